@@ -1,0 +1,49 @@
+# facegate — `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/facegate
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# System packages the build and the tests need (Debian 12 / Raspberry Pi OS bookworm).
+APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config
+FUZZTIME ?= 30s
+
+.PHONY: help deps build test vet demo fuzz bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+deps: ## install the system packages (apt-get, sudo when not root; skips what is installed)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	else echo "system packages: all installed"; fi
+	@scripts/ensure-go.sh
+
+build: deps ## build bin/facegate
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/facegate
+
+vet: ## go vet and gofmt
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps vet ## install what is needed, vet, run every test (fuzz seed corpora included)
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags matprofile -run MatProfile ./capture/...
+
+demo: build ## run the whole chain on this machine with no hardware
+	$(BIN) demo
+
+fuzz: ## run each fuzz test for FUZZTIME (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; done
+
+bench: ## run the benchmarks (speed and memory budgets)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean: ## remove build outputs
+	rm -rf bin

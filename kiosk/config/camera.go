@@ -1,0 +1,78 @@
+package config
+
+import "time"
+
+// Camera is the frame source.
+type Camera struct {
+	// Source is a V4L2 index ("0"), a device (/dev/video0, /dev/v4l/by-id/…),
+	// a video file, an image or a folder of images, an rtsp:// URL, or a
+	// GStreamer pipeline (anything containing "!").
+	Source string `yaml:"source"`
+	Width  int    `yaml:"width"`
+	Height int    `yaml:"height"`
+	FPS    int    `yaml:"fps"`
+	// FourCC is the pixel format asked of a V4L2 camera (MJPG by default:
+	// YUYV gives a few frames a second at 1280x720).
+	FourCC string `yaml:"fourcc"`
+	// FrozenAfter: identical frames for this long count as camera down.
+	FrozenAfter time.Duration `yaml:"frozen_after"`
+}
+
+func (c *Camera) setDefaults() {
+	c.Source = "0"
+	c.Width, c.Height, c.FPS = 1280, 720, 15
+	c.FourCC = "MJPG"
+	c.FrozenAfter = 10 * time.Second
+}
+
+func (c *Camera) validate() error {
+	if c.Source == "" {
+		return fieldError("camera.source", "must not be empty")
+	}
+	if c.Width < 0 || c.Height < 0 || c.FPS < 0 {
+		return fieldError("camera", "width, height and fps must not be negative")
+	}
+	if c.FourCC != "" && len(c.FourCC) != 4 {
+		return fieldError("camera.fourcc", "%q must be four characters, e.g. MJPG", c.FourCC)
+	}
+	return nil
+}
+
+// Capture is face detection, scoring, selection and the crop.
+type Capture struct {
+	// Detector is "haar" (default) or "yunet".
+	Detector string `yaml:"detector"`
+	// Cascade overrides the Haar cascade path (found under /usr/share/opencv4 otherwise).
+	Cascade string `yaml:"cascade"`
+	// Model is the YuNet ONNX file (required with detector: yunet).
+	Model string `yaml:"model"`
+	// Window is how long to keep looking for a better face after the first acceptable one.
+	Window time.Duration `yaml:"window"`
+	// JPEGQuality of the 960x720 crop sent to the API.
+	JPEGQuality int `yaml:"jpeg_quality"`
+}
+
+func (c *Capture) setDefaults() {
+	c.Detector = "haar"
+	c.Window = 600 * time.Millisecond
+	c.JPEGQuality = 90
+}
+
+func (c *Capture) validate() error {
+	switch c.Detector {
+	case "haar":
+	case "yunet":
+		if c.Model == "" {
+			return fieldError("capture.model", "detector yunet needs the path of the ONNX model")
+		}
+	default:
+		return fieldError("capture.detector", "%q is not haar or yunet", c.Detector)
+	}
+	if c.Window < 0 || c.Window > 10*time.Second {
+		return fieldError("capture.window", "%s must be between 0 and 10s", c.Window)
+	}
+	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
+		return fieldError("capture.jpeg_quality", "%d must be 1..100", c.JPEGQuality)
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+// Package config loads facegate's one YAML configuration file: strict (unknown
+// keys rejected with file and line), defaulted, validated in one place, with
+// secrets from the environment, a file or systemd's credentials folder.
+//
+// Each section lives in its own file (api.go, camera.go, gate.go, mqtt.go,
+// kiosk.go) with its defaults and its validation.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultPath is where the daemon looks without --config.
+const DefaultPath = "/etc/facegate/facegate.yaml"
+
+// Config is the whole file.
+type Config struct {
+	// Site and Gate name this gate in MQTT topics, events and logs.
+	Site string `yaml:"site"`
+	Gate string `yaml:"gate"`
+	// StateDir holds the outbox, audit log and saved crops
+	// (systemd's StateDirectory= by default).
+	StateDir string `yaml:"state_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+
+	API      API      `yaml:"api"`
+	Camera   Camera   `yaml:"camera"`
+	Capture  Capture  `yaml:"capture"`
+	IO       GateIO   `yaml:"io"`
+	MQTT     MQTT     `yaml:"mqtt"`
+	Kiosk    Kiosk    `yaml:"kiosk"`
+	Identity Identity `yaml:"identity"`
+	Policy   Policy   `yaml:"policy"`
+	Audit    Audit    `yaml:"audit"`
+
+	// Path is the file this was loaded from ("" for defaults only).
+	Path string `yaml:"-"`
+}
+
+// Env is how the loader sees the environment (os.Getenv in production).
+type Env func(key string) string
+
+// Error is a configuration problem with the place it was found.
+type Error struct {
+	File  string // "" when the value came from defaults or the environment
+	Line  int    // 0 when unknown
+	Field string // dotted path, e.g. "api.timeout"
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// fieldError is what section validators return; Load adds file and line.
+func fieldError(field, format string, args ...any) *Error {
+	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() *Config {
+	c := &Config{
+		Site:     "site",
+		Gate:     "gate",
+		StateDir: "/var/lib/facegate",
+		LogLevel: "info",
+	}
+	c.API.setDefaults()
+	c.Camera.setDefaults()
+	c.Capture.setDefaults()
+	c.IO.setDefaults()
+	c.MQTT.setDefaults()
+	c.Kiosk.setDefaults()
+	c.Identity.setDefaults()
+	c.Policy.setDefaults()
+	c.Audit.setDefaults()
+	return c
+}
+
+// Load reads, defaults, overrides from env and validates the file at path.
+// A missing file at DefaultPath is an error too: the daemon never runs on
+// guesses. Errors are *Error (or wrap one) with file and line.
+func Load(path string, env Env) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, env)
+}
+
+// Parse is Load on bytes already read; name is used in messages.
+func Parse(name string, data []byte, env Env) (*Config, error) {
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	c := Default()
+	c.Path = name
+	var root yaml.Node
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+			return nil, yamlError(name, err)
+		}
+		strict := yaml.NewDecoder(bytes.NewReader(data))
+		strict.KnownFields(true)
+		if err := strict.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, yamlError(name, err)
+		}
+	}
+	c.applyEnv(env)
+	if err := c.Validate(); err != nil {
+		var fe *Error
+		if errors.As(err, &fe) {
+			fe.File = name
+			fe.Line = lineOf(&root, fe.Field)
+		}
+		return nil, err
+	}
+	if err := c.resolveSecrets(env); err != nil {
+		var fe *Error
+		if errors.As(err, &fe) {
+			fe.File = name
+			fe.Line = lineOf(&root, fe.Field)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// applyEnv applies the documented environment overrides.
+func (c *Config) applyEnv(env Env) {
+	if v := env("FACEGATE_API_URL"); v != "" {
+		c.API.URL = v
+	}
+}
+
+// resolveSecrets fills every Secret from its configured source.
+func (c *Config) resolveSecrets(env Env) error {
+	if err := c.API.Key.resolve("api.key", "FACEGATE_API_KEY", "facegate-api-key", env); err != nil {
+		return err
+	}
+	if err := c.MQTT.Password.resolve("mqtt.password", "FACEGATE_MQTT_PASSWORD", "facegate-mqtt-password", env); err != nil {
+		return err
+	}
+	if err := c.MQTT.Commands.Open.Secret.resolve("mqtt.commands.open.secret", "FACEGATE_OPEN_SECRET", "facegate-open-secret", env); err != nil {
+		return err
+	}
+	if err := c.Identity.HTTP.Token.resolve("identity.http.token", "FACEGATE_HTTP_TOKEN", "facegate-http-token", env); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Validate checks every section; the first problem is returned as *Error.
+func (c *Config) Validate() error {
+	if !validName(c.Site) {
+		return fieldError("site", "%q must be 1-64 characters of letters, digits, '-' or '_'", c.Site)
+	}
+	if !validName(c.Gate) {
+		return fieldError("gate", "%q must be 1-64 characters of letters, digits, '-' or '_'", c.Gate)
+	}
+	if c.StateDir == "" {
+		return fieldError("state_dir", "must not be empty")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fieldError("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	for _, v := range []interface{ validate() error }{
+		&c.API, &c.Camera, &c.Capture, &c.IO, &c.MQTT, &c.Kiosk, &c.Identity, &c.Policy, &c.Audit,
+	} {
+		if err := v.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Redacted returns the effective configuration as YAML with every secret
+// replaced by "<redacted>" (or "" when unset).
+func (c *Config) Redacted() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// yamlError turns yaml.v3's messages ("yaml: line 3: ...", or a list of
+// "line 5: field x not found in type config.API") into "file:line: ...".
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := te.Errors[0]
+		line := 0
+		if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		}
+		msg = strings.Replace(msg, "not found in type", "is not a known key of", 1)
+		return &Error{File: name, Line: line, Msg: msg}
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+	}
+	return &Error{File: name, Line: line, Msg: msg}
+}
+
+// lineOf finds the line of a dotted key path in the document, or of its
+// nearest existing parent; 0 when the path is not in the file at all.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, key := range strings.Split(path, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return line
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				line = n.Content[i].Line
+				next = n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Secret is a credential. It is never printed: String and YAML encoding give
+// "<redacted>". Its value comes from, in order: the environment variable,
+// the file named by <key>_file, systemd's $CREDENTIALS_DIRECTORY/<credential>,
+// the inline value.
+type Secret struct {
+	value string
+	// Inline is the value written in the config file (discouraged).
+	Inline string `yaml:"value"`
+	// File is a path whose content (trimmed) is the secret.
+	File string `yaml:"file"`
+	// Source tells where the value came from, for `config check`.
+	Source string `yaml:"-"`
+}
+
+// UnmarshalYAML accepts either a plain string (the inline value) or a
+// mapping {value: …, file: …}.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		s.Inline = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			switch k.Value {
+			case "value":
+				s.Inline = v.Value
+			case "file":
+				s.File = v.Value
+			default:
+				return fmt.Errorf("line %d: field %s is not a known key of a secret (value, file)", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a secret is a string or {value: …, file: …}", n.Line)
+}
+
+// MarshalYAML redacts.
+func (s Secret) MarshalYAML() (any, error) {
+	if s.value == "" {
+		return "", nil
+	}
+	return fmt.Sprintf("<redacted, from %s>", s.Source), nil
+}
+
+// String redacts, so that %v never leaks the value.
+func (s Secret) String() string {
+	if s.value == "" {
+		return ""
+	}
+	return "<redacted>"
+}
+
+// Value is the secret itself. Callers must not log it.
+func (s Secret) Value() string { return s.value }
+
+// IsSet reports whether any source gave a value.
+func (s Secret) IsSet() bool { return s.value != "" }
+
+// NewSecret makes a resolved secret, for tests and flags.
+func NewSecret(v, source string) Secret { return Secret{value: v, Source: source} }
+
+func (s *Secret) resolve(field, envKey, credential string, env Env) error {
+	if s.value != "" {
+		return nil
+	}
+	if v := env(envKey); v != "" {
+		s.value, s.Source = v, "environment "+envKey
+		return nil
+	}
+	if s.File != "" {
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return fieldError(field+".file", "cannot read secret file: %v", err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return fieldError(field+".file", "secret file %s is empty", s.File)
+		}
+		s.value, s.Source = v, "file "+s.File
+		return nil
+	}
+	if dir := env("CREDENTIALS_DIRECTORY"); dir != "" {
+		p := filepath.Join(dir, credential)
+		if b, err := os.ReadFile(p); err == nil {
+			if v := strings.TrimSpace(string(b)); v != "" {
+				s.value, s.Source = v, "systemd credential "+credential
+				return nil
+			}
+		}
+	}
+	if s.Inline != "" {
+		s.value, s.Source = s.Inline, "config file"
+	}
+	return nil
+}
