@@ -1,0 +1,418 @@
+// Package faceauth is the client of the FaceAuth API (POST and GET
+// {base}/faceauth, see docs/faceauth.md): typed results, one typed error
+// (*APIError) with a class the kiosk acts on, safe retries, capped bodies,
+// and an API key that never appears in any error or log line.
+package faceauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultBaseURL     = "https://rest-api.argosidentity.com/v3"
+	DefaultTimeout     = 15 * time.Second
+	DefaultMaxAttempts = 3
+	// MaxBodyBytes caps every response body read.
+	MaxBodyBytes = 1 << 20
+)
+
+// Options configure a Client. Only APIKey is required.
+type Options struct {
+	// BaseURL includes the version, e.g. https://rest-api.argosidentity.com/v3
+	// (DefaultBaseURL when empty).
+	BaseURL string
+	// APIKey is the dedicated FaceAuth key, sent as x-api-key. Never logged.
+	APIKey string
+	// Timeout bounds each attempt, reading the body included
+	// (DefaultTimeout when 0). The caller's context bounds the whole call.
+	Timeout time.Duration
+	// CAFile is a PEM bundle added to the system roots. TLS verification is
+	// always on.
+	CAFile string
+	// AllowInsecureHTTP permits http:// to hosts other than loopback.
+	AllowInsecureHTTP bool
+	// UserAgent is sent as User-Agent ("facegate/dev" when empty).
+	UserAgent string
+	// HTTPClient replaces the default client (tests); its redirects are
+	// disabled all the same, so the key never follows a redirect.
+	HTTPClient *http.Client
+	// MaxAttempts bounds the tries of one call (DefaultMaxAttempts when 0,
+	// 1 disables retries). Only safe failures are retried (see Authenticate).
+	MaxAttempts int
+	// Logger gets one debug line per retry (nil: no logging).
+	Logger *slog.Logger
+}
+
+// Client is safe for concurrent use.
+type Client struct {
+	base        *url.URL
+	key         string
+	timeout     time.Duration
+	userAgent   string
+	maxAttempts int
+	http        *http.Client
+	log         *slog.Logger
+	// sleep waits between attempts; replaced in tests.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New checks opts and builds a Client. Errors wrap ErrInvalidOptions and
+// never contain the key.
+func New(opts Options) (*Client, error) {
+	if opts.BaseURL == "" {
+		opts.BaseURL = DefaultBaseURL
+	}
+	base, err := url.Parse(strings.TrimRight(strings.TrimSpace(opts.BaseURL), "/"))
+	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
+		return nil, fmt.Errorf("%w: base URL %q is not an http(s) URL with a host", ErrInvalidOptions, redactURL(opts.BaseURL))
+	}
+	if base.User != nil || base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("%w: base URL must not carry user info, a query or a fragment", ErrInvalidOptions)
+	}
+	if base.Scheme == "http" && !opts.AllowInsecureHTTP && !isLoopback(base.Hostname()) {
+		return nil, fmt.Errorf("%w: plain http to %s is refused (only loopback, unless insecure HTTP is allowed)", ErrInvalidOptions, base.Host)
+	}
+	if opts.APIKey == "" {
+		return nil, fmt.Errorf("%w: API key is empty (set FACEGATE_API_KEY, api.key.file or the facegate-api-key credential)", ErrInvalidOptions)
+	}
+	if strings.ContainsAny(opts.APIKey, "\r\n\x00") || strings.TrimSpace(opts.APIKey) != opts.APIKey {
+		return nil, fmt.Errorf("%w: API key contains whitespace or control characters", ErrInvalidOptions)
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("%w: timeout %s is negative", ErrInvalidOptions, opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxAttempts < 0 {
+		return nil, fmt.Errorf("%w: max attempts %d is negative", ErrInvalidOptions, opts.MaxAttempts)
+	}
+	if opts.MaxAttempts == 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "facegate/dev"
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		tr, err := newTransport(opts.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		hc = &http.Client{Transport: tr}
+	} else if opts.CAFile != "" {
+		return nil, fmt.Errorf("%w: CAFile cannot be combined with a custom HTTPClient", ErrInvalidOptions)
+	}
+	cp := *hc
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(discardHandler{})
+	}
+	return &Client{
+		base: base, key: opts.APIKey, timeout: opts.Timeout, userAgent: opts.UserAgent,
+		maxAttempts: opts.MaxAttempts, http: &cp, log: log, sleep: sleepCtx,
+	}, nil
+}
+
+// BaseURL is the API base the client talks to.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+func newTransport(caFile string) (*http.Transport, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CA file: %w", ErrInvalidOptions, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidOptions, caFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return tr, nil
+}
+
+// Authenticate sends one face (POST {base}/faceauth). A rejection is a
+// *Result with Status "rejected", not an error. Every error is an *APIError.
+//
+// A POST creates an authentication, so it is retried only when the request
+// certainly never reached the server (connection refused, DNS failure before
+// anything was written) or when the server answered detection_server_error
+// or data_processing_error; never after a timeout once the request was sent,
+// and never on a gateway error page. Retries stop at the caller's deadline.
+func (c *Client) Authenticate(ctx context.Context, req Request) (*Result, error) {
+	if strings.TrimSpace(req.SubmissionID) == "" {
+		return nil, invalidRequest("submission id is empty")
+	}
+	if len(req.Image) == 0 {
+		return nil, invalidRequest("image is empty")
+	}
+	body, contentType, err := encodeForm(req)
+	if err != nil {
+		return nil, invalidRequest(err.Error())
+	}
+	u := c.endpoint(nil)
+	newReq := func(ctx context.Context) (*http.Request, error) {
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Content-Type", contentType)
+		return r, nil
+	}
+	var res *Result
+	err = c.call(ctx, newReq, false, func(b []byte) error {
+		var perr error
+		res, perr = parseResult(b)
+		return perr
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Ping checks that the API answers and accepts the key: a history request
+// for one record. Its error is an *APIError (ClassConfig for a wrong key).
+func (c *Client) Ping(ctx context.Context) error {
+	q := url.Values{"count": {"1"}}
+	return c.call(ctx, c.getRequest(q), true, func(b []byte) error {
+		_, _, err := parseHistoryPage(b)
+		return err
+	})
+}
+
+func (c *Client) endpoint(q url.Values) string {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + "/faceauth"
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (c *Client) getRequest(q url.Values) func(context.Context) (*http.Request, error) {
+	u := c.endpoint(q)
+	return func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	}
+}
+
+// call runs attempts until one succeeds, fails for good, or the caller's
+// context ends. parse handles a 200 body.
+func (c *Client) call(ctx context.Context, newReq func(context.Context) (*http.Request, error), idempotent bool, parse func([]byte) error) error {
+	backoff := 200 * time.Millisecond
+	var last *APIError
+	for attempt := 1; ; attempt++ {
+		status, body, sent, aerr := c.attempt(ctx, newReq)
+		if aerr == nil {
+			if status == http.StatusOK {
+				perr := parse(body)
+				if perr == nil {
+					return nil
+				}
+				aerr = &APIError{HTTPStatus: status, Code: CodeInvalidResponse, Class: ClassTransient,
+					Message: "response is not the documented shape: " + clip(perr.Error()), Err: ErrBadResponse}
+			} else {
+				aerr = errorFromResponse(status, body)
+			}
+		}
+		last = c.scrub(aerr)
+		if attempt >= c.maxAttempts || !c.retryable(last, status, sent, idempotent) || ctx.Err() != nil {
+			return last
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < backoff {
+			return last
+		}
+		c.log.Debug("faceauth retry", "attempt", attempt, "code", last.Code, "http_status", last.HTTPStatus, "wait", backoff)
+		if err := c.sleep(ctx, backoff); err != nil {
+			return last
+		}
+		backoff *= 2
+	}
+}
+
+// retryable says whether the failed attempt may be sent again.
+func (c *Client) retryable(e *APIError, status int, sent, idempotent bool) bool {
+	switch e.Code {
+	case CodeCanceled, CodeInvalidRequest:
+		return false
+	case CodeNetwork, CodeTimeout:
+		return !sent || idempotent
+	}
+	if retryableCode(e.Code) {
+		return true
+	}
+	if idempotent {
+		return status == http.StatusTooManyRequests || status == http.StatusBadGateway ||
+			status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+	}
+	return false
+}
+
+// attempt sends one request and reads its capped body. sent reports whether
+// the request headers were written to a connection (from then on a POST may
+// have been processed). The error is nil when a whole response was read.
+func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*http.Request, error)) (status int, body []byte, sent bool, aerr *APIError) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { sent = true }}
+	req, err := newReq(httptrace.WithClientTrace(actx, trace))
+	if err != nil {
+		return 0, nil, false, &APIError{Code: CodeInvalidRequest, Class: ClassClient, Message: clip(err.Error()), Err: ErrInvalidRequest}
+	}
+	req.Header.Set("x-api-key", c.key)
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, sent, c.transportError(ctx, actx, err, "send request")
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return resp.StatusCode, nil, true, c.transportError(ctx, actx, err, "read response")
+	}
+	if len(body) > MaxBodyBytes {
+		return resp.StatusCode, nil, true, &APIError{HTTPStatus: resp.StatusCode, Code: CodeInvalidResponse, Class: ClassTransient,
+			Message: fmt.Sprintf("response body larger than %d bytes", MaxBodyBytes), Err: ErrBadResponse}
+	}
+	return resp.StatusCode, body, true, nil
+}
+
+// transportError classifies a failure without a (whole) response.
+func (c *Client) transportError(ctx, actx context.Context, err error, what string) *APIError {
+	msg := what + ": " + describeNetErr(err)
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return &APIError{Code: CodeCanceled, Class: ClassTransient, Message: what + ": canceled by caller", Err: errors.Join(ErrCanceled, context.Canceled)}
+	case ctx.Err() != nil:
+		return &APIError{Code: CodeTimeout, Class: ClassTransient, Message: what + ": caller's deadline expired", Err: errors.Join(ErrTimeout, context.DeadlineExceeded)}
+	case actx.Err() != nil:
+		return &APIError{Code: CodeTimeout, Class: ClassTransient, Message: fmt.Sprintf("%s: no answer within %s", what, c.timeout), Err: errors.Join(ErrTimeout, context.DeadlineExceeded)}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &APIError{Code: CodeTimeout, Class: ClassTransient, Message: msg, Err: errors.Join(ErrTimeout, err)}
+	}
+	var ce *tls.CertificateVerificationError
+	var ue x509.UnknownAuthorityError
+	var he x509.HostnameError
+	if errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) {
+		return &APIError{Code: CodeNetwork, Class: ClassConfig, Message: msg + " (TLS certificate not trusted; see api.ca_file)", Err: errors.Join(ErrNetwork, err)}
+	}
+	return &APIError{Code: CodeNetwork, Class: ClassTransient, Message: msg, Err: errors.Join(ErrNetwork, err)}
+}
+
+// describeNetErr drops net/http's "Post \"https://…\":" prefix and keeps
+// the cause.
+func describeNetErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return clip(err.Error())
+}
+
+// scrub removes the key from anything that came back from the server or
+// the network, in case a server echoes it.
+func (c *Client) scrub(e *APIError) *APIError {
+	if c.key == "" {
+		return e
+	}
+	e.Message = strings.ReplaceAll(e.Message, c.key, "<redacted>")
+	e.TraceID = strings.ReplaceAll(e.TraceID, c.key, "<redacted>")
+	e.Code = strings.ReplaceAll(e.Code, c.key, "<redacted>")
+	return e
+}
+
+func encodeForm(req Request) ([]byte, string, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	fields := [][2]string{{"submissionId", req.SubmissionID}, {"userId", req.UserID}, {"cf1", req.CF1}, {"cf2", req.CF2}, {"cf3", req.CF3}}
+	for _, f := range fields {
+		if f[1] == "" {
+			continue
+		}
+		if err := w.WriteField(f[0], f[1]); err != nil {
+			return nil, "", fmt.Errorf("encode %s: %w", f[0], err)
+		}
+	}
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="faceImage"; filename="face.jpg"`)
+	h.Set("Content-Type", "image/jpeg")
+	part, err := w.CreatePart(h)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode faceImage: %w", err)
+	}
+	if _, err := part.Write(req.Image); err != nil {
+		return nil, "", fmt.Errorf("encode faceImage: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", fmt.Errorf("encode form: %w", err)
+	}
+	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+func invalidRequest(msg string) *APIError {
+	return &APIError{Code: CodeInvalidRequest, Class: ClassClient, Message: msg, Err: ErrInvalidRequest}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparsable>"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }

@@ -1,0 +1,321 @@
+package faceauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// parseResult decodes a 200 answer to POST /faceauth.
+func parseResult(body []byte) (*Result, error) {
+	var w struct {
+		AuthenticationID json.RawMessage            `json:"authentication_id"`
+		AuthStatus       json.RawMessage            `json:"auth_status"`
+		CreateTime       json.RawMessage            `json:"create_time"`
+		Score            map[string]json.RawMessage `json:"score"`
+		FailCode         json.RawMessage            `json:"fail_code"`
+		RejectedComment  json.RawMessage            `json:"rejected_comment"`
+	}
+	if err := decodeObject(body, &w); err != nil {
+		return nil, err
+	}
+	status, ok := rawString(w.AuthStatus)
+	if !ok || strings.TrimSpace(status) == "" {
+		return nil, fmt.Errorf("auth_status is missing or not a string")
+	}
+	id, _ := rawString(w.AuthenticationID)
+	r := &Result{
+		AuthenticationID: id,
+		Status:           normaliseStatus(status),
+		CreateTime:       rawTime(w.CreateTime),
+		Comments:         rawStrings(w.RejectedComment),
+	}
+	for _, fc := range rawStrings(w.FailCode) {
+		r.FailCodes = append(r.FailCodes, ParseFailCode(fc))
+	}
+	r.Scores = Scores{
+		FaceSimilarity: scoreOf(w.Score, "face_similarity_score"),
+		Occluded:       scoreOf(w.Score, "occluded_score"),
+		FaceCover:      scoreOf(w.Score, "face_cover_score", "face_cover_socre"),
+		HeadCover:      scoreOf(w.Score, "head_cover_score", "head_cover_socre"),
+	}
+	return r, nil
+}
+
+// errorFromResponse turns a non-200 answer (or a 200 that does not parse)
+// into an *APIError. It never fails: unknown bodies become CodeHTTPStatus.
+func errorFromResponse(status int, body []byte) *APIError {
+	var w struct {
+		ErrorCode  json.RawMessage `json:"error_code"`
+		ErrorCode2 json.RawMessage `json:"errorCode"`
+		Message    json.RawMessage `json:"message"`
+		Message2   json.RawMessage `json:"Message"`
+		TraceID    json.RawMessage `json:"traceId"`
+		TraceID2   json.RawMessage `json:"trace_id"`
+	}
+	if decodeObject(body, &w) == nil {
+		code := firstString(w.ErrorCode, w.ErrorCode2)
+		msg := firstString(w.Message, w.Message2)
+		trace := firstString(w.TraceID, w.TraceID2)
+		if code != "" {
+			class, known := classForCode(code)
+			if !known {
+				class = classForStatus(status)
+				if status == http.StatusBadRequest {
+					class = ClassClient
+				}
+			}
+			return &APIError{HTTPStatus: status, Code: code, Message: clip(msg), TraceID: clip(trace),
+				Class: class, Err: ErrRejectedByAPI}
+		}
+		if msg != "" { // e.g. an API gateway's {"message":"Forbidden"}
+			return &APIError{HTTPStatus: status, Code: CodeHTTPStatus, Message: clip(msg), TraceID: clip(trace),
+				Class: classForStatus(status), Err: ErrBadResponse}
+		}
+	}
+	msg := http.StatusText(status)
+	if snippet := clip(string(body)); snippet != "" {
+		msg += ": " + snippet
+	} else {
+		msg += " (empty body)"
+	}
+	return &APIError{HTTPStatus: status, Code: CodeHTTPStatus, Message: msg,
+		Class: classForStatus(status), Err: ErrBadResponse}
+}
+
+// pageKey is nextPage_key, sent back as nextKey_id / nextKey_date.
+type pageKey struct {
+	AuthID     string
+	CreateTime string
+}
+
+// parseHistoryPage decodes one GET /faceauth page in either shape: an array
+// of {faceAuth_projectId, data, nextPage_key} objects, or a flat array of
+// records. next is nil on the last page.
+func parseHistoryPage(body []byte) (records []Record, next *pageKey, err error) {
+	var items []map[string]json.RawMessage
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '{' { // one project object, unwrapped
+		var one map[string]json.RawMessage
+		if err := json.Unmarshal(trimmed, &one); err != nil {
+			return nil, nil, fmt.Errorf("history page: %w", err)
+		}
+		items = []map[string]json.RawMessage{one}
+	} else if err := json.Unmarshal(trimmed, &items); err != nil {
+		return nil, nil, fmt.Errorf("history page is not a JSON array: %w", err)
+	}
+	for i, it := range items {
+		if it == nil {
+			return nil, nil, fmt.Errorf("history page: item %d is not an object", i)
+		}
+		data, wrapped := it["data"]
+		if !wrapped {
+			rec, err := parseRecord(it, "")
+			if err != nil {
+				return nil, nil, fmt.Errorf("history page: item %d: %w", i, err)
+			}
+			records = append(records, rec)
+			continue
+		}
+		project, _ := rawString(it["faceAuth_projectId"])
+		var recs []map[string]json.RawMessage
+		if !isNull(data) {
+			if err := json.Unmarshal(data, &recs); err != nil {
+				return nil, nil, fmt.Errorf("history page: project %d: data is not an array of objects: %w", i, err)
+			}
+		}
+		for j, r := range recs {
+			if r == nil {
+				return nil, nil, fmt.Errorf("history page: project %d: record %d is not an object", i, j)
+			}
+			rec, err := parseRecord(r, project)
+			if err != nil {
+				return nil, nil, fmt.Errorf("history page: project %d: record %d: %w", i, j, err)
+			}
+			records = append(records, rec)
+		}
+		if raw, ok := it["nextPage_key"]; ok && !isNull(raw) {
+			var k struct {
+				AuthID     json.RawMessage `json:"authId"`
+				CreateTime json.RawMessage `json:"createTime"`
+			}
+			if err := json.Unmarshal(raw, &k); err != nil {
+				return nil, nil, fmt.Errorf("history page: nextPage_key: %w", err)
+			}
+			id, _ := rawString(k.AuthID)
+			ct, _ := rawString(k.CreateTime)
+			if id == "" && ct == "" {
+				continue
+			}
+			next = &pageKey{AuthID: id, CreateTime: ct}
+		}
+	}
+	return records, next, nil
+}
+
+func parseRecord(m map[string]json.RawMessage, project string) (Record, error) {
+	id, ok := rawString(m["auth_id"])
+	if !ok || id == "" {
+		return Record{}, fmt.Errorf("auth_id is missing or not a string")
+	}
+	status, _ := rawString(m["auth_status"])
+	if status == "" {
+		status, _ = rawString(m["aurh_status"])
+	}
+	r := Record{
+		ProjectID:  project,
+		AuthID:     id,
+		Status:     normaliseStatus(status),
+		CreateTime: rawTime(m["create_time"]),
+		DeleteTime: rawTime(m["delete_time"]),
+		Comments:   rawStrings(m["reject_comment"]),
+	}
+	if r.Comments == nil {
+		r.Comments = rawStrings(m["rejected_comment"])
+	}
+	r.SubmitType, _ = rawString(m["submit_type"])
+	r.KYCSubmissionID, _ = rawString(m["kyc_submission_id"])
+	_ = json.Unmarshal(m["delete_check"], &r.Deleted)
+	for _, fc := range rawStrings(m["fail_code"]) {
+		r.FailCodes = append(r.FailCodes, ParseFailCode(fc))
+	}
+	for key, dst := range map[string]*map[string]any{"policy": &r.Policy, "result": &r.Result} {
+		if raw, ok := m[key]; ok && !isNull(raw) {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return Record{}, fmt.Errorf("%s is not an object", key)
+			}
+		}
+	}
+	return r, nil
+}
+
+// decodeObject requires body to be exactly one JSON object.
+func decodeObject(body []byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return fmt.Errorf("empty body")
+	}
+	if trimmed[0] != '{' {
+		return fmt.Errorf("body is not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("body is not valid JSON: %w", err)
+	}
+	if dec.More() {
+		return fmt.Errorf("body has data after the JSON object")
+	}
+	return nil
+}
+
+func normaliseStatus(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// rawString decodes a JSON string; ok is false for anything else.
+func rawString(raw json.RawMessage) (string, bool) {
+	if isNull(raw) {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func firstString(raws ...json.RawMessage) string {
+	for _, r := range raws {
+		if s, ok := rawString(r); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// rawStrings accepts an array of strings or a single string; other element
+// types are skipped.
+func rawStrings(raw json.RawMessage) []string {
+	if isNull(raw) {
+		return nil
+	}
+	if s, ok := rawString(raw); ok {
+		return []string{s}
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil
+	}
+	var out []string
+	for _, it := range items {
+		if s, ok := rawString(it); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func rawTime(raw json.RawMessage) time.Time {
+	s, ok := rawString(raw)
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// scoreOf returns the first of keys holding a number (or a numeric string).
+func scoreOf(m map[string]json.RawMessage, keys ...string) *float64 {
+	for _, k := range keys {
+		raw, ok := m[k]
+		if !ok || isNull(raw) {
+			continue
+		}
+		var f float64
+		if err := json.Unmarshal(raw, &f); err == nil {
+			return &f
+		}
+		if s, ok := rawString(raw); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+				return &f
+			}
+		}
+	}
+	return nil
+}
+
+// clip makes outside text safe for one log line or error message: valid
+// UTF-8, no control characters, spaces collapsed, at most 200 bytes.
+func clip(s string) string {
+	const max = 200
+	var b strings.Builder
+	space := false
+	for _, r := range strings.ToValidUTF8(s, "?") {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
