@@ -1,34 +1,121 @@
 package config
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+	"time"
+)
 
-// MQTT is the broker connection, topics and commands.
+// MQTT is the broker connection, topics, outbox and commands.
 type MQTT struct {
 	Enabled bool `yaml:"enabled"`
 	// URLs are tried in order: tcp://, ssl://, ws://, wss://.
-	URLs     []string `yaml:"urls"`
-	ClientID string   `yaml:"client_id"`
-	Username string   `yaml:"username"`
-	Password Secret   `yaml:"password"`
-	// Prefix defaults to facegate/<site>/<gate>.
-	Prefix   string       `yaml:"prefix"`
-	Commands MQTTCommands `yaml:"commands"`
+	URLs []string `yaml:"urls"`
+	// ClientID defaults to facegate-<site>-<gate> (see ClientIDFor). It must
+	// be unique on the broker: the persistent session is keyed by it.
+	ClientID string  `yaml:"client_id"`
+	Username string  `yaml:"username"`
+	Password Secret  `yaml:"password"`
+	TLS      MQTTTLS `yaml:"tls"`
+	// KeepAlive is the MQTT keepalive; a dead link is noticed after ~1.5x it.
+	KeepAlive      time.Duration `yaml:"keepalive"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	Reconnect      Backoff       `yaml:"reconnect"`
+	// Prefix defaults to facegate/<site>/<gate> (see PrefixFor).
+	Prefix string     `yaml:"prefix"`
+	Outbox MQTTOutbox `yaml:"outbox"`
+	// SubmissionID is how an event carries the worker's KYC submission id:
+	// plain, hash ("sha256:<hex>") or omit.
+	SubmissionID  string        `yaml:"submission_id"`
+	Commands      MQTTCommands  `yaml:"commands"`
+	HomeAssistant HomeAssistant `yaml:"home_assistant"`
+}
+
+// MQTTTLS is used with ssl:// and wss:// URLs. Empty CA means the system pool.
+type MQTTTLS struct {
+	CA         string `yaml:"ca"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
+}
+
+// Backoff is the reconnect delay: doubles from Min to Max, with jitter.
+type Backoff struct {
+	Min time.Duration `yaml:"min"`
+	Max time.Duration `yaml:"max"`
+}
+
+// MQTTOutbox is the durable on-disk queue of decision events.
+type MQTTOutbox struct {
+	// Path defaults to <state_dir>/mqtt-outbox.log (see OutboxPathFor).
+	Path string `yaml:"path"`
+	// MaxEvents bounds the queue; a decision that does not fit is refused
+	// (and stays in the audit log).
+	MaxEvents int `yaml:"max_events"`
+	// MaxBytes bounds the live size of the queue on disk.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // MQTTCommands are the inbound command topics.
 type MQTTCommands struct {
+	// Identify subscribes to <prefix>/cmd/identify (badge readers).
 	Identify bool        `yaml:"identify"`
 	Open     OpenCommand `yaml:"open"`
 }
 
 // OpenCommand is the remote unlock: off by default, HMAC-signed when on.
 type OpenCommand struct {
-	Enabled bool   `yaml:"enabled"`
-	Secret  Secret `yaml:"secret"`
+	Enabled bool `yaml:"enabled"`
+	// Secret is the shared HMAC-SHA256 key (at least 16 bytes; required
+	// when enabled, checked once secrets are resolved).
+	Secret Secret `yaml:"secret"`
+	// MaxSkew is how far a command's timestamp may be from the gate's clock.
+	MaxSkew time.Duration `yaml:"max_skew"`
+}
+
+// HomeAssistant is MQTT discovery.
+type HomeAssistant struct {
+	Enabled bool `yaml:"enabled"`
+	// DiscoveryPrefix is Home Assistant's discovery prefix.
+	DiscoveryPrefix string `yaml:"discovery_prefix"`
 }
 
 func (m *MQTT) setDefaults() {
+	m.KeepAlive = 30 * time.Second
+	m.ConnectTimeout = 10 * time.Second
+	m.Reconnect = Backoff{Min: time.Second, Max: time.Minute}
+	m.Outbox.MaxEvents = 100000
+	m.Outbox.MaxBytes = 256 << 20
+	m.SubmissionID = "hash"
 	m.Commands.Identify = true
+	m.Commands.Open.MaxSkew = 30 * time.Second
+	m.HomeAssistant.DiscoveryPrefix = "homeassistant"
+}
+
+// ClientIDFor is the effective client id: the configured one or
+// facegate-<site>-<gate>.
+func (m *MQTT) ClientIDFor(site, gate string) string {
+	if m.ClientID != "" {
+		return m.ClientID
+	}
+	return "facegate-" + site + "-" + gate
+}
+
+// PrefixFor is the effective topic prefix: the configured one or
+// facegate/<site>/<gate>.
+func (m *MQTT) PrefixFor(site, gate string) string {
+	if m.Prefix != "" {
+		return m.Prefix
+	}
+	return "facegate/" + site + "/" + gate
+}
+
+// OutboxPathFor is the effective outbox file.
+func (m *MQTT) OutboxPathFor(stateDir string) string {
+	if m.Outbox.Path != "" {
+		return m.Outbox.Path
+	}
+	return strings.TrimRight(stateDir, "/") + "/mqtt-outbox.log"
 }
 
 func (m *MQTT) validate() error {
@@ -38,16 +125,74 @@ func (m *MQTT) validate() error {
 	if len(m.URLs) == 0 {
 		return fieldError("mqtt.urls", "at least one broker URL is needed when mqtt is enabled")
 	}
+	tlsURL := false
 	for _, s := range m.URLs {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
 			return fieldError("mqtt.urls", "%q is not a broker URL", s)
 		}
 		switch u.Scheme {
-		case "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss":
+		case "tcp", "mqtt", "ws":
+		case "ssl", "tls", "mqtts", "wss":
+			tlsURL = true
 		default:
 			return fieldError("mqtt.urls", "%q: scheme must be tcp, ssl, ws or wss", s)
 		}
 	}
+	if len(m.ClientID) > 128 || strings.ContainsAny(m.ClientID, "+#/ ") {
+		return fieldError("mqtt.client_id", "%q must be at most 128 characters without '+', '#', '/' or spaces", m.ClientID)
+	}
+	if (m.TLS.Cert == "") != (m.TLS.Key == "") {
+		return fieldError("mqtt.tls.cert", "a client certificate needs both cert and key")
+	}
+	if !tlsURL && (m.TLS.CA != "" || m.TLS.Cert != "") {
+		return fieldError("mqtt.tls", "TLS settings are given but no URL is ssl:// or wss://")
+	}
+	if m.KeepAlive < 5*time.Second || m.KeepAlive > 20*time.Minute {
+		return fieldError("mqtt.keepalive", "%s must be between 5s and 20m", m.KeepAlive)
+	}
+	if m.ConnectTimeout < time.Second || m.ConnectTimeout > 5*time.Minute {
+		return fieldError("mqtt.connect_timeout", "%s must be between 1s and 5m", m.ConnectTimeout)
+	}
+	if m.Reconnect.Min <= 0 {
+		return fieldError("mqtt.reconnect.min", "must be positive")
+	}
+	if m.Reconnect.Max < m.Reconnect.Min || m.Reconnect.Max > time.Hour {
+		return fieldError("mqtt.reconnect.max", "%s must be between reconnect.min (%s) and 1h", m.Reconnect.Max, m.Reconnect.Min)
+	}
+	if m.Prefix != "" && !validTopic(m.Prefix) {
+		return fieldError("mqtt.prefix", "%q must be a topic without wildcards, empty levels or a leading/trailing '/'", m.Prefix)
+	}
+	if m.Outbox.MaxEvents < 1000 || m.Outbox.MaxEvents > 10_000_000 {
+		return fieldError("mqtt.outbox.max_events", "%d must be between 1000 and 10000000", m.Outbox.MaxEvents)
+	}
+	if m.Outbox.MaxBytes < 1<<20 {
+		return fieldError("mqtt.outbox.max_bytes", "%d must be at least 1 MiB (1048576)", m.Outbox.MaxBytes)
+	}
+	switch m.SubmissionID {
+	case "plain", "hash", "omit":
+	default:
+		return fieldError("mqtt.submission_id", "%q is not plain, hash or omit", m.SubmissionID)
+	}
+	if m.Commands.Open.MaxSkew < time.Second || m.Commands.Open.MaxSkew > 5*time.Minute {
+		return fieldError("mqtt.commands.open.max_skew", "%s must be between 1s and 5m", m.Commands.Open.MaxSkew)
+	}
+	if m.HomeAssistant.Enabled && !validTopic(m.HomeAssistant.DiscoveryPrefix) {
+		return fieldError("mqtt.home_assistant.discovery_prefix", "%q must be a topic without wildcards or empty levels", m.HomeAssistant.DiscoveryPrefix)
+	}
 	return nil
+}
+
+// validTopic accepts a publish topic: no wildcards, no empty level, not
+// starting with '$'.
+func validTopic(t string) bool {
+	if t == "" || len(t) > 512 || strings.HasPrefix(t, "$") || strings.ContainsAny(t, "+#\x00") {
+		return false
+	}
+	for _, level := range strings.Split(t, "/") {
+		if level == "" {
+			return false
+		}
+	}
+	return true
 }

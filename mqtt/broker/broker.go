@@ -1,0 +1,169 @@
+// Package broker is a small in-process MQTT broker (mochi-mqtt) for
+// `facegate demo` and for hermetic tests: TCP on the address given, with
+// optional TLS and username/password, retained messages, wills and
+// persistent sessions held in memory.
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Handler receives a message published on a subscribed filter. It is called
+// on the broker's goroutine and must not block.
+type Handler func(topic string, payload []byte, retained bool)
+
+// Option configures Start.
+type Option func(*config)
+
+type config struct {
+	tls   *tls.Config
+	users map[string]string
+	log   *slog.Logger
+	subs  []sub
+}
+
+type sub struct {
+	filter string
+	fn     Handler
+}
+
+// WithTLS serves TLS (the URL becomes ssl://).
+func WithTLS(c *tls.Config) Option { return func(o *config) { o.tls = c } }
+
+// WithUsers accepts only these username/password pairs (default: anyone).
+func WithUsers(users map[string]string) Option { return func(o *config) { o.users = users } }
+
+// WithLogger logs the broker's messages (default: discarded).
+func WithLogger(l *slog.Logger) Option { return func(o *config) { o.log = l } }
+
+// WithSubscription subscribes fn to filter before the first client can
+// connect, so that no message is missed.
+func WithSubscription(filter string, fn Handler) Option {
+	return func(o *config) { o.subs = append(o.subs, sub{filter, fn}) }
+}
+
+// Broker is a running broker.
+type Broker struct {
+	srv    *mochi.Server
+	url    string
+	once   sync.Once
+	closed chan struct{}
+	nextID int
+	mu     sync.Mutex
+}
+
+// Start listens on addr (e.g. "127.0.0.1:0") and serves until Close or
+// until ctx is done.
+func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
+	cfg := config{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: cfg.log})
+	var hookErr error
+	if cfg.users != nil {
+		var rules auth.AuthRules
+		for u, p := range cfg.users {
+			rules = append(rules, auth.AuthRule{Username: auth.RString(u), Password: auth.RString(p), Allow: true})
+		}
+		hookErr = srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: rules}})
+	} else {
+		hookErr = srv.AddHook(new(auth.AllowHook), nil)
+	}
+	if hookErr != nil {
+		return nil, fmt.Errorf("broker: auth hook: %w", hookErr)
+	}
+	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr, TLSConfig: cfg.tls})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+	}
+	b := &Broker{srv: srv, closed: make(chan struct{})}
+	for _, s := range cfg.subs {
+		if err := b.Subscribe(s.filter, s.fn); err != nil {
+			srv.Close()
+			return nil, err
+		}
+	}
+	scheme := "tcp"
+	if cfg.tls != nil {
+		scheme = "ssl"
+	}
+	b.url = scheme + "://" + tcp.Address()
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("broker: serve: %w", err)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			b.Close()
+		case <-b.closed:
+		}
+	}()
+	return b, nil
+}
+
+// URL is the broker's address for clients, e.g. tcp://127.0.0.1:40123.
+func (b *Broker) URL() string { return b.url }
+
+// Addr is the host:port the broker listens on.
+func (b *Broker) Addr() string {
+	_, a, _ := cutScheme(b.url)
+	return a
+}
+
+// Subscribe calls fn for every message published on filter.
+func (b *Broker) Subscribe(filter string, fn Handler) error {
+	b.mu.Lock()
+	b.nextID++
+	id := b.nextID
+	b.mu.Unlock()
+	err := b.srv.Subscribe(filter, id, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		fn(pk.TopicName, append([]byte(nil), pk.Payload...), pk.FixedHeader.Retain)
+	})
+	if err != nil {
+		return fmt.Errorf("broker: subscribe %s: %w", filter, err)
+	}
+	return nil
+}
+
+// Publish publishes as the broker itself (QoS 1).
+func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
+	if err := b.srv.Publish(topic, payload, retain, 1); err != nil {
+		return fmt.Errorf("broker: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Close stops the broker and drops every connection. Safe to call twice.
+func (b *Broker) Close() error {
+	var err error
+	b.once.Do(func() {
+		close(b.closed)
+		err = b.srv.Close()
+	})
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("broker: close: %w", err)
+	}
+	return nil
+}
+
+func cutScheme(u string) (string, string, bool) {
+	for i := 0; i+2 < len(u); i++ {
+		if u[i:i+3] == "://" {
+			return u[:i], u[i+3:], true
+		}
+	}
+	return "", u, false
+}

@@ -1,0 +1,378 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// Run connects and keeps the Client connected until ctx is done or Close
+// is called, reconnecting with backoff. Each connection is a fresh paho
+// client on the same persistent session (clean session off): the outbox,
+// not paho's in-memory store, decides what is resent, so nothing is
+// acknowledged by mistake when paho resumes a session.
+//
+// Run returns nil when stopped, ErrClosed after Close, and an error
+// wrapping ErrNotAuthorized when the broker refuses the credentials before
+// any connection ever succeeded (a configuration error: it will not fix
+// itself). Later refusals are logged and retried.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		c.mu.Unlock()
+		return ErrAlreadyRunning
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c.stopRun = cancel
+	c.mu.Unlock()
+	defer close(c.runDone)
+	defer cancel()
+
+	backoff := c.opts.ReconnectMin
+	everConnected := false
+	for {
+		cli, lost := c.newPaho()
+		err := c.connect(ctx, cli)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			c.setErr(err)
+			if errors.Is(err, ErrNotAuthorized) && !everConnected {
+				c.log.Error("mqtt broker refused the credentials", "urls", c.opts.URLs, "username", c.opts.Username, "err", err)
+				return err
+			}
+			c.log.Warn("mqtt connect failed", "urls", c.opts.URLs, "retry_in", backoff, "err", err)
+			if !sleep(ctx, jitter(backoff)) {
+				return nil
+			}
+			backoff = min(2*backoff, c.opts.ReconnectMax)
+			continue
+		}
+		everConnected = true
+		backoff = c.opts.ReconnectMin
+		c.setErr(nil)
+		c.connected.Store(true)
+		c.log.Info("mqtt connected", "urls", c.opts.URLs, "client_id", c.opts.ClientID, "outbox", c.box.Len())
+		err = c.serve(ctx, cli, lost)
+		c.connected.Store(false)
+		if ctx.Err() != nil {
+			c.goOffline(cli)
+			return nil
+		}
+		c.setErr(err)
+		c.log.Warn("mqtt connection lost", "err", err, "outbox", c.box.Len())
+		cli.Disconnect(0)
+		if !sleep(ctx, jitter(c.opts.ReconnectMin)) {
+			return nil
+		}
+	}
+}
+
+// newPaho makes a paho client for one connection. lost is closed when paho
+// reports the connection lost.
+func (c *Client) newPaho() (paho.Client, <-chan struct{}) {
+	lost := make(chan struct{})
+	var once sync.Once
+	o := paho.NewClientOptions()
+	for _, u := range c.opts.URLs {
+		o.AddBroker(u)
+	}
+	o.SetClientID(c.opts.ClientID)
+	o.SetUsername(c.opts.Username)
+	o.SetPassword(c.opts.Password)
+	if c.opts.TLS != nil {
+		o.SetTLSConfig(c.opts.TLS)
+	}
+	o.SetKeepAlive(c.opts.KeepAlive)
+	o.SetPingTimeout(min(10*time.Second, c.opts.KeepAlive))
+	o.SetConnectTimeout(c.opts.ConnectTimeout)
+	o.SetWriteTimeout(10 * time.Second)
+	o.SetCleanSession(false)
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetResumeSubs(false)
+	o.SetStore(paho.NewMemoryStore())
+	o.SetBinaryWill(c.topics.Status, []byte("offline"), 1, true)
+	o.SetDefaultPublishHandler(c.onMessage)
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		once.Do(func() { close(lost) })
+	})
+	return paho.NewClient(o), lost
+}
+
+// connect makes one connection attempt (every URL in order).
+func (c *Client) connect(ctx context.Context, cli paho.Client) error {
+	tok := cli.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		go func() { // paho gives up by itself after ConnectTimeout
+			tok.Wait()
+			if cli.IsConnected() {
+				cli.Disconnect(0)
+			}
+		}()
+		return ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		if errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised) {
+			return fmt.Errorf("%w (user %q): %w", ErrNotAuthorized, c.opts.Username, err)
+		}
+		return fmt.Errorf("mqtt: connect: %w", err)
+	}
+	return nil
+}
+
+// serve runs one connection: status online, subscriptions, discovery,
+// retained values, then the event sender, until the connection is lost,
+// a publish fails or ctx is done.
+func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{}) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := c.publishWait(ctx, cli, c.topics.Status, []byte("online")); err != nil {
+		return err
+	}
+	subs := map[string]byte{}
+	if c.opts.Identify {
+		subs[c.topics.CmdIdentify] = 1
+	}
+	if c.verifier != nil {
+		subs[c.topics.CmdOpen] = 1
+	}
+	if c.opts.HomeAssistant.Enabled {
+		subs[c.topics.HAStatus] = 1
+	}
+	if len(subs) > 0 {
+		tok := cli.SubscribeMultiple(subs, c.onMessage)
+		if err := waitToken(ctx, tok, c.opts.ConnectTimeout); err != nil {
+			return fmt.Errorf("mqtt: subscribe: %w", err)
+		}
+		for topic, code := range tok.(*paho.SubscribeToken).Result() {
+			if code >= 0x80 {
+				c.log.Error("mqtt broker refused a subscription", "topic", topic)
+			}
+		}
+	}
+	if err := c.publishDiscovery(ctx, cli); err != nil {
+		return err
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- c.sendEvents(ctx, cli) }()
+	err := c.publishRetained(ctx, cli)
+	cancel()
+	if serr := <-errc; err == nil || errors.Is(err, context.Canceled) {
+		err = serr
+	}
+	select {
+	case <-lost:
+		return errors.New("mqtt: connection lost")
+	default:
+	}
+	return err
+}
+
+func (c *Client) publishDiscovery(ctx context.Context, cli paho.Client) error {
+	for _, m := range c.disc {
+		if err := c.publishWait(ctx, cli, m.Topic, m.Payload); err != nil {
+			return fmt.Errorf("mqtt: home assistant discovery: %w", err)
+		}
+	}
+	return nil
+}
+
+// publishRetained publishes the newest retained values, then every change
+// in order, and the discovery configs again when Home Assistant restarts.
+func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
+	for _, m := range c.retained.snapshot() {
+		if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m := <-c.retained.updates:
+			if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+				return err
+			}
+		case <-c.haAnnounce:
+			c.log.Info("mqtt home assistant restarted: discovery republished")
+			if err := c.publishDiscovery(ctx, cli); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// publishWait publishes a retained QoS 1 message and waits for its PUBACK.
+func (c *Client) publishWait(ctx context.Context, cli paho.Client, topic string, payload []byte) error {
+	if err := waitToken(ctx, cli.Publish(topic, 1, true, payload), c.opts.AckTimeout); err != nil {
+		return fmt.Errorf("mqtt: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// sendEvents publishes the outbox in order with up to Window events in
+// flight, acknowledging each in the outbox on its PUBACK. It restarts from
+// the oldest unacknowledged event on every connection.
+func (c *Client) sendEvents(ctx context.Context, cli paho.Client) error {
+	type flight struct {
+		id  uint64
+		tok paho.Token
+	}
+	var inflight []flight
+	var last uint64
+	timer := time.NewTimer(c.opts.AckTimeout)
+	defer timer.Stop()
+	for {
+		if free := c.opts.Window - len(inflight); free > 0 {
+			recs, err := c.box.Next(last, free)
+			if err != nil {
+				return fmt.Errorf("mqtt: read outbox: %w", err)
+			}
+			for _, r := range recs {
+				tok := cli.Publish(c.topics.Event, 1, false, r.Payload)
+				if len(inflight) == 0 {
+					timer.Reset(c.opts.AckTimeout)
+				}
+				inflight = append(inflight, flight{r.ID, tok})
+				last = r.ID
+			}
+		}
+		if len(inflight) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-c.box.Notify():
+				continue
+			}
+		}
+		var more <-chan struct{}
+		if len(inflight) < c.opts.Window {
+			more = c.box.Notify()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-more:
+		case <-timer.C:
+			return fmt.Errorf("mqtt: no PUBACK for event %d within %s", inflight[0].id, c.opts.AckTimeout)
+		case <-inflight[0].tok.Done():
+			var ids []uint64
+			for len(inflight) > 0 && isDone(inflight[0].tok) {
+				if err := inflight[0].tok.Error(); err != nil {
+					c.ack(ids)
+					return fmt.Errorf("mqtt: publish event: %w", err)
+				}
+				ids = append(ids, inflight[0].id)
+				inflight = inflight[1:]
+			}
+			if err := c.ack(ids); err != nil {
+				return err
+			}
+			if len(inflight) > 0 {
+				timer.Reset(c.opts.AckTimeout)
+			}
+		}
+	}
+}
+
+func (c *Client) ack(ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := c.box.Ack(ids...); err != nil {
+		// Not acknowledged on disk: delivered again after a restart.
+		c.log.Error("mqtt outbox ack failed", "err", err)
+		return fmt.Errorf("mqtt: outbox ack: %w", err)
+	}
+	return nil
+}
+
+// onMessage runs on paho's goroutine: copy and hand over, never block.
+func (c *Client) onMessage(_ paho.Client, m paho.Message) {
+	in := inbound{topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()}
+	select {
+	case c.inbox <- in:
+	default:
+		c.log.Warn("mqtt inbound queue full: message dropped", "topic", in.topic)
+	}
+}
+
+// goOffline publishes the retained "offline" a graceful stop owes (the
+// broker does not send the will on a clean DISCONNECT) and disconnects.
+func (c *Client) goOffline(cli paho.Client) {
+	tok := cli.Publish(c.topics.Status, 1, true, []byte("offline"))
+	if !tok.WaitTimeout(2*time.Second) || tok.Error() != nil {
+		c.log.Warn("mqtt offline status not acknowledged", "err", tok.Error())
+	}
+	cli.Disconnect(250)
+	c.log.Info("mqtt disconnected", "outbox", c.box.Len())
+}
+
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+func waitToken(ctx context.Context, tok paho.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no acknowledgement within %s", timeout)
+	}
+}
+
+func isDone(tok paho.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// jitter spreads reconnects of many gates: a delay in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,461 @@
+// Package outbox is a durable, bounded, append-only on-disk FIFO queue.
+//
+// Append writes a record and fsyncs before it returns, so a record that was
+// appended survives kill -9 and power loss. Ack marks a record delivered; acks
+// are appended too but not fsynced on their own (a lost ack only means the
+// record is delivered again: at least once). The file is compacted when
+// delivered records dominate it, and truncated when the queue is empty, so it
+// does not grow forever.
+//
+// Record layout, little endian:
+//
+//	u32 body length | u32 CRC-32C of body | body
+//	body = u8 kind ('P' put, 'A' ack) | u64 id | payload (put only)
+//
+// A torn or corrupt tail (a crash in the middle of a write, a bad sector) is
+// cut off at open; its bytes are kept beside the file as <path>.corrupt-<unix>
+// for inspection.
+//
+// An Outbox is safe for concurrent use.
+package outbox
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Errors returned by the outbox.
+var (
+	// ErrFull: the record would exceed MaxRecords or MaxBytes; it was not stored.
+	ErrFull = errors.New("outbox full")
+	// ErrTooLarge: the payload exceeds MaxPayload.
+	ErrTooLarge = errors.New("outbox record too large")
+	// ErrClosed: the outbox was closed.
+	ErrClosed = errors.New("outbox closed")
+)
+
+const (
+	headerSize  = 8
+	bodyHdrSize = 9
+	kindPut     = 'P'
+	kindAck     = 'A'
+	// MaxPayload is the largest payload Append accepts.
+	MaxPayload = 1 << 20
+	// compactMinDead is the dead byte count below which compaction is not worth it.
+	compactMinDead = 4 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options bound the queue.
+type Options struct {
+	// MaxRecords is the most undelivered records (default 100,000).
+	MaxRecords int
+	// MaxBytes is the most undelivered payload bytes (default 256 MiB).
+	MaxBytes int64
+	// NoSync skips fsync: only for benchmarks of everything else.
+	NoSync bool
+}
+
+// Record is one undelivered payload.
+type Record struct {
+	// ID is the outbox's own sequence number, increasing in append order.
+	ID      uint64
+	Payload []byte
+}
+
+type entry struct {
+	id    uint64
+	off   int64 // of the payload in the file
+	n     int32 // payload length
+	acked bool
+}
+
+// Outbox is the queue. The zero value is not usable: call Open.
+type Outbox struct {
+	mu       sync.Mutex
+	path     string
+	f        *os.File
+	size     int64 // bytes in the file
+	entries  []entry
+	head     int // entries[:head] are all acked
+	live     int
+	liveSize int64 // payload bytes of live records
+	nextID   uint64
+	opts     Options
+	closed   bool
+	notify   chan struct{}
+}
+
+// Open opens or creates the queue file at path, recovering its records.
+func Open(path string, opts Options) (*Outbox, error) {
+	if opts.MaxRecords <= 0 {
+		opts.MaxRecords = 100000
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 256 << 20
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("outbox: create directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
+	}
+	o := &Outbox{path: path, f: f, opts: opts, nextID: 1, notify: make(chan struct{}, 1)}
+	if err := o.recover(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// recover scans the file, rebuilds the index and cuts a bad tail.
+func (o *Outbox) recover() error {
+	st, err := o.f.Stat()
+	if err != nil {
+		return fmt.Errorf("outbox: stat: %w", err)
+	}
+	fileSize := st.Size()
+	r := &countingReader{r: bufio.NewReaderSize(io.NewSectionReader(o.f, 0, fileSize), 1<<20)}
+	acked := map[uint64]bool{}
+	var hdr [headerSize]byte
+	var good int64
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			break
+		}
+		n := binary.LittleEndian.Uint32(hdr[0:4])
+		sum := binary.LittleEndian.Uint32(hdr[4:8])
+		if n < bodyHdrSize || n > MaxPayload+bodyHdrSize {
+			break
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			break
+		}
+		if crc32.Checksum(body, castagnoli) != sum {
+			break
+		}
+		id := binary.LittleEndian.Uint64(body[1:9])
+		switch body[0] {
+		case kindPut:
+			if len(o.entries) > 0 && id <= o.entries[len(o.entries)-1].id {
+				return fmt.Errorf("outbox: %s: record ids out of order at offset %d", o.path, good)
+			}
+			o.entries = append(o.entries, entry{id: id, off: good + headerSize + bodyHdrSize, n: int32(n - bodyHdrSize)})
+		case kindAck:
+			acked[id] = true
+		default:
+			return fmt.Errorf("outbox: %s: unknown record kind %q at offset %d", o.path, body[0], good)
+		}
+		good = r.n
+		if id >= o.nextID {
+			o.nextID = id + 1
+		}
+	}
+	if good < fileSize {
+		if err := o.saveTail(good, fileSize); err != nil {
+			return err
+		}
+		if err := o.f.Truncate(good); err != nil {
+			return fmt.Errorf("outbox: cut corrupt tail: %w", err)
+		}
+		if err := o.sync(); err != nil {
+			return err
+		}
+	}
+	o.size = good
+	for i := range o.entries {
+		e := &o.entries[i]
+		if acked[e.id] {
+			e.acked = true
+			continue
+		}
+		o.live++
+		o.liveSize += int64(e.n)
+	}
+	o.advanceHead()
+	if _, err := o.f.Seek(o.size, io.SeekStart); err != nil {
+		return fmt.Errorf("outbox: seek: %w", err)
+	}
+	return o.maybeCompact()
+}
+
+// saveTail copies bytes [from, to) to <path>.corrupt-<unix> before they are cut.
+func (o *Outbox) saveTail(from, to int64) error {
+	name := o.path + ".corrupt-" + strconv.FormatInt(time.Now().Unix(), 10)
+	dst, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("outbox: save corrupt tail: %w", err)
+	}
+	_, err = io.Copy(dst, io.NewSectionReader(o.f, from, to-from))
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("outbox: save corrupt tail: %w", err)
+	}
+	return nil
+}
+
+// Append stores payload durably (written and fsynced) and returns its id.
+func (o *Outbox) Append(payload []byte) (uint64, error) {
+	if len(payload) > MaxPayload {
+		return 0, fmt.Errorf("%w: %d bytes (max %d)", ErrTooLarge, len(payload), MaxPayload)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return 0, ErrClosed
+	}
+	if o.live >= o.opts.MaxRecords {
+		return 0, fmt.Errorf("%w: %d records", ErrFull, o.live)
+	}
+	if o.liveSize+int64(len(payload)) > o.opts.MaxBytes {
+		return 0, fmt.Errorf("%w: %d bytes", ErrFull, o.liveSize)
+	}
+	id := o.nextID
+	if err := o.write(kindPut, id, payload); err != nil {
+		return 0, err
+	}
+	if err := o.sync(); err != nil {
+		return 0, err
+	}
+	o.nextID++
+	o.entries = append(o.entries, entry{id: id, off: o.size - int64(len(payload)), n: int32(len(payload))})
+	o.live++
+	o.liveSize += int64(len(payload))
+	select {
+	case o.notify <- struct{}{}:
+	default:
+	}
+	return id, nil
+}
+
+// write appends one record at the end of the file; on a short write the
+// file is cut back so that the next record starts on a boundary.
+func (o *Outbox) write(kind byte, id uint64, payload []byte) error {
+	buf := make([]byte, headerSize+bodyHdrSize+len(payload))
+	binary.LittleEndian.PutUint32(buf[0:4], uint32(bodyHdrSize+len(payload)))
+	buf[8] = kind
+	binary.LittleEndian.PutUint64(buf[9:17], id)
+	copy(buf[17:], payload)
+	binary.LittleEndian.PutUint32(buf[4:8], crc32.Checksum(buf[8:], castagnoli))
+	if _, err := o.f.WriteAt(buf, o.size); err != nil {
+		_ = o.f.Truncate(o.size)
+		return fmt.Errorf("outbox: write: %w", err)
+	}
+	o.size += int64(len(buf))
+	return nil
+}
+
+func (o *Outbox) sync() error {
+	if o.opts.NoSync {
+		return nil
+	}
+	if err := o.f.Sync(); err != nil {
+		return fmt.Errorf("outbox: fsync: %w", err)
+	}
+	return nil
+}
+
+// Next returns up to n undelivered records with an id greater than after,
+// oldest first. Payloads are fresh copies.
+func (o *Outbox) Next(after uint64, n int) ([]Record, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil, ErrClosed
+	}
+	i := o.head + sort.Search(len(o.entries)-o.head, func(i int) bool { return o.entries[o.head+i].id > after })
+	var out []Record
+	for ; i < len(o.entries) && len(out) < n; i++ {
+		e := o.entries[i]
+		if e.acked {
+			continue
+		}
+		p := make([]byte, e.n)
+		if _, err := o.f.ReadAt(p, e.off); err != nil {
+			return out, fmt.Errorf("outbox: read record %d: %w", e.id, err)
+		}
+		out = append(out, Record{ID: e.id, Payload: p})
+	}
+	return out, nil
+}
+
+// Ack marks records delivered. Unknown or already acked ids are ignored.
+func (o *Outbox) Ack(ids ...uint64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return ErrClosed
+	}
+	for _, id := range ids {
+		i := o.head + sort.Search(len(o.entries)-o.head, func(i int) bool { return o.entries[o.head+i].id >= id })
+		if i >= len(o.entries) || o.entries[i].id != id || o.entries[i].acked {
+			continue
+		}
+		if o.live > 1 { // the last ack is replaced by truncation below
+			if err := o.write(kindAck, id, nil); err != nil {
+				return err
+			}
+		}
+		o.entries[i].acked = true
+		o.live--
+		o.liveSize -= int64(o.entries[i].n)
+	}
+	o.advanceHead()
+	return o.maybeCompact()
+}
+
+func (o *Outbox) advanceHead() {
+	for o.head < len(o.entries) && o.entries[o.head].acked {
+		o.head++
+	}
+	if o.head > 1024 && o.head > len(o.entries)/2 {
+		o.entries = append([]entry(nil), o.entries[o.head:]...)
+		o.head = 0
+	}
+}
+
+// maybeCompact truncates an empty queue, or rewrites the file when
+// delivered records take more room than the undelivered ones.
+func (o *Outbox) maybeCompact() error {
+	if o.live == 0 {
+		if o.size == 0 {
+			return nil
+		}
+		if err := o.f.Truncate(0); err != nil {
+			return fmt.Errorf("outbox: truncate: %w", err)
+		}
+		o.size = 0
+		o.entries = o.entries[:0]
+		o.head = 0
+		return o.sync()
+	}
+	liveFile := o.liveSize + int64(o.live)*(headerSize+bodyHdrSize)
+	dead := o.size - liveFile
+	if dead < compactMinDead || dead < liveFile {
+		return nil
+	}
+	return o.compact()
+}
+
+// compact writes the live records to a new file, fsyncs it, renames it over
+// the old one and fsyncs the directory.
+func (o *Outbox) compact() error {
+	tmpName := o.path + ".compact"
+	tmp, err := os.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("outbox: compact: %w", err)
+	}
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(tmpName)
+		return fmt.Errorf("outbox: compact: %w", err)
+	}
+	next := make([]entry, 0, o.live)
+	var off int64
+	var buf []byte
+	for _, e := range o.entries[o.head:] {
+		if e.acked {
+			continue
+		}
+		n := headerSize + bodyHdrSize + int(e.n)
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := o.f.ReadAt(buf, e.off-headerSize-bodyHdrSize); err != nil {
+			return fail(err)
+		}
+		if _, err := tmp.WriteAt(buf, off); err != nil {
+			return fail(err)
+		}
+		next = append(next, entry{id: e.id, off: off + headerSize + bodyHdrSize, n: e.n})
+		off += int64(n)
+	}
+	if !o.opts.NoSync {
+		if err := tmp.Sync(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.Rename(tmpName, o.path); err != nil {
+		return fail(err)
+	}
+	if !o.opts.NoSync {
+		if err := syncDir(filepath.Dir(o.path)); err != nil {
+			tmp.Close()
+			return fmt.Errorf("outbox: compact: %w", err)
+		}
+	}
+	o.f.Close()
+	o.f = tmp
+	o.size = off
+	o.entries = next
+	o.head = 0
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Len is the number of undelivered records.
+func (o *Outbox) Len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.live
+}
+
+// FileSize is the current size of the queue file in bytes.
+func (o *Outbox) FileSize() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.size
+}
+
+// Notify receives a value (coalesced) after each Append.
+func (o *Outbox) Notify() <-chan struct{} { return o.notify }
+
+// Close fsyncs pending acks and closes the file. Later calls return ErrClosed.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return ErrClosed
+	}
+	o.closed = true
+	err := o.sync()
+	if cerr := o.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("outbox: close: %w", cerr)
+	}
+	return err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,120 @@
+package mqtt
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Privacy says how an event carries the worker's KYC submission id.
+type Privacy string
+
+// The privacy settings (config mqtt.submission_id).
+const (
+	PrivacyPlain Privacy = "plain"
+	// PrivacyHash replaces the id by "sha256:<hex>": consumers can match it
+	// against ids they already know, nobody else can read it.
+	PrivacyHash Privacy = "hash"
+	PrivacyOmit Privacy = "omit"
+)
+
+// Apply returns id as this setting publishes it. A value already hashed
+// ("sha256:…") is kept as is.
+func (p Privacy) Apply(id string) string {
+	switch p {
+	case PrivacyPlain:
+		return id
+	case PrivacyOmit:
+		return ""
+	}
+	if id == "" || strings.HasPrefix(id, "sha256:") {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func (p Privacy) valid() bool {
+	return p == PrivacyPlain || p == PrivacyHash || p == PrivacyOmit
+}
+
+// Camera health statuses.
+const (
+	CameraOK       = "ok"
+	CameraDegraded = "degraded"
+	CameraLost     = "lost"
+)
+
+// CameraHealth is the retained payload of <prefix>/camera.
+type CameraHealth struct {
+	Status string  `json:"status"` // ok, degraded, lost
+	FPS    float64 `json:"fps"`
+	// LastFrameAgeMS is the age of the newest frame; -1 when none yet.
+	LastFrameAgeMS int64  `json:"last_frame_age_ms"`
+	Message        string `json:"message,omitempty"`
+	// TS is filled by PublishHealth when empty.
+	TS string `json:"ts"`
+}
+
+func (h CameraHealth) validate() error {
+	switch h.Status {
+	case CameraOK, CameraDegraded, CameraLost:
+		return nil
+	}
+	return fmt.Errorf("camera health status %q is not ok, degraded or lost", h.Status)
+}
+
+// StatePayload is the retained payload of <prefix>/state.
+type StatePayload struct {
+	// State is the kiosk session state: idle, identified, capturing,
+	// authenticating, granted, denied, error, cooldown.
+	State        string           `json:"state"`
+	Since        string           `json:"since"`
+	LastDecision *DecisionSummary `json:"last_decision,omitempty"`
+}
+
+// DecisionSummary is the last decision as carried by the state topic.
+type DecisionSummary struct {
+	EventID        string   `json:"event_id"`
+	Seq            uint64   `json:"seq"`
+	TS             string   `json:"ts"`
+	Decision       Decision `json:"decision"`
+	Reason         []string `json:"reason"`
+	UserID         string   `json:"user_id,omitempty"`
+	FaceSimilarity *float64 `json:"face_similarity_score,omitempty"`
+}
+
+// Summarize extracts the summary of an event.
+func Summarize(ev Event) *DecisionSummary {
+	s := &DecisionSummary{EventID: ev.EventID, Seq: ev.Seq, TS: ev.TS, Decision: ev.Decision, Reason: ev.Reason, UserID: ev.UserID}
+	if ev.Auth != nil {
+		s.FaceSimilarity = ev.Auth.Score.FaceSimilarity
+	}
+	return s
+}
+
+func onOff(open bool) []byte {
+	if open {
+		return []byte("open")
+	}
+	return []byte("closed")
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+func validEvent(ev Event) error {
+	if ev.EventID == "" {
+		return fmt.Errorf("%w: event_id is empty", ErrInvalidEvent)
+	}
+	if len(ev.EventID) > 128 {
+		return fmt.Errorf("%w: event_id is %d bytes (max 128)", ErrInvalidEvent, len(ev.EventID))
+	}
+	switch ev.Decision {
+	case DecisionGranted, DecisionDenied, DecisionError:
+	default:
+		return fmt.Errorf("%w: decision %q is not granted, denied or error", ErrInvalidEvent, ev.Decision)
+	}
+	return nil
+}
