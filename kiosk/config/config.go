@@ -169,7 +169,7 @@ func (c *Config) resolveSecrets(env Env) error {
 	if err := c.Identity.HTTP.Token.resolve("identity.http.token", "FACEGATE_HTTP_TOKEN", "facegate-http-token", env); err != nil {
 		return err
 	}
-	return nil
+	return c.Identity.validateSecrets()
 }
 
 // Validate checks every section; the first problem is returned as *Error.

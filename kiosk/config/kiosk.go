@@ -1,22 +1,60 @@
 package config
 
-import "time"
+import (
+	"net"
+	"regexp"
+	"time"
+)
 
-// Kiosk is the local web UI.
+// Kiosk is the local web UI and the periodic self-test.
 type Kiosk struct {
 	// Listen is the address of the kiosk page, /metrics and the API.
 	Listen string `yaml:"listen"`
+	// Title is shown at the top of the kiosk page.
+	Title string `yaml:"title"`
+	// HealthInterval is the period of the self-test (camera, detector, API,
+	// broker) behind /healthz and the published health value.
+	HealthInterval time.Duration `yaml:"health_interval"`
+	// MaxDetectorTime: a slower face detection makes the health "degraded".
+	MaxDetectorTime time.Duration `yaml:"max_detector_time"`
 }
 
-func (k *Kiosk) setDefaults() { k.Listen = "127.0.0.1:8080" }
+func (k *Kiosk) setDefaults() {
+	k.Listen = "127.0.0.1:8080"
+	k.Title = "Face check"
+	k.HealthInterval = 30 * time.Second
+	k.MaxDetectorTime = 500 * time.Millisecond
+}
 
-func (k *Kiosk) validate() error { return nil }
+func (k *Kiosk) validate() error {
+	if _, _, err := net.SplitHostPort(k.Listen); err != nil {
+		return fieldError("kiosk.listen", "%q is not host:port (e.g. 127.0.0.1:8080)", k.Listen)
+	}
+	if len(k.Title) > 80 {
+		return fieldError("kiosk.title", "must be at most 80 characters")
+	}
+	if k.HealthInterval < time.Second || k.HealthInterval > time.Hour {
+		return fieldError("kiosk.health_interval", "%s must be between 1s and 1h", k.HealthInterval)
+	}
+	if k.MaxDetectorTime <= 0 || k.MaxDetectorTime > 10*time.Second {
+		return fieldError("kiosk.max_detector_time", "%s must be between 1ms and 10s", k.MaxDetectorTime)
+	}
+	return nil
+}
 
 // Identity is how a worker tells the gate who they are.
 type Identity struct {
 	// Timeout is how long an identified worker has to show a face.
 	Timeout time.Duration `yaml:"timeout"`
-	HTTP    HTTPIdentity  `yaml:"http"`
+	// CaptureTimeout bounds the selection once a face is in view (the
+	// capture window plus the time to encode the crop).
+	CaptureTimeout time.Duration `yaml:"capture_timeout"`
+	// (How the submission id appears in events and the audit log is
+	// mqtt.submission_id, used whether or not MQTT is enabled.)
+	HTTP   HTTPIdentity `yaml:"http"`
+	QR     QRIdentity   `yaml:"qr"`
+	Roster Roster       `yaml:"roster"`
+	Fixed  Fixed        `yaml:"fixed"`
 }
 
 // HTTPIdentity is POST /api/identify.
@@ -25,11 +63,67 @@ type HTTPIdentity struct {
 	Token   Secret `yaml:"token"`
 }
 
-func (i *Identity) setDefaults() { i.Timeout = 10 * time.Second }
+// QRIdentity is a badge QR code held up to the camera (docs/kiosk.md has
+// the payload format).
+type QRIdentity struct {
+	Enabled bool `yaml:"enabled"`
+	// AllowSubmission accepts "FG1:S:<submission id>" payloads; with it off
+	// only roster badges ("FG1:B:<badge id>") identify.
+	AllowSubmission bool `yaml:"allow_submission"`
+}
+
+// Roster maps badge ids to workers.
+type Roster struct {
+	// File is a CSV with the header badge_id,submission_id,user_id,display_name.
+	File string `yaml:"file"`
+}
+
+// Fixed is the single-user kiosk: a session starts whenever a face is seen.
+type Fixed struct {
+	SubmissionID string `yaml:"submission_id"`
+	UserID       string `yaml:"user_id"`
+	DisplayName  string `yaml:"display_name"`
+}
+
+func (i *Identity) setDefaults() {
+	i.Timeout = 10 * time.Second
+	i.CaptureTimeout = 5 * time.Second
+	i.QR.Enabled = true
+	i.QR.AllowSubmission = true
+}
+
+// idPattern is the character set of submission, user and badge ids
+// (kiosk.ValidID says the same; kept here so that config does not import kiosk).
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 func (i *Identity) validate() error {
-	if i.Timeout <= 0 {
-		return fieldError("identity.timeout", "must be positive")
+	if i.Timeout <= 0 || i.Timeout > 10*time.Minute {
+		return fieldError("identity.timeout", "%s must be between 1ms and 10m", i.Timeout)
+	}
+	if i.CaptureTimeout <= 0 || i.CaptureTimeout > time.Minute {
+		return fieldError("identity.capture_timeout", "%s must be between 1ms and 1m", i.CaptureTimeout)
+	}
+	if f := i.Fixed; f.SubmissionID != "" || f.UserID != "" || f.DisplayName != "" {
+		if !idPattern.MatchString(f.SubmissionID) {
+			return fieldError("identity.fixed.submission_id", "%q must be 1-128 characters of letters, digits, '.', '_' or '-'", f.SubmissionID)
+		}
+		if f.UserID != "" && !idPattern.MatchString(f.UserID) {
+			return fieldError("identity.fixed.user_id", "%q must be 1-128 characters of letters, digits, '.', '_' or '-'", f.UserID)
+		}
+		if len(f.DisplayName) > 64 {
+			return fieldError("identity.fixed.display_name", "must be at most 64 characters")
+		}
+	}
+	return nil
+}
+
+// httpTokenMinLen keeps guessable tokens out of production.
+const httpTokenMinLen = 16
+
+// validateSecrets runs after secrets are resolved.
+func (i *Identity) validateSecrets() error {
+	if i.HTTP.Enabled && len(i.HTTP.Token.Value()) < httpTokenMinLen {
+		return fieldError("identity.http.token", "identity.http is enabled: a token of at least %d characters is required (FACEGATE_HTTP_TOKEN, token.file or the systemd credential facegate-http-token)", httpTokenMinLen)
 	}
 	return nil
 }
@@ -40,21 +134,117 @@ type Policy struct {
 	MaxAge time.Duration `yaml:"max_age"`
 	// Cooldown after each decision before the next session.
 	Cooldown time.Duration `yaml:"cooldown"`
+	// MinScores are local minimums (0..100); 0 means no local minimum.
+	// A score that is required here but absent from the answer denies.
+	MinScores MinScores `yaml:"min_scores"`
+	// MaxFaces is the tailgating guard: more faces than this at capture
+	// denies without calling the API (0 disables the guard).
+	MaxFaces     int          `yaml:"max_faces"`
+	AntiPassback AntiPassback `yaml:"anti_passback"`
+	Attempts     Attempts     `yaml:"attempts"`
+	// RequireBroker denies while the MQTT broker is disconnected (events
+	// are queued on disk either way).
+	RequireBroker bool `yaml:"require_broker"`
+}
+
+// MinScores are the FaceAuth score names.
+type MinScores struct {
+	FaceSimilarity float64 `yaml:"face_similarity"`
+	Occluded       float64 `yaml:"occluded"`
+	FaceCover      float64 `yaml:"face_cover"`
+	HeadCover      float64 `yaml:"head_cover"`
+}
+
+// AntiPassback refuses (hard) or flags (soft) a second grant for the same
+// worker within Window.
+type AntiPassback struct {
+	// Mode is off, soft or hard.
+	Mode   string        `yaml:"mode"`
+	Window time.Duration `yaml:"window"`
+}
+
+// Attempts limits sessions per submission id: at most Max within Per.
+type Attempts struct {
+	Max int           `yaml:"max"`
+	Per time.Duration `yaml:"per"`
 }
 
 func (p *Policy) setDefaults() {
 	p.MaxAge = 5 * time.Second
 	p.Cooldown = 3 * time.Second
+	p.MaxFaces = 1
+	p.AntiPassback.Mode = "off"
+	p.AntiPassback.Window = 5 * time.Minute
+	p.Attempts.Max = 5
+	p.Attempts.Per = 5 * time.Minute
 }
 
-func (p *Policy) validate() error { return nil }
+func (p *Policy) validate() error {
+	if p.MaxAge <= 0 || p.MaxAge > 5*time.Minute {
+		return fieldError("policy.max_age", "%s must be between 1ms and 5m", p.MaxAge)
+	}
+	if p.Cooldown < 0 || p.Cooldown > time.Minute {
+		return fieldError("policy.cooldown", "%s must be between 0 and 1m", p.Cooldown)
+	}
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{
+		{"face_similarity", p.MinScores.FaceSimilarity}, {"occluded", p.MinScores.Occluded},
+		{"face_cover", p.MinScores.FaceCover}, {"head_cover", p.MinScores.HeadCover},
+	} {
+		if s.v < 0 || s.v > 100 {
+			return fieldError("policy.min_scores."+s.name, "%g must be between 0 and 100", s.v)
+		}
+	}
+	if p.MaxFaces < 0 || p.MaxFaces > 20 {
+		return fieldError("policy.max_faces", "%d must be between 0 (guard off) and 20", p.MaxFaces)
+	}
+	switch p.AntiPassback.Mode {
+	case "off":
+	case "soft", "hard":
+		if p.AntiPassback.Window <= 0 || p.AntiPassback.Window > 24*time.Hour {
+			return fieldError("policy.anti_passback.window", "%s must be between 1ms and 24h", p.AntiPassback.Window)
+		}
+	default:
+		return fieldError("policy.anti_passback.mode", "%q is not off, soft or hard", p.AntiPassback.Mode)
+	}
+	if p.Attempts.Max < 0 || p.Attempts.Max > 1000 {
+		return fieldError("policy.attempts.max", "%d must be between 0 (no limit) and 1000", p.Attempts.Max)
+	}
+	if p.Attempts.Max > 0 && (p.Attempts.Per <= 0 || p.Attempts.Per > 24*time.Hour) {
+		return fieldError("policy.attempts.per", "%s must be between 1ms and 24h", p.Attempts.Per)
+	}
+	return nil
+}
 
 // Audit is the local JSON-lines decision log.
 type Audit struct {
+	// MaxSizeMB rotates audit.jsonl when it would grow past this size.
+	MaxSizeMB int `yaml:"max_size_mb"`
+	// MaxFiles is how many files are kept, the current one included.
+	MaxFiles int `yaml:"max_files"`
 	// SaveCrops keeps the JPEG sent to the API (debugging; off by default).
 	SaveCrops bool `yaml:"save_crops"`
+	// CropDays: saved crops older than this are deleted.
+	CropDays int `yaml:"crop_days"`
 }
 
-func (a *Audit) setDefaults() {}
+func (a *Audit) setDefaults() {
+	a.MaxSizeMB = 10
+	a.MaxFiles = 5
+	a.CropDays = 7
+}
 
-func (a *Audit) validate() error { return nil }
+func (a *Audit) validate() error {
+	if a.MaxSizeMB < 1 || a.MaxSizeMB > 1024 {
+		return fieldError("audit.max_size_mb", "%d must be between 1 and 1024", a.MaxSizeMB)
+	}
+	if a.MaxFiles < 1 || a.MaxFiles > 100 {
+		return fieldError("audit.max_files", "%d must be between 1 and 100", a.MaxFiles)
+	}
+	if a.CropDays < 1 || a.CropDays > 90 {
+		return fieldError("audit.crop_days", "%d must be between 1 and 90", a.CropDays)
+	}
+	return nil
+}

@@ -1,0 +1,439 @@
+package kiosk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// settings are the parts of the configuration that Reload may change.
+type settings struct {
+	kiosk    config.Kiosk
+	identity config.Identity
+	policy   config.Policy
+	roster   *Roster
+}
+
+// Kiosk is one gate's session state machine with its identity sources,
+// policy, audit log, web page and metrics. Create it with New, start it with
+// Run; every other method is safe for concurrent use from any goroutine.
+type Kiosk struct {
+	deps Deps
+	log  *slog.Logger
+	now  func() time.Time
+
+	site, gate  string
+	pulse       time.Duration
+	apiTimeout  time.Duration
+	frozenAfter time.Duration
+	privacy     mqtt.Privacy
+
+	setMu sync.RWMutex
+	set   settings
+
+	seq      *sequencer
+	audit    *auditLog
+	crops    *cropStore // nil when audit.save_crops is off
+	passback passback
+	attempts attempts
+	metrics  *metrics
+	hub      *hub
+
+	running      atomic.Bool
+	mjpegClients atomic.Int32
+
+	mu        sync.Mutex
+	status    Status
+	accepting bool
+	inSession bool // from claim to the return to idle
+	pending   *Identity
+	wake      chan struct{}
+	health    Health
+}
+
+// New checks deps, opens the state directory (cfg.StateDir: the event
+// sequence, audit/ and crops/) and loads the roster. It starts nothing:
+// call Run. cfg must come from config.Load or config.Default (validated);
+// New reads site, gate, state_dir, io.relay.pulse, api.timeout,
+// camera.frozen_after, mqtt.submission_id (for events and the audit log,
+// whether or not MQTT is enabled) and the kiosk, identity, policy and audit
+// sections.
+func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
+	if cfg == nil {
+		return nil, errors.New("kiosk: nil config")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kiosk: %w", err)
+	}
+	switch {
+	case deps.Selector == nil:
+		return nil, errors.New("kiosk: Deps.Selector is required")
+	case deps.Authenticator == nil:
+		return nil, errors.New("kiosk: Deps.Authenticator is required")
+	case deps.Relay == nil:
+		return nil, errors.New("kiosk: Deps.Relay is required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	k := &Kiosk{
+		deps:        deps,
+		log:         deps.Logger.With("component", "kiosk"),
+		now:         deps.Now,
+		site:        cfg.Site,
+		gate:        cfg.Gate,
+		pulse:       cfg.IO.Relay.Pulse,
+		apiTimeout:  cfg.API.Timeout,
+		frozenAfter: cfg.Camera.FrozenAfter,
+		privacy:     mqtt.Privacy(cfg.MQTT.SubmissionID),
+		wake:        make(chan struct{}, 1),
+		hub:         newHub(),
+	}
+	set, err := loadSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	k.set = set
+	kdir := filepath.Join(cfg.StateDir, "kiosk")
+	if err := os.MkdirAll(kdir, 0o750); err != nil {
+		return nil, fmt.Errorf("kiosk: create state directory: %w", err)
+	}
+	if k.seq, err = openSequencer(kdir); err != nil {
+		return nil, fmt.Errorf("kiosk: %w", err)
+	}
+	if k.audit, err = openAudit(filepath.Join(cfg.StateDir, "audit"), int64(cfg.Audit.MaxSizeMB)<<20, cfg.Audit.MaxFiles); err != nil {
+		return nil, fmt.Errorf("kiosk: %w", err)
+	}
+	if cfg.Audit.SaveCrops {
+		k.crops = &cropStore{dir: filepath.Join(cfg.StateDir, "crops"), keep: time.Duration(cfg.Audit.CropDays) * 24 * time.Hour}
+	}
+	k.metrics = newMetrics(k)
+	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
+	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
+	return k, nil
+}
+
+func loadSettings(cfg *config.Config) (settings, error) {
+	s := settings{kiosk: cfg.Kiosk, identity: cfg.Identity, policy: cfg.Policy}
+	if cfg.Identity.Roster.File != "" {
+		r, err := LoadRoster(cfg.Identity.Roster.File)
+		if err != nil {
+			return settings{}, fmt.Errorf("kiosk: identity.roster.file: %w", err)
+		}
+		s.roster = r
+	}
+	return s, nil
+}
+
+// Reload applies a new configuration's kiosk title, identity, policy and
+// roster (for SIGHUP). The session in flight keeps the policy it started
+// with. On error (an invalid roster) nothing changes. Site, gate, state_dir,
+// the listen address and the audit settings need a restart.
+func (k *Kiosk) Reload(cfg *config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("kiosk: %w", err)
+	}
+	s, err := loadSettings(cfg)
+	if err != nil {
+		return err
+	}
+	k.setMu.Lock()
+	k.set = s
+	k.setMu.Unlock()
+	k.log.Info("configuration reloaded", "roster_entries", s.roster.Len(), "fixed_identity", s.identity.Fixed.SubmissionID != "")
+	return nil
+}
+
+func (k *Kiosk) settings() settings {
+	k.setMu.RLock()
+	defer k.setMu.RUnlock()
+	return k.set
+}
+
+// Run runs sessions and the periodic self-test until ctx ends, then stops
+// accepting identities, ends the session in flight (failing closed with
+// reason "shutdown": it is published and audited like any other), closes
+// the audit log and returns nil. It never pulses the relay after ctx ends;
+// the caller makes the relay inert (Halt) after Run returns. Run may be
+// called once.
+func (k *Kiosk) Run(ctx context.Context) error {
+	if !k.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	hctx, hcancel := context.WithCancel(ctx)
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		k.healthLoop(hctx)
+	}()
+	if k.crops != nil {
+		if n, err := k.crops.prune(k.now()); err != nil {
+			k.log.Warn("crop pruning failed", "err", err)
+		} else if n > 0 {
+			k.log.Info("old crops deleted", "count", n)
+		}
+	}
+	k.mu.Lock()
+	k.accepting = true
+	k.mu.Unlock()
+	k.setState(StateIdle, k.idleMessage(), nil)
+	k.log.Info("kiosk running", "site", k.site, "gate", k.gate)
+	for {
+		id, sel := k.waitForIdentity(ctx)
+		if id == nil {
+			break
+		}
+		k.runSession(ctx, *id, sel)
+		if ctx.Err() != nil {
+			break
+		}
+		k.cooldown(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		k.mu.Lock()
+		k.inSession = false
+		k.mu.Unlock()
+		k.setState(StateIdle, k.idleMessage(), nil)
+	}
+	k.mu.Lock()
+	k.accepting = false
+	pending := k.pending
+	k.pending = nil
+	k.mu.Unlock()
+	if pending != nil {
+		// Accepted just before shutdown: it still gets its one event.
+		k.runSession(ctx, *pending, nil)
+	}
+	k.setState(StateStopped, msgStopped, nil)
+	hcancel()
+	<-healthDone
+	k.hub.close()
+	if err := k.audit.close(); err != nil {
+		k.log.Error("audit log close failed", "err", err)
+	}
+	k.log.Info("kiosk stopped")
+	return nil
+}
+
+func (k *Kiosk) idleMessage() string {
+	if k.settings().identity.Fixed.SubmissionID != "" {
+		return msgIdleFixed
+	}
+	return msgIdle
+}
+
+// Identify starts a session for id (Source must be one of the Source
+// constants). It returns at once: nil when the session starts, ErrBusy
+// while a session or its cooldown is in progress (the identity is refused,
+// not queued, so a late badge cannot open the gate for the wrong person),
+// ErrNotRunning before Run or during shutdown, or an error matching
+// ErrInvalidIdentity. The outcome arrives as the session's event.
+func (k *Kiosk) Identify(id Identity) error {
+	if err := checkIdentity(id); err != nil {
+		k.metrics.identify(id.Source, "invalid")
+		return err
+	}
+	return k.enqueue(id)
+}
+
+func (k *Kiosk) enqueue(id Identity) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case !k.accepting:
+		k.metrics.identify(id.Source, "not_running")
+		return ErrNotRunning
+	case k.pending != nil || k.inSession:
+		k.metrics.identify(id.Source, "busy")
+		return ErrBusy
+	}
+	k.pending = &id
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+	k.metrics.identify(id.Source, "accepted")
+	k.log.Info("worker identified", "source", id.Source)
+	return nil
+}
+
+func checkIdentity(id Identity) error {
+	const src = "identity"
+	switch id.Source {
+	case SourceQR, SourceMQTT, SourceHTTP, SourceRoster, SourceFixed:
+	default:
+		return inputErr(ErrInvalidIdentity, src, "source", "%q is not qr, mqtt, http, roster or fixed", id.Source)
+	}
+	if !ValidID(id.SubmissionID) {
+		return inputErr(ErrInvalidIdentity, src, "submission id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxIDLen)
+	}
+	if id.UserID != "" && !ValidID(id.UserID) {
+		return inputErr(ErrInvalidIdentity, src, "user id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxIDLen)
+	}
+	if !validName(id.DisplayName) {
+		return inputErr(ErrInvalidIdentity, src, "display name", "must be printable text of at most %d characters", maxNameLen)
+	}
+	return nil
+}
+
+// RemoteOpen queues a remote unlock: the gate opens once, with no face
+// check, and the event says so (reason "remote_open", identity_source the
+// command's source, user_id its signer). The caller must have verified the
+// command (the mqtt package checks signature, time window and nonce). Like
+// Identify it returns ErrBusy during a session and ErrNotRunning outside Run.
+func (k *Kiosk) RemoteOpen(o RemoteOpen) error {
+	if o.Source == "" {
+		o.Source = SourceMQTT
+	}
+	if o.By != "" && !validName(o.By) {
+		return inputErr(ErrInvalidIdentity, "remote open", "by", "must be printable text of at most %d characters", maxNameLen)
+	}
+	if !validName(clip(o.Reason)) {
+		return inputErr(ErrInvalidIdentity, "remote open", "reason", "must be printable text")
+	}
+	return k.enqueue(Identity{Source: o.Source, UserID: o.By, remote: &o})
+}
+
+// IdentifyQR starts a session from a badge QR payload (ParseQR's format)
+// read by the camera. The wiring calls it for every payload the QR scanner
+// decodes; while a session runs it returns ErrBusy, which the caller should
+// ignore (the badge is still in front of the camera). ErrSourceDisabled
+// when identity.qr is off or the payload names a submission id while
+// identity.qr.allow_submission is off; ErrUnknownBadge for a badge not in
+// the roster.
+func (k *Kiosk) IdentifyQR(payload string) error {
+	set := k.settings()
+	if !set.identity.QR.Enabled {
+		return fmt.Errorf("%w: identity.qr", ErrSourceDisabled)
+	}
+	q, err := ParseQR(payload)
+	if err != nil {
+		k.metrics.identify(SourceQR, "invalid")
+		return err
+	}
+	if q.BadgeID != "" {
+		return k.identifyBadge(set, SourceQR, q.BadgeID)
+	}
+	if !set.identity.QR.AllowSubmission {
+		k.metrics.identify(SourceQR, "disabled")
+		return fmt.Errorf("%w: identity.qr.allow_submission is off (use roster badges)", ErrSourceDisabled)
+	}
+	return k.Identify(Identity{SubmissionID: q.SubmissionID, UserID: q.UserID, Source: SourceQR})
+}
+
+// IdentifyJSON starts a session from an identify body (ParseIdentifyJSON's
+// format) received from source (SourceMQTT for <prefix>/cmd/identify,
+// SourceHTTP for POST /api/identify, which Handler already serves).
+func (k *Kiosk) IdentifyJSON(source string, body []byte) error {
+	r, err := ParseIdentifyJSON(body)
+	if err != nil {
+		k.metrics.identify(source, "invalid")
+		return err
+	}
+	return k.IdentifyRequest(source, r)
+}
+
+// IdentifyRequest is IdentifyJSON on a body already decoded.
+func (k *Kiosk) IdentifyRequest(source string, r IdentifyRequest) error {
+	set := k.settings()
+	if r.BadgeID != "" {
+		return k.identifyBadge(set, source, r.BadgeID)
+	}
+	return k.Identify(Identity{SubmissionID: r.SubmissionID, UserID: r.UserID, Source: source})
+}
+
+func (k *Kiosk) identifyBadge(set settings, source, badge string) error {
+	e, ok := set.roster.Lookup(badge)
+	if !ok {
+		k.metrics.identify(source, "unknown_badge")
+		if set.roster == nil {
+			return fmt.Errorf("%w: no identity.roster.file configured", ErrUnknownBadge)
+		}
+		return ErrUnknownBadge
+	}
+	return k.Identify(Identity{SubmissionID: e.SubmissionID, UserID: e.UserID, DisplayName: e.DisplayName, Source: SourceRoster})
+}
+
+// SetDoor reports the door sensor (open or closed) for the screen.
+func (k *Kiosk) SetDoor(open bool) {
+	k.updateStatus(func(s *Status) { s.Door = openClosed(open) })
+}
+
+// SetRelay reports the relay output (energised = "open") for the screen.
+// The wiring calls it from the gate driver's state changes.
+func (k *Kiosk) SetRelay(energised bool) {
+	k.updateStatus(func(s *Status) { s.Relay = openClosed(energised) })
+}
+
+func openClosed(open bool) string {
+	if open {
+		return "open"
+	}
+	return "closed"
+}
+
+// Status returns the current session status.
+func (k *Kiosk) Status() Status {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.status
+	s.Reason = append([]string(nil), s.Reason...)
+	return s
+}
+
+// Health returns the last self-test summary (Status "unknown" before the
+// first one).
+func (k *Kiosk) Health() Health {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.health
+}
+
+// setState moves to a new state; it clears the face box and, outside the
+// end states and cooldown, the decision.
+func (k *Kiosk) setState(st State, msg string, mut func(*Status)) {
+	k.updateStatus(func(s *Status) {
+		s.State, s.Message, s.Box, s.Since = st, msg, nil, k.now().UTC()
+		switch st {
+		case StateGranted, StateDenied, StateError, StateCooldown:
+		default:
+			s.Decision, s.Reason, s.Name = "", nil, ""
+		}
+		if mut != nil {
+			mut(s)
+		}
+	})
+}
+
+// updateStatus applies mut and sends the new status to the page; a change
+// of state (not of message or box) is also published.
+func (k *Kiosk) updateStatus(mut func(*Status)) {
+	k.mu.Lock()
+	before := k.status.State
+	mut(&k.status)
+	s := k.status
+	s.Reason = append([]string(nil), s.Reason...)
+	k.mu.Unlock()
+	k.hub.send("state", s)
+	if s.State != before {
+		k.metrics.state(s.State)
+		if p := k.deps.Publisher; p != nil {
+			if err := p.PublishState(s); err != nil {
+				k.log.Warn("state publish failed", "state", s.State, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package kiosk
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// metrics live on a private registry (no global state, no submission ids
+// as labels: every label value comes from a closed set).
+type metrics struct {
+	reg             *prometheus.Registry
+	decisions       *prometheus.CounterVec
+	reasons         *prometheus.CounterVec
+	failCodes       *prometheus.CounterVec
+	apiErrors       *prometheus.CounterVec
+	identifications *prometheus.CounterVec
+	alerts          *prometheus.CounterVec
+	timeToDecision  prometheus.Histogram
+	apiLatency      prometheus.Histogram
+	relayPulses     prometheus.Counter
+	relayFailures   prometheus.Counter
+	auditFailures   prometheus.Counter
+	publishFailures prometheus.Counter
+	stateGauge      *prometheus.GaugeVec
+	checks          *prometheus.GaugeVec
+	healthy         prometheus.Gauge
+}
+
+// knownReasons bounds the reason label; anything else counts as "other".
+var knownReasons = func() map[string]bool {
+	m := map[string]bool{}
+	for code := range coaching {
+		m[code] = true
+	}
+	return m
+}()
+
+var allStates = []State{StateIdle, StateIdentified, StateCapturing, StateAuthenticating, StateGranted, StateDenied, StateError, StateCooldown, StateStopped}
+
+func newMetrics(k *Kiosk) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_decisions_total", Help: "Sessions ended, by decision (granted, denied, error).",
+		}, []string{"result"}),
+		reasons: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_decision_reasons_total", Help: "Reason codes of decisions (unknown codes as \"other\").",
+		}, []string{"reason"}),
+		failCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_fail_codes_total", Help: "FaceAuth fail codes of rejections, lower-cased (unknown codes as \"other\").",
+		}, []string{"code"}),
+		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_api_errors_total", Help: "FaceAuth API errors by class (identity, config, recapture, transient, client).",
+		}, []string{"class"}),
+		identifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_identifications_total", Help: "Identities received, by source and result (accepted, busy, invalid, unknown_badge, disabled, not_running).",
+		}, []string{"source", "result"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_operator_alerts_total", Help: "Operator alerts raised, by code.",
+		}, []string{"code"}),
+		timeToDecision: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "facegate_time_to_decision_seconds",
+			Help:    "From the first acceptable face (or the identification when none) to the decision.",
+			Buckets: []float64{0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 20},
+		}),
+		apiLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "facegate_api_latency_seconds",
+			Help:    "Duration of FaceAuth authentication calls, errors included.",
+			Buckets: []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20},
+		}),
+		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
+		}),
+		relayFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facegate_relay_failures_total", Help: "Relay pulses that failed.",
+		}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facegate_audit_write_failures_total", Help: "Decisions that could not be written to the audit log.",
+		}),
+		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facegate_event_publish_failures_total", Help: "Decisions the publisher refused to queue.",
+		}),
+		stateGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "facegate_session_state", Help: "1 for the current session state.",
+		}, []string{"state"}),
+		checks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "facegate_health_check", Help: "Self-test checks: 2 ok, 1 degraded, 0 down (absent checks are not exported).",
+		}, []string{"check"}),
+		healthy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "facegate_health", Help: "Self-test summary: 2 ok, 1 degraded, 0 down.",
+		}),
+	}
+	reg.MustRegister(m.decisions, m.reasons, m.failCodes, m.apiErrors, m.identifications, m.alerts,
+		m.timeToDecision, m.apiLatency, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
+		m.stateGauge, m.checks, m.healthy,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, d := range []mqtt.Decision{mqtt.DecisionGranted, mqtt.DecisionDenied, mqtt.DecisionError} {
+		m.decisions.WithLabelValues(string(d))
+	}
+	for _, s := range allStates {
+		m.stateGauge.WithLabelValues(string(s))
+	}
+	if cam := k.deps.Camera; cam != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "facegate_camera_fps", Help: "Frames read from the camera per second.",
+		}, func() float64 { return cam.CameraHealth().FPS }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "facegate_detector_seconds", Help: "Recent face detection time per frame.",
+		}, func() float64 { return cam.CameraHealth().DetectorTime.Seconds() }))
+	}
+	if b := k.deps.Broker; b != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "facegate_outbox_depth", Help: "Events queued on disk, not yet delivered to the broker.",
+		}, func() float64 { return float64(b.OutboxDepth()) }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "facegate_broker_connected", Help: "1 when connected to the MQTT broker.",
+		}, func() float64 {
+			if b.Connected() {
+				return 1
+			}
+			return 0
+		}))
+	}
+	return m
+}
+
+func (m *metrics) state(s State) {
+	for _, x := range allStates {
+		v := 0.0
+		if x == s {
+			v = 1
+		}
+		m.stateGauge.WithLabelValues(string(x)).Set(v)
+	}
+}
+
+func (m *metrics) identify(source, result string) {
+	switch source {
+	case SourceQR, SourceMQTT, SourceHTTP, SourceRoster, SourceFixed:
+	default:
+		source = "other"
+	}
+	m.identifications.WithLabelValues(source, result).Inc()
+}
+
+func (m *metrics) failCode(fc faceauth.FailCode) {
+	code := "other"
+	if c := faceauth.ParseFailCode(string(fc)); c.Known() {
+		code = strings.ToLower(string(c))
+	}
+	m.failCodes.WithLabelValues(code).Inc()
+}
+
+func (m *metrics) apiError(class string) {
+	switch faceauth.Class(class) {
+	case faceauth.ClassIdentity, faceauth.ClassConfig, faceauth.ClassRecapture, faceauth.ClassTransient, faceauth.ClassClient:
+	default:
+		class = "other"
+	}
+	m.apiErrors.WithLabelValues(class).Inc()
+}
+
+func (m *metrics) decision(ev *mqtt.Event, s *session) {
+	m.decisions.WithLabelValues(string(ev.Decision)).Inc()
+	for _, r := range ev.Reason {
+		if !knownReasons[r] {
+			r = "other"
+		}
+		m.reasons.WithLabelValues(r).Inc()
+	}
+	m.timeToDecision.Observe(float64(ev.LatencyMS.Total) / 1000)
+}
+
+func healthValue(s string) float64 {
+	switch s {
+	case HealthOK:
+		return 2
+	case HealthDegraded:
+		return 1
+	}
+	return 0
+}

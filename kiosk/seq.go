@@ -1,0 +1,97 @@
+package kiosk
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sequencer numbers events: Seq persisted in the state directory (written
+// before the event leaves), EventID a UUIDv7 (time-ordered, 74 random bits)
+// so that ids stay unique even if the seq file were lost.
+type sequencer struct {
+	mu   sync.Mutex
+	path string
+	seq  uint64
+}
+
+func openSequencer(dir string) (*sequencer, error) {
+	s := &sequencer{path: filepath.Join(dir, "seq")}
+	b, err := os.ReadFile(s.path)
+	switch {
+	case os.IsNotExist(err):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("read event sequence: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("event sequence file %s is corrupt (%q): fix or delete it: %w", s.path, clip(string(b)), err)
+	}
+	s.seq = n
+	return s, nil
+}
+
+// next returns the next sequence number and a new event id. The number is
+// written (fsynced, atomically renamed) first; on a write error the number
+// is still used and the error returned for an alert.
+func (s *sequencer) next(now time.Time) (uint64, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	err := writeFileAtomic(s.path, []byte(strconv.FormatUint(s.seq, 10)+"\n"))
+	return s.seq, newUUIDv7(now), err
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return nil
+}
+
+// newUUIDv7 is RFC 9562's version 7: 48 bits of Unix milliseconds, then
+// random bits.
+func newUUIDv7(now time.Time) string {
+	var u [16]byte
+	binary.BigEndian.PutUint64(u[0:8], uint64(now.UnixMilli())<<16)
+	if _, err := rand.Read(u[6:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never on Linux ≥ 3.17
+	}
+	u[6] = 0x70 | u[6]&0x0f
+	u[8] = 0x80 | u[8]&0x3f
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}

@@ -1,0 +1,557 @@
+package kiosk
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// selection is one running FaceSelector.SelectFace call.
+type selection struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	notify chan struct{} // a new Progress is available
+	face   Face          // valid after done
+	err    error
+
+	mu          sync.Mutex
+	last        Progress
+	capturing   bool
+	capturingAt time.Time
+}
+
+func (k *Kiosk) startSelection(parent context.Context) *selection {
+	ctx, cancel := context.WithCancel(parent)
+	s := &selection{cancel: cancel, done: make(chan struct{}), notify: make(chan struct{}, 1)}
+	go func() {
+		defer close(s.done)
+		s.face, s.err = k.deps.Selector.SelectFace(ctx, func(p Progress) {
+			s.mu.Lock()
+			s.last = p
+			if p.Reason == "" && !s.capturing {
+				s.capturing, s.capturingAt = true, k.now()
+			}
+			s.mu.Unlock()
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	return s
+}
+
+func (s *selection) progress() (Progress, bool, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, s.capturing, s.capturingAt
+}
+
+// stop cancels the selection and waits for SelectFace to return.
+func (s *selection) stop() {
+	s.cancel()
+	<-s.done
+}
+
+// box converts a face rectangle to fractions of the frame.
+func box(p Progress) *Box {
+	if p.Box.Empty() || p.Frame.X <= 0 || p.Frame.Y <= 0 {
+		return nil
+	}
+	fx, fy := float64(p.Frame.X), float64(p.Frame.Y)
+	return &Box{X: float64(p.Box.Min.X) / fx, Y: float64(p.Box.Min.Y) / fy, W: float64(p.Box.Dx()) / fx, H: float64(p.Box.Dy()) / fy}
+}
+
+// waitForIdentity blocks in idle until an identity arrives (or, with a
+// fixed identity, until an acceptable face is in view: the returned
+// selection is then already running). nil when ctx ended first.
+func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
+	fixed := k.settings().identity.Fixed
+	if fixed.SubmissionID == "" {
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-k.wake:
+			return k.claim(nil), nil
+		}
+	}
+	fid := &Identity{SubmissionID: fixed.SubmissionID, UserID: fixed.UserID, DisplayName: fixed.DisplayName, Source: SourceFixed}
+	retry := time.Duration(0)
+	for {
+		if retry > 0 {
+			t := time.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, nil
+			case <-k.wake:
+				t.Stop()
+				return k.claim(nil), nil
+			case <-t.C:
+			}
+		}
+		sel := k.startSelection(ctx)
+		for watching := true; watching; {
+			select {
+			case <-ctx.Done():
+				sel.stop()
+				return nil, nil
+			case <-k.wake:
+				sel.stop()
+				return k.claim(nil), nil
+			case <-sel.notify:
+				p, capturing, _ := sel.progress()
+				if capturing {
+					if id := k.claim(fid); id != fid {
+						sel.stop() // an explicit identity came first
+						return id, nil
+					}
+					return fid, sel
+				}
+				b := box(p)
+				k.updateStatus(func(s *Status) { s.Box = b })
+			case <-sel.done:
+				if sel.err == nil {
+					if id := k.claim(fid); id != fid {
+						return id, nil
+					}
+					return fid, sel
+				}
+				if !errors.Is(sel.err, ErrNoFace) {
+					k.log.Warn("camera failed while waiting for a face", "err", sel.err)
+					k.setState(StateIdle, coaching[ReasonCameraError], nil)
+					retry = 2 * time.Second
+				} else {
+					retry = 0
+				}
+				watching = false
+			}
+		}
+	}
+}
+
+// claim takes the pending identity (or, when none is pending, fallback)
+// and marks the kiosk busy in the same step, so that no second identity
+// slips in between.
+func (k *Kiosk) claim(fallback *Identity) *Identity {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id := k.pending
+	k.pending = nil
+	if id == nil {
+		id = fallback
+	}
+	if id != nil {
+		k.inSession = true
+	}
+	return id
+}
+
+// session is one worker's attempt, from identified to its event.
+type session struct {
+	id          Identity
+	policy      config.Policy
+	identity    config.Identity
+	start       time.Time
+	capturingAt time.Time // zero until an acceptable face was in view
+	face        *Face
+	apiStart    time.Time
+	apiDur      time.Duration
+	decidedAt   time.Time
+}
+
+// outcome is how a session ended.
+type outcome struct {
+	decision mqtt.Decision
+	reasons  []string
+	message  string
+	auth     *mqtt.Auth
+	err      *mqtt.Error
+	alert    string // operator alert code, "" for none
+}
+
+func denied(reasons ...string) outcome {
+	return outcome{decision: mqtt.DecisionDenied, reasons: reasons, message: coachReasons(reasons, fallbackDenied)}
+}
+
+func failed(reasons ...string) outcome {
+	return outcome{decision: mqtt.DecisionError, reasons: reasons, message: coachReasons(reasons, fallbackError)}
+}
+
+// runSession drives one session to exactly one event. sel is a selection
+// already running (fixed identity), or nil.
+func (k *Kiosk) runSession(ctx context.Context, id Identity, sel *selection) {
+	set := k.settings()
+	s := &session{id: id, policy: set.policy, identity: set.identity, start: k.now()}
+	if id.remote != nil {
+		k.remoteOpen(ctx, s)
+		return
+	}
+	k.setState(StateIdentified, msgIdentified, func(st *Status) { st.Name = id.DisplayName })
+	if sel != nil {
+		defer sel.stop()
+	}
+	if ctx.Err() != nil {
+		k.finish(ctx, s, failed(ReasonShutdown))
+		return
+	}
+	if !k.attempts.allow(id.SubmissionID, s.start, s.policy.Attempts.Max, s.policy.Attempts.Per) {
+		k.finish(ctx, s, denied(ReasonRateLimited))
+		return
+	}
+	if sel == nil {
+		sel = k.startSelection(ctx)
+		defer sel.stop()
+	}
+	if o, ok := k.awaitFace(ctx, s, sel); !ok {
+		k.finish(ctx, s, o)
+		return
+	}
+	k.finish(ctx, s, k.authenticate(ctx, s))
+}
+
+// remoteOpen is the session of a remote unlock.
+func (k *Kiosk) remoteOpen(ctx context.Context, s *session) {
+	if ctx.Err() != nil {
+		k.finish(ctx, s, failed(ReasonShutdown))
+		return
+	}
+	k.log.Info("remote open", "source", s.id.Source, "by", s.id.UserID, "reason", clip(s.id.remote.Reason))
+	k.finish(ctx, s, outcome{decision: mqtt.DecisionGranted, reasons: []string{ReasonRemoteOpen}, message: coaching[ReasonRemoteOpen]})
+}
+
+// awaitFace waits for the selection under the identity and capture
+// timeouts; ok is false with the outcome when there is no face to send.
+func (k *Kiosk) awaitFace(ctx context.Context, s *session, sel *selection) (outcome, bool) {
+	timer := time.NewTimer(s.identity.Timeout)
+	defer timer.Stop()
+	capturing := false
+	timeoutReason := ReasonTimeout
+	onCapturing := func(at time.Time) {
+		capturing = true
+		s.capturingAt = at
+		timer.Reset(s.identity.CaptureTimeout)
+		timeoutReason = ReasonCaptureTimeout
+		k.setState(StateCapturing, msgCapturing, nil)
+	}
+	if _, c, at := sel.progress(); c {
+		onCapturing(at)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			sel.stop()
+			return failed(ReasonShutdown), false
+		case <-timer.C:
+			sel.stop()
+			return failed(timeoutReason), false
+		case <-sel.notify:
+			p, c, at := sel.progress()
+			if c && !capturing {
+				onCapturing(at)
+			}
+			b := box(p)
+			msg := coachCapture(p.Reason)
+			if c {
+				msg = msgCapturing
+			}
+			k.updateStatus(func(st *Status) { st.Box, st.Message = b, msg })
+		case <-sel.done:
+			if ctx.Err() != nil {
+				return failed(ReasonShutdown), false
+			}
+			if sel.err != nil {
+				if errors.Is(sel.err, ErrNoFace) {
+					return failed(ReasonNoFace), false
+				}
+				k.log.Warn("face selection failed", "err", sel.err)
+				return failed(ReasonCameraError), false
+			}
+			f := sel.face
+			if len(f.JPEG) == 0 || f.CapturedAt.IsZero() {
+				k.log.Error("face selector returned an empty face")
+				return failed(ReasonCameraError), false
+			}
+			if s.capturingAt.IsZero() {
+				s.capturingAt = f.CapturedAt
+			}
+			s.face = &f
+			return outcome{}, true
+		}
+	}
+}
+
+// authenticate applies the tailgating guard, calls the API and applies the
+// local policy to its answer.
+func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
+	p := s.policy
+	if p.MaxFaces > 0 && s.face.Faces > p.MaxFaces {
+		return denied(ReasonTailgating)
+	}
+	k.setState(StateAuthenticating, msgChecking, nil)
+	actx, cancel := context.WithTimeout(ctx, k.apiTimeout+time.Second)
+	defer cancel()
+	s.apiStart = k.now()
+	res, err := k.deps.Authenticator.Authenticate(actx, faceauth.Request{
+		SubmissionID: s.id.SubmissionID,
+		UserID:       s.id.UserID,
+		Image:        s.face.JPEG,
+	})
+	s.apiDur = k.now().Sub(s.apiStart)
+	k.metrics.apiLatency.Observe(s.apiDur.Seconds())
+	if ctx.Err() != nil {
+		return failed(ReasonShutdown)
+	}
+	if err != nil {
+		return k.apiFailure(err)
+	}
+	if res == nil {
+		return failed(ReasonInvalidResult)
+	}
+	o := outcome{auth: authOf(res)}
+	switch res.Status {
+	case faceauth.StatusApproved:
+	case faceauth.StatusRejected:
+		for _, fc := range res.FailCodes {
+			k.metrics.failCode(fc)
+			o.reasons = append(o.reasons, failReason(fc))
+		}
+		if len(o.reasons) == 0 {
+			o.reasons = []string{ReasonRejected}
+		}
+		o.decision, o.message = mqtt.DecisionDenied, coachReasons(o.reasons, fallbackDenied)
+		return o
+	default:
+		k.log.Warn("API answered neither approved nor rejected", "auth_status", clip(res.Status))
+		f := failed(ReasonInvalidResult)
+		f.auth = o.auth
+		return f
+	}
+	if !res.Approved() {
+		f := failed(ReasonInvalidResult)
+		f.auth = o.auth
+		return f
+	}
+	// Approved by the API: the local policy may still say no.
+	var reasons []string
+	reasons = append(reasons, scoreChecks(p.MinScores, res.Scores)...)
+	now := k.now()
+	if age := now.Sub(s.face.CapturedAt); age > p.MaxAge {
+		reasons = append(reasons, ReasonStaleApproval)
+	}
+	if p.RequireBroker && k.deps.Broker != nil && !k.deps.Broker.Connected() {
+		reasons = append(reasons, ReasonBrokerDown)
+	}
+	soft := false
+	if p.AntiPassback.Mode != "off" && k.passback.check(s.id.SubmissionID, now, p.AntiPassback.Window) {
+		if p.AntiPassback.Mode == "hard" {
+			reasons = append(reasons, ReasonAntiPassback)
+		} else {
+			soft = true
+		}
+	}
+	if len(reasons) > 0 {
+		o.decision, o.reasons, o.message = mqtt.DecisionDenied, reasons, coachReasons(reasons, fallbackDenied)
+		return o
+	}
+	o.decision, o.reasons = mqtt.DecisionGranted, []string{ReasonApproved}
+	if soft {
+		o.reasons = append(o.reasons, ReasonAntiPassbackSoft)
+	}
+	o.message = coaching[ReasonApproved]
+	return o
+}
+
+// apiFailure turns an Authenticate error into the session's outcome: an
+// identity problem denies, everything else is an error; configuration and
+// client problems also alert the operator.
+func (k *Kiosk) apiFailure(err error) outcome {
+	var ae *faceauth.APIError
+	class := faceauth.ClassTransient
+	me := &mqtt.Error{Code: "unknown", Class: string(class), Message: clip(err.Error())}
+	if errors.As(err, &ae) {
+		class = ae.Class
+		if class == "" {
+			class = faceauth.ClassTransient
+		}
+		me = &mqtt.Error{Code: ae.Code, Class: string(class), Message: ae.Message, HTTPStatus: ae.HTTPStatus, TraceID: ae.TraceID}
+	}
+	k.metrics.apiError(string(class))
+	reason := ReasonAPIPrefix + string(class)
+	o := outcome{decision: mqtt.DecisionError, reasons: []string{reason}, err: me}
+	// The code's own text is more precise than the class's when known.
+	if m, ok := Coach(me.Code); ok && class != faceauth.ClassTransient {
+		o.message = m
+	} else {
+		o.message = coachReasons(o.reasons, fallbackError)
+	}
+	switch class {
+	case faceauth.ClassIdentity:
+		o.decision = mqtt.DecisionDenied
+	case faceauth.ClassConfig, faceauth.ClassClient:
+		o.alert = reason
+		k.log.Error("FaceAuth API refused the gate's configuration or request", "code", me.Code, "class", me.Class, "http_status", me.HTTPStatus, "trace_id", me.TraceID, "err", err)
+	default:
+		k.log.Warn("FaceAuth API call failed", "code", me.Code, "class", me.Class, "http_status", me.HTTPStatus, "err", err)
+	}
+	return o
+}
+
+func authOf(r *faceauth.Result) *mqtt.Auth {
+	a := &mqtt.Auth{
+		AuthenticationID: r.AuthenticationID,
+		AuthStatus:       r.Status,
+		Score: mqtt.Score{
+			FaceSimilarity: r.Scores.FaceSimilarity,
+			Occluded:       r.Scores.Occluded,
+			FaceCover:      r.Scores.FaceCover,
+			HeadCover:      r.Scores.HeadCover,
+		},
+		RejectedComment: r.Comments,
+	}
+	if !r.CreateTime.IsZero() {
+		a.CreateTime = r.CreateTime.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	}
+	for _, fc := range r.FailCodes {
+		a.FailCode = append(a.FailCode, string(fc))
+	}
+	return a
+}
+
+// finish ends the session: the end state on the screen, the relay for a
+// grant, then the one event to the audit log, the publisher and the page.
+func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
+	s.decidedAt = k.now()
+	end := map[mqtt.Decision]State{mqtt.DecisionGranted: StateGranted, mqtt.DecisionDenied: StateDenied, mqtt.DecisionError: StateError}
+	st, ok := end[o.decision]
+	if !ok { // unreachable by construction; fail closed all the same
+		o = failed(ReasonInvalidResult)
+		st = StateError
+	}
+	ev := mqtt.Event{
+		Site:           k.site,
+		Gate:           k.gate,
+		Decision:       o.decision,
+		Reason:         o.reasons,
+		Message:        o.message,
+		SubmissionID:   k.privacy.Apply(s.id.SubmissionID),
+		UserID:         s.id.UserID,
+		IdentitySource: s.id.Source,
+		Auth:           o.auth,
+		Error:          o.err,
+	}
+	if s.face != nil {
+		ev.Faces = s.face.Faces
+		ev.AgeMS = s.decidedAt.Sub(s.face.CapturedAt).Milliseconds()
+	}
+	from := s.start
+	if !s.capturingAt.IsZero() {
+		from = s.capturingAt
+		if s.face != nil {
+			ev.LatencyMS.Capture = max(0, s.face.CapturedAt.Sub(s.capturingAt).Milliseconds())
+		}
+	}
+	ev.LatencyMS.API = s.apiDur.Milliseconds()
+	ev.LatencyMS.Total = s.decidedAt.Sub(from).Milliseconds()
+	k.setState(st, o.message, func(x *Status) { x.Decision, x.Reason, x.Name = o.decision, o.reasons, s.id.DisplayName })
+
+	if o.decision == mqtt.DecisionGranted {
+		if ctx.Err() != nil {
+			o = failed(ReasonShutdown)
+		} else if err := k.deps.Relay.Pulse(ctx, k.pulse); err != nil {
+			k.log.Error("relay pulse failed", "err", err)
+			k.metrics.relayFailures.Inc()
+			o = failed(ReasonRelayFailed)
+			o.alert = ReasonRelayFailed
+			o.auth = ev.Auth
+		} else {
+			k.metrics.relayPulses.Inc()
+			ev.Relay = "pulsed"
+			if s.policy.AntiPassback.Mode != "off" {
+				k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window)
+			}
+		}
+		if o.decision != mqtt.DecisionGranted {
+			ev.Decision, ev.Reason, ev.Message = o.decision, o.reasons, o.message
+			k.setState(StateError, o.message, func(x *Status) { x.Decision, x.Reason = o.decision, o.reasons })
+		}
+	}
+	k.emit(s, &ev, o)
+}
+
+// emit numbers the event and sends it to its three destinations.
+func (k *Kiosk) emit(s *session, ev *mqtt.Event, o outcome) {
+	now := k.now()
+	seq, id, err := k.seq.next(now)
+	if err != nil {
+		k.log.Error("event sequence not persisted", "err", err)
+		k.alert("state_dir", "event sequence could not be saved: "+err.Error(), "")
+	}
+	ev.Seq, ev.EventID = seq, id
+	ev.TS = now.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	if ev.Reason == nil {
+		ev.Reason = []string{}
+	}
+	if err := k.audit.write(*ev); err != nil {
+		k.log.Error("audit log write failed", "event_id", ev.EventID, "err", err)
+		k.metrics.auditFailures.Inc()
+	}
+	if p := k.deps.Publisher; p != nil {
+		if err := p.PublishEvent(*ev); err != nil {
+			k.log.Error("event publish failed", "event_id", ev.EventID, "err", err)
+			k.metrics.publishFailures.Inc()
+		}
+	}
+	k.hub.send("decision", ev)
+	k.updateStatus(func(x *Status) { x.LastEventID = ev.EventID })
+	k.metrics.decision(ev, s)
+	if k.crops != nil && s.face != nil {
+		if err := k.crops.save(now, ev.EventID, s.face.JPEG); err != nil {
+			k.log.Warn("crop not saved", "err", err)
+		}
+		if _, err := k.crops.prune(now); err != nil {
+			k.log.Warn("crop pruning failed", "err", err)
+		}
+	}
+	if o.alert != "" {
+		msg := ev.Message
+		if ev.Error != nil {
+			msg = ev.Error.Code + ": " + ev.Error.Message
+		}
+		k.alert(o.alert, msg, ev.EventID)
+	}
+	k.log.Info("decision", "event_id", ev.EventID, "seq", ev.Seq, "decision", ev.Decision,
+		"reason", strings.Join(ev.Reason, ","), "source", ev.IdentitySource, "latency_ms", ev.LatencyMS.Total)
+}
+
+func (k *Kiosk) alert(code, msg, eventID string) {
+	k.log.Error("operator alert", "code", code, "message", msg, "event_id", eventID)
+	k.metrics.alerts.WithLabelValues(code).Inc()
+	if p := k.deps.Publisher; p != nil {
+		if err := p.PublishAlert(Alert{Code: code, Message: msg, At: k.now().UTC(), EventID: eventID}); err != nil {
+			k.log.Warn("alert publish failed", "code", code, "err", err)
+		}
+	}
+}
+
+// cooldown keeps the result on the screen and refuses identities for
+// policy.cooldown.
+func (k *Kiosk) cooldown(ctx context.Context) {
+	d := k.settings().policy.Cooldown
+	if d <= 0 {
+		return
+	}
+	k.updateStatus(func(s *Status) { s.State, s.Since = StateCooldown, k.now().UTC() })
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

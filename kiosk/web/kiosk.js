@@ -1,0 +1,68 @@
+// The kiosk page: one EventSource; "state" events drive everything.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const body = document.body;
+  const showResult = { granted: true, denied: true, error: true, cooldown: true };
+  const marks = { granted: "✔", denied: "✖", error: "!" };
+
+  function render(s) {
+    body.dataset.state = s.state;
+    $("message").textContent = s.message || "";
+    $("state").textContent = s.state;
+    $("name").textContent = s.name || "";
+    const h = $("health");
+    h.dataset.health = s.health || "unknown";
+    h.textContent = "health: " + (s.health || "unknown");
+    const box = $("box");
+    const img = $("preview");
+    if (s.box && img && img.clientWidth > 0) {
+      const off = img.getBoundingClientRect();
+      const parent = $("camera").getBoundingClientRect();
+      box.style.left = (off.left - parent.left + s.box.x * off.width) + "px";
+      box.style.top = (off.top - parent.top + s.box.y * off.height) + "px";
+      box.style.width = (s.box.w * off.width) + "px";
+      box.style.height = (s.box.h * off.height) + "px";
+      box.hidden = false;
+    } else {
+      box.hidden = true;
+    }
+    const r = $("result");
+    if (showResult[s.state] && s.decision) {
+      r.className = s.decision;
+      $("result-mark").textContent = marks[s.decision] || "";
+      $("result-text").textContent = s.message || "";
+      r.hidden = false;
+    } else {
+      r.hidden = true;
+    }
+  }
+
+  function connect() {
+    const es = new EventSource("/events");
+    es.addEventListener("open", () => { $("conn").textContent = "connected"; });
+    es.addEventListener("state", (e) => {
+      try { render(JSON.parse(e.data)); } catch (err) { console.error(err); }
+    });
+    es.addEventListener("decision", (e) => {
+      try {
+        const ev = JSON.parse(e.data);
+        $("conn").textContent = "last decision #" + ev.seq + " " + ev.decision;
+      } catch (err) { console.error(err); }
+    });
+    es.addEventListener("error", () => {
+      $("conn").textContent = "reconnecting…";
+      body.dataset.state = "stopped";
+      $("message").textContent = "Gate offline";
+      $("result").hidden = true;
+    });
+  }
+
+  const img = $("preview");
+  if (img) {
+    // The MJPEG stream ends when the daemon restarts: reload it.
+    img.addEventListener("error", () => setTimeout(() => { img.src = "/stream.mjpg?" + Date.now(); }, 2000));
+  }
+  setInterval(() => { $("clock").textContent = new Date().toLocaleTimeString(); }, 1000);
+  connect();
+})();
