@@ -1,0 +1,248 @@
+package gate
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Inputs are the optional input lines; nil ones are not monitored.
+type Inputs struct {
+	Door   Input // active = door open
+	Exit   Input // active = button pressed
+	Tamper Input // active = enclosure opened / alarm
+}
+
+// MonitorOptions tune NewMonitor; zero values take the defaults.
+type MonitorOptions struct {
+	// HeldOpenAfter: a door open this long is reported as DoorHeldOpen
+	// (once per opening); 30 s when zero.
+	HeldOpenAfter time.Duration
+	// GrantGrace: the door may still open this long after a grant's pulse
+	// ended without counting as forced; 3 s when zero.
+	GrantGrace time.Duration
+	Clock      Clock
+	Logger     *slog.Logger
+	// OnExit is called when the exit button is pressed, from the monitor's
+	// goroutine; it must not block (Open starts a relay pulse in a new
+	// goroutine there).
+	OnExit func()
+}
+
+// Monitor turns input edges into Events: door opened (granted or forced),
+// closed, held open; exit button; tamper.
+type Monitor struct {
+	in     Inputs
+	opt    MonitorOptions
+	log    *slog.Logger
+	events chan Event
+	held   chan int // generation of the held-open timer that fired
+	quit   chan struct{}
+	done   chan struct{}
+
+	mu         sync.Mutex
+	grantUntil time.Time // the door may open until then (+ GrantGrace)
+	doorOpen   bool
+	closeOnce  sync.Once
+}
+
+// NewMonitor starts watching in. The caller must read Events (they are
+// buffered, but the monitor waits for room rather than lose one) and Close
+// the monitor, which closes the inputs and then Events.
+func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
+	if o.HeldOpenAfter <= 0 {
+		o.HeldOpenAfter = 30 * time.Second
+	}
+	if o.GrantGrace <= 0 {
+		o.GrantGrace = 3 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	m := &Monitor{in: in, opt: o, log: o.Logger, events: make(chan Event, 64),
+		held: make(chan int), quit: make(chan struct{}), done: make(chan struct{})}
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	// The levels now, read before any edge is taken: an edge after this
+	// point is a change from them.
+	var start []Event
+	now := o.Clock.Now()
+	if in.Door != nil {
+		open, err := in.Door.Active()
+		if err != nil {
+			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("door: %w", err)})
+		}
+		m.doorOpen = open
+	}
+	if in.Tamper != nil {
+		on, err := in.Tamper.Active()
+		if err != nil {
+			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("tamper: %w", err)})
+		} else if on {
+			m.log.Warn("tamper alarm at start")
+			start = append(start, Event{Time: now, Kind: TamperAlarm})
+		}
+	}
+	go m.run(start)
+	return m
+}
+
+// Events delivers what the inputs did, in order; closed after Close.
+func (m *Monitor) Events() <-chan Event { return m.events }
+
+// Granted tells the monitor that the gate is unlocked until until, so the
+// door opening before until+GrantGrace is DoorOpened, not DoorForced. The
+// relay calls it on every pulse (RelayOptions.OnPulse); call it yourself
+// when the gate is unlocked by other means. Safe from any goroutine.
+func (m *Monitor) Granted(until time.Time) {
+	m.mu.Lock()
+	if until.After(m.grantUntil) {
+		m.grantUntil = until
+	}
+	m.mu.Unlock()
+}
+
+// DoorOpen reports the door's last known state (false without a door input).
+func (m *Monitor) DoorOpen() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.doorOpen
+}
+
+// Close stops the monitor, closes the inputs, then Events.
+func (m *Monitor) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.quit)
+		for _, in := range []Input{m.in.Door, m.in.Exit, m.in.Tamper} {
+			if in != nil {
+				if e := in.Close(); e != nil && err == nil {
+					err = e
+				}
+			}
+		}
+		<-m.done
+	})
+	return err
+}
+
+func edgesOf(in Input) <-chan Edge {
+	if in == nil {
+		return nil // never ready in a select
+	}
+	return in.Edges()
+}
+
+func (m *Monitor) run(start []Event) {
+	defer close(m.done)
+	defer close(m.events)
+	door, exit, tamper := edgesOf(m.in.Door), edgesOf(m.in.Exit), edgesOf(m.in.Tamper)
+	var heldTimer Timer
+	heldGen := 0
+	startHeld := func() {
+		heldGen++
+		gen := heldGen
+		heldTimer = m.opt.Clock.AfterFunc(m.opt.HeldOpenAfter, func() {
+			select {
+			case m.held <- gen:
+			case <-m.quit:
+			}
+		})
+	}
+	defer func() {
+		if heldTimer != nil {
+			heldTimer.Stop()
+		}
+	}()
+
+	if m.DoorOpen() {
+		startHeld()
+	}
+	for _, e := range start {
+		m.emit(e)
+	}
+
+	for {
+		select {
+		case <-m.quit:
+			return
+		case e, ok := <-door:
+			if !ok {
+				door = nil
+				continue
+			}
+			if e.Active == m.DoorOpen() {
+				continue // a repeat of the known level
+			}
+			m.setDoor(e.Active)
+			if !e.Active {
+				heldGen++ // a pending held-open timer is stale now
+				if heldTimer != nil {
+					heldTimer.Stop()
+				}
+				m.emit(Event{Time: e.Time, Kind: DoorClosed})
+				continue
+			}
+			startHeld()
+			kind := DoorOpened
+			if m.forced(e.Time) {
+				kind = DoorForced
+				m.log.Warn("door forced open")
+			}
+			m.emit(Event{Time: e.Time, Kind: kind})
+		case gen := <-m.held:
+			if gen == heldGen && m.DoorOpen() {
+				m.log.Warn("door held open", "after", m.opt.HeldOpenAfter)
+				m.emit(Event{Time: m.opt.Clock.Now(), Kind: DoorHeldOpen})
+			}
+		case e, ok := <-exit:
+			if !ok {
+				exit = nil
+				continue
+			}
+			if !e.Active {
+				continue
+			}
+			m.log.Info("exit button pressed: local pulse")
+			if m.opt.OnExit != nil {
+				m.opt.OnExit()
+			}
+			m.emit(Event{Time: e.Time, Kind: ExitPressed})
+		case e, ok := <-tamper:
+			if !ok {
+				tamper = nil
+				continue
+			}
+			kind := TamperCleared
+			if e.Active {
+				kind = TamperAlarm
+				m.log.Warn("tamper alarm")
+			}
+			m.emit(Event{Time: e.Time, Kind: kind})
+		}
+	}
+}
+
+// forced reports whether a door opening at t had no grant covering it.
+func (m *Monitor) forced(t time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.grantUntil.IsZero() || t.After(m.grantUntil.Add(m.opt.GrantGrace))
+}
+
+func (m *Monitor) setDoor(open bool) {
+	m.mu.Lock()
+	m.doorOpen = open
+	m.mu.Unlock()
+}
+
+// emit waits for room in Events rather than lose an event; Close unblocks it.
+func (m *Monitor) emit(e Event) {
+	select {
+	case m.events <- e:
+	case <-m.quit:
+	}
+}

@@ -1,0 +1,212 @@
+package gate_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/gate/gatetest"
+)
+
+func nextEvent(t *testing.T, m *gate.Monitor) gate.Event {
+	t.Helper()
+	select {
+	case e, ok := <-m.Events():
+		if !ok {
+			t.Fatal("Events closed")
+		}
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return gate.Event{}
+}
+
+func noEvent(t *testing.T, m *gate.Monitor) {
+	t.Helper()
+	select {
+	case e := <-m.Events():
+		t.Fatalf("unexpected event %v", e)
+	case <-time.After(20 * time.Millisecond): // real time: lets the monitor goroutine run
+	}
+}
+
+func TestDoorGrantedForcedClosed(t *testing.T) {
+	clk := gatetest.NewClock()
+	door := gatetest.NewInput(false)
+	m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, GrantGrace: 2 * time.Second})
+	defer m.Close()
+
+	t0 := clk.Now()
+	door.Set(true, t0)
+	if e := nextEvent(t, m); e.Kind != gate.DoorForced {
+		t.Fatalf("opened with no grant: %v, want door-forced", e)
+	}
+	door.Set(false, t0.Add(time.Second))
+	if e := nextEvent(t, m); e.Kind != gate.DoorClosed {
+		t.Fatalf("%v, want door-closed", e)
+	}
+
+	m.Granted(t0.Add(10 * time.Second))
+	tests := []struct {
+		at   time.Duration
+		want gate.EventKind
+	}{
+		{5 * time.Second, gate.DoorOpened},  // during the pulse
+		{12 * time.Second, gate.DoorOpened}, // within the grace
+		{13 * time.Second, gate.DoorForced}, // after it
+	}
+	for _, tt := range tests {
+		door.Set(true, t0.Add(tt.at))
+		if e := nextEvent(t, m); e.Kind != tt.want || !e.Time.Equal(t0.Add(tt.at)) {
+			t.Fatalf("opened at +%s: %v, want %v", tt.at, e, tt.want)
+		}
+		door.Set(false, t0.Add(tt.at))
+		nextEvent(t, m)
+	}
+	// A repeated level is not a new opening.
+	door.Set(false, t0.Add(14*time.Second))
+	noEvent(t, m)
+}
+
+func TestDoorHeldOpen(t *testing.T) {
+	clk := gatetest.NewClock()
+	door := gatetest.NewInput(false)
+	m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, HeldOpenAfter: 30 * time.Second})
+	defer m.Close()
+
+	door.Set(true, clk.Now())
+	nextEvent(t, m)
+	clk.Advance(29 * time.Second)
+	noEvent(t, m)
+	clk.Advance(time.Second)
+	if e := nextEvent(t, m); e.Kind != gate.DoorHeldOpen {
+		t.Fatalf("%v, want door-held-open", e)
+	}
+	clk.Advance(time.Minute) // reported once per opening
+	noEvent(t, m)
+	door.Set(false, clk.Now())
+	nextEvent(t, m)
+
+	// Closed in time: no held-open, and the old timer does not fire later.
+	door.Set(true, clk.Now())
+	nextEvent(t, m)
+	clk.Advance(10 * time.Second)
+	door.Set(false, clk.Now())
+	nextEvent(t, m)
+	clk.Advance(time.Minute)
+	noEvent(t, m)
+	if clk.Pending() != 0 {
+		t.Fatalf("%d timers left", clk.Pending())
+	}
+}
+
+func TestDoorOpenAtStart(t *testing.T) {
+	clk := gatetest.NewClock()
+	door := gatetest.NewInput(true)
+	m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, HeldOpenAfter: 5 * time.Second})
+	defer m.Close()
+	if !clk.WaitPending(1) {
+		t.Fatal("no held-open timer for a door open at start")
+	}
+	if !m.DoorOpen() {
+		t.Fatal("DoorOpen false")
+	}
+	clk.Advance(5 * time.Second)
+	if e := nextEvent(t, m); e.Kind != gate.DoorHeldOpen {
+		t.Fatalf("%v", e)
+	}
+}
+
+func TestExitButtonAndTamper(t *testing.T) {
+	clk := gatetest.NewClock()
+	exit := gatetest.NewInput(false)
+	tamper := gatetest.NewInput(true)
+	pressed := 0
+	m := gate.NewMonitor(gate.Inputs{Exit: exit, Tamper: tamper},
+		gate.MonitorOptions{Clock: clk, OnExit: func() { pressed++ }})
+
+	if e := nextEvent(t, m); e.Kind != gate.TamperAlarm {
+		t.Fatalf("tamper active at start: %v", e)
+	}
+	exit.Set(true, clk.Now())
+	if e := nextEvent(t, m); e.Kind != gate.ExitPressed {
+		t.Fatalf("%v", e)
+	}
+	exit.Set(false, clk.Now()) // release: nothing
+	noEvent(t, m)
+	tamper.Set(false, clk.Now())
+	if e := nextEvent(t, m); e.Kind != gate.TamperCleared {
+		t.Fatalf("%v", e)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if pressed != 1 {
+		t.Fatalf("OnExit called %d times", pressed)
+	}
+	if !exit.Closed() || !tamper.Closed() {
+		t.Fatal("Close did not close the inputs")
+	}
+	if _, ok := <-m.Events(); ok {
+		t.Fatal("Events still open after Close")
+	}
+}
+
+func TestDebounce(t *testing.T) {
+	clk := gatetest.NewClock()
+	raw := gatetest.NewInput(false)
+	in := gate.Debounce(raw, 50*time.Millisecond, clk)
+
+	// Bounces: the level settles on true only 50 ms after the last change.
+	for i, v := range []bool{true, false, true, false, true} {
+		raw.Set(v, clk.Now())
+		if !clk.WaitArmed(i + 1) {
+			t.Fatalf("bounce %d: no timer", i)
+		}
+		clk.Advance(10 * time.Millisecond)
+	}
+	clk.Advance(39 * time.Millisecond)
+	select {
+	case e := <-in.Edges():
+		t.Fatalf("edge before the level was stable: %v", e)
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	select {
+	case e := <-in.Edges():
+		if !e.Active {
+			t.Fatalf("%v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no debounced edge")
+	}
+	if v, _ := in.Active(); !v {
+		t.Fatal("Active false after the edge")
+	}
+
+	// A glitch shorter than the period is not reported.
+	raw.Set(false, clk.Now())
+	clk.WaitArmed(6)
+	clk.Advance(20 * time.Millisecond)
+	raw.Set(true, clk.Now())
+	clk.WaitArmed(7)
+	clk.Advance(time.Second)
+	select {
+	case e := <-in.Edges():
+		t.Fatalf("glitch reported: %v", e)
+	default:
+	}
+
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, ok := <-in.Edges():
+		if ok {
+			t.Fatal("edge after Close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Edges not closed after Close")
+	}
+}

@@ -1,0 +1,237 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/facegate/facegate/kiosk/config"
+)
+
+// Options are what Open needs besides the configuration.
+type Options struct {
+	Clock  Clock        // SystemClock when nil
+	Logger *slog.Logger // discards when nil
+}
+
+func (o *Options) defaults() {
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Gate is the relay with the optional inputs and indicators, wired together:
+// every pulse counts as a grant for the door monitor, and the exit button
+// pulses the relay.
+type Gate struct {
+	// Relay unlocks the gate; never nil.
+	Relay *PulseRelay
+	// Indicator shows granted/denied/error; never nil (it may have no outputs).
+	Indicator *Indicator
+
+	monitor  *Monitor // nil without inputs
+	sim      *Sim     // nil unless driver sim
+	cancel   context.CancelFunc
+	releases []func() error
+}
+
+// Open requests every line configured in cfg: the relay first, inactive, then
+// inputs and indicators. On error nothing stays requested. Close the Gate on
+// every exit path: it halts the relay before releasing anything.
+func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
+	o.defaults()
+	drv, sim, err := newDriver(cfg.Relay.Driver, o)
+	if err != nil {
+		return nil, err
+	}
+	defer drv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	g = &Gate{sim: sim, cancel: cancel}
+	defer func() {
+		if err != nil {
+			g.Close()
+			g = nil
+		}
+	}()
+
+	var mon atomic.Pointer[Monitor] // set below; the exit button may pulse before Open returns
+	g.Relay, err = openRelay(drv, cfg.Relay, o, func(until time.Time) {
+		if m := mon.Load(); m != nil {
+			m.Granted(until)
+		}
+	})
+	if err != nil {
+		return g, err
+	}
+
+	var outs [3]Output
+	for i, oc := range []struct {
+		role string
+		c    config.OutputLine
+	}{{"leds.green", cfg.LEDs.Green}, {"leds.red", cfg.LEDs.Red}, {"buzzer", cfg.Buzzer}} {
+		if oc.c.Line == "" {
+			continue
+		}
+		out, release, err := drv.Output(lineSpec{Role: oc.role, Chip: chipOr(oc.c.Chip, cfg.Relay.Chip),
+			Line: oc.c.Line, ActiveLow: oc.c.ActiveLow, Drive: oc.c.Drive})
+		if err != nil {
+			return g, err
+		}
+		outs[i] = out
+		g.releases = append(g.releases, release)
+	}
+	g.Indicator = NewIndicator(outs[0], outs[1], outs[2], o.Clock)
+
+	exitPulse := cfg.ExitButton.Pulse
+	relay := g.Relay
+	g.monitor, err = openMonitor(drv, cfg, o, func() {
+		go func() {
+			err := relay.Pulse(ctx, exitPulse)
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrHalted) {
+				o.Logger.Error("exit button pulse failed", "err", err)
+			}
+		}()
+	})
+	if err != nil {
+		return g, err
+	}
+	mon.Store(g.monitor)
+	return g, nil
+}
+
+// OpenRelay requests only the relay (what `facegate relay pulse` needs).
+// Close it on every exit path.
+func OpenRelay(cfg config.Relay, o Options) (*PulseRelay, error) {
+	o.defaults()
+	drv, _, err := newDriver(cfg.Driver, o)
+	if err != nil {
+		return nil, err
+	}
+	defer drv.Close()
+	return openRelay(drv, cfg, o, nil)
+}
+
+// OpenMonitor requests only the inputs (what `facegate relay watch` needs);
+// every door opening is forced since it knows of no grant.
+// It fails when cfg has no input.
+func OpenMonitor(cfg config.GateIO, o Options) (*Monitor, error) {
+	o.defaults()
+	drv, _, err := newDriver(cfg.Relay.Driver, o)
+	if err != nil {
+		return nil, err
+	}
+	defer drv.Close()
+	m, err := openMonitor(drv, cfg, o, nil)
+	if err == nil && m == nil {
+		err = errors.New("no input is configured (io.door, io.exit_button, io.tamper)")
+	}
+	return m, err
+}
+
+// Events delivers input events; nil (never ready) when no input is configured.
+func (g *Gate) Events() <-chan Event {
+	if g.monitor == nil {
+		return nil
+	}
+	return g.monitor.Events()
+}
+
+// Granted tells the door monitor the gate is unlocked until until by other
+// means than Relay.Pulse (which tells it already).
+func (g *Gate) Granted(until time.Time) {
+	if g.monitor != nil {
+		g.monitor.Granted(until)
+	}
+}
+
+// Sim is the simulator behind a gate opened with driver sim, else nil.
+func (g *Gate) Sim() *Sim { return g.sim }
+
+// Close halts and releases the relay first, then the inputs and indicators.
+func (g *Gate) Close() error {
+	g.cancel()
+	var errs []error
+	if g.Relay != nil {
+		errs = append(errs, g.Relay.Close())
+	}
+	if g.monitor != nil {
+		errs = append(errs, g.monitor.Close())
+	}
+	if g.Indicator != nil {
+		errs = append(errs, g.Indicator.Close())
+	}
+	for _, release := range g.releases {
+		errs = append(errs, release())
+	}
+	return errors.Join(errs...)
+}
+
+func newDriver(name string, o Options) (driver, *Sim, error) {
+	switch name {
+	case "gpiocdev":
+		d, err := newCdevDriver(o.Clock)
+		return d, nil, err
+	case "sim":
+		s := NewSim(o.Clock, o.Logger)
+		return s, s, nil
+	case "none":
+		return noneDriver{}, nil, nil
+	}
+	return nil, nil, fmt.Errorf("gate: driver %q is not gpiocdev, sim or none", name)
+}
+
+func openRelay(drv driver, cfg config.Relay, o Options, onPulse func(time.Time)) (*PulseRelay, error) {
+	out, release, err := drv.Output(lineSpec{Role: "relay", Chip: cfg.Chip, Line: cfg.Line,
+		ActiveLow: cfg.ActiveLow, Drive: cfg.Drive, Bias: cfg.Bias})
+	if err != nil {
+		return nil, err
+	}
+	o.Logger.Info("relay ready", "chip", cfg.Chip, "line", cfg.Line, "active_low", cfg.ActiveLow, "driver", cfg.Driver)
+	return NewRelay(out, RelayOptions{Pulse: cfg.Pulse, MaxPulse: cfg.MaxPulse, Clock: o.Clock,
+		Logger: o.Logger, OnPulse: onPulse, Release: release}), nil
+}
+
+// openMonitor opens the configured inputs; nil Monitor when there are none.
+func openMonitor(drv driver, cfg config.GateIO, o Options, onExit func()) (*Monitor, error) {
+	var in Inputs
+	var opened []Input
+	for _, ic := range []struct {
+		role string
+		c    config.InputLine
+		dst  *Input
+	}{{"door", cfg.Door.InputLine, &in.Door}, {"exit_button", cfg.ExitButton.InputLine, &in.Exit},
+		{"tamper", cfg.Tamper, &in.Tamper}} {
+		if ic.c.Line == "" {
+			continue
+		}
+		i, err := drv.Input(lineSpec{Role: ic.role, Chip: chipOr(ic.c.Chip, cfg.Relay.Chip), Line: ic.c.Line,
+			ActiveLow: ic.c.ActiveLow, Bias: ic.c.Bias, Debounce: ic.c.Debounce})
+		if err != nil {
+			for _, o := range opened {
+				o.Close()
+			}
+			return nil, err
+		}
+		*ic.dst = i
+		opened = append(opened, i)
+	}
+	if len(opened) == 0 {
+		return nil, nil
+	}
+	return NewMonitor(in, MonitorOptions{HeldOpenAfter: cfg.Door.HeldOpenAfter, GrantGrace: cfg.Door.GrantGrace,
+		Clock: o.Clock, Logger: o.Logger, OnExit: onExit}), nil
+}
+
+func chipOr(chip, def string) string {
+	if chip == "" {
+		return def
+	}
+	return chip
+}

@@ -1,0 +1,134 @@
+package gate_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/gate/gatetest"
+	"github.com/facegate/facegate/kiosk/config"
+)
+
+func simConfig() config.GateIO {
+	io := config.Default().IO
+	io.Relay.Driver = "sim"
+	io.Door.Line = "door"
+	io.ExitButton.Line = "exit"
+	io.ExitButton.Pulse = 4 * time.Second
+	io.Tamper.Line = "tamper"
+	io.LEDs.Green.Line = "green"
+	return io
+}
+
+func TestOpenSimWiresGrantsAndExitButton(t *testing.T) {
+	clk := gatetest.NewClock()
+	g, err := gate.Open(simConfig(), gate.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sim := g.Sim()
+
+	// Exit button: a local pulse of io.exit_button.pulse, and the door
+	// opening during it is not forced.
+	sim.SetInput("exit_button", true)
+	if e := <-g.Events(); e.Kind != gate.ExitPressed {
+		t.Fatalf("%v", e)
+	}
+	if !clk.WaitPending(1) || !sim.Level("relay") {
+		t.Fatal("the exit button did not pulse the relay")
+	}
+	sim.SetInput("door", true)
+	if e := <-g.Events(); e.Kind != gate.DoorOpened {
+		t.Fatalf("door during the exit pulse: %v", e)
+	}
+	clk.Advance(4 * time.Second)
+	if sim.Level("relay") {
+		t.Fatal("relay still active after the exit pulse")
+	}
+	if p := sim.Pulses(); len(p) != 1 || p[0].End.Sub(p[0].Start) != 4*time.Second {
+		t.Fatalf("pulses %+v", p)
+	}
+	sim.SetInput("door", false)
+	<-g.Events()
+
+	// A grant through Relay.Pulse also tells the door monitor.
+	done := make(chan error, 1)
+	go func() { done <- g.Relay.Pulse(context.Background(), 0) }()
+	if !clk.WaitPending(1) { // the relay's timer (the door is closed: no held-open timer)
+		t.Fatal("the grant did not start")
+	}
+	sim.SetInput("door", true)
+	if e := <-g.Events(); e.Kind != gate.DoorOpened {
+		t.Fatalf("door during a grant: %v", e)
+	}
+	clk.Advance(time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	g.Indicator.Show(gate.PatternGranted)
+	if !sim.Level("leds.green") {
+		t.Fatal("green LED off")
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sim.Level("relay") || sim.Level("leds.green") || g.Relay.State() != gate.RelayHalted {
+		t.Fatal("Close left outputs on")
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	io := config.Default().IO
+	io.Relay.Driver = "bogus"
+	if _, err := gate.Open(io, gate.Options{}); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Fatalf("Open with a bad driver = %v", err)
+	}
+	io = config.Default().IO
+	if _, err := gate.OpenMonitor(io, gate.Options{}); err == nil || !strings.Contains(err.Error(), "no input") {
+		t.Fatalf("OpenMonitor without inputs = %v", err)
+	}
+	io.Relay.Driver = "none"
+	r, err := gate.OpenRelay(io.Relay, gate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Pulse(ctx, time.Second); !errors.Is(err, context.Canceled) {
+		t.Fatalf("none relay Pulse = %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLineErrorMessage(t *testing.T) {
+	tests := []struct {
+		err  *gate.LineError
+		want string
+	}{
+		{&gate.LineError{Role: "relay", Chip: "gpiochip9", Err: gate.ErrNoChip, Have: []string{"gpiochip0 [pinctrl-bcm2711, 58 lines]"}},
+			`relay: chip "gpiochip9": no such GPIO chip (have: gpiochip0 [pinctrl-bcm2711, 58 lines])`},
+		{&gate.LineError{Role: "relay", Chip: "pinctrl-rp1", Err: gate.ErrNoChip, Have: []string{}},
+			`relay: chip "pinctrl-rp1": no such GPIO chip (there are none)`},
+		{&gate.LineError{Role: "door", Chip: "gpiochip0", Line: "GPIO99", Err: gate.ErrNoLine, Have: []string{"0=GPIO0", "1=GPIO1"}},
+			`door: chip "gpiochip0" line "GPIO99": no such GPIO line (have: 0=GPIO0, 1=GPIO1)`},
+		{&gate.LineError{Role: "relay", Chip: "gpiochip0", Line: "17", Err: gate.ErrBusy, Consumer: "gpio-fan"},
+			`relay: chip "gpiochip0" line "17": GPIO line busy (held by "gpio-fan")`},
+		{&gate.LineError{Role: "relay", Chip: "gpiochip0", Err: gate.ErrPermission},
+			`relay: chip "gpiochip0": permission denied on the GPIO chip: run as a member of the gpio group`},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
+		if !errors.Is(tt.err, tt.err.Err) {
+			t.Errorf("errors.Is(%v) false", tt.err.Err)
+		}
+	}
+}

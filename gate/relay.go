@@ -1,0 +1,239 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ErrRelayFault: the relay line could not be driven inactive. The relay
+// refuses pulses until a Halt succeeds in driving it inactive.
+var ErrRelayFault = errors.New("relay line could not be driven inactive")
+
+// RelayOptions tune NewRelay; zero values take the defaults.
+type RelayOptions struct {
+	Pulse    time.Duration // used when Pulse is asked for d <= 0; DefaultPulse
+	MaxPulse time.Duration // longer pulses are clamped to this; DefaultMaxPulse, never above PulseCeiling
+	Clock    Clock         // SystemClock
+	Logger   *slog.Logger  // discards when nil
+	// OnPulse is told, on every start or extension, until when the relay is
+	// energised (the door monitor uses it to tell a granted opening from a
+	// forced one). Called from the Pulse caller's goroutine, after the line
+	// is active; must not block and must not call the relay.
+	OnPulse func(until time.Time)
+	// Release is called by Close after the line is inactive (the driver
+	// releases the line there).
+	Release func() error
+}
+
+// PulseRelay is the Relay logic over any Output: extension, clamp, cancel,
+// halt. Safe for concurrent use.
+type PulseRelay struct {
+	out     Output
+	def     time.Duration
+	max     time.Duration
+	clock   Clock
+	log     *slog.Logger
+	onPulse func(time.Time)
+	release func() error
+
+	mu     sync.Mutex
+	state  RelayState
+	cur    *pulse // nil when idle
+	closed bool
+}
+
+// pulse is one energised period, however often extended.
+type pulse struct {
+	until time.Time
+	timer Timer
+	gen   int           // which timer is current: a stale one that already fired does nothing
+	done  chan struct{} // closed when the line is inactive again (or failed to be)
+	err   error         // set before done is closed
+}
+
+// NewRelay returns a relay pulsing out, which the driver has already set
+// inactive. Close it (or at least Halt it) on every exit path.
+func NewRelay(out Output, o RelayOptions) *PulseRelay {
+	r := &PulseRelay{out: out, def: o.Pulse, max: o.MaxPulse, clock: o.Clock, log: o.Logger,
+		onPulse: o.OnPulse, release: o.Release}
+	if r.max <= 0 {
+		r.max = DefaultMaxPulse
+	}
+	r.max = min(r.max, PulseCeiling)
+	if r.def <= 0 {
+		r.def = DefaultPulse
+	}
+	r.def = min(r.def, r.max)
+	if r.clock == nil {
+		r.clock = SystemClock{}
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return r
+}
+
+// Limits returns the default and the maximum pulse after clamping.
+func (r *PulseRelay) Limits() (pulse, max time.Duration) { return r.def, r.max }
+
+// Pulse implements Relay.
+func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		d = r.def
+	}
+	if d > r.max {
+		r.log.Warn("relay pulse clamped", "asked", d, "max", r.max)
+		d = r.max
+	}
+
+	r.mu.Lock()
+	switch r.state {
+	case RelayHalted:
+		r.mu.Unlock()
+		return ErrHalted
+	case RelayFault:
+		r.mu.Unlock()
+		return ErrRelayFault
+	}
+	now := r.clock.Now()
+	until := now.Add(d)
+	p := r.cur
+	switch {
+	case p == nil:
+		if err := r.out.Set(true); err != nil {
+			err = fmt.Errorf("energise relay: %w", err)
+			if err2 := r.out.Set(false); err2 != nil {
+				r.state = RelayFault
+				err = errors.Join(err, fmt.Errorf("%w: %w", ErrRelayFault, err2))
+			}
+			r.mu.Unlock()
+			return err
+		}
+		p = &pulse{until: until, done: make(chan struct{})}
+		r.arm(p, d)
+		r.cur, r.state = p, RelayActive
+		r.log.Info("relay pulse started", "duration", d)
+	case until.After(p.until):
+		// Extend: one timer for the new end; the line is not touched.
+		p.timer.Stop()
+		p.until = until
+		r.arm(p, d)
+		r.log.Info("relay pulse extended", "remaining", d)
+	}
+	until = p.until
+	r.mu.Unlock()
+
+	if r.onPulse != nil {
+		r.onPulse(until)
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		r.end(p, "cancelled")
+		<-p.done
+		if p.err != nil {
+			return errors.Join(ctx.Err(), p.err)
+		}
+		return ctx.Err()
+	}
+}
+
+// arm starts p's timer for d; r.mu is held.
+func (r *PulseRelay) arm(p *pulse, d time.Duration) {
+	p.gen++
+	gen := p.gen
+	p.timer = r.clock.AfterFunc(d, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.cur == p && p.gen == gen {
+			r.finish("elapsed")
+		}
+	})
+}
+
+// end drives the line inactive and finishes p, unless p is already over.
+func (r *PulseRelay) end(p *pulse, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur != p {
+		return
+	}
+	r.finish(reason)
+}
+
+// finish ends the current pulse; r.mu is held and r.cur is not nil.
+func (r *PulseRelay) finish(reason string) {
+	p := r.cur
+	p.timer.Stop()
+	p.err = r.inactive()
+	if p.err == nil && reason == "halt" {
+		p.err = ErrHalted
+	}
+	r.cur = nil
+	if p.err == nil && r.state == RelayActive {
+		r.state = RelayIdle
+	}
+	r.log.Info("relay pulse ended", "reason", reason)
+	close(p.done)
+}
+
+// inactive drives the line inactive, once more if the first try fails; on
+// failure the relay goes to RelayFault. r.mu is held.
+func (r *PulseRelay) inactive() error {
+	err := r.out.Set(false)
+	if err != nil {
+		err = r.out.Set(false)
+	}
+	if err != nil {
+		r.state = RelayFault
+		r.log.Error("relay line could not be driven inactive", "err", err)
+		return fmt.Errorf("%w: %w", ErrRelayFault, err)
+	}
+	return nil
+}
+
+// Halt implements Relay: it drives the line inactive even when idle.
+func (r *PulseRelay) Halt() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur != nil {
+		r.state = RelayHalted
+		r.finish("halt")
+		if r.state == RelayFault {
+			return fmt.Errorf("halt: %w", ErrRelayFault)
+		}
+		return nil
+	}
+	r.state = RelayHalted
+	return r.inactive()
+}
+
+// State implements Relay.
+func (r *PulseRelay) State() RelayState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Close halts the relay and then releases its line. It returns the Halt
+// error if the line may still be active.
+func (r *PulseRelay) Close() error {
+	err := r.Halt()
+	r.mu.Lock()
+	closed := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if closed || r.release == nil {
+		return err
+	}
+	return errors.Join(err, r.release())
+}

@@ -1,0 +1,145 @@
+package gate
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Sim is the in-memory driver: outputs are recorded and logged, inputs are
+// set with SetInput. The demo uses it in place of GPIO.
+type Sim struct {
+	clock Clock
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	levels map[string]bool // by role
+	pulses []SimPulse
+	inputs map[string]*simInput
+}
+
+// SimPulse is one recorded relay pulse; End is zero while it lasts.
+type SimPulse struct {
+	Start, End time.Time
+}
+
+// NewSim returns an empty simulator.
+func NewSim(clock Clock, log *slog.Logger) *Sim {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Sim{clock: clock, log: log, levels: map[string]bool{}, inputs: map[string]*simInput{}}
+}
+
+// Pulses returns the relay pulses so far.
+func (s *Sim) Pulses() []SimPulse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]SimPulse(nil), s.pulses...)
+}
+
+// Level reports whether the output of a role ("relay", "leds.green", ...)
+// is active.
+func (s *Sim) Level(role string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.levels[role]
+}
+
+// SetInput drives an input ("door", "exit_button", "tamper"): active is door
+// open, button pressed, tamper alarm.
+func (s *Sim) SetInput(role string, active bool) error {
+	s.mu.Lock()
+	in, ok := s.inputs[role]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("sim: no input %q is open", role)
+	}
+	in.set(active, s.clock.Now())
+	return nil
+}
+
+// Output implements driver.
+func (s *Sim) Output(l lineSpec) (Output, func() error, error) {
+	s.mu.Lock()
+	s.levels[l.Role] = false
+	s.mu.Unlock()
+	return simOutput{s, l.Role}, func() error { return nil }, nil
+}
+
+// Input implements driver.
+func (s *Sim) Input(l lineSpec) (Input, error) {
+	in := &simInput{edges: make(chan Edge, edgeBuffer)}
+	s.mu.Lock()
+	s.inputs[l.Role] = in
+	s.mu.Unlock()
+	return in, nil
+}
+
+// Close implements driver.
+func (s *Sim) Close() error { return nil }
+
+type simOutput struct {
+	s    *Sim
+	role string
+}
+
+func (o simOutput) Set(active bool) error {
+	s := o.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.levels[o.role] == active {
+		return nil
+	}
+	s.levels[o.role] = active
+	if o.role == "relay" {
+		now := s.clock.Now()
+		if active {
+			s.pulses = append(s.pulses, SimPulse{Start: now})
+		} else if n := len(s.pulses); n > 0 && s.pulses[n-1].End.IsZero() {
+			s.pulses[n-1].End = now
+		}
+	}
+	s.log.Info("sim output", "role", o.role, "active", active)
+	return nil
+}
+
+type simInput struct {
+	mu     sync.Mutex
+	active bool
+	closed bool
+	edges  chan Edge
+}
+
+func (i *simInput) set(active bool, t time.Time) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed || i.active == active {
+		return
+	}
+	i.active = active
+	pushEdge(i.edges, Edge{Active: active, Time: t})
+}
+
+func (i *simInput) Active() (bool, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.active, nil
+}
+
+func (i *simInput) Edges() <-chan Edge { return i.edges }
+
+func (i *simInput) Close() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if !i.closed {
+		i.closed = true
+		close(i.edges)
+	}
+	return nil
+}
