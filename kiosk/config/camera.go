@@ -35,6 +35,12 @@ func (c *Camera) validate() error {
 	if c.FourCC != "" && len(c.FourCC) != 4 {
 		return fieldError("camera.fourcc", "%q must be four characters, e.g. MJPG", c.FourCC)
 	}
+	if c.Width > 7680 || c.Height > 4320 || c.FPS > 240 {
+		return fieldError("camera", "%dx%d at %d fps is beyond 7680x4320 at 240 fps", c.Width, c.Height, c.FPS)
+	}
+	if c.FrozenAfter < 0 || (c.FrozenAfter > 0 && c.FrozenAfter < time.Second) {
+		return fieldError("camera.frozen_after", "%s must be at least 1s (0: default 10s)", c.FrozenAfter)
+	}
 	return nil
 }
 
@@ -50,12 +56,25 @@ type Capture struct {
 	Window time.Duration `yaml:"window"`
 	// JPEGQuality of the 960x720 crop sent to the API.
 	JPEGQuality int `yaml:"jpeg_quality"`
+	// EyeCascade overrides the eye cascade that confirms Haar faces
+	// (haarcascade_eye_tree_eyeglasses.xml, found under /usr/share/opencv4).
+	EyeCascade string `yaml:"eye_cascade"`
+	// Quality gates (0 keeps the built-in default, see docs/capture.md).
+	MinFaceWidth  int     `yaml:"min_face_width"` // source pixels (too_small)
+	MinSharpness  float64 `yaml:"min_sharpness"`  // variance of the Laplacian (too_blurry)
+	MinBrightness float64 `yaml:"min_brightness"` // mean face grey 0-255 (too_dark)
+	MaxBrightness float64 `yaml:"max_brightness"` // (too_bright)
+	MaxRoll       float64 `yaml:"max_roll"`       // degrees (head_tilted)
+	// OnePerson refuses a frame with two faces of similar size
+	// (multiple_faces). On by default.
+	OnePerson bool `yaml:"one_person"`
 }
 
 func (c *Capture) setDefaults() {
 	c.Detector = "haar"
 	c.Window = 600 * time.Millisecond
 	c.JPEGQuality = 90
+	c.OnePerson = true
 }
 
 func (c *Capture) validate() error {
@@ -73,6 +92,24 @@ func (c *Capture) validate() error {
 	}
 	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
 		return fieldError("capture.jpeg_quality", "%d must be 1..100", c.JPEGQuality)
+	}
+	if c.MinFaceWidth < 0 || c.MinFaceWidth > 2000 {
+		return fieldError("capture.min_face_width", "%d must be 0..2000 pixels", c.MinFaceWidth)
+	}
+	if c.MinSharpness < 0 {
+		return fieldError("capture.min_sharpness", "%g must not be negative", c.MinSharpness)
+	}
+	if c.MinBrightness < 0 || c.MinBrightness > 255 {
+		return fieldError("capture.min_brightness", "%g must be 0..255", c.MinBrightness)
+	}
+	if c.MaxBrightness < 0 || c.MaxBrightness > 255 {
+		return fieldError("capture.max_brightness", "%g must be 0..255", c.MaxBrightness)
+	}
+	if c.MaxBrightness > 0 && c.MinBrightness >= c.MaxBrightness {
+		return fieldError("capture.min_brightness", "%g must be below max_brightness %g", c.MinBrightness, c.MaxBrightness)
+	}
+	if c.MaxRoll < 0 || c.MaxRoll > 90 {
+		return fieldError("capture.max_roll", "%g must be 0..90 degrees", c.MaxRoll)
 	}
 	return nil
 }

@@ -1,0 +1,608 @@
+package capture
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+var colorBlack = color.RGBA{0, 0, 0, 255}
+
+// Detector names.
+const (
+	DetectorHaar  = "haar"
+	DetectorYuNet = "yunet"
+)
+
+// AnalyzerConfig chooses the detector and the quality gates (config section
+// "capture").
+type AnalyzerConfig struct {
+	// Detector is DetectorHaar (default) or DetectorYuNet.
+	Detector string
+	// Cascade is the Haar frontal-face cascade; "" searches /usr/share/opencv4.
+	Cascade string
+	// EyeCascade confirms Haar faces (two eyes, glasses or not); "" searches.
+	EyeCascade string
+	// Model is the YuNet ONNX file (required for DetectorYuNet).
+	Model string
+	// Gates are the quality limits; zero fields take DefaultGates' values.
+	Gates Gates
+	// AllowMultiple turns the multiple_faces gate off: the largest good face
+	// wins. The live gate keeps it on (one person at a time); `facegate crop`
+	// on a photo turns it off.
+	AllowMultiple bool
+}
+
+// Gates are the quality limits a face must pass.
+type Gates struct {
+	MinFaceWidth  int     // pixels in the source frame (too_small)
+	MinSharpness  float64 // variance of the Laplacian on the face scaled to 160 px wide (too_blurry)
+	MinBrightness float64 // mean grey level of the face, 0-255 (too_dark)
+	MaxBrightness float64 // (too_bright)
+	MinFrontal    float64 // 0..1 frontal score (not_frontal)
+	MaxRoll       float64 // degrees (head_tilted)
+	// SimilarSize: a second face at least this fraction of the largest
+	// face's width makes multiple_faces.
+	SimilarSize float64
+	// Excellent: a score at least this ends the selection window early.
+	Excellent float64
+}
+
+// DefaultGates are the limits used for zero fields.
+var DefaultGates = Gates{
+	MinFaceWidth:  80,
+	MinSharpness:  25,
+	MinBrightness: 55,
+	MaxBrightness: 215,
+	MinFrontal:    0.5,
+	MaxRoll:       40,
+	SimilarSize:   0.7,
+	Excellent:     0.85,
+}
+
+func (g Gates) withDefaults() Gates {
+	d := DefaultGates
+	if g.MinFaceWidth > 0 {
+		d.MinFaceWidth = g.MinFaceWidth
+	}
+	if g.MinSharpness > 0 {
+		d.MinSharpness = g.MinSharpness
+	}
+	if g.MinBrightness > 0 {
+		d.MinBrightness = g.MinBrightness
+	}
+	if g.MaxBrightness > 0 {
+		d.MaxBrightness = g.MaxBrightness
+	}
+	if g.MinFrontal > 0 {
+		d.MinFrontal = g.MinFrontal
+	}
+	if g.MaxRoll > 0 {
+		d.MaxRoll = g.MaxRoll
+	}
+	if g.SimilarSize > 0 {
+		d.SimilarSize = g.SimilarSize
+	}
+	if g.Excellent > 0 {
+		d.Excellent = g.Excellent
+	}
+	return d
+}
+
+// Quality holds the measured values of one face (JSON in `facegate crop`).
+type Quality struct {
+	FaceWidth  int     `json:"face_width"`  // source pixels
+	FaceHeight int     `json:"face_height"` // source pixels
+	Sharpness  float64 `json:"sharpness"`   // variance of the Laplacian, face scaled to 160 px wide
+	Brightness float64 `json:"brightness"`  // mean grey level 0-255
+	Frontal    float64 `json:"frontal"`     // 0 (profile / no eyes) .. 1 (eyes level, symmetric)
+	Roll       float64 `json:"roll"`        // degrees, positive when the head leans to the image's right
+	Eyes       int     `json:"eyes"`        // eyes found (0-2)
+	Centred    float64 `json:"centred"`     // 1 at the frame centre, 0 in a corner
+	Confidence float64 `json:"confidence"`  // detector score
+}
+
+// Candidate is one face with its measurements, score and failed gates.
+type Candidate struct {
+	Face    Face
+	Quality Quality
+	Score   float64  // 0..1, higher is better
+	Reasons []Reason // failed gates; empty when acceptable
+}
+
+// Acceptable reports whether the face passed every gate.
+func (c Candidate) Acceptable() bool { return len(c.Reasons) == 0 }
+
+// Analysis is the result for one frame.
+type Analysis struct {
+	Candidates []Candidate // largest first
+	// Best is the index of the best acceptable candidate, -1 when none.
+	Best int
+	// Reason is ReasonNone when Best >= 0, else why nothing was acceptable.
+	Reason Reason
+	// Skipped: the scene did not change since a detection that found nobody,
+	// so detection was not run again (the cheap empty-scene path).
+	Skipped bool
+}
+
+const (
+	detectWidth    = 480 // Haar runs on the frame scaled to this width
+	faceNormWidth  = 160 // faces are measured at this width
+	thumbW, thumbH = 64, 36
+	emptyDiff      = 3.0 // mean abs grey difference of thumbnails that counts as "changed"
+	emptyRecheck   = 15  // frames between forced detections of an unchanged empty scene
+	trackFullEvery = 6   // frames between full-frame detections while tracking
+)
+
+// Analyzer detects, confirms and measures faces frame by frame, keeping
+// state between frames (empty-scene thumbnail, tracked face). Not safe for
+// concurrent use; Close releases its OpenCV memory.
+type Analyzer struct {
+	cfg   AnalyzerConfig
+	gates Gates
+
+	face, eyes             gocv.CascadeClassifier
+	faceLoaded, eyesLoaded bool
+	haar                   bool
+	model                  *yunet
+
+	small, grey, eq     gocv.Mat
+	thumb, prevThumb    gocv.Mat
+	diff                gocv.Mat
+	faceBGR, faceGrey   gocv.Mat
+	eyeEq               gocv.Mat
+	eyeEqDone           bool
+	lap, mean, stddev   gocv.Mat
+	haveThumb           bool
+	framesSinceDetect   int
+	lastEmpty           bool
+	track               []image.Rectangle // last faces (source pixels)
+	framesSinceFullScan int
+	detectNanos         atomic.Int64
+}
+
+// DetectTime is how long the last full analysis (detection and
+// measurements, not an empty-scene skip) took. Safe from any goroutine.
+func (a *Analyzer) DetectTime() time.Duration { return time.Duration(a.detectNanos.Load()) }
+
+// NewAnalyzer loads the detector. Errors wrap ErrDetector.
+func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
+	a := &Analyzer{cfg: cfg, gates: cfg.Gates.withDefaults()}
+	switch cfg.Detector {
+	case "", DetectorHaar:
+		a.haar = true
+		path := cfg.Cascade
+		if path == "" {
+			p, err := FindCascade(FaceCascadeName)
+			if err != nil {
+				return nil, err
+			}
+			path = p
+		}
+		c, err := loadCascade(path)
+		if err != nil {
+			return nil, err
+		}
+		a.face, a.faceLoaded = c, true
+	case DetectorYuNet:
+		if cfg.Model == "" {
+			return nil, fmt.Errorf("%w: detector yunet needs a model path", ErrDetector)
+		}
+		y, err := newYuNet(cfg.Model, 320, 0.6)
+		if err != nil {
+			return nil, err
+		}
+		a.model = y
+	default:
+		return nil, fmt.Errorf("%w: unknown detector %q (haar or yunet)", ErrDetector, cfg.Detector)
+	}
+	if a.haar {
+		path := cfg.EyeCascade
+		if path == "" {
+			p, err := FindCascade(EyeCascadeName)
+			if err != nil {
+				a.Close()
+				return nil, err
+			}
+			path = p
+		}
+		c, err := loadCascade(path)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.eyes, a.eyesLoaded = c, true
+	}
+	for _, m := range []*gocv.Mat{&a.small, &a.grey, &a.eq, &a.thumb, &a.prevThumb, &a.diff,
+		&a.faceBGR, &a.faceGrey, &a.eyeEq, &a.lap, &a.mean, &a.stddev} {
+		*m = gocv.NewMat()
+	}
+	return a, nil
+}
+
+// Gates returns the effective quality limits.
+func (a *Analyzer) Gates() Gates { return a.gates }
+
+// Close releases the detector and scratch images.
+func (a *Analyzer) Close() error {
+	if a.faceLoaded {
+		a.face.Close()
+		a.faceLoaded = false
+	}
+	if a.eyesLoaded {
+		a.eyes.Close()
+		a.eyesLoaded = false
+	}
+	if a.model != nil {
+		a.model.close()
+	}
+	for _, m := range []*gocv.Mat{&a.small, &a.grey, &a.eq, &a.thumb, &a.prevThumb, &a.diff,
+		&a.faceBGR, &a.faceGrey, &a.eyeEq, &a.lap, &a.mean, &a.stddev} {
+		if m.Ptr() != nil {
+			m.Close()
+			*m = gocv.Mat{}
+		}
+	}
+	return nil
+}
+
+// Reset forgets the previous frames (call between unrelated streams).
+func (a *Analyzer) Reset() {
+	a.haveThumb, a.lastEmpty, a.track = false, false, nil
+	a.framesSinceDetect, a.framesSinceFullScan = 0, 0
+}
+
+// Analyze detects and measures the faces of one BGR frame.
+func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
+	if frame.Empty() || frame.Channels() != 3 {
+		return Analysis{}, fmt.Errorf("%w: frame is empty or not 3-channel BGR", ErrBadImage)
+	}
+	fw, fh := frame.Cols(), frame.Rows()
+	scale := math.Min(1, float64(detectWidth)/float64(fw))
+	sw, sh := max(1, int(math.Round(float64(fw)*scale))), max(1, int(math.Round(float64(fh)*scale)))
+	src := frame
+	if sw != fw {
+		gocv.Resize(frame, &a.small, image.Pt(sw, sh), 0, 0, gocv.InterpolationLinear)
+		src = a.small
+	}
+	gocv.CvtColor(src, &a.grey, gocv.ColorBGRToGray)
+
+	// Empty scene: an unchanged thumbnail after a detection that found
+	// nobody costs only the resize above.
+	gocv.Resize(a.grey, &a.thumb, image.Pt(thumbW, thumbH), 0, 0, gocv.InterpolationArea)
+	if a.haveThumb && a.lastEmpty && a.framesSinceDetect < emptyRecheck {
+		gocv.AbsDiff(a.thumb, a.prevThumb, &a.diff)
+		if a.diff.Mean().Val1 < emptyDiff {
+			a.framesSinceDetect++
+			return Analysis{Best: -1, Reason: ReasonNoFace, Skipped: true}, nil
+		}
+	}
+	a.thumb.CopyTo(&a.prevThumb)
+	a.haveThumb = true
+	a.framesSinceDetect = 0
+
+	start := time.Now()
+	defer func() { a.detectNanos.Store(int64(time.Since(start))) }()
+	var faces []Face
+	var err error
+	if a.haar {
+		faces = a.detectHaar(scale, fw, fh)
+	} else {
+		faces, err = a.model.detect(frame)
+		if err != nil {
+			return Analysis{}, err
+		}
+	}
+	an := a.evaluate(frame, faces)
+	a.lastEmpty = len(an.Candidates) == 0
+	a.track = a.track[:0]
+	for _, c := range an.Candidates {
+		a.track = append(a.track, c.Face.Box)
+	}
+	return an, nil
+}
+
+// detectHaar runs the cascade on the equalised small grey image, near the
+// tracked faces when there are some, on the whole frame otherwise.
+func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
+	gocv.EqualizeHist(a.grey, &a.eq)
+	minFace := max(20, int(float64(a.gates.MinFaceWidth)*scale*0.75))
+	full := image.Rect(0, 0, a.eq.Cols(), a.eq.Rows())
+	var rects []image.Rectangle
+	tracked := false
+	if len(a.track) > 0 && a.framesSinceFullScan < trackFullEvery {
+		var roi image.Rectangle
+		for _, t := range a.track {
+			s := scaleRect(t, scale)
+			d := max(s.Dx(), s.Dy())
+			roi = roi.Union(s.Inset(-d * 2 / 3))
+		}
+		roi = roi.Intersect(full)
+		if roi.Dx() >= minFace && roi.Dy() >= minFace && roi.Dx()*roi.Dy() < full.Dx()*full.Dy()*3/4 {
+			sub := a.eq.Region(roi)
+			rects = a.face.DetectMultiScaleWithParams(sub, 1.1, 5, 0, image.Pt(minFace, minFace), image.Pt(0, 0))
+			sub.Close()
+			for i := range rects {
+				rects[i] = rects[i].Add(roi.Min)
+			}
+			tracked = len(rects) > 0
+		}
+	}
+	if tracked {
+		a.framesSinceFullScan++
+	} else {
+		rects = a.face.DetectMultiScaleWithParams(a.eq, 1.1, 5, 0, image.Pt(minFace, minFace), image.Pt(0, 0))
+		a.framesSinceFullScan = 0
+	}
+	faces := make([]Face, 0, len(rects))
+	inv := 1 / scale
+	for _, r := range rects {
+		b := scaleRect(r, inv).Intersect(image.Rect(0, 0, fw, fh))
+		faces = append(faces, Face{Box: b, Confidence: 1})
+	}
+	return faces
+}
+
+// evaluate measures every face, applies the gates and picks the best.
+func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
+	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Box.Dx() > faces[j].Box.Dx() })
+	const maxCandidates = 4
+	if len(faces) > maxCandidates {
+		faces = faces[:maxCandidates]
+	}
+	an := Analysis{Best: -1, Reason: ReasonNoFace}
+	frameRect := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	for _, f := range faces {
+		q, real := a.measure(frame, f)
+		if !real {
+			continue // Haar box with no eyes: not a face (a dog, a texture)
+		}
+		c := Candidate{Face: f, Quality: q}
+		c.Reasons = a.gatesFor(c, frameRect)
+		c.Score = score(q, a.gates)
+		an.Candidates = append(an.Candidates, c)
+	}
+	if len(an.Candidates) == 0 {
+		return an
+	}
+	if !a.cfg.AllowMultiple && len(an.Candidates) > 1 {
+		w0 := float64(an.Candidates[0].Face.Box.Dx())
+		for i := 1; i < len(an.Candidates); i++ {
+			if float64(an.Candidates[i].Face.Box.Dx()) >= a.gates.SimilarSize*w0 {
+				for j := range an.Candidates {
+					an.Candidates[j].Reasons = append([]Reason{ReasonMultipleFaces}, an.Candidates[j].Reasons...)
+				}
+				break
+			}
+		}
+	}
+	for i, c := range an.Candidates {
+		if c.Acceptable() && (an.Best < 0 || c.Score > an.Candidates[an.Best].Score) {
+			an.Best = i
+		}
+	}
+	if an.Best >= 0 {
+		an.Reason = ReasonNone
+	} else {
+		an.Reason = an.Candidates[0].Reasons[0]
+	}
+	return an
+}
+
+// gatesFor lists the failed gates of one face, most basic first.
+func (a *Analyzer) gatesFor(c Candidate, frame image.Rectangle) []Reason {
+	var r []Reason
+	g := a.gates
+	q := c.Quality
+	b := c.Face.Box
+	margin := max(2, b.Dx()/50)
+	if b.Min.X < frame.Min.X+margin || b.Min.Y < frame.Min.Y+margin ||
+		b.Max.X > frame.Max.X-margin || b.Max.Y > frame.Max.Y-margin {
+		r = append(r, ReasonCutByEdge)
+	}
+	if q.FaceWidth < g.MinFaceWidth {
+		r = append(r, ReasonTooSmall)
+	}
+	if q.Frontal < g.MinFrontal {
+		r = append(r, ReasonNotFrontal)
+	} else if math.Abs(q.Roll) > g.MaxRoll {
+		r = append(r, ReasonHeadTilted)
+	}
+	if q.Brightness < g.MinBrightness {
+		r = append(r, ReasonTooDark)
+	} else if q.Brightness > g.MaxBrightness {
+		r = append(r, ReasonTooBright)
+	}
+	if q.Sharpness < g.MinSharpness {
+		r = append(r, ReasonTooBlurry)
+	}
+	return r
+}
+
+// score combines the measurements into 0..1.
+func score(q Quality, g Gates) float64 {
+	size := math.Min(1, float64(q.FaceWidth)/320)
+	sharp := math.Min(1, q.Sharpness/(4*g.MinSharpness))
+	expo := math.Max(0, 1-math.Abs(q.Brightness-128)/128)
+	level := 1 - 0.5*math.Min(1, math.Abs(q.Roll)/45) // a level head crops and matches best
+	s := 0.30*size + 0.25*sharp + 0.25*q.Frontal*level + 0.10*expo + 0.10*q.Centred
+	return math.Round(s*1000) / 1000
+}
+
+// measure computes the quality of one face; real is false when a Haar box
+// is not confirmed by eyes at all.
+func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
+	fr := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	b := f.Box.Intersect(fr)
+	q.FaceWidth, q.FaceHeight = f.Box.Dx(), f.Box.Dy()
+	q.Confidence = math.Round(f.Confidence*1000) / 1000
+	if b.Dx() < 4 || b.Dy() < 4 {
+		return q, false
+	}
+	cx, cy := float64(b.Min.X+b.Max.X)/2, float64(b.Min.Y+b.Max.Y)/2
+	dx, dy := (cx-float64(fr.Dx())/2)/(float64(fr.Dx())/2), (cy-float64(fr.Dy())/2)/(float64(fr.Dy())/2)
+	q.Centred = round3(math.Max(0, 1-math.Hypot(dx, dy)/math.Sqrt2))
+
+	roi := frame.Region(b)
+	nh := max(1, b.Dy()*faceNormWidth/b.Dx())
+	gocv.Resize(roi, &a.faceBGR, image.Pt(faceNormWidth, nh), 0, 0, gocv.InterpolationArea)
+	roi.Close()
+	gocv.CvtColor(a.faceBGR, &a.faceGrey, gocv.ColorBGRToGray)
+
+	// Exposure and sharpness on the inner face (less hair and background).
+	inner := image.Rect(faceNormWidth/5, nh/6, faceNormWidth*4/5, nh*5/6)
+	in := a.faceGrey.Region(inner)
+	q.Brightness = round3(in.Mean().Val1)
+	gocv.Laplacian(in, &a.lap, gocv.MatTypeCV16S, 3, 1, 0, gocv.BorderDefault)
+	in.Close()
+	gocv.MeanStdDev(a.lap, &a.mean, &a.stddev)
+	sd := a.stddev.GetDoubleAt(0, 0)
+	q.Sharpness = round3(sd * sd)
+
+	if f.HasLandmarks {
+		q.Eyes = 2
+		q.Frontal, q.Roll = frontalFromLandmarks(f)
+		return q, true
+	}
+	// Haar: one eye in each half of the upper face; the eyeglasses cascade
+	// finds eyes behind glasses, retried on an equalised half when a half
+	// comes back empty (glare, shadow).
+	var eyes []image.Rectangle
+	a.eyeEqDone = false
+	for half := 0; half < 2; half++ {
+		r := image.Rect(half*faceNormWidth/2, nh/8, (half+1)*faceNormWidth/2, nh*3/5)
+		if e, ok := a.findEye(r); ok {
+			eyes = append(eyes, e)
+		}
+	}
+	q.Eyes, q.Frontal, q.Roll = frontalFromEyes(eyes, faceNormWidth)
+	return q, q.Eyes > 0
+}
+
+// findEye returns the largest eye in region r of the normalised face.
+func (a *Analyzer) findEye(r image.Rectangle) (image.Rectangle, bool) {
+	minEye, maxEye := image.Pt(faceNormWidth/10, faceNormWidth/10), image.Pt(faceNormWidth/2, faceNormWidth/2)
+	sub := a.faceGrey.Region(r)
+	defer sub.Close()
+	found := a.eyes.DetectMultiScaleWithParams(sub, 1.1, 2, 0, minEye, maxEye)
+	if len(found) == 0 {
+		if !a.eyeEqDone {
+			gocv.EqualizeHist(a.faceGrey, &a.eyeEq)
+			a.eyeEqDone = true
+		}
+		eq := a.eyeEq.Region(r)
+		found = a.eyes.DetectMultiScaleWithParams(eq, 1.1, 2, 0, minEye, maxEye)
+		eq.Close()
+	}
+	if len(found) == 0 {
+		return image.Rectangle{}, false
+	}
+	best := found[0]
+	for _, e := range found[1:] {
+		if e.Dx() > best.Dx() {
+			best = e
+		}
+	}
+	return best.Add(r.Min), true
+}
+
+// frontalFromEyes scores the best pair of eye boxes (face scaled to width w).
+func frontalFromEyes(eyes []image.Rectangle, w int) (n int, frontal, roll float64) {
+	if len(eyes) == 0 {
+		return 0, 0, 0
+	}
+	if len(eyes) == 1 {
+		return 1, 0.2, 0
+	}
+	best := -1.0
+	for i := range eyes {
+		for j := range eyes {
+			l, r := eyes[i], eyes[j]
+			lc, rc := centre(l), centre(r)
+			if lc.X >= rc.X {
+				continue
+			}
+			s, ro := eyePairScore(lc, rc, float64(w))
+			sizeRatio := math.Min(float64(l.Dx()), float64(r.Dx())) / math.Max(float64(l.Dx()), float64(r.Dx()))
+			s *= 0.7 + 0.3*sizeRatio
+			if s > best {
+				best, roll = s, ro
+			}
+		}
+	}
+	if best < 0 {
+		return 1, 0.2, 0
+	}
+	return 2, round3(best), round3(roll)
+}
+
+// eyePairScore: eyes level, symmetric about the face centre, at a frontal
+// face's spacing (about 0.3-0.55 of the face width).
+func eyePairScore(l, r point, w float64) (s, roll float64) {
+	dx, dy := r.X-l.X, r.Y-l.Y
+	dist := math.Hypot(dx, dy)
+	roll = math.Atan2(dy, dx) * 180 / math.Pi
+	spacing := dist / w
+	mid := (l.X + r.X) / 2
+	sym := 1 - math.Min(1, math.Abs(mid-w/2)/(0.15*w))
+	var sp float64
+	switch {
+	case spacing < 0.2 || spacing > 0.7:
+		sp = 0
+	case spacing < 0.3:
+		sp = (spacing - 0.2) / 0.1
+	case spacing > 0.55:
+		sp = (0.7 - spacing) / 0.15
+	default:
+		sp = 1
+	}
+	return sym * sp, roll
+}
+
+// frontalFromLandmarks uses YuNet's eyes and nose: a profile has its eyes
+// bunched together and the nose outside them.
+func frontalFromLandmarks(f Face) (frontal, roll float64) {
+	re, le, nose := toPoint(f.Landmarks[0]), toPoint(f.Landmarks[1]), toPoint(f.Landmarks[2])
+	w := float64(f.Box.Dx())
+	dx, dy := le.X-re.X, le.Y-re.Y
+	dist := math.Hypot(dx, dy)
+	if dist < 1 || w < 1 {
+		return 0, 0
+	}
+	// Roll: the eye line and the eyes-to-mouth axis, averaged (YuNet's eye
+	// landmarks alone under-read a rolled head).
+	mouth := point{float64(f.Landmarks[3].X+f.Landmarks[4].X) / 2, float64(f.Landmarks[3].Y+f.Landmarks[4].Y) / 2}
+	eyeMid := point{(re.X + le.X) / 2, (re.Y + le.Y) / 2}
+	roll = math.Atan2(dy, dx) * 180 / math.Pi
+	if ax, ay := mouth.X-eyeMid.X, mouth.Y-eyeMid.Y; ay > 0 {
+		roll = (roll + math.Atan2(-ax, ay)*180/math.Pi) / 2
+	}
+	spacing := dist / w
+	// Nose position along the eye line, 0.5 = midway between the eyes.
+	t := ((nose.X-re.X)*dx + (nose.Y-re.Y)*dy) / (dist * dist)
+	noseSym := 1 - math.Min(1, math.Abs(t-0.5)/0.5)
+	var sp float64
+	switch {
+	case spacing < 0.25:
+		sp = 0
+	case spacing < 0.35:
+		sp = (spacing - 0.25) / 0.1
+	default:
+		sp = 1
+	}
+	return round3(sp * noseSym), round3(roll)
+}
+
+type point struct{ X, Y float64 }
+
+func centre(r image.Rectangle) point {
+	return point{float64(r.Min.X+r.Max.X) / 2, float64(r.Min.Y+r.Max.Y) / 2}
+}
+func toPoint(p image.Point) point { return point{float64(p.X), float64(p.Y)} }
+func round3(v float64) float64    { return math.Round(v*1000) / 1000 }

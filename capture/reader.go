@@ -1,0 +1,208 @@
+package capture
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"gocv.io/x/gocv"
+)
+
+// DeviceSettings are what a V4L2 camera is asked for when opened.
+type DeviceSettings struct {
+	Width, Height, FPS int    // 0 keeps the driver's choice
+	FourCC             string // "MJPG" by default; "" keeps the driver's choice
+}
+
+// frameReader reads frames one after the other from an opened source.
+// It is used by one goroutine at a time.
+type frameReader interface {
+	// read decodes the next frame into dst; ErrEndOfStream at the end of a
+	// finite source that does not loop.
+	read(dst *gocv.Mat) error
+	// nominalFPS is the source's frame rate, 0 when unknown.
+	nominalFPS() float64
+	close()
+}
+
+var setSelectTimeout sync.Once
+
+// v4l2SelectTimeout bounds how long one V4L2 read waits for an unplugged
+// camera (seconds; OpenCV's default is 10). OpenCV reads it once, on the
+// first select(), so it is set before the first device is opened.
+const v4l2SelectTimeout = "2"
+
+// openReader opens src. loop makes finite sources start over at their end.
+func openReader(src Source, ds DeviceSettings, loop bool) (frameReader, error) {
+	switch src.Kind {
+	case SourceDevice:
+		setSelectTimeout.Do(func() {
+			if os.Getenv("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT") == "" {
+				os.Setenv("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", v4l2SelectTimeout)
+			}
+		})
+		var vc *gocv.VideoCapture
+		var err error
+		if src.Index >= 0 {
+			vc, err = gocv.VideoCaptureDeviceWithAPI(src.Index, gocv.VideoCaptureV4L2)
+		} else {
+			vc, err = gocv.VideoCaptureFileWithAPI(src.Target, gocv.VideoCaptureV4L2)
+		}
+		if err != nil || !vc.IsOpened() {
+			vc.Close()
+			return nil, fmt.Errorf("%w: %s", ErrOpen, src)
+		}
+		applyDeviceSettings(vc, ds)
+		return &vcReader{vc: vc}, nil
+	case SourceStream, SourcePipeline, SourceVideo:
+		api := gocv.VideoCaptureFFmpeg
+		if src.Kind == SourcePipeline {
+			api = gocv.VideoCaptureGstreamer
+		}
+		if src.Kind == SourceVideo {
+			fi, err := os.Stat(src.Target)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrOpen, src, err)
+			}
+			if fi.IsDir() {
+				return openFolder(src.Target, loop)
+			}
+		}
+		vc, err := gocv.VideoCaptureFileWithAPI(src.Target, api)
+		if err != nil || !vc.IsOpened() {
+			vc.Close()
+			return nil, fmt.Errorf("%w: %s: OpenCV cannot open or decode it", ErrOpen, src)
+		}
+		if src.Kind == SourceStream {
+			vc.Set(gocv.VideoCaptureBufferSize, 1)
+		}
+		return &vcReader{vc: vc, loop: loop && src.Kind == SourceVideo}, nil
+	case SourceImage:
+		img, err := readImage(src.Target)
+		if err != nil {
+			return nil, err
+		}
+		return &imageReader{img: img, loop: loop}, nil
+	case SourceFolder:
+		return openFolder(src.Target, loop)
+	}
+	return nil, fmt.Errorf("%w: kind %d", ErrBadSource, src.Kind)
+}
+
+// applyDeviceSettings asks a V4L2 camera for its format. FOURCC goes first:
+// the driver picks the sizes and rates it offers per format.
+func applyDeviceSettings(vc *gocv.VideoCapture, ds DeviceSettings) {
+	if ds.FourCC != "" {
+		vc.Set(gocv.VideoCaptureFOURCC, vc.ToCodec(ds.FourCC))
+	}
+	if ds.Width > 0 && ds.Height > 0 {
+		vc.Set(gocv.VideoCaptureFrameWidth, float64(ds.Width))
+		vc.Set(gocv.VideoCaptureFrameHeight, float64(ds.Height))
+	}
+	if ds.FPS > 0 {
+		vc.Set(gocv.VideoCaptureFPS, float64(ds.FPS))
+	}
+	// One buffer: a frame read is the newest the driver has, not one queued
+	// a few hundred milliseconds ago.
+	vc.Set(gocv.VideoCaptureBufferSize, 1)
+}
+
+// readImage decodes one image file as BGR.
+func readImage(path string) (gocv.Mat, error) {
+	if _, err := os.Stat(path); err != nil {
+		return gocv.Mat{}, fmt.Errorf("%w: image %s: %w", ErrOpen, path, err)
+	}
+	img := gocv.IMRead(path, gocv.IMReadColor)
+	if img.Empty() {
+		img.Close()
+		return gocv.Mat{}, fmt.Errorf("%w: %s is not an image OpenCV can decode", ErrBadImage, path)
+	}
+	return img, nil
+}
+
+type vcReader struct {
+	vc   *gocv.VideoCapture
+	loop bool
+}
+
+func (r *vcReader) read(dst *gocv.Mat) error {
+	if r.vc.Read(dst) && !dst.Empty() {
+		return nil
+	}
+	if r.loop {
+		r.vc.Set(gocv.VideoCapturePosFrames, 0)
+		if r.vc.Read(dst) && !dst.Empty() {
+			return nil
+		}
+		return fmt.Errorf("%w: read failed after rewinding", ErrOpen)
+	}
+	return ErrEndOfStream
+}
+
+func (r *vcReader) nominalFPS() float64 { return r.vc.Get(gocv.VideoCaptureFPS) }
+func (r *vcReader) close()              { r.vc.Close() }
+
+type imageReader struct {
+	img  gocv.Mat
+	loop bool
+	done bool
+}
+
+func (r *imageReader) read(dst *gocv.Mat) error {
+	if r.done && !r.loop {
+		return ErrEndOfStream
+	}
+	r.done = true
+	r.img.CopyTo(dst)
+	return nil
+}
+
+func (r *imageReader) nominalFPS() float64 { return 0 }
+func (r *imageReader) close()              { r.img.Close() }
+
+// folderReader decodes the images of a folder in name order.
+type folderReader struct {
+	files []string
+	next  int
+	loop  bool
+}
+
+func openFolder(dir string, loop bool) (frameReader, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: folder %s: %w", ErrOpen, dir, err)
+	}
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() && isImageFile(e.Name()) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: folder %s has no images", ErrOpen, dir)
+	}
+	sort.Strings(files)
+	return &folderReader{files: files, loop: loop}, nil
+}
+
+func (r *folderReader) read(dst *gocv.Mat) error {
+	if r.next >= len(r.files) {
+		if !r.loop {
+			return ErrEndOfStream
+		}
+		r.next = 0
+	}
+	img, err := readImage(r.files[r.next])
+	r.next++
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	img.CopyTo(dst)
+	return nil
+}
+
+func (r *folderReader) nominalFPS() float64 { return 0 }
+func (r *folderReader) close()              {}
