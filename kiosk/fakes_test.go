@@ -1,0 +1,306 @@
+package kiosk
+
+import (
+	"context"
+	"errors"
+	"image"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// fakeSelector plays a script: the reasons (one per 100 ms), then an
+// acceptable face for window, then the face. hang makes it wait for ctx
+// instead (hangBefore: never an acceptable face; hangAfter: capturing
+// never ends). err is returned after the window instead of the face.
+type fakeSelector struct {
+	mu         sync.Mutex
+	reasons    []string
+	window     time.Duration
+	faces      int
+	err        error
+	hangBefore bool
+	hangAfter  bool
+	calls      int
+}
+
+func (f *fakeSelector) SelectFace(ctx context.Context, progress func(Progress)) (Face, error) {
+	f.mu.Lock()
+	f.calls++
+	reasons, window, faces, ferr, hb, ha := f.reasons, f.window, f.faces, f.err, f.hangBefore, f.hangAfter
+	f.mu.Unlock()
+	frame := image.Pt(1280, 720)
+	for _, r := range reasons {
+		progress(Progress{Reason: r, Box: image.Rect(100, 100, 200, 200), Frame: frame})
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return Face{}, err
+		}
+	}
+	if hb {
+		<-ctx.Done()
+		return Face{}, ctx.Err()
+	}
+	start := time.Now()
+	progress(Progress{Box: image.Rect(500, 200, 780, 480), Frame: frame})
+	if ha {
+		<-ctx.Done()
+		return Face{}, ctx.Err()
+	}
+	if err := sleepCtx(ctx, window); err != nil {
+		return Face{}, err
+	}
+	if ferr != nil {
+		return Face{}, ferr
+	}
+	if faces == 0 {
+		faces = 1
+	}
+	return Face{JPEG: []byte("\xff\xd8jpeg\xff\xd9"), CapturedAt: start.Add(window / 2), Faces: faces,
+		Box: image.Rect(500, 200, 780, 480), Frame: frame, Score: 0.9}, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// fakeAuth answers after delay with res or err; block waits for ctx.
+type fakeAuth struct {
+	mu    sync.Mutex
+	res   *faceauth.Result
+	err   error
+	delay time.Duration
+	block bool
+	reqs  []faceauth.Request
+}
+
+func (f *fakeAuth) Authenticate(ctx context.Context, req faceauth.Request) (*faceauth.Result, error) {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	res, err, delay, block := f.res, f.err, f.delay, f.block
+	f.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return nil, &faceauth.APIError{Code: faceauth.CodeCanceled, Class: faceauth.ClassTransient, Err: ctx.Err()}
+	}
+	if err := sleepCtx(ctx, delay); err != nil {
+		return nil, &faceauth.APIError{Code: faceauth.CodeCanceled, Class: faceauth.ClassTransient, Err: err}
+	}
+	return res, err
+}
+
+func (f *fakeAuth) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reqs)
+}
+
+// fakeRelay records pulses.
+type fakeRelay struct {
+	mu     sync.Mutex
+	pulses []time.Duration
+	err    error
+}
+
+func (f *fakeRelay) Pulse(ctx context.Context, d time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.pulses = append(f.pulses, d)
+	return nil
+}
+
+func (f *fakeRelay) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.pulses)
+}
+
+// fakePublisher records everything.
+type fakePublisher struct {
+	mu     sync.Mutex
+	events []mqtt.Event
+	states []State
+	health []Health
+	alerts []Alert
+	err    error
+}
+
+func (f *fakePublisher) PublishEvent(ev mqtt.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, ev)
+	return f.err
+}
+
+func (f *fakePublisher) PublishState(s Status) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.states = append(f.states, s.State)
+	return nil
+}
+
+func (f *fakePublisher) PublishHealth(h Health) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.health = append(f.health, h)
+	return nil
+}
+
+func (f *fakePublisher) PublishAlert(a Alert) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.alerts = append(f.alerts, a)
+	return nil
+}
+
+func (f *fakePublisher) snapshot() ([]mqtt.Event, []State, []Alert) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]mqtt.Event(nil), f.events...), append([]State(nil), f.states...), append([]Alert(nil), f.alerts...)
+}
+
+// fakeBroker is a BrokerMonitor.
+type fakeBroker struct {
+	mu        sync.Mutex
+	connected bool
+	depth     int
+}
+
+func (f *fakeBroker) Connected() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected
+}
+
+func (f *fakeBroker) OutboxDepth() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.depth
+}
+
+// fakeCamera is a CameraMonitor.
+type fakeCamera struct {
+	mu sync.Mutex
+	h  CameraHealth
+}
+
+func (f *fakeCamera) CameraHealth() CameraHealth {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.h
+}
+
+// fakePinger answers Ping with err.
+type fakePinger struct{ err error }
+
+func (f fakePinger) Ping(ctx context.Context) error { return f.err }
+
+// fakePreview serves n frames then ends.
+type fakePreview struct{ frames [][]byte }
+
+func (f *fakePreview) NextPreview(ctx context.Context, after uint64) ([]byte, uint64, error) {
+	if after >= uint64(len(f.frames)) {
+		<-ctx.Done()
+		return nil, 0, ctx.Err()
+	}
+	return f.frames[after], after + 1, nil
+}
+
+func f64(v float64) *float64 { return &v }
+
+func approved() *faceauth.Result {
+	return &faceauth.Result{AuthenticationID: "auth-1", Status: faceauth.StatusApproved,
+		CreateTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Scores:     faceauth.Scores{FaceSimilarity: f64(99.5), Occluded: f64(99.9), FaceCover: f64(93.3), HeadCover: f64(87)}}
+}
+
+func rejected(codes ...faceauth.FailCode) *faceauth.Result {
+	return &faceauth.Result{AuthenticationID: "auth-2", Status: faceauth.StatusRejected,
+		Scores: faceauth.Scores{FaceSimilarity: f64(20)}, FailCodes: codes, Comments: []string{"no"}}
+}
+
+func apiErr(code string, class faceauth.Class) error {
+	return &faceauth.APIError{HTTPStatus: 400, Code: code, Message: "m", TraceID: "t", Class: class, Err: faceauth.ErrRejectedByAPI}
+}
+
+// rig is a kiosk with fakes.
+type rig struct {
+	k     *Kiosk
+	cfg   *config.Config
+	sel   *fakeSelector
+	auth  *fakeAuth
+	relay *fakeRelay
+	pub   *fakePublisher
+	brk   *fakeBroker
+}
+
+func testConfig(t *testing.T) *config.Config {
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	cfg.MQTT.SubmissionID = "plain"
+	cfg.Policy.Cooldown = 2 * time.Second
+	return cfg
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newRig(t *testing.T, cfg *config.Config) *rig {
+	t.Helper()
+	if cfg == nil {
+		cfg = testConfig(t)
+	}
+	r := &rig{cfg: cfg, sel: &fakeSelector{window: 600 * time.Millisecond}, auth: &fakeAuth{res: approved(), delay: 800 * time.Millisecond},
+		relay: &fakeRelay{}, pub: &fakePublisher{}, brk: &fakeBroker{connected: true}}
+	k, err := New(cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.k = k
+	return r
+}
+
+// start runs the kiosk until the returned stop is called; stop returns Run's error.
+func (r *rig) start(t *testing.T) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.k.Run(ctx) }()
+	waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+	return func() error {
+		cancel()
+		return <-done
+	}
+}
+
+// waitFor advances fake time (inside synctest) until cond holds, up to a minute.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 600; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("condition not reached within a minute of fake time")
+}
+
+func (r *rig) events() []mqtt.Event {
+	ev, _, _ := r.pub.snapshot()
+	return ev
+}
+
+var errCamera = errors.New("camera unplugged")

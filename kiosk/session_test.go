@@ -1,0 +1,472 @@
+//go:build go1.25
+
+package kiosk
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+)
+
+var worker = Identity{SubmissionID: "sub-123", UserID: "u-1", Source: SourceHTTP}
+
+func TestSessionOutcomes(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     func(r *rig)
+		cfg       func(c *config.Config)
+		decision  mqtt.Decision
+		reason    string // must be among the event's reasons
+		message   string
+		apiCalls  int
+		alert     string
+		wantError string // event.error.class
+	}{
+		{name: "granted pulses once", decision: mqtt.DecisionGranted, reason: ReasonApproved, message: "Welcome", apiCalls: 1},
+		{name: "not recognised", setup: func(r *rig) { r.auth.res = rejected(faceauth.FailFaceCompare) },
+			decision: mqtt.DecisionDenied, reason: "face_compare_underscore", message: "Not recognised", apiCalls: 1},
+		{name: "hard hat missing wins over similarity", setup: func(r *rig) { r.auth.res = rejected(faceauth.FailFaceCompare, "HEAD_COVER_FAIL") },
+			decision: mqtt.DecisionDenied, reason: "head_cover_fail", message: "Put on your hard hat", apiCalls: 1},
+		{name: "occluded", setup: func(r *rig) { r.auth.res = rejected(faceauth.FailOccluded) },
+			decision: mqtt.DecisionDenied, reason: "face_occluded_fail", message: "Uncover your face", apiCalls: 1},
+		{name: "unknown fail code", setup: func(r *rig) { r.auth.res = rejected("brand_new_fail") },
+			decision: mqtt.DecisionDenied, reason: "brand_new_fail", message: "Not recognised", apiCalls: 1},
+		{name: "rejected without code", setup: func(r *rig) { r.auth.res = rejected() },
+			decision: mqtt.DecisionDenied, reason: ReasonRejected, message: "Not recognised", apiCalls: 1},
+		{name: "submission not approved", setup: func(r *rig) {
+			r.auth.err = apiErr(faceauth.CodeInvalidSubmissionStatus, faceauth.ClassIdentity)
+		}, decision: mqtt.DecisionDenied, reason: "api_identity", message: "Your registration is not approved — see the site office", apiCalls: 1, wantError: "identity"},
+		{name: "unknown submission", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidSubmissionID, faceauth.ClassIdentity) },
+			decision: mqtt.DecisionDenied, reason: "api_identity", message: "Your badge is not registered — see the site office", apiCalls: 1, wantError: "identity"},
+		{name: "wrong key alerts the operator", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidProjectID, faceauth.ClassConfig) },
+			decision: mqtt.DecisionError, reason: "api_config", message: "Gate not set up — see the site office", apiCalls: 1, alert: "api_config", wantError: "config"},
+		{name: "client bug alerts the operator", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidDataFormat, faceauth.ClassClient) },
+			decision: mqtt.DecisionError, reason: "api_client", message: "Gate error — see the site office", apiCalls: 1, alert: "api_client", wantError: "client"},
+		{name: "recapture", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeNoFace, faceauth.ClassRecapture) },
+			decision: mqtt.DecisionError, reason: "api_recapture", message: "Look at the camera", apiCalls: 1, wantError: "recapture"},
+		{name: "transient", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeDetectionServer, faceauth.ClassTransient) },
+			decision: mqtt.DecisionError, reason: "api_transient", message: "Service unavailable — try again", apiCalls: 1, wantError: "transient"},
+		{name: "foreign error is transient", setup: func(r *rig) { r.auth.err = errors.New("boom") },
+			decision: mqtt.DecisionError, reason: "api_transient", message: "Service unavailable — try again", apiCalls: 1, wantError: "transient"},
+		{name: "status neither approved nor rejected", setup: func(r *rig) { r.auth.res = &faceauth.Result{Status: "pending"} },
+			decision: mqtt.DecisionError, reason: ReasonInvalidResult, message: "Service unavailable — try again", apiCalls: 1},
+		{name: "nil result", setup: func(r *rig) { r.auth.res = nil },
+			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1},
+		{name: "no face shown in time", setup: func(r *rig) { r.sel.hangBefore = true; r.sel.reasons = []string{"too_far"} },
+			decision: mqtt.DecisionError, reason: ReasonTimeout, message: "No face seen — scan your badge again"},
+		{name: "capture never ends", setup: func(r *rig) { r.sel.hangAfter = true },
+			decision: mqtt.DecisionError, reason: ReasonCaptureTimeout},
+		{name: "camera lost", setup: func(r *rig) { r.sel.err = errCamera },
+			decision: mqtt.DecisionError, reason: ReasonCameraError, message: "Camera unavailable — see the site office"},
+		{name: "window without usable face", setup: func(r *rig) { r.sel.err = ErrNoFace },
+			decision: mqtt.DecisionError, reason: ReasonNoFace},
+		{name: "stale approval does not open", setup: func(r *rig) { r.auth.delay = 6 * time.Second },
+			decision: mqtt.DecisionDenied, reason: ReasonStaleApproval, message: "Too slow — try again", apiCalls: 1},
+		{name: "tailgating denies without calling the API", setup: func(r *rig) { r.sel.faces = 2 },
+			decision: mqtt.DecisionDenied, reason: ReasonTailgating, message: "One person at a time"},
+		{name: "tailgating guard off", setup: func(r *rig) { r.sel.faces = 3 }, cfg: func(c *config.Config) { c.Policy.MaxFaces = 0 },
+			decision: mqtt.DecisionGranted, reason: ReasonApproved, apiCalls: 1},
+		{name: "head cover below local minimum", cfg: func(c *config.Config) { c.Policy.MinScores.HeadCover = 90 },
+			decision: mqtt.DecisionDenied, reason: "head_cover_below_minimum", message: "Put on your hard hat", apiCalls: 1},
+		{name: "required score absent", setup: func(r *rig) { r.auth.res.Scores.HeadCover = nil }, cfg: func(c *config.Config) { c.Policy.MinScores.HeadCover = 50 },
+			decision: mqtt.DecisionDenied, reason: "head_cover_missing", apiCalls: 1},
+		{name: "broker required and down", setup: func(r *rig) { r.brk.connected = false }, cfg: func(c *config.Config) { c.Policy.RequireBroker = true },
+			decision: mqtt.DecisionDenied, reason: ReasonBrokerDown, apiCalls: 1},
+		{name: "relay failure is an error and an alert", setup: func(r *rig) { r.relay.err = errors.New("gpio busy") },
+			decision: mqtt.DecisionError, reason: ReasonRelayFailed, message: "Gate did not open — see the site office", apiCalls: 1, alert: ReasonRelayFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				if tc.cfg != nil {
+					tc.cfg(cfg)
+				}
+				r := newRig(t, cfg)
+				if tc.setup != nil {
+					tc.setup(r)
+				}
+				decisions := r.k.hub.subscribe()
+				stop := r.start(t)
+				if err := r.k.Identify(worker); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, func() bool { return len(r.events()) > 0 })
+				time.Sleep(time.Minute) // anything late would show now
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				evs, _, alerts := r.pub.snapshot()
+				if len(evs) != 1 {
+					t.Fatalf("%d events, want exactly 1: %+v", len(evs), evs)
+				}
+				ev := evs[0]
+				if ev.Decision != tc.decision || !slices.Contains(ev.Reason, tc.reason) {
+					t.Errorf("decision %s %v, want %s with %s", ev.Decision, ev.Reason, tc.decision, tc.reason)
+				}
+				if tc.message != "" && ev.Message != tc.message {
+					t.Errorf("message %q, want %q", ev.Message, tc.message)
+				}
+				wantPulses := 0
+				if tc.decision == mqtt.DecisionGranted {
+					wantPulses = 1
+					if ev.Relay != "pulsed" {
+						t.Errorf("relay %q, want pulsed", ev.Relay)
+					}
+				} else if ev.Relay != "" {
+					t.Errorf("relay %q on a %s", ev.Relay, ev.Decision)
+				}
+				if got := r.relay.count(); got != wantPulses {
+					t.Errorf("%d relay pulses, want %d", got, wantPulses)
+				}
+				if got := r.auth.calls(); got != tc.apiCalls {
+					t.Errorf("%d API calls, want %d", got, tc.apiCalls)
+				}
+				if tc.alert == "" && len(alerts) != 0 {
+					t.Errorf("unexpected alerts %+v", alerts)
+				}
+				if tc.alert != "" && (len(alerts) != 1 || alerts[0].Code != tc.alert || alerts[0].EventID != ev.EventID) {
+					t.Errorf("alerts %+v, want one %s for %s", alerts, tc.alert, ev.EventID)
+				}
+				if tc.wantError != "" && (ev.Error == nil || ev.Error.Class != tc.wantError) {
+					t.Errorf("event error %+v, want class %s", ev.Error, tc.wantError)
+				}
+				if ev.SubmissionID != worker.SubmissionID || ev.UserID != worker.UserID || ev.IdentitySource != SourceHTTP {
+					t.Errorf("identity fields %q %q %q", ev.SubmissionID, ev.UserID, ev.IdentitySource)
+				}
+				if ev.Seq != 1 || !uuidRE.MatchString(ev.EventID) || ev.Site != cfg.Site || ev.Gate != cfg.Gate {
+					t.Errorf("numbering: seq %d id %q site %q gate %q", ev.Seq, ev.EventID, ev.Site, ev.Gate)
+				}
+				if _, err := time.Parse(time.RFC3339Nano, ev.TS); err != nil {
+					t.Errorf("ts %q: %v", ev.TS, err)
+				}
+				if n := auditLines(t, cfg.StateDir); n != 1 {
+					t.Errorf("%d audit lines, want 1", n)
+				}
+				if n := countSSE(decisions, "decision"); n != 1 {
+					t.Errorf("%d decision events on the page, want 1", n)
+				}
+			})
+		})
+	}
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func auditLines(t *testing.T, stateDir string) int {
+	t.Helper()
+	f, err := os.Open(filepath.Join(stateDir, "audit", auditName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+	}
+	return n
+}
+
+// countSSE drains a hub channel (closed by Run's end) and counts one event name.
+func countSSE(c chan []byte, event string) int {
+	n := 0
+	for msg := range c {
+		if strings.HasPrefix(string(msg), "event: "+event+"\n") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestGrantedEventCarriesScoresAndLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		stop := r.start(t)
+		start := time.Now()
+		if err := r.k.Identify(worker); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return len(r.events()) > 0 })
+		stop()
+		ev := r.events()[0]
+		if ev.Auth == nil || ev.Auth.AuthenticationID != "auth-1" || ev.Auth.AuthStatus != "approved" ||
+			ev.Auth.Score.HeadCover == nil || *ev.Auth.Score.HeadCover != 87 || ev.Auth.CreateTime != "2026-01-02T03:04:05.000Z" {
+			t.Errorf("auth %+v", ev.Auth)
+		}
+		// fake time: 600 ms window, 800 ms API, chosen frame in the middle of the window
+		if ev.LatencyMS.API != 800 || ev.LatencyMS.Capture != 300 || ev.LatencyMS.Total != 1400 || ev.AgeMS != 1100 || ev.Faces != 1 {
+			t.Errorf("latency %+v age %d faces %d", ev.LatencyMS, ev.AgeMS, ev.Faces)
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Errorf("decision took %s of fake time", time.Since(start))
+		}
+		req := r.auth.reqs[0]
+		if req.SubmissionID != "sub-123" || req.UserID != "u-1" || len(req.Image) == 0 {
+			t.Errorf("request %+v", req)
+		}
+	})
+}
+
+func TestStatesInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		stop := r.start(t)
+		r.k.Identify(worker)
+		waitFor(t, func() bool { return len(r.events()) > 0 })
+		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+		stop()
+		_, states, _ := r.pub.snapshot()
+		want := []State{StateIdle, StateIdentified, StateCapturing, StateAuthenticating, StateGranted, StateCooldown, StateIdle, StateStopped}
+		if !slices.Equal(states, want) {
+			t.Errorf("states %v, want %v", states, want)
+		}
+	})
+}
+
+func TestOneSessionAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		if err := r.k.Identify(worker); !errors.Is(err, ErrNotRunning) {
+			t.Fatalf("before Run: %v, want ErrNotRunning", err)
+		}
+		stop := r.start(t)
+		if err := r.k.Identify(worker); err != nil {
+			t.Fatal(err)
+		}
+		other := Identity{SubmissionID: "other", Source: SourceMQTT}
+		if err := r.k.Identify(other); !errors.Is(err, ErrBusy) {
+			t.Fatalf("second identify right away: %v, want ErrBusy", err)
+		}
+		waitFor(t, func() bool { return r.k.Status().State == StateAuthenticating })
+		if err := r.k.Identify(other); !errors.Is(err, ErrBusy) {
+			t.Fatalf("during authentication: %v, want ErrBusy", err)
+		}
+		waitFor(t, func() bool { return r.k.Status().State == StateCooldown })
+		if err := r.k.Identify(other); !errors.Is(err, ErrBusy) {
+			t.Fatalf("during cooldown: %v, want ErrBusy", err)
+		}
+		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+		if err := r.k.Identify(other); err != nil {
+			t.Fatalf("after cooldown: %v", err)
+		}
+		waitFor(t, func() bool { return len(r.events()) == 2 })
+		stop()
+		if err := r.k.Identify(worker); !errors.Is(err, ErrNotRunning) {
+			t.Fatalf("after Run: %v, want ErrNotRunning", err)
+		}
+		evs := r.events()
+		if len(evs) != 2 || evs[1].SubmissionID != "other" || evs[1].Seq != 2 || r.relay.count() != 2 {
+			t.Fatalf("events %+v, pulses %d", evs, r.relay.count())
+		}
+		if err := r.k.Run(context.Background()); !errors.Is(err, ErrAlreadyRunning) {
+			t.Errorf("second Run: %v", err)
+		}
+	})
+}
+
+func TestShutdownMidSessionFailsClosed(t *testing.T) {
+	for _, at := range []State{StateIdentified, StateCapturing, StateAuthenticating} {
+		t.Run(string(at), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newRig(t, nil)
+				switch at {
+				case StateIdentified:
+					r.sel.hangBefore = true
+				case StateCapturing:
+					r.sel.hangAfter = true
+				case StateAuthenticating:
+					r.auth.block = true
+				}
+				stop := r.start(t)
+				r.k.Identify(worker)
+				waitFor(t, func() bool { return r.k.Status().State == at })
+				time.Sleep(500 * time.Millisecond)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				evs := r.events()
+				if len(evs) != 1 || evs[0].Decision != mqtt.DecisionError || !slices.Equal(evs[0].Reason, []string{ReasonShutdown}) {
+					t.Fatalf("events %+v, want one error/shutdown", evs)
+				}
+				if r.relay.count() != 0 {
+					t.Fatal("relay pulsed during shutdown")
+				}
+				if s := r.k.Status(); s.State != StateStopped {
+					t.Errorf("state %s after Run, want stopped", s.State)
+				}
+			})
+		})
+	}
+}
+
+func TestAntiPassback(t *testing.T) {
+	tests := []struct {
+		mode      string
+		wait      time.Duration
+		decision  mqtt.Decision
+		reason    string
+		wantPulse int
+	}{
+		{"hard", 10 * time.Second, mqtt.DecisionDenied, ReasonAntiPassback, 1},
+		{"soft", 10 * time.Second, mqtt.DecisionGranted, ReasonAntiPassbackSoft, 2},
+		{"hard", 2 * time.Minute, mqtt.DecisionGranted, ReasonApproved, 2}, // window passed
+		{"off", 10 * time.Second, mqtt.DecisionGranted, ReasonApproved, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode+"/"+tc.wait.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.Policy.AntiPassback = config.AntiPassback{Mode: tc.mode, Window: time.Minute}
+				r := newRig(t, cfg)
+				stop := r.start(t)
+				r.k.Identify(worker)
+				waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 1 })
+				time.Sleep(tc.wait)
+				if err := r.k.Identify(worker); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, func() bool { return len(r.events()) == 2 })
+				stop()
+				ev := r.events()[1]
+				if ev.Decision != tc.decision || !slices.Contains(ev.Reason, tc.reason) || r.relay.count() != tc.wantPulse {
+					t.Errorf("second: %s %v, %d pulses; want %s %s %d", ev.Decision, ev.Reason, r.relay.count(), tc.decision, tc.reason, tc.wantPulse)
+				}
+			})
+		})
+	}
+}
+
+func TestAttemptsRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Policy.Attempts = config.Attempts{Max: 2, Per: time.Minute}
+		r := newRig(t, cfg)
+		r.auth.res = rejected(faceauth.FailFaceCompare)
+		stop := r.start(t)
+		for i := 1; i <= 3; i++ {
+			if err := r.k.Identify(worker); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == i })
+		}
+		if ev := r.events()[2]; ev.Decision != mqtt.DecisionDenied || !slices.Equal(ev.Reason, []string{ReasonRateLimited}) {
+			t.Errorf("third attempt: %s %v", ev.Decision, ev.Reason)
+		}
+		if r.auth.calls() != 2 || r.sel.calls != 2 {
+			t.Errorf("%d API calls, %d selections; want 2 and 2", r.auth.calls(), r.sel.calls)
+		}
+		// another worker is not limited; the first is free again after the window
+		r.k.Identify(Identity{SubmissionID: "other", Source: SourceHTTP})
+		waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 4 })
+		time.Sleep(time.Minute)
+		r.k.Identify(worker)
+		waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 5 })
+		stop()
+		if r.auth.calls() != 4 {
+			t.Errorf("%d API calls, want 4", r.auth.calls())
+		}
+	})
+}
+
+func TestFixedIdentityStartsOnAFace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo", UserID: "me", DisplayName: "Ana"}
+		r := newRig(t, cfg)
+		r.sel.reasons = []string{"no_face", "no_face", "too_far"}
+		stop := r.start(t)
+		if m := r.k.Status().Message; m != msgIdleFixed {
+			t.Errorf("idle message %q", m)
+		}
+		waitFor(t, func() bool { return len(r.events()) >= 1 })
+		stop()
+		ev := r.events()[0]
+		if ev.Decision != mqtt.DecisionGranted || ev.SubmissionID != "solo" || ev.IdentitySource != SourceFixed || ev.UserID != "me" {
+			t.Errorf("event %+v", ev)
+		}
+	})
+}
+
+func TestRemoteOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		stop := r.start(t)
+		if err := r.k.RemoteOpen(RemoteOpen{Source: SourceMQTT, By: "ops", Reason: "delivery"}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return len(r.events()) == 1 })
+		stop()
+		ev := r.events()[0]
+		if ev.Decision != mqtt.DecisionGranted || !slices.Equal(ev.Reason, []string{ReasonRemoteOpen}) || ev.UserID != "ops" || ev.Relay != "pulsed" || r.relay.count() != 1 {
+			t.Errorf("event %+v pulses %d", ev, r.relay.count())
+		}
+		if r.auth.calls() != 0 || r.sel.calls != 0 {
+			t.Error("remote open ran a face check")
+		}
+	})
+}
+
+func TestSeqPersistsAcrossRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		ids := map[string]bool{}
+		var seqs []uint64
+		for run := 0; run < 2; run++ {
+			r := newRig(t, cfg)
+			stop := r.start(t)
+			for i := 1; i <= 2; i++ {
+				r.k.Identify(worker)
+				waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == i })
+			}
+			stop()
+			for _, ev := range r.events() {
+				ids[ev.EventID] = true
+				seqs = append(seqs, ev.Seq)
+			}
+		}
+		if !slices.Equal(seqs, []uint64{1, 2, 3, 4}) || len(ids) != 4 {
+			t.Errorf("seqs %v, %d distinct ids", seqs, len(ids))
+		}
+		if n := auditLines(t, cfg.StateDir); n != 4 {
+			t.Errorf("%d audit lines, want 4", n)
+		}
+	})
+}
+
+func TestCorruptSeqFileRefusesToStart(t *testing.T) {
+	cfg := testConfig(t)
+	os.MkdirAll(filepath.Join(cfg.StateDir, "kiosk"), 0o750)
+	os.WriteFile(filepath.Join(cfg.StateDir, "kiosk", "seq"), []byte("12x"), 0o640)
+	_, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
+	if err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("err %v, want a corrupt-sequence error", err)
+	}
+}
+
+func TestCoachingWhileLooking(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		r.sel.reasons = []string{"too_far"}
+		r.sel.hangBefore = true
+		stop := r.start(t)
+		r.k.Identify(worker)
+		waitFor(t, func() bool { return r.k.Status().Message == "Come closer" })
+		if b := r.k.Status().Box; b == nil || b.X <= 0 || b.W <= 0 || b.X+b.W > 1 {
+			t.Errorf("box %+v", b)
+		}
+		stop()
+	})
+}
