@@ -2,6 +2,9 @@ package mqtt
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -121,4 +124,10 @@ func testEvent(i int) Event {
 		Auth:         &Auth{AuthenticationID: "a-1", AuthStatus: "approved", Score: Score{FaceSimilarity: &sim}},
 		LatencyMS:    Latency{Capture: 300, API: 400, Total: 700},
 	}
+}
+
+func hmacHex(secret []byte, body string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil))
 }
