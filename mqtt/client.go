@@ -372,7 +372,8 @@ func (c *Client) PublishHealth(h CameraHealth) error {
 // closed while the Client lives; stop reading once Close has been called.
 func (c *Client) Commands() <-chan Command { return c.commands }
 
-// Connected reports whether a broker connection is up right now.
+// Connected reports whether a broker connection is up right now, with
+// "online" published and the command subscriptions made.
 func (c *Client) Connected() bool { return c.connected.Load() }
 
 // OutboxDepth is the number of events not yet acknowledged by the broker.

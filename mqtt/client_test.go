@@ -1,19 +1,32 @@
 package mqtt
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/mqtt/internal/testpki"
 )
+
+const prefix = "facegate/site/gate"
+
+func newClient(t *testing.T, o Options) *Client {
+	t.Helper()
+	c, err := New(o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
+}
 
 func TestPublishEventsInOrder(t *testing.T) {
 	rec := newRecorder()
 	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription("facegate/#", rec.handle))
-	c, err := New(testOptions(t, b.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, testOptions(t, b.URL()))
 	runClient(t, c)
 	const n = 200
 	for i := 1; i <= n; i++ {
@@ -30,10 +43,318 @@ func TestPublishEventsInOrder(t *testing.T) {
 			t.Fatalf("event %d has seq %d: out of order", i, ev.Seq)
 		}
 	}
-	if got := rec.events[0].SubmissionID; got[:7] != "sha256:" {
-		t.Errorf("submission_id = %q, want the hash by default", got)
+	ev := rec.events[0]
+	if !strings.HasPrefix(ev.SubmissionID, "sha256:") || ev.Site != "site" || ev.Gate != "gate" {
+		t.Errorf("event = %+v: want a hashed submission_id and site/gate filled", ev)
 	}
-	if got := rec.retained["facegate/site/gate/status"]; got != "online" {
+	if got := rec.retained[prefix+"/status"]; got != "online" {
 		t.Errorf("status = %q, want online", got)
+	}
+}
+
+// The outage test: broker gone, N decisions, broker back: all N arrive, in order.
+func TestBrokerOutageLosesNothing(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	addr := b.Addr()
+	c := newClient(t, testOptions(t, b.URL()))
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+
+	b.Close()
+	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !c.Connected() })
+	const n = 300
+	for i := 1; i <= n; i++ {
+		if err := c.PublishEvent(testEvent(i)); err != nil {
+			t.Fatalf("PublishEvent while the broker is away: %v", err)
+		}
+	}
+	if d := c.OutboxDepth(); d != n {
+		t.Fatalf("outbox depth %d while away, want %d", d, n)
+	}
+	rec := newRecorder()
+	startBroker(t, addr, broker.WithSubscription(prefix+"/event", rec.handle))
+	waitFor(t, 15*time.Second, "all queued events after the broker is back", func() bool { return rec.distinct() == n })
+	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var last uint64
+	for _, ev := range rec.events {
+		if ev.Seq < last {
+			t.Fatalf("replay out of order: seq %d after %d", ev.Seq, last)
+		}
+		last = ev.Seq
+	}
+	t.Logf("broker outage: %d queued, %d delivered (%d messages with duplicates), 0 lost", n, len(rec.ids), len(rec.events))
+}
+
+func TestRetainedTopicsAndGracefulOffline(t *testing.T) {
+	h := newHistory()
+	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription("facegate/#", h.handle))
+	c := newClient(t, testOptions(t, b.URL()))
+	// Set before connecting: published on connect.
+	if err := c.PublishDoor(true); err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "door on connect", func() bool { return h.last(prefix+"/door") == "open" })
+
+	c.PublishRelay(true)
+	c.PublishRelay(false)
+	c.PublishHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "low light"})
+	c.PublishState("capturing")
+	c.PublishEvent(testEvent(7))
+	waitFor(t, 5*time.Second, "relay open then closed", func() bool {
+		r := h.of(prefix + "/relay")
+		return len(r) >= 2 && r[len(r)-2] == "open" && r[len(r)-1] == "closed"
+	})
+	waitFor(t, 5*time.Second, "state with the last decision", func() bool {
+		var s StatePayload
+		json.Unmarshal([]byte(h.last(prefix+"/state")), &s)
+		return s.State == "capturing" && s.LastDecision != nil && s.LastDecision.EventID == "ev-000007" &&
+			s.LastDecision.FaceSimilarity != nil && *s.LastDecision.FaceSimilarity == 0.9
+	})
+	var health CameraHealth
+	json.Unmarshal([]byte(h.last(prefix+"/camera")), &health)
+	if health.Status != CameraDegraded || health.TS == "" {
+		t.Errorf("camera health = %+v", health)
+	}
+	if err := c.PublishHealth(CameraHealth{Status: "fine"}); err == nil {
+		t.Error("PublishHealth accepted status \"fine\"")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.last(prefix + "/status"); got != "offline" {
+		t.Fatalf("status after Close = %q, want offline", got)
+	}
+	if err := c.PublishEvent(testEvent(8)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("PublishEvent after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestLastWillOnAbruptLossThenOnlineAgain(t *testing.T) {
+	h := newHistory()
+	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription(prefix+"/status", h.handle))
+	p := newProxy(t, b.Addr())
+	o := testOptions(t, p.url())
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "online", func() bool { return h.last(prefix+"/status") == "online" })
+	p.cut()
+	waitFor(t, 5*time.Second, "last will offline", func() bool { return h.last(prefix+"/status") == "offline" })
+	waitFor(t, 5*time.Second, "online again after reconnect", func() bool { return h.last(prefix+"/status") == "online" })
+}
+
+func TestCommandsReachTheDaemon(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	o := testOptions(t, b.URL())
+	o.Identify = true
+	o.Open = OpenOptions{Enabled: true, Secret: testSecret}
+	c := newClient(t, o)
+	// A retained command reaches a new subscription with the retain flag:
+	// refused (it would run again on every reconnect).
+	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"retained"}`), true)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+
+	next := func() Command {
+		t.Helper()
+		select {
+		case cmd := <-c.Commands():
+			return cmd
+		case <-time.After(5 * time.Second):
+			t.Fatal("no command delivered")
+			return nil
+		}
+	}
+	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"sub-9","user_id":"u-9"}`), false)
+	if id, ok := next().(Identify); !ok || id.SubmissionID != "sub-9" || id.UserID != "u-9" {
+		t.Fatalf("identify: got %+v", id)
+	}
+
+	open := signed(t, testSecret, OpenBody{TS: time.Now().Unix() + 1, Nonce: "nonce-integration-1", Topic: prefix + "/cmd/open", By: "ops"})
+	b.Publish(prefix+"/cmd/open", open, false)
+	if op, ok := next().(Open); !ok || op.By != "ops" {
+		t.Fatalf("open: got %+v", op)
+	}
+	// Refused: a replay, an unsigned open, a malformed identify. The valid
+	// identify after them must be the next command.
+	b.Publish(prefix+"/cmd/open", open, false)
+	b.Publish(prefix+"/cmd/open", []byte(`{"body":{"ts":1}}`), false)
+	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":`), false)
+	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"sub-10"}`), false)
+	if id, ok := next().(Identify); !ok || id.SubmissionID != "sub-10" {
+		t.Fatalf("after refused commands: got %+v, want identify sub-10", id)
+	}
+}
+
+func TestOpenIsOffByDefault(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	o := testOptions(t, b.URL())
+	o.Identify = true
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+	open := signed(t, testSecret, OpenBody{TS: time.Now().Unix(), Nonce: "nonce-integration-2", Topic: prefix + "/cmd/open"})
+	b.Publish(prefix+"/cmd/open", open, false)
+	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"after"}`), false)
+	select {
+	case cmd := <-c.Commands():
+		if id, ok := cmd.(Identify); !ok || id.SubmissionID != "after" {
+			t.Fatalf("got %+v, want only the identify", cmd)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("identify not delivered")
+	}
+}
+
+func TestHomeAssistantDiscovery(t *testing.T) {
+	h := newHistory()
+	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription("homeassistant/#", h.handle))
+	o := testOptions(t, b.URL())
+	o.HomeAssistant.Enabled = true
+	c := newClient(t, o)
+	runClient(t, c)
+	const entities = 7
+	waitFor(t, 5*time.Second, "discovery configs", func() bool { return h.countPrefix("homeassistant/") == entities })
+	var relay map[string]any
+	topic := "homeassistant/binary_sensor/" + haNodeID(o.ClientID) + "/relay/config"
+	if err := json.Unmarshal([]byte(h.last(topic)), &relay); err != nil {
+		t.Fatalf("relay config on %s: %v", topic, err)
+	}
+	if relay["availability_topic"] != prefix+"/status" || relay["state_topic"] != prefix+"/relay" || relay["payload_on"] != "open" {
+		t.Fatalf("relay config = %v", relay)
+	}
+	b.Publish("homeassistant/status", []byte("online"), false)
+	waitFor(t, 5*time.Second, "discovery republished on homeassistant/status online", func() bool {
+		return h.countPrefix("homeassistant/") == 2*entities+1 // +1: the announcement itself
+	})
+}
+
+func TestBadCredentialsGiveAClearError(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0", broker.WithUsers(map[string]string{"gate1": "right-password"}))
+	o := testOptions(t, b.URL())
+	o.Username, o.Password = "gate1", "wrong-password"
+	c := newClient(t, o)
+	select {
+	case err := <-runClient(t, c):
+		if !errors.Is(err, ErrNotAuthorized) || !strings.Contains(err.Error(), `"gate1"`) {
+			t.Fatalf("Run = %v, want ErrNotAuthorized naming the user", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not report the refused credentials")
+	}
+
+	o = testOptions(t, b.URL())
+	o.Username, o.Password = "gate1", "right-password"
+	c = newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected with the right password", c.Connected)
+}
+
+func TestTLSWithGeneratedCA(t *testing.T) {
+	pki, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, "127.0.0.1:0", broker.WithTLS(pki.ServerTLS))
+	if !strings.HasPrefix(b.URL(), "ssl://") {
+		t.Fatalf("URL %s", b.URL())
+	}
+	o := testOptions(t, b.URL())
+	o.TLS, err = LoadTLS(pki.CAFile, pki.ClientCertFile, pki.ClientKeyFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "TLS connection", c.Connected)
+
+	// Without our CA the server certificate is not trusted.
+	o = testOptions(t, b.URL())
+	o.TLS = &tlsConfigNoCA
+	c2 := newClient(t, o)
+	runClient(t, c2)
+	waitFor(t, 5*time.Second, "a certificate error", func() bool {
+		err := c2.LastError()
+		return err != nil && strings.Contains(err.Error(), "certificate")
+	})
+	if c2.Connected() {
+		t.Fatal("connected to a server signed by an unknown CA")
+	}
+	if _, err := LoadTLS(pki.ServerKeyFile, "", "", ""); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("LoadTLS with a key as CA: %v", err)
+	}
+}
+
+func TestPublishEventValidation(t *testing.T) {
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.OutboxMaxEvents = 2
+	c := newClient(t, o)
+	defer c.Close(context.Background())
+	ev := testEvent(1)
+	ev.EventID = ""
+	if err := c.PublishEvent(ev); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("no event_id: %v", err)
+	}
+	ev = testEvent(1)
+	ev.Decision = "maybe"
+	if err := c.PublishEvent(ev); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("bad decision: %v", err)
+	}
+	c.PublishEvent(testEvent(1))
+	c.PublishEvent(testEvent(2))
+	if err := c.PublishEvent(testEvent(3)); !errors.Is(err, ErrOutboxFull) {
+		t.Fatalf("third event in an outbox of 2: %v, want ErrOutboxFull", err)
+	}
+}
+
+func TestPrivacy(t *testing.T) {
+	for _, tc := range []struct {
+		p        Privacy
+		in, want string
+	}{
+		{PrivacyPlain, "sub-1", "sub-1"},
+		{PrivacyOmit, "sub-1", ""},
+		{PrivacyHash, "sub-1", "sha256:54c5a0d1ed1b0b2d3c5e33a3d4cd36e3ab2c0e7d6a4e8b0e2e4b43ab15bbcb3b"},
+		{PrivacyHash, "sha256:abc", "sha256:abc"},
+		{PrivacyHash, "", ""},
+	} {
+		got := tc.p.Apply(tc.in)
+		if tc.p == PrivacyHash && tc.in == "sub-1" {
+			if !strings.HasPrefix(got, "sha256:") || len(got) != 7+64 || strings.Contains(got, "sub-1") {
+				t.Errorf("hash(%q) = %q", tc.in, got)
+			}
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%s(%q) = %q, want %q", tc.p, tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+		msg  string
+	}{
+		{"no url", func(o *Options) { o.URLs = nil }, "no broker URL"},
+		{"bad scheme", func(o *Options) { o.URLs = []string{"http://x:1"} }, "scheme must be"},
+		{"wildcard prefix", func(o *Options) { o.Prefix = "a/#" }, "without wildcards"},
+		{"short secret", func(o *Options) { o.Open = OpenOptions{Enabled: true, Secret: []byte("short")} }, "at least 16"},
+		{"privacy", func(o *Options) { o.SubmissionID = "blur" }, "plain, hash or omit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := testOptions(t, "tcp://127.0.0.1:1")
+			tc.mod(&o)
+			_, err := New(o)
+			if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v, want ErrInvalidOptions with %q", err, tc.msg)
+			}
+		})
 	}
 }

@@ -62,8 +62,6 @@ func (c *Client) Run(ctx context.Context) error {
 		everConnected = true
 		backoff = c.opts.ReconnectMin
 		c.setErr(nil)
-		c.connected.Store(true)
-		c.log.Info("mqtt connected", "urls", c.opts.URLs, "client_id", c.opts.ClientID, "outbox", c.box.Len())
 		err = c.serve(ctx, cli, lost)
 		c.connected.Store(false)
 		if ctx.Err() != nil {
@@ -174,6 +172,8 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	if err := c.publishDiscovery(ctx, cli); err != nil {
 		return err
 	}
+	c.connected.Store(true)
+	c.log.Info("mqtt connected", "urls", c.opts.URLs, "client_id", c.opts.ClientID, "outbox", c.box.Len())
 
 	errc := make(chan error, 1)
 	go func() { errc <- c.sendEvents(ctx, cli) }()

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,3 +134,96 @@ func hmacHex(secret []byte, body string) string {
 	m.Write([]byte(body))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// proxy forwards TCP to a broker and can cut every connection abruptly,
+// as a dead network link would (the broker then sends the last will).
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.cut() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) url() string { return "tcp://" + p.l.Addr().String() }
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// history records every payload per topic, in arrival order.
+type history struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func newHistory() *history { return &history{m: map[string][]string{}} }
+
+func (h *history) handle(topic string, payload []byte, _ bool) {
+	h.mu.Lock()
+	h.m[topic] = append(h.m[topic], string(payload))
+	h.mu.Unlock()
+}
+
+func (h *history) of(topic string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.m[topic]...)
+}
+
+func (h *history) last(topic string) string {
+	v := h.of(topic)
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+func (h *history) countPrefix(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for t, v := range h.m {
+		if strings.HasPrefix(t, prefix) {
+			n += len(v)
+		}
+	}
+	return n
+}
+
+var tlsConfigNoCA = tls.Config{MinVersion: tls.VersionTLS12}
