@@ -21,8 +21,9 @@ require (
 	github.com/warthog618/go-gpiocdev v0.9.1 // indirect
 	gocv.io/x/gocv v0.32.0 // indirect
 	golang.org/x/net v0.33.0 // indirect
-	golang.org/x/sync v0.7.0 // indirect
+	golang.org/x/sync v0.10.0 // indirect
 	golang.org/x/sys v0.28.0 // indirect
+	golang.org/x/text v0.21.0 // indirect
 	golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1 // indirect
 	google.golang.org/protobuf v1.34.2 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
