@@ -107,8 +107,10 @@ func parseHistoryPage(body []byte) (records []Record, next *pageKey, err error) 
 			return nil, nil, fmt.Errorf("history page: %w", err)
 		}
 		items = []map[string]json.RawMessage{one}
+	} else if len(trimmed) == 0 || trimmed[0] != '[' {
+		return nil, nil, fmt.Errorf("history page is not a JSON array")
 	} else if err := json.Unmarshal(trimmed, &items); err != nil {
-		return nil, nil, fmt.Errorf("history page is not a JSON array: %w", err)
+		return nil, nil, fmt.Errorf("history page is not a JSON array of objects: %w", err)
 	}
 	for i, it := range items {
 		if it == nil {
