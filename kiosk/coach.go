@@ -94,6 +94,7 @@ var coaching = map[string]string{
 
 	// kiosk reasons
 	ReasonApproved:                         "Welcome",
+	ReasonRemoteOpen:                       "Opened remotely",
 	ReasonAntiPassbackSoft:                 "Welcome",
 	ReasonAntiPassback:                     "Already entered — see the site office",
 	ReasonStaleApproval:                    "Too slow — try again",
