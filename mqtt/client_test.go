@@ -73,6 +73,7 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	}
 	rec := newRecorder()
 	startBroker(t, addr, broker.WithSubscription(prefix+"/event", rec.handle))
+	waitFor(t, 15*time.Second, "connected again", c.Connected)
 	waitFor(t, 15*time.Second, "all queued events after the broker is back", func() bool { return rec.distinct() == n })
 	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
 	rec.mu.Lock()
@@ -85,6 +86,7 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 		last = ev.Seq
 	}
 	t.Logf("broker outage: %d queued, %d delivered (%d messages with duplicates), 0 lost", n, len(rec.ids), len(rec.events))
+	c.Close(context.Background()) // before the broker goes, so that "offline" is acknowledged quickly
 }
 
 func TestRetainedTopicsAndGracefulOffline(t *testing.T) {

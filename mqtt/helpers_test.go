@@ -227,3 +227,5 @@ func (h *history) countPrefix(prefix string) int {
 }
 
 var tlsConfigNoCA = tls.Config{MinVersion: tls.VersionTLS12}
+
+func jsonEvent(ev Event) ([]byte, error) { return json.Marshal(ev) }

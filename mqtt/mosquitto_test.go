@@ -1,0 +1,315 @@
+package mqtt
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
+	"github.com/facegate/facegate/mqtt/internal/testpki"
+	"github.com/facegate/facegate/mqtt/outbox"
+)
+
+// helperEnv makes the test binary act as a gate daemon (see TestMain).
+const helperEnv = "FACEGATE_MQTT_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "publisher" {
+		os.Exit(runPublisherHelper())
+	}
+	os.Exit(m.Run())
+}
+
+// runPublisherHelper is the daemon the kill -9 test kills: it queues
+// events FROM..FROM+N-1 and prints "queued <seq>" once PublishEvent has
+// returned for each, and "connected" once connected; then waits to be
+// killed.
+func runPublisherHelper() int {
+	from, _ := strconv.Atoi(os.Getenv("HELPER_FROM"))
+	n, _ := strconv.Atoi(os.Getenv("HELPER_N"))
+	c, err := New(Options{
+		URLs: []string{os.Getenv("HELPER_URL")}, ClientID: "facegate-kill9", Prefix: prefix,
+		OutboxPath: os.Getenv("HELPER_OUTBOX"), ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		Logger: quietLogger(),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	go c.Run(context.Background())
+	var mu sync.Mutex
+	w := bufio.NewWriter(os.Stdout)
+	say := func(format string, a ...any) {
+		mu.Lock()
+		fmt.Fprintf(w, format, a...)
+		w.Flush()
+		mu.Unlock()
+	}
+	go func() {
+		for !c.Connected() {
+			time.Sleep(time.Millisecond)
+		}
+		say("connected\n")
+	}()
+	for i := from; i < from+n; i++ {
+		if err := c.PublishEvent(testEvent(i)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		say("queued %d\n", i)
+	}
+	select {}
+}
+
+// observer is a persistent-session subscriber to a real broker: messages
+// published while it is away (broker restart) are queued for it.
+func observe(t *testing.T, url, topic string, rec *recorder) {
+	t.Helper()
+	subscribed := make(chan struct{}, 1)
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("observer-" + t.Name()).
+		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
+		SetOnConnectHandler(func(c paho.Client) {
+			tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { rec.handle(m.Topic(), m.Payload(), m.Retained()) })
+			go func() {
+				if tok.Wait() && tok.Error() == nil {
+					select {
+					case subscribed <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		})
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("observer connect: %v", tok.Error())
+	}
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("observer did not subscribe")
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+}
+
+func TestMosquittoOutageLosesNothing(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	rec := newRecorder()
+	observe(t, mq.URL(), prefix+"/event", rec)
+	c := newClient(t, testOptions(t, mq.URL()))
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+	c.PublishEvent(testEvent(0))
+	waitFor(t, 5*time.Second, "first event", func() bool { return rec.distinct() == 1 })
+
+	mq.Stop()
+	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !c.Connected() })
+	const n = 300
+	for i := 1; i <= n; i++ {
+		if err := c.PublishEvent(testEvent(i)); err != nil {
+			t.Fatalf("PublishEvent while mosquitto is down: %v", err)
+		}
+	}
+	mq.Restart()
+	waitFor(t, 20*time.Second, "every event after mosquitto is back", func() bool { return rec.distinct() == n+1 })
+	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	t.Logf("mosquitto restart: %d events queued while it was down, %d distinct delivered, 0 lost", n, rec.distinct()-1)
+	c.Close(context.Background())
+}
+
+// The restart test: the daemon is killed with SIGKILL three times — with
+// events queued while the broker is down, in the middle of replaying them,
+// and while publishing — and every event whose PublishEvent returned is delivered after restart.
+func TestKill9LosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the kill -9 test")
+	}
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	rec := newRecorder()
+	observe(t, mq.URL(), prefix+"/event", rec)
+	outboxPath := filepath.Join(t.TempDir(), "outbox.log")
+
+	queued := map[int]bool{}
+	// runAndKill kills the helper after killAfter "queued" lines, and after
+	// "connected" too when afterConnect.
+	runAndKill := func(from, n, killAfter int, afterConnect bool) {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), helperEnv+"=publisher", "HELPER_URL="+mq.URL(), "HELPER_OUTBOX="+outboxPath,
+			"HELPER_FROM="+strconv.Itoa(from), "HELPER_N="+strconv.Itoa(n))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		got, connected := 0, false
+		for (got < killAfter || afterConnect && !connected) && sc.Scan() {
+			var i int
+			if _, err := fmt.Sscanf(sc.Text(), "queued %d", &i); err == nil {
+				queued[i] = true
+				got++
+			}
+			connected = connected || sc.Text() == "connected"
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		for sc.Scan() { // lines written before the kill landed: also durable
+			var i int
+			if _, err := fmt.Sscanf(sc.Text(), "queued %d", &i); err == nil {
+				queued[i] = true
+			}
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("helper did not die by SIGKILL: %v\n%s", err, stderr.String())
+		}
+		if got < killAfter {
+			t.Fatalf("helper queued only %d events before dying:\n%s", got, stderr.String())
+		}
+	}
+
+	// 1. broker down: events only reach the outbox; kill -9.
+	mq.Stop()
+	runAndKill(0, 300, 300, false)
+	depths := []int{outboxLen(t, outboxPath)}
+	// 2. broker up: the restarted daemon replays and queues more; kill -9
+	// right away (in the middle of the replay), then again later.
+	mq.Restart()
+	runAndKill(300, 100000, 1, true)
+	depths = append(depths, outboxLen(t, outboxPath))
+	runAndKill(1000, 100000, 1000, true)
+	depths = append(depths, outboxLen(t, outboxPath))
+
+	// 3. restart once more and let it drain.
+	o := testOptions(t, mq.URL())
+	o.ClientID = "facegate-kill9"
+	o.OutboxPath = outboxPath
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 30*time.Second, "every durable event delivered", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for i := range queued {
+			if rec.ids[fmt.Sprintf("ev-%06d", i)] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 10*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	rec.mu.Lock()
+	dups := len(rec.events) - len(rec.ids)
+	rec.mu.Unlock()
+	t.Logf("kill -9: %d events durable across three SIGKILLs (outbox depth at each kill: %v), all %d delivered, 0 lost, %d duplicates",
+		len(queued), depths, len(queued), dups)
+	c.Close(context.Background())
+}
+
+func outboxLen(t *testing.T, path string) int {
+	b, err := outbox.Open(path, outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	return b.Len()
+}
+
+func TestMosquittoTLSAndClientCertificate(t *testing.T) {
+	pki, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mq := mosquittotest.Start(t, mosquittotest.Config{CAFile: pki.CAFile, CertFile: pki.ServerCertFile, KeyFile: pki.ServerKeyFile, RequireClientCert: true})
+	o := testOptions(t, mq.URL())
+	if o.TLS, err = LoadTLS(pki.CAFile, pki.ClientCertFile, pki.ClientKeyFile, "localhost"); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 10*time.Second, "TLS connection with a client certificate", c.Connected)
+	if err := c.PublishEvent(testEvent(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "event over TLS", func() bool { return c.OutboxDepth() == 0 })
+
+	o = testOptions(t, mq.URL()) // no client certificate: refused
+	o.TLS, _ = LoadTLS(pki.CAFile, "", "", "")
+	c2 := newClient(t, o)
+	runClient(t, c2)
+	waitFor(t, 10*time.Second, "a connection error without a client certificate", func() bool { return c2.LastError() != nil })
+	if c2.Connected() {
+		t.Fatal("connected without the required client certificate")
+	}
+}
+
+func TestMosquittoBadCredentials(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{Users: map[string]string{"gate1": "right-password"}})
+	o := testOptions(t, mq.URL())
+	o.Username, o.Password = "gate1", "wrong"
+	c := newClient(t, o)
+	select {
+	case err := <-runClient(t, c):
+		if !errors.Is(err, ErrNotAuthorized) {
+			t.Fatalf("Run = %v, want ErrNotAuthorized", err)
+		}
+		t.Logf("bad credentials: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not report the refused credentials")
+	}
+	o = testOptions(t, mq.URL())
+	o.Username, o.Password = "gate1", "right-password"
+	c = newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 10*time.Second, "connected with the right password", c.Connected)
+}
+
+// BenchmarkReplayMosquitto measures how fast a full outbox drains into a
+// local mosquitto: b.N events queued while away, then one connection.
+func BenchmarkReplayMosquitto(b *testing.B) {
+	mq := mosquittotest.Start(b, mosquittotest.Config{})
+	path := filepath.Join(b.TempDir(), "outbox.log")
+	box, err := outbox.Open(path, outbox.Options{NoSync: true, MaxRecords: 1 << 30, MaxBytes: 1 << 40})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		p, _ := jsonEvent(testEvent(i))
+		if _, err := box.Append(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	box.Close()
+	b.ResetTimer()
+	start := time.Now()
+	c, err := New(Options{URLs: []string{mq.URL()}, ClientID: "bench", Prefix: prefix, OutboxPath: path,
+		OutboxMaxEvents: 1 << 30, OutboxMaxBytes: 1 << 40, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go c.Run(context.Background())
+	for c.OutboxDepth() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	c.Close(context.Background())
+}
