@@ -65,6 +65,9 @@ var coaching = map[string]string{
 	"off_centre":     "Move to the centre",
 	"off_center":     "Move to the centre",
 	"edge":           "Move to the centre",
+	"cut_by_edge":    "Move to the middle of the picture",
+	"too_blurry":     "Hold still",
+	"head_tilted":    "Keep your head straight",
 	"camera_down":    "Camera unavailable — see the site office",
 
 	// API fail codes (200, rejected)

@@ -99,3 +99,22 @@ func (a *attempts) allow(key string, now time.Time, max int, per time.Duration) 
 	a.seen[key] = append(a.seen[key], now)
 	return true
 }
+
+// wait is how long until key may make another attempt (0: now).
+func (a *attempts) wait(key string, now time.Time, max int, per time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var recent []time.Time
+	for _, t := range a.seen[key] {
+		if now.Sub(t) < per {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) < max {
+		return 0
+	}
+	return recent[len(recent)-max].Add(per).Sub(now)
+}

@@ -96,6 +96,17 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 			case <-t.C:
 			}
 		}
+		p := k.settings().policy
+		if wait := k.attempts.wait(fid.SubmissionID, k.now(), p.Attempts.Max, p.Attempts.Per); wait > 0 {
+			// A single-user kiosk would otherwise deny "rate_limited" after
+			// every cooldown while the worker stands there.
+			k.setState(StateIdle, coaching[ReasonRateLimited], nil)
+			retry = wait
+			continue
+		}
+		if retry > 0 {
+			k.setState(StateIdle, msgIdleFixed, nil)
+		}
 		sel := k.startSelection(ctx)
 		for watching := true; watching; {
 			select {
@@ -128,7 +139,7 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 					k.setState(StateIdle, coaching[ReasonCameraError], nil)
 					retry = 2 * time.Second
 				} else {
-					retry = 0
+					retry = 200 * time.Millisecond // no spinning on a selector that gives up at once
 				}
 				watching = false
 			}
@@ -473,7 +484,7 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		} else {
 			k.metrics.relayPulses.Inc()
 			ev.Relay = "pulsed"
-			if s.policy.AntiPassback.Mode != "off" {
+			if s.policy.AntiPassback.Mode != "off" && s.id.SubmissionID != "" {
 				k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window)
 			}
 		}

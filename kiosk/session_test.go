@@ -470,3 +470,27 @@ func TestCoachingWhileLooking(t *testing.T) {
 		stop()
 	})
 }
+
+func TestFixedIdentityWaitsOutTheRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo"}
+		cfg.Policy.Attempts = config.Attempts{Max: 2, Per: time.Minute}
+		r := newRig(t, cfg)
+		r.auth.res = rejected(faceauth.FailFaceCompare)
+		stop := r.start(t)
+		waitFor(t, func() bool { return len(r.events()) == 2 })
+		waitFor(t, func() bool { return r.k.Status().Message == coaching[ReasonRateLimited] })
+		time.Sleep(20 * time.Second)
+		if n := len(r.events()); n != 2 {
+			t.Fatalf("%d events while rate limited, want 2 (no denial spam)", n)
+		}
+		waitFor(t, func() bool { return len(r.events()) == 3 })
+		stop()
+		for _, ev := range r.events() {
+			if slices.Contains(ev.Reason, ReasonRateLimited) {
+				t.Errorf("fixed identity produced a rate_limited event: %+v", ev)
+			}
+		}
+	})
+}
