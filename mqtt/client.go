@@ -55,7 +55,8 @@ type Options struct {
 
 	// Identify subscribes to <prefix>/cmd/identify.
 	Identify bool
-	// Open enables <prefix>/cmd/open when Open.Enabled.
+	// Open enables <prefix>/cmd/open when Open.Enabled. Open.MaxSkew also
+	// bounds the age of an identify that carries a timestamp.
 	Open OpenOptions
 	// HomeAssistant enables MQTT discovery when HomeAssistant.Enabled.
 	HomeAssistant HomeAssistantOptions
@@ -474,10 +475,15 @@ func (c *Client) handle(m inbound) {
 		return
 	case m.topic == c.topics.CmdIdentify && c.opts.Identify:
 		var id Identify
-		if id, err = ParseIdentify(m.payload); err == nil && m.retained {
-			err = ErrRetained
-		}
+		id, err = ParseIdentify(m.payload)
 		id.Received = c.clock.Now()
+		switch {
+		case err != nil:
+		case m.retained:
+			err = ErrRetained
+		case !id.Issued.IsZero() && (id.Received.Sub(id.Issued) > c.opts.Open.MaxSkew || id.Issued.Sub(id.Received) > c.opts.Open.MaxSkew):
+			err = fmt.Errorf("%w: identify issued %s, more than %s from the gate's clock", ErrStale, id.Issued.UTC().Format(time.RFC3339), c.opts.Open.MaxSkew)
+		}
 		cmd = id
 	case m.topic == c.topics.CmdOpen && c.verifier != nil:
 		if m.retained {

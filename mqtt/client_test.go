@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,11 +183,13 @@ func TestCommandsReachTheDaemon(t *testing.T) {
 	if op, ok := next().(Open); !ok || op.By != "ops" {
 		t.Fatalf("open: got %+v", op)
 	}
-	// Refused: a replay, an unsigned open, a malformed identify. The valid
+	// Refused: a replay, an unsigned open, a malformed identify, an old
+	// identify (queued by the broker while the gate was away). The valid
 	// identify after them must be the next command.
 	b.Publish(prefix+"/cmd/open", open, false)
 	b.Publish(prefix+"/cmd/open", []byte(`{"body":{"ts":1}}`), false)
 	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":`), false)
+	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"queued-an-hour-ago","ts":`+strconv.FormatInt(time.Now().Unix()-3600, 10)+`}`), false)
 	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"sub-10"}`), false)
 	if id, ok := next().(Identify); !ok || id.SubmissionID != "sub-10" {
 		t.Fatalf("after refused commands: got %+v, want identify sub-10", id)

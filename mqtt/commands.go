@@ -23,6 +23,10 @@ type Command interface{ isCommand() }
 type Identify struct {
 	SubmissionID string
 	UserID       string
+	// Issued is the reader's optional timestamp ("ts", Unix seconds); zero
+	// when absent. With it, an identify queued by the broker while the gate
+	// was away is refused as stale instead of starting a session late.
+	Issued time.Time
 	// Received is when the gate got it (the kiosk may ignore old ones).
 	Received time.Time
 }
@@ -56,7 +60,8 @@ const (
 )
 
 // ParseIdentify validates a cmd/identify payload:
-// {"submission_id": "…", "user_id": "…"}, user_id optional, nothing else.
+// {"submission_id": "…", "user_id": "…", "ts": 1763776800}, user_id and ts
+// optional, nothing else.
 func ParseIdentify(payload []byte) (Identify, error) {
 	if len(payload) > MaxIdentifyPayload {
 		return Identify{}, fmt.Errorf("%w: identify payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxIdentifyPayload)
@@ -64,9 +69,13 @@ func ParseIdentify(payload []byte) (Identify, error) {
 	var in struct {
 		SubmissionID *string `json:"submission_id"`
 		UserID       *string `json:"user_id"`
+		TS           *int64  `json:"ts"`
 	}
 	if err := decodeStrict(payload, &in); err != nil {
 		return Identify{}, fmt.Errorf("%w: identify: %v", ErrMalformed, err)
+	}
+	if in.TS != nil && (*in.TS <= 0 || *in.TS > 1<<40) {
+		return Identify{}, fmt.Errorf("%w: identify: ts %d is not a Unix time in seconds", ErrMalformed, *in.TS)
 	}
 	if in.SubmissionID == nil {
 		return Identify{}, fmt.Errorf("%w: identify: submission_id is missing", ErrMalformed)
@@ -80,6 +89,9 @@ func ParseIdentify(payload []byte) (Identify, error) {
 			return Identify{}, err
 		}
 		id.UserID = *in.UserID
+	}
+	if in.TS != nil {
+		id.Issued = time.Unix(*in.TS, 0)
 	}
 	return id, nil
 }

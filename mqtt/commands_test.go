@@ -29,6 +29,8 @@ func TestParseIdentify(t *testing.T) {
 	}{
 		{"both", `{"submission_id":"sub-1","user_id":"u-7"}`, Identify{SubmissionID: "sub-1", UserID: "u-7"}, ""},
 		{"no user", ` {"submission_id":"sub-1"} `, Identify{SubmissionID: "sub-1"}, ""},
+		{"with ts", `{"submission_id":"sub-1","ts":1763776800}`, Identify{SubmissionID: "sub-1", Issued: time.Unix(1763776800, 0)}, ""},
+		{"ts in ms", `{"submission_id":"sub-1","ts":1763776800000000}`, Identify{}, "not a Unix time in seconds"},
 		{"missing submission", `{"user_id":"u"}`, Identify{}, "submission_id is missing"},
 		{"empty submission", `{"submission_id":""}`, Identify{}, "submission_id must be 1 to 128 bytes"},
 		{"too long", `{"submission_id":"` + strings.Repeat("a", 129) + `"}`, Identify{}, "must be 1 to 128 bytes, got 129"},
