@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test vet demo fuzz bench clean
+.PHONY: help deps build test vet demo fuzz bench clean deps-hil test-hil
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,12 @@ test: deps vet ## install what is needed, vet, run every test (fuzz seed corpora
 
 demo: build ## run the whole chain on this machine with no hardware
 	$(BIN) demo
+deps-hil: ## install qemu and build the HIL VM kit (Debian's kernel, gpio-sim, v4l2loopback) in /var/cache/facegate-hil
+	test/hil/kit.sh
+
+test-hil: deps deps-hil ## hardware-in-the-loop tests: facegate on gpio-sim and v4l2loopback in a qemu VM
+	FACEGATE_GO=$(GO) $(GO) test -count=1 -tags hil -v -timeout 30m ./test/hil/
+
 
 fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \

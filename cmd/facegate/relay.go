@@ -2,11 +2,170 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/kiosk/config"
 )
 
-// runRelay is being written in this session (TEMPORARY: replaced by its owner).
-func runRelay(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "facegate: not built yet")
+const relayUsage = `usage:
+  facegate relay pulse [--duration D] [--chip C] [--line L] [--active-low] [--config F]
+      energise the relay once; exit 0 when the pulse has ended and the line is
+      inactive, 1 when interrupted (the line is inactive), 2 on error
+  facegate relay watch [--config F]
+      print door, exit button and tamper events until interrupted`
+
+// runRelay dispatches relay pulse and relay watch.
+func runRelay(ctx context.Context, a *app, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(a.stderr, relayUsage)
+		return exitError
+	}
+	switch args[0] {
+	case "pulse":
+		return runRelayPulse(ctx, a, args[1:])
+	case "watch":
+		return runRelayWatch(ctx, a, args[1:])
+	case "-h", "--help", "help":
+		fmt.Fprintln(a.stderr, relayUsage)
+		return exitOK
+	}
+	fmt.Fprintf(a.stderr, "facegate relay: unknown subcommand %q\n%s\n", args[0], relayUsage)
 	return exitError
+}
+
+func runRelayPulse(ctx context.Context, a *app, args []string) int {
+	fs := flag.NewFlagSet("relay pulse", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	duration := fs.Duration("duration", 0, "pulse length (default: io.relay.pulse; clamped to io.relay.max_pulse)")
+	chip := fs.String("chip", "", "GPIO chip: name (gpiochip0), label (pinctrl-bcm2711, pinctrl-rp1) or path; implies driver gpiocdev")
+	line := fs.String("line", "", "GPIO line: offset (17) or name (GPIO17); implies driver gpiocdev")
+	activeLow := fs.Bool("active-low", false, "the relay is energised by a low level")
+	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "facegate relay pulse: unexpected argument %q\n", fs.Arg(0))
+		return exitError
+	}
+	if *duration < 0 {
+		fmt.Fprintf(a.stderr, "facegate relay pulse: --duration %s must not be negative\n", *duration)
+		return exitError
+	}
+	cfg, err := loadRelayConfig(a, *cfgPath)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", err)
+		return exitError
+	}
+	rc := cfg.IO.Relay
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "chip":
+			rc.Chip, rc.Driver = *chip, "gpiocdev"
+		case "line":
+			rc.Line, rc.Driver = *line, "gpiocdev"
+		case "active-low":
+			rc.ActiveLow = *activeLow
+		}
+	})
+	if rc.Driver == "gpiocdev" && (rc.Chip == "" || rc.Line == "") {
+		fmt.Fprintln(a.stderr, "facegate relay pulse: driver gpiocdev needs --chip and --line (or io.relay.chip and io.relay.line)")
+		return exitError
+	}
+
+	log := slog.New(slog.NewTextHandler(a.stderr, nil))
+	relay, err := gate.OpenRelay(rc, gate.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", err)
+		return exitError
+	}
+	d := *duration
+	if d == 0 {
+		d, _ = relay.Limits()
+	}
+	if _, max := relay.Limits(); d > max {
+		fmt.Fprintf(a.stderr, "facegate relay pulse: --duration %s is above max_pulse %s: pulsing %s\n", d, max, max)
+		d = max
+	}
+	pulseErr := relay.Pulse(ctx, d)
+	closeErr := relay.Close() // Halt, then release: the line is inactive before it is let go
+	switch {
+	case closeErr != nil:
+		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", closeErr)
+		return exitError
+	case errors.Is(pulseErr, context.Canceled), errors.Is(pulseErr, context.DeadlineExceeded):
+		fmt.Fprintln(a.stderr, "facegate relay pulse: interrupted: pulse cut short, line inactive")
+		return exitNegative
+	case pulseErr != nil:
+		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", pulseErr)
+		return exitError
+	}
+	fmt.Fprintf(a.stdout, "pulsed %s, line inactive\n", d)
+	return exitOK
+}
+
+func runRelayWatch(ctx context.Context, a *app, args []string) int {
+	fs := flag.NewFlagSet("relay watch", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "facegate relay watch: unexpected argument %q\n", fs.Arg(0))
+		return exitError
+	}
+	cfg, err := loadRelayConfig(a, *cfgPath)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate relay watch: %v\n", err)
+		return exitError
+	}
+	mon, err := gate.OpenMonitor(cfg.IO, gate.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, nil))})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate relay watch: %v\n", err)
+		return exitError
+	}
+	defer mon.Close()
+	var watching []string
+	for _, in := range []struct{ name, line string }{
+		{"door", cfg.IO.Door.Line}, {"exit_button", cfg.IO.ExitButton.Line}, {"tamper", cfg.IO.Tamper.Line}} {
+		if in.line != "" {
+			watching = append(watching, in.name+"="+in.line)
+		}
+	}
+	door := "closed"
+	if mon.DoorOpen() {
+		door = "open"
+	}
+	fmt.Fprintf(a.stderr, "watching %s (door %s); Ctrl-C stops\n", strings.Join(watching, " "), door)
+	for {
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case e, ok := <-mon.Events():
+			if !ok {
+				fmt.Fprintln(a.stderr, "facegate relay watch: the inputs stopped")
+				return exitError
+			}
+			fmt.Fprintln(a.stdout, e)
+		}
+	}
+}
+
+// loadRelayConfig: an explicit --config must load; the default file is used
+// when it exists; otherwise the defaults (driver sim unless flags say more).
+func loadRelayConfig(a *app, path string) (*config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat(config.DefaultPath); err != nil {
+			return config.Default(), nil
+		}
+		path = config.DefaultPath
+	}
+	return config.Load(path, a.getenv)
 }

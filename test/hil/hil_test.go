@@ -1,0 +1,100 @@
+//go:build hil
+
+package hil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// guestModules are loaded in the VM before the guest tests run.
+const guestModules = "gpio-sim; v4l2loopback devices=1 video_nr=10 card_label=facegate-hil exclusive_caps=1"
+
+// repoRoot is the module root, found from this package's directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	t.Fatalf("no go.mod above %s", dir)
+	return ""
+}
+
+func kitDir() string {
+	if d := os.Getenv("FACEGATE_HIL_KIT"); d != "" {
+		return d
+	}
+	return "/var/cache/facegate-hil"
+}
+
+// TestHIL builds facegate and the guest tests on the host, boots the VM once
+// and runs every TestGuest* test inside it.
+func TestHIL(t *testing.T) {
+	if inVM() {
+		t.Skip("inside the VM: the TestGuest* tests run here")
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("no qemu-system-x86_64 on PATH: `make deps-hil` installs it and builds the VM kit (Debian, root or sudo, apt reachable)")
+	}
+	if _, err := os.Stat(filepath.Join(kitDir(), ".complete")); err != nil {
+		t.Skipf("no HIL VM kit in %s: `make deps-hil` builds it (apt-get, about a minute)", kitDir())
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil && os.Getenv("FACEGATE_HIL_ACCEL") == "kvm" {
+		t.Skip("FACEGATE_HIL_ACCEL=kvm but there is no /dev/kvm")
+	}
+	root := repoRoot(t)
+	// The guest sees the host's root read-only: binaries in a host temp dir
+	// are visible there at the same path.
+	bin := t.TempDir()
+	// World-readable, so that a guest test can run facegate as nobody.
+	for _, d := range []string{bin, filepath.Dir(bin)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	build := func(args ...string) {
+		gocmd := os.Getenv("FACEGATE_GO") // make test-hil passes its $(GO)
+		if gocmd == "" {
+			gocmd = "go"
+		}
+		cmd := exec.Command(gocmd, args...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	build("build", "-o", filepath.Join(bin, "facegate"), "./cmd/facegate")
+	build("build", "-o", filepath.Join(bin, "camfeed"), "./test/hil/camfeed")
+	build("test", "-c", "-tags", "hil", "-o", filepath.Join(bin, "hil.test"), "./test/hil")
+	t.Logf("built facegate, camfeed and the guest tests in %s", time.Since(start).Round(100*time.Millisecond))
+
+	run := []string{filepath.Join(bin, "hil.test"), "-test.v", "-test.count=1", "-test.run", "^TestGuest"}
+	if testing.Short() {
+		run = append(run, "-test.short")
+	}
+	cmd := exec.Command(filepath.Join(root, "test", "hil", "vm.sh"), run...)
+	cmd.Dir = filepath.Join(root, "test", "hil")
+	cmd.Env = append(os.Environ(),
+		"FACEGATE_HIL_BIN="+bin,
+		"FACEGATE_HIL_MODULES="+guestModules,
+		"FACEGATE_HIL_TIMEOUT=900",
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr // live, since the VM takes a while
+	start = time.Now()
+	err := cmd.Run()
+	t.Logf("VM boot + guest tests + power-off: %s", time.Since(start).Round(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("guest tests failed: %v (exit 124: VM timeout, 125: the VM gave no status; see above)", err)
+	}
+}
