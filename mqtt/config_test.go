@@ -1,0 +1,67 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt/internal/testpki"
+)
+
+func TestOptionsFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	pki, err := testpki.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml := `site: plant-a
+gate: north
+state_dir: ` + dir + `
+mqtt:
+  enabled: true
+  urls: [ssl://127.0.0.1:8883]
+  username: gate
+  tls: {ca: ` + pki.CAFile + `, cert: ` + pki.ClientCertFile + `, key: ` + pki.ClientKeyFile + `, server_name: broker}
+  submission_id: omit
+  commands:
+    open: {enabled: true}
+  home_assistant: {enabled: true}
+`
+	env := map[string]string{"FACEGATE_MQTT_PASSWORD": "pw", "FACEGATE_OPEN_SECRET": "0123456789abcdef0123"}
+	cfg, err := config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := OptionsFromConfig(cfg, "v1", quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ClientID != "facegate-plant-a-north" || o.Prefix != "facegate/plant-a/north" || o.Password != "pw" ||
+		string(o.Open.Secret) != env["FACEGATE_OPEN_SECRET"] || o.SubmissionID != PrivacyOmit ||
+		o.OutboxPath != filepath.Join(dir, "mqtt-outbox.log") || !o.HomeAssistant.Enabled ||
+		o.TLS == nil || o.TLS.ServerName != "broker" || len(o.TLS.Certificates) != 1 || o.TLS.RootCAs == nil {
+		t.Fatalf("options = %+v", o)
+	}
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+
+	delete(env, "FACEGATE_OPEN_SECRET")
+	cfg, _ = config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] })
+	if _, err := OptionsFromConfig(cfg, "v1", nil); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.commands.open.secret") {
+		t.Fatalf("open without a secret: %v", err)
+	}
+
+	os.Remove(pki.CAFile)
+	env["FACEGATE_OPEN_SECRET"] = "0123456789abcdef0123"
+	cfg, _ = config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] })
+	if _, err := OptionsFromConfig(cfg, "v1", nil); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.tls.ca") {
+		t.Fatalf("missing CA file: %v", err)
+	}
+}
