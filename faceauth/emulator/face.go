@@ -34,6 +34,8 @@ const (
 	alignedSize = 96
 	lbpBins     = 59
 	minImageDim = 48
+	// maxDetectSide bounds the long side of the image searched for faces.
+	maxDetectSide = 512
 )
 
 // faceFeatures is what the matcher keeps of one face.
@@ -101,40 +103,58 @@ func (m *matcher) analyse(encoded []byte, reference bool) (*faceFeatures, error)
 	gray := gocv.NewMat()
 	defer gray.Close()
 	scale := 1.0
-	if long := max(img.Cols(), img.Rows()); long > 800 {
-		scale = 800 / float64(long)
+	if long := max(img.Cols(), img.Rows()); long > maxDetectSide {
+		scale = maxDetectSide / float64(long)
 		gocv.Resize(img, &gray, image.Point{}, scale, scale, gocv.InterpolationArea)
 	} else {
 		img.CopyTo(&gray)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// Upright first; then rolled faces (Haar only finds upright ones), where
-	// two eyes are also required to keep false positives down.
+	// Upright first; then rolled copies (Haar only finds upright faces). A
+	// detection is confident when two eyes are found in it or it survives a
+	// much stricter neighbour count; rotating textures (a coffee cup, a cat,
+	// a replicated border) gives weak false positives, so a rolled
+	// detection must be confident, and a weak upright one is kept only when
+	// no rolled one is confident.
+	var fallback *candidate
 	for _, angle := range []float64{0, -20, 20, -35, 35, -50, 50} {
-		f, ok := m.tryAngle(gray, angle, reference)
-		if ok {
-			return f, nil
+		c, ok := m.detect(gray, angle)
+		if !ok {
+			continue
 		}
+		if c.confident {
+			return m.features(gray, c, reference), nil
+		}
+		if angle == 0 {
+			fallback = &c
+		}
+	}
+	if fallback != nil {
+		return m.features(gray, *fallback, reference), nil
 	}
 	return nil, errNoFace
 }
 
-func (m *matcher) tryAngle(gray gocv.Mat, angle float64, reference bool) (*faceFeatures, bool) {
-	rot := gocv.NewMat()
+// candidate is a face found at one roll of the image.
+type candidate struct {
+	angle     float64
+	box       image.Rectangle // in the rolled image
+	eyes      bool
+	confident bool
+}
+
+// detect looks for the largest face in gray rolled by angle degrees.
+func (m *matcher) detect(gray gocv.Mat, angle float64) (candidate, bool) {
+	rot := rolled(gray, angle)
 	defer rot.Close()
-	if angle == 0 {
-		gray.CopyTo(&rot)
-	} else {
-		rotate(gray, &rot, angle)
-	}
 	eq := gocv.NewMat()
 	defer eq.Close()
 	gocv.EqualizeHist(rot, &eq)
-	minFace := max(30, min(rot.Cols(), rot.Rows())/12)
-	faces := m.face.DetectMultiScaleWithParams(eq, 1.1, 5, 0, image.Pt(minFace, minFace), image.Point{})
+	minFace := image.Pt(max(30, min(rot.Cols(), rot.Rows())/12), max(30, min(rot.Cols(), rot.Rows())/12))
+	faces := m.face.DetectMultiScaleWithParams(eq, 1.15, 5, 0, minFace, image.Point{})
 	if len(faces) == 0 {
-		return nil, false
+		return candidate{}, false
 	}
 	best := faces[0]
 	for _, f := range faces[1:] {
@@ -142,28 +162,47 @@ func (m *matcher) tryAngle(gray gocv.Mat, angle float64, reference bool) (*faceF
 			best = f
 		}
 	}
-	eyes := m.findEyes(eq, best)
-	if angle != 0 && !eyes {
-		// A rolled image is only searched to find rolled faces; without eyes
-		// demand a much more confident detection (rotating textures such as
-		// a coffee cup or a cat gives weak false positives).
-		if len(m.face.DetectMultiScaleWithParams(eq, 1.1, 20, 0, image.Pt(minFace, minFace), image.Point{})) == 0 {
-			return nil, false
-		}
+	c := candidate{angle: angle, box: best, eyes: m.findEyes(eq, best)}
+	c.confident = c.eyes
+	if !c.confident {
+		// Search again around the face only, demanding far more neighbours.
+		pad := best.Dx() / 2
+		area := image.Rect(best.Min.X-pad, best.Min.Y-pad, best.Max.X+pad, best.Max.Y+pad).Intersect(image.Rect(0, 0, eq.Cols(), eq.Rows()))
+		roi := eq.Region(area)
+		c.confident = len(m.face.DetectMultiScaleWithParams(roi, 1.1, 20, 0, minFace, image.Point{})) > 0
+		roi.Close()
 	}
-	roll, dx := refineBySymmetry(rot, best)
-	f := &faceFeatures{eyes: eyes, angle: angle + roll, box: best}
+	return c, true
+}
+
+// features aligns the candidate face and computes its LBP histograms.
+func (m *matcher) features(gray gocv.Mat, c candidate, reference bool) *faceFeatures {
+	rot := rolled(gray, c.angle)
+	defer rot.Close()
+	roll, dx := refineBySymmetry(rot, c.box)
+	f := &faceFeatures{eyes: c.eyes, angle: c.angle + roll, box: c.box}
 	n := 1
 	if reference {
 		n = len(jitters)
 	}
 	for _, j := range jitters[:n] {
 		aligned := gocv.NewMat()
-		alignBox(rot, &aligned, best, roll+j.roll, dx+j.dx, j.dy, j.scale)
+		alignBox(rot, &aligned, c.box, roll+j.roll, dx+j.dx, j.dy, j.scale)
 		f.variants = append(f.variants, lbpHistogram(aligned))
 		aligned.Close()
 	}
-	return f, true
+	return f
+}
+
+// rolled returns a copy of gray rolled by angle degrees; the caller closes it.
+func rolled(gray gocv.Mat, angle float64) gocv.Mat {
+	rot := gocv.NewMat()
+	if angle == 0 {
+		gray.CopyTo(&rot)
+	} else {
+		rotate(gray, &rot, angle)
+	}
+	return rot
 }
 
 // jitters are the small alignment changes the reference is stored under, so
