@@ -249,7 +249,9 @@ type rig struct {
 	brk   *fakeBroker
 }
 
-func testConfig(t *testing.T) *config.Config {
+func testConfig(t *testing.T) *config.Config { return testConfigTB(t) }
+
+func testConfigTB(t testing.TB) *config.Config {
 	cfg := config.Default()
 	cfg.StateDir = t.TempDir()
 	cfg.MQTT.SubmissionID = "plain"
