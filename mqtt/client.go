@@ -503,7 +503,7 @@ func (c *Client) handle(m inbound) {
 	case Identify:
 		c.log.Info("mqtt identify command accepted", "user_id", v.UserID)
 	case Open:
-		c.log.Warn("mqtt open command accepted", "by", v.By, "reason", v.Reason, "nonce", v.Nonce)
+		c.log.Info("mqtt open command accepted", "by", v.By, "reason", v.Reason, "nonce", v.Nonce)
 	}
 	select {
 	case c.commands <- cmd:

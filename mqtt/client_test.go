@@ -363,3 +363,32 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// A broker that stops acknowledging is abandoned after AckTimeout and the
+// events go out on a new connection.
+func TestStalledBrokerIsAbandoned(t *testing.T) {
+	rec := newRecorder()
+	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription(prefix+"/event", rec.handle))
+	p := newProxy(t, b.Addr())
+	o := testOptions(t, p.url())
+	o.AckTimeout = 300 * time.Millisecond
+	o.ConnectTimeout = 500 * time.Millisecond
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+
+	p.stalled.Store(true)
+	for i := 1; i <= 5; i++ {
+		if err := c.PublishEvent(testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "the stalled connection dropped", func() bool { return !c.Connected() })
+	// The event or the retained state (PublishEvent updates both) times out.
+	if err := c.LastError(); err == nil || !strings.Contains(err.Error(), "no PUBACK") && !strings.Contains(err.Error(), "no acknowledgement") {
+		t.Fatalf("LastError = %v, want the missing acknowledgement", err)
+	}
+	p.stalled.Store(false)
+	waitFor(t, 10*time.Second, "events delivered after the stall", func() bool { return rec.distinct() == 5 })
+	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+}

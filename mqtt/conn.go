@@ -176,7 +176,13 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	c.log.Info("mqtt connected", "urls", c.opts.URLs, "client_id", c.opts.ClientID, "outbox", c.box.Len())
 
 	errc := make(chan error, 1)
-	go func() { errc <- c.sendEvents(ctx, cli) }()
+	go func() {
+		err := c.sendEvents(ctx, cli)
+		if err != nil {
+			cancel() // and publishRetained returns: reconnect
+		}
+		errc <- err
+	}()
 	err := c.publishRetained(ctx, cli)
 	cancel()
 	if serr := <-errc; err == nil || errors.Is(err, context.Canceled) {

@@ -42,6 +42,8 @@ var (
 	ErrTooLarge = errors.New("outbox record too large")
 	// ErrClosed: the outbox was closed.
 	ErrClosed = errors.New("outbox closed")
+	// ErrLocked: another process has the queue open.
+	ErrLocked = errors.New("outbox in use by another process")
 )
 
 const (
@@ -86,7 +88,8 @@ type Outbox struct {
 	mu       sync.Mutex
 	path     string
 	f        *os.File
-	size     int64 // bytes in the file
+	lock     *os.File // <path>.lock, held while open
+	size     int64    // bytes in the file
 	entries  []entry
 	head     int // entries[:head] are all acked
 	live     int
@@ -108,13 +111,26 @@ func Open(path string, opts Options) (*Outbox, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("outbox: create directory: %w", err)
 	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
-	o := &Outbox{path: path, f: f, opts: opts, nextID: 1, notify: make(chan struct{}, 1)}
+	o := &Outbox{path: path, f: f, lock: lock, opts: opts, nextID: 1, notify: make(chan struct{}, 1)}
+	if os.IsNotExist(statErr) && !opts.NoSync {
+		// A new file's directory entry must be durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			o.closeFiles()
+			return nil, fmt.Errorf("outbox: sync directory: %w", err)
+		}
+	}
 	if err := o.recover(); err != nil {
-		f.Close()
+		o.closeFiles()
 		return nil, err
 	}
 	return o, nil
@@ -443,9 +459,15 @@ func (o *Outbox) Close() error {
 	}
 	o.closed = true
 	err := o.sync()
-	if cerr := o.f.Close(); err == nil && cerr != nil {
+	if cerr := o.closeFiles(); err == nil && cerr != nil {
 		err = fmt.Errorf("outbox: close: %w", cerr)
 	}
+	return err
+}
+
+func (o *Outbox) closeFiles() error {
+	err := o.f.Close()
+	o.lock.Close()
 	return err
 }
 

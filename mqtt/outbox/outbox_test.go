@@ -278,3 +278,14 @@ func BenchmarkAppendFsync(b *testing.B) {
 		}
 	}
 }
+
+func TestSecondOpenIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q")
+	b := open(t, path, Options{})
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	b.Close()
+	b = open(t, path, Options{}) // free again after Close
+	b.Close()
+}
