@@ -313,3 +313,39 @@ func BenchmarkReplayMosquitto(b *testing.B) {
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
 	c.Close(context.Background())
 }
+
+// Clean session is off: a command sent while the gate is away is kept by
+// the broker and delivered when the gate is back.
+func TestMosquittoPersistentSessionKeepsCommands(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	o := testOptions(t, mq.URL())
+	o.Identify = true
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	reader := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL()).SetClientID("badge-reader"))
+	if tok := reader.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("reader connect: %v", tok.Error())
+	}
+	defer reader.Disconnect(100)
+	tok := reader.Publish(prefix+"/cmd/identify", 1, false, `{"submission_id":"sent-while-away"}`)
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("reader publish: %v", tok.Error())
+	}
+
+	o.OutboxPath = filepath.Join(t.TempDir(), "outbox2.log")
+	c2 := newClient(t, o) // same client id: same session
+	runClient(t, c2)
+	select {
+	case cmd := <-c2.Commands():
+		if id, ok := cmd.(Identify); !ok || id.SubmissionID != "sent-while-away" {
+			t.Fatalf("got %+v", cmd)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command sent while the gate was away was not delivered")
+	}
+}
