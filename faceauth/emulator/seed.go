@@ -167,9 +167,10 @@ func ParseSeed(name string, data []byte) (*Seed, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.ReplaceAll(msg, "\n ", "")
+		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+		msg = strings.ReplaceAll(msg, "\n  ", "; ")
 		msg = strings.ReplaceAll(msg, "not found in type", "is not a known key of")
-		return nil, fmt.Errorf("%w: %s: %s", ErrSeed, name, msg)
+		return nil, fmt.Errorf("%s: %w: %s", name, ErrSeed, msg)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
