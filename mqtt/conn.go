@@ -12,6 +12,10 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
+// stableConnection is how long a connection must last for the reconnect
+// backoff to start again from its minimum.
+const stableConnection = 30 * time.Second
+
 // Run connects and keeps the Client connected until ctx is done or Close
 // is called, reconnecting with backoff. Each connection is a fresh paho
 // client on the same persistent session (clean session off): the outbox,
@@ -60,8 +64,8 @@ func (c *Client) Run(ctx context.Context) error {
 			continue
 		}
 		everConnected = true
-		backoff = c.opts.ReconnectMin
 		c.setErr(nil)
+		since := time.Now()
 		err = c.serve(ctx, cli, lost)
 		c.connected.Store(false)
 		if ctx.Err() != nil {
@@ -69,11 +73,17 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		c.setErr(err)
-		c.log.Warn("mqtt connection lost", "err", err, "outbox", c.box.Len())
 		cli.Disconnect(0)
-		if !sleep(ctx, jitter(c.opts.ReconnectMin)) {
+		// A connection that drops at once (e.g. another gate with the same
+		// client id taking the session over) keeps backing off.
+		if time.Since(since) > stableConnection {
+			backoff = c.opts.ReconnectMin
+		}
+		c.log.Warn("mqtt connection lost", "err", err, "outbox", c.box.Len(), "retry_in", backoff)
+		if !sleep(ctx, jitter(backoff)) {
 			return nil
 		}
+		backoff = min(2*backoff, c.opts.ReconnectMax)
 	}
 }
 
@@ -149,14 +159,22 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 		return err
 	}
 	subs := map[string]byte{}
-	if c.opts.Identify {
-		subs[c.topics.CmdIdentify] = 1
+	var unsubs []string // the session may still hold them from an older configuration
+	for topic, on := range map[string]bool{
+		c.topics.CmdIdentify: c.opts.Identify,
+		c.topics.CmdOpen:     c.verifier != nil,
+		c.topics.HAStatus:    c.opts.HomeAssistant.Enabled,
+	} {
+		if on {
+			subs[topic] = 1
+		} else {
+			unsubs = append(unsubs, topic)
+		}
 	}
-	if c.verifier != nil {
-		subs[c.topics.CmdOpen] = 1
-	}
-	if c.opts.HomeAssistant.Enabled {
-		subs[c.topics.HAStatus] = 1
+	if len(unsubs) > 0 {
+		if err := waitToken(ctx, cli.Unsubscribe(unsubs...), c.opts.ConnectTimeout); err != nil {
+			return fmt.Errorf("mqtt: unsubscribe: %w", err)
+		}
 	}
 	if len(subs) > 0 {
 		tok := cli.SubscribeMultiple(subs, c.onMessage)
