@@ -2,11 +2,489 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/systemd"
 )
 
-// runDaemon is being written in this session (TEMPORARY: replaced by its owner).
-func runDaemon(_ context.Context, a *app, _ []string) int {
-	fmt.Fprintln(a.stderr, "facegate: not built yet")
-	return exitError
+// runDaemon is `facegate run [--config F]`: the daemon in the foreground.
+func runDaemon(ctx context.Context, a *app, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	path := fs.String("config", config.DefaultPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "facegate run: unexpected argument %q\n", fs.Arg(0))
+		return exitError
+	}
+	cfg, err := config.Load(*path, a.getenv)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate run: %v\n", err)
+		return exitError
+	}
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	notifier, err := systemd.NewNotifier(a.getenv)
+	if err != nil {
+		log.Warn("systemd notifications off", "err", err)
+		notifier = &systemd.Notifier{}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d, err := startDaemon(ctx, cfg, daemonOptions{
+		log: log, level: level, notifier: notifier, getenv: a.getenv,
+		configPath: *path, reload: hup,
+	})
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return exitError
+	}
+	return d.wait(ctx)
+}
+
+func logLevel(s string) slog.Level {
+	switch s {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// daemonOptions are what a daemon needs besides its configuration.
+type daemonOptions struct {
+	log      *slog.Logger
+	level    *slog.LevelVar // changed by reloads; may be nil
+	notifier *systemd.Notifier
+	getenv   func(string) string
+	// configPath is read again on reload; reload delivers the requests
+	// (SIGHUP). Both may be empty/nil: no reloads.
+	configPath string
+	reload     <-chan os.Signal
+	// listener serves the kiosk page instead of listening on kiosk.listen.
+	listener net.Listener
+	wire     wireOptions
+}
+
+// daemon is `facegate run` once started: the parts, the goroutines that
+// connect them, the web server, and the order in which it all stops.
+type daemon struct {
+	opts    daemonOptions
+	cfg     *config.Config // the configuration the parts were built with
+	p       *parts
+	log     *slog.Logger
+	srv     *http.Server
+	addr    net.Addr
+	qr      *qrLoop
+	started time.Time
+
+	draining    atomic.Bool
+	lastHealth  atomic.Int64 // unix nanoseconds of the last self-test
+	kioskCancel context.CancelFunc
+	kioskDone   chan error
+	srvDone     chan error
+	partsCancel context.CancelFunc
+	bg          sync.WaitGroup
+	stopOnce    sync.Once
+}
+
+// startDaemon builds the parts and starts them: broker connection,
+// commands, gate inputs, badge scanner, web server, kiosk, watchdog. It
+// returns once the gate accepts sessions (and systemd has been told).
+func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*daemon, error) {
+	if o.notifier == nil {
+		o.notifier = &systemd.Notifier{}
+	}
+	if o.getenv == nil {
+		o.getenv = func(string) string { return "" }
+	}
+	// The parts outlive the signal that ends ctx: they are stopped in order.
+	base := context.WithoutCancel(ctx)
+	partsCtx, partsCancel := context.WithCancel(base)
+	w := o.wire
+	w.log = o.log
+	d := &daemon{opts: o, cfg: cfg, log: o.log, started: time.Now(), partsCancel: partsCancel,
+		kioskDone: make(chan error, 1), srvDone: make(chan error, 1)}
+	d.lastHealth.Store(time.Now().UnixNano())
+	userHealth := w.onHealth
+	w.onHealth = func(h kiosk.Health) {
+		d.lastHealth.Store(time.Now().UnixNano())
+		_ = o.notifier.Notify(systemd.Status("serving on " + d.addrString() + ", health " + h.Status))
+		if userHealth != nil {
+			userHealth(h)
+		}
+	}
+	p, err := buildParts(partsCtx, cfg, w)
+	if err != nil {
+		partsCancel()
+		return nil, err
+	}
+	d.p = p
+
+	ln := o.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Kiosk.Listen); err != nil {
+			p.close()
+			partsCancel()
+			return nil, fmt.Errorf("kiosk.listen: %w", err)
+		}
+	}
+	d.addr = ln.Addr()
+
+	d.qr = newQRLoop(p.qr, p.kiosk, o.log.With("component", "badge"))
+	p.pub.observeState(func(s kiosk.Status) {
+		d.qr.setIdle(s.State == kiosk.StateIdle && !d.draining.Load())
+	})
+	d.goBG(func() { d.qr.run(partsCtx) })
+	if p.broker != nil {
+		d.goBG(func() {
+			if err := p.broker.Run(partsCtx); err != nil && !errors.Is(err, mqtt.ErrClosed) && partsCtx.Err() == nil {
+				d.log.Error("mqtt stopped", "err", err)
+			}
+		})
+		b := p.broker
+		d.goBG(func() { d.commands(partsCtx, b.Commands()) })
+	}
+	if ev := p.gate.Events(); ev != nil {
+		d.goBG(func() { d.gateEvents(partsCtx, ev) })
+	}
+
+	d.srv = &http.Server{
+		Handler:           d.guard(p.kiosk.Handler()),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(o.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	go func() {
+		err := d.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		d.srvDone <- err
+	}()
+
+	kctx, kcancel := context.WithCancel(base)
+	d.kioskCancel = kcancel
+	go func() { d.kioskDone <- p.kiosk.Run(kctx) }()
+
+	interval, ok, err := systemd.WatchdogInterval(o.getenv, os.Getpid())
+	switch {
+	case err != nil:
+		d.log.Warn("systemd watchdog off", "err", err)
+	case ok:
+		d.log.Info("systemd watchdog on", "ping_every", interval)
+		d.goBG(func() { d.watchdog(partsCtx, interval) })
+	}
+	if err := o.notifier.Notify(systemd.Ready, systemd.Status("serving on "+d.addrString())); err != nil {
+		d.log.Warn("systemd notify failed", "err", err)
+	}
+	d.log.Info("facegate running", "version", version, "site", cfg.Site, "gate", cfg.Gate,
+		"kiosk", "http://"+d.addrString()+"/", "camera", cfg.Camera.Source, "relay", cfg.IO.Relay.Driver,
+		"mqtt", cfg.MQTT.Enabled)
+	return d, nil
+}
+
+func (d *daemon) goBG(f func()) {
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		f()
+	}()
+}
+
+func (d *daemon) addrString() string {
+	if d.addr == nil {
+		return ""
+	}
+	return d.addr.String()
+}
+
+// wait serves until ctx ends (SIGTERM/SIGINT) or a part fails, handling
+// reloads on this one goroutine, then shuts down in order. It returns the
+// process exit code.
+func (d *daemon) wait(ctx context.Context) int {
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("shutdown requested")
+			return d.shutdown(exitOK)
+		case <-d.opts.reload:
+			d.reload()
+		case err := <-d.kioskDone:
+			d.kioskDone <- err // shutdown waits for it again
+			d.log.Error("kiosk stopped on its own", "err", err)
+			return d.shutdown(exitError)
+		case err := <-d.srvDone:
+			d.srvDone <- err
+			d.log.Error("kiosk web server failed", "err", err)
+			return d.shutdown(exitError)
+		}
+	}
+}
+
+// inFlight are the states of a session that is finished before shutdown:
+// the worker is already being checked, or being let through.
+var inFlight = map[kiosk.State]bool{
+	kiosk.StateCapturing: true, kiosk.StateAuthenticating: true, kiosk.StateGranted: true,
+}
+
+// drainLimit caps how long shutdown waits for the session in flight
+// (systemd's TimeoutStopSec is 30 s).
+const drainLimit = 20 * time.Second
+
+// shutdown stops in the order of STYLE.md: no new sessions → finish the
+// one in flight → relay inert → publish offline → disconnect → camera.
+func (d *daemon) shutdown(code int) int {
+	d.stopOnce.Do(func() {
+		_ = d.opts.notifier.Notify(systemd.Stopping, systemd.Status("stopping"))
+		// 1. No new sessions: badges, MQTT and HTTP identities are refused.
+		d.draining.Store(true)
+		d.qr.setIdle(false)
+		// 2. Finish the one in flight (bounded); one still waiting for a
+		// face is ended by the kiosk with reason "shutdown".
+		limit := min(d.cfg.API.Timeout+d.cfg.Identity.CaptureTimeout+d.cfg.IO.Relay.Pulse+2*time.Second, drainLimit)
+		deadline := time.Now().Add(limit)
+		for inFlight[d.p.kiosk.Status().State] && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st := d.p.kiosk.Status().State; inFlight[st] {
+			d.log.Warn("session still in flight at the drain limit; ending it", "state", st, "limit", limit)
+		}
+		d.kioskCancel()
+		select {
+		case err := <-d.kioskDone:
+			if err != nil {
+				d.log.Error("kiosk stopped with an error", "err", err)
+			}
+		case <-time.After(10 * time.Second):
+			d.log.Error("kiosk did not stop within 10s")
+		}
+		// 3. Relay inert for good.
+		if err := d.p.gate.Relay.Halt(); err != nil {
+			d.log.Error("relay halt failed", "err", err)
+			code = exitError
+		}
+		// 4–5. Publish offline and disconnect (the outbox keeps what is
+		// not yet delivered for the next start).
+		if d.p.broker != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := d.p.broker.Close(cctx); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+				d.log.Warn("mqtt close", "err", err)
+			}
+			cancel()
+			d.p.brokerClosed = true
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := d.srv.Shutdown(sctx); err != nil {
+			_ = d.srv.Close()
+		}
+		cancel()
+		d.partsCancel()
+		d.bg.Wait()
+		// 6. Camera and the rest (the gate releases its lines after the halt).
+		d.p.close()
+		d.log.Info("facegate stopped")
+	})
+	return code
+}
+
+// guard refuses new identities over HTTP while shutting down.
+func (d *daemon) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.draining.Load() && r.URL.Path == "/api/identify" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "shutting down"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// reload re-reads the configuration file (SIGHUP). A bad file changes
+// nothing; a good one updates the kiosk's identity, policy and roster and
+// the log level. Parts built from other sections need a restart (logged).
+func (d *daemon) reload() {
+	_ = d.opts.notifier.Notify(systemd.Reloading())
+	defer func() { _ = d.opts.notifier.Notify(systemd.Ready, systemd.Status("serving on "+d.addrString())) }()
+	if d.opts.configPath == "" {
+		d.log.Warn("reload ignored: no configuration file")
+		return
+	}
+	cfg, err := config.Load(d.opts.configPath, d.opts.getenv)
+	if err != nil {
+		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	if err := d.p.kiosk.Reload(cfg); err != nil {
+		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
+		return
+	}
+	if d.opts.level != nil {
+		d.opts.level.Set(logLevel(cfg.LogLevel))
+	}
+	if changed := restartNeeded(d.cfg, cfg); len(changed) > 0 {
+		d.log.Warn("changed settings take effect at the next restart", "sections", changed)
+	}
+	d.log.Info("configuration reloaded", "path", d.opts.configPath)
+}
+
+// restartNeeded lists the settings that differ between the running and the
+// new configuration and that only a restart applies.
+func restartNeeded(running, next *config.Config) []string {
+	var out []string
+	for _, c := range []struct {
+		name string
+		a, b any
+	}{
+		{"site", running.Site, next.Site},
+		{"gate", running.Gate, next.Gate},
+		{"state_dir", running.StateDir, next.StateDir},
+		{"api", running.API, next.API},
+		{"camera", running.Camera, next.Camera},
+		{"capture", running.Capture, next.Capture},
+		{"io", running.IO, next.IO},
+		{"mqtt", running.MQTT, next.MQTT},
+		{"kiosk.listen", running.Kiosk.Listen, next.Kiosk.Listen},
+		{"audit", running.Audit, next.Audit},
+	} {
+		if !reflect.DeepEqual(c.a, c.b) {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}
+
+// watchdog pings systemd while the daemon is sound: the kiosk's self-test
+// has run recently and its state can be read. A hung daemon stops pinging
+// and systemd restarts it (WatchdogSec=).
+func (d *daemon) watchdog(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if reason := d.unsound(); reason != "" {
+			d.log.Error("watchdog ping withheld", "reason", reason)
+			continue
+		}
+		if err := d.opts.notifier.Notify(systemd.Watchdog); err != nil {
+			d.log.Warn("watchdog ping failed", "err", err)
+		}
+	}
+}
+
+// unsound says why the daemon should not be considered alive, or "".
+func (d *daemon) unsound() string {
+	// A self-test takes at most the API ping's 10 s beyond its interval.
+	stale := 2*d.cfg.Kiosk.HealthInterval + 15*time.Second
+	if age := time.Since(time.Unix(0, d.lastHealth.Load())); age > stale {
+		return fmt.Sprintf("no self-test for %s", age.Round(time.Second))
+	}
+	answered := make(chan struct{})
+	go func() {
+		d.p.kiosk.Status()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+		return ""
+	case <-time.After(time.Second):
+		return "kiosk state unreadable for 1s"
+	}
+}
+
+// commands hands MQTT commands to the kiosk.
+func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
+	log := d.log.With("component", "mqtt-commands")
+	for {
+		var cmd mqtt.Command
+		select {
+		case <-ctx.Done():
+			return
+		case cmd = <-cmds:
+		}
+		if d.draining.Load() {
+			log.Info("command refused: shutting down")
+			continue
+		}
+		var err error
+		switch c := cmd.(type) {
+		case mqtt.Identify:
+			err = d.p.kiosk.IdentifyRequest(kiosk.SourceMQTT, kiosk.IdentifyRequest{SubmissionID: c.SubmissionID, UserID: c.UserID})
+		case mqtt.Open:
+			err = d.p.kiosk.RemoteOpen(kiosk.RemoteOpen{Source: kiosk.SourceMQTT, By: c.By, Reason: c.Reason})
+		default:
+			err = fmt.Errorf("unknown command %T", cmd)
+		}
+		if err != nil {
+			log.Info("command refused", "command", fmt.Sprintf("%T", cmd), "err", err)
+		}
+	}
+}
+
+// gateEvents reports the door to the screen and the broker and logs the
+// other inputs.
+func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event) {
+	log := d.log.With("component", "gate-inputs")
+	for {
+		var ev gate.Event
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok = <-events:
+			if !ok {
+				return
+			}
+		}
+		switch ev.Kind {
+		case gate.DoorOpened, gate.DoorForced, gate.DoorClosed:
+			open := ev.Kind != gate.DoorClosed
+			d.p.kiosk.SetDoor(open)
+			if d.p.broker != nil {
+				if err := d.p.broker.PublishDoor(open); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+					log.Warn("door state not published", "err", err)
+				}
+			}
+			if ev.Kind == gate.DoorForced {
+				log.Warn("door forced open", "at", ev.Time)
+				continue
+			}
+			log.Info("door", "event", ev.Kind.String())
+		case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen:
+			log.Warn("gate input", "event", ev.String())
+		default:
+			log.Info("gate input", "event", ev.Kind.String())
+		}
+	}
 }

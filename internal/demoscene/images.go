@@ -114,22 +114,23 @@ func escapePath(p string) string {
 // the left, which the Haar cascade takes for a second face when scaled up.
 var visitorCrop = image.Rect(110, 0, 400, 320)
 
-// Demo is the scene `facegate demo` plays in a loop at 1280x720/15 fps:
-// the worker shows their badge then their face (granted), then a visitor
-// shows theirs (the emulator's seed gives the visitor a low head-cover
-// score: denied, "put on your hard hat"). Gaps of empty scene leave room
-// for the kiosk's cooldown.
+// Demo is the scene `facegate demo` plays in a loop, 1280x720 at 10 fps
+// (the video is encoded at start; fewer frames start the demo sooner): the
+// worker shows their badge then their face (granted), then a visitor shows
+// theirs (the emulator's seed gives the visitor a low head-cover score:
+// denied, "put on your hard hat"). Gaps of empty scene leave room for the
+// kiosk's cooldown (3 s).
 func Demo(imagesDir, workerPayload, visitorPayload string) Scene {
 	return Scene{
-		Width: 1280, Height: 720, FPS: 15,
+		Width: 1280, Height: 720, FPS: 10,
 		Phases: []Phase{
-			{Kind: Empty, Duration: 2 * time.Second},
+			{Kind: Empty, Duration: 1500 * time.Millisecond},
 			{Kind: Badge, Payload: workerPayload, Duration: 2 * time.Second},
-			{Kind: Face, Image: filepath.Join(imagesDir, WorkerPhoto), Duration: 5 * time.Second},
-			{Kind: Empty, Duration: 4 * time.Second},
+			{Kind: Face, Image: filepath.Join(imagesDir, WorkerPhoto), Duration: 4 * time.Second},
+			{Kind: Empty, Duration: 3500 * time.Millisecond},
 			{Kind: Badge, Payload: visitorPayload, Duration: 2 * time.Second},
-			{Kind: Face, Image: filepath.Join(imagesDir, VisitorPhoto), Crop: visitorCrop, Duration: 5 * time.Second},
-			{Kind: Empty, Duration: 4 * time.Second},
+			{Kind: Face, Image: filepath.Join(imagesDir, VisitorPhoto), Crop: visitorCrop, Duration: 4 * time.Second},
+			{Kind: Empty, Duration: 3500 * time.Millisecond},
 		},
 	}
 }

@@ -14,6 +14,10 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -304,4 +308,56 @@ func scalePhoto(path string, crop image.Rectangle, w, h int) (gocv.Mat, error) {
 	size := image.Pt(int(float64(img.Cols())*scale), int(float64(img.Rows())*scale))
 	gocv.Resize(img, &out, size, 0, 0, gocv.InterpolationLinear)
 	return out, nil
+}
+
+// WriteFrames writes one pass of the scene into dir as numbered JPEG files
+// (frame-000001.jpg, …): the capture package reads a folder of images as a
+// camera, paced at the configured frame rate. The frames are encoded on
+// every CPU, which makes this several times faster than WriteVideo.
+func (s Scene) WriteFrames(dir string) error {
+	if err := s.validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("demoscene: %w", err)
+	}
+	type job struct {
+		n     int
+		frame gocv.Mat
+	}
+	jobs := make(chan job, runtime.NumCPU())
+	errs := make(chan error, runtime.NumCPU())
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.NumCPU(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			for j := range jobs {
+				if first == nil {
+					path := filepath.Join(dir, fmt.Sprintf("frame-%06d.jpg", j.n))
+					if !gocv.IMWriteWithParams(path, j.frame, []int{gocv.IMWriteJpegQuality, 90}) {
+						first = fmt.Errorf("demoscene: OpenCV cannot write %s", path)
+					}
+				}
+				j.frame.Close()
+			}
+			errs <- first
+		}()
+	}
+	n := 0
+	rerr := s.Render(func(frame gocv.Mat) error {
+		n++
+		jobs <- job{n: n, frame: frame.Clone()}
+		return nil
+	})
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && rerr == nil {
+			rerr = err
+		}
+	}
+	return rerr
 }

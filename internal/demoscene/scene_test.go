@@ -77,10 +77,10 @@ func TestInvalidScenes(t *testing.T) {
 func TestDemoSceneShowsWhatTheKioskNeeds(t *testing.T) {
 	dir := imagesDir(t)
 	s := Demo(dir, "FG1:S:demo-worker", "FG1:S:demo-visitor")
-	if got, want := s.Frames(), 24*15; got != want {
+	if got, want := s.Frames(), 205; got != want {
 		t.Fatalf("Frames() = %d, want %d", got, want)
 	}
-	if s.Length() != 24*time.Second {
+	if s.Length() != 20500*time.Millisecond {
 		t.Fatalf("Length() = %v", s.Length())
 	}
 	cc := gocv.NewCascadeClassifier()
@@ -114,7 +114,7 @@ func TestDemoSceneShowsWhatTheKioskNeeds(t *testing.T) {
 			t.Fatalf("frame %d is identical to the one before", n)
 		}
 		prev = b
-		if n%20 != 7 {
+		if n%15 != 7 {
 			return nil
 		}
 		p := kinds[n]
@@ -192,5 +192,41 @@ func TestWriteVideoBadPath(t *testing.T) {
 	s := Scene{Width: 640, Height: 480, FPS: 10, Phases: []Phase{{Kind: Empty, Duration: time.Second}}}
 	if err := s.WriteVideo(filepath.Join(t.TempDir(), "no", "such", "dir", "x.avi")); err == nil {
 		t.Fatal("writing into a missing directory succeeded")
+	}
+}
+
+func TestWriteFramesReadsBack(t *testing.T) {
+	dir := imagesDir(t)
+	s := Scene{Width: 640, Height: 480, FPS: 10, Phases: []Phase{
+		{Kind: Empty, Duration: 300 * time.Millisecond},
+		{Kind: Face, Image: filepath.Join(dir, WorkerPhoto), Duration: 300 * time.Millisecond},
+	}}
+	out := filepath.Join(t.TempDir(), "frames")
+	if err := s.WriteFrames(out); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(out, "frame-*.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != s.Frames() {
+		t.Fatalf("%d files, want %d", len(files), s.Frames())
+	}
+	// Numbered in order: the last file is the face, the first the empty scene.
+	for i, want := range []bool{false, true} {
+		m := gocv.IMRead(files[i*(len(files)-1)], gocv.IMReadColor)
+		if m.Cols() != 640 || m.Rows() != 480 {
+			t.Fatalf("%s is %dx%d", files[i], m.Cols(), m.Rows())
+		}
+		cc := gocv.NewCascadeClassifier()
+		if !cc.Load(cascade) {
+			t.Skip("no Haar cascade")
+		}
+		got := len(cc.DetectMultiScale(m)) > 0
+		cc.Close()
+		m.Close()
+		if got != want {
+			t.Fatalf("frame %d: face %v, want %v", i, got, want)
+		}
 	}
 }

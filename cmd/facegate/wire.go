@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// wireOptions are what building the parts needs besides the configuration.
+type wireOptions struct {
+	log     *slog.Logger
+	version string
+	// frames replaces the camera named by camera.source (benchmarks use a
+	// synthetic source); nil opens the configured camera.
+	frames capture.FrameSource
+	// onState, onEvent and onRelay observe the daemon (the demo's summary,
+	// tests, benchmarks); each is called from the kiosk's goroutines and
+	// must not block.
+	onState func(kiosk.Status)
+	onEvent func(mqtt.Event)
+	onRelay func(energised bool)
+	// onHealth is told each self-test result (the watchdog feeds on it).
+	onHealth func(kiosk.Health)
+}
+
+// parts is everything `facegate run` drives, built from one configuration.
+// close releases them; the daemon calls the steps of the shutdown order
+// itself before (see daemon.shutdown).
+type parts struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	api      *faceauth.Client
+	camera   *capture.Camera // nil when wireOptions.frames was given
+	frames   capture.FrameSource
+	analyzer *capture.Analyzer
+	selector *capture.Selector
+	preview  *capture.Preview
+	qr       badgeScanner
+	gate     *gate.Gate
+	broker   *mqtt.Client // nil when mqtt is disabled
+	// brokerClosed: the shutdown closed the broker client already.
+	brokerClosed bool
+	pub          *publisher
+	kiosk        *kiosk.Kiosk
+}
+
+// buildParts builds each part from its section. Nothing runs yet (the
+// camera reader excepted); on error everything built so far is closed.
+func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *parts, err error) {
+	p = &parts{cfg: cfg, log: o.log}
+	defer func() {
+		if err != nil {
+			p.close()
+			p = nil
+		}
+	}()
+
+	p.api, err = faceauth.New(faceauth.Options{
+		BaseURL:           cfg.API.URL,
+		APIKey:            cfg.API.Key.Value(),
+		Timeout:           cfg.API.Timeout,
+		CAFile:            cfg.API.CAFile,
+		AllowInsecureHTTP: cfg.API.AllowInsecureHTTP,
+		UserAgent:         "facegate/" + version,
+		Logger:            o.log.With("component", "faceauth"),
+	})
+	if err != nil {
+		return p, fmt.Errorf("api: %w", err)
+	}
+
+	src := o.frames
+	if src == nil {
+		p.camera, err = capture.OpenCamera(ctx, capture.CameraConfig{
+			Source: cfg.Camera.Source, Width: cfg.Camera.Width, Height: cfg.Camera.Height,
+			FPS: cfg.Camera.FPS, FourCC: cfg.Camera.FourCC, FrozenAfter: cfg.Camera.FrozenAfter,
+		}, capture.WithLogger(o.log.With("component", "camera")))
+		if err != nil {
+			return p, fmt.Errorf("camera: %w", err)
+		}
+		src = p.camera
+	}
+	p.frames = src
+	p.analyzer, err = capture.NewAnalyzer(capture.AnalyzerConfig{
+		Detector: cfg.Capture.Detector, Cascade: cfg.Capture.Cascade,
+		EyeCascade: cfg.Capture.EyeCascade, Model: cfg.Capture.Model,
+		Gates: capture.Gates{
+			MinFaceWidth:  cfg.Capture.MinFaceWidth,
+			MinSharpness:  cfg.Capture.MinSharpness,
+			MinBrightness: cfg.Capture.MinBrightness,
+			MaxBrightness: cfg.Capture.MaxBrightness,
+			MaxRoll:       cfg.Capture.MaxRoll,
+		},
+		// The live gate checks one person at a time unless told otherwise
+		// (the kiosk's tailgating guard counts faces either way).
+		AllowMultiple: !cfg.Capture.OnePerson,
+	})
+	if err != nil {
+		return p, fmt.Errorf("capture: %w", err)
+	}
+	p.selector = capture.NewSelector(p.frames, p.analyzer, capture.SelectorConfig{
+		Window: cfg.Capture.Window, JPEGQuality: cfg.Capture.JPEGQuality,
+	})
+	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
+	p.qr = newGoQRScanner(p.frames)
+
+	p.gate, err = gate.Open(cfg.IO, gate.Options{Logger: o.log.With("component", "gate")})
+	if err != nil {
+		return p, fmt.Errorf("io: %w", err)
+	}
+
+	if cfg.MQTT.Enabled {
+		mo, err := mqtt.OptionsFromConfig(cfg, version, o.log.With("component", "mqtt"))
+		if err != nil {
+			return p, fmt.Errorf("mqtt: %w", err)
+		}
+		if p.broker, err = mqtt.New(mo); err != nil {
+			return p, fmt.Errorf("mqtt: %w", err)
+		}
+	}
+	var health frameHealth = p.camera
+	if p.camera == nil {
+		health, _ = src.(frameHealth)
+	}
+	var cam *cameraMonitor
+	if health != nil {
+		cam = &cameraMonitor{source: health, analyzer: p.analyzer, frozenAfter: cfg.Camera.FrozenAfter}
+	}
+	p.pub = &publisher{broker: p.broker, camera: cam, log: o.log}
+	if o.onState != nil {
+		p.pub.observeState(o.onState)
+	}
+	if o.onEvent != nil {
+		p.pub.observeEvent(o.onEvent)
+	}
+
+	deps := kiosk.Deps{
+		Selector:      &faceSelector{sel: p.selector},
+		Authenticator: p.api,
+		Relay:         &observedRelay{relay: p.gate.Relay, notify: func(on bool) { p.relayChanged(on, o.onRelay) }},
+		Publisher:     p.pub,
+		Pinger:        p.api,
+		Preview:       previewSource{p.preview},
+		Logger:        o.log,
+		OnHealth:      o.onHealth,
+		Version:       version,
+	}
+	if cam != nil {
+		deps.Camera = cam
+	}
+	if p.broker != nil {
+		deps.Broker = p.broker
+	}
+	p.kiosk, err = kiosk.New(cfg, deps)
+	if err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// relayChanged tells the screen and the broker what the relay does. It is
+// called by the relay wrapper, only while the kiosk runs.
+func (p *parts) relayChanged(on bool, observe func(bool)) {
+	p.kiosk.SetRelay(on)
+	if p.broker != nil {
+		if err := p.broker.PublishRelay(on); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+			p.log.Warn("relay state not published", "err", err)
+		}
+	}
+	if observe != nil {
+		observe(on)
+	}
+}
+
+// close releases what buildParts made, in the reverse order of need: the
+// relay is made inert before anything else is let go.
+func (p *parts) close() {
+	if p.gate != nil {
+		if err := p.gate.Close(); err != nil {
+			p.log.Error("gate close failed", "err", err)
+		}
+	}
+	if p.broker != nil && !p.brokerClosed {
+		ctx, cancel := context.WithTimeout(context.Background(), 0)
+		_ = p.broker.Close(ctx)
+		cancel()
+	}
+	if p.preview != nil {
+		_ = p.preview.Close()
+	}
+	if p.selector != nil {
+		_ = p.selector.Close()
+	}
+	if p.analyzer != nil {
+		_ = p.analyzer.Close()
+	}
+	if p.camera != nil {
+		_ = p.camera.Close()
+	}
+}

@@ -1,0 +1,292 @@
+package main
+
+// Adapters between the parts' APIs and the interfaces the kiosk consumes.
+// They hold no business rules: translation only.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// faceSelector is capture.Selector as a kiosk.FaceSelector.
+type faceSelector struct {
+	sel *capture.Selector
+}
+
+func (f *faceSelector) SelectFace(ctx context.Context, progress func(kiosk.Progress)) (kiosk.Face, error) {
+	s, err := f.sel.SelectFace(ctx, func(p capture.Progress) {
+		progress(kiosk.Progress{Reason: string(p.Reason), Box: p.Box, Frame: p.Frame})
+	})
+	switch {
+	case err == nil:
+		return kiosk.Face{JPEG: s.JPEG, CapturedAt: s.CapturedAt, Faces: s.Faces, Box: s.Face,
+			Frame: s.Frame, Score: s.Score}, nil
+	case ctx.Err() != nil:
+		// *capture.NoFaceError also matches ctx's error.
+		return kiosk.Face{}, fmt.Errorf("face selection ended: %w", err)
+	case errors.Is(err, capture.ErrNoFace):
+		return kiosk.Face{}, fmt.Errorf("%w: %w", kiosk.ErrNoFace, err)
+	}
+	return kiosk.Face{}, fmt.Errorf("face selection: %w", err)
+}
+
+// previewSource is capture.Preview as a kiosk.PreviewSource.
+type previewSource struct {
+	preview *capture.Preview
+}
+
+func (p previewSource) NextPreview(ctx context.Context, after uint64) ([]byte, uint64, error) {
+	return p.preview.Next(ctx, after)
+}
+
+// observedRelay reports the relay's output (energised or not) while the
+// kiosk pulses it: the screen and the retained MQTT topic show it.
+type observedRelay struct {
+	relay  gate.Relay
+	notify func(energised bool)
+}
+
+// relayPoll is how often the relay's state is read during a pulse.
+const relayPoll = 5 * time.Millisecond
+
+func (r *observedRelay) Pulse(ctx context.Context, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- r.relay.Pulse(ctx, d) }()
+	t := time.NewTicker(relayPoll)
+	defer t.Stop()
+	reported := false
+	for {
+		select {
+		case err := <-done:
+			if reported {
+				r.notify(false)
+			}
+			return err
+		case <-t.C:
+			if !reported && r.relay.State() == gate.RelayActive {
+				reported = true
+				r.notify(true)
+			}
+		}
+	}
+}
+
+// frameHealth is what a frame source tells about itself (capture.Camera,
+// and the benchmarks' synthetic source).
+type frameHealth interface {
+	Health() capture.Health
+}
+
+// cameraMonitor is the camera's health as the kiosk's self-test reads it.
+type cameraMonitor struct {
+	source      frameHealth
+	analyzer    *capture.Analyzer
+	frozenAfter time.Duration
+}
+
+func (m *cameraMonitor) CameraHealth() kiosk.CameraHealth {
+	h := m.source.Health()
+	out := kiosk.CameraHealth{FPS: h.FPS, DetectorTime: m.analyzer.DetectTime()}
+	switch h.State {
+	case capture.StateUp:
+		out.LastChange = h.LastFrame
+	case capture.StateFrozen:
+		// Frozen is declared frozen_after the last change.
+		out.LastChange = h.Since.Add(-m.frozenAfter)
+	default:
+		msg := "camera down"
+		if h.LastError != "" {
+			msg += ": " + h.LastError
+		}
+		out.Err = errors.New(msg)
+	}
+	return out
+}
+
+// publisher fans the kiosk's output out to the broker (when MQTT is on) and
+// to the daemon's own observers (the QR scanner's idle switch, the demo).
+// Every method returns quickly: the broker client only queues.
+type publisher struct {
+	broker *mqtt.Client // nil without MQTT
+	camera *cameraMonitor
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	onState []func(kiosk.Status)
+	onEvent []func(mqtt.Event)
+}
+
+func (p *publisher) observeState(f func(kiosk.Status)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onState = append(p.onState, f)
+}
+
+func (p *publisher) observeEvent(f func(mqtt.Event)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onEvent = append(p.onEvent, f)
+}
+
+func (p *publisher) PublishEvent(ev mqtt.Event) error {
+	p.mu.Lock()
+	obs := p.onEvent
+	p.mu.Unlock()
+	for _, f := range obs {
+		f(ev)
+	}
+	if p.broker == nil {
+		return nil // MQTT off: the audit log is the record
+	}
+	return p.broker.PublishEvent(ev)
+}
+
+func (p *publisher) PublishState(s kiosk.Status) error {
+	p.mu.Lock()
+	obs := p.onState
+	p.mu.Unlock()
+	for _, f := range obs {
+		f(s)
+	}
+	if p.broker == nil {
+		return nil
+	}
+	return p.broker.PublishState(string(s.State))
+}
+
+// PublishHealth publishes the self-test on the retained camera topic, the
+// broker's health payload: the camera's own status, and the summary of
+// every failing check in its message.
+func (p *publisher) PublishHealth(h kiosk.Health) error {
+	if p.broker == nil {
+		return nil
+	}
+	ch := mqtt.CameraHealth{Status: mqtt.CameraOK, LastFrameAgeMS: -1}
+	switch h.Checks["camera"].Status {
+	case kiosk.HealthDown:
+		ch.Status = mqtt.CameraLost
+	case kiosk.HealthDegraded:
+		ch.Status = mqtt.CameraDegraded
+	}
+	if p.camera != nil {
+		c := p.camera.source.Health()
+		ch.FPS = c.FPS
+		if !c.LastFrame.IsZero() {
+			ch.LastFrameAgeMS = time.Since(c.LastFrame).Milliseconds()
+		}
+	}
+	ch.Message = healthSummary(h)
+	return p.broker.PublishHealth(ch)
+}
+
+// healthSummary is "health ok" or "health degraded: api down (timeout); …".
+func healthSummary(h kiosk.Health) string {
+	var bad []string
+	for name, c := range h.Checks {
+		if c.Status == kiosk.HealthDown || c.Status == kiosk.HealthDegraded {
+			s := name + " " + c.Status
+			if c.Detail != "" {
+				s += " (" + c.Detail + ")"
+			}
+			bad = append(bad, s)
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) == 0 {
+		return "health " + h.Status
+	}
+	return "health " + h.Status + ": " + strings.Join(bad, "; ")
+}
+
+// PublishAlert: the broker has no alert topic; the kiosk has logged the
+// alert at error level and counted it in facegate_alerts_total.
+func (p *publisher) PublishAlert(kiosk.Alert) error { return nil }
+
+// qrLoop runs the badge scanner while the gate is idle (capture asks for it
+// to stop during sessions, when the selector needs the CPU) and hands every
+// payload to the kiosk.
+type qrLoop struct {
+	scanner badgeScanner
+	kiosk   *kiosk.Kiosk
+	log     *slog.Logger
+	idle    chan bool // latest idle flag; buffered 1
+}
+
+func newQRLoop(s badgeScanner, k *kiosk.Kiosk, log *slog.Logger) *qrLoop {
+	return &qrLoop{scanner: s, kiosk: k, log: log, idle: make(chan bool, 1)}
+}
+
+// setIdle records the gate's state; it never blocks (only the latest value
+// matters).
+func (q *qrLoop) setIdle(idle bool) {
+	for {
+		select {
+		case q.idle <- idle:
+			return
+		default:
+			select {
+			case <-q.idle:
+			default:
+			}
+		}
+	}
+}
+
+// run scans while idle until ctx ends.
+func (q *qrLoop) run(ctx context.Context) {
+	var stop context.CancelFunc
+	var done chan struct{}
+	halt := func() {
+		if stop != nil {
+			stop()
+			<-done
+			stop, done = nil, nil
+		}
+	}
+	defer halt()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case idle := <-q.idle:
+			if !idle {
+				halt()
+				continue
+			}
+			if stop != nil {
+				continue
+			}
+			sctx, cancel := context.WithCancel(ctx)
+			stop, done = cancel, make(chan struct{})
+			go func(done chan struct{}) {
+				defer close(done)
+				if err := q.scanner.Run(sctx, q.found); err != nil {
+					q.log.Error("badge scanner stopped", "err", err)
+				}
+			}(done)
+		}
+	}
+}
+
+func (q *qrLoop) found(payload string) {
+	err := q.kiosk.IdentifyQR(payload)
+	switch {
+	case err == nil, errors.Is(err, kiosk.ErrBusy):
+	case errors.Is(err, kiosk.ErrNotRunning):
+	default:
+		// The payload may carry a submission id: never at info level.
+		q.log.Info("badge refused", "err", err)
+		q.log.Debug("badge payload", "payload", payload)
+	}
+}

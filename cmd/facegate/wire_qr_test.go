@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/internal/demoscene"
+)
+
+// badgeFrame renders one demo-scene frame with a badge showing payload.
+func badgeFrame(t *testing.T, payload string) gocv.Mat {
+	t.Helper()
+	frame := gocv.NewMat()
+	t.Cleanup(func() { frame.Close() })
+	scene := demoscene.Scene{Width: 1280, Height: 720, FPS: 15,
+		Phases: []demoscene.Phase{{Kind: demoscene.Badge, Payload: payload, Duration: time.Second / 15}}}
+	if err := scene.Render(func(m gocv.Mat) error { m.CopyTo(&frame); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return frame
+}
+
+// collect runs a scanner over src for d and returns every payload found.
+func collect(t *testing.T, s badgeScanner, d time.Duration) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var mu sync.Mutex
+	var got []string
+	if err := s.Run(ctx, func(p string) {
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatalf("scanner: %v", err)
+	}
+	return got
+}
+
+func TestGoQRScannerReadsTheBadgeOnce(t *testing.T) {
+	const payload = "FG1:S:demo-worker-0001:worker-0001"
+	s := newGoQRScanner(&stillSource{frame: badgeFrame(t, payload)})
+	s.every = 20 * time.Millisecond
+	got := collect(t, s, 600*time.Millisecond)
+	if len(got) != 1 || got[0] != payload {
+		t.Fatalf("found %q, want exactly one %q (repeats are suppressed for %s)", got, payload, s.repeat)
+	}
+}
+
+func TestGoQRScannerIgnoresEmptyScene(t *testing.T) {
+	frame := gocv.NewMatWithSize(720, 1280, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	s := newGoQRScanner(&stillSource{frame: frame})
+	s.every = 20 * time.Millisecond
+	if got := collect(t, s, 200*time.Millisecond); len(got) != 0 {
+		t.Fatalf("found %q in an empty frame", got)
+	}
+}
+
+// stillSource hands out one frame again and again.
+type stillSource struct {
+	frame gocv.Mat
+	seq   uint64
+}
+
+func (s *stillSource) Next(ctx context.Context, _ uint64, dst *gocv.Mat) (capture.FrameInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return capture.FrameInfo{}, err
+	}
+	s.seq++
+	s.frame.CopyTo(dst)
+	return capture.FrameInfo{Seq: s.seq, At: time.Now()}, nil
+}
+
+func TestGoQRScannerReadsRosterBadge(t *testing.T) {
+	const payload = "FG1:B:badge-42"
+	s := newGoQRScanner(&stillSource{frame: badgeFrame(t, payload)})
+	s.every = 20 * time.Millisecond
+	if got := collect(t, s, 600*time.Millisecond); len(got) == 0 || got[0] != payload {
+		t.Fatalf("found %q, want %q", got, payload)
+	}
+}
