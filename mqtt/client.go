@@ -122,12 +122,12 @@ type Client struct {
 	inbox      chan inbound
 	commands   chan Command
 	haAnnounce chan struct{}
-	closing    chan struct{} // closed when Close starts
 	done       chan struct{} // closed when Close has stopped Run
 	wg         sync.WaitGroup
 
 	connected atomic.Bool
 	running   atomic.Bool
+	dropped   atomic.Uint64 // inbound messages dropped because nobody read Commands
 	runDone   chan struct{}
 
 	mu           sync.Mutex // guards the fields below
@@ -165,7 +165,6 @@ func New(opts Options) (*Client, error) {
 		inbox:      make(chan inbound, 64),
 		commands:   make(chan Command, 16),
 		haAnnounce: make(chan struct{}, 1),
-		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
 		runDone:    make(chan struct{}),
 		state:      "idle",
@@ -402,7 +401,6 @@ func (c *Client) Close(ctx context.Context) error {
 	c.closed = true
 	stop := c.stopRun
 	c.mu.Unlock()
-	close(c.closing)
 
 	if c.running.Load() {
 		tick := time.NewTicker(20 * time.Millisecond)

@@ -392,3 +392,28 @@ func TestStalledBrokerIsAbandoned(t *testing.T) {
 	waitFor(t, 10*time.Second, "events delivered after the stall", func() bool { return rec.distinct() == 5 })
 	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
 }
+
+// Nobody reads Commands: the commands pile up and are dropped, and the
+// connection (paho's goroutine) keeps working.
+func TestUnreadCommandsNeverBlockTheConnection(t *testing.T) {
+	rec := newRecorder()
+	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription(prefix+"/event", rec.handle))
+	o := testOptions(t, b.URL())
+	o.Identify = true
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+	for i := 0; i < 500; i++ {
+		b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"s`+strconv.Itoa(i)+`"}`), false)
+	}
+	if err := c.PublishEvent(testEvent(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "an event published while commands pile up", func() bool { return rec.distinct() == 1 })
+	if !c.Connected() {
+		t.Fatal("connection lost while commands piled up")
+	}
+	if n := len(c.Commands()); n != cap(c.Commands()) {
+		t.Fatalf("%d commands waiting, want the channel full (%d)", n, cap(c.Commands()))
+	}
+}

@@ -339,7 +339,10 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	select {
 	case c.inbox <- in:
 	default:
-		c.log.Warn("mqtt inbound queue full: message dropped", "topic", in.topic)
+		// Logged at the first drop and every 100th, not once per message.
+		if n := c.dropped.Add(1); n == 1 || n%100 == 0 {
+			c.log.Warn("mqtt inbound queue full: messages dropped", "topic", in.topic, "dropped_total", n)
+		}
 	}
 }
 
