@@ -248,10 +248,10 @@ func TestParseHistoryPage(t *testing.T) {
 
 	for body, want := range map[string]int{
 		`[]`: 0, `[{"faceAuth_projectId":"p","data":[]}]`: 0, `[{"faceAuth_projectId":"p","data":null}]`: 0,
-		`{"faceAuth_projectId":"p","data":[{"auth_id":"x"}]}`:                             1,
-		`[{"faceAuth_projectId":"p","data":[{"auth_id":"x"}],"nextPage_key":null}]`:       1,
-		`[{"faceAuth_projectId":"p","data":[{"auth_id":"x"}],"nextPage_key":{}}]`:         1,
-		`[{"data":[{"auth_id":"a"}]},{"data":[{"auth_id":"b"}]},{"auth_id":"c"}]`:         3,
+		`{"faceAuth_projectId":"p","data":[{"auth_id":"x"}]}`:                            1,
+		`[{"faceAuth_projectId":"p","data":[{"auth_id":"x"}],"nextPage_key":null}]`:      1,
+		`[{"faceAuth_projectId":"p","data":[{"auth_id":"x"}],"nextPage_key":{}}]`:        1,
+		`[{"data":[{"auth_id":"a"}]},{"data":[{"auth_id":"b"}]},{"auth_id":"c"}]`:        3,
 		`[{"faceAuth_projectId":"p","data":[{"auth_id":"x","auth_status":"APPROVED"}]}]`: 1,
 	} {
 		recs, next, err := parseHistoryPage([]byte(body))
