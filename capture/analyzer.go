@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,7 @@ type Gates struct {
 // DefaultGates are the limits used for zero fields.
 var DefaultGates = Gates{
 	MinFaceWidth:  80,
-	MinSharpness:  25,
+	MinSharpness:  150,
 	MinBrightness: 55,
 	MaxBrightness: 215,
 	MinFrontal:    0.5,
@@ -106,6 +107,9 @@ type Quality struct {
 	Eyes       int     `json:"eyes"`        // eyes found (0-2)
 	Centred    float64 `json:"centred"`     // 1 at the frame centre, 0 in a corner
 	Confidence float64 `json:"confidence"`  // detector score
+	// Steady is the overlap (IoU) with the nearest face of the previous
+	// analysed frame: 1 for a face that did not move, 0 for a new one.
+	Steady float64 `json:"steady"`
 }
 
 // Candidate is one face with its measurements, score and failed gates.
@@ -132,11 +136,11 @@ type Analysis struct {
 }
 
 const (
-	detectWidth    = 480 // Haar runs on the frame scaled to this width
+	detectWidth    = 416 // Haar runs on the frame scaled to this width
 	faceNormWidth  = 160 // faces are measured at this width
 	thumbW, thumbH = 64, 36
 	emptyDiff      = 3.0 // mean abs grey difference of thumbnails that counts as "changed"
-	emptyRecheck   = 15  // frames between forced detections of an unchanged empty scene
+	emptyRecheck   = 30  // frames between forced detections of an unchanged empty scene (2 s at 15 fps)
 	trackFullEvery = 6   // frames between full-frame detections while tracking
 )
 
@@ -147,10 +151,10 @@ type Analyzer struct {
 	cfg   AnalyzerConfig
 	gates Gates
 
-	face, eyes             gocv.CascadeClassifier
-	faceLoaded, eyesLoaded bool
-	haar                   bool
-	model                  *yunet
+	face, eyes, plainEyes                   gocv.CascadeClassifier
+	faceLoaded, eyesLoaded, plainEyesLoaded bool
+	haar                                    bool
+	model                                   *yunet
 
 	small, grey, eq     gocv.Mat
 	thumb, prevThumb    gocv.Mat
@@ -202,7 +206,7 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown detector %q (haar or yunet)", ErrDetector, cfg.Detector)
 	}
-	if a.haar {
+	{
 		path := cfg.EyeCascade
 		if path == "" {
 			p, err := FindCascade(EyeCascadeName)
@@ -218,6 +222,13 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 			return nil, err
 		}
 		a.eyes, a.eyesLoaded = c, true
+		// The plain eye cascade catches the eyes the eyeglasses one misses;
+		// it is optional (found next to the other one).
+		if p := filepath.Join(filepath.Dir(path), PlainEyeCascadeName); cfg.EyeCascade == "" {
+			if c, err := loadCascade(p); err == nil {
+				a.plainEyes, a.plainEyesLoaded = c, true
+			}
+		}
 	}
 	for _, m := range []*gocv.Mat{&a.small, &a.grey, &a.eq, &a.thumb, &a.prevThumb, &a.diff,
 		&a.faceBGR, &a.faceGrey, &a.eyeEq, &a.lap, &a.mean, &a.stddev} {
@@ -238,6 +249,10 @@ func (a *Analyzer) Close() error {
 	if a.eyesLoaded {
 		a.eyes.Close()
 		a.eyesLoaded = false
+	}
+	if a.plainEyesLoaded {
+		a.plainEyes.Close()
+		a.plainEyesLoaded = false
 	}
 	if a.model != nil {
 		a.model.close()
@@ -308,25 +323,40 @@ func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
 	return an, nil
 }
 
-// detectHaar runs the cascade on the equalised small grey image, near the
-// tracked faces when there are some, on the whole frame otherwise.
+// Haar parameters: coarser pyramid steps (1.15, 1.2) halve the cost but miss
+// faces of 100-150 px in a 1280x720 frame; the eye check removes the false
+// positives 3 neighbours let through.
+const (
+	haarScaleStep = 1.1
+	haarNeighbors = 3
+)
+
+// detectHaar runs the cascade on the equalised small grey image: near the
+// tracked faces and only at their scale when there are some (a full scan
+// every trackFullEvery frames still catches a second person), on the whole
+// frame otherwise.
 func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 	gocv.EqualizeHist(a.grey, &a.eq)
-	minFace := max(20, int(float64(a.gates.MinFaceWidth)*scale*0.75))
+	// Faces down to half the minimum width are found, to say "come closer".
+	minFace := max(20, int(float64(a.gates.MinFaceWidth)*scale/2))
 	full := image.Rect(0, 0, a.eq.Cols(), a.eq.Rows())
 	var rects []image.Rectangle
 	tracked := false
 	if len(a.track) > 0 && a.framesSinceFullScan < trackFullEvery {
 		var roi image.Rectangle
+		lo, hi := math.MaxInt, 0
 		for _, t := range a.track {
 			s := scaleRect(t, scale)
 			d := max(s.Dx(), s.Dy())
-			roi = roi.Union(s.Inset(-d * 2 / 3))
+			lo, hi = min(lo, d), max(hi, d)
+			roi = roi.Union(s.Inset(-d / 2))
 		}
 		roi = roi.Intersect(full)
-		if roi.Dx() >= minFace && roi.Dy() >= minFace && roi.Dx()*roi.Dy() < full.Dx()*full.Dy()*3/4 {
+		minT := max(minFace, lo*3/4)
+		maxT := hi * 4 / 3
+		if roi.Dx() >= minT && roi.Dy() >= minT {
 			sub := a.eq.Region(roi)
-			rects = a.face.DetectMultiScaleWithParams(sub, 1.1, 5, 0, image.Pt(minFace, minFace), image.Pt(0, 0))
+			rects = a.face.DetectMultiScaleWithParams(sub, 1.1, haarNeighbors, 0, image.Pt(minT, minT), image.Pt(maxT, maxT))
 			sub.Close()
 			for i := range rects {
 				rects[i] = rects[i].Add(roi.Min)
@@ -337,7 +367,7 @@ func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 	if tracked {
 		a.framesSinceFullScan++
 	} else {
-		rects = a.face.DetectMultiScaleWithParams(a.eq, 1.1, 5, 0, image.Pt(minFace, minFace), image.Pt(0, 0))
+		rects = a.face.DetectMultiScaleWithParams(a.eq, haarScaleStep, haarNeighbors, 0, image.Pt(minFace, minFace), image.Pt(0, 0))
 		a.framesSinceFullScan = 0
 	}
 	faces := make([]Face, 0, len(rects))
@@ -360,9 +390,13 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 	frameRect := image.Rect(0, 0, frame.Cols(), frame.Rows())
 	for _, f := range faces {
 		q, real := a.measure(frame, f)
-		if !real {
-			continue // Haar box with no eyes: not a face (a dog, a texture)
+		// A Haar box with no eyes is not a face (a dog, a texture), unless it
+		// is too small for eyes to be found: then "come closer" is the
+		// useful answer, and too_small is never accepted anyway.
+		if !real && f.Box.Dx() >= a.gates.MinFaceWidth {
+			continue
 		}
+		q.Steady = round3(a.steadiness(f.Box))
 		c := Candidate{Face: f, Quality: q}
 		c.Reasons = a.gatesFor(c, frameRect)
 		c.Score = score(q, a.gates)
@@ -401,7 +435,7 @@ func (a *Analyzer) gatesFor(c Candidate, frame image.Rectangle) []Reason {
 	g := a.gates
 	q := c.Quality
 	b := c.Face.Box
-	margin := max(2, b.Dx()/50)
+	margin := max(2, b.Dx()*8/100)
 	if b.Min.X < frame.Min.X+margin || b.Min.Y < frame.Min.Y+margin ||
 		b.Max.X > frame.Max.X-margin || b.Max.Y > frame.Max.Y-margin {
 		r = append(r, ReasonCutByEdge)
@@ -409,11 +443,7 @@ func (a *Analyzer) gatesFor(c Candidate, frame image.Rectangle) []Reason {
 	if q.FaceWidth < g.MinFaceWidth {
 		r = append(r, ReasonTooSmall)
 	}
-	if q.Frontal < g.MinFrontal {
-		r = append(r, ReasonNotFrontal)
-	} else if math.Abs(q.Roll) > g.MaxRoll {
-		r = append(r, ReasonHeadTilted)
-	}
+	// Light and blur before frontal: they are why eyes go unfound.
 	if q.Brightness < g.MinBrightness {
 		r = append(r, ReasonTooDark)
 	} else if q.Brightness > g.MaxBrightness {
@@ -422,16 +452,39 @@ func (a *Analyzer) gatesFor(c Candidate, frame image.Rectangle) []Reason {
 	if q.Sharpness < g.MinSharpness {
 		r = append(r, ReasonTooBlurry)
 	}
+	if q.Frontal < g.MinFrontal {
+		r = append(r, ReasonNotFrontal)
+	} else if math.Abs(q.Roll) > g.MaxRoll {
+		r = append(r, ReasonHeadTilted)
+	}
 	return r
+}
+
+// steadiness is the best IoU of b with the previous frame's faces.
+func (a *Analyzer) steadiness(b image.Rectangle) float64 {
+	best := 0.0
+	for _, t := range a.track {
+		best = math.Max(best, rectIoU(b, t))
+	}
+	return best
+}
+
+func rectIoU(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	ia := float64(in.Dx() * in.Dy())
+	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
 }
 
 // score combines the measurements into 0..1.
 func score(q Quality, g Gates) float64 {
-	size := math.Min(1, float64(q.FaceWidth)/320)
-	sharp := math.Min(1, q.Sharpness/(4*g.MinSharpness))
+	size := math.Min(1, float64(q.FaceWidth)/320) // 320 px: the 960 px crop is native
+	sharp := math.Min(1, q.Sharpness/(6*g.MinSharpness))
 	expo := math.Max(0, 1-math.Abs(q.Brightness-128)/128)
-	level := 1 - 0.5*math.Min(1, math.Abs(q.Roll)/45) // a level head crops and matches best
-	s := 0.30*size + 0.25*sharp + 0.25*q.Frontal*level + 0.10*expo + 0.10*q.Centred
+	level := 1 - 0.6*math.Min(1, math.Abs(q.Roll)/30) // a level head crops and matches best
+	s := 0.30*size + 0.20*sharp + 0.25*q.Frontal*level + 0.10*expo + 0.05*q.Centred + 0.10*q.Steady
 	return math.Round(s*1000) / 1000
 }
 
@@ -465,14 +518,9 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 	sd := a.stddev.GetDoubleAt(0, 0)
 	q.Sharpness = round3(sd * sd)
 
-	if f.HasLandmarks {
-		q.Eyes = 2
-		q.Frontal, q.Roll = frontalFromLandmarks(f)
-		return q, true
-	}
-	// Haar: one eye in each half of the upper face; the eyeglasses cascade
-	// finds eyes behind glasses, retried on an equalised half when a half
-	// comes back empty (glare, shadow).
+	// One eye in each half of the upper face; the eyeglasses cascade finds
+	// eyes behind glasses, retried on an equalised face when a half comes
+	// back empty (glare, shadow).
 	var eyes []image.Rectangle
 	a.eyeEqDone = false
 	for half := 0; half < 2; half++ {
@@ -481,35 +529,59 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 			eyes = append(eyes, e)
 		}
 	}
-	q.Eyes, q.Frontal, q.Roll = frontalFromEyes(eyes, faceNormWidth)
-	return q, q.Eyes > 0
+	n, eyeFrontal, eyeRoll := frontalFromEyes(eyes, faceNormWidth)
+	if !f.HasLandmarks {
+		q.Eyes, q.Frontal, q.Roll = n, eyeFrontal, eyeRoll
+		return q, q.Eyes > 0
+	}
+	// YuNet: landmarks say frontal or profile; its eye landmarks under-read
+	// roll, so two eyes found by the cascade give the roll when they agree
+	// with a frontal face, and a face whose eyes the cascade cannot confirm
+	// scores lower.
+	q.Eyes = n
+	q.Frontal, q.Roll = frontalFromLandmarks(f)
+	if n == 2 && eyeFrontal >= 0.5 {
+		q.Roll = eyeRoll
+	} else {
+		q.Frontal = round3(q.Frontal * 0.8)
+	}
+	return q, true
 }
 
-// findEye returns the largest eye in region r of the normalised face.
+// findEye returns the largest eye in region r of the normalised face,
+// trying the eyeglasses cascade and then the plain eye cascade, each on the
+// face as is and then equalised (glare, shadow).
 func (a *Analyzer) findEye(r image.Rectangle) (image.Rectangle, bool) {
-	minEye, maxEye := image.Pt(faceNormWidth/10, faceNormWidth/10), image.Pt(faceNormWidth/2, faceNormWidth/2)
-	sub := a.faceGrey.Region(r)
-	defer sub.Close()
-	found := a.eyes.DetectMultiScaleWithParams(sub, 1.1, 2, 0, minEye, maxEye)
-	if len(found) == 0 {
-		if !a.eyeEqDone {
-			gocv.EqualizeHist(a.faceGrey, &a.eyeEq)
-			a.eyeEqDone = true
+	minEye, maxEye := image.Pt(faceNormWidth/10, faceNormWidth/10), image.Pt(faceNormWidth/3, faceNormWidth/3)
+	var found []image.Rectangle
+	for _, c := range []*gocv.CascadeClassifier{&a.eyes, &a.plainEyes} {
+		if c == &a.plainEyes && !a.plainEyesLoaded {
+			break
 		}
-		eq := a.eyeEq.Region(r)
-		found = a.eyes.DetectMultiScaleWithParams(eq, 1.1, 2, 0, minEye, maxEye)
-		eq.Close()
-	}
-	if len(found) == 0 {
-		return image.Rectangle{}, false
-	}
-	best := found[0]
-	for _, e := range found[1:] {
-		if e.Dx() > best.Dx() {
-			best = e
+		for _, equalised := range []bool{false, true} {
+			src := a.faceGrey
+			if equalised {
+				if !a.eyeEqDone {
+					gocv.EqualizeHist(a.faceGrey, &a.eyeEq)
+					a.eyeEqDone = true
+				}
+				src = a.eyeEq
+			}
+			sub := src.Region(r)
+			found = c.DetectMultiScaleWithParams(sub, 1.1, 2, 0, minEye, maxEye)
+			sub.Close()
+			if len(found) > 0 {
+				best := found[0]
+				for _, e := range found[1:] {
+					if e.Dx() > best.Dx() {
+						best = e
+					}
+				}
+				return best.Add(r.Min), true
+			}
 		}
 	}
-	return best.Add(r.Min), true
+	return image.Rectangle{}, false
 }
 
 // frontalFromEyes scores the best pair of eye boxes (face scaled to width w).
@@ -586,7 +658,8 @@ func frontalFromLandmarks(f Face) (frontal, roll float64) {
 	spacing := dist / w
 	// Nose position along the eye line, 0.5 = midway between the eyes.
 	t := ((nose.X-re.X)*dx + (nose.Y-re.Y)*dy) / (dist * dist)
-	noseSym := 1 - math.Min(1, math.Abs(t-0.5)/0.5)
+	// A frontal face has its nose within about 10% of the midpoint.
+	noseSym := 1 - math.Min(1, math.Max(0, math.Abs(t-0.5)-0.1)/0.4)
 	var sp float64
 	switch {
 	case spacing < 0.25:

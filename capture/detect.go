@@ -34,6 +34,8 @@ var cascadeDirs = []string{
 const (
 	FaceCascadeName = "haarcascade_frontalface_default.xml"
 	EyeCascadeName  = "haarcascade_eye_tree_eyeglasses.xml"
+	// PlainEyeCascadeName is tried where the eyeglasses cascade finds no eye.
+	PlainEyeCascadeName = "haarcascade_eye.xml"
 )
 
 // FindCascade returns the path of the named Haar cascade, searching the

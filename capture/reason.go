@@ -11,17 +11,17 @@ const (
 	ReasonMultipleFaces Reason = "multiple_faces" // two faces of similar size
 	ReasonCutByEdge     Reason = "cut_by_edge"    // the face touches the frame border
 	ReasonTooSmall      Reason = "too_small"      // too far from the camera
-	ReasonNotFrontal    Reason = "not_frontal"    // profile, or eyes not found where a frontal face has them
-	ReasonHeadTilted    Reason = "head_tilted"    // roll beyond the limit
 	ReasonTooDark       Reason = "too_dark"
 	ReasonTooBright     Reason = "too_bright"
-	ReasonTooBlurry     Reason = "too_blurry" // moving, or out of focus
+	ReasonTooBlurry     Reason = "too_blurry"  // moving, or out of focus
+	ReasonNotFrontal    Reason = "not_frontal" // profile, or eyes not found where a frontal face has them
+	ReasonHeadTilted    Reason = "head_tilted" // roll beyond the limit
 )
 
 // Reasons lists every code (for documentation, metrics labels and tests).
 var Reasons = []Reason{
-	ReasonNoFace, ReasonMultipleFaces, ReasonCutByEdge, ReasonTooSmall, ReasonNotFrontal,
-	ReasonHeadTilted, ReasonTooDark, ReasonTooBright, ReasonTooBlurry,
+	ReasonNoFace, ReasonMultipleFaces, ReasonCutByEdge, ReasonTooSmall, ReasonTooDark,
+	ReasonTooBright, ReasonTooBlurry, ReasonNotFrontal, ReasonHeadTilted,
 }
 
 // Message is the short instruction the kiosk shows the worker.
