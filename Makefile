@@ -1,6 +1,8 @@
 # facegate — `make help` lists the targets.
 SHELL := /bin/bash
-GO ?= go
+# A go new enough for go.mod: PATH's, or the toolchain `make deps` downloaded
+# (scripts/ensure-go.sh); recursive so that targets after deps see a fresh download.
+GO ?= $(shell scripts/ensure-go.sh --which)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/facegate
@@ -33,14 +35,14 @@ test: deps vet ## install what is needed, vet, run every test (fuzz seed corpora
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags matprofile -run MatProfile ./capture/...
 
-demo: build ## run the whole chain on this machine with no hardware
-	$(BIN) demo
 deps-hil: ## install qemu and build the HIL VM kit (Debian's kernel, gpio-sim, v4l2loopback) in /var/cache/facegate-hil
 	test/hil/kit.sh
 
 test-hil: deps deps-hil ## hardware-in-the-loop tests: facegate on gpio-sim and v4l2loopback in a qemu VM
 	FACEGATE_GO=$(GO) $(GO) test -count=1 -tags hil -v -timeout 30m ./test/hil/
 
+demo: build ## run the whole chain on this machine with no hardware
+	$(BIN) demo
 
 fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
@@ -52,4 +54,6 @@ bench: ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean: ## remove build outputs
-	rm -rf bin
+	rm -rf bin dist
+
+include packaging/packaging.mk

@@ -1,28 +1,100 @@
 #!/usr/bin/env bash
-# Make sure a Go toolchain new enough for go.mod is on PATH. Debian 12 ships
-# Go 1.19; newer toolchains come from the Go module proxy as the module
-# golang.org/toolchain, which Debian's go can download like any module.
+# ensure-go.sh: make sure a Go toolchain new enough for go.mod is available.
+# Debian 12 ships Go 1.19; newer toolchains are on the Go module proxy as the
+# module golang.org/toolchain, which any go command (1.19 included) can
+# download like a module. The Makefile's GO runs `ensure-go.sh --which`, so once
+# `make deps` has downloaded one, every target uses it with no PATH change.
+#
+#   ensure-go.sh          find or download a toolchain (installs golang-go if
+#                         there is no go at all); prints which go is used
+#   ensure-go.sh --which  print the path of a new enough go, or "go" if there is
+#                         none yet (never downloads: cheap enough for every make)
+#
+# GO_TOOLCHAIN=go1.23.4 picks the version to download (default: go.mod's
+# toolchain line, else its go line when it names a release, else go1.23.4 if
+# that is new enough, else the go line's .0 release).
 set -euo pipefail
-need=$(awk '/^go /{print $2; exit}' "$(dirname "$0")/../go.mod")
-ver_ok() { # $1 = "go1.23.4" style
+top=$(cd "$(dirname "$0")/.." && pwd)
+need=$(awk '/^go /{print $2; exit}' "$top/go.mod")
+[ -n "$need" ] || { echo "ensure-go: no go line in $top/go.mod" >&2; exit 1; }
+
+ver_ok() { # $1 = a version like go1.23.4 or 1.23: is it at least $need?
 	local v=${1#go}
 	[ "$(printf '%s\n%s\n' "$need" "$v" | sort -V | head -n1)" = "$need" ]
 }
-if command -v go >/dev/null && ver_ok "$(go env GOVERSION)"; then
+go_ok() { # $1 = a go binary: does it run and is it new enough?
+	local v
+	[ -x "$1" ] || return 1
+	v=$(GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) || return 1
+	ver_ok "${v%%[ -]*}" # go1.23.4, go1.24rc1, go1.23.4 X:... are all fine for sort -V
+}
+
+# The version to download, and where the module cache keeps it.
+pick_toolchain() {
+	local tc
+	tc=${GO_TOOLCHAIN:-$(awk '/^toolchain /{print $2; exit}' "$top/go.mod")}
+	if [ -z "$tc" ]; then
+		if [[ $need =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+			tc=go$need
+		elif ver_ok go1.23.4; then
+			tc=go1.23.4
+		else
+			tc=go$need.0
+		fi
+	fi
+	echo "$tc"
+}
+modcache() { # GOMODCACHE without asking a go command (there may be none)
+	if [ -n "${GOMODCACHE:-}" ]; then echo "$GOMODCACHE"; else echo "${GOPATH:-$HOME/go}" | cut -d: -f1 | sed 's#$#/pkg/mod#'; fi
+}
+goarch() {
+	case $(uname -m) in
+	x86_64) echo amd64 ;; aarch64 | arm64) echo arm64 ;; armv6l | armv7l) echo armv6l ;; i?86) echo 386 ;;
+	*) uname -m ;;
+	esac
+}
+toolchain_dir() { echo "$(modcache)/golang.org/toolchain@v0.0.1-$(pick_toolchain).linux-$(goarch)"; }
+
+# Candidates in order: PATH, the usual install folders, a downloaded toolchain.
+find_go() {
+	local c
+	for c in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go/bin/go "$(toolchain_dir)/bin/go"; do
+		if [ -n "$c" ] && go_ok "$c"; then
+			echo "$c"
+			return 0
+		fi
+	done
+	return 1
+}
+
+if [ "${1:-}" = "--which" ]; then
+	find_go || echo go
 	exit 0
 fi
-echo "Go >= $need is not on PATH."
+
+if found=$(find_go); then
+	echo "go: $found ($(GOTOOLCHAIN=local "$found" env GOVERSION))"
+	exit 0
+fi
+echo "No Go >= $need found: downloading golang.org/toolchain $(pick_toolchain) from the module proxy."
 if ! command -v go >/dev/null; then
 	sudo=$([ "$(id -u)" = 0 ] || echo sudo)
 	$sudo apt-get install -y -q golang-go
 fi
-arch=$(go env GOARCH)
-tc="v0.0.1-go1.23.4.linux-$arch"
-dir=$(go env GOMODCACHE)/golang.org/toolchain@$tc
-if [ ! -x "$dir/bin/go" ]; then
-	tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-	(cd "$tmp" && GOFLAGS=-mod=mod go mod download "golang.org/toolchain@$tc")
+dir=$(toolchain_dir)
+if [ ! -f "$dir/bin/go" ]; then
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	# Outside any module; GOTOOLCHAIN=local keeps a newer go from switching itself.
+	(cd "$tmp" && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOMODCACHE=$(modcache) go mod download "golang.org/toolchain@v0.0.1-$(pick_toolchain).linux-$(goarch)")
 fi
-echo "Go toolchain downloaded: add it to PATH and run make again:"
-echo "  export PATH=$dir/bin:\$PATH"
-exit 1
+# Module zips carry no file modes: mark the commands executable, as the go
+# command does when it switches toolchains itself (pkg/tool first, then bin).
+for d in "$dir"/pkg/tool/*/ "$dir/bin/"; do
+	find "$d" -maxdepth 1 -type f -exec chmod a+x {} +
+done
+if ! go_ok "$dir/bin/go"; then
+	echo "ensure-go: $dir/bin/go does not run or is older than go $need" >&2
+	exit 1
+fi
+echo "go: $dir/bin/go ($("$dir/bin/go" env GOVERSION)); make uses it through GO (or: export PATH=$dir/bin:\$PATH)"
