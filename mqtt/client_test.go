@@ -114,7 +114,7 @@ func TestRetainedTopicsAndGracefulOffline(t *testing.T) {
 		var s StatePayload
 		json.Unmarshal([]byte(h.last(prefix+"/state")), &s)
 		return s.State == "capturing" && s.LastDecision != nil && s.LastDecision.EventID == "ev-000007" &&
-			s.LastDecision.FaceSimilarity != nil && *s.LastDecision.FaceSimilarity == 0.9
+			s.LastDecision.FaceSimilarity != nil && *s.LastDecision.FaceSimilarity == 99.5
 	})
 	var health CameraHealth
 	json.Unmarshal([]byte(h.last(prefix+"/camera")), &health)

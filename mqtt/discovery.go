@@ -31,6 +31,7 @@ type haEntity struct {
 	PayloadOff             string   `json:"payload_off,omitempty"`
 	DeviceClass            string   `json:"device_class,omitempty"`
 	StateClass             string   `json:"state_class,omitempty"`
+	Unit                   string   `json:"unit_of_measurement,omitempty"`
 	EntityCategory         string   `json:"entity_category,omitempty"`
 	Icon                   string   `json:"icon,omitempty"`
 	AvailabilityTopic      string   `json:"availability_topic"`
@@ -63,7 +64,7 @@ func discoveryMessages(discoveryPrefix string, t topics, nodeID, name, version s
 			JSONAttributesTemplate: "{{ (value_json.last_decision if " + hasLast + " else {}) | tojson }}",
 		}},
 		{"sensor", "face_similarity", haEntity{
-			Name: "Face similarity", StateTopic: t.State, StateClass: "measurement", Icon: "mdi:face-recognition",
+			Name: "Face similarity", StateTopic: t.State, StateClass: "measurement", Unit: "%", Icon: "mdi:face-recognition",
 			ValueTemplate: "{{ value_json.last_decision.face_similarity_score if " + hasLast +
 				" and value_json.last_decision.face_similarity_score is defined else none }}",
 		}},

@@ -116,7 +116,7 @@ func runClient(t *testing.T, c *Client) <-chan error {
 }
 
 func testEvent(i int) Event {
-	sim := 0.9
+	sim := 99.5
 	return Event{
 		EventID:      fmt.Sprintf("ev-%06d", i),
 		Seq:          uint64(i),
