@@ -32,15 +32,30 @@
       r.className = s.decision;
       $("result-mark").textContent = marks[s.decision] || "";
       $("result-text").textContent = s.message || "";
+      $("result-name").textContent = s.name || "";
       r.hidden = false;
     } else {
       r.hidden = true;
     }
   }
 
+  // A short break in the stream (daemon restart, Wi-Fi blip) keeps the
+  // screen as it is; only a longer one shows "Gate offline".
+  let offlineTimer = null;
+  function offline() {
+    body.dataset.state = "stopped";
+    $("message").textContent = "Gate offline";
+    $("result").hidden = true;
+    $("box").hidden = true;
+  }
+
   function connect() {
     const es = new EventSource("/events");
-    es.addEventListener("open", () => { $("conn").textContent = "connected"; });
+    es.addEventListener("open", () => {
+      $("conn").textContent = "connected";
+      clearTimeout(offlineTimer);
+      offlineTimer = null;
+    });
     es.addEventListener("state", (e) => {
       try { render(JSON.parse(e.data)); } catch (err) { console.error(err); }
     });
@@ -52,9 +67,9 @@
     });
     es.addEventListener("error", () => {
       $("conn").textContent = "reconnecting…";
-      body.dataset.state = "stopped";
-      $("message").textContent = "Gate offline";
-      $("result").hidden = true;
+      if (offlineTimer === null) {
+        offlineTimer = setTimeout(offline, 5000);
+      }
     });
   }
 
