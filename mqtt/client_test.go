@@ -417,3 +417,31 @@ func TestUnreadCommandsNeverBlockTheConnection(t *testing.T) {
 		t.Fatalf("%d commands waiting, want the channel full (%d)", n, cap(c.Commands()))
 	}
 }
+
+func TestWebsocketAndSecureWebsocket(t *testing.T) {
+	pki, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		scheme string
+		opts   []broker.Option
+	}{
+		{"ws://", []broker.Option{broker.WithWebsocket()}},
+		{"wss://", []broker.Option{broker.WithWebsocket(), broker.WithTLS(pki.ServerTLS)}},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			rec := newRecorder()
+			b := startBroker(t, "127.0.0.1:0", append(tc.opts, broker.WithSubscription(prefix+"/event", rec.handle))...)
+			if !strings.HasPrefix(b.URL(), tc.scheme) {
+				t.Fatalf("URL %s", b.URL())
+			}
+			o := testOptions(t, b.URL())
+			o.TLS, _ = LoadTLS(pki.CAFile, "", "", "")
+			c := newClient(t, o)
+			runClient(t, c)
+			c.PublishEvent(testEvent(1))
+			waitFor(t, 5*time.Second, "event over "+tc.scheme, func() bool { return rec.distinct() == 1 })
+		})
+	}
+}

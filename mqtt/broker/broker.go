@@ -1,6 +1,6 @@
 // Package broker is a small in-process MQTT broker (mochi-mqtt) for
-// `facegate demo` and for hermetic tests: TCP on the address given, with
-// optional TLS and username/password, retained messages, wills and
+// `facegate demo` and for hermetic tests: TCP (or WebSocket) on the address
+// given, with optional TLS and username/password, retained messages, wills and
 // persistent sessions held in memory.
 package broker
 
@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -27,6 +29,7 @@ type Handler func(topic string, payload []byte, retained bool)
 type Option func(*config)
 
 type config struct {
+	ws    bool
 	tls   *tls.Config
 	users map[string]string
 	log   *slog.Logger
@@ -40,6 +43,10 @@ type sub struct {
 
 // WithTLS serves TLS (the URL becomes ssl://).
 func WithTLS(c *tls.Config) Option { return func(o *config) { o.tls = c } }
+
+// WithWebsocket serves MQTT over WebSocket instead of plain TCP (the URL
+// becomes ws://, or wss:// with WithTLS).
+func WithWebsocket() Option { return func(o *config) { o.ws = true } }
 
 // WithUsers accepts only these username/password pairs (default: anyone).
 func WithUsers(users map[string]string) Option { return func(o *config) { o.users = users } }
@@ -84,8 +91,21 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 	if hookErr != nil {
 		return nil, fmt.Errorf("broker: auth hook: %w", hookErr)
 	}
-	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr, TLSConfig: cfg.tls})
-	if err := srv.AddListener(tcp); err != nil {
+	var l listeners.Listener
+	scheme := "tcp"
+	if cfg.ws {
+		// The websocket listener binds in Serve and cannot report a port
+		// chosen by the kernel: choose one now.
+		var err error
+		if addr, err = resolvePort(addr); err != nil {
+			return nil, err
+		}
+		l = listeners.NewWebsocket(listeners.Config{Type: listeners.TypeWS, ID: "ws", Address: addr, TLSConfig: cfg.tls})
+		scheme = "ws"
+	} else {
+		l = listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr, TLSConfig: cfg.tls})
+	}
+	if err := srv.AddListener(l); err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
 	b := &Broker{srv: srv, closed: make(chan struct{})}
@@ -95,14 +115,19 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 			return nil, err
 		}
 	}
-	scheme := "tcp"
 	if cfg.tls != nil {
-		scheme = "ssl"
+		scheme = map[string]string{"tcp": "ssl", "ws": "wss"}[scheme]
 	}
-	b.url = scheme + "://" + tcp.Address()
+	b.url = scheme + "://" + l.Address()
 	if err := srv.Serve(); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("broker: serve: %w", err)
+	}
+	if cfg.ws {
+		if err := waitListening(l.Address()); err != nil {
+			srv.Close()
+			return nil, err
+		}
 	}
 	go func() {
 		select {
@@ -166,4 +191,36 @@ func cutScheme(u string) (string, string, bool) {
 		}
 	}
 	return "", u, false
+}
+
+// resolvePort replaces a zero port by a free one.
+func resolvePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("broker: address %q: %w", addr, err)
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("broker: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitListening(addr string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("broker: websocket listener on %s: %w", addr, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
