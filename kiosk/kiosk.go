@@ -402,15 +402,17 @@ func (k *Kiosk) Health() Health {
 	return k.health
 }
 
-// setState moves to a new state; it clears the face box and, outside the
-// end states and cooldown, the decision.
+// setState moves to a new state; it clears the face box, the decision
+// outside the end states and cooldown, and the name when idle.
 func (k *Kiosk) setState(st State, msg string, mut func(*Status)) {
 	k.updateStatus(func(s *Status) {
 		s.State, s.Message, s.Box, s.Since = st, msg, nil, k.now().UTC()
 		switch st {
 		case StateGranted, StateDenied, StateError, StateCooldown:
-		default:
+		case StateIdle, StateStopped:
 			s.Decision, s.Reason, s.Name = "", nil, ""
+		default:
+			s.Decision, s.Reason = "", nil
 		}
 		if mut != nil {
 			mut(s)

@@ -462,8 +462,13 @@ func TestCoachingWhileLooking(t *testing.T) {
 		r.sel.reasons = []string{"too_far"}
 		r.sel.hangBefore = true
 		stop := r.start(t)
-		r.k.Identify(worker)
+		named := worker
+		named.DisplayName = "Ana"
+		r.k.Identify(named)
 		waitFor(t, func() bool { return r.k.Status().Message == "Come closer" })
+		if n := r.k.Status().Name; n != "Ana" {
+			t.Errorf("name %q while identified", n)
+		}
 		if b := r.k.Status().Box; b == nil || b.X <= 0 || b.W <= 0 || b.X+b.W > 1 {
 			t.Errorf("box %+v", b)
 		}
