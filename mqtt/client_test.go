@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,6 +157,8 @@ func TestCommandsReachTheDaemon(t *testing.T) {
 	o := testOptions(t, b.URL())
 	o.Identify = true
 	o.Open = OpenOptions{Enabled: true, Secret: testSecret}
+	var logs lockedBuffer
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	c := newClient(t, o)
 	// A retained command reaches a new subscription with the retain flag:
 	// refused (it would run again on every reconnect).
@@ -193,6 +196,14 @@ func TestCommandsReachTheDaemon(t *testing.T) {
 	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"sub-10"}`), false)
 	if id, ok := next().(Identify); !ok || id.SubmissionID != "sub-10" {
 		t.Fatalf("after refused commands: got %+v, want identify sub-10", id)
+	}
+	for _, reason := range []string{"retained", "replayed", "unsigned", "malformed", "stale"} {
+		if !strings.Contains(logs.String(), `msg="mqtt command refused"`) || !strings.Contains(logs.String(), "reason="+reason) {
+			t.Errorf("no refusal logged with reason=%s:\n%s", reason, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "sub-9") || strings.Contains(logs.String(), "sub-10") {
+		t.Errorf("a submission id was logged:\n%s", logs.String())
 	}
 }
 

@@ -247,3 +247,21 @@ func (h *history) countPrefix(prefix string) int {
 var tlsConfigNoCA = tls.Config{MinVersion: tls.VersionTLS12}
 
 func jsonEvent(ev Event) ([]byte, error) { return json.Marshal(ev) }
+
+// lockedBuffer is an io.Writer for logs written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
