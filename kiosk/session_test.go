@@ -499,3 +499,58 @@ func TestFixedIdentityWaitsOutTheRateLimit(t *testing.T) {
 		}
 	})
 }
+
+func TestAuditAndEventsHashSubmissionIDByDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.MQTT.SubmissionID = "hash" // the default
+		r := newRig(t, cfg)
+		stop := r.start(t)
+		r.k.Identify(worker)
+		waitFor(t, func() bool { return len(r.events()) == 1 })
+		stop()
+		b, err := os.ReadFile(filepath.Join(cfg.StateDir, "audit", auditName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), worker.SubmissionID) || !strings.Contains(string(b), `"submission_id":"sha256:`) {
+			t.Errorf("audit line: %s", b)
+		}
+		if ev := r.events()[0]; !strings.HasPrefix(ev.SubmissionID, "sha256:") {
+			t.Errorf("event submission id %q", ev.SubmissionID)
+		}
+		if strings.Contains(string(b), "jpeg") {
+			t.Error("image bytes in the audit log")
+		}
+	})
+}
+
+func TestHealthLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		var got []Health
+		pub := &fakePublisher{}
+		k, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub,
+			Pinger: fakePinger{err: apiErr(faceauth.CodeInvalidProjectID, faceauth.ClassConfig)}, Logger: quietLogger(),
+			OnHealth: func(h Health) { got = append(got, h) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- k.Run(ctx) }()
+		time.Sleep(cfg.Kiosk.HealthInterval*2 + time.Second)
+		cancel()
+		<-done
+		if len(got) != 3 || len(pub.health) != 3 {
+			t.Fatalf("%d self-tests, %d published; want 3 in two intervals", len(got), len(pub.health))
+		}
+		h := got[0]
+		if h.Status != HealthDown || h.Checks["api"].Status != HealthDown || !strings.HasPrefix(h.Checks["api"].Detail, "configuration:") || h.Checks["camera"].Status != "absent" {
+			t.Errorf("health %+v", h)
+		}
+		if k.Status().Health != HealthDown {
+			t.Errorf("status health %q", k.Status().Health)
+		}
+	})
+}
