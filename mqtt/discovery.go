@@ -22,7 +22,6 @@ type haDevice struct {
 type haEntity struct {
 	Name                   string   `json:"name"`
 	UniqueID               string   `json:"unique_id"`
-	ObjectID               string   `json:"object_id"`
 	StateTopic             string   `json:"state_topic"`
 	ValueTemplate          string   `json:"value_template,omitempty"`
 	JSONAttributesTopic    string   `json:"json_attributes_topic,omitempty"`
@@ -90,7 +89,6 @@ func discoveryMessages(discoveryPrefix string, t topics, nodeID, name, version s
 	for _, x := range entities {
 		e := x.e
 		e.UniqueID = node + "_" + x.object
-		e.ObjectID = node + "_" + x.object
 		e.AvailabilityTopic = t.Status
 		e.PayloadAvailable = "online"
 		e.PayloadNotAvailable = "offline"
