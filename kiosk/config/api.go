@@ -1,11 +1,14 @@
 package config
 
 import (
+	"net"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 )
 
-// API is the FaceAuth API client's section.
+// API is the FaceAuth API client's section (docs/faceauth.md).
 type API struct {
 	// URL is the base URL including the version, e.g. https://rest-api.argosidentity.com/v3.
 	// FACEGATE_API_URL overrides it.
@@ -13,7 +16,7 @@ type API struct {
 	// Key is the dedicated FaceAuth API key (FACEGATE_API_KEY, key.file or the
 	// systemd credential "facegate-api-key").
 	Key Secret `yaml:"key"`
-	// Timeout bounds each request.
+	// Timeout bounds each request (retries included only up to the caller's deadline).
 	Timeout time.Duration `yaml:"timeout"`
 	// CAFile adds a PEM CA bundle to the system roots (TLS verification is always on).
 	CAFile string `yaml:"ca_file"`
@@ -29,10 +32,44 @@ func (a *API) setDefaults() {
 func (a *API) validate() error {
 	u, err := url.Parse(a.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fieldError("api.url", "%q is not an http(s) URL with a host", a.URL)
+		return fieldError("api.url", "%q is not an http(s) URL with a host", redactedURL(a.URL))
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fieldError("api.url", "must not carry user info, a query or a fragment (the key goes in api.key)")
+	}
+	if u.Scheme == "http" && !a.AllowInsecureHTTP && !loopbackHost(u.Hostname()) {
+		return fieldError("api.url", "plain http to %s is refused: use https, or set api.allow_insecure_http: true", u.Host)
 	}
 	if a.Timeout <= 0 || a.Timeout > 5*time.Minute {
 		return fieldError("api.timeout", "%s must be between 1ms and 5m", a.Timeout)
 	}
+	if a.CAFile != "" {
+		if _, err := os.Stat(a.CAFile); err != nil {
+			return fieldError("api.ca_file", "%v", err)
+		}
+	}
 	return nil
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactedURL keeps a URL printable even if someone pasted a secret into it.
+func redactedURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.String()
 }

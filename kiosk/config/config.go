@@ -122,6 +122,13 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 		if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 			return nil, yamlError(name, err)
 		}
+		// A second document would be ignored silently by the struct decoder.
+		var extra yaml.Node
+		if err := dec.Decode(&extra); err == nil {
+			return nil, &Error{File: name, Line: extra.Line, Msg: "only one YAML document is allowed"}
+		} else if !errors.Is(err, io.EOF) {
+			return nil, yamlError(name, err)
+		}
 		strict := yaml.NewDecoder(bytes.NewReader(data))
 		strict.KnownFields(true)
 		if err := strict.Decode(c); err != nil && !errors.Is(err, io.EOF) {

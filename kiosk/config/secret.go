@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,11 +95,13 @@ func (s *Secret) resolve(field, envKey, credential string, env Env) error {
 	}
 	if dir := env("CREDENTIALS_DIRECTORY"); dir != "" {
 		p := filepath.Join(dir, credential)
-		if b, err := os.ReadFile(p); err == nil {
-			if v := strings.TrimSpace(string(b)); v != "" {
-				s.value, s.Source = v, "systemd credential "+credential
-				return nil
-			}
+		b, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fieldError(field, "cannot read systemd credential %s: %v", credential, err)
+		}
+		if v := strings.TrimSpace(string(b)); v != "" {
+			s.value, s.Source = v, "systemd credential "+credential
+			return nil
 		}
 	}
 	if s.Inline != "" {

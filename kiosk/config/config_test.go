@@ -1,0 +1,197 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) Env { return func(k string) string { return m[k] } }
+
+// TestInvalidExamples loads every file of testdata/ and checks the exact
+// message a user reads.
+func TestInvalidExamples(t *testing.T) {
+	tests := []struct{ file, want string }{
+		{"unknown_key.yaml", "testdata/unknown_key.yaml:5: field colour is not a known key of config.API"},
+		{"unknown_secret_key.yaml", "testdata/unknown_secret_key.yaml:6: field path is not a known key of a secret (value, file)"},
+		{"bad_syntax.yaml", "testdata/bad_syntax.yaml:2: did not find expected ',' or ']'"},
+		{"bad_duration.yaml", "testdata/bad_duration.yaml:3: cannot unmarshal !!str `forever` into time.Duration"},
+		{"timeout_too_long.yaml", "testdata/timeout_too_long.yaml:4: api.timeout: 10m0s must be between 1ms and 5m"},
+		{"bad_scheme.yaml", `testdata/bad_scheme.yaml:2: api.url: "ftp://files.example.com/v3" is not an http(s) URL with a host`},
+		{"remote_http.yaml", "testdata/remote_http.yaml:2: api.url: plain http to api.example.com is refused: use https, or set api.allow_insecure_http: true"},
+		{"url_with_secret.yaml", "testdata/url_with_secret.yaml:2: api.url: must not carry user info, a query or a fragment (the key goes in api.key)"},
+		{"bad_site.yaml", `testdata/bad_site.yaml:1: site: "north gate" must be 1-64 characters of letters, digits, '-' or '_'`},
+		{"missing_ca.yaml", "testdata/missing_ca.yaml:2: api.ca_file: stat /nonexistent/ca.pem: no such file or directory"},
+		{"missing_key_file.yaml", "testdata/missing_key_file.yaml:3: api.key.file: cannot read secret file: open /nonexistent/facegate-api-key: no such file or directory"},
+		{"two_documents.yaml", "testdata/two_documents.yaml:2: only one YAML document is allowed"},
+		{"duplicate_key.yaml", `testdata/duplicate_key.yaml:2: mapping key "site" already defined at line 1`},
+		{"not_a_mapping.yaml", "testdata/not_a_mapping.yaml:1: cannot unmarshal !!seq into config.Config"},
+		{"secret_list.yaml", "testdata/secret_list.yaml:2: a secret is a string or {value: …, file: …}"},
+	}
+	seen := map[string]bool{}
+	for _, tc := range tests {
+		seen[tc.file] = true
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", tc.file), envOf(nil))
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("got  %s\nwant %s", err, tc.want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Line == 0 || ce.File == "" {
+				t.Fatalf("not an *Error with file and line: %#v", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatal("message shows a password from the URL")
+			}
+		})
+	}
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, f := range files {
+		if !seen[filepath.Base(f)] {
+			t.Errorf("%s has no expected message in this table", f)
+		}
+	}
+}
+
+func TestDefaultsAndEmptyFile(t *testing.T) {
+	for name, data := range map[string]string{"empty": "", "comments only": "# nothing here\n"} {
+		c, err := Parse("f.yaml", []byte(data), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.API.URL != "https://rest-api.argosidentity.com/v3" || c.API.Timeout != 15*time.Second || c.API.Key.IsSet() || c.Path != "f.yaml" {
+			t.Fatalf("%s: %+v", name, c.API)
+		}
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "none.yaml"), nil); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestAPIOverridesAndLoopback(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("api:\n  url: https://a.example.com/v3\n"), envOf(map[string]string{"FACEGATE_API_URL": "http://127.0.0.1:8089/v3"}))
+	if err != nil || c.API.URL != "http://127.0.0.1:8089/v3" {
+		t.Fatalf("FACEGATE_API_URL: %v %q", err, c.API.URL)
+	}
+	for _, u := range []string{"http://localhost:8089/v3", "http://[::1]:1/v3"} {
+		if _, err := Parse("f.yaml", []byte("api:\n  url: "+u+"\n"), nil); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	if _, err := Parse("f.yaml", []byte("api:\n  url: http://10.0.0.5/v3\n  allow_insecure_http: true\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSecretSources: environment, then key.file, then systemd's
+// credentials folder, then the inline value.
+func TestSecretSources(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte("  from-file\n"), 0o600)
+	creds := filepath.Join(dir, "creds")
+	os.Mkdir(creds, 0o700)
+	os.WriteFile(filepath.Join(creds, "facegate-api-key"), []byte("from-credential\n"), 0o600)
+	broken := filepath.Join(dir, "broken")
+	os.MkdirAll(filepath.Join(broken, "facegate-api-key"), 0o700) // a folder where the credential should be
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+
+	tests := []struct {
+		name, yaml  string
+		env         map[string]string
+		want, from  string
+		errContains string
+	}{
+		{"inline", "api:\n  key: inline-key\n", nil, "inline-key", "config file", ""},
+		{"inline mapping", "api:\n  key: {value: inline-key}\n", nil, "inline-key", "config file", ""},
+		{"env wins", "api:\n  key: {value: inline-key, file: " + keyFile + "}\n", map[string]string{"FACEGATE_API_KEY": "from-env", "CREDENTIALS_DIRECTORY": creds}, "from-env", "environment FACEGATE_API_KEY", ""},
+		{"file before credential", "api:\n  key: {file: " + keyFile + "}\n", map[string]string{"CREDENTIALS_DIRECTORY": creds}, "from-file", "file " + keyFile, ""},
+		{"credential before inline", "api:\n  key: inline-key\n", map[string]string{"CREDENTIALS_DIRECTORY": creds}, "from-credential", "systemd credential facegate-api-key", ""},
+		{"credential folder without the key", "api:\n  key: inline-key\n", map[string]string{"CREDENTIALS_DIRECTORY": dir}, "inline-key", "config file", ""},
+		{"unset", "site: s\n", nil, "", "", ""},
+		{"unreadable credential", "api:\n  key: inline-key\n", map[string]string{"CREDENTIALS_DIRECTORY": broken}, "", "",
+			"f.yaml:2: api.key: cannot read systemd credential facegate-api-key: read " + filepath.Join(broken, "facegate-api-key") + ": is a directory"},
+		{"empty file", "api:\n  key: {file: " + empty + "}\n", nil, "", "", "f.yaml:2: api.key.file: secret file " + empty + " is empty"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("f.yaml", []byte(tc.yaml), envOf(tc.env))
+			if tc.errContains != "" {
+				if err == nil || err.Error() != tc.errContains {
+					t.Fatalf("got %v, want %s", err, tc.errContains)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.API.Key.Value() != tc.want || c.API.Key.Source != tc.from {
+				t.Fatalf("value %q from %q, want %q from %q", c.API.Key.Value(), c.API.Key.Source, tc.want, tc.from)
+			}
+		})
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte("file-secret-123"), 0o600)
+	yml := "api:\n  key: {file: " + keyFile + "}\nmqtt:\n  password: inline-mqtt-secret\n"
+	c, err := Parse("f.yaml", []byte(yml), envOf(map[string]string{"FACEGATE_OPEN_SECRET": "env-open-secret-456"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"file-secret-123", "inline-mqtt-secret", "env-open-secret-456"} {
+		if strings.Contains(string(out), secret) {
+			t.Fatalf("Redacted shows %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"key: <redacted, from file " + keyFile + ">", "password: <redacted, from config file>", "url: https://rest-api.argosidentity.com/v3", "timeout: 15s"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("Redacted lacks %q:\n%s", want, out)
+		}
+	}
+	// %v and %+v of the config never show a secret either.
+	for _, s := range []string{c.API.Key.String(), strings.Join([]string{c.MQTT.Password.String()}, "")} {
+		if s != "<redacted>" {
+			t.Errorf("String() = %q", s)
+		}
+	}
+	// The redacted output is itself a valid config (without the secrets).
+	if _, err := Parse("redacted.yaml", out, nil); err != nil {
+		t.Fatalf("redacted output does not load: %v\n%s", err, out)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+	f.Add([]byte("site: a\napi:\n  key: k\n  timeout: 3s\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data, nil)
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error is not a *config.Error: %v", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("loaded config does not validate: %v", err)
+		}
+	})
+}
