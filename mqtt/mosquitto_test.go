@@ -116,14 +116,14 @@ func TestMosquittoOutageLosesNothing(t *testing.T) {
 
 	mq.Stop()
 	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !c.Connected() })
-	const n = 300
+	n := testN(300)
 	for i := 1; i <= n; i++ {
 		if err := c.PublishEvent(testEvent(i)); err != nil {
 			t.Fatalf("PublishEvent while mosquitto is down: %v", err)
 		}
 	}
 	mq.Restart()
-	waitFor(t, 20*time.Second, "every event after mosquitto is back", func() bool { return rec.distinct() == n+1 })
+	waitFor(t, 20*time.Second+time.Duration(n)*time.Millisecond, "every event after mosquitto is back", func() bool { return rec.distinct() == n+1 })
 	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
 	t.Logf("mosquitto restart: %d events queued while it was down, %d distinct delivered, 0 lost", n, rec.distinct()-1)
 	c.Close(context.Background())
@@ -187,15 +187,16 @@ func TestKill9LosesNothing(t *testing.T) {
 	}
 
 	// 1. broker down: events only reach the outbox; kill -9.
+	n := testN(300)
 	mq.Stop()
-	runAndKill(0, 300, 300, false)
+	runAndKill(0, n, n, false)
 	depths := []int{outboxLen(t, outboxPath)}
 	// 2. broker up: the restarted daemon replays and queues more; kill -9
 	// right away (in the middle of the replay), then again later.
 	mq.Restart()
-	runAndKill(300, 100000, 1, true)
+	runAndKill(n, 10*n+100000, 1, true)
 	depths = append(depths, outboxLen(t, outboxPath))
-	runAndKill(1000, 100000, 1000, true)
+	runAndKill(10*n+200000, 10*n+100000, 3*n, true)
 	depths = append(depths, outboxLen(t, outboxPath))
 
 	// 3. restart once more and let it drain.
@@ -204,7 +205,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	o.OutboxPath = outboxPath
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 30*time.Second, "every durable event delivered", func() bool {
+	waitFor(t, 30*time.Second+time.Duration(n)*time.Millisecond, "every durable event delivered", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		for i := range queued {
@@ -221,6 +222,15 @@ func TestKill9LosesNothing(t *testing.T) {
 	t.Logf("kill -9: %d events durable across three SIGKILLs (outbox depth at each kill: %v), all %d delivered, 0 lost, %d duplicates",
 		len(queued), depths, len(queued), dups)
 	c.Close(context.Background())
+}
+
+// testN is the number of events of the loss tests: FACEGATE_MQTT_TEST_N
+// or def (a few hundred keep `go test` quick; fsync dominates).
+func testN(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("FACEGATE_MQTT_TEST_N")); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
 
 func outboxLen(t *testing.T, path string) int {
