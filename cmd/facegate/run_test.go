@@ -1,0 +1,452 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/faceauth/emulator"
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/internal/demoscene"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/systemd"
+)
+
+// syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// notifySocket is a fake systemd notify socket recording every datagram.
+type notifySocket struct {
+	path string
+	mu   sync.Mutex
+	msgs []string
+}
+
+func newNotifySocket(t *testing.T) *notifySocket {
+	t.Helper()
+	n := &notifySocket{path: filepath.Join(t.TempDir(), "notify")}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.msgs = append(n.msgs, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
+	return n
+}
+
+// index is the position of the first message starting with prefix at or
+// after from, or -1.
+func (n *notifySocket) index(prefix string, from int) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := from; i < len(n.msgs); i++ {
+		if strings.HasPrefix(n.msgs[i], prefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (n *notifySocket) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.msgs)
+}
+
+// brokerLog records what the daemon publishes.
+type brokerLog struct {
+	mu     sync.Mutex
+	events []mqtt.Event
+	status []string
+	// relayAtOffline is the relay's state when "offline" arrived.
+	relayAtOffline gate.RelayState
+	relay          func() gate.RelayState
+}
+
+func (b *brokerLog) granted() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, e := range b.events {
+		if e.Decision == mqtt.DecisionGranted {
+			n++
+		}
+	}
+	return n
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rig is a daemon wired to real parts: the emulator, a camera reading a
+// still photo of the worker, the sim relay, the embedded broker.
+type rig struct {
+	t        *testing.T
+	cfgPath  string
+	cfgYAML  string
+	env      map[string]string
+	notify   *notifySocket
+	broker   *broker.Broker
+	bl       *brokerLog
+	prefix   string
+	logs     *syncBuffer
+	reload   chan os.Signal
+	d        *daemon
+	cancel   context.CancelFunc
+	exitCode int
+	done     chan struct{} // closed when wait returned exitCode
+}
+
+func newRig(t *testing.T, apiLatency time.Duration) *rig {
+	t.Helper()
+	images, err := demoscene.ImagesDir(os.Getenv)
+	if err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	dir := t.TempDir()
+	// The camera: one frame of the worker, as a still image.
+	frames := filepath.Join(dir, "frames")
+	scene := demoscene.Scene{Width: 640, Height: 480, FPS: 10, Phases: []demoscene.Phase{
+		{Kind: demoscene.Face, Image: filepath.Join(images, demoscene.WorkerPhoto), Duration: 100 * time.Millisecond}}}
+	if err := scene.WriteFrames(frames); err != nil {
+		t.Fatal(err)
+	}
+	photo := filepath.Join(frames, "frame-000001.jpg")
+
+	ref, err := os.ReadFile(filepath.Join(images, demoscene.WorkerPhoto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(&emulator.Seed{
+		Projects:    []emulator.Project{{ID: "p", APIKey: "test-key-123", Policy: emulator.Policy{FaceSimilarity: emulator.PolicyOption{Enabled: true, Threshold: 70}}}},
+		Submissions: []emulator.Submission{{ID: "sub-worker-1", Status: emulator.StatusApproved, ReferenceJPEG: ref, UserID: "worker-1"}},
+		Faults:      emulator.Faults{Latency: apiLatency},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	apiURL, err := emu.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := &rig{t: t, cfgPath: filepath.Join(dir, "facegate.yaml"), notify: newNotifySocket(t),
+		bl: &brokerLog{}, prefix: "facegate/test/door1", logs: &syncBuffer{}, reload: make(chan os.Signal, 1),
+		done: make(chan struct{})}
+	r.broker, err = broker.Start(context.Background(), "127.0.0.1:0",
+		broker.WithSubscription(r.prefix+"/#", func(topic string, payload []byte, _ bool) {
+			r.bl.mu.Lock()
+			defer r.bl.mu.Unlock()
+			switch strings.TrimPrefix(topic, r.prefix+"/") {
+			case "event":
+				var ev mqtt.Event
+				if json.Unmarshal(payload, &ev) == nil {
+					r.bl.events = append(r.bl.events, ev)
+				}
+			case "status":
+				r.bl.status = append(r.bl.status, string(payload))
+				if string(payload) == "offline" && r.bl.relay != nil {
+					r.bl.relayAtOffline = r.bl.relay()
+				}
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.broker.Close() })
+	r.cfgYAML = fmt.Sprintf(`site: test
+gate: door1
+state_dir: %s
+log_level: info
+api:
+  url: %s
+  timeout: 5s
+camera:
+  source: %s
+  fps: 10
+io:
+  relay:
+    driver: sim
+    pulse: 300ms
+mqtt:
+  enabled: true
+  urls: [%s]
+kiosk:
+  listen: 127.0.0.1:0
+  health_interval: 1s
+identity:
+  timeout: 10s
+policy:
+  cooldown: 200ms
+`, filepath.Join(dir, "state"), apiURL, photo, r.broker.URL())
+	r.writeConfig(r.cfgYAML)
+	r.env = map[string]string{"FACEGATE_API_KEY": "test-key-123", "NOTIFY_SOCKET": r.notify.path,
+		"WATCHDOG_USEC": "400000"}
+	return r
+}
+
+func (r *rig) writeConfig(s string) {
+	r.t.Helper()
+	if err := os.WriteFile(r.cfgPath, []byte(s), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) start() {
+	t := r.t
+	t.Helper()
+	cfg, err := config.Load(r.cfgPath, func(k string) string { return r.env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := systemd.NewNotifier(func(k string) string { return r.env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r.d, err = startDaemon(ctx, cfg, daemonOptions{log: log, level: new(slog.LevelVar), notifier: n,
+		getenv: func(k string) string { return r.env[k] }, configPath: r.cfgPath, reload: r.reload})
+	if err != nil {
+		cancel()
+		t.Fatalf("start: %v\n%s", err, r.logs.String())
+	}
+	r.bl.mu.Lock()
+	r.bl.relay = r.d.p.gate.Relay.State
+	r.bl.mu.Unlock()
+	go func() {
+		r.exitCode = r.d.wait(ctx)
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+}
+
+func (r *rig) stop() int {
+	r.t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		return r.exitCode
+	case <-time.After(30 * time.Second):
+		r.t.Fatalf("daemon did not stop in 30s\n%s", r.logs.String())
+	}
+	return -1
+}
+
+func (r *rig) identify() {
+	r.t.Helper()
+	body := []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`)
+	if err := r.broker.Publish(r.prefix+"/cmd/identify", body, false); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) get(path string) (int, string) {
+	r.t.Helper()
+	resp, err := http.Get("http://" + r.d.addrString() + path)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// TestRunServesSessionsReloadsAndStopsInOrder runs the daemon with real
+// parts: a badge-reader identity over MQTT opens the gate; SIGHUP reloads
+// good and bad files; the watchdog is fed; shutdown follows the order.
+func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
+	r := newRig(t, 0)
+	r.start()
+	waitUntil(t, 10*time.Second, "READY=1", func() bool { return r.notify.index(systemd.Ready, 0) >= 0 })
+	waitUntil(t, 10*time.Second, "online", func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
+	})
+	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+
+	r.identify()
+	waitUntil(t, 30*time.Second, "a granted event", func() bool { return r.bl.granted() == 1 })
+	waitUntil(t, 5*time.Second, "the sim relay pulse", func() bool { return len(r.d.p.gate.Sim().Pulses()) == 1 })
+	r.bl.mu.Lock()
+	ev := r.bl.events[0]
+	r.bl.mu.Unlock()
+	if ev.Relay != "pulsed" || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil || ev.IdentitySource != kiosk.SourceMQTT {
+		t.Fatalf("granted event lacks the pulse, the scores or the source: %+v", ev)
+	}
+
+	if code, body := r.get("/healthz"); code != http.StatusOK && code != http.StatusServiceUnavailable {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if code, body := r.get("/api/status"); code != http.StatusOK || !strings.Contains(body, `"state"`) {
+		t.Fatalf("/api/status: %d %s", code, body)
+	}
+	if code, body := r.get("/metrics"); code != http.StatusOK || !strings.Contains(body, "facegate_") {
+		t.Fatalf("/metrics: %d", code)
+		_ = body
+	}
+
+	// A good reload: READY=1 follows RELOADING=1, the kiosk keeps running.
+	from := r.notify.count()
+	r.writeConfig(strings.Replace(r.cfgYAML, "cooldown: 200ms", "cooldown: 300ms", 1))
+	r.reload <- os.Interrupt
+	waitUntil(t, 10*time.Second, "RELOADING=1 then READY=1", func() bool {
+		i := r.notify.index("RELOADING=1", from)
+		return i >= 0 && r.notify.index(systemd.Ready, i) > i
+	})
+	waitUntil(t, 5*time.Second, "the reload log", func() bool { return strings.Contains(r.logs.String(), "configuration reloaded") })
+	// A bad file changes nothing.
+	r.writeConfig(r.cfgYAML + "unknown_key: 1\n")
+	r.reload <- os.Interrupt
+	waitUntil(t, 10*time.Second, "the failed reload log", func() bool {
+		return strings.Contains(r.logs.String(), "configuration reload failed")
+	})
+	// A changed camera needs a restart: said so.
+	r.writeConfig(strings.Replace(r.cfgYAML, "fps: 10", "fps: 5", 1))
+	r.reload <- os.Interrupt
+	waitUntil(t, 10*time.Second, "the restart-needed log", func() bool {
+		return strings.Contains(r.logs.String(), "changed settings take effect at the next restart")
+	})
+
+	waitUntil(t, 10*time.Second, "a watchdog ping", func() bool { return r.notify.index(systemd.Watchdog, 0) >= 0 })
+
+	if code := r.stop(); code != exitOK {
+		t.Fatalf("exit code %d\n%s", code, r.logs.String())
+	}
+	if r.notify.index(systemd.Stopping, 0) < 0 {
+		t.Fatal("no STOPPING=1")
+	}
+	if st := r.d.p.gate.Relay.State(); st != gate.RelayHalted {
+		t.Fatalf("relay %v after shutdown, want halted", st)
+	}
+	waitUntil(t, 5*time.Second, "offline", func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "offline"
+	})
+	r.bl.mu.Lock()
+	defer r.bl.mu.Unlock()
+	if r.bl.relayAtOffline != gate.RelayHalted {
+		t.Fatalf("relay was %v when offline was published: the relay must be inert first", r.bl.relayAtOffline)
+	}
+}
+
+// TestRunFinishesTheSessionInFlight: SIGTERM while the API is answering
+// (800 ms) lets the worker through before the gate goes offline.
+func TestRunFinishesTheSessionInFlight(t *testing.T) {
+	r := newRig(t, 800*time.Millisecond)
+	r.start()
+	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+	r.identify()
+	waitUntil(t, 30*time.Second, "authenticating", func() bool {
+		return r.d.p.kiosk.Status().State == kiosk.StateAuthenticating
+	})
+	if code := r.stop(); code != exitOK {
+		t.Fatalf("exit code %d\n%s", code, r.logs.String())
+	}
+	if got := r.bl.granted(); got != 1 {
+		t.Fatalf("%d granted events, want the session in flight finished and granted\n%s", got, r.logs.String())
+	}
+	if n := len(r.d.p.gate.Sim().Pulses()); n != 1 {
+		t.Fatalf("%d relay pulses, want 1", n)
+	}
+	// New identities are refused while draining and after.
+	if err := r.d.p.kiosk.Identify(kiosk.Identity{SubmissionID: "sub-worker-1", Source: kiosk.SourceMQTT}); err == nil {
+		t.Fatal("an identity was accepted after shutdown")
+	}
+}
+
+func TestRunRejectsBadInvocations(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("site: x\nnot_a_key: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"--config", filepath.Join(dir, "absent.yaml")}, "absent.yaml"},
+		{"unknown key", []string{"--config", bad}, "bad.yaml:2"},
+		{"stray argument", []string{"now"}, `unexpected argument "now"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), append([]string{"run"}, tc.args...), map[string]string{}, nil, &out, &errb)
+			if code != exitError || !strings.Contains(errb.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errb.String(), exitError, tc.want)
+			}
+		})
+	}
+}
+
+func TestRestartNeeded(t *testing.T) {
+	a, b := config.Default(), config.Default()
+	if got := restartNeeded(a, b); len(got) != 0 {
+		t.Fatalf("identical configs: %v", got)
+	}
+	b.Camera.FPS = 5
+	b.Policy.Cooldown = time.Minute // reloadable
+	b.Kiosk.Listen = "127.0.0.1:9"
+	if got := strings.Join(restartNeeded(a, b), ","); got != "camera,kiosk.listen" {
+		t.Fatalf("got %s", got)
+	}
+}
