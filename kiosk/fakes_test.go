@@ -84,12 +84,18 @@ type fakeAuth struct {
 	delay time.Duration
 	block bool
 	reqs  []faceauth.Request
+	// first are errors returned, one per call, before res/err.
+	first []error
 }
 
 func (f *fakeAuth) Authenticate(ctx context.Context, req faceauth.Request) (*faceauth.Result, error) {
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	res, err, delay, block := f.res, f.err, f.delay, f.block
+	if len(f.first) > 0 {
+		res, err = nil, f.first[0]
+		f.first = f.first[1:]
+	}
 	f.mu.Unlock()
 	if block {
 		<-ctx.Done()

@@ -3,6 +3,7 @@ package kiosk
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,13 @@ func box(p Progress) *Box {
 	}
 	fx, fy := float64(p.Frame.X), float64(p.Frame.Y)
 	return &Box{X: float64(p.Box.Min.X) / fx, Y: float64(p.Box.Min.Y) / fy, W: float64(p.Box.Dx()) / fx, H: float64(p.Box.Dy()) / fy}
+}
+
+func equalBox(a, b *Box) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // waitForIdentity blocks in idle until an identity arrives (or, with a
@@ -171,10 +179,13 @@ type session struct {
 	identity    config.Identity
 	start       time.Time
 	capturingAt time.Time // zero until an acceptable face was in view
-	face        *Face
-	apiStart    time.Time
-	apiDur      time.Duration
-	decidedAt   time.Time
+	// firstCapture is the first attempt's capturingAt when the API asked
+	// for another picture (the total latency counts from it).
+	firstCapture time.Time
+	face         *Face
+	apiStart     time.Time
+	apiDur       time.Duration
+	decidedAt    time.Time
 }
 
 // outcome is how a session ended.
@@ -216,15 +227,30 @@ func (k *Kiosk) runSession(ctx context.Context, id Identity, sel *selection) {
 		k.finish(ctx, s, denied(ReasonRateLimited))
 		return
 	}
-	if sel == nil {
-		sel = k.startSelection(ctx)
-		defer sel.stop()
+	for attempt := 1; ; attempt++ {
+		if sel == nil {
+			sel = k.startSelection(ctx)
+			defer sel.stop()
+		}
+		o, ok := k.awaitFace(ctx, s, sel)
+		if !ok {
+			k.finish(ctx, s, o)
+			return
+		}
+		o = k.authenticate(ctx, s)
+		if attempt > 1 || !slices.Equal(o.reasons, []string{ReasonAPIPrefix + string(faceauth.ClassRecapture)}) || ctx.Err() != nil {
+			k.finish(ctx, s, o)
+			return
+		}
+		// The API could not use the picture (no face, bad image): take
+		// another one once, within the same session and its one event.
+		k.log.Info("API asked for another picture; capturing again")
+		if s.firstCapture.IsZero() {
+			s.firstCapture = s.capturingAt
+		}
+		sel, s.face, s.capturingAt = nil, nil, time.Time{}
+		k.setState(StateIdentified, o.message, func(st *Status) { st.Name = id.DisplayName })
 	}
-	if o, ok := k.awaitFace(ctx, s, sel); !ok {
-		k.finish(ctx, s, o)
-		return
-	}
-	k.finish(ctx, s, k.authenticate(ctx, s))
 }
 
 // remoteOpen is the session of a remote unlock.
@@ -254,6 +280,7 @@ func (k *Kiosk) awaitFace(ctx context.Context, s *session, sel *selection) (outc
 	if _, c, at := sel.progress(); c {
 		onCapturing(at)
 	}
+	lastMsg, lastBox := "", (*Box)(nil)
 	for {
 		select {
 		case <-ctx.Done():
@@ -272,6 +299,10 @@ func (k *Kiosk) awaitFace(ctx context.Context, s *session, sel *selection) (outc
 			if c {
 				msg = msgCapturing
 			}
+			if msg == lastMsg && equalBox(b, lastBox) {
+				continue // nothing new for the page
+			}
+			lastMsg, lastBox = msg, b
 			k.updateStatus(func(st *Status) { st.Box, st.Message = b, msg })
 		case <-sel.done:
 			if ctx.Err() != nil {
@@ -467,6 +498,9 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		if s.face != nil {
 			ev.LatencyMS.Capture = max(0, s.face.CapturedAt.Sub(s.capturingAt).Milliseconds())
 		}
+	}
+	if !s.firstCapture.IsZero() {
+		from = s.firstCapture
 	}
 	ev.LatencyMS.API = s.apiDur.Milliseconds()
 	ev.LatencyMS.Total = s.decidedAt.Sub(from).Milliseconds()
