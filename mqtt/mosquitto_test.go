@@ -142,9 +142,9 @@ func TestKill9LosesNothing(t *testing.T) {
 	outboxPath := filepath.Join(t.TempDir(), "outbox.log")
 
 	queued := map[int]bool{}
-	// runAndKill kills the helper after killAfter "queued" lines, and after
-	// "connected" too when afterConnect.
-	runAndKill := func(from, n, killAfter int, afterConnect bool) {
+	// runAndKill kills the helper after killAfter "queued" lines, and when
+	// afterConnect also delay after its "connected" line.
+	runAndKill := func(from, n, killAfter int, afterConnect bool, delay time.Duration) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), helperEnv+"=publisher", "HELPER_URL="+mq.URL(), "HELPER_OUTBOX="+outboxPath,
@@ -169,6 +169,7 @@ func TestKill9LosesNothing(t *testing.T) {
 			}
 			connected = connected || sc.Text() == "connected"
 		}
+		time.Sleep(delay) // the helper goes on replaying and queueing meanwhile
 		cmd.Process.Signal(syscall.SIGKILL)
 		for sc.Scan() { // lines written before the kill landed: also durable
 			var i int
@@ -189,14 +190,14 @@ func TestKill9LosesNothing(t *testing.T) {
 	// 1. broker down: events only reach the outbox; kill -9.
 	n := testN(300)
 	mq.Stop()
-	runAndKill(0, n, n, false)
+	runAndKill(0, n, n, false, 0)
 	depths := []int{outboxLen(t, outboxPath)}
 	// 2. broker up: the restarted daemon replays and queues more; kill -9
 	// right away (in the middle of the replay), then again later.
 	mq.Restart()
-	runAndKill(n, 10*n+100000, 1, true)
+	runAndKill(n, 10*n+100000, 1, true, 10*time.Millisecond)
 	depths = append(depths, outboxLen(t, outboxPath))
-	runAndKill(10*n+200000, 10*n+100000, 3*n, true)
+	runAndKill(10*n+200000, 10*n+100000, 3*n, true, 0)
 	depths = append(depths, outboxLen(t, outboxPath))
 
 	// 3. restart once more and let it drain.
