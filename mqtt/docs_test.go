@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"github.com/facegate/facegate/kiosk/config"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,5 +92,17 @@ func checkDocPayload(t *testing.T, payload []byte) {
 	v := NewOpenVerifier(testSecret, testTopic, 30*time.Second, SystemClock{}, time.Now().Add(-time.Minute))
 	if _, err := v.Verify(payload); err != nil {
 		t.Fatalf("the gate refuses the documented payload %s: %v", payload, err)
+	}
+}
+
+// The documented configuration is valid.
+func TestDocumentedConfiguration(t *testing.T) {
+	env := map[string]string{"FACEGATE_MQTT_PASSWORD": "pw", "FACEGATE_OPEN_SECRET": "0123456789abcdef"}
+	cfg, err := config.Parse("docs/mqtt.md", []byte(docBlock(t, "config-example")), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("the configuration in docs/mqtt.md does not load: %v", err)
+	}
+	if !cfg.MQTT.Enabled || cfg.MQTT.TLS.ServerName != "broker.example" || cfg.MQTT.PrefixFor(cfg.Site, cfg.Gate) != "facegate/plant-a/north-turnstile" {
+		t.Fatalf("unexpected: %+v", cfg.MQTT)
 	}
 }
