@@ -1,13 +1,14 @@
 package mqtt
 
 import (
-	"github.com/facegate/facegate/kiosk/config"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/facegate/facegate/kiosk/config"
 )
 
 // docBlock returns the code of the fenced block between <!-- name --> and
