@@ -323,7 +323,7 @@ func (k *Kiosk) awaitFace(ctx context.Context, s *session, sel *selection) (outc
 			if s.capturingAt.IsZero() {
 				s.capturingAt = f.CapturedAt
 			}
-			s.face = &f
+			s.face, s.faceAt = &f, k.now()
 			return outcome{}, true
 		}
 	}
@@ -496,7 +496,7 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 	if !s.capturingAt.IsZero() {
 		from = s.capturingAt
 		if s.face != nil {
-			ev.LatencyMS.Capture = max(0, s.face.CapturedAt.Sub(s.capturingAt).Milliseconds())
+			ev.LatencyMS.Capture = max(0, s.faceAt.Sub(s.capturingAt).Milliseconds())
 		}
 	}
 	if !s.firstCapture.IsZero() {

@@ -209,7 +209,7 @@ func TestGrantedEventCarriesScoresAndLatency(t *testing.T) {
 			t.Errorf("auth %+v", ev.Auth)
 		}
 		// fake time: 600 ms window, 800 ms API, chosen frame in the middle of the window
-		if ev.LatencyMS.API != 800 || ev.LatencyMS.Capture != 300 || ev.LatencyMS.Total != 1400 || ev.AgeMS != 1100 || ev.Faces != 1 {
+		if ev.LatencyMS.API != 800 || ev.LatencyMS.Capture != 600 || ev.LatencyMS.Total != 1400 || ev.AgeMS != 1100 || ev.Faces != 1 {
 			t.Errorf("latency %+v age %d faces %d", ev.LatencyMS, ev.AgeMS, ev.Faces)
 		}
 		if time.Since(start) > 3*time.Second {
