@@ -136,13 +136,16 @@ func (e *APIError) Is(target error) bool {
 	return strings.EqualFold(e.Code, t.Code)
 }
 
-// ClassOf returns the class of err when it is (or wraps) an *APIError, and
-// ClassTransient otherwise (an unknown failure is worth another try, and the
-// gate stays shut meanwhile).
+// ClassOf returns the class of err when it is (or wraps) an *APIError,
+// ClassConfig for ErrInvalidOptions, and ClassTransient otherwise (an unknown
+// failure is worth another try, and the gate stays shut meanwhile).
 func ClassOf(err error) Class {
 	var ae *APIError
-	if errors.As(err, &ae) {
+	switch {
+	case errors.As(err, &ae):
 		return ae.Class
+	case errors.Is(err, ErrInvalidOptions):
+		return ClassConfig
 	}
 	return ClassTransient
 }

@@ -2,6 +2,7 @@ package faceauth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -339,4 +340,18 @@ func FuzzParseHistoryPage(f *testing.F) {
 			t.Fatal("empty next key")
 		}
 	})
+}
+
+func TestClassOf(t *testing.T) {
+	_, optErr := New(Options{})
+	for err, want := range map[error]Class{
+		&APIError{Class: ClassRecapture}:                           ClassRecapture,
+		fmt.Errorf("wrapped: %w", &APIError{Class: ClassIdentity}): ClassIdentity,
+		optErr:                       ClassConfig,
+		errors.New("something else"): ClassTransient,
+	} {
+		if got := ClassOf(err); got != want {
+			t.Errorf("ClassOf(%v) = %s, want %s", err, got, want)
+		}
+	}
 }
