@@ -183,6 +183,7 @@ type session struct {
 	// for another picture (the total latency counts from it).
 	firstCapture time.Time
 	face         *Face
+	faceAt       time.Time // when the selector handed the face over
 	apiStart     time.Time
 	apiDur       time.Duration
 	decidedAt    time.Time
