@@ -24,6 +24,8 @@ var (
 	errTooSmall = errors.New("image too small to process")
 	// errNoFace: no face found (no_face).
 	errNoFace = errors.New("no face detected")
+	// errClosed: the server was closed (detection_server_error).
+	errClosed = errors.New("emulator closed")
 )
 
 // The aligned face: alignedSize square, eyes on one row at eyeRow, eyeDist
@@ -54,10 +56,11 @@ type faceFeatures struct {
 // a test double, not a biometric matcher. OpenCV's CascadeClassifier is not
 // documented as safe for concurrent use, so calls are serialised.
 type matcher struct {
-	mu   sync.Mutex
-	face gocv.CascadeClassifier
-	eye  gocv.CascadeClassifier // glasses-tolerant
-	eye2 gocv.CascadeClassifier // plain eyes
+	mu     sync.Mutex
+	closed bool
+	face   gocv.CascadeClassifier
+	eye    gocv.CascadeClassifier // glasses-tolerant
+	eye2   gocv.CascadeClassifier // plain eyes
 }
 
 func newMatcher(cascadeDir string) (*matcher, error) {
@@ -82,7 +85,13 @@ func newMatcher(cascadeDir string) (*matcher, error) {
 	return m, nil
 }
 
+// Close frees the cascades; later analyses fail with errClosed. The caller
+// holds m.mu or knows no analysis runs.
 func (m *matcher) Close() {
+	if m.closed {
+		return
+	}
+	m.closed = true
 	m.face.Close()
 	m.eye.Close()
 	m.eye2.Close()
@@ -111,6 +120,9 @@ func (m *matcher) analyse(encoded []byte, reference bool) (*faceFeatures, error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errClosed
+	}
 	// Upright first; then rolled copies (Haar only finds upright faces). A
 	// detection is confident when two eyes are found in it or it survives a
 	// much stricter neighbour count; rotating textures (a coffee cup, a cat,

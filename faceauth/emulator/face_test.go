@@ -132,6 +132,15 @@ func TestSimilarityGocvImages(t *testing.T) {
 	}
 }
 
+func TestAnalyseAfterClose(t *testing.T) {
+	m := newTestMatcher(t)
+	m.Close()
+	m.Close() // twice is harmless
+	if _, err := m.analyse(blankJPEG(t, 320, 240), false); err != errClosed {
+		t.Fatalf("err %v", err)
+	}
+}
+
 func TestAnalyseErrors(t *testing.T) {
 	m := newTestMatcher(t)
 	for name, tc := range map[string]struct {
