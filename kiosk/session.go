@@ -82,11 +82,16 @@ func equalBox(a, b *Box) bool {
 func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 	fixed := k.settings().identity.Fixed
 	if fixed.SubmissionID == "" {
-		select {
-		case <-ctx.Done():
-			return nil, nil
-		case <-k.wake:
-			return k.claim(nil), nil
+		for {
+			select {
+			case <-ctx.Done():
+				return nil, nil
+			case <-k.wake:
+				// A wake whose identity was already claimed is stale.
+				if id := k.claim(nil); id != nil {
+					return id, nil
+				}
+			}
 		}
 	}
 	fid := &Identity{SubmissionID: fixed.SubmissionID, UserID: fixed.UserID, DisplayName: fixed.DisplayName, Source: SourceFixed}
@@ -100,7 +105,9 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 				return nil, nil
 			case <-k.wake:
 				t.Stop()
-				return k.claim(nil), nil
+				if id := k.claim(nil); id != nil {
+					return id, nil
+				}
 			case <-t.C:
 			}
 		}
@@ -122,8 +129,10 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 				sel.stop()
 				return nil, nil
 			case <-k.wake:
-				sel.stop()
-				return k.claim(nil), nil
+				if id := k.claim(nil); id != nil {
+					sel.stop()
+					return id, nil
+				}
 			case <-sel.notify:
 				p, capturing, _ := sel.progress()
 				if capturing {

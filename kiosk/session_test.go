@@ -556,3 +556,32 @@ func TestHealthLoop(t *testing.T) {
 		}
 	})
 }
+
+// A wake signal whose identity was already claimed (an identity that raced
+// with a fixed-identity face) must not end Run.
+func TestStaleWakeIsIgnored(t *testing.T) {
+	for _, fixed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "badge", true: "fixed"}[fixed], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				r := newRig(t, cfg)
+				if fixed {
+					cfg.Identity.Fixed.SubmissionID = "solo"
+					r.k.Reload(cfg)
+					r.sel.hangBefore = true
+				}
+				r.k.wake <- struct{}{}
+				stop := r.start(t)
+				time.Sleep(5 * time.Second)
+				if err := r.k.Identify(worker); err != nil {
+					t.Fatalf("identify after a stale wake: %v", err)
+				}
+				waitFor(t, func() bool { return len(r.events()) == 1 })
+				stop()
+				if ev := r.events()[0]; ev.SubmissionID != worker.SubmissionID {
+					t.Errorf("event for %q", ev.SubmissionID)
+				}
+			})
+		})
+	}
+}
