@@ -123,6 +123,7 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 			k.setState(StateIdle, msgIdleFixed, nil)
 		}
 		sel := k.startSelection(ctx)
+		lastMsg, lastBox := msgIdleFixed, (*Box)(nil)
 		for watching := true; watching; {
 			select {
 			case <-ctx.Done():
@@ -142,8 +143,12 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 					}
 					return fid, sel
 				}
-				b := box(p)
-				k.updateStatus(func(s *Status) { s.Box = b })
+				b, msg := box(p), coachCapture(p.Reason)
+				if msg == lastMsg && equalBox(b, lastBox) {
+					continue
+				}
+				lastMsg, lastBox = msg, b
+				k.updateStatus(func(s *Status) { s.Box, s.Message = b, msg })
 			case <-sel.done:
 				if sel.err == nil {
 					if id := k.claim(fid); id != fid {

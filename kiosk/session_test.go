@@ -388,11 +388,12 @@ func TestFixedIdentityStartsOnAFace(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo", UserID: "me", DisplayName: "Ana"}
 		r := newRig(t, cfg)
-		r.sel.reasons = []string{"no_face", "no_face", "too_far"}
+		r.sel.reasons = []string{"no_face", "no_face", "too_far", "too_far", "too_far"}
 		stop := r.start(t)
 		if m := r.k.Status().Message; m != msgIdleFixed {
 			t.Errorf("idle message %q", m)
 		}
+		waitFor(t, func() bool { return r.k.Status().Message == "Come closer" })
 		waitFor(t, func() bool { return len(r.events()) >= 1 })
 		stop()
 		ev := r.events()[0]
