@@ -63,16 +63,28 @@ func TestHIL(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	build := func(args ...string) {
-		gocmd := os.Getenv("FACEGATE_GO") // make test-hil passes its $(GO)
-		if gocmd == "" {
-			gocmd = "go"
-		}
+	gocmd := os.Getenv("FACEGATE_GO") // make test-hil passes its $(GO)
+	if gocmd == "" {
+		gocmd = "go"
+	}
+	build := func(args ...string) string {
 		cmd := exec.Command(gocmd, args...)
 		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("go %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 		}
+		return strings.TrimSpace(string(out))
+	}
+	// The camera test's face: gocv's sample photo, taken from the module
+	// cache at run time (never committed).
+	face := filepath.Join(build("list", "-m", "-f", "{{.Dir}}", "gocv.io/x/gocv"), "images", "face.jpg")
+	if _, err := os.Stat(face); err != nil {
+		t.Fatalf("gocv's sample face: %v", err)
 	}
 	build("build", "-o", filepath.Join(bin, "facegate"), "./cmd/facegate")
 	build("build", "-o", filepath.Join(bin, "camfeed"), "./test/hil/camfeed")
@@ -89,6 +101,10 @@ func TestHIL(t *testing.T) {
 		"FACEGATE_HIL_BIN="+bin,
 		"FACEGATE_HIL_MODULES="+guestModules,
 		"FACEGATE_HIL_TIMEOUT=900",
+		"FACEGATE_HIL_FACE="+face,
+		// gocv's Read fails now and then under TCG when Go's async
+		// preemption signals interrupt OpenCV's select().
+		"GODEBUG=asyncpreemptoff=1",
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr // live, since the VM takes a while
 	start = time.Now()

@@ -8,6 +8,7 @@
 //
 // It prints "camfeed: first frame written" once readers may open the device
 // (with exclusive_caps=1 the capture side exists only while a feeder runs).
+// Consecutive frames differ in one pixel, as a real sensor's would.
 package main
 
 import (
@@ -114,7 +115,12 @@ func run() error {
 			still.CopyTo(&frame)
 		}
 		gocv.Resize(frame, &sized, image.Pt(*w, *h), 0, 0, gocv.InterpolationLinear)
-		if _, err := f.Write(sized.ToBytes()); err != nil {
+		buf := sized.ToBytes()
+		// A real sensor never sends two identical frames (and readers may
+		// treat a still picture as a frozen camera): the first pixel's blue
+		// value carries the frame number.
+		buf[0] = byte(n)
+		if _, err := f.Write(buf); err != nil {
 			return fmt.Errorf("write a frame: %w", err)
 		}
 		if n++; n == 1 {
