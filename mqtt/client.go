@@ -85,14 +85,15 @@ type HomeAssistantOptions struct {
 
 // topics are the full topic names of one gate.
 type topics struct {
-	Status, Event, State, Relay, Door, Camera, CmdIdentify, CmdOpen string
-	HAStatus                                                        string
+	Status, Event, State, Relay, Door, Camera, Alert, CmdIdentify, CmdOpen string
+	HAStatus                                                               string
 }
 
 func newTopics(prefix, haPrefix string) topics {
 	return topics{
 		Status: prefix + "/status", Event: prefix + "/event", State: prefix + "/state",
 		Relay: prefix + "/relay", Door: prefix + "/door", Camera: prefix + "/camera",
+		Alert:       prefix + "/alert",
 		CmdIdentify: prefix + "/cmd/identify", CmdOpen: prefix + "/cmd/open",
 		HAStatus: haPrefix + "/status",
 	}
@@ -365,6 +366,27 @@ func (c *Client) PublishHealth(h CameraHealth) error {
 		return fmt.Errorf("mqtt: camera health: %w", err)
 	}
 	c.retained.set(c.topics.Camera, b)
+	return nil
+}
+
+// PublishAlert records an operator alert (wrong API key, missing FaceAuth
+// project, relay failure) for the retained <prefix>/alert: the newest alert
+// stays visible on dashboards until a newer one replaces it.
+func (c *Client) PublishAlert(a Alert) error {
+	if err := a.validate(); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	if c.isClosed() {
+		return ErrClosed
+	}
+	if a.TS == "" {
+		a.TS = timestamp(c.clock.Now())
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("mqtt: alert: %w", err)
+	}
+	c.retained.set(c.topics.Alert, b)
 	return nil
 }
 

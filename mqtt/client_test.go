@@ -125,6 +125,17 @@ func TestRetainedTopicsAndGracefulOffline(t *testing.T) {
 	if err := c.PublishHealth(CameraHealth{Status: "fine"}); err == nil {
 		t.Error("PublishHealth accepted status \"fine\"")
 	}
+	if err := c.PublishAlert(Alert{Code: "api_config", Message: "wrong API key", EventID: "ev-000007"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "alert", func() bool {
+		var a Alert
+		json.Unmarshal([]byte(h.last(prefix+"/alert")), &a)
+		return a.Code == "api_config" && a.EventID == "ev-000007" && a.TS != ""
+	})
+	if err := c.PublishAlert(Alert{}); err == nil {
+		t.Error("PublishAlert accepted an alert without a code")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

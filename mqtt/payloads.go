@@ -66,6 +66,28 @@ func (h CameraHealth) validate() error {
 	return fmt.Errorf("camera health status %q is not ok, degraded or lost", h.Status)
 }
 
+// Alert is the retained payload of <prefix>/alert: something a person
+// must fix (the kiosk keeps denying until then).
+type Alert struct {
+	// Code is a machine code, e.g. "api_config", "api_client", "relay_failed".
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// EventID is the decision that raised it, if any.
+	EventID string `json:"event_id,omitempty"`
+	// TS is filled by PublishAlert when empty.
+	TS string `json:"ts"`
+}
+
+func (a Alert) validate() error {
+	if a.Code == "" || len(a.Code) > 64 {
+		return fmt.Errorf("alert code %q must be 1 to 64 bytes", a.Code)
+	}
+	if len(a.Message) > 1024 {
+		return fmt.Errorf("alert message is %d bytes, more than 1024", len(a.Message))
+	}
+	return nil
+}
+
 // StatePayload is the retained payload of <prefix>/state.
 type StatePayload struct {
 	// State is the kiosk session state: idle, identified, capturing,
