@@ -176,6 +176,9 @@ func (c *Config) resolveSecrets(env Env) error {
 	if err := c.Identity.HTTP.Token.resolve("identity.http.token", "FACEGATE_HTTP_TOKEN", "facegate-http-token", env); err != nil {
 		return err
 	}
+	if err := c.MQTT.validateSecrets(); err != nil {
+		return err
+	}
 	return c.Identity.validateSecrets()
 }
 

@@ -196,3 +196,12 @@ func validTopic(t string) bool {
 	}
 	return true
 }
+
+// validateSecrets runs once the secrets are resolved, so that `config check`
+// already refuses a remote unlock without a usable key.
+func (m *MQTT) validateSecrets() error {
+	if m.Enabled && m.Commands.Open.Enabled && len(m.Commands.Open.Secret.Value()) < 16 {
+		return fieldError("mqtt.commands.open.secret", "required when open is enabled, at least 16 bytes (FACEGATE_OPEN_SECRET, secret.file or the systemd credential facegate-open-secret)")
+	}
+	return nil
+}
