@@ -20,10 +20,11 @@ type RelayOptions struct {
 	MaxPulse time.Duration // longer pulses are clamped to this; DefaultMaxPulse, never above PulseCeiling
 	Clock    Clock         // SystemClock
 	Logger   *slog.Logger  // discards when nil
-	// OnPulse is told, on every start or extension, until when the relay is
-	// energised (the door monitor uses it to tell a granted opening from a
-	// forced one). Called from the Pulse caller's goroutine, after the line
-	// is active; must not block and must not call the relay.
+	// OnPulse is told, on every Pulse call that energises the relay, until
+	// when it is energised (the door monitor uses it to tell a granted
+	// opening from a forced one). Called from the Pulse caller's goroutine
+	// with the relay's lock held, after the line went active: it must not
+	// block and must not call the relay.
 	OnPulse func(until time.Time)
 	// Release is called by Close after the line is inactive (the driver
 	// releases the line there).
@@ -128,12 +129,12 @@ func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
 		r.arm(p, d)
 		r.log.Info("relay pulse extended", "remaining", d)
 	}
-	until = p.until
+	if r.onPulse != nil {
+		// Under r.mu: whoever sees RelayActive knows the grant was told.
+		r.onPulse(p.until)
+	}
 	r.mu.Unlock()
 
-	if r.onPulse != nil {
-		r.onPulse(until)
-	}
 	select {
 	case <-p.done:
 		return p.err
