@@ -226,14 +226,17 @@ func (r *PulseRelay) State() RelayState {
 }
 
 // Close halts the relay and then releases its line. It returns the Halt
-// error if the line may still be active.
+// error if the line may still be active. Later calls do nothing.
 func (r *PulseRelay) Close() error {
-	err := r.Halt()
 	r.mu.Lock()
 	closed := r.closed
 	r.closed = true
 	r.mu.Unlock()
-	if closed || r.release == nil {
+	if closed {
+		return nil
+	}
+	err := r.Halt()
+	if r.release == nil {
 		return err
 	}
 	return errors.Join(err, r.release())

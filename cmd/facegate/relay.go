@@ -85,6 +85,7 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", err)
 		return exitError
 	}
+	defer relay.Close() // a safety net; the explicit Close below reports errors
 	d := *duration
 	if d == 0 {
 		d, _ = relay.Limits()
