@@ -29,20 +29,34 @@ type badgeScanner interface {
 // goQRScanner has capture.QRScanner's behaviour (a scan every 500 ms on a
 // frame scaled to 960 wide; the same payload reported again only after
 // 5 s) with OpenCV finding the code and gozxing decoding it.
+//
+// OpenCV's QR detection is the one costly step of an idle gate (~4% of a
+// core at 2 Hz on 960x540), so it runs only while the picture changes and
+// for a few seconds after: a still, empty scene costs a thumbnail a scan.
 type goQRScanner struct {
 	src    capture.FrameSource
 	every  time.Duration
 	repeat time.Duration
 	width  int
-	reader gozxing.Reader
-	hints  map[gozxing.DecodeHintType]interface{}
+	// activeFor: scanning continues this long after the last change.
+	activeFor time.Duration
+	// changeLevel is the mean absolute difference (0-255) of two
+	// consecutive thumbnails above which the picture changed; sensor
+	// noise stays below it.
+	changeLevel float64
+	reader      gozxing.Reader
+	hints       map[gozxing.DecodeHintType]interface{}
 }
 
 func newGoQRScanner(src capture.FrameSource) *goQRScanner {
 	return &goQRScanner{src: src, every: 500 * time.Millisecond, repeat: 5 * time.Second, width: 960,
+		activeFor: 3 * time.Second, changeLevel: 3,
 		reader: gzqrcode.NewQRCodeReader(),
 		hints:  map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}}
 }
+
+// thumbSize is the picture the change detector compares.
+var thumbSize = image.Pt(64, 36)
 
 // Run scans until ctx ends (nil) or the source is closed (capture.ErrClosed).
 // found is called from Run's goroutine and must not block.
@@ -50,14 +64,15 @@ func (q *goQRScanner) Run(ctx context.Context, found func(payload string)) error
 	det := gocv.NewQRCodeDetector()
 	defer det.Close()
 	frame, grey, small, points := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	thumb, prevThumb, diff := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
 	defer func() {
-		for _, m := range []*gocv.Mat{&frame, &grey, &small, &points} {
+		for _, m := range []*gocv.Mat{&frame, &grey, &small, &points, &thumb, &prevThumb, &diff} {
 			m.Close()
 		}
 	}()
 	var seq uint64
 	var last string
-	var lastAt time.Time
+	var lastAt, changedAt time.Time
 	t := time.NewTicker(q.every)
 	defer t.Stop()
 	for {
@@ -67,8 +82,14 @@ func (q *goQRScanner) Run(ctx context.Context, found func(payload string)) error
 			return nil
 		case errors.Is(err, capture.ErrClosed):
 			return err
-		case err == nil:
+		case err == nil && !frame.Empty():
 			seq = info.Seq
+			if q.changed(frame, &thumb, &prevThumb, &diff) {
+				changedAt = info.At
+			}
+			if info.At.Sub(changedAt) > q.activeFor {
+				break // a still picture: nothing new to read
+			}
 			if p := q.scan(&det, frame, &grey, &small, &points); p != "" {
 				if p != last || info.At.Sub(lastAt) >= q.repeat {
 					found(p)
@@ -83,6 +104,18 @@ func (q *goQRScanner) Run(ctx context.Context, found func(payload string)) error
 		case <-t.C:
 		}
 	}
+}
+
+// changed compares a grey thumbnail of frame with the previous one.
+func (q *goQRScanner) changed(frame gocv.Mat, thumb, prev, diff *gocv.Mat) bool {
+	gocv.Resize(frame, diff, thumbSize, 0, 0, gocv.InterpolationArea)
+	gocv.CvtColor(*diff, thumb, gocv.ColorBGRToGray)
+	defer thumb.CopyTo(prev)
+	if prev.Empty() {
+		return true
+	}
+	gocv.AbsDiff(*thumb, *prev, diff)
+	return diff.Mean().Val1 > q.changeLevel
 }
 
 // scan returns the decoded payload or "".

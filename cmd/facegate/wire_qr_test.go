@@ -85,3 +85,25 @@ func TestGoQRScannerReadsRosterBadge(t *testing.T) {
 		t.Fatalf("found %q, want %q", got, payload)
 	}
 }
+
+// TestGoQRScannerSleepsOnAStillPicture: a picture that does not change is
+// scanned only for activeFor after its last change.
+func TestGoQRScannerSleepsOnAStillPicture(t *testing.T) {
+	const payload = "FG1:B:badge-7"
+	frame := badgeFrame(t, payload)
+	for _, tc := range []struct {
+		activeFor time.Duration
+		atMost    int
+		atLeast   int
+	}{
+		{time.Nanosecond, 1, 1},   // only the first frame (a change from nothing)
+		{10 * time.Second, 99, 3}, // still scanning
+	} {
+		s := newGoQRScanner(&stillSource{frame: frame})
+		s.every, s.repeat, s.activeFor = 10*time.Millisecond, time.Nanosecond, tc.activeFor
+		got := len(collect(t, s, 800*time.Millisecond))
+		if got < tc.atLeast || got > tc.atMost {
+			t.Errorf("activeFor %s: %d reads, want %d..%d", tc.activeFor, got, tc.atLeast, tc.atMost)
+		}
+	}
+}
