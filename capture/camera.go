@@ -115,8 +115,9 @@ type Camera struct {
 	log   *slog.Logger
 	open  func() (frameReader, error)
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeWait time.Duration
 
 	mu      sync.Mutex
 	front   gocv.Mat // newest frame; valid when seq > 0 and !closed
@@ -142,13 +143,14 @@ func OpenCamera(ctx context.Context, cfg CameraConfig, opts ...CameraOption) (*C
 	}
 	cfg = cfg.withDefaults()
 	c := &Camera{
-		cfg:   cfg,
-		src:   src,
-		clock: SystemClock,
-		log:   slog.Default(),
-		fresh: make(chan struct{}),
-		front: gocv.NewMat(),
-		done:  make(chan struct{}),
+		cfg:       cfg,
+		src:       src,
+		clock:     SystemClock,
+		log:       slog.Default(),
+		fresh:     make(chan struct{}),
+		front:     gocv.NewMat(),
+		done:      make(chan struct{}),
+		closeWait: closeWait,
 	}
 	for _, o := range opts {
 		o(c)
@@ -175,8 +177,8 @@ func (c *Camera) Close() error {
 	select {
 	case <-c.done:
 		return nil
-	case <-time.After(closeWait):
-		return fmt.Errorf("capture: camera reader still inside a read after %s; it will release the device when it returns", closeWait)
+	case <-time.After(c.closeWait):
+		return fmt.Errorf("capture: camera reader still inside a read after %s; it will release the device when it returns", c.closeWait)
 	}
 }
 

@@ -1,0 +1,374 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"image"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// autoClock fires every After at once and moves time forward by its
+// duration; it records the durations asked for.
+type autoClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func newAutoClock() *autoClock { return &autoClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *autoClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *autoClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	if d > 0 {
+		c.now = c.now.Add(d)
+	}
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+func (c *autoClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *autoClock) waited() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// fakeReader is a scripted frameReader: frame i is filled with value
+// fill(i); fail(i) makes read i fail. Each read takes 1/15 s of clock time.
+type fakeReader struct {
+	clock   *autoClock
+	n       *atomic.Int64
+	fill    func(i int64) float64
+	fail    func(i int64) bool
+	block   chan struct{} // when set, read waits on it
+	entered chan struct{} // when set, gets a value as read starts
+	closed  atomic.Bool
+}
+
+func (r *fakeReader) read(dst *gocv.Mat) error {
+	if r.entered != nil {
+		select {
+		case r.entered <- struct{}{}:
+		default:
+		}
+	}
+	if r.block != nil {
+		<-r.block
+	}
+	i := r.n.Add(1)
+	if r.clock != nil {
+		r.clock.advance(time.Second / 15)
+	}
+	if r.fail != nil && r.fail(i) {
+		return errors.New("select() failed")
+	}
+	v := float64(i % 250)
+	if r.fill != nil {
+		v = r.fill(i)
+	}
+	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(v, v, v, 0), 48, 64, gocv.MatTypeCV8UC3)
+	m.CopyTo(dst)
+	m.Close()
+	return nil
+}
+
+func (r *fakeReader) nominalFPS() float64 { return 15 }
+func (r *fakeReader) close()              { r.closed.Store(true) }
+
+// quiet keeps test output free of the camera's logs.
+func quiet() CameraOption { return WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCameraHandsOutFreshFrames(t *testing.T) {
+	clock := newAutoClock()
+	var n atomic.Int64
+	var opens atomic.Int32
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "/dev/video10"}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) {
+			opens.Add(1)
+			return &fakeReader{clock: clock, n: &n}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, err := cam.Next(ctx, 0, &dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := cam.Next(ctx, first.Seq, &dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Seq <= first.Seq || !second.At.After(first.At) {
+		t.Fatalf("second frame %+v not newer than %+v", second, first)
+	}
+	if dst.Cols() != 64 || dst.Rows() != 48 {
+		t.Fatalf("frame %dx%d", dst.Cols(), dst.Rows())
+	}
+	// The reader runs ahead: a later Next skips the frames nobody took.
+	waitFor(t, "reader to run ahead", func() bool { return n.Load() > int64(second.Seq)+5 })
+	third, err := cam.Next(ctx, second.Seq, &dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Seq < second.Seq+5 {
+		t.Fatalf("got frame %d, want the freshest (reader at %d)", third.Seq, n.Load())
+	}
+	h := cam.Health()
+	if h.State != StateUp || h.FPS < 14 || h.FPS > 16 {
+		t.Fatalf("health %+v, want up at 15 fps", h)
+	}
+	if opens.Load() != 1 {
+		t.Fatalf("opened %d times", opens.Load())
+	}
+}
+
+func TestCameraRetriesTransientReadFailures(t *testing.T) {
+	clock := newAutoClock()
+	var n atomic.Int64
+	var opens atomic.Int32
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "0"}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) {
+			opens.Add(1)
+			// Reads 2-4 fail (fewer than maxReadFailures in a row).
+			return &fakeReader{clock: clock, n: &n, fail: func(i int64) bool { return i >= 2 && i <= 4 }}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var seq uint64
+	for seq < 3 {
+		info, err := cam.Next(ctx, seq, &dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = info.Seq
+	}
+	if opens.Load() != 1 {
+		t.Fatalf("reopened after transient failures (%d opens)", opens.Load())
+	}
+}
+
+func TestCameraReopensWithBackoff(t *testing.T) {
+	clock := newAutoClock()
+	var opens atomic.Int32
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "/dev/video10"}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) {
+			opens.Add(1)
+			return nil, ErrOpen
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "8 opens", func() bool { return opens.Load() >= 8 })
+	h := cam.Health()
+	cam.Close()
+	want := []time.Duration{1, 2, 4, 8, 16, 30, 30}
+	got := clock.waited()
+	if len(got) < len(want) {
+		t.Fatalf("waits %v", got)
+	}
+	for i, w := range want {
+		if got[i] != w*time.Second {
+			t.Fatalf("backoff %v, want %v…", got[:len(want)], want)
+		}
+	}
+	if h.State != StateDown || h.LastError == "" || h.Reopens < 7 {
+		t.Fatalf("health %+v, want down with an error and reopens", h)
+	}
+}
+
+func TestCameraReopensAfterRepeatedReadFailures(t *testing.T) {
+	clock := newAutoClock()
+	var n atomic.Int64
+	var opens atomic.Int32
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "0"}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) {
+			opens.Add(1)
+			return &fakeReader{clock: clock, n: &n, fail: func(int64) bool { return true }}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	waitFor(t, "a reopen", func() bool { return opens.Load() >= 2 })
+	if h := cam.Health(); h.State != StateDown {
+		t.Fatalf("health %+v, want down", h)
+	}
+}
+
+func TestCameraFrozen(t *testing.T) {
+	clock := newAutoClock()
+	var n atomic.Int64
+	var opens atomic.Int32
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "0", FrozenAfter: 2 * time.Second}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) {
+			opens.Add(1)
+			return &fakeReader{clock: clock, n: &n, fill: func(int64) float64 { return 77 }}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	waitFor(t, "frozen", func() bool { return cam.Health().State == StateFrozen })
+	waitFor(t, "a reopen of the frozen camera", func() bool { return opens.Load() >= 2 })
+	// Frames identical to the frozen one are not handed out as fresh.
+	dst := gocv.NewMat()
+	defer dst.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := cam.Next(ctx, 0, &dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := info.Seq
+	time.Sleep(20 * time.Millisecond)
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if info, err := cam.Next(short, before, &dst); err == nil {
+		t.Fatalf("frozen camera handed out frame %d", info.Seq)
+	}
+	if h := cam.Health(); h.State != StateFrozen || h.LastChange.IsZero() {
+		t.Fatalf("health %+v", h)
+	}
+}
+
+func TestCameraCloseDoesNotWaitForAStuckRead(t *testing.T) {
+	block := make(chan struct{})
+	var n atomic.Int64
+	r := &fakeReader{n: &n, block: block, entered: make(chan struct{}, 1)}
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "0"}, quiet(),
+		withOpener(func() (frameReader, error) { return r, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam.closeWait = 50 * time.Millisecond
+	<-r.entered
+	start := time.Now()
+	if err := cam.Close(); err == nil {
+		t.Fatal("Close reported a clean stop while the read was stuck")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %s", d)
+	}
+	close(block) // the read returns; the reader releases everything
+	waitFor(t, "reader to close the source", r.closed.Load)
+	dst := gocv.NewMat()
+	defer dst.Close()
+	waitFor(t, "camera closed", func() bool {
+		_, err := cam.Next(context.Background(), 0, &dst)
+		return errors.Is(err, ErrClosed)
+	})
+}
+
+func TestCameraBadSource(t *testing.T) {
+	if _, err := OpenCamera(context.Background(), CameraConfig{Source: "ftp://x"}); !errors.Is(err, ErrBadSource) {
+		t.Fatalf("err %v, want ErrBadSource", err)
+	}
+}
+
+// TestCameraImageAndVideoFiles opens real files through OpenCV: a still
+// image and a video written at run time.
+func TestCameraImageAndVideoFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	video := writeTestVideo(t, 30, 640, 360, 60)
+	for _, src := range []string{gocvImage(t, "face.jpg"), video} {
+		cam, err := OpenCamera(ctx, CameraConfig{Source: src, FPS: 100}, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := gocv.NewMat()
+		var seq uint64
+		for i := 0; i < 40; i++ { // more than the video's frames: it loops
+			info, err := cam.Next(ctx, seq, &dst)
+			if err != nil {
+				t.Fatalf("%s: frame %d: %v (health %+v)", src, i, err, cam.Health())
+			}
+			seq = info.Seq
+		}
+		if dst.Empty() || cam.Health().State != StateUp {
+			t.Fatalf("%s: no frame or not up: %+v", src, cam.Health())
+		}
+		dst.Close()
+		if err := cam.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCameraMissingFileIsDown(t *testing.T) {
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: t.TempDir() + "/missing.mp4"}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	waitFor(t, "open error", func() bool { return cam.Health().LastError != "not opened yet" })
+	if h := cam.Health(); h.State != StateDown {
+		t.Fatalf("health %+v", h)
+	}
+}
+
+// writeTestVideo writes an MJPG AVI of n frames: face.jpg sliding in from
+// the left, so frames differ. Returns its path.
+func writeTestVideo(t testing.TB, n, w, h int, fps float64) string {
+	t.Helper()
+	path := t.TempDir() + "/clip.avi"
+	vw, err := gocv.VideoWriterFile(path, "MJPG", fps, w, h, true)
+	if err != nil {
+		t.Fatalf("video writer: %v", err)
+	}
+	defer vw.Close()
+	photo := readTestImage(t, gocvImage(t, "face.jpg"))
+	defer photo.Close()
+	for i := 0; i < n; i++ {
+		f := compose(photo, w, h, w/2, image.Pt(i*w/(2*n), h/8))
+		if err := vw.Write(f); err != nil {
+			f.Close()
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return path
+}
