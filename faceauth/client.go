@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -277,7 +278,8 @@ func (c *Client) retryable(e *APIError, status int, sent, idempotent bool) bool 
 func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*http.Request, error)) (status int, body []byte, sent bool, aerr *APIError) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { sent = true }}
+	var wrote atomic.Bool // set from the transport's goroutine
+	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
 	req, err := newReq(httptrace.WithClientTrace(actx, trace))
 	if err != nil {
 		return 0, nil, false, &APIError{Code: CodeInvalidRequest, Class: ClassClient, Message: clip(err.Error()), Err: ErrInvalidRequest}
@@ -287,7 +289,7 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, sent, c.transportError(ctx, actx, err, "send request")
+		return 0, nil, wrote.Load(), c.transportError(ctx, actx, err, "send request")
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
