@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test vet demo fuzz bench clean deps-hil test-hil
+.PHONY: help deps build test vet demo fuzz bench bench-daemon clean deps-hil test-hil
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 
 bench: ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-daemon: ## the daemon's measurements only: face-to-relay time, idle CPU, RSS growth (~2 min)
+	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate
 
 clean: ## remove build outputs
 	rm -rf bin dist
