@@ -33,6 +33,7 @@ arm64) machine='AArch64' strip=aarch64-linux-gnu-strip ;;
 esac
 readelf -h "$BIN" | grep -q "Machine:.*$machine" ||
 	fail "$BIN is not a $ARCH binary ($(readelf -h "$BIN" | sed -n 's/.*Machine: *//p'))"
+[ "$(dpkg --print-architecture)" = "$ARCH" ] && strip=strip # a native build (e.g. on the Pi)
 command -v "$strip" >/dev/null || fail "$strip is missing (apt package binutils / binutils-aarch64-linux-gnu)"
 
 VERSION=$("$HERE/version.sh")
