@@ -130,6 +130,16 @@ func TestExampleSeedParses(t *testing.T) {
 	if len(s.Projects) < 2 || len(s.Submissions) < 6 {
 		t.Fatalf("example seed lost content: %+v", s)
 	}
+	// Its images resolve through GOCV_DIR, as docs/emulator.md says.
+	t.Setenv("GOCV_DIR", filepath.Dir(filepath.Dir(gocvImage(t, "face.jpg"))))
+	srv, err := New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if k := srv.Keys(); len(k) != 2 || k[0] != [2]string{"demo-project", "emulator-demo-key"} {
+		t.Fatalf("keys %v", k)
+	}
 }
 
 func FuzzParseSeed(f *testing.F) {
