@@ -78,7 +78,8 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 
 // New validates the seed, analyses every approved submission's reference
 // image (an error names a submission whose image is unreadable or has no
-// face) and returns the server. Close frees it.
+// face) and returns the server. The server keeps seed: do not change it
+// afterwards. Close frees it.
 func New(seed *Seed, opts ...Option) (*Server, error) {
 	if seed == nil {
 		return nil, fmt.Errorf("%w: nil seed", ErrSeed)
@@ -239,8 +240,8 @@ func (s *Server) fault(method, submissionID string) *FaultRule {
 	return nil
 }
 
-// applyFault answers the request according to rule; false if the client
-// went away during its latency.
+// applyFault answers the request according to rule (nothing if the client
+// went away during the rule's latency).
 func (s *Server) applyFault(w *statusRecorder, r *http.Request, rule *FaultRule, p *Project) {
 	if rule.Latency > 0 && s.sleep(r.Context(), rule.Latency) != nil {
 		return
