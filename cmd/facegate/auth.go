@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,19 +25,6 @@ type authJSON struct {
 	Score            map[string]float64 `json:"score"`
 	FailCode         []string           `json:"fail_code"`
 	RejectedComment  []string           `json:"rejected_comment"`
-}
-
-// errorJSON is `--json` output on failure.
-type errorJSON struct {
-	Error errorBody `json:"error"`
-}
-
-type errorBody struct {
-	Code       string `json:"code"`
-	Message    string `json:"message"`
-	HTTPStatus int    `json:"http_status"`
-	Class      string `json:"class"`
-	TraceID    string `json:"trace_id"`
 }
 
 // runAuth is `facegate auth --submission-id ID --image F [--user-id U]
@@ -185,49 +171,4 @@ func printResult(w io.Writer, r *faceauth.Result) {
 		}
 		fmt.Fprintf(w, "  fail_code              %s%s\n", f, comment)
 	}
-}
-
-// printError reports err on stderr (and as {"error": …} on stdout with
-// --json) and returns exitError. The faceauth and config packages never put
-// the API key in an error, so printing err is safe.
-func printError(a *app, asJSON bool, cmd string, err error) int {
-	body := errorBody{Code: "error", Class: string(faceauth.ClassOf(err)), Message: err.Error()}
-	var ae *faceauth.APIError
-	if errors.As(err, &ae) {
-		body = errorBody{Code: ae.Code, Message: ae.Message, HTTPStatus: ae.HTTPStatus, Class: string(ae.Class), TraceID: ae.TraceID}
-	}
-	if asJSON {
-		writeJSONLine(a.stdout, errorJSON{Error: body})
-	}
-	msg := body.Message
-	if body.Code != "usage" && body.Code != "config" && body.Code != "image_file" {
-		msg = err.Error()
-	}
-	fmt.Fprintf(a.stderr, "facegate %s: %s\n", cmd, msg)
-	if hint := classHint(faceauth.Class(body.Class)); hint != "" {
-		fmt.Fprintf(a.stderr, "  (%s error: %s)\n", body.Class, hint)
-	}
-	return exitError
-}
-
-func classHint(c faceauth.Class) string {
-	switch c {
-	case faceauth.ClassIdentity:
-		return "the worker's KYC submission is unknown or not approved"
-	case faceauth.ClassConfig:
-		return "check api.url and the API key (FACEGATE_API_KEY, api.key.file, credential facegate-api-key)"
-	case faceauth.ClassRecapture:
-		return "the image was not usable; take another picture"
-	case faceauth.ClassTransient:
-		return "temporary; try again"
-	case faceauth.ClassClient:
-		return "the request was malformed"
-	}
-	return ""
-}
-
-func writeJSONLine(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }
