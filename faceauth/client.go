@@ -235,6 +235,9 @@ func (c *Client) call(ctx context.Context, newReq func(context.Context) (*http.R
 				}
 				aerr = &APIError{HTTPStatus: status, Code: CodeInvalidResponse, Class: ClassTransient,
 					Message: "response is not the documented shape: " + clip(perr.Error()), Err: ErrBadResponse}
+				if e := errorFromResponse(status, body); e.Code != CodeHTTPStatus {
+					aerr = e // an error body sent with 200
+				}
 			} else {
 				aerr = errorFromResponse(status, body)
 			}

@@ -158,6 +158,7 @@ func TestRetryPolicy(t *testing.T) {
 		{"401 text", 401, `Unauthorized`, 1, 1, ClassConfig},
 		{"403 gateway", 403, `{"message":"Forbidden"}`, 1, 1, ClassConfig},
 		{"200 truncated JSON is not retried", 200, `{"auth_status":"appr`, 1, 1, ClassTransient},
+		{"error body sent with 200", 200, `{"error_code":"no_face","message":"Face is not detected"}`, 1, 1, ClassRecapture},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
