@@ -130,10 +130,21 @@ func TestDemoSceneShowsWhatTheKioskNeeds(t *testing.T) {
 			}
 			decoded[p.Payload] = true
 		case Face:
-			if len(found) != 1 {
-				t.Errorf("frame %d (%s): %d faces %v, want 1", n, filepath.Base(p.Image), len(found), found)
-			} else if w := found[0].Dx(); w < 200 {
-				t.Errorf("frame %d: face only %d px wide", n, w)
+			// One person: one face at least 200 px wide; the plain cascade
+			// may also fire on the shelf behind the visitor, always far
+			// smaller (capture's multiple_faces rule ignores a face below
+			// 0.7 of the largest, and confirms faces by their eyes).
+			big, largest := 0, 0
+			for _, f := range found {
+				largest = max(largest, f.Dx())
+			}
+			for _, f := range found {
+				if f.Dx() >= largest*6/10 {
+					big++
+				}
+			}
+			if big != 1 || largest < 200 {
+				t.Errorf("frame %d (%s): faces %v, want one person at least 200 px wide", n, filepath.Base(p.Image), found)
 			}
 			faces[filepath.Base(p.Image)]++
 		case Empty:
