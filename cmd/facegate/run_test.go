@@ -216,6 +216,8 @@ io:
   relay:
     driver: sim
     pulse: 300ms
+  leds:
+    green: {line: GPIO5}
 mqtt:
   enabled: true
   urls: [%s]
@@ -323,6 +325,7 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
 
 	r.identify()
+	waitUntil(t, 30*time.Second, "the green lamp", func() bool { return r.d.p.gate.Sim().Level("leds.green") })
 	waitUntil(t, 30*time.Second, "a granted event", func() bool { return r.bl.granted() == 1 })
 	waitUntil(t, 5*time.Second, "the sim relay pulse", func() bool { return len(r.d.p.gate.Sim().Pulses()) == 1 })
 	r.bl.mu.Lock()
