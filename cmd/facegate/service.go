@@ -12,6 +12,7 @@ import (
 
 	"github.com/kardianos/service"
 
+	"github.com/facegate/facegate/configs"
 	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/systemd"
 )
@@ -48,7 +49,10 @@ type serviceDeps struct {
 	executable func() (string, error)
 	geteuid    func() int
 	mkdirOwned func(path string, perm os.FileMode, group string) error
-	removeAll  func(path string) error
+	// writeNew creates path with data (root, the group may read) unless it
+	// exists; it reports whether it wrote.
+	writeNew  func(path string, data []byte, group string) (bool, error)
+	removeAll func(path string) error
 }
 
 func runService(ctx context.Context, a *app, args []string) int {
@@ -58,6 +62,7 @@ func runService(ctx context.Context, a *app, args []string) int {
 		executable: executablePath,
 		geteuid:    os.Geteuid,
 		mkdirOwned: mkdirOwnedByGroup,
+		writeNew:   writeNewForGroup,
 		removeAll:  os.RemoveAll,
 	})
 }
@@ -158,13 +163,21 @@ func serviceInstall(ctx context.Context, a *app, d serviceDeps, ctl serviceContr
 		fmt.Fprintf(a.stderr, "facegate service install: %v\n", err)
 		return exitError
 	}
+	wrote, err := d.writeNew(cfgPath, configs.Example, serviceUser)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate service install: %v\n", err)
+		return exitError
+	}
 	if err := ctl.Install(); err != nil {
 		fmt.Fprintf(a.stderr, "facegate service install: %v (to reinstall: facegate service uninstall first)\n", err)
 		return exitError
 	}
 	fmt.Fprintf(a.stdout, "installed and enabled /etc/systemd/system/%s\n", systemd.UnitName)
+	if wrote {
+		fmt.Fprintf(a.stdout, "wrote %s (every key, with its default)\n", cfgPath)
+	}
 	fmt.Fprintf(a.stdout, "next:\n")
-	fmt.Fprintf(a.stdout, "  install -m 0640 -g %s configs/facegate.yaml %s   # then edit it\n", serviceUser, cfgPath)
+	fmt.Fprintf(a.stdout, "  edit %s (site, gate, camera, io.relay, mqtt…)\n", cfgPath)
 	fmt.Fprintf(a.stdout, "  install -m 0600 /dev/stdin %s/api-key <<< 'YOUR-API-KEY'\n", serviceConfDir)
 	fmt.Fprintf(a.stdout, "  facegate config check --config %s && facegate service start\n", cfgPath)
 	return exitOK
@@ -293,6 +306,29 @@ func executablePath() (string, error) {
 		return "", err
 	}
 	return filepath.EvalSymlinks(p)
+}
+
+// writeNewForGroup writes data to path (0640, group-readable) unless the
+// file exists: an operator's configuration is never overwritten.
+func writeNewForGroup(path string, data []byte, group string) (bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if errors.Is(err, os.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if out, err := exec.Command("chgrp", group, path).CombinedOutput(); err != nil {
+		return true, fmt.Errorf("chgrp %s %s: %w: %s", group, path, err, out)
+	}
+	return true, nil
 }
 
 // mkdirOwnedByGroup creates dir (root-owned, group readable) when absent;

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"text/template"
 
 	"github.com/kardianos/service"
 
+	"github.com/facegate/facegate/configs"
 	"github.com/facegate/facegate/systemd"
 )
 
@@ -48,6 +50,7 @@ type fakeSystem struct {
 	existing map[string]bool // "group video", "passwd facegate"
 	commands []string
 	dirs     []string
+	written  map[string][]byte
 	removed  []string
 }
 
@@ -70,7 +73,17 @@ func newServiceHarness(ctl *fakeControl, sys *fakeSystem, euid int, exe string) 
 		executable: func() (string, error) { return exe, nil },
 		geteuid:    func() int { return euid },
 		mkdirOwned: func(p string, _ os.FileMode, _ string) error { sys.dirs = append(sys.dirs, p); return nil },
-		removeAll:  func(p string) error { sys.removed = append(sys.removed, p); return nil },
+		writeNew: func(p string, data []byte, _ string) (bool, error) {
+			if sys.existing["file "+p] {
+				return false, nil
+			}
+			if sys.written == nil {
+				sys.written = map[string][]byte{}
+			}
+			sys.written[p] = data
+			return true, nil
+		},
+		removeAll: func(p string) error { sys.removed = append(sys.removed, p); return nil },
 	}
 }
 
@@ -120,6 +133,34 @@ func TestServiceInstallWritesOurUnitAndAccount(t *testing.T) {
 	}
 	if !strings.Contains(out, "/etc/facegate/api-key") {
 		t.Fatalf("install does not tell where the API key goes:\n%s", out)
+	}
+	if string(sys.written["/etc/facegate/site-a.yaml"]) != string(configs.Example) {
+		t.Fatalf("the example configuration was not written to --config: %v", sys.written)
+	}
+}
+
+func TestServiceInstallKeepsAnExistingConfig(t *testing.T) {
+	ctl := &fakeControl{platform: "linux-systemd"}
+	sys := &fakeSystem{existing: map[string]bool{"file /etc/facegate/facegate.yaml": true}}
+	if code, _, errOut := runServiceTest(t, newServiceHarness(ctl, sys, 0, "/usr/local/bin/facegate"), "install"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if len(sys.written) != 0 {
+		t.Fatalf("overwrote %v", sys.written)
+	}
+}
+
+func TestWriteNewForGroupNeverOverwrites(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "facegate.yaml")
+	if err := os.WriteFile(p, []byte("site: mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrote, err := writeNewForGroup(p, []byte("site: example\n"), "root")
+	if err != nil || wrote {
+		t.Fatalf("wrote=%v err=%v over an existing file", wrote, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "site: mine\n" {
+		t.Fatalf("content changed: %q", b)
 	}
 }
 
