@@ -72,4 +72,4 @@ deps-deb-install:
 	$(call apt_ensure,$(DEB_INSTALL_APT))
 
 test-deb-install: deb-arm64 deps-deb-install ## slow (~10 min): install the arm64 .deb in an emulated Debian and check user, conffile, binary
-	packaging/test-install.sh "$(ARM64_CACHE)" $$(ls -t $(DIST)/facegate_*_arm64.deb | head -1)
+	GO="$(GO)" packaging/test-install.sh "$(ARM64_CACHE)" $$(ls -t $(DIST)/facegate_*_arm64.deb | head -1)
