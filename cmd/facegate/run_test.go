@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -464,5 +466,84 @@ func TestRedactSource(t *testing.T) {
 		if got := redactSource(in); got != want {
 			t.Errorf("redactSource(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestRunAsProcess runs the built binary under real signals: READY=1 on the
+// notify socket, SIGHUP reloads, SIGTERM stops in order with exit code 0.
+func TestRunAsProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	images, err := demoscene.ImagesDir(os.Getenv)
+	if err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "facegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	frames := filepath.Join(dir, "frames")
+	scene := demoscene.Scene{Width: 640, Height: 480, FPS: 10, Phases: []demoscene.Phase{
+		{Kind: demoscene.Face, Image: filepath.Join(images, demoscene.WorkerPhoto), Duration: 100 * time.Millisecond}}}
+	if err := scene.WriteFrames(frames); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "facegate.yaml")
+	cfg := fmt.Sprintf(`site: proc
+gate: g
+state_dir: %s
+api: {url: "http://127.0.0.1:9/v3", timeout: 1s}
+camera: {source: "%s"}
+io: {relay: {driver: sim}}
+kiosk: {listen: "127.0.0.1:0", health_interval: 1s}
+`, filepath.Join(dir, "state"), filepath.Join(frames, "frame-000001.jpg"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns := newNotifySocket(t)
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "FACEGATE_API_KEY=process-test-key", "NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=1000000")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("daemon output:\n%s", logs.String())
+		}
+	}()
+	waitUntil(t, 30*time.Second, "READY=1", func() bool { return ns.index(systemd.Ready, 0) >= 0 })
+
+	from := ns.count()
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the reload", func() bool {
+		return strings.Contains(logs.String(), "configuration reloaded") && ns.index("RELOADING=1", from) >= 0
+	})
+	waitUntil(t, 10*time.Second, "a watchdog ping", func() bool { return ns.index(systemd.Watchdog, 0) >= 0 })
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+	if ns.index(systemd.Stopping, 0) < 0 || !strings.Contains(logs.String(), "facegate stopped") {
+		t.Fatal("no STOPPING=1 or no orderly stop")
+	}
+	if strings.Contains(logs.String(), "process-test-key") {
+		t.Fatal("the API key appears in the output")
 	}
 }
