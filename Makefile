@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test vet demo fuzz bench bench-daemon clean deps-hil test-hil
+.PHONY: help deps build test vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,7 +50,11 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; done
 
-bench: ## run the benchmarks (speed and memory budgets)
+bench-deps: ## install python3-opencv for the capture benchmark's Python baseline (capture/bench)
+	@dpkg-query -W -f='$${Status}\n' python3-opencv 2>/dev/null | grep -q 'ok installed' || \
+		{ $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q python3-opencv; }
+
+bench: bench-deps ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time, idle CPU, RSS growth (~2 min)
