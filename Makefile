@@ -41,8 +41,8 @@ deps-hil: ## install qemu and build the HIL VM kit (Debian's kernel, gpio-sim, v
 test-hil: deps deps-hil ## hardware-in-the-loop tests: facegate on gpio-sim and v4l2loopback in a qemu VM
 	FACEGATE_GO=$(GO) $(GO) test -count=1 -tags hil -v -timeout 30m ./test/hil/
 
-demo: build ## run the whole chain on this machine with no hardware
-	$(BIN) demo
+demo: build ## run the whole chain on this machine with no hardware (Ctrl-C stops it; DEMO_SECONDS=60 for a timed run)
+	$(BIN) demo $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
 
 fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
