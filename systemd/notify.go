@@ -3,6 +3,7 @@ package systemd
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -86,7 +87,7 @@ func WatchdogInterval(getenv func(string) string, pid int) (interval time.Durati
 		return 0, false, nil
 	}
 	usec, err := strconv.ParseUint(s, 10, 63)
-	if err != nil || usec == 0 {
+	if err != nil || usec == 0 || usec > uint64(math.MaxInt64/int64(time.Microsecond)) {
 		return 0, false, fmt.Errorf("systemd: WATCHDOG_USEC=%q is not a positive number", s)
 	}
 	if p := getenv("WATCHDOG_PID"); p != "" {

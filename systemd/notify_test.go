@@ -140,3 +140,21 @@ func TestWatchdogInterval(t *testing.T) {
 		})
 	}
 }
+
+// FuzzWatchdogInterval: the environment systemd hands over never panics
+// the parser, and an accepted value is a positive interval.
+func FuzzWatchdogInterval(f *testing.F) {
+	for _, s := range [][2]string{{"30000000", ""}, {"1", "42"}, {"", ""}, {"-5", "42"}, {"18446744073709551615", "x"}, {"9223372036854775807", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, usec, pid string) {
+		env := envOf(map[string]string{"WATCHDOG_USEC": usec, "WATCHDOG_PID": pid})
+		d, ok, err := WatchdogInterval(env, 42)
+		if ok && (err != nil || d <= 0) {
+			t.Fatalf("(%q, %q): interval %v ok with err %v", usec, pid, d, err)
+		}
+		if !ok && d != 0 {
+			t.Fatalf("(%q, %q): interval %v without ok", usec, pid, d)
+		}
+	})
+}
