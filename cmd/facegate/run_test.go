@@ -129,7 +129,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 }
 
 // rig is a daemon wired to real parts: the emulator, a camera reading a
-// still photo of the worker, the sim relay, the embedded broker.
+// video file of the worker, the sim relay, the embedded broker.
 type rig struct {
 	t        *testing.T
 	cfgPath  string
@@ -154,14 +154,13 @@ func newRig(t *testing.T, apiLatency time.Duration) *rig {
 		t.Skipf("gocv sample images unavailable: %v", err)
 	}
 	dir := t.TempDir()
-	// The camera: one frame of the worker, as a still image.
-	frames := filepath.Join(dir, "frames")
+	// The camera: a video file of the worker looking at it (looped).
+	video := filepath.Join(dir, "worker.avi")
 	scene := demoscene.Scene{Width: 640, Height: 480, FPS: 10, Phases: []demoscene.Phase{
-		{Kind: demoscene.Face, Image: filepath.Join(images, demoscene.WorkerPhoto), Duration: 100 * time.Millisecond}}}
-	if err := scene.WriteFrames(frames); err != nil {
+		{Kind: demoscene.Face, Image: filepath.Join(images, demoscene.WorkerPhoto), Duration: 2 * time.Second}}}
+	if err := scene.WriteVideo(video); err != nil {
 		t.Fatal(err)
 	}
-	photo := filepath.Join(frames, "frame-000001.jpg")
 
 	ref, err := os.ReadFile(filepath.Join(images, demoscene.WorkerPhoto))
 	if err != nil {
@@ -231,7 +230,7 @@ identity:
   timeout: 10s
 policy:
   cooldown: 200ms
-`, filepath.Join(dir, "state"), apiURL, photo, r.broker.URL())
+`, filepath.Join(dir, "state"), apiURL, video, r.broker.URL())
 	r.writeConfig(r.cfgYAML)
 	r.env = map[string]string{"FACEGATE_API_KEY": "test-key-123", "NOTIFY_SOCKET": r.notify.path,
 		"WATCHDOG_USEC": "400000"}
