@@ -85,15 +85,15 @@ type HomeAssistantOptions struct {
 
 // topics are the full topic names of one gate.
 type topics struct {
-	Status, Event, State, Relay, Door, Camera, Alert, CmdIdentify, CmdOpen string
-	HAStatus                                                               string
+	Status, Event, State, Relay, Door, Camera, Health, Alert, CmdIdentify, CmdOpen string
+	HAStatus                                                                       string
 }
 
 func newTopics(prefix, haPrefix string) topics {
 	return topics{
 		Status: prefix + "/status", Event: prefix + "/event", State: prefix + "/state",
 		Relay: prefix + "/relay", Door: prefix + "/door", Camera: prefix + "/camera",
-		Alert:       prefix + "/alert",
+		Health: prefix + "/health", Alert: prefix + "/alert",
 		CmdIdentify: prefix + "/cmd/identify", CmdOpen: prefix + "/cmd/open",
 		HAStatus: haPrefix + "/status",
 	}
@@ -366,6 +366,26 @@ func (c *Client) PublishHealth(h CameraHealth) error {
 		return fmt.Errorf("mqtt: camera health: %w", err)
 	}
 	c.retained.set(c.topics.Camera, b)
+	return nil
+}
+
+// PublishSelfTest records the daemon's periodic self-test summary for the
+// retained <prefix>/health: one overall status and each check's.
+func (c *Client) PublishSelfTest(h SelfTest) error {
+	if err := h.validate(); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	if c.isClosed() {
+		return ErrClosed
+	}
+	if h.TS == "" {
+		h.TS = timestamp(c.clock.Now())
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("mqtt: self-test: %w", err)
+	}
+	c.retained.set(c.topics.Health, b)
 	return nil
 }
 

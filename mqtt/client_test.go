@@ -133,6 +133,17 @@ func TestRetainedTopicsAndGracefulOffline(t *testing.T) {
 		json.Unmarshal([]byte(h.last(prefix+"/alert")), &a)
 		return a.Code == "api_config" && a.EventID == "ev-000007" && a.TS != ""
 	})
+	if err := c.PublishSelfTest(SelfTest{Status: "degraded", Checks: map[string]CheckInfo{"api": {Status: "down", Detail: "timeout"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "self-test", func() bool {
+		var st SelfTest
+		json.Unmarshal([]byte(h.last(prefix+"/health")), &st)
+		return st.Status == "degraded" && st.Checks["api"].Detail == "timeout" && st.TS != ""
+	})
+	if err := c.PublishSelfTest(SelfTest{Status: "fine"}); err == nil {
+		t.Error("PublishSelfTest accepted status \"fine\"")
+	}
 	if err := c.PublishAlert(Alert{}); err == nil {
 		t.Error("PublishAlert accepted an alert without a code")
 	}

@@ -53,8 +53,13 @@ mqtt:
 	c.Close(context.Background())
 
 	delete(env, "FACEGATE_OPEN_SECRET")
-	cfg, _ = config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] })
-	if _, err := OptionsFromConfig(cfg, "v1", nil); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.commands.open.secret") {
+	if _, err := config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "mqtt.commands.open.secret") {
+		t.Fatalf("config check of open without a secret: %v", err)
+	}
+	// A config built in code skips the file checks: the options check it again.
+	noSecret := *cfg
+	noSecret.MQTT.Commands.Open.Secret = config.Secret{}
+	if _, err := OptionsFromConfig(&noSecret, "v1", nil); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.commands.open.secret") {
 		t.Fatalf("open without a secret: %v", err)
 	}
 

@@ -66,6 +66,29 @@ func (h CameraHealth) validate() error {
 	return fmt.Errorf("camera health status %q is not ok, degraded or lost", h.Status)
 }
 
+// SelfTest is the retained payload of <prefix>/health: the overall status
+// (ok, degraded, down) and each check (camera, detector, api, broker).
+type SelfTest struct {
+	Status string               `json:"status"`
+	Checks map[string]CheckInfo `json:"checks,omitempty"`
+	// TS is filled by PublishSelfTest when empty.
+	TS string `json:"ts"`
+}
+
+// CheckInfo is one self-test item.
+type CheckInfo struct {
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (h SelfTest) validate() error {
+	switch h.Status {
+	case "ok", "degraded", "down":
+		return nil
+	}
+	return fmt.Errorf("self-test status %q is not ok, degraded or down", h.Status)
+}
+
 // Alert is the retained payload of <prefix>/alert: something a person
 // must fix (the kiosk keeps denying until then).
 type Alert struct {

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -165,9 +163,8 @@ func (p *publisher) PublishState(s kiosk.Status) error {
 	return p.broker.PublishState(string(s.State))
 }
 
-// PublishHealth publishes the self-test on the retained camera topic, the
-// broker's health payload: the camera's own status, and the summary of
-// every failing check in its message.
+// PublishHealth publishes the self-test on the retained <prefix>/health
+// and the camera's part of it on <prefix>/camera.
 func (p *publisher) PublishHealth(h kiosk.Health) error {
 	if p.broker == nil {
 		return nil
@@ -186,32 +183,30 @@ func (p *publisher) PublishHealth(h kiosk.Health) error {
 			ch.LastFrameAgeMS = time.Since(c.LastFrame).Milliseconds()
 		}
 	}
-	ch.Message = healthSummary(h)
-	return p.broker.PublishHealth(ch)
-}
-
-// healthSummary is "health ok" or "health degraded: api down (timeout); …".
-func healthSummary(h kiosk.Health) string {
-	var bad []string
+	ch.Message = h.Checks["camera"].Detail
+	camErr := p.broker.PublishHealth(ch)
+	st := mqtt.SelfTest{Status: h.Status, Checks: map[string]mqtt.CheckInfo{}}
 	for name, c := range h.Checks {
-		if c.Status == kiosk.HealthDown || c.Status == kiosk.HealthDegraded {
-			s := name + " " + c.Status
-			if c.Detail != "" {
-				s += " (" + c.Detail + ")"
-			}
-			bad = append(bad, s)
-		}
+		st.Checks[name] = mqtt.CheckInfo{Status: c.Status, Detail: c.Detail}
 	}
-	sort.Strings(bad)
-	if len(bad) == 0 {
-		return "health " + h.Status
+	if !h.At.IsZero() {
+		st.TS = h.At.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	}
-	return "health " + h.Status + ": " + strings.Join(bad, "; ")
+	return errors.Join(camErr, p.broker.PublishSelfTest(st))
 }
 
-// PublishAlert: the broker has no alert topic; the kiosk has logged the
-// alert at error level and counted it in facegate_alerts_total.
-func (p *publisher) PublishAlert(kiosk.Alert) error { return nil }
+// PublishAlert puts the alert on the retained <prefix>/alert; the kiosk has
+// already logged it and counted it in /metrics.
+func (p *publisher) PublishAlert(a kiosk.Alert) error {
+	if p.broker == nil {
+		return nil
+	}
+	ma := mqtt.Alert{Code: a.Code, Message: a.Message, EventID: a.EventID}
+	if !a.At.IsZero() {
+		ma.TS = a.At.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	}
+	return p.broker.PublishAlert(ma)
+}
 
 // qrLoop runs the badge scanner while the gate is idle (capture asks for it
 // to stop during sessions, when the selector needs the CPU) and hands every
