@@ -41,6 +41,10 @@ func (c *Camera) validate() error {
 	if c.FrozenAfter < 0 || (c.FrozenAfter > 0 && c.FrozenAfter < time.Second) {
 		return fieldError("camera.frozen_after", "%s must be at least 1s (0: default 10s)", c.FrozenAfter)
 	}
+	if c.FrozenAfter == 0 {
+		// Normalised here so that every consumer (capture, self-test) agrees.
+		c.FrozenAfter = 10 * time.Second
+	}
 	return nil
 }
 
