@@ -232,7 +232,10 @@ func (c *Camera) setState(s CameraState, errText string) {
 		c.health.Since = c.clock.Now()
 		c.log.Info("camera state", "state", string(s), "source", c.src.String(), "reason", errText)
 	}
-	if errText != "" {
+	switch {
+	case s == StateUp:
+		c.health.LastError = ""
+	case errText != "":
 		c.health.LastError = errText
 	}
 }

@@ -372,3 +372,28 @@ func writeTestVideo(t testing.TB, n, w, h int, fps float64) string {
 	}
 	return path
 }
+
+// TestCameraGStreamerPipeline reads GStreamer's test source through the
+// pipeline path (the one a Pi CSI camera's libcamerasrc takes).
+func TestCameraGStreamerPipeline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cam, err := OpenCamera(ctx, CameraConfig{Source: "videotestsrc ! video/x-raw,width=320,height=240"}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	m := gocv.NewMat()
+	defer m.Close()
+	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer fcancel()
+	if _, err := cam.Next(fctx, 0, &m); err != nil {
+		t.Skipf("GStreamer videotestsrc unavailable here (%v; camera %+v)", err, cam.Health())
+	}
+	if m.Cols() != 320 || m.Rows() != 240 || m.Channels() != 3 {
+		t.Fatalf("frame %dx%d/%d", m.Cols(), m.Rows(), m.Channels())
+	}
+	if h := cam.Health(); h.State != StateUp || h.LastError != "" {
+		t.Fatalf("health %+v", h)
+	}
+}
