@@ -43,10 +43,17 @@ if [ ! -f "$BASE/.facegate-ready" ]; then
 	rm -rf "$BASE.new/proc" && mkdir "$BASE.new/proc"
 	# `[ -x /debootstrap/debootstrap ]` is false under proot -q: name the folder.
 	DEBOOTSTRAP_DIR=/debootstrap inroot "$BASE.new" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log"
-	printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$MIRROR" "$MIRROR" >"$BASE.new/etc/apt/sources.list"
-	echo 'deb http://deb.debian.org/debian-security bookworm-security main' >>"$BASE.new/etc/apt/sources.list"
+	# signed-by a binary keyring: under proot, gpgv fails to read apt's
+	# trusted.gpg.d/*.asc keys (add_keyblock_resource), so every index is "not signed".
+	k=/usr/share/keyrings/debian-archive-keyring.gpg
+	printf 'deb [signed-by=%s] %s bookworm main\ndeb [signed-by=%s] %s bookworm-updates main\n' "$k" "$MIRROR" "$k" "$MIRROR" >"$BASE.new/etc/apt/sources.list"
+	echo "deb [signed-by=$k] http://deb.debian.org/debian-security bookworm-security main" >>"$BASE.new/etc/apt/sources.list"
 	# apt's download sandbox user cannot drop privileges under proot
 	echo 'APT::Sandbox::User "root";' >"$BASE.new/etc/apt/apt.conf.d/99facegate-test"
+	# No init system runs in there: maintainer scripts must not start services
+	# (x11-common's would fail and fail the install), as in any chroot.
+	printf '#!/bin/sh\nexit 101\n' >"$BASE.new/usr/sbin/policy-rc.d"
+	chmod 0755 "$BASE.new/usr/sbin/policy-rc.d"
 	touch "$BASE.new/.facegate-ready"
 	mv "$BASE.new" "$BASE"
 fi
@@ -69,7 +76,7 @@ dpkg-deb --root-owner-group -Zxz --build "$WORK/v2" "$R/tmp/facegate-v2.deb" >/d
 step "apt-get install ./facegate.deb ($v1)"
 inroot "$R" apt-get update -q >/dev/null
 inroot "$R" apt-get install -y -q --no-install-recommends /tmp/facegate.deb >"$WORK/install.log" 2>&1 ||
-	{ tail -30 "$WORK/install.log" >&2; echo "test-install: apt-get install failed" >&2; exit 1; }
+	{ cp "$WORK/install.log" "$CACHE/install-failed.log"; tail -30 "$WORK/install.log" >&2; echo "test-install: apt-get install failed (whole log: $CACHE/install-failed.log)" >&2; exit 1; }
 grep -A4 'is installed but not started' "$WORK/install.log" || true
 
 step "checking the account, the conffile and the binary"

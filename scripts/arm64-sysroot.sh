@@ -47,6 +47,9 @@ APT=(apt-get -q
 	-o Dir::Etc::trusted=/etc/apt/trusted.gpg -o Dir::Etc::trustedparts=/etc/apt/trusted.gpg.d
 	-o APT::Architecture=arm64 -o APT::Architectures::=arm64
 	-o APT::Install-Recommends=false -o Debug::NoLocking=true)
+# As root, apt would hand downloads to the _apt user, which cannot write in a
+# home folder: keep them with the caller (no effect for other users).
+[ "$(id -u)" = 0 ] && APT+=(-o APT::Sandbox::User=root)
 "${APT[@]}" update >/dev/null
 # Drop .debs of an older package set so the shlibs lookup sees one version each.
 "${APT[@]}" clean
