@@ -525,7 +525,7 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 	a.eyeEqDone = false
 	norm := image.Rect(0, 0, faceNormWidth, nh)
 	for half := 0; half < 2; half++ {
-		r := image.Rect(half*faceNormWidth/2, nh/8, (half+1)*faceNormWidth/2, nh*3/5)
+		r := image.Rect(half*faceNormWidth/2, nh/6, (half+1)*faceNormWidth/2, nh*11/20)
 		if f.HasLandmarks {
 			// Only around YuNet's eye landmark: a fraction of the cost.
 			k := float64(faceNormWidth) / float64(b.Dx())
