@@ -109,7 +109,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		Window: cfg.Capture.Window, JPEGQuality: cfg.Capture.JPEGQuality,
 	})
 	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
-	p.qr = newGoQRScanner(p.frames)
+	p.qr = capture.NewQRScanner(p.frames, capture.QRConfig{})
 
 	p.gate, err = gate.Open(cfg.IO, gate.Options{Logger: o.log.With("component", "gate")})
 	if err != nil {

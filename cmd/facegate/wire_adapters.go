@@ -208,6 +208,12 @@ func (p *publisher) PublishAlert(a kiosk.Alert) error {
 	return p.broker.PublishAlert(ma)
 }
 
+// badgeScanner reads badge QR codes from the camera until ctx ends
+// (capture.QRScanner); found is called from Run's goroutine.
+type badgeScanner interface {
+	Run(ctx context.Context, found func(payload string)) error
+}
+
 // qrLoop runs the badge scanner while the gate is idle (capture asks for it
 // to stop during sessions, when the selector needs the CPU) and hands every
 // payload to the kiosk.

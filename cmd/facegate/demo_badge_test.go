@@ -1,5 +1,7 @@
 package main
 
+// The demo scene's badges must be readable by the daemon's QR scanner.
+
 import (
 	"context"
 	"sync"
@@ -42,21 +44,19 @@ func collect(t *testing.T, s badgeScanner, d time.Duration) []string {
 	return got
 }
 
-func TestGoQRScannerReadsTheBadgeOnce(t *testing.T) {
+func TestQRScannerReadsTheBadgeOnce(t *testing.T) {
 	const payload = "FG1:S:demo-worker-0001:worker-0001"
-	s := newGoQRScanner(&stillSource{frame: badgeFrame(t, payload)})
-	s.every = 20 * time.Millisecond
+	s := capture.NewQRScanner(&stillSource{frame: badgeFrame(t, payload)}, capture.QRConfig{Every: 20 * time.Millisecond})
 	got := collect(t, s, 600*time.Millisecond)
 	if len(got) != 1 || got[0] != payload {
-		t.Fatalf("found %q, want exactly one %q (repeats are suppressed for %s)", got, payload, s.repeat)
+		t.Fatalf("found %q, want exactly one %q (repeats are suppressed)", got, payload)
 	}
 }
 
-func TestGoQRScannerIgnoresEmptyScene(t *testing.T) {
+func TestQRScannerIgnoresEmptyScene(t *testing.T) {
 	frame := gocv.NewMatWithSize(720, 1280, gocv.MatTypeCV8UC3)
 	defer frame.Close()
-	s := newGoQRScanner(&stillSource{frame: frame})
-	s.every = 20 * time.Millisecond
+	s := capture.NewQRScanner(&stillSource{frame: frame}, capture.QRConfig{Every: 20 * time.Millisecond})
 	if got := collect(t, s, 200*time.Millisecond); len(got) != 0 {
 		t.Fatalf("found %q in an empty frame", got)
 	}
@@ -77,18 +77,17 @@ func (s *stillSource) Next(ctx context.Context, _ uint64, dst *gocv.Mat) (captur
 	return capture.FrameInfo{Seq: s.seq, At: time.Now()}, nil
 }
 
-func TestGoQRScannerReadsRosterBadge(t *testing.T) {
+func TestQRScannerReadsRosterBadge(t *testing.T) {
 	const payload = "FG1:B:badge-42"
-	s := newGoQRScanner(&stillSource{frame: badgeFrame(t, payload)})
-	s.every = 20 * time.Millisecond
+	s := capture.NewQRScanner(&stillSource{frame: badgeFrame(t, payload)}, capture.QRConfig{Every: 20 * time.Millisecond})
 	if got := collect(t, s, 600*time.Millisecond); len(got) == 0 || got[0] != payload {
 		t.Fatalf("found %q, want %q", got, payload)
 	}
 }
 
-// TestGoQRScannerSleepsOnAStillPicture: a picture that does not change is
-// scanned only for activeFor after its last change.
-func TestGoQRScannerSleepsOnAStillPicture(t *testing.T) {
+// TestQRScannerSleepsOnAStillPicture: a picture that does not change is
+// scanned only for ActiveFor after its last change.
+func TestQRScannerSleepsOnAStillPicture(t *testing.T) {
 	const payload = "FG1:B:badge-7"
 	frame := badgeFrame(t, payload)
 	for _, tc := range []struct {
@@ -99,8 +98,8 @@ func TestGoQRScannerSleepsOnAStillPicture(t *testing.T) {
 		{time.Nanosecond, 1, 1},   // only the first frame (a change from nothing)
 		{10 * time.Second, 99, 3}, // still scanning
 	} {
-		s := newGoQRScanner(&stillSource{frame: frame})
-		s.every, s.repeat, s.activeFor = 10*time.Millisecond, time.Nanosecond, tc.activeFor
+		s := capture.NewQRScanner(&stillSource{frame: frame},
+			capture.QRConfig{Every: 10 * time.Millisecond, Repeat: time.Nanosecond, ActiveFor: tc.activeFor})
 		got := len(collect(t, s, 800*time.Millisecond))
 		if got < tc.atLeast || got > tc.atMost {
 			t.Errorf("activeFor %s: %d reads, want %d..%d", tc.activeFor, got, tc.atLeast, tc.atMost)
