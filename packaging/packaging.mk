@@ -23,7 +23,8 @@ ARM64_TEST_PKGS ?= ./capture/... ./faceauth/... ./gate/... ./kiosk/... ./mqtt/..
 ARM64_TEST_SKIP ?= ^TestClientAgainstEmulator$$
 ARM64_TEST_FLAGS ?= -count=1 -short -timeout 20m -skip '$(ARM64_TEST_SKIP)'
 ARM64_APT := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static file
-DEB_APT := lintian binutils
+DEB_APT := binutils
+LINT_APT := lintian
 DEB_INSTALL_APT := debootstrap proot qemu-user-static
 
 # $(call apt_ensure,packages): apt-get install whichever are not installed.
@@ -64,7 +65,8 @@ deb-native: deps deps-deb ## the package for this machine's architecture, no cro
 deb-arm64: build-arm64 deps-deb ## dist/facegate_<version>_arm64.deb (Depends from the arm64 .debs' shlibs)
 	GO="$(GO)" packaging/build-deb.sh arm64 $(BIN_ARM64) $(DIST) "$(ARM64_DEBS)"
 
-lint-deb: deps-deb ## lintian the packages in dist/ (fails on errors and warnings)
+lint-deb: ## lintian the packages in dist/ (fails on errors and warnings)
+	$(call apt_ensure,$(LINT_APT))
 	@ls $(DIST)/facegate_*.deb >/dev/null 2>&1 || { echo "lint-deb: no package in $(DIST)/: run make deb first"; exit 1; }
 	lintian --fail-on error,warning --display-info $(DIST)/facegate_*.deb
 
