@@ -55,9 +55,15 @@ const (
 
 // Health is a snapshot of the camera for metrics, MQTT and the kiosk.
 type Health struct {
-	State     CameraState
-	FPS       float64   // frames per second delivered recently; 0 when none
-	LastFrame time.Time // capture time of the newest frame (zero if none yet)
+	State CameraState
+	// FPS is the rate at which frames are taken from the camera (grabbed,
+	// decoded or not): the camera's own rate, 0 when none.
+	FPS float64
+	// DecodedFPS is the rate of frames decoded and handed out. A V4L2
+	// camera decodes only what consumers ask for (see Camera), so at idle
+	// it is a few frames a second while FPS stays at the camera's rate.
+	DecodedFPS float64
+	LastFrame  time.Time // capture time of the newest frame (zero if none yet)
 	// LastChange is when a frame last differed from the one before (still
 	// images and folders count every frame as a change).
 	LastChange time.Time
@@ -88,6 +94,10 @@ const (
 	readRetryDelay  = 20 * time.Millisecond // between failed reads
 	closeWait       = 3 * time.Second       // Close waits at most this for the reader
 	staleAfter      = 2 * time.Second       // no frame for this long: down
+	// decodeFloor: a grabbing reader decodes at least one frame this often
+	// (and at least one per camera.fps grabs), so frozen and failing
+	// cameras are still seen when nobody asks for frames. Below staleAfter.
+	decodeFloor = time.Second
 )
 
 // CameraOption changes how a Camera runs (mostly for tests).
@@ -108,6 +118,12 @@ func withOpener(f func() (frameReader, error)) CameraOption {
 // frame, so that whoever asks always gets the freshest picture. A source that
 // fails is retried, then closed and reopened with backoff (1 s doubling to
 // 30 s). It is safe for concurrent use.
+//
+// Decoding on demand: a V4L2 camera's frames are taken from the driver
+// every time (Grab: the queue never holds a stale picture) but decoded
+// (MJPG, ~13 ms per 720p frame) only when someone waits in Next, while
+// DemandEveryFrame is held (a selection), or at least once a second (frozen
+// and failure detection). Other sources decode every frame.
 type Camera struct {
 	cfg   CameraConfig
 	src   Source
@@ -119,17 +135,46 @@ type Camera struct {
 	done      chan struct{}
 	closeWait time.Duration
 
-	mu      sync.Mutex
-	front   gocv.Mat // newest frame; valid when seq > 0 and !closed
-	seq     uint64
-	at      time.Time
-	fresh   chan struct{} // closed and replaced on every new frame and on close
-	closed  bool
-	health  Health
-	avgGap  float64 // EWMA of seconds between frames
-	hasGap  bool
-	prevAt  time.Time
-	reopens int
+	mu        sync.Mutex
+	front     gocv.Mat // newest frame; valid when seq > 0 and !closed
+	seq       uint64
+	at        time.Time
+	fresh     chan struct{} // closed and replaced on every new frame and on close
+	closed    bool
+	health    Health
+	grabGap   gapAverage // between frames taken from the source
+	decodeGap gapAverage // between frames decoded and published
+	reopens   int
+	waiting   int // goroutines in Next waiting on fresh (reset by publish)
+	demand    int // DemandEveryFrame holders
+	// stale: the reader grabbed a frame newer than front.
+	stale bool
+}
+
+// gapAverage is a moving average of the time between events.
+type gapAverage struct {
+	avg  float64 // seconds
+	has  bool
+	prev time.Time
+}
+
+func (g *gapAverage) add(at time.Time) {
+	if !g.prev.IsZero() {
+		gap := at.Sub(g.prev).Seconds()
+		if !g.has {
+			g.avg, g.has = gap, true
+		} else {
+			g.avg += 0.1 * (gap - g.avg)
+		}
+	}
+	g.prev = at
+}
+
+func (g *gapAverage) fps() float64 {
+	if !g.has || g.avg <= 0 {
+		return 0
+	}
+	return math.Round(10/g.avg) / 10
 }
 
 // OpenCamera parses cfg.Source and starts the reader goroutine under ctx.
@@ -192,10 +237,10 @@ func (c *Camera) Health() Health {
 		h.State, h.Since = StateDown, h.LastFrame.Add(staleAfter)
 		h.LastError = "no frame for " + staleAfter.String()
 	}
-	if h.State != StateUp || !c.hasGap || c.avgGap <= 0 {
-		h.FPS = 0
+	if h.State != StateUp {
+		h.FPS, h.DecodedFPS = 0, 0
 	} else {
-		h.FPS = math.Round(10/c.avgGap) / 10
+		h.FPS, h.DecodedFPS = c.grabGap.fps(), c.decodeGap.fps()
 	}
 	h.Reopens = c.reopens
 	return h
@@ -209,20 +254,70 @@ func (c *Camera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (FrameIn
 			c.mu.Unlock()
 			return FrameInfo{}, ErrClosed
 		}
-		if c.seq > after && c.seq > 0 {
+		// A frame is handed out only while it is the newest taken: once
+		// the reader grabbed past it, the next one is decoded instead.
+		if c.seq > after && c.seq > 0 && !c.stale {
 			c.front.CopyTo(dst)
 			info := FrameInfo{Seq: c.seq, At: c.at}
 			c.mu.Unlock()
 			return info, nil
 		}
 		wait := c.fresh
+		c.waiting++ // the reader decodes the next frame it takes
 		c.mu.Unlock()
+		var err error
 		select {
 		case <-ctx.Done():
-			return FrameInfo{}, ctx.Err()
+			err = ctx.Err()
 		case <-wait:
 		}
+		c.mu.Lock()
+		if c.fresh == wait {
+			c.waiting-- // not counted out by publish
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return FrameInfo{}, err
+		}
 	}
+}
+
+// DemandEveryFrame makes the camera decode every frame, not only those
+// asked for, until release is called (idempotent): a consumer that takes
+// frames back to back (a face selection) then finds each one decoded in
+// parallel with its own work instead of waiting for the decode.
+func (c *Camera) DemandEveryFrame() (release func()) {
+	c.mu.Lock()
+	c.demand++
+	c.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.demand--
+			c.mu.Unlock()
+		})
+	}
+}
+
+// wantDecode reports whether a grabbing reader should decode the next
+// frame rather than only take it from the driver: someone waits or demands
+// every frame, or the decode floor is reached.
+func (c *Camera) wantDecode(now, lastRead time.Time, grabs int) bool {
+	if grabs >= c.cfg.FPS || now.Sub(lastRead) >= decodeFloor {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waiting > 0 || c.demand > 0
+}
+
+// grabbed records a frame taken from the driver without decoding.
+func (c *Camera) grabbed(at time.Time) {
+	c.mu.Lock()
+	c.grabGap.add(at)
+	c.stale = true
+	c.mu.Unlock()
 }
 
 // setState records a state change (under c.mu).
@@ -311,8 +406,17 @@ func (c *Camera) readLoop(ctx context.Context, r frameReader, back *gocv.Mat, fr
 	var lastHash uint64
 	var sameSince time.Time
 	failures := 0
+	g, lazy := r.(grabber)
+	var lastRead time.Time // decode floor: time of the last read and grabs since
+	grabs := 0
 	for ctx.Err() == nil {
 		start := c.clock.Now()
+		if lazy && !c.wantDecode(start, lastRead, grabs) {
+			g.grab()
+			grabs++
+			c.grabbed(c.clock.Now())
+			continue
+		}
 		if err := r.read(back); err != nil {
 			failures++
 			if failures >= maxReadFailures || errors.Is(err, ErrEndOfStream) {
@@ -328,6 +432,7 @@ func (c *Camera) readLoop(ctx context.Context, r frameReader, back *gocv.Mat, fr
 		}
 		failures = 0
 		at := c.clock.Now()
+		lastRead, grabs = at, 0
 		if checkFrozen {
 			h := frameHash(*back)
 			switch {
@@ -361,20 +466,15 @@ func (c *Camera) publish(back *gocv.Mat, at time.Time, changed bool) {
 	c.front, *back = *back, c.front
 	c.seq++
 	c.at = at
-	if !c.prevAt.IsZero() {
-		gap := at.Sub(c.prevAt).Seconds()
-		if !c.hasGap {
-			c.avgGap, c.hasGap = gap, true
-		} else {
-			c.avgGap += 0.1 * (gap - c.avgGap)
-		}
-	}
-	c.prevAt = at
+	c.grabGap.add(at)
+	c.decodeGap.add(at)
 	c.health.LastFrame = at
 	if changed {
 		c.health.LastChange = at
 	}
 	c.setState(StateUp, "")
+	c.waiting = 0 // every waiter gets this frame
+	c.stale = false
 	old := c.fresh
 	c.fresh = make(chan struct{})
 	c.mu.Unlock()

@@ -27,6 +27,15 @@ type frameReader interface {
 	close()
 }
 
+// grabber is a frameReader that can take the next frame from the device
+// without decoding it (V4L2: dequeue the buffer; the MJPG decode is done by
+// read). The Camera grabs the frames nobody needs.
+type grabber interface {
+	// grab takes and drops the next frame. It cannot report failure
+	// (gocv's Grab does not): a failing device is seen by the next read.
+	grab()
+}
+
 var setSelectTimeout sync.Once
 
 // v4l2SelectTimeout bounds how long one V4L2 read waits for an unplugged
@@ -55,7 +64,7 @@ func openReader(src Source, ds DeviceSettings, loop bool) (frameReader, error) {
 			return nil, fmt.Errorf("%w: %s", ErrOpen, src)
 		}
 		applyDeviceSettings(vc, ds)
-		return &vcReader{vc: vc}, nil
+		return &v4l2Reader{vcReader{vc: vc}}, nil
 	case SourceStream, SourcePipeline, SourceVideo:
 		api := gocv.VideoCaptureFFmpeg
 		if src.Kind == SourcePipeline {
@@ -143,6 +152,12 @@ func (r *vcReader) read(dst *gocv.Mat) error {
 
 func (r *vcReader) nominalFPS() float64 { return r.vc.Get(gocv.VideoCaptureFPS) }
 func (r *vcReader) close()              { r.vc.Close() }
+
+// v4l2Reader is a V4L2 camera: grabbing only dequeues the driver's
+// buffer, read (grab + retrieve) also decodes it.
+type v4l2Reader struct{ vcReader }
+
+func (r *v4l2Reader) grab() { r.vc.Grab(1) }
 
 type imageReader struct {
 	img  gocv.Mat

@@ -42,6 +42,12 @@ type Selection struct {
 	Frames int
 }
 
+// everyFrameDemander is a FrameSource that decodes frames only on demand
+// unless told a consumer wants every frame (Camera).
+type everyFrameDemander interface {
+	DemandEveryFrame() (release func())
+}
+
 // Selector picks the best face from a FrameSource. One SelectFace runs at a
 // time; Boxes may be called concurrently (by the preview).
 type Selector struct {
@@ -140,6 +146,10 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 		return Selection{}, ErrClosed
 	}
 	s.an.Reset()
+	if d, ok := s.src.(everyFrameDemander); ok {
+		// Frames are taken back to back: have them decoded ahead.
+		defer d.DemandEveryFrame()()
+	}
 
 	// The window ends on the clock even if the camera stalls.
 	wctx, cancelWindow := context.WithCancel(ctx)
