@@ -352,61 +352,45 @@ func (c *Client) PublishDoor(open bool) error {
 
 // PublishHealth records the camera health for the retained <prefix>/camera.
 func (c *Client) PublishHealth(h CameraHealth) error {
-	if err := h.validate(); err != nil {
-		return fmt.Errorf("mqtt: %w", err)
-	}
-	if c.isClosed() {
-		return ErrClosed
-	}
 	if h.TS == "" {
 		h.TS = timestamp(c.clock.Now())
 	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		return fmt.Errorf("mqtt: camera health: %w", err)
-	}
-	c.retained.set(c.topics.Camera, b)
-	return nil
+	return c.setRetainedJSON(c.topics.Camera, "camera health", h.validate, h)
 }
 
 // PublishSelfTest records the daemon's periodic self-test summary for the
 // retained <prefix>/health: one overall status and each check's.
 func (c *Client) PublishSelfTest(h SelfTest) error {
-	if err := h.validate(); err != nil {
-		return fmt.Errorf("mqtt: %w", err)
-	}
-	if c.isClosed() {
-		return ErrClosed
-	}
 	if h.TS == "" {
 		h.TS = timestamp(c.clock.Now())
 	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		return fmt.Errorf("mqtt: self-test: %w", err)
-	}
-	c.retained.set(c.topics.Health, b)
-	return nil
+	return c.setRetainedJSON(c.topics.Health, "self-test", h.validate, h)
 }
 
 // PublishAlert records an operator alert (wrong API key, missing FaceAuth
 // project, relay failure) for the retained <prefix>/alert: the newest alert
 // stays visible on dashboards until a newer one replaces it.
 func (c *Client) PublishAlert(a Alert) error {
-	if err := a.validate(); err != nil {
+	if a.TS == "" {
+		a.TS = timestamp(c.clock.Now())
+	}
+	return c.setRetainedJSON(c.topics.Alert, "alert", a.validate, a)
+}
+
+// setRetainedJSON validates v and records it as the newest value of a
+// retained topic.
+func (c *Client) setRetainedJSON(topic, what string, validate func() error, v any) error {
+	if err := validate(); err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	if c.isClosed() {
 		return ErrClosed
 	}
-	if a.TS == "" {
-		a.TS = timestamp(c.clock.Now())
-	}
-	b, err := json.Marshal(a)
+	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("mqtt: alert: %w", err)
+		return fmt.Errorf("mqtt: %s: %w", what, err)
 	}
-	c.retained.set(c.topics.Alert, b)
+	c.retained.set(topic, b)
 	return nil
 }
 
