@@ -67,6 +67,25 @@ func BenchmarkTrackedFrame(b *testing.B) {
 	ct.stop(b)
 }
 
+// BenchmarkTrackedFrameYuNet is an analysed 1280x720 frame with YuNet
+// while a big face stays in view (the coarse network input applies).
+func BenchmarkTrackedFrameYuNet(b *testing.B) {
+	a, err := NewAnalyzer(AnalyzerConfig{Detector: DetectorYuNet, Model: yunetModel(b)})
+	if err != nil {
+		b.Skipf("yunet: %v", err)
+	}
+	defer a.Close()
+	frame := benchFrame(b, 1280, 720)
+	defer frame.Close()
+	ct := startCPU(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := a.Analyze(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ct.stop(b)
+}
+
 // BenchmarkEmptySceneFrame is a 1280x720 frame of an unchanged scene with
 // nobody in it (gocv's space_shuttle.jpg scaled up): mostly the thumbnail
 // check, with the full detection every emptyRecheck frames amortised in.
