@@ -412,7 +412,19 @@ func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 	if tracked {
 		a.framesSinceFullScan++
 	} else {
-		rects = a.face.DetectMultiScaleWithParams(a.eq, haarScaleStep, haarNeighbors, 0, image.Pt(minFace, minFace), image.Pt(0, 0))
+		// The periodic full scan while a face is tracked looks for a
+		// second person: faces under half the tracked one's width are
+		// not one (multiple_faces needs 70%), and the small scales are
+		// most of a scan's cost.
+		fullMin := minFace
+		if len(a.track) > 0 && a.framesSinceFullScan >= trackFullEvery {
+			lo := math.MaxInt
+			for _, t := range a.track {
+				lo = min(lo, scaleRect(t, scale).Dx())
+			}
+			fullMin = max(minFace, lo/2)
+		}
+		rects = a.face.DetectMultiScaleWithParams(a.eq, haarScaleStep, haarNeighbors, 0, image.Pt(fullMin, fullMin), image.Pt(0, 0))
 		a.framesSinceFullScan = 0
 	}
 	faces := make([]Face, 0, len(rects))
