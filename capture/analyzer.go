@@ -618,16 +618,21 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 }
 
 // findEye returns the largest eye in region r of the normalised face,
-// trying the eyeglasses cascade and then the plain eye cascade, each on the
-// face as is and then equalised (glare, shadow). quick (YuNet, whose
-// landmarks already confirm the face) skips the equalised tries.
+// trying the plain eye cascade and then the eyeglasses cascade (which finds
+// eyes behind glasses the plain one misses), each on the face as is and
+// then equalised (glare, shadow). quick (YuNet, whose landmarks already
+// confirm the face) skips the equalised tries. The plain cascade goes first
+// because it is the cheaper one (2-3x here) and finds most eyes, glasses
+// or not: on the benchmark faces the eye search costs 9-14 instead of
+// 14-20 CPU ms.
 func (a *Analyzer) findEye(r image.Rectangle, quick bool) (image.Rectangle, bool) {
 	minEye, maxEye := image.Pt(faceNormWidth/10, faceNormWidth/10), image.Pt(faceNormWidth/3, faceNormWidth/3)
 	var found []image.Rectangle
-	for _, c := range []*gocv.CascadeClassifier{&a.eyes, &a.plainEyes} {
-		if c == &a.plainEyes && !a.plainEyesLoaded {
-			break
-		}
+	order := []*gocv.CascadeClassifier{&a.eyes}
+	if a.plainEyesLoaded {
+		order = []*gocv.CascadeClassifier{&a.plainEyes, &a.eyes}
+	}
+	for _, c := range order {
 		for _, equalised := range []bool{false, true} {
 			if equalised && quick {
 				break
