@@ -282,14 +282,59 @@ func TestEmulatorCommand(t *testing.T) {
 	seed := filepath.Join(dir, "seed.yaml")
 	os.WriteFile(seed, []byte("projects:\n  - {id: p, api_key: emu-cmd-key, policy: {face_similarity: {enabled: true, threshold: 70}}}\n"+
 		"submissions:\n  - {id: w, status: approved, reference_image: "+face+"}\n"), 0o600)
+	vars := startEmulatorCmd(t, "--seed", seed)
+	if vars["FACEGATE_API_KEY"] != "emu-cmd-key" {
+		t.Fatalf("printed %v", vars)
+	}
+	code, stdout, stderr := runCmd(t, vars, "auth", "--json", "--submission-id", "w", "--image", face)
+	if code != 0 || !strings.Contains(stdout, `"auth_status":"approved"`) {
+		t.Fatalf("%d %s %s", code, stdout, stderr)
+	}
+	for _, args := range [][]string{{"emulator", "stray"}, {"emulator", "--seed", filepath.Join(dir, "none.yaml")}} {
+		if code, _, _ := runCmd(t, nil, args...); code != 2 {
+			t.Errorf("%v: exit %d", args, code)
+		}
+	}
+}
+
+// TestEmulatorCommandDefaultSeed: without --seed the emulator serves the
+// demo's two people.
+func TestEmulatorCommandDefaultSeed(t *testing.T) {
+	face := filepath.Join(gocvImagesDir(t), "face.jpg")
+	vars := startEmulatorCmd(t)
+	code, stdout, stderr := runCmd(t, vars, "auth", "--json", "--submission-id", demoWorkerSubmission, "--image", face)
+	if code != 0 || !strings.Contains(stdout, `"auth_status":"approved"`) {
+		t.Fatalf("worker: %d %s %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCmd(t, vars, "auth", "--json", "--submission-id", demoVisitorSubmission, "--image", face)
+	if code != 1 || !strings.Contains(strings.ToLower(stdout), "head_cover_fail") {
+		t.Fatalf("visitor without a hard hat: %d %s %s", code, stdout, stderr)
+	}
+}
+
+// startEmulatorCmd runs `facegate emulator --listen 127.0.0.1:0 --quiet
+// args…` until the test ends and returns the FACEGATE_API_* lines it printed.
+func startEmulatorCmd(t *testing.T, args ...string) map[string]string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	go func() {
-		done <- run(ctx, []string{"emulator", "--listen", "127.0.0.1:0", "--seed", seed, "--quiet"}, nil, nil, pw, &stderr)
+		done <- run(ctx, append([]string{"emulator", "--listen", "127.0.0.1:0", "--quiet"}, args...), nil, nil, pw, &stderr)
 		pw.Close()
 	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case c := <-done:
+			if c != 0 {
+				t.Errorf("emulator exit %d: %s", c, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("emulator did not stop")
+		}
+	})
 	sc := bufio.NewScanner(pr)
 	vars := map[string]string{}
 	for sc.Scan() && len(vars) < 2 {
@@ -298,28 +343,10 @@ func TestEmulatorCommand(t *testing.T) {
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	if !strings.HasPrefix(vars["FACEGATE_API_URL"], "http://127.0.0.1:") || vars["FACEGATE_API_KEY"] != "emu-cmd-key" {
-		cancel()
+	if !strings.HasPrefix(vars["FACEGATE_API_URL"], "http://127.0.0.1:") || vars["FACEGATE_API_KEY"] == "" {
 		t.Fatalf("printed %v; stderr %s", vars, stderr.String())
 	}
-	code, stdout, stderr2 := runCmd(t, vars, "auth", "--json", "--submission-id", "w", "--image", face)
-	cancel()
-	if code != 0 || !strings.Contains(stdout, `"auth_status":"approved"`) {
-		t.Fatalf("%d %s %s", code, stdout, stderr2)
-	}
-	select {
-	case c := <-done:
-		if c != 0 {
-			t.Fatalf("emulator exit %d: %s", c, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("emulator did not stop")
-	}
-	for _, args := range [][]string{{"emulator"}, {"emulator", "--seed", filepath.Join(dir, "none.yaml")}} {
-		if code, _, _ := runCmd(t, nil, args...); code != 2 {
-			t.Errorf("%v: exit %d", args, code)
-		}
-	}
+	return vars
 }
 
 // TestBinaryNeverPrintsKey builds the real binary once and runs it with the

@@ -156,20 +156,39 @@ func demo(ctx context.Context, a *app, mqttURL string) error {
 	return nil
 }
 
-// startDemoEmulator seeds the emulator with the two people, their reference
-// photos read now from gocv's images, and a random key.
+// startDemoEmulator serves the demo seed on a free loopback port.
 func startDemoEmulator(images string) (*emulator.Server, string, string, error) {
+	seed, key, err := demoSeed(images)
+	if err != nil {
+		return nil, "", "", err
+	}
+	emu, err := emulator.New(seed)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("emulator: %w", err)
+	}
+	url, err := emu.Start("127.0.0.1:0")
+	if err != nil {
+		emu.Close()
+		return nil, "", "", err
+	}
+	return emu, url, key, nil
+}
+
+// demoSeed is the demo's emulator seed: the worker (hard hat on) and the
+// visitor (no hard hat), their reference photos read now from gocv's
+// images, and a random key. `facegate emulator` serves it without --seed.
+func demoSeed(images string) (*emulator.Seed, string, error) {
 	worker, err := os.ReadFile(filepath.Join(images, demoscene.WorkerPhoto))
 	if err != nil {
-		return nil, "", "", fmt.Errorf("worker photo: %w", err)
+		return nil, "", fmt.Errorf("worker photo: %w", err)
 	}
 	visitor, err := os.ReadFile(filepath.Join(images, demoscene.VisitorPhoto))
 	if err != nil {
-		return nil, "", "", fmt.Errorf("visitor photo: %w", err)
+		return nil, "", fmt.Errorf("visitor photo: %w", err)
 	}
 	var k [16]byte
 	if _, err := rand.Read(k[:]); err != nil {
-		return nil, "", "", err
+		return nil, "", err
 	}
 	key := "demo-" + hex.EncodeToString(k[:])
 	hardHat, bareHead := 96.0, 8.0
@@ -185,16 +204,7 @@ func startDemoEmulator(images string) (*emulator.Server, string, string, error) 
 				Scores: emulator.FixedScores{HeadCover: &bareHead}},
 		},
 	}
-	emu, err := emulator.New(seed)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("emulator: %w", err)
-	}
-	url, err := emu.Start("127.0.0.1:0")
-	if err != nil {
-		emu.Close()
-		return nil, "", "", err
-	}
-	return emu, url, key, nil
+	return seed, key, nil
 }
 
 // demoOutput prints each decision once: the event's JSON on stdout, a line
