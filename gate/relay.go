@@ -107,6 +107,15 @@ func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
 	now := r.clock.Now()
 	until := now.Add(d)
 	p := r.cur
+	if r.onPulse != nil {
+		// Told before the line moves: a door that opens once the lock
+		// releases is always covered by the grant, never reported as forced.
+		end := until
+		if p != nil && !until.After(p.until) {
+			end = p.until
+		}
+		r.onPulse(end)
+	}
 	switch {
 	case p == nil:
 		if err := r.out.Set(true); err != nil {
@@ -128,10 +137,6 @@ func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
 		p.until = until
 		r.arm(p, d)
 		r.log.Info("relay pulse extended", "remaining", d)
-	}
-	if r.onPulse != nil {
-		// Under r.mu: whoever sees RelayActive knows the grant was told.
-		r.onPulse(p.until)
 	}
 	r.mu.Unlock()
 
