@@ -23,7 +23,7 @@ type RelayOptions struct {
 	// OnPulse is told, on every Pulse call that energises the relay, until
 	// when it is energised (the door monitor uses it to tell a granted
 	// opening from a forced one). Called from the Pulse caller's goroutine
-	// with the relay's lock held, after the line went active: it must not
+	// with the relay's lock held, before the line goes active: it must not
 	// block and must not call the relay.
 	OnPulse func(until time.Time)
 	// Release is called by Close after the line is inactive (the driver
