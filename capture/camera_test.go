@@ -310,8 +310,10 @@ func TestCameraBadSource(t *testing.T) {
 
 // TestCameraImageAndVideoFiles opens real files through OpenCV: a still
 // image and a video written at run time.
+// The deadline is generous: under qemu-user (make test-arm64) opening and
+// decoding take seconds, and the camera closes itself when ctx ends.
 func TestCameraImageAndVideoFiles(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	video := writeTestVideo(t, 30, 640, 360, 60)
 	for _, src := range []string{gocvImage(t, "face.jpg"), video} {
