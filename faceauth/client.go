@@ -227,6 +227,11 @@ func (c *Client) call(ctx context.Context, newReq func(context.Context) (*http.R
 	var last *APIError
 	for attempt := 1; ; attempt++ {
 		status, body, sent, aerr := c.attempt(ctx, newReq)
+		if aerr == nil && c.key != "" {
+			// Before any parsing or clipping: a key echoed across the
+			// clip would otherwise survive in part.
+			body = bytes.ReplaceAll(body, []byte(c.key), []byte("<redacted>"))
+		}
 		if aerr == nil {
 			if status == http.StatusOK {
 				perr := parse(body)

@@ -408,6 +408,29 @@ func TestKeyNeverLeaks(t *testing.T) {
 	}
 }
 
+// TestKeyNeverLeaksAcrossTheClip: a key echoed where the message is cut
+// short must not survive in part (the body is scrubbed before clipping).
+func TestKeyNeverLeaksAcrossTheClip(t *testing.T) {
+	for _, at := range []int{140, 160, 168} { // the key starts 25 bytes after the a's; clip keeps 200
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			srv, _ := counting(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(401)
+				fmt.Fprintf(w, "<html>%s invalid x-api-key %s</html>", strings.Repeat("a", at), r.Header.Get("x-api-key"))
+			})
+			defer srv.Close()
+			c, _ := newTestClient(t, srv.URL, nil)
+			_, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+			ae := asAPIError(t, err)
+			for _, s := range []string{err.Error(), ae.Message, ae.Code, ae.TraceID} {
+				if strings.Contains(s, testKey[:5]) {
+					t.Fatalf("part of the key in %q", s)
+				}
+			}
+		})
+	}
+}
+
 func TestRedirectNotFollowed(t *testing.T) {
 	var leaked atomic.Bool
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -572,19 +595,32 @@ func TestHistoryPaging(t *testing.T) {
 }
 
 func TestHistoryRepeatedKey(t *testing.T) {
-	srv, n := counting(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `[{"data":[{"auth_id":"a"}],"nextPage_key":{"authId":"a","createTime":"t"}}]`)
-	})
-	defer srv.Close()
-	c, _ := newTestClient(t, srv.URL, nil)
-	var errs []error
-	for _, err := range c.History(context.Background(), HistoryQuery{}) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "same nextPage_key") || n.Load() != 2 {
-		t.Fatalf("errs %v calls %d", errs, n.Load())
+	for _, tc := range []struct {
+		name  string
+		keys  []string // the server's nextPage_key authIds, in turn
+		calls int32
+	}{
+		{"same key", []string{"a"}, 2},
+		{"keys in a cycle", []string{"a", "b", "c"}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var i atomic.Int64
+			srv, n := counting(func(w http.ResponseWriter, r *http.Request) {
+				k := tc.keys[int(i.Add(1)-1)%len(tc.keys)]
+				fmt.Fprintf(w, `[{"data":[{"auth_id":"%s"}],"nextPage_key":{"authId":"%s","createTime":"t"}}]`, k, k)
+			})
+			defer srv.Close()
+			c, _ := newTestClient(t, srv.URL, nil)
+			var errs []error
+			for _, err := range c.History(context.Background(), HistoryQuery{}) {
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if len(errs) != 1 || !strings.Contains(errs[0].Error(), "same nextPage_key") || n.Load() != tc.calls {
+				t.Fatalf("errs %v calls %d, want 1 error after %d calls", errs, n.Load(), tc.calls)
+			}
+		})
 	}
 }
 

@@ -31,7 +31,7 @@ func (c *Client) History(ctx context.Context, q HistoryQuery) iter.Seq2[Record, 
 			yield(Record{}, err)
 			return
 		}
-		var prev *pageKey
+		seen := map[pageKey]bool{} // a server that cycles through keys never ends
 		for page := 0; page < maxPages; page++ {
 			var recs []Record
 			var next *pageKey
@@ -52,12 +52,12 @@ func (c *Client) History(ctx context.Context, q HistoryQuery) iter.Seq2[Record, 
 			if next == nil {
 				return
 			}
-			if prev != nil && *prev == *next {
+			if seen[*next] {
 				yield(Record{}, &APIError{HTTPStatus: 200, Code: CodeInvalidResponse, Class: ClassTransient,
 					Message: "server returned the same nextPage_key twice", Err: ErrBadResponse})
 				return
 			}
-			prev = next
+			seen[*next] = true
 			params.Set("nextKey_id", next.AuthID)
 			params.Set("nextKey_date", next.CreateTime)
 		}

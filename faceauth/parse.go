@@ -71,7 +71,7 @@ func errorFromResponse(status int, body []byte) *APIError {
 					class = ClassClient
 				}
 			}
-			return &APIError{HTTPStatus: status, Code: code, Message: clip(msg), TraceID: clip(trace),
+			return &APIError{HTTPStatus: status, Code: clip(code), Message: clip(msg), TraceID: clip(trace),
 				Class: class, Err: ErrRejectedByAPI}
 		}
 		if msg != "" { // e.g. an API gateway's {"message":"Forbidden"}
