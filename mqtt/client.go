@@ -529,9 +529,13 @@ func (c *Client) handle(m inbound) {
 	case Open:
 		c.log.Info("mqtt open command accepted", "by", v.By, "reason", v.Reason, "nonce", v.Nonce)
 	}
+	// Never wait for the reader: a verified open handed over late would
+	// open the gate outside its signed time window.
 	select {
 	case c.commands <- cmd:
 	case <-c.done:
+	default:
+		c.log.Warn("mqtt command dropped: the gate is not reading commands", "topic", m.topic)
 	}
 }
 
