@@ -205,6 +205,10 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	// Across sections: a guard that could never deny is a configuration error.
+	if c.Policy.RequireBroker && !c.MQTT.Enabled {
+		return fieldError("policy.require_broker", "needs mqtt.enabled: true (without a broker the guard can never be met)")
+	}
 	return nil
 }
 

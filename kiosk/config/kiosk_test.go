@@ -34,6 +34,7 @@ func TestKioskSectionsValidation(t *testing.T) {
 		{"policy:\n  anti_passback:\n    mode: strict\n", nil, `f.yaml:3: policy.anti_passback.mode: "strict" is not off, soft or hard`},
 		{"policy:\n  anti_passback:\n    mode: hard\n    window: 0s\n", nil, "policy.anti_passback.window: 0s must be between"},
 		{"policy:\n  attempts:\n    max: 3\n    per: 0s\n", nil, "f.yaml:4: policy.attempts.per: 0s must be between"},
+		{"policy:\n  require_broker: true\n", nil, "f.yaml:2: policy.require_broker: needs mqtt.enabled: true (without a broker the guard can never be met)"},
 		{"policy:\n  max_faces: -1\n", nil, "f.yaml:2: policy.max_faces: -1 must be between 0"},
 		{"policy:\n  max_age: 0s\n", nil, "f.yaml:2: policy.max_age: 0s must be between"},
 		{"audit:\n  max_files: 0\n", nil, "f.yaml:2: audit.max_files: 0 must be between 1 and 100"},
