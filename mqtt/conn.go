@@ -42,6 +42,12 @@ func (c *Client) Run(ctx context.Context) error {
 	defer close(c.runDone)
 	defer cancel()
 
+	if n := c.box.Skipped(); n > 0 {
+		c.log.Warn("mqtt outbox records skipped at open: ids out of order", "count", n, "path", c.opts.OutboxPath)
+	}
+	if err := c.box.CompactError(); err != nil {
+		c.log.Warn("mqtt outbox compaction failed", "err", err, "file_bytes", c.box.FileSize())
+	}
 	backoff := c.opts.ReconnectMin
 	everConnected := false
 	for {
@@ -329,6 +335,10 @@ func (c *Client) ack(ids []uint64) error {
 		// Not acknowledged on disk: delivered again after a restart.
 		c.log.Error("mqtt outbox ack failed", "err", err)
 		return fmt.Errorf("mqtt: outbox ack: %w", err)
+	}
+	// The acks are stored; only the file stays larger until a retry works.
+	if err := c.box.CompactError(); err != nil {
+		c.log.Warn("mqtt outbox compaction failed", "err", err, "file_bytes", c.box.FileSize())
 	}
 	return nil
 }

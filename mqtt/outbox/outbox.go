@@ -57,6 +57,24 @@ const (
 	compactMinDead = 4 << 20
 )
 
+// fileOps are the calls that fail on a full or broken disk; tests replace
+// them to inject faults.
+type fileOps struct {
+	writeAt  func(f *os.File, b []byte, off int64) (int, error)
+	truncate func(f *os.File, size int64) error
+	sync     func(f *os.File) error
+	rename   func(from, to string) error
+	syncDir  func(dir string) error
+}
+
+var osOps = fileOps{
+	writeAt:  func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) },
+	truncate: func(f *os.File, size int64) error { return f.Truncate(size) },
+	sync:     func(f *os.File) error { return f.Sync() },
+	rename:   os.Rename,
+	syncDir:  syncDir,
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Options bound the queue.
@@ -98,6 +116,16 @@ type Outbox struct {
 	opts     Options
 	closed   bool
 	notify   chan struct{}
+	ops      fileOps
+	// skipped counts records recover ignored because their id was out of order.
+	skipped int
+	// compactMin is the dead byte count that makes compaction worth it.
+	compactMin int64
+	// compactRetryAt is the file size before which a failed compaction is
+	// not retried, so a full disk is not rewritten on every ack.
+	compactRetryAt int64
+	// compactErr is the last compaction failure not yet taken by CompactError.
+	compactErr error
 }
 
 // Open opens or creates the queue file at path, recovering its records.
@@ -121,10 +149,10 @@ func Open(path string, opts Options) (*Outbox, error) {
 		lock.Close()
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
-	o := &Outbox{path: path, f: f, lock: lock, opts: opts, nextID: 1, notify: make(chan struct{}, 1)}
+	o := &Outbox{path: path, f: f, lock: lock, opts: opts, nextID: 1, notify: make(chan struct{}, 1), ops: osOps, compactMin: compactMinDead}
 	if os.IsNotExist(statErr) && !opts.NoSync {
 		// A new file's directory entry must be durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := o.ops.syncDir(filepath.Dir(path)); err != nil {
 			o.closeFiles()
 			return nil, fmt.Errorf("outbox: sync directory: %w", err)
 		}
@@ -166,10 +194,19 @@ func (o *Outbox) recover() error {
 		id := binary.LittleEndian.Uint64(body[1:9])
 		switch body[0] {
 		case kindPut:
-			if len(o.entries) > 0 && id <= o.entries[len(o.entries)-1].id {
-				return fmt.Errorf("outbox: %s: record ids out of order at offset %d", o.path, good)
+			e := entry{id: id, off: good + headerSize + bodyHdrSize, n: int32(n - bodyHdrSize)}
+			last := len(o.entries) - 1
+			switch {
+			case last < 0 || id > o.entries[last].id:
+				o.entries = append(o.entries, e)
+			case id == o.entries[last].id:
+				// Left by an older version whose Append failed in fsync and
+				// reused the id: the later copy is the one reported stored.
+				o.entries[last] = e
+				o.skipped++
+			default:
+				o.skipped++ // cannot be placed in order
 			}
-			o.entries = append(o.entries, entry{id: id, off: good + headerSize + bodyHdrSize, n: int32(n - bodyHdrSize)})
 		case kindAck:
 			acked[id] = true
 		default:
@@ -184,7 +221,7 @@ func (o *Outbox) recover() error {
 		if err := o.saveTail(good, fileSize); err != nil {
 			return err
 		}
-		if err := o.f.Truncate(good); err != nil {
+		if err := o.ops.truncate(o.f, good); err != nil {
 			return fmt.Errorf("outbox: cut corrupt tail: %w", err)
 		}
 		if err := o.sync(); err != nil {
@@ -205,7 +242,8 @@ func (o *Outbox) recover() error {
 	if _, err := o.f.Seek(o.size, io.SeekStart); err != nil {
 		return fmt.Errorf("outbox: seek: %w", err)
 	}
-	return o.maybeCompact()
+	o.maybeCompact() // a failure is kept for CompactError: the queue is usable
+	return nil
 }
 
 // saveTail copies bytes [from, to) to <path>.corrupt-<unix> before they are cut.
@@ -241,14 +279,23 @@ func (o *Outbox) Append(payload []byte) (uint64, error) {
 	if o.liveSize+int64(len(payload)) > o.opts.MaxBytes {
 		return 0, fmt.Errorf("%w: %d bytes", ErrFull, o.liveSize)
 	}
+	// The id is used up even on failure, so it is never on disk twice.
 	id := o.nextID
+	o.nextID++
+	start := o.size
 	if err := o.write(kindPut, id, payload); err != nil {
 		return 0, err
 	}
 	if err := o.sync(); err != nil {
+		// Not durable and reported as not stored: remove it. If the cut
+		// fails, the next record overwrites it from start and recovery cuts
+		// any leftover tail.
+		o.size = start
+		if o.ops.truncate(o.f, start) == nil {
+			_ = o.sync()
+		}
 		return 0, err
 	}
-	o.nextID++
 	o.entries = append(o.entries, entry{id: id, off: o.size - int64(len(payload)), n: int32(len(payload))})
 	o.live++
 	o.liveSize += int64(len(payload))
@@ -268,8 +315,8 @@ func (o *Outbox) write(kind byte, id uint64, payload []byte) error {
 	binary.LittleEndian.PutUint64(buf[9:17], id)
 	copy(buf[17:], payload)
 	binary.LittleEndian.PutUint32(buf[4:8], crc32.Checksum(buf[8:], castagnoli))
-	if _, err := o.f.WriteAt(buf, o.size); err != nil {
-		_ = o.f.Truncate(o.size)
+	if _, err := o.ops.writeAt(o.f, buf, o.size); err != nil {
+		_ = o.ops.truncate(o.f, o.size)
 		return fmt.Errorf("outbox: write: %w", err)
 	}
 	o.size += int64(len(buf))
@@ -280,7 +327,7 @@ func (o *Outbox) sync() error {
 	if o.opts.NoSync {
 		return nil
 	}
-	if err := o.f.Sync(); err != nil {
+	if err := o.ops.sync(o.f); err != nil {
 		return fmt.Errorf("outbox: fsync: %w", err)
 	}
 	return nil
@@ -311,6 +358,8 @@ func (o *Outbox) Next(after uint64, n int) ([]Record, error) {
 }
 
 // Ack marks records delivered. Unknown or already acked ids are ignored.
+// It fails only when an ack cannot be written; a failed compaction is kept
+// for CompactError and retried after the file has grown.
 func (o *Outbox) Ack(ids ...uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -332,7 +381,27 @@ func (o *Outbox) Ack(ids ...uint64) error {
 		o.liveSize -= int64(o.entries[i].n)
 	}
 	o.advanceHead()
-	return o.maybeCompact()
+	o.maybeCompact()
+	return nil
+}
+
+// CompactError returns the error of the last failed compaction since the
+// previous call, or nil. The queue stays usable; only the file is larger.
+func (o *Outbox) CompactError() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	err := o.compactErr
+	o.compactErr = nil
+	return err
+}
+
+// Skipped is the number of records Open ignored because their id was out
+// of order (a second copy of an id, left by an Append that failed in an
+// older version, replaces the first).
+func (o *Outbox) Skipped() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.skipped
 }
 
 func (o *Outbox) advanceHead() {
@@ -346,23 +415,33 @@ func (o *Outbox) advanceHead() {
 }
 
 // maybeCompact truncates an empty queue, or rewrites the file when
-// delivered records take more room than the undelivered ones.
-func (o *Outbox) maybeCompact() error {
+// delivered records take more room than the undelivered ones. A failure is
+// kept in compactErr and a rewrite is not retried before the file has grown
+// by a quarter of compactMin.
+func (o *Outbox) maybeCompact() {
+	if err := o.compactNow(); err != nil {
+		o.compactErr = err
+		o.compactRetryAt = o.size + o.compactMin/4
+	}
+}
+
+func (o *Outbox) compactNow() error {
 	if o.live == 0 {
 		if o.size == 0 {
 			return nil
 		}
-		if err := o.f.Truncate(0); err != nil {
+		if err := o.ops.truncate(o.f, 0); err != nil {
 			return fmt.Errorf("outbox: truncate: %w", err)
 		}
 		o.size = 0
 		o.entries = o.entries[:0]
 		o.head = 0
+		o.compactRetryAt = 0
 		return o.sync()
 	}
 	liveFile := o.liveSize + int64(o.live)*(headerSize+bodyHdrSize)
 	dead := o.size - liveFile
-	if dead < compactMinDead || dead < liveFile {
+	if dead < o.compactMin || dead < liveFile || o.size < o.compactRetryAt {
 		return nil
 	}
 	return o.compact()
@@ -396,31 +475,33 @@ func (o *Outbox) compact() error {
 		if _, err := o.f.ReadAt(buf, e.off-headerSize-bodyHdrSize); err != nil {
 			return fail(err)
 		}
-		if _, err := tmp.WriteAt(buf, off); err != nil {
+		if _, err := o.ops.writeAt(tmp, buf, off); err != nil {
 			return fail(err)
 		}
 		next = append(next, entry{id: e.id, off: off + headerSize + bodyHdrSize, n: e.n})
 		off += int64(n)
 	}
 	if !o.opts.NoSync {
-		if err := tmp.Sync(); err != nil {
+		if err := o.ops.sync(tmp); err != nil {
 			return fail(err)
 		}
 	}
-	if err := os.Rename(tmpName, o.path); err != nil {
+	if err := o.ops.rename(tmpName, o.path); err != nil {
 		return fail(err)
 	}
-	if !o.opts.NoSync {
-		if err := syncDir(filepath.Dir(o.path)); err != nil {
-			tmp.Close()
-			return fmt.Errorf("outbox: compact: %w", err)
-		}
-	}
+	// The path now names tmp: use it before anything else can fail, or
+	// later appends would go to the unlinked old file.
 	o.f.Close()
 	o.f = tmp
 	o.size = off
 	o.entries = next
 	o.head = 0
+	o.compactRetryAt = 0
+	if !o.opts.NoSync {
+		if err := o.ops.syncDir(filepath.Dir(o.path)); err != nil {
+			return fmt.Errorf("outbox: compact: sync directory: %w", err)
+		}
+	}
 	return nil
 }
 
