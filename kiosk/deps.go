@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"context"
+	"errors"
 	"image"
 	"log/slog"
 	"time"
@@ -69,12 +70,33 @@ type Pinger interface {
 
 // Relay opens the gate.
 type Relay interface {
-	// Pulse energises the relay for d and returns after it is released
-	// (or at once with an error if it could not be energised). Cancelling
-	// ctx releases it early. The kiosk calls it only for a granted session,
-	// once, from the session goroutine.
+	// Pulse energises the relay for d and returns nil after it is released.
+	// Cancelling ctx releases it early. The kiosk calls it only for a
+	// granted session, once, from the session goroutine.
+	//
+	// The error says whether the gate was unlocked, which decides the event:
+	//   - wrapping ErrRelayFault: the line could not be driven inactive (it
+	//     may still be energised);
+	//   - wrapping ErrPulseCut, context.Canceled or context.DeadlineExceeded:
+	//     energised, then released early (gate.PulseRelay returns ctx's
+	//     error only after it energised the line);
+	//   - any other error: never energised.
 	Pulse(ctx context.Context, d time.Duration) error
 }
+
+// RelayMonitor is optionally implemented by a Relay: RelayFault reports a
+// line that could not be driven inactive, for the self-test.
+type RelayMonitor interface {
+	RelayFault() bool
+}
+
+// Errors a Relay wraps to say the gate was unlocked (see Relay.Pulse).
+var (
+	// ErrPulseCut: the relay was energised and released before its time.
+	ErrPulseCut = errors.New("kiosk: relay pulse cut short")
+	// ErrRelayFault: the relay line could not be driven inactive.
+	ErrRelayFault = errors.New("kiosk: relay line stuck")
+)
 
 // Publisher carries the kiosk's output to MQTT. Every method is called from
 // the kiosk's goroutines and must not block for long (queue, do not wait

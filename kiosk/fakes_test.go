@@ -113,21 +113,30 @@ func (f *fakeAuth) calls() int {
 	return len(f.reqs)
 }
 
-// fakeRelay records pulses.
+// fakeRelay records pulses. err refuses the pulse (never energised);
+// after is returned once the line was energised (cut or stuck); during runs
+// while it is energised.
 type fakeRelay struct {
 	mu     sync.Mutex
 	pulses []time.Duration
 	err    error
+	after  error
+	during func()
 }
 
 func (f *fakeRelay) Pulse(ctx context.Context, d time.Duration) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.err != nil {
+		f.mu.Unlock()
 		return f.err
 	}
 	f.pulses = append(f.pulses, d)
-	return nil
+	after, during := f.after, f.during
+	f.mu.Unlock()
+	if during != nil {
+		during()
+	}
+	return after
 }
 
 func (f *fakeRelay) count() int {

@@ -49,6 +49,7 @@ type Kiosk struct {
 	hub      *hub
 
 	running      atomic.Bool
+	relayFault   atomic.Bool // a pulse left the relay line stuck
 	mjpegClients atomic.Int32
 
 	mu        sync.Mutex

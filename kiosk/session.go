@@ -211,6 +211,7 @@ type outcome struct {
 	auth     *mqtt.Auth
 	err      *mqtt.Error
 	alert    string // operator alert code, "" for none
+	alertMsg string // the alert's text when not the event's message
 }
 
 func denied(reasons ...string) outcome {
@@ -524,18 +525,8 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 	if o.decision == mqtt.DecisionGranted {
 		if ctx.Err() != nil {
 			o = failed(ReasonShutdown)
-		} else if err := k.deps.Relay.Pulse(ctx, k.pulse); err != nil {
-			k.log.Error("relay pulse failed", "err", err)
-			k.metrics.relayFailures.Inc()
-			o = failed(ReasonRelayFailed)
-			o.alert = ReasonRelayFailed
-			o.auth = ev.Auth
 		} else {
-			k.metrics.relayPulses.Inc()
-			ev.Relay = "pulsed"
-			if s.policy.AntiPassback.Mode != "off" && s.id.SubmissionID != "" {
-				k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window)
-			}
+			o = k.openGate(ctx, s, o, &ev)
 		}
 		if o.decision != mqtt.DecisionGranted {
 			ev.Decision, ev.Reason, ev.Message = o.decision, o.reasons, o.message
@@ -543,6 +534,44 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		}
 	}
 	k.emit(s, &ev, o)
+}
+
+// AlertRelayFault is the operator alert for a relay line that could not be
+// driven inactive after a pulse.
+const AlertRelayFault = "relay_fault"
+
+// openGate pulses the relay for a granted outcome. A gate that was unlocked
+// at all (even cut short, or stuck) keeps the grant and its passback; only
+// a relay that never energised turns it into relay_failed.
+func (k *Kiosk) openGate(ctx context.Context, s *session, o outcome, ev *mqtt.Event) outcome {
+	err := k.deps.Relay.Pulse(ctx, k.pulse)
+	switch {
+	case err == nil:
+		k.metrics.relayPulses.Inc()
+		ev.Relay = "pulsed"
+	case errors.Is(err, ErrRelayFault):
+		k.log.Error("relay line stuck after a pulse", "err", err)
+		k.metrics.relayPulses.Inc()
+		k.metrics.relayFailures.Inc()
+		k.relayFault.Store(true)
+		ev.Relay = "fault"
+		o.alert, o.alertMsg = AlertRelayFault, "relay line could not be driven inactive: "+clip(err.Error())
+	case errors.Is(err, ErrPulseCut) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		k.log.Warn("relay pulse cut short", "err", err)
+		k.metrics.relayPulses.Inc()
+		ev.Relay = "cut"
+	default:
+		k.log.Error("relay pulse failed", "err", err)
+		k.metrics.relayFailures.Inc()
+		f := failed(ReasonRelayFailed)
+		f.alert = ReasonRelayFailed
+		f.auth = ev.Auth
+		return f
+	}
+	if s.policy.AntiPassback.Mode != "off" && s.id.SubmissionID != "" {
+		k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window)
+	}
+	return o
 }
 
 // emit numbers the event and sends it to its three destinations.
@@ -581,7 +610,9 @@ func (k *Kiosk) emit(s *session, ev *mqtt.Event, o outcome) {
 	}
 	if o.alert != "" {
 		msg := ev.Message
-		if ev.Error != nil {
+		if o.alertMsg != "" {
+			msg = o.alertMsg
+		} else if ev.Error != nil {
 			msg = ev.Error.Code + ": " + ev.Error.Message
 		}
 		k.alert(o.alert, msg, ev.EventID)

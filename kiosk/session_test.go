@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -84,7 +85,11 @@ func TestSessionOutcomes(t *testing.T) {
 			decision: mqtt.DecisionDenied, reason: "head_cover_below_minimum", message: "Put on your hard hat", apiCalls: 1},
 		{name: "required score absent", setup: func(r *rig) { r.auth.res.Scores.HeadCover = nil }, cfg: func(c *config.Config) { c.Policy.MinScores.HeadCover = 50 },
 			decision: mqtt.DecisionDenied, reason: "head_cover_missing", apiCalls: 1},
-		{name: "broker required and down", setup: func(r *rig) { r.brk.connected = false }, cfg: func(c *config.Config) { c.Policy.RequireBroker = true },
+		{name: "broker required and down", setup: func(r *rig) { r.brk.connected = false }, cfg: func(c *config.Config) {
+			c.Policy.RequireBroker = true
+			c.MQTT.Enabled = true
+			c.MQTT.URLs = []string{"tcp://127.0.0.1:1883"}
+		},
 			decision: mqtt.DecisionDenied, reason: ReasonBrokerDown, apiCalls: 1},
 		{name: "relay failure is an error and an alert", setup: func(r *rig) { r.relay.err = errors.New("gpio busy") },
 			decision: mqtt.DecisionError, reason: ReasonRelayFailed, message: "Gate did not open — see the site office", apiCalls: 1, alert: ReasonRelayFailed},
@@ -581,6 +586,63 @@ func TestStaleWakeIsIgnored(t *testing.T) {
 				stop()
 				if ev := r.events()[0]; ev.SubmissionID != worker.SubmissionID {
 					t.Errorf("event for %q", ev.SubmissionID)
+				}
+			})
+		})
+	}
+}
+
+// A pulse that energised the line and was then cut or left stuck still
+// unlocked the gate: the grant stands and the passback is recorded.
+func TestRelayEnergisedThenCutOrFault(t *testing.T) {
+	tests := []struct {
+		name  string
+		after error
+		relay string
+		alert string
+	}{
+		{name: "cancelled mid-pulse", after: context.Canceled, relay: "cut"},
+		{name: "cut by the relay", after: fmt.Errorf("halted: %w", ErrPulseCut), relay: "cut"},
+		{name: "cancelled and stuck", after: errors.Join(context.Canceled, fmt.Errorf("gpio: %w", ErrRelayFault)), relay: "fault", alert: AlertRelayFault},
+		{name: "stuck", after: fmt.Errorf("gpio: %w", ErrRelayFault), relay: "fault", alert: AlertRelayFault},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.Policy.AntiPassback.Mode = "hard"
+				cfg.Policy.AntiPassback.Window = time.Hour
+				cfg.Policy.Cooldown = 0
+				r := newRig(t, cfg)
+				r.relay.after = tc.after
+				stop := r.start(t)
+				if err := r.k.Identify(worker); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, func() bool { return len(r.events()) == 1 })
+				// The passback was recorded: the same worker is now refused.
+				waitFor(t, func() bool { return r.k.Identify(worker) == nil })
+				waitFor(t, func() bool { return len(r.events()) == 2 })
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				evs, _, alerts := r.pub.snapshot()
+				ev := evs[0]
+				if ev.Decision != mqtt.DecisionGranted || !slices.Contains(ev.Reason, ReasonApproved) || ev.Relay != tc.relay {
+					t.Errorf("event %s %v relay %q, want granted approved relay %q", ev.Decision, ev.Reason, ev.Relay, tc.relay)
+				}
+				if !slices.Contains(evs[1].Reason, ReasonAntiPassback) {
+					t.Errorf("second event %s %v, want anti_passback", evs[1].Decision, evs[1].Reason)
+				}
+				var codes []string
+				for _, a := range alerts {
+					codes = append(codes, a.Code)
+				}
+				if tc.alert == "" && len(codes) != 0 || tc.alert != "" && !slices.Equal(codes, []string{tc.alert}) {
+					t.Errorf("alerts %v, want %q", codes, tc.alert)
+				}
+				if slices.Contains(codes, ReasonRelayFailed) {
+					t.Error("relay_failed alert for a gate that opened")
 				}
 			})
 		})
