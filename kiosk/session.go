@@ -520,8 +520,8 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 	}
 	ev.LatencyMS.API = s.apiDur.Milliseconds()
 	ev.LatencyMS.Total = s.decidedAt.Sub(from).Milliseconds()
-	k.setState(st, o.message, func(x *Status) { x.Decision, x.Reason, x.Name = o.decision, o.reasons, s.id.DisplayName })
-
+	// The relay first: screen, LEDs and the state topic show granted only
+	// once the gate was unlocked, never green then red.
 	if o.decision == mqtt.DecisionGranted {
 		if ctx.Err() != nil {
 			o = failed(ReasonShutdown)
@@ -530,9 +530,10 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		}
 		if o.decision != mqtt.DecisionGranted {
 			ev.Decision, ev.Reason, ev.Message = o.decision, o.reasons, o.message
-			k.setState(StateError, o.message, func(x *Status) { x.Decision, x.Reason = o.decision, o.reasons })
+			st = StateError
 		}
 	}
+	k.setState(st, o.message, func(x *Status) { x.Decision, x.Reason, x.Name = o.decision, o.reasons, s.id.DisplayName })
 	k.emit(s, &ev, o)
 }
 

@@ -648,3 +648,36 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 		})
 	}
 }
+
+// The screen and the state topic never show granted before the relay
+// pulsed, so a relay that fails never shows green then red.
+func TestGrantedShownOnlyAfterPulse(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relay fails %v", fail), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := newRig(t, nil)
+				var during State
+				r.relay.during = func() { during = r.k.Status().State }
+				if fail {
+					r.relay.err = errors.New("gpio busy")
+				}
+				stop := r.start(t)
+				if err := r.k.Identify(worker); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, func() bool { return len(r.events()) == 1 })
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				_, states, _ := r.pub.snapshot()
+				granted := slices.Contains(states, StateGranted)
+				if fail && granted {
+					t.Errorf("states %v: granted shown for a gate that did not open", states)
+				}
+				if !fail && (!granted || during == StateGranted) {
+					t.Errorf("states %v, state during the pulse %s: want granted only after it", states, during)
+				}
+			})
+		})
+	}
+}
