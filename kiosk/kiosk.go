@@ -58,6 +58,7 @@ type Kiosk struct {
 	inSession bool // from claim to the return to idle
 	pending   *Identity
 	wake      chan struct{}
+	reloaded  chan struct{} // a Reload happened (the fixed identity may have changed)
 	health    Health
 }
 
@@ -100,6 +101,7 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		frozenAfter: cfg.Camera.FrozenAfter,
 		privacy:     mqtt.Privacy(cfg.MQTT.SubmissionID),
 		wake:        make(chan struct{}, 1),
+		reloaded:    make(chan struct{}, 1),
 		hub:         newHub(),
 	}
 	set, err := loadSettings(cfg)
@@ -153,6 +155,10 @@ func (k *Kiosk) Reload(cfg *config.Config) error {
 	k.setMu.Lock()
 	k.set = s
 	k.setMu.Unlock()
+	select {
+	case k.reloaded <- struct{}{}:
+	default:
+	}
 	k.log.Info("configuration reloaded", "roster_entries", s.roster.Len(), "fixed_identity", s.identity.Fixed.SubmissionID != "")
 	return nil
 }

@@ -78,11 +78,14 @@ func equalBox(a, b *Box) bool {
 
 // waitForIdentity blocks in idle until an identity arrives (or, with a
 // fixed identity, until an acceptable face is in view: the returned
-// selection is then already running). nil when ctx ended first.
+// selection is then already running). nil when ctx ended first. The fixed
+// identity is read again after every Reload: a removed or changed one never
+// starts a session under its old submission id.
 func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
-	fixed := k.settings().identity.Fixed
-	if fixed.SubmissionID == "" {
-		for {
+	retry, waited := time.Duration(0), false
+	for {
+		fixed := k.settings().identity.Fixed
+		if fixed.SubmissionID == "" {
 			select {
 			case <-ctx.Done():
 				return nil, nil
@@ -91,12 +94,16 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 				if id := k.claim(nil); id != nil {
 					return id, nil
 				}
+			case <-k.reloaded:
+				retry = 0
+				k.setState(StateIdle, k.idleMessage(), nil)
 			}
+			continue
 		}
-	}
-	fid := &Identity{SubmissionID: fixed.SubmissionID, UserID: fixed.UserID, DisplayName: fixed.DisplayName, Source: SourceFixed}
-	retry := time.Duration(0)
-	for {
+		fid := &Identity{SubmissionID: fixed.SubmissionID, UserID: fixed.UserID, DisplayName: fixed.DisplayName, Source: SourceFixed}
+		// stillFixed: the configuration still names fid (a Reload may have
+		// revoked it since this iteration began).
+		stillFixed := func() bool { return k.settings().identity.Fixed == fixed }
 		if retry > 0 {
 			t := time.NewTimer(retry)
 			select {
@@ -108,8 +115,15 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 				if id := k.claim(nil); id != nil {
 					return id, nil
 				}
+				continue
+			case <-k.reloaded:
+				t.Stop()
+				retry = 0
+				k.setState(StateIdle, k.idleMessage(), nil)
+				continue
 			case <-t.C:
 			}
+			retry, waited = 0, true
 		}
 		p := k.settings().policy
 		if wait := k.attempts.wait(fid.SubmissionID, k.now(), p.Attempts.Max, p.Attempts.Per); wait > 0 {
@@ -119,10 +133,25 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 			retry = wait
 			continue
 		}
-		if retry > 0 {
+		if waited {
 			k.setState(StateIdle, msgIdleFixed, nil)
+			waited = false
 		}
 		sel := k.startSelection(ctx)
+		// take returns fid with its selection unless an explicit identity
+		// came first or fid was revoked (then nil, nil: look again).
+		take := func() (*Identity, *selection, bool) {
+			if !stillFixed() {
+				sel.stop()
+				k.setState(StateIdle, k.idleMessage(), nil)
+				return nil, nil, false
+			}
+			if id := k.claim(fid); id != fid {
+				sel.stop()
+				return id, nil, true
+			}
+			return fid, sel, true
+		}
 		lastMsg, lastBox := msgIdleFixed, (*Box)(nil)
 		for watching := true; watching; {
 			select {
@@ -134,14 +163,20 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 					sel.stop()
 					return id, nil
 				}
+			case <-k.reloaded:
+				if !stillFixed() {
+					sel.stop()
+					k.setState(StateIdle, k.idleMessage(), nil)
+					watching = false
+				}
 			case <-sel.notify:
 				p, capturing, _ := sel.progress()
 				if capturing {
-					if id := k.claim(fid); id != fid {
-						sel.stop() // an explicit identity came first
-						return id, nil
+					if id, sel, ok := take(); ok {
+						return id, sel
 					}
-					return fid, sel
+					watching = false
+					continue
 				}
 				b, msg := box(p), coachCapture(p.Reason)
 				if msg == lastMsg && equalBox(b, lastBox) {
@@ -151,10 +186,11 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 				k.updateStatus(func(s *Status) { s.Box, s.Message = b, msg })
 			case <-sel.done:
 				if sel.err == nil {
-					if id := k.claim(fid); id != fid {
-						return id, nil
+					if id, sel, ok := take(); ok {
+						return id, sel
 					}
-					return fid, sel
+					watching = false
+					continue
 				}
 				if !errors.Is(sel.err, ErrNoFace) {
 					k.log.Warn("camera failed while waiting for a face", "err", sel.err)

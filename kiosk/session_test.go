@@ -681,3 +681,53 @@ func TestGrantedShownOnlyAfterPulse(t *testing.T) {
 		})
 	}
 }
+
+// A Reload that removes or changes the fixed identity is seen while the
+// kiosk waits for a face: no session starts under the old submission id.
+func TestReloadRevokesFixedIdentity(t *testing.T) {
+	for _, next := range []string{"", "other"} {
+		t.Run("fixed "+next, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo"}
+				r := newRig(t, cfg)
+				r.sel.reasons = slices.Repeat([]string{"no_face"}, 10)
+				stop := r.start(t)
+				time.Sleep(300 * time.Millisecond) // the selection for "solo" is running
+				next2 := *cfg
+				next2.Identity.Fixed = config.Fixed{SubmissionID: next}
+				if err := r.k.Reload(&next2); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Minute)
+				if next == "" {
+					if m := r.k.Status().Message; m != msgIdle {
+						t.Errorf("idle message %q, want %q", m, msgIdle)
+					}
+				}
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				evs := r.events()
+				if next == "" && len(evs) != 0 {
+					t.Errorf("%d events after the fixed identity was removed: %+v", len(evs), evs)
+				}
+				if next != "" && len(evs) == 0 {
+					t.Error("no session for the new fixed identity")
+				}
+				for _, ev := range evs {
+					if ev.SubmissionID != next {
+						t.Errorf("event for %q, want only %q", ev.SubmissionID, next)
+					}
+				}
+				r.auth.mu.Lock()
+				defer r.auth.mu.Unlock()
+				for _, req := range r.auth.reqs {
+					if req.SubmissionID == "solo" {
+						t.Error("the revoked submission id was sent to the API")
+					}
+				}
+			})
+		})
+	}
+}
