@@ -30,7 +30,7 @@ func (k *Kiosk) healthLoop(ctx context.Context) {
 }
 
 // selfTest checks the camera (frames still changing), the detector time,
-// the API (Ping) and the broker. The summary is the worst check; a missing
+// the API (Ping), the broker and the relay (a stuck line is down). The summary is the worst check; a missing
 // dependency is "absent" and does not count.
 func (k *Kiosk) selfTest(ctx context.Context) Health {
 	now := k.now()
@@ -81,6 +81,7 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 	} else {
 		checks["broker"] = Check{Status: "absent"}
 	}
+	checks["relay"] = k.relayCheck()
 	sum := HealthOK
 	for _, c := range checks {
 		if c.Status == HealthDown {
@@ -124,4 +125,18 @@ func (k *Kiosk) setHealth(h Health) {
 	if k.deps.OnHealth != nil {
 		k.deps.OnHealth(h)
 	}
+}
+
+// relayCheck is down once a pulse left the line stuck (until restart: the
+// line needs a person) or while the Relay, when it is a RelayMonitor,
+// reports a fault.
+func (k *Kiosk) relayCheck() Check {
+	fault := k.relayFault.Load()
+	if m, ok := k.deps.Relay.(RelayMonitor); ok && m.RelayFault() {
+		fault = true
+	}
+	if fault {
+		return Check{Status: HealthDown, Detail: "relay line could not be driven inactive: check the wiring"}
+	}
+	return Check{Status: HealthOK}
 }

@@ -731,3 +731,54 @@ func TestReloadRevokesFixedIdentity(t *testing.T) {
 		})
 	}
 }
+
+// monitoredRelay is a fakeRelay that also reports its fault state.
+type monitoredRelay struct {
+	fakeRelay
+	fault bool
+}
+
+func (m *monitoredRelay) RelayFault() bool { return m.fault }
+
+// A relay line left stuck (seen by a pulse or reported by the relay) makes
+// the self-test's "relay" check, and so the whole health, down.
+func TestSelfTestRelayFault(t *testing.T) {
+	t.Run("stuck after a pulse", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t, nil)
+			if h := r.k.selfTest(context.Background()); h.Checks["relay"].Status != HealthOK {
+				t.Fatalf("relay check %+v before any fault", h.Checks["relay"])
+			}
+			r.relay.after = fmt.Errorf("gpio: %w", ErrRelayFault)
+			stop := r.start(t)
+			if err := r.k.Identify(worker); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { return len(r.events()) == 1 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			h := r.k.selfTest(context.Background())
+			if h.Checks["relay"].Status != HealthDown || h.Status != HealthDown {
+				t.Errorf("health %s, relay check %+v; want both down", h.Status, h.Checks["relay"])
+			}
+		})
+	})
+	for _, fault := range []bool{false, true} {
+		t.Run(fmt.Sprintf("monitor says fault %v", fault), func(t *testing.T) {
+			rel := &monitoredRelay{fault: fault}
+			k, err := New(testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: rel, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := k.selfTest(context.Background())
+			want := HealthOK
+			if fault {
+				want = HealthDown
+			}
+			if h.Checks["relay"].Status != want || (fault && h.Status != HealthDown) {
+				t.Errorf("health %s, relay check %+v; want relay %s", h.Status, h.Checks["relay"], want)
+			}
+		})
+	}
+}
