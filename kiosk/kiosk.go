@@ -59,7 +59,12 @@ type Kiosk struct {
 	pending   *Identity
 	wake      chan struct{}
 	reloaded  chan struct{} // a Reload happened (the fixed identity may have changed)
-	health    Health
+	// draining: Drain was called; no session starts any more. drainCh is
+	// closed by it (once) to wake the idle loop.
+	draining    bool
+	drainCh     chan struct{}
+	sessionDone chan struct{} // closed when the claimed session has emitted its event
+	health      Health
 }
 
 // New checks deps, opens the state directory (cfg.StateDir: the event
@@ -102,6 +107,7 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		privacy:     mqtt.Privacy(cfg.MQTT.SubmissionID),
 		wake:        make(chan struct{}, 1),
 		reloaded:    make(chan struct{}, 1),
+		drainCh:     make(chan struct{}),
 		hub:         newHub(),
 	}
 	set, err := loadSettings(cfg)
@@ -203,6 +209,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 			break
 		}
 		k.runSession(ctx, *id, sel)
+		k.endSession()
 		if ctx.Err() != nil {
 			break
 		}
@@ -233,6 +240,42 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	}
 	k.log.Info("kiosk stopped")
 	return nil
+}
+
+// Drain stops new sessions, the fixed identity's included (Identify and
+// RemoteOpen return ErrNotRunning, a pending identity is ended by Run with
+// reason "shutdown"), then waits for the session in flight to emit its
+// event, relay pulse included. It returns nil once no session is in flight,
+// or ctx's error; the caller then ends Run (a session still in flight fails
+// closed with "shutdown"). Safe to call more than once.
+func (k *Kiosk) Drain(ctx context.Context) error {
+	k.mu.Lock()
+	k.accepting = false
+	if !k.draining {
+		k.draining = true
+		close(k.drainCh)
+	}
+	done := k.sessionDone
+	k.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kiosk: drain: session still in flight: %w", ctx.Err())
+	}
+}
+
+// endSession marks the claimed session as finished for Drain.
+func (k *Kiosk) endSession() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sessionDone != nil {
+		close(k.sessionDone)
+		k.sessionDone = nil
+	}
 }
 
 func (k *Kiosk) idleMessage() string {

@@ -82,12 +82,23 @@ func equalBox(a, b *Box) bool {
 // identity is read again after every Reload: a removed or changed one never
 // starts a session under its old submission id.
 func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
+	id, sel := k.watchForIdentity(ctx)
+	if id == nil {
+		<-ctx.Done() // draining: no session starts before Run ends
+	}
+	return id, sel
+}
+
+// watchForIdentity is waitForIdentity; nil also when Drain was called.
+func (k *Kiosk) watchForIdentity(ctx context.Context) (*Identity, *selection) {
 	retry, waited := time.Duration(0), false
 	for {
 		fixed := k.settings().identity.Fixed
 		if fixed.SubmissionID == "" {
 			select {
 			case <-ctx.Done():
+				return nil, nil
+			case <-k.drainCh:
 				return nil, nil
 			case <-k.wake:
 				// A wake whose identity was already claimed is stale.
@@ -108,6 +119,9 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 			t := time.NewTimer(retry)
 			select {
 			case <-ctx.Done():
+				t.Stop()
+				return nil, nil
+			case <-k.drainCh:
 				t.Stop()
 				return nil, nil
 			case <-k.wake:
@@ -156,6 +170,9 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 		for watching := true; watching; {
 			select {
 			case <-ctx.Done():
+				sel.stop()
+				return nil, nil
+			case <-k.drainCh:
 				sel.stop()
 				return nil, nil
 			case <-k.wake:
@@ -207,10 +224,14 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 
 // claim takes the pending identity (or, when none is pending, fallback)
 // and marks the kiosk busy in the same step, so that no second identity
-// slips in between.
+// slips in between. While draining it claims nothing (a pending identity
+// is left for Run's shutdown path).
 func (k *Kiosk) claim(fallback *Identity) *Identity {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.draining {
+		return nil
+	}
 	id := k.pending
 	k.pending = nil
 	if id == nil {
@@ -218,6 +239,7 @@ func (k *Kiosk) claim(fallback *Identity) *Identity {
 	}
 	if id != nil {
 		k.inSession = true
+		k.sessionDone = make(chan struct{})
 	}
 	return id
 }

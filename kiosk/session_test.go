@@ -782,3 +782,59 @@ func TestSelfTestRelayFault(t *testing.T) {
 		})
 	}
 }
+
+// Drain finishes the session in flight (its pulse included) and starts no
+// new one, not even for the fixed identity with no cooldown.
+func TestDrainStopsNewSessions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo"}
+		cfg.Policy.Cooldown = 0
+		cfg.Policy.Attempts.Max = 0
+		r := newRig(t, cfg)
+		r.sel.reasons = []string{"no_face", "no_face", "no_face"}
+		stop := r.start(t)
+		waitFor(t, func() bool { return r.k.Status().State == StateAuthenticating })
+		if err := r.k.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(r.events()); n != 1 || r.relay.count() != 1 {
+			t.Fatalf("Drain returned with %d events, %d pulses; want the session finished", n, r.relay.count())
+		}
+		if err := r.k.Identify(worker); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("Identify while draining: %v, want ErrNotRunning", err)
+		}
+		time.Sleep(time.Minute)
+		if n := len(r.events()); n != 1 || r.relay.count() != 1 {
+			t.Errorf("%d events, %d pulses after Drain; want no new session", n, r.relay.count())
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Drain gives up at its ctx; Run then ends the session failing closed.
+func TestDrainLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		r.sel.hangAfter = true
+		stop := r.start(t)
+		if err := r.k.Identify(worker); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return r.k.Status().State == StateCapturing })
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := r.k.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Drain: %v, want the deadline", err)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		evs := r.events()
+		if len(evs) != 1 || !slices.Contains(evs[0].Reason, ReasonShutdown) || r.relay.count() != 0 {
+			t.Errorf("events %+v, %d pulses; want one shutdown event and no pulse", evs, r.relay.count())
+		}
+	})
+}

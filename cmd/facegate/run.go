@@ -259,15 +259,8 @@ func (d *daemon) wait(ctx context.Context) int {
 	}
 }
 
-// inFlight are the states of a session that is finished before shutdown:
-// the worker is already being checked, or being let through.
-var inFlight = map[kiosk.State]bool{
-	kiosk.StateCapturing: true, kiosk.StateAuthenticating: true, kiosk.StateGranted: true,
-}
-
-// drainLimit caps how long shutdown waits for the session in flight
-// (systemd's TimeoutStopSec is 30 s).
-const drainLimit = 20 * time.Second
+// drainSlack is added to the longest session when shutdown waits for it.
+const drainSlack = time.Second
 
 // shutdown stops in the order of STYLE.md: no new sessions → finish the
 // one in flight → relay inert → publish offline → disconnect → camera.
@@ -277,16 +270,16 @@ func (d *daemon) shutdown(code int) int {
 		// 1. No new sessions: badges, MQTT and HTTP identities are refused.
 		d.draining.Store(true)
 		d.qr.setIdle(false)
-		// 2. Finish the one in flight (bounded); one still waiting for a
-		// face is ended by the kiosk with reason "shutdown".
-		limit := min(d.cfg.API.Timeout+d.cfg.Identity.CaptureTimeout+d.cfg.IO.Relay.Pulse+2*time.Second, drainLimit)
-		deadline := time.Now().Add(limit)
-		for inFlight[d.p.kiosk.Status().State] && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
+		// 2. The kiosk starts no session either (its fixed identity too) and
+		// finishes the one in flight, bounded by a whole session: capture,
+		// the API call (timeout + 1 s) and the pulse. One still in flight at
+		// the limit is ended by the kiosk with reason "shutdown".
+		limit := d.cfg.Identity.CaptureTimeout + d.cfg.API.Timeout + time.Second + d.cfg.IO.Relay.Pulse + drainSlack
+		dctx, dcancel := context.WithTimeout(context.Background(), limit)
+		if err := d.p.kiosk.Drain(dctx); err != nil {
+			d.log.Warn("session still in flight at the drain limit; ending it", "limit", limit, "err", err)
 		}
-		if st := d.p.kiosk.Status().State; inFlight[st] {
-			d.log.Warn("session still in flight at the drain limit; ending it", "state", st, "limit", limit)
-		}
+		dcancel()
 		d.kioskCancel()
 		select {
 		case err := <-d.kioskDone:
