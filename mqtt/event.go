@@ -40,7 +40,9 @@ type Event struct {
 	// AgeMS is the time from the chosen frame's capture to the decision.
 	AgeMS     int64   `json:"age_ms"`
 	LatencyMS Latency `json:"latency_ms"`
-	// Relay is "pulsed" when the gate was opened for this decision.
+	// Relay is "pulsed" when the gate was opened for this decision, "cut"
+	// when the pulse was ended early (shutdown), "fault" when the line
+	// could not be driven inactive afterwards (see <prefix>/alert).
 	Relay string `json:"relay,omitempty"`
 }
 

@@ -58,7 +58,15 @@ type observedRelay struct {
 // relayPoll is how often the relay's state is read during a pulse.
 const relayPoll = 5 * time.Millisecond
 
+// Pulse implements kiosk.Relay, with its error contract: a context error
+// or kiosk.ErrPulseCut means the line was energised, kiosk.ErrRelayFault
+// that it may still be.
 func (r *observedRelay) Pulse(ctx context.Context, d time.Duration) error {
+	if ctx.Err() != nil {
+		// gate.PulseRelay would return ctx's error without energising,
+		// which the kiosk would read as a pulse cut short.
+		return errors.New("relay not pulsed: the daemon is stopping")
+	}
 	done := make(chan error, 1)
 	go func() { done <- r.relay.Pulse(ctx, d) }()
 	t := time.NewTicker(relayPoll)
@@ -70,7 +78,7 @@ func (r *observedRelay) Pulse(ctx context.Context, d time.Duration) error {
 			if reported {
 				r.notify(false)
 			}
-			return err
+			return relayError(err, reported)
 		case <-t.C:
 			if !reported && r.relay.State() == gate.RelayActive {
 				reported = true
@@ -78,6 +86,22 @@ func (r *observedRelay) Pulse(ctx context.Context, d time.Duration) error {
 			}
 		}
 	}
+}
+
+// RelayFault implements kiosk.RelayMonitor for the self-test.
+func (r *observedRelay) RelayFault() bool { return r.relay.State() == gate.RelayFault }
+
+// relayError maps the gate's errors onto kiosk.Relay's contract.
+func relayError(err error, wasActive bool) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gate.ErrRelayFault):
+		return fmt.Errorf("%w: %w", kiosk.ErrRelayFault, err)
+	case wasActive && errors.Is(err, gate.ErrHalted):
+		return fmt.Errorf("%w: %w", kiosk.ErrPulseCut, err)
+	}
+	return err
 }
 
 // frameHealth is what a frame source tells about itself (capture.Camera,
