@@ -192,16 +192,22 @@ func (p *parts) close() {
 		_ = p.broker.Close(ctx)
 		cancel()
 	}
-	if p.preview != nil {
-		_ = p.preview.Close()
+	closers := []struct {
+		name string
+		c    interface{ Close() error }
+		ok   bool
+	}{
+		{"preview", p.preview, p.preview != nil},
+		{"selector", p.selector, p.selector != nil},
+		{"analyzer", p.analyzer, p.analyzer != nil},
+		{"camera", p.camera, p.camera != nil}, // last: the others read from it
 	}
-	if p.selector != nil {
-		_ = p.selector.Close()
-	}
-	if p.analyzer != nil {
-		_ = p.analyzer.Close()
-	}
-	if p.camera != nil {
-		_ = p.camera.Close()
+	for _, c := range closers {
+		if !c.ok {
+			continue
+		}
+		if err := c.c.Close(); err != nil {
+			p.log.Warn("close failed", "part", c.name, "err", err)
+		}
 	}
 }
