@@ -3,6 +3,8 @@
 package hil
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,22 +97,41 @@ func TestHIL(t *testing.T) {
 	if testing.Short() {
 		run = append(run, "-test.short")
 	}
-	cmd := exec.Command(filepath.Join(root, "test", "hil", "vm.sh"), run...)
-	cmd.Dir = filepath.Join(root, "test", "hil")
-	cmd.Env = append(os.Environ(),
-		"FACEGATE_HIL_BIN="+bin,
-		"FACEGATE_HIL_MODULES="+guestModules,
-		"FACEGATE_HIL_TIMEOUT=900",
-		"FACEGATE_HIL_FACE="+face,
-		// gocv's Read fails now and then under TCG when Go's async
-		// preemption signals interrupt OpenCV's select().
-		"GODEBUG=asyncpreemptoff=1",
-	)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr // live, since the VM takes a while
-	start = time.Now()
-	err := cmd.Run()
-	t.Logf("VM boot + guest tests + power-off: %s", time.Since(start).Round(100*time.Millisecond))
-	if err != nil {
+	// Debian's v4l2loopback (0.12.7) can panic the guest kernel in its
+	// write() path (list_del corruption in buffer_written, upstream issue
+	// #532) while camfeed writes frames: a driver bug, not ours. Such a
+	// boot is tried again, up to twice; any other failure fails at once.
+	for attempt := 1; ; attempt++ {
+		var console bytes.Buffer
+		cmd := exec.Command(filepath.Join(root, "test", "hil", "vm.sh"), run...)
+		cmd.Dir = filepath.Join(root, "test", "hil")
+		cmd.Env = append(os.Environ(),
+			"FACEGATE_HIL_BIN="+bin,
+			"FACEGATE_HIL_MODULES="+guestModules,
+			"FACEGATE_HIL_TIMEOUT=900",
+			"FACEGATE_HIL_FACE="+face,
+			// gocv's Read fails now and then under TCG when Go's async
+			// preemption signals interrupt OpenCV's select().
+			"GODEBUG=asyncpreemptoff=1",
+		)
+		// Live, since the VM takes a while, and kept to recognise the panic.
+		cmd.Stdout = io.MultiWriter(os.Stdout, &console)
+		cmd.Stderr = io.MultiWriter(os.Stderr, &console)
+		start = time.Now()
+		err := cmd.Run()
+		t.Logf("VM boot + guest tests + power-off: %s", time.Since(start).Round(100*time.Millisecond))
+		if err == nil {
+			return
+		}
+		if attempt < 3 && loopbackPanic(console.String()) {
+			t.Logf("attempt %d: the guest kernel panicked in v4l2loopback (a known driver bug); booting again", attempt)
+			continue
+		}
 		t.Fatalf("guest tests failed: %v (exit 124: VM timeout, 125: the VM gave no status; see above)", err)
 	}
+}
+
+// loopbackPanic reports a guest kernel panic inside v4l2loopback.
+func loopbackPanic(console string) bool {
+	return strings.Contains(console, "Kernel panic") && strings.Contains(console, "[v4l2loopback]")
 }
