@@ -118,6 +118,15 @@ type Candidate struct {
 	Quality Quality
 	Score   float64  // 0..1, higher is better
 	Reasons []Reason // failed gates; empty when acceptable
+	eyes    eyeCheck // YuNet: the eye search behind Quality, reused while steady
+}
+
+// eyeCheck is the result of the eye search on a YuNet face.
+type eyeCheck struct {
+	n             int
+	frontal, roll float64
+	age           int                         // frames it has been reused for
+	look          [eyeLookPx * eyeLookPx]byte // the face in grey, eyeLookPx square
 }
 
 // Acceptable reports whether the face passed every gate.
@@ -157,19 +166,28 @@ type Analyzer struct {
 	model, fine                             *yunet // YuNet: coarse and fine input sizes
 	bigFace                                 bool   // YuNet: last frame's faces allow the coarse input
 
-	small, grey, eq     gocv.Mat
-	thumb, prevThumb    gocv.Mat
-	diff                gocv.Mat
-	faceBGR, faceGrey   gocv.Mat
-	eyeEq               gocv.Mat
-	eyeEqDone           bool
-	lap, mean, stddev   gocv.Mat
-	haveThumb           bool
-	framesSinceDetect   int
-	lastEmpty           bool
-	track               []image.Rectangle // last faces (source pixels)
-	framesSinceFullScan int
-	detectNanos         atomic.Int64
+	small, grey, eq      gocv.Mat
+	levels               [haarLevels]gocv.Mat // eq halved, quartered, ... (haarScan)
+	bg, bgDiff, bgBlocks gocv.Mat             // Haar: the empty scene (grey) and its difference
+	haveBg               bool
+	emptyRun             int // analysed frames in a row without a candidate
+	fullScans            int // Haar full scans since the last unrestricted one
+	forceFull            bool
+	thumb, prevThumb     gocv.Mat
+	diff                 gocv.Mat
+	faceBGR, faceGrey    gocv.Mat
+	eyeEq                gocv.Mat
+	eyeEqDone            bool
+	lap, mean, stddev    gocv.Mat
+	haveThumb            bool
+	framesSinceDetect    int
+	lastEmpty            bool
+	track                []image.Rectangle // last faces (source pixels)
+	trackEyes            []eyeCheck        // their eye searches (YuNet)
+	lastEyes             eyeCheck          // set by measure
+	lookMat              gocv.Mat
+	framesSinceFullScan  int
+	detectNanos          atomic.Int64
 }
 
 // DetectTime is how long the last full analysis (detection and
@@ -236,8 +254,11 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 		}
 	}
 	for _, m := range []*gocv.Mat{&a.small, &a.grey, &a.eq, &a.thumb, &a.prevThumb, &a.diff,
-		&a.faceBGR, &a.faceGrey, &a.eyeEq, &a.lap, &a.mean, &a.stddev} {
+		&a.faceBGR, &a.faceGrey, &a.eyeEq, &a.lap, &a.mean, &a.stddev, &a.bg, &a.bgDiff, &a.bgBlocks, &a.lookMat} {
 		*m = gocv.NewMat()
+	}
+	for i := range a.levels {
+		a.levels[i] = gocv.NewMat()
 	}
 	return a, nil
 }
@@ -268,10 +289,16 @@ func (a *Analyzer) Close() error {
 		a.fine = nil
 	}
 	for _, m := range []*gocv.Mat{&a.small, &a.grey, &a.eq, &a.thumb, &a.prevThumb, &a.diff,
-		&a.faceBGR, &a.faceGrey, &a.eyeEq, &a.lap, &a.mean, &a.stddev} {
+		&a.faceBGR, &a.faceGrey, &a.eyeEq, &a.lap, &a.mean, &a.stddev, &a.bg, &a.bgDiff, &a.bgBlocks, &a.lookMat} {
 		if m.Ptr() != nil {
 			m.Close()
 			*m = gocv.Mat{}
+		}
+	}
+	for i := range a.levels {
+		if a.levels[i].Ptr() != nil {
+			a.levels[i].Close()
+			a.levels[i] = gocv.Mat{}
 		}
 	}
 	return nil
@@ -279,7 +306,15 @@ func (a *Analyzer) Close() error {
 
 // Reset forgets the previous frames (call between unrelated streams).
 func (a *Analyzer) Reset() {
-	a.haveThumb, a.lastEmpty, a.track, a.bigFace = false, false, nil, false
+	a.forgetFaces()
+	a.haveBg, a.emptyRun, a.fullScans = false, 0, 0
+}
+
+// forgetFaces drops the tracked faces and the empty-scene thumbnail but
+// keeps the learnt empty scene: the next frame is analysed as if someone
+// had just walked into it.
+func (a *Analyzer) forgetFaces() {
+	a.haveThumb, a.lastEmpty, a.track, a.trackEyes, a.bigFace = false, false, nil, nil, false
 	a.framesSinceDetect, a.framesSinceFullScan = 0, 0
 }
 
@@ -301,6 +336,10 @@ func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
 	// Empty scene: an unchanged thumbnail after a detection that found
 	// nobody costs only the resize above.
 	gocv.Resize(a.grey, &a.thumb, image.Pt(thumbW, thumbH), 0, 0, gocv.InterpolationArea)
+	// The forced recheck of an unchanged empty scene searches the whole
+	// frame: it also finds a person who stood still long enough to become
+	// part of the learnt empty scene.
+	a.forceFull = a.haveThumb && a.lastEmpty && a.framesSinceDetect >= emptyRecheck
 	if a.haveThumb && a.lastEmpty && a.framesSinceDetect < emptyRecheck {
 		gocv.AbsDiff(a.thumb, a.prevThumb, &a.diff)
 		if a.diff.Mean().Val1 < emptyDiff {
@@ -339,9 +378,13 @@ func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
 	}
 	an := a.evaluate(frame, faces)
 	a.lastEmpty = len(an.Candidates) == 0
-	a.track = a.track[:0]
+	if a.haar {
+		a.learnEmptyScene(a.lastEmpty)
+	}
+	a.track, a.trackEyes = a.track[:0], a.trackEyes[:0]
 	for _, c := range an.Candidates {
 		a.track = append(a.track, c.Face.Box)
+		a.trackEyes = append(a.trackEyes, c.eyes)
 	}
 	return an, nil
 }
@@ -401,7 +444,7 @@ func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 		maxT := hi * 4 / 3
 		if roi.Dx() >= minT && roi.Dy() >= minT {
 			sub := a.eq.Region(roi)
-			rects = a.face.DetectMultiScaleWithParams(sub, 1.1, haarNeighbors, 0, image.Pt(minT, minT), image.Pt(maxT, maxT))
+			rects = a.haarScan(sub, minT, maxT)
 			sub.Close()
 			for i := range rects {
 				rects[i] = rects[i].Add(roi.Min)
@@ -424,7 +467,21 @@ func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 			}
 			fullMin = max(minFace, lo/2)
 		}
-		rects = a.face.DetectMultiScaleWithParams(a.eq, haarScaleStep, haarNeighbors, 0, image.Pt(fullMin, fullMin), image.Pt(0, 0))
+		region := full
+		a.fullScans++
+		if !a.forceFull && a.fullScans < bgFullEvery {
+			region = a.changedRegion(full)
+		} else {
+			a.fullScans = 0
+		}
+		if region.Dx() >= fullMin && region.Dy() >= fullMin {
+			sub := a.eq.Region(region)
+			rects = a.haarScan(sub, fullMin, 0)
+			sub.Close()
+			for i := range rects {
+				rects[i] = rects[i].Add(region.Min)
+			}
+		}
 		a.framesSinceFullScan = 0
 	}
 	faces := make([]Face, 0, len(rects))
@@ -434,6 +491,127 @@ func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 		faces = append(faces, Face{Box: b, Confidence: 1})
 	}
 	return faces
+}
+
+// The learnt empty scene: Haar's full scans search only where the frame
+// differs from it, plus a margin. A person walking into view changes the
+// part of the frame they cover; a wall, a poster or a shelf behind the gate
+// (the textured part that costs a Haar scan the most) is not searched
+// again. Every bgFullEvery-th full scan, and the forced recheck of an
+// unchanged scene, search the whole frame: a face missed while its
+// surroundings were learnt is found there.
+const (
+	bgBlock       = 8   // detection pixels per block of the difference
+	bgChange      = 10  // mean absolute grey difference of a changed block
+	bgMargin      = 24  // detection pixels around the changed blocks (the smallest face)
+	bgMaxShare    = 0.6 // a larger changed region is searched whole
+	bgEmptyFrames = 3   // analysed frames without a candidate before the scene is learnt
+	bgFullEvery   = 8   // full scans between unrestricted ones
+)
+
+// learnEmptyScene keeps the grey frame as the empty scene once
+// bgEmptyFrames analysed frames in a row had no candidate.
+func (a *Analyzer) learnEmptyScene(empty bool) {
+	if !empty {
+		a.emptyRun = 0
+		return
+	}
+	a.emptyRun++
+	if a.emptyRun >= bgEmptyFrames {
+		a.grey.CopyTo(&a.bg)
+		a.haveBg = true
+	}
+}
+
+// changedRegion is the part of the detection image that differs from the
+// learnt empty scene (grown by bgMargin), empty when nothing changed, full
+// when no scene is learnt or most of it changed (light, camera moved).
+func (a *Analyzer) changedRegion(full image.Rectangle) image.Rectangle {
+	if !a.haveBg || a.bg.Cols() != a.grey.Cols() || a.bg.Rows() != a.grey.Rows() {
+		return full
+	}
+	gocv.AbsDiff(a.grey, a.bg, &a.bgDiff)
+	bw, bh := max(1, full.Dx()/bgBlock), max(1, full.Dy()/bgBlock)
+	gocv.Resize(a.bgDiff, &a.bgBlocks, image.Pt(bw, bh), 0, 0, gocv.InterpolationArea)
+	means := a.bgBlocks.ToBytes()
+	if len(means) != bw*bh {
+		return full
+	}
+	var r image.Rectangle
+	for y := 0; y < bh; y++ {
+		for x := 0; x < bw; x++ {
+			if means[y*bw+x] >= bgChange {
+				r = r.Union(image.Rect(x*full.Dx()/bw, y*full.Dy()/bh, (x+1)*full.Dx()/bw, (y+1)*full.Dy()/bh))
+			}
+		}
+	}
+	if r.Empty() {
+		return r
+	}
+	r = r.Inset(-bgMargin).Intersect(full)
+	if float64(r.Dx()*r.Dy()) > bgMaxShare*float64(full.Dx()*full.Dy()) {
+		return full
+	}
+	return r
+}
+
+// The frontal-face cascade's window is 24x24. One DetectMultiScale call
+// slides it 2 px at a time on scales below 2 and 1 px above, so faces of
+// 48 px and more cost 4x the windows of the smaller ones, for a little
+// more recall (the composed-face test: 327 of 333 faces found by one call
+// are found by the octave scan).
+const (
+	haarWindow = 24
+	haarLevels = 4
+	// haarGroupEps is OpenCV's own (GROUP_EPS in DetectMultiScale).
+	haarGroupEps = 0.2
+)
+
+// haarScan finds faces from minSize to maxSize (0: no limit) pixels wide
+// in img, one octave of sizes at a time on img halved per octave, so that
+// every size is searched at the 2 px stride: on 1280x720 frames it costs
+// 55-65% of one DetectMultiScale call over all sizes.
+func (a *Analyzer) haarScan(img gocv.Mat, minSize, maxSize int) []image.Rectangle {
+	var rects []image.Rectangle
+	src := img
+	f := 1 // src is img divided by f
+	for level := 0; ; level++ {
+		lo := max(haarWindow, (minSize+f-1)/f)
+		last := level == haarLevels || min(src.Cols(), src.Rows()) < 4*haarWindow
+		hi := 2*haarWindow - 1
+		if last {
+			hi = 0
+		}
+		if maxSize > 0 {
+			if lo > maxSize/f {
+				break
+			}
+			if hi == 0 || maxSize/f < hi {
+				hi = maxSize / f
+			}
+		}
+		if hi == 0 || lo <= hi {
+			// Raw windows (no grouping): grouped below over all levels
+			// together, so a face near an octave boundary keeps the
+			// neighbours from both sides, as in one DetectMultiScale call.
+			found := a.face.DetectMultiScaleWithParams(src, haarScaleStep, 0, 0,
+				image.Pt(lo, lo), image.Pt(hi, hi))
+			for _, r := range found {
+				rects = append(rects, image.Rect(r.Min.X*f, r.Min.Y*f, r.Max.X*f, r.Max.Y*f))
+			}
+		}
+		if last || (maxSize > 0 && hi == maxSize/f) {
+			break
+		}
+		next := &a.levels[level]
+		gocv.Resize(src, next, image.Pt(src.Cols()/2, src.Rows()/2), 0, 0, gocv.InterpolationArea)
+		src = *next
+		f *= 2
+	}
+	if len(rects) == 0 {
+		return nil
+	}
+	return gocv.GroupRectangles(rects, haarNeighbors, haarGroupEps)
 }
 
 // evaluate measures every face, applies the gates and picks the best.
@@ -454,7 +632,7 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 			continue
 		}
 		q.Steady = round3(a.steadiness(f.Box))
-		c := Candidate{Face: f, Quality: q}
+		c := Candidate{Face: f, Quality: q, eyes: a.lastEyes}
 		c.Reasons = a.gatesFor(c, frameRect)
 		c.Score = score(q, a.gates)
 		an.Candidates = append(an.Candidates, c)
@@ -575,16 +753,24 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 	sd := a.stddev.GetDoubleAt(0, 0)
 	q.Sharpness = round3(sd * sd)
 
-	// One eye in each half of the upper face; the eyeglasses cascade finds
-	// eyes behind glasses, retried on an equalised face when a half comes
-	// back empty (glare, shadow).
+	// One eye in each half of the upper face (Haar), or around YuNet's eye
+	// landmarks: on a YuNet face that has not moved since a recent search,
+	// that search's result stands (half of a tracked frame's cost).
+	var look [eyeLookPx * eyeLookPx]byte
+	if f.HasLandmarks {
+		gocv.Resize(a.faceGrey, &a.lookMat, image.Pt(eyeLookPx, eyeLookPx), 0, 0, gocv.InterpolationArea)
+		copy(look[:], a.lookMat.ToBytes())
+		if prev, ok := a.steadyEyes(f.Box, &look); ok {
+			a.lastEyes = prev
+			return a.yunetQuality(q, f, prev), true
+		}
+	}
 	var eyes []image.Rectangle
 	a.eyeEqDone = false
 	norm := image.Rect(0, 0, faceNormWidth, nh)
 	for half := 0; half < 2; half++ {
 		r := image.Rect(half*faceNormWidth/2, nh/6, (half+1)*faceNormWidth/2, nh*11/20)
 		if f.HasLandmarks {
-			// Only around YuNet's eye landmark: a fraction of the cost.
 			k := float64(faceNormWidth) / float64(b.Dx())
 			lm := f.Landmarks[half].Sub(b.Min)
 			c := image.Pt(int(float64(lm.X)*k), int(float64(lm.Y)*k))
@@ -603,50 +789,98 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 		q.Eyes, q.Frontal, q.Roll = n, eyeFrontal, eyeRoll
 		return q, q.Eyes > 0
 	}
-	// YuNet: landmarks say frontal or profile; its eye landmarks under-read
-	// roll, so two eyes found by the cascade give the roll when they agree
-	// with a frontal face, and a face whose eyes the cascade cannot confirm
-	// scores lower.
-	q.Eyes = n
+	a.lastEyes = eyeCheck{n: n, frontal: eyeFrontal, roll: eyeRoll, look: look}
+	return a.yunetQuality(q, f, a.lastEyes), true
+}
+
+// yunetQuality completes q for a YuNet face. The landmarks say frontal or
+// profile but read a rolled head as nearly level (5 deg for 40 deg on the
+// synthetic clip), so two eyes found by the cascade give the roll when they
+// agree with a frontal face, and a face whose eyes the cascade cannot
+// confirm scores lower.
+func (a *Analyzer) yunetQuality(q Quality, f Face, e eyeCheck) Quality {
+	q.Eyes = e.n
 	q.Frontal, q.Roll = frontalFromLandmarks(f)
-	if n == 2 && eyeFrontal >= 0.5 {
-		q.Roll = eyeRoll
+	if e.n == 2 && e.frontal >= 0.5 {
+		q.Roll = e.roll
 	} else {
 		q.Frontal = round3(q.Frontal * 0.8)
 	}
-	return q, true
+	return q
 }
 
-// findEye returns the largest eye in region r of the normalised face,
-// trying the plain eye cascade and then the eyeglasses cascade (which finds
-// eyes behind glasses the plain one misses), each on the face as is and
-// then equalised (glare, shadow). quick (YuNet, whose landmarks already
-// confirm the face) skips the equalised tries. The plain cascade goes first
-// because it is the cheaper one (2-3x here) and finds most eyes, glasses
-// or not: on the benchmark faces the eye search costs 9-14 instead of
-// 14-20 CPU ms.
+// An eye search on a YuNet face is reused for up to eyeReuse frames while
+// the face keeps its box (IoU eyeSteadyIoU) and its look: the mean grey
+// difference of the eyeLookPx-square face from the searched one stays
+// under eyeLookDiff. The look catches a head rolling in place, which
+// neither the box nor the landmarks show.
+const (
+	eyeReuse     = 3
+	eyeSteadyIoU = 0.8
+	eyeLookPx    = 16
+	eyeLookDiff  = 6
+)
+
+// steadyEyes returns the eye search of the tracked face that b matches,
+// when it may be reused.
+func (a *Analyzer) steadyEyes(b image.Rectangle, look *[eyeLookPx * eyeLookPx]byte) (eyeCheck, bool) {
+	for i, t := range a.track {
+		if i >= len(a.trackEyes) || rectIoU(b, t) < eyeSteadyIoU || a.trackEyes[i].age >= eyeReuse {
+			continue
+		}
+		e := a.trackEyes[i]
+		sum := 0
+		for k, v := range look {
+			d := int(v) - int(e.look[k])
+			sum += max(d, -d)
+		}
+		if sum >= eyeLookDiff*len(look) {
+			continue
+		}
+		e.age++
+		return e, true
+	}
+	return eyeCheck{}, false
+}
+
+// findEye returns the largest eye in region r of the normalised face.
+//
+// Haar faces: the equalised face first (the eye against its surroundings,
+// whatever the light), with the plain eye cascade, the cheaper one, then
+// the eyeglasses cascade, which finds eyes behind glasses the plain one
+// misses; then the face as it is. On the composed-face test set the
+// equalised tries found 750 of 756 eyes, the first one 662 (the face as it
+// is, first: 444). Eyes are a fifth to a quarter of a Haar face's width:
+// up to 39 px keeps the search below twice the 20 px window, where
+// OpenCV's stride falls to 1 px and the cost doubles.
+//
+// YuNet faces (quick: r is around an eye landmark, the face is confirmed)
+// try the face as it is, plain then eyeglasses cascade, eyes up to a third
+// of the face (YuNet's boxes are tighter): on the rolled frames of the
+// synthetic clip the equalised tries miss eyes these find.
 func (a *Analyzer) findEye(r image.Rectangle, quick bool) (image.Rectangle, bool) {
-	minEye, maxEye := image.Pt(faceNormWidth/10, faceNormWidth/10), image.Pt(faceNormWidth/3, faceNormWidth/3)
-	var found []image.Rectangle
+	minEye, maxEye := image.Pt(faceNormWidth/10, faceNormWidth/10), image.Pt(39, 39)
+	tries := []bool{true, false} // equalised?
+	if quick {
+		maxEye = image.Pt(faceNormWidth/3, faceNormWidth/3)
+		tries = []bool{false}
+	}
 	order := []*gocv.CascadeClassifier{&a.eyes}
 	if a.plainEyesLoaded {
 		order = []*gocv.CascadeClassifier{&a.plainEyes, &a.eyes}
 	}
-	for _, c := range order {
-		for _, equalised := range []bool{false, true} {
-			if equalised && quick {
-				break
+	for _, equalised := range tries {
+		src := a.faceGrey
+		if equalised {
+			if !a.eyeEqDone {
+				gocv.EqualizeHist(a.faceGrey, &a.eyeEq)
+				a.eyeEqDone = true
 			}
-			src := a.faceGrey
-			if equalised {
-				if !a.eyeEqDone {
-					gocv.EqualizeHist(a.faceGrey, &a.eyeEq)
-					a.eyeEqDone = true
-				}
-				src = a.eyeEq
-			}
+			src = a.eyeEq
+		}
+		for _, c := range order {
 			sub := src.Region(r)
-			found = c.DetectMultiScaleWithParams(sub, 1.1, 2, 0, minEye, maxEye)
+			found := c.DetectMultiScaleWithParams(sub, 1.1, 2, 0, minEye, maxEye)
 			sub.Close()
 			if len(found) > 0 {
 				best := found[0]

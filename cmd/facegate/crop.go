@@ -75,6 +75,7 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	capture.SetOpenCVThreads(cfg.Capture.OpenCVThreads)
 	acfg := capture.AnalyzerConfig{
 		Detector:   cfg.Capture.Detector,
 		Cascade:    cfg.Capture.Cascade,

@@ -88,6 +88,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		src = p.camera
 	}
 	p.frames = src
+	capture.SetOpenCVThreads(cfg.Capture.OpenCVThreads)
 	p.analyzer, err = capture.NewAnalyzer(capture.AnalyzerConfig{
 		Detector: cfg.Capture.Detector, Cascade: cfg.Capture.Cascade,
 		EyeCascade: cfg.Capture.EyeCascade, Model: cfg.Capture.Model,

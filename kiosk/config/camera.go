@@ -72,6 +72,8 @@ type Capture struct {
 	// OnePerson refuses a frame with two faces of similar size
 	// (multiple_faces). On by default.
 	OnePerson bool `yaml:"one_person"`
+	// OpenCVThreads is how many threads OpenCV may use; 0 is every core.
+	OpenCVThreads int `yaml:"opencv_threads"`
 }
 
 func (c *Capture) setDefaults() {
@@ -79,6 +81,7 @@ func (c *Capture) setDefaults() {
 	c.Window = 600 * time.Millisecond
 	c.JPEGQuality = 90
 	c.OnePerson = true
+	c.OpenCVThreads = 1
 }
 
 func (c *Capture) validate() error {
@@ -114,6 +117,9 @@ func (c *Capture) validate() error {
 	}
 	if c.MaxRoll < 0 || c.MaxRoll > 90 {
 		return fieldError("capture.max_roll", "%g must be 0..90 degrees", c.MaxRoll)
+	}
+	if c.OpenCVThreads < 0 || c.OpenCVThreads > 64 {
+		return fieldError("capture.opencv_threads", "%d must be 0..64 (0: every core)", c.OpenCVThreads)
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ func TestCameraCaptureErrors(t *testing.T) {
 		{"capture:\n  min_face_width: -1\n", `f.yaml:2: capture.min_face_width: -1 must be 0..2000 pixels`},
 		{"capture:\n  min_brightness: 200\n  max_brightness: 100\n", `f.yaml:2: capture.min_brightness: 200 must be below max_brightness 100`},
 		{"capture:\n  max_roll: 120\n", `f.yaml:2: capture.max_roll: 120 must be 0..90 degrees`},
+		{"capture:\n  opencv_threads: -1\n", `f.yaml:2: capture.opencv_threads: -1 must be 0..64 (0: every core)`},
 	}
 	for _, tt := range tests {
 		_, err := Parse("f.yaml", []byte(tt.yml), nil)
