@@ -145,7 +145,10 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 	if s.closed {
 		return Selection{}, ErrClosed
 	}
-	s.an.Reset()
+	// Same camera, new person: the tracked faces go, the learnt empty
+	// scene stays (with a fixed identity the selection watches the empty
+	// scene between people, and an arrival is then searched where it is).
+	s.an.forgetFaces()
 	if d, ok := s.src.(everyFrameDemander); ok {
 		// Frames are taken back to back: have them decoded ahead.
 		defer d.DemandEveryFrame()()
