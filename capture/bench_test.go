@@ -46,6 +46,9 @@ func composeOn(scene, photo gocv.Mat, photoW int, at image.Point) gocv.Mat {
 	defer scaled.Close()
 	gocv.Resize(photo, &scaled, image.Pt(photoW, photo.Rows()*photoW/photo.Cols()), 0, 0, gocv.InterpolationArea)
 	dst := image.Rect(at.X, at.Y, at.X+scaled.Cols(), at.Y+scaled.Rows()).Intersect(image.Rect(0, 0, out.Cols(), out.Rows()))
+	if dst.Empty() {
+		return out
+	}
 	part := scaled.Region(dst.Sub(at))
 	defer part.Close()
 	region := out.Region(dst)

@@ -71,21 +71,8 @@ func faceFrame(t testing.TB, w, h, photoW int, at image.Point) gocv.Mat {
 
 func compose(photo gocv.Mat, w, h, photoW int, at image.Point) gocv.Mat {
 	canvas := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(120, 125, 130, 0), h, w, gocv.MatTypeCV8UC3)
-	photoH := photo.Rows() * photoW / photo.Cols()
-	scaled := gocv.NewMat()
-	defer scaled.Close()
-	gocv.Resize(photo, &scaled, image.Pt(photoW, photoH), 0, 0, gocv.InterpolationArea)
-	dst := image.Rect(at.X, at.Y, at.X+photoW, at.Y+photoH).Intersect(image.Rect(0, 0, w, h))
-	if dst.Empty() {
-		return canvas
-	}
-	srcR := dst.Sub(at)
-	part := scaled.Region(srcR)
-	defer part.Close()
-	region := canvas.Region(dst)
-	defer region.Close()
-	part.CopyTo(&region)
-	return canvas
+	defer canvas.Close()
+	return composeOn(canvas, photo, photoW, at)
 }
 
 // faceIn returns where face.jpg's face lands in a composed frame.
