@@ -245,6 +245,13 @@ func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 			if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
 				return err
 			}
+			if err := c.publishCatchUp(ctx, cli); err != nil {
+				return err
+			}
+		case <-c.retained.resync:
+			if err := c.publishCatchUp(ctx, cli); err != nil {
+				return err
+			}
 		case <-c.haAnnounce:
 			c.log.Info("mqtt home assistant restarted: discovery republished")
 			if err := c.publishDiscovery(ctx, cli); err != nil {
@@ -252,6 +259,17 @@ func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 			}
 		}
 	}
+}
+
+// publishCatchUp publishes the newest values of topics whose changes
+// overflowed the queue, once the queue has drained.
+func (c *Client) publishCatchUp(ctx context.Context, cli paho.Client) error {
+	for _, m := range c.retained.catchUp() {
+		if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // publishWait publishes a retained QoS 1 message and waits for its PUBACK.
