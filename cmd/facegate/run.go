@@ -262,6 +262,12 @@ func (d *daemon) wait(ctx context.Context) int {
 // drainSlack is added to the longest session when shutdown waits for it.
 const drainSlack = time.Second
 
+// maxDrain caps that wait: the unit's TimeoutStopSec=60s must also cover
+// the kiosk stopping (up to 10 s), publishing offline (up to 5 s) and
+// closing the camera, or systemd kills the daemon mid-shutdown. A longer
+// session (an api.timeout above ~30 s) ends as "shutdown" at the cap.
+const maxDrain = 40 * time.Second
+
 // shutdown stops in the order of STYLE.md: no new sessions → finish the
 // one in flight → relay inert → publish offline → disconnect → camera.
 func (d *daemon) shutdown(code int) int {
@@ -274,7 +280,7 @@ func (d *daemon) shutdown(code int) int {
 		// finishes the one in flight, bounded by a whole session: capture,
 		// the API call (timeout + 1 s) and the pulse. One still in flight at
 		// the limit is ended by the kiosk with reason "shutdown".
-		limit := d.cfg.Identity.CaptureTimeout + d.cfg.API.Timeout + time.Second + d.cfg.IO.Relay.Pulse + drainSlack
+		limit := min(maxDrain, d.cfg.Identity.CaptureTimeout+d.cfg.API.Timeout+time.Second+d.cfg.IO.Relay.Pulse+drainSlack)
 		dctx, dcancel := context.WithTimeout(context.Background(), limit)
 		if err := d.p.kiosk.Drain(dctx); err != nil {
 			d.log.Warn("session still in flight at the drain limit; ending it", "limit", limit, "err", err)
