@@ -44,8 +44,11 @@ type Monitor struct {
 
 	mu         sync.Mutex
 	grantUntil time.Time // the door may open until then (+ GrantGrace)
-	doorOpen   bool
-	closeOnce  sync.Once
+	// grantBefore is the newest grant below grantUntil (or equal to it when
+	// given twice): what Withdraw of grantUntil restores.
+	grantBefore time.Time
+	doorOpen    bool
+	closeOnce   sync.Once
 }
 
 // NewMonitor starts watching in. The caller must read Events (they are
@@ -95,12 +98,29 @@ func (m *Monitor) Events() <-chan Event { return m.events }
 
 // Granted tells the monitor that the gate is unlocked until until, so the
 // door opening before until+GrantGrace is DoorOpened, not DoorForced. The
-// relay calls it on every pulse (RelayOptions.OnPulse); call it yourself
-// when the gate is unlocked by other means. Safe from any goroutine.
+// relay calls it on every pulse (RelayOptions.OnPulse), and Withdraw when
+// the line could not be energised; call it yourself when the gate is
+// unlocked by other means. Safe from any goroutine.
 func (m *Monitor) Granted(until time.Time) {
 	m.mu.Lock()
-	if until.After(m.grantUntil) {
-		m.grantUntil = until
+	switch {
+	case until.After(m.grantUntil):
+		m.grantBefore, m.grantUntil = m.grantUntil, until
+	case until.After(m.grantBefore):
+		m.grantBefore = until
+	}
+	m.mu.Unlock()
+}
+
+// Withdraw takes back Granted(until) when the gate was not unlocked after
+// all (the relay calls it through RelayOptions.OnEnergiseFailed): if until
+// is the newest grant, the one before it is in force again; a newer grant
+// is kept. Withdrawing twice in a row may drop an older grant too, so a
+// door then reads forced rather than granted. Safe from any goroutine.
+func (m *Monitor) Withdraw(until time.Time) {
+	m.mu.Lock()
+	if until.Equal(m.grantUntil) {
+		m.grantUntil, m.grantBefore = m.grantBefore, time.Time{}
 	}
 	m.mu.Unlock()
 }

@@ -210,3 +210,37 @@ func TestDebounce(t *testing.T) {
 		t.Fatal("Edges not closed after Close")
 	}
 }
+
+func TestWithdrawRestoresTheGrantBefore(t *testing.T) {
+	t0 := gatetest.NewClock().Now()
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	tests := []struct {
+		name     string
+		granted  []int // seconds after t0, in order
+		withdraw int
+		opensAt  int // grace is 1s
+		want     gate.EventKind
+	}{
+		{"the only grant", []int{8}, 8, 1, gate.DoorForced},
+		{"the one before is restored", []int{2, 8}, 8, 3, gate.DoorOpened},
+		{"...and only it", []int{2, 8}, 8, 4, gate.DoorForced},
+		{"a newer grant is kept", []int{8, 10}, 8, 11, gate.DoorOpened},
+		{"a twice-given grant stays once", []int{8, 8}, 8, 9, gate.DoorOpened},
+		{"an older grant below the newest", []int{2, 8, 5}, 8, 6, gate.DoorOpened},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			door := gatetest.NewInput(false)
+			m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: gatetest.NewClock(), GrantGrace: time.Second})
+			defer m.Close()
+			for _, s := range tt.granted {
+				m.Granted(at(s))
+			}
+			m.Withdraw(at(tt.withdraw))
+			door.Set(true, at(tt.opensAt))
+			if e := nextEvent(t, m); e.Kind != tt.want {
+				t.Fatalf("opened at +%ds: %v, want %v", tt.opensAt, e, tt.want)
+			}
+		})
+	}
+}

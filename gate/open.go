@@ -28,8 +28,8 @@ func (o *Options) defaults() {
 }
 
 // Gate is the relay with the optional inputs and indicators, wired together:
-// every pulse counts as a grant for the door monitor, and the exit button
-// pulses the relay.
+// every pulse counts as a grant for the door monitor (withdrawn when the
+// line could not be energised), and the exit button pulses the relay.
 type Gate struct {
 	// Relay unlocks the gate; never nil.
 	Relay *PulseRelay
@@ -65,6 +65,11 @@ func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
 	g.Relay, err = openRelay(drv, cfg.Relay, o, func(until time.Time) {
 		if m := mon.Load(); m != nil {
 			m.Granted(until)
+		}
+	}, func(until time.Time) {
+		// The line never energised: a door opening now is forced.
+		if m := mon.Load(); m != nil {
+			m.Withdraw(until)
 		}
 	})
 	if err != nil {
@@ -115,7 +120,7 @@ func OpenRelay(cfg config.Relay, o Options) (*PulseRelay, error) {
 		return nil, err
 	}
 	defer drv.Close()
-	return openRelay(drv, cfg, o, nil)
+	return openRelay(drv, cfg, o, nil, nil)
 }
 
 // OpenMonitor requests only the inputs (what `facegate relay watch` needs);
@@ -144,7 +149,9 @@ func (g *Gate) Events() <-chan Event {
 }
 
 // Granted tells the door monitor the gate is unlocked until until by other
-// means than Relay.Pulse (which tells it already).
+// means than Relay.Pulse (which tells it already, and withdraws its grant
+// when the relay line could not be energised, so a door opened then is
+// door-forced). A grant given here stands until until+GrantGrace.
 func (g *Gate) Granted(until time.Time) {
 	if g.monitor != nil {
 		g.monitor.Granted(until)
@@ -187,7 +194,7 @@ func newDriver(name string, o Options) (driver, *Sim, error) {
 	return nil, nil, fmt.Errorf("gate: driver %q is not gpiocdev, sim or none", name)
 }
 
-func openRelay(drv driver, cfg config.Relay, o Options, onPulse func(time.Time)) (*PulseRelay, error) {
+func openRelay(drv driver, cfg config.Relay, o Options, onPulse, onFail func(time.Time)) (*PulseRelay, error) {
 	out, release, err := drv.Output(lineSpec{Role: "relay", Chip: cfg.Chip, Line: cfg.Line,
 		ActiveLow: cfg.ActiveLow, Drive: cfg.Drive, Bias: cfg.Bias})
 	if err != nil {
@@ -195,7 +202,7 @@ func openRelay(drv driver, cfg config.Relay, o Options, onPulse func(time.Time))
 	}
 	o.Logger.Info("relay ready", "chip", cfg.Chip, "line", cfg.Line, "active_low", cfg.ActiveLow, "driver", cfg.Driver)
 	return NewRelay(out, RelayOptions{Pulse: cfg.Pulse, MaxPulse: cfg.MaxPulse, Clock: o.Clock,
-		Logger: o.Logger, OnPulse: onPulse, Release: release}), nil
+		Logger: o.Logger, OnPulse: onPulse, OnEnergiseFailed: onFail, Release: release}), nil
 }
 
 // openMonitor opens the configured inputs; nil Monitor when there are none.

@@ -132,3 +132,68 @@ func TestLineErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// A pulse whose line cannot be energised must not leave its grant with the
+// door monitor: the door opening then is forced. A grant given before it
+// stands.
+func TestOpenSimFailedPulseWithdrawsItsGrant(t *testing.T) {
+	type opening struct {
+		at   time.Duration // after the failed pulse
+		want gate.EventKind
+	}
+	tests := []struct {
+		name    string
+		granted time.Duration // Gate.Granted(now+granted) before the pulse; 0: none
+		opens   []opening
+	}{
+		{"no earlier grant", 0, []opening{{0, gate.DoorForced}, {9 * time.Second, gate.DoorForced}}},
+		// grant_grace is 3s: the earlier grant covers +5s, the failed
+		// pulse's 8s would have covered +11s.
+		{"earlier grant stands", 2 * time.Second, []opening{{4 * time.Second, gate.DoorOpened}, {6 * time.Second, gate.DoorForced}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := gatetest.NewClock()
+			g, err := gate.Open(simConfig(), gate.Options{Clock: clk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			sim := g.Sim()
+			t0 := clk.Now()
+			if tt.granted > 0 {
+				g.Granted(t0.Add(tt.granted))
+			}
+
+			lineGone := errors.New("line gone")
+			sim.FailOutput("relay", lineGone)
+			if err := g.Relay.Pulse(context.Background(), 8*time.Second); !errors.Is(err, lineGone) {
+				t.Fatalf("Pulse on a failing line = %v", err)
+			}
+			if sim.Level("relay") || len(sim.Pulses()) != 0 {
+				t.Fatal("the failing line moved")
+			}
+			sim.FailOutput("relay", nil) // lets Close drive it inactive
+
+			for _, o := range tt.opens {
+				clk.Advance(t0.Add(o.at).Sub(clk.Now()))
+				for _, w := range []struct {
+					open bool
+					want gate.EventKind
+				}{{true, o.want}, {false, gate.DoorClosed}} {
+					if err := sim.SetInput("door", w.open); err != nil {
+						t.Fatal(err)
+					}
+					select {
+					case e := <-g.Events():
+						if e.Kind != w.want {
+							t.Fatalf("door open=%v at +%s: %v, want %v", w.open, o.at, e, w.want)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatal("no door event")
+					}
+				}
+			}
+		})
+	}
+}

@@ -26,6 +26,12 @@ type RelayOptions struct {
 	// with the relay's lock held, before the line goes active: it must not
 	// block and must not call the relay.
 	OnPulse func(until time.Time)
+	// OnEnergiseFailed is told, with the until OnPulse was just given, when
+	// that Pulse call could not energise the line (driver error): the
+	// announced grant never happened and must be withdrawn, or a door forced
+	// open meanwhile would read as granted. Same goroutine and lock as
+	// OnPulse; it must not block and must not call the relay.
+	OnEnergiseFailed func(until time.Time)
 	// Release is called by Close after the line is inactive (the driver
 	// releases the line there).
 	Release func() error
@@ -40,6 +46,7 @@ type PulseRelay struct {
 	clock   Clock
 	log     *slog.Logger
 	onPulse func(time.Time)
+	onFail  func(time.Time)
 	release func() error
 
 	mu     sync.Mutex
@@ -61,7 +68,7 @@ type pulse struct {
 // inactive. Close it (or at least Halt it) on every exit path.
 func NewRelay(out Output, o RelayOptions) *PulseRelay {
 	r := &PulseRelay{out: out, def: o.Pulse, max: o.MaxPulse, clock: o.Clock, log: o.Logger,
-		onPulse: o.OnPulse, release: o.Release}
+		onPulse: o.OnPulse, onFail: o.OnEnergiseFailed, release: o.Release}
 	if r.max <= 0 {
 		r.max = DefaultMaxPulse
 	}
@@ -107,13 +114,13 @@ func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
 	now := r.clock.Now()
 	until := now.Add(d)
 	p := r.cur
+	end := until
+	if p != nil && !until.After(p.until) {
+		end = p.until
+	}
 	if r.onPulse != nil {
 		// Told before the line moves: a door that opens once the lock
 		// releases is always covered by the grant, never reported as forced.
-		end := until
-		if p != nil && !until.After(p.until) {
-			end = p.until
-		}
 		r.onPulse(end)
 	}
 	switch {
@@ -123,6 +130,9 @@ func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
 			if err2 := r.out.Set(false); err2 != nil {
 				r.state = RelayFault
 				err = errors.Join(err, fmt.Errorf("%w: %w", ErrRelayFault, err2))
+			}
+			if r.onPulse != nil && r.onFail != nil {
+				r.onFail(end)
 			}
 			r.mu.Unlock()
 			return err

@@ -284,3 +284,19 @@ func TestFaults(t *testing.T) {
 		}
 	})
 }
+
+func TestEnergiseFailureWithdrawsTheAnnouncedGrant(t *testing.T) {
+	var told, withdrawn []time.Time
+	f := newFixture(gate.RelayOptions{
+		OnPulse:          func(u time.Time) { told = append(told, u) },
+		OnEnergiseFailed: func(u time.Time) { withdrawn = append(withdrawn, u) },
+	})
+	f.out.SetErr(errors.New("line gone"))
+	if err := f.r.Pulse(context.Background(), 2*time.Second); err == nil {
+		t.Fatal("Pulse on a failing line succeeded")
+	}
+	want := []time.Time{f.clk.Now().Add(2 * time.Second)}
+	if !slices.Equal(told, want) || !slices.Equal(withdrawn, want) {
+		t.Fatalf("told %v, withdrawn %v, want both %v", told, withdrawn, want)
+	}
+}

@@ -15,7 +15,8 @@ type Sim struct {
 	log   *slog.Logger
 
 	mu     sync.Mutex
-	levels map[string]bool // by role
+	levels map[string]bool  // by role
+	fails  map[string]error // by role: Set fails with it (FailOutput)
 	pulses []SimPulse
 	inputs map[string]*simInput
 }
@@ -33,7 +34,7 @@ func NewSim(clock Clock, log *slog.Logger) *Sim {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Sim{clock: clock, log: log, levels: map[string]bool{}, inputs: map[string]*simInput{}}
+	return &Sim{clock: clock, log: log, levels: map[string]bool{}, fails: map[string]error{}, inputs: map[string]*simInput{}}
 }
 
 // Pulses returns the relay pulses so far.
@@ -49,6 +50,19 @@ func (s *Sim) Level(role string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.levels[role]
+}
+
+// FailOutput makes every Set of a role's output ("relay", ...) fail with
+// err, the level unchanged, as a driver that lost its line would; nil heals
+// it. It rehearses a relay that cannot be energised.
+func (s *Sim) FailOutput(role string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.fails, role)
+		return
+	}
+	s.fails[role] = err
 }
 
 // SetInput drives an input ("door", "exit_button", "tamper"): active is door
@@ -93,6 +107,9 @@ func (o simOutput) Set(active bool) error {
 	s := o.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.fails[o.role]; err != nil {
+		return fmt.Errorf("sim %s: %w", o.role, err)
+	}
 	if s.levels[o.role] == active {
 		return nil
 	}
