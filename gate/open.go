@@ -16,6 +16,16 @@ import (
 type Options struct {
 	Clock  Clock        // SystemClock when nil
 	Logger *slog.Logger // discards when nil
+	// OnExitPulse, when not nil, is told what an exit-button pulse does to
+	// the relay (grants through Relay.Pulse are not reported here): true
+	// once the line is energised (or already was, by a running pulse), then
+	// false once that pulse has ended with the line inactive, also when cut
+	// short by Close or Halt. No false when the line could not be driven
+	// inactive (ErrRelayFault: it may still be energised); nothing at all
+	// when it never energised. Called from the exit pulse's goroutine,
+	// possibly before Open returns; it must not block and must not call the
+	// Gate.
+	OnExitPulse func(energised bool)
 }
 
 func (o *Options) defaults() {
@@ -29,7 +39,8 @@ func (o *Options) defaults() {
 
 // Gate is the relay with the optional inputs and indicators, wired together:
 // every pulse counts as a grant for the door monitor (withdrawn when the
-// line could not be energised), and the exit button pulses the relay.
+// line could not be energised), and the exit button pulses the relay
+// (reported to Options.OnExitPulse).
 type Gate struct {
 	// Relay unlocks the gate; never nil.
 	Relay *PulseRelay
@@ -96,9 +107,19 @@ func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
 
 	exitPulse := cfg.ExitButton.Pulse
 	relay := g.Relay
+	notify := o.OnExitPulse
 	g.monitor, err = openMonitor(drv, cfg, o, func() {
 		go func() {
-			err := relay.Pulse(ctx, exitPulse)
+			energised := false
+			err := relay.pulse(ctx, exitPulse, func() {
+				if notify != nil {
+					energised = true
+					notify(true)
+				}
+			})
+			if energised && !errors.Is(err, ErrRelayFault) {
+				notify(false)
+			}
 			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrHalted) {
 				o.Logger.Error("exit button pulse failed", "err", err)
 			}

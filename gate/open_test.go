@@ -197,3 +197,66 @@ func TestOpenSimFailedPulseWithdrawsItsGrant(t *testing.T) {
 		})
 	}
 }
+
+// An exit-button pulse is reported to Options.OnExitPulse: energised once
+// the line is, released once it is inactive again; a grant's pulse is not.
+func TestOpenSimReportsExitButtonPulse(t *testing.T) {
+	clk := gatetest.NewClock()
+	type report struct{ energised, line bool }
+	reports := make(chan report, 10)
+	var sim *gate.Sim
+	g, err := gate.Open(simConfig(), gate.Options{Clock: clk, OnExitPulse: func(on bool) {
+		reports <- report{on, sim.Level("relay")}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sim = g.Sim()
+	next := func(want bool) {
+		t.Helper()
+		select {
+		case r := <-reports:
+			if r.energised != want || r.line != want {
+				t.Fatalf("reported energised=%v with the line at %v, want %v", r.energised, r.line, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no report (want energised=%v)", want)
+		}
+	}
+
+	sim.SetInput("exit_button", true)
+	next(true)
+	clk.Advance(4 * time.Second)
+	next(false)
+	sim.SetInput("exit_button", false)
+
+	// During a grant's pulse: the exit pulse extends it, reported as
+	// energised, then released when the one pulse ends.
+	done := make(chan error, 1)
+	go func() { done <- g.Relay.Pulse(context.Background(), 0) }()
+	if !clk.WaitPending(1) {
+		t.Fatal("the grant did not start")
+	}
+	select {
+	case r := <-reports:
+		t.Fatalf("a grant's pulse was reported: %+v", r)
+	default:
+	}
+	sim.SetInput("exit_button", true)
+	next(true)
+	clk.Advance(time.Second)
+	select {
+	case r := <-reports:
+		t.Fatalf("reported %+v while the extended pulse lasts", r)
+	case <-time.After(20 * time.Millisecond): // real time: lets the pulse goroutines run
+	}
+	clk.Advance(3 * time.Second)
+	next(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p := sim.Pulses(); len(p) != 2 || p[1].End.Sub(p[1].Start) != 4*time.Second {
+		t.Fatalf("pulses %+v", p)
+	}
+}

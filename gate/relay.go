@@ -91,6 +91,12 @@ func (r *PulseRelay) Limits() (pulse, max time.Duration) { return r.def, r.max }
 
 // Pulse implements Relay.
 func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
+	return r.pulse(ctx, d, nil)
+}
+
+// pulse is Pulse; onActive, when not nil, is called (without the lock) once
+// the line is energised, by this call or by the pulse it extends.
+func (r *PulseRelay) pulse(ctx context.Context, d time.Duration, onActive func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -149,6 +155,9 @@ func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
 		r.log.Info("relay pulse extended", "remaining", d)
 	}
 	r.mu.Unlock()
+	if onActive != nil {
+		onActive()
+	}
 
 	select {
 	case <-p.done:

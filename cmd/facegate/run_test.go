@@ -97,9 +97,10 @@ func (n *notifySocket) count() int {
 
 // brokerLog records what the daemon publishes.
 type brokerLog struct {
-	mu     sync.Mutex
-	events []mqtt.Event
-	status []string
+	mu         sync.Mutex
+	events     []mqtt.Event
+	status     []string
+	relayTopic []string // <prefix>/relay payloads
 	// relayAtOffline is the relay's state when "offline" arrived.
 	relayAtOffline gate.RelayState
 	relay          func() gate.RelayState
@@ -193,6 +194,8 @@ func newRig(t *testing.T, apiLatency time.Duration) *rig {
 				if json.Unmarshal(payload, &ev) == nil {
 					r.bl.events = append(r.bl.events, ev)
 				}
+			case "relay":
+				r.bl.relayTopic = append(r.bl.relayTopic, string(payload))
 			case "status":
 				r.bl.status = append(r.bl.status, string(payload))
 				if string(payload) == "offline" && r.bl.relay != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/faceauth"
@@ -112,7 +113,15 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
 	p.qr = capture.NewQRScanner(p.frames, capture.QRConfig{})
 
-	p.gate, err = gate.Open(cfg.IO, gate.Options{Logger: o.log.With("component", "gate")})
+	// The exit button pulses the relay inside the gate; its pulses are shown
+	// like the kiosk's once the kiosk exists (one pressed before is not).
+	var exitRelay atomic.Pointer[func(bool)]
+	p.gate, err = gate.Open(cfg.IO, gate.Options{Logger: o.log.With("component", "gate"),
+		OnExitPulse: func(on bool) {
+			if f := exitRelay.Load(); f != nil {
+				(*f)(on)
+			}
+		}})
 	if err != nil {
 		return p, fmt.Errorf("io: %w", err)
 	}
@@ -142,10 +151,11 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		p.pub.observeEvent(o.onEvent)
 	}
 
+	relayChanged := func(on bool) { p.relayChanged(on, o.onRelay) }
 	deps := kiosk.Deps{
 		Selector:      &faceSelector{sel: p.selector},
 		Authenticator: p.api,
-		Relay:         &observedRelay{relay: p.gate.Relay, notify: func(on bool) { p.relayChanged(on, o.onRelay) }},
+		Relay:         &observedRelay{relay: p.gate.Relay, notify: relayChanged},
 		Publisher:     p.pub,
 		Pinger:        p.api,
 		Preview:       previewSource{p.preview},
@@ -163,11 +173,13 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if err != nil {
 		return p, err
 	}
+	exitRelay.Store(&relayChanged)
 	return p, nil
 }
 
 // relayChanged tells the screen and the broker what the relay does. It is
-// called by the relay wrapper, only while the kiosk runs.
+// called by the relay wrapper for the kiosk's pulses and by the gate for the
+// exit button's, once the kiosk is built.
 func (p *parts) relayChanged(on bool, observe func(bool)) {
 	p.kiosk.SetRelay(on)
 	if p.broker != nil {
