@@ -21,6 +21,7 @@ import (
 	"github.com/facegate/facegate/faceauth/emulator"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/internal/demoscene"
+	"github.com/facegate/facegate/internal/syncbuf"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
@@ -29,22 +30,7 @@ import (
 )
 
 // syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // notifySocket is a fake systemd notify socket recording every datagram.
 type notifySocket struct {

@@ -5,7 +5,6 @@
 package mosquittotest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/facegate/facegate/internal/syncbuf"
 )
 
 // Config shapes the broker.
@@ -185,19 +186,4 @@ func freePort(t testing.TB) int {
 }
 
 // syncBuffer is written by exec's copying goroutine and read by Log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
