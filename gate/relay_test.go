@@ -44,6 +44,10 @@ func (f *fixture) pulsing(t *testing.T, ctx context.Context, d time.Duration) <-
 	case <-time.After(5 * time.Second):
 		t.Fatal("Pulse did not start")
 	}
+	// OnPulse runs with the relay's lock held, before the line moves and
+	// the timer is armed: taking the lock waits for both, or an Advance
+	// could run before the timer exists (seen under qemu-user).
+	f.r.State()
 	return done
 }
 
