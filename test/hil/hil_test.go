@@ -42,8 +42,16 @@ func kitDir() string {
 // TestHIL builds facegate and the guest tests on the host, boots the VM once
 // and runs every TestGuest* test inside it.
 func TestHIL(t *testing.T) {
+	skipUnlessVMHost(t)
+	bin, face := buildForGuest(t)
+	bootGuest(t, bin, face, "^TestGuest")
+}
+
+// skipUnlessVMHost skips a host test inside the VM or without qemu and kit.
+func skipUnlessVMHost(t *testing.T) {
+	t.Helper()
 	if inVM() {
-		t.Skip("inside the VM: the TestGuest* tests run here")
+		t.Skip("inside the VM: the guest tests run here")
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("no qemu-system-x86_64 on PATH: `make deps-hil` installs it and builds the VM kit (Debian, root or sudo, apt reachable)")
@@ -54,10 +62,16 @@ func TestHIL(t *testing.T) {
 	if _, err := os.Stat("/dev/kvm"); err != nil && os.Getenv("FACEGATE_HIL_ACCEL") == "kvm" {
 		t.Skip("FACEGATE_HIL_ACCEL=kvm but there is no /dev/kvm")
 	}
+}
+
+// buildForGuest builds facegate, camfeed and this package's test binary into
+// a world-readable temporary directory, and finds gocv's sample face.
+func buildForGuest(t *testing.T) (bin, face string) {
+	t.Helper()
 	root := repoRoot(t)
 	// The guest sees the host's root read-only: binaries in a host temp dir
 	// are visible there at the same path.
-	bin := t.TempDir()
+	bin = t.TempDir()
 	// World-readable, so that a guest test can run facegate as nobody.
 	for _, d := range []string{bin, filepath.Dir(bin)} {
 		if err := os.Chmod(d, 0o755); err != nil {
@@ -84,7 +98,7 @@ func TestHIL(t *testing.T) {
 	}
 	// The camera test's face: gocv's sample photo, taken from the module
 	// cache at run time (never committed).
-	face := filepath.Join(build("list", "-m", "-f", "{{.Dir}}", "gocv.io/x/gocv"), "images", "face.jpg")
+	face = filepath.Join(build("list", "-m", "-f", "{{.Dir}}", "gocv.io/x/gocv"), "images", "face.jpg")
 	if _, err := os.Stat(face); err != nil {
 		t.Fatalf("gocv's sample face: %v", err)
 	}
@@ -93,7 +107,15 @@ func TestHIL(t *testing.T) {
 	build("test", "-c", "-tags", "hil", "-o", filepath.Join(bin, "hil.test"), "./test/hil")
 	t.Logf("built facegate, camfeed and the guest tests in %s", time.Since(start).Round(100*time.Millisecond))
 
-	run := []string{filepath.Join(bin, "hil.test"), "-test.v", "-test.count=1", "-test.run", "^TestGuest"}
+	return bin, face
+}
+
+// bootGuest boots the VM with extraEnv added to vm.sh's environment and runs
+// the guest tests matching pattern inside it.
+func bootGuest(t *testing.T, bin, face, pattern string, extraEnv ...string) {
+	t.Helper()
+	root := repoRoot(t)
+	run := []string{filepath.Join(bin, "hil.test"), "-test.v", "-test.count=1", "-test.run", pattern}
 	if testing.Short() {
 		run = append(run, "-test.short")
 	}
@@ -114,10 +136,11 @@ func TestHIL(t *testing.T) {
 			// preemption signals interrupt OpenCV's select().
 			"GODEBUG=asyncpreemptoff=1",
 		)
+		cmd.Env = append(cmd.Env, extraEnv...)
 		// Live, since the VM takes a while, and kept to recognise the panic.
 		cmd.Stdout = io.MultiWriter(os.Stdout, &console)
 		cmd.Stderr = io.MultiWriter(os.Stderr, &console)
-		start = time.Now()
+		start := time.Now()
 		err := cmd.Run()
 		t.Logf("VM boot + guest tests + power-off: %s", time.Since(start).Round(100*time.Millisecond))
 		if err == nil {

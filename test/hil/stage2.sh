@@ -14,6 +14,63 @@ poweroff_now() {
 	while :; do :; done
 }
 
+run_command() {
+	. $CTL/env
+	export HIL_IN_VM=1
+	cd "$(cat $CTL/cwd)" 2>/dev/null || cd /
+	say "running the command"
+	/bin/sh $CTL/cmd </dev/null >/dev/ttyS1 2>&1
+	rc=$?
+	say "the command exited with $rc"
+	echo "$rc" >$CTL/rc
+	sync
+}
+
+# FACEGATE_HIL_INIT=systemd: systemd becomes PID 1 with hil.target as its only
+# goal; hil-command.service runs the command ("stage2.sh --command") and
+# powers off. Everything the host's targets would pull in is masked, but
+# journald; units started by the command (systemctl start) still get
+# sysinit.target and basic.target, now empty.
+boot_systemd() {
+	U=/etc/systemd/system
+	for w in $U/*.wants/* /lib/systemd/system/*.wants/*; do
+		n=${w##*/}
+		case $n in
+		*.target | systemd-journald.service | systemd-journald*.socket | '*') continue ;;
+		esac
+		ln -sf /dev/null "$U/$n"
+	done
+	cat >$U/hil.target <<-EOF
+		[Unit]
+		Description=facegate HIL: the command only
+		Wants=hil-command.service
+	EOF
+	cat >$U/hil-command.service <<-EOF
+		[Unit]
+		Description=facegate HIL command
+		Wants=sysinit.target
+		After=sysinit.target
+		SuccessAction=poweroff-immediate
+		FailureAction=poweroff-immediate
+		[Service]
+		Type=exec
+		ExecStart=/bin/sh $CTL/stage2.sh --command
+		StandardOutput=journal+console
+	EOF
+	# The host root may be a container's: its /.dockerenv would make systemd
+	# think it runs in Docker and leave / private, and then LoadCredential's
+	# mount (made in a child namespace) never reaches /run/credentials.
+	rm -f /.dockerenv /run/.containerenv
+	mount --make-rshared /
+	say "exec systemd"
+	exec /lib/systemd/systemd --unit=hil.target --show-status=false --log-level=notice
+}
+
+if [ "${1:-}" = --command ]; then # under systemd, from hil-command.service
+	run_command
+	exit 0
+fi
+
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
@@ -39,11 +96,6 @@ done <$CTL/rwdirs
 hostname hil-vm 2>/dev/null
 stty -F /dev/ttyS1 raw -echo 2>/dev/null # no CR insertion on the output port
 . $CTL/env
-export HIL_IN_VM=1
-cd "$(cat $CTL/cwd)" 2>/dev/null || cd /
-say "running the command"
-/bin/sh $CTL/cmd </dev/null >/dev/ttyS1 2>&1
-rc=$?
-say "the command exited with $rc"
-echo "$rc" >$CTL/rc
+[ "${FACEGATE_HIL_INIT:-}" = systemd ] && boot_systemd
+run_command
 poweroff_now
