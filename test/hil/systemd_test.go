@@ -57,6 +57,7 @@ func TestSystemdGuestUnit(t *testing.T) {
 		t.Fatal("FACEGATE_HIL_FACE is not set: TestHILSystemd sets it to gocv's images/face.jpg")
 	}
 	root := repoRoot(t)
+	testStart := time.Now()
 	sh := func(name string, args ...string) string {
 		t.Helper()
 		out, err := exec.Command(name, args...).CombinedOutput()
@@ -117,6 +118,8 @@ func TestSystemdGuestUnit(t *testing.T) {
 	waitFor(t, "camfeed output", &feedOut, "first frame", startTimeout)
 	waitListening(t, "the emulator", sdEmulator, startTimeout)
 
+	t.Logf("set-up (account, chip, files, emulator, camfeed): %s", time.Since(testStart).Round(100*time.Millisecond))
+
 	// Start: systemctl returns once facegate has sent READY=1.
 	begin := time.Now()
 	if out, err := exec.Command("systemctl", "start", "facegate.service").CombinedOutput(); err != nil {
@@ -148,6 +151,16 @@ func TestSystemdGuestUnit(t *testing.T) {
 	// A watchdog kill or a crash would have been restarted by Restart=always.
 	if n := unitProps(t, "NRestarts")["NRestarts"]; n != "0" {
 		t.Errorf("facegate.service restarted %s times", n)
+	}
+
+	// Reload (ExecReload=/bin/kill -HUP) re-reads the config and the
+	// credential inside the sandbox; the daemon goes RELOADING=1, READY=1.
+	begin = time.Now()
+	sh("systemctl", "reload", "facegate.service")
+	waitJournal(t, "configuration reloaded", 30*time.Second)
+	t.Logf("systemctl reload facegate: %s", time.Since(begin).Round(100*time.Millisecond))
+	if show := unitProps(t, "ActiveState", "SubState", "NRestarts"); show["SubState"] != "running" || show["NRestarts"] != "0" {
+		t.Errorf("facegate.service after reload: %v, want running, never restarted", show)
 	}
 
 	out, err := exec.Command("systemd-analyze", "security", "--no-pager", "facegate.service").CombinedOutput()
@@ -306,6 +319,22 @@ func identify(t *testing.T, body string) {
 	msg, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /api/identify: %s %s, want 202", resp.Status, msg)
+	}
+}
+
+// waitJournal polls facegate.service's journal for a line containing want.
+func waitJournal(t *testing.T, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := exec.Command("journalctl", "-b", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=facegate.service").Output()
+		if err == nil && strings.Contains(string(out), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in facegate.service's journal after %s (%v):\n%s", want, timeout, err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 
