@@ -80,8 +80,10 @@ func TestSystemdGuestUnit(t *testing.T) {
 	if exec.Command("getent", "group", "gpio").Run() != nil {
 		sh("groupadd", "--system", "gpio")
 	}
-	sh("useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/facegate",
-		"--shell", "/usr/sbin/nologin", "facegate")
+	if exec.Command("getent", "passwd", "facegate").Run() != nil {
+		sh("useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/facegate",
+			"--shell", "/usr/sbin/nologin", "facegate")
+	}
 	chip := newSimChip(t, "systemd", chipLabel, "relay", "door", "exit", "tamper")
 	for dev, group := range map[string]string{"/dev/" + chip.Name: "gpio", loopbackDev: "video"} {
 		sh("chgrp", group, dev)

@@ -22,6 +22,8 @@
 #   FACEGATE_HIL_MEM      MiB (default 2048); FACEGATE_HIL_SMP vCPUs (default nproc)
 #   FACEGATE_HIL_TIMEOUT  seconds before the VM is killed (default 600)
 #   FACEGATE_HIL_ACCEL    auto (default), kvm or tcg
+#   FACEGATE_HIL_INIT     systemd: PID 1 is systemd, the command runs in
+#                         hil-command.service (see stage2.sh)
 # Exit status: the command's; 124 on timeout; 125 when the VM gave no status.
 set -uo pipefail
 
