@@ -103,6 +103,8 @@ func TestSystemdGuestUnit(t *testing.T) {
 	writeFile(t, "/etc/facegate/facegate.yaml", sdConfig, 0o640)
 	sh("chgrp", "facegate", "/etc/facegate/facegate.yaml")
 	sh("systemctl", "daemon-reload")
+	// A failed test must not leave the line requested when the chip goes.
+	t.Cleanup(func() { exec.Command("systemctl", "stop", "facegate.service").Run() })
 
 	// The FaceAuth emulator as a transient unit; camfeed as the webcam.
 	seed := filepath.Join(t.TempDir(), "seed.yaml")
