@@ -75,7 +75,10 @@ func (r *observedRelay) Pulse(ctx context.Context, d time.Duration) error {
 	for {
 		select {
 		case err := <-done:
-			if reported {
+			// A line that could not be released may still be energised:
+			// it stays shown as open (as the exit button's pulses do),
+			// never as closed.
+			if reported && !errors.Is(err, gate.ErrRelayFault) {
 				r.notify(false)
 			}
 			return relayError(err, reported)

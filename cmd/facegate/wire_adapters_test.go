@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/gate/gatetest"
 	"github.com/facegate/facegate/kiosk"
 )
 
@@ -47,5 +50,40 @@ func TestObservedRelayRefusesACancelledContext(t *testing.T) {
 	err := r.Pulse(ctx, 0)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, kiosk.ErrPulseCut) {
 		t.Fatalf("Pulse on a cancelled context = %v: must read as never energised", err)
+	}
+}
+
+// TestObservedRelayKeepsAStuckLineOpen: a pulse whose line could not be
+// released is a fault, and the relay is not shown closed (it may still be
+// energised); a good pulse shows open then closed.
+func TestObservedRelayKeepsAStuckLineOpen(t *testing.T) {
+	for _, stuck := range []bool{false, true} {
+		out := &gatetest.Output{}
+		var mu sync.Mutex
+		var shown []bool
+		r := &observedRelay{relay: gate.NewRelay(out, gate.RelayOptions{}), notify: func(on bool) {
+			mu.Lock()
+			shown = append(shown, on)
+			mu.Unlock()
+			if on && stuck {
+				out.SetErr(errors.New("release relay: EIO"))
+			}
+		}}
+		err := r.Pulse(context.Background(), 100*time.Millisecond)
+		mu.Lock()
+		got := append([]bool(nil), shown...)
+		mu.Unlock()
+		want := []bool{true, false}
+		if stuck {
+			want = []bool{true}
+			if !errors.Is(err, kiosk.ErrRelayFault) {
+				t.Fatalf("stuck line: Pulse = %v, want a relay fault", err)
+			}
+		} else if err != nil {
+			t.Fatalf("Pulse = %v", err)
+		}
+		if len(got) != len(want) || got[0] != want[0] || (len(got) > 1 && got[1] != want[1]) {
+			t.Fatalf("stuck %v: shown %v, want %v", stuck, got, want)
+		}
 	}
 }
