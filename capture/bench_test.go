@@ -3,6 +3,7 @@ package capture
 import (
 	"image"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -150,6 +151,59 @@ func BenchmarkTrackedFrame(b *testing.B) {
 			ct.stop(b)
 		})
 	}
+}
+
+// BenchmarkSessionFrames is what one person costs, frame by frame, where
+// the selection watches the scene between people (a fixed identity): the
+// empty scene (learnt, then skipped), then the 9 frames of a 600 ms window
+// at 15 fps with the person in view (an arrival, then tracked frames). It
+// reports the mean and the largest CPU time of the person's frames, timed
+// on the calling thread (OpenCV runs on it: one thread).
+func BenchmarkSessionFrames(b *testing.B) {
+	for _, det := range []string{DetectorHaar, DetectorYuNet} {
+		b.Run(det, func(b *testing.B) {
+			a := newBenchAnalyzer(b, det)
+			scene := benchScene(b, 1280, 720)
+			defer scene.Close()
+			frame := benchFrame(b, 1280, 720)
+			defer frame.Close()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var sum, most time.Duration
+			n := 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				a.forgetFaces()
+				for j := 0; j < bgEmptyFrames+2; j++ {
+					if _, err := a.Analyze(scene); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for j := 0; j < 9; j++ {
+					t0 := threadCPU()
+					an, err := a.Analyze(frame)
+					d := threadCPU() - t0
+					if err != nil || an.Best < 0 {
+						b.Fatalf("frame %d of the person: %v %+v", j, err, an)
+					}
+					sum += d
+					most = max(most, d)
+					n++
+				}
+			}
+			b.ReportMetric(float64(sum)/float64(time.Millisecond)/float64(n), "mean-cpu-ms/frame")
+			b.ReportMetric(float64(most)/float64(time.Millisecond), "max-cpu-ms/frame")
+		})
+	}
+}
+
+// threadCPU is the calling thread's CPU time (lock the goroutine to it).
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkEmptySceneFrame is a 1280x720 frame of an unchanged scene with
