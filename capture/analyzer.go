@@ -184,7 +184,6 @@ type Analyzer struct {
 	lastEmpty            bool
 	track                []image.Rectangle // last faces (source pixels)
 	trackEyes            []eyeCheck        // their eye searches (YuNet)
-	lastEyes             eyeCheck          // set by measure
 	lookMat              gocv.Mat
 	framesSinceFullScan  int
 	detectNanos          atomic.Int64
@@ -624,7 +623,7 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 	an := Analysis{Best: -1, Reason: ReasonNoFace}
 	frameRect := image.Rect(0, 0, frame.Cols(), frame.Rows())
 	for _, f := range faces {
-		q, real := a.measure(frame, f)
+		q, eyes, real := a.measure(frame, f)
 		// A Haar box with no eyes is not a face (a dog, a texture), unless it
 		// is too small for eyes to be found: then "come closer" is the
 		// useful answer, and too_small is never accepted anyway.
@@ -632,7 +631,7 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 			continue
 		}
 		q.Steady = round3(a.steadiness(f.Box))
-		c := Candidate{Face: f, Quality: q, eyes: a.lastEyes}
+		c := Candidate{Face: f, Quality: q, eyes: eyes}
 		c.Reasons = a.gatesFor(c, frameRect)
 		c.Score = score(q, a.gates)
 		an.Candidates = append(an.Candidates, c)
@@ -724,14 +723,15 @@ func score(q Quality, g Gates) float64 {
 }
 
 // measure computes the quality of one face; real is false when a Haar box
-// is not confirmed by eyes at all.
-func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
+// is not confirmed by eyes at all. eyes is a YuNet face's eye search (new
+// or reused), kept with the tracked face.
+func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, eyes eyeCheck, real bool) {
 	fr := image.Rect(0, 0, frame.Cols(), frame.Rows())
 	b := f.Box.Intersect(fr)
 	q.FaceWidth, q.FaceHeight = f.Box.Dx(), f.Box.Dy()
 	q.Confidence = math.Round(f.Confidence*1000) / 1000
 	if b.Dx() < 4 || b.Dy() < 4 {
-		return q, false
+		return q, eyeCheck{}, false
 	}
 	cx, cy := float64(b.Min.X+b.Max.X)/2, float64(b.Min.Y+b.Max.Y)/2
 	dx, dy := (cx-float64(fr.Dx())/2)/(float64(fr.Dx())/2), (cy-float64(fr.Dy())/2)/(float64(fr.Dy())/2)
@@ -761,11 +761,10 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 		gocv.Resize(a.faceGrey, &a.lookMat, image.Pt(eyeLookPx, eyeLookPx), 0, 0, gocv.InterpolationArea)
 		copy(look[:], a.lookMat.ToBytes())
 		if prev, ok := a.steadyEyes(f.Box, &look); ok {
-			a.lastEyes = prev
-			return a.yunetQuality(q, f, prev), true
+			return a.yunetQuality(q, f, prev), prev, true
 		}
 	}
-	var eyes []image.Rectangle
+	var found []image.Rectangle
 	a.eyeEqDone = false
 	norm := image.Rect(0, 0, faceNormWidth, nh)
 	for half := 0; half < 2; half++ {
@@ -781,16 +780,16 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, real bool) {
 			}
 		}
 		if e, ok := a.findEye(r, f.HasLandmarks); ok {
-			eyes = append(eyes, e)
+			found = append(found, e)
 		}
 	}
-	n, eyeFrontal, eyeRoll := frontalFromEyes(eyes, faceNormWidth)
+	n, eyeFrontal, eyeRoll := frontalFromEyes(found, faceNormWidth)
 	if !f.HasLandmarks {
 		q.Eyes, q.Frontal, q.Roll = n, eyeFrontal, eyeRoll
-		return q, q.Eyes > 0
+		return q, eyeCheck{}, q.Eyes > 0
 	}
-	a.lastEyes = eyeCheck{n: n, frontal: eyeFrontal, roll: eyeRoll, look: look}
-	return a.yunetQuality(q, f, a.lastEyes), true
+	eyes = eyeCheck{n: n, frontal: eyeFrontal, roll: eyeRoll, look: look}
+	return a.yunetQuality(q, f, eyes), eyes, true
 }
 
 // yunetQuality completes q for a YuNet face. The landmarks say frontal or

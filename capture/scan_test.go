@@ -103,12 +103,7 @@ func TestLearntSceneNarrowsTheSearch(t *testing.T) {
 	frame := benchFrame(t, 1280, 720)
 	defer frame.Close()
 	full := image.Rect(0, 0, detectWidth, 234)
-	for i := 0; i < bgEmptyFrames; i++ {
-		a.forgetFaces()
-		if an, _ := a.Analyze(scene); len(an.Candidates) > 0 {
-			t.Fatalf("scene not empty: %+v", an)
-		}
-	}
+	learnScene(t, a, scene)
 	if !a.haveBg {
 		t.Fatal("empty scene not learnt")
 	}
