@@ -281,8 +281,12 @@ func (r *rig) stop() int {
 	return -1
 }
 
+// identify publishes a badge read on cmd/identify once the daemon has
+// subscribed: MQTT keeps nothing for a subscription not yet made, and the
+// kiosk is idle before the broker connection is up.
 func (r *rig) identify() {
 	r.t.Helper()
+	waitUntil(r.t, 10*time.Second, "the command subscriptions", r.d.p.broker.Connected)
 	body := []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`)
 	if err := r.broker.Publish(r.prefix+"/cmd/identify", body, false); err != nil {
 		r.t.Fatal(err)
