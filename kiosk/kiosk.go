@@ -43,7 +43,7 @@ type Kiosk struct {
 	seq      *sequencer
 	audit    *auditLog
 	crops    *cropStore // nil when audit.save_crops is off
-	passback passback
+	passback *passback
 	attempts attempts
 	metrics  *metrics
 	hub      *hub
@@ -68,12 +68,12 @@ type Kiosk struct {
 }
 
 // New checks deps, opens the state directory (cfg.StateDir: the event
-// sequence, audit/ and crops/) and loads the roster. It starts nothing:
-// call Run. cfg must come from config.Load or config.Default (validated);
-// New reads site, gate, state_dir, io.relay.pulse, api.timeout,
-// camera.frozen_after, mqtt.submission_id (for events and the audit log,
-// whether or not MQTT is enabled) and the kiosk, identity, policy and audit
-// sections.
+// sequence, the anti-passback memory, audit/ and crops/) and loads the
+// roster. It starts nothing: call Run. cfg must come from config.Load or
+// config.Default (validated); New reads site, gate, state_dir,
+// io.relay.pulse, api.timeout, camera.frozen_after, mqtt.submission_id (for
+// events and the audit log, whether or not MQTT is enabled) and the kiosk,
+// identity, policy and audit sections.
 func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 	if cfg == nil {
 		return nil, errors.New("kiosk: nil config")
@@ -120,6 +120,9 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		return nil, fmt.Errorf("kiosk: create state directory: %w", err)
 	}
 	if k.seq, err = openSequencer(kdir); err != nil {
+		return nil, fmt.Errorf("kiosk: %w", err)
+	}
+	if k.passback, err = openPassback(filepath.Join(kdir, "passback.json")); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}
 	if k.audit, err = openAudit(filepath.Join(cfg.StateDir, "audit"), int64(cfg.Audit.MaxSizeMB)<<20, cfg.Audit.MaxFiles); err != nil {

@@ -1,6 +1,11 @@
 package kiosk
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -32,35 +37,95 @@ func scoreChecks(min config.MinScores, s faceauth.Scores) []string {
 	return reasons
 }
 
-// passback remembers when each worker was last granted. It is in memory:
-// a restart forgets (documented), which errs towards letting a worker in
-// with a fresh face check rather than locking them out.
+// passback remembers when each worker was last granted, keyed by a hash
+// of the submission id. With a path it is also kept on disk (rewritten
+// atomically at each grant) so that a restart within the window still
+// refuses a second entry.
 type passback struct {
 	mu   sync.Mutex
+	path string // "" keeps it in memory only
 	last map[string]time.Time
 }
 
-// check reports whether key was granted within window before now.
-func (p *passback) check(key string, now time.Time, window time.Duration) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	t, ok := p.last[key]
-	return ok && now.Sub(t) < window
+// passbackFile is the on-disk form: hashed ids only, never raw ones.
+type passbackFile struct {
+	Granted map[string]time.Time `json:"granted"`
 }
 
-// grant records a grant and forgets entries older than window.
-func (p *passback) grant(key string, now time.Time, window time.Duration) {
+// passbackSkew is how far ahead of the clock a remembered grant may be
+// and still count: more means the clock was stepped back (a Pi without a
+// clock battery booting before NTP), and the grant is ignored rather than
+// locking the worker out for however far the clock moved.
+const passbackSkew = time.Minute
+
+// openPassback loads path (missing: nothing remembered yet).
+func openPassback(path string) (*passback, error) {
+	p := &passback{path: path, last: map[string]time.Time{}}
+	b, err := os.ReadFile(path)
+	switch {
+	case os.IsNotExist(err):
+		return p, nil
+	case err != nil:
+		return nil, fmt.Errorf("read anti-passback memory: %w", err)
+	}
+	var f passbackFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("anti-passback memory %s is corrupt: fix or delete it: %w", path, err)
+	}
+	for k, t := range f.Granted {
+		if !validPassbackKey(k) {
+			return nil, fmt.Errorf("anti-passback memory %s is corrupt (key %q is not a sha256): fix or delete it", path, clip(k))
+		}
+		p.last[k] = t
+	}
+	return p, nil
+}
+
+func passbackKey(submissionID string) string {
+	sum := sha256.Sum256([]byte(submissionID))
+	return hex.EncodeToString(sum[:])
+}
+
+func validPassbackKey(k string) bool {
+	b, err := hex.DecodeString(k)
+	return err == nil && len(b) == sha256.Size
+}
+
+// check reports whether submissionID was granted within window before now.
+func (p *passback) check(submissionID string, now time.Time, window time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.last[passbackKey(submissionID)]
+	age := now.Sub(t)
+	return ok && age >= -passbackSkew && age < window
+}
+
+// grant records a grant, forgets entries outside window and saves the
+// rest; an error means only the copy on disk is stale.
+func (p *passback) grant(submissionID string, now time.Time, window time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.last == nil {
 		p.last = map[string]time.Time{}
 	}
 	for k, t := range p.last {
-		if now.Sub(t) >= window {
+		if age := now.Sub(t); age >= window || age < -passbackSkew {
 			delete(p.last, k)
 		}
 	}
-	p.last[key] = now
+	p.last[passbackKey(submissionID)] = now
+	if p.path == "" {
+		return nil
+	}
+	f := passbackFile{Granted: make(map[string]time.Time, len(p.last))}
+	for k, t := range p.last {
+		f.Granted[k] = t.Round(0).UTC() // wall clock only: it must mean the same after a restart
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode anti-passback memory: %w", err)
+	}
+	return writeFileAtomic(p.path, append(b, '\n'))
 }
 
 // attempts is a sliding-window counter of sessions per worker.

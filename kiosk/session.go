@@ -628,7 +628,10 @@ func (k *Kiosk) openGate(ctx context.Context, s *session, o outcome, ev *mqtt.Ev
 		return f
 	}
 	if s.policy.AntiPassback.Mode != "off" && s.id.SubmissionID != "" {
-		k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window)
+		if err := k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window); err != nil {
+			k.log.Error("anti-passback memory not saved", "err", err)
+			k.alert("state_dir", "anti-passback memory could not be saved (a restart would forget this grant): "+err.Error(), "")
+		}
 	}
 	return o
 }
