@@ -49,7 +49,7 @@ func testSeed(t testing.TB) *Seed {
 			{ID: "camel-pending", Project: "camel", Status: StatusPending},
 		},
 		Faults: Faults{Rules: []FaultRule{
-			{Submission: "detect-fails", Code: "detection_server_error", Times: 1},
+			{Submission: "detect-fails", Code: "detection_server_error"},
 			{Submission: "storage-fails", Code: "data_processing_error"},
 			{Submission: "gateway", Status: 502, Body: "<html><h1>502 Bad Gateway</h1></html>"},
 			{Submission: "drop", Drop: true},
