@@ -30,8 +30,12 @@ type Options struct {
 
 	KeepAlive      time.Duration // 30s
 	ConnectTimeout time.Duration // 10s
-	ReconnectMin   time.Duration // 1s; doubles up to ReconnectMax, with jitter
-	ReconnectMax   time.Duration // 60s
+	// WriteTimeout bounds each write to the broker (10s). A publish caught
+	// by a connection loss can block in paho this long before Run
+	// reconnects (Connected reports false at once).
+	WriteTimeout time.Duration
+	ReconnectMin time.Duration // 1s; doubles up to ReconnectMax, with jitter
+	ReconnectMax time.Duration // 60s
 	// AckTimeout: a connection whose oldest event waits longer than this for
 	// its PUBACK is dropped and made again (30s).
 	AckTimeout time.Duration
@@ -224,6 +228,7 @@ func (o *Options) setDefaults() error {
 	}
 	def(&o.KeepAlive, 30*time.Second)
 	def(&o.ConnectTimeout, 10*time.Second)
+	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.ReconnectMin, time.Second)
 	def(&o.ReconnectMax, time.Minute)
 	def(&o.AckTimeout, 30*time.Second)

@@ -111,7 +111,7 @@ func (c *Client) newPaho() (paho.Client, <-chan struct{}) {
 	o.SetKeepAlive(c.opts.KeepAlive)
 	o.SetPingTimeout(min(10*time.Second, c.opts.KeepAlive))
 	o.SetConnectTimeout(c.opts.ConnectTimeout)
-	o.SetWriteTimeout(10 * time.Second)
+	o.SetWriteTimeout(c.opts.WriteTimeout)
 	o.SetCleanSession(false)
 	o.SetAutoReconnect(false)
 	o.SetConnectRetry(false)
@@ -157,6 +157,9 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	go func() {
 		select {
 		case <-lost:
+			// At once: sendEvents may be held in paho's Publish for up to
+			// WriteTimeout, and meanwhile Connected must not say true.
+			c.connected.Store(false)
 			cancel()
 		case <-ctx.Done():
 		}
