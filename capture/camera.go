@@ -100,6 +100,9 @@ const (
 	decodeFloor = time.Second
 )
 
+// errNoFrame: a camera or stream read returned no frame.
+var errNoFrame = errors.New("no frame from the source")
+
 // CameraOption changes how a Camera runs (mostly for tests).
 type CameraOption func(*Camera)
 
@@ -246,7 +249,9 @@ func (c *Camera) Health() Health {
 	return h
 }
 
-// Next implements FrameSource.
+// Next implements FrameSource. While the camera is down or frozen, or its
+// newest frame is older than staleAfter, it waits for a new frame: the last
+// one is never handed out as the scene.
 func (c *Camera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (FrameInfo, error) {
 	for {
 		c.mu.Lock()
@@ -254,9 +259,12 @@ func (c *Camera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (FrameIn
 			c.mu.Unlock()
 			return FrameInfo{}, ErrClosed
 		}
-		// A frame is handed out only while it is the newest taken: once
-		// the reader grabbed past it, the next one is decoded instead.
-		if c.seq > after && c.seq > 0 && !c.stale {
+		// A frame is handed out only while it is the newest taken (once
+		// the reader grabbed past it, the next one is decoded instead) and
+		// the camera is up: the last picture of a camera that went down or
+		// froze, or one older than staleAfter, is no picture of who stands
+		// there now.
+		if c.seq > after && c.seq > 0 && !c.stale && c.frontCurrent() {
 			c.front.CopyTo(dst)
 			info := FrameInfo{Seq: c.seq, At: c.at}
 			c.mu.Unlock()
@@ -280,6 +288,12 @@ func (c *Camera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (FrameIn
 			return FrameInfo{}, err
 		}
 	}
+}
+
+// frontCurrent reports whether front shows the scene now: the camera is up
+// and the frame is at most staleAfter old (under c.mu).
+func (c *Camera) frontCurrent() bool {
+	return c.health.State == StateUp && c.clock.Now().Sub(c.at) <= staleAfter
 }
 
 // DemandEveryFrame makes the camera decode every frame, not only those
@@ -419,7 +433,14 @@ func (c *Camera) readLoop(ctx context.Context, r frameReader, back *gocv.Mat, fr
 		}
 		if err := r.read(back); err != nil {
 			failures++
-			if failures >= maxReadFailures || errors.Is(err, ErrEndOfStream) {
+			// OpenCV cannot tell a device or stream that stopped from one
+			// that ended: only a file really ends. Anything else is a failed
+			// read, retried before the source is reopened.
+			end := errors.Is(err, ErrEndOfStream) && c.src.Finite()
+			if !end && errors.Is(err, ErrEndOfStream) {
+				err = errNoFrame
+			}
+			if failures >= maxReadFailures || end {
 				c.mu.Lock()
 				c.setState(StateDown, fmt.Sprintf("%d failed reads: %v", failures, err))
 				c.mu.Unlock()

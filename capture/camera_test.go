@@ -57,13 +57,15 @@ func (c *autoClock) waited() []time.Duration {
 // fakeReader is a scripted frameReader: frame i is filled with value
 // fill(i); fail(i) makes read i fail. Each read takes 1/15 s of clock time.
 type fakeReader struct {
-	clock   *autoClock
-	n       *atomic.Int64
-	fill    func(i int64) float64
-	fail    func(i int64) bool
-	block   chan struct{} // when set, read waits on it
-	entered chan struct{} // when set, gets a value as read starts
-	closed  atomic.Bool
+	clock      *autoClock
+	n          *atomic.Int64
+	fill       func(i int64) float64
+	fail       func(i int64) bool
+	failErr    error         // what a failed read returns (default: a select() error)
+	block      chan struct{} // when set, reads after the first blockAfter wait on it
+	blockAfter int64
+	entered    chan struct{} // when set, gets a value as read starts
+	closed     atomic.Bool
 }
 
 func (r *fakeReader) read(dst *gocv.Mat) error {
@@ -73,7 +75,7 @@ func (r *fakeReader) read(dst *gocv.Mat) error {
 		default:
 		}
 	}
-	if r.block != nil {
+	if r.block != nil && r.n.Load() >= r.blockAfter {
 		<-r.block
 	}
 	i := r.n.Add(1)
@@ -81,6 +83,9 @@ func (r *fakeReader) read(dst *gocv.Mat) error {
 		r.clock.advance(time.Second / 15)
 	}
 	if r.fail != nil && r.fail(i) {
+		if r.failErr != nil {
+			return r.failErr
+		}
 		return errors.New("select() failed")
 	}
 	v := float64(i % 250)
@@ -253,21 +258,14 @@ func TestCameraFrozen(t *testing.T) {
 	defer cam.Close()
 	waitFor(t, "frozen", func() bool { return cam.Health().State == StateFrozen })
 	waitFor(t, "a reopen of the frozen camera", func() bool { return opens.Load() >= 2 })
-	// Frames identical to the frozen one are not handed out as fresh.
+	// Neither the frames from before the freeze nor those identical to
+	// the frozen one are handed out.
 	dst := gocv.NewMat()
 	defer dst.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	info, err := cam.Next(ctx, 0, &dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := info.Seq
-	time.Sleep(20 * time.Millisecond)
-	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel2()
-	if info, err := cam.Next(short, before, &dst); err == nil {
-		t.Fatalf("frozen camera handed out frame %d", info.Seq)
+	if info, err := cam.Next(short, 0, &dst); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("frozen camera: Next gave frame %d, %v; want a deadline", info.Seq, err)
 	}
 	if h := cam.Health(); h.State != StateFrozen || h.LastChange.IsZero() {
 		t.Fatalf("health %+v", h)
@@ -397,5 +395,125 @@ func TestCameraGStreamerPipeline(t *testing.T) {
 	}
 	if h := cam.Health(); h.State != StateUp || h.LastError != "" {
 		t.Fatalf("health %+v", h)
+	}
+}
+
+// A V4L2 read that returns no frame is what OpenCV reports as the end of
+// the stream: for a device it is a failed read, retried, not an end.
+func TestCameraDeviceReadFailureIsNotTheEnd(t *testing.T) {
+	clock := newAutoClock()
+	var n atomic.Int64
+	var opens atomic.Int32
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "/dev/video10"}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) {
+			opens.Add(1)
+			return &fakeReader{clock: clock, n: &n, failErr: ErrEndOfStream,
+				fail: func(i int64) bool { return i >= 2 && i <= 4 }}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var seq uint64
+	for seq < 3 {
+		info, err := cam.Next(ctx, seq, &dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = info.Seq
+	}
+	if opens.Load() != 1 {
+		t.Fatalf("reopened after %d reads without a frame (%d opens)", maxReadFailures-2, opens.Load())
+	}
+}
+
+// A camera that went down hands out no frame until it is back: its last
+// picture may show whoever stood there minutes ago.
+func TestCameraDownHandsOutNoOldFrame(t *testing.T) {
+	clock := newAutoClock()
+	var n atomic.Int64
+	var opens atomic.Int32
+	var unplugged, back atomic.Bool
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "/dev/video10"}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) {
+			switch {
+			case opens.Add(1) == 1: // delivers frames until unplugged
+				return &fakeReader{clock: clock, n: &n, fail: func(int64) bool { return unplugged.Load() }}, nil
+			case !back.Load(): // unplugged
+				return nil, ErrOpen
+			}
+			return &fakeReader{clock: clock, n: &n}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	first, err := cam.Next(ctx, 0, &dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unplugged.Store(true)
+	waitFor(t, "a failed reopen", func() bool { return opens.Load() >= 2 })
+	if h := cam.Health(); h.State != StateDown {
+		t.Fatalf("health %+v, want down", h)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if info, err := cam.Next(short, 0, &dst); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("down camera: Next gave frame %d (%v); want a deadline", info.Seq, err)
+	}
+	back.Store(true)
+	again, err := cam.Next(ctx, 0, &dst)
+	if err != nil {
+		t.Fatalf("camera back: %v (health %+v)", err, cam.Health())
+	}
+	if again.Seq <= first.Seq || !again.At.After(first.At) {
+		t.Fatalf("after the outage frame %+v, before %+v", again, first)
+	}
+	if h := cam.Health(); h.State != StateUp {
+		t.Fatalf("health %+v, want up", h)
+	}
+}
+
+// A reader stuck in a read (a hung driver) leaves an ever older frame: after
+// staleAfter it is not handed out, as Health already says down.
+func TestCameraStuckReadHandsOutNoOldFrame(t *testing.T) {
+	clock := newAutoClock()
+	var n atomic.Int64
+	block := make(chan struct{})
+	r := &fakeReader{clock: clock, n: &n, block: block, blockAfter: 1}
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "/dev/video10"}, WithClock(clock), quiet(),
+		withOpener(func() (frameReader, error) { return r, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		close(block)
+		cam.Close()
+	}()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cam.Next(ctx, 0, &dst); err != nil {
+		t.Fatal(err)
+	}
+	// The reader cannot deliver frame 2: its next read blocks.
+	clock.advance(staleAfter + time.Second)
+	if h := cam.Health(); h.State != StateDown {
+		t.Fatalf("health %+v, want down", h)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if info, err := cam.Next(short, 0, &dst); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stuck camera: Next gave frame %d (%v) %s old; want a deadline", info.Seq, err, clock.Now().Sub(info.At))
 	}
 }
