@@ -62,7 +62,7 @@ func closeClient(t *testing.T, c *Client, errc <-chan error) {
 // the reconnects nor Close leave a goroutine or a socket behind.
 func TestBrokerFlappingLeaksNothing(t *testing.T) {
 	warmUp(t)
-	base := leakcheck.Take()
+	base := leakcheck.TakeSettled()
 
 	const cycles, perCycle = 60, 4
 	rec := newRecorder()
@@ -94,7 +94,7 @@ func TestBrokerFlappingLeaksNothing(t *testing.T) {
 		if i == 1 {
 			// Connected after one reconnect: the level every later
 			// connected cycle must come back to.
-			running = leakcheck.Take()
+			running = leakcheck.TakeSettled()
 		}
 		publish()
 		b.Close()
@@ -142,7 +142,7 @@ func (h connectFailures) WithGroup(g string) slog.Handler {
 // and the retries leave nothing behind.
 func TestRefusedConnectionRetriesLeakNothing(t *testing.T) {
 	warmUp(t)
-	base := leakcheck.Take()
+	base := leakcheck.TakeSettled()
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

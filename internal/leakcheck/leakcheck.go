@@ -2,7 +2,7 @@
 // descriptors come back to a baseline after many fault cycles: a daemon that
 // leaks one of either per reconnect dies after months of uptime.
 //
-// Take a Snapshot after one warm-up cycle (the runtime's netpoller, paho's and
+// Take a Snapshot (TakeSettled) after one warm-up cycle (the runtime's netpoller, paho's and
 // net/http's first use open goroutines and fds once, which is not a leak), run
 // the cycles, then call Check. Tests that use it must not call t.Parallel.
 package leakcheck
@@ -37,6 +37,24 @@ func (s Snapshot) String() string {
 // Take counts the goroutines and open fds now.
 func Take() Snapshot {
 	return Snapshot{Goroutines: runtime.NumGoroutine(), FDs: countFDs()}
+}
+
+// TakeSettled is Take once the counts have stopped falling for 50ms (at
+// most 5s): a baseline taken while goroutines of the warm-up are still
+// exiting would be too high and hide as many leaked ones.
+func TakeSettled() Snapshot {
+	const quiet, most = 50 * time.Millisecond, 5 * time.Second
+	low := Take()
+	lowSince, deadline := time.Now(), time.Now().Add(most)
+	for time.Since(lowSince) < quiet && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		runtime.GC()
+		now := Take()
+		if now.Goroutines < low.Goroutines || now.FDs < low.FDs {
+			low, lowSince = Snapshot{min(now.Goroutines, low.Goroutines), min(now.FDs, low.FDs)}, time.Now()
+		}
+	}
+	return low
 }
 
 // countFDs counts /proc/self/fd; the directory's own fd is in the count, the

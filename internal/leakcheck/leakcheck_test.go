@@ -68,3 +68,15 @@ func TestSettleReportsALeakedFD(t *testing.T) {
 		t.Fatalf("after closing the file: %v", err)
 	}
 }
+
+func TestTakeSettledWaitsForTheWarmUpToExit(t *testing.T) {
+	before := Take()
+	stop := make(chan struct{})
+	for range 5 {
+		go func() { <-stop; time.Sleep(10 * time.Millisecond) }()
+	}
+	close(stop)
+	if got := TakeSettled(); got.Goroutines > before.Goroutines {
+		t.Fatalf("settled baseline %v still counts the exiting goroutines (before them: %v)", got, before)
+	}
+}
