@@ -131,7 +131,7 @@ type rig struct {
 	d        *daemon
 	cancel   context.CancelFunc
 	exitCode int
-	done     chan struct{} // closed when wait returned exitCode
+	done     chan struct{} // closed when wait returned exitCode (made by start)
 }
 
 func newRig(t *testing.T, apiLatency time.Duration) *rig {
@@ -168,27 +168,8 @@ func newRig(t *testing.T, apiLatency time.Duration) *rig {
 	}
 
 	r := &rig{t: t, cfgPath: filepath.Join(dir, "facegate.yaml"), notify: newNotifySocket(t),
-		bl: &brokerLog{}, prefix: "facegate/test/door1", logs: &syncBuffer{}, reload: make(chan os.Signal, 1),
-		done: make(chan struct{})}
-	r.broker, err = broker.Start(context.Background(), "127.0.0.1:0",
-		broker.WithSubscription(r.prefix+"/#", func(topic string, payload []byte, _ bool) {
-			r.bl.mu.Lock()
-			defer r.bl.mu.Unlock()
-			switch strings.TrimPrefix(topic, r.prefix+"/") {
-			case "event":
-				var ev mqtt.Event
-				if json.Unmarshal(payload, &ev) == nil {
-					r.bl.events = append(r.bl.events, ev)
-				}
-			case "relay":
-				r.bl.relayTopic = append(r.bl.relayTopic, string(payload))
-			case "status":
-				r.bl.status = append(r.bl.status, string(payload))
-				if string(payload) == "offline" && r.bl.relay != nil {
-					r.bl.relayAtOffline = r.bl.relay()
-				}
-			}
-		}))
+		bl: &brokerLog{}, prefix: "facegate/test/door1", logs: &syncBuffer{}, reload: make(chan os.Signal, 1)}
+	r.broker, err = broker.Start(context.Background(), "127.0.0.1:0", broker.WithSubscription(r.prefix+"/#", r.record))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +207,39 @@ policy:
 	return r
 }
 
+// record is the broker subscription's handler.
+func (r *rig) record(topic string, payload []byte, _ bool) {
+	r.bl.mu.Lock()
+	defer r.bl.mu.Unlock()
+	switch strings.TrimPrefix(topic, r.prefix+"/") {
+	case "event":
+		var ev mqtt.Event
+		if json.Unmarshal(payload, &ev) == nil {
+			r.bl.events = append(r.bl.events, ev)
+		}
+	case "relay":
+		r.bl.relayTopic = append(r.bl.relayTopic, string(payload))
+	case "status":
+		r.bl.status = append(r.bl.status, string(payload))
+		if string(payload) == "offline" && r.bl.relay != nil {
+			r.bl.relayAtOffline = r.bl.relay()
+		}
+	}
+}
+
+// restartBroker closes the broker and starts a new one on the same address
+// (the daemon loses its connection and must make it again).
+func (r *rig) restartBroker() {
+	r.t.Helper()
+	addr := r.broker.Addr()
+	r.broker.Close()
+	b, err := broker.Start(context.Background(), addr, broker.WithSubscription(r.prefix+"/#", r.record))
+	if err != nil {
+		r.t.Fatalf("restart the broker on %s: %v", addr, err)
+	}
+	r.broker = b
+}
+
 func (r *rig) writeConfig(s string) {
 	r.t.Helper()
 	if err := os.WriteFile(r.cfgPath, []byte(s), 0o600); err != nil {
@@ -256,14 +270,16 @@ func (r *rig) start() {
 	r.bl.mu.Lock()
 	r.bl.relay = r.d.p.gate.Relay.State
 	r.bl.mu.Unlock()
+	done := make(chan struct{}) // a new one per start: a rig may start again after stop
+	r.done = done
 	go func() {
 		r.exitCode = r.d.wait(ctx)
-		close(r.done)
+		close(done)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-r.done:
+		case <-done:
 		case <-time.After(30 * time.Second):
 		}
 	})

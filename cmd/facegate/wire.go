@@ -205,6 +205,9 @@ func (p *parts) close() {
 		_ = p.broker.Close(ctx)
 		cancel()
 	}
+	if p.api != nil {
+		p.api.CloseIdleConnections() // else kept alive for 90s after the parts are gone
+	}
 	closers := []struct {
 		name string
 		c    interface{ Close() error }
