@@ -181,3 +181,52 @@ func TestRefusedConnectionRetriesLeakNothing(t *testing.T) {
 	b.Close()
 	leakcheck.Check(t, base, leakSlack)
 }
+
+// The link dies abruptly (RST, no DISCONNECT, the broker stays up and sends
+// the will) many times while events are published: every event arrives and
+// nothing is left behind.
+func TestAbruptLinkLossLeaksNothing(t *testing.T) {
+	warmUp(t)
+	rec := newRecorder()
+	h := newHistory()
+	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription(prefix+"/event", rec.handle),
+		broker.WithSubscription(prefix+"/status", h.handle))
+	p := newProxy(t, b.Addr())
+	onlines := func() int {
+		n := 0
+		for _, s := range h.of(prefix + "/status") {
+			if s == "online" {
+				n++
+			}
+		}
+		return n
+	}
+	base := leakcheck.TakeSettled() // the broker and the proxy's listener are in it
+
+	const cycles, perCycle = 50, 4
+	c := newClient(t, fastReconnect(testOptions(t, p.url())))
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	n := 0
+	for range cycles {
+		waitFor(t, 10*time.Second, "connected again", c.Connected)
+		for range perCycle {
+			n++
+			if err := c.PublishEvent(testEvent(n)); err != nil {
+				t.Fatalf("PublishEvent %d: %v", n, err)
+			}
+		}
+		before := onlines()
+		p.cut()
+		// Not !Connected: the reconnect may be quicker than a poll.
+		waitFor(t, 10*time.Second, "online again after the cut", func() bool { return onlines() > before })
+	}
+	waitFor(t, 10*time.Second, "connected at the end", c.Connected)
+	waitFor(t, 15*time.Second, "every event delivered", func() bool { return rec.distinct() == n })
+	waitFor(t, 10*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	closeClient(t, c, errc)
+	p.cut() // the proxy's copies of the last connection end with it
+	got := leakcheck.Check(t, base, leakSlack)
+	t.Logf("%d abrupt cuts, %d events, %d distinct delivered (%d with duplicates): %v before, %v after",
+		cycles, n, rec.distinct(), len(rec.events), base, got)
+}
