@@ -48,6 +48,11 @@ type everyFrameDemander interface {
 	DemandEveryFrame() (release func())
 }
 
+// healthReporter is a source that knows whether its camera is up (Camera).
+type healthReporter interface {
+	Health() Health
+}
+
 // Selector picks the best face from a FrameSource. One SelectFace runs at a
 // time; Boxes may be called concurrently (by the preview).
 type Selector struct {
@@ -133,7 +138,8 @@ type Progress struct {
 // not call back into the Selector.
 //
 // Errors: *NoFaceError (matching ErrNoFace and ctx's error) when ctx ends
-// before any acceptable face, ErrCameraDown when frames stop coming,
+// before any acceptable face, ErrCameraDown when frames stop coming (also
+// matching ctx's error when ctx ended while the camera was not up),
 // ErrBusy when another SelectFace runs, ErrClosed after Close.
 func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Selection, error) {
 	if !s.running.CompareAndSwap(false, true) {
@@ -181,6 +187,17 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 			case ctx.Err() != nil:
 				if found {
 					return Selection{}, ctx.Err()
+				}
+				// Ended while the camera is out: that, not the faces, is
+				// why nothing was selected.
+				if h, ok := s.src.(healthReporter); ok {
+					if st := h.Health(); st.State != StateUp {
+						why := string(st.State)
+						if st.LastError != "" {
+							why += ": " + st.LastError
+						}
+						return Selection{}, fmt.Errorf("%w (%s) when the selection ended: %w", ErrCameraDown, why, ctx.Err())
+					}
 				}
 				noFace.Cause = ctx.Err()
 				noFace.Last = lastR

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image"
 	"image/jpeg"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,6 +149,40 @@ func TestSelectFaceCameraDown(t *testing.T) {
 	s := newTestSelector(t, src, SelectorConfig{FrameTimeout: 30 * time.Millisecond}, Gates{})
 	if _, err := s.SelectFace(context.Background(), nil); !errors.Is(err, ErrCameraDown) {
 		t.Fatalf("err %v, want ErrCameraDown", err)
+	}
+}
+
+// downSource is a camera that reports itself down and gives no frame.
+type downSource struct{ fakeSource }
+
+func (*downSource) Health() Health {
+	return Health{State: StateDown, LastError: "open /dev/video0: no such device"}
+}
+
+// A caller whose deadline is shorter than FrameTimeout hears that the
+// camera is down, not that no face was acceptable; the same deadline on a
+// camera that is up but shows nobody is still "no face".
+func TestSelectFaceEndedWhileCameraDown(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		src      FrameSource
+		want     error
+		wantNot  error
+		wantText string
+	}{
+		{"camera down", &downSource{}, ErrCameraDown, ErrNoFace, "no such device"},
+		{"camera up, nobody there", &fakeSource{}, ErrNoFace, ErrCameraDown, "no acceptable face"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSelector(t, tc.src, SelectorConfig{FrameTimeout: time.Minute}, Gates{})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+			defer cancel()
+			_, err := s.SelectFace(ctx, nil)
+			if !errors.Is(err, tc.want) || errors.Is(err, tc.wantNot) || !errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), tc.wantText) {
+				t.Fatalf("err %v, want %v (and the deadline), not %v", err, tc.want, tc.wantNot)
+			}
+		})
 	}
 }
 
