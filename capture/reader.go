@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -61,7 +63,7 @@ func openReader(src Source, ds DeviceSettings, loop bool) (frameReader, error) {
 		}
 		if err != nil || !vc.IsOpened() {
 			vc.Close()
-			return nil, fmt.Errorf("%w: %s", ErrOpen, src)
+			return nil, fmt.Errorf("%w: %s: %s", ErrOpen, src, whyDeviceFails(src.Target))
 		}
 		applyDeviceSettings(vc, ds)
 		return &v4l2Reader{vcReader{vc: vc}}, nil
@@ -102,6 +104,29 @@ func openReader(src Source, ds DeviceSettings, loop bool) (frameReader, error) {
 
 // applyDeviceSettings asks a V4L2 camera for its format. FOURCC goes first:
 // the driver picks the sizes and rates it offers per format.
+// whyDeviceFails says why OpenCV could not open a V4L2 node, in words an
+// operator can act on (OpenCV itself only says no).
+func whyDeviceFails(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such device (unplugged? a /dev/v4l/by-id/ path finds the camera again under any number)"
+	case err != nil:
+		return err.Error()
+	case fi.Mode()&fs.ModeCharDevice == 0:
+		return "not a device node"
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return "permission denied (the user running facegate needs the video group)"
+		}
+		return err.Error()
+	}
+	f.Close()
+	return "not a camera OpenCV can capture from (a metadata or codec node, or in use by another program)"
+}
+
 func applyDeviceSettings(vc *gocv.VideoCapture, ds DeviceSettings) {
 	if ds.FourCC != "" {
 		vc.Set(gocv.VideoCaptureFOURCC, vc.ToCodec(ds.FourCC))
