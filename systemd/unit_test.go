@@ -41,6 +41,7 @@ func TestUnitDeclaresWhatOperationsRelyOn(t *testing.T) {
 		"Service.Restart":                 "always",
 		"Service.RestartSec":              "2s",
 		"Service.WatchdogSec":             "30s",
+		"Service.TimeoutAbortSec":         "10s",
 		"Service.StateDirectory":          "facegate",
 		"Service.User":                    "facegate",
 		"Service.SupplementaryGroups":     "video gpio",
