@@ -42,6 +42,9 @@ const (
 	sdAudit  = "/var/lib/facegate/audit/audit.jsonl"
 	// sdStopBound is "well within" the unit's TimeoutStopSec=60s.
 	sdStopBound = 30 * time.Second
+	// sdAbortBound: from the watchdog timeout to the process gone, the
+	// unit's TimeoutAbortSec=10s and slack for a busy VM.
+	sdAbortBound = 20 * time.Second
 )
 
 // TestHILSystemd boots the VM with systemd as PID 1 (FACEGATE_HIL_INIT=systemd,
@@ -206,7 +209,10 @@ func TestSystemdGuestUnit(t *testing.T) {
 		t.Errorf("systemd-analyze security facegate.service: %v\n%s", err, out)
 	}
 
-	wd := watchdogKill(t, chip, rec)
+	// Two hangs: SIGSTOP, which systemd's SIGCONT after the watchdog's
+	// SIGABRT undoes (Go's runtime then aborts), and a frozen cgroup,
+	// which only SIGKILL ends (TimeoutAbortSec= later).
+	kills := []sdWatchdog{watchdogKill(t, chip, rec, "SIGSTOP", 1), watchdogKill(t, chip, rec, "freeze", 2)}
 	outboxOutage(t, chip, rec, broker)
 
 	statusMark := rec.mark()
@@ -239,8 +245,10 @@ func TestSystemdGuestUnit(t *testing.T) {
 	badInKill := regexp.MustCompile(`(?i)` + refused)
 	for _, e := range unitJournal(t) {
 		re := bad
-		if !e.at.Before(wd.from) && !e.at.After(wd.to) {
-			re = badInKill
+		for _, wd := range kills {
+			if !e.at.Before(wd.from) && !e.at.After(wd.to) {
+				re = badInKill
+			}
 		}
 		if re.MatchString(e.msg) {
 			t.Errorf("journal: %s", e.msg)
@@ -413,25 +421,36 @@ func waitAudit(t *testing.T, path, want string, timeout time.Duration) string {
 // may hold the kill's own traces.
 type sdWatchdog struct{ from, to time.Time }
 
-// watchdogKill hangs facegate (SIGSTOP to its main process) and checks that
-// systemd's watchdog kills it, the kernel releases the relay line (it reads
-// 0 throughout), and Restart=always brings it back to READY=1 with the line
-// requested again and the broker told offline, then online.
-func watchdogKill(t *testing.T, chip *simChip, rec *mqttRecorder) sdWatchdog {
-	props := unitProps(t, "MainPID", "NRestarts", "WatchdogUSec", "TimeoutAbortUSec", "RestartUSec")
-	t.Logf("watchdog: hanging facegate.service %v", props)
+// watchdogKill hangs facegate (hang: "SIGSTOP" to its main process, or
+// "freeze" its cgroup) and checks that systemd's watchdog kills it, the
+// kernel releases the relay line (it reads 0 throughout), and Restart=always
+// brings it back to READY=1 (restarts in all) with the line requested again
+// and the broker told offline, then online.
+func watchdogKill(t *testing.T, chip *simChip, rec *mqttRecorder, hang string, restarts int) sdWatchdog {
+	props := unitProps(t, "MainPID", "NRestarts", "WatchdogUSec", "TimeoutAbortUSec", "RestartUSec", "ControlGroup")
+	t.Logf("watchdog: hanging facegate.service by %s: %v", hang, props)
 	oldPID := props["MainPID"]
 	statusMark := rec.mark()
 	relay := sampleRelay(chip)
 	wd := sdWatchdog{from: time.Now()}
-	if out, err := exec.Command("systemctl", "kill", "--kill-who=main", "-s", "SIGSTOP", "facegate.service").CombinedOutput(); err != nil {
-		t.Fatalf("systemctl kill -s SIGSTOP: %v\n%s", err, out)
+	// The kernel's freezer directly: systemctl freeze needs D-Bus, which
+	// this VM does not run.
+	freeze := "/sys/fs/cgroup" + props["ControlGroup"] + "/cgroup.freeze"
+	switch hang {
+	case "SIGSTOP":
+		if out, err := exec.Command("systemctl", "kill", "--kill-who=main", "-s", "SIGSTOP", "facegate.service").CombinedOutput(); err != nil {
+			t.Fatalf("systemctl kill -s SIGSTOP: %v\n%s", err, out)
+		}
+	case "freeze":
+		if err := os.WriteFile(freeze, []byte("1"), 0); err != nil {
+			t.Fatalf("freeze the cgroup: %v", err)
+		}
 	}
 	var dead, ready time.Time
 	deadline := wd.from.Add(3 * time.Minute)
 	for ready.IsZero() {
 		if time.Now().After(deadline) {
-			t.Fatalf("facegate.service not back 3 min after SIGSTOP (hung %v): %v", dead.IsZero(),
+			t.Fatalf("facegate.service not back 3 min after %s (hung %v): %v", hang, dead.IsZero(),
 				unitProps(t, "ActiveState", "SubState", "Result", "NRestarts", "MainPID"))
 		}
 		if dead.IsZero() {
@@ -442,8 +461,8 @@ func watchdogKill(t *testing.T, chip *simChip, rec *mqttRecorder) sdWatchdog {
 			dead = time.Now()
 			exit := unitProps(t, "Result", "ExecMainCode", "ExecMainStatus")
 			// CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3 (signal number in status).
-			t.Logf("watchdog: the hung process is gone %s after SIGSTOP: %v",
-				dead.Sub(wd.from).Round(100*time.Millisecond), exit)
+			t.Logf("watchdog: the hung process is gone %s after %s: %v",
+				dead.Sub(wd.from).Round(100*time.Millisecond), hang, exit)
 			if exit["Result"] != "watchdog" {
 				t.Errorf("facegate.service Result=%s after the kill, want watchdog", exit["Result"])
 			}
@@ -453,9 +472,15 @@ func watchdogKill(t *testing.T, chip *simChip, rec *mqttRecorder) sdWatchdog {
 			if v := chip.Value(t, lineRelay); v != "0" {
 				t.Errorf("relay line %s once the hung process is gone, want 0", v)
 			}
+			if b, err := os.ReadFile(freeze); err == nil && strings.TrimSpace(string(b)) == "1" {
+				// Only this test's hang could leave it so: thaw, or the
+				// restarted process would start frozen.
+				t.Logf("watchdog: %s still 1 once the process is gone: thawing", freeze)
+				os.WriteFile(freeze, []byte("0"), 0)
+			}
 		}
 		p := unitProps(t, "MainPID", "NRestarts", "ActiveState", "SubState")
-		if p["NRestarts"] == "1" && p["ActiveState"] == "active" && p["SubState"] == "running" && p["MainPID"] != oldPID {
+		if p["NRestarts"] == strconv.Itoa(restarts) && p["ActiveState"] == "active" && p["SubState"] == "running" && p["MainPID"] != oldPID {
 			ready = time.Now()
 			break
 		}
@@ -482,7 +507,9 @@ func watchdogKill(t *testing.T, chip *simChip, rec *mqttRecorder) sdWatchdog {
 		}
 	}
 	if timeout.IsZero() {
-		t.Errorf("no \"Watchdog timeout\" in the journal after SIGSTOP")
+		t.Errorf("no \"Watchdog timeout\" in the journal after %s", hang)
+	} else if !exited.IsZero() && exited.Sub(timeout) > sdAbortBound {
+		t.Errorf("the hung process exited %s after the watchdog timeout, want < %s (TimeoutAbortSec=10s)", exited.Sub(timeout), sdAbortBound)
 	}
 	since := func(at time.Time) string {
 		if at.IsZero() {
@@ -490,8 +517,8 @@ func watchdogKill(t *testing.T, chip *simChip, rec *mqttRecorder) sdWatchdog {
 		}
 		return at.Sub(wd.from).Round(100 * time.Millisecond).String()
 	}
-	t.Logf("watchdog cycle after SIGSTOP: \"Watchdog timeout\" %s, main process exited %s, gone %s, READY=1 again %s (NRestarts=1)",
-		since(timeout), since(exited), since(dead), since(ready))
+	t.Logf("watchdog cycle after %s: \"Watchdog timeout\" %s, main process exited %s, gone %s, READY=1 again %s (NRestarts=%d)",
+		hang, since(timeout), since(exited), since(dead), since(ready), restarts)
 	rec.wait(t, statusMark, "status offline (the will)", isStatus("offline"), 30*time.Second)
 	rec.wait(t, statusMark, "status online", isStatus("online"), startTimeout)
 	return wd
