@@ -32,7 +32,7 @@ type Options struct {
 	ConnectTimeout time.Duration // 10s
 	// WriteTimeout bounds each write to the broker (10s). A publish caught
 	// by a connection loss can block in paho this long before Run
-	// reconnects (Connected reports false at once).
+	// reconnects (Connected reports false before).
 	WriteTimeout time.Duration
 	ReconnectMin time.Duration // 1s; doubles up to ReconnectMax, with jitter
 	ReconnectMax time.Duration // 60s

@@ -157,8 +157,8 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	go func() {
 		select {
 		case <-lost:
-			// At once: sendEvents may be held in paho's Publish for up to
-			// WriteTimeout, and meanwhile Connected must not say true.
+			// At once: a publish caught by the loss may hold serve in
+			// paho's Publish for up to WriteTimeout.
 			c.connected.Store(false)
 			cancel()
 		case <-ctx.Done():
@@ -212,6 +212,9 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	}()
 	err := c.publishRetained(ctx, cli)
 	cancel()
+	// Ending (a publish failed, or lost): say so before waiting for
+	// sendEvents, which may be held in paho's Publish for up to WriteTimeout.
+	c.connected.Store(false)
 	if serr := <-errc; err == nil || errors.Is(err, context.Canceled) {
 		err = serr
 	}
