@@ -164,34 +164,48 @@ func TestCameraHandsOutFreshFrames(t *testing.T) {
 	}
 }
 
+// A few failed reads in a row are retried on the same open device. That
+// includes a V4L2 read returning no frame, which OpenCV reports as the end
+// of the stream: only files end.
 func TestCameraRetriesTransientReadFailures(t *testing.T) {
-	clock := newAutoClock()
-	var n atomic.Int64
-	var opens atomic.Int32
-	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "0"}, WithClock(clock), quiet(),
-		withOpener(func() (frameReader, error) {
-			opens.Add(1)
-			// Reads 2-4 fail (fewer than maxReadFailures in a row).
-			return &fakeReader{clock: clock, n: &n, fail: func(i int64) bool { return i >= 2 && i <= 4 }}, nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cam.Close()
-	dst := gocv.NewMat()
-	defer dst.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var seq uint64
-	for seq < 3 {
-		info, err := cam.Next(ctx, seq, &dst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seq = info.Seq
-	}
-	if opens.Load() != 1 {
-		t.Fatalf("reopened after transient failures (%d opens)", opens.Load())
+	for _, tc := range []struct {
+		name, source string
+		failErr      error
+	}{
+		{"select() errors", "0", nil},
+		{"device read without a frame", "/dev/video10", ErrEndOfStream},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newAutoClock()
+			var n atomic.Int64
+			var opens atomic.Int32
+			cam, err := OpenCamera(context.Background(), CameraConfig{Source: tc.source}, WithClock(clock), quiet(),
+				withOpener(func() (frameReader, error) {
+					opens.Add(1)
+					// Reads 2-4 fail (fewer than maxReadFailures in a row).
+					return &fakeReader{clock: clock, n: &n, failErr: tc.failErr,
+						fail: func(i int64) bool { return i >= 2 && i <= 4 }}, nil
+				}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cam.Close()
+			dst := gocv.NewMat()
+			defer dst.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var seq uint64
+			for seq < 3 {
+				info, err := cam.Next(ctx, seq, &dst)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seq = info.Seq
+			}
+			if opens.Load() != 1 {
+				t.Fatalf("reopened after %d failed reads (%d opens)", maxReadFailures-2, opens.Load())
+			}
+		})
 	}
 }
 
@@ -395,39 +409,6 @@ func TestCameraGStreamerPipeline(t *testing.T) {
 	}
 	if h := cam.Health(); h.State != StateUp || h.LastError != "" {
 		t.Fatalf("health %+v", h)
-	}
-}
-
-// A V4L2 read that returns no frame is what OpenCV reports as the end of
-// the stream: for a device it is a failed read, retried, not an end.
-func TestCameraDeviceReadFailureIsNotTheEnd(t *testing.T) {
-	clock := newAutoClock()
-	var n atomic.Int64
-	var opens atomic.Int32
-	cam, err := OpenCamera(context.Background(), CameraConfig{Source: "/dev/video10"}, WithClock(clock), quiet(),
-		withOpener(func() (frameReader, error) {
-			opens.Add(1)
-			return &fakeReader{clock: clock, n: &n, failErr: ErrEndOfStream,
-				fail: func(i int64) bool { return i >= 2 && i <= 4 }}, nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cam.Close()
-	dst := gocv.NewMat()
-	defer dst.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var seq uint64
-	for seq < 3 {
-		info, err := cam.Next(ctx, seq, &dst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seq = info.Seq
-	}
-	if opens.Load() != 1 {
-		t.Fatalf("reopened after %d reads without a frame (%d opens)", maxReadFailures-2, opens.Load())
 	}
 }
 
