@@ -315,6 +315,16 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Fatal("condition not reached within a minute of fake time")
 }
 
+// identify hands id to the kiosk and waits (in fake time) for the kiosk's
+// n-th event.
+func (r *rig) identify(t *testing.T, id Identity, n int) {
+	t.Helper()
+	if err := r.k.Identify(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(r.events()) == n })
+}
+
 func (r *rig) events() []mqtt.Event {
 	ev, _, _ := r.pub.snapshot()
 	return ev

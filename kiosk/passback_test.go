@@ -23,10 +23,7 @@ func TestAntiPassbackSurvivesARestart(t *testing.T) {
 		cfg.Policy.AntiPassback.Window = time.Hour
 		first := newRig(t, cfg)
 		stop := first.start(t)
-		if err := first.k.Identify(worker); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return len(first.events()) == 1 })
+		first.identify(t, worker, 1)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -44,10 +41,7 @@ func TestAntiPassbackSurvivesARestart(t *testing.T) {
 		time.Sleep(10 * time.Minute)
 		second := newRig(t, cfg) // the same state directory: a restarted daemon
 		stop = second.start(t)
-		if err := second.k.Identify(worker); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return len(second.events()) == 1 })
+		second.identify(t, worker, 1)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -142,10 +136,7 @@ func TestPassbackSaveFailureAlerts(t *testing.T) {
 			t.Fatal(err)
 		}
 		stop := r.start(t)
-		if err := r.k.Identify(worker); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, func() bool { return len(r.events()) == 1 })
+		r.identify(t, worker, 1)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}

@@ -342,10 +342,7 @@ func TestAntiPassback(t *testing.T) {
 				r.k.Identify(worker)
 				waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 1 })
 				time.Sleep(tc.wait)
-				if err := r.k.Identify(worker); err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, func() bool { return len(r.events()) == 2 })
+				r.identify(t, worker, 2)
 				stop()
 				ev := r.events()[1]
 				if ev.Decision != tc.decision || !slices.Contains(ev.Reason, tc.reason) || r.relay.count() != tc.wantPulse {
@@ -616,10 +613,7 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 				r := newRig(t, cfg)
 				r.relay.after = tc.after
 				stop := r.start(t)
-				if err := r.k.Identify(worker); err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, func() bool { return len(r.events()) == 1 })
+				r.identify(t, worker, 1)
 				// The passback was recorded: the same worker is now refused.
 				waitFor(t, func() bool { return r.k.Identify(worker) == nil })
 				waitFor(t, func() bool { return len(r.events()) == 2 })
@@ -662,10 +656,7 @@ func TestGrantedShownOnlyAfterPulse(t *testing.T) {
 					r.relay.err = errors.New("gpio busy")
 				}
 				stop := r.start(t)
-				if err := r.k.Identify(worker); err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, func() bool { return len(r.events()) == 1 })
+				r.identify(t, worker, 1)
 				if err := stop(); err != nil {
 					t.Fatal(err)
 				}
@@ -751,10 +742,7 @@ func TestSelfTestRelayFault(t *testing.T) {
 			}
 			r.relay.after = fmt.Errorf("gpio: %w", ErrRelayFault)
 			stop := r.start(t)
-			if err := r.k.Identify(worker); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, func() bool { return len(r.events()) == 1 })
+			r.identify(t, worker, 1)
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
