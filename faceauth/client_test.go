@@ -649,3 +649,37 @@ func TestHistoryQueryValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMalformedApprovalsAreErrors: a 200 "approved" that carries an error
+// code is that error; one with a non-finite or out-of-range score, or a
+// fail code, is invalid_response with the raw fields in the message (key
+// redacted). None of them is a Result the kiosk could grant on.
+func TestMalformedApprovalsAreErrors(t *testing.T) {
+	tests := []struct {
+		name, body, code string
+		class            Class
+		inMessage        string
+	}{
+		{"error code wins", `{"auth_status":"approved","error_code":"Invalid_submissionId","message":"m"}`, CodeInvalidSubmissionID, ClassIdentity, "m"},
+		{"NaN score", `{"auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, CodeInvalidResponse, ClassTransient, `face_similarity_score is "NaN"`},
+		{"Infinity score", `{"auth_status":"approved","score":{"occluded_score":"Infinity"}}`, CodeInvalidResponse, ClassTransient, "occluded_score"},
+		{"fail code", `{"auth_status":"approved","fail_code":["Head_cover_fail"],"note":"KEY"}`, CodeInvalidResponse, ClassTransient, "Head_cover_fail"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := counting(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, strings.ReplaceAll(tc.body, "KEY", r.Header.Get("x-api-key")))
+			})
+			defer srv.Close()
+			c, _ := newTestClient(t, srv.URL, nil)
+			res, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+			if res != nil {
+				t.Fatalf("result %+v for a malformed approval", res)
+			}
+			ae := asAPIError(t, err)
+			if ae.Code != tc.code || ae.Class != tc.class || !strings.Contains(ae.Message, tc.inMessage) {
+				t.Fatalf("%+v, want code %s class %s message containing %q", ae, tc.code, tc.class, tc.inMessage)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package faceauth
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -21,9 +22,16 @@ func parseResult(body []byte) (*Result, error) {
 		Score            map[string]json.RawMessage `json:"score"`
 		FailCode         json.RawMessage            `json:"fail_code"`
 		RejectedComment  json.RawMessage            `json:"rejected_comment"`
+		ErrorCode        json.RawMessage            `json:"error_code"`
+		ErrorCode2       json.RawMessage            `json:"errorCode"`
 	}
 	if err := decodeObject(body, &w); err != nil {
 		return nil, err
+	}
+	// A 200 that carries an error code is that error, whatever else it
+	// says (the caller turns the body into its *APIError).
+	if code := firstString(w.ErrorCode, w.ErrorCode2); code != "" {
+		return nil, fmt.Errorf("answer carries error_code %q", clip(code))
 	}
 	status, ok := rawString(w.AuthStatus)
 	if !ok || strings.TrimSpace(status) == "" {
@@ -39,13 +47,62 @@ func parseResult(body []byte) (*Result, error) {
 	for _, fc := range rawStrings(w.FailCode) {
 		r.FailCodes = append(r.FailCodes, ParseFailCode(fc))
 	}
+	var errs []error
+	score := func(keys ...string) *float64 {
+		f, err := scoreOf(w.Score, keys...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return f
+	}
 	r.Scores = Scores{
-		FaceSimilarity: scoreOf(w.Score, "face_similarity_score"),
-		Occluded:       scoreOf(w.Score, "occluded_score"),
-		FaceCover:      scoreOf(w.Score, "face_cover_score", "face_cover_socre"),
-		HeadCover:      scoreOf(w.Score, "head_cover_score", "head_cover_socre"),
+		FaceSimilarity: score("face_similarity_score"),
+		Occluded:       score("occluded_score"),
+		FaceCover:      score("face_cover_score", "face_cover_socre"),
+		HeadCover:      score("head_cover_score", "head_cover_socre"),
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := r.Consistent(); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// Consistent reports a Result that contradicts itself or carries a score
+// that is not a finite number in 0..100: such an answer is malformed and
+// must not open a gate, whatever its auth_status says.
+func (r *Result) Consistent() error {
+	for _, s := range []struct {
+		name string
+		v    *float64
+	}{
+		{"face_similarity_score", r.Scores.FaceSimilarity},
+		{"occluded_score", r.Scores.Occluded},
+		{"face_cover_score", r.Scores.FaceCover},
+		{"head_cover_score", r.Scores.HeadCover},
+	} {
+		if s.v != nil && !validScore(*s.v) {
+			return fmt.Errorf("score %s is %v: not a finite number in 0..100", s.name, *s.v)
+		}
+	}
+	if r.Status == StatusApproved && len(r.FailCodes) > 0 {
+		return fmt.Errorf("auth_status approved together with fail_code %q", clip(strings.Join(fcStrings(r.FailCodes), ",")))
+	}
+	return nil
+}
+
+// validScore is written so that NaN is invalid (every comparison with NaN
+// is false).
+func validScore(f float64) bool { return f >= 0 && f <= 100 }
+
+func fcStrings(f []FailCode) []string {
+	s := make([]string, len(f))
+	for i, c := range f {
+		s[i] = string(c)
+	}
+	return s
 }
 
 // errorFromResponse turns a non-200 answer (or a 200 that does not parse)
@@ -278,24 +335,29 @@ func rawTime(raw json.RawMessage) time.Time {
 	return t.UTC()
 }
 
-// scoreOf returns the first of keys holding a number (or a numeric string).
-func scoreOf(m map[string]json.RawMessage, keys ...string) *float64 {
+// scoreOf returns the first of keys that is present and not null: a number
+// or a numeric string, finite and within 0..100. Anything else there ("NaN",
+// "Infinity", 1e999, "x", true, -1, 101) is an error: a malformed score must
+// never read as "absent" or pass a minimum.
+func scoreOf(m map[string]json.RawMessage, keys ...string) (*float64, error) {
 	for _, k := range keys {
 		raw, ok := m[k]
 		if !ok || isNull(raw) {
 			continue
 		}
 		var f float64
-		if err := json.Unmarshal(raw, &f); err == nil {
-			return &f
+		var err error
+		if s, isStr := rawString(raw); isStr {
+			f, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
+		} else {
+			err = json.Unmarshal(raw, &f)
 		}
-		if s, ok := rawString(raw); ok {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
-				return &f
-			}
+		if err != nil || !validScore(f) {
+			return nil, fmt.Errorf("score %s is %s: not a finite number in 0..100", k, clip(string(raw)))
 		}
+		return &f, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // clip makes outside text safe for one log line or error message: valid

@@ -1,8 +1,10 @@
 package faceauth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +45,26 @@ func TestParseResult(t *testing.T) {
 		{name: "status normalised", body: `{"auth_status":"  APPROVED "}`, status: "approved", approved: true},
 		{name: "other status is not approved", body: `{"auth_status":"pending"}`, status: "pending"},
 		{name: "approvedish is not approved", body: `{"auth_status":"approved_pending"}`, status: "approved_pending"},
-		{name: "numeric strings and nulls in score", body: `{"auth_status":"approved","score":{"face_similarity_score":"97.5","occluded_score":null,"head_cover_score":"x"}}`,
+		{name: "numeric strings and nulls in score", body: `{"auth_status":"approved","score":{"face_similarity_score":"97.5","occluded_score":null}}`,
 			status: "approved", approved: true, scores: Scores{FaceSimilarity: f64(97.5)}},
+		{name: "score bounds are valid", body: `{"auth_status":"approved","score":{"face_similarity_score":100,"occluded_score":"0"}}`,
+			status: "approved", approved: true, scores: Scores{FaceSimilarity: f64(100), Occluded: f64(0)}},
+		// Malformed scores are errors, never "absent" and never a pass.
+		{name: "NaN string score", body: `{"auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, wantErr: "face_similarity_score"},
+		{name: "Infinity string score", body: `{"auth_status":"approved","score":{"face_similarity_score":"Infinity"}}`, wantErr: "not a finite number"},
+		{name: "-Inf string score", body: `{"auth_status":"approved","score":{"occluded_score":"-inf"}}`, wantErr: "occluded_score"},
+		{name: "number overflowing to infinity", body: `{"auth_status":"approved","score":{"face_similarity_score":1e999}}`, wantErr: "not a finite number"},
+		{name: "score above 100", body: `{"auth_status":"approved","score":{"face_similarity_score":100.5}}`, wantErr: "0..100"},
+		{name: "negative score", body: `{"auth_status":"approved","score":{"head_cover_socre":-1}}`, wantErr: "head_cover_socre"},
+		{name: "score not a number", body: `{"auth_status":"approved","score":{"head_cover_score":"x"}}`, wantErr: "head_cover_score"},
+		{name: "score a boolean", body: `{"auth_status":"approved","score":{"face_cover_score":true}}`, wantErr: "face_cover_score"},
+		{name: "malformed score in a rejection too", body: `{"auth_status":"rejected","fail_code":["face_compare_underscore"],"score":{"face_similarity_score":"NaN"}}`, wantErr: "not a finite number"},
+		// Contradictions are errors.
+		{name: "approved with a fail code", body: `{"auth_status":"approved","fail_code":["Face_cover_fail"]}`, wantErr: "approved together with fail_code"},
+		{name: "approved with a single fail code string", body: `{"auth_status":"approved","fail_code":"x"}`, wantErr: "fail_code"},
+		{name: "approved with error_code", body: `{"auth_status":"approved","error_code":"Invalid_submissionId"}`, wantErr: "error_code"},
+		{name: "approved with errorCode", body: `{"auth_status":"approved","errorCode":"no_face"}`, wantErr: "error_code"},
+		{name: "empty fail_code list is no contradiction", body: `{"auth_status":"approved","fail_code":[],"error_code":""}`, status: "approved", approved: true},
 		{name: "bad create_time is zero", body: `{"auth_status":"approved","create_time":"yesterday"}`, status: "approved", approved: true},
 		{name: "missing status", body: `{"authentication_id":"x"}`, wantErr: "auth_status"},
 		{name: "status not a string", body: `{"auth_status":true}`, wantErr: "auth_status"},
@@ -84,14 +104,6 @@ func TestParseResult(t *testing.T) {
 			}
 		})
 	}
-}
-
-func fcStrings(f []FailCode) []string {
-	var s []string
-	for _, c := range f {
-		s = append(s, string(c))
-	}
-	return s
 }
 
 func TestFailCodeKnown(t *testing.T) {
@@ -272,7 +284,7 @@ func FuzzParseResult(f *testing.F) {
 	for _, s := range []string{
 		`{"authentication_id":"a","auth_status":"approved","create_time":"2023-08-08T07:04:48.633Z","score":{"face_similarity_score":99.5}}`,
 		`{"auth_status":"rejected","score":{"face_cover_socre":93.3,"head_cover_socre":87},"fail_code":["Face_Occluded_fail"],"rejected_comment":["x"]}`,
-		`{"auth_status":"APPROVED","fail_code":"x","score":{"occluded_score":"1e400"}}`, ``, `[]`, `{"auth_status":`, `<html>`,
+		`{"auth_status":"APPROVED","fail_code":"x","score":{"occluded_score":"1e400"}}`, `{"auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, `{"auth_status":"approved","error_code":"no_face"}`, ``, `[]`, `{"auth_status":`, `<html>`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -289,6 +301,20 @@ func FuzzParseResult(f *testing.F) {
 		}
 		if r.Approved() != (r.Status == StatusApproved) {
 			t.Fatal("Approved disagrees with Status")
+		}
+		// What parses is safe to act on and to record: consistent, every
+		// score finite in 0..100 (so JSON-encodable), no approval with a
+		// fail code.
+		if err := r.Consistent(); err != nil {
+			t.Fatalf("parsed result is inconsistent: %v", err)
+		}
+		for _, v := range []*float64{r.Scores.FaceSimilarity, r.Scores.Occluded, r.Scores.FaceCover, r.Scores.HeadCover} {
+			if v != nil && (math.IsNaN(*v) || *v < 0 || *v > 100) {
+				t.Fatalf("score %v passed the parser", *v)
+			}
+		}
+		if _, err := json.Marshal(r); err != nil {
+			t.Fatalf("parsed result cannot be encoded: %v", err)
 		}
 	})
 }

@@ -16,16 +16,14 @@ import (
 type Options struct {
 	Clock  Clock        // SystemClock when nil
 	Logger *slog.Logger // discards when nil
-	// OnExitPulse, when not nil, is told what an exit-button pulse does to
-	// the relay (grants through Relay.Pulse are not reported here): true
-	// once the line is energised (or already was, by a running pulse), then
-	// false once that pulse has ended with the line inactive, also when cut
-	// short by Close or Halt. No false when the line could not be driven
-	// inactive (ErrRelayFault: it may still be energised); nothing at all
-	// when it never energised. Called from the exit pulse's goroutine,
-	// possibly before Open returns; it must not block and must not call the
-	// Gate.
-	OnExitPulse func(energised bool)
+	// OnRelay, when not nil, is the relay line's one observable route: true
+	// once it is energised, false once it is inactive again, whatever pulse
+	// moved it (a grant's, the exit button's, one cut by Halt or Close). No
+	// false when the line could not be driven inactive (it may still be
+	// energised). Calls come in order from a goroutine of the relay's,
+	// possibly before Open returns, and never with a lock held (see
+	// RelayOptions.OnChange); it must not call the Gate's Close.
+	OnRelay func(energised bool)
 }
 
 func (o *Options) defaults() {
@@ -39,8 +37,8 @@ func (o *Options) defaults() {
 
 // Gate is the relay with the optional inputs and indicators, wired together:
 // every pulse counts as a grant for the door monitor (withdrawn when the
-// line could not be energised), and the exit button pulses the relay
-// (reported to Options.OnExitPulse).
+// line could not be energised), and the exit button pulses the relay; every
+// change of the relay line is reported to Options.OnRelay.
 type Gate struct {
 	// Relay unlocks the gate; never nil.
 	Relay *PulseRelay
@@ -107,19 +105,9 @@ func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
 
 	exitPulse := cfg.ExitButton.Pulse
 	relay := g.Relay
-	notify := o.OnExitPulse
 	g.monitor, err = openMonitor(drv, cfg, o, func() {
 		go func() {
-			energised := false
-			err := relay.pulse(ctx, exitPulse, func() {
-				if notify != nil {
-					energised = true
-					notify(true)
-				}
-			})
-			if energised && !errors.Is(err, ErrRelayFault) {
-				notify(false)
-			}
+			err := relay.Pulse(ctx, exitPulse)
 			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrHalted) {
 				o.Logger.Error("exit button pulse failed", "err", err)
 			}
@@ -223,7 +211,7 @@ func openRelay(drv driver, cfg config.Relay, o Options, onPulse, onFail func(tim
 	}
 	o.Logger.Info("relay ready", "chip", cfg.Chip, "line", cfg.Line, "active_low", cfg.ActiveLow, "driver", cfg.Driver)
 	return NewRelay(out, RelayOptions{Pulse: cfg.Pulse, MaxPulse: cfg.MaxPulse, Clock: o.Clock,
-		Logger: o.Logger, OnPulse: onPulse, OnEnergiseFailed: onFail, Release: release}), nil
+		Logger: o.Logger, OnPulse: onPulse, OnEnergiseFailed: onFail, Release: release, OnChange: o.OnRelay}), nil
 }
 
 // openMonitor opens the configured inputs; nil Monitor when there are none.

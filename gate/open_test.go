@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,21 +199,22 @@ func TestOpenSimFailedPulseWithdrawsItsGrant(t *testing.T) {
 	}
 }
 
-// An exit-button pulse is reported to Options.OnExitPulse: energised once
-// the line is, released once it is inactive again; a grant's pulse is not.
-func TestOpenSimReportsExitButtonPulse(t *testing.T) {
+// Every change of the relay line is reported to Options.OnRelay, in order,
+// whichever pulse moved it: energised once the line is, released once it is
+// inactive again; an exit pulse that extends a grant's reports nothing.
+func TestOpenSimReportsEveryRelayChange(t *testing.T) {
 	clk := gatetest.NewClock()
 	type report struct{ energised, line bool }
 	reports := make(chan report, 10)
-	var sim *gate.Sim
-	g, err := gate.Open(simConfig(), gate.Options{Clock: clk, OnExitPulse: func(on bool) {
-		reports <- report{on, sim.Level("relay")}
+	var sim atomic.Pointer[gate.Sim]
+	g, err := gate.Open(simConfig(), gate.Options{Clock: clk, OnRelay: func(on bool) {
+		reports <- report{on, sim.Load().Level("relay")}
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	sim = g.Sim()
+	sim.Store(g.Sim())
 	next := func(want bool) {
 		t.Helper()
 		select {
@@ -224,39 +226,57 @@ func TestOpenSimReportsExitButtonPulse(t *testing.T) {
 			t.Fatalf("no report (want energised=%v)", want)
 		}
 	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case r := <-reports:
+			t.Fatalf("reported %+v %s (pulses %+v)", r, what, g.Sim().Pulses())
+		case <-time.After(20 * time.Millisecond): // real time: lets the relay's goroutines run
+		}
+	}
 
-	sim.SetInput("exit_button", true)
+	g.Sim().SetInput("exit_button", true)
 	next(true)
 	clk.Advance(4 * time.Second)
 	next(false)
-	sim.SetInput("exit_button", false)
+	g.Sim().SetInput("exit_button", false)
 
-	// During a grant's pulse: the exit pulse extends it, reported as
-	// energised, then released when the one pulse ends.
+	// A grant's pulse is reported the same way; the exit pulse during it
+	// extends it without a report; one release when the one pulse ends.
 	done := make(chan error, 1)
-	go func() { done <- g.Relay.Pulse(context.Background(), 0) }()
-	if !clk.WaitPending(1) {
-		t.Fatal("the grant did not start")
-	}
-	select {
-	case r := <-reports:
-		t.Fatalf("a grant's pulse was reported: %+v", r)
-	default:
-	}
-	sim.SetInput("exit_button", true)
+	energised := make(chan struct{})
+	go func() { done <- g.Relay.PulseNotify(context.Background(), 0, func() { close(energised) }) }()
+	<-energised
 	next(true)
-	clk.Advance(time.Second)
-	select {
-	case r := <-reports:
-		t.Fatalf("reported %+v while the extended pulse lasts", r)
-	case <-time.After(20 * time.Millisecond): // real time: lets the pulse goroutines run
+	armed := clk.Armed()
+	g.Sim().SetInput("exit_button", true)
+	if !clk.WaitArmed(armed + 1) { // the exit pulse extended the grant's
+		t.Fatal("the exit button's pulse did not reach the relay")
 	}
+	clk.Advance(time.Second)
+	quiet("while the extended pulse lasts")
 	clk.Advance(3 * time.Second)
 	next(false)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if p := sim.Pulses(); len(p) != 2 || p[1].End.Sub(p[1].Start) != 4*time.Second {
+	if p := g.Sim().Pulses(); len(p) != 2 || p[1].End.Sub(p[1].Start) != 4*time.Second {
 		t.Fatalf("pulses %+v", p)
 	}
+
+	// Close cuts a running pulse: its release is reported before Close returns.
+	go func() { done <- g.Relay.Pulse(context.Background(), 0) }()
+	next(true)
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-reports:
+		if r.energised {
+			t.Fatalf("after Close: %+v", r)
+		}
+	default:
+		t.Fatal("the release by Close was not reported before Close returned")
+	}
+	<-done
 }

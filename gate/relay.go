@@ -35,6 +35,15 @@ type RelayOptions struct {
 	// Release is called by Close after the line is inactive (the driver
 	// releases the line there).
 	Release func() error
+	// OnChange is the one route by which the relay tells what its line
+	// does: true once it is energised (by any pulse: a grant's, the exit
+	// button's), false once it is inactive again. A pulse that extends a
+	// running one reports nothing; a line that could not be driven inactive
+	// reports no false (it may still be energised). Calls come in order from
+	// one goroutine of the relay's, never with its lock held; a slow
+	// OnChange delays later calls, never the line. Close returns after the
+	// last call.
+	OnChange func(energised bool)
 }
 
 // PulseRelay is the Relay logic over any Output: extension, clamp, cancel,
@@ -48,6 +57,8 @@ type PulseRelay struct {
 	onPulse func(time.Time)
 	onFail  func(time.Time)
 	release func() error
+
+	changes *lineChanges // nil without OnChange
 
 	mu     sync.Mutex
 	state  RelayState
@@ -83,6 +94,9 @@ func NewRelay(out Output, o RelayOptions) *PulseRelay {
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.OnChange != nil {
+		r.changes = newLineChanges(o.OnChange)
+	}
 	return r
 }
 
@@ -92,6 +106,15 @@ func (r *PulseRelay) Limits() (pulse, max time.Duration) { return r.def, r.max }
 // Pulse implements Relay.
 func (r *PulseRelay) Pulse(ctx context.Context, d time.Duration) error {
 	return r.pulse(ctx, d, nil)
+}
+
+// PulseNotify is Pulse that also calls energised (from the caller's
+// goroutine, once, before the pulse ends) when the line is energised for
+// this call: by it, or by the running pulse it extends. A call that never
+// energised the line never calls it, so the caller can tell "the gate was
+// unlocked" from "it never was" whatever the error says.
+func (r *PulseRelay) PulseNotify(ctx context.Context, d time.Duration, energised func()) error {
+	return r.pulse(ctx, d, energised)
 }
 
 // pulse is Pulse; onActive, when not nil, is called (without the lock) once
@@ -146,6 +169,7 @@ func (r *PulseRelay) pulse(ctx context.Context, d time.Duration, onActive func()
 		p = &pulse{until: until, done: make(chan struct{})}
 		r.arm(p, d)
 		r.cur, r.state = p, RelayActive
+		r.changes.add(true)
 		r.log.Info("relay pulse started", "duration", d)
 	case until.After(p.until):
 		// Extend: one timer for the new end; the line is not touched.
@@ -207,6 +231,9 @@ func (r *PulseRelay) finish(reason string) {
 	if p.err == nil && r.state == RelayActive {
 		r.state = RelayIdle
 	}
+	if !errors.Is(p.err, ErrRelayFault) {
+		r.changes.add(false)
+	}
 	r.log.Info("relay pulse ended", "reason", reason)
 	close(p.done)
 }
@@ -260,8 +287,77 @@ func (r *PulseRelay) Close() error {
 		return nil
 	}
 	err := r.Halt()
+	r.changes.close() // after Halt's release was queued: it is delivered
 	if r.release == nil {
 		return err
 	}
 	return errors.Join(err, r.release())
+}
+
+// lineChanges delivers the line's changes to OnChange in order, from its
+// own goroutine: the relay never waits for an observer, and no change is
+// dropped (a slice, not a bounded channel).
+type lineChanges struct {
+	f    func(bool)
+	mu   sync.Mutex
+	q    []bool
+	shut bool
+	wake chan struct{}
+	done chan struct{}
+}
+
+func newLineChanges(f func(bool)) *lineChanges {
+	c := &lineChanges{f: f, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// add queues a change; nil-safe, never blocks.
+func (c *lineChanges) add(energised bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if !c.shut {
+		c.q = append(c.q, energised)
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *lineChanges) run() {
+	defer close(c.done)
+	for {
+		c.mu.Lock()
+		q, shut := c.q, c.shut
+		c.q = nil
+		c.mu.Unlock()
+		for _, e := range q {
+			c.f(e)
+		}
+		if shut && len(q) == 0 {
+			return
+		}
+		if len(q) == 0 {
+			<-c.wake
+		}
+	}
+}
+
+// close delivers what is queued, then stops; nil-safe.
+func (c *lineChanges) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.shut = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	<-c.done
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/facegate/facegate/mqtt"
 )
 
 // auditLog appends one JSON line per decision to <dir>/audit.jsonl,
@@ -52,9 +50,10 @@ func (a *auditLog) open() error {
 	return nil
 }
 
-// write appends ev as one line.
-func (a *auditLog) write(ev mqtt.Event) error {
-	line, err := json.Marshal(ev)
+// write appends one record (an mqtt.Event or an mqtt.PulseResult) as one
+// line. A nil error means the line is on disk (written and fsync'd).
+func (a *auditLog) write(rec any) error {
+	line, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode audit line: %w", err)
 	}

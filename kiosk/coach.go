@@ -22,6 +22,7 @@ const (
 	ReasonCameraError      = "camera_error"
 	ReasonShutdown         = "shutdown"
 	ReasonRelayFailed      = "relay_failed"
+	ReasonRecordFailed     = "record_failed" // the grant could not be recorded, so the gate did not open
 	ReasonBrokerDown       = "broker_down"
 	ReasonRejected         = "rejected"       // rejected without a fail code
 	ReasonInvalidResult    = "invalid_result" // a 200 that is neither approved nor rejected
@@ -109,6 +110,7 @@ var coaching = map[string]string{
 	ReasonCameraError:                      "Camera unavailable — see the site office",
 	ReasonShutdown:                         "Gate closing — try again shortly",
 	ReasonRelayFailed:                      "Gate did not open — see the site office",
+	ReasonRecordFailed:                     "Gate did not open — see the site office",
 	ReasonBrokerDown:                       "Gate offline — try again shortly",
 	ReasonRejected:                         "Not recognised",
 	ReasonInvalidResult:                    "Service unavailable — try again",

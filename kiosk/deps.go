@@ -70,18 +70,19 @@ type Pinger interface {
 
 // Relay opens the gate.
 type Relay interface {
-	// Pulse energises the relay for d and returns nil after it is released.
-	// Cancelling ctx releases it early. The kiosk calls it only for a
-	// granted session, once, from the session goroutine.
+	// Pulse energises the relay for d and returns after it is released.
+	// It calls energised once, from Pulse's goroutine, as soon as the line
+	// is energised for this call (by it or by a running pulse it extends),
+	// and never when it was not: that call, not the error, tells the kiosk
+	// whether the gate was unlocked. Cancelling ctx releases it early. The
+	// kiosk calls it only for a granted session whose event is recorded,
+	// once, from the session goroutine.
 	//
-	// The error says whether the gate was unlocked, which decides the event:
-	//   - wrapping ErrRelayFault: the line could not be driven inactive (it
-	//     may still be energised);
-	//   - wrapping ErrPulseCut, context.Canceled or context.DeadlineExceeded:
-	//     energised, then released early (gate.PulseRelay returns ctx's
-	//     error only after it energised the line);
-	//   - any other error: never energised.
-	Pulse(ctx context.Context, d time.Duration) error
+	// The error says how the pulse went: nil for a whole pulse; wrapping
+	// ErrRelayFault when the line could not be driven inactive (it may
+	// still be energised); any other error after energised means it was
+	// released early (cancelled, halted), before it means it never was.
+	Pulse(ctx context.Context, d time.Duration, energised func()) error
 }
 
 // RelayMonitor is optionally implemented by a Relay: RelayFault reports a
@@ -90,21 +91,21 @@ type RelayMonitor interface {
 	RelayFault() bool
 }
 
-// Errors a Relay wraps to say the gate was unlocked (see Relay.Pulse).
-var (
-	// ErrPulseCut: the relay was energised and released before its time.
-	ErrPulseCut = errors.New("kiosk: relay pulse cut short")
-	// ErrRelayFault: the relay line could not be driven inactive.
-	ErrRelayFault = errors.New("kiosk: relay line stuck")
-)
+// ErrRelayFault is what a Relay wraps when its line could not be driven
+// inactive (see Relay.Pulse).
+var ErrRelayFault = errors.New("kiosk: relay line stuck")
 
 // Publisher carries the kiosk's output to MQTT. Every method is called from
 // the kiosk's goroutines and must not block for long (queue, do not wait
 // for the broker).
 type Publisher interface {
-	// PublishEvent queues one decision durably (the outbox); an error means
-	// it was not queued. EventID and Seq are already set.
+	// PublishEvent queues one decision durably (the outbox, fsync'd); an
+	// error means it was not queued. EventID and Seq are already set. A
+	// grant's event is queued before the relay moves.
 	PublishEvent(ev mqtt.Event) error
+	// PublishPulse queues, durably like PublishEvent, how a granted
+	// event's relay pulse ended (joined to it by EventID).
+	PublishPulse(p mqtt.PulseResult) error
 	// PublishState publishes the retained session state.
 	PublishState(s Status) error
 	// PublishHealth publishes the self-test summary.

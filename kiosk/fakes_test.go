@@ -115,7 +115,7 @@ func (f *fakeAuth) calls() int {
 
 // fakeRelay records pulses. err refuses the pulse (never energised);
 // after is returned once the line was energised (cut or stuck); during runs
-// while it is energised.
+// while it is energised (after the energised callback).
 type fakeRelay struct {
 	mu     sync.Mutex
 	pulses []time.Duration
@@ -124,7 +124,7 @@ type fakeRelay struct {
 	during func()
 }
 
-func (f *fakeRelay) Pulse(ctx context.Context, d time.Duration) error {
+func (f *fakeRelay) Pulse(ctx context.Context, d time.Duration, energised func()) error {
 	f.mu.Lock()
 	if f.err != nil {
 		f.mu.Unlock()
@@ -133,6 +133,7 @@ func (f *fakeRelay) Pulse(ctx context.Context, d time.Duration) error {
 	f.pulses = append(f.pulses, d)
 	after, during := f.after, f.during
 	f.mu.Unlock()
+	energised()
 	if during != nil {
 		during()
 	}
@@ -149,17 +150,37 @@ func (f *fakeRelay) count() int {
 type fakePublisher struct {
 	mu     sync.Mutex
 	events []mqtt.Event
+	pulses []mqtt.PulseResult
 	states []State
 	health []Health
 	alerts []Alert
 	err    error
+	// eventErr, when set, fails PublishEvent only (an outbox that refuses a
+	// decision: disk full).
+	eventErr error
 }
 
 func (f *fakePublisher) PublishEvent(ev mqtt.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.events = append(f.events, ev)
+	if f.eventErr != nil {
+		return f.eventErr
+	}
 	return f.err
+}
+
+func (f *fakePublisher) PublishPulse(p mqtt.PulseResult) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pulses = append(f.pulses, p)
+	return f.err
+}
+
+func (f *fakePublisher) relayResults() []mqtt.PulseResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]mqtt.PulseResult(nil), f.pulses...)
 }
 
 func (f *fakePublisher) PublishState(s Status) error {

@@ -201,6 +201,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 			k.log.Info("old crops deleted", "count", n)
 		}
 	}
+	k.recoverInterrupted()
 	k.mu.Lock()
 	k.accepting = true
 	k.mu.Unlock()

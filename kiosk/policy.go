@@ -26,11 +26,13 @@ func scoreChecks(min config.MinScores, s faceauth.Scores) []string {
 		{"face_cover", min.FaceCover, s.FaceCover},
 		{"head_cover", min.HeadCover, s.HeadCover},
 	} {
+		// Written so that an unknown or malformed value denies: NaN fails
+		// every comparison, so each case asks "is it good?", never "is it bad?".
 		switch {
-		case c.min <= 0:
+		case c.min == 0:
 		case c.score == nil:
 			reasons = append(reasons, c.name+suffixMissing)
-		case *c.score < c.min:
+		case !(*c.score >= c.min && *c.score <= 100):
 			reasons = append(reasons, c.name+suffixBelowMinimum)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -430,6 +429,14 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 	if res == nil {
 		return failed(ReasonInvalidResult)
 	}
+	if err := res.Consistent(); err != nil {
+		// The client refuses these already; a result that gets here anyway
+		// (another Authenticator) must not open either, nor be encoded.
+		k.log.Error("FaceAuth API answer is malformed", "err", err, "auth_status", clip(res.Status))
+		f := failed(ReasonInvalidResult)
+		f.alert, f.alertMsg = AlertAPIInvalidResponse, "FaceAuth answer refused: "+clip(err.Error())
+		return f
+	}
 	o := outcome{auth: authOf(res)}
 	switch res.Status {
 	case faceauth.StatusApproved:
@@ -458,7 +465,7 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 	var reasons []string
 	reasons = append(reasons, scoreChecks(p.MinScores, res.Scores)...)
 	now := k.now()
-	if age := now.Sub(s.face.CapturedAt); age > p.MaxAge {
+	if age := now.Sub(s.face.CapturedAt); !(age <= p.MaxAge) {
 		reasons = append(reasons, ReasonStaleApproval)
 	}
 	if p.RequireBroker && k.deps.Broker != nil && !k.deps.Broker.Connected() {
@@ -513,6 +520,16 @@ func (k *Kiosk) apiFailure(err error) outcome {
 	case faceauth.ClassConfig, faceauth.ClassClient:
 		o.alert = reason
 		k.log.Error("FaceAuth API refused the gate's configuration or request", "code", me.Code, "class", me.Class, "http_status", me.HTTPStatus, "trace_id", me.TraceID, "err", err)
+	case faceauth.ClassTransient:
+		if me.Code != faceauth.CodeInvalidResponse {
+			k.log.Warn("FaceAuth API call failed", "code", me.Code, "class", me.Class, "http_status", me.HTTPStatus, "err", err)
+			break
+		}
+		// A malformed or self-contradictory answer (a NaN score, an
+		// approval with a fail code): never a grant, and an operator
+		// should know.
+		o.alert = AlertAPIInvalidResponse
+		k.log.Error("FaceAuth API answer is malformed", "code", me.Code, "http_status", me.HTTPStatus, "trace_id", me.TraceID, "err", err)
 	default:
 		k.log.Warn("FaceAuth API call failed", "code", me.Code, "class", me.Class, "http_status", me.HTTPStatus, "err", err)
 	}
@@ -532,165 +549,12 @@ func authOf(r *faceauth.Result) *mqtt.Auth {
 		RejectedComment: r.Comments,
 	}
 	if !r.CreateTime.IsZero() {
-		a.CreateTime = r.CreateTime.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		a.CreateTime = timestamp(r.CreateTime)
 	}
 	for _, fc := range r.FailCodes {
 		a.FailCode = append(a.FailCode, string(fc))
 	}
 	return a
-}
-
-// finish ends the session: the end state on the screen, the relay for a
-// grant, then the one event to the audit log, the publisher and the page.
-func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
-	s.decidedAt = k.now()
-	end := map[mqtt.Decision]State{mqtt.DecisionGranted: StateGranted, mqtt.DecisionDenied: StateDenied, mqtt.DecisionError: StateError}
-	st, ok := end[o.decision]
-	if !ok { // unreachable by construction; fail closed all the same
-		o = failed(ReasonInvalidResult)
-		st = StateError
-	}
-	ev := mqtt.Event{
-		Site:           k.site,
-		Gate:           k.gate,
-		Decision:       o.decision,
-		Reason:         o.reasons,
-		Message:        o.message,
-		SubmissionID:   k.privacy.Apply(s.id.SubmissionID),
-		UserID:         s.id.UserID,
-		IdentitySource: s.id.Source,
-		Auth:           o.auth,
-		Error:          o.err,
-	}
-	if s.face != nil {
-		ev.Faces = s.face.Faces
-		ev.AgeMS = s.decidedAt.Sub(s.face.CapturedAt).Milliseconds()
-	}
-	from := s.start
-	if !s.capturingAt.IsZero() {
-		from = s.capturingAt
-		if s.face != nil {
-			ev.LatencyMS.Capture = max(0, s.faceAt.Sub(s.capturingAt).Milliseconds())
-		}
-	}
-	if !s.firstCapture.IsZero() {
-		from = s.firstCapture
-	}
-	ev.LatencyMS.API = s.apiDur.Milliseconds()
-	ev.LatencyMS.Total = s.decidedAt.Sub(from).Milliseconds()
-	// The relay first: screen, LEDs and the state topic show granted only
-	// once the gate was unlocked, never green then red.
-	if o.decision == mqtt.DecisionGranted {
-		if ctx.Err() != nil {
-			o = failed(ReasonShutdown)
-		} else {
-			o = k.openGate(ctx, s, o, &ev)
-		}
-		if o.decision != mqtt.DecisionGranted {
-			ev.Decision, ev.Reason, ev.Message = o.decision, o.reasons, o.message
-			st = StateError
-		}
-	}
-	k.setState(st, o.message, func(x *Status) { x.Decision, x.Reason, x.Name = o.decision, o.reasons, s.id.DisplayName })
-	k.emit(s, &ev, o)
-}
-
-// AlertRelayFault is the operator alert for a relay line that could not be
-// driven inactive after a pulse.
-const AlertRelayFault = "relay_fault"
-
-// openGate pulses the relay for a granted outcome. A gate that was unlocked
-// at all (even cut short, or stuck) keeps the grant and its passback; only
-// a relay that never energised turns it into relay_failed.
-func (k *Kiosk) openGate(ctx context.Context, s *session, o outcome, ev *mqtt.Event) outcome {
-	err := k.deps.Relay.Pulse(ctx, k.pulse)
-	switch {
-	case err == nil:
-		k.metrics.relayPulses.Inc()
-		ev.Relay = "pulsed"
-	case errors.Is(err, ErrRelayFault):
-		k.log.Error("relay line stuck after a pulse", "err", err)
-		k.metrics.relayPulses.Inc()
-		k.metrics.relayFailures.Inc()
-		k.relayFault.Store(true)
-		ev.Relay = "fault"
-		o.alert, o.alertMsg = AlertRelayFault, "relay line could not be driven inactive: "+clip(err.Error())
-	case errors.Is(err, ErrPulseCut) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		k.log.Warn("relay pulse cut short", "err", err)
-		k.metrics.relayPulses.Inc()
-		ev.Relay = "cut"
-	default:
-		k.log.Error("relay pulse failed", "err", err)
-		k.metrics.relayFailures.Inc()
-		f := failed(ReasonRelayFailed)
-		f.alert = ReasonRelayFailed
-		f.auth = ev.Auth
-		return f
-	}
-	if s.policy.AntiPassback.Mode != "off" && s.id.SubmissionID != "" {
-		if err := k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window); err != nil {
-			k.log.Error("anti-passback memory not saved", "err", err)
-			k.alert("state_dir", "anti-passback memory could not be saved (a restart would forget this grant): "+err.Error(), "")
-		}
-	}
-	return o
-}
-
-// emit numbers the event and sends it to its three destinations.
-func (k *Kiosk) emit(s *session, ev *mqtt.Event, o outcome) {
-	now := k.now()
-	seq, id, err := k.seq.next(now)
-	if err != nil {
-		k.log.Error("event sequence not persisted", "err", err)
-		k.alert("state_dir", "event sequence could not be saved: "+err.Error(), "")
-	}
-	ev.Seq, ev.EventID = seq, id
-	ev.TS = now.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-	if ev.Reason == nil {
-		ev.Reason = []string{}
-	}
-	if err := k.audit.write(*ev); err != nil {
-		k.log.Error("audit log write failed", "event_id", ev.EventID, "err", err)
-		k.metrics.auditFailures.Inc()
-	}
-	if p := k.deps.Publisher; p != nil {
-		if err := p.PublishEvent(*ev); err != nil {
-			k.log.Error("event publish failed", "event_id", ev.EventID, "err", err)
-			k.metrics.publishFailures.Inc()
-		}
-	}
-	k.hub.send("decision", ev)
-	k.updateStatus(func(x *Status) { x.LastEventID = ev.EventID })
-	k.metrics.decision(ev, s)
-	if k.crops != nil && s.face != nil {
-		if err := k.crops.save(now, ev.EventID, s.face.JPEG); err != nil {
-			k.log.Warn("crop not saved", "err", err)
-		}
-		if _, err := k.crops.prune(now); err != nil {
-			k.log.Warn("crop pruning failed", "err", err)
-		}
-	}
-	if o.alert != "" {
-		msg := ev.Message
-		if o.alertMsg != "" {
-			msg = o.alertMsg
-		} else if ev.Error != nil {
-			msg = ev.Error.Code + ": " + ev.Error.Message
-		}
-		k.alert(o.alert, msg, ev.EventID)
-	}
-	k.log.Info("decision", "event_id", ev.EventID, "seq", ev.Seq, "decision", ev.Decision,
-		"reason", strings.Join(ev.Reason, ","), "source", ev.IdentitySource, "latency_ms", ev.LatencyMS.Total)
-}
-
-func (k *Kiosk) alert(code, msg, eventID string) {
-	k.log.Error("operator alert", "code", code, "message", msg, "event_id", eventID)
-	k.metrics.alerts.WithLabelValues(code).Inc()
-	if p := k.deps.Publisher; p != nil {
-		if err := p.PublishAlert(Alert{Code: code, Message: msg, At: k.now().UTC(), EventID: eventID}); err != nil {
-			k.log.Warn("alert publish failed", "code", code, "err", err)
-		}
-	}
 }
 
 // cooldown keeps the result on the screen and refuses identities for

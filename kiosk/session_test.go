@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,6 +35,7 @@ func TestSessionOutcomes(t *testing.T) {
 		apiCalls  int
 		alert     string
 		wantError string // event.error.class
+		relay     string // the relay result of a grant; pulsed when empty
 	}{
 		{name: "granted pulses once", decision: mqtt.DecisionGranted, reason: ReasonApproved, message: "Welcome", apiCalls: 1},
 		{name: "not recognised", setup: func(r *rig) { r.auth.res = rejected(faceauth.FailFaceCompare) },
@@ -91,8 +93,19 @@ func TestSessionOutcomes(t *testing.T) {
 			c.MQTT.URLs = []string{"tcp://127.0.0.1:1883"}
 		},
 			decision: mqtt.DecisionDenied, reason: ReasonBrokerDown, apiCalls: 1},
+		// The grant is recorded before the relay moves; its relay result says
+		// it never energised, and the screen shows the failure.
 		{name: "relay failure is an error and an alert", setup: func(r *rig) { r.relay.err = errors.New("gpio busy") },
-			decision: mqtt.DecisionError, reason: ReasonRelayFailed, message: "Gate did not open — see the site office", apiCalls: 1, alert: ReasonRelayFailed},
+			decision: mqtt.DecisionGranted, reason: ReasonApproved, apiCalls: 1, alert: ReasonRelayFailed, relay: mqtt.RelayNotEnergised},
+		// Fail closed on doubt: a malformed answer never opens.
+		{name: "NaN score from the authenticator", setup: func(r *rig) { r.auth.res.Scores.FaceSimilarity = f64(math.NaN()) },
+			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
+		{name: "infinite score from the authenticator", setup: func(r *rig) { r.auth.res.Scores.HeadCover = f64(math.Inf(1)) },
+			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
+		{name: "approval with a fail code", setup: func(r *rig) { r.auth.res.FailCodes = []faceauth.FailCode{faceauth.FailHeadCover} },
+			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
+		{name: "malformed answer alerts the operator", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidResponse, faceauth.ClassTransient) },
+			decision: mqtt.DecisionError, reason: "api_transient", apiCalls: 1, alert: AlertAPIInvalidResponse, wantError: "transient"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,17 +139,27 @@ func TestSessionOutcomes(t *testing.T) {
 				if tc.message != "" && ev.Message != tc.message {
 					t.Errorf("message %q, want %q", ev.Message, tc.message)
 				}
-				wantPulses := 0
+				wantPulses, wantRelay, results := 0, 0, r.pub.relayResults()
 				if tc.decision == mqtt.DecisionGranted {
-					wantPulses = 1
-					if ev.Relay != "pulsed" {
-						t.Errorf("relay %q, want pulsed", ev.Relay)
+					wantRelay = 1
+					if tc.relay == "" {
+						wantPulses = 1
+						tc.relay = mqtt.RelayPulsed
 					}
-				} else if ev.Relay != "" {
-					t.Errorf("relay %q on a %s", ev.Relay, ev.Decision)
+					if ev.Relay != mqtt.RelayPending {
+						t.Errorf("relay %q, want pending (the event is written before the relay moves)", ev.Relay)
+					}
+					if len(results) != 1 || results[0].EventID != ev.EventID || results[0].Relay != tc.relay {
+						t.Errorf("relay results %+v, want one %s for %s", results, tc.relay, ev.EventID)
+					}
+				} else if ev.Relay != "" || len(results) != 0 {
+					t.Errorf("relay %q and results %+v on a %s", ev.Relay, results, ev.Decision)
 				}
 				if got := r.relay.count(); got != wantPulses {
 					t.Errorf("%d relay pulses, want %d", got, wantPulses)
+				}
+				if n := auditRelayLines(t, cfg.StateDir); n != wantRelay {
+					t.Errorf("%d relay results in the audit log, want %d", n, wantRelay)
 				}
 				if got := r.auth.calls(); got != tc.apiCalls {
 					t.Errorf("%d API calls, want %d", got, tc.apiCalls)
@@ -172,19 +195,34 @@ func TestSessionOutcomes(t *testing.T) {
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
+// auditLines counts the decision records of the audit log (relay results
+// are counted by auditRelayLines).
 func auditLines(t *testing.T, stateDir string) int {
+	events, _ := auditRecords(t, stateDir)
+	return events
+}
+
+func auditRelayLines(t *testing.T, stateDir string) int {
+	_, relays := auditRecords(t, stateDir)
+	return relays
+}
+
+func auditRecords(t *testing.T, stateDir string) (events, relays int) {
 	t.Helper()
 	f, err := os.Open(filepath.Join(stateDir, "audit", auditName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	n := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		n++
+		if strings.Contains(sc.Text(), `"kind":"relay"`) {
+			relays++
+		} else {
+			events++
+		}
 	}
-	return n
+	return events, relays
 }
 
 // countSSE drains a hub channel (closed by Run's end) and counts one event name.
@@ -415,7 +453,7 @@ func TestRemoteOpen(t *testing.T) {
 		waitFor(t, func() bool { return len(r.events()) == 1 })
 		stop()
 		ev := r.events()[0]
-		if ev.Decision != mqtt.DecisionGranted || !slices.Equal(ev.Reason, []string{ReasonRemoteOpen}) || ev.UserID != "ops" || ev.Relay != "pulsed" || r.relay.count() != 1 {
+		if ev.Decision != mqtt.DecisionGranted || !slices.Equal(ev.Reason, []string{ReasonRemoteOpen}) || ev.UserID != "ops" || ev.Relay != mqtt.RelayPending || r.relay.count() != 1 {
 			t.Errorf("event %+v pulses %d", ev, r.relay.count())
 		}
 		if r.auth.calls() != 0 || r.sel.calls != 0 {
@@ -590,7 +628,8 @@ func TestStaleWakeIsIgnored(t *testing.T) {
 }
 
 // A pulse that energised the line and was then cut or left stuck still
-// unlocked the gate: the grant stands and the passback is recorded.
+// unlocked the gate: the grant stands and the passback is recorded; the
+// relay result that follows the event says how the pulse ended.
 func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -598,10 +637,11 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 		relay string
 		alert string
 	}{
-		{name: "cancelled mid-pulse", after: context.Canceled, relay: "cut"},
-		{name: "cut by the relay", after: fmt.Errorf("halted: %w", ErrPulseCut), relay: "cut"},
-		{name: "cancelled and stuck", after: errors.Join(context.Canceled, fmt.Errorf("gpio: %w", ErrRelayFault)), relay: "fault", alert: AlertRelayFault},
-		{name: "stuck", after: fmt.Errorf("gpio: %w", ErrRelayFault), relay: "fault", alert: AlertRelayFault},
+		{name: "whole pulse", relay: mqtt.RelayPulsed},
+		{name: "cancelled mid-pulse", after: context.Canceled, relay: mqtt.RelayCut},
+		{name: "halted", after: errors.New("relay halted"), relay: mqtt.RelayCut},
+		{name: "cancelled and stuck", after: errors.Join(context.Canceled, fmt.Errorf("gpio: %w", ErrRelayFault)), relay: mqtt.RelayFault, alert: AlertRelayFault},
+		{name: "stuck", after: fmt.Errorf("gpio: %w", ErrRelayFault), relay: mqtt.RelayFault, alert: AlertRelayFault},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -622,8 +662,12 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 				}
 				evs, _, alerts := r.pub.snapshot()
 				ev := evs[0]
-				if ev.Decision != mqtt.DecisionGranted || !slices.Contains(ev.Reason, ReasonApproved) || ev.Relay != tc.relay {
-					t.Errorf("event %s %v relay %q, want granted approved relay %q", ev.Decision, ev.Reason, ev.Relay, tc.relay)
+				if ev.Decision != mqtt.DecisionGranted || !slices.Contains(ev.Reason, ReasonApproved) || ev.Relay != mqtt.RelayPending {
+					t.Errorf("event %s %v relay %q, want granted approved relay pending", ev.Decision, ev.Reason, ev.Relay)
+				}
+				res := r.pub.relayResults()
+				if len(res) != 1 || res[0].EventID != ev.EventID || res[0].Relay != tc.relay || res[0].EnergisedAt == "" {
+					t.Errorf("relay results %+v, want one %q for %s", res, tc.relay, ev.EventID)
 				}
 				if !slices.Contains(evs[1].Reason, ReasonAntiPassback) {
 					t.Errorf("second event %s %v, want anti_passback", evs[1].Decision, evs[1].Reason)
@@ -643,15 +687,20 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 	}
 }
 
-// The screen and the state topic never show granted before the relay
-// pulsed, so a relay that fails never shows green then red.
-func TestGrantedShownOnlyAfterPulse(t *testing.T) {
+// The grant is shown (screen, state topic) when the line energises, not
+// after the pulse, and never for a relay that did not energise; the event
+// is recorded before the relay moves.
+func TestGrantedShownWhenEnergised(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		t.Run(fmt.Sprintf("relay fails %v", fail), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				r := newRig(t, nil)
 				var during State
-				r.relay.during = func() { during = r.k.Status().State }
+				recordedBefore := false
+				r.relay.during = func() {
+					during = r.k.Status().State
+					recordedBefore = len(r.events()) == 1
+				}
 				if fail {
 					r.relay.err = errors.New("gpio busy")
 				}
@@ -660,13 +709,23 @@ func TestGrantedShownOnlyAfterPulse(t *testing.T) {
 				if err := stop(); err != nil {
 					t.Fatal(err)
 				}
-				_, states, _ := r.pub.snapshot()
+				_, states, alerts := r.pub.snapshot()
 				granted := slices.Contains(states, StateGranted)
-				if fail && granted {
-					t.Errorf("states %v: granted shown for a gate that did not open", states)
+				res := r.pub.relayResults()
+				if fail {
+					if granted {
+						t.Errorf("states %v: granted shown for a gate that did not open", states)
+					}
+					if len(res) != 1 || res[0].Relay != mqtt.RelayNotEnergised || res[0].Reason != ReasonRelayFailed {
+						t.Errorf("relay results %+v, want not_energised relay_failed", res)
+					}
+					if len(alerts) != 1 || alerts[0].Code != ReasonRelayFailed {
+						t.Errorf("alerts %+v, want relay_failed", alerts)
+					}
+					return
 				}
-				if !fail && (!granted || during == StateGranted) {
-					t.Errorf("states %v, state during the pulse %s: want granted only after it", states, during)
+				if during != StateGranted || !recordedBefore {
+					t.Errorf("during the pulse: state %s, event recorded %v; want granted and recorded", during, recordedBefore)
 				}
 			})
 		})
@@ -825,4 +884,35 @@ func TestDrainLimit(t *testing.T) {
 			t.Errorf("events %+v, %d pulses; want one shutdown event and no pulse", evs, r.relay.count())
 		}
 	})
+}
+
+// scoreChecks is written so that an unknown or malformed value denies,
+// whichever side of the comparison it is on (the config refuses a NaN
+// minimum and the client a NaN score; this is the last line).
+func TestScoreChecksFailClosed(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	tests := []struct {
+		name  string
+		min   float64
+		score *float64
+		want  []string
+	}{
+		{"no minimum", 0, nil, nil},
+		{"above", 50, f64(60), nil},
+		{"equal", 50, f64(50), nil},
+		{"below", 50, f64(40), []string{"face_similarity_below_minimum"}},
+		{"absent", 50, nil, []string{"face_similarity_missing"}},
+		{"NaN score", 50, &nan, []string{"face_similarity_below_minimum"}},
+		{"infinite score", 50, &inf, []string{"face_similarity_below_minimum"}},
+		{"score above 100", 50, f64(101), []string{"face_similarity_below_minimum"}},
+		{"NaN minimum", nan, f64(99), []string{"face_similarity_below_minimum"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := scoreChecks(config.MinScores{FaceSimilarity: tc.min}, faceauth.Scores{FaceSimilarity: tc.score})
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

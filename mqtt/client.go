@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -299,16 +298,8 @@ func (c *Client) PublishEvent(ev Event) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
-	if _, err := c.box.Append(b); err != nil {
-		switch {
-		case errors.Is(err, outbox.ErrFull):
-			return fmt.Errorf("%w: %w", ErrOutboxFull, err)
-		case errors.Is(err, outbox.ErrTooLarge):
-			return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
-		case errors.Is(err, outbox.ErrClosed):
-			return ErrClosed
-		}
-		return fmt.Errorf("mqtt: queue event %s: %w", ev.EventID, err)
+	if err := c.enqueue(b, "event "+ev.EventID); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.lastDecision = Summarize(ev)

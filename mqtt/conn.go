@@ -305,7 +305,7 @@ func (c *Client) sendEvents(ctx context.Context, cli paho.Client) error {
 				return fmt.Errorf("mqtt: read outbox: %w", err)
 			}
 			for _, r := range recs {
-				tok := cli.Publish(c.topics.Event, 1, false, r.Payload)
+				tok := cli.Publish(c.recordTopic(r.Payload), 1, false, r.Payload)
 				if len(inflight) == 0 {
 					timer.Reset(c.opts.AckTimeout)
 				}

@@ -96,7 +96,7 @@ func grantedAndDenied(evs []mqtt.Event) (granted, denied bool) {
 	for _, ev := range evs {
 		switch ev.Decision {
 		case mqtt.DecisionGranted:
-			granted = granted || (ev.Auth != nil && ev.Auth.Score.FaceSimilarity != nil && ev.Relay == "pulsed")
+			granted = granted || (ev.Auth != nil && ev.Auth.Score.FaceSimilarity != nil && ev.Relay == mqtt.RelayPending)
 		case mqtt.DecisionDenied:
 			denied = true
 		}

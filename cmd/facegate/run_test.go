@@ -85,6 +85,7 @@ func (n *notifySocket) count() int {
 type brokerLog struct {
 	mu         sync.Mutex
 	events     []mqtt.Event
+	results    []mqtt.PulseResult // <prefix>/event/relay
 	status     []string
 	relayTopic []string // <prefix>/relay payloads
 	// relayAtOffline is the relay's state when "offline" arrived.
@@ -217,6 +218,11 @@ func (r *rig) record(topic string, payload []byte, _ bool) {
 		if json.Unmarshal(payload, &ev) == nil {
 			r.bl.events = append(r.bl.events, ev)
 		}
+	case "event/relay":
+		var res mqtt.PulseResult
+		if json.Unmarshal(payload, &res) == nil {
+			r.bl.results = append(r.bl.results, res)
+		}
 	case "relay":
 		r.bl.relayTopic = append(r.bl.relayTopic, string(payload))
 	case "status":
@@ -339,11 +345,19 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	waitUntil(t, 30*time.Second, "the green lamp", func() bool { return r.d.p.gate.Sim().Level("leds.green") })
 	waitUntil(t, 30*time.Second, "a granted event", func() bool { return r.bl.granted() == 1 })
 	waitUntil(t, 5*time.Second, "the sim relay pulse", func() bool { return len(r.d.p.gate.Sim().Pulses()) == 1 })
+	waitUntil(t, 10*time.Second, "the grant's relay result", func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return len(r.bl.results) == 1
+	})
 	r.bl.mu.Lock()
-	ev := r.bl.events[0]
+	ev, res := r.bl.events[0], r.bl.results[0]
 	r.bl.mu.Unlock()
-	if ev.Relay != "pulsed" || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil || ev.IdentitySource != kiosk.SourceMQTT {
-		t.Fatalf("granted event lacks the pulse, the scores or the source: %+v", ev)
+	if ev.Relay != mqtt.RelayPending || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil || ev.IdentitySource != kiosk.SourceMQTT {
+		t.Fatalf("granted event lacks the pending relay, the scores or the source: %+v", ev)
+	}
+	if res.EventID != ev.EventID || res.Relay != mqtt.RelayPulsed || res.EnergisedAt == "" {
+		t.Fatalf("relay result %+v, want pulsed for %s", res, ev.EventID)
 	}
 
 	if code, body := r.get("/healthz"); code != http.StatusOK && code != http.StatusServiceUnavailable {

@@ -113,12 +113,13 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
 	p.qr = capture.NewQRScanner(p.frames, capture.QRConfig{})
 
-	// The exit button pulses the relay inside the gate; its pulses are shown
-	// like the kiosk's once the kiosk exists (one pressed before is not).
-	var exitRelay atomic.Pointer[func(bool)]
+	// The relay line's one route: every change (a grant's pulse, the exit
+	// button's) goes to the screen and the broker once the kiosk exists (one
+	// before that is not shown).
+	var relayRoute atomic.Pointer[func(bool)]
 	p.gate, err = gate.Open(cfg.IO, gate.Options{Logger: o.log.With("component", "gate"),
-		OnExitPulse: func(on bool) {
-			if f := exitRelay.Load(); f != nil {
+		OnRelay: func(on bool) {
+			if f := relayRoute.Load(); f != nil {
 				(*f)(on)
 			}
 		}})
@@ -155,7 +156,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	deps := kiosk.Deps{
 		Selector:      &faceSelector{sel: p.selector},
 		Authenticator: p.api,
-		Relay:         &observedRelay{relay: p.gate.Relay, notify: relayChanged},
+		Relay:         gateRelay{relay: p.gate.Relay},
 		Publisher:     p.pub,
 		Pinger:        p.api,
 		Preview:       previewSource{p.preview},
@@ -173,13 +174,12 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if err != nil {
 		return p, err
 	}
-	exitRelay.Store(&relayChanged)
+	relayRoute.Store(&relayChanged)
 	return p, nil
 }
 
-// relayChanged tells the screen and the broker what the relay does. It is
-// called by the relay wrapper for the kiosk's pulses and by the gate for the
-// exit button's, once the kiosk is built.
+// relayChanged tells the screen and the broker what the relay line does
+// (the gate's OnRelay route, for every pulse), once the kiosk is built.
 func (p *parts) relayChanged(on bool, observe func(bool)) {
 	p.kiosk.SetRelay(on)
 	if p.broker != nil {

@@ -48,64 +48,27 @@ func (p previewSource) NextPreview(ctx context.Context, after uint64) ([]byte, u
 	return p.preview.Next(ctx, after)
 }
 
-// observedRelay reports the relay's output (energised or not) while the
-// kiosk pulses it: the screen and the retained MQTT topic show it.
-type observedRelay struct {
-	relay  gate.Relay
-	notify func(energised bool)
+// gateRelay is the gate's relay as a kiosk.Relay. What the line does is
+// reported once, by the gate (gate.Options.OnRelay), for every pulse.
+type gateRelay struct {
+	relay *gate.PulseRelay
 }
 
-// relayPoll is how often the relay's state is read during a pulse.
-const relayPoll = 5 * time.Millisecond
-
-// Pulse implements kiosk.Relay, with its error contract: a context error
-// or kiosk.ErrPulseCut means the line was energised, kiosk.ErrRelayFault
-// that it may still be.
-func (r *observedRelay) Pulse(ctx context.Context, d time.Duration) error {
+// Pulse implements kiosk.Relay: energised is the gate's own report that the
+// line energised for this call; kiosk.ErrRelayFault that it may still be.
+func (r gateRelay) Pulse(ctx context.Context, d time.Duration, energised func()) error {
 	if ctx.Err() != nil {
-		// gate.PulseRelay would return ctx's error without energising,
-		// which the kiosk would read as a pulse cut short.
 		return errors.New("relay not pulsed: the daemon is stopping")
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.relay.Pulse(ctx, d) }()
-	t := time.NewTicker(relayPoll)
-	defer t.Stop()
-	reported := false
-	for {
-		select {
-		case err := <-done:
-			// A line that could not be released may still be energised:
-			// it stays shown as open (as the exit button's pulses do),
-			// never as closed.
-			if reported && !errors.Is(err, gate.ErrRelayFault) {
-				r.notify(false)
-			}
-			return relayError(err, reported)
-		case <-t.C:
-			if !reported && r.relay.State() == gate.RelayActive {
-				reported = true
-				r.notify(true)
-			}
-		}
-	}
-}
-
-// RelayFault implements kiosk.RelayMonitor for the self-test.
-func (r *observedRelay) RelayFault() bool { return r.relay.State() == gate.RelayFault }
-
-// relayError maps the gate's errors onto kiosk.Relay's contract.
-func relayError(err error, wasActive bool) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, gate.ErrRelayFault):
+	err := r.relay.PulseNotify(ctx, d, energised)
+	if errors.Is(err, gate.ErrRelayFault) {
 		return fmt.Errorf("%w: %w", kiosk.ErrRelayFault, err)
-	case wasActive && errors.Is(err, gate.ErrHalted):
-		return fmt.Errorf("%w: %w", kiosk.ErrPulseCut, err)
 	}
 	return err
 }
+
+// RelayFault implements kiosk.RelayMonitor for the self-test.
+func (r gateRelay) RelayFault() bool { return r.relay.State() == gate.RelayFault }
 
 // frameHealth is what a frame source tells about itself (capture.Camera,
 // and the benchmarks' synthetic source).
@@ -175,6 +138,15 @@ func (p *publisher) PublishEvent(ev mqtt.Event) error {
 		return nil // MQTT off: the audit log is the record
 	}
 	return p.broker.PublishEvent(ev)
+}
+
+// PublishPulse queues a grant's relay result (MQTT off: the audit log is
+// the record).
+func (p *publisher) PublishPulse(r mqtt.PulseResult) error {
+	if p.broker == nil {
+		return nil
+	}
+	return p.broker.PublishPulse(r)
 }
 
 func (p *publisher) PublishState(s kiosk.Status) error {

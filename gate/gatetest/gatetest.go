@@ -102,6 +102,13 @@ func (c *Clock) Pending() int {
 	return len(c.timers)
 }
 
+// Armed is how often AfterFunc has been called in all (for WaitArmed).
+func (c *Clock) Armed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
+}
+
 // WaitArmed blocks until AfterFunc has been called n times in all (stopped
 // and run timers count): a test's way to know that a goroutine under test
 // has reacted to an input. It gives up after 5 s of real time and reports

@@ -145,7 +145,18 @@ type Policy struct {
 	// RequireBroker denies while the MQTT broker is disconnected (events
 	// are queued on disk either way).
 	RequireBroker bool `yaml:"require_broker"`
+	// OnRecordFailure is what a grant does when its decision cannot be
+	// written durably (audit log and outbox) before the relay would move:
+	// "deny" (the default: no opening without a record) or "open" (open
+	// anyway and alert; for sites where egress matters more than the record).
+	OnRecordFailure string `yaml:"on_record_failure"`
 }
+
+// The values of Policy.OnRecordFailure.
+const (
+	RecordFailureDeny = "deny"
+	RecordFailureOpen = "open"
+)
 
 // MinScores are the FaceAuth score names.
 type MinScores struct {
@@ -177,6 +188,7 @@ func (p *Policy) setDefaults() {
 	p.AntiPassback.Window = 5 * time.Minute
 	p.Attempts.Max = 5
 	p.Attempts.Per = 5 * time.Minute
+	p.OnRecordFailure = RecordFailureDeny
 }
 
 func (p *Policy) validate() error {
@@ -193,7 +205,7 @@ func (p *Policy) validate() error {
 		{"face_similarity", p.MinScores.FaceSimilarity}, {"occluded", p.MinScores.Occluded},
 		{"face_cover", p.MinScores.FaceCover}, {"head_cover", p.MinScores.HeadCover},
 	} {
-		if s.v < 0 || s.v > 100 {
+		if !(s.v >= 0 && s.v <= 100) { // written so that NaN fails too
 			return fieldError("policy.min_scores."+s.name, "%g must be between 0 and 100", s.v)
 		}
 	}
@@ -214,6 +226,11 @@ func (p *Policy) validate() error {
 	}
 	if p.Attempts.Max > 0 && (p.Attempts.Per <= 0 || p.Attempts.Per > 24*time.Hour) {
 		return fieldError("policy.attempts.per", "%s must be between 1ms and 24h", p.Attempts.Per)
+	}
+	switch p.OnRecordFailure {
+	case RecordFailureDeny, RecordFailureOpen:
+	default:
+		return fieldError("policy.on_record_failure", "%q is not deny or open", p.OnRecordFailure)
 	}
 	return nil
 }

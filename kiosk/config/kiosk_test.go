@@ -31,6 +31,8 @@ func TestKioskSectionsValidation(t *testing.T) {
 		{"identity:\n  http:\n    enabled: true\n", nil, "f.yaml:2: identity.http.token: identity.http is enabled: a token of at least 16 characters is required"},
 		{"identity:\n  http:\n    enabled: true\n    token: short\n", nil, "identity.http.token: identity.http is enabled"},
 		{"policy:\n  min_scores:\n    head_cover: 120\n", nil, "f.yaml:3: policy.min_scores.head_cover: 120 must be between 0 and 100"},
+		{"policy:\n  min_scores:\n    face_similarity: .nan\n", nil, "f.yaml:3: policy.min_scores.face_similarity: NaN must be between 0 and 100"},
+		{"policy:\n  on_record_failure: maybe\n", nil, `f.yaml:2: policy.on_record_failure: "maybe" is not deny or open`},
 		{"policy:\n  anti_passback:\n    mode: strict\n", nil, `f.yaml:3: policy.anti_passback.mode: "strict" is not off, soft or hard`},
 		{"policy:\n  anti_passback:\n    mode: hard\n    window: 0s\n", nil, "policy.anti_passback.window: 0s must be between"},
 		{"policy:\n  attempts:\n    max: 3\n    per: 0s\n", nil, "f.yaml:4: policy.attempts.per: 0s must be between"},

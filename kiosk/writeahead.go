@@ -1,0 +1,325 @@
+package kiosk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// The write-ahead rule: a grant's event is written durably (the audit log
+// and the outbox, each fsync'd) before the relay moves; the screen shows the
+// grant when the line energises; how the pulse ended follows as a second
+// record (mqtt.PulseResult) joined by event_id. So no energise is ever
+// without a record, and a record whose pulse result is missing after a crash
+// is marked interrupted at the next start.
+
+// Alert codes raised here.
+const (
+	// AlertRelayFault: the relay line could not be driven inactive after a pulse.
+	AlertRelayFault = "relay_fault"
+	// AlertRecordFailed: a decision could not be written to the audit log or
+	// the outbox.
+	AlertRecordFailed = "record_failed"
+	// AlertRelayInterrupted: the daemon stopped during a grant (kill -9,
+	// power loss): whether the gate opened is unknown.
+	AlertRelayInterrupted = "relay_interrupted"
+	// AlertAPIInvalidResponse: the FaceAuth API answered something malformed
+	// or self-contradictory (non-finite score, approval with a fail code).
+	AlertAPIInvalidResponse = "api_invalid_response"
+)
+
+var endState = map[mqtt.Decision]State{mqtt.DecisionGranted: StateGranted, mqtt.DecisionDenied: StateDenied, mqtt.DecisionError: StateError}
+
+// finish ends the session with its one event. A denial or an error is
+// recorded, then shown. A grant is recorded, then the relay pulses: the
+// screen, LEDs and state topic show it once the line is energised, never
+// before, and the pulse's end is recorded after.
+func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
+	s.decidedAt = k.now()
+	if _, ok := endState[o.decision]; !ok { // unreachable by construction; fail closed all the same
+		o = failed(ReasonInvalidResult)
+	}
+	if o.decision == mqtt.DecisionGranted && ctx.Err() != nil {
+		o = failed(ReasonShutdown)
+	}
+	ev := k.newEvent(s, o)
+	if o.decision != mqtt.DecisionGranted {
+		k.record(s, &ev, o)
+		k.showEnd(s, o)
+		return
+	}
+	ev.Relay = mqtt.RelayPending
+	if err := k.record(s, &ev, o); err != nil {
+		k.alert(AlertRecordFailed, "decision "+ev.EventID+" could not be recorded before opening: "+clip(err.Error()), ev.EventID)
+		if s.policy.OnRecordFailure != config.RecordFailureOpen {
+			k.notOpened(s, &ev, o, ReasonRecordFailed)
+			return
+		}
+		k.log.Warn("opening without a durable record (policy.on_record_failure: open)", "event_id", ev.EventID)
+	}
+	k.openGate(ctx, s, &ev, o)
+}
+
+// newEvent is the session's event, not yet numbered.
+func (k *Kiosk) newEvent(s *session, o outcome) mqtt.Event {
+	ev := mqtt.Event{
+		Site:           k.site,
+		Gate:           k.gate,
+		Decision:       o.decision,
+		Reason:         o.reasons,
+		Message:        o.message,
+		SubmissionID:   k.privacy.Apply(s.id.SubmissionID),
+		UserID:         s.id.UserID,
+		IdentitySource: s.id.Source,
+		Auth:           o.auth,
+		Error:          o.err,
+	}
+	if s.face != nil {
+		ev.Faces = s.face.Faces
+		ev.AgeMS = s.decidedAt.Sub(s.face.CapturedAt).Milliseconds()
+	}
+	from := s.start
+	if !s.capturingAt.IsZero() {
+		from = s.capturingAt
+		if s.face != nil {
+			ev.LatencyMS.Capture = max(0, s.faceAt.Sub(s.capturingAt).Milliseconds())
+		}
+	}
+	if !s.firstCapture.IsZero() {
+		from = s.firstCapture
+	}
+	ev.LatencyMS.API = s.apiDur.Milliseconds()
+	ev.LatencyMS.Total = s.decidedAt.Sub(from).Milliseconds()
+	return ev
+}
+
+// showEnd puts the session's end state on the screen (and the state topic).
+func (k *Kiosk) showEnd(s *session, o outcome) {
+	k.setState(endState[o.decision], o.message, func(x *Status) { x.Decision, x.Reason, x.Name = o.decision, o.reasons, s.id.DisplayName })
+}
+
+// openGate pulses the relay for a recorded grant. A gate that was unlocked
+// at all (even cut short, or stuck) keeps the grant and its passback; a
+// relay that never energised turns the session into relay_failed (or
+// shutdown) on the screen, and its pulse result says not_energised.
+func (k *Kiosk) openGate(ctx context.Context, s *session, ev *mqtt.Event, o outcome) {
+	var energisedAt time.Time
+	err := k.deps.Relay.Pulse(ctx, k.pulse, func() {
+		energisedAt = k.now()
+		k.showEnd(s, o)
+		if s.policy.AntiPassback.Mode != "off" && s.id.SubmissionID != "" {
+			if err := k.passback.grant(s.id.SubmissionID, s.decidedAt, s.policy.AntiPassback.Window); err != nil {
+				k.log.Error("anti-passback memory not saved", "err", err)
+				k.alert("state_dir", "anti-passback memory could not be saved (a restart would forget this grant): "+err.Error(), "")
+			}
+		}
+	})
+	if energisedAt.IsZero() {
+		reason := ReasonRelayFailed
+		if ctx.Err() != nil {
+			reason = ReasonShutdown
+		} else {
+			k.log.Error("relay pulse failed", "err", err)
+			k.metrics.relayFailures.Inc()
+		}
+		k.notOpened(s, ev, o, reason)
+		return
+	}
+	k.metrics.relayPulses.Inc()
+	res := mqtt.PulseResult{EventID: ev.EventID, Relay: mqtt.RelayPulsed,
+		EnergisedAt: timestamp(energisedAt), DurationMS: k.now().Sub(energisedAt).Milliseconds()}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrRelayFault):
+		k.log.Error("relay line stuck after a pulse", "err", err)
+		k.metrics.relayFailures.Inc()
+		k.relayFault.Store(true)
+		res.Relay = mqtt.RelayFault
+		k.alert(AlertRelayFault, "relay line could not be driven inactive: "+clip(err.Error()), ev.EventID)
+	default: // energised, then released early: cancelled, halted
+		k.log.Warn("relay pulse cut short", "err", err)
+		res.Relay = mqtt.RelayCut
+	}
+	k.recordPulse(res)
+}
+
+// notOpened ends a recorded grant whose relay never energised: its pulse
+// result says why, the screen shows the failure.
+func (k *Kiosk) notOpened(s *session, ev *mqtt.Event, granted outcome, reason string) {
+	k.recordPulse(mqtt.PulseResult{EventID: ev.EventID, Relay: mqtt.RelayNotEnergised, Reason: reason})
+	f := failed(reason)
+	f.auth = granted.auth
+	if reason == ReasonRelayFailed {
+		k.alert(ReasonRelayFailed, "the relay could not be energised for a grant", ev.EventID)
+	}
+	k.showEnd(s, f)
+}
+
+// record numbers the event and writes it to the audit log and the outbox,
+// then tells the page, the metrics and the operator. It returns an error
+// when the event is not durable in both (the caller decides whether a
+// grant may still open).
+func (k *Kiosk) record(s *session, ev *mqtt.Event, o outcome) error {
+	now := k.now()
+	seq, id, err := k.seq.next(now)
+	if err != nil {
+		k.log.Error("event sequence not persisted", "err", err)
+		k.alert("state_dir", "event sequence could not be saved: "+err.Error(), "")
+	}
+	ev.Seq, ev.EventID = seq, id
+	ev.TS = timestamp(now)
+	if ev.Reason == nil {
+		ev.Reason = []string{}
+	}
+	var errs []error
+	if err := k.audit.write(*ev); err != nil {
+		k.log.Error("audit log write failed", "event_id", ev.EventID, "err", err)
+		k.metrics.auditFailures.Inc()
+		errs = append(errs, fmt.Errorf("audit log: %w", err))
+	}
+	if p := k.deps.Publisher; p != nil {
+		if err := p.PublishEvent(*ev); err != nil {
+			k.log.Error("event publish failed", "event_id", ev.EventID, "err", err)
+			k.metrics.publishFailures.Inc()
+			errs = append(errs, fmt.Errorf("outbox: %w", err))
+		}
+	}
+	k.hub.send("decision", ev)
+	k.updateStatus(func(x *Status) { x.LastEventID = ev.EventID })
+	k.metrics.decision(ev, s)
+	if k.crops != nil && s.face != nil {
+		if err := k.crops.save(now, ev.EventID, s.face.JPEG); err != nil {
+			k.log.Warn("crop not saved", "err", err)
+		}
+		if _, err := k.crops.prune(now); err != nil {
+			k.log.Warn("crop pruning failed", "err", err)
+		}
+	}
+	if o.alert != "" {
+		msg := ev.Message
+		if o.alertMsg != "" {
+			msg = o.alertMsg
+		} else if ev.Error != nil {
+			msg = ev.Error.Code + ": " + ev.Error.Message
+		}
+		k.alert(o.alert, msg, ev.EventID)
+	}
+	if len(errs) > 0 && o.decision != mqtt.DecisionGranted {
+		k.alert(AlertRecordFailed, "decision "+ev.EventID+" could not be recorded: "+clip(errors.Join(errs...).Error()), ev.EventID)
+	}
+	k.log.Info("decision", "event_id", ev.EventID, "seq", ev.Seq, "decision", ev.Decision,
+		"reason", strings.Join(ev.Reason, ","), "source", ev.IdentitySource, "latency_ms", ev.LatencyMS.Total)
+	return errors.Join(errs...)
+}
+
+// recordPulse writes a grant's pulse result to the audit log and the
+// outbox; a failure alerts (the grant itself is already recorded).
+func (k *Kiosk) recordPulse(res mqtt.PulseResult) {
+	res.Kind = mqtt.PulseKind
+	res.Site, res.Gate = k.site, k.gate
+	if res.TS == "" {
+		res.TS = timestamp(k.now())
+	}
+	var errs []error
+	if err := k.audit.write(res); err != nil {
+		k.metrics.auditFailures.Inc()
+		errs = append(errs, fmt.Errorf("audit log: %w", err))
+	}
+	if p := k.deps.Publisher; p != nil {
+		if err := p.PublishPulse(res); err != nil {
+			k.metrics.publishFailures.Inc()
+			errs = append(errs, fmt.Errorf("outbox: %w", err))
+		}
+	}
+	k.hub.send("relay_result", res)
+	k.log.Info("relay result", "event_id", res.EventID, "relay", res.Relay, "reason", res.Reason, "duration_ms", res.DurationMS)
+	if len(errs) > 0 {
+		k.alert(AlertRecordFailed, "relay result of "+res.EventID+" could not be recorded: "+clip(errors.Join(errs...).Error()), res.EventID)
+	}
+}
+
+// recoverInterrupted finds a grant whose pulse result was never written
+// (the daemon died between recording it and the end of its pulse: kill -9,
+// power loss) and records it as interrupted, with an alert: the gate may or
+// may not have opened. Sessions run one at a time, so only the newest
+// audit record can be such a grant.
+func (k *Kiosk) recoverInterrupted() {
+	line, err := lastAuditLine(filepath.Join(k.audit.dir, auditName))
+	if err != nil {
+		k.log.Warn("audit log tail not readable: an interrupted grant would go unnoticed", "err", err)
+		return
+	}
+	if line == nil {
+		return
+	}
+	var rec struct {
+		Kind     string        `json:"kind"`
+		EventID  string        `json:"event_id"`
+		Decision mqtt.Decision `json:"decision"`
+		Relay    string        `json:"relay"`
+	}
+	if json.Unmarshal(line, &rec) != nil || rec.Kind != "" || rec.Decision != mqtt.DecisionGranted || rec.Relay != mqtt.RelayPending {
+		return
+	}
+	k.recordPulse(mqtt.PulseResult{EventID: rec.EventID, Relay: mqtt.RelayInterrupted})
+	k.alert(AlertRelayInterrupted, "facegate stopped during grant "+rec.EventID+" (crash or power loss): whether the gate opened is unknown", rec.EventID)
+}
+
+// lastAuditLine returns the newest whole record of the audit log (nil when
+// there is none): a torn tail (no final newline), or a torn line that a
+// repair terminated, is not a record and is skipped.
+func lastAuditLine(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	const tail = 256 << 10 // an audit line is a few KB at most
+	off := max(0, st.Size()-tail)
+	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
+	if err != nil {
+		return nil, err
+	}
+	end := bytes.LastIndexByte(b, '\n')
+	if end < 0 {
+		return nil, nil
+	}
+	lines := bytes.Split(b[:end], []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := bytes.TrimSpace(lines[i]); json.Valid(l) {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+func (k *Kiosk) alert(code, msg, eventID string) {
+	k.log.Error("operator alert", "code", code, "message", msg, "event_id", eventID)
+	k.metrics.alerts.WithLabelValues(code).Inc()
+	if p := k.deps.Publisher; p != nil {
+		if err := p.PublishAlert(Alert{Code: code, Message: msg, At: k.now().UTC(), EventID: eventID}); err != nil {
+			k.log.Warn("alert publish failed", "code", code, "err", err)
+		}
+	}
+}
+
+// timestamp is the one time format of events and records: RFC 3339 UTC
+// with milliseconds.
+func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }

@@ -1,0 +1,125 @@
+//go:build go1.25
+
+package kiosk
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/mqtt"
+)
+
+// A grant whose event cannot be written durably does not open under the
+// default policy (on_record_failure: deny), and opens with an alert under
+// "open". Either way the relay result says what happened.
+func TestRecordFailureBeforeTheRelay(t *testing.T) {
+	tests := []struct {
+		name      string
+		policy    string
+		breakIt   func(r *rig)
+		wantPulse bool
+		relay     string
+	}{
+		{"outbox refuses, deny", config.RecordFailureDeny, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, false, mqtt.RelayNotEnergised},
+		{"audit log refuses, deny", config.RecordFailureDeny, func(r *rig) { r.k.audit.close() }, false, mqtt.RelayNotEnergised},
+		{"outbox refuses, open", config.RecordFailureOpen, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, true, mqtt.RelayPulsed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.Policy.OnRecordFailure = tc.policy
+				r := newRig(t, cfg)
+				stop := r.start(t)
+				tc.breakIt(r)
+				r.identify(t, worker, 1)
+				waitFor(t, func() bool { return len(r.pub.relayResults()) == 1 })
+				_, states, alerts := r.pub.snapshot()
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				if got := r.relay.count() == 1; got != tc.wantPulse {
+					t.Fatalf("pulsed %v, want %v", got, tc.wantPulse)
+				}
+				res := r.pub.relayResults()[0]
+				if res.Relay != tc.relay || (!tc.wantPulse && res.Reason != ReasonRecordFailed) {
+					t.Errorf("relay result %+v, want %s", res, tc.relay)
+				}
+				if !slices.ContainsFunc(alerts, func(a Alert) bool { return a.Code == AlertRecordFailed }) {
+					t.Errorf("alerts %+v, want record_failed", alerts)
+				}
+				if granted := slices.Contains(states, StateGranted); granted != tc.wantPulse {
+					t.Errorf("states %v: granted shown %v, want %v", states, granted, tc.wantPulse)
+				}
+			})
+		})
+	}
+}
+
+// A grant recorded but never followed by its relay result (the daemon was
+// killed during the pulse) is recorded as interrupted at the next start,
+// with an alert; a finished one is left alone.
+func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		r := newRig(t, cfg)
+		stop := r.start(t)
+		r.identify(t, worker, 1)
+		waitFor(t, func() bool { return len(r.pub.relayResults()) == 1 })
+		stop()
+
+		// A clean restart finds nothing to recover.
+		r2 := newRig(t, cfg)
+		stop = r2.start(t)
+		stop()
+		if res, _, alerts := r2.pub.relayResults(), 0, r2.alertCodes(); len(res) != 0 || len(alerts) != 0 {
+			t.Fatalf("after a clean stop: relay results %+v alerts %v", res, alerts)
+		}
+
+		// Simulate kill -9 during the pulse: the grant's relay result never
+		// reached the audit log.
+		path := filepath.Join(cfg.StateDir, "audit", auditName)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+		var grant mqtt.Event
+		if err := json.Unmarshal([]byte(lines[len(lines)-2]), &grant); err != nil || grant.Relay != mqtt.RelayPending {
+			t.Fatalf("second-to-last audit line %q is not the pending grant (%v)", lines[len(lines)-2], err)
+		}
+		// A torn tail is no record, whether left as it is or terminated by
+		// the audit log's repair.
+		for _, tail := range []string{`{"kind":"relay","event_id":"`, "{\"kind\":\"rel\n"} {
+			if err := os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-1], "")+tail), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			r3 := newRig(t, cfg)
+			stop = r3.start(t)
+			stop()
+			res := r3.pub.relayResults()
+			if len(res) != 1 || res[0].EventID != grant.EventID || res[0].Relay != mqtt.RelayInterrupted {
+				t.Fatalf("tail %q: relay results %+v, want interrupted for %s", tail, res, grant.EventID)
+			}
+			if codes := r3.alertCodes(); !slices.Equal(codes, []string{AlertRelayInterrupted}) {
+				t.Fatalf("tail %q: alerts %v", tail, codes)
+			}
+		}
+	})
+}
+
+func (r *rig) alertCodes() []string {
+	_, _, alerts := r.pub.snapshot()
+	var codes []string
+	for _, a := range alerts {
+		codes = append(codes, a.Code)
+	}
+	return codes
+}
