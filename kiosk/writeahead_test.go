@@ -3,6 +3,7 @@
 package kiosk
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
@@ -122,4 +124,37 @@ func (r *rig) alertCodes() []string {
 		codes = append(codes, a.Code)
 	}
 	return codes
+}
+
+// A grant whose relay never energised (driver error, or a pulse cancelled
+// before the line moved, which returns ctx's error just like a pulse cut
+// after it) records no anti-passback: the worker may try again.
+func TestNoPassbackWithoutEnergise(t *testing.T) {
+	for _, relayErr := range []error{errors.New("gpio busy"), context.Canceled} {
+		t.Run(relayErr.Error(), func(t *testing.T) { testNoPassbackWithoutEnergise(t, relayErr) })
+	}
+}
+
+func testNoPassbackWithoutEnergise(t *testing.T, relayErr error) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Policy.AntiPassback.Mode = "hard"
+		cfg.Policy.AntiPassback.Window = time.Hour
+		cfg.Policy.Cooldown = 0
+		r := newRig(t, cfg)
+		r.relay.err = relayErr
+		stop := r.start(t)
+		r.identify(t, worker, 1)
+		r.relay.mu.Lock()
+		r.relay.err = nil
+		r.relay.mu.Unlock()
+		r.identify(t, worker, 2)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		evs := r.events()
+		if evs[1].Decision != mqtt.DecisionGranted || slices.Contains(evs[1].Reason, ReasonAntiPassback) {
+			t.Fatalf("second attempt %s %v: the failed opening was remembered as an entry", evs[1].Decision, evs[1].Reason)
+		}
+	})
 }
