@@ -214,6 +214,7 @@ func TestSystemdGuestUnit(t *testing.T) {
 	// which only SIGKILL ends (TimeoutAbortSec= later).
 	kills := []sdWatchdog{watchdogKill(t, chip, rec, "SIGSTOP", 1), watchdogKill(t, chip, rec, "freeze", 2)}
 	outboxOutage(t, chip, rec, broker)
+	kills = append(kills, killDuringPulse(t, chip, rec, 2, 2)...)
 
 	statusMark := rec.mark()
 	begin = time.Now()
@@ -380,6 +381,37 @@ func identify(t *testing.T, body string) {
 	msg, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /api/identify: %s %s, want 202", resp.Status, msg)
+	}
+}
+
+// identifyWhenIdle is identify, retried while the kiosk is busy (409: a
+// cooldown) or not yet running (503: just restarted).
+func identifyWhenIdle(t *testing.T, body string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		req, err := http.NewRequest(http.MethodPost, "http://"+sdKiosk+"/api/identify", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+sdToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		status, msg := 0, []byte(nil)
+		if err == nil {
+			status = resp.StatusCode
+			msg, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		switch {
+		case status == http.StatusAccepted:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("POST /api/identify: still %d %s (%v) after %s, want 202", status, msg, err, timeout)
+		case err == nil && status != http.StatusConflict && status != http.StatusServiceUnavailable:
+			t.Fatalf("POST /api/identify: %d %s, want 202 (or 409/503 while busy)", status, msg)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
@@ -559,6 +591,58 @@ func outboxOutage(t *testing.T, chip *simChip, rec *mqttRecorder, b *mosquittoUn
 	}
 }
 
+// killDuringPulse SIGKILLs facegate n times while the real relay line is
+// energised (the write-ahead promise on the GPIO character device): the
+// grant's audit line, relay "pending", was on disk before the line moved;
+// the kernel releases the line; the restarted daemon records the grant as
+// interrupted in the audit log and on <prefix>/event/relay. restarts is
+// NRestarts before the first kill.
+func killDuringPulse(t *testing.T, chip *simChip, rec *mqttRecorder, n, restarts int) []sdWatchdog {
+	var spans []sdWatchdog
+	for i := 1; i <= n; i++ {
+		oldPID := unitProps(t, "MainPID")["MainPID"]
+		mark := rec.mark()
+		identifyWhenIdle(t, fmt.Sprintf(`{"submission_id":%q,"user_id":%q}`, sdWorker, sdWorker), time.Minute)
+		chip.WaitValue(t, lineRelay, "1", 2*time.Minute)
+		span := sdWatchdog{from: time.Now()}
+		if out, err := exec.Command("systemctl", "kill", "--kill-who=main", "-s", "SIGKILL", "facegate.service").CombinedOutput(); err != nil {
+			t.Fatalf("systemctl kill -s SIGKILL: %v\n%s", err, out)
+		}
+		// Read before the restart can add to it: the newest decision is the
+		// grant whose pulse was just cut, already on disk.
+		grants := waitAuditN(t, `"decision":"granted"`, 1, 10*time.Second)
+		id := eventID(t, grants[len(grants)-1])
+		if !strings.Contains(grants[len(grants)-1], `"relay":"pending"`) {
+			t.Errorf("the killed grant's audit line is not pending: %s", grants[len(grants)-1])
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			p := unitProps(t, "MainPID", "NRestarts", "ActiveState", "SubState")
+			if p["NRestarts"] == strconv.Itoa(restarts+i) && p["ActiveState"] == "active" && p["SubState"] == "running" && p["MainPID"] != oldPID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("facegate.service not back 2 min after SIGKILL: %v", p)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		span.to = time.Now()
+		spans = append(spans, span)
+		if v := chip.Value(t, lineRelay); v != "0" {
+			t.Errorf("relay line %s after the restart, want 0", v)
+		}
+		line := waitAudit(t, sdAudit, `"kind":"relay","event_id":"`+id+`"`, 30*time.Second)
+		if !strings.Contains(line, `"relay":"interrupted"`) {
+			t.Errorf("relay result of the killed grant: %s, want interrupted", line)
+		}
+		m := rec.wait(t, mark, "relay result "+id, func(m mqttMsg) bool {
+			return m.topic == sdPrefix+"/event/relay" && strings.Contains(m.payload, id)
+		}, time.Minute)
+		t.Logf("kill %d during the pulse: back in %s; %s/event/relay: %s", i, span.to.Sub(span.from).Round(100*time.Millisecond), sdPrefix, m.payload)
+	}
+	return spans
+}
+
 // sampleRelay reads the relay line every 5 ms until the returned func is
 // called, which reports whether the line ever read 1.
 func sampleRelay(chip *simChip) func() bool {
@@ -726,7 +810,7 @@ func subscribeGate(t *testing.T, clientID string, clean bool) *mqttRecorder {
 		// A persistent session's queued messages arrive before the subscribe.
 		SetDefaultPublishHandler(rec.add)
 	o.SetOnConnectHandler(func(c paho.Client) {
-		c.SubscribeMultiple(map[string]byte{sdPrefix + "/status": 1, sdPrefix + "/event": 1}, nil)
+		c.SubscribeMultiple(map[string]byte{sdPrefix + "/status": 1, sdPrefix + "/event": 1, sdPrefix + "/event/relay": 1}, nil)
 	})
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
