@@ -254,7 +254,12 @@ func (k *Kiosk) recordPulse(res mqtt.PulseResult) {
 // may not have opened. Sessions run one at a time, so only the newest
 // audit record can be such a grant.
 func (k *Kiosk) recoverInterrupted() {
-	line, err := lastAuditLine(filepath.Join(k.audit.dir, auditName))
+	line, err := lastAuditLine(filepath.Join(k.audit.dir, auditName), func(l []byte) bool {
+		var r struct {
+			Kind string `json:"kind"`
+		}
+		return json.Unmarshal(l, &r) == nil && r.Kind != inputKind // an input record may follow a grant
+	})
 	if err != nil {
 		k.log.Warn("audit log tail not readable: an interrupted grant would go unnoticed", "err", err)
 		return
@@ -275,10 +280,10 @@ func (k *Kiosk) recoverInterrupted() {
 	k.alert(AlertRelayInterrupted, "facegate stopped during grant "+rec.EventID+" (crash or power loss): whether the gate opened is unknown", rec.EventID)
 }
 
-// lastAuditLine returns the newest whole record of the audit log (nil when
-// there is none): a torn tail (no final newline), or a torn line that a
-// repair terminated, is not a record and is skipped.
-func lastAuditLine(path string) ([]byte, error) {
+// lastAuditLine returns the newest whole record of the audit log that
+// matches keep (nil when there is none): a torn tail (no final newline), or
+// a torn line that a repair terminated, is not a record and is skipped.
+func lastAuditLine(path string, keep func([]byte) bool) ([]byte, error) {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -303,7 +308,7 @@ func lastAuditLine(path string) ([]byte, error) {
 	}
 	lines := bytes.Split(b[:end], []byte("\n"))
 	for i := len(lines) - 1; i >= 0; i-- {
-		if l := bytes.TrimSpace(lines[i]); json.Valid(l) {
+		if l := bytes.TrimSpace(lines[i]); json.Valid(l) && keep(l) {
 			return l, nil
 		}
 	}

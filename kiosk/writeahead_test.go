@@ -98,8 +98,10 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 			t.Fatalf("second-to-last audit line %q is not the pending grant (%v)", lines[len(lines)-2], err)
 		}
 		// A torn tail is no record, whether left as it is or terminated by
-		// the audit log's repair.
-		for _, tail := range []string{`{"kind":"relay","event_id":"`, "{\"kind\":\"rel\n"} {
+		// the audit log's repair; a gate input recorded during the pulse
+		// (the door forced by the crash's cause?) does not hide the grant.
+		for _, tail := range []string{`{"kind":"relay","event_id":"`, "{\"kind\":\"rel\n",
+			`{"kind":"input","input":"tamper-alarm","ts":"2026-01-01T00:00:00.000Z","site":"s","gate":"g"}` + "\n"} {
 			if err := os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-1], "")+tail), 0o640); err != nil {
 				t.Fatal(err)
 			}
@@ -157,4 +159,25 @@ func testNoPassbackWithoutEnergise(t *testing.T, relayErr error) {
 			t.Fatalf("second attempt %s %v: the failed opening was remembered as an entry", evs[1].Decision, evs[1].Reason)
 		}
 	})
+}
+
+// The gate inputs that need a person are audited and alerted; others are
+// ignored.
+func TestGateInputIsAuditedAndAlerted(t *testing.T) {
+	r := newRig(t, nil)
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	for _, in := range []string{InputDoorForced, InputDoorHeldOpen, InputTamperAlarm, InputFault, "door-opened"} {
+		r.k.GateInput(in, "detail of "+in, at)
+	}
+	if codes := r.alertCodes(); !slices.Equal(codes, []string{"door_forced", "door_held_open", "tamper_alarm", "input_fault"}) {
+		t.Fatalf("alerts %v", codes)
+	}
+	b, err := os.ReadFile(filepath.Join(r.cfg.StateDir, "audit", auditName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], `"kind":"input","input":"door-forced","detail":"detail of door-forced","ts":"2026-03-04T05:06:07.000Z"`) {
+		t.Fatalf("audit:\n%s", b)
+	}
 }

@@ -481,8 +481,9 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 	}
 }
 
-// gateEvents reports the door to the screen and the broker and logs the
-// other inputs.
+// gateEvents reports the door to the screen and the broker, and hands the
+// inputs that need a person (door forced or held open, tamper, input fault)
+// to the kiosk: an audit record and an operator alert each.
 func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event) {
 	log := d.log.With("component", "gate-inputs")
 	for {
@@ -507,11 +508,19 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event) {
 			}
 			if ev.Kind == gate.DoorForced {
 				log.Warn("door forced open", "at", ev.Time)
+				d.p.kiosk.GateInput(kiosk.InputDoorForced, "", ev.Time)
 				continue
 			}
 			log.Info("door", "event", ev.Kind.String())
 		case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen:
 			log.Warn("gate input", "event", ev.String())
+			input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,
+				gate.DoorHeldOpen: kiosk.InputDoorHeldOpen}[ev.Kind]
+			detail := ""
+			if ev.Err != nil {
+				detail = ev.Err.Error()
+			}
+			d.p.kiosk.GateInput(input, detail, ev.Time)
 		default:
 			log.Info("gate input", "event", ev.Kind.String())
 		}

@@ -86,6 +86,7 @@ type brokerLog struct {
 	mu         sync.Mutex
 	events     []mqtt.Event
 	results    []mqtt.PulseResult // <prefix>/event/relay
+	alerts     []mqtt.Alert
 	status     []string
 	relayTopic []string // <prefix>/relay payloads
 	// relayAtOffline is the relay's state when "offline" arrived.
@@ -225,6 +226,11 @@ func (r *rig) record(topic string, payload []byte, _ bool) {
 		}
 	case "relay":
 		r.bl.relayTopic = append(r.bl.relayTopic, string(payload))
+	case "alert":
+		var a mqtt.Alert
+		if json.Unmarshal(payload, &a) == nil {
+			r.bl.alerts = append(r.bl.alerts, a)
+		}
 	case "status":
 		r.bl.status = append(r.bl.status, string(payload))
 		if string(payload) == "offline" && r.bl.relay != nil {

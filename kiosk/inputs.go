@@ -1,0 +1,53 @@
+package kiosk
+
+import "time"
+
+// inputKind is the "kind" of an audit record of a gate input.
+const inputKind = "input"
+
+// The gate inputs that need a person: each is an operator alert (log,
+// operator_alerts_total, <prefix>/alert) and an audit record.
+const (
+	InputDoorForced   = "door-forced"
+	InputDoorHeldOpen = "door-held-open"
+	InputTamperAlarm  = "tamper-alarm"
+	InputFault        = "input-fault"
+)
+
+var inputAlerts = map[string]struct{ code, msg string }{
+	InputDoorForced:   {"door_forced", "the door was opened without a grant"},
+	InputDoorHeldOpen: {"door_held_open", "the door has been held open too long"},
+	InputTamperAlarm:  {"tamper_alarm", "the tamper switch is active (enclosure opened?)"},
+	InputFault:        {"input_fault", "a gate input could not be read"},
+}
+
+// inputRecord is an audit line of a gate input.
+type inputRecord struct {
+	Kind   string `json:"kind"` // inputKind
+	Input  string `json:"input"`
+	Detail string `json:"detail,omitempty"`
+	TS     string `json:"ts"`
+	Site   string `json:"site"`
+	Gate   string `json:"gate"`
+}
+
+// GateInput records a gate input that needs a person (one of the Input
+// constants; others are ignored) at when, with an optional detail: an
+// audit line and an operator alert. Safe from any goroutine; it may block
+// for one audit write.
+func (k *Kiosk) GateInput(input, detail string, when time.Time) {
+	a, ok := inputAlerts[input]
+	if !ok {
+		return
+	}
+	rec := inputRecord{Kind: inputKind, Input: input, Detail: clip(detail), TS: timestamp(when), Site: k.site, Gate: k.gate}
+	if err := k.audit.write(rec); err != nil {
+		k.metrics.auditFailures.Inc()
+		k.log.Error("audit log write failed", "input", input, "err", err)
+	}
+	msg := a.msg
+	if rec.Detail != "" {
+		msg += ": " + rec.Detail
+	}
+	k.alert(a.code, msg, "")
+}
