@@ -193,6 +193,7 @@ func New(opts Options) (*Client, error) {
 		runDone:     make(chan struct{}),
 		state:       "idle",
 		stateSince:  opts.Clock.Now(),
+		probeAddrs:  probeAddrs(opts.URLs),
 	}
 	if opts.Open.Enabled {
 		c.verifier = NewOpenVerifier(opts.Open.Secret, c.topics.CmdOpen, opts.Open.MaxSkew, opts.Clock, opts.Clock.Now())
