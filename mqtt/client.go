@@ -34,7 +34,9 @@ type Options struct {
 	// by a connection loss can block in paho this long before Run
 	// reconnects (Connected reports false before).
 	WriteTimeout time.Duration
-	ReconnectMin time.Duration // 1s; doubles up to ReconnectMax, with jitter
+	// ReconnectMin (1s) doubles up to ReconnectMax, with jitter; a wait
+	// ends early once a broker port seen closed accepts TCP again.
+	ReconnectMin time.Duration
 	ReconnectMax time.Duration // 60s
 	// AckTimeout: a connection whose oldest event waits longer than this for
 	// its PUBACK is dropped and made again (30s).
