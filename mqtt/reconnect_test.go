@@ -3,6 +3,8 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,4 +99,64 @@ func TestHealthReportsTheLiveBroker(t *testing.T) {
 		t.Errorf("detector check = %+v, want value 497 ms", d)
 	}
 	c.Close(context.Background())
+}
+
+// countingListener accepts TCP connections on addr and counts those that
+// send something (MQTT CONNECTs; the reconnect probes send nothing), then
+// closes them: a "broker" that drops every session at once.
+type countingListener struct {
+	l        net.Listener
+	attempts atomic.Int32
+}
+
+func listenCounting(t *testing.T, addr string) *countingListener {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{l: l}
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if n, _ := conn.Read(make([]byte, 1)); n > 0 {
+					cl.attempts.Add(1)
+				}
+			}()
+		}
+	}()
+	return cl
+}
+
+// TestReconnectWaitEndsOnlyWhenThePortReturns: a broker whose port stays
+// open but drops every session is retried only at the backoff (20 s here),
+// not at the probe rate; once its port was closed and opens again, the next
+// attempt comes at once.
+func TestReconnectWaitEndsOnlyWhenThePortReturns(t *testing.T) {
+	cl := listenCounting(t, "127.0.0.1:0")
+	addr := cl.l.Addr().String()
+	o := testOptions(t, "tcp://"+addr)
+	o.ReconnectMin, o.ReconnectMax, o.ConnectTimeout = 20*time.Second, time.Minute, time.Second
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "first attempt", func() bool { return cl.attempts.Load() >= 1 })
+	time.Sleep(1500 * time.Millisecond) // paho tries MQTT 3.1.1, then 3.1: one attempt, two connections
+	first := cl.attempts.Load()
+	time.Sleep(3 * time.Second) // six probe rounds, all finding the port open
+	if n := cl.attempts.Load(); n != first {
+		t.Fatalf("%d more connection attempts within 3 s with a 20 s backoff and the port open throughout, want none", n-first)
+	}
+	cl.l.Close()
+	time.Sleep(1200 * time.Millisecond) // probes find it closed
+	cl2 := listenCounting(t, addr)
+	defer cl2.l.Close()
+	start := time.Now()
+	waitFor(t, 5*time.Second, "an attempt once the port is back", func() bool { return cl2.attempts.Load() >= 1 })
+	t.Logf("attempt %s after the port reopened", time.Since(start).Round(time.Millisecond))
 }
