@@ -8,10 +8,10 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/facegate
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System packages the build and the tests need (Debian 12 / Raspberry Pi OS bookworm).
-APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config
+APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil kill-matrix
+.PHONY: help deps build test test-telegraf vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil kill-matrix
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ vet: ## go vet and gofmt
 test: deps vet ## install what is needed, vet, run every test (fuzz seed corpora included)
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags matprofile -run MatProfile ./capture/...
+	$(MAKE) --no-print-directory test-telegraf
+
+test-telegraf: ## the documented Telegraf config through Telegraf's own json_v2 parser (module test/telegraf)
+	cd test/telegraf && $(GO) test -count=1 ./...
 
 kill-matrix: deps ## SIGKILL a kiosk 300 times at random points and check every energise has a durable record (FACEGATE_KILLS=N)
 	FACEGATE_KILLS=$${FACEGATE_KILLS:-300} $(GO) test -count=1 -run '^TestKillMatrix$$' -v -timeout 30m ./kiosk/

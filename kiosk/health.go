@@ -3,6 +3,7 @@ package kiosk
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
@@ -44,14 +45,16 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		case ch.LastChange.IsZero():
 			checks["camera"] = Check{Status: HealthDown, Detail: "no frame yet"}
 		case now.Sub(ch.LastChange) > k.frozenAfter:
-			checks["camera"] = Check{Status: HealthDown, Detail: fmt.Sprintf("frames unchanged for %s", now.Sub(ch.LastChange).Round(time.Second))}
+			frozen := now.Sub(ch.LastChange).Round(time.Second)
+			checks["camera"] = Check{Status: HealthDown, Detail: fmt.Sprintf("frames unchanged for %s", frozen)}.measured(frozen.Seconds(), "s")
 		default:
-			checks["camera"] = Check{Status: HealthOK, Detail: fmt.Sprintf("%.1f fps", ch.FPS)}
+			checks["camera"] = Check{Status: HealthOK, Detail: fmt.Sprintf("%.1f fps", ch.FPS)}.measured(math.Round(ch.FPS*10)/10, "fps")
 		}
+		ms := float64(ch.DetectorTime.Round(time.Millisecond).Milliseconds())
 		if ch.DetectorTime > set.kiosk.MaxDetectorTime {
-			checks["detector"] = Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s per frame (limit %s)", ch.DetectorTime.Round(time.Millisecond), set.kiosk.MaxDetectorTime)}
+			checks["detector"] = Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s per frame (limit %s)", ch.DetectorTime.Round(time.Millisecond), set.kiosk.MaxDetectorTime)}.measured(ms, "ms")
 		} else {
-			checks["detector"] = Check{Status: HealthOK, Detail: fmt.Sprintf("%s per frame", ch.DetectorTime.Round(time.Millisecond))}
+			checks["detector"] = Check{Status: HealthOK, Detail: fmt.Sprintf("%s per frame", ch.DetectorTime.Round(time.Millisecond))}.measured(ms, "ms")
 		}
 	} else {
 		checks["camera"] = Check{Status: "absent"}
@@ -73,10 +76,11 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		checks["api"] = Check{Status: "absent"}
 	}
 	if b := k.deps.Broker; b != nil {
+		n := b.OutboxDepth()
 		if b.Connected() {
-			checks["broker"] = Check{Status: HealthOK, Detail: fmt.Sprintf("outbox %d", b.OutboxDepth())}
+			checks["broker"] = Check{Status: HealthOK, Detail: fmt.Sprintf("outbox %d", n)}.measured(float64(n), "events")
 		} else {
-			checks["broker"] = Check{Status: HealthDegraded, Detail: fmt.Sprintf("disconnected, outbox %d", b.OutboxDepth())}
+			checks["broker"] = Check{Status: HealthDegraded, Detail: fmt.Sprintf("disconnected, outbox %d", n)}.measured(float64(n), "events")
 		}
 	} else {
 		checks["broker"] = Check{Status: "absent"}

@@ -153,6 +153,17 @@ type Health struct {
 type Check struct {
 	Status string `json:"status"` // ok, degraded, down or absent
 	Detail string `json:"detail,omitempty"`
+	// Value is the check's number (the one Detail also shows), in Unit:
+	// camera fps or seconds frozen, detector ms per frame, broker outbox
+	// events; nil when the check has none.
+	Value *float64 `json:"value,omitempty"`
+	Unit  string   `json:"unit,omitempty"`
+}
+
+// measured returns c with its number.
+func (c Check) measured(v float64, unit string) Check {
+	c.Value, c.Unit = &v, unit
+	return c
 }
 
 // Alert is an operator alert: something a person must fix.

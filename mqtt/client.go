@@ -33,7 +33,9 @@ type Options struct {
 	// by a connection loss can block in paho this long before Run
 	// reconnects (Connected reports false before).
 	WriteTimeout time.Duration
-	ReconnectMin time.Duration // 1s; doubles up to ReconnectMax, with jitter
+	// ReconnectMin (1s) doubles up to ReconnectMax, with jitter; a wait
+	// ends early once a broker port seen closed accepts TCP again.
+	ReconnectMin time.Duration
 	ReconnectMax time.Duration // 60s
 	// AckTimeout: a connection whose oldest event waits longer than this for
 	// its PUBACK is dropped and made again (30s).
@@ -84,6 +86,12 @@ type HomeAssistantOptions struct {
 	Enabled bool
 	// DiscoveryPrefix is Home Assistant's (homeassistant).
 	DiscoveryPrefix string
+	// Door announces the door binary sensor: set it only when a door
+	// input is wired, or the entity stays "unknown" for ever.
+	Door bool
+	// ConfigurationURL is the device's link in Home Assistant (the kiosk
+	// page, e.g. http://gate-north.lan:8080/); omitted when empty.
+	ConfigurationURL string
 }
 
 // topics are the full topic names of one gate.
@@ -120,7 +128,9 @@ type Client struct {
 	topics   topics
 	box      *outbox.Outbox
 	verifier *OpenVerifier // nil when cmd/open is disabled
-	disc     []discoveryMessage
+	// probeAddrs are the brokers' host:port, probed while reconnecting.
+	probeAddrs []string
+	disc       []discoveryMessage
 
 	retained   *retainedStore
 	inbox      chan inbound
@@ -134,12 +144,22 @@ type Client struct {
 	dropped   atomic.Uint64 // inbound messages dropped because nobody read Commands
 	runDone   chan struct{}
 
+	healthDirty chan struct{} // the retained health's broker check changed
+
 	mu           sync.Mutex // guards the fields below
 	closed       bool
 	stopRun      context.CancelFunc
-	state        string
+	state        string // the state published on <prefix>/state
 	stateSince   time.Time
 	lastDecision *DecisionSummary
+	// unpaired: a decision arrived after the last result state was
+	// published, so the next result state is its own.
+	unpaired bool
+	// pending is a result state that waits for its decision (the kiosk
+	// reported the state before PublishEvent); empty when none.
+	pending      string
+	pendingSince time.Time
+	selfTest     *SelfTest // newest PublishSelfTest, nil before
 	lastErr      error
 }
 
@@ -160,19 +180,21 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	c := &Client{
-		opts:       opts,
-		log:        opts.Logger,
-		clock:      opts.Clock,
-		topics:     newTopics(opts.Prefix, opts.HomeAssistant.DiscoveryPrefix),
-		box:        box,
-		retained:   newRetainedStore(),
-		inbox:      make(chan inbound, 64),
-		commands:   make(chan Command, 16),
-		haAnnounce: make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		runDone:    make(chan struct{}),
-		state:      "idle",
-		stateSince: opts.Clock.Now(),
+		opts:        opts,
+		log:         opts.Logger,
+		clock:       opts.Clock,
+		topics:      newTopics(opts.Prefix, opts.HomeAssistant.DiscoveryPrefix),
+		box:         box,
+		retained:    newRetainedStore(),
+		inbox:       make(chan inbound, 64),
+		commands:    make(chan Command, 16),
+		haAnnounce:  make(chan struct{}, 1),
+		healthDirty: make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		runDone:     make(chan struct{}),
+		state:       "idle",
+		stateSince:  opts.Clock.Now(),
+		probeAddrs:  probeAddrs(opts.URLs),
 	}
 	if opts.Open.Enabled {
 		c.verifier = NewOpenVerifier(opts.Open.Secret, c.topics.CmdOpen, opts.Open.MaxSkew, opts.Clock, opts.Clock.Now())
@@ -182,9 +204,14 @@ func New(opts Options) (*Client, error) {
 		if opts.Site != "" && opts.Gate != "" {
 			name = "facegate " + opts.Site + "/" + opts.Gate
 		}
-		c.disc = discoveryMessages(opts.HomeAssistant.DiscoveryPrefix, c.topics, opts.ClientID, name, opts.Version)
+		c.disc = discoveryMessages(discoveryConfig{
+			prefix: opts.HomeAssistant.DiscoveryPrefix, topics: c.topics, nodeID: opts.ClientID, name: name,
+			version: opts.Version, door: opts.HomeAssistant.Door, configurationURL: opts.HomeAssistant.ConfigurationURL,
+		})
 	}
-	c.retained.set(c.topics.State, c.statePayload())
+	c.mu.Lock()
+	c.setStateLocked()
+	c.mu.Unlock()
 	if n := box.Len(); n > 0 {
 		c.log.Info("mqtt outbox has undelivered events", "events", n, "path", opts.OutboxPath)
 	}
@@ -302,28 +329,60 @@ func (c *Client) PublishEvent(ev Event) error {
 		return err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.lastDecision = Summarize(ev)
-	c.mu.Unlock()
-	c.retained.set(c.topics.State, c.statePayload())
+	if c.pending != "" && !c.closed {
+		// The kiosk showed the result first: publish it with this decision.
+		c.state, c.stateSince = c.pending, c.pendingSince
+		c.pending, c.unpaired = "", false
+	} else {
+		c.unpaired = true
+	}
+	c.setStateLocked()
 	return nil
 }
 
 // PublishState records the kiosk session state (idle, identified,
-// capturing, authenticating, granted, denied, error, cooldown) for the
-// retained <prefix>/state, which also carries the last decision.
+// capturing, authenticating, granted, denied, error, cooldown, stopped)
+// for the retained <prefix>/state, which also carries the last decision.
+//
+// A result state (granted, denied, error) is published only together with
+// its own decision, whichever of PublishState and PublishEvent comes
+// first: it pairs with the first event recorded since the previous result
+// state, and waits for it when there is none yet. A result state whose
+// event never comes is replaced by the next state unpublished.
 func (c *Client) PublishState(state string) error {
 	if state == "" || len(state) > 32 {
 		return fmt.Errorf("mqtt: state %q must be 1 to 32 bytes", state)
 	}
-	if c.isClosed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return ErrClosed
 	}
-	c.mu.Lock()
-	if c.state != state {
-		c.state, c.stateSince = state, c.clock.Now()
+	now := c.clock.Now()
+	if resultState(state) && !c.unpaired {
+		if c.pending != state {
+			c.pending, c.pendingSince = state, now
+		}
+		return nil
 	}
-	c.mu.Unlock()
-	c.retained.set(c.topics.State, c.statePayload())
+	if c.pending != "" {
+		c.log.Debug("mqtt result state without a decision not published", "state", c.pending)
+	}
+	c.pending = ""
+	switch state {
+	case "granted", "denied", "error":
+		c.unpaired = false
+	case "idle", "identified", "capturing":
+		// A new session: a decision whose result state never came must
+		// not pair with this session's result.
+		c.unpaired = false
+	}
+	if c.state != state {
+		c.state, c.stateSince = state, now
+	}
+	c.setStateLocked()
 	return nil
 }
 
@@ -355,12 +414,78 @@ func (c *Client) PublishHealth(h CameraHealth) error {
 }
 
 // PublishSelfTest records the daemon's periodic self-test summary for the
-// retained <prefix>/health: one overall status and each check's.
+// retained <prefix>/health: one overall status and each check's. The
+// "broker" check (when present and not "absent") is filled in when the
+// payload is published: a payload that reaches the broker is sent over a
+// live connection, whatever the self-test saw before it connected.
 func (c *Client) PublishSelfTest(h SelfTest) error {
+	if err := h.validate(); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
 	if h.TS == "" {
 		h.TS = timestamp(c.clock.Now())
 	}
-	return c.setRetainedJSON(c.topics.Health, "self-test", h.validate, h)
+	checks := make(map[string]CheckInfo, len(h.Checks))
+	for k, v := range h.Checks {
+		checks[k] = v
+	}
+	h.Checks = checks
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.selfTest = &h
+	c.retained.set(c.topics.Health, mustJSON(h))
+	return nil
+}
+
+// healthPayload is the newest self-test with the broker check as it is
+// while connected: ok, with the outbox depth. nil before any self-test.
+func (c *Client) healthPayload() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.selfTest == nil {
+		return nil
+	}
+	h := *c.selfTest
+	if b, ok := h.Checks["broker"]; !ok || b.Status == "absent" {
+		return mustJSON(h)
+	}
+	checks := make(map[string]CheckInfo, len(h.Checks))
+	for k, v := range h.Checks {
+		checks[k] = v
+	}
+	n := c.box.Len()
+	v := float64(n)
+	checks["broker"] = CheckInfo{Status: "ok", Detail: fmt.Sprintf("connected, outbox %d", n), Value: &v, Unit: "events"}
+	h.Checks = checks
+	h.Status = worstStatus(checks)
+	return mustJSON(h)
+}
+
+// worstStatus is the self-test summary: down if a check is down, degraded
+// if one is degraded, else ok ("absent" checks do not count), as the
+// kiosk computes it.
+func worstStatus(checks map[string]CheckInfo) string {
+	sum := "ok"
+	for _, ch := range checks {
+		switch ch.Status {
+		case "down":
+			return "down"
+		case "degraded":
+			sum = "degraded"
+		}
+	}
+	return sum
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen: strings, numbers, maps of them
+		panic(err)
+	}
+	return b
 }
 
 // PublishAlert records an operator alert (wrong API key, missing FaceAuth
@@ -422,6 +547,13 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	c.closed = true
 	stop := c.stopRun
+	// A clean stop leaves "stopped" retained, never the result of a
+	// decision that landed at the stop.
+	c.pending = ""
+	if c.state != "stopped" {
+		c.state, c.stateSince = "stopped", c.clock.Now()
+	}
+	c.setStateLocked()
 	c.mu.Unlock()
 
 	if c.running.Load() {
@@ -459,12 +591,12 @@ func (c *Client) isClosed() bool {
 	return c.closed
 }
 
-func (c *Client) statePayload() []byte {
-	c.mu.Lock()
-	p := StatePayload{State: c.state, Since: timestamp(c.stateSince), LastDecision: c.lastDecision}
-	c.mu.Unlock()
-	b, _ := json.Marshal(p) // strings and numbers only
-	return b
+// setStateLocked records the retained state payload from one snapshot of
+// the state and its decision; c.mu is held, so concurrent changes reach
+// the retained store in the order they were made.
+func (c *Client) setStateLocked() {
+	ts := timestamp(c.stateSince)
+	c.retained.set(c.topics.State, mustJSON(StatePayload{State: c.state, TS: ts, Since: ts, LastDecision: c.lastDecision}))
 }
 
 // dispatch validates inbound messages off paho's goroutine and hands
@@ -620,4 +752,36 @@ func (r *retainedStore) snapshot() []retainedMsg {
 		out = append(out, retainedMsg{t, r.latest[t]})
 	}
 	return out
+}
+
+// unpublished drops the queued changes and returns the newest value of
+// each topic they (or the overflow) touched, in the order of their first
+// change: what a stop still owes the broker.
+func (r *retainedStore) unpublished() []retainedMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	var out []retainedMsg
+	add := func(t string) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, retainedMsg{t, r.latest[t]})
+		}
+	}
+	for len(r.updates) > 0 {
+		add((<-r.updates).topic)
+	}
+	for _, t := range r.overflow {
+		add(t)
+		delete(r.marked, t)
+	}
+	r.overflow = r.overflow[:0]
+	return out
+}
+
+// get returns the newest value of topic (nil when none).
+func (r *retainedStore) get(topic string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest[topic]
 }

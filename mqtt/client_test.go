@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -250,26 +251,48 @@ func TestOpenIsOffByDefault(t *testing.T) {
 }
 
 func TestHomeAssistantDiscovery(t *testing.T) {
-	h := newHistory()
-	b := startBroker(t, "127.0.0.1:0", broker.WithSubscription("homeassistant/#", h.handle))
-	o := testOptions(t, b.URL())
-	o.HomeAssistant.Enabled = true
-	c := newClient(t, o)
-	runClient(t, c)
-	const entities = 7
-	waitFor(t, 5*time.Second, "discovery configs", func() bool { return h.countPrefix("homeassistant/") == entities })
-	var relay map[string]any
-	topic := "homeassistant/binary_sensor/" + haNodeID(o.ClientID) + "/relay/config"
-	if err := json.Unmarshal([]byte(h.last(topic)), &relay); err != nil {
-		t.Fatalf("relay config on %s: %v", topic, err)
+	for _, door := range []bool{false, true} {
+		t.Run(fmt.Sprintf("door=%v", door), func(t *testing.T) {
+			h := newHistory()
+			b := startBroker(t, "127.0.0.1:0", broker.WithSubscription("homeassistant/#", h.handle))
+			o := testOptions(t, b.URL())
+			o.HomeAssistant.Enabled = true
+			o.HomeAssistant.Door = door
+			c := newClient(t, o)
+			runClient(t, c)
+			node := haNodeID(o.ClientID)
+			want := []string{"sensor/last_decision", "sensor/face_similarity", "sensor/session_state", "event/decision",
+				"binary_sensor/relay", "sensor/camera", "binary_sensor/camera_problem", "binary_sensor/health_problem", "event/alert"}
+			if door {
+				want = append(want, "binary_sensor/door")
+			}
+			cfg := func(object string) string {
+				return "homeassistant/" + strings.Replace(object, "/", "/"+node+"/", 1) + "/config"
+			}
+			announced := func(n int) bool {
+				for _, w := range want {
+					if got := h.of(cfg(w)); len(got) < n || got[n-1] == "" {
+						return false
+					}
+				}
+				return true
+			}
+			waitFor(t, 5*time.Second, "discovery configs", func() bool { return announced(1) })
+			doorCfg := h.of(cfg("binary_sensor/door"))
+			if !door && (len(doorCfg) != 1 || doorCfg[0] != "") {
+				t.Errorf("door config without a door input = %q, want one empty (removing) message", doorCfg)
+			}
+			var relay map[string]any
+			if err := json.Unmarshal([]byte(h.last(cfg("binary_sensor/relay"))), &relay); err != nil {
+				t.Fatalf("relay config: %v", err)
+			}
+			if relay["availability_topic"] != prefix+"/status" || relay["state_topic"] != prefix+"/relay" || relay["payload_on"] != "open" {
+				t.Fatalf("relay config = %v", relay)
+			}
+			b.Publish("homeassistant/status", []byte("online"), false)
+			waitFor(t, 5*time.Second, "discovery republished on homeassistant/status online", func() bool { return announced(2) })
+		})
 	}
-	if relay["availability_topic"] != prefix+"/status" || relay["state_topic"] != prefix+"/relay" || relay["payload_on"] != "open" {
-		t.Fatalf("relay config = %v", relay)
-	}
-	b.Publish("homeassistant/status", []byte("online"), false)
-	waitFor(t, 5*time.Second, "discovery republished on homeassistant/status online", func() bool {
-		return h.countPrefix("homeassistant/") == 2*entities+1 // +1: the announcement itself
-	})
 }
 
 func TestBadCredentialsGiveAClearError(t *testing.T) {

@@ -39,8 +39,10 @@ func OptionsFromConfig(c *config.Config, version string, log *slog.Logger) (Opti
 			MaxSkew: m.Commands.Open.MaxSkew,
 		},
 		HomeAssistant: HomeAssistantOptions{
-			Enabled:         m.HomeAssistant.Enabled,
-			DiscoveryPrefix: m.HomeAssistant.DiscoveryPrefix,
+			Enabled:          m.HomeAssistant.Enabled,
+			DiscoveryPrefix:  m.HomeAssistant.DiscoveryPrefix,
+			Door:             c.IO.Door.Line != "",
+			ConfigurationURL: m.HomeAssistant.ConfigurationURL,
 		},
 		Logger: log,
 	}

@@ -29,7 +29,9 @@ mqtt:
   submission_id: omit
   commands:
     open: {enabled: true}
-  home_assistant: {enabled: true}
+  home_assistant: {enabled: true, configuration_url: "http://gate-north.lan:8080/"}
+io:
+  door: {chip: gpiochip0, line: "17"}
 `
 	env := map[string]string{"FACEGATE_MQTT_PASSWORD": "pw", "FACEGATE_OPEN_SECRET": "0123456789abcdef0123"}
 	cfg, err := config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] })
@@ -43,6 +45,7 @@ mqtt:
 	if o.ClientID != "facegate-plant-a-north" || o.Prefix != "facegate/plant-a/north" || o.Password != "pw" ||
 		string(o.Open.Secret) != env["FACEGATE_OPEN_SECRET"] || o.SubmissionID != PrivacyOmit ||
 		o.OutboxPath != filepath.Join(dir, "mqtt-outbox.log") || !o.HomeAssistant.Enabled ||
+		!o.HomeAssistant.Door || o.HomeAssistant.ConfigurationURL != "http://gate-north.lan:8080/" ||
 		o.TLS == nil || o.TLS.ServerName != "broker" || len(o.TLS.Certificates) != 1 || o.TLS.RootCAs == nil {
 		t.Fatalf("options = %+v", o)
 	}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,7 +66,7 @@ func (c *Client) Run(ctx context.Context) error {
 				return err
 			}
 			c.log.Warn("mqtt connect failed", "urls", c.opts.URLs, "retry_in", backoff, "err", err)
-			if !sleep(ctx, jitter(backoff)) {
+			if !c.waitRetry(ctx, jitter(backoff)) {
 				return nil
 			}
 			backoff = min(2*backoff, c.opts.ReconnectMax)
@@ -86,7 +89,7 @@ func (c *Client) Run(ctx context.Context) error {
 			backoff = c.opts.ReconnectMin
 		}
 		c.log.Warn("mqtt connection lost", "err", err, "outbox", c.box.Len(), "retry_in", backoff)
-		if !sleep(ctx, jitter(backoff)) {
+		if !c.waitRetry(ctx, jitter(backoff)) {
 			return nil
 		}
 		backoff = min(2*backoff, c.opts.ReconnectMax)
@@ -239,7 +242,7 @@ func (c *Client) publishDiscovery(ctx context.Context, cli paho.Client) error {
 // in order, and the discovery configs again when Home Assistant restarts.
 func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 	for _, m := range c.retained.snapshot() {
-		if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+		if err := c.publishRetainedMsg(ctx, cli, m); err != nil {
 			return err
 		}
 	}
@@ -247,8 +250,14 @@ func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-c.healthDirty:
+			if p := c.healthPayload(); p != nil {
+				if err := c.publishWait(ctx, cli, c.topics.Health, p); err != nil {
+					return err
+				}
+			}
 		case m := <-c.retained.updates:
-			if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+			if err := c.publishRetainedMsg(ctx, cli, m); err != nil {
 				return err
 			}
 			if err := c.publishCatchUp(ctx, cli); err != nil {
@@ -271,11 +280,22 @@ func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 // overflowed the queue, once the queue has drained.
 func (c *Client) publishCatchUp(ctx context.Context, cli paho.Client) error {
 	for _, m := range c.retained.catchUp() {
-		if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+		if err := c.publishRetainedMsg(ctx, cli, m); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// publishRetainedMsg publishes one retained value; the health is taken
+// fresh, with the broker check of the live connection.
+func (c *Client) publishRetainedMsg(ctx context.Context, cli paho.Client, m retainedMsg) error {
+	if m.topic == c.topics.Health {
+		if p := c.healthPayload(); p != nil {
+			m.payload = p
+		}
+	}
+	return c.publishWait(ctx, cli, m.topic, m.payload)
 }
 
 // publishWait publishes a retained QoS 1 message and waits for its PUBACK.
@@ -296,6 +316,9 @@ func (c *Client) sendEvents(ctx context.Context, cli paho.Client) error {
 	}
 	var inflight []flight
 	var last uint64
+	// replaying: the outbox held events at connect; once they are
+	// delivered the health's outbox figure is republished.
+	replaying := c.box.Len() > 0
 	timer := time.NewTimer(c.opts.AckTimeout)
 	defer timer.Stop()
 	for {
@@ -344,6 +367,13 @@ func (c *Client) sendEvents(ctx context.Context, cli paho.Client) error {
 			if err := c.ack(ids); err != nil {
 				return err
 			}
+			if replaying && len(inflight) == 0 && c.box.Len() == 0 {
+				replaying = false
+				select {
+				case c.healthDirty <- struct{}{}:
+				default:
+				}
+			}
 			if len(inflight) > 0 {
 				timer.Reset(c.opts.AckTimeout)
 			}
@@ -382,9 +412,30 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 
 // goOffline publishes the retained "offline" a graceful stop owes (the
 // broker does not send the will on a clean DISCONNECT) and disconnects.
+// The retained values not yet published (the "stopped" state, a last
+// relay change) go first, so the broker keeps the gate's final values.
 func (c *Client) goOffline(cli paho.Client) {
+	deadline := time.Now().Add(2 * time.Second)
+	final := c.retained.unpublished()
+	if !slices.ContainsFunc(final, func(m retainedMsg) bool { return m.topic == c.topics.State }) {
+		// Again: a state change taken off the queue just before the stop
+		// may not have been acknowledged.
+		final = append(final, retainedMsg{c.topics.State, c.retained.get(c.topics.State)})
+	}
+	for _, m := range final {
+		if m.topic == c.topics.Health {
+			if p := c.healthPayload(); p != nil {
+				m.payload = p
+			}
+		}
+		tok := cli.Publish(m.topic, 1, true, m.payload)
+		if !tok.WaitTimeout(time.Until(deadline)) || tok.Error() != nil {
+			c.log.Warn("mqtt final retained value not acknowledged", "topic", m.topic, "err", tok.Error())
+			break
+		}
+	}
 	tok := cli.Publish(c.topics.Status, 1, true, []byte("offline"))
-	if !tok.WaitTimeout(2*time.Second) || tok.Error() != nil {
+	if !tok.WaitTimeout(max(time.Until(deadline), 500*time.Millisecond)) || tok.Error() != nil {
 		c.log.Warn("mqtt offline status not acknowledged", "err", tok.Error())
 	}
 	cli.Disconnect(250)
@@ -417,6 +468,81 @@ func isDone(tok paho.Token) bool {
 	default:
 		return false
 	}
+}
+
+// probeInterval is how often a reconnect wait checks whether the broker's
+// port accepts TCP connections again.
+const probeInterval = 500 * time.Millisecond
+
+// waitRetry waits d before the next connection attempt, but returns early
+// (after a short random spread) once a broker port that was seen closed
+// during the wait accepts a TCP connection again: a broker that returns
+// is used within about a second, while one that stays away still gets
+// only the backed-off attempts. A port that accepts connections
+// throughout (a broker refusing the session, or dropping it at once)
+// changes nothing. False when ctx ends.
+func (c *Client) waitRetry(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(probeInterval)
+	defer tick.Stop()
+	down := false
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-tick.C:
+			up := c.brokerReachable(ctx)
+			if up && down {
+				c.log.Info("mqtt broker reachable again: reconnecting")
+				return sleep(ctx, rand.N(probeInterval/2))
+			}
+			down = down || !up
+		}
+	}
+}
+
+// brokerReachable reports whether any broker URL's host accepts a TCP
+// connection (closed at once; nothing is sent).
+func (c *Client) brokerReachable(ctx context.Context) bool {
+	d := net.Dialer{Timeout: min(probeInterval, c.opts.ConnectTimeout)}
+	for _, addr := range c.probeAddrs {
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conn.Close()
+			return true
+		}
+	}
+	return false
+}
+
+// probeAddrs returns host:port of each broker URL, with the scheme's
+// default port when the URL has none.
+func probeAddrs(urls []string) []string {
+	var out []string
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		port := u.Port()
+		if port == "" {
+			switch u.Scheme {
+			case "ssl", "tls", "mqtts":
+				port = "8883"
+			case "ws":
+				port = "80"
+			case "wss":
+				port = "443"
+			default:
+				port = "1883"
+			}
+		}
+		out = append(out, net.JoinHostPort(u.Hostname(), port))
+	}
+	return out
 }
 
 // jitter spreads reconnects of many gates: a delay in [d/2, d].

@@ -1,9 +1,6 @@
 package mqtt
 
-import (
-	"encoding/json"
-	"strings"
-)
+import "strings"
 
 // discoveryMessage is one retained Home Assistant discovery config.
 type discoveryMessage struct {
@@ -12,11 +9,19 @@ type discoveryMessage struct {
 }
 
 type haDevice struct {
-	Identifiers  []string `json:"identifiers"`
-	Name         string   `json:"name"`
-	Manufacturer string   `json:"manufacturer"`
-	Model        string   `json:"model"`
-	SWVersion    string   `json:"sw_version,omitempty"`
+	Identifiers      []string `json:"identifiers"`
+	Name             string   `json:"name"`
+	Manufacturer     string   `json:"manufacturer"`
+	Model            string   `json:"model"`
+	SWVersion        string   `json:"sw_version,omitempty"`
+	ConfigurationURL string   `json:"configuration_url,omitempty"`
+}
+
+// haOrigin names the software that sent the config (Home Assistant logs it).
+type haOrigin struct {
+	Name       string `json:"name"`
+	SWVersion  string `json:"sw_version,omitempty"`
+	SupportURL string `json:"support_url,omitempty"`
 }
 
 type haEntity struct {
@@ -28,6 +33,7 @@ type haEntity struct {
 	JSONAttributesTemplate string   `json:"json_attributes_template,omitempty"`
 	PayloadOn              string   `json:"payload_on,omitempty"`
 	PayloadOff             string   `json:"payload_off,omitempty"`
+	EventTypes             []string `json:"event_types,omitempty"`
 	DeviceClass            string   `json:"device_class,omitempty"`
 	StateClass             string   `json:"state_class,omitempty"`
 	Unit                   string   `json:"unit_of_measurement,omitempty"`
@@ -37,25 +43,48 @@ type haEntity struct {
 	PayloadAvailable       string   `json:"payload_available"`
 	PayloadNotAvailable    string   `json:"payload_not_available"`
 	Device                 haDevice `json:"device"`
+	Origin                 haOrigin `json:"origin"`
 }
 
+// discoveryConfig is what the discovery configs are made of.
+type discoveryConfig struct {
+	prefix           string // Home Assistant's discovery prefix
+	topics           topics
+	nodeID           string // the client id
+	name             string // the device name
+	version          string
+	door             bool // a door input is wired
+	configurationURL string
+}
+
+// AlertCodes are the operator alert codes the Home Assistant alert event
+// entity knows; any other code arrives there as "other" (its code is an
+// attribute).
+var AlertCodes = []string{"api_config", "api_client", "relay_failed", "relay_fault", "state_dir"}
+
 // discoveryMessages builds the configs for the gate's entities: last
-// decision, similarity score, session state, relay, door, camera status
-// and camera problem; all unavailable when <prefix>/status is offline.
-func discoveryMessages(discoveryPrefix string, t topics, nodeID, name, version string) []discoveryMessage {
-	node := haNodeID(nodeID)
+// decision, similarity score, session state, relay, door (when wired),
+// camera status and problem, health problem, and two event entities (each
+// decision, each operator alert); all unavailable when <prefix>/status is
+// offline.
+func discoveryMessages(dc discoveryConfig) []discoveryMessage {
+	t := dc.topics
+	node := haNodeID(dc.nodeID)
 	dev := haDevice{
-		Identifiers:  []string{node},
-		Name:         name,
-		Manufacturer: "facegate",
-		Model:        "face-authenticated gate",
-		SWVersion:    version,
+		Identifiers:      []string{node},
+		Name:             dc.name,
+		Manufacturer:     "facegate",
+		Model:            "face-authenticated gate",
+		SWVersion:        dc.version,
+		ConfigurationURL: dc.configurationURL,
 	}
+	origin := haOrigin{Name: "facegate", SWVersion: dc.version, SupportURL: "https://github.com/facegate/facegate"}
 	const hasLast = "value_json.last_decision is defined"
-	entities := []struct {
+	type entity struct {
 		component, object string
 		e                 haEntity
-	}{
+	}
+	entities := []entity{
 		{"sensor", "last_decision", haEntity{
 			Name: "Last decision", StateTopic: t.State, Icon: "mdi:account-check",
 			ValueTemplate:          "{{ value_json.last_decision.decision if " + hasLast + " else 'none' }}",
@@ -70,22 +99,57 @@ func discoveryMessages(discoveryPrefix string, t topics, nodeID, name, version s
 		{"sensor", "session_state", haEntity{
 			Name: "Session state", StateTopic: t.State, ValueTemplate: "{{ value_json.state }}", Icon: "mdi:state-machine",
 		}},
+		{"event", "decision", haEntity{
+			// One HA event per decision (the event topic is never
+			// retained, so a restart replays nothing).
+			Name: "Decision", StateTopic: t.Event, Icon: "mdi:gate",
+			EventTypes: []string{string(DecisionGranted), string(DecisionDenied), string(DecisionError)},
+			ValueTemplate: "{{ {'event_type': value_json.decision, 'reason': value_json.reason, " +
+				"'event_id': value_json.event_id, 'seq': value_json.seq, 'ts': value_json.ts, " +
+				"'user_id': value_json.user_id | default(none), 'message': value_json.message | default(none), " +
+				"'identity_source': value_json.identity_source | default(none), " +
+				"'face_similarity_score': (value_json.auth.score.face_similarity_score | default(none)) if value_json.auth is defined else none} | tojson }}",
+		}},
 		{"binary_sensor", "relay", haEntity{
 			Name: "Relay", StateTopic: t.Relay, PayloadOn: "open", PayloadOff: "closed", DeviceClass: "lock",
 		}},
-		{"binary_sensor", "door", haEntity{
+	}
+	if dc.door {
+		entities = append(entities, entity{"binary_sensor", "door", haEntity{
 			Name: "Door", StateTopic: t.Door, PayloadOn: "open", PayloadOff: "closed", DeviceClass: "door",
-		}},
-		{"sensor", "camera", haEntity{
+		}})
+	}
+	entities = append(entities,
+		entity{"sensor", "camera", haEntity{
 			Name: "Camera", StateTopic: t.Camera, ValueTemplate: "{{ value_json.status }}",
 			JSONAttributesTopic: t.Camera, EntityCategory: "diagnostic", Icon: "mdi:cctv",
 		}},
-		{"binary_sensor", "camera_problem", haEntity{
+		entity{"binary_sensor", "camera_problem", haEntity{
 			Name: "Camera problem", StateTopic: t.Camera, DeviceClass: "problem", EntityCategory: "diagnostic",
 			ValueTemplate: "{{ 'OFF' if value_json.status == 'ok' else 'ON' }}", PayloadOn: "ON", PayloadOff: "OFF",
 		}},
+		entity{"binary_sensor", "health_problem", haEntity{
+			// On unless the self-test is ok; the checks are its attributes.
+			Name: "Health problem", StateTopic: t.Health, DeviceClass: "problem", EntityCategory: "diagnostic",
+			ValueTemplate: "{{ 'OFF' if value_json.status == 'ok' else 'ON' }}", PayloadOn: "ON", PayloadOff: "OFF",
+			JSONAttributesTopic: t.Health,
+		}},
+		entity{"event", "alert", haEntity{
+			// Home Assistant ignores the retained copy a (re)subscription
+			// brings: only alerts raised while it listens fire.
+			Name: "Operator alert", StateTopic: t.Alert, Icon: "mdi:alert", EntityCategory: "diagnostic",
+			EventTypes: append(append([]string(nil), AlertCodes...), "other"),
+			ValueTemplate: "{{ {'event_type': value_json.code if value_json.code in " + pyList(AlertCodes) + " else 'other', " +
+				"'code': value_json.code, 'message': value_json.message, 'event_id': value_json.event_id | default(none), " +
+				"'ts': value_json.ts} | tojson }}",
+		}},
+	)
+	out := make([]discoveryMessage, 0, len(entities)+1)
+	if !dc.door {
+		// An empty retained config removes a door entity announced by an
+		// older version or configuration.
+		out = append(out, discoveryMessage{Topic: dc.prefix + "/binary_sensor/" + node + "/door/config", Payload: []byte{}})
 	}
-	out := make([]discoveryMessage, 0, len(entities))
 	for _, x := range entities {
 		e := x.e
 		e.UniqueID = node + "_" + x.object
@@ -93,16 +157,18 @@ func discoveryMessages(discoveryPrefix string, t topics, nodeID, name, version s
 		e.PayloadAvailable = "online"
 		e.PayloadNotAvailable = "offline"
 		e.Device = dev
-		b, err := json.Marshal(e)
-		if err != nil { // cannot happen: only strings
-			panic(err)
-		}
+		e.Origin = origin
 		out = append(out, discoveryMessage{
-			Topic:   discoveryPrefix + "/" + x.component + "/" + node + "/" + x.object + "/config",
-			Payload: b,
+			Topic:   dc.prefix + "/" + x.component + "/" + node + "/" + x.object + "/config",
+			Payload: mustJSON(e),
 		})
 	}
 	return out
+}
+
+// pyList writes codes as a Jinja list literal: ['a', 'b'].
+func pyList(codes []string) string {
+	return "['" + strings.Join(codes, "', '") + "']"
 }
 
 // haNodeID keeps what Home Assistant accepts in a node id: [a-zA-Z0-9_-].

@@ -14,7 +14,8 @@
 //
 // Topics under the prefix (facegate/<site>/<gate>): status (retained,
 // online/offline, also the last will), event (QoS 1, not retained), state,
-// relay, door, camera (retained), cmd/identify and cmd/open (subscribed).
+// relay, door, camera, health, alert (retained), cmd/identify and cmd/open
+// (subscribed).
 // docs/mqtt.md documents every payload.
 //
 // Concurrency: see Client. paho's callback goroutine only copies a message

@@ -75,10 +75,14 @@ type SelfTest struct {
 	TS string `json:"ts"`
 }
 
-// CheckInfo is one self-test item.
+// CheckInfo is one self-test item. Value and Unit carry the check's
+// number (fps, ms per frame, queued events) for dashboards that cannot
+// parse Detail.
 type CheckInfo struct {
-	Status string `json:"status"`
-	Detail string `json:"detail,omitempty"`
+	Status string   `json:"status"`
+	Detail string   `json:"detail,omitempty"`
+	Value  *float64 `json:"value,omitempty"`
+	Unit   string   `json:"unit,omitempty"`
 }
 
 func (h SelfTest) validate() error {
@@ -114,10 +118,25 @@ func (a Alert) validate() error {
 // StatePayload is the retained payload of <prefix>/state.
 type StatePayload struct {
 	// State is the kiosk session state: idle, identified, capturing,
-	// authenticating, granted, denied, error, cooldown.
-	State        string           `json:"state"`
+	// authenticating, granted, denied, error, cooldown, stopped. A result
+	// state (granted, denied, error) is always published together with
+	// the decision it shows in LastDecision.
+	State string `json:"state"`
+	// TS is when the gate entered State (the time key of every payload).
+	TS string `json:"ts"`
+	// Since is TS under its old name: deprecated, kept for consumers
+	// written before ts.
 	Since        string           `json:"since"`
 	LastDecision *DecisionSummary `json:"last_decision,omitempty"`
+}
+
+// resultState reports whether a kiosk state shows a decision.
+func resultState(s string) bool {
+	switch Decision(s) {
+	case DecisionGranted, DecisionDenied, DecisionError:
+		return true
+	}
+	return false
 }
 
 // DecisionSummary is the last decision as carried by the state topic.

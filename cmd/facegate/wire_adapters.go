@@ -186,7 +186,7 @@ func (p *publisher) PublishHealth(h kiosk.Health) error {
 	camErr := p.broker.PublishHealth(ch)
 	st := mqtt.SelfTest{Status: h.Status, Checks: map[string]mqtt.CheckInfo{}}
 	for name, c := range h.Checks {
-		st.Checks[name] = mqtt.CheckInfo{Status: c.Status, Detail: c.Detail}
+		st.Checks[name] = mqtt.CheckInfo{Status: c.Status, Detail: c.Detail, Value: c.Value, Unit: c.Unit}
 	}
 	if !h.At.IsZero() {
 		st.TS = h.At.UTC().Format("2006-01-02T15:04:05.000Z07:00")

@@ -78,6 +78,9 @@ type HomeAssistant struct {
 	Enabled bool `yaml:"enabled"`
 	// DiscoveryPrefix is Home Assistant's discovery prefix.
 	DiscoveryPrefix string `yaml:"discovery_prefix"`
+	// ConfigurationURL is the device's link in Home Assistant, e.g. the
+	// kiosk page as Home Assistant's users reach it (optional).
+	ConfigurationURL string `yaml:"configuration_url"`
 }
 
 func (m *MQTT) setDefaults() {
@@ -179,6 +182,12 @@ func (m *MQTT) validate() error {
 	}
 	if m.HomeAssistant.Enabled && !validTopic(m.HomeAssistant.DiscoveryPrefix) {
 		return fieldError("mqtt.home_assistant.discovery_prefix", "%q must be a topic without wildcards or empty levels", m.HomeAssistant.DiscoveryPrefix)
+	}
+	if u := m.HomeAssistant.ConfigurationURL; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fieldError("mqtt.home_assistant.configuration_url", "%q is not an http:// or https:// URL", u)
+		}
 	}
 	return nil
 }
