@@ -359,3 +359,16 @@ func TestFreeSpace(t *testing.T) {
 		t.Error("no error for a missing directory")
 	}
 }
+
+// The daemon's alerts go the kiosk's way: published with their code.
+func TestRaiseAlert(t *testing.T) {
+	pub := &fakePublisher{}
+	k, err := New(testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.RaiseAlert(AlertOutboxCorrupt, "1 records lost")
+	if _, _, alerts := pub.snapshot(); len(alerts) != 1 || alerts[0].Code != "outbox_corrupt" || alerts[0].Message != "1 records lost" {
+		t.Errorf("alerts %+v", alerts)
+	}
+}

@@ -164,7 +164,16 @@ const (
 	AlertDiskLow = "disk_low"
 	// AlertAuditLog: the audit log cannot be written or rotated.
 	AlertAuditLog = "audit_log"
+	// AlertOutboxCorrupt: the MQTT outbox held damaged records at start
+	// (outbox.Recovery.Damaged); raised by the daemon with RaiseAlert.
+	AlertOutboxCorrupt = "outbox_corrupt"
 )
+
+// RaiseAlert raises an operator alert that the daemon found outside the
+// kiosk (AlertOutboxCorrupt): logged, counted in
+// facegate_operator_alerts_total and published like the kiosk's own. Safe
+// from any goroutine; it may block as long as Publisher.PublishAlert does.
+func (k *Kiosk) RaiseAlert(code, msg string) { k.alert(code, msg, "") }
 
 var checkAlerts = map[string]string{"disk": AlertDiskLow, "audit": AlertAuditLog}
 

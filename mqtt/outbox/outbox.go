@@ -148,9 +148,10 @@ type Recovery struct {
 	// Torn: the file ended in an unfinished record, an Append cut short by
 	// a crash or power loss that never returned success. Nothing is lost.
 	Torn bool
-	// DamagedBytes is the number of bytes skipped, Regions the first 16
-	// of the places where they were (offsets in the file as found).
+	// DamagedBytes is the number of bytes skipped in Places places;
+	// Regions lists the first 16 (offsets in the file as found).
 	DamagedBytes int64
+	Places       int
 	Regions      []Region
 	// SavedTo names the file that holds the skipped bytes back to back, or
 	// is empty when they could not be saved.
@@ -175,7 +176,7 @@ func (r Recovery) String() string {
 	if r.DamagedBytes == 0 {
 		return "no damage"
 	}
-	s := fmt.Sprintf("%d records lost, %d damaged bytes in %d places", r.Lost, r.DamagedBytes, len(r.Regions))
+	s := fmt.Sprintf("%d records lost, %d damaged bytes in %d places", r.Lost, r.DamagedBytes, r.Places)
 	if r.Torn {
 		s += ", unfinished last record removed"
 	}
@@ -342,6 +343,7 @@ func (o *Outbox) repair(w *window, damaged []Region) {
 			rec.Lost += recordsIn(w, last)
 		}
 	}
+	rec.Places = len(damaged)
 	rec.Regions = append([]Region(nil), damaged[:min(len(damaged), maxRegions)]...)
 
 	saved, err := o.saveDamage(damaged)

@@ -133,6 +133,9 @@ func TestDamageCostsOnlyTheDamagedRecords(t *testing.T) {
 			if want := int64(tc.damaged(spans)); rec.DamagedBytes != want {
 				t.Errorf("DamagedBytes %d, want %d", rec.DamagedBytes, want)
 			}
+			if rec.Places != len(rec.Regions) || !strings.HasPrefix(rec.String(), fmt.Sprintf("%d records lost, %d damaged bytes in %d places, saved to %s", tc.lost, rec.DamagedBytes, rec.Places, rec.SavedTo)) {
+				t.Errorf("Recovery %+v says %q", rec, rec)
+			}
 			saved, err := os.ReadFile(rec.SavedTo)
 			if err != nil || !strings.HasPrefix(rec.SavedTo, path+".corrupt-") {
 				t.Fatalf("damaged bytes saved to %q: %v", rec.SavedTo, err)
