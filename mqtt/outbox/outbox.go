@@ -36,6 +36,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -690,7 +691,9 @@ func (o *Outbox) CompactError() error {
 func (o *Outbox) Recovery() Recovery {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.recovery
+	r := o.recovery
+	r.Regions = slices.Clone(r.Regions)
+	return r
 }
 
 // Lost is Recovery().Lost: records destroyed by damage found at Open.
