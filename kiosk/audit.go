@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,44 +15,160 @@ import (
 // auditLog appends one JSON line per decision to <dir>/audit.jsonl,
 // fsyncing each line, and rotates by size to audit.jsonl.1 … .N-1 (the
 // oldest deleted). It never holds images.
+//
+// Durability contract: write returns nil only once the line is written and
+// fsynced. Whenever it is not (ENOSPC, EIO, a failed fsync, the file not
+// open, the log closed) it returns an error, and the bytes it wrote are cut
+// off again so that the log holds no line it reported as failed (if the cut
+// fails too, the fragment is left on a line of its own).
+//
+// It keeps working through a full or failing disk: a torn last line (a
+// crash mid-write) is ended with '\n' at open, or before the next line if
+// that write fails; a file that cannot be opened at start (disk full) is
+// opened at the next write; a failed rotation is retried at the next write
+// while lines go on being appended to the current file.
 type auditLog struct {
 	mu       sync.Mutex
 	dir      string
 	maxSize  int64
 	maxFiles int
-	f        *os.File
+	ops      auditOps
+	f        *os.File // nil until the file could be opened
 	size     int64
+	closed   bool
+	// torn: the file may end without '\n'; the next line starts with one.
+	torn bool
+	// reopen: the file was renamed away by a rotation whose new file could
+	// not be opened yet; lines go on to the renamed file until it can.
+	reopen bool
+	// repaired counts torn lines ended since open.
+	repaired int
+	// writeErr and rotateErr are the last failures, nil after a success.
+	writeErr, rotateErr error
 }
 
 const auditName = "audit.jsonl"
 
+// errAuditClosed: write after close.
+var errAuditClosed = errors.New("audit log closed")
+
+// auditOps are the calls that fail on a full or broken disk; tests replace
+// them.
+type auditOps struct {
+	open     func(name string) (*os.File, error)
+	write    func(f *os.File, b []byte) (int, error)
+	sync     func(f *os.File) error
+	truncate func(f *os.File, size int64) error
+	rename   func(from, to string) error
+	// freeSpace is the space an unprivileged user may still write on the
+	// file system of dir, in bytes.
+	freeSpace func(dir string) (uint64, error)
+}
+
+var osAuditOps = auditOps{
+	open: func(name string) (*os.File, error) {
+		return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
+	},
+	write:     func(f *os.File, b []byte) (int, error) { return f.Write(b) },
+	sync:      func(f *os.File) error { return f.Sync() },
+	truncate:  func(f *os.File, size int64) error { return f.Truncate(size) },
+	rename:    os.Rename,
+	freeSpace: freeSpace,
+}
+
+// openAudit opens the log in dir. A full disk does not fail it: the log
+// then starts degraded (see auditState) and retries at each write.
 func openAudit(dir string, maxSize int64, maxFiles int) (*auditLog, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create audit directory: %w", err)
+	return openAuditWith(dir, maxSize, maxFiles, osAuditOps)
+}
+
+func openAuditWith(dir string, maxSize int64, maxFiles int, ops auditOps) (*auditLog, error) {
+	a := &auditLog{dir: dir, maxSize: maxSize, maxFiles: maxFiles, ops: ops}
+	err := os.MkdirAll(dir, 0o750)
+	if err != nil {
+		err = fmt.Errorf("create audit directory: %w", err)
+	} else {
+		err = a.open()
 	}
-	a := &auditLog{dir: dir, maxSize: maxSize, maxFiles: maxFiles}
-	if err := a.open(); err != nil {
-		return nil, err
+	if err != nil {
+		if !diskFull(err) {
+			return nil, err
+		}
+		a.writeErr = err
 	}
 	return a, nil
 }
 
+// open opens the current file and ends a torn last line.
 func (a *auditLog) open() error {
-	f, err := os.OpenFile(filepath.Join(a.dir, auditName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, size, err := a.openFile(filepath.Join(a.dir, auditName))
 	if err != nil {
-		return fmt.Errorf("open audit log: %w", err)
+		return err
+	}
+	a.f, a.size = f, size
+	if size > 0 {
+		last := make([]byte, 1)
+		// Unreadable counts as torn: a blank line costs nothing.
+		if _, err := f.ReadAt(last, size-1); err != nil || last[0] != '\n' {
+			a.torn = true
+			if err := a.endTornLine(); err != nil {
+				a.writeErr = err // still torn: the next line starts with the '\n'
+			}
+		}
+	}
+	return nil
+}
+
+func (a *auditLog) openFile(name string) (*os.File, int64, error) {
+	f, err := a.ops.open(name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open audit log: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("stat audit log: %w", err)
+		return nil, 0, fmt.Errorf("stat audit log: %w", err)
 	}
-	a.f, a.size = f, st.Size()
+	return f, st.Size(), nil
+}
+
+// endTornLine appends the '\n' a crash left out, so that the next line is
+// a line of its own.
+func (a *auditLog) endTornLine() error {
+	if err := a.append([]byte{'\n'}); err != nil {
+		return err
+	}
+	a.torn = false
+	a.repaired++
 	return nil
 }
 
-// write appends one record (an mqtt.Event or an mqtt.PulseResult) as one
-// line. A nil error means the line is on disk (written and fsync'd).
+// append writes b and fsyncs; on failure it cuts the file back so that
+// nothing of b stays behind, or, if it cannot, marks the tail torn.
+func (a *auditLog) append(b []byte) error {
+	n, err := a.ops.write(a.f, b)
+	if err != nil {
+		err = fmt.Errorf("write audit log: %w", err)
+	} else if serr := a.ops.sync(a.f); serr != nil {
+		err = fmt.Errorf("sync audit log: %w", serr)
+	}
+	if err == nil {
+		a.size += int64(n)
+		return nil
+	}
+	if n > 0 {
+		if a.ops.truncate(a.f, a.size) == nil {
+			_ = a.ops.sync(a.f)
+		} else {
+			a.size += int64(n)
+			a.torn = a.torn || n < len(b) || b[len(b)-1] != '\n'
+		}
+	}
+	return err
+}
+
+// write appends one record (an mqtt.Event, an mqtt.PulseResult, an input
+// record) as one line (see the durability contract above).
 func (a *auditLog) write(rec any) error {
 	line, err := json.Marshal(rec)
 	if err != nil {
@@ -60,53 +177,108 @@ func (a *auditLog) write(rec any) error {
 	line = append(line, '\n')
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.f == nil {
-		return fmt.Errorf("audit log closed")
+	if a.closed {
+		return errAuditClosed
 	}
-	if a.size > 0 && a.size+int64(len(line)) > a.maxSize {
-		if err := a.rotate(); err != nil {
+	if a.f == nil {
+		if err := a.open(); err != nil {
+			a.writeErr = err
 			return err
 		}
 	}
-	n, err := a.f.Write(line)
-	a.size += int64(n)
-	if err != nil {
-		return fmt.Errorf("write audit log: %w", err)
+	switch {
+	case a.reopen:
+		a.rotateErr = a.switchFile(filepath.Join(a.dir, auditName))
+	case a.size > 0 && a.size+int64(len(line)) > a.maxSize:
+		a.rotateErr = a.rotate()
 	}
-	if err := a.f.Sync(); err != nil {
-		return fmt.Errorf("sync audit log: %w", err)
+	if a.torn {
+		line = append([]byte{'\n'}, line...)
 	}
+	if err := a.append(line); err != nil {
+		a.writeErr = err
+		return err
+	}
+	if a.torn {
+		a.torn = false
+		a.repaired++
+	}
+	a.writeErr = nil
 	return nil
 }
 
+// rotate shifts the files by one and starts a new audit.jsonl. Until it
+// has a new file it leaves a.f alone, so lines go on being written to the
+// current one; a failure is retried at the next write.
 func (a *auditLog) rotate() error {
-	if err := a.f.Close(); err != nil {
-		return fmt.Errorf("close audit log: %w", err)
-	}
-	a.f = nil
 	base := filepath.Join(a.dir, auditName)
 	if a.maxFiles <= 1 {
-		if err := os.Remove(base); err != nil && !os.IsNotExist(err) {
+		// Replace the file in one rename, so that a failure keeps it.
+		tmp := base + ".new"
+		os.Remove(tmp)
+		f, _, err := a.openFile(tmp)
+		if err != nil {
 			return fmt.Errorf("rotate audit log: %w", err)
 		}
-	} else {
-		os.Remove(base + "." + strconv.Itoa(a.maxFiles-1))
-		for i := a.maxFiles - 2; i >= 1; i-- {
-			from := base + "." + strconv.Itoa(i)
-			if err := os.Rename(from, base+"."+strconv.Itoa(i+1)); err != nil && !os.IsNotExist(err) {
-				return fmt.Errorf("rotate audit log: %w", err)
-			}
+		if err := a.ops.rename(tmp, base); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return fmt.Errorf("rotate audit log: %w", err)
 		}
-		if err := os.Rename(base, base+".1"); err != nil {
+		a.f.Close()
+		a.f, a.size, a.torn = f, 0, false
+		return nil
+	}
+	os.Remove(base + "." + strconv.Itoa(a.maxFiles-1))
+	for i := a.maxFiles - 2; i >= 1; i-- {
+		from := base + "." + strconv.Itoa(i)
+		if err := a.ops.rename(from, base+"."+strconv.Itoa(i+1)); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("rotate audit log: %w", err)
 		}
 	}
-	return a.open()
+	if err := a.ops.rename(base, base+".1"); err != nil {
+		return fmt.Errorf("rotate audit log: %w", err)
+	}
+	a.reopen = true
+	return a.switchFile(base)
 }
+
+// switchFile moves writing to a new file at name, keeping the current one
+// on failure.
+func (a *auditLog) switchFile(name string) error {
+	f, size, err := a.openFile(name)
+	if err != nil {
+		return fmt.Errorf("rotate audit log: %w", err)
+	}
+	a.f.Close()
+	a.f, a.size, a.reopen, a.torn = f, size, false, false
+	return nil
+}
+
+// auditState is what the self-test reports about the log.
+type auditState struct {
+	// WriteErr is the last write's failure, RotateErr the last rotation's
+	// (lines are still written): nil once one works again.
+	WriteErr, RotateErr error
+	// Repaired counts torn lines ended since start; Torn is a torn line
+	// not yet ended.
+	Repaired int
+	Torn     bool
+}
+
+func (a *auditLog) state() auditState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return auditState{WriteErr: a.writeErr, RotateErr: a.rotateErr, Repaired: a.repaired, Torn: a.torn}
+}
+
+// stateDir is the directory the log's directory is in (<state_dir>).
+func (a *auditLog) stateDir() string { return filepath.Dir(a.dir) }
 
 func (a *auditLog) close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.closed = true
 	if a.f == nil {
 		return nil
 	}

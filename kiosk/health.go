@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -31,7 +32,8 @@ func (k *Kiosk) healthLoop(ctx context.Context) {
 }
 
 // selfTest checks the camera (frames still changing), the detector time,
-// the API (Ping), the broker and the relay (a stuck line is down). The summary is the worst check; a missing
+// the API (Ping), the broker, the relay (a stuck line is down), the free
+// space of the state directory and the audit log. The summary is the worst check; a missing
 // dependency is "absent" and does not count.
 func (k *Kiosk) selfTest(ctx context.Context) Health {
 	now := k.now()
@@ -86,6 +88,8 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		checks["broker"] = Check{Status: "absent"}
 	}
 	checks["relay"] = k.relayCheck()
+	checks["disk"] = k.diskCheck()
+	checks["audit"] = k.auditCheck()
 	sum := HealthOK
 	for _, c := range checks {
 		if c.Status == HealthDown {
@@ -101,8 +105,20 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 func (k *Kiosk) setHealth(h Health) {
 	k.mu.Lock()
 	prev := k.health.Status
+	prevChecks := k.health.Checks
 	k.health = h
 	k.mu.Unlock()
+	// Alert once when a check that needs a person turns degraded.
+	for name, code := range checkAlerts {
+		c := h.Checks[name]
+		was := prevChecks[name].Status == HealthDegraded
+		switch {
+		case c.Status == HealthDegraded && !was:
+			k.alert(code, name+": "+c.Detail, "")
+		case c.Status == HealthOK && was:
+			k.log.Info("self-test check recovered", "check", name, "detail", c.Detail)
+		}
+	}
 	k.updateStatus(func(s *Status) { s.Health = h.Status })
 	k.metrics.healthy.Set(healthValue(h.Status))
 	for name, c := range h.Checks {
@@ -141,6 +157,60 @@ func (k *Kiosk) relayCheck() Check {
 	}
 	if fault {
 		return Check{Status: HealthDown, Detail: "relay line could not be driven inactive: check the wiring"}
+	}
+	return Check{Status: HealthOK}
+}
+
+// Operator alerts raised when the check of that name turns degraded.
+const (
+	// AlertDiskLow: the state directory's file system has less free space
+	// than kiosk.min_free_mb; decisions may soon fail to be recorded.
+	AlertDiskLow = "disk_low"
+	// AlertAuditLog: the audit log cannot be written or rotated.
+	AlertAuditLog = "audit_log"
+	// AlertOutboxCorrupt: the MQTT outbox held damaged records at start
+	// (outbox.Recovery.Damaged); raised by the daemon with RaiseAlert.
+	AlertOutboxCorrupt = "outbox_corrupt"
+)
+
+// RaiseAlert raises an operator alert that the daemon found outside the
+// kiosk (AlertOutboxCorrupt): logged, counted in
+// facegate_operator_alerts_total and published like the kiosk's own. Safe
+// from any goroutine; it may block as long as Publisher.PublishAlert does.
+func (k *Kiosk) RaiseAlert(code, msg string) { k.alert(code, msg, "") }
+
+var checkAlerts = map[string]string{"disk": AlertDiskLow, "audit": AlertAuditLog}
+
+// diskCheck is degraded while the state directory's file system has less
+// than kiosk.min_free_mb free (or cannot be measured): the audit log and
+// the outbox need room to record decisions.
+func (k *Kiosk) diskCheck() Check {
+	dir := k.audit.stateDir()
+	free, err := k.audit.ops.freeSpace(dir)
+	minMB := k.settings().kiosk.MinFreeMB
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return Check{Status: "absent"}
+	case err != nil:
+		return Check{Status: HealthDegraded, Detail: "free space unknown: " + clip(err.Error())}
+	case minMB > 0 && free < uint64(minMB)<<20:
+		return Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s: %s free, below kiosk.min_free_mb (%d MiB)", dir, mib(free), minMB)}
+	}
+	return Check{Status: HealthOK, Detail: mib(free) + " free"}
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// auditCheck is degraded while the last audit write or rotation failed.
+func (k *Kiosk) auditCheck() Check {
+	st := k.audit.state()
+	switch {
+	case st.WriteErr != nil:
+		return Check{Status: HealthDegraded, Detail: "write failing: " + clip(st.WriteErr.Error())}
+	case st.RotateErr != nil:
+		return Check{Status: HealthDegraded, Detail: "rotation failing (lines still written): " + clip(st.RotateErr.Error())}
+	case st.Repaired > 0:
+		return Check{Status: HealthOK, Detail: fmt.Sprintf("%d torn lines ended (a crash mid-write)", st.Repaired)}
 	}
 	return Check{Status: HealthOK}
 }

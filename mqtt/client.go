@@ -526,6 +526,10 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 // OutboxDepth is the number of events not yet acknowledged by the broker.
 func (c *Client) OutboxDepth() int { return c.box.Len() }
 
+// OutboxRecovery is what opening the outbox found: damaged records skipped
+// (and saved aside), a torn tail cut.
+func (c *Client) OutboxRecovery() outbox.Recovery { return c.box.Recovery() }
+
 // LastError is the last connection error (nil once connected).
 func (c *Client) LastError() error {
 	c.mu.Lock()

@@ -174,6 +174,14 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if err != nil {
 		return p, err
 	}
+	if p.broker != nil {
+		// Damage in the outbox cost records: the operator must know how many.
+		if r := p.broker.OutboxRecovery(); r.Damaged() {
+			p.kiosk.RaiseAlert(kiosk.AlertOutboxCorrupt, r.String())
+		} else if r.DamagedBytes > 0 || r.Torn {
+			o.log.Warn("outbox repaired", "recovery", r.String())
+		}
+	}
 	relayRoute.Store(&relayChanged)
 	return p, nil
 }

@@ -17,6 +17,9 @@ type Kiosk struct {
 	HealthInterval time.Duration `yaml:"health_interval"`
 	// MaxDetectorTime: a slower face detection makes the health "degraded".
 	MaxDetectorTime time.Duration `yaml:"max_detector_time"`
+	// MinFreeMB: less free space (MiB) than this on the state directory's
+	// file system makes the health "degraded" and alerts; 0 turns it off.
+	MinFreeMB int `yaml:"min_free_mb"`
 }
 
 func (k *Kiosk) setDefaults() {
@@ -24,6 +27,7 @@ func (k *Kiosk) setDefaults() {
 	k.Title = "Face check"
 	k.HealthInterval = 30 * time.Second
 	k.MaxDetectorTime = 500 * time.Millisecond
+	k.MinFreeMB = 50
 }
 
 func (k *Kiosk) validate() error {
@@ -38,6 +42,9 @@ func (k *Kiosk) validate() error {
 	}
 	if k.MaxDetectorTime <= 0 || k.MaxDetectorTime > 10*time.Second {
 		return fieldError("kiosk.max_detector_time", "%s must be between 1ms and 10s", k.MaxDetectorTime)
+	}
+	if k.MinFreeMB < 0 || k.MinFreeMB > 1<<20 {
+		return fieldError("kiosk.min_free_mb", "%d must be between 0 (check off) and 1048576", k.MinFreeMB)
 	}
 	return nil
 }

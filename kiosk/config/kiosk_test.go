@@ -11,7 +11,7 @@ func TestKioskSectionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Kiosk.Listen != "127.0.0.1:8080" || c.Identity.Timeout != 10*time.Second || !c.Identity.QR.Enabled ||
+	if c.Kiosk.Listen != "127.0.0.1:8080" || c.Kiosk.MinFreeMB != 50 || c.Identity.Timeout != 10*time.Second || !c.Identity.QR.Enabled ||
 		c.Policy.MaxFaces != 1 || c.Policy.AntiPassback.Mode != "off" || c.Audit.MaxFiles != 5 || c.Audit.SaveCrops {
 		t.Errorf("defaults %+v %+v %+v %+v", c.Kiosk, c.Identity, c.Policy, c.Audit)
 	}
@@ -25,6 +25,7 @@ func TestKioskSectionsValidation(t *testing.T) {
 	}{
 		{"kiosk:\n  listen: nowhere\n", nil, `f.yaml:2: kiosk.listen: "nowhere" is not host:port`},
 		{"kiosk:\n  health_interval: 10ms\n", nil, "f.yaml:2: kiosk.health_interval: 10ms must be between 1s and 1h"},
+		{"kiosk:\n  min_free_mb: -1\n", nil, "f.yaml:2: kiosk.min_free_mb: -1 must be between 0 (check off) and 1048576"},
 		{"identity:\n  timeout: 0s\n", nil, "f.yaml:2: identity.timeout: 0s must be between"},
 		{"identity:\n  fixed:\n    submission_id: \"a b\"\n", nil, `f.yaml:3: identity.fixed.submission_id: "a b" must be`},
 		{"identity:\n  fixed:\n    display_name: Ana\n", nil, `identity.fixed.submission_id: "" must be`},

@@ -12,22 +12,31 @@
 //	u32 body length | u32 CRC-32C of body | body
 //	body = u8 kind ('P' put, 'A' ack) | u64 id | payload (put only)
 //
-// A torn or corrupt tail (a crash in the middle of a write, a bad sector) is
-// cut off at open; its bytes are kept beside the file as <path>.corrupt-<unix>
-// for inspection.
+// Open resynchronises on this framing: where no intact record starts (a
+// flipped bit, a zeroed sector, a torn write) it steps forward one byte at a
+// time until one does, so damage costs only the records it touches. The
+// damaged bytes are copied to <path>.corrupt-<unix>[-N] for inspection and
+// then removed from the file; Recovery says how many records were lost.
+// Files written before resynchronisation existed have the same layout.
+//
+// Durability contract: Append returns nil only once the record is written
+// and fsynced (unless Options.NoSync). Any failure (ENOSPC, EIO, a failed
+// fsync, a closed queue) returns an error and the record is not in the
+// queue: never a false success.
 //
 // An Outbox is safe for concurrent use.
 package outbox
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -126,10 +135,70 @@ type Outbox struct {
 	compactRetryAt int64
 	// compactErr is the last compaction failure not yet taken by CompactError.
 	compactErr error
+	// recovery is what Open found wrong in the file.
+	recovery Recovery
+}
+
+// Recovery is what Open found wrong in the file and what it did about it.
+type Recovery struct {
+	// Lost estimates the records destroyed by damage (at least one per
+	// damaged place; an unfinished last record is not counted). A lost put
+	// is an event that will never be sent; a lost ack only means an event
+	// is sent again. Anything above zero needs an operator.
+	Lost int
+	// Torn: the file ended in an unfinished record, an Append cut short by
+	// a crash or power loss that never returned success. Nothing is lost.
+	Torn bool
+	// DamagedBytes is the number of bytes skipped in Places places;
+	// Regions lists the first 16 (offsets in the file as found).
+	DamagedBytes int64
+	Places       int
+	Regions      []Region
+	// SavedTo names the file that holds the skipped bytes back to back, or
+	// is empty when they could not be saved.
+	SavedTo string
+	// Err says what could not be repaired (a full disk): the damaged bytes
+	// stay in the queue file, the queue works around them, and the next
+	// Open finds and reports them again.
+	Err error
+}
+
+// Region is a range of bytes of the queue file.
+type Region struct {
+	Off, Len int64
+}
+
+// Damaged reports whether records were lost or a repair failed: the
+// condition for an operator alert.
+func (r Recovery) Damaged() bool { return r.Lost > 0 || r.Err != nil }
+
+// String describes the recovery for a log line or an alert.
+func (r Recovery) String() string {
+	if r.DamagedBytes == 0 {
+		return "no damage"
+	}
+	s := fmt.Sprintf("%d records lost, %d damaged bytes in %d places", r.Lost, r.DamagedBytes, r.Places)
+	if r.Torn {
+		s += ", unfinished last record removed"
+	}
+	if r.SavedTo != "" {
+		s += ", saved to " + r.SavedTo
+	}
+	if r.Err != nil {
+		s += ", not repaired: " + r.Err.Error()
+	}
+	return s
 }
 
 // Open opens or creates the queue file at path, recovering its records.
+// Damage in the file is not an error (see Recovery): it fails only when the
+// directory, the lock or the file cannot be opened, or the file cannot be
+// read.
 func Open(path string, opts Options) (*Outbox, error) {
+	return openWith(path, opts, osOps)
+}
+
+func openWith(path string, opts Options, ops fileOps) (*Outbox, error) {
 	if opts.MaxRecords <= 0 {
 		opts.MaxRecords = 100000
 	}
@@ -149,7 +218,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		lock.Close()
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
-	o := &Outbox{path: path, f: f, lock: lock, opts: opts, nextID: 1, notify: make(chan struct{}, 1), ops: osOps, compactMin: compactMinDead}
+	o := &Outbox{path: path, f: f, lock: lock, opts: opts, nextID: 1, notify: make(chan struct{}, 1), ops: ops, compactMin: compactMinDead}
 	if os.IsNotExist(statErr) && !opts.NoSync {
 		// A new file's directory entry must be durable too.
 		if err := o.ops.syncDir(filepath.Dir(path)); err != nil {
@@ -164,37 +233,43 @@ func Open(path string, opts Options) (*Outbox, error) {
 	return o, nil
 }
 
-// recover scans the file, rebuilds the index and cuts a bad tail.
+// recover scans the file, rebuilds the index and repairs damage (see
+// Recovery). Only an unreadable file is an error: damage that cannot be
+// saved aside or removed (a full disk) leaves a usable queue and is
+// reported in o.recovery.Err.
 func (o *Outbox) recover() error {
 	st, err := o.f.Stat()
 	if err != nil {
 		return fmt.Errorf("outbox: stat: %w", err)
 	}
 	fileSize := st.Size()
-	r := &countingReader{r: bufio.NewReaderSize(io.NewSectionReader(o.f, 0, fileSize), 1<<20)}
+	w := newWindow(o.f, fileSize)
 	acked := map[uint64]bool{}
-	var hdr [headerSize]byte
-	var good int64
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			break
+	var damaged []Region
+	damageAt := int64(-1)
+	for pos := int64(0); pos < fileSize; {
+		body, err := w.frame(pos)
+		if err != nil {
+			return fmt.Errorf("outbox: read %s: %w", o.path, err)
 		}
-		n := binary.LittleEndian.Uint32(hdr[0:4])
-		sum := binary.LittleEndian.Uint32(hdr[4:8])
-		if n < bodyHdrSize || n > MaxPayload+bodyHdrSize {
-			break
+		if body == nil {
+			// Not a record here: step one byte and look again, so that one
+			// bad record costs only itself.
+			if damageAt < 0 {
+				damageAt = pos
+			}
+			pos++
+			continue
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil {
-			break
+		if damageAt >= 0 {
+			damaged = append(damaged, Region{Off: damageAt, Len: pos - damageAt})
+			damageAt = -1
 		}
-		if crc32.Checksum(body, castagnoli) != sum {
-			break
-		}
+		n := int64(len(body))
 		id := binary.LittleEndian.Uint64(body[1:9])
 		switch body[0] {
 		case kindPut:
-			e := entry{id: id, off: good + headerSize + bodyHdrSize, n: int32(n - bodyHdrSize)}
+			e := entry{id: id, off: pos + headerSize + bodyHdrSize, n: int32(n - bodyHdrSize)}
 			last := len(o.entries) - 1
 			switch {
 			case last < 0 || id > o.entries[last].id:
@@ -209,26 +284,16 @@ func (o *Outbox) recover() error {
 			}
 		case kindAck:
 			acked[id] = true
-		default:
-			return fmt.Errorf("outbox: %s: unknown record kind %q at offset %d", o.path, body[0], good)
 		}
-		good = r.n
 		if id >= o.nextID {
 			o.nextID = id + 1
 		}
+		pos += headerSize + n
 	}
-	if good < fileSize {
-		if err := o.saveTail(good, fileSize); err != nil {
-			return err
-		}
-		if err := o.ops.truncate(o.f, good); err != nil {
-			return fmt.Errorf("outbox: cut corrupt tail: %w", err)
-		}
-		if err := o.sync(); err != nil {
-			return err
-		}
+	if damageAt >= 0 {
+		damaged = append(damaged, Region{Off: damageAt, Len: fileSize - damageAt})
 	}
-	o.size = good
+	o.size = fileSize
 	for i := range o.entries {
 		e := &o.entries[i]
 		if acked[e.id] {
@@ -239,6 +304,9 @@ func (o *Outbox) recover() error {
 		o.liveSize += int64(e.n)
 	}
 	o.advanceHead()
+	if len(damaged) > 0 {
+		o.repair(w, damaged)
+	}
 	if _, err := o.f.Seek(o.size, io.SeekStart); err != nil {
 		return fmt.Errorf("outbox: seek: %w", err)
 	}
@@ -246,24 +314,247 @@ func (o *Outbox) recover() error {
 	return nil
 }
 
-// saveTail copies bytes [from, to) to <path>.corrupt-<unix> before they are cut.
-func (o *Outbox) saveTail(from, to int64) error {
-	name := o.path + ".corrupt-" + strconv.FormatInt(time.Now().Unix(), 10)
-	dst, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("outbox: save corrupt tail: %w", err)
+// maxRegions is how many damaged regions Recovery lists.
+const maxRegions = 16
+
+// repair counts the damage, saves its bytes aside and removes it from the
+// file: a damaged tail is cut, damage inside the file is dropped by
+// rewriting the live records. Nothing is removed that was not saved, except
+// an unfinished last record (an Append that never returned). Failures go to
+// o.recovery.Err; the queue stays usable either way because records are
+// found by resynchronising on the framing.
+func (o *Outbox) repair(w *window, damaged []Region) {
+	rec := &o.recovery
+	last := damaged[len(damaged)-1]
+	tail := last.Off+last.Len == o.size
+	mid := damaged
+	if tail {
+		mid = damaged[:len(damaged)-1]
 	}
-	_, err = io.Copy(dst, io.NewSectionReader(o.f, from, to-from))
+	for _, r := range damaged {
+		rec.DamagedBytes += r.Len
+	}
+	for _, r := range mid {
+		rec.Lost += recordsIn(w, r)
+	}
+	if tail {
+		if w.torn(last) {
+			rec.Torn = true
+		} else {
+			rec.Lost += recordsIn(w, last)
+		}
+	}
+	rec.Places = len(damaged)
+	rec.Regions = append([]Region(nil), damaged[:min(len(damaged), maxRegions)]...)
+
+	saved, err := o.saveDamage(damaged)
+	if err != nil {
+		if tail && rec.Torn {
+			// Never reported stored: cutting it loses nothing, and saving
+			// it was only a courtesy.
+			if cerr := o.cut(last.Off); cerr != nil {
+				err = errors.Join(err, cerr)
+			} else if len(mid) == 0 {
+				return
+			}
+		}
+		rec.Err = err
+		return
+	}
+	rec.SavedTo = saved
+	if tail {
+		if err := o.cut(last.Off); err != nil {
+			rec.Err = err
+			return
+		}
+	}
+	if len(mid) == 0 {
+		return
+	}
+	if o.live == 0 {
+		err = o.compactNow() // an empty queue is truncated
+	} else {
+		err = o.compact()
+	}
+	if err != nil {
+		rec.Err = fmt.Errorf("remove damaged records: %w", err)
+	}
+}
+
+// cut truncates the file at off. Even when the truncation fails the next
+// Append writes from off, so a torn record is never followed by new ones.
+func (o *Outbox) cut(off int64) error {
+	o.size = off
+	if err := o.ops.truncate(o.f, off); err != nil {
+		return fmt.Errorf("outbox: cut damaged tail: %w", err)
+	}
+	return o.sync()
+}
+
+// saveDamage copies the damaged regions, back to back, to a new file
+// <path>.corrupt-<unix>[-N], fsynced, and returns its name.
+func (o *Outbox) saveDamage(damaged []Region) (string, error) {
+	base := o.path + ".corrupt-" + strconv.FormatInt(time.Now().Unix(), 10)
+	name := base
+	var dst *os.File
+	var err error
+	for i := 2; ; i++ {
+		dst, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
+			break
+		}
+		name = base + "-" + strconv.Itoa(i)
+	}
+	if err != nil {
+		return "", fmt.Errorf("outbox: save damaged bytes: %w", err)
+	}
+	var off int64
+	for _, r := range damaged {
+		if err = copyRange(o.ops, dst, off, o.f, r); err != nil {
+			break
+		}
+		off += r.Len
+	}
+	if err == nil && !o.opts.NoSync {
+		if err = o.ops.sync(dst); err == nil {
+			err = o.ops.syncDir(filepath.Dir(o.path))
+		}
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("outbox: save corrupt tail: %w", err)
+		os.Remove(name) // a partial copy would mislead whoever inspects it
+		return "", fmt.Errorf("outbox: save damaged bytes: %w", err)
+	}
+	return name, nil
+}
+
+func copyRange(ops fileOps, dst *os.File, at int64, src *os.File, r Region) error {
+	buf := make([]byte, min(r.Len, 1<<20))
+	for done := int64(0); done < r.Len; {
+		b := buf[:min(int64(len(buf)), r.Len-done)]
+		if _, err := src.ReadAt(b, r.Off+done); err != nil {
+			return err
+		}
+		if _, err := ops.writeAt(dst, b, at+done); err != nil {
+			return err
+		}
+		done += int64(len(b))
 	}
 	return nil
 }
 
+// recordsIn estimates how many records a damaged region held by following
+// the length fields it still has: at least one.
+func recordsIn(w *window, r Region) int {
+	n := 0
+	for pos, end := r.Off, r.Off+r.Len; pos < end; {
+		n++
+		hdr, _ := w.at(pos, headerSize)
+		if hdr == nil {
+			break
+		}
+		l := int64(binary.LittleEndian.Uint32(hdr[0:4]))
+		if l < bodyHdrSize || l > MaxPayload+bodyHdrSize || pos+headerSize+l > end {
+			break
+		}
+		pos += headerSize + l
+	}
+	return n
+}
+
+// window reads a file through a buffer that moves forward, so that
+// recovery reads in large sequential chunks yet can step one byte at a time
+// through damage.
+type window struct {
+	r    io.ReaderAt
+	size int64
+	off  int64 // file offset of buf[0]
+	buf  []byte
+}
+
+// maxFrame is the size of the largest record.
+const maxFrame = headerSize + bodyHdrSize + MaxPayload
+
+func newWindow(r io.ReaderAt, size int64) *window {
+	return &window{r: r, size: size, buf: make([]byte, 0, min(size, 2*maxFrame))}
+}
+
+// at returns the n bytes at pos (valid until the next call), or nil when
+// they go past the end of the file.
+func (w *window) at(pos int64, n int) ([]byte, error) {
+	if pos < 0 || pos+int64(n) > w.size {
+		return nil, nil
+	}
+	if pos < w.off || pos+int64(n) > w.off+int64(len(w.buf)) {
+		w.buf = w.buf[:min(int64(cap(w.buf)), w.size-pos)]
+		if _, err := w.r.ReadAt(w.buf, pos); err != nil && !errors.Is(err, io.EOF) {
+			w.buf = w.buf[:0]
+			return nil, err
+		}
+		w.off = pos
+	}
+	return w.buf[pos-w.off : pos-w.off+int64(n)], nil
+}
+
+// frame returns the body of the record that starts at pos, or nil when no
+// intact record does.
+func (w *window) frame(pos int64) ([]byte, error) {
+	hdr, err := w.at(pos, headerSize)
+	if hdr == nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[0:4])
+	sum := binary.LittleEndian.Uint32(hdr[4:8])
+	if n < bodyHdrSize || n > MaxPayload+bodyHdrSize {
+		return nil, nil
+	}
+	b, err := w.at(pos, headerSize+int(n))
+	if b == nil {
+		return nil, err
+	}
+	body := b[headerSize:]
+	if (body[0] != kindPut && body[0] != kindAck) || crc32.Checksum(body, castagnoli) != sum {
+		return nil, nil
+	}
+	return body, nil
+}
+
+// torn reports whether a damaged tail is an unfinished record (an Append
+// cut short by a crash or power loss): a partial header, a length that
+// runs past the end of the file, or zeros (blocks allocated but never
+// written).
+func (w *window) torn(r Region) bool {
+	if r.Len < headerSize {
+		return true
+	}
+	hdr, _ := w.at(r.Off, headerSize)
+	if hdr == nil {
+		return false
+	}
+	l := int64(binary.LittleEndian.Uint32(hdr[0:4]))
+	if l >= bodyHdrSize && l <= MaxPayload+bodyHdrSize && r.Off+headerSize+l > r.Off+r.Len {
+		return true
+	}
+	for pos := r.Off; pos < r.Off+r.Len; pos += maxFrame {
+		b, _ := w.at(pos, int(min(maxFrame, r.Off+r.Len-pos)))
+		for _, c := range b {
+			if c != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Append stores payload durably (written and fsynced) and returns its id.
+// It returns an error whenever the record is not durable (a failed write,
+// ENOSPC, a failed fsync, ErrClosed, ErrFull, ErrTooLarge), and the record
+// is then not in the queue: callers may rely on nil meaning stored. (Only
+// if the fsync and the truncation that undoes the write both fail, and the
+// process stops before the next Append overwrites it, may the record
+// reappear at the next Open: delivered, never lost.)
 func (o *Outbox) Append(payload []byte) (uint64, error) {
 	if len(payload) > MaxPayload {
 		return 0, fmt.Errorf("%w: %d bytes (max %d)", ErrTooLarge, len(payload), MaxPayload)
@@ -393,6 +684,23 @@ func (o *Outbox) CompactError() error {
 	err := o.compactErr
 	o.compactErr = nil
 	return err
+}
+
+// Recovery reports what Open found wrong in the file (the zero value when
+// nothing). The daemon raises an operator alert when Damaged.
+func (o *Outbox) Recovery() Recovery {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.recovery
+	r.Regions = slices.Clone(r.Regions)
+	return r
+}
+
+// Lost is Recovery().Lost: records destroyed by damage found at Open.
+func (o *Outbox) Lost() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.recovery.Lost
 }
 
 // Skipped is the number of records Open ignored because their id was out
@@ -550,15 +858,4 @@ func (o *Outbox) closeFiles() error {
 	err := o.f.Close()
 	o.lock.Close()
 	return err
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

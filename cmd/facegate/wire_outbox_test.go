@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/mqtt/outbox"
+)
+
+// TestRunAlertsOnADamagedOutbox: a bit flipped in one queued event (left by
+// an earlier run) costs only that event: the daemon starts, delivers the
+// others and raises the outbox_corrupt alert saying how many were lost.
+func TestRunAlertsOnADamagedOutbox(t *testing.T) {
+	r := newRig(t, 0)
+	path := filepath.Join(filepath.Dir(r.cfgPath), "state", "mqtt-outbox.log")
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	box, err := outbox.Open(path, outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		ev := fmt.Sprintf(`{"event_id":"old-%d","seq":%d,"ts":"2026-01-01T00:00:00.000Z","site":"test","gate":"door1","decision":"denied","reason":["timeout"],"age_ms":0,"latency_ms":{"capture":0,"api":0,"total":0}}`, i, i)
+		if _, err := box.Append([]byte(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box.Close()
+	b, _ := os.ReadFile(path)
+	i := strings.Index(string(b), "old-2")
+	b[i] ^= 0x01 // "old-2" no longer matches its checksum
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	r.start()
+	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+	waitUntil(t, 10*time.Second, "the outbox_corrupt alert and the two intact events", func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		alerted := false
+		for _, a := range r.bl.alerts {
+			alerted = alerted || (a.Code == kiosk.AlertOutboxCorrupt && strings.HasPrefix(a.Message, "1 records lost"))
+		}
+		ids := map[string]bool{}
+		for _, ev := range r.bl.events {
+			ids[ev.EventID] = true
+		}
+		return alerted && ids["old-1"] && ids["old-3"] && !ids["old-2"]
+	})
+	if code := r.stop(); code != exitOK {
+		t.Fatalf("exit code %d\n%s", code, r.logs.String())
+	}
+}

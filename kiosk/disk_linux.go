@@ -1,0 +1,28 @@
+//go:build linux
+
+package kiosk
+
+import (
+	"errors"
+	"syscall"
+)
+
+// freeSpace is the space an unprivileged user may still write on the file
+// system of dir (the blocks reserved for root excluded), in bytes.
+func freeSpace(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	bs := uint64(st.Frsize)
+	if bs == 0 {
+		bs = uint64(st.Bsize)
+	}
+	return uint64(st.Bavail) * bs, nil
+}
+
+// diskFull reports whether err is the file system being out of space (or
+// of the user's quota): a condition that passes by itself.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
