@@ -198,20 +198,35 @@ func TestOpenNonceMemoryIsBoundedByTheWindow(t *testing.T) {
 	}
 }
 
-func TestOpenTooManyInOneWindowFailsClosed(t *testing.T) {
-	v, clk, _ := newTestVerifier(t)
-	// The memory is filled directly up to one short of its bound (thousands
-	// of fsynced rewrites would take a minute); the last ones go through
-	// Verify.
+// A full nonce memory refuses a command it cannot make room for, and makes
+// room by refusing the oldest timestamp from then on: it never gets stuck,
+// and never forgets a command that could still be accepted.
+func TestOpenFullNonceMemory(t *testing.T) {
+	v, clk, path := newTestVerifier(t)
+	now := clk.Now().Unix()
+	// Filled directly up to one short of its bound (thousands of fsynced
+	// rewrites would take a minute); the last ones go through Verify.
 	for i := 0; i < maxNonces-1; i++ {
-		v.mem.st.Nonces[nonceN(i)] = clk.Now().Unix()
+		v.mem.st.Nonces[nonceN(i)] = now
 	}
-	if _, err := v.Verify(signed(t, testSecret, OpenBody{TS: clk.Now().Unix(), Nonce: nonceN(maxNonces - 1), Topic: testTopic})); err != nil {
+	if _, err := v.Verify(signed(t, testSecret, OpenBody{TS: now, Nonce: nonceN(maxNonces - 1), Topic: testTopic})); err != nil {
 		t.Fatalf("command %d: %v", maxNonces-1, err)
 	}
-	_, err := v.Verify(signed(t, testSecret, OpenBody{TS: clk.Now().Unix(), Nonce: nonceN(maxNonces), Topic: testTopic}))
+	_, err := v.Verify(signed(t, testSecret, OpenBody{TS: now, Nonce: nonceN(maxNonces), Topic: testTopic}))
 	if !errors.Is(err, ErrTooMany) {
 		t.Fatalf("over the nonce memory: %v, want ErrTooMany", err)
+	}
+	clk.Add(time.Second)
+	if _, err := v.Verify(signed(t, testSecret, OpenBody{TS: now + 1, Nonce: nonceN(maxNonces + 1), Topic: testTopic})); err != nil {
+		t.Fatalf("a newer command with the memory full: %v", err)
+	}
+	if n := v.Remembered(); n != 1 {
+		t.Fatalf("%d nonces remembered, want only the newest", n)
+	}
+	for _, ver := range []*OpenVerifier{v, restart(t, clk, path)} {
+		if _, err := ver.Verify(signed(t, testSecret, OpenBody{TS: now, Nonce: nonceN(5), Topic: testTopic})); !errors.Is(err, ErrStale) {
+			t.Fatalf("a forgotten command: %v, want ErrStale", err)
+		}
 	}
 }
 

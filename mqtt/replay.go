@@ -108,16 +108,33 @@ func (m *replayMemory) check(ts int64, nonce string) error {
 	if _, ok := m.st.Nonces[nonce]; ok {
 		return fmt.Errorf("%w: nonce %s", ErrReplayed, nonce)
 	}
-	if len(m.st.Nonces) >= maxNonces {
-		return ErrTooMany
+	if len(m.st.Nonces) >= maxNonces && ts <= m.oldest() {
+		// accept makes room by refusing the oldest ts from now on, which
+		// would refuse this one too.
+		return fmt.Errorf("%w: %d commands remembered, none older than ts %d", ErrTooMany, len(m.st.Nonces), ts)
 	}
 	return nil
+}
+
+// oldest is the smallest ts among the held nonces.
+func (m *replayMemory) oldest() int64 {
+	o := int64(maxTS)
+	for _, t := range m.st.Nonces {
+		o = min(o, t)
+	}
+	return o
 }
 
 // accept records a command that passed check and saves the file. On a
 // write error the command must be refused; it stays recorded in memory
 // (refused, it can only be safer to treat its nonce as used).
 func (m *replayMemory) accept(ts int64, nonce string, skew time.Duration) error {
+	if len(m.st.Nonces) >= maxNonces {
+		// Full: the oldest nonces go and their ts becomes too old, which
+		// keeps every forgotten command refused (check made sure that this
+		// one is newer).
+		m.st.Floor = max(m.st.Floor, m.oldest()+1)
+	}
 	m.st.Nonces[nonce] = ts
 	m.st.Last = max(m.st.Last, ts)
 	m.st.Floor = max(m.st.Floor, m.st.Last-int64(skew/time.Second))
