@@ -85,6 +85,19 @@ func newTestVerifier(t testing.TB) (*OpenVerifier, *fakeClock, string) {
 	return v, clk, path
 }
 
+// writeNoSync is for fuzz tests: fsync is not what they test, and would
+// make them a few runs a second on a busy disk.
+func writeNoSync(path string, b []byte) error { return os.WriteFile(path, b, 0o640) }
+
+// newFuzzVerifier is newTestVerifier without fsync.
+func newFuzzVerifier(t testing.TB) (*OpenVerifier, *fakeClock, string) {
+	path := filepath.Join(t.TempDir(), "replay.json")
+	clk := &fakeClock{t: testStart.Add(-time.Minute)}
+	v := newOpenVerifier(testSecret, testTopic, 30*time.Second, clk, path, writeNoSync)
+	clk.Add(time.Minute)
+	return v, clk, path
+}
+
 func signed(t testing.TB, secret []byte, b OpenBody) []byte {
 	t.Helper()
 	p, err := SignOpen(secret, b)
@@ -270,7 +283,7 @@ func FuzzVerifyOpen(f *testing.F) {
 	f.Add([]byte(`{"body":null,"sig":null}`))
 	f.Add([]byte(`{"body":[],"sig":"` + strings.Repeat("0", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		v, _, _ := newTestVerifier(t)
+		v, _, _ := newFuzzVerifier(t)
 		_, err := v.Verify(p)
 		if err == nil {
 			// Only a correctly signed payload may pass.
@@ -293,7 +306,7 @@ func FuzzHandleInbound(f *testing.F) {
 			haAnnounce: make(chan struct{}, 1),
 			done:       make(chan struct{}),
 		}
-		c.verifier, _, _ = newTestVerifier(t)
+		c.verifier, _, _ = newFuzzVerifier(t)
 		close(c.done) // never block on delivery
 		c.handle(inbound{topic: topic, payload: p, retained: retained})
 	})
@@ -393,14 +406,8 @@ func FuzzVerifyOpenBody(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	// fsync is not what is fuzzed (and would make it a few runs a second
-	// on a busy disk).
-	write := func(path string, b []byte) error { return os.WriteFile(path, b, 0o640) }
 	f.Fuzz(func(t *testing.T, body []byte) {
-		path := filepath.Join(t.TempDir(), "replay.json")
-		clk := &fakeClock{t: testStart.Add(-time.Minute)}
-		v := newOpenVerifier(testSecret, testTopic, 30*time.Second, clk, path, write)
-		clk.Add(time.Minute)
+		v, clk, path := newFuzzVerifier(t)
 		before, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -436,7 +443,7 @@ func FuzzVerifyOpenBody(f *testing.F) {
 		if _, err := v.Verify(p); !errors.Is(err, ErrReplayed) {
 			t.Fatalf("sent again: %v, want ErrReplayed", err)
 		}
-		if _, err := newOpenVerifier(testSecret, testTopic, 30*time.Second, clk, path, write).Verify(p); !errors.Is(err, ErrReplayed) {
+		if _, err := newOpenVerifier(testSecret, testTopic, 30*time.Second, clk, path, writeNoSync).Verify(p); !errors.Is(err, ErrReplayed) {
 			t.Fatalf("sent again after a restart: %v, want ErrReplayed", err)
 		}
 	})

@@ -68,6 +68,13 @@ const (
 // faster or failing one).
 func openReplayMemory(path string, now time.Time, write func(path string, data []byte) error) *replayMemory {
 	m := &replayMemory{path: path, write: write}
+	// Temporary files of writes cut short by a crash (the daemon holds the
+	// state directory's lock: no write is running).
+	if tmps, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")); err == nil {
+		for _, t := range tmps {
+			_ = os.Remove(t)
+		}
+	}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -285,3 +285,16 @@ func TestClientAlertsOnAnUnreadableReplayMemory(t *testing.T) {
 	defer cancel()
 	_ = c.Close(ctx)
 }
+
+// A temporary file left by a write cut short is removed at start.
+func TestOpenReplayMemoryRemovesLeftoverTemporaryFiles(t *testing.T) {
+	_, clk, path := newTestVerifier(t)
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp123")
+	if err := os.WriteFile(tmp, []byte("half"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	restart(t, clk, path)
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover %s: %v", tmp, err)
+	}
+}
