@@ -268,10 +268,15 @@ func ParseRoster(name string, data []byte) (*Roster, error) {
 	return r, nil
 }
 
-// clip shortens outside text quoted in an error.
+// clip shortens outside text quoted in an error or a log line to about 40
+// bytes, never splitting a UTF-8 character (a split one is invalid text).
 func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	if len(s) <= 40 {
+		return s
 	}
-	return s
+	n := 40
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +81,10 @@ type OpenOptions struct {
 	// MaxSkew is the allowed distance between the command's timestamp and
 	// the gate's clock (30s).
 	MaxSkew time.Duration
+	// ReplayPath is the file that remembers accepted commands across
+	// restarts (default: mqtt-open-replay.json beside the outbox;
+	// OptionsFromConfig puts it in state_dir).
+	ReplayPath string
 }
 
 // HomeAssistantOptions configure MQTT discovery.
@@ -197,7 +203,10 @@ func New(opts Options) (*Client, error) {
 		probeAddrs:  probeAddrs(opts.URLs),
 	}
 	if opts.Open.Enabled {
-		c.verifier = NewOpenVerifier(opts.Open.Secret, c.topics.CmdOpen, opts.Open.MaxSkew, opts.Clock, opts.Clock.Now())
+		c.verifier = NewOpenVerifier(opts.Open.Secret, c.topics.CmdOpen, opts.Open.MaxSkew, opts.Clock, opts.Open.ReplayPath)
+		if err := c.verifier.Problem(); err != nil {
+			c.replayMemoryAlert(err)
+		}
 	}
 	if opts.HomeAssistant.Enabled {
 		name := "facegate " + opts.Prefix
@@ -282,6 +291,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Open.Enabled && len(o.Open.Secret) < 16 {
 		return bad("cmd/open is enabled but its secret is %d bytes (at least 16 needed)", len(o.Open.Secret))
+	}
+	if o.Open.ReplayPath == "" {
+		o.Open.ReplayPath = filepath.Join(filepath.Dir(o.OutboxPath), replayFileName)
 	}
 	if o.HomeAssistant.DiscoveryPrefix == "" {
 		o.HomeAssistant.DiscoveryPrefix = "homeassistant"
@@ -653,6 +665,9 @@ func (c *Client) handle(m inbound) {
 	}
 	if err != nil {
 		c.log.Warn("mqtt command refused", "topic", m.topic, "reason", refusalReason(err), "err", err)
+		if errors.Is(err, ErrReplayMemory) {
+			c.replayMemoryAlert(err)
+		}
 		return
 	}
 	switch v := cmd.(type) {
@@ -668,6 +683,19 @@ func (c *Client) handle(m inbound) {
 	case <-c.done:
 	default:
 		c.log.Warn("mqtt command dropped: the gate is not reading commands", "topic", m.topic)
+	}
+}
+
+// replayMemoryAlert tells the operator that remote opens are refused
+// because the replay memory cannot be read or written.
+func (c *Client) replayMemoryAlert(err error) {
+	c.log.Error("mqtt remote open refused until the replay memory is repaired", "err", err)
+	msg := "remote open (cmd/open) refused: " + err.Error()
+	if len(msg) > 1024 {
+		msg = clipUTF8(msg, 1020) + "…"
+	}
+	if aerr := c.PublishAlert(Alert{Code: "open_replay_memory", Message: msg}); aerr != nil && !errors.Is(aerr, ErrClosed) {
+		c.log.Warn("mqtt alert not published", "err", aerr)
 	}
 }
 

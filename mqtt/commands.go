@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -31,8 +32,9 @@ type Identify struct {
 	Received time.Time
 }
 
-// Open is a verified <prefix>/cmd/open: signature, topic, time window and
-// nonce were all checked. The kiosk pulses the relay once.
+// Open is a verified <prefix>/cmd/open: signature, fields, topic, time
+// window and nonce were all checked, and the command is recorded on disk as
+// used. The kiosk pulses the relay once.
 type Open struct {
 	Nonce string
 	// Issued is the signed timestamp.
@@ -50,12 +52,16 @@ func (Open) isCommand()     {}
 const (
 	MaxIdentifyPayload = 1024
 	MaxOpenPayload     = 2048
+	// MaxOpenByChars bounds cmd/open's "by" in characters (code points):
+	// the kiosk's limit for the name it shows and records as user_id.
+	MaxOpenByChars = 64
+	// MaxOpenReasonBytes bounds cmd/open's "reason".
+	MaxOpenReasonBytes = 128
 	maxIDLen           = 128
 	minNonceLen        = 16
 	maxNonceLen        = 64
-	maxAuditLen        = 128
 	// maxNonces bounds the nonce memory; it only holds nonces of correctly
-	// signed commands, for at most twice the skew.
+	// signed commands, within max_skew of the newest one.
 	maxNonces = 4096
 )
 
@@ -164,32 +170,55 @@ func SignOpen(secret []byte, body OpenBody) ([]byte, error) {
 
 // OpenVerifier checks cmd/open payloads. It is safe for concurrent use.
 type OpenVerifier struct {
-	secret    []byte
-	topic     string
-	skew      time.Duration
-	clock     Clock
-	notBefore time.Time
+	secret []byte
+	topic  string
+	skew   time.Duration
+	clock  Clock
 
-	mu   sync.Mutex
-	seen map[string]time.Time // nonce → when it can be forgotten
+	mu  sync.Mutex
+	mem *replayMemory
 }
 
 // NewOpenVerifier accepts commands signed with secret for topic, with a
-// timestamp within ±skew of clock.Now() and not before notBefore (the
-// process start: nonces seen by a previous process are not known).
-func NewOpenVerifier(secret []byte, topic string, skew time.Duration, clock Clock, notBefore time.Time) *OpenVerifier {
+// timestamp within ±skew of the gate's clock, each at most once: the
+// accepted commands are remembered in the file statePath (in the state
+// directory), written and fsynced before Verify accepts one. A missing
+// file is created (nothing issued before this first start is accepted).
+// An unreadable or corrupt file does not stop the verifier: it refuses
+// every open with ErrReplayMemory until the file is repaired, and Problem
+// says why.
+func NewOpenVerifier(secret []byte, topic string, skew time.Duration, clock Clock, statePath string) *OpenVerifier {
+	return newOpenVerifier(secret, topic, skew, clock, statePath, writeFileDurably)
+}
+
+func newOpenVerifier(secret []byte, topic string, skew time.Duration, clock Clock, statePath string, write func(string, []byte) error) *OpenVerifier {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return &OpenVerifier{
-		secret: append([]byte(nil), secret...), topic: topic, skew: skew, clock: clock,
-		notBefore: notBefore.Truncate(time.Second), seen: map[string]time.Time{},
+	v := &OpenVerifier{secret: append([]byte(nil), secret...), topic: topic, skew: skew, clock: clock}
+	if statePath == "" {
+		v.mem = &replayMemory{broken: errors.New("no replay memory file configured")}
+	} else {
+		v.mem = openReplayMemory(statePath, clock.Now(), write)
 	}
+	return v
+}
+
+// Problem is why opens are refused: the replay memory could not be read
+// at start, or its last write failed (cleared by the next good write). Nil
+// when sound.
+func (v *OpenVerifier) Problem() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.mem.problem()
 }
 
 // Verify checks, in order: size and shape, signature (constant time),
-// topic, time window, nonce. Only a fully valid command's nonce is
-// remembered, so unsigned traffic cannot fill the memory.
+// every field (ts, nonce, by, reason, topic), time window, replay memory.
+// Nothing is remembered before all of these pass, so a refused command
+// never uses up its nonce and unsigned traffic cannot fill the memory.
+// An accepted command is on disk (fsynced) when Verify returns it; if it
+// cannot be written, the command is refused with ErrReplayMemory.
 func (v *OpenVerifier) Verify(payload []byte) (Open, error) {
 	if len(payload) > MaxOpenPayload {
 		return Open{}, fmt.Errorf("%w: open payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxOpenPayload)
@@ -213,6 +242,45 @@ func (v *OpenVerifier) Verify(payload []byte) (Open, error) {
 	if !hmac.Equal(got, m.Sum(nil)) {
 		return Open{}, ErrBadSignature
 	}
+	if !utf8.Valid(env.Body) {
+		// encoding/json would quietly turn the bad bytes into U+FFFD.
+		return Open{}, fmt.Errorf("%w: open body is not valid UTF-8", ErrMalformed)
+	}
+	body, err := parseOpenBody(env.Body)
+	if err != nil {
+		return Open{}, err
+	}
+	if body.Topic != v.topic {
+		return Open{}, fmt.Errorf("%w: signed for %q", ErrWrongTopic, body.Topic)
+	}
+
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.clock.Now()
+	// The reference is the later of the clock and the newest accepted
+	// command: a clock behind it (a Pi booting on its last saved time)
+	// does not widen what is accepted.
+	ref := now
+	if last := v.mem.last(); last.After(ref) {
+		ref = last
+	}
+	issued := time.Unix(body.TS, 0)
+	if d := ref.Sub(issued); d > v.skew || d < -v.skew {
+		return Open{}, fmt.Errorf("%w: issued %s, %s from the gate's clock or its newest accepted command (max ±%s)", ErrStale, issued.UTC().Format(time.RFC3339), d.Round(time.Second), v.skew)
+	}
+	if err := v.mem.check(body.TS, body.Nonce); err != nil {
+		return Open{}, err
+	}
+	if err := v.mem.accept(body.TS, body.Nonce, v.skew); err != nil {
+		return Open{}, err
+	}
+	return Open{Nonce: body.Nonce, Issued: issued, By: body.By, Reason: body.Reason, Received: now}, nil
+}
+
+// parseOpenBody decodes the signed body and checks every field against
+// the documented limits (which are those of the kiosk, so that a command
+// accepted here is not refused after its nonce is used).
+func parseOpenBody(raw []byte) (OpenBody, error) {
 	var body struct {
 		TS     *int64 `json:"ts"`
 		Nonce  string `json:"nonce"`
@@ -220,58 +288,57 @@ func (v *OpenVerifier) Verify(payload []byte) (Open, error) {
 		By     string `json:"by"`
 		Reason string `json:"reason"`
 	}
-	if err := decodeStrict(env.Body, &body); err != nil {
-		return Open{}, fmt.Errorf("%w: open body: %v", ErrMalformed, err)
+	if err := decodeStrict(raw, &body); err != nil {
+		return OpenBody{}, fmt.Errorf("%w: open body: %v", ErrMalformed, err)
 	}
 	if body.TS == nil {
-		return Open{}, fmt.Errorf("%w: open body: ts is missing", ErrMalformed)
+		return OpenBody{}, fmt.Errorf("%w: open body: ts is missing", ErrMalformed)
+	}
+	if *body.TS <= 0 || *body.TS > maxTS {
+		return OpenBody{}, fmt.Errorf("%w: open body: ts %d is not a Unix time in seconds", ErrMalformed, *body.TS)
 	}
 	if !validNonce(body.Nonce) {
-		return Open{}, fmt.Errorf("%w: nonce must be %d to %d characters of A-Z a-z 0-9 - _", ErrMalformed, minNonceLen, maxNonceLen)
+		return OpenBody{}, fmt.Errorf("%w: open body: nonce must be %d to %d characters of A-Z a-z 0-9 - _, got %d bytes", ErrMalformed, minNonceLen, maxNonceLen, len(body.Nonce))
 	}
-	if err := checkText("by", body.By, 0, maxAuditLen); err != nil {
-		return Open{}, err
+	if err := checkPrintable("by", body.By, MaxOpenByChars, 4*MaxOpenByChars); err != nil {
+		return OpenBody{}, err
 	}
-	if err := checkText("reason", body.Reason, 0, maxAuditLen); err != nil {
-		return Open{}, err
+	if err := checkPrintable("reason", body.Reason, MaxOpenReasonBytes, MaxOpenReasonBytes); err != nil {
+		return OpenBody{}, err
 	}
-	if body.Topic != v.topic {
-		return Open{}, fmt.Errorf("%w: signed for %q", ErrWrongTopic, body.Topic)
+	return OpenBody{TS: *body.TS, Nonce: body.Nonce, Topic: body.Topic, By: body.By, Reason: body.Reason}, nil
+}
+
+// checkPrintable refuses invalid UTF-8, more than maxChars characters or
+// maxBytes bytes, surrounding spaces, and characters that are not
+// printable (unicode.IsPrint: controls, format characters such as U+200B,
+// and spaces other than U+0020).
+func checkPrintable(field, s string, maxChars, maxBytes int) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: open body: %s is not valid UTF-8", ErrMalformed, field)
 	}
-	now := v.clock.Now()
-	if *body.TS < -1<<40 || *body.TS > 1<<40 {
-		return Open{}, fmt.Errorf("%w: ts %d is out of range", ErrStale, *body.TS)
+	if len(s) > maxBytes {
+		return fmt.Errorf("%w: open body: %s is %d bytes, at most %d allowed", ErrMalformed, field, len(s), maxBytes)
 	}
-	issued := time.Unix(*body.TS, 0)
-	if d := now.Sub(issued); d > v.skew || d < -v.skew {
-		return Open{}, fmt.Errorf("%w: issued %s, %s from the gate's clock (max ±%s)", ErrStale, issued.UTC().Format(time.RFC3339), d.Round(time.Second), v.skew)
+	if n := utf8.RuneCountInString(s); n > maxChars {
+		return fmt.Errorf("%w: open body: %s is %d characters, at most %d allowed", ErrMalformed, field, n, maxChars)
 	}
-	if issued.Before(v.notBefore) {
-		return Open{}, fmt.Errorf("%w: issued before this process started", ErrStale)
+	if strings.TrimSpace(s) != s {
+		return fmt.Errorf("%w: open body: %s has surrounding spaces", ErrMalformed, field)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for n, until := range v.seen {
-		if now.After(until) {
-			delete(v.seen, n)
+	for i, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%w: open body: %s has the unprintable character %U at byte %d", ErrMalformed, field, r, i)
 		}
 	}
-	if _, ok := v.seen[body.Nonce]; ok {
-		return Open{}, fmt.Errorf("%w: nonce %s", ErrReplayed, body.Nonce)
-	}
-	if len(v.seen) >= maxNonces {
-		return Open{}, ErrTooMany
-	}
-	// After issued+skew the timestamp check refuses it anyway.
-	v.seen[body.Nonce] = issued.Add(v.skew)
-	return Open{Nonce: body.Nonce, Issued: issued, By: body.By, Reason: body.Reason, Received: now}, nil
+	return nil
 }
 
 // Remembered is the number of nonces held (bounded by the window).
 func (v *OpenVerifier) Remembered() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return len(v.seen)
+	return len(v.mem.st.Nonces)
 }
 
 func validNonce(s string) bool {
@@ -285,4 +352,15 @@ func validNonce(s string) bool {
 		}
 	}
 	return true
+}
+
+// clipUTF8 returns at most n bytes of s without splitting a character.
+func clipUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -1,11 +1,16 @@
 package mqtt
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // fakeClock is a settable Clock.
@@ -62,9 +67,35 @@ const testTopic = "facegate/site/gate/cmd/open"
 
 var testSecret = []byte("0123456789abcdef-test-secret")
 
-func newTestVerifier() (*OpenVerifier, *fakeClock) {
-	clk := &fakeClock{t: time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)}
-	return NewOpenVerifier(testSecret, testTopic, 30*time.Second, clk, clk.Now().Add(-time.Minute)), clk
+// testStart is when the test verifiers' clock starts; their replay
+// memory was created a minute before.
+var testStart = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+
+// newTestVerifier returns a verifier whose replay memory (a new file in a
+// temporary directory, returned too) was created a minute before its clock.
+func newTestVerifier(t testing.TB) (*OpenVerifier, *fakeClock, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "replay.json")
+	clk := &fakeClock{t: testStart.Add(-time.Minute)}
+	v := NewOpenVerifier(testSecret, testTopic, 30*time.Second, clk, path)
+	if err := v.Problem(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	return v, clk, path
+}
+
+// writeNoSync is for fuzz tests: fsync is not what they test, and would
+// make them a few runs a second on a busy disk.
+func writeNoSync(path string, b []byte) error { return os.WriteFile(path, b, 0o640) }
+
+// newFuzzVerifier is newTestVerifier without fsync.
+func newFuzzVerifier(t testing.TB) (*OpenVerifier, *fakeClock, string) {
+	path := filepath.Join(t.TempDir(), "replay.json")
+	clk := &fakeClock{t: testStart.Add(-time.Minute)}
+	v := newOpenVerifier(testSecret, testTopic, 30*time.Second, clk, path, writeNoSync)
+	clk.Add(time.Minute)
+	return v, clk, path
 }
 
 func signed(t testing.TB, secret []byte, b OpenBody) []byte {
@@ -77,7 +108,7 @@ func signed(t testing.TB, secret []byte, b OpenBody) []byte {
 }
 
 func TestOpenVerifier(t *testing.T) {
-	v, clk := newTestVerifier()
+	v, clk, _ := newTestVerifier(t)
 	now := clk.Now().Unix()
 	body := OpenBody{TS: now, Nonce: "nonce-0000000001", Topic: testTopic, By: "ops", Reason: "delivery"}
 
@@ -116,12 +147,12 @@ func TestOpenVerifier(t *testing.T) {
 		{"31s ahead", func() []byte {
 			return signed(t, testSecret, OpenBody{TS: now + 31, Nonce: "nonce-0000000007", Topic: testTopic})
 		}, ErrStale},
-		{"before process start", func() []byte {
-			v2 := NewOpenVerifier(testSecret, testTopic, 30*time.Second, clk, clk.Now())
+		{"before the first start", func() []byte {
+			v2 := NewOpenVerifier(testSecret, testTopic, 30*time.Second, clk, filepath.Join(t.TempDir(), "replay.json"))
 			p := signed(t, testSecret, OpenBody{TS: now - 5, Nonce: "nonce-0000000008", Topic: testTopic})
 			_, err := v2.Verify(p)
 			if !errors.Is(err, ErrStale) {
-				t.Errorf("command from before the process started: %v, want ErrStale", err)
+				t.Errorf("command from before the replay memory existed: %v, want ErrStale", err)
 			}
 			return p // and the main verifier (started earlier) accepts it: checked below
 		}, nil},
@@ -157,7 +188,7 @@ func signedRaw(secret []byte, body string) []byte {
 }
 
 func TestOpenNonceMemoryIsBoundedByTheWindow(t *testing.T) {
-	v, clk := newTestVerifier()
+	v, clk, _ := newTestVerifier(t)
 	for i := 0; i < 100; i++ {
 		b := OpenBody{TS: clk.Now().Unix(), Nonce: nonceN(i), Topic: testTopic}
 		if _, err := v.Verify(signed(t, testSecret, b)); err != nil {
@@ -180,16 +211,35 @@ func TestOpenNonceMemoryIsBoundedByTheWindow(t *testing.T) {
 	}
 }
 
-func TestOpenTooManyInOneWindowFailsClosed(t *testing.T) {
-	v, clk := newTestVerifier()
-	for i := 0; i < maxNonces; i++ {
-		if _, err := v.Verify(signed(t, testSecret, OpenBody{TS: clk.Now().Unix(), Nonce: nonceN(i), Topic: testTopic})); err != nil {
-			t.Fatalf("command %d: %v", i, err)
-		}
+// A full nonce memory refuses a command it cannot make room for, and makes
+// room by refusing the oldest timestamp from then on: it never gets stuck,
+// and never forgets a command that could still be accepted.
+func TestOpenFullNonceMemory(t *testing.T) {
+	v, clk, path := newTestVerifier(t)
+	now := clk.Now().Unix()
+	// Filled directly up to one short of its bound (thousands of fsynced
+	// rewrites would take a minute); the last ones go through Verify.
+	for i := 0; i < maxNonces-1; i++ {
+		v.mem.st.Nonces[nonceN(i)] = now
 	}
-	_, err := v.Verify(signed(t, testSecret, OpenBody{TS: clk.Now().Unix(), Nonce: nonceN(maxNonces), Topic: testTopic}))
+	if _, err := v.Verify(signed(t, testSecret, OpenBody{TS: now, Nonce: nonceN(maxNonces - 1), Topic: testTopic})); err != nil {
+		t.Fatalf("command %d: %v", maxNonces-1, err)
+	}
+	_, err := v.Verify(signed(t, testSecret, OpenBody{TS: now, Nonce: nonceN(maxNonces), Topic: testTopic}))
 	if !errors.Is(err, ErrTooMany) {
 		t.Fatalf("over the nonce memory: %v, want ErrTooMany", err)
+	}
+	clk.Add(time.Second)
+	if _, err := v.Verify(signed(t, testSecret, OpenBody{TS: now + 1, Nonce: nonceN(maxNonces + 1), Topic: testTopic})); err != nil {
+		t.Fatalf("a newer command with the memory full: %v", err)
+	}
+	if n := v.Remembered(); n != 1 {
+		t.Fatalf("%d nonces remembered, want only the newest", n)
+	}
+	for _, ver := range []*OpenVerifier{v, restart(t, clk, path)} {
+		if _, err := ver.Verify(signed(t, testSecret, OpenBody{TS: now, Nonce: nonceN(5), Topic: testTopic})); !errors.Is(err, ErrStale) {
+			t.Fatalf("a forgotten command: %v, want ErrStale", err)
+		}
 	}
 }
 
@@ -233,7 +283,7 @@ func FuzzVerifyOpen(f *testing.F) {
 	f.Add([]byte(`{"body":null,"sig":null}`))
 	f.Add([]byte(`{"body":[],"sig":"` + strings.Repeat("0", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		v, _ := newTestVerifier()
+		v, _, _ := newFuzzVerifier(t)
 		_, err := v.Verify(p)
 		if err == nil {
 			// Only a correctly signed payload may pass.
@@ -256,8 +306,145 @@ func FuzzHandleInbound(f *testing.F) {
 			haAnnounce: make(chan struct{}, 1),
 			done:       make(chan struct{}),
 		}
-		c.verifier, _ = newTestVerifier()
+		c.verifier, _, _ = newFuzzVerifier(t)
 		close(c.done) // never block on delivery
 		c.handle(inbound{topic: topic, payload: p, retained: retained})
+	})
+}
+
+// Every field is checked before the nonce is used: a command refused for
+// a field can be sent again, corrected, with the same nonce. The limits are
+// the kiosk's (kiosk.RemoteOpen), so an accepted command is not refused
+// there after its nonce is spent.
+func TestOpenFieldsAreCheckedBeforeTheNonceIsUsed(t *testing.T) {
+	splitAt40 := strings.Repeat("a", 39) + "é delivery" // the 40th byte is inside "é"
+	for _, tc := range []struct {
+		name, by, reason string
+		err              string // "" for accepted
+	}{
+		{"by of 64 characters", strings.Repeat("b", 64), "", ""},
+		{"by of 65 characters", strings.Repeat("b", 65), "", "by is 65 characters, at most 64 allowed"},
+		{"by of 128 bytes", strings.Repeat("b", 128), "", "by is 128 characters, at most 64 allowed"},
+		{"by of 64 two-byte characters", strings.Repeat("é", 64), "", ""},
+		{"by of 64 four-byte characters", strings.Repeat("👷", 64), "", ""},
+		{"by of 65 four-byte characters", strings.Repeat("👷", 65), "", "by is 260 bytes, at most 256 allowed"},
+		{"by with a zero-width space", "ops\u200b", "", "by has the unprintable character U+200B at byte 3"},
+		{"by with a no-break space", "a\u00a0b", "", "by has the unprintable character U+00A0 at byte 1"},
+		{"by with surrounding spaces", " ops", "", "by has surrounding spaces"},
+		{"reason split at its 40th byte", "ops", splitAt40, ""},
+		{"reason of 128 bytes", "ops", strings.Repeat("r", 128), ""},
+		{"reason of 129 bytes", "ops", strings.Repeat("r", 129), "reason is 129 bytes, at most 128 allowed"},
+		{"reason of 65 two-byte characters", "ops", strings.Repeat("é", 65), "reason is 130 bytes, at most 128 allowed"},
+		{"reason with a tab", "ops", "a\tb", "reason has the unprintable character U+0009 at byte 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, clk, _ := newTestVerifier(t)
+			body := OpenBody{TS: clk.Now().Unix(), Nonce: "nonce-fields-0001", Topic: testTopic, By: tc.by, Reason: tc.reason}
+			got, err := v.Verify(signed(t, testSecret, body))
+			if tc.err == "" {
+				if err != nil || got.By != tc.by || got.Reason != tc.reason {
+					t.Fatalf("got %+v, %v; want accepted", got, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want ErrMalformed with %q", err, tc.err)
+			}
+			if n := v.Remembered(); n != 0 {
+				t.Fatalf("a refused command used its nonce (%d remembered)", n)
+			}
+			body.By, body.Reason = "ops", "fixed"
+			if _, err := v.Verify(signed(t, testSecret, body)); err != nil {
+				t.Fatalf("the corrected command with the same nonce: %v", err)
+			}
+		})
+	}
+	t.Run("invalid UTF-8 in the signed body", func(t *testing.T) {
+		v, clk, _ := newTestVerifier(t)
+		p := signedRaw(testSecret, `{"ts":`+itoa(int(clk.Now().Unix()))+`,"nonce":"nonce-fields-0002","topic":"`+testTopic+`","by":"a`+"\xff"+`"}`)
+		if _, err := v.Verify(p); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "not valid UTF-8") {
+			t.Fatalf("err = %v, want ErrMalformed: not valid UTF-8", err)
+		}
+	})
+}
+
+func TestClipUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"},
+		{"a👷b", 4, "a"},
+		{"a👷b", 5, "a👷"},
+		{"éé", 0, ""},
+	} {
+		if got := clipUTF8(tc.s, tc.n); got != tc.want {
+			t.Errorf("clipUTF8(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
+
+// FuzzVerifyOpenBody signs whatever body the fuzzer makes, so that every
+// check after the signature is reached. An accepted command has fields
+// within the documented limits and is refused when sent again, also after
+// a restart; a refused one leaves the replay memory as it was.
+func FuzzVerifyOpenBody(f *testing.F) {
+	ts := itoa(int(testStart.Unix()))
+	for _, s := range []string{
+		`{"ts":` + ts + `,"nonce":"nonce-0000000001","topic":"` + testTopic + `","by":"ops","reason":"delivery"}`,
+		`{"ts":` + ts + `,"nonce":"nonce-0000000001","topic":"` + testTopic + `","by":"` + strings.Repeat("b", 65) + `"}`,
+		`{"ts":` + ts + `,"nonce":"nonce-0000000001","topic":"` + testTopic + `","reason":"` + strings.Repeat("a", 39) + `é"}`,
+		`{"ts":` + ts + `,"nonce":"nonce-0000000001","topic":"` + testTopic + `","by":"\u200b"}`,
+		`{"ts":` + ts + `,"nonce":"nonce-0000000001","topic":"` + testTopic + `","by":"\ud800"}`,
+		`{"ts":` + ts + `,"nonce":"nonce-0000000001","topic":"` + testTopic + `","by":"a","by":"` + strings.Repeat("x", 100) + `"}`,
+		`{"ts":-1,"nonce":"nonce-0000000001","topic":"` + testTopic + `"}`,
+		`{"ts":1e3,"nonce":"x"}`,
+		"{\"ts\":" + ts + ",\"nonce\":\"nonce-0000000001\",\"topic\":\"" + testTopic + "\",\"by\":\"\xc3\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		v, clk, path := newFuzzVerifier(t)
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := signedRaw(testSecret, string(body))
+		got, err := v.Verify(p)
+		if err != nil {
+			if refusalReason(err) == "error" {
+				t.Fatalf("error outside the vocabulary: %v", err)
+			}
+			after, _ := os.ReadFile(path)
+			if v.Remembered() != 0 || !bytes.Equal(before, after) {
+				t.Fatalf("refused (%v) but the replay memory changed", err)
+			}
+			return
+		}
+		if !validNonce(got.Nonce) || !utf8.ValidString(got.By) || !utf8.ValidString(got.Reason) ||
+			utf8.RuneCountInString(got.By) > MaxOpenByChars || len(got.Reason) > MaxOpenReasonBytes {
+			t.Fatalf("accepted out-of-limit fields: %+v", got)
+		}
+		for _, s := range []string{got.By, got.Reason} {
+			for _, r := range s {
+				if !unicode.IsPrint(r) {
+					t.Fatalf("accepted unprintable %U in %q", r, s)
+				}
+			}
+			for n := 0; n <= len(s); n++ {
+				if !utf8.ValidString(clipUTF8(s, n)) {
+					t.Fatalf("clipUTF8(%q, %d) split a character", s, n)
+				}
+			}
+		}
+		if _, err := v.Verify(p); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("sent again: %v, want ErrReplayed", err)
+		}
+		if _, err := newOpenVerifier(testSecret, testTopic, 30*time.Second, clk, path, writeNoSync).Verify(p); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("sent again after a restart: %v, want ErrReplayed", err)
+		}
 	})
 }

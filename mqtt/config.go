@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/facegate/facegate/kiosk/config"
 )
@@ -37,6 +38,9 @@ func OptionsFromConfig(c *config.Config, version string, log *slog.Logger) (Opti
 			Enabled: m.Commands.Open.Enabled,
 			Secret:  []byte(m.Commands.Open.Secret.Value()),
 			MaxSkew: m.Commands.Open.MaxSkew,
+			// In state_dir even when the outbox is elsewhere: it is what
+			// stops a captured command from opening again after a restart.
+			ReplayPath: filepath.Join(c.StateDir, replayFileName),
 		},
 		HomeAssistant: HomeAssistantOptions{
 			Enabled:          m.HomeAssistant.Enabled,

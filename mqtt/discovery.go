@@ -60,7 +60,9 @@ type discoveryConfig struct {
 // AlertCodes are the operator alert codes the Home Assistant alert event
 // entity knows; any other code arrives there as "other" (its code is an
 // attribute).
-var AlertCodes = []string{"api_config", "api_client", "relay_failed", "relay_fault", "state_dir"}
+var AlertCodes = []string{"api_config", "api_client", "api_invalid_response", "relay_failed", "relay_fault",
+	"relay_interrupted", "record_failed", "state_dir", "disk_low", "audit_log", "outbox_corrupt", "open_replay_memory",
+	"door_forced", "door_held_open", "tamper_alarm", "input_fault"}
 
 // discoveryMessages builds the configs for the gate's entities: last
 // decision, similarity score, session state, relay, door (when wired),

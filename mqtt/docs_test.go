@@ -90,7 +90,9 @@ func TestDocumentedSigningRecipes(t *testing.T) {
 
 func checkDocPayload(t *testing.T, payload []byte) {
 	t.Helper()
-	v := NewOpenVerifier(testSecret, testTopic, 30*time.Second, SystemClock{}, time.Now().Add(-time.Minute))
+	clk := &fakeClock{t: time.Now().Add(-time.Minute)}
+	v := NewOpenVerifier(testSecret, testTopic, 30*time.Second, clk, filepath.Join(t.TempDir(), "replay.json"))
+	clk.Add(time.Minute)
 	if _, err := v.Verify(payload); err != nil {
 		t.Fatalf("the gate refuses the documented payload %s: %v", payload, err)
 	}

@@ -31,11 +31,15 @@ var (
 	ErrBadSignature = errors.New("bad signature")
 	// ErrWrongTopic: signed for another gate's topic.
 	ErrWrongTopic = errors.New("command signed for another topic")
-	// ErrStale: the timestamp is outside the allowed skew, or older than
-	// this process (a nonce from before a restart cannot be checked).
+	// ErrStale: the timestamp is more than the allowed skew from the
+	// gate's clock (or ahead of the newest accepted command), or older
+	// than the replay memory's floor (its nonce may be forgotten).
 	ErrStale = errors.New("stale command")
-	// ErrReplayed: the nonce was already used within the window.
+	// ErrReplayed: the nonce was already accepted (also before a restart).
 	ErrReplayed = errors.New("replayed command")
+	// ErrReplayMemory: the file that remembers accepted open commands
+	// could not be read or written; opens are refused (fail closed).
+	ErrReplayMemory = errors.New("open replay memory unusable")
 	// ErrTooMany: more signed commands in one window than the nonce
 	// memory holds; refused rather than forgetting nonces.
 	ErrTooMany = errors.New("too many commands in the window")
@@ -50,7 +54,7 @@ func refusalReason(err error) string {
 		code string
 	}{
 		{ErrUnsigned, "unsigned"}, {ErrBadSignature, "bad_signature"}, {ErrWrongTopic, "wrong_topic"},
-		{ErrStale, "stale"}, {ErrReplayed, "replayed"}, {ErrTooMany, "too_many"},
+		{ErrStale, "stale"}, {ErrReplayed, "replayed"}, {ErrTooMany, "too_many"}, {ErrReplayMemory, "replay_memory"},
 		{ErrRetained, "retained"}, {ErrMalformed, "malformed"},
 	} {
 		if errors.Is(err, r.err) {

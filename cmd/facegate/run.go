@@ -45,6 +45,13 @@ func runDaemon(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate run: %v\n", err)
 		return exitError
 	}
+	// Before anything writes in state_dir: one daemon per directory.
+	lock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate run: %v\n", err)
+		return exitError
+	}
+	defer lock.Close()
 	level := new(slog.LevelVar)
 	level.Set(logLevel(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
