@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // API is the FaceAuth API client's section (docs/faceauth.md).
@@ -32,7 +34,7 @@ func (a *API) setDefaults() {
 func (a *API) validate() error {
 	u, err := url.Parse(a.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fieldError("api.url", "%q is not an http(s) URL with a host", redactedURL(a.URL))
+		return fieldError("api.url", "%q is not an http(s) URL with a host", redact.URL(a.URL))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fieldError("api.url", "must not carry user info, a query or a fragment (the key goes in api.key)")
@@ -57,19 +59,4 @@ func loopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-// redactedURL keeps a URL printable even if someone pasted a secret into it.
-func redactedURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	if u.User != nil {
-		u.User = url.User("redacted")
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "redacted"
-	}
-	return u.String()
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // DefaultPath is where the daemon looks without --config.
@@ -213,12 +215,17 @@ func (c *Config) Validate() error {
 }
 
 // Redacted returns the effective configuration as YAML with every secret
-// replaced by "<redacted>" (or "" when unset).
+// replaced by "<redacted>" (or "" when unset), and the passwords and secret
+// query values of URLs (mqtt.urls, camera.source, api.url) masked.
 func (c *Config) Redacted() ([]byte, error) {
+	shown := *c
+	shown.API.URL = redact.URL(c.API.URL)
+	shown.Camera.Source = redact.URL(c.Camera.Source)
+	shown.MQTT.URLs = redact.URLs(c.MQTT.URLs)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(&shown); err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}
 	return buf.Bytes(), nil

@@ -143,7 +143,9 @@ func TestRedacted(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "key")
 	os.WriteFile(keyFile, []byte("file-secret-123"), 0o600)
-	yml := "api:\n  key: {file: " + keyFile + "}\nmqtt:\n  password: inline-mqtt-secret\n"
+	yml := "api:\n  key: {file: " + keyFile + "}\nmqtt:\n  password: inline-mqtt-secret\n" +
+		"  enabled: true\n  urls: [\"tcp://gate:url-secret-1@broker:1883\", \"ws://broker/mqtt?token=url-secret-2\"]\n" +
+		"camera:\n  source: rtsp://admin:url-secret-3@10.0.0.7/stream1\n"
 	c, err := Parse("f.yaml", []byte(yml), envOf(map[string]string{"FACEGATE_OPEN_SECRET": "env-open-secret-456"}))
 	if err != nil {
 		t.Fatal(err)
@@ -152,12 +154,13 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"file-secret-123", "inline-mqtt-secret", "env-open-secret-456"} {
+	for _, secret := range []string{"file-secret-123", "inline-mqtt-secret", "env-open-secret-456", "url-secret"} {
 		if strings.Contains(string(out), secret) {
 			t.Fatalf("Redacted shows %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{"key: <redacted, from file " + keyFile + ">", "password: <redacted, from config file>", "url: https://rest-api.argosidentity.com/v3", "timeout: 15s"} {
+	for _, want := range []string{"key: <redacted, from file " + keyFile + ">", "password: <redacted, from config file>", "url: https://rest-api.argosidentity.com/v3", "timeout: 15s",
+		"- tcp://xxxxx@broker:1883", "- ws://broker/mqtt?token=xxxxx", "source: rtsp://xxxxx@10.0.0.7/stream1"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("Redacted lacks %q:\n%s", want, out)
 		}

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // MQTT is the broker connection, topics, outbox and commands.
@@ -129,14 +131,14 @@ func (m *MQTT) validate() error {
 	for _, s := range m.URLs {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
-			return fieldError("mqtt.urls", "%q is not a broker URL", s)
+			return fieldError("mqtt.urls", "%q is not a broker URL", redact.URL(s))
 		}
 		switch u.Scheme {
 		case "tcp", "mqtt", "ws":
 		case "ssl", "tls", "mqtts", "wss":
 			tlsURL = true
 		default:
-			return fieldError("mqtt.urls", "%q: scheme must be tcp, ssl, ws or wss", s)
+			return fieldError("mqtt.urls", "%q: scheme must be tcp, ssl, ws or wss", redact.URL(s))
 		}
 	}
 	if len(m.ClientID) > 128 || strings.ContainsAny(m.ClientID, "+#/ ") {
