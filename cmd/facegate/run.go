@@ -206,6 +206,11 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	if err := o.notifier.Notify(systemd.Ready, systemd.Status("serving on "+d.addrString())); err != nil {
 		d.log.Warn("systemd notify failed", "err", err)
 	}
+	if cfg.Kiosk.Remote() {
+		// Allowed by kiosk.allow_remote (config validation refuses it otherwise).
+		d.log.Warn("kiosk reachable from other machines over plain http", "listen", cfg.Kiosk.Listen,
+			"addr", d.addrString(), "hint", "the identify token and the preview cross the network in clear: firewall the port or put a TLS proxy in front")
+	}
 	d.log.Info("facegate running", "version", version, "site", cfg.Site, "gate", cfg.Gate,
 		"kiosk", "http://"+d.addrString()+"/", "camera", redact.URL(cfg.Camera.Source), "relay", cfg.IO.Relay.Driver,
 		"mqtt", cfg.MQTT.Enabled)

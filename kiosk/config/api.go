@@ -1,7 +1,7 @@
 package config
 
 import (
-	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -42,7 +42,7 @@ func (a *API) validate() error {
 	if u.Scheme == "http" && !a.AllowInsecureHTTP && !loopbackHost(u.Hostname()) {
 		return fieldError("api.url", "plain http to %s is refused: use https, or set api.allow_insecure_http: true", u.Host)
 	}
-	if a.Timeout <= 0 || a.Timeout > 5*time.Minute {
+	if a.Timeout < time.Millisecond || a.Timeout > 5*time.Minute {
 		return fieldError("api.timeout", "%s must be between 1ms and 5m", a.Timeout)
 	}
 	if a.CAFile != "" {
@@ -57,6 +57,6 @@ func loopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
