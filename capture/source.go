@@ -55,6 +55,10 @@ type Source struct {
 	Index int
 	// Target is the device path, file, folder, URL or pipeline.
 	Target string
+	// MaxPixels bounds the decoded size of an image file, of each image of
+	// a folder and of a video file's frames, checked before decoding
+	// (0: DefaultMaxPixels). A larger one is an error wrapping ErrTooLarge.
+	MaxPixels int
 }
 
 // String returns a form safe to log: stream URLs, and URLs inside a
