@@ -14,9 +14,11 @@
 # GO_TOOLCHAIN=go1.25.14 picks the version to download (default: go.mod's
 # toolchain line, else $default_toolchain if that is new enough for the go
 # line, else the go line when it names a release, else its .0 release).
-# Too old a go never runs the tests: go.mod's go line makes it refuse (or,
-# with GOTOOLCHAIN=auto, switch), so no test is skipped silently.
+# Too old a go never skips a test silently: from Go 1.21 go.mod's go line
+# makes it refuse (or, with GOTOOLCHAIN=auto, switch toolchain); older ones
+# fail loudly on testing/synctest.
 set -euo pipefail
+# ENSURE_GO_TOP names another folder holding go.mod (tests).
 top=${ENSURE_GO_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 # A patch release the module proxy serves for linux-amd64 and linux-arm64
 # (checked with `go list -m -versions golang.org/toolchain`).
