@@ -143,6 +143,10 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 		strict := yaml.NewDecoder(bytes.NewReader(data))
 		strict.KnownFields(true)
 		if err := strict.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			var le *lineError
+			if errors.As(err, &le) {
+				return nil, &Error{File: name, Line: le.Line, Field: pathAt(&root, le.Line, le.Column), Msg: le.Msg}
+			}
 			return nil, yamlError(name, err)
 		}
 	}
@@ -327,6 +331,27 @@ func yamlFields(t reflect.Type, out map[string]reflect.Type) {
 			out[name] = f.Type
 		}
 	}
+}
+
+// pathAt is the dotted key path of the value at line and column, or ""
+// when no mapping value is there.
+func pathAt(n *yaml.Node, line, column int) string {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Line == line && v.Column == column {
+			return k.Value
+		}
+		if p := pathAt(v, line, column); p != "" {
+			return k.Value + "." + p
+		}
+	}
+	return ""
 }
 
 // lineOf finds the line of a dotted key path in the document, or of its

@@ -41,7 +41,7 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 				// A list or a mapping here would read as "" and the
 				// secret as unset, without a word.
 				if v.Kind != yaml.ScalarNode {
-					return fmt.Errorf("line %d: %s of a secret must be a string, not %s", v.Line, k.Value, kindName(v))
+					return &lineError{Line: v.Line, Column: v.Column, Msg: fmt.Sprintf("must be a string, not %s", kindName(v))}
 				}
 				val := v.Value
 				if v.Tag == "!!null" {
@@ -60,6 +60,15 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	}
 	return fmt.Errorf("line %d: a secret is a string or {value: …, file: …}", n.Line)
 }
+
+// lineError is a problem found while decoding, at a line whose key path
+// Parse fills in (UnmarshalYAML does not know where it is).
+type lineError struct {
+	Line, Column int // of the offending value
+	Msg          string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
