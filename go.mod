@@ -1,6 +1,6 @@
 module github.com/facegate/facegate
 
-go 1.23
+go 1.25.0
 
 require (
 	github.com/eclipse/paho.mqtt.golang v1.5.0

@@ -6,12 +6,15 @@ import (
 	"image"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/syncbuf"
 )
 
 // autoClock fires every After at once and moves time forward by its
@@ -496,5 +499,41 @@ func TestCameraStuckReadHandsOutNoOldFrame(t *testing.T) {
 	defer cancelShort()
 	if info, err := cam.Next(short, 0, &dst); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("stuck camera: Next gave frame %d (%v) %s old; want a deadline", info.Seq, err, clock.Now().Sub(info.At))
+	}
+}
+
+// TestCameraLogsHideStreamPasswords: a camera URL with a login or a token
+// is opened as given, and logged and reported (Health) masked.
+func TestCameraLogsHideStreamPasswords(t *testing.T) {
+	var logs syncbuf.Buffer
+	src := "rtsp://admin:cam-pw-1@127.0.0.1:1/stream?token=cam-pw-2"
+	cam, err := OpenCamera(context.Background(), CameraConfig{Source: src}, WithClock(newAutoClock()),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "open failure logged", func() bool { return strings.Contains(logs.String(), `msg="camera open failed"`) })
+	h := cam.Health()
+	cam.Close()
+	if strings.Contains(logs.String()+h.LastError, "cam-pw") {
+		t.Fatalf("a password from the camera URL was shown:\n%s\nhealth: %s", logs.String(), h.LastError)
+	}
+	if !strings.Contains(logs.String(), "rtsp://xxxxx@127.0.0.1:1/stream?token=xxxxx") {
+		t.Errorf("the source is not logged (masked):\n%s", logs.String())
+	}
+	for _, s := range []string{
+		"rtspsrc location=rtsp://admin:cam-pw-3@cam/s user-pw=cam-pw-4 ! decodebin",
+		"https://cam/snap?user=a&password=cam-pw-5",
+	} {
+		p, err := ParseSource(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(p.String(), "cam-pw") {
+			t.Errorf("String() = %q", p.String())
+		}
+	}
+	if _, err := ParseSource("rtsp://admin:cam-pw-6@cam/a b"); err == nil || strings.Contains(err.Error(), "cam-pw") {
+		t.Errorf("ParseSource error %v", err)
 	}
 }

@@ -25,6 +25,10 @@ var (
 	ErrNoFace = errors.New("capture: no acceptable face")
 	// ErrBadImage: an image could not be decoded or is empty.
 	ErrBadImage = errors.New("capture: unreadable image")
+	// ErrTooLarge: an image file or a video file's frames would decode to
+	// more than the pixel limit (Source.MaxPixels, DefaultMaxPixels), or
+	// the image file is too large to read.
+	ErrTooLarge = errors.New("capture: image too large")
 )
 
 // NoFaceError reports why no face was selected: the last reason seen and how

@@ -78,26 +78,39 @@ func openReader(src Source, ds DeviceSettings, loop bool) (frameReader, error) {
 				return nil, fmt.Errorf("%w: %s: %w", ErrOpen, src, err)
 			}
 			if fi.IsDir() {
-				return openFolder(src.Target, loop)
+				return openFolder(src.Target, loop, src.MaxPixels)
 			}
+			// FFmpeg would block opening a FIFO, in C, deaf to signals.
+			f, _, err := openRegular(src.Target)
+			if err != nil {
+				return nil, fmt.Errorf("video %s: %w", src.Target, err)
+			}
+			f.Close()
 		}
 		vc, err := gocv.VideoCaptureFileWithAPI(src.Target, api)
 		if err != nil || !vc.IsOpened() {
 			vc.Close()
 			return nil, fmt.Errorf("%w: %s: OpenCV cannot open or decode it", ErrOpen, src)
 		}
+		if src.Kind == SourceVideo {
+			w, h := int(vc.Get(gocv.VideoCaptureFrameWidth)), int(vc.Get(gocv.VideoCaptureFrameHeight))
+			if err := checkPixels("video "+src.Target, w, h, src.MaxPixels); err != nil {
+				vc.Close()
+				return nil, err
+			}
+		}
 		if src.Kind == SourceStream {
 			vc.Set(gocv.VideoCaptureBufferSize, 1)
 		}
 		return &vcReader{vc: vc, loop: loop && src.Kind == SourceVideo}, nil
 	case SourceImage:
-		img, err := readImage(src.Target)
+		img, err := readImage(src.Target, src.MaxPixels)
 		if err != nil {
 			return nil, err
 		}
 		return &imageReader{img: img, loop: loop}, nil
 	case SourceFolder:
-		return openFolder(src.Target, loop)
+		return openFolder(src.Target, loop, src.MaxPixels)
 	}
 	return nil, fmt.Errorf("%w: kind %d", ErrBadSource, src.Kind)
 }
@@ -144,18 +157,6 @@ func applyDeviceSettings(vc *gocv.VideoCapture, ds DeviceSettings) {
 }
 
 // readImage decodes one image file as BGR.
-func readImage(path string) (gocv.Mat, error) {
-	if _, err := os.Stat(path); err != nil {
-		return gocv.Mat{}, fmt.Errorf("%w: image %s: %w", ErrOpen, path, err)
-	}
-	img := gocv.IMRead(path, gocv.IMReadColor)
-	if img.Empty() {
-		img.Close()
-		return gocv.Mat{}, fmt.Errorf("%w: %s is not an image OpenCV can decode", ErrBadImage, path)
-	}
-	return img, nil
-}
-
 type vcReader struct {
 	vc   *gocv.VideoCapture
 	loop bool
@@ -204,12 +205,13 @@ func (r *imageReader) close()              { r.img.Close() }
 
 // folderReader decodes the images of a folder in name order.
 type folderReader struct {
-	files []string
-	next  int
-	loop  bool
+	files     []string
+	next      int
+	loop      bool
+	maxPixels int
 }
 
-func openFolder(dir string, loop bool) (frameReader, error) {
+func openFolder(dir string, loop bool, maxPixels int) (frameReader, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: folder %s: %w", ErrOpen, dir, err)
@@ -224,7 +226,7 @@ func openFolder(dir string, loop bool) (frameReader, error) {
 		return nil, fmt.Errorf("%w: folder %s has no images", ErrOpen, dir)
 	}
 	sort.Strings(files)
-	return &folderReader{files: files, loop: loop}, nil
+	return &folderReader{files: files, loop: loop, maxPixels: maxPixels}, nil
 }
 
 func (r *folderReader) read(dst *gocv.Mat) error {
@@ -234,7 +236,7 @@ func (r *folderReader) read(dst *gocv.Mat) error {
 		}
 		r.next = 0
 	}
-	img, err := readImage(r.files[r.next])
+	img, err := readImage(r.files[r.next], r.maxPixels)
 	r.next++
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // SourceKind says how a frame source is opened.
@@ -53,20 +55,24 @@ type Source struct {
 	Index int
 	// Target is the device path, file, folder, URL or pipeline.
 	Target string
+	// MaxPixels bounds the decoded size of an image file, of each image of
+	// a folder and of a video file's frames, checked before decoding
+	// (0: DefaultMaxPixels). A larger one is an error wrapping ErrTooLarge.
+	MaxPixels int
 }
 
-// String returns a form safe to log: stream URLs lose their user:password.
+// String returns a form safe to log: stream URLs, and URLs inside a
+// pipeline, lose their user info and secret query values (redact.URL).
 func (s Source) String() string {
 	if s.Kind == SourceDevice && s.Index >= 0 {
 		return "device " + strconv.Itoa(s.Index)
 	}
 	t := s.Target
-	if s.Kind == SourceStream {
-		if at := strings.LastIndex(t, "@"); at >= 0 {
-			if sch := strings.Index(t, "://"); sch >= 0 && sch < at {
-				t = t[:sch+3] + "…@" + t[at+1:]
-			}
-		}
+	switch s.Kind {
+	case SourceStream:
+		t = redact.URL(t)
+	case SourcePipeline:
+		t = redact.Text(t)
 	}
 	return s.Kind.String() + " " + t
 }
@@ -118,7 +124,7 @@ func ParseSource(s string) (Source, error) {
 		}
 	}
 	if s != strings.TrimSpace(s) {
-		return bad("%q has leading or trailing spaces", s)
+		return bad("%q has leading or trailing spaces", redact.URL(s))
 	}
 	if isDigits(s) {
 		n, err := strconv.Atoi(s)
@@ -131,7 +137,7 @@ func ParseSource(s string) (Source, error) {
 	switch {
 	case strings.Contains(s, "!"):
 		if strings.HasPrefix(strings.TrimSpace(s), "!") || strings.HasSuffix(s, "!") {
-			return bad("GStreamer pipeline %q starts or ends with '!'", s)
+			return bad("GStreamer pipeline %q starts or ends with '!'", redact.URL(s))
 		}
 		p := s
 		if !strings.Contains(p, "appsink") {
@@ -143,14 +149,14 @@ func ParseSource(s string) (Source, error) {
 		strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
 		rest := s[strings.Index(s, "://")+3:]
 		if rest == "" || strings.HasPrefix(rest, "/") {
-			return bad("stream URL %q has no host", s)
+			return bad("stream URL %q has no host", redact.URL(s))
 		}
 		if strings.ContainsAny(s, " \t") {
-			return bad("stream URL %q contains spaces", s)
+			return bad("stream URL %q contains spaces", redact.URL(s))
 		}
 		return Source{Kind: SourceStream, Index: -1, Target: s}, nil
 	case strings.Contains(s, "://"):
-		return bad("unsupported URL scheme in %q (use rtsp://, rtsps://, http:// or https://)", s)
+		return bad("unsupported URL scheme in %q (use rtsp://, rtsps://, http:// or https://)", redact.URL(s))
 	case strings.HasPrefix(s, "/dev/"):
 		if s == "/dev/" || strings.HasSuffix(s, "/") {
 			return bad("device path %q names a folder", s)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/mqtt/outbox"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // Options configure a Client. Zero durations and sizes take the defaults
@@ -239,12 +241,12 @@ func (o *Options) setDefaults() error {
 	for _, s := range o.URLs {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
-			return bad("%q is not a broker URL", s)
+			return bad("%q is not a broker URL", redact.URL(s))
 		}
 		switch u.Scheme {
 		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
 		default:
-			return bad("%q: scheme must be tcp, ssl, ws or wss", s)
+			return bad("%q: scheme must be tcp, ssl, ws or wss", redact.URL(s))
 		}
 	}
 	if o.ClientID == "" {

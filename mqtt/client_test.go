@@ -504,3 +504,32 @@ func TestWebsocketAndSecureWebsocket(t *testing.T) {
 		})
 	}
 }
+
+// TestLogsHideURLPasswords: a broker URL may carry the login
+// (tcp://user:password@host); no log line shows the password, neither on a
+// failed connect nor on a successful one.
+func TestLogsHideURLPasswords(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	withLogin := strings.Replace(b.URL(), "://", "://gate:url-pw-2@", 1) + "?token=url-pw-3"
+	o := testOptions(t, withLogin)
+	// A first broker that refuses the connection makes paho fall back to the second.
+	o.URLs = []string{"tcp://gate:url-pw-1@127.0.0.1:1", withLogin}
+	var logs lockedBuffer
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	c := newClient(t, o)
+	runClient(t, c)
+	waitFor(t, 5*time.Second, "connected", c.Connected)
+	waitFor(t, 5*time.Second, "connected logged", func() bool { return strings.Contains(logs.String(), `msg="mqtt connected"`) })
+
+	down := testOptions(t, "tcp://gate:url-pw-4@127.0.0.1:1")
+	down.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	runClient(t, newClient(t, down))
+	waitFor(t, 5*time.Second, "connect failure logged", func() bool { return strings.Contains(logs.String(), `msg="mqtt connect failed"`) })
+
+	if strings.Contains(logs.String(), "url-pw") {
+		t.Fatalf("a password from a URL was logged:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "tcp://xxxxx@127.0.0.1:1") {
+		t.Errorf("the URLs are not logged (masked):\n%s", logs.String())
+	}
+}

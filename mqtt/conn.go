@@ -13,6 +13,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // stableConnection is how long a connection must last for the reconnect
@@ -62,10 +64,10 @@ func (c *Client) Run(ctx context.Context) error {
 		if err != nil {
 			c.setErr(err)
 			if errors.Is(err, ErrNotAuthorized) && !everConnected {
-				c.log.Error("mqtt broker refused the credentials", "urls", c.opts.URLs, "username", c.opts.Username, "err", err)
+				c.log.Error("mqtt broker refused the credentials", "urls", redact.URLs(c.opts.URLs), "username", c.opts.Username, "err", err)
 				return err
 			}
-			c.log.Warn("mqtt connect failed", "urls", c.opts.URLs, "retry_in", backoff, "err", err)
+			c.log.Warn("mqtt connect failed", "urls", redact.URLs(c.opts.URLs), "retry_in", backoff, "err", err)
 			if !c.waitRetry(ctx, jitter(backoff)) {
 				return nil
 			}
@@ -203,7 +205,7 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 		return err
 	}
 	c.connected.Store(true)
-	c.log.Info("mqtt connected", "urls", c.opts.URLs, "client_id", c.opts.ClientID, "outbox", c.box.Len())
+	c.log.Info("mqtt connected", "urls", redact.URLs(c.opts.URLs), "client_id", c.opts.ClientID, "outbox", c.box.Len())
 
 	errc := make(chan error, 1)
 	go func() {

@@ -9,12 +9,20 @@
 #                         there is no go at all); prints which go is used
 #   ensure-go.sh --which  print the path of a new enough go, or "go" if there is
 #                         none yet (never downloads: cheap enough for every make)
+#   ensure-go.sh --toolchain  print the version a download would fetch
 #
-# GO_TOOLCHAIN=go1.23.4 picks the version to download (default: go.mod's
-# toolchain line, else its go line when it names a release, else go1.23.4 if
-# that is new enough, else the go line's .0 release).
+# GO_TOOLCHAIN=go1.25.14 picks the version to download (default: go.mod's
+# toolchain line, else $default_toolchain if that is new enough for the go
+# line, else the go line when it names a release, else its .0 release).
+# Too old a go never skips a test silently: from Go 1.21 go.mod's go line
+# makes it refuse (or, with GOTOOLCHAIN=auto, switch toolchain); older ones
+# fail loudly on testing/synctest.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+# ENSURE_GO_TOP names another folder holding go.mod (tests).
+top=${ENSURE_GO_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+# A patch release the module proxy serves for linux-amd64 and linux-arm64
+# (checked with `go list -m -versions golang.org/toolchain`).
+default_toolchain=go1.25.14
 need=$(awk '/^go /{print $2; exit}' "$top/go.mod")
 [ -n "$need" ] || { echo "ensure-go: no go line in $top/go.mod" >&2; exit 1; }
 
@@ -34,10 +42,10 @@ pick_toolchain() {
 	local tc
 	tc=${GO_TOOLCHAIN:-$(awk '/^toolchain /{print $2; exit}' "$top/go.mod")}
 	if [ -z "$tc" ]; then
-		if [[ $need =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+		if ver_ok "$default_toolchain"; then
+			tc=$default_toolchain
+		elif [[ $need =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
 			tc=go$need
-		elif ver_ok go1.23.4; then
-			tc=go1.23.4
 		else
 			tc=go$need.0
 		fi
@@ -56,9 +64,13 @@ goarch() {
 toolchain_dir() { echo "$(modcache)/golang.org/toolchain@v0.0.1-$(pick_toolchain).linux-$(goarch)"; }
 
 # Candidates in order: PATH, the usual install folders, a downloaded toolchain.
+# ENSURE_GO_DIRS replaces the install folders (tests).
 find_go() {
-	local c
-	for c in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go/bin/go "$(toolchain_dir)/bin/go"; do
+	local c d cands=("$(command -v go 2>/dev/null || true)")
+	# shellcheck disable=SC2086 # a list of folders
+	for d in ${ENSURE_GO_DIRS-/usr/local/go /usr/lib/go}; do cands+=("$d/bin/go"); done
+	cands+=("$(toolchain_dir)/bin/go")
+	for c in "${cands[@]}"; do
 		if [ -n "$c" ] && go_ok "$c"; then
 			echo "$c"
 			return 0
@@ -67,10 +79,16 @@ find_go() {
 	return 1
 }
 
-if [ "${1:-}" = "--which" ]; then
+case ${1:-} in
+--which)
 	find_go || echo go
 	exit 0
-fi
+	;;
+--toolchain)
+	pick_toolchain
+	exit 0
+	;;
+esac
 
 if found=$(find_go); then
 	echo "go: $found ($(GOTOOLCHAIN=local "$found" env GOVERSION))"

@@ -46,6 +46,9 @@ func runConfig(_ context.Context, a *app, args []string) int {
 	}
 	fmt.Fprintf(a.stdout, "# %s: valid. Effective configuration (secrets redacted):\n", *path)
 	_, _ = a.stdout.Write(out)
+	if cfg.Kiosk.Remote() {
+		fmt.Fprintf(a.stderr, "facegate config check: warning: kiosk.listen %s is reachable from other machines over plain HTTP (kiosk.allow_remote: true): firewall the port or put a TLS proxy in front\n", cfg.Kiosk.Listen)
+	}
 	if !cfg.API.Key.IsSet() {
 		fmt.Fprintln(a.stderr, "facegate config check: warning: no API key (set FACEGATE_API_KEY, api.key.file or the facegate-api-key credential)")
 	}

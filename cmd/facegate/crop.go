@@ -51,8 +51,9 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 	detector := fs.String("detector", "", "haar or yunet (default: capture.detector from the config, else haar)")
 	model := fs.String("model", "", "YuNet ONNX model (with --detector yunet)")
 	cfgPath := fs.String("config", "", "config file for the capture section (default "+config.DefaultPath+" if it exists)")
+	maxPixels := fs.Int("max-pixels", capture.DefaultMaxPixels, "refuse an image or video frame larger than this many pixels (read from the header, before decoding)")
 	fs.Usage = func() {
-		fmt.Fprintln(a.stderr, "usage: facegate crop (--image F | --video F) [--out F] [--json] [--detector haar|yunet] [--model F]")
+		fmt.Fprintln(a.stderr, "usage: facegate crop (--image F | --video F) [--out F] [--json] [--detector haar|yunet] [--model F] [--max-pixels N]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +71,9 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 	}
 	if (*imagePath == "") == (*videoPath == "") {
 		return fail("give exactly one of --image or --video")
+	}
+	if *maxPixels < 1 {
+		return fail("--max-pixels %d must be at least 1", *maxPixels)
 	}
 	cfg, err := loadCropConfig(a, *cfgPath)
 	if err != nil {
@@ -107,22 +111,45 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 	if acfg.Detector == capture.DetectorYuNet && acfg.Model == "" {
 		return fail("--detector yunet needs --model (the YuNet ONNX file, see docs/capture.md)")
 	}
-	an, err := capture.NewAnalyzer(acfg)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer an.Close()
-
 	src, input := capture.ImageFile(*imagePath), *imagePath
 	if *videoPath != "" {
 		src, input = capture.VideoFile(*videoPath), *videoPath
 	}
+	src.MaxPixels = *maxPixels
 	if _, err := os.Stat(input); err != nil {
 		return fail("cannot read %s: %v", input, err)
 	}
-	res, err := capture.BestFaceInFile(ctx, src, an, cfg.Capture.JPEGQuality)
+	an, err := capture.NewAnalyzer(acfg)
 	if err != nil {
 		return fail("%v", err)
+	}
+	// The work runs apart so that SIGINT/SIGTERM (ctx) ends the command at
+	// once even while OpenCV is inside one long call, which no context
+	// reaches. The analyzer is then closed when that call returns (under
+	// it, it would crash), or by the process's exit.
+	type outcome struct {
+		res capture.FileResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := capture.BestFaceInFile(ctx, src, an, cfg.Capture.JPEGQuality)
+		done <- outcome{res, err}
+	}()
+	var res capture.FileResult
+	select {
+	case o := <-done:
+		an.Close()
+		if o.err != nil {
+			if ctx.Err() != nil {
+				return fail("interrupted")
+			}
+			return fail("%v", o.err)
+		}
+		res = o.res
+	case <-ctx.Done():
+		go func() { <-done; an.Close() }()
+		return fail("interrupted")
 	}
 	jr := cropResult{Found: res.Found, Frames: res.Frames}
 	if !res.Found {

@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"hash/crc32"
 	"image"
 	"image/jpeg"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"gocv.io/x/gocv"
 )
@@ -159,5 +164,109 @@ func writeClip(t *testing.T, path, photoPath string) {
 	}
 	for i := 0; i < 3; i++ {
 		vw.Write(photo)
+	}
+}
+
+// TestCropRefusesFIFOsAndHugeImages: a FIFO is refused at once (it used to
+// block in OpenCV's open, deaf to SIGTERM), and an image whose header
+// declares more pixels than --max-pixels is refused before decoding.
+func TestCropRefusesFIFOsAndHugeImages(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "in.png")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	t.Cleanup(func() { // releases an open stuck waiting for a writer
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	big := filepath.Join(dir, "big.png")
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1)))
+	b := buf.Bytes()
+	binary.BigEndian.PutUint32(b[16:20], 20000) // IHDR width, height and CRC
+	binary.BigEndian.PutUint32(b[20:24], 20000)
+	binary.BigEndian.PutUint32(b[29:33], crc32.ChecksumIEEE(b[12:29]))
+	if err := os.WriteFile(big, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	face := gocvSample(t, "face.jpg")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fifo image", []string{"--image", fifo}, fifo + " is not a regular file (a FIFO)"},
+		{"fifo video", []string{"--video", fifo}, fifo + " is not a regular file (a FIFO)"},
+		{"device", []string{"--image", "/dev/zero"}, "/dev/zero is not a regular file (a character device)"},
+		{"20000x20000 png", []string{"--image", big}, "is 20000x20000, 400.0 megapixels, above the limit of 40.0 megapixels"},
+		{"below --max-pixels", []string{"--image", face, "--max-pixels", "1000"}, "is 640x480, 0.3 megapixels, above the limit of 1000 pixels"},
+		{"bad --max-pixels", []string{"--image", face, "--max-pixels", "0"}, "--max-pixels 0 must be at least 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			type result struct {
+				code   int
+				stderr string
+			}
+			done := make(chan result, 1)
+			go func() {
+				code, _, stderr := cropCmd(t, append(tc.args, "--out", filepath.Join(dir, "c.jpg"))...)
+				done <- result{code, stderr}
+			}()
+			select {
+			case r := <-done:
+				if r.code != exitError || !strings.Contains(r.stderr, tc.want) {
+					t.Fatalf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("crop blocked")
+			}
+		})
+	}
+}
+
+// TestCropStopsWhenInterrupted: SIGINT/SIGTERM (the context) end a crop of
+// a long video at once.
+func TestCropStopsWhenInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "long.avi")
+	photo := gocv.IMRead(gocvSample(t, "face.jpg"), gocv.IMReadColor)
+	defer photo.Close()
+	vw, err := gocv.VideoWriterFile(clip, "MJPG", 15, 640, 480, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 400; i++ { // several seconds of analysis
+		vw.Write(photo)
+	}
+	vw.Close()
+	cfg := filepath.Join(dir, "empty.yaml")
+	os.WriteFile(cfg, nil, 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"crop", "--config", cfg, "--video", clip, "--out", filepath.Join(dir, "c.jpg")},
+			map[string]string{}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	select {
+	case code := <-done:
+		t.Fatalf("400 frames analysed before the interrupt (exit %d): make the clip longer", code)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	interrupted := time.Now()
+	select {
+	case code := <-done:
+		if code != exitError || !strings.Contains(stderr.String(), "facegate crop: interrupted") {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		t.Logf("stopped %v after the interrupt", time.Since(interrupted).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		t.Fatal("crop went on for 2 s after the interrupt")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"reflect"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/internal/redact"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
@@ -213,19 +213,15 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	if err := o.notifier.Notify(systemd.Ready, systemd.Status("serving on "+d.addrString())); err != nil {
 		d.log.Warn("systemd notify failed", "err", err)
 	}
+	if cfg.Kiosk.Remote() {
+		// Allowed by kiosk.allow_remote (config validation refuses it otherwise).
+		d.log.Warn("kiosk reachable from other machines over plain http", "listen", cfg.Kiosk.Listen,
+			"addr", d.addrString(), "hint", "the identify token and the preview cross the network in clear: firewall the port or put a TLS proxy in front")
+	}
 	d.log.Info("facegate running", "version", version, "site", cfg.Site, "gate", cfg.Gate,
-		"kiosk", "http://"+d.addrString()+"/", "camera", redactSource(cfg.Camera.Source), "relay", cfg.IO.Relay.Driver,
+		"kiosk", "http://"+d.addrString()+"/", "camera", redact.URL(cfg.Camera.Source), "relay", cfg.IO.Relay.Driver,
 		"mqtt", cfg.MQTT.Enabled)
 	return d, nil
-}
-
-// redactSource hides the credentials of a stream URL (rtsp://user:pass@…).
-func redactSource(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		u.User = url.User("redacted")
-		return u.String()
-	}
-	return s
 }
 
 func (d *daemon) goBG(f func()) {

@@ -485,19 +485,6 @@ func TestRestartNeeded(t *testing.T) {
 	}
 }
 
-func TestRedactSource(t *testing.T) {
-	for in, want := range map[string]string{
-		"rtsp://admin:secret@10.0.0.5:554/stream": "rtsp://redacted@10.0.0.5:554/stream",
-		"/dev/video0":            "/dev/video0",
-		"0":                      "0",
-		"v4l2src ! videoconvert": "v4l2src ! videoconvert",
-	} {
-		if got := redactSource(in); got != want {
-			t.Errorf("redactSource(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestRunAsProcess runs the built binary under real signals: READY=1 on the
 // notify socket, SIGHUP reloads, SIGTERM stops in order with exit code 0.
 func TestRunAsProcess(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // subscribeEvents follows topic on the broker at url (the demo's --mqtt)
@@ -33,12 +35,12 @@ func subscribeEvents(ctx context.Context, url, topic string, fn func(payload []b
 		return nil, ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("--mqtt %s: %w", url, err)
+		return nil, fmt.Errorf("--mqtt %s: %w", redact.URL(url), err)
 	}
 	sub := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { fn(m.Payload()) })
 	if !sub.WaitTimeout(10*time.Second) || sub.Error() != nil {
 		c.Disconnect(0)
-		return nil, fmt.Errorf("--mqtt %s: subscribe %s: %v", url, topic, sub.Error())
+		return nil, fmt.Errorf("--mqtt %s: subscribe %s: %v", redact.URL(url), topic, sub.Error())
 	}
 	return func() { c.Disconnect(250) }, nil
 }

@@ -1,11 +1,13 @@
 package config
 
 import (
-	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // API is the FaceAuth API client's section (docs/faceauth.md).
@@ -32,7 +34,7 @@ func (a *API) setDefaults() {
 func (a *API) validate() error {
 	u, err := url.Parse(a.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fieldError("api.url", "%q is not an http(s) URL with a host", redactedURL(a.URL))
+		return fieldError("api.url", "%q is not an http(s) URL with a host", redact.URL(a.URL))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fieldError("api.url", "must not carry user info, a query or a fragment (the key goes in api.key)")
@@ -40,7 +42,7 @@ func (a *API) validate() error {
 	if u.Scheme == "http" && !a.AllowInsecureHTTP && !loopbackHost(u.Hostname()) {
 		return fieldError("api.url", "plain http to %s is refused: use https, or set api.allow_insecure_http: true", u.Host)
 	}
-	if a.Timeout <= 0 || a.Timeout > 5*time.Minute {
+	if a.Timeout < time.Millisecond || a.Timeout > 5*time.Minute {
 		return fieldError("api.timeout", "%s must be between 1ms and 5m", a.Timeout)
 	}
 	if a.CAFile != "" {
@@ -55,21 +57,6 @@ func loopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-// redactedURL keeps a URL printable even if someone pasted a secret into it.
-func redactedURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	if u.User != nil {
-		u.User = url.User("redacted")
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "redacted"
-	}
-	return u.String()
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -103,19 +103,20 @@ func (c *Capture) validate() error {
 	if c.MinFaceWidth < 0 || c.MinFaceWidth > 2000 {
 		return fieldError("capture.min_face_width", "%d must be 0..2000 pixels", c.MinFaceWidth)
 	}
-	if c.MinSharpness < 0 {
-		return fieldError("capture.min_sharpness", "%g must not be negative", c.MinSharpness)
+	// Written as !(in range) so that NaN (".nan" in YAML) is refused too.
+	if !(c.MinSharpness >= 0 && c.MinSharpness <= 1e6) {
+		return fieldError("capture.min_sharpness", "%g must be 0..1000000", c.MinSharpness)
 	}
-	if c.MinBrightness < 0 || c.MinBrightness > 255 {
+	if !(c.MinBrightness >= 0 && c.MinBrightness <= 255) {
 		return fieldError("capture.min_brightness", "%g must be 0..255", c.MinBrightness)
 	}
-	if c.MaxBrightness < 0 || c.MaxBrightness > 255 {
+	if !(c.MaxBrightness >= 0 && c.MaxBrightness <= 255) {
 		return fieldError("capture.max_brightness", "%g must be 0..255", c.MaxBrightness)
 	}
 	if c.MaxBrightness > 0 && c.MinBrightness >= c.MaxBrightness {
 		return fieldError("capture.min_brightness", "%g must be below max_brightness %g", c.MinBrightness, c.MaxBrightness)
 	}
-	if c.MaxRoll < 0 || c.MaxRoll > 90 {
+	if !(c.MaxRoll >= 0 && c.MaxRoll <= 90) {
 		return fieldError("capture.max_roll", "%g must be 0..90 degrees", c.MaxRoll)
 	}
 	if c.OpenCVThreads < 0 || c.OpenCVThreads > 64 {

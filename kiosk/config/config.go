@@ -12,9 +12,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // DefaultPath is where the daemon looks without --config.
@@ -129,9 +133,20 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 		} else if !errors.Is(err, io.EOF) {
 			return nil, yamlError(name, err)
 		}
+		// Before the strict decoder, whose message for this ("cannot
+		// unmarshal !!int `30` into time.Duration") names neither the key
+		// nor the fix.
+		if fe := unitlessDuration(&root, reflect.TypeOf(*c), ""); fe != nil {
+			fe.File = name
+			return nil, fe
+		}
 		strict := yaml.NewDecoder(bytes.NewReader(data))
 		strict.KnownFields(true)
 		if err := strict.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			var le *lineError
+			if errors.As(err, &le) {
+				return nil, &Error{File: name, Line: le.Line, Field: pathAt(&root, le.Line, le.Column), Msg: le.Msg}
+			}
 			return nil, yamlError(name, err)
 		}
 	}
@@ -213,12 +228,17 @@ func (c *Config) Validate() error {
 }
 
 // Redacted returns the effective configuration as YAML with every secret
-// replaced by "<redacted>" (or "" when unset).
+// replaced by "<redacted>" (or "" when unset), and the passwords and secret
+// query values of URLs (mqtt.urls, camera.source, api.url) masked.
 func (c *Config) Redacted() ([]byte, error) {
+	shown := *c
+	shown.API.URL = redact.URL(c.API.URL)
+	shown.Camera.Source = redact.URL(c.Camera.Source)
+	shown.MQTT.URLs = redact.URLs(c.MQTT.URLs)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(&shown); err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -255,6 +275,83 @@ func yamlError(name string, err error) error {
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 	}
 	return &Error{File: name, Line: line, Msg: msg}
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// unitlessDuration finds a duration written as a bare number ("cooldown:
+// 30": seconds? milliseconds?). 0 needs no unit.
+func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	switch {
+	case t == durationType:
+		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") && strings.Trim(n.Value, "0.+-") != "" {
+			return &Error{Line: n.Line, Field: path, Msg: fmt.Sprintf("%s has no unit: write a duration such as %ss or %sms", n.Value, n.Value, n.Value)}
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		yamlFields(t, fields)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if ft, ok := fields[key]; ok {
+				p := key
+				if path != "" {
+					p = path + "." + key
+				}
+				if fe := unitlessDuration(n.Content[i+1], ft, p); fe != nil {
+					return fe
+				}
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for _, e := range n.Content {
+			if fe := unitlessDuration(e, t.Elem(), path); fe != nil {
+				return fe
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFields maps the YAML keys of struct t (inline structs included) to
+// their types.
+func yamlFields(t reflect.Type, out map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case opts == "inline":
+			yamlFields(f.Type, out)
+		case name == "":
+			out[strings.ToLower(f.Name)] = f.Type
+		default:
+			out[name] = f.Type
+		}
+	}
+}
+
+// pathAt is the dotted key path of the value at line and column, or ""
+// when no mapping value is there.
+func pathAt(n *yaml.Node, line, column int) string {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Line == line && v.Column == column {
+			return k.Value
+		}
+		if p := pathAt(v, line, column); p != "" {
+			return k.Value + "." + p
+		}
+	}
+	return ""
 }
 
 // lineOf finds the line of a dotted key path in the document, or of its

@@ -30,6 +30,19 @@ func TestInvalidExamples(t *testing.T) {
 		{"duplicate_key.yaml", `testdata/duplicate_key.yaml:2: mapping key "site" already defined at line 1`},
 		{"not_a_mapping.yaml", "testdata/not_a_mapping.yaml:1: cannot unmarshal !!seq into config.Config"},
 		{"secret_list.yaml", "testdata/secret_list.yaml:2: a secret is a string or {value: …, file: …}"},
+		{"secret_file_list.yaml", "testdata/secret_file_list.yaml:3: api.key.file: must be a string, not a list"},
+		{"secret_value_map.yaml", "testdata/secret_value_map.yaml:2: api.key.value: must be a string, not a mapping"},
+		{"listen_bad_port.yaml", "testdata/listen_bad_port.yaml:2: kiosk.listen: \"localhost:99999\": port \"99999\" is not a number from 0 to 65535"},
+		{"listen_remote.yaml", "testdata/listen_remote.yaml:2: kiosk.listen: \"0.0.0.0:8080\" is reachable from other machines, and the kiosk speaks plain HTTP (the identify token would travel in clear): listen on 127.0.0.1, or set kiosk.allow_remote: true"},
+		{"listen_all_interfaces.yaml", "testdata/listen_all_interfaces.yaml:3: kiosk.listen: \":8080\" is reachable from other machines, and the kiosk speaks plain HTTP (the identify token would travel in clear): listen on 127.0.0.1, or set kiosk.allow_remote: true"},
+		{"listen_bad_host.yaml", "testdata/listen_bad_host.yaml:2: kiosk.listen: \"gate_1.local:8080\": \"gate_1.local\" is not an IP address or a host name"},
+		{"duration_without_unit.yaml", "testdata/duration_without_unit.yaml:2: policy.cooldown: 30 has no unit: write a duration such as 30s or 30ms"},
+		{"inline_duration_without_unit.yaml", "testdata/inline_duration_without_unit.yaml:4: io.door.debounce: 20 has no unit: write a duration such as 20s or 20ms"},
+		{"score_nan.yaml", "testdata/score_nan.yaml:3: policy.min_scores.face_similarity: NaN must be between 0 and 100"},
+		{"broker_port_range.yaml", "testdata/broker_port_range.yaml:3: mqtt.urls: \"tcp://broker.example.com:99999\": port 99999 is not a number from 1 to 65535"},
+		{"broker_no_port.yaml", "testdata/broker_no_port.yaml:3: mqtt.urls: \"tcp://broker.example.com\" has no port (e.g. :1883, or :8883 for ssl)"},
+		{"submission_id_mqtt_off.yaml", "testdata/submission_id_mqtt_off.yaml:3: mqtt.submission_id: \"sha1\" is not plain, hash or omit"},
+		{"pulse_below_1ms.yaml", "testdata/pulse_below_1ms.yaml:3: io.relay.pulse: 500µs must be between 1ms and max_pulse (10s)"},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {
@@ -143,7 +156,9 @@ func TestRedacted(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "key")
 	os.WriteFile(keyFile, []byte("file-secret-123"), 0o600)
-	yml := "api:\n  key: {file: " + keyFile + "}\nmqtt:\n  password: inline-mqtt-secret\n"
+	yml := "api:\n  key: {file: " + keyFile + "}\nmqtt:\n  password: inline-mqtt-secret\n" +
+		"  enabled: true\n  urls: [\"tcp://gate:url-secret-1@broker:1883\", \"ws://broker/mqtt?token=url-secret-2\"]\n" +
+		"camera:\n  source: rtsp://admin:url-secret-3@10.0.0.7/stream1\n"
 	c, err := Parse("f.yaml", []byte(yml), envOf(map[string]string{"FACEGATE_OPEN_SECRET": "env-open-secret-456"}))
 	if err != nil {
 		t.Fatal(err)
@@ -152,12 +167,13 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"file-secret-123", "inline-mqtt-secret", "env-open-secret-456"} {
+	for _, secret := range []string{"file-secret-123", "inline-mqtt-secret", "env-open-secret-456", "url-secret"} {
 		if strings.Contains(string(out), secret) {
 			t.Fatalf("Redacted shows %q:\n%s", secret, out)
 		}
 	}
-	for _, want := range []string{"key: <redacted, from file " + keyFile + ">", "password: <redacted, from config file>", "url: https://rest-api.argosidentity.com/v3", "timeout: 15s"} {
+	for _, want := range []string{"key: <redacted, from file " + keyFile + ">", "password: <redacted, from config file>", "url: https://rest-api.argosidentity.com/v3", "timeout: 15s",
+		"- tcp://xxxxx@broker:1883", "- ws://broker/mqtt?token=xxxxx", "source: rtsp://xxxxx@10.0.0.7/stream1"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("Redacted lacks %q:\n%s", want, out)
 		}

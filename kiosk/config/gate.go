@@ -92,10 +92,10 @@ func (g *GateIO) validate() error {
 	default:
 		return fieldError("io.relay.driver", "%q is not gpiocdev, sim or none", r.Driver)
 	}
-	if r.MaxPulse <= 0 || r.MaxPulse > time.Minute {
+	if r.MaxPulse < time.Millisecond || r.MaxPulse > time.Minute {
 		return fieldError("io.relay.max_pulse", "%s must be between 1ms and 60s", r.MaxPulse)
 	}
-	if r.Pulse <= 0 || r.Pulse > r.MaxPulse {
+	if r.Pulse < time.Millisecond || r.Pulse > r.MaxPulse {
 		return fieldError("io.relay.pulse", "%s must be between 1ms and max_pulse (%s)", r.Pulse, r.MaxPulse)
 	}
 	if r.Driver == "gpiocdev" && (r.Chip == "" || r.Line == "") {

@@ -2,14 +2,23 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"regexp"
+	"strconv"
 	"time"
 )
 
 // Kiosk is the local web UI and the periodic self-test.
 type Kiosk struct {
-	// Listen is the address of the kiosk page, /metrics and the API.
+	// Listen is the address of the kiosk page, /metrics and the API:
+	// host:port, port 0..65535 (0 picks a free one). The host must be
+	// loopback (127.0.0.1, ::1, localhost) unless AllowRemote is set.
 	Listen string `yaml:"listen"`
+	// AllowRemote permits a Listen address reachable from other machines
+	// (0.0.0.0, ":8080", a LAN address or host name). The kiosk speaks plain
+	// HTTP: the page, /metrics and the identify token of POST /api/identify
+	// then travel in clear, so the daemon logs a warning at start.
+	AllowRemote bool `yaml:"allow_remote"`
 	// Title is shown at the top of the kiosk page.
 	Title string `yaml:"title"`
 	// HealthInterval is the period of the self-test (camera, detector, API,
@@ -31,8 +40,18 @@ func (k *Kiosk) setDefaults() {
 }
 
 func (k *Kiosk) validate() error {
-	if _, _, err := net.SplitHostPort(k.Listen); err != nil {
+	host, port, err := net.SplitHostPort(k.Listen)
+	if err != nil {
 		return fieldError("kiosk.listen", "%q is not host:port (e.g. 127.0.0.1:8080)", k.Listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || !isDigits(port) || n > 65535 {
+		return fieldError("kiosk.listen", "%q: port %q is not a number from 0 to 65535", k.Listen, port)
+	}
+	if host != "" && !validHost(host) {
+		return fieldError("kiosk.listen", "%q: %q is not an IP address or a host name", k.Listen, host)
+	}
+	if k.Remote() && !k.AllowRemote {
+		return fieldError("kiosk.listen", "%q is reachable from other machines, and the kiosk speaks plain HTTP (the identify token would travel in clear): listen on 127.0.0.1, or set kiosk.allow_remote: true", k.Listen)
 	}
 	if len(k.Title) > 80 {
 		return fieldError("kiosk.title", "must be at most 80 characters")
@@ -40,13 +59,39 @@ func (k *Kiosk) validate() error {
 	if k.HealthInterval < time.Second || k.HealthInterval > time.Hour {
 		return fieldError("kiosk.health_interval", "%s must be between 1s and 1h", k.HealthInterval)
 	}
-	if k.MaxDetectorTime <= 0 || k.MaxDetectorTime > 10*time.Second {
+	if k.MaxDetectorTime < time.Millisecond || k.MaxDetectorTime > 10*time.Second {
 		return fieldError("kiosk.max_detector_time", "%s must be between 1ms and 10s", k.MaxDetectorTime)
 	}
 	if k.MinFreeMB < 0 || k.MinFreeMB > 1<<20 {
 		return fieldError("kiosk.min_free_mb", "%d must be between 0 (check off) and 1048576", k.MinFreeMB)
 	}
 	return nil
+}
+
+// Remote reports whether Listen is reachable beyond this machine: any host
+// that is not loopback, and an empty host or 0.0.0.0 (every interface).
+func (k *Kiosk) Remote() bool {
+	host, _, err := net.SplitHostPort(k.Listen)
+	return err != nil || !loopbackHost(host)
+}
+
+// hostName is a DNS name: dot-separated labels of letters, digits and '-'.
+var hostName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	return len(h) <= 253 && hostName.MatchString(h)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Identity is how a worker tells the gate who they are.
@@ -104,10 +149,10 @@ func (i *Identity) setDefaults() {
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 func (i *Identity) validate() error {
-	if i.Timeout <= 0 || i.Timeout > 10*time.Minute {
+	if i.Timeout < time.Millisecond || i.Timeout > 10*time.Minute {
 		return fieldError("identity.timeout", "%s must be between 1ms and 10m", i.Timeout)
 	}
-	if i.CaptureTimeout <= 0 || i.CaptureTimeout > time.Minute {
+	if i.CaptureTimeout < time.Millisecond || i.CaptureTimeout > time.Minute {
 		return fieldError("identity.capture_timeout", "%s must be between 1ms and 1m", i.CaptureTimeout)
 	}
 	if f := i.Fixed; f.SubmissionID != "" || f.UserID != "" || f.DisplayName != "" {
@@ -199,7 +244,7 @@ func (p *Policy) setDefaults() {
 }
 
 func (p *Policy) validate() error {
-	if p.MaxAge <= 0 || p.MaxAge > 5*time.Minute {
+	if p.MaxAge < time.Millisecond || p.MaxAge > 5*time.Minute {
 		return fieldError("policy.max_age", "%s must be between 1ms and 5m", p.MaxAge)
 	}
 	if p.Cooldown < 0 || p.Cooldown > time.Minute {
@@ -222,7 +267,7 @@ func (p *Policy) validate() error {
 	switch p.AntiPassback.Mode {
 	case "off":
 	case "soft", "hard":
-		if p.AntiPassback.Window <= 0 || p.AntiPassback.Window > 24*time.Hour {
+		if p.AntiPassback.Window < time.Millisecond || p.AntiPassback.Window > 24*time.Hour {
 			return fieldError("policy.anti_passback.window", "%s must be between 1ms and 24h", p.AntiPassback.Window)
 		}
 	default:
@@ -231,7 +276,7 @@ func (p *Policy) validate() error {
 	if p.Attempts.Max < 0 || p.Attempts.Max > 1000 {
 		return fieldError("policy.attempts.max", "%d must be between 0 (no limit) and 1000", p.Attempts.Max)
 	}
-	if p.Attempts.Max > 0 && (p.Attempts.Per <= 0 || p.Attempts.Per > 24*time.Hour) {
+	if p.Attempts.Max > 0 && (p.Attempts.Per < time.Millisecond || p.Attempts.Per > 24*time.Hour) {
 		return fieldError("policy.attempts.per", "%s must be between 1ms and 24h", p.Attempts.Per)
 	}
 	switch p.OnRecordFailure {

@@ -62,3 +62,56 @@ func TestKioskSectionsValidation(t *testing.T) {
 		t.Errorf("token from env: %v", err)
 	}
 }
+
+// TestKioskListen: loopback listens need nothing; anything reachable from
+// other machines needs kiosk.allow_remote, and Remote says so for the
+// warning at start.
+func TestKioskListen(t *testing.T) {
+	tests := []struct {
+		listen      string
+		allowRemote bool
+		remote      bool
+		want        string // "" valid
+	}{
+		{"127.0.0.1:8080", false, false, ""},
+		{"127.0.0.2:0", false, false, ""},
+		{"localhost:8080", false, false, ""},
+		{"[::1]:8080", false, false, ""},
+		{"[::ffff:127.0.0.1]:8080", false, false, ""},
+		{"0.0.0.0:8080", false, true, `"0.0.0.0:8080" is reachable from other machines`},
+		{":8080", false, true, `":8080" is reachable from other machines`},
+		{"[::]:8080", false, true, `"[::]:8080" is reachable from other machines`},
+		{"192.168.1.20:8080", false, true, `"192.168.1.20:8080" is reachable from other machines`},
+		{"gate.local:8080", false, true, `"gate.local:8080" is reachable from other machines`},
+		{"0.0.0.0:8080", true, true, ""},
+		{":8080", true, true, ""},
+		{"gate.local:8080", true, true, ""},
+		{"localhost:99999", false, false, `port "99999" is not a number from 0 to 65535`},
+		{"localhost:-1", false, false, `port "-1" is not a number from 0 to 65535`},
+		{"localhost:http", false, false, `port "http" is not a number from 0 to 65535`},
+		{"localhost:", false, false, `port "" is not a number from 0 to 65535`},
+		{"bad host:80", true, true, `"bad host" is not an IP address or a host name`},
+	}
+	for _, tc := range tests {
+		k := Kiosk{}
+		k.setDefaults()
+		k.Listen, k.AllowRemote = tc.listen, tc.allowRemote
+		err := k.validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s (allow_remote %v): %v", tc.listen, tc.allowRemote, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s (allow_remote %v): %v, want %q", tc.listen, tc.allowRemote, err, tc.want)
+		}
+		if err == nil && k.Remote() != tc.remote {
+			t.Errorf("%s: Remote() = %v", tc.listen, k.Remote())
+		}
+	}
+}
+
+func TestSecretNullIsUnset(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("api:\n  key: {file: ~, value: null}\n"), nil)
+	if err != nil || c.API.Key.IsSet() {
+		t.Fatalf("%v %v", err, c.API.Key.IsSet())
+	}
+}

@@ -2,8 +2,11 @@ package config
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/facegate/facegate/internal/redact"
 )
 
 // MQTT is the broker connection, topics, outbox and commands.
@@ -122,6 +125,12 @@ func (m *MQTT) OutboxPathFor(stateDir string) string {
 }
 
 func (m *MQTT) validate() error {
+	// Used by the audit log whether or not MQTT is enabled.
+	switch m.SubmissionID {
+	case "plain", "hash", "omit":
+	default:
+		return fieldError("mqtt.submission_id", "%q is not plain, hash or omit", m.SubmissionID)
+	}
 	if !m.Enabled {
 		return nil
 	}
@@ -132,14 +141,22 @@ func (m *MQTT) validate() error {
 	for _, s := range m.URLs {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
-			return fieldError("mqtt.urls", "%q is not a broker URL", s)
+			return fieldError("mqtt.urls", "%q is not a broker URL", redact.URL(s))
 		}
 		switch u.Scheme {
 		case "tcp", "mqtt", "ws":
 		case "ssl", "tls", "mqtts", "wss":
 			tlsURL = true
 		default:
-			return fieldError("mqtt.urls", "%q: scheme must be tcp, ssl, ws or wss", s)
+			return fieldError("mqtt.urls", "%q: scheme must be tcp, ssl, ws or wss", redact.URL(s))
+		}
+		// paho dials host:port as written: tcp and ssl have no default port.
+		port := u.Port()
+		if port == "" && u.Scheme != "ws" && u.Scheme != "wss" {
+			return fieldError("mqtt.urls", "%q has no port (e.g. :1883, or :8883 for ssl)", redact.URL(s))
+		}
+		if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+			return fieldError("mqtt.urls", "%q: port %s is not a number from 1 to 65535", redact.URL(s), port)
 		}
 	}
 	if len(m.ClientID) > 128 || strings.ContainsAny(m.ClientID, "+#/ ") {
@@ -171,11 +188,6 @@ func (m *MQTT) validate() error {
 	}
 	if m.Outbox.MaxBytes < 1<<20 {
 		return fieldError("mqtt.outbox.max_bytes", "%d must be at least 1 MiB (1048576)", m.Outbox.MaxBytes)
-	}
-	switch m.SubmissionID {
-	case "plain", "hash", "omit":
-	default:
-		return fieldError("mqtt.submission_id", "%q is not plain, hash or omit", m.SubmissionID)
 	}
 	if m.Commands.Open.MaxSkew < time.Second || m.Commands.Open.MaxSkew > 5*time.Minute {
 		return fieldError("mqtt.commands.open.max_skew", "%s must be between 1s and 5m", m.Commands.Open.MaxSkew)

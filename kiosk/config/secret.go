@@ -29,16 +29,29 @@ type Secret struct {
 func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		s.Inline = n.Value
+		if n.Tag != "!!null" {
+			s.Inline = n.Value
+		}
 		return nil
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			switch k.Value {
-			case "value":
-				s.Inline = v.Value
-			case "file":
-				s.File = v.Value
+			case "value", "file":
+				// A list or a mapping here would read as "" and the
+				// secret as unset, without a word.
+				if v.Kind != yaml.ScalarNode {
+					return &lineError{Line: v.Line, Column: v.Column, Msg: fmt.Sprintf("must be a string, not %s", kindName(v))}
+				}
+				val := v.Value
+				if v.Tag == "!!null" {
+					val = ""
+				}
+				if k.Value == "value" {
+					s.Inline = val
+				} else {
+					s.File = val
+				}
 			default:
 				return fmt.Errorf("line %d: field %s is not a known key of a secret (value, file)", k.Line, k.Value)
 			}
@@ -46,6 +59,27 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: a secret is a string or {value: …, file: …}", n.Line)
+}
+
+// lineError is a problem found while decoding, at a line whose key path
+// Parse fills in (UnmarshalYAML does not know where it is).
+type lineError struct {
+	Line, Column int // of the offending value
+	Msg          string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "a " + n.Tag
 }
 
 // MarshalYAML redacts.

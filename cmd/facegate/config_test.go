@@ -1,0 +1,95 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConfigCheckHidesURLPasswords: `config check` says secrets are redacted;
+// logins and tokens inside URLs are secrets too.
+func TestConfigCheckHidesURLPasswords(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "f.yaml")
+	yml := "site: north\n" +
+		"camera:\n  source: rtsp://admin:url-pw-1@10.0.0.7/stream1?token=url-pw-2\n" +
+		"mqtt:\n  enabled: true\n  urls:\n    - tcp://gate:url-pw-3@broker.example.com:1883\n    - wss://broker.example.com/mqtt?password=url-pw-4\n"
+	if err := os.WriteFile(f, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(t, nil, "config", "check", "--config", f)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(stdout+stderr, "url-pw") {
+		t.Fatalf("config check shows a password from a URL:\n%s\n%s", stdout, stderr)
+	}
+	for _, want := range []string{
+		"source: rtsp://xxxxx@10.0.0.7/stream1?token=xxxxx",
+		"- tcp://xxxxx@broker.example.com:1883",
+		"- wss://broker.example.com/mqtt?password=xxxxx",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	// A URL that does not validate is not shown with its password either.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("mqtt:\n  enabled: true\n  urls: [\"ftp://gate:url-pw-5@broker\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCmd(t, nil, "config", "check", "--config", bad)
+	if code != exitError || !strings.Contains(stderr, `"ftp://xxxxx@broker": scheme must be tcp, ssl, ws or wss`) || strings.Contains(stderr, "url-pw") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestConfigCheckKioskListen: a kiosk reachable from other machines is
+// refused without kiosk.allow_remote, and warned about with it.
+func TestConfigCheckKioskListen(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, yml string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(yml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	remote := write("remote.yaml", "kiosk:\n  listen: 0.0.0.0:8080\n")
+	code, _, stderr := runCmd(t, nil, "config", "check", "--config", remote)
+	if code != exitError || !strings.Contains(stderr, remote+`:2: kiosk.listen: "0.0.0.0:8080" is reachable from other machines`) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	allowed := write("allowed.yaml", "kiosk:\n  listen: 0.0.0.0:8080\n  allow_remote: true\n")
+	code, _, stderr = runCmd(t, nil, "config", "check", "--config", allowed)
+	if code != exitOK || !strings.Contains(stderr, "warning: kiosk.listen 0.0.0.0:8080 is reachable from other machines over plain HTTP") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	badPort := write("port.yaml", "kiosk:\n  listen: localhost:99999\n")
+	if code, _, stderr = runCmd(t, nil, "config", "check", "--config", badPort); code != exitError || !strings.Contains(stderr, badPort+`:2: kiosk.listen: "localhost:99999": port "99999" is not a number from 0 to 65535`) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	loopback := write("loopback.yaml", "kiosk:\n  listen: 127.0.0.1:8080\n")
+	if code, _, stderr = runCmd(t, nil, "config", "check", "--config", loopback); code != exitOK || strings.Contains(stderr, "reachable") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestRunWarnsAboutARemoteKiosk: kiosk.allow_remote lets the daemon listen
+// on every interface, and it says so at start.
+func TestRunWarnsAboutARemoteKiosk(t *testing.T) {
+	r := newRig(t, 0)
+	remote := strings.Replace(r.cfgYAML, "listen: 127.0.0.1:0\n", "listen: 0.0.0.0:0\n  allow_remote: true\n", 1)
+	if remote == r.cfgYAML {
+		t.Fatal("the rig's config has no kiosk listen line to change")
+	}
+	r.writeConfig(remote)
+	r.start()
+	if !strings.Contains(r.logs.String(), `level=WARN msg="kiosk reachable from other machines over plain http" listen=0.0.0.0:0`) {
+		t.Fatalf("no warning at start:\n%s", r.logs.String())
+	}
+	if code := r.stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}

@@ -1,0 +1,97 @@
+// Package redact makes URLs and connection strings safe to print: a broker
+// URL (tcp://user:pw@host), a camera stream (rtsp://user:pw@cam/…?token=…) or
+// a GStreamer pipeline carrying one keeps its shape and loses its secrets.
+// Every log line and every `config check` output that shows a URL goes
+// through URL.
+package redact
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Mask replaces a password or a secret query value.
+const Mask = "xxxxx"
+
+// URL returns s with its secrets masked: the whole user info (some brokers
+// take a token as the user name, so the name goes too, as url.URL.Redacted
+// would keep it) and the value of every query parameter whose name suggests
+// a secret (password, token, key, …).
+// A string that is not one absolute URL (a typo, a GStreamer pipeline) is
+// masked as text: any "scheme://…@" loses everything before the '@', and
+// secret-looking name=value pairs lose their value.
+func URL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" || u.Host == "" || strings.ContainsAny(s, " \t\r\n") {
+		return Text(s)
+	}
+	if u.User != nil {
+		u.User = url.User(Mask)
+	}
+	u.RawQuery = maskQuery(u.RawQuery)
+	head := (&url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host}).String()
+	out := u.String()
+	if !strings.HasPrefix(out, head) {
+		return Text(s)
+	}
+	rest := out[len(head):]
+	if strings.Contains(rest, "@") {
+		// A password with an unescaped '#', '?' or '/' can end up in the
+		// path, query or fragment: mask as text, up to the last '@'.
+		return Text(s)
+	}
+	return head + Text(rest)
+}
+
+// URLs is URL over a list.
+func URLs(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = URL(s)
+	}
+	return out
+}
+
+// secretName matches the names of query parameters and pipeline
+// properties that carry a secret.
+var secretName = regexp.MustCompile(`(?i)pass|pw|token|secret|key|auth|sig|cred|session`)
+
+func maskQuery(q string) string {
+	if q == "" {
+		return q
+	}
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		name, _, found := strings.Cut(p, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if found && secretName.MatchString(name) {
+			parts[i] = p[:strings.Index(p, "=")+1] + Mask
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+var (
+	// userInfo is "scheme://" then anything up to the last '@' before a
+	// space, quote or the end: passwords may hold '/', ':', '?' or '@'.
+	userInfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^\s"']*@`)
+	// pair is name=value (a query parameter or a GStreamer property such as
+	// rtspsrc's user-pw=…); the value ends at '&', a space or a quote.
+	pair = regexp.MustCompile(`([A-Za-z0-9_.-]+)=("[^"]*"|'[^']*'|[^\s&"'#;]*)`)
+)
+
+// Text masks the secrets of every URL inside free text (a pipeline, an
+// unparsable URL, an error message).
+func Text(s string) string {
+	s = userInfo.ReplaceAllString(s, "${1}"+Mask+"@")
+	return pair.ReplaceAllStringFunc(s, func(m string) string {
+		name, _, _ := strings.Cut(m, "=")
+		if secretName.MatchString(name) {
+			return name + "=" + Mask
+		}
+		return m
+	})
+}
