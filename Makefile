@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/facegate
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System packages the build and the tests need (Debian 12 / Raspberry Pi OS bookworm).
-APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config
+APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config prometheus
 FUZZTIME ?= 30s
 
 .PHONY: help deps build test vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil
