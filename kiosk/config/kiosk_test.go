@@ -49,7 +49,7 @@ func TestKioskSectionsValidation(t *testing.T) {
 			map[string]string{"FACEGATE_OPEN_TOKEN": "0123456789abcdef01234567", "FACEGATE_HTTP_TOKEN": "0123456789abcdef01234567"},
 			"kiosk.open.token: must differ from identity.http.token"},
 		{"metrics:\n  listen: nowhere\n", nil, `f.yaml:2: metrics.listen: "nowhere" is not host:port`},
-		{"metrics:\n  listen: \":99999\"\n", nil, `f.yaml:2: metrics.listen: ":99999": port must be 1-65535`},
+		{"metrics:\n  listen: \":99999\"\n", nil, `f.yaml:2: metrics.listen: ":99999": port must be 0-65535`},
 		{"metrics:\n  listen: 127.0.0.1:8080\n", nil, `f.yaml:2: metrics.listen: "127.0.0.1:8080" is kiosk.listen too`},
 	}
 	for _, tc := range tests {

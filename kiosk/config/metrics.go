@@ -21,8 +21,8 @@ func (m *Metrics) validate() error {
 	if err != nil {
 		return fieldError("metrics.listen", "%q is not host:port (e.g. 0.0.0.0:9108)", m.Listen)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fieldError("metrics.listen", "%q: port must be 1-65535", m.Listen)
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fieldError("metrics.listen", "%q: port must be 0-65535", m.Listen)
 	}
 	return nil
 }
