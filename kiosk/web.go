@@ -42,15 +42,21 @@ const sseHeartbeat = 15 * time.Second
 const maxMJPEGClients = 4
 
 // HTTP server limits (NewServer). The streams (/events, /stream.mjpg) have
-// no overall write timeout: each write gets streamWriteTimeout instead, and
-// they lift the read deadline, which would otherwise end them.
+// no overall write timeout: each write gets streamWriteTimeout instead.
+// (ReadTimeout does not end them: net/http lifts the read deadline once a
+// request without a body has been read.)
 const (
-	readHeaderTimeout  = 5 * time.Second
-	readTimeout        = 30 * time.Second
-	idleTimeout        = 60 * time.Second
-	writeTimeout       = 30 * time.Second // per request, streams per write
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// Write deadlines: per answer, and per write on the streams (variables for
+// the tests).
+var (
+	writeTimeout       = 30 * time.Second
 	streamWriteTimeout = 30 * time.Second
-	maxHeaderBytes     = 16 << 10
 )
 
 // NewServer is the http.Server for Handler (and MetricsHandler): header,
@@ -269,7 +275,7 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer k.hub.unsubscribe(c)
-	rc := liftReadDeadline(w)
+	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -329,7 +335,7 @@ func (k *Kiosk) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer k.mjpegClients.Add(-1)
-	rc := liftReadDeadline(w)
+	rc := http.NewResponseController(w)
 	const boundary = "facegateframe"
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
 	w.Header().Set("Cache-Control", "no-store")
@@ -364,15 +370,6 @@ func (k *Kiosk) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 		}
 		fl.Flush()
 	}
-}
-
-// liftReadDeadline removes the server's ReadTimeout from a stream: once it
-// passed, the server's background read fails and cancels the request (the
-// stream would end every ReadTimeout).
-func liftReadDeadline(w http.ResponseWriter) *http.ResponseController {
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	return rc
 }
 
 func (k *Kiosk) serveIdentify(w http.ResponseWriter, r *http.Request) {

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"image/png"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,10 +119,13 @@ func TestServerCutsSlowloris(t *testing.T) {
 	}
 }
 
-// TestStreamsOutliveReadTimeout: the server's ReadTimeout would cancel a
-// stream's request once it passed; the streams lift it.
-func TestStreamsOutliveReadTimeout(t *testing.T) {
-	k := webRig(t, nil, func(d *Deps) { d.Preview = &fakePreview{frames: [][]byte{[]byte("a"), []byte("b")}} })
+// TestStreamsOutliveTimeouts: the streams live past the server's
+// ReadTimeout and past the per-answer write deadline (they move it at
+// each write).
+func TestStreamsOutliveTimeouts(t *testing.T) {
+	defer func(w, s time.Duration) { writeTimeout, streamWriteTimeout = w, s }(writeTimeout, streamWriteTimeout)
+	writeTimeout, streamWriteTimeout = 300*time.Millisecond, 10*time.Second
+	k := webRig(t, nil, func(d *Deps) { d.Preview = &slowPreview{} })
 	srv := httptest.NewUnstartedServer(k.Handler())
 	srv.Config = NewServer(k.Handler(), nil)
 	srv.Config.ReadTimeout = 300 * time.Millisecond
@@ -161,12 +166,29 @@ func TestStreamsOutliveReadTimeout(t *testing.T) {
 	if mresp.StatusCode != 200 {
 		t.Fatalf("preview: %d", mresp.StatusCode)
 	}
-	// The preview's request context lives on past the ReadTimeout: the
-	// handler is still counted as a client.
-	time.Sleep(4 * srv.Config.ReadTimeout)
-	if n := k.mjpegClients.Load(); n != 1 {
-		t.Errorf("preview streams after the read timeout: %d, want 1", n)
+	// Frames written after both timeouts still arrive.
+	mr := multipart.NewReader(mresp.Body, "facegateframe")
+	for i := range 3 {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("preview frame %d (%s after the start): %v", i, 4*srv.Config.ReadTimeout*time.Duration(i), err)
+		}
+		_, _ = io.Copy(io.Discard, p)
 	}
+}
+
+// slowPreview hands out a frame every 1.2 s (past the test's timeouts).
+type slowPreview struct{}
+
+func (slowPreview) NextPreview(ctx context.Context, after uint64) ([]byte, uint64, error) {
+	if after > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-time.After(1200 * time.Millisecond):
+		}
+	}
+	return []byte("jpeg"), after + 1, nil
 }
 
 func TestPreviewStaysOnLoopback(t *testing.T) {
@@ -299,4 +321,25 @@ func TestMetricsScrapePassesPromtool(t *testing.T) {
 			t.Errorf("metrics listener %s: %d, want 404", path, resp.StatusCode)
 		}
 	}
+}
+
+// FuzzHostAllowed: with no configured names, only IP addresses and
+// localhost pass, whatever the Host header holds.
+func FuzzHostAllowed(f *testing.F) {
+	for _, s := range []string{"", "evil.example", "127.0.0.1:8080", "[::1]:80", "localhost", "a.localhost:1", "LOCALHOST.", "[::1", "1.2.3.4.evil", ":80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		if !hostAllowed(host, "", nil) || host == "" {
+			return
+		}
+		h := host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			h = hh
+		}
+		h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+		if _, err := netip.ParseAddr(h); err != nil && h != "localhost" && !strings.HasSuffix(h, ".localhost") {
+			t.Fatalf("Host %q allowed", host)
+		}
+	})
 }
