@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/facegate
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System packages the build and the tests need (Debian 12 / Raspberry Pi OS bookworm).
-APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2
+APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2 prometheus
 FUZZTIME ?= 30s
 
 .PHONY: help deps build test test-telegraf vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil kill-matrix

@@ -38,6 +38,10 @@ type AnalyzerConfig struct {
 	// wins. The live gate keeps it on (one person at a time); `facegate crop`
 	// on a photo turns it off.
 	AllowMultiple bool
+	// OnDetect, when set, is told the duration of every full detection
+	// (what DetectTime reports last), from the analysing goroutine; it must
+	// not block (the daemon feeds a histogram with it).
+	OnDetect func(time.Duration)
 }
 
 // Gates are the quality limits a face must pass.
@@ -351,7 +355,13 @@ func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
 	a.framesSinceDetect = 0
 
 	start := time.Now()
-	defer func() { a.detectNanos.Store(int64(time.Since(start))) }()
+	defer func() {
+		d := time.Since(start)
+		a.detectNanos.Store(int64(d))
+		if a.cfg.OnDetect != nil {
+			a.cfg.OnDetect(d)
+		}
+	}()
 	var faces []Face
 	var err error
 	if a.haar {

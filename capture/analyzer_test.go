@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image"
 	"testing"
+	"time"
 
 	"gocv.io/x/gocv"
 )
@@ -23,12 +24,17 @@ func newHaar(t testing.TB, cfg AnalyzerConfig) *Analyzer {
 }
 
 func TestAnalyzeGocvFace(t *testing.T) {
-	a := newHaar(t, AnalyzerConfig{})
+	var detections []time.Duration
+	a := newHaar(t, AnalyzerConfig{OnDetect: func(d time.Duration) { detections = append(detections, d) }})
 	img := readTestImage(t, gocvImage(t, "face.jpg"))
 	defer img.Close()
 	an, err := a.Analyze(img)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Each full detection is reported once, with what DetectTime says.
+	if len(detections) != 1 || detections[0] != a.DetectTime() || detections[0] <= 0 {
+		t.Errorf("OnDetect told %v, DetectTime %v", detections, a.DetectTime())
 	}
 	if an.Best < 0 {
 		t.Fatalf("no acceptable face in face.jpg: reason %s, candidates %+v", an.Reason, an.Candidates)

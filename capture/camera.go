@@ -69,7 +69,10 @@ type Health struct {
 	LastChange time.Time
 	Since      time.Time // when State last changed
 	Reopens    int       // times the source was closed and opened again
-	LastError  string    // the last open or read problem, "" when none
+	// Frames counts the frames taken from the camera (decoded or not)
+	// since OpenCamera; it never goes back.
+	Frames    uint64
+	LastError string // the last open or read problem, "" when none
 }
 
 // FrameInfo describes one frame handed out by a Camera.
@@ -330,6 +333,7 @@ func (c *Camera) wantDecode(now, lastRead time.Time, grabs int) bool {
 func (c *Camera) grabbed(at time.Time) {
 	c.mu.Lock()
 	c.grabGap.add(at)
+	c.health.Frames++
 	c.stale = true
 	c.mu.Unlock()
 }
@@ -489,6 +493,7 @@ func (c *Camera) publish(back *gocv.Mat, at time.Time, changed bool) {
 	c.at = at
 	c.grabGap.add(at)
 	c.decodeGap.add(at)
+	c.health.Frames++
 	c.health.LastFrame = at
 	if changed {
 		c.health.LastChange = at

@@ -162,6 +162,9 @@ func TestCameraHandsOutFreshFrames(t *testing.T) {
 	if h.State != StateUp || h.FPS < 14 || h.FPS > 16 {
 		t.Fatalf("health %+v, want up at 15 fps", h)
 	}
+	if h.Frames < third.Seq {
+		t.Fatalf("health counts %d frames, %d were read", h.Frames, third.Seq)
+	}
 	if opens.Load() != 1 {
 		t.Fatalf("opened %d times", opens.Load())
 	}

@@ -1,14 +1,25 @@
 package kiosk
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/facegate/facegate/internal/cdp"
+	"github.com/facegate/facegate/mqtt"
 )
 
 // TestPageInChromium loads the kiosk page in headless Chromium while a
@@ -32,6 +43,7 @@ func TestPageInChromium(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Policy.Cooldown = time.Minute // keep the result on screen
 	cfg.Kiosk.Title = "North gate"
+	cfg.Kiosk.ShowName = true
 	sel := &fakeSelector{}
 	auth := &fakeAuth{res: approved()}
 	pub := &fakePublisher{}
@@ -92,4 +104,373 @@ func TestPageInChromium(t *testing.T) {
 	} else {
 		t.Logf("screenshot: %s", shot)
 	}
+}
+
+// screenSizes are the screens the page must fit: the official Raspberry
+// Pi 7" touchscreen, common HDMI panels, and two in portrait.
+var screenSizes = []struct{ w, h int }{
+	{800, 480}, {1024, 600}, {1280, 720}, {1920, 1080}, {480, 800}, {720, 1280},
+}
+
+// pageStatusJSON is a Status as the page receives it, with the fields
+// other parts of the daemon may add (the head-turn challenge).
+type pageStatusJSON struct {
+	Status
+	Challenge string `json:"challenge,omitempty"`
+}
+
+// stateFeed is a stand-in /events that sends the state the test sets, or
+// refuses the stream (503) once down, as a stopped daemon's proxy would.
+type stateFeed struct {
+	mu      sync.Mutex
+	cur     pageStatusJSON
+	changed chan struct{}
+	down    bool
+}
+
+func (f *stateFeed) set(s pageStatusJSON, down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cur, f.down = s, down
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *stateFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	first := true
+	for {
+		f.mu.Lock()
+		cur, ch, down := f.cur, f.changed, f.down
+		f.mu.Unlock()
+		if down {
+			if first {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+			}
+			return
+		}
+		if first {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte("retry: 500\n\n"))
+			first = false
+		}
+		_, _ = w.Write(sseMessage("state", cur))
+		w.(http.Flusher).Flush()
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// layoutProbe measures what a worker must read: the instruction (or the
+// result), the state label, the name and the challenge arrow. For each it
+// gives the extent of its text, its font size and the points of its text
+// where something else is on top (or nothing: outside the viewport).
+const layoutProbe = `JSON.stringify((function () {
+  const $ = (id) => document.getElementById(id);
+  const res = $("result");
+  if (!res || !$("arrow-tip")) { return { vw: innerWidth, vh: innerHeight, els: [] }; }
+  const shown = !res.hidden;
+  const out = { vw: innerWidth, vh: innerHeight, scrollW: document.documentElement.scrollWidth,
+    scrollH: document.documentElement.scrollHeight, result: shown, state: document.body.dataset.state,
+    message: $("message").textContent, health: $("health").textContent, healthClass: $("health").dataset.health, els: [] };
+  const ids = shown ? ["result-mark", "result-text", "result-name"] : ["message", "state", "name", "arrow"];
+  for (const id of ids) {
+    const el = $(id);
+    if (!el || el.hidden || el.getClientRects().length === 0) { continue; }
+    if (id !== "arrow" && el.textContent.trim() === "") { continue; }
+    let rects;
+    if (id === "arrow") {
+      rects = [el.querySelector("svg").getBoundingClientRect()];
+    } else {
+      const rg = document.createRange();
+      rg.selectNodeContents(el);
+      rects = Array.from(rg.getClientRects()).filter((q) => q.width > 0 && q.height > 0);
+    }
+    const e = { id: id, text: el.textContent, font: parseFloat(getComputedStyle(el).fontSize),
+      l: 1e9, t: 1e9, r: -1e9, b: -1e9, covered: [] };
+    for (const q of rects) {
+      e.l = Math.min(e.l, q.left); e.t = Math.min(e.t, q.top); e.r = Math.max(e.r, q.right); e.b = Math.max(e.b, q.bottom);
+      for (const [fx, fy] of [[0.5, 0.5], [0.08, 0.5], [0.92, 0.5], [0.5, 0.15], [0.5, 0.85]]) {
+        const hit = document.elementFromPoint(q.left + q.width * fx, q.top + q.height * fy);
+        if (!hit || !(hit === el || el.contains(hit))) {
+          e.covered.push(hit ? (hit.id || hit.tagName) : "nothing (outside the viewport)");
+        }
+      }
+    }
+    if (id === "arrow") {
+      const tip = $("arrow-tip").getBoundingClientRect();
+      e.dir = (tip.left + tip.right) / 2 < (e.l + e.r) / 2 ? "left" : "right";
+    }
+    out.els.push(e);
+  }
+  const box = $("box"), img = $("preview");
+  if (!box.hidden && img) {
+    const a = box.getBoundingClientRect(), p = img.getBoundingClientRect();
+    out.boxInside = a.left >= p.left - 8 && a.top >= p.top - 8 && a.right <= p.right + 8 && a.bottom <= p.bottom + 8;
+  }
+  return out;
+})())`
+
+type layoutElement struct {
+	ID      string   `json:"id"`
+	Text    string   `json:"text"`
+	Font    float64  `json:"font"`
+	L       float64  `json:"l"`
+	T       float64  `json:"t"`
+	R       float64  `json:"r"`
+	B       float64  `json:"b"`
+	Covered []string `json:"covered"`
+	Dir     string   `json:"dir"`
+}
+
+type layout struct {
+	W           float64         `json:"vw"`
+	H           float64         `json:"vh"`
+	SW          float64         `json:"scrollW"`
+	SH          float64         `json:"scrollH"`
+	Result      bool            `json:"result"`
+	State       string          `json:"state"`
+	Message     string          `json:"message"`
+	Health      string          `json:"health"`
+	HealthClass string          `json:"healthClass"`
+	Els         []layoutElement `json:"els"`
+	BoxInside   *bool           `json:"boxInside"`
+}
+
+// TestPageFitsEveryScreen renders the page at each screen size in each
+// state and checks that the instruction and the result are entirely on
+// screen, not covered by anything, and at least 6 % of the screen height
+// (readable from 2 m); the challenge arrow points to the worker's side.
+// The states come from a stand-in event stream, so that states other parts
+// add (challenge) and the lost connection are covered too. Screenshots go
+// to $FACEGATE_ARTIFACTS/kiosk-sizes, else test/artifacts/kiosk-sizes in
+// the repository (kept; the path is logged). Skips without Chromium.
+func TestPageFitsEveryScreen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the headless browser")
+	}
+	cdp.ChromiumPath(t)
+	cfg := testConfig(t)
+	cfg.Kiosk.Title = "North gate"
+	cfg.Kiosk.ShowName = true
+	k, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+		Preview: &fakePreview{frames: [][]byte{testJPEG(t, 1280, 720), testJPEG(t, 1280, 720), testJPEG(t, 1280, 720)}}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := &stateFeed{changed: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.Handle("GET /events", feed)
+	mux.Handle("/", k.Handler())
+	srv := httptest.NewServer(mux)
+	// Cleanups run last first: the browser (registered later) goes before
+	// the server waits for its streams.
+	t.Cleanup(srv.Close)
+
+	dir := os.Getenv("FACEGATE_ARTIFACTS")
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(wd, "..", "test", "artifacts")
+	}
+	dir = filepath.Join(dir, "kiosk-sizes")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots: %s", dir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	b := cdp.Start(t, ctx)
+	st := func(state State, msg string) pageStatusJSON {
+		return pageStatusJSON{Status: Status{State: state, Message: msg, Health: HealthOK, Since: time.Now().UTC()}}
+	}
+	face := st(StateCapturing, msgCapturing)
+	face.Box = &Box{X: 0.4, Y: 0.25, W: 0.2, H: 0.35}
+	named := st(StateIdentified, msgIdentified)
+	named.Name = "Ana Díaz"
+	left := st("challenge", "Turn your head a little to the left")
+	left.Challenge = "left"
+	right := st("challenge", "Turn your head a little to the right")
+	right.Challenge = "right"
+	granted := st(StateGranted, "Welcome")
+	granted.Decision, granted.Name = mqtt.DecisionGranted, "Ana Díaz"
+	denied := st(StateDenied, "Your badge is not registered — see the site office")
+	denied.Decision = mqtt.DecisionDenied
+	failed := st(StateCooldown, "Camera unavailable — see the site office")
+	failed.Decision = mqtt.DecisionError
+	cases := []struct {
+		name   string
+		status pageStatusJSON
+		down   bool   // the stream is lost: the page says so after 5 s
+		want   string // the instruction or result text
+		health string // the header's text
+	}{
+		{"idle", st(StateIdle, msgIdle), false, msgIdle, "health: ok"},
+		{"identified", named, false, msgIdentified, "health: ok"},
+		{"capturing", face, false, msgCapturing, "health: ok"},
+		{"authenticating", st(StateAuthenticating, msgChecking), false, msgChecking, "health: ok"},
+		{"challenge-left", left, false, left.Message, "health: ok"},
+		{"challenge-right", right, false, right.Message, "health: ok"},
+		{"granted", granted, false, "Welcome", "health: ok"},
+		{"denied", denied, false, denied.Message, "health: ok"},
+		{"error", failed, false, failed.Message, "health: ok"},
+		{"stopped", st(StateStopped, msgStopped), false, msgStopped, "out of service"},
+		{"offline", st(StateIdle, msgIdle), true, "Gate offline", "offline"},
+	}
+	if err := b.Navigate(ctx, srv.URL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		feed.set(tc.status, tc.down)
+		var l layout
+		wait := time.Now().Add(20 * time.Second)
+		for {
+			l = probeLayout(t, ctx, b)
+			if l.Message == tc.want || (l.Result && resultText(l) == tc.want) {
+				break
+			}
+			if time.Now().After(wait) {
+				t.Fatalf("%s: the page shows %q (state %s), want %q", tc.name, l.Message, l.State, tc.want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		for _, sz := range screenSizes {
+			name := fmt.Sprintf("%s-%dx%d", tc.name, sz.w, sz.h)
+			if err := b.SetViewport(ctx, sz.w, sz.h); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; ; i++ {
+				l = probeLayout(t, ctx, b)
+				if int(l.W) == sz.w && int(l.H) == sz.h {
+					break
+				}
+				if i > 100 {
+					t.Fatalf("%s: viewport is %vx%v", name, l.W, l.H)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // the resize handler places the box
+			l = probeLayout(t, ctx, b)
+			if err := b.Screenshot(ctx, filepath.Join(dir, name+".png")); err != nil {
+				t.Fatal(err)
+			}
+			checkLayout(t, name, l, tc.want, tc.health, tc.status)
+		}
+	}
+}
+
+func probeLayout(t *testing.T, ctx context.Context, b *cdp.Browser) layout {
+	t.Helper()
+	var l layout
+	var raw string
+	if err := b.Eval(ctx, layoutProbe, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(raw), &l); err != nil {
+		t.Fatalf("layout %s: %v", raw, err)
+	}
+	return l
+}
+
+func resultText(l layout) string {
+	for _, e := range l.Els {
+		if e.ID == "result-text" {
+			return e.Text
+		}
+	}
+	return ""
+}
+
+// checkLayout asserts what a worker 2 m away needs of one screen.
+func checkLayout(t *testing.T, name string, l layout, want, health string, s pageStatusJSON) {
+	t.Helper()
+	if l.SW > l.W+0.5 || l.SH > l.H+0.5 {
+		t.Errorf("%s: the page scrolls (%vx%v in a %vx%v viewport)", name, l.SW, l.SH, l.W, l.H)
+	}
+	if l.Health != health {
+		t.Errorf("%s: header says %q, want %q", name, l.Health, health)
+	}
+	if health != "health: ok" && l.HealthClass != "down" {
+		t.Errorf("%s: header health shown as %q beside %q", name, l.HealthClass, want)
+	}
+	main := "message"
+	if s.Decision != "" {
+		main = "result-text"
+		if !l.Result {
+			t.Errorf("%s: no result shown", name)
+		}
+	}
+	seen := map[string]layoutElement{}
+	for _, e := range l.Els {
+		seen[e.ID] = e
+		if e.L < -0.5 || e.T < -0.5 || e.R > l.W+0.5 || e.B > l.H+0.5 {
+			t.Errorf("%s: #%s %q extends beyond the %vx%v screen: [%.0f,%.0f]-[%.0f,%.0f]", name, e.ID, e.Text, l.W, l.H, e.L, e.T, e.R, e.B)
+		}
+		if len(e.Covered) > 0 {
+			t.Errorf("%s: #%s %q is covered by %v", name, e.ID, e.Text, e.Covered)
+		}
+	}
+	m, ok := seen[main]
+	switch {
+	case !ok:
+		t.Errorf("%s: #%s not shown", name, main)
+	case m.Text != want:
+		t.Errorf("%s: #%s says %q, want %q", name, main, m.Text, want)
+	case m.Font < 0.06*l.H:
+		t.Errorf("%s: #%s font %.1fpx is below 6%% of the screen height (%.1fpx)", name, main, m.Font, 0.06*l.H)
+	}
+	if s.Decision != "" {
+		if mk, ok := seen["result-mark"]; !ok || mk.Font < 0.12*l.H {
+			t.Errorf("%s: result mark missing or small: %+v", name, mk)
+		}
+		if s.Name != "" && seen["result-name"].Text != s.Name {
+			t.Errorf("%s: result names %q, want %q", name, seen["result-name"].Text, s.Name)
+		}
+	} else if s.State != StateStopped || !strings.Contains(want, "offline") {
+		if _, ok := seen["state"]; !ok && !strings.Contains(want, "offline") {
+			t.Errorf("%s: the state label is not shown", name)
+		}
+	}
+	a, arrow := seen["arrow"]
+	if s.Challenge != "" {
+		switch {
+		case !arrow:
+			t.Errorf("%s: no arrow for the challenge", name)
+		case a.Dir != s.Challenge:
+			t.Errorf("%s: the arrow points %s, want %s (the worker's own side as they face the screen)", name, a.Dir, s.Challenge)
+		case a.B-a.T < 0.1*l.H:
+			t.Errorf("%s: the arrow is %.0fpx high, below 10%% of the screen", name, a.B-a.T)
+		}
+	} else if arrow {
+		t.Errorf("%s: an arrow outside the challenge", name)
+	}
+	if s.Box != nil && (l.BoxInside == nil || !*l.BoxInside) {
+		t.Errorf("%s: the face box is not over the preview (%v)", name, l.BoxInside)
+	}
+}
+
+// testJPEG is a grey frame with a lighter oval where a face would be.
+func testJPEG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			dx, dy := float64(x-w/2)/float64(w/8), float64(y-h*2/5)/float64(h/5)
+			c := color.RGBA{60, 64, 70, 255}
+			if dx*dx+dy*dy < 1 {
+				c = color.RGBA{190, 160, 140, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

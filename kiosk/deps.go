@@ -125,6 +125,9 @@ type CameraMonitor interface {
 type CameraHealth struct {
 	// FPS is frames read per second recently.
 	FPS float64
+	// Frames is how many frames were read since the camera was opened
+	// (monotonic; the facegate_camera_frames_total counter).
+	Frames uint64
 	// LastChange is when a frame last differed from the one before
 	// (zero: never); older than camera.frozen_after means frozen.
 	LastChange time.Time

@@ -32,6 +32,7 @@ type Kiosk struct {
 	now  func() time.Time
 
 	site, gate  string
+	listenHost  string // host of kiosk.listen, always an allowed Host
 	pulse       time.Duration
 	apiTimeout  time.Duration
 	frozenAfter time.Duration
@@ -51,6 +52,7 @@ type Kiosk struct {
 	running      atomic.Bool
 	relayFault   atomic.Bool // a pulse left the relay line stuck
 	mjpegClients atomic.Int32
+	openLimit    rateWindow // POST /api/open
 
 	mu        sync.Mutex
 	status    Status
@@ -101,6 +103,7 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		now:         deps.Now,
 		site:        cfg.Site,
 		gate:        cfg.Gate,
+		listenHost:  listenHost(cfg.Kiosk.Listen),
 		pulse:       cfg.IO.Relay.Pulse,
 		apiTimeout:  cfg.API.Timeout,
 		frozenAfter: cfg.Camera.FrozenAfter,
@@ -483,7 +486,7 @@ func (k *Kiosk) updateStatus(mut func(*Status)) {
 	s := k.status
 	s.Reason = append([]string(nil), s.Reason...)
 	k.mu.Unlock()
-	k.hub.send("state", s)
+	k.hub.send("state", k.pageStatus(s))
 	if s.State != before {
 		k.metrics.state(s.State)
 		if p := k.deps.Publisher; p != nil {

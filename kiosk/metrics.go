@@ -1,7 +1,9 @@
 package kiosk
 
 import (
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,7 +31,20 @@ type metrics struct {
 	stateGauge      *prometheus.GaugeVec
 	checks          *prometheus.GaugeVec
 	healthy         prometheus.Gauge
+	detection       prometheus.Histogram
 }
+
+// Label values known in advance: their series start at 0, so that a rate()
+// or an alert on them works before the first increment.
+var (
+	knownAPIClasses = []faceauth.Class{faceauth.ClassIdentity, faceauth.ClassConfig, faceauth.ClassRecapture,
+		faceauth.ClassTransient, faceauth.ClassClient}
+	knownAlerts = []string{ReasonAPIPrefix + string(faceauth.ClassConfig), ReasonAPIPrefix + string(faceauth.ClassClient),
+		AlertRelayFault, ReasonRelayFailed, "state_dir"}
+	knownSources = []string{SourceQR, SourceMQTT, SourceHTTP, SourceRoster, SourceFixed}
+	// knownResults are the identify results (metrics.identify callers).
+	knownResults = []string{"accepted", "busy", "invalid", "unknown_badge", "disabled", "not_running", "unauthorized"}
+)
 
 // knownReasons bounds the reason label; anything else counts as "other".
 var knownReasons = func() map[string]bool {
@@ -95,10 +110,23 @@ func newMetrics(k *Kiosk) *metrics {
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "facegate_health", Help: "Self-test summary: 2 ok, 1 degraded, 0 down.",
 		}),
+		detection: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "facegate_detection_duration_seconds",
+			Help:    "Time of each full face detection on a frame (empty-scene skips excluded).",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1, 2},
+		}),
 	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "facegate_build_info", Help: "Always 1; the labels say which build runs.",
+	}, []string{"version", "goversion"})
+	version := k.deps.Version
+	if version == "" {
+		version = "unknown"
+	}
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.decisions, m.reasons, m.failCodes, m.apiErrors, m.identifications, m.alerts,
 		m.timeToDecision, m.apiLatency, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
-		m.stateGauge, m.checks, m.healthy,
+		m.stateGauge, m.checks, m.healthy, m.detection, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, d := range []mqtt.Decision{mqtt.DecisionGranted, mqtt.DecisionDenied, mqtt.DecisionError} {
 		m.decisions.WithLabelValues(string(d))
@@ -106,10 +134,24 @@ func newMetrics(k *Kiosk) *metrics {
 	for _, s := range allStates {
 		m.stateGauge.WithLabelValues(string(s))
 	}
+	for _, c := range knownAPIClasses {
+		m.apiErrors.WithLabelValues(string(c))
+	}
+	for _, a := range knownAlerts {
+		m.alerts.WithLabelValues(a)
+	}
+	for _, src := range knownSources {
+		for _, res := range knownResults {
+			m.identifications.WithLabelValues(src, res)
+		}
+	}
 	if cam := k.deps.Camera; cam != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "facegate_camera_fps", Help: "Frames read from the camera per second.",
 		}, func() float64 { return cam.CameraHealth().FPS }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "facegate_camera_frames_total", Help: "Frames read from the camera (decoded or not) since start.",
+		}, func() float64 { return float64(cam.CameraHealth().Frames) }))
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "facegate_detector_seconds", Help: "Recent face detection time per frame.",
 		}, func() float64 { return cam.CameraHealth().DetectorTime.Seconds() }))
@@ -185,4 +227,12 @@ func healthValue(s string) float64 {
 		return 1
 	}
 	return 0
+}
+
+// ObserveDetection records one face detection's duration in the
+// facegate_detection_duration_seconds histogram. The wiring calls it from
+// the capture analyser's goroutine for every full detection; it does not
+// block.
+func (k *Kiosk) ObserveDetection(d time.Duration) {
+	k.metrics.detection.Observe(d.Seconds())
 }

@@ -1,17 +1,29 @@
 package kiosk
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"io/fs"
+	"log"
+	"log/slog"
+	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,31 +41,198 @@ const sseHeartbeat = 15 * time.Second
 // frame on the network).
 const maxMJPEGClients = 4
 
+// HTTP server limits (NewServer). The streams (/events, /stream.mjpg) have
+// no overall write timeout: each write gets streamWriteTimeout instead.
+// (ReadTimeout does not end them: net/http lifts the read deadline once a
+// request without a body has been read.)
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// Write deadlines: per answer, and per write on the streams (variables for
+// the tests).
+var (
+	writeTimeout       = 30 * time.Second
+	streamWriteTimeout = 30 * time.Second
+)
+
+// NewServer is the http.Server for Handler (and MetricsHandler): header,
+// read and idle timeouts against slow or idle clients (slowloris), small
+// headers, and no server-wide WriteTimeout so that the streams live on
+// (Handler sets a write deadline per request and per stream write).
+// errorLog may be nil.
+func NewServer(h http.Handler, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
+}
+
 // Handler serves the kiosk page and its API:
 //
 //	GET  /              the kiosk page (embedded HTML/CSS/JS, no CDN)
 //	GET  /static/…      its assets
+//	GET  /favicon.ico   the page's icon
 //	GET  /events        server-sent events: "state" (Status) and "decision" (mqtt.Event)
-//	GET  /stream.mjpg   the camera preview as multipart MJPEG (404 without a PreviewSource)
+//	GET  /stream.mjpg   the camera preview as multipart MJPEG (404 without a PreviewSource;
+//	                    403 to other machines unless kiosk.remote_preview)
 //	GET  /api/status    the current Status as JSON
 //	POST /api/identify  an identify body with "Authorization: Bearer <identity.http.token>"
+//	POST /api/open      a remote unlock with "Authorization: Bearer <kiosk.open.token>",
+//	                    from loopback only (docs/kiosk.md)
 //	GET  /metrics       Prometheus metrics (private registry)
 //	GET  /healthz       the last self-test (200 ok/degraded, 503 down or unknown)
 //
-// The daemon serves it on kiosk.listen; it carries no TLS of its own (the
-// default address is loopback).
+// Every request whose Host is not an IP address, localhost, the host of
+// kiosk.listen or in kiosk.allowed_hosts is refused with 421 (DNS
+// rebinding). The daemon serves it on kiosk.listen with NewServer; it
+// carries no TLS of its own (the default address is loopback).
 func (k *Kiosk) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(webFS, "web")
 	mux.HandleFunc("GET /{$}", k.servePage)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	mux.HandleFunc("GET /events", k.serveEvents)
 	mux.HandleFunc("GET /stream.mjpg", k.serveMJPEG)
 	mux.HandleFunc("GET /api/status", k.serveStatus)
 	mux.HandleFunc("POST /api/identify", k.serveIdentify)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(k.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /api/open", k.serveOpen)
+	mux.Handle("GET /metrics", k.metricsHandler())
 	mux.HandleFunc("GET /healthz", k.serveHealthz)
-	return securityHeaders(mux)
+	return k.checkHost(writeDeadline(securityHeaders(mux)))
+}
+
+// MetricsHandler serves GET /metrics alone, for the metrics.listen
+// listener: a Prometheus on another host reaches nothing else (no preview,
+// no API). It does not check Host (a scrape names its target as
+// configured; the metrics carry no personal data).
+func (k *Kiosk) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", k.metricsHandler())
+	return writeDeadline(mux)
+}
+
+func (k *Kiosk) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(k.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{k.log}})
+}
+
+// slogPrinter adapts promhttp's error log to slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics scrape failed", "err", fmt.Sprint(v...)) }
+
+// writeDeadline bounds the time to write each answer (the server has no
+// WriteTimeout, for the streams' sake; they move the deadline per write).
+func writeDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkHost refuses requests for a name this gate does not answer to. A
+// DNS-rebinding page (attacker.example re-resolved to the Pi's address)
+// sends its own name as Host; a browser that reached the gate by address,
+// localhost or a configured name sends one of those.
+func (k *Kiosk) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hostAllowed(r.Host, k.listenHost, k.settings().kiosk.AllowedHosts) {
+			k.log.Debug("request refused: host not allowed", "host", clip(r.Host), "path", r.URL.Path)
+			http.Error(w, "host not allowed: add it to kiosk.allowed_hosts", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed: an IP address, localhost (or *.localhost), listenHost, or a
+// name in allowed (case-insensitive, trailing dot ignored). No Host at all
+// (HTTP/1.0) is no browser and passes.
+func hostAllowed(host, listenHost string, allowed []string) bool {
+	if host == "" {
+		return true
+	}
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")), ".")
+	if h == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	if lh := strings.TrimSuffix(strings.ToLower(listenHost), "."); lh != "" && h == lh {
+		return true
+	}
+	for _, a := range allowed {
+		if h == strings.TrimSuffix(strings.ToLower(a), ".") {
+			return true
+		}
+	}
+	return false
+}
+
+// fromLoopback reports whether the request's TCP peer is this machine.
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// favicon is a 32x32 icon made at start (no binary in the repository): a
+// green ring on the page's dark background, PNG inside an ICO container.
+var favicon = sync.OnceValue(func() []byte {
+	const n = 32
+	img := image.NewNRGBA(image.Rect(0, 0, n, n))
+	for y := range n {
+		for x := range n {
+			dx, dy := float64(x)-15.5, float64(y)-15.5
+			d := math.Sqrt(dx*dx + dy*dy)
+			c := color.NRGBA{0x11, 0x11, 0x11, 0xff}
+			if d >= 9 && d <= 14 {
+				c = color.NRGBA{0x55, 0xdd, 0x55, 0xff}
+			}
+			img.SetNRGBA(x, y, c)
+		}
+	}
+	var pngData bytes.Buffer
+	_ = png.Encode(&pngData, img)
+	var b bytes.Buffer
+	// ICONDIR: reserved, type 1 (icon), one image.
+	_ = binary.Write(&b, binary.LittleEndian, [3]uint16{0, 1, 1})
+	// ICONDIRENTRY: width, height, colours, reserved, planes, bpp, size, offset.
+	b.Write([]byte{n, n, 0, 0})
+	_ = binary.Write(&b, binary.LittleEndian, [2]uint16{1, 32})
+	_ = binary.Write(&b, binary.LittleEndian, [2]uint32{uint32(pngData.Len()), 6 + 16})
+	b.Write(pngData.Bytes())
+	return b.Bytes()
+})
+
+func serveFavicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(favicon())
+}
+
+// pageStatus is a Status as the page and /api/status show it: without the
+// worker's name unless kiosk.show_name.
+func (k *Kiosk) pageStatus(s Status) Status {
+	if !k.settings().kiosk.ShowName {
+		s.Name = ""
+	}
+	return s
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -74,14 +253,14 @@ func (k *Kiosk) servePage(w http.ResponseWriter, r *http.Request) {
 	data := struct {
 		Title, Site, Gate string
 		Preview           bool
-	}{set.kiosk.Title, k.site, k.gate, k.deps.Preview != nil}
+	}{set.kiosk.Title, k.site, k.gate, k.deps.Preview != nil && (set.kiosk.RemotePreview || fromLoopback(r))}
 	if err := pageTemplate.Execute(w, data); err != nil {
 		k.log.Warn("kiosk page render failed", "err", err)
 	}
 }
 
 func (k *Kiosk) serveStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, k.Status())
+	writeJSON(w, http.StatusOK, k.pageStatus(k.Status()))
 }
 
 func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
@@ -96,6 +275,7 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer k.hub.unsubscribe(c)
+	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -105,7 +285,7 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.WriteString(w, "retry: 2000\n\n"); err != nil {
 		return
 	}
-	if _, err := w.Write(sseMessage("state", k.Status())); err != nil {
+	if _, err := w.Write(sseMessage("state", k.pageStatus(k.Status()))); err != nil {
 		return
 	}
 	fl.Flush()
@@ -119,11 +299,13 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			if _, err := w.Write(msg); err != nil {
 				return
 			}
 			fl.Flush()
 		case <-tick.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
 				return
 			}
@@ -138,6 +320,10 @@ func (k *Kiosk) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no preview source", http.StatusNotFound)
 		return
 	}
+	if !fromLoopback(r) && !k.settings().kiosk.RemotePreview {
+		http.Error(w, "the camera preview is served to this machine only (kiosk.remote_preview)", http.StatusForbidden)
+		return
+	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -149,10 +335,18 @@ func (k *Kiosk) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer k.mjpegClients.Add(-1)
+	rc := http.NewResponseController(w)
 	const boundary = "facegateframe"
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+boundary)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	// Each part ends with the next part's boundary: a browser shows a part
+	// only once it sees the boundary after it, so writing it with the frame
+	// (not before the next one) shows every frame at once.
+	if _, err := io.WriteString(w, "--"+boundary+"\r\n"); err != nil {
+		return
+	}
+	fl.Flush()
 	var seq uint64
 	for {
 		jpeg, n, err := src.NextPreview(r.Context(), seq)
@@ -163,14 +357,15 @@ func (k *Kiosk) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		seq = n
-		hdr := "--" + boundary + "\r\nContent-Type: image/jpeg\r\nContent-Length: " + strconv.Itoa(len(jpeg)) + "\r\n\r\n"
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		hdr := "Content-Type: image/jpeg\r\nContent-Length: " + strconv.Itoa(len(jpeg)) + "\r\n\r\n"
 		if _, err := io.WriteString(w, hdr); err != nil {
 			return
 		}
 		if _, err := w.Write(jpeg); err != nil {
 			return
 		}
-		if _, err := io.WriteString(w, "\r\n"); err != nil {
+		if _, err := io.WriteString(w, "\r\n--"+boundary+"\r\n"); err != nil {
 			return
 		}
 		fl.Flush()
@@ -249,4 +444,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// listenHost is the host part of a listen address ("" when it has none).
+func listenHost(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return h
 }

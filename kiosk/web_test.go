@@ -20,6 +20,15 @@ import (
 
 const testToken = "0123456789abcdef-token"
 
+// localRequest is a request as the kiosk's own browser sends it: from
+// loopback, for the listen address.
+func localRequest(method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	r.Host = "127.0.0.1:8080"
+	r.RemoteAddr = "127.0.0.1:40000"
+	return r
+}
+
 func webRig(t *testing.T, mut func(*config.Config), deps func(*Deps)) *Kiosk {
 	t.Helper()
 	cfg := testConfig(t)
@@ -82,7 +91,7 @@ func TestIdentifyEndpoint(t *testing.T) {
 				k.inSession = true
 				k.mu.Unlock()
 			}
-			req := httptest.NewRequest("POST", "/api/identify", strings.NewReader(tc.body))
+			req := localRequest("POST", "/api/identify", strings.NewReader(tc.body))
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}
@@ -127,7 +136,7 @@ func TestTokenOK(t *testing.T) {
 func TestPageIsSelfContained(t *testing.T) {
 	k := webRig(t, func(c *config.Config) { c.Kiosk.Title = "North <gate>" }, func(d *Deps) { d.Preview = &fakePreview{} })
 	rec := httptest.NewRecorder()
-	k.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	k.Handler().ServeHTTP(rec, localRequest("GET", "/", nil))
 	body := rec.Body.String()
 	if rec.Code != 200 || !strings.Contains(body, "North &lt;gate&gt;") || !strings.Contains(body, `src="/stream.mjpg"`) {
 		t.Fatalf("page %d: %s", rec.Code, body)
@@ -137,7 +146,7 @@ func TestPageIsSelfContained(t *testing.T) {
 	}
 	for _, asset := range []string{"/static/kiosk.js", "/static/kiosk.css"} {
 		rec := httptest.NewRecorder()
-		k.Handler().ServeHTTP(rec, httptest.NewRequest("GET", asset, nil))
+		k.Handler().ServeHTTP(rec, localRequest("GET", asset, nil))
 		if rec.Code != 200 || rec.Body.Len() < 100 {
 			t.Errorf("%s: %d, %d bytes", asset, rec.Code, rec.Body.Len())
 		}
@@ -149,14 +158,14 @@ func TestPageIsSelfContained(t *testing.T) {
 		}
 	}
 	rec = httptest.NewRecorder()
-	k.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/nope", nil))
+	k.Handler().ServeHTTP(rec, localRequest("GET", "/nope", nil))
 	if rec.Code != 404 {
 		t.Errorf("/nope: %d", rec.Code)
 	}
 }
 
 func TestEventsStream(t *testing.T) {
-	k := webRig(t, nil, nil)
+	k := webRig(t, func(c *config.Config) { c.Kiosk.ShowName = true }, nil)
 	srv := httptest.NewServer(k.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -271,7 +280,7 @@ func TestMJPEGStream(t *testing.T) {
 	// without a preview source
 	k2 := webRig(t, nil, nil)
 	rec := httptest.NewRecorder()
-	k2.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/stream.mjpg", nil))
+	k2.Handler().ServeHTTP(rec, localRequest("GET", "/stream.mjpg", nil))
 	if rec.Code != 404 {
 		t.Errorf("no preview: %d", rec.Code)
 	}
@@ -284,14 +293,14 @@ func TestMetricsAndHealthz(t *testing.T) {
 	h := k.Handler()
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	h.ServeHTTP(rec, localRequest("GET", "/healthz", nil))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"unknown"`) {
 		t.Errorf("healthz before the first self-test: %d %s", rec.Code, rec.Body)
 	}
 
 	k.setHealth(k.selfTest(context.Background()))
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	h.ServeHTTP(rec, localRequest("GET", "/healthz", nil))
 	var got struct {
 		Status  string           `json:"status"`
 		Checks  map[string]Check `json:"checks"`
@@ -314,7 +323,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 	k.metrics.apiLatency.Observe(0.8)
 	k.metrics.relayPulses.Inc()
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	h.ServeHTTP(rec, localRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
 		`facegate_decisions_total{result="denied"} 1`,
@@ -347,7 +356,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 	cam.mu.Unlock()
 	k.setHealth(k.selfTest(context.Background()))
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	h.ServeHTTP(rec, localRequest("GET", "/healthz", nil))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "frames unchanged") {
 		t.Errorf("frozen camera: %d %s", rec.Code, rec.Body)
 	}
@@ -358,7 +367,7 @@ func TestStatusEndpoint(t *testing.T) {
 	k.SetDoor(true)
 	k.SetRelay(false)
 	rec := httptest.NewRecorder()
-	k.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/status", nil))
+	k.Handler().ServeHTTP(rec, localRequest("GET", "/api/status", nil))
 	var s Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil || s.Door != "open" || s.Relay != "closed" || s.State != StateStopped {
 		t.Errorf("status %+v %v", s, err)

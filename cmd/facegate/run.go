@@ -98,26 +98,32 @@ type daemonOptions struct {
 	reload     <-chan os.Signal
 	// listener serves the kiosk page instead of listening on kiosk.listen.
 	listener net.Listener
-	wire     wireOptions
+	// metricsListener serves /metrics instead of listening on
+	// metrics.listen (used only when metrics.listen is set).
+	metricsListener net.Listener
+	wire            wireOptions
 }
 
 // daemon is `facegate run` once started: the parts, the goroutines that
 // connect them, the web server, and the order in which it all stops.
 type daemon struct {
-	opts    daemonOptions
-	cfg     *config.Config // the configuration the parts were built with
-	p       *parts
-	log     *slog.Logger
-	srv     *http.Server
-	addr    net.Addr
-	qr      *qrLoop
-	started time.Time
+	opts daemonOptions
+	cfg  *config.Config // the configuration the parts were built with
+	p    *parts
+	log  *slog.Logger
+	srv  *http.Server
+	addr net.Addr
+	// metricsSrv serves metrics.listen (nil when unset).
+	metricsSrv  *http.Server
+	metricsAddr net.Addr
+	qr          *qrLoop
+	started     time.Time
 
 	draining    atomic.Bool
 	lastHealth  atomic.Int64 // unix nanoseconds of the last self-test
 	kioskCancel context.CancelFunc
 	kioskDone   chan error
-	srvDone     chan error
+	srvDone     chan error // each web server's Serve result (kiosk, metrics)
 	partsCancel context.CancelFunc
 	bg          sync.WaitGroup
 	stopOnce    sync.Once
@@ -139,7 +145,7 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	w := o.wire
 	w.log = o.log
 	d := &daemon{opts: o, cfg: cfg, log: o.log, started: time.Now(), partsCancel: partsCancel,
-		kioskDone: make(chan error, 1), srvDone: make(chan error, 1)}
+		kioskDone: make(chan error, 1), srvDone: make(chan error, 2)}
 	d.lastHealth.Store(time.Now().UnixNano())
 	userHealth := w.onHealth
 	w.onHealth = func(h kiosk.Health) {
@@ -165,6 +171,20 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		}
 	}
 	d.addr = ln.Addr()
+	var mln net.Listener
+	if cfg.Metrics.Listen != "" {
+		if mln = o.metricsListener; mln == nil {
+			if mln, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+				if o.listener == nil {
+					ln.Close()
+				}
+				p.close()
+				partsCancel()
+				return nil, fmt.Errorf("metrics.listen: %w", err)
+			}
+		}
+		d.metricsAddr = mln.Addr()
+	}
 
 	d.qr = newQRLoop(p.qr, p.kiosk, o.log.With("component", "badge"))
 	p.pub.observeState(func(s kiosk.Status) {
@@ -185,11 +205,8 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		d.goBG(func() { d.gateEvents(partsCtx, ev) })
 	}
 
-	d.srv = &http.Server{
-		Handler:           d.guard(p.kiosk.Handler()),
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(o.log.With("component", "http").Handler(), slog.LevelWarn),
-	}
+	httpLog := slog.NewLogLogger(o.log.With("component", "http").Handler(), slog.LevelWarn)
+	d.srv = kiosk.NewServer(d.guard(p.kiosk.Handler()), httpLog)
 	go func() {
 		err := d.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -197,6 +214,19 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		}
 		d.srvDone <- err
 	}()
+	if mln != nil {
+		// Only /metrics: a Prometheus on another host reaches no preview
+		// and no API through it.
+		d.metricsSrv = kiosk.NewServer(p.kiosk.MetricsHandler(), httpLog)
+		d.metricsSrv.WriteTimeout = 30 * time.Second
+		go func() {
+			err := d.metricsSrv.Serve(mln)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			d.srvDone <- err
+		}()
+	}
 
 	kctx, kcancel := context.WithCancel(base)
 	d.kioskCancel = kcancel
@@ -221,6 +251,9 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	d.log.Info("facegate running", "version", version, "site", cfg.Site, "gate", cfg.Gate,
 		"kiosk", "http://"+d.addrString()+"/", "camera", redact.URL(cfg.Camera.Source), "relay", cfg.IO.Relay.Driver,
 		"mqtt", cfg.MQTT.Enabled)
+	if d.metricsAddr != nil {
+		d.log.Info("metrics listener", "url", "http://"+d.metricsAddr.String()+"/metrics")
+	}
 	return d, nil
 }
 
@@ -256,7 +289,7 @@ func (d *daemon) wait(ctx context.Context) int {
 			return d.shutdown(exitError)
 		case err := <-d.srvDone:
 			d.srvDone <- err
-			d.log.Error("kiosk web server failed", "err", err)
+			d.log.Error("web server failed", "err", err)
 			return d.shutdown(exitError)
 		}
 	}
@@ -314,8 +347,13 @@ func (d *daemon) shutdown(code int) int {
 			d.p.brokerClosed = true
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := d.srv.Shutdown(sctx); err != nil {
-			_ = d.srv.Close()
+		for _, srv := range []*http.Server{d.srv, d.metricsSrv} {
+			if srv == nil {
+				continue
+			}
+			if err := srv.Shutdown(sctx); err != nil {
+				_ = srv.Close()
+			}
 		}
 		cancel()
 		d.partsCancel()
@@ -346,10 +384,10 @@ func (d *daemon) indicate(st kiosk.State) {
 	}
 }
 
-// guard refuses new identities over HTTP while shutting down.
+// guard refuses new identities and opens over HTTP while shutting down.
 func (d *daemon) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d.draining.Load() && r.URL.Path == "/api/identify" {
+		if d.draining.Load() && (r.URL.Path == "/api/identify" || r.URL.Path == "/api/open") {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "shutting down"})
@@ -404,6 +442,7 @@ func restartNeeded(running, next *config.Config) []string {
 		{"io", running.IO, next.IO},
 		{"mqtt", running.MQTT, next.MQTT},
 		{"kiosk.listen", running.Kiosk.Listen, next.Kiosk.Listen},
+		{"metrics.listen", running.Metrics.Listen, next.Metrics.Listen},
 		{"audit", running.Audit, next.Audit},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {

@@ -575,6 +575,8 @@ func TestGuardRefusesIdentitiesWhileDraining(t *testing.T) {
 	}{
 		{false, "/api/identify", http.StatusTeapot},
 		{true, "/api/identify", http.StatusServiceUnavailable},
+		{false, "/api/open", http.StatusTeapot},
+		{true, "/api/open", http.StatusServiceUnavailable},
 		{true, "/", http.StatusTeapot},
 		{true, "/healthz", http.StatusTeapot},
 	} {

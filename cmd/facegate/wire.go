@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/faceauth"
@@ -90,7 +91,14 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	}
 	p.frames = src
 	capture.SetOpenCVThreads(cfg.Capture.OpenCVThreads)
+	// Detection times go to the kiosk's histogram once the kiosk exists.
+	var onDetect atomic.Pointer[func(time.Duration)]
 	p.analyzer, err = capture.NewAnalyzer(capture.AnalyzerConfig{
+		OnDetect: func(d time.Duration) {
+			if f := onDetect.Load(); f != nil {
+				(*f)(d)
+			}
+		},
 		Detector: cfg.Capture.Detector, Cascade: cfg.Capture.Cascade,
 		EyeCascade: cfg.Capture.EyeCascade, Model: cfg.Capture.Model,
 		Gates: capture.Gates{
@@ -183,6 +191,8 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		}
 	}
 	relayRoute.Store(&relayChanged)
+	observe := p.kiosk.ObserveDetection
+	onDetect.Store(&observe)
 	return p, nil
 }
 

@@ -85,7 +85,7 @@ type cameraMonitor struct {
 
 func (m *cameraMonitor) CameraHealth() kiosk.CameraHealth {
 	h := m.source.Health()
-	out := kiosk.CameraHealth{FPS: h.FPS, DetectorTime: m.analyzer.DetectTime()}
+	out := kiosk.CameraHealth{FPS: h.FPS, Frames: h.Frames, DetectorTime: m.analyzer.DetectTime()}
 	switch h.State {
 	case capture.StateUp:
 		out.LastChange = h.LastFrame

@@ -44,6 +44,7 @@ type Config struct {
 	Identity Identity `yaml:"identity"`
 	Policy   Policy   `yaml:"policy"`
 	Audit    Audit    `yaml:"audit"`
+	Metrics  Metrics  `yaml:"metrics"`
 
 	// Path is the file this was loaded from ("" for defaults only).
 	Path string `yaml:"-"`
@@ -191,7 +192,13 @@ func (c *Config) resolveSecrets(env Env) error {
 	if err := c.Identity.HTTP.Token.resolve("identity.http.token", "FACEGATE_HTTP_TOKEN", "facegate-http-token", env); err != nil {
 		return err
 	}
+	if err := c.Kiosk.Open.Token.resolve("kiosk.open.token", "FACEGATE_OPEN_TOKEN", "facegate-open-token", env); err != nil {
+		return err
+	}
 	if err := c.MQTT.validateSecrets(); err != nil {
+		return err
+	}
+	if err := c.Kiosk.validateSecrets(c.Identity.HTTP.Token); err != nil {
 		return err
 	}
 	return c.Identity.validateSecrets()
@@ -214,11 +221,14 @@ func (c *Config) Validate() error {
 		return fieldError("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	for _, v := range []interface{ validate() error }{
-		&c.API, &c.Camera, &c.Capture, &c.IO, &c.MQTT, &c.Kiosk, &c.Identity, &c.Policy, &c.Audit,
+		&c.API, &c.Camera, &c.Capture, &c.IO, &c.MQTT, &c.Kiosk, &c.Identity, &c.Policy, &c.Audit, &c.Metrics,
 	} {
 		if err := v.validate(); err != nil {
 			return err
 		}
+	}
+	if c.Metrics.Listen != "" && c.Metrics.Listen == c.Kiosk.Listen && !strings.HasSuffix(c.Metrics.Listen, ":0") {
+		return fieldError("metrics.listen", "%q is kiosk.listen too: give the metrics listener its own port", c.Metrics.Listen)
 	}
 	// Across sections: a guard that could never deny is a configuration error.
 	if c.Policy.RequireBroker && !c.MQTT.Enabled {

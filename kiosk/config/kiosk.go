@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,29 @@ type Kiosk struct {
 	// MinFreeMB: less free space (MiB) than this on the state directory's
 	// file system makes the health "degraded" and alerts; 0 turns it off.
 	MinFreeMB int `yaml:"min_free_mb"`
+	// ShowName shows the worker's roster display name on the screen (the
+	// greeting and the result). Off by default: anyone passing sees it.
+	ShowName bool `yaml:"show_name"`
+	// AllowedHosts are extra names the page may be reached by (the Host
+	// header, without port), e.g. the Pi's mDNS name. IP addresses,
+	// localhost and the host of kiosk.listen are always accepted; any other
+	// name is refused, which stops DNS rebinding.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// RemotePreview serves the camera preview /stream.mjpg to clients
+	// other than this machine (off: loopback only, whatever kiosk.listen).
+	RemotePreview bool `yaml:"remote_preview"`
+	// Open is POST /api/open, the remote unlock over HTTP (Home
+	// Assistant's rest_command).
+	Open HTTPOpen `yaml:"open"`
+}
+
+// HTTPOpen is POST /api/open: off by default; a bearer token of its own;
+// accepted only from loopback (a TLS reverse proxy on the Pi), rate-limited.
+type HTTPOpen struct {
+	Enabled bool   `yaml:"enabled"`
+	Token   Secret `yaml:"token"`
+	// PerMinute bounds the requests (right or wrong token) per minute.
+	PerMinute int `yaml:"per_minute"`
 }
 
 func (k *Kiosk) setDefaults() {
@@ -37,6 +61,7 @@ func (k *Kiosk) setDefaults() {
 	k.HealthInterval = 30 * time.Second
 	k.MaxDetectorTime = 500 * time.Millisecond
 	k.MinFreeMB = 50
+	k.Open.PerMinute = 6
 }
 
 func (k *Kiosk) validate() error {
@@ -64,6 +89,31 @@ func (k *Kiosk) validate() error {
 	}
 	if k.MinFreeMB < 0 || k.MinFreeMB > 1<<20 {
 		return fieldError("kiosk.min_free_mb", "%d must be between 0 (check off) and 1048576", k.MinFreeMB)
+	}
+	for _, h := range k.AllowedHosts {
+		if !hostName.MatchString(strings.TrimSuffix(h, ".")) {
+			return fieldError("kiosk.allowed_hosts", "%q is not a host name (letters, digits, '-' and '.', no port)", h)
+		}
+	}
+	if k.Open.PerMinute < 1 || k.Open.PerMinute > 600 {
+		return fieldError("kiosk.open.per_minute", "%d must be between 1 and 600", k.Open.PerMinute)
+	}
+	return nil
+}
+
+// httpOpenTokenMinLen: the open token unlocks the gate.
+const httpOpenTokenMinLen = 24
+
+// validateSecrets runs after secrets are resolved.
+func (k *Kiosk) validateSecrets(identify Secret) error {
+	if !k.Open.Enabled {
+		return nil
+	}
+	if len(k.Open.Token.Value()) < httpOpenTokenMinLen {
+		return fieldError("kiosk.open.token", "kiosk.open is enabled: a token of at least %d characters is required (FACEGATE_OPEN_TOKEN, token.file or the systemd credential facegate-open-token)", httpOpenTokenMinLen)
+	}
+	if identify.IsSet() && identify.Value() == k.Open.Token.Value() {
+		return fieldError("kiosk.open.token", "must differ from identity.http.token (whoever may identify must not be able to open)")
 	}
 	return nil
 }

@@ -12,7 +12,8 @@ func TestKioskSectionsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Kiosk.Listen != "127.0.0.1:8080" || c.Kiosk.MinFreeMB != 50 || c.Identity.Timeout != 10*time.Second || !c.Identity.QR.Enabled ||
-		c.Policy.MaxFaces != 1 || c.Policy.AntiPassback.Mode != "off" || c.Audit.MaxFiles != 5 || c.Audit.SaveCrops {
+		c.Policy.MaxFaces != 1 || c.Policy.AntiPassback.Mode != "off" || c.Audit.MaxFiles != 5 || c.Audit.SaveCrops ||
+		c.Kiosk.ShowName || c.Kiosk.RemotePreview || c.Kiosk.Open.Enabled || c.Metrics.Listen != "" {
 		t.Errorf("defaults %+v %+v %+v %+v", c.Kiosk, c.Identity, c.Policy, c.Audit)
 	}
 }
@@ -43,6 +44,16 @@ func TestKioskSectionsValidation(t *testing.T) {
 		{"audit:\n  max_files: 0\n", nil, "f.yaml:2: audit.max_files: 0 must be between 1 and 100"},
 		{"audit:\n  crop_days: 365\n", nil, "f.yaml:2: audit.crop_days: 365 must be between 1 and 90"},
 		{"audit:\n  rotate: true\n", nil, "f.yaml:2: field rotate is not a known key"},
+		{"kiosk:\n  allowed_hosts: [gate1.local, \"evil.example:80\"]\n", nil, `f.yaml:2: kiosk.allowed_hosts: "evil.example:80" is not a host name`},
+		{"kiosk:\n  open:\n    enabled: true\n", nil, "f.yaml:2: kiosk.open.token: kiosk.open is enabled: a token of at least 24 characters is required"},
+		{"kiosk:\n  open:\n    enabled: true\n    token: short\n", nil, "kiosk.open.token: kiosk.open is enabled"},
+		{"kiosk:\n  open:\n    per_minute: 0\n", nil, "f.yaml:3: kiosk.open.per_minute: 0 must be between 1 and 600"},
+		{"kiosk:\n  open:\n    enabled: true\nidentity:\n  http:\n    enabled: true\n",
+			map[string]string{"FACEGATE_OPEN_TOKEN": "0123456789abcdef01234567", "FACEGATE_HTTP_TOKEN": "0123456789abcdef01234567"},
+			"kiosk.open.token: must differ from identity.http.token"},
+		{"metrics:\n  listen: nowhere\n", nil, `f.yaml:2: metrics.listen: "nowhere" is not host:port`},
+		{"metrics:\n  listen: \":99999\"\n", nil, `f.yaml:2: metrics.listen: ":99999": port must be 0-65535`},
+		{"metrics:\n  listen: 127.0.0.1:8080\n", nil, `f.yaml:2: metrics.listen: "127.0.0.1:8080" is kiosk.listen too`},
 	}
 	for _, tc := range tests {
 		env := func(k string) string { return tc.env[k] }
@@ -60,6 +71,17 @@ func TestKioskSectionsValidation(t *testing.T) {
 	})
 	if err != nil || c.Identity.HTTP.Token.Value() != "0123456789abcdef" {
 		t.Errorf("token from env: %v", err)
+	}
+	ok = "kiosk:\n  show_name: true\n  remote_preview: true\n  allowed_hosts: [gate1.local]\n  open:\n    enabled: true\nmetrics:\n  listen: 0.0.0.0:9108\n"
+	c, err = Parse("f.yaml", []byte(ok), func(k string) string {
+		if k == "FACEGATE_OPEN_TOKEN" {
+			return "0123456789abcdef01234567"
+		}
+		return ""
+	})
+	if err != nil || c.Kiosk.Open.Token.Value() != "0123456789abcdef01234567" || c.Kiosk.Open.PerMinute != 6 ||
+		!c.Kiosk.ShowName || !c.Kiosk.RemotePreview || c.Metrics.Listen != "0.0.0.0:9108" || len(c.Kiosk.AllowedHosts) != 1 {
+		t.Errorf("kiosk.open, show_name, remote_preview, allowed_hosts, metrics.listen: %v %+v %+v", err, c.Kiosk, c.Metrics)
 	}
 }
 

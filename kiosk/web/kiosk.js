@@ -6,14 +6,35 @@
   const showResult = { granted: true, denied: true, error: true, cooldown: true };
   const marks = { granted: "✔", denied: "✖", error: "!" };
 
+  // The header never says "ok" while the page says the gate is out of
+  // service or unreachable.
+  function setHealth(value, text) {
+    const h = $("health");
+    h.dataset.health = value;
+    h.textContent = text;
+  }
+
+  let last = null;
   function render(s) {
+    last = s;
     body.dataset.state = s.state;
     $("message").textContent = s.message || "";
     $("state").textContent = s.state;
     $("name").textContent = s.name || "";
-    const h = $("health");
-    h.dataset.health = s.health || "unknown";
-    h.textContent = "health: " + (s.health || "unknown");
+    if (s.state === "stopped") {
+      setHealth("down", "out of service");
+    } else {
+      setHealth(s.health || "unknown", "health: " + (s.health || "unknown"));
+    }
+    // "challenge": the worker turns their head to their own left or right;
+    // facing the screen, their left is the screen's left.
+    const arrow = $("arrow");
+    if (s.state === "challenge" && (s.challenge === "left" || s.challenge === "right")) {
+      arrow.dataset.dir = s.challenge;
+      arrow.hidden = false;
+    } else {
+      arrow.hidden = true;
+    }
     const box = $("box");
     const img = $("preview");
     if (s.box && img && img.clientWidth > 0) {
@@ -45,9 +66,18 @@
   function offline() {
     body.dataset.state = "stopped";
     $("message").textContent = "Gate offline";
+    $("state").textContent = "offline";
+    $("name").textContent = "";
     $("result").hidden = true;
     $("box").hidden = true;
+    $("arrow").hidden = true;
+    setHealth("down", "offline");
+    last = null;
   }
+
+  // The face box is placed in pixels over the preview: place it again
+  // when the screen changes size (or turns).
+  window.addEventListener("resize", () => { if (last) { render(last); } });
 
   function connect() {
     const es = new EventSource("/events");
@@ -69,6 +99,11 @@
       $("conn").textContent = "reconnecting…";
       if (offlineTimer === null) {
         offlineTimer = setTimeout(offline, 5000);
+      }
+      // An answer other than 200 (503 while the daemon starts or the
+      // streams are full) ends an EventSource for good: start a new one.
+      if (es.readyState === EventSource.CLOSED) {
+        setTimeout(connect, 2000);
       }
     });
   }

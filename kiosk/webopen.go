@@ -1,0 +1,120 @@
+package kiosk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// maxOpenBody bounds POST /api/open's body.
+const maxOpenBody = 1024
+
+// OpenRequest is the body of POST /api/open; both fields are optional and
+// go to the event and the audit log like a signed cmd/open's.
+type OpenRequest struct {
+	// By names who asked (the event's user_id), e.g. "home-assistant".
+	By string `json:"by"`
+	// Reason is a free text for the audit log.
+	Reason string `json:"reason"`
+}
+
+// ParseOpenRequest decodes an /api/open body: empty, or a JSON object with
+// only "by" and "reason". Errors match ErrInvalidIdentity.
+func ParseOpenRequest(body []byte) (OpenRequest, error) {
+	var r OpenRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return r, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return OpenRequest{}, inputErr(ErrInvalidIdentity, "open body", "", "not a JSON object with by and reason: %v", err)
+	}
+	if dec.More() {
+		return OpenRequest{}, inputErr(ErrInvalidIdentity, "open body", "", "more than one JSON value")
+	}
+	return r, nil
+}
+
+// serveOpen is POST /api/open: the remote unlock for clients that cannot
+// sign cmd/open (Home Assistant's rest_command). It takes the same route
+// as cmd/open (RemoteOpen: one session, one relay pulse, one event with
+// reason remote_open, audited) with identity_source "http".
+//
+// The bar against a captured request being replayed: the token is static,
+// so it must never cross a network in clear. The endpoint answers only
+// connections from this machine — a TLS reverse proxy on the Pi, or a
+// client on it — whatever kiosk.listen is.
+func (k *Kiosk) serveOpen(w http.ResponseWriter, r *http.Request) {
+	set := k.settings()
+	if !set.kiosk.Open.Enabled {
+		writeJSON(w, http.StatusNotFound, apiAnswer{Error: "remote open over HTTP is disabled (kiosk.open.enabled)"})
+		return
+	}
+	if !fromLoopback(r) {
+		k.log.Warn("remote open refused: not from this machine", "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusForbidden, apiAnswer{Error: "POST /api/open is accepted from this machine only: put a TLS reverse proxy on the gate in front of it (docs/kiosk.md)"})
+		return
+	}
+	if wait := k.openLimit.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: "too many open requests; try again later (kiosk.open.per_minute)"})
+		return
+	}
+	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token.Value()) {
+		k.metrics.identify(SourceHTTP, "unauthorized")
+		k.log.Warn("remote open refused: missing or wrong token", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
+		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOpenBody))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiAnswer{Error: "body larger than 1024 bytes"})
+		return
+	}
+	req, err := ParseOpenRequest(body)
+	if err == nil {
+		err = k.RemoteOpen(RemoteOpen{Source: SourceHTTP, By: req.By, Reason: req.Reason})
+	}
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusAccepted, apiAnswer{Status: "accepted"})
+	case errors.Is(err, ErrInvalidIdentity):
+		writeJSON(w, http.StatusBadRequest, apiAnswer{Error: err.Error()})
+	case errors.Is(err, ErrBusy):
+		writeJSON(w, http.StatusConflict, apiAnswer{Error: "a session is in progress; try again when the gate is idle", State: string(k.Status().State)})
+	case errors.Is(err, ErrNotRunning):
+		writeJSON(w, http.StatusServiceUnavailable, apiAnswer{Error: "the kiosk is not running"})
+	default:
+		writeJSON(w, http.StatusInternalServerError, apiAnswer{Error: err.Error()})
+	}
+}
+
+// rateWindow admits at most n requests in any minute (a sliding window).
+type rateWindow struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+// take admits one request at now, returning 0, or returns how long until
+// one would be admitted.
+func (l *rateWindow) take(now time.Time, n int) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cut := 0
+	for cut < len(l.times) && now.Sub(l.times[cut]) >= time.Minute {
+		cut++
+	}
+	l.times = l.times[cut:]
+	if len(l.times) >= n {
+		return time.Minute - now.Sub(l.times[len(l.times)-n])
+	}
+	l.times = append(l.times, now)
+	return 0
+}

@@ -1,0 +1,121 @@
+package kiosk
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/kiosk/config"
+)
+
+const openToken = "open-token-0123456789abcdef"
+
+func TestOpenEndpoint(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Policy.Cooldown = 0
+	cfg.Kiosk.Open.Enabled = true
+	cfg.Kiosk.Open.Token = config.NewSecret(openToken, "test")
+	cfg.Kiosk.Open.PerMinute = 6
+	r := newRig(t, cfg)
+	var mu sync.Mutex
+	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	r.k.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	stop := r.start(t)
+	defer stop()
+	h := r.k.Handler()
+	post := func(remote, auth, body string) *httptest.ResponseRecorder {
+		req := localRequest("POST", "/api/open", strings.NewReader(body))
+		req.RemoteAddr = remote
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	const local = "127.0.0.1:5000"
+	for _, tc := range []struct {
+		name, remote, auth, body string
+		want                     int
+	}{
+		{"from the LAN", "192.168.1.9:5000", "Bearer " + openToken, "", http.StatusForbidden},
+		{"no token", local, "", "", http.StatusUnauthorized},
+		{"identify token", local, "Bearer " + testToken, "", http.StatusUnauthorized},
+		{"wrong token", local, "Bearer " + openToken + "x", "", http.StatusUnauthorized},
+		{"unknown field", local, "Bearer " + openToken, `{"by":"ha","door":"all"}`, http.StatusBadRequest},
+		{"by too long", local, "Bearer " + openToken, `{"by":"` + strings.Repeat("a", 65) + `"}`, http.StatusBadRequest},
+	} {
+		if rec := post(tc.remote, tc.auth, tc.body); rec.Code != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, rec.Code, rec.Body, tc.want)
+		}
+	}
+	if n := len(r.events()); n != 0 {
+		t.Fatalf("refused opens produced %d events", n)
+	}
+	// Five requests so far count against the six a minute (the LAN one is
+	// refused before the limiter); the sixth opens.
+	rec := post(local, "Bearer "+openToken, `{"by":"home-assistant","reason":"opened from Home Assistant"}`)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("open: %d %s", rec.Code, rec.Body)
+	}
+	waitFor(t, func() bool { return len(r.events()) == 1 })
+	ev := r.events()[0]
+	if ev.Decision != "granted" || ev.IdentitySource != SourceHTTP || ev.UserID != "home-assistant" ||
+		len(ev.Reason) != 1 || ev.Reason[0] != ReasonRemoteOpen || r.relay.count() != 1 {
+		t.Errorf("event %+v, relay pulses %d", ev, r.relay.count())
+	}
+	// The seventh within the minute is refused whatever the token.
+	rec = post(local, "Bearer "+openToken, "")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("over the limit: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+	if rec := post(local, "Bearer "+openToken, ""); rec.Code != http.StatusAccepted {
+		t.Errorf("a minute later: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestOpenEndpointDisabled(t *testing.T) {
+	k := webRig(t, nil, nil)
+	req := localRequest("POST", "/api/open", nil)
+	req.Header.Set("Authorization", "Bearer "+openToken)
+	rec := httptest.NewRecorder()
+	k.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "kiosk.open.enabled") {
+		t.Errorf("disabled: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestRateWindow(t *testing.T) {
+	var l rateWindow
+	t0 := time.Unix(1000, 0)
+	for i := range 3 {
+		if w := l.take(t0.Add(time.Duration(i)*time.Second), 3); w != 0 {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	if w := l.take(t0.Add(10*time.Second), 3); w != 50*time.Second {
+		t.Errorf("4th: wait %s, want 50s (until the first leaves the minute)", w)
+	}
+	if w := l.take(t0.Add(60*time.Second), 3); w != 0 {
+		t.Errorf("after the first left the window: wait %s", w)
+	}
+}
+
+func FuzzParseOpenRequest(f *testing.F) {
+	for _, s := range []string{"", "{}", `{"by":"ha","reason":"x"}`, `{"by":1}`, `{} {}`, `[]`, `{"by":"a","x":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseOpenRequest(b)
+		if err != nil && (r.By != "" || r.Reason != "") {
+			t.Fatalf("error %v with a value %+v", err, r)
+		}
+	})
+}
