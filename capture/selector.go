@@ -17,7 +17,7 @@ type SelectorConfig struct {
 	// Window is how long to keep looking for a better face after the first
 	// acceptable one (default 600 ms). An excellent face ends it early.
 	Window time.Duration
-	// JPEGQuality of the 960x720 crop (default 90).
+	// JPEGQuality of the 960x720 crop (default 85).
 	JPEGQuality int
 	// FrameTimeout: no new frame for this long fails the selection with
 	// ErrCameraDown (default 3 s).

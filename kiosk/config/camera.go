@@ -84,7 +84,7 @@ type Capture struct {
 func (c *Capture) setDefaults() {
 	c.Detector = "auto"
 	c.Window = 600 * time.Millisecond
-	c.JPEGQuality = 90
+	c.JPEGQuality = 85
 	c.OnePerson = true
 	c.OpenCVThreads = 1
 }

@@ -36,7 +36,7 @@ capture:
 		t.Fatalf("%+v %+v", c.Camera, c.Capture)
 	}
 	d := Default()
-	if !d.Capture.OnePerson || d.Capture.JPEGQuality != 90 || d.Capture.Window != 600*time.Millisecond ||
+	if !d.Capture.OnePerson || d.Capture.JPEGQuality != 85 || d.Capture.Window != 600*time.Millisecond ||
 		d.Camera.FourCC != "MJPG" || d.Camera.Width != 1280 || d.Camera.FPS != 15 {
 		t.Fatalf("defaults %+v %+v", d.Camera, d.Capture)
 	}
