@@ -39,8 +39,8 @@ type AnalyzerConfig struct {
 	Model string
 	// Gates are the quality limits; zero fields take DefaultGates' values.
 	Gates Gates
-	// AllowMultiple turns the multiple_faces gate off: the largest good face
-	// wins. The live gate keeps it on (one person at a time); `facegate crop`
+	// AllowMultiple turns the multiple_faces gate off: the largest
+	// acceptable face wins, whatever the scores of the others. The live gate keeps it on (one person at a time); `facegate crop`
 	// on a photo turns it off.
 	AllowMultiple bool
 	// Logger, when set, is told once which detector is used and why.
@@ -701,7 +701,17 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 		}
 	}
 	for i, c := range an.Candidates {
-		if c.Acceptable() && (an.Best < 0 || c.Score > an.Candidates[an.Best].Score) {
+		if !c.Acceptable() {
+			continue
+		}
+		if a.cfg.AllowMultiple {
+			// A file with several acceptable faces: the largest is the
+			// subject (candidates are largest first), not the sharpest
+			// or best centred bystander.
+			an.Best = i
+			break
+		}
+		if an.Best < 0 || c.Score > an.Candidates[an.Best].Score {
 			an.Best = i
 		}
 	}
