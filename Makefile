@@ -64,7 +64,7 @@ bench-deps: ## install python3-opencv for the capture benchmark's Python baselin
 bench: bench-deps ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-bench-daemon: ## the daemon's measurements only: face-to-relay time, idle CPU, RSS growth (~2 min)
+bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate
 
 clean: ## remove build outputs

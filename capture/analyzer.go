@@ -1,9 +1,12 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	"io/fs"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"sort"
@@ -24,24 +27,28 @@ const (
 // AnalyzerConfig chooses the detector and the quality gates (config section
 // "capture").
 type AnalyzerConfig struct {
-	// Detector is DetectorHaar (default) or DetectorYuNet.
+	// Detector is DetectorHaar (default), DetectorYuNet or DetectorAuto
+	// (YuNet when Model is the pinned file, Haar otherwise).
 	Detector string
 	// Cascade is the Haar frontal-face cascade; "" searches /usr/share/opencv4.
 	Cascade string
 	// EyeCascade confirms Haar faces (two eyes, glasses or not); "" searches.
 	EyeCascade string
-	// Model is the YuNet ONNX file (required for DetectorYuNet).
+	// Model is the YuNet ONNX file (required for DetectorYuNet; with
+	// DetectorAuto the installed model, which may be missing).
 	Model string
 	// Gates are the quality limits; zero fields take DefaultGates' values.
 	Gates Gates
-	// AllowMultiple turns the multiple_faces gate off: the largest good face
-	// wins. The live gate keeps it on (one person at a time); `facegate crop`
+	// AllowMultiple turns the multiple_faces gate off: the largest
+	// acceptable face wins, whatever the scores of the others. The live gate keeps it on (one person at a time); `facegate crop`
 	// on a photo turns it off.
 	AllowMultiple bool
 	// OnDetect, when set, is told the duration of every full detection
 	// (what DetectTime reports last), from the analysing goroutine; it must
 	// not block (the daemon feeds a histogram with it).
 	OnDetect func(time.Duration)
+	// Logger, when set, is told once which detector is used and why.
+	Logger *slog.Logger
 }
 
 // Gates are the quality limits a face must pass.
@@ -191,6 +198,7 @@ type Analyzer struct {
 	lookMat              gocv.Mat
 	framesSinceFullScan  int
 	detectNanos          atomic.Int64
+	detector             string // DetectorHaar or DetectorYuNet
 }
 
 // DetectTime is how long the last full analysis (detection and
@@ -199,6 +207,48 @@ func (a *Analyzer) DetectTime() time.Duration { return time.Duration(a.detectNan
 
 // NewAnalyzer loads the detector. Errors wrap ErrDetector.
 func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
+	configured := cfg.Detector
+	why := "configured"
+	if cfg.Detector == DetectorAuto {
+		cfg.Detector, why = chooseAuto(cfg.Model)
+	}
+	a, err := newAnalyzer(cfg)
+	if err != nil && configured == DetectorAuto && cfg.Detector == DetectorYuNet {
+		// The pinned file did not load (OpenCV built without the DNN
+		// importer?): auto promises a working gate, so Haar it is.
+		why = "installed YuNet model did not load: " + err.Error()
+		cfg.Detector = DetectorHaar
+		a, err = newAnalyzer(cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.detector = cfg.Detector
+	if cfg.Logger != nil {
+		cfg.Logger.Info("face detector", "detector", a.detector, "configured", configured, "model", cfg.Model, "why", why)
+	}
+	return a, nil
+}
+
+// chooseAuto is DetectorAuto's choice and its reason.
+func chooseAuto(model string) (detector, why string) {
+	if model == "" {
+		return DetectorHaar, "no YuNet model path"
+	}
+	if err := VerifyYuNetFile(model); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return DetectorHaar, "no YuNet model installed (facegate model install yunet)"
+		}
+		return DetectorHaar, err.Error()
+	}
+	return DetectorYuNet, "installed YuNet model verified"
+}
+
+// Detector is the detector in use: DetectorHaar or DetectorYuNet (never
+// DetectorAuto, which is resolved by NewAnalyzer).
+func (a *Analyzer) Detector() string { return a.detector }
+
+func newAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 	a := &Analyzer{cfg: cfg, gates: cfg.Gates.withDefaults()}
 	switch cfg.Detector {
 	case "", DetectorHaar:
@@ -230,7 +280,7 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%w: unknown detector %q (haar or yunet)", ErrDetector, cfg.Detector)
+		return nil, fmt.Errorf("%w: unknown detector %q (auto, haar or yunet)", ErrDetector, cfg.Detector)
 	}
 	{
 		path := cfg.EyeCascade
@@ -661,7 +711,17 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 		}
 	}
 	for i, c := range an.Candidates {
-		if c.Acceptable() && (an.Best < 0 || c.Score > an.Candidates[an.Best].Score) {
+		if !c.Acceptable() {
+			continue
+		}
+		if a.cfg.AllowMultiple {
+			// A file with several acceptable faces: the largest is the
+			// subject (candidates are largest first), not the sharpest
+			// or best centred bystander.
+			an.Best = i
+			break
+		}
+		if an.Best < 0 || c.Score > an.Candidates[an.Best].Score {
 			an.Best = i
 		}
 	}

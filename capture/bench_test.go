@@ -289,3 +289,57 @@ func (c *cpuTimer) stop(b *testing.B) {
 	used := cpuNow() - c.start
 	b.ReportMetric(float64(used)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
+
+// BenchmarkBadgeSessionFrames is one person's selection started by a badge
+// read with the person already in view, the 9 frames of a 600 ms window.
+// cold: nothing watched the scene before (the selection's first frame is a
+// whole-frame scan); watched: Selector.Watch learnt the empty scene and
+// analysed the person's arrival before the badge was read (that arrival is
+// reported apart, as watch-arrival, and in the mean with it), so the
+// selection starts tracked. Thread CPU: mean and first frame of the
+// selection.
+func BenchmarkBadgeSessionFrames(b *testing.B) {
+	perDetector(b, func(b *testing.B, a *Analyzer, scene, person gocv.Mat) {
+		for _, watched := range []bool{false, true} {
+			b.Run(map[bool]string{false: "cold", true: "watched"}[watched], func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var sum, first, arrival time.Duration
+				n := 0
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					a.Reset()
+					if watched {
+						learnScene(b, a, scene)
+						a.forgetFaces()
+						t0 := threadCPU()
+						if _, err := a.Analyze(person); err != nil {
+							b.Fatal(err)
+						}
+						arrival += threadCPU() - t0
+					}
+					for j := 0; j < 9; j++ {
+						t0 := threadCPU()
+						an, err := a.Analyze(person)
+						d := threadCPU() - t0
+						if err != nil || an.Best < 0 {
+							b.Fatalf("frame %d of the person: %v %+v", j, err, an)
+						}
+						if j == 0 {
+							first += d
+						}
+						sum += d
+						n++
+					}
+				}
+				ms := func(d time.Duration, k int) float64 { return float64(d) / float64(time.Millisecond) / float64(k) }
+				b.ReportMetric(ms(sum, n), "mean-cpu-ms/frame")
+				b.ReportMetric(ms(first, b.N), "first-cpu-ms")
+				if watched {
+					b.ReportMetric(ms(arrival, b.N), "watch-arrival-cpu-ms")
+					b.ReportMetric(ms(sum+arrival, n+b.N), "mean-with-arrival-cpu-ms/frame")
+				}
+			})
+		}
+	})
+}

@@ -3,12 +3,15 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"gocv.io/x/gocv"
 )
 
 // BenchmarkWholeClip picks the best face from the shared 1280x720 clip (120
@@ -93,5 +96,72 @@ func TestHelperClipRSS(t *testing.T) {
 	res, err := BestFaceInFile(context.Background(), VideoFile(clip), a, 90)
 	if err != nil || !res.Found {
 		t.Fatalf("%v %+v", err, res)
+	}
+}
+
+// writeKindClip writes a 1280x720 MJPG clip of n frames: the background
+// (plain grey or the textured fisheye scene) with the person (face.jpg,
+// drifting 2 px a frame) in frames [from, to).
+func writeKindClip(b *testing.B, n, from, to int, textured bool) string {
+	b.Helper()
+	path := b.TempDir() + "/kind.avi"
+	vw, err := gocv.VideoWriterFile(path, "MJPG", 15, 1280, 720, true)
+	if err != nil {
+		b.Fatalf("video writer: %v", err)
+	}
+	defer vw.Close()
+	bg := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(120, 125, 130, 0), 720, 1280, gocv.MatTypeCV8UC3)
+	if textured {
+		bg.Close()
+		bg = benchScene(b, 1280, 720)
+	}
+	defer bg.Close()
+	photo := readTestImage(b, gocvImage(b, "face.jpg"))
+	defer photo.Close()
+	for i := 0; i < n; i++ {
+		f := bg.Clone()
+		if i >= from && i < to {
+			f.Close()
+			f = composeOn(bg, photo, 560, image.Pt(340+2*(i-from), 60))
+		}
+		err := vw.Write(f)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return path
+}
+
+// BenchmarkClipKinds is BenchmarkWholeClip on clips of three kinds (90
+// frames, 6 s at 15 fps): a person present most of the time, a textured
+// background with a person half of the time, a short presence (8 frames).
+func BenchmarkClipKinds(b *testing.B) {
+	for _, k := range []struct {
+		name     string
+		from, to int
+		textured bool
+	}{{"present", 5, 90, false}, {"textured", 30, 75, true}, {"short", 40, 48, false}} {
+		b.Run(k.name, func(b *testing.B) {
+			clip := writeKindClip(b, 90, k.from, k.to, k.textured)
+			a := newHaar(b, AnalyzerConfig{})
+			ct := startCPU(b)
+			var frame int
+			for i := 0; i < b.N; i++ {
+				res, err := BestFaceInFile(context.Background(), VideoFile(clip), a, 90)
+				if err != nil || !res.Found {
+					b.Fatalf("%v %+v", err, res)
+				}
+				frame = res.Frame
+			}
+			goCPU := (cpuNow() - ct.start) / time.Duration(b.N)
+			ct.stop(b)
+			b.StopTimer()
+			b.ReportMetric(float64(frame), "frame")
+			if py := pythonCPU(b, clip); py > 0 {
+				b.ReportMetric(py.Seconds()*1000, "python-cpu-ms")
+				b.ReportMetric(float64(goCPU)/float64(py), "go/python-cpu")
+			}
+		})
 	}
 }

@@ -14,7 +14,7 @@ const (
 )
 
 // DefaultJPEGQuality is the quality of the crop's JPEG.
-const DefaultJPEGQuality = 90
+const DefaultJPEGQuality = 85
 
 // CropBox returns the 4:3 source rectangle cropped around face in a frame
 // of the given size:
@@ -106,7 +106,12 @@ func (c *cropper) crop(frame gocv.Mat, face image.Rectangle) ([]byte, image.Rect
 
 // encodeJPEG encodes m and copies the bytes out of OpenCV's buffer.
 func encodeJPEG(m gocv.Mat, quality int) ([]byte, error) {
-	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, quality})
+	return encodeJPEGParams(m, []int{gocv.IMWriteJpegQuality, quality})
+}
+
+// encodeJPEGParams is encodeJPEG with OpenCV's IMWRITE_* parameters.
+func encodeJPEGParams(m gocv.Mat, params []int) ([]byte, error) {
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, params)
 	if err != nil {
 		if buf != nil {
 			buf.Close()

@@ -17,7 +17,7 @@ type SelectorConfig struct {
 	// Window is how long to keep looking for a better face after the first
 	// acceptable one (default 600 ms). An excellent face ends it early.
 	Window time.Duration
-	// JPEGQuality of the 960x720 crop (default 90).
+	// JPEGQuality of the 960x720 crop (default 85).
 	JPEGQuality int
 	// FrameTimeout: no new frame for this long fails the selection with
 	// ErrCameraDown (default 3 s).
@@ -64,12 +64,22 @@ type Selector struct {
 	running atomic.Bool
 	boxes   atomic.Pointer[overlay]
 
-	mu     sync.Mutex // guards the Mats below and closed
+	mu     sync.Mutex // guards the Mats below, closed and the analyzer
 	frame  gocv.Mat
 	best   gocv.Mat
 	crop   *cropper
 	closed bool
+	// watchedAt is when Watch last analysed a frame (zero: never); a
+	// selection starting soon after keeps the analyzer's state.
+	watchedAt time.Time
+
+	wmu        sync.Mutex // guards watchFrame (Watch reads frames without mu)
+	watchFrame gocv.Mat
 }
+
+// watchFresh: a selection that starts within this long of Watch's last
+// analysis starts from its state (learnt scene, tracked face).
+const watchFresh = time.Second
 
 type overlay struct {
 	boxes []image.Rectangle
@@ -90,7 +100,57 @@ func NewSelector(src FrameSource, an *Analyzer, cfg SelectorConfig) *Selector {
 		cfg.Clock = SystemClock
 	}
 	return &Selector{src: src, an: an, cfg: cfg, clock: cfg.Clock,
-		frame: gocv.NewMat(), best: gocv.NewMat(), crop: newCropper(cfg.JPEGQuality)}
+		frame: gocv.NewMat(), best: gocv.NewMat(), crop: newCropper(cfg.JPEGQuality), watchFrame: gocv.NewMat()}
+}
+
+// Watch analyses one frame every interval while no SelectFace runs, until
+// ctx ends (then it returns nil) or the Selector is closed (ErrClosed).
+// Between people it learns the empty scene and finds a person walking up,
+// so that a selection started by a badge read finds the face tracked and
+// its first frame is not a cold whole-frame scan. An unchanged empty scene
+// costs a thumbnail per interval and a full detection every 30 analysed
+// frames. Frame errors are waited out (the camera reconnects on its own).
+// Call it from one goroutine; a SelectFace that starts during one of its
+// analyses waits for that analysis (at most one frame's detection).
+func (s *Selector) Watch(ctx context.Context, interval time.Duration) error {
+	var seq uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.clock.After(interval):
+		}
+		if s.running.Load() {
+			continue
+		}
+		s.wmu.Lock()
+		if s.watchFrame.Ptr() == nil {
+			s.wmu.Unlock()
+			return ErrClosed
+		}
+		fctx, cancel := context.WithTimeout(ctx, interval)
+		info, err := s.src.Next(fctx, seq, &s.watchFrame)
+		cancel()
+		if err != nil {
+			s.wmu.Unlock()
+			continue
+		}
+		seq = info.Seq
+		if !s.mu.TryLock() { // a selection started meanwhile: it has the analyzer
+			s.wmu.Unlock()
+			continue
+		}
+		if s.closed {
+			s.mu.Unlock()
+			s.wmu.Unlock()
+			return ErrClosed
+		}
+		if _, err := s.an.Analyze(s.watchFrame); err == nil {
+			s.watchedAt = s.clock.Now()
+		}
+		s.mu.Unlock()
+		s.wmu.Unlock()
+	}
 }
 
 // Close releases the Selector's images. It waits for a running SelectFace
@@ -103,6 +163,9 @@ func (s *Selector) Close() error {
 		s.frame.Close()
 		s.best.Close()
 		s.crop.close()
+		s.wmu.Lock()
+		s.watchFrame.Close()
+		s.wmu.Unlock()
 	}
 	return nil
 }
@@ -153,8 +216,12 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 	}
 	// Same camera, new person: the tracked faces go, the learnt empty
 	// scene stays (with a fixed identity the selection watches the empty
-	// scene between people, and an arrival is then searched where it is).
-	s.an.forgetFaces()
+	// scene between people, and an arrival is then searched where it is) —
+	// unless Watch has just analysed the scene: its tracked face is the
+	// person in front of the camera now.
+	if s.watchedAt.IsZero() || s.clock.Now().Sub(s.watchedAt) > watchFresh {
+		s.an.forgetFaces()
+	}
 	if d, ok := s.src.(everyFrameDemander); ok {
 		// Frames are taken back to back: have them decoded ahead.
 		defer d.DemandEveryFrame()()

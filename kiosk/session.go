@@ -289,6 +289,7 @@ func (k *Kiosk) runSession(ctx context.Context, id Identity, sel *selection) {
 		return
 	}
 	k.setState(StateIdentified, msgIdentified, func(st *Status) { st.Name = id.DisplayName })
+	k.warmAPI(ctx)
 	if sel != nil {
 		defer sel.stop()
 	}

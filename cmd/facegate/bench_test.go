@@ -124,8 +124,16 @@ func (c *syntheticCamera) Health() capture.Health {
 }
 
 // benchDaemon starts the daemon on cam with the emulator answering after
-// latency.
+// latency, on loopback over plain HTTP.
 func benchDaemon(b *testing.B, cam *syntheticCamera, latency time.Duration, extra string, onEvent func(mqtt.Event)) (*daemon, func()) {
+	b.Helper()
+	return benchDaemonOn(b, cam, latency, nil, extra, onEvent)
+}
+
+// benchDaemonOn is benchDaemon with, when api is set, the emulator behind
+// TLS and a simulated link: api receives the emulator and returns the API
+// section of the config and a stop function.
+func benchDaemonOn(b *testing.B, cam *syntheticCamera, latency time.Duration, api func(emu http.Handler) (string, func()), extra string, onEvent func(mqtt.Event)) (*daemon, func()) {
 	b.Helper()
 	images, err := demoscene.ImagesDir(os.Getenv)
 	if err != nil {
@@ -143,9 +151,15 @@ func benchDaemon(b *testing.B, cam *syntheticCamera, latency time.Duration, extr
 	if err != nil {
 		b.Fatal(err)
 	}
-	apiURL, err := emu.Start("127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
+	apiYAML, stopAPI := "", func() {}
+	if api != nil {
+		apiYAML, stopAPI = api(emu)
+	} else {
+		apiURL, err := emu.Start("127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		apiYAML = fmt.Sprintf(`{url: "%s", timeout: 10s}`, apiURL)
 	}
 	br, err := broker.Start(context.Background(), "127.0.0.1:0")
 	if err != nil {
@@ -155,12 +169,12 @@ func benchDaemon(b *testing.B, cam *syntheticCamera, latency time.Duration, extr
 gate: g1
 state_dir: %s
 log_level: error
-api: {url: "%s", timeout: 10s}
+api: %s
 io: {relay: {driver: sim, pulse: 100ms}}
 mqtt: {enabled: true, urls: ["%s"]}
 kiosk: {listen: "127.0.0.1:0"}
 policy: {cooldown: 0s, attempts: {max: 0}}
-%s`, b.TempDir(), apiURL, br.URL(), extra)
+%s`, b.TempDir(), apiYAML, br.URL(), extra)
 	cfg, err := config.Parse("bench.yaml", []byte(yaml), func(k string) string {
 		if k == "FACEGATE_API_KEY" {
 			return "bench-key-1"
@@ -190,6 +204,7 @@ policy: {cooldown: 0s, attempts: {max: 0}}
 		<-done
 		br.Close()
 		emu.Close()
+		stopAPI()
 	}
 }
 

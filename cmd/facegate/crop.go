@@ -40,7 +40,7 @@ type cropResult struct {
 }
 
 // runCrop is `facegate crop (--image F | --video F) [--out F] [--json]
-// [--detector haar|yunet] [--model F]`: exit 0 face chosen, 1 none, 2 error.
+// [--detector auto|haar|yunet] [--model F]`: exit 0 face chosen, 1 none, 2 error.
 func runCrop(ctx context.Context, a *app, args []string) int {
 	fs := flag.NewFlagSet("crop", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
@@ -48,12 +48,12 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 	videoPath := fs.String("video", "", "video file: every frame is part of one selection window")
 	out := fs.String("out", "", "where to write the 960x720 JPEG (default <input name>.crop.jpg in the current folder)")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
-	detector := fs.String("detector", "", "haar or yunet (default: capture.detector from the config, else haar)")
+	detector := fs.String("detector", "", "auto, haar or yunet (default: capture.detector from the config, else auto)")
 	model := fs.String("model", "", "YuNet ONNX model (with --detector yunet)")
 	cfgPath := fs.String("config", "", "config file for the capture section (default "+config.DefaultPath+" if it exists)")
 	maxPixels := fs.Int("max-pixels", capture.DefaultMaxPixels, "refuse an image or video frame larger than this many pixels (read from the header, before decoding)")
 	fs.Usage = func() {
-		fmt.Fprintln(a.stderr, "usage: facegate crop (--image F | --video F) [--out F] [--json] [--detector haar|yunet] [--model F] [--max-pixels N]")
+		fmt.Fprintln(a.stderr, "usage: facegate crop (--image F | --video F) [--out F] [--json] [--detector auto|haar|yunet] [--model F] [--max-pixels N]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +84,7 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 		Detector:   cfg.Capture.Detector,
 		Cascade:    cfg.Capture.Cascade,
 		EyeCascade: cfg.Capture.EyeCascade,
-		Model:      cfg.Capture.Model,
+		Model:      cfg.CaptureModel(),
 		Gates: capture.Gates{
 			MinFaceWidth:  cfg.Capture.MinFaceWidth,
 			MinSharpness:  cfg.Capture.MinSharpness,
@@ -104,12 +104,14 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 		}
 	}
 	switch acfg.Detector {
-	case capture.DetectorHaar, capture.DetectorYuNet:
+	case capture.DetectorAuto, capture.DetectorHaar, capture.DetectorYuNet:
 	default:
-		return fail("--detector %q is not haar or yunet", acfg.Detector)
+		return fail("--detector %q is not auto, haar or yunet", acfg.Detector)
 	}
-	if acfg.Detector == capture.DetectorYuNet && acfg.Model == "" {
-		return fail("--detector yunet needs --model (the YuNet ONNX file, see docs/capture.md)")
+	if acfg.Detector == capture.DetectorYuNet {
+		if _, err := os.Stat(acfg.Model); acfg.Model == "" || err != nil {
+			return fail("--detector yunet needs --model (the YuNet ONNX file) or an installed model (facegate model install yunet), not %q", acfg.Model)
+		}
 	}
 	src, input := capture.ImageFile(*imagePath), *imagePath
 	if *videoPath != "" {

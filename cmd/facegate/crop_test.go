@@ -132,7 +132,7 @@ func TestCropErrors(t *testing.T) {
 		{"both", []string{"--image", "a.jpg", "--video", "b.mp4"}, "exactly one"},
 		{"missing file", []string{"--image", "/nonexistent/x.jpg"}, "cannot read /nonexistent/x.jpg"},
 		{"not an image", []string{"--image", notImage}, "not an image"},
-		{"bad detector", []string{"--image", notImage, "--detector", "hog"}, "not haar or yunet"},
+		{"bad detector", []string{"--image", notImage, "--detector", "hog"}, "not auto, haar or yunet"},
 		{"yunet without model", []string{"--image", notImage, "--detector", "yunet"}, "needs --model"},
 		{"bad model", []string{"--image", notImage, "--model", notImage}, "YuNet model"},
 		{"stray argument", []string{"--image", notImage, "extra"}, "unexpected argument"},

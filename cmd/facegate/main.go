@@ -50,6 +50,7 @@ var commands = map[string]command{
 	"relay":    {"pulse the relay or watch the gate inputs", runRelay},
 	"emulator": {"run the local FaceAuth emulator", runEmulator},
 	"config":   {"check the configuration file", runConfig},
+	"model":    {"install the YuNet face detector model (model install yunet)", runModel},
 	"version":  {"print the version", runVersion},
 }
 

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Camera is the frame source.
 type Camera struct {
@@ -50,11 +53,13 @@ func (c *Camera) validate() error {
 
 // Capture is face detection, scoring, selection and the crop.
 type Capture struct {
-	// Detector is "haar" (default) or "yunet".
+	// Detector is "auto" (default: YuNet when the installed model is there
+	// and verified, Haar otherwise), "haar" or "yunet".
 	Detector string `yaml:"detector"`
 	// Cascade overrides the Haar cascade path (found under /usr/share/opencv4 otherwise).
 	Cascade string `yaml:"cascade"`
-	// Model is the YuNet ONNX file (required with detector: yunet).
+	// Model is the YuNet ONNX file (required with detector: yunet; with
+	// auto "" means InstalledModelPath(state_dir), see Config.CaptureModel).
 	Model string `yaml:"model"`
 	// Window is how long to keep looking for a better face after the first acceptable one.
 	Window time.Duration `yaml:"window"`
@@ -77,22 +82,22 @@ type Capture struct {
 }
 
 func (c *Capture) setDefaults() {
-	c.Detector = "haar"
+	c.Detector = "auto"
 	c.Window = 600 * time.Millisecond
-	c.JPEGQuality = 90
+	c.JPEGQuality = 85
 	c.OnePerson = true
 	c.OpenCVThreads = 1
 }
 
 func (c *Capture) validate() error {
 	switch c.Detector {
-	case "haar":
+	case "auto", "haar":
 	case "yunet":
 		if c.Model == "" {
 			return fieldError("capture.model", "detector yunet needs the path of the ONNX model")
 		}
 	default:
-		return fieldError("capture.detector", "%q is not haar or yunet", c.Detector)
+		return fieldError("capture.detector", "%q is not auto, haar or yunet", c.Detector)
 	}
 	if c.Window < 0 || c.Window > 10*time.Second {
 		return fieldError("capture.window", "%s must be between 0 and 10s", c.Window)
@@ -123,4 +128,23 @@ func (c *Capture) validate() error {
 		return fieldError("capture.opencv_threads", "%d must be 0..64 (0: every core)", c.OpenCVThreads)
 	}
 	return nil
+}
+
+// YuNetModelFile is the file `facegate model install yunet` writes in
+// <state_dir>/models (capture.YuNetModelFile, without importing gocv here).
+const YuNetModelFile = "face_detection_yunet_2023mar.onnx"
+
+// InstalledModelPath is where `facegate model install yunet` puts the model
+// and where detector auto looks for it.
+func InstalledModelPath(stateDir string) string {
+	return filepath.Join(stateDir, "models", YuNetModelFile)
+}
+
+// CaptureModel is the YuNet model the analyzer is given: capture.model, or
+// with detector auto and no model the installed one (which may be absent).
+func (c *Config) CaptureModel() string {
+	if c.Capture.Model == "" && c.Capture.Detector == "auto" {
+		return InstalledModelPath(c.StateDir)
+	}
+	return c.Capture.Model
 }

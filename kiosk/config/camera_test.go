@@ -36,7 +36,7 @@ capture:
 		t.Fatalf("%+v %+v", c.Camera, c.Capture)
 	}
 	d := Default()
-	if !d.Capture.OnePerson || d.Capture.JPEGQuality != 90 || d.Capture.Window != 600*time.Millisecond ||
+	if !d.Capture.OnePerson || d.Capture.JPEGQuality != 85 || d.Capture.Window != 600*time.Millisecond ||
 		d.Camera.FourCC != "MJPG" || d.Camera.Width != 1280 || d.Camera.FPS != 15 {
 		t.Fatalf("defaults %+v %+v", d.Camera, d.Capture)
 	}
@@ -50,7 +50,7 @@ func TestCameraCaptureErrors(t *testing.T) {
 		{"camera:\n  fourcc: MJPEG\n", `f.yaml:2: camera.fourcc: "MJPEG" must be four characters, e.g. MJPG`},
 		{"camera:\n  fps: 500\n", `f.yaml:1: camera: 1280x720 at 500 fps is beyond 7680x4320 at 240 fps`},
 		{"camera:\n  frozen_after: 500ms\n", `f.yaml:2: camera.frozen_after: 500ms must be at least 1s (0: default 10s)`},
-		{"capture:\n  detector: hog\n", `f.yaml:2: capture.detector: "hog" is not haar or yunet`},
+		{"capture:\n  detector: hog\n", `f.yaml:2: capture.detector: "hog" is not auto, haar or yunet`},
 		{"capture:\n  detector: yunet\n", `f.yaml:1: capture.model: detector yunet needs the path of the ONNX model`},
 		{"capture:\n  jpeg_quality: 0\n", `f.yaml:2: capture.jpeg_quality: 0 must be 1..100`},
 		{"capture:\n  min_face_width: -1\n", `f.yaml:2: capture.min_face_width: -1 must be 0..2000 pixels`},
@@ -62,6 +62,28 @@ func TestCameraCaptureErrors(t *testing.T) {
 		_, err := Parse("f.yaml", []byte(tt.yml), nil)
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("%q:\n got %v\nwant %s", tt.yml, err, tt.want)
+		}
+	}
+}
+
+// TestCaptureModelAuto: detector auto without a model looks where `facegate
+// model install yunet` writes; an explicit model or detector is kept.
+func TestCaptureModelAuto(t *testing.T) {
+	tests := []struct {
+		yml, detector, model string
+	}{
+		{"state_dir: /srv/fg\n", "auto", "/srv/fg/models/face_detection_yunet_2023mar.onnx"},
+		{"capture:\n  detector: auto\n  model: /m.onnx\n", "auto", "/m.onnx"},
+		{"capture:\n  detector: haar\n", "haar", ""},
+		{"capture:\n  detector: yunet\n  model: /y.onnx\n", "yunet", "/y.onnx"},
+	}
+	for _, tt := range tests {
+		c, err := Parse("f.yaml", []byte(tt.yml), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yml, err)
+		}
+		if c.Capture.Detector != tt.detector || c.CaptureModel() != tt.model {
+			t.Errorf("%q: detector %q model %q, want %q %q", tt.yml, c.Capture.Detector, c.CaptureModel(), tt.detector, tt.model)
 		}
 	}
 }
