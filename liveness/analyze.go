@@ -399,7 +399,7 @@ func findHomography(src, dst []pt, thr float64) ([9]float64, bool) {
 		av[2*i], av[2*i+1] = float32(src[i].X), float32(src[i].Y)
 		bv[2*i], bv[2*i+1] = float32(dst[i].X), float32(dst[i].Y)
 	}
-	m := gocv.FindHomography(a, &b, gocv.HomograpyMethodRANSAC, thr, &mask, 2000, 0.995)
+	m := gocv.FindHomography(a, &b, gocv.HomograpyMethodRANSAC, thr, &mask, 500, 0.995)
 	defer m.Close()
 	if m.Empty() || m.Rows() != 3 || m.Cols() != 3 {
 		return h, false

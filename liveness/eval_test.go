@@ -295,3 +295,224 @@ func TestEvaluationAttacks(t *testing.T) {
 		}
 	}
 }
+
+// turnEvent is a stretch of the real recording where the man turns his
+// head, found with YuNet's landmarks (the label), independent of the
+// tracked points the Haar check uses.
+type turnEvent struct {
+	start int       // first frame of the window
+	dir   Direction // the person's own side he turned to
+	late  int       // a window start 1.5 s before start with no turn in it, -1 none
+}
+
+const (
+	labelTurn   = 0.05 // landmark yaw change (face widths) that counts as a turn
+	labelWithin = 1.2  // seconds: the turn must reach labelTurn this soon
+)
+
+// franckYaw is the YuNet landmark yaw of every frame (NaN without a face).
+func franckYaw(t *testing.T, maxFrames int) ([]float64, float64) {
+	finder, done := newFinder(t, capture.DetectorYuNet)
+	defer done()
+	v, err := OpenVideo(filepath.Join(sharedFaces, "franck_talking_head.mp4"))
+	if err != nil {
+		t.Skip(err)
+	}
+	defer v.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	var yaw []float64
+	for len(yaw) < maxFrames {
+		if _, err := v.Next(context.Background(), &frame); err != nil {
+			break
+		}
+		box, lm, ok, err := finder.Face(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok || lm == nil {
+			yaw = append(yaw, math.NaN())
+			continue
+		}
+		yaw = append(yaw, landmarkYaw(lm, box.Dx()))
+	}
+	return yaw, v.FPS()
+}
+
+// turnEvents finds non-overlapping windows in which the yaw moves by
+// labelTurn within labelWithin seconds of the window start.
+func turnEvents(yaw []float64, fps float64) []turnEvent {
+	win := int(DefaultConfig.Window.Seconds()*fps) + 1
+	within := int(labelWithin * fps)
+	lateBy := int(1.5 * fps)
+	var out []turnEvent
+	for s := 0; s+win <= len(yaw); {
+		base := yaw[s]
+		found := false
+		if !math.IsNaN(base) {
+			for i := s + 1; i <= s+within; i++ {
+				if math.IsNaN(yaw[i]) {
+					continue
+				}
+				if d := yaw[i] - base; math.Abs(d) >= labelTurn {
+					e := turnEvent{start: s, dir: Right, late: -1}
+					if d > 0 {
+						e.dir = Left // nose towards the image's right: his own left
+					}
+					if ls := s - lateBy; ls >= 0 && !math.IsNaN(yaw[ls]) {
+						calm := true
+						for j := ls; j <= s; j++ {
+							if math.IsNaN(yaw[j]) || math.Abs(yaw[j]-yaw[ls]) >= labelTurn/2 {
+								calm = false
+								break
+							}
+						}
+						if calm {
+							e.late = ls
+						}
+					}
+					out = append(out, e)
+					found = true
+					break
+				}
+			}
+		}
+		if found {
+			s += win
+		} else {
+			s += int(fps / 4)
+		}
+	}
+	return out
+}
+
+func (d Direction) opposite() Direction {
+	if d == Left {
+		return Right
+	}
+	return Left
+}
+
+// readWindow reads n frames of the recording from frame start.
+func readWindow(t *testing.T, v *VideoFrames, start, n int) []gocv.Mat {
+	v.Seek(start)
+	var mats []gocv.Mat
+	for i := 0; i < n; i++ {
+		m := gocv.NewMat()
+		if _, err := v.Next(context.Background(), &m); err != nil {
+			m.Close()
+			break
+		}
+		mats = append(mats, m)
+	}
+	return mats
+}
+
+// onScreen shows recorded frames on a hand-held phone (bezel, moiré,
+// glare, tremor) in a 640x480 camera frame: a replay attack.
+func onScreen(rng *rand.Rand, src []gocv.Mat, bg gocv.Mat) []gocv.Mat {
+	sh := synth.NewShake(rng.Int63(), 0.8, 0.3)
+	bezel, period, strength := 10+rng.Intn(10), 3+2*rng.Float64(), 0.1+0.15*rng.Float64()
+	scale := 1.1 + 0.3*rng.Float64()
+	gx, gy := 200+rng.Float64()*240, 140+rng.Float64()*200
+	out := make([]gocv.Mat, len(src))
+	scr := gocv.NewMat()
+	defer scr.Close()
+	for i, f := range src {
+		sh.Step()
+		synth.Screen(f, &scr, bezel, period, strength)
+		m := synth.PlanePose(image.Pt(scr.Cols(), scr.Rows()), 0, 0, sh.Rot*math.Pi/180, scale, 320+sh.X, 240+sh.Y, 640)
+		out[i] = gocv.NewMat()
+		synth.OverBackground(scr, bg, &out[i], m)
+		m.Close()
+		synth.Glare(&out[i], image.Pt(int(gx+3*sh.X), int(gy)), 35, 0.5)
+	}
+	return out
+}
+
+func closeAll(ms []gocv.Mat) {
+	for i := range ms {
+		ms[i].Close()
+	}
+}
+
+// TestEvaluationRecording: the real talking head turning (bona fide, with
+// the challenge set to the side he turned to) and replays of it on a
+// screen that answer the wrong way or late.
+func TestEvaluationRecording(t *testing.T) {
+	sharedOrSkip(t)
+	maxFrames := 24 * 60
+	if fullEval() {
+		maxFrames = math.MaxInt
+	}
+	yaw, fps := franckYaw(t, maxFrames)
+	events := turnEvents(yaw, fps)
+	seen := 0
+	for _, y := range yaw {
+		if !math.IsNaN(y) {
+			seen++
+		}
+	}
+	t.Logf("recording: %d frames (%.0f s) read, YuNet face in %d; %d turn windows (|landmark yaw change| >= %.2f face widths within %.1f s)",
+		len(yaw), float64(len(yaw))/fps, seen, len(events), labelTurn, labelWithin)
+	if len(events) == 0 {
+		t.Fatal("no turn found in the recording")
+	}
+	v, err := OpenVideo(filepath.Join(sharedFaces, "franck_talking_head.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	bg := background(t)
+	defer bg.Close()
+	win := int(DefaultConfig.Window.Seconds()*fps) + 1
+	tallies := map[string]*tally{}
+	add := func(name string, attack bool, r Result) {
+		if tallies[name] == nil {
+			tallies[name] = &tally{name: name, attack: attack}
+		}
+		tallies[name].add(r)
+	}
+	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
+		finder, done := newFinder(t, det)
+		check := func(mats []gocv.Mat, dir Direction) Result {
+			finder.(AnalyzerFinder).An.Reset()
+			r, err := Check(context.Background(), Config{}, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		for k, e := range events {
+			mats := readWindow(t, v, e.start, win)
+			r := check(mats, e.dir)
+			add("bona fide turn ("+det+")", false, r)
+			if !r.Live {
+				t.Logf("%s rejected bona fide window at %.1f s (%s): %v %+v", det, float64(e.start)/fps, e.dir, r.Reasons, r.Cues)
+			}
+			rng := rand.New(rand.NewSource(int64(k)))
+			if fullEval() || k < 4 {
+				replay := onScreen(rng, mats, bg)
+				add("replay, wrong direction ("+det+")", true, check(replay, e.dir.opposite()))
+				closeAll(replay)
+			}
+			closeAll(mats)
+			if e.late >= 0 && (fullEval() || k < 4) {
+				mats := readWindow(t, v, e.late, win)
+				replay := onScreen(rng, mats, bg)
+				add("replay, late ("+det+")", true, check(replay, e.dir))
+				closeAll(replay)
+				closeAll(mats)
+			}
+		}
+		done()
+	}
+	names := make([]string, 0, len(tallies))
+	for n := range tallies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.Log(tallies[n])
+	}
+}
