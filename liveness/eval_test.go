@@ -53,7 +53,7 @@ func newFinder(t *testing.T, det string) (Finder, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return AnalyzerFinder{An: an}, func() { an.Close() }
+	return AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, func() { an.Close() }
 }
 
 // tally counts decisions of one presentation type.

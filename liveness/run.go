@@ -83,9 +83,12 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 }
 
 // AnalyzerFinder is a Finder over a capture.Analyzer: the best acceptable
-// face (else the largest) starts the check; with YuNet, every frame is
-// analysed again for its landmarks. It does not close the analyzer.
-type AnalyzerFinder struct{ An *capture.Analyzer }
+// face (else the largest) starts the check; with YuNet (set YuNet), every
+// frame is analysed again for its landmarks. It does not close the analyzer.
+type AnalyzerFinder struct {
+	An    *capture.Analyzer
+	YuNet bool
+}
 
 // Face implements Finder.
 func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
@@ -106,6 +109,9 @@ func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool,
 
 // Landmarks implements Finder: the landmarks of the face overlapping near most.
 func (f AnalyzerFinder) Landmarks(frame gocv.Mat, near image.Rectangle) (*Landmarks, error) {
+	if !f.YuNet {
+		return nil, nil // Haar has none: do not pay for a detection
+	}
 	a, err := f.An.Analyze(frame)
 	if err != nil {
 		return nil, err

@@ -159,7 +159,7 @@ api: {url: "%s", timeout: 10s}
 io: {relay: {driver: sim, pulse: 100ms}}
 mqtt: {enabled: true, urls: ["%s"]}
 kiosk: {listen: "127.0.0.1:0"}
-policy: {cooldown: 0s, attempts: {max: 0}}
+policy: {cooldown: 0s, attempts: {max: 0}, liveness: off}
 %s`, b.TempDir(), apiURL, br.URL(), extra)
 	cfg, err := config.Parse("bench.yaml", []byte(yaml), func(k string) string {
 		if k == "FACEGATE_API_KEY" {

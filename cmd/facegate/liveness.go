@@ -85,7 +85,7 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 		return fail("%v", err)
 	}
 	defer v.Close()
-	res, err := liveness.Check(ctx, liveness.Config{}, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an}, v)
+	res, err := liveness.Check(ctx, liveness.Config{}, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
 	if err != nil {
 		return fail("%v", err)
 	}

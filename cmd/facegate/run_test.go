@@ -200,6 +200,7 @@ identity:
   timeout: 10s
 policy:
   cooldown: 200ms
+  liveness: off # a still test clip cannot turn its head
 `, filepath.Join(dir, "state"), apiURL, video, r.broker.URL())
 	r.writeConfig(r.cfgYAML)
 	r.env = map[string]string{"FACEGATE_API_KEY": "test-key-123", "NOTIFY_SOCKET": r.notify.path,

@@ -145,6 +145,14 @@ type Policy struct {
 	// RequireBroker denies while the MQTT broker is disconnected (events
 	// are queued on disk either way).
 	RequireBroker bool `yaml:"require_broker"`
+	// Liveness is the presentation-attack check: off, passive (a still
+	// picture fails) or challenge (the worker turns the head on request;
+	// docs/liveness.md). A failure is a hard denial.
+	Liveness string `yaml:"liveness"`
+	// LivenessLockout: Max liveness failures for one identity within Per
+	// lock it out (denied without a check) until Per has passed since the
+	// last failure, and alert the operator. Max 0 disables the lockout.
+	LivenessLockout Attempts `yaml:"liveness_lockout"`
 }
 
 // MinScores are the FaceAuth score names.
@@ -177,6 +185,9 @@ func (p *Policy) setDefaults() {
 	p.AntiPassback.Window = 5 * time.Minute
 	p.Attempts.Max = 5
 	p.Attempts.Per = 5 * time.Minute
+	p.Liveness = "challenge"
+	p.LivenessLockout.Max = 3
+	p.LivenessLockout.Per = 10 * time.Minute
 }
 
 func (p *Policy) validate() error {
@@ -214,6 +225,17 @@ func (p *Policy) validate() error {
 	}
 	if p.Attempts.Max > 0 && (p.Attempts.Per <= 0 || p.Attempts.Per > 24*time.Hour) {
 		return fieldError("policy.attempts.per", "%s must be between 1ms and 24h", p.Attempts.Per)
+	}
+	switch p.Liveness {
+	case "off", "passive", "challenge":
+	default:
+		return fieldError("policy.liveness", "%q is not off, passive or challenge", p.Liveness)
+	}
+	if p.LivenessLockout.Max < 0 || p.LivenessLockout.Max > 100 {
+		return fieldError("policy.liveness_lockout.max", "%d must be between 0 (no lockout) and 100", p.LivenessLockout.Max)
+	}
+	if p.LivenessLockout.Max > 0 && (p.LivenessLockout.Per <= 0 || p.LivenessLockout.Per > 24*time.Hour) {
+		return fieldError("policy.liveness_lockout.per", "%s must be between 1ms and 24h", p.LivenessLockout.Per)
 	}
 	return nil
 }
