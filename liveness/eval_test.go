@@ -248,7 +248,7 @@ func TestEvaluationAttacks(t *testing.T) {
 	photos := readPhotos(t)
 	seeds, sizes := 1, []int{150}
 	if fullEval() {
-		seeds, sizes = 4, []int{130, 170}
+		seeds, sizes = 2, []int{130, 170}
 	}
 	finder, done := newFinder(t, capture.DetectorHaar)
 	defer done()
