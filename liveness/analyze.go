@@ -136,6 +136,33 @@ func (c *Checker) Result() (Result, error) {
 	return finish(res), nil
 }
 
+// Done reports whether the frames so far already decide a challenge, so
+// that the caller can stop early: the head has turned well past the
+// amplitude the asked way for three frames (the geometry is measured at
+// that turn), or it has turned the wrong way. Cheap (no homography).
+func (c *Checker) Done() bool {
+	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {
+		return false
+	}
+	yaw, _ := c.yawSeries(c.frames)
+	s, a := c.dir.sign(), c.cfg.MinAmplitude
+	n := len(yaw)
+	for _, y := range yaw {
+		if !math.IsNaN(y) && -y*s >= a {
+			return true
+		}
+		if !math.IsNaN(y) && y*s >= a {
+			break // the right way first: wrong-way motion later does not decide
+		}
+	}
+	for i := n - 3; i < n; i++ {
+		if math.IsNaN(yaw[i]) || yaw[i]*s < 1.5*a {
+			return false
+		}
+	}
+	return true
+}
+
 // finish sets Live and keeps the score of a refused check below 0.5.
 func finish(r Result) Result {
 	r.Score = round4(r.Score)

@@ -166,3 +166,62 @@ func TestTooFewPoints(t *testing.T) {
 		t.Fatalf("blank face: %+v", r)
 	}
 }
+
+// TestDoneEndsTheChallengeEarly: a clear turn ends the check well before
+// the window, a still face does not.
+func TestDoneEndsTheChallengeEarly(t *testing.T) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	for _, tc := range []struct {
+		name     string
+		peak     float64
+		dir      Direction
+		doneFrom int // earliest frame at which Done may be true; -1 never
+	}{
+		{"turn", 0.35, Left, 8},
+		{"wrong way", -0.35, Left, 6},
+		{"still", 0, Left, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewChecker(Config{}, ModeChallenge, tc.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			frame := gocv.NewMat()
+			defer frame.Close()
+			doneAt := -1
+			for i := 0; i < 38 && doneAt < 0; i++ {
+				at := time.Duration(i) * time.Second / testFPS
+				synth.Turn(img, &frame, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, tc.peak))
+				if i == 0 {
+					err = c.Start(frame, face, nil, at)
+				} else {
+					err = c.Add(frame, nil, at)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Done() {
+					doneAt = i
+				}
+			}
+			if tc.doneFrom < 0 {
+				if doneAt >= 0 {
+					t.Fatalf("done at frame %d for a still face", doneAt)
+				}
+				return
+			}
+			if doneAt < tc.doneFrom || doneAt > 20 {
+				t.Fatalf("done at frame %d, want between %d and 20 (of 38)", doneAt, tc.doneFrom)
+			}
+			r, err := c.Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tc.peak*tc.dir.sign() > 0; r.Live != want {
+				t.Fatalf("early result live=%v, want %v: %+v", r.Live, want, r)
+			}
+		})
+	}
+}

@@ -78,6 +78,9 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 		if err := c.Add(frame, lm, at); err != nil {
 			return Result{}, err
 		}
+		if c.Done() {
+			break
+		}
 	}
 	return c.Result()
 }
