@@ -17,6 +17,7 @@ func (c *Checker) Result() (Result, error) {
 	cues := &res.Cues
 	cues.OnsetMS = -1
 	cues.Frames = len(c.frames)
+	cues.DurationMS = (c.frames[len(c.frames)-1].at - c.frames[0].at).Milliseconds()
 	seeds := len(c.frames[0].pos)
 	// The frames usable for geometry: up to the last one that still holds enough points.
 	end := len(c.frames) - 1

@@ -58,15 +58,15 @@ func newFinder(t *testing.T, det string) (Finder, func()) {
 
 // tally counts decisions of one presentation type.
 type tally struct {
-	name       string
-	attack     bool
-	total      int
-	accepted   int // attack: APCER numerator; bona fide: accepted
-	noFace     int // the face finder found nothing (not a PAD decision)
-	reasons    map[Reason]int
-	scoreSum   float64
-	onsetsMS   []int64
-	yunetLabel bool
+	name      string
+	attack    bool
+	total     int
+	accepted  int // attack: APCER numerator; bona fide: accepted
+	noFace    int // the face finder found nothing (not a PAD decision)
+	reasons   map[Reason]int
+	scoreSum  float64
+	onsetsMS  []int64
+	durations []float64 // ms from the challenge to the decision's last frame
 }
 
 func (t *tally) add(r Result) {
@@ -83,6 +83,7 @@ func (t *tally) add(r Result) {
 		t.accepted++
 		t.onsetsMS = append(t.onsetsMS, r.Cues.OnsetMS)
 	}
+	t.durations = append(t.durations, float64(r.Cues.DurationMS))
 	for _, x := range r.Reasons {
 		t.reasons[x]++
 	}
@@ -106,7 +107,7 @@ func (t *tally) String() string {
 		rs = append(rs, fmt.Sprintf("%s:%d", r, n))
 	}
 	sort.Strings(rs)
-	return fmt.Sprintf("%-34s %s  no_face:%d  reasons %s", t.name, metric, t.noFace, strings.Join(rs, " "))
+	return fmt.Sprintf("%-34s %s  no_face:%d  check median %.0f ms  reasons %s", t.name, metric, t.noFace, median(t.durations), strings.Join(rs, " "))
 }
 
 // photo is one picture of a face from expected.csv.

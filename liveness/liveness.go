@@ -152,7 +152,10 @@ type Landmarks [5]image.Point
 // Cues are the measured values behind a Result (JSON in `facegate liveness`).
 type Cues struct {
 	Frames int `json:"frames"` // analysed frames, including the first
-	Points int `json:"points"` // points tracked to the end
+	// DurationMS is from the challenge to the last analysed frame: what
+	// the check adds to a session where nothing runs beside it.
+	DurationMS int64 `json:"duration_ms"`
+	Points     int   `json:"points"` // points tracked to the end
 	// Motion is the largest median point displacement, in face widths.
 	Motion float64 `json:"motion"`
 	// Yaw is the signed yaw proxy at its peak in the asked direction (face
