@@ -54,7 +54,7 @@ func (c *Checker) Result() (Result, error) {
 	yaw, landmarks := c.yawSeries(frames)
 	cues.Landmarks = landmarks
 	s := c.dir.sign()
-	a := c.cfg.MinAmplitude
+	a := c.amplitude(landmarks)
 	peak, peakAgainst := 0, 0
 	tPos, tNeg := -1, -1
 	for i, y := range yaw {
@@ -145,8 +145,8 @@ func (c *Checker) Done() bool {
 	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {
 		return false
 	}
-	yaw, _ := c.yawSeries(c.frames)
-	s, a := c.dir.sign(), c.cfg.MinAmplitude
+	yaw, lm := c.yawSeries(c.frames)
+	s, a := c.dir.sign(), c.amplitude(lm)
 	n := len(yaw)
 	for _, y := range yaw {
 		if !math.IsNaN(y) && -y*s >= a {
@@ -162,6 +162,14 @@ func (c *Checker) Done() bool {
 		}
 	}
 	return true
+}
+
+// amplitude is the turn to reach with or without landmarks.
+func (c *Checker) amplitude(landmarks bool) float64 {
+	if landmarks {
+		return c.cfg.MinAmplitude
+	}
+	return c.cfg.MinAmplitudeTracked
 }
 
 // finish sets Live and keeps the score of a refused check below 0.5.

@@ -103,7 +103,7 @@ func TestSyntheticChallenge(t *testing.T) {
 		{"head turns the wrong way", Left, head(300*time.Millisecond, -20*deg), false, ReasonWrongDirection},
 		{"head turns too late", Left, head(1500*time.Millisecond, 20*deg), false, ReasonLate},
 		{"still picture", Left, still, false, ReasonNoResponse},
-		{"print turned about its vertical axis", Left, print3D(25*deg, 0), false, ReasonNoResponse},
+		{"print turned about its vertical axis", Left, print3D(25*deg, 0), false, ReasonPlanar},
 		{"print turned the other way", Right, print3D(-25*deg, 0), false, ReasonNoResponse},
 		{"bent print turned", Left, print3D(25*deg, 300), false, ""},
 	}

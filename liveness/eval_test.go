@@ -487,7 +487,11 @@ func TestEvaluationRecording(t *testing.T) {
 		for k, e := range events {
 			mats := readWindow(t, v, e.start, win)
 			r := check(mats, e.dir)
-			add("bona fide turn ("+det+")", false, r)
+			half := "first half, tuning"
+			if float64(e.start)/fps >= 100 {
+				half = "second half, held out"
+			}
+			add("bona fide turn ("+det+", "+half+")", false, r)
 			if !r.Live {
 				t.Logf("%s rejected bona fide window at %.1f s (%s): %v %+v", det, float64(e.start)/fps, e.dir, r.Reasons, r.Cues)
 			}
