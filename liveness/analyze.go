@@ -148,9 +148,18 @@ func (c *Checker) Done() bool {
 	yaw, lm := c.yawSeries(c.frames)
 	s, a := c.dir.sign(), c.amplitude(lm)
 	n := len(yaw)
+	// Landmarks jitter from frame to frame: with them, stop only when the
+	// tracked points have turned the same way too.
+	tracked := func(sign float64) bool {
+		if !lm {
+			return true
+		}
+		tr := c.yawOf(c.frames, false)
+		return !math.IsNaN(tr[n-1]) && tr[n-1]*sign >= c.cfg.MinAmplitudeTracked
+	}
 	for _, y := range yaw {
 		if !math.IsNaN(y) && -y*s >= a {
-			return true
+			return tracked(-s)
 		}
 		if !math.IsNaN(y) && y*s >= a {
 			break // the right way first: wrong-way motion later does not decide
@@ -161,7 +170,7 @@ func (c *Checker) Done() bool {
 			return false
 		}
 	}
-	return true
+	return tracked(s)
 }
 
 // amplitude is the turn to reach with or without landmarks.
@@ -214,7 +223,6 @@ func (c *Checker) medianDisplacement(f frameObs) float64 {
 // moved towards the image's right relative to the outline), median-filtered
 // over three frames. It uses the landmarks when most frames have them.
 func (c *Checker) yawSeries(frames []frameObs) ([]float64, bool) {
-	raw := make([]float64, len(frames))
 	withLM := 0
 	for _, f := range frames {
 		if !math.IsNaN(f.yawLM) {
@@ -222,6 +230,12 @@ func (c *Checker) yawSeries(frames []frameObs) ([]float64, bool) {
 		}
 	}
 	useLM := withLM*5 >= len(frames)*4 // landmarks in at least 80 % of the frames
+	return c.yawOf(frames, useLM), useLM
+}
+
+// yawOf is yawSeries from the landmarks (useLM) or from the tracked points.
+func (c *Checker) yawOf(frames []frameObs, useLM bool) []float64 {
+	raw := make([]float64, len(frames))
 	p0 := c.frames[0].pos
 	for t, f := range frames {
 		if useLM {
@@ -261,8 +275,21 @@ func (c *Checker) yawSeries(frames []frameObs) ([]float64, bool) {
 		}
 		out[t] = median(w)
 	}
+	if useLM {
+		// One detection is a noisy baseline: use the first three frames'.
+		var b []float64
+		for j := 0; j < 3 && j < len(raw); j++ {
+			if !math.IsNaN(raw[j]) {
+				b = append(b, raw[j])
+			}
+		}
+		base := median(b)
+		for t := range out {
+			out[t] -= base
+		}
+	}
 	out[0] = 0
-	return out, useLM
+	return out
 }
 
 // planarity fits one homography (RANSAC) from the first frame to f and
