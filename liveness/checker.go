@@ -29,6 +29,10 @@ type frameObs struct {
 	yawLM float64 // landmark yaw proxy minus the first frame's; NaN without landmarks
 }
 
+// lkCriteria is shared: gocv has no Close for a TermCriteria, so one per
+// checker would leak a little C memory per session. Read-only.
+var lkCriteria = gocv.NewTermCriteria(gocv.Count|gocv.EPS, 20, 0.03)
+
 // Checker runs one liveness check over a sequence of frames: Start with the
 // first frame and the chosen face, Add the following frames in order, then
 // Result. Not safe for concurrent use; Close releases its OpenCV memory.
@@ -49,7 +53,6 @@ type Checker struct {
 	prev, cur, region, work   gocv.Mat
 	prevPts, nextPts, backPts gocv.Mat
 	status, backStatus, errs  gocv.Mat
-	criteria                  gocv.TermCriteria
 }
 
 // NewChecker returns a checker for one challenge (mode ModeChallenge with
@@ -69,7 +72,6 @@ func NewChecker(cfg Config, mode Mode, dir Direction) (*Checker, error) {
 		prev: gocv.NewMat(), cur: gocv.NewMat(), work: gocv.NewMat(), region: gocv.NewMat(),
 		prevPts: gocv.NewMat(), nextPts: gocv.NewMat(), backPts: gocv.NewMat(),
 		status: gocv.NewMat(), backStatus: gocv.NewMat(), errs: gocv.NewMat(),
-		criteria: gocv.NewTermCriteria(gocv.Count|gocv.EPS, 20, 0.03),
 	}, nil
 }
 
@@ -197,10 +199,10 @@ func (c *Checker) Add(frame gocv.Mat, lm *Landmarks, at time.Duration) error {
 	if len(idx) > 0 {
 		c.setPoints(&c.prevPts, last.pos, idx)
 		gocv.CalcOpticalFlowPyrLKWithParams(c.prev, c.cur, c.prevPts, c.nextPts, &c.status, &c.errs,
-			image.Pt(15, 15), 3, c.criteria, 0, 1e-4)
+			image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
 		// Backwards from where they landed: a point that does not come home is unreliable.
 		gocv.CalcOpticalFlowPyrLKWithParams(c.cur, c.prev, c.nextPts, c.backPts, &c.backStatus, &c.errs,
-			image.Pt(15, 15), 3, c.criteria, 0, 1e-4)
+			image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
 		next, _ := c.nextPts.DataPtrFloat32()
 		back, _ := c.backPts.DataPtrFloat32()
 		st, _ := c.status.DataPtrUint8()
