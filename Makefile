@@ -58,7 +58,7 @@ bench: bench-deps ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 eval-liveness: deps ## the full liveness (PAD) evaluation on ../shared/testdata/faces: APCER per attack type, BPCER (~15 min; docs/liveness.md)
-	FACEGATE_EVAL=full $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
+	set -o pipefail; FACEGATE_EVAL=full $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time, idle CPU, RSS growth (~2 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate
