@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2 prometheus
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test test-telegraf vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil kill-matrix
+.PHONY: help deps build test test-telegraf vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil kill-matrix eval-liveness
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ bench-deps: ## install python3-opencv for the capture benchmark's Python baselin
 
 bench: bench-deps ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+eval-liveness: deps ## the full liveness (PAD) evaluation on ../shared/testdata/faces: APCER per attack type, BPCER (~15 min; docs/liveness.md)
+	set -o pipefail; FACEGATE_EVAL=full $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate

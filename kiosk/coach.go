@@ -26,6 +26,11 @@ const (
 	ReasonBrokerDown       = "broker_down"
 	ReasonRejected         = "rejected"       // rejected without a fail code
 	ReasonInvalidResult    = "invalid_result" // a 200 that is neither approved nor rejected
+	// Liveness (kiosk/liveness.go): every one is a hard failure.
+	ReasonLivenessFailed      = "liveness_failed"      // a photo or a screen: the face moved as a flat or bent sheet, or not at all
+	ReasonLivenessNoTurn      = "liveness_no_turn"     // the head did not turn the asked way in time
+	ReasonLivenessUnavailable = "liveness_unavailable" // the check could not run (face lost, too few frames, error)
+	ReasonLivenessLocked      = "liveness_locked"      // too many liveness failures for this identity
 	// ReasonAPIPrefix + error class: "api_identity", "api_config", "api_recapture",
 	// "api_transient", "api_client".
 	ReasonAPIPrefix = "api_"
@@ -114,6 +119,10 @@ var coaching = map[string]string{
 	ReasonBrokerDown:                       "Gate offline — try again shortly",
 	ReasonRejected:                         "Not recognised",
 	ReasonInvalidResult:                    "Service unavailable — try again",
+	ReasonLivenessFailed:                   "Photo or screen detected",
+	ReasonLivenessNoTurn:                   "Please turn your head as shown",
+	ReasonLivenessUnavailable:              "Please turn your head as shown",
+	ReasonLivenessLocked:                   "Too many attempts — see the site office",
 	"face_similarity" + suffixBelowMinimum: "Not recognised",
 	"occluded" + suffixBelowMinimum:        "Uncover your face",
 	"face_cover" + suffixBelowMinimum:      "Put on your face cover",

@@ -164,6 +164,9 @@ type Deps struct {
 	Camera        CameraMonitor
 	Broker        BrokerMonitor
 	Preview       PreviewSource
+	// Liveness is the presentation-attack check (kiosk/liveness.go); nil
+	// means none, whatever policy.liveness says (a warning at start).
+	Liveness LivenessChecker
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now (tests use testing/synctest for timers).

@@ -46,6 +46,7 @@ type Kiosk struct {
 	crops    *cropStore // nil when audit.save_crops is off
 	passback *passback
 	attempts attempts
+	pad      padState // liveness (kiosk/liveness.go)
 	metrics  *metrics
 	hub      *hub
 
@@ -137,6 +138,7 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 	k.metrics = newMetrics(k)
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
+	k.warnLiveness(cfg.Policy.Liveness)
 	return k, nil
 }
 
@@ -463,7 +465,7 @@ func (k *Kiosk) Health() Health {
 // outside the end states and cooldown, and the name when idle.
 func (k *Kiosk) setState(st State, msg string, mut func(*Status)) {
 	k.updateStatus(func(s *Status) {
-		s.State, s.Message, s.Box, s.Since = st, msg, nil, k.now().UTC()
+		s.State, s.Message, s.Box, s.Since, s.Challenge = st, msg, nil, k.now().UTC(), ""
 		switch st {
 		case StateGranted, StateDenied, StateError, StateCooldown:
 		case StateIdle, StateStopped:

@@ -24,6 +24,7 @@ type metrics struct {
 	alerts          *prometheus.CounterVec
 	timeToDecision  prometheus.Histogram
 	apiLatency      prometheus.Histogram
+	liveness        *prometheus.CounterVec
 	relayPulses     prometheus.Counter
 	relayFailures   prometheus.Counter
 	auditFailures   prometheus.Counter
@@ -55,7 +56,7 @@ var knownReasons = func() map[string]bool {
 	return m
 }()
 
-var allStates = []State{StateIdle, StateIdentified, StateCapturing, StateAuthenticating, StateGranted, StateDenied, StateError, StateCooldown, StateStopped}
+var allStates = []State{StateIdle, StateIdentified, StateCapturing, StateChallenge, StateAuthenticating, StateGranted, StateDenied, StateError, StateCooldown, StateStopped}
 
 func newMetrics(k *Kiosk) *metrics {
 	reg := prometheus.NewRegistry()
@@ -89,6 +90,9 @@ func newMetrics(k *Kiosk) *metrics {
 			Help:    "Duration of FaceAuth authentication calls, errors included.",
 			Buckets: []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20},
 		}),
+		liveness: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_liveness_total", Help: "Liveness (presentation-attack) checks by outcome (live, failed, unavailable, locked).",
+		}, []string{"outcome"}),
 		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
 		}),
@@ -125,11 +129,14 @@ func newMetrics(k *Kiosk) *metrics {
 	}
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.decisions, m.reasons, m.failCodes, m.apiErrors, m.identifications, m.alerts,
-		m.timeToDecision, m.apiLatency, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
+		m.timeToDecision, m.apiLatency, m.liveness, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
 		m.stateGauge, m.checks, m.healthy, m.detection, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, d := range []mqtt.Decision{mqtt.DecisionGranted, mqtt.DecisionDenied, mqtt.DecisionError} {
 		m.decisions.WithLabelValues(string(d))
+	}
+	for _, o := range []string{livenessLive, livenessFailed, livenessUnavailable, livenessLocked} {
+		m.liveness.WithLabelValues(o)
 	}
 	for _, s := range allStates {
 		m.stateGauge.WithLabelValues(string(s))

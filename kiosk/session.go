@@ -269,6 +269,8 @@ type outcome struct {
 	err      *mqtt.Error
 	alert    string // operator alert code, "" for none
 	alertMsg string // the alert's text when not the event's message
+	// liveness: the PAD verdict for the event (kiosk/liveness.go)
+	liveness *mqtt.Liveness
 }
 
 func denied(reasons ...string) outcome {
@@ -311,7 +313,7 @@ func (k *Kiosk) runSession(ctx context.Context, id Identity, sel *selection) {
 			k.finish(ctx, s, o)
 			return
 		}
-		o = k.authenticate(ctx, s)
+		o = k.authenticateLive(ctx, s) // liveness: k.authenticate overlapped with the challenge (kiosk/liveness.go)
 		if attempt > 1 || !slices.Equal(o.reasons, []string{ReasonAPIPrefix + string(faceauth.ClassRecapture)}) || ctx.Err() != nil {
 			k.finish(ctx, s, o)
 			return
@@ -410,7 +412,10 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 	if p.MaxFaces > 0 && s.face.Faces > p.MaxFaces {
 		return denied(ReasonTailgating)
 	}
-	k.setState(StateAuthenticating, msgChecking, nil)
+	// liveness: the challenge stays on the screen while the API works (kiosk/liveness.go).
+	if !k.pad.showing.Load() {
+		k.setState(StateAuthenticating, msgChecking, nil)
+	}
 	actx, cancel := context.WithTimeout(ctx, k.apiTimeout+time.Second)
 	defer cancel()
 	s.apiStart = k.now()

@@ -66,6 +66,7 @@ const (
 	StateIdentified     State = "identified"
 	StateCapturing      State = "capturing"
 	StateAuthenticating State = "authenticating"
+	StateChallenge      State = "challenge" // the worker is asked to turn the head (Status.Challenge)
 	StateGranted        State = "granted"
 	StateDenied         State = "denied"
 	StateError          State = "error"
@@ -122,6 +123,9 @@ type Status struct {
 	Reason   []string      `json:"reason,omitempty"`
 	// Name is the roster display name, for the screen's greeting.
 	Name string `json:"name,omitempty"`
+	// Challenge is "left" or "right" in StateChallenge: the side the worker
+	// turns the head to, the person's own side (the page draws the arrow).
+	Challenge string `json:"challenge,omitempty"`
 	// Box is the face the selector sees, while identified or capturing.
 	Box *Box `json:"box,omitempty"`
 	// Since is when this state began (RFC 3339, UTC).

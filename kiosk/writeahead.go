@@ -83,6 +83,7 @@ func (k *Kiosk) newEvent(s *session, o outcome) mqtt.Event {
 		IdentitySource: s.id.Source,
 		Auth:           o.auth,
 		Error:          o.err,
+		Liveness:       o.liveness,
 	}
 	if s.face != nil {
 		ev.Faces = s.face.Faces

@@ -62,7 +62,7 @@ type discoveryConfig struct {
 // attribute).
 var AlertCodes = []string{"api_config", "api_client", "api_invalid_response", "relay_failed", "relay_fault",
 	"relay_interrupted", "record_failed", "state_dir", "disk_low", "audit_log", "outbox_corrupt", "open_replay_memory",
-	"door_forced", "door_held_open", "tamper_alarm", "input_fault"}
+	"door_forced", "door_held_open", "tamper_alarm", "input_fault", "liveness_lockout"}
 
 // discoveryMessages builds the configs for the gate's entities: last
 // decision, similarity score, session state, relay, door (when wired),

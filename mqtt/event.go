@@ -44,6 +44,19 @@ type Event struct {
 	// when the pulse was ended early (shutdown), "fault" when the line
 	// could not be driven inactive afterwards (see <prefix>/alert).
 	Relay string `json:"relay,omitempty"`
+	// Liveness is the presentation-attack check of the session, when one ran.
+	Liveness *Liveness `json:"liveness,omitempty"`
+}
+
+// Liveness is the verdict of the presentation-attack check (docs/liveness.md).
+type Liveness struct {
+	// Method is "passive" or "challenge".
+	Method string `json:"method"`
+	// Score is 0..1, higher = more likely a live person.
+	Score float64 `json:"score"`
+	Live  bool    `json:"live"`
+	// Reasons are the check's codes ("planar_motion", "wrong_direction", …).
+	Reasons []string `json:"reasons"`
 }
 
 // Auth is the FaceAuth result, with the API's own field names.

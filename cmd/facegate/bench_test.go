@@ -173,7 +173,7 @@ api: %s
 io: {relay: {driver: sim, pulse: 100ms}}
 mqtt: {enabled: true, urls: ["%s"]}
 kiosk: {listen: "127.0.0.1:0"}
-policy: {cooldown: 0s, attempts: {max: 0}}
+policy: {cooldown: 0s, attempts: {max: 0}, liveness: off}
 %s`, b.TempDir(), apiYAML, br.URL(), extra)
 	cfg, err := config.Parse("bench.yaml", []byte(yaml), func(k string) string {
 		if k == "FACEGATE_API_KEY" {

@@ -142,9 +142,19 @@ func TestHomeAssistantRestCommandOpensTheGate(t *testing.T) {
 		return false
 	})
 	if ev.Decision != mqtt.DecisionGranted || len(ev.Reason) != 1 || ev.Reason[0] != kiosk.ReasonRemoteOpen ||
-		ev.UserID != "home-assistant" || ev.Relay != "pulsed" {
+		ev.UserID != "home-assistant" || ev.Relay != mqtt.RelayPending {
 		t.Errorf("event %+v", ev)
 	}
+	waitUntil(t, 15*time.Second, "the open's relay result", func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		for _, res := range r.bl.results {
+			if res.EventID == ev.EventID && res.Relay == mqtt.RelayPulsed {
+				return true
+			}
+		}
+		return false
+	})
 	audit, err := os.ReadFile(filepath.Join(r.d.cfg.StateDir, "audit", "audit.jsonl"))
 	if err != nil || !bytes.Contains(audit, []byte(ev.EventID)) || !bytes.Contains(audit, []byte(`"identity_source":"http"`)) {
 		t.Errorf("audit log lacks the open %s: %v\n%s", ev.EventID, err, audit)

@@ -47,6 +47,7 @@ var commands = map[string]command{
 	"auth":     {"send one face to the FaceAuth API", runAuth},
 	"history":  {"list FaceAuth history, all pages", runHistory},
 	"crop":     {"find the best face in an image or video and write the 960x720 crop", runCrop},
+	"liveness": {"check one challenge clip for a live person (not a photo or screen)", runLiveness},
 	"relay":    {"pulse the relay or watch the gate inputs", runRelay},
 	"emulator": {"run the local FaceAuth emulator", runEmulator},
 	"config":   {"check the configuration file", runConfig},

@@ -202,6 +202,7 @@ identity:
   timeout: 10s
 policy:
   cooldown: 200ms
+  liveness: off # a still test clip cannot turn its head
 `, filepath.Join(dir, "state"), apiURL, video, r.broker.URL())
 	r.writeConfig(r.cfgYAML)
 	r.env = map[string]string{"FACEGATE_API_KEY": "test-key-123", "NOTIFY_SOCKET": r.notify.path,
@@ -482,6 +483,18 @@ func TestRestartNeeded(t *testing.T) {
 	b.Kiosk.Listen = "127.0.0.1:9"
 	if got := strings.Join(restartNeeded(a, b), ","); got != "camera,kiosk.listen" {
 		t.Fatalf("got %s", got)
+	}
+	// Liveness turned on needs its checker, built at start; between two
+	// modes that are on, a reload is enough.
+	c := config.Default()
+	c.Policy.Liveness = kiosk.LivenessChallenge
+	if got := strings.Join(restartNeeded(a, c), ","); got != "policy.liveness (from off)" {
+		t.Fatalf("off -> challenge: got %q", got)
+	}
+	d := config.Default()
+	d.Policy.Liveness = kiosk.LivenessPassive
+	if got := restartNeeded(c, d); len(got) != 0 {
+		t.Fatalf("challenge -> passive: got %v", got)
 	}
 }
 

@@ -51,6 +51,7 @@ type parts struct {
 	// brokerClosed: the shutdown closed the broker client already.
 	brokerClosed bool
 	pub          *publisher
+	liveness     *livenessChecker // nil with policy.liveness: off (wire_liveness.go)
 	kiosk        *kiosk.Kiosk
 }
 
@@ -179,6 +180,12 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if p.broker != nil {
 		deps.Broker = p.broker
 	}
+	if cfg.Policy.Liveness != kiosk.LivenessOff {
+		if p.liveness, err = newLivenessChecker(p.frames, cfg.Capture); err != nil {
+			return p, err
+		}
+		deps.Liveness = p.liveness
+	}
 	p.kiosk, err = kiosk.New(cfg, deps)
 	if err != nil {
 		return p, err
@@ -233,6 +240,7 @@ func (p *parts) close() {
 		ok   bool
 	}{
 		{"preview", p.preview, p.preview != nil},
+		{"liveness", p.liveness, p.liveness != nil},
 		{"selector", p.selector, p.selector != nil},
 		{"analyzer", p.analyzer, p.analyzer != nil},
 		{"camera", p.camera, p.camera != nil}, // last: the others read from it

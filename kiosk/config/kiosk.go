@@ -252,6 +252,14 @@ type Policy struct {
 	// "deny" (the default: no opening without a record) or "open" (open
 	// anyway and alert; for sites where egress matters more than the record).
 	OnRecordFailure string `yaml:"on_record_failure"`
+	// Liveness is the presentation-attack check: off, passive (a still
+	// picture fails) or challenge (the worker turns the head on request;
+	// docs/liveness.md). A failure is a hard denial.
+	Liveness string `yaml:"liveness"`
+	// LivenessLockout: Max liveness failures for one identity within Per
+	// lock it out (denied without a check) until Per has passed since the
+	// last failure, and alert the operator. Max 0 disables the lockout.
+	LivenessLockout Attempts `yaml:"liveness_lockout"`
 }
 
 // The values of Policy.OnRecordFailure.
@@ -291,6 +299,11 @@ func (p *Policy) setDefaults() {
 	p.Attempts.Max = 5
 	p.Attempts.Per = 5 * time.Minute
 	p.OnRecordFailure = RecordFailureDeny
+	// Off until the challenge is shown to refuse few enough real workers
+	// (docs/liveness.md "Why off by default"); off logs a warning at start.
+	p.Liveness = "off"
+	p.LivenessLockout.Max = 3
+	p.LivenessLockout.Per = 10 * time.Minute
 }
 
 func (p *Policy) validate() error {
@@ -333,6 +346,17 @@ func (p *Policy) validate() error {
 	case RecordFailureDeny, RecordFailureOpen:
 	default:
 		return fieldError("policy.on_record_failure", "%q is not deny or open", p.OnRecordFailure)
+	}
+	switch p.Liveness {
+	case "off", "passive", "challenge":
+	default:
+		return fieldError("policy.liveness", "%q is not off, passive or challenge", p.Liveness)
+	}
+	if p.LivenessLockout.Max < 0 || p.LivenessLockout.Max > 100 {
+		return fieldError("policy.liveness_lockout.max", "%d must be between 0 (no lockout) and 100", p.LivenessLockout.Max)
+	}
+	if p.LivenessLockout.Max > 0 && (p.LivenessLockout.Per <= 0 || p.LivenessLockout.Per > 24*time.Hour) {
+		return fieldError("policy.liveness_lockout.per", "%s must be between 1ms and 24h", p.LivenessLockout.Per)
 	}
 	return nil
 }

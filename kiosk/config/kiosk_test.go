@@ -41,6 +41,9 @@ func TestKioskSectionsValidation(t *testing.T) {
 		{"policy:\n  require_broker: true\n", nil, "f.yaml:2: policy.require_broker: needs mqtt.enabled: true (without a broker the guard can never be met)"},
 		{"policy:\n  max_faces: -1\n", nil, "f.yaml:2: policy.max_faces: -1 must be between 0"},
 		{"policy:\n  max_age: 0s\n", nil, "f.yaml:2: policy.max_age: 0s must be between"},
+		{"policy:\n  liveness: strict\n", nil, `f.yaml:2: policy.liveness: "strict" is not off, passive or challenge`},
+		{"policy:\n  liveness_lockout:\n    max: -1\n", nil, "f.yaml:3: policy.liveness_lockout.max: -1 must be between 0 (no lockout) and 100"},
+		{"policy:\n  liveness_lockout:\n    max: 3\n    per: 0s\n", nil, "f.yaml:4: policy.liveness_lockout.per: 0s must be between"},
 		{"audit:\n  max_files: 0\n", nil, "f.yaml:2: audit.max_files: 0 must be between 1 and 100"},
 		{"audit:\n  crop_days: 365\n", nil, "f.yaml:2: audit.crop_days: 365 must be between 1 and 90"},
 		{"audit:\n  rotate: true\n", nil, "f.yaml:2: field rotate is not a known key"},
@@ -135,5 +138,21 @@ func TestSecretNullIsUnset(t *testing.T) {
 	c, err := Parse("f.yaml", []byte("api:\n  key: {file: ~, value: null}\n"), nil)
 	if err != nil || c.API.Key.IsSet() {
 		t.Fatalf("%v %v", err, c.API.Key.IsSet())
+	}
+}
+
+func TestLivenessDefaults(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Off by default (docs/liveness.md "Why off by default"): an upgrade
+	// keeps today's behaviour.
+	if c.Policy.Liveness != "off" || c.Policy.LivenessLockout.Max != 3 || c.Policy.LivenessLockout.Per != 10*time.Minute {
+		t.Fatalf("liveness defaults %q %+v, want off, 3 per 10m", c.Policy.Liveness, c.Policy.LivenessLockout)
+	}
+	c, err = Parse("f.yaml", []byte("policy:\n  liveness: challenge\n  liveness_lockout: {max: 0}\n"), nil)
+	if err != nil || c.Policy.Liveness != "challenge" || c.Policy.LivenessLockout.Max != 0 {
+		t.Fatalf("liveness challenge: %v %+v", err, c.Policy)
 	}
 }

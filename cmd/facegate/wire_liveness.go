@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"sync"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/liveness"
+)
+
+// livenessChecker is kiosk.LivenessChecker over the capture camera: it
+// reads every frame from the moment the challenge is shown for the
+// liveness window and runs liveness.Check on them. It has its own
+// analyzer (the selector's is not safe for concurrent use).
+type livenessChecker struct {
+	frames capture.FrameSource
+	cfg    liveness.Config
+	mu     sync.Mutex // one check at a time (the kiosk runs one session)
+	an     *capture.Analyzer
+	yunet  bool
+}
+
+func newLivenessChecker(frames capture.FrameSource, c config.Capture) (*livenessChecker, error) {
+	an, err := capture.NewAnalyzer(capture.AnalyzerConfig{
+		Detector: c.Detector, Cascade: c.Cascade, EyeCascade: c.EyeCascade, Model: c.Model,
+		AllowMultiple: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("liveness: %w", err)
+	}
+	return &livenessChecker{frames: frames, an: an, yunet: c.Detector == capture.DetectorYuNet}, nil
+}
+
+// Close releases the analyzer.
+func (l *livenessChecker) Close() error { return l.an.Close() }
+
+// everyFrame is implemented by *capture.Camera: decode every frame while held.
+type everyFrame interface{ DemandEveryFrame() (release func()) }
+
+// CheckLiveness implements kiosk.LivenessChecker.
+func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessRequest) (kiosk.LivenessResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	mode, dir := liveness.Mode(req.Mode), liveness.Direction(req.Challenge)
+	if ef, ok := l.frames.(everyFrame); ok {
+		defer ef.DemandEveryFrame()()
+	}
+	l.an.Reset()
+	src := &cameraFrames{src: l.frames}
+	finder := fallbackFinder{inner: liveness.AnalyzerFinder{An: l.an, YuNet: l.yunet}, box: req.Box}
+	res, err := liveness.Check(ctx, l.cfg, mode, dir, finder, src)
+	if err != nil {
+		return kiosk.LivenessResult{}, err
+	}
+	out := kiosk.LivenessResult{Live: res.Live, Score: res.Score, Method: string(res.Method), Unavailable: res.Unavailable()}
+	noTurn := len(res.Reasons) > 0
+	for _, r := range res.Reasons {
+		out.Reasons = append(out.Reasons, string(r))
+		switch r {
+		case liveness.ReasonNoResponse, liveness.ReasonLate, liveness.ReasonWrongDirection:
+		default:
+			noTurn = false
+		}
+	}
+	out.NoTurn = noTurn
+	return out, nil
+}
+
+// cameraFrames reads the camera's frames in order for liveness.Check.
+type cameraFrames struct {
+	src   capture.FrameSource
+	after uint64
+	first capture.FrameInfo
+}
+
+func (c *cameraFrames) Next(ctx context.Context, dst *gocv.Mat) (d time.Duration, err error) {
+	info, err := c.src.Next(ctx, c.after, dst)
+	if err != nil {
+		return 0, err
+	}
+	if c.after == 0 {
+		c.first = info
+	}
+	c.after = info.Seq
+	return info.At.Sub(c.first.At), nil
+}
+
+// fallbackFinder uses the selection's face box when the detector finds no
+// face at the start of the check (the face was chosen a moment before).
+type fallbackFinder struct {
+	inner liveness.Finder
+	box   image.Rectangle
+}
+
+func (f fallbackFinder) Face(frame gocv.Mat) (image.Rectangle, *liveness.Landmarks, bool, error) {
+	b, lm, ok, err := f.inner.Face(frame)
+	if err != nil || ok {
+		return b, lm, ok, err
+	}
+	in := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	return f.box, nil, !f.box.Empty() && f.box.In(in), nil
+}
+
+func (f fallbackFinder) Landmarks(frame gocv.Mat, near image.Rectangle) (*liveness.Landmarks, error) {
+	return f.inner.Landmarks(frame, near)
+}

@@ -1,0 +1,255 @@
+//go:build go1.25
+
+package kiosk
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/kiosk/config"
+)
+
+// fakeLiveness answers every check with res (or err) after delay and
+// records the requests and the kiosk state seen while it runs.
+type fakeLiveness struct {
+	mu     sync.Mutex
+	res    LivenessResult
+	err    error
+	delay  time.Duration
+	reqs   []LivenessRequest
+	states []Status
+	k      *Kiosk
+}
+
+func (f *fakeLiveness) CheckLiveness(ctx context.Context, req LivenessRequest) (LivenessResult, error) {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	res, err, d, k := f.res, f.err, f.delay, f.k
+	f.mu.Unlock()
+	if err := sleepCtx(ctx, d/2); err != nil {
+		return LivenessResult{}, err
+	}
+	if k != nil {
+		f.mu.Lock()
+		f.states = append(f.states, k.Status())
+		f.mu.Unlock()
+	}
+	if err := sleepCtx(ctx, d-d/2); err != nil {
+		return LivenessResult{}, err
+	}
+	return res, err
+}
+
+func livenessRig(t *testing.T, cfg *config.Config, lc *fakeLiveness) *rig {
+	t.Helper()
+	if cfg == nil {
+		cfg = testConfig(t)
+		cfg.Policy.Liveness = LivenessChallenge // off by default
+	}
+	r := &rig{cfg: cfg, sel: &fakeSelector{window: 600 * time.Millisecond}, auth: &fakeAuth{res: approved(), delay: 800 * time.Millisecond},
+		relay: &fakeRelay{}, pub: &fakePublisher{}, brk: &fakeBroker{connected: true}}
+	k, err := New(cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk,
+		Liveness: lc, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.pad.pick = func() string { return "left" }
+	lc.k = k
+	r.k = k
+	return r
+}
+
+var livePass = LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}}
+
+func TestLivenessDecisions(t *testing.T) {
+	tests := []struct {
+		name     string
+		res      LivenessResult
+		err      error
+		apiRes   *faceauth.Result
+		decision string
+		reason   string
+		message  string
+		relay    int
+	}{
+		{"live and approved opens", livePass, nil, approved(), "granted", ReasonApproved, "Welcome", 1},
+		{"photo denied though the API approved", LivenessResult{Score: 0.2, Method: "challenge", Reasons: []string{"planar_motion"}}, nil, approved(),
+			"denied", ReasonLivenessFailed, "Photo or screen detected", 0},
+		{"no turn denied", LivenessResult{Score: 0.3, Method: "challenge", Reasons: []string{"wrong_direction"}, NoTurn: true}, nil, approved(),
+			"denied", ReasonLivenessNoTurn, "Please turn your head as shown", 0},
+		{"check that cannot run denies", LivenessResult{Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		{"checker error denies", LivenessResult{}, errLivenessUnavailable, approved(), "denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		{"live but rejected by the API stays rejected", livePass, nil, rejected(faceauth.FailFaceCompare), "denied", "", "", 0},
+		// An unknown score is no pass (and NaN could not be recorded).
+		{"live with a NaN score denies", LivenessResult{Live: true, Score: math.NaN(), Method: "challenge"}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		{"live with a score above 1 denies", LivenessResult{Live: true, Score: 1.5, Method: "challenge"}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lc := &fakeLiveness{res: tc.res, err: tc.err, delay: 1200 * time.Millisecond}
+				r := livenessRig(t, nil, lc)
+				r.auth.res = tc.apiRes
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				stop()
+				ev := r.events()[0]
+				if string(ev.Decision) != tc.decision || (tc.reason != "" && !slices.Equal(ev.Reason, []string{tc.reason})) {
+					t.Fatalf("decision %s %v, want %s %s", ev.Decision, ev.Reason, tc.decision, tc.reason)
+				}
+				if tc.message != "" && ev.Message != tc.message {
+					t.Errorf("message %q, want %q", ev.Message, tc.message)
+				}
+				if got := r.relay.count(); got != tc.relay {
+					t.Errorf("relay pulses %d, want %d", got, tc.relay)
+				}
+				wantLive := tc.err == nil && tc.res.Live && tc.res.Score >= 0 && tc.res.Score <= 1
+				if ev.Liveness == nil || ev.Liveness.Method != "challenge" || ev.Liveness.Live != wantLive && tc.reason != ReasonLivenessUnavailable {
+					t.Fatalf("event liveness %+v", ev.Liveness)
+				}
+				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() {
+					t.Errorf("requests %+v", lc.reqs)
+				}
+			})
+		})
+	}
+}
+
+// TestLivenessOverlapsTheAPICall: the challenge is on the screen while the
+// API works, and the session takes max(API, challenge), not their sum.
+func TestLivenessOverlapsTheAPICall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lc := &fakeLiveness{res: livePass, delay: 1200 * time.Millisecond}
+		r := livenessRig(t, nil, lc)
+		stop := r.start(t)
+		r.identify(t, worker, 1)
+		stop()
+		ev := r.events()[0]
+		// 600 ms window, then API 800 ms and challenge 1200 ms side by side.
+		if ev.LatencyMS.Total != 1800 {
+			t.Errorf("total %d ms, want 1800 (600 selection + max(800, 1200))", ev.LatencyMS.Total)
+		}
+		if len(lc.states) != 1 || lc.states[0].State != StateChallenge || lc.states[0].Challenge != "left" ||
+			lc.states[0].Message != "Turn your head a little to the left" {
+			t.Fatalf("status during the check: %+v", lc.states)
+		}
+		if st := r.k.Status(); st.Challenge != "" {
+			t.Errorf("challenge %q left on the status after the session", st.Challenge)
+		}
+		if ev.Liveness == nil || !ev.Liveness.Live || ev.Liveness.Score != 0.9 {
+			t.Errorf("event liveness %+v", ev.Liveness)
+		}
+	})
+}
+
+// TestLivenessLockout: the third failure within the window alerts; the
+// fourth session is denied without a check; after the window it runs again.
+func TestLivenessLockout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Policy.Attempts.Max = 0
+		cfg.Policy.Liveness = LivenessChallenge
+		cfg.Policy.LivenessLockout.Max, cfg.Policy.LivenessLockout.Per = 3, 10*time.Minute
+		lc := &fakeLiveness{res: LivenessResult{Score: 0.1, Method: "challenge", Reasons: []string{"planar_motion"}}, delay: time.Second}
+		r := livenessRig(t, cfg, lc)
+		stop := r.start(t)
+		for i := 1; i <= 4; i++ {
+			waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+			r.identify(t, worker, i)
+		}
+		_, _, alerts := r.pub.snapshot()
+		evs := r.events()
+		if got := evs[3].Reason; !slices.Equal(got, []string{ReasonLivenessLocked}) {
+			t.Fatalf("fourth session %v, want liveness_locked", got)
+		}
+		if len(lc.reqs) != 3 {
+			t.Errorf("%d checks, want 3 (the locked session runs none)", len(lc.reqs))
+		}
+		n := 0
+		for _, a := range alerts {
+			if a.Code == AlertLivenessLockout {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d lockout alerts, want 1: %+v", n, alerts)
+		}
+		time.Sleep(11 * time.Minute)
+		lc.mu.Lock()
+		lc.res = livePass
+		lc.mu.Unlock()
+		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+		r.identify(t, worker, 5)
+		stop()
+		if got := r.events()[4]; got.Decision != "granted" {
+			t.Errorf("after the lockout window: %s %v", got.Decision, got.Reason)
+		}
+	})
+}
+
+func TestLivenessOffOrAbsentIsTheOldSession(t *testing.T) {
+	for _, mode := range []string{LivenessOff, ""} {
+		synctest.Test(t, func(t *testing.T) {
+			cfg := testConfig(t)
+			lc := &fakeLiveness{res: LivenessResult{Reasons: []string{"planar_motion"}}, delay: time.Second}
+			var r *rig
+			if mode == "" {
+				r = newRig(t, cfg) // no checker at all
+			} else {
+				cfg.Policy.Liveness = mode
+				r = livenessRig(t, cfg, lc)
+			}
+			stop := r.start(t)
+			r.identify(t, worker, 1)
+			stop()
+			ev := r.events()[0]
+			if ev.Decision != "granted" || ev.Liveness != nil || len(lc.reqs) != 0 {
+				t.Errorf("mode %q: %s %v liveness %+v checks %d", mode, ev.Decision, ev.Reason, ev.Liveness, len(lc.reqs))
+			}
+		})
+	}
+}
+
+func TestPadStateWindow(t *testing.T) {
+	var p padState
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if p.fail("a", t0, 2, time.Minute) || p.locked("a", t0, 2, time.Minute) {
+		t.Fatal("one failure of two locks")
+	}
+	if !p.fail("a", t0.Add(30*time.Second), 2, time.Minute) || !p.locked("a", t0.Add(31*time.Second), 2, time.Minute) {
+		t.Fatal("two failures within a minute do not lock")
+	}
+	if p.locked("a", t0.Add(2*time.Minute), 2, time.Minute) || p.locked("b", t0, 2, time.Minute) {
+		t.Fatal("lock outlives its window or spreads to another identity")
+	}
+	if p.fail("", t0, 1, time.Minute) || p.fail("a", t0, 0, time.Minute) {
+		t.Fatal("no identity or max 0 must never lock")
+	}
+}
+
+// Liveness asked for with no checker (a reload turned it on; the daemon
+// builds the checker at start) denies: a check that cannot run is never
+// skipped.
+func TestLivenessOnWithoutACheckerDenies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Policy.Liveness = LivenessChallenge
+		r := newRig(t, cfg) // no Deps.Liveness
+		stop := r.start(t)
+		r.identify(t, worker, 1)
+		stop()
+		ev := r.events()[0]
+		if ev.Decision != "denied" || !slices.Equal(ev.Reason, []string{ReasonLivenessUnavailable}) || r.relay.count() != 0 {
+			t.Fatalf("%s %v, %d pulses: want denied liveness_unavailable", ev.Decision, ev.Reason, r.relay.count())
+		}
+	})
+}

@@ -1,0 +1,509 @@
+package liveness
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// Result analyses the frames added so far. It can be called more than once.
+func (c *Checker) Result() (Result, error) {
+	if !c.started {
+		return Result{}, ErrNotStarted
+	}
+	res := Result{Method: c.mode, Reasons: []Reason{}}
+	cues := &res.Cues
+	cues.OnsetMS = -1
+	cues.Frames = len(c.frames)
+	cues.DurationMS = (c.frames[len(c.frames)-1].at - c.frames[0].at).Milliseconds()
+	seeds := len(c.frames[0].pos)
+	// The frames usable for geometry: up to the last one that still holds enough points.
+	end := len(c.frames) - 1
+	for end > 0 && aliveCount(c.frames[end]) < c.cfg.MinPoints {
+		end--
+	}
+	cues.Points = aliveCount(c.frames[len(c.frames)-1])
+	switch {
+	case seeds-c.landmarkSeeds() < c.cfg.MinPoints:
+		res.Reasons = append(res.Reasons, ReasonTooFewPoints)
+	case len(c.frames) < c.cfg.MinFrames:
+		res.Reasons = append(res.Reasons, ReasonTooFewFrames)
+	case end+1 < c.cfg.MinFrames:
+		res.Reasons = append(res.Reasons, ReasonFaceLost)
+	}
+	if len(res.Reasons) > 0 {
+		return res, nil
+	}
+	frames := c.frames[:end+1]
+
+	// Motion: how far the face moved at all (passive still-picture cue).
+	for _, f := range frames[1:] {
+		cues.Motion = math.Max(cues.Motion, c.medianDisplacement(f)/c.faceW)
+	}
+	cues.Motion = round4(cues.Motion)
+	if c.mode == ModePassive {
+		res.Score = clamp01(0.5 * cues.Motion / c.cfg.MinMotion)
+		if cues.Motion < c.cfg.MinMotion {
+			res.Reasons = append(res.Reasons, ReasonNoMotion)
+		}
+		return finish(res), nil
+	}
+
+	yaw, landmarks := c.yawSeries(frames)
+	cues.Landmarks = landmarks
+	s := c.dir.sign()
+	a := c.amplitude(landmarks)
+	peak, peakAgainst := 0, 0
+	tPos, tNeg := -1, -1
+	for i, y := range yaw {
+		if math.IsNaN(y) {
+			continue
+		}
+		if y*s > yaw[peak]*s || math.IsNaN(yaw[peak]) {
+			peak = i
+		}
+		if -y*s > -yaw[peakAgainst]*s || math.IsNaN(yaw[peakAgainst]) {
+			peakAgainst = i
+		}
+		if tPos < 0 && y*s >= a {
+			tPos = i
+		}
+		if tNeg < 0 && -y*s >= a {
+			tNeg = i
+		}
+	}
+	cues.Yaw = round4(nanZero(yaw[peak] * s))
+	cues.YawAgainst = round4(nanZero(-yaw[peakAgainst] * s))
+	if tPos >= 0 {
+		onset := tPos
+		for onset > 0 && !math.IsNaN(yaw[onset-1]) && yaw[onset-1]*s >= a/3 {
+			onset--
+		}
+		cues.OnsetMS = (frames[onset].at - frames[0].at).Milliseconds()
+	}
+
+	// Geometry at the turn (or at the largest motion the other way).
+	k := peak
+	if tPos < 0 && tNeg >= 0 {
+		k = peakAgainst
+	}
+	if k == 0 {
+		k = len(frames) - 1
+	}
+	var pars, inl, nds, leads []float64
+	for _, j := range []int{k - 1, k, k + 1} {
+		if j < 1 || j >= len(frames) {
+			continue
+		}
+		if p, in, nd, lead, ok := c.planarity(frames[j]); ok {
+			pars, inl, nds, leads = append(pars, p), append(inl, in), append(nds, nd), append(leads, lead)
+		}
+	}
+	if len(pars) == 0 {
+		res.Reasons = append(res.Reasons, ReasonFaceLost)
+		return finish(res), nil
+	}
+	cues.Parallax = round4(median(pars) / c.faceW)
+	cues.InlierRatio = round4(median(inl))
+	cues.NonDevelopable = round4(median(nds) / c.faceW)
+	cues.NoseLead = round4(median(leads) * s / c.faceW)
+
+	res.Score = math.Min(clamp01(0.5*cues.Yaw/a),
+		math.Min(clamp01(0.5*cues.Parallax/c.cfg.MinParallax), clamp01(0.5*cues.NonDevelopable/c.cfg.MinNonDevelopable)))
+	switch {
+	case tNeg >= 0 && (tPos < 0 || tNeg < tPos):
+		res.Reasons = append(res.Reasons, ReasonWrongDirection)
+	case tPos < 0:
+		res.Reasons = append(res.Reasons, ReasonNoResponse)
+	case time.Duration(cues.OnsetMS)*time.Millisecond > c.cfg.Deadline:
+		res.Reasons = append(res.Reasons, ReasonLate)
+	}
+	// Geometry is judged only when something turned: a still live face has no parallax either.
+	if tPos >= 0 || tNeg >= 0 {
+		switch {
+		case cues.Parallax < c.cfg.MinParallax, cues.NoseLead < c.cfg.MinParallax/4:
+			// A head's parallax is its nose leading the turn; a reflection
+			// or a stray track that breaks the plane elsewhere is not.
+			res.Reasons = append(res.Reasons, ReasonPlanar)
+		case cues.NonDevelopable < c.cfg.MinNonDevelopable:
+			res.Reasons = append(res.Reasons, ReasonDevelopable)
+		}
+	}
+	if cues.Motion < c.cfg.MinMotion {
+		res.Reasons = append(res.Reasons, ReasonNoMotion)
+	}
+	return finish(res), nil
+}
+
+// Done reports whether the frames so far already decide a challenge, so
+// that the caller can stop early: the head has turned well past the
+// amplitude the asked way for three frames (the geometry is measured at
+// that turn), or it has turned the wrong way. Cheap (no homography).
+func (c *Checker) Done() bool {
+	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {
+		return false
+	}
+	yaw, lm := c.yawSeries(c.frames)
+	s, a := c.dir.sign(), c.amplitude(lm)
+	n := len(yaw)
+	// Landmarks jitter from frame to frame: with them, stop only when the
+	// tracked points have turned the same way too.
+	tracked := func(sign float64) bool {
+		if !lm {
+			return true
+		}
+		tr := c.yawOf(c.frames, false)
+		return !math.IsNaN(tr[n-1]) && tr[n-1]*sign >= c.cfg.MinAmplitudeTracked
+	}
+	for _, y := range yaw {
+		if !math.IsNaN(y) && -y*s >= a {
+			return tracked(-s)
+		}
+		if !math.IsNaN(y) && y*s >= a {
+			break // the right way first: wrong-way motion later does not decide
+		}
+	}
+	for i := n - 3; i < n; i++ {
+		if math.IsNaN(yaw[i]) || yaw[i]*s < 1.5*a {
+			return false
+		}
+	}
+	return tracked(s)
+}
+
+// amplitude is the turn to reach with or without landmarks.
+func (c *Checker) amplitude(landmarks bool) float64 {
+	if landmarks {
+		return c.cfg.MinAmplitude
+	}
+	return c.cfg.MinAmplitudeTracked
+}
+
+// finish sets Live and keeps the score of a refused check below 0.5.
+func finish(r Result) Result {
+	r.Score = round4(r.Score)
+	if len(r.Reasons) > 0 {
+		r.Score = math.Min(r.Score, 0.49)
+	}
+	r.Live = len(r.Reasons) == 0 && r.Score >= 0.5
+	return r
+}
+
+func (c *Checker) landmarkSeeds() int {
+	if c.nose >= 0 {
+		return 5
+	}
+	return 0
+}
+
+func aliveCount(f frameObs) int {
+	n := 0
+	for _, a := range f.alive {
+		if a {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Checker) medianDisplacement(f frameObs) float64 {
+	var d []float64
+	p0 := c.frames[0].pos
+	for i, a := range f.alive {
+		if a {
+			d = append(d, math.Hypot(f.pos[i].X-p0[i].X, f.pos[i].Y-p0[i].Y))
+		}
+	}
+	return median(d)
+}
+
+// yawSeries is the yaw proxy per frame (face widths, positive: the nose
+// moved towards the image's right relative to the outline), median-filtered
+// over three frames. It uses the landmarks when most frames have them.
+func (c *Checker) yawSeries(frames []frameObs) ([]float64, bool) {
+	withLM := 0
+	for _, f := range frames {
+		if !math.IsNaN(f.yawLM) {
+			withLM++
+		}
+	}
+	useLM := withLM*5 >= len(frames)*4 // landmarks in at least 80 % of the frames
+	return c.yawOf(frames, useLM), useLM
+}
+
+// yawOf is yawSeries from the landmarks (useLM) or from the tracked points.
+func (c *Checker) yawOf(frames []frameObs, useLM bool) []float64 {
+	raw := make([]float64, len(frames))
+	p0 := c.frames[0].pos
+	for t, f := range frames {
+		if useLM {
+			raw[t] = f.yawLM
+			continue
+		}
+		var in, out []float64
+		for i, a := range f.alive {
+			if !a {
+				continue
+			}
+			dx := f.pos[i].X - p0[i].X
+			switch {
+			case c.isCentral(i):
+				in = append(in, dx)
+			case math.Abs(p0[i].X-c.cx)/c.faceW > outerHalf:
+				out = append(out, dx)
+			}
+		}
+		if len(in) < 2 || len(out) < 2 {
+			raw[t] = math.NaN()
+			continue
+		}
+		raw[t] = (median(in) - median(out)) / c.faceW
+	}
+	out := make([]float64, len(raw))
+	for t := range raw {
+		var w []float64
+		for j := t - 1; j <= t+1; j++ {
+			if j >= 0 && j < len(raw) && !math.IsNaN(raw[j]) {
+				w = append(w, raw[j])
+			}
+		}
+		if len(w) == 0 || math.IsNaN(raw[t]) {
+			out[t] = math.NaN()
+			continue
+		}
+		out[t] = median(w)
+	}
+	if useLM {
+		// One detection is a noisy baseline: use the first three frames'.
+		var b []float64
+		for j := 0; j < 3 && j < len(raw); j++ {
+			if !math.IsNaN(raw[j]) {
+				b = append(b, raw[j])
+			}
+		}
+		base := median(b)
+		for t := range out {
+			out[t] -= base
+		}
+	}
+	out[0] = 0
+	return out
+}
+
+// planarity fits one homography (RANSAC) from the first frame to f and
+// returns, in tracking pixels, the 90th percentile residual, the inlier
+// share, the RMS parallax left by the best bent-sheet model, and how far
+// the nose column moved right beyond the homography (median).
+func (c *Checker) planarity(f frameObs) (parallax, inliers, nonDev, noseLead float64, ok bool) {
+	p0 := c.frames[0].pos
+	var src, dst []pt
+	var central []bool
+	for i, a := range f.alive {
+		if a {
+			src, dst = append(src, p0[i]), append(dst, f.pos[i])
+			central = append(central, c.isCentral(i))
+		}
+	}
+	if len(src) < c.cfg.MinPoints {
+		return 0, 0, 0, 0, false
+	}
+	h, ok := findHomography(src, dst, math.Max(1, 0.012*c.faceW))
+	if !ok {
+		return 0, 0, 0, 0, false
+	}
+	thr := math.Max(1, 0.012*c.faceW)
+	res := make([]pt, len(src))
+	norms := make([]float64, len(src))
+	n := 0
+	for i, p := range src {
+		w := h[6]*p.X + h[7]*p.Y + h[8]
+		if w == 0 {
+			return 0, 0, 0, 0, false
+		}
+		res[i] = pt{(h[0]*p.X+h[1]*p.Y+h[2])/w - dst[i].X, (h[3]*p.X+h[4]*p.Y+h[5])/w - dst[i].Y}
+		norms[i] = math.Hypot(res[i].X, res[i].Y)
+		if norms[i] < thr {
+			n++
+		}
+	}
+	parallax = percentile(norms, 0.9)
+	inliers = float64(n) / float64(len(src))
+	nonDev = c.nonDevelopable(src, res)
+	// The nose's lead is measured against the plane of the rest of the face.
+	var osrc, odst []pt
+	for i := range src {
+		if !central[i] {
+			osrc, odst = append(osrc, src[i]), append(odst, dst[i])
+		}
+	}
+	var lead []float64
+	if ho, ok := findHomography(osrc, odst, thr); ok && len(osrc) >= 8 {
+		for i, p := range src {
+			if !central[i] {
+				continue
+			}
+			if w := ho[6]*p.X + ho[7]*p.Y + ho[8]; w != 0 {
+				lead = append(lead, dst[i].X-(ho[0]*p.X+ho[1]*p.Y+ho[2])/w)
+			}
+		}
+	}
+	return parallax, inliers, nonDev, median(lead), true
+}
+
+// isCentral reports whether seed i lies in the nose column.
+func (c *Checker) isCentral(i int) bool {
+	p := c.frames[0].pos[i]
+	rx, ry := (p.X-c.cx)/c.faceW, (p.Y-c.cy)/c.faceW
+	return i == c.nose || (math.Abs(rx) < centralHalf && ry > -0.1 && ry < 0.3)
+}
+
+// nonDevelopable projects the residuals on their main direction and fits
+// them with a quadratic in one coordinate along the best of 12 directions
+// (a sheet of paper bends along one direction only). It returns the RMS of
+// what is left, the worst 5 % of points trimmed (stray tracks).
+func (c *Checker) nonDevelopable(src, res []pt) float64 {
+	var sxx, sxy, syy float64
+	for _, r := range res {
+		sxx += r.X * r.X
+		sxy += r.X * r.Y
+		syy += r.Y * r.Y
+	}
+	theta := 0.5 * math.Atan2(2*sxy, sxx-syy)
+	dx, dy := math.Cos(theta), math.Sin(theta)
+	p := make([]float64, len(res))
+	for i, r := range res {
+		p[i] = r.X*dx + r.Y*dy
+	}
+	best := math.Inf(1)
+	u := make([]float64, len(src))
+	for k := 0; k < 12; k++ {
+		phi := float64(k) * math.Pi / 12
+		cs, sn := math.Cos(phi), math.Sin(phi)
+		for i, q := range src {
+			u[i] = ((q.X-c.cx)*cs + (q.Y-c.cy)*sn) / c.faceW
+		}
+		best = math.Min(best, trimmedQuadRMS(u, p))
+	}
+	return best
+}
+
+// trimmedQuadRMS fits y = a + b u + c u² by least squares and returns the
+// RMS residual without the largest 5 %.
+func trimmedQuadRMS(u, y []float64) float64 {
+	var m [3][4]float64
+	for i := range u {
+		b := [3]float64{1, u[i], u[i] * u[i]}
+		for r := 0; r < 3; r++ {
+			for s := 0; s < 3; s++ {
+				m[r][s] += b[r] * b[s]
+			}
+			m[r][3] += b[r] * y[i]
+		}
+	}
+	coef, ok := solve3(m)
+	if !ok {
+		return math.Inf(1)
+	}
+	e := make([]float64, len(u))
+	for i := range u {
+		d := y[i] - (coef[0] + coef[1]*u[i] + coef[2]*u[i]*u[i])
+		e[i] = d * d
+	}
+	sort.Float64s(e)
+	keep := len(e) - len(e)/20
+	var s float64
+	for _, v := range e[:keep] {
+		s += v
+	}
+	return math.Sqrt(s / float64(keep))
+}
+
+// solve3 solves a 3x3 system (augmented matrix) by Gaussian elimination.
+func solve3(m [3][4]float64) ([3]float64, bool) {
+	for col := 0; col < 3; col++ {
+		piv := col
+		for r := col + 1; r < 3; r++ {
+			if math.Abs(m[r][col]) > math.Abs(m[piv][col]) {
+				piv = r
+			}
+		}
+		if math.Abs(m[piv][col]) < 1e-12 {
+			return [3]float64{}, false
+		}
+		m[col], m[piv] = m[piv], m[col]
+		for r := 0; r < 3; r++ {
+			if r == col {
+				continue
+			}
+			f := m[r][col] / m[col][col]
+			for s := col; s < 4; s++ {
+				m[r][s] -= f * m[col][s]
+			}
+		}
+	}
+	return [3]float64{m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]}, true
+}
+
+// findHomography is gocv.FindHomography (RANSAC) on point slices; it
+// returns the 3x3 matrix row by row.
+func findHomography(src, dst []pt, thr float64) ([9]float64, bool) {
+	var h [9]float64
+	a := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
+	b := gocv.NewMatWithSize(len(dst), 1, gocv.MatTypeCV32FC2)
+	mask := gocv.NewMat()
+	defer a.Close()
+	defer b.Close()
+	defer mask.Close()
+	av, _ := a.DataPtrFloat32()
+	bv, _ := b.DataPtrFloat32()
+	for i := range src {
+		av[2*i], av[2*i+1] = float32(src[i].X), float32(src[i].Y)
+		bv[2*i], bv[2*i+1] = float32(dst[i].X), float32(dst[i].Y)
+	}
+	m := gocv.FindHomography(a, &b, gocv.HomograpyMethodRANSAC, thr, &mask, 500, 0.995)
+	defer m.Close()
+	if m.Empty() || m.Rows() != 3 || m.Cols() != 3 {
+		return h, false
+	}
+	for r := 0; r < 3; r++ {
+		for s := 0; s < 3; s++ {
+			h[3*r+s] = m.GetDoubleAt(r, s)
+		}
+	}
+	return h, true
+}
+
+func median(v []float64) float64 { return percentile(v, 0.5) }
+
+// percentile of v (a copy is sorted); 0 for an empty slice.
+func percentile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	x := q * float64(len(s)-1)
+	i := int(x)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (x-float64(i))*(s[i+1]-s[i])
+}
+
+func clamp01(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return math.Max(0, math.Min(1, v))
+}
+
+func nanZero(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return v
+}
+
+func round4(v float64) float64 { return math.Round(v*10000) / 10000 }

@@ -1,0 +1,236 @@
+package liveness
+
+import (
+	"fmt"
+	"image"
+	"math"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+const (
+	trackWidth  = 128  // the face is tracked scaled to this width (fixed CPU cost)
+	roiMargin   = 0.6  // the tracked region is the face box grown by this many face widths on each side
+	maxCorners  = 80   // goodFeaturesToTrack
+	fbMaxError  = 0.7  // pixels (tracking scale): forward-backward disagreement that drops a point
+	centralHalf = 0.16 // |x - centre| < this many face widths: the nose column
+	outerHalf   = 0.24 // |x - centre| > this: the outline
+)
+
+// pt is a point in tracking coordinates (scaled region of interest).
+type pt struct{ X, Y float64 }
+
+// frameObs is one analysed frame: where every seed point is now.
+type frameObs struct {
+	at    time.Duration
+	pos   []pt
+	alive []bool
+	yawLM float64 // landmark yaw proxy minus the first frame's; NaN without landmarks
+}
+
+// lkCriteria is shared: gocv has no Close for a TermCriteria, so one per
+// checker would leak a little C memory per session. Read-only.
+var lkCriteria = gocv.NewTermCriteria(gocv.Count|gocv.EPS, 20, 0.03)
+
+// Checker runs one liveness check over a sequence of frames: Start with the
+// first frame and the chosen face, Add the following frames in order, then
+// Result. Not safe for concurrent use; Close releases its OpenCV memory.
+type Checker struct {
+	cfg  Config
+	mode Mode
+	dir  Direction
+
+	started bool
+	roi     image.Rectangle // in source pixels, fixed at Start
+	scale   float64         // source → tracking
+	faceW   float64         // face width in tracking pixels
+	cx, cy  float64         // face centre in tracking pixels
+	nose    int             // index of the tracked nose landmark, -1 without
+	lm0Yaw  float64
+	frames  []frameObs
+
+	prev, cur, region, work   gocv.Mat
+	prevPts, nextPts, backPts gocv.Mat
+	status, backStatus, errs  gocv.Mat
+}
+
+// NewChecker returns a checker for one challenge (mode ModeChallenge with
+// dir Left or Right) or for the passive cues (ModePassive, dir ignored).
+func NewChecker(cfg Config, mode Mode, dir Direction) (*Checker, error) {
+	switch mode {
+	case ModeChallenge:
+		if _, err := ParseDirection(string(dir)); err != nil {
+			return nil, err
+		}
+	case ModePassive:
+	default:
+		return nil, fmt.Errorf("liveness: mode %q cannot run a check", mode)
+	}
+	return &Checker{
+		cfg: cfg.withDefaults(), mode: mode, dir: dir, nose: -1,
+		prev: gocv.NewMat(), cur: gocv.NewMat(), work: gocv.NewMat(), region: gocv.NewMat(),
+		prevPts: gocv.NewMat(), nextPts: gocv.NewMat(), backPts: gocv.NewMat(),
+		status: gocv.NewMat(), backStatus: gocv.NewMat(), errs: gocv.NewMat(),
+	}, nil
+}
+
+// Close releases the OpenCV memory.
+func (c *Checker) Close() error {
+	for _, m := range []*gocv.Mat{&c.prev, &c.cur, &c.work, &c.region, &c.prevPts, &c.nextPts, &c.backPts, &c.status, &c.backStatus, &c.errs} {
+		m.Close()
+	}
+	return nil
+}
+
+// prepare cuts the region of interest out of frame, in grey at tracking scale, into dst.
+func (c *Checker) prepare(frame gocv.Mat, dst *gocv.Mat) error {
+	if frame.Empty() || !c.roi.In(image.Rect(0, 0, frame.Cols(), frame.Rows())) {
+		return fmt.Errorf("%w: frame %dx%d, region %v", ErrBadFrame, frame.Cols(), frame.Rows(), c.roi)
+	}
+	sub := frame.Region(c.roi)
+	defer sub.Close()
+	switch frame.Channels() {
+	case 1:
+		sub.CopyTo(&c.work)
+	case 3:
+		gocv.CvtColor(sub, &c.work, gocv.ColorBGRToGray)
+	case 4:
+		gocv.CvtColor(sub, &c.work, gocv.ColorBGRAToGray)
+	default:
+		return fmt.Errorf("%w: %d channels", ErrBadFrame, frame.Channels())
+	}
+	sz := image.Pt(int(math.Round(float64(c.roi.Dx())*c.scale)), int(math.Round(float64(c.roi.Dy())*c.scale)))
+	gocv.Resize(c.work, dst, sz, 0, 0, gocv.InterpolationArea)
+	return nil
+}
+
+// Start takes the frame at which the challenge was issued (at is its time,
+// usually 0), the chosen face box and, with YuNet, its landmarks (nil
+// without). It finds the points to track on the face.
+func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at time.Duration) error {
+	fb := image.Rect(0, 0, frame.Cols(), frame.Rows())
+	if frame.Empty() || face.Empty() || !face.In(fb) {
+		return fmt.Errorf("%w: face %v in frame %v", ErrBadFrame, face, fb.Size())
+	}
+	m := int(roiMargin * float64(face.Dx()))
+	c.roi = image.Rect(face.Min.X-m, face.Min.Y-m, face.Max.X+m, face.Max.Y+m).Intersect(fb)
+	c.scale = math.Min(1, trackWidth/float64(face.Dx()))
+	if err := c.prepare(frame, &c.prev); err != nil {
+		return err
+	}
+	toTrack := func(p image.Point) pt {
+		return pt{float64(p.X-c.roi.Min.X) * c.scale, float64(p.Y-c.roi.Min.Y) * c.scale}
+	}
+	c.faceW = float64(face.Dx()) * c.scale
+	ctr := toTrack(image.Pt((face.Min.X+face.Max.X)/2, (face.Min.Y+face.Max.Y)/2))
+	c.cx, c.cy = ctr.X, ctr.Y
+
+	// Corners inside the face box, inset so that background points are rare.
+	tl := toTrack(face.Min)
+	inner := image.Rect(int(tl.X+0.1*c.faceW), int(tl.Y+0.08*c.faceW),
+		int(tl.X+0.9*c.faceW), int(tl.Y+float64(face.Dy())*c.scale*0.95)).Intersect(image.Rect(0, 0, c.prev.Cols(), c.prev.Rows()))
+	var seeds []pt
+	if !inner.Empty() {
+		sub := c.prev.Region(inner)
+		corners := gocv.NewMat()
+		gocv.GoodFeaturesToTrack(sub, &corners, maxCorners, 0.01, math.Max(3, c.faceW/16))
+		sub.Close()
+		if v, err := corners.DataPtrFloat32(); err == nil {
+			for i := 0; i+1 < len(v); i += 2 {
+				seeds = append(seeds, pt{float64(v[i]) + float64(inner.Min.X), float64(v[i+1]) + float64(inner.Min.Y)})
+			}
+		}
+		corners.Close()
+	}
+	c.lm0Yaw = math.NaN()
+	if lm != nil {
+		for i, p := range lm {
+			if i == 2 {
+				c.nose = len(seeds)
+			}
+			seeds = append(seeds, toTrack(p))
+		}
+		c.lm0Yaw = landmarkYaw(lm, face.Dx())
+	}
+	alive := make([]bool, len(seeds))
+	for i := range alive {
+		alive[i] = true
+	}
+	c.frames = append(c.frames[:0], frameObs{at: at, pos: seeds, alive: alive, yawLM: 0})
+	if lm == nil {
+		c.frames[0].yawLM = math.NaN()
+	}
+	c.started = true
+	return nil
+}
+
+// landmarkYaw is the nose's horizontal offset from the mean of the eyes and
+// mouth corners, in face widths (positive: towards the image's right).
+func landmarkYaw(lm *Landmarks, faceW int) float64 {
+	others := float64(lm[0].X+lm[1].X+lm[3].X+lm[4].X) / 4
+	return (float64(lm[2].X) - others) / float64(faceW)
+}
+
+// Add tracks the points into the next frame, taken at time at after the
+// challenge; lm are this frame's landmarks (nil without). Frames after
+// Config.Window are ignored.
+func (c *Checker) Add(frame gocv.Mat, lm *Landmarks, at time.Duration) error {
+	if !c.started {
+		return ErrNotStarted
+	}
+	if at-c.frames[0].at > c.cfg.Window {
+		return nil
+	}
+	if err := c.prepare(frame, &c.cur); err != nil {
+		return err
+	}
+	last := c.frames[len(c.frames)-1]
+	obs := frameObs{at: at, pos: make([]pt, len(last.pos)), alive: make([]bool, len(last.pos)), yawLM: math.NaN()}
+	if lm != nil && !math.IsNaN(c.lm0Yaw) {
+		obs.yawLM = landmarkYaw(lm, int(c.faceW/c.scale)) - c.lm0Yaw
+	}
+	idx := make([]int, 0, len(last.pos))
+	for i, a := range last.alive {
+		if a {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) > 0 {
+		c.setPoints(&c.prevPts, last.pos, idx)
+		gocv.CalcOpticalFlowPyrLKWithParams(c.prev, c.cur, c.prevPts, c.nextPts, &c.status, &c.errs,
+			image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
+		// Backwards from where they landed: a point that does not come home is unreliable.
+		gocv.CalcOpticalFlowPyrLKWithParams(c.cur, c.prev, c.nextPts, c.backPts, &c.backStatus, &c.errs,
+			image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
+		next, _ := c.nextPts.DataPtrFloat32()
+		back, _ := c.backPts.DataPtrFloat32()
+		st, _ := c.status.DataPtrUint8()
+		bst, _ := c.backStatus.DataPtrUint8()
+		if len(next) >= 2*len(idx) && len(back) >= 2*len(idx) && len(st) >= len(idx) && len(bst) >= len(idx) {
+			for k, i := range idx {
+				p := last.pos[i]
+				fb := math.Hypot(float64(back[2*k])-p.X, float64(back[2*k+1])-p.Y)
+				if st[k] == 1 && bst[k] == 1 && fb < fbMaxError {
+					obs.pos[i] = pt{float64(next[2*k]), float64(next[2*k+1])}
+					obs.alive[i] = true
+				}
+			}
+		}
+	}
+	c.frames = append(c.frames, obs)
+	c.prev, c.cur = c.cur, c.prev
+	return nil
+}
+
+// setPoints writes the chosen points into m as an Nx1 CV_32FC2 matrix.
+func (c *Checker) setPoints(m *gocv.Mat, pos []pt, idx []int) {
+	if m.Rows() != len(idx) || m.Type() != gocv.MatTypeCV32FC2 {
+		m.Close()
+		*m = gocv.NewMatWithSize(len(idx), 1, gocv.MatTypeCV32FC2)
+	}
+	v, _ := m.DataPtrFloat32()
+	for k, i := range idx {
+		v[2*k], v[2*k+1] = float32(pos[i].X), float32(pos[i].Y)
+	}
+}

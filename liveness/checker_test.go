@@ -1,0 +1,227 @@
+package liveness
+
+import (
+	"errors"
+	"image"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/liveness/synth"
+)
+
+const testFPS = 15
+
+// ramp is a head turn: 0 until start, then a smooth rise to peak radians
+// over rise, then held.
+func ramp(t, start, rise time.Duration, peak float64) float64 {
+	if t <= start {
+		return 0
+	}
+	x := math.Min(1, float64(t-start)/float64(rise))
+	return peak * (1 - math.Cos(math.Pi*x)) / 2
+}
+
+// sequence renders n frames at testFPS with render(t, dst) and runs one check.
+func sequence(t *testing.T, dir Direction, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat)) Result {
+	t.Helper()
+	c, err := NewChecker(Config{}, ModeChallenge, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	for i := 0; i < n; i++ {
+		at := time.Duration(i) * time.Second / testFPS
+		render(at, &frame)
+		if i == 0 {
+			err = c.Start(frame, face, nil, at)
+		} else {
+			err = c.Add(frame, nil, at)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := c.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestSyntheticChallenge always runs: a rendered head (depth map) against
+// rendered attacks made from the same picture.
+func TestSyntheticChallenge(t *testing.T) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	deg := math.Pi / 180
+	head := func(start time.Duration, peak float64) func(time.Duration, *gocv.Mat) {
+		sh := synth.NewShake(7, 0.4, 0)
+		return func(at time.Duration, dst *gocv.Mat) {
+			sh.Step()
+			turned := gocv.NewMat()
+			defer turned.Close()
+			synth.Turn(img, &turned, face, ramp(at, start, 600*time.Millisecond, peak))
+			m := gocv.GetRotationMatrix2D(image.Pt(320, 240), 0, 1)
+			defer m.Close()
+			m.SetDoubleAt(0, 2, sh.X)
+			m.SetDoubleAt(1, 2, sh.Y)
+			gocv.WarpAffine(turned, dst, m, image.Pt(640, 480))
+		}
+	}
+	bg := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(60, 70, 80, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer bg.Close()
+	print3D := func(peakYaw float64, bent float64) func(time.Duration, *gocv.Mat) {
+		sh := synth.NewShake(3, 1.0, 0.3)
+		return func(at time.Duration, dst *gocv.Mat) {
+			sh.Step()
+			y := ramp(at, 300*time.Millisecond, 600*time.Millisecond, peakYaw)
+			if bent != 0 {
+				synth.Bent(img, bg, dst, bent, y, 1, 320+sh.X, 240+sh.Y, 640)
+				return
+			}
+			m := synth.PlanePose(image.Pt(640, 480), y, 0.05*math.Sin(float64(at)/3e8), sh.Rot*deg, 1, 320+sh.X, 240+sh.Y, 640)
+			defer m.Close()
+			synth.OverBackground(img, bg, dst, m)
+		}
+	}
+	still := func(_ time.Duration, dst *gocv.Mat) { img.CopyTo(dst) }
+	tests := []struct {
+		name   string
+		dir    Direction
+		render func(time.Duration, *gocv.Mat)
+		live   bool
+		reason Reason
+	}{
+		{"head turns left", Left, head(300*time.Millisecond, 20*deg), true, ""},
+		{"head turns right", Right, head(300*time.Millisecond, -20*deg), true, ""},
+		{"head turns the wrong way", Left, head(300*time.Millisecond, -20*deg), false, ReasonWrongDirection},
+		{"head turns too late", Left, head(1500*time.Millisecond, 20*deg), false, ReasonLate},
+		{"still picture", Left, still, false, ReasonNoResponse},
+		{"print turned about its vertical axis", Left, print3D(25*deg, 0), false, ReasonPlanar},
+		{"print turned the other way", Right, print3D(-25*deg, 0), false, ReasonNoResponse},
+		{"bent print turned", Left, print3D(25*deg, 300), false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sequence(t, tc.dir, face, 30, tc.render)
+			t.Logf("live=%v score=%.2f reasons=%v cues=%+v", r.Live, r.Score, r.Reasons, r.Cues)
+			if r.Live != tc.live {
+				t.Fatalf("live = %v, want %v (reasons %v)", r.Live, tc.live, r.Reasons)
+			}
+			if tc.reason != "" && !slices.Contains(r.Reasons, tc.reason) {
+				t.Fatalf("reasons %v, want %s among them", r.Reasons, tc.reason)
+			}
+			if (r.Score >= 0.5) != tc.live {
+				t.Fatalf("score %.2f disagrees with live=%v", r.Score, tc.live)
+			}
+		})
+	}
+}
+
+func TestCheckerErrors(t *testing.T) {
+	if _, err := NewChecker(Config{}, ModeChallenge, "up"); !errors.Is(err, ErrBadChallenge) {
+		t.Fatalf("NewChecker(up) = %v, want ErrBadChallenge", err)
+	}
+	c, err := NewChecker(Config{}, ModeChallenge, Left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Result(); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("Result before Start = %v", err)
+	}
+	img, face := synth.Face(2, 320, 240)
+	defer img.Close()
+	if err := c.Start(img, face.Add(image.Pt(300, 0)), nil, 0); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("Start with a box outside = %v", err)
+	}
+	if err := c.Start(img, face, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Live || !slices.Contains(r.Reasons, ReasonTooFewFrames) || !r.Unavailable() {
+		t.Fatalf("one frame: %+v, want too_few_frames", r)
+	}
+	small := gocv.NewMatWithSize(100, 100, gocv.MatTypeCV8UC3)
+	defer small.Close()
+	if err := c.Add(small, nil, time.Second/15); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("Add of a smaller frame = %v", err)
+	}
+}
+
+func TestTooFewPoints(t *testing.T) {
+	flat := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 128, 128, 0), 240, 320, gocv.MatTypeCV8UC3)
+	defer flat.Close()
+	r := sequence(t, Right, image.Rect(100, 60, 220, 180), 10, func(_ time.Duration, dst *gocv.Mat) { flat.CopyTo(dst) })
+	if r.Live || !slices.Contains(r.Reasons, ReasonTooFewPoints) {
+		t.Fatalf("blank face: %+v", r)
+	}
+}
+
+// TestDoneEndsTheChallengeEarly: a clear turn ends the check well before
+// the window, a still face does not.
+func TestDoneEndsTheChallengeEarly(t *testing.T) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	for _, tc := range []struct {
+		name     string
+		peak     float64
+		dir      Direction
+		doneFrom int // earliest frame at which Done may be true; -1 never
+	}{
+		{"turn", 0.35, Left, 8},
+		{"wrong way", -0.35, Left, 6},
+		{"still", 0, Left, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewChecker(Config{}, ModeChallenge, tc.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			frame := gocv.NewMat()
+			defer frame.Close()
+			doneAt := -1
+			for i := 0; i < 38 && doneAt < 0; i++ {
+				at := time.Duration(i) * time.Second / testFPS
+				synth.Turn(img, &frame, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, tc.peak))
+				if i == 0 {
+					err = c.Start(frame, face, nil, at)
+				} else {
+					err = c.Add(frame, nil, at)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Done() {
+					doneAt = i
+				}
+			}
+			if tc.doneFrom < 0 {
+				if doneAt >= 0 {
+					t.Fatalf("done at frame %d for a still face", doneAt)
+				}
+				return
+			}
+			if doneAt < tc.doneFrom || doneAt > 20 {
+				t.Fatalf("done at frame %d, want between %d and 20 (of 38)", doneAt, tc.doneFrom)
+			}
+			r, err := c.Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tc.peak*tc.dir.sign() > 0; r.Live != want {
+				t.Fatalf("early result live=%v, want %v: %+v", r.Live, want, r)
+			}
+		})
+	}
+}

@@ -1,0 +1,525 @@
+package liveness
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"image"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/liveness/synth"
+)
+
+// The PAD evaluation (docs/liveness.md): attacks rendered from the photos
+// of ../shared/testdata/faces and bona fide turns of the one real
+// recording there. `make eval-liveness` runs it in full
+// (FACEGATE_EVAL=full); go test runs a small version. Thresholds were not
+// tuned on this set.
+
+const sharedFaces = "../../shared/testdata/faces"
+const yunetModel = "../../shared/models/face_detection_yunet_2023mar.onnx"
+
+func sharedOrSkip(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(sharedFaces, "MANIFEST.md")); err != nil {
+		t.Skipf("no developer data set at %s (%v): the evaluation needs /work/shared", sharedFaces, err)
+	}
+}
+
+func fullEval() bool { return os.Getenv("FACEGATE_EVAL") == "full" }
+
+func newFinder(t *testing.T, det string) (Finder, func()) {
+	t.Helper()
+	cfg := capture.AnalyzerConfig{Detector: det, AllowMultiple: true}
+	if det == capture.DetectorYuNet {
+		if _, err := os.Stat(yunetModel); err != nil {
+			t.Skipf("no YuNet model: %v", err)
+		}
+		cfg.Model = yunetModel
+	}
+	an, err := capture.NewAnalyzer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, func() { an.Close() }
+}
+
+// tally counts decisions of one presentation type.
+type tally struct {
+	name      string
+	attack    bool
+	total     int
+	accepted  int // attack: APCER numerator; bona fide: accepted
+	noFace    int // the face finder found nothing (not a PAD decision)
+	reasons   map[Reason]int
+	scoreSum  float64
+	onsetsMS  []int64
+	durations []float64 // ms from the challenge to the decision's last frame
+}
+
+func (t *tally) add(r Result) {
+	if t.reasons == nil {
+		t.reasons = map[Reason]int{}
+	}
+	if slices.Contains(r.Reasons, ReasonNoFace) {
+		t.noFace++
+		return
+	}
+	t.total++
+	t.scoreSum += r.Score
+	if r.Live {
+		t.accepted++
+		t.onsetsMS = append(t.onsetsMS, r.Cues.OnsetMS)
+	}
+	t.durations = append(t.durations, float64(r.Cues.DurationMS))
+	for _, x := range r.Reasons {
+		t.reasons[x]++
+	}
+}
+
+func (t *tally) String() string {
+	rate := 0.0
+	if t.total > 0 {
+		rate = 100 * float64(t.accepted) / float64(t.total)
+	}
+	metric := fmt.Sprintf("APCER %5.1f %% (%d/%d accepted)", rate, t.accepted, t.total)
+	if !t.attack {
+		rej := t.total - t.accepted
+		metric = fmt.Sprintf("BPCER %5.1f %% (%d/%d rejected)", 100-rate, rej, t.total)
+		if t.total == 0 {
+			metric = "BPCER   n/a (0 presentations)"
+		}
+	}
+	var rs []string
+	for r, n := range t.reasons {
+		rs = append(rs, fmt.Sprintf("%s:%d", r, n))
+	}
+	sort.Strings(rs)
+	return fmt.Sprintf("%-34s %s  no_face:%d  check median %.0f ms  reasons %s", t.name, metric, t.noFace, median(t.durations), strings.Join(rs, " "))
+}
+
+// photo is one picture of a face from expected.csv.
+type photo struct {
+	file string
+	face image.Rectangle
+}
+
+func readPhotos(t *testing.T) []photo {
+	f, err := os.Open(filepath.Join(sharedFaces, "expected.csv"))
+	if err != nil {
+		t.Skipf("expected.csv: %v", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	recs, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []photo
+	for _, rec := range recs[1:] {
+		if len(rec) < 9 || rec[4] != "yes" || rec[5] == "" {
+			continue
+		}
+		v := make([]int, 4)
+		for i := range v {
+			if v[i], err = strconv.Atoi(rec[5+i]); err != nil {
+				t.Fatalf("expected.csv %s: %v", rec[0], err)
+			}
+		}
+		out = append(out, photo{rec[0], image.Rect(v[0], v[1], v[0]+v[2], v[1]+v[3])})
+	}
+	if len(out) == 0 {
+		t.Skip("expected.csv lists no frontal photo")
+	}
+	return out
+}
+
+// printOf cuts a head-and-shoulders picture around the face and scales it
+// so that the face is faceW pixels wide: what an attacker prints or shows.
+func printOf(t *testing.T, p photo, faceW int) gocv.Mat {
+	img := gocv.IMRead(filepath.Join(sharedFaces, p.file), gocv.IMReadColor)
+	defer img.Close()
+	if img.Empty() {
+		t.Fatalf("cannot read %s", p.file)
+	}
+	g := p.face.Dx()
+	r := image.Rect(p.face.Min.X-g, p.face.Min.Y-g*2/3, p.face.Max.X+g, p.face.Max.Y+g*2/3).Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	sub := img.Region(r)
+	defer sub.Close()
+	out := gocv.NewMat()
+	s := float64(faceW) / float64(g)
+	gocv.Resize(sub, &out, image.Pt(int(float64(r.Dx())*s), int(float64(r.Dy())*s)), 0, 0, gocv.InterpolationArea)
+	return out
+}
+
+func background(t *testing.T) gocv.Mat {
+	img := gocv.IMRead(filepath.Join(sharedFaces, "noface_coffee.png"), gocv.IMReadColor)
+	defer img.Close()
+	if img.Empty() {
+		t.Fatal("cannot read noface_coffee.png")
+	}
+	bg := gocv.NewMat()
+	gocv.Resize(img, &bg, image.Pt(640, 480), 0, 0, gocv.InterpolationLinear)
+	return bg
+}
+
+const attackFPS = 15
+
+// attackKind renders one attack presentation: frame i of n into dst.
+type attackKind struct {
+	name string
+	// target is the issue's APCER target for this attack type.
+	target float64
+	render func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(i int, dst *gocv.Mat)
+}
+
+// handMotion is how an attacker moves a picture to fake the turn: towards
+// the asked side, turned about its vertical axis (either way: the attacker
+// does not know which way fools the check), with tremor.
+func handMotion(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, tx, ty float64) {
+	sh := synth.NewShake(rng.Int63(), 0.6+rng.Float64(), 0.2+0.3*rng.Float64())
+	peak := (10 + 25*rng.Float64()) * math.Pi / 180
+	if rng.Intn(2) == 0 {
+		peak = -peak
+	}
+	slide := dir.sign() * 40 * rng.Float64()
+	start := time.Duration(200+rng.Intn(500)) * time.Millisecond
+	pitch := (rng.Float64() - 0.5) * 0.3
+	return func(i int) (float64, float64, float64, float64, float64) {
+		sh.Step()
+		at := time.Duration(i) * time.Second / attackFPS
+		k := ramp(at, start, 700*time.Millisecond, 1)
+		return peak * k, pitch * k, sh.Rot * math.Pi / 180, 320 + slide*k + sh.X, 240 + sh.Y
+	}
+}
+
+var attackKinds = []attackKind{
+	{"print, flat, moved/turned in 3-D", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := handMotion(rng, dir)
+		return func(i int, dst *gocv.Mat) {
+			yaw, pitch, roll, tx, ty := move(i)
+			m := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
+			defer m.Close()
+			synth.OverBackground(pic, bg, dst, m)
+		}
+	}},
+	{"print, bent (cylinder), turned", 0.05, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := handMotion(rng, dir)
+		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
+		if rng.Intn(2) == 0 {
+			radius = -radius
+		}
+		return func(i int, dst *gocv.Mat) {
+			yaw, _, _, tx, ty := move(i)
+			synth.Bent(pic, bg, dst, radius, yaw, 1, tx, ty, 640)
+		}
+	}},
+	{"screen still (bezel, moire, glare)", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := handMotion(rng, dir)
+		scr := gocv.NewMat()
+		synth.Screen(pic, &scr, 12+rng.Intn(14), 3+2*rng.Float64(), 0.1+0.15*rng.Float64())
+		gx, gy := 200+rng.Float64()*240, 140+rng.Float64()*200
+		gdir := 2*rng.Float64() - 1
+		return func(i int, dst *gocv.Mat) {
+			yaw, pitch, roll, tx, ty := move(i)
+			m := synth.PlanePose(image.Pt(scr.Cols(), scr.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
+			defer m.Close()
+			synth.OverBackground(scr, bg, dst, m)
+			// The reflection follows the room, not the screen: it drifts its own way.
+			synth.Glare(dst, image.Pt(int(gx+gdir*(tx-320)), int(gy)), 40, 0.6)
+		}
+	}},
+}
+
+// TestEvaluationAttacks renders the attacks and counts what the check
+// accepts (APCER per attack type).
+func TestEvaluationAttacks(t *testing.T) {
+	sharedOrSkip(t)
+	photos := readPhotos(t)
+	seeds, sizes := 1, []int{150}
+	if fullEval() {
+		seeds, sizes = 2, []int{130, 170}
+	}
+	finder, done := newFinder(t, capture.DetectorHaar)
+	defer done()
+	bg := background(t)
+	defer bg.Close()
+	n := int(DefaultConfig.Window.Seconds()*attackFPS) + 1
+	for _, kind := range attackKinds {
+		tl := &tally{name: kind.name, attack: true}
+		for _, p := range photos {
+			for _, faceW := range sizes {
+				pic := printOf(t, p, faceW)
+				for s := 0; s < seeds; s++ {
+					for _, dir := range []Direction{Left, Right} {
+						rng := rand.New(rand.NewSource(int64(s*1000 + faceW + len(p.file))))
+						render := kind.render(rng, pic, bg, dir)
+						mats := make([]gocv.Mat, n)
+						for i := range mats {
+							mats[i] = gocv.NewMat()
+							render(i, &mats[i])
+						}
+						finder.(AnalyzerFinder).An.Reset()
+						r, err := Check(context.Background(), Config{}, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: attackFPS})
+						for i := range mats {
+							mats[i].Close()
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						if r.Live {
+							t.Logf("accepted: %s %s face %d seed %d %s: %+v", kind.name, p.file, faceW, s, dir, r.Cues)
+						}
+						tl.add(r)
+					}
+				}
+				pic.Close()
+			}
+		}
+		t.Log(tl)
+		if tl.total == 0 {
+			t.Errorf("%s: no presentation reached the check", kind.name)
+		}
+		if float64(tl.accepted) > kind.target*float64(tl.total) {
+			t.Errorf("%s: %d of %d attacks accepted, above the target APCER %.0f %%", kind.name, tl.accepted, tl.total, 100*kind.target)
+		}
+	}
+}
+
+// turnEvent is a stretch of the real recording where the man turns his
+// head, found with YuNet's landmarks (the label), independent of the
+// tracked points the Haar check uses.
+type turnEvent struct {
+	start int       // first frame of the window
+	dir   Direction // the person's own side he turned to
+	late  int       // a window start 1.5 s before start with no turn in it, -1 none
+}
+
+const (
+	labelTurn   = 0.05 // landmark yaw change (face widths) that counts as a turn
+	labelWithin = 1.2  // seconds: the turn must reach labelTurn this soon
+)
+
+// franckYaw is the YuNet landmark yaw of every frame (NaN without a face).
+func franckYaw(t *testing.T, maxFrames int) ([]float64, float64) {
+	finder, done := newFinder(t, capture.DetectorYuNet)
+	defer done()
+	v, err := OpenVideo(filepath.Join(sharedFaces, "franck_talking_head.mp4"))
+	if err != nil {
+		t.Skip(err)
+	}
+	defer v.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	var yaw []float64
+	for len(yaw) < maxFrames {
+		if _, err := v.Next(context.Background(), &frame); err != nil {
+			break
+		}
+		box, lm, ok, err := finder.Face(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok || lm == nil {
+			yaw = append(yaw, math.NaN())
+			continue
+		}
+		yaw = append(yaw, landmarkYaw(lm, box.Dx()))
+	}
+	return yaw, v.FPS()
+}
+
+// turnEvents finds non-overlapping windows in which the yaw moves by
+// labelTurn within labelWithin seconds of the window start.
+func turnEvents(yaw []float64, fps float64) []turnEvent {
+	win := int(DefaultConfig.Window.Seconds()*fps) + 1
+	within := int(labelWithin * fps)
+	lateBy := int(1.5 * fps)
+	var out []turnEvent
+	for s := 0; s+win <= len(yaw); {
+		base := yaw[s]
+		found := false
+		if !math.IsNaN(base) {
+			for i := s + 1; i <= s+within; i++ {
+				if math.IsNaN(yaw[i]) {
+					continue
+				}
+				if d := yaw[i] - base; math.Abs(d) >= labelTurn {
+					e := turnEvent{start: s, dir: Right, late: -1}
+					if d > 0 {
+						e.dir = Left // nose towards the image's right: his own left
+					}
+					if ls := s - lateBy; ls >= 0 && !math.IsNaN(yaw[ls]) {
+						calm := true
+						for j := ls; j <= s; j++ {
+							if math.IsNaN(yaw[j]) || math.Abs(yaw[j]-yaw[ls]) >= labelTurn/2 {
+								calm = false
+								break
+							}
+						}
+						if calm {
+							e.late = ls
+						}
+					}
+					out = append(out, e)
+					found = true
+					break
+				}
+			}
+		}
+		if found {
+			s += win
+		} else {
+			s += int(fps / 4)
+		}
+	}
+	return out
+}
+
+func (d Direction) opposite() Direction {
+	if d == Left {
+		return Right
+	}
+	return Left
+}
+
+// readWindow reads n frames of the recording from frame start.
+func readWindow(t *testing.T, v *VideoFrames, start, n int) []gocv.Mat {
+	v.Seek(start)
+	var mats []gocv.Mat
+	for i := 0; i < n; i++ {
+		m := gocv.NewMat()
+		if _, err := v.Next(context.Background(), &m); err != nil {
+			m.Close()
+			break
+		}
+		mats = append(mats, m)
+	}
+	return mats
+}
+
+// onScreen shows recorded frames on a hand-held phone (bezel, moiré,
+// glare, tremor) in a 640x480 camera frame: a replay attack.
+func onScreen(rng *rand.Rand, src []gocv.Mat, bg gocv.Mat) []gocv.Mat {
+	sh := synth.NewShake(rng.Int63(), 0.8, 0.3)
+	bezel, period, strength := 10+rng.Intn(10), 3+2*rng.Float64(), 0.1+0.15*rng.Float64()
+	scale := 1.1 + 0.3*rng.Float64()
+	gx, gy := 200+rng.Float64()*240, 140+rng.Float64()*200
+	out := make([]gocv.Mat, len(src))
+	scr := gocv.NewMat()
+	defer scr.Close()
+	for i, f := range src {
+		sh.Step()
+		synth.Screen(f, &scr, bezel, period, strength)
+		m := synth.PlanePose(image.Pt(scr.Cols(), scr.Rows()), 0, 0, sh.Rot*math.Pi/180, scale, 320+sh.X, 240+sh.Y, 640)
+		out[i] = gocv.NewMat()
+		synth.OverBackground(scr, bg, &out[i], m)
+		m.Close()
+		synth.Glare(&out[i], image.Pt(int(gx+3*sh.X), int(gy)), 35, 0.5)
+	}
+	return out
+}
+
+func closeAll(ms []gocv.Mat) {
+	for i := range ms {
+		ms[i].Close()
+	}
+}
+
+// TestEvaluationRecording: the real talking head turning (bona fide, with
+// the challenge set to the side he turned to) and replays of it on a
+// screen that answer the wrong way or late.
+func TestEvaluationRecording(t *testing.T) {
+	sharedOrSkip(t)
+	maxFrames := 24 * 60
+	if fullEval() {
+		maxFrames = math.MaxInt
+	}
+	yaw, fps := franckYaw(t, maxFrames)
+	events := turnEvents(yaw, fps)
+	seen := 0
+	for _, y := range yaw {
+		if !math.IsNaN(y) {
+			seen++
+		}
+	}
+	t.Logf("recording: %d frames (%.0f s) read, YuNet face in %d; %d turn windows (|landmark yaw change| >= %.2f face widths within %.1f s)",
+		len(yaw), float64(len(yaw))/fps, seen, len(events), labelTurn, labelWithin)
+	if len(events) == 0 {
+		t.Fatal("no turn found in the recording")
+	}
+	v, err := OpenVideo(filepath.Join(sharedFaces, "franck_talking_head.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	bg := background(t)
+	defer bg.Close()
+	win := int(DefaultConfig.Window.Seconds()*fps) + 1
+	tallies := map[string]*tally{}
+	add := func(name string, attack bool, r Result) {
+		if tallies[name] == nil {
+			tallies[name] = &tally{name: name, attack: attack}
+		}
+		tallies[name].add(r)
+	}
+	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
+		finder, done := newFinder(t, det)
+		check := func(mats []gocv.Mat, dir Direction) Result {
+			finder.(AnalyzerFinder).An.Reset()
+			r, err := Check(context.Background(), Config{}, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		for k, e := range events {
+			mats := readWindow(t, v, e.start, win)
+			r := check(mats, e.dir)
+			half := "first half, tuning"
+			if float64(e.start)/fps >= 100 {
+				half = "second half, held out"
+			}
+			add("bona fide turn ("+det+", "+half+")", false, r)
+			if !r.Live {
+				t.Logf("%s rejected bona fide window at %.1f s (%s): %v %+v", det, float64(e.start)/fps, e.dir, r.Reasons, r.Cues)
+			}
+			rng := rand.New(rand.NewSource(int64(k)))
+			if fullEval() || k < 4 {
+				replay := onScreen(rng, mats, bg)
+				add("replay, wrong direction ("+det+")", true, check(replay, e.dir.opposite()))
+				closeAll(replay)
+			}
+			closeAll(mats)
+			if e.late >= 0 && (fullEval() || k < 4) {
+				mats := readWindow(t, v, e.late, win)
+				replay := onScreen(rng, mats, bg)
+				add("replay, late ("+det+")", true, check(replay, e.dir))
+				closeAll(replay)
+				closeAll(mats)
+			}
+		}
+		done()
+	}
+	names := make([]string, 0, len(tallies))
+	for n := range tallies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.Log(tallies[n])
+	}
+}

@@ -1,0 +1,209 @@
+package liveness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
+)
+
+// Frames is where a check reads its frames: Next fills dst and returns the
+// frame's time after the challenge; io.EOF at the end.
+type Frames interface {
+	Next(ctx context.Context, dst *gocv.Mat) (time.Duration, error)
+}
+
+// Finder finds the face a check starts from and, when it has them, the
+// landmarks of the face near a box in a later frame (nil without).
+type Finder interface {
+	Face(frame gocv.Mat) (box image.Rectangle, lm *Landmarks, ok bool, err error)
+	Landmarks(frame gocv.Mat, near image.Rectangle) (*Landmarks, error)
+}
+
+// Check runs one check over frames: the first frame is where the challenge
+// was issued. A frame source error other than io.EOF is returned; a check
+// that cannot run (no face, too few frames) is a Result with an
+// Unavailable reason, not an error.
+func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Finder, frames Frames) (Result, error) {
+	c, err := NewChecker(cfg, mode, dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	var box image.Rectangle
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		at, err := frames.Next(ctx, &frame)
+		if errors.Is(err, io.EOF) {
+			if n == 0 {
+				return Result{Method: mode, Reasons: []Reason{ReasonTooFewFrames}, Cues: Cues{OnsetMS: -1}}, nil
+			}
+			break
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("liveness: frame %d: %w", n, err)
+		}
+		if n == 0 {
+			var lm *Landmarks
+			var ok bool
+			box, lm, ok, err = finder.Face(frame)
+			if err != nil {
+				return Result{}, fmt.Errorf("liveness: find the face: %w", err)
+			}
+			if !ok {
+				return Result{Method: mode, Reasons: []Reason{ReasonNoFace}, Cues: Cues{Frames: 1, OnsetMS: -1}}, nil
+			}
+			if err := c.Start(frame, box, lm, at); err != nil {
+				return Result{}, err
+			}
+			continue
+		}
+		if at-c.frames[0].at > c.cfg.Window {
+			break
+		}
+		lm, err := finder.Landmarks(frame, box)
+		if err != nil {
+			return Result{}, fmt.Errorf("liveness: landmarks of frame %d: %w", n, err)
+		}
+		if err := c.Add(frame, lm, at); err != nil {
+			return Result{}, err
+		}
+		if c.Done() {
+			break
+		}
+	}
+	return c.Result()
+}
+
+// AnalyzerFinder is a Finder over a capture.Analyzer: the best acceptable
+// face (else the largest) starts the check; with YuNet (set YuNet), every
+// frame is analysed again for its landmarks. It does not close the analyzer.
+type AnalyzerFinder struct {
+	An    *capture.Analyzer
+	YuNet bool
+}
+
+// Face implements Finder.
+func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
+	a, err := f.An.Analyze(frame)
+	if err != nil {
+		return image.Rectangle{}, nil, false, err
+	}
+	if len(a.Candidates) == 0 {
+		return image.Rectangle{}, nil, false, nil
+	}
+	best := a.Best
+	if best < 0 {
+		best = 0
+	}
+	face := a.Candidates[best].Face
+	return face.Box, landmarksOf(face), true, nil
+}
+
+// Landmarks implements Finder: the landmarks of the face overlapping near most.
+func (f AnalyzerFinder) Landmarks(frame gocv.Mat, near image.Rectangle) (*Landmarks, error) {
+	if !f.YuNet {
+		return nil, nil // Haar has none: do not pay for a detection
+	}
+	a, err := f.An.Analyze(frame)
+	if err != nil {
+		return nil, err
+	}
+	var best *capture.Face
+	bestArea := 0
+	for i := range a.Candidates {
+		in := a.Candidates[i].Face.Box.Intersect(near)
+		if s := in.Dx() * in.Dy(); s > bestArea {
+			best, bestArea = &a.Candidates[i].Face, s
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return landmarksOf(*best), nil
+}
+
+func landmarksOf(f capture.Face) *Landmarks {
+	if !f.HasLandmarks {
+		return nil
+	}
+	lm := Landmarks(f.Landmarks)
+	return &lm
+}
+
+// VideoFrames reads a video file; frame i is at i/fps after the challenge.
+type VideoFrames struct {
+	vc  *gocv.VideoCapture
+	fps float64
+	n   int
+}
+
+// OpenVideo opens a video file for Check. Close it.
+func OpenVideo(path string) (*VideoFrames, error) {
+	vc, err := gocv.VideoCaptureFile(path)
+	if err != nil {
+		if vc != nil {
+			vc.Close()
+		}
+		return nil, fmt.Errorf("liveness: open %s: %w", path, err)
+	}
+	if !vc.IsOpened() {
+		vc.Close()
+		return nil, fmt.Errorf("liveness: open %s: not a video OpenCV can read", path)
+	}
+	fps := vc.Get(gocv.VideoCaptureFPS)
+	if fps <= 0 || fps > 240 {
+		fps = 15
+	}
+	return &VideoFrames{vc: vc, fps: fps}, nil
+}
+
+// Seek moves to frame i (0-based); the next frame read is at time 0 again.
+func (v *VideoFrames) Seek(i int) {
+	v.vc.Set(gocv.VideoCapturePosFrames, float64(i))
+	v.n = 0
+}
+
+// FPS is the file's frame rate (15 when it does not say).
+func (v *VideoFrames) FPS() float64 { return v.fps }
+
+// Next implements Frames.
+func (v *VideoFrames) Next(_ context.Context, dst *gocv.Mat) (time.Duration, error) {
+	if !v.vc.Read(dst) || dst.Empty() {
+		return 0, io.EOF
+	}
+	at := time.Duration(float64(v.n) / v.fps * float64(time.Second))
+	v.n++
+	return at, nil
+}
+
+// Close releases the file.
+func (v *VideoFrames) Close() error { return v.vc.Close() }
+
+// MatFrames plays frames from memory at fps (tests, evaluation, demo).
+type MatFrames struct {
+	Mats []gocv.Mat
+	FPS  float64
+	i    int
+}
+
+// Next implements Frames.
+func (m *MatFrames) Next(_ context.Context, dst *gocv.Mat) (time.Duration, error) {
+	if m.i >= len(m.Mats) {
+		return 0, io.EOF
+	}
+	m.Mats[m.i].CopyTo(dst)
+	at := time.Duration(float64(m.i) / m.FPS * float64(time.Second))
+	m.i++
+	return at, nil
+}
