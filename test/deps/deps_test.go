@@ -45,6 +45,12 @@ var rules = []rule{
 		why: "the relay and the door inputs are hardware only"},
 	{pkg: "capture", notLink: []string{paho, gpiocdev, yaml, module + "/mqtt", module + "/kiosk", module + "/gate", module + "/faceauth", module + "/record"},
 		why: "capture turns frames into a chosen face and knows nothing of what is done with it"},
+	{pkg: "liveness", notLink: []string{paho, gpiocdev, yaml, module + "/mqtt", module + "/kiosk", module + "/gate", module + "/faceauth", module + "/record"},
+		why: "liveness judges frames; the kiosk decides what a verdict means"},
+	{pkg: "kiosk/config", notLink: []string{paho, gocv, gpiocdev, module + "/kiosk", module + "/mqtt/...", module + "/gate/...", module + "/capture", module + "/faceauth/...", module + "/record"},
+		why: "the configuration is read by every part and so imports none of them"},
+	{pkg: "mqtt/outbox", notLink: []string{module + "/...", "github.com/..."},
+		why: "the outbox is a file format: standard library only"},
 	{pkg: "cmd/facegate", notLink: []string{"testing", "net/http/httptest", module + "/internal/leakcheck", module + "/internal/cdp", module + "/gate/gatetest"},
 		why: "the shipped binary carries no test code (testing also registers its flags)"},
 
@@ -65,6 +71,8 @@ var platforms = []struct{ goos, goarch string }{
 }
 
 func TestDependencies(t *testing.T) {
+	// go test puts its own GOROOT/bin first on PATH: this is the toolchain
+	// that built the test, whatever else PATH holds.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("no go command on PATH (%v): cannot list dependencies", err)
