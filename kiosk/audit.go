@@ -167,7 +167,7 @@ func (a *auditLog) append(b []byte) error {
 	return err
 }
 
-// write appends one record (an mqtt.Event, an mqtt.PulseResult, an input
+// write appends one record (an record.Event, an record.PulseResult, an input
 // record) as one line (see the durability contract above).
 func (a *auditLog) write(rec any) error {
 	line, err := json.Marshal(rec)

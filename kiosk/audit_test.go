@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // faultyDisk wraps osAuditOps: each fault is on while its flag is set.
@@ -62,8 +62,8 @@ func (d *faultyDisk) ops() auditOps {
 	return ops
 }
 
-func auditEvent(seq int) mqtt.Event {
-	return mqtt.Event{EventID: fmt.Sprintf("e%d", seq), Seq: uint64(seq), Decision: mqtt.DecisionDenied, Reason: []string{"x"}}
+func auditEvent(seq int) record.Event {
+	return record.Event{EventID: fmt.Sprintf("e%d", seq), Seq: uint64(seq), Decision: record.DecisionDenied, Reason: []string{"x"}}
 }
 
 // auditSeqs reads every audit file of dir, oldest first, and returns the
@@ -94,7 +94,7 @@ func readAuditSeqs(t *testing.T, dir string, files int, fragments bool) []uint64
 			if len(line) == 0 || bytes.HasPrefix(line, []byte(`{"seq":0,"torn`)) {
 				continue
 			}
-			var ev mqtt.Event
+			var ev record.Event
 			dec := json.NewDecoder(bytes.NewReader(line))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&ev); err != nil || dec.More() {

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/internal/cdp"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // TestPageInChromium loads the kiosk page in headless Chromium while a
@@ -298,11 +298,11 @@ func TestPageFitsEveryScreen(t *testing.T) {
 	right := st("challenge", "Turn your head a little to the right")
 	right.Challenge = "right"
 	granted := st(StateGranted, "Welcome")
-	granted.Decision, granted.Name = mqtt.DecisionGranted, "Ana Díaz"
+	granted.Decision, granted.Name = record.DecisionGranted, "Ana Díaz"
 	denied := st(StateDenied, "Your badge is not registered — see the site office")
-	denied.Decision = mqtt.DecisionDenied
+	denied.Decision = record.DecisionDenied
 	failed := st(StateCooldown, "Camera unavailable — see the site office")
-	failed.Decision = mqtt.DecisionError
+	failed.Decision = record.DecisionError
 	cases := []struct {
 		name   string
 		status pageStatusJSON

@@ -6,7 +6,7 @@ import (
 	"github.com/facegate/facegate/faceauth"
 )
 
-// Reason codes the kiosk itself puts in mqtt.Event.Reason (the API's fail
+// Reason codes the kiosk itself puts in record.Event.Reason (the API's fail
 // codes appear lower-cased beside them).
 const (
 	ReasonApproved         = "approved"

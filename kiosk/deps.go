@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // Face is the one face a selection produced: the 960x720 crop to send to
@@ -102,10 +102,10 @@ type Publisher interface {
 	// PublishEvent queues one decision durably (the outbox, fsync'd); an
 	// error means it was not queued. EventID and Seq are already set. A
 	// grant's event is queued before the relay moves.
-	PublishEvent(ev mqtt.Event) error
+	PublishEvent(ev record.Event) error
 	// PublishPulse queues, durably like PublishEvent, how a granted
 	// event's relay pulse ended (joined to it by EventID).
-	PublishPulse(p mqtt.PulseResult) error
+	PublishPulse(p record.PulseResult) error
 	// PublishState publishes the retained session state.
 	PublishState(s Status) error
 	// PublishHealth publishes the self-test summary.

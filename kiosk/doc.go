@@ -15,7 +15,7 @@
 //
 // One session at a time: an identity that arrives during a session or its
 // cooldown is refused with ErrBusy, not queued. Every session ends with
-// exactly one mqtt.Event, written to the audit log, handed to the
+// exactly one record.Event, written to the audit log, handed to the
 // Publisher and sent to the page. Only a granted session pulses the relay,
 // once; every doubt (timeout, API error, stale approval, camera failure,
 // shutdown) ends denied or error with the gate shut and a reason shown.

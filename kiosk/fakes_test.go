@@ -12,7 +12,7 @@ import (
 
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // fakeSelector plays a script: the reasons (one per 100 ms), then an
@@ -149,8 +149,8 @@ func (f *fakeRelay) count() int {
 // fakePublisher records everything.
 type fakePublisher struct {
 	mu     sync.Mutex
-	events []mqtt.Event
-	pulses []mqtt.PulseResult
+	events []record.Event
+	pulses []record.PulseResult
 	states []State
 	health []Health
 	alerts []Alert
@@ -160,7 +160,7 @@ type fakePublisher struct {
 	eventErr error
 }
 
-func (f *fakePublisher) PublishEvent(ev mqtt.Event) error {
+func (f *fakePublisher) PublishEvent(ev record.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.events = append(f.events, ev)
@@ -170,17 +170,17 @@ func (f *fakePublisher) PublishEvent(ev mqtt.Event) error {
 	return f.err
 }
 
-func (f *fakePublisher) PublishPulse(p mqtt.PulseResult) error {
+func (f *fakePublisher) PublishPulse(p record.PulseResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pulses = append(f.pulses, p)
 	return f.err
 }
 
-func (f *fakePublisher) relayResults() []mqtt.PulseResult {
+func (f *fakePublisher) relayResults() []record.PulseResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]mqtt.PulseResult(nil), f.pulses...)
+	return append([]record.PulseResult(nil), f.pulses...)
 }
 
 func (f *fakePublisher) PublishState(s Status) error {
@@ -204,10 +204,10 @@ func (f *fakePublisher) PublishAlert(a Alert) error {
 	return nil
 }
 
-func (f *fakePublisher) snapshot() ([]mqtt.Event, []State, []Alert) {
+func (f *fakePublisher) snapshot() ([]record.Event, []State, []Alert) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]mqtt.Event(nil), f.events...), append([]State(nil), f.states...), append([]Alert(nil), f.alerts...)
+	return append([]record.Event(nil), f.events...), append([]State(nil), f.states...), append([]Alert(nil), f.alerts...)
 }
 
 // fakeBroker is a BrokerMonitor.
@@ -346,7 +346,7 @@ func (r *rig) identify(t *testing.T, id Identity, n int) {
 	waitFor(t, func() bool { return len(r.events()) == n })
 }
 
-func (r *rig) events() []mqtt.Event {
+func (r *rig) events() []record.Event {
 	ev, _, _ := r.pub.snapshot()
 	return ev
 }

@@ -1,6 +1,10 @@
 package kiosk
 
-import "time"
+import (
+	"time"
+
+	"github.com/facegate/facegate/record"
+)
 
 // inputKind is the "kind" of an audit record of a gate input.
 const inputKind = "input"
@@ -40,7 +44,7 @@ func (k *Kiosk) GateInput(input, detail string, when time.Time) {
 	if !ok {
 		return
 	}
-	rec := inputRecord{Kind: inputKind, Input: input, Detail: clip(detail), TS: timestamp(when), Site: k.site, Gate: k.gate}
+	rec := inputRecord{Kind: inputKind, Input: input, Detail: clip(detail), TS: record.Timestamp(when), Site: k.site, Gate: k.gate}
 	if err := k.audit.write(rec); err != nil {
 		k.metrics.auditFailures.Inc()
 		k.log.Error("audit log write failed", "input", input, "err", err)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/outbox"
+	"github.com/facegate/facegate/record"
 )
 
 // The kill matrix: a kiosk process (this test binary, re-executed) runs
@@ -88,14 +88,14 @@ func TestKillMatrix(t *testing.T) {
 	if energises > len(grants) || energises > boxGrants {
 		t.Errorf("%d energises but %d grants in the audit log and %d in the outbox: an energise without a durable record", energises, len(grants), boxGrants)
 	}
-	if p, i := byOutcome[mqtt.RelayPulsed], byOutcome[mqtt.RelayInterrupted]; energises < p || energises > p+i {
+	if p, i := byOutcome[record.RelayPulsed], byOutcome[record.RelayInterrupted]; energises < p || energises > p+i {
 		t.Errorf("%d energises, %d pulsed and %d interrupted results: want pulsed <= energises <= pulsed + interrupted", energises, p, i)
 	}
 	if len(grants)-energises > kills {
 		t.Errorf("%d grants never energised with only %d kills", len(grants)-energises, kills)
 	}
-	if energises == 0 || (kills >= 20 && byOutcome[mqtt.RelayInterrupted] == 0) {
-		t.Errorf("the matrix did not exercise the pulse (energises %d, interrupted %d): timing changed?", energises, byOutcome[mqtt.RelayInterrupted])
+	if energises == 0 || (kills >= 20 && byOutcome[record.RelayInterrupted] == 0) {
+		t.Errorf("the matrix did not exercise the pulse (energises %d, interrupted %d): timing changed?", energises, byOutcome[record.RelayInterrupted])
 	}
 }
 
@@ -175,7 +175,7 @@ func (r *fileRelay) Pulse(ctx context.Context, d time.Duration, energised func()
 // outboxPublisher queues events and relay results in a real outbox.
 type outboxPublisher struct{ box *outbox.Outbox }
 
-func (p outboxPublisher) PublishEvent(ev mqtt.Event) error {
+func (p outboxPublisher) PublishEvent(ev record.Event) error {
 	b, err := json.Marshal(ev)
 	if err == nil {
 		_, err = p.box.Append(b)
@@ -183,7 +183,7 @@ func (p outboxPublisher) PublishEvent(ev mqtt.Event) error {
 	return err
 }
 
-func (p outboxPublisher) PublishPulse(r mqtt.PulseResult) error {
+func (p outboxPublisher) PublishPulse(r record.PulseResult) error {
 	b, err := json.Marshal(r)
 	if err == nil {
 		_, err = p.box.Append(b)
@@ -221,18 +221,18 @@ func auditGrants(t *testing.T, dir string) (grants map[string]bool, results map[
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			var rec struct {
-				Kind     string        `json:"kind"`
-				EventID  string        `json:"event_id"`
-				Relay    string        `json:"relay"`
-				Decision mqtt.Decision `json:"decision"`
+				Kind     string          `json:"kind"`
+				EventID  string          `json:"event_id"`
+				Relay    string          `json:"relay"`
+				Decision record.Decision `json:"decision"`
 			}
 			if json.Unmarshal(sc.Bytes(), &rec) != nil {
 				continue
 			}
 			switch {
-			case rec.Kind == mqtt.PulseKind:
+			case rec.Kind == record.PulseKind:
 				results[rec.EventID] = append(results[rec.EventID], rec.Relay)
-			case rec.Decision == mqtt.DecisionGranted:
+			case rec.Decision == record.DecisionGranted:
 				grants[rec.EventID] = true
 			}
 		}
@@ -259,8 +259,8 @@ func outboxGrants(t *testing.T, path string) int {
 			return n
 		}
 		for _, r := range recs {
-			var ev mqtt.Event
-			if json.Unmarshal(r.Payload, &ev) == nil && ev.Decision == mqtt.DecisionGranted {
+			var ev record.Event
+			if json.Unmarshal(r.Payload, &ev) == nil && ev.Decision == record.DecisionGranted {
 				n++
 			}
 			after = r.ID

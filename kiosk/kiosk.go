@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // settings are the parts of the configuration that Reload may change.
@@ -36,7 +36,7 @@ type Kiosk struct {
 	pulse       time.Duration
 	apiTimeout  time.Duration
 	frozenAfter time.Duration
-	privacy     mqtt.Privacy
+	privacy     record.Privacy
 
 	setMu sync.RWMutex
 	set   settings
@@ -108,7 +108,7 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		pulse:       cfg.IO.Relay.Pulse,
 		apiTimeout:  cfg.API.Timeout,
 		frozenAfter: cfg.Camera.FrozenAfter,
-		privacy:     mqtt.Privacy(cfg.MQTT.SubmissionID),
+		privacy:     record.Privacy(cfg.MQTT.SubmissionID),
 		wake:        make(chan struct{}, 1),
 		reloaded:    make(chan struct{}, 1),
 		drainCh:     make(chan struct{}),

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // LivenessChecker is presentation-attack detection on the camera's frames
@@ -167,7 +167,7 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 		k.log.Error("policy.liveness is on but the daemon started without a liveness checker: restart it", "liveness", mode)
 		k.metrics.liveness.WithLabelValues(livenessUnavailable).Inc()
 		o := denied(ReasonLivenessUnavailable)
-		o.liveness = &mqtt.Liveness{Method: mode, Reasons: []string{"error"}}
+		o.liveness = &record.Liveness{Method: mode, Reasons: []string{"error"}}
 		return o
 	}
 	id := s.id.SubmissionID
@@ -216,7 +216,7 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 
 // combineLiveness decides from the API's outcome and the check's verdict.
 func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDone) outcome {
-	ev := &mqtt.Liveness{Method: mode, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
+	ev := &record.Liveness{Method: mode, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
 	if pad.r.Method != "" {
 		ev.Method = pad.r.Method
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // metrics live on a private registry (no global state, no submission ids
@@ -132,7 +132,7 @@ func newMetrics(k *Kiosk) *metrics {
 		m.timeToDecision, m.apiLatency, m.liveness, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
 		m.stateGauge, m.checks, m.healthy, m.detection, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, d := range []mqtt.Decision{mqtt.DecisionGranted, mqtt.DecisionDenied, mqtt.DecisionError} {
+	for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {
 		m.decisions.WithLabelValues(string(d))
 	}
 	for _, o := range []string{livenessLive, livenessFailed, livenessUnavailable, livenessLocked} {
@@ -215,7 +215,7 @@ func (m *metrics) apiError(class string) {
 	m.apiErrors.WithLabelValues(class).Inc()
 }
 
-func (m *metrics) decision(ev *mqtt.Event, s *session) {
+func (m *metrics) decision(ev *record.Event, s *session) {
 	m.decisions.WithLabelValues(string(ev.Decision)).Inc()
 	for _, r := range ev.Reason {
 		if !knownReasons[r] {

@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // A restart inside the window still refuses the second entry: the grant is
@@ -25,7 +25,7 @@ func TestAntiPassbackSurvivesARestart(t *testing.T) {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
-		if ev := first.events()[0]; ev.Decision != mqtt.DecisionGranted {
+		if ev := first.events()[0]; ev.Decision != record.DecisionGranted {
 			t.Fatalf("first entry %s %v", ev.Decision, ev.Reason)
 		}
 		saved, err := os.ReadFile(filepath.Join(cfg.StateDir, "kiosk", "passback.json"))
@@ -43,7 +43,7 @@ func TestAntiPassbackSurvivesARestart(t *testing.T) {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
-		if ev := second.events()[0]; ev.Decision != mqtt.DecisionDenied || !slices.Contains(ev.Reason, ReasonAntiPassback) {
+		if ev := second.events()[0]; ev.Decision != record.DecisionDenied || !slices.Contains(ev.Reason, ReasonAntiPassback) {
 			t.Errorf("entry after the restart %s %v, want denied anti_passback", ev.Decision, ev.Reason)
 		}
 		if second.relay.count() != 0 {
@@ -139,7 +139,7 @@ func TestPassbackSaveFailureAlerts(t *testing.T) {
 			t.Fatal(err)
 		}
 		evs, _, alerts := r.pub.snapshot()
-		if evs[0].Decision != mqtt.DecisionGranted || r.relay.count() != 1 {
+		if evs[0].Decision != record.DecisionGranted || r.relay.count() != 1 {
 			t.Errorf("event %s, %d pulses; want granted and 1", evs[0].Decision, r.relay.count())
 		}
 		if len(alerts) != 1 || alerts[0].Code != "state_dir" || !strings.Contains(alerts[0].Message, "anti-passback") {

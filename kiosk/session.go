@@ -9,7 +9,7 @@ import (
 
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // selection is one running FaceSelector.SelectFace call.
@@ -262,23 +262,23 @@ type session struct {
 
 // outcome is how a session ended.
 type outcome struct {
-	decision mqtt.Decision
+	decision record.Decision
 	reasons  []string
 	message  string
-	auth     *mqtt.Auth
-	err      *mqtt.Error
+	auth     *record.Auth
+	err      *record.Error
 	alert    string // operator alert code, "" for none
 	alertMsg string // the alert's text when not the event's message
 	// liveness: the PAD verdict for the event (kiosk/liveness.go)
-	liveness *mqtt.Liveness
+	liveness *record.Liveness
 }
 
 func denied(reasons ...string) outcome {
-	return outcome{decision: mqtt.DecisionDenied, reasons: reasons, message: coachReasons(reasons, fallbackDenied)}
+	return outcome{decision: record.DecisionDenied, reasons: reasons, message: coachReasons(reasons, fallbackDenied)}
 }
 
 func failed(reasons ...string) outcome {
-	return outcome{decision: mqtt.DecisionError, reasons: reasons, message: coachReasons(reasons, fallbackError)}
+	return outcome{decision: record.DecisionError, reasons: reasons, message: coachReasons(reasons, fallbackError)}
 }
 
 // runSession drives one session to exactly one event. sel is a selection
@@ -336,7 +336,7 @@ func (k *Kiosk) remoteOpen(ctx context.Context, s *session) {
 		return
 	}
 	k.log.Info("remote open", "source", s.id.Source, "by", s.id.UserID, "reason", clip(s.id.remote.Reason))
-	k.finish(ctx, s, outcome{decision: mqtt.DecisionGranted, reasons: []string{ReasonRemoteOpen}, message: coaching[ReasonRemoteOpen]})
+	k.finish(ctx, s, outcome{decision: record.DecisionGranted, reasons: []string{ReasonRemoteOpen}, message: coaching[ReasonRemoteOpen]})
 }
 
 // awaitFace waits for the selection under the identity and capture
@@ -454,7 +454,7 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 		if len(o.reasons) == 0 {
 			o.reasons = []string{ReasonRejected}
 		}
-		o.decision, o.message = mqtt.DecisionDenied, coachReasons(o.reasons, fallbackDenied)
+		o.decision, o.message = record.DecisionDenied, coachReasons(o.reasons, fallbackDenied)
 		return o
 	default:
 		k.log.Warn("API answered neither approved nor rejected", "auth_status", clip(res.Status))
@@ -486,10 +486,10 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 		}
 	}
 	if len(reasons) > 0 {
-		o.decision, o.reasons, o.message = mqtt.DecisionDenied, reasons, coachReasons(reasons, fallbackDenied)
+		o.decision, o.reasons, o.message = record.DecisionDenied, reasons, coachReasons(reasons, fallbackDenied)
 		return o
 	}
-	o.decision, o.reasons = mqtt.DecisionGranted, []string{ReasonApproved}
+	o.decision, o.reasons = record.DecisionGranted, []string{ReasonApproved}
 	if soft {
 		o.reasons = append(o.reasons, ReasonAntiPassbackSoft)
 	}
@@ -503,17 +503,17 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 func (k *Kiosk) apiFailure(err error) outcome {
 	var ae *faceauth.APIError
 	class := faceauth.ClassTransient
-	me := &mqtt.Error{Code: "unknown", Class: string(class), Message: clip(err.Error())}
+	me := &record.Error{Code: "unknown", Class: string(class), Message: clip(err.Error())}
 	if errors.As(err, &ae) {
 		class = ae.Class
 		if class == "" {
 			class = faceauth.ClassTransient
 		}
-		me = &mqtt.Error{Code: ae.Code, Class: string(class), Message: ae.Message, HTTPStatus: ae.HTTPStatus, TraceID: ae.TraceID}
+		me = &record.Error{Code: ae.Code, Class: string(class), Message: ae.Message, HTTPStatus: ae.HTTPStatus, TraceID: ae.TraceID}
 	}
 	k.metrics.apiError(string(class))
 	reason := ReasonAPIPrefix + string(class)
-	o := outcome{decision: mqtt.DecisionError, reasons: []string{reason}, err: me}
+	o := outcome{decision: record.DecisionError, reasons: []string{reason}, err: me}
 	// The code's own text is more precise than the class's when known.
 	if m, ok := Coach(me.Code); ok && class != faceauth.ClassTransient {
 		o.message = m
@@ -522,7 +522,7 @@ func (k *Kiosk) apiFailure(err error) outcome {
 	}
 	switch class {
 	case faceauth.ClassIdentity:
-		o.decision = mqtt.DecisionDenied
+		o.decision = record.DecisionDenied
 	case faceauth.ClassConfig, faceauth.ClassClient:
 		o.alert = reason
 		k.log.Error("FaceAuth API refused the gate's configuration or request", "code", me.Code, "class", me.Class, "http_status", me.HTTPStatus, "trace_id", me.TraceID, "err", err)
@@ -542,11 +542,11 @@ func (k *Kiosk) apiFailure(err error) outcome {
 	return o
 }
 
-func authOf(r *faceauth.Result) *mqtt.Auth {
-	a := &mqtt.Auth{
+func authOf(r *faceauth.Result) *record.Auth {
+	a := &record.Auth{
 		AuthenticationID: r.AuthenticationID,
 		AuthStatus:       r.Status,
-		Score: mqtt.Score{
+		Score: record.Score{
 			FaceSimilarity: r.Scores.FaceSimilarity,
 			Occluded:       r.Scores.Occluded,
 			FaceCover:      r.Scores.FaceCover,
@@ -555,7 +555,7 @@ func authOf(r *faceauth.Result) *mqtt.Auth {
 		RejectedComment: r.Comments,
 	}
 	if !r.CreateTime.IsZero() {
-		a.CreateTime = timestamp(r.CreateTime)
+		a.CreateTime = record.Timestamp(r.CreateTime)
 	}
 	for _, fc := range r.FailCodes {
 		a.FailCode = append(a.FailCode, string(fc))

@@ -17,7 +17,7 @@ import (
 
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 var worker = Identity{SubmissionID: "sub-123", UserID: "u-1", Source: SourceHTTP}
@@ -27,7 +27,7 @@ func TestSessionOutcomes(t *testing.T) {
 		name      string
 		setup     func(r *rig)
 		cfg       func(c *config.Config)
-		decision  mqtt.Decision
+		decision  record.Decision
 		reason    string // must be among the event's reasons
 		message   string
 		apiCalls  int
@@ -35,75 +35,75 @@ func TestSessionOutcomes(t *testing.T) {
 		wantError string // event.error.class
 		relay     string // the relay result of a grant; pulsed when empty
 	}{
-		{name: "granted pulses once", decision: mqtt.DecisionGranted, reason: ReasonApproved, message: "Welcome", apiCalls: 1},
+		{name: "granted pulses once", decision: record.DecisionGranted, reason: ReasonApproved, message: "Welcome", apiCalls: 1},
 		{name: "not recognised", setup: func(r *rig) { r.auth.res = rejected(faceauth.FailFaceCompare) },
-			decision: mqtt.DecisionDenied, reason: "face_compare_underscore", message: "Not recognised", apiCalls: 1},
+			decision: record.DecisionDenied, reason: "face_compare_underscore", message: "Not recognised", apiCalls: 1},
 		{name: "hard hat missing wins over similarity", setup: func(r *rig) { r.auth.res = rejected(faceauth.FailFaceCompare, "HEAD_COVER_FAIL") },
-			decision: mqtt.DecisionDenied, reason: "head_cover_fail", message: "Put on your hard hat", apiCalls: 1},
+			decision: record.DecisionDenied, reason: "head_cover_fail", message: "Put on your hard hat", apiCalls: 1},
 		{name: "occluded", setup: func(r *rig) { r.auth.res = rejected(faceauth.FailOccluded) },
-			decision: mqtt.DecisionDenied, reason: "face_occluded_fail", message: "Uncover your face", apiCalls: 1},
+			decision: record.DecisionDenied, reason: "face_occluded_fail", message: "Uncover your face", apiCalls: 1},
 		{name: "unknown fail code", setup: func(r *rig) { r.auth.res = rejected("brand_new_fail") },
-			decision: mqtt.DecisionDenied, reason: "brand_new_fail", message: "Not recognised", apiCalls: 1},
+			decision: record.DecisionDenied, reason: "brand_new_fail", message: "Not recognised", apiCalls: 1},
 		{name: "rejected without code", setup: func(r *rig) { r.auth.res = rejected() },
-			decision: mqtt.DecisionDenied, reason: ReasonRejected, message: "Not recognised", apiCalls: 1},
+			decision: record.DecisionDenied, reason: ReasonRejected, message: "Not recognised", apiCalls: 1},
 		{name: "submission not approved", setup: func(r *rig) {
 			r.auth.err = apiErr(faceauth.CodeInvalidSubmissionStatus, faceauth.ClassIdentity)
-		}, decision: mqtt.DecisionDenied, reason: "api_identity", message: "Your registration is not approved — see the site office", apiCalls: 1, wantError: "identity"},
+		}, decision: record.DecisionDenied, reason: "api_identity", message: "Your registration is not approved — see the site office", apiCalls: 1, wantError: "identity"},
 		{name: "unknown submission", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidSubmissionID, faceauth.ClassIdentity) },
-			decision: mqtt.DecisionDenied, reason: "api_identity", message: "Your badge is not registered — see the site office", apiCalls: 1, wantError: "identity"},
+			decision: record.DecisionDenied, reason: "api_identity", message: "Your badge is not registered — see the site office", apiCalls: 1, wantError: "identity"},
 		{name: "wrong key alerts the operator", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidProjectID, faceauth.ClassConfig) },
-			decision: mqtt.DecisionError, reason: "api_config", message: "Gate not set up — see the site office", apiCalls: 1, alert: "api_config", wantError: "config"},
+			decision: record.DecisionError, reason: "api_config", message: "Gate not set up — see the site office", apiCalls: 1, alert: "api_config", wantError: "config"},
 		{name: "client bug alerts the operator", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidDataFormat, faceauth.ClassClient) },
-			decision: mqtt.DecisionError, reason: "api_client", message: "Gate error — see the site office", apiCalls: 1, alert: "api_client", wantError: "client"},
+			decision: record.DecisionError, reason: "api_client", message: "Gate error — see the site office", apiCalls: 1, alert: "api_client", wantError: "client"},
 		{name: "recapture twice", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeNoFace, faceauth.ClassRecapture) },
-			decision: mqtt.DecisionError, reason: "api_recapture", message: "Look at the camera", apiCalls: 2, wantError: "recapture"},
+			decision: record.DecisionError, reason: "api_recapture", message: "Look at the camera", apiCalls: 2, wantError: "recapture"},
 		{name: "recapture then approved", setup: func(r *rig) { r.auth.first = []error{apiErr(faceauth.CodeImageProcessing, faceauth.ClassRecapture)} },
-			decision: mqtt.DecisionGranted, reason: ReasonApproved, apiCalls: 2},
+			decision: record.DecisionGranted, reason: ReasonApproved, apiCalls: 2},
 		{name: "transient", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeDetectionServer, faceauth.ClassTransient) },
-			decision: mqtt.DecisionError, reason: "api_transient", message: "Service unavailable — try again", apiCalls: 1, wantError: "transient"},
+			decision: record.DecisionError, reason: "api_transient", message: "Service unavailable — try again", apiCalls: 1, wantError: "transient"},
 		{name: "foreign error is transient", setup: func(r *rig) { r.auth.err = errors.New("boom") },
-			decision: mqtt.DecisionError, reason: "api_transient", message: "Service unavailable — try again", apiCalls: 1, wantError: "transient"},
+			decision: record.DecisionError, reason: "api_transient", message: "Service unavailable — try again", apiCalls: 1, wantError: "transient"},
 		{name: "status neither approved nor rejected", setup: func(r *rig) { r.auth.res = &faceauth.Result{Status: "pending"} },
-			decision: mqtt.DecisionError, reason: ReasonInvalidResult, message: "Service unavailable — try again", apiCalls: 1},
+			decision: record.DecisionError, reason: ReasonInvalidResult, message: "Service unavailable — try again", apiCalls: 1},
 		{name: "nil result", setup: func(r *rig) { r.auth.res = nil },
-			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1},
+			decision: record.DecisionError, reason: ReasonInvalidResult, apiCalls: 1},
 		{name: "no face shown in time", setup: func(r *rig) { r.sel.hangBefore = true; r.sel.reasons = []string{"too_far"} },
-			decision: mqtt.DecisionError, reason: ReasonTimeout, message: "No face seen — scan your badge again"},
+			decision: record.DecisionError, reason: ReasonTimeout, message: "No face seen — scan your badge again"},
 		{name: "capture never ends", setup: func(r *rig) { r.sel.hangAfter = true },
-			decision: mqtt.DecisionError, reason: ReasonCaptureTimeout},
+			decision: record.DecisionError, reason: ReasonCaptureTimeout},
 		{name: "camera lost", setup: func(r *rig) { r.sel.err = errCamera },
-			decision: mqtt.DecisionError, reason: ReasonCameraError, message: "Camera unavailable — see the site office"},
+			decision: record.DecisionError, reason: ReasonCameraError, message: "Camera unavailable — see the site office"},
 		{name: "window without usable face", setup: func(r *rig) { r.sel.err = ErrNoFace },
-			decision: mqtt.DecisionError, reason: ReasonNoFace},
+			decision: record.DecisionError, reason: ReasonNoFace},
 		{name: "stale approval does not open", setup: func(r *rig) { r.auth.delay = 6 * time.Second },
-			decision: mqtt.DecisionDenied, reason: ReasonStaleApproval, message: "Too slow — try again", apiCalls: 1},
+			decision: record.DecisionDenied, reason: ReasonStaleApproval, message: "Too slow — try again", apiCalls: 1},
 		{name: "tailgating denies without calling the API", setup: func(r *rig) { r.sel.faces = 2 },
-			decision: mqtt.DecisionDenied, reason: ReasonTailgating, message: "One person at a time"},
+			decision: record.DecisionDenied, reason: ReasonTailgating, message: "One person at a time"},
 		{name: "tailgating guard off", setup: func(r *rig) { r.sel.faces = 3 }, cfg: func(c *config.Config) { c.Policy.MaxFaces = 0 },
-			decision: mqtt.DecisionGranted, reason: ReasonApproved, apiCalls: 1},
+			decision: record.DecisionGranted, reason: ReasonApproved, apiCalls: 1},
 		{name: "head cover below local minimum", cfg: func(c *config.Config) { c.Policy.MinScores.HeadCover = 90 },
-			decision: mqtt.DecisionDenied, reason: "head_cover_below_minimum", message: "Put on your hard hat", apiCalls: 1},
+			decision: record.DecisionDenied, reason: "head_cover_below_minimum", message: "Put on your hard hat", apiCalls: 1},
 		{name: "required score absent", setup: func(r *rig) { r.auth.res.Scores.HeadCover = nil }, cfg: func(c *config.Config) { c.Policy.MinScores.HeadCover = 50 },
-			decision: mqtt.DecisionDenied, reason: "head_cover_missing", apiCalls: 1},
+			decision: record.DecisionDenied, reason: "head_cover_missing", apiCalls: 1},
 		{name: "broker required and down", setup: func(r *rig) { r.brk.connected = false }, cfg: func(c *config.Config) {
 			c.Policy.RequireBroker = true
 			c.MQTT.Enabled = true
 			c.MQTT.URLs = []string{"tcp://127.0.0.1:1883"}
 		},
-			decision: mqtt.DecisionDenied, reason: ReasonBrokerDown, apiCalls: 1},
+			decision: record.DecisionDenied, reason: ReasonBrokerDown, apiCalls: 1},
 		// The grant is recorded before the relay moves; its relay result says
 		// it never energised, and the screen shows the failure.
 		{name: "relay failure is an error and an alert", setup: func(r *rig) { r.relay.err = errors.New("gpio busy") },
-			decision: mqtt.DecisionGranted, reason: ReasonApproved, apiCalls: 1, alert: ReasonRelayFailed, relay: mqtt.RelayNotEnergised},
+			decision: record.DecisionGranted, reason: ReasonApproved, apiCalls: 1, alert: ReasonRelayFailed, relay: record.RelayNotEnergised},
 		// Fail closed on doubt: a malformed answer never opens.
 		{name: "NaN score from the authenticator", setup: func(r *rig) { r.auth.res.Scores.FaceSimilarity = f64(math.NaN()) },
-			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
+			decision: record.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
 		{name: "infinite score from the authenticator", setup: func(r *rig) { r.auth.res.Scores.HeadCover = f64(math.Inf(1)) },
-			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
+			decision: record.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
 		{name: "approval with a fail code", setup: func(r *rig) { r.auth.res.FailCodes = []faceauth.FailCode{faceauth.FailHeadCover} },
-			decision: mqtt.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
+			decision: record.DecisionError, reason: ReasonInvalidResult, apiCalls: 1, alert: AlertAPIInvalidResponse},
 		{name: "malformed answer alerts the operator", setup: func(r *rig) { r.auth.err = apiErr(faceauth.CodeInvalidResponse, faceauth.ClassTransient) },
-			decision: mqtt.DecisionError, reason: "api_transient", apiCalls: 1, alert: AlertAPIInvalidResponse, wantError: "transient"},
+			decision: record.DecisionError, reason: "api_transient", apiCalls: 1, alert: AlertAPIInvalidResponse, wantError: "transient"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,13 +138,13 @@ func TestSessionOutcomes(t *testing.T) {
 					t.Errorf("message %q, want %q", ev.Message, tc.message)
 				}
 				wantPulses, wantRelay, results := 0, 0, r.pub.relayResults()
-				if tc.decision == mqtt.DecisionGranted {
+				if tc.decision == record.DecisionGranted {
 					wantRelay = 1
 					if tc.relay == "" {
 						wantPulses = 1
-						tc.relay = mqtt.RelayPulsed
+						tc.relay = record.RelayPulsed
 					}
-					if ev.Relay != mqtt.RelayPending {
+					if ev.Relay != record.RelayPending {
 						t.Errorf("relay %q, want pending (the event is written before the relay moves)", ev.Relay)
 					}
 					if len(results) != 1 || results[0].EventID != ev.EventID || results[0].Relay != tc.relay {
@@ -341,7 +341,7 @@ func TestShutdownMidSessionFailsClosed(t *testing.T) {
 					t.Fatal(err)
 				}
 				evs := r.events()
-				if len(evs) != 1 || evs[0].Decision != mqtt.DecisionError || !slices.Equal(evs[0].Reason, []string{ReasonShutdown}) {
+				if len(evs) != 1 || evs[0].Decision != record.DecisionError || !slices.Equal(evs[0].Reason, []string{ReasonShutdown}) {
 					t.Fatalf("events %+v, want one error/shutdown", evs)
 				}
 				if r.relay.count() != 0 {
@@ -359,14 +359,14 @@ func TestAntiPassback(t *testing.T) {
 	tests := []struct {
 		mode      string
 		wait      time.Duration
-		decision  mqtt.Decision
+		decision  record.Decision
 		reason    string
 		wantPulse int
 	}{
-		{"hard", 10 * time.Second, mqtt.DecisionDenied, ReasonAntiPassback, 1},
-		{"soft", 10 * time.Second, mqtt.DecisionGranted, ReasonAntiPassbackSoft, 2},
-		{"hard", 2 * time.Minute, mqtt.DecisionGranted, ReasonApproved, 2}, // window passed
-		{"off", 10 * time.Second, mqtt.DecisionGranted, ReasonApproved, 2},
+		{"hard", 10 * time.Second, record.DecisionDenied, ReasonAntiPassback, 1},
+		{"soft", 10 * time.Second, record.DecisionGranted, ReasonAntiPassbackSoft, 2},
+		{"hard", 2 * time.Minute, record.DecisionGranted, ReasonApproved, 2}, // window passed
+		{"off", 10 * time.Second, record.DecisionGranted, ReasonApproved, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode+"/"+tc.wait.String(), func(t *testing.T) {
@@ -402,7 +402,7 @@ func TestAttemptsRateLimited(t *testing.T) {
 			}
 			waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == i })
 		}
-		if ev := r.events()[2]; ev.Decision != mqtt.DecisionDenied || !slices.Equal(ev.Reason, []string{ReasonRateLimited}) {
+		if ev := r.events()[2]; ev.Decision != record.DecisionDenied || !slices.Equal(ev.Reason, []string{ReasonRateLimited}) {
 			t.Errorf("third attempt: %s %v", ev.Decision, ev.Reason)
 		}
 		if r.auth.calls() != 2 || r.sel.calls != 2 {
@@ -435,7 +435,7 @@ func TestFixedIdentityStartsOnAFace(t *testing.T) {
 		waitFor(t, func() bool { return len(r.events()) >= 1 })
 		stop()
 		ev := r.events()[0]
-		if ev.Decision != mqtt.DecisionGranted || ev.SubmissionID != "solo" || ev.IdentitySource != SourceFixed || ev.UserID != "me" {
+		if ev.Decision != record.DecisionGranted || ev.SubmissionID != "solo" || ev.IdentitySource != SourceFixed || ev.UserID != "me" {
 			t.Errorf("event %+v", ev)
 		}
 	})
@@ -451,7 +451,7 @@ func TestRemoteOpen(t *testing.T) {
 		waitFor(t, func() bool { return len(r.events()) == 1 })
 		stop()
 		ev := r.events()[0]
-		if ev.Decision != mqtt.DecisionGranted || !slices.Equal(ev.Reason, []string{ReasonRemoteOpen}) || ev.UserID != "ops" || ev.Relay != mqtt.RelayPending || r.relay.count() != 1 {
+		if ev.Decision != record.DecisionGranted || !slices.Equal(ev.Reason, []string{ReasonRemoteOpen}) || ev.UserID != "ops" || ev.Relay != record.RelayPending || r.relay.count() != 1 {
 			t.Errorf("event %+v pulses %d", ev, r.relay.count())
 		}
 		if r.auth.calls() != 0 || r.sel.calls != 0 {
@@ -635,11 +635,11 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 		relay string
 		alert string
 	}{
-		{name: "whole pulse", relay: mqtt.RelayPulsed},
-		{name: "cancelled mid-pulse", after: context.Canceled, relay: mqtt.RelayCut},
-		{name: "halted", after: errors.New("relay halted"), relay: mqtt.RelayCut},
-		{name: "cancelled and stuck", after: errors.Join(context.Canceled, fmt.Errorf("gpio: %w", ErrRelayFault)), relay: mqtt.RelayFault, alert: AlertRelayFault},
-		{name: "stuck", after: fmt.Errorf("gpio: %w", ErrRelayFault), relay: mqtt.RelayFault, alert: AlertRelayFault},
+		{name: "whole pulse", relay: record.RelayPulsed},
+		{name: "cancelled mid-pulse", after: context.Canceled, relay: record.RelayCut},
+		{name: "halted", after: errors.New("relay halted"), relay: record.RelayCut},
+		{name: "cancelled and stuck", after: errors.Join(context.Canceled, fmt.Errorf("gpio: %w", ErrRelayFault)), relay: record.RelayFault, alert: AlertRelayFault},
+		{name: "stuck", after: fmt.Errorf("gpio: %w", ErrRelayFault), relay: record.RelayFault, alert: AlertRelayFault},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -660,7 +660,7 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 				}
 				evs, _, alerts := r.pub.snapshot()
 				ev := evs[0]
-				if ev.Decision != mqtt.DecisionGranted || !slices.Contains(ev.Reason, ReasonApproved) || ev.Relay != mqtt.RelayPending {
+				if ev.Decision != record.DecisionGranted || !slices.Contains(ev.Reason, ReasonApproved) || ev.Relay != record.RelayPending {
 					t.Errorf("event %s %v relay %q, want granted approved relay pending", ev.Decision, ev.Reason, ev.Relay)
 				}
 				res := r.pub.relayResults()
@@ -714,7 +714,7 @@ func TestGrantedShownWhenEnergised(t *testing.T) {
 					if granted {
 						t.Errorf("states %v: granted shown for a gate that did not open", states)
 					}
-					if len(res) != 1 || res[0].Relay != mqtt.RelayNotEnergised || res[0].Reason != ReasonRelayFailed {
+					if len(res) != 1 || res[0].Relay != record.RelayNotEnergised || res[0].Reason != ReasonRelayFailed {
 						t.Errorf("relay results %+v, want not_energised relay_failed", res)
 					}
 					if len(alerts) != 1 || alerts[0].Code != ReasonRelayFailed {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // Errors of this package. Identify and its variants return them (wrapped
@@ -74,7 +74,7 @@ const (
 	StateStopped        State = "stopped"
 )
 
-// Source names where an identity came from (mqtt.Event.IdentitySource).
+// Source names where an identity came from (record.Event.IdentitySource).
 const (
 	SourceQR     = "qr"
 	SourceMQTT   = "mqtt"
@@ -119,8 +119,8 @@ type Status struct {
 	// Message is the instruction or result for the worker.
 	Message string `json:"message"`
 	// Decision and Reason are set in the end states and kept in cooldown.
-	Decision mqtt.Decision `json:"decision,omitempty"`
-	Reason   []string      `json:"reason,omitempty"`
+	Decision record.Decision `json:"decision,omitempty"`
+	Reason   []string        `json:"reason,omitempty"`
 	// Name is the roster display name, for the screen's greeting.
 	Name string `json:"name,omitempty"`
 	// Challenge is "left" or "right" in StateChallenge: the side the worker

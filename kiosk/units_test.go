@@ -11,7 +11,7 @@ import (
 
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // Every code the API documents has a screen message of its own.
@@ -105,7 +105,7 @@ func TestAuditRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 20; i++ {
-		ev := mqtt.Event{EventID: "e", Seq: uint64(i + 1), Decision: mqtt.DecisionDenied, Reason: []string{"x"}}
+		ev := record.Event{EventID: "e", Seq: uint64(i + 1), Decision: record.DecisionDenied, Reason: []string{"x"}}
 		if err := a.write(ev); err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func TestAuditRotation(t *testing.T) {
 		f, _ := os.Open(filepath.Join(dir, n))
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			var ev mqtt.Event
+			var ev record.Event
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 				t.Fatalf("%s: %v", n, err)
 			}
@@ -149,7 +149,7 @@ func TestAuditRotation(t *testing.T) {
 	}
 	// reopening appends
 	a, _ = openAudit(dir, 600, 3)
-	a.write(mqtt.Event{EventID: "e", Seq: 21})
+	a.write(record.Event{EventID: "e", Seq: 21})
 	a.close()
 	b, _ := os.ReadFile(filepath.Join(dir, auditName))
 	if !strings.Contains(string(b), `"seq":21`) {

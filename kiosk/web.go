@@ -80,7 +80,7 @@ func NewServer(h http.Handler, errorLog *log.Logger) *http.Server {
 //	GET  /              the kiosk page (embedded HTML/CSS/JS, no CDN)
 //	GET  /static/…      its assets
 //	GET  /favicon.ico   the page's icon
-//	GET  /events        server-sent events: "state" (Status) and "decision" (mqtt.Event)
+//	GET  /events        server-sent events: "state" (Status) and "decision" (record.Event)
 //	GET  /stream.mjpg   the camera preview as multipart MJPEG (404 without a PreviewSource;
 //	                    403 to other machines unless kiosk.remote_preview)
 //	GET  /api/status    the current Status as JSON

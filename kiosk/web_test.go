@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 const testToken = "0123456789abcdef-token"
@@ -209,7 +209,7 @@ func TestEventsStream(t *testing.T) {
 	if ev != "state" || !strings.Contains(data, `"state":"identified"`) || !strings.Contains(data, `"name":"Ana"`) {
 		t.Fatalf("second event %s %s", ev, data)
 	}
-	k.hub.send("decision", mqtt.Event{EventID: "e1", Decision: mqtt.DecisionGranted})
+	k.hub.send("decision", record.Event{EventID: "e1", Decision: record.DecisionGranted})
 	ev, data = next()
 	if ev != "decision" || !strings.Contains(data, `"event_id":"e1"`) {
 		t.Fatalf("third event %s %s", ev, data)
@@ -316,7 +316,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 
 	// a decision with a submission id, then the metrics must not show it
 	s := &session{id: Identity{SubmissionID: "secret-sub-id", Source: SourceQR}, start: time.Now()}
-	ev := &mqtt.Event{Decision: mqtt.DecisionDenied, Reason: []string{"head_cover_fail", "weird_code"}, SubmissionID: "secret-sub-id"}
+	ev := &record.Event{Decision: record.DecisionDenied, Reason: []string{"head_cover_fail", "weird_code"}, SubmissionID: "secret-sub-id"}
 	k.metrics.decision(ev, s)
 	k.metrics.failCode("HEAD_COVER_FAIL")
 	k.metrics.apiError("config")

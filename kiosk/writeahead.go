@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // The write-ahead rule: a grant's event is written durably (the audit log
 // and the outbox, each fsync'd) before the relay moves; the screen shows the
 // grant when the line energises; how the pulse ended follows as a second
-// record (mqtt.PulseResult) joined by event_id. So no energise is ever
+// record (record.PulseResult) joined by event_id. So no energise is ever
 // without a record, and a record whose pulse result is missing after a crash
 // is marked interrupted at the next start.
 
@@ -38,7 +38,7 @@ const (
 	AlertAPIInvalidResponse = "api_invalid_response"
 )
 
-var endState = map[mqtt.Decision]State{mqtt.DecisionGranted: StateGranted, mqtt.DecisionDenied: StateDenied, mqtt.DecisionError: StateError}
+var endState = map[record.Decision]State{record.DecisionGranted: StateGranted, record.DecisionDenied: StateDenied, record.DecisionError: StateError}
 
 // finish ends the session with its one event. A denial or an error is
 // recorded, then shown. A grant is recorded, then the relay pulses: the
@@ -49,16 +49,16 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 	if _, ok := endState[o.decision]; !ok { // unreachable by construction; fail closed all the same
 		o = failed(ReasonInvalidResult)
 	}
-	if o.decision == mqtt.DecisionGranted && ctx.Err() != nil {
+	if o.decision == record.DecisionGranted && ctx.Err() != nil {
 		o = failed(ReasonShutdown)
 	}
 	ev := k.newEvent(s, o)
-	if o.decision != mqtt.DecisionGranted {
+	if o.decision != record.DecisionGranted {
 		k.record(s, &ev, o)
 		k.showEnd(s, o)
 		return
 	}
-	ev.Relay = mqtt.RelayPending
+	ev.Relay = record.RelayPending
 	if err := k.record(s, &ev, o); err != nil {
 		k.alert(AlertRecordFailed, "decision "+ev.EventID+" could not be recorded before opening: "+clip(err.Error()), ev.EventID)
 		if s.policy.OnRecordFailure != config.RecordFailureOpen {
@@ -71,8 +71,8 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 }
 
 // newEvent is the session's event, not yet numbered.
-func (k *Kiosk) newEvent(s *session, o outcome) mqtt.Event {
-	ev := mqtt.Event{
+func (k *Kiosk) newEvent(s *session, o outcome) record.Event {
+	ev := record.Event{
 		Site:           k.site,
 		Gate:           k.gate,
 		Decision:       o.decision,
@@ -113,7 +113,7 @@ func (k *Kiosk) showEnd(s *session, o outcome) {
 // at all (even cut short, or stuck) keeps the grant and its passback; a
 // relay that never energised turns the session into relay_failed (or
 // shutdown) on the screen, and its pulse result says not_energised.
-func (k *Kiosk) openGate(ctx context.Context, s *session, ev *mqtt.Event, o outcome) {
+func (k *Kiosk) openGate(ctx context.Context, s *session, ev *record.Event, o outcome) {
 	var energisedAt time.Time
 	err := k.deps.Relay.Pulse(ctx, k.pulse, func() {
 		energisedAt = k.now()
@@ -137,27 +137,27 @@ func (k *Kiosk) openGate(ctx context.Context, s *session, ev *mqtt.Event, o outc
 		return
 	}
 	k.metrics.relayPulses.Inc()
-	res := mqtt.PulseResult{EventID: ev.EventID, Relay: mqtt.RelayPulsed,
-		EnergisedAt: timestamp(energisedAt), DurationMS: k.now().Sub(energisedAt).Milliseconds()}
+	res := record.PulseResult{EventID: ev.EventID, Relay: record.RelayPulsed,
+		EnergisedAt: record.Timestamp(energisedAt), DurationMS: k.now().Sub(energisedAt).Milliseconds()}
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrRelayFault):
 		k.log.Error("relay line stuck after a pulse", "err", err)
 		k.metrics.relayFailures.Inc()
 		k.relayFault.Store(true)
-		res.Relay = mqtt.RelayFault
+		res.Relay = record.RelayFault
 		k.alert(AlertRelayFault, "relay line could not be driven inactive: "+clip(err.Error()), ev.EventID)
 	default: // energised, then released early: cancelled, halted
 		k.log.Warn("relay pulse cut short", "err", err)
-		res.Relay = mqtt.RelayCut
+		res.Relay = record.RelayCut
 	}
 	k.recordPulse(res)
 }
 
 // notOpened ends a recorded grant whose relay never energised: its pulse
 // result says why, the screen shows the failure.
-func (k *Kiosk) notOpened(s *session, ev *mqtt.Event, granted outcome, reason string) {
-	k.recordPulse(mqtt.PulseResult{EventID: ev.EventID, Relay: mqtt.RelayNotEnergised, Reason: reason})
+func (k *Kiosk) notOpened(s *session, ev *record.Event, granted outcome, reason string) {
+	k.recordPulse(record.PulseResult{EventID: ev.EventID, Relay: record.RelayNotEnergised, Reason: reason})
 	f := failed(reason)
 	f.auth = granted.auth
 	if reason == ReasonRelayFailed {
@@ -170,7 +170,7 @@ func (k *Kiosk) notOpened(s *session, ev *mqtt.Event, granted outcome, reason st
 // then tells the page, the metrics and the operator. It returns an error
 // when the event is not durable in both (the caller decides whether a
 // grant may still open).
-func (k *Kiosk) record(s *session, ev *mqtt.Event, o outcome) error {
+func (k *Kiosk) record(s *session, ev *record.Event, o outcome) error {
 	now := k.now()
 	seq, id, err := k.seq.next(now)
 	if err != nil {
@@ -178,7 +178,7 @@ func (k *Kiosk) record(s *session, ev *mqtt.Event, o outcome) error {
 		k.alert("state_dir", "event sequence could not be saved: "+err.Error(), "")
 	}
 	ev.Seq, ev.EventID = seq, id
-	ev.TS = timestamp(now)
+	ev.TS = record.Timestamp(now)
 	if ev.Reason == nil {
 		ev.Reason = []string{}
 	}
@@ -215,7 +215,7 @@ func (k *Kiosk) record(s *session, ev *mqtt.Event, o outcome) error {
 		}
 		k.alert(o.alert, msg, ev.EventID)
 	}
-	if len(errs) > 0 && o.decision != mqtt.DecisionGranted {
+	if len(errs) > 0 && o.decision != record.DecisionGranted {
 		k.alert(AlertRecordFailed, "decision "+ev.EventID+" could not be recorded: "+clip(errors.Join(errs...).Error()), ev.EventID)
 	}
 	k.log.Info("decision", "event_id", ev.EventID, "seq", ev.Seq, "decision", ev.Decision,
@@ -225,11 +225,11 @@ func (k *Kiosk) record(s *session, ev *mqtt.Event, o outcome) error {
 
 // recordPulse writes a grant's pulse result to the audit log and the
 // outbox; a failure alerts (the grant itself is already recorded).
-func (k *Kiosk) recordPulse(res mqtt.PulseResult) {
-	res.Kind = mqtt.PulseKind
+func (k *Kiosk) recordPulse(res record.PulseResult) {
+	res.Kind = record.PulseKind
 	res.Site, res.Gate = k.site, k.gate
 	if res.TS == "" {
-		res.TS = timestamp(k.now())
+		res.TS = record.Timestamp(k.now())
 	}
 	var errs []error
 	if err := k.audit.write(res); err != nil {
@@ -269,15 +269,15 @@ func (k *Kiosk) recoverInterrupted() {
 		return
 	}
 	var rec struct {
-		Kind     string        `json:"kind"`
-		EventID  string        `json:"event_id"`
-		Decision mqtt.Decision `json:"decision"`
-		Relay    string        `json:"relay"`
+		Kind     string          `json:"kind"`
+		EventID  string          `json:"event_id"`
+		Decision record.Decision `json:"decision"`
+		Relay    string          `json:"relay"`
 	}
-	if json.Unmarshal(line, &rec) != nil || rec.Kind != "" || rec.Decision != mqtt.DecisionGranted || rec.Relay != mqtt.RelayPending {
+	if json.Unmarshal(line, &rec) != nil || rec.Kind != "" || rec.Decision != record.DecisionGranted || rec.Relay != record.RelayPending {
 		return
 	}
-	k.recordPulse(mqtt.PulseResult{EventID: rec.EventID, Relay: mqtt.RelayInterrupted})
+	k.recordPulse(record.PulseResult{EventID: rec.EventID, Relay: record.RelayInterrupted})
 	k.alert(AlertRelayInterrupted, "facegate stopped during grant "+rec.EventID+" (crash or power loss): whether the gate opened is unknown", rec.EventID)
 }
 
@@ -325,7 +325,3 @@ func (k *Kiosk) alert(code, msg, eventID string) {
 		}
 	}
 }
-
-// timestamp is the one time format of events and records: RFC 3339 UTC
-// with milliseconds.
-func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }

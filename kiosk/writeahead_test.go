@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // A grant whose event cannot be written durably does not open under the
@@ -27,9 +27,9 @@ func TestRecordFailureBeforeTheRelay(t *testing.T) {
 		wantPulse bool
 		relay     string
 	}{
-		{"outbox refuses, deny", config.RecordFailureDeny, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, false, mqtt.RelayNotEnergised},
-		{"audit log refuses, deny", config.RecordFailureDeny, func(r *rig) { r.k.audit.close() }, false, mqtt.RelayNotEnergised},
-		{"outbox refuses, open", config.RecordFailureOpen, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, true, mqtt.RelayPulsed},
+		{"outbox refuses, deny", config.RecordFailureDeny, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, false, record.RelayNotEnergised},
+		{"audit log refuses, deny", config.RecordFailureDeny, func(r *rig) { r.k.audit.close() }, false, record.RelayNotEnergised},
+		{"outbox refuses, open", config.RecordFailureOpen, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, true, record.RelayPulsed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,8 +91,8 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
-		var grant mqtt.Event
-		if err := json.Unmarshal([]byte(lines[len(lines)-2]), &grant); err != nil || grant.Relay != mqtt.RelayPending {
+		var grant record.Event
+		if err := json.Unmarshal([]byte(lines[len(lines)-2]), &grant); err != nil || grant.Relay != record.RelayPending {
 			t.Fatalf("second-to-last audit line %q is not the pending grant (%v)", lines[len(lines)-2], err)
 		}
 		// A torn tail is no record, whether left as it is or terminated by
@@ -107,7 +107,7 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 			stop = r3.start(t)
 			stop()
 			res := r3.pub.relayResults()
-			if len(res) != 1 || res[0].EventID != grant.EventID || res[0].Relay != mqtt.RelayInterrupted {
+			if len(res) != 1 || res[0].EventID != grant.EventID || res[0].Relay != record.RelayInterrupted {
 				t.Fatalf("tail %q: relay results %+v, want interrupted for %s", tail, res, grant.EventID)
 			}
 			if codes := r3.alertCodes(); !slices.Equal(codes, []string{AlertRelayInterrupted}) {
@@ -153,7 +153,7 @@ func testNoPassbackWithoutEnergise(t *testing.T, relayErr error) {
 			t.Fatal(err)
 		}
 		evs := r.events()
-		if evs[1].Decision != mqtt.DecisionGranted || slices.Contains(evs[1].Reason, ReasonAntiPassback) {
+		if evs[1].Decision != record.DecisionGranted || slices.Contains(evs[1].Reason, ReasonAntiPassback) {
 			t.Fatalf("second attempt %s %v: the failed opening was remembered as an entry", evs[1].Decision, evs[1].Reason)
 		}
 	})

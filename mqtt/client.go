@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/mqtt/outbox"
+	"github.com/facegate/facegate/record"
 
 	"github.com/facegate/facegate/internal/redact"
 )
@@ -60,7 +61,7 @@ type Options struct {
 	Window int
 
 	// SubmissionID is applied to every event's submission_id (default hash).
-	SubmissionID Privacy
+	SubmissionID record.Privacy
 
 	// Identify subscribes to <prefix>/cmd/identify.
 	Identify bool
@@ -286,9 +287,9 @@ func (o *Options) setDefaults() error {
 		return bad("window %d is more than 10000", o.Window)
 	}
 	if o.SubmissionID == "" {
-		o.SubmissionID = PrivacyHash
+		o.SubmissionID = record.PrivacyHash
 	}
-	if !o.SubmissionID.valid() {
+	if !o.SubmissionID.Valid() {
 		return bad("submission id privacy %q is not plain, hash or omit", o.SubmissionID)
 	}
 	if o.Open.Enabled && len(o.Open.Secret) < 16 {
@@ -315,7 +316,7 @@ func (o *Options) setDefaults() error {
 // across restarts. ev.EventID and ev.Seq are the caller's; submission_id is
 // rewritten by the privacy setting. Errors: ErrInvalidEvent, ErrOutboxFull,
 // ErrClosed, or a wrapped disk error.
-func (c *Client) PublishEvent(ev Event) error {
+func (c *Client) PublishEvent(ev record.Event) error {
 	if err := validEvent(ev); err != nil {
 		return err
 	}
@@ -330,7 +331,7 @@ func (c *Client) PublishEvent(ev Event) error {
 		ev.Gate = c.opts.Gate
 	}
 	if ev.TS == "" {
-		ev.TS = timestamp(c.clock.Now())
+		ev.TS = record.Timestamp(c.clock.Now())
 	}
 	if ev.Reason == nil {
 		ev.Reason = []string{}
@@ -422,7 +423,7 @@ func (c *Client) PublishDoor(open bool) error {
 // PublishHealth records the camera health for the retained <prefix>/camera.
 func (c *Client) PublishHealth(h CameraHealth) error {
 	if h.TS == "" {
-		h.TS = timestamp(c.clock.Now())
+		h.TS = record.Timestamp(c.clock.Now())
 	}
 	return c.setRetainedJSON(c.topics.Camera, "camera health", h.validate, h)
 }
@@ -437,7 +438,7 @@ func (c *Client) PublishSelfTest(h SelfTest) error {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	if h.TS == "" {
-		h.TS = timestamp(c.clock.Now())
+		h.TS = record.Timestamp(c.clock.Now())
 	}
 	checks := make(map[string]CheckInfo, len(h.Checks))
 	for k, v := range h.Checks {
@@ -507,7 +508,7 @@ func mustJSON(v any) []byte {
 // stays visible on dashboards until a newer one replaces it.
 func (c *Client) PublishAlert(a Alert) error {
 	if a.TS == "" {
-		a.TS = timestamp(c.clock.Now())
+		a.TS = record.Timestamp(c.clock.Now())
 	}
 	return c.setRetainedJSON(c.topics.Alert, "alert", a.validate, a)
 }
@@ -613,7 +614,7 @@ func (c *Client) isClosed() bool {
 // the state and its decision; c.mu is held, so concurrent changes reach
 // the retained store in the order they were made.
 func (c *Client) setStateLocked() {
-	ts := timestamp(c.stateSince)
+	ts := record.Timestamp(c.stateSince)
 	c.retained.set(c.topics.State, mustJSON(StatePayload{State: c.state, TS: ts, Since: ts, LastDecision: c.lastDecision}))
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/record"
 )
 
 // OptionsFromConfig turns the loaded configuration (its mqtt section, site,
@@ -32,7 +33,7 @@ func OptionsFromConfig(c *config.Config, version string, log *slog.Logger) (Opti
 		OutboxPath:      m.OutboxPathFor(c.StateDir),
 		OutboxMaxEvents: m.Outbox.MaxEvents,
 		OutboxMaxBytes:  m.Outbox.MaxBytes,
-		SubmissionID:    Privacy(m.SubmissionID),
+		SubmissionID:    record.Privacy(m.SubmissionID),
 		Identify:        m.Commands.Identify,
 		Open: OpenOptions{
 			Enabled: m.Commands.Open.Enabled,

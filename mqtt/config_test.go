@@ -10,6 +10,7 @@ import (
 
 	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt/internal/testpki"
+	"github.com/facegate/facegate/record"
 )
 
 func TestOptionsFromConfig(t *testing.T) {
@@ -43,7 +44,7 @@ io:
 		t.Fatal(err)
 	}
 	if o.ClientID != "facegate-plant-a-north" || o.Prefix != "facegate/plant-a/north" || o.Password != "pw" ||
-		string(o.Open.Secret) != env["FACEGATE_OPEN_SECRET"] || o.SubmissionID != PrivacyOmit ||
+		string(o.Open.Secret) != env["FACEGATE_OPEN_SECRET"] || o.SubmissionID != record.PrivacyOmit ||
 		o.OutboxPath != filepath.Join(dir, "mqtt-outbox.log") || !o.HomeAssistant.Enabled ||
 		!o.HomeAssistant.Door || o.HomeAssistant.ConfigurationURL != "http://gate-north.lan:8080/" ||
 		o.TLS == nil || o.TLS.ServerName != "broker" || len(o.TLS.Certificates) != 1 || o.TLS.RootCAs == nil {

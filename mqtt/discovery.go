@@ -1,6 +1,10 @@
 package mqtt
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/facegate/facegate/record"
+)
 
 // discoveryMessage is one retained Home Assistant discovery config.
 type discoveryMessage struct {
@@ -105,7 +109,7 @@ func discoveryMessages(dc discoveryConfig) []discoveryMessage {
 			// One HA event per decision (the event topic is never
 			// retained, so a restart replays nothing).
 			Name: "Decision", StateTopic: t.Event, Icon: "mdi:gate",
-			EventTypes: []string{string(DecisionGranted), string(DecisionDenied), string(DecisionError)},
+			EventTypes: []string{string(record.DecisionGranted), string(record.DecisionDenied), string(record.DecisionError)},
 			ValueTemplate: "{{ {'event_type': value_json.decision, 'reason': value_json.reason, " +
 				"'event_id': value_json.event_id, 'seq': value_json.seq, 'ts': value_json.ts, " +
 				"'user_id': value_json.user_id | default(none), 'message': value_json.message | default(none), " +

@@ -16,7 +16,9 @@
 // online/offline, also the last will), event (QoS 1, not retained), state,
 // relay, door, camera, health, alert (retained), cmd/identify and cmd/open
 // (subscribed).
-// docs/mqtt.md documents every payload.
+// docs/mqtt.md documents every payload. The decision record itself
+// (record.Event, record.PulseResult) is package record, shared with the
+// kiosk and the audit log; this package validates, encodes and delivers it.
 //
 // Concurrency: see Client. paho's callback goroutine only copies a message
 // into a bounded queue; validation and delivery happen on the Client's own

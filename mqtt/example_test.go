@@ -11,6 +11,7 @@ import (
 
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/record"
 )
 
 // A gate publishing one decision to the embedded broker.
@@ -43,7 +44,7 @@ func Example() {
 	}
 	go c.Run(ctx)
 	// Durable once PublishEvent returns, delivered when the broker is reachable.
-	if err := c.PublishEvent(mqtt.Event{EventID: "01JDGW6Y4M8Q2K7T9ZC3XH5N1B", Seq: 1, Decision: mqtt.DecisionGranted, Reason: []string{"approved"}}); err != nil {
+	if err := c.PublishEvent(record.Event{EventID: "01JDGW6Y4M8Q2K7T9ZC3XH5N1B", Seq: 1, Decision: record.DecisionGranted, Reason: []string{"approved"}}); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/facegate/facegate/record"
 )
 
 // update rewrites the golden payloads in testdata/payloads, the examples
@@ -30,39 +32,39 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 	o.Prefix, o.Site, o.Gate, o.Clock = "facegate/plant-a/north-turnstile", "plant-a", "north-turnstile", clk
 	c := newClient(t, o)
 	f := func(v float64) *float64 { return &v }
-	granted := Event{
+	granted := record.Event{
 		EventID: "019a8b2e-6c1e-7b4a-9f3e-2d8c5a1b7e40", Seq: 4182, TS: "2026-11-22T07:31:05.412Z",
-		Decision: DecisionGranted, Reason: []string{"approved"}, Message: "Welcome",
+		Decision: record.DecisionGranted, Reason: []string{"approved"}, Message: "Welcome",
 		SubmissionID: "kyc-7f3e2a", UserID: "w-10442", IdentitySource: "qr",
-		Auth: &Auth{AuthenticationID: "auth_9d1c0b7e", AuthStatus: "approved", CreateTime: "2026-11-22T07:31:05.201Z",
-			Score: Score{FaceSimilarity: f(99.5), Occluded: f(99.9), FaceCover: f(93.3), HeadCover: f(87)}},
-		Faces: 1, AgeMS: 640, LatencyMS: Latency{Capture: 420, API: 215, Total: 655}, Relay: RelayPending,
+		Auth: &record.Auth{AuthenticationID: "auth_9d1c0b7e", AuthStatus: "approved", CreateTime: "2026-11-22T07:31:05.201Z",
+			Score: record.Score{FaceSimilarity: f(99.5), Occluded: f(99.9), FaceCover: f(93.3), HeadCover: f(87)}},
+		Faces: 1, AgeMS: 640, LatencyMS: record.Latency{Capture: 420, API: 215, Total: 655}, Relay: record.RelayPending,
 	}
-	denied := Event{
+	denied := record.Event{
 		EventID: "019a8b2e-8f40-7c11-8d2a-51e0b7c39a66", Seq: 4183, TS: "2026-11-22T07:33:48.090Z",
-		Decision: DecisionDenied, Reason: []string{"face_compare_underscore", "head_cover_below_minimum"},
+		Decision: record.DecisionDenied, Reason: []string{"face_compare_underscore", "head_cover_below_minimum"},
 		Message: "Face not recognised: please remove your hat", SubmissionID: "kyc-19b0c4", UserID: "w-20931", IdentitySource: "mqtt",
-		Auth: &Auth{AuthenticationID: "auth_5e2f9a01", AuthStatus: "rejected", CreateTime: "2026-11-22T07:33:47.955Z",
-			Score:    Score{FaceSimilarity: f(41.2), Occluded: f(98.7), FaceCover: f(95.1), HeadCover: f(22.4)},
+		Auth: &record.Auth{AuthenticationID: "auth_5e2f9a01", AuthStatus: "rejected", CreateTime: "2026-11-22T07:33:47.955Z",
+			Score:    record.Score{FaceSimilarity: f(41.2), Occluded: f(98.7), FaceCover: f(95.1), HeadCover: f(22.4)},
 			FailCode: []string{"face_compare_underscore", "head_cover_below_minimum"}, RejectedComment: []string{"Face does not match the registration photo", "Head cover detected"}},
-		Faces: 1, AgeMS: 512, LatencyMS: Latency{Capture: 380, API: 131, Total: 512},
+		Faces: 1, AgeMS: 512, LatencyMS: record.Latency{Capture: 380, API: 131, Total: 512},
 	}
-	apiErr := Event{
+	apiErr := record.Event{
 		EventID: "019a8b31-0a77-7e09-b3c4-6f1d2e8a9b05", Seq: 4184, TS: "2026-11-22T07:36:12.301Z",
-		Decision: DecisionError, Reason: []string{"api_identity"}, Message: "Your registration is not approved yet",
+		Decision: record.DecisionError, Reason: []string{"api_identity"}, Message: "Your registration is not approved yet",
 		SubmissionID: "kyc-ad9e00", UserID: "w-31877", IdentitySource: "mqtt",
-		Error: &Error{Code: "invalid_submission_status", Class: "identity", Message: "KYC submission not approved", HTTPStatus: 400, TraceID: "7c2f0e"},
-		Faces: 1, AgeMS: 498, LatencyMS: Latency{Capture: 360, API: 138, Total: 498},
+		Error: &record.Error{Code: "invalid_submission_status", Class: "identity", Message: "KYC submission not approved", HTTPStatus: 400, TraceID: "7c2f0e"},
+		Faces: 1, AgeMS: 498, LatencyMS: record.Latency{Capture: 360, API: 138, Total: 498},
 	}
 	out := map[string][]byte{}
-	for i, ev := range []Event{granted, denied, apiErr} {
+	for i, ev := range []record.Event{granted, denied, apiErr} {
 		must(t, c.PublishEvent(ev))
 		if i == 0 {
 			// The kiosk's order: the event (before the relay moves), the
 			// result state (once the line is energised), the relay result.
 			must(t, c.PublishState("granted"))
-			must(t, c.PublishPulse(PulseResult{EventID: granted.EventID, TS: "2026-11-22T07:31:09.418Z",
-				Relay: RelayPulsed, EnergisedAt: "2026-11-22T07:31:05.418Z", DurationMS: 4000}))
+			must(t, c.PublishPulse(record.PulseResult{EventID: granted.EventID, TS: "2026-11-22T07:31:09.418Z",
+				Relay: record.RelayPulsed, EnergisedAt: "2026-11-22T07:31:05.418Z", DurationMS: 4000}))
 		}
 	}
 	recs, err := c.box.Next(0, 10)

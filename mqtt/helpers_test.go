@@ -19,12 +19,13 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/record"
 )
 
 // recorder collects what a broker subscription sees.
 type recorder struct {
 	mu       sync.Mutex
-	events   []Event
+	events   []record.Event
 	ids      map[string]int // event_id → times seen
 	retained map[string]string
 	changed  chan struct{}
@@ -37,7 +38,7 @@ func newRecorder() *recorder {
 func (r *recorder) handle(topic string, payload []byte, _ bool) {
 	r.mu.Lock()
 	if filepath.Base(topic) == "event" {
-		var ev Event
+		var ev record.Event
 		if err := json.Unmarshal(payload, &ev); err == nil {
 			r.events = append(r.events, ev)
 			r.ids[ev.EventID]++
@@ -115,18 +116,18 @@ func runClient(t *testing.T, c *Client) <-chan error {
 	return errc
 }
 
-func testEvent(i int) Event {
+func testEvent(i int) record.Event {
 	sim := 99.5
-	return Event{
+	return record.Event{
 		EventID:      fmt.Sprintf("ev-%06d", i),
 		Seq:          uint64(i),
 		TS:           "2026-11-22T01:00:00.000Z",
-		Decision:     DecisionGranted,
+		Decision:     record.DecisionGranted,
 		Reason:       []string{"approved"},
 		SubmissionID: "sub-123",
 		UserID:       "u-1",
-		Auth:         &Auth{AuthenticationID: "a-1", AuthStatus: "approved", Score: Score{FaceSimilarity: &sim}},
-		LatencyMS:    Latency{Capture: 300, API: 400, Total: 700},
+		Auth:         &record.Auth{AuthenticationID: "a-1", AuthStatus: "approved", Score: record.Score{FaceSimilarity: &sim}},
+		LatencyMS:    record.Latency{Capture: 300, API: 400, Total: 700},
 	}
 }
 
@@ -246,7 +247,7 @@ func (h *history) countPrefix(prefix string) int {
 
 var tlsConfigNoCA = tls.Config{MinVersion: tls.VersionTLS12}
 
-func jsonEvent(ev Event) ([]byte, error) { return json.Marshal(ev) }
+func jsonEvent(ev record.Event) ([]byte, error) { return json.Marshal(ev) }
 
 // lockedBuffer is an io.Writer for logs written from several goroutines.
 type lockedBuffer struct {

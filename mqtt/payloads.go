@@ -1,44 +1,10 @@
 package mqtt
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"strings"
-	"time"
+
+	"github.com/facegate/facegate/record"
 )
-
-// Privacy says how an event carries the worker's KYC submission id.
-type Privacy string
-
-// The privacy settings (config mqtt.submission_id).
-const (
-	PrivacyPlain Privacy = "plain"
-	// PrivacyHash replaces the id by "sha256:<hex>": consumers can match it
-	// against ids they already know, nobody else can read it.
-	PrivacyHash Privacy = "hash"
-	PrivacyOmit Privacy = "omit"
-)
-
-// Apply returns id as this setting publishes it. A value already hashed
-// ("sha256:…") is kept as is.
-func (p Privacy) Apply(id string) string {
-	switch p {
-	case PrivacyPlain:
-		return id
-	case PrivacyOmit:
-		return ""
-	}
-	if id == "" || strings.HasPrefix(id, "sha256:") {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func (p Privacy) valid() bool {
-	return p == PrivacyPlain || p == PrivacyHash || p == PrivacyOmit
-}
 
 // Camera health statuses.
 const (
@@ -132,8 +98,8 @@ type StatePayload struct {
 
 // resultState reports whether a kiosk state shows a decision.
 func resultState(s string) bool {
-	switch Decision(s) {
-	case DecisionGranted, DecisionDenied, DecisionError:
+	switch record.Decision(s) {
+	case record.DecisionGranted, record.DecisionDenied, record.DecisionError:
 		return true
 	}
 	return false
@@ -141,17 +107,17 @@ func resultState(s string) bool {
 
 // DecisionSummary is the last decision as carried by the state topic.
 type DecisionSummary struct {
-	EventID        string   `json:"event_id"`
-	Seq            uint64   `json:"seq"`
-	TS             string   `json:"ts"`
-	Decision       Decision `json:"decision"`
-	Reason         []string `json:"reason"`
-	UserID         string   `json:"user_id,omitempty"`
-	FaceSimilarity *float64 `json:"face_similarity_score,omitempty"`
+	EventID        string          `json:"event_id"`
+	Seq            uint64          `json:"seq"`
+	TS             string          `json:"ts"`
+	Decision       record.Decision `json:"decision"`
+	Reason         []string        `json:"reason"`
+	UserID         string          `json:"user_id,omitempty"`
+	FaceSimilarity *float64        `json:"face_similarity_score,omitempty"`
 }
 
 // Summarize extracts the summary of an event.
-func Summarize(ev Event) *DecisionSummary {
+func Summarize(ev record.Event) *DecisionSummary {
 	s := &DecisionSummary{EventID: ev.EventID, Seq: ev.Seq, TS: ev.TS, Decision: ev.Decision, Reason: ev.Reason, UserID: ev.UserID}
 	if ev.Auth != nil {
 		s.FaceSimilarity = ev.Auth.Score.FaceSimilarity
@@ -166,9 +132,7 @@ func onOff(open bool) []byte {
 	return []byte("closed")
 }
 
-func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
-
-func validEvent(ev Event) error {
+func validEvent(ev record.Event) error {
 	if ev.EventID == "" {
 		return fmt.Errorf("%w: event_id is empty", ErrInvalidEvent)
 	}
@@ -176,7 +140,7 @@ func validEvent(ev Event) error {
 		return fmt.Errorf("%w: event_id is %d bytes (max 128)", ErrInvalidEvent, len(ev.EventID))
 	}
 	switch ev.Decision {
-	case DecisionGranted, DecisionDenied, DecisionError:
+	case record.DecisionGranted, record.DecisionDenied, record.DecisionError:
 	default:
 		return fmt.Errorf("%w: decision %q is not granted, denied or error", ErrInvalidEvent, ev.Decision)
 	}

@@ -6,51 +6,15 @@ import (
 	"fmt"
 
 	"github.com/facegate/facegate/mqtt/outbox"
+	"github.com/facegate/facegate/record"
 )
 
-// How a granted decision's relay pulse went: Event.Relay is RelayPending
-// (the event is written before the relay moves); the PulseResult that
-// follows on <prefix>/event/relay holds one of the others.
-const (
-	RelayPending      = "pending"       // in the event: the outcome follows
-	RelayPulsed       = "pulsed"        // energised for the whole pulse, then released
-	RelayCut          = "cut"           // energised, released early (shutdown, halt)
-	RelayFault        = "fault"         // energised; the line could not be driven inactive
-	RelayNotEnergised = "not_energised" // the gate never opened for this grant (see Reason)
-	RelayInterrupted  = "interrupted"   // the daemon died during the grant: unknown whether it opened
-)
-
-// PulseKind is PulseResult.Kind, which also tells the outbox's delivery
-// which topic a queued record goes to.
-const PulseKind = "relay"
-
-// PulseResult is the payload of <prefix>/event/relay: how the relay pulse of
-// one granted event ended, written after the pulse (QoS 1, never retained,
-// durable like the event). Join it to its event by EventID.
-type PulseResult struct {
-	Kind    string `json:"kind"` // always PulseKind
-	EventID string `json:"event_id"`
-	TS      string `json:"ts"` // when the pulse ended (or was found interrupted)
-	Site    string `json:"site"`
-	Gate    string `json:"gate"`
-	// Relay is RelayPulsed, RelayCut, RelayFault, RelayNotEnergised or
-	// RelayInterrupted.
-	Relay string `json:"relay"`
-	// Reason says why the relay was not energised: relay_failed,
-	// record_failed or shutdown.
-	Reason string `json:"reason,omitempty"`
-	// EnergisedAt is when the line was energised (absent when it was not).
-	EnergisedAt string `json:"energised_at,omitempty"`
-	// DurationMS is how long the line was energised (0 when it was not).
-	DurationMS int64 `json:"duration_ms"`
-}
-
-func validPulse(p PulseResult) error {
+func validPulse(p record.PulseResult) error {
 	if p.EventID == "" || len(p.EventID) > 128 {
 		return fmt.Errorf("%w: relay result event_id %q is empty or longer than 128 bytes", ErrInvalidEvent, p.EventID)
 	}
 	switch p.Relay {
-	case RelayPulsed, RelayCut, RelayFault, RelayNotEnergised, RelayInterrupted:
+	case record.RelayPulsed, record.RelayCut, record.RelayFault, record.RelayNotEnergised, record.RelayInterrupted:
 	default:
 		return fmt.Errorf("%w: relay result %q is not pulsed, cut, fault, not_energised or interrupted", ErrInvalidEvent, p.Relay)
 	}
@@ -60,8 +24,8 @@ func validPulse(p PulseResult) error {
 // PublishPulse queues a relay result durably, like PublishEvent (one write
 // and fsync of the outbox); it is delivered on <prefix>/event/relay after
 // its event.
-func (c *Client) PublishPulse(p PulseResult) error {
-	p.Kind = PulseKind
+func (c *Client) PublishPulse(p record.PulseResult) error {
+	p.Kind = record.PulseKind
 	if err := validPulse(p); err != nil {
 		return err
 	}
@@ -75,7 +39,7 @@ func (c *Client) PublishPulse(p PulseResult) error {
 		p.Gate = c.opts.Gate
 	}
 	if p.TS == "" {
-		p.TS = timestamp(c.clock.Now())
+		p.TS = record.Timestamp(c.clock.Now())
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -106,7 +70,7 @@ func (c *Client) recordTopic(payload []byte) string {
 	var k struct {
 		Kind string `json:"kind"`
 	}
-	if json.Unmarshal(payload, &k) == nil && k.Kind == PulseKind {
+	if json.Unmarshal(payload, &k) == nil && k.Kind == record.PulseKind {
 		return c.topics.Event + "/relay"
 	}
 	return c.topics.Event

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/record"
 )
 
 // queuedStates drains the retained queue of c and returns the state
@@ -28,8 +29,8 @@ func queuedStates(t *testing.T, c *Client) []StatePayload {
 	return out
 }
 
-func decisionEvent(id string, d Decision, user string) Event {
-	return Event{EventID: id, Seq: 1, Decision: d, Reason: []string{string(d)}, UserID: user}
+func decisionEvent(id string, d record.Decision, user string) record.Event {
+	return record.Event{EventID: id, Seq: 1, Decision: d, Reason: []string{string(d)}, UserID: user}
 }
 
 // TestStatePairsResultWithItsDecision: a result state is only ever
@@ -42,7 +43,7 @@ func TestStatePairsResultWithItsDecision(t *testing.T) {
 	}{{"state then event", false}, {"event then state", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClient(t, testOptions(t, "tcp://127.0.0.1:1"))
-			session := func(state string, ev Event) {
+			session := func(state string, ev record.Event) {
 				for _, s := range []string{"identified", "capturing", "authenticating"} {
 					if err := c.PublishState(s); err != nil {
 						t.Fatal(err)
@@ -67,9 +68,9 @@ func TestStatePairsResultWithItsDecision(t *testing.T) {
 					}
 				}
 			}
-			session("denied", decisionEvent("ev-visitor", DecisionDenied, "visitor"))
-			session("granted", decisionEvent("ev-worker", DecisionGranted, "worker"))
-			session("error", decisionEvent("ev-third", DecisionError, "third"))
+			session("denied", decisionEvent("ev-visitor", record.DecisionDenied, "visitor"))
+			session("granted", decisionEvent("ev-worker", record.DecisionGranted, "worker"))
+			session("error", decisionEvent("ev-third", record.DecisionError, "third"))
 			states := queuedStates(t, c)
 			seen := map[string]bool{}
 			for _, p := range states {
@@ -104,7 +105,7 @@ func TestResultStateWithoutDecisionIsNotPublished(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.PublishEvent(decisionEvent("ev-2", DecisionDenied, "second")); err != nil {
+	if err := c.PublishEvent(decisionEvent("ev-2", record.DecisionDenied, "second")); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range queuedStates(t, c) {
@@ -129,7 +130,7 @@ func TestCleanStopLeavesStoppedRetained(t *testing.T) {
 	if err := c.PublishState("granted"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PublishEvent(decisionEvent("ev-last", DecisionGranted, "worker")); err != nil {
+	if err := c.PublishEvent(decisionEvent("ev-last", record.DecisionGranted, "worker")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/record"
 )
 
 // maxImageFile bounds what `auth --image` reads into memory.
@@ -123,7 +124,7 @@ func resultJSON(r *faceauth.Result) authJSON {
 		RejectedComment:  []string{},
 	}
 	if !r.CreateTime.IsZero() {
-		out.CreateTime = r.CreateTime.UTC().Format("2006-01-02T15:04:05.000Z")
+		out.CreateTime = record.Timestamp(r.CreateTime)
 	}
 	for _, s := range scoreList(r.Scores) {
 		out.Score[s.name] = s.value

@@ -32,8 +32,8 @@ import (
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/record"
 )
 
 // syntheticCamera is a capture.FrameSource paced like a camera: frame k
@@ -125,7 +125,7 @@ func (c *syntheticCamera) Health() capture.Health {
 
 // benchDaemon starts the daemon on cam with the emulator answering after
 // latency, on loopback over plain HTTP.
-func benchDaemon(b *testing.B, cam *syntheticCamera, latency time.Duration, extra string, onEvent func(mqtt.Event)) (*daemon, func()) {
+func benchDaemon(b *testing.B, cam *syntheticCamera, latency time.Duration, extra string, onEvent func(record.Event)) (*daemon, func()) {
 	b.Helper()
 	return benchDaemonOn(b, cam, latency, nil, extra, onEvent)
 }
@@ -133,7 +133,7 @@ func benchDaemon(b *testing.B, cam *syntheticCamera, latency time.Duration, extr
 // benchDaemonOn is benchDaemon with, when api is set, the emulator behind
 // TLS and a simulated link: api receives the emulator and returns the API
 // section of the config and a stop function.
-func benchDaemonOn(b *testing.B, cam *syntheticCamera, latency time.Duration, api func(emu http.Handler) (string, func()), extra string, onEvent func(mqtt.Event)) (*daemon, func()) {
+func benchDaemonOn(b *testing.B, cam *syntheticCamera, latency time.Duration, api func(emu http.Handler) (string, func()), extra string, onEvent func(record.Event)) (*daemon, func()) {
 	b.Helper()
 	images, err := demoscene.ImagesDir(os.Getenv)
 	if err != nil {
@@ -248,7 +248,7 @@ func BenchmarkTimeToRelay(b *testing.B) {
 	cam := newSyntheticCamera(b, 15)
 	var mu sync.Mutex
 	var captureMS, apiMS []time.Duration
-	d, stop := benchDaemon(b, cam, 800*time.Millisecond, "", func(ev mqtt.Event) {
+	d, stop := benchDaemon(b, cam, 800*time.Millisecond, "", func(ev record.Event) {
 		mu.Lock()
 		captureMS = append(captureMS, time.Duration(ev.LatencyMS.Capture)*time.Millisecond)
 		apiMS = append(apiMS, time.Duration(ev.LatencyMS.API)*time.Millisecond)

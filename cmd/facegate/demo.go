@@ -22,8 +22,8 @@ import (
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/kiosk/config"
-	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/record"
 )
 
 // The demo's two people. The worker is approved and wears a hard hat; the
@@ -221,7 +221,7 @@ type demoOutput struct {
 }
 
 func (o *demoOutput) event(payload []byte) {
-	var ev mqtt.Event
+	var ev record.Event
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		fmt.Fprintf(o.stderr, "facegate demo: unreadable event on the broker: %v\n", err)
 		return
@@ -234,12 +234,12 @@ func (o *demoOutput) event(payload []byte) {
 	o.seen[ev.EventID] = true
 	fmt.Fprintf(o.stdout, "%s\n", strings.TrimSpace(string(payload)))
 	switch ev.Decision {
-	case mqtt.DecisionGranted:
+	case record.DecisionGranted:
 		o.counts[0]++
 		if o.firstGrant == 0 {
 			o.firstGrant = time.Since(o.start)
 		}
-	case mqtt.DecisionDenied:
+	case record.DecisionDenied:
 		o.counts[1]++
 	default:
 		o.counts[2]++
@@ -248,7 +248,7 @@ func (o *demoOutput) event(payload []byte) {
 		scoresText(ev.Auth), strings.Join(ev.Reason, ","), ev.Message, ev.LatencyMS.Total)
 }
 
-func scoresText(a *mqtt.Auth) string {
+func scoresText(a *record.Auth) string {
 	if a == nil {
 		return ""
 	}

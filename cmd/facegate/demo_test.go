@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/internal/demoscene"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // lineSink collects the lines written to it and lets a test wait for one.
@@ -77,11 +77,11 @@ func osEnv() map[string]string {
 }
 
 // decisions parses the stdout lines as events: every line must be one.
-func decisions(t *testing.T, lines []string) []mqtt.Event {
+func decisions(t *testing.T, lines []string) []record.Event {
 	t.Helper()
-	var out []mqtt.Event
+	var out []record.Event
 	for _, l := range lines {
-		var ev mqtt.Event
+		var ev record.Event
 		dec := json.NewDecoder(strings.NewReader(l))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ev); err != nil {
@@ -92,12 +92,12 @@ func decisions(t *testing.T, lines []string) []mqtt.Event {
 	return out
 }
 
-func grantedAndDenied(evs []mqtt.Event) (granted, denied bool) {
+func grantedAndDenied(evs []record.Event) (granted, denied bool) {
 	for _, ev := range evs {
 		switch ev.Decision {
-		case mqtt.DecisionGranted:
-			granted = granted || (ev.Auth != nil && ev.Auth.Score.FaceSimilarity != nil && ev.Relay == mqtt.RelayPending)
-		case mqtt.DecisionDenied:
+		case record.DecisionGranted:
+			granted = granted || (ev.Auth != nil && ev.Auth.Score.FaceSimilarity != nil && ev.Relay == record.RelayPending)
+		case record.DecisionDenied:
 			denied = true
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // haRestCommand is one Home Assistant rest_command entry as documented.
@@ -129,7 +129,7 @@ func TestHomeAssistantRestCommandOpensTheGate(t *testing.T) {
 		t.Fatalf("rest_command %s: %d %s", name, resp.StatusCode, body)
 	}
 
-	var ev mqtt.Event
+	var ev record.Event
 	waitUntil(t, 15*time.Second, "the remote open event", func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
@@ -141,15 +141,15 @@ func TestHomeAssistantRestCommandOpensTheGate(t *testing.T) {
 		}
 		return false
 	})
-	if ev.Decision != mqtt.DecisionGranted || len(ev.Reason) != 1 || ev.Reason[0] != kiosk.ReasonRemoteOpen ||
-		ev.UserID != "home-assistant" || ev.Relay != mqtt.RelayPending {
+	if ev.Decision != record.DecisionGranted || len(ev.Reason) != 1 || ev.Reason[0] != kiosk.ReasonRemoteOpen ||
+		ev.UserID != "home-assistant" || ev.Relay != record.RelayPending {
 		t.Errorf("event %+v", ev)
 	}
 	waitUntil(t, 15*time.Second, "the open's relay result", func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		for _, res := range r.bl.results {
-			if res.EventID == ev.EventID && res.Relay == mqtt.RelayPulsed {
+			if res.EventID == ev.EventID && res.Relay == record.RelayPulsed {
 				return true
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/record"
 )
 
 // recordJSON is one element of `history --format json`, with the API's
@@ -123,7 +124,7 @@ func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+	return record.Timestamp(t)
 }
 
 func failStrings(fcs []faceauth.FailCode) []string {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/internal/linksim"
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // apiCall is what the server side saw of one POST.
@@ -101,7 +101,7 @@ func BenchmarkLinkTimeToRelay(b *testing.B) {
 			var mu sync.Mutex
 			var calls []apiCall
 			var captureMS, apiMS []time.Duration
-			d, stop := benchDaemonOn(b, cam, 400*time.Millisecond, linkAPI(b, p, &calls, &mu), "", func(ev mqtt.Event) {
+			d, stop := benchDaemonOn(b, cam, 400*time.Millisecond, linkAPI(b, p, &calls, &mu), "", func(ev record.Event) {
 				mu.Lock()
 				captureMS = append(captureMS, time.Duration(ev.LatencyMS.Capture)*time.Millisecond)
 				apiMS = append(apiMS, time.Duration(ev.LatencyMS.API)*time.Millisecond)

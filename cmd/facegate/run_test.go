@@ -26,6 +26,7 @@ import (
 	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/broker"
+	"github.com/facegate/facegate/record"
 	"github.com/facegate/facegate/systemd"
 )
 
@@ -84,8 +85,8 @@ func (n *notifySocket) count() int {
 // brokerLog records what the daemon publishes.
 type brokerLog struct {
 	mu         sync.Mutex
-	events     []mqtt.Event
-	results    []mqtt.PulseResult // <prefix>/event/relay
+	events     []record.Event
+	results    []record.PulseResult // <prefix>/event/relay
 	alerts     []mqtt.Alert
 	status     []string
 	relayTopic []string // <prefix>/relay payloads
@@ -99,7 +100,7 @@ func (b *brokerLog) granted() int {
 	defer b.mu.Unlock()
 	n := 0
 	for _, e := range b.events {
-		if e.Decision == mqtt.DecisionGranted {
+		if e.Decision == record.DecisionGranted {
 			n++
 		}
 	}
@@ -216,12 +217,12 @@ func (r *rig) record(topic string, payload []byte, _ bool) {
 	defer r.bl.mu.Unlock()
 	switch strings.TrimPrefix(topic, r.prefix+"/") {
 	case "event":
-		var ev mqtt.Event
+		var ev record.Event
 		if json.Unmarshal(payload, &ev) == nil {
 			r.bl.events = append(r.bl.events, ev)
 		}
 	case "event/relay":
-		var res mqtt.PulseResult
+		var res record.PulseResult
 		if json.Unmarshal(payload, &res) == nil {
 			r.bl.results = append(r.bl.results, res)
 		}
@@ -360,10 +361,10 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	r.bl.mu.Lock()
 	ev, res := r.bl.events[0], r.bl.results[0]
 	r.bl.mu.Unlock()
-	if ev.Relay != mqtt.RelayPending || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil || ev.IdentitySource != kiosk.SourceMQTT {
+	if ev.Relay != record.RelayPending || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil || ev.IdentitySource != kiosk.SourceMQTT {
 		t.Fatalf("granted event lacks the pending relay, the scores or the source: %+v", ev)
 	}
-	if res.EventID != ev.EventID || res.Relay != mqtt.RelayPulsed || res.EnergisedAt == "" {
+	if res.EventID != ev.EventID || res.Relay != record.RelayPulsed || res.EnergisedAt == "" {
 		t.Fatalf("relay result %+v, want pulsed for %s", res, ev.EventID)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // wireOptions are what building the parts needs besides the configuration.
@@ -27,7 +28,7 @@ type wireOptions struct {
 	// tests, benchmarks); each is called from the kiosk's goroutines and
 	// must not block.
 	onState func(kiosk.Status)
-	onEvent func(mqtt.Event)
+	onEvent func(record.Event)
 	onRelay func(energised bool)
 	// onHealth is told each self-test result (the watchdog feeds on it).
 	onHealth func(kiosk.Health)

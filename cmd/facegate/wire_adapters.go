@@ -15,6 +15,7 @@ import (
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // faceSelector is capture.Selector as a kiosk.FaceSelector.
@@ -112,7 +113,7 @@ type publisher struct {
 
 	mu      sync.Mutex
 	onState []func(kiosk.Status)
-	onEvent []func(mqtt.Event)
+	onEvent []func(record.Event)
 }
 
 func (p *publisher) observeState(f func(kiosk.Status)) {
@@ -121,13 +122,13 @@ func (p *publisher) observeState(f func(kiosk.Status)) {
 	p.onState = append(p.onState, f)
 }
 
-func (p *publisher) observeEvent(f func(mqtt.Event)) {
+func (p *publisher) observeEvent(f func(record.Event)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.onEvent = append(p.onEvent, f)
 }
 
-func (p *publisher) PublishEvent(ev mqtt.Event) error {
+func (p *publisher) PublishEvent(ev record.Event) error {
 	p.mu.Lock()
 	obs := p.onEvent
 	p.mu.Unlock()
@@ -142,7 +143,7 @@ func (p *publisher) PublishEvent(ev mqtt.Event) error {
 
 // PublishPulse queues a grant's relay result (MQTT off: the audit log is
 // the record).
-func (p *publisher) PublishPulse(r mqtt.PulseResult) error {
+func (p *publisher) PublishPulse(r record.PulseResult) error {
 	if p.broker == nil {
 		return nil
 	}
@@ -189,7 +190,7 @@ func (p *publisher) PublishHealth(h kiosk.Health) error {
 		st.Checks[name] = mqtt.CheckInfo{Status: c.Status, Detail: c.Detail, Value: c.Value, Unit: c.Unit}
 	}
 	if !h.At.IsZero() {
-		st.TS = h.At.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		st.TS = record.Timestamp(h.At)
 	}
 	return errors.Join(camErr, p.broker.PublishSelfTest(st))
 }
@@ -202,7 +203,7 @@ func (p *publisher) PublishAlert(a kiosk.Alert) error {
 	}
 	ma := mqtt.Alert{Code: a.Code, Message: a.Message, EventID: a.EventID}
 	if !a.At.IsZero() {
-		ma.TS = a.At.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		ma.TS = record.Timestamp(a.At)
 	}
 	return p.broker.PublishAlert(ma)
 }

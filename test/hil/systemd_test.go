@@ -25,7 +25,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/warthog618/go-gpiocdev"
 
-	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // The systemd scenario's fixed names.
@@ -180,7 +180,7 @@ func TestSystemdGuestUnit(t *testing.T) {
 	audit := waitAudit(t, sdAudit, `"decision":"granted"`, 30*time.Second)
 	t.Logf("audit: %s", audit)
 	ev := rec.event(t, 0, eventID(t, audit), 30*time.Second)
-	if ev.Decision != mqtt.DecisionGranted || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil {
+	if ev.Decision != record.DecisionGranted || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil {
 		t.Errorf("%s/event: %+v, want granted with auth scores", sdPrefix, ev)
 	} else {
 		t.Logf("%s/event: granted, face_similarity_score %.1f, seq %d", sdPrefix, *ev.Auth.Score.FaceSimilarity, ev.Seq)
@@ -586,7 +586,7 @@ func outboxOutage(t *testing.T, chip *simChip, rec *mqttRecorder, b *mosquittoUn
 	back := time.Now()
 	ev := rec.event(t, 0, id, time.Minute)
 	t.Logf("%s/event %s (seq %d) delivered %s after the broker came back", sdPrefix, id, ev.Seq, time.Since(back).Round(100*time.Millisecond))
-	if ev.Decision != mqtt.DecisionGranted || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil {
+	if ev.Decision != record.DecisionGranted || ev.Auth == nil || ev.Auth.Score.FaceSimilarity == nil {
 		t.Errorf("%s/event: %+v, want granted with auth scores", sdPrefix, ev)
 	}
 }
@@ -779,10 +779,10 @@ func (r *mqttRecorder) has(id string) bool {
 }
 
 // event waits for the <prefix>/event whose event_id is id.
-func (r *mqttRecorder) event(t *testing.T, from int, id string, timeout time.Duration) mqtt.Event {
+func (r *mqttRecorder) event(t *testing.T, from int, id string, timeout time.Duration) record.Event {
 	t.Helper()
 	m := r.wait(t, from, "event "+id, isEvent(id), timeout)
-	var ev mqtt.Event
+	var ev record.Event
 	if err := json.Unmarshal([]byte(m.payload), &ev); err != nil {
 		t.Fatalf("%s: %v: %s", m.topic, err, m.payload)
 	}
@@ -850,7 +850,7 @@ func retainedStatus(t *testing.T) string {
 // eventID is the event_id of an audit line.
 func eventID(t *testing.T, auditLine string) string {
 	t.Helper()
-	var ev mqtt.Event
+	var ev record.Event
 	if err := json.Unmarshal([]byte(auditLine), &ev); err != nil || ev.EventID == "" {
 		t.Fatalf("audit line without event_id (%v): %s", err, auditLine)
 	}

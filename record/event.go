@@ -1,4 +1,4 @@
-package mqtt
+package record
 
 // Decision is the end state of one kiosk session.
 type Decision string
