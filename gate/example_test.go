@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/gate/gatetest"
 	"github.com/facegate/facegate/kiosk/config"
 )
 
@@ -15,23 +16,25 @@ func ExampleOpen() {
 	io := config.Default().IO // driver sim
 	io.Door.Line = "door"
 	io.Relay.Pulse = 300 * time.Millisecond
-	g, err := gate.Open(io, gate.Options{})
+	clock := gatetest.NewClock() // the pulse ends when the example says so, not on a busy machine's whim
+	g, err := gate.Open(io, gate.Options{Clock: clock})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer g.Close() // halts the relay before releasing anything
 
-	// A grant: the relay is energised for the configured pulse.
+	// A grant: the relay is energised for the configured pulse; PulseNotify
+	// says when the line is energised.
 	done := make(chan error, 1)
-	go func() { done <- g.Relay.Pulse(context.Background(), 0) }()
+	energised := make(chan struct{})
+	go func() { done <- g.Relay.PulseNotify(context.Background(), 0, func() { close(energised) }) }()
 
 	// The door opens during the pulse: a granted opening, not a forced one.
-	for g.Relay.State() != gate.RelayActive {
-		time.Sleep(time.Millisecond)
-	}
+	<-energised
 	g.Sim().SetInput("door", true)
 	fmt.Println((<-g.Events()).Kind)
+	clock.Advance(io.Relay.Pulse) // the pulse ends
 	if err := <-done; err != nil {
 		fmt.Println(err)
 		return
