@@ -1,6 +1,8 @@
 package kiosk
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/facegate/facegate/faceauth"
@@ -51,31 +53,30 @@ const (
 	msgStopped    = "Gate closed — out of service"
 )
 
-// coaching is every code the screen may have to explain, lower-cased:
-// capture reasons, the API's fail codes and error codes, error classes and
-// the kiosk's own reasons. Order of preference for several codes is in
-// coachOrder.
-var coaching = map[string]string{
-	// capture reasons (while looking for a face)
+// captureCoaching is the capture section of coaching: one message for each
+// code capture emits (capture.Reasons); cmd/facegate's TestCaptureReasonsCoached
+// fails when the two disagree.
+var captureCoaching = map[string]string{
 	"no_face":        "Look at the camera",
-	"too_far":        "Come closer",
 	"too_small":      "Come closer",
-	"too_close":      "Step back a little",
 	"multiple_faces": "One person at a time",
-	"blurry":         "Hold still",
-	"moving":         "Hold still",
 	"not_frontal":    "Look straight at the camera",
-	"eyes_not_found": "Look straight at the camera",
 	"too_dark":       "Step into the light",
 	"too_bright":     "Too bright — step out of the glare",
-	"off_centre":     "Move to the centre",
-	"off_center":     "Move to the centre",
-	"edge":           "Move to the centre",
 	"cut_by_edge":    "Move to the middle of the picture",
 	"too_blurry":     "Hold still",
 	"head_tilted":    "Keep your head straight",
-	"camera_down":    "Camera unavailable — see the site office",
+}
 
+// CaptureCoaching lists the capture reason codes the screen has a message
+// for, sorted.
+func CaptureCoaching() []string { return slices.Sorted(maps.Keys(captureCoaching)) }
+
+// coaching is every code the screen may have to explain, lower-cased:
+// capture reasons (captureCoaching), the API's fail codes and error codes,
+// error classes and the kiosk's own reasons. Order of preference for several
+// codes is in coachOrder.
+var coaching = withCapture(map[string]string{
 	// API fail codes (200, rejected)
 	"face_compare_underscore": "Not recognised",
 	"face_occluded_fail":      "Uncover your face",
@@ -131,6 +132,12 @@ var coaching = map[string]string{
 	"occluded" + suffixMissing:             "Try again — look at the camera",
 	"face_cover" + suffixMissing:           "Put on your face cover",
 	"head_cover" + suffixMissing:           "Put on your hard hat",
+})
+
+// withCapture adds captureCoaching to m.
+func withCapture(m map[string]string) map[string]string {
+	maps.Copy(m, captureCoaching)
+	return m
 }
 
 // coachOrder ranks codes when a decision has several: what the worker can

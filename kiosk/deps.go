@@ -30,8 +30,8 @@ type Face struct {
 
 // Progress is what a FaceSelector reports while it looks for a face.
 type Progress struct {
-	// Reason is a capture reason code (see Coach: "no_face", "too_far",
-	// "multiple_faces", "blurry", "not_frontal", "too_dark", …) while no
+	// Reason is a capture reason code (see Coach: "no_face", "too_small",
+	// "multiple_faces", "too_blurry", "not_frontal", "too_dark", …) while no
 	// face is acceptable; "" once an acceptable face is in view, which
 	// starts the selection window (the session moves to capturing).
 	Reason string

@@ -67,7 +67,7 @@ func TestSessionOutcomes(t *testing.T) {
 			decision: record.DecisionError, reason: ReasonInvalidResult, message: "Service unavailable — try again", apiCalls: 1},
 		{name: "nil result", setup: func(r *rig) { r.auth.res = nil },
 			decision: record.DecisionError, reason: ReasonInvalidResult, apiCalls: 1},
-		{name: "no face shown in time", setup: func(r *rig) { r.sel.hangBefore = true; r.sel.reasons = []string{"too_far"} },
+		{name: "no face shown in time", setup: func(r *rig) { r.sel.hangBefore = true; r.sel.reasons = []string{"too_small"} },
 			decision: record.DecisionError, reason: ReasonTimeout, message: "No face seen — scan your badge again"},
 		{name: "capture never ends", setup: func(r *rig) { r.sel.hangAfter = true },
 			decision: record.DecisionError, reason: ReasonCaptureTimeout},
@@ -426,7 +426,7 @@ func TestFixedIdentityStartsOnAFace(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo", UserID: "me", DisplayName: "Ana"}
 		r := newRig(t, cfg)
-		r.sel.reasons = []string{"no_face", "no_face", "too_far", "too_far", "too_far"}
+		r.sel.reasons = []string{"no_face", "no_face", "too_small", "too_small", "too_small"}
 		stop := r.start(t)
 		if m := r.k.Status().Message; m != msgIdleFixed {
 			t.Errorf("idle message %q", m)
@@ -500,7 +500,7 @@ func TestCorruptSeqFileRefusesToStart(t *testing.T) {
 func TestCoachingWhileLooking(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, nil)
-		r.sel.reasons = []string{"too_far"}
+		r.sel.reasons = []string{"too_small"}
 		r.sel.hangBefore = true
 		stop := r.start(t)
 		named := worker

@@ -32,8 +32,8 @@ func TestCoachCoversEveryCode(t *testing.T) {
 	for _, s := range []string{"face_similarity", "occluded", "face_cover", "head_cover"} {
 		codes = append(codes, s+suffixBelowMinimum, s+suffixMissing)
 	}
-	codes = append(codes, "no_face", "too_far", "too_small", "too_close", "multiple_faces", "blurry", "moving",
-		"not_frontal", "eyes_not_found", "too_dark", "too_bright", "off_centre", "camera_down")
+	codes = append(codes, "no_face", "too_small", "multiple_faces", "too_blurry",
+		"not_frontal", "head_tilted", "too_dark", "too_bright", "cut_by_edge")
 	for _, c := range codes {
 		m, ok := Coach(c)
 		if !ok || m == "" {
@@ -49,7 +49,7 @@ func TestCoachCoversEveryCode(t *testing.T) {
 		"face_compare_underscore":   "Not recognised",
 		"invalid_submission_status": "Your registration is not approved — see the site office",
 		"api_transient":             "Service unavailable — try again",
-		"too_far":                   "Come closer",
+		"too_small":                 "Come closer",
 		"multiple_faces":            "One person at a time",
 	} {
 		if m, _ := Coach(code); m != want {

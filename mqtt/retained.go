@@ -1,0 +1,122 @@
+package mqtt
+
+import "sync"
+
+// retainedStore holds the newest value of each retained topic and a queue
+// of changes, so that every change is published in order while connected
+// and the newest values are republished on each connect. A change that
+// does not fit in the queue (a slow broker while connected) marks its topic
+// for a catch-up: once the queue is empty, the topic's newest value is
+// published, so the broker never keeps an older value than the gate's.
+type retainedStore struct {
+	mu       sync.Mutex
+	latest   map[string][]byte
+	order    []string
+	updates  chan retainedMsg
+	overflow []string        // topics with a change the queue could not take, in order
+	resync   chan struct{}   // a topic was added to overflow
+	marked   map[string]bool // the topics in overflow
+}
+
+type retainedMsg struct {
+	topic   string
+	payload []byte
+}
+
+// retainedQueue is how many retained changes wait for the publisher.
+const retainedQueue = 256
+
+func newRetainedStore() *retainedStore {
+	return &retainedStore{latest: map[string][]byte{}, updates: make(chan retainedMsg, retainedQueue),
+		resync: make(chan struct{}, 1), marked: map[string]bool{}}
+}
+
+func (r *retainedStore) set(topic string, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.latest[topic]; !ok {
+		r.order = append(r.order, topic)
+	}
+	r.latest[topic] = payload
+	select {
+	case r.updates <- retainedMsg{topic, payload}:
+	default:
+		if !r.marked[topic] {
+			r.marked[topic] = true
+			r.overflow = append(r.overflow, topic)
+		}
+		select {
+		case r.resync <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// catchUp returns the newest values of the topics whose changes did not fit
+// in the queue, once the queue is empty (nil before: what is still queued
+// is older and would overwrite them).
+func (r *retainedStore) catchUp() []retainedMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.updates) > 0 || len(r.overflow) == 0 {
+		return nil
+	}
+	out := make([]retainedMsg, 0, len(r.overflow))
+	for _, t := range r.overflow {
+		out = append(out, retainedMsg{t, r.latest[t]})
+		delete(r.marked, t)
+	}
+	r.overflow = r.overflow[:0]
+	return out
+}
+
+// snapshot drops queued changes and returns the newest values; queued
+// changes made after it are newer and are published after it.
+func (r *retainedStore) snapshot() []retainedMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.updates) > 0 {
+		<-r.updates
+	}
+	for _, t := range r.overflow {
+		delete(r.marked, t)
+	}
+	r.overflow = r.overflow[:0]
+	out := make([]retainedMsg, 0, len(r.order))
+	for _, t := range r.order {
+		out = append(out, retainedMsg{t, r.latest[t]})
+	}
+	return out
+}
+
+// unpublished drops the queued changes and returns the newest value of
+// each topic they (or the overflow) touched, in the order of their first
+// change: what a stop still owes the broker.
+func (r *retainedStore) unpublished() []retainedMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	var out []retainedMsg
+	add := func(t string) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, retainedMsg{t, r.latest[t]})
+		}
+	}
+	for len(r.updates) > 0 {
+		add((<-r.updates).topic)
+	}
+	for _, t := range r.overflow {
+		add(t)
+		delete(r.marked, t)
+	}
+	r.overflow = r.overflow[:0]
+	return out
+}
+
+// get returns the newest value of topic (nil when none).
+func (r *retainedStore) get(topic string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest[topic]
+}
