@@ -390,9 +390,15 @@ func (k *Kiosk) serveIdentify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = k.IdentifyJSON(SourceHTTP, body)
+	k.answerSession(w, err, apiAnswer{Status: "accepted", State: string(StateIdentified)})
+}
+
+// answerSession answers a request that starts a session (identify, open):
+// accepted on nil, else the status its error class calls for.
+func (k *Kiosk) answerSession(w http.ResponseWriter, err error, accepted apiAnswer) {
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusAccepted, apiAnswer{Status: "accepted", State: string(StateIdentified)})
+		writeJSON(w, http.StatusAccepted, accepted)
 	case errors.Is(err, ErrInvalidIdentity):
 		writeJSON(w, http.StatusBadRequest, apiAnswer{Error: err.Error()})
 	case errors.Is(err, ErrUnknownBadge):

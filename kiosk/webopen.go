@@ -3,7 +3,6 @@ package kiosk
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -82,18 +81,7 @@ func (k *Kiosk) serveOpen(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = k.RemoteOpen(RemoteOpen{Source: SourceHTTP, By: req.By, Reason: req.Reason})
 	}
-	switch {
-	case err == nil:
-		writeJSON(w, http.StatusAccepted, apiAnswer{Status: "accepted"})
-	case errors.Is(err, ErrInvalidIdentity):
-		writeJSON(w, http.StatusBadRequest, apiAnswer{Error: err.Error()})
-	case errors.Is(err, ErrBusy):
-		writeJSON(w, http.StatusConflict, apiAnswer{Error: "a session is in progress; try again when the gate is idle", State: string(k.Status().State)})
-	case errors.Is(err, ErrNotRunning):
-		writeJSON(w, http.StatusServiceUnavailable, apiAnswer{Error: "the kiosk is not running"})
-	default:
-		writeJSON(w, http.StatusInternalServerError, apiAnswer{Error: err.Error()})
-	}
+	k.answerSession(w, err, apiAnswer{Status: "accepted"})
 }
 
 // rateWindow admits at most n requests in any minute (a sliding window).
