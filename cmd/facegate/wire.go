@@ -182,7 +182,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		deps.Broker = p.broker
 	}
 	if cfg.Policy.Liveness != kiosk.LivenessOff {
-		if p.liveness, err = newLivenessChecker(p.frames, cfg.Capture); err != nil {
+		if p.liveness, err = newLivenessChecker(p.frames, cfg.Capture, cfg.CaptureModel()); err != nil {
 			return p, err
 		}
 		deps.Liveness = p.liveness

@@ -27,15 +27,19 @@ type livenessChecker struct {
 	yunet  bool
 }
 
-func newLivenessChecker(frames capture.FrameSource, c config.Capture) (*livenessChecker, error) {
+// newLivenessChecker takes the model the selector's analyzer was given
+// (Config.CaptureModel), so that detector auto resolves the same way.
+func newLivenessChecker(frames capture.FrameSource, c config.Capture, model string) (*livenessChecker, error) {
 	an, err := capture.NewAnalyzer(capture.AnalyzerConfig{
-		Detector: c.Detector, Cascade: c.Cascade, EyeCascade: c.EyeCascade, Model: c.Model,
+		Detector: c.Detector, Cascade: c.Cascade, EyeCascade: c.EyeCascade, Model: model,
 		AllowMultiple: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("liveness: %w", err)
 	}
-	return &livenessChecker{frames: frames, an: an, yunet: c.Detector == capture.DetectorYuNet}, nil
+	// Detector() is what auto resolved to: YuNet's landmarks drive the
+	// turn measurement whenever YuNet runs.
+	return &livenessChecker{frames: frames, an: an, yunet: an.Detector() == capture.DetectorYuNet}, nil
 }
 
 // Close releases the analyzer.
