@@ -8,29 +8,15 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-)
 
-// smallDisk mounts a tmpfs of size bytes for the test, or skips when the
-// test may not mount (not root, no CAP_SYS_ADMIN, a container).
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("a real full disk needs a tmpfs mount: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
+	"github.com/facegate/facegate/internal/smalldisk"
+)
 
 // On a real full file system the audit log refuses lines with ENOSPC and
 // leaves no part of them, the disk check sees it, and the log works again
 // once space is freed; a torn line and a full disk do not stop the open.
 func TestAuditOnARealFullDisk(t *testing.T) {
-	dir := smallDisk(t, "64k")
+	dir := smalldisk.Mount(t, "64k")
 	audit := filepath.Join(dir, "audit")
 	os.MkdirAll(audit, 0o750)
 	os.WriteFile(filepath.Join(audit, auditName), []byte(`{"event_id":"e1","seq":1}`+"\n"+`{"seq":0,"torn`), 0o640)

@@ -9,23 +9,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-)
 
-// smallDisk mounts a tmpfs of size bytes for the test, or skips when the
-// test may not mount (not root, no CAP_SYS_ADMIN, a container).
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("a real full disk needs a tmpfs mount: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
+	"github.com/facegate/facegate/internal/smalldisk"
+)
 
 // fill writes a file in dir until the disk is full and returns its name.
 func fill(t *testing.T, dir string) string {
@@ -50,7 +36,7 @@ func fill(t *testing.T, dir string) string {
 // a torn record does not stop Open, and everything works again once space
 // is freed, without a restart.
 func TestRealFullDisk(t *testing.T) {
-	dir := smallDisk(t, "256k")
+	dir := smalldisk.Mount(t, "256k")
 	path := filepath.Join(dir, "q")
 	b := open(t, path, Options{})
 	p := bytes.Repeat([]byte("x"), 700)
