@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 func noEnv(string) string { return "" }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/gate/gatetest"
-	"github.com/facegate/facegate/kiosk/config"
 )
 
 // Open the gate from the io section, pulse it for a grant and read the

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // Options are what Open needs besides the configuration.

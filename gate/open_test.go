@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/gate/gatetest"
-	"github.com/facegate/facegate/kiosk/config"
 )
 
 func simConfig() config.GateIO {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // BenchmarkSession is the kiosk's own cost per session (fakes answer at

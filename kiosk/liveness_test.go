@@ -11,8 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/kiosk/config"
 )
 
 // fakeLiveness answers every check with res (or err) after delay and

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/kiosk/config"
 )
 
 // scoreChecks lists the local score minimums in reason-code order.

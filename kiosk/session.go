@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/record"
 )
 

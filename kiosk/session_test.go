@@ -15,8 +15,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/record"
 )
 

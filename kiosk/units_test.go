@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/record"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/record"
 )
 

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 func TestHostCheckStopsDNSRebinding(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 const openToken = "open-token-0123456789abcdef"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/mqtt/internal/testpki"
 	"github.com/facegate/facegate/record"
 )

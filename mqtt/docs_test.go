@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // docBlock returns the code of the fenced block between <!-- name --> and

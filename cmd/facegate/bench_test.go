@@ -28,10 +28,10 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth/emulator"
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt/broker"
 	"github.com/facegate/facegate/record"
 )

@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
-	"github.com/facegate/facegate/kiosk/config"
 )
 
 // Helpers shared by several commands. Keep this file small.

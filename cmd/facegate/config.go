@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // runConfig is `facegate config check [--config F]`: validates the file

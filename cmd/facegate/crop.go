@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/facegate/facegate/capture"
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // cropBox is a rectangle as {x, y, w, h} in source pixels.

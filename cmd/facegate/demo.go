@@ -17,11 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/configs"
 	"github.com/facegate/facegate/faceauth/emulator"
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt/broker"
 	"github.com/facegate/facegate/record"
 )

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/capture"
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // modelSpec is a model `facegate model install` knows: where it comes from

@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/facegate/facegate/capture"
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // sharedModels is ../shared/models seen from this package's folder.

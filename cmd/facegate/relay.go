@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
-	"github.com/facegate/facegate/kiosk/config"
 )
 
 const relayUsage = `usage:

@@ -17,10 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/internal/redact"
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/systemd"
 )

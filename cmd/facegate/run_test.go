@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth/emulator"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/internal/syncbuf"
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/broker"
 	"github.com/facegate/facegate/record"

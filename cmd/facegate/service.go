@@ -12,8 +12,8 @@ import (
 
 	"github.com/kardianos/service"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/configs"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/systemd"
 )
 

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
 )

@@ -10,8 +10,8 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/kiosk/config"
 	"github.com/facegate/facegate/liveness"
 )
 

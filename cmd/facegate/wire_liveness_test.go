@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/facegate/facegate/capture"
-	"github.com/facegate/facegate/kiosk/config"
+	"github.com/facegate/facegate/config"
 )
 
 // With detector auto (the default), the liveness checker resolves the
