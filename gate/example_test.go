@@ -5,17 +5,17 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/gate/gatetest"
 )
 
-// Open the gate from the io section, pulse it for a grant and read the
+// Open a simulated gate, pulse it for a grant and read the
 // simulated door's events.
 func ExampleOpen() {
-	io := config.Default().IO // driver sim
-	io.Door.Line = "door"
-	io.Relay.Pulse = 300 * time.Millisecond
+	io := gate.IO{
+		Relay: gate.RelayLine{Driver: "sim", Pulse: 300 * time.Millisecond},
+		Door:  gate.Door{InputLine: gate.InputLine{Line: "door"}},
+	}
 	clock := gatetest.NewClock() // the pulse ends when the example says so, not on a busy machine's whim
 	g, err := gate.Open(io, gate.Options{Clock: clock})
 	if err != nil {

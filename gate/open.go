@@ -8,11 +8,69 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
-
-	"github.com/facegate/facegate/config"
 )
 
-// Options are what Open needs besides the configuration.
+// IO is every line Open requests: the relay and the optional inputs and
+// outputs. An input or output is enabled by giving its line; an empty chip
+// means the relay's. All of them use the relay's driver. Zero durations take
+// the defaults of RelayOptions and MonitorOptions.
+type IO struct {
+	Relay      RelayLine
+	Door       Door
+	ExitButton ExitButton
+	Tamper     InputLine
+	Green, Red OutputLine // indicator lamps
+	Buzzer     OutputLine
+}
+
+// RelayLine is the output that opens the gate.
+type RelayLine struct {
+	// Driver is gpiocdev, sim or none.
+	Driver string
+	// Chip is a name (gpiochip0), a label (pinctrl-bcm2711) or a path.
+	Chip string
+	// Line is an offset ("17") or a name ("GPIO17").
+	Line      string
+	ActiveLow bool
+	Drive     string // push-pull ("" too), open-drain, open-source
+	Bias      string // as-is ("" too), disabled, pull-up, pull-down
+	Pulse     time.Duration
+	MaxPulse  time.Duration
+}
+
+// InputLine is one input: active means door open, button pressed, tamper alarm.
+type InputLine struct {
+	Chip      string
+	Line      string
+	ActiveLow bool
+	Bias      string
+	// Debounce: a level must hold this long to count (0 turns it off).
+	Debounce time.Duration
+}
+
+// Door is the door contact; see MonitorOptions for the durations.
+type Door struct {
+	InputLine
+	HeldOpenAfter time.Duration
+	GrantGrace    time.Duration
+}
+
+// ExitButton is the request-to-exit button: a press pulses the relay for
+// Pulse (the relay's pulse when zero).
+type ExitButton struct {
+	InputLine
+	Pulse time.Duration
+}
+
+// OutputLine is one indicator output (LED, buzzer).
+type OutputLine struct {
+	Chip      string
+	Line      string
+	ActiveLow bool
+	Drive     string
+}
+
+// Options are what Open needs besides the lines.
 type Options struct {
 	Clock  Clock        // SystemClock when nil
 	Logger *slog.Logger // discards when nil
@@ -54,7 +112,7 @@ type Gate struct {
 // Open requests every line configured in cfg: the relay first, inactive, then
 // inputs and indicators. On error nothing stays requested. Close the Gate on
 // every exit path: it halts the relay before releasing anything.
-func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
+func Open(cfg IO, o Options) (g *Gate, err error) {
 	o.defaults()
 	drv, sim, err := newDriver(cfg.Relay.Driver, o)
 	if err != nil {
@@ -88,8 +146,8 @@ func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
 	var outs [3]Output
 	for i, oc := range []struct {
 		role string
-		c    config.OutputLine
-	}{{"leds.green", cfg.LEDs.Green}, {"leds.red", cfg.LEDs.Red}, {"buzzer", cfg.Buzzer}} {
+		c    OutputLine
+	}{{"leds.green", cfg.Green}, {"leds.red", cfg.Red}, {"buzzer", cfg.Buzzer}} {
 		if oc.c.Line == "" {
 			continue
 		}
@@ -122,7 +180,7 @@ func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
 
 // OpenRelay requests only the relay (what `facegate relay pulse` needs).
 // Close it on every exit path.
-func OpenRelay(cfg config.Relay, o Options) (*PulseRelay, error) {
+func OpenRelay(cfg RelayLine, o Options) (*PulseRelay, error) {
 	o.defaults()
 	drv, _, err := newDriver(cfg.Driver, o)
 	if err != nil {
@@ -135,7 +193,7 @@ func OpenRelay(cfg config.Relay, o Options) (*PulseRelay, error) {
 // OpenMonitor requests only the inputs (what `facegate relay watch` needs);
 // every door opening is forced since it knows of no grant.
 // It fails when cfg has no input.
-func OpenMonitor(cfg config.GateIO, o Options) (*Monitor, error) {
+func OpenMonitor(cfg IO, o Options) (*Monitor, error) {
 	o.defaults()
 	drv, _, err := newDriver(cfg.Relay.Driver, o)
 	if err != nil {
@@ -203,7 +261,7 @@ func newDriver(name string, o Options) (driver, *Sim, error) {
 	return nil, nil, fmt.Errorf("gate: driver %q is not gpiocdev, sim or none", name)
 }
 
-func openRelay(drv driver, cfg config.Relay, o Options, onPulse, onFail func(time.Time)) (*PulseRelay, error) {
+func openRelay(drv driver, cfg RelayLine, o Options, onPulse, onFail func(time.Time)) (*PulseRelay, error) {
 	out, release, err := drv.Output(lineSpec{Role: "relay", Chip: cfg.Chip, Line: cfg.Line,
 		ActiveLow: cfg.ActiveLow, Drive: cfg.Drive, Bias: cfg.Bias})
 	if err != nil {
@@ -215,12 +273,12 @@ func openRelay(drv driver, cfg config.Relay, o Options, onPulse, onFail func(tim
 }
 
 // openMonitor opens the configured inputs; nil Monitor when there are none.
-func openMonitor(drv driver, cfg config.GateIO, o Options, onExit func()) (*Monitor, error) {
+func openMonitor(drv driver, cfg IO, o Options, onExit func()) (*Monitor, error) {
 	var in Inputs
 	var opened []Input
 	for _, ic := range []struct {
 		role string
-		c    config.InputLine
+		c    InputLine
 		dst  *Input
 	}{{"door", cfg.Door.InputLine, &in.Door}, {"exit_button", cfg.ExitButton.InputLine, &in.Exit},
 		{"tamper", cfg.Tamper, &in.Tamper}} {

@@ -8,19 +8,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/gate/gatetest"
 )
 
-func simConfig() config.GateIO {
-	io := config.Default().IO
+// defaultIO is the io section's defaults (config.Default().IO), written
+// out: gate takes plain values and knows nothing of the file.
+func defaultIO() gate.IO {
+	in := gate.InputLine{Debounce: 50 * time.Millisecond}
+	return gate.IO{
+		Relay:      gate.RelayLine{Driver: "sim", Chip: "gpiochip0", Line: "GPIO17", Pulse: time.Second, MaxPulse: 10 * time.Second},
+		Door:       gate.Door{InputLine: in, HeldOpenAfter: 30 * time.Second, GrantGrace: 3 * time.Second},
+		ExitButton: gate.ExitButton{InputLine: in},
+		Tamper:     in,
+	}
+}
+
+func simConfig() gate.IO {
+	io := defaultIO()
 	io.Relay.Driver = "sim"
 	io.Door.Line = "door"
 	io.ExitButton.Line = "exit"
 	io.ExitButton.Pulse = 4 * time.Second
 	io.Tamper.Line = "tamper"
-	io.LEDs.Green.Line = "green"
+	io.Green.Line = "green"
 	return io
 }
 
@@ -84,12 +95,12 @@ func TestOpenSimWiresGrantsAndExitButton(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	io := config.Default().IO
+	io := defaultIO()
 	io.Relay.Driver = "bogus"
 	if _, err := gate.Open(io, gate.Options{}); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
 		t.Fatalf("Open with a bad driver = %v", err)
 	}
-	io = config.Default().IO
+	io = defaultIO()
 	if _, err := gate.OpenMonitor(io, gate.Options{}); err == nil || !strings.Contains(err.Error(), "no input") {
 		t.Fatalf("OpenMonitor without inputs = %v", err)
 	}

@@ -80,7 +80,7 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(a.stderr, nil))
-	relay, err := gate.OpenRelay(rc, gate.Options{Logger: log})
+	relay, err := gate.OpenRelay(relayLine(rc), gate.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", err)
 		return exitError
@@ -127,7 +127,7 @@ func runRelayWatch(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate relay watch: %v\n", err)
 		return exitError
 	}
-	mon, err := gate.OpenMonitor(cfg.IO, gate.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, nil))})
+	mon, err := gate.OpenMonitor(gateIO(cfg.IO), gate.Options{Logger: slog.New(slog.NewTextHandler(a.stderr, nil))})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate relay watch: %v\n", err)
 		return exitError

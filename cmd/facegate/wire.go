@@ -128,7 +128,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	// button's) goes to the screen and the broker once the kiosk exists (one
 	// before that is not shown).
 	var relayRoute atomic.Pointer[func(bool)]
-	p.gate, err = gate.Open(cfg.IO, gate.Options{Logger: o.log.With("component", "gate"),
+	p.gate, err = gate.Open(gateIO(cfg.IO), gate.Options{Logger: o.log.With("component", "gate"),
 		OnRelay: func(on bool) {
 			if f := relayRoute.Load(); f != nil {
 				(*f)(on)
