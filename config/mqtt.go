@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/facegate/facegate/internal/mqttrules"
 	"github.com/facegate/facegate/internal/redact"
 )
 
@@ -69,7 +70,7 @@ type MQTTCommands struct {
 // OpenCommand is the remote unlock: off by default, HMAC-signed when on.
 type OpenCommand struct {
 	Enabled bool `yaml:"enabled"`
-	// Secret is the shared HMAC-SHA256 key (at least 16 bytes; required
+	// Secret is the shared HMAC-SHA256 key (mqttrules.MinOpenSecret bytes; required
 	// when enabled, checked once secrets are resolved).
 	Secret Secret `yaml:"secret"`
 	// MaxSkew is how far a command's timestamp may be from the gate's clock.
@@ -139,17 +140,11 @@ func (m *MQTT) validate() error {
 	}
 	tlsURL := false
 	for _, s := range m.URLs {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return fieldError("mqtt.urls", "%q is not a broker URL", redact.URL(s))
+		u, isTLS, err := mqttrules.BrokerURL(s)
+		if err != nil {
+			return fieldError("mqtt.urls", "%v", err)
 		}
-		switch u.Scheme {
-		case "tcp", "mqtt", "ws":
-		case "ssl", "tls", "mqtts", "wss":
-			tlsURL = true
-		default:
-			return fieldError("mqtt.urls", "%q: scheme must be tcp, ssl, ws or wss", redact.URL(s))
-		}
+		tlsURL = tlsURL || isTLS
 		// paho dials host:port as written: tcp and ssl have no default port.
 		port := u.Port()
 		if port == "" && u.Scheme != "ws" && u.Scheme != "wss" {
@@ -221,8 +216,8 @@ func validTopic(t string) bool {
 // validateSecrets runs once the secrets are resolved, so that `config check`
 // already refuses a remote unlock without a usable key.
 func (m *MQTT) validateSecrets() error {
-	if m.Enabled && m.Commands.Open.Enabled && len(m.Commands.Open.Secret.Value()) < 16 {
-		return fieldError("mqtt.commands.open.secret", "required when open is enabled, at least 16 bytes (FACEGATE_OPEN_SECRET, secret.file or the systemd credential facegate-open-secret)")
+	if m.Enabled && m.Commands.Open.Enabled && len(m.Commands.Open.Secret.Value()) < mqttrules.MinOpenSecret {
+		return fieldError("mqtt.commands.open.secret", "required when open is enabled, at least %d bytes (FACEGATE_OPEN_SECRET, secret.file or the systemd credential facegate-open-secret)", mqttrules.MinOpenSecret)
 	}
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/internal/testpki"
 	"github.com/facegate/facegate/mqtt/broker"
-	"github.com/facegate/facegate/mqtt/internal/testpki"
 )
 
 const prefix = "facegate/site/gate"

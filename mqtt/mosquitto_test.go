@@ -17,8 +17,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/facegate/facegate/internal/testpki"
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
-	"github.com/facegate/facegate/mqtt/internal/testpki"
 	"github.com/facegate/facegate/mqtt/outbox"
 )
 

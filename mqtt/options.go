@@ -3,14 +3,13 @@ package mqtt
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/facegate/facegate/record"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/facegate/facegate/internal/redact"
+	"github.com/facegate/facegate/internal/mqttrules"
+	"github.com/facegate/facegate/record"
 )
 
 // Options configure a Client. Zero durations and sizes take the defaults
@@ -72,14 +71,15 @@ type Options struct {
 // OpenOptions configure the remote unlock command.
 type OpenOptions struct {
 	Enabled bool
-	// Secret is the shared HMAC-SHA256 key, at least 16 bytes.
+	// Secret is the shared HMAC-SHA256 key, at least
+	// mqttrules.MinOpenSecret (16) bytes.
 	Secret []byte
 	// MaxSkew is the allowed distance between the command's timestamp and
 	// the gate's clock (30s).
 	MaxSkew time.Duration
 	// ReplayPath is the file that remembers accepted commands across
-	// restarts (default: mqtt-open-replay.json beside the outbox;
-	// OptionsFromConfig puts it in state_dir).
+	// restarts (default: ReplayFileName beside the outbox; facegate puts
+	// it in state_dir).
 	ReplayPath string
 }
 
@@ -104,14 +104,8 @@ func (o *Options) setDefaults() error {
 		return bad("no broker URL")
 	}
 	for _, s := range o.URLs {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return bad("%q is not a broker URL", redact.URL(s))
-		}
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-		default:
-			return bad("%q: scheme must be tcp, ssl, ws or wss", redact.URL(s))
+		if _, _, err := mqttrules.BrokerURL(s); err != nil {
+			return bad("%v", err)
 		}
 	}
 	if o.ClientID == "" {
@@ -156,11 +150,11 @@ func (o *Options) setDefaults() error {
 	if !o.SubmissionID.Valid() {
 		return bad("submission id privacy %q is not plain, hash or omit", o.SubmissionID)
 	}
-	if o.Open.Enabled && len(o.Open.Secret) < 16 {
-		return bad("cmd/open is enabled but its secret is %d bytes (at least 16 needed)", len(o.Open.Secret))
+	if o.Open.Enabled && len(o.Open.Secret) < mqttrules.MinOpenSecret {
+		return bad("cmd/open is enabled but its secret is %d bytes (at least %d needed)", len(o.Open.Secret), mqttrules.MinOpenSecret)
 	}
 	if o.Open.ReplayPath == "" {
-		o.Open.ReplayPath = filepath.Join(filepath.Dir(o.OutboxPath), replayFileName)
+		o.Open.ReplayPath = filepath.Join(filepath.Dir(o.OutboxPath), ReplayFileName)
 	}
 	if o.HomeAssistant.DiscoveryPrefix == "" {
 		o.HomeAssistant.DiscoveryPrefix = "homeassistant"

@@ -51,10 +51,12 @@ type replayState struct {
 	Nonces  map[string]int64 `json:"nonces"` // accepted nonce → its ts, all >= Floor
 }
 
+// ReplayFileName is the name of the remote open's replay memory
+// (OpenOptions.ReplayPath) in the state directory.
+const ReplayFileName = "mqtt-open-replay.json"
+
 const (
 	replayVersion = 1
-	// replayFileName is the file in the state directory.
-	replayFileName = "mqtt-open-replay.json"
 	// maxTS bounds timestamps (year 36812): larger ones are not Unix seconds.
 	maxTS = 1 << 40
 )

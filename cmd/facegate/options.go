@@ -1,8 +1,13 @@
 package main
 
 import (
+	"log/slog"
+	"path/filepath"
+
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
 )
 
 // The one place where the configuration file becomes each part's options:
@@ -25,3 +30,53 @@ func gateIO(c config.GateIO) gate.IO {
 
 // relayLine is io.relay.
 func relayLine(c config.Relay) gate.RelayLine { return gate.RelayLine(c) }
+
+// mqttOptions is the mqtt section with site, gate, state_dir and whether a
+// door input is wired; it reads the TLS files. version names the software
+// in Home Assistant. config validated the section (Load); mqtt.New checks
+// the protocol rules again for options built otherwise.
+func mqttOptions(c *config.Config, version string, log *slog.Logger) (mqtt.Options, error) {
+	m := &c.MQTT
+	o := mqtt.Options{
+		URLs:            m.URLs,
+		ClientID:        m.ClientIDFor(c.Site, c.Gate),
+		Username:        m.Username,
+		Password:        m.Password.Value(),
+		KeepAlive:       m.KeepAlive,
+		ConnectTimeout:  m.ConnectTimeout,
+		ReconnectMin:    m.Reconnect.Min,
+		ReconnectMax:    m.Reconnect.Max,
+		Prefix:          m.PrefixFor(c.Site, c.Gate),
+		Site:            c.Site,
+		Gate:            c.Gate,
+		Version:         version,
+		OutboxPath:      m.OutboxPathFor(c.StateDir),
+		OutboxMaxEvents: m.Outbox.MaxEvents,
+		OutboxMaxBytes:  m.Outbox.MaxBytes,
+		SubmissionID:    record.Privacy(m.SubmissionID),
+		Identify:        m.Commands.Identify,
+		Open: mqtt.OpenOptions{
+			Enabled: m.Commands.Open.Enabled,
+			Secret:  []byte(m.Commands.Open.Secret.Value()),
+			MaxSkew: m.Commands.Open.MaxSkew,
+			// In state_dir even when the outbox is elsewhere: it is what
+			// stops a captured command from opening again after a restart.
+			ReplayPath: filepath.Join(c.StateDir, mqtt.ReplayFileName),
+		},
+		HomeAssistant: mqtt.HomeAssistantOptions{
+			Enabled:          m.HomeAssistant.Enabled,
+			DiscoveryPrefix:  m.HomeAssistant.DiscoveryPrefix,
+			Door:             c.IO.Door.Line != "",
+			ConfigurationURL: m.HomeAssistant.ConfigurationURL,
+		},
+		Logger: log,
+	}
+	if m.TLS.CA != "" || m.TLS.Cert != "" || m.TLS.ServerName != "" {
+		t, err := mqtt.LoadTLS(m.TLS.CA, m.TLS.Cert, m.TLS.Key, m.TLS.ServerName)
+		if err != nil {
+			return o, err
+		}
+		o.TLS = t
+	}
+	return o, nil
+}

@@ -139,7 +139,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	}
 
 	if cfg.MQTT.Enabled {
-		mo, err := mqtt.OptionsFromConfig(cfg, version, o.log.With("component", "mqtt"))
+		mo, err := mqttOptions(cfg, version, o.log.With("component", "mqtt"))
 		if err != nil {
 			return p, fmt.Errorf("mqtt: %w", err)
 		}

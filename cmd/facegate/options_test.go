@@ -1,19 +1,21 @@
-package mqtt
+package main
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/facegate/facegate/config"
-	"github.com/facegate/facegate/mqtt/internal/testpki"
+	"github.com/facegate/facegate/internal/testpki"
+	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
 )
 
-func TestOptionsFromConfig(t *testing.T) {
+func TestMQTTOptions(t *testing.T) {
 	dir := t.TempDir()
 	pki, err := testpki.New(dir)
 	if err != nil {
@@ -39,7 +41,7 @@ io:
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := OptionsFromConfig(cfg, "v1", quietLogger())
+	o, err := mqttOptions(cfg, "v1", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ io:
 		o.TLS == nil || o.TLS.ServerName != "broker" || len(o.TLS.Certificates) != 1 || o.TLS.RootCAs == nil {
 		t.Fatalf("options = %+v", o)
 	}
-	c, err := New(o)
+	c, err := mqtt.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,17 +62,23 @@ io:
 	if _, err := config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "mqtt.commands.open.secret") {
 		t.Fatalf("config check of open without a secret: %v", err)
 	}
-	// A config built in code skips the file checks: the options check it again.
+	// A config built in code skips the file checks: mqtt.New checks the
+	// options again (the secret's length is checked there and in config,
+	// no longer in the mapping too).
 	noSecret := *cfg
 	noSecret.MQTT.Commands.Open.Secret = config.Secret{}
-	if _, err := OptionsFromConfig(&noSecret, "v1", nil); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.commands.open.secret") {
+	o, err = mqttOptions(&noSecret, "v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mqtt.New(o); !errors.Is(err, mqtt.ErrInvalidOptions) || !strings.Contains(err.Error(), "secret") {
 		t.Fatalf("open without a secret: %v", err)
 	}
 
 	os.Remove(pki.CAFile)
 	env["FACEGATE_OPEN_SECRET"] = "0123456789abcdef0123"
 	cfg, _ = config.Parse("f.yaml", []byte(yml), func(k string) string { return env[k] })
-	if _, err := OptionsFromConfig(cfg, "v1", nil); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.tls.ca") {
+	if _, err := mqttOptions(cfg, "v1", nil); !errors.Is(err, mqtt.ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.tls.ca") {
 		t.Fatalf("missing CA file: %v", err)
 	}
 }
