@@ -287,8 +287,8 @@ func TestAuditOpensOnAFullDisk(t *testing.T) {
 func TestDiskAndAuditChecks(t *testing.T) {
 	pub := &fakePublisher{}
 	cfg := testConfig(t)
-	cfg.Kiosk.MinFreeMB = 50
-	k, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
+	cfg.Page.MinFreeMB = 50
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,8 +337,8 @@ func TestDiskAndAuditChecks(t *testing.T) {
 		}
 	}
 
-	cfg.Kiosk.MinFreeMB = 0
-	if err := k.Reload(cfg); err != nil {
+	cfg.Page.MinFreeMB = 0
+	if err := k.Reload(*cfg); err != nil {
 		t.Fatal(err)
 	}
 	if c := k.diskCheck(); c.Status != HealthOK {
@@ -363,7 +363,7 @@ func TestFreeSpace(t *testing.T) {
 // The daemon's alerts go the kiosk's way: published with their code.
 func TestRaiseAlert(t *testing.T) {
 	pub := &fakePublisher{}
-	k, err := New(testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/facegate/facegate/config"
 )
 
 // BenchmarkSession is the kiosk's own cost per session (fakes answer at
@@ -16,7 +14,7 @@ func BenchmarkSession(b *testing.B) {
 	sel := &fakeSelector{}
 	auth := &fakeAuth{res: approved()}
 	pub := &fakePublisher{}
-	k, err := New(cfg, Deps{Selector: sel, Authenticator: auth, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
+	k, err := New(*cfg, Deps{Selector: sel, Authenticator: auth, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +46,7 @@ func BenchmarkSession(b *testing.B) {
 
 var worker4bench = Identity{SubmissionID: "sub-bench", Source: SourceHTTP}
 
-func config4bench(b *testing.B) *config.Config {
+func config4bench(b *testing.B) *Options {
 	cfg := testConfigTB(b)
 	cfg.Policy.Cooldown = 0
 	cfg.Policy.Attempts.Max = 0

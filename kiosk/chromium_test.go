@@ -42,12 +42,12 @@ func TestPageInChromium(t *testing.T) {
 	}
 	cfg := testConfig(t)
 	cfg.Policy.Cooldown = time.Minute // keep the result on screen
-	cfg.Kiosk.Title = "North gate"
-	cfg.Kiosk.ShowName = true
+	cfg.Page.Title = "North gate"
+	cfg.Page.ShowName = true
 	sel := &fakeSelector{}
 	auth := &fakeAuth{res: approved()}
 	pub := &fakePublisher{}
-	k, err := New(cfg, Deps{Selector: sel, Authenticator: auth, Relay: &fakeRelay{}, Publisher: pub,
+	k, err := New(*cfg, Deps{Selector: sel, Authenticator: auth, Relay: &fakeRelay{}, Publisher: pub,
 		Preview: &fakePreview{}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -253,9 +253,9 @@ func TestPageFitsEveryScreen(t *testing.T) {
 	}
 	cdp.ChromiumPath(t)
 	cfg := testConfig(t)
-	cfg.Kiosk.Title = "North gate"
-	cfg.Kiosk.ShowName = true
-	k, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+	cfg.Page.Title = "North gate"
+	cfg.Page.ShowName = true
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
 		Preview: &fakePreview{frames: [][]byte{testJPEG(t, 1280, 720), testJPEG(t, 1280, 720), testJPEG(t, 1280, 720)}}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

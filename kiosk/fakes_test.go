@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/record"
 )
@@ -277,7 +276,7 @@ func apiErr(code string, class faceauth.Class) error {
 // rig is a kiosk with fakes.
 type rig struct {
 	k     *Kiosk
-	cfg   *config.Config
+	cfg   *Options
 	sel   *fakeSelector
 	auth  *fakeAuth
 	relay *fakeRelay
@@ -285,26 +284,38 @@ type rig struct {
 	brk   *fakeBroker
 }
 
-func testConfig(t *testing.T) *config.Config { return testConfigTB(t) }
+func testConfig(t *testing.T) *Options { return testConfigTB(t) }
 
-func testConfigTB(t testing.TB) *config.Config {
-	cfg := config.Default()
-	cfg.StateDir = t.TempDir()
-	cfg.MQTT.SubmissionID = "plain"
-	cfg.Policy.Cooldown = 2 * time.Second
-	return cfg
+// testConfigTB is the configuration file's defaults (config.Default, as
+// cmd/facegate maps them) with a temporary state directory, plain
+// submission ids and a 2 s cooldown.
+func testConfigTB(t testing.TB) *Options {
+	lim := func(max int, per time.Duration) Limit { return Limit{Max: max, Per: per} }
+	return &Options{
+		Site: "site", Gate: "gate", StateDir: t.TempDir(),
+		RelayPulse: time.Second, APITimeout: 15 * time.Second, FrozenAfter: 10 * time.Second,
+		Privacy: record.PrivacyPlain,
+		Audit:   AuditOptions{MaxSizeMB: 10, MaxFiles: 5, CropDays: 7},
+		Page: PageOptions{Listen: "127.0.0.1:8080", Title: "Face check", HealthInterval: 30 * time.Second,
+			MaxDetectorTime: 500 * time.Millisecond, MinFreeMB: 50, Open: HTTPOpenOptions{PerMinute: 6}},
+		Identity: IdentityOptions{Timeout: 10 * time.Second, CaptureTimeout: 5 * time.Second,
+			QR: QROptions{Enabled: true, AllowSubmission: true}},
+		Policy: PolicyOptions{MaxAge: 5 * time.Second, Cooldown: 2 * time.Second, MaxFaces: 1,
+			AntiPassback: AntiPassback{Mode: "off", Window: 5 * time.Minute}, Attempts: lim(5, 5*time.Minute),
+			OnRecordFailure: RecordFailureDeny, Liveness: LivenessOff, LivenessLockout: lim(3, 10*time.Minute)},
+	}
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newRig(t *testing.T, cfg *config.Config) *rig {
+func newRig(t *testing.T, cfg *Options) *rig {
 	t.Helper()
 	if cfg == nil {
 		cfg = testConfig(t)
 	}
 	r := &rig{cfg: cfg, sel: &fakeSelector{window: 600 * time.Millisecond}, auth: &fakeAuth{res: approved(), delay: 800 * time.Millisecond},
 		relay: &fakeRelay{}, pub: &fakePublisher{}, brk: &fakeBroker{connected: true}}
-	k, err := New(cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk, Logger: quietLogger()})
+	k, err := New(*cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,8 +226,8 @@ func TestIdentifyQRAndBadges(t *testing.T) {
 	cfg := testConfig(t)
 	p := filepath.Join(t.TempDir(), "roster.csv")
 	os.WriteFile(p, []byte(goodRoster), 0o600)
-	cfg.Identity.Roster.File = p
-	k, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
+	cfg.Identity.RosterFile = p
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestIdentifyQRAndBadges(t *testing.T) {
 
 	cfg2 := testConfig(t)
 	cfg2.Identity.QR.AllowSubmission = false
-	if err := k.Reload(cfg2); err != nil {
+	if err := k.Reload(*cfg2); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.IdentifyQR("FG1:S:sub-x"); !errors.Is(err, ErrSourceDisabled) {
@@ -276,12 +276,12 @@ func TestIdentifyQRAndBadges(t *testing.T) {
 		t.Errorf("badge after reload without roster: %v", err)
 	}
 	cfg2.Identity.QR.Enabled = false
-	k.Reload(cfg2)
+	k.Reload(*cfg2)
 	if err := k.IdentifyQR("FG1:B:B0001"); !errors.Is(err, ErrSourceDisabled) {
 		t.Errorf("qr off: %v", err)
 	}
-	cfg2.Identity.Roster.File = filepath.Join(t.TempDir(), "missing.csv")
-	if err := k.Reload(cfg2); err == nil {
+	cfg2.Identity.RosterFile = filepath.Join(t.TempDir(), "missing.csv")
+	if err := k.Reload(*cfg2); err == nil {
 		t.Error("reload with a missing roster succeeded")
 	}
 }

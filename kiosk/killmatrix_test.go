@@ -119,13 +119,13 @@ func TestKillMatrixChild(t *testing.T) {
 	cfg.StateDir = dir
 	cfg.Policy.Cooldown = 0
 	cfg.Policy.Attempts.Max = 0
-	cfg.IO.Relay.Pulse = 30 * time.Millisecond
+	cfg.RelayPulse = 30 * time.Millisecond
 	box, err := outbox.Open(filepath.Join(dir, "outbox"), outbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	relay := &fileRelay{path: filepath.Join(dir, "relay.log")}
-	k, err := New(cfg, Deps{Selector: &fakeSelector{window: 5 * time.Millisecond}, Authenticator: &fakeAuth{res: approved()},
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{window: 5 * time.Millisecond}, Authenticator: &fakeAuth{res: approved()},
 		Relay: relay, Publisher: outboxPublisher{box}, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -11,15 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/record"
 )
 
 // settings are the parts of the configuration that Reload may change.
 type settings struct {
-	kiosk    config.Kiosk
-	identity config.Identity
-	policy   config.Policy
+	kiosk    PageOptions
+	identity IdentityOptions
+	policy   PolicyOptions
 	roster   *Roster
 }
 
@@ -70,19 +69,13 @@ type Kiosk struct {
 	health      Health
 }
 
-// New checks deps, opens the state directory (cfg.StateDir: the event
+// New checks o and deps, opens the state directory (o.StateDir: the event
 // sequence, the anti-passback memory, audit/ and crops/) and loads the
-// roster. It starts nothing: call Run. cfg must come from config.Load or
-// config.Default (validated); New reads site, gate, state_dir,
-// io.relay.pulse, api.timeout, camera.frozen_after, mqtt.submission_id (for
-// events and the audit log, whether or not MQTT is enabled) and the kiosk,
-// identity, policy and audit sections.
-func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
-	if cfg == nil {
-		return nil, errors.New("kiosk: nil config")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("kiosk: %w", err)
+// roster. It starts nothing: call Run. o's values are used as given (the
+// configuration file's are validated by config).
+func New(o Options, deps Deps) (*Kiosk, error) {
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	switch {
 	case deps.Selector == nil:
@@ -102,24 +95,24 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		deps:        deps,
 		log:         deps.Logger.With("component", "kiosk"),
 		now:         deps.Now,
-		site:        cfg.Site,
-		gate:        cfg.Gate,
-		listenHost:  listenHost(cfg.Kiosk.Listen),
-		pulse:       cfg.IO.Relay.Pulse,
-		apiTimeout:  cfg.API.Timeout,
-		frozenAfter: cfg.Camera.FrozenAfter,
-		privacy:     record.Privacy(cfg.MQTT.SubmissionID),
+		site:        o.Site,
+		gate:        o.Gate,
+		listenHost:  listenHost(o.Page.Listen),
+		pulse:       o.RelayPulse,
+		apiTimeout:  o.APITimeout,
+		frozenAfter: o.FrozenAfter,
+		privacy:     o.Privacy,
 		wake:        make(chan struct{}, 1),
 		reloaded:    make(chan struct{}, 1),
 		drainCh:     make(chan struct{}),
 		hub:         newHub(),
 	}
-	set, err := loadSettings(cfg)
+	set, err := loadSettings(o)
 	if err != nil {
 		return nil, err
 	}
 	k.set = set
-	kdir := filepath.Join(cfg.StateDir, "kiosk")
+	kdir := filepath.Join(o.StateDir, "kiosk")
 	if err := os.MkdirAll(kdir, 0o750); err != nil {
 		return nil, fmt.Errorf("kiosk: create state directory: %w", err)
 	}
@@ -129,23 +122,23 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 	if k.passback, err = openPassback(filepath.Join(kdir, "passback.json")); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}
-	if k.audit, err = openAudit(filepath.Join(cfg.StateDir, "audit"), int64(cfg.Audit.MaxSizeMB)<<20, cfg.Audit.MaxFiles); err != nil {
+	if k.audit, err = openAudit(filepath.Join(o.StateDir, "audit"), int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}
-	if cfg.Audit.SaveCrops {
-		k.crops = &cropStore{dir: filepath.Join(cfg.StateDir, "crops"), keep: time.Duration(cfg.Audit.CropDays) * 24 * time.Hour}
+	if o.Audit.SaveCrops {
+		k.crops = &cropStore{dir: filepath.Join(o.StateDir, "crops"), keep: time.Duration(o.Audit.CropDays) * 24 * time.Hour}
 	}
 	k.metrics = newMetrics(k)
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
-	k.warnLiveness(cfg.Policy.Liveness)
+	k.warnLiveness(o.Policy.Liveness)
 	return k, nil
 }
 
-func loadSettings(cfg *config.Config) (settings, error) {
-	s := settings{kiosk: cfg.Kiosk, identity: cfg.Identity, policy: cfg.Policy}
-	if cfg.Identity.Roster.File != "" {
-		r, err := LoadRoster(cfg.Identity.Roster.File)
+func loadSettings(o Options) (settings, error) {
+	s := settings{kiosk: o.Page, identity: o.Identity, policy: o.Policy}
+	if o.Identity.RosterFile != "" {
+		r, err := LoadRoster(o.Identity.RosterFile)
 		if err != nil {
 			return settings{}, fmt.Errorf("kiosk: identity.roster.file: %w", err)
 		}
@@ -154,15 +147,16 @@ func loadSettings(cfg *config.Config) (settings, error) {
 	return s, nil
 }
 
-// Reload applies a new configuration's kiosk title, identity, policy and
+// Reload applies new Page, Identity and Policy options and reloads the
 // roster (for SIGHUP). The session in flight keeps the policy it started
-// with. On error (an invalid roster) nothing changes. Site, gate, state_dir,
-// the listen address and the audit settings need a restart.
-func (k *Kiosk) Reload(cfg *config.Config) error {
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("kiosk: %w", err)
+// with. On error (an invalid roster or mode) nothing changes. The other
+// options (site, gate, state directory, Page.Listen, audit) need a new
+// Kiosk and are ignored here.
+func (k *Kiosk) Reload(o Options) error {
+	if err := o.check(); err != nil {
+		return err
 	}
-	s, err := loadSettings(cfg)
+	s, err := loadSettings(o)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
 )
 
@@ -46,7 +45,7 @@ func (f *fakeLiveness) CheckLiveness(ctx context.Context, req LivenessRequest) (
 	return res, err
 }
 
-func livenessRig(t *testing.T, cfg *config.Config, lc *fakeLiveness) *rig {
+func livenessRig(t *testing.T, cfg *Options, lc *fakeLiveness) *rig {
 	t.Helper()
 	if cfg == nil {
 		cfg = testConfig(t)
@@ -54,7 +53,7 @@ func livenessRig(t *testing.T, cfg *config.Config, lc *fakeLiveness) *rig {
 	}
 	r := &rig{cfg: cfg, sel: &fakeSelector{window: 600 * time.Millisecond}, auth: &fakeAuth{res: approved(), delay: 800 * time.Millisecond},
 		relay: &fakeRelay{}, pub: &fakePublisher{}, brk: &fakeBroker{connected: true}}
-	k, err := New(cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk,
+	k, err := New(*cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk,
 		Liveness: lc, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

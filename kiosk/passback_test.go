@@ -115,7 +115,7 @@ func TestCorruptPassbackFileIsNamed(t *testing.T) {
 			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
+			_, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
 			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "fix or delete it") {
 				t.Fatalf("New: %v, want an error naming %s", err, path)
 			}

@@ -9,12 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
 )
 
 // scoreChecks lists the local score minimums in reason-code order.
-func scoreChecks(min config.MinScores, s faceauth.Scores) []string {
+func scoreChecks(min MinScores, s faceauth.Scores) []string {
 	var reasons []string
 	for _, c := range []struct {
 		name  string

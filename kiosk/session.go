@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/record"
 )
@@ -14,8 +13,8 @@ import (
 // session is one worker's attempt, from identified to its event.
 type session struct {
 	id          Identity
-	policy      config.Policy
-	identity    config.Identity
+	policy      PolicyOptions
+	identity    IdentityOptions
 	start       time.Time
 	capturingAt time.Time // zero until an acceptable face was in view
 	// firstCapture is the first attempt's capturingAt when the API asked

@@ -15,7 +15,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/record"
 )
@@ -26,7 +25,7 @@ func TestSessionOutcomes(t *testing.T) {
 	tests := []struct {
 		name      string
 		setup     func(r *rig)
-		cfg       func(c *config.Config)
+		cfg       func(c *Options)
 		decision  record.Decision
 		reason    string // must be among the event's reasons
 		message   string
@@ -79,16 +78,14 @@ func TestSessionOutcomes(t *testing.T) {
 			decision: record.DecisionDenied, reason: ReasonStaleApproval, message: "Too slow — try again", apiCalls: 1},
 		{name: "tailgating denies without calling the API", setup: func(r *rig) { r.sel.faces = 2 },
 			decision: record.DecisionDenied, reason: ReasonTailgating, message: "One person at a time"},
-		{name: "tailgating guard off", setup: func(r *rig) { r.sel.faces = 3 }, cfg: func(c *config.Config) { c.Policy.MaxFaces = 0 },
+		{name: "tailgating guard off", setup: func(r *rig) { r.sel.faces = 3 }, cfg: func(c *Options) { c.Policy.MaxFaces = 0 },
 			decision: record.DecisionGranted, reason: ReasonApproved, apiCalls: 1},
-		{name: "head cover below local minimum", cfg: func(c *config.Config) { c.Policy.MinScores.HeadCover = 90 },
+		{name: "head cover below local minimum", cfg: func(c *Options) { c.Policy.MinScores.HeadCover = 90 },
 			decision: record.DecisionDenied, reason: "head_cover_below_minimum", message: "Put on your hard hat", apiCalls: 1},
-		{name: "required score absent", setup: func(r *rig) { r.auth.res.Scores.HeadCover = nil }, cfg: func(c *config.Config) { c.Policy.MinScores.HeadCover = 50 },
+		{name: "required score absent", setup: func(r *rig) { r.auth.res.Scores.HeadCover = nil }, cfg: func(c *Options) { c.Policy.MinScores.HeadCover = 50 },
 			decision: record.DecisionDenied, reason: "head_cover_missing", apiCalls: 1},
-		{name: "broker required and down", setup: func(r *rig) { r.brk.connected = false }, cfg: func(c *config.Config) {
+		{name: "broker required and down", setup: func(r *rig) { r.brk.connected = false }, cfg: func(c *Options) {
 			c.Policy.RequireBroker = true
-			c.MQTT.Enabled = true
-			c.MQTT.URLs = []string{"tcp://127.0.0.1:1883"}
 		},
 			decision: record.DecisionDenied, reason: ReasonBrokerDown, apiCalls: 1},
 		// The grant is recorded before the relay moves; its relay result says
@@ -372,7 +369,7 @@ func TestAntiPassback(t *testing.T) {
 		t.Run(tc.mode+"/"+tc.wait.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := testConfig(t)
-				cfg.Policy.AntiPassback = config.AntiPassback{Mode: tc.mode, Window: time.Minute}
+				cfg.Policy.AntiPassback = AntiPassback{Mode: tc.mode, Window: time.Minute}
 				r := newRig(t, cfg)
 				stop := r.start(t)
 				r.k.Identify(worker)
@@ -392,7 +389,7 @@ func TestAntiPassback(t *testing.T) {
 func TestAttemptsRateLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
-		cfg.Policy.Attempts = config.Attempts{Max: 2, Per: time.Minute}
+		cfg.Policy.Attempts = Limit{Max: 2, Per: time.Minute}
 		r := newRig(t, cfg)
 		r.auth.res = rejected(faceauth.FailFaceCompare)
 		stop := r.start(t)
@@ -424,7 +421,7 @@ func TestAttemptsRateLimited(t *testing.T) {
 func TestFixedIdentityStartsOnAFace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
-		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo", UserID: "me", DisplayName: "Ana"}
+		cfg.Identity.Fixed = FixedIdentity{SubmissionID: "solo", UserID: "me", DisplayName: "Ana"}
 		r := newRig(t, cfg)
 		r.sel.reasons = []string{"no_face", "no_face", "too_small", "too_small", "too_small"}
 		stop := r.start(t)
@@ -491,7 +488,7 @@ func TestCorruptSeqFileRefusesToStart(t *testing.T) {
 	cfg := testConfig(t)
 	os.MkdirAll(filepath.Join(cfg.StateDir, "kiosk"), 0o750)
 	os.WriteFile(filepath.Join(cfg.StateDir, "kiosk", "seq"), []byte("12x"), 0o640)
-	_, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
+	_, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("err %v, want a corrupt-sequence error", err)
 	}
@@ -520,8 +517,8 @@ func TestCoachingWhileLooking(t *testing.T) {
 func TestFixedIdentityWaitsOutTheRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
-		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo"}
-		cfg.Policy.Attempts = config.Attempts{Max: 2, Per: time.Minute}
+		cfg.Identity.Fixed = FixedIdentity{SubmissionID: "solo"}
+		cfg.Policy.Attempts = Limit{Max: 2, Per: time.Minute}
 		r := newRig(t, cfg)
 		r.auth.res = rejected(faceauth.FailFaceCompare)
 		stop := r.start(t)
@@ -544,7 +541,7 @@ func TestFixedIdentityWaitsOutTheRateLimit(t *testing.T) {
 func TestAuditAndEventsHashSubmissionIDByDefault(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
-		cfg.MQTT.SubmissionID = "hash" // the default
+		cfg.Privacy = record.PrivacyHash // the default
 		r := newRig(t, cfg)
 		stop := r.start(t)
 		r.k.Identify(worker)
@@ -571,7 +568,7 @@ func TestHealthLoop(t *testing.T) {
 		cfg := testConfig(t)
 		var got []Health
 		pub := &fakePublisher{}
-		k, err := New(cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub,
+		k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub,
 			Pinger: fakePinger{err: apiErr(faceauth.CodeInvalidProjectID, faceauth.ClassConfig)}, Logger: quietLogger(),
 			OnHealth: func(h Health) { got = append(got, h) }})
 		if err != nil {
@@ -580,7 +577,7 @@ func TestHealthLoop(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- k.Run(ctx) }()
-		time.Sleep(cfg.Kiosk.HealthInterval*2 + time.Second)
+		time.Sleep(cfg.Page.HealthInterval*2 + time.Second)
 		cancel()
 		<-done
 		if len(got) != 3 || len(pub.health) != 3 {
@@ -606,7 +603,7 @@ func TestStaleWakeIsIgnored(t *testing.T) {
 				r := newRig(t, cfg)
 				if fixed {
 					cfg.Identity.Fixed.SubmissionID = "solo"
-					r.k.Reload(cfg)
+					r.k.Reload(*cfg)
 					r.sel.hangBefore = true
 				}
 				r.k.wake <- struct{}{}
@@ -737,14 +734,14 @@ func TestReloadRevokesFixedIdentity(t *testing.T) {
 		t.Run("fixed "+next, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := testConfig(t)
-				cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo"}
+				cfg.Identity.Fixed = FixedIdentity{SubmissionID: "solo"}
 				r := newRig(t, cfg)
 				r.sel.reasons = slices.Repeat([]string{"no_face"}, 10)
 				stop := r.start(t)
 				time.Sleep(300 * time.Millisecond) // the selection for "solo" is running
 				next2 := *cfg
-				next2.Identity.Fixed = config.Fixed{SubmissionID: next}
-				if err := r.k.Reload(&next2); err != nil {
+				next2.Identity.Fixed = FixedIdentity{SubmissionID: next}
+				if err := r.k.Reload(next2); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(time.Minute)
@@ -812,7 +809,7 @@ func TestSelfTestRelayFault(t *testing.T) {
 	for _, fault := range []bool{false, true} {
 		t.Run(fmt.Sprintf("monitor says fault %v", fault), func(t *testing.T) {
 			rel := &monitoredRelay{fault: fault}
-			k, err := New(testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: rel, Logger: quietLogger()})
+			k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: rel, Logger: quietLogger()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -833,7 +830,7 @@ func TestSelfTestRelayFault(t *testing.T) {
 func TestDrainStopsNewSessions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
-		cfg.Identity.Fixed = config.Fixed{SubmissionID: "solo"}
+		cfg.Identity.Fixed = FixedIdentity{SubmissionID: "solo"}
 		cfg.Policy.Cooldown = 0
 		cfg.Policy.Attempts.Max = 0
 		r := newRig(t, cfg)
@@ -907,7 +904,7 @@ func TestScoreChecksFailClosed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := scoreChecks(config.MinScores{FaceSimilarity: tc.min}, faceauth.Scores{FaceSimilarity: tc.score})
+			got := scoreChecks(MinScores{FaceSimilarity: tc.min}, faceauth.Scores{FaceSimilarity: tc.score})
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}

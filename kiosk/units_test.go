@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/record"
 )
@@ -66,12 +65,12 @@ func TestCoachCoversEveryCode(t *testing.T) {
 
 func TestScoreChecks(t *testing.T) {
 	s := faceauth.Scores{FaceSimilarity: f64(90), HeadCover: f64(40)}
-	got := scoreChecks(config.MinScores{FaceSimilarity: 95, HeadCover: 40, FaceCover: 10}, s)
+	got := scoreChecks(MinScores{FaceSimilarity: 95, HeadCover: 40, FaceCover: 10}, s)
 	want := []string{"face_similarity_below_minimum", "face_cover_missing"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if got := scoreChecks(config.MinScores{}, faceauth.Scores{}); len(got) != 0 {
+	if got := scoreChecks(MinScores{}, faceauth.Scores{}); len(got) != 0 {
 		t.Errorf("no minimums: %v", got)
 	}
 }
@@ -202,13 +201,45 @@ func TestNewChecksDeps(t *testing.T) {
 		{Selector: &fakeSelector{}, Relay: &fakeRelay{}},
 		{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}},
 	} {
-		if _, err := New(cfg, d); err == nil {
+		if _, err := New(*cfg, d); err == nil {
 			t.Errorf("New(%+v) accepted missing deps", d)
 		}
 	}
 	bad := testConfig(t)
 	bad.Policy.AntiPassback.Mode = "sideways"
-	if _, err := New(bad, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}}); err == nil {
+	if _, err := New(*bad, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}}); err == nil {
 		t.Error("New accepted an invalid config")
+	}
+}
+
+// New and Reload refuse the values the kiosk would misread; the file's
+// ranges are config's to check.
+func TestOptionsCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(o *Options)
+		msg  string
+	}{
+		{"no state dir", func(o *Options) { o.StateDir = "" }, "StateDir"},
+		{"anti-passback", func(o *Options) { o.Policy.AntiPassback.Mode = "sideways" }, `"sideways" is not off, soft or hard`},
+		{"record failure", func(o *Options) { o.Policy.OnRecordFailure = "maybe" }, `"maybe" is not deny or open`},
+		{"liveness", func(o *Options) { o.Policy.Liveness = "" }, `"" is not off, passive or challenge`},
+		{"privacy", func(o *Options) { o.Privacy = "blur" }, `"blur" is not plain, hash or omit`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := testConfig(t)
+			tc.mod(o)
+			_, err := New(*o, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
+			if err == nil || !strings.Contains(err.Error(), tc.msg) || !strings.HasPrefix(err.Error(), "kiosk: ") {
+				t.Fatalf("New: %v, want an error with %q", err, tc.msg)
+			}
+			k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Reload(*o); err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Reload: %v, want an error with %q", err, tc.msg)
+			}
+		})
 	}
 }

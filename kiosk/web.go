@@ -378,7 +378,7 @@ func (k *Kiosk) serveIdentify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiAnswer{Error: "identify over HTTP is disabled (identity.http.enabled)"})
 		return
 	}
-	if !tokenOK(r.Header.Get("Authorization"), set.identity.HTTP.Token.Value()) {
+	if !tokenOK(r.Header.Get("Authorization"), set.identity.HTTP.Token) {
 		k.metrics.identify(SourceHTTP, "unauthorized")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
 		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})

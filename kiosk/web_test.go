@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/record"
 )
 
@@ -29,11 +28,11 @@ func localRequest(method, target string, body io.Reader) *http.Request {
 	return r
 }
 
-func webRig(t *testing.T, mut func(*config.Config), deps func(*Deps)) *Kiosk {
+func webRig(t *testing.T, mut func(*Options), deps func(*Deps)) *Kiosk {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.Identity.HTTP.Enabled = true
-	cfg.Identity.HTTP.Token = config.NewSecret(testToken, "test")
+	cfg.Identity.HTTP.Token = testToken
 	if mut != nil {
 		mut(cfg)
 	}
@@ -41,7 +40,7 @@ func webRig(t *testing.T, mut func(*config.Config), deps func(*Deps)) *Kiosk {
 	if deps != nil {
 		deps(&d)
 	}
-	k, err := New(cfg, d)
+	k, err := New(*cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +81,7 @@ func TestIdentifyEndpoint(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k := webRig(t, func(c *config.Config) { c.Identity.HTTP.Enabled = !tc.disabled }, nil)
+			k := webRig(t, func(c *Options) { c.Identity.HTTP.Enabled = !tc.disabled }, nil)
 			if tc.running {
 				accept(k)
 			}
@@ -134,7 +133,7 @@ func TestTokenOK(t *testing.T) {
 }
 
 func TestPageIsSelfContained(t *testing.T) {
-	k := webRig(t, func(c *config.Config) { c.Kiosk.Title = "North <gate>" }, func(d *Deps) { d.Preview = &fakePreview{} })
+	k := webRig(t, func(c *Options) { c.Page.Title = "North <gate>" }, func(d *Deps) { d.Preview = &fakePreview{} })
 	rec := httptest.NewRecorder()
 	k.Handler().ServeHTTP(rec, localRequest("GET", "/", nil))
 	body := rec.Body.String()
@@ -165,7 +164,7 @@ func TestPageIsSelfContained(t *testing.T) {
 }
 
 func TestEventsStream(t *testing.T) {
-	k := webRig(t, func(c *config.Config) { c.Kiosk.ShowName = true }, nil)
+	k := webRig(t, func(c *Options) { c.Page.ShowName = true }, nil)
 	srv := httptest.NewServer(k.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -19,15 +19,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/facegate/facegate/config"
 )
 
 func TestHostCheckStopsDNSRebinding(t *testing.T) {
-	k := webRig(t, func(c *config.Config) {
-		c.Kiosk.Listen = "gate1.lan:8080"
-		c.Kiosk.AllowRemote = true
-		c.Kiosk.AllowedHosts = []string{"Gate1.Local."}
+	k := webRig(t, func(c *Options) {
+		c.Page.Listen = "gate1.lan:8080"
+		c.Page.AllowedHosts = []string{"Gate1.Local."}
 	}, nil)
 	h := k.Handler()
 	for _, tc := range []struct {
@@ -196,7 +193,7 @@ func (slowPreview) NextPreview(ctx context.Context, after uint64) ([]byte, uint6
 
 func TestPreviewStaysOnLoopback(t *testing.T) {
 	for _, remote := range []bool{false, true} {
-		k := webRig(t, func(c *config.Config) { c.Kiosk.RemotePreview = remote }, func(d *Deps) { d.Preview = &fakePreview{} })
+		k := webRig(t, func(c *Options) { c.Page.RemotePreview = remote }, func(d *Deps) { d.Preview = &fakePreview{} })
 		r := localRequest("GET", "/stream.mjpg", nil)
 		r.RemoteAddr = "192.168.1.50:5000"
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -239,7 +236,7 @@ func TestFavicon(t *testing.T) {
 
 func TestNameShownOnlyWhenConfigured(t *testing.T) {
 	for _, show := range []bool{false, true} {
-		k := webRig(t, func(c *config.Config) { c.Kiosk.ShowName = show }, nil)
+		k := webRig(t, func(c *Options) { c.Page.ShowName = show }, nil)
 		k.setState(StateGranted, "Welcome", func(s *Status) { s.Name = "Ana Díaz" })
 		rec := httptest.NewRecorder()
 		k.Handler().ServeHTTP(rec, localRequest("GET", "/api/status", nil))

@@ -65,7 +65,7 @@ func (k *Kiosk) serveOpen(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: "too many open requests; try again later (kiosk.open.per_minute)"})
 		return
 	}
-	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token.Value()) {
+	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token) {
 		k.metrics.identify(SourceHTTP, "unauthorized")
 		k.log.Warn("remote open refused: missing or wrong token", "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)

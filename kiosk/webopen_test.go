@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/facegate/facegate/config"
 )
 
 const openToken = "open-token-0123456789abcdef"
@@ -16,9 +14,9 @@ const openToken = "open-token-0123456789abcdef"
 func TestOpenEndpoint(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Policy.Cooldown = 0
-	cfg.Kiosk.Open.Enabled = true
-	cfg.Kiosk.Open.Token = config.NewSecret(openToken, "test")
-	cfg.Kiosk.Open.PerMinute = 6
+	cfg.Page.Open.Enabled = true
+	cfg.Page.Open.Token = openToken
+	cfg.Page.Open.PerMinute = 6
 	r := newRig(t, cfg)
 	var mu sync.Mutex
 	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/record"
 )
 
@@ -61,7 +60,7 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 	ev.Relay = record.RelayPending
 	if err := k.record(s, &ev, o); err != nil {
 		k.alert(AlertRecordFailed, "decision "+ev.EventID+" could not be recorded before opening: "+clip(err.Error()), ev.EventID)
-		if s.policy.OnRecordFailure != config.RecordFailureOpen {
+		if s.policy.OnRecordFailure != RecordFailureOpen {
 			k.notOpened(s, &ev, o, ReasonRecordFailed)
 			return
 		}

@@ -12,7 +12,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/record"
 )
 
@@ -27,9 +26,9 @@ func TestRecordFailureBeforeTheRelay(t *testing.T) {
 		wantPulse bool
 		relay     string
 	}{
-		{"outbox refuses, deny", config.RecordFailureDeny, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, false, record.RelayNotEnergised},
-		{"audit log refuses, deny", config.RecordFailureDeny, func(r *rig) { r.k.audit.close() }, false, record.RelayNotEnergised},
-		{"outbox refuses, open", config.RecordFailureOpen, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, true, record.RelayPulsed},
+		{"outbox refuses, deny", RecordFailureDeny, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, false, record.RelayNotEnergised},
+		{"audit log refuses, deny", RecordFailureDeny, func(r *rig) { r.k.audit.close() }, false, record.RelayNotEnergised},
+		{"outbox refuses, open", RecordFailureOpen, func(r *rig) { r.pub.eventErr = errors.New("no space left on device") }, true, record.RelayPulsed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

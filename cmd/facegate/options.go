@@ -6,6 +6,7 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
 )
@@ -79,4 +80,52 @@ func mqttOptions(c *config.Config, version string, log *slog.Logger) (mqtt.Optio
 		o.TLS = t
 	}
 	return o, nil
+}
+
+// kioskOptions is the kiosk, identity, policy and audit sections with the
+// few values of others the kiosk needs (New and Reload take the same).
+func kioskOptions(c *config.Config) kiosk.Options {
+	p := &c.Policy
+	return kiosk.Options{
+		Site:        c.Site,
+		Gate:        c.Gate,
+		StateDir:    c.StateDir,
+		RelayPulse:  c.IO.Relay.Pulse,
+		APITimeout:  c.API.Timeout,
+		FrozenAfter: c.Camera.FrozenAfter,
+		Privacy:     record.Privacy(c.MQTT.SubmissionID),
+		Audit:       kiosk.AuditOptions(c.Audit),
+		Page: kiosk.PageOptions{
+			Listen:          c.Kiosk.Listen,
+			Title:           c.Kiosk.Title,
+			HealthInterval:  c.Kiosk.HealthInterval,
+			MaxDetectorTime: c.Kiosk.MaxDetectorTime,
+			MinFreeMB:       c.Kiosk.MinFreeMB,
+			ShowName:        c.Kiosk.ShowName,
+			AllowedHosts:    c.Kiosk.AllowedHosts,
+			RemotePreview:   c.Kiosk.RemotePreview,
+			Open: kiosk.HTTPOpenOptions{Enabled: c.Kiosk.Open.Enabled, Token: c.Kiosk.Open.Token.Value(),
+				PerMinute: c.Kiosk.Open.PerMinute},
+		},
+		Identity: kiosk.IdentityOptions{
+			Timeout:        c.Identity.Timeout,
+			CaptureTimeout: c.Identity.CaptureTimeout,
+			HTTP:           kiosk.HTTPIdentifyOptions{Enabled: c.Identity.HTTP.Enabled, Token: c.Identity.HTTP.Token.Value()},
+			QR:             kiosk.QROptions(c.Identity.QR),
+			RosterFile:     c.Identity.Roster.File,
+			Fixed:          kiosk.FixedIdentity(c.Identity.Fixed),
+		},
+		Policy: kiosk.PolicyOptions{
+			MaxAge:          p.MaxAge,
+			Cooldown:        p.Cooldown,
+			MinScores:       kiosk.MinScores(p.MinScores),
+			MaxFaces:        p.MaxFaces,
+			AntiPassback:    kiosk.AntiPassback(p.AntiPassback),
+			Attempts:        kiosk.Limit(p.Attempts),
+			RequireBroker:   p.RequireBroker,
+			OnRecordFailure: p.OnRecordFailure,
+			Liveness:        p.Liveness,
+			LivenessLockout: kiosk.Limit(p.LivenessLockout),
+		},
+	}
 }

@@ -419,7 +419,7 @@ func (d *daemon) reload() {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 		return
 	}
-	if err := d.p.kiosk.Reload(cfg); err != nil {
+	if err := d.p.kiosk.Reload(kioskOptions(cfg)); err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 		return
 	}

@@ -187,7 +187,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		}
 		deps.Liveness = p.liveness
 	}
-	p.kiosk, err = kiosk.New(cfg, deps)
+	p.kiosk, err = kiosk.New(kioskOptions(cfg), deps)
 	if err != nil {
 		return p, err
 	}
