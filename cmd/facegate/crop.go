@@ -75,25 +75,13 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 	if *maxPixels < 1 {
 		return fail("--max-pixels %d must be at least 1", *maxPixels)
 	}
-	cfg, err := loadCropConfig(a, *cfgPath)
+	cfg, err := loadConfig(a, *cfgPath)
 	if err != nil {
 		return fail("%v", err)
 	}
 	capture.SetOpenCVThreads(cfg.Capture.OpenCVThreads)
-	acfg := capture.AnalyzerConfig{
-		Detector:   cfg.Capture.Detector,
-		Cascade:    cfg.Capture.Cascade,
-		EyeCascade: cfg.Capture.EyeCascade,
-		Model:      cfg.CaptureModel(),
-		Gates: capture.Gates{
-			MinFaceWidth:  cfg.Capture.MinFaceWidth,
-			MinSharpness:  cfg.Capture.MinSharpness,
-			MinBrightness: cfg.Capture.MinBrightness,
-			MaxBrightness: cfg.Capture.MaxBrightness,
-			MaxRoll:       cfg.Capture.MaxRoll,
-		},
-		AllowMultiple: true, // a file: the best of several faces, reported in "faces"
-	}
+	acfg := analyzerOptions(cfg)
+	acfg.AllowMultiple = true // a file: the best of several faces, reported in "faces"
 	if *detector != "" {
 		acfg.Detector = *detector
 	}
@@ -210,16 +198,4 @@ func reasonText(rs []capture.Reason) string {
 		parts[i] = fmt.Sprintf("%s (%s)", r, r.Message())
 	}
 	return strings.Join(parts, ", ")
-}
-
-// loadCropConfig: an explicit --config must load; the default file is used
-// when it exists; otherwise the defaults.
-func loadCropConfig(a *app, path string) (*config.Config, error) {
-	if path == "" {
-		if _, err := os.Stat(config.DefaultPath); err != nil {
-			return config.Default(), nil
-		}
-		path = config.DefaultPath
-	}
-	return config.Load(path, a.getenv)
 }

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
@@ -12,7 +18,83 @@ import (
 )
 
 // The one place where the configuration file becomes each part's options:
-// the domain packages take plain values and never import config.
+// the domain packages take plain values and never import config. The
+// daemon (wire.go) and the crop, relay, auth, history and model commands
+// all load and map through here.
+
+// configFlagUsage is the help text of every command's optional --config flag.
+const configFlagUsage = "configuration file (default " + config.DefaultPath + " if it exists)"
+
+// loadConfig loads the configuration for a command that can also run
+// without a file. path is the --config value: when given, the file must
+// exist; when empty, config.DefaultPath is used if it exists, otherwise the
+// defaults. In every case the environment overrides apply
+// (FACEGATE_API_URL, FACEGATE_API_KEY, CREDENTIALS_DIRECTORY, …) and the
+// result is validated. Errors name the file and line and never hold a secret.
+// (The daemon and `config check` use config.Load: they never run on guesses.)
+func loadConfig(a *app, path string) (*config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat(config.DefaultPath); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("config %s: %w", config.DefaultPath, err)
+			}
+			return config.Parse("", nil, a.getenv) // defaults + environment
+		}
+		path = config.DefaultPath
+	}
+	return config.Load(path, a.getenv)
+}
+
+// apiOptions is the api section; timeout > 0 overrides api.timeout (the
+// --timeout flag).
+func apiOptions(c *config.Config, timeout time.Duration, log *slog.Logger) faceauth.Options {
+	if timeout <= 0 {
+		timeout = c.API.Timeout
+	}
+	return faceauth.Options{
+		BaseURL:           c.API.URL,
+		APIKey:            c.API.Key.Value(),
+		Timeout:           timeout,
+		CAFile:            c.API.CAFile,
+		AllowInsecureHTTP: c.API.AllowInsecureHTTP,
+		UserAgent:         "facegate/" + version,
+		Logger:            log,
+	}
+}
+
+// cameraOptions is the camera section.
+func cameraOptions(c *config.Config) capture.CameraConfig {
+	return capture.CameraConfig{
+		Source: c.Camera.Source, Width: c.Camera.Width, Height: c.Camera.Height,
+		FPS: c.Camera.FPS, FourCC: c.Camera.FourCC, FrozenAfter: c.Camera.FrozenAfter,
+	}
+}
+
+// analyzerOptions is the capture section's detector and quality gates, with
+// the model that detector auto resolves to (Config.CaptureModel). The live
+// gate checks one person at a time unless capture.one_person is off (the
+// kiosk's tailgating guard counts faces either way).
+func analyzerOptions(c *config.Config) capture.AnalyzerConfig {
+	return capture.AnalyzerConfig{
+		Detector:   c.Capture.Detector,
+		Cascade:    c.Capture.Cascade,
+		EyeCascade: c.Capture.EyeCascade,
+		Model:      c.CaptureModel(),
+		Gates: capture.Gates{
+			MinFaceWidth:  c.Capture.MinFaceWidth,
+			MinSharpness:  c.Capture.MinSharpness,
+			MinBrightness: c.Capture.MinBrightness,
+			MaxBrightness: c.Capture.MaxBrightness,
+			MaxRoll:       c.Capture.MaxRoll,
+		},
+		AllowMultiple: !c.Capture.OnePerson,
+	}
+}
+
+// selectorOptions is the capture section's selection window and JPEG quality.
+func selectorOptions(c *config.Config) capture.SelectorConfig {
+	return capture.SelectorConfig{Window: c.Capture.Window, JPEGQuality: c.Capture.JPEGQuality}
+}
 
 // gateIO is the io section. The line types convert field for field: a key
 // added to config's line types without its gate twin fails to compile here.

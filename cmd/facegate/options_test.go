@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/testpki"
@@ -81,4 +83,55 @@ io:
 	if _, err := mqttOptions(cfg, "v1", nil); !errors.Is(err, mqtt.ErrInvalidOptions) || !strings.Contains(err.Error(), "mqtt.tls.ca") {
 		t.Fatalf("missing CA file: %v", err)
 	}
+}
+
+// Every option the kiosk and the gate take is filled from the file: a field
+// added to kiosk.Options or gate.IO that the mapping forgets stays zero here.
+func TestMappingFillsEveryOption(t *testing.T) {
+	c := config.Default()
+	c.StateDir = t.TempDir()
+	c.Kiosk.ShowName, c.Kiosk.RemotePreview = true, true
+	c.Kiosk.AllowedHosts = []string{"gate.lan"}
+	c.Kiosk.Open.Enabled = true
+	c.Kiosk.Open.Token = config.NewSecret("open-token-0123456789abcdef", "test")
+	c.Identity.HTTP.Enabled = true
+	c.Identity.HTTP.Token = config.NewSecret("http-token-0123456789", "test")
+	c.Identity.Roster.File = "/etc/facegate/roster.csv"
+	c.Identity.Fixed = config.Fixed{SubmissionID: "s", UserID: "u", DisplayName: "Ana"}
+	c.Policy.MinScores = config.MinScores{FaceSimilarity: 90, Occluded: 1, FaceCover: 2, HeadCover: 3}
+	c.Policy.MaxFaces = 2
+	c.Policy.AntiPassback = config.AntiPassback{Mode: "hard", Window: time.Minute}
+	c.Policy.RequireBroker = true
+	c.Audit.SaveCrops = true
+	c.IO.Relay.ActiveLow, c.IO.Relay.Drive, c.IO.Relay.Bias = true, "open-drain", "pull-up"
+	c.IO.Door = config.Door{InputLine: config.InputLine{Chip: "c1", Line: "d", ActiveLow: true, Bias: "pull-up", Debounce: 1},
+		HeldOpenAfter: time.Minute, GrantGrace: time.Second}
+	c.IO.ExitButton = config.ExitButton{InputLine: config.InputLine{Chip: "c1", Line: "e", ActiveLow: true, Bias: "pull-up", Debounce: 1}, Pulse: time.Second}
+	c.IO.Tamper = config.InputLine{Chip: "c1", Line: "t", ActiveLow: true, Bias: "pull-up", Debounce: 1}
+	out := config.OutputLine{Chip: "c1", Line: "o", ActiveLow: true, Drive: "open-drain"}
+	c.IO.LEDs.Green, c.IO.LEDs.Red, c.IO.Buzzer = out, out, out
+
+	for name, v := range map[string]any{"kiosk.Options": kioskOptions(c), "gate.IO": gateIO(c.IO)} {
+		if zero := zeroFields(reflect.ValueOf(v), name); len(zero) > 0 {
+			t.Errorf("not mapped (zero): %s", strings.Join(zero, ", "))
+		}
+	}
+	if o := kioskOptions(c); o.Page.Open.Token != "open-token-0123456789abcdef" || o.Identity.HTTP.Token != "http-token-0123456789" {
+		t.Errorf("tokens: %+v %+v", o.Page.Open, o.Identity.HTTP)
+	}
+}
+
+// zeroFields lists the zero fields of struct v, recursively, by path.
+func zeroFields(v reflect.Value, path string) []string {
+	if v.Kind() != reflect.Struct {
+		if v.IsZero() {
+			return []string{path}
+		}
+		return nil
+	}
+	var out []string
+	for i := 0; i < v.NumField(); i++ {
+		out = append(out, zeroFields(v.Field(i), path+"."+v.Type().Field(i).Name)...)
+	}
+	return out
 }

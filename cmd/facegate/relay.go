@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 )
 
@@ -46,7 +44,7 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 	chip := fs.String("chip", "", "GPIO chip: name (gpiochip0), label (pinctrl-bcm2711, pinctrl-rp1) or path; implies driver gpiocdev")
 	line := fs.String("line", "", "GPIO line: offset (17) or name (GPIO17); implies driver gpiocdev")
 	activeLow := fs.Bool("active-low", false, "the relay is energised by a low level")
-	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	cfgPath := fs.String("config", "", configFlagUsage)
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -58,7 +56,7 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate relay pulse: --duration %s must not be negative\n", *duration)
 		return exitError
 	}
-	cfg, err := loadRelayConfig(a, *cfgPath)
+	cfg, err := loadConfig(a, *cfgPath)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", err)
 		return exitError
@@ -114,7 +112,7 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 func runRelayWatch(ctx context.Context, a *app, args []string) int {
 	fs := flag.NewFlagSet("relay watch", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
-	cfgPath := fs.String("config", "", "configuration file (default "+config.DefaultPath+" if it exists)")
+	cfgPath := fs.String("config", "", configFlagUsage)
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -122,7 +120,7 @@ func runRelayWatch(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate relay watch: unexpected argument %q\n", fs.Arg(0))
 		return exitError
 	}
-	cfg, err := loadRelayConfig(a, *cfgPath)
+	cfg, err := loadConfig(a, *cfgPath)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate relay watch: %v\n", err)
 		return exitError
@@ -157,16 +155,4 @@ func runRelayWatch(ctx context.Context, a *app, args []string) int {
 			fmt.Fprintln(a.stdout, e)
 		}
 	}
-}
-
-// loadRelayConfig: an explicit --config must load; the default file is used
-// when it exists; otherwise the defaults (driver sim unless flags say more).
-func loadRelayConfig(a *app, path string) (*config.Config, error) {
-	if path == "" {
-		if _, err := os.Stat(config.DefaultPath); err != nil {
-			return config.Default(), nil
-		}
-		path = config.DefaultPath
-	}
-	return config.Load(path, a.getenv)
 }

@@ -67,25 +67,14 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		}
 	}()
 
-	p.api, err = faceauth.New(faceauth.Options{
-		BaseURL:           cfg.API.URL,
-		APIKey:            cfg.API.Key.Value(),
-		Timeout:           cfg.API.Timeout,
-		CAFile:            cfg.API.CAFile,
-		AllowInsecureHTTP: cfg.API.AllowInsecureHTTP,
-		UserAgent:         "facegate/" + version,
-		Logger:            o.log.With("component", "faceauth"),
-	})
+	p.api, err = faceauth.New(apiOptions(cfg, 0, o.log.With("component", "faceauth")))
 	if err != nil {
 		return p, fmt.Errorf("api: %w", err)
 	}
 
 	src := o.frames
 	if src == nil {
-		p.camera, err = capture.OpenCamera(ctx, capture.CameraConfig{
-			Source: cfg.Camera.Source, Width: cfg.Camera.Width, Height: cfg.Camera.Height,
-			FPS: cfg.Camera.FPS, FourCC: cfg.Camera.FourCC, FrozenAfter: cfg.Camera.FrozenAfter,
-		}, capture.WithLogger(o.log.With("component", "camera")))
+		p.camera, err = capture.OpenCamera(ctx, cameraOptions(cfg), capture.WithLogger(o.log.With("component", "camera")))
 		if err != nil {
 			return p, fmt.Errorf("camera: %w", err)
 		}
@@ -95,32 +84,18 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	capture.SetOpenCVThreads(cfg.Capture.OpenCVThreads)
 	// Detection times go to the kiosk's histogram once the kiosk exists.
 	var onDetect atomic.Pointer[func(time.Duration)]
-	p.analyzer, err = capture.NewAnalyzer(capture.AnalyzerConfig{
-		OnDetect: func(d time.Duration) {
-			if f := onDetect.Load(); f != nil {
-				(*f)(d)
-			}
-		},
-		Detector: cfg.Capture.Detector, Cascade: cfg.Capture.Cascade,
-		EyeCascade: cfg.Capture.EyeCascade, Model: cfg.CaptureModel(),
-		Logger: o.log.With("component", "capture"),
-		Gates: capture.Gates{
-			MinFaceWidth:  cfg.Capture.MinFaceWidth,
-			MinSharpness:  cfg.Capture.MinSharpness,
-			MinBrightness: cfg.Capture.MinBrightness,
-			MaxBrightness: cfg.Capture.MaxBrightness,
-			MaxRoll:       cfg.Capture.MaxRoll,
-		},
-		// The live gate checks one person at a time unless told otherwise
-		// (the kiosk's tailgating guard counts faces either way).
-		AllowMultiple: !cfg.Capture.OnePerson,
-	})
+	acfg := analyzerOptions(cfg)
+	acfg.Logger = o.log.With("component", "capture")
+	acfg.OnDetect = func(d time.Duration) {
+		if f := onDetect.Load(); f != nil {
+			(*f)(d)
+		}
+	}
+	p.analyzer, err = capture.NewAnalyzer(acfg)
 	if err != nil {
 		return p, fmt.Errorf("capture: %w", err)
 	}
-	p.selector = capture.NewSelector(p.frames, p.analyzer, capture.SelectorConfig{
-		Window: cfg.Capture.Window, JPEGQuality: cfg.Capture.JPEGQuality,
-	})
+	p.selector = capture.NewSelector(p.frames, p.analyzer, selectorOptions(cfg))
 	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
 	p.qr = capture.NewQRScanner(p.frames, capture.QRConfig{})
 
@@ -182,7 +157,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		deps.Broker = p.broker
 	}
 	if cfg.Policy.Liveness != kiosk.LivenessOff {
-		if p.liveness, err = newLivenessChecker(p.frames, cfg.Capture, cfg.CaptureModel()); err != nil {
+		if p.liveness, err = newLivenessChecker(p.frames, analyzerOptions(cfg)); err != nil {
 			return p, err
 		}
 		deps.Liveness = p.liveness

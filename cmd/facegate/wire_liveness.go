@@ -10,7 +10,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/liveness"
 )
@@ -27,11 +26,12 @@ type livenessChecker struct {
 	yunet  bool
 }
 
-// newLivenessChecker takes the model the selector's analyzer was given
-// (Config.CaptureModel), so that detector auto resolves the same way.
-func newLivenessChecker(frames capture.FrameSource, c config.Capture, model string) (*livenessChecker, error) {
+// newLivenessChecker takes the selector's analyzer options (detector,
+// cascades and model, not its quality gates), so that detector auto
+// resolves the same way.
+func newLivenessChecker(frames capture.FrameSource, sel capture.AnalyzerConfig) (*livenessChecker, error) {
 	an, err := capture.NewAnalyzer(capture.AnalyzerConfig{
-		Detector: c.Detector, Cascade: c.Cascade, EyeCascade: c.EyeCascade, Model: model,
+		Detector: sel.Detector, Cascade: sel.Cascade, EyeCascade: sel.EyeCascade, Model: sel.Model,
 		AllowMultiple: true,
 	})
 	if err != nil {

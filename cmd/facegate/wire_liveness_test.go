@@ -23,7 +23,7 @@ func TestLivenessCheckerFollowsDetectorAuto(t *testing.T) {
 	cfg.Capture.Detector = capture.DetectorAuto
 	check := func(want bool) {
 		t.Helper()
-		l, err := newLivenessChecker(nil, cfg.Capture, cfg.CaptureModel())
+		l, err := newLivenessChecker(nil, analyzerOptions(cfg))
 		if err != nil {
 			t.Fatal(err)
 		}
