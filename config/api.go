@@ -42,8 +42,8 @@ func (a *API) validate() error {
 	if u.Scheme == "http" && !a.AllowInsecureHTTP && !loopbackHost(u.Hostname()) {
 		return fieldError("api.url", "plain http to %s is refused: use https, or set api.allow_insecure_http: true", u.Host)
 	}
-	if a.Timeout < time.Millisecond || a.Timeout > 5*time.Minute {
-		return fieldError("api.timeout", "%s must be between 1ms and 5m", a.Timeout)
+	if err := between("api.timeout", a.Timeout, time.Millisecond, 5*time.Minute); err != nil {
+		return err
 	}
 	if a.CAFile != "" {
 		if _, err := os.Stat(a.CAFile); err != nil {

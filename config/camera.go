@@ -99,8 +99,8 @@ func (c *Capture) validate() error {
 	default:
 		return fieldError("capture.detector", "%q is not auto, haar or yunet", c.Detector)
 	}
-	if c.Window < 0 || c.Window > 10*time.Second {
-		return fieldError("capture.window", "%s must be between 0 and 10s", c.Window)
+	if err := between("capture.window", c.Window, 0, 10*time.Second); err != nil {
+		return err
 	}
 	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
 		return fieldError("capture.jpeg_quality", "%d must be 1..100", c.JPEGQuality)

@@ -83,6 +83,34 @@ func fieldError(field, format string, args ...any) *Error {
 	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// between is the one range check of a number or a duration key, with the
+// one message a user reads for it: "<value> must be between <lo> and <hi>".
+func between[T int | time.Duration](field string, v, lo, hi T) error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	if d, ok := any(v).(time.Duration); ok {
+		return fieldError(field, "%s must be between %s and %s", d, bound(time.Duration(lo)), bound(time.Duration(hi)))
+	}
+	return fieldError(field, "%d must be between %d and %d", v, lo, hi)
+}
+
+// bound writes a range's end as the docs do: 0, 1ms, 60s, 5m, 24h (not
+// time.Duration's 1m0s).
+func bound(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	case d <= time.Minute:
+		return fmt.Sprintf("%ds", d/time.Second)
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return fmt.Sprintf("%dh", d/time.Hour)
+}
+
 // Default returns the configuration used for every key the file leaves out.
 func Default() *Config {
 	c := &Config{

@@ -211,3 +211,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The one range message: the value as Go prints it, the bounds as the docs
+// write them.
+func TestBetween(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{between("a", 2*time.Minute, time.Millisecond, time.Minute), "a: 2m0s must be between 1ms and 60s"},
+		{between("a", -time.Second, 0, 10*time.Second), "a: -1s must be between 0 and 10s"},
+		{between("a", 0, 5*time.Second, 20*time.Minute), "a: 0s must be between 5s and 20m"},
+		{between("a", 25*time.Hour, time.Second, 24*time.Hour), "a: 25h0m0s must be between 1s and 24h"},
+		{between("a", 0, 1, 600), "a: 0 must be between 1 and 600"},
+		{between("a", time.Hour, time.Second, time.Hour), ""},
+		{between("a", 1, 1, 600), ""},
+	} {
+		got := ""
+		if tc.err != nil {
+			got = tc.err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

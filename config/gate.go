@@ -92,8 +92,8 @@ func (g *GateIO) validate() error {
 	default:
 		return fieldError("io.relay.driver", "%q is not gpiocdev, sim or none", r.Driver)
 	}
-	if r.MaxPulse < time.Millisecond || r.MaxPulse > time.Minute {
-		return fieldError("io.relay.max_pulse", "%s must be between 1ms and 60s", r.MaxPulse)
+	if err := between("io.relay.max_pulse", r.MaxPulse, time.Millisecond, time.Minute); err != nil {
+		return err
 	}
 	if r.Pulse < time.Millisecond || r.Pulse > r.MaxPulse {
 		return fieldError("io.relay.pulse", "%s must be between 1ms and max_pulse (%s)", r.Pulse, r.MaxPulse)
@@ -116,15 +116,15 @@ func (g *GateIO) validate() error {
 		if !oneOf(i.in.Bias, "", "as-is", "disabled", "pull-up", "pull-down") {
 			return fieldError(i.name+".bias", "%q is not as-is, disabled, pull-up or pull-down", i.in.Bias)
 		}
-		if i.in.Debounce < 0 || i.in.Debounce > time.Second {
-			return fieldError(i.name+".debounce", "%s must be between 0 and 1s", i.in.Debounce)
+		if err := between(i.name+".debounce", i.in.Debounce, 0, time.Second); err != nil {
+			return err
 		}
 	}
-	if g.Door.HeldOpenAfter < time.Second || g.Door.HeldOpenAfter > time.Hour {
-		return fieldError("io.door.held_open_after", "%s must be between 1s and 1h", g.Door.HeldOpenAfter)
+	if err := between("io.door.held_open_after", g.Door.HeldOpenAfter, time.Second, time.Hour); err != nil {
+		return err
 	}
-	if g.Door.GrantGrace < 0 || g.Door.GrantGrace > time.Minute {
-		return fieldError("io.door.grant_grace", "%s must be between 0 and 60s", g.Door.GrantGrace)
+	if err := between("io.door.grant_grace", g.Door.GrantGrace, 0, time.Minute); err != nil {
+		return err
 	}
 	if g.ExitButton.Pulse < 0 || g.ExitButton.Pulse > r.MaxPulse {
 		return fieldError("io.exit_button.pulse", "%s must be between 0 (relay.pulse) and max_pulse (%s)", g.ExitButton.Pulse, r.MaxPulse)

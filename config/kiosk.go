@@ -81,11 +81,11 @@ func (k *Kiosk) validate() error {
 	if len(k.Title) > 80 {
 		return fieldError("kiosk.title", "must be at most 80 characters")
 	}
-	if k.HealthInterval < time.Second || k.HealthInterval > time.Hour {
-		return fieldError("kiosk.health_interval", "%s must be between 1s and 1h", k.HealthInterval)
+	if err := between("kiosk.health_interval", k.HealthInterval, time.Second, time.Hour); err != nil {
+		return err
 	}
-	if k.MaxDetectorTime < time.Millisecond || k.MaxDetectorTime > 10*time.Second {
-		return fieldError("kiosk.max_detector_time", "%s must be between 1ms and 10s", k.MaxDetectorTime)
+	if err := between("kiosk.max_detector_time", k.MaxDetectorTime, time.Millisecond, 10*time.Second); err != nil {
+		return err
 	}
 	if k.MinFreeMB < 0 || k.MinFreeMB > 1<<20 {
 		return fieldError("kiosk.min_free_mb", "%d must be between 0 (check off) and 1048576", k.MinFreeMB)
@@ -95,8 +95,8 @@ func (k *Kiosk) validate() error {
 			return fieldError("kiosk.allowed_hosts", "%q is not a host name (letters, digits, '-' and '.', no port)", h)
 		}
 	}
-	if k.Open.PerMinute < 1 || k.Open.PerMinute > 600 {
-		return fieldError("kiosk.open.per_minute", "%d must be between 1 and 600", k.Open.PerMinute)
+	if err := between("kiosk.open.per_minute", k.Open.PerMinute, 1, 600); err != nil {
+		return err
 	}
 	return nil
 }
@@ -199,11 +199,11 @@ func (i *Identity) setDefaults() {
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 func (i *Identity) validate() error {
-	if i.Timeout < time.Millisecond || i.Timeout > 10*time.Minute {
-		return fieldError("identity.timeout", "%s must be between 1ms and 10m", i.Timeout)
+	if err := between("identity.timeout", i.Timeout, time.Millisecond, 10*time.Minute); err != nil {
+		return err
 	}
-	if i.CaptureTimeout < time.Millisecond || i.CaptureTimeout > time.Minute {
-		return fieldError("identity.capture_timeout", "%s must be between 1ms and 1m", i.CaptureTimeout)
+	if err := between("identity.capture_timeout", i.CaptureTimeout, time.Millisecond, time.Minute); err != nil {
+		return err
 	}
 	if f := i.Fixed; f.SubmissionID != "" || f.UserID != "" || f.DisplayName != "" {
 		if !idPattern.MatchString(f.SubmissionID) {
@@ -307,11 +307,11 @@ func (p *Policy) setDefaults() {
 }
 
 func (p *Policy) validate() error {
-	if p.MaxAge < time.Millisecond || p.MaxAge > 5*time.Minute {
-		return fieldError("policy.max_age", "%s must be between 1ms and 5m", p.MaxAge)
+	if err := between("policy.max_age", p.MaxAge, time.Millisecond, 5*time.Minute); err != nil {
+		return err
 	}
-	if p.Cooldown < 0 || p.Cooldown > time.Minute {
-		return fieldError("policy.cooldown", "%s must be between 0 and 1m", p.Cooldown)
+	if err := between("policy.cooldown", p.Cooldown, 0, time.Minute); err != nil {
+		return err
 	}
 	for _, s := range []struct {
 		name string
@@ -330,8 +330,8 @@ func (p *Policy) validate() error {
 	switch p.AntiPassback.Mode {
 	case "off":
 	case "soft", "hard":
-		if p.AntiPassback.Window < time.Millisecond || p.AntiPassback.Window > 24*time.Hour {
-			return fieldError("policy.anti_passback.window", "%s must be between 1ms and 24h", p.AntiPassback.Window)
+		if err := between("policy.anti_passback.window", p.AntiPassback.Window, time.Millisecond, 24*time.Hour); err != nil {
+			return err
 		}
 	default:
 		return fieldError("policy.anti_passback.mode", "%q is not off, soft or hard", p.AntiPassback.Mode)
@@ -339,8 +339,10 @@ func (p *Policy) validate() error {
 	if p.Attempts.Max < 0 || p.Attempts.Max > 1000 {
 		return fieldError("policy.attempts.max", "%d must be between 0 (no limit) and 1000", p.Attempts.Max)
 	}
-	if p.Attempts.Max > 0 && (p.Attempts.Per < time.Millisecond || p.Attempts.Per > 24*time.Hour) {
-		return fieldError("policy.attempts.per", "%s must be between 1ms and 24h", p.Attempts.Per)
+	if p.Attempts.Max > 0 {
+		if err := between("policy.attempts.per", p.Attempts.Per, time.Millisecond, 24*time.Hour); err != nil {
+			return err
+		}
 	}
 	switch p.OnRecordFailure {
 	case RecordFailureDeny, RecordFailureOpen:
@@ -355,8 +357,10 @@ func (p *Policy) validate() error {
 	if p.LivenessLockout.Max < 0 || p.LivenessLockout.Max > 100 {
 		return fieldError("policy.liveness_lockout.max", "%d must be between 0 (no lockout) and 100", p.LivenessLockout.Max)
 	}
-	if p.LivenessLockout.Max > 0 && (p.LivenessLockout.Per <= 0 || p.LivenessLockout.Per > 24*time.Hour) {
-		return fieldError("policy.liveness_lockout.per", "%s must be between 1ms and 24h", p.LivenessLockout.Per)
+	if p.LivenessLockout.Max > 0 {
+		if err := between("policy.liveness_lockout.per", p.LivenessLockout.Per, time.Millisecond, 24*time.Hour); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -380,14 +384,14 @@ func (a *Audit) setDefaults() {
 }
 
 func (a *Audit) validate() error {
-	if a.MaxSizeMB < 1 || a.MaxSizeMB > 1024 {
-		return fieldError("audit.max_size_mb", "%d must be between 1 and 1024", a.MaxSizeMB)
+	if err := between("audit.max_size_mb", a.MaxSizeMB, 1, 1024); err != nil {
+		return err
 	}
-	if a.MaxFiles < 1 || a.MaxFiles > 100 {
-		return fieldError("audit.max_files", "%d must be between 1 and 100", a.MaxFiles)
+	if err := between("audit.max_files", a.MaxFiles, 1, 100); err != nil {
+		return err
 	}
-	if a.CropDays < 1 || a.CropDays > 90 {
-		return fieldError("audit.crop_days", "%d must be between 1 and 90", a.CropDays)
+	if err := between("audit.crop_days", a.CropDays, 1, 90); err != nil {
+		return err
 	}
 	return nil
 }

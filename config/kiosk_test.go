@@ -44,6 +44,9 @@ func TestKioskSectionsValidation(t *testing.T) {
 		{"policy:\n  liveness: strict\n", nil, `f.yaml:2: policy.liveness: "strict" is not off, passive or challenge`},
 		{"policy:\n  liveness_lockout:\n    max: -1\n", nil, "f.yaml:3: policy.liveness_lockout.max: -1 must be between 0 (no lockout) and 100"},
 		{"policy:\n  liveness_lockout:\n    max: 3\n    per: 0s\n", nil, "f.yaml:4: policy.liveness_lockout.per: 0s must be between"},
+		// Below the 1ms its message names (was accepted).
+		{"policy:\n  liveness_lockout:\n    max: 3\n    per: 500us\n", nil, "f.yaml:4: policy.liveness_lockout.per: 500µs must be between 1ms and 24h"},
+		{"policy:\n  cooldown: 2m\n", nil, "f.yaml:2: policy.cooldown: 2m0s must be between 0 and 60s"},
 		{"audit:\n  max_files: 0\n", nil, "f.yaml:2: audit.max_files: 0 must be between 1 and 100"},
 		{"audit:\n  crop_days: 365\n", nil, "f.yaml:2: audit.crop_days: 365 must be between 1 and 90"},
 		{"audit:\n  rotate: true\n", nil, "f.yaml:2: field rotate is not a known key"},

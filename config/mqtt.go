@@ -163,11 +163,11 @@ func (m *MQTT) validate() error {
 	if !tlsURL && (m.TLS.CA != "" || m.TLS.Cert != "") {
 		return fieldError("mqtt.tls", "TLS settings are given but no URL is ssl:// or wss://")
 	}
-	if m.KeepAlive < 5*time.Second || m.KeepAlive > 20*time.Minute {
-		return fieldError("mqtt.keepalive", "%s must be between 5s and 20m", m.KeepAlive)
+	if err := between("mqtt.keepalive", m.KeepAlive, 5*time.Second, 20*time.Minute); err != nil {
+		return err
 	}
-	if m.ConnectTimeout < time.Second || m.ConnectTimeout > 5*time.Minute {
-		return fieldError("mqtt.connect_timeout", "%s must be between 1s and 5m", m.ConnectTimeout)
+	if err := between("mqtt.connect_timeout", m.ConnectTimeout, time.Second, 5*time.Minute); err != nil {
+		return err
 	}
 	if m.Reconnect.Min <= 0 {
 		return fieldError("mqtt.reconnect.min", "must be positive")
@@ -178,14 +178,14 @@ func (m *MQTT) validate() error {
 	if m.Prefix != "" && !validTopic(m.Prefix) {
 		return fieldError("mqtt.prefix", "%q must be a topic without wildcards, empty levels or a leading/trailing '/'", m.Prefix)
 	}
-	if m.Outbox.MaxEvents < 1000 || m.Outbox.MaxEvents > 10_000_000 {
-		return fieldError("mqtt.outbox.max_events", "%d must be between 1000 and 10000000", m.Outbox.MaxEvents)
+	if err := between("mqtt.outbox.max_events", m.Outbox.MaxEvents, 1000, 10_000_000); err != nil {
+		return err
 	}
 	if m.Outbox.MaxBytes < 1<<20 {
 		return fieldError("mqtt.outbox.max_bytes", "%d must be at least 1 MiB (1048576)", m.Outbox.MaxBytes)
 	}
-	if m.Commands.Open.MaxSkew < time.Second || m.Commands.Open.MaxSkew > 5*time.Minute {
-		return fieldError("mqtt.commands.open.max_skew", "%s must be between 1s and 5m", m.Commands.Open.MaxSkew)
+	if err := between("mqtt.commands.open.max_skew", m.Commands.Open.MaxSkew, time.Second, 5*time.Minute); err != nil {
+		return err
 	}
 	if m.HomeAssistant.Enabled && !validTopic(m.HomeAssistant.DiscoveryPrefix) {
 		return fieldError("mqtt.home_assistant.discovery_prefix", "%q must be a topic without wildcards or empty levels", m.HomeAssistant.DiscoveryPrefix)

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/testpki"
 	"github.com/facegate/facegate/mqtt"
@@ -134,4 +137,47 @@ func zeroFields(v reflect.Value, path string) []string {
 		out = append(out, zeroFields(v.Field(i), path+"."+v.Type().Field(i).Name)...)
 	}
 	return out
+}
+
+// stillFrames is a camera that never delivers a frame.
+type stillFrames struct{}
+
+func (stillFrames) Next(ctx context.Context, _ uint64, _ *gocv.Mat) (capture.FrameInfo, error) {
+	<-ctx.Done()
+	return capture.FrameInfo{}, ctx.Err()
+}
+
+// A part that cannot be built is named once in the error: by its package
+// (capture, mqtt) or by its config section, never both.
+func TestBuildPartsNamesThePartOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mod    func(c *config.Config)
+		prefix string
+	}{
+		{"capture", func(c *config.Config) {
+			c.Capture.Detector, c.Capture.Cascade = capture.DetectorHaar, "/nonexistent/cascade.xml"
+		},
+			"capture: face detector unusable"},
+		{"mqtt", func(c *config.Config) {
+			c.MQTT.Enabled, c.MQTT.URLs = true, []string{"ssl://127.0.0.1:1"}
+			c.MQTT.TLS.CA = filepath.Join(t.TempDir(), "missing-ca.pem")
+		}, "mqtt: invalid options: mqtt.tls.ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			c.StateDir = t.TempDir()
+			c.API.URL = "http://127.0.0.1:1/v3"
+			c.API.Key = config.NewSecret("test-key-123", "test")
+			tc.mod(c)
+			p, err := buildParts(context.Background(), c, wireOptions{log: slog.New(slog.DiscardHandler), frames: stillFrames{}})
+			if err == nil {
+				p.close()
+				t.Fatal("built")
+			}
+			if !strings.HasPrefix(err.Error(), tc.prefix) {
+				t.Fatalf("err = %q, want it to start with %q", err, tc.prefix)
+			}
+		})
+	}
 }

@@ -58,6 +58,9 @@ type parts struct {
 
 // buildParts builds each part from its section. Nothing runs yet (the
 // camera reader excepted); on error everything built so far is closed.
+// An error names its part once: capture's, mqtt's and kiosk's errors start
+// with their package's name; the others are prefixed here with their
+// config section (api, camera, io).
 func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *parts, err error) {
 	p = &parts{cfg: cfg, log: o.log}
 	defer func() {
@@ -93,7 +96,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	}
 	p.analyzer, err = capture.NewAnalyzer(acfg)
 	if err != nil {
-		return p, fmt.Errorf("capture: %w", err)
+		return p, err
 	}
 	p.selector = capture.NewSelector(p.frames, p.analyzer, selectorOptions(cfg))
 	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
@@ -116,10 +119,10 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if cfg.MQTT.Enabled {
 		mo, err := mqttOptions(cfg, version, o.log.With("component", "mqtt"))
 		if err != nil {
-			return p, fmt.Errorf("mqtt: %w", err)
+			return p, err
 		}
 		if p.broker, err = mqtt.New(mo); err != nil {
-			return p, fmt.Errorf("mqtt: %w", err)
+			return p, err
 		}
 	}
 	var health frameHealth = p.camera
