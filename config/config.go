@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,6 +94,21 @@ func between[T int | time.Duration](field string, v, lo, hi T) error {
 		return fieldError(field, "%s must be between %s and %s", d, bound(time.Duration(lo)), bound(time.Duration(hi)))
 	}
 	return fieldError(field, "%d must be between %d and %d", v, lo, hi)
+}
+
+// enum is the one check of a key with a fixed set of values, with its one
+// message: "<value> is not a, b or c". An empty string among values is
+// accepted without being named (it means "the default").
+func enum(field, v string, values ...string) error {
+	if slices.Contains(values, v) {
+		return nil
+	}
+	named := slices.DeleteFunc(slices.Clone(values), func(s string) bool { return s == "" })
+	list := named[len(named)-1]
+	if len(named) > 1 {
+		list = strings.Join(named[:len(named)-1], ", ") + " or " + list
+	}
+	return fieldError(field, "%q is not %s", v, list)
 }
 
 // bound writes a range's end as the docs do: 0, 1ms, 60s, 5m, 24h (not
@@ -243,10 +259,8 @@ func (c *Config) Validate() error {
 	if c.StateDir == "" {
 		return fieldError("state_dir", "must not be empty")
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fieldError("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	if err := enum("log_level", c.LogLevel, "debug", "info", "warn", "error"); err != nil {
+		return err
 	}
 	for _, v := range []interface{ validate() error }{
 		&c.API, &c.Camera, &c.Capture, &c.IO, &c.MQTT, &c.Kiosk, &c.Identity, &c.Policy, &c.Audit, &c.Metrics,

@@ -236,3 +236,28 @@ func TestBetween(t *testing.T) {
 		}
 	}
 }
+
+// The one message of a key with a fixed set of values; "" (the default)
+// is accepted and not named.
+func TestEnum(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{enum("a", "x", "deny", "open"), `a: "x" is not deny or open`},
+		{enum("a", "x", "off", "soft", "hard"), `a: "x" is not off, soft or hard`},
+		{enum("a", "x", drives...), `a: "x" is not push-pull, open-drain or open-source`},
+		{enum("a", "", "plain", "hash", "omit"), `a: "" is not plain, hash or omit`},
+		{enum("a", "x", "only"), `a: "x" is not only`},
+		{enum("a", "", biases...), ""},
+		{enum("a", "soft", "off", "soft", "hard"), ""},
+	} {
+		got := ""
+		if tc.err != nil {
+			got = tc.err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

@@ -87,10 +87,8 @@ func (g *GateIO) setDefaults() {
 
 func (g *GateIO) validate() error {
 	r := &g.Relay
-	switch r.Driver {
-	case "gpiocdev", "sim", "none":
-	default:
-		return fieldError("io.relay.driver", "%q is not gpiocdev, sim or none", r.Driver)
+	if err := enum("io.relay.driver", r.Driver, "gpiocdev", "sim", "none"); err != nil {
+		return err
 	}
 	if err := between("io.relay.max_pulse", r.MaxPulse, time.Millisecond, time.Minute); err != nil {
 		return err
@@ -101,11 +99,11 @@ func (g *GateIO) validate() error {
 	if r.Driver == "gpiocdev" && (r.Chip == "" || r.Line == "") {
 		return fieldError("io.relay", "driver gpiocdev needs chip and line")
 	}
-	if !oneOf(r.Drive, "", "push-pull", "open-drain", "open-source") {
-		return fieldError("io.relay.drive", "%q is not push-pull, open-drain or open-source", r.Drive)
+	if err := enum("io.relay.drive", r.Drive, drives...); err != nil {
+		return err
 	}
-	if !oneOf(r.Bias, "", "as-is", "disabled", "pull-up", "pull-down") {
-		return fieldError("io.relay.bias", "%q is not as-is, disabled, pull-up or pull-down", r.Bias)
+	if err := enum("io.relay.bias", r.Bias, biases...); err != nil {
+		return err
 	}
 
 	inputs := []struct {
@@ -113,8 +111,8 @@ func (g *GateIO) validate() error {
 		in   *InputLine
 	}{{"io.door", &g.Door.InputLine}, {"io.exit_button", &g.ExitButton.InputLine}, {"io.tamper", &g.Tamper}}
 	for _, i := range inputs {
-		if !oneOf(i.in.Bias, "", "as-is", "disabled", "pull-up", "pull-down") {
-			return fieldError(i.name+".bias", "%q is not as-is, disabled, pull-up or pull-down", i.in.Bias)
+		if err := enum(i.name+".bias", i.in.Bias, biases...); err != nil {
+			return err
 		}
 		if err := between(i.name+".debounce", i.in.Debounce, 0, time.Second); err != nil {
 			return err
@@ -134,8 +132,8 @@ func (g *GateIO) validate() error {
 		out  *OutputLine
 	}{{"io.leds.green", &g.LEDs.Green}, {"io.leds.red", &g.LEDs.Red}, {"io.buzzer", &g.Buzzer}}
 	for _, o := range outputs {
-		if !oneOf(o.out.Drive, "", "push-pull", "open-drain", "open-source") {
-			return fieldError(o.name+".drive", "%q is not push-pull, open-drain or open-source", o.out.Drive)
+		if err := enum(o.name+".drive", o.out.Drive, drives...); err != nil {
+			return err
 		}
 	}
 
@@ -174,11 +172,8 @@ func (g *GateIO) validate() error {
 	return nil
 }
 
-func oneOf(s string, set ...string) bool {
-	for _, v := range set {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
+// The line settings; empty means the kernel's default (push-pull, as-is).
+var (
+	drives = []string{"", "push-pull", "open-drain", "open-source"}
+	biases = []string{"", "as-is", "disabled", "pull-up", "pull-down"}
+)

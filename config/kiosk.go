@@ -327,14 +327,13 @@ func (p *Policy) validate() error {
 	if p.MaxFaces < 0 || p.MaxFaces > 20 {
 		return fieldError("policy.max_faces", "%d must be between 0 (guard off) and 20", p.MaxFaces)
 	}
-	switch p.AntiPassback.Mode {
-	case "off":
-	case "soft", "hard":
+	if err := enum("policy.anti_passback.mode", p.AntiPassback.Mode, "off", "soft", "hard"); err != nil {
+		return err
+	}
+	if p.AntiPassback.Mode != "off" {
 		if err := between("policy.anti_passback.window", p.AntiPassback.Window, time.Millisecond, 24*time.Hour); err != nil {
 			return err
 		}
-	default:
-		return fieldError("policy.anti_passback.mode", "%q is not off, soft or hard", p.AntiPassback.Mode)
 	}
 	if p.Attempts.Max < 0 || p.Attempts.Max > 1000 {
 		return fieldError("policy.attempts.max", "%d must be between 0 (no limit) and 1000", p.Attempts.Max)
@@ -344,15 +343,11 @@ func (p *Policy) validate() error {
 			return err
 		}
 	}
-	switch p.OnRecordFailure {
-	case RecordFailureDeny, RecordFailureOpen:
-	default:
-		return fieldError("policy.on_record_failure", "%q is not deny or open", p.OnRecordFailure)
+	if err := enum("policy.on_record_failure", p.OnRecordFailure, RecordFailureDeny, RecordFailureOpen); err != nil {
+		return err
 	}
-	switch p.Liveness {
-	case "off", "passive", "challenge":
-	default:
-		return fieldError("policy.liveness", "%q is not off, passive or challenge", p.Liveness)
+	if err := enum("policy.liveness", p.Liveness, "off", "passive", "challenge"); err != nil {
+		return err
 	}
 	if p.LivenessLockout.Max < 0 || p.LivenessLockout.Max > 100 {
 		return fieldError("policy.liveness_lockout.max", "%d must be between 0 (no lockout) and 100", p.LivenessLockout.Max)

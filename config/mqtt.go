@@ -127,10 +127,8 @@ func (m *MQTT) OutboxPathFor(stateDir string) string {
 
 func (m *MQTT) validate() error {
 	// Used by the audit log whether or not MQTT is enabled.
-	switch m.SubmissionID {
-	case "plain", "hash", "omit":
-	default:
-		return fieldError("mqtt.submission_id", "%q is not plain, hash or omit", m.SubmissionID)
+	if err := enum("mqtt.submission_id", m.SubmissionID, "plain", "hash", "omit"); err != nil {
+		return err
 	}
 	if !m.Enabled {
 		return nil
