@@ -167,6 +167,9 @@ type Deps struct {
 	// Liveness is the presentation-attack check (kiosk/liveness.go); nil
 	// means none, whatever policy.liveness says (a warning at start).
 	Liveness LivenessChecker
+	// Indicator shows granted, denied and error on lamps and a buzzer
+	// (kiosk/indicator.go); nil: none.
+	Indicator Indicator
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now (tests use testing/synctest for timers).

@@ -491,6 +491,7 @@ func (k *Kiosk) updateStatus(mut func(*Status)) {
 	k.hub.send("state", k.pageStatus(s))
 	if s.State != before {
 		k.metrics.state(s.State)
+		k.indicate(s.State)
 		if p := k.deps.Publisher; p != nil {
 			if err := p.PublishState(s); err != nil {
 				k.log.Warn("state publish failed", "state", s.State, "err", err)

@@ -189,7 +189,6 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	d.qr = newQRLoop(p.qr, p.kiosk, o.log.With("component", "badge"))
 	p.pub.observeState(func(s kiosk.Status) {
 		d.qr.setIdle(s.State == kiosk.StateIdle && !d.draining.Load())
-		d.indicate(s.State)
 	})
 	d.goBG(func() { d.qr.run(partsCtx) })
 	// Between people the selector keeps the scene learnt and finds who
@@ -370,25 +369,6 @@ func (d *daemon) shutdown(code int) int {
 		d.log.Info("facegate stopped")
 	})
 	return code
-}
-
-// indicatorPatterns are what the lamps and buzzer show for an end state.
-var indicatorPatterns = map[kiosk.State]gate.Pattern{
-	kiosk.StateGranted: gate.PatternGranted,
-	kiosk.StateDenied:  gate.PatternDenied,
-	kiosk.StateError:   gate.PatternError,
-}
-
-// indicate plays the end state's pattern on the optional LEDs and buzzer
-// (a few GPIO writes: quick enough for the kiosk's goroutine).
-func (d *daemon) indicate(st kiosk.State) {
-	p, ok := indicatorPatterns[st]
-	if !ok || d.p.gate.Indicator == nil {
-		return
-	}
-	if err := d.p.gate.Indicator.Show(p); err != nil {
-		d.log.Warn("indicator failed", "pattern", p.String(), "err", err)
-	}
 }
 
 // guard refuses new identities and opens over HTTP while shutting down.

@@ -178,6 +178,9 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if cam != nil {
 		deps.Camera = cam
 	}
+	if p.gate.Indicator != nil {
+		deps.Indicator = p.gate.Indicator
+	}
 	if p.broker != nil {
 		deps.Broker = p.broker
 	}
