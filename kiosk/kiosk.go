@@ -49,6 +49,7 @@ type Kiosk struct {
 	pad      padState // liveness (kiosk/liveness.go)
 	metrics  *metrics
 	hub      *hub
+	badges   *badgeLoop // nil without Deps.Badges
 
 	running      atomic.Bool
 	relayFault   atomic.Bool // a pulse left the relay line stuck
@@ -136,6 +137,9 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		k.crops = &cropStore{dir: filepath.Join(cfg.StateDir, "crops"), keep: time.Duration(cfg.Audit.CropDays) * 24 * time.Hour}
 	}
 	k.metrics = newMetrics(k)
+	if deps.Badges != nil {
+		k.badges = newBadgeLoop(deps.Badges, k, deps.Logger.With("component", "badge"))
+	}
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
 	k.warnLiveness(cfg.Policy.Liveness)
@@ -199,6 +203,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		defer close(healthDone)
 		k.healthLoop(hctx)
 	}()
+	badgesStopped := k.runBadges(hctx)
 	if k.crops != nil {
 		if n, err := k.crops.prune(k.now()); err != nil {
 			k.log.Warn("crop pruning failed", "err", err)
@@ -243,6 +248,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	k.setState(StateStopped, msgStopped, nil)
 	hcancel()
 	<-healthDone
+	badgesStopped()
 	k.hub.close()
 	if err := k.audit.close(); err != nil {
 		k.log.Error("audit log close failed", "err", err)
@@ -264,6 +270,7 @@ func (k *Kiosk) Drain(ctx context.Context) error {
 		k.draining = true
 		close(k.drainCh)
 	}
+	k.badges.setIdle(false)
 	done := k.sessionDone
 	k.mu.Unlock()
 	if done == nil {
@@ -492,6 +499,7 @@ func (k *Kiosk) updateStatus(mut func(*Status)) {
 	if s.State != before {
 		k.metrics.state(s.State)
 		k.indicate(s.State)
+		k.scanWhileIdle()
 		if p := k.deps.Publisher; p != nil {
 			if err := p.PublishState(s); err != nil {
 				k.log.Warn("state publish failed", "state", s.State, "err", err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -575,31 +574,6 @@ kiosk: {listen: "127.0.0.1:0", health_interval: 1s}
 	}
 	if strings.Contains(logs.String(), "process-test-key") {
 		t.Fatal("the API key appears in the output")
-	}
-}
-
-func TestGuardRefusesIdentitiesWhileDraining(t *testing.T) {
-	d := &daemon{}
-	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	h := d.guard(next)
-	for _, tc := range []struct {
-		draining bool
-		path     string
-		want     int
-	}{
-		{false, "/api/identify", http.StatusTeapot},
-		{true, "/api/identify", http.StatusServiceUnavailable},
-		{false, "/api/open", http.StatusTeapot},
-		{true, "/api/open", http.StatusServiceUnavailable},
-		{true, "/", http.StatusTeapot},
-		{true, "/healthz", http.StatusTeapot},
-	} {
-		d.draining.Store(tc.draining)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, tc.path, nil))
-		if rec.Code != tc.want {
-			t.Errorf("draining=%v %s: %d, want %d", tc.draining, tc.path, rec.Code, tc.want)
-		}
 	}
 }
 

@@ -46,7 +46,6 @@ type parts struct {
 	analyzer *capture.Analyzer
 	selector *capture.Selector
 	preview  *capture.Preview
-	qr       badgeScanner
 	gate     *gate.Gate
 	broker   *mqtt.Client // nil when mqtt is disabled
 	// brokerClosed: the shutdown closed the broker client already.
@@ -122,7 +121,6 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		Window: cfg.Capture.Window, JPEGQuality: cfg.Capture.JPEGQuality,
 	})
 	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
-	p.qr = capture.NewQRScanner(p.frames, capture.QRConfig{})
 
 	// The relay line's one route: every change (a grant's pulse, the exit
 	// button's) goes to the screen and the broker once the kiosk exists (one
@@ -171,6 +169,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		Publisher:     p.pub,
 		Pinger:        p.api,
 		Preview:       previewSource{p.preview},
+		Badges:        capture.NewQRScanner(p.frames, capture.QRConfig{}),
 		Logger:        o.log,
 		OnHealth:      o.onHealth,
 		Version:       version,
