@@ -105,7 +105,7 @@ func TestRetainedTopicsAndGracefulOffline(t *testing.T) {
 
 	c.PublishRelay(true)
 	c.PublishRelay(false)
-	c.PublishHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "low light"})
+	c.PublishCameraHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "low light"})
 	c.PublishState("capturing")
 	c.PublishEvent(testEvent(7))
 	waitFor(t, 5*time.Second, "relay open then closed", func() bool {
@@ -123,8 +123,8 @@ func TestRetainedTopicsAndGracefulOffline(t *testing.T) {
 	if health.Status != CameraDegraded || health.TS == "" {
 		t.Errorf("camera health = %+v", health)
 	}
-	if err := c.PublishHealth(CameraHealth{Status: "fine"}); err == nil {
-		t.Error("PublishHealth accepted status \"fine\"")
+	if err := c.PublishCameraHealth(CameraHealth{Status: "fine"}); err == nil {
+		t.Error("PublishCameraHealth accepted status \"fine\"")
 	}
 	if err := c.PublishAlert(Alert{Code: "api_config", Message: "wrong API key", EventID: "ev-000007"}); err != nil {
 		t.Fatal(err)

@@ -184,7 +184,7 @@ func (p *publisher) PublishHealth(h kiosk.Health) error {
 		}
 	}
 	ch.Message = h.Checks["camera"].Detail
-	camErr := p.broker.PublishHealth(ch)
+	camErr := p.broker.PublishCameraHealth(ch)
 	st := mqtt.SelfTest{Status: h.Status, Checks: map[string]mqtt.CheckInfo{}}
 	for name, c := range h.Checks {
 		st.Checks[name] = mqtt.CheckInfo{Status: c.Status, Detail: c.Detail, Value: c.Value, Unit: c.Unit}
