@@ -85,7 +85,7 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 		Cascade:    cfg.Capture.Cascade,
 		EyeCascade: cfg.Capture.EyeCascade,
 		Model:      cfg.CaptureModel(),
-		Gates: capture.Gates{
+		Thresholds: capture.Thresholds{
 			MinFaceWidth:  cfg.Capture.MinFaceWidth,
 			MinSharpness:  cfg.Capture.MinSharpness,
 			MinBrightness: cfg.Capture.MinBrightness,

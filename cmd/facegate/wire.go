@@ -103,7 +103,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		Detector: cfg.Capture.Detector, Cascade: cfg.Capture.Cascade,
 		EyeCascade: cfg.Capture.EyeCascade, Model: cfg.CaptureModel(),
 		Logger: o.log.With("component", "capture"),
-		Gates: capture.Gates{
+		Thresholds: capture.Thresholds{
 			MinFaceWidth:  cfg.Capture.MinFaceWidth,
 			MinSharpness:  cfg.Capture.MinSharpness,
 			MinBrightness: cfg.Capture.MinBrightness,
