@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
 )
 
@@ -223,7 +224,7 @@ func TestSelectFaceBusyAndClosed(t *testing.T) {
 		close(done)
 	}()
 	<-started
-	waitFor(t, "selection running", s.running.Load)
+	require.Eventually(t, s.running.Load, 5*time.Second, time.Millisecond, "selection running")
 	if _, err := s.SelectFace(context.Background(), nil); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second SelectFace: %v, want ErrBusy", err)
 	}

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // fakeScanner is a BadgeScanner: Run blocks until its ctx ends, counting
@@ -73,15 +76,15 @@ func TestBadgeScannerRunsWhileIdle(t *testing.T) {
 			t.Fatal("scanner running before Run")
 		}
 		stop := r.start(t)
-		waitFor(t, func() bool { running, _ := s.state(); return running == 1 })
+		require.Eventually(t, func() bool { running, _ := s.state(); return running == 1 }, time.Minute, 100*time.Millisecond)
 		if !s.show("FG1:S:sub-123:u-1") {
 			t.Fatal("no scanner to show the badge to")
 		}
-		waitFor(t, func() bool { return r.k.Status().State != StateIdle })
-		waitFor(t, func() bool { running, _ := s.state(); return running == 0 })
-		waitFor(t, func() bool { return len(r.events()) == 1 })
-		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
-		waitFor(t, func() bool { running, _ := s.state(); return running == 1 })
+		require.Eventually(t, func() bool { return r.k.Status().State != StateIdle }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { running, _ := s.state(); return running == 0 }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return len(r.events()) == 1 }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { running, _ := s.state(); return running == 1 }, time.Minute, 100*time.Millisecond)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -100,11 +103,11 @@ func TestBadgeScannerStopsOnDrain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, s := badgeRig(t)
 		stop := r.start(t)
-		waitFor(t, func() bool { running, _ := s.state(); return running == 1 })
+		require.Eventually(t, func() bool { running, _ := s.state(); return running == 1 }, time.Minute, 100*time.Millisecond)
 		if err := r.k.Drain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { running, _ := s.state(); return running == 0 })
+		require.Eventually(t, func() bool { running, _ := s.state(); return running == 0 }, time.Minute, 100*time.Millisecond)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -120,10 +123,10 @@ func TestBadgeScannerRestartsAfterFailure(t *testing.T) {
 		r, s := badgeRig(t)
 		s.failNext = errors.New("camera closed")
 		stop := r.start(t)
-		waitFor(t, func() bool { _, starts := s.state(); return starts == 1 })
+		require.Eventually(t, func() bool { _, starts := s.state(); return starts == 1 }, time.Minute, 100*time.Millisecond)
 		r.identify(t, worker, 1)
-		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
-		waitFor(t, func() bool { running, _ := s.state(); return running == 1 })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { running, _ := s.state(); return running == 1 }, time.Minute, 100*time.Millisecond)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}

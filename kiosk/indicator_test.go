@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/faceauth"
 )
@@ -61,7 +64,7 @@ func TestIndicatorShowsTheOutcome(t *testing.T) {
 				stop := r.start(t)
 				r.identify(t, worker, 1)
 				// Back to idle: every state of the session has been entered.
-				waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+				require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 				if err := stop(); err != nil {
 					t.Fatal(err)
 				}
