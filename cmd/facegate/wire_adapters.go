@@ -104,7 +104,7 @@ func (m *cameraMonitor) CameraHealth() kiosk.CameraHealth {
 }
 
 // publisher fans the kiosk's output out to the broker (when MQTT is on) and
-// to the daemon's own observers (the QR scanner's idle switch, the demo).
+// to the daemon's own observers (the demo, tests and benchmarks).
 // Every method returns quickly: the broker client only queues.
 type publisher struct {
 	broker *mqtt.Client // nil without MQTT
