@@ -21,7 +21,7 @@ const (
 	DetectorYuNet = "yunet"
 )
 
-// AnalyzerConfig chooses the detector and the quality gates (config section
+// AnalyzerConfig chooses the detector and the quality thresholds (config section
 // "capture").
 type AnalyzerConfig struct {
 	// Detector is DetectorHaar (default), DetectorYuNet or DetectorAuto
@@ -34,9 +34,9 @@ type AnalyzerConfig struct {
 	// Model is the YuNet ONNX file (required for DetectorYuNet; with
 	// DetectorAuto the installed model, which may be missing).
 	Model string
-	// Gates are the quality limits; zero fields take DefaultGates' values.
-	Gates Gates
-	// AllowMultiple turns the multiple_faces gate off: the largest
+	// Thresholds are the quality limits; zero fields take DefaultThresholds' values.
+	Thresholds Thresholds
+	// AllowMultiple turns the multiple_faces check off: the largest
 	// acceptable face wins, whatever the scores of the others. The live gate keeps it on (one person at a time); `facegate crop`
 	// on a photo turns it off.
 	AllowMultiple bool
@@ -48,12 +48,12 @@ type AnalyzerConfig struct {
 	Logger *slog.Logger
 }
 
-// Candidate is one face with its measurements, score and failed gates.
+// Candidate is one face with its measurements, score and failed thresholds.
 type Candidate struct {
 	Face    Face
 	Quality Quality
 	Score   float64  // 0..1, higher is better
-	Reasons []Reason // failed gates; empty when acceptable
+	Reasons []Reason // failed thresholds; empty when acceptable
 	eyes    eyeCheck // YuNet: the eye search behind Quality, reused while steady
 }
 
@@ -85,8 +85,8 @@ const (
 // state between frames (empty-scene thumbnail, tracked face). Not safe for
 // concurrent use; Close releases its OpenCV memory.
 type Analyzer struct {
-	cfg   AnalyzerConfig
-	gates Gates
+	cfg        AnalyzerConfig
+	thresholds Thresholds
 
 	face, eyes, plainEyes                   gocv.CascadeClassifier
 	faceLoaded, eyesLoaded, plainEyesLoaded bool
@@ -152,7 +152,7 @@ func NewAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 func (a *Analyzer) Detector() string { return a.detector }
 
 func newAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
-	a := &Analyzer{cfg: cfg, gates: cfg.Gates.withDefaults()}
+	a := &Analyzer{cfg: cfg, thresholds: cfg.Thresholds.withDefaults()}
 	switch cfg.Detector {
 	case "", DetectorHaar:
 		a.haar = true
@@ -219,8 +219,8 @@ func newAnalyzer(cfg AnalyzerConfig) (*Analyzer, error) {
 	return a, nil
 }
 
-// Gates returns the effective quality limits.
-func (a *Analyzer) Gates() Gates { return a.gates }
+// Thresholds returns the effective quality limits.
+func (a *Analyzer) Thresholds() Thresholds { return a.thresholds }
 
 // Close releases the detector and scratch images.
 func (a *Analyzer) Close() error {

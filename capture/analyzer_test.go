@@ -51,7 +51,7 @@ func TestAnalyzeGocvFace(t *testing.T) {
 
 // TestGates composes frames from face.jpg that each fail one gate.
 func TestGates(t *testing.T) {
-	a := newHaar(t, AnalyzerConfig{Gates: Gates{MinFaceWidth: 150}})
+	a := newHaar(t, AnalyzerConfig{Thresholds: Thresholds{MinFaceWidth: 150}})
 	photo := readTestImage(t, gocvImage(t, "face.jpg"))
 	defer photo.Close()
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
 )
 
@@ -44,7 +45,7 @@ func openGrabbing(t *testing.T, cfg CameraConfig, fill func(int64) float64) (*Ca
 func TestCameraDecodesOnlyOnDemand(t *testing.T) {
 	cam, r, clock := openGrabbing(t, CameraConfig{Source: "0"}, nil)
 	// Nobody asks: about one decode per second of frames (15 grabs).
-	waitFor(t, "300 frames taken", func() bool { return r.n.Load() >= 300 })
+	require.Eventually(t, func() bool { return r.n.Load() >= 300 }, 5*time.Second, time.Millisecond, "300 frames taken")
 	n, d := r.n.Load(), r.decodes.Load()
 	if d < n/20 || d > n/10 {
 		t.Fatalf("%d decodes for %d frames, want about one in 15", d, n)
@@ -66,7 +67,7 @@ func TestCameraDecodesOnlyOnDemand(t *testing.T) {
 	// Frames decoded for nobody (the once-a-second floor) are stale once
 	// newer ones were taken.
 	dd := r.decodes.Load()
-	waitFor(t, "two more decodes", func() bool { return r.decodes.Load() >= dd+2 })
+	require.Eventually(t, func() bool { return r.decodes.Load() >= dd+2 }, 5*time.Second, time.Millisecond, "two more decodes")
 	asked := clock.Now() // the clock moves one frame per frame taken
 	info, err = cam.Next(ctx, info.Seq, &dst)
 	if err != nil {
@@ -78,9 +79,9 @@ func TestCameraDecodesOnlyOnDemand(t *testing.T) {
 
 	// While a selection demands every frame, every frame is decoded.
 	release := cam.DemandEveryFrame()
-	waitFor(t, "demand to apply", func() bool { return r.decodes.Load() > d+20 })
+	require.Eventually(t, func() bool { return r.decodes.Load() > d+20 }, 5*time.Second, time.Millisecond, "demand to apply")
 	n0, d0 := r.n.Load(), r.decodes.Load()
-	waitFor(t, "60 more frames", func() bool { return r.n.Load() >= n0+60 })
+	require.Eventually(t, func() bool { return r.n.Load() >= n0+60 }, 5*time.Second, time.Millisecond, "60 more frames")
 	n1, d1 := r.n.Load(), r.decodes.Load()
 	if dn, dd := n1-n0, d1-d0; dd < dn-2 {
 		t.Fatalf("%d decodes for %d frames under demand", dd, dn)
@@ -88,7 +89,7 @@ func TestCameraDecodesOnlyOnDemand(t *testing.T) {
 	release()
 	release() // idempotent
 	n2, d2 := r.n.Load(), r.decodes.Load()
-	waitFor(t, "150 more frames", func() bool { return r.n.Load() >= n2+150 })
+	require.Eventually(t, func() bool { return r.n.Load() >= n2+150 }, 5*time.Second, time.Millisecond, "150 more frames")
 	if dd, dn := r.decodes.Load()-d2, r.n.Load()-n2; dd*10 > dn {
 		t.Fatalf("%d decodes in %d frames after the demand ended", dd, dn)
 	}
@@ -97,7 +98,7 @@ func TestCameraDecodesOnlyOnDemand(t *testing.T) {
 func TestCameraOnDemandStillSeesFrozen(t *testing.T) {
 	cam, r, _ := openGrabbing(t, CameraConfig{Source: "0", FrozenAfter: 3 * time.Second},
 		func(int64) float64 { return 77 })
-	waitFor(t, "frozen", func() bool { return cam.Health().State == StateFrozen })
+	require.Eventually(t, func() bool { return cam.Health().State == StateFrozen }, 5*time.Second, time.Millisecond, "frozen")
 	if d, n := r.decodes.Load(), r.n.Load(); d*10 > n {
 		t.Fatalf("%d decodes for %d frames", d, n)
 	}

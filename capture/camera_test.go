@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/internal/syncbuf"
@@ -107,17 +108,6 @@ func (r *fakeReader) close()              { r.closed.Store(true) }
 // quiet keeps test output free of the camera's logs.
 func quiet() CameraOption { return WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestCameraHandsOutFreshFrames(t *testing.T) {
 	clock := newAutoClock()
 	var n atomic.Int64
@@ -150,7 +140,7 @@ func TestCameraHandsOutFreshFrames(t *testing.T) {
 		t.Fatalf("frame %dx%d", dst.Cols(), dst.Rows())
 	}
 	// The reader runs ahead: a later Next skips the frames nobody took.
-	waitFor(t, "reader to run ahead", func() bool { return n.Load() > int64(second.Seq)+5 })
+	require.Eventually(t, func() bool { return n.Load() > int64(second.Seq)+5 }, 5*time.Second, time.Millisecond, "reader to run ahead")
 	third, err := cam.Next(ctx, second.Seq, &dst)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +216,7 @@ func TestCameraReopensWithBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "8 opens", func() bool { return opens.Load() >= 8 })
+	require.Eventually(t, func() bool { return opens.Load() >= 8 }, 5*time.Second, time.Millisecond, "8 opens")
 	h := cam.Health()
 	cam.Close()
 	want := []time.Duration{1, 2, 4, 8, 16, 30, 30}
@@ -257,7 +247,7 @@ func TestCameraReopensAfterRepeatedReadFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Close()
-	waitFor(t, "a reopen", func() bool { return opens.Load() >= 2 })
+	require.Eventually(t, func() bool { return opens.Load() >= 2 }, 5*time.Second, time.Millisecond, "a reopen")
 	if h := cam.Health(); h.State != StateDown {
 		t.Fatalf("health %+v, want down", h)
 	}
@@ -276,8 +266,8 @@ func TestCameraFrozen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Close()
-	waitFor(t, "frozen", func() bool { return cam.Health().State == StateFrozen })
-	waitFor(t, "a reopen of the frozen camera", func() bool { return opens.Load() >= 2 })
+	require.Eventually(t, func() bool { return cam.Health().State == StateFrozen }, 5*time.Second, time.Millisecond, "frozen")
+	require.Eventually(t, func() bool { return opens.Load() >= 2 }, 5*time.Second, time.Millisecond, "a reopen of the frozen camera")
 	// Neither the frames from before the freeze nor those identical to
 	// the frozen one are handed out.
 	dst := gocv.NewMat()
@@ -311,13 +301,13 @@ func TestCameraCloseDoesNotWaitForAStuckRead(t *testing.T) {
 		t.Fatalf("Close took %s", d)
 	}
 	close(block) // the read returns; the reader releases everything
-	waitFor(t, "reader to close the source", r.closed.Load)
+	require.Eventually(t, r.closed.Load, 5*time.Second, time.Millisecond, "reader to close the source")
 	dst := gocv.NewMat()
 	defer dst.Close()
-	waitFor(t, "camera closed", func() bool {
+	require.Eventually(t, func() bool {
 		_, err := cam.Next(context.Background(), 0, &dst)
 		return errors.Is(err, ErrClosed)
-	})
+	}, 5*time.Second, time.Millisecond, "camera closed")
 }
 
 func TestCameraBadSource(t *testing.T) {
@@ -364,7 +354,7 @@ func TestCameraMissingFileIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Close()
-	waitFor(t, "open error", func() bool { return cam.Health().LastError != "not opened yet" })
+	require.Eventually(t, func() bool { return cam.Health().LastError != "not opened yet" }, 5*time.Second, time.Millisecond, "open error")
 	if h := cam.Health(); h.State != StateDown {
 		t.Fatalf("health %+v", h)
 	}
@@ -448,7 +438,7 @@ func TestCameraDownHandsOutNoOldFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	unplugged.Store(true)
-	waitFor(t, "a failed reopen", func() bool { return opens.Load() >= 2 })
+	require.Eventually(t, func() bool { return opens.Load() >= 2 }, 5*time.Second, time.Millisecond, "a failed reopen")
 	if h := cam.Health(); h.State != StateDown {
 		t.Fatalf("health %+v, want down", h)
 	}
@@ -515,7 +505,7 @@ func TestCameraLogsHideStreamPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "open failure logged", func() bool { return strings.Contains(logs.String(), `msg="camera open failed"`) })
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="camera open failed"`) }, 5*time.Second, time.Millisecond, "open failure logged")
 	h := cam.Health()
 	cam.Close()
 	if strings.Contains(logs.String()+h.LastError, "cam-pw") {

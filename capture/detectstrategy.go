@@ -60,7 +60,7 @@ const (
 func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 	gocv.EqualizeHist(a.grey, &a.eq)
 	// Faces down to half the minimum width are found, to say "come closer".
-	minFace := max(20, int(float64(a.gates.MinFaceWidth)*scale/2))
+	minFace := max(20, int(float64(a.thresholds.MinFaceWidth)*scale/2))
 	full := image.Rect(0, 0, a.eq.Cols(), a.eq.Rows())
 	var rects []image.Rectangle
 	tracked := false

@@ -1,7 +1,7 @@
 // Package capture turns camera frames into the one face the gate sends to
 // the FaceAuth API: frame sources (V4L2, files, RTSP, GStreamer) read by a
 // goroutine that always keeps the freshest frame, face detection (Haar by
-// default, YuNet optionally), frontal confirmation and quality gates with
+// default, YuNet optionally), frontal confirmation and quality thresholds with
 // reason codes the kiosk can show, a selection window, and the exact
 // 960x720 crop encoded as JPEG. It also scans QR badges and renders the
 // kiosk's preview from the same frames.

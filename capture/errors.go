@@ -21,7 +21,7 @@ var (
 	ErrBusy = errors.New("capture: selection already running")
 	// ErrDetector: the face detector (cascade or model) cannot be used.
 	ErrDetector = errors.New("capture: face detector unusable")
-	// ErrNoFace: no face passed the quality gates; see *NoFaceError for why.
+	// ErrNoFace: no face passed the quality thresholds; see *NoFaceError for why.
 	ErrNoFace = errors.New("capture: no acceptable face")
 	// ErrBadImage: an image could not be decoded or is empty.
 	ErrBadImage = errors.New("capture: unreadable image")

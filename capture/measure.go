@@ -8,8 +8,8 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// Gates are the quality limits a face must pass.
-type Gates struct {
+// Thresholds are the quality limits a face must pass.
+type Thresholds struct {
 	MinFaceWidth  int     // pixels in the source frame (too_small)
 	MinSharpness  float64 // variance of the Laplacian on the face scaled to 160 px wide (too_blurry)
 	MinBrightness float64 // mean grey level of the face, 0-255 (too_dark)
@@ -23,8 +23,8 @@ type Gates struct {
 	Excellent float64
 }
 
-// DefaultGates are the limits used for zero fields.
-var DefaultGates = Gates{
+// DefaultThresholds are the limits used for zero fields.
+var DefaultThresholds = Thresholds{
 	MinFaceWidth:  80,
 	MinSharpness:  150,
 	MinBrightness: 55,
@@ -35,8 +35,8 @@ var DefaultGates = Gates{
 	Excellent:     0.85,
 }
 
-func (g Gates) withDefaults() Gates {
-	d := DefaultGates
+func (g Thresholds) withDefaults() Thresholds {
+	d := DefaultThresholds
 	if g.MinFaceWidth > 0 {
 		d.MinFaceWidth = g.MinFaceWidth
 	}
@@ -88,7 +88,7 @@ type eyeCheck struct {
 	look          [eyeLookPx * eyeLookPx]byte // the face in grey, eyeLookPx square
 }
 
-// evaluate measures every face, applies the gates and picks the best.
+// evaluate measures every face, applies the thresholds and picks the best.
 func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Box.Dx() > faces[j].Box.Dx() })
 	const maxCandidates = 4
@@ -102,13 +102,13 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 		// A Haar box with no eyes is not a face (a dog, a texture), unless it
 		// is too small for eyes to be found: then "come closer" is the
 		// useful answer, and too_small is never accepted anyway.
-		if !real && f.Box.Dx() >= a.gates.MinFaceWidth {
+		if !real && f.Box.Dx() >= a.thresholds.MinFaceWidth {
 			continue
 		}
 		q.Steady = round3(a.steadiness(f.Box))
 		c := Candidate{Face: f, Quality: q, eyes: eyes}
-		c.Reasons = a.gatesFor(c, frameRect)
-		c.Score = score(q, a.gates)
+		c.Reasons = a.failedThresholds(c, frameRect)
+		c.Score = score(q, a.thresholds)
 		an.Candidates = append(an.Candidates, c)
 	}
 	if len(an.Candidates) == 0 {
@@ -117,7 +117,7 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 	if !a.cfg.AllowMultiple && len(an.Candidates) > 1 {
 		w0 := float64(an.Candidates[0].Face.Box.Dx())
 		for i := 1; i < len(an.Candidates); i++ {
-			if float64(an.Candidates[i].Face.Box.Dx()) >= a.gates.SimilarSize*w0 {
+			if float64(an.Candidates[i].Face.Box.Dx()) >= a.thresholds.SimilarSize*w0 {
 				for j := range an.Candidates {
 					an.Candidates[j].Reasons = append([]Reason{ReasonMultipleFaces}, an.Candidates[j].Reasons...)
 				}
@@ -148,10 +148,10 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 	return an
 }
 
-// gatesFor lists the failed gates of one face, most basic first.
-func (a *Analyzer) gatesFor(c Candidate, frame image.Rectangle) []Reason {
+// failedThresholds lists the failed thresholds of one face, most basic first.
+func (a *Analyzer) failedThresholds(c Candidate, frame image.Rectangle) []Reason {
 	var r []Reason
-	g := a.gates
+	g := a.thresholds
 	q := c.Quality
 	b := c.Face.Box
 	margin := max(2, b.Dx()*8/100)
@@ -198,7 +198,7 @@ func rectIoU(a, b image.Rectangle) float64 {
 }
 
 // score combines the measurements into 0..1.
-func score(q Quality, g Gates) float64 {
+func score(q Quality, g Thresholds) float64 {
 	size := math.Min(1, float64(q.FaceWidth)/320) // 320 px: the 960 px crop is native
 	sharp := math.Min(1, q.Sharpness/(6*g.MinSharpness))
 	expo := math.Max(0, 1-math.Abs(q.Brightness-128)/128)

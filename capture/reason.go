@@ -24,7 +24,9 @@ var Reasons = []Reason{
 	ReasonTooBright, ReasonTooBlurry, ReasonNotFrontal, ReasonHeadTilted,
 }
 
-// Message is the short instruction the kiosk shows the worker.
+// Message is the short instruction the kiosk shows the worker (the kiosk
+// holds its own copy, kiosk.Coach: cmd/facegate's
+// TestCaptureReasonMessagesAgree fails when the two differ).
 func (r Reason) Message() string {
 	switch r {
 	case ReasonNone:
@@ -42,9 +44,9 @@ func (r Reason) Message() string {
 	case ReasonHeadTilted:
 		return "Keep your head straight"
 	case ReasonTooDark:
-		return "Too dark: step into the light"
+		return "Step into the light"
 	case ReasonTooBright:
-		return "Too bright: step out of direct light"
+		return "Too bright — step out of the glare"
 	case ReasonTooBlurry:
 		return "Hold still"
 	}

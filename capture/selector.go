@@ -313,7 +313,7 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 				}
 			}(s.cfg.Window)
 		}
-		if sel.Score >= s.an.gates.Excellent || !info.At.Before(deadline) {
+		if sel.Score >= s.an.thresholds.Excellent || !info.At.Before(deadline) {
 			return s.finish(sel, faces, nf)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
 )
 
@@ -62,9 +63,9 @@ func sceneFrames(t *testing.T, empty, faces int) *fakeSource {
 	return src
 }
 
-func newTestSelector(t *testing.T, src FrameSource, cfg SelectorConfig, gates Gates) *Selector {
+func newTestSelector(t *testing.T, src FrameSource, cfg SelectorConfig, th Thresholds) *Selector {
 	t.Helper()
-	a := newHaar(t, AnalyzerConfig{Gates: gates})
+	a := newHaar(t, AnalyzerConfig{Thresholds: th})
 	if cfg.Clock == nil {
 		cfg.Clock = newFakeClock() // the window is measured on frame times
 	}
@@ -75,7 +76,7 @@ func newTestSelector(t *testing.T, src FrameSource, cfg SelectorConfig, gates Ga
 
 func TestSelectFaceKeepsBestOverWindow(t *testing.T) {
 	src := sceneFrames(t, 3, 12)
-	s := newTestSelector(t, src, SelectorConfig{Window: 300 * time.Millisecond}, Gates{Excellent: 0.99})
+	s := newTestSelector(t, src, SelectorConfig{Window: 300 * time.Millisecond}, Thresholds{Excellent: 0.99})
 	var reasons []Reason
 	sel, err := s.SelectFace(context.Background(), func(p Progress) { reasons = append(reasons, p.Reason) })
 	if err != nil {
@@ -119,7 +120,7 @@ func TestSelectFaceKeepsBestOverWindow(t *testing.T) {
 
 func TestSelectFaceStopsEarlyOnExcellentFace(t *testing.T) {
 	src := sceneFrames(t, 0, 12)
-	s := newTestSelector(t, src, SelectorConfig{Window: 10 * time.Second}, Gates{Excellent: 0.01})
+	s := newTestSelector(t, src, SelectorConfig{Window: 10 * time.Second}, Thresholds{Excellent: 0.01})
 	sel, err := s.SelectFace(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestSelectFaceStopsEarlyOnExcellentFace(t *testing.T) {
 
 func TestSelectFaceNoFace(t *testing.T) {
 	src := sceneFrames(t, 5, 0)
-	s := newTestSelector(t, src, SelectorConfig{FrameTimeout: time.Minute}, Gates{})
+	s := newTestSelector(t, src, SelectorConfig{FrameTimeout: time.Minute}, Thresholds{})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err := s.SelectFace(ctx, nil)
@@ -146,7 +147,7 @@ func TestSelectFaceNoFace(t *testing.T) {
 
 func TestSelectFaceCameraDown(t *testing.T) {
 	src := &fakeSource{} // no frames at all
-	s := newTestSelector(t, src, SelectorConfig{FrameTimeout: 30 * time.Millisecond}, Gates{})
+	s := newTestSelector(t, src, SelectorConfig{FrameTimeout: 30 * time.Millisecond}, Thresholds{})
 	if _, err := s.SelectFace(context.Background(), nil); !errors.Is(err, ErrCameraDown) {
 		t.Fatalf("err %v, want ErrCameraDown", err)
 	}
@@ -174,7 +175,7 @@ func TestSelectFaceEndedWhileCameraDown(t *testing.T) {
 		{"camera up, nobody there", &fakeSource{}, ErrNoFace, ErrCameraDown, "no acceptable face"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestSelector(t, tc.src, SelectorConfig{FrameTimeout: time.Minute}, Gates{})
+			s := newTestSelector(t, tc.src, SelectorConfig{FrameTimeout: time.Minute}, Thresholds{})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 			defer cancel()
 			_, err := s.SelectFace(ctx, nil)
@@ -191,7 +192,7 @@ func TestSelectFaceEndedWhileCameraDown(t *testing.T) {
 func TestSelectFaceWindowEndsWhenCameraStalls(t *testing.T) {
 	src := sceneFrames(t, 0, 1)
 	clock := newFakeClock()
-	s := newTestSelector(t, src, SelectorConfig{Window: time.Second, FrameTimeout: time.Minute, Clock: clock}, Gates{Excellent: 0.99})
+	s := newTestSelector(t, src, SelectorConfig{Window: time.Second, FrameTimeout: time.Minute, Clock: clock}, Thresholds{Excellent: 0.99})
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.SelectFace(context.Background(), nil)
@@ -213,7 +214,7 @@ func TestSelectFaceWindowEndsWhenCameraStalls(t *testing.T) {
 
 func TestSelectFaceBusyAndClosed(t *testing.T) {
 	src := &fakeSource{}
-	s := newTestSelector(t, src, SelectorConfig{FrameTimeout: time.Minute}, Gates{})
+	s := newTestSelector(t, src, SelectorConfig{FrameTimeout: time.Minute}, Thresholds{})
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	done := make(chan struct{})
@@ -223,7 +224,7 @@ func TestSelectFaceBusyAndClosed(t *testing.T) {
 		close(done)
 	}()
 	<-started
-	waitFor(t, "selection running", s.running.Load)
+	require.Eventually(t, s.running.Load, 5*time.Second, time.Millisecond, "selection running")
 	if _, err := s.SelectFace(context.Background(), nil); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second SelectFace: %v, want ErrBusy", err)
 	}

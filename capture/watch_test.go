@@ -56,7 +56,7 @@ func TestWatchedArrivalIsNotCold(t *testing.T) {
 			src := &liveSource{scenes: map[string]gocv.Mat{"empty": scene, "person": person}, scene: "empty"}
 			defer scene.Close()
 			defer person.Close()
-			s := newTestSelector(t, src, SelectorConfig{Window: 100 * time.Millisecond, Clock: SystemClock}, Gates{})
+			s := newTestSelector(t, src, SelectorConfig{Window: 100 * time.Millisecond, Clock: SystemClock}, Thresholds{})
 			ctx := context.Background()
 			wctx, stopWatch := context.WithCancel(ctx)
 			defer stopWatch()
@@ -113,7 +113,7 @@ func TestWatchEndsWhenClosed(t *testing.T) {
 	scene := benchScene(t, 640, 360)
 	defer scene.Close()
 	src := &liveSource{scenes: map[string]gocv.Mat{"empty": scene}, scene: "empty"}
-	s := newTestSelector(t, src, SelectorConfig{Clock: SystemClock}, Gates{})
+	s := newTestSelector(t, src, SelectorConfig{Clock: SystemClock}, Thresholds{})
 	done := make(chan error, 1)
 	go func() { done <- s.Watch(context.Background(), 5*time.Millisecond) }()
 	time.Sleep(50 * time.Millisecond)

@@ -124,5 +124,11 @@ func (in *Indicator) play(out Output, seq []step, gen int) error {
 	return nil
 }
 
+// ShowGranted, ShowDenied and ShowError start the granted, denied and
+// error patterns (the kiosk's Indicator).
+func (in *Indicator) ShowGranted() error { return in.Show(PatternGranted) }
+func (in *Indicator) ShowDenied() error  { return in.Show(PatternDenied) }
+func (in *Indicator) ShowError() error   { return in.Show(PatternError) }
+
 // Close turns everything off and stops the pattern.
 func (in *Indicator) Close() error { return in.Show(PatternOff) }

@@ -68,3 +68,34 @@ func TestIndicatorNewPatternReplacesOld(t *testing.T) {
 		t.Fatalf("green history %v, red %v", g.History(), r.Active())
 	}
 }
+
+// The kiosk's outcome methods play the outcome's pattern.
+func TestIndicatorOutcomeMethods(t *testing.T) {
+	trace := func(show func(*gate.Indicator) error) []bool {
+		clk := gatetest.NewClock()
+		g, r, b := &gatetest.Output{}, &gatetest.Output{}, &gatetest.Output{}
+		ind := gate.NewIndicator(g, r, b, clk)
+		if err := show(ind); err != nil {
+			t.Fatal(err)
+		}
+		var levels []bool
+		for range 12 {
+			levels = append(levels, g.Active(), r.Active(), b.Active())
+			clk.Advance(50 * time.Millisecond)
+		}
+		return levels
+	}
+	for _, tc := range []struct {
+		p    gate.Pattern
+		show func(*gate.Indicator) error
+	}{
+		{gate.PatternGranted, (*gate.Indicator).ShowGranted},
+		{gate.PatternDenied, (*gate.Indicator).ShowDenied},
+		{gate.PatternError, (*gate.Indicator).ShowError},
+	} {
+		want := trace(func(in *gate.Indicator) error { return in.Show(tc.p) })
+		if got := trace(tc.show); !slices.Equal(got, want) {
+			t.Errorf("%s: method plays %v, Show(%s) plays %v", tc.p, got, tc.p, want)
+		}
+	}
+}

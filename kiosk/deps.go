@@ -167,6 +167,12 @@ type Deps struct {
 	// Liveness is the presentation-attack check (kiosk/liveness.go); nil
 	// means none, whatever policy.liveness says (a warning at start).
 	Liveness LivenessChecker
+	// Badges reads badge QR codes while the gate is idle (kiosk/badge.go);
+	// nil: no badge scanning.
+	Badges BadgeScanner
+	// Indicator shows granted, denied and error on lamps and a buzzer
+	// (kiosk/indicator.go); nil: none.
+	Indicator Indicator
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now (tests use testing/synctest for timers).

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/record"
 )
@@ -328,23 +330,11 @@ func (r *rig) start(t *testing.T) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.k.Run(ctx) }()
-	waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+	require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 	return func() error {
 		cancel()
 		return <-done
 	}
-}
-
-// waitFor advances fake time (inside synctest) until cond holds, up to a minute.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for i := 0; i < 600; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("condition not reached within a minute of fake time")
 }
 
 // identify hands id to the kiosk and waits (in fake time) for the kiosk's
@@ -354,7 +344,7 @@ func (r *rig) identify(t *testing.T, id Identity, n int) {
 	if err := r.k.Identify(id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(r.events()) == n })
+	require.Eventually(t, func() bool { return len(r.events()) == n }, time.Minute, 100*time.Millisecond)
 }
 
 func (r *rig) events() []record.Event {

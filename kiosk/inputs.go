@@ -1,6 +1,7 @@
 package kiosk
 
 import (
+	"slices"
 	"time"
 
 	"github.com/facegate/facegate/record"
@@ -23,6 +24,18 @@ var inputAlerts = map[string]struct{ code, msg string }{
 	InputDoorHeldOpen: {"door_held_open", "the door has been held open too long"},
 	InputTamperAlarm:  {"tamper_alarm", "the tamper switch is active (enclosure opened?)"},
 	InputFault:        {"input_fault", "a gate input could not be read"},
+}
+
+// inputAlertCodes are the alert codes of the gate inputs, sorted (their
+// counters exist from the start, so that the first door forced open is an
+// increase a Prometheus rule sees).
+func inputAlertCodes() []string {
+	var codes []string
+	for _, a := range inputAlerts {
+		codes = append(codes, a.code)
+	}
+	slices.Sort(codes)
+	return codes
 }
 
 // inputRecord is an audit line of a gate input.

@@ -48,6 +48,7 @@ type Kiosk struct {
 	pad      padState // liveness (kiosk/liveness.go)
 	metrics  *metrics
 	hub      *hub
+	badges   *badgeLoop // nil without Deps.Badges
 
 	running      atomic.Bool
 	relayFault   atomic.Bool // a pulse left the relay line stuck
@@ -129,6 +130,9 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 		k.crops = &cropStore{dir: filepath.Join(o.StateDir, "crops"), keep: time.Duration(o.Audit.CropDays) * 24 * time.Hour}
 	}
 	k.metrics = newMetrics(k)
+	if deps.Badges != nil {
+		k.badges = newBadgeLoop(deps.Badges, k, deps.Logger.With("component", "badge"))
+	}
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
 	k.warnLiveness(o.Policy.Liveness)
@@ -193,6 +197,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		defer close(healthDone)
 		k.healthLoop(hctx)
 	}()
+	badgesStopped := k.runBadges(hctx)
 	if k.crops != nil {
 		if n, err := k.crops.prune(k.now()); err != nil {
 			k.log.Warn("crop pruning failed", "err", err)
@@ -237,6 +242,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	k.setState(StateStopped, msgStopped, nil)
 	hcancel()
 	<-healthDone
+	badgesStopped()
 	k.hub.close()
 	if err := k.audit.close(); err != nil {
 		k.log.Error("audit log close failed", "err", err)
@@ -258,6 +264,7 @@ func (k *Kiosk) Drain(ctx context.Context) error {
 		k.draining = true
 		close(k.drainCh)
 	}
+	k.badges.setIdle(false)
 	done := k.sessionDone
 	k.mu.Unlock()
 	if done == nil {
@@ -485,6 +492,8 @@ func (k *Kiosk) updateStatus(mut func(*Status)) {
 	k.hub.send("state", k.pageStatus(s))
 	if s.State != before {
 		k.metrics.state(s.State)
+		k.indicate(s.State)
+		k.scanWhileIdle()
 		if p := k.deps.Publisher; p != nil {
 			if err := p.PublishState(s); err != nil {
 				k.log.Warn("state publish failed", "state", s.State, "err", err)

@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/faceauth"
 )
 
@@ -162,7 +164,7 @@ func TestLivenessLockout(t *testing.T) {
 		r := livenessRig(t, cfg, lc)
 		stop := r.start(t)
 		for i := 1; i <= 4; i++ {
-			waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 			r.identify(t, worker, i)
 		}
 		_, _, alerts := r.pub.snapshot()
@@ -186,7 +188,7 @@ func TestLivenessLockout(t *testing.T) {
 		lc.mu.Lock()
 		lc.res = livePass
 		lc.mu.Unlock()
-		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 		r.identify(t, worker, 5)
 		stop()
 		if got := r.events()[4]; got.Decision != "granted" {

@@ -15,6 +15,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/record"
 )
@@ -118,7 +120,7 @@ func TestSessionOutcomes(t *testing.T) {
 				if err := r.k.Identify(worker); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, func() bool { return len(r.events()) > 0 })
+				require.Eventually(t, func() bool { return len(r.events()) > 0 }, time.Minute, 100*time.Millisecond)
 				time.Sleep(time.Minute) // anything late would show now
 				if err := stop(); err != nil {
 					t.Fatal(err)
@@ -239,7 +241,7 @@ func TestGrantedEventCarriesScoresAndLatency(t *testing.T) {
 		if err := r.k.Identify(worker); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { return len(r.events()) > 0 })
+		require.Eventually(t, func() bool { return len(r.events()) > 0 }, time.Minute, 100*time.Millisecond)
 		stop()
 		ev := r.events()[0]
 		if ev.Auth == nil || ev.Auth.AuthenticationID != "auth-1" || ev.Auth.AuthStatus != "approved" ||
@@ -265,8 +267,8 @@ func TestStatesInOrder(t *testing.T) {
 		r := newRig(t, nil)
 		stop := r.start(t)
 		r.k.Identify(worker)
-		waitFor(t, func() bool { return len(r.events()) > 0 })
-		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+		require.Eventually(t, func() bool { return len(r.events()) > 0 }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 		stop()
 		_, states, _ := r.pub.snapshot()
 		want := []State{StateIdle, StateIdentified, StateCapturing, StateAuthenticating, StateGranted, StateCooldown, StateIdle, StateStopped}
@@ -290,19 +292,19 @@ func TestOneSessionAtATime(t *testing.T) {
 		if err := r.k.Identify(other); !errors.Is(err, ErrBusy) {
 			t.Fatalf("second identify right away: %v, want ErrBusy", err)
 		}
-		waitFor(t, func() bool { return r.k.Status().State == StateAuthenticating })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateAuthenticating }, time.Minute, 100*time.Millisecond)
 		if err := r.k.Identify(other); !errors.Is(err, ErrBusy) {
 			t.Fatalf("during authentication: %v, want ErrBusy", err)
 		}
-		waitFor(t, func() bool { return r.k.Status().State == StateCooldown })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateCooldown }, time.Minute, 100*time.Millisecond)
 		if err := r.k.Identify(other); !errors.Is(err, ErrBusy) {
 			t.Fatalf("during cooldown: %v, want ErrBusy", err)
 		}
-		waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 		if err := r.k.Identify(other); err != nil {
 			t.Fatalf("after cooldown: %v", err)
 		}
-		waitFor(t, func() bool { return len(r.events()) == 2 })
+		require.Eventually(t, func() bool { return len(r.events()) == 2 }, time.Minute, 100*time.Millisecond)
 		stop()
 		if err := r.k.Identify(worker); !errors.Is(err, ErrNotRunning) {
 			t.Fatalf("after Run: %v, want ErrNotRunning", err)
@@ -332,7 +334,7 @@ func TestShutdownMidSessionFailsClosed(t *testing.T) {
 				}
 				stop := r.start(t)
 				r.k.Identify(worker)
-				waitFor(t, func() bool { return r.k.Status().State == at })
+				require.Eventually(t, func() bool { return r.k.Status().State == at }, time.Minute, 100*time.Millisecond)
 				time.Sleep(500 * time.Millisecond)
 				if err := stop(); err != nil {
 					t.Fatal(err)
@@ -373,7 +375,7 @@ func TestAntiPassback(t *testing.T) {
 				r := newRig(t, cfg)
 				stop := r.start(t)
 				r.k.Identify(worker)
-				waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 1 })
+				require.Eventually(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 1 }, time.Minute, 100*time.Millisecond)
 				time.Sleep(tc.wait)
 				r.identify(t, worker, 2)
 				stop()
@@ -397,7 +399,7 @@ func TestAttemptsRateLimited(t *testing.T) {
 			if err := r.k.Identify(worker); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == i })
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == i }, time.Minute, 100*time.Millisecond)
 		}
 		if ev := r.events()[2]; ev.Decision != record.DecisionDenied || !slices.Equal(ev.Reason, []string{ReasonRateLimited}) {
 			t.Errorf("third attempt: %s %v", ev.Decision, ev.Reason)
@@ -407,10 +409,10 @@ func TestAttemptsRateLimited(t *testing.T) {
 		}
 		// another worker is not limited; the first is free again after the window
 		r.k.Identify(Identity{SubmissionID: "other", Source: SourceHTTP})
-		waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 4 })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 4 }, time.Minute, 100*time.Millisecond)
 		time.Sleep(time.Minute)
 		r.k.Identify(worker)
-		waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 5 })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == 5 }, time.Minute, 100*time.Millisecond)
 		stop()
 		if r.auth.calls() != 4 {
 			t.Errorf("%d API calls, want 4", r.auth.calls())
@@ -428,8 +430,8 @@ func TestFixedIdentityStartsOnAFace(t *testing.T) {
 		if m := r.k.Status().Message; m != msgIdleFixed {
 			t.Errorf("idle message %q", m)
 		}
-		waitFor(t, func() bool { return r.k.Status().Message == "Come closer" })
-		waitFor(t, func() bool { return len(r.events()) >= 1 })
+		require.Eventually(t, func() bool { return r.k.Status().Message == "Come closer" }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return len(r.events()) >= 1 }, time.Minute, 100*time.Millisecond)
 		stop()
 		ev := r.events()[0]
 		if ev.Decision != record.DecisionGranted || ev.SubmissionID != "solo" || ev.IdentitySource != SourceFixed || ev.UserID != "me" {
@@ -445,7 +447,7 @@ func TestRemoteOpen(t *testing.T) {
 		if err := r.k.RemoteOpen(RemoteOpen{Source: SourceMQTT, By: "ops", Reason: "delivery"}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { return len(r.events()) == 1 })
+		require.Eventually(t, func() bool { return len(r.events()) == 1 }, time.Minute, 100*time.Millisecond)
 		stop()
 		ev := r.events()[0]
 		if ev.Decision != record.DecisionGranted || !slices.Equal(ev.Reason, []string{ReasonRemoteOpen}) || ev.UserID != "ops" || ev.Relay != record.RelayPending || r.relay.count() != 1 {
@@ -467,7 +469,7 @@ func TestSeqPersistsAcrossRestarts(t *testing.T) {
 			stop := r.start(t)
 			for i := 1; i <= 2; i++ {
 				r.k.Identify(worker)
-				waitFor(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == i })
+				require.Eventually(t, func() bool { return r.k.Status().State == StateIdle && len(r.events()) == i }, time.Minute, 100*time.Millisecond)
 			}
 			stop()
 			for _, ev := range r.events() {
@@ -503,7 +505,7 @@ func TestCoachingWhileLooking(t *testing.T) {
 		named := worker
 		named.DisplayName = "Ana"
 		r.k.Identify(named)
-		waitFor(t, func() bool { return r.k.Status().Message == "Come closer" })
+		require.Eventually(t, func() bool { return r.k.Status().Message == "Come closer" }, time.Minute, 100*time.Millisecond)
 		if n := r.k.Status().Name; n != "Ana" {
 			t.Errorf("name %q while identified", n)
 		}
@@ -522,13 +524,13 @@ func TestFixedIdentityWaitsOutTheRateLimit(t *testing.T) {
 		r := newRig(t, cfg)
 		r.auth.res = rejected(faceauth.FailFaceCompare)
 		stop := r.start(t)
-		waitFor(t, func() bool { return len(r.events()) == 2 })
-		waitFor(t, func() bool { return r.k.Status().Message == coaching[ReasonRateLimited] })
+		require.Eventually(t, func() bool { return len(r.events()) == 2 }, time.Minute, 100*time.Millisecond)
+		require.Eventually(t, func() bool { return r.k.Status().Message == coaching[ReasonRateLimited] }, time.Minute, 100*time.Millisecond)
 		time.Sleep(20 * time.Second)
 		if n := len(r.events()); n != 2 {
 			t.Fatalf("%d events while rate limited, want 2 (no denial spam)", n)
 		}
-		waitFor(t, func() bool { return len(r.events()) == 3 })
+		require.Eventually(t, func() bool { return len(r.events()) == 3 }, time.Minute, 100*time.Millisecond)
 		stop()
 		for _, ev := range r.events() {
 			if slices.Contains(ev.Reason, ReasonRateLimited) {
@@ -545,7 +547,7 @@ func TestAuditAndEventsHashSubmissionIDByDefault(t *testing.T) {
 		r := newRig(t, cfg)
 		stop := r.start(t)
 		r.k.Identify(worker)
-		waitFor(t, func() bool { return len(r.events()) == 1 })
+		require.Eventually(t, func() bool { return len(r.events()) == 1 }, time.Minute, 100*time.Millisecond)
 		stop()
 		b, err := os.ReadFile(filepath.Join(cfg.StateDir, "audit", auditName))
 		if err != nil {
@@ -612,7 +614,7 @@ func TestStaleWakeIsIgnored(t *testing.T) {
 				if err := r.k.Identify(worker); err != nil {
 					t.Fatalf("identify after a stale wake: %v", err)
 				}
-				waitFor(t, func() bool { return len(r.events()) == 1 })
+				require.Eventually(t, func() bool { return len(r.events()) == 1 }, time.Minute, 100*time.Millisecond)
 				stop()
 				if ev := r.events()[0]; ev.SubmissionID != worker.SubmissionID {
 					t.Errorf("event for %q", ev.SubmissionID)
@@ -650,8 +652,8 @@ func TestRelayEnergisedThenCutOrFault(t *testing.T) {
 				stop := r.start(t)
 				r.identify(t, worker, 1)
 				// The passback was recorded: the same worker is now refused.
-				waitFor(t, func() bool { return r.k.Identify(worker) == nil })
-				waitFor(t, func() bool { return len(r.events()) == 2 })
+				require.Eventually(t, func() bool { return r.k.Identify(worker) == nil }, time.Minute, 100*time.Millisecond)
+				require.Eventually(t, func() bool { return len(r.events()) == 2 }, time.Minute, 100*time.Millisecond)
 				if err := stop(); err != nil {
 					t.Fatal(err)
 				}
@@ -836,7 +838,7 @@ func TestDrainStopsNewSessions(t *testing.T) {
 		r := newRig(t, cfg)
 		r.sel.reasons = []string{"no_face", "no_face", "no_face"}
 		stop := r.start(t)
-		waitFor(t, func() bool { return r.k.Status().State == StateAuthenticating })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateAuthenticating }, time.Minute, 100*time.Millisecond)
 		if err := r.k.Drain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -865,7 +867,7 @@ func TestDrainLimit(t *testing.T) {
 		if err := r.k.Identify(worker); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { return r.k.Status().State == StateCapturing })
+		require.Eventually(t, func() bool { return r.k.Status().State == StateCapturing }, time.Minute, 100*time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		if err := r.k.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {

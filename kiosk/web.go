@@ -107,7 +107,7 @@ func (k *Kiosk) Handler() http.Handler {
 	mux.HandleFunc("POST /api/open", k.serveOpen)
 	mux.Handle("GET /metrics", k.metricsHandler())
 	mux.HandleFunc("GET /healthz", k.serveHealthz)
-	return k.checkHost(writeDeadline(securityHeaders(mux)))
+	return k.refuseWhileDraining(k.checkHost(writeDeadline(securityHeaders(mux))))
 }
 
 // MetricsHandler serves GET /metrics alone, for the metrics.listen

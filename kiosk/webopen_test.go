@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
 )
 
 const openToken = "open-token-0123456789abcdef"
@@ -59,7 +62,7 @@ func TestOpenEndpoint(t *testing.T) {
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("open: %d %s", rec.Code, rec.Body)
 	}
-	waitFor(t, func() bool { return len(r.events()) == 1 })
+	require.Eventually(t, func() bool { return len(r.events()) == 1 }, time.Minute, 100*time.Millisecond)
 	ev := r.events()[0]
 	if ev.Decision != "granted" || ev.IdentitySource != SourceHTTP || ev.UserID != "home-assistant" ||
 		len(ev.Reason) != 1 || ev.Reason[0] != ReasonRemoteOpen || r.relay.count() != 1 {
@@ -73,7 +76,7 @@ func TestOpenEndpoint(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	waitFor(t, func() bool { return r.k.Status().State == StateIdle })
+	require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 	if rec := post(local, "Bearer "+openToken, ""); rec.Code != http.StatusAccepted {
 		t.Errorf("a minute later: %d %s", rec.Code, rec.Body)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/record"
 )
 
@@ -39,7 +41,7 @@ func TestRecordFailureBeforeTheRelay(t *testing.T) {
 				stop := r.start(t)
 				tc.breakIt(r)
 				r.identify(t, worker, 1)
-				waitFor(t, func() bool { return len(r.pub.relayResults()) == 1 })
+				require.Eventually(t, func() bool { return len(r.pub.relayResults()) == 1 }, time.Minute, 100*time.Millisecond)
 				_, states, alerts := r.pub.snapshot()
 				if err := stop(); err != nil {
 					t.Fatal(err)
@@ -71,7 +73,7 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 		r := newRig(t, cfg)
 		stop := r.start(t)
 		r.identify(t, worker, 1)
-		waitFor(t, func() bool { return len(r.pub.relayResults()) == 1 })
+		require.Eventually(t, func() bool { return len(r.pub.relayResults()) == 1 }, time.Minute, 100*time.Millisecond)
 		stop()
 
 		// A clean restart finds nothing to recover.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/internal/testpki"
 	"github.com/facegate/facegate/mqtt/broker"
 )
@@ -37,8 +39,8 @@ func TestPublishEventsInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "all events", func() bool { return rec.distinct() == n })
-	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	require.Eventually(t, func() bool { return rec.distinct() == n }, 10*time.Second, 5*time.Millisecond, "all events")
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 5*time.Second, 5*time.Millisecond, "outbox drained")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for i, ev := range rec.events {
@@ -61,10 +63,10 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	addr := b.Addr()
 	c := newClient(t, testOptions(t, b.URL()))
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 
 	b.Close()
-	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !c.Connected() })
+	require.Eventually(t, func() bool { return !c.Connected() }, 5*time.Second, 5*time.Millisecond, "disconnect noticed")
 	const n = 300
 	for i := 1; i <= n; i++ {
 		if err := c.PublishEvent(testEvent(i)); err != nil {
@@ -76,9 +78,9 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	}
 	rec := newRecorder()
 	startBroker(t, addr, broker.WithSubscription(prefix+"/event", rec.handle))
-	waitFor(t, 15*time.Second, "connected again", c.Connected)
-	waitFor(t, 15*time.Second, "all queued events after the broker is back", func() bool { return rec.distinct() == n })
-	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	require.Eventually(t, c.Connected, 15*time.Second, 5*time.Millisecond, "connected again")
+	require.Eventually(t, func() bool { return rec.distinct() == n }, 15*time.Second, 5*time.Millisecond, "all queued events after the broker is back")
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 5*time.Second, 5*time.Millisecond, "outbox drained")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	var last uint64
@@ -101,47 +103,47 @@ func TestRetainedTopicsAndGracefulOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "door on connect", func() bool { return h.last(prefix+"/door") == "open" })
+	require.Eventually(t, func() bool { return h.last(prefix+"/door") == "open" }, 5*time.Second, 5*time.Millisecond, "door on connect")
 
 	c.PublishRelay(true)
 	c.PublishRelay(false)
-	c.PublishHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "low light"})
+	c.PublishCameraHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "low light"})
 	c.PublishState("capturing")
 	c.PublishEvent(testEvent(7))
-	waitFor(t, 5*time.Second, "relay open then closed", func() bool {
+	require.Eventually(t, func() bool {
 		r := h.of(prefix + "/relay")
 		return len(r) >= 2 && r[len(r)-2] == "open" && r[len(r)-1] == "closed"
-	})
-	waitFor(t, 5*time.Second, "state with the last decision", func() bool {
+	}, 5*time.Second, 5*time.Millisecond, "relay open then closed")
+	require.Eventually(t, func() bool {
 		var s StatePayload
 		json.Unmarshal([]byte(h.last(prefix+"/state")), &s)
 		return s.State == "capturing" && s.LastDecision != nil && s.LastDecision.EventID == "ev-000007" &&
 			s.LastDecision.FaceSimilarity != nil && *s.LastDecision.FaceSimilarity == 99.5
-	})
+	}, 5*time.Second, 5*time.Millisecond, "state with the last decision")
 	var health CameraHealth
 	json.Unmarshal([]byte(h.last(prefix+"/camera")), &health)
 	if health.Status != CameraDegraded || health.TS == "" {
 		t.Errorf("camera health = %+v", health)
 	}
-	if err := c.PublishHealth(CameraHealth{Status: "fine"}); err == nil {
-		t.Error("PublishHealth accepted status \"fine\"")
+	if err := c.PublishCameraHealth(CameraHealth{Status: "fine"}); err == nil {
+		t.Error("PublishCameraHealth accepted status \"fine\"")
 	}
 	if err := c.PublishAlert(Alert{Code: "api_config", Message: "wrong API key", EventID: "ev-000007"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "alert", func() bool {
+	require.Eventually(t, func() bool {
 		var a Alert
 		json.Unmarshal([]byte(h.last(prefix+"/alert")), &a)
 		return a.Code == "api_config" && a.EventID == "ev-000007" && a.TS != ""
-	})
+	}, 5*time.Second, 5*time.Millisecond, "alert")
 	if err := c.PublishSelfTest(SelfTest{Status: "degraded", Checks: map[string]CheckInfo{"api": {Status: "down", Detail: "timeout"}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "self-test", func() bool {
+	require.Eventually(t, func() bool {
 		var st SelfTest
 		json.Unmarshal([]byte(h.last(prefix+"/health")), &st)
 		return st.Status == "degraded" && st.Checks["api"].Detail == "timeout" && st.TS != ""
-	})
+	}, 5*time.Second, 5*time.Millisecond, "self-test")
 	if err := c.PublishSelfTest(SelfTest{Status: "fine"}); err == nil {
 		t.Error("PublishSelfTest accepted status \"fine\"")
 	}
@@ -169,10 +171,10 @@ func TestLastWillOnAbruptLossThenOnlineAgain(t *testing.T) {
 	o := testOptions(t, p.url())
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "online", func() bool { return h.last(prefix+"/status") == "online" })
+	require.Eventually(t, func() bool { return h.last(prefix+"/status") == "online" }, 5*time.Second, 5*time.Millisecond, "online")
 	p.cut()
-	waitFor(t, 5*time.Second, "last will offline", func() bool { return h.last(prefix+"/status") == "offline" })
-	waitFor(t, 5*time.Second, "online again after reconnect", func() bool { return h.last(prefix+"/status") == "online" })
+	require.Eventually(t, func() bool { return h.last(prefix+"/status") == "offline" }, 5*time.Second, 5*time.Millisecond, "last will offline")
+	require.Eventually(t, func() bool { return h.last(prefix+"/status") == "online" }, 5*time.Second, 5*time.Millisecond, "online again after reconnect")
 }
 
 func TestCommandsReachTheDaemon(t *testing.T) {
@@ -187,7 +189,7 @@ func TestCommandsReachTheDaemon(t *testing.T) {
 	// refused (it would run again on every reconnect).
 	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"retained"}`), true)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 
 	next := func() Command {
 		t.Helper()
@@ -236,7 +238,7 @@ func TestOpenIsOffByDefault(t *testing.T) {
 	o.Identify = true
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 	open := signed(t, testSecret, OpenBody{TS: time.Now().Unix(), Nonce: "nonce-integration-2", Topic: prefix + "/cmd/open"})
 	b.Publish(prefix+"/cmd/open", open, false)
 	b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"after"}`), false)
@@ -277,7 +279,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 				}
 				return true
 			}
-			waitFor(t, 5*time.Second, "discovery configs", func() bool { return announced(1) })
+			require.Eventually(t, func() bool { return announced(1) }, 5*time.Second, 5*time.Millisecond, "discovery configs")
 			doorCfg := h.of(cfg("binary_sensor/door"))
 			if !door && (len(doorCfg) != 1 || doorCfg[0] != "") {
 				t.Errorf("door config without a door input = %q, want one empty (removing) message", doorCfg)
@@ -290,7 +292,7 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 				t.Fatalf("relay config = %v", relay)
 			}
 			b.Publish("homeassistant/status", []byte("online"), false)
-			waitFor(t, 5*time.Second, "discovery republished on homeassistant/status online", func() bool { return announced(2) })
+			require.Eventually(t, func() bool { return announced(2) }, 5*time.Second, 5*time.Millisecond, "discovery republished on homeassistant/status online")
 		})
 	}
 }
@@ -313,7 +315,7 @@ func TestBadCredentialsGiveAClearError(t *testing.T) {
 	o.Username, o.Password = "gate1", "right-password"
 	c = newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected with the right password", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected with the right password")
 }
 
 func TestTLSWithGeneratedCA(t *testing.T) {
@@ -332,17 +334,17 @@ func TestTLSWithGeneratedCA(t *testing.T) {
 	}
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "TLS connection", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "TLS connection")
 
 	// Without our CA the server certificate is not trusted.
 	o = testOptions(t, b.URL())
 	o.TLS = &tlsConfigNoCA
 	c2 := newClient(t, o)
 	runClient(t, c2)
-	waitFor(t, 5*time.Second, "a certificate error", func() bool {
+	require.Eventually(t, func() bool {
 		err := c2.LastError()
 		return err != nil && strings.Contains(err.Error(), "certificate")
-	})
+	}, 5*time.Second, 5*time.Millisecond, "a certificate error")
 	if c2.Connected() {
 		t.Fatal("connected to a server signed by an unknown CA")
 	}
@@ -407,7 +409,7 @@ func TestStalledBrokerIsAbandoned(t *testing.T) {
 	o.ConnectTimeout = 500 * time.Millisecond
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 
 	p.stalled.Store(true)
 	for i := 1; i <= 5; i++ {
@@ -415,14 +417,14 @@ func TestStalledBrokerIsAbandoned(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "the stalled connection dropped", func() bool { return !c.Connected() })
+	require.Eventually(t, func() bool { return !c.Connected() }, 5*time.Second, 5*time.Millisecond, "the stalled connection dropped")
 	// The event or the retained state (PublishEvent updates both) times out.
 	if err := c.LastError(); err == nil || !strings.Contains(err.Error(), "no PUBACK") && !strings.Contains(err.Error(), "no acknowledgement") {
 		t.Fatalf("LastError = %v, want the missing acknowledgement", err)
 	}
 	p.stalled.Store(false)
-	waitFor(t, 10*time.Second, "events delivered after the stall", func() bool { return rec.distinct() == 5 })
-	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	require.Eventually(t, func() bool { return rec.distinct() == 5 }, 10*time.Second, 5*time.Millisecond, "events delivered after the stall")
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 5*time.Second, 5*time.Millisecond, "outbox drained")
 }
 
 // Nobody reads Commands: the commands pile up and are dropped, and the
@@ -434,20 +436,20 @@ func TestUnreadCommandsNeverBlockTheConnection(t *testing.T) {
 	o.Identify = true
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 	for i := 0; i < 500; i++ {
 		b.Publish(prefix+"/cmd/identify", []byte(`{"submission_id":"s`+strconv.Itoa(i)+`"}`), false)
 	}
 	if err := c.PublishEvent(testEvent(1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "an event published while commands pile up", func() bool { return rec.distinct() == 1 })
+	require.Eventually(t, func() bool { return rec.distinct() == 1 }, 5*time.Second, 5*time.Millisecond, "an event published while commands pile up")
 	if !c.Connected() {
 		t.Fatal("connection lost while commands piled up")
 	}
 	// The commands go through the Client's own goroutine, which under load
 	// may run after the event's PUBACK: wait for it.
-	waitFor(t, 5*time.Second, "the unread command channel full", func() bool { return len(c.Commands()) == cap(c.Commands()) })
+	require.Eventually(t, func() bool { return len(c.Commands()) == cap(c.Commands()) }, 5*time.Second, 5*time.Millisecond, "the unread command channel full")
 	if !c.Connected() {
 		t.Fatal("connection lost once the command channel was full")
 	}
@@ -476,7 +478,7 @@ func TestWebsocketAndSecureWebsocket(t *testing.T) {
 			c := newClient(t, o)
 			runClient(t, c)
 			c.PublishEvent(testEvent(1))
-			waitFor(t, 5*time.Second, "event over "+tc.scheme, func() bool { return rec.distinct() == 1 })
+			require.Eventually(t, func() bool { return rec.distinct() == 1 }, 5*time.Second, 5*time.Millisecond, "event over "+tc.scheme)
 		})
 	}
 }
@@ -494,13 +496,13 @@ func TestLogsHideURLPasswords(t *testing.T) {
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
-	waitFor(t, 5*time.Second, "connected logged", func() bool { return strings.Contains(logs.String(), `msg="mqtt connected"`) })
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="mqtt connected"`) }, 5*time.Second, 5*time.Millisecond, "connected logged")
 
 	down := testOptions(t, "tcp://gate:url-pw-4@127.0.0.1:1")
 	down.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	runClient(t, newClient(t, down))
-	waitFor(t, 5*time.Second, "connect failure logged", func() bool { return strings.Contains(logs.String(), `msg="mqtt connect failed"`) })
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="mqtt connect failed"`) }, 5*time.Second, 5*time.Millisecond, "connect failure logged")
 
 	if strings.Contains(logs.String(), "url-pw") {
 		t.Fatalf("a password from a URL was logged:\n%s", logs.String())

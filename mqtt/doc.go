@@ -8,7 +8,7 @@
 //	go c.Run(ctx)                   // connects, reconnects, publishes
 //	c.PublishEvent(ev)              // durable once it returns
 //	c.PublishState("idle")          // retained values, newest wins
-//	c.PublishRelay(true); c.PublishDoor(false); c.PublishHealth(h)
+//	c.PublishRelay(true); c.PublishDoor(false); c.PublishCameraHealth(h)
 //	for cmd := range c.Commands() { switch cmd.(type) { case mqtt.Identify: …; case mqtt.Open: … } }
 //	c.Close(ctx)                    // flush, "offline", disconnect
 //

@@ -83,7 +83,7 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 	out["state"] = c2.retained.get(c2.topics.State)
 
 	clk.t = time.Date(2026, 11, 22, 7, 40, 0, 0, time.UTC)
-	must(t, c.PublishHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "frames unchanged for 12s"}))
+	must(t, c.PublishCameraHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "frames unchanged for 12s"}))
 	out["camera"] = c.retained.get(c.topics.Camera)
 
 	clk.t = time.Date(2026, 11, 22, 7, 41, 0, 0, time.UTC)

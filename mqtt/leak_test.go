@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/internal/leakcheck"
 	"github.com/facegate/facegate/mqtt/broker"
 )
@@ -40,7 +42,7 @@ func warmUp(t *testing.T) {
 	c := newClient(t, fastReconnect(testOptions(t, b.URL())))
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(context.Background()) }()
-	waitFor(t, 10*time.Second, "warm-up connection", c.Connected)
+	require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "warm-up connection")
 	closeClient(t, c, errc)
 	b.Close()
 }
@@ -90,7 +92,7 @@ func TestBrokerFlappingLeaksNothing(t *testing.T) {
 	}
 	var running leakcheck.Snapshot
 	for i := range cycles {
-		waitFor(t, 10*time.Second, "connected again", c.Connected)
+		require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "connected again")
 		if i == 1 {
 			// Connected after one reconnect: the level every later
 			// connected cycle must come back to.
@@ -100,13 +102,13 @@ func TestBrokerFlappingLeaksNothing(t *testing.T) {
 		b.Close()
 		// Promptly, even when a publish was caught by the loss and holds
 		// Run in paho for up to WriteTimeout.
-		waitFor(t, 5*time.Second, "the lost broker noticed", func() bool { return !c.Connected() })
+		require.Eventually(t, func() bool { return !c.Connected() }, 5*time.Second, 5*time.Millisecond, "the lost broker noticed")
 		publish()
 		b = start(addr)
 	}
-	waitFor(t, 10*time.Second, "connected at the end", c.Connected)
-	waitFor(t, 15*time.Second, "every event delivered", func() bool { return rec.distinct() == n })
-	waitFor(t, 10*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "connected at the end")
+	require.Eventually(t, func() bool { return rec.distinct() == n }, 15*time.Second, 5*time.Millisecond, "every event delivered")
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 10*time.Second, 5*time.Millisecond, "outbox drained")
 	t.Logf("%d broker restarts, %d events published, %d distinct ids delivered (%d messages with duplicates)",
 		cycles, n, rec.distinct(), len(rec.events))
 	leakcheck.Check(t, running, leakSlack) // while connected, before Close
@@ -163,7 +165,7 @@ func TestRefusedConnectionRetriesLeakNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "refused connection attempts", func() bool { return failures.Load() >= retries })
+	require.Eventually(t, func() bool { return failures.Load() >= retries }, 20*time.Second, 5*time.Millisecond, "refused connection attempts")
 	if c.Connected() {
 		t.Fatal("connected with nothing listening")
 	}
@@ -175,7 +177,7 @@ func TestRefusedConnectionRetriesLeakNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start embedded broker on %s: %v", addr, err)
 	}
-	waitFor(t, 10*time.Second, "queued events after the broker listens", func() bool { return rec.distinct() == events })
+	require.Eventually(t, func() bool { return rec.distinct() == events }, 10*time.Second, 5*time.Millisecond, "queued events after the broker listens")
 	t.Logf("%d refused connection attempts, then %d queued events delivered", refused, rec.distinct())
 	closeClient(t, c, errc)
 	b.Close()
@@ -209,7 +211,7 @@ func TestAbruptLinkLossLeaksNothing(t *testing.T) {
 	go func() { errc <- c.Run(context.Background()) }()
 	n := 0
 	for range cycles {
-		waitFor(t, 10*time.Second, "connected again", c.Connected)
+		require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "connected again")
 		for range perCycle {
 			n++
 			if err := c.PublishEvent(testEvent(n)); err != nil {
@@ -219,11 +221,11 @@ func TestAbruptLinkLossLeaksNothing(t *testing.T) {
 		before := onlines()
 		p.cut()
 		// Not !Connected: the reconnect may be quicker than a poll.
-		waitFor(t, 10*time.Second, "online again after the cut", func() bool { return onlines() > before })
+		require.Eventually(t, func() bool { return onlines() > before }, 10*time.Second, 5*time.Millisecond, "online again after the cut")
 	}
-	waitFor(t, 10*time.Second, "connected at the end", c.Connected)
-	waitFor(t, 15*time.Second, "every event delivered", func() bool { return rec.distinct() == n })
-	waitFor(t, 10*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "connected at the end")
+	require.Eventually(t, func() bool { return rec.distinct() == n }, 15*time.Second, 5*time.Millisecond, "every event delivered")
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 10*time.Second, 5*time.Millisecond, "outbox drained")
 	closeClient(t, c, errc)
 	p.cut() // the proxy's copies of the last connection end with it
 	got := leakcheck.Check(t, base, leakSlack)

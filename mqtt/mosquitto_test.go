@@ -17,6 +17,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/internal/testpki"
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
 	"github.com/facegate/facegate/mqtt/outbox"
@@ -110,12 +112,12 @@ func TestMosquittoOutageLosesNothing(t *testing.T) {
 	observe(t, mq.URL(), prefix+"/event", rec)
 	c := newClient(t, testOptions(t, mq.URL()))
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 	c.PublishEvent(testEvent(0))
-	waitFor(t, 5*time.Second, "first event", func() bool { return rec.distinct() == 1 })
+	require.Eventually(t, func() bool { return rec.distinct() == 1 }, 5*time.Second, 5*time.Millisecond, "first event")
 
 	mq.Stop()
-	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !c.Connected() })
+	require.Eventually(t, func() bool { return !c.Connected() }, 5*time.Second, 5*time.Millisecond, "disconnect noticed")
 	n := testN(300)
 	for i := 1; i <= n; i++ {
 		if err := c.PublishEvent(testEvent(i)); err != nil {
@@ -123,8 +125,8 @@ func TestMosquittoOutageLosesNothing(t *testing.T) {
 		}
 	}
 	mq.Restart()
-	waitFor(t, 20*time.Second+time.Duration(n)*time.Millisecond, "every event after mosquitto is back", func() bool { return rec.distinct() == n+1 })
-	waitFor(t, 5*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	require.Eventually(t, func() bool { return rec.distinct() == n+1 }, 20*time.Second+time.Duration(n)*time.Millisecond, 5*time.Millisecond, "every event after mosquitto is back")
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 5*time.Second, 5*time.Millisecond, "outbox drained")
 	t.Logf("mosquitto restart: %d events queued while it was down, %d distinct delivered, 0 lost", n, rec.distinct()-1)
 	c.Close(context.Background())
 }
@@ -206,7 +208,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	o.OutboxPath = outboxPath
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 30*time.Second+time.Duration(n)*time.Millisecond, "every durable event delivered", func() bool {
+	require.Eventually(t, func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		for i := range queued {
@@ -215,8 +217,8 @@ func TestKill9LosesNothing(t *testing.T) {
 			}
 		}
 		return true
-	})
-	waitFor(t, 10*time.Second, "outbox drained", func() bool { return c.OutboxDepth() == 0 })
+	}, 30*time.Second+time.Duration(n)*time.Millisecond, 5*time.Millisecond, "every durable event delivered")
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 10*time.Second, 5*time.Millisecond, "outbox drained")
 	rec.mu.Lock()
 	dups := len(rec.events) - len(rec.ids)
 	rec.mu.Unlock()
@@ -255,17 +257,17 @@ func TestMosquittoTLSAndClientCertificate(t *testing.T) {
 	}
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 10*time.Second, "TLS connection with a client certificate", c.Connected)
+	require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "TLS connection with a client certificate")
 	if err := c.PublishEvent(testEvent(1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "event over TLS", func() bool { return c.OutboxDepth() == 0 })
+	require.Eventually(t, func() bool { return c.OutboxDepth() == 0 }, 5*time.Second, 5*time.Millisecond, "event over TLS")
 
 	o = testOptions(t, mq.URL()) // no client certificate: refused
 	o.TLS, _ = LoadTLS(pki.CAFile, "", "", "")
 	c2 := newClient(t, o)
 	runClient(t, c2)
-	waitFor(t, 10*time.Second, "a connection error without a client certificate", func() bool { return c2.LastError() != nil })
+	require.Eventually(t, func() bool { return c2.LastError() != nil }, 10*time.Second, 5*time.Millisecond, "a connection error without a client certificate")
 	if c2.Connected() {
 		t.Fatal("connected without the required client certificate")
 	}
@@ -289,7 +291,7 @@ func TestMosquittoBadCredentials(t *testing.T) {
 	o.Username, o.Password = "gate1", "right-password"
 	c = newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 10*time.Second, "connected with the right password", c.Connected)
+	require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "connected with the right password")
 }
 
 // BenchmarkReplayMosquitto measures how fast a full outbox drains into a
@@ -333,7 +335,7 @@ func TestMosquittoPersistentSessionKeepsCommands(t *testing.T) {
 	o.Identify = true
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

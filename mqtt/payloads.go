@@ -20,7 +20,7 @@ type CameraHealth struct {
 	// LastFrameAgeMS is the age of the newest frame; -1 when none yet.
 	LastFrameAgeMS int64  `json:"last_frame_age_ms"`
 	Message        string `json:"message,omitempty"`
-	// TS is filled by PublishHealth when empty.
+	// TS is filled by PublishCameraHealth when empty.
 	TS string `json:"ts"`
 }
 

@@ -116,8 +116,8 @@ func (c *Client) PublishDoor(open bool) error {
 	return nil
 }
 
-// PublishHealth records the camera health for the retained <prefix>/camera.
-func (c *Client) PublishHealth(h CameraHealth) error {
+// PublishCameraHealth records the camera health for the retained <prefix>/camera.
+func (c *Client) PublishCameraHealth(h CameraHealth) error {
 	if h.TS == "" {
 		h.TS = record.Timestamp(c.clock.Now())
 	}

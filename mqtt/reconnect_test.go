@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/mqtt/broker"
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
 )
@@ -28,10 +30,10 @@ func TestMosquittoReturnReconnectsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	runClient(t, c)
-	waitFor(t, 10*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 10*time.Second, 5*time.Millisecond, "connected")
 
 	mq.Stop()
-	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !c.Connected() })
+	require.Eventually(t, func() bool { return !c.Connected() }, 5*time.Second, 5*time.Millisecond, "disconnect noticed")
 	time.Sleep(1500 * time.Millisecond) // a few probes find the port closed
 	if err := c.PublishEvent(testEvent(1)); err != nil {
 		t.Fatal(err)
@@ -39,18 +41,18 @@ func TestMosquittoReturnReconnectsAtOnce(t *testing.T) {
 	mq.Restart()
 	back := time.Now()
 	observeHistory(t, mq.URL(), prefix+"/health", h)
-	waitFor(t, 5*time.Second, "reconnected after mosquitto's return", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "reconnected after mosquitto's return")
 	took := time.Since(back)
 	t.Logf("reconnected %s after mosquitto accepted connections again (backoff 20s)", took.Round(time.Millisecond))
 	// The health published on reconnect reports the live connection.
-	waitFor(t, 5*time.Second, "health with the broker connected and the outbox drained", func() bool {
+	require.Eventually(t, func() bool {
 		var st SelfTest
 		if json.Unmarshal([]byte(h.last(prefix+"/health")), &st) != nil {
 			return false
 		}
 		b := st.Checks["broker"]
 		return b.Status == "ok" && b.Value != nil && *b.Value == 0
-	})
+	}, 5*time.Second, 5*time.Millisecond, "health with the broker connected and the outbox drained")
 }
 
 // observeHistory subscribes a plain paho client to topic on url.
@@ -87,7 +89,7 @@ func TestHealthReportsTheLiveBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "health published", func() bool { return h.last(prefix+"/health") != "" })
+	require.Eventually(t, func() bool { return h.last(prefix+"/health") != "" }, 5*time.Second, 5*time.Millisecond, "health published")
 	var st SelfTest
 	if err := json.Unmarshal([]byte(h.of(prefix + "/health")[0]), &st); err != nil {
 		t.Fatal(err)
@@ -145,7 +147,7 @@ func TestReconnectWaitEndsOnlyWhenThePortReturns(t *testing.T) {
 	o.ReconnectMin, o.ReconnectMax, o.ConnectTimeout = 20*time.Second, time.Minute, time.Second
 	c := newClient(t, o)
 	runClient(t, c)
-	waitFor(t, 5*time.Second, "first attempt", func() bool { return cl.attempts.Load() >= 1 })
+	require.Eventually(t, func() bool { return cl.attempts.Load() >= 1 }, 5*time.Second, 5*time.Millisecond, "first attempt")
 	time.Sleep(1500 * time.Millisecond) // paho tries MQTT 3.1.1, then 3.1: one attempt, two connections
 	first := cl.attempts.Load()
 	time.Sleep(3 * time.Second) // six probe rounds, all finding the port open
@@ -157,6 +159,6 @@ func TestReconnectWaitEndsOnlyWhenThePortReturns(t *testing.T) {
 	cl2 := listenCounting(t, addr)
 	defer cl2.l.Close()
 	start := time.Now()
-	waitFor(t, 5*time.Second, "an attempt once the port is back", func() bool { return cl2.attempts.Load() >= 1 })
+	require.Eventually(t, func() bool { return cl2.attempts.Load() >= 1 }, 5*time.Second, 5*time.Millisecond, "an attempt once the port is back")
 	t.Logf("attempt %s after the port reopened", time.Since(start).Round(time.Millisecond))
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/mqtt/broker"
 	"github.com/facegate/facegate/record"
 )
@@ -126,7 +128,7 @@ func TestCleanStopLeavesStoppedRetained(t *testing.T) {
 	c := newClient(t, testOptions(t, b.URL()))
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(context.Background()) }()
-	waitFor(t, 5*time.Second, "connected", c.Connected)
+	require.Eventually(t, c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
 	if err := c.PublishState("granted"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-// Package systemd holds facegate's own hardened unit file and the small
-// sd_notify client the daemon uses to report readiness, reloads, shutdown and
-// watchdog pings to the service manager.
+// Package systemd holds facegate's own hardened unit file, what installing
+// it takes (the unit rendered for the installed binary, the service account,
+// the configuration directory: install.go) and the small sd_notify client
+// the daemon uses to report readiness, reloads, shutdown and watchdog pings
+// to the service manager.
 package systemd
 
 import _ "embed"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/internal/demoscene"
+	"github.com/facegate/facegate/kiosk"
 )
 
 // badgeFrame renders one demo-scene frame with a badge showing payload.
@@ -28,7 +29,7 @@ func badgeFrame(t *testing.T, payload string) gocv.Mat {
 }
 
 // collect runs a scanner over src for d and returns every payload found.
-func collect(t *testing.T, s badgeScanner, d time.Duration) []string {
+func collect(t *testing.T, s kiosk.BadgeScanner, d time.Duration) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

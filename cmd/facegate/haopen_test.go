@@ -14,6 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/record"
 )
@@ -88,7 +90,7 @@ func TestHomeAssistantRestCommandOpensTheGate(t *testing.T) {
 		"kiosk:\n  listen: 127.0.0.1:0\n  open:\n    enabled: true\n", 1)
 	r.writeConfig(yml + "metrics:\n  listen: 127.0.0.1:0\n")
 	r.start()
-	waitUntil(t, 15*time.Second, "the kiosk to be idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 15*time.Second, 20*time.Millisecond, "the kiosk to be idle")
 
 	name, cmd := documentedRestCommand(t, map[string]string{"facegate_open_authorization": "Bearer " + token})
 	u, err := url.Parse(cmd.URL)
@@ -130,7 +132,7 @@ func TestHomeAssistantRestCommandOpensTheGate(t *testing.T) {
 	}
 
 	var ev record.Event
-	waitUntil(t, 15*time.Second, "the remote open event", func() bool {
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		for _, e := range r.bl.events {
@@ -140,12 +142,12 @@ func TestHomeAssistantRestCommandOpensTheGate(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}, 15*time.Second, 20*time.Millisecond, "the remote open event")
 	if ev.Decision != record.DecisionGranted || len(ev.Reason) != 1 || ev.Reason[0] != kiosk.ReasonRemoteOpen ||
 		ev.UserID != "home-assistant" || ev.Relay != record.RelayPending {
 		t.Errorf("event %+v", ev)
 	}
-	waitUntil(t, 15*time.Second, "the open's relay result", func() bool {
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		for _, res := range r.bl.results {
@@ -154,7 +156,7 @@ func TestHomeAssistantRestCommandOpensTheGate(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}, 15*time.Second, 20*time.Millisecond, "the open's relay result")
 	audit, err := os.ReadFile(filepath.Join(r.d.cfg.StateDir, "audit", "audit.jsonl"))
 	if err != nil || !bytes.Contains(audit, []byte(ev.EventID)) || !bytes.Contains(audit, []byte(`"identity_source":"http"`)) {
 		t.Errorf("audit log lacks the open %s: %v\n%s", ev.EventID, err, audit)

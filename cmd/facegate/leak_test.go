@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/internal/leakcheck"
 	"github.com/facegate/facegate/kiosk"
 )
@@ -43,24 +45,24 @@ func TestRunLeaksNothingOverSessionsAndABrokerRestart(t *testing.T) {
 	// Warm up: OpenCV, the netpoller and the first connections to the
 	// emulator and the broker are set up once per process, not per run.
 	r.start()
-	waitUntil(t, 10*time.Second, "online", func() bool { return r.onlineCount() == 1 })
+	require.Eventually(t, func() bool { return r.onlineCount() == 1 }, 10*time.Second, 20*time.Millisecond, "online")
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("warm-up run exited %d\n%s", code, r.logs.String())
 	}
 	base := leakcheck.TakeSettled()
 
 	r.start()
-	waitUntil(t, 10*time.Second, "online again", func() bool { return r.onlineCount() == 2 })
+	require.Eventually(t, func() bool { return r.onlineCount() == 2 }, 10*time.Second, 20*time.Millisecond, "online again")
 	const sessions = 6
 	for i := 1; i <= sessions; i++ {
 		if i == sessions/2+1 {
 			online := r.onlineCount()
 			r.restartBroker()
-			waitUntil(t, 15*time.Second, "online on the restarted broker", func() bool { return r.onlineCount() > online })
+			require.Eventually(t, func() bool { return r.onlineCount() > online }, 15*time.Second, 20*time.Millisecond, "online on the restarted broker")
 		}
-		waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+		require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
 		r.identify()
-		waitUntil(t, 30*time.Second, fmt.Sprintf("granted event %d", i), func() bool { return r.bl.granted() == i })
+		require.Eventually(t, func() bool { return r.bl.granted() == i }, 30*time.Second, 20*time.Millisecond, fmt.Sprintf("granted event %d", i))
 	}
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())

@@ -80,7 +80,7 @@ func analyzerOptions(c *config.Config) capture.AnalyzerConfig {
 		Cascade:    c.Capture.Cascade,
 		EyeCascade: c.Capture.EyeCascade,
 		Model:      c.CaptureModel(),
-		Gates: capture.Gates{
+		Thresholds: capture.Thresholds{
 			MinFaceWidth:  c.Capture.MinFaceWidth,
 			MinSharpness:  c.Capture.MinSharpness,
 			MinBrightness: c.Capture.MinBrightness,

@@ -28,3 +28,13 @@ func TestCaptureReasonsCoached(t *testing.T) {
 		}
 	}
 }
+
+// What `facegate crop` says for a reason (capture.Reason.Message) is what
+// the kiosk's screen says for it (kiosk.Coach): one instruction per code.
+func TestCaptureReasonMessagesAgree(t *testing.T) {
+	for _, r := range capture.Reasons {
+		if m, _ := kiosk.Coach(string(r)); m != r.Message() {
+			t.Errorf("%s: the kiosk shows %q, capture.Reason.Message says %q", r, m, r.Message())
+		}
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,10 +115,8 @@ type daemon struct {
 	// metricsSrv serves metrics.listen (nil when unset).
 	metricsSrv  *http.Server
 	metricsAddr net.Addr
-	qr          *qrLoop
 	started     time.Time
 
-	draining    atomic.Bool
 	lastHealth  atomic.Int64 // unix nanoseconds of the last self-test
 	kioskCancel context.CancelFunc
 	kioskDone   chan error
@@ -186,12 +183,6 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		d.metricsAddr = mln.Addr()
 	}
 
-	d.qr = newQRLoop(p.qr, p.kiosk, o.log.With("component", "badge"))
-	p.pub.observeState(func(s kiosk.Status) {
-		d.qr.setIdle(s.State == kiosk.StateIdle && !d.draining.Load())
-		d.indicate(s.State)
-	})
-	d.goBG(func() { d.qr.run(partsCtx) })
 	// Between people the selector keeps the scene learnt and finds who
 	// walks up, so that a badge read starts the selection on a tracked face.
 	d.goBG(func() { _ = p.selector.Watch(partsCtx, watchInterval) })
@@ -209,7 +200,7 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	}
 
 	httpLog := slog.NewLogLogger(o.log.With("component", "http").Handler(), slog.LevelWarn)
-	d.srv = kiosk.NewServer(d.guard(p.kiosk.Handler()), httpLog)
+	d.srv = kiosk.NewServer(p.kiosk.Handler(), httpLog)
 	go func() {
 		err := d.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -316,10 +307,8 @@ const maxDrain = 40 * time.Second
 func (d *daemon) shutdown(code int) int {
 	d.stopOnce.Do(func() {
 		_ = d.opts.notifier.Notify(systemd.Stopping, systemd.Status("stopping"))
-		// 1. No new sessions: badges, MQTT and HTTP identities are refused.
-		d.draining.Store(true)
-		d.qr.setIdle(false)
-		// 2. The kiosk starts no session either (its fixed identity too) and
+		// 1–2. No new sessions: the kiosk refuses badges (its scanner
+		// stops), MQTT and HTTP identities and its fixed identity, and
 		// finishes the one in flight, bounded by a whole session: capture,
 		// the API call (timeout + 1 s) and the pulse. One still in flight at
 		// the limit is ended by the kiosk with reason "shutdown".
@@ -370,38 +359,6 @@ func (d *daemon) shutdown(code int) int {
 		d.log.Info("facegate stopped")
 	})
 	return code
-}
-
-// indicatorPatterns are what the lamps and buzzer show for an end state.
-var indicatorPatterns = map[kiosk.State]gate.Pattern{
-	kiosk.StateGranted: gate.PatternGranted,
-	kiosk.StateDenied:  gate.PatternDenied,
-	kiosk.StateError:   gate.PatternError,
-}
-
-// indicate plays the end state's pattern on the optional LEDs and buzzer
-// (a few GPIO writes: quick enough for the kiosk's goroutine).
-func (d *daemon) indicate(st kiosk.State) {
-	p, ok := indicatorPatterns[st]
-	if !ok || d.p.gate.Indicator == nil {
-		return
-	}
-	if err := d.p.gate.Indicator.Show(p); err != nil {
-		d.log.Warn("indicator failed", "pattern", p.String(), "err", err)
-	}
-}
-
-// guard refuses new identities and opens over HTTP while shutting down.
-func (d *daemon) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if d.draining.Load() && (r.URL.Path == "/api/identify" || r.URL.Path == "/api/open") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "shutting down"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // reload re-reads the configuration file (SIGHUP). A bad file changes
@@ -504,7 +461,8 @@ func (d *daemon) unsound() string {
 	}
 }
 
-// commands hands MQTT commands to the kiosk.
+// commands hands MQTT commands to the kiosk (which refuses them with
+// ErrNotRunning once it drains).
 func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 	log := d.log.With("component", "mqtt-commands")
 	for {
@@ -513,10 +471,6 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 		case <-ctx.Done():
 			return
 		case cmd = <-cmds:
-		}
-		if d.draining.Load() {
-			log.Info("command refused: shutting down")
-			continue
 		}
 		var err error
 		switch c := cmd.(type) {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth/emulator"
@@ -105,17 +106,6 @@ func (b *brokerLog) granted() int {
 		}
 	}
 	return n
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // rig is a daemon wired to real parts: the emulator, a camera reading a
@@ -316,7 +306,7 @@ func (r *rig) stop() int {
 // kiosk is idle before the broker connection is up.
 func (r *rig) identify() {
 	r.t.Helper()
-	waitUntil(r.t, 10*time.Second, "the command subscriptions", r.d.p.broker.Connected)
+	require.Eventually(r.t, r.d.p.broker.Connected, 10*time.Second, 20*time.Millisecond, "the command subscriptions")
 	body := []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`)
 	if err := r.broker.Publish(r.prefix+"/cmd/identify", body, false); err != nil {
 		r.t.Fatal(err)
@@ -341,23 +331,23 @@ func (r *rig) get(path string) (int, string) {
 func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	r := newRig(t, 0)
 	r.start()
-	waitUntil(t, 10*time.Second, "READY=1", func() bool { return r.notify.index(systemd.Ready, 0) >= 0 })
-	waitUntil(t, 10*time.Second, "online", func() bool {
+	require.Eventually(t, func() bool { return r.notify.index(systemd.Ready, 0) >= 0 }, 10*time.Second, 20*time.Millisecond, "READY=1")
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
-	})
-	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+	}, 10*time.Second, 20*time.Millisecond, "online")
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
 
 	r.identify()
-	waitUntil(t, 30*time.Second, "the green lamp", func() bool { return r.d.p.gate.Sim().Level("leds.green") })
-	waitUntil(t, 30*time.Second, "a granted event", func() bool { return r.bl.granted() == 1 })
-	waitUntil(t, 5*time.Second, "the sim relay pulse", func() bool { return len(r.d.p.gate.Sim().Pulses()) == 1 })
-	waitUntil(t, 10*time.Second, "the grant's relay result", func() bool {
+	require.Eventually(t, func() bool { return r.d.p.gate.Sim().Level("leds.green") }, 30*time.Second, 20*time.Millisecond, "the green lamp")
+	require.Eventually(t, func() bool { return r.bl.granted() == 1 }, 30*time.Second, 20*time.Millisecond, "a granted event")
+	require.Eventually(t, func() bool { return len(r.d.p.gate.Sim().Pulses()) == 1 }, 5*time.Second, 20*time.Millisecond, "the sim relay pulse")
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		return len(r.bl.results) == 1
-	})
+	}, 10*time.Second, 20*time.Millisecond, "the grant's relay result")
 	r.bl.mu.Lock()
 	ev, res := r.bl.events[0], r.bl.results[0]
 	r.bl.mu.Unlock()
@@ -383,25 +373,25 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	from := r.notify.count()
 	r.writeConfig(strings.Replace(r.cfgYAML, "cooldown: 200ms", "cooldown: 300ms", 1))
 	r.reload <- os.Interrupt
-	waitUntil(t, 10*time.Second, "RELOADING=1 then READY=1", func() bool {
+	require.Eventually(t, func() bool {
 		i := r.notify.index("RELOADING=1", from)
 		return i >= 0 && r.notify.index(systemd.Ready, i) > i
-	})
-	waitUntil(t, 5*time.Second, "the reload log", func() bool { return strings.Contains(r.logs.String(), "configuration reloaded") })
+	}, 10*time.Second, 20*time.Millisecond, "RELOADING=1 then READY=1")
+	require.Eventually(t, func() bool { return strings.Contains(r.logs.String(), "configuration reloaded") }, 5*time.Second, 20*time.Millisecond, "the reload log")
 	// A bad file changes nothing.
 	r.writeConfig(r.cfgYAML + "unknown_key: 1\n")
 	r.reload <- os.Interrupt
-	waitUntil(t, 10*time.Second, "the failed reload log", func() bool {
+	require.Eventually(t, func() bool {
 		return strings.Contains(r.logs.String(), "configuration reload failed")
-	})
+	}, 10*time.Second, 20*time.Millisecond, "the failed reload log")
 	// A changed camera needs a restart: said so.
 	r.writeConfig(strings.Replace(r.cfgYAML, "fps: 10", "fps: 5", 1))
 	r.reload <- os.Interrupt
-	waitUntil(t, 10*time.Second, "the restart-needed log", func() bool {
+	require.Eventually(t, func() bool {
 		return strings.Contains(r.logs.String(), "changed settings take effect at the next restart")
-	})
+	}, 10*time.Second, 20*time.Millisecond, "the restart-needed log")
 
-	waitUntil(t, 10*time.Second, "a watchdog ping", func() bool { return r.notify.index(systemd.Watchdog, 0) >= 0 })
+	require.Eventually(t, func() bool { return r.notify.index(systemd.Watchdog, 0) >= 0 }, 10*time.Second, 20*time.Millisecond, "a watchdog ping")
 
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())
@@ -412,11 +402,11 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	if st := r.d.p.gate.Relay.State(); st != gate.RelayHalted {
 		t.Fatalf("relay %v after shutdown, want halted", st)
 	}
-	waitUntil(t, 5*time.Second, "offline", func() bool {
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "offline"
-	})
+	}, 5*time.Second, 20*time.Millisecond, "offline")
 	r.bl.mu.Lock()
 	defer r.bl.mu.Unlock()
 	if r.bl.relayAtOffline != gate.RelayHalted {
@@ -429,11 +419,11 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 func TestRunFinishesTheSessionInFlight(t *testing.T) {
 	r := newRig(t, 800*time.Millisecond)
 	r.start()
-	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
 	r.identify()
-	waitUntil(t, 30*time.Second, "authenticating", func() bool {
+	require.Eventually(t, func() bool {
 		return r.d.p.kiosk.Status().State == kiosk.StateAuthenticating
-	})
+	}, 30*time.Second, 20*time.Millisecond, "authenticating")
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())
 	}
@@ -548,16 +538,16 @@ kiosk: {listen: "127.0.0.1:0", health_interval: 1s}
 			t.Logf("daemon output:\n%s", logs.String())
 		}
 	}()
-	waitUntil(t, 30*time.Second, "READY=1", func() bool { return ns.index(systemd.Ready, 0) >= 0 })
+	require.Eventually(t, func() bool { return ns.index(systemd.Ready, 0) >= 0 }, 30*time.Second, 20*time.Millisecond, "READY=1")
 
 	from := ns.count()
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the reload", func() bool {
+	require.Eventually(t, func() bool {
 		return strings.Contains(logs.String(), "configuration reloaded") && ns.index("RELOADING=1", from) >= 0
-	})
-	waitUntil(t, 10*time.Second, "a watchdog ping", func() bool { return ns.index(systemd.Watchdog, 0) >= 0 })
+	}, 10*time.Second, 20*time.Millisecond, "the reload")
+	require.Eventually(t, func() bool { return ns.index(systemd.Watchdog, 0) >= 0 }, 10*time.Second, 20*time.Millisecond, "a watchdog ping")
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -575,31 +565,6 @@ kiosk: {listen: "127.0.0.1:0", health_interval: 1s}
 	}
 	if strings.Contains(logs.String(), "process-test-key") {
 		t.Fatal("the API key appears in the output")
-	}
-}
-
-func TestGuardRefusesIdentitiesWhileDraining(t *testing.T) {
-	d := &daemon{}
-	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	h := d.guard(next)
-	for _, tc := range []struct {
-		draining bool
-		path     string
-		want     int
-	}{
-		{false, "/api/identify", http.StatusTeapot},
-		{true, "/api/identify", http.StatusServiceUnavailable},
-		{false, "/api/open", http.StatusTeapot},
-		{true, "/api/open", http.StatusServiceUnavailable},
-		{true, "/", http.StatusTeapot},
-		{true, "/healthz", http.StatusTeapot},
-	} {
-		d.draining.Store(tc.draining)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, tc.path, nil))
-		if rec.Code != tc.want {
-			t.Errorf("draining=%v %s: %d, want %d", tc.draining, tc.path, rec.Code, tc.want)
-		}
 	}
 }
 

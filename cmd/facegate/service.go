@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -16,15 +15,6 @@ import (
 	"github.com/facegate/facegate/configs"
 	"github.com/facegate/facegate/systemd"
 )
-
-// The account the unit runs as, and the groups that own the devices.
-const (
-	serviceUser     = "facegate"
-	serviceStateDir = "/var/lib/facegate"
-	serviceConfDir  = "/etc/facegate"
-)
-
-var serviceGroups = []string{"video", "gpio"}
 
 // serviceControl is the part of kardianos/service that `facegate service`
 // drives (service.Service satisfies it; tests use a fake).
@@ -38,14 +28,10 @@ type serviceControl interface {
 	Platform() string
 }
 
-// commandRunner runs a system tool (useradd, systemctl…) and returns its
-// combined output.
-type commandRunner func(ctx context.Context, name string, args ...string) ([]byte, error)
-
 // serviceDeps is what runService touches outside the process.
 type serviceDeps struct {
 	control    func(unit string) (serviceControl, error)
-	run        commandRunner
+	run        systemd.Runner
 	executable func() (string, error)
 	geteuid    func() int
 	mkdirOwned func(path string, perm os.FileMode, group string) error
@@ -58,11 +44,11 @@ type serviceDeps struct {
 func runService(ctx context.Context, a *app, args []string) int {
 	return runServiceWith(ctx, a, args, serviceDeps{
 		control:    newKardianosControl,
-		run:        execRunner,
+		run:        systemd.Exec,
 		executable: executablePath,
 		geteuid:    os.Geteuid,
-		mkdirOwned: mkdirOwnedByGroup,
-		writeNew:   writeNewForGroup,
+		mkdirOwned: systemd.MkdirForGroup,
+		writeNew:   systemd.WriteNewForGroup,
 		removeAll:  os.RemoveAll,
 	})
 }
@@ -93,7 +79,7 @@ func runServiceWith(ctx context.Context, a *app, args []string, d serviceDeps) i
 	case "install":
 		fs.StringVar(&cfgPath, "config", config.DefaultPath, "configuration file the service runs with (absolute)")
 	case "uninstall":
-		fs.BoolVar(&purge, "purge", false, "also delete the facegate user and "+serviceStateDir+" (audit log, outbox)")
+		fs.BoolVar(&purge, "purge", false, "also delete the facegate user and "+systemd.StateDir+" (audit log, outbox)")
 	case "start", "stop", "restart", "status":
 	default:
 		fmt.Fprintf(a.stderr, "facegate service: unknown action %q\n\n%s", action, serviceUsage)
@@ -117,7 +103,7 @@ func runServiceWith(ctx context.Context, a *app, args []string, d serviceDeps) i
 			fmt.Fprintf(a.stderr, "facegate service install: find this binary: %v\n", err)
 			return exitError
 		}
-		unit, err = renderUnit(exe, cfgPath)
+		unit, err = systemd.RenderUnit(exe, cfgPath)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "facegate service install: %v\n", err)
 			return exitError
@@ -155,15 +141,15 @@ func runServiceWith(ctx context.Context, a *app, args []string, d serviceDeps) i
 }
 
 func serviceInstall(ctx context.Context, a *app, d serviceDeps, ctl serviceControl, cfgPath string) int {
-	if err := ensureAccount(ctx, d.run); err != nil {
+	if err := systemd.EnsureAccount(ctx, d.run); err != nil {
 		fmt.Fprintf(a.stderr, "facegate service install: %v\n", err)
 		return exitError
 	}
-	if err := d.mkdirOwned(serviceConfDir, 0o750, serviceUser); err != nil {
+	if err := d.mkdirOwned(systemd.ConfDir, 0o750, systemd.User); err != nil {
 		fmt.Fprintf(a.stderr, "facegate service install: %v\n", err)
 		return exitError
 	}
-	wrote, err := d.writeNew(cfgPath, configs.Example, serviceUser)
+	wrote, err := d.writeNew(cfgPath, configs.Example, systemd.User)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate service install: %v\n", err)
 		return exitError
@@ -178,7 +164,7 @@ func serviceInstall(ctx context.Context, a *app, d serviceDeps, ctl serviceContr
 	}
 	fmt.Fprintf(a.stdout, "next:\n")
 	fmt.Fprintf(a.stdout, "  edit %s (site, gate, camera, io.relay, mqtt…)\n", cfgPath)
-	fmt.Fprintf(a.stdout, "  install -m 0600 /dev/stdin %s/api-key <<< 'YOUR-API-KEY'\n", serviceConfDir)
+	fmt.Fprintf(a.stdout, "  install -m 0600 /dev/stdin %s/api-key <<< 'YOUR-API-KEY'\n", systemd.ConfDir)
 	fmt.Fprintf(a.stdout, "  facegate config check --config %s && facegate service start\n", cfgPath)
 	return exitOK
 }
@@ -202,18 +188,18 @@ func serviceUninstall(ctx context.Context, a *app, d serviceDeps, ctl serviceCon
 	fmt.Fprintf(a.stdout, "removed /etc/systemd/system/%s\n", systemd.UnitName)
 	if !purge {
 		fmt.Fprintf(a.stdout, "kept: user %s, %s (audit log, outbox), %s; `uninstall --purge` removes the first two\n",
-			serviceUser, serviceStateDir, serviceConfDir)
+			systemd.User, systemd.StateDir, systemd.ConfDir)
 		return exitOK
 	}
-	if out, err := d.run(ctx, "userdel", serviceUser); err != nil && !strings.Contains(string(out), "does not exist") {
-		fmt.Fprintf(a.stderr, "facegate service uninstall: userdel %s: %v: %s\n", serviceUser, err, out)
+	if err := systemd.RemoveAccount(ctx, d.run); err != nil {
+		fmt.Fprintf(a.stderr, "facegate service uninstall: %v\n", err)
 		return exitError
 	}
-	if err := d.removeAll(serviceStateDir); err != nil {
-		fmt.Fprintf(a.stderr, "facegate service uninstall: remove %s: %v\n", serviceStateDir, err)
+	if err := d.removeAll(systemd.StateDir); err != nil {
+		fmt.Fprintf(a.stderr, "facegate service uninstall: remove %s: %v\n", systemd.StateDir, err)
 		return exitError
 	}
-	fmt.Fprintf(a.stdout, "removed user %s and %s (kept %s)\n", serviceUser, serviceStateDir, serviceConfDir)
+	fmt.Fprintf(a.stdout, "removed user %s and %s (kept %s)\n", systemd.User, systemd.StateDir, systemd.ConfDir)
 	return exitOK
 }
 
@@ -237,113 +223,12 @@ func serviceStatus(a *app, ctl serviceControl) int {
 	return exitError
 }
 
-// hiddenFromService are the trees the unit's ProtectHome=/PrivateTmp= hide:
-// a binary there could never start.
-var hiddenFromService = []string{"/home/", "/root/", "/run/user/", "/tmp/", "/var/tmp/"}
-
-// renderUnit is the shipped unit with ExecStart pointing at exe and cfg.
-func renderUnit(exe, cfg string) (string, error) {
-	if !filepath.IsAbs(exe) {
-		return "", fmt.Errorf("binary path %q is not absolute", exe)
-	}
-	for _, p := range hiddenFromService {
-		if strings.HasPrefix(exe, p) {
-			return "", fmt.Errorf("binary %s is under %s, which the hardened unit hides from the service; "+
-				"copy it first: sudo install -m 0755 %s /usr/local/bin/facegate && sudo /usr/local/bin/facegate service install",
-				exe, strings.TrimSuffix(p, "/"), exe)
-		}
-	}
-	if !filepath.IsAbs(cfg) {
-		return "", fmt.Errorf("--config %q must be an absolute path", cfg)
-	}
-	for _, s := range []string{exe, cfg} {
-		// Unit syntax: whitespace, quotes, backslashes and % need escaping
-		// that nobody should need for these two paths; {{ would be read as
-		// a template action by kardianos/service.
-		if strings.ContainsAny(s, " \t\n\"'\\%$;") || strings.Contains(s, "{{") {
-			return "", fmt.Errorf("path %q contains characters a unit file cannot carry unescaped", s)
-		}
-	}
-	old := "ExecStart=" + systemd.DefaultExecStart + "\n"
-	if !strings.Contains(systemd.Unit, old) {
-		return "", errors.New("the embedded unit has no default ExecStart line to replace")
-	}
-	return strings.Replace(systemd.Unit, old, "ExecStart="+exe+" run --config "+cfg+"\n", 1), nil
-}
-
-// ensureAccount creates the gpio group and the facegate system user when
-// absent, and adds the user to the device groups.
-func ensureAccount(ctx context.Context, run commandRunner) error {
-	for _, g := range serviceGroups {
-		if _, err := run(ctx, "getent", "group", g); err == nil {
-			continue
-		}
-		if out, err := run(ctx, "groupadd", "--system", g); err != nil {
-			return fmt.Errorf("create group %s: %w: %s", g, err, out)
-		}
-	}
-	if _, err := run(ctx, "getent", "passwd", serviceUser); err != nil {
-		out, err := run(ctx, "useradd", "--system", "--user-group", "--no-create-home",
-			"--home-dir", serviceStateDir, "--shell", "/usr/sbin/nologin",
-			"--comment", "facegate gate daemon", serviceUser)
-		if err != nil {
-			return fmt.Errorf("create user %s: %w: %s", serviceUser, err, out)
-		}
-	}
-	if out, err := run(ctx, "usermod", "--append", "--groups", strings.Join(serviceGroups, ","), serviceUser); err != nil {
-		return fmt.Errorf("add %s to %s: %w: %s", serviceUser, strings.Join(serviceGroups, ","), err, out)
-	}
-	return nil
-}
-
-func execRunner(ctx context.Context, name string, args ...string) ([]byte, error) {
-	return exec.CommandContext(ctx, name, args...).CombinedOutput()
-}
-
 func executablePath() (string, error) {
 	p, err := os.Executable()
 	if err != nil {
 		return "", err
 	}
 	return filepath.EvalSymlinks(p)
-}
-
-// writeNewForGroup writes data to path (0640, group-readable) unless the
-// file exists: an operator's configuration is never overwritten.
-func writeNewForGroup(path string, data []byte, group string) (bool, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-	if errors.Is(err, os.ErrExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return false, fmt.Errorf("write %s: %w", path, err)
-	}
-	if out, err := exec.Command("chgrp", group, path).CombinedOutput(); err != nil {
-		return true, fmt.Errorf("chgrp %s %s: %w: %s", group, path, err, out)
-	}
-	return true, nil
-}
-
-// mkdirOwnedByGroup creates dir (root-owned, group readable) when absent;
-// an existing directory is left as the operator made it.
-func mkdirOwnedByGroup(dir string, perm os.FileMode, group string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(dir, perm); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if out, err := exec.Command("chgrp", group, dir).CombinedOutput(); err != nil {
-		return fmt.Errorf("chgrp %s %s: %w: %s", group, dir, err, out)
-	}
-	return nil
 }
 
 // kardianosProgram satisfies service.Interface. facegate never runs through

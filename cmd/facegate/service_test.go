@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"text/template"
@@ -150,20 +149,6 @@ func TestServiceInstallKeepsAnExistingConfig(t *testing.T) {
 	}
 }
 
-func TestWriteNewForGroupNeverOverwrites(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "facegate.yaml")
-	if err := os.WriteFile(p, []byte("site: mine\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	wrote, err := writeNewForGroup(p, []byte("site: example\n"), "root")
-	if err != nil || wrote {
-		t.Fatalf("wrote=%v err=%v over an existing file", wrote, err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "site: mine\n" {
-		t.Fatalf("content changed: %q", b)
-	}
-}
-
 func TestServiceInstallKeepsExistingAccount(t *testing.T) {
 	ctl := &fakeControl{platform: "linux-systemd"}
 	sys := &fakeSystem{existing: map[string]bool{"group video": true, "group gpio": true, "passwd facegate": true}}
@@ -272,7 +257,7 @@ func TestServiceUninstallPurge(t *testing.T) {
 // TestKardianosControlKeepsUnit checks that the unit survives
 // kardianos/service's text/template pass (SystemdScript) unchanged.
 func TestKardianosControlKeepsUnit(t *testing.T) {
-	unit, err := renderUnit("/usr/local/bin/facegate", "/etc/facegate/facegate.yaml")
+	unit, err := systemd.RenderUnit("/usr/local/bin/facegate", "/etc/facegate/facegate.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,6 @@ type parts struct {
 	analyzer *capture.Analyzer
 	selector *capture.Selector
 	preview  *capture.Preview
-	qr       badgeScanner
 	gate     *gate.Gate
 	broker   *mqtt.Client // nil when mqtt is disabled
 	// brokerClosed: the shutdown closed the broker client already.
@@ -100,7 +99,6 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	}
 	p.selector = capture.NewSelector(p.frames, p.analyzer, selectorOptions(cfg))
 	p.preview = capture.NewPreview(p.frames, capture.PreviewConfig{Boxes: p.selector.Boxes})
-	p.qr = capture.NewQRScanner(p.frames, capture.QRConfig{})
 
 	// The relay line's one route: every change (a grant's pulse, the exit
 	// button's) goes to the screen and the broker once the kiosk exists (one
@@ -149,12 +147,16 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		Publisher:     p.pub,
 		Pinger:        p.api,
 		Preview:       previewSource{p.preview},
+		Badges:        capture.NewQRScanner(p.frames, capture.QRConfig{}),
 		Logger:        o.log,
 		OnHealth:      o.onHealth,
 		Version:       version,
 	}
 	if cam != nil {
 		deps.Camera = cam
+	}
+	if p.gate.Indicator != nil {
+		deps.Indicator = p.gate.Indicator
 	}
 	if p.broker != nil {
 		deps.Broker = p.broker

@@ -104,7 +104,7 @@ func (m *cameraMonitor) CameraHealth() kiosk.CameraHealth {
 }
 
 // publisher fans the kiosk's output out to the broker (when MQTT is on) and
-// to the daemon's own observers (the QR scanner's idle switch, the demo).
+// to the daemon's own observers (the demo, tests and benchmarks).
 // Every method returns quickly: the broker client only queues.
 type publisher struct {
 	broker *mqtt.Client // nil without MQTT
@@ -184,7 +184,7 @@ func (p *publisher) PublishHealth(h kiosk.Health) error {
 		}
 	}
 	ch.Message = h.Checks["camera"].Detail
-	camErr := p.broker.PublishHealth(ch)
+	camErr := p.broker.PublishCameraHealth(ch)
 	st := mqtt.SelfTest{Status: h.Status, Checks: map[string]mqtt.CheckInfo{}}
 	for name, c := range h.Checks {
 		st.Checks[name] = mqtt.CheckInfo{Status: c.Status, Detail: c.Detail, Value: c.Value, Unit: c.Unit}
@@ -206,88 +206,4 @@ func (p *publisher) PublishAlert(a kiosk.Alert) error {
 		ma.TS = record.Timestamp(a.At)
 	}
 	return p.broker.PublishAlert(ma)
-}
-
-// badgeScanner reads badge QR codes from the camera until ctx ends
-// (capture.QRScanner); found is called from Run's goroutine.
-type badgeScanner interface {
-	Run(ctx context.Context, found func(payload string)) error
-}
-
-// qrLoop runs the badge scanner while the gate is idle (capture asks for it
-// to stop during sessions, when the selector needs the CPU) and hands every
-// payload to the kiosk.
-type qrLoop struct {
-	scanner badgeScanner
-	kiosk   *kiosk.Kiosk
-	log     *slog.Logger
-	idle    chan bool // latest idle flag; buffered 1
-}
-
-func newQRLoop(s badgeScanner, k *kiosk.Kiosk, log *slog.Logger) *qrLoop {
-	return &qrLoop{scanner: s, kiosk: k, log: log, idle: make(chan bool, 1)}
-}
-
-// setIdle records the gate's state; it never blocks (only the latest value
-// matters).
-func (q *qrLoop) setIdle(idle bool) {
-	for {
-		select {
-		case q.idle <- idle:
-			return
-		default:
-			select {
-			case <-q.idle:
-			default:
-			}
-		}
-	}
-}
-
-// run scans while idle until ctx ends.
-func (q *qrLoop) run(ctx context.Context) {
-	var stop context.CancelFunc
-	var done chan struct{}
-	halt := func() {
-		if stop != nil {
-			stop()
-			<-done
-			stop, done = nil, nil
-		}
-	}
-	defer halt()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case idle := <-q.idle:
-			if !idle {
-				halt()
-				continue
-			}
-			if stop != nil {
-				continue
-			}
-			sctx, cancel := context.WithCancel(ctx)
-			stop, done = cancel, make(chan struct{})
-			go func(done chan struct{}) {
-				defer close(done)
-				if err := q.scanner.Run(sctx, q.found); err != nil {
-					q.log.Error("badge scanner stopped", "err", err)
-				}
-			}(done)
-		}
-	}
-}
-
-func (q *qrLoop) found(payload string) {
-	err := q.kiosk.IdentifyQR(payload)
-	switch {
-	case err == nil, errors.Is(err, kiosk.ErrBusy):
-	case errors.Is(err, kiosk.ErrNotRunning):
-	default:
-		// The payload may carry a submission id: never at info level.
-		q.log.Info("badge refused", "err", err)
-		q.log.Debug("badge payload", "payload", payload)
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/kiosk"
 )
 
@@ -16,22 +18,22 @@ func TestRunPublishesExitButtonPulse(t *testing.T) {
 	r := newRig(t, 0)
 	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  exit_button: {line: GPIO6, pulse: 300ms}\n  leds:\n", 1))
 	r.start()
-	waitUntil(t, 10*time.Second, "online", func() bool {
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
-	})
-	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
+	}, 10*time.Second, 20*time.Millisecond, "online")
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
 
 	sim := r.d.p.gate.Sim()
 	if err := sim.SetInput("exit_button", true); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the relay topic to show the exit pulse", func() bool {
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		return slices.Equal(r.bl.relayTopic, []string{"open", "closed"})
-	})
+	}, 10*time.Second, 20*time.Millisecond, "the relay topic to show the exit pulse")
 	if p := sim.Pulses(); len(p) != 1 || p[0].End.Sub(p[0].Start) < 300*time.Millisecond {
 		t.Fatalf("sim pulses %+v, want one of io.exit_button.pulse (300ms)", p)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/kiosk"
 )
 
@@ -17,12 +19,12 @@ func TestRunRecordsForcedDoorAndTamper(t *testing.T) {
 	r := newRig(t, 0)
 	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  door: {line: GPIO7}\n  tamper: {line: GPIO8}\n  leds:\n", 1))
 	r.start()
-	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
-	waitUntil(t, 10*time.Second, "online", func() bool {
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
-	})
+	}, 10*time.Second, 20*time.Millisecond, "online")
 	sim := r.d.p.gate.Sim()
 	for _, tc := range []struct{ line, alert, input string }{
 		{"door", "door_forced", kiosk.InputDoorForced},
@@ -31,7 +33,7 @@ func TestRunRecordsForcedDoorAndTamper(t *testing.T) {
 		if err := sim.SetInput(tc.line, true); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 10*time.Second, "the "+tc.alert+" alert", func() bool {
+		require.Eventually(t, func() bool {
 			r.bl.mu.Lock()
 			defer r.bl.mu.Unlock()
 			for _, a := range r.bl.alerts {
@@ -40,12 +42,12 @@ func TestRunRecordsForcedDoorAndTamper(t *testing.T) {
 				}
 			}
 			return false
-		})
+		}, 10*time.Second, 20*time.Millisecond, "the "+tc.alert+" alert")
 		audit := filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl")
-		waitUntil(t, 5*time.Second, "the "+tc.input+" audit record", func() bool {
+		require.Eventually(t, func() bool {
 			b, _ := os.ReadFile(audit)
 			return strings.Contains(string(b), `"kind":"input","input":"`+tc.input+`"`)
-		})
+		}, 5*time.Second, 20*time.Millisecond, "the "+tc.input+" audit record")
 	}
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())

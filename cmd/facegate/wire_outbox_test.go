@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt/outbox"
 )
@@ -40,8 +42,8 @@ func TestRunAlertsOnADamagedOutbox(t *testing.T) {
 	}
 
 	r.start()
-	waitUntil(t, 10*time.Second, "idle", func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle })
-	waitUntil(t, 10*time.Second, "the outbox_corrupt alert and the two intact events", func() bool {
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
+	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
 		alerted := false
@@ -53,7 +55,7 @@ func TestRunAlertsOnADamagedOutbox(t *testing.T) {
 			ids[ev.EventID] = true
 		}
 		return alerted && ids["old-1"] && ids["old-3"] && !ids["old-2"]
-	})
+	}, 10*time.Second, 20*time.Millisecond, "the outbox_corrupt alert and the two intact events")
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())
 	}

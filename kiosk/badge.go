@@ -1,0 +1,124 @@
+package kiosk
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+)
+
+// BadgeScanner reads badge QR codes from the camera (*capture.QRScanner
+// satisfies it).
+type BadgeScanner interface {
+	// Run scans until ctx ends, calling found from Run's goroutine with
+	// each new payload (found does not block). It returns nil when ctx
+	// ends, or the error that stopped it (the camera closed). The kiosk
+	// runs it while the gate is idle and cancels it when a session starts,
+	// so that the face selector has the CPU.
+	Run(ctx context.Context, found func(payload string)) error
+}
+
+// badgeLoop runs the badge scanner while the gate is idle and hands every
+// payload to IdentifyQR.
+type badgeLoop struct {
+	scanner BadgeScanner
+	k       *Kiosk
+	log     *slog.Logger
+	idle    chan bool // latest idle flag; buffered 1
+}
+
+func newBadgeLoop(s BadgeScanner, k *Kiosk, log *slog.Logger) *badgeLoop {
+	return &badgeLoop{scanner: s, k: k, log: log, idle: make(chan bool, 1)}
+}
+
+// setIdle records whether the scanner should run; it never blocks (only
+// the latest value matters). Nil-safe: no scanner, nothing to do.
+func (b *badgeLoop) setIdle(idle bool) {
+	if b == nil {
+		return
+	}
+	for {
+		select {
+		case b.idle <- idle:
+			return
+		default:
+			select {
+			case <-b.idle:
+			default:
+			}
+		}
+	}
+}
+
+// run scans while idle until ctx ends; the scanner has stopped when it
+// returns.
+func (b *badgeLoop) run(ctx context.Context) {
+	var stop context.CancelFunc
+	var done chan struct{}
+	halt := func() {
+		if stop != nil {
+			stop()
+			<-done
+			stop, done = nil, nil
+		}
+	}
+	defer halt()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case idle := <-b.idle:
+			if !idle {
+				halt()
+				continue
+			}
+			if stop != nil {
+				continue
+			}
+			sctx, cancel := context.WithCancel(ctx)
+			stop, done = cancel, make(chan struct{})
+			go func(done chan struct{}) {
+				defer close(done)
+				if err := b.scanner.Run(sctx, b.found); err != nil {
+					b.log.Error("badge scanner stopped", "err", err)
+				}
+			}(done)
+		}
+	}
+}
+
+func (b *badgeLoop) found(payload string) {
+	err := b.k.IdentifyQR(payload)
+	switch {
+	case err == nil, errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrNotRunning):
+	default:
+		// The payload may carry a submission id: never at info level.
+		b.log.Info("badge refused", "err", err)
+		b.log.Debug("badge payload", "payload", payload)
+	}
+}
+
+// runBadges starts the badge loop (when there is a scanner) until ctx
+// ends; wait returns once it has stopped.
+func (k *Kiosk) runBadges(ctx context.Context) (wait func()) {
+	if k.badges == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k.badges.run(ctx)
+	}()
+	return func() { <-done }
+}
+
+// scanWhileIdle lets the scanner run only while the gate is idle and not
+// draining; called after every change of state.
+func (k *Kiosk) scanWhileIdle() {
+	if k.badges == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.badges.setIdle(k.status.State == StateIdle && !k.draining)
+}
