@@ -52,8 +52,10 @@ type PassbackOptions struct {
 
 // Options configure a Presence.
 type Options struct {
-	// Site and Gate name this site and this gate. Gate is the fact key's
-	// gate for the corrections this gate makes.
+	// Site and Gate name this site and this gate. Snapshots of another
+	// site are refused (events are not checked: the wire subscribes per
+	// site). Gate is the fact key's gate of the corrections this gate
+	// takes in.
 	Site, Gate string
 	Zones      []Zone
 	// Door is this gate's door; zero for a muster kiosk.
@@ -298,7 +300,10 @@ func (p *Presence) StateProblem() error {
 
 // Subscribe calls fn after every change, from the goroutine that made it,
 // with no lock held. fn must not block (publish asynchronously) and should
-// not change the presence; it may read it. The returned func unsubscribes.
+// not change the presence; it may read it. Changes made by concurrent
+// callers may reach fn in either order: read the current state (Occupancy,
+// Inside, MusterList) rather than summing Changes. The returned func
+// unsubscribes.
 func (p *Presence) Subscribe(fn func(Change)) (cancel func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -307,7 +307,16 @@ func (p *Presence) Merge(b []byte) (Change, error) {
 
 // join applies a decoded snapshot; the caller holds mu.
 func (t *tx) join(d *decoded) {
-	t.applyReset(d.reset)
+	if ahead := time.Duration(d.reset-t.p.now().UnixMilli()) * time.Millisecond; ahead > t.p.maxFuture {
+		// A peer whose clock runs ahead reset early: adopting it would
+		// empty the site until real time got there. Every gate with
+		// reset_at computes the same reset itself when it is due.
+		t.p.log.Warn("site reset from the future ignored", "reset", ts(d.reset), "ahead", ahead.Round(time.Millisecond))
+		t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeClockSkew,
+			Message: fmt.Sprintf("a peer's daily reset is %v ahead of this gate's clock: check NTP", ahead.Round(time.Second))})
+	} else {
+		t.applyReset(d.reset)
+	}
 	for _, ev := range slices.Sorted(maps.Keys(d.voided)) {
 		t.voidEvent(ev, d.voided[ev])
 	}
