@@ -77,15 +77,16 @@ func (p *Presence) Snapshot() []byte {
 }
 
 // SnapshotOf is Snapshot restricted to the facts gate wrote (passages of
-// its events, corrections it took in), with all voids, the reset and the
-// evacuations. When every gate publishes SnapshotOf(itself), the union of
+// its events, corrections it took in) and every correction (whatever its
+// Gate, e.g. one stamped "cmd" by all gates), with all voids, the reset
+// and the evacuations. When every gate publishes SnapshotOf(itself), the union of
 // the snapshots holds every winning fact, yet a snapshot changes only when
 // its gate decides: anti-entropy costs what the gate's own traffic does,
 // not the whole site's (docs/site.md).
 func (p *Presence) SnapshotOf(gate string) []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.encode(func(f fact) bool { return f.gate == gate })
+	return p.encode(func(f fact) bool { return f.gate == gate || f.event == "" })
 }
 
 func (p *Presence) snapshot() []byte { return p.encode(func(fact) bool { return true }) }
