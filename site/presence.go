@@ -583,9 +583,10 @@ type Correction struct {
 	// At is when the correction was made; it is the fact's time, so a
 	// passage after it wins.
 	At time.Time
-	// Gate is the gate that takes the correction in (the fact key's gate);
-	// "" means this gate. Seq breaks ties between corrections of one gate
-	// within one millisecond.
+	// Gate is the fact key's gate; "" means this gate. A command that every
+	// gate takes in should be stamped alike everywhere (e.g. "cmd") so
+	// that all write one identical fact. Seq breaks ties between
+	// corrections stamped alike within one millisecond.
 	Gate       string
 	Seq        uint64
 	By, Reason string
