@@ -206,7 +206,7 @@ func (s *SiteOptions) setDefaults(o *Options) error {
 		s.SnapshotInterval = 2 * time.Second
 	}
 	if s.SnapshotWindow <= 0 {
-		s.SnapshotWindow = 10 * time.Second
+		s.SnapshotWindow = 3 * time.Second
 	}
 	if s.Resync == 0 {
 		s.Resync = 10 * time.Minute

@@ -38,7 +38,8 @@ type SiteOptions struct {
 	// snapshot and views (2s).
 	SnapshotInterval time.Duration
 	// SnapshotWindow is how long the gate listens to its peers' retained
-	// snapshots after each connect and each resync (10s).
+	// snapshots after each connect and each resync (3s); live snapshots
+	// are ignored (the events carry the same news).
 	SnapshotWindow time.Duration
 	// Resync fetches the peers' snapshots again this often while connected
 	// (10m; negative: only on connect and after an inbound overflow).

@@ -224,9 +224,10 @@ func TestSiteTopicRouting(t *testing.T) {
 		{topic: testSite + "/exit/event", payload: []byte(`{"event_id":""}`)},
 		{topic: testSite + "/exit/event/relay", payload: pulse},
 		{topic: testSite + "/exit/event/relay", payload: good}, // not a relay result
-		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":1}`)},
-		{topic: testSite + "/exit/site/snapshot", payload: nil}, // a cleared retained snapshot
-		{topic: testSite + "/a/b/event", payload: good},         // not one level
+		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":1}`), retained: true},
+		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":2}`)},   // live: the events say the same
+		{topic: testSite + "/exit/site/snapshot", payload: nil, retained: true}, // a cleared retained snapshot
+		{topic: testSite + "/a/b/event", payload: good},                         // not one level
 	} {
 		c.onMessage(nil, m)
 	}
