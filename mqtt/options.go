@@ -205,6 +205,9 @@ func (s *SiteOptions) setDefaults(o *Options) error {
 	if s.SnapshotInterval <= 0 {
 		s.SnapshotInterval = 2 * time.Second
 	}
+	if s.SnapshotRate <= 0 {
+		s.SnapshotRate = 32 << 10
+	}
 	if s.SnapshotWindow <= 0 {
 		s.SnapshotWindow = 3 * time.Second
 	}

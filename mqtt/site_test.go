@@ -145,6 +145,25 @@ func TestSiteChangedDebounces(t *testing.T) {
 		if n := src.readCount(); n != 2 {
 			t.Fatalf("%d reads without a change", n)
 		}
+		// A large snapshot is published less often: 128 KiB at 32 KiB/s
+		// every 4 s, not every 2 s.
+		src.set(`"` + strings.Repeat("x", 128<<10) + `"`)
+		c.SiteChanged()
+		synctest.Wait()
+		at := time.Now()
+		reads := src.readCount()
+		src.set(`{"n":"small again"}`)
+		c.SiteChanged()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if src.readCount() != reads {
+			t.Fatalf("a 128 KiB snapshot was followed by another within %v", time.Since(at))
+		}
+		time.Sleep(1100 * time.Millisecond) // and the views' few bytes
+		synctest.Wait()
+		if src.readCount() != reads+1 {
+			t.Fatalf("the change after a 128 KiB snapshot was not published after 4.1s")
+		}
 		// An unchanged view is not published again with a new ts.
 		occ := c.retained.get(c.site.topics.Occupancy)
 		c.SiteChanged()

@@ -48,14 +48,14 @@ type scale struct {
 
 // result is what a run measured.
 type result struct {
-	deliveries          int
-	p50, p95, p99, max  time.Duration
-	wall                time.Duration
-	brokerCPU, gateCPU  time.Duration
-	snapshotBytes       int
-	dropped             uint64
-	converged           time.Duration // from the last decision to equal presences
-	publishP50, pubP95  time.Duration // PublishEvent (outbox append + fsync)
+	deliveries         int
+	p50, p95, p99, max time.Duration
+	wall               time.Duration
+	brokerCPU, gateCPU time.Duration
+	snapshotBytes      int
+	dropped            uint64
+	converged          time.Duration // from the last decision to equal presences
+	publishP50, pubP95 time.Duration // PublishEvent (outbox append + fsync)
 }
 
 // gate is one in-process gate.
@@ -296,8 +296,8 @@ func brokerCPU(tb testing.TB, pid int) time.Duration {
 	}
 	// The fields after the command name (which may hold spaces) in ")".
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	ut, _ := strconv.ParseInt(f[11], 10, 64)        // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
@@ -345,9 +345,12 @@ func fullScale() scale {
 	return s
 }
 
-// tune applies FACEGATE_SITE_RATE (decisions per second) and
-// FACEGATE_SITE_INTERVAL (the snapshot interval).
+// tune applies FACEGATE_SITE_DECISIONS, FACEGATE_SITE_RATE (decisions per
+// second) and FACEGATE_SITE_INTERVAL (the snapshot interval).
 func (s *scale) tune() {
+	if v, err := strconv.Atoi(os.Getenv("FACEGATE_SITE_DECISIONS")); err == nil && v > 0 {
+		s.decisions = v
+	}
 	if v, err := strconv.ParseFloat(os.Getenv("FACEGATE_SITE_RATE"), 64); err == nil && v > 0 {
 		s.rate = v
 	}
@@ -387,8 +390,8 @@ func BenchmarkApply(b *testing.B) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
-	b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/persons, "B/person")
-	b.ReportMetric(float64(len(p.Snapshot()))/persons, "snapshot-B/person")
+	perPerson := float64(m1.HeapAlloc-m0.HeapAlloc) / persons
+	snapPerPerson := float64(len(p.Snapshot())) / persons
 	i := 0
 	for b.Loop() {
 		// Moves between zones of persons already tracked (the steady state).
@@ -402,4 +405,42 @@ func BenchmarkApply(b *testing.B) {
 		}
 		i++
 	}
+	b.ReportMetric(perPerson, "B/person")
+	b.ReportMetric(snapPerPerson, "snapshot-B/person")
+}
+
+// BenchmarkSnapshot2000 measures what a gate's snapshot and views cost at
+// a site of 2,000 tracked persons: encoding them (each SnapshotInterval
+// while the presence changes) and merging a peer's (at each window).
+func BenchmarkSnapshot2000(b *testing.B) {
+	p, err := site.New(site.Options{Site: "scale", Gate: "g000", Zones: zones, Log: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := time.Now()
+	for i := range 2000 {
+		p.ApplyEvent(record.Event{EventID: fmt.Sprintf("g001-%d", i), Seq: uint64(i + 1), TS: record.Timestamp(base.Add(time.Duration(i) * time.Millisecond)),
+			Site: "scale", Gate: "g001", Decision: record.DecisionGranted, UserID: fmt.Sprintf("w-%05d", i), ZoneFrom: "outside", ZoneTo: []string{"site", "zone-b"}[i%2]})
+	}
+	snap := p.Snapshot()
+	peer, _ := site.New(site.Options{Site: "scale", Gate: "g002", Zones: zones, Log: quiet()})
+	b.Run("encode", func(b *testing.B) {
+		for b.Loop() {
+			p.Snapshot()
+		}
+		b.ReportMetric(float64(len(snap)), "bytes")
+	})
+	b.Run("views", func(b *testing.B) {
+		for b.Loop() {
+			v := source{p}.Views()
+			json.Marshal(v.Presence)
+		}
+	})
+	b.Run("merge", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := peer.Merge(snap); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
