@@ -419,3 +419,24 @@ func TestVerifySiteFields(t *testing.T) {
 		t.Errorf("an unknown site topic: %v", err)
 	}
 }
+
+// Occupancy sensors are announced only for the zones asked for.
+func TestDiscoveryOccupancyOnlyWhenAsked(t *testing.T) {
+	dc := discoveryConfig{prefix: "homeassistant", topics: newTopics("facegate/plant-a/north", "homeassistant"), nodeID: "n", name: "x",
+		occupancyTopic: "facegate/plant-a/north/site/occupancy"}
+	for _, m := range discoveryMessages(dc) {
+		if strings.Contains(m.Topic, "occupancy") {
+			t.Fatalf("an occupancy sensor without zones: %s", m.Topic)
+		}
+	}
+	dc.zones = []string{"zone b", "zone_b"}
+	ids := map[string]bool{}
+	for _, m := range discoveryMessages(dc) {
+		if strings.Contains(m.Topic, "/occupancy_") {
+			ids[m.Topic] = true
+		}
+	}
+	if len(ids) != 2 {
+		t.Fatalf("two zones whose names sanitise alike must stay two sensors: %v", ids)
+	}
+}
