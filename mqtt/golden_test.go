@@ -56,8 +56,18 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 		Error: &record.Error{Code: "invalid_submission_status", Class: "identity", Message: "KYC submission not approved", HTTPStatus: 400, TraceID: "7c2f0e"},
 		Faces: 1, AgeMS: 498, LatencyMS: record.Latency{Capture: 360, API: 138, Total: 498},
 	}
+	// A grant at a site's hazardous-zone door, let through by soft
+	// anti-passback (docs/site.md).
+	zoned := record.Event{
+		EventID: "019a8b33-41c2-7d08-a6e5-0b9f3c7d2e11", Seq: 4185, TS: "2026-11-22T07:38:20.114Z",
+		Decision: record.DecisionGranted, Reason: []string{"approved"}, Message: "Welcome",
+		SubmissionID: "kyc-7f3e2a", UserID: "w-10442", IdentitySource: "qr",
+		Faces: 1, AgeMS: 602, LatencyMS: record.Latency{Capture: 401, API: 198, Total: 602}, Relay: record.RelayPending,
+		ZoneFrom: "site", ZoneTo: "zone-b", Direction: record.DirectionEntry, SiteView: record.SiteViewSite,
+		Passback: "passback_same_zone",
+	}
 	out := map[string][]byte{}
-	for i, ev := range []record.Event{granted, denied, apiErr} {
+	for i, ev := range []record.Event{granted, denied, apiErr, zoned} {
 		must(t, c.PublishEvent(ev))
 		if i == 0 {
 			// The kiosk's order: the event (before the relay moves), the
@@ -68,10 +78,11 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 		}
 	}
 	recs, err := c.box.Next(0, 10)
-	if err != nil || len(recs) != 4 {
+	if err != nil || len(recs) != 5 {
 		t.Fatalf("outbox: %d records, %v", len(recs), err)
 	}
 	out["event-granted"], out["event-relay"], out["event-denied"], out["event-error"] = recs[0].Payload, recs[1].Payload, recs[2].Payload, recs[3].Payload
+	out["event-site"] = recs[4].Payload
 
 	// The state after the granted decision, before the next session.
 	o2 := o
@@ -98,7 +109,36 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 
 	must(t, c.PublishAlert(Alert{Code: "api_config", Message: "FaceAuth rejected the API key (Invalid_projectId): check api.key", EventID: apiErr.EventID}))
 	out["alert"] = c.retained.get(c.topics.Alert)
+
+	// The site views and the evacuation state of a gate with zones on.
+	o3 := o
+	o3.OutboxPath = filepath.Join(t.TempDir(), "outbox.log")
+	o3.Zones = SiteOptions{Enabled: true, Topic: "facegate/plant-a", Handler: &siteRecorder{}, Source: documentedSite()}
+	c3 := newClient(t, o3)
+	clk.t = time.Date(2026, 11, 22, 7, 52, 0, 0, time.UTC)
+	c3.publishSiteState()
+	out["site-occupancy"] = c3.retained.get(c3.site.topics.Occupancy)
+	out["site-presence"] = c3.retained.get(c3.site.topics.Presence)
+	out["site-muster"] = c3.retained.get(c3.site.topics.Muster)
+	must(t, c3.PublishEvacuation(Evacuation{Active: true, ID: "evac-20261122T074512Z-6f1d3c0e", Since: "2026-11-22T07:45:12.000Z",
+		By: "fire-alarm", Reason: "fire alarm input", TS: "2026-11-22T07:45:12.000Z"}))
+	out["evacuation"] = c3.site.evacuationPayload()
 	return out
+}
+
+// documentedSite is the site shown in docs/mqtt.md.
+func documentedSite() *fakeSource {
+	return &fakeSource{snapshot: []byte(`{"v":1}`), views: SiteViews{
+		Occupancy: OccupancyView{Zones: map[string]ZoneCount{"site": {Count: 3}, "zone-b": {Count: 1, Max: 4}}},
+		Presence: PresenceView{Zones: map[string][]PersonView{
+			"site":   {{UserID: "w-20931", Name: "Ana Pereira", Since: "2026-11-22T06:58:40.512Z"}, {UserID: "w-31877", Name: "Jonas Berg", Since: "2026-11-22T07:02:11.090Z"}},
+			"zone-b": {{UserID: "w-10442", Name: "Mei Tanaka", Since: "2026-11-22T07:38:20.114Z"}},
+		}},
+		Muster: &MusterView{Active: true, ID: "evac-20261122T074512Z-6f1d3c0e", Since: "2026-11-22T07:45:12.000Z", Present: 3,
+			Mustered: []PersonView{{UserID: "w-20931", Name: "Ana Pereira", Since: "2026-11-22T07:49:03.377Z"}},
+			Missing: []PersonView{{UserID: "w-10442", Name: "Mei Tanaka", Zone: "zone-b", Since: "2026-11-22T07:38:20.114Z"},
+				{UserID: "w-31877", Name: "Jonas Berg", Zone: "site", Since: "2026-11-22T07:02:11.090Z"}}},
+	}}
 }
 
 func must(t *testing.T, err error) {

@@ -29,6 +29,8 @@ type Config struct {
 	CAFile, CertFile, KeyFile string
 	// RequireClientCert asks clients for a certificate signed by CAFile.
 	RequireClientCert bool
+	// Extra is appended to the configuration (e.g. a bridge).
+	Extra string
 }
 
 // Mosquitto is one broker process (restartable on the same port).
@@ -94,6 +96,7 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 			conf += "require_certificate true\n"
 		}
 	}
+	conf += cfg.Extra
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -187,3 +190,29 @@ func freePort(t testing.TB) int {
 
 // syncBuffer is written by exec's copying goroutine and read by Log.
 type syncBuffer = syncbuf.Buffer
+
+// Forget deletes the broker's persistence file while it is stopped: the
+// next Restart starts without retained messages or sessions, as a broker
+// without persistence (or that lost its disk) would.
+func (m *Mosquitto) Forget() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		m.t.Fatal("mosquittotest: Forget while running")
+	}
+	if err := os.Remove(filepath.Join(m.dir, "mosquitto.db")); err != nil && !os.IsNotExist(err) {
+		m.t.Fatalf("mosquittotest: %v", err)
+	}
+}
+
+// PID is the process id of the running broker (0 when stopped), e.g. to
+// read its CPU time from /proc/<pid>/stat.
+func (m *Mosquitto) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
