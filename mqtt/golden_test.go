@@ -56,8 +56,18 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 		Error: &record.Error{Code: "invalid_submission_status", Class: "identity", Message: "KYC submission not approved", HTTPStatus: 400, TraceID: "7c2f0e"},
 		Faces: 1, AgeMS: 498, LatencyMS: record.Latency{Capture: 360, API: 138, Total: 498},
 	}
+	// A grant at a site's hazardous-zone door, let through by soft
+	// anti-passback (docs/site.md).
+	zoned := record.Event{
+		EventID: "019a8b33-41c2-7d08-a6e5-0b9f3c7d2e11", Seq: 4185, TS: "2026-11-22T07:38:20.114Z",
+		Decision: record.DecisionGranted, Reason: []string{"approved"}, Message: "Welcome",
+		SubmissionID: "kyc-7f3e2a", UserID: "w-10442", IdentitySource: "qr",
+		Faces: 1, AgeMS: 602, LatencyMS: record.Latency{Capture: 401, API: 198, Total: 602}, Relay: record.RelayPending,
+		ZoneFrom: "site", ZoneTo: "zone-b", Direction: record.DirectionEntry, SiteView: record.SiteViewSite,
+		Passback: "passback_same_zone",
+	}
 	out := map[string][]byte{}
-	for i, ev := range []record.Event{granted, denied, apiErr} {
+	for i, ev := range []record.Event{granted, denied, apiErr, zoned} {
 		must(t, c.PublishEvent(ev))
 		if i == 0 {
 			// The kiosk's order: the event (before the relay moves), the
@@ -68,10 +78,11 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 		}
 	}
 	recs, err := c.box.Next(0, 10)
-	if err != nil || len(recs) != 4 {
+	if err != nil || len(recs) != 5 {
 		t.Fatalf("outbox: %d records, %v", len(recs), err)
 	}
 	out["event-granted"], out["event-relay"], out["event-denied"], out["event-error"] = recs[0].Payload, recs[1].Payload, recs[2].Payload, recs[3].Payload
+	out["event-site"] = recs[4].Payload
 
 	// The state after the granted decision, before the next session.
 	o2 := o

@@ -1,7 +1,11 @@
 package mqtt
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/facegate/facegate/record"
 )
@@ -144,5 +148,88 @@ func validEvent(ev record.Event) error {
 	default:
 		return fmt.Errorf("%w: decision %q is not granted, denied or error", ErrInvalidEvent, ev.Decision)
 	}
+	return validSiteFields(ev)
+}
+
+// Limits of the site fields of an event (docs/mqtt.md).
+const (
+	maxZoneName     = 64
+	maxCode         = 64
+	maxEvacuationID = 128
+)
+
+// validSiteFields checks the event's zone fields: names are printable
+// text (they end up on the site page, in CSV and in HA entity names),
+// the enumerations take their documented values only.
+func validSiteFields(ev record.Event) error {
+	for _, f := range []struct {
+		key, v string
+		max    int
+	}{
+		{"zone_from", ev.ZoneFrom, maxZoneName}, {"zone_to", ev.ZoneTo, maxZoneName},
+		{"evacuation_id", ev.EvacuationID, maxEvacuationID},
+	} {
+		if err := validName(f.v, f.max); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalidEvent, f.key, err)
+		}
+	}
+	if ev.ZoneFrom != "" && ev.ZoneTo == "" {
+		return fmt.Errorf("%w: zone_from without zone_to", ErrInvalidEvent)
+	}
+	switch ev.Direction {
+	case "", record.DirectionEntry, record.DirectionExit, record.DirectionBoth:
+	default:
+		return fmt.Errorf("%w: direction %q is not entry, exit or both", ErrInvalidEvent, ev.Direction)
+	}
+	switch ev.SiteView {
+	case "", record.SiteViewSite, record.SiteViewLocal:
+	default:
+		return fmt.Errorf("%w: site_view %q is not site or local", ErrInvalidEvent, ev.SiteView)
+	}
+	switch ev.Mode {
+	case "", "gate", record.ModeMuster:
+	default:
+		return fmt.Errorf("%w: mode %q is not gate or muster", ErrInvalidEvent, ev.Mode)
+	}
+	if ev.Passback != "" && !validCode(ev.Passback) {
+		return fmt.Errorf("%w: passback %q is not a code (1 to %d of a-z 0-9 _)", ErrInvalidEvent, ev.Passback, maxCode)
+	}
 	return nil
+}
+
+// validName accepts "" or printable UTF-8 text of at most max bytes
+// without surrounding spaces.
+func validName(s string, max int) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > max {
+		return fmt.Errorf("%d bytes, at most %d allowed", len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("not UTF-8")
+	}
+	if strings.TrimSpace(s) != s {
+		return errors.New("leading or trailing space")
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("unprintable character %U", r)
+		}
+	}
+	return nil
+}
+
+// validCode reports whether s is a machine code: 1 to maxCode of a-z 0-9 _.
+func validCode(s string) bool {
+	if s == "" || len(s) > maxCode {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -46,7 +46,39 @@ type Event struct {
 	Relay string `json:"relay,omitempty"`
 	// Liveness is the presentation-attack check of the session, when one ran.
 	Liveness *Liveness `json:"liveness,omitempty"`
+
+	// The site fields (docs/site.md), set only by a gate with zones on.
+	// ZoneFrom is the zone the person left, ZoneTo the zone the person is
+	// in after passing (peers apply ZoneTo as is, never re-derive it).
+	ZoneFrom string `json:"zone_from,omitempty"`
+	ZoneTo   string `json:"zone_to,omitempty"`
+	// Direction is the door's declared direction: entry, exit or both.
+	Direction string `json:"direction,omitempty"`
+	// SiteView is "site" when the gate checked anti-passback against the
+	// site's presence, "local" when it could not reach the broker and
+	// decided on its own knowledge.
+	SiteView string `json:"site_view,omitempty"`
+	// Passback is the anti-passback or occupancy code of a soft verdict
+	// that let the person through anyway (e.g. "passback_same_zone").
+	Passback string `json:"passback,omitempty"`
+	// Mode is "muster" for an assembly-point kiosk (no relay; a match
+	// checks the person off the muster list); empty for a gate.
+	Mode string `json:"mode,omitempty"`
+	// EvacuationID is the evacuation in progress when the decision was made.
+	EvacuationID string `json:"evacuation_id,omitempty"`
 }
+
+// Values of Event.Direction, Event.SiteView and Event.Mode.
+const (
+	DirectionEntry = "entry"
+	DirectionExit  = "exit"
+	DirectionBoth  = "both"
+
+	SiteViewSite  = "site"
+	SiteViewLocal = "local"
+
+	ModeMuster = "muster"
+)
 
 // Liveness is the verdict of the presentation-attack check (docs/liveness.md).
 type Liveness struct {
