@@ -67,6 +67,8 @@ func TestZonesErrors(t *testing.T) {
 	on := "zones:\n  enabled: true\n"
 	tests := []struct{ yml, want string }{
 		{"mode: turnstile\n", `f.yaml:1: mode: "turnstile" is not gate or muster`},
+		{"mode: muster\nzones: {enabled: true, list: [{name: site}]}\nio:\n  exit_button: {line: GPIO22}\n",
+			`f.yaml:4: io.exit_button.line: an assembly-point kiosk (mode muster) opens nothing: remove the exit button`},
 		{"mode: muster\n", `f.yaml:1: mode: muster needs zones.enabled: true (the muster list is the site's presence)`},
 		{on, `f.yaml:1: zones.list: zones are enabled: declare at least one zone (e.g. - {name: site})`},
 		{on + "  list:\n    - name: site\n    - name: site\n",
