@@ -276,3 +276,14 @@ func TestRunSiteGate(t *testing.T) {
 		t.Fatalf("presence not saved at shutdown: %v", err)
 	}
 }
+
+// The zones and the mode are read at start: a reload says they wait.
+func TestRestartNeededForZones(t *testing.T) {
+	a, b := config.Default(), config.Default()
+	b.Mode = config.ModeMuster
+	b.Zones.Enabled = true
+	b.Zones.List = []config.Zone{{Name: "site"}}
+	if got := strings.Join(restartNeeded(a, b), ","); got != "mode,zones" {
+		t.Fatalf("got %q", got)
+	}
+}
