@@ -455,6 +455,11 @@ func (c *Client) siteLoop() {
 				}
 			}
 		}
+		// The changes signalled while waiting are in what is read now.
+		select {
+		case <-s.dirty:
+		default:
+		}
 		last = time.Now()
 		c.publishSiteState()
 	}
