@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/facegate/facegate/config"
@@ -51,6 +52,8 @@ type siteWire struct {
 	changed bool
 	wake    chan struct{}
 	held    bool // the relay is held for an evacuation (run's goroutine only)
+	// localAlerted: site_unreachable was raised for the current outage.
+	localAlerted atomic.Bool
 }
 
 // newSiteWire builds the presence from the zones section; the state file
@@ -247,9 +250,15 @@ func (w *siteWire) view() site.View {
 	return site.ViewLocal
 }
 
-// Check implements kiosk.SiteGuard.
+// Check implements kiosk.SiteGuard. The first check of a broker outage
+// raises site_unreachable: the gate decides on its own copy meanwhile.
 func (w *siteWire) Check(person string, now time.Time) (kiosk.SitePassage, kiosk.SiteVerdict) {
 	view := w.view()
+	if view == site.ViewLocal && w.broker != nil && !w.localAlerted.Swap(true) {
+		w.kiosk.RaiseAlert(kiosk.AlertSiteUnreachable, "the broker is unreachable: this gate checks the site's anti-passback and occupancy on its own copy (site_view local) until it is back")
+	} else if view == site.ViewSite {
+		w.localAlerted.Store(false)
+	}
 	if person == "" {
 		// Not a fact of the presence (no user_id): untracked; refused
 		// where anti-passback is hard.
@@ -438,8 +447,11 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 	}
 }
 
-// Snapshot implements mqtt.SiteSource.
-func (w *siteWire) Snapshot() []byte { return w.presence.Snapshot() }
+// Snapshot implements mqtt.SiteSource: the facts this gate wrote, the
+// corrections, voids, reset and evacuations (site.Presence.SnapshotOf): the
+// union of every gate's holds the whole site, and this gate's changes only
+// when it decides.
+func (w *siteWire) Snapshot() []byte { return w.presence.SnapshotOf(w.cfg.Gate) }
 
 // Views implements mqtt.SiteSource: the retained views, names from the
 // roster.

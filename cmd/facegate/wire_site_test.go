@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,10 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
@@ -285,5 +288,88 @@ func TestRestartNeededForZones(t *testing.T) {
 	b.Zones.List = []config.Zone{{Name: "site"}}
 	if got := strings.Join(restartNeeded(a, b), ","); got != "mode,zones" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// nopSelector, nopAuth and nopRelay make a kiosk that never runs a session.
+type nopSelector struct{}
+
+func (nopSelector) SelectFace(ctx context.Context, _ func(kiosk.Progress)) (kiosk.Face, error) {
+	<-ctx.Done()
+	return kiosk.Face{}, ctx.Err()
+}
+
+type nopAuth struct{}
+
+func (nopAuth) Authenticate(context.Context, faceauth.Request) (*faceauth.Result, error) {
+	return nil, errors.New("no API in this test")
+}
+
+type nopRelay struct{}
+
+func (nopRelay) Pulse(context.Context, time.Duration, func()) error {
+	return errors.New("no relay in this test")
+}
+
+// alertLog is a kiosk.Publisher that keeps the alerts.
+type alertLog struct {
+	mu     sync.Mutex
+	alerts []kiosk.Alert
+}
+
+func (a *alertLog) PublishEvent(record.Event) error       { return nil }
+func (a *alertLog) PublishPulse(record.PulseResult) error { return nil }
+func (a *alertLog) PublishState(kiosk.Status) error       { return nil }
+func (a *alertLog) PublishHealth(kiosk.Health) error      { return nil }
+func (a *alertLog) PublishAlert(al kiosk.Alert) error {
+	a.mu.Lock()
+	a.alerts = append(a.alerts, al)
+	a.mu.Unlock()
+	return nil
+}
+func (a *alertLog) codes() (out []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, al := range a.alerts {
+		out = append(out, al.Code)
+	}
+	return out
+}
+
+// Checks on the gate's own copy while the broker is away say so once per
+// outage (site_unreachable) and mark the verdicts local.
+func TestSiteWireUnreachableAlertsOnce(t *testing.T) {
+	cfg := siteTestConfig(t, entranceYAML+"mqtt:\n  enabled: true\n  urls: [\"tcp://127.0.0.1:1\"]\n")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo, err := mqtt.OptionsFromConfig(cfg, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mqttOptions(&mo)
+	b, err := mqtt.New(mo) // never run: never connected
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	pub := &alertLog{}
+	k, err := kiosk.New(cfg, kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: pub,
+		Site: w, SiteBoard: w, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(k, b); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, v := w.Check("u1", time.Now()); v.View != "local" {
+			t.Fatalf("view %q while disconnected", v.View)
+		}
+	}
+	if got := pub.codes(); !slices.Equal(got, []string{kiosk.AlertSiteUnreachable}) {
+		t.Fatalf("alerts %v, want one site_unreachable", got)
 	}
 }
