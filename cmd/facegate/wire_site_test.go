@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -371,5 +372,26 @@ func TestSiteWireUnreachableAlertsOnce(t *testing.T) {
 	}
 	if got := pub.codes(); !slices.Equal(got, []string{kiosk.AlertSiteUnreachable}) {
 		t.Fatalf("alerts %v, want one site_unreachable", got)
+	}
+}
+
+// BenchmarkSiteWireCheck is the site's part of a session's policy tail with
+// 10,000 people on site: the kiosk's Check through the adapter.
+func BenchmarkSiteWireCheck(b *testing.B) {
+	cfg, err := config.Parse("site.yaml", []byte("state_dir: "+b.TempDir()+"\n"+entranceYAML), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := newSiteWire(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for i := range 10000 {
+		w.SiteEvent(grantAt("south", uint64(i+1), "u"+strconv.Itoa(i), "outside", "site", now.Add(-time.Hour)))
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		w.Check("u"+strconv.Itoa(i%20000), now)
 	}
 }
