@@ -145,6 +145,25 @@ func TestSiteChangedDebounces(t *testing.T) {
 		if n := src.readCount(); n != 2 {
 			t.Fatalf("%d reads without a change", n)
 		}
+		// A large snapshot is published less often: 128 KiB at 32 KiB/s
+		// every 4 s, not every 2 s.
+		src.set(`"` + strings.Repeat("x", 128<<10) + `"`)
+		c.SiteChanged()
+		synctest.Wait()
+		at := time.Now()
+		reads := src.readCount()
+		src.set(`{"n":"small again"}`)
+		c.SiteChanged()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if src.readCount() != reads {
+			t.Fatalf("a 128 KiB snapshot was followed by another within %v", time.Since(at))
+		}
+		time.Sleep(1100 * time.Millisecond) // and the views' few bytes
+		synctest.Wait()
+		if src.readCount() != reads+1 {
+			t.Fatalf("the change after a 128 KiB snapshot was not published after 4.1s")
+		}
 		// An unchanged view is not published again with a new ts.
 		occ := c.retained.get(c.site.topics.Occupancy)
 		c.SiteChanged()
@@ -224,9 +243,10 @@ func TestSiteTopicRouting(t *testing.T) {
 		{topic: testSite + "/exit/event", payload: []byte(`{"event_id":""}`)},
 		{topic: testSite + "/exit/event/relay", payload: pulse},
 		{topic: testSite + "/exit/event/relay", payload: good}, // not a relay result
-		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":1}`)},
-		{topic: testSite + "/exit/site/snapshot", payload: nil}, // a cleared retained snapshot
-		{topic: testSite + "/a/b/event", payload: good},         // not one level
+		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":1}`), retained: true},
+		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":2}`)},   // live: the events say the same
+		{topic: testSite + "/exit/site/snapshot", payload: nil, retained: true}, // a cleared retained snapshot
+		{topic: testSite + "/a/b/event", payload: good},                         // not one level
 	} {
 		c.onMessage(nil, m)
 	}

@@ -279,7 +279,8 @@ func New(o Options) (*Presence, error) {
 
 func parseClock(s string) (h, m int, err error) {
 	hs, ms, ok := strings.Cut(s, ":")
-	if ok && len(hs) == 2 && len(ms) == 2 {
+	digits := func(x string) bool { return len(x) == 2 && x[0] >= '0' && x[0] <= '9' && x[1] >= '0' && x[1] <= '9' }
+	if ok && digits(hs) && digits(ms) {
 		h, err1 := strconv.Atoi(hs)
 		m, err2 := strconv.Atoi(ms)
 		if err1 == nil && err2 == nil && h >= 0 && h < 24 && m >= 0 && m < 60 {
@@ -582,9 +583,10 @@ type Correction struct {
 	// At is when the correction was made; it is the fact's time, so a
 	// passage after it wins.
 	At time.Time
-	// Gate is the gate that takes the correction in (the fact key's gate);
-	// "" means this gate. Seq breaks ties between corrections of one gate
-	// within one millisecond.
+	// Gate is the fact key's gate; "" means this gate. A command that every
+	// gate takes in should be stamped alike everywhere (e.g. "cmd") so
+	// that all write one identical fact. Seq breaks ties between
+	// corrections stamped alike within one millisecond.
 	Gate       string
 	Seq        uint64
 	By, Reason string

@@ -72,8 +72,9 @@ func encodeFact(f fact) snapFact {
 // states encode to equal bytes. Peers Merge it.
 func (p *Presence) Snapshot() []byte {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.snapshot()
+	s := p.collect(func(fact) bool { return true })
+	p.mu.Unlock()
+	return s.marshal()
 }
 
 // SnapshotOf is Snapshot restricted to the facts gate wrote (passages of
@@ -85,14 +86,16 @@ func (p *Presence) Snapshot() []byte {
 // not the whole site's (docs/site.md).
 func (p *Presence) SnapshotOf(gate string) []byte {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.encode(func(f fact) bool { return f.gate == gate || f.event == "" })
+	s := p.collect(func(f fact) bool { return f.gate == gate || f.event == "" })
+	p.mu.Unlock()
+	return s.marshal()
 }
 
-func (p *Presence) snapshot() []byte { return p.encode(func(fact) bool { return true }) }
-
-func (p *Presence) encode(keep func(fact) bool) []byte {
-	s := snapshot{Format: SnapshotFormat, Version: SnapshotVersion, Site: p.opts.Site, Gate: p.opts.Gate,
+// collect copies the state into its wire form; the caller holds mu. The
+// JSON encoding, the slow part, runs after the lock is released, so a
+// snapshot does not hold up a decision.
+func (p *Presence) collect(keep func(fact) bool) *snapshot {
+	s := &snapshot{Format: SnapshotFormat, Version: SnapshotVersion, Site: p.opts.Site, Gate: p.opts.Gate,
 		Persons: make([]snapFact, 0, len(p.regs))}
 	if p.reset != 0 {
 		s.Reset = ts(p.reset)
@@ -136,6 +139,10 @@ func (p *Presence) encode(keep func(fact) bool) []byte {
 		}
 		s.Evacuations = append(s.Evacuations, x)
 	}
+	return s
+}
+
+func (s *snapshot) marshal() []byte {
 	b, err := json.Marshal(s)
 	if err != nil {
 		panic(fmt.Sprintf("site: encoding a snapshot: %v", err)) // only strings and numbers: cannot fail
