@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/record"
 )
 
@@ -118,6 +117,17 @@ func withSite(m map[string]string) map[string]string {
 	return m
 }
 
+// SiteOptions are the kiosk's site settings (cmd/facegate maps them from
+// mode and the zones section).
+type SiteOptions struct {
+	// Muster makes this kiosk an assembly point (mode: muster): no relay
+	// ever; a match checks the person in during an evacuation.
+	Muster bool
+	// PageToken lets other machines read the site page (zones.page_token);
+	// AdminToken allows the site admin API (zones.admin_token). "" is none.
+	PageToken, AdminToken string
+}
+
 // siteState is the kiosk's part of the site: the mode and the guard's
 // metrics.
 type siteState struct {
@@ -129,10 +139,11 @@ type siteState struct {
 	adminLimit            rateWindow
 }
 
-// initSite reads the mode and registers the site metrics (called by New).
-func (k *Kiosk) initSite(cfg *config.Config) {
-	k.sitest.muster = cfg.Mode == config.ModeMuster
-	k.sitest.pageToken, k.sitest.adminToken = cfg.Zones.PageToken.Value(), cfg.Zones.AdminToken.Value()
+// initSite takes the site options and registers the site metrics (called
+// by New).
+func (k *Kiosk) initSite(o SiteOptions) {
+	k.sitest.muster = o.Muster
+	k.sitest.pageToken, k.sitest.adminToken = o.PageToken, o.AdminToken
 	k.sitest.verdicts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "facegate_site_verdicts_total", Help: "Site checks at this gate, by code (allowed, or the passback/occupancy code; unknown codes as \"other\") and result (allowed, soft, denied).",
 	}, []string{"code", "result"})
