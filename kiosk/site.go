@@ -44,6 +44,9 @@ type SitePassage struct {
 	From, To string
 	// Direction is the door's declared direction (record.DirectionEntry …).
 	Direction string
+	// Exit: the passage leaves a zone (an exit door, or a two-way door
+	// taken outwards). Exits are never denied, not even in an evacuation.
+	Exit bool
 }
 
 // SiteVerdict is the site's answer for one passage.
@@ -230,8 +233,8 @@ type sessionSite struct {
 func (k *Kiosk) personOf(id Identity) string { return id.UserID }
 
 // siteGate is the check at the start of a session, before any capture: an
-// evacuation refuses normal sessions; a muster kiosk has nothing to do
-// outside one. ok false ends the session with o.
+// evacuation refuses every session but a way out; a muster kiosk has
+// nothing to do outside one. ok false ends the session with o.
 func (k *Kiosk) siteGate(s *session) (o outcome, ok bool) {
 	g := k.deps.Site
 	if g == nil {
@@ -244,10 +247,17 @@ func (k *Kiosk) siteGate(s *session) (o outcome, ok bool) {
 	switch {
 	case k.sitest.muster && !ev.Active:
 		return denied(ReasonNoEvacuation), false
-	case !k.sitest.muster && ev.Active:
+	case !k.sitest.muster && ev.Active && !k.exitFor(s):
 		return denied(ReasonEvacuation), false
 	}
 	return outcome{}, true
+}
+
+// exitFor reports whether this gate takes the session's person out of a
+// zone (asked of the site; exits stay open to an evacuation).
+func (k *Kiosk) exitFor(s *session) bool {
+	p, _ := k.deps.Site.Check(k.personOf(s.id), k.now())
+	return p.Exit
 }
 
 // sitePolicy is the tail of the policy once the API and the local rules
@@ -267,12 +277,15 @@ func (k *Kiosk) sitePolicy(s *session, now time.Time) (outcome, bool) {
 		s.site.evacuation = ev.ID
 		return outcome{decision: record.DecisionGranted, reasons: []string{ReasonMustered}, message: coaching[ReasonMustered], noRelay: true}, true
 	}
-	if ev.Active { // started while this session ran
+	person := k.personOf(s.id)
+	p, v := g.Check(person, now)
+	if ev.Active && !p.Exit { // started while this session ran
 		s.site.evacuation = ev.ID
 		return denied(ReasonEvacuation), true
 	}
-	person := k.personOf(s.id)
-	p, v := g.Check(person, now)
+	if ev.Active { // a way out during an evacuation
+		s.site.evacuation = ev.ID
+	}
 	s.site.passage, s.site.verdict, s.site.checked = p, v, true
 	k.countVerdict(v)
 	switch {
