@@ -244,8 +244,8 @@ func TestSiteTopicRouting(t *testing.T) {
 		{topic: testSite + "/exit/event/relay", payload: pulse},
 		{topic: testSite + "/exit/event/relay", payload: good}, // not a relay result
 		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":1}`), retained: true},
-		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":2}`)},   // live: the events say the same
 		{topic: testSite + "/exit/site/snapshot", payload: nil, retained: true}, // a cleared retained snapshot
+		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":2}`)},   // live, while the window is open
 		{topic: testSite + "/a/b/event", payload: good},                         // not one level
 	} {
 		c.onMessage(nil, m)
@@ -258,7 +258,7 @@ func TestSiteTopicRouting(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.events) != 1 || h.events[0].EventID != ev.EventID || len(h.relays) != 1 || string(h.snapshots["exit"]) != `{"v":1}` {
+	if len(h.events) != 1 || h.events[0].EventID != ev.EventID || len(h.relays) != 1 || string(h.snapshots["exit"]) != `{"v":2}` {
 		t.Fatalf("events %+v relays %+v snapshots %q", h.events, h.relays, h.snapshots)
 	}
 	// The gate's own commands still go to the kiosk.
