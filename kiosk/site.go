@@ -12,15 +12,16 @@ import (
 
 // The site (docs/site.md): with zones on, every gate of a site shares who
 // is in which zone. The kiosk consults that presence through SiteGuard at
-// the end of the policy (site-wide anti-passback, occupancy), refuses
-// normal sessions during an evacuation, and in mode muster checks people
+// the end of the policy (site-wide anti-passback, occupancy), refuses every
+// session but a way out during an evacuation, and in mode muster checks people
 // off the muster list instead of opening anything. cmd/facegate adapts the
 // site package and the broker's reachability to these ports.
 
 // SiteGuard is the site's presence as a session consults and feeds it.
-// Every method is called from the session goroutine (Record and
-// RecordRelay also from the health and shutdown paths) and must not
-// block on the network: it answers from the local copy.
+// Every method is called from the kiosk's goroutines (the session's; the
+// idle screen's for Evacuation; RecordRelay also at start, for a grant a
+// crash interrupted) and must not block on the network: it answers from
+// the local copy.
 type SiteGuard interface {
 	// Check decides whether person may pass this gate at now: where the
 	// passage leads (the door's direction resolved from the presence) and
