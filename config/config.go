@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// Mode is gate (identify, face, relay) or muster (an assembly-point
+	// kiosk: no relay ever; zones.go).
+	Mode string `yaml:"mode"`
 
 	API      API      `yaml:"api"`
 	Camera   Camera   `yaml:"camera"`
@@ -46,6 +50,7 @@ type Config struct {
 	Policy   Policy   `yaml:"policy"`
 	Audit    Audit    `yaml:"audit"`
 	Metrics  Metrics  `yaml:"metrics"`
+	Zones    Zones    `yaml:"zones"`
 
 	// Path is the file this was loaded from ("" for defaults only).
 	Path string `yaml:"-"`
@@ -134,6 +139,7 @@ func Default() *Config {
 		Gate:     "gate",
 		StateDir: "/var/lib/facegate",
 		LogLevel: "info",
+		Mode:     ModeGate,
 	}
 	c.API.setDefaults()
 	c.Camera.setDefaults()
@@ -144,6 +150,7 @@ func Default() *Config {
 	c.Identity.setDefaults()
 	c.Policy.setDefaults()
 	c.Audit.setDefaults()
+	c.Zones.setDefaults()
 	return c
 }
 
@@ -239,6 +246,15 @@ func (c *Config) resolveSecrets(env Env) error {
 	if err := c.Kiosk.Open.Token.resolve("kiosk.open.token", "FACEGATE_OPEN_TOKEN", "facegate-open-token", env); err != nil {
 		return err
 	}
+	if err := c.Zones.PageToken.resolve("zones.page_token", "FACEGATE_SITE_TOKEN", "facegate-site-token", env); err != nil {
+		return err
+	}
+	if err := c.Zones.AdminToken.resolve("zones.admin_token", "FACEGATE_SITE_ADMIN_TOKEN", "facegate-site-admin-token", env); err != nil {
+		return err
+	}
+	if err := c.Zones.validateSecrets(c.Identity.HTTP.Token, c.Kiosk.Open.Token); err != nil {
+		return err
+	}
 	if err := c.MQTT.validateSecrets(); err != nil {
 		return err
 	}
@@ -271,6 +287,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics.Listen != "" && c.Metrics.Listen == c.Kiosk.Listen && !strings.HasSuffix(c.Metrics.Listen, ":0") {
 		return fieldError("metrics.listen", "%q is kiosk.listen too: give the metrics listener its own port", c.Metrics.Listen)
+	}
+	if err := c.validateZones(); err != nil {
+		return err
 	}
 	// Across sections: a guard that could never deny is a configuration error.
 	if c.Policy.RequireBroker && !c.MQTT.Enabled {
@@ -415,6 +434,13 @@ func lineOf(root *yaml.Node, path string) int {
 	}
 	line := 0
 	for _, key := range strings.Split(path, ".") {
+		// "list[2]": the key, then the third item of its sequence.
+		index := -1
+		if k, rest, ok := strings.Cut(key, "["); ok {
+			if i, err := strconv.Atoi(strings.TrimSuffix(rest, "]")); err == nil {
+				key, index = k, i
+			}
+		}
 		if n == nil || n.Kind != yaml.MappingNode {
 			return line
 		}
@@ -428,6 +454,13 @@ func lineOf(root *yaml.Node, path string) int {
 		}
 		if next == nil {
 			return line
+		}
+		if index >= 0 {
+			if next.Kind != yaml.SequenceNode || index >= len(next.Content) {
+				return line
+			}
+			next = next.Content[index]
+			line = next.Line
 		}
 		n = next
 	}

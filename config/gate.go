@@ -10,8 +10,11 @@ type GateIO struct {
 	Door       Door       `yaml:"door"`
 	ExitButton ExitButton `yaml:"exit_button"`
 	Tamper     InputLine  `yaml:"tamper"`
-	LEDs       LEDs       `yaml:"leds"`
-	Buzzer     OutputLine `yaml:"buzzer"`
+	// FireAlarm is the fire panel's contact: active starts an evacuation
+	// of the whole site (zones.evacuation, docs/site.md).
+	FireAlarm InputLine  `yaml:"fire_alarm"`
+	LEDs      LEDs       `yaml:"leds"`
+	Buzzer    OutputLine `yaml:"buzzer"`
 }
 
 // Relay is the output that opens the gate.
@@ -83,6 +86,7 @@ func (g *GateIO) setDefaults() {
 	g.Door.GrantGrace = 3 * time.Second
 	g.ExitButton.Debounce = 50 * time.Millisecond
 	g.Tamper.Debounce = 50 * time.Millisecond
+	g.FireAlarm.Debounce = 50 * time.Millisecond
 }
 
 func (g *GateIO) validate() error {
@@ -109,7 +113,7 @@ func (g *GateIO) validate() error {
 	inputs := []struct {
 		name string
 		in   *InputLine
-	}{{"io.door", &g.Door.InputLine}, {"io.exit_button", &g.ExitButton.InputLine}, {"io.tamper", &g.Tamper}}
+	}{{"io.door", &g.Door.InputLine}, {"io.exit_button", &g.ExitButton.InputLine}, {"io.tamper", &g.Tamper}, {"io.fire_alarm", &g.FireAlarm}}
 	for _, i := range inputs {
 		if err := enum(i.name+".bias", i.in.Bias, biases...); err != nil {
 			return err

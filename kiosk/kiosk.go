@@ -45,7 +45,8 @@ type Kiosk struct {
 	crops    *cropStore // nil when audit.save_crops is off
 	passback *passback
 	attempts attempts
-	pad      padState // liveness (kiosk/liveness.go)
+	pad      padState  // liveness (kiosk/liveness.go)
+	sitest   siteState // the site (kiosk/site.go)
 	metrics  *metrics
 	hub      *hub
 	badges   *badgeLoop // nil without Deps.Badges
@@ -133,6 +134,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	if deps.Badges != nil {
 		k.badges = newBadgeLoop(deps.Badges, k, deps.Logger.With("component", "badge"))
 	}
+	k.initSite(o.Zones)
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
 	k.warnLiveness(o.Policy.Liveness)
@@ -289,6 +291,9 @@ func (k *Kiosk) endSession() {
 }
 
 func (k *Kiosk) idleMessage() string {
+	if m := k.siteIdleMessage(); m != "" {
+		return m
+	}
 	if k.settings().identity.Fixed.SubmissionID != "" {
 		return msgIdleFixed
 	}
@@ -355,6 +360,9 @@ func checkIdentity(id Identity) error {
 // command (the mqtt package checks signature, time window and nonce). Like
 // Identify it returns ErrBusy during a session and ErrNotRunning outside Run.
 func (k *Kiosk) RemoteOpen(o RemoteOpen) error {
+	if k.sitest.muster {
+		return fmt.Errorf("%w: an assembly-point kiosk (mode muster) has no relay", ErrSourceDisabled)
+	}
 	if o.Source == "" {
 		o.Source = SourceMQTT
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	Page     PageOptions
 	Identity IdentityOptions
 	Policy   PolicyOptions
+	// Zones is the site part of the kiosk (mode muster, the /site page's
+	// and the site admin API's tokens); it needs a restart to change.
+	Zones SiteOptions
 }
 
 // AuditOptions are the local JSON-lines decision log.

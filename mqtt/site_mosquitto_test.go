@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
@@ -56,7 +58,7 @@ func TestSiteMosquittoEventsSnapshotsViews(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	a := newSiteGate(t, mq.URL(), "entrance", nil)
 	b := newSiteGate(t, mq.URL(), "exit", nil)
-	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
 	a.src.views = SiteViews{Occupancy: OccupancyView{Zones: map[string]ZoneCount{"site": {Count: 1}}}}
 	a.src.set(`{"gate":"entrance","n":1}`)
 	a.c.SiteChanged()
@@ -66,12 +68,13 @@ func TestSiteMosquittoEventsSnapshotsViews(t *testing.T) {
 	}
 	must(t, a.c.PublishPulse(record.PulseResult{EventID: "entrance-0000", Relay: record.RelayNotEnergised, Reason: "relay_failed"}))
 	for _, g := range []*siteGate{a, b} {
-		waitFor(t, 5*time.Second, g.o.Gate+" has all 10 events", func() bool { return len(g.h.eventIDs()) == 10 })
-		waitFor(t, 5*time.Second, g.o.Gate+" has the relay result", func() bool {
+		require.Eventually(t, func() bool { return len(g.h.eventIDs()) == 10 }, 5*time.Second, 5*time.Millisecond, g.o.Gate+" has all 10 events")
+		require.Eventually(t, func() bool {
 			g.h.mu.Lock()
 			defer g.h.mu.Unlock()
 			return len(g.h.relays) == 1 && g.h.relays[0].EventID == "entrance-0000" && g.h.relays[0].Gate == "entrance"
-		})
+		}, 5*time.Second, 5*time.Millisecond, g.o.Gate+" has the relay result")
+
 	}
 	ev := b.h.events[0]
 	if ev.ZoneTo != "site" || ev.Site != "plant-a" || ev.SubmissionID != "" {
@@ -79,19 +82,20 @@ func TestSiteMosquittoEventsSnapshotsViews(t *testing.T) {
 	}
 
 	// A third gate, started later, gets both retained snapshots.
-	waitFor(t, 5*time.Second, "a's snapshot published", func() bool { return a.c.retained.get(a.c.site.topics.Snapshot) != nil })
+	require.Eventually(t, func() bool { return a.c.retained.get(a.c.site.topics.Snapshot) != nil }, 5*time.Second, 5*time.Millisecond, "a's snapshot published")
 	c := newSiteGate(t, mq.URL(), "zone-b-door", nil)
-	waitFor(t, 5*time.Second, "c has the peers' snapshots", func() bool {
+	require.Eventually(t, func() bool {
 		return c.h.snapshot("entrance") == `{"gate":"entrance","n":1}` && c.h.snapshot("exit") == `{"gate":"exit","n":0}`
-	})
+	}, 5*time.Second, 5*time.Millisecond, "c has the peers' snapshots")
 
 	rec := newRecorder()
 	observe(t, mq.URL(), testSite+"/entrance/site/#", rec)
-	waitFor(t, 5*time.Second, "views retained", func() bool {
+	require.Eventually(t, func() bool {
 		var occ OccupancyView
 		return json.Unmarshal([]byte(rec.get(testSite+"/entrance/site/occupancy")), &occ) == nil && occ.Zones["site"].Count == 1 &&
 			rec.get(testSite+"/entrance/site/presence") != ""
-	})
+	}, 5*time.Second, 5*time.Millisecond, "views retained")
+
 	if rec.get(testSite+"/entrance/site/muster") != "" {
 		t.Error("a muster view was published without an evacuation")
 	}
@@ -104,23 +108,23 @@ func TestSiteMosquittoCutOffGateCatchesUp(t *testing.T) {
 	px := newProxy(t, mq.Addr())
 	a := newSiteGate(t, mq.URL(), "entrance", nil)
 	b := newSiteGate(t, px.url(), "exit", func(o *Options) { o.KeepAlive = time.Second })
-	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
 	must(t, a.c.PublishEvent(siteEvent("entrance", 0)))
-	waitFor(t, 5*time.Second, "first event at b", func() bool { return len(b.h.eventIDs()) == 1 })
+	require.Eventually(t, func() bool { return len(b.h.eventIDs()) == 1 }, 5*time.Second, 5*time.Millisecond, "first event at b")
 
 	px.stalled.Store(true)
 	px.cut()
-	waitFor(t, 5*time.Second, "b notices", func() bool { return !b.c.Connected() })
+	require.Eventually(t, func() bool { return !b.c.Connected() }, 5*time.Second, 5*time.Millisecond, "b notices")
 	for i := 1; i <= 50; i++ {
 		must(t, a.c.PublishEvent(siteEvent("entrance", i)))
 	}
 	a.src.set(`{"gate":"entrance","n":50}`)
 	a.c.SiteChanged()
-	waitFor(t, 5*time.Second, "a's outbox delivered", func() bool { return a.c.OutboxDepth() == 0 })
+	require.Eventually(t, func() bool { return a.c.OutboxDepth() == 0 }, 5*time.Second, 5*time.Millisecond, "a's outbox delivered")
 	time.Sleep(200 * time.Millisecond) // the snapshot's interval
 	px.stalled.Store(false)
-	waitFor(t, 15*time.Second, "b back with all 51 events", func() bool { return b.c.Connected() && len(b.h.eventIDs()) == 51 })
-	waitFor(t, 5*time.Second, "b has a's newest snapshot", func() bool { return b.h.snapshot("entrance") == `{"gate":"entrance","n":50}` })
+	require.Eventually(t, func() bool { return b.c.Connected() && len(b.h.eventIDs()) == 51 }, 15*time.Second, 5*time.Millisecond, "b back with all 51 events")
+	require.Eventually(t, func() bool { return b.h.snapshot("entrance") == `{"gate":"entrance","n":50}` }, 5*time.Second, 5*time.Millisecond, "b has a's newest snapshot")
 }
 
 // A broker restart loses no retained snapshot: each gate publishes its
@@ -129,15 +133,15 @@ func TestSiteMosquittoCutOffGateCatchesUp(t *testing.T) {
 func TestSiteMosquittoRestartRepublishesSnapshots(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	a := newSiteGate(t, mq.URL(), "entrance", nil)
-	waitFor(t, 5*time.Second, "connected", a.c.Connected)
-	waitFor(t, 5*time.Second, "snapshot", func() bool { return a.c.retained.get(a.c.site.topics.Snapshot) != nil })
+	require.Eventually(t, a.c.Connected, 5*time.Second, 5*time.Millisecond, "connected")
+	require.Eventually(t, func() bool { return a.c.retained.get(a.c.site.topics.Snapshot) != nil }, 5*time.Second, 5*time.Millisecond, "snapshot")
 	mq.Stop()
-	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !a.c.Connected() })
+	require.Eventually(t, func() bool { return !a.c.Connected() }, 5*time.Second, 5*time.Millisecond, "disconnect noticed")
 	mq.Forget()
 	mq.Restart()
-	waitFor(t, 15*time.Second, "reconnected", a.c.Connected)
+	require.Eventually(t, a.c.Connected, 15*time.Second, 5*time.Millisecond, "reconnected")
 	b := newSiteGate(t, mq.URL(), "exit", nil)
-	waitFor(t, 10*time.Second, "b has a's snapshot", func() bool { return b.h.snapshot("entrance") == `{"gate":"entrance","n":0}` })
+	require.Eventually(t, func() bool { return b.h.snapshot("entrance") == `{"gate":"entrance","n":0}` }, 10*time.Second, 5*time.Millisecond, "b has a's snapshot")
 }
 
 // The evacuation state reaches every gate; an older state published by a
@@ -146,20 +150,22 @@ func TestSiteMosquittoEvacuation(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	a := newSiteGate(t, mq.URL(), "entrance", nil)
 	b := newSiteGate(t, mq.URL(), "exit", nil)
-	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
 	start := Evacuation{Active: true, ID: "evac-1", Since: "2026-11-22T07:45:12.000Z", TS: "2026-11-22T07:45:12.000Z", By: "fire-alarm"}
 	must(t, a.c.PublishEvacuation(start))
-	waitFor(t, 5*time.Second, "b sees the start", func() bool {
+	require.Eventually(t, func() bool {
 		ev := b.h.evacuations()
 		return len(ev) > 0 && ev[len(ev)-1].Active && ev[len(ev)-1].Gate == "entrance"
-	})
+	}, 5*time.Second, 5*time.Millisecond, "b sees the start")
+
 	end := start
 	end.Active, end.TS, end.Gate = false, "2026-11-22T08:10:00.000Z", ""
 	must(t, b.c.PublishEvacuation(end))
-	waitFor(t, 5*time.Second, "a sees the end", func() bool {
+	require.Eventually(t, func() bool {
 		ev := a.h.evacuations()
 		return len(ev) > 0 && !ev[len(ev)-1].Active
-	})
+	}, 5*time.Second, 5*time.Millisecond, "a sees the end")
+
 	if err := a.c.PublishEvacuation(start); err == nil {
 		t.Fatal("a gate published an evacuation state older than the one it knows")
 	}
@@ -175,7 +181,7 @@ func TestSiteMosquittoEvacuation(t *testing.T) {
 	if tok := raw.Publish(testSite+"/evacuation", 1, true, mustJSON(stale)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	waitFor(t, 10*time.Second, "the broker holds the end again", func() bool {
+	require.Eventually(t, func() bool {
 		o := paho.NewClientOptions().AddBroker(mq.URL()).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano()))
 		p := paho.NewClient(o)
 		if tok := p.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -196,7 +202,8 @@ func TestSiteMosquittoEvacuation(t *testing.T) {
 		case <-time.After(time.Second):
 			return false
 		}
-	})
+	}, 10*time.Second, 5*time.Millisecond, "the broker holds the end again")
+
 	for _, g := range []*siteGate{a, b} {
 		for _, e := range g.h.evacuations() {
 			if e.Gate == "away" {
@@ -216,7 +223,7 @@ func TestSiteMosquittoCommands(t *testing.T) {
 	}
 	a := newSiteGate(t, mq.URL(), "entrance", withCmds)
 	b := newSiteGate(t, mq.URL(), "exit", withCmds)
-	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
 	// The replay memory refuses commands older than its first start.
 	time.Sleep(1100 * time.Millisecond)
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL()).SetClientID("ops-console"))
@@ -247,7 +254,7 @@ func TestSiteMosquittoCommands(t *testing.T) {
 	// (the broker sends the retain flag only to new subscriptions).
 	send(testSite+"/cmd/correct", true, corr)
 	for _, g := range []*siteGate{a, b} {
-		waitFor(t, 5*time.Second, g.o.Gate+" got both commands", func() bool { return len(g.h.commands()) >= 2 })
+		require.Eventually(t, func() bool { return len(g.h.commands()) >= 2 }, 5*time.Second, 5*time.Millisecond, g.o.Gate+" got both commands")
 		time.Sleep(200 * time.Millisecond)
 		cmds := g.h.commands()
 		if len(cmds) != 2 {
@@ -267,7 +274,7 @@ func TestSiteMosquittoCommands(t *testing.T) {
 	}
 	// A gate that subscribes later gets the retained copy: refused.
 	c := newSiteGate(t, mq.URL(), "zone-b-door", withCmds)
-	waitFor(t, 5*time.Second, "c connected", c.c.Connected)
+	require.Eventually(t, c.c.Connected, 5*time.Second, 5*time.Millisecond, "c connected")
 	time.Sleep(500 * time.Millisecond)
 	if n := len(c.h.commands()); n != 0 {
 		t.Errorf("a retained command was accepted on subscription: %+v", c.h.commands())

@@ -13,6 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/facegate/facegate/record"
 )
 
@@ -250,11 +252,12 @@ func TestSiteTopicRouting(t *testing.T) {
 	} {
 		c.onMessage(nil, m)
 	}
-	waitFor(t, 2*time.Second, "delivered", func() bool {
+	require.Eventually(t, func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.events) == 1 && len(h.relays) == 1 && len(h.snapshots) == 1
-	})
+	}, 2*time.Second, 5*time.Millisecond, "delivered")
+
 	time.Sleep(50 * time.Millisecond)
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -177,6 +177,11 @@ func kioskOptions(c *config.Config) kiosk.Options {
 		FrozenAfter: c.Camera.FrozenAfter,
 		Privacy:     record.Privacy(c.MQTT.SubmissionID),
 		Audit:       kiosk.AuditOptions(c.Audit),
+		Zones: kiosk.SiteOptions{
+			Muster:     c.Mode == config.ModeMuster,
+			PageToken:  c.Zones.PageToken.Value(),
+			AdminToken: c.Zones.AdminToken.Value(),
+		},
 		Page: kiosk.PageOptions{
 			Listen:          c.Kiosk.Listen,
 			Title:           c.Kiosk.Title,

@@ -198,6 +198,9 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	if ev := p.gate.Events(); ev != nil {
 		d.goBG(func() { d.gateEvents(partsCtx, ev) })
 	}
+	if p.site != nil {
+		d.goBG(func() { p.site.run(partsCtx) }) // wire_site.go
+	}
 
 	httpLog := slog.NewLogLogger(o.log.With("component", "http").Handler(), slog.LevelWarn)
 	d.srv = kiosk.NewServer(p.kiosk.Handler(), httpLog)
@@ -408,6 +411,8 @@ func restartNeeded(running, next *config.Config) []string {
 		{"kiosk.listen", running.Kiosk.Listen, next.Kiosk.Listen},
 		{"metrics.listen", running.Metrics.Listen, next.Metrics.Listen},
 		{"audit", running.Audit, next.Audit},
+		{"mode", running.Mode, next.Mode},
+		{"zones", running.Zones, next.Zones},
 		// The checker is built at start only when liveness is on; until a
 		// restart, a gate turned on by a reload denies every session.
 		{"policy.liveness (from off)", running.Policy.Liveness == kiosk.LivenessOff, next.Policy.Liveness == kiosk.LivenessOff},

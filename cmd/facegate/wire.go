@@ -52,6 +52,7 @@ type parts struct {
 	brokerClosed bool
 	pub          *publisher
 	liveness     *livenessChecker // nil with policy.liveness: off (wire_liveness.go)
+	site         *siteWire        // nil with zones off (wire_site.go)
 	kiosk        *kiosk.Kiosk
 }
 
@@ -114,10 +115,18 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		return p, fmt.Errorf("io: %w", err)
 	}
 
+	if cfg.Zones.Enabled {
+		if p.site, err = newSiteWire(cfg, o.log, p.gate); err != nil {
+			return p, err
+		}
+	}
 	if cfg.MQTT.Enabled {
 		mo, err := mqttOptions(cfg, version, o.log.With("component", "mqtt"))
 		if err != nil {
 			return p, err
+		}
+		if p.site != nil {
+			p.site.mqttOptions(&mo)
 		}
 		if p.broker, err = mqtt.New(mo); err != nil {
 			return p, err
@@ -167,9 +176,17 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		}
 		deps.Liveness = p.liveness
 	}
+	if p.site != nil {
+		deps.Site, deps.SiteBoard = p.site, p.site
+	}
 	p.kiosk, err = kiosk.New(kioskOptions(cfg), deps)
 	if err != nil {
 		return p, err
+	}
+	if p.site != nil {
+		if err := p.site.start(p.kiosk, p.broker); err != nil {
+			return p, err
+		}
 	}
 	if p.broker != nil {
 		// Damage in the outbox cost records: the operator must know how many.

@@ -1,0 +1,298 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The values of Config.Mode.
+const (
+	// ModeGate is a gate: identify, face, relay (the default).
+	ModeGate = "gate"
+	// ModeMuster is an assembly-point kiosk: identify and face as usual,
+	// never a relay; a match checks the person off the muster list of the
+	// running evacuation (docs/site.md).
+	ModeMuster = "muster"
+)
+
+// Outside is the implicit zone everyone is in until a gate lets them in;
+// it is never declared in zones.list.
+const Outside = "outside"
+
+// The values of ZoneDoor.Direction.
+const (
+	DirectionEntry = "entry"
+	DirectionExit  = "exit"
+	DirectionBoth  = "both"
+)
+
+// The values of SitePassback.RequirePath.
+const (
+	RequirePathNone      = "none"
+	RequirePathHazardous = "hazardous"
+	RequirePathAll       = "all"
+)
+
+// Zones is the site this gate belongs to (docs/site.md): the zones of the
+// site, the door this gate is, the site-wide anti-passback and the
+// evacuation. Off by default: a gate on its own needs none of it.
+type Zones struct {
+	Enabled bool `yaml:"enabled"`
+	// SiteTopic is the MQTT topic the gates of one site share; every
+	// gate's mqtt prefix must then be <site_topic>/<gate>. Empty means
+	// facegate/<site> (see SiteTopicFor).
+	SiteTopic string `yaml:"site_topic"`
+	// List declares the zones; "outside" is implicit.
+	List []Zone `yaml:"list"`
+	// Door is what passing this gate means.
+	Door ZoneDoor `yaml:"door"`
+	// AntiPassback is the site-wide check (policy.anti_passback still
+	// applies to this gate alone).
+	AntiPassback SitePassback `yaml:"anti_passback"`
+	// ResetAt is a local time of day ("04:00") at which everyone is
+	// recorded outside again (a forgotten exit does not lock anyone out
+	// the next day); "" never resets.
+	ResetAt string `yaml:"reset_at"`
+	// Evacuation is what this gate does while the site is evacuated.
+	Evacuation Evacuation `yaml:"evacuation"`
+	// PageToken lets other machines read /site, /site.json and
+	// /site/muster.csv (a bearer token, or ?token= once to set a cookie);
+	// this machine reads them without it. Unset: this machine only.
+	PageToken Secret `yaml:"page_token"`
+	// AdminToken allows POST /api/site/correct and /api/site/evacuation,
+	// from this machine only (like POST /api/open). Unset: both are off.
+	AdminToken Secret `yaml:"admin_token"`
+}
+
+// Zone is one declared zone.
+type Zone struct {
+	Name string `yaml:"name"`
+	// Inside is the zone this one lies in; "" or "outside" for none.
+	Inside string `yaml:"inside"`
+	// Hazardous zones need a recorded path in (anti_passback.require_path).
+	Hazardous bool `yaml:"hazardous"`
+	// MaxOccupancy is the most people inside at once (nested zones count);
+	// 0 is no maximum.
+	MaxOccupancy int `yaml:"max_occupancy"`
+	// OccupancyMode is hard (an entry at the maximum is denied) or soft
+	// (allowed and alerted); "" means hard.
+	OccupancyMode string `yaml:"occupancy_mode"`
+}
+
+// ZoneDoor is this gate as a door between two zones: a grant puts the
+// person in To (entry, exit), or, for both, in To unless they are
+// recorded in To already, then in From.
+type ZoneDoor struct {
+	From      string `yaml:"from"`
+	To        string `yaml:"to"`
+	Direction string `yaml:"direction"`
+}
+
+// SitePassback is the site-wide anti-passback.
+type SitePassback struct {
+	// Mode is off, soft (allow and alert) or hard (deny). Exits are never
+	// denied, only flagged.
+	Mode string `yaml:"mode"`
+	// Window: a presence record older than this no longer counts; 0 is
+	// untimed (a record counts until the next passage or reset).
+	Window time.Duration `yaml:"window"`
+	// RequirePath is which zones need a recorded path in (the person must
+	// be recorded in the door's from zone): none, hazardous or all.
+	RequirePath string `yaml:"require_path"`
+}
+
+// Evacuation is the gate's part in an evacuation of the site.
+type Evacuation struct {
+	// ReleaseRelay holds the relay energised (the door unlocked, for
+	// egress) for the whole evacuation: for fail-safe doors that must let
+	// people out. The fire-alarm input itself is io.fire_alarm.
+	ReleaseRelay bool `yaml:"release_relay"`
+}
+
+func (z *Zones) setDefaults() {
+	z.Door.From = Outside
+	z.Door.To = "site"
+	z.Door.Direction = DirectionEntry
+	z.AntiPassback.Mode = "off"
+	z.AntiPassback.RequirePath = RequirePathHazardous
+}
+
+// SiteTopicFor is the effective site topic: the configured one or
+// facegate/<site>.
+func (z *Zones) SiteTopicFor(site string) string {
+	if z.SiteTopic != "" {
+		return z.SiteTopic
+	}
+	return "facegate/" + site
+}
+
+// Zone returns the declared zone called name.
+func (z *Zones) Zone(name string) (Zone, bool) {
+	for _, d := range z.List {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Zone{}, false
+}
+
+// validateZones checks the zones section against the rest of c (the
+// mode, the mqtt prefix). It also fills the zones' defaults (inside
+// outside, occupancy hard), which YAML leaves empty in list items.
+func (c *Config) validateZones() error {
+	switch c.Mode {
+	case ModeGate, ModeMuster:
+	default:
+		return fieldError("mode", "%q is not gate or muster", c.Mode)
+	}
+	z := &c.Zones
+	if c.Mode == ModeMuster && !z.Enabled {
+		return fieldError("mode", "muster needs zones.enabled: true (the muster list is the site's presence)")
+	}
+	if c.Mode == ModeMuster && c.IO.ExitButton.Line != "" {
+		return fieldError("io.exit_button.line", "an assembly-point kiosk (mode muster) opens nothing: remove the exit button")
+	}
+	if c.IO.FireAlarm.Line != "" && !z.Enabled {
+		return fieldError("io.fire_alarm.line", "the fire alarm starts an evacuation of the site: it needs zones.enabled: true")
+	}
+	if z.SiteTopic != "" && !validTopic(z.SiteTopic) {
+		return fieldError("zones.site_topic", "%q must be a topic without wildcards, empty levels or a leading/trailing '/'", z.SiteTopic)
+	}
+	if z.ResetAt != "" {
+		if _, err := time.Parse("15:04", z.ResetAt); err != nil || len(z.ResetAt) != 5 {
+			return fieldError("zones.reset_at", "%q is not a time of day as HH:MM (e.g. 04:00), or \"\" for no reset", z.ResetAt)
+		}
+	}
+	ap := z.AntiPassback
+	switch ap.Mode {
+	case "off", "soft", "hard":
+	default:
+		return fieldError("zones.anti_passback.mode", "%q is not off, soft or hard", ap.Mode)
+	}
+	if ap.Window < 0 || ap.Window > 7*24*time.Hour {
+		return fieldError("zones.anti_passback.window", "%s must be between 0 (untimed) and 168h", ap.Window)
+	}
+	switch ap.RequirePath {
+	case RequirePathNone, RequirePathHazardous, RequirePathAll:
+	default:
+		return fieldError("zones.anti_passback.require_path", "%q is not none, hazardous or all", ap.RequirePath)
+	}
+
+	names := map[string]int{}
+	for i := range z.List {
+		zn := &z.List[i]
+		field := fmt.Sprintf("zones.list[%d]", i)
+		if zn.Name == Outside {
+			return fieldError(field+".name", "%q is implicit: do not declare it", Outside)
+		}
+		if !validName(zn.Name) {
+			return fieldError(field+".name", "%q must be 1-64 characters of letters, digits, '-' or '_'", zn.Name)
+		}
+		if j, dup := names[zn.Name]; dup {
+			return fieldError(field+".name", "%q is declared twice (also zones.list[%d])", zn.Name, j)
+		}
+		names[zn.Name] = i
+		if zn.Inside == "" {
+			zn.Inside = Outside
+		}
+		if zn.OccupancyMode == "" {
+			zn.OccupancyMode = "hard"
+		}
+		if zn.OccupancyMode != "hard" && zn.OccupancyMode != "soft" {
+			return fieldError(field+".occupancy_mode", "%q is not hard or soft", zn.OccupancyMode)
+		}
+		if zn.MaxOccupancy < 0 || zn.MaxOccupancy > 1_000_000 {
+			return fieldError(field+".max_occupancy", "%d must be between 0 (no maximum) and 1000000", zn.MaxOccupancy)
+		}
+	}
+	for i, zn := range z.List {
+		if _, ok := names[zn.Inside]; !ok && zn.Inside != Outside {
+			return fieldError(fmt.Sprintf("zones.list[%d].inside", i), "%q is not a declared zone (declared: %s)", zn.Inside, z.declared())
+		}
+		// Walk up: a chain longer than the list is a cycle.
+		at, steps := zn.Inside, 0
+		for at != Outside {
+			if steps++; steps > len(z.List) {
+				return fieldError(fmt.Sprintf("zones.list[%d].inside", i), "zone %q lies inside itself (a cycle of inside:)", zn.Name)
+			}
+			at = z.List[names[at]].Inside
+			if at == "" {
+				at = Outside
+			}
+		}
+	}
+	if !z.Enabled {
+		return nil
+	}
+	if len(z.List) == 0 {
+		return fieldError("zones.list", "zones are enabled: declare at least one zone (e.g. - {name: site})")
+	}
+	if c.Mode == ModeGate {
+		d := z.Door
+		for _, e := range []struct{ key, v string }{{"from", d.From}, {"to", d.To}} {
+			if _, ok := names[e.v]; !ok && e.v != Outside {
+				return fieldError("zones.door."+e.key, "%q is not a declared zone or outside (declared: %s)", e.v, z.declared())
+			}
+		}
+		if d.From == d.To {
+			return fieldError("zones.door.to", "%q is the door's from zone too: a door leads from one zone into another", d.To)
+		}
+		switch d.Direction {
+		case DirectionEntry, DirectionExit, DirectionBoth:
+		default:
+			return fieldError("zones.door.direction", "%q is not entry, exit or both", d.Direction)
+		}
+	}
+	if c.MQTT.Enabled {
+		want := z.SiteTopicFor(c.Site) + "/" + c.Gate
+		if got := c.MQTT.PrefixFor(c.Site, c.Gate); got != want {
+			field := "mqtt.prefix"
+			if c.MQTT.Prefix == "" {
+				field = "zones.site_topic"
+			}
+			return fieldError(field, "with zones on, the mqtt prefix must be <site_topic>/<gate> = %q (it is %q)", want, got)
+		}
+	}
+	return nil
+}
+
+// ValidName reports whether s is a valid site, gate or zone name: 1-64
+// letters, digits, '-' or '_'.
+func ValidName(s string) bool { return validName(s) }
+
+// declared lists the declared zone names for messages.
+func (z *Zones) declared() string {
+	if len(z.List) == 0 {
+		return "none"
+	}
+	var s []string
+	for _, d := range z.List {
+		s = append(s, d.Name)
+	}
+	return strings.Join(s, ", ")
+}
+
+// siteTokenMinLen: the page token shows who is on site, the admin token
+// changes the record and starts evacuations.
+const siteTokenMinLen = 24
+
+// validateSecrets runs after secrets are resolved.
+func (z *Zones) validateSecrets(others ...Secret) error {
+	for _, t := range []struct {
+		key string
+		s   Secret
+	}{{"zones.page_token", z.PageToken}, {"zones.admin_token", z.AdminToken}} {
+		if t.s.IsSet() && len(t.s.Value()) < siteTokenMinLen {
+			return fieldError(t.key, "must be at least %d characters", siteTokenMinLen)
+		}
+	}
+	if z.AdminToken.IsSet() {
+		for _, o := range append(others, z.PageToken) {
+			if o.IsSet() && o.Value() == z.AdminToken.Value() {
+				return fieldError("zones.admin_token", "must differ from every other token (whoever may read or identify must not be able to change the record)")
+			}
+		}
+	}
+	return nil
+}
