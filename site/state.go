@@ -1,0 +1,185 @@
+package site
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// StateFormat heads the state file: the snapshot with its checksum.
+const StateFormat = "facegate-site-state"
+
+type stateFile struct {
+	Format   string          `json:"format"`
+	Version  int             `json:"version"`
+	SHA256   string          `json:"sha256"`
+	Snapshot json.RawMessage `json:"snapshot"`
+}
+
+// encodeState wraps a snapshot with its checksum.
+func encodeState(snap []byte) []byte {
+	sum := sha256.Sum256(snap)
+	b, err := json.Marshal(stateFile{Format: StateFormat, Version: 1, SHA256: hex.EncodeToString(sum[:]), Snapshot: snap})
+	if err != nil {
+		panic(fmt.Sprintf("site: encoding the state file: %v", err)) // snap is valid JSON
+	}
+	return append(b, '\n')
+}
+
+// decodeState checks a state file and decodes its snapshot.
+func decodeState(b []byte) (*decoded, error) {
+	var s stateFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the state", ErrCorruptState)
+	}
+	if s.Format != StateFormat || s.Version != 1 {
+		return nil, fmt.Errorf("%w: format %q version %d, want %q version 1", ErrCorruptState, s.Format, s.Version, StateFormat)
+	}
+	sum := sha256.Sum256(s.Snapshot)
+	if hex.EncodeToString(sum[:]) != s.SHA256 {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorruptState)
+	}
+	d, err := decodeSnapshot(s.Snapshot)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorruptState, err)
+	}
+	return d, nil
+}
+
+// load reads the state file; a missing file is an empty presence, a corrupt
+// one is moved aside (StateProblem). Only an unreadable file fails.
+func (p *Presence) load() error {
+	path := p.opts.StatePath
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("site: reading the state file: %w", err)
+	}
+	d, err := decodeState(b)
+	if err == nil && d.site != "" && p.opts.Site != "" && d.site != p.opts.Site {
+		err = fmt.Errorf("%w: the file is of site %q, this is site %q", ErrCorruptState, d.site, p.opts.Site)
+	}
+	if err != nil {
+		aside := path + ".corrupt-" + p.now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			p.problem = fmt.Errorf("%s: %w; moving it aside failed: %v", path, err, rerr)
+		} else {
+			p.problem = fmt.Errorf("%s: %w; kept as %s, started empty", path, err, aside)
+		}
+		p.log.Error("site state file corrupt", "path", path, "err", p.problem)
+		return nil
+	}
+	p.mu.Lock()
+	t := p.begin()
+	t.join(d)
+	t.commit()
+	p.dirty = false
+	p.mu.Unlock()
+	return nil
+}
+
+// Save writes the state file atomically (temporary file, fsync, rename,
+// fsync of the directory) with a checksum. Without a StatePath it does
+// nothing. Run calls it; call it on shutdown otherwise.
+func (p *Presence) Save() error {
+	if p.opts.StatePath == "" {
+		return nil
+	}
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
+	p.mu.Lock()
+	snap := p.snapshot()
+	p.dirty = false
+	p.mu.Unlock()
+	if err := writeAtomic(p.opts.StatePath, encodeState(snap)); err != nil {
+		p.mu.Lock()
+		p.dirty = true
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// Dirty reports whether the presence changed since it was last saved or
+// loaded.
+func (p *Presence) Dirty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dirty
+}
+
+func writeAtomic(path string, b []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("site: writing the state file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(b); err != nil {
+		return fmt.Errorf("site: writing the state file: %w", err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("site: syncing the state file: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("site: closing the state file: %w", err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("site: replacing the state file: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("site: syncing the state directory: %w", err)
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("site: syncing the state directory: %w", err)
+	}
+	return nil
+}
+
+// Run does the periodic work until ctx ends: every interval (a minute when
+// 0) Tick (daily reset, tombstones) and Save when dirty; a last Save when
+// ctx ends, whose error it returns. Save errors on the way are logged.
+func (p *Presence) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		every = time.Minute
+	}
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if p.Dirty() {
+				return p.Save()
+			}
+			return nil
+		case <-tk.C:
+			p.Tick(p.now())
+			if p.Dirty() {
+				if err := p.Save(); err != nil {
+					p.log.Error("site state not saved", "err", err)
+				}
+			}
+		}
+	}
+}
