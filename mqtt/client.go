@@ -44,7 +44,8 @@ type Client struct {
 	clock    Clock
 	topics   topics
 	box      *outbox.Outbox
-	verifier *OpenVerifier // nil when cmd/open is disabled
+	verifier *OpenVerifier // nil when neither cmd/open nor the site commands are enabled
+	site     *siteLink     // nil when zones are off
 	// probeAddrs are the brokers' host:port, probed while reconnecting.
 	probeAddrs []string
 	disc       []discoveryMessage
@@ -106,8 +107,16 @@ func New(opts Options) (*Client, error) {
 		stateSince:  opts.Clock.Now(),
 		probeAddrs:  probeAddrs(opts.URLs),
 	}
-	if opts.Open.Enabled {
+	if opts.Zones.Enabled {
+		c.site = newSiteLink(opts.Zones, opts.Prefix)
+	}
+	if opts.Open.Enabled || (c.site != nil && opts.Zones.Commands) {
+		// One verifier, so one replay memory, for every signed command.
 		c.verifier = NewOpenVerifier(opts.Open.Secret, c.topics.CmdOpen, opts.Open.MaxSkew, opts.Clock, opts.Open.ReplayPath)
+		if c.site != nil && opts.Zones.Commands {
+			c.verifier.AddSiteTopic(c.site.topics.CmdEvacuate, opts.Zones.Secret)
+			c.verifier.AddSiteTopic(c.site.topics.CmdCorrect, opts.Zones.Secret)
+		}
 		if err := c.verifier.Problem(); err != nil {
 			c.replayMemoryAlert(err)
 		}
@@ -120,6 +129,7 @@ func New(opts Options) (*Client, error) {
 		c.disc = discoveryMessages(discoveryConfig{
 			prefix: opts.HomeAssistant.DiscoveryPrefix, topics: c.topics, nodeID: opts.ClientID, name: name,
 			version: opts.Version, door: opts.HomeAssistant.Door, configurationURL: opts.HomeAssistant.ConfigurationURL,
+			zones: c.occupancySensors(), occupancyTopic: opts.Prefix + "/site/occupancy",
 		})
 	}
 	c.mu.Lock()
@@ -130,6 +140,12 @@ func New(opts Options) (*Client, error) {
 	}
 	c.wg.Add(1)
 	go c.dispatch()
+	if c.site != nil {
+		c.wg.Add(2)
+		go c.siteDispatch()
+		go c.siteLoop()
+		c.SiteChanged() // the state loaded at start
+	}
 	return c, nil
 }
 

@@ -172,8 +172,11 @@ func SignOpen(secret []byte, body OpenBody) ([]byte, error) {
 type OpenVerifier struct {
 	secret []byte
 	topic  string
-	skew   time.Duration
-	clock  Clock
+	// siteKeys are the secrets of the signed site commands by their topic
+	// (AddSiteTopic): the same envelope, window and replay memory.
+	siteKeys map[string][]byte
+	skew     time.Duration
+	clock    Clock
 
 	mu  sync.Mutex
 	mem *replayMemory
@@ -220,43 +223,64 @@ func (v *OpenVerifier) Problem() error {
 // An accepted command is on disk (fsynced) when Verify returns it; if it
 // cannot be written, the command is refused with ErrReplayMemory.
 func (v *OpenVerifier) Verify(payload []byte) (Open, error) {
-	if len(payload) > MaxOpenPayload {
-		return Open{}, fmt.Errorf("%w: open payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxOpenPayload)
+	raw, err := openEnvelope("open", payload, v.secret)
+	if err != nil {
+		return Open{}, err
 	}
-	var env struct {
-		Body json.RawMessage `json:"body"`
-		Sig  *string         `json:"sig"`
-	}
-	if err := decodeStrict(payload, &env); err != nil {
-		return Open{}, fmt.Errorf("%w: open: %v", ErrMalformed, err)
-	}
-	if len(env.Body) == 0 || env.Sig == nil || *env.Sig == "" {
-		return Open{}, fmt.Errorf("%w: open needs body and sig", ErrUnsigned)
-	}
-	got, err := hex.DecodeString(*env.Sig)
-	if err != nil || len(got) != sha256.Size {
-		return Open{}, fmt.Errorf("%w: sig must be 64 hex digits", ErrBadSignature)
-	}
-	m := hmac.New(sha256.New, v.secret)
-	m.Write(env.Body)
-	if !hmac.Equal(got, m.Sum(nil)) {
-		return Open{}, ErrBadSignature
-	}
-	if !utf8.Valid(env.Body) {
-		// encoding/json would quietly turn the bad bytes into U+FFFD.
-		return Open{}, fmt.Errorf("%w: open body is not valid UTF-8", ErrMalformed)
-	}
-	body, err := parseOpenBody(env.Body)
+	body, err := parseOpenBody(raw)
 	if err != nil {
 		return Open{}, err
 	}
 	if body.Topic != v.topic {
 		return Open{}, fmt.Errorf("%w: signed for %q", ErrWrongTopic, body.Topic)
 	}
+	now, issued, err := v.admit(body.TS, body.Nonce)
+	if err != nil {
+		return Open{}, err
+	}
+	return Open{Nonce: body.Nonce, Issued: issued, By: body.By, Reason: body.Reason, Received: now}, nil
+}
 
+// openEnvelope checks the size and shape of a signed command
+// {"body": {…}, "sig": "<hex>"} and its HMAC with secret, and returns the
+// exact bytes of the body.
+func openEnvelope(what string, payload, secret []byte) ([]byte, error) {
+	if len(payload) > MaxOpenPayload {
+		return nil, fmt.Errorf("%w: %s payload is %d bytes (max %d)", ErrMalformed, what, len(payload), MaxOpenPayload)
+	}
+	var env struct {
+		Body json.RawMessage `json:"body"`
+		Sig  *string         `json:"sig"`
+	}
+	if err := decodeStrict(payload, &env); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	if len(env.Body) == 0 || env.Sig == nil || *env.Sig == "" {
+		return nil, fmt.Errorf("%w: %s needs body and sig", ErrUnsigned, what)
+	}
+	got, err := hex.DecodeString(*env.Sig)
+	if err != nil || len(got) != sha256.Size {
+		return nil, fmt.Errorf("%w: sig must be 64 hex digits", ErrBadSignature)
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write(env.Body)
+	if !hmac.Equal(got, m.Sum(nil)) {
+		return nil, ErrBadSignature
+	}
+	if !utf8.Valid(env.Body) {
+		// encoding/json would quietly turn the bad bytes into U+FFFD.
+		return nil, fmt.Errorf("%w: %s body is not valid UTF-8", ErrMalformed, what)
+	}
+	return env.Body, nil
+}
+
+// admit checks a signed, well-formed command's time window and nonce and
+// records it in the replay memory (fsynced) before returning. It returns
+// the gate's time and the command's.
+func (v *OpenVerifier) admit(ts int64, nonce string) (now, issued time.Time, err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	now := v.clock.Now()
+	now = v.clock.Now()
 	// The reference is the later of the clock and the newest accepted
 	// command: a clock behind it (a Pi booting on its last saved time)
 	// does not widen what is accepted.
@@ -264,17 +288,17 @@ func (v *OpenVerifier) Verify(payload []byte) (Open, error) {
 	if last := v.mem.last(); last.After(ref) {
 		ref = last
 	}
-	issued := time.Unix(body.TS, 0)
+	issued = time.Unix(ts, 0)
 	if d := ref.Sub(issued); d > v.skew || d < -v.skew {
-		return Open{}, fmt.Errorf("%w: issued %s, %s from the gate's clock or its newest accepted command (max ±%s)", ErrStale, issued.UTC().Format(time.RFC3339), d.Round(time.Second), v.skew)
+		return now, issued, fmt.Errorf("%w: issued %s, %s from the gate's clock or its newest accepted command (max ±%s)", ErrStale, issued.UTC().Format(time.RFC3339), d.Round(time.Second), v.skew)
 	}
-	if err := v.mem.check(body.TS, body.Nonce); err != nil {
-		return Open{}, err
+	if err := v.mem.check(ts, nonce); err != nil {
+		return now, issued, err
 	}
-	if err := v.mem.accept(body.TS, body.Nonce, v.skew); err != nil {
-		return Open{}, err
+	if err := v.mem.accept(ts, nonce, v.skew); err != nil {
+		return now, issued, err
 	}
-	return Open{Nonce: body.Nonce, Issued: issued, By: body.By, Reason: body.Reason, Received: now}, nil
+	return now, issued, nil
 }
 
 // parseOpenBody decodes the signed body and checks every field against

@@ -176,13 +176,25 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	var unsubs []string // the session may still hold them from an older configuration
 	for topic, on := range map[string]bool{
 		c.topics.CmdIdentify: c.opts.Identify,
-		c.topics.CmdOpen:     c.verifier != nil,
+		c.topics.CmdOpen:     c.opts.Open.Enabled,
 		c.topics.HAStatus:    c.opts.HomeAssistant.Enabled,
 	} {
 		if on {
 			subs[topic] = 1
 		} else {
 			unsubs = append(unsubs, topic)
+		}
+	}
+	if s := c.site; s != nil {
+		for topic, on := range map[string]bool{
+			s.topics.Events: true, s.topics.Relays: true, s.topics.Evacuation: true,
+			s.topics.CmdEvacuate: s.opts.Commands, s.topics.CmdCorrect: s.opts.Commands,
+		} {
+			if on {
+				subs[topic] = 1
+			} else {
+				unsubs = append(unsubs, topic)
+			}
 		}
 	}
 	if len(unsubs) > 0 {
@@ -207,6 +219,9 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	c.connected.Store(true)
 	c.log.Info("mqtt connected", "urls", redact.URLs(c.opts.URLs), "client_id", c.opts.ClientID, "outbox", c.box.Len())
 
+	if c.site != nil {
+		go c.siteSync(ctx, cli)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		err := c.sendEvents(ctx, cli)
@@ -268,6 +283,12 @@ func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 		case <-c.retained.resync:
 			if err := c.publishCatchUp(ctx, cli); err != nil {
 				return err
+			}
+		case <-c.evacOut():
+			if p := c.site.evacuationPayload(); p != nil {
+				if err := c.publishWait(ctx, cli, c.site.topics.Evacuation, p); err != nil {
+					return err
+				}
 			}
 		case <-c.haAnnounce:
 			c.log.Info("mqtt home assistant restarted: discovery republished")
@@ -399,9 +420,29 @@ func (c *Client) ack(ids []uint64) error {
 	return nil
 }
 
+// evacOut signals an evacuation state to publish (nil without zones).
+func (c *Client) evacOut() <-chan struct{} {
+	if c.site == nil {
+		return nil
+	}
+	return c.site.evacOut
+}
+
 // onMessage runs on paho's goroutine: copy and hand over, never block.
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	in := inbound{topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()}
+	if s := c.site; s != nil && s.owns(in.topic) {
+		select {
+		case s.inbox <- in:
+		default:
+			// The peers' snapshots carry what was dropped.
+			if n := s.dropped.Add(1); n == 1 || n%1000 == 0 {
+				c.log.Warn("mqtt site queue full: messages dropped, peers' snapshots fetched again", "topic", in.topic, "dropped_total", n)
+			}
+			signal(s.resync)
+		}
+		return
+	}
 	select {
 	case c.inbox <- in:
 	default:

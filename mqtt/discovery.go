@@ -1,6 +1,9 @@
 package mqtt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"strings"
 
 	"github.com/facegate/facegate/record"
@@ -59,6 +62,9 @@ type discoveryConfig struct {
 	version          string
 	door             bool // a door input is wired
 	configurationURL string
+	// zones are announced as occupancy sensors of occupancyTopic.
+	zones          []string
+	occupancyTopic string
 }
 
 // AlertCodes are the operator alert codes the Home Assistant alert event
@@ -66,7 +72,8 @@ type discoveryConfig struct {
 // attribute).
 var AlertCodes = []string{"api_config", "api_client", "api_invalid_response", "relay_failed", "relay_fault",
 	"relay_interrupted", "record_failed", "state_dir", "disk_low", "audit_log", "outbox_corrupt", "open_replay_memory",
-	"door_forced", "door_held_open", "tamper_alarm", "input_fault", "liveness_lockout"}
+	"door_forced", "door_held_open", "tamper_alarm", "input_fault", "liveness_lockout",
+	"passback_soft", "occupancy_reached", "evacuation", "site_state", "site_unreachable"}
 
 // discoveryMessages builds the configs for the gate's entities: last
 // decision, similarity score, session state, relay, door (when wired),
@@ -150,6 +157,14 @@ func discoveryMessages(dc discoveryConfig) []discoveryMessage {
 				"'ts': value_json.ts} | tojson }}",
 		}},
 	)
+	for _, z := range dc.zones {
+		q := jinjaString(z)
+		entities = append(entities, entity{"sensor", zoneObjectID(z), haEntity{
+			Name: "Occupancy " + z, StateTopic: dc.occupancyTopic, StateClass: "measurement", Unit: "persons",
+			Icon:          "mdi:account-group",
+			ValueTemplate: "{{ value_json.zones[" + q + "].count if " + q + " in value_json.zones else 0 }}",
+		}})
+	}
 	out := make([]discoveryMessage, 0, len(entities)+1)
 	if !dc.door {
 		// An empty retained config removes a door entity announced by an
@@ -185,4 +200,23 @@ func haNodeID(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// jinjaString quotes s as a Jinja string literal (JSON's escapes are
+// Python's).
+func jinjaString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// zoneObjectID is the object id of a zone's occupancy sensor: the name as
+// Home Assistant accepts it, with a short hash when that changed it (so
+// "zone b" and "zone_b" stay two sensors).
+func zoneObjectID(zone string) string {
+	id := haNodeID(zone)
+	if id != zone {
+		sum := sha256.Sum256([]byte(zone))
+		id += "_" + hex.EncodeToString(sum[:3])
+	}
+	return "occupancy_" + id
 }

@@ -52,7 +52,7 @@ func (c *Client) handle(m inbound) {
 			err = fmt.Errorf("%w: identify issued %s, more than %s from the gate's clock", ErrStale, id.Issued.UTC().Format(time.RFC3339), c.opts.Open.MaxSkew)
 		}
 		cmd = id
-	case m.topic == c.topics.CmdOpen && c.verifier != nil:
+	case m.topic == c.topics.CmdOpen && c.opts.Open.Enabled:
 		if m.retained {
 			err = ErrRetained
 			break

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"github.com/facegate/facegate/record"
 	"log/slog"
@@ -63,6 +64,9 @@ type Options struct {
 	Open OpenOptions
 	// HomeAssistant enables MQTT discovery when HomeAssistant.Enabled.
 	HomeAssistant HomeAssistantOptions
+	// Zones enables the site transport when Zones.Enabled (config
+	// section zones:, docs/site.md).
+	Zones SiteOptions
 
 	// Clock is the time source for command windows and timestamps.
 	Clock  Clock
@@ -165,11 +169,55 @@ func (o *Options) setDefaults() error {
 	if o.HomeAssistant.DiscoveryPrefix == "" {
 		o.HomeAssistant.DiscoveryPrefix = "homeassistant"
 	}
+	if err := o.Zones.setDefaults(o); err != nil {
+		return bad("site: %v", err)
+	}
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	return nil
+}
+
+func (s *SiteOptions) setDefaults(o *Options) error {
+	if !s.Enabled {
+		return nil
+	}
+	if s.Topic == "" || strings.ContainsAny(s.Topic, "+#") || strings.HasSuffix(s.Topic, "/") {
+		return fmt.Errorf("topic %q must be a topic without wildcards or trailing '/'", s.Topic)
+	}
+	if gate, ok := strings.CutPrefix(o.Prefix, s.Topic+"/"); !ok || gate == "" || strings.Contains(gate, "/") {
+		return fmt.Errorf("the prefix %q must be %s/<gate> with zones on", o.Prefix, s.Topic)
+	}
+	if s.Handler == nil {
+		return errors.New("no handler")
+	}
+	if s.Commands {
+		if len(s.Secret) == 0 {
+			s.Secret = o.Open.Secret
+		}
+		if len(s.Secret) < 16 {
+			return fmt.Errorf("site commands are enabled but their secret is %d bytes (at least 16 needed)", len(s.Secret))
+		}
+	}
+	if s.SnapshotInterval <= 0 {
+		s.SnapshotInterval = 2 * time.Second
+	}
+	if s.SnapshotWindow <= 0 {
+		s.SnapshotWindow = 10 * time.Second
+	}
+	if s.Resync == 0 {
+		s.Resync = 10 * time.Minute
+	}
+	if s.Queue <= 0 {
+		s.Queue = 4096
+	}
+	for _, z := range s.OccupancySensors {
+		if err := validName(z, maxZoneName); err != nil || z == "" {
+			return fmt.Errorf("zone %q must be 1 to %d bytes of printable text", z, maxZoneName)
+		}
 	}
 	return nil
 }

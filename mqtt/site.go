@@ -1,0 +1,662 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/facegate/facegate/record"
+)
+
+// SiteOptions turn on the site transport (docs/mqtt.md "Site", docs/site.md):
+// the gate follows the decision events, relay results and snapshots of
+// every gate of its site and publishes its own snapshot and views.
+type SiteOptions struct {
+	Enabled bool
+	// Topic is <site_topic>, e.g. facegate/plant-a. The gate's Prefix must
+	// be Topic + "/" + one level (the gate's name).
+	Topic string
+	// Handler receives the site's traffic; required when Enabled.
+	Handler SiteHandler
+	// Source is read for the gate's snapshot and views after SiteChanged;
+	// nil publishes neither.
+	Source SiteSource
+	// Commands subscribes to the signed <Topic>/cmd/evacuate and
+	// <Topic>/cmd/correct (the cmd/open envelope, window and replay memory).
+	Commands bool
+	// Secret signs the site commands, at least 16 bytes; empty: Open.Secret.
+	Secret []byte
+	// SnapshotInterval is the least time between two publications of the
+	// snapshot and views (2s).
+	SnapshotInterval time.Duration
+	// SnapshotWindow is how long the gate listens to its peers' retained
+	// snapshots after each connect and each resync (10s).
+	SnapshotWindow time.Duration
+	// Resync fetches the peers' snapshots again this often while connected
+	// (10m; negative: only on connect and after an inbound overflow).
+	Resync time.Duration
+	// Queue is how many inbound site messages wait for the Handler (4096);
+	// when full, messages are dropped and the peers' snapshots fetched again.
+	Queue int
+	// OccupancySensors are the zones announced as Home Assistant sensors
+	// of their occupancy (with HomeAssistant.Enabled; nil: none).
+	OccupancySensors []string
+}
+
+// SiteHandler receives the site's traffic, decoded and validated.
+//
+// Concurrency contract: every method is called from one goroutine of the
+// Client, in arrival order; it must not block for long (the queue behind it
+// holds SiteOptions.Queue messages) and must not call Close. Delivery is
+// at least once and in no particular order across gates: apply facts
+// idempotently (the presence CRDT does).
+type SiteHandler interface {
+	// SiteEvent is a decision event of any gate of the site, this one's
+	// included (<site_topic>/+/event).
+	SiteEvent(ev record.Event)
+	// SiteRelay is a relay result of any gate (<site_topic>/+/event/relay).
+	SiteRelay(r record.PulseResult)
+	// SiteSnapshot is a gate's retained snapshot (<site_topic>/<gate>/site/snapshot),
+	// undecoded: the site package decodes and merges it. This gate's own
+	// snapshot comes back too.
+	SiteSnapshot(gate string, snapshot []byte)
+	// SiteEvacuation is the retained evacuation state as the broker holds it.
+	SiteEvacuation(e Evacuation)
+	// SiteCommand is a verified Evacuate or Correct.
+	SiteCommand(cmd Command)
+}
+
+// SiteSource gives what the gate publishes about the site. Its methods are
+// called from a Client goroutine, concurrently with the SiteHandler's.
+type SiteSource interface {
+	// Snapshot encodes the gate's presence for <prefix>/site/snapshot.
+	Snapshot() []byte
+	// Views are the per-gate retained views.
+	Views() SiteViews
+}
+
+// SiteViews are the retained per-gate views of the site.
+type SiteViews struct {
+	Occupancy OccupancyView
+	Presence  PresenceView
+	// Muster is nil when no evacuation has run since the start: then
+	// <prefix>/site/muster is not published.
+	Muster *MusterView
+}
+
+// OccupancyView is the payload of <prefix>/site/occupancy.
+type OccupancyView struct {
+	Zones map[string]ZoneCount `json:"zones"`
+	TS    string               `json:"ts"`
+}
+
+// ZoneCount is one zone's occupancy: persons in it or any zone inside it.
+type ZoneCount struct {
+	Count int `json:"count"`
+	// Max is the zone's max_occupancy (0: no limit).
+	Max int `json:"max,omitempty"`
+}
+
+// PresenceView is the payload of <prefix>/site/presence: who is in which
+// zone (the zone itself, not nested ones), by user id.
+type PresenceView struct {
+	Zones map[string][]PersonView `json:"zones"`
+	TS    string                  `json:"ts"`
+}
+
+// PersonView is one person on a list: the roster's name, never anything
+// biometric.
+type PersonView struct {
+	UserID string `json:"user_id"`
+	Name   string `json:"name,omitempty"`
+	Zone   string `json:"zone,omitempty"`
+	Since  string `json:"since,omitempty"`
+}
+
+// MusterView is the payload of <prefix>/site/muster.
+type MusterView struct {
+	Active bool   `json:"active"`
+	ID     string `json:"id"`
+	Since  string `json:"since"`
+	// Present counts the persons recorded inside the site at the start.
+	Present  int          `json:"present"`
+	Mustered []PersonView `json:"mustered"`
+	Missing  []PersonView `json:"missing"`
+	TS       string       `json:"ts"`
+}
+
+// Evacuation is the retained payload of <site_topic>/evacuation.
+type Evacuation struct {
+	Active bool   `json:"active"`
+	ID     string `json:"id"`
+	// Since is when the evacuation started.
+	Since  string `json:"since"`
+	By     string `json:"by,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// TS is when this state was set (its start or its end): the newer
+	// state wins (Newer).
+	TS string `json:"ts"`
+	// Gate published it.
+	Gate string `json:"gate,omitempty"`
+}
+
+// MaxEvacuationPayload bounds <site_topic>/evacuation.
+const MaxEvacuationPayload = 2048
+
+// Newer reports whether e replaces o: the later ts, then an end over a
+// start, then the larger id, then the larger gate name; so every gate
+// picks the same one of two states.
+func (e Evacuation) Newer(o Evacuation) bool {
+	et, _ := time.Parse(time.RFC3339Nano, e.TS)
+	ot, _ := time.Parse(time.RFC3339Nano, o.TS)
+	switch {
+	case !et.Equal(ot):
+		return et.After(ot)
+	case e.Active != o.Active:
+		return !e.Active
+	case e.ID != o.ID:
+		return e.ID > o.ID
+	}
+	return e.Gate > o.Gate
+}
+
+func (e Evacuation) validate() error {
+	if err := validName(e.ID, maxEvacuationID); err != nil || e.ID == "" {
+		return fmt.Errorf("evacuation id %q must be 1 to %d bytes of printable text", e.ID, maxEvacuationID)
+	}
+	for k, v := range map[string]string{"ts": e.TS, "since": e.Since} {
+		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+			return fmt.Errorf("evacuation %s %q is not an RFC 3339 time", k, v)
+		}
+	}
+	if err := validName(e.By, 256); err != nil {
+		return fmt.Errorf("evacuation by: %v", err)
+	}
+	if err := validName(e.Reason, 256); err != nil {
+		return fmt.Errorf("evacuation reason: %v", err)
+	}
+	if err := validName(e.Gate, 128); err != nil {
+		return fmt.Errorf("evacuation gate: %v", err)
+	}
+	return nil
+}
+
+// ParseEvacuation decodes and validates a <site_topic>/evacuation payload.
+// Unknown fields are ignored (a newer gate may add some).
+func ParseEvacuation(payload []byte) (Evacuation, error) {
+	var e Evacuation
+	if len(payload) > MaxEvacuationPayload {
+		return e, fmt.Errorf("%w: evacuation payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxEvacuationPayload)
+	}
+	if err := decodeObject(payload, &e); err != nil {
+		return e, fmt.Errorf("%w: evacuation: %v", ErrMalformed, err)
+	}
+	if err := e.validate(); err != nil {
+		return e, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return e, nil
+}
+
+// MaxSiteEventPayload bounds an inbound event or relay result.
+const MaxSiteEventPayload = 64 << 10
+
+// ParseSiteEvent decodes and validates a peer's decision event from
+// <site_topic>/<gate>/event: the checks PublishEvent makes, plus site,
+// gate and a parseable ts. Unknown fields are ignored (a newer gate may
+// add some).
+func ParseSiteEvent(payload []byte) (record.Event, error) {
+	var ev record.Event
+	if len(payload) > MaxSiteEventPayload {
+		return ev, fmt.Errorf("%w: event payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxSiteEventPayload)
+	}
+	if err := decodeObject(payload, &ev); err != nil {
+		return ev, fmt.Errorf("%w: event: %v", ErrMalformed, err)
+	}
+	if err := validEvent(ev); err != nil {
+		return ev, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := validPeer(ev.Site, ev.Gate, ev.TS); err != nil {
+		return ev, fmt.Errorf("%w: event %s: %v", ErrMalformed, ev.EventID, err)
+	}
+	if err := checkText("user_id", ev.UserID, 0, maxIDLen); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}
+
+// ParseSitePulse decodes and validates a peer's relay result from
+// <site_topic>/<gate>/event/relay.
+func ParseSitePulse(payload []byte) (record.PulseResult, error) {
+	var p record.PulseResult
+	if len(payload) > MaxSiteEventPayload {
+		return p, fmt.Errorf("%w: relay result payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxSiteEventPayload)
+	}
+	if err := decodeObject(payload, &p); err != nil {
+		return p, fmt.Errorf("%w: relay result: %v", ErrMalformed, err)
+	}
+	if p.Kind != record.PulseKind {
+		return p, fmt.Errorf("%w: relay result kind %q is not %q", ErrMalformed, p.Kind, record.PulseKind)
+	}
+	if err := validPulse(p); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := validPeer(p.Site, p.Gate, p.TS); err != nil {
+		return p, fmt.Errorf("%w: relay result of %s: %v", ErrMalformed, p.EventID, err)
+	}
+	return p, nil
+}
+
+// validPeer checks the site, gate and ts of a peer's record.
+func validPeer(site, gate, ts string) error {
+	if err := validName(site, 128); err != nil || site == "" {
+		return fmt.Errorf("site %q must be 1 to 128 bytes of printable text", site)
+	}
+	if err := validName(gate, 128); err != nil || gate == "" {
+		return fmt.Errorf("gate %q must be 1 to 128 bytes of printable text", gate)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+		return fmt.Errorf("ts %q is not an RFC 3339 time", ts)
+	}
+	return nil
+}
+
+// decodeObject decodes one JSON object (unknown fields allowed, nothing
+// after it).
+func decodeObject(payload []byte, v any) error {
+	p := bytes.TrimSpace(payload)
+	if len(p) == 0 || p[0] != '{' {
+		return fmt.Errorf("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(p))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("data after the JSON object")
+	}
+	return nil
+}
+
+// siteTopics are the full site topic names of one gate.
+type siteTopics struct {
+	// Events and Relays are the subscriptions to every gate's records.
+	Events, Relays string
+	// Snapshots is the (transient) subscription to the peers' snapshots.
+	Snapshots string
+	// Evacuation is the site's retained evacuation state.
+	Evacuation string
+	// CmdEvacuate and CmdCorrect are the signed site commands.
+	CmdEvacuate, CmdCorrect string
+	// Snapshot, Occupancy, Presence and Muster are this gate's retained topics.
+	Snapshot, Occupancy, Presence, Muster string
+}
+
+func newSiteTopics(site, prefix string) siteTopics {
+	return siteTopics{
+		Events: site + "/+/event", Relays: site + "/+/event/relay", Snapshots: site + "/+/site/snapshot",
+		Evacuation: site + "/evacuation", CmdEvacuate: site + "/" + siteCmdEvacuate, CmdCorrect: site + "/" + siteCmdCorrect,
+		Snapshot: prefix + "/site/snapshot", Occupancy: prefix + "/site/occupancy",
+		Presence: prefix + "/site/presence", Muster: prefix + "/site/muster",
+	}
+}
+
+// siteGateOf returns the gate level of a topic <site>/<gate>/<suffix>, or
+// "" when topic is not of that shape.
+func siteGateOf(site, topic, suffix string) string {
+	rest, ok := strings.CutPrefix(topic, site+"/")
+	if !ok {
+		return ""
+	}
+	gate, ok := strings.CutSuffix(rest, "/"+suffix)
+	if !ok || gate == "" || strings.Contains(gate, "/") {
+		return ""
+	}
+	return gate
+}
+
+// siteLink is the Client's site transport state (nil when zones are off).
+type siteLink struct {
+	opts   SiteOptions
+	topics siteTopics
+	inbox  chan inbound
+	// dirty: SiteChanged was called; resync: fetch the peers' snapshots
+	// again; evacOut: publish evac.
+	dirty, resync, evacOut chan struct{}
+	dropped                atomic.Uint64
+
+	mu      sync.Mutex // guards the fields below
+	evac    Evacuation // the newest evacuation state known
+	hasEvac bool
+	last    map[string][]byte // the last payload set per retained topic, ts cleared
+}
+
+func newSiteLink(o SiteOptions, prefix string) *siteLink {
+	return &siteLink{
+		opts: o, topics: newSiteTopics(o.Topic, prefix), inbox: make(chan inbound, o.Queue),
+		dirty: make(chan struct{}, 1), resync: make(chan struct{}, 1), evacOut: make(chan struct{}, 1),
+		last: map[string][]byte{},
+	}
+}
+
+// owns reports whether an inbound topic is site traffic.
+func (s *siteLink) owns(topic string) bool {
+	switch topic {
+	case s.topics.Evacuation, s.topics.CmdEvacuate, s.topics.CmdCorrect:
+		return true
+	}
+	site := s.opts.Topic
+	return siteGateOf(site, topic, "event") != "" || siteGateOf(site, topic, "event/relay") != "" ||
+		siteGateOf(site, topic, "site/snapshot") != ""
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// SiteChanged tells the Client that the site's presence or views changed:
+// the snapshot and views are read from SiteOptions.Source and published
+// (retained) within SnapshotInterval, at most once per interval, and again
+// on every connect. It never blocks; without zones it does nothing.
+func (c *Client) SiteChanged() {
+	if c.site != nil {
+		signal(c.site.dirty)
+	}
+}
+
+// SiteDropped is the number of inbound site messages dropped because the
+// Handler was behind (each drop makes the gate fetch the peers' snapshots
+// again).
+func (c *Client) SiteDropped() uint64 {
+	if c.site == nil {
+		return 0
+	}
+	return c.site.dropped.Load()
+}
+
+// PublishEvacuation sets the site's retained <site_topic>/evacuation: it
+// is published once, at once when connected, else on the next connect.
+// Gate and TS are filled when empty. A state older than the newest one
+// this gate knows (Evacuation.Newer) is refused: the site has moved on.
+// Gates that receive an older state than theirs publish theirs again, so
+// the broker ends up holding the newest.
+func (c *Client) PublishEvacuation(e Evacuation) error {
+	if c.site == nil {
+		return fmt.Errorf("%w: zones are off", ErrInvalidOptions)
+	}
+	if e.Gate == "" {
+		e.Gate = c.opts.Gate
+	}
+	if e.TS == "" {
+		e.TS = record.Timestamp(c.clock.Now())
+	}
+	if e.Since == "" {
+		e.Since = e.TS
+	}
+	if err := e.validate(); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	if c.isClosed() {
+		return ErrClosed
+	}
+	s := c.site
+	s.mu.Lock()
+	if s.hasEvac && s.evac.Newer(e) {
+		known := s.evac
+		s.mu.Unlock()
+		return fmt.Errorf("mqtt: evacuation %s at %s is older than the site's %s at %s", e.ID, e.TS, known.ID, known.TS)
+	}
+	s.evac, s.hasEvac = e, true
+	s.mu.Unlock()
+	signal(s.evacOut)
+	return nil
+}
+
+// evacuationPayload is the newest known evacuation state (nil when none).
+func (s *siteLink) evacuationPayload() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasEvac {
+		return nil
+	}
+	return mustJSON(s.evac)
+}
+
+// siteLoop publishes the snapshot and views after SiteChanged, at most
+// once per SnapshotInterval.
+func (c *Client) siteLoop() {
+	defer c.wg.Done()
+	s := c.site
+	var last time.Time
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-s.dirty:
+		}
+		if !last.IsZero() {
+			if wait := s.opts.SnapshotInterval - time.Since(last); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-c.done:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+		}
+		last = time.Now()
+		c.publishSiteState()
+	}
+}
+
+// publishSiteState records the snapshot and the views that changed for
+// the retained store (which publishes them now and on every connect).
+func (c *Client) publishSiteState() {
+	s := c.site
+	if s.opts.Source == nil {
+		return
+	}
+	s.setIfChanged(c.retained, s.topics.Snapshot, s.opts.Source.Snapshot(), nil)
+	v := s.opts.Source.Views()
+	ts := record.Timestamp(c.clock.Now())
+	occ := v.Occupancy
+	if occ.Zones == nil {
+		occ.Zones = map[string]ZoneCount{}
+	}
+	occ.TS = ""
+	s.setIfChanged(c.retained, s.topics.Occupancy, mustJSON(occ), func() []byte { occ.TS = ts; return mustJSON(occ) })
+	pres := v.Presence
+	if pres.Zones == nil {
+		pres.Zones = map[string][]PersonView{}
+	}
+	pres.TS = ""
+	s.setIfChanged(c.retained, s.topics.Presence, mustJSON(pres), func() []byte { pres.TS = ts; return mustJSON(pres) })
+	if v.Muster != nil {
+		m := *v.Muster
+		if m.Mustered == nil {
+			m.Mustered = []PersonView{}
+		}
+		if m.Missing == nil {
+			m.Missing = []PersonView{}
+		}
+		m.TS = ""
+		s.setIfChanged(c.retained, s.topics.Muster, mustJSON(m), func() []byte { m.TS = ts; return mustJSON(m) })
+	}
+}
+
+// setIfChanged sets topic to final() (or key when final is nil) when key
+// differs from the last one set: an unchanged view is not published again
+// with a new ts.
+func (s *siteLink) setIfChanged(r *retainedStore, topic string, key []byte, final func() []byte) {
+	s.mu.Lock()
+	same := bytes.Equal(s.last[topic], key)
+	if !same {
+		s.last[topic] = key
+	}
+	s.mu.Unlock()
+	if same || key == nil {
+		return
+	}
+	if final != nil {
+		key = final()
+	}
+	r.set(topic, key)
+}
+
+// siteDispatch hands site messages to the Handler off paho's goroutine.
+func (c *Client) siteDispatch() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case m := <-c.site.inbox:
+			c.handleSite(m)
+		}
+	}
+}
+
+func (c *Client) handleSite(m inbound) {
+	s := c.site
+	h := s.opts.Handler
+	site := s.opts.Topic
+	switch {
+	case m.topic == s.topics.Evacuation:
+		if len(m.payload) == 0 {
+			return // cleared by an operator
+		}
+		e, err := ParseEvacuation(m.payload)
+		if err != nil {
+			c.log.Warn("mqtt site evacuation state refused", "topic", m.topic, "err", err)
+			return
+		}
+		s.mu.Lock()
+		older := s.hasEvac && s.evac.Newer(e)
+		if !older {
+			s.evac, s.hasEvac = e, true
+		}
+		s.mu.Unlock()
+		if older {
+			// The broker holds an older state than this gate knows (a
+			// gate that was away published it): publish the newer again.
+			c.log.Info("mqtt site evacuation state older than known: republished", "id", e.ID, "ts", e.TS)
+			signal(s.evacOut)
+			return
+		}
+		h.SiteEvacuation(e)
+	case m.topic == s.topics.CmdEvacuate || m.topic == s.topics.CmdCorrect:
+		var cmd Command
+		var err error
+		if m.retained {
+			err = ErrRetained
+		} else {
+			cmd, err = c.verifier.VerifySite(m.topic, m.payload)
+		}
+		if err != nil {
+			c.log.Warn("mqtt command refused", "topic", m.topic, "reason", refusalReason(err), "err", err)
+			if errors.Is(err, ErrReplayMemory) {
+				c.replayMemoryAlert(err)
+			}
+			return
+		}
+		switch v := cmd.(type) {
+		case Evacuate:
+			c.log.Info("mqtt site evacuate command accepted", "action", v.Action, "id", v.ID, "by", v.By, "nonce", v.Nonce)
+		case Correct:
+			c.log.Info("mqtt site correct command accepted", "user_id", v.UserID, "zone", v.Zone, "by", v.By, "nonce", v.Nonce)
+		}
+		h.SiteCommand(cmd)
+	default:
+		if gate := siteGateOf(site, m.topic, "event/relay"); gate != "" {
+			p, err := ParseSitePulse(m.payload)
+			if err == nil && p.Gate != gate {
+				err = fmt.Errorf("%w: relay result of gate %q on %s", ErrMalformed, p.Gate, m.topic)
+			}
+			if err == nil && c.opts.Site != "" && p.Site != c.opts.Site {
+				err = fmt.Errorf("%w: relay result of site %q", ErrMalformed, p.Site)
+			}
+			if err != nil {
+				c.log.Warn("mqtt site relay result refused", "topic", m.topic, "err", err)
+				return
+			}
+			h.SiteRelay(p)
+			return
+		}
+		if gate := siteGateOf(site, m.topic, "event"); gate != "" {
+			ev, err := ParseSiteEvent(m.payload)
+			if err == nil && ev.Gate != gate {
+				err = fmt.Errorf("%w: event of gate %q on %s", ErrMalformed, ev.Gate, m.topic)
+			}
+			if err == nil && c.opts.Site != "" && ev.Site != c.opts.Site {
+				err = fmt.Errorf("%w: event of site %q", ErrMalformed, ev.Site)
+			}
+			if err != nil {
+				c.log.Warn("mqtt site event refused", "topic", m.topic, "err", err)
+				return
+			}
+			h.SiteEvent(ev)
+			return
+		}
+		if gate := siteGateOf(site, m.topic, "site/snapshot"); gate != "" && len(m.payload) > 0 {
+			h.SiteSnapshot(gate, m.payload)
+		}
+	}
+}
+
+// siteSync listens to the peers' retained snapshots for SnapshotWindow
+// after each connect, after an inbound overflow and every Resync: a
+// permanent subscription would send every gate every other gate's
+// snapshot each SnapshotInterval (n² snapshots), while the events keep
+// the presence current in between.
+func (c *Client) siteSync(ctx context.Context, cli paho.Client) {
+	s := c.site
+	var tick <-chan time.Time
+	if s.opts.Resync > 0 {
+		t := time.NewTicker(s.opts.Resync)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		// QoS 0: an offline session does not queue snapshots.
+		if err := waitToken(ctx, cli.Subscribe(s.topics.Snapshots, 0, c.onMessage), c.opts.ConnectTimeout); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("mqtt site snapshot subscription failed", "err", err)
+			}
+			return
+		}
+		if !sleep(ctx, s.opts.SnapshotWindow) {
+			return
+		}
+		if err := waitToken(ctx, cli.Unsubscribe(s.topics.Snapshots), c.opts.ConnectTimeout); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("mqtt site snapshot unsubscription failed", "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.resync:
+		case <-tick:
+		}
+	}
+}
+
+// occupancySensors are the zones announced in Home Assistant.
+func (c *Client) occupancySensors() []string {
+	if c.site == nil {
+		return nil
+	}
+	return c.site.opts.OccupancySensors
+}
