@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/facegate/facegate/internal/demoscene"
+	"github.com/facegate/facegate/record"
+)
+
+// TestDemoSite runs `facegate demo --site --seconds 40` in-process: every
+// stdout line but the last is one decision event with its gate and zone
+// fields, the day's passback, occupancy and muster decisions among them;
+// the last line is exactly the presence and missing the scripted day
+// leads to, agreed by every gate; the exit code is 0.
+func TestDemoSite(t *testing.T) {
+	if _, err := demoscene.ImagesDir(os.Getenv); err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"demo", "--site", "--seconds", "40"}, osEnv(), nil, &stdout, &stderr)
+	defer func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	}()
+	if code != exitOK {
+		t.Fatalf("exit code %d", code)
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("stdout:\n%s", stdout.String())
+	}
+	const want = `{"presence":{"site":["worker-0001","worker-0004","worker-0005"],"zone-b":["worker-0002","worker-0003"]},"missing":["worker-0003","worker-0004"]}`
+	if last := lines[len(lines)-1]; last != want {
+		t.Errorf("last line\n%s\nwant\n%s", last, want)
+	}
+	evs := decisions(t, lines[:len(lines)-1])
+	steps := 0
+	for _, st := range demoSiteDay() {
+		if st.Action == "" {
+			steps++
+		}
+	}
+	if len(evs) != steps {
+		t.Errorf("%d decisions on stdout, the day has %d passages", len(evs), steps)
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		if ev.Gate == "" || ev.Site != demoSiteName {
+			t.Errorf("event without its site and gate: %+v", ev)
+		}
+		if ev.Mode == record.ModeMuster {
+			seen["muster"] = true
+			continue
+		}
+		if ev.ZoneFrom == "" || ev.ZoneTo == "" || ev.Direction == "" {
+			t.Errorf("gate %s: event without zone fields: %+v", ev.Gate, ev)
+		}
+		for _, r := range ev.Reason {
+			seen[r] = true
+		}
+	}
+	for _, code := range []string{"passback_same_zone", "passback_no_path", "occupancy_full", "muster"} {
+		if !seen[code] {
+			t.Errorf("no %s decision in the day", code)
+		}
+	}
+	if !json.Valid([]byte(lines[len(lines)-1])) {
+		t.Error("the last line is not JSON")
+	}
+}
