@@ -251,6 +251,10 @@ func (c *Config) validateZones() error {
 	return nil
 }
 
+// ValidName reports whether s is a valid site, gate or zone name: 1-64
+// letters, digits, '-' or '_'.
+func ValidName(s string) bool { return validName(s) }
+
 // declared lists the declared zone names for messages.
 func (z *Zones) declared() string {
 	if len(z.List) == 0 {

@@ -73,10 +73,10 @@ var captureCoaching = map[string]string{
 func CaptureCoaching() []string { return slices.Sorted(maps.Keys(captureCoaching)) }
 
 // coaching is every code the screen may have to explain, lower-cased:
-// capture reasons (captureCoaching), the API's fail codes and error codes,
+// capture reasons (captureCoaching), the site's codes (siteCoaching), the API's fail codes and error codes,
 // error classes and the kiosk's own reasons. Order of preference for several
 // codes is in coachOrder.
-var coaching = withCapture(map[string]string{
+var coaching = withSite(withCapture(map[string]string{
 	// API fail codes (200, rejected)
 	"face_compare_underscore": "Not recognised",
 	"face_occluded_fail":      "Uncover your face",
@@ -132,7 +132,7 @@ var coaching = withCapture(map[string]string{
 	"occluded" + suffixMissing:             "Try again — look at the camera",
 	"face_cover" + suffixMissing:           "Put on your face cover",
 	"head_cover" + suffixMissing:           "Put on your hard hat",
-})
+}))
 
 // withCapture adds captureCoaching to m.
 func withCapture(m map[string]string) map[string]string {

@@ -164,6 +164,11 @@ type Deps struct {
 	Camera        CameraMonitor
 	Broker        BrokerMonitor
 	Preview       PreviewSource
+	// Site is the site's presence (zones on; kiosk/site.go); nil: this
+	// gate stands alone. SiteBoard serves /site and the site admin API
+	// (kiosk/website.go); nil: those answer 404.
+	Site      SiteGuard
+	SiteBoard SiteBoard
 	// Liveness is the presentation-attack check (kiosk/liveness.go); nil
 	// means none, whatever policy.liveness says (a warning at start).
 	Liveness LivenessChecker

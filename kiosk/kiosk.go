@@ -46,7 +46,8 @@ type Kiosk struct {
 	crops    *cropStore // nil when audit.save_crops is off
 	passback *passback
 	attempts attempts
-	pad      padState // liveness (kiosk/liveness.go)
+	pad      padState  // liveness (kiosk/liveness.go)
+	sitest   siteState // the site (kiosk/site.go)
 	metrics  *metrics
 	hub      *hub
 
@@ -136,6 +137,7 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		k.crops = &cropStore{dir: filepath.Join(cfg.StateDir, "crops"), keep: time.Duration(cfg.Audit.CropDays) * 24 * time.Hour}
 	}
 	k.metrics = newMetrics(k)
+	k.initSite(cfg)
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
 	k.warnLiveness(cfg.Policy.Liveness)
@@ -288,6 +290,9 @@ func (k *Kiosk) endSession() {
 }
 
 func (k *Kiosk) idleMessage() string {
+	if m := k.siteIdleMessage(); m != "" {
+		return m
+	}
 	if k.settings().identity.Fixed.SubmissionID != "" {
 		return msgIdleFixed
 	}
@@ -354,6 +359,9 @@ func checkIdentity(id Identity) error {
 // command (the mqtt package checks signature, time window and nonce). Like
 // Identify it returns ErrBusy during a session and ErrNotRunning outside Run.
 func (k *Kiosk) RemoteOpen(o RemoteOpen) error {
+	if k.sitest.muster {
+		return fmt.Errorf("%w: an assembly-point kiosk (mode muster) has no relay", ErrSourceDisabled)
+	}
 	if o.Source == "" {
 		o.Source = SourceMQTT
 	}

@@ -26,6 +26,7 @@ type session struct {
 	apiStart     time.Time
 	apiDur       time.Duration
 	decidedAt    time.Time
+	site         sessionSite // kiosk/site.go
 }
 
 // outcome is how a session ended.
@@ -39,6 +40,8 @@ type outcome struct {
 	alertMsg string // the alert's text when not the event's message
 	// liveness: the PAD verdict for the event (kiosk/liveness.go)
 	liveness *record.Liveness
+	// noRelay: a grant that opens nothing (a muster check-in, kiosk/site.go)
+	noRelay bool
 }
 
 func denied(reasons ...string) outcome {
@@ -65,6 +68,10 @@ func (k *Kiosk) runSession(ctx context.Context, id Identity, sel *selection) {
 	}
 	if ctx.Err() != nil {
 		k.finish(ctx, s, failed(ReasonShutdown))
+		return
+	}
+	if o, ok := k.siteGate(s); !ok { // an evacuation; a muster kiosk outside one (kiosk/site.go)
+		k.finish(ctx, s, o)
 		return
 	}
 	if !k.attempts.allow(id.SubmissionID, s.start, s.policy.Attempts.Max, s.policy.Attempts.Per) {
@@ -256,6 +263,13 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 	if len(reasons) > 0 {
 		o.decision, o.reasons, o.message = record.DecisionDenied, reasons, coachReasons(reasons, fallbackDenied)
 		return o
+	}
+	if so, ok := k.sitePolicy(s, now); ok { // the site's verdict, or a muster check-in (kiosk/site.go)
+		so.auth = o.auth
+		if soft && so.decision == record.DecisionGranted {
+			so.reasons = append(so.reasons, ReasonAntiPassbackSoft)
+		}
+		return so
 	}
 	o.decision, o.reasons = record.DecisionGranted, []string{ReasonApproved}
 	if soft {

@@ -107,6 +107,7 @@ func (k *Kiosk) Handler() http.Handler {
 	mux.HandleFunc("POST /api/open", k.serveOpen)
 	mux.Handle("GET /metrics", k.metricsHandler())
 	mux.HandleFunc("GET /healthz", k.serveHealthz)
+	k.siteHandlers(mux) // /site, /site.json, /site/muster.csv, /api/site/… (kiosk/website.go)
 	return k.checkHost(writeDeadline(securityHeaders(mux)))
 }
 

@@ -53,7 +53,7 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		o = failed(ReasonShutdown)
 	}
 	ev := k.newEvent(s, o)
-	if o.decision != record.DecisionGranted {
+	if o.decision != record.DecisionGranted || o.noRelay {
 		k.record(s, &ev, o)
 		k.showEnd(s, o)
 		return
@@ -85,6 +85,7 @@ func (k *Kiosk) newEvent(s *session, o outcome) record.Event {
 		Error:          o.err,
 		Liveness:       o.liveness,
 	}
+	k.siteEvent(s, &ev)
 	if s.face != nil {
 		ev.Faces = s.face.Faces
 		ev.AgeMS = s.decidedAt.Sub(s.face.CapturedAt).Milliseconds()
@@ -195,6 +196,9 @@ func (k *Kiosk) record(s *session, ev *record.Event, o outcome) error {
 			errs = append(errs, fmt.Errorf("outbox: %w", err))
 		}
 	}
+	if g := k.deps.Site; g != nil {
+		g.Record(*ev) // this gate's view at once, not when the broker echoes it
+	}
 	k.hub.send("decision", ev)
 	k.updateStatus(func(x *Status) { x.LastEventID = ev.EventID })
 	k.metrics.decision(ev, s)
@@ -241,6 +245,9 @@ func (k *Kiosk) recordPulse(res record.PulseResult) {
 			k.metrics.publishFailures.Inc()
 			errs = append(errs, fmt.Errorf("outbox: %w", err))
 		}
+	}
+	if g := k.deps.Site; g != nil {
+		g.RecordRelay(res)
 	}
 	k.hub.send("relay_result", res)
 	k.log.Info("relay result", "event_id", res.EventID, "relay", res.Relay, "reason", res.Reason, "duration_ms", res.DurationMS)

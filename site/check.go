@@ -73,7 +73,8 @@ func (p *Presence) Check(person string, now time.Time, view View) Verdict {
 	if pb.Mode != "" && pb.Mode != PassbackOff && known {
 		hard := pb.Mode == PassbackHard
 		switch {
-		case p.topo.within(cur.Zone, v.To):
+		case cur.Zone != v.From && (cur.Zone == v.To || v.To != Outside && p.topo.within(cur.Zone, v.To)):
+			// Already in To (or nested in it), and not in the door's From.
 			hits = append(hits, hit{CodePassbackSameZone, fmt.Sprintf(
 				"You are already recorded inside %s. Leave through an exit first, or ask the site office.", v.To), hard})
 		case cur.Zone != v.From && p.needsPath(v.To):

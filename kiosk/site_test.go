@@ -1,0 +1,334 @@
+package kiosk
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/record"
+)
+
+// fakeSite is a SiteGuard and SiteBoard: a fixed passage and verdict, an
+// evacuation switch, and everything the kiosk recorded.
+type fakeSite struct {
+	mu      sync.Mutex
+	passage SitePassage
+	verdict SiteVerdict
+	evac    SiteEvacuation
+	checked []string
+	events  []record.Event
+	relays  []record.PulseResult
+	report  SiteReport
+	fixes   []SiteCorrection
+	fixErr  error
+	evacs   []bool
+}
+
+func newFakeSite() *fakeSite {
+	return &fakeSite{passage: SitePassage{From: "outside", To: "site", Direction: record.DirectionEntry},
+		verdict: SiteVerdict{Allowed: true, View: record.SiteViewSite}}
+}
+
+func (f *fakeSite) Check(person string, now time.Time) (SitePassage, SiteVerdict) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checked = append(f.checked, person)
+	return f.passage, f.verdict
+}
+
+func (f *fakeSite) Evacuation() SiteEvacuation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.evac
+}
+
+func (f *fakeSite) Record(ev record.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, ev)
+}
+
+func (f *fakeSite) RecordRelay(r record.PulseResult) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.relays = append(f.relays, r)
+}
+
+func (f *fakeSite) Report() SiteReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.report
+}
+
+func (f *fakeSite) Correct(c SiteCorrection) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fixErr != nil {
+		return f.fixErr
+	}
+	f.fixes = append(f.fixes, c)
+	return nil
+}
+
+func (f *fakeSite) Evacuate(start bool, by, reason string) (SiteEvacuation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.evacs = append(f.evacs, start)
+	f.evac = SiteEvacuation{Active: start, ID: "ev-1", By: by, Reason: reason}
+	return f.evac, nil
+}
+
+func (f *fakeSite) setEvacuation(e SiteEvacuation) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.evac = e
+}
+
+func (f *fakeSite) recorded() ([]record.Event, []record.PulseResult, []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.events), slices.Clone(f.relays), slices.Clone(f.checked)
+}
+
+// newSiteRig is newRig with a site.
+func newSiteRig(t *testing.T, cfg *config.Config, site *fakeSite) *rig {
+	t.Helper()
+	if cfg == nil {
+		cfg = testConfig(t)
+	}
+	r := &rig{cfg: cfg, sel: &fakeSelector{window: 600 * time.Millisecond}, auth: &fakeAuth{res: approved(), delay: 800 * time.Millisecond},
+		relay: &fakeRelay{}, pub: &fakePublisher{}, brk: &fakeBroker{connected: true}}
+	k, err := New(cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk,
+		Site: site, SiteBoard: site, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.k = k
+	return r
+}
+
+func siteConfig(t *testing.T, mode string) *config.Config {
+	cfg := testConfig(t)
+	cfg.Mode = mode
+	cfg.Zones.Enabled = true
+	cfg.Zones.List = []config.Zone{{Name: "site"}, {Name: "zone-b", Inside: "site", Hazardous: true}}
+	return cfg
+}
+
+func TestSiteSessionOutcomes(t *testing.T) {
+	evac := SiteEvacuation{Active: true, ID: "evac-7", Since: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC), By: "fire-panel"}
+	tests := []struct {
+		name     string
+		mode     string
+		setup    func(f *fakeSite, r *rig)
+		decision record.Decision
+		reason   string
+		message  string
+		apiCalls int
+		pulses   int
+		alert    string
+		zones    bool   // the event carries zone_from/zone_to/direction/site_view
+		passback string // the event's passback field
+		evacID   string
+		relay    string // the event's relay field
+		relayRes string // what RecordRelay got ("" none)
+		checks   int
+	}{
+		{name: "allowed passage", decision: record.DecisionGranted, reason: ReasonApproved, message: "Welcome", apiCalls: 1, pulses: 1,
+			zones: true, relay: record.RelayPending, relayRes: record.RelayPulsed, checks: 1},
+		{name: "hard passback denies with its coaching", setup: func(f *fakeSite, r *rig) {
+			f.verdict = SiteVerdict{Allowed: false, Code: ReasonPassbackSameZone, View: record.SiteViewSite}
+		}, decision: record.DecisionDenied, reason: ReasonPassbackSameZone, message: "Already inside — see the site office", apiCalls: 1, zones: true, checks: 1},
+		{name: "no path into a hazardous zone", setup: func(f *fakeSite, r *rig) {
+			f.passage = SitePassage{From: "site", To: "zone-b", Direction: record.DirectionEntry}
+			f.verdict = SiteVerdict{Allowed: false, Code: ReasonPassbackNoPath, View: record.SiteViewLocal}
+		}, decision: record.DecisionDenied, reason: ReasonPassbackNoPath, message: "No entry recorded on your way here — see the site office", apiCalls: 1, zones: true, checks: 1},
+		{name: "zone full", setup: func(f *fakeSite, r *rig) {
+			f.verdict = SiteVerdict{Allowed: false, Code: ReasonOccupancyFull, View: record.SiteViewSite}
+		}, decision: record.DecisionDenied, reason: ReasonOccupancyFull, message: "Zone full — wait for someone to leave", apiCalls: 1, zones: true, checks: 1},
+		{name: "unknown hard code still denies", setup: func(f *fakeSite, r *rig) {
+			f.verdict = SiteVerdict{Allowed: false, Code: "passback_brand_new", View: record.SiteViewSite}
+		}, decision: record.DecisionDenied, reason: "passback_brand_new", message: siteFallbackCoach, apiCalls: 1, zones: true, checks: 1},
+		{name: "soft passback allows and alerts", setup: func(f *fakeSite, r *rig) {
+			f.verdict = SiteVerdict{Allowed: true, Soft: true, Code: ReasonPassbackSameZone, View: record.SiteViewSite}
+		}, decision: record.DecisionGranted, reason: ReasonApproved, message: "Welcome", apiCalls: 1, pulses: 1, alert: AlertPassbackSoft,
+			zones: true, passback: ReasonPassbackSameZone, relay: record.RelayPending, relayRes: record.RelayPulsed, checks: 1},
+		{name: "soft occupancy allows and alerts", setup: func(f *fakeSite, r *rig) {
+			f.verdict = SiteVerdict{Allowed: true, Soft: true, Code: ReasonOccupancyFull, View: record.SiteViewSite}
+		}, decision: record.DecisionGranted, reason: ReasonApproved, apiCalls: 1, pulses: 1, alert: AlertOccupancyReached,
+			zones: true, passback: ReasonOccupancyFull, relay: record.RelayPending, relayRes: record.RelayPulsed, checks: 1},
+		{name: "relay failure takes the grant back", setup: func(f *fakeSite, r *rig) { r.relay.err = errors.New("gpio busy") },
+			decision: record.DecisionGranted, reason: ReasonApproved, apiCalls: 1, alert: ReasonRelayFailed,
+			zones: true, relay: record.RelayPending, relayRes: record.RelayNotEnergised, checks: 1},
+		{name: "API rejection never asks the site", setup: func(f *fakeSite, r *rig) { r.auth.res = rejected("face_compare_underscore") },
+			decision: record.DecisionDenied, reason: "face_compare_underscore", apiCalls: 1},
+		{name: "evacuation refuses before the camera", setup: func(f *fakeSite, r *rig) { f.evac = evac },
+			decision: record.DecisionDenied, reason: ReasonEvacuation, message: "Evacuation — leave by the nearest exit", evacID: "evac-7"},
+		{name: "evacuation starting mid-session refuses", setup: func(f *fakeSite, r *rig) {
+			r.auth.delay = 2 * time.Second
+			go func() {
+				time.Sleep(1500 * time.Millisecond) // the face is taken, the API call runs
+				f.setEvacuation(evac)
+			}()
+		}, decision: record.DecisionDenied, reason: ReasonEvacuation, apiCalls: 1, evacID: "evac-7"},
+		{name: "muster check-in", mode: config.ModeMuster, setup: func(f *fakeSite, r *rig) { f.evac = evac },
+			decision: record.DecisionGranted, reason: ReasonMustered, message: "Checked in at assembly point", apiCalls: 1, evacID: "evac-7"},
+		{name: "muster outside an evacuation says so", mode: config.ModeMuster,
+			decision: record.DecisionDenied, reason: ReasonNoEvacuation, message: "No evacuation in progress"},
+		{name: "muster rejected face checks nobody in", mode: config.ModeMuster, setup: func(f *fakeSite, r *rig) {
+			f.evac = evac
+			r.auth.res = rejected("face_compare_underscore")
+		}, decision: record.DecisionDenied, reason: "face_compare_underscore", apiCalls: 1, evacID: "evac-7"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				mode := tc.mode
+				if mode == "" {
+					mode = config.ModeGate
+				}
+				site := newFakeSite()
+				r := newSiteRig(t, siteConfig(t, mode), site)
+				if tc.setup != nil {
+					tc.setup(site, r)
+				}
+				stop := r.start(t)
+				if err := r.k.Identify(worker); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, func() bool { return len(r.events()) > 0 })
+				time.Sleep(time.Minute)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				evs, _, alerts := r.pub.snapshot()
+				if len(evs) != 1 {
+					t.Fatalf("%d events, want 1", len(evs))
+				}
+				ev := evs[0]
+				if ev.Decision != tc.decision || !slices.Contains(ev.Reason, tc.reason) {
+					t.Errorf("decision %s %v, want %s with %s", ev.Decision, ev.Reason, tc.decision, tc.reason)
+				}
+				if tc.message != "" && ev.Message != tc.message {
+					t.Errorf("message %q, want %q", ev.Message, tc.message)
+				}
+				if got := r.auth.calls(); got != tc.apiCalls {
+					t.Errorf("%d API calls, want %d", got, tc.apiCalls)
+				}
+				if got := r.relay.count(); got != tc.pulses {
+					t.Errorf("%d pulses, want %d", got, tc.pulses)
+				}
+				if tc.alert == "" && len(alerts) != 0 || tc.alert != "" && !slices.ContainsFunc(alerts, func(a Alert) bool { return a.Code == tc.alert }) {
+					t.Errorf("alerts %+v, want %q", alerts, tc.alert)
+				}
+				p := site.passage
+				if got := (ev.ZoneFrom == p.From && ev.ZoneTo == p.To && ev.Direction == p.Direction && ev.SiteView == site.verdict.View); got != tc.zones ||
+					!tc.zones && (ev.ZoneTo != "" || ev.SiteView != "") {
+					t.Errorf("zones %q→%q %q view %q, want them: %v", ev.ZoneFrom, ev.ZoneTo, ev.Direction, ev.SiteView, tc.zones)
+				}
+				if ev.Passback != tc.passback || ev.EvacuationID != tc.evacID || ev.Relay != tc.relay {
+					t.Errorf("passback %q evacuation %q relay %q, want %q %q %q", ev.Passback, ev.EvacuationID, ev.Relay, tc.passback, tc.evacID, tc.relay)
+				}
+				if wantMode := map[string]string{config.ModeMuster: record.ModeMuster}[mode]; ev.Mode != wantMode {
+					t.Errorf("mode %q, want %q", ev.Mode, wantMode)
+				}
+				// The site saw this gate's own event at once, and the pulse's end.
+				recEvs, recRelays, checked := site.recorded()
+				if len(recEvs) != 1 || recEvs[0].EventID != ev.EventID || recEvs[0].Decision != ev.Decision {
+					t.Errorf("site recorded %+v, want the event %s", recEvs, ev.EventID)
+				}
+				if tc.relayRes == "" && len(recRelays) != 0 || tc.relayRes != "" && (len(recRelays) != 1 || recRelays[0].Relay != tc.relayRes || recRelays[0].EventID != ev.EventID) {
+					t.Errorf("site relay results %+v, want %q", recRelays, tc.relayRes)
+				}
+				if len(checked) != tc.checks || tc.checks > 0 && checked[0] != worker.UserID {
+					t.Errorf("site checks %v, want %d for %s", checked, tc.checks, worker.UserID)
+				}
+				if mode == config.ModeMuster && len(r.pub.relayResults()) != 0 {
+					t.Errorf("a muster kiosk wrote relay results %+v", r.pub.relayResults())
+				}
+			})
+		})
+	}
+}
+
+// A submission id alone is tracked by its published form (the hash by
+// default), which every gate derives from the event the same way.
+func TestSitePersonWithoutUserID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := siteConfig(t, config.ModeGate)
+		cfg.MQTT.SubmissionID = "hash"
+		site := newFakeSite()
+		r := newSiteRig(t, cfg, site)
+		stop := r.start(t)
+		r.identify(t, Identity{SubmissionID: "sub-9", Source: SourceHTTP}, 1)
+		stop()
+		_, _, checked := site.recorded()
+		if ev := r.events()[0]; len(checked) != 1 || checked[0] != ev.SubmissionID || !strings.HasPrefix(checked[0], "sha256:") {
+			t.Fatalf("checked %v, event submission id %q", checked, ev.SubmissionID)
+		}
+	})
+}
+
+func TestMusterKioskNeverOpens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		site := newFakeSite()
+		r := newSiteRig(t, siteConfig(t, config.ModeMuster), site)
+		stop := r.start(t)
+		defer stop()
+		if err := r.k.RemoteOpen(RemoteOpen{Source: SourceMQTT, By: "ops"}); !errors.Is(err, ErrSourceDisabled) {
+			t.Fatalf("remote open on a muster kiosk: %v", err)
+		}
+		if got := r.k.Status().Message; got != msgMusterNoEvac {
+			t.Errorf("idle outside an evacuation: %q", got)
+		}
+		site.setEvacuation(SiteEvacuation{Active: true, ID: "e1"})
+		r.k.SetEvacuation(SiteEvacuation{Active: true, ID: "e1", By: "panel"})
+		if got := r.k.Status().Message; got != msgMusterIdle {
+			t.Errorf("idle during an evacuation: %q", got)
+		}
+	})
+}
+
+func TestEvacuationIdleScreenAndAlert(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		site := newFakeSite()
+		r := newSiteRig(t, siteConfig(t, config.ModeGate), site)
+		stop := r.start(t)
+		defer stop()
+		if got := r.k.Status().Message; got != msgIdle {
+			t.Fatalf("idle: %q", got)
+		}
+		e := SiteEvacuation{Active: true, ID: "e1", By: "fire-panel", Reason: "alarm zone 3"}
+		site.setEvacuation(e)
+		r.k.SetEvacuation(e)
+		if got := r.k.Status().Message; got != msgEvacuation {
+			t.Errorf("idle during an evacuation: %q", got)
+		}
+		site.setEvacuation(SiteEvacuation{})
+		r.k.SetEvacuation(SiteEvacuation{ID: "e1", By: "marshal"})
+		if got := r.k.Status().Message; got != msgIdle {
+			t.Errorf("idle after the evacuation: %q", got)
+		}
+		_, _, alerts := r.pub.snapshot()
+		if len(alerts) != 2 || alerts[0].Code != AlertEvacuation || !strings.Contains(alerts[0].Message, "fire-panel") ||
+			alerts[1].Code != AlertEvacuation || !strings.Contains(alerts[1].Message, "ended by marshal") {
+			t.Errorf("alerts %+v", alerts)
+		}
+	})
+}
+
+func TestSiteCoachingCoversItsCodes(t *testing.T) {
+	for _, code := range []string{ReasonPassbackSameZone, ReasonPassbackNoPath, ReasonOccupancyFull, ReasonEvacuation, ReasonMustered, ReasonNoEvacuation, ReasonSiteUnknown} {
+		if m, ok := Coach(code); !ok || m == "" {
+			t.Errorf("Coach(%q) = %q, %v", code, m, ok)
+		}
+		if !knownReasons[code] {
+			t.Errorf("%q is not a known metrics reason", code)
+		}
+	}
+}
