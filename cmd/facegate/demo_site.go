@@ -506,7 +506,7 @@ func (r *siteRun) evacuate(ctx context.Context, start bool) error {
 	if err != nil {
 		return err
 	}
-	if err := publishOnce(ctx, r.o.BrokerURL, topic, payload); err != nil {
+	if err := publishOnce(ctx, r.o.BrokerURL, brokerMessage{topic: topic, payload: payload}); err != nil {
 		return fmt.Errorf("evacuation %s: %w", action, err)
 	}
 	deadline := time.Now().Add(agreeTimeout)
@@ -531,8 +531,15 @@ func (r *siteRun) evacuate(ctx context.Context, start bool) error {
 	}
 }
 
-// publishOnce publishes one QoS 1 message with a client of its own.
-func publishOnce(ctx context.Context, url, topic string, payload []byte) error {
+// brokerMessage is one message for publishOnce.
+type brokerMessage struct {
+	topic   string
+	payload []byte
+	retain  bool
+}
+
+// publishOnce publishes messages at QoS 1 with a client of its own, in order.
+func publishOnce(ctx context.Context, url string, msgs ...brokerMessage) error {
 	var id [6]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return err
@@ -543,14 +550,33 @@ func publishOnce(ctx context.Context, url, topic string, payload []byte) error {
 		return fmt.Errorf("connect %s: %v", redact.URL(url), tok.Error())
 	}
 	defer c.Disconnect(250)
-	tok := c.Publish(topic, 1, false, payload)
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, m := range msgs {
+		tok := c.Publish(m.topic, 1, m.retain, m.payload)
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("publish %s: %w", m.topic, err)
+		}
 	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
+	return nil
+}
+
+// clearSiteRetained removes what an earlier run of the same site left
+// retained on a broker (--mqtt): the gates' snapshots would otherwise be
+// merged into this run's presence, and a stale evacuation followed.
+func clearSiteRetained(ctx context.Context, url, siteName string, gates []siteGateSpec) error {
+	topic := "facegate/" + siteName
+	msgs := []brokerMessage{{topic: topic + "/evacuation", retain: true}}
+	for _, g := range gates {
+		for _, view := range []string{"snapshot", "occupancy", "presence", "muster"} {
+			msgs = append(msgs, brokerMessage{topic: topic + "/" + g.Name + "/site/" + view, retain: true})
+		}
+	}
+	if err := publishOnce(ctx, url, msgs...); err != nil {
+		return fmt.Errorf("clear the retained site state of an earlier run: %w", err)
 	}
 	return nil
 }

@@ -108,6 +108,9 @@ func demoSite(ctx context.Context, a *app, deadline time.Time, mqttURL string) e
 		defer b.Close()
 		mqttURL = b.URL()
 	} else {
+		if err := clearSiteRetained(ctx, mqttURL, demoSiteName, demoSiteGates); err != nil {
+			return err
+		}
 		unsubscribe, err := subscribeEvents(ctx, mqttURL, events, out.event)
 		if err != nil {
 			return err
