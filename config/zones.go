@@ -150,6 +150,12 @@ func (c *Config) validateZones() error {
 	if c.Mode == ModeMuster && !z.Enabled {
 		return fieldError("mode", "muster needs zones.enabled: true (the muster list is the site's presence)")
 	}
+	if c.Mode == ModeMuster && c.IO.ExitButton.Line != "" {
+		return fieldError("io.exit_button.line", "an assembly-point kiosk (mode muster) opens nothing: remove the exit button")
+	}
+	if c.IO.FireAlarm.Line != "" && !z.Enabled {
+		return fieldError("io.fire_alarm.line", "the fire alarm starts an evacuation of the site: it needs zones.enabled: true")
+	}
 	if z.SiteTopic != "" && !validTopic(z.SiteTopic) {
 		return fieldError("zones.site_topic", "%q must be a topic without wildcards, empty levels or a leading/trailing '/'", z.SiteTopic)
 	}

@@ -67,6 +67,8 @@ func TestZonesErrors(t *testing.T) {
 	on := "zones:\n  enabled: true\n"
 	tests := []struct{ yml, want string }{
 		{"mode: turnstile\n", `f.yaml:1: mode: "turnstile" is not gate or muster`},
+		{"mode: muster\nzones: {enabled: true, list: [{name: site}]}\nio:\n  exit_button: {line: GPIO22}\n",
+			`f.yaml:4: io.exit_button.line: an assembly-point kiosk (mode muster) opens nothing: remove the exit button`},
 		{"mode: muster\n", `f.yaml:1: mode: muster needs zones.enabled: true (the muster list is the site's presence)`},
 		{on, `f.yaml:1: zones.list: zones are enabled: declare at least one zone (e.g. - {name: site})`},
 		{on + "  list:\n    - name: site\n    - name: site\n",
@@ -97,7 +99,8 @@ func TestZonesErrors(t *testing.T) {
 		{"mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n" + on + "  site_topic: plant\n  list: [{name: site}]\n",
 			`f.yaml:6: zones.site_topic: with zones on, the mqtt prefix must be <site_topic>/<gate> = "plant/gate" (it is "facegate/site/gate")`},
 		{"zones:\n  evacuation:\n    fire_alarm: GPIO4\n", `f.yaml:3: field fire_alarm is not a known key of config.Evacuation`},
-		{"io:\n  fire_alarm:\n    line: GPIO17\n", `f.yaml:3: io.fire_alarm.line: chip "gpiochip0" line "GPIO17" is already used by io.relay`},
+		{"zones: {enabled: true, list: [{name: site}]}\nio:\n  fire_alarm:\n    line: GPIO17\n", `f.yaml:4: io.fire_alarm.line: chip "gpiochip0" line "GPIO17" is already used by io.relay`},
+		{"io:\n  fire_alarm:\n    line: GPIO26\n", `f.yaml:3: io.fire_alarm.line: the fire alarm starts an evacuation of the site: it needs zones.enabled: true`},
 		{"io:\n  fire_alarm:\n    debounce: 3s\n", `f.yaml:3: io.fire_alarm.debounce: 3s must be between 0 and 1s`},
 		{"zones:\n  page_token: short\n", `f.yaml:2: zones.page_token: must be at least 24 characters`},
 		{"zones:\n  page_token: same-token-for-both-0123456\n  admin_token: same-token-for-both-0123456\n",

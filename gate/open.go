@@ -49,6 +49,11 @@ type Gate struct {
 	sim      *Sim     // nil unless driver sim
 	cancel   context.CancelFunc
 	releases []func() error
+	// for OpenAlarm (alarm.go): the relay's driver and chip
+	driver, chip string
+	clock        Clock
+	log          *slog.Logger
+	alarms       []*Alarm
 }
 
 // Open requests every line configured in cfg: the relay first, inactive, then
@@ -62,7 +67,7 @@ func Open(cfg config.GateIO, o Options) (g *Gate, err error) {
 	}
 	defer drv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	g = &Gate{sim: sim, cancel: cancel}
+	g = &Gate{sim: sim, cancel: cancel, driver: cfg.Relay.Driver, chip: cfg.Relay.Chip, clock: o.Clock, log: o.Logger}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -179,6 +184,9 @@ func (g *Gate) Close() error {
 	}
 	if g.monitor != nil {
 		errs = append(errs, g.monitor.Close())
+	}
+	for _, a := range g.alarms {
+		errs = append(errs, a.Close())
 	}
 	if g.Indicator != nil {
 		errs = append(errs, g.Indicator.Close())

@@ -64,6 +64,7 @@ type PulseRelay struct {
 	state  RelayState
 	cur    *pulse // nil when idle
 	closed bool
+	held   bool // Hold: energised until Release (hold.go)
 }
 
 // pulse is one energised period, however often extended.
@@ -139,6 +140,13 @@ func (r *PulseRelay) pulse(ctx context.Context, d time.Duration, onActive func()
 	case RelayFault:
 		r.mu.Unlock()
 		return ErrRelayFault
+	}
+	if r.held { // energised already, for as long as the hold (hold.go)
+		r.mu.Unlock()
+		if onActive != nil {
+			onActive()
+		}
+		return nil
 	}
 	now := r.clock.Now()
 	until := now.Add(d)
@@ -266,6 +274,14 @@ func (r *PulseRelay) Halt() error {
 		return nil
 	}
 	r.state = RelayHalted
+	if r.held { // hold.go: the line was energised; say it no longer is
+		r.held = false
+		if err := r.inactive(); err != nil {
+			return err
+		}
+		r.changes.add(false)
+		return nil
+	}
 	return r.inactive()
 }
 

@@ -25,8 +25,8 @@ import (
 type SiteGuard interface {
 	// Check decides whether person may pass this gate at now: where the
 	// passage leads (the door's direction resolved from the presence) and
-	// the verdict. person is the event's user_id, or its published
-	// submission_id when there is none (personOf).
+	// the verdict. person is the event's user_id, "" when the identity
+	// has none (personOf).
 	Check(person string, now time.Time) (SitePassage, SiteVerdict)
 	// Evacuation is the site's evacuation now.
 	Evacuation() SiteEvacuation
@@ -210,15 +210,10 @@ type sessionSite struct {
 	evacuation string // the evacuation in progress at the decision
 }
 
-// personOf is the key the site tracks a person by: the user id, else the
-// submission id as events publish it (so that every gate derives the same
-// key from the event), else "".
-func (k *Kiosk) personOf(id Identity) string {
-	if id.UserID != "" {
-		return id.UserID
-	}
-	return k.privacy.Apply(id.SubmissionID)
-}
+// personOf is the key the site tracks a person by: the event's user_id
+// (a passage without one is no fact of the presence; the guard decides
+// whether such a person may pass).
+func (k *Kiosk) personOf(id Identity) string { return id.UserID }
 
 // siteGate is the check at the start of a session, before any capture: an
 // evacuation refuses normal sessions; a muster kiosk has nothing to do

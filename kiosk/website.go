@@ -159,6 +159,16 @@ func (k *Kiosk) siteRead(next func(http.ResponseWriter, *http.Request, SiteRepor
 	}
 }
 
+// SiteReport is the site as /site.json shows it, names from the roster
+// included; ok is false without a SiteBoard. The wiring publishes the
+// retained MQTT views from it.
+func (k *Kiosk) SiteReport() (rep SiteReport, ok bool) {
+	if k.deps.SiteBoard == nil {
+		return SiteReport{}, false
+	}
+	return k.siteReport(k.deps.SiteBoard), true
+}
+
 // siteReport is the board's report with the roster's names.
 func (k *Kiosk) siteReport(b SiteBoard) SiteReport {
 	rep := b.Report()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -234,4 +235,43 @@ func FuzzParseSiteRequests(f *testing.F) {
 			t.Fatalf("error %v is not ErrSiteRequest", err)
 		}
 	})
+}
+
+func TestSiteMetricsPassPromtool(t *testing.T) {
+	k, site := siteWebRig(t)
+	k.countVerdict(SiteVerdict{Allowed: false, Code: ReasonPassbackSameZone})
+	k.countVerdict(SiteVerdict{Allowed: true, Soft: true, Code: "passback_from_the_future"})
+	k.countVerdict(SiteVerdict{Allowed: true})
+	site.report.Evacuation = SiteEvacuation{Active: true, ID: "e1"}
+	site.report.Muster = &SiteMuster{ID: "e1", Missing: []SitePerson{{UserID: "u-1"}}}
+	rec := httptest.NewRecorder()
+	k.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	scrape := rec.Body.String()
+	for _, want := range []string{
+		`facegate_zone_occupancy{zone="site"} 3`,
+		`facegate_zone_occupancy{zone="zone-b"} 2`,
+		`facegate_zone_max_occupancy{zone="zone-b"} 2`,
+		`facegate_site_evacuation 1`,
+		`facegate_site_missing 1`,
+		`facegate_site_verdicts_total{code="passback_same_zone",result="denied"} 1`,
+		`facegate_site_verdicts_total{code="other",result="soft"} 1`,
+		`facegate_site_verdicts_total{code="allowed",result="allowed"} 1`,
+		`facegate_site_verdicts_total{code="occupancy_full",result="denied"} 0`,
+	} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool is not installed (Debian package prometheus; make deps installs it)")
+		}
+		t.Skip("promtool is not installed (Debian package prometheus; make deps installs it)")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }

@@ -14,6 +14,7 @@ import (
 // op is one fact delivered to a replica.
 type op struct {
 	name  string
+	gate  string // the gate the fact comes from
 	apply func(*Presence) error
 }
 
@@ -49,17 +50,17 @@ func randomWorld(rng *rand.Rand, n int) world {
 			seq[gate]++
 			c := Correction{Person: person, Zone: zone, At: t0.Add(off), Gate: gate, Seq: seq[gate]}
 			f = fact{ms: c.At.UnixMilli(), gate: gate, seq: c.Seq, zone: zone}
-			w.ops = append(w.ops, op{fmt.Sprintf("correct %s→%s", person, zone), func(p *Presence) error { _, err := p.Correct(c); return err }})
+			w.ops = append(w.ops, op{fmt.Sprintf("correct %s→%s", person, zone), gate, func(p *Presence) error { _, err := p.Correct(c); return err }})
 		} else {
 			gate := gates[rng.Intn(len(gates))]
 			seq[gate]++
 			e := ev(gate, seq[gate], off, person, zone)
 			f = fact{ms: t0.Add(off).UnixMilli(), gate: gate, seq: seq[gate], zone: zone, event: e.EventID}
-			w.ops = append(w.ops, op{"event " + e.EventID, func(p *Presence) error { _, err := p.ApplyEvent(e); return err }})
+			w.ops = append(w.ops, op{"event " + e.EventID, gate, func(p *Presence) error { _, err := p.ApplyEvent(e); return err }})
 			if !voided[person] && rng.Intn(6) == 0 {
 				voided[person] = true
 				r := record.PulseResult{Kind: record.PulseKind, EventID: e.EventID, TS: e.TS, Gate: gate, Relay: record.RelayNotEnergised}
-				w.ops = append(w.ops, op{"void " + e.EventID, func(p *Presence) error { _, err := p.ApplyRelay(r); return err }})
+				w.ops = append(w.ops, op{"void " + e.EventID, gate, func(p *Presence) error { _, err := p.ApplyRelay(r); return err }})
 				continue // the oracle never counts it
 			}
 		}
@@ -75,10 +76,10 @@ func randomWorld(rng *rand.Rand, n int) world {
 		}
 	}
 	ev := Evacuation{ID: "evac-1", Since: t0.Add(50 * time.Millisecond), By: "fire-alarm", Reason: "input"}
-	w.ops = append(w.ops, op{"evacuate", func(p *Presence) error { _, err := p.StartEvacuation(ev); return err }})
+	w.ops = append(w.ops, op{"evacuate", "A", func(p *Presence) error { _, err := p.StartEvacuation(ev); return err }})
 	for _, id := range w.persons[:4] {
 		at := t0.Add(time.Duration(60+rng.Intn(20)) * time.Millisecond)
-		w.ops = append(w.ops, op{"muster " + id, func(p *Presence) error { _, err := p.Muster(id, "evac-1", at); return err }})
+		w.ops = append(w.ops, op{"muster " + id, "B", func(p *Presence) error { _, err := p.Muster(id, "evac-1", at); return err }})
 	}
 	return w
 }
@@ -254,6 +255,52 @@ func TestSnapshotIsDeterministic(t *testing.T) {
 			ref = b
 		} else if !slices.Equal(b, ref) {
 			t.Fatalf("snapshot bytes differ:\n%s\n%s", b, ref)
+		}
+	}
+}
+
+// TestPerGateSnapshotsConverge: every gate knows its own facts and some of
+// the others'; each publishes SnapshotOf(itself) only; merging all of them
+// brings every gate to the oracle.
+func TestPerGateSnapshotsConverge(t *testing.T) {
+	rng := rand.New(rand.NewSource(19))
+	gates := []string{"A", "B", "C", "ops"}
+	for world := range 30 {
+		w := randomWorld(rng, 80)
+		reps := map[string]*Presence{}
+		for _, g := range gates {
+			reps[g], _ = newP(t, Options{Gate: g})
+		}
+		for _, o := range shuffled(rng, w.ops) {
+			for _, g := range gates {
+				if g == o.gate || rng.Intn(4) == 0 {
+					if err := o.apply(reps[g]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		snaps := map[string][]byte{}
+		for _, g := range gates {
+			snaps[g] = reps[g].SnapshotOf(g)
+		}
+		var ref string
+		for i, g := range gates {
+			for _, h := range rng.Perm(len(gates)) {
+				if _, err := reps[g].Merge(snaps[gates[h]]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, id := range w.persons {
+				if got := zoneOf(reps[g], id); got != w.want[id] {
+					t.Fatalf("world %d gate %s: %s in %s, oracle says %s", world, g, id, got, w.want[id])
+				}
+			}
+			if got := describe(reps[g], w.persons); i == 0 {
+				ref = got
+			} else if got != ref {
+				t.Fatalf("world %d gate %s differs:\n%s\nvs\n%s", world, g, got, ref)
+			}
 		}
 	}
 }

@@ -198,6 +198,7 @@ type Presence struct {
 	maxFuture time.Duration
 	resetHour int // -1: no daily reset
 	resetMin  int
+	limited   []string // the zones with a MaxOccupancy, sorted
 
 	saveMu  sync.Mutex // one Save at a time, so the newest state lands last
 	mu      sync.Mutex
@@ -242,6 +243,11 @@ func New(o Options) (*Presence, error) {
 		opts: o, topo: topo, now: o.Now, log: o.Log, maxFuture: o.MaxFuture, resetHour: -1,
 		regs: map[string]*register{}, voided: map[string]int64{}, evacs: map[string]*evacuation{},
 		direct: map[string]int{}, strs: map[string]string{}, subs: map[int]func(Change){},
+	}
+	for _, name := range topo.order {
+		if topo.zones[name].MaxOccupancy > 0 {
+			p.limited = append(p.limited, name)
+		}
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -343,35 +349,57 @@ func (p *Presence) effective(id string, r *register) Person {
 // tx collects one call's change; the caller holds mu.
 type tx struct {
 	p      *Presence
-	occ    map[string]int // limited zones' occupancy before
+	occ    []int // occupancy before, of the zones in p.limited
 	ch     Change
-	before map[string]Person
+	before []Person       // persons written, as they were
+	index  map[string]int // into before, once it is long
 }
 
 func (p *Presence) begin() *tx {
-	t := &tx{p: p, occ: map[string]int{}, before: map[string]Person{}}
-	for _, name := range p.topo.order {
-		if p.topo.zones[name].MaxOccupancy > 0 {
-			t.occ[name] = p.occupancy(name)
+	t := &tx{p: p}
+	if len(p.limited) > 0 {
+		t.occ = make([]int, len(p.limited))
+		for i, name := range p.limited {
+			t.occ[i] = p.occupancy(name)
 		}
 	}
 	return t
 }
 
 // touch records a person's presence before a write.
-func (t *tx) touch(id string) {
-	if _, ok := t.before[id]; !ok {
-		t.before[id] = t.p.effective(id, t.p.regs[id])
+func (t *tx) touch(id string) { t.was(id, t.p.effective(id, t.p.regs[id])) }
+
+func (t *tx) was(id string, before Person) {
+	if t.index != nil {
+		if _, ok := t.index[id]; ok {
+			return
+		}
+		t.index[id] = len(t.before)
+	} else {
+		for _, b := range t.before {
+			if b.ID == id {
+				return
+			}
+		}
+		if len(t.before) == 16 { // a merge or a reset: index it
+			t.index = make(map[string]int, 64)
+			for i, b := range t.before {
+				t.index[b.ID] = i
+			}
+			t.index[id] = len(t.before)
+		}
 	}
+	t.before = append(t.before, before)
 }
 
 // commit turns the touched persons into moves, keeps the counts and adds
 // the occupancy notices.
 func (t *tx) commit() Change {
 	p := t.p
-	ids := slices.Sorted(maps.Keys(t.before))
-	for _, id := range ids {
-		b, a := t.before[id], p.effective(id, p.regs[id])
+	slices.SortFunc(t.before, func(a, b Person) int { return strings.Compare(a.ID, b.ID) })
+	for _, b := range t.before {
+		id := b.ID
+		a := p.effective(id, p.regs[id])
 		if b.Zone == a.Zone && b.Since.Equal(a.Since) && b.EventID == a.EventID && b.Gate == a.Gate {
 			continue
 		}
@@ -379,12 +407,9 @@ func (t *tx) commit() Change {
 		p.count(a.Zone, +1)
 		t.ch.Moves = append(t.ch.Moves, Move{Person: id, From: b.Zone, To: a.Zone, Since: a.Since})
 	}
-	for _, name := range p.topo.order {
+	for i, name := range p.limited {
 		z := p.topo.zones[name]
-		if z.MaxOccupancy == 0 {
-			continue
-		}
-		was, is := t.occ[name], p.occupancy(name)
+		was, is := t.occ[i], p.occupancy(name)
 		switch {
 		case was < z.MaxOccupancy && is >= z.MaxOccupancy:
 			t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeOccupancyReached, Zone: name, Count: is, Max: z.MaxOccupancy,
@@ -426,16 +451,23 @@ func (t *tx) addFact(id string, f fact) {
 	if _, void := p.voided[f.event]; void && f.event != "" || !f.aboveReset(p.reset) {
 		return // voided, or older than the reset: it can never win
 	}
-	f.gate, f.zone = p.intern(f.gate), p.intern(f.zone)
-	t.touch(id)
 	r := p.regs[id]
 	if r == nil {
 		r = &register{}
+	}
+	old := *r
+	if !r.add(f) {
+		return // known already, or too old to matter: no work
+	}
+	r.cur.gate, r.cur.zone = p.intern(r.cur.gate), p.intern(r.cur.zone)
+	r.prev.gate, r.prev.zone = p.intern(r.prev.gate), p.intern(r.prev.zone)
+	if old.n == 0 {
 		p.regs[id] = r
+		t.was(id, p.effective(id, nil))
+	} else {
+		t.was(id, p.effective(id, &old))
 	}
-	if r.add(f) {
-		p.dirty = true
-	}
+	p.dirty = true
 }
 
 // checkFuture flags a fact far ahead of this gate's clock.

@@ -1,7 +1,6 @@
 package site
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -77,7 +76,21 @@ func (p *Presence) Snapshot() []byte {
 	return p.snapshot()
 }
 
-func (p *Presence) snapshot() []byte {
+// SnapshotOf is Snapshot restricted to the facts gate wrote (passages of
+// its events, corrections it took in), with all voids, the reset and the
+// evacuations. When every gate publishes SnapshotOf(itself), the union of
+// the snapshots holds every winning fact, yet a snapshot changes only when
+// its gate decides: anti-entropy costs what the gate's own traffic does,
+// not the whole site's (docs/site.md).
+func (p *Presence) SnapshotOf(gate string) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.encode(func(f fact) bool { return f.gate == gate })
+}
+
+func (p *Presence) snapshot() []byte { return p.encode(func(fact) bool { return true }) }
+
+func (p *Presence) encode(keep func(fact) bool) []byte {
 	s := snapshot{Format: SnapshotFormat, Version: SnapshotVersion, Site: p.opts.Site, Gate: p.opts.Gate,
 		Persons: make([]snapFact, 0, len(p.regs))}
 	if p.reset != 0 {
@@ -85,10 +98,19 @@ func (p *Presence) snapshot() []byte {
 	}
 	for _, id := range slices.Sorted(maps.Keys(p.regs)) {
 		r := p.regs[id]
-		f := encodeFact(r.cur)
+		var fs []fact
+		for _, f := range []fact{r.cur, r.prev}[:r.n] {
+			if keep(f) {
+				fs = append(fs, f)
+			}
+		}
+		if len(fs) == 0 {
+			continue
+		}
+		f := encodeFact(fs[0])
 		f.UserID = id
-		if r.n > 1 {
-			prev := encodeFact(r.prev)
+		if len(fs) > 1 {
+			prev := encodeFact(fs[1])
 			f.Prev = &prev
 		}
 		s.Persons = append(s.Persons, f)
@@ -149,12 +171,8 @@ func decodeSnapshot(b []byte) (*decoded, error) {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrSnapshot, len(b), maxSnapshotBytes)
 	}
 	var s snapshot
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&s); err != nil {
+	if err := json.Unmarshal(b, &s); err != nil { // also refuses data after the value
 		return nil, fmt.Errorf("%w: %v", ErrSnapshot, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the snapshot", ErrSnapshot)
 	}
 	if s.Format != SnapshotFormat {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrSnapshot, s.Format, SnapshotFormat)

@@ -69,11 +69,7 @@ func (p *Presence) load() error {
 	if err != nil {
 		return fmt.Errorf("site: reading the state file: %w", err)
 	}
-	d, err := decodeState(b)
-	if err == nil && d.site != "" && p.opts.Site != "" && d.site != p.opts.Site {
-		err = fmt.Errorf("%w: the file is of site %q, this is site %q", ErrCorruptState, d.site, p.opts.Site)
-	}
-	if err != nil {
+	if err := p.loadBytes(b); err != nil {
 		aside := path + ".corrupt-" + p.now().UTC().Format("20060102T150405Z")
 		if rerr := os.Rename(path, aside); rerr != nil {
 			p.problem = fmt.Errorf("%s: %w; moving it aside failed: %v", path, err, rerr)
@@ -82,6 +78,18 @@ func (p *Presence) load() error {
 		}
 		p.log.Error("site state file corrupt", "path", path, "err", p.problem)
 		return nil
+	}
+	return nil
+}
+
+// loadBytes joins a state file's content into an empty presence.
+func (p *Presence) loadBytes(b []byte) error {
+	d, err := decodeState(b)
+	if err != nil {
+		return err
+	}
+	if d.site != "" && p.opts.Site != "" && d.site != p.opts.Site {
+		return fmt.Errorf("%w: the file is of site %q, this is site %q", ErrCorruptState, d.site, p.opts.Site)
 	}
 	p.mu.Lock()
 	t := p.begin()

@@ -207,6 +207,9 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	if ev := p.gate.Events(); ev != nil {
 		d.goBG(func() { d.gateEvents(partsCtx, ev) })
 	}
+	if p.site != nil {
+		d.goBG(func() { p.site.run(partsCtx) }) // wire_site.go
+	}
 
 	httpLog := slog.NewLogLogger(o.log.With("component", "http").Handler(), slog.LevelWarn)
 	d.srv = kiosk.NewServer(d.guard(p.kiosk.Handler()), httpLog)

@@ -53,6 +53,7 @@ type parts struct {
 	brokerClosed bool
 	pub          *publisher
 	liveness     *livenessChecker // nil with policy.liveness: off (wire_liveness.go)
+	site         *siteWire        // nil with zones off (wire_site.go)
 	kiosk        *kiosk.Kiosk
 }
 
@@ -138,10 +139,18 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		return p, fmt.Errorf("io: %w", err)
 	}
 
+	if cfg.Zones.Enabled {
+		if p.site, err = newSiteWire(cfg, o.log, p.gate); err != nil {
+			return p, err
+		}
+	}
 	if cfg.MQTT.Enabled {
 		mo, err := mqtt.OptionsFromConfig(cfg, version, o.log.With("component", "mqtt"))
 		if err != nil {
 			return p, fmt.Errorf("mqtt: %w", err)
+		}
+		if p.site != nil {
+			p.site.mqttOptions(&mo)
 		}
 		if p.broker, err = mqtt.New(mo); err != nil {
 			return p, fmt.Errorf("mqtt: %w", err)
@@ -187,9 +196,17 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		}
 		deps.Liveness = p.liveness
 	}
+	if p.site != nil {
+		deps.Site, deps.SiteBoard = p.site, p.site
+	}
 	p.kiosk, err = kiosk.New(cfg, deps)
 	if err != nil {
 		return p, err
+	}
+	if p.site != nil {
+		if err := p.site.start(p.kiosk, p.broker); err != nil {
+			return p, err
+		}
 	}
 	if p.broker != nil {
 		// Damage in the outbox cost records: the operator must know how many.

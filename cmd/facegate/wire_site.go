@@ -1,0 +1,494 @@
+package main
+
+// The site (issue 15, docs/site.md): the presence of package site, fed by
+// the MQTT transport (every gate's events, relay results, snapshots, the
+// evacuation state, signed commands) and by this gate's own decisions,
+// consulted by the kiosk through its ports (kiosk.SiteGuard,
+// kiosk.SiteBoard), and driving the evacuation: the fire-alarm input,
+// the relay held for egress, the alerts, the retained views.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
+	"github.com/facegate/facegate/site"
+)
+
+// siteSaveEvery is how often the presence is saved when it changed (and
+// the daily reset checked): a crash loses at most this much of the local
+// copy, which the outboxes' replay and the peers' snapshots restore.
+const siteSaveEvery = 10 * time.Second
+
+// siteWire joins the presence, the broker, the gate and the kiosk. It is
+// the kiosk's SiteGuard and SiteBoard and the broker's SiteHandler and
+// SiteSource.
+type siteWire struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	presence *site.Presence
+	gate     *gate.Gate // nil in tests that drive no relay
+	now      func() time.Time
+
+	// Set once by start, before any traffic: read without a lock after.
+	broker *mqtt.Client // nil without MQTT
+	kiosk  *kiosk.Kiosk
+	alarm  *gate.Alarm
+
+	// work carries the presence's notifications to run's goroutine (the
+	// presence calls its subscribers from whichever goroutine changed it).
+	mu      sync.Mutex
+	pending []site.Notice
+	changed bool
+	wake    chan struct{}
+	held    bool // the relay is held for an evacuation (run's goroutine only)
+}
+
+// newSiteWire builds the presence from the zones section; the state file
+// is <state_dir>/site-presence.json.
+func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire, error) {
+	z := cfg.Zones
+	o := site.Options{
+		Site: cfg.Site, Gate: cfg.Gate,
+		Passback:  site.PassbackOptions{Mode: z.AntiPassback.Mode, Window: z.AntiPassback.Window, RequirePath: z.AntiPassback.RequirePath},
+		ResetAt:   z.ResetAt,
+		StatePath: filepath.Join(cfg.StateDir, "site-presence.json"),
+		Log:       log.With("component", "site"),
+	}
+	for _, zn := range z.List {
+		o.Zones = append(o.Zones, site.Zone{Name: zn.Name, Inside: zn.Inside, Hazardous: zn.Hazardous,
+			MaxOccupancy: zn.MaxOccupancy, OccupancyHard: zn.OccupancyMode != "soft"})
+	}
+	if cfg.Mode != config.ModeMuster {
+		o.Door = site.Door{From: z.Door.From, To: z.Door.To, Direction: z.Door.Direction}
+	}
+	p, err := site.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("zones: %w", err)
+	}
+	w := &siteWire{cfg: cfg, log: log.With("component", "site"), presence: p, gate: g, now: time.Now, wake: make(chan struct{}, 1)}
+	p.Subscribe(w.onChange)
+	return w, nil
+}
+
+// mqttOptions turns on the broker's site transport. The signed site
+// commands (cmd/evacuate, cmd/correct) use mqtt.commands.open.secret and
+// are on whenever it is set.
+func (w *siteWire) mqttOptions(mo *mqtt.Options) {
+	mo.Zones = mqtt.SiteOptions{Enabled: true, Topic: w.cfg.Zones.SiteTopicFor(w.cfg.Site), Handler: w, Source: w,
+		Commands: len(w.cfg.MQTT.Commands.Open.Secret.Value()) >= 16, Secret: []byte(w.cfg.MQTT.Commands.Open.Secret.Value())}
+	if w.cfg.MQTT.HomeAssistant.Enabled {
+		for _, z := range w.cfg.Zones.List {
+			mo.Zones.OccupancySensors = append(mo.Zones.OccupancySensors, z.Name)
+		}
+	}
+}
+
+// start connects the built parts; called once, before traffic flows.
+func (w *siteWire) start(k *kiosk.Kiosk, b *mqtt.Client) error {
+	w.kiosk, w.broker = k, b
+	if err := w.presence.StateProblem(); err != nil {
+		k.RaiseAlert(site.AlertSiteState, err.Error())
+	}
+	if l := w.cfg.IO.FireAlarm; l.Line != "" && w.gate != nil {
+		a, err := w.gate.OpenAlarm("fire_alarm", gate.AlarmLine{Chip: l.Chip, Line: l.Line, ActiveLow: l.ActiveLow, Bias: l.Bias, Debounce: l.Debounce})
+		if err != nil {
+			return fmt.Errorf("io.fire_alarm: %w", err)
+		}
+		w.alarm = a
+	}
+	// An evacuation that was running when the daemon stopped still runs.
+	w.mu.Lock()
+	w.changed = true
+	for _, e := range w.presence.Evacuations() {
+		if e.Active() {
+			w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: e.ID})
+		}
+	}
+	w.mu.Unlock()
+	signalChan(w.wake)
+	return nil
+}
+
+// run handles the presence's notifications, the fire alarm and the
+// periodic save until ctx ends, then saves a last time.
+func (w *siteWire) run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.presence.Run(ctx, siteSaveEvery); err != nil {
+			w.log.Error("site state not saved at shutdown", "err", err)
+		}
+	}()
+	defer func() { <-done }()
+	var alarm <-chan gate.AlarmEvent
+	if w.alarm != nil {
+		alarm = w.alarm.Events()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+			w.handle()
+		case e, ok := <-alarm:
+			if !ok {
+				alarm = nil
+				continue
+			}
+			w.fireAlarm(e)
+		}
+	}
+}
+
+func signalChan(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// onChange is the presence's subscriber: it must not block.
+func (w *siteWire) onChange(ch site.Change) {
+	if ch.Empty() {
+		return
+	}
+	w.mu.Lock()
+	w.pending = append(w.pending, ch.Notices...)
+	w.changed = true
+	w.mu.Unlock()
+	signalChan(w.wake)
+}
+
+// handle acts on the notifications gathered since the last call.
+func (w *siteWire) handle() {
+	w.mu.Lock()
+	notices, changed := w.pending, w.changed
+	w.pending, w.changed = nil, false
+	w.mu.Unlock()
+	if changed && w.broker != nil {
+		w.broker.SiteChanged()
+	}
+	evac := false
+	for _, n := range notices {
+		switch n.Kind {
+		case site.NoticeOccupancyReached:
+			w.kiosk.RaiseAlert(kiosk.AlertOccupancyReached, fmt.Sprintf("zone %s reached its maximum: %d of %d", n.Zone, n.Count, n.Max))
+		case site.NoticeOccupancyBelow:
+			w.log.Info("zone below its maximum again", "zone", n.Zone, "count", n.Count, "max", n.Max)
+		case site.NoticeClockSkew:
+			w.log.Warn("site fact from the future: check NTP on the gates", "detail", n.Message)
+		case site.NoticeEvacuationStarted, site.NoticeEvacuationEnded:
+			evac = true
+		}
+	}
+	if evac {
+		w.evacuationChanged()
+	}
+}
+
+// evacuationChanged holds or releases the relay and tells the kiosk
+// (screen, alert), from the presence's state now.
+func (w *siteWire) evacuationChanged() {
+	e := w.Evacuation()
+	w.kiosk.SetEvacuation(e)
+	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.gate == nil || w.kiosk.Muster() {
+		return
+	}
+	switch {
+	case e.Active && !w.held:
+		if err := w.gate.Hold(); err != nil {
+			w.log.Error("relay not held open for the evacuation", "err", err)
+			w.kiosk.RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be held open for the evacuation: "+err.Error())
+			return
+		}
+		w.held = true
+		w.log.Warn("relay held open for the evacuation", "evacuation_id", e.ID)
+	case !e.Active && w.held:
+		if err := w.gate.Release(); err != nil {
+			w.log.Error("relay not released after the evacuation", "err", err)
+			w.kiosk.RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be released after the evacuation: "+err.Error())
+		}
+		w.held = false
+		w.log.Info("relay released: the evacuation ended", "evacuation_id", e.ID)
+	}
+}
+
+// fireAlarm starts an evacuation when the input goes active; only an
+// operator ends it.
+func (w *siteWire) fireAlarm(e gate.AlarmEvent) {
+	switch {
+	case e.Err != nil:
+		w.kiosk.GateInput(kiosk.InputFault, e.Err.Error(), e.Time)
+	case e.Active:
+		w.log.Warn("fire alarm input active: evacuating the site")
+		if _, err := w.Evacuate(true, "fire-alarm@"+w.cfg.Gate, "fire alarm input"); err != nil {
+			w.log.Error("evacuation not started", "err", err)
+		}
+	default:
+		w.log.Warn("fire alarm input cleared: the evacuation goes on until an operator ends it")
+	}
+}
+
+// view is what the kiosk's verdicts rest on.
+func (w *siteWire) view() site.View {
+	if w.broker != nil && w.broker.Connected() {
+		return site.ViewSite
+	}
+	return site.ViewLocal
+}
+
+// Check implements kiosk.SiteGuard.
+func (w *siteWire) Check(person string, now time.Time) (kiosk.SitePassage, kiosk.SiteVerdict) {
+	view := w.view()
+	if person == "" {
+		// Not a fact of the presence (no user_id): untracked; refused
+		// where anti-passback is hard.
+		from, to := w.presence.Destination("")
+		p := kiosk.SitePassage{From: from, To: to, Direction: w.cfg.Zones.Door.Direction}
+		if w.cfg.Zones.AntiPassback.Mode == site.PassbackHard {
+			return p, kiosk.SiteVerdict{Code: kiosk.ReasonSiteUnknown, Detail: "identity without a user id", View: string(view)}
+		}
+		return p, kiosk.SiteVerdict{Allowed: true, View: string(view)}
+	}
+	v := w.presence.Check(person, now, view)
+	return kiosk.SitePassage{From: v.From, To: v.To, Direction: w.cfg.Zones.Door.Direction},
+		kiosk.SiteVerdict{Allowed: v.Allowed, Soft: v.Soft, Code: v.Code, Detail: v.Message, View: string(v.View)}
+}
+
+// Evacuation implements kiosk.SiteGuard: the oldest active evacuation.
+func (w *siteWire) Evacuation() kiosk.SiteEvacuation {
+	var last site.Evacuation
+	for _, e := range w.presence.Evacuations() {
+		if e.Active() {
+			return kiosk.SiteEvacuation{Active: true, ID: e.ID, Since: e.Since, By: e.By, Reason: e.Reason}
+		}
+		last = e
+	}
+	return kiosk.SiteEvacuation{ID: last.ID, Since: last.Since, By: last.EndedBy}
+}
+
+// Record implements kiosk.SiteGuard: this gate's own event, at once.
+func (w *siteWire) Record(ev record.Event) {
+	if _, err := w.presence.ApplyEvent(ev); err != nil {
+		w.log.Warn("own event not applied to the presence", "event_id", ev.EventID, "err", err)
+	}
+}
+
+// RecordRelay implements kiosk.SiteGuard.
+func (w *siteWire) RecordRelay(r record.PulseResult) {
+	if _, err := w.presence.ApplyRelay(r); err != nil {
+		w.log.Warn("own relay result not applied to the presence", "event_id", r.EventID, "err", err)
+	}
+}
+
+// Report implements kiosk.SiteBoard.
+func (w *siteWire) Report() kiosk.SiteReport {
+	rep := kiosk.SiteReport{Site: w.cfg.Site, Gate: w.cfg.Gate, At: w.now().UTC(), View: string(w.view()), Evacuation: w.Evacuation()}
+	occ := w.presence.Occupancy()
+	inside := w.presence.Inside()
+	for _, z := range w.presence.Zones() {
+		sz := kiosk.SiteZone{Name: z.Name, Inside: z.Inside, Hazardous: z.Hazardous, Occupancy: occ[z.Name], Max: z.MaxOccupancy, People: []kiosk.SitePerson{}}
+		if sz.Inside == "" {
+			sz.Inside = site.Outside
+		}
+		for _, p := range inside[z.Name] {
+			sz.People = append(sz.People, kiosk.SitePerson{UserID: p.ID, Zone: p.Zone, Since: p.Since})
+		}
+		rep.Zones = append(rep.Zones, sz)
+	}
+	l := w.presence.MusterList()
+	if l.Active {
+		at := map[string]time.Time{}
+		for _, m := range l.Mustered {
+			at[m.Person] = m.At
+		}
+		m := &kiosk.SiteMuster{ID: rep.Evacuation.ID, Present: []kiosk.SitePerson{}, Missing: []kiosk.SitePerson{}}
+		for _, p := range l.Present {
+			m.Present = append(m.Present, kiosk.SitePerson{UserID: p.ID, Zone: p.Zone, Since: p.Since, MusteredAt: at[p.ID]})
+		}
+		for _, p := range l.Missing {
+			m.Missing = append(m.Missing, kiosk.SitePerson{UserID: p.ID, Zone: p.Zone, Since: p.Since})
+		}
+		rep.Muster = m
+	}
+	return rep
+}
+
+// Correct implements kiosk.SiteBoard (the admin API). It reaches the other
+// gates with this gate's next snapshot.
+func (w *siteWire) Correct(c kiosk.SiteCorrection) error {
+	_, err := w.presence.Correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: w.now(), By: c.By, Reason: c.Reason})
+	if errors.Is(err, site.ErrFact) {
+		return fmt.Errorf("%w: %w", kiosk.ErrSiteRequest, err)
+	}
+	return err
+}
+
+// Evacuate implements kiosk.SiteBoard (the admin API and the fire alarm):
+// the presence first, then the site's retained evacuation state.
+func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation, error) {
+	now := w.now().UTC()
+	if start {
+		if cur := w.Evacuation(); cur.Active {
+			return cur, nil // one emergency at a time: already evacuating
+		}
+		id := "evac-" + now.Format("20060102T150405Z") + "-" + w.cfg.Gate
+		if _, err := w.presence.StartEvacuation(site.Evacuation{ID: id, Since: now, By: by, Reason: reason}); err != nil {
+			return kiosk.SiteEvacuation{}, err
+		}
+		w.publishEvacuation(mqtt.Evacuation{Active: true, ID: id, Since: record.Timestamp(now), By: by, Reason: reason, TS: record.Timestamp(now)})
+		return w.Evacuation(), nil
+	}
+	var ended []site.Evacuation
+	for _, e := range w.presence.Evacuations() {
+		if e.Active() {
+			ended = append(ended, e)
+		}
+	}
+	if len(ended) == 0 {
+		return kiosk.SiteEvacuation{}, fmt.Errorf("%w: no evacuation is in progress", kiosk.ErrSiteRequest)
+	}
+	if _, err := w.presence.EndEvacuation("", now, by); err != nil {
+		return kiosk.SiteEvacuation{}, err
+	}
+	for _, e := range ended {
+		w.publishEvacuation(mqtt.Evacuation{Active: false, ID: e.ID, Since: record.Timestamp(e.Since), By: by, Reason: reason, TS: record.Timestamp(now)})
+	}
+	return w.Evacuation(), nil
+}
+
+func (w *siteWire) publishEvacuation(e mqtt.Evacuation) {
+	if w.broker == nil {
+		return
+	}
+	if err := w.broker.PublishEvacuation(e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+		w.log.Warn("evacuation state not published", "id", e.ID, "active", e.Active, "err", err)
+	}
+}
+
+// SiteEvent implements mqtt.SiteHandler.
+func (w *siteWire) SiteEvent(ev record.Event) {
+	if _, err := w.presence.ApplyEvent(ev); err != nil {
+		w.log.Warn("site event not applied", "gate", ev.Gate, "event_id", ev.EventID, "err", err)
+	}
+}
+
+// SiteRelay implements mqtt.SiteHandler.
+func (w *siteWire) SiteRelay(r record.PulseResult) {
+	if _, err := w.presence.ApplyRelay(r); err != nil {
+		w.log.Warn("site relay result not applied", "gate", r.Gate, "event_id", r.EventID, "err", err)
+	}
+}
+
+// SiteSnapshot implements mqtt.SiteHandler.
+func (w *siteWire) SiteSnapshot(gate string, snapshot []byte) {
+	if _, err := w.presence.Merge(snapshot); err != nil {
+		w.log.Warn("site snapshot not merged", "from_gate", gate, "err", err)
+	}
+}
+
+// SiteEvacuation implements mqtt.SiteHandler: the retained state joins the
+// presence (a start, or the end of that evacuation).
+func (w *siteWire) SiteEvacuation(e mqtt.Evacuation) {
+	since, err1 := time.Parse(time.RFC3339Nano, e.Since)
+	ts, err2 := time.Parse(time.RFC3339Nano, e.TS)
+	if err := errors.Join(err1, err2); err != nil {
+		w.log.Warn("site evacuation state not applied", "id", e.ID, "err", err)
+		return
+	}
+	ev := site.Evacuation{ID: e.ID, Since: since, By: e.By, Reason: e.Reason}
+	if !e.Active {
+		ev.Ended, ev.EndedBy = ts, e.By
+	}
+	if _, err := w.presence.StartEvacuation(ev); err != nil {
+		w.log.Warn("site evacuation state not applied", "id", e.ID, "err", err)
+	}
+}
+
+// SiteCommand implements mqtt.SiteHandler: a verified cmd/evacuate or
+// cmd/correct. Every gate applies it on its own.
+func (w *siteWire) SiteCommand(cmd mqtt.Command) {
+	switch c := cmd.(type) {
+	case mqtt.Evacuate:
+		var err error
+		if c.Action == mqtt.EvacuateStart {
+			_, err = w.presence.StartEvacuation(site.Evacuation{ID: c.ID, Since: c.Issued, By: c.By, Reason: c.Reason})
+		} else {
+			_, err = w.presence.EndEvacuation(c.ID, c.Issued, c.By)
+		}
+		if err != nil {
+			w.log.Warn("evacuate command not applied", "id", c.ID, "err", err)
+		}
+	case mqtt.Correct:
+		if _, err := w.presence.Correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: c.Issued, Gate: "cmd", By: c.By, Reason: c.Reason}); err != nil {
+			w.log.Warn("correct command not applied", "user_id", c.UserID, "err", err)
+		}
+	default:
+		w.log.Warn("unknown site command", "command", fmt.Sprintf("%T", cmd))
+	}
+}
+
+// Snapshot implements mqtt.SiteSource.
+func (w *siteWire) Snapshot() []byte { return w.presence.Snapshot() }
+
+// Views implements mqtt.SiteSource: the retained views, names from the
+// roster.
+func (w *siteWire) Views() mqtt.SiteViews {
+	rep := w.Report()
+	if w.kiosk != nil {
+		if r, ok := w.kiosk.SiteReport(); ok {
+			rep = r
+		}
+	}
+	ts := record.Timestamp(rep.At)
+	v := mqtt.SiteViews{
+		Occupancy: mqtt.OccupancyView{Zones: map[string]mqtt.ZoneCount{}, TS: ts},
+		Presence:  mqtt.PresenceView{Zones: map[string][]mqtt.PersonView{}, TS: ts},
+	}
+	for _, z := range rep.Zones {
+		v.Occupancy.Zones[z.Name] = mqtt.ZoneCount{Count: z.Occupancy, Max: z.Max}
+		if len(z.People) > 0 {
+			v.Presence.Zones[z.Name] = personViews(z.People)
+		}
+	}
+	evacs := w.presence.Evacuations()
+	if len(evacs) == 0 {
+		return v
+	}
+	e := rep.Evacuation
+	mv := &mqtt.MusterView{Active: e.Active, ID: e.ID, Since: record.Timestamp(e.Since), TS: ts, Mustered: []mqtt.PersonView{}, Missing: []mqtt.PersonView{}}
+	if m := rep.Muster; m != nil {
+		mv.Present = len(m.Present)
+		var mustered []kiosk.SitePerson
+		for _, p := range m.Present {
+			if !p.MusteredAt.IsZero() {
+				mustered = append(mustered, p)
+			}
+		}
+		mv.Mustered, mv.Missing = personViews(mustered), personViews(m.Missing)
+	}
+	v.Muster = mv
+	return v
+}
+
+func personViews(ps []kiosk.SitePerson) []mqtt.PersonView {
+	out := make([]mqtt.PersonView, 0, len(ps))
+	for _, p := range ps {
+		pv := mqtt.PersonView{UserID: p.UserID, Name: p.Name, Zone: p.Zone}
+		if !p.Since.IsZero() {
+			pv.Since = record.Timestamp(p.Since)
+		}
+		out = append(out, pv)
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+package gate
+
+import (
+	"fmt"
+	"time"
+)
+
+// Holding the relay is for an evacuation (docs/site.md): a fail-safe door
+// must let people out for as long as the alarm lasts, beyond any pulse
+// limit, until an operator ends it. The line changes are reported through
+// the same OnChange route as pulses.
+
+// holdUntil is the grant the door monitor is given during a hold: a door
+// opened while the gate is held open is never forced.
+var holdUntil = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// Hold energises the relay until Release, Halt or Close, whatever the
+// maximum pulse: the gate stays unlocked. A running pulse is taken over
+// (the line never drops; its Pulse returns nil at once), and a Pulse during
+// the hold reports energised and returns at once without touching the
+// line. Holding twice is one hold. It fails on a halted or faulty relay,
+// or when the line cannot be energised (the line is then driven inactive
+// again).
+func (r *PulseRelay) Hold() error {
+	_, err := r.hold()
+	return err
+}
+
+// hold is Hold; started is true when this call began the hold.
+func (r *PulseRelay) hold() (started bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch r.state {
+	case RelayHalted:
+		return false, ErrHalted
+	case RelayFault:
+		return false, ErrRelayFault
+	}
+	if r.held {
+		return false, nil
+	}
+	if p := r.cur; p != nil {
+		p.timer.Stop() // a stale firing finds r.cur != p and does nothing
+		r.cur = nil
+		close(p.done)
+	} else {
+		if err := r.out.Set(true); err != nil {
+			err = fmt.Errorf("hold relay: %w", err)
+			if err2 := r.out.Set(false); err2 != nil {
+				r.state = RelayFault
+				return false, fmt.Errorf("%w; %w: %w", err, ErrRelayFault, err2)
+			}
+			return false, err
+		}
+		r.changes.add(true)
+	}
+	r.held, r.state = true, RelayActive
+	r.log.Warn("relay held energised until released")
+	return true, nil
+}
+
+// Release ends a hold: the line is driven inactive (OnChange false) and the
+// relay takes pulses again. Without a hold it does nothing.
+func (r *PulseRelay) Release() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.held {
+		return nil
+	}
+	r.held = false
+	if err := r.inactive(); err != nil {
+		return fmt.Errorf("release relay: %w", err)
+	}
+	r.state = RelayIdle
+	r.changes.add(false)
+	r.log.Info("relay hold released")
+	return nil
+}
+
+// Held reports whether the relay is held energised.
+func (r *PulseRelay) Held() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.held
+}
+
+// Hold keeps the gate unlocked for egress (PulseRelay.Hold); the door
+// monitor counts every opening meanwhile as granted.
+func (g *Gate) Hold() error {
+	started, err := g.Relay.hold()
+	if started { // once per hold: Release withdraws it once
+		g.Granted(holdUntil)
+	}
+	return err
+}
+
+// Release locks the gate again after Hold. A door still open then, or
+// opened within io.door.grant_grace, is not reported as forced.
+func (g *Gate) Release() error {
+	held := g.Relay.Held()
+	err := g.Relay.Release()
+	if held && g.monitor != nil {
+		g.monitor.Withdraw(holdUntil)
+		g.monitor.Granted(g.clock.Now())
+	}
+	return err
+}

@@ -1,0 +1,210 @@
+package gate_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/gate/gatetest"
+)
+
+// holdRig is a sim gate whose relay reports come on a channel.
+type holdRig struct {
+	g       *gate.Gate
+	clk     *gatetest.Clock
+	reports chan bool
+}
+
+func newHoldRig(t *testing.T) *holdRig {
+	t.Helper()
+	h := &holdRig{clk: gatetest.NewClock(), reports: make(chan bool, 10)}
+	g, err := gate.Open(simConfig(), gate.Options{Clock: h.clk, OnRelay: func(on bool) { h.reports <- on }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	h.g = g
+	return h
+}
+
+func (h *holdRig) next(t *testing.T, want bool) {
+	t.Helper()
+	select {
+	case on := <-h.reports:
+		if on != want || h.g.Sim().Level("relay") != want {
+			t.Fatalf("reported %v with the line at %v, want %v", on, h.g.Sim().Level("relay"), want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no report (want %v)", want)
+	}
+}
+
+func (h *holdRig) quiet(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case on := <-h.reports:
+		t.Fatalf("reported %v %s", on, what)
+	case <-time.After(20 * time.Millisecond): // real time: lets the relay's goroutine run
+	}
+}
+
+// A hold keeps the line energised past any pulse limit, through pulses and
+// door openings, until Release; both ends go through OnRelay.
+func TestHoldUntilRelease(t *testing.T) {
+	h := newHoldRig(t)
+	g := h.g
+	if err := g.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, true)
+	if err := g.Hold(); err != nil { // twice is one hold
+		t.Fatal(err)
+	}
+	h.clk.Advance(time.Hour)
+	h.quiet(t, "during the hold")
+	if !g.Relay.Held() || g.Relay.State() != gate.RelayActive || !g.Sim().Level("relay") {
+		t.Fatalf("held %v state %v line %v", g.Relay.Held(), g.Relay.State(), g.Sim().Level("relay"))
+	}
+	// A grant during the hold: energised at once, returns at once, the line untouched.
+	called := false
+	if err := g.Relay.PulseNotify(context.Background(), time.Second, func() { called = true }); err != nil || !called {
+		t.Fatalf("pulse during the hold: %v, energised called %v", err, called)
+	}
+	h.quiet(t, "after a pulse during the hold")
+	// The door opened during the hold is not forced, even an hour in.
+	g.Sim().SetInput("door", true)
+	if e := <-g.Events(); e.Kind != gate.DoorOpened {
+		t.Fatalf("door during the hold: %v", e)
+	}
+	if err := g.Release(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, false)
+	if g.Relay.Held() || g.Relay.State() != gate.RelayIdle {
+		t.Fatalf("after release: held %v state %v", g.Relay.Held(), g.Relay.State())
+	}
+	g.Sim().SetInput("door", false)
+	if e := <-g.Events(); e.Kind != gate.DoorClosed {
+		t.Fatalf("%v", e)
+	}
+	// Past the grace after the release, an opening is forced again.
+	h.clk.Advance(10 * time.Second)
+	g.Sim().SetInput("door", true)
+	if e := <-g.Events(); e.Kind != gate.DoorForced {
+		t.Fatalf("door after the release: %v", e)
+	}
+	// Pulses work as before.
+	done := make(chan error, 1)
+	go func() { done <- g.Relay.Pulse(context.Background(), time.Second) }()
+	h.next(t, true)
+	h.clk.Advance(time.Second)
+	h.next(t, false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Release(); err != nil { // without a hold: nothing
+		t.Fatal(err)
+	}
+	h.quiet(t, "after a release without a hold")
+}
+
+// A hold takes over a running pulse: the line never drops, the pulse's
+// caller is done, and its timer no longer ends anything.
+func TestHoldTakesOverAPulse(t *testing.T) {
+	h := newHoldRig(t)
+	done := make(chan error, 1)
+	go func() { done <- h.g.Relay.Pulse(context.Background(), 2*time.Second) }()
+	h.next(t, true)
+	if err := h.g.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the taken-over pulse: %v", err)
+	}
+	h.clk.Advance(5 * time.Second)
+	h.quiet(t, "when the taken-over pulse would have ended")
+	if p := h.g.Sim().Pulses(); len(p) != 1 || !p[0].End.IsZero() {
+		t.Fatalf("the line dropped: %+v", p)
+	}
+	if err := h.g.Release(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, false)
+}
+
+func TestHoldHaltAndFailures(t *testing.T) {
+	// A line that cannot be driven at all: no hold, and a fault (it may
+	// be stuck either way) that refuses the next hold too.
+	dead := newHoldRig(t)
+	dead.g.Sim().FailOutput("relay", errors.New("line lost"))
+	if err := dead.g.Hold(); !errors.Is(err, gate.ErrRelayFault) || dead.g.Relay.Held() || dead.g.Relay.State() != gate.RelayFault {
+		t.Fatalf("hold on a dead line: %v, held %v, state %v", err, dead.g.Relay.Held(), dead.g.Relay.State())
+	}
+	dead.quiet(t, "after a failed hold")
+	if err := dead.g.Hold(); !errors.Is(err, gate.ErrRelayFault) {
+		t.Fatalf("hold on a faulty relay: %v", err)
+	}
+
+	h := newHoldRig(t)
+	if err := h.g.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, true)
+	if err := h.g.Relay.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, false)
+	if err := h.g.Hold(); !errors.Is(err, gate.ErrHalted) {
+		t.Fatalf("hold after halt: %v", err)
+	}
+	if err := h.g.Release(); err != nil {
+		t.Fatal(err)
+	}
+	h.quiet(t, "after release of a halted relay")
+}
+
+func TestAlarmInputOnSim(t *testing.T) {
+	h := newHoldRig(t)
+	a, err := h.g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []bool{true, false, true} {
+		if err := h.g.Sim().SetInput("fire_alarm", want); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-a.Events():
+			if e.Active != want || e.Err != nil {
+				t.Fatalf("event %+v, want active %v", e, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no alarm event")
+		}
+	}
+	// Closing the gate closes the alarm and its events.
+	if err := h.g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range a.Events() {
+	}
+	if _, err := h.g.OpenAlarm("fire_alarm", gate.AlarmLine{}); err == nil {
+		t.Fatal("an alarm without a line opened")
+	}
+}
+
+func TestAlarmNeedsADriverWithInputs(t *testing.T) {
+	io := simConfig()
+	io.Relay.Driver = "none"
+	io.Door.Line, io.ExitButton.Line, io.Tamper.Line, io.LEDs.Green.Line = "", "", "", ""
+	g, err := gate.Open(io, gate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"}); !errors.Is(err, gate.ErrNoLine) {
+		t.Fatalf("driver none: %v", err)
+	}
+}

@@ -1,0 +1,149 @@
+package site
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/record"
+)
+
+func ids(ps []Person) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func TestMusterMissingIsPresentMinusMustered(t *testing.T) {
+	p, _ := newP(t, Options{})
+	mustApply(t, p,
+		ev("A", 1, 0, "w1", "site"), ev("A", 2, time.Second, "w2", "site"),
+		ev("B", 1, 2*time.Second, "w3", "zone-b"), ev("A", 3, 3*time.Second, "w4", "site"),
+		ev("C", 1, 4*time.Second, "w4", Outside))
+
+	if l := p.MusterList(); l.Active || len(l.Present) != 3 || l.Missing != nil || l.Mustered != nil {
+		t.Fatalf("before the evacuation: %+v", l)
+	}
+	var notices []Notice
+	p.Subscribe(func(c Change) {
+		if !c.Muster {
+			t.Errorf("change without Muster: %+v", c)
+		}
+		notices = append(notices, c.Notices...)
+	})
+	if _, err := p.StartEvacuation(Evacuation{ID: "e1", Since: t0.Add(time.Minute), By: "gpio", Reason: "fire alarm"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(notices) != 1 || notices[0].Kind != NoticeEvacuationStarted || notices[0].EvacuationID != "e1" {
+		t.Fatalf("notices = %+v", notices)
+	}
+	// The muster kiosk's granted event checks w1 off; a muster with no id
+	// goes to the active evacuation.
+	m := record.Event{EventID: "M-1", Seq: 1, TS: record.Timestamp(t0.Add(2 * time.Minute)), Gate: "M",
+		Decision: record.DecisionGranted, UserID: "w1", Mode: record.ModeMuster, EvacuationID: "e1"}
+	mustApply(t, p, m, m)
+	if _, err := p.Muster("w3", "", t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	l := p.MusterList()
+	if !l.Active || len(l.Evacuations) != 1 || l.Evacuations[0].By != "gpio" {
+		t.Fatalf("list = %+v", l)
+	}
+	if got := ids(l.Present); !slices.Equal(got, []string{"w1", "w2", "w3"}) {
+		t.Fatalf("present = %v", got)
+	}
+	if got := ids(l.Missing); !slices.Equal(got, []string{"w2"}) {
+		t.Fatalf("missing = %v, want [w2]", got)
+	}
+	if len(l.Mustered) != 2 || l.Mustered[0].Person != "w1" || l.Mustered[1].Person != "w3" || l.Mustered[1].EvacuationID != "e1" {
+		t.Fatalf("mustered = %+v", l.Mustered)
+	}
+	// Mustered people stay present for occupancy.
+	if occ := p.Occupancy(); occ["site"] != 3 {
+		t.Fatalf("occupancy = %v", occ)
+	}
+	// The muster kiosk's check-in does not move the person.
+	if z := zoneOf(p, "w1"); z != "site" {
+		t.Fatalf("w1 in %s", z)
+	}
+	notices = nil
+	if _, err := p.EndEvacuation("", t0.Add(time.Hour), "jane"); err != nil {
+		t.Fatal(err)
+	}
+	if len(notices) != 1 || notices[0].Kind != NoticeEvacuationEnded {
+		t.Fatalf("notices = %+v", notices)
+	}
+	if l := p.MusterList(); l.Active || l.Missing != nil {
+		t.Fatalf("after the end: %+v", l)
+	}
+	if evs := p.Evacuations(); len(evs) != 1 || evs[0].Active() || evs[0].EndedBy != "jane" {
+		t.Fatalf("Evacuations = %+v", evs)
+	}
+	// With none active, a muster without id does nothing.
+	if ch, err := p.Muster("w2", "", t0.Add(2*time.Hour)); err != nil || !ch.Empty() {
+		t.Fatalf("Muster = %+v, %v", ch, err)
+	}
+}
+
+func TestMusterBeforeTheEvacuationIsKnown(t *testing.T) {
+	// A muster kiosk's event may arrive before the evacuation's start fact.
+	p, _ := newP(t, Options{})
+	mustApply(t, p, ev("A", 1, 0, "w1", "site"), ev("A", 2, 0, "w2", "site"))
+	if _, err := p.Muster("w1", "e1", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if l := p.MusterList(); l.Active || len(p.Evacuations()) != 0 {
+		t.Fatalf("list = %+v", l)
+	}
+	if _, err := p.StartEvacuation(Evacuation{ID: "e1", Since: t0.Add(30 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(p.MusterList().Missing); !slices.Equal(got, []string{"w2"}) {
+		t.Fatalf("missing = %v", got)
+	}
+}
+
+func TestOverlappingEvacuationsPoolCheckIns(t *testing.T) {
+	p, _ := newP(t, Options{})
+	mustApply(t, p, ev("A", 1, 0, "w1", "site"), ev("A", 2, 0, "w2", "site"))
+	for _, e := range []Evacuation{{ID: "a", Since: t0.Add(time.Minute)}, {ID: "b", Since: t0.Add(time.Minute + time.Second)}} {
+		if _, err := p.StartEvacuation(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Muster("w1", "a", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Muster("w2", "", t0.Add(2*time.Minute)); err != nil { // goes to b, the latest
+		t.Fatal(err)
+	}
+	l := p.MusterList()
+	if len(l.Evacuations) != 2 || l.Missing != nil || len(l.Mustered) != 2 || l.Mustered[1].EvacuationID != "b" {
+		t.Fatalf("list = %+v", l)
+	}
+	if _, err := p.EndEvacuation("a", t0.Add(time.Hour), "jane"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(p.MusterList().Missing); !slices.Equal(got, []string{"w1"}) {
+		t.Fatalf("b alone: missing = %v, want [w1]", got)
+	}
+}
+
+func TestEvacuationBadInput(t *testing.T) {
+	p, _ := newP(t, Options{})
+	for name, err := range map[string]error{
+		"start without id":   second(p.StartEvacuation(Evacuation{Since: t0})),
+		"start without time": second(p.StartEvacuation(Evacuation{ID: "x"})),
+		"end without time":   second(p.EndEvacuation("x", time.Time{}, "")),
+		"muster no person":   second(p.Muster("", "x", t0)),
+	} {
+		if !errors.Is(err, ErrFact) {
+			t.Errorf("%s: %v, want ErrFact", name, err)
+		}
+	}
+}
+
+func second(_ Change, err error) error { return err }
