@@ -596,5 +596,11 @@ func (g *siteGate) evacuating() bool {
 	return p != nil && p.MusterList().Active
 }
 
-// presence is the gate's site presence (WIP: wired once wire_site.go lands).
-func (g *siteGate) presence() *site.Presence { return nil }
+// presence is the gate's own copy of the site's presence (nil while the
+// gate is stopped).
+func (g *siteGate) presence() *site.Presence {
+	if g.d == nil || g.d.p.site == nil {
+		return nil
+	}
+	return g.d.p.site.presence
+}
