@@ -112,6 +112,9 @@ type siteGate struct {
 	events chan record.Event
 	mu     sync.Mutex
 	eventN int // decisions this gate made
+	// pending are the facts (grants, check-ins) of every gate that this
+	// gate's presence was not yet seen to hold (agree).
+	pending []record.Event
 }
 
 // Errors of a site run.
@@ -300,6 +303,13 @@ func (r *siteRun) pass(ctx context.Context, gateName, user string) (record.Event
 			return record.Event{}, fmt.Errorf("%w: %s at %s: no decision: %w", errSiteStep, user, gateName, ctx.Err())
 		case ev := <-g.events:
 			if ev.UserID == user {
+				if ev.Decision == record.DecisionGranted {
+					for _, other := range r.gates {
+						other.mu.Lock()
+						other.pending = append(other.pending, ev)
+						other.mu.Unlock()
+					}
+				}
 				return ev, nil
 			}
 		}
@@ -588,6 +598,34 @@ func (g *siteGate) view() siteOutcome {
 		return siteOutcome{}
 	}
 	return outcomeOf(p)
+}
+
+// caughtUp drops the pending facts this gate's presence holds (or holds
+// a later fact of the same person for) and reports whether none is left.
+func (g *siteGate) caughtUp() bool {
+	p := g.presence()
+	if p == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var muster *site.MusterList
+	g.pending = slices.DeleteFunc(g.pending, func(ev record.Event) bool {
+		if ev.Mode == record.ModeMuster {
+			if muster == nil {
+				l := p.MusterList()
+				muster = &l
+			}
+			return !muster.Active || slices.ContainsFunc(muster.Mustered, func(m site.Mustered) bool { return m.Person == ev.UserID })
+		}
+		ts, err := time.Parse(time.RFC3339Nano, ev.TS)
+		if err != nil {
+			return true // not a fact any presence applies
+		}
+		now := p.Person(ev.UserID)
+		return now.EventID == ev.EventID || now.Since.After(ts)
+	})
+	return len(g.pending) == 0
 }
 
 // evacuating reports whether the gate follows a running evacuation.

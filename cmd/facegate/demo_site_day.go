@@ -251,9 +251,12 @@ func (r *siteRun) day(ctx context.Context, steps []siteStep, deadline time.Time,
 // agreeTimeout bounds how long the gates may take to agree after a step.
 const agreeTimeout = 10 * time.Second
 
-// agree waits until every running gate (or only the named ones) reports
-// the same site state and returns it; errSiteDisagree (with each gate's
-// view) when they do not within agreeTimeout.
+// agree waits until every running gate (or only the named ones) holds
+// every grant and check-in made so far (a later fact of the same person
+// counts) and reports the same site state, and returns it;
+// errSiteDisagree (with each gate's view) when they do not within
+// agreeTimeout. Equal views alone are not enough: right after a decision
+// every gate may still show the state before it.
 func (r *siteRun) agree(ctx context.Context, only ...string) (siteOutcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, agreeTimeout)
 	defer cancel()
@@ -264,6 +267,9 @@ func (r *siteRun) agree(ctx context.Context, only ...string) (siteOutcome, error
 		for _, g := range r.gates {
 			if g.d == nil || (len(only) > 0 && !slices.Contains(only, g.spec.Name)) {
 				continue
+			}
+			if !g.caughtUp() {
+				same = false
 			}
 			v := g.view()
 			views[g.spec.Name] = v
