@@ -162,7 +162,7 @@ func (r *siteRun) day(ctx context.Context, steps []siteStep, deadline time.Time,
 	const (
 		watchPace = 1500 * time.Millisecond
 		// reserve is kept at the end for the gates to settle and stop.
-		reserve = 8 * time.Second
+		reserve = 3 * time.Second
 	)
 	var problems []string
 	var missing []string

@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	"github.com/facegate/facegate/internal/demoscene"
+	"github.com/facegate/facegate/internal/mosquittotest"
 	"github.com/facegate/facegate/record"
 )
 
-// TestDemoSite runs `facegate demo --site --seconds 40` in-process: every
+// TestDemoSite runs `facegate demo --site --seconds 30` in-process: every
 // stdout line but the last is one decision event with its gate and zone
 // fields, the day's passback, occupancy and muster decisions among them;
 // the last line is exactly the presence and missing the scripted day
@@ -21,24 +22,7 @@ func TestDemoSite(t *testing.T) {
 	if _, err := demoscene.ImagesDir(os.Getenv); err != nil {
 		t.Skipf("gocv sample images unavailable: %v", err)
 	}
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"demo", "--site", "--seconds", "40"}, osEnv(), nil, &stdout, &stderr)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	}()
-	if code != exitOK {
-		t.Fatalf("exit code %d", code)
-	}
-	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
-	if len(lines) < 2 {
-		t.Fatalf("stdout:\n%s", stdout.String())
-	}
-	const want = `{"presence":{"site":["worker-0001","worker-0004","worker-0005"],"zone-b":["worker-0002","worker-0003"]},"missing":["worker-0003","worker-0004"]}`
-	if last := lines[len(lines)-1]; last != want {
-		t.Errorf("last line\n%s\nwant\n%s", last, want)
-	}
+	lines := runSiteDemo(t, "--seconds", "30")
 	evs := decisions(t, lines[:len(lines)-1])
 	steps := 0
 	for _, st := range demoSiteDay() {
@@ -72,5 +56,40 @@ func TestDemoSite(t *testing.T) {
 	}
 	if !json.Valid([]byte(lines[len(lines)-1])) {
 		t.Error("the last line is not JSON")
+	}
+}
+
+// demoSiteOutcome is the last line the scripted day leads to.
+const demoSiteOutcome = `{"presence":{"site":["worker-0001","worker-0004","worker-0005"],"zone-b":["worker-0002","worker-0003"]},"missing":["worker-0003","worker-0004"]}`
+
+// runSiteDemo runs `facegate demo --site ARGS…`, checks that it exits 0
+// with the day's outcome as its last stdout line, and returns the lines.
+func runSiteDemo(t *testing.T, args ...string) []string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"demo", "--site"}, args...), osEnv(), nil, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if last := lines[len(lines)-1]; last != demoSiteOutcome {
+		t.Fatalf("last line\n%s\nwant\n%s\nstderr:\n%s", last, demoSiteOutcome, stderr.String())
+	}
+	return lines
+}
+
+// TestDemoSiteTwiceOnOneBroker runs the site demo twice on one mosquitto
+// (--mqtt): the second run must not inherit the first one's retained
+// snapshots and evacuation (it would deny everyone at once).
+func TestDemoSiteTwiceOnOneBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: two site demos take about 40 s")
+	}
+	if _, err := demoscene.ImagesDir(os.Getenv); err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	for i := 0; i < 2; i++ {
+		runSiteDemo(t, "--seconds", "25", "--mqtt", mq.URL())
 	}
 }
