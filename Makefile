@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2 prometheus
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test test-telegraf vet demo fuzz bench bench-deps bench-daemon clean deps-hil test-hil kill-matrix eval-liveness
+.PHONY: help deps build test test-telegraf vet demo fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ eval-liveness: deps ## the full liveness (PAD) evaluation on ../shared/testdata/
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate
+
+bench-site: deps ## issue 15's site scale run: 200 gates with their own MQTT clients on one mosquitto, 20,000 decisions (~5 min on 2 cores; docs/site.md)
+	FACEGATE_SITE_SCALE=full $(GO) test -count=1 -run '^$$' -bench 'BenchmarkSite200' -benchtime 1x -timeout 60m -v ./mqtt/sitescale
 
 clean: ## remove build outputs
 	rm -rf bin dist

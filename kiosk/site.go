@@ -86,6 +86,9 @@ const (
 	AlertPassbackSoft     = "passback_soft"
 	AlertOccupancyReached = "occupancy_reached"
 	AlertEvacuation       = "evacuation"
+	// AlertSiteUnreachable: the gate checks the site on its own copy (the
+	// wiring raises it once per broker outage).
+	AlertSiteUnreachable = "site_unreachable"
 )
 
 // Screen texts of the site.

@@ -298,7 +298,7 @@ func FuzzHandleInbound(f *testing.F) {
 	f.Add("homeassistant/status", []byte("online"), false)
 	f.Fuzz(func(t *testing.T, topic string, p []byte, retained bool) {
 		c := &Client{
-			opts:       Options{Identify: true, HomeAssistant: HomeAssistantOptions{Enabled: true}},
+			opts:       Options{Identify: true, Open: OpenOptions{Enabled: true}, HomeAssistant: HomeAssistantOptions{Enabled: true}},
 			log:        quietLogger(),
 			clock:      SystemClock{},
 			topics:     newTopics("facegate/site/gate", "homeassistant"),

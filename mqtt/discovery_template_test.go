@@ -47,11 +47,12 @@ func TestDiscoveryTemplatesRender(t *testing.T) {
 	}
 	const p = "facegate/plant-a/north-turnstile/"
 	samples := map[string][]string{
-		p + "event":  {golden("event-granted"), golden("event-denied"), golden("event-error")},
-		p + "state":  {golden("state"), `{"state":"idle","ts":"2026-11-22T07:00:00.000Z","since":"2026-11-22T07:00:00.000Z"}`},
-		p + "camera": {golden("camera"), `{"status":"ok","fps":15,"last_frame_age_ms":40,"ts":"2026-11-22T07:00:00.000Z"}`},
-		p + "health": {golden("health")},
-		p + "alert":  {golden("alert"), `{"code":"something_new","message":"x","ts":"2026-11-22T07:00:00.000Z"}`},
+		p + "event":          {golden("event-granted"), golden("event-denied"), golden("event-error")},
+		p + "state":          {golden("state"), `{"state":"idle","ts":"2026-11-22T07:00:00.000Z","since":"2026-11-22T07:00:00.000Z"}`},
+		p + "camera":         {golden("camera"), `{"status":"ok","fps":15,"last_frame_age_ms":40,"ts":"2026-11-22T07:00:00.000Z"}`},
+		p + "health":         {golden("health")},
+		p + "alert":          {golden("alert"), `{"code":"something_new","message":"x","ts":"2026-11-22T07:00:00.000Z"}`},
+		p + "site/occupancy": {golden("site-occupancy"), `{"zones":{},"ts":"2026-11-22T07:00:00.000Z"}`},
 	}
 	type job struct {
 		Template  string `json:"template"`

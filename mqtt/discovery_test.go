@@ -166,6 +166,7 @@ func testDiscovery(door bool) []discoveryMessage {
 		prefix: "homeassistant", topics: newTopics("facegate/plant-a/north-turnstile", "homeassistant"),
 		nodeID: "facegate-plant-a-north-turnstile", name: "facegate plant-a/north-turnstile", version: "v1.4.0",
 		door: door, configurationURL: "http://gate-north.lan:8080/",
+		zones: []string{"site", "zone-b"}, occupancyTopic: "facegate/plant-a/north-turnstile/site/occupancy",
 	})
 }
 

@@ -109,7 +109,36 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 
 	must(t, c.PublishAlert(Alert{Code: "api_config", Message: "FaceAuth rejected the API key (Invalid_projectId): check api.key", EventID: apiErr.EventID}))
 	out["alert"] = c.retained.get(c.topics.Alert)
+
+	// The site views and the evacuation state of a gate with zones on.
+	o3 := o
+	o3.OutboxPath = filepath.Join(t.TempDir(), "outbox.log")
+	o3.Zones = SiteOptions{Enabled: true, Topic: "facegate/plant-a", Handler: &siteRecorder{}, Source: documentedSite()}
+	c3 := newClient(t, o3)
+	clk.t = time.Date(2026, 11, 22, 7, 52, 0, 0, time.UTC)
+	c3.publishSiteState()
+	out["site-occupancy"] = c3.retained.get(c3.site.topics.Occupancy)
+	out["site-presence"] = c3.retained.get(c3.site.topics.Presence)
+	out["site-muster"] = c3.retained.get(c3.site.topics.Muster)
+	must(t, c3.PublishEvacuation(Evacuation{Active: true, ID: "evac-20261122T074512Z-6f1d3c0e", Since: "2026-11-22T07:45:12.000Z",
+		By: "fire-alarm", Reason: "fire alarm input", TS: "2026-11-22T07:45:12.000Z"}))
+	out["evacuation"] = c3.site.evacuationPayload()
 	return out
+}
+
+// documentedSite is the site shown in docs/mqtt.md.
+func documentedSite() *fakeSource {
+	return &fakeSource{snapshot: []byte(`{"v":1}`), views: SiteViews{
+		Occupancy: OccupancyView{Zones: map[string]ZoneCount{"site": {Count: 3}, "zone-b": {Count: 1, Max: 4}}},
+		Presence: PresenceView{Zones: map[string][]PersonView{
+			"site":   {{UserID: "w-20931", Name: "Ana Pereira", Since: "2026-11-22T06:58:40.512Z"}, {UserID: "w-31877", Name: "Jonas Berg", Since: "2026-11-22T07:02:11.090Z"}},
+			"zone-b": {{UserID: "w-10442", Name: "Mei Tanaka", Since: "2026-11-22T07:38:20.114Z"}},
+		}},
+		Muster: &MusterView{Active: true, ID: "evac-20261122T074512Z-6f1d3c0e", Since: "2026-11-22T07:45:12.000Z", Present: 3,
+			Mustered: []PersonView{{UserID: "w-20931", Name: "Ana Pereira", Since: "2026-11-22T07:49:03.377Z"}},
+			Missing: []PersonView{{UserID: "w-10442", Name: "Mei Tanaka", Zone: "zone-b", Since: "2026-11-22T07:38:20.114Z"},
+				{UserID: "w-31877", Name: "Jonas Berg", Zone: "site", Since: "2026-11-22T07:02:11.090Z"}}},
+	}}
 }
 
 func must(t *testing.T, err error) {

@@ -205,8 +205,11 @@ func (s *SiteOptions) setDefaults(o *Options) error {
 	if s.SnapshotInterval <= 0 {
 		s.SnapshotInterval = 2 * time.Second
 	}
+	if s.SnapshotRate <= 0 {
+		s.SnapshotRate = 32 << 10
+	}
 	if s.SnapshotWindow <= 0 {
-		s.SnapshotWindow = 10 * time.Second
+		s.SnapshotWindow = 3 * time.Second
 	}
 	if s.Resync == 0 {
 		s.Resync = 10 * time.Minute

@@ -37,8 +37,13 @@ type SiteOptions struct {
 	// SnapshotInterval is the least time between two publications of the
 	// snapshot and views (2s).
 	SnapshotInterval time.Duration
+	// SnapshotRate bounds the bytes per second of snapshot and views each
+	// gate publishes (32 KiB/s): a large site's are published less often
+	// than SnapshotInterval (2,000 persons, about 400 KB: every 12 s).
+	SnapshotRate int
 	// SnapshotWindow is how long the gate listens to its peers' retained
-	// snapshots after each connect and each resync (10s).
+	// snapshots after each connect and each resync (3s); live snapshots
+	// are ignored (the events carry the same news).
 	SnapshotWindow time.Duration
 	// Resync fetches the peers' snapshots again this often while connected
 	// (10m; negative: only on connect and after an inbound overflow).
@@ -438,6 +443,7 @@ func (c *Client) siteLoop() {
 	defer c.wg.Done()
 	s := c.site
 	var last time.Time
+	gap := s.opts.SnapshotInterval
 	for {
 		select {
 		case <-c.done:
@@ -445,7 +451,7 @@ func (c *Client) siteLoop() {
 		case <-s.dirty:
 		}
 		if !last.IsZero() {
-			if wait := s.opts.SnapshotInterval - time.Since(last); wait > 0 {
+			if wait := gap - time.Since(last); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
 				case <-c.done:
@@ -455,19 +461,28 @@ func (c *Client) siteLoop() {
 				}
 			}
 		}
+		// The changes signalled while waiting are in what is read now.
+		select {
+		case <-s.dirty:
+		default:
+		}
 		last = time.Now()
-		c.publishSiteState()
+		n := c.publishSiteState()
+		// A large site's payloads are spread out: at most SnapshotRate
+		// bytes per second from each gate.
+		gap = max(s.opts.SnapshotInterval, time.Duration(float64(n)/float64(s.opts.SnapshotRate)*float64(time.Second)))
 	}
 }
 
 // publishSiteState records the snapshot and the views that changed for
-// the retained store (which publishes them now and on every connect).
-func (c *Client) publishSiteState() {
+// the retained store (which publishes them now and on every connect). It
+// returns the bytes recorded.
+func (c *Client) publishSiteState() int {
 	s := c.site
 	if s.opts.Source == nil {
-		return
+		return 0
 	}
-	s.setIfChanged(c.retained, s.topics.Snapshot, s.opts.Source.Snapshot(), nil)
+	n := s.setIfChanged(c.retained, s.topics.Snapshot, s.opts.Source.Snapshot(), nil)
 	v := s.opts.Source.Views()
 	ts := record.Timestamp(c.clock.Now())
 	occ := v.Occupancy
@@ -475,13 +490,13 @@ func (c *Client) publishSiteState() {
 		occ.Zones = map[string]ZoneCount{}
 	}
 	occ.TS = ""
-	s.setIfChanged(c.retained, s.topics.Occupancy, mustJSON(occ), func() []byte { occ.TS = ts; return mustJSON(occ) })
+	n += s.setIfChanged(c.retained, s.topics.Occupancy, mustJSON(occ), func() []byte { occ.TS = ts; return mustJSON(occ) })
 	pres := v.Presence
 	if pres.Zones == nil {
 		pres.Zones = map[string][]PersonView{}
 	}
 	pres.TS = ""
-	s.setIfChanged(c.retained, s.topics.Presence, mustJSON(pres), func() []byte { pres.TS = ts; return mustJSON(pres) })
+	n += s.setIfChanged(c.retained, s.topics.Presence, mustJSON(pres), func() []byte { pres.TS = ts; return mustJSON(pres) })
 	if v.Muster != nil {
 		m := *v.Muster
 		if m.Mustered == nil {
@@ -491,14 +506,15 @@ func (c *Client) publishSiteState() {
 			m.Missing = []PersonView{}
 		}
 		m.TS = ""
-		s.setIfChanged(c.retained, s.topics.Muster, mustJSON(m), func() []byte { m.TS = ts; return mustJSON(m) })
+		n += s.setIfChanged(c.retained, s.topics.Muster, mustJSON(m), func() []byte { m.TS = ts; return mustJSON(m) })
 	}
+	return n
 }
 
 // setIfChanged sets topic to final() (or key when final is nil) when key
 // differs from the last one set: an unchanged view is not published again
-// with a new ts.
-func (s *siteLink) setIfChanged(r *retainedStore, topic string, key []byte, final func() []byte) {
+// with a new ts. It returns the bytes set.
+func (s *siteLink) setIfChanged(r *retainedStore, topic string, key []byte, final func() []byte) int {
 	s.mu.Lock()
 	same := bytes.Equal(s.last[topic], key)
 	if !same {
@@ -506,12 +522,13 @@ func (s *siteLink) setIfChanged(r *retainedStore, topic string, key []byte, fina
 	}
 	s.mu.Unlock()
 	if same || key == nil {
-		return
+		return 0
 	}
 	if final != nil {
 		key = final()
 	}
 	r.set(topic, key)
+	return len(key)
 }
 
 // siteDispatch hands site messages to the Handler off paho's goroutine.

@@ -99,6 +99,28 @@ func BenchmarkMerge10k(b *testing.B) {
 			}
 		}
 	})
+	// One gate's share (SnapshotOf; 8 gates wrote the facts): what a gate
+	// publishes and what a peer merges per gate with per-gate anti-entropy.
+	b.Run("of-gate-encode", func(b *testing.B) {
+		var own []byte
+		b.ReportAllocs()
+		for range b.N {
+			own = src.SnapshotOf("gate-3")
+		}
+		b.ReportMetric(float64(len(own)), "snapshot-B")
+	})
+	b.Run("of-gate-merge-same", func(b *testing.B) {
+		own := src.SnapshotOf("gate-3")
+		p := populated(b, 10_000)
+		b.SetBytes(int64(len(own)))
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := p.Merge(own); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {

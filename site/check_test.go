@@ -158,6 +158,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"window", Options{Zones: siteZones(), Passback: PassbackOptions{Window: -time.Second}}, "window"},
 		{"reset_at", Options{Zones: siteZones(), ResetAt: "4:00"}, `reset_at "4:00"`},
 		{"reset_at range", Options{Zones: siteZones(), ResetAt: "24:00"}, `reset_at "24:00"`},
+		{"reset_at sign", Options{Zones: siteZones(), ResetAt: "+4:00"}, `reset_at "+4:00"`},
+		{"reset_at minutes", Options{Zones: siteZones(), ResetAt: "04:60"}, `reset_at "04:60"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

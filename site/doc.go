@@ -75,7 +75,8 @@ const (
 	// NoticeOccupancyBelow: a zone's occupancy fell below its maximum.
 	NoticeOccupancyBelow = "occupancy_below"
 	// NoticeClockSkew: a fact's timestamp lies more than
-	// Options.MaxFuture ahead of this gate's clock; it was applied.
+	// Options.MaxFuture ahead of this gate's clock; it was applied (a
+	// peer's daily reset that far ahead is not).
 	NoticeClockSkew = "clock_skew"
 	// NoticeEvacuationStarted and NoticeEvacuationEnded: the set of active
 	// evacuations changed.

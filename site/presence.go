@@ -52,8 +52,10 @@ type PassbackOptions struct {
 
 // Options configure a Presence.
 type Options struct {
-	// Site and Gate name this site and this gate. Gate is the fact key's
-	// gate for the corrections this gate makes.
+	// Site and Gate name this site and this gate. Snapshots of another
+	// site are refused (events are not checked: the wire subscribes per
+	// site). Gate is the fact key's gate of the corrections this gate
+	// takes in.
 	Site, Gate string
 	Zones      []Zone
 	// Door is this gate's door; zero for a muster kiosk.
@@ -277,7 +279,8 @@ func New(o Options) (*Presence, error) {
 
 func parseClock(s string) (h, m int, err error) {
 	hs, ms, ok := strings.Cut(s, ":")
-	if ok && len(hs) == 2 && len(ms) == 2 {
+	digits := func(x string) bool { return len(x) == 2 && x[0] >= '0' && x[0] <= '9' && x[1] >= '0' && x[1] <= '9' }
+	if ok && digits(hs) && digits(ms) {
 		h, err1 := strconv.Atoi(hs)
 		m, err2 := strconv.Atoi(ms)
 		if err1 == nil && err2 == nil && h >= 0 && h < 24 && m >= 0 && m < 60 {
@@ -298,7 +301,10 @@ func (p *Presence) StateProblem() error {
 
 // Subscribe calls fn after every change, from the goroutine that made it,
 // with no lock held. fn must not block (publish asynchronously) and should
-// not change the presence; it may read it. The returned func unsubscribes.
+// not change the presence; it may read it. Changes made by concurrent
+// callers may reach fn in either order: read the current state (Occupancy,
+// Inside, MusterList) rather than summing Changes. The returned func
+// unsubscribes.
 func (p *Presence) Subscribe(fn func(Change)) (cancel func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -577,9 +583,10 @@ type Correction struct {
 	// At is when the correction was made; it is the fact's time, so a
 	// passage after it wins.
 	At time.Time
-	// Gate is the gate that takes the correction in (the fact key's gate);
-	// "" means this gate. Seq breaks ties between corrections of one gate
-	// within one millisecond.
+	// Gate is the fact key's gate; "" means this gate. A command that every
+	// gate takes in should be stamped alike everywhere (e.g. "cmd") so
+	// that all write one identical fact. Seq breaks ties between
+	// corrections stamped alike within one millisecond.
 	Gate       string
 	Seq        uint64
 	By, Reason string

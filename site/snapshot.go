@@ -72,26 +72,30 @@ func encodeFact(f fact) snapFact {
 // states encode to equal bytes. Peers Merge it.
 func (p *Presence) Snapshot() []byte {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.snapshot()
+	s := p.collect(func(fact) bool { return true })
+	p.mu.Unlock()
+	return s.marshal()
 }
 
 // SnapshotOf is Snapshot restricted to the facts gate wrote (passages of
-// its events, corrections it took in), with all voids, the reset and the
-// evacuations. When every gate publishes SnapshotOf(itself), the union of
+// its events, corrections it took in) and every correction (whatever its
+// Gate, e.g. one stamped "cmd" by all gates), with all voids, the reset
+// and the evacuations. When every gate publishes SnapshotOf(itself), the union of
 // the snapshots holds every winning fact, yet a snapshot changes only when
 // its gate decides: anti-entropy costs what the gate's own traffic does,
 // not the whole site's (docs/site.md).
 func (p *Presence) SnapshotOf(gate string) []byte {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.encode(func(f fact) bool { return f.gate == gate })
+	s := p.collect(func(f fact) bool { return f.gate == gate || f.event == "" })
+	p.mu.Unlock()
+	return s.marshal()
 }
 
-func (p *Presence) snapshot() []byte { return p.encode(func(fact) bool { return true }) }
-
-func (p *Presence) encode(keep func(fact) bool) []byte {
-	s := snapshot{Format: SnapshotFormat, Version: SnapshotVersion, Site: p.opts.Site, Gate: p.opts.Gate,
+// collect copies the state into its wire form; the caller holds mu. The
+// JSON encoding, the slow part, runs after the lock is released, so a
+// snapshot does not hold up a decision.
+func (p *Presence) collect(keep func(fact) bool) *snapshot {
+	s := &snapshot{Format: SnapshotFormat, Version: SnapshotVersion, Site: p.opts.Site, Gate: p.opts.Gate,
 		Persons: make([]snapFact, 0, len(p.regs))}
 	if p.reset != 0 {
 		s.Reset = ts(p.reset)
@@ -135,6 +139,10 @@ func (p *Presence) encode(keep func(fact) bool) []byte {
 		}
 		s.Evacuations = append(s.Evacuations, x)
 	}
+	return s
+}
+
+func (s *snapshot) marshal() []byte {
 	b, err := json.Marshal(s)
 	if err != nil {
 		panic(fmt.Sprintf("site: encoding a snapshot: %v", err)) // only strings and numbers: cannot fail
@@ -307,7 +315,16 @@ func (p *Presence) Merge(b []byte) (Change, error) {
 
 // join applies a decoded snapshot; the caller holds mu.
 func (t *tx) join(d *decoded) {
-	t.applyReset(d.reset)
+	if ahead := time.Duration(d.reset-t.p.now().UnixMilli()) * time.Millisecond; ahead > t.p.maxFuture {
+		// A peer whose clock runs ahead reset early: adopting it would
+		// empty the site until real time got there. Every gate with
+		// reset_at computes the same reset itself when it is due.
+		t.p.log.Warn("site reset from the future ignored", "reset", ts(d.reset), "ahead", ahead.Round(time.Millisecond))
+		t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeClockSkew,
+			Message: fmt.Sprintf("a peer's daily reset is %v ahead of this gate's clock: check NTP", ahead.Round(time.Second))})
+	} else {
+		t.applyReset(d.reset)
+	}
 	for _, ev := range slices.Sorted(maps.Keys(d.voided)) {
 		t.voidEvent(ev, d.voided[ev])
 	}

@@ -137,3 +137,24 @@ func FuzzMerge(f *testing.F) {
 		}
 	})
 }
+
+func TestResetFromTheFutureIsNotAdopted(t *testing.T) {
+	fast, _ := newP(t, Options{ResetAt: "04:00", Location: time.UTC})
+	fast.Tick(t0.Add(22 * time.Hour)) // its clock says 05:00 tomorrow
+	p, c := newP(t, Options{})
+	mustApply(t, p, ev("A", 1, 0, "w1", "site"))
+	ch, err := p.Merge(fast.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Notices) != 1 || ch.Notices[0].Kind != NoticeClockSkew || zoneOf(p, "w1") != "site" {
+		t.Fatalf("change = %+v, w1 in %s: want a clock_skew notice and w1 still in site", ch, zoneOf(p, "w1"))
+	}
+	c.t = t0.Add(21*time.Hour + time.Minute) // real time reaches it: adopted
+	if _, err := p.Merge(fast.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if z := zoneOf(p, "w1"); z != Outside {
+		t.Fatalf("w1 in %s after the reset time, want outside", z)
+	}
+}

@@ -110,10 +110,10 @@ func (p *Presence) Save() error {
 	p.saveMu.Lock()
 	defer p.saveMu.Unlock()
 	p.mu.Lock()
-	snap := p.snapshot()
+	s := p.collect(func(fact) bool { return true })
 	p.dirty = false
 	p.mu.Unlock()
-	if err := writeAtomic(p.opts.StatePath, encodeState(snap)); err != nil {
+	if err := writeAtomic(p.opts.StatePath, encodeState(s.marshal())); err != nil {
 		p.mu.Lock()
 		p.dirty = true
 		p.mu.Unlock()

@@ -454,6 +454,8 @@ func restartNeeded(running, next *config.Config) []string {
 		{"kiosk.listen", running.Kiosk.Listen, next.Kiosk.Listen},
 		{"metrics.listen", running.Metrics.Listen, next.Metrics.Listen},
 		{"audit", running.Audit, next.Audit},
+		{"mode", running.Mode, next.Mode},
+		{"zones", running.Zones, next.Zones},
 		// The checker is built at start only when liveness is on; until a
 		// restart, a gate turned on by a reload denies every session.
 		{"policy.liveness (from off)", running.Policy.Liveness == kiosk.LivenessOff, next.Policy.Liveness == kiosk.LivenessOff},

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/facegate/facegate/config"
@@ -39,10 +40,11 @@ type siteWire struct {
 	gate     *gate.Gate // nil in tests that drive no relay
 	now      func() time.Time
 
-	// Set once by start, before any traffic: read without a lock after.
-	broker *mqtt.Client // nil without MQTT
-	kiosk  *kiosk.Kiosk
-	alarm  *gate.Alarm
+	// Set once by start; the broker's goroutines may read them before
+	// (Views, on the first publication): nil until then.
+	brokerP atomic.Pointer[mqtt.Client] // nil without MQTT
+	kioskP  atomic.Pointer[kiosk.Kiosk]
+	alarm   *gate.Alarm // set by start before run
 
 	// work carries the presence's notifications to run's goroutine (the
 	// presence calls its subscribers from whichever goroutine changed it).
@@ -51,6 +53,8 @@ type siteWire struct {
 	changed bool
 	wake    chan struct{}
 	held    bool // the relay is held for an evacuation (run's goroutine only)
+	// localAlerted: site_unreachable was raised for the current outage.
+	localAlerted atomic.Bool
 }
 
 // newSiteWire builds the presence from the zones section; the state file
@@ -80,6 +84,9 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 	return w, nil
 }
 
+func (w *siteWire) kiosk() *kiosk.Kiosk  { return w.kioskP.Load() }
+func (w *siteWire) broker() *mqtt.Client { return w.brokerP.Load() }
+
 // mqttOptions turns on the broker's site transport. The signed site
 // commands (cmd/evacuate, cmd/correct) use mqtt.commands.open.secret and
 // are on whenever it is set.
@@ -95,7 +102,10 @@ func (w *siteWire) mqttOptions(mo *mqtt.Options) {
 
 // start connects the built parts; called once, before traffic flows.
 func (w *siteWire) start(k *kiosk.Kiosk, b *mqtt.Client) error {
-	w.kiosk, w.broker = k, b
+	w.kioskP.Store(k)
+	if b != nil {
+		w.brokerP.Store(b)
+	}
 	if err := w.presence.StateProblem(); err != nil {
 		k.RaiseAlert(site.AlertSiteState, err.Error())
 	}
@@ -175,14 +185,14 @@ func (w *siteWire) handle() {
 	notices, changed := w.pending, w.changed
 	w.pending, w.changed = nil, false
 	w.mu.Unlock()
-	if changed && w.broker != nil {
-		w.broker.SiteChanged()
+	if changed && w.broker() != nil {
+		w.broker().SiteChanged()
 	}
 	evac := false
 	for _, n := range notices {
 		switch n.Kind {
 		case site.NoticeOccupancyReached:
-			w.kiosk.RaiseAlert(kiosk.AlertOccupancyReached, fmt.Sprintf("zone %s reached its maximum: %d of %d", n.Zone, n.Count, n.Max))
+			w.kiosk().RaiseAlert(kiosk.AlertOccupancyReached, fmt.Sprintf("zone %s reached its maximum: %d of %d", n.Zone, n.Count, n.Max))
 		case site.NoticeOccupancyBelow:
 			w.log.Info("zone below its maximum again", "zone", n.Zone, "count", n.Count, "max", n.Max)
 		case site.NoticeClockSkew:
@@ -200,15 +210,15 @@ func (w *siteWire) handle() {
 // (screen, alert), from the presence's state now.
 func (w *siteWire) evacuationChanged() {
 	e := w.Evacuation()
-	w.kiosk.SetEvacuation(e)
-	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.gate == nil || w.kiosk.Muster() {
+	w.kiosk().SetEvacuation(e)
+	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.gate == nil || w.kiosk().Muster() {
 		return
 	}
 	switch {
 	case e.Active && !w.held:
 		if err := w.gate.Hold(); err != nil {
 			w.log.Error("relay not held open for the evacuation", "err", err)
-			w.kiosk.RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be held open for the evacuation: "+err.Error())
+			w.kiosk().RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be held open for the evacuation: "+err.Error())
 			return
 		}
 		w.held = true
@@ -216,7 +226,7 @@ func (w *siteWire) evacuationChanged() {
 	case !e.Active && w.held:
 		if err := w.gate.Release(); err != nil {
 			w.log.Error("relay not released after the evacuation", "err", err)
-			w.kiosk.RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be released after the evacuation: "+err.Error())
+			w.kiosk().RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be released after the evacuation: "+err.Error())
 		}
 		w.held = false
 		w.log.Info("relay released: the evacuation ended", "evacuation_id", e.ID)
@@ -228,7 +238,7 @@ func (w *siteWire) evacuationChanged() {
 func (w *siteWire) fireAlarm(e gate.AlarmEvent) {
 	switch {
 	case e.Err != nil:
-		w.kiosk.GateInput(kiosk.InputFault, e.Err.Error(), e.Time)
+		w.kiosk().GateInput(kiosk.InputFault, e.Err.Error(), e.Time)
 	case e.Active:
 		w.log.Warn("fire alarm input active: evacuating the site")
 		if _, err := w.Evacuate(true, "fire-alarm@"+w.cfg.Gate, "fire alarm input"); err != nil {
@@ -241,15 +251,21 @@ func (w *siteWire) fireAlarm(e gate.AlarmEvent) {
 
 // view is what the kiosk's verdicts rest on.
 func (w *siteWire) view() site.View {
-	if w.broker != nil && w.broker.Connected() {
+	if b := w.broker(); b != nil && b.Connected() {
 		return site.ViewSite
 	}
 	return site.ViewLocal
 }
 
-// Check implements kiosk.SiteGuard.
+// Check implements kiosk.SiteGuard. The first check of a broker outage
+// raises site_unreachable: the gate decides on its own copy meanwhile.
 func (w *siteWire) Check(person string, now time.Time) (kiosk.SitePassage, kiosk.SiteVerdict) {
 	view := w.view()
+	if view == site.ViewLocal && w.broker() != nil && !w.localAlerted.Swap(true) {
+		w.kiosk().RaiseAlert(kiosk.AlertSiteUnreachable, "the broker is unreachable: this gate checks the site's anti-passback and occupancy on its own copy (site_view local) until it is back")
+	} else if view == site.ViewSite {
+		w.localAlerted.Store(false)
+	}
 	if person == "" {
 		// Not a fact of the presence (no user_id): untracked; refused
 		// where anti-passback is hard.
@@ -368,10 +384,11 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 }
 
 func (w *siteWire) publishEvacuation(e mqtt.Evacuation) {
-	if w.broker == nil {
+	b := w.broker()
+	if b == nil {
 		return
 	}
-	if err := w.broker.PublishEvacuation(e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+	if err := b.PublishEvacuation(e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
 		w.log.Warn("evacuation state not published", "id", e.ID, "active", e.Active, "err", err)
 	}
 }
@@ -438,15 +455,18 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 	}
 }
 
-// Snapshot implements mqtt.SiteSource.
-func (w *siteWire) Snapshot() []byte { return w.presence.Snapshot() }
+// Snapshot implements mqtt.SiteSource: the facts this gate wrote, the
+// corrections, voids, reset and evacuations (site.Presence.SnapshotOf): the
+// union of every gate's holds the whole site, and this gate's changes only
+// when it decides.
+func (w *siteWire) Snapshot() []byte { return w.presence.SnapshotOf(w.cfg.Gate) }
 
 // Views implements mqtt.SiteSource: the retained views, names from the
 // roster.
 func (w *siteWire) Views() mqtt.SiteViews {
 	rep := w.Report()
-	if w.kiosk != nil {
-		if r, ok := w.kiosk.SiteReport(); ok {
+	if k := w.kiosk(); k != nil {
+		if r, ok := k.SiteReport(); ok {
 			rep = r
 		}
 	}

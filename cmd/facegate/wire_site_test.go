@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
@@ -168,6 +172,226 @@ func TestSiteWireStatePersists(t *testing.T) {
 	}
 }
 
-var _ = http.StatusOK
-var _ = json.Marshal
-var _ = slices.Contains[[]string]
+// TestRunSiteGate runs the daemon with zones: its own grant counts at once
+// (a second entry is denied, hard), the fire-alarm input evacuates (relay
+// held, alert, retained state, muster list, sessions refused) until the
+// admin API ends it (relay released).
+func TestRunSiteGate(t *testing.T) {
+	r := newRig(t, 0)
+	const adminToken = "site-admin-token-0123456789"
+	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  fire_alarm: {line: GPIO9}\n  leds:\n", 1) + `zones:
+  enabled: true
+  list: [{name: site}]
+  door: {from: outside, to: site, direction: entry}
+  anti_passback: {mode: hard}
+  evacuation: {release_relay: true}
+  admin_token: ` + adminToken + "\n")
+	evac := make(chan mqtt.Evacuation, 10)
+	if err := r.broker.Subscribe("facegate/test/evacuation", func(_ string, payload []byte, _ bool) {
+		if e, err := mqtt.ParseEvacuation(payload); err == nil {
+			evac <- e
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	idle := func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }
+	waitUntil(t, 10*time.Second, "idle", idle)
+	events := func() []record.Event {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return slices.Clone(r.bl.events)
+	}
+	r.identify()
+	waitUntil(t, 30*time.Second, "a granted event", func() bool { return r.bl.granted() == 1 })
+	if ev := events()[0]; ev.ZoneFrom != "outside" || ev.ZoneTo != "site" || ev.Direction != "entry" || ev.SiteView != "site" {
+		t.Fatalf("granted event without its zones: %+v", ev)
+	}
+	waitUntil(t, 10*time.Second, "idle again", idle)
+	r.identify()
+	waitUntil(t, 30*time.Second, "a second event", func() bool { return len(events()) == 2 })
+	if ev := events()[1]; ev.Decision != record.DecisionDenied || !slices.Contains(ev.Reason, kiosk.ReasonPassbackSameZone) {
+		t.Fatalf("second entry: %s %v", ev.Decision, ev.Reason)
+	}
+	var rep kiosk.SiteReport
+	code, body := r.get("/site.json")
+	if err := json.Unmarshal([]byte(body), &rep); code != http.StatusOK || err != nil || len(rep.Zones) != 1 ||
+		len(rep.Zones[0].People) != 1 || rep.Zones[0].People[0].UserID != "worker-1" {
+		t.Fatalf("/site.json: %d %v %s", code, err, body)
+	}
+
+	// The fire alarm.
+	if err := r.d.p.gate.Sim().SetInput("fire_alarm", true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the relay held open", func() bool { return r.d.p.gate.Relay.Held() && r.d.p.gate.Sim().Level("relay") })
+	select {
+	case e := <-evac:
+		if !e.Active || e.Gate != "door1" || !strings.HasPrefix(e.ID, "evac-") {
+			t.Fatalf("retained evacuation %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no retained evacuation state")
+	}
+	waitUntil(t, 10*time.Second, "the evacuation alert", func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return slices.ContainsFunc(r.bl.alerts, func(a mqtt.Alert) bool { return a.Code == kiosk.AlertEvacuation })
+	})
+	_, body = r.get("/site.json")
+	rep = kiosk.SiteReport{}
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || !rep.Evacuation.Active || rep.Muster == nil ||
+		len(rep.Muster.Missing) != 1 || rep.Muster.Missing[0].UserID != "worker-1" {
+		t.Fatalf("/site.json during the evacuation: %v %s", err, body)
+	}
+	if code, body := r.get("/site/muster.csv"); code != http.StatusOK || !strings.Contains(body, "worker-1,") {
+		t.Fatalf("/site/muster.csv: %d %s", code, body)
+	}
+	waitUntil(t, 10*time.Second, "idle", idle)
+	r.identify()
+	waitUntil(t, 30*time.Second, "a third event", func() bool { return len(events()) == 3 })
+	if ev := events()[2]; ev.Decision != record.DecisionDenied || !slices.Contains(ev.Reason, kiosk.ReasonEvacuation) || ev.EvacuationID != rep.Evacuation.ID {
+		t.Fatalf("during the evacuation: %+v", ev)
+	}
+	if err := r.d.p.gate.Sim().SetInput("fire_alarm", false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !r.d.p.gate.Relay.Held() {
+		t.Fatal("the alarm clearing ended the evacuation: only an operator may")
+	}
+
+	// The operator ends it.
+	req, _ := http.NewRequest("POST", "http://"+r.d.addrString()+"/api/site/evacuation", strings.NewReader(`{"action":"end","by":"marshal"}`))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("end: %d", resp.StatusCode)
+	}
+	waitUntil(t, 10*time.Second, "the relay released", func() bool { return !r.d.p.gate.Relay.Held() && !r.d.p.gate.Sim().Level("relay") })
+	if code := r.stop(); code != exitOK {
+		t.Fatalf("exit code %d\n%s", code, r.logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(r.cfgPath), "state", "site-presence.json")); err != nil {
+		t.Fatalf("presence not saved at shutdown: %v", err)
+	}
+}
+
+// The zones and the mode are read at start: a reload says they wait.
+func TestRestartNeededForZones(t *testing.T) {
+	a, b := config.Default(), config.Default()
+	b.Mode = config.ModeMuster
+	b.Zones.Enabled = true
+	b.Zones.List = []config.Zone{{Name: "site"}}
+	if got := strings.Join(restartNeeded(a, b), ","); got != "mode,zones" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// nopSelector, nopAuth and nopRelay make a kiosk that never runs a session.
+type nopSelector struct{}
+
+func (nopSelector) SelectFace(ctx context.Context, _ func(kiosk.Progress)) (kiosk.Face, error) {
+	<-ctx.Done()
+	return kiosk.Face{}, ctx.Err()
+}
+
+type nopAuth struct{}
+
+func (nopAuth) Authenticate(context.Context, faceauth.Request) (*faceauth.Result, error) {
+	return nil, errors.New("no API in this test")
+}
+
+type nopRelay struct{}
+
+func (nopRelay) Pulse(context.Context, time.Duration, func()) error {
+	return errors.New("no relay in this test")
+}
+
+// alertLog is a kiosk.Publisher that keeps the alerts.
+type alertLog struct {
+	mu     sync.Mutex
+	alerts []kiosk.Alert
+}
+
+func (a *alertLog) PublishEvent(record.Event) error       { return nil }
+func (a *alertLog) PublishPulse(record.PulseResult) error { return nil }
+func (a *alertLog) PublishState(kiosk.Status) error       { return nil }
+func (a *alertLog) PublishHealth(kiosk.Health) error      { return nil }
+func (a *alertLog) PublishAlert(al kiosk.Alert) error {
+	a.mu.Lock()
+	a.alerts = append(a.alerts, al)
+	a.mu.Unlock()
+	return nil
+}
+func (a *alertLog) codes() (out []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, al := range a.alerts {
+		out = append(out, al.Code)
+	}
+	return out
+}
+
+// Checks on the gate's own copy while the broker is away say so once per
+// outage (site_unreachable) and mark the verdicts local.
+func TestSiteWireUnreachableAlertsOnce(t *testing.T) {
+	cfg := siteTestConfig(t, entranceYAML+"mqtt:\n  enabled: true\n  urls: [\"tcp://127.0.0.1:1\"]\n")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo, err := mqtt.OptionsFromConfig(cfg, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mqttOptions(&mo)
+	b, err := mqtt.New(mo) // never run: never connected
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	pub := &alertLog{}
+	k, err := kiosk.New(cfg, kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: pub,
+		Site: w, SiteBoard: w, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(k, b); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, v := w.Check("u1", time.Now()); v.View != "local" {
+			t.Fatalf("view %q while disconnected", v.View)
+		}
+	}
+	if got := pub.codes(); !slices.Equal(got, []string{kiosk.AlertSiteUnreachable}) {
+		t.Fatalf("alerts %v, want one site_unreachable", got)
+	}
+}
+
+// BenchmarkSiteWireCheck is the site's part of a session's policy tail with
+// 10,000 people on site: the kiosk's Check through the adapter.
+func BenchmarkSiteWireCheck(b *testing.B) {
+	cfg, err := config.Parse("site.yaml", []byte("state_dir: "+b.TempDir()+"\n"+entranceYAML), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := newSiteWire(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for i := range 10000 {
+		w.SiteEvent(grantAt("south", uint64(i+1), "u"+strconv.Itoa(i), "outside", "site", now.Add(-time.Hour)))
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		w.Check("u"+strconv.Itoa(i%20000), now)
+	}
+}

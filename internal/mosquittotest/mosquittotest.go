@@ -187,3 +187,29 @@ func freePort(t testing.TB) int {
 
 // syncBuffer is written by exec's copying goroutine and read by Log.
 type syncBuffer = syncbuf.Buffer
+
+// Forget deletes the broker's persistence file while it is stopped: the
+// next Restart starts without retained messages or sessions, as a broker
+// without persistence (or that lost its disk) would.
+func (m *Mosquitto) Forget() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		m.t.Fatal("mosquittotest: Forget while running")
+	}
+	if err := os.Remove(filepath.Join(m.dir, "mosquitto.db")); err != nil && !os.IsNotExist(err) {
+		m.t.Fatalf("mosquittotest: %v", err)
+	}
+}
+
+// PID is the process id of the running broker (0 when stopped), e.g. to
+// read its CPU time from /proc/<pid>/stat.
+func (m *Mosquitto) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}

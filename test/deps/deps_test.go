@@ -35,6 +35,10 @@ type rule struct {
 var rules = []rule{
 	{pkg: "record", notLink: []string{module + "/...", "github.com/...", "gocv.io/...", "gopkg.in/...", "golang.org/...", "google.golang.org/..."},
 		why: "the decision record is a leaf: standard library only, so everything that speaks of a decision may import it"},
+	{pkg: "site", notLink: []string{module + "/kiosk", module + "/mqtt/...", module + "/gate/...", module + "/capture", module + "/liveness",
+		module + "/faceauth/...", module + "/config", module + "/internal/...", paho, gpiocdev, "github.com/prometheus/...",
+		"github.com/gorilla/...", "github.com/mochi-mqtt/...", "github.com/kardianos/...", "gocv.io/...", "gopkg.in/...", "golang.org/...", "google.golang.org/..."},
+		why: "the site model (zones, presence, muster) is plain data over record: the wire is mqtt's, the configuration the caller's"},
 	{pkg: "kiosk", notLink: []string{paho, gocv, gpiocdev, module + "/mqtt", module + "/capture", module + "/gate", module + "/liveness"},
 		why: "the kiosk knows nothing of the MQTT wire, OpenCV or GPIO: it takes the small interfaces of kiosk/deps.go"},
 	{pkg: "faceauth", notLink: []string{paho, gocv, gpiocdev, yaml, module + "/..."},

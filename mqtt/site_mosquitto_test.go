@@ -1,0 +1,280 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
+	"github.com/facegate/facegate/record"
+)
+
+const testSite = "facegate/plant-a"
+
+// siteGate is one gate of testSite with zones on.
+type siteGate struct {
+	c   *Client
+	h   *siteRecorder
+	src *fakeSource
+	o   Options
+}
+
+func newSiteGate(t *testing.T, url, gate string, tune func(*Options)) *siteGate {
+	t.Helper()
+	g := &siteGate{h: &siteRecorder{}, src: &fakeSource{snapshot: []byte(`{"gate":"` + gate + `","n":0}`)}}
+	o := testOptions(t, url)
+	o.ClientID = "facegate-plant-a-" + gate + "-" + t.Name()
+	o.Prefix, o.Site, o.Gate = testSite+"/"+gate, "plant-a", gate
+	o.ConnectTimeout = time.Second
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: g.h, Source: g.src,
+		SnapshotInterval: 50 * time.Millisecond, SnapshotWindow: 2 * time.Second}
+	if tune != nil {
+		tune(&o)
+	}
+	g.o = o
+	g.c = newClient(t, o)
+	runClient(t, g.c)
+	return g
+}
+
+func siteEvent(gate string, i int) record.Event {
+	return record.Event{EventID: fmt.Sprintf("%s-%04d", gate, i), Seq: uint64(i), TS: record.Timestamp(time.Now()),
+		Decision: record.DecisionGranted, Reason: []string{"approved"}, UserID: fmt.Sprintf("w-%d", i),
+		ZoneFrom: "outside", ZoneTo: "site", Direction: record.DirectionEntry, SiteView: record.SiteViewSite,
+		Relay: record.RelayPending}
+}
+
+// Every gate gets every gate's events and relay results (its own
+// included), and a gate that starts later gets the others' retained
+// snapshots; the views are retained under the gate's prefix.
+func TestSiteMosquittoEventsSnapshotsViews(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	a := newSiteGate(t, mq.URL(), "entrance", nil)
+	b := newSiteGate(t, mq.URL(), "exit", nil)
+	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	a.src.views = SiteViews{Occupancy: OccupancyView{Zones: map[string]ZoneCount{"site": {Count: 1}}}}
+	a.src.set(`{"gate":"entrance","n":1}`)
+	a.c.SiteChanged()
+	for i := range 5 {
+		must(t, a.c.PublishEvent(siteEvent("entrance", i)))
+		must(t, b.c.PublishEvent(siteEvent("exit", i)))
+	}
+	must(t, a.c.PublishPulse(record.PulseResult{EventID: "entrance-0000", Relay: record.RelayNotEnergised, Reason: "relay_failed"}))
+	for _, g := range []*siteGate{a, b} {
+		waitFor(t, 5*time.Second, g.o.Gate+" has all 10 events", func() bool { return len(g.h.eventIDs()) == 10 })
+		waitFor(t, 5*time.Second, g.o.Gate+" has the relay result", func() bool {
+			g.h.mu.Lock()
+			defer g.h.mu.Unlock()
+			return len(g.h.relays) == 1 && g.h.relays[0].EventID == "entrance-0000" && g.h.relays[0].Gate == "entrance"
+		})
+	}
+	ev := b.h.events[0]
+	if ev.ZoneTo != "site" || ev.Site != "plant-a" || ev.SubmissionID != "" {
+		t.Errorf("decoded event %+v", ev)
+	}
+
+	// A third gate, started later, gets both retained snapshots.
+	waitFor(t, 5*time.Second, "a's snapshot published", func() bool { return a.c.retained.get(a.c.site.topics.Snapshot) != nil })
+	c := newSiteGate(t, mq.URL(), "zone-b-door", nil)
+	waitFor(t, 5*time.Second, "c has the peers' snapshots", func() bool {
+		return c.h.snapshot("entrance") == `{"gate":"entrance","n":1}` && c.h.snapshot("exit") == `{"gate":"exit","n":0}`
+	})
+
+	rec := newRecorder()
+	observe(t, mq.URL(), testSite+"/entrance/site/#", rec)
+	waitFor(t, 5*time.Second, "views retained", func() bool {
+		var occ OccupancyView
+		return json.Unmarshal([]byte(rec.get(testSite+"/entrance/site/occupancy")), &occ) == nil && occ.Zones["site"].Count == 1 &&
+			rec.get(testSite+"/entrance/site/presence") != ""
+	})
+	if rec.get(testSite+"/entrance/site/muster") != "" {
+		t.Error("a muster view was published without an evacuation")
+	}
+}
+
+// A gate cut off from the broker gets, once back, the events published
+// while it was away (its persistent session) and the peers' snapshots.
+func TestSiteMosquittoCutOffGateCatchesUp(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	px := newProxy(t, mq.Addr())
+	a := newSiteGate(t, mq.URL(), "entrance", nil)
+	b := newSiteGate(t, px.url(), "exit", func(o *Options) { o.KeepAlive = time.Second })
+	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	must(t, a.c.PublishEvent(siteEvent("entrance", 0)))
+	waitFor(t, 5*time.Second, "first event at b", func() bool { return len(b.h.eventIDs()) == 1 })
+
+	px.stalled.Store(true)
+	px.cut()
+	waitFor(t, 5*time.Second, "b notices", func() bool { return !b.c.Connected() })
+	for i := 1; i <= 50; i++ {
+		must(t, a.c.PublishEvent(siteEvent("entrance", i)))
+	}
+	a.src.set(`{"gate":"entrance","n":50}`)
+	a.c.SiteChanged()
+	waitFor(t, 5*time.Second, "a's outbox delivered", func() bool { return a.c.OutboxDepth() == 0 })
+	time.Sleep(200 * time.Millisecond) // the snapshot's interval
+	px.stalled.Store(false)
+	waitFor(t, 15*time.Second, "b back with all 51 events", func() bool { return b.c.Connected() && len(b.h.eventIDs()) == 51 })
+	waitFor(t, 5*time.Second, "b has a's newest snapshot", func() bool { return b.h.snapshot("entrance") == `{"gate":"entrance","n":50}` })
+}
+
+// A broker restart loses no retained snapshot: each gate publishes its
+// retained values again on connect, also when the broker comes back
+// without its persistence file (no retained messages, no sessions).
+func TestSiteMosquittoRestartRepublishesSnapshots(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	a := newSiteGate(t, mq.URL(), "entrance", nil)
+	waitFor(t, 5*time.Second, "connected", a.c.Connected)
+	waitFor(t, 5*time.Second, "snapshot", func() bool { return a.c.retained.get(a.c.site.topics.Snapshot) != nil })
+	mq.Stop()
+	waitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !a.c.Connected() })
+	mq.Forget()
+	mq.Restart()
+	waitFor(t, 15*time.Second, "reconnected", a.c.Connected)
+	b := newSiteGate(t, mq.URL(), "exit", nil)
+	waitFor(t, 10*time.Second, "b has a's snapshot", func() bool { return b.h.snapshot("entrance") == `{"gate":"entrance","n":0}` })
+}
+
+// The evacuation state reaches every gate; an older state published by a
+// gate that was away is replaced at the broker by the newer one.
+func TestSiteMosquittoEvacuation(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	a := newSiteGate(t, mq.URL(), "entrance", nil)
+	b := newSiteGate(t, mq.URL(), "exit", nil)
+	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	start := Evacuation{Active: true, ID: "evac-1", Since: "2026-11-22T07:45:12.000Z", TS: "2026-11-22T07:45:12.000Z", By: "fire-alarm"}
+	must(t, a.c.PublishEvacuation(start))
+	waitFor(t, 5*time.Second, "b sees the start", func() bool {
+		ev := b.h.evacuations()
+		return len(ev) > 0 && ev[len(ev)-1].Active && ev[len(ev)-1].Gate == "entrance"
+	})
+	end := start
+	end.Active, end.TS, end.Gate = false, "2026-11-22T08:10:00.000Z", ""
+	must(t, b.c.PublishEvacuation(end))
+	waitFor(t, 5*time.Second, "a sees the end", func() bool {
+		ev := a.h.evacuations()
+		return len(ev) > 0 && !ev[len(ev)-1].Active
+	})
+	if err := a.c.PublishEvacuation(start); err == nil {
+		t.Fatal("a gate published an evacuation state older than the one it knows")
+	}
+
+	// A stale retained start (a gate that was away) is repaired.
+	raw := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL()).SetClientID("stale-gate"))
+	if tok := raw.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer raw.Disconnect(100)
+	stale := start
+	stale.Gate = "away"
+	if tok := raw.Publish(testSite+"/evacuation", 1, true, mustJSON(stale)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	waitFor(t, 10*time.Second, "the broker holds the end again", func() bool {
+		o := paho.NewClientOptions().AddBroker(mq.URL()).SetClientID(fmt.Sprintf("probe-%d", time.Now().UnixNano()))
+		p := paho.NewClient(o)
+		if tok := p.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			return false
+		}
+		defer p.Disconnect(50)
+		got := make(chan string, 1)
+		p.Subscribe(testSite+"/evacuation", 1, func(_ paho.Client, m paho.Message) {
+			select {
+			case got <- string(m.Payload()):
+			default:
+			}
+		})
+		select {
+		case s := <-got:
+			e, err := ParseEvacuation([]byte(s))
+			return err == nil && !e.Active && e.TS == end.TS
+		case <-time.After(time.Second):
+			return false
+		}
+	})
+	for _, g := range []*siteGate{a, b} {
+		for _, e := range g.h.evacuations() {
+			if e.Gate == "away" {
+				t.Errorf("%s: the stale state was handed to the site: %+v", g.o.Gate, e)
+			}
+		}
+	}
+}
+
+// Signed site commands reach every gate once, verified with the replay
+// memory of cmd/open; unsigned, replayed and retained ones are refused.
+func TestSiteMosquittoCommands(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	withCmds := func(o *Options) {
+		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
+		o.Zones.Commands = true
+	}
+	a := newSiteGate(t, mq.URL(), "entrance", withCmds)
+	b := newSiteGate(t, mq.URL(), "exit", withCmds)
+	waitFor(t, 5*time.Second, "connected", func() bool { return a.c.Connected() && b.c.Connected() })
+	// The replay memory refuses commands older than its first start.
+	time.Sleep(1100 * time.Millisecond)
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL()).SetClientID("ops-console"))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	send := func(topic string, retained bool, payload []byte) {
+		t.Helper()
+		if tok := pub.Publish(topic, 1, retained, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	now := time.Now().Unix()
+	evac, err := SignSiteCommand(testSecret, SiteCommandBody{TS: now, Nonce: "evac-nonce-0000001", Topic: testSite + "/cmd/evacuate", Action: "start", By: "ops"})
+	must(t, err)
+	corr, err := SignSiteCommand(testSecret, SiteCommandBody{TS: now, Nonce: "corr-nonce-0000001", Topic: testSite + "/cmd/correct",
+		UserID: "w-10442", Zone: "outside", Reason: "left through the fire exit", By: "ops"})
+	must(t, err)
+	forged, _ := SignSiteCommand([]byte("another-secret-0123456789"), SiteCommandBody{TS: now, Nonce: "forged-nonce-00001", Topic: testSite + "/cmd/evacuate", Action: "end"})
+	// Signed for cmd/correct, sent on cmd/evacuate.
+	moved, _ := SignSiteCommand(testSecret, SiteCommandBody{TS: now, Nonce: "moved-nonce-000001", Topic: testSite + "/cmd/correct", UserID: "w-1", Zone: "site"})
+	send(testSite+"/cmd/evacuate", false, evac)
+	send(testSite+"/cmd/evacuate", false, evac) // replayed
+	send(testSite+"/cmd/evacuate", false, forged)
+	send(testSite+"/cmd/evacuate", false, moved)
+	// Retained by mistake: the gates listening get it as a live message
+	// (the broker sends the retain flag only to new subscriptions).
+	send(testSite+"/cmd/correct", true, corr)
+	for _, g := range []*siteGate{a, b} {
+		waitFor(t, 5*time.Second, g.o.Gate+" got both commands", func() bool { return len(g.h.commands()) >= 2 })
+		time.Sleep(200 * time.Millisecond)
+		cmds := g.h.commands()
+		if len(cmds) != 2 {
+			t.Fatalf("%s: %d commands: %+v", g.o.Gate, len(cmds), cmds)
+		}
+		e, ok := cmds[0].(Evacuate)
+		if !ok || e.Action != "start" || e.By != "ops" || !strings.HasPrefix(e.ID, "evac-") || e.Issued.Unix() != now {
+			t.Errorf("%s: first command %+v", g.o.Gate, cmds[0])
+		}
+		cr, ok := cmds[1].(Correct)
+		if !ok || cr.UserID != "w-10442" || cr.Zone != "outside" || cr.Reason != "left through the fire exit" {
+			t.Errorf("%s: second command %+v", g.o.Gate, cmds[1])
+		}
+	}
+	if a.h.commands()[0].(Evacuate).ID != b.h.commands()[0].(Evacuate).ID {
+		t.Error("two gates named the same evacuation differently")
+	}
+	// A gate that subscribes later gets the retained copy: refused.
+	c := newSiteGate(t, mq.URL(), "zone-b-door", withCmds)
+	waitFor(t, 5*time.Second, "c connected", c.c.Connected)
+	time.Sleep(500 * time.Millisecond)
+	if n := len(c.h.commands()); n != 0 {
+		t.Errorf("a retained command was accepted on subscription: %+v", c.h.commands())
+	}
+	// The nonce of a site command is used up for cmd/open too.
+	open, _ := SignOpen(testSecret, OpenBody{TS: now, Nonce: "evac-nonce-0000001", Topic: a.c.topics.CmdOpen})
+	if _, err := a.c.verifier.Verify(open); err == nil {
+		t.Error("a nonce used by a site command was accepted again by cmd/open")
+	}
+}
