@@ -85,6 +85,10 @@ func runDemoSite(ctx context.Context, a *app, seconds int, mqttURL string) int {
 // With a deadline the day is compressed to end before it (or cut short).
 func demoSite(ctx context.Context, a *app, deadline time.Time, mqttURL string) error {
 	start := time.Now()
+	// Five gates' loggers, the broker's deliveries and the story all write
+	// to stderr, the deliveries and the last line to stdout: one write at a
+	// time, so that lines never interleave.
+	a = &app{env: a.env, stdin: a.stdin, stdout: &lockedWriter{w: a.stdout}, stderr: &lockedWriter{w: a.stderr}}
 	images, err := demoscene.ImagesDir(a.getenv)
 	if err != nil {
 		return err
@@ -362,4 +366,16 @@ func (o *siteDemoOutput) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed = true
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
