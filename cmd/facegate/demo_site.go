@@ -81,7 +81,8 @@ type siteOptions struct {
 	ZoneBMax    int
 	// Log receives every gate's log (each tagged with gate=<name>).
 	Log *slog.Logger
-	// Reconnect bounds a gate's broker reconnect backoff (0: 100 ms..1 s).
+	// ReconnectMax bounds a gate's broker reconnect backoff, which starts
+	// at 100 ms (0: 1 s).
 	ReconnectMax time.Duration
 }
 

@@ -7,7 +7,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/internal/mosquittotest"
 	"github.com/facegate/facegate/record"
@@ -91,5 +93,38 @@ func TestDemoSiteTwiceOnOneBroker(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	for i := 0; i < 2; i++ {
 		runSiteDemo(t, "--seconds", "25", "--mqtt", mq.URL())
+	}
+}
+
+// TestDemoSiteGateConfigs: every gate of the demo site gets a file the
+// config package accepts, with the door, mode and site topic the demo
+// relies on (a renamed key fails here in a second, not in the demo).
+func TestDemoSiteGateConfigs(t *testing.T) {
+	r := &siteRun{o: siteOptions{Site: demoSiteName, BrokerURL: "tcp://127.0.0.1:1883", Dir: t.TempDir(),
+		ZoneBMax: demoSiteZoneBMax, ReconnectMax: time.Second},
+		apiURL: "http://127.0.0.1:8089/v3", apiKey: "demo-key", roster: "roster.csv", cmdSecret: []byte("0123456789abcdef0123")}
+	for _, spec := range demoSiteGates {
+		cfg, err := r.gateConfig(spec)
+		if err != nil {
+			t.Fatalf("gate %s: %v", spec.Name, err)
+		}
+		if got := cfg.MQTT.PrefixFor(cfg.Site, cfg.Gate); got != "facegate/demo/"+spec.Name {
+			t.Errorf("gate %s: prefix %q", spec.Name, got)
+		}
+		if !cfg.Zones.Enabled || cfg.Zones.AntiPassback.Mode != "hard" {
+			t.Errorf("gate %s: zones %+v", spec.Name, cfg.Zones)
+		}
+		if spec.Muster {
+			if cfg.Mode != config.ModeMuster {
+				t.Errorf("gate %s: mode %q", spec.Name, cfg.Mode)
+			}
+			continue
+		}
+		if d := cfg.Zones.Door; d.From != spec.From || d.To != spec.To || d.Direction != spec.Direction {
+			t.Errorf("gate %s: door %+v, want %+v", spec.Name, d, spec)
+		}
+		if z, ok := cfg.Zones.Zone("zone-b"); !ok || z.MaxOccupancy != demoSiteZoneBMax || z.Inside != "site" || !z.Hazardous {
+			t.Errorf("gate %s: zone-b %+v", spec.Name, z)
+		}
 	}
 }
