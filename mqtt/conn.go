@@ -432,11 +432,6 @@ func (c *Client) evacOut() <-chan struct{} {
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	in := inbound{topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()}
 	if s := c.site; s != nil && s.owns(in.topic) {
-		if !in.retained && siteGateOf(s.opts.Topic, in.topic, "site/snapshot") != "" {
-			// A peer's live snapshot while the window is open: the
-			// events carry the same news, decoding it costs.
-			return
-		}
 		select {
 		case s.inbox <- in:
 		default:

@@ -209,7 +209,7 @@ func (s *SiteOptions) setDefaults(o *Options) error {
 		s.SnapshotRate = 32 << 10
 	}
 	if s.SnapshotWindow <= 0 {
-		s.SnapshotWindow = 3 * time.Second
+		s.SnapshotWindow = 2*s.SnapshotInterval + time.Second
 	}
 	if s.Resync == 0 {
 		s.Resync = 10 * time.Minute

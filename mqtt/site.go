@@ -41,9 +41,10 @@ type SiteOptions struct {
 	// gate publishes (32 KiB/s): a large site's are published less often
 	// than SnapshotInterval (2,000 persons, about 400 KB: every 12 s).
 	SnapshotRate int
-	// SnapshotWindow is how long the gate listens to its peers' retained
-	// snapshots after each connect and each resync (3s); live snapshots
-	// are ignored (the events carry the same news).
+	// SnapshotWindow is how long the gate listens to its peers' snapshots
+	// after each connect and each resync (2×SnapshotInterval + 1s): the
+	// retained ones, and the fresher ones peers publish meanwhile, which
+	// hold the events published just before this gate subscribed.
 	SnapshotWindow time.Duration
 	// Resync fetches the peers' snapshots again this often while connected
 	// (10m; negative: only on connect and after an inbound overflow).

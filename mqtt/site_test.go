@@ -244,8 +244,8 @@ func TestSiteTopicRouting(t *testing.T) {
 		{topic: testSite + "/exit/event/relay", payload: pulse},
 		{topic: testSite + "/exit/event/relay", payload: good}, // not a relay result
 		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":1}`), retained: true},
-		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":2}`)},   // live: the events say the same
 		{topic: testSite + "/exit/site/snapshot", payload: nil, retained: true}, // a cleared retained snapshot
+		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":2}`)},   // live, while the window is open
 		{topic: testSite + "/a/b/event", payload: good},                         // not one level
 	} {
 		c.onMessage(nil, m)
@@ -258,7 +258,7 @@ func TestSiteTopicRouting(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.events) != 1 || h.events[0].EventID != ev.EventID || len(h.relays) != 1 || string(h.snapshots["exit"]) != `{"v":1}` {
+	if len(h.events) != 1 || h.events[0].EventID != ev.EventID || len(h.relays) != 1 || string(h.snapshots["exit"]) != `{"v":2}` {
 		t.Fatalf("events %+v relays %+v snapshots %q", h.events, h.relays, h.snapshots)
 	}
 	// The gate's own commands still go to the kiosk.
@@ -417,5 +417,26 @@ func TestVerifySiteFields(t *testing.T) {
 	}
 	if _, err := v.VerifySite(testSite+"/cmd/unknown", []byte(`{}`)); !errors.Is(err, ErrWrongTopic) {
 		t.Errorf("an unknown site topic: %v", err)
+	}
+}
+
+// Occupancy sensors are announced only for the zones asked for.
+func TestDiscoveryOccupancyOnlyWhenAsked(t *testing.T) {
+	dc := discoveryConfig{prefix: "homeassistant", topics: newTopics("facegate/plant-a/north", "homeassistant"), nodeID: "n", name: "x",
+		occupancyTopic: "facegate/plant-a/north/site/occupancy"}
+	for _, m := range discoveryMessages(dc) {
+		if strings.Contains(m.Topic, "occupancy") {
+			t.Fatalf("an occupancy sensor without zones: %s", m.Topic)
+		}
+	}
+	dc.zones = []string{"zone b", "zone_b"}
+	ids := map[string]bool{}
+	for _, m := range discoveryMessages(dc) {
+		if strings.Contains(m.Topic, "/occupancy_") {
+			ids[m.Topic] = true
+		}
+	}
+	if len(ids) != 2 {
+		t.Fatalf("two zones whose names sanitise alike must stay two sensors: %v", ids)
 	}
 }

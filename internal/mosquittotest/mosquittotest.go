@@ -29,6 +29,8 @@ type Config struct {
 	CAFile, CertFile, KeyFile string
 	// RequireClientCert asks clients for a certificate signed by CAFile.
 	RequireClientCert bool
+	// Extra is appended to the configuration (e.g. a bridge).
+	Extra string
 }
 
 // Mosquitto is one broker process (restartable on the same port).
@@ -94,6 +96,7 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 			conf += "require_certificate true\n"
 		}
 	}
+	conf += cfg.Extra
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
 	"github.com/facegate/facegate/record"
@@ -44,6 +46,9 @@ type scale struct {
 	rate                      float64 // decisions per second over the whole site
 	// interval is the gates' SnapshotInterval.
 	interval time.Duration
+	// bridged splits the gates over two mosquittos bridged both ways on
+	// the site's topic tree.
+	bridged bool
 }
 
 // result is what a run measured.
@@ -56,6 +61,8 @@ type result struct {
 	dropped            uint64
 	converged          time.Duration // from the last decision to equal presences
 	publishP50, pubP95 time.Duration // PublishEvent (outbox append + fsync)
+	// crossP50, crossP95: deliveries from a gate on the other broker.
+	crossP50, crossP95 time.Duration
 }
 
 // gate is one in-process gate.
@@ -66,9 +73,11 @@ type gate struct {
 	door site.Door
 	seq  uint64
 
-	got  atomic.Int64 // decision events received (own included)
-	lats []time.Duration
-	mu   sync.Mutex
+	got    atomic.Int64 // decision events received (own included)
+	lats   []time.Duration
+	cross  []time.Duration // from gates on the other broker
+	broker int
+	mu     sync.Mutex
 }
 
 // sent is when each decision's PublishEvent was called, by decision index.
@@ -78,6 +87,8 @@ type clockBook struct{ at []atomic.Int64 }
 type handler struct {
 	g    *gate
 	sent *clockBook
+	// brokerOf is the broker index of each gate, by gate name.
+	brokerOf map[string]int
 }
 
 func (h handler) SiteEvent(ev record.Event) {
@@ -89,7 +100,11 @@ func (h handler) SiteEvent(ev record.Event) {
 	if err == nil && i < len(h.sent.at) {
 		if t0 := h.sent.at[i].Load(); t0 != 0 {
 			h.g.mu.Lock()
-			h.g.lats = append(h.g.lats, time.Duration(now-t0))
+			if h.brokerOf[ev.Gate] == h.g.broker {
+				h.g.lats = append(h.g.lats, time.Duration(now-t0))
+			} else {
+				h.g.cross = append(h.g.cross, time.Duration(now-t0))
+			}
 			h.g.mu.Unlock()
 		}
 	}
@@ -133,6 +148,18 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // decision and all presences are equal.
 func run(tb testing.TB, s scale) result {
 	mq := mosquittotest.Start(tb, mosquittotest.Config{})
+	brokers := []*mosquittotest.Mosquitto{mq}
+	if s.bridged {
+		// The second broker bridges the site's tree both ways to the first.
+		brokers = append(brokers, mosquittotest.Start(tb, mosquittotest.Config{Extra: fmt.Sprintf(
+			"connection bridge-scale\naddress %s\ntopic %s/# both 1\ncleansession false\ntry_private true\nremote_clientid bridge-scale\n",
+			mq.Addr(), siteTopic)}))
+		waitBridge(tb, brokers)
+	}
+	brokerOf := map[string]int{}
+	for i := range s.gates {
+		brokerOf[fmt.Sprintf("g%03d", i)] = i % len(brokers)
+	}
 	sent := &clockBook{at: make([]atomic.Int64, s.decisions)}
 	dir := tb.TempDir()
 	gates := make([]*gate, s.gates)
@@ -140,16 +167,16 @@ func run(tb testing.TB, s scale) result {
 	defer cancel()
 	var wg sync.WaitGroup
 	for i := range gates {
-		g := &gate{name: fmt.Sprintf("g%03d", i), door: doors[i%len(doors)]}
+		g := &gate{name: fmt.Sprintf("g%03d", i), door: doors[i%len(doors)], broker: i % len(brokers)}
 		p, err := site.New(site.Options{Site: "scale", Gate: g.name, Zones: zones, Door: g.door, Log: quiet()})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		g.p = p
 		c, err := mqtt.New(mqtt.Options{
-			URLs: []string{mq.URL()}, ClientID: "scale-" + g.name, Prefix: siteTopic + "/" + g.name, Site: "scale", Gate: g.name,
+			URLs: []string{brokers[g.broker].URL()}, ClientID: "scale-" + g.name, Prefix: siteTopic + "/" + g.name, Site: "scale", Gate: g.name,
 			OutboxPath: filepath.Join(dir, g.name+".outbox"), Logger: quiet(),
-			Zones: mqtt.SiteOptions{Enabled: true, Topic: siteTopic, Handler: handler{g, sent}, Source: source{p, g.name},
+			Zones: mqtt.SiteOptions{Enabled: true, Topic: siteTopic, Handler: handler{g, sent, brokerOf}, Source: source{p, g.name},
 				SnapshotInterval: s.interval},
 		})
 		if err != nil {
@@ -207,7 +234,13 @@ func run(tb testing.TB, s scale) result {
 			}
 		}()
 	}
-	broker0, gate0 := brokerCPU(tb, mq.PID()), selfCPU()
+	cpu := func() (d time.Duration) {
+		for _, b := range brokers {
+			d += brokerCPU(tb, b.PID())
+		}
+		return d
+	}
+	broker0, gate0 := cpu(), selfCPU()
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
 	tick := time.Duration(float64(time.Second) / s.rate)
@@ -238,16 +271,26 @@ func run(tb testing.TB, s scale) result {
 		ref = presence(tb, gates[0].p)
 		return !slices.ContainsFunc(gates[1:], func(g *gate) bool { return !bytes.Equal(presence(tb, g.p), ref) })
 	})
-	r := result{wall: time.Since(start), converged: time.Since(lastDecision),
-		brokerCPU: brokerCPU(tb, mq.PID()) - broker0, gateCPU: selfCPU() - gate0, snapshotBytes: len(gates[0].p.SnapshotOf(gates[0].name))}
-	var all []time.Duration
+	converged := time.Since(lastDecision)
+	if s.bridged {
+		// A gate that joins now, on the bridged broker, learns the whole
+		// site from the retained snapshots alone: they crossed the bridge.
+		lateSnapshots(tb, brokers[1].URL(), dir, ref)
+	}
+	r := result{wall: time.Since(start), converged: converged,
+		brokerCPU: cpu() - broker0, gateCPU: selfCPU() - gate0, snapshotBytes: len(gates[0].p.SnapshotOf(gates[0].name))}
+	var all, cross []time.Duration
 	for _, g := range gates {
 		all = append(all, g.lats...)
+		cross = append(cross, g.cross...)
 		r.dropped += g.c.SiteDropped()
 		if n := g.got.Load(); n != want {
 			tb.Errorf("%s received %d decisions, want %d (duplicates count: at-least-once)", g.name, n, want)
 		}
 	}
+	slices.Sort(cross)
+	r.crossP50, r.crossP95 = pct(cross, 50), pct(cross, 95)
+	all = append(all, cross...)
 	slices.Sort(all)
 	pubAll := slices.Concat(pubLats...)
 	slices.Sort(pubAll)
@@ -317,6 +360,9 @@ func (r result) report(tb testing.TB, s scale) {
 		s.gates, s.decisions, s.rate, s.persons, s.interval, r.deliveries, r.wall.Round(time.Millisecond))
 	tb.Logf("delivery latency (PublishEvent to every gate's handler): p50 %v, p95 %v, p99 %v, max %v",
 		r.p50.Round(10*time.Microsecond), r.p95.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.max.Round(time.Millisecond))
+	if s.bridged {
+		tb.Logf("two bridged brokers: from a gate on the other broker p50 %v, p95 %v", r.crossP50.Round(10*time.Microsecond), r.crossP95.Round(10*time.Microsecond))
+	}
 	tb.Logf("PublishEvent (outbox append+fsync): p50 %v, p95 %v", r.publishP50.Round(10*time.Microsecond), r.pubP95.Round(10*time.Microsecond))
 	tb.Logf("CPU: broker %v (%.0f%% of one core over the run), gates %v (%.1f ms per gate per second; %.1f µs per delivery)",
 		r.brokerCPU, 100*r.brokerCPU.Seconds()/r.wall.Seconds(), r.gateCPU.Round(time.Millisecond),
@@ -450,5 +496,77 @@ func BenchmarkSnapshot2000(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// waitBridge waits until a message published on the second broker reaches
+// the first (the bridge is up).
+func waitBridge(tb testing.TB, brokers []*mosquittotest.Mosquitto) {
+	tb.Helper()
+	got := make(chan struct{}, 1)
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker(brokers[0].URL()).SetClientID("bridge-probe-sub"))
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		tb.Fatalf("probe: %v", tok.Error())
+	}
+	defer sub.Disconnect(50)
+	sub.Subscribe(siteTopic+"/probe", 0, func(paho.Client, paho.Message) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}).Wait()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(brokers[1].URL()).SetClientID("bridge-probe-pub"))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		tb.Fatalf("probe: %v", tok.Error())
+	}
+	defer pub.Disconnect(50)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pub.Publish(siteTopic+"/probe", 0, false, "x")
+		select {
+		case <-got:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the bridge did not come up:\n%s", brokers[1].Log())
+		}
+	}
+}
+
+// TestSiteScaleBridged: the gates split over two mosquittos bridged on
+// the site's tree converge like on one (docs/site.md, "A clustered broker").
+func TestSiteScaleBridged(t *testing.T) {
+	s := scale{gates: 20, decisions: 600, persons: 300, rate: 100, interval: 2 * time.Second, bridged: true}
+	if testing.Short() {
+		s.gates, s.decisions = 6, 200
+	}
+	s.tune()
+	run(t, s).report(t, s)
+}
+
+// lateSnapshots starts a new gate on url and waits until its presence is
+// want, which it can only have from its peers' retained snapshots.
+func lateSnapshots(tb testing.TB, url, dir string, want []byte) {
+	tb.Helper()
+	p, err := site.New(site.Options{Site: "scale", Gate: "late", Zones: zones, Log: quiet()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := &gate{name: "late", p: p}
+	c, err := mqtt.New(mqtt.Options{
+		URLs: []string{url}, ClientID: "scale-late", Prefix: siteTopic + "/late", Site: "scale", Gate: "late",
+		OutboxPath: filepath.Join(dir, "late.outbox"), Logger: quiet(),
+		Zones: mqtt.SiteOptions{Enabled: true, Topic: siteTopic, Handler: handler{g, &clockBook{}, nil}},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done; c.Close(context.Background()) }()
+	waitUntil(tb, 30*time.Second, "a late gate has the site from the snapshots across the bridge", func() bool {
+		return bytes.Equal(presence(tb, p), want)
 	})
 }
