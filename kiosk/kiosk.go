@@ -137,7 +137,7 @@ func New(cfg *config.Config, deps Deps) (*Kiosk, error) {
 		k.crops = &cropStore{dir: filepath.Join(cfg.StateDir, "crops"), keep: time.Duration(cfg.Audit.CropDays) * 24 * time.Hour}
 	}
 	k.metrics = newMetrics(k)
-	k.initSite(cfg)
+	k.initSite(SiteOptions{Muster: cfg.Mode == config.ModeMuster, PageToken: cfg.Zones.PageToken.Value(), AdminToken: cfg.Zones.AdminToken.Value()})
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
 	k.warnLiveness(cfg.Policy.Liveness)

@@ -7,21 +7,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/record"
 )
 
 // The site (docs/site.md): with zones on, every gate of a site shares who
 // is in which zone. The kiosk consults that presence through SiteGuard at
-// the end of the policy (site-wide anti-passback, occupancy), refuses
-// normal sessions during an evacuation, and in mode muster checks people
+// the end of the policy (site-wide anti-passback, occupancy), refuses every
+// session but a way out during an evacuation, and in mode muster checks people
 // off the muster list instead of opening anything. cmd/facegate adapts the
 // site package and the broker's reachability to these ports.
 
 // SiteGuard is the site's presence as a session consults and feeds it.
-// Every method is called from the session goroutine (Record and
-// RecordRelay also from the health and shutdown paths) and must not
-// block on the network: it answers from the local copy.
+// Every method is called from the kiosk's goroutines (the session's; the
+// idle screen's for Evacuation; RecordRelay also at start, for a grant a
+// crash interrupted) and must not block on the network: it answers from
+// the local copy.
 type SiteGuard interface {
 	// Check decides whether person may pass this gate at now: where the
 	// passage leads (the door's direction resolved from the presence) and
@@ -45,6 +45,9 @@ type SitePassage struct {
 	From, To string
 	// Direction is the door's declared direction (record.DirectionEntry …).
 	Direction string
+	// Exit: the passage leaves a zone (an exit door, or a two-way door
+	// taken outwards). Exits are never denied, not even in an evacuation.
+	Exit bool
 }
 
 // SiteVerdict is the site's answer for one passage.
@@ -118,6 +121,17 @@ func withSite(m map[string]string) map[string]string {
 	return m
 }
 
+// SiteOptions are the kiosk's site settings (cmd/facegate maps them from
+// mode and the zones section).
+type SiteOptions struct {
+	// Muster makes this kiosk an assembly point (mode: muster): no relay
+	// ever; a match checks the person in during an evacuation.
+	Muster bool
+	// PageToken lets other machines read the site page (zones.page_token);
+	// AdminToken allows the site admin API (zones.admin_token). "" is none.
+	PageToken, AdminToken string
+}
+
 // siteState is the kiosk's part of the site: the mode and the guard's
 // metrics.
 type siteState struct {
@@ -129,10 +143,11 @@ type siteState struct {
 	adminLimit            rateWindow
 }
 
-// initSite reads the mode and registers the site metrics (called by New).
-func (k *Kiosk) initSite(cfg *config.Config) {
-	k.sitest.muster = cfg.Mode == config.ModeMuster
-	k.sitest.pageToken, k.sitest.adminToken = cfg.Zones.PageToken.Value(), cfg.Zones.AdminToken.Value()
+// initSite takes the site options and registers the site metrics (called
+// by New).
+func (k *Kiosk) initSite(o SiteOptions) {
+	k.sitest.muster = o.Muster
+	k.sitest.pageToken, k.sitest.adminToken = o.PageToken, o.AdminToken
 	k.sitest.verdicts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "facegate_site_verdicts_total", Help: "Site checks at this gate, by code (allowed, or the passback/occupancy code; unknown codes as \"other\") and result (allowed, soft, denied).",
 	}, []string{"code", "result"})
@@ -219,8 +234,8 @@ type sessionSite struct {
 func (k *Kiosk) personOf(id Identity) string { return id.UserID }
 
 // siteGate is the check at the start of a session, before any capture: an
-// evacuation refuses normal sessions; a muster kiosk has nothing to do
-// outside one. ok false ends the session with o.
+// evacuation refuses every session but a way out; a muster kiosk has
+// nothing to do outside one. ok false ends the session with o.
 func (k *Kiosk) siteGate(s *session) (o outcome, ok bool) {
 	g := k.deps.Site
 	if g == nil {
@@ -233,10 +248,17 @@ func (k *Kiosk) siteGate(s *session) (o outcome, ok bool) {
 	switch {
 	case k.sitest.muster && !ev.Active:
 		return denied(ReasonNoEvacuation), false
-	case !k.sitest.muster && ev.Active:
+	case !k.sitest.muster && ev.Active && !k.exitFor(s):
 		return denied(ReasonEvacuation), false
 	}
 	return outcome{}, true
+}
+
+// exitFor reports whether this gate takes the session's person out of a
+// zone (asked of the site; exits stay open to an evacuation).
+func (k *Kiosk) exitFor(s *session) bool {
+	p, _ := k.deps.Site.Check(k.personOf(s.id), k.now())
+	return p.Exit
 }
 
 // sitePolicy is the tail of the policy once the API and the local rules
@@ -256,12 +278,15 @@ func (k *Kiosk) sitePolicy(s *session, now time.Time) (outcome, bool) {
 		s.site.evacuation = ev.ID
 		return outcome{decision: record.DecisionGranted, reasons: []string{ReasonMustered}, message: coaching[ReasonMustered], noRelay: true}, true
 	}
-	if ev.Active { // started while this session ran
+	person := k.personOf(s.id)
+	p, v := g.Check(person, now)
+	if ev.Active && !p.Exit { // started while this session ran
 		s.site.evacuation = ev.ID
 		return denied(ReasonEvacuation), true
 	}
-	person := k.personOf(s.id)
-	p, v := g.Check(person, now)
+	if ev.Active { // a way out during an evacuation
+		s.site.evacuation = ev.ID
+	}
 	s.site.passage, s.site.verdict, s.site.checked = p, v, true
 	k.countVerdict(v)
 	switch {

@@ -168,14 +168,19 @@ func TestSiteSessionOutcomes(t *testing.T) {
 		{name: "API rejection never asks the site", setup: func(f *fakeSite, r *rig) { r.auth.res = rejected("face_compare_underscore") },
 			decision: record.DecisionDenied, reason: "face_compare_underscore", apiCalls: 1},
 		{name: "evacuation refuses before the camera", setup: func(f *fakeSite, r *rig) { f.evac = evac },
-			decision: record.DecisionDenied, reason: ReasonEvacuation, message: "Evacuation — leave by the nearest exit", evacID: "evac-7"},
+			decision: record.DecisionDenied, reason: ReasonEvacuation, message: "Evacuation — leave by the nearest exit", evacID: "evac-7", checks: 1},
+		{name: "evacuation leaves the way out open", setup: func(f *fakeSite, r *rig) {
+			f.evac = evac
+			f.passage = SitePassage{From: "site", To: "outside", Direction: record.DirectionExit, Exit: true}
+		}, decision: record.DecisionGranted, reason: ReasonApproved, apiCalls: 1, pulses: 1, zones: true, evacID: "evac-7",
+			relay: record.RelayPending, relayRes: record.RelayPulsed, checks: 2},
 		{name: "evacuation starting mid-session refuses", setup: func(f *fakeSite, r *rig) {
 			r.auth.delay = 2 * time.Second
 			go func() {
 				time.Sleep(1500 * time.Millisecond) // the face is taken, the API call runs
 				f.setEvacuation(evac)
 			}()
-		}, decision: record.DecisionDenied, reason: ReasonEvacuation, apiCalls: 1, evacID: "evac-7"},
+		}, decision: record.DecisionDenied, reason: ReasonEvacuation, apiCalls: 1, evacID: "evac-7", zones: false, checks: 1},
 		{name: "muster check-in", mode: config.ModeMuster, setup: func(f *fakeSite, r *rig) { f.evac = evac },
 			decision: record.DecisionGranted, reason: ReasonMustered, message: "Checked in at assembly point", apiCalls: 1, evacID: "evac-7"},
 		{name: "muster outside an evacuation says so", mode: config.ModeMuster,

@@ -223,7 +223,7 @@ func FuzzParseSiteRequests(f *testing.F) {
 	f.Add([]byte(`{"user_id":"u-1"}{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if c, err := ParseSiteCorrection(body); err == nil {
-			if !ValidID(c.UserID) || (c.Zone != config.Outside && !config.ValidName(c.Zone)) {
+			if !ValidID(c.UserID) || (c.Zone != config.Outside && !config.ValidName(c.Zone)) || !validZoneName(c.Zone) && c.Zone != siteOutside {
 				t.Fatalf("accepted %+v", c)
 			}
 		} else if !errors.Is(err, ErrSiteRequest) {

@@ -270,14 +270,16 @@ func (w *siteWire) Check(person string, now time.Time) (kiosk.SitePassage, kiosk
 		// Not a fact of the presence (no user_id): untracked; refused
 		// where anti-passback is hard.
 		from, to := w.presence.Destination("")
-		p := kiosk.SitePassage{From: from, To: to, Direction: w.cfg.Zones.Door.Direction}
+		d := w.cfg.Zones.Door
+		p := kiosk.SitePassage{From: from, To: to, Direction: d.Direction,
+			Exit: d.Direction == site.Exit || d.Direction == site.Both && to == d.From}
 		if w.cfg.Zones.AntiPassback.Mode == site.PassbackHard {
 			return p, kiosk.SiteVerdict{Code: kiosk.ReasonSiteUnknown, Detail: "identity without a user id", View: string(view)}
 		}
 		return p, kiosk.SiteVerdict{Allowed: true, View: string(view)}
 	}
 	v := w.presence.Check(person, now, view)
-	return kiosk.SitePassage{From: v.From, To: v.To, Direction: w.cfg.Zones.Door.Direction},
+	return kiosk.SitePassage{From: v.From, To: v.To, Direction: w.cfg.Zones.Door.Direction, Exit: v.Exit},
 		kiosk.SiteVerdict{Allowed: v.Allowed, Soft: v.Soft, Code: v.Code, Detail: v.Message, View: string(v.View)}
 }
 

@@ -56,7 +56,7 @@ func TestSiteWireGuard(t *testing.T) {
 	}
 	now := time.Now()
 	p, v := w.Check("u1", now)
-	if !v.Allowed || p != (kiosk.SitePassage{From: "outside", To: "site", Direction: "entry"}) || v.View != "local" {
+	if !v.Allowed || p != (kiosk.SitePassage{From: "outside", To: "site", Direction: "entry"}) || v.View != "local" || p.Exit {
 		t.Fatalf("first entry: %+v %+v", p, v)
 	}
 	ev := grantAt("north", 1, "u1", p.From, p.To, now)
@@ -393,5 +393,33 @@ func BenchmarkSiteWireCheck(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		w.Check("u"+strconv.Itoa(i%20000), now)
+	}
+}
+
+// An exit door, and a two-way door taken outwards, are exits: the kiosk
+// keeps them open during an evacuation.
+func TestSiteWireExits(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	exit, err := newSiteWire(siteTestConfig(t, strings.Replace(entranceYAML, "{from: outside, to: site, direction: entry}", "{from: site, to: outside, direction: exit}", 1)), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, v := exit.Check("u1", time.Now()); !p.Exit || !v.Allowed || p.To != "outside" {
+		t.Fatalf("exit door: %+v %+v", p, v)
+	}
+	if p, _ := exit.Check("", time.Now()); !p.Exit {
+		t.Fatalf("exit door without a user id: %+v", p)
+	}
+	both, err := newSiteWire(siteTestConfig(t, strings.Replace(entranceYAML, "direction: entry", "direction: both", 1)), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if p, _ := both.Check("u1", now); p.Exit || p.To != "site" {
+		t.Fatalf("two-way door inwards: %+v", p)
+	}
+	both.Record(grantAt("north", 1, "u1", "outside", "site", now))
+	if p, v := both.Check("u1", now.Add(time.Second)); !p.Exit || p.To != "outside" || !v.Allowed {
+		t.Fatalf("two-way door outwards: %+v %+v", p, v)
 	}
 }
