@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2 prometheus
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test test-telegraf vet demo fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness
+.PHONY: help deps build test test-telegraf vet demo demo-site fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test-hil: deps deps-hil ## hardware-in-the-loop tests: facegate on gpio-sim and 
 
 demo: build ## run the whole chain on this machine with no hardware (Ctrl-C stops it; DEMO_SECONDS=60 for a timed run)
 	$(BIN) demo $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
+
+demo-site: build ## a whole site on this machine: entrance, exit, hazardous-zone door, assembly point, a scripted day (DEMO_SECONDS=20 to compress it)
+	$(BIN) demo --site $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
 
 fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \

@@ -44,6 +44,7 @@ func runDemo(ctx context.Context, a *app, args []string) int {
 	fs.SetOutput(a.stderr)
 	seconds := fs.Int("seconds", 0, "stop after this many seconds (0: until interrupted)")
 	mqttURL := fs.String("mqtt", "", "publish to this broker (tcp://host:1883) instead of an embedded one")
+	siteDemo := fs.Bool("site", false, "a whole site: entrance, exit, hazardous-zone door and assembly point, through a scripted day (docs/site.md)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -57,6 +58,9 @@ func runDemo(ctx context.Context, a *app, args []string) int {
 	if *seconds < 0 {
 		fmt.Fprintf(a.stderr, "facegate demo: --seconds %d must not be negative\n", *seconds)
 		return exitError
+	}
+	if *siteDemo {
+		return runDemoSite(ctx, a, *seconds, *mqttURL)
 	}
 	if *seconds > 0 {
 		var cancel context.CancelFunc

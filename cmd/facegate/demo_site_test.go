@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/demoscene"
+	"github.com/facegate/facegate/internal/mosquittotest"
+	"github.com/facegate/facegate/record"
+)
+
+// TestDemoSite runs `facegate demo --site --seconds 30` in-process: every
+// stdout line but the last is one decision event with its gate and zone
+// fields, the day's passback, occupancy and muster decisions among them;
+// the last line is exactly the presence and missing the scripted day
+// leads to, agreed by every gate; the exit code is 0.
+func TestDemoSite(t *testing.T) {
+	if _, err := demoscene.ImagesDir(os.Getenv); err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	lines := runSiteDemo(t, "--seconds", "30")
+	evs := decisions(t, lines[:len(lines)-1])
+	steps := 0
+	for _, st := range demoSiteDay() {
+		if st.Action == "" {
+			steps++
+		}
+	}
+	if len(evs) != steps {
+		t.Errorf("%d decisions on stdout, the day has %d passages", len(evs), steps)
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		if ev.Gate == "" || ev.Site != demoSiteName {
+			t.Errorf("event without its site and gate: %+v", ev)
+		}
+		if ev.Mode == record.ModeMuster {
+			seen["muster"] = true
+			continue
+		}
+		if ev.ZoneFrom == "" || ev.ZoneTo == "" || ev.Direction == "" {
+			t.Errorf("gate %s: event without zone fields: %+v", ev.Gate, ev)
+		}
+		for _, r := range ev.Reason {
+			seen[r] = true
+		}
+	}
+	for _, code := range []string{"passback_same_zone", "passback_no_path", "occupancy_full", "muster"} {
+		if !seen[code] {
+			t.Errorf("no %s decision in the day", code)
+		}
+	}
+	if !json.Valid([]byte(lines[len(lines)-1])) {
+		t.Error("the last line is not JSON")
+	}
+}
+
+// demoSiteOutcome is the last line the scripted day leads to.
+const demoSiteOutcome = `{"presence":{"site":["worker-0001","worker-0004","worker-0005"],"zone-b":["worker-0002","worker-0003"]},"missing":["worker-0003","worker-0004"]}`
+
+// runSiteDemo runs `facegate demo --site ARGS…`, checks that it exits 0
+// with the day's outcome as its last stdout line, and returns the lines.
+func runSiteDemo(t *testing.T, args ...string) []string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"demo", "--site"}, args...), osEnv(), nil, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if last := lines[len(lines)-1]; last != demoSiteOutcome {
+		t.Fatalf("last line\n%s\nwant\n%s\nstderr:\n%s", last, demoSiteOutcome, stderr.String())
+	}
+	return lines
+}
+
+// TestDemoSiteTwiceOnOneBroker runs the site demo twice on one mosquitto
+// (--mqtt): the second run must not inherit the first one's retained
+// snapshots and evacuation (it would deny everyone at once).
+func TestDemoSiteTwiceOnOneBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: two site demos take about 40 s")
+	}
+	if _, err := demoscene.ImagesDir(os.Getenv); err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	for i := 0; i < 2; i++ {
+		runSiteDemo(t, "--seconds", "25", "--mqtt", mq.URL())
+	}
+}
+
+// TestDemoSiteGateConfigs: every gate of the demo site gets a file the
+// config package accepts, with the door, mode and site topic the demo
+// relies on (a renamed key fails here in a second, not in the demo).
+func TestDemoSiteGateConfigs(t *testing.T) {
+	r := &siteRun{o: siteOptions{Site: demoSiteName, BrokerURL: "tcp://127.0.0.1:1883", Dir: t.TempDir(),
+		ZoneBMax: demoSiteZoneBMax, ReconnectMax: time.Second},
+		apiURL: "http://127.0.0.1:8089/v3", apiKey: "demo-key", roster: "roster.csv", cmdSecret: []byte("0123456789abcdef0123")}
+	for _, spec := range demoSiteGates {
+		cfg, err := r.gateConfig(spec)
+		if err != nil {
+			t.Fatalf("gate %s: %v", spec.Name, err)
+		}
+		if got := cfg.MQTT.PrefixFor(cfg.Site, cfg.Gate); got != "facegate/demo/"+spec.Name {
+			t.Errorf("gate %s: prefix %q", spec.Name, got)
+		}
+		if !cfg.Zones.Enabled || cfg.Zones.AntiPassback.Mode != "hard" {
+			t.Errorf("gate %s: zones %+v", spec.Name, cfg.Zones)
+		}
+		if spec.Muster {
+			if cfg.Mode != config.ModeMuster {
+				t.Errorf("gate %s: mode %q", spec.Name, cfg.Mode)
+			}
+			continue
+		}
+		if d := cfg.Zones.Door; d.From != spec.From || d.To != spec.To || d.Direction != spec.Direction {
+			t.Errorf("gate %s: door %+v, want %+v", spec.Name, d, spec)
+		}
+		if z, ok := cfg.Zones.Zone("zone-b"); !ok || z.MaxOccupancy != demoSiteZoneBMax || z.Inside != "site" || !z.Hazardous {
+			t.Errorf("gate %s: zone-b %+v", spec.Name, z)
+		}
+	}
+}
