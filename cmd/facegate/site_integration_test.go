@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/facegate/facegate/internal/demoscene"
@@ -239,7 +241,7 @@ func TestSiteGatesOnMosquitto(t *testing.T) {
 
 	// B cut off from the broker during 50 decisions at A and C.
 	cutB.setCut(true)
-	waitUntil(t, 10*time.Second, "gate b notices the outage", func() bool { return !r.gate("b").d.p.broker.Connected() })
+	require.Eventually(t, func() bool { return !r.gate("b").d.p.broker.Connected() }, 10*time.Second, 20*time.Millisecond, "gate b notices the outage")
 	// B cut off from the broker during 50 decisions at A and C: three
 	// workers in and out (17, 17 and 16 passages: two end inside).
 	others := []string{"a", "c", "zone-b-door", "assembly"}
@@ -268,7 +270,7 @@ func TestSiteGatesOnMosquitto(t *testing.T) {
 	// A broker restart loses nothing: decisions made while it is down are
 	// delivered, every gate applies them, and the presence is whole.
 	mq.Stop()
-	waitUntil(t, 10*time.Second, "gate a notices the outage", func() bool { return !r.gate("a").d.p.broker.Connected() })
+	require.Eventually(t, func() bool { return !r.gate("a").d.p.broker.Connected() }, 10*time.Second, 20*time.Millisecond, "gate a notices the outage")
 	before := agree()
 	outsiders := slices.DeleteFunc(slices.Clone(demoSiteWorkers), func(sw siteWorker) bool {
 		return slices.Contains(before.Presence["site"], sw.User)
@@ -291,14 +293,14 @@ func TestSiteGatesOnMosquitto(t *testing.T) {
 			t.Errorf("after the broker restart %s is not inside: %v", sw.User, after.Presence)
 		}
 	}
-	waitUntil(t, 20*time.Second, "every decision on the broker", func() bool {
+	require.Eventually(t, func() bool {
 		for _, ev := range made {
 			if !events.has(ev.EventID) {
 				return false
 			}
 		}
 		return true
-	})
+	}, 20*time.Second, 20*time.Millisecond, "every decision on the broker")
 
 	// Evacuation: missing = present − mustered.
 	present := append(slices.Clone(after.Presence["site"]), after.Presence["zone-b"]...)
