@@ -20,9 +20,9 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time { return c.t }
 
 // liveCheck plays one phase of a Live scene to the real liveness check:
-// the challenge is shown at the phase's second second, and the frames from
-// then on (at the scene's rate) go to liveness.Check with the Haar finder.
-func liveCheck(t *testing.T, p Phase, dir liveness.Direction) liveness.Result {
+// the challenge is shown at frame start, and every every-th frame from then
+// on (a busy daemon skips frames) goes to liveness.Check with the Haar finder.
+func liveCheck(t *testing.T, p Phase, dir liveness.Direction, start, every uint64) liveness.Result {
 	t.Helper()
 	p.Duration = 8 * time.Second
 	s := Scene{Width: 1280, Height: 720, FPS: 10, Phases: []Phase{p}}
@@ -41,9 +41,9 @@ func liveCheck(t *testing.T, p Phase, dir liveness.Direction) liveness.Result {
 		if info.Seq != k {
 			t.Fatalf("frame %d, want %d", info.Seq, k)
 		}
-		return info.At.Sub(l.tick(20))
+		return info.At.Sub(l.tick(start))
 	}
-	clk.t = l.tick(20)
+	clk.t = l.tick(start)
 	l.React("challenge", string(dir))
 	var mats []gocv.Mat
 	defer func() {
@@ -51,7 +51,7 @@ func liveCheck(t *testing.T, p Phase, dir liveness.Direction) liveness.Result {
 			mats[i].Close()
 		}
 	}()
-	for k := uint64(20); k < 20+26; k++ {
+	for k := start; k < start+26; k += every {
 		m := gocv.NewMat()
 		frameAt(k, &m)
 		mats = append(mats, m)
@@ -62,7 +62,7 @@ func liveCheck(t *testing.T, p Phase, dir liveness.Direction) liveness.Result {
 	}
 	defer an.Close()
 	r, err := liveness.Check(context.Background(), liveness.Config{}, liveness.ModeChallenge, dir,
-		liveness.AnalyzerFinder{An: an}, &liveness.MatFrames{Mats: mats, FPS: 10})
+		liveness.AnalyzerFinder{An: an}, &liveness.MatFrames{Mats: mats, FPS: 10 / float64(every)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,20 +81,25 @@ func TestLiveAnswersTheChallenge(t *testing.T) {
 	visitor := Phase{Kind: Face, Image: filepath.Join(dir, VisitorPhoto), Crop: visitorCrop}
 	attack := Phase{Kind: Print, Image: filepath.Join(dir, WorkerPhoto)}
 	for _, tc := range []struct {
-		name string
-		p    Phase
-		dir  liveness.Direction
-		live bool
+		name         string
+		p            Phase
+		dir          liveness.Direction
+		start, every uint64
+		live         bool
 	}{
-		{"worker left", worker, liveness.Left, true},
-		{"worker right", worker, liveness.Right, true},
-		{"visitor left", visitor, liveness.Left, true},
-		{"visitor right", visitor, liveness.Right, true},
-		{"print left", attack, liveness.Left, false},
-		{"print right", attack, liveness.Right, false},
+		{"worker left", worker, liveness.Left, 20, 1, true},
+		{"worker right", worker, liveness.Right, 20, 1, true},
+		{"visitor left", visitor, liveness.Left, 20, 1, true},
+		{"visitor right", visitor, liveness.Right, 20, 1, true},
+		// Seen in the demo: a fitted plane of the face without its nose
+		// column that locked onto part of it (RANSAC) had the nose lag.
+		{"visitor right, 5 fps", visitor, liveness.Right, 20, 2, true},
+		{"print left", attack, liveness.Left, 20, 1, false},
+		{"print right", attack, liveness.Right, 20, 1, false},
+		{"print right, 5 fps", attack, liveness.Right, 20, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := liveCheck(t, tc.p, tc.dir)
+			r := liveCheck(t, tc.p, tc.dir, tc.start, tc.every)
 			t.Logf("live %v %v %+v", r.Live, r.Reasons, r.Cues)
 			if r.Live != tc.live {
 				t.Fatalf("live = %v, want %v (reasons %v)", r.Live, tc.live, r.Reasons)
