@@ -49,8 +49,6 @@ type Checker struct {
 	nose    int             // index of the tracked nose landmark, -1 without
 	lm0Yaw  float64
 	frames  []frameObs
-	// liveStreak counts consecutive Done calls whose verdict was live.
-	liveStreak int
 
 	prev, cur, region, work   gocv.Mat
 	prevPts, nextPts, backPts gocv.Mat
