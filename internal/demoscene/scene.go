@@ -1,7 +1,9 @@
 // Package demoscene builds, at run time, the camera picture of `facegate
 // demo`: a 1280x720 scene in front of the gate (empty, a badge QR code held
-// up, a worker's face), rendered frame by frame or written as an MJPG video
-// that the capture package reads like any video file.
+// up, a worker's face, a print of it held up), rendered frame by frame,
+// written as an MJPG video or JPEG frames that the capture package reads
+// like any video file, or played as a live camera (Live) whose people answer
+// the kiosk's liveness challenge.
 //
 // The faces are the gocv module's sample photos (images/face.jpg and
 // images/face-detect.jpg), found in the Go module cache at run time: no
