@@ -46,11 +46,11 @@ func Turn(src gocv.Mat, dst *gocv.Mat, face image.Rectangle, yaw float64) {
 		fade := math.Sqrt(1 - r2)
 		return fade * ((x-cx)*(cs-1) + (z+0.25)*fw*sn)
 	}
-	// Only rows through the ellipse, and columns within reach of it, move:
-	// the rest is an identity map (a 1280x720 frame renders in a fraction
-	// of the time; the demo renders on the fly).
-	reach := int(math.Ceil(rx*(1-cs)+(0.3+0.13+0.25)*fw*math.Abs(sn))) + 2
-	x0, x1 := max(0, int(cx-rx)-reach), min(w, int(math.Ceil(cx+rx))+reach+1)
+	// The iteration starts at x, where disp is 0 outside the ellipse: only
+	// pixels of its bounding box can move, the rest is an identity map (a
+	// 1280x720 frame renders in a fraction of the time; the demo prerenders
+	// its head turns at start).
+	x0, x1 := max(0, int(cx-rx)), min(w, int(math.Ceil(cx+rx))+1)
 	y0, y1 := max(0, int(cy-ry)), min(h, int(math.Ceil(cy+ry))+1)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
