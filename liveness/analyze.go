@@ -456,12 +456,13 @@ func solve3(m [3][4]float64) ([3]float64, bool) {
 }
 
 // noseLeadFit is how the plane of the face without its nose column is
-// fitted: least squares over all those points. A head's eyes, cheeks and
-// outline stand at different depths, and RANSAC locked onto one of them
-// (e.g. the eyes), whose plane extrapolated to the nose made a real nose
-// lag: 12 of 27 real turns refused with Haar, 9 with least squares, no
-// attack accepted more (docs/liveness.md).
-var noseLeadFit = gocv.HomograpyMethodAllPoints
+// fitted: least median of squares. A head's eyes, cheeks and outline stand
+// at different depths and RANSAC locked onto one of them, whose plane
+// extrapolated to the nose made a real nose lag (12 of 27 real turns
+// refused with Haar, 9 with LMedS); plain least squares did as well on the
+// real turns but let a rendered screen's sliding glare drag the plane and
+// pass (docs/liveness.md). LMedS keeps a majority plane when there is one.
+var noseLeadFit = gocv.HomograpyMethodLMEDS
 
 // findHomography is gocv.FindHomography (RANSAC) on point slices; it
 // returns the 3x3 matrix row by row.
