@@ -1,11 +1,13 @@
 package liveness
 
 import (
+	"os"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -63,6 +65,29 @@ func BenchmarkResult(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := c.Result(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFinderLandmarks is what the check adds per frame with YuNet:
+// one detection for the landmarks (Haar adds nothing: it has none). It
+// needs ../shared's model and skips without it.
+func BenchmarkFinderLandmarks(b *testing.B) {
+	if _, err := os.Stat(yunetModel); err != nil {
+		b.Skipf("no YuNet model: %v", err)
+	}
+	an, err := capture.NewAnalyzer(capture.AnalyzerConfig{Detector: capture.DetectorYuNet, Model: yunetModel, AllowMultiple: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer an.Close()
+	img, face := synth.Face(1, 1280, 720)
+	defer img.Close()
+	f := AnalyzerFinder{An: an, YuNet: true}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := f.Landmarks(img, face); err != nil {
 			b.Fatal(err)
 		}
 	}

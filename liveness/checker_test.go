@@ -225,3 +225,52 @@ func TestDoneEndsTheChallengeEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestDoneOnceTheAmplitudeIsHeld: a small turn that reaches the amplitude
+// but never 1.5 times it (the early exit used to wait for that, so that
+// most real turns ran the whole 2.5 s window) ends the check early, live.
+func TestDoneOnceTheAmplitudeIsHeld(t *testing.T) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	c, err := NewChecker(Config{}, ModeChallenge, Left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	doneAt := -1
+	for i := 0; i < 38 && doneAt < 0; i++ {
+		at := time.Duration(i) * time.Second / testFPS
+		synth.Turn(img, &frame, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, smallTurn))
+		if i == 0 {
+			err = c.Start(frame, face, nil, at)
+		} else {
+			err = c.Add(frame, nil, at)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Done() {
+			doneAt = i
+		}
+	}
+	r, err := c.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := DefaultConfig.MinAmplitudeTracked
+	if r.Cues.Yaw >= 1.5*a {
+		t.Fatalf("the turn reached %.4f, not below 1.5 times the amplitude %.3f: the test needs a smaller smallTurn", r.Cues.Yaw, a)
+	}
+	if doneAt < 0 || doneAt > 20 {
+		t.Fatalf("done at frame %d, want by frame 20 of 38 (cues %+v)", doneAt, r.Cues)
+	}
+	if !r.Live {
+		t.Fatalf("early result not live: %v %+v", r.Reasons, r.Cues)
+	}
+}
+
+// smallTurn (radians) turns synth.Face's tracked yaw proxy past
+// MinAmplitudeTracked but not past 1.5 times it.
+const smallTurn = 0.1

@@ -94,12 +94,13 @@ func demo(ctx context.Context, a *app, mqttURL string) error {
 	defer emu.Close()
 	scene := demoscene.Demo(images,
 		"FG1:S:"+demoWorkerSubmission+":"+demoWorkerUser, "FG1:S:"+demoVisitorSubmission+":"+demoVisitorUser)
-	// A folder of JPEG frames: encoded on every CPU, read by the capture
-	// package like any folder camera, looped, at camera.fps.
-	frames := filepath.Join(tmp, "scene") + "/"
-	if err := scene.WriteFrames(frames); err != nil {
+	// Rendered as the daemon reads it, so that the people in it can answer
+	// the liveness challenge the kiosk shows (demoscene.Live).
+	live, err := demoscene.NewLive(scene, "", nil)
+	if err != nil {
 		return err
 	}
+	defer live.Close()
 
 	cfg, err := config.Parse(configs.DemoName, configs.Demo, func(string) string { return "" })
 	if err != nil {
@@ -108,7 +109,6 @@ func demo(ctx context.Context, a *app, mqttURL string) error {
 	cfg.StateDir = filepath.Join(tmp, "state")
 	cfg.API.URL = apiURL
 	cfg.API.Key = config.NewSecret(apiKey, "demo emulator")
-	cfg.Camera.Source = frames
 	cfg.Camera.FPS = scene.FPS
 
 	out := &demoOutput{stdout: a.stdout, stderr: a.stderr, start: start, seen: map[string]bool{}}
@@ -144,14 +144,18 @@ func demo(ctx context.Context, a *app, mqttURL string) error {
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
 	d, err := startDaemon(ctx, cfg, daemonOptions{log: log, getenv: a.getenv, listener: ln,
-		wire: wireOptions{onState: out.state}})
+		wire: wireOptions{frames: live, onState: func(s kiosk.Status) {
+			out.state(s)
+			live.React(string(s.State), s.Challenge)
+		}}})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	fmt.Fprintf(a.stderr, "facegate demo: kiosk page  http://%s/\n", ln.Addr())
 	fmt.Fprintf(a.stderr, "facegate demo: FaceAuth emulator %s, MQTT %s (topic %s/event)\n", apiURL, mqttURL, prefix)
-	fmt.Fprintf(a.stderr, "facegate demo: the scene loops every %s: badge + worker (granted), badge + visitor without a hard hat (denied)\n",
+	fmt.Fprintf(a.stderr, "facegate demo: the scene loops every %s: badge + worker turning the head as asked (granted), "+
+		"the worker's badge + a print of the worker (denied: photo), badge + visitor without a hard hat (denied)\n",
 		scene.Length().Round(time.Second))
 	if code := d.wait(ctx); code != exitOK {
 		return errors.New("the daemon did not stop cleanly")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,13 +93,17 @@ func decisions(t *testing.T, lines []string) []record.Event {
 	return out
 }
 
+// grantedAndDenied: a granted decision with scores that passed the
+// liveness challenge, and the photo attack denied by it.
 func grantedAndDenied(evs []record.Event) (granted, denied bool) {
 	for _, ev := range evs {
 		switch ev.Decision {
 		case record.DecisionGranted:
-			granted = granted || (ev.Auth != nil && ev.Auth.Score.FaceSimilarity != nil && ev.Relay == record.RelayPending)
+			granted = granted || (ev.Auth != nil && ev.Auth.Score.FaceSimilarity != nil && ev.Relay == record.RelayPending &&
+				ev.Liveness != nil && ev.Liveness.Live && ev.Liveness.Method == "challenge")
 		case record.DecisionDenied:
-			denied = true
+			denied = denied || (slices.Contains(ev.Reason, "liveness_failed") && ev.Message == "Photo or screen detected" &&
+				ev.Liveness != nil && slices.Contains(ev.Liveness.Reasons, "planar_motion"))
 		}
 	}
 	return granted, denied
@@ -107,7 +112,8 @@ func grantedAndDenied(evs []record.Event) (granted, denied bool) {
 var pageURL = regexp.MustCompile(`kiosk page\s+(http://\S+)`)
 
 // TestDemoEndToEnd runs `facegate demo --seconds 60` in-process: within
-// the 60 s it must print a granted decision with scores and a denied one,
+// the 60 s it must print a granted decision with scores whose liveness
+// challenge was answered, and the print of the worker denied as a photo,
 // one JSON event per stdout line; meanwhile headless Chromium watches the
 // kiosk page go through the session states to a granted result (the
 // screenshot is kept in test/artifacts/). The demo is stopped early once
@@ -161,7 +167,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("demo exit code %d", code)
 	}
 	if !got {
-		t.Fatalf("after %s: no granted-with-scores and denied pair on stdout:\n%s", elapsed.Round(time.Second), strings.Join(stdout.all(), "\n"))
+		t.Fatalf("after %s: no granted-with-liveness and photo-denied pair on stdout:\n%s", elapsed.Round(time.Second), strings.Join(stdout.all(), "\n"))
 	}
 	t.Logf("granted and denied within %s", elapsed.Round(100*time.Millisecond))
 	if s := strings.Join(stderr.all(), "\n"); !strings.Contains(s, "GRANTED") || !strings.Contains(s, "DENIED") || !strings.Contains(s, "facegate demo: ") {

@@ -114,19 +114,25 @@ func escapePath(p string) string {
 // the left, which the Haar cascade takes for a second face when scaled up.
 var visitorCrop = image.Rect(110, 0, 400, 320)
 
-// Demo is the scene `facegate demo` plays in a loop, 1280x720 at 10 fps
-// (the video is encoded at start; fewer frames start the demo sooner): the
-// worker shows their badge then their face (granted), then a visitor shows
-// theirs (the emulator's seed gives the visitor a low head-cover score:
-// denied, "put on your hard hat"). Gaps of empty scene leave room for the
-// kiosk's cooldown (3 s).
+// Demo is the scene `facegate demo` plays in a loop, 1280x720 at 10 fps,
+// as a Live camera that answers the kiosk's liveness challenge: the worker
+// shows their badge then their face and turns the head the asked way
+// (granted); an attacker shows the worker's badge and a print of the
+// worker's photo, turning the sheet as asked (denied: "Photo or screen
+// detected"); a visitor shows theirs (the emulator's seed gives the
+// visitor a low head-cover score: denied, "put on your hard hat"). Gaps of
+// empty scene leave room for the kiosk's cooldown (3 s).
 func Demo(imagesDir, workerPayload, visitorPayload string) Scene {
+	worker := filepath.Join(imagesDir, WorkerPhoto)
 	return Scene{
 		Width: 1280, Height: 720, FPS: 10,
 		Phases: []Phase{
 			{Kind: Empty, Duration: 1500 * time.Millisecond},
 			{Kind: Badge, Payload: workerPayload, Duration: 2 * time.Second},
-			{Kind: Face, Image: filepath.Join(imagesDir, WorkerPhoto), Duration: 4 * time.Second},
+			{Kind: Face, Image: worker, Duration: 4 * time.Second},
+			{Kind: Empty, Duration: 3500 * time.Millisecond},
+			{Kind: Badge, Payload: workerPayload, Duration: 2 * time.Second},
+			{Kind: Print, Image: worker, Duration: 4 * time.Second},
 			{Kind: Empty, Duration: 3500 * time.Millisecond},
 			{Kind: Badge, Payload: visitorPayload, Duration: 2 * time.Second},
 			{Kind: Face, Image: filepath.Join(imagesDir, VisitorPhoto), Crop: visitorCrop, Duration: 4 * time.Second},

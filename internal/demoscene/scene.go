@@ -1,7 +1,9 @@
 // Package demoscene builds, at run time, the camera picture of `facegate
 // demo`: a 1280x720 scene in front of the gate (empty, a badge QR code held
-// up, a worker's face), rendered frame by frame or written as an MJPG video
-// that the capture package reads like any video file.
+// up, a worker's face, a print of it held up), rendered frame by frame,
+// written as an MJPG video or JPEG frames that the capture package reads
+// like any video file, or played as a live camera (Live) whose people answer
+// the kiosk's liveness challenge.
 //
 // The faces are the gocv module's sample photos (images/face.jpg and
 // images/face-detect.jpg), found in the Go module cache at run time: no
@@ -43,6 +45,9 @@ const (
 	Badge
 	// Face is a person looking at the camera (a photo filling the frame's height).
 	Face
+	// Print is a photo attack: a print of the photo, on paper with a white
+	// margin, held up to the camera by hand (Live turns it when challenged).
+	Print
 )
 
 func (k Kind) String() string {
@@ -53,6 +58,8 @@ func (k Kind) String() string {
 		return "badge"
 	case Face:
 		return "face"
+	case Print:
+		return "print"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -62,7 +69,7 @@ type Phase struct {
 	Kind Kind
 	// Payload is the QR code's text (Badge).
 	Payload string
-	// Image is the path of the photo (Face).
+	// Image is the path of the photo (Face, Print).
 	Image string
 	// Crop is the part of the photo to show, in its pixels (empty: all of it).
 	Crop image.Rectangle
@@ -119,9 +126,9 @@ func (s Scene) validate() error {
 			if p.Payload == "" {
 				return fmt.Errorf("%w: phase %d: a badge needs a QR payload", ErrScene, i)
 			}
-		case Face:
+		case Face, Print:
 			if p.Image == "" {
-				return fmt.Errorf("%w: phase %d: a face needs an image", ErrScene, i)
+				return fmt.Errorf("%w: phase %d: a %s needs an image", ErrScene, i, p.Kind)
 			}
 		default:
 			return fmt.Errorf("%w: phase %d: unknown kind %d", ErrScene, i, p.Kind)
@@ -207,6 +214,9 @@ func newRenderer(s Scene) (*renderer, error) {
 			layer, err = drawBadge(p.Payload, s.Height)
 		case Face:
 			layer, err = scalePhoto(p.Image, p.Crop, s.Width, s.Height)
+		case Print:
+			// A sheet held up at arm's length: smaller than the person.
+			layer, err = scalePhoto(p.Image, p.Crop, s.Width*printPhoto/100, s.Height*printPhoto/100)
 		default:
 			layer = gocv.NewMat()
 		}
@@ -233,8 +243,16 @@ func (r *renderer) close() {
 // camera overlay with the frame number so that no two frames are identical
 // (the camera's frozen-picture check would otherwise trip).
 func (r *renderer) draw(dst *gocv.Mat, phase, n int) error {
+	r.drawLayer(dst, r.layers[phase], phase, n)
+	return nil
+}
+
+// printPhoto is a Print layer's size, in percent of the frame.
+const printPhoto = 70
+
+// drawLayer is draw with the given layer (the Live scene's turned heads).
+func (r *renderer) drawLayer(dst *gocv.Mat, layer gocv.Mat, phase, n int) {
 	r.background.CopyTo(dst)
-	layer := r.layers[phase]
 	if !layer.Empty() {
 		dx := int(math.Round(2 * math.Sin(float64(n)/5)))
 		dy := int(math.Round(1 * math.Cos(float64(n)/7)))
@@ -247,9 +265,13 @@ func (r *renderer) draw(dst *gocv.Mat, phase, n int) error {
 		roi.Close()
 		src.Close()
 	}
+	r.overlay(dst, phase, n)
+}
+
+// overlay writes the camera's caption with the frame number.
+func (r *renderer) overlay(dst *gocv.Mat, phase, n int) {
 	osd := fmt.Sprintf("CAM 1  %s  #%06d", r.s.Phases[phase].Kind, n)
 	gocv.PutText(dst, osd, image.Pt(16, r.s.Height-16), gocv.FontHersheyPlain, 1.2, color.RGBA{230, 230, 230, 0}, 1)
-	return nil
 }
 
 // drawBackground is a plain corridor: a wall, a floor and a door frame.

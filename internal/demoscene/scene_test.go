@@ -77,10 +77,10 @@ func TestInvalidScenes(t *testing.T) {
 func TestDemoSceneShowsWhatTheKioskNeeds(t *testing.T) {
 	dir := imagesDir(t)
 	s := Demo(dir, "FG1:S:demo-worker", "FG1:S:demo-visitor")
-	if got, want := s.Frames(), 205; got != want {
+	if got, want := s.Frames(), 300; got != want {
 		t.Fatalf("Frames() = %d, want %d", got, want)
 	}
-	if s.Length() != 20500*time.Millisecond {
+	if s.Length() != 30*time.Second {
 		t.Fatalf("Length() = %v", s.Length())
 	}
 	cc := gocv.NewCascadeClassifier()
@@ -147,6 +147,16 @@ func TestDemoSceneShowsWhatTheKioskNeeds(t *testing.T) {
 				t.Errorf("frame %d (%s): faces %v, want one person at least 200 px wide", n, filepath.Base(p.Image), found)
 			}
 			faces[filepath.Base(p.Image)]++
+		case Print:
+			// The sheet is smaller than a person in front of the camera.
+			largest := 0
+			for _, f := range found {
+				largest = max(largest, f.Dx())
+			}
+			if largest < 120 {
+				t.Errorf("frame %d (print): faces %v, want one at least 120 px wide", n, found)
+			}
+			faces["print"]++
 		case Empty:
 			if len(found) != 0 || qr {
 				t.Errorf("frame %d: empty scene has %d faces, QR %v", n, len(found), qr)
@@ -163,7 +173,7 @@ func TestDemoSceneShowsWhatTheKioskNeeds(t *testing.T) {
 	if !decoded["FG1:S:demo-worker"] || !decoded["FG1:S:demo-visitor"] {
 		t.Fatalf("badges decoded: %v", decoded)
 	}
-	if faces[WorkerPhoto] == 0 || faces[VisitorPhoto] == 0 {
+	if faces[WorkerPhoto] == 0 || faces[VisitorPhoto] == 0 || faces["print"] == 0 {
 		t.Fatalf("faces checked: %v", faces)
 	}
 }

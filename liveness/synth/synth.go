@@ -46,12 +46,20 @@ func Turn(src gocv.Mat, dst *gocv.Mat, face image.Rectangle, yaw float64) {
 		fade := math.Sqrt(1 - r2)
 		return fade * ((x-cx)*(cs-1) + (z+0.25)*fw*sn)
 	}
+	// The iteration starts at x, where disp is 0 outside the ellipse: only
+	// pixels of its bounding box can move, the rest is an identity map (a
+	// 1280x720 frame renders in a fraction of the time; the demo prerenders
+	// its head turns at start).
+	x0, x1 := max(0, int(cx-rx)), min(w, int(math.Ceil(cx+rx))+1)
+	y0, y1 := max(0, int(cy-ry)), min(h, int(math.Ceil(cy+ry))+1)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			// Invert x' = x + disp(x) by fixed-point iteration (small displacements).
 			sx := float64(x)
-			for it := 0; it < 4; it++ {
-				sx = float64(x) - disp(sx, float64(y))
+			if y >= y0 && y < y1 && x >= x0 && x < x1 {
+				// Invert x' = x + disp(x) by fixed-point iteration (small displacements).
+				for it := 0; it < 4; it++ {
+					sx = float64(x) - disp(sx, float64(y))
+				}
 			}
 			mx[y*w+x] = float32(sx)
 			my[y*w+x] = float32(y)
