@@ -156,9 +156,19 @@ type OpenBody struct {
 // SignOpen builds a signed cmd/open payload: the reference implementation
 // of the recipe in docs/mqtt.md.
 func SignOpen(secret []byte, body OpenBody) ([]byte, error) {
-	b, err := json.Marshal(body)
+	p, err := sign(secret, body)
 	if err != nil {
 		return nil, fmt.Errorf("sign open: %w", err)
+	}
+	return p, nil
+}
+
+// sign wraps body in the signed envelope every command shares:
+// {"body": <body>, "sig": <hex HMAC-SHA256 of the body's exact bytes>}.
+func sign(secret []byte, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
 	}
 	m := hmac.New(sha256.New, secret)
 	m.Write(b)

@@ -1,10 +1,6 @@
 package mqtt
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -82,16 +78,11 @@ type SiteCommandBody struct {
 // SignSiteCommand builds a signed site command payload (the reference
 // implementation of the recipe in docs/mqtt.md).
 func SignSiteCommand(secret []byte, body SiteCommandBody) ([]byte, error) {
-	b, err := json.Marshal(body)
+	p, err := sign(secret, body)
 	if err != nil {
 		return nil, fmt.Errorf("sign site command: %w", err)
 	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(b)
-	return json.Marshal(struct {
-		Body json.RawMessage `json:"body"`
-		Sig  string          `json:"sig"`
-	}{b, hex.EncodeToString(m.Sum(nil))})
+	return p, nil
 }
 
 // AddSiteTopic makes v accept the signed site command published on topic

@@ -106,6 +106,9 @@ func TestMappingFillsEveryOption(t *testing.T) {
 	c.Policy.AntiPassback = config.AntiPassback{Mode: "hard", Window: time.Minute}
 	c.Policy.RequireBroker = true
 	c.Audit.SaveCrops = true
+	c.Mode = config.ModeMuster
+	c.Zones.PageToken = config.NewSecret("site-page-token-0123456789", "test")
+	c.Zones.AdminToken = config.NewSecret("site-admin-token-0123456789", "test")
 	c.IO.Relay.ActiveLow, c.IO.Relay.Drive, c.IO.Relay.Bias = true, "open-drain", "pull-up"
 	c.IO.Door = config.Door{InputLine: config.InputLine{Chip: "c1", Line: "d", ActiveLow: true, Bias: "pull-up", Debounce: 1},
 		HeldOpenAfter: time.Minute, GrantGrace: time.Second}
