@@ -88,7 +88,10 @@ const (
 const (
 	AlertPassbackSoft     = "passback_soft"
 	AlertOccupancyReached = "occupancy_reached"
-	AlertEvacuation       = "evacuation"
+	// AlertOccupancyBelow: a zone at its maximum fell below it again (the
+	// wiring raises it, as it raises occupancy_reached).
+	AlertOccupancyBelow = "occupancy_below"
+	AlertEvacuation     = "evacuation"
 	// AlertSiteUnreachable: the gate checks the site on its own copy (the
 	// wiring raises it once per broker outage).
 	AlertSiteUnreachable = "site_unreachable"

@@ -27,6 +27,7 @@ type fakeSite struct {
 	report  SiteReport
 	fixes   []SiteCorrection
 	fixErr  error
+	fixed   SiteCorrected
 	evacs   []bool
 }
 
@@ -66,14 +67,14 @@ func (f *fakeSite) Report() SiteReport {
 	return f.report
 }
 
-func (f *fakeSite) Correct(c SiteCorrection) error {
+func (f *fakeSite) Correct(c SiteCorrection) (SiteCorrected, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fixErr != nil {
-		return f.fixErr
+		return SiteCorrected{}, f.fixErr
 	}
 	f.fixes = append(f.fixes, c)
-	return nil
+	return f.fixed, nil
 }
 
 func (f *fakeSite) Evacuate(start bool, by, reason string) (SiteEvacuation, error) {

@@ -39,11 +39,22 @@ type SiteBoard interface {
 	// filled in by the kiosk from the roster.
 	Report() SiteReport
 	// Correct records that a person is in another zone than recorded
-	// ("left through the fire exit"). Errors wrapping ErrSiteRequest are
-	// the caller's (unknown zone, bad user id).
-	Correct(c SiteCorrection) error
+	// ("left through the fire exit") and says whether every connected
+	// gate got it at once. Errors wrapping ErrSiteRequest are the
+	// caller's (unknown zone, bad user id).
+	Correct(c SiteCorrection) (SiteCorrected, error)
 	// Evacuate starts (start true) or ends the site's evacuation.
 	Evacuate(start bool, by, reason string) (SiteEvacuation, error)
+}
+
+// SiteCorrected is how an applied correction reached the site.
+type SiteCorrected struct {
+	// Broadcast: sent to every connected gate at once (the signed
+	// cmd/correct); false: the other gates get it with this gate's
+	// snapshot, on their next connect or resync.
+	Broadcast bool `json:"broadcast"`
+	// Detail says why it was not broadcast.
+	Detail string `json:"detail,omitempty"`
 }
 
 // ErrSiteRequest: a correction or evacuation request the site refused as
@@ -414,15 +425,20 @@ func siteErr(field, format string, args ...any) error {
 
 func (k *Kiosk) serveSiteCorrect(w http.ResponseWriter, r *http.Request, b SiteBoard, body []byte) {
 	c, err := ParseSiteCorrection(body)
+	var done SiteCorrected
 	if err == nil {
-		err = b.Correct(c)
+		done, err = b.Correct(c)
 	}
 	if err != nil {
 		k.answerSite(w, err)
 		return
 	}
-	k.log.Info("site record corrected", "user_id", c.UserID, "zone", c.Zone, "by", c.By, "reason", clip(c.Reason))
-	writeJSON(w, http.StatusOK, apiAnswer{Status: "corrected"})
+	k.log.Info("site record corrected", "user_id", c.UserID, "zone", c.Zone, "by", c.By, "reason", clip(c.Reason),
+		"broadcast", done.Broadcast, "detail", done.Detail)
+	writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+		SiteCorrected
+	}{"corrected", done})
 }
 
 func (k *Kiosk) serveSiteEvacuation(w http.ResponseWriter, r *http.Request, b SiteBoard, body []byte) {

@@ -193,6 +193,17 @@ func TestSiteAdminAPI(t *testing.T) {
 	if fmt.Sprint(site.evacs) != "[true false]" {
 		t.Errorf("evacuations %v", site.evacs)
 	}
+	// The answer says how the correction reached the other gates.
+	for fixed, want := range map[SiteCorrected]string{
+		{Broadcast: true}:                 `{"status":"corrected","broadcast":true}`,
+		{Detail: "site commands are off"}: `{"status":"corrected","broadcast":false,"detail":"site commands are off"}`,
+	} {
+		site.fixed = fixed
+		rec := post("/api/site/correct", local, siteAdminToken, `{"user_id":"u-2","zone":"outside"}`)
+		if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != want {
+			t.Errorf("answer %d %s, want %s", rec.Code, rec.Body, want)
+		}
+	}
 	site.fixErr = fmt.Errorf("zone %q: %w", "yard", ErrSiteRequest)
 	if rec := post("/api/site/correct", local, siteAdminToken, `{"user_id":"u-1","zone":"yard"}`); rec.Code != http.StatusBadRequest {
 		t.Errorf("a zone the site refuses: %d", rec.Code)

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/facegate/facegate/mqtt/outbox"
 )
 
@@ -58,9 +60,12 @@ type Client struct {
 	wg         sync.WaitGroup
 
 	connected atomic.Bool
-	running   atomic.Bool
-	dropped   atomic.Uint64 // inbound messages dropped because nobody read Commands
-	runDone   chan struct{}
+	// live is the connection serve runs on while connected (nil otherwise),
+	// for the commands this gate sends (PublishCorrect).
+	live    atomic.Pointer[paho.Client]
+	running atomic.Bool
+	dropped atomic.Uint64 // inbound messages dropped because nobody read Commands
+	runDone chan struct{}
 
 	healthDirty chan struct{} // the retained health's broker check changed
 

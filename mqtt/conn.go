@@ -216,6 +216,8 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	if err := c.publishDiscovery(ctx, cli); err != nil {
 		return err
 	}
+	c.live.Store(&cli)
+	defer c.live.Store(nil)
 	c.connected.Store(true)
 	c.log.Info("mqtt connected", "urls", redact.URLs(c.opts.URLs), "client_id", c.opts.ClientID, "outbox", c.box.Len())
 

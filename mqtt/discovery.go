@@ -73,7 +73,7 @@ type discoveryConfig struct {
 var AlertCodes = []string{"api_config", "api_client", "api_invalid_response", "relay_failed", "relay_fault",
 	"relay_interrupted", "record_failed", "state_dir", "disk_low", "audit_log", "outbox_corrupt", "open_replay_memory",
 	"door_forced", "door_held_open", "tamper_alarm", "input_fault", "liveness_lockout",
-	"passback_soft", "occupancy_reached", "evacuation", "site_state", "site_unreachable"}
+	"passback_soft", "occupancy_reached", "occupancy_below", "evacuation", "site_state", "site_unreachable"}
 
 // discoveryMessages builds the configs for the gate's entities: last
 // decision, similarity score, session state, relay, door (when wired),

@@ -63,3 +63,11 @@ func refusalReason(err error) string {
 	}
 	return "error"
 }
+
+// ErrSiteCommandsOff: the site's signed commands are off (zones off, or no
+// command secret), so this gate cannot send one.
+var ErrSiteCommandsOff = errors.New("mqtt: site commands are off")
+
+// ErrNotConnected: the command needs a live broker connection and there is
+// none right now.
+var ErrNotConnected = errors.New("mqtt: not connected")

@@ -342,6 +342,9 @@ type siteLink struct {
 	evac    Evacuation // the newest evacuation state known
 	hasEvac bool
 	last    map[string][]byte // the last payload set per retained topic, ts cleared
+	// sent are the site commands this gate published (exact payloads,
+	// oldest first, at most maxOwnCommands) until they come back.
+	sent [][]byte
 }
 
 func newSiteLink(o SiteOptions, prefix string) *siteLink {
@@ -578,6 +581,11 @@ func (c *Client) handleSite(m inbound) {
 		var err error
 		if m.retained {
 			err = ErrRetained
+		} else if s.takeSent(m.payload) {
+			// This gate's own command, back from the broker: its nonce is
+			// already in the replay memory and the wire applied it.
+			c.log.Debug("mqtt site command of this gate came back", "topic", m.topic)
+			return
 		} else {
 			cmd, err = c.verifier.VerifySite(m.topic, m.payload)
 		}

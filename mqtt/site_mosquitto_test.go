@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -284,4 +285,68 @@ func TestSiteMosquittoCommands(t *testing.T) {
 	if _, err := a.c.verifier.Verify(open); err == nil {
 		t.Error("a nonce used by a site command was accepted again by cmd/open")
 	}
+}
+
+// A correction this gate sends reaches every connected gate at once as a
+// signed cmd/correct, stamped with its signed ts; the sender neither
+// refuses nor gets back its own command, and a replay of it is refused
+// everywhere. Without the site commands there is nothing to send.
+func TestSiteMosquittoPublishCorrect(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	withCmds := func(o *Options) {
+		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
+		o.Zones.Commands = true
+	}
+	a := newSiteGate(t, mq.URL(), "entrance", withCmds)
+	b := newSiteGate(t, mq.URL(), "exit", withCmds)
+	off := newSiteGate(t, mq.URL(), "zone-b-door", nil)
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() && off.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	if _, err := off.c.PublishCorrect(t.Context(), Correct{UserID: "w-1", Zone: "outside"}); !errors.Is(err, ErrSiteCommandsOff) {
+		t.Fatalf("without site commands: %v", err)
+	}
+	// The replay memory refuses commands older than its first start.
+	time.Sleep(1100 * time.Millisecond)
+	at := time.Now().Add(-300 * time.Millisecond)
+	if _, err := a.c.PublishCorrect(t.Context(), Correct{UserID: "w-1", Zone: ""}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("no zone: %v", err)
+	}
+	sent, err := a.c.PublishCorrect(t.Context(), Correct{UserID: "w-10442", Zone: "outside", By: "marshal-2", Reason: "left through the fire exit", Issued: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sent.Issued.Equal(time.Unix(at.Unix(), 0)) || len(sent.Nonce) < 16 {
+		t.Fatalf("sent %+v: issued must be the signed ts, %d", sent, at.Unix())
+	}
+	require.Eventually(t, func() bool { return len(b.h.commands()) == 1 }, 5*time.Second, 5*time.Millisecond, "the peer got the correction")
+	got, ok := b.h.commands()[0].(Correct)
+	if !ok || got.UserID != "w-10442" || got.Zone != "outside" || got.By != "marshal-2" || got.Nonce != sent.Nonce || !got.Issued.Equal(sent.Issued) {
+		t.Fatalf("peer got %+v, sent %+v", b.h.commands()[0], sent)
+	}
+	// Its own copy came back and was dropped, not applied again.
+	require.Eventually(t, func() bool { a.c.site.mu.Lock(); defer a.c.site.mu.Unlock(); return len(a.c.site.sent) == 0 }, 5*time.Second, 5*time.Millisecond, "the sender saw its command back")
+	if n := len(a.h.commands()); n != 0 {
+		t.Fatalf("the sender got its own command back: %+v", a.h.commands())
+	}
+	if _, err := a.c.verifier.VerifySite(testSite+"/cmd/correct", mustSign(t, sent)); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("a replay of the sender's command at the sender: %v", err)
+	}
+	if _, err := b.c.verifier.VerifySite(testSite+"/cmd/correct", mustSign(t, sent)); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("a replay of the sender's command at the peer: %v", err)
+	}
+	// Not connected: not sent, nothing remembered.
+	a.c.Close(t.Context())
+	if _, err := a.c.PublishCorrect(t.Context(), Correct{UserID: "w-1", Zone: "outside"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// mustSign signs cr again as its sender did (same ts and nonce).
+func mustSign(t *testing.T, cr Correct) []byte {
+	t.Helper()
+	p, err := SignSiteCommand(testSecret, SiteCommandBody{TS: cr.Issued.Unix(), Nonce: cr.Nonce, Topic: testSite + "/cmd/correct",
+		UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

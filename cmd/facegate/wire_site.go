@@ -194,7 +194,7 @@ func (w *siteWire) handle() {
 		case site.NoticeOccupancyReached:
 			w.kiosk().RaiseAlert(kiosk.AlertOccupancyReached, fmt.Sprintf("zone %s reached its maximum: %d of %d", n.Zone, n.Count, n.Max))
 		case site.NoticeOccupancyBelow:
-			w.log.Info("zone below its maximum again", "zone", n.Zone, "count", n.Count, "max", n.Max)
+			w.kiosk().RaiseAlert(kiosk.AlertOccupancyBelow, fmt.Sprintf("zone %s is below its maximum again: %d of %d", n.Zone, n.Count, n.Max))
 		case site.NoticeClockSkew:
 			w.log.Warn("site fact from the future: check NTP on the gates", "detail", n.Message)
 		case site.NoticeEvacuationStarted, site.NoticeEvacuationEnded:
@@ -342,10 +342,49 @@ func (w *siteWire) Report() kiosk.SiteReport {
 	return rep
 }
 
-// Correct implements kiosk.SiteBoard (the admin API). It reaches the other
-// gates with this gate's next snapshot.
-func (w *siteWire) Correct(c kiosk.SiteCorrection) error {
-	_, err := w.presence.Correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: w.now(), By: c.By, Reason: c.Reason})
+// cmdGate stamps the facts of the signed site commands: every gate writes
+// the same register for one command (docs/site.md "Limits").
+const cmdGate = "cmd"
+
+// siteCorrectTimeout bounds the wait for the broker's acknowledgement of a
+// correction sent to the site.
+const siteCorrectTimeout = 5 * time.Second
+
+// Correct implements kiosk.SiteBoard (the admin API). With the site
+// commands on and the broker connected it is sent to every gate at once as
+// the signed cmd/correct and applied here exactly as the peers apply it
+// (the signed ts in whole seconds, gate "cmd"), so all gates write one
+// fact. Otherwise it is this gate's fact at the time of the request, which
+// the other gates get with this gate's snapshot.
+func (w *siteWire) Correct(c kiosk.SiteCorrection) (kiosk.SiteCorrected, error) {
+	b := w.broker()
+	if b == nil || !b.SiteCommands() {
+		if err := w.correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: w.now(), By: c.By, Reason: c.Reason}); err != nil {
+			return kiosk.SiteCorrected{}, err
+		}
+		detail := "site commands are off (no mqtt.commands.open.secret): the other gates get this correction with this gate's snapshot, on their next connect or resync"
+		w.log.Info("site correction not broadcast", "user_id", c.UserID, "detail", detail)
+		return kiosk.SiteCorrected{Detail: detail}, nil
+	}
+	// Applied first: the presence refuses an undeclared zone before
+	// anything is sent.
+	at := time.Unix(w.now().Unix(), 0)
+	if err := w.correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: at, Gate: cmdGate, By: c.By, Reason: c.Reason}); err != nil {
+		return kiosk.SiteCorrected{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), siteCorrectTimeout)
+	defer cancel()
+	if _, err := b.PublishCorrect(ctx, mqtt.Correct{UserID: c.UserID, Zone: c.Zone, By: c.By, Reason: c.Reason, Issued: at}); err != nil {
+		// The fact is in this gate's snapshot all the same.
+		w.log.Warn("site correction not broadcast", "user_id", c.UserID, "err", err)
+		return kiosk.SiteCorrected{Detail: "applied here but not sent to the other gates now (" + err.Error() +
+			"): they get it with this gate's snapshot, on their next connect or resync"}, nil
+	}
+	return kiosk.SiteCorrected{Broadcast: true}, nil
+}
+
+func (w *siteWire) correct(c site.Correction) error {
+	_, err := w.presence.Correct(c)
 	if errors.Is(err, site.ErrFact) {
 		return fmt.Errorf("%w: %w", kiosk.ErrSiteRequest, err)
 	}
@@ -449,7 +488,7 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 			w.log.Warn("evacuate command not applied", "id", c.ID, "err", err)
 		}
 	case mqtt.Correct:
-		if _, err := w.presence.Correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: c.Issued, Gate: "cmd", By: c.By, Reason: c.Reason}); err != nil {
+		if _, err := w.presence.Correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: c.Issued, Gate: cmdGate, By: c.By, Reason: c.Reason}); err != nil {
 			w.log.Warn("correct command not applied", "user_id", c.UserID, "err", err)
 		}
 	default:

@@ -20,9 +20,11 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/internal/mosquittotest"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
+	"github.com/facegate/facegate/site"
 )
 
 func siteTestConfig(t *testing.T, yml string) *config.Config {
@@ -117,11 +119,12 @@ func TestSiteWireEvacuationAndCommands(t *testing.T) {
 		t.Fatalf("views %+v %+v", views.Muster, views.Occupancy)
 	}
 	// A correction (the admin API), then the end.
-	if err := w.Correct(kiosk.SiteCorrection{UserID: "u1", Zone: "yard"}); !errors.Is(err, kiosk.ErrSiteRequest) {
+	if _, err := w.Correct(kiosk.SiteCorrection{UserID: "u1", Zone: "yard"}); !errors.Is(err, kiosk.ErrSiteRequest) {
 		t.Fatalf("unknown zone: %v", err)
 	}
-	if err := w.Correct(kiosk.SiteCorrection{UserID: "u1", Zone: "outside", By: "marshal", Reason: "left through the fire exit"}); err != nil {
-		t.Fatal(err)
+	// Without a broker it stays this gate's fact, and the answer says so.
+	if done, err := w.Correct(kiosk.SiteCorrection{UserID: "u1", Zone: "outside", By: "marshal", Reason: "left through the fire exit"}); err != nil || done.Broadcast || done.Detail == "" {
+		t.Fatalf("correction without a broker: %+v %v", done, err)
 	}
 	if rep := w.Report(); len(rep.Muster.Missing) != 0 {
 		t.Fatalf("after the correction: missing %+v", rep.Muster.Missing)
@@ -424,5 +427,129 @@ func TestSiteWireExits(t *testing.T) {
 	both.Record(grantAt("north", 1, "u1", "outside", "site", now))
 	if p, v := both.Check("u1", now.Add(time.Second)); !p.Exit || p.To != "outside" || !v.Allowed {
 		t.Fatalf("two-way door outwards: %+v %+v", p, v)
+	}
+}
+
+// siteBrokerGate is a site wire with a running broker client.
+type siteBrokerGate struct {
+	w *siteWire
+	b *mqtt.Client
+}
+
+func startSiteBrokerGate(t *testing.T, url, gate, secret string) siteBrokerGate {
+	t.Helper()
+	yml := strings.Replace(entranceYAML, "gate: north", "gate: "+gate, 1) +
+		"mqtt:\n  enabled: true\n  urls: [\"" + url + "\"]\n  commands:\n    open:\n      secret: \"" + secret + "\"\n"
+	cfg := siteTestConfig(t, yml)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo, err := mqttOptions(cfg, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mqttOptions(&mo)
+	// Snapshots only just after connect: what arrives later came as a command.
+	mo.Zones.SnapshotWindow = 50 * time.Millisecond
+	b, err := mqtt.New(mo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go b.Run(ctx)
+	t.Cleanup(func() { cancel(); b.Close(context.Background()) })
+	w.brokerP.Store(b)
+	return siteBrokerGate{w: w, b: b}
+}
+
+// inZone is when the person was put in zone by the presence (zero: not
+// there).
+func inZone(p map[string][]site.Person, zone, user string) time.Time {
+	for _, x := range p[zone] {
+		if x.ID == user {
+			return x.Since
+		}
+	}
+	return time.Time{}
+}
+
+// A correction through the admin API reaches every connected gate at once
+// (the signed cmd/correct), and every gate writes the same register; with
+// the site commands off it stays this gate's fact until the snapshots, and
+// the answer says so.
+func TestSiteWireCorrectionReachesPeersAtOnce(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const secret = "site-secret-0123456789"
+	north := startSiteBrokerGate(t, mq.URL(), "north", secret)
+	east := startSiteBrokerGate(t, mq.URL(), "east", secret)
+	south := startSiteBrokerGate(t, mq.URL(), "south", "")
+	require.Eventually(t, func() bool { return north.b.Connected() && east.b.Connected() && south.b.Connected() },
+		5*time.Second, 5*time.Millisecond, "connected")
+	// Past the replay memory's first second and the snapshot windows.
+	time.Sleep(1100 * time.Millisecond)
+	in := grantAt("east", 1, "u1", "site", "zone-b", time.Now().Add(-time.Minute))
+	for _, g := range []siteBrokerGate{north, east, south} {
+		g.w.SiteEvent(in)
+	}
+	if _, err := north.w.Correct(kiosk.SiteCorrection{UserID: "u1", Zone: "yard"}); !errors.Is(err, kiosk.ErrSiteRequest) {
+		t.Fatalf("unknown zone: %v", err)
+	}
+	done, err := north.w.Correct(kiosk.SiteCorrection{UserID: "u1", Zone: "site", By: "marshal", Reason: "came back from zone B unseen"})
+	if err != nil || !done.Broadcast || done.Detail != "" {
+		t.Fatalf("correction with site commands: %+v %v", done, err)
+	}
+	at := inZone(north.w.presence.Inside(), "site", "u1")
+	if at.IsZero() || at.Nanosecond() != 0 {
+		t.Fatalf("north: u1 put in site at %v, want the signed ts (whole seconds)", at)
+	}
+	require.Eventually(t, func() bool { return !inZone(east.w.presence.Inside(), "site", "u1").IsZero() },
+		5*time.Second, 5*time.Millisecond, "east applied the correction")
+	if got := east.w.presence.Inside()["site"]; len(got) != 1 || !got[0].Since.Equal(at) || got[0].Gate != cmdGate {
+		t.Fatalf("east's register %+v, north's since %v: the gates wrote different facts", got, at)
+	}
+	if got := north.w.presence.Inside()["site"]; len(got) != 1 || got[0].Gate != cmdGate {
+		t.Fatalf("north's register %+v", got)
+	}
+	// South has no command secret: not subscribed, and its own correction
+	// is not sent either.
+	if !inZone(south.w.presence.Inside(), "site", "u1").IsZero() {
+		t.Fatal("south applied a command it does not accept")
+	}
+	done, err = south.w.Correct(kiosk.SiteCorrection{UserID: "u2", Zone: "site"})
+	if err != nil || done.Broadcast || !strings.Contains(done.Detail, "site commands are off") {
+		t.Fatalf("correction without site commands: %+v %v", done, err)
+	}
+}
+
+// A zone at its maximum raises occupancy_reached and, when it falls below
+// again, occupancy_below.
+func TestSiteWireOccupancyAlerts(t *testing.T) {
+	cfg := siteTestConfig(t, entranceYAML)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &alertLog{}
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: pub,
+		Site: w, SiteBoard: w, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(k, nil); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	w.SiteEvent(grantAt("east", 1, "u1", "site", "zone-b", now.Add(-2*time.Minute))) // zone-b: 1 of 1
+	w.handle()
+	w.SiteEvent(grantAt("east", 2, "u1", "zone-b", "site", now.Add(-time.Minute))) // 0 of 1
+	w.handle()
+	if got := pub.codes(); !slices.Equal(got, []string{kiosk.AlertOccupancyReached, kiosk.AlertOccupancyBelow}) {
+		t.Fatalf("alerts %v", got)
+	}
+	if !slices.Contains(mqtt.AlertCodes, kiosk.AlertOccupancyBelow) {
+		t.Fatal("occupancy_below is not in mqtt.AlertCodes (Home Assistant's alert event types)")
 	}
 }
