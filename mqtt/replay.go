@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/facegate/facegate/internal/atomicfile"
 )
 
 // replayMemory is the durable memory of accepted cmd/open commands. It
@@ -214,37 +216,8 @@ func decodeReplayState(b []byte) (replayState, error) {
 	return st, nil
 }
 
-// writeFileDurably replaces path with data so that after a crash the file
-// holds either the old or the new content, and the new one once it returns.
+// writeFileDurably replaces the replay memory file: the old or the new
+// content after a crash, the new one once it returns.
 func writeFileDurably(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if err := tmp.Chmod(0o640); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, data, 0o640)
 }

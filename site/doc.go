@@ -10,7 +10,8 @@
 // any number of times, yields the same presence. docs/site.md says what
 // consistency that gives and why it is enough for a turnstile.
 //
-// The package imports only the standard library and record: the wire
+// The package imports only the standard library, record and
+// internal/atomicfile (the durable state-file write): the wire
 // (MQTT topics, retained snapshots) is the mqtt package's, the
 // configuration and the kiosk port are the caller's.
 package site

@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/facegate/facegate/internal/atomicfile"
 )
 
 // StateFormat heads the state file: the snapshot with its checksum.
@@ -130,37 +131,9 @@ func (p *Presence) Dirty() bool {
 	return p.dirty
 }
 
-func writeAtomic(path string, b []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("site: writing the state file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return fmt.Errorf("site: writing the state file: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("site: syncing the state file: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("site: closing the state file: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("site: replacing the state file: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("site: syncing the state directory: %w", err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("site: syncing the state directory: %w", err)
+func writeAtomic(path string, b []byte) error {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
+		return fmt.Errorf("site: saving the state file: %w", err)
 	}
 	return nil
 }
