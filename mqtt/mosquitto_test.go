@@ -79,31 +79,7 @@ func runPublisherHelper() int {
 // published while it is away (broker restart) are queued for it.
 func observe(t *testing.T, url, topic string, rec *recorder) {
 	t.Helper()
-	subscribed := make(chan struct{}, 1)
-	o := paho.NewClientOptions().AddBroker(url).SetClientID("observer-" + t.Name()).
-		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
-		SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
-		SetOnConnectHandler(func(c paho.Client) {
-			tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) { rec.handle(m.Topic(), m.Payload(), m.Retained()) })
-			go func() {
-				if tok.Wait() && tok.Error() == nil {
-					select {
-					case subscribed <- struct{}{}:
-					default:
-					}
-				}
-			}()
-		})
-	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("observer connect: %v", tok.Error())
-	}
-	select {
-	case <-subscribed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("observer did not subscribe")
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
+	mosquittotest.Observe(t, url, "observer-"+t.Name(), topic, rec.handle)
 }
 
 func TestMosquittoOutageLosesNothing(t *testing.T) {

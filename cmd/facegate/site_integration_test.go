@@ -15,8 +15,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/internal/mosquittotest"
 	"github.com/facegate/facegate/record"
@@ -108,40 +106,16 @@ type eventLog struct {
 func followEvents(t *testing.T, url, site string) *eventLog {
 	t.Helper()
 	l := &eventLog{ids: map[string]record.Event{}}
-	subscribed := make(chan struct{}, 1)
-	o := paho.NewClientOptions().AddBroker(url).SetClientID("site-observer-" + t.Name()).
-		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
-		SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
-		SetOnConnectHandler(func(c paho.Client) {
-			tok := c.Subscribe("facegate/"+site+"/+/event", 1, func(_ paho.Client, m paho.Message) {
-				var ev record.Event
-				if err := json.Unmarshal(m.Payload(), &ev); err != nil {
-					t.Errorf("event on the broker: %v", err)
-					return
-				}
-				l.mu.Lock()
-				l.ids[ev.EventID] = ev
-				l.mu.Unlock()
-			})
-			go func() {
-				if tok.Wait() && tok.Error() == nil {
-					select {
-					case subscribed <- struct{}{}:
-					default:
-					}
-				}
-			}()
-		})
-	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("observer connect: %v", tok.Error())
-	}
-	select {
-	case <-subscribed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("observer did not subscribe")
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
+	mosquittotest.Observe(t, url, "site-observer-"+t.Name(), "facegate/"+site+"/+/event", func(_ string, payload []byte, _ bool) {
+		var ev record.Event
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			t.Errorf("event on the broker: %v", err)
+			return
+		}
+		l.mu.Lock()
+		l.ids[ev.EventID] = ev
+		l.mu.Unlock()
+	})
 	return l
 }
 

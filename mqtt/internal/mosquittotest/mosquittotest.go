@@ -20,3 +20,9 @@ func Binary() string { return mosquittotest.Binary() }
 
 // Start starts mosquitto or skips the test when it is not installed.
 func Start(t testing.TB, cfg Config) *Mosquitto { return mosquittotest.Start(t, cfg) }
+
+// Observe subscribes a persistent-session observer (see internal/mosquittotest).
+func Observe(t testing.TB, url, clientID, topic string, fn func(topic string, payload []byte, retained bool)) {
+	t.Helper()
+	mosquittotest.Observe(t, url, clientID, topic, fn)
+}
