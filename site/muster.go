@@ -64,16 +64,27 @@ func (p *Presence) StartEvacuation(e Evacuation) (Change, error) {
 	}
 	p.mu.Lock()
 	t := p.begin()
-	t.startEvac(e.ID, e.Since.UnixMilli(), e.By, e.Reason)
+	// The end first: startEvac refuses a stale start only if it would be
+	// active.
 	if !e.Ended.IsZero() {
 		t.endEvac(e.ID, e.Ended.UnixMilli(), e.EndedBy)
 	}
+	t.startEvac(e.ID, e.Since.UnixMilli(), e.By, e.Reason)
 	ch := t.commit()
 	p.mu.Unlock()
 	return p.publish(ch), nil
 }
 
 func (t *tx) startEvac(id string, since int64, by, reason string) {
+	if old := t.p.evacs[id]; (old == nil || !old.started && old.ended == 0) &&
+		since < t.p.now().Add(-keepTombstones).UnixMilli() {
+		// Older than the tombstones: it may be one that ended and was
+		// pruned (a stale retained state, a peer away for a week), and
+		// starting it again would hold the relays. An end known here
+		// keeps it ended, so only a start that would be active is refused.
+		t.p.log.Warn("site evacuation start older than a week refused", "id", id, "since", ts(since), "by", by)
+		return
+	}
 	e := t.p.evac(id)
 	if e.started && cmp.Or(cmp.Compare(e.since, since), strings.Compare(e.by, by), strings.Compare(e.reason, reason)) <= 0 {
 		return
@@ -147,6 +158,15 @@ func (p *Presence) Muster(person, id string, at time.Time) (Change, error) {
 	ch := t.commit()
 	p.mu.Unlock()
 	return p.publish(ch), nil
+}
+
+// newest is the time of the evacuation's newest end or check-in.
+func (e *evacuation) newest() int64 {
+	n := e.ended
+	for _, at := range e.mustered {
+		n = max(n, at)
+	}
+	return n
 }
 
 // muster joins a check-in: the earliest one is kept.

@@ -147,3 +147,68 @@ func TestEvacuationBadInput(t *testing.T) {
 }
 
 func second(_ Change, err error) error { return err }
+
+// An ended evacuation pruned after a week must not start again when its
+// start comes back (the stale retained state re-delivered on a reconnect):
+// it would hold the relays.
+func TestPrunedEvacuationDoesNotComeBack(t *testing.T) {
+	p, c := newP(t, Options{})
+	x := Evacuation{ID: "x", Since: t0, By: "gpio", Reason: "fire alarm"}
+	if _, err := p.StartEvacuation(x); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.EndEvacuation("x", t0.Add(time.Hour), "jane"); err != nil {
+		t.Fatal(err)
+	}
+	c.t = t0.Add(8 * 24 * time.Hour)
+	p.Tick(c.t)
+	if n := len(p.Evacuations()); n != 0 {
+		t.Fatalf("%d evacuations after a week, want the ended one pruned", n)
+	}
+	ch, err := p.StartEvacuation(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := p.MusterList(); l.Active || len(ch.Notices) != 0 {
+		t.Fatalf("stale start: active %v, notices %+v; want refused", l.Active, ch.Notices)
+	}
+	// A stale start that carries its end is kept (not active); a start of
+	// today still starts.
+	old := Evacuation{ID: "long", Since: t0, Ended: c.t.Add(-time.Hour), EndedBy: "jane"}
+	if _, err := p.StartEvacuation(old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.StartEvacuation(Evacuation{ID: "y", Since: c.t.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	es := p.Evacuations()
+	if len(es) != 2 || es[0].ID != "long" || es[0].Active() || es[1].ID != "y" || !es[1].Active() {
+		t.Fatalf("evacuations = %+v, want long (ended) and y (active)", es)
+	}
+}
+
+// Check-ins and ends of evacuations never started are dropped a week after
+// the newest of them, like the ended evacuations.
+func TestIncompleteEvacuationsArePruned(t *testing.T) {
+	p, c := newP(t, Options{})
+	if _, err := p.Muster("w1", "ghost", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.EndEvacuation("ghost-end", t0, "jane"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Muster("w2", "recent", t0.Add(7*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c.t = t0.Add(8 * 24 * time.Hour)
+	p.Tick(c.t)
+	p.mu.Lock()
+	var left []string
+	for id := range p.evacs {
+		left = append(left, id)
+	}
+	p.mu.Unlock()
+	if !slices.Equal(left, []string{"recent"}) {
+		t.Fatalf("evacuations kept = %v, want [recent]", left)
+	}
+}

@@ -451,11 +451,12 @@ func (p *Presence) occupancy(zone string) int {
 	return n
 }
 
-// addFact joins f into id's register.
-func (t *tx) addFact(id string, f fact) {
+// addFact joins f into id's register; it reports whether the register
+// changed.
+func (t *tx) addFact(id string, f fact) bool {
 	p := t.p
 	if _, void := p.voided[f.event]; void && f.event != "" || !f.aboveReset(p.reset) {
-		return // voided, or older than the reset: it can never win
+		return false // voided, or older than the reset: it can never win
 	}
 	r := p.regs[id]
 	if r == nil {
@@ -463,7 +464,7 @@ func (t *tx) addFact(id string, f fact) {
 	}
 	old := *r
 	if !r.add(f) {
-		return // known already, or too old to matter: no work
+		return false // known already, or too old to matter: no work
 	}
 	r.cur.gate, r.cur.zone = p.intern(r.cur.gate), p.intern(r.cur.zone)
 	r.prev.gate, r.prev.zone = p.intern(r.prev.gate), p.intern(r.prev.zone)
@@ -474,6 +475,7 @@ func (t *tx) addFact(id string, f fact) {
 		t.was(id, p.effective(id, &old))
 	}
 	p.dirty = true
+	return true
 }
 
 // checkFuture flags a fact far ahead of this gate's clock.
@@ -656,7 +658,8 @@ func (t *tx) applyReset(ms int64) {
 	}
 }
 
-// prune drops the tombstones and ended evacuations older than a week.
+// prune drops the tombstones and ended evacuations older than a week, and
+// the check-ins and ends of evacuations never started whose newest is.
 func (p *Presence) prune(now time.Time) {
 	limit := now.Add(-keepTombstones).UnixMilli()
 	for ev, ms := range p.voided {
@@ -666,7 +669,7 @@ func (p *Presence) prune(now time.Time) {
 		}
 	}
 	for id, e := range p.evacs {
-		if e.ended != 0 && e.ended < limit {
+		if e.ended != 0 && e.ended < limit || !e.started && e.newest() < limit {
 			delete(p.evacs, id)
 			p.dirty = true
 		}

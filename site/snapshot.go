@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/facegate/facegate/record"
@@ -91,17 +92,16 @@ func (p *Presence) SnapshotOf(gate string) []byte {
 	return s.marshal()
 }
 
-// collect copies the state into its wire form; the caller holds mu. The
-// JSON encoding, the slow part, runs after the lock is released, so a
-// snapshot does not hold up a decision.
+// collect copies the state into its wire form, unsorted; the caller holds
+// mu. The sorting and the JSON encoding, the slow part, run in marshal
+// after the lock is released, so a snapshot does not hold up a decision.
 func (p *Presence) collect(keep func(fact) bool) *snapshot {
 	s := &snapshot{Format: SnapshotFormat, Version: SnapshotVersion, Site: p.opts.Site, Gate: p.opts.Gate,
 		Persons: make([]snapFact, 0, len(p.regs))}
 	if p.reset != 0 {
 		s.Reset = ts(p.reset)
 	}
-	for _, id := range slices.Sorted(maps.Keys(p.regs)) {
-		r := p.regs[id]
+	for id, r := range p.regs {
 		var fs []fact
 		for _, f := range []fact{r.cur, r.prev}[:r.n] {
 			if keep(f) {
@@ -119,11 +119,10 @@ func (p *Presence) collect(keep func(fact) bool) *snapshot {
 		}
 		s.Persons = append(s.Persons, f)
 	}
-	for _, ev := range slices.Sorted(maps.Keys(p.voided)) {
-		s.Voided = append(s.Voided, snapVoid{EventID: ev, TS: ts(p.voided[ev])})
+	for ev, ms := range p.voided {
+		s.Voided = append(s.Voided, snapVoid{EventID: ev, TS: ts(ms)})
 	}
-	for _, id := range slices.Sorted(maps.Keys(p.evacs)) {
-		e := p.evacs[id]
+	for id, e := range p.evacs {
 		x := snapEvac{ID: id, By: e.by, Reason: e.reason, EndedBy: e.endedBy}
 		if e.started {
 			x.Since = ts(e.since)
@@ -142,7 +141,13 @@ func (p *Presence) collect(keep func(fact) bool) *snapshot {
 	return s
 }
 
+// marshal sorts and encodes, after the lock is released: equal states
+// encode to equal bytes, and sorting 10,000 persons does not hold up a
+// decision.
 func (s *snapshot) marshal() []byte {
+	slices.SortFunc(s.Persons, func(a, b snapFact) int { return strings.Compare(a.UserID, b.UserID) })
+	slices.SortFunc(s.Voided, func(a, b snapVoid) int { return strings.Compare(a.EventID, b.EventID) })
+	slices.SortFunc(s.Evacuations, func(a, b snapEvac) int { return strings.Compare(a.ID, b.ID) })
 	b, err := json.Marshal(s)
 	if err != nil {
 		panic(fmt.Sprintf("site: encoding a snapshot: %v", err)) // only strings and numbers: cannot fail
@@ -331,8 +336,9 @@ func (t *tx) join(d *decoded) {
 	future := ""
 	var ahead int64
 	for _, df := range d.persons {
-		t.addFact(df.person, df.f)
-		if df.f.ms > ahead {
+		// Only facts new here count: a peer's old fact from the future,
+		// merged again with each snapshot, was flagged once already.
+		if t.addFact(df.person, df.f) && df.f.ms > ahead {
 			ahead, future = df.f.ms, df.f.gate
 		}
 	}
@@ -340,11 +346,12 @@ func (t *tx) join(d *decoded) {
 		t.checkFuture(ahead, future)
 	}
 	for _, e := range d.evacs {
-		if e.started {
-			t.startEvac(e.id, e.since, e.by, e.reason)
-		}
+		// The end first, as in StartEvacuation.
 		if e.ended != 0 {
 			t.endEvac(e.id, e.ended, e.endedBy)
+		}
+		if e.started {
+			t.startEvac(e.id, e.since, e.by, e.reason)
 		}
 		for _, person := range slices.Sorted(maps.Keys(e.mustered)) {
 			t.muster(person, e.id, e.mustered[person])

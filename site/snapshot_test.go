@@ -1,6 +1,8 @@
 package site
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -156,5 +158,41 @@ func TestResetFromTheFutureIsNotAdopted(t *testing.T) {
 	}
 	if z := zoneOf(p, "w1"); z != Outside {
 		t.Fatalf("w1 in %s after the reset time, want outside", z)
+	}
+}
+
+// A peer's fact from the future is flagged when it is merged, not again at
+// each later merge of the same snapshot.
+func TestClockSkewNoticeOncePerFact(t *testing.T) {
+	peer, _ := newP(t, Options{Gate: "B"})
+	mustApply(t, peer, ev("B", 1, time.Hour, "w1", "site"))
+	p, _ := newP(t, Options{MaxFuture: 2 * time.Minute})
+	for i, want := range []int{1, 0} {
+		ch, err := p.Merge(peer.Snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch.Notices) != want {
+			t.Fatalf("merge %d: notices %+v, want %d", i+1, ch.Notices, want)
+		}
+	}
+}
+
+// marshal sorts what collect gathered unsorted under the lock.
+func TestMarshalSorts(t *testing.T) {
+	s := &snapshot{Format: SnapshotFormat, Version: SnapshotVersion,
+		Persons:     []snapFact{{UserID: "b"}, {UserID: "a"}, {UserID: "c"}},
+		Voided:      []snapVoid{{EventID: "v2"}, {EventID: "v1"}},
+		Evacuations: []snapEvac{{ID: "e2"}, {ID: "e1"}}}
+	want := &snapshot{Format: SnapshotFormat, Version: SnapshotVersion,
+		Persons:     []snapFact{{UserID: "a"}, {UserID: "b"}, {UserID: "c"}},
+		Voided:      []snapVoid{{EventID: "v1"}, {EventID: "v2"}},
+		Evacuations: []snapEvac{{ID: "e1"}, {ID: "e2"}}}
+	wb, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.marshal(); !bytes.Equal(got, wb) {
+		t.Fatalf("marshal = %s\nwant      %s", got, wb)
 	}
 }
