@@ -289,6 +289,8 @@ func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 		case <-c.evacOut():
 			if p := c.site.evacuationPayload(); p != nil {
 				if err := c.publishWait(ctx, cli, c.site.topics.Evacuation, p); err != nil {
+					// Not published: the next connection publishes it.
+					signal(c.site.evacOut)
 					return err
 				}
 			}

@@ -192,8 +192,8 @@ func (s *SiteOptions) setDefaults(o *Options) error {
 		if len(s.Secret) == 0 {
 			s.Secret = o.Open.Secret
 		}
-		if len(s.Secret) < 16 {
-			return fmt.Errorf("site commands are enabled but their secret is %d bytes (at least 16 needed)", len(s.Secret))
+		if len(s.Secret) < mqttrules.MinOpenSecret {
+			return fmt.Errorf("site commands are enabled but their secret is %d bytes (at least %d needed)", len(s.Secret), mqttrules.MinOpenSecret)
 		}
 	}
 	if s.SnapshotInterval <= 0 {

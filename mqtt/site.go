@@ -563,11 +563,18 @@ func (c *Client) handleSite(m inbound) {
 			return
 		}
 		s.mu.Lock()
-		older := s.hasEvac && s.evac.Newer(e)
-		if !older {
+		// The state this gate knows already (its own, or the stale
+		// retained one re-delivered on a reconnect) is not applied again.
+		known := s.hasEvac && s.evac == e
+		older := !known && s.hasEvac && s.evac.Newer(e)
+		if !known && !older {
 			s.evac, s.hasEvac = e, true
 		}
 		s.mu.Unlock()
+		if known {
+			c.log.Debug("mqtt site evacuation state already known", "id", e.ID, "ts", e.TS)
+			return
+		}
 		if older {
 			// The broker holds an older state than this gate knows (a
 			// gate that was away published it): publish the newer again.
@@ -654,21 +661,31 @@ func (c *Client) siteSync(ctx context.Context, cli paho.Client) {
 		tick = t.C
 	}
 	for {
-		// QoS 0: an offline session does not queue snapshots.
+		// QoS 0: an offline session does not queue snapshots. A failed
+		// (un)subscription is tried again after a window: returning would
+		// end the resyncs for the rest of the connection.
 		if err := waitToken(ctx, cli.Subscribe(s.topics.Snapshots, 0, c.onMessage), c.opts.ConnectTimeout); err != nil {
-			if ctx.Err() == nil {
-				c.log.Warn("mqtt site snapshot subscription failed", "err", err)
+			if ctx.Err() != nil {
+				return
 			}
-			return
+			c.log.Warn("mqtt site snapshot subscription failed", "err", err)
+			if !sleep(ctx, s.opts.SnapshotWindow) {
+				return
+			}
+			continue
 		}
 		if !sleep(ctx, s.opts.SnapshotWindow) {
 			return
 		}
 		if err := waitToken(ctx, cli.Unsubscribe(s.topics.Snapshots), c.opts.ConnectTimeout); err != nil {
-			if ctx.Err() == nil {
-				c.log.Warn("mqtt site snapshot unsubscription failed", "err", err)
+			if ctx.Err() != nil {
+				return
 			}
-			return
+			c.log.Warn("mqtt site snapshot unsubscription failed", "err", err)
+			if !sleep(ctx, s.opts.SnapshotWindow) {
+				return
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
