@@ -39,6 +39,11 @@ func (r *PulseRelay) hold() (started bool, err error) {
 	if r.held {
 		return false, nil
 	}
+	// The grant is told before the line moves, like a pulse's, so a door
+	// opened once the lock releases is never read as forced.
+	if r.onPulse != nil {
+		r.onPulse(holdUntil)
+	}
 	if p := r.cur; p != nil {
 		p.timer.Stop() // a stale firing finds r.cur != p and does nothing
 		r.cur = nil
@@ -46,6 +51,7 @@ func (r *PulseRelay) hold() (started bool, err error) {
 	} else {
 		if err := r.out.Set(true); err != nil {
 			err = fmt.Errorf("hold relay: %w", err)
+			r.withdrawHold()
 			if err2 := r.out.Set(false); err2 != nil {
 				r.state = RelayFault
 				return false, fmt.Errorf("%w; %w: %w", err, ErrRelayFault, err2)
@@ -68,6 +74,7 @@ func (r *PulseRelay) Release() error {
 		return nil
 	}
 	r.held = false
+	r.endHoldGrant()
 	if err := r.inactive(); err != nil {
 		return fmt.Errorf("release relay: %w", err)
 	}
@@ -84,24 +91,30 @@ func (r *PulseRelay) Held() bool {
 	return r.held
 }
 
-// Hold keeps the gate unlocked for egress (PulseRelay.Hold); the door
-// monitor counts every opening meanwhile as granted.
-func (g *Gate) Hold() error {
-	started, err := g.Relay.hold()
-	if started { // once per hold: Release withdraws it once
-		g.Granted(holdUntil)
+// withdrawHold takes back the hold's grant when the line never energised.
+// r.mu is held.
+func (r *PulseRelay) withdrawHold() {
+	if r.onPulse != nil && r.onFail != nil {
+		r.onFail(holdUntil)
 	}
-	return err
 }
+
+// endHoldGrant ends the hold's grant when the hold ends (Release, Halt):
+// the year-9999 grant is withdrawn and one until now takes its place, so
+// a door still open, or opened within the grant grace, is not forced but
+// a later opening is. Under r.mu, like the pulse's grants, so it cannot
+// race a Hold or Pulse. r.mu is held.
+func (r *PulseRelay) endHoldGrant() {
+	r.withdrawHold()
+	if r.onPulse != nil {
+		r.onPulse(r.clock.Now())
+	}
+}
+
+// Hold keeps the gate unlocked for egress (PulseRelay.Hold); the door
+// monitor counts every opening meanwhile as granted (the relay tells it).
+func (g *Gate) Hold() error { return g.Relay.Hold() }
 
 // Release locks the gate again after Hold. A door still open then, or
 // opened within io.door.grant_grace, is not reported as forced.
-func (g *Gate) Release() error {
-	held := g.Relay.Held()
-	err := g.Relay.Release()
-	if held && g.monitor != nil {
-		g.monitor.Withdraw(holdUntil)
-		g.monitor.Granted(g.clock.Now())
-	}
-	return err
-}
+func (g *Gate) Release() error { return g.Relay.Release() }
