@@ -340,3 +340,62 @@ func TestSiteCoachingCoversItsCodes(t *testing.T) {
 		}
 	}
 }
+
+// An assembly-point kiosk without the site guard would turn a match into a
+// plain grant and pulse the relay: New refuses it.
+func TestMusterNeedsTheSiteGuard(t *testing.T) {
+	cfg := siteConfig(t, modeMuster)
+	_, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+		Publisher: &fakePublisher{}, Logger: quietLogger()})
+	if err == nil || !strings.Contains(err.Error(), "muster") {
+		t.Fatalf("New of a muster kiosk without Deps.Site: %v, want an error", err)
+	}
+}
+
+// A check-in at the assembly point is not held up by the door's rules: a
+// broker outage (require_broker) or an anti-passback grant in memory.
+func TestMusterCheckInIgnoresTheDoorRules(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(cfg *Options)
+		after func(t *testing.T, r *rig)
+	}{
+		{name: "broker down", setup: func(cfg *Options) { cfg.Policy.RequireBroker = true },
+			after: func(t *testing.T, r *rig) {
+				r.brk.mu.Lock()
+				r.brk.connected = false
+				r.brk.mu.Unlock()
+			}},
+		{name: "anti-passback hard", setup: func(cfg *Options) {
+			cfg.Policy.AntiPassback.Mode = "hard"
+			cfg.Policy.AntiPassback.Window = time.Hour
+		}, after: func(t *testing.T, r *rig) {
+			if err := r.k.passback.grant(worker.SubmissionID, r.k.now(), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := siteConfig(t, modeMuster)
+				tc.setup(cfg)
+				site := newFakeSite()
+				site.setEvacuation(SiteEvacuation{Active: true, ID: "evac-1"})
+				r := newSiteRig(t, cfg, site)
+				tc.after(t, r)
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				ev := r.events()[0]
+				if ev.Decision != record.DecisionGranted || !slices.Contains(ev.Reason, ReasonMustered) {
+					t.Errorf("check-in %s %v, want granted %s", ev.Decision, ev.Reason, ReasonMustered)
+				}
+				if r.relay.count() != 0 {
+					t.Errorf("%d pulses at the assembly point", r.relay.count())
+				}
+			})
+		})
+	}
+}
