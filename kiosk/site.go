@@ -346,9 +346,12 @@ func (k *Kiosk) SetEvacuation(e SiteEvacuation) {
 	idle := k.status.State == StateIdle
 	k.mu.Unlock()
 	if idle {
+		// The message asks the guard: computed before k.mu is taken, so the
+		// guard is never called under the kiosk's lock.
+		msg := k.idleMessage()
 		k.updateStatus(func(s *Status) {
 			if s.State == StateIdle {
-				s.Message = k.idleMessage()
+				s.Message = msg
 			}
 		})
 	}

@@ -2,9 +2,11 @@ package kiosk
 
 import (
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -29,6 +31,8 @@ type fakeSite struct {
 	fixErr  error
 	fixed   SiteCorrected
 	evacs   []bool
+	// onEvacuation, when set, runs at each Evacuation call (unlocked).
+	onEvacuation func()
 }
 
 func newFakeSite() *fakeSite {
@@ -44,6 +48,12 @@ func (f *fakeSite) Check(person string, now time.Time) (SitePassage, SiteVerdict
 }
 
 func (f *fakeSite) Evacuation() SiteEvacuation {
+	f.mu.Lock()
+	hook := f.onEvacuation
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.evac
@@ -398,4 +408,40 @@ func TestMusterCheckInIgnoresTheDoorRules(t *testing.T) {
 			})
 		})
 	}
+}
+
+// SetEvacuation asks the guard for the idle message without holding the
+// kiosk's lock (the guard takes its own locks; under k.mu that is a lock
+// order the kiosk must not impose).
+func TestSetEvacuationAsksTheGuardUnlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		site := newFakeSite()
+		r := newSiteRig(t, siteConfig(t, modeGate), site)
+		stop := r.start(t)
+		defer stop()
+		var underLock atomic.Bool
+		site.mu.Lock()
+		site.onEvacuation = func() {
+			// Anyone else holds k.mu only briefly; the caller's own hold
+			// never ends while it waits here.
+			for range 1000 {
+				if r.k.mu.TryLock() {
+					r.k.mu.Unlock()
+					return
+				}
+				runtime.Gosched()
+			}
+			underLock.Store(true)
+		}
+		site.mu.Unlock()
+		e := SiteEvacuation{Active: true, ID: "e1", By: "panel"}
+		site.setEvacuation(e)
+		r.k.SetEvacuation(e)
+		if underLock.Load() {
+			t.Error("SiteGuard.Evacuation called with the kiosk's lock held")
+		}
+		if got := r.k.Status().Message; got != msgEvacuation {
+			t.Errorf("idle during an evacuation: %q", got)
+		}
+	})
 }
