@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/facegate/facegate/record"
+	"github.com/facegate/facegate/site"
 )
 
 // The site (docs/site.md): with zones on, every gate of a site shares who
@@ -156,6 +157,12 @@ func (k *Kiosk) initSite(o SiteOptions) {
 	}, []string{"code", "result"})
 	k.metrics.reg.MustRegister(k.sitest.verdicts)
 	if k.deps.Site != nil {
+		// The site's alert series start at 0 like the input ones: an alert
+		// rule on them works before the first evacuation.
+		for _, a := range []string{AlertEvacuation, AlertPassbackSoft, AlertOccupancyReached, AlertOccupancyBelow,
+			AlertSiteUnreachable, site.AlertSiteState} {
+			k.metrics.alerts.WithLabelValues(a)
+		}
 		for _, c := range []string{"allowed", ReasonPassbackSameZone, ReasonPassbackNoPath, ReasonOccupancyFull} {
 			for _, r := range []string{"allowed", "soft", "denied"} {
 				if (c == "allowed") == (r == "allowed") {

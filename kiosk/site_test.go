@@ -445,3 +445,18 @@ func TestSetEvacuationAsksTheGuardUnlocked(t *testing.T) {
 		}
 	})
 }
+
+// With a site, its alert series are scraped at 0 from the start; without
+// one they are not there.
+func TestSiteAlertCountersStartAtZero(t *testing.T) {
+	codes := []string{AlertEvacuation, AlertPassbackSoft, AlertOccupancyReached, AlertOccupancyBelow, AlertSiteUnreachable, "site_state"}
+	got := scrape(t, newSiteRig(t, siteConfig(t, modeGate), newFakeSite()).k)
+	for _, code := range codes {
+		if want := `facegate_operator_alerts_total{code="` + code + `"} 0`; !strings.Contains(got, want) {
+			t.Errorf("with a site, no %s", want)
+		}
+	}
+	if got := scrape(t, newRig(t, testConfig(t)).k); strings.Contains(got, `code="`+AlertEvacuation+`"`) {
+		t.Errorf("without a site, an %s series", AlertEvacuation)
+	}
+}
