@@ -22,22 +22,16 @@ var holdUntil = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // or when the line cannot be energised (the line is then driven inactive
 // again).
 func (r *PulseRelay) Hold() error {
-	_, err := r.hold()
-	return err
-}
-
-// hold is Hold; started is true when this call began the hold.
-func (r *PulseRelay) hold() (started bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch r.state {
 	case RelayHalted:
-		return false, ErrHalted
+		return ErrHalted
 	case RelayFault:
-		return false, ErrRelayFault
+		return ErrRelayFault
 	}
 	if r.held {
-		return false, nil
+		return nil
 	}
 	// The grant is told before the line moves, like a pulse's, so a door
 	// opened once the lock releases is never read as forced.
@@ -54,15 +48,15 @@ func (r *PulseRelay) hold() (started bool, err error) {
 			r.withdrawHold()
 			if err2 := r.out.Set(false); err2 != nil {
 				r.state = RelayFault
-				return false, fmt.Errorf("%w; %w: %w", err, ErrRelayFault, err2)
+				return fmt.Errorf("%w; %w: %w", err, ErrRelayFault, err2)
 			}
-			return false, err
+			return err
 		}
 		r.changes.add(true)
 	}
 	r.held, r.state = true, RelayActive
 	r.log.Warn("relay held energised until released")
-	return true, nil
+	return nil
 }
 
 // Release ends a hold: the line is driven inactive (OnChange false) and the
