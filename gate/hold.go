@@ -22,22 +22,21 @@ var holdUntil = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // or when the line cannot be energised (the line is then driven inactive
 // again).
 func (r *PulseRelay) Hold() error {
-	_, err := r.hold()
-	return err
-}
-
-// hold is Hold; started is true when this call began the hold.
-func (r *PulseRelay) hold() (started bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch r.state {
 	case RelayHalted:
-		return false, ErrHalted
+		return ErrHalted
 	case RelayFault:
-		return false, ErrRelayFault
+		return ErrRelayFault
 	}
 	if r.held {
-		return false, nil
+		return nil
+	}
+	// The grant is told before the line moves, like a pulse's, so a door
+	// opened once the lock releases is never read as forced.
+	if r.onPulse != nil {
+		r.onPulse(holdUntil)
 	}
 	if p := r.cur; p != nil {
 		p.timer.Stop() // a stale firing finds r.cur != p and does nothing
@@ -46,17 +45,18 @@ func (r *PulseRelay) hold() (started bool, err error) {
 	} else {
 		if err := r.out.Set(true); err != nil {
 			err = fmt.Errorf("hold relay: %w", err)
+			r.withdrawHold()
 			if err2 := r.out.Set(false); err2 != nil {
 				r.state = RelayFault
-				return false, fmt.Errorf("%w; %w: %w", err, ErrRelayFault, err2)
+				return fmt.Errorf("%w; %w: %w", err, ErrRelayFault, err2)
 			}
-			return false, err
+			return err
 		}
 		r.changes.add(true)
 	}
 	r.held, r.state = true, RelayActive
 	r.log.Warn("relay held energised until released")
-	return true, nil
+	return nil
 }
 
 // Release ends a hold: the line is driven inactive (OnChange false) and the
@@ -68,6 +68,7 @@ func (r *PulseRelay) Release() error {
 		return nil
 	}
 	r.held = false
+	r.endHoldGrant()
 	if err := r.inactive(); err != nil {
 		return fmt.Errorf("release relay: %w", err)
 	}
@@ -84,24 +85,30 @@ func (r *PulseRelay) Held() bool {
 	return r.held
 }
 
-// Hold keeps the gate unlocked for egress (PulseRelay.Hold); the door
-// monitor counts every opening meanwhile as granted.
-func (g *Gate) Hold() error {
-	started, err := g.Relay.hold()
-	if started { // once per hold: Release withdraws it once
-		g.Granted(holdUntil)
+// withdrawHold takes back the hold's grant when the line never energised.
+// r.mu is held.
+func (r *PulseRelay) withdrawHold() {
+	if r.onPulse != nil && r.onFail != nil {
+		r.onFail(holdUntil)
 	}
-	return err
 }
+
+// endHoldGrant ends the hold's grant when the hold ends (Release, Halt):
+// the year-9999 grant is withdrawn and one until now takes its place, so
+// a door still open, or opened within the grant grace, is not forced but
+// a later opening is. Under r.mu, like the pulse's grants, so it cannot
+// race a Hold or Pulse. r.mu is held.
+func (r *PulseRelay) endHoldGrant() {
+	r.withdrawHold()
+	if r.onPulse != nil {
+		r.onPulse(r.clock.Now())
+	}
+}
+
+// Hold keeps the gate unlocked for egress (PulseRelay.Hold); the door
+// monitor counts every opening meanwhile as granted (the relay tells it).
+func (g *Gate) Hold() error { return g.Relay.Hold() }
 
 // Release locks the gate again after Hold. A door still open then, or
 // opened within io.door.grant_grace, is not reported as forced.
-func (g *Gate) Release() error {
-	held := g.Relay.Held()
-	err := g.Relay.Release()
-	if held && g.monitor != nil {
-		g.monitor.Withdraw(holdUntil)
-		g.monitor.Granted(g.clock.Now())
-	}
-	return err
-}
+func (g *Gate) Release() error { return g.Relay.Release() }

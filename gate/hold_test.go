@@ -208,3 +208,38 @@ func TestAlarmNeedsADriverWithInputs(t *testing.T) {
 		t.Fatalf("driver none: %v", err)
 	}
 }
+
+// Halting the relay during a hold ends the hold's grant too: a door
+// opened after the grace reads as forced (the year-9999 grant used to stay,
+// which turned forced-door detection off for good).
+func TestHaltDuringHoldEndsTheGrant(t *testing.T) {
+	h := newHoldRig(t)
+	g := h.g
+	if err := g.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, true)
+	if err := g.Relay.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, false)
+	h.clk.Advance(10 * time.Second)
+	g.Sim().SetInput("door", true)
+	if e := <-g.Events(); e.Kind != gate.DoorForced {
+		t.Fatalf("door after a halt during the hold: %v", e)
+	}
+}
+
+// A hold whose line never energised leaves no grant behind.
+func TestFailedHoldLeavesNoGrant(t *testing.T) {
+	h := newHoldRig(t)
+	g := h.g
+	g.Sim().FailOutput("relay", errors.New("line lost"))
+	if err := g.Hold(); err == nil {
+		t.Fatal("hold on a dead line succeeded")
+	}
+	g.Sim().SetInput("door", true)
+	if e := <-g.Events(); e.Kind != gate.DoorForced {
+		t.Fatalf("door after a failed hold: %v", e)
+	}
+}

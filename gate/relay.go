@@ -276,6 +276,7 @@ func (r *PulseRelay) Halt() error {
 	r.state = RelayHalted
 	if r.held { // hold.go: the line was energised; say it no longer is
 		r.held = false
+		r.endHoldGrant()
 		if err := r.inactive(); err != nil {
 			return err
 		}

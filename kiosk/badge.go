@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // BadgeScanner reads badge QR codes from the camera (*capture.QRScanner
@@ -49,11 +50,27 @@ func (b *badgeLoop) setIdle(idle bool) {
 	}
 }
 
+// The wait before a scanner that stopped on its own is started again: it
+// doubles on each stop in a row, up to badgeRetryMax, so a camera that is
+// gone is not hammered; a run that lasted badgeRetryMax starts it over.
+const (
+	badgeRetryMin = time.Second
+	badgeRetryMax = 30 * time.Second
+)
+
 // run scans while idle until ctx ends; the scanner has stopped when it
-// returns.
+// returns. A scanner whose Run returns on its own (an error, the camera
+// closed) is started again after a backoff while the gate stays idle.
 func (b *badgeLoop) run(ctx context.Context) {
-	var stop context.CancelFunc
-	var done chan struct{}
+	var (
+		stop    context.CancelFunc
+		done    chan struct{} // closed when the running scanner returned; nil when none runs
+		started time.Time
+		idle    bool
+		retry   *time.Timer // pending restart after a stop on its own
+		retryC  <-chan time.Time
+		backoff = badgeRetryMin
+	)
 	halt := func() {
 		if stop != nil {
 			stop()
@@ -61,27 +78,53 @@ func (b *badgeLoop) run(ctx context.Context) {
 			stop, done = nil, nil
 		}
 	}
-	defer halt()
+	start := func() {
+		sctx, cancel := context.WithCancel(ctx)
+		stop, done, started = cancel, make(chan struct{}), time.Now()
+		go func(done chan struct{}) {
+			defer close(done)
+			if err := b.scanner.Run(sctx, b.found); err != nil {
+				b.log.Error("badge scanner stopped", "err", err)
+			}
+		}(done)
+	}
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+		halt()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case idle := <-b.idle:
+		case <-done: // returned on its own: halt() was not called
+			stop()
+			stop, done = nil, nil
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(started) >= badgeRetryMax {
+				backoff = badgeRetryMin
+			}
+			retry = time.NewTimer(backoff)
+			retryC = retry.C
+			b.log.Warn("badge scanner restarts after a pause", "after", backoff)
+			backoff = min(2*backoff, badgeRetryMax)
+		case <-retryC:
+			retry, retryC = nil, nil
+			if idle && stop == nil {
+				start()
+			}
+		case idle = <-b.idle:
 			if !idle {
 				halt()
 				continue
 			}
-			if stop != nil {
-				continue
+			if stop != nil || retry != nil {
+				continue // running, or waiting out the backoff
 			}
-			sctx, cancel := context.WithCancel(ctx)
-			stop, done = cancel, make(chan struct{})
-			go func(done chan struct{}) {
-				defer close(done)
-				if err := b.scanner.Run(sctx, b.found); err != nil {
-					b.log.Error("badge scanner stopped", "err", err)
-				}
-			}(done)
+			start()
 		}
 	}
 }

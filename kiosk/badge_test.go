@@ -132,3 +132,28 @@ func TestBadgeScannerRestartsAfterFailure(t *testing.T) {
 		}
 	})
 }
+
+// A scanner that fails while the gate stays idle is started again after
+// the backoff, without waiting for a session (no badge could start one).
+func TestBadgeScannerRestartsWhileIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, s := badgeRig(t)
+		s.failNext = errors.New("camera closed")
+		stop := r.start(t)
+		require.Eventually(t, func() bool { _, starts := s.state(); return starts == 1 }, time.Minute, 100*time.Millisecond)
+		time.Sleep(badgeRetryMin / 2)
+		if running, starts := s.state(); running != 0 || starts != 1 {
+			t.Fatalf("before the backoff: %d running, %d starts; want 0 and 1", running, starts)
+		}
+		require.Eventually(t, func() bool { running, _ := s.state(); return running == 1 }, time.Minute, 100*time.Millisecond)
+		if r.k.Status().State != StateIdle || len(r.events()) != 0 {
+			t.Fatalf("state %s, %d events: the restart needed no session", r.k.Status().State, len(r.events()))
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if running, starts := s.state(); running != 0 || starts != 2 {
+			t.Fatalf("after Run: %d running, %d starts; want 0 and 2", running, starts)
+		}
+	})
+}

@@ -86,6 +86,10 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 		return nil, errors.New("kiosk: Deps.Authenticator is required")
 	case deps.Relay == nil:
 		return nil, errors.New("kiosk: Deps.Relay is required")
+	case o.Zones.Muster && deps.Site == nil:
+		// Without the guard a match would be a plain grant and pulse the
+		// relay: an assembly point must never open anything.
+		return nil, errors.New("kiosk: an assembly-point kiosk (mode muster) needs Deps.Site")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()

@@ -248,11 +248,16 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 	if age := now.Sub(s.face.CapturedAt); !(age <= p.MaxAge) {
 		reasons = append(reasons, ReasonStaleApproval)
 	}
-	if p.RequireBroker && k.deps.Broker != nil && !k.deps.Broker.Connected() {
+	// A muster check-in opens nothing: the broker and anti-passback rules
+	// guard a door, and must never block a check-in at the assembly point
+	// (a broker outage during an evacuation). The attempts limit still
+	// applies: it bounds the API calls, which a check-in makes too.
+	door := !k.sitest.muster
+	if door && p.RequireBroker && k.deps.Broker != nil && !k.deps.Broker.Connected() {
 		reasons = append(reasons, ReasonBrokerDown)
 	}
 	soft := false
-	if p.AntiPassback.Mode != "off" && k.passback.check(s.id.SubmissionID, now, p.AntiPassback.Window) {
+	if door && p.AntiPassback.Mode != "off" && k.passback.check(s.id.SubmissionID, now, p.AntiPassback.Window) {
 		if p.AntiPassback.Mode == "hard" {
 			reasons = append(reasons, ReasonAntiPassback)
 		} else {

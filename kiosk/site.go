@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/facegate/facegate/record"
+	"github.com/facegate/facegate/site"
 )
 
 // The site (docs/site.md): with zones on, every gate of a site shares who
@@ -156,6 +157,12 @@ func (k *Kiosk) initSite(o SiteOptions) {
 	}, []string{"code", "result"})
 	k.metrics.reg.MustRegister(k.sitest.verdicts)
 	if k.deps.Site != nil {
+		// The site's alert series start at 0 like the input ones: an alert
+		// rule on them works before the first evacuation.
+		for _, a := range []string{AlertEvacuation, AlertPassbackSoft, AlertOccupancyReached, AlertOccupancyBelow,
+			AlertSiteUnreachable, site.AlertSiteState} {
+			k.metrics.alerts.WithLabelValues(a)
+		}
 		for _, c := range []string{"allowed", ReasonPassbackSameZone, ReasonPassbackNoPath, ReasonOccupancyFull} {
 			for _, r := range []string{"allowed", "soft", "denied"} {
 				if (c == "allowed") == (r == "allowed") {
@@ -346,9 +353,12 @@ func (k *Kiosk) SetEvacuation(e SiteEvacuation) {
 	idle := k.status.State == StateIdle
 	k.mu.Unlock()
 	if idle {
+		// The message asks the guard: computed before k.mu is taken, so the
+		// guard is never called under the kiosk's lock.
+		msg := k.idleMessage()
 		k.updateStatus(func(s *Status) {
 			if s.State == StateIdle {
-				s.Message = k.idleMessage()
+				s.Message = msg
 			}
 		})
 	}

@@ -2,9 +2,11 @@ package kiosk
 
 import (
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -29,6 +31,8 @@ type fakeSite struct {
 	fixErr  error
 	fixed   SiteCorrected
 	evacs   []bool
+	// onEvacuation, when set, runs at each Evacuation call (unlocked).
+	onEvacuation func()
 }
 
 func newFakeSite() *fakeSite {
@@ -44,6 +48,12 @@ func (f *fakeSite) Check(person string, now time.Time) (SitePassage, SiteVerdict
 }
 
 func (f *fakeSite) Evacuation() SiteEvacuation {
+	f.mu.Lock()
+	hook := f.onEvacuation
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.evac
@@ -338,5 +348,115 @@ func TestSiteCoachingCoversItsCodes(t *testing.T) {
 		if !knownReasons[code] {
 			t.Errorf("%q is not a known metrics reason", code)
 		}
+	}
+}
+
+// An assembly-point kiosk without the site guard would turn a match into a
+// plain grant and pulse the relay: New refuses it.
+func TestMusterNeedsTheSiteGuard(t *testing.T) {
+	cfg := siteConfig(t, modeMuster)
+	_, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+		Publisher: &fakePublisher{}, Logger: quietLogger()})
+	if err == nil || !strings.Contains(err.Error(), "muster") {
+		t.Fatalf("New of a muster kiosk without Deps.Site: %v, want an error", err)
+	}
+}
+
+// A check-in at the assembly point is not held up by the door's rules: a
+// broker outage (require_broker) or an anti-passback grant in memory.
+func TestMusterCheckInIgnoresTheDoorRules(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(cfg *Options)
+		after func(t *testing.T, r *rig)
+	}{
+		{name: "broker down", setup: func(cfg *Options) { cfg.Policy.RequireBroker = true },
+			after: func(t *testing.T, r *rig) {
+				r.brk.mu.Lock()
+				r.brk.connected = false
+				r.brk.mu.Unlock()
+			}},
+		{name: "anti-passback hard", setup: func(cfg *Options) {
+			cfg.Policy.AntiPassback.Mode = "hard"
+			cfg.Policy.AntiPassback.Window = time.Hour
+		}, after: func(t *testing.T, r *rig) {
+			if err := r.k.passback.grant(worker.SubmissionID, r.k.now(), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := siteConfig(t, modeMuster)
+				tc.setup(cfg)
+				site := newFakeSite()
+				site.setEvacuation(SiteEvacuation{Active: true, ID: "evac-1"})
+				r := newSiteRig(t, cfg, site)
+				tc.after(t, r)
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				ev := r.events()[0]
+				if ev.Decision != record.DecisionGranted || !slices.Contains(ev.Reason, ReasonMustered) {
+					t.Errorf("check-in %s %v, want granted %s", ev.Decision, ev.Reason, ReasonMustered)
+				}
+				if r.relay.count() != 0 {
+					t.Errorf("%d pulses at the assembly point", r.relay.count())
+				}
+			})
+		})
+	}
+}
+
+// SetEvacuation asks the guard for the idle message without holding the
+// kiosk's lock (the guard takes its own locks; under k.mu that is a lock
+// order the kiosk must not impose).
+func TestSetEvacuationAsksTheGuardUnlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		site := newFakeSite()
+		r := newSiteRig(t, siteConfig(t, modeGate), site)
+		stop := r.start(t)
+		defer stop()
+		var underLock atomic.Bool
+		site.mu.Lock()
+		site.onEvacuation = func() {
+			// Anyone else holds k.mu only briefly; the caller's own hold
+			// never ends while it waits here.
+			for range 1000 {
+				if r.k.mu.TryLock() {
+					r.k.mu.Unlock()
+					return
+				}
+				runtime.Gosched()
+			}
+			underLock.Store(true)
+		}
+		site.mu.Unlock()
+		e := SiteEvacuation{Active: true, ID: "e1", By: "panel"}
+		site.setEvacuation(e)
+		r.k.SetEvacuation(e)
+		if underLock.Load() {
+			t.Error("SiteGuard.Evacuation called with the kiosk's lock held")
+		}
+		if got := r.k.Status().Message; got != msgEvacuation {
+			t.Errorf("idle during an evacuation: %q", got)
+		}
+	})
+}
+
+// With a site, its alert series are scraped at 0 from the start; without
+// one they are not there.
+func TestSiteAlertCountersStartAtZero(t *testing.T) {
+	codes := []string{AlertEvacuation, AlertPassbackSoft, AlertOccupancyReached, AlertOccupancyBelow, AlertSiteUnreachable, "site_state"}
+	got := scrape(t, newSiteRig(t, siteConfig(t, modeGate), newFakeSite()).k)
+	for _, code := range codes {
+		if want := `facegate_operator_alerts_total{code="` + code + `"} 0`; !strings.Contains(got, want) {
+			t.Errorf("with a site, no %s", want)
+		}
+	}
+	if got := scrape(t, newRig(t, testConfig(t)).k); strings.Contains(got, `code="`+AlertEvacuation+`"`) {
+		t.Errorf("without a site, an %s series", AlertEvacuation)
 	}
 }

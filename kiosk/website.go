@@ -11,13 +11,14 @@ import (
 	"slices"
 	"strconv"
 	"time"
-)
 
-// siteOutside is the implicit zone (site.Outside).
-const siteOutside = "outside"
+	"github.com/facegate/facegate/site"
+)
 
 // validZoneName is the zone name rule of the configuration: 1-64 letters,
 // digits, '-' or '_' (also what an evacuation id must be to name a file).
+// A copy of config.ValidName: the kiosk does not link config, and site
+// exports no name check.
 func validZoneName(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
@@ -371,7 +372,7 @@ func ParseSiteCorrection(body []byte) (SiteCorrection, error) {
 	switch {
 	case !ValidID(c.UserID):
 		return SiteCorrection{}, siteErr("user_id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxIDLen)
-	case c.Zone != siteOutside && !validZoneName(c.Zone):
+	case c.Zone != site.Outside && !validZoneName(c.Zone):
 		return SiteCorrection{}, siteErr("zone", "%q is not a zone name", clip(c.Zone))
 	case !validName(c.By):
 		return SiteCorrection{}, siteErr("by", "must be printable text of at most %d characters", maxNameLen)

@@ -234,7 +234,7 @@ func FuzzParseSiteRequests(f *testing.F) {
 	f.Add([]byte(`{"user_id":"u-1"}{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if c, err := ParseSiteCorrection(body); err == nil {
-			if !ValidID(c.UserID) || (c.Zone != config.Outside && !config.ValidName(c.Zone)) || !validZoneName(c.Zone) && c.Zone != siteOutside {
+			if !ValidID(c.UserID) || (c.Zone != config.Outside && !config.ValidName(c.Zone)) || !validZoneName(c.Zone) && c.Zone != config.Outside {
 				t.Fatalf("accepted %+v", c)
 			}
 		} else if !errors.Is(err, ErrSiteRequest) {
