@@ -23,32 +23,3 @@ var Reasons = []Reason{
 	ReasonNoFace, ReasonMultipleFaces, ReasonCutByEdge, ReasonTooSmall, ReasonTooDark,
 	ReasonTooBright, ReasonTooBlurry, ReasonNotFrontal, ReasonHeadTilted,
 }
-
-// Message is the short instruction the kiosk shows the worker (the kiosk
-// holds its own copy, kiosk.Coach: cmd/facegate's
-// TestCaptureReasonMessagesAgree fails when the two differ).
-func (r Reason) Message() string {
-	switch r {
-	case ReasonNone:
-		return "Hold still"
-	case ReasonNoFace:
-		return "Look at the camera"
-	case ReasonMultipleFaces:
-		return "One person at a time"
-	case ReasonCutByEdge:
-		return "Move to the middle of the picture"
-	case ReasonTooSmall:
-		return "Come closer"
-	case ReasonNotFrontal:
-		return "Look straight at the camera"
-	case ReasonHeadTilted:
-		return "Keep your head straight"
-	case ReasonTooDark:
-		return "Step into the light"
-	case ReasonTooBright:
-		return "Too bright — step out of the glare"
-	case ReasonTooBlurry:
-		return "Hold still"
-	}
-	return "Look at the camera"
-}

@@ -348,7 +348,11 @@ func (c *Checker) planarity(f frameObs) (parallax, inliers, nonDev, noseLead flo
 		}
 	}
 	var lead []float64
-	if ho, ok := findHomographyBy(osrc, odst, thr, noseLeadFit); ok && len(osrc) >= 8 {
+	// Counted first: OpenCV asserts (a crash through cgo) on too few points.
+	if len(osrc) < 8 {
+		return parallax, inliers, nonDev, 0, true
+	}
+	if ho, ok := findHomographyBy(osrc, odst, thr, noseLeadFit); ok {
 		for i, p := range src {
 			if !central[i] {
 				continue
@@ -462,7 +466,7 @@ func solve3(m [3][4]float64) ([3]float64, bool) {
 // refused with Haar, 9 with LMedS); plain least squares did as well on the
 // real turns but let a rendered screen's sliding glare drag the plane and
 // pass (docs/liveness.md). LMedS keeps a majority plane when there is one.
-var noseLeadFit = gocv.HomograpyMethodLMEDS
+const noseLeadFit = gocv.HomograpyMethodLMEDS
 
 // findHomography is gocv.FindHomography (RANSAC) on point slices; it
 // returns the 3x3 matrix row by row.
@@ -473,6 +477,10 @@ func findHomography(src, dst []pt, thr float64) ([9]float64, bool) {
 // findHomographyBy is findHomography with the given method.
 func findHomographyBy(src, dst []pt, thr float64, method gocv.HomographyMethod) ([9]float64, bool) {
 	var h [9]float64
+	// A homography needs 4 pairs; OpenCV asserts (a crash through cgo) below.
+	if len(src) < 4 || len(src) != len(dst) {
+		return h, false
+	}
 	a := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
 	b := gocv.NewMatWithSize(len(dst), 1, gocv.MatTypeCV32FC2)
 	mask := gocv.NewMat()

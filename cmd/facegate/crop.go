@@ -13,6 +13,7 @@ import (
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/kiosk"
 )
 
 // cropBox is a rectangle as {x, y, w, h} in source pixels.
@@ -195,7 +196,11 @@ func reasonText(rs []capture.Reason) string {
 	}
 	parts := make([]string, len(rs))
 	for i, r := range rs {
-		parts[i] = fmt.Sprintf("%s (%s)", r, r.Message())
+		msg, ok := kiosk.Coach(string(r))
+		if !ok {
+			msg = "Look at the camera" // the screen's fallback
+		}
+		parts[i] = fmt.Sprintf("%s (%s)", r, msg)
 	}
 	return strings.Join(parts, ", ")
 }

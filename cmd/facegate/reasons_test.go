@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -29,12 +30,28 @@ func TestCaptureReasonsCoached(t *testing.T) {
 	}
 }
 
-// What `facegate crop` says for a reason (capture.Reason.Message) is what
-// the kiosk's screen says for it (kiosk.Coach): one instruction per code.
-func TestCaptureReasonMessagesAgree(t *testing.T) {
+// What `facegate crop` says for a reason is what the kiosk's screen says
+// for it (kiosk.Coach): one instruction per code, worded in one place.
+func TestCropReasonText(t *testing.T) {
+	tests := []struct {
+		rs   []capture.Reason
+		want string
+	}{
+		{nil, "no frames"},
+		{[]capture.Reason{capture.ReasonTooDark}, "too_dark (Step into the light)"},
+		{[]capture.Reason{capture.ReasonNoFace, capture.ReasonHeadTilted}, "no_face (Look at the camera), head_tilted (Keep your head straight)"},
+		{[]capture.Reason{capture.ReasonTooBright}, "too_bright (Too bright — step out of the glare)"},
+		{[]capture.Reason{"not_a_code"}, "not_a_code (Look at the camera)"},
+	}
+	for _, tt := range tests {
+		if got := reasonText(tt.rs); got != tt.want {
+			t.Errorf("reasonText(%v) = %q, want %q", tt.rs, got, tt.want)
+		}
+	}
 	for _, r := range capture.Reasons {
-		if m, _ := kiosk.Coach(string(r)); m != r.Message() {
-			t.Errorf("%s: the kiosk shows %q, capture.Reason.Message says %q", r, m, r.Message())
+		m, _ := kiosk.Coach(string(r))
+		if got, want := reasonText([]capture.Reason{r}), fmt.Sprintf("%s (%s)", r, m); got != want {
+			t.Errorf("reasonText(%s) = %q, the kiosk shows %q", r, got, want)
 		}
 	}
 }

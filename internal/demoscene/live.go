@@ -2,7 +2,6 @@ package demoscene
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -38,9 +37,6 @@ const (
 	printRollSD = 0.3                // degrees of hand tremor
 )
 
-// ErrClosed is returned by Live.Next after Close.
-var ErrClosed = errors.New("demoscene: live scene closed")
-
 // Live plays a scene as a camera in real time (a capture.FrameSource): frame
 // k exists from the start + k/fps on, and Next hands out the newest one.
 // Unlike a pre-rendered video, its people react to the kiosk (React): a
@@ -48,25 +44,28 @@ var ErrClosed = errors.New("demoscene: live scene closed")
 // it. While a challenge is on the screen the scene holds its place, so that
 // a slow machine does not make the person walk off mid-answer.
 type Live struct {
-	s      Scene
-	r      *renderer
-	now    func() time.Time
-	start  time.Time
-	length time.Duration
-	starts []time.Duration   // scene time at which each phase begins
-	faces  []image.Rectangle // the face in each Face and Print layer
-	turned [][2][]gocv.Mat   // per Face phase: turned layers, [0] left, [1] right, by yaw step
-	sheets []gocv.Mat        // per Print phase: the sheet (photo with its paper margin)
-	shake  *synth.Shake      // the attacker's hand
-	mu     sync.Mutex
-	asked  string        // "left" or "right" while the challenge is shown
-	since  time.Time     // when it was asked, or when it left the screen
-	dir    float64       // +1 left, -1 right: the last challenge's side
-	paused time.Duration // scene time spent frozen by finished challenges
-	last   uint64        // the last frame number rendered
-	shook  uint64        // the last frame number the hand moved at
-	closed bool
-	health capture.Health
+	s        Scene
+	r        *renderer
+	now      func() time.Time
+	start    time.Time
+	length   time.Duration
+	starts   []time.Duration   // scene time at which each phase begins
+	faces    []image.Rectangle // per Face phase: where turned patches go in the layer
+	turned   [][2][]gocv.Mat   // per Face phase: the turned face region, [0] left, [1] right, by yaw step
+	sheets   []gocv.Mat        // per Print phase: the sheet (photo with its paper margin)
+	shake    *synth.Shake      // the attacker's hand
+	wake     chan struct{}     // closed by Close: wakes a Next waiting for its frame
+	mu       sync.Mutex
+	frame    gocv.Mat // the last frame rendered (number rendered), for the other readers
+	scratch  gocv.Mat // a Face layer with a turned patch pasted in
+	rendered uint64
+	asked    string        // "left" or "right" while the challenge is shown
+	since    time.Time     // when it was asked, or when it left the screen
+	dir      float64       // +1 left, -1 right: the last challenge's side
+	paused   time.Duration // scene time spent frozen by finished challenges
+	shook    uint64        // the last frame number the hand moved at
+	closed   bool
+	health   capture.Health
 }
 
 // NewLive prepares scene s to be played as a camera from now on (now is
@@ -98,7 +97,7 @@ func NewLive(s Scene, faceCascade string, now func() time.Time) (*Live, error) {
 	}
 	l := &Live{s: s, r: r, now: now, length: s.Length(), shake: synth.NewShake(7, printTremor, printRollSD),
 		faces: make([]image.Rectangle, len(s.Phases)), turned: make([][2][]gocv.Mat, len(s.Phases)),
-		sheets: make([]gocv.Mat, len(s.Phases))}
+		sheets: make([]gocv.Mat, len(s.Phases)), wake: make(chan struct{}), frame: gocv.NewMat(), scratch: gocv.NewMat()}
 	var at time.Duration
 	for i, p := range s.Phases {
 		l.starts = append(l.starts, at)
@@ -111,18 +110,23 @@ func NewLive(s Scene, faceCascade string, now func() time.Time) (*Live, error) {
 			l.Close()
 			return nil, fmt.Errorf("%w: phase %d: no face found in %s", ErrScene, i, p.Image)
 		}
-		l.faces[i] = face
 		if p.Kind == Print {
 			l.sheets[i] = paperSheet(r.layers[i])
 			continue
 		}
+		// Turn moves only the pixels of the face box: only that region is
+		// turned and kept (a full layer per yaw step was ~190 MB).
+		box := face.Intersect(image.Rect(0, 0, r.layers[i].Cols(), r.layers[i].Rows()))
+		l.faces[i] = box
+		region := r.layers[i].Region(box)
 		for side, sign := range []float64{1, -1} {
 			for k := 1; k <= yawSteps; k++ {
 				m := gocv.NewMat()
-				synth.Turn(r.layers[i], &m, face, sign*headPeakYaw*float64(k)/yawSteps)
+				synth.Turn(region, &m, face.Sub(box.Min), sign*headPeakYaw*float64(k)/yawSteps)
 				l.turned[i][side] = append(l.turned[i][side], m)
 			}
 		}
+		region.Close()
 	}
 	l.start = now()
 	l.health = capture.Health{State: capture.StateUp, FPS: float64(s.FPS), Since: l.start}
@@ -151,7 +155,8 @@ func paperSheet(photo gocv.Mat) gocv.Mat {
 	return out
 }
 
-// Close releases the rendered layers; Next then returns ErrClosed.
+// Close releases the rendered layers and wakes a waiting Next; Next then
+// returns capture.ErrClosed.
 func (l *Live) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -159,7 +164,10 @@ func (l *Live) Close() {
 		return
 	}
 	l.closed = true
+	close(l.wake)
 	l.r.close()
+	l.frame.Close()
+	l.scratch.Close()
 	for _, t := range l.turned {
 		for _, side := range t {
 			for _, m := range side {
@@ -242,8 +250,9 @@ func (l *Live) Next(ctx context.Context, after uint64, dst *gocv.Mat) (capture.F
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return capture.FrameInfo{}, ErrClosed
+		return capture.FrameInfo{}, capture.ErrClosed
 	}
+	wake := l.wake
 	k := uint64(l.now().Sub(l.start) * time.Duration(l.s.FPS) / time.Second)
 	l.mu.Unlock()
 	if k <= after {
@@ -255,6 +264,9 @@ func (l *Live) Next(ctx context.Context, after uint64, dst *gocv.Mat) (capture.F
 		case <-ctx.Done():
 			t.Stop()
 			return capture.FrameInfo{}, ctx.Err()
+		case <-wake:
+			t.Stop()
+			return capture.FrameInfo{}, capture.ErrClosed
 		case <-t.C:
 		}
 	}
@@ -262,11 +274,17 @@ func (l *Live) Next(ctx context.Context, after uint64, dst *gocv.Mat) (capture.F
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return capture.FrameInfo{}, ErrClosed
+		return capture.FrameInfo{}, capture.ErrClosed
 	}
-	if err := l.render(dst, at, k); err != nil {
-		return capture.FrameInfo{}, err
+	// Every reader (kiosk, liveness, preview) asks for the same frame:
+	// it is rendered once (a Print costs ~8 ms) and copied for the rest.
+	if l.rendered != k || l.frame.Empty() {
+		if err := l.render(&l.frame, at, k); err != nil {
+			return capture.FrameInfo{}, err
+		}
+		l.rendered = k
 	}
+	l.frame.CopyTo(dst)
 	l.health.LastFrame = at
 	return capture.FrameInfo{Seq: k, At: at}, nil
 }
@@ -283,10 +301,6 @@ func (l *Live) render(dst *gocv.Mat, at time.Time, k uint64) error {
 	t := l.sceneTime(at)
 	i := l.phaseAt(t)
 	n := int(t * time.Duration(l.s.FPS) / time.Second)
-	if dst.Rows() != l.s.Height || dst.Cols() != l.s.Width || dst.Type() != gocv.MatTypeCV8UC3 {
-		dst.Close()
-		*dst = gocv.NewMatWithSize(l.s.Height, l.s.Width, gocv.MatTypeCV8UC3)
-	}
 	turn := l.turn(at)
 	switch l.s.Phases[i].Kind {
 	case Face:
@@ -296,7 +310,11 @@ func (l *Live) render(dst *gocv.Mat, at time.Time, k uint64) error {
 			if l.dir < 0 {
 				side = 1
 			}
-			layer = l.turned[i][side][step-1]
+			l.r.layers[i].CopyTo(&l.scratch)
+			roi := l.scratch.Region(l.faces[i])
+			l.turned[i][side][step-1].CopyTo(&roi)
+			roi.Close()
+			layer = l.scratch
 		}
 		l.r.drawLayer(dst, layer, i, n)
 	case Print:

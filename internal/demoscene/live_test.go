@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -175,7 +176,76 @@ func TestLiveNextAfterClose(t *testing.T) {
 		t.Fatalf("first frame: %v, %dx%d", err, m.Cols(), m.Rows())
 	}
 	l.Close()
-	if _, err := l.Next(context.Background(), 0, &m); !errors.Is(err, ErrClosed) {
+	if _, err := l.Next(context.Background(), 0, &m); !errors.Is(err, capture.ErrClosed) {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// capture.FrameSource's readers stop on capture.ErrClosed only, and a
+// Close must not leave a reader asleep until its frame is due.
+func TestLiveCloseWakesNext(t *testing.T) {
+	dir := imagesDir(t)
+	s := Scene{Width: 640, Height: 480, FPS: 10, Phases: []Phase{{Kind: Face, Image: filepath.Join(dir, WorkerPhoto), Duration: time.Second}}}
+	synctest.Test(t, func(t *testing.T) {
+		l, err := NewLive(s, cascade, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			m := gocv.NewMat()
+			defer m.Close()
+			_, err := l.Next(context.Background(), 1000, &m) // frame 1001 is 100 s away
+			done <- err
+		}()
+		synctest.Wait()
+		l.Close()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if !errors.Is(err, capture.ErrClosed) {
+				t.Fatalf("Next woken by Close: %v, want capture.ErrClosed", err)
+			}
+		default:
+			t.Fatal("Next still waits for its frame after Close")
+		}
+	})
+}
+
+// Several readers ask for the same frame: it is rendered once and copied,
+// so that each gets the same picture and none can spoil another's.
+func TestLiveRepeatsAFrame(t *testing.T) {
+	dir := imagesDir(t)
+	s := Scene{Width: 640, Height: 480, FPS: 10, Phases: []Phase{{Kind: Print, Image: filepath.Join(dir, WorkerPhoto), Duration: time.Second}}}
+	at := time.Unix(1000, 0)
+	l, err := NewLive(s, cascade, func() time.Time { return at })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, b := gocv.NewMat(), gocv.NewMat()
+	defer a.Close()
+	defer b.Close()
+	ia, err := l.Next(context.Background(), 0, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := a.Clone()
+	defer first.Close()
+	a.SetTo(gocv.NewScalar(0, 0, 0, 0)) // the first reader draws on its copy
+	ib, err := l.Next(context.Background(), 0, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ia.Seq != ib.Seq || l.rendered != ib.Seq {
+		t.Fatalf("second read: frame %d (first %d, rendered %d)", ib.Seq, ia.Seq, l.rendered)
+	}
+	diff := gocv.NewMat()
+	defer diff.Close()
+	gocv.AbsDiff(first, b, &diff)
+	flat := diff.Reshape(1, 0)
+	defer flat.Close()
+	if n := gocv.CountNonZero(flat); n != 0 || b.Cols() != 640 || b.Rows() != 480 {
+		t.Fatalf("the repeat differs in %d values (%dx%d)", n, b.Cols(), b.Rows())
 	}
 }
