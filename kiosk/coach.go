@@ -54,9 +54,9 @@ const (
 )
 
 // captureCoaching is the capture section of coaching: one message for each
-// code capture emits (capture.Reasons), worded as capture.Reason.Message;
-// cmd/facegate's TestCaptureReasonsCoached and TestCaptureReasonMessagesAgree
-// fail when the codes or the words disagree.
+// code capture emits (capture.Reasons); cmd/facegate's
+// TestCaptureReasonsCoached fails when the codes disagree, and `facegate
+// crop` explains a reason with these same words (kiosk.Coach).
 var captureCoaching = map[string]string{
 	"no_face":        "Look at the camera",
 	"too_small":      "Come closer",
