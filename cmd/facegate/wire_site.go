@@ -508,7 +508,18 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 	now := w.now().UTC()
 	if start {
 		if cur := w.Evacuation(); cur.Active {
-			return cur, nil // one emergency at a time: already evacuating
+			// One emergency at a time: already evacuating. This gate's
+			// alarm or operator confirms it, though it may have been learnt
+			// unsigned: trusted from now on, here and (signed) at the peers.
+			if !w.isTrusted(cur.ID) {
+				w.trust(cur.ID)
+				w.mu.Lock()
+				w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: cur.ID})
+				w.mu.Unlock()
+				signalChan(w.wake)
+				w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: cur.ID, By: by, Reason: reason, Issued: now})
+			}
+			return cur, nil
 		}
 		// Milliseconds and a random suffix: two gates (or two quick
 		// requests) never name two evacuations alike.

@@ -109,6 +109,16 @@ func TestSiteWireEvacuationTrustHoldsRelay(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, true},
+		{"retained, then this gate's fire alarm", func(t *testing.T, w *siteWire) {
+			w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-retained", Since: ts, TS: ts, By: "panel", Gate: "south"})
+			w.handle()
+			if w.held {
+				t.Fatal("held for the retained evacuation")
+			}
+			if e, err := w.Evacuate(true, "fire-alarm@north", "fire alarm input"); err != nil || e.ID != "evac-retained" {
+				t.Fatalf("confirm: %+v %v", e, err)
+			}
+		}, true},
 		{"command", func(t *testing.T, w *siteWire) {
 			w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-cmd", By: "ops", Issued: now})
 		}, true},
