@@ -255,7 +255,7 @@ func (c *Config) resolveSecrets(env Env) error {
 	if err := c.Zones.validateSecrets(c.Identity.HTTP.Token, c.Kiosk.Open.Token); err != nil {
 		return err
 	}
-	if err := c.MQTT.validateSecrets(); err != nil {
+	if err := c.MQTT.validateSecrets(c.Zones.Enabled); err != nil {
 		return err
 	}
 	if err := c.Kiosk.validateSecrets(c.Identity.HTTP.Token); err != nil {

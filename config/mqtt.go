@@ -213,9 +213,15 @@ func validTopic(t string) bool {
 
 // validateSecrets runs once the secrets are resolved, so that `config check`
 // already refuses a remote unlock without a usable key.
-func (m *MQTT) validateSecrets() error {
-	if m.Enabled && m.Commands.Open.Enabled && len(m.Commands.Open.Secret.Value()) < mqttrules.MinOpenSecret {
+// With zones on the same secret signs the site commands (cmd/evacuate,
+// cmd/correct): a set but short one would turn them off without a word.
+func (m *MQTT) validateSecrets(zones bool) error {
+	n := len(m.Commands.Open.Secret.Value())
+	if m.Enabled && m.Commands.Open.Enabled && n < mqttrules.MinOpenSecret {
 		return fieldError("mqtt.commands.open.secret", "required when open is enabled, at least %d bytes (FACEGATE_OPEN_SECRET, secret.file or the systemd credential facegate-open-secret)", mqttrules.MinOpenSecret)
+	}
+	if m.Enabled && zones && n > 0 && n < mqttrules.MinOpenSecret {
+		return fieldError("mqtt.commands.open.secret", "with zones on it signs the site commands: at least %d bytes, or unset to turn the site commands off", mqttrules.MinOpenSecret)
 	}
 	return nil
 }

@@ -103,6 +103,8 @@ func TestZonesErrors(t *testing.T) {
 		{"io:\n  fire_alarm:\n    line: GPIO26\n", `f.yaml:3: io.fire_alarm.line: the fire alarm starts an evacuation of the site: it needs zones.enabled: true`},
 		{"io:\n  fire_alarm:\n    debounce: 3s\n", `f.yaml:3: io.fire_alarm.debounce: 3s must be between 0 and 1s`},
 		{"zones:\n  page_token: short\n", `f.yaml:2: zones.page_token: must be at least 24 characters`},
+		{"mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n  commands:\n    open: {secret: short-secret}\n" + on + "  list: [{name: site}]\n",
+			`f.yaml:5: mqtt.commands.open.secret: with zones on it signs the site commands: at least 16 bytes, or unset to turn the site commands off`},
 		{"zones:\n  page_token: same-token-for-both-0123456\n  admin_token: same-token-for-both-0123456\n",
 			`f.yaml:3: zones.admin_token: must differ from every other token (whoever may read or identify must not be able to change the record)`},
 	}
@@ -110,6 +112,18 @@ func TestZonesErrors(t *testing.T) {
 		_, err := Parse("f.yaml", []byte(tt.yml), nil)
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("%q:\n got  %v\n want %s", tt.yml, err, tt.want)
+		}
+	}
+}
+
+// A short command secret is fine while nothing uses it: no zones, no open.
+func TestShortCommandSecretWithoutZones(t *testing.T) {
+	for _, yml := range []string{
+		"mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n  commands:\n    open: {secret: short-secret}\n",
+		"mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n  commands:\n    open: {secret: site-secret-0123456789}\nzones:\n  enabled: true\n  list: [{name: site}]\n",
+	} {
+		if _, err := Parse("f.yaml", []byte(yml), nil); err != nil {
+			t.Errorf("%q: %v", yml, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // maxOwnCommands bounds the memory of this gate's own site commands
@@ -37,39 +38,79 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 	if c.isClosed() {
 		return Correct{}, ErrClosed
 	}
-	s := c.site
 	if cr.Issued.IsZero() {
 		cr.Issued = c.clock.Now()
 	}
-	body := SiteCommandBody{TS: cr.Issued.Unix(), Nonce: rand.Text(), Topic: s.topics.CmdCorrect,
+	body := SiteCommandBody{TS: cr.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdCorrect,
 		UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason}
-	raw, err := json.Marshal(body)
+	now, issued, err := c.publishSiteCommand(ctx, siteCmdCorrect, body)
 	if err != nil {
 		return Correct{}, fmt.Errorf("mqtt: correct: %w", err)
-	}
-	// Refused here rather than by every peer.
-	if _, err := parseSiteBody(siteCmdCorrect, raw); err != nil {
-		return Correct{}, fmt.Errorf("mqtt: correct: %w", err)
-	}
-	payload, err := SignSiteCommand(s.opts.Secret, body)
-	if err != nil {
-		return Correct{}, fmt.Errorf("mqtt: %w", err)
-	}
-	cli := c.live.Load()
-	if cli == nil || !c.Connected() {
-		return Correct{}, ErrNotConnected
-	}
-	now, issued, err := c.verifier.admit(body.TS, body.Nonce)
-	if err != nil {
-		return Correct{}, fmt.Errorf("mqtt: correct: %w", err)
-	}
-	s.addSent(payload)
-	if err := waitToken(ctx, (*cli).Publish(s.topics.CmdCorrect, 1, false, payload), c.opts.AckTimeout); err != nil {
-		s.takeSent(payload)
-		return Correct{}, fmt.Errorf("mqtt: publish %s: %w", s.topics.CmdCorrect, err)
 	}
 	c.log.Info("mqtt site correct command sent", "user_id", cr.UserID, "zone", cr.Zone, "by", cr.By, "nonce", body.Nonce)
 	return Correct{UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
+}
+
+// PublishEvacuate sends the start or the end of an evacuation this gate
+// decided (its fire-alarm input, the admin API) to every gate of the site:
+// the signed <site_topic>/cmd/evacuate, exactly as PublishCorrect sends a
+// correction (fresh nonce, ts = ev.Issued or the clock, its own echo
+// dropped). Peers verify it, so they may trust it with their relay, which
+// the unsigned retained evacuation state never is. ev.ID is required: the
+// peers must name the evacuation as this gate does.
+func (c *Client) PublishEvacuate(ctx context.Context, ev Evacuate) (Evacuate, error) {
+	if !c.SiteCommands() {
+		return Evacuate{}, ErrSiteCommandsOff
+	}
+	if c.isClosed() {
+		return Evacuate{}, ErrClosed
+	}
+	if ev.ID == "" || (ev.Action != EvacuateStart && ev.Action != EvacuateEnd) {
+		return Evacuate{}, fmt.Errorf("mqtt: evacuate: needs an id and action %q or %q", EvacuateStart, EvacuateEnd)
+	}
+	if ev.Issued.IsZero() {
+		ev.Issued = c.clock.Now()
+	}
+	body := SiteCommandBody{TS: ev.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdEvacuate,
+		Action: ev.Action, ID: ev.ID, By: ev.By, Reason: ev.Reason}
+	now, issued, err := c.publishSiteCommand(ctx, siteCmdEvacuate, body)
+	if err != nil {
+		return Evacuate{}, fmt.Errorf("mqtt: evacuate: %w", err)
+	}
+	c.log.Info("mqtt site evacuate command sent", "action", ev.Action, "id", ev.ID, "by", ev.By, "nonce", body.Nonce)
+	return Evacuate{Action: ev.Action, ID: ev.ID, By: ev.By, Reason: ev.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
+}
+
+// publishSiteCommand checks, signs and publishes one site command of this
+// gate; its nonce enters the replay memory first and its echo is dropped.
+func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
+	s := c.site
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return now, issued, err
+	}
+	// Refused here rather than by every peer.
+	if _, err := parseSiteBody(kind, raw); err != nil {
+		return now, issued, err
+	}
+	payload, err := SignSiteCommand(s.opts.Secret, body)
+	if err != nil {
+		return now, issued, err
+	}
+	cli := c.live.Load()
+	if cli == nil || !c.Connected() {
+		return now, issued, ErrNotConnected
+	}
+	now, issued, err = c.verifier.admit(body.TS, body.Nonce)
+	if err != nil {
+		return now, issued, err
+	}
+	s.addSent(payload)
+	if err := waitToken(ctx, (*cli).Publish(body.Topic, 1, false, payload), c.opts.AckTimeout); err != nil {
+		s.takeSent(payload)
+		return now, issued, fmt.Errorf("publish %s: %w", body.Topic, err)
+	}
+	return now, issued, nil
 }
 
 // addSent remembers a command payload this gate published.

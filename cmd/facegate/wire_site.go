@@ -9,16 +9,22 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/internal/atomicfile"
+	"github.com/facegate/facegate/internal/mqttrules"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
@@ -30,6 +36,16 @@ import (
 // copy, which the outboxes' replay and the peers' snapshots restore.
 const siteSaveEvery = 10 * time.Second
 
+// relayRetryEvery is how often a relay that could not be released after an
+// evacuation is tried again.
+const relayRetryEvery = 5 * time.Second
+
+// relayHolder is the part of the gate the evacuation drives.
+type relayHolder interface {
+	Hold() error
+	Release() error
+}
+
 // siteWire joins the presence, the broker, the gate and the kiosk. It is
 // the kiosk's SiteGuard and SiteBoard and the broker's SiteHandler and
 // SiteSource.
@@ -37,8 +53,19 @@ type siteWire struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	presence *site.Presence
-	gate     *gate.Gate // nil in tests that drive no relay
+	gate     *gate.Gate  // nil in tests that drive no relay
+	relay    relayHolder // the gate's relay; nil with no gate
 	now      func() time.Time
+	// connected reports the broker's connection (a fake in tests).
+	connected func() bool
+
+	// trusted are the ids of the evacuations this gate may hold its relay
+	// for: started here or by a verified signed cmd/evacuate, never learnt
+	// only from the unsigned retained state or a snapshot. Kept in
+	// trustPath so a restart mid-evacuation holds again.
+	tmu       sync.Mutex
+	trusted   []string
+	trustPath string
 
 	// Set once by start; the broker's goroutines may read them before
 	// (Views, on the first publication): nil until then.
@@ -53,6 +80,9 @@ type siteWire struct {
 	changed bool
 	wake    chan struct{}
 	held    bool // the relay is held for an evacuation (run's goroutine only)
+	// releaseFailed: the evacuation ended but the relay is still held
+	// (run's goroutine only): tried again on the next handle and timer.
+	releaseFailed bool
 	// localAlerted: site_unreachable was raised for the current outage.
 	localAlerted atomic.Bool
 }
@@ -79,9 +109,75 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 	if err != nil {
 		return nil, fmt.Errorf("zones: %w", err)
 	}
-	w := &siteWire{cfg: cfg, log: log.With("component", "site"), presence: p, gate: g, now: time.Now, wake: make(chan struct{}, 1)}
+	w := &siteWire{cfg: cfg, log: log.With("component", "site"), presence: p, gate: g, now: time.Now, wake: make(chan struct{}, 1),
+		trustPath: filepath.Join(cfg.StateDir, "site-evacuation-trust.json")}
+	if g != nil {
+		w.relay = g
+	}
+	w.connected = func() bool { b := w.broker(); return b != nil && b.Connected() }
+	if err := w.loadTrust(); err != nil {
+		// Fail safe: no relay held for a remote evacuation; local ones still.
+		w.log.Error("trusted evacuations not read: only evacuations started from now on hold the relay", "path", w.trustPath, "err", err)
+	}
 	p.Subscribe(w.onChange)
 	return w, nil
+}
+
+// maxTrusted bounds the trusted ids kept (the oldest go first).
+const maxTrusted = 64
+
+func (w *siteWire) loadTrust() error {
+	raw, err := os.ReadFile(w.trustPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read trusted evacuations: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return fmt.Errorf("parse %s: %w", w.trustPath, err)
+	}
+	w.tmu.Lock()
+	w.trusted = ids
+	w.tmu.Unlock()
+	return nil
+}
+
+// trust marks an evacuation as one this gate holds its relay for, durably.
+func (w *siteWire) trust(id string) {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	if slices.Contains(w.trusted, id) {
+		return
+	}
+	w.trusted = append(w.trusted, id)
+	if len(w.trusted) > maxTrusted {
+		w.trusted = w.trusted[len(w.trusted)-maxTrusted:]
+	}
+	raw, err := json.Marshal(w.trusted)
+	if err == nil {
+		err = atomicfile.Write(w.trustPath, raw, 0o600)
+	}
+	if err != nil {
+		w.log.Error("trusted evacuation not saved: a restart would not hold the relay for it", "id", id, "err", err)
+	}
+}
+
+func (w *siteWire) isTrusted(id string) bool {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	return slices.Contains(w.trusted, id)
+}
+
+// trustedActive is the oldest active evacuation this gate trusts ("" none).
+func (w *siteWire) trustedActive() string {
+	for _, e := range w.presence.Evacuations() {
+		if e.Active() && w.isTrusted(e.ID) {
+			return e.ID
+		}
+	}
+	return ""
 }
 
 func (w *siteWire) kiosk() *kiosk.Kiosk  { return w.kioskP.Load() }
@@ -92,7 +188,7 @@ func (w *siteWire) broker() *mqtt.Client { return w.brokerP.Load() }
 // are on whenever it is set.
 func (w *siteWire) mqttOptions(mo *mqtt.Options) {
 	mo.Zones = mqtt.SiteOptions{Enabled: true, Topic: w.cfg.Zones.SiteTopicFor(w.cfg.Site), Handler: w, Source: w,
-		Commands: len(w.cfg.MQTT.Commands.Open.Secret.Value()) >= 16, Secret: []byte(w.cfg.MQTT.Commands.Open.Secret.Value())}
+		Commands: len(w.cfg.MQTT.Commands.Open.Secret.Value()) >= mqttrules.MinOpenSecret, Secret: []byte(w.cfg.MQTT.Commands.Open.Secret.Value())}
 	if w.cfg.MQTT.HomeAssistant.Enabled {
 		for _, z := range w.cfg.Zones.List {
 			mo.Zones.OccupancySensors = append(mo.Zones.OccupancySensors, z.Name)
@@ -144,12 +240,18 @@ func (w *siteWire) run(ctx context.Context) {
 	if w.alarm != nil {
 		alarm = w.alarm.Events()
 	}
+	retry := time.NewTicker(relayRetryEvery)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
 			w.handle()
+		case <-retry.C:
+			if w.releaseFailed {
+				w.evacuationChanged()
+			}
 		case e, ok := <-alarm:
 			if !ok {
 				alarm = nil
@@ -185,6 +287,10 @@ func (w *siteWire) handle() {
 	notices, changed := w.pending, w.changed
 	w.pending, w.changed = nil, false
 	w.mu.Unlock()
+	if w.connected() {
+		// A new outage raises site_unreachable again.
+		w.localAlerted.Store(false)
+	}
 	if changed && w.broker() != nil {
 		w.broker().SiteChanged()
 	}
@@ -201,35 +307,44 @@ func (w *siteWire) handle() {
 			evac = true
 		}
 	}
-	if evac {
+	if evac || w.releaseFailed {
 		w.evacuationChanged()
 	}
 }
 
 // evacuationChanged holds or releases the relay and tells the kiosk
-// (screen, alert), from the presence's state now.
+// (screen, alert), from the presence's state now. Every evacuation refuses
+// sessions and drives the muster list; only a trusted one (trust) holds
+// the relay: an unsigned retained message must not open every door.
 func (w *siteWire) evacuationChanged() {
 	e := w.Evacuation()
 	w.kiosk().SetEvacuation(e)
-	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.gate == nil || w.kiosk().Muster() {
+	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.relay == nil || w.kiosk().Muster() {
 		return
 	}
+	id := w.trustedActive()
 	switch {
-	case e.Active && !w.held:
-		if err := w.gate.Hold(); err != nil {
+	case id != "" && !w.held:
+		if err := w.relay.Hold(); err != nil {
 			w.log.Error("relay not held open for the evacuation", "err", err)
 			w.kiosk().RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be held open for the evacuation: "+err.Error())
 			return
 		}
 		w.held = true
-		w.log.Warn("relay held open for the evacuation", "evacuation_id", e.ID)
-	case !e.Active && w.held:
-		if err := w.gate.Release(); err != nil {
-			w.log.Error("relay not released after the evacuation", "err", err)
-			w.kiosk().RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be released after the evacuation: "+err.Error())
+		w.log.Warn("relay held open for the evacuation", "evacuation_id", id)
+	case id == "" && w.held:
+		if err := w.relay.Release(); err != nil {
+			w.log.Error("relay not released after the evacuation: retrying", "err", err)
+			if !w.releaseFailed {
+				w.kiosk().RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be released after the evacuation: "+err.Error())
+			}
+			w.releaseFailed = true
+			return
 		}
-		w.held = false
+		w.held, w.releaseFailed = false, false
 		w.log.Info("relay released: the evacuation ended", "evacuation_id", e.ID)
+	case id != "" && w.held:
+		w.releaseFailed = false // held again before the release went through
 	}
 }
 
@@ -251,7 +366,7 @@ func (w *siteWire) fireAlarm(e gate.AlarmEvent) {
 
 // view is what the kiosk's verdicts rest on.
 func (w *siteWire) view() site.View {
-	if b := w.broker(); b != nil && b.Connected() {
+	if w.connected() {
 		return site.ViewSite
 	}
 	return site.ViewLocal
@@ -266,21 +381,17 @@ func (w *siteWire) Check(person string, now time.Time) (kiosk.SitePassage, kiosk
 	} else if view == site.ViewSite {
 		w.localAlerted.Store(false)
 	}
-	if person == "" {
-		// Not a fact of the presence (no user_id): untracked; refused
-		// where anti-passback is hard.
-		from, to := w.presence.Destination("")
-		d := w.cfg.Zones.Door
-		p := kiosk.SitePassage{From: from, To: to, Direction: d.Direction,
-			Exit: d.Direction == site.Exit || d.Direction == site.Both && to == d.From}
-		if w.cfg.Zones.AntiPassback.Mode == site.PassbackHard {
+	v := w.presence.Check(person, now, view)
+	p := kiosk.SitePassage{From: v.From, To: v.To, Direction: w.cfg.Zones.Door.Direction, Exit: v.Exit}
+	if person == "" && v.Code != site.CodeOccupancyFull {
+		// Not a fact of the presence (no user id): untracked, so no
+		// anti-passback of its own; refused entering where it is hard.
+		if w.cfg.Zones.AntiPassback.Mode == site.PassbackHard && !v.Exit {
 			return p, kiosk.SiteVerdict{Code: kiosk.ReasonSiteUnknown, Detail: "identity without a user id", View: string(view)}
 		}
 		return p, kiosk.SiteVerdict{Allowed: true, View: string(view)}
 	}
-	v := w.presence.Check(person, now, view)
-	return kiosk.SitePassage{From: v.From, To: v.To, Direction: w.cfg.Zones.Door.Direction, Exit: v.Exit},
-		kiosk.SiteVerdict{Allowed: v.Allowed, Soft: v.Soft, Code: v.Code, Detail: v.Message, View: string(v.View)}
+	return p, kiosk.SiteVerdict{Allowed: v.Allowed, Soft: v.Soft, Code: v.Code, Detail: v.Message, View: string(v.View)}
 }
 
 // Evacuation implements kiosk.SiteGuard: the oldest active evacuation.
@@ -397,14 +508,34 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 	now := w.now().UTC()
 	if start {
 		if cur := w.Evacuation(); cur.Active {
-			return cur, nil // one emergency at a time: already evacuating
+			// One emergency at a time: already evacuating. This gate's
+			// alarm or operator confirms it, though it may have been learnt
+			// unsigned: trusted from now on, here and (signed) at the peers.
+			if !w.isTrusted(cur.ID) {
+				w.trust(cur.ID)
+				w.mu.Lock()
+				w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: cur.ID})
+				w.mu.Unlock()
+				signalChan(w.wake)
+				w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: cur.ID, By: by, Reason: reason, Issued: now})
+			}
+			return cur, nil
 		}
-		id := "evac-" + now.Format("20060102T150405Z") + "-" + w.cfg.Gate
+		// Milliseconds and a random suffix: two gates (or two quick
+		// requests) never name two evacuations alike.
+		id := "evac-" + now.Format("20060102T150405.000Z") + "-" + rand.Text()[:6] + "-" + w.cfg.Gate
+		// Trusted before it starts, so the notice finds it trusted.
+		w.trust(id)
 		if _, err := w.presence.StartEvacuation(site.Evacuation{ID: id, Since: now, By: by, Reason: reason}); err != nil {
 			return kiosk.SiteEvacuation{}, err
 		}
 		w.publishEvacuation(mqtt.Evacuation{Active: true, ID: id, Since: record.Timestamp(now), By: by, Reason: reason, TS: record.Timestamp(now)})
-		return w.Evacuation(), nil
+		w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: id, By: by, Reason: reason, Issued: now})
+		e := w.Evacuation()
+		if !e.Active {
+			return e, fmt.Errorf("evacuation %s not active after its start (an end already known for it?)", id)
+		}
+		return e, nil
 	}
 	var ended []site.Evacuation
 	for _, e := range w.presence.Evacuations() {
@@ -420,8 +551,25 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 	}
 	for _, e := range ended {
 		w.publishEvacuation(mqtt.Evacuation{Active: false, ID: e.ID, Since: record.Timestamp(e.Since), By: by, Reason: reason, TS: record.Timestamp(now)})
+		w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateEnd, ID: e.ID, By: by, Reason: reason, Issued: now})
 	}
 	return w.Evacuation(), nil
+}
+
+// publishEvacuate sends this gate's start or end to the other gates as the
+// signed cmd/evacuate: they trust it with their relay (a fire alarm at one
+// gate opens every door). Without site commands only the retained state
+// goes, which the peers do not hold their relays for.
+func (w *siteWire) publishEvacuate(e mqtt.Evacuate) {
+	b := w.broker()
+	if b == nil || !b.SiteCommands() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), siteCorrectTimeout)
+	defer cancel()
+	if _, err := b.PublishEvacuate(ctx, e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+		w.log.Warn("evacuate command not sent: the other gates do not hold their relays for it", "id", e.ID, "action", e.Action, "err", err)
+	}
 }
 
 func (w *siteWire) publishEvacuation(e mqtt.Evacuation) {
@@ -464,6 +612,13 @@ func (w *siteWire) SiteEvacuation(e mqtt.Evacuation) {
 		w.log.Warn("site evacuation state not applied", "id", e.ID, "err", err)
 		return
 	}
+	if !e.Active && w.knownEvacuation(e.ID) {
+		// The end keeps the start's by and reason.
+		if _, err := w.presence.EndEvacuation(e.ID, ts, e.By); err != nil {
+			w.log.Warn("site evacuation state not applied", "id", e.ID, "err", err)
+		}
+		return
+	}
 	ev := site.Evacuation{ID: e.ID, Since: since, By: e.By, Reason: e.Reason}
 	if !e.Active {
 		ev.Ended, ev.EndedBy = ts, e.By
@@ -473,6 +628,10 @@ func (w *siteWire) SiteEvacuation(e mqtt.Evacuation) {
 	}
 }
 
+func (w *siteWire) knownEvacuation(id string) bool {
+	return slices.ContainsFunc(w.presence.Evacuations(), func(e site.Evacuation) bool { return e.ID == id })
+}
+
 // SiteCommand implements mqtt.SiteHandler: a verified cmd/evacuate or
 // cmd/correct. Every gate applies it on its own.
 func (w *siteWire) SiteCommand(cmd mqtt.Command) {
@@ -480,6 +639,7 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 	case mqtt.Evacuate:
 		var err error
 		if c.Action == mqtt.EvacuateStart {
+			w.trust(c.ID) // verified: this gate may hold its relay for it
 			_, err = w.presence.StartEvacuation(site.Evacuation{ID: c.ID, Since: c.Issued, By: c.By, Reason: c.Reason})
 		} else {
 			_, err = w.presence.EndEvacuation(c.ID, c.Issued, c.By)
@@ -505,11 +665,13 @@ func (w *siteWire) Snapshot() []byte { return w.presence.SnapshotOf(w.cfg.Gate) 
 // Views implements mqtt.SiteSource: the retained views, names from the
 // roster.
 func (w *siteWire) Views() mqtt.SiteViews {
-	rep := w.Report()
+	var rep kiosk.SiteReport
+	ok := false
 	if k := w.kiosk(); k != nil {
-		if r, ok := k.SiteReport(); ok {
-			rep = r
-		}
+		rep, ok = k.SiteReport()
+	}
+	if !ok {
+		rep = w.Report()
 	}
 	ts := record.Timestamp(rep.At)
 	v := mqtt.SiteViews{
@@ -522,8 +684,7 @@ func (w *siteWire) Views() mqtt.SiteViews {
 			v.Presence.Zones[z.Name] = personViews(z.People)
 		}
 	}
-	evacs := w.presence.Evacuations()
-	if len(evacs) == 0 {
+	if rep.Evacuation.ID == "" { // never an evacuation
 		return v
 	}
 	e := rep.Evacuation

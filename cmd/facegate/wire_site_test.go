@@ -413,8 +413,8 @@ func TestSiteWireExits(t *testing.T) {
 	if p, v := exit.Check("u1", time.Now()); !p.Exit || !v.Allowed || p.To != "outside" {
 		t.Fatalf("exit door: %+v %+v", p, v)
 	}
-	if p, _ := exit.Check("", time.Now()); !p.Exit {
-		t.Fatalf("exit door without a user id: %+v", p)
+	if p, v := exit.Check("", time.Now()); !p.Exit || !v.Allowed {
+		t.Fatalf("exit door without a user id, hard anti-passback: %+v %+v", p, v)
 	}
 	both, err := newSiteWire(siteTestConfig(t, strings.Replace(entranceYAML, "direction: entry", "direction: both", 1)), log, nil)
 	if err != nil {

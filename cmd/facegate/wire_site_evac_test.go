@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/mosquittotest"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/mqtt"
+	"github.com/facegate/facegate/record"
+	"github.com/facegate/facegate/site"
+)
+
+const releaseYAML = entranceYAML + "  evacuation: {release_relay: true}\n"
+
+// fakeRelay counts holds and releases; failRelease makes releases fail.
+type fakeRelay struct {
+	mu           sync.Mutex
+	holds, frees int
+	held         bool
+	failRelease  int
+}
+
+func (f *fakeRelay) Hold() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holds++
+	f.held = true
+	return nil
+}
+
+func (f *fakeRelay) Release() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failRelease > 0 {
+		f.failRelease--
+		return errors.New("gpio: line busy")
+	}
+	f.frees++
+	f.held = false
+	return nil
+}
+
+func (f *fakeRelay) isHeld() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held
+}
+
+// relayWire is a started site wire with a kiosk and a fake relay.
+func relayWire(t *testing.T, cfg *config.Config, b *mqtt.Client) (*siteWire, *fakeRelay, *alertLog) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &fakeRelay{}
+	w.relay = r
+	pub := &alertLog{}
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: pub,
+		Site: w, SiteBoard: w, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(k, b); err != nil {
+		t.Fatal(err)
+	}
+	w.handle()
+	return w, r, pub
+}
+
+// Only an evacuation this gate started, or a verified signed command,
+// holds the relay; one learnt from the unsigned retained state or a
+// snapshot refuses sessions but keeps the doors as they are.
+func TestSiteWireEvacuationTrustHoldsRelay(t *testing.T) {
+	now := time.Now()
+	ts := record.Timestamp(now)
+	tests := []struct {
+		name string
+		do   func(t *testing.T, w *siteWire)
+		hold bool
+	}{
+		{"retained", func(t *testing.T, w *siteWire) {
+			w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-retained", Since: ts, TS: ts, By: "attacker", Gate: "south"})
+		}, false},
+		{"snapshot", func(t *testing.T, w *siteWire) {
+			peer, err := newSiteWire(siteTestConfig(t, strings.Replace(releaseYAML, "gate: north", "gate: south", 1)), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := peer.Evacuate(true, "panel", "drill"); err != nil {
+				t.Fatal(err)
+			}
+			w.SiteSnapshot("south", peer.Snapshot())
+		}, false},
+		{"local", func(t *testing.T, w *siteWire) {
+			if _, err := w.Evacuate(true, "marshal", "drill"); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"retained, then this gate's fire alarm", func(t *testing.T, w *siteWire) {
+			w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-retained", Since: ts, TS: ts, By: "panel", Gate: "south"})
+			w.handle()
+			if w.held {
+				t.Fatal("held for the retained evacuation")
+			}
+			if e, err := w.Evacuate(true, "fire-alarm@north", "fire alarm input"); err != nil || e.ID != "evac-retained" {
+				t.Fatalf("confirm: %+v %v", e, err)
+			}
+		}, true},
+		{"command", func(t *testing.T, w *siteWire) {
+			w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-cmd", By: "ops", Issued: now})
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, r, _ := relayWire(t, siteTestConfig(t, releaseYAML), nil)
+			tt.do(t, w)
+			w.handle()
+			if e := w.Evacuation(); !e.Active {
+				t.Fatalf("evacuation not active: %+v", e)
+			}
+			if r.isHeld() != tt.hold || w.held != tt.hold {
+				t.Fatalf("relay held %v (wire %v), want %v", r.isHeld(), w.held, tt.hold)
+			}
+		})
+	}
+}
+
+// A restart mid-evacuation holds the relay again for a trusted evacuation
+// only.
+func TestSiteWireEvacuationTrustSurvivesRestart(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML)
+	w, _, _ := relayWire(t, cfg, nil)
+	if _, err := w.Evacuate(true, "marshal", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.presence.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, r, _ := relayWire(t, cfg, nil)
+	if !again.Evacuation().Active || !r.isHeld() {
+		t.Fatalf("restart with a trusted evacuation: active %v, held %v", again.Evacuation().Active, r.isHeld())
+	}
+
+	cfg = siteTestConfig(t, releaseYAML)
+	w, _, _ = relayWire(t, cfg, nil)
+	ts := record.Timestamp(time.Now())
+	w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-retained", Since: ts, TS: ts, By: "panel", Gate: "south"})
+	if err := w.presence.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, r, _ = relayWire(t, cfg, nil)
+	if !again.Evacuation().Active || r.isHeld() {
+		t.Fatalf("restart with a retained-only evacuation: active %v, held %v", again.Evacuation().Active, r.isHeld())
+	}
+}
+
+// A release that fails keeps the relay counted as held and is tried again.
+func TestSiteWireReleaseRetried(t *testing.T) {
+	w, r, pub := relayWire(t, siteTestConfig(t, releaseYAML), nil)
+	if _, err := w.Evacuate(true, "marshal", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	w.handle()
+	r.failRelease = 1
+	if _, err := w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	w.handle()
+	if !w.held || !w.releaseFailed || !r.isHeld() {
+		t.Fatalf("after a failed release: wire held %v, retry %v, relay held %v", w.held, w.releaseFailed, r.isHeld())
+	}
+	w.handle() // the next pass (or run's timer) tries again
+	if w.held || w.releaseFailed || r.isHeld() || r.frees != 1 {
+		t.Fatalf("after the retry: wire held %v, retry %v, relay held %v, releases %d", w.held, w.releaseFailed, r.isHeld(), r.frees)
+	}
+	if got := pub.codes(); !slices.Contains(got, kiosk.ReasonRelayFailed) {
+		t.Fatalf("alerts %v: want relay_failed", got)
+	}
+}
+
+// The retained end of a known evacuation keeps who started it and why.
+func TestSiteWireEvacuationEndKeepsStart(t *testing.T) {
+	w, err := newSiteWire(siteTestConfig(t, entranceYAML), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now().Add(-time.Minute)
+	w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-1", Since: record.Timestamp(since), TS: record.Timestamp(since), By: "panel", Reason: "fire alarm input", Gate: "south"})
+	end := record.Timestamp(time.Now())
+	w.SiteEvacuation(mqtt.Evacuation{Active: false, ID: "evac-1", Since: record.Timestamp(since), TS: end, By: "marshal", Reason: "all clear", Gate: "south"})
+	ev := w.presence.Evacuations()
+	if len(ev) != 1 || ev[0].Active() || ev[0].By != "panel" || ev[0].Reason != "fire alarm input" || ev[0].EndedBy != "marshal" {
+		t.Fatalf("evacuations %+v", ev)
+	}
+	// An end of an unknown evacuation still joins, ended.
+	w.SiteEvacuation(mqtt.Evacuation{Active: false, ID: "evac-2", Since: end, TS: end, By: "marshal", Gate: "east"})
+	if ev := w.presence.Evacuations(); len(ev) != 2 || ev[1].ID != "evac-2" || ev[1].Active() {
+		t.Fatalf("evacuations %+v", ev)
+	}
+}
+
+// Two evacuations in the same instant are two evacuations.
+func TestSiteWireEvacuationIDsUnique(t *testing.T) {
+	w, err := newSiteWire(siteTestConfig(t, entranceYAML), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	w.now = func() time.Time { return at }
+	first, err := w.Evacuate(true, "marshal", "drill")
+	if err != nil || !first.Active {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	if _, err := w.Evacuate(false, "marshal", "false alarm"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := w.Evacuate(true, "panel", "fire alarm input")
+	if err != nil || !second.Active || second.ID == first.ID {
+		t.Fatalf("second in the same instant: %+v %v (first %s)", second, err, first.ID)
+	}
+}
+
+// An identity without a user id leaves through an exit door under hard
+// anti-passback, and does not enter a full zone.
+func TestSiteWireUntrackedOccupancy(t *testing.T) {
+	yml := strings.Replace(entranceYAML, "list: [{name: site}", "list: [{name: site, max_occupancy: 1}", 1)
+	w, err := newSiteWire(siteTestConfig(t, yml), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, v := w.Check("", now); v.Allowed || v.Code != kiosk.ReasonSiteUnknown {
+		t.Fatalf("no user id, hard anti-passback, room inside: %+v", v)
+	}
+	w.SiteEvent(grantAt("south", 1, "u1", "outside", "site", now.Add(-time.Minute))) // site: 1 of 1
+	if _, v := w.Check("", now); v.Allowed || v.Code != site.CodeOccupancyFull {
+		t.Fatalf("no user id, full zone: %+v", v)
+	}
+	soft, err := newSiteWire(siteTestConfig(t, strings.Replace(yml, "anti_passback: {mode: hard}", "anti_passback: {mode: off}", 1)), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft.SiteEvent(grantAt("south", 1, "u1", "outside", "site", now.Add(-time.Minute)))
+	if _, v := soft.Check("", now); v.Allowed || v.Code != site.CodeOccupancyFull {
+		t.Fatalf("no user id, no anti-passback, full zone: %+v", v)
+	}
+}
+
+// site_unreachable is raised once per outage: a connection seen between
+// two outages arms it again even when no check ran meanwhile.
+func TestSiteWireUnreachableOncePerOutage(t *testing.T) {
+	cfg := siteTestConfig(t, entranceYAML+"mqtt:\n  enabled: true\n  urls: [\"tcp://127.0.0.1:1\"]\n")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mo, err := mqttOptions(cfg, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0, err := newSiteWire(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w0.mqttOptions(&mo)
+	b, err := mqtt.New(mo) // never run
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	w, _, pub := relayWire(t, cfg, b)
+	var mu sync.Mutex
+	up := false
+	w.connected = func() bool { mu.Lock(); defer mu.Unlock(); return up }
+	set := func(v bool) { mu.Lock(); up = v; mu.Unlock() }
+	w.Check("u1", time.Now())
+	w.Check("u1", time.Now())
+	set(true)
+	w.handle() // the connection is back; no check meanwhile
+	set(false)
+	w.Check("u1", time.Now())
+	if got := pub.codes(); !slices.Equal(got, []string{kiosk.AlertSiteUnreachable, kiosk.AlertSiteUnreachable}) {
+		t.Fatalf("alerts %v, want site_unreachable once per outage (two)", got)
+	}
+}
+
+// A gate's own evacuation reaches the peers as a verified command: they
+// hold their relays for it. A gate without the command secret sends none.
+func TestSiteWireEvacuationReachesPeersTrusted(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const secret = "site-secret-0123456789"
+	north := startSiteBrokerGate(t, mq.URL(), "north", secret)
+	east := startSiteBrokerGate(t, mq.URL(), "east", secret)
+	south := startSiteBrokerGate(t, mq.URL(), "south", "")
+	require.Eventually(t, func() bool { return north.b.Connected() && east.b.Connected() && south.b.Connected() },
+		5*time.Second, 5*time.Millisecond, "connected")
+	time.Sleep(1100 * time.Millisecond) // past the replay memory's first second
+	e, err := north.w.Evacuate(true, "fire-alarm@north", "fire alarm input")
+	if err != nil || !e.Active {
+		t.Fatalf("start: %+v %v", e, err)
+	}
+	require.Eventually(t, func() bool { return east.w.isTrusted(e.ID) && east.w.Evacuation().Active },
+		5*time.Second, 5*time.Millisecond, "east trusts north's evacuation")
+	// South learns it from the retained state only: active, not trusted.
+	require.Eventually(t, func() bool { return south.w.Evacuation().Active }, 5*time.Second, 5*time.Millisecond, "south learns the evacuation")
+	if south.w.isTrusted(e.ID) {
+		t.Fatal("south trusts an evacuation it only saw retained")
+	}
+	if _, err := north.w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	require.Eventually(t, func() bool { return !east.w.Evacuation().Active }, 5*time.Second, 5*time.Millisecond, "east ends it")
+}
