@@ -249,18 +249,26 @@ var attackKinds = []attackKind{
 // accepts (APCER per attack type).
 func TestEvaluationAttacks(t *testing.T) {
 	sharedOrSkip(t)
+	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
+		t.Run(det, func(t *testing.T) { evaluateAttacks(t, det) })
+	}
+}
+
+// evaluateAttacks is TestEvaluationAttacks with one face detector: with
+// YuNet its landmarks drive the turn measure, as in the daemon.
+func evaluateAttacks(t *testing.T, det string) {
 	photos := readPhotos(t)
 	seeds, sizes := 1, []int{150}
 	if fullEval() {
 		seeds, sizes = 2, []int{130, 170}
 	}
-	finder, done := newFinder(t, capture.DetectorHaar)
+	finder, done := newFinder(t, det)
 	defer done()
 	bg := background(t)
 	defer bg.Close()
 	n := int(DefaultConfig.Window.Seconds()*attackFPS) + 1
 	for _, kind := range attackKinds {
-		tl := &tally{name: kind.name, attack: true}
+		tl := &tally{name: kind.name + " (" + det + ")", attack: true}
 		for _, p := range photos {
 			for _, faceW := range sizes {
 				pic := printOf(t, p, faceW)
@@ -282,7 +290,7 @@ func TestEvaluationAttacks(t *testing.T) {
 							t.Fatal(err)
 						}
 						if r.Live {
-							t.Logf("accepted: %s %s face %d seed %d %s: %+v", kind.name, p.file, faceW, s, dir, r.Cues)
+							t.Logf("accepted: %s (%s) %s face %d seed %d %s: %+v", kind.name, det, p.file, faceW, s, dir, r.Cues)
 						}
 						tl.add(r)
 					}
@@ -502,7 +510,11 @@ func TestEvaluationRecording(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(k)))
 			if fullEval() || k < 4 {
 				replay := onScreen(rng, mats, bg)
-				add("replay, wrong direction ("+det+")", true, check(replay, e.dir.opposite()))
+				rr := check(replay, e.dir.opposite())
+				add("replay, wrong direction ("+det+")", true, rr)
+				if rr.Live {
+					t.Logf("%s accepted wrong-direction replay of the window at %.1f s (asked %s): %+v", det, float64(e.start)/fps, e.dir.opposite(), rr.Cues)
+				}
 				closeAll(replay)
 			}
 			closeAll(mats)
