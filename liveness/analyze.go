@@ -170,8 +170,25 @@ func (c *Checker) Done() bool {
 			return false
 		}
 	}
-	return tracked(s)
+	if tracked(s) {
+		return true
+	}
+	// The landmarks held the turn but the tracked points lag (small real
+	// turns): stop once the verdict so far is live. The homographies cost
+	// ~12 ms, so try every third frame only.
+	if !lm || n-c.geomAt < geomEvery {
+		return false
+	}
+	c.geomAt = n
+	r, err := c.Result()
+	return err == nil && r.Live
 }
+
+// geomEvery is how often (frames) Done tries the verdict while landmarks
+// hold a turn the tracked points have not confirmed: on the real recording
+// this cut YuNet's median check from 2.5 s to 1.0 s, with the same counts of
+// refused real turns and accepted attacks (docs/liveness.md).
+const geomEvery = 3
 
 // Early exit (Done): the turn has held doneFactor times the amplitude for
 // doneFrames frames. On the real recording, stopping once the amplitude is

@@ -1,7 +1,10 @@
 package liveness
 
 import (
+	"context"
+	"image"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -91,4 +94,89 @@ func BenchmarkFinderLandmarks(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCheckRecording is the whole check's CPU per analysed frame
+// (face finder, tracking, the early-stop tests and the verdict) on turns
+// of the real recording in ../shared (skips without it): the number the
+// 15 ms budget is about. Frames are decoded before the timer starts.
+func BenchmarkCheckRecording(b *testing.B) {
+	if _, err := os.Stat(filepath.Join(sharedFaces, "franck_talking_head.mp4")); err != nil {
+		b.Skipf("no recording: %v", err)
+	}
+	// Turn windows found by the evaluation (start s, the side he turned
+	// to): three it accepts, one it refuses after watching the whole window.
+	windows := []struct {
+		at  float64
+		dir Direction
+	}{{9.5, Right}, {78.4, Left}, {158.2, Right}, {124.4, Right}}
+	v, err := OpenVideo(filepath.Join(sharedFaces, "franck_talking_head.mp4"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	n := int(DefaultConfig.Window.Seconds()*v.FPS()) + 1
+	clips := make([][]gocv.Mat, len(windows))
+	for i, w := range windows {
+		v.Seek(int(w.at * v.FPS()))
+		for len(clips[i]) < n {
+			m := gocv.NewMat()
+			_, err := v.Next(context.Background(), &m)
+			if err != nil {
+				m.Close()
+				b.Fatal(err)
+			}
+			clips[i] = append(clips[i], asCameraFrame(m))
+			m.Close()
+		}
+	}
+	defer func() {
+		for _, c := range clips {
+			closeAll(c)
+		}
+	}()
+	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
+		b.Run(det, func(b *testing.B) {
+			cfg := capture.AnalyzerConfig{Detector: det, AllowMultiple: true}
+			if det == capture.DetectorYuNet {
+				if _, err := os.Stat(yunetModel); err != nil {
+					b.Skipf("no YuNet model: %v", err)
+				}
+				cfg.Model = yunetModel
+			}
+			an, err := capture.NewAnalyzer(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer an.Close()
+			finder := AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}
+			frames := 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := i % len(windows)
+				an.Reset()
+				src := &MatFrames{Mats: clips[k], FPS: v.FPS()}
+				r, err := Check(context.Background(), Config{}, ModeChallenge, windows[k].dir, finder, src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				frames += r.Cues.Frames
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(frames), "ms/frame")
+		})
+	}
+}
+
+// asCameraFrame scales a 360x288 recording frame by 2.5 into the middle of
+// a 1280x720 frame, the size the daemon's camera delivers.
+func asCameraFrame(m gocv.Mat) gocv.Mat {
+	out := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), 720, 1280, m.Type())
+	big := gocv.NewMat()
+	defer big.Close()
+	gocv.Resize(m, &big, image.Pt(m.Cols()*5/2, m.Rows()*5/2), 0, 0, gocv.InterpolationLinear)
+	x := (1280 - big.Cols()) / 2
+	roi := out.Region(image.Rect(x, 0, x+big.Cols(), big.Rows()))
+	big.CopyTo(&roi)
+	roi.Close()
+	return out
 }

@@ -49,6 +49,8 @@ type Checker struct {
 	nose    int             // index of the tracked nose landmark, -1 without
 	lm0Yaw  float64
 	frames  []frameObs
+	// geomAt is len(frames) when Done last tried the verdict (landmarks only).
+	geomAt int
 
 	prev, cur, region, work   gocv.Mat
 	prevPts, nextPts, backPts gocv.Mat
@@ -158,6 +160,7 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 		alive[i] = true
 	}
 	c.frames = append(c.frames[:0], frameObs{at: at, pos: seeds, alive: alive, yawLM: 0})
+	c.geomAt = 0
 	if lm == nil {
 		c.frames[0].yawLM = math.NaN()
 	}
