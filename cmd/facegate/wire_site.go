@@ -558,17 +558,17 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 
 // publishEvacuate sends this gate's start or end to the other gates as the
 // signed cmd/evacuate: they trust it with their relay (a fire alarm at one
-// gate opens every door). Without site commands only the retained state
-// goes, which the peers do not hold their relays for.
+// gate opens every door). It is queued durably and sent when the broker is
+// reachable, also after an outage or a restart (mqtt.Client.PublishEvacuate).
+// Without site commands only the retained state goes, which the peers do
+// not hold their relays for.
 func (w *siteWire) publishEvacuate(e mqtt.Evacuate) {
 	b := w.broker()
 	if b == nil || !b.SiteCommands() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), siteCorrectTimeout)
-	defer cancel()
-	if _, err := b.PublishEvacuate(ctx, e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
-		w.log.Warn("evacuate command not sent: the other gates do not hold their relays for it", "id", e.ID, "action", e.Action, "err", err)
+	if _, err := b.PublishEvacuate(e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+		w.log.Error("evacuate command not queued: the other gates do not hold their relays for it", "id", e.ID, "action", e.Action, "err", err)
 	}
 }
 

@@ -321,3 +321,48 @@ func TestSiteWireEvacuationReachesPeersTrusted(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return !east.w.Evacuation().Active }, 5*time.Second, 5*time.Millisecond, "east ends it")
 }
+
+// An evacuation started while the broker is down reaches the peers as a
+// verified command once it is back: they trust it (and hold their relays).
+// Its end, decided during the next outage, arrives late too, and ends that
+// evacuation only, not a newer one the peer learnt meanwhile.
+func TestSiteWireEvacuationDuringOutageReachesPeers(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const secret = "site-secret-0123456789"
+	north := startSiteBrokerGate(t, mq.URL(), "north", secret)
+	east := startSiteBrokerGate(t, mq.URL(), "east", secret)
+	require.Eventually(t, func() bool { return north.b.Connected() && east.b.Connected() },
+		5*time.Second, 5*time.Millisecond, "connected")
+	down := func() {
+		mq.Stop()
+		require.Eventually(t, func() bool { return !north.b.Connected() && !east.b.Connected() },
+			5*time.Second, 5*time.Millisecond, "disconnected")
+	}
+	down()
+	e, err := north.w.Evacuate(true, "fire-alarm@north", "fire alarm input")
+	if err != nil || !e.Active {
+		t.Fatalf("start while the broker is down: %+v %v", e, err)
+	}
+	mq.Restart()
+	require.Eventually(t, func() bool { return east.w.isTrusted(e.ID) && east.w.trustedActive() == e.ID },
+		10*time.Second, 5*time.Millisecond, "east trusts north's evacuation started during the outage")
+
+	down()
+	if _, err := north.w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile east learns a newer evacuation (a verified command).
+	east.w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-newer", By: "site-office", Issued: time.Now()})
+	mq.Restart()
+	require.Eventually(t, func() bool {
+		for _, x := range east.w.presence.Evacuations() {
+			if x.ID == e.ID {
+				return !x.Active()
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "east ends north's evacuation")
+	if got := east.w.trustedActive(); got != "evac-newer" {
+		t.Fatalf("east's trusted active evacuation = %q, want evac-newer still on", got)
+	}
+}
