@@ -3,6 +3,7 @@ package site
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -295,5 +296,24 @@ func TestIncompleteEvacuationsArePruned(t *testing.T) {
 	slices.Sort(left)
 	if !slices.Equal(left, []string{"ghost-end", "recent"}) {
 		t.Fatalf("evacuations kept = %v, want [ghost-end recent]", left)
+	}
+}
+
+// A gate restarted during an evacuation older than a week still has it:
+// the state file joins like a snapshot.
+func TestRestartKeepsOldActiveEvacuation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	p, c := newP(t, Options{StatePath: path})
+	if _, err := p.StartEvacuation(Evacuation{ID: "long", Since: t0, By: "gpio"}); err != nil {
+		t.Fatal(err)
+	}
+	c.t = t0.Add(10 * 24 * time.Hour)
+	p.Tick(c.t)
+	if err := p.Save(); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := newP(t, Options{StatePath: path, Now: c.now})
+	if l := q.MusterList(); !l.Active || len(l.Evacuations) != 1 || l.Evacuations[0].ID != "long" {
+		t.Fatalf("after a restart ten days into the evacuation: %+v", l)
 	}
 }
