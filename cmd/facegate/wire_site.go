@@ -639,8 +639,18 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 	case mqtt.Evacuate:
 		var err error
 		if c.Action == mqtt.EvacuateStart {
+			newly := !w.isTrusted(c.ID)
 			w.trust(c.ID) // verified: this gate may hold its relay for it
 			_, err = w.presence.StartEvacuation(site.Evacuation{ID: c.ID, Since: c.Issued, By: c.By, Reason: c.Reason})
+			if newly && err == nil {
+				// Known already (the retained state or a snapshot came
+				// first, with the earlier start): the presence sees no
+				// change, yet the relay must now be held.
+				w.mu.Lock()
+				w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: c.ID})
+				w.mu.Unlock()
+				signalChan(w.wake)
+			}
 		} else {
 			_, err = w.presence.EndEvacuation(c.ID, c.Issued, c.By)
 		}

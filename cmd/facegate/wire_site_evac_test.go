@@ -119,6 +119,17 @@ func TestSiteWireEvacuationTrustHoldsRelay(t *testing.T) {
 				t.Fatalf("confirm: %+v %v", e, err)
 			}
 		}, true},
+		{"retained, then the signed command sent late", func(t *testing.T, w *siteWire) {
+			// The order a gate back from an outage sends them in, at
+			// random: the retained state (the real start) may come first,
+			// and the command's later ts then changes nothing in the presence.
+			w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-late", Since: ts, TS: ts, By: "fire-alarm@south", Gate: "south"})
+			w.handle()
+			if w.held {
+				t.Fatal("held for the retained evacuation")
+			}
+			w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-late", By: "fire-alarm@south", Issued: now.Add(time.Minute)})
+		}, true},
 		{"command", func(t *testing.T, w *siteWire) {
 			w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-cmd", By: "ops", Issued: now})
 		}, true},
