@@ -32,8 +32,9 @@ func newTopics(prefix, haPrefix string) topics {
 // Client publishes a gate's events and state and receives its commands.
 //
 // Concurrency contract: every method is safe for concurrent use. The
-// Publish methods never wait for the network: PublishEvent waits for one
-// write and fsync of the outbox file, the others only record the new value.
+// Publish methods never wait for the network (but PublishCorrect):
+// PublishEvent and PublishEvacuate wait for one write and fsync of their
+// outbox file, the others only record the new value.
 // Run owns the connection and is called once, on its own goroutine. Commands
 // are validated on the Client's own goroutine (never paho's) and delivered
 // on the Commands channel, which one goroutine should read; if nobody reads

@@ -225,8 +225,8 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 		go c.siteSync(ctx, cli)
 	}
 	if c.cmdBox != nil {
-		// First thing on the connection, beside the event backlog: an
-		// evacuation decided during the outage opens the peers' doors.
+		// Beside the event backlog, not behind it: an evacuation decided
+		// during the outage is what lets the peers release their doors.
 		cmdDone := make(chan struct{})
 		go func() {
 			defer close(cmdDone)
