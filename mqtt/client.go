@@ -32,8 +32,9 @@ func newTopics(prefix, haPrefix string) topics {
 // Client publishes a gate's events and state and receives its commands.
 //
 // Concurrency contract: every method is safe for concurrent use. The
-// Publish methods never wait for the network: PublishEvent waits for one
-// write and fsync of the outbox file, the others only record the new value.
+// Publish methods never wait for the network (but PublishCorrect):
+// PublishEvent and PublishEvacuate wait for one write and fsync of their
+// outbox file, the others only record the new value.
 // Run owns the connection and is called once, on its own goroutine. Commands
 // are validated on the Client's own goroutine (never paho's) and delivered
 // on the Commands channel, which one goroutine should read; if nobody reads
@@ -41,11 +42,13 @@ func newTopics(prefix, haPrefix string) topics {
 // broker connection. Close is called once, after which every method returns
 // ErrClosed.
 type Client struct {
-	opts     Options
-	log      *slog.Logger
-	clock    Clock
-	topics   topics
-	box      *outbox.Outbox
+	opts   Options
+	log    *slog.Logger
+	clock  Clock
+	topics topics
+	box    *outbox.Outbox
+	// cmdBox queues this gate's cmd/evacuate (nil without site commands).
+	cmdBox   *outbox.Outbox
 	verifier *OpenVerifier // nil when neither cmd/open nor the site commands are enabled
 	site     *siteLink     // nil when zones are off
 	// probeAddrs are the brokers' host:port, probed while reconnecting.
@@ -114,6 +117,16 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Zones.Enabled {
 		c.site = newSiteLink(opts.Zones, opts.Prefix)
+		if opts.Zones.Commands {
+			c.cmdBox, err = outbox.Open(opts.Zones.CommandOutboxPath, outbox.Options{MaxRecords: 1024})
+			if err != nil {
+				box.Close()
+				return nil, fmt.Errorf("mqtt: site commands: %w", err)
+			}
+			if n := c.cmdBox.Len(); n > 0 {
+				c.log.Info("mqtt site commands not yet sent", "commands", n, "path", opts.Zones.CommandOutboxPath)
+			}
+		}
 	}
 	if opts.Open.Enabled || (c.site != nil && opts.Zones.Commands) {
 		// One verifier, so one replay memory, for every signed command.
@@ -202,7 +215,7 @@ func (c *Client) Close(ctx context.Context) error {
 	if c.running.Load() {
 		tick := time.NewTicker(20 * time.Millisecond)
 	flush:
-		for c.Connected() && c.box.Len() > 0 {
+		for c.Connected() && (c.box.Len() > 0 || c.cmdBox != nil && c.cmdBox.Len() > 0) {
 			select {
 			case <-ctx.Done():
 				break flush
@@ -221,6 +234,15 @@ func (c *Client) Close(ctx context.Context) error {
 	c.wg.Wait()
 	if n := c.box.Len(); n > 0 {
 		c.log.Info("mqtt outbox keeps undelivered events for the next start", "events", n)
+	}
+	if c.cmdBox != nil {
+		if n := c.cmdBox.Len(); n > 0 {
+			c.log.Warn("mqtt site commands kept unsent for the next start", "commands", n)
+		}
+		if err := c.cmdBox.Close(); err != nil {
+			c.box.Close()
+			return fmt.Errorf("mqtt: close site commands: %w", err)
+		}
 	}
 	if err := c.box.Close(); err != nil {
 		return fmt.Errorf("mqtt: close: %w", err)

@@ -224,6 +224,16 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	if c.site != nil {
 		go c.siteSync(ctx, cli)
 	}
+	if c.cmdBox != nil {
+		// Beside the event backlog, not behind it: an evacuation decided
+		// during the outage is what lets the peers release their doors.
+		cmdDone := make(chan struct{})
+		go func() {
+			defer close(cmdDone)
+			c.sendSiteCommands(ctx, cli)
+		}()
+		defer func() { cancel(); <-cmdDone }()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		err := c.sendEvents(ctx, cli)

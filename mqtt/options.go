@@ -195,6 +195,9 @@ func (s *SiteOptions) setDefaults(o *Options) error {
 		if len(s.Secret) < mqttrules.MinOpenSecret {
 			return fmt.Errorf("site commands are enabled but their secret is %d bytes (at least %d needed)", len(s.Secret), mqttrules.MinOpenSecret)
 		}
+		if s.CommandOutboxPath == "" {
+			s.CommandOutboxPath = filepath.Join(filepath.Dir(o.OutboxPath), SiteCommandsFileName)
+		}
 	}
 	if s.SnapshotInterval <= 0 {
 		s.SnapshotInterval = 2 * time.Second

@@ -34,6 +34,10 @@ type SiteOptions struct {
 	Commands bool
 	// Secret signs the site commands, at least 16 bytes; empty: Open.Secret.
 	Secret []byte
+	// CommandOutboxPath is the durable queue of the cmd/evacuate this gate
+	// sends (PublishEvacuate), with Commands (default: SiteCommandsFileName
+	// beside the outbox).
+	CommandOutboxPath string
 	// SnapshotInterval is the least time between two publications of the
 	// snapshot and views (2s).
 	SnapshotInterval time.Duration

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // maxOwnCommands bounds the memory of this gate's own site commands
@@ -51,39 +53,20 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 	return Correct{UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
 }
 
-// PublishEvacuate sends the start or the end of an evacuation this gate
-// decided (its fire-alarm input, the admin API) to every gate of the site:
-// the signed <site_topic>/cmd/evacuate, exactly as PublishCorrect sends a
-// correction (fresh nonce, ts = ev.Issued or the clock, its own echo
-// dropped). Peers verify it, so they may trust it with their relay, which
-// the unsigned retained evacuation state never is. ev.ID is required: the
-// peers must name the evacuation as this gate does.
-func (c *Client) PublishEvacuate(ctx context.Context, ev Evacuate) (Evacuate, error) {
-	if !c.SiteCommands() {
-		return Evacuate{}, ErrSiteCommandsOff
+// publishSiteCommand checks, signs and publishes one site command of this
+// gate over the live connection (ErrNotConnected without one).
+func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
+	cli := c.live.Load()
+	if cli == nil || !c.Connected() {
+		return now, issued, ErrNotConnected
 	}
-	if c.isClosed() {
-		return Evacuate{}, ErrClosed
-	}
-	if ev.ID == "" || (ev.Action != EvacuateStart && ev.Action != EvacuateEnd) {
-		return Evacuate{}, fmt.Errorf("mqtt: evacuate: needs an id and action %q or %q", EvacuateStart, EvacuateEnd)
-	}
-	if ev.Issued.IsZero() {
-		ev.Issued = c.clock.Now()
-	}
-	body := SiteCommandBody{TS: ev.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdEvacuate,
-		Action: ev.Action, ID: ev.ID, By: ev.By, Reason: ev.Reason}
-	now, issued, err := c.publishSiteCommand(ctx, siteCmdEvacuate, body)
-	if err != nil {
-		return Evacuate{}, fmt.Errorf("mqtt: evacuate: %w", err)
-	}
-	c.log.Info("mqtt site evacuate command sent", "action", ev.Action, "id", ev.ID, "by", ev.By, "nonce", body.Nonce)
-	return Evacuate{Action: ev.Action, ID: ev.ID, By: ev.By, Reason: ev.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
+	return c.sendSigned(ctx, *cli, kind, body)
 }
 
-// publishSiteCommand checks, signs and publishes one site command of this
-// gate; its nonce enters the replay memory first and its echo is dropped.
-func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
+// sendSigned checks, signs and publishes one site command of this gate on
+// cli and waits for its PUBACK; its nonce enters the replay memory first
+// and its echo is dropped.
+func (c *Client) sendSigned(ctx context.Context, cli paho.Client, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
 	s := c.site
 	raw, err := json.Marshal(body)
 	if err != nil {
@@ -97,16 +80,12 @@ func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteC
 	if err != nil {
 		return now, issued, err
 	}
-	cli := c.live.Load()
-	if cli == nil || !c.Connected() {
-		return now, issued, ErrNotConnected
-	}
 	now, issued, err = c.verifier.admit(body.TS, body.Nonce)
 	if err != nil {
 		return now, issued, err
 	}
 	s.addSent(payload)
-	if err := waitToken(ctx, (*cli).Publish(body.Topic, 1, false, payload), c.opts.AckTimeout); err != nil {
+	if err := waitToken(ctx, cli.Publish(body.Topic, 1, false, payload), c.opts.AckTimeout); err != nil {
 		s.takeSent(payload)
 		return now, issued, fmt.Errorf("publish %s: %w", body.Topic, err)
 	}

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -11,45 +12,125 @@ import (
 	"github.com/facegate/facegate/internal/mosquittotest"
 )
 
+// withSiteCommands turns the signed site commands on, with the replay
+// memory in dir.
+func withSiteCommands(dir string) func(*Options) {
+	return func(o *Options) {
+		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(dir, "replay.json")}
+		o.Zones.Commands = true
+	}
+}
+
+// evacuates are the verified cmd/evacuate a recorder got, in order.
+func evacuates(r *siteRecorder) []Evacuate {
+	var out []Evacuate
+	for _, c := range r.commands() {
+		if e, ok := c.(Evacuate); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // A gate's own evacuation start and end reach the peers as the signed
 // cmd/evacuate, named as the sender names it; the sender's echo is dropped.
 func TestSiteMosquittoPublishEvacuate(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
-	withCmds := func(o *Options) {
-		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
-		o.Zones.Commands = true
-	}
-	a := newSiteGate(t, mq.URL(), "entrance", withCmds)
-	b := newSiteGate(t, mq.URL(), "exit", withCmds)
+	a := newSiteGate(t, mq.URL(), "entrance", withSiteCommands(t.TempDir()))
+	b := newSiteGate(t, mq.URL(), "exit", withSiteCommands(t.TempDir()))
 	off := newSiteGate(t, mq.URL(), "zone-b-door", nil)
 	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() && off.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
-	if _, err := off.c.PublishEvacuate(t.Context(), Evacuate{Action: EvacuateStart, ID: "evac-1"}); !errors.Is(err, ErrSiteCommandsOff) {
+	if _, err := off.c.PublishEvacuate(Evacuate{Action: EvacuateStart, ID: "evac-1"}); !errors.Is(err, ErrSiteCommandsOff) {
 		t.Fatalf("without site commands: %v", err)
 	}
 	time.Sleep(1100 * time.Millisecond) // past the replay memory's first second
-	if _, err := a.c.PublishEvacuate(t.Context(), Evacuate{Action: EvacuateStart}); err == nil {
-		t.Fatal("a start without an id was sent")
+	if _, err := a.c.PublishEvacuate(Evacuate{Action: EvacuateStart}); err == nil {
+		t.Fatal("a start without an id was queued")
 	}
-	for _, action := range []string{EvacuateStart, EvacuateEnd} {
-		sent, err := a.c.PublishEvacuate(t.Context(), Evacuate{Action: action, ID: "evac-20261202T100000.000Z-ABCDEF-entrance", By: "fire-alarm@entrance", Reason: "fire alarm input"})
+	if _, err := a.c.PublishEvacuate(Evacuate{Action: EvacuateStart, ID: "evac-1", By: "bad\x00by"}); err == nil {
+		t.Fatal("a start with a control character in by was queued")
+	}
+	const id = "evac-20261202T100000.000Z-ABCDEF-entrance"
+	for i, action := range []string{EvacuateStart, EvacuateEnd} {
+		sent, err := a.c.PublishEvacuate(Evacuate{Action: action, ID: id, By: "fire-alarm@entrance", Reason: "fire alarm input"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		require.Eventually(t, func() bool {
-			n := len(b.h.commands())
-			return n > 0 && b.h.commands()[n-1].(Evacuate).Nonce == sent.Nonce
-		},
-			5*time.Second, 5*time.Millisecond, "the peer got the %s", action)
-		got := b.h.commands()[len(b.h.commands())-1].(Evacuate)
-		if got.Action != action || got.ID != sent.ID || got.By != "fire-alarm@entrance" || !got.Issued.Equal(sent.Issued) {
+		require.Eventually(t, func() bool { return len(evacuates(b.h)) == i+1 }, 5*time.Second, 5*time.Millisecond, "the peer got the %s", action)
+		got := evacuates(b.h)[i]
+		if got.Action != action || got.ID != id || got.By != "fire-alarm@entrance" || got.Nonce == "" ||
+			got.Issued.Before(sent.Issued.Truncate(time.Second)) || got.Issued.Sub(sent.Issued) > 2*time.Second {
 			t.Fatalf("peer got %+v, sent %+v", got, sent)
 		}
 	}
+	require.Eventually(t, func() bool { return a.c.cmdBox.Len() == 0 }, 5*time.Second, 5*time.Millisecond, "the command outbox drained")
 	require.Eventually(t, func() bool { a.c.site.mu.Lock(); defer a.c.site.mu.Unlock(); return len(a.c.site.sent) == 0 }, 5*time.Second, 5*time.Millisecond, "the sender saw its commands back")
 	if n := len(a.h.commands()); n != 0 {
 		t.Fatalf("the sender got its own commands back: %+v", a.h.commands())
 	}
 	if n := len(off.h.commands()); n != 0 {
 		t.Fatalf("a gate without site commands applied %+v", off.h.commands())
+	}
+}
+
+// An evacuation decided while the broker is down reaches the peers as a
+// verified cmd/evacuate once it is back, also across a restart of the
+// deciding gate: signed when sent, so fresh on arrival although decided
+// longer than max_skew before. A start whose end was decided before the
+// broker came back is not sent (the peers would hold their relays for an
+// evacuation that is over); its end is.
+func TestSiteMosquittoEvacuateQueuedWhileBrokerDown(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	b := newSiteGate(t, mq.URL(), "exit", withSiteCommands(t.TempDir()))
+	require.Eventually(t, b.c.Connected, 5*time.Second, 5*time.Millisecond, "peer connected")
+	mq.Stop() // the peer's persistent session keeps its subscriptions
+
+	// The decisions are a minute old when the broker is back: a command
+	// signed when it was decided would be stale (max_skew 30s) on arrival.
+	clk := &fakeClock{t: time.Now().Add(-time.Minute)}
+	dir := t.TempDir()
+	gate := &siteGate{h: &siteRecorder{}, src: &fakeSource{snapshot: []byte(`{}`)}}
+	o := testOptions(t, mq.URL())
+	o.ClientID = "facegate-plant-a-entrance-" + t.Name()
+	o.Prefix, o.Site, o.Gate = testSite+"/entrance", "plant-a", "entrance"
+	o.ConnectTimeout = time.Second
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: gate.h, Source: gate.src}
+	withSiteCommands(dir)(&o)
+	o.Clock = clk
+	o.OutboxPath = filepath.Join(dir, "outbox.log")
+	a := newClient(t, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	go a.Run(ctx)
+	for _, ev := range []Evacuate{
+		{Action: EvacuateStart, ID: "evac-down", By: "fire-alarm@entrance", Reason: "fire alarm input"},
+		{Action: EvacuateStart, ID: "evac-over", By: "marshal"},
+		{Action: EvacuateEnd, ID: "evac-over", By: "marshal", Reason: "drill over"},
+	} {
+		if _, err := a.PublishEvacuate(ev); err != nil {
+			t.Fatalf("%s %s while the broker is down: %v", ev.Action, ev.ID, err)
+		}
+	}
+	// The gate restarts before the broker is back: the commands are on disk.
+	cancel()
+	closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	if err := a.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Since(clk.Now()))
+	a2 := newClient(t, o)
+	runClient(t, a2)
+	mq.Restart()
+
+	require.Eventually(t, func() bool { return len(evacuates(b.h)) >= 2 }, 10*time.Second, 5*time.Millisecond, "the peer got the queued commands")
+	got := evacuates(b.h)
+	if len(got) != 2 || got[0].Action != EvacuateStart || got[0].ID != "evac-down" || got[0].By != "fire-alarm@entrance" ||
+		got[1].Action != EvacuateEnd || got[1].ID != "evac-over" {
+		t.Fatalf("peer got %+v, want the start of evac-down and the end of evac-over", got)
+	}
+	require.Eventually(t, func() bool { return a2.cmdBox.Len() == 0 }, 5*time.Second, 5*time.Millisecond, "the command outbox drained")
+	time.Sleep(200 * time.Millisecond) // nothing more comes
+	if n := len(evacuates(b.h)); n != 2 {
+		t.Fatalf("peer got %d commands: %+v", n, evacuates(b.h))
 	}
 }

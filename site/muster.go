@@ -76,15 +76,10 @@ func (p *Presence) StartEvacuation(e Evacuation) (Change, error) {
 }
 
 func (t *tx) startEvac(id string, since int64, by, reason string) {
-	if old := t.p.evacs[id]; (old == nil || !old.started && old.ended == 0) &&
-		since < t.p.now().Add(-keepTombstones).UnixMilli() {
-		// Older than the tombstones: it may be one that ended and was
-		// pruned (a stale retained state, a peer away for a week), and
-		// starting it again would hold the relays. An end known here
-		// keeps it ended, so only a start that would be active is refused.
-		t.p.log.Warn("site evacuation start older than a week refused", "id", id, "since", ts(since), "by", by)
-		return
-	}
+	// Whatever its age: an evacuation active for a month is still one, and
+	// a gate that joins late must follow it. An ended one cannot start
+	// again because its end is kept (prune keeps the ends, only their
+	// check-ins go).
 	e := t.p.evac(id)
 	if e.started && cmp.Or(cmp.Compare(e.since, since), strings.Compare(e.by, by), strings.Compare(e.reason, reason)) <= 0 {
 		return
@@ -169,8 +164,13 @@ func (e *evacuation) newest() int64 {
 	return n
 }
 
-// muster joins a check-in: the earliest one is kept.
+// muster joins a check-in: the earliest one is kept. A check-in of an
+// evacuation over for more than keepTombstones is ignored: prune dropped
+// those, and a peer that has not pruned yet must not bring them back.
 func (t *tx) muster(person, id string, at int64) {
+	if e := t.p.evacs[id]; e != nil && e.ended != 0 && e.ended < t.p.now().Add(-keepTombstones).UnixMilli() {
+		return
+	}
 	e := t.p.evac(id)
 	if old, ok := e.mustered[person]; ok && old <= at {
 		return
@@ -200,8 +200,8 @@ func (e *evacuation) export() Evacuation {
 	return x
 }
 
-// Evacuations are the known started evacuations, active and ended (for a
-// week), oldest first.
+// Evacuations are the known started evacuations, active and ended (the
+// maxEndedEvacuations latest ends), oldest first.
 func (p *Presence) Evacuations() []Evacuation {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -2,6 +2,8 @@ package site
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -148,47 +150,130 @@ func TestEvacuationBadInput(t *testing.T) {
 
 func second(_ Change, err error) error { return err }
 
-// An ended evacuation pruned after a week must not start again when its
-// start comes back (the stale retained state re-delivered on a reconnect):
-// it would hold the relays.
+// An ended evacuation must not start again when its start comes back a
+// week later or more (the stale retained state re-delivered on a
+// reconnect, a peer away since before the end): it would hold the relays.
+// Its end outlives the week; only its check-ins go.
 func TestPrunedEvacuationDoesNotComeBack(t *testing.T) {
 	p, c := newP(t, Options{})
 	x := Evacuation{ID: "x", Since: t0, By: "gpio", Reason: "fire alarm"}
 	if _, err := p.StartEvacuation(x); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := p.Muster("w1", "x", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := p.EndEvacuation("x", t0.Add(time.Hour), "jane"); err != nil {
 		t.Fatal(err)
 	}
-	c.t = t0.Add(8 * 24 * time.Hour)
+	c.t = t0.Add(30 * 24 * time.Hour)
 	p.Tick(c.t)
-	if n := len(p.Evacuations()); n != 0 {
-		t.Fatalf("%d evacuations after a week, want the ended one pruned", n)
+	es := p.Evacuations()
+	if len(es) != 1 || es[0].ID != "x" || es[0].Active() {
+		t.Fatalf("evacuations after a month = %+v, want x kept ended", es)
+	}
+	p.mu.Lock()
+	n := len(p.evacs["x"].mustered)
+	p.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d check-ins of an evacuation ended a month ago kept", n)
 	}
 	ch, err := p.StartEvacuation(x)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if l := p.MusterList(); l.Active || len(ch.Notices) != 0 {
-		t.Fatalf("stale start: active %v, notices %+v; want refused", l.Active, ch.Notices)
+		t.Fatalf("stale start: active %v, notices %+v; want it to stay ended", l.Active, ch.Notices)
 	}
-	// A stale start that carries its end is kept (not active); a start of
-	// today still starts.
-	old := Evacuation{ID: "long", Since: t0, Ended: c.t.Add(-time.Hour), EndedBy: "jane"}
-	if _, err := p.StartEvacuation(old); err != nil {
+	// A peer that has not pruned yet brings neither the start nor the
+	// check-ins back.
+	peer, pc := newP(t, Options{Gate: "B"})
+	pc.t = c.t
+	if _, err := peer.StartEvacuation(Evacuation{ID: "x", Since: t0, By: "gpio", Ended: t0.Add(time.Hour), EndedBy: "jane"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.StartEvacuation(Evacuation{ID: "y", Since: c.t.Add(-time.Minute)}); err != nil {
+	peer.mu.Lock()
+	peer.evacs["x"].mustered["w1"] = t0.Add(time.Minute).UnixMilli()
+	peer.mu.Unlock()
+	if _, err := p.Merge(peer.Snapshot()); err != nil {
 		t.Fatal(err)
 	}
-	es := p.Evacuations()
-	if len(es) != 2 || es[0].ID != "long" || es[0].Active() || es[1].ID != "y" || !es[1].Active() {
-		t.Fatalf("evacuations = %+v, want long (ended) and y (active)", es)
+	p.mu.Lock()
+	n = len(p.evacs["x"].mustered)
+	p.mu.Unlock()
+	if n != 0 || p.MusterList().Active {
+		t.Fatalf("after merging an unpruned peer: %d check-ins, active %v", n, p.MusterList().Active)
 	}
 }
 
-// Check-ins and ends of evacuations never started are dropped a week after
-// the newest of them, like the ended evacuations.
+// A gate that joins a site evacuating for more than a week learns the
+// evacuation, from a peer's snapshot or from the retained state: only
+// ended evacuations are pruned.
+func TestLateGateLearnsOldActiveEvacuation(t *testing.T) {
+	p, c := newP(t, Options{})
+	if _, err := p.StartEvacuation(Evacuation{ID: "long", Since: t0, By: "gpio", Reason: "fire alarm"}); err != nil {
+		t.Fatal(err)
+	}
+	c.t = t0.Add(10 * 24 * time.Hour)
+	p.Tick(c.t)
+	if l := p.MusterList(); !l.Active {
+		t.Fatal("the gate that knew it dropped an active evacuation after a week")
+	}
+	for name, learn := range map[string]func(*Presence) (Change, error){
+		"snapshot": func(q *Presence) (Change, error) { return q.Merge(p.SnapshotOf("A")) },
+		"retained": func(q *Presence) (Change, error) {
+			return q.StartEvacuation(Evacuation{ID: "long", Since: t0, By: "gpio", Reason: "fire alarm"})
+		},
+	} {
+		q, qc := newP(t, Options{Gate: "late"})
+		qc.t = c.t
+		q.Tick(qc.t)
+		ch, err := learn(q)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		l := q.MusterList()
+		if !l.Active || len(l.Evacuations) != 1 || l.Evacuations[0].ID != "long" || !l.Evacuations[0].Since.Equal(t0) {
+			t.Errorf("%s: late gate's muster list = %+v, want long active since %s", name, l, t0)
+		}
+		if len(ch.Notices) != 1 || ch.Notices[0].Kind != NoticeEvacuationStarted {
+			t.Errorf("%s: notices %+v, want evacuation_started", name, ch.Notices)
+		}
+		q.Tick(qc.t.Add(time.Minute))
+		if !q.MusterList().Active {
+			t.Errorf("%s: the late gate pruned the active evacuation", name)
+		}
+	}
+}
+
+// Ends older than a week are kept up to maxEndedEvacuations, the latest
+// ends; ends within the week are all kept.
+func TestEndedEvacuationsKeptUpToLimit(t *testing.T) {
+	p, c := newP(t, Options{})
+	n := maxEndedEvacuations + 6
+	for i := range n {
+		id := fmt.Sprintf("e%03d", i)
+		at := t0.Add(time.Duration(i) * time.Hour)
+		if _, err := p.StartEvacuation(Evacuation{ID: id, Since: at, Ended: at.Add(time.Minute), EndedBy: "jane"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.t = t0.Add(time.Duration(n)*time.Hour + 24*time.Hour)
+	p.Tick(c.t)
+	if got := len(p.Evacuations()); got != n {
+		t.Fatalf("%d evacuations kept within the week, want all %d", got, n)
+	}
+	c.t = t0.Add(30 * 24 * time.Hour)
+	p.Tick(c.t)
+	es := p.Evacuations()
+	if len(es) != maxEndedEvacuations || es[0].ID != "e006" || es[len(es)-1].ID != fmt.Sprintf("e%03d", n-1) {
+		t.Fatalf("kept %d evacuations %+v, want the %d from e006", len(es), es, maxEndedEvacuations)
+	}
+}
+
+// Check-ins of evacuations neither started nor ended are dropped a week
+// after the newest of them; an end whose start never came is kept (it
+// keeps that start from making the evacuation active if it comes late).
 func TestIncompleteEvacuationsArePruned(t *testing.T) {
 	p, c := newP(t, Options{})
 	if _, err := p.Muster("w1", "ghost", t0); err != nil {
@@ -208,7 +293,27 @@ func TestIncompleteEvacuationsArePruned(t *testing.T) {
 		left = append(left, id)
 	}
 	p.mu.Unlock()
-	if !slices.Equal(left, []string{"recent"}) {
-		t.Fatalf("evacuations kept = %v, want [recent]", left)
+	slices.Sort(left)
+	if !slices.Equal(left, []string{"ghost-end", "recent"}) {
+		t.Fatalf("evacuations kept = %v, want [ghost-end recent]", left)
+	}
+}
+
+// A gate restarted during an evacuation older than a week still has it:
+// the state file joins like a snapshot.
+func TestRestartKeepsOldActiveEvacuation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	p, c := newP(t, Options{StatePath: path})
+	if _, err := p.StartEvacuation(Evacuation{ID: "long", Since: t0, By: "gpio"}); err != nil {
+		t.Fatal(err)
+	}
+	c.t = t0.Add(10 * 24 * time.Hour)
+	p.Tick(c.t)
+	if err := p.Save(); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := newP(t, Options{StatePath: path, Now: c.now})
+	if l := q.MusterList(); !l.Active || len(l.Evacuations) != 1 || l.Evacuations[0].ID != "long" {
+		t.Fatalf("after a restart ten days into the evacuation: %+v", l)
 	}
 }

@@ -31,9 +31,10 @@ const (
 // DefaultMaxFuture is Options.MaxFuture when it is 0.
 const DefaultMaxFuture = 5 * time.Minute
 
-// keepTombstones is how long a relay void and an ended evacuation are
-// kept: a fact replayed later than that (an outbox older than a week)
-// may come back to life.
+// keepTombstones is how long a relay void, and the check-ins of an ended
+// evacuation, are kept: a void replayed later than that (an outbox older
+// than a week) may come back to life. The end itself is kept longer
+// (maxEndedEvacuations).
 const keepTombstones = 7 * 24 * time.Hour
 
 // PassbackOptions are the site-wide anti-passback rules of this gate.
@@ -180,14 +181,13 @@ func (r *register) void(event string) bool {
 
 // evacuation is one evacuation's join state.
 type evacuation struct {
-	id            string
-	since         int64
-	by, reason    string
-	started       bool  // a start fact was seen (musters may come first)
-	ended         int64 // 0: not ended
-	endedBy       string
-	mustered      map[string]int64 // person -> earliest check-in
-	musteredOrder bool
+	id         string
+	since      int64
+	by, reason string
+	started    bool  // a start fact was seen (musters may come first)
+	ended      int64 // 0: not ended
+	endedBy    string
+	mustered   map[string]int64 // person -> earliest check-in
 }
 
 // Presence is the site's presence as this gate knows it. All methods are
@@ -658,8 +658,18 @@ func (t *tx) applyReset(ms int64) {
 	}
 }
 
-// prune drops the tombstones and ended evacuations older than a week, and
-// the check-ins and ends of evacuations never started whose newest is.
+// maxEndedEvacuations is how many ended evacuations are kept once their
+// end is a week old (the latest ends): an end is what keeps a stale start
+// of its evacuation (a retained state, a peer away since before the end)
+// from starting it again, so it is kept long after the check-ins go. About
+// 200 bytes each in every snapshot.
+const maxEndedEvacuations = 64
+
+// prune drops the relay voids older than a week; the check-ins of
+// evacuations ended more than a week ago (the ends stay, up to
+// maxEndedEvacuations of them); and the check-ins of evacuations neither
+// started nor ended whose newest is older than a week. An active
+// evacuation is never pruned, whatever its age.
 func (p *Presence) prune(now time.Time) {
 	limit := now.Add(-keepTombstones).UnixMilli()
 	for ev, ms := range p.voided {
@@ -668,11 +678,26 @@ func (p *Presence) prune(now time.Time) {
 			p.dirty = true
 		}
 	}
+	var old []*evacuation
 	for id, e := range p.evacs {
-		if e.ended != 0 && e.ended < limit || !e.started && e.newest() < limit {
+		switch {
+		case e.ended == 0 && !e.started && e.newest() < limit:
 			delete(p.evacs, id)
 			p.dirty = true
+		case e.ended != 0 && e.ended < limit:
+			if len(e.mustered) > 0 {
+				e.mustered = map[string]int64{}
+				p.dirty = true
+			}
+			old = append(old, e)
 		}
+	}
+	if len(old) > maxEndedEvacuations {
+		slices.SortFunc(old, func(a, b *evacuation) int { return cmp.Or(cmp.Compare(a.ended, b.ended), strings.Compare(a.id, b.id)) })
+		for _, e := range old[:len(old)-maxEndedEvacuations] {
+			delete(p.evacs, e.id)
+		}
+		p.dirty = true
 	}
 }
 

@@ -549,16 +549,39 @@ type brokerMessage struct {
 	retain  bool
 }
 
+// operatorConnectTimeout bounds publishOnce's connection to the broker.
+const operatorConnectTimeout = 10 * time.Second
+
 // publishOnce publishes messages at QoS 1 with a client of its own, in order.
 func publishOnce(ctx context.Context, url string, msgs ...brokerMessage) error {
+	return publishWithin(ctx, url, operatorConnectTimeout, msgs...)
+}
+
+// publishWithin is publishOnce with the connection bounded by timeout. A
+// broker that accepts the TCP connection but never answers is reported as
+// such: paho's token is then done with no error, or not done at all.
+func publishWithin(ctx context.Context, url string, timeout time.Duration, msgs ...brokerMessage) error {
 	var id [6]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return err
 	}
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("facegate-demo-operator-" + hex.EncodeToString(id[:])).
-		SetCleanSession(true).SetConnectTimeout(10 * time.Second))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("connect %s: %v", redact.URL(url), tok.Error())
+		SetCleanSession(true).SetConnectTimeout(timeout))
+	tok := c.Connect()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("connect to broker %s: %w", redact.URL(url), err)
+		}
+		if !c.IsConnected() {
+			return fmt.Errorf("connect to broker %s: no connection after %s", redact.URL(url), timeout)
+		}
+	case <-t.C:
+		return fmt.Errorf("connect to broker %s: timed out after %s without a CONNACK", redact.URL(url), timeout)
+	case <-ctx.Done():
+		return fmt.Errorf("connect to broker %s: %w", redact.URL(url), ctx.Err())
 	}
 	defer c.Disconnect(250)
 	for _, m := range msgs {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -126,5 +127,59 @@ func TestDemoSiteGateConfigs(t *testing.T) {
 		if z, ok := cfg.Zones.Zone("zone-b"); !ok || z.MaxOccupancy != demoSiteZoneBMax || z.Inside != "site" || !z.Hazardous {
 			t.Errorf("gate %s: zone-b %+v", spec.Name, z)
 		}
+	}
+}
+
+// A broker that accepts the connection but never answers makes
+// publishOnce report what timed out and where, not "<nil>".
+func TestPublishOnceConnectTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // read nothing, answer nothing
+		}
+	}()
+	url := "tcp://" + ln.Addr().String()
+	err = publishWithin(t.Context(), url, 300*time.Millisecond, brokerMessage{topic: "facegate/demo/cmd/evacuate", payload: []byte("{}")})
+	ln.Close()
+	<-done
+	for _, c := range held {
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("published through a broker that never answered")
+	}
+	for _, want := range []string{"connect to broker", ln.Addr().String(), "300ms"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "<nil>") {
+		t.Errorf("error %q reports no cause", err)
+	}
+}
+
+// A broker that refuses the connection is reported with its cause.
+func TestPublishOnceRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	err = publishWithin(t.Context(), "tcp://"+addr, 2*time.Second, brokerMessage{topic: "facegate/demo/x", payload: []byte("{}")})
+	if err == nil || !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "<nil>") {
+		t.Fatalf("refused connection reported as %v", err)
 	}
 }

@@ -558,17 +558,17 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 
 // publishEvacuate sends this gate's start or end to the other gates as the
 // signed cmd/evacuate: they trust it with their relay (a fire alarm at one
-// gate opens every door). Without site commands only the retained state
-// goes, which the peers do not hold their relays for.
+// gate opens every door). It is queued durably and sent when the broker is
+// reachable, also after an outage or a restart (mqtt.Client.PublishEvacuate).
+// Without site commands only the retained state goes, which the peers do
+// not hold their relays for.
 func (w *siteWire) publishEvacuate(e mqtt.Evacuate) {
 	b := w.broker()
 	if b == nil || !b.SiteCommands() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), siteCorrectTimeout)
-	defer cancel()
-	if _, err := b.PublishEvacuate(ctx, e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
-		w.log.Warn("evacuate command not sent: the other gates do not hold their relays for it", "id", e.ID, "action", e.Action, "err", err)
+	if _, err := b.PublishEvacuate(e); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+		w.log.Error("evacuate command not queued: the other gates do not hold their relays for it", "id", e.ID, "action", e.Action, "err", err)
 	}
 }
 
@@ -639,8 +639,18 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 	case mqtt.Evacuate:
 		var err error
 		if c.Action == mqtt.EvacuateStart {
+			newly := !w.isTrusted(c.ID)
 			w.trust(c.ID) // verified: this gate may hold its relay for it
 			_, err = w.presence.StartEvacuation(site.Evacuation{ID: c.ID, Since: c.Issued, By: c.By, Reason: c.Reason})
+			if newly && err == nil {
+				// Known already (the retained state or a snapshot came
+				// first, with the earlier start): the presence sees no
+				// change, yet the relay must now be held.
+				w.mu.Lock()
+				w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: c.ID})
+				w.mu.Unlock()
+				signalChan(w.wake)
+			}
 		} else {
 			_, err = w.presence.EndEvacuation(c.ID, c.Issued, c.By)
 		}

@@ -119,6 +119,17 @@ func TestSiteWireEvacuationTrustHoldsRelay(t *testing.T) {
 				t.Fatalf("confirm: %+v %v", e, err)
 			}
 		}, true},
+		{"retained, then the signed command sent late", func(t *testing.T, w *siteWire) {
+			// The order a gate back from an outage sends them in, at
+			// random: the retained state (the real start) may come first,
+			// and the command's later ts then changes nothing in the presence.
+			w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-late", Since: ts, TS: ts, By: "fire-alarm@south", Gate: "south"})
+			w.handle()
+			if w.held {
+				t.Fatal("held for the retained evacuation")
+			}
+			w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-late", By: "fire-alarm@south", Issued: now.Add(time.Minute)})
+		}, true},
 		{"command", func(t *testing.T, w *siteWire) {
 			w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-cmd", By: "ops", Issued: now})
 		}, true},
@@ -320,4 +331,49 @@ func TestSiteWireEvacuationReachesPeersTrusted(t *testing.T) {
 		t.Fatal(err)
 	}
 	require.Eventually(t, func() bool { return !east.w.Evacuation().Active }, 5*time.Second, 5*time.Millisecond, "east ends it")
+}
+
+// An evacuation started while the broker is down reaches the peers as a
+// verified command once it is back: they trust it (and hold their relays).
+// Its end, decided during the next outage, arrives late too, and ends that
+// evacuation only, not a newer one the peer learnt meanwhile.
+func TestSiteWireEvacuationDuringOutageReachesPeers(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const secret = "site-secret-0123456789"
+	north := startSiteBrokerGate(t, mq.URL(), "north", secret)
+	east := startSiteBrokerGate(t, mq.URL(), "east", secret)
+	require.Eventually(t, func() bool { return north.b.Connected() && east.b.Connected() },
+		5*time.Second, 5*time.Millisecond, "connected")
+	down := func() {
+		mq.Stop()
+		require.Eventually(t, func() bool { return !north.b.Connected() && !east.b.Connected() },
+			5*time.Second, 5*time.Millisecond, "disconnected")
+	}
+	down()
+	e, err := north.w.Evacuate(true, "fire-alarm@north", "fire alarm input")
+	if err != nil || !e.Active {
+		t.Fatalf("start while the broker is down: %+v %v", e, err)
+	}
+	mq.Restart()
+	require.Eventually(t, func() bool { return east.w.isTrusted(e.ID) && east.w.trustedActive() == e.ID },
+		10*time.Second, 5*time.Millisecond, "east trusts north's evacuation started during the outage")
+
+	down()
+	if _, err := north.w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile east learns a newer evacuation (a verified command).
+	east.w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-newer", By: "site-office", Issued: time.Now()})
+	mq.Restart()
+	require.Eventually(t, func() bool {
+		for _, x := range east.w.presence.Evacuations() {
+			if x.ID == e.ID {
+				return !x.Active()
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "east ends north's evacuation")
+	if got := east.w.trustedActive(); got != "evac-newer" {
+		t.Fatalf("east's trusted active evacuation = %q, want evac-newer still on", got)
+	}
 }
