@@ -3,6 +3,7 @@ package gate_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,7 +205,8 @@ func TestAlarmNeedsADriverWithInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if _, err := g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"}); !errors.Is(err, gate.ErrNoLine) {
+	_, err = g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"})
+	if !errors.Is(err, gate.ErrNoLine) || !strings.Contains(err.Error(), `driver "none" has no inputs`) {
 		t.Fatalf("driver none: %v", err)
 	}
 }
