@@ -84,6 +84,20 @@ func CheckDoor(door string, zones []Zone, from, to string) error {
 	return nil
 }
 
+// ValidName reports whether s is a valid site, gate or zone name: 1-64
+// ASCII letters, digits, '-' or '_' (it names files and MQTT topic levels).
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseClock parses a time of day written "HH:MM", 00:00 to 23:59 (the
 // daily reset, reset_at).
 func ParseClock(s string) (hour, minute int, err error) {

@@ -68,6 +68,20 @@ func check(t *testing.T, err error, want string) {
 	}
 }
 
+func TestValidName(t *testing.T) {
+	for _, tt := range []struct {
+		s  string
+		ok bool
+	}{
+		{"site", true}, {"zone-b_2", true}, {strings.Repeat("a", 64), true},
+		{"", false}, {strings.Repeat("a", 65), false}, {"zone b", false}, {"a/b", false}, {"a+", false}, {"zoné", false},
+	} {
+		if got := ValidName(tt.s); got != tt.ok {
+			t.Errorf("ValidName(%q) = %v", tt.s, got)
+		}
+	}
+}
+
 func TestParseClock(t *testing.T) {
 	for _, tt := range []struct {
 		s    string
