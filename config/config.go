@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/facegate/facegate/internal/redact"
+	"github.com/facegate/facegate/internal/zonerules"
 )
 
 // DefaultPath is where the daemon looks without --config.
@@ -315,17 +316,7 @@ func (c *Config) Redacted() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
+func validName(s string) bool { return zonerules.ValidName(s) }
 
 // yamlError turns yaml.v3's messages ("yaml: line 3: ...", or a list of
 // "line 5: field x not found in type config.API") into "file:line: ...".

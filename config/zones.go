@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/facegate/facegate/internal/zonerules"
 )
 
 // The values of Config.Mode.
@@ -18,7 +20,7 @@ const (
 
 // Outside is the implicit zone everyone is in until a gate lets them in;
 // it is never declared in zones.list.
-const Outside = "outside"
+const Outside = zonerules.Outside
 
 // The values of ZoneDoor.Direction.
 const (
@@ -141,10 +143,8 @@ func (z *Zones) Zone(name string) (Zone, bool) {
 // mode, the mqtt prefix). It also fills the zones' defaults (inside
 // outside, occupancy hard), which YAML leaves empty in list items.
 func (c *Config) validateZones() error {
-	switch c.Mode {
-	case ModeGate, ModeMuster:
-	default:
-		return fieldError("mode", "%q is not gate or muster", c.Mode)
+	if err := enum("mode", c.Mode, ModeGate, ModeMuster); err != nil {
+		return err
 	}
 	z := &c.Zones
 	if c.Mode == ModeMuster && !z.Enabled {
@@ -160,67 +160,42 @@ func (c *Config) validateZones() error {
 		return fieldError("zones.site_topic", "%q must be a topic without wildcards, empty levels or a leading/trailing '/'", z.SiteTopic)
 	}
 	if z.ResetAt != "" {
-		if _, err := time.Parse("15:04", z.ResetAt); err != nil || len(z.ResetAt) != 5 {
+		if _, _, err := zonerules.ParseClock(z.ResetAt); err != nil {
 			return fieldError("zones.reset_at", "%q is not a time of day as HH:MM (e.g. 04:00), or \"\" for no reset", z.ResetAt)
 		}
 	}
 	ap := z.AntiPassback
-	switch ap.Mode {
-	case "off", "soft", "hard":
-	default:
-		return fieldError("zones.anti_passback.mode", "%q is not off, soft or hard", ap.Mode)
+	if err := enum("zones.anti_passback.mode", ap.Mode, "off", "soft", "hard"); err != nil {
+		return err
 	}
-	if ap.Window < 0 || ap.Window > 7*24*time.Hour {
-		return fieldError("zones.anti_passback.window", "%s must be between 0 (untimed) and 168h", ap.Window)
+	if err := between("zones.anti_passback.window", ap.Window, 0, 7*24*time.Hour); err != nil {
+		return err
 	}
-	switch ap.RequirePath {
-	case RequirePathNone, RequirePathHazardous, RequirePathAll:
-	default:
-		return fieldError("zones.anti_passback.require_path", "%q is not none, hazardous or all", ap.RequirePath)
+	if err := enum("zones.anti_passback.require_path", ap.RequirePath, RequirePathNone, RequirePathHazardous, RequirePathAll); err != nil {
+		return err
 	}
 
-	names := map[string]int{}
 	for i := range z.List {
 		zn := &z.List[i]
 		field := fmt.Sprintf("zones.list[%d]", i)
-		if zn.Name == Outside {
-			return fieldError(field+".name", "%q is implicit: do not declare it", Outside)
-		}
 		if !validName(zn.Name) {
 			return fieldError(field+".name", "%q must be 1-64 characters of letters, digits, '-' or '_'", zn.Name)
 		}
-		if j, dup := names[zn.Name]; dup {
-			return fieldError(field+".name", "%q is declared twice (also zones.list[%d])", zn.Name, j)
-		}
-		names[zn.Name] = i
 		if zn.Inside == "" {
 			zn.Inside = Outside
 		}
 		if zn.OccupancyMode == "" {
 			zn.OccupancyMode = "hard"
 		}
-		if zn.OccupancyMode != "hard" && zn.OccupancyMode != "soft" {
-			return fieldError(field+".occupancy_mode", "%q is not hard or soft", zn.OccupancyMode)
+		if err := enum(field+".occupancy_mode", zn.OccupancyMode, "hard", "soft"); err != nil {
+			return err
 		}
-		if zn.MaxOccupancy < 0 || zn.MaxOccupancy > 1_000_000 {
-			return fieldError(field+".max_occupancy", "%d must be between 0 (no maximum) and 1000000", zn.MaxOccupancy)
+		if err := between(field+".max_occupancy", zn.MaxOccupancy, 0, 1_000_000); err != nil {
+			return err
 		}
 	}
-	for i, zn := range z.List {
-		if _, ok := names[zn.Inside]; !ok && zn.Inside != Outside {
-			return fieldError(fmt.Sprintf("zones.list[%d].inside", i), "%q is not a declared zone (declared: %s)", zn.Inside, z.declared())
-		}
-		// Walk up: a chain longer than the list is a cycle.
-		at, steps := zn.Inside, 0
-		for at != Outside {
-			if steps++; steps > len(z.List) {
-				return fieldError(fmt.Sprintf("zones.list[%d].inside", i), "zone %q lies inside itself (a cycle of inside:)", zn.Name)
-			}
-			at = z.List[names[at]].Inside
-			if at == "" {
-				at = Outside
-			}
-		}
+	if err := zonerules.CheckZones("zones.list", z.topology()); err != nil {
+		return zoneError(err)
 	}
 	if !z.Enabled {
 		return nil
@@ -229,19 +204,11 @@ func (c *Config) validateZones() error {
 		return fieldError("zones.list", "zones are enabled: declare at least one zone (e.g. - {name: site})")
 	}
 	if c.Mode == ModeGate {
-		d := z.Door
-		for _, e := range []struct{ key, v string }{{"from", d.From}, {"to", d.To}} {
-			if _, ok := names[e.v]; !ok && e.v != Outside {
-				return fieldError("zones.door."+e.key, "%q is not a declared zone or outside (declared: %s)", e.v, z.declared())
-			}
+		if err := zonerules.CheckDoor("zones.door", z.topology(), z.Door.From, z.Door.To); err != nil {
+			return zoneError(err)
 		}
-		if d.From == d.To {
-			return fieldError("zones.door.to", "%q is the door's from zone too: a door leads from one zone into another", d.To)
-		}
-		switch d.Direction {
-		case DirectionEntry, DirectionExit, DirectionBoth:
-		default:
-			return fieldError("zones.door.direction", "%q is not entry, exit or both", d.Direction)
+		if err := enum("zones.door.direction", z.Door.Direction, DirectionEntry, DirectionExit, DirectionBoth); err != nil {
+			return err
 		}
 	}
 	if c.MQTT.Enabled {
@@ -257,21 +224,27 @@ func (c *Config) validateZones() error {
 	return nil
 }
 
+// topology is the zone list as the shared zone rules see it.
+func (z *Zones) topology() []zonerules.Zone {
+	t := make([]zonerules.Zone, len(z.List))
+	for i, d := range z.List {
+		t[i] = zonerules.Zone{Name: d.Name, Inside: d.Inside}
+	}
+	return t
+}
+
+// zoneError gives a broken zone rule its key, so that Load adds file and line.
+func zoneError(err error) error {
+	var e *zonerules.Error
+	if errors.As(err, &e) {
+		return fieldError(e.Key, "%s", e.Msg)
+	}
+	return err
+}
+
 // ValidName reports whether s is a valid site, gate or zone name: 1-64
 // letters, digits, '-' or '_'.
 func ValidName(s string) bool { return validName(s) }
-
-// declared lists the declared zone names for messages.
-func (z *Zones) declared() string {
-	if len(z.List) == 0 {
-		return "none"
-	}
-	var s []string
-	for _, d := range z.List {
-		s = append(s, d.Name)
-	}
-	return strings.Join(s, ", ")
-}
 
 // siteTokenMinLen: the page token shows who is on site, the admin token
 // changes the record and starts evacuations.

@@ -2,21 +2,14 @@ package gate
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 )
 
 // AlarmLine is an input whose active level is an alarm: the fire panel's
-// contact (io.fire_alarm). An empty Chip means the relay's chip.
-type AlarmLine struct {
-	Chip      string
-	Line      string
-	ActiveLow bool
-	Bias      string
-	// Debounce: a level must hold this long to count.
-	Debounce time.Duration
-}
+// contact (io.fire_alarm). It is requested like every other input; an empty
+// Chip means the relay's.
+type AlarmLine = InputLine
 
 // AlarmEvent is one change of an alarm input.
 type AlarmEvent struct {
@@ -26,10 +19,11 @@ type AlarmEvent struct {
 	Err error
 }
 
-// Alarm watches one alarm input. Close it, or close the Gate, which
-// closes it.
+// Alarm watches one alarm input: a Monitor of that input alone (the same
+// request, debounce and edge handling as the door's), its events told as
+// AlarmEvents. Close it, or close the Gate, which closes it.
 type Alarm struct {
-	in     Input
+	m      *Monitor
 	events chan AlarmEvent
 	quit   chan struct{}
 	done   chan struct{}
@@ -37,41 +31,25 @@ type Alarm struct {
 }
 
 // OpenAlarm requests an alarm input beside the gate's lines, with the
-// relay's driver (sim: Sim.SetInput(role, …) drives it). The level at open
-// is the first event when it is active (an alarm already on at start) or
-// unreadable. The Gate closes it on Close.
+// relay's driver (sim: Sim.SetInput(role, …) drives it). role names the
+// line in errors. The level at open is the first event when it is active
+// (an alarm already on at start) or unreadable. The Gate closes it on Close.
 func (g *Gate) OpenAlarm(role string, l AlarmLine) (*Alarm, error) {
 	if l.Line == "" {
 		return nil, errors.New("gate: alarm input has no line")
 	}
-	spec := lineSpec{Role: role, Chip: chipOr(l.Chip, g.chip), Line: l.Line, ActiveLow: l.ActiveLow, Bias: l.Bias, Debounce: l.Debounce}
-	var in Input
-	var err error
-	switch {
-	case g.sim != nil:
-		in, err = g.sim.Input(spec)
-	case g.driver == "gpiocdev":
-		var drv driver
-		if drv, err = newCdevDriver(g.clock); err == nil {
-			in, err = drv.Input(spec)
-			drv.Close() // the line stays requested
-		}
-	default:
-		err = &LineError{Role: role, Chip: spec.Chip, Line: spec.Line, Err: fmt.Errorf("%w: driver %q has no inputs", ErrNoLine, g.driver)}
-	}
+	drv, err := g.inputDriver()
 	if err != nil {
 		return nil, err
 	}
-	a := &Alarm{in: in, events: make(chan AlarmEvent, 16), quit: make(chan struct{}), done: make(chan struct{})}
-	var start []AlarmEvent
-	now := g.clock.Now()
-	if on, err := in.Active(); err != nil {
-		start = append(start, AlarmEvent{Time: now, Err: fmt.Errorf("%s: %w", role, err)})
-	} else if on {
-		g.log.Warn("alarm input active at start", "role", role)
-		start = append(start, AlarmEvent{Time: now, Active: true})
+	defer drv.Close() // the line stays requested
+	in, err := openInput(drv, role, l, g.chip)
+	if err != nil {
+		return nil, err
 	}
-	go a.run(start)
+	a := &Alarm{m: newMonitor(Inputs{FireAlarm: in}, MonitorOptions{Clock: g.clock, Logger: g.log}, role),
+		events: make(chan AlarmEvent, 16), quit: make(chan struct{}), done: make(chan struct{})}
+	go a.run()
 	g.alarms = append(g.alarms, a)
 	return a, nil
 }
@@ -79,28 +57,17 @@ func (g *Gate) OpenAlarm(role string, l AlarmLine) (*Alarm, error) {
 // Events delivers the alarm's changes in order; closed after Close.
 func (a *Alarm) Events() <-chan AlarmEvent { return a.events }
 
-func (a *Alarm) run(start []AlarmEvent) {
+// run tells the monitor's events as AlarmEvents; it waits for room rather
+// than lose a change, and Close unblocks it.
+func (a *Alarm) run() {
 	defer close(a.done)
 	defer close(a.events)
-	for _, e := range start {
-		if !a.emit(e) {
+	for e := range a.m.Events() {
+		select {
+		case a.events <- AlarmEvent{Time: e.Time, Active: e.Kind == FireAlarm, Err: e.Err}:
+		case <-a.quit:
 			return
 		}
-	}
-	for e := range a.in.Edges() {
-		if !a.emit(AlarmEvent{Time: e.Time, Active: e.Active}) {
-			return
-		}
-	}
-}
-
-// emit waits for room rather than lose a change; Close unblocks it.
-func (a *Alarm) emit(e AlarmEvent) bool {
-	select {
-	case a.events <- e:
-		return true
-	case <-a.quit:
-		return false
 	}
 }
 
@@ -109,7 +76,7 @@ func (a *Alarm) Close() error {
 	var err error
 	a.once.Do(func() {
 		close(a.quit)
-		err = a.in.Close()
+		err = a.m.Close()
 		<-a.done
 	})
 	return err

@@ -1,6 +1,9 @@
 package gate
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // lineSpec is one line as Open asks a driver for it.
 type lineSpec struct {
@@ -31,7 +34,7 @@ func (noneDriver) Output(lineSpec) (Output, func() error, error) {
 }
 
 func (noneDriver) Input(s lineSpec) (Input, error) {
-	return nil, &LineError{Role: s.Role, Chip: s.Chip, Line: s.Line, Err: ErrNoLine}
+	return nil, &LineError{Role: s.Role, Chip: s.Chip, Line: s.Line, Err: fmt.Errorf("%w: driver %q has no inputs", ErrNoLine, "none")}
 }
 
 func (noneDriver) Close() error { return nil }

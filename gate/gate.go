@@ -1,6 +1,6 @@
 // Package gate drives the gate's I/O: the relay that unlocks it, the optional
-// door contact, exit button and tamper inputs, and the optional green/red LEDs
-// and buzzer. It knows how to open the gate safely, never why.
+// door contact, exit button, tamper and fire alarm inputs, and the optional
+// green/red LEDs and buzzer. It knows how to open the gate safely, never why.
 //
 // Safety contract: the relay line is requested once, as an output at its
 // inactive level, and held until Close. Every pulse ends with the line
@@ -128,22 +128,25 @@ func (e *LineError) Unwrap() error { return e.Err }
 type EventKind int
 
 // Event kinds. Door events need io.door; ExitPressed io.exit_button;
-// Tamper* io.tamper.
+// Tamper* io.tamper; FireAlarm* io.fire_alarm (Gate.OpenAlarm).
 const (
-	DoorOpened    EventKind = iota + 1 // opened during or just after a grant
-	DoorForced                         // opened without a grant
-	DoorClosed                         //
-	DoorHeldOpen                       // still open after io.door.held_open_after
-	ExitPressed                        // exit button: the gate pulses the relay locally
-	TamperAlarm                        // tamper switch active
-	TamperCleared                      // tamper switch back to normal
-	InputFault                         // an input stopped reporting; Err says why
+	DoorOpened       EventKind = iota + 1 // opened during or just after a grant
+	DoorForced                            // opened without a grant
+	DoorClosed                            //
+	DoorHeldOpen                          // still open after io.door.held_open_after
+	ExitPressed                           // exit button: the gate pulses the relay locally
+	TamperAlarm                           // tamper switch active
+	TamperCleared                         // tamper switch back to normal
+	InputFault                            // an input stopped reporting; Err says why
+	FireAlarm                             // the fire panel's contact active
+	FireAlarmCleared                      // the fire panel's contact back to normal
 )
 
 var kindNames = map[EventKind]string{
 	DoorOpened: "door-opened", DoorForced: "door-forced", DoorClosed: "door-closed",
 	DoorHeldOpen: "door-held-open", ExitPressed: "exit-pressed",
 	TamperAlarm: "tamper-alarm", TamperCleared: "tamper-cleared", InputFault: "input-fault",
+	FireAlarm: "fire-alarm", FireAlarmCleared: "fire-alarm-cleared",
 }
 
 func (k EventKind) String() string {

@@ -3,8 +3,11 @@ package gate_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/gate/gatetest"
@@ -204,7 +207,8 @@ func TestAlarmNeedsADriverWithInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if _, err := g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"}); !errors.Is(err, gate.ErrNoLine) {
+	_, err = g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"})
+	if !errors.Is(err, gate.ErrNoLine) || !strings.Contains(err.Error(), `driver "none" has no inputs`) {
 		t.Fatalf("driver none: %v", err)
 	}
 }
@@ -241,5 +245,52 @@ func TestFailedHoldLeavesNoGrant(t *testing.T) {
 	g.Sim().SetInput("door", true)
 	if e := <-g.Events(); e.Kind != gate.DoorForced {
 		t.Fatalf("door after a failed hold: %v", e)
+	}
+}
+
+// Closing an alarm nobody reads does not hang: the Monitor under it and
+// the AlarmEvents it is told as both give up waiting for room.
+func TestAlarmClosesUnread(t *testing.T) {
+	// Not closed on failure: a hung Close would hang the test binary too.
+	g, err := gate.Open(simConfig(), gate.Options{Clock: gatetest.NewClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 { // more than both buffers hold
+		if err := g.Sim().SetInput("fire_alarm", i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Full: the alarm's goroutine now waits for room.
+	require.Eventually(t, func() bool { return len(a.Events()) == cap(a.Events()) }, 5*time.Second, time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs on unread events")
+	}
+	n := 0
+	for e := range a.Events() {
+		if e.Err != nil {
+			t.Fatalf("event %+v", e)
+		}
+		n++
+	}
+	if n != cap(a.Events()) {
+		t.Fatalf("%d events left after Close, want the %d buffered", n, cap(a.Events()))
+	}
+	if err := a.Close(); err != nil { // twice is fine
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

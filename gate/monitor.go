@@ -13,6 +13,9 @@ type Inputs struct {
 	Door   Input // active = door open
 	Exit   Input // active = button pressed
 	Tamper Input // active = enclosure opened / alarm
+	// FireAlarm: active = the fire panel's alarm. Gate.OpenAlarm watches
+	// it with a Monitor of its own.
+	FireAlarm Input
 }
 
 // MonitorOptions tune NewMonitor; zero values take the defaults.
@@ -32,15 +35,18 @@ type MonitorOptions struct {
 }
 
 // Monitor turns input edges into Events: door opened (granted or forced),
-// closed, held open; exit button; tamper.
+// closed, held open; exit button; tamper; fire alarm. It is the one place
+// that watches input lines: every input, whatever it means, goes through it.
 type Monitor struct {
-	in     Inputs
-	opt    MonitorOptions
-	log    *slog.Logger
-	events chan Event
-	held   chan int // generation of the held-open timer that fired
-	quit   chan struct{}
-	done   chan struct{}
+	in  Inputs
+	opt MonitorOptions
+	log *slog.Logger
+	// fireRole names the fire alarm input in InputFault errors.
+	fireRole string
+	events   chan Event
+	held     chan int // generation of the held-open timer that fired
+	quit     chan struct{}
+	done     chan struct{}
 
 	mu         sync.Mutex
 	grantUntil time.Time // the door may open until then (+ GrantGrace)
@@ -55,6 +61,11 @@ type Monitor struct {
 // buffered, but the monitor waits for room rather than lose one) and Close
 // the monitor, which closes the inputs and then Events.
 func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
+	return newMonitor(in, o, "fire_alarm")
+}
+
+// newMonitor is NewMonitor with the fire alarm input's role (OpenAlarm's).
+func newMonitor(in Inputs, o MonitorOptions, fireRole string) *Monitor {
 	if o.HeldOpenAfter <= 0 {
 		o.HeldOpenAfter = 30 * time.Second
 	}
@@ -64,7 +75,7 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
-	m := &Monitor{in: in, opt: o, log: o.Logger, events: make(chan Event, 64),
+	m := &Monitor{in: in, opt: o, log: o.Logger, fireRole: fireRole, events: make(chan Event, 64),
 		held: make(chan int), quit: make(chan struct{}), done: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -80,13 +91,22 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 		}
 		m.doorOpen = open
 	}
-	if in.Tamper != nil {
-		on, err := in.Tamper.Active()
-		if err != nil {
-			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("tamper: %w", err)})
-		} else if on {
-			m.log.Warn("tamper alarm at start")
-			start = append(start, Event{Time: now, Kind: TamperAlarm})
+	// An alarm input already active is news: it is reported as an edge would be.
+	for _, a := range []struct {
+		role string
+		in   Input
+		kind EventKind
+	}{{"tamper", in.Tamper, TamperAlarm}, {fireRole, in.FireAlarm, FireAlarm}} {
+		if a.in == nil {
+			continue
+		}
+		on, err := a.in.Active()
+		switch {
+		case err != nil:
+			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("%s: %w", a.role, err)})
+		case on:
+			m.log.Warn("alarm input active at start", "input", a.role)
+			start = append(start, Event{Time: now, Kind: a.kind})
 		}
 	}
 	go m.run(start)
@@ -137,7 +157,7 @@ func (m *Monitor) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
 		close(m.quit)
-		for _, in := range []Input{m.in.Door, m.in.Exit, m.in.Tamper} {
+		for _, in := range []Input{m.in.Door, m.in.Exit, m.in.Tamper, m.in.FireAlarm} {
 			if in != nil {
 				if e := in.Close(); e != nil && err == nil {
 					err = e
@@ -159,7 +179,7 @@ func edgesOf(in Input) <-chan Edge {
 func (m *Monitor) run(start []Event) {
 	defer close(m.done)
 	defer close(m.events)
-	door, exit, tamper := edgesOf(m.in.Door), edgesOf(m.in.Exit), edgesOf(m.in.Tamper)
+	door, exit, tamper, fire := edgesOf(m.in.Door), edgesOf(m.in.Exit), edgesOf(m.in.Tamper), edgesOf(m.in.FireAlarm)
 	var heldTimer Timer
 	heldGen := 0
 	startHeld := func() {
@@ -236,14 +256,27 @@ func (m *Monitor) run(start []Event) {
 				tamper = nil
 				continue
 			}
-			kind := TamperCleared
 			if e.Active {
-				kind = TamperAlarm
 				m.log.Warn("tamper alarm")
 			}
-			m.emit(Event{Time: e.Time, Kind: kind})
+			m.emit(Event{Time: e.Time, Kind: pick(e.Active, TamperAlarm, TamperCleared)})
+		case e, ok := <-fire:
+			if !ok {
+				fire = nil
+				continue
+			}
+			// Not logged here: what the alarm starts is the receiver's to log.
+			m.emit(Event{Time: e.Time, Kind: pick(e.Active, FireAlarm, FireAlarmCleared)})
 		}
 	}
+}
+
+// pick is on for an active level, off for an inactive one.
+func pick(active bool, on, off EventKind) EventKind {
+	if active {
+		return on
+	}
+	return off
 }
 
 // forced reports whether a door opening at t had no grant covering it.

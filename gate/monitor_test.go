@@ -1,6 +1,8 @@
 package gate_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,6 +242,61 @@ func TestWithdrawRestoresTheGrantBefore(t *testing.T) {
 			door.Set(true, at(tt.opensAt))
 			if e := nextEvent(t, m); e.Kind != tt.want {
 				t.Fatalf("opened at +%ds: %v, want %v", tt.opensAt, e, tt.want)
+			}
+		})
+	}
+}
+
+// The fire alarm is one more input of the Monitor (Gate.OpenAlarm watches
+// it through one): an alarm already on or unreadable at start is the first
+// event, then every change of level is one.
+func TestFireAlarmInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		on    bool
+		err   error
+		first gate.EventKind // 0: none
+	}{
+		{"off at start", false, nil, 0},
+		{"on at start", true, nil, gate.FireAlarm},
+		{"unreadable at start", false, errors.New("line gone"), gate.InputFault},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := gatetest.NewClock()
+			fire := gatetest.NewInput(tt.on)
+			fire.Err = tt.err
+			m := gate.NewMonitor(gate.Inputs{FireAlarm: fire}, gate.MonitorOptions{Clock: clk})
+			if tt.first != 0 {
+				e := nextEvent(t, m)
+				if e.Kind != tt.first || !e.Time.Equal(clk.Now()) {
+					t.Fatalf("first event %v, want %v", e, tt.first)
+				}
+				if tt.err != nil && (!errors.Is(e.Err, tt.err) || !strings.HasPrefix(e.Err.Error(), "fire_alarm: ")) {
+					t.Fatalf("fault %v, want fire_alarm: %v", e.Err, tt.err)
+				}
+			}
+			noEvent(t, m)
+			t0 := clk.Now()
+			for i, active := range []bool{!tt.on, tt.on, !tt.on} {
+				at := t0.Add(time.Duration(i) * time.Second)
+				fire.Set(active, at)
+				want := gate.FireAlarmCleared
+				if active {
+					want = gate.FireAlarm
+				}
+				if e := nextEvent(t, m); e.Kind != want || !e.Time.Equal(at) {
+					t.Fatalf("level %v at +%ds: %v, want %v", active, i, e, want)
+				}
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !fire.Closed() {
+				t.Fatal("Close did not close the fire alarm input")
+			}
+			if _, ok := <-m.Events(); ok {
+				t.Fatal("Events still open after Close")
 			}
 		})
 	}

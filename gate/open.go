@@ -107,7 +107,7 @@ type Gate struct {
 	sim      *Sim     // nil unless driver sim
 	cancel   context.CancelFunc
 	releases []func() error
-	// for OpenAlarm (alarm.go): the relay's driver and chip
+	// for OpenAlarm (alarm.go, inputDriver): the relay's driver and chip
 	driver, chip string
 	clock        Clock
 	log          *slog.Logger
@@ -293,8 +293,7 @@ func openMonitor(drv driver, cfg IO, o Options, onExit func()) (*Monitor, error)
 		if ic.c.Line == "" {
 			continue
 		}
-		i, err := drv.Input(lineSpec{Role: ic.role, Chip: chipOr(ic.c.Chip, cfg.Relay.Chip), Line: ic.c.Line,
-			ActiveLow: ic.c.ActiveLow, Bias: ic.c.Bias, Debounce: ic.c.Debounce})
+		i, err := openInput(drv, ic.role, ic.c, cfg.Relay.Chip)
 		if err != nil {
 			for _, o := range opened {
 				o.Close()
@@ -309,6 +308,25 @@ func openMonitor(drv driver, cfg IO, o Options, onExit func()) (*Monitor, error)
 	}
 	return NewMonitor(in, MonitorOptions{HeldOpenAfter: cfg.Door.HeldOpenAfter, GrantGrace: cfg.Door.GrantGrace,
 		Clock: o.Clock, Logger: o.Logger, OnExit: onExit}), nil
+}
+
+// openInput requests one input line, debounced by the driver; an empty
+// chip is the relay's.
+func openInput(drv driver, role string, c InputLine, relayChip string) (Input, error) {
+	return drv.Input(lineSpec{Role: role, Chip: chipOr(c.Chip, relayChip), Line: c.Line,
+		ActiveLow: c.ActiveLow, Bias: c.Bias, Debounce: c.Debounce})
+}
+
+// inputDriver is the driver OpenAlarm requests its line from after Open:
+// the gate's own simulator (so that Sim.SetInput drives the line; its Close
+// does nothing), else a new driver of the relay's kind. Close it once the
+// line is requested: the line stays held.
+func (g *Gate) inputDriver() (driver, error) {
+	if g.sim != nil {
+		return g.sim, nil
+	}
+	drv, _, err := newDriver(g.driver, Options{Clock: g.clock, Logger: g.log})
+	return drv, err
 }
 
 func chipOr(chip, def string) string {

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -143,28 +144,28 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"outside declared", Options{Zones: []Zone{{Name: Outside}}}, `zone "outside" is implicit`},
-		{"unnamed", Options{Zones: []Zone{{}}}, "zone 1 has no name"},
-		{"twice", Options{Zones: []Zone{{Name: "a"}, {Name: "a"}}}, `zone "a" declared twice`},
-		{"unknown parent", Options{Zones: []Zone{{Name: "a", Inside: "b"}}}, `lies inside "b", which is not declared`},
-		{"cycle", Options{Zones: []Zone{{Name: "a", Inside: "b"}, {Name: "b", Inside: "a"}}}, "cycle"},
+		{"outside declared", Options{Zones: []Zone{{Name: Outside}}}, `zones[0].name: "outside" is implicit`},
+		{"unnamed", Options{Zones: []Zone{{}}}, "zones[0].name: a zone needs a name"},
+		{"twice", Options{Zones: []Zone{{Name: "a"}, {Name: "a"}}}, `zones[1].name: "a" is declared twice (also zones[0])`},
+		{"unknown parent", Options{Zones: []Zone{{Name: "a", Inside: "b"}}}, `zones[0].inside: "b" is not a declared zone`},
+		{"cycle", Options{Zones: []Zone{{Name: "a", Inside: "b"}, {Name: "b", Inside: "a"}}}, `zones[0].inside: zone "a" lies inside itself`},
 		{"negative max", Options{Zones: []Zone{{Name: "a", MaxOccupancy: -1}}}, "negative"},
 		{"door direction", Options{Zones: siteZones(), Door: Door{From: Outside, To: "site", Direction: "in"}}, `direction "in"`},
-		{"door zone", Options{Zones: siteZones(), Door: Door{From: Outside, To: "yard", Direction: Entry}}, `door zone "yard"`},
-		{"door loop", Options{Zones: siteZones(), Door: Door{From: "site", To: "site", Direction: Entry}}, "to itself"},
-		{"door half", Options{Zones: siteZones(), Door: Door{To: "site", Direction: Entry}}, "both from and to"},
+		{"door zone", Options{Zones: siteZones(), Door: Door{From: Outside, To: "yard", Direction: Entry}}, `door.to: "yard" is not a declared zone or outside`},
+		{"door loop", Options{Zones: siteZones(), Door: Door{From: "site", To: "site", Direction: Entry}}, `door.to: "site" is the door's from zone too`},
+		{"door half", Options{Zones: siteZones(), Door: Door{To: "site", Direction: Entry}}, `door.from: "" is not a declared zone or outside`},
 		{"mode", Options{Zones: siteZones(), Passback: PassbackOptions{Mode: "strict"}}, `mode "strict"`},
 		{"require_path", Options{Zones: siteZones(), Passback: PassbackOptions{RequirePath: "some"}}, `require_path "some"`},
 		{"window", Options{Zones: siteZones(), Passback: PassbackOptions{Window: -time.Second}}, "window"},
-		{"reset_at", Options{Zones: siteZones(), ResetAt: "4:00"}, `reset_at "4:00"`},
-		{"reset_at range", Options{Zones: siteZones(), ResetAt: "24:00"}, `reset_at "24:00"`},
-		{"reset_at sign", Options{Zones: siteZones(), ResetAt: "+4:00"}, `reset_at "+4:00"`},
-		{"reset_at minutes", Options{Zones: siteZones(), ResetAt: "04:60"}, `reset_at "04:60"`},
+		{"reset_at", Options{Zones: siteZones(), ResetAt: "4:00"}, `reset_at: "4:00" is not a time of day`},
+		{"reset_at range", Options{Zones: siteZones(), ResetAt: "24:00"}, `reset_at: "24:00" is not a time of day`},
+		{"reset_at sign", Options{Zones: siteZones(), ResetAt: "+4:00"}, `reset_at: "+4:00" is not a time of day`},
+		{"reset_at minutes", Options{Zones: siteZones(), ResetAt: "04:60"}, `reset_at: "04:60" is not a time of day`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.o)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: %v, want an error containing %q", err, tc.want)
 			}
 		})

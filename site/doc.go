@@ -10,13 +10,18 @@
 // any number of times, yields the same presence. docs/site.md says what
 // consistency that gives and why it is enough for a turnstile.
 //
-// The package imports only the standard library, record and
-// internal/atomicfile (the durable state-file write): the wire
+// The package imports only the standard library, record,
+// internal/atomicfile (the durable state-file write) and internal/zonerules
+// (the zone rules the configuration checks too): the wire
 // (MQTT topics, retained snapshots) is the mqtt package's, the
 // configuration and the kiosk port are the caller's.
 package site
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/facegate/facegate/internal/zonerules"
+)
 
 // Errors of the package; callers test them with errors.Is.
 var (
@@ -42,7 +47,7 @@ const AlertSiteState = "site_state"
 
 // Outside is the implicit zone: never declared, the parent of every
 // top-level zone, and where a person is until a fact says otherwise.
-const Outside = "outside"
+const Outside = zonerules.Outside
 
 // Door directions (record.Event.Direction).
 const (

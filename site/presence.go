@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/facegate/facegate/internal/zonerules"
 	"github.com/facegate/facegate/record"
 )
 
@@ -264,8 +264,8 @@ func New(o Options) (*Presence, error) {
 		p.opts.Location = time.Local
 	}
 	if o.ResetAt != "" {
-		if p.resetHour, p.resetMin, err = parseClock(o.ResetAt); err != nil {
-			return nil, err
+		if p.resetHour, p.resetMin, err = zonerules.ParseClock(o.ResetAt); err != nil {
+			return nil, fmt.Errorf("%w: reset_at: %w", ErrOptions, err)
 		}
 	}
 	if o.StatePath != "" {
@@ -275,19 +275,6 @@ func New(o Options) (*Presence, error) {
 	}
 	p.Tick(p.now())
 	return p, nil
-}
-
-func parseClock(s string) (h, m int, err error) {
-	hs, ms, ok := strings.Cut(s, ":")
-	digits := func(x string) bool { return len(x) == 2 && x[0] >= '0' && x[0] <= '9' && x[1] >= '0' && x[1] <= '9' }
-	if ok && digits(hs) && digits(ms) {
-		h, err1 := strconv.Atoi(hs)
-		m, err2 := strconv.Atoi(ms)
-		if err1 == nil && err2 == nil && h >= 0 && h < 24 && m >= 0 && m < 60 {
-			return h, m, nil
-		}
-	}
-	return -1, 0, fmt.Errorf("%w: reset_at %q (want HH:MM, 00:00 to 23:59)", ErrOptions, s)
 }
 
 // StateProblem is the error met loading the state file (wrapping

@@ -3,6 +3,8 @@ package site
 import (
 	"fmt"
 	"slices"
+
+	"github.com/facegate/facegate/internal/zonerules"
 )
 
 // Zone is one declared zone of the site.
@@ -36,21 +38,24 @@ type topology struct {
 	zones  map[string]Zone
 	parent map[string]string // zone -> parent; Outside has none
 	order  []string          // declared names, sorted
+	// rules is the zones as declared, for the door's check
+	rules []zonerules.Zone
 }
 
+// newTopology checks zones by the rules the configuration checks too
+// (internal/zonerules), then indexes them.
 func newTopology(zones []Zone) (*topology, error) {
-	t := &topology{zones: map[string]Zone{}, parent: map[string]string{}}
+	rules := make([]zonerules.Zone, len(zones))
 	for i, z := range zones {
-		switch {
-		case z.Name == "":
-			return nil, fmt.Errorf("%w: zone %d has no name", ErrOptions, i+1)
-		case z.Name == Outside:
-			return nil, fmt.Errorf("%w: zone %q is implicit and cannot be declared", ErrOptions, Outside)
-		case z.MaxOccupancy < 0:
+		rules[i] = zonerules.Zone{Name: z.Name, Inside: z.Inside}
+	}
+	if err := zonerules.CheckZones("zones", rules); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	t := &topology{zones: map[string]Zone{}, parent: map[string]string{}, rules: rules}
+	for _, z := range zones {
+		if z.MaxOccupancy < 0 {
 			return nil, fmt.Errorf("%w: zone %q: max_occupancy %d is negative", ErrOptions, z.Name, z.MaxOccupancy)
-		}
-		if _, dup := t.zones[z.Name]; dup {
-			return nil, fmt.Errorf("%w: zone %q declared twice", ErrOptions, z.Name)
 		}
 		if z.Inside == "" {
 			z.Inside = Outside
@@ -60,18 +65,6 @@ func newTopology(zones []Zone) (*topology, error) {
 		t.order = append(t.order, z.Name)
 	}
 	slices.Sort(t.order)
-	for _, name := range t.order {
-		seen := map[string]bool{name: true}
-		for p := t.parent[name]; p != Outside; p = t.parent[p] {
-			if _, ok := t.zones[p]; !ok {
-				return nil, fmt.Errorf("%w: zone %q lies inside %q, which is not declared", ErrOptions, name, p)
-			}
-			if seen[p] {
-				return nil, fmt.Errorf("%w: zone %q lies inside itself (a cycle through %q)", ErrOptions, name, p)
-			}
-			seen[p] = true
-		}
-	}
 	return t, nil
 }
 
@@ -119,16 +112,8 @@ func (t *topology) validDoor(d Door) error {
 	default:
 		return fmt.Errorf("%w: door direction %q (want entry, exit or both)", ErrOptions, d.Direction)
 	}
-	for _, z := range []string{d.From, d.To} {
-		if z == "" {
-			return fmt.Errorf("%w: door needs both from and to", ErrOptions)
-		}
-		if !t.known(z) {
-			return fmt.Errorf("%w: door zone %q is not declared", ErrOptions, z)
-		}
-	}
-	if d.From == d.To {
-		return fmt.Errorf("%w: door leads from %q to itself", ErrOptions, d.From)
+	if err := zonerules.CheckDoor("door", t.rules, d.From, d.To); err != nil {
+		return fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	return nil
 }
