@@ -82,7 +82,7 @@ eval-data: ## fetch the real recordings the liveness evaluation adds to ../share
 		chmod u+w $(EVAL_DATA)/ffmpeg-go-0.5.0/*.mp4; }
 	@cd $(EVAL_DATA) && sha256sum -c --quiet $(CURDIR)/liveness/testdata/eval-data.sha256
 
-eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces and the eval-data recordings: APCER per attack type, BPCER (~10 min; docs/liveness.md)
+eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces and the eval-data recordings: APCER per attack type, BPCER (~6 min; docs/liveness.md)
 	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
