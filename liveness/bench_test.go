@@ -137,19 +137,9 @@ func BenchmarkCheckRecording(b *testing.B) {
 	}()
 	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
 		b.Run(det, func(b *testing.B) {
-			cfg := capture.AnalyzerConfig{Detector: det, AllowMultiple: true}
-			if det == capture.DetectorYuNet {
-				if _, err := os.Stat(yunetModel); err != nil {
-					b.Skipf("no YuNet model: %v", err)
-				}
-				cfg.Model = yunetModel
-			}
-			an, err := capture.NewAnalyzer(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer an.Close()
-			finder := AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}
+			finder, done := newFinder(b, det)
+			defer done()
+			an := finder.(AnalyzerFinder).An
 			frames := 0
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

@@ -188,24 +188,10 @@ func TestDoneEndsTheChallengeEarly(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			frame := gocv.NewMat()
-			defer frame.Close()
-			doneAt := -1
-			for i := 0; i < 38 && doneAt < 0; i++ {
-				at := time.Duration(i) * time.Second / testFPS
-				synth.Turn(img, &frame, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, tc.peak))
-				if i == 0 {
-					err = c.Start(frame, face, nil, at)
-				} else {
-					err = c.Add(frame, nil, at)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if c.Done() {
-					doneAt = i
-				}
-			}
+			doneAt := runUntilDone(t, c, face, 38, func(at time.Duration, dst *gocv.Mat) *Landmarks {
+				synth.Turn(img, dst, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, tc.peak))
+				return nil
+			})
 			if tc.doneFrom < 0 {
 				if doneAt >= 0 {
 					t.Fatalf("done at frame %d for a still face", doneAt)
@@ -230,31 +216,11 @@ func TestDoneEndsTheChallengeEarly(t *testing.T) {
 // but never 1.5 times it (the early exit used to wait for that, so that
 // most real turns ran the whole 2.5 s window) ends the check early, live.
 func TestDoneOnceTheAmplitudeIsHeld(t *testing.T) {
-	img, face := synth.Face(1, 640, 480)
-	defer img.Close()
-	c, err := NewChecker(Config{}, ModeChallenge, Left)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	frame := gocv.NewMat()
-	defer frame.Close()
-	doneAt := -1
-	for i := 0; i < 38 && doneAt < 0; i++ {
-		at := time.Duration(i) * time.Second / testFPS
-		synth.Turn(img, &frame, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, smallTurn))
-		if i == 0 {
-			err = c.Start(frame, face, nil, at)
-		} else {
-			err = c.Add(frame, nil, at)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.Done() {
-			doneAt = i
-		}
-	}
+	img, face, c := syntheticChallenge(t, Left)
+	doneAt := runUntilDone(t, c, face, 38, func(at time.Duration, dst *gocv.Mat) *Landmarks {
+		synth.Turn(img, dst, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, smallTurn))
+		return nil
+	})
 	r, err := c.Result()
 	if err != nil {
 		t.Fatal(err)
@@ -280,38 +246,17 @@ const smallTurn = 0.1
 // below theirs. The check used to watch the whole window then (YuNet's
 // median check was 2.5 s); it now stops once the verdict so far is live.
 func TestDoneWhenLandmarksLeadTheTrackedPoints(t *testing.T) {
-	img, face := synth.Face(1, 640, 480)
-	defer img.Close()
-	c, err := NewChecker(Config{}, ModeChallenge, Left)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	frame := gocv.NewMat()
-	defer frame.Close()
+	img, face, c := syntheticChallenge(t, Left)
 	w, h := face.Dx(), face.Dy()
 	at := func(fx, fy float64) image.Point {
 		return image.Pt(face.Min.X+int(fx*float64(w)), face.Min.Y+int(fy*float64(h)))
 	}
 	const n = 38
-	doneAt := -1
-	for i := 0; i < n && doneAt < 0; i++ {
-		ts := time.Duration(i) * time.Second / testFPS
+	doneAt := runUntilDone(t, c, face, n, func(ts time.Duration, dst *gocv.Mat) *Landmarks {
 		k := ramp(ts, 300*time.Millisecond, 600*time.Millisecond, 1)
-		synth.Turn(img, &frame, face, k*landmarkLedTurn)
-		lm := &Landmarks{at(0.3, 0.4), at(0.7, 0.4), at(0.5+0.06*k, 0.6), at(0.35, 0.8), at(0.65, 0.8)}
-		if i == 0 {
-			err = c.Start(frame, face, lm, ts)
-		} else {
-			err = c.Add(frame, lm, ts)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.Done() {
-			doneAt = i
-		}
-	}
+		synth.Turn(img, dst, face, k*landmarkLedTurn)
+		return &Landmarks{at(0.3, 0.4), at(0.7, 0.4), at(0.5+0.06*k, 0.6), at(0.35, 0.8), at(0.65, 0.8)}
+	})
 	r, err := c.Result()
 	if err != nil {
 		t.Fatal(err)
@@ -337,3 +282,43 @@ func TestDoneWhenLandmarksLeadTheTrackedPoints(t *testing.T) {
 // landmarkLedTurn (radians) turns synth.Face's head less than the tracked
 // amplitude needs, yet with parallax a head shows.
 const landmarkLedTurn = 0.06
+
+// runUntilDone feeds a checker up to n frames at testFPS from render, which
+// draws the frame and returns its landmarks (nil without), and returns the
+// frame at which Done first held, -1 never.
+func runUntilDone(t *testing.T, c *Checker, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat) *Landmarks) int {
+	t.Helper()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	for i := 0; i < n; i++ {
+		at := time.Duration(i) * time.Second / testFPS
+		lm := render(at, &frame)
+		var err error
+		if i == 0 {
+			err = c.Start(frame, face, lm, at)
+		} else {
+			err = c.Add(frame, lm, at)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Done() {
+			return i
+		}
+	}
+	return -1
+}
+
+// syntheticChallenge is synth.Face's 640x480 picture, its face box and a
+// checker for a challenge the given way, all closed when the test ends.
+func syntheticChallenge(t *testing.T, dir Direction) (gocv.Mat, image.Rectangle, *Checker) {
+	t.Helper()
+	img, face := synth.Face(1, 640, 480)
+	t.Cleanup(func() { img.Close() })
+	c, err := NewChecker(Config{}, ModeChallenge, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return img, face, c
+}

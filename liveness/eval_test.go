@@ -41,7 +41,7 @@ func sharedOrSkip(t *testing.T) {
 
 func fullEval() bool { return os.Getenv("FACEGATE_EVAL") == "full" }
 
-func newFinder(t *testing.T, det string) (Finder, func()) {
+func newFinder(t testing.TB, det string) (Finder, func()) {
 	t.Helper()
 	cfg := capture.AnalyzerConfig{Detector: det, AllowMultiple: true}
 	if det == capture.DetectorYuNet {
