@@ -672,6 +672,10 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 // when it decides.
 func (w *siteWire) Snapshot() []byte { return w.presence.SnapshotOf(w.cfg.Gate) }
 
+// EvacuationEnded implements mqtt.SiteSource: a queued cmd/evacuate start
+// of an evacuation over by the time it can be sent is not sent.
+func (w *siteWire) EvacuationEnded(id string) bool { return w.presence.EvacuationEnded(id) }
+
 // Views implements mqtt.SiteSource: the retained views, names from the
 // roster.
 func (w *siteWire) Views() mqtt.SiteViews {
