@@ -45,11 +45,12 @@ type queuedEvacuate struct {
 // echo dropped), so a command held back by an outage arrives as fresh as
 // any and the peers verify it by the usual rules. A start is not sent when
 // SiteSource.EvacuationEnded reports its evacuation over at sending time:
-// the peers must not hold their relays for it even briefly. One that can
-// no longer be signed (ErrMalformed: a record older than a rule on ids) is
-// dropped with an error; other send errors are retried. The returned Evacuate has
-// Issued set and no Nonce (chosen at sending). Errors: ErrSiteCommandsOff,
-// ErrClosed, ErrOutboxFull, a bad id or action, a disk error.
+// the peers must not hold their relays for it even briefly. A command that
+// can no longer be signed (ErrMalformed: a record older than a rule on
+// ids) is dropped with an error; other send errors are retried. The
+// returned Evacuate has Issued set and no Nonce (chosen at sending).
+// Errors: ErrSiteCommandsOff, ErrClosed, ErrOutboxFull, a bad id or
+// action, a disk error.
 func (c *Client) PublishEvacuate(ev Evacuate) (Evacuate, error) {
 	if !c.SiteCommands() || c.cmdBox == nil {
 		return Evacuate{}, ErrSiteCommandsOff
