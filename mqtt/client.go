@@ -123,6 +123,16 @@ func New(opts Options) (*Client, error) {
 				box.Close()
 				return nil, fmt.Errorf("mqtt: site commands: %w", err)
 			}
+			// Damage here costs evacuation commands the peers hold their
+			// relays for: the caller alerts (CommandOutboxRecovery).
+			if r := c.cmdBox.Recovery(); r.Damaged() {
+				c.log.Error("mqtt site command outbox damaged: commands lost", "recovery", r.String(), "path", opts.Zones.CommandOutboxPath)
+			} else if r.DamagedBytes > 0 || r.Torn {
+				c.log.Warn("mqtt site command outbox repaired", "recovery", r.String(), "path", opts.Zones.CommandOutboxPath)
+			}
+			if n := c.cmdBox.Skipped(); n > 0 {
+				c.log.Warn("mqtt site command outbox records skipped at open: ids out of order", "count", n, "path", opts.Zones.CommandOutboxPath)
+			}
 			if n := c.cmdBox.Len(); n > 0 {
 				c.log.Info("mqtt site commands not yet sent", "commands", n, "path", opts.Zones.CommandOutboxPath)
 			}
@@ -181,6 +191,16 @@ func (c *Client) OutboxDepth() int { return c.box.Len() }
 // OutboxRecovery is what opening the outbox found: damaged records skipped
 // (and saved aside), a torn tail cut.
 func (c *Client) OutboxRecovery() outbox.Recovery { return c.box.Recovery() }
+
+// CommandOutboxRecovery is what opening the site command outbox
+// (SiteOptions.CommandOutboxPath) found, as OutboxRecovery; the zero
+// Recovery without site commands.
+func (c *Client) CommandOutboxRecovery() outbox.Recovery {
+	if c.cmdBox == nil {
+		return outbox.Recovery{}
+	}
+	return c.cmdBox.Recovery()
+}
 
 // LastError is the last connection error (nil once connected).
 func (c *Client) LastError() error {

@@ -91,6 +91,10 @@ type SiteSource interface {
 	Snapshot() []byte
 	// Views are the per-gate retained views.
 	Views() SiteViews
+	// EvacuationEnded reports whether evacuation id is known to be over
+	// (false when unknown): a queued cmd/evacuate start of an ended
+	// evacuation is not sent.
+	EvacuationEnded(id string) bool
 }
 
 // SiteViews are the retained per-gate views of the site.

@@ -87,6 +87,22 @@ type fakeSource struct {
 	snapshot []byte
 	views    SiteViews
 	reads    int
+	ended    map[string]bool // EvacuationEnded
+}
+
+func (f *fakeSource) EvacuationEnded(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ended[id]
+}
+
+func (f *fakeSource) endEvacuation(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended == nil {
+		f.ended = map[string]bool{}
+	}
+	f.ended[id] = true
 }
 
 func (f *fakeSource) Snapshot() []byte {

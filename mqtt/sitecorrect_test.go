@@ -1,15 +1,21 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/internal/mosquittotest"
+	"github.com/facegate/facegate/internal/syncbuf"
+	"github.com/facegate/facegate/mqtt/outbox"
 )
 
 // withSiteCommands turns the signed site commands on, with the replay
@@ -76,9 +82,10 @@ func TestSiteMosquittoPublishEvacuate(t *testing.T) {
 // An evacuation decided while the broker is down reaches the peers as a
 // verified cmd/evacuate once it is back, also across a restart of the
 // deciding gate: signed when sent, so fresh on arrival although decided
-// longer than max_skew before. A start whose end was decided before the
-// broker came back is not sent (the peers would hold their relays for an
-// evacuation that is over); its end is.
+// longer than max_skew before. A start whose evacuation is over by the
+// time the broker is back (SiteSource.EvacuationEnded: ended here, its end
+// queued, or by another gate, its end not queued here) is not sent: the
+// peers would hold their relays for an evacuation that is over. An end is.
 func TestSiteMosquittoEvacuateQueuedWhileBrokerDown(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	b := newSiteGate(t, mq.URL(), "exit", withSiteCommands(t.TempDir()))
@@ -105,11 +112,16 @@ func TestSiteMosquittoEvacuateQueuedWhileBrokerDown(t *testing.T) {
 		{Action: EvacuateStart, ID: "evac-down", By: "fire-alarm@entrance", Reason: "fire alarm input"},
 		{Action: EvacuateStart, ID: "evac-over", By: "marshal"},
 		{Action: EvacuateEnd, ID: "evac-over", By: "marshal", Reason: "drill over"},
+		{Action: EvacuateStart, ID: "evac-elsewhere", By: "marshal"},
 	} {
 		if _, err := a.PublishEvacuate(ev); err != nil {
 			t.Fatalf("%s %s while the broker is down: %v", ev.Action, ev.ID, err)
 		}
 	}
+	// The presence: evac-over ended here, evac-elsewhere by another gate's
+	// operator (its end is not in this gate's queue).
+	gate.src.endEvacuation("evac-over")
+	gate.src.endEvacuation("evac-elsewhere")
 	// The gate restarts before the broker is back: the commands are on disk.
 	cancel()
 	closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
@@ -126,11 +138,90 @@ func TestSiteMosquittoEvacuateQueuedWhileBrokerDown(t *testing.T) {
 	got := evacuates(b.h)
 	if len(got) != 2 || got[0].Action != EvacuateStart || got[0].ID != "evac-down" || got[0].By != "fire-alarm@entrance" ||
 		got[1].Action != EvacuateEnd || got[1].ID != "evac-over" {
-		t.Fatalf("peer got %+v, want the start of evac-down and the end of evac-over", got)
+		t.Fatalf("peer got %+v, want the start of evac-down and the end of evac-over only", got)
 	}
 	require.Eventually(t, func() bool { return a2.cmdBox.Len() == 0 }, 5*time.Second, 5*time.Millisecond, "the command outbox drained")
 	time.Sleep(200 * time.Millisecond) // nothing more comes
 	if n := len(evacuates(b.h)); n != 2 {
 		t.Fatalf("peer got %d commands: %+v", n, evacuates(b.h))
+	}
+}
+
+// A queued command that can no longer be signed (ErrMalformed: here an id
+// longer than the limit, as a record written before a rule on ids would
+// be) is dropped with an error naming it: the commands behind it still go.
+func TestSiteMosquittoMalformedQueuedCommandDropped(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	b := newSiteGate(t, mq.URL(), "exit", withSiteCommands(t.TempDir()))
+	require.Eventually(t, b.c.Connected, 5*time.Second, 5*time.Millisecond, "peer connected")
+	dir := t.TempDir()
+	o := testOptions(t, mq.URL())
+	o.ClientID = "facegate-plant-a-entrance-" + t.Name()
+	o.Prefix, o.Site, o.Gate = testSite+"/entrance", "plant-a", "entrance"
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: &siteRecorder{}, Source: &fakeSource{snapshot: []byte(`{}`)}}
+	withSiteCommands(dir)(&o)
+	o.OutboxPath = filepath.Join(dir, "outbox.log")
+	o.AckTimeout = 200 * time.Millisecond
+	logs := &syncbuf.Buffer{}
+	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	a := newClient(t, o)
+	long := strings.Repeat("x", maxEvacuationID+1)
+	if _, err := a.cmdBox.Append(mustJSON(queuedEvacuate{Action: EvacuateStart, ID: long, Issued: time.Now().UnixMilli()})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PublishEvacuate(Evacuate{Action: EvacuateStart, ID: "evac-ok", By: "marshal"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the peer's replay memory's first second
+	runClient(t, a)
+	require.Eventually(t, func() bool { return len(evacuates(b.h)) == 1 }, 5*time.Second, 5*time.Millisecond, "the command behind the malformed one sent")
+	if got := evacuates(b.h)[0]; got.ID != "evac-ok" {
+		t.Fatalf("peer got %+v", got)
+	}
+	require.Eventually(t, func() bool { return a.cmdBox.Len() == 0 }, 5*time.Second, 5*time.Millisecond, "the command outbox drained")
+	if l := logs.String(); !strings.Contains(l, "level=ERROR msg=\"mqtt queued site command malformed: dropped\" id="+long+" action=start") {
+		t.Fatalf("no error naming the dropped command:\n%s", l)
+	}
+}
+
+// Damage in the command outbox is reported like the event outbox's: an
+// error log and CommandOutboxRecovery (which the daemon alerts on).
+func TestSiteCommandOutboxDamageReported(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, SiteCommandsFileName)
+	box, err := outbox.Open(path, outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"evac-1", "evac-2", "evac-3"} {
+		if _, err := box.Append(mustJSON(queuedEvacuate{Action: EvacuateStart, ID: id, Issued: 1})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[bytes.Index(raw, []byte("evac-2"))] ^= 0x01 // no longer matches its checksum
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Prefix, o.Site, o.Gate = testSite+"/entrance", "plant-a", "entrance"
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: &siteRecorder{}, Source: &fakeSource{}, CommandOutboxPath: path}
+	withSiteCommands(dir)(&o)
+	logs := &syncbuf.Buffer{}
+	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	c := newClient(t, o)
+	defer c.Close(context.Background())
+	if r := c.CommandOutboxRecovery(); !r.Damaged() || r.Lost != 1 {
+		t.Fatalf("CommandOutboxRecovery = %+v, want one record lost", r)
+	}
+	if l := logs.String(); !strings.Contains(l, `level=ERROR msg="mqtt site command outbox damaged: commands lost" recovery="1 records lost`) {
+		t.Fatalf("no error log for the damage:\n%s", l)
+	}
+	if n := c.cmdBox.Len(); n != 2 {
+		t.Fatalf("%d commands kept, want the 2 intact", n)
 	}
 }

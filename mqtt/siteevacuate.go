@@ -43,11 +43,14 @@ type queuedEvacuate struct {
 // restart, ahead of any event backlog. It is signed when it is sent (ts
 // the clock then, a fresh nonce, entered in this gate's replay memory, its
 // echo dropped), so a command held back by an outage arrives as fresh as
-// any and the peers verify it by the usual rules. A start whose end is
-// queued behind it is not sent: the evacuation is over, and the peers must
-// not hold their relays for it even briefly. The returned Evacuate has
-// Issued set and no Nonce (chosen at sending). Errors: ErrSiteCommandsOff,
-// ErrClosed, ErrOutboxFull, a bad id or action, a disk error.
+// any and the peers verify it by the usual rules. A start is not sent when
+// SiteSource.EvacuationEnded reports its evacuation over at sending time:
+// the peers must not hold their relays for it even briefly. A command that
+// can no longer be signed (ErrMalformed: a record older than a rule on
+// ids) is dropped with an error; other send errors are retried. The
+// returned Evacuate has Issued set and no Nonce (chosen at sending).
+// Errors: ErrSiteCommandsOff, ErrClosed, ErrOutboxFull, a bad id or
+// action, a disk error.
 func (c *Client) PublishEvacuate(ev Evacuate) (Evacuate, error) {
 	if !c.SiteCommands() || c.cmdBox == nil {
 		return Evacuate{}, ErrSiteCommandsOff
@@ -115,12 +118,18 @@ func (c *Client) sendSiteCommands(ctx context.Context, cli paho.Client) {
 			// end twice alike (by its id).
 			c.log.Error("mqtt site command outbox ack failed", "err", err)
 			sleep(ctx, c.opts.AckTimeout)
+			continue
+		}
+		// The ack is stored; only the file stays larger until a retry works.
+		if err := box.CompactError(); err != nil {
+			c.log.Warn("mqtt site command outbox compaction failed", "err", err, "file_bytes", box.FileSize())
 		}
 	}
 }
 
 // sendQueued signs and sends one queued command; nil also when it is
-// dropped (unreadable, or a start whose end is queued behind it).
+// dropped: unreadable, malformed (it never could be sent, and would block
+// the queue forever), or a start whose evacuation is known to be over.
 func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Record) error {
 	var q queuedEvacuate
 	if err := decodeStrict(r.Payload, &q); err != nil {
@@ -128,41 +137,23 @@ func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Recor
 		return nil
 	}
 	decided := time.UnixMilli(q.Issued)
-	if q.Action == EvacuateStart {
-		ended, err := c.endQueuedAfter(r.ID, q.ID)
-		if err != nil {
-			return err
-		}
-		if ended {
-			c.log.Info("mqtt site evacuate start not sent: its end is queued behind it", "id", q.ID, "decided", decided.UTC())
-			return nil
-		}
+	// Asked at sending, not when queued: the end may have come from
+	// another gate or an operator meanwhile, queued here or not.
+	if q.Action == EvacuateStart && c.site.opts.Source != nil && c.site.opts.Source.EvacuationEnded(q.ID) {
+		c.log.Info("mqtt site evacuate start not sent: the evacuation is over", "id", q.ID, "decided", decided.UTC())
+		return nil
 	}
 	body := SiteCommandBody{TS: c.clock.Now().Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdEvacuate,
 		Action: q.Action, ID: q.ID, By: q.By, Reason: q.Reason}
 	now, _, err := c.sendSigned(ctx, cli, siteCmdEvacuate, body)
+	if errors.Is(err, ErrMalformed) {
+		c.log.Error("mqtt queued site command malformed: dropped", "id", q.ID, "action", q.Action, "decided", decided.UTC(), "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("evacuate %s %s: %w", q.Action, q.ID, err)
 	}
 	c.log.Info("mqtt site evacuate command sent", "action", q.Action, "id", q.ID, "by", q.By, "nonce", body.Nonce,
 		"late", now.Sub(decided).Round(time.Second))
 	return nil
-}
-
-// endQueuedAfter reports whether the command outbox holds, after record
-// after, the end of evacuation id.
-func (c *Client) endQueuedAfter(after uint64, id string) (bool, error) {
-	for {
-		recs, err := c.cmdBox.Next(after, 64)
-		if err != nil || len(recs) == 0 {
-			return false, err
-		}
-		for _, r := range recs {
-			var q queuedEvacuate
-			if decodeStrict(r.Payload, &q) == nil && q.Action == EvacuateEnd && q.ID == id {
-				return true, nil
-			}
-			after = r.ID
-		}
-	}
 }

@@ -64,8 +64,8 @@ func (p *Presence) StartEvacuation(e Evacuation) (Change, error) {
 	}
 	p.mu.Lock()
 	t := p.begin()
-	// The end first: startEvac refuses a stale start only if it would be
-	// active.
+	// The end first, so that a start and its end given together never
+	// announce an evacuation that is already over.
 	if !e.Ended.IsZero() {
 		t.endEvac(e.ID, e.Ended.UnixMilli(), e.EndedBy)
 	}
@@ -92,6 +92,16 @@ func (t *tx) startEvac(id string, since int64, by, reason string) {
 		t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeEvacuationStarted, EvacuationID: id,
 			Message: fmt.Sprintf("evacuation %s started by %s: %s", id, cmp.Or(by, "unknown"), reason)})
 	}
+}
+
+// EvacuationEnded reports whether an end of evacuation id is known (its
+// start need not be). False for an id never heard of, and for one whose
+// end was pruned (maxEndedEvacuations).
+func (p *Presence) EvacuationEnded(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.evacs[id]
+	return e != nil && e.ended != 0
 }
 
 // EndEvacuation ends the evacuation id, or every active one when id is "".

@@ -317,3 +317,23 @@ func TestRestartKeepsOldActiveEvacuation(t *testing.T) {
 		t.Fatalf("after a restart ten days into the evacuation: %+v", l)
 	}
 }
+
+// EvacuationEnded knows an end whether or not its start came: the site
+// command sender asks it before sending a queued start.
+func TestEvacuationEnded(t *testing.T) {
+	p, _ := newP(t, Options{})
+	if _, err := p.StartEvacuation(Evacuation{ID: "active", Since: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.StartEvacuation(Evacuation{ID: "over", Since: t0, Ended: t0.Add(time.Minute), EndedBy: "jane"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.EndEvacuation("end-only", t0.Add(time.Minute), "jane"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"active": false, "over": true, "end-only": true, "unknown": false} {
+		if got := p.EvacuationEnded(id); got != want {
+			t.Errorf("EvacuationEnded(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

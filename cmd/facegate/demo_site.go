@@ -579,8 +579,12 @@ func publishWithin(ctx context.Context, url string, timeout time.Duration, msgs 
 			return fmt.Errorf("connect to broker %s: no connection after %s", redact.URL(url), timeout)
 		}
 	case <-t.C:
+		// Aborts the attempt still under way: a CONNACK that comes later
+		// would otherwise leave a connected client behind, for good.
+		c.Disconnect(0)
 		return fmt.Errorf("connect to broker %s: timed out after %s without a CONNACK", redact.URL(url), timeout)
 	case <-ctx.Done():
+		c.Disconnect(0)
 		return fmt.Errorf("connect to broker %s: %w", redact.URL(url), ctx.Err())
 	}
 	defer c.Disconnect(250)

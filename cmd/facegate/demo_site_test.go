@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -167,6 +169,54 @@ func TestPublishOnceConnectTimeout(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "<nil>") {
 		t.Errorf("error %q reports no cause", err)
+	}
+}
+
+// A connection given up (cancelled, or timed out) is not left behind: a
+// broker that answers after publishWithin returned sees the client hang up
+// at once, rather than a connected client that pings it for good.
+func TestPublishWithinAbandonedConnectHangsUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	returned := make(chan struct{})
+	closed := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			closed <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 256)
+		if _, err := c.Read(buf); err != nil { // the CONNECT
+			closed <- err
+			return
+		}
+		cancel()
+		<-returned
+		if _, err := c.Write([]byte{0x20, 0x02, 0x00, 0x00}); err != nil { // CONNACK, accepted
+			closed <- err
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		for {
+			if _, err := c.Read(buf); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	err = publishWithin(ctx, "tcp://"+ln.Addr().String(), 30*time.Second, brokerMessage{topic: "facegate/demo/x", payload: []byte("{}")})
+	close(returned)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("publishWithin = %v, want context.Canceled", err)
+	}
+	if err := <-closed; !errors.Is(err, io.EOF) {
+		t.Fatalf("the broker's connection after a late CONNACK: %v, want EOF (the client hung up)", err)
 	}
 }
 

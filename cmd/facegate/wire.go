@@ -195,6 +195,11 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		} else if r.DamagedBytes > 0 || r.Torn {
 			o.log.Warn("outbox repaired", "recovery", r.String())
 		}
+		// The site command queue: a lost record is an evacuation start or
+		// end the peers may never get (mqtt logs the repair itself).
+		if r := p.broker.CommandOutboxRecovery(); r.Damaged() {
+			p.kiosk.RaiseAlert(kiosk.AlertOutboxCorrupt, "site command queue "+mqtt.SiteCommandsFileName+": "+r.String())
+		}
 	}
 	relayRoute.Store(&relayChanged)
 	observe := p.kiosk.ObserveDetection

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/mqtt/outbox"
 )
 
@@ -56,6 +57,52 @@ func TestRunAlertsOnADamagedOutbox(t *testing.T) {
 		}
 		return alerted && ids["old-1"] && ids["old-3"] && !ids["old-2"]
 	}, 10*time.Second, 20*time.Millisecond, "the outbox_corrupt alert and the two intact events")
+	if code := r.stop(); code != exitOK {
+		t.Fatalf("exit code %d\n%s", code, r.logs.String())
+	}
+}
+
+// TestRunAlertsOnADamagedCommandOutbox: damage in the site command queue
+// (a gate's own cmd/evacuate) raises outbox_corrupt like the event
+// outbox's: a lost record is an evacuation start or end the peers never get.
+func TestRunAlertsOnADamagedCommandOutbox(t *testing.T) {
+	r := newRig(t, 0)
+	r.writeConfig(strings.Replace(r.cfgYAML, "  enabled: true\n  urls:", "  enabled: true\n  commands:\n    open:\n      secret: site-secret-0123456789\n  urls:", 1) + `zones:
+  enabled: true
+  list: [{name: site}]
+  door: {from: outside, to: site, direction: entry}
+`)
+	path := filepath.Join(filepath.Dir(r.cfgPath), "state", mqtt.SiteCommandsFileName)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	box, err := outbox.Open(path, outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := box.Append(fmt.Appendf(nil, `{"action":"end","id":"evac-old-%d","by":"marshal","issued":1}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box.Close()
+	b, _ := os.ReadFile(path)
+	b[strings.Index(string(b), "evac-old-2")] ^= 0x01 // no longer matches its checksum
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	r.start()
+	require.Eventually(t, func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		for _, a := range r.bl.alerts {
+			if a.Code == kiosk.AlertOutboxCorrupt && strings.HasPrefix(a.Message, "site command queue "+mqtt.SiteCommandsFileName+": 1 records lost") {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the outbox_corrupt alert for the command queue")
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())
 	}

@@ -59,10 +59,13 @@ type siteWire struct {
 	// connected reports the broker's connection (a fake in tests).
 	connected func() bool
 
-	// trusted are the ids of the evacuations this gate may hold its relay
-	// for: started here or by a verified signed cmd/evacuate, never learnt
-	// only from the unsigned retained state or a snapshot. Kept in
-	// trustPath so a restart mid-evacuation holds again.
+	// trusted are the ids of the active evacuations this gate may hold its
+	// relay for: started here or by a verified signed cmd/evacuate, never
+	// learnt only from the unsigned retained state or a snapshot. An id
+	// leaves at its end: should the evacuation come back (its end pruned,
+	// the presence lost, a stale retained start) it refuses sessions but
+	// never holds the relay. Kept in trustPath so a restart mid-evacuation
+	// holds again.
 	tmu       sync.Mutex
 	trusted   []string
 	trustPath string
@@ -155,13 +158,36 @@ func (w *siteWire) trust(id string) {
 	if len(w.trusted) > maxTrusted {
 		w.trusted = w.trusted[len(w.trusted)-maxTrusted:]
 	}
+	if err := w.saveTrustLocked(); err != nil {
+		w.log.Error("trusted evacuation not saved: a restart would not hold the relay for it", "id", id, "err", err)
+	}
+}
+
+// untrust forgets ended evacuations, durably: their relay is never held
+// again.
+func (w *siteWire) untrust(ids ...string) {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
+	n := len(w.trusted)
+	w.trusted = slices.DeleteFunc(w.trusted, func(id string) bool { return slices.Contains(ids, id) })
+	if len(w.trusted) == n {
+		return
+	}
+	if err := w.saveTrustLocked(); err != nil {
+		w.log.Error("ended evacuation still trusted on disk: a restart would hold the relay if it came back", "ids", ids, "err", err)
+	}
+}
+
+// saveTrustLocked writes trusted to trustPath; the caller holds tmu.
+func (w *siteWire) saveTrustLocked() error {
 	raw, err := json.Marshal(w.trusted)
 	if err == nil {
 		err = atomicfile.Write(w.trustPath, raw, 0o600)
 	}
 	if err != nil {
-		w.log.Error("trusted evacuation not saved: a restart would not hold the relay for it", "id", id, "err", err)
+		return fmt.Errorf("save trusted evacuations: %w", err)
 	}
+	return nil
 }
 
 func (w *siteWire) isTrusted(id string) bool {
@@ -212,6 +238,17 @@ func (w *siteWire) start(k *kiosk.Kiosk, b *mqtt.Client) error {
 		}
 		w.alarm = a
 	}
+	// Trust in an evacuation that ended while the daemon was down (or
+	// before the end was handled) goes.
+	var over []string
+	w.tmu.Lock()
+	for _, id := range w.trusted {
+		if w.presence.EvacuationEnded(id) {
+			over = append(over, id)
+		}
+	}
+	w.tmu.Unlock()
+	w.untrust(over...)
 	// An evacuation that was running when the daemon stopped still runs.
 	w.mu.Lock()
 	w.changed = true
@@ -303,7 +340,10 @@ func (w *siteWire) handle() {
 			w.kiosk().RaiseAlert(kiosk.AlertOccupancyBelow, fmt.Sprintf("zone %s is below its maximum again: %d of %d", n.Zone, n.Count, n.Max))
 		case site.NoticeClockSkew:
 			w.log.Warn("site fact from the future: check NTP on the gates", "detail", n.Message)
-		case site.NoticeEvacuationStarted, site.NoticeEvacuationEnded:
+		case site.NoticeEvacuationStarted:
+			evac = true
+		case site.NoticeEvacuationEnded:
+			w.untrust(n.EvacuationID)
 			evac = true
 		}
 	}
@@ -529,6 +569,7 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 		if _, err := w.presence.StartEvacuation(site.Evacuation{ID: id, Since: now, By: by, Reason: reason}); err != nil {
 			return kiosk.SiteEvacuation{}, err
 		}
+		w.savePresence()
 		w.publishEvacuation(mqtt.Evacuation{Active: true, ID: id, Since: record.Timestamp(now), By: by, Reason: reason, TS: record.Timestamp(now)})
 		w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: id, By: by, Reason: reason, Issued: now})
 		e := w.Evacuation()
@@ -549,11 +590,22 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 	if _, err := w.presence.EndEvacuation("", now, by); err != nil {
 		return kiosk.SiteEvacuation{}, err
 	}
+	w.savePresence()
 	for _, e := range ended {
 		w.publishEvacuation(mqtt.Evacuation{Active: false, ID: e.ID, Since: record.Timestamp(e.Since), By: by, Reason: reason, TS: record.Timestamp(now)})
 		w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateEnd, ID: e.ID, By: by, Reason: reason, Issued: now})
 	}
 	return w.Evacuation(), nil
+}
+
+// savePresence saves an operator's or the fire alarm's start or end at
+// once, before its command is queued: a crash within siteSaveEvery would
+// otherwise restart with the command on disk and the presence without it
+// (an end lost here, or a start whose queued command outlives it).
+func (w *siteWire) savePresence() {
+	if err := w.presence.Save(); err != nil {
+		w.log.Error("site state not saved after an evacuation start or end: retried with the periodic save", "err", err)
+	}
 }
 
 // publishEvacuate sends this gate's start or end to the other gates as the
@@ -639,8 +691,13 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 	case mqtt.Evacuate:
 		var err error
 		if c.Action == mqtt.EvacuateStart {
-			newly := !w.isTrusted(c.ID)
-			w.trust(c.ID) // verified: this gate may hold its relay for it
+			// A start of an evacuation known to be over (a late or
+			// replayed command) is joined but never trusted.
+			over := w.presence.EvacuationEnded(c.ID)
+			newly := !over && !w.isTrusted(c.ID)
+			if !over {
+				w.trust(c.ID) // verified: this gate may hold its relay for it
+			}
 			_, err = w.presence.StartEvacuation(site.Evacuation{ID: c.ID, Since: c.Issued, By: c.By, Reason: c.Reason})
 			if newly && err == nil {
 				// Known already (the retained state or a snapshot came
@@ -671,6 +728,10 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 // union of every gate's holds the whole site, and this gate's changes only
 // when it decides.
 func (w *siteWire) Snapshot() []byte { return w.presence.SnapshotOf(w.cfg.Gate) }
+
+// EvacuationEnded implements mqtt.SiteSource: a queued cmd/evacuate start
+// of an evacuation over by the time it can be sent is not sent.
+func (w *siteWire) EvacuationEnded(id string) bool { return w.presence.EvacuationEnded(id) }
 
 // Views implements mqtt.SiteSource: the retained views, names from the
 // roster.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -375,5 +377,96 @@ func TestSiteWireEvacuationDuringOutageReachesPeers(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond, "east ends north's evacuation")
 	if got := east.w.trustedActive(); got != "evac-newer" {
 		t.Fatalf("east's trusted active evacuation = %q, want evac-newer still on", got)
+	}
+}
+
+// Trust ends with the evacuation: should it come back (its end pruned
+// after a week, the presence lost, a stale retained start), it refuses
+// sessions but never holds the relay, also after a restart.
+func TestSiteWireEndedEvacuationNeverHoldsAgain(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML)
+	w, r, _ := relayWire(t, cfg, nil)
+	w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-x", By: "ops", Issued: time.Now()})
+	w.handle()
+	if !r.isHeld() {
+		t.Fatal("relay not held for a verified evacuation")
+	}
+	w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateEnd, ID: "evac-x", By: "ops", Issued: time.Now()})
+	w.handle()
+	if r.isHeld() || w.isTrusted("evac-x") {
+		t.Fatalf("after the end: relay held %v, trusted %v", r.isHeld(), w.isTrusted("evac-x"))
+	}
+	// A replayed or late verified start of it changes nothing.
+	w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-x", By: "ops", Issued: time.Now()})
+	w.handle()
+	if r.isHeld() || w.isTrusted("evac-x") {
+		t.Fatalf("a start after the end: relay held %v, trusted %v", r.isHeld(), w.isTrusted("evac-x"))
+	}
+
+	// Restart without the presence's end: the evacuation comes back from
+	// the retained state, active, and must not find its old trust.
+	if err := os.Remove(filepath.Join(cfg.StateDir, "site-presence.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	again, r2, _ := relayWire(t, cfg, nil)
+	ts := record.Timestamp(time.Now())
+	again.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-x", Since: ts, TS: ts, By: "ops", Gate: "south"})
+	again.handle()
+	if !again.Evacuation().Active || r2.isHeld() {
+		t.Fatalf("the evacuation come back: active %v (want true), relay held %v (want false)", again.Evacuation().Active, r2.isHeld())
+	}
+}
+
+// A trusted evacuation that ended before the end was handled (the daemon
+// stopped within the moment) loses its trust at start.
+func TestSiteWireStartForgetsEndedTrust(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML)
+	w, _, _ := relayWire(t, cfg, nil)
+	w.trust("evac-y")
+	if _, err := w.presence.StartEvacuation(site.Evacuation{ID: "evac-y", Since: time.Now(), Ended: time.Now(), EndedBy: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.presence.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, _, _ := relayWire(t, cfg, nil)
+	if again.isTrusted("evac-y") {
+		t.Fatal("an ended evacuation still trusted after a restart")
+	}
+	raw, err := os.ReadFile(again.trustPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "evac-y") {
+		t.Fatalf("trust file still holds the ended evacuation: %s", raw)
+	}
+}
+
+// An operator's start and end are on disk before their command is queued:
+// a kill -9 right after leaves the presence and the command queue alike.
+func TestSiteWireEvacuateSavesAtOnce(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML)
+	w, _, _ := relayWire(t, cfg, nil)
+	stored := func() []site.Evacuation {
+		t.Helper()
+		p, err := site.New(site.Options{Site: cfg.Site, Gate: cfg.Gate, StatePath: filepath.Join(cfg.StateDir, "site-presence.json"),
+			Zones: w.presence.Zones(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Evacuations()
+	}
+	e, err := w.Evacuate(true, "marshal", "drill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); len(got) != 1 || got[0].ID != e.ID || !got[0].Active() {
+		t.Fatalf("on disk after the start: %+v, want %s active", got, e.ID)
+	}
+	if _, err := w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); len(got) != 1 || got[0].Active() {
+		t.Fatalf("on disk after the end: %+v, want it ended", got)
 	}
 }

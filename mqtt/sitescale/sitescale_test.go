@@ -126,7 +126,8 @@ type source struct {
 	gate string
 }
 
-func (s source) Snapshot() []byte { return s.p.SnapshotOf(s.gate) }
+func (s source) Snapshot() []byte               { return s.p.SnapshotOf(s.gate) }
+func (s source) EvacuationEnded(id string) bool { return s.p.EvacuationEnded(id) }
 func (s source) Views() mqtt.SiteViews {
 	v := mqtt.SiteViews{Occupancy: mqtt.OccupancyView{Zones: map[string]mqtt.ZoneCount{}},
 		Presence: mqtt.PresenceView{Zones: map[string][]mqtt.PersonView{}}}
