@@ -174,14 +174,17 @@ func TestAlarmInputOnSim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []bool{true, false, true} {
-		if err := h.g.Sim().SetInput("fire_alarm", want); err != nil {
+	for _, tt := range []struct {
+		active bool
+		want   gate.EventKind
+	}{{true, gate.FireAlarm}, {false, gate.FireAlarmCleared}, {true, gate.FireAlarm}} {
+		if err := h.g.Sim().SetInput("fire_alarm", tt.active); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case e := <-a.Events():
-			if e.Active != want || e.Err != nil {
-				t.Fatalf("event %+v, want active %v", e, want)
+			if e.Kind != tt.want || e.Err != nil {
+				t.Fatalf("event %v, want %v", e, tt.want)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("no alarm event")
@@ -248,8 +251,8 @@ func TestFailedHoldLeavesNoGrant(t *testing.T) {
 	}
 }
 
-// Closing an alarm nobody reads does not hang: the Monitor under it and
-// the AlarmEvents it is told as both give up waiting for room.
+// Closing an alarm nobody reads does not hang: the Monitor under it gives
+// up waiting for room.
 func TestAlarmClosesUnread(t *testing.T) {
 	// Not closed on failure: a hung Close would hang the test binary too.
 	g, err := gate.Open(simConfig(), gate.Options{Clock: gatetest.NewClock()})
@@ -260,12 +263,12 @@ func TestAlarmClosesUnread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 300 { // more than both buffers hold
+	for i := range 300 { // more than the events and edges buffers hold
 		if err := g.Sim().SetInput("fire_alarm", i%2 == 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Full: the alarm's goroutine now waits for room.
+	// Full: the monitor's goroutine now waits for room.
 	require.Eventually(t, func() bool { return len(a.Events()) == cap(a.Events()) }, 5*time.Second, time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- a.Close() }()

@@ -40,13 +40,11 @@ type MonitorOptions struct {
 type Monitor struct {
 	in  Inputs
 	opt MonitorOptions
-	log *slog.Logger
-	// fireRole names the fire alarm input in InputFault errors.
-	fireRole string
-	events   chan Event
-	held     chan int // generation of the held-open timer that fired
-	quit     chan struct{}
-	done     chan struct{}
+	log    *slog.Logger
+	events chan Event
+	held   chan int // generation of the held-open timer that fired
+	quit   chan struct{}
+	done   chan struct{}
 
 	mu         sync.Mutex
 	grantUntil time.Time // the door may open until then (+ GrantGrace)
@@ -61,11 +59,6 @@ type Monitor struct {
 // buffered, but the monitor waits for room rather than lose one) and Close
 // the monitor, which closes the inputs and then Events.
 func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
-	return newMonitor(in, o, "fire_alarm")
-}
-
-// newMonitor is NewMonitor with the fire alarm input's role (OpenAlarm's).
-func newMonitor(in Inputs, o MonitorOptions, fireRole string) *Monitor {
 	if o.HeldOpenAfter <= 0 {
 		o.HeldOpenAfter = 30 * time.Second
 	}
@@ -75,7 +68,7 @@ func newMonitor(in Inputs, o MonitorOptions, fireRole string) *Monitor {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
-	m := &Monitor{in: in, opt: o, log: o.Logger, fireRole: fireRole, events: make(chan Event, 64),
+	m := &Monitor{in: in, opt: o, log: o.Logger, events: make(chan Event, 64),
 		held: make(chan int), quit: make(chan struct{}), done: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -96,7 +89,7 @@ func newMonitor(in Inputs, o MonitorOptions, fireRole string) *Monitor {
 		role string
 		in   Input
 		kind EventKind
-	}{{"tamper", in.Tamper, TamperAlarm}, {fireRole, in.FireAlarm, FireAlarm}} {
+	}{{"tamper", in.Tamper, TamperAlarm}, {"fire_alarm", in.FireAlarm, FireAlarm}} {
 		if a.in == nil {
 			continue
 		}
