@@ -38,8 +38,8 @@ type MonitorOptions struct {
 // closed, held open; exit button; tamper; fire alarm. It is the one place
 // that watches input lines: every input, whatever it means, goes through it.
 type Monitor struct {
-	in  Inputs
-	opt MonitorOptions
+	in     Inputs
+	opt    MonitorOptions
 	log    *slog.Logger
 	events chan Event
 	held   chan int // generation of the held-open timer that fired
