@@ -37,6 +37,8 @@ type MonitorOptions struct {
 // Monitor turns input edges into Events: door opened (granted or forced),
 // closed, held open; exit button; tamper; fire alarm. It is the one place
 // that watches input lines: every input, whatever it means, goes through it.
+// Door, tamper and fire events are changes: a repeat of the level last
+// known is dropped.
 type Monitor struct {
 	in     Inputs
 	opt    MonitorOptions
@@ -53,6 +55,23 @@ type Monitor struct {
 	grantBefore time.Time
 	doorOpen    bool
 	closeOnce   sync.Once
+
+	// The alarm inputs' last reported levels (run's goroutine only, set
+	// before it starts): a repeat is no change.
+	tamper, fire level
+}
+
+// level is an input's last known level; unknown until read.
+type level struct{ known, active bool }
+
+// set records active and reports whether it is news: a change, or the
+// first level known.
+func (l *level) set(active bool) bool {
+	if l.known && l.active == active {
+		return false
+	}
+	l.known, l.active = true, active
+	return true
 }
 
 // NewMonitor starts watching in. The caller must read Events (they are
@@ -86,14 +105,18 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 	}
 	// An alarm input already active is news: it is reported as an edge would be.
 	for _, a := range []struct {
-		role string
-		in   Input
-		kind EventKind
-	}{{"tamper", in.Tamper, TamperAlarm}, {"fire_alarm", in.FireAlarm, FireAlarm}} {
+		role  string
+		in    Input
+		kind  EventKind
+		level *level
+	}{{"tamper", in.Tamper, TamperAlarm, &m.tamper}, {"fire_alarm", in.FireAlarm, FireAlarm, &m.fire}} {
 		if a.in == nil {
 			continue
 		}
 		on, err := a.in.Active()
+		if err == nil {
+			a.level.set(on)
+		}
 		switch {
 		case err != nil:
 			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("%s: %w", a.role, err)})
@@ -249,6 +272,9 @@ func (m *Monitor) run(start []Event) {
 				tamper = nil
 				continue
 			}
+			if !m.tamper.set(e.Active) {
+				continue // a repeat of the known level
+			}
 			if e.Active {
 				m.log.Warn("tamper alarm")
 			}
@@ -257,6 +283,9 @@ func (m *Monitor) run(start []Event) {
 			if !ok {
 				fire = nil
 				continue
+			}
+			if !m.fire.set(e.Active) {
+				continue // a repeat of the known level
 			}
 			// Not logged here: what the alarm starts is the receiver's to log.
 			m.emit(Event{Time: e.Time, Kind: pick(e.Active, FireAlarm, FireAlarmCleared)})
