@@ -201,6 +201,41 @@ func TestAlarmInputOnSim(t *testing.T) {
 	}
 }
 
+// A fire alarm already on when the alarm is opened (the daemon restarting
+// during a fire) is its first event, and only once.
+func TestAlarmActiveAtOpen(t *testing.T) {
+	h := newHoldRig(t)
+	if err := h.g.Sim().SetInput("fire_alarm", true); err != nil {
+		t.Fatal(err)
+	}
+	a, err := h.g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() gate.Event {
+		t.Helper()
+		select {
+		case e := <-a.Events():
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("no alarm event")
+		}
+		return gate.Event{}
+	}
+	if e := next(); e.Kind != gate.FireAlarm || !e.Time.Equal(h.clk.Now()) {
+		t.Fatalf("first event %v, want fire-alarm at open", e)
+	}
+	if err := h.g.Sim().SetInput("fire_alarm", true); err != nil { // no change
+		t.Fatal(err)
+	}
+	if err := h.g.Sim().SetInput("fire_alarm", false); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Kind != gate.FireAlarmCleared {
+		t.Fatalf("%v, want fire-alarm-cleared", e)
+	}
+}
+
 func TestAlarmNeedsADriverWithInputs(t *testing.T) {
 	io := simConfig()
 	io.Relay.Driver = "none"
