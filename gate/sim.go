@@ -74,11 +74,12 @@ func (s *Sim) FailOutput(role string, err error) {
 // open yet starts at the level set when it opens (an alarm already on when
 // the daemon starts). The error is always nil.
 func (s *Sim) SetInput(role string, active bool) error {
+	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inLevels[role] = active
 	if in, ok := s.inputs[role]; ok {
-		in.set(active, s.clock.Now())
+		in.set(active, now)
 	}
 	return nil
 }
