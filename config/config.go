@@ -267,11 +267,11 @@ func (c *Config) resolveSecrets(env Env) error {
 
 // Validate checks every section; the first problem is returned as *Error.
 func (c *Config) Validate() error {
-	if !validName(c.Site) {
-		return fieldError("site", "%q must be 1-64 characters of letters, digits, '-' or '_'", c.Site)
+	if !zonerules.ValidName(c.Site) {
+		return fieldError("site", "%q %s", c.Site, zonerules.NameRule)
 	}
-	if !validName(c.Gate) {
-		return fieldError("gate", "%q must be 1-64 characters of letters, digits, '-' or '_'", c.Gate)
+	if !zonerules.ValidName(c.Gate) {
+		return fieldError("gate", "%q %s", c.Gate, zonerules.NameRule)
 	}
 	if c.StateDir == "" {
 		return fieldError("state_dir", "must not be empty")
@@ -315,8 +315,6 @@ func (c *Config) Redacted() ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-func validName(s string) bool { return zonerules.ValidName(s) }
 
 // yamlError turns yaml.v3's messages ("yaml: line 3: ...", or a list of
 // "line 5: field x not found in type config.API") into "file:line: ...".

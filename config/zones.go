@@ -175,12 +175,13 @@ func (c *Config) validateZones() error {
 		return err
 	}
 
+	// The tree first: it checks the names (zonerules.ValidName) too.
+	if err := zonerules.CheckZones("zones.list", z.topology()); err != nil {
+		return zoneError(err)
+	}
 	for i := range z.List {
 		zn := &z.List[i]
 		field := fmt.Sprintf("zones.list[%d]", i)
-		if !validName(zn.Name) {
-			return fieldError(field+".name", "%q must be 1-64 characters of letters, digits, '-' or '_'", zn.Name)
-		}
 		if zn.Inside == "" {
 			zn.Inside = Outside
 		}
@@ -193,9 +194,6 @@ func (c *Config) validateZones() error {
 		if err := between(field+".max_occupancy", zn.MaxOccupancy, 0, 1_000_000); err != nil {
 			return err
 		}
-	}
-	if err := zonerules.CheckZones("zones.list", z.topology()); err != nil {
-		return zoneError(err)
 	}
 	if !z.Enabled {
 		return nil
@@ -241,10 +239,6 @@ func zoneError(err error) error {
 	}
 	return err
 }
-
-// ValidName reports whether s is a valid site, gate or zone name: 1-64
-// letters, digits, '-' or '_'.
-func ValidName(s string) bool { return validName(s) }
 
 // siteTokenMinLen: the page token shows who is on site, the admin token
 // changes the record and starts evacuations.

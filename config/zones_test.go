@@ -75,6 +75,9 @@ func TestZonesErrors(t *testing.T) {
 			`f.yaml:5: zones.list[1].name: "site" is declared twice (also zones.list[0])`},
 		{on + "  list:\n    - name: outside\n", `f.yaml:4: zones.list[0].name: "outside" is implicit: do not declare it`},
 		{on + "  list:\n    - name: zone b\n", `f.yaml:4: zones.list[0].name: "zone b" must be 1-64 characters of letters, digits, '-' or '_'`},
+		{on + "  list:\n    - {name: site}\n    - {name: \"\", inside: site}\n", `f.yaml:5: zones.list[1].name: a zone needs a name`},
+		// The name is checked before the zone's other fields.
+		{on + "  list:\n    - {name: a/b, occupancy_mode: strict}\n", `f.yaml:4: zones.list[0].name: "a/b" must be 1-64 characters of letters, digits, '-' or '_'`},
 		{on + "  list:\n    - {name: site}\n    - {name: b, inside: yard}\n",
 			`f.yaml:5: zones.list[1].inside: "yard" is not a declared zone (declared: site, b)`},
 		// The missing zone is named (it used to read as a cycle through a).

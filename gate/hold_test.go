@@ -174,14 +174,17 @@ func TestAlarmInputOnSim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []bool{true, false, true} {
-		if err := h.g.Sim().SetInput("fire_alarm", want); err != nil {
+	for _, tt := range []struct {
+		active bool
+		want   gate.EventKind
+	}{{true, gate.FireAlarm}, {false, gate.FireAlarmCleared}, {true, gate.FireAlarm}} {
+		if err := h.g.Sim().SetInput("fire_alarm", tt.active); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case e := <-a.Events():
-			if e.Active != want || e.Err != nil {
-				t.Fatalf("event %+v, want active %v", e, want)
+			if e.Kind != tt.want || e.Err != nil {
+				t.Fatalf("event %v, want %v", e, tt.want)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("no alarm event")
@@ -195,6 +198,41 @@ func TestAlarmInputOnSim(t *testing.T) {
 	}
 	if _, err := h.g.OpenAlarm("fire_alarm", gate.AlarmLine{}); err == nil {
 		t.Fatal("an alarm without a line opened")
+	}
+}
+
+// A fire alarm already on when the alarm is opened (the daemon restarting
+// during a fire) is its first event, and only once.
+func TestAlarmActiveAtOpen(t *testing.T) {
+	h := newHoldRig(t)
+	if err := h.g.Sim().SetInput("fire_alarm", true); err != nil {
+		t.Fatal(err)
+	}
+	a, err := h.g.OpenAlarm("fire_alarm", gate.AlarmLine{Line: "fire"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() gate.Event {
+		t.Helper()
+		select {
+		case e := <-a.Events():
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("no alarm event")
+		}
+		return gate.Event{}
+	}
+	if e := next(); e.Kind != gate.FireAlarm || !e.Time.Equal(h.clk.Now()) {
+		t.Fatalf("first event %v, want fire-alarm at open", e)
+	}
+	if err := h.g.Sim().SetInput("fire_alarm", true); err != nil { // no change
+		t.Fatal(err)
+	}
+	if err := h.g.Sim().SetInput("fire_alarm", false); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Kind != gate.FireAlarmCleared {
+		t.Fatalf("%v, want fire-alarm-cleared", e)
 	}
 }
 
@@ -248,8 +286,8 @@ func TestFailedHoldLeavesNoGrant(t *testing.T) {
 	}
 }
 
-// Closing an alarm nobody reads does not hang: the Monitor under it and
-// the AlarmEvents it is told as both give up waiting for room.
+// Closing an alarm nobody reads does not hang: the Monitor under it gives
+// up waiting for room.
 func TestAlarmClosesUnread(t *testing.T) {
 	// Not closed on failure: a hung Close would hang the test binary too.
 	g, err := gate.Open(simConfig(), gate.Options{Clock: gatetest.NewClock()})
@@ -260,12 +298,12 @@ func TestAlarmClosesUnread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 300 { // more than both buffers hold
+	for i := range 300 { // more than the events and edges buffers hold
 		if err := g.Sim().SetInput("fire_alarm", i%2 == 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Full: the alarm's goroutine now waits for room.
+	// Full: the monitor's goroutine now waits for room.
 	require.Eventually(t, func() bool { return len(a.Events()) == cap(a.Events()) }, 5*time.Second, time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- a.Close() }()

@@ -37,16 +37,16 @@ type MonitorOptions struct {
 // Monitor turns input edges into Events: door opened (granted or forced),
 // closed, held open; exit button; tamper; fire alarm. It is the one place
 // that watches input lines: every input, whatever it means, goes through it.
+// Door, tamper and fire events are changes: a repeat of the level last
+// known is dropped.
 type Monitor struct {
-	in  Inputs
-	opt MonitorOptions
-	log *slog.Logger
-	// fireRole names the fire alarm input in InputFault errors.
-	fireRole string
-	events   chan Event
-	held     chan int // generation of the held-open timer that fired
-	quit     chan struct{}
-	done     chan struct{}
+	in     Inputs
+	opt    MonitorOptions
+	log    *slog.Logger
+	events chan Event
+	held   chan int // generation of the held-open timer that fired
+	quit   chan struct{}
+	done   chan struct{}
 
 	mu         sync.Mutex
 	grantUntil time.Time // the door may open until then (+ GrantGrace)
@@ -55,17 +55,29 @@ type Monitor struct {
 	grantBefore time.Time
 	doorOpen    bool
 	closeOnce   sync.Once
+
+	// The alarm inputs' last reported levels (run's goroutine only, set
+	// before it starts): a repeat is no change.
+	tamper, fire level
+}
+
+// level is an input's last known level; unknown until read.
+type level struct{ known, active bool }
+
+// set records active and reports whether it is news: a change, or the
+// first level known.
+func (l *level) set(active bool) bool {
+	if l.known && l.active == active {
+		return false
+	}
+	l.known, l.active = true, active
+	return true
 }
 
 // NewMonitor starts watching in. The caller must read Events (they are
 // buffered, but the monitor waits for room rather than lose one) and Close
 // the monitor, which closes the inputs and then Events.
 func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
-	return newMonitor(in, o, "fire_alarm")
-}
-
-// newMonitor is NewMonitor with the fire alarm input's role (OpenAlarm's).
-func newMonitor(in Inputs, o MonitorOptions, fireRole string) *Monitor {
 	if o.HeldOpenAfter <= 0 {
 		o.HeldOpenAfter = 30 * time.Second
 	}
@@ -75,7 +87,7 @@ func newMonitor(in Inputs, o MonitorOptions, fireRole string) *Monitor {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
-	m := &Monitor{in: in, opt: o, log: o.Logger, fireRole: fireRole, events: make(chan Event, 64),
+	m := &Monitor{in: in, opt: o, log: o.Logger, events: make(chan Event, 64),
 		held: make(chan int), quit: make(chan struct{}), done: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -93,14 +105,18 @@ func newMonitor(in Inputs, o MonitorOptions, fireRole string) *Monitor {
 	}
 	// An alarm input already active is news: it is reported as an edge would be.
 	for _, a := range []struct {
-		role string
-		in   Input
-		kind EventKind
-	}{{"tamper", in.Tamper, TamperAlarm}, {fireRole, in.FireAlarm, FireAlarm}} {
+		role  string
+		in    Input
+		kind  EventKind
+		level *level
+	}{{"tamper", in.Tamper, TamperAlarm, &m.tamper}, {"fire_alarm", in.FireAlarm, FireAlarm, &m.fire}} {
 		if a.in == nil {
 			continue
 		}
 		on, err := a.in.Active()
+		if err == nil {
+			a.level.set(on)
+		}
 		switch {
 		case err != nil:
 			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("%s: %w", a.role, err)})
@@ -256,6 +272,9 @@ func (m *Monitor) run(start []Event) {
 				tamper = nil
 				continue
 			}
+			if !m.tamper.set(e.Active) {
+				continue // a repeat of the known level
+			}
 			if e.Active {
 				m.log.Warn("tamper alarm")
 			}
@@ -264,6 +283,9 @@ func (m *Monitor) run(start []Event) {
 			if !ok {
 				fire = nil
 				continue
+			}
+			if !m.fire.set(e.Active) {
+				continue // a repeat of the known level
 			}
 			// Not logged here: what the alarm starts is the receiver's to log.
 			m.emit(Event{Time: e.Time, Kind: pick(e.Active, FireAlarm, FireAlarmCleared)})

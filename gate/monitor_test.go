@@ -301,3 +301,67 @@ func TestFireAlarmInput(t *testing.T) {
 		})
 	}
 }
+
+// Tamper and fire alarm report a change of level, not every edge: a
+// repeat of the known level (an edge queued right after start, a bounce
+// the driver let through) is dropped, as the door's is. A level unknown
+// at start (unreadable) is reported whichever it turns out to be.
+func TestAlarmInputsDropRepeats(t *testing.T) {
+	inputs := []struct {
+		name    string
+		in      func(*gatetest.Input) gate.Inputs
+		on, off gate.EventKind
+	}{
+		{"tamper", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{Tamper: i} }, gate.TamperAlarm, gate.TamperCleared},
+		{"fire_alarm", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{FireAlarm: i} }, gate.FireAlarm, gate.FireAlarmCleared},
+	}
+	starts := []struct {
+		name  string
+		on    bool
+		err   error
+		first bool // an event at start (on, or unreadable)
+	}{
+		{"off at start", false, nil, false},
+		{"on at start", true, nil, true},
+		{"unreadable at start", false, errors.New("line gone"), true},
+	}
+	for _, in := range inputs {
+		for _, st := range starts {
+			t.Run(in.name+"/"+st.name, func(t *testing.T) {
+				clk := gatetest.NewClock()
+				line := gatetest.NewInput(st.on)
+				line.Err = st.err
+				m := gate.NewMonitor(in.in(line), gate.MonitorOptions{Clock: clk})
+				defer m.Close()
+				if st.first {
+					nextEvent(t, m)
+				}
+				kind := func(active bool) gate.EventKind {
+					if active {
+						return in.on
+					}
+					return in.off
+				}
+				t0 := clk.Now()
+				// The level at start again: news only when it was unknown.
+				line.Set(st.on, t0)
+				if st.err != nil {
+					if e := nextEvent(t, m); e.Kind != kind(st.on) {
+						t.Fatalf("first edge after an unreadable start: %v, want %v", e, kind(st.on))
+					}
+				}
+				noEvent(t, m)
+				for i, active := range []bool{!st.on, !st.on, st.on, st.on} {
+					line.Set(active, t0.Add(time.Duration(i+1)*time.Second))
+					if i%2 == 1 {
+						continue // a repeat: checked by the next event's kind
+					}
+					if e := nextEvent(t, m); e.Kind != kind(active) || !e.Time.Equal(t0.Add(time.Duration(i+1)*time.Second)) {
+						t.Fatalf("edge %d (%v): %v, want %v", i, active, e, kind(active))
+					}
+				}
+				noEvent(t, m)
+			})
+		}
+	}
+}

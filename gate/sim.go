@@ -19,6 +19,9 @@ type Sim struct {
 	fails  map[string]error // by role: Set fails with it (FailOutput)
 	pulses []SimPulse
 	inputs map[string]*simInput
+	// inLevels are the input levels set, by role: an input opened later
+	// starts from its level, as a real line already active would.
+	inLevels map[string]bool
 }
 
 // SimPulse is one recorded relay pulse; End is zero while it lasts.
@@ -34,7 +37,8 @@ func NewSim(clock Clock, log *slog.Logger) *Sim {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Sim{clock: clock, log: log, levels: map[string]bool{}, fails: map[string]error{}, inputs: map[string]*simInput{}}
+	return &Sim{clock: clock, log: log, levels: map[string]bool{}, fails: map[string]error{}, inputs: map[string]*simInput{},
+		inLevels: map[string]bool{}}
 }
 
 // Pulses returns the relay pulses so far.
@@ -65,16 +69,18 @@ func (s *Sim) FailOutput(role string, err error) {
 	s.fails[role] = err
 }
 
-// SetInput drives an input ("door", "exit_button", "tamper"): active is door
-// open, button pressed, tamper alarm.
+// SetInput drives an input ("door", "exit_button", "tamper", "fire_alarm"):
+// active is door open, button pressed, tamper or fire alarm. An input not
+// open yet starts at the level set when it opens (an alarm already on when
+// the daemon starts). The error is always nil.
 func (s *Sim) SetInput(role string, active bool) error {
+	now := s.clock.Now()
 	s.mu.Lock()
-	in, ok := s.inputs[role]
-	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("sim: no input %q is open", role)
+	defer s.mu.Unlock()
+	s.inLevels[role] = active
+	if in, ok := s.inputs[role]; ok {
+		in.set(active, now)
 	}
-	in.set(active, s.clock.Now())
 	return nil
 }
 
@@ -88,8 +94,8 @@ func (s *Sim) Output(l lineSpec) (Output, func() error, error) {
 
 // Input implements driver.
 func (s *Sim) Input(l lineSpec) (Input, error) {
-	in := &simInput{edges: make(chan Edge, edgeBuffer)}
 	s.mu.Lock()
+	in := &simInput{active: s.inLevels[l.Role], edges: make(chan Edge, edgeBuffer)}
 	s.inputs[l.Role] = in
 	s.mu.Unlock()
 	return in, nil

@@ -12,24 +12,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/facegate/facegate/internal/zonerules"
 	"github.com/facegate/facegate/site"
 )
-
-// validZoneName is the zone name rule of the configuration: 1-64 letters,
-// digits, '-' or '_' (also what an evacuation id must be to name a file).
-// A copy of config.ValidName: the kiosk does not link config, and site
-// exports no name check.
-func validZoneName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // SiteBoard is the site as the page, the CSV and the admin API show and
 // change it (cmd/facegate adapts the site package to it). Report answers
@@ -301,7 +286,8 @@ func (k *Kiosk) serveMusterCSV(w http.ResponseWriter, r *http.Request, rep SiteR
 	}
 	cw.Flush()
 	name := "muster.csv"
-	if rep.Muster != nil && validZoneName(rep.Muster.ID) {
+	// An evacuation id names the file only if it is a plain name.
+	if rep.Muster != nil && zonerules.ValidName(rep.Muster.ID) {
 		name = "muster-" + rep.Muster.ID + ".csv"
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -372,7 +358,7 @@ func ParseSiteCorrection(body []byte) (SiteCorrection, error) {
 	switch {
 	case !ValidID(c.UserID):
 		return SiteCorrection{}, siteErr("user_id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxIDLen)
-	case c.Zone != site.Outside && !validZoneName(c.Zone):
+	case c.Zone != site.Outside && !zonerules.ValidName(c.Zone):
 		return SiteCorrection{}, siteErr("zone", "%q is not a zone name", clip(c.Zone))
 	case !validName(c.By):
 		return SiteCorrection{}, siteErr("by", "must be printable text of at most %d characters", maxNameLen)

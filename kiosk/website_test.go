@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/zonerules"
 )
 
 const (
@@ -234,7 +235,7 @@ func FuzzParseSiteRequests(f *testing.F) {
 	f.Add([]byte(`{"user_id":"u-1"}{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if c, err := ParseSiteCorrection(body); err == nil {
-			if !ValidID(c.UserID) || (c.Zone != config.Outside && !config.ValidName(c.Zone)) || !validZoneName(c.Zone) && c.Zone != config.Outside {
+			if !ValidID(c.UserID) || (c.Zone != config.Outside && !zonerules.ValidName(c.Zone)) {
 				t.Fatalf("accepted %+v", c)
 			}
 		} else if !errors.Is(err, ErrSiteRequest) {

@@ -38,8 +38,6 @@ type topology struct {
 	zones  map[string]Zone
 	parent map[string]string // zone -> parent; Outside has none
 	order  []string          // declared names, sorted
-	// rules is the zones as declared, for the door's check
-	rules []zonerules.Zone
 }
 
 // newTopology checks zones by the rules the configuration checks too
@@ -52,7 +50,7 @@ func newTopology(zones []Zone) (*topology, error) {
 	if err := zonerules.CheckZones("zones", rules); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
-	t := &topology{zones: map[string]Zone{}, parent: map[string]string{}, rules: rules}
+	t := &topology{zones: map[string]Zone{}, parent: map[string]string{}}
 	for _, z := range zones {
 		if z.MaxOccupancy < 0 {
 			return nil, fmt.Errorf("%w: zone %q: max_occupancy %d is negative", ErrOptions, z.Name, z.MaxOccupancy)
@@ -112,7 +110,12 @@ func (t *topology) validDoor(d Door) error {
 	default:
 		return fmt.Errorf("%w: door direction %q (want entry, exit or both)", ErrOptions, d.Direction)
 	}
-	if err := zonerules.CheckDoor("door", t.rules, d.From, d.To); err != nil {
+	// The zones as the shared rules see them, sorted (the error lists them).
+	rules := make([]zonerules.Zone, len(t.order))
+	for i, name := range t.order {
+		rules[i] = zonerules.Zone{Name: name, Inside: t.parent[name]}
+	}
+	if err := zonerules.CheckDoor("door", rules, d.From, d.To); err != nil {
 		return fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	return nil

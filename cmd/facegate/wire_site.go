@@ -273,7 +273,7 @@ func (w *siteWire) run(ctx context.Context) {
 		}
 	}()
 	defer func() { <-done }()
-	var alarm <-chan gate.AlarmEvent
+	var alarm <-chan gate.Event
 	if w.alarm != nil {
 		alarm = w.alarm.Events()
 	}
@@ -390,16 +390,16 @@ func (w *siteWire) evacuationChanged() {
 
 // fireAlarm starts an evacuation when the input goes active; only an
 // operator ends it.
-func (w *siteWire) fireAlarm(e gate.AlarmEvent) {
-	switch {
-	case e.Err != nil:
+func (w *siteWire) fireAlarm(e gate.Event) {
+	switch e.Kind {
+	case gate.InputFault:
 		w.kiosk().GateInput(kiosk.InputFault, e.Err.Error(), e.Time)
-	case e.Active:
+	case gate.FireAlarm:
 		w.log.Warn("fire alarm input active: evacuating the site")
 		if _, err := w.Evacuate(true, "fire-alarm@"+w.cfg.Gate, "fire alarm input"); err != nil {
 			w.log.Error("evacuation not started", "err", err)
 		}
-	default:
+	case gate.FireAlarmCleared:
 		w.log.Warn("fire alarm input cleared: the evacuation goes on until an operator ends it")
 	}
 }

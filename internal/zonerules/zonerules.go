@@ -30,8 +30,8 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Key + ": " + e.Msg }
 
-// CheckZones checks that zones form a tree under Outside: every zone named,
-// none called Outside, no name twice, every inside a declared zone (or
+// CheckZones checks that zones form a tree under Outside: every zone named
+// by the name rule (ValidName), none called Outside, no name twice, every inside a declared zone (or
 // Outside), no cycle of inside. list is how the caller names the list in
 // keys ("zones.list" gives "zones.list[0].name"). The error is a *Error.
 func CheckZones(list string, zones []Zone) error {
@@ -40,6 +40,9 @@ func CheckZones(list string, zones []Zone) error {
 		key := fmt.Sprintf("%s[%d].name", list, i)
 		if z.Name == "" {
 			return &Error{key, "a zone needs a name"}
+		}
+		if !ValidName(z.Name) {
+			return &Error{key, fmt.Sprintf("%q %s", z.Name, NameRule)}
 		}
 		if z.Name == Outside {
 			return &Error{key, fmt.Sprintf("%q is implicit: do not declare it", Outside)}
@@ -83,6 +86,9 @@ func CheckDoor(door string, zones []Zone, from, to string) error {
 	}
 	return nil
 }
+
+// NameRule is what ValidName asks, as error messages say it after the name.
+const NameRule = "must be 1-64 characters of letters, digits, '-' or '_'"
 
 // ValidName reports whether s is a valid site, gate or zone name: 1-64
 // ASCII letters, digits, '-' or '_' (it names files and MQTT topic levels).

@@ -54,7 +54,7 @@ var rules = []rule{
 	{pkg: "config", notLink: []string{paho, gocv, gpiocdev, module + "/kiosk", module + "/mqtt/...", module + "/gate/...", module + "/capture", module + "/faceauth/...", module + "/record"},
 		why: "the configuration is read by every part and so imports none of them"},
 	{pkg: "internal/zonerules", notLink: []string{module + "/...", "github.com/...", "gocv.io/...", "gopkg.in/...", "golang.org/...", "google.golang.org/..."},
-		why: "the zone rules that config and site share (topology, door, reset_at) are a leaf: standard library only, so both may import it"},
+		why: "the zone rules that config, site and kiosk share (topology, names, door, reset_at) are a leaf: standard library only, so each may import it"},
 	{pkg: "internal/atomicfile", notLink: []string{module + "/...", "github.com/..."},
 		why: "the durable file write is shared by site and mqtt: standard library only"},
 	{pkg: "mqtt/outbox", notLink: []string{module + "/...", "github.com/..."},
