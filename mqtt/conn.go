@@ -238,11 +238,15 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	go func() {
 		err := c.sendEvents(ctx, cli)
 		if err != nil {
-			cancel() // and publishRetained returns: reconnect
+			c.setErr(err) // before Connected turns false: a reader sees why
+			cancel()      // and publishRetained returns: reconnect
 		}
 		errc <- err
 	}()
 	err := c.publishRetained(ctx, cli)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		c.setErr(err)
+	}
 	cancel()
 	// Ending (a publish failed, or lost): say so before waiting for
 	// sendEvents, which may be held in paho's Publish for up to WriteTimeout.
