@@ -45,11 +45,14 @@ type Kiosk struct {
 	crops    *cropStore // nil when audit.save_crops is off
 	passback *passback
 	attempts attempts
-	pad      padState  // liveness (kiosk/liveness.go)
-	sitest   siteState // the site (kiosk/site.go)
-	metrics  *metrics
-	hub      *hub
-	badges   *badgeLoop // nil without Deps.Badges
+	pad      padState // liveness (kiosk/liveness.go)
+	// padProblem: the liveness lockout file was corrupt or unreadable at
+	// start (set aside); Run raises it as the alert state_dir.
+	padProblem error
+	sitest     siteState // the site (kiosk/site.go)
+	metrics    *metrics
+	hub        *hub
+	badges     *badgeLoop // nil without Deps.Badges
 
 	running      atomic.Bool
 	relayFault   atomic.Bool // a pulse left the relay line stuck
@@ -72,7 +75,8 @@ type Kiosk struct {
 }
 
 // New checks o and deps, opens the state directory (o.StateDir: the event
-// sequence, the anti-passback memory, audit/ and crops/) and loads the
+// sequence, the anti-passback and liveness lockout memories, audit/ and
+// crops/) and loads the
 // roster. It starts nothing: call Run. o's values are used as given (the
 // configuration file's are validated by config).
 func New(o Options, deps Deps) (*Kiosk, error) {
@@ -127,6 +131,10 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	}
 	if k.passback, err = openPassback(filepath.Join(kdir, "passback.json")); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
+	}
+	if err := k.pad.open(filepath.Join(kdir, lockoutFileName), k.now(), o.Policy.LivenessLockout.Per); err != nil {
+		k.log.Error("liveness lockout memory unreadable, set aside", "err", err)
+		k.padProblem = err
 	}
 	if k.audit, err = openAudit(filepath.Join(o.StateDir, "audit"), int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
@@ -210,6 +218,9 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		} else if n > 0 {
 			k.log.Info("old crops deleted", "count", n)
 		}
+	}
+	if k.padProblem != nil {
+		k.alert("state_dir", k.padProblem.Error(), "")
 	}
 	k.recoverInterrupted()
 	k.mu.Lock()

@@ -1,15 +1,22 @@
 package kiosk
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
+	"io/fs"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/facegate/facegate/internal/atomicfile"
 	"github.com/facegate/facegate/record"
 )
 
@@ -77,14 +84,109 @@ var challengeMessage = map[string]string{
 }
 
 // padState is the kiosk's liveness memory: whether the challenge is on
-// the screen, and recent failures per identity (in memory: a restart
-// forgets them, the rate limiter and the audit log do not).
+// the screen, and recent failures per identity. The failures are also kept
+// in path (rewritten atomically at each failure, before the denial is
+// returned) so that a restart does not give an attacker fresh tries.
 type padState struct {
 	showing atomic.Bool
 	mu      sync.Mutex
-	fails   map[string][]time.Time
+	// fails holds failure times keyed by lockoutKey(submission id): the
+	// raw id is never stored, in memory or on disk.
+	fails map[string][]time.Time
+	// path is the lockout file; "" keeps the memory in RAM only.
+	path string
+	// write saves the file; nil uses atomicfile.Write (tests inject a
+	// full disk).
+	write func(path string, data []byte, perm fs.FileMode) error
 	// pick chooses the challenge; nil uses math/rand/v2 (tests set it).
 	pick func() string
+}
+
+// Lockout file: <state_dir>/kiosk/liveness-lockout.json.
+const (
+	lockoutFileName = "liveness-lockout.json"
+	lockoutFormat   = "facegate-liveness-lockout"
+	// maxLockoutIdentities bounds the file (and memory): past it the
+	// identities whose newest failure is oldest are forgotten.
+	maxLockoutIdentities = 10000
+	// maxLockoutTimes is the most failures kept per identity
+	// (policy.liveness_lockout.max is at most 100).
+	maxLockoutTimes = 100
+)
+
+// lockoutFile is the on-disk form: hashed ids only, never raw ones.
+type lockoutFile struct {
+	Format   string                 `json:"format"`
+	Version  int                    `json:"version"`
+	Failures map[string][]time.Time `json:"failures"`
+}
+
+// lockoutKey is the SHA-256 hex of a submission id, the hash the audit
+// log's privacy: hash writes after its "sha256:" prefix.
+func lockoutKey(submissionID string) string { return passbackKey(submissionID) }
+
+// parseLockout decodes a lockout file. Anything that is not exactly what
+// save writes is an error: the caller sets the file aside.
+func parseLockout(b []byte) (map[string][]time.Time, error) {
+	var f lockoutFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("data after the object")
+	}
+	if f.Format != lockoutFormat || f.Version != 1 {
+		return nil, fmt.Errorf("format %q version %d, want %q version 1", clip(f.Format), f.Version, lockoutFormat)
+	}
+	out := make(map[string][]time.Time, len(f.Failures))
+	for k, ts := range f.Failures {
+		if !validPassbackKey(k) {
+			return nil, fmt.Errorf("key %q is not a sha256", clip(k))
+		}
+		if len(ts) == 0 || len(ts) > maxLockoutTimes {
+			return nil, fmt.Errorf("key %s: %d failure times, want 1..%d", k[:8], len(ts), maxLockoutTimes)
+		}
+		for _, t := range ts {
+			if t.IsZero() {
+				return nil, fmt.Errorf("key %s: zero failure time", k[:8])
+			}
+		}
+		out[k] = ts
+	}
+	return out, nil
+}
+
+// open loads path into the memory, keeping the failures younger than per
+// and at most maxLockoutIdentities. A missing file is an empty memory; a
+// corrupt or unreadable one is moved aside (<path>.corrupt-<time>) and the
+// memory starts empty: the returned error says so, for the operator.
+func (p *padState) open(path string, now time.Time, per time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.path, p.fails = path, map[string][]time.Time{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var fails map[string][]time.Time
+	if err == nil {
+		fails, err = parseLockout(b)
+	}
+	if err != nil {
+		aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return fmt.Errorf("liveness lockout memory %s: %w; moving it aside failed: %v; started empty", path, err, rerr)
+		}
+		return fmt.Errorf("liveness lockout memory %s: %w; kept as %s, started empty", path, err, aside)
+	}
+	p.fails = fails
+	for k := range p.fails {
+		p.recent(k, now, per)
+	}
+	p.bound()
+	return nil
 }
 
 func (p *padState) challenge() string {
@@ -104,35 +206,84 @@ func (p *padState) locked(id string, now time.Time, max int, per time.Duration) 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.recent(id, now, per)) >= max
+	return len(p.recent(lockoutKey(id), now, per)) >= max
 }
 
-// fail records a failure and reports whether it makes max.
-func (p *padState) fail(id string, now time.Time, max int, per time.Duration) bool {
+// fail records a failure and reports whether it makes max. With a path
+// the memory is saved before fail returns; a save error is returned but
+// the failure counts in memory all the same (the denial stands).
+func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (lockedOut bool, err error) {
 	if max <= 0 || id == "" {
-		return false
+		return false, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fails == nil {
 		p.fails = map[string][]time.Time{}
 	}
-	p.fails[id] = append(p.recent(id, now, per), now)
-	return len(p.fails[id]) >= max
+	key := lockoutKey(id)
+	ts := append(p.recent(key, now, per), now)
+	if len(ts) > maxLockoutTimes {
+		ts = ts[len(ts)-maxLockoutTimes:]
+	}
+	p.fails[key] = ts
+	if len(p.fails) > maxLockoutIdentities {
+		for k := range p.fails {
+			p.recent(k, now, per)
+		}
+		p.bound()
+	}
+	return len(ts) >= max, p.save()
 }
 
-// recent prunes id's failures older than per (called with mu held).
-func (p *padState) recent(id string, now time.Time, per time.Duration) []time.Time {
+// bound forgets the identities whose newest failure is oldest until at
+// most maxLockoutIdentities are left (called with mu held).
+func (p *padState) bound() {
+	if len(p.fails) <= maxLockoutIdentities {
+		return
+	}
+	keys := make([]string, 0, len(p.fails))
+	for k := range p.fails {
+		keys = append(keys, k)
+	}
+	newest := func(k string) time.Time { ts := p.fails[k]; return ts[len(ts)-1] }
+	slices.SortFunc(keys, func(a, b string) int { return newest(a).Compare(newest(b)) })
+	for _, k := range keys[:len(keys)-maxLockoutIdentities] {
+		delete(p.fails, k)
+	}
+}
+
+// save writes the memory to path (called with mu held).
+func (p *padState) save() error {
+	if p.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails})
+	if err != nil {
+		return fmt.Errorf("encode liveness lockout memory: %w", err)
+	}
+	write := p.write
+	if write == nil {
+		write = atomicfile.Write
+	}
+	if err := write(p.path, b, 0o600); err != nil {
+		return fmt.Errorf("save liveness lockout memory: %w", err)
+	}
+	return nil
+}
+
+// recent prunes key's failures older than per (called with mu held).
+func (p *padState) recent(key string, now time.Time, per time.Duration) []time.Time {
 	var keep []time.Time
-	for _, t := range p.fails[id] {
+	for _, t := range p.fails[key] {
 		if now.Sub(t) < per {
 			keep = append(keep, t)
 		}
 	}
 	if len(keep) == 0 {
-		delete(p.fails, id)
+		delete(p.fails, key)
 	} else {
-		p.fails[id] = keep
+		p.fails[key] = keep
 	}
 	return keep
 }
@@ -243,7 +394,14 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 			o = denied(ReasonLivenessNoTurn)
 		}
 		max, per := s.policy.LivenessLockout.Max, s.policy.LivenessLockout.Per
-		if k.pad.fail(s.id.SubmissionID, k.now(), max, per) {
+		lockedOut, err := k.pad.fail(s.id.SubmissionID, k.now(), max, per)
+		if err != nil {
+			// The failure still counts in memory: only a restart before
+			// the next successful save would forget it.
+			k.log.Error("liveness lockout memory not saved", "err", err)
+			k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
+		}
+		if lockedOut {
 			o.alert = AlertLivenessLockout
 			o.alertMsg = "identity locked out after " + strconv.Itoa(max) + " liveness failures within " + per.String() + " (user " + clip(s.id.UserID) + ")"
 		}

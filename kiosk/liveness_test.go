@@ -222,17 +222,25 @@ func TestLivenessOffOrAbsentIsTheOldSession(t *testing.T) {
 
 func TestPadStateWindow(t *testing.T) {
 	var p padState
+	fail := func(id string, now time.Time, max int, per time.Duration) bool {
+		t.Helper()
+		locked, err := p.fail(id, now, max, per)
+		if err != nil {
+			t.Fatalf("fail without a file: %v", err)
+		}
+		return locked
+	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if p.fail("a", t0, 2, time.Minute) || p.locked("a", t0, 2, time.Minute) {
+	if fail("a", t0, 2, time.Minute) || p.locked("a", t0, 2, time.Minute) {
 		t.Fatal("one failure of two locks")
 	}
-	if !p.fail("a", t0.Add(30*time.Second), 2, time.Minute) || !p.locked("a", t0.Add(31*time.Second), 2, time.Minute) {
+	if !fail("a", t0.Add(30*time.Second), 2, time.Minute) || !p.locked("a", t0.Add(31*time.Second), 2, time.Minute) {
 		t.Fatal("two failures within a minute do not lock")
 	}
 	if p.locked("a", t0.Add(2*time.Minute), 2, time.Minute) || p.locked("b", t0, 2, time.Minute) {
 		t.Fatal("lock outlives its window or spreads to another identity")
 	}
-	if p.fail("", t0, 1, time.Minute) || p.fail("a", t0, 0, time.Minute) {
+	if fail("", t0, 1, time.Minute) || fail("a", t0, 0, time.Minute) {
 		t.Fatal("no identity or max 0 must never lock")
 	}
 }

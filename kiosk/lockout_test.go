@@ -1,0 +1,270 @@
+//go:build go1.25
+
+package kiosk
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var padFail = LivenessResult{Score: 0.1, Method: "challenge", Reasons: []string{"planar_motion"}}
+
+func lockoutPath(cfg *Options) string {
+	return filepath.Join(cfg.StateDir, "kiosk", lockoutFileName)
+}
+
+// readLockout parses the lockout file as the kiosk would at start.
+func readLockout(t *testing.T, path string) map[string][]time.Time {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("lockout file: %v", err)
+	}
+	m, err := parseLockout(b)
+	if err != nil {
+		t.Fatalf("lockout file %s does not parse: %v", b, err)
+	}
+	return m
+}
+
+func countAlerts(r *rig, code string) int {
+	_, _, alerts := r.pub.snapshot()
+	n := 0
+	for _, a := range alerts {
+		if a.Code == code {
+			n++
+		}
+	}
+	return n
+}
+
+func lockoutConfig(t *testing.T) *Options {
+	cfg := testConfig(t)
+	cfg.Policy.Attempts.Max = 0
+	cfg.Policy.Liveness = LivenessChallenge
+	cfg.Policy.LivenessLockout.Max, cfg.Policy.LivenessLockout.Per = 3, 10*time.Minute
+	return cfg
+}
+
+// TestLivenessLockoutSurvivesARestart: each failure is on disk by the time
+// its denial is published, hashed; a new kiosk on the same state directory
+// (a crash and restart) still refuses the locked identity without a check.
+func TestLivenessLockoutSurvivesARestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := lockoutConfig(t)
+		lc := &fakeLiveness{res: padFail, delay: time.Second}
+		r := livenessRig(t, cfg, lc)
+		stop := r.start(t)
+		for i := 1; i <= 3; i++ {
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+			r.identify(t, worker, i)
+			m := readLockout(t, lockoutPath(cfg))
+			if len(m) != 1 || len(m[lockoutKey(worker.SubmissionID)]) != i {
+				t.Fatalf("after failure %d the file holds %v, want %d failures of the hashed id", i, m, i)
+			}
+		}
+		stop() // the kiosk is gone; what it knew in RAM with it
+		if b, _ := os.ReadFile(lockoutPath(cfg)); strings.Contains(string(b), worker.SubmissionID) {
+			t.Fatalf("the raw submission id is in the file: %s", b)
+		}
+
+		time.Sleep(time.Minute)
+		lc2 := &fakeLiveness{res: livePass, delay: time.Second}
+		r2 := livenessRig(t, cfg, lc2)
+		stop2 := r2.start(t)
+		r2.identify(t, worker, 1)
+		stop2()
+		ev := r2.events()[0]
+		if !slices.Equal(ev.Reason, []string{ReasonLivenessLocked}) || r2.relay.count() != 0 || len(lc2.reqs) != 0 {
+			t.Fatalf("after a restart: %s %v, %d pulses, %d checks; want liveness_locked without a check",
+				ev.Decision, ev.Reason, r2.relay.count(), len(lc2.reqs))
+		}
+		if n := countAlerts(r2, "state_dir"); n != 0 {
+			t.Errorf("%d state_dir alerts on a sound file", n)
+		}
+	})
+}
+
+// TestPadStateOpenDropsExpired: at start only the failures younger than
+// per are kept; a file of only old ones is an empty memory.
+func TestPadStateOpenDropsExpired(t *testing.T) {
+	now := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	per := 10 * time.Minute
+	a, b := lockoutKey("a"), lockoutKey("b")
+	path := filepath.Join(t.TempDir(), lockoutFileName)
+	f := lockoutFile{Format: lockoutFormat, Version: 1, Failures: map[string][]time.Time{
+		a: {now.Add(-11 * time.Minute), now.Add(-9 * time.Minute), now.Add(-time.Minute)},
+		b: {now.Add(-time.Hour), now.Add(-10 * time.Minute)},
+	}}
+	data, _ := json.Marshal(f)
+	os.WriteFile(path, data, 0o600)
+
+	var p padState
+	if err := p.open(path, now, per); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.fails[a]; len(got) != 2 || !got[0].Equal(now.Add(-9*time.Minute)) {
+		t.Errorf("a: %v, want the two failures within 10m", got)
+	}
+	if _, ok := p.fails[b]; ok {
+		t.Errorf("b kept with only expired failures: %v", p.fails[b])
+	}
+	if !p.locked("a", now, 2, per) || p.locked("a", now, 3, per) || p.locked("b", now, 1, per) {
+		t.Error("the loaded memory does not lock as its failures say")
+	}
+	// The next save writes only what is kept.
+	if _, err := p.fail("c", now, 3, per); err != nil {
+		t.Fatal(err)
+	}
+	m := readLockout(t, path)
+	if _, ok := m[b]; ok || len(m[a]) != 2 || len(m[lockoutKey("c")]) != 1 {
+		t.Errorf("saved %v", m)
+	}
+}
+
+// TestPadStateBound: past maxLockoutIdentities the identity whose newest
+// failure is oldest is forgotten, on disk too.
+func TestPadStateBound(t *testing.T) {
+	now := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	per := time.Hour
+	path := filepath.Join(t.TempDir(), lockoutFileName)
+	var p padState
+	if err := p.open(path, now, per); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxLockoutIdentities {
+		p.fails[lockoutKey(fmt.Sprint("id-", i))] = []time.Time{now.Add(-30 * time.Minute).Add(time.Duration(i) * time.Millisecond)}
+	}
+	if _, err := p.fail("new", now, 3, per); err != nil {
+		t.Fatal(err)
+	}
+	m := readLockout(t, path)
+	if len(m) != maxLockoutIdentities {
+		t.Fatalf("%d identities in the file, want %d", len(m), maxLockoutIdentities)
+	}
+	if _, ok := m[lockoutKey("id-0")]; ok {
+		t.Error("the oldest identity was kept")
+	}
+	for _, id := range []string{"id-1", fmt.Sprint("id-", maxLockoutIdentities-1), "new"} {
+		if _, ok := m[lockoutKey(id)]; !ok {
+			t.Errorf("%s dropped", id)
+		}
+	}
+}
+
+// TestLivenessLockoutCorruptFile: a damaged file is set aside, alerted as
+// state_dir, and the kiosk starts with an empty memory that it saves anew.
+func TestLivenessLockoutCorruptFile(t *testing.T) {
+	tests := []struct{ name, content string }{
+		{"not json", "{\"format\":\"facegate-liveness-lockout\",\"vers"},
+		{"raw id as key", `{"format":"facegate-liveness-lockout","version":1,"failures":{"sub-123":["2026-01-01T00:00:00Z"]}}`},
+		{"wrong format", `{"format":"other","version":1,"failures":{}}`},
+		{"unreadable", ""}, // a folder in its place
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := lockoutConfig(t)
+				path := lockoutPath(cfg)
+				os.MkdirAll(filepath.Dir(path), 0o750)
+				if tc.content == "" {
+					os.Mkdir(path, 0o750)
+				} else {
+					os.WriteFile(path, []byte(tc.content), 0o600)
+				}
+				lc := &fakeLiveness{res: padFail, delay: time.Second}
+				r := livenessRig(t, cfg, lc)
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				stop()
+				_, _, alerts := r.pub.snapshot()
+				i := slices.IndexFunc(alerts, func(a Alert) bool { return a.Code == "state_dir" })
+				if i < 0 || !strings.Contains(alerts[i].Message, ".corrupt-") {
+					t.Fatalf("alerts %+v, want state_dir naming the file set aside", alerts)
+				}
+				aside, _ := filepath.Glob(path + ".corrupt-*")
+				if len(aside) != 1 {
+					t.Fatalf("set aside: %v", aside)
+				}
+				if ev := r.events()[0]; !slices.Equal(ev.Reason, []string{ReasonLivenessFailed}) {
+					t.Errorf("first session %v, want liveness_failed", ev.Reason)
+				}
+				if m := readLockout(t, path); len(m[lockoutKey(worker.SubmissionID)]) != 1 {
+					t.Errorf("new file %v, want the one failure", m)
+				}
+			})
+		})
+	}
+}
+
+// TestLivenessLockoutSaveFails: a failure that cannot be saved (disk full)
+// still denies, is alerted, and still counts towards the lockout in RAM.
+func TestLivenessLockoutSaveFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := lockoutConfig(t)
+		lc := &fakeLiveness{res: padFail, delay: time.Second}
+		r := livenessRig(t, cfg, lc)
+		r.k.pad.write = func(path string, _ []byte, _ fs.FileMode) error {
+			return &fs.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+		}
+		stop := r.start(t)
+		for i := 1; i <= 4; i++ {
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+			r.identify(t, worker, i)
+		}
+		stop()
+		evs := r.events()
+		for i, want := range []string{ReasonLivenessFailed, ReasonLivenessFailed, ReasonLivenessFailed, ReasonLivenessLocked} {
+			if !slices.Equal(evs[i].Reason, []string{want}) || evs[i].Decision != "denied" {
+				t.Errorf("session %d: %s %v, want denied %s", i+1, evs[i].Decision, evs[i].Reason, want)
+			}
+		}
+		if r.relay.count() != 0 {
+			t.Errorf("%d pulses", r.relay.count())
+		}
+		if n := countAlerts(r, "state_dir"); n != 3 {
+			t.Errorf("%d state_dir alerts, want one per unsaved failure (3)", n)
+		}
+		if n := countAlerts(r, AlertLivenessLockout); n != 1 {
+			t.Errorf("%d lockout alerts, want 1", n)
+		}
+	})
+}
+
+func FuzzParseLockout(f *testing.F) {
+	good, _ := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: map[string][]time.Time{
+		lockoutKey("a"): {time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}})
+	for _, s := range []string{string(good), "", "{}", "null", `{"format":"facegate-liveness-lockout","version":1,"failures":null}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{"` + lockoutKey("a") + `":[]}}`,
+		string(good) + "{}", `{"format":"facegate-liveness-lockout","version":1,"failures":{},"x":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseLockout(b)
+		if err != nil {
+			return
+		}
+		for k, ts := range m {
+			if !validPassbackKey(k) || len(ts) == 0 || len(ts) > maxLockoutTimes {
+				t.Fatalf("accepted key %q with %d times", k, len(ts))
+			}
+		}
+		// What was accepted survives a save and a load.
+		again, _ := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: m})
+		m2, err := parseLockout(again)
+		if err != nil || len(m2) != len(m) {
+			t.Fatalf("round trip: %v, %d of %d keys", err, len(m2), len(m))
+		}
+	})
+}
