@@ -16,7 +16,8 @@ type Alarm struct{ m *Monitor }
 // relay's driver (sim: Sim.SetInput(role, …) drives it, also before the
 // alarm is open). role names the line to the driver. The level at open is
 // the first event when it is active (an alarm already on at start) or
-// unreadable. The Gate closes it on Close.
+// unreadable; an unreadable line is read again until it reads, and
+// FireAlarm follows once if it reads active. The Gate closes it on Close.
 func (g *Gate) OpenAlarm(role string, l AlarmLine) (*Alarm, error) {
 	if l.Line == "" {
 		return nil, errors.New("gate: alarm input has no line")
@@ -36,7 +37,8 @@ func (g *Gate) OpenAlarm(role string, l AlarmLine) (*Alarm, error) {
 }
 
 // Events delivers the alarm's changes in order: FireAlarm, FireAlarmCleared,
-// and InputFault (Err says "fire_alarm: …") when the line cannot be read.
+// and InputFault (Err says "fire_alarm: …") when the line cannot be read at
+// open (then FireAlarm once it reads active; see Monitor).
 // It is the Monitor's channel, closed after Close; read it, or the monitor
 // waits for room (Close still ends it).
 func (a *Alarm) Events() <-chan Event { return a.m.Events() }

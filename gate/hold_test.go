@@ -225,9 +225,9 @@ func TestAlarmActiveAtOpen(t *testing.T) {
 	if e := next(); e.Kind != gate.FireAlarm || !e.Time.Equal(h.clk.Now()) {
 		t.Fatalf("first event %v, want fire-alarm at open", e)
 	}
-	if err := h.g.Sim().SetInput("fire_alarm", true); err != nil { // no change
-		t.Fatal(err)
-	}
+	// Only once: the next event is the change. (A repeated level is not
+	// tried here: the sim sends no edge for it, so the Monitor's dropping
+	// of repeats is TestAlarmInputsDropRepeats', with raw gatetest edges.)
 	if err := h.g.Sim().SetInput("fire_alarm", false); err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ type debounced struct {
 
 	mu     sync.Mutex
 	stable bool  // the last reported level
-	err    error // from the first read
+	err    error // from the first read, until a read or an edge tells the level
 	raw    bool  // the last raw level
 	timer  Timer
 	gen    int
@@ -100,14 +100,24 @@ func (d *debounced) settle(gen int) {
 	if gen != d.gen || d.closed || d.raw == d.stable {
 		return
 	}
-	d.stable = d.raw
+	d.stable, d.err = d.raw, nil
 	pushEdge(d.out, Edge{Active: d.raw, Time: d.clock.Now()})
 }
 
+// Active is the debounced level. After a failed first read it reads the
+// line again (the Monitor retries an unreadable alarm input, and a line
+// stuck active sends no edge), until a read or a settled edge tells it.
 func (d *debounced) Active() (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stable, d.err
+	if d.err != nil {
+		v, err := d.in.Active()
+		if err != nil {
+			return false, err
+		}
+		d.stable, d.err = v, nil
+	}
+	return d.stable, nil
 }
 
 func (d *debounced) Edges() <-chan Edge { return d.out }

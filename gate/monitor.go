@@ -26,8 +26,11 @@ type MonitorOptions struct {
 	// GrantGrace: the door may still open this long after a grant's pulse
 	// ended without counting as forced; 3 s when zero.
 	GrantGrace time.Duration
-	Clock      Clock
-	Logger     *slog.Logger
+	// ReadRetry: a tamper or fire alarm input that cannot be read at
+	// start is read again this often until it reads; 2 s when zero.
+	ReadRetry time.Duration
+	Clock     Clock
+	Logger    *slog.Logger
 	// OnExit is called when the exit button is pressed, from the monitor's
 	// goroutine; it must not block (Open starts a relay pulse in a new
 	// goroutine there).
@@ -38,13 +41,16 @@ type MonitorOptions struct {
 // closed, held open; exit button; tamper; fire alarm. It is the one place
 // that watches input lines: every input, whatever it means, goes through it.
 // Door, tamper and fire events are changes: a repeat of the level last
-// known is dropped.
+// known is dropped. A tamper or fire alarm input unreadable at start is
+// read again every ReadRetry until it reads (a line stuck active sends no
+// edge, so only a read can tell).
 type Monitor struct {
 	in     Inputs
 	opt    MonitorOptions
 	log    *slog.Logger
 	events chan Event
-	held   chan int // generation of the held-open timer that fired
+	held   chan int     // generation of the held-open timer that fired
+	retry  chan reading // an alarm input read again
 	quit   chan struct{}
 	done   chan struct{}
 
@@ -56,9 +62,27 @@ type Monitor struct {
 	doorOpen    bool
 	closeOnce   sync.Once
 
-	// The alarm inputs' last reported levels (run's goroutine only, set
-	// before it starts): a repeat is no change.
-	tamper, fire level
+	// The alarm inputs (run's goroutine only, set before it starts).
+	tamper, fire alarmInput
+}
+
+// reading is a re-read of an alarm input whose level was unknown.
+type reading struct {
+	a   *alarmInput
+	on  bool
+	err error
+	at  time.Time
+}
+
+// alarmInput is a tamper or fire alarm input as run watches it.
+type alarmInput struct {
+	role    string // for messages: "tamper", "fire_alarm"
+	in      Input  // nil: not monitored
+	on, off EventKind
+	// level is the last reported level: a repeat is no change. Unknown
+	// while the line could not be read and no edge came.
+	level level
+	retry Timer // the pending re-read while level is unknown, else nil
 }
 
 // level is an input's last known level; unknown until read.
@@ -84,11 +108,16 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 	if o.GrantGrace <= 0 {
 		o.GrantGrace = 3 * time.Second
 	}
+	if o.ReadRetry <= 0 {
+		o.ReadRetry = 2 * time.Second
+	}
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
 	}
 	m := &Monitor{in: in, opt: o, log: o.Logger, events: make(chan Event, 64),
-		held: make(chan int), quit: make(chan struct{}), done: make(chan struct{})}
+		held: make(chan int), retry: make(chan reading), quit: make(chan struct{}), done: make(chan struct{}),
+		tamper: alarmInput{role: "tamper", in: in.Tamper, on: TamperAlarm, off: TamperCleared},
+		fire:   alarmInput{role: "fire_alarm", in: in.FireAlarm, on: FireAlarm, off: FireAlarmCleared}}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -103,13 +132,9 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 		}
 		m.doorOpen = open
 	}
-	// An alarm input already active is news: it is reported as an edge would be.
-	for _, a := range []struct {
-		role  string
-		in    Input
-		kind  EventKind
-		level *level
-	}{{"tamper", in.Tamper, TamperAlarm, &m.tamper}, {"fire_alarm", in.FireAlarm, FireAlarm, &m.fire}} {
+	// An alarm input already active is news: it is reported as an edge
+	// would be. One unreadable is a fault, and run reads it again.
+	for _, a := range []*alarmInput{&m.tamper, &m.fire} {
 		if a.in == nil {
 			continue
 		}
@@ -119,10 +144,11 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 		}
 		switch {
 		case err != nil:
+			m.log.Warn("alarm input unreadable at start: reading it again", "input", a.role, "every", o.ReadRetry, "err", err)
 			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("%s: %w", a.role, err)})
 		case on:
 			m.log.Warn("alarm input active at start", "input", a.role)
-			start = append(start, Event{Time: now, Kind: a.kind})
+			start = append(start, Event{Time: now, Kind: a.on})
 		}
 	}
 	go m.run(start)
@@ -212,10 +238,17 @@ func (m *Monitor) run(start []Event) {
 		if heldTimer != nil {
 			heldTimer.Stop()
 		}
+		m.tamper.stopRetry()
+		m.fire.stopRetry()
 	}()
 
 	if m.DoorOpen() {
 		startHeld()
+	}
+	for _, a := range []*alarmInput{&m.tamper, &m.fire} {
+		if a.in != nil && !a.level.known {
+			m.armRetry(a)
+		}
 	}
 	for _, e := range start {
 		m.emit(e)
@@ -272,25 +305,78 @@ func (m *Monitor) run(start []Event) {
 				tamper = nil
 				continue
 			}
-			if !m.tamper.set(e.Active) {
+			if !m.tamper.edge(e.Active) {
 				continue // a repeat of the known level
 			}
 			if e.Active {
 				m.log.Warn("tamper alarm")
 			}
-			m.emit(Event{Time: e.Time, Kind: pick(e.Active, TamperAlarm, TamperCleared)})
+			m.emit(Event{Time: e.Time, Kind: pick(e.Active, m.tamper.on, m.tamper.off)})
 		case e, ok := <-fire:
 			if !ok {
 				fire = nil
 				continue
 			}
-			if !m.fire.set(e.Active) {
+			if !m.fire.edge(e.Active) {
 				continue // a repeat of the known level
 			}
 			// Not logged here: what the alarm starts is the receiver's to log.
-			m.emit(Event{Time: e.Time, Kind: pick(e.Active, FireAlarm, FireAlarmCleared)})
+			m.emit(Event{Time: e.Time, Kind: pick(e.Active, m.fire.on, m.fire.off)})
+		case r := <-m.retry:
+			m.reread(r)
 		}
 	}
+}
+
+// edge records a level an edge brought and reports whether it is news; a
+// known level needs no more re-reads.
+func (a *alarmInput) edge(active bool) bool {
+	a.stopRetry()
+	return a.level.set(active)
+}
+
+func (a *alarmInput) stopRetry() {
+	if a.retry != nil {
+		a.retry.Stop()
+		a.retry = nil
+	}
+}
+
+// armRetry schedules a re-read of a, whose level is unknown. The line is
+// read in the timer's goroutine, so that once the clock has run the timer
+// the level read is the one the line had then. Run's goroutine only.
+func (m *Monitor) armRetry(a *alarmInput) {
+	a.retry = m.opt.Clock.AfterFunc(m.opt.ReadRetry, func() {
+		on, err := a.in.Active()
+		select {
+		case m.retry <- reading{a: a, on: on, err: err, at: m.opt.Clock.Now()}:
+		case <-m.quit:
+		}
+	})
+}
+
+// reread takes a re-read of an alarm input whose level was unknown
+// (unreadable so far): still unreadable, it is read again later; readable
+// and active, that is reported once, as at start (an alarm stuck on sends
+// no edge); inactive is not news. Run's goroutine only.
+func (m *Monitor) reread(r reading) {
+	a := r.a
+	a.retry = nil
+	if a.level.known {
+		return // an edge told it meanwhile (this re-read was already due)
+	}
+	if r.err != nil {
+		m.log.Debug("alarm input still unreadable", "input", a.role, "err", r.err)
+		m.armRetry(a)
+		return
+	}
+	a.level.set(r.on)
+	if !r.on {
+		m.log.Info("alarm input readable again", "input", a.role)
+		return
+	}
+	m.log.Warn("alarm input active when read again", "input", a.role)
+	m.emit(Event{Time: r.at, Kind: a.on})
 }
 
 // pick is on for an active level, off for an inactive one.

@@ -365,3 +365,159 @@ func TestAlarmInputsDropRepeats(t *testing.T) {
 		}
 	}
 }
+
+// A tamper or fire alarm line unreadable at start may be stuck active: it
+// then sends no edge, and only reading it again can start the evacuation.
+// The monitor reads it every ReadRetry until it reads, reports an active
+// level once (an inactive one is not news) and carries on with edges.
+func TestAlarmInputReadAgainAfterFault(t *testing.T) {
+	const retry = 3 * time.Second
+	inputs := []struct {
+		name    string
+		in      func(*gatetest.Input) gate.Inputs
+		on, off gate.EventKind
+	}{
+		{"tamper", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{Tamper: i} }, gate.TamperAlarm, gate.TamperCleared},
+		{"fire_alarm", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{FireAlarm: i} }, gate.FireAlarm, gate.FireAlarmCleared},
+	}
+	cases := []struct {
+		name     string
+		active   bool // the level the line is at all along
+		failures int  // re-reads that fail before one reads
+	}{
+		{"stuck active, readable at the first re-read", true, 0},
+		{"stuck active, readable at the third re-read", true, 2},
+		{"inactive, readable at the first re-read", false, 0},
+		{"inactive, readable at the third re-read", false, 2},
+	}
+	for _, in := range inputs {
+		for _, tc := range cases {
+			t.Run(in.name+"/"+tc.name, func(t *testing.T) {
+				clk := gatetest.NewClock()
+				line := gatetest.NewInput(tc.active)
+				line.Err = errors.New("line gone")
+				m := gate.NewMonitor(in.in(line), gate.MonitorOptions{Clock: clk, ReadRetry: retry})
+				defer m.Close()
+				if e := nextEvent(t, m); e.Kind != gate.InputFault {
+					t.Fatalf("first event %v, want input-fault", e)
+				}
+				for i := 0; i <= tc.failures; i++ {
+					if !clk.WaitArmed(i + 1) {
+						t.Fatalf("re-read %d: not scheduled", i+1)
+					}
+					if i == tc.failures {
+						line.SetErr(nil)
+					}
+					clk.Advance(retry - time.Millisecond)
+					if clk.Pending() != 1 {
+						t.Fatalf("re-read %d: ran before ReadRetry", i+1)
+					}
+					clk.Advance(time.Millisecond) // the re-read is done when Advance returns
+				}
+				readAt := clk.Now()
+				if tc.active {
+					if e := nextEvent(t, m); e.Kind != in.on || !e.Time.Equal(readAt) {
+						t.Fatalf("after the line read active: %v, want %v at the read", e, in.on)
+					}
+				}
+				// Read once: no more re-reads, whatever the time.
+				clk.Advance(time.Hour)
+				if n := clk.Armed(); n != tc.failures+1 || clk.Pending() != 0 {
+					t.Fatalf("%d re-reads scheduled (%d pending), want %d", n, clk.Pending(), tc.failures+1)
+				}
+				// Edges carry on from the level read: its repeat is no news
+				// (the next event is the change after it), so the active
+				// level is reported exactly once.
+				t0 := clk.Now()
+				line.Set(tc.active, t0)
+				line.Set(!tc.active, t0.Add(time.Second))
+				want := in.on
+				if tc.active {
+					want = in.off
+				}
+				if e := nextEvent(t, m); e.Kind != want || !e.Time.Equal(t0.Add(time.Second)) {
+					t.Fatalf("after the read: %v, want %v at +1s", e, want)
+				}
+			})
+		}
+	}
+}
+
+// An edge while the line is unreadable tells its level: no re-read is
+// needed any more, and one already due reports nothing.
+func TestAlarmInputEdgeEndsReadAgain(t *testing.T) {
+	for _, due := range []bool{false, true} {
+		t.Run(map[bool]string{false: "pending", true: "due"}[due], func(t *testing.T) {
+			clk := gatetest.NewClock()
+			line := gatetest.NewInput(false)
+			line.Err = errors.New("line gone")
+			m := gate.NewMonitor(gate.Inputs{FireAlarm: line}, gate.MonitorOptions{Clock: clk})
+			defer m.Close()
+			if e := nextEvent(t, m); e.Kind != gate.InputFault {
+				t.Fatalf("first event %v, want input-fault", e)
+			}
+			if !clk.WaitPending(1) {
+				t.Fatal("no re-read scheduled")
+			}
+			line.SetErr(nil)
+			t0 := clk.Now()
+			if due {
+				// The re-read reads inactive before the edge is taken: no news.
+				clk.Advance(2 * time.Second) // the default ReadRetry
+			}
+			line.Set(true, t0)
+			if e := nextEvent(t, m); e.Kind != gate.FireAlarm || !e.Time.Equal(t0) {
+				t.Fatalf("%v, want fire-alarm at the edge", e)
+			}
+			if !clk.WaitPending(0) {
+				t.Fatal("a re-read is still scheduled after the edge")
+			}
+			clk.Advance(time.Hour)
+			line.Set(false, t0.Add(time.Hour))
+			if e := nextEvent(t, m); e.Kind != gate.FireAlarmCleared {
+				t.Fatalf("%v, want fire-alarm-cleared", e)
+			}
+		})
+	}
+}
+
+// Software debounce kept the first read's error for good, so a line that
+// could not be read at start never read again, whatever the Monitor did.
+func TestDebounceReadsAgainAfterAFailedRead(t *testing.T) {
+	clk := gatetest.NewClock()
+	raw := gatetest.NewInput(true)
+	raw.Err = errors.New("line gone")
+	in := gate.Debounce(raw, 50*time.Millisecond, clk)
+	defer in.Close()
+	if _, err := in.Active(); err == nil {
+		t.Fatal("no error from an unreadable line")
+	}
+	raw.SetErr(nil)
+	if v, err := in.Active(); err != nil || !v {
+		t.Fatalf("readable again: %v, %v; want true", v, err)
+	}
+	// Known now: the level is the debounced one, not the raw line's.
+	raw.SetErr(errors.New("line gone again"))
+	if v, err := in.Active(); err != nil || !v {
+		t.Fatalf("after a read: %v, %v; want the known level", v, err)
+	}
+
+	// A settled edge tells the level too, readable or not.
+	raw2 := gatetest.NewInput(false)
+	raw2.Err = errors.New("line gone")
+	in2 := gate.Debounce(raw2, 50*time.Millisecond, clk)
+	defer in2.Close()
+	raw2.Set(true, clk.Now())
+	if !clk.WaitArmed(1) {
+		t.Fatal("no debounce timer")
+	}
+	clk.Advance(50 * time.Millisecond)
+	select {
+	case <-in2.Edges():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no debounced edge")
+	}
+	if v, err := in2.Active(); err != nil || !v {
+		t.Fatalf("after a settled edge: %v, %v; want true", v, err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -69,16 +71,27 @@ func (s *Sim) FailOutput(role string, err error) {
 	s.fails[role] = err
 }
 
+// simInputs are the roles SetInput drives without an input opened under
+// that role yet: the ones Gate.Open requests, and the fire alarm's
+// (as facegate run opens it with Gate.OpenAlarm).
+var simInputs = []string{"door", "exit_button", "tamper", "fire_alarm"}
+
 // SetInput drives an input ("door", "exit_button", "tamper", "fire_alarm"):
 // active is door open, button pressed, tamper or fire alarm. An input not
 // open yet starts at the level set when it opens (an alarm already on when
-// the daemon starts). The error is always nil.
+// the daemon starts). Any other role is an error unless an input was
+// opened under it on this Sim (Gate.OpenAlarm's role): a mistyped role
+// would otherwise store a level no input ever reads.
 func (s *Sim) SetInput(role string, active bool) error {
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	in, open := s.inputs[role]
+	if !open && !slices.Contains(simInputs, role) {
+		return fmt.Errorf("sim: no input %q (inputs: %s, or a role opened with OpenAlarm)", role, strings.Join(simInputs, ", "))
+	}
 	s.inLevels[role] = active
-	if in, ok := s.inputs[role]; ok {
+	if open {
 		in.set(active, now)
 	}
 	return nil

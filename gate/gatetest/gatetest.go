@@ -218,6 +218,15 @@ func (i *Input) Set(active bool, t time.Time) {
 	i.edges <- gate.Edge{Active: active, Time: t}
 }
 
+// SetErr changes Err safely while the input is in use; the level does not
+// change and no edge is sent (a line that becomes readable again reads the
+// level it has been at all along).
+func (i *Input) SetErr(err error) {
+	i.mu.Lock()
+	i.Err = err
+	i.mu.Unlock()
+}
+
 // Active implements gate.Input.
 func (i *Input) Active() (bool, error) {
 	i.mu.Lock()
