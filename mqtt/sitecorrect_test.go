@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,7 +86,10 @@ func TestSiteMosquittoPublishEvacuate(t *testing.T) {
 // longer than max_skew before. A start whose evacuation is over by the
 // time the broker is back (SiteSource.EvacuationEnded: ended here, its end
 // queued, or by another gate, its end not queued here) is not sent: the
-// peers would hold their relays for an evacuation that is over. An end is.
+// peers would hold their relays for an evacuation that is over; nor is a
+// start whose end is queued behind it when the presence does not know the
+// id (its state file lost at boot, a save failed before a kill -9). An end
+// is.
 func TestSiteMosquittoEvacuateQueuedWhileBrokerDown(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	b := newSiteGate(t, mq.URL(), "exit", withSiteCommands(t.TempDir()))
@@ -113,13 +117,16 @@ func TestSiteMosquittoEvacuateQueuedWhileBrokerDown(t *testing.T) {
 		{Action: EvacuateStart, ID: "evac-over", By: "marshal"},
 		{Action: EvacuateEnd, ID: "evac-over", By: "marshal", Reason: "drill over"},
 		{Action: EvacuateStart, ID: "evac-elsewhere", By: "marshal"},
+		{Action: EvacuateStart, ID: "evac-forgotten", By: "marshal"},
+		{Action: EvacuateEnd, ID: "evac-forgotten", By: "marshal"},
 	} {
 		if _, err := a.PublishEvacuate(ev); err != nil {
 			t.Fatalf("%s %s while the broker is down: %v", ev.Action, ev.ID, err)
 		}
 	}
 	// The presence: evac-over ended here, evac-elsewhere by another gate's
-	// operator (its end is not in this gate's queue).
+	// operator (its end is not in this gate's queue); evac-forgotten is
+	// unknown to it.
 	gate.src.endEvacuation("evac-over")
 	gate.src.endEvacuation("evac-elsewhere")
 	// The gate restarts before the broker is back: the commands are on disk.
@@ -134,22 +141,24 @@ func TestSiteMosquittoEvacuateQueuedWhileBrokerDown(t *testing.T) {
 	runClient(t, a2)
 	mq.Restart()
 
-	require.Eventually(t, func() bool { return len(evacuates(b.h)) >= 2 }, 10*time.Second, 5*time.Millisecond, "the peer got the queued commands")
+	require.Eventually(t, func() bool { return len(evacuates(b.h)) >= 3 }, 10*time.Second, 5*time.Millisecond, "the peer got the queued commands")
 	got := evacuates(b.h)
-	if len(got) != 2 || got[0].Action != EvacuateStart || got[0].ID != "evac-down" || got[0].By != "fire-alarm@entrance" ||
-		got[1].Action != EvacuateEnd || got[1].ID != "evac-over" {
-		t.Fatalf("peer got %+v, want the start of evac-down and the end of evac-over only", got)
+	if len(got) != 3 || got[0].Action != EvacuateStart || got[0].ID != "evac-down" || got[0].By != "fire-alarm@entrance" ||
+		got[1].Action != EvacuateEnd || got[1].ID != "evac-over" || got[2].Action != EvacuateEnd || got[2].ID != "evac-forgotten" {
+		t.Fatalf("peer got %+v, want the start of evac-down and the ends of evac-over and evac-forgotten only", got)
 	}
 	require.Eventually(t, func() bool { return a2.cmdBox.Len() == 0 }, 5*time.Second, 5*time.Millisecond, "the command outbox drained")
 	time.Sleep(200 * time.Millisecond) // nothing more comes
-	if n := len(evacuates(b.h)); n != 2 {
+	if n := len(evacuates(b.h)); n != 3 {
 		t.Fatalf("peer got %d commands: %+v", n, evacuates(b.h))
 	}
 }
 
 // A queued command that can no longer be signed (ErrMalformed: here an id
 // longer than the limit, as a record written before a rule on ids would
-// be) is dropped with an error naming it: the commands behind it still go.
+// be) is dropped with an error naming it and SiteOptions.CommandDropped
+// (the daemon alerts: a lost end leaves the peers' relays held): the
+// commands behind it still go.
 func TestSiteMosquittoMalformedQueuedCommandDropped(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	b := newSiteGate(t, mq.URL(), "exit", withSiteCommands(t.TempDir()))
@@ -160,13 +169,24 @@ func TestSiteMosquittoMalformedQueuedCommandDropped(t *testing.T) {
 	o.Prefix, o.Site, o.Gate = testSite+"/entrance", "plant-a", "entrance"
 	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: &siteRecorder{}, Source: &fakeSource{snapshot: []byte(`{}`)}}
 	withSiteCommands(dir)(&o)
+	type drop struct{ action, id string }
+	var dmu sync.Mutex
+	var drops []drop
+	o.Zones.CommandDropped = func(action, id string, err error) {
+		dmu.Lock()
+		defer dmu.Unlock()
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("CommandDropped err = %v, want ErrMalformed", err)
+		}
+		drops = append(drops, drop{action, id})
+	}
 	o.OutboxPath = filepath.Join(dir, "outbox.log")
 	o.AckTimeout = 200 * time.Millisecond
 	logs := &syncbuf.Buffer{}
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	a := newClient(t, o)
 	long := strings.Repeat("x", maxEvacuationID+1)
-	if _, err := a.cmdBox.Append(mustJSON(queuedEvacuate{Action: EvacuateStart, ID: long, Issued: time.Now().UnixMilli()})); err != nil {
+	if _, err := a.cmdBox.Append(mustJSON(queuedEvacuate{Action: EvacuateEnd, ID: long, Issued: time.Now().UnixMilli()})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.PublishEvacuate(Evacuate{Action: EvacuateStart, ID: "evac-ok", By: "marshal"}); err != nil {
@@ -179,8 +199,13 @@ func TestSiteMosquittoMalformedQueuedCommandDropped(t *testing.T) {
 		t.Fatalf("peer got %+v", got)
 	}
 	require.Eventually(t, func() bool { return a.cmdBox.Len() == 0 }, 5*time.Second, 5*time.Millisecond, "the command outbox drained")
-	if l := logs.String(); !strings.Contains(l, "level=ERROR msg=\"mqtt queued site command malformed: dropped\" id="+long+" action=start") {
+	if l := logs.String(); !strings.Contains(l, "level=ERROR msg=\"mqtt queued site command malformed: dropped\" id="+long+" action=end") {
 		t.Fatalf("no error naming the dropped command:\n%s", l)
+	}
+	dmu.Lock()
+	defer dmu.Unlock()
+	if len(drops) != 1 || drops[0] != (drop{EvacuateEnd, long}) {
+		t.Fatalf("CommandDropped got %+v, want the end of the malformed id once", drops)
 	}
 }
 
