@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -243,10 +244,62 @@ func TestSiteCommandOutboxDamageReported(t *testing.T) {
 	if r := c.CommandOutboxRecovery(); !r.Damaged() || r.Lost != 1 {
 		t.Fatalf("CommandOutboxRecovery = %+v, want one record lost", r)
 	}
-	if l := logs.String(); !strings.Contains(l, `level=ERROR msg="mqtt site command outbox damaged: commands lost" recovery="1 records lost`) {
+	if l := logs.String(); !strings.Contains(l, `level=ERROR msg="mqtt outbox damaged at open: records lost" outbox="site commands" recovery="1 records lost`) {
 		t.Fatalf("no error log for the damage:\n%s", l)
 	}
 	if n := c.cmdBox.Len(); n != 2 {
 		t.Fatalf("%d commands kept, want the 2 intact", n)
+	}
+}
+
+// Both outboxes report what opening them found the same way, once: one
+// error line naming the outbox for lost records (the daemon alerts
+// without logging it again).
+func TestOutboxOpenReported(t *testing.T) {
+	damaged := func(t *testing.T, path string, payload func(i int) []byte) {
+		t.Helper()
+		box, err := outbox.Open(path, outbox.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			if _, err := box.Append(payload(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		box.Close()
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[bytes.Index(raw, []byte("rec-2"))] ^= 0x01 // no longer matches its checksum
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Prefix, o.Site, o.Gate = testSite+"/entrance", "plant-a", "entrance"
+	o.OutboxPath = filepath.Join(dir, "outbox.log")
+	cmdPath := filepath.Join(dir, SiteCommandsFileName)
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: &siteRecorder{}, Source: &fakeSource{}, CommandOutboxPath: cmdPath}
+	withSiteCommands(dir)(&o)
+	damaged(t, o.OutboxPath, func(i int) []byte { return fmt.Appendf(nil, `{"event_id":"rec-%d"}`, i) })
+	damaged(t, cmdPath, func(i int) []byte {
+		return mustJSON(queuedEvacuate{Action: EvacuateEnd, ID: fmt.Sprintf("rec-%d", i), Issued: 1})
+	})
+	logs := &syncbuf.Buffer{}
+	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	c := newClient(t, o)
+	defer c.Close(context.Background())
+	if !c.OutboxRecovery().Damaged() || !c.CommandOutboxRecovery().Damaged() {
+		t.Fatalf("recoveries %+v %+v, want both damaged", c.OutboxRecovery(), c.CommandOutboxRecovery())
+	}
+	l := logs.String()
+	for _, name := range []string{`outbox=events`, `outbox="site commands"`} {
+		line := `level=ERROR msg="mqtt outbox damaged at open: records lost" ` + name + ` recovery="1 records lost`
+		if n := strings.Count(l, line); n != 1 {
+			t.Errorf("%d lines %q, want 1:\n%s", n, line, l)
+		}
 	}
 }
