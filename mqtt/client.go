@@ -125,17 +125,7 @@ func New(opts Options) (*Client, error) {
 			}
 			// Damage here costs evacuation commands the peers hold their
 			// relays for: the caller alerts (CommandOutboxRecovery).
-			if r := c.cmdBox.Recovery(); r.Damaged() {
-				c.log.Error("mqtt site command outbox damaged: commands lost", "recovery", r.String(), "path", opts.Zones.CommandOutboxPath)
-			} else if r.DamagedBytes > 0 || r.Torn {
-				c.log.Warn("mqtt site command outbox repaired", "recovery", r.String(), "path", opts.Zones.CommandOutboxPath)
-			}
-			if n := c.cmdBox.Skipped(); n > 0 {
-				c.log.Warn("mqtt site command outbox records skipped at open: ids out of order", "count", n, "path", opts.Zones.CommandOutboxPath)
-			}
-			if n := c.cmdBox.Len(); n > 0 {
-				c.log.Info("mqtt site commands not yet sent", "commands", n, "path", opts.Zones.CommandOutboxPath)
-			}
+			c.reportOpen(c.cmdBox, "site commands", opts.Zones.CommandOutboxPath)
 		}
 	}
 	if opts.Open.Enabled || (c.site != nil && opts.Zones.Commands) {
@@ -163,9 +153,7 @@ func New(opts Options) (*Client, error) {
 	c.mu.Lock()
 	c.setStateLocked()
 	c.mu.Unlock()
-	if n := box.Len(); n > 0 {
-		c.log.Info("mqtt outbox has undelivered events", "events", n, "path", opts.OutboxPath)
-	}
+	c.reportOpen(box, "events", opts.OutboxPath)
 	c.wg.Add(1)
 	go c.dispatch()
 	if c.site != nil {
@@ -191,6 +179,25 @@ func (c *Client) OutboxDepth() int { return c.box.Len() }
 // OutboxRecovery is what opening the outbox found: damaged records skipped
 // (and saved aside), a torn tail cut.
 func (c *Client) OutboxRecovery() outbox.Recovery { return c.box.Recovery() }
+
+// reportOpen logs what opening an outbox found, once, for either outbox
+// (name: "events" or "site commands"): records lost at Error, a repair
+// without loss or records skipped at Warn, a backlog at Info. The caller
+// raises the operator alert for a loss (OutboxRecovery,
+// CommandOutboxRecovery); it does not log it again.
+func (c *Client) reportOpen(box *outbox.Outbox, name, path string) {
+	if r := box.Recovery(); r.Damaged() {
+		c.log.Error("mqtt outbox damaged at open: records lost", "outbox", name, "recovery", r.String(), "path", path)
+	} else if r.DamagedBytes > 0 || r.Torn {
+		c.log.Warn("mqtt outbox repaired at open", "outbox", name, "recovery", r.String(), "path", path)
+	}
+	if n := box.Skipped(); n > 0 {
+		c.log.Warn("mqtt outbox records skipped at open: ids out of order", "outbox", name, "count", n, "path", path)
+	}
+	if n := box.Len(); n > 0 {
+		c.log.Info("mqtt outbox has records not yet sent", "outbox", name, "records", n, "path", path)
+	}
+}
 
 // CommandOutboxRecovery is what opening the site command outbox
 // (SiteOptions.CommandOutboxPath) found, as OutboxRecovery; the zero

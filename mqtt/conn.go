@@ -47,9 +47,6 @@ func (c *Client) Run(ctx context.Context) error {
 	defer close(c.runDone)
 	defer cancel()
 
-	if n := c.box.Skipped(); n > 0 {
-		c.log.Warn("mqtt outbox records skipped at open: ids out of order", "count", n, "path", c.opts.OutboxPath)
-	}
 	if err := c.box.CompactError(); err != nil {
 		c.log.Warn("mqtt outbox compaction failed", "err", err, "file_bytes", c.box.FileSize())
 	}

@@ -38,6 +38,12 @@ type SiteOptions struct {
 	// sends (PublishEvacuate), with Commands (default: SiteCommandsFileName
 	// beside the outbox).
 	CommandOutboxPath string
+	// CommandDropped, if set, is told of a queued cmd/evacuate dropped
+	// unsent because it cannot be read (action and id "") or signed
+	// (ErrMalformed): the peers never get it, so the operator must be
+	// told (the daemon raises outbox_corrupt). Called from the Client's
+	// sending goroutine; must not block for long and must not call Close.
+	CommandDropped func(action, id string, err error)
 	// SnapshotInterval is the least time between two publications of the
 	// snapshot and views (2s).
 	SnapshotInterval time.Duration

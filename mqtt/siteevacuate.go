@@ -44,10 +44,13 @@ type queuedEvacuate struct {
 // the clock then, a fresh nonce, entered in this gate's replay memory, its
 // echo dropped), so a command held back by an outage arrives as fresh as
 // any and the peers verify it by the usual rules. A start is not sent when
-// SiteSource.EvacuationEnded reports its evacuation over at sending time:
-// the peers must not hold their relays for it even briefly. A command that
-// can no longer be signed (ErrMalformed: a record older than a rule on
-// ids) is dropped with an error; other send errors are retried. The
+// its evacuation is over at sending time: SiteSource.EvacuationEnded says
+// so, or its end is queued behind it (the presence may not know the id:
+// its state lost at boot, a save failed before a crash). The peers must
+// not hold their relays for it even briefly. A command that cannot be read
+// or can no longer be signed (ErrMalformed: a record older than a rule on
+// ids) is dropped with an error and SiteOptions.CommandDropped; other send
+// errors are retried. The
 // returned Evacuate has Issued set and no Nonce (chosen at sending).
 // Errors: ErrSiteCommandsOff, ErrClosed, ErrOutboxFull, a bad id or
 // action, a disk error.
@@ -134,20 +137,34 @@ func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Recor
 	var q queuedEvacuate
 	if err := decodeStrict(r.Payload, &q); err != nil {
 		c.log.Error("mqtt queued site command unreadable: dropped", "err", err)
+		c.commandDropped("", "", err)
 		return nil
 	}
 	decided := time.UnixMilli(q.Issued)
-	// Asked at sending, not when queued: the end may have come from
-	// another gate or an operator meanwhile, queued here or not.
-	if q.Action == EvacuateStart && c.site.opts.Source != nil && c.site.opts.Source.EvacuationEnded(q.ID) {
-		c.log.Info("mqtt site evacuate start not sent: the evacuation is over", "id", q.ID, "decided", decided.UTC())
-		return nil
+	if q.Action == EvacuateStart {
+		// Both: the shared state, asked at sending (an end from another
+		// gate or an operator meanwhile, queued here or not), and this
+		// queue (an id the presence does not know, e.g. its state file was
+		// lost at boot).
+		if c.site.opts.Source != nil && c.site.opts.Source.EvacuationEnded(q.ID) {
+			c.log.Info("mqtt site evacuate start not sent: the evacuation is over", "id", q.ID, "decided", decided.UTC())
+			return nil
+		}
+		ended, err := c.endQueuedAfter(r.ID, q.ID)
+		if err != nil {
+			return fmt.Errorf("evacuate start %s: look for its end in the queue: %w", q.ID, err)
+		}
+		if ended {
+			c.log.Info("mqtt site evacuate start not sent: its end is queued behind it", "id", q.ID, "decided", decided.UTC())
+			return nil
+		}
 	}
 	body := SiteCommandBody{TS: c.clock.Now().Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdEvacuate,
 		Action: q.Action, ID: q.ID, By: q.By, Reason: q.Reason}
 	now, _, err := c.sendSigned(ctx, cli, siteCmdEvacuate, body)
 	if errors.Is(err, ErrMalformed) {
 		c.log.Error("mqtt queued site command malformed: dropped", "id", q.ID, "action", q.Action, "decided", decided.UTC(), "err", err)
+		c.commandDropped(q.Action, q.ID, err)
 		return nil
 	}
 	if err != nil {
@@ -156,4 +173,31 @@ func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Recor
 	c.log.Info("mqtt site evacuate command sent", "action", q.Action, "id", q.ID, "by", q.By, "nonce", body.Nonce,
 		"late", now.Sub(decided).Round(time.Second))
 	return nil
+}
+
+// endQueuedAfter reports whether the command outbox holds, after record
+// after, the end of evacuation id.
+func (c *Client) endQueuedAfter(after uint64, id string) (bool, error) {
+	for {
+		recs, err := c.cmdBox.Next(after, 64)
+		if err != nil || len(recs) == 0 {
+			return false, err
+		}
+		for _, r := range recs {
+			var q queuedEvacuate
+			if decodeStrict(r.Payload, &q) == nil && q.Action == EvacuateEnd && q.ID == id {
+				return true, nil
+			}
+			after = r.ID
+		}
+	}
+}
+
+// commandDropped tells SiteOptions.CommandDropped (if set) that a queued
+// command was dropped unsent: a lost end leaves the peers holding their
+// relays open, a lost start leaves them closed.
+func (c *Client) commandDropped(action, id string, err error) {
+	if f := c.site.opts.CommandDropped; f != nil {
+		f(action, id, err)
+	}
 }

@@ -560,13 +560,23 @@ func publishOnce(ctx context.Context, url string, msgs ...brokerMessage) error {
 // publishWithin is publishOnce with the connection bounded by timeout. A
 // broker that accepts the TCP connection but never answers is reported as
 // such: paho's token is then done with no error, or not done at all.
-func publishWithin(ctx context.Context, url string, timeout time.Duration, msgs ...brokerMessage) error {
+func publishWithin(ctx context.Context, url string, timeout time.Duration, msgs ...brokerMessage) (err error) {
 	var id [6]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return err
 	}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("facegate-demo-operator-" + hex.EncodeToString(id[:])).
+	c := newDemoMQTT(paho.NewClientOptions().AddBroker(url).SetClientID("facegate-demo-operator-" + hex.EncodeToString(id[:])).
 		SetCleanSession(true).SetConnectTimeout(timeout))
+	// One cleanup for every way out: a client left behind (a late CONNACK
+	// to an abandoned attempt, a connection dropped after it, its token
+	// done without error) would reconnect and ping the broker for good.
+	defer func() {
+		if err == nil && c.IsConnected() {
+			c.Disconnect(250) // lets the last PUBACKs finish
+			return
+		}
+		c.Disconnect(0)
+	}()
 	tok := c.Connect()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -579,15 +589,10 @@ func publishWithin(ctx context.Context, url string, timeout time.Duration, msgs 
 			return fmt.Errorf("connect to broker %s: no connection after %s", redact.URL(url), timeout)
 		}
 	case <-t.C:
-		// Aborts the attempt still under way: a CONNACK that comes later
-		// would otherwise leave a connected client behind, for good.
-		c.Disconnect(0)
 		return fmt.Errorf("connect to broker %s: timed out after %s without a CONNACK", redact.URL(url), timeout)
 	case <-ctx.Done():
-		c.Disconnect(0)
 		return fmt.Errorf("connect to broker %s: %w", redact.URL(url), ctx.Err())
 	}
-	defer c.Disconnect(250)
 	for _, m := range msgs {
 		tok := c.Publish(m.topic, 1, m.retain, m.payload)
 		select {
@@ -601,6 +606,9 @@ func publishWithin(ctx context.Context, url string, timeout time.Duration, msgs 
 	}
 	return nil
 }
+
+// newDemoMQTT makes publishWithin's client (a fake in tests).
+var newDemoMQTT = paho.NewClient
 
 // clearSiteRetained removes what an earlier run of the same site left
 // retained on a broker (--mqtt): the gates' snapshots would otherwise be

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/internal/mosquittotest"
@@ -231,5 +233,61 @@ func TestPublishOnceRefused(t *testing.T) {
 	err = publishWithin(t.Context(), "tcp://"+addr, 2*time.Second, brokerMessage{topic: "facegate/demo/x", payload: []byte("{}")})
 	if err == nil || !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "<nil>") {
 		t.Fatalf("refused connection reported as %v", err)
+	}
+}
+
+// demoToken is a paho token already done.
+type demoToken struct{ err error }
+
+func (demoToken) Wait() bool                     { return true }
+func (demoToken) WaitTimeout(time.Duration) bool { return true }
+func (demoToken) Done() <-chan struct{}          { ch := make(chan struct{}); close(ch); return ch }
+func (d demoToken) Error() error                 { return d.err }
+
+// demoClient is a paho client whose connect is done at once with connErr,
+// connected or not, and whose publishes fail with pubErr; it counts
+// Disconnect calls.
+type demoClient struct {
+	paho.Client
+	connected       bool
+	connErr, pubErr error
+	disconnects     int
+}
+
+func (d *demoClient) Connect() paho.Token { return demoToken{d.connErr} }
+func (d *demoClient) IsConnected() bool   { return d.connected }
+func (d *demoClient) Disconnect(uint)     { d.disconnects++; d.connected = false }
+func (d *demoClient) Publish(string, byte, bool, any) paho.Token {
+	return demoToken{d.pubErr}
+}
+
+// Every way out of publishWithin stops its client once: a client left
+// behind (connect done without error yet not connected, a failed connect
+// or publish) would reconnect in the background for good.
+func TestPublishWithinStopsItsClient(t *testing.T) {
+	tests := []struct {
+		name    string
+		client  demoClient
+		wantErr string
+	}{
+		{"connect done, not connected", demoClient{}, "no connection after"},
+		{"connect failed", demoClient{connErr: errors.New("refused")}, "refused"},
+		{"publish failed", demoClient{connected: true, pubErr: errors.New("no PUBACK")}, "no PUBACK"},
+		{"published", demoClient{connected: true}, ""},
+	}
+	orig := newDemoMQTT
+	t.Cleanup(func() { newDemoMQTT = orig })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.client
+			newDemoMQTT = func(*paho.ClientOptions) paho.Client { return &c }
+			err := publishWithin(t.Context(), "tcp://127.0.0.1:1", time.Second, brokerMessage{topic: "facegate/demo/x", payload: []byte("{}")})
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("publishWithin = %v, want %q", err, tt.wantErr)
+			}
+			if c.disconnects != 1 {
+				t.Fatalf("%d Disconnect calls, want 1", c.disconnects)
+			}
+		})
 	}
 }

@@ -189,14 +189,13 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		}
 	}
 	if p.broker != nil {
-		// Damage in the outbox cost records: the operator must know how many.
+		// Damage in the outbox cost records: the operator must know how
+		// many (mqtt.New has logged what it found, repairs included).
 		if r := p.broker.OutboxRecovery(); r.Damaged() {
 			p.kiosk.RaiseAlert(kiosk.AlertOutboxCorrupt, r.String())
-		} else if r.DamagedBytes > 0 || r.Torn {
-			o.log.Warn("outbox repaired", "recovery", r.String())
 		}
 		// The site command queue: a lost record is an evacuation start or
-		// end the peers may never get (mqtt logs the repair itself).
+		// end the peers may never get.
 		if r := p.broker.CommandOutboxRecovery(); r.Damaged() {
 			p.kiosk.RaiseAlert(kiosk.AlertOutboxCorrupt, "site command queue "+mqtt.SiteCommandsFileName+": "+r.String())
 		}

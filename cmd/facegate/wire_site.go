@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,9 @@ type siteWire struct {
 	releaseFailed bool
 	// localAlerted: site_unreachable was raised for the current outage.
 	localAlerted atomic.Bool
+	// listedForEnd, when set (tests), runs between an operator's end
+	// listing the active evacuations and ending them.
+	listedForEnd func()
 }
 
 // newSiteWire builds the presence from the zones section; the state file
@@ -163,18 +167,21 @@ func (w *siteWire) trust(id string) {
 	}
 }
 
-// untrust forgets ended evacuations, durably: their relay is never held
-// again.
-func (w *siteWire) untrust(ids ...string) {
+// forgetEnded forgets, durably, every trusted evacuation the presence
+// knows to be over: its relay is never held again. It follows the
+// presence rather than its end notices, so an end for an id never started
+// here, or one that raced a trust (SiteCommand), is caught by the next
+// sweep.
+func (w *siteWire) forgetEnded() {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()
 	n := len(w.trusted)
-	w.trusted = slices.DeleteFunc(w.trusted, func(id string) bool { return slices.Contains(ids, id) })
+	w.trusted = slices.DeleteFunc(w.trusted, w.presence.EvacuationEnded)
 	if len(w.trusted) == n {
 		return
 	}
 	if err := w.saveTrustLocked(); err != nil {
-		w.log.Error("ended evacuation still trusted on disk: a restart would hold the relay if it came back", "ids", ids, "err", err)
+		w.log.Error("ended evacuation still trusted on disk: a restart would hold the relay if it came back", "err", err)
 	}
 }
 
@@ -214,12 +221,35 @@ func (w *siteWire) broker() *mqtt.Client { return w.brokerP.Load() }
 // are on whenever it is set.
 func (w *siteWire) mqttOptions(mo *mqtt.Options) {
 	mo.Zones = mqtt.SiteOptions{Enabled: true, Topic: w.cfg.Zones.SiteTopicFor(w.cfg.Site), Handler: w, Source: w,
-		Commands: len(w.cfg.MQTT.Commands.Open.Secret.Value()) >= mqttrules.MinOpenSecret, Secret: []byte(w.cfg.MQTT.Commands.Open.Secret.Value())}
+		Commands: len(w.cfg.MQTT.Commands.Open.Secret.Value()) >= mqttrules.MinOpenSecret, Secret: []byte(w.cfg.MQTT.Commands.Open.Secret.Value()),
+		CommandDropped: w.commandDropped}
 	if w.cfg.MQTT.HomeAssistant.Enabled {
 		for _, z := range w.cfg.Zones.List {
 			mo.Zones.OccupancySensors = append(mo.Zones.OccupancySensors, z.Name)
 		}
 	}
+}
+
+// commandDropped raises outbox_corrupt, as damage in the command queue
+// does: a queued evacuate command the peers will never get (a lost end
+// leaves their relays held open).
+func (w *siteWire) commandDropped(action, id string, err error) {
+	k := w.kiosk()
+	if k == nil {
+		return
+	}
+	what := "a record that cannot be read"
+	if action != "" {
+		if len(id) > 80 {
+			id = strings.ToValidUTF8(id[:80], "") + "…"
+		}
+		what = "evacuate " + action + " " + id
+	}
+	msg := "site command queue " + mqtt.SiteCommandsFileName + ": " + what + " dropped unsent: " + err.Error()
+	if len(msg) > 1000 {
+		msg = strings.ToValidUTF8(msg[:1000], "") + "…"
+	}
+	k.RaiseAlert(kiosk.AlertOutboxCorrupt, msg)
 }
 
 // start connects the built parts; called once, before traffic flows.
@@ -240,15 +270,7 @@ func (w *siteWire) start(k *kiosk.Kiosk, b *mqtt.Client) error {
 	}
 	// Trust in an evacuation that ended while the daemon was down (or
 	// before the end was handled) goes.
-	var over []string
-	w.tmu.Lock()
-	for _, id := range w.trusted {
-		if w.presence.EvacuationEnded(id) {
-			over = append(over, id)
-		}
-	}
-	w.tmu.Unlock()
-	w.untrust(over...)
+	w.forgetEnded()
 	// An evacuation that was running when the daemon stopped still runs.
 	w.mu.Lock()
 	w.changed = true
@@ -328,8 +350,11 @@ func (w *siteWire) handle() {
 		// A new outage raises site_unreachable again.
 		w.localAlerted.Store(false)
 	}
-	if changed && w.broker() != nil {
-		w.broker().SiteChanged()
+	if changed {
+		w.forgetEnded()
+		if w.broker() != nil {
+			w.broker().SiteChanged()
+		}
 	}
 	evac := false
 	for _, n := range notices {
@@ -343,7 +368,6 @@ func (w *siteWire) handle() {
 		case site.NoticeEvacuationStarted:
 			evac = true
 		case site.NoticeEvacuationEnded:
-			w.untrust(n.EvacuationID)
 			evac = true
 		}
 	}
@@ -587,8 +611,15 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 	if len(ended) == 0 {
 		return kiosk.SiteEvacuation{}, fmt.Errorf("%w: no evacuation is in progress", kiosk.ErrSiteRequest)
 	}
-	if _, err := w.presence.EndEvacuation("", now, by); err != nil {
-		return kiosk.SiteEvacuation{}, err
+	if w.listedForEnd != nil {
+		w.listedForEnd()
+	}
+	// Each by its id: "" would also end one a peer started since the
+	// list was taken, without its retained end or end command.
+	for _, e := range ended {
+		if _, err := w.presence.EndEvacuation(e.ID, now, by); err != nil {
+			return kiosk.SiteEvacuation{}, err
+		}
 	}
 	w.savePresence()
 	for _, e := range ended {
@@ -697,6 +728,8 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 			newly := !over && !w.isTrusted(c.ID)
 			if !over {
 				w.trust(c.ID) // verified: this gate may hold its relay for it
+				// An end that came between the check and the trust.
+				w.forgetEnded()
 			}
 			_, err = w.presence.StartEvacuation(site.Evacuation{ID: c.ID, Since: c.Issued, By: c.By, Reason: c.Reason})
 			if newly && err == nil {

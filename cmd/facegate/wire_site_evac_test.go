@@ -470,3 +470,78 @@ func TestSiteWireEvacuateSavesAtOnce(t *testing.T) {
 		t.Fatalf("on disk after the end: %+v, want it ended", got)
 	}
 }
+
+// Trust follows the presence, not its end notices: a verified start racing
+// an end (the end joined before the start, so no "ended" notice ever
+// comes) leaves no ended evacuation trusted, in memory or on disk.
+func TestSiteWireEndedTrustForgotten(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML)
+	w, r, _ := relayWire(t, cfg, nil)
+	// SiteCommand's start found evac-z not over and trusted it; the
+	// operator's end came in between, before the start joined.
+	w.trust("evac-z")
+	w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateEnd, ID: "evac-z", By: "ops", Issued: time.Now()})
+	w.SiteCommand(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: "evac-z", By: "ops", Issued: time.Now().Add(-time.Second)})
+	w.handle()
+	if w.isTrusted("evac-z") || r.isHeld() {
+		t.Fatalf("ended evac-z: trusted %v, relay held %v", w.isTrusted("evac-z"), r.isHeld())
+	}
+	raw, err := os.ReadFile(w.trustPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "evac-z") {
+		t.Fatalf("trust file still holds the ended evacuation: %s", raw)
+	}
+}
+
+// An operator's end ends the evacuations it listed, each by its id: one a
+// peer started meanwhile goes on (no retained end, no end command was
+// published for it).
+func TestSiteWireOperatorEndEndsWhatItListed(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML)
+	w, _, _ := relayWire(t, cfg, nil)
+	mine, err := w.Evacuate(true, "marshal", "drill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.listedForEnd = func() {
+		ts := record.Timestamp(time.Now())
+		w.SiteEvacuation(mqtt.Evacuation{Active: true, ID: "evac-peer", Since: ts, TS: ts, By: "fire-alarm@south", Gate: "south"})
+	}
+	if _, err := w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	if !w.presence.EvacuationEnded(mine.ID) {
+		t.Fatalf("%s not ended", mine.ID)
+	}
+	if w.presence.EvacuationEnded("evac-peer") {
+		t.Fatal("the peer's evacuation, started after the operator's end listed them, was ended too")
+	}
+}
+
+// A queued evacuate command the broker drops unsent raises outbox_corrupt
+// (mqtt.SiteOptions.CommandDropped).
+func TestSiteWireDroppedCommandAlerts(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML)
+	w, _, pub := relayWire(t, cfg, nil)
+	var mo mqtt.Options
+	w.mqttOptions(&mo)
+	if mo.Zones.CommandDropped == nil {
+		t.Fatal("mqttOptions sets no CommandDropped")
+	}
+	mo.Zones.CommandDropped(mqtt.EvacuateEnd, strings.Repeat("x", 300), mqtt.ErrMalformed)
+	mo.Zones.CommandDropped("", "", errors.New("unexpected end of JSON input"))
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	var msgs []string
+	for _, a := range pub.alerts {
+		if a.Code == kiosk.AlertOutboxCorrupt {
+			msgs = append(msgs, a.Message)
+		}
+	}
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], "site command queue "+mqtt.SiteCommandsFileName+": evacuate end xxx") ||
+		!strings.Contains(msgs[1], "a record that cannot be read dropped unsent") || len(msgs[0]) > 1024 {
+		t.Fatalf("outbox_corrupt alerts %q", msgs)
+	}
+}
