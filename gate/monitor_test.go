@@ -307,14 +307,7 @@ func TestFireAlarmInput(t *testing.T) {
 // the driver let through) is dropped, as the door's is. A level unknown
 // at start (unreadable) is reported whichever it turns out to be.
 func TestAlarmInputsDropRepeats(t *testing.T) {
-	inputs := []struct {
-		name    string
-		in      func(*gatetest.Input) gate.Inputs
-		on, off gate.EventKind
-	}{
-		{"tamper", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{Tamper: i} }, gate.TamperAlarm, gate.TamperCleared},
-		{"fire_alarm", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{FireAlarm: i} }, gate.FireAlarm, gate.FireAlarmCleared},
-	}
+	inputs := alarmInputs
 	starts := []struct {
 		name  string
 		on    bool
@@ -372,14 +365,7 @@ func TestAlarmInputsDropRepeats(t *testing.T) {
 // level once (an inactive one is not news) and carries on with edges.
 func TestAlarmInputReadAgainAfterFault(t *testing.T) {
 	const retry = 3 * time.Second
-	inputs := []struct {
-		name    string
-		in      func(*gatetest.Input) gate.Inputs
-		on, off gate.EventKind
-	}{
-		{"tamper", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{Tamper: i} }, gate.TamperAlarm, gate.TamperCleared},
-		{"fire_alarm", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{FireAlarm: i} }, gate.FireAlarm, gate.FireAlarmCleared},
-	}
+	inputs := alarmInputs
 	cases := []struct {
 		name     string
 		active   bool // the level the line is at all along
@@ -520,4 +506,14 @@ func TestDebounceReadsAgainAfterAFailedRead(t *testing.T) {
 	if v, err := in2.Active(); err != nil || !v {
 		t.Fatalf("after a settled edge: %v, %v; want true", v, err)
 	}
+}
+
+// alarmInputs are the two alarm inputs and the events their levels give.
+var alarmInputs = []struct {
+	name    string
+	in      func(*gatetest.Input) gate.Inputs
+	on, off gate.EventKind
+}{
+	{"tamper", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{Tamper: i} }, gate.TamperAlarm, gate.TamperCleared},
+	{"fire_alarm", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{FireAlarm: i} }, gate.FireAlarm, gate.FireAlarmCleared},
 }

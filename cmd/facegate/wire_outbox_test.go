@@ -21,26 +21,9 @@ import (
 func TestRunAlertsOnADamagedOutbox(t *testing.T) {
 	r := newRig(t, 0)
 	path := filepath.Join(filepath.Dir(r.cfgPath), "state", "mqtt-outbox.log")
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	box, err := outbox.Open(path, outbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 3; i++ {
-		ev := fmt.Sprintf(`{"event_id":"old-%d","seq":%d,"ts":"2026-01-01T00:00:00.000Z","site":"test","gate":"door1","decision":"denied","reason":["timeout"],"age_ms":0,"latency_ms":{"capture":0,"api":0,"total":0}}`, i, i)
-		if _, err := box.Append([]byte(ev)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	box.Close()
-	b, _ := os.ReadFile(path)
-	i := strings.Index(string(b), "old-2")
-	b[i] ^= 0x01 // "old-2" no longer matches its checksum
-	if err := os.WriteFile(path, b, 0o640); err != nil {
-		t.Fatal(err)
-	}
+	writeDamagedOutbox(t, path, "old-2", func(i int) []byte {
+		return fmt.Appendf(nil, `{"event_id":"old-%d","seq":%d,"ts":"2026-01-01T00:00:00.000Z","site":"test","gate":"door1","decision":"denied","reason":["timeout"],"age_ms":0,"latency_ms":{"capture":0,"api":0,"total":0}}`, i, i)
+	})
 
 	r.start()
 	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
@@ -73,24 +56,9 @@ func TestRunAlertsOnADamagedCommandOutbox(t *testing.T) {
   door: {from: outside, to: site, direction: entry}
 `)
 	path := filepath.Join(filepath.Dir(r.cfgPath), "state", mqtt.SiteCommandsFileName)
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	box, err := outbox.Open(path, outbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 3; i++ {
-		if _, err := box.Append(fmt.Appendf(nil, `{"action":"end","id":"evac-old-%d","by":"marshal","issued":1}`, i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	box.Close()
-	b, _ := os.ReadFile(path)
-	b[strings.Index(string(b), "evac-old-2")] ^= 0x01 // no longer matches its checksum
-	if err := os.WriteFile(path, b, 0o640); err != nil {
-		t.Fatal(err)
-	}
+	writeDamagedOutbox(t, path, "evac-old-2", func(i int) []byte {
+		return fmt.Appendf(nil, `{"action":"end","id":"evac-old-%d","by":"marshal","issued":1}`, i)
+	})
 
 	r.start()
 	require.Eventually(t, func() bool {
@@ -105,5 +73,37 @@ func TestRunAlertsOnADamagedCommandOutbox(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "the outbox_corrupt alert for the command queue")
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())
+	}
+}
+
+// writeDamagedOutbox leaves an outbox at path with records 1..3 from rec,
+// one bit flipped in the one containing mark: it no longer matches its
+// checksum, as after a torn write or a bad sector.
+func writeDamagedOutbox(t *testing.T, path, mark string, rec func(i int) []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	box, err := outbox.Open(path, outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := box.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), mark)
+	if i < 0 {
+		t.Fatalf("%q not in the outbox", mark)
+	}
+	b[i] ^= 0x01
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
 	}
 }
