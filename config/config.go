@@ -102,6 +102,16 @@ func between[T int | time.Duration](field string, v, lo, hi T) error {
 	return fieldError(field, "%d must be between %d and %d", v, lo, hi)
 }
 
+// zeroMeans adds what 0 means to a range error of a key where 0 is
+// special (untimed, no maximum): the range alone does not say it.
+func zeroMeans(err error, meaning string) error {
+	var e *Error
+	if errors.As(err, &e) {
+		e.Msg += "; 0 means " + meaning
+	}
+	return err
+}
+
 // enum is the one check of a key with a fixed set of values, with its one
 // message: "<value> is not a, b or c". An empty string among values is
 // accepted without being named (it means "the default").

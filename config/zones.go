@@ -168,7 +168,7 @@ func (c *Config) validateZones() error {
 	if err := enum("zones.anti_passback.mode", ap.Mode, "off", "soft", "hard"); err != nil {
 		return err
 	}
-	if err := between("zones.anti_passback.window", ap.Window, 0, 7*24*time.Hour); err != nil {
+	if err := zeroMeans(between("zones.anti_passback.window", ap.Window, 0, 7*24*time.Hour), "untimed"); err != nil {
 		return err
 	}
 	if err := enum("zones.anti_passback.require_path", ap.RequirePath, RequirePathNone, RequirePathHazardous, RequirePathAll); err != nil {
@@ -191,7 +191,7 @@ func (c *Config) validateZones() error {
 		if err := enum(field+".occupancy_mode", zn.OccupancyMode, "hard", "soft"); err != nil {
 			return err
 		}
-		if err := between(field+".max_occupancy", zn.MaxOccupancy, 0, 1_000_000); err != nil {
+		if err := zeroMeans(between(field+".max_occupancy", zn.MaxOccupancy, 0, 1_000_000), "no maximum"); err != nil {
 			return err
 		}
 	}
