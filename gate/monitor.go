@@ -26,8 +26,8 @@ type MonitorOptions struct {
 	// GrantGrace: the door may still open this long after a grant's pulse
 	// ended without counting as forced; 3 s when zero.
 	GrantGrace time.Duration
-	// ReadRetry: a tamper or fire alarm input that cannot be read at
-	// start is read again this often until it reads; 2 s when zero.
+	// ReadRetry: a door, tamper or fire alarm input that cannot be read
+	// at start is read again this often until it reads; 2 s when zero.
 	ReadRetry time.Duration
 	Clock     Clock
 	Logger    *slog.Logger
@@ -41,8 +41,8 @@ type MonitorOptions struct {
 // closed, held open; exit button; tamper; fire alarm. It is the one place
 // that watches input lines: every input, whatever it means, goes through it.
 // Door, tamper and fire events are changes: a repeat of the level last
-// known is dropped. A tamper or fire alarm input unreadable at start is
-// read again every ReadRetry until it reads (a line stuck active sends no
+// known is dropped. A door, tamper or fire alarm input unreadable at start
+// is read again every ReadRetry until it reads (a line stuck active sends no
 // edge, so only a read can tell).
 type Monitor struct {
 	in     Inputs
@@ -50,7 +50,7 @@ type Monitor struct {
 	log    *slog.Logger
 	events chan Event
 	held   chan int     // generation of the held-open timer that fired
-	retry  chan reading // an alarm input read again
+	retry  chan reading // an input read again
 	quit   chan struct{}
 	done   chan struct{}
 
@@ -62,23 +62,26 @@ type Monitor struct {
 	doorOpen    bool
 	closeOnce   sync.Once
 
-	// The alarm inputs (run's goroutine only, set before it starts).
-	tamper, fire alarmInput
+	// The watched inputs and the held-open timer (run's goroutine only,
+	// set before it starts).
+	door, tamper, fire watchedInput
+	heldTimer          Timer
+	heldGen            int
 }
 
-// reading is a re-read of an alarm input whose level was unknown.
+// reading is a re-read of an input whose level was unknown.
 type reading struct {
-	a   *alarmInput
+	a   *watchedInput
 	on  bool
 	err error
 	at  time.Time
 }
 
-// alarmInput is a tamper or fire alarm input as run watches it.
-type alarmInput struct {
-	role    string // for messages: "tamper", "fire_alarm"
-	in      Input  // nil: not monitored
-	on, off EventKind
+// watchedInput is the door, tamper or fire alarm input as run watches it.
+type watchedInput struct {
+	role    string    // for messages: "door", "tamper", "fire_alarm"
+	in      Input     // nil: not monitored
+	on, off EventKind // the alarm's events; the door's are run's to choose
 	// level is the last reported level: a repeat is no change. Unknown
 	// while the line could not be read and no edge came.
 	level level
@@ -116,25 +119,20 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 	}
 	m := &Monitor{in: in, opt: o, log: o.Logger, events: make(chan Event, 64),
 		held: make(chan int), retry: make(chan reading), quit: make(chan struct{}), done: make(chan struct{}),
-		tamper: alarmInput{role: "tamper", in: in.Tamper, on: TamperAlarm, off: TamperCleared},
-		fire:   alarmInput{role: "fire_alarm", in: in.FireAlarm, on: FireAlarm, off: FireAlarmCleared}}
+		door:   watchedInput{role: "door", in: in.Door},
+		tamper: watchedInput{role: "tamper", in: in.Tamper, on: TamperAlarm, off: TamperCleared},
+		fire:   watchedInput{role: "fire_alarm", in: in.FireAlarm, on: FireAlarm, off: FireAlarmCleared}}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	// The levels now, read before any edge is taken: an edge after this
-	// point is a change from them.
+	// point is a change from them. A door open at start is timed for
+	// held-open (not an event); an alarm input already active is news: it
+	// is reported as an edge would be. One unreadable is a fault (its level
+	// unknown, not assumed), and run reads it again.
 	var start []Event
 	now := o.Clock.Now()
-	if in.Door != nil {
-		open, err := in.Door.Active()
-		if err != nil {
-			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("door: %w", err)})
-		}
-		m.doorOpen = open
-	}
-	// An alarm input already active is news: it is reported as an edge
-	// would be. One unreadable is a fault, and run reads it again.
-	for _, a := range []*alarmInput{&m.tamper, &m.fire} {
+	for _, a := range []*watchedInput{&m.door, &m.tamper, &m.fire} {
 		if a.in == nil {
 			continue
 		}
@@ -144,14 +142,16 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 		}
 		switch {
 		case err != nil:
-			m.log.Warn("alarm input unreadable at start: reading it again", "input", a.role, "every", o.ReadRetry, "err", err)
+			m.log.Warn("input unreadable at start: reading it again", "input", a.role, "every", o.ReadRetry, "err", err)
 			start = append(start, Event{Time: now, Kind: InputFault, Err: fmt.Errorf("%s: %w", a.role, err)})
+		case on && a == &m.door:
+			m.doorOpen = true
 		case on:
 			m.log.Warn("alarm input active at start", "input", a.role)
 			start = append(start, Event{Time: now, Kind: a.on})
 		}
 	}
-	go m.run(start)
+	go m.run(start, now)
 	return m
 }
 
@@ -218,34 +218,22 @@ func edgesOf(in Input) <-chan Edge {
 	return in.Edges()
 }
 
-func (m *Monitor) run(start []Event) {
+// run watches the inputs; started is when NewMonitor read their levels.
+func (m *Monitor) run(start []Event, started time.Time) {
 	defer close(m.done)
 	defer close(m.events)
 	door, exit, tamper, fire := edgesOf(m.in.Door), edgesOf(m.in.Exit), edgesOf(m.in.Tamper), edgesOf(m.in.FireAlarm)
-	var heldTimer Timer
-	heldGen := 0
-	startHeld := func() {
-		heldGen++
-		gen := heldGen
-		heldTimer = m.opt.Clock.AfterFunc(m.opt.HeldOpenAfter, func() {
-			select {
-			case m.held <- gen:
-			case <-m.quit:
-			}
-		})
-	}
 	defer func() {
-		if heldTimer != nil {
-			heldTimer.Stop()
-		}
+		m.stopHeld()
+		m.door.stopRetry()
 		m.tamper.stopRetry()
 		m.fire.stopRetry()
 	}()
 
 	if m.DoorOpen() {
-		startHeld()
+		m.startHeld(started)
 	}
-	for _, a := range []*alarmInput{&m.tamper, &m.fire} {
+	for _, a := range []*watchedInput{&m.door, &m.tamper, &m.fire} {
 		if a.in != nil && !a.level.known {
 			m.armRetry(a)
 		}
@@ -263,19 +251,16 @@ func (m *Monitor) run(start []Event) {
 				door = nil
 				continue
 			}
-			if e.Active == m.DoorOpen() {
+			if !m.door.edge(e.Active) {
 				continue // a repeat of the known level
 			}
 			m.setDoor(e.Active)
 			if !e.Active {
-				heldGen++ // a pending held-open timer is stale now
-				if heldTimer != nil {
-					heldTimer.Stop()
-				}
+				m.stopHeld()
 				m.emit(Event{Time: e.Time, Kind: DoorClosed})
 				continue
 			}
-			startHeld()
+			m.startHeld(m.opt.Clock.Now())
 			kind := DoorOpened
 			if m.forced(e.Time) {
 				kind = DoorForced
@@ -283,7 +268,7 @@ func (m *Monitor) run(start []Event) {
 			}
 			m.emit(Event{Time: e.Time, Kind: kind})
 		case gen := <-m.held:
-			if gen == heldGen && m.DoorOpen() {
+			if gen == m.heldGen && m.DoorOpen() {
 				m.log.Warn("door held open", "after", m.opt.HeldOpenAfter)
 				m.emit(Event{Time: m.opt.Clock.Now(), Kind: DoorHeldOpen})
 			}
@@ -328,14 +313,37 @@ func (m *Monitor) run(start []Event) {
 	}
 }
 
+// startHeld times a door open since from for held-open, from the time it
+// was found open rather than when run got to it. Run's goroutine only.
+func (m *Monitor) startHeld(from time.Time) {
+	m.heldGen++
+	gen := m.heldGen
+	d := from.Add(m.opt.HeldOpenAfter).Sub(m.opt.Clock.Now())
+	m.heldTimer = m.opt.Clock.AfterFunc(max(d, 0), func() {
+		select {
+		case m.held <- gen:
+		case <-m.quit:
+		}
+	})
+}
+
+// stopHeld ends the held-open timing of the door. Run's goroutine only.
+func (m *Monitor) stopHeld() {
+	m.heldGen++ // a held-open timer already due is stale now
+	if m.heldTimer != nil {
+		m.heldTimer.Stop()
+		m.heldTimer = nil
+	}
+}
+
 // edge records a level an edge brought and reports whether it is news; a
 // known level needs no more re-reads.
-func (a *alarmInput) edge(active bool) bool {
+func (a *watchedInput) edge(active bool) bool {
 	a.stopRetry()
 	return a.level.set(active)
 }
 
-func (a *alarmInput) stopRetry() {
+func (a *watchedInput) stopRetry() {
 	if a.retry != nil {
 		a.retry.Stop()
 		a.retry = nil
@@ -345,7 +353,7 @@ func (a *alarmInput) stopRetry() {
 // armRetry schedules a re-read of a, whose level is unknown. The line is
 // read in the timer's goroutine, so that once the clock has run the timer
 // the level read is the one the line had then. Run's goroutine only.
-func (m *Monitor) armRetry(a *alarmInput) {
+func (m *Monitor) armRetry(a *watchedInput) {
 	a.retry = m.opt.Clock.AfterFunc(m.opt.ReadRetry, func() {
 		on, err := a.in.Active()
 		select {
@@ -355,10 +363,11 @@ func (m *Monitor) armRetry(a *alarmInput) {
 	})
 }
 
-// reread takes a re-read of an alarm input whose level was unknown
-// (unreadable so far): still unreadable, it is read again later; readable
-// and active, that is reported once, as at start (an alarm stuck on sends
-// no edge); inactive is not news. Run's goroutine only.
+// reread takes a re-read of an input whose level was unknown (unreadable so
+// far): still unreadable, it is read again later; readable and active, it
+// is handled as if found so at start (a line stuck active sends no edge):
+// an alarm is reported once, a door open is timed for held-open from the
+// read; inactive is not news. Run's goroutine only.
 func (m *Monitor) reread(r reading) {
 	a := r.a
 	a.retry = nil
@@ -366,13 +375,19 @@ func (m *Monitor) reread(r reading) {
 		return // an edge told it meanwhile (this re-read was already due)
 	}
 	if r.err != nil {
-		m.log.Debug("alarm input still unreadable", "input", a.role, "err", r.err)
+		m.log.Debug("input still unreadable", "input", a.role, "err", r.err)
 		m.armRetry(a)
 		return
 	}
 	a.level.set(r.on)
 	if !r.on {
-		m.log.Info("alarm input readable again", "input", a.role)
+		m.log.Info("input readable again", "input", a.role)
+		return
+	}
+	if a == &m.door {
+		m.log.Warn("door open when read again")
+		m.setDoor(true)
+		m.startHeld(r.at)
 		return
 	}
 	m.log.Warn("alarm input active when read again", "input", a.role)

@@ -517,3 +517,159 @@ var alarmInputs = []struct {
 	{"tamper", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{Tamper: i} }, gate.TamperAlarm, gate.TamperCleared},
 	{"fire_alarm", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{FireAlarm: i} }, gate.FireAlarm, gate.FireAlarmCleared},
 }
+
+// A door contact unreadable at start may be stuck open: it then sends no
+// edge, and without a read there is no held-open (or forced) detection.
+// The monitor reads it every ReadRetry until it reads; found open, it is
+// handled as a door open at start (no event, held-open timed from the
+// read, reported once); found closed, nothing.
+func TestDoorReadAgainAfterFault(t *testing.T) {
+	const retry, held = 3 * time.Second, 10 * time.Second
+	cases := []struct {
+		name     string
+		open     bool // the level the contact is at all along
+		failures int  // re-reads that fail before one reads
+	}{
+		{"stuck open, readable at the first re-read", true, 0},
+		{"stuck open, readable at the third re-read", true, 2},
+		{"closed, readable at the first re-read", false, 0},
+		{"closed, readable at the third re-read", false, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := gatetest.NewClock()
+			door := gatetest.NewInput(tc.open)
+			door.Err = errors.New("line gone")
+			m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, ReadRetry: retry, HeldOpenAfter: held})
+			defer m.Close()
+			if e := nextEvent(t, m); e.Kind != gate.InputFault || !strings.HasPrefix(e.Err.Error(), "door: ") {
+				t.Fatalf("first event %v, want door input-fault", e)
+			}
+			for i := 0; i <= tc.failures; i++ {
+				if !clk.WaitArmed(i + 1) {
+					t.Fatalf("re-read %d: not scheduled", i+1)
+				}
+				if i == tc.failures {
+					door.SetErr(nil)
+				}
+				clk.Advance(retry - time.Millisecond)
+				if clk.Pending() != 1 {
+					t.Fatalf("re-read %d: ran before ReadRetry", i+1)
+				}
+				clk.Advance(time.Millisecond) // the re-read is done when Advance returns
+			}
+			readAt := clk.Now()
+			armed := tc.failures + 1
+			if tc.open {
+				armed++ // the held-open timer
+				if !clk.WaitArmed(armed) {
+					t.Fatal("no held-open timer for a door found open")
+				}
+				if !m.DoorOpen() {
+					t.Fatal("DoorOpen false after the door read open")
+				}
+				noEvent(t, m) // found open is not an opening, as at start
+				clk.Advance(held - time.Millisecond)
+				noEvent(t, m)
+				clk.Advance(time.Millisecond)
+				if e := nextEvent(t, m); e.Kind != gate.DoorHeldOpen || !e.Time.Equal(readAt.Add(held)) {
+					t.Fatalf("%v, want door-held-open at the read + %s", e, held)
+				}
+			}
+			// Read once: no more re-reads, and held-open is reported once.
+			clk.Advance(time.Hour)
+			noEvent(t, m)
+			if n := clk.Armed(); n != armed || clk.Pending() != 0 {
+				t.Fatalf("%d timers armed (%d pending), want %d", n, clk.Pending(), armed)
+			}
+			if m.DoorOpen() != tc.open {
+				t.Fatalf("DoorOpen %v, want %v", m.DoorOpen(), tc.open)
+			}
+			// Edges carry on from the level read: its repeat is no news.
+			t0 := clk.Now()
+			door.Set(tc.open, t0)
+			door.Set(!tc.open, t0.Add(time.Second))
+			want := gate.DoorClosed
+			if !tc.open {
+				want = gate.DoorForced
+			}
+			if e := nextEvent(t, m); e.Kind != want || !e.Time.Equal(t0.Add(time.Second)) {
+				t.Fatalf("after the read: %v, want %v at +1s", e, want)
+			}
+		})
+	}
+}
+
+// Held-open counts from the read that found the door open, not from when
+// the monitor got to it: the read and the whole held time in one Advance
+// give door-held-open at the read + HeldOpenAfter.
+func TestDoorFoundOpenHeldFromTheRead(t *testing.T) {
+	const retry, held = 2 * time.Second, 10 * time.Second
+	clk := gatetest.NewClock()
+	door := gatetest.NewInput(true)
+	door.Err = errors.New("line gone")
+	m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, ReadRetry: retry, HeldOpenAfter: held})
+	defer m.Close()
+	nextEvent(t, m) // input-fault
+	if !clk.WaitArmed(1) {
+		t.Fatal("no re-read scheduled")
+	}
+	door.SetErr(nil)
+	readAt := clk.Now().Add(retry)
+	clk.Advance(retry + held)
+	if !clk.WaitArmed(2) {
+		t.Fatal("no held-open timer for a door found open")
+	}
+	clk.Advance(0) // runs the held-open timer if it was armed after the first Advance
+	if e := nextEvent(t, m); e.Kind != gate.DoorHeldOpen || !e.Time.Equal(readAt.Add(held)) {
+		t.Fatalf("%v, want door-held-open at the read + %s", e, held)
+	}
+}
+
+// An edge while the door contact is unreadable tells its level: the
+// re-reads stop, and the edge is reported whichever level it brings.
+func TestDoorEdgeEndsReadAgain(t *testing.T) {
+	const retry, held = 2 * time.Second, 10 * time.Second
+	for _, open := range []bool{true, false} {
+		t.Run(map[bool]string{true: "opened", false: "closed"}[open], func(t *testing.T) {
+			clk := gatetest.NewClock()
+			door := gatetest.NewInput(!open)
+			door.Err = errors.New("line gone")
+			m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, ReadRetry: retry, HeldOpenAfter: held})
+			defer m.Close()
+			nextEvent(t, m) // input-fault
+			if !clk.WaitArmed(1) {
+				t.Fatal("no re-read scheduled")
+			}
+			clk.Advance(retry) // still unreadable: read again later
+			if !clk.WaitArmed(2) {
+				t.Fatal("no second re-read scheduled")
+			}
+			t0 := clk.Now()
+			door.Set(open, t0)
+			want, armed := gate.DoorClosed, 2
+			if open {
+				want, armed = gate.DoorForced, 3 // + the held-open timer
+			}
+			if e := nextEvent(t, m); e.Kind != want || !e.Time.Equal(t0) {
+				t.Fatalf("%v, want %v at the edge", e, want)
+			}
+			if !clk.WaitPending(armed - 2) {
+				t.Fatalf("%d timers pending after the edge, want %d", clk.Pending(), armed-2)
+			}
+			// Readable now and open: a re-read would time held-open again.
+			door.SetErr(nil)
+			clk.Advance(held)
+			if open {
+				if e := nextEvent(t, m); e.Kind != gate.DoorHeldOpen || !e.Time.Equal(t0.Add(held)) {
+					t.Fatalf("%v, want door-held-open at the edge + %s", e, held)
+				}
+			}
+			clk.Advance(time.Hour)
+			noEvent(t, m)
+			if n := clk.Armed(); n != armed {
+				t.Fatalf("%d timers armed, want %d: a re-read after the edge", n, armed)
+			}
+		})
+	}
+}
