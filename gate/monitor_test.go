@@ -387,19 +387,7 @@ func TestAlarmInputReadAgainAfterFault(t *testing.T) {
 				if e := nextEvent(t, m); e.Kind != gate.InputFault {
 					t.Fatalf("first event %v, want input-fault", e)
 				}
-				for i := 0; i <= tc.failures; i++ {
-					if !clk.WaitArmed(i + 1) {
-						t.Fatalf("re-read %d: not scheduled", i+1)
-					}
-					if i == tc.failures {
-						line.SetErr(nil)
-					}
-					clk.Advance(retry - time.Millisecond)
-					if clk.Pending() != 1 {
-						t.Fatalf("re-read %d: ran before ReadRetry", i+1)
-					}
-					clk.Advance(time.Millisecond) // the re-read is done when Advance returns
-				}
+				rereadUntilReadable(t, clk, line, tc.failures, retry)
 				readAt := clk.Now()
 				if tc.active {
 					if e := nextEvent(t, m); e.Kind != in.on || !e.Time.Equal(readAt) {
@@ -545,19 +533,7 @@ func TestDoorReadAgainAfterFault(t *testing.T) {
 			if e := nextEvent(t, m); e.Kind != gate.InputFault || !strings.HasPrefix(e.Err.Error(), "door: ") {
 				t.Fatalf("first event %v, want door input-fault", e)
 			}
-			for i := 0; i <= tc.failures; i++ {
-				if !clk.WaitArmed(i + 1) {
-					t.Fatalf("re-read %d: not scheduled", i+1)
-				}
-				if i == tc.failures {
-					door.SetErr(nil)
-				}
-				clk.Advance(retry - time.Millisecond)
-				if clk.Pending() != 1 {
-					t.Fatalf("re-read %d: ran before ReadRetry", i+1)
-				}
-				clk.Advance(time.Millisecond) // the re-read is done when Advance returns
-			}
+			rereadUntilReadable(t, clk, door, tc.failures, retry)
 			readAt := clk.Now()
 			armed := tc.failures + 1
 			if tc.open {
@@ -671,5 +647,25 @@ func TestDoorEdgeEndsReadAgain(t *testing.T) {
 				t.Fatalf("%d timers armed, want %d: a re-read after the edge", n, armed)
 			}
 		})
+	}
+}
+
+// rereadUntilReadable lets the monitor re-read an unreadable line: the
+// first failures re-reads fail, the next one reads. Each must be scheduled,
+// and must not run before retry.
+func rereadUntilReadable(t *testing.T, clk *gatetest.Clock, line *gatetest.Input, failures int, retry time.Duration) {
+	t.Helper()
+	for i := 0; i <= failures; i++ {
+		if !clk.WaitArmed(i + 1) {
+			t.Fatalf("re-read %d: not scheduled", i+1)
+		}
+		if i == failures {
+			line.SetErr(nil)
+		}
+		clk.Advance(retry - time.Millisecond)
+		if clk.Pending() != 1 {
+			t.Fatalf("re-read %d: ran before ReadRetry", i+1)
+		}
+		clk.Advance(time.Millisecond) // the re-read is done when Advance returns
 	}
 }
