@@ -290,23 +290,13 @@ func (m *Monitor) run(start []Event, started time.Time) {
 				tamper = nil
 				continue
 			}
-			if !m.tamper.edge(e.Active) {
-				continue // a repeat of the known level
-			}
-			if e.Active {
-				m.log.Warn("tamper alarm")
-			}
-			m.emit(Event{Time: e.Time, Kind: pick(e.Active, m.tamper.on, m.tamper.off)})
+			m.alarmEdge(&m.tamper, e)
 		case e, ok := <-fire:
 			if !ok {
 				fire = nil
 				continue
 			}
-			if !m.fire.edge(e.Active) {
-				continue // a repeat of the known level
-			}
-			// Not logged here: what the alarm starts is the receiver's to log.
-			m.emit(Event{Time: e.Time, Kind: pick(e.Active, m.fire.on, m.fire.off)})
+			m.alarmEdge(&m.fire, e)
 		case r := <-m.retry:
 			m.reread(r)
 		}
@@ -392,6 +382,20 @@ func (m *Monitor) reread(r reading) {
 	}
 	m.log.Warn("alarm input active when read again", "input", a.role)
 	m.emit(Event{Time: r.at, Kind: a.on})
+}
+
+// alarmEdge reports a tamper or fire alarm edge, unless it repeats the
+// known level. Run's goroutine only.
+func (m *Monitor) alarmEdge(a *watchedInput, e Edge) {
+	if !a.edge(e.Active) {
+		return // a repeat of the known level
+	}
+	if e.Active && a == &m.tamper {
+		// The fire alarm is not logged here: what it starts is the
+		// receiver's to log.
+		m.log.Warn("tamper alarm")
+	}
+	m.emit(Event{Time: e.Time, Kind: pick(e.Active, a.on, a.off)})
 }
 
 // pick is on for an active level, off for an inactive one.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/facegate/facegate/record"
 )
@@ -357,6 +358,25 @@ func TestFreeSpace(t *testing.T) {
 	}
 	if _, err := freeSpace(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("no error for a missing directory")
+	}
+}
+
+// An alert quoting a long error is clipped to what a publisher takes (the
+// MQTT alert payload refuses more than 1024 bytes): it still goes out.
+func TestRaiseAlertClipsALongMessage(t *testing.T) {
+	pub := &fakePublisher{}
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.RaiseAlert(AlertOutboxCorrupt, "lost: "+strings.Repeat("é", 1000))
+	_, _, alerts := pub.snapshot()
+	if len(alerts) != 1 {
+		t.Fatalf("alerts %+v", alerts)
+	}
+	m := alerts[0].Message
+	if len(m) > 1024 || !utf8.ValidString(m) || !strings.HasPrefix(m, "lost: éé") || !strings.HasSuffix(m, "…") {
+		t.Fatalf("message of %d bytes: %q", len(m), m)
 	}
 }
 

@@ -270,11 +270,14 @@ func ParseRoster(name string, data []byte) (*Roster, error) {
 
 // clip shortens outside text quoted in an error or a log line to about 40
 // bytes, never splitting a UTF-8 character (a split one is invalid text).
-func clip(s string) string {
-	if len(s) <= 40 {
+func clip(s string) string { return clipTo(s, 40) }
+
+// clipTo is s cut to at most n bytes plus "…", never splitting a UTF-8
+// character.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	n := 40
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}

@@ -175,8 +175,8 @@ func (p *padState) open(path string, now time.Time, per time.Duration) error {
 		fails, err = parseLockout(b)
 	}
 	if err != nil {
-		aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
-		if rerr := os.Rename(path, aside); rerr != nil {
+		aside, rerr := atomicfile.SetAside(path, now)
+		if rerr != nil {
 			return fmt.Errorf("liveness lockout memory %s: %w; moving it aside failed: %v; started empty", path, err, rerr)
 		}
 		return fmt.Errorf("liveness lockout memory %s: %w; kept as %s, started empty", path, err, aside)

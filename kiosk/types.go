@@ -170,10 +170,15 @@ func (c Check) measured(v float64, unit string) Check {
 	return c
 }
 
+// maxAlertMessage is the longest alert message a publisher takes (the
+// MQTT <prefix>/alert payload's limit).
+const maxAlertMessage = 1024
+
 // Alert is an operator alert: something a person must fix.
 type Alert struct {
 	// Code is a machine code, e.g. "api_config", "api_client", "relay_failed".
-	Code    string    `json:"code"`
+	Code string `json:"code"`
+	// Message is at most maxAlertMessage bytes (the kiosk clips it).
 	Message string    `json:"message"`
 	At      time.Time `json:"at"`
 	EventID string    `json:"event_id,omitempty"`

@@ -323,6 +323,8 @@ func lastAuditLine(path string, keep func([]byte) bool) ([]byte, error) {
 }
 
 func (k *Kiosk) alert(code, msg, eventID string) {
+	// An error quoted in full can be long: the alert must still go out.
+	msg = clipTo(msg, maxAlertMessage-len("…"))
 	k.log.Error("operator alert", "code", code, "message", msg, "event_id", eventID)
 	k.metrics.alerts.WithLabelValues(code).Inc()
 	if p := k.deps.Publisher; p != nil {

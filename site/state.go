@@ -71,8 +71,7 @@ func (p *Presence) load() error {
 		return fmt.Errorf("site: reading the state file: %w", err)
 	}
 	if err := p.loadBytes(b); err != nil {
-		aside := path + ".corrupt-" + p.now().UTC().Format("20060102T150405Z")
-		if rerr := os.Rename(path, aside); rerr != nil {
+		if aside, rerr := atomicfile.SetAside(path, p.now()); rerr != nil {
 			p.problem = fmt.Errorf("%s: %w; moving it aside failed: %v", path, err, rerr)
 		} else {
 			p.problem = fmt.Errorf("%s: %w; kept as %s, started empty", path, err, aside)

@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,16 +239,9 @@ func (w *siteWire) commandDropped(action, id string, err error) {
 	}
 	what := "a record that cannot be read"
 	if action != "" {
-		if len(id) > 80 {
-			id = strings.ToValidUTF8(id[:80], "") + "…"
-		}
 		what = "evacuate " + action + " " + id
 	}
-	msg := "site command queue " + mqtt.SiteCommandsFileName + ": " + what + " dropped unsent: " + err.Error()
-	if len(msg) > 1000 {
-		msg = strings.ToValidUTF8(msg[:1000], "") + "…"
-	}
-	k.RaiseAlert(kiosk.AlertOutboxCorrupt, msg)
+	k.RaiseAlert(kiosk.AlertOutboxCorrupt, "site command queue "+mqtt.SiteCommandsFileName+": "+what+" dropped unsent: "+err.Error())
 }
 
 // start connects the built parts; called once, before traffic flows.
@@ -365,9 +357,7 @@ func (w *siteWire) handle() {
 			w.kiosk().RaiseAlert(kiosk.AlertOccupancyBelow, fmt.Sprintf("zone %s is below its maximum again: %d of %d", n.Zone, n.Count, n.Max))
 		case site.NoticeClockSkew:
 			w.log.Warn("site fact from the future: check NTP on the gates", "detail", n.Message)
-		case site.NoticeEvacuationStarted:
-			evac = true
-		case site.NoticeEvacuationEnded:
+		case site.NoticeEvacuationStarted, site.NoticeEvacuationEnded:
 			evac = true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Write replaces path with data, mode perm: a temporary file in the same
@@ -49,4 +50,15 @@ func write(f *os.File, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	return f.Sync()
+}
+
+// SetAside renames a state file that cannot be used to
+// <path>.corrupt-<UTC time of now> and returns that name: kept for a person
+// to look at, out of the way of the fresh file that replaces it.
+func SetAside(path string, now time.Time) (string, error) {
+	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("set %s aside: %w", path, err)
+	}
+	return aside, nil
 }
