@@ -433,13 +433,7 @@ func TestSiteWireStartForgetsEndedTrust(t *testing.T) {
 	if again.isTrusted("evac-y") {
 		t.Fatal("an ended evacuation still trusted after a restart")
 	}
-	raw, err := os.ReadFile(again.trustPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(raw), "evac-y") {
-		t.Fatalf("trust file still holds the ended evacuation: %s", raw)
-	}
+	notTrustedOnDisk(t, again, "evac-y")
 }
 
 // An operator's start and end are on disk before their command is queued:
@@ -486,13 +480,7 @@ func TestSiteWireEndedTrustForgotten(t *testing.T) {
 	if w.isTrusted("evac-z") || r.isHeld() {
 		t.Fatalf("ended evac-z: trusted %v, relay held %v", w.isTrusted("evac-z"), r.isHeld())
 	}
-	raw, err := os.ReadFile(w.trustPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(raw), "evac-z") {
-		t.Fatalf("trust file still holds the ended evacuation: %s", raw)
-	}
+	notTrustedOnDisk(t, w, "evac-z")
 }
 
 // An operator's end ends the evacuations it listed, each by its id: one a
@@ -543,5 +531,17 @@ func TestSiteWireDroppedCommandAlerts(t *testing.T) {
 	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], "site command queue "+mqtt.SiteCommandsFileName+": evacuate end xxx") ||
 		!strings.Contains(msgs[1], "a record that cannot be read dropped unsent") || len(msgs[0]) > 1024 {
 		t.Fatalf("outbox_corrupt alerts %q", msgs)
+	}
+}
+
+// notTrustedOnDisk fails the test if w's trust file still names id.
+func notTrustedOnDisk(t *testing.T, w *siteWire, id string) {
+	t.Helper()
+	raw, err := os.ReadFile(w.trustPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), id) {
+		t.Fatalf("trust file still holds the ended evacuation %s: %s", id, raw)
 	}
 }
