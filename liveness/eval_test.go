@@ -515,6 +515,7 @@ func TestEvaluationRecording(t *testing.T) {
 		}
 		tallies[name].add(r)
 	}
+	audit := readTurnAudit(t)
 	for _, rec := range evalRecordings(t) {
 		yaw, fps := labelYaws(t, rec.path, maxFrames)
 		events := turnEvents(yaw, fps)
@@ -530,7 +531,14 @@ func TestEvaluationRecording(t *testing.T) {
 			t.Errorf("recording %s: no turn found", rec.name)
 			continue
 		}
-		evaluateRecording(t, rec, events, fps, bg, add)
+		evaluateRecording(t, rec, events, fps, bg, audit, add)
+		if fullEval() {
+			for k, a := range audit {
+				if a.recording == rec.name && !a.matched {
+					t.Errorf("turn audit: no window of %s starts at %s s any more (the label changed): look at the windows again (docs/liveness.md)", rec.name, k[len(rec.name)+1:])
+				}
+			}
+		}
 	}
 	names := make([]string, 0, len(tallies))
 	for n := range tallies {
@@ -542,9 +550,57 @@ func TestEvaluationRecording(t *testing.T) {
 	}
 }
 
+// auditEntry is one line of testdata/turn-audit.tsv: what a person saw in
+// a turn window, without knowing the label or the check's result.
+type auditEntry struct {
+	recording  string
+	seen       string // left, right (the person's own side turned to first) or none
+	confidence string // clear, moderate or weak ("-" with none)
+	matched    bool   // a window of the evaluation starts there
+}
+
+// class names the tally a bona fide window asked dir falls in.
+func (a *auditEntry) class(dir Direction) string {
+	switch {
+	case a.seen == "none":
+		return "seen: no turn"
+	case a.seen != string(dir):
+		return "seen: turns the other way first"
+	case a.confidence == "weak":
+		return "seen: weak turn"
+	}
+	return "seen: turn"
+}
+
+func auditKey(rec string, startS float64) string { return fmt.Sprintf("%s@%.1f", rec, startS) }
+
+// readTurnAudit reads testdata/turn-audit.tsv by recording@start.
+func readTurnAudit(t *testing.T) map[string]*auditEntry {
+	t.Helper()
+	b, err := os.ReadFile("testdata/turn-audit.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*auditEntry{}
+	for i, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		start, err := strconv.ParseFloat(f[min(1, len(f)-1)], 64)
+		ok := len(f) == 4 && err == nil && slices.Contains([]string{"left", "right", "none"}, f[2]) &&
+			slices.Contains([]string{"clear", "moderate", "weak", "-"}, f[3]) && (f[2] == "none") == (f[3] == "-")
+		if !ok {
+			t.Fatalf("testdata/turn-audit.tsv:%d: want recording, start_s, left|right|none, clear|moderate|weak|- (- with none only): %q", i+1, line)
+		}
+		out[auditKey(f[0], start)] = &auditEntry{recording: f[0], seen: f[2], confidence: f[3]}
+	}
+	return out
+}
+
 // evaluateRecording checks every turn window of one recording with both
 // detectors, as bona fide presentations and as replays on a screen.
-func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps float64, bg gocv.Mat, add func(string, bool, Result)) {
+func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps float64, bg gocv.Mat, audit map[string]*auditEntry, add func(string, bool, Result)) {
 	v, err := OpenVideo(rec.path)
 	if err != nil {
 		t.Fatal(err)
@@ -576,6 +632,10 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 			if !r.Live {
 				t.Logf("%s rejected bona fide window of %s at %.1f s (%s, size %.3f, against %.3f): %v %+v",
 					det, rec.name, float64(e.start)/fps, e.dir, e.size, e.against, r.Reasons, r.Cues)
+			}
+			if a := audit[auditKey(rec.name, float64(e.start)/fps)]; a != nil {
+				a.matched = true
+				add("bona fide ("+det+", all recordings, "+a.class(e.dir)+")", false, r)
 			}
 			rng := rand.New(rand.NewSource(int64(k)))
 			if fullEval() || k < 4 {
