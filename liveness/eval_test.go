@@ -254,13 +254,34 @@ func TestEvaluationAttacks(t *testing.T) {
 	}
 }
 
+// evalSeeds are the attack renders' seeds of the full evaluation: 0 and 1,
+// or FACEGATE_EVAL_SEEDS=a-b (make eval-liveness EVAL_SEEDS=a-b) to try a
+// rule on attacks it was not chosen on.
+func evalSeeds(t *testing.T) []int {
+	v := os.Getenv("FACEGATE_EVAL_SEEDS")
+	if v == "" {
+		return []int{0, 1}
+	}
+	a, b, ok := strings.Cut(v, "-")
+	from, err1 := strconv.Atoi(a)
+	to, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || from < 0 || to < from {
+		t.Fatalf("FACEGATE_EVAL_SEEDS=%q: want a range a-b of seeds, 0 <= a <= b", v)
+	}
+	var out []int
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
 // evaluateAttacks is TestEvaluationAttacks with one face detector: with
 // YuNet its landmarks drive the turn measure, as in the daemon.
 func evaluateAttacks(t *testing.T, det string) {
 	photos := readPhotos(t)
-	seeds, sizes := 1, []int{150}
+	seeds, sizes := []int{0}, []int{150}
 	if fullEval() {
-		seeds, sizes = 2, []int{130, 170}
+		seeds, sizes = evalSeeds(t), []int{130, 170}
 	}
 	finder, done := newFinder(t, det)
 	defer done()
@@ -272,7 +293,7 @@ func evaluateAttacks(t *testing.T, det string) {
 		for _, p := range photos {
 			for _, faceW := range sizes {
 				pic := printOf(t, p, faceW)
-				for s := 0; s < seeds; s++ {
+				for _, s := range seeds {
 					for _, dir := range []Direction{Left, Right} {
 						rng := rand.New(rand.NewSource(int64(s*1000 + faceW + len(p.file))))
 						render := kind.render(rng, pic, bg, dir)
