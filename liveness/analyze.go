@@ -182,20 +182,13 @@ func (c *Checker) Done() bool {
 // geometryReason judges the 3-D structure measured at the turn: "" for a
 // head, else planar_motion or developable_motion.
 func geometryReason(cfg Config, cues Cues) Reason {
-	// A head's parallax is its nose leading the turn; a reflection or a
-	// stray track that breaks the plane elsewhere is not. With landmarks
-	// the turn itself is the nose leading: the nose landmark's offset from
-	// the mean of the eyes and mouth corners, in face widths, does not
-	// change when a plane moves affinely, so a print must fake it with
-	// perspective or a misplaced landmark. The tracked nose column then
-	// only has to not move against the turn: on small real turns it is
-	// often at tracking noise (docs/liveness.md, "Measured").
-	minLead := cfg.MinParallax / 4
-	if cues.Landmarks {
-		minLead = -cfg.MinParallax / 2
-	}
 	switch {
-	case cues.Parallax < cfg.MinParallax, cues.NoseLead < minLead:
+	case cues.Parallax < cfg.MinParallax, cues.NoseLead < cfg.MinParallax/4:
+		// A head's parallax is its nose leading the turn; a reflection or a
+		// stray track that breaks the plane elsewhere is not. Tried and not
+		// kept: with landmarks, letting the nose column sit at noise (the
+		// landmark turn is itself the nose leading) accepted rendered
+		// screens the rule was not chosen on (docs/liveness.md).
 		return ReasonPlanar
 	case cues.NonDevelopable < cfg.MinNonDevelopable:
 		return ReasonDevelopable

@@ -323,10 +323,9 @@ func syntheticChallenge(t *testing.T, dir Direction) (gocv.Mat, image.Rectangle,
 	return img, face, c
 }
 
-// TestGeometryReason: with landmarks the turn is already the nose leading
-// (a plane moved affinely keeps the nose landmark where it was among the
-// others), so the tracked nose column only has to not move against it.
-// The cues are those of real and rendered presentations in the evaluation.
+// TestGeometryReason: the cues of real and rendered presentations in the
+// evaluation. Small real turns whose tracked nose column sits at noise are
+// refused: letting them through with landmarks accepted rendered screens.
 func TestGeometryReason(t *testing.T) {
 	cfg := DefaultConfig
 	for _, tc := range []struct {
@@ -335,11 +334,13 @@ func TestGeometryReason(t *testing.T) {
 		want Reason
 	}{
 		{"head, nose leading", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013}, ""},
-		{"small real turn, landmarks, nose column at noise", Cues{Landmarks: true, Parallax: 0.0214, NoseLead: -0.0029, NonDevelopable: 0.0081}, ""},
-		{"the same cues, tracked points only", Cues{Parallax: 0.0214, NoseLead: -0.0029, NonDevelopable: 0.0081}, ReasonPlanar},
+		{"small real turn, landmarks, nose column at noise", Cues{Landmarks: true, Parallax: 0.0214, NoseLead: -0.0029, NonDevelopable: 0.0081}, ReasonPlanar},
 		{"screen, glare sliding against the turn, landmarks", Cues{Landmarks: true, Parallax: 0.0321, NoseLead: -0.022, NonDevelopable: 0.0173}, ReasonPlanar},
 		{"flat print, landmarks", Cues{Landmarks: true, Parallax: 0.0026, NoseLead: -0.0005, NonDevelopable: 0.0012}, ReasonPlanar},
 		{"bent print, landmarks", Cues{Landmarks: true, Parallax: 0.0114, NoseLead: 0.0034, NonDevelopable: 0.0021}, ReasonPlanar},
+		{"small real turn, landmarks, little parallax", Cues{Landmarks: true, Parallax: 0.0142, NoseLead: 0.0016, NonDevelopable: 0.0051}, ReasonPlanar},
+		{"screen, landmarks, parallax from moire and glare", Cues{Landmarks: true, Parallax: 0.0127, NoseLead: 0.0023, NonDevelopable: 0.0055}, ReasonPlanar},
+		{"screen, landmarks, nose column at noise, large parallax", Cues{Landmarks: true, Parallax: 0.0235, NoseLead: 0.0007, NonDevelopable: 0.0071}, ReasonPlanar},
 		{"bent print, parallax but developable", Cues{Parallax: 0.0154, NoseLead: 0.0056, NonDevelopable: 0.0019}, ReasonDevelopable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
