@@ -271,6 +271,10 @@ func (c *Checker) yawSeries(frames []frameObs) ([]float64, bool) {
 	return c.yawOf(frames, useLM), useLM
 }
 
+// minOutlineSide is the least number of tracked outline points on each side
+// of the face for the tracked yaw proxy.
+const minOutlineSide = 2
+
 // yawOf is yawSeries from the landmarks (useLM) or from the tracked points.
 func (c *Checker) yawOf(frames []frameObs, useLM bool) []float64 {
 	raw := make([]float64, len(frames))
@@ -280,20 +284,26 @@ func (c *Checker) yawOf(frames []frameObs, useLM bool) []float64 {
 			raw[t] = f.yawLM
 			continue
 		}
+		// The outline must hold on both sides: a reflection on a screen
+		// loses the points under it, and the nose column moving relative
+		// to what is left of the outline looked like a turn.
 		var in, out []float64
+		var left, right int
 		for i, a := range f.alive {
 			if !a {
 				continue
 			}
 			dx := f.pos[i].X - p0[i].X
-			switch {
+			switch rx := (p0[i].X - c.cx) / c.faceW; {
 			case c.isCentral(i):
 				in = append(in, dx)
-			case math.Abs(p0[i].X-c.cx)/c.faceW > outerHalf:
-				out = append(out, dx)
+			case rx < -outerHalf:
+				out, left = append(out, dx), left+1
+			case rx > outerHalf:
+				out, right = append(out, dx), right+1
 			}
 		}
-		if len(in) < 2 || len(out) < 2 {
+		if len(in) < 2 || left < minOutlineSide || right < minOutlineSide {
 			raw[t] = math.NaN()
 			continue
 		}

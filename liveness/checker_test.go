@@ -350,3 +350,40 @@ func TestGeometryReason(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackedYawNeedsBothSidesOfTheOutline: a reflection on a screen
+// loses the tracked points under it; with one side of the outline gone, the
+// nose column moving relative to what is left of it looked like a turn
+// (rendered screens with seeds 2-7, docs/liveness.md). The tracked yaw now
+// needs both sides.
+func TestTrackedYawNeedsBothSidesOfTheOutline(t *testing.T) {
+	c := &Checker{faceW: 100, cx: 100, cy: 100, nose: -1}
+	// Nose column, left outline and right outline, in the first frame.
+	p0 := []pt{{100, 100}, {105, 110}, {60, 100}, {62, 120}, {140, 100}, {138, 120}}
+	c.frames = []frameObs{{pos: p0, alive: []bool{true, true, true, true, true, true}}}
+	move := func(nose, left, right float64, rightAlive bool) frameObs {
+		d := []float64{nose, nose, left, left, right, right}
+		f := frameObs{pos: make([]pt, len(p0)), alive: make([]bool, len(p0))}
+		for i, p := range p0 {
+			f.pos[i], f.alive[i] = pt{p.X + d[i], p.Y}, i < 4 || rightAlive
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name string
+		f    frameObs
+		want float64 // NaN: no measure
+	}{
+		{"a head turning: the nose leads both sides", move(8, 2, 2, true), 0.06},
+		{"the whole face slides", move(8, 8, 8, true), 0},
+		{"the right side lost, the nose moves relative to the left", move(8, 2, 0, false), math.NaN()},
+		{"the right side lost, nothing moves", move(0, 0, 0, false), math.NaN()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := c.yawOf([]frameObs{tc.f, tc.f, tc.f}, false)[1] // the first is the baseline
+			if math.IsNaN(tc.want) != math.IsNaN(y) || (!math.IsNaN(y) && math.Abs(y-tc.want) > 1e-9) {
+				t.Errorf("tracked yaw %.4f, want %.4f", y, tc.want)
+			}
+		})
+	}
+}
