@@ -359,37 +359,56 @@ func TestAlarmInputsDropRepeats(t *testing.T) {
 	}
 }
 
+// unreadableAtStart starts a monitor on one input, at level on all along,
+// that cannot be read (inputs places it, role names it), and takes the
+// input-fault the monitor reports for it at start. o.Clock is set.
+func unreadableAtStart(t *testing.T, role string, inputs func(*gatetest.Input) gate.Inputs, on bool, o gate.MonitorOptions) (*gatetest.Clock, *gatetest.Input, *gate.Monitor) {
+	t.Helper()
+	clk := gatetest.NewClock()
+	line := gatetest.NewInput(on)
+	line.Err = errors.New("line gone")
+	o.Clock = clk
+	m := gate.NewMonitor(inputs(line), o)
+	t.Cleanup(func() { m.Close() })
+	if e := nextEvent(t, m); e.Kind != gate.InputFault || e.Err == nil || !strings.HasPrefix(e.Err.Error(), role+": ") {
+		t.Fatalf("first event %v, want %s input-fault", e, role)
+	}
+	return clk, line, m
+}
+
+func doorInput(i *gatetest.Input) gate.Inputs { return gate.Inputs{Door: i} }
+
+// rereadCase is one way a line unreadable at start comes back.
+type rereadCase struct {
+	name     string
+	on       bool // the level the line is at all along
+	failures int  // re-reads that fail before one reads
+}
+
+// rereadCases are the ways a line unreadable at start comes back, named
+// with what its active and inactive levels mean.
+func rereadCases(active, inactive string) []rereadCase {
+	return []rereadCase{
+		{"stuck " + active + ", readable at the first re-read", true, 0},
+		{"stuck " + active + ", readable at the third re-read", true, 2},
+		{inactive + ", readable at the first re-read", false, 0},
+		{inactive + ", readable at the third re-read", false, 2},
+	}
+}
+
 // A tamper or fire alarm line unreadable at start may be stuck active: it
 // then sends no edge, and only reading it again can start the evacuation.
 // The monitor reads it every ReadRetry until it reads, reports an active
 // level once (an inactive one is not news) and carries on with edges.
 func TestAlarmInputReadAgainAfterFault(t *testing.T) {
 	const retry = 3 * time.Second
-	inputs := alarmInputs
-	cases := []struct {
-		name     string
-		active   bool // the level the line is at all along
-		failures int  // re-reads that fail before one reads
-	}{
-		{"stuck active, readable at the first re-read", true, 0},
-		{"stuck active, readable at the third re-read", true, 2},
-		{"inactive, readable at the first re-read", false, 0},
-		{"inactive, readable at the third re-read", false, 2},
-	}
-	for _, in := range inputs {
-		for _, tc := range cases {
+	for _, in := range alarmInputs {
+		for _, tc := range rereadCases("active", "inactive") {
 			t.Run(in.name+"/"+tc.name, func(t *testing.T) {
-				clk := gatetest.NewClock()
-				line := gatetest.NewInput(tc.active)
-				line.Err = errors.New("line gone")
-				m := gate.NewMonitor(in.in(line), gate.MonitorOptions{Clock: clk, ReadRetry: retry})
-				defer m.Close()
-				if e := nextEvent(t, m); e.Kind != gate.InputFault {
-					t.Fatalf("first event %v, want input-fault", e)
-				}
+				clk, line, m := unreadableAtStart(t, in.name, in.in, tc.on, gate.MonitorOptions{ReadRetry: retry})
 				rereadUntilReadable(t, clk, line, tc.failures, retry)
 				readAt := clk.Now()
-				if tc.active {
+				if tc.on {
 					if e := nextEvent(t, m); e.Kind != in.on || !e.Time.Equal(readAt) {
 						t.Fatalf("after the line read active: %v, want %v at the read", e, in.on)
 					}
@@ -403,10 +422,10 @@ func TestAlarmInputReadAgainAfterFault(t *testing.T) {
 				// (the next event is the change after it), so the active
 				// level is reported exactly once.
 				t0 := clk.Now()
-				line.Set(tc.active, t0)
-				line.Set(!tc.active, t0.Add(time.Second))
+				line.Set(tc.on, t0)
+				line.Set(!tc.on, t0.Add(time.Second))
 				want := in.on
-				if tc.active {
+				if tc.on {
 					want = in.off
 				}
 				if e := nextEvent(t, m); e.Kind != want || !e.Time.Equal(t0.Add(time.Second)) {
@@ -422,14 +441,7 @@ func TestAlarmInputReadAgainAfterFault(t *testing.T) {
 func TestAlarmInputEdgeEndsReadAgain(t *testing.T) {
 	for _, due := range []bool{false, true} {
 		t.Run(map[bool]string{false: "pending", true: "due"}[due], func(t *testing.T) {
-			clk := gatetest.NewClock()
-			line := gatetest.NewInput(false)
-			line.Err = errors.New("line gone")
-			m := gate.NewMonitor(gate.Inputs{FireAlarm: line}, gate.MonitorOptions{Clock: clk})
-			defer m.Close()
-			if e := nextEvent(t, m); e.Kind != gate.InputFault {
-				t.Fatalf("first event %v, want input-fault", e)
-			}
+			clk, line, m := unreadableAtStart(t, "fire_alarm", func(i *gatetest.Input) gate.Inputs { return gate.Inputs{FireAlarm: i} }, false, gate.MonitorOptions{})
 			if !clk.WaitPending(1) {
 				t.Fatal("no re-read scheduled")
 			}
@@ -513,30 +525,13 @@ var alarmInputs = []struct {
 // read, reported once); found closed, nothing.
 func TestDoorReadAgainAfterFault(t *testing.T) {
 	const retry, held = 3 * time.Second, 10 * time.Second
-	cases := []struct {
-		name     string
-		open     bool // the level the contact is at all along
-		failures int  // re-reads that fail before one reads
-	}{
-		{"stuck open, readable at the first re-read", true, 0},
-		{"stuck open, readable at the third re-read", true, 2},
-		{"closed, readable at the first re-read", false, 0},
-		{"closed, readable at the third re-read", false, 2},
-	}
-	for _, tc := range cases {
+	for _, tc := range rereadCases("open", "closed") {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := gatetest.NewClock()
-			door := gatetest.NewInput(tc.open)
-			door.Err = errors.New("line gone")
-			m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, ReadRetry: retry, HeldOpenAfter: held})
-			defer m.Close()
-			if e := nextEvent(t, m); e.Kind != gate.InputFault || !strings.HasPrefix(e.Err.Error(), "door: ") {
-				t.Fatalf("first event %v, want door input-fault", e)
-			}
+			clk, door, m := unreadableAtStart(t, "door", doorInput, tc.on, gate.MonitorOptions{ReadRetry: retry, HeldOpenAfter: held})
 			rereadUntilReadable(t, clk, door, tc.failures, retry)
 			readAt := clk.Now()
 			armed := tc.failures + 1
-			if tc.open {
+			if tc.on {
 				armed++ // the held-open timer
 				if !clk.WaitArmed(armed) {
 					t.Fatal("no held-open timer for a door found open")
@@ -558,15 +553,15 @@ func TestDoorReadAgainAfterFault(t *testing.T) {
 			if n := clk.Armed(); n != armed || clk.Pending() != 0 {
 				t.Fatalf("%d timers armed (%d pending), want %d", n, clk.Pending(), armed)
 			}
-			if m.DoorOpen() != tc.open {
-				t.Fatalf("DoorOpen %v, want %v", m.DoorOpen(), tc.open)
+			if m.DoorOpen() != tc.on {
+				t.Fatalf("DoorOpen %v, want %v", m.DoorOpen(), tc.on)
 			}
 			// Edges carry on from the level read: its repeat is no news.
 			t0 := clk.Now()
-			door.Set(tc.open, t0)
-			door.Set(!tc.open, t0.Add(time.Second))
+			door.Set(tc.on, t0)
+			door.Set(!tc.on, t0.Add(time.Second))
 			want := gate.DoorClosed
-			if !tc.open {
+			if !tc.on {
 				want = gate.DoorForced
 			}
 			if e := nextEvent(t, m); e.Kind != want || !e.Time.Equal(t0.Add(time.Second)) {
@@ -581,12 +576,7 @@ func TestDoorReadAgainAfterFault(t *testing.T) {
 // give door-held-open at the read + HeldOpenAfter.
 func TestDoorFoundOpenHeldFromTheRead(t *testing.T) {
 	const retry, held = 2 * time.Second, 10 * time.Second
-	clk := gatetest.NewClock()
-	door := gatetest.NewInput(true)
-	door.Err = errors.New("line gone")
-	m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, ReadRetry: retry, HeldOpenAfter: held})
-	defer m.Close()
-	nextEvent(t, m) // input-fault
+	clk, door, m := unreadableAtStart(t, "door", doorInput, true, gate.MonitorOptions{ReadRetry: retry, HeldOpenAfter: held})
 	if !clk.WaitArmed(1) {
 		t.Fatal("no re-read scheduled")
 	}
@@ -608,12 +598,7 @@ func TestDoorEdgeEndsReadAgain(t *testing.T) {
 	const retry, held = 2 * time.Second, 10 * time.Second
 	for _, open := range []bool{true, false} {
 		t.Run(map[bool]string{true: "opened", false: "closed"}[open], func(t *testing.T) {
-			clk := gatetest.NewClock()
-			door := gatetest.NewInput(!open)
-			door.Err = errors.New("line gone")
-			m := gate.NewMonitor(gate.Inputs{Door: door}, gate.MonitorOptions{Clock: clk, ReadRetry: retry, HeldOpenAfter: held})
-			defer m.Close()
-			nextEvent(t, m) // input-fault
+			clk, door, m := unreadableAtStart(t, "door", doorInput, !open, gate.MonitorOptions{ReadRetry: retry, HeldOpenAfter: held})
 			if !clk.WaitArmed(1) {
 				t.Fatal("no re-read scheduled")
 			}

@@ -32,8 +32,9 @@ func (e *Error) Error() string { return e.Key + ": " + e.Msg }
 
 // CheckZones checks that zones form a tree under Outside: every zone named
 // by the name rule (ValidName), none called Outside, no name twice, every
-// inside a declared zone (or Outside), no cycle of inside. list is how the caller names the list in
-// keys ("zones.list" gives "zones.list[0].name"). The error is a *Error.
+// inside a declared zone (or Outside), no cycle of inside. list is how the
+// caller names the list in keys ("zones.list" gives "zones.list[0].name").
+// The error is a *Error.
 func CheckZones(list string, zones []Zone) error {
 	index := make(map[string]int, len(zones))
 	for i, z := range zones {
