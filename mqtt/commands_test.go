@@ -19,7 +19,8 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeClock) Now() time.Time  { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeClock) Set(t time.Time) { f.mu.Lock(); defer f.mu.Unlock(); f.t = t }
 func (f *fakeClock) Add(d time.Duration) {
 	f.mu.Lock()
 	f.t = f.t.Add(d)

@@ -88,16 +88,16 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 	o2 := o
 	o2.OutboxPath = filepath.Join(t.TempDir(), "outbox.log")
 	c2 := newClient(t, o2)
-	clk.t = time.Date(2026, 11, 22, 7, 31, 5, 420_000_000, time.UTC)
+	clk.Set(time.Date(2026, 11, 22, 7, 31, 5, 420_000_000, time.UTC))
 	must(t, c2.PublishState("granted"))
 	must(t, c2.PublishEvent(granted))
 	out["state"] = c2.retained.get(c2.topics.State)
 
-	clk.t = time.Date(2026, 11, 22, 7, 40, 0, 0, time.UTC)
+	clk.Set(time.Date(2026, 11, 22, 7, 40, 0, 0, time.UTC))
 	must(t, c.PublishCameraHealth(CameraHealth{Status: CameraDegraded, FPS: 4.5, LastFrameAgeMS: 800, Message: "frames unchanged for 12s"}))
 	out["camera"] = c.retained.get(c.topics.Camera)
 
-	clk.t = time.Date(2026, 11, 22, 7, 41, 0, 0, time.UTC)
+	clk.Set(time.Date(2026, 11, 22, 7, 41, 0, 0, time.UTC))
 	must(t, c.PublishSelfTest(SelfTest{Status: "down", Checks: map[string]CheckInfo{
 		"api":      {Status: "down", Detail: "configuration: Invalid_projectId"},
 		"broker":   {Status: "degraded", Detail: "disconnected, outbox 4", Value: f(4), Unit: "events"},
@@ -114,8 +114,10 @@ func documentedPayloads(t *testing.T) map[string][]byte {
 	o3 := o
 	o3.OutboxPath = filepath.Join(t.TempDir(), "outbox.log")
 	o3.Zones = SiteOptions{Enabled: true, Topic: "facegate/plant-a", Handler: &siteRecorder{}, Source: documentedSite()}
+	// The clock is set first: the client's own site loop publishes the
+	// same views when it starts, and may do so after the call below.
+	clk.Set(time.Date(2026, 11, 22, 7, 52, 0, 0, time.UTC))
 	c3 := newClient(t, o3)
-	clk.t = time.Date(2026, 11, 22, 7, 52, 0, 0, time.UTC)
 	c3.publishSiteState()
 	out["site-occupancy"] = c3.retained.get(c3.site.topics.Occupancy)
 	out["site-presence"] = c3.retained.get(c3.site.topics.Presence)
