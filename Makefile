@@ -68,6 +68,7 @@ bench: bench-deps ## run the benchmarks (speed and memory budgets)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 EVAL_DATA ?= $(HOME)/.cache/facegate/eval-data
+EVAL_CAPTURED ?= $(HOME)/.cache/facegate/captured
 EVAL_SEEDS ?=
 EVAL_ONLY ?=
 
@@ -85,7 +86,7 @@ eval-data: ## fetch the real recordings the liveness evaluation adds to ../share
 	@cd $(EVAL_DATA) && sha256sum -c --quiet $(CURDIR)/liveness/testdata/eval-data.sha256
 
 eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces and the eval-data recordings: APCER per attack type, BPCER (~6 min; EVAL_SEEDS=a-b renders other attacks, EVAL_ONLY=Attacks|Recording runs one half; docs/liveness.md)
-	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) FACEGATE_EVAL_SEEDS=$(EVAL_SEEDS) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation$(EVAL_ONLY)' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
+	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) FACEGATE_EVAL_SEEDS=$(EVAL_SEEDS) FACEGATE_EVAL_CAPTURED=$(EVAL_CAPTURED) FACEGATE_EVAL_RECORDINGS=$(EVAL_RECORDINGS) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation$(EVAL_ONLY)' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -384,6 +386,35 @@ func TestTrackedYawNeedsBothSidesOfTheOutline(t *testing.T) {
 			if math.IsNaN(tc.want) != math.IsNaN(y) || (!math.IsNaN(y) && math.Abs(y-tc.want) > 1e-9) {
 				t.Errorf("tracked yaw %.4f, want %.4f", y, tc.want)
 			}
+		})
+	}
+}
+
+func TestStartFaceIsInsideTheFrame(t *testing.T) {
+	frame := image.Rect(0, 0, 640, 480)
+	cand := func(boxes ...image.Rectangle) []capture.Candidate {
+		var cs []capture.Candidate
+		for _, b := range boxes {
+			cs = append(cs, capture.Candidate{Face: capture.Face{Box: b}})
+		}
+		return cs
+	}
+	cut := image.Rect(44, -10, 522, 502) // YuNet's box of a face larger than the frame
+	inside, small := image.Rect(100, 100, 300, 320), image.Rect(400, 50, 480, 140)
+	for _, tc := range []struct {
+		name string
+		a    capture.Analysis
+		want int
+	}{
+		{"the best acceptable face", capture.Analysis{Candidates: cand(inside, small), Best: 1}, 1},
+		{"no acceptable face: the largest", capture.Analysis{Candidates: cand(inside, small), Best: -1}, 0},
+		{"the best is cut by the edge: the largest inside", capture.Analysis{Candidates: cand(cut, small), Best: 0}, 1},
+		{"the largest is cut by the edge", capture.Analysis{Candidates: cand(cut, small), Best: -1}, 1},
+		{"only a face cut by the edge", capture.Analysis{Candidates: cand(cut), Best: -1}, -1},
+		{"no face", capture.Analysis{Best: -1}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, startFace(tc.a, frame))
 		})
 	}
 }

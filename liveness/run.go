@@ -86,7 +86,7 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 }
 
 // AnalyzerFinder is a Finder over a capture.Analyzer: the best acceptable
-// face (else the largest) starts the check; with YuNet (set YuNet), every
+// face (else the largest) inside the frame starts the check; with YuNet (set YuNet), every
 // frame is analysed again for its landmarks. It does not close the analyzer.
 type AnalyzerFinder struct {
 	An    *capture.Analyzer
@@ -99,15 +99,28 @@ func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool,
 	if err != nil {
 		return image.Rectangle{}, nil, false, err
 	}
-	if len(a.Candidates) == 0 {
-		return image.Rectangle{}, nil, false, nil
-	}
-	best := a.Best
+	best := startFace(a, image.Rect(0, 0, frame.Cols(), frame.Rows()))
 	if best < 0 {
-		best = 0
+		return image.Rectangle{}, nil, false, nil
 	}
 	face := a.Candidates[best].Face
 	return face.Box, landmarksOf(face), true, nil
+}
+
+// startFace is the candidate a check starts from: the best acceptable one,
+// else the largest, of those inside the frame (-1 none). A box reaching out
+// of the frame (YuNet's, for a face cut by the edge) is no face to start
+// from; Checker.Start would refuse it as a bad frame.
+func startFace(a capture.Analysis, frame image.Rectangle) int {
+	if a.Best >= 0 && a.Candidates[a.Best].Face.Box.In(frame) {
+		return a.Best
+	}
+	for i, c := range a.Candidates { // largest first
+		if c.Face.Box.In(frame) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Landmarks implements Finder: the landmarks of the face overlapping near most.

@@ -1,0 +1,316 @@
+package liveness
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
+)
+
+// Real camera clips from public repositories (testdata/captured.tsv): people
+// turning their heads on purpose in front of a webcam or phone, and phones
+// showing a face held up to a webcam. No registry here serves them, so they
+// are never fetched by a target: docs/liveness.md says how to get them into
+// $FACEGATE_EVAL_CAPTURED; the full evaluation uses the ones present.
+
+// Kinds of captured clip.
+const (
+	clipTurns  = "turns"  // bona fide: a person turning the head on purpose
+	clipScreen = "screen" // attack: a phone or tablet screen showing a face
+	clipPrint  = "print"  // attack: a printed photo
+)
+
+// capturedClip is one line of testdata/captured.tsv.
+type capturedClip struct {
+	name   string
+	kind   string
+	sha256 string
+	source string // github.com/owner/repo@commit:path
+	// from, to: the seconds of an attack clip where a challenge may start,
+	// as the attack is the only face the finder can take there (the whole
+	// clip when to is 0).
+	from, to float64
+}
+
+// file is the clip's name in the captured folder: its name and the
+// source's extension.
+func (c capturedClip) file() string {
+	return c.name + strings.ToLower(path.Ext(c.source))
+}
+
+// parseCaptured reads the manifest: name, kind, sha256, source and, for
+// attacks, the seconds a-b where a challenge may start ("-" for all).
+func parseCaptured(text string) ([]capturedClip, error) {
+	var out []capturedClip
+	seen := map[string]bool{}
+	for i, line := range strings.Split(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 5 {
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: want 5 tab-separated fields (name, kind, sha256, source, seconds), got %d", i+1, len(f))
+		}
+		c := capturedClip{name: f[0], kind: f[1], sha256: f[2], source: f[3]}
+		switch {
+		case c.name == "" || strings.ContainsAny(c.name, "/\\. ") || seen[c.name]:
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: name %q: want a unique name without / \\ . or space", i+1, c.name)
+		case !slices.Contains([]string{clipTurns, clipScreen, clipPrint}, c.kind):
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: kind %q: want turns, screen or print", i+1, c.kind)
+		case len(c.sha256) != 64 || strings.Trim(c.sha256, "0123456789abcdef") != "":
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: sha256 %q: want 64 lowercase hex digits", i+1, c.sha256)
+		case !strings.HasPrefix(c.source, "github.com/") || !strings.Contains(c.source, "@") || !strings.Contains(c.source, ":"):
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: source %q: want github.com/owner/repo@commit:path", i+1, c.source)
+		}
+		if f[4] != "-" {
+			a, b, ok := strings.Cut(f[4], "-")
+			from, err1 := strconv.ParseFloat(a, 64)
+			to, err2 := strconv.ParseFloat(b, 64)
+			if !ok || err1 != nil || err2 != nil || from < 0 || to <= from {
+				return nil, fmt.Errorf("testdata/captured.tsv:%d: seconds %q: want a-b with 0 <= a < b, or -", i+1, f[4])
+			}
+			c.from, c.to = from, to
+		}
+		seen[c.name] = true
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// capturedClips are the clips of the manifest present (and intact) in
+// $FACEGATE_EVAL_CAPTURED, in the full evaluation only.
+func capturedClips(t *testing.T) []capturedClip {
+	t.Helper()
+	if !fullEval() {
+		return nil
+	}
+	b, err := os.ReadFile("testdata/captured.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := parseCaptured(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("FACEGATE_EVAL_CAPTURED")
+	var out []capturedClip
+	for _, c := range all {
+		p := filepath.Join(dir, c.file())
+		sum, err := fileSHA256(p)
+		switch {
+		case err != nil:
+			t.Logf("captured clip %s left out: %v (docs/liveness.md, \"Real camera clips\", says how to get it; FACEGATE_EVAL_CAPTURED=%q)", c.name, err, dir)
+			continue
+		case sum != c.sha256:
+			t.Errorf("captured clip %s: %s has sha256 %s, the manifest says %s", c.name, p, sum, c.sha256)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func TestParseCaptured(t *testing.T) {
+	const sum = "25d69348e293069e01edc5d6bacbd52816a014c183291a31e6c259b31176722a"
+	good := "# comment\nzubair\tturns\t" + sum + "\tgithub.com/a/b@08f1212:videos/real.mov\t-\n" +
+		"zubair-phone\tscreen\t" + sum + "\tgithub.com/a/b@08f1212:videos/fake.mp4\t2.5-10.5\n"
+	cs, err := parseCaptured(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 || cs[0].file() != "zubair.mov" || cs[1].from != 2.5 || cs[1].to != 10.5 || cs[0].to != 0 {
+		t.Fatalf("parsed %+v", cs)
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@c:p.mp4", "want 5 tab-separated fields"},
+		{"a/b\tturns\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-", `name "a/b"`},
+		{"a\tmask\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-", `kind "mask"`},
+		{"a\tturns\tABC\tgithub.com/a/b@c:p.mp4\t-", `sha256 "ABC"`},
+		{"a\tturns\t" + sum + "\thttps://x/p.mp4\t-", "want github.com/owner/repo@commit:path"},
+		{"a\tscreen\t" + sum + "\tgithub.com/a/b@c:p.mp4\t5-2", `seconds "5-2"`},
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-\na\tturns\t" + sum + "\tgithub.com/a/b@c:q.mp4\t-", "captured.tsv:2: name \"a\""},
+	} {
+		if _, err := parseCaptured(tc.line); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.line, err, tc.want)
+		}
+	}
+}
+
+// clipReader reads windows of a short clip by decoding it from the start
+// (some files, such as WebM from a browser, cannot seek or say their frame
+// rate; fps is then 15, the rate VideoFrames assumes).
+type clipReader struct {
+	path string
+	v    *VideoFrames
+	next int // index of the frame the next read returns
+}
+
+func (r *clipReader) close() {
+	if r.v != nil {
+		r.v.Close()
+		r.v = nil
+	}
+}
+
+// window returns up to n frames from frame start (the caller closes them).
+func (r *clipReader) window(t *testing.T, start, n int) []gocv.Mat {
+	t.Helper()
+	if r.v == nil || start < r.next {
+		r.close()
+		v, err := OpenVideo(r.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.v, r.next = v, 0
+	}
+	skip := gocv.NewMat()
+	defer skip.Close()
+	for ; r.next < start; r.next++ {
+		if _, err := r.v.Next(context.Background(), &skip); err != nil {
+			return nil
+		}
+	}
+	var out []gocv.Mat
+	for len(out) < n {
+		m := gocv.NewMat()
+		if _, err := r.v.Next(context.Background(), &m); err != nil {
+			m.Close()
+			break
+		}
+		r.next++
+		out = append(out, m)
+	}
+	return out
+}
+
+// capturedStep is how often a challenge window starts in a captured attack
+// clip (seconds): the windows overlap, each one is an attempt starting at
+// another moment of the same presentation.
+const capturedStep = 0.5
+
+// TestEvaluationCaptured: phones and prints showing a face, filmed by a
+// real camera (testdata/captured.tsv; full evaluation only, with the clips
+// present in $FACEGATE_EVAL_CAPTURED). Every window is checked with both
+// challenge directions and both detectors.
+func TestEvaluationCaptured(t *testing.T) {
+	sharedOrSkip(t)
+	if !fullEval() {
+		t.Skip("captured clips are only in the full evaluation (make eval-liveness)")
+	}
+	var attacks []capturedClip
+	for _, c := range capturedClips(t) {
+		if c.kind != clipTurns {
+			attacks = append(attacks, c)
+		}
+	}
+	if len(attacks) == 0 {
+		t.Skipf("no captured attack clip in FACEGATE_EVAL_CAPTURED=%q (docs/liveness.md, \"Real camera clips\")", os.Getenv("FACEGATE_EVAL_CAPTURED"))
+	}
+	targets := map[string]float64{clipScreen: 0, clipPrint: 0}
+	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
+		finder, done := newFinder(t, det)
+		tallies := map[string]*tally{}
+		add := func(name string, r Result) {
+			if tallies[name] == nil {
+				tallies[name] = &tally{name: name, attack: true}
+			}
+			tallies[name].add(r)
+		}
+		for _, c := range attacks {
+			evaluateCapturedAttack(t, c, det, finder, func(accepted bool, r Result) {
+				add("captured "+c.kind+" ("+det+")", r)
+				add("captured "+c.kind+" ("+det+", "+c.name+")", r)
+				if accepted {
+					add("captured "+c.kind+" ("+det+", starts on an accepted face)", r)
+				}
+			})
+		}
+		done()
+		names := make([]string, 0, len(tallies))
+		for n := range tallies {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			t.Log(tallies[n])
+		}
+		for kind, target := range targets {
+			if tl := tallies["captured "+kind+" ("+det+")"]; tl != nil && float64(tl.accepted) > target*float64(tl.total) {
+				t.Errorf("captured %s (%s): %d of %d attacks accepted, above the target APCER %.0f %%", kind, det, tl.accepted, tl.total, 100*target)
+			}
+		}
+	}
+}
+
+// evaluateCapturedAttack checks the windows of one attack clip that start
+// within its seconds, asking both ways; add gets whether the first frame's
+// face would have been accepted by the capture (as at a gate) and the result.
+func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Finder, add func(accepted bool, r Result)) {
+	p := filepath.Join(os.Getenv("FACEGATE_EVAL_CAPTURED"), c.file())
+	v, err := OpenVideo(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fps := v.FPS()
+	v.Close()
+	reader := &clipReader{path: p}
+	defer reader.close()
+	win := int(DefaultConfig.Window.Seconds()*fps) + 1
+	from, to := int(c.from*fps), int(c.to*fps)
+	an := finder.(AnalyzerFinder).An
+	windows := 0
+	for start := from; ; start += max(1, int(capturedStep*fps)) {
+		if to > 0 && start > to {
+			break
+		}
+		mats := reader.window(t, start, win)
+		if len(mats) < win {
+			closeAll(mats)
+			break
+		}
+		windows++
+		an.Reset()
+		first, err := an.Analyze(mats[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []Direction{Left, Right} {
+			an.Reset()
+			r, err := Check(context.Background(), Config{}, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(first.Best >= 0, r)
+			if r.Live {
+				t.Logf("%s accepted captured %s %s at %.1f s (asked %s): %+v", det, c.kind, c.name, float64(start)/fps, dir, r.Cues)
+			}
+		}
+		closeAll(mats)
+	}
+	t.Logf("captured %s %s: %d windows of %.1f s, one every %.1f s, from %.1f s", c.kind, c.name, windows, DefaultConfig.Window.Seconds(), capturedStep, float64(from)/fps)
+}
