@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2 prometheus
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test test-telegraf vet demo demo-site fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness eval-data
+.PHONY: help deps build test test-telegraf vet demo demo-site fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness eval-data captured-clips
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -85,7 +85,10 @@ eval-data: ## fetch the real recordings the liveness evaluation adds to ../share
 		chmod u+w $(EVAL_DATA)/ffmpeg-go-0.5.0/*.mp4; }
 	@cd $(EVAL_DATA) && sha256sum -c --quiet $(CURDIR)/liveness/testdata/eval-data.sha256
 
-eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces and the eval-data recordings: APCER per attack type, BPCER (~6 min; EVAL_SEEDS=a-b renders other attacks, EVAL_ONLY=Attacks|Recording runs one half; docs/liveness.md)
+captured-clips: ## fetch the real camera clips of liveness/testdata/captured.tsv from GitHub into EVAL_CAPTURED (needs github.com; never committed; docs/liveness.md)
+	EVAL_CAPTURED=$(EVAL_CAPTURED) sh scripts/captured-clips.sh
+
+eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces, the eval-data recordings and the captured clips present: APCER per attack type, BPCER (~9 min; EVAL_SEEDS=a-b renders other attacks, EVAL_ONLY=Attacks|Recording|Captured runs one part, EVAL_RECORDINGS=a,b some recordings; docs/liveness.md)
 	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) FACEGATE_EVAL_SEEDS=$(EVAL_SEEDS) FACEGATE_EVAL_CAPTURED=$(EVAL_CAPTURED) FACEGATE_EVAL_RECORDINGS=$(EVAL_RECORDINGS) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation$(EVAL_ONLY)' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,9 +28,10 @@ import (
 
 // Kinds of captured clip.
 const (
-	clipTurns  = "turns"  // bona fide: a person turning the head on purpose
-	clipScreen = "screen" // attack: a phone or tablet screen showing a face
-	clipPrint  = "print"  // attack: a printed photo
+	clipTurns  = "turns"         // bona fide: a person turning the head on purpose
+	clipStill  = "screen-still"  // attack: a photo on a phone, tablet or monitor
+	clipReplay = "screen-replay" // attack: a video of the person played on a screen
+	clipPrint  = "print"         // attack: a printed photo
 )
 
 // capturedClip is one line of testdata/captured.tsv.
@@ -67,8 +69,8 @@ func parseCaptured(text string) ([]capturedClip, error) {
 		switch {
 		case c.name == "" || strings.ContainsAny(c.name, "/\\. ") || seen[c.name]:
 			return nil, fmt.Errorf("testdata/captured.tsv:%d: name %q: want a unique name without / \\ . or space", i+1, c.name)
-		case !slices.Contains([]string{clipTurns, clipScreen, clipPrint}, c.kind):
-			return nil, fmt.Errorf("testdata/captured.tsv:%d: kind %q: want turns, screen or print", i+1, c.kind)
+		case !slices.Contains([]string{clipTurns, clipStill, clipReplay, clipPrint}, c.kind):
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: kind %q: want turns, screen-still, screen-replay or print", i+1, c.kind)
 		case len(c.sha256) != 64 || strings.Trim(c.sha256, "0123456789abcdef") != "":
 			return nil, fmt.Errorf("testdata/captured.tsv:%d: sha256 %q: want 64 lowercase hex digits", i+1, c.sha256)
 		case !strings.HasPrefix(c.source, "github.com/") || !strings.Contains(c.source, "@") || !strings.Contains(c.source, ":"):
@@ -138,7 +140,7 @@ func fileSHA256(p string) (string, error) {
 func TestParseCaptured(t *testing.T) {
 	const sum = "25d69348e293069e01edc5d6bacbd52816a014c183291a31e6c259b31176722a"
 	good := "# comment\nzubair\tturns\t" + sum + "\tgithub.com/a/b@08f1212:videos/real.mov\t-\n" +
-		"zubair-phone\tscreen\t" + sum + "\tgithub.com/a/b@08f1212:videos/fake.mp4\t2.5-10.5\n"
+		"zubair-phone\tscreen-replay\t" + sum + "\tgithub.com/a/b@08f1212:videos/fake.mp4\t2.5-10.5\n"
 	cs, err := parseCaptured(good)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +154,7 @@ func TestParseCaptured(t *testing.T) {
 		{"a\tmask\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-", `kind "mask"`},
 		{"a\tturns\tABC\tgithub.com/a/b@c:p.mp4\t-", `sha256 "ABC"`},
 		{"a\tturns\t" + sum + "\thttps://x/p.mp4\t-", "want github.com/owner/repo@commit:path"},
-		{"a\tscreen\t" + sum + "\tgithub.com/a/b@c:p.mp4\t5-2", `seconds "5-2"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@c:p.mp4\t5-2", `seconds "5-2"`},
 		{"a\tturns\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-\na\tturns\t" + sum + "\tgithub.com/a/b@c:q.mp4\t-", "captured.tsv:2: name \"a\""},
 	} {
 		if _, err := parseCaptured(tc.line); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -231,7 +233,19 @@ func TestEvaluationCaptured(t *testing.T) {
 	if len(attacks) == 0 {
 		t.Skipf("no captured attack clip in FACEGATE_EVAL_CAPTURED=%q (docs/liveness.md, \"Real camera clips\")", os.Getenv("FACEGATE_EVAL_CAPTURED"))
 	}
-	targets := map[string]float64{clipScreen: 0, clipPrint: 0}
+	// The targets of the issue: 0 % for a photo on a screen or a print,
+	// 5 % for a replay that does not answer (its face does not turn, or
+	// turns the other way). A replay that turns the asked way answers the
+	// challenge, which the threat model accepts (1 in 2): counted, with no
+	// target.
+	targets := map[string]float64{
+		clipStill: 0, clipPrint: 0,
+		clipReplay + ", " + answerNone: 0.05, clipReplay + ", " + answerWrong: 0.05,
+	}
+	labels := map[string][]float64{}
+	for _, c := range attacks {
+		labels[c.name], _ = labelYaws(t, filepath.Join(os.Getenv("FACEGATE_EVAL_CAPTURED"), c.file()), math.MaxInt)
+	}
 	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
 		finder, done := newFinder(t, det)
 		tallies := map[string]*tally{}
@@ -242,11 +256,15 @@ func TestEvaluationCaptured(t *testing.T) {
 			tallies[name].add(r)
 		}
 		for _, c := range attacks {
-			evaluateCapturedAttack(t, c, det, finder, func(accepted bool, r Result) {
-				add("captured "+c.kind+" ("+det+")", r)
-				add("captured "+c.kind+" ("+det+", "+c.name+")", r)
+			evaluateCapturedAttack(t, c, det, finder, labels[c.name], func(answer string, accepted bool, r Result) {
+				kind := c.kind
+				if c.kind == clipReplay {
+					kind += ", " + answer
+				}
+				add("captured "+kind+" ("+det+")", r)
+				add("captured ("+det+", "+c.name+")", r)
 				if accepted {
-					add("captured "+c.kind+" ("+det+", starts on an accepted face)", r)
+					add("captured "+kind+" ("+det+", starts on an accepted face)", r)
 				}
 			})
 		}
@@ -260,17 +278,49 @@ func TestEvaluationCaptured(t *testing.T) {
 			t.Log(tallies[n])
 		}
 		for kind, target := range targets {
-			if tl := tallies["captured "+kind+" ("+det+")"]; tl != nil && float64(tl.accepted) > target*float64(tl.total) {
-				t.Errorf("captured %s (%s): %d of %d attacks accepted, above the target APCER %.0f %%", kind, det, tl.accepted, tl.total, 100*target)
+			name := "captured " + kind + " (" + det + ")"
+			if tl := tallies[name]; tl != nil && float64(tl.accepted) > target*float64(tl.total) {
+				t.Errorf("%s: %d of %d attacks accepted, above the target APCER %.0f %%", name, tl.accepted, tl.total, 100*target)
 			}
 		}
 	}
 }
 
+// What the face shown by an attack does in a window, by the label (YuNet's
+// landmark yaw, as for the recordings) against the check's own amplitude.
+const (
+	answerNone  = "its face does not turn"
+	answerWrong = "its face turns the other way"
+	answerAsked = "its face turns the asked way"
+)
+
+// replayAnswer classifies a window of label yaws for challenge dir.
+func replayAnswer(yaw []float64, dir Direction) string {
+	base := math.NaN()
+	var asked, other float64
+	for _, y := range yaw {
+		switch {
+		case math.IsNaN(y):
+		case math.IsNaN(base):
+			base = y
+		default:
+			asked = math.Max(asked, (y-base)*dir.sign())
+			other = math.Max(other, -(y-base)*dir.sign())
+		}
+	}
+	switch {
+	case asked >= DefaultConfig.MinAmplitude:
+		return answerAsked
+	case other >= DefaultConfig.MinAmplitude:
+		return answerWrong
+	}
+	return answerNone
+}
+
 // evaluateCapturedAttack checks the windows of one attack clip that start
 // within its seconds, asking both ways; add gets whether the first frame's
 // face would have been accepted by the capture (as at a gate) and the result.
-func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Finder, add func(accepted bool, r Result)) {
+func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Finder, label []float64, add func(answer string, accepted bool, r Result)) {
 	p := filepath.Join(os.Getenv("FACEGATE_EVAL_CAPTURED"), c.file())
 	v, err := OpenVideo(p)
 	if err != nil {
@@ -305,12 +355,36 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 			if err != nil {
 				t.Fatal(err)
 			}
-			add(first.Best >= 0, r)
+			answer := replayAnswer(label[start:min(start+win, len(label))], dir)
+			add(answer, first.Best >= 0, r)
 			if r.Live {
-				t.Logf("%s accepted captured %s %s at %.1f s (asked %s): %+v", det, c.kind, c.name, float64(start)/fps, dir, r.Cues)
+				t.Logf("%s accepted captured %s %s at %.1f s (asked %s, %s): %+v", det, c.kind, c.name, float64(start)/fps, dir, answer, r.Cues)
 			}
 		}
 		closeAll(mats)
 	}
 	t.Logf("captured %s %s: %d windows of %.1f s, one every %.1f s, from %.1f s", c.kind, c.name, windows, DefaultConfig.Window.Seconds(), capturedStep, float64(from)/fps)
+}
+
+func TestReplayAnswer(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name string
+		yaw  []float64
+		dir  Direction
+		want string
+	}{
+		{"still", []float64{0.01, 0.02, 0.0, 0.01}, Left, answerNone},
+		{"turns left (nose to the image's right)", []float64{0.0, 0.02, 0.05}, Left, answerAsked},
+		{"turns left, asked right", []float64{0.0, 0.02, 0.05}, Right, answerWrong},
+		{"from the first face seen", []float64{nan, 0.10, 0.08, 0.06}, Right, answerAsked},
+		{"no face", []float64{nan, nan}, Left, answerNone},
+		{"both ways: the asked one counts", []float64{0, -0.05, 0.05}, Left, answerAsked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := replayAnswer(tc.yaw, tc.dir); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
