@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"context"
 	"errors"
 	"image"
 	"math"
@@ -390,7 +391,7 @@ func TestTrackedYawNeedsBothSidesOfTheOutline(t *testing.T) {
 	}
 }
 
-func TestStartFaceIsInsideTheFrame(t *testing.T) {
+func TestStartFace(t *testing.T) {
 	frame := image.Rect(0, 0, 640, 480)
 	cand := func(boxes ...image.Rectangle) []capture.Candidate {
 		var cs []capture.Candidate
@@ -401,20 +402,52 @@ func TestStartFaceIsInsideTheFrame(t *testing.T) {
 	}
 	cut := image.Rect(44, -10, 522, 502) // YuNet's box of a face larger than the frame
 	inside, small := image.Rect(100, 100, 300, 320), image.Rect(400, 50, 480, 140)
+	none := image.Rectangle{}
 	for _, tc := range []struct {
 		name string
 		a    capture.Analysis
+		near image.Rectangle
 		want int
+		err  error
 	}{
-		{"the best acceptable face", capture.Analysis{Candidates: cand(inside, small), Best: 1}, 1},
-		{"no acceptable face: the largest", capture.Analysis{Candidates: cand(inside, small), Best: -1}, 0},
-		{"the best is cut by the edge: the largest inside", capture.Analysis{Candidates: cand(cut, small), Best: 0}, 1},
-		{"the largest is cut by the edge", capture.Analysis{Candidates: cand(cut, small), Best: -1}, 1},
-		{"only a face cut by the edge", capture.Analysis{Candidates: cand(cut), Best: -1}, -1},
-		{"no face", capture.Analysis{Best: -1}, -1},
+		{"the best acceptable face", capture.Analysis{Candidates: cand(inside, small), Best: 1}, none, 1, nil},
+		{"no acceptable face: the largest", capture.Analysis{Candidates: cand(inside, small), Best: -1}, none, 0, nil},
+		{"the best is cut by the edge: the largest inside", capture.Analysis{Candidates: cand(cut, small), Best: 0}, none, 1, nil},
+		{"the largest is cut by the edge", capture.Analysis{Candidates: cand(cut, small), Best: -1}, none, 1, nil},
+		{"only a face cut by the edge", capture.Analysis{Candidates: cand(cut), Best: -1}, none, -1, nil},
+		{"no face", capture.Analysis{Best: -1}, none, -1, nil},
+		{"near: the chosen face, not the best", capture.Analysis{Candidates: cand(inside, small), Best: 0}, small.Add(image.Pt(10, 5)), 1, nil},
+		{"near: the chosen face is cut, another is inside", capture.Analysis{Candidates: cand(cut, small), Best: 1}, image.Rect(60, 0, 500, 470), -1, ErrFaceCut},
+		{"near: nothing overlaps the chosen face", capture.Analysis{Candidates: cand(small), Best: 0}, inside, -1, nil},
+		{"near: a face barely overlapping is another", capture.Analysis{Candidates: cand(inside), Best: 0}, image.Rect(250, 250, 450, 470), -1, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, startFace(tc.a, frame))
+			got, err := startFace(tc.a, frame, tc.near)
+			assert.Equal(t, tc.want, got)
+			assert.ErrorIs(t, err, tc.err)
+			if tc.err == nil {
+				assert.NoError(t, err)
+			}
 		})
+	}
+}
+
+// cutFinder finds only a face cut by the frame's edge.
+type cutFinder struct{}
+
+func (cutFinder) Face(gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
+	return image.Rectangle{}, nil, false, ErrFaceCut
+}
+func (cutFinder) Landmarks(gocv.Mat, image.Rectangle) (*Landmarks, error) { return nil, nil }
+
+func TestCheckOnACutFaceIsUnavailable(t *testing.T) {
+	frame := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	r, err := Check(context.Background(), Config{}, ModeChallenge, Left, cutFinder{}, &MatFrames{Mats: []gocv.Mat{frame}, FPS: testFPS})
+	if err != nil {
+		t.Fatalf("a cut face is an unavailable check, not an error: %v", err)
+	}
+	if r.Live || !r.Unavailable() || !slices.Contains(r.Reasons, ReasonNoFace) {
+		t.Fatalf("result %+v, want no_face (unavailable)", r)
 	}
 }

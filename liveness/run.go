@@ -57,6 +57,9 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 			var lm *Landmarks
 			var ok bool
 			box, lm, ok, err = finder.Face(frame)
+			if errors.Is(err, ErrFaceCut) {
+				return Result{Method: mode, Reasons: []Reason{ReasonNoFace}, Cues: Cues{Frames: 1, OnsetMS: -1}}, nil
+			}
 			if err != nil {
 				return Result{}, fmt.Errorf("liveness: find the face: %w", err)
 			}
@@ -85,13 +88,26 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 	return c.Result()
 }
 
-// AnalyzerFinder is a Finder over a capture.Analyzer: the best acceptable
-// face (else the largest) inside the frame starts the check; with YuNet (set YuNet), every
-// frame is analysed again for its landmarks. It does not close the analyzer.
+// AnalyzerFinder is a Finder over a capture.Analyzer. With YuNet (set
+// YuNet), every frame is analysed again for its landmarks. It does not close
+// the analyzer.
+//
+// The face the check starts from: with Near set (the daemon sets the face
+// the capture chose, the one the FaceAuth call is about), the face found
+// overlapping Near most, so that the check never measures another person or
+// a picture beside the worker; none overlapping is no face, and one that is
+// cut by the frame's edge is ErrFaceCut. Without Near (a clip given to
+// `facegate liveness`), the best acceptable face, else the largest, inside
+// the frame.
 type AnalyzerFinder struct {
 	An    *capture.Analyzer
 	YuNet bool
+	Near  image.Rectangle
 }
+
+// ErrFaceCut: the chosen face reaches out of the frame, so the check cannot
+// run on it (Check reports it as no_face, an unavailable check).
+var ErrFaceCut = errors.New("liveness: the face is cut by the frame's edge")
 
 // Face implements Finder.
 func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
@@ -99,28 +115,52 @@ func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool,
 	if err != nil {
 		return image.Rectangle{}, nil, false, err
 	}
-	best := startFace(a, image.Rect(0, 0, frame.Cols(), frame.Rows()))
-	if best < 0 {
-		return image.Rectangle{}, nil, false, nil
+	best, err := startFace(a, image.Rect(0, 0, frame.Cols(), frame.Rows()), f.Near)
+	if err != nil || best < 0 {
+		return image.Rectangle{}, nil, false, err
 	}
 	face := a.Candidates[best].Face
 	return face.Box, landmarksOf(face), true, nil
 }
 
-// startFace is the candidate a check starts from: the best acceptable one,
-// else the largest, of those inside the frame (-1 none). A box reaching out
-// of the frame (YuNet's, for a face cut by the edge) is no face to start
-// from; Checker.Start would refuse it as a bad frame.
-func startFace(a capture.Analysis, frame image.Rectangle) int {
+// minNearOverlap is the least intersection over union with Near for a face
+// to be the chosen one (it moved a little since the choice).
+const minNearOverlap = 0.3
+
+// startFace is the candidate a check starts from (-1 none); see
+// AnalyzerFinder. A box reaching out of the frame (YuNet's, for a face cut
+// by the edge) cannot start a check: Checker.Start refuses it.
+func startFace(a capture.Analysis, frame, near image.Rectangle) (int, error) {
+	if !near.Empty() {
+		best, bestIoU := -1, minNearOverlap
+		for i, c := range a.Candidates {
+			if v := iou(c.Face.Box, near); v >= bestIoU {
+				best, bestIoU = i, v
+			}
+		}
+		if best >= 0 && !a.Candidates[best].Face.Box.In(frame) {
+			return -1, ErrFaceCut
+		}
+		return best, nil
+	}
 	if a.Best >= 0 && a.Candidates[a.Best].Face.Box.In(frame) {
-		return a.Best
+		return a.Best, nil
 	}
 	for i, c := range a.Candidates { // largest first
 		if c.Face.Box.In(frame) {
-			return i
+			return i, nil
 		}
 	}
-	return -1
+	return -1, nil
+}
+
+func iou(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	i := float64(in.Dx() * in.Dy())
+	return i / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - i)
 }
 
 // Landmarks implements Finder: the landmarks of the face overlapping near most.

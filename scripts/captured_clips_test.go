@@ -82,4 +82,37 @@ func TestCapturedClips(t *testing.T) {
 	if err == nil || !strings.Contains(out, "someone.mov: not the clip the manifest names") {
 		t.Fatalf("a wrong clip: err %v, output %q; want a failure naming it", err, out)
 	}
+
+	// A repository whose file is not the manifest's: nothing is installed.
+	if err := os.Remove(filepath.Join(dest, "someone.mov")); err != nil {
+		t.Fatal(err)
+	}
+	git(t, home, "init", "-q", work)
+	if err := os.MkdirAll(filepath.Join(work, "videos"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "videos", "Real.MOV"), []byte("another clip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, home, "-C", work, "add", ".")
+	git(t, home, "-C", work, "commit", "-qm", "another")
+	other := git(t, home, "-C", work, "rev-parse", "HEAD")
+	if err := os.WriteFile(manifest, []byte("\n"+strings.Replace(line, commit, other, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run()
+	if err == nil || !strings.Contains(out, "someone: github.com/someone/clips@"+other+":videos/Real.MOV is not the clip") {
+		t.Fatalf("a repository with another clip: err %v, output %q; want a failure naming it", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "someone.mov")); !os.IsNotExist(err) {
+		t.Fatalf("a clip that is not the manifest's was installed (%v)", err)
+	}
+
+	// No manifest: a failure, not silence.
+	if err := os.Remove(manifest); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(); err == nil || !strings.Contains(out, "cannot read the manifest") {
+		t.Fatalf("no manifest: err %v, output %q", err, out)
+	}
 }

@@ -58,7 +58,7 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 	}
 	l.an.Reset()
 	src := &cameraFrames{src: l.frames}
-	finder := fallbackFinder{inner: liveness.AnalyzerFinder{An: l.an, YuNet: l.yunet}, box: req.Box}
+	finder := startFinder(l.an, l.yunet, req.Box)
 	res, err := liveness.Check(ctx, l.cfg, mode, dir, finder, src)
 	if err != nil {
 		return kiosk.LivenessResult{}, err
@@ -96,8 +96,17 @@ func (c *cameraFrames) Next(ctx context.Context, dst *gocv.Mat) (d time.Duration
 	return info.At.Sub(c.first.At), nil
 }
 
+// startFinder starts the check on the face the capture chose (box: the
+// face the FaceAuth call is about), never on another person or a picture
+// beside it.
+func startFinder(an *capture.Analyzer, yunet bool, box image.Rectangle) fallbackFinder {
+	return fallbackFinder{inner: liveness.AnalyzerFinder{An: an, YuNet: yunet, Near: box}, box: box}
+}
+
 // fallbackFinder uses the selection's face box when the detector finds no
-// face at the start of the check (the face was chosen a moment before).
+// face near it at the start of the check (the face was chosen a moment
+// before). A face found but cut by the frame's edge (liveness.ErrFaceCut)
+// is not replaced by the old box: the check is unavailable.
 type fallbackFinder struct {
 	inner liveness.Finder
 	box   image.Rectangle
