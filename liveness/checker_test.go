@@ -416,6 +416,7 @@ func TestStartFace(t *testing.T) {
 		{"the largest is cut by the edge", capture.Analysis{Candidates: cand(cut, small), Best: -1}, none, 1, nil},
 		{"only a face cut by the edge", capture.Analysis{Candidates: cand(cut), Best: -1}, none, -1, nil},
 		{"no face", capture.Analysis{Best: -1}, none, -1, nil},
+		{"an empty box", capture.Analysis{Candidates: cand(image.Rectangle{}, small), Best: 0}, none, 1, nil},
 		{"near: the chosen face, not the best", capture.Analysis{Candidates: cand(inside, small), Best: 0}, small.Add(image.Pt(10, 5)), 1, nil},
 		{"near: the chosen face is cut, another is inside", capture.Analysis{Candidates: cand(cut, small), Best: 1}, image.Rect(60, 0, 500, 470), -1, ErrFaceCut},
 		{"near: nothing overlaps the chosen face", capture.Analysis{Candidates: cand(small), Best: 0}, inside, -1, nil},

@@ -445,7 +445,7 @@ func (d Direction) opposite() Direction {
 // recordingWindows returns a reader of n frames from frame start: by
 // seeking, or for a clip turning on purpose by decoding it from the start
 // (clipReader).
-func recordingWindows(t *testing.T, rec recording) (window func(start, n int) []gocv.Mat, close func()) {
+func recordingWindows(t *testing.T, rec recording) (window func(start, n int) []gocv.Mat, done func()) {
 	if rec.onPurpose {
 		r := &clipReader{path: rec.path}
 		return func(start, n int) []gocv.Mat { return r.window(t, start, n) }, r.close

@@ -138,21 +138,24 @@ func startFace(a capture.Analysis, frame, near image.Rectangle) (int, error) {
 				best, bestIoU = i, v
 			}
 		}
-		if best >= 0 && !a.Candidates[best].Face.Box.In(frame) {
+		if best >= 0 && !inside(a.Candidates[best].Face.Box, frame) {
 			return -1, ErrFaceCut
 		}
 		return best, nil
 	}
-	if a.Best >= 0 && a.Candidates[a.Best].Face.Box.In(frame) {
+	if a.Best >= 0 && inside(a.Candidates[a.Best].Face.Box, frame) {
 		return a.Best, nil
 	}
 	for i, c := range a.Candidates { // largest first
-		if c.Face.Box.In(frame) {
+		if inside(c.Face.Box, frame) {
 			return i, nil
 		}
 	}
 	return -1, nil
 }
+
+// inside: a box to start from (Rectangle.In holds for an empty one too).
+func inside(box, frame image.Rectangle) bool { return !box.Empty() && box.In(frame) }
 
 func iou(a, b image.Rectangle) float64 {
 	in := a.Intersect(b)

@@ -14,10 +14,12 @@ import (
 func git(t *testing.T, home string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
-	out, err := cmd.CombinedOutput()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t"}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
+		t.Fatalf("git %v: %v\n%s%s", args, err, out, stderr.String())
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -57,7 +59,7 @@ func TestCapturedClips(t *testing.T) {
 	}
 	run := func() (string, error) {
 		cmd := exec.Command("sh", "captured-clips.sh")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "EVAL_CAPTURED=" + dest, "CAPTURED_MANIFEST=" + manifest}
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GIT_CONFIG_NOSYSTEM=1", "EVAL_CAPTURED=" + dest, "CAPTURED_MANIFEST=" + manifest}
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
