@@ -41,7 +41,7 @@ func TestAnalyzeGocvFace(t *testing.T) {
 	}
 	c := an.Candidates[an.Best]
 	want := image.Rect(229, 149, 469, 389)
-	if iou := rectIoU(c.Face.Box, want); iou < 0.5 {
+	if iou := IoU(c.Face.Box, want); iou < 0.5 {
 		t.Errorf("face %v, want about %v (IoU %.2f)", c.Face.Box, want, iou)
 	}
 	if c.Quality.Eyes != 2 || c.Quality.Frontal < 0.5 {

@@ -183,12 +183,13 @@ func (a *Analyzer) failedThresholds(c Candidate, frame image.Rectangle) []Reason
 func (a *Analyzer) steadiness(b image.Rectangle) float64 {
 	best := 0.0
 	for _, t := range a.track {
-		best = math.Max(best, rectIoU(b, t))
+		best = math.Max(best, IoU(b, t))
 	}
 	return best
 }
 
-func rectIoU(a, b image.Rectangle) float64 {
+// IoU is the intersection over union of two boxes (0 when apart).
+func IoU(a, b image.Rectangle) float64 {
 	in := a.Intersect(b)
 	if in.Empty() {
 		return 0
@@ -309,7 +310,7 @@ const (
 // when it may be reused.
 func (a *Analyzer) steadyEyes(b image.Rectangle, look *[eyeLookPx * eyeLookPx]byte) (eyeCheck, bool) {
 	for i, t := range a.track {
-		if i >= len(a.trackEyes) || rectIoU(b, t) < eyeSteadyIoU || a.trackEyes[i].age >= eyeReuse {
+		if i >= len(a.trackEyes) || IoU(b, t) < eyeSteadyIoU || a.trackEyes[i].age >= eyeReuse {
 			continue
 		}
 		e := a.trackEyes[i]

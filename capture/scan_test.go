@@ -37,7 +37,7 @@ func TestOctaveScanFindsWhatOneCallFinds(t *testing.T) {
 			gocv.EqualizeHist(grey, &eq)
 			hit := func(rs []image.Rectangle) bool {
 				for _, r := range rs {
-					if rectIoU(r, truth) > 0.4 {
+					if IoU(r, truth) > 0.4 {
 						return true
 					}
 				}

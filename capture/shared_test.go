@@ -84,7 +84,7 @@ func matches(got, want image.Rectangle) bool {
 		return false
 	}
 	c := image.Pt((got.Min.X+got.Max.X)/2, (got.Min.Y+got.Max.Y)/2)
-	return rectIoU(got, want) >= 0.4 || c.In(want)
+	return IoU(got, want) >= 0.4 || c.In(want)
 }
 
 func TestExpectedStills(t *testing.T) {
@@ -212,7 +212,7 @@ func TestSyntheticClipFrames52to60(t *testing.T) {
 					t.Fatalf("frame %d: no face (reason %s)", i, an.Reason)
 				}
 				got := an.Candidates[an.Best].Face.Box
-				if iou := rectIoU(got, want[cfg.Detector]); iou < 0.6 {
+				if iou := IoU(got, want[cfg.Detector]); iou < 0.6 {
 					t.Fatalf("frame %d: box %v, want %v (IoU %.2f)", i, got, want[cfg.Detector], iou)
 				}
 			}

@@ -277,14 +277,7 @@ func TestEvaluationCaptured(t *testing.T) {
 			})
 		}
 		done()
-		names := make([]string, 0, len(tallies))
-		for n := range tallies {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		for _, n := range names {
-			t.Log(tallies[n])
-		}
+		logTallies(t, tallies)
 		for kind, target := range targets {
 			name := "captured " + kind + " (" + det + ")"
 			if tl := tallies[name]; tl != nil && float64(tl.accepted) > target*float64(tl.total) {

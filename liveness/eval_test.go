@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"image"
+	"maps"
 	"math"
 	"math/rand"
 	"os"
@@ -603,12 +604,13 @@ func TestEvaluationRecording(t *testing.T) {
 			}
 		}
 	}
-	names := make([]string, 0, len(tallies))
-	for n := range tallies {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	logTallies(t, tallies)
+}
+
+// logTallies logs the tallies by name.
+func logTallies(t *testing.T, tallies map[string]*tally) {
+	t.Helper()
+	for _, n := range slices.Sorted(maps.Keys(tallies)) {
 		t.Log(tallies[n])
 	}
 }

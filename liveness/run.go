@@ -134,7 +134,7 @@ func startFace(a capture.Analysis, frame, near image.Rectangle) (int, error) {
 	if !near.Empty() {
 		best, bestIoU := -1, minNearOverlap
 		for i, c := range a.Candidates {
-			if v := iou(c.Face.Box, near); v >= bestIoU {
+			if v := capture.IoU(c.Face.Box, near); v >= bestIoU {
 				best, bestIoU = i, v
 			}
 		}
@@ -156,15 +156,6 @@ func startFace(a capture.Analysis, frame, near image.Rectangle) (int, error) {
 
 // inside: a box to start from (Rectangle.In holds for an empty one too).
 func inside(box, frame image.Rectangle) bool { return !box.Empty() && box.In(frame) }
-
-func iou(a, b image.Rectangle) float64 {
-	in := a.Intersect(b)
-	if in.Empty() {
-		return 0
-	}
-	i := float64(in.Dx() * in.Dy())
-	return i / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - i)
-}
 
 // Landmarks implements Finder: the landmarks of the face overlapping near most.
 func (f AnalyzerFinder) Landmarks(frame gocv.Mat, near image.Rectangle) (*Landmarks, error) {
