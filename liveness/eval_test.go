@@ -443,6 +443,20 @@ func (d Direction) opposite() Direction {
 	return Left
 }
 
+// acceptedAtStart reports whether the capture would accept a face in the
+// window's first frame (frontal, sharp, large enough): at a gate the
+// challenge starts on such a face, a window of a recording may start
+// anywhere.
+func acceptedAtStart(t *testing.T, an *capture.Analyzer, first gocv.Mat) bool {
+	t.Helper()
+	an.Reset()
+	a, err := an.Analyze(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Best >= 0
+}
+
 // recordingWindows returns a reader of n frames from frame start: by
 // seeking, or for a clip turning on purpose by decoding it from the start
 // (clipReader).
@@ -682,16 +696,10 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 		for k, e := range events {
 			mats := window(e.start, win)
 			if len(mats) < win {
+				closeAll(mats)
 				t.Fatalf("recording %s: read %d frames of the window at frame %d, want %d", rec.name, len(mats), e.start, win)
 			}
-			// At a gate the challenge starts on a face the capture accepted
-			// (frontal, sharp, large enough); a window may start anywhere.
-			finder.(AnalyzerFinder).An.Reset()
-			first, err := finder.(AnalyzerFinder).An.Analyze(mats[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			accepted := first.Best >= 0
+			accepted := acceptedAtStart(t, finder.(AnalyzerFinder).An, mats[0])
 			r := check(mats, e.dir)
 			// By the size of the turn: a person asked to turn makes a
 			// deliberate one; talking makes many that barely reach the label.
