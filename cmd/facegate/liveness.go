@@ -28,6 +28,9 @@ type livenessResult struct {
 // during one challenge issued at its first frame. Exit 0 live, 1 not live,
 // 2 error.
 func runLiveness(ctx context.Context, a *app, args []string) int {
+	if len(args) > 0 && args[0] == "eval" {
+		return runLivenessEval(ctx, a, args[1:])
+	}
 	fs := flag.NewFlagSet("liveness", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	videoPath := fs.String("video", "", "video file: the camera from the moment the challenge was shown")
@@ -59,18 +62,9 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return fail("--challenge %q is not left or right", *challenge)
 	}
-	det := *detector
-	if *model != "" && det == capture.DetectorHaar && !flagSet(fs, "detector") {
-		det = capture.DetectorYuNet
-	}
-	switch det {
-	case capture.DetectorHaar:
-	case capture.DetectorYuNet:
-		if *model == "" {
-			return fail("--detector yunet needs --model (the YuNet ONNX file, see docs/capture.md)")
-		}
-	default:
-		return fail("--detector %q is not haar or yunet", det)
+	det, msg := livenessDetector(fs, *detector, *model)
+	if msg != "" {
+		return fail("%s", msg)
 	}
 	if _, err := os.Stat(*videoPath); err != nil {
 		return fail("cannot read %s: %v", *videoPath, err)
@@ -80,12 +74,7 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 		return fail("%v", err)
 	}
 	defer an.Close()
-	v, err := liveness.OpenVideo(*videoPath)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer v.Close()
-	res, err := liveness.Check(ctx, liveness.Config{}, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
+	res, err := checkClip(ctx, an, det, *videoPath, dir)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -113,6 +102,37 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 	fmt.Fprintf(a.stdout, "%s%s: score %.2f; %d frames, %d points, yaw %.3f (against %.3f), onset %d ms, parallax %.4f, nose lead %.4f, non-developable %.4f\n",
 		verdict, why, res.Score, c.Frames, c.Points, c.Yaw, c.YawAgainst, c.OnsetMS, c.Parallax, c.NoseLead, c.NonDevelopable)
 	return code
+}
+
+// livenessDetector resolves --detector and --model (a model alone means
+// yunet); the message says what is wrong, "" when nothing is.
+func livenessDetector(fs *flag.FlagSet, detector, model string) (string, string) {
+	det := detector
+	if model != "" && det == capture.DetectorHaar && !flagSet(fs, "detector") {
+		det = capture.DetectorYuNet
+	}
+	switch det {
+	case capture.DetectorHaar:
+	case capture.DetectorYuNet:
+		if model == "" {
+			return "", "--detector yunet needs --model (the YuNet ONNX file, see docs/capture.md)"
+		}
+	default:
+		return "", fmt.Sprintf("--detector %q is not haar or yunet", det)
+	}
+	return det, ""
+}
+
+// checkClip runs one challenge over a clip whose first frame is where the
+// challenge was issued.
+func checkClip(ctx context.Context, an *capture.Analyzer, det, path string, dir liveness.Direction) (liveness.Result, error) {
+	an.Reset()
+	v, err := liveness.OpenVideo(path)
+	if err != nil {
+		return liveness.Result{}, err
+	}
+	defer v.Close()
+	return liveness.Check(ctx, liveness.Config{}, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
 }
 
 // flagSet reports whether the flag was given on the command line.
