@@ -370,12 +370,19 @@ type Audit struct {
 	SaveCrops bool `yaml:"save_crops"`
 	// CropDays: saved crops older than this are deleted.
 	CropDays int `yaml:"crop_days"`
+	// SaveLivenessClips keeps each liveness check's camera frames as a clip
+	// with its verdict in <state_dir>/liveness-clips, to measure the check at
+	// this gate (docs/liveness.md; faces of workers: off by default).
+	SaveLivenessClips bool `yaml:"save_liveness_clips"`
+	// LivenessClipDays: saved clips older than this are deleted.
+	LivenessClipDays int `yaml:"liveness_clip_days"`
 }
 
 func (a *Audit) setDefaults() {
 	a.MaxSizeMB = 10
 	a.MaxFiles = 5
 	a.CropDays = 7
+	a.LivenessClipDays = 7
 }
 
 func (a *Audit) validate() error {
@@ -386,6 +393,9 @@ func (a *Audit) validate() error {
 		return err
 	}
 	if err := between("audit.crop_days", a.CropDays, 1, 90); err != nil {
+		return err
+	}
+	if err := between("audit.liveness_clip_days", a.LivenessClipDays, 1, 90); err != nil {
 		return err
 	}
 	return nil

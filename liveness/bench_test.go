@@ -170,3 +170,32 @@ func asCameraFrame(m gocv.Mat) gocv.Mat {
 	roi.Close()
 	return out
 }
+
+// repeatFrames hands out the same frame forever.
+type repeatFrames struct{ m gocv.Mat }
+
+func (r repeatFrames) Next(_ context.Context, dst *gocv.Mat) (time.Duration, error) {
+	r.m.CopyTo(dst)
+	return 0, nil
+}
+
+// BenchmarkClipRecorder is what audit.save_liveness_clips adds to each
+// 1280x720 frame of a check (MJPG encoding and the write).
+func BenchmarkClipRecorder(b *testing.B) {
+	img, _ := synth.Face(1, 1280, 720)
+	defer img.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	rec := NewClipRecorder(repeatFrames{img}, b.TempDir(), 15, Left, time.Now())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := rec.Next(context.Background(), &dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := rec.Err(); err != nil {
+		b.Fatal(err)
+	}
+	rec.Abort()
+}

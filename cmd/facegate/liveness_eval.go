@@ -112,7 +112,8 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 	var clips []evalClip
 	var bad []string
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		// A saved clip's verdict (audit.save_liveness_clips) sits beside it.
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
 		kind, dir, err := parseClipName(e.Name())

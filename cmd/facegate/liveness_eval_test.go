@@ -26,6 +26,7 @@ func TestLivenessEval(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), clip, 0o644))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".notes"), []byte("hidden files are skipped"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "left_20261203T110000.000Z.json"), []byte("{}"), 0o644)) // a saved clip's verdict
 
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"liveness", "eval", "--dir", dir, "--json"}, nil, nil, &out, &errOut)

@@ -176,7 +176,7 @@ func kioskOptions(c *config.Config) kiosk.Options {
 		APITimeout:  c.API.Timeout,
 		FrozenAfter: c.Camera.FrozenAfter,
 		Privacy:     record.Privacy(c.MQTT.SubmissionID),
-		Audit:       kiosk.AuditOptions(c.Audit),
+		Audit:       kiosk.AuditOptions{MaxSizeMB: c.Audit.MaxSizeMB, MaxFiles: c.Audit.MaxFiles, SaveCrops: c.Audit.SaveCrops, CropDays: c.Audit.CropDays},
 		Zones: kiosk.SiteOptions{
 			Muster:     c.Mode == config.ModeMuster,
 			PageToken:  c.Zones.PageToken.Value(),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/liveness"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
 )
@@ -173,6 +175,17 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if cfg.Policy.Liveness != kiosk.LivenessOff {
 		if p.liveness, err = newLivenessChecker(p.frames, analyzerOptions(cfg)); err != nil {
 			return p, err
+		}
+		if cfg.Audit.SaveLivenessClips {
+			p.liveness.clips = &clipSaver{dir: filepath.Join(cfg.StateDir, "liveness-clips"), fps: float64(cfg.Camera.FPS),
+				keep: time.Duration(cfg.Audit.LivenessClipDays) * 24 * time.Hour, log: o.log.With("component", "liveness"), now: time.Now}
+			o.log.Warn("audit.save_liveness_clips is on: every liveness check's video of a face is kept", "dir", p.liveness.clips.dir,
+				"days", cfg.Audit.LivenessClipDays)
+			if n, err := liveness.PruneClips(p.liveness.clips.dir, time.Now(), p.liveness.clips.keep); err != nil {
+				o.log.Warn("liveness clip pruning failed", "err", err)
+			} else if n > 0 {
+				o.log.Info("old liveness clips deleted", "count", n)
+			}
 		}
 		deps.Liveness = p.liveness
 	}

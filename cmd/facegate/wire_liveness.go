@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -24,6 +25,43 @@ type livenessChecker struct {
 	mu     sync.Mutex // one check at a time (the kiosk runs one session)
 	an     *capture.Analyzer
 	yunet  bool
+	clips  *clipSaver // nil unless audit.save_liveness_clips
+}
+
+// clipSaver keeps each check's frames as a clip (audit.save_liveness_clips).
+// Nothing it does changes a verdict: a clip that cannot be saved is logged.
+type clipSaver struct {
+	dir      string
+	fps      float64 // the camera's configured rate
+	keep     time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	finishes sync.WaitGroup
+}
+
+// record wraps src for one check; done finishes the clip with the check's
+// verdict (err: the check failed, the clip is dropped). Finishing reads
+// the clip back, so it runs after the verdict has gone to the kiosk.
+func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string) (liveness.Frames, func(liveness.Result, error)) {
+	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
+	return rec, func(res liveness.Result, err error) {
+		if err != nil {
+			rec.Abort()
+			return
+		}
+		c.finishes.Add(1)
+		go func() {
+			defer c.finishes.Done()
+			if path, err := rec.Finish(res, detector); err != nil {
+				c.log.Warn("liveness clip not saved", "err", err)
+			} else {
+				c.log.Info("liveness clip saved", "path", path, "live", res.Live)
+			}
+			if _, err := liveness.PruneClips(c.dir, c.now(), c.keep); err != nil {
+				c.log.Warn("liveness clip pruning failed", "err", err)
+			}
+		}()
+	}
 }
 
 // newLivenessChecker takes the selector's analyzer options (detector,
@@ -42,14 +80,19 @@ func newLivenessChecker(frames capture.FrameSource, sel capture.AnalyzerConfig) 
 	return &livenessChecker{frames: frames, an: an, yunet: an.Detector() == capture.DetectorYuNet}, nil
 }
 
-// Close releases the analyzer.
-func (l *livenessChecker) Close() error { return l.an.Close() }
+// Close waits for the clips being saved and releases the analyzer.
+func (l *livenessChecker) Close() error {
+	if l.clips != nil {
+		l.clips.finishes.Wait()
+	}
+	return l.an.Close()
+}
 
 // everyFrame is implemented by *capture.Camera: decode every frame while held.
 type everyFrame interface{ DemandEveryFrame() (release func()) }
 
 // CheckLiveness implements kiosk.LivenessChecker.
-func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessRequest) (kiosk.LivenessResult, error) {
+func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessRequest) (_ kiosk.LivenessResult, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	mode, dir := liveness.Mode(req.Mode), liveness.Direction(req.Challenge)
@@ -57,9 +100,15 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 		defer ef.DemandEveryFrame()()
 	}
 	l.an.Reset()
-	src := &cameraFrames{src: l.frames}
+	var res liveness.Result
+	var src liveness.Frames = &cameraFrames{src: l.frames}
+	if l.clips != nil && mode == liveness.ModeChallenge {
+		var done func(liveness.Result, error)
+		src, done = l.clips.record(src, dir, l.an.Detector())
+		defer func() { done(res, err) }()
+	}
 	finder := startFinder(l.an, l.yunet, req.Box)
-	res, err := liveness.Check(ctx, l.cfg, mode, dir, finder, src)
+	res, err = liveness.Check(ctx, l.cfg, mode, dir, finder, src)
 	if err != nil {
 		return kiosk.LivenessResult{}, err
 	}

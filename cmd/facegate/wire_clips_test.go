@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/liveness/synth"
+)
+
+// turningCamera is a capture.FrameSource that hands out a rendered head
+// turning to the person's left, one frame per Next at 15 fps, then waits.
+type turningCamera struct {
+	frames []gocv.Mat
+	start  time.Time
+}
+
+func newTurningCamera(t *testing.T) (*turningCamera, kiosk.LivenessRequest) {
+	t.Helper()
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	c := &turningCamera{start: time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)}
+	for i := 0; i < 45; i++ {
+		x := math.Min(1, math.Max(0, (float64(i)/15-0.3)/0.6))
+		f := gocv.NewMat()
+		synth.Turn(img, &f, face, 20*math.Pi/180*(1-math.Cos(math.Pi*x))/2)
+		c.frames = append(c.frames, f)
+	}
+	t.Cleanup(func() {
+		for _, f := range c.frames {
+			f.Close()
+		}
+	})
+	return c, kiosk.LivenessRequest{Mode: "challenge", Challenge: "left", Box: face, Frame: image.Pt(640, 480)}
+}
+
+func (c *turningCamera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (capture.FrameInfo, error) {
+	if int(after) >= len(c.frames) {
+		<-ctx.Done()
+		return capture.FrameInfo{}, ctx.Err()
+	}
+	c.frames[after].CopyTo(dst)
+	return capture.FrameInfo{Seq: after + 1, At: c.start.Add(time.Duration(after) * time.Second / 15)}, nil
+}
+
+// TestLivenessClipsAreSavedAndReplay: with audit.save_liveness_clips the
+// daemon's check leaves a clip and its verdict, and `facegate liveness`
+// on that clip gives the daemon's verdict again. A clip that cannot be
+// saved changes nothing in the verdict and is logged.
+func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	cfg.Capture.Detector = capture.DetectorHaar
+	for _, tc := range []struct {
+		name     string
+		writable bool
+	}{{"saved", true}, {"folder is a file", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam, req := newTurningCamera(t)
+			l, err := newLivenessChecker(cam, analyzerOptions(cfg))
+			require.NoError(t, err)
+			defer l.Close()
+			dir := filepath.Join(t.TempDir(), "liveness-clips")
+			if !tc.writable {
+				require.NoError(t, os.WriteFile(dir, nil, 0o640))
+			}
+			var logs bytes.Buffer
+			now := time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)
+			l.clips = &clipSaver{dir: dir, fps: 15, keep: 7 * 24 * time.Hour,
+				log: slog.New(slog.NewTextHandler(&logs, nil)), now: func() time.Time { return now }}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := l.CheckLiveness(ctx, req)
+			require.NoError(t, err)
+			require.True(t, res.Live, "daemon check: %+v", res)
+			l.clips.finishes.Wait()
+			if !tc.writable {
+				assert.Contains(t, logs.String(), "liveness clip not saved")
+				return
+			}
+			assert.Contains(t, logs.String(), "liveness clip saved")
+			clip := filepath.Join(dir, "left_20261203T110000.000Z.avi")
+			require.FileExists(t, clip)
+			require.FileExists(t, filepath.Join(dir, "left_20261203T110000.000Z.json"))
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), []string{"liveness", "--video", clip, "--challenge", "left"}, nil, nil, &out, &errOut)
+			assert.Equal(t, exitOK, code, "replayed clip: %s %s", out.String(), errOut.String())
+		})
+	}
+}
