@@ -35,9 +35,7 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 	fs.SetOutput(a.stderr)
 	videoPath := fs.String("video", "", "video file: the camera from the moment the challenge was shown")
 	challenge := fs.String("challenge", "", `"left" or "right": the person's own side (in an unmirrored image the nose moves towards the image's right for "left")`)
-	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
-	detector := fs.String("detector", capture.DetectorHaar, "haar or yunet (YuNet's landmarks drive the turn measurement)")
-	model := fs.String("model", "", "YuNet ONNX model (with --detector yunet)")
+	asJSON, detector, model := livenessFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(a.stderr, "usage: facegate liveness --video F --challenge left|right [--json] [--detector haar|yunet] [--model F]")
 		fs.PrintDefaults()
@@ -102,6 +100,14 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 	fmt.Fprintf(a.stdout, "%s%s: score %.2f; %d frames, %d points, yaw %.3f (against %.3f), onset %d ms, parallax %.4f, nose lead %.4f, non-developable %.4f\n",
 		verdict, why, res.Score, c.Frames, c.Points, c.Yaw, c.YawAgainst, c.OnsetMS, c.Parallax, c.NoseLead, c.NonDevelopable)
 	return code
+}
+
+// livenessFlags are the options both liveness commands take.
+func livenessFlags(fs *flag.FlagSet) (asJSON *bool, detector, model *string) {
+	asJSON = fs.Bool("json", false, "print one JSON object on stdout")
+	detector = fs.String("detector", capture.DetectorHaar, "haar or yunet (YuNet's landmarks drive the turn measurement)")
+	model = fs.String("model", "", "YuNet ONNX model (with --detector yunet)")
+	return asJSON, detector, model
 }
 
 // livenessDetector resolves --detector and --model (a model alone means

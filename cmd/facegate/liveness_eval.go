@@ -78,9 +78,7 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 	fs := flag.NewFlagSet("liveness eval", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	dirPath := fs.String("dir", "", "folder of clips named KIND_left|right[_anything].ext, KIND one of "+strings.Join(clipKinds, ", "))
-	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
-	detector := fs.String("detector", capture.DetectorHaar, "haar or yunet (YuNet's landmarks drive the turn measurement)")
-	model := fs.String("model", "", "YuNet ONNX model (with --detector yunet)")
+	asJSON, detector, model := livenessFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(a.stderr, "usage: facegate liveness eval --dir D [--json] [--detector haar|yunet] [--model F]")
 		fs.PrintDefaults()
