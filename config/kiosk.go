@@ -376,6 +376,8 @@ type Audit struct {
 	SaveLivenessClips bool `yaml:"save_liveness_clips"`
 	// LivenessClipDays: saved clips older than this are deleted.
 	LivenessClipDays int `yaml:"liveness_clip_days"`
+	// LivenessClipMaxMB: past this the oldest saved clips are deleted.
+	LivenessClipMaxMB int `yaml:"liveness_clip_max_mb"`
 }
 
 func (a *Audit) setDefaults() {
@@ -383,6 +385,7 @@ func (a *Audit) setDefaults() {
 	a.MaxFiles = 5
 	a.CropDays = 7
 	a.LivenessClipDays = 7
+	a.LivenessClipMaxMB = 1024
 }
 
 func (a *Audit) validate() error {
@@ -396,6 +399,9 @@ func (a *Audit) validate() error {
 		return err
 	}
 	if err := between("audit.liveness_clip_days", a.LivenessClipDays, 1, 90); err != nil {
+		return err
+	}
+	if err := between("audit.liveness_clip_max_mb", a.LivenessClipMaxMB, 10, 1<<20); err != nil {
 		return err
 	}
 	return nil

@@ -8,35 +8,48 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/atomicfile"
 )
 
 // A site measuring the check at its own gate keeps each challenge's frames
 // (audit.save_liveness_clips): <dir>/<left|right>_<UTC time>.avi, an MJPG
 // clip that `facegate liveness` and `facegate liveness eval` read back as
 // the camera of that challenge, and beside it the check's verdict and the
-// frames' real times in a .json of the same name. Prefixing a clip's name
-// with what it showed (bonafide_, print_, …) labels it for the evaluation.
+// frames' real times in a .json of the same name (ClipTimes reads them).
+// Prefixing a clip's name with what it showed (bonafide_, print_, …)
+// labels it for the evaluation.
 
 // partSuffix marks a clip being written; a crash leaves it, pruning removes it.
 const partSuffix = ".part.avi"
 
-// ClipRecorder passes the frames of its source through to the check and writes
-// each to a clip. A write that fails stops the recording, never the check:
-// Err says why, and Finish removes the partial clip.
+// clipQueue is how many frames may wait for the encoder (a second at 15
+// fps): past that the encoder has fallen behind (a card that stalls) and
+// the recording stops rather than hold the check back.
+const clipQueue = 16
+
+// ClipRecorder passes the frames of its source through to the check and
+// hands a copy of each to an encoder goroutine. A recording that fails or
+// falls behind stops, never the check: Err says why, and Finish removes
+// the partial clip.
 type ClipRecorder struct {
 	src       Frames
 	dir       string
 	fps       float64
 	challenge Direction
 	name      string
-	w         *gocv.VideoWriter
-	size      image.Point
-	at        []time.Duration
-	err       error
+
+	queue   chan gocv.Mat // nil until the first frame
+	encoded chan error    // the encoder's result, once queue is closed
+	at      []time.Duration
+	mu      sync.Mutex
+	err     error // the first failure; guarded by mu (the encoder sets it too)
 }
 
 // NewClipRecorder records, into dir, a challenge the given way issued at
@@ -52,56 +65,107 @@ func NewClipRecorder(src Frames, dir string, fps float64, challenge Direction, s
 // Next implements Frames.
 func (r *ClipRecorder) Next(ctx context.Context, dst *gocv.Mat) (time.Duration, error) {
 	at, err := r.src.Next(ctx, dst)
-	if err != nil || r.err != nil {
+	if err != nil || r.Err() != nil {
 		return at, err
 	}
-	if r.err = r.write(*dst); r.err == nil {
-		r.at = append(r.at, at)
+	if err := r.enqueue(*dst); err != nil {
+		r.fail(err)
+		return at, nil
 	}
+	r.at = append(r.at, at)
 	return at, nil
 }
 
-func (r *ClipRecorder) write(m gocv.Mat) error {
-	sz := image.Pt(m.Cols(), m.Rows())
+func (r *ClipRecorder) enqueue(m gocv.Mat) error {
 	if m.Empty() || m.Channels() != 3 {
-		return fmt.Errorf("record clip: frame %v with %d channels, want 3", sz, m.Channels())
+		return fmt.Errorf("record clip: frame %dx%d with %d channels, want 3", m.Cols(), m.Rows(), m.Channels())
 	}
-	if r.w == nil {
+	if r.queue == nil {
 		if err := os.MkdirAll(r.dir, 0o750); err != nil {
 			return fmt.Errorf("record clip: %w", err)
 		}
-		w, err := gocv.VideoWriterFile(r.part(), "MJPG", r.fps, sz.X, sz.Y, true)
+		w, err := gocv.VideoWriterFile(r.part(), "MJPG", r.fps, m.Cols(), m.Rows(), true)
+		if err == nil && !w.IsOpened() {
+			err = errors.New("OpenCV cannot write it")
+		}
 		if err != nil {
+			if w != nil {
+				w.Close()
+			}
 			return fmt.Errorf("record clip %s: %w", r.part(), err)
 		}
-		if !w.IsOpened() {
-			w.Close()
-			return fmt.Errorf("record clip %s: OpenCV cannot write it", r.part())
+		r.queue, r.encoded = make(chan gocv.Mat, clipQueue), make(chan error, 1)
+		go r.encode(w, image.Pt(m.Cols(), m.Rows()))
+	}
+	c := m.Clone()
+	select {
+	case r.queue <- c:
+		return nil
+	default:
+	}
+	// Full: wait at most two frame intervals, once (the recording stops
+	// after that), so that a card that stalls delays the check by no more.
+	wait := time.NewTimer(time.Duration(2 / r.fps * float64(time.Second)))
+	defer wait.Stop()
+	select {
+	case r.queue <- c:
+		return nil
+	case <-wait.C:
+		c.Close()
+		return fmt.Errorf("record clip %s: the encoder fell behind (%d frames waiting)", r.part(), clipQueue)
+	}
+}
+
+// encode writes the queued frames until the queue is closed; after a
+// failure it only closes what it receives.
+func (r *ClipRecorder) encode(w *gocv.VideoWriter, size image.Point) {
+	for m := range r.queue {
+		if r.Err() == nil {
+			if sz := image.Pt(m.Cols(), m.Rows()); sz != size {
+				r.fail(fmt.Errorf("record clip: frame size changed from %v to %v", size, sz))
+			} else if err := w.Write(m); err != nil {
+				r.fail(fmt.Errorf("record clip %s: %w", r.part(), err))
+			}
 		}
-		r.w, r.size = w, sz
+		m.Close()
 	}
-	if sz != r.size {
-		return fmt.Errorf("record clip: frame size changed from %v to %v", r.size, sz)
+	r.encoded <- w.Close()
+}
+
+func (r *ClipRecorder) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = err
 	}
-	if err := r.w.Write(m); err != nil {
-		return fmt.Errorf("record clip %s: %w", r.part(), err)
-	}
-	return nil
+}
+
+// Err is why the recording stopped (nil while it runs).
+func (r *ClipRecorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 func (r *ClipRecorder) part() string { return filepath.Join(r.dir, r.name+partSuffix) }
 
-// Abort drops the clip (the check it was for did not finish).
-func (r *ClipRecorder) Abort() {
-	if r.w != nil {
-		r.w.Close()
-		r.w = nil
+// stop ends the encoder and waits for it; every queued frame is closed.
+func (r *ClipRecorder) stop() {
+	if r.queue == nil {
+		return
 	}
-	os.Remove(r.part())
+	close(r.queue)
+	if err := <-r.encoded; err != nil {
+		r.fail(fmt.Errorf("record clip %s: %w", r.part(), err))
+	}
+	r.queue = nil
 }
 
-// Err is why the recording stopped (nil while it runs).
-func (r *ClipRecorder) Err() error { return r.err }
+// Abort drops the clip (the check it was for did not finish).
+func (r *ClipRecorder) Abort() {
+	r.stop()
+	os.Remove(r.part())
+}
 
 // clipInfo is the .json beside a clip.
 type clipInfo struct {
@@ -116,45 +180,49 @@ type clipInfo struct {
 	Cues      Cues      `json:"cues"`
 }
 
-// Finish closes the clip and, when every frame was written, names it
-// <name>.avi beside <name>.json (res: the check's verdict on it). It
-// returns the clip's path, or an error (the partial clip is removed).
+// Finish waits for the encoder and, when every frame was written and reads
+// back, names the clip <name>.avi beside <name>.json (res: the check's
+// verdict on it). It returns the clip's path, or an error (the partial
+// clip is removed).
 func (r *ClipRecorder) Finish(res Result, detector string) (string, error) {
-	if r.w == nil {
-		if r.err == nil {
-			r.err = errors.New("record clip: no frame")
-		}
+	started := r.queue != nil
+	r.stop()
+	err := r.Err()
+	if err == nil && !started {
+		err = errors.New("record clip: no frame")
+	}
+	if err == nil {
+		err = r.publish(res, detector)
+	}
+	if err != nil {
 		os.Remove(r.part())
-		return "", r.err
-	}
-	closeErr := r.w.Close()
-	r.w = nil
-	if r.err == nil && closeErr != nil {
-		r.err = fmt.Errorf("record clip %s: %w", r.part(), closeErr)
-	}
-	if r.err == nil {
-		r.err = r.publish(res, detector)
-	}
-	if r.err != nil {
-		os.Remove(r.part())
-		return "", r.err
+		return "", err
 	}
 	return filepath.Join(r.dir, r.name+".avi"), nil
 }
 
-// publish writes the .json (temporary file, then rename) and renames the
-// clip: a clip is never seen without its verdict.
+// publish makes the clip durable, writes the .json and only then gives the
+// clip its name: a clip is never seen without its verdict, nor cut short
+// under its name after a power cut.
 func (r *ClipRecorder) publish(res Result, detector string) error {
-	if st, err := os.Stat(r.part()); err != nil || st.Size() == 0 {
-		return fmt.Errorf("record clip %s: nothing written (%v)", r.part(), err)
-	}
 	// OpenCV's writer reports no error (a full disk included): read it back.
 	if err := verifyClip(r.part(), len(r.at)); err != nil {
 		return err
 	}
-	// OpenCV creates the file with the process's umask: faces are not for everyone.
-	if err := os.Chmod(r.part(), 0o640); err != nil {
+	f, err := os.OpenFile(r.part(), os.O_RDWR, 0)
+	if err != nil {
 		return fmt.Errorf("record clip: %w", err)
+	}
+	// OpenCV creates the file with the process's umask: faces are not for everyone.
+	err = f.Chmod(0o640)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("record clip %s: %w", r.part(), err)
 	}
 	info := clipInfo{Challenge: r.challenge, Method: res.Method, Detector: detector, FPS: r.fps,
 		Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
@@ -166,14 +234,26 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 		return fmt.Errorf("record clip: %w", err)
 	}
 	js := filepath.Join(r.dir, r.name+".json")
-	if err := writeFileAtomic(js, b); err != nil {
+	if err := atomicfile.Write(js, b, 0o640); err != nil {
 		return fmt.Errorf("record clip: %w", err)
 	}
 	if err := os.Rename(r.part(), filepath.Join(r.dir, r.name+".avi")); err != nil {
 		os.Remove(js)
 		return fmt.Errorf("record clip: %w", err)
 	}
+	if err := syncDir(r.dir); err != nil {
+		return fmt.Errorf("record clip: %w", err)
+	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // verifyClip checks that every one of the frames written decodes (the
@@ -181,6 +261,9 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 func verifyClip(path string, frames int) error {
 	vc, err := gocv.VideoCaptureFile(path)
 	if err != nil {
+		if vc != nil {
+			vc.Close()
+		}
 		return fmt.Errorf("record clip %s: unreadable: %w", path, err)
 	}
 	defer vc.Close()
@@ -196,32 +279,42 @@ func verifyClip(path string, frames int) error {
 	return nil
 }
 
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
+// ClipTimes reads the real frame times saved beside a clip: the .json of
+// the same name, or, for a clip labelled by a KIND_ prefix, of the name
+// without it. ok is false when there is none.
+func ClipTimes(clip string) (times []time.Duration, ok bool, err error) {
+	dir, base := filepath.Split(clip)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	for _, name := range []string{stem, stem[strings.Index(stem, "_")+1:]} {
+		b, err := os.ReadFile(filepath.Join(dir, name+".json"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("frame times of %s: %w", clip, err)
+		}
+		var info clipInfo
+		if err := json.Unmarshal(b, &info); err != nil {
+			return nil, false, fmt.Errorf("frame times of %s: %s.json: %w", clip, name, err)
+		}
+		for i, ms := range info.FrameMS {
+			t := time.Duration(ms * float64(time.Millisecond))
+			if !(ms >= 0 && ms < 3.6e6) || (i > 0 && t < times[i-1]) {
+				return nil, false, fmt.Errorf("frame times of %s: %s.json: frame_ms[%d] = %v is not a time after the previous one", clip, name, i, ms)
+			}
+			times = append(times, t)
+		}
+		return times, len(times) > 0, nil
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return nil, false, nil
 }
 
 // PruneClips deletes the recorded clips (and their .json) in dir older than
-// keep, and clips left half-written by a crash more than an hour ago. It
-// returns how many files it deleted.
-func PruneClips(dir string, now time.Time, keep time.Duration) (int, error) {
+// keep or dated more than a day ahead of now (a clock that was wrong),
+// then the oldest until they take at most maxBytes (0: no limit), and what
+// a crash left half-written more than an hour ago. It returns how many
+// files it deleted.
+func PruneClips(dir string, now time.Time, keep time.Duration, maxBytes int64) (int, error) {
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
 		return 0, nil
@@ -229,25 +322,50 @@ func PruneClips(dir string, now time.Time, keep time.Duration) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list liveness clips: %w", err)
 	}
+	type kept struct {
+		name string
+		mod  time.Time
+		size int64
+	}
+	var clips []kept
+	var total int64
 	n := 0
+	remove := func(name string) {
+		if os.Remove(filepath.Join(dir, name)) == nil {
+			n++
+		}
+	}
 	for _, e := range entries {
 		name := e.Name()
-		limit := keep
-		switch {
-		case e.IsDir():
-			continue
-		case strings.HasSuffix(name, partSuffix), strings.HasSuffix(name, ".json.tmp"):
-			limit = time.Hour
-		case strings.HasSuffix(name, ".avi"), strings.HasSuffix(name, ".json"):
-		default:
+		leftover := strings.HasSuffix(name, partSuffix) || (strings.HasPrefix(name, ".") && strings.Contains(name, ".json.tmp"))
+		if e.IsDir() || !(leftover || strings.HasSuffix(name, ".avi") || strings.HasSuffix(name, ".json")) {
 			continue
 		}
 		info, err := e.Info()
 		if err != nil {
 			continue
 		}
-		if now.Sub(info.ModTime()) > limit && os.Remove(filepath.Join(dir, name)) == nil {
-			n++
+		age := now.Sub(info.ModTime())
+		switch {
+		case leftover:
+			if age > time.Hour || age < -24*time.Hour {
+				remove(name)
+			}
+		case age > keep || age < -24*time.Hour:
+			remove(name)
+		default:
+			clips = append(clips, kept{name, info.ModTime(), info.Size()})
+			total += info.Size()
+		}
+	}
+	if maxBytes > 0 && total > maxBytes {
+		sort.Slice(clips, func(i, j int) bool { return clips[i].mod.Before(clips[j].mod) })
+		for _, c := range clips {
+			if total <= maxBytes {
+				break
+			}
+			remove(c.name)
+			total -= c.size
 		}
 	}
 	return n, nil

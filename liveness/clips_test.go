@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/internal/smalldisk"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -122,12 +123,111 @@ func TestClipRecorderFailureNeverStopsTheCheck(t *testing.T) {
 				break
 			}
 		}
-		assert.ErrorContains(t, rec.Err(), "frame size changed")
 		_, err := rec.Finish(Result{}, "haar")
-		assert.Error(t, err)
+		assert.ErrorContains(t, err, "frame size changed")
 		entries, _ := os.ReadDir(dir)
 		assert.Empty(t, entries, "no partial clip left")
 	})
+	t.Run("disk full", func(t *testing.T) {
+		frames, face := turnFrames(t, 20*math.Pi/180)
+		dir := smalldisk.Mount(t, "256k") // a clip of this turn is ~1 MB
+		rec := NewClipRecorder(frames, filepath.Join(dir, "clips"), testFPS, Left, time.Now())
+		r, err := Check(context.Background(), Config{}, ModeChallenge, Left, boxFinder(face), rec)
+		require.NoError(t, err)
+		assert.True(t, r.Live, "%v", r.Reasons)
+		_, err = rec.Finish(r, "haar")
+		assert.Error(t, err)
+		entries, _ := os.ReadDir(filepath.Join(dir, "clips"))
+		assert.Empty(t, entries, "no clip cut short, no verdict without its clip")
+	})
+	t.Run("the encoder falls behind", func(t *testing.T) {
+		frames, _ := turnFrames(t, 0)
+		dir := t.TempDir()
+		rec := NewClipRecorder(frames, dir, testFPS, Left, time.Now())
+		// An encoder that never takes a frame: a card that stalls.
+		rec.queue, rec.encoded = make(chan gocv.Mat, clipQueue), make(chan error, 1)
+		m := gocv.NewMat()
+		defer m.Close()
+		for i := 0; i <= clipQueue+2; i++ {
+			_, err := rec.Next(context.Background(), &m)
+			require.NoError(t, err, "frame %d: the check must get every frame", i)
+		}
+		assert.ErrorContains(t, rec.Err(), "fell behind")
+		assert.Len(t, rec.queue, clipQueue, "nothing queued once recording stopped")
+		go func() { // what encode does once the queue is closed
+			for f := range rec.queue {
+				f.Close()
+			}
+			rec.encoded <- nil
+		}()
+		_, err := rec.Finish(Result{}, "haar")
+		assert.ErrorContains(t, err, "fell behind")
+		entries, _ := os.ReadDir(dir)
+		assert.Empty(t, entries)
+	})
+}
+
+// TestSavedClipPlaysAtItsRealTimes: the camera gave a slow check 8 frames a
+// second, the clip plays at the camera's 15. A turn starting 1.5 s after
+// the challenge is late for the daemon; played at 15 fps it would start at
+// 0.8 s and be accepted. With the saved times it is late again.
+func TestSavedClipPlaysAtItsRealTimes(t *testing.T) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	slow := &MatFrames{FPS: 8}
+	for i := 0; i < 21; i++ {
+		f := gocv.NewMat()
+		synth.Turn(img, &f, face, ramp(time.Duration(i)*time.Second/8, 1500*time.Millisecond, 600*time.Millisecond, 20*math.Pi/180))
+		slow.Mats = append(slow.Mats, f)
+	}
+	defer func() {
+		for _, f := range slow.Mats {
+			f.Close()
+		}
+	}()
+	dir := t.TempDir()
+	rec := NewClipRecorder(slow, dir, testFPS, Left, time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC))
+	daemon, err := Check(context.Background(), Config{}, ModeChallenge, Left, boxFinder(face), rec)
+	require.NoError(t, err)
+	require.Equal(t, []Reason{ReasonLate}, daemon.Reasons, "%+v", daemon.Cues)
+	path, err := rec.Finish(daemon, "haar")
+	require.NoError(t, err)
+	labelled := filepath.Join(dir, "bonafide_"+filepath.Base(path))
+	require.NoError(t, os.Rename(path, labelled))
+
+	replay := func(timed bool) Result {
+		v, err := OpenVideo(labelled)
+		require.NoError(t, err)
+		defer v.Close()
+		if timed {
+			times, ok, err := ClipTimes(labelled)
+			require.NoError(t, err)
+			require.True(t, ok, "the .json beside the clip, found through its label")
+			v.SetTimes(times)
+		}
+		r, err := Check(context.Background(), Config{}, ModeChallenge, Left, boxFinder(face), v)
+		require.NoError(t, err)
+		return r
+	}
+	assert.True(t, replay(false).Live, "at the nominal rate the late turn looks in time: the test needs it to")
+	assert.Equal(t, daemon.Reasons, replay(true).Reasons)
+}
+
+func TestClipTimesRefusesBadTimes(t *testing.T) {
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "left_x.avi")
+	for _, tc := range []struct{ json, err string }{
+		{`{"frame_ms": [0, 66.7, 50]}`, "frame_ms[2] = 50"},
+		{`{"frame_ms": [-1]}`, "frame_ms[0] = -1"},
+		{`{"frame_ms": "soon"}`, "left_x.json"},
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "left_x.json"), []byte(tc.json), 0o640))
+		_, _, err := ClipTimes(clip)
+		assert.ErrorContains(t, err, tc.err, tc.json)
+	}
+	_, ok, err := ClipTimes(filepath.Join(dir, "right_y.avi"))
+	assert.NoError(t, err)
+	assert.False(t, ok, "no .json: the nominal rate")
 }
 
 func TestPruneClips(t *testing.T) {
@@ -136,9 +236,11 @@ func TestPruneClips(t *testing.T) {
 	files := map[string]time.Duration{ // name: age
 		"left_old.avi": 8 * 24 * time.Hour, "left_old.json": 8 * 24 * time.Hour,
 		"right_new.avi": time.Hour, "right_new.json": time.Hour,
-		"bonafide_left_labelled.avi": 9 * 24 * time.Hour, // labelled by the site: still a clip
-		"left_crash.part.avi":        2 * time.Hour,      // a crash mid-clip
-		"left_now.part.avi":          time.Minute,        // being written
+		"bonafide_left_labelled.avi": 9 * 24 * time.Hour,  // labelled by the site: still a clip
+		"left_crash.part.avi":        2 * time.Hour,       // a crash mid-clip
+		"left_now.part.avi":          time.Minute,         // being written
+		".left_crash.json.tmp123":    2 * time.Hour,       // atomicfile's, left by a crash
+		"left_future.avi":            -3 * 24 * time.Hour, // written while the clock was wrong
 		"notes.txt":                  30 * 24 * time.Hour,
 	}
 	for name, age := range files {
@@ -146,18 +248,39 @@ func TestPruneClips(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, []byte("x"), 0o640))
 		require.NoError(t, os.Chtimes(p, now.Add(-age), now.Add(-age)))
 	}
-	n, err := PruneClips(dir, now, 7*24*time.Hour)
+	n, err := PruneClips(dir, now, 7*24*time.Hour, 0)
 	require.NoError(t, err)
-	assert.Equal(t, 4, n)
+	assert.Equal(t, 6, n)
 	var left []string
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
 	assert.ElementsMatch(t, []string{"right_new.avi", "right_new.json", "left_now.part.avi", "notes.txt"}, left)
-	n, err = PruneClips(filepath.Join(dir, "none"), now, time.Hour)
+	n, err = PruneClips(filepath.Join(dir, "none"), now, time.Hour, 0)
 	assert.NoError(t, err)
 	assert.Zero(t, n)
+}
+
+// TestPruneClipsBySize: past the limit the oldest clips go first.
+func TestPruneClipsBySize(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for i, name := range []string{"left_1.avi", "left_2.avi", "left_3.avi", "left_4.avi"} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, make([]byte, 1000), 0o640))
+		at := now.Add(-time.Duration(4-i) * time.Hour)
+		require.NoError(t, os.Chtimes(p, at, at))
+	}
+	n, err := PruneClips(dir, now, 7*24*time.Hour, 2500)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	assert.Equal(t, []string{"left_3.avi", "left_4.avi"}, left)
 }
 
 // TestVerifyClip: OpenCV's writer reports no error, so a clip cut short (a
@@ -173,16 +296,19 @@ func TestVerifyClip(t *testing.T) {
 			break
 		}
 	}
-	require.NoError(t, rec.w.Close())
-	rec.w = nil
+	rec.stop()
+	require.NoError(t, rec.Err())
 	require.NoError(t, verifyClip(rec.part(), len(frames.Mats)))
 	assert.ErrorContains(t, verifyClip(rec.part(), len(frames.Mats)+1), "frames readable")
 	st, err := os.Stat(rec.part())
 	require.NoError(t, err)
 	require.NoError(t, os.Truncate(rec.part(), st.Size()/2))
 	assert.Error(t, verifyClip(rec.part(), len(frames.Mats)))
+	rec.queue = make(chan gocv.Mat) // as if still recording: Finish publishes
+	rec.encoded = make(chan error, 1)
+	rec.encoded <- nil
 	_, err = rec.Finish(Result{}, "haar")
-	assert.Error(t, err, "a clip cut short is not published")
+	assert.ErrorContains(t, err, "frames readable", "a clip cut short is not published")
 	entries, _ := os.ReadDir(dir)
 	assert.Empty(t, entries)
 }

@@ -188,12 +188,19 @@ func landmarksOf(f capture.Face) *Landmarks {
 	return &lm
 }
 
-// VideoFrames reads a video file; frame i is at i/fps after the challenge.
+// VideoFrames reads a video file; frame i is at i/fps after the challenge,
+// or at its real time when SetTimes gave them.
 type VideoFrames struct {
-	vc  *gocv.VideoCapture
-	fps float64
-	n   int
+	vc    *gocv.VideoCapture
+	fps   float64
+	n     int
+	times []time.Duration
 }
+
+// SetTimes gives each frame's real time after the challenge (a saved
+// clip's, ClipTimes): a clip plays at its nominal rate where the camera's
+// frames came when they came.
+func (v *VideoFrames) SetTimes(t []time.Duration) { v.times = t }
 
 // OpenVideo opens a video file for Check. Close it.
 func OpenVideo(path string) (*VideoFrames, error) {
@@ -230,6 +237,12 @@ func (v *VideoFrames) Next(_ context.Context, dst *gocv.Mat) (time.Duration, err
 		return 0, io.EOF
 	}
 	at := time.Duration(float64(v.n) / v.fps * float64(time.Second))
+	if v.times != nil {
+		if v.n >= len(v.times) {
+			return 0, fmt.Errorf("liveness: the clip has more frames than the %d frame times saved with it", len(v.times))
+		}
+		at = v.times[v.n]
+	}
 	v.n++
 	return at, nil
 }

@@ -38,6 +38,7 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 	asJSON, detector, model := livenessFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(a.stderr, "usage: facegate liveness --video F --challenge left|right [--json] [--detector haar|yunet] [--model F]")
+		fmt.Fprintln(a.stderr, "       facegate liveness eval --dir D [--json] [--detector haar|yunet] [--model F]   (facegate liveness eval -h)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -130,14 +131,22 @@ func livenessDetector(fs *flag.FlagSet, detector, model string) (string, string)
 }
 
 // checkClip runs one challenge over a clip whose first frame is where the
-// challenge was issued.
+// challenge was issued; a clip the daemon saved plays at its frames' real
+// times (audit.save_liveness_clips).
 func checkClip(ctx context.Context, an *capture.Analyzer, det, path string, dir liveness.Direction) (liveness.Result, error) {
 	an.Reset()
+	times, timed, err := liveness.ClipTimes(path)
+	if err != nil {
+		return liveness.Result{}, err
+	}
 	v, err := liveness.OpenVideo(path)
 	if err != nil {
 		return liveness.Result{}, err
 	}
 	defer v.Close()
+	if timed {
+		v.SetTimes(times)
+	}
 	return liveness.Check(ctx, liveness.Config{}, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
 }
 

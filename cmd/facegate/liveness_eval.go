@@ -47,15 +47,15 @@ type evalTally struct {
 func parseClipName(name string) (kind string, dir liveness.Direction, err error) {
 	parts := strings.Split(strings.TrimSuffix(name, filepath.Ext(name)), "_")
 	if len(parts) < 2 {
-		return "", "", fmt.Errorf("%s: not KIND_left|right[_anything].ext", name)
+		return "", "", fmt.Errorf("%q: not KIND_left|right[_anything].ext", name)
 	}
 	kind = strings.ToLower(parts[0])
 	if !contains(clipKinds, kind) {
-		return "", "", fmt.Errorf("%s: kind %q is not one of %s", name, parts[0], strings.Join(clipKinds, ", "))
+		return "", "", fmt.Errorf("%q: kind %q is not one of %s", name, parts[0], strings.Join(clipKinds, ", "))
 	}
 	dir, err = liveness.ParseDirection(strings.ToLower(parts[1]))
 	if err != nil {
-		return "", "", fmt.Errorf("%s: challenge %q is not left or right", name, parts[1])
+		return "", "", fmt.Errorf("%q: challenge %q is not left or right", name, parts[1])
 	}
 	return kind, dir, nil
 }
@@ -114,6 +114,15 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
+		// Regular files only: a FIFO would block OpenCV's open for ever.
+		if st, err := os.Stat(filepath.Join(*dirPath, e.Name())); err != nil || !st.Mode().IsRegular() {
+			bad = append(bad, fmt.Sprintf("%q: not a regular file", e.Name()))
+			continue
+		}
+		if strings.HasSuffix(e.Name(), ".part.avi") {
+			bad = append(bad, fmt.Sprintf("%q: a clip still being written, or left by a crash", e.Name()))
+			continue
+		}
 		kind, dir, err := parseClipName(e.Name())
 		if err != nil {
 			bad = append(bad, err.Error())
@@ -144,7 +153,7 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 		if err != nil {
 			c.Error = err.Error()
 			errs++
-			fmt.Fprintf(a.stderr, "facegate liveness eval: %s: %v\n", c.File, err)
+			fmt.Fprintf(a.stderr, "facegate liveness eval: %q: %v\n", c.File, err)
 			continue
 		}
 		c.Live, c.Score, c.Reasons = res.Live, res.Score, res.Reasons
@@ -169,7 +178,7 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 		case !c.Live:
 			verdict = "NOT live"
 		}
-		fmt.Fprintf(a.stdout, "%-40s %-8s %-5s %s %v\n", c.File, c.Kind, c.Challenge, verdict, c.Reasons)
+		fmt.Fprintf(a.stdout, "%-42q %-8s %-5s %s %v\n", c.File, c.Kind, c.Challenge, verdict, c.Reasons)
 	}
 	for _, t := range tallies {
 		fmt.Fprintf(a.stdout, "%-8s %s %5.1f %% (%d / %d; one-sided 95 %% upper bound %.1f %%; %d could not run)\n",

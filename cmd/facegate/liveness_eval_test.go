@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gocv.io/x/gocv"
 )
 
 // TestLivenessEval: one rendered turn to the person's left, copied under
@@ -75,7 +77,9 @@ func TestLivenessEvalRefusesBadInput(t *testing.T) {
 		{"empty dir", []string{"--dir", named(nil)}, []string{"no clip in"}},
 		{"every bad name is listed before any clip runs", []string{"--dir", named(map[string][]byte{
 			"bonafide_left.avi": clip, "photo_left.avi": clip, "print_up.avi": clip, "notes.txt": clip})},
-			[]string{"3 file(s)", `photo_left.avi: kind "photo"`, `print_up.avi: challenge "up"`, "notes.txt: not KIND"}},
+			[]string{"3 file(s)", `"photo_left.avi": kind "photo"`, `"print_up.avi": challenge "up"`, `"notes.txt": not KIND`}},
+		{"a FIFO, a folder link and a half-written clip", []string{"--dir", fifoDir(t, clip)},
+			[]string{`"bonafide_left_fifo.avi": not a regular file`, `"print_left_dir.avi": not a regular file`, `"bonafide_left_x.part.avi": a clip still being written`}},
 		{"unreadable clip", []string{"--dir", named(map[string][]byte{"print_left_a.avi": []byte("not a video")})}, []string{"print_left_a.avi:"}},
 		{"yunet without model", []string{"--dir", named(nil), "--detector", "yunet"}, []string{"needs --model"}},
 	} {
@@ -123,4 +127,41 @@ func TestParseClipName(t *testing.T) {
 		assert.Equal(t, tc.kind, kind, tc.name)
 		assert.Equal(t, tc.dir, string(dir), tc.name)
 	}
+}
+
+// fifoDir holds one good clip and entries eval must refuse by name before
+// running anything: a FIFO (OpenCV's open would block on it for ever), a
+// link to a folder and a clip the daemon was still writing.
+func fifoDir(t *testing.T, clip []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bonafide_right_ok.avi"), clip, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bonafide_left_x.part.avi"), clip, 0o644))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "bonafide_left_fifo.avi"), 0o644))
+	require.NoError(t, os.Symlink(t.TempDir(), filepath.Join(dir, "print_left_dir.avi")))
+	return dir
+}
+
+// TestLivenessEvalCountsWhatCouldNotRun: a clip with no face is a bona fide
+// refusal (the gate denies it) and is counted as one that could not run.
+func TestLivenessEvalCountsWhatCouldNotRun(t *testing.T) {
+	dir := t.TempDir()
+	w, err := gocv.VideoWriterFile(filepath.Join(dir, "bonafide_left_empty.avi"), "MJPG", 15, 320, 240, true)
+	require.NoError(t, err)
+	grey := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 128, 128, 0), 240, 320, gocv.MatTypeCV8UC3)
+	defer grey.Close()
+	for range 10 {
+		require.NoError(t, w.Write(grey))
+	}
+	require.NoError(t, w.Close())
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"liveness", "eval", "--dir", dir, "--json"}, nil, nil, &out, &errOut)
+	require.Equal(t, exitOK, code, "stderr: %s", errOut.String())
+	var got struct {
+		Kinds []evalTally `json:"kinds"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got), out.String())
+	require.Len(t, got.Kinds, 1)
+	assert.Equal(t, 1, got.Kinds[0].Misclassified)
+	assert.Equal(t, 1, got.Kinds[0].Unavailable)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,6 @@ import (
 	"github.com/facegate/facegate/faceauth"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/kiosk"
-	"github.com/facegate/facegate/liveness"
 	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
 )
@@ -52,10 +52,12 @@ type parts struct {
 	broker   *mqtt.Client // nil when mqtt is disabled
 	// brokerClosed: the shutdown closed the broker client already.
 	brokerClosed bool
-	pub          *publisher
-	liveness     *livenessChecker // nil with policy.liveness: off (wire_liveness.go)
-	site         *siteWire        // nil with zones off (wire_site.go)
-	kiosk        *kiosk.Kiosk
+	// stopClipPruning ends the hourly pruning of saved liveness clips.
+	stopClipPruning func()
+	pub             *publisher
+	liveness        *livenessChecker // nil with policy.liveness: off (wire_liveness.go)
+	site            *siteWire        // nil with zones off (wire_site.go)
+	kiosk           *kiosk.Kiosk
 }
 
 // buildParts builds each part from its section. Nothing runs yet (the
@@ -172,20 +174,22 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	if p.broker != nil {
 		deps.Broker = p.broker
 	}
+	// Saved clips go when their days are up even after a trial has ended
+	// (the feature off, or liveness off): at start, then every hour.
+	clips := clipPruner{dir: filepath.Join(cfg.StateDir, "liveness-clips"), keep: time.Duration(cfg.Audit.LivenessClipDays) * 24 * time.Hour,
+		maxBytes: int64(cfg.Audit.LivenessClipMaxMB) << 20, log: o.log.With("component", "liveness")}
+	clips.prune(time.Now())
+	if st, err := os.Stat(clips.dir); cfg.Audit.SaveLivenessClips || (err == nil && st.IsDir()) {
+		p.stopClipPruning = clips.every(ctx, time.Hour)
+	}
 	if cfg.Policy.Liveness != kiosk.LivenessOff {
 		if p.liveness, err = newLivenessChecker(p.frames, analyzerOptions(cfg)); err != nil {
 			return p, err
 		}
 		if cfg.Audit.SaveLivenessClips {
-			p.liveness.clips = &clipSaver{dir: filepath.Join(cfg.StateDir, "liveness-clips"), fps: float64(cfg.Camera.FPS),
-				keep: time.Duration(cfg.Audit.LivenessClipDays) * 24 * time.Hour, log: o.log.With("component", "liveness"), now: time.Now}
-			o.log.Warn("audit.save_liveness_clips is on: every liveness check's video of a face is kept", "dir", p.liveness.clips.dir,
-				"days", cfg.Audit.LivenessClipDays)
-			if n, err := liveness.PruneClips(p.liveness.clips.dir, time.Now(), p.liveness.clips.keep); err != nil {
-				o.log.Warn("liveness clip pruning failed", "err", err)
-			} else if n > 0 {
-				o.log.Info("old liveness clips deleted", "count", n)
-			}
+			p.liveness.clips = &clipSaver{clipPruner: clips, fps: float64(cfg.Camera.FPS), now: time.Now}
+			o.log.Warn("audit.save_liveness_clips is on: every liveness check's video of a face is kept", "dir", clips.dir,
+				"days", cfg.Audit.LivenessClipDays, "max_mb", cfg.Audit.LivenessClipMaxMB)
 		}
 		deps.Liveness = p.liveness
 	}
@@ -236,6 +240,9 @@ func (p *parts) relayChanged(on bool, observe func(bool)) {
 // close releases what buildParts made, in the reverse order of need: the
 // relay is made inert before anything else is let go.
 func (p *parts) close() {
+	if p.stopClipPruning != nil {
+		p.stopClipPruning()
+	}
 	if p.gate != nil {
 		if err := p.gate.Close(); err != nil {
 			p.log.Error("gate close failed", "err", err)

@@ -26,6 +26,7 @@ import (
 type turningCamera struct {
 	frames []gocv.Mat
 	start  time.Time
+	limit  int // frames handed out before Next waits for ctx; 0: all
 }
 
 func newTurningCamera(t *testing.T) (*turningCamera, kiosk.LivenessRequest) {
@@ -48,7 +49,7 @@ func newTurningCamera(t *testing.T) (*turningCamera, kiosk.LivenessRequest) {
 }
 
 func (c *turningCamera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (capture.FrameInfo, error) {
-	if int(after) >= len(c.frames) {
+	if int(after) >= len(c.frames) || (c.limit > 0 && int(after) >= c.limit) {
 		<-ctx.Done()
 		return capture.FrameInfo{}, ctx.Err()
 	}
@@ -79,8 +80,8 @@ func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			now := time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)
-			l.clips = &clipSaver{dir: dir, fps: 15, keep: 7 * 24 * time.Hour,
-				log: slog.New(slog.NewTextHandler(&logs, nil)), now: func() time.Time { return now }}
+			l.clips = &clipSaver{clipPruner: clipPruner{dir: dir, keep: 7 * 24 * time.Hour, log: slog.New(slog.NewTextHandler(&logs, nil))},
+				fps: 15, now: func() time.Time { return now }}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			res, err := l.CheckLiveness(ctx, req)
@@ -98,6 +99,45 @@ func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
 			var out, errOut bytes.Buffer
 			code := run(context.Background(), []string{"liveness", "--video", clip, "--challenge", "left"}, nil, nil, &out, &errOut)
 			assert.Equal(t, exitOK, code, "replayed clip: %s %s", out.String(), errOut.String())
+		})
+	}
+}
+
+// TestLivenessClipsOnlyOfFinishedChallenges: a check cut short (shutdown)
+// leaves no clip, and passive checks are not recorded.
+func TestLivenessClipsOnlyOfFinishedChallenges(t *testing.T) {
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	cfg.Capture.Detector = capture.DetectorHaar
+	for _, tc := range []struct {
+		name   string
+		mode   string
+		cancel bool
+	}{{"cancelled", "challenge", true}, {"passive", "passive", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam, req := newTurningCamera(t)
+			req.Mode = tc.mode
+			if tc.cancel {
+				cam.limit = 3 // too few to decide; then Next waits for ctx
+			}
+			l, err := newLivenessChecker(cam, analyzerOptions(cfg))
+			require.NoError(t, err)
+			dir := filepath.Join(t.TempDir(), "liveness-clips")
+			l.clips = &clipSaver{clipPruner: clipPruner{dir: dir, keep: time.Hour, log: slog.New(slog.DiscardHandler)}, fps: 15, now: time.Now}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if tc.cancel {
+				ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+			}
+			defer cancel()
+			_, err = l.CheckLiveness(ctx, req)
+			if tc.cancel {
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+			} else {
+				require.NoError(t, err)
+			}
+			require.NoError(t, l.Close())
+			entries, _ := os.ReadDir(dir)
+			assert.Empty(t, entries)
 		})
 	}
 }

@@ -28,13 +28,49 @@ type livenessChecker struct {
 	clips  *clipSaver // nil unless audit.save_liveness_clips
 }
 
+// clipPruner deletes saved clips past audit.liveness_clip_days or
+// audit.liveness_clip_max_mb.
+type clipPruner struct {
+	dir      string
+	keep     time.Duration
+	maxBytes int64
+	log      *slog.Logger
+}
+
+func (c clipPruner) prune(now time.Time) {
+	if n, err := liveness.PruneClips(c.dir, now, c.keep, c.maxBytes); err != nil {
+		c.log.Warn("liveness clip pruning failed", "err", err)
+	} else if n > 0 {
+		c.log.Info("old liveness clips deleted", "files", n)
+	}
+}
+
+// every prunes each period until ctx ends or stop is called; stop waits
+// for the goroutine.
+func (c clipPruner) every(ctx context.Context, period time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				c.prune(now)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // clipSaver keeps each check's frames as a clip (audit.save_liveness_clips).
 // Nothing it does changes a verdict: a clip that cannot be saved is logged.
 type clipSaver struct {
-	dir      string
+	clipPruner
 	fps      float64 // the camera's configured rate
-	keep     time.Duration
-	log      *slog.Logger
 	now      func() time.Time
 	finishes sync.WaitGroup
 }
@@ -57,9 +93,7 @@ func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector
 			} else {
 				c.log.Info("liveness clip saved", "path", path, "live", res.Live)
 			}
-			if _, err := liveness.PruneClips(c.dir, c.now(), c.keep); err != nil {
-				c.log.Warn("liveness clip pruning failed", "err", err)
-			}
+			c.prune(c.now())
 		}()
 	}
 }
@@ -80,8 +114,11 @@ func newLivenessChecker(frames capture.FrameSource, sel capture.AnalyzerConfig) 
 	return &livenessChecker{frames: frames, an: an, yunet: an.Detector() == capture.DetectorYuNet}, nil
 }
 
-// Close waits for the clips being saved and releases the analyzer.
+// Close waits for a check in progress and the clips being saved, and
+// releases the analyzer.
 func (l *livenessChecker) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.clips != nil {
 		l.clips.finishes.Wait()
 	}
