@@ -241,19 +241,10 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 		os.Remove(js)
 		return fmt.Errorf("record clip: %w", err)
 	}
-	if err := syncDir(r.dir); err != nil {
+	if err := atomicfile.SyncDir(r.dir); err != nil {
 		return fmt.Errorf("record clip: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // verifyClip checks that every one of the frames written decodes (the

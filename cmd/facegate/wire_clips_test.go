@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -57,31 +58,42 @@ func (c *turningCamera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (
 	return capture.FrameInfo{Seq: after + 1, At: c.start.Add(time.Duration(after) * time.Second / 15)}, nil
 }
 
+// clipChecker is the daemon's liveness checker (Haar) on cam, saving clips
+// into dir; its clock stands still at clipTime (a clip's name).
+func clipChecker(t *testing.T, cam capture.FrameSource, dir string, logs io.Writer) *livenessChecker {
+	t.Helper()
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	cfg.Capture.Detector = capture.DetectorHaar
+	l, err := newLivenessChecker(cam, analyzerOptions(cfg))
+	require.NoError(t, err)
+	l.clips = &clipSaver{clipPruner: clipPruner{dir: dir, keep: 7 * 24 * time.Hour, log: slog.New(slog.NewTextHandler(logs, nil))},
+		fps: 15, now: func() time.Time { return clipTime }}
+	return l
+}
+
+// clipTime is now, not a fixed date: pruning expires clips dated more than
+// a day from the clock.
+var clipTime = time.Now().UTC().Truncate(time.Second)
+
 // TestLivenessClipsAreSavedAndReplay: with audit.save_liveness_clips the
 // daemon's check leaves a clip and its verdict, and `facegate liveness`
 // on that clip gives the daemon's verdict again. A clip that cannot be
 // saved changes nothing in the verdict and is logged.
 func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
-	cfg := config.Default()
-	cfg.StateDir = t.TempDir()
-	cfg.Capture.Detector = capture.DetectorHaar
 	for _, tc := range []struct {
 		name     string
 		writable bool
 	}{{"saved", true}, {"folder is a file", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cam, req := newTurningCamera(t)
-			l, err := newLivenessChecker(cam, analyzerOptions(cfg))
-			require.NoError(t, err)
-			defer l.Close()
 			dir := filepath.Join(t.TempDir(), "liveness-clips")
 			if !tc.writable {
 				require.NoError(t, os.WriteFile(dir, nil, 0o640))
 			}
 			var logs bytes.Buffer
-			now := time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)
-			l.clips = &clipSaver{clipPruner: clipPruner{dir: dir, keep: 7 * 24 * time.Hour, log: slog.New(slog.NewTextHandler(&logs, nil))},
-				fps: 15, now: func() time.Time { return now }}
+			l := clipChecker(t, cam, dir, &logs)
+			defer l.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			res, err := l.CheckLiveness(ctx, req)
@@ -93,9 +105,10 @@ func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
 				return
 			}
 			assert.Contains(t, logs.String(), "liveness clip saved")
-			clip := filepath.Join(dir, "left_20261203T110000.000Z.avi")
+			name := "left_" + clipTime.Format("20060102T150405.000Z")
+			clip := filepath.Join(dir, name+".avi")
 			require.FileExists(t, clip)
-			require.FileExists(t, filepath.Join(dir, "left_20261203T110000.000Z.json"))
+			require.FileExists(t, filepath.Join(dir, name+".json"))
 			var out, errOut bytes.Buffer
 			code := run(context.Background(), []string{"liveness", "--video", clip, "--challenge", "left"}, nil, nil, &out, &errOut)
 			assert.Equal(t, exitOK, code, "replayed clip: %s %s", out.String(), errOut.String())
@@ -106,9 +119,6 @@ func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
 // TestLivenessClipsOnlyOfFinishedChallenges: a check cut short (shutdown)
 // leaves no clip, and passive checks are not recorded.
 func TestLivenessClipsOnlyOfFinishedChallenges(t *testing.T) {
-	cfg := config.Default()
-	cfg.StateDir = t.TempDir()
-	cfg.Capture.Detector = capture.DetectorHaar
 	for _, tc := range []struct {
 		name   string
 		mode   string
@@ -120,16 +130,14 @@ func TestLivenessClipsOnlyOfFinishedChallenges(t *testing.T) {
 			if tc.cancel {
 				cam.limit = 3 // too few to decide; then Next waits for ctx
 			}
-			l, err := newLivenessChecker(cam, analyzerOptions(cfg))
-			require.NoError(t, err)
 			dir := filepath.Join(t.TempDir(), "liveness-clips")
-			l.clips = &clipSaver{clipPruner: clipPruner{dir: dir, keep: time.Hour, log: slog.New(slog.DiscardHandler)}, fps: 15, now: time.Now}
+			l := clipChecker(t, cam, dir, io.Discard)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			if tc.cancel {
 				ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
 			}
 			defer cancel()
-			_, err = l.CheckLiveness(ctx, req)
+			_, err := l.CheckLiveness(ctx, req)
 			if tc.cancel {
 				require.ErrorIs(t, err, context.DeadlineExceeded)
 			} else {
