@@ -270,13 +270,17 @@ func verifyClip(path string, frames int) error {
 	return nil
 }
 
-// ClipTimes reads the real frame times saved beside a clip: the .json of
-// the same name, or, for a clip labelled by a KIND_ prefix, of the name
-// without it. ok is false when there is none.
+// ClipTimes reads the real frame times saved beside a clip the daemon
+// named <left|right>_<time>: the .json of the same name, or, for a clip
+// labelled by a KIND_ prefix, of the name without it. ok is false when
+// there is none (any other clip plays at its nominal rate).
 func ClipTimes(clip string) (times []time.Duration, ok bool, err error) {
 	dir, base := filepath.Split(clip)
 	stem := strings.TrimSuffix(base, filepath.Ext(base))
 	for _, name := range []string{stem, stem[strings.Index(stem, "_")+1:]} {
+		if !strings.HasPrefix(name, string(Left)+"_") && !strings.HasPrefix(name, string(Right)+"_") {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(dir, name+".json"))
 		if errors.Is(err, os.ErrNotExist) {
 			continue

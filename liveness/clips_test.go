@@ -228,6 +228,13 @@ func TestClipTimesRefusesBadTimes(t *testing.T) {
 	_, ok, err := ClipTimes(filepath.Join(dir, "right_y.avi"))
 	assert.NoError(t, err)
 	assert.False(t, ok, "no .json: the nominal rate")
+	// A clip the daemon did not name is never paired with a .json that
+	// happens to sit beside it.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "clip.json"), []byte("not json"), 0o640))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "my_clip.json"), []byte("not json"), 0o640))
+	_, ok, err = ClipTimes(filepath.Join(dir, "my_clip.mp4"))
+	assert.NoError(t, err)
+	assert.False(t, ok)
 }
 
 func TestPruneClips(t *testing.T) {

@@ -133,7 +133,7 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 	// Every name is checked before any clip is: a site's hour of clips is not
 	// run to find a typo at the end.
 	if len(bad) > 0 {
-		return fail("%d file(s) not named KIND_left|right[_anything].ext:\n  %s", len(bad), strings.Join(bad, "\n  "))
+		return fail("%d file(s) cannot be evaluated (clips are named KIND_left|right[_anything].ext):\n  %s", len(bad), strings.Join(bad, "\n  "))
 	}
 	if len(clips) == 0 {
 		return fail("no clip in %s", *dirPath)

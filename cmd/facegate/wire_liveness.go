@@ -72,7 +72,18 @@ type clipSaver struct {
 	clipPruner
 	fps      float64 // the camera's configured rate
 	now      func() time.Time
+	mu       sync.Mutex
+	closed   bool // no clip is finished after close
 	finishes sync.WaitGroup
+}
+
+// close waits for the clips being finished; a check still running then
+// drops its clip.
+func (c *clipSaver) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.finishes.Wait()
 }
 
 // record wraps src for one check; done finishes the clip with the check's
@@ -81,7 +92,9 @@ type clipSaver struct {
 func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string) (liveness.Frames, func(liveness.Result, error)) {
 	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
 	return rec, func(res liveness.Result, err error) {
-		if err != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil || c.closed {
 			rec.Abort()
 			return
 		}
@@ -114,13 +127,12 @@ func newLivenessChecker(frames capture.FrameSource, sel capture.AnalyzerConfig) 
 	return &livenessChecker{frames: frames, an: an, yunet: an.Detector() == capture.DetectorYuNet}, nil
 }
 
-// Close waits for a check in progress and the clips being saved, and
-// releases the analyzer.
+// Close waits for the clips being saved and releases the analyzer. It does
+// not wait for a check in progress (one stuck on a camera that stopped
+// must not hold the shutdown); that check's clip is dropped.
 func (l *livenessChecker) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.clips != nil {
-		l.clips.finishes.Wait()
+		l.clips.close()
 	}
 	return l.an.Close()
 }
