@@ -8,7 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/facegate/facegate/capture"
@@ -50,7 +50,7 @@ func parseClipName(name string) (kind string, dir liveness.Direction, err error)
 		return "", "", fmt.Errorf("%q: not KIND_left|right[_anything].ext", name)
 	}
 	kind = strings.ToLower(parts[0])
-	if !contains(clipKinds, kind) {
+	if !slices.Contains(clipKinds, kind) {
 		return "", "", fmt.Errorf("%q: kind %q is not one of %s", name, parts[0], strings.Join(clipKinds, ", "))
 	}
 	dir, err = liveness.ParseDirection(strings.ToLower(parts[1]))
@@ -58,15 +58,6 @@ func parseClipName(name string) (kind string, dir liveness.Direction, err error)
 		return "", "", fmt.Errorf("%q: challenge %q is not left or right", name, parts[1])
 	}
 	return kind, dir, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // runLivenessEval is `facegate liveness eval --dir D [--json] [--detector
@@ -187,8 +178,8 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 	return code
 }
 
-// tallyClips counts per kind, bona fide first; clips that could not be read
-// are left out of the counts.
+// tallyClips counts per kind in clipKinds' order (bona fide first); clips
+// that could not be read are left out of the counts.
 func tallyClips(clips []evalClip) []evalTally {
 	by := map[string]*evalTally{}
 	for _, c := range clips {
@@ -220,7 +211,6 @@ func tallyClips(clips []evalClip) []evalTally {
 			out = append(out, *t)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Kind == "bonafide" && out[j].Kind != "bonafide" })
 	return out
 }
 
