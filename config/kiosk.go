@@ -253,8 +253,10 @@ type Policy struct {
 	// anyway and alert; for sites where egress matters more than the record).
 	OnRecordFailure string `yaml:"on_record_failure"`
 	// Liveness is the presentation-attack check: off, passive (a still
-	// picture fails) or challenge (the worker turns the head on request;
-	// docs/liveness.md). A failure is a hard denial.
+	// picture fails), challenge (the worker turns the head on request;
+	// docs/liveness.md) or shadow (the challenge runs and its verdict is
+	// recorded, never enforced: a trial before challenge). A failure is a
+	// hard denial.
 	Liveness string `yaml:"liveness"`
 	// LivenessLockout: Max liveness failures for one identity within Per
 	// lock it out (denied without a check) until Per has passed since the
@@ -346,7 +348,7 @@ func (p *Policy) validate() error {
 	if err := enum("policy.on_record_failure", p.OnRecordFailure, RecordFailureDeny, RecordFailureOpen); err != nil {
 		return err
 	}
-	if err := enum("policy.liveness", p.Liveness, "off", "passive", "challenge"); err != nil {
+	if err := enum("policy.liveness", p.Liveness, "off", "passive", "challenge", "shadow"); err != nil {
 		return err
 	}
 	if p.LivenessLockout.Max < 0 || p.LivenessLockout.Max > 100 {

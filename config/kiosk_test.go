@@ -41,7 +41,7 @@ func TestKioskSectionsValidation(t *testing.T) {
 		{"policy:\n  require_broker: true\n", nil, "f.yaml:2: policy.require_broker: needs mqtt.enabled: true (without a broker the guard can never be met)"},
 		{"policy:\n  max_faces: -1\n", nil, "f.yaml:2: policy.max_faces: -1 must be between 0"},
 		{"policy:\n  max_age: 0s\n", nil, "f.yaml:2: policy.max_age: 0s must be between"},
-		{"policy:\n  liveness: strict\n", nil, `f.yaml:2: policy.liveness: "strict" is not off, passive or challenge`},
+		{"policy:\n  liveness: strict\n", nil, `f.yaml:2: policy.liveness: "strict" is not off, passive, challenge or shadow`},
 		{"policy:\n  liveness_lockout:\n    max: -1\n", nil, "f.yaml:3: policy.liveness_lockout.max: -1 must be between 0 (no lockout) and 100"},
 		{"policy:\n  liveness_lockout:\n    max: 3\n    per: 0s\n", nil, "f.yaml:4: policy.liveness_lockout.per: 0s must be between"},
 		// Below the 1ms its message names (was accepted).
@@ -159,5 +159,9 @@ func TestLivenessDefaults(t *testing.T) {
 	c, err = Parse("f.yaml", []byte("policy:\n  liveness: challenge\n  liveness_lockout: {max: 0}\n"), nil)
 	if err != nil || c.Policy.Liveness != "challenge" || c.Policy.LivenessLockout.Max != 0 {
 		t.Fatalf("liveness challenge: %v %+v", err, c.Policy)
+	}
+	c, err = Parse("f.yaml", []byte("policy:\n  liveness: shadow\n"), nil)
+	if err != nil || c.Policy.Liveness != "shadow" {
+		t.Fatalf("liveness shadow: %v %+v", err, c.Policy)
 	}
 }

@@ -64,12 +64,17 @@ const (
 	LivenessOff       = "off"
 	LivenessPassive   = "passive"
 	LivenessChallenge = "challenge"
+	// LivenessShadow runs the challenge and records its verdict (event,
+	// audit, facegate_liveness_shadow_total, saved clips) but never decides:
+	// a trial that measures at a real gate how often the check would refuse
+	// the site's own workers before it is turned on.
+	LivenessShadow = "shadow"
 )
 
 // Operator alert for an identity locked out after liveness failures.
 const AlertLivenessLockout = "liveness_lockout"
 
-// Outcomes of facegate_liveness_total.
+// Outcomes of facegate_liveness_total (and facegate_liveness_shadow_total).
 const (
 	livenessLive        = "live"
 	livenessFailed      = "failed"
@@ -292,6 +297,8 @@ func (k *Kiosk) warnLiveness(mode string) {
 	switch {
 	case mode == LivenessOff:
 		k.log.Warn("liveness is off: a photo or a phone screen of a worker can open this gate", "key", "policy.liveness")
+	case mode == LivenessShadow:
+		k.log.Warn("liveness is in shadow mode: every challenge is checked and recorded but never denies; a photo or a phone screen of a worker can open this gate", "key", "policy.liveness")
 	case k.deps.Liveness == nil:
 		k.log.Warn("liveness configured but no checker was provided: sessions run without it", "mode", mode)
 	}
@@ -305,30 +312,37 @@ type padDone struct {
 // authenticateLive is authenticate with the liveness check overlapped:
 // the challenge is shown and checked while the API call runs; the session
 // is granted only when both pass. A liveness failure denies whatever the
-// API said, and counts towards the identity's lockout.
+// API said, and counts towards the identity's lockout. In shadow mode the
+// same challenge runs, but its verdict is only recorded.
 func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 	mode := s.policy.Liveness
 	lc := k.deps.Liveness
 	if mode == LivenessOff || mode == "" {
 		return k.authenticate(ctx, s)
 	}
+	shadow := mode == LivenessShadow
+	method := mode
+	if shadow {
+		method = LivenessChallenge
+	}
 	if lc == nil {
 		// Asked for (a reload turned it on) but no checker was built: a
 		// check that cannot run denies, it is never skipped.
 		k.log.Error("policy.liveness is on but the daemon started without a liveness checker: restart it", "liveness", mode)
-		k.metrics.liveness.WithLabelValues(livenessUnavailable).Inc()
-		o := denied(ReasonLivenessUnavailable)
-		o.liveness = &record.Liveness{Method: mode, Reasons: []string{"error"}}
-		return o
+		noCheck := padDone{r: LivenessResult{Method: method}, err: errLivenessUnavailable}
+		if shadow {
+			return k.combineLiveness(s, mode, k.authenticate(ctx, s), noCheck)
+		}
+		return k.combineLiveness(s, mode, outcome{}, noCheck) // denied without an API call
 	}
 	id := s.id.SubmissionID
 	max, per := s.policy.LivenessLockout.Max, s.policy.LivenessLockout.Per
-	if k.pad.locked(id, k.now(), max, per) {
+	if !shadow && k.pad.locked(id, k.now(), max, per) {
 		k.metrics.liveness.WithLabelValues(livenessLocked).Inc()
 		return denied(ReasonLivenessLocked)
 	}
-	req := LivenessRequest{Mode: mode, Box: s.face.Box, Frame: s.face.Frame}
-	if mode == LivenessChallenge {
+	req := LivenessRequest{Mode: method, Box: s.face.Box, Frame: s.face.Frame}
+	if method == LivenessChallenge {
 		req.Challenge = k.pad.challenge()
 		k.pad.showing.Store(true)
 		k.setState(StateChallenge, challengeMessage[req.Challenge], func(st *Status) {
@@ -362,15 +376,15 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 	if ctx.Err() != nil {
 		return failed(ReasonShutdown)
 	}
+	if pad.r.Method == "" {
+		pad.r.Method = method
+	}
 	return k.combineLiveness(s, mode, api, pad)
 }
 
 // combineLiveness decides from the API's outcome and the check's verdict.
 func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDone) outcome {
-	ev := &record.Liveness{Method: mode, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
-	if pad.r.Method != "" {
-		ev.Method = pad.r.Method
-	}
+	ev := &record.Liveness{Method: pad.r.Method, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
 	if ev.Reasons == nil {
 		ev.Reasons = []string{}
 	}
@@ -378,17 +392,31 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 		pad.r.Unavailable, ev.Score = true, 0
 		ev.Reasons = append(ev.Reasons, "error")
 	}
-	var o outcome
+	verdict := livenessLive
 	switch {
 	case pad.err != nil || pad.r.Unavailable:
 		if pad.err != nil {
 			k.log.Warn("liveness check could not run", "err", pad.err)
-			ev.Live, ev.Score, ev.Reasons = false, 0, append(ev.Reasons, "error")
+			ev.Score, ev.Reasons = 0, append(ev.Reasons, "error")
 		}
-		k.metrics.liveness.WithLabelValues(livenessUnavailable).Inc()
-		o = denied(ReasonLivenessUnavailable)
+		ev.Live = false // a check that did not run is no pass, whatever it said
+		verdict = livenessUnavailable
 	case !pad.r.Live:
-		k.metrics.liveness.WithLabelValues(livenessFailed).Inc()
+		verdict = livenessFailed
+	}
+	if mode == LivenessShadow {
+		// Recorded, never enforced: no denial, no lockout, no alert.
+		ev.Shadow = true
+		k.metrics.livenessShadow.WithLabelValues(verdict, string(api.decision)).Inc()
+		api.liveness = ev
+		return api
+	}
+	k.metrics.liveness.WithLabelValues(verdict).Inc()
+	var o outcome
+	switch verdict {
+	case livenessUnavailable:
+		o = denied(ReasonLivenessUnavailable)
+	case livenessFailed:
 		o = denied(ReasonLivenessFailed)
 		if pad.r.NoTurn {
 			o = denied(ReasonLivenessNoTurn)
@@ -406,7 +434,6 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 			o.alertMsg = "identity locked out after " + strconv.Itoa(max) + " liveness failures within " + per.String() + " (user " + clip(s.id.UserID) + ")"
 		}
 	default:
-		k.metrics.liveness.WithLabelValues(livenessLive).Inc()
 		o = api
 	}
 	if o.decision != api.decision || o.message != api.message {

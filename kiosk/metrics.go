@@ -25,6 +25,7 @@ type metrics struct {
 	timeToDecision  prometheus.Histogram
 	apiLatency      prometheus.Histogram
 	liveness        *prometheus.CounterVec
+	livenessShadow  *prometheus.CounterVec
 	relayPulses     prometheus.Counter
 	relayFailures   prometheus.Counter
 	auditFailures   prometheus.Counter
@@ -93,6 +94,10 @@ func newMetrics(k *Kiosk) *metrics {
 		liveness: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "facegate_liveness_total", Help: "Liveness (presentation-attack) checks by outcome (live, failed, unavailable, locked).",
 		}, []string{"outcome"}),
+		livenessShadow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_liveness_shadow_total",
+			Help: "Liveness checks in shadow mode (recorded, never enforced) by outcome (live, failed, unavailable) and the session's decision without them.",
+		}, []string{"outcome", "decision"}),
 		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
 		}),
@@ -129,7 +134,7 @@ func newMetrics(k *Kiosk) *metrics {
 	}
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.decisions, m.reasons, m.failCodes, m.apiErrors, m.identifications, m.alerts,
-		m.timeToDecision, m.apiLatency, m.liveness, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
+		m.timeToDecision, m.apiLatency, m.liveness, m.livenessShadow, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
 		m.stateGauge, m.checks, m.healthy, m.detection, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {
@@ -137,6 +142,11 @@ func newMetrics(k *Kiosk) *metrics {
 	}
 	for _, o := range []string{livenessLive, livenessFailed, livenessUnavailable, livenessLocked} {
 		m.liveness.WithLabelValues(o)
+	}
+	for _, o := range []string{livenessLive, livenessFailed, livenessUnavailable} {
+		for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {
+			m.livenessShadow.WithLabelValues(o, string(d))
+		}
 	}
 	for _, s := range allStates {
 		m.stateGauge.WithLabelValues(string(s))

@@ -136,7 +136,8 @@ type PolicyOptions struct {
 	RequireBroker bool
 	// OnRecordFailure is RecordFailureDeny or RecordFailureOpen.
 	OnRecordFailure string
-	// Liveness is LivenessOff, LivenessPassive or LivenessChallenge.
+	// Liveness is LivenessOff, LivenessPassive, LivenessChallenge or
+	// LivenessShadow.
 	Liveness string
 	// LivenessLockout: Max failures within Per lock an identity out.
 	LivenessLockout Limit
@@ -187,9 +188,9 @@ func (o *Options) check() error {
 		return fmt.Errorf("kiosk: on_record_failure %q is not deny or open", p.OnRecordFailure)
 	}
 	switch p.Liveness {
-	case LivenessOff, LivenessPassive, LivenessChallenge:
+	case LivenessOff, LivenessPassive, LivenessChallenge, LivenessShadow:
 	default:
-		return fmt.Errorf("kiosk: liveness %q is not off, passive or challenge", p.Liveness)
+		return fmt.Errorf("kiosk: liveness %q is not off, passive, challenge or shadow", p.Liveness)
 	}
 	if !o.Privacy.Valid() {
 		return fmt.Errorf("kiosk: submission id privacy %q is not plain, hash or omit", o.Privacy)

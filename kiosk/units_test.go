@@ -223,7 +223,7 @@ func TestOptionsCheck(t *testing.T) {
 		{"no state dir", func(o *Options) { o.StateDir = "" }, "StateDir"},
 		{"anti-passback", func(o *Options) { o.Policy.AntiPassback.Mode = "sideways" }, `"sideways" is not off, soft or hard`},
 		{"record failure", func(o *Options) { o.Policy.OnRecordFailure = "maybe" }, `"maybe" is not deny or open`},
-		{"liveness", func(o *Options) { o.Policy.Liveness = "" }, `"" is not off, passive or challenge`},
+		{"liveness", func(o *Options) { o.Policy.Liveness = "" }, `"" is not off, passive, challenge or shadow`},
 		{"privacy", func(o *Options) { o.Privacy = "blur" }, `"blur" is not plain, hash or omit`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

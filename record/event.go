@@ -89,6 +89,9 @@ type Liveness struct {
 	Live  bool    `json:"live"`
 	// Reasons are the check's codes ("planar_motion", "wrong_direction", …).
 	Reasons []string `json:"reasons"`
+	// Shadow: policy.liveness is shadow, so this verdict was recorded and
+	// did not take part in the decision.
+	Shadow bool `json:"shadow,omitempty"`
 }
 
 // Auth is the FaceAuth result, with the API's own field names.
