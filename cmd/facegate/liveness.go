@@ -31,6 +31,9 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 	if len(args) > 0 && args[0] == "eval" {
 		return runLivenessEval(ctx, a, args[1:])
 	}
+	if len(args) > 0 && args[0] == "report" {
+		return runLivenessReport(ctx, a, args[1:])
+	}
 	fs := flag.NewFlagSet("liveness", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	videoPath := fs.String("video", "", "video file: the camera from the moment the challenge was shown")
@@ -39,6 +42,7 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 	fs.Usage = func() {
 		fmt.Fprintln(a.stderr, "usage: facegate liveness --video F --challenge left|right [--json] [--detector haar|yunet] [--model F]")
 		fmt.Fprintln(a.stderr, "       facegate liveness eval --dir D [--json] [--detector haar|yunet] [--model F]   (facegate liveness eval -h)")
+		fmt.Fprintln(a.stderr, "       facegate liveness report [--config F | --audit PATH] [--since D] [--until D] [--json]   (facegate liveness report -h)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
