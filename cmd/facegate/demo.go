@@ -67,14 +67,16 @@ func runDemo(ctx context.Context, a *app, args []string) int {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(*seconds)*time.Second)
 		defer cancel()
 	}
-	if err := demo(ctx, a, *mqttURL); err != nil {
+	if err := demo(ctx, a, *mqttURL, nil); err != nil {
 		fmt.Fprintf(a.stderr, "facegate demo: %v\n", err)
 		return exitError
 	}
 	return exitOK
 }
 
-func demo(ctx context.Context, a *app, mqttURL string) error {
+// demo runs the demo; adjust (tests) changes its configuration before the
+// daemon starts.
+func demo(ctx context.Context, a *app, mqttURL string, adjust func(*config.Config)) error {
 	start := time.Now()
 	images, err := demoscene.ImagesDir(a.getenv)
 	if err != nil {
@@ -131,6 +133,9 @@ func demo(ctx context.Context, a *app, mqttURL string) error {
 		defer unsubscribe()
 	}
 	cfg.MQTT.URLs = []string{mqttURL}
+	if adjust != nil {
+		adjust(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/demoscene"
+	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/record"
 )
 
@@ -235,4 +237,64 @@ func repoRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// TestDemoShadowTrial runs the demo with policy.liveness: shadow: the
+// worker and the print of the worker are both granted (the check decides
+// nothing), the print's event records the refusal the challenge would have
+// made, and `facegate liveness report` on the daemon's audit log counts
+// both among the sessions the API granted.
+func TestDemoShadowTrial(t *testing.T) {
+	if _, err := demoscene.ImagesDir(os.Getenv); err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	state := t.TempDir()
+	stdout, stderr := newLineSink(), newLineSink()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a := &app{stdout: stdout, stderr: stderr, env: osEnv()}
+	done := make(chan error, 1)
+	go func() {
+		done <- demo(ctx, a, "", func(c *config.Config) {
+			c.StateDir = state
+			c.Policy.Liveness = kiosk.LivenessShadow
+		})
+	}()
+	shadowGrant := func(ev record.Event, live bool) bool {
+		return ev.Decision == record.DecisionGranted && ev.Liveness != nil && ev.Liveness.Shadow && ev.Liveness.Live == live &&
+			(live || slices.Contains(ev.Liveness.Reasons, "planar_motion"))
+	}
+	seen := stdout.waitFor(ctx, func(lines []string) bool {
+		var live, print bool
+		for _, ev := range decisions(t, lines) {
+			live = live || shadowGrant(ev, true)
+			print = print || shadowGrant(ev, false)
+			if slices.ContainsFunc(ev.Reason, func(r string) bool { return strings.HasPrefix(r, "liveness_") }) {
+				t.Errorf("a shadow check decided: %+v", ev)
+			}
+		}
+		return live && print
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	if !seen {
+		t.Fatalf("no shadow-live grant and shadow-refused grant of the print:\n%s\nstderr:\n%s", strings.Join(stdout.all(), "\n"), strings.Join(stderr.all(), "\n"))
+	}
+	if s := strings.Join(stderr.all(), "\n"); !strings.Contains(s, "liveness is in shadow mode") {
+		t.Errorf("no shadow warning at start:\n%s", s)
+	}
+	code, out, errOut := runCmd(t, nil, "liveness", "report", "--audit", filepath.Join(state, "audit"), "--json")
+	if code != exitOK {
+		t.Fatalf("liveness report: exit %d: %s", code, errOut)
+	}
+	var rep livenessReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	sg := rep.ShadowGranted
+	if sg.Live < 1 || sg.Refused < 1 || sg.Reasons["planar_motion"] < 1 || rep.Enforced.Checks != 0 {
+		t.Errorf("report %+v", rep)
+	}
 }
