@@ -349,7 +349,9 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 			st.Challenge, st.Name = req.Challenge, s.id.DisplayName
 		})
 	}
-	padCtx, cancel := context.WithCancel(ctx)
+	// A camera that stops delivering must not hold the session: past this
+	// the check could not run (and the approval would be stale anyway).
+	padCtx, cancel := context.WithTimeout(ctx, livenessTimeout)
 	defer cancel()
 	padCh := make(chan padDone, 1)
 	go func() {
@@ -407,6 +409,7 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	if mode == LivenessShadow {
 		// Recorded, never enforced: no denial, no lockout, no alert.
 		ev.Shadow = true
+		api = k.stillFresh(s, api)
 		k.metrics.livenessShadow.WithLabelValues(verdict, string(api.decision)).Inc()
 		api.liveness = ev
 		return api
@@ -434,7 +437,7 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 			o.alertMsg = "identity locked out after " + strconv.Itoa(max) + " liveness failures within " + per.String() + " (user " + clip(s.id.UserID) + ")"
 		}
 	default:
-		o = api
+		o = k.stillFresh(s, api)
 	}
 	if o.decision != api.decision || o.message != api.message {
 		o.auth, o.err = api.auth, api.err
@@ -442,6 +445,23 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	o.liveness = ev
 	return o
 }
+
+// stillFresh denies a grant whose frame is older than policy.max_age now
+// that the check is done too: authenticate judged the age when the API
+// answered, but the gate opens only after the slower of the two.
+func (k *Kiosk) stillFresh(s *session, o outcome) outcome {
+	if o.decision != record.DecisionGranted || k.now().Sub(s.face.CapturedAt) <= s.policy.MaxAge {
+		return o
+	}
+	d := denied(ReasonStaleApproval)
+	d.auth, d.err = o.auth, o.err
+	return d
+}
+
+// livenessTimeout bounds one check: its window is 2.5 s of frames
+// (docs/liveness.md); a camera that delivers none for this long makes the
+// check unavailable.
+const livenessTimeout = 10 * time.Second
 
 // errLivenessUnavailable is for fakes and adapters that cannot run.
 var errLivenessUnavailable = errors.New("kiosk: liveness check unavailable")

@@ -198,3 +198,48 @@ func TestLivenessStartWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestLivenessSlowCheckCannotOpenOnAStaleApproval: the API's approval was
+// fresh when it came, but the gate opens only once the check is done; a
+// check that outlasts policy.max_age must not open on it, and a check
+// whose camera delivers nothing ends at livenessTimeout.
+func TestLivenessSlowCheckCannotOpenOnAStaleApproval(t *testing.T) {
+	for _, tc := range []struct {
+		mode     string
+		delay    time.Duration
+		reason   string
+		liveness string // the recorded check's reason
+	}{
+		{LivenessChallenge, 8 * time.Second, ReasonStaleApproval, ""},
+		{LivenessShadow, 8 * time.Second, ReasonStaleApproval, ""},
+		{LivenessChallenge, time.Minute, ReasonLivenessUnavailable, "error"},
+		{LivenessShadow, time.Minute, ReasonStaleApproval, "error"},
+	} {
+		t.Run(tc.mode+"/"+tc.delay.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := shadowConfig(t)
+				cfg.Policy.Liveness = tc.mode
+				cfg.Policy.MaxAge = 5 * time.Second
+				lc := &fakeLiveness{res: livePass, delay: tc.delay}
+				r := livenessRig(t, cfg, lc)
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				stop()
+				ev := r.events()[0]
+				if ev.Decision != "denied" || !slices.Equal(ev.Reason, []string{tc.reason}) || r.relay.count() != 0 {
+					t.Fatalf("%s %v, %d pulses: want denied %s", ev.Decision, ev.Reason, r.relay.count(), tc.reason)
+				}
+				if ev.Auth == nil {
+					t.Error("the API's answer is missing from the event")
+				}
+				if tc.liveness != "" && (ev.Liveness == nil || !slices.Contains(ev.Liveness.Reasons, tc.liveness)) {
+					t.Errorf("liveness %+v, want reason %s", ev.Liveness, tc.liveness)
+				}
+				// 600 ms selection, then the check, cut at livenessTimeout.
+				if want := 600 + min(tc.delay, livenessTimeout).Milliseconds(); ev.LatencyMS.Total != want {
+					t.Errorf("session %d ms, want %d", ev.LatencyMS.Total, want)
+				}
+			})
+		})
+	}
+}
