@@ -179,8 +179,15 @@ func (k *Kiosk) Reload(o Options) error {
 		return err
 	}
 	k.setMu.Lock()
+	was := k.set.policy.Liveness
 	k.set = s
 	k.setMu.Unlock()
+	if now := s.policy.Liveness; now != was {
+		if enforced(was) && !enforced(now) {
+			k.log.Warn("liveness no longer enforced after the reload", "from", was, "to", now)
+		}
+		k.warnLiveness(now)
+	}
 	select {
 	case k.reloaded <- struct{}{}:
 	default:

@@ -297,12 +297,17 @@ func (k *Kiosk) warnLiveness(mode string) {
 	switch {
 	case mode == LivenessOff:
 		k.log.Warn("liveness is off: a photo or a phone screen of a worker can open this gate", "key", "policy.liveness")
+		return
 	case mode == LivenessShadow:
-		k.log.Warn("liveness is in shadow mode: every challenge is checked and recorded but never denies; a photo or a phone screen of a worker can open this gate", "key", "policy.liveness")
-	case k.deps.Liveness == nil:
-		k.log.Warn("liveness configured but no checker was provided: sessions run without it", "mode", mode)
+		k.log.Warn("liveness is in shadow mode: challenges are recorded but never deny; a photo or a phone screen of a worker can open this gate", "key", "policy.liveness")
+	}
+	if k.deps.Liveness == nil {
+		k.log.Warn("liveness configured but the daemon has no checker (it is built at start: restart it): sessions are denied, or in shadow mode their check is recorded as an error", "mode", mode)
 	}
 }
+
+// enforced reports whether a liveness mode can deny.
+func enforced(mode string) bool { return mode == LivenessPassive || mode == LivenessChallenge }
 
 type padDone struct {
 	r   LivenessResult

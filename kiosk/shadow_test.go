@@ -171,31 +171,135 @@ func TestLivenessOnWithoutACheckerSkipsTheAPI(t *testing.T) {
 		if calls != 0 {
 			t.Errorf("%d API calls for a session the missing checker denies", calls)
 		}
-		if ev := r.events()[0]; ev.Liveness == nil || ev.Liveness.Shadow || ev.Liveness.Method != LivenessChallenge {
+		ev := r.events()[0]
+		if ev.Decision != "denied" || !slices.Equal(ev.Reason, []string{ReasonLivenessUnavailable}) || r.relay.count() != 0 {
+			t.Errorf("%s %v, %d pulses: want denied liveness_unavailable", ev.Decision, ev.Reason, r.relay.count())
+		}
+		if ev.Liveness == nil || ev.Liveness.Shadow || ev.Liveness.Method != LivenessChallenge {
 			t.Errorf("event liveness %+v", ev.Liveness)
 		}
 	})
 }
 
-// Off and shadow both warn at start that a photo can open the gate.
+// Off and shadow both warn at start that a photo can open the gate; a
+// mode that needs a checker the daemon lacks says so too.
 func TestLivenessStartWarnings(t *testing.T) {
-	for _, tc := range []struct{ mode, want string }{
-		{LivenessOff, "liveness is off"},
-		{LivenessShadow, "liveness is in shadow mode"},
-		{LivenessChallenge, ""},
+	const photo = "a photo or a phone screen of a worker can open this gate"
+	const noChecker = "the daemon has no checker"
+	for _, tc := range []struct {
+		mode    string
+		checker bool
+		want    []string
+		not     []string
+	}{
+		{LivenessOff, true, []string{"liveness is off", photo}, []string{noChecker}},
+		{LivenessShadow, true, []string{"liveness is in shadow mode", photo}, []string{noChecker}},
+		{LivenessShadow, false, []string{"liveness is in shadow mode", noChecker}, nil},
+		{LivenessChallenge, true, nil, []string{photo, noChecker}},
+		{LivenessChallenge, false, []string{noChecker}, []string{photo}},
 	} {
 		var logs bytes.Buffer
 		cfg := testConfig(t)
 		cfg.Policy.Liveness = tc.mode
-		_, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: &fakePublisher{},
-			Broker: &fakeBroker{}, Liveness: &fakeLiveness{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-		if err != nil {
+		d := Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: &fakePublisher{},
+			Broker: &fakeBroker{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		if tc.checker {
+			d.Liveness = &fakeLiveness{}
+		}
+		if _, err := New(*cfg, d); err != nil {
 			t.Fatal(err)
 		}
-		got := strings.Contains(logs.String(), "a photo or a phone screen of a worker can open this gate")
-		if got != (tc.want != "") || tc.want != "" && !strings.Contains(logs.String(), tc.want) {
-			t.Errorf("mode %s: start log %q, want %q", tc.mode, logs.String(), tc.want)
+		for _, w := range tc.want {
+			if !strings.Contains(logs.String(), w) {
+				t.Errorf("mode %s (checker %v): start log lacks %q:\n%s", tc.mode, tc.checker, w, logs.String())
+			}
 		}
+		for _, w := range tc.not {
+			if strings.Contains(logs.String(), w) {
+				t.Errorf("mode %s (checker %v): start log has %q:\n%s", tc.mode, tc.checker, w, logs.String())
+			}
+		}
+	}
+}
+
+// A reload that stops enforcing the check (to shadow or off) is a
+// warning, like the same mode at start.
+func TestLivenessReloadWarnings(t *testing.T) {
+	var logs bytes.Buffer
+	cfg := testConfig(t)
+	cfg.Policy.Liveness = LivenessChallenge
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: &fakePublisher{},
+		Broker: &fakeBroker{}, Liveness: &fakeLiveness{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		mode string
+		want []string
+	}{
+		{LivenessShadow, []string{"liveness no longer enforced after the reload", "liveness is in shadow mode"}},
+		{LivenessShadow, nil}, // unchanged: nothing new
+		{LivenessOff, []string{"liveness is off"}},
+		{LivenessChallenge, nil},
+		{LivenessOff, []string{"liveness no longer enforced after the reload", "liveness is off"}},
+	} {
+		logs.Reset()
+		next := *cfg
+		next.Policy.Liveness = step.mode
+		if err := k.Reload(next); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range step.want {
+			if !strings.Contains(logs.String(), w) {
+				t.Errorf("reload to %s: log lacks %q:\n%s", step.mode, w, logs.String())
+			}
+		}
+		if step.want == nil && strings.Contains(logs.String(), "level=WARN") {
+			t.Errorf("reload to %s: unexpected warning:\n%s", step.mode, logs.String())
+		}
+	}
+}
+
+// A reload during a session leaves it under the mode it started with: a
+// challenge session reloaded to shadow still denies a photo (and counts
+// it towards the lockout), a shadow session reloaded to challenge still
+// only records.
+func TestLivenessReloadMidSessionKeepsItsMode(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		decision string
+		fails    int
+	}{
+		{LivenessChallenge, LivenessShadow, "denied", 1},
+		{LivenessShadow, LivenessChallenge, "granted", 0},
+	} {
+		t.Run(tc.from+"->"+tc.to, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := shadowConfig(t)
+				cfg.Policy.Liveness = tc.from
+				lc := &fakeLiveness{res: padFail, delay: 2 * time.Second}
+				r := livenessRig(t, cfg, lc)
+				stop := r.start(t)
+				if err := r.k.Identify(worker); err != nil {
+					t.Fatal(err)
+				}
+				require.Eventually(t, func() bool { return r.k.Status().State == StateChallenge }, time.Minute, 10*time.Millisecond)
+				next := *cfg
+				next.Policy.Liveness = tc.to
+				if err := r.k.Reload(next); err != nil {
+					t.Fatal(err)
+				}
+				require.Eventually(t, func() bool { return len(r.events()) == 1 }, time.Minute, 100*time.Millisecond)
+				stop()
+				ev := r.events()[0]
+				if string(ev.Decision) != tc.decision || ev.Liveness == nil || ev.Liveness.Shadow != (tc.from == LivenessShadow) {
+					t.Fatalf("%s %v liveness %+v: want %s as under %s", ev.Decision, ev.Reason, ev.Liveness, tc.decision, tc.from)
+				}
+				if got := len(r.k.pad.fails[lockoutKey(worker.SubmissionID)]); got != tc.fails {
+					t.Errorf("%d lockout failures recorded, want %d", got, tc.fails)
+				}
+			})
+		})
 	}
 }
 
