@@ -255,8 +255,8 @@ type Policy struct {
 	// Liveness is the presentation-attack check: off, passive (a still
 	// picture fails), challenge (the worker turns the head on request;
 	// docs/liveness.md) or shadow (the challenge runs and its verdict is
-	// recorded, never enforced: a trial before challenge). A failure is a
-	// hard denial.
+	// recorded, never enforced: a trial before challenge). In passive and
+	// challenge a failure is a hard denial.
 	Liveness string `yaml:"liveness"`
 	// LivenessLockout: Max liveness failures for one identity within Per
 	// lock it out (denied without a check) until Per has passed since the

@@ -80,6 +80,9 @@ const (
 	livenessFailed      = "failed"
 	livenessUnavailable = "unavailable"
 	livenessLocked      = "locked"
+	// livenessError (shadow only): the check failed as software or
+	// hardware (no checker, a camera error, a timeout).
+	livenessError = "error"
 )
 
 // Challenge messages: exact texts the kiosk page shows with its arrow.
@@ -415,6 +418,9 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 		// Recorded, never enforced: no denial, no lockout, no alert.
 		ev.Shadow = true
 		api = k.stillFresh(s, api)
+		if slices.Contains(ev.Reasons, "error") {
+			verdict = livenessError // a fault of the gate, not a measurement of the person
+		}
 		k.metrics.livenessShadow.WithLabelValues(verdict, string(api.decision)).Inc()
 		api.liveness = ev
 		return api

@@ -96,7 +96,7 @@ func newMetrics(k *Kiosk) *metrics {
 		}, []string{"outcome"}),
 		livenessShadow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "facegate_liveness_shadow_total",
-			Help: "Liveness checks in shadow mode (recorded, never enforced) by outcome (live, failed, unavailable) and the session's decision without them.",
+			Help: "Liveness checks in shadow mode (recorded, never enforced) by outcome (live, failed, unavailable, error) and the session's decision without them.",
 		}, []string{"outcome", "decision"}),
 		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
@@ -143,7 +143,7 @@ func newMetrics(k *Kiosk) *metrics {
 	for _, o := range []string{livenessLive, livenessFailed, livenessUnavailable, livenessLocked} {
 		m.liveness.WithLabelValues(o)
 	}
-	for _, o := range []string{livenessLive, livenessFailed, livenessUnavailable} {
+	for _, o := range []string{livenessLive, livenessFailed, livenessUnavailable, livenessError} {
 		for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {
 			m.livenessShadow.WithLabelValues(o, string(d))
 		}

@@ -29,7 +29,8 @@ func docBlock(t *testing.T, file, name string) string {
 
 // shadowRuleTest feeds a week and a day of one gate's counters: per hour
 // 3 live and 1 failed check of granted sessions, none that could not run,
-// and 5 failed checks of denied sessions that must not count.
+// and 7 check errors and 5 failed checks of denied sessions that must not
+// count.
 const shadowRuleTest = `rule_files: [rules.yml]
 evaluation_interval: 1h
 tests:
@@ -41,6 +42,8 @@ tests:
         values: '0+1x200'
       - series: 'facegate_liveness_shadow_total{instance="gate1",outcome="unavailable",decision="granted"}'
         values: '0x200'
+      - series: 'facegate_liveness_shadow_total{instance="gate1",outcome="error",decision="granted"}'
+        values: '0+7x200'
       - series: 'facegate_liveness_shadow_total{instance="gate1",outcome="failed",decision="denied"}'
         values: '0+5x200'
     promql_expr_test:

@@ -46,9 +46,9 @@ func TestLivenessShadowRecordsButNeverDecides(t *testing.T) {
 			"granted", false, livenessFailed, []string{"wrong_direction"}},
 		{"cannot run, approved: still granted", LivenessResult{Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true}, nil, approved(),
 			"granted", false, livenessUnavailable, []string{"face_lost"}},
-		{"checker error, approved: still granted", LivenessResult{}, errLivenessUnavailable, approved(), "granted", false, livenessUnavailable, []string{"error"}},
+		{"checker error, approved: still granted", LivenessResult{}, errLivenessUnavailable, approved(), "granted", false, livenessError, []string{"error"}},
 		{"NaN score: recorded as unavailable", LivenessResult{Live: true, Score: math.NaN(), Method: "challenge"}, nil, approved(),
-			"granted", false, livenessUnavailable, []string{"error"}},
+			"granted", false, livenessError, []string{"error"}},
 		{"live but rejected by the API: denied", livePass, nil, rejected(faceauth.FailFaceCompare), "denied", true, livenessLive, []string{}},
 		{"a photo rejected by the API: denied for the API's reason", padFail, nil, rejected(faceauth.FailFaceCompare), "denied", false, livenessFailed, []string{"planar_motion"}},
 	}
@@ -149,7 +149,7 @@ func TestLivenessShadowWithoutACheckerGrants(t *testing.T) {
 			!slices.Equal(ev.Liveness.Reasons, []string{"error"}) {
 			t.Fatalf("%s %v, %d pulses, liveness %+v: want granted, the check recorded as not run", ev.Decision, ev.Reason, r.relay.count(), ev.Liveness)
 		}
-		if !strings.Contains(scrape(t, r.k), `facegate_liveness_shadow_total{decision="granted",outcome="unavailable"} 1`) {
+		if !strings.Contains(scrape(t, r.k), `facegate_liveness_shadow_total{decision="granted",outcome="error"} 1`) {
 			t.Error("shadow counter not moved")
 		}
 	})

@@ -23,10 +23,10 @@ import (
 // runLivenessReport is `facegate liveness report [--config F | --audit
 // PATH] [--since D --until D] [--json]`: what the liveness checks recorded
 // in the audit log decided. Its point is the shadow trial
-// (policy.liveness: shadow): of the sessions the API granted (the site's
-// own workers, unless someone attacked during the trial), how many the
-// check would have turned away. Exit 0, 2 on bad flags or an unreadable
-// log.
+// (policy.liveness: shadow): of the sessions the gate granted (the API
+// approved, the local policy passed: the site's own workers, unless
+// someone attacked during the trial), how many the check would have
+// turned away. Exit 0, 2 on bad flags or an unreadable log.
 func runLivenessReport(_ context.Context, a *app, args []string) int {
 	fs := flag.NewFlagSet("liveness report", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
@@ -83,15 +83,15 @@ func runLivenessReport(_ context.Context, a *app, args []string) int {
 		}
 		src = filepath.Join(cfg.StateDir, "audit")
 	}
-	files, err := auditFiles(src)
+	files, listed, err := auditFiles(src)
 	if err != nil {
 		return fail("%v", err)
 	}
 	rep := newLivenessReport(src, win)
-	for _, f := range files {
-		if err := rep.readFile(f); err != nil {
-			return fail("%v", err)
-		}
+	if err := rep.readFiles(files, listed, func(f string) {
+		fmt.Fprintf(a.stderr, "facegate liveness report: %s rotated away while reading, skipped\n", f)
+	}); err != nil {
+		return fail("%v", err)
 	}
 	rep.finish()
 	if *asJSON {
@@ -99,8 +99,10 @@ func runLivenessReport(_ context.Context, a *app, args []string) int {
 	}
 	rep.print(a.stdout)
 	if rep.Unreadable > 0 {
-		fmt.Fprintf(a.stderr, "facegate liveness report: %d line(s) skipped, not a JSON object (a line torn by a crash is expected); first: %s\n",
-			rep.Unreadable, strings.Join(rep.firstBad, ", "))
+		fmt.Fprintf(a.stderr, "facegate liveness report: %d line(s) skipped; first: %s\n", rep.Unreadable, strings.Join(rep.firstBad, "; "))
+	}
+	if rep.Undated > 0 && (!win.from.IsZero() || !win.to.IsZero()) {
+		fmt.Fprintf(a.stderr, "facegate liveness report: %d decision(s) without a readable ts left out of the --since/--until window\n", rep.Undated)
 	}
 	return exitOK
 }
@@ -111,33 +113,32 @@ type reportWindow struct{ from, to time.Time }
 // auditRotation matches the kiosk's audit.jsonl and audit.jsonl.N.
 var auditRotation = regexp.MustCompile(`^audit\.jsonl(\.[0-9]+)?$`)
 
-// auditFiles lists the audit log's files in path (a folder), or path
-// itself (a file).
-func auditFiles(path string) ([]string, error) {
+// auditFiles lists the audit log's files in path (a folder: listed true),
+// or path itself (a file).
+func auditFiles(path string) (files []string, listed bool, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, false, fmt.Errorf("audit log: %w", err)
 	}
 	if st.Mode().IsRegular() {
-		return []string{path}, nil
+		return []string{path}, false, nil
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("audit log %s: not a regular file or a folder", path)
+		return nil, false, fmt.Errorf("audit log %s: not a regular file or a folder", path)
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, false, fmt.Errorf("audit log: %w", err)
 	}
-	var out []string
 	for _, e := range entries {
 		if auditRotation.MatchString(e.Name()) && e.Type().IsRegular() {
-			out = append(out, filepath.Join(path, e.Name()))
+			files = append(files, filepath.Join(path, e.Name()))
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("audit log %s: no audit.jsonl file in it", path)
+	if len(files) == 0 {
+		return nil, false, fmt.Errorf("audit log %s: no audit.jsonl file in it", path)
 	}
-	return out, nil
+	return files, true, nil
 }
 
 // livenessReport is the report (its JSON is the --json output).
@@ -151,13 +152,15 @@ type livenessReport struct {
 	Last  string `json:"last,omitempty"`
 	// Unreadable lines are skipped (a crash can tear the last line).
 	Unreadable int `json:"unreadable_lines"`
-	// ShadowGranted: shadow checks of sessions the API granted, the
+	// Undated decisions have no readable ts: left out when a window is set.
+	Undated int `json:"undated"`
+	// ShadowGranted: shadow checks of sessions the gate granted, the
 	// stand-in for the site's own workers. ShadowOther: the other shadow
 	// checks (denied or in error for another reason).
 	ShadowGranted livenessTally `json:"shadow_granted"`
 	ShadowOther   livenessTally `json:"shadow_other"`
-	// Enforced: checks in passive or challenge mode, which decided.
-	Enforced livenessTally `json:"enforced"`
+	// Enforced: checks that decided, by method (passive, challenge).
+	Enforced map[string]*livenessTally `json:"enforced"`
 	// Locked: sessions denied by the lockout without a check.
 	Locked int `json:"locked"`
 
@@ -175,24 +178,55 @@ type livenessTally struct {
 	// Refused: the check ran and found no live person (a photo, a screen,
 	// no turn, a wrong or late turn).
 	Refused int `json:"refused"`
-	// Unavailable: the check could not run (face lost, too few frames…);
-	// in challenge mode this denies too.
+	// Unavailable: the check could not run on the frames (face lost, too
+	// few frames or points, no face); in challenge mode this denies too.
 	Unavailable int `json:"unavailable"`
-	// DeniedRate is (Refused+Unavailable)/Checks: the share the check
-	// turned (or would have turned) away; Upper95 its one-sided 95 %
-	// Clopper-Pearson upper bound.
+	// Errors: the check failed as software or hardware (no checker after
+	// a reload, a camera error, a timeout): a fault to fix, not a
+	// measurement of the people.
+	Errors int `json:"errors"`
+	// DeniedRate is (Refused+Unavailable)/(Checks-Errors): the share the
+	// check turned (or would have turned) away; Upper95 its one-sided
+	// 95 % Clopper-Pearson upper bound (sessions taken as independent).
 	DeniedRate float64 `json:"denied_rate"`
 	Upper95    float64 `json:"denied_upper95"`
 	// Reasons counts the codes of the checks that did not pass.
 	Reasons map[string]int `json:"reasons"`
+	// Identities: distinct submission ids (as the audit log holds them:
+	// plain or hashed) among these checks; Often: those the check refused
+	// in at least half of their sessions, two or more. A few people
+	// refused every day weigh more than a rate over sessions shows.
+	Identities int `json:"identities"`
+	Often      int `json:"refused_often"`
+
+	by map[string][2]int // identity -> sessions, denied
+}
+
+func newTally() *livenessTally {
+	return &livenessTally{Reasons: map[string]int{}, by: map[string][2]int{}}
 }
 
 func newLivenessReport(src string, win reportWindow) *livenessReport {
-	r := &livenessReport{Source: src, win: win, seen: map[string]bool{}}
-	for _, t := range []*livenessTally{&r.ShadowGranted, &r.ShadowOther, &r.Enforced} {
-		t.Reasons = map[string]int{}
-	}
+	r := &livenessReport{Source: src, win: win, seen: map[string]bool{}, Enforced: map[string]*livenessTally{}}
+	r.ShadowGranted, r.ShadowOther = *newTally(), *newTally()
 	return r
+}
+
+// readFiles reads files in turn. A file of a listed folder that is gone
+// was rotated away since the listing (a running daemon): its lines are in
+// the next file, read or about to be; gone tells.
+func (r *livenessReport) readFiles(files []string, listed bool, gone func(string)) error {
+	for _, f := range files {
+		err := r.readFile(f)
+		if listed && errors.Is(err, os.ErrNotExist) {
+			gone(f)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *livenessReport) readFile(path string) error {
@@ -205,8 +239,10 @@ func (r *livenessReport) readFile(path string) error {
 	br := bufio.NewReader(f)
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
-		if len(line) > 0 && !r.add(line) && len(r.firstBad) < 3 {
-			r.firstBad = append(r.firstBad, fmt.Sprintf("%s:%d", filepath.Base(path), n))
+		if len(line) > 0 {
+			if why := r.add(line); why != "" && len(r.firstBad) < 3 {
+				r.firstBad = append(r.firstBad, fmt.Sprintf("%s:%d: %s", filepath.Base(path), n, why))
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -217,34 +253,43 @@ func (r *livenessReport) readFile(path string) error {
 	}
 }
 
-// add counts one audit line; false when it is not a JSON object (a
-// blank line is fine). Lines that are not decisions (relay pulses, gate
-// inputs), decisions outside the window and repeated event ids are
-// skipped.
-func (r *livenessReport) add(line []byte) bool {
+// auditLine is what the report reads of an audit line: a decision event,
+// or a line of another kind (relay pulse results, gate inputs).
+type auditLine struct {
+	record.Event
+	Kind string `json:"kind"`
+}
+
+// add counts one audit line; it returns why a line was skipped as
+// unreadable ("" when it was counted or skipped as expected: blank
+// lines, other kinds of line, decisions outside the window, repeated
+// event ids).
+func (r *livenessReport) add(line []byte) string {
 	line = []byte(strings.TrimSpace(string(line)))
 	if len(line) == 0 {
-		return true
+		return ""
 	}
-	var ev struct {
-		record.Event
-		Kind string `json:"kind"`
-	}
+	var ev auditLine
 	if err := json.Unmarshal(line, &ev); err != nil {
 		r.Unreadable++
-		return false
+		if !json.Valid(line) {
+			return "not JSON (a line torn by a crash is expected)"
+		}
+		return "not an audit record: " + err.Error()
 	}
 	if ev.Kind != "" || ev.EventID == "" || ev.Decision == "" || r.seen[ev.EventID] {
-		return true
+		return ""
 	}
 	ts, err := time.Parse(time.RFC3339Nano, ev.TS)
-	if err != nil {
-		if !r.win.from.IsZero() || !r.win.to.IsZero() {
-			return true // cannot be placed in the window
-		}
-	} else {
+	switch {
+	case err != nil && (!r.win.from.IsZero() || !r.win.to.IsZero()):
+		r.Undated++
+		return ""
+	case err != nil:
+		r.Undated++
+	default:
 		if !r.win.from.IsZero() && ts.Before(r.win.from) || !r.win.to.IsZero() && !ts.Before(r.win.to) {
-			return true
+			return ""
 		}
 		if r.first.IsZero() || ts.Before(r.first) {
 			r.first = ts
@@ -260,39 +305,77 @@ func (r *livenessReport) add(line []byte) bool {
 	}
 	l := ev.Liveness
 	if l == nil {
-		return true
+		return ""
 	}
-	t := &r.Enforced
-	if l.Shadow {
-		t = &r.ShadowOther
-		if ev.Decision == record.DecisionGranted {
-			t = &r.ShadowGranted
-		}
-	}
-	t.Checks++
-	unavailable := slices.ContainsFunc(l.Reasons, func(c string) bool { return c == "error" || liveness.Reason(c).Unavailable() })
+	var t *livenessTally
 	switch {
-	case unavailable:
+	case l.Shadow && ev.Decision == record.DecisionGranted:
+		t = &r.ShadowGranted
+	case l.Shadow:
+		t = &r.ShadowOther
+	default:
+		m := l.Method
+		if m == "" {
+			m = "unknown"
+		}
+		if r.Enforced[m] == nil {
+			r.Enforced[m] = newTally()
+		}
+		t = r.Enforced[m]
+	}
+	t.add(ev.SubmissionID, l)
+	return ""
+}
+
+func (t *livenessTally) add(identity string, l *record.Liveness) {
+	t.Checks++
+	denied := false
+	switch {
+	case slices.Contains(l.Reasons, "error"):
+		t.Errors++
+	case slices.ContainsFunc(l.Reasons, func(c string) bool { return liveness.Reason(c).Unavailable() }):
 		t.Unavailable++
+		denied = true
 	case l.Live:
 		t.Live++
-		return true
 	default:
 		t.Refused++
+		denied = true
 	}
-	for _, c := range l.Reasons {
-		t.Reasons[c]++
+	if !l.Live || denied {
+		for _, c := range l.Reasons {
+			t.Reasons[c]++
+		}
 	}
-	return true
+	if identity != "" && !slices.Contains(l.Reasons, "error") {
+		c := t.by[identity]
+		c[0]++
+		if denied {
+			c[1]++
+		}
+		t.by[identity] = c
+	}
+}
+
+func (t *livenessTally) finish() {
+	if n := t.Checks - t.Errors; n > 0 {
+		denied := t.Refused + t.Unavailable
+		t.DeniedRate = float64(denied) / float64(n)
+		t.Upper95 = upper95(denied, n)
+	}
+	t.Identities = len(t.by)
+	for _, c := range t.by {
+		if c[0] >= 2 && 2*c[1] >= c[0] {
+			t.Often++
+		}
+	}
 }
 
 func (r *livenessReport) finish() {
-	for _, t := range []*livenessTally{&r.ShadowGranted, &r.ShadowOther, &r.Enforced} {
-		if t.Checks > 0 {
-			denied := t.Refused + t.Unavailable
-			t.DeniedRate = float64(denied) / float64(t.Checks)
-			t.Upper95 = upper95(denied, t.Checks)
-		}
+	r.ShadowGranted.finish()
+	r.ShadowOther.finish()
+	for _, t := range r.Enforced {
+		t.finish()
 	}
 	if !r.first.IsZero() {
 		r.First, r.Last = record.Timestamp(r.first), record.Timestamp(r.last)
@@ -308,26 +391,51 @@ func (r *livenessReport) print(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "audit log %s (%d file(s)): %s\n", r.Source, r.Files, span)
-	if r.ShadowGranted.Checks+r.ShadowOther.Checks+r.Enforced.Checks+r.Locked == 0 {
+	enforced := 0
+	for _, t := range r.Enforced {
+		enforced += t.Checks
+	}
+	if r.ShadowGranted.Checks+r.ShadowOther.Checks+enforced+r.Locked == 0 {
 		fmt.Fprintln(w, "no liveness check recorded (policy.liveness was off, or these decisions are older than it)")
 		return
 	}
 	if t := r.ShadowGranted; t.Checks > 0 {
-		fmt.Fprintf(w, "\nshadow trial, sessions the API granted (your workers, unless someone attacked during the trial): %d\n", t.Checks)
-		fmt.Fprintf(w, "  challenge would have denied %d (%.1f %%; one-sided 95 %% upper bound %.1f %%): refused %d, could not run %d\n",
-			t.Refused+t.Unavailable, 100*t.DeniedRate, 100*t.Upper95, t.Refused, t.Unavailable)
+		fmt.Fprintf(w, "\nshadow trial, sessions the gate granted (API approved, local policy passed: your workers, unless someone attacked during the trial): %d\n", t.Checks)
+		fmt.Fprintf(w, "  challenge would have denied %d of %d (%.1f %%; one-sided 95 %% upper bound %.1f %%, taking sessions as independent): refused %d, could not run %d\n",
+			t.Refused+t.Unavailable, t.Checks-t.Errors, 100*t.DeniedRate, 100*t.Upper95, t.Refused, t.Unavailable)
+		printErrors(w, t)
+		if t.Identities > 0 {
+			fmt.Fprintf(w, "  %d identities; %d of them refused in at least half of their sessions (two or more)\n", t.Identities, t.Often)
+		}
 		printReasons(w, t.Reasons)
 	}
 	if t := r.ShadowOther; t.Checks > 0 {
 		fmt.Fprintf(w, "\nshadow trial, sessions denied or in error for another reason: %d\n", t.Checks)
 		fmt.Fprintf(w, "  the check passed %d, refused %d, could not run %d\n", t.Live, t.Refused, t.Unavailable)
+		printErrors(w, t)
 		printReasons(w, t.Reasons)
 	}
-	if t := r.Enforced; t.Checks > 0 || r.Locked > 0 {
-		fmt.Fprintf(w, "\nenforced checks (passive or challenge): %d\n", t.Checks)
-		fmt.Fprintf(w, "  passed %d, refused %d, could not run %d (%.1f %% denied); %d session(s) denied by the lockout without a check\n",
-			t.Live, t.Refused, t.Unavailable, 100*t.DeniedRate, r.Locked)
+	methods := make([]string, 0, len(r.Enforced))
+	for m := range r.Enforced {
+		methods = append(methods, m)
+	}
+	slices.Sort(methods)
+	for _, m := range methods {
+		t := r.Enforced[m]
+		fmt.Fprintf(w, "\nenforced checks (%s): %d\n", m, t.Checks)
+		fmt.Fprintf(w, "  passed %d, refused %d, could not run %d (%.1f %% of the checks that ran denied)\n",
+			t.Live, t.Refused, t.Unavailable, 100*t.DeniedRate)
+		printErrors(w, *t)
 		printReasons(w, t.Reasons)
+	}
+	if r.Locked > 0 {
+		fmt.Fprintf(w, "\nlockout: %d session(s) denied without a check (not in the rates above)\n", r.Locked)
+	}
+}
+
+func printErrors(w io.Writer, t livenessTally) {
+	if t.Errors > 0 {
+		fmt.Fprintf(w, "  check errors %d (no checker, camera or software faults: fix them; left out of the rate)\n", t.Errors)
 	}
 }
 

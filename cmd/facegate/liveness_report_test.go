@@ -33,39 +33,67 @@ func shadowCheck(live bool, reasons ...string) *record.Liveness {
 	return &record.Liveness{Method: "challenge", Score: map[bool]float64{true: 0.8, false: 0.2}[live], Live: live, Reasons: reasons, Shadow: true}
 }
 
-// writeAudit writes a shadow trial's audit log over two files: 10
-// granted sessions (7 passed, 2 refused, 1 could not run), a denied one,
-// enforced checks before the trial, the lines that are not decisions, a
-// torn line and an event repeated in a rotated file.
+// writeAudit writes a shadow trial's audit log over two files: 11
+// granted sessions of three workers (7 passed, 2 refused, 1 could not
+// run, 1 check error), a denied one, enforced checks before the trial, the
+// lines that are not decisions (a relay pulse result, a gate input), an
+// undated decision, a torn line, an object of the wrong shape and an event
+// repeated in a rotated file.
 func writeAudit(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	var cur, old strings.Builder
 	day := func(d, i int) string { return fmt.Sprintf("2026-11-%02dT08:%02d:00.000Z", d, i) }
-	// Before the trial: challenge, enforced.
+	line := func(b *strings.Builder, v any) {
+		j, err := json.Marshal(v)
+		require.NoError(t, err)
+		b.Write(append(j, '\n'))
+	}
+	as := func(ev string, sub string) string { // the same event, another worker
+		var e record.Event
+		require.NoError(t, json.Unmarshal([]byte(ev), &e))
+		e.SubmissionID = sub
+		j, err := json.Marshal(e)
+		require.NoError(t, err)
+		return string(j) + "\n"
+	}
+	// Before the trial: challenge and passive, enforced.
 	old.WriteString(auditEvent(t, "e1", day(20, 1), record.DecisionGranted, &record.Liveness{Method: "challenge", Score: 0.9, Live: true, Reasons: []string{}}))
 	old.WriteString(auditEvent(t, "e2", day(20, 2), record.DecisionDenied, &record.Liveness{Method: "challenge", Score: 0.1, Reasons: []string{"planar_motion"}}, "liveness_failed"))
 	old.WriteString(auditEvent(t, "e3", day(20, 3), record.DecisionDenied, nil, "liveness_locked"))
-	old.WriteString(`{"kind":"relay_pulse","event_id":"e1","ts":"2026-11-20T08:01:01.000Z","result":"pulsed"}` + "\n")
-	for i := range 7 {
-		cur.WriteString(auditEvent(t, fmt.Sprintf("s%d", i), day(25, i), record.DecisionGranted, shadowCheck(true)))
+	old.WriteString(auditEvent(t, "e4", day(20, 4), record.DecisionDenied, &record.Liveness{Method: "passive", Score: 0.1, Reasons: []string{"no_motion"}}, "liveness_failed"))
+	line(&old, record.PulseResult{Kind: record.PulseKind, EventID: "e1", TS: day(20, 1), Site: "s", Gate: "g", Relay: record.RelayPulsed})
+	// Worker A passes 5 times; B passes twice and is refused twice; C is
+	// refused once and could not run once (refused in half of them).
+	for i := range 5 {
+		cur.WriteString(as(auditEvent(t, fmt.Sprintf("s%d", i), day(25, i), record.DecisionGranted, shadowCheck(true)), "A"))
 	}
-	cur.WriteString(auditEvent(t, "s7", day(26, 1), record.DecisionGranted, shadowCheck(false, "planar_motion")))
-	cur.WriteString(auditEvent(t, "s8", day(26, 2), record.DecisionGranted, shadowCheck(false, "wrong_direction")))
-	cur.WriteString(auditEvent(t, "s9", day(27, 3), record.DecisionGranted, shadowCheck(false, "face_lost")))
-	cur.WriteString(auditEvent(t, "s10", day(27, 4), record.DecisionDenied, shadowCheck(false, "planar_motion"), "face_compare_underscore"))
-	cur.WriteString(auditEvent(t, "s11", day(27, 5), record.DecisionGranted, nil)) // no check (liveness off again)
-	cur.WriteString(`{"kind":"gate_input","input":"door_forced","ts":"2026-11-27T09:00:00.000Z"}` + "\n")
+	cur.WriteString(as(auditEvent(t, "s5", day(25, 5), record.DecisionGranted, shadowCheck(true)), "B"))
+	cur.WriteString(as(auditEvent(t, "s6", day(25, 6), record.DecisionGranted, shadowCheck(true)), "B"))
+	cur.WriteString(as(auditEvent(t, "s7", day(26, 1), record.DecisionGranted, shadowCheck(false, "planar_motion")), "B"))
+	cur.WriteString(as(auditEvent(t, "s8", day(26, 2), record.DecisionGranted, shadowCheck(false, "wrong_direction")), "C"))
+	cur.WriteString(as(auditEvent(t, "s9", day(27, 3), record.DecisionGranted, shadowCheck(false, "face_lost")), "C"))
+	cur.WriteString(as(auditEvent(t, "s10", day(27, 4), record.DecisionGranted, shadowCheck(false, "error")), "A"))
+	cur.WriteString(auditEvent(t, "s11", day(27, 5), record.DecisionDenied, shadowCheck(false, "planar_motion"), "face_compare_underscore"))
+	cur.WriteString(auditEvent(t, "s12", day(27, 6), record.DecisionGranted, nil)) // no check (liveness off again)
+	cur.WriteString(auditEvent(t, "s13", "yesterday", record.DecisionGranted, shadowCheck(true)))
+	line(&cur, map[string]string{"kind": "input", "input": "door_forced", "ts": day(27, 7), "site": "s", "gate": "g"})
+	// A line of another kind that looks like a decision is still not one.
+	line(&cur, map[string]any{"kind": "future", "event_id": "k1", "decision": "granted", "ts": day(27, 8),
+		"liveness": map[string]any{"method": "challenge", "live": false, "reasons": []string{"planar_motion"}, "shadow": true}})
 	cur.WriteString("\n")
-	cur.WriteString(`{"event_id":"s12","decision":"gran`) // torn by a crash, then ended with '\n' at open
+	cur.WriteString(`{"event_id":"s14","decision":"granted","liveness":"x"}` + "\n")
+	cur.WriteString(`{"event_id":"s15","decision":"gran`) // torn by a crash, then ended with '\n' at open
 	cur.WriteString("\n")
-	old.WriteString(auditEvent(t, "s0", day(25, 0), record.DecisionGranted, shadowCheck(true))) // repeated: counted once
+	old.WriteString(as(auditEvent(t, "s0", day(25, 0), record.DecisionGranted, shadowCheck(true)), "A")) // repeated: counted once
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit.jsonl"), []byte(cur.String()), 0o640))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit.jsonl.1"), []byte(old.String()), 0o640))
 	// Not the audit log: ignored.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit.jsonl.bak"), []byte(auditEvent(t, "x", day(25, 9), record.DecisionGranted, shadowCheck(false, "planar_motion"))), 0o640))
 	return dir
 }
+
+func tally4(t *livenessTally) [4]int { return [4]int{t.Checks, t.Live, t.Refused, t.Unavailable} }
 
 func TestLivenessReport(t *testing.T) {
 	dir := writeAudit(t)
@@ -74,46 +102,82 @@ func TestLivenessReport(t *testing.T) {
 	var got livenessReport
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 	assert.Equal(t, 2, got.Files)
-	assert.Equal(t, 15, got.Decisions) // e1-e3, s0-s11
-	assert.Equal(t, 1, got.Unreadable)
+	assert.Equal(t, 18, got.Decisions) // e1-e4, s0-s13
+	assert.Equal(t, 2, got.Unreadable)
+	assert.Equal(t, 1, got.Undated)
 	assert.Equal(t, "2026-11-20T08:01:00.000Z", got.First)
-	assert.Equal(t, "2026-11-27T08:05:00.000Z", got.Last)
+	assert.Equal(t, "2026-11-27T08:06:00.000Z", got.Last)
 	assert.Equal(t, 1, got.Locked)
 	sg := got.ShadowGranted
-	assert.Equal(t, [4]int{10, 7, 2, 1}, [4]int{sg.Checks, sg.Live, sg.Refused, sg.Unavailable})
-	assert.InDelta(t, 0.3, sg.DeniedRate, 1e-9)
-	assert.InDelta(t, upper95(3, 10), sg.Upper95, 1e-9)
-	assert.Equal(t, map[string]int{"planar_motion": 1, "wrong_direction": 1, "face_lost": 1}, sg.Reasons)
-	assert.Equal(t, [4]int{1, 0, 1, 0}, [4]int{got.ShadowOther.Checks, got.ShadowOther.Live, got.ShadowOther.Refused, got.ShadowOther.Unavailable})
-	assert.Equal(t, [4]int{2, 1, 1, 0}, [4]int{got.Enforced.Checks, got.Enforced.Live, got.Enforced.Refused, got.Enforced.Unavailable})
+	assert.Equal(t, [4]int{12, 8, 2, 1}, tally4(&sg)) // s13 (undated) counts without a window
+	assert.Equal(t, 1, sg.Errors)
+	assert.InDelta(t, 3.0/11, sg.DeniedRate, 1e-9) // the error is left out
+	assert.InDelta(t, upper95(3, 11), sg.Upper95, 1e-9)
+	assert.Equal(t, map[string]int{"planar_motion": 1, "wrong_direction": 1, "face_lost": 1, "error": 1}, sg.Reasons)
+	// A passes 5 times (its check error left out), B is refused 1 of 3
+	// times, C 2 of 2: one identity refused in at least half.
+	assert.Equal(t, [2]int{3, 1}, [2]int{sg.Identities, sg.Often})
+	assert.Equal(t, [4]int{1, 0, 1, 0}, tally4(&got.ShadowOther))
+	require.Len(t, got.Enforced, 2)
+	assert.Equal(t, [4]int{2, 1, 1, 0}, tally4(got.Enforced["challenge"]))
+	assert.Equal(t, [4]int{1, 0, 1, 0}, tally4(got.Enforced["passive"]))
 
 	code, out, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir)
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
-	assert.Contains(t, out, "15 decisions, 2026-11-20T08:01:00.000Z to 2026-11-27T08:05:00.000Z")
-	assert.Contains(t, out, "sessions the API granted (your workers, unless someone attacked during the trial): 10")
-	assert.Contains(t, out, "challenge would have denied 3 (30.0 %; one-sided 95 % upper bound 60.7 %): refused 2, could not run 1")
-	assert.Contains(t, out, "reasons: face_lost 1, planar_motion 1, wrong_direction 1")
-	assert.Contains(t, out, "enforced checks (passive or challenge): 2")
-	assert.Contains(t, out, "1 session(s) denied by the lockout without a check")
-	assert.Contains(t, errOut, "1 line(s) skipped")
-	assert.Contains(t, errOut, "first: audit.jsonl:15")
+	for _, want := range []string{
+		"18 decisions, 2026-11-20T08:01:00.000Z to 2026-11-27T08:06:00.000Z",
+		"sessions the gate granted (API approved, local policy passed: your workers, unless someone attacked during the trial): 12",
+		"challenge would have denied 3 of 11 (27.3 %; one-sided 95 % upper bound 56.4 %, taking sessions as independent): refused 2, could not run 1",
+		"check errors 1 (no checker, camera or software faults: fix them; left out of the rate)",
+		"3 identities; 1 of them refused in at least half of their sessions (two or more)",
+		"reasons: error 1, face_lost 1, planar_motion 1, wrong_direction 1",
+		"enforced checks (challenge): 2",
+		"enforced checks (passive): 1",
+		"lockout: 1 session(s) denied without a check",
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.Contains(t, errOut, "2 line(s) skipped; first: audit.jsonl:18: not an audit record: json: cannot unmarshal")
+	assert.Contains(t, errOut, "audit.jsonl:19: not JSON (a line torn by a crash is expected)")
+	assert.NotContains(t, errOut, "without a readable ts") // no window: counted
 
-	// The window: the trial's last two days only.
+	// The window: the trial's last two days only; the undated decision is
+	// left out and said so.
 	code, out, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir, "--since", "2026-11-26", "--until", "2026-11-27", "--json")
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
 	got = livenessReport{}
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
-	assert.Equal(t, 5, got.Decisions)
-	assert.Equal(t, [4]int{3, 0, 2, 1}, [4]int{got.ShadowGranted.Checks, got.ShadowGranted.Live, got.ShadowGranted.Refused, got.ShadowGranted.Unavailable})
-	assert.Equal(t, 0, got.Enforced.Checks)
+	assert.Equal(t, 6, got.Decisions)
+	assert.Equal(t, [4]int{4, 0, 2, 1}, tally4(&got.ShadowGranted))
+	assert.Empty(t, got.Enforced)
+	code, _, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir, "--since", "2026-11-26")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, errOut, "1 decision(s) without a readable ts left out of the --since/--until window")
 
 	// One file of events (e.g. collected from MQTT) instead of a folder.
 	code, out, errOut = runCmd(t, nil, "liveness", "report", "--audit", filepath.Join(dir, "audit.jsonl"), "--json")
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
 	got = livenessReport{}
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
-	assert.Equal(t, 10, got.ShadowGranted.Checks)
-	assert.Equal(t, 0, got.Enforced.Checks)
+	assert.Equal(t, 12, got.ShadowGranted.Checks)
+	assert.Empty(t, got.Enforced)
+}
+
+// A file of a listed folder rotated away between the listing and the read
+// (a running daemon) is skipped; a file named on the command line is not.
+func TestLivenessReportRotationWhileReading(t *testing.T) {
+	dir := writeAudit(t)
+	files, listed, err := auditFiles(dir)
+	require.NoError(t, err)
+	require.True(t, listed)
+	require.NoError(t, os.Remove(filepath.Join(dir, "audit.jsonl.1")))
+	var gone []string
+	r := newLivenessReport(dir, reportWindow{})
+	require.NoError(t, r.readFiles(files, listed, func(f string) { gone = append(gone, f) }))
+	assert.Equal(t, []string{filepath.Join(dir, "audit.jsonl.1")}, gone)
+	assert.Equal(t, 1, r.Files)
+	err = newLivenessReport(dir, reportWindow{}).readFiles(files, false, func(string) { t.Error("a named file reported as rotated") })
+	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
 // The state_dir of --config leads to its audit folder.
@@ -180,8 +244,12 @@ func FuzzLivenessReportLine(f *testing.F) {
 		if r.Decisions > 1 {
 			t.Fatalf("one line counted as %d decisions", r.Decisions)
 		}
-		for _, tl := range []livenessTally{r.ShadowGranted, r.ShadowOther, r.Enforced} {
-			if tl.Live+tl.Refused+tl.Unavailable != tl.Checks || tl.Checks > 1 || tl.DeniedRate < 0 || tl.DeniedRate > 1 {
+		tallies := []*livenessTally{&r.ShadowGranted, &r.ShadowOther}
+		for _, tl := range r.Enforced {
+			tallies = append(tallies, tl)
+		}
+		for _, tl := range tallies {
+			if tl.Live+tl.Refused+tl.Unavailable+tl.Errors != tl.Checks || tl.Checks > 1 || tl.DeniedRate < 0 || tl.DeniedRate > 1 || tl.Often > tl.Identities {
 				t.Fatalf("inconsistent tally %+v", tl)
 			}
 		}
