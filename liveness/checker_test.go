@@ -289,7 +289,7 @@ const landmarkLedTurn = 0.06
 // runUntilDone feeds a checker up to n frames at testFPS from render, which
 // draws the frame and returns its landmarks (nil without), and returns the
 // frame at which Done first held, -1 never.
-func runUntilDone(t *testing.T, c *Checker, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat) *Landmarks) int {
+func runUntilDone(t *testing.T, c *Checker, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat) *Landmarks, after ...func()) int {
 	t.Helper()
 	frame := gocv.NewMat()
 	defer frame.Close()
@@ -304,6 +304,9 @@ func runUntilDone(t *testing.T, c *Checker, face image.Rectangle, n int, render 
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, f := range after {
+			f()
 		}
 		if c.Done() {
 			return i
@@ -450,5 +453,48 @@ func TestCheckOnACutFaceIsUnavailable(t *testing.T) {
 	}
 	if r.Live || !r.Unavailable() || !slices.Contains(r.Reasons, ReasonNoFace) {
 		t.Fatalf("result %+v, want no_face (unavailable)", r)
+	}
+}
+
+// TestDoneWaitsOutAnEarlyRefusalWithLandmarks: with YuNet, the landmarks
+// jump past the amplitude before the head has really turned (a fast turn
+// at a low frame rate, motion blur: shenasa in docs/liveness.md), so the
+// geometry measured at that first peak is still flat when the tracked
+// points confirm the turn. The check must not stop on that early refusal
+// but watch on: as the head turns further the peak moves to frames that
+// show its parallax, and the verdict is live.
+func TestDoneWaitsOutAnEarlyRefusalWithLandmarks(t *testing.T) {
+	img, face, c := syntheticChallenge(t, Left)
+	w, h := face.Dx(), face.Dy()
+	at := func(fx, fy float64) image.Point {
+		return image.Pt(face.Min.X+int(fx*float64(w)), face.Min.Y+int(fy*float64(h)))
+	}
+	earlyRefusal := false
+	doneAt := runUntilDone(t, c, face, 38, func(ts time.Duration, dst *gocv.Mat) *Landmarks {
+		turn := ramp(ts, 200*time.Millisecond, 900*time.Millisecond, 0.35)
+		synth.Turn(img, dst, face, turn)
+		nose := 0.45 * turn / 0.35
+		if ts >= 200*time.Millisecond { // after the first three frames, the landmarks' baseline
+			nose = math.Max(nose, 0.25)
+		}
+		return &Landmarks{at(0.3, 0.4), at(0.7, 0.4), at(0.5+nose, 0.6), at(0.35, 0.8), at(0.65, 0.8)}
+	}, func() {
+		// What the check would have said had it stopped when the tracked
+		// points confirmed the turn (the rule before).
+		tr := c.yawOf(c.frames, false)
+		if y := tr[len(tr)-1]; !earlyRefusal && !math.IsNaN(y) && y >= DefaultConfig.MinAmplitudeTracked {
+			r, err := c.Result()
+			earlyRefusal = err == nil && !r.Live
+		}
+	})
+	r, err := c.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !earlyRefusal {
+		t.Fatal("the verdict was live as soon as the tracked points turned: the test no longer shows an early refusal")
+	}
+	if doneAt < 0 || !r.Live {
+		t.Fatalf("done at frame %d with live=%v %v: want a live verdict before the window ends (cues %+v)", doneAt, r.Live, r.Reasons, r.Cues)
 	}
 }
