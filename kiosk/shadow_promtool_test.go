@@ -58,13 +58,7 @@ tests:
 // for a shadow trial passes Debian's promtool (check and a unit test), on
 // the metric the kiosk really exports.
 func TestShadowRuleWithPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is not installed (Debian package prometheus; make deps installs it)")
-		}
-		t.Skip("promtool is not installed (Debian package prometheus; make deps installs it)")
-	}
+	promtool := promtoolOrSkip(t)
 	if m := scrape(t, newRig(t, nil).k); !strings.Contains(m, `facegate_liveness_shadow_total{decision="granted",outcome="failed"} 0`) {
 		t.Fatal("the scrape lacks the series the rule reads")
 	}
@@ -82,4 +76,18 @@ func TestShadowRuleWithPromtool(t *testing.T) {
 			t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+}
+
+// promtoolOrSkip is Debian's promtool (make deps installs it); without it
+// the test skips, or fails in CI (CI=true).
+func promtoolOrSkip(t *testing.T) string {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool is not installed (Debian package prometheus; make deps installs it)")
+		}
+		t.Skip("promtool is not installed (Debian package prometheus; make deps installs it)")
+	}
+	return promtool
 }

@@ -257,13 +257,7 @@ func TestNameShownOnlyWhenConfigured(t *testing.T) {
 // prometheus package; make deps installs it) on a real scrape. In CI
 // (CI=true) a missing promtool fails the test.
 func TestMetricsScrapePassesPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is not installed (Debian package prometheus; make deps installs it)")
-		}
-		t.Skip("promtool is not installed (Debian package prometheus; make deps installs it)")
-	}
+	promtool := promtoolOrSkip(t)
 	k := webRig(t, nil, func(d *Deps) {
 		d.Camera = &fakeCamera{h: CameraHealth{FPS: 15, Frames: 1234, DetectorTime: 40 * time.Millisecond, LastChange: time.Now()}}
 		d.Version = "v1.2.3-test"
