@@ -159,9 +159,15 @@ type fakePublisher struct {
 	// eventErr, when set, fails PublishEvent only (an outbox that refuses a
 	// decision: disk full).
 	eventErr error
+	// eventDelay holds PublishEvent that long (a slow outbox or card).
+	eventDelay time.Duration
 }
 
 func (f *fakePublisher) PublishEvent(ev record.Event) error {
+	f.mu.Lock()
+	d := f.eventDelay
+	f.mu.Unlock()
+	time.Sleep(d)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.events = append(f.events, ev)

@@ -150,6 +150,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	k.status = Status{State: StateStopped, Message: msgStopped, Since: k.now().UTC(), Health: "unknown"}
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
 	k.warnLiveness(o.Policy.Liveness)
+	k.warnMaxAge(o.Policy)
 	return k, nil
 }
 
@@ -179,14 +180,17 @@ func (k *Kiosk) Reload(o Options) error {
 		return err
 	}
 	k.setMu.Lock()
-	was := k.set.policy.Liveness
+	was := k.set.policy
 	k.set = s
 	k.setMu.Unlock()
-	if now := s.policy.Liveness; now != was {
-		if enforced(was) && !enforced(now) {
-			k.log.Warn("liveness no longer enforced after the reload", "from", was, "to", now)
+	if now := s.policy.Liveness; now != was.Liveness {
+		if enforced(was.Liveness) && !enforced(now) {
+			k.log.Warn("liveness no longer enforced after the reload", "from", was.Liveness, "to", now)
 		}
 		k.warnLiveness(now)
+	}
+	if s.policy.Liveness != was.Liveness || s.policy.MaxAge != was.MaxAge {
+		k.warnMaxAge(s.policy)
 	}
 	select {
 	case k.reloaded <- struct{}{}:

@@ -309,6 +309,20 @@ func (k *Kiosk) warnLiveness(mode string) {
 	}
 }
 
+// minLivenessMaxAge is the least policy.max_age that leaves room for a
+// check: its 2.5 s window plus the capture and a margin (the age is taken
+// again when the check ends, stillFresh).
+const minLivenessMaxAge = 3500 * time.Millisecond
+
+// warnMaxAge says when policy.max_age is too short for the liveness check,
+// which would deny normal sessions as stale_approval.
+func (k *Kiosk) warnMaxAge(p PolicyOptions) {
+	if p.Liveness != LivenessOff && p.Liveness != "" && p.MaxAge < minLivenessMaxAge {
+		k.log.Warn("policy.max_age is shorter than a liveness check can take: sessions may be denied stale_approval",
+			"max_age", p.MaxAge, "at_least", minLivenessMaxAge, "liveness", p.Liveness)
+	}
+}
+
 // enforced reports whether a liveness mode can deny.
 func enforced(mode string) bool { return mode == LivenessPassive || mode == LivenessChallenge }
 

@@ -347,3 +347,43 @@ func TestLivenessSlowCheckCannotOpenOnAStaleApproval(t *testing.T) {
 		})
 	}
 }
+
+// A max_age too short for the check's window is a warning at start and
+// at a reload (the age is taken again when the check ends).
+func TestLivenessMaxAgeWarning(t *testing.T) {
+	const want = "policy.max_age is shorter than a liveness check can take"
+	for _, tc := range []struct {
+		mode   string
+		maxAge time.Duration
+		warn   bool
+	}{
+		{LivenessChallenge, 5 * time.Second, false},
+		{LivenessChallenge, 3 * time.Second, true},
+		{LivenessShadow, 3 * time.Second, true},
+		{LivenessOff, time.Second, false},
+	} {
+		var logs bytes.Buffer
+		cfg := testConfig(t)
+		cfg.Policy.Liveness, cfg.Policy.MaxAge = tc.mode, tc.maxAge
+		k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: &fakePublisher{},
+			Broker: &fakeBroker{}, Liveness: &fakeLiveness{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), want); got != tc.warn {
+			t.Errorf("%s, max_age %s: warned %v, want %v", tc.mode, tc.maxAge, got, tc.warn)
+		}
+		if tc.mode == LivenessOff {
+			continue
+		}
+		logs.Reset()
+		next := *cfg
+		next.Policy.MaxAge = 8*time.Second - tc.maxAge // 5 s <-> 3 s
+		if err := k.Reload(next); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(logs.String(), want); got == tc.warn {
+			t.Errorf("%s, reload to max_age %s: warned %v", tc.mode, next.Policy.MaxAge, got)
+		}
+	}
+}

@@ -66,6 +66,15 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		}
 		k.log.Warn("opening without a durable record (policy.on_record_failure: open)", "event_id", ev.EventID)
 	}
+	// Writing the record can take its time (a slow or failing card): the
+	// approval must still be fresh when the relay moves. A remote open has
+	// no picture to age.
+	if s.face != nil && !(k.now().Sub(s.face.CapturedAt) <= s.policy.MaxAge) {
+		k.log.Warn("grant not opened: its approval went stale while the decision was recorded", "event_id", ev.EventID,
+			"age", k.now().Sub(s.face.CapturedAt), "max_age", s.policy.MaxAge)
+		k.notOpened(s, &ev, o, ReasonStaleApproval)
+		return
+	}
 	k.openGate(ctx, s, &ev, o)
 }
 

@@ -29,7 +29,7 @@ type PulseResult struct {
 	// RelayInterrupted.
 	Relay string `json:"relay"`
 	// Reason says why the relay was not energised: relay_failed,
-	// record_failed or shutdown.
+	// record_failed, stale_approval or shutdown.
 	Reason string `json:"reason,omitempty"`
 	// EnergisedAt is when the line was energised (absent when it was not).
 	EnergisedAt string `json:"energised_at,omitempty"`
