@@ -122,7 +122,7 @@ func (c *Checker) Result() (Result, error) {
 	}
 	// Geometry is judged only when something turned: a still live face has no parallax either.
 	if tPos >= 0 || tNeg >= 0 {
-		if r := geometryReason(c.cfg, *cues); r != "" {
+		if r := geometryReason(c.geometryConfig(), *cues); r != "" {
 			res.Reasons = append(res.Reasons, r)
 		}
 	}
@@ -136,7 +136,8 @@ func (c *Checker) Result() (Result, error) {
 // that the caller can stop early: the head has turned at least the
 // amplitude the asked way for three frames (the geometry is measured at
 // that turn; with landmarks, only once the verdict so far is live), or it
-// has turned the wrong way. Cheap without landmarks (no homography).
+// has turned the wrong way. Cheap without landmarks (no homography). With
+// landmarks it may make later verdicts stricter (geometryConfig).
 func (c *Checker) Done() bool {
 	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {
 		return false
@@ -169,9 +170,20 @@ func (c *Checker) Done() bool {
 	if !lm {
 		return true
 	}
-	// With landmarks, stop once the verdict so far is live: the tracked
-	// points lag on small real turns, and at the very start of a fast turn
-	// the nose has not led yet. The homographies cost ~12 ms, so try every
+	// With landmarks, judge the turn once the tracked points confirm it:
+	// live ends the check. A refusal there does not (the first frames of a
+	// fast turn can look flat), but every later verdict needs the geometry
+	// with laterLookMargin: each look is another chance for an attack near
+	// a threshold.
+	if !c.refusedEarly && tracked(s) {
+		if r, err := c.Result(); err == nil && r.Live {
+			return true
+		}
+		c.refusedEarly, c.geomAt = true, n
+		return false
+	}
+	// Otherwise stop once the verdict so far is live (the tracked points
+	// lag on small real turns). The homographies cost ~12 ms, so try every
 	// third frame only.
 	if n-c.geomAt < geomEvery {
 		return false
@@ -179,6 +191,24 @@ func (c *Checker) Done() bool {
 	c.geomAt = n
 	r, err := c.Result()
 	return err == nil && r.Live
+}
+
+// laterLookMargin multiplies the geometry's thresholds for verdicts after
+// a refusal at the confirmed turn (YuNet). With 1.5 a bent print turned
+// slowly through the whole window was still accepted once more than when
+// the refusal ended the check (8 against 7 of 192); with 2 it was not
+// (docs/liveness.md).
+const laterLookMargin = 2.0
+
+// geometryConfig is the configuration the 3-D structure is judged by:
+// with laterLookMargin once a verdict at the confirmed turn was refused.
+func (c *Checker) geometryConfig() Config {
+	cfg := c.cfg
+	if c.refusedEarly {
+		cfg.MinParallax *= laterLookMargin
+		cfg.MinNonDevelopable *= laterLookMargin
+	}
+	return cfg
 }
 
 // geometryReason judges the 3-D structure measured at the turn: "" for a

@@ -51,6 +51,9 @@ type Checker struct {
 	frames  []frameObs
 	// geomAt is len(frames) when Done last tried the verdict (landmarks only).
 	geomAt int
+	// refusedEarly: the verdict when the tracked points confirmed the turn
+	// was a refusal; later verdicts need laterLookMargin (landmarks only).
+	refusedEarly bool
 
 	prev, cur, region, work   gocv.Mat
 	prevPts, nextPts, backPts gocv.Mat
@@ -160,7 +163,7 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 		alive[i] = true
 	}
 	c.frames = append(c.frames[:0], frameObs{at: at, pos: seeds, alive: alive, yawLM: 0})
-	c.geomAt = 0
+	c.geomAt, c.refusedEarly = 0, false
 	if lm == nil {
 		c.frames[0].yawLM = math.NaN()
 	}

@@ -498,3 +498,24 @@ func TestDoneWaitsOutAnEarlyRefusalWithLandmarks(t *testing.T) {
 		t.Fatalf("done at frame %d with live=%v %v: want a live verdict before the window ends (cues %+v)", doneAt, r.Live, r.Reasons, r.Cues)
 	}
 }
+
+// TestLaterLooksNeedAMargin: once the verdict at the confirmed turn was a
+// refusal, later verdicts judge the geometry with laterLookMargin: cues
+// that pass the plain thresholds by less than it are refused.
+func TestLaterLooksNeedAMargin(t *testing.T) {
+	c := &Checker{cfg: DefaultConfig}
+	k := (1 + laterLookMargin) / 2 // between the plain threshold and the margin
+	cues := Cues{Parallax: k * DefaultConfig.MinParallax, NoseLead: k * DefaultConfig.MinParallax / 4,
+		NonDevelopable: k * DefaultConfig.MinNonDevelopable}
+	if r := geometryReason(c.geometryConfig(), cues); r != "" {
+		t.Fatalf("first look: %s, want a head", r)
+	}
+	c.refusedEarly = true
+	if r := geometryReason(c.geometryConfig(), cues); r == "" {
+		t.Fatal("a later look accepted cues within the margin")
+	}
+	cues.Parallax, cues.NoseLead, cues.NonDevelopable = 2*cues.Parallax, 2*cues.NoseLead, 2*cues.NonDevelopable
+	if r := geometryReason(c.geometryConfig(), cues); r != "" {
+		t.Fatalf("a later look refused cues past the margin: %s", r)
+	}
+}

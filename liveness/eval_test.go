@@ -208,6 +208,27 @@ func handMotion(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, tx
 	}
 }
 
+// keepTurningMotion is an attacker who does not stop: the picture turns on
+// slowly through the whole window (to 45° at 2.3 s), so that every later
+// look of the check sees new frames (a red-team review's attack against
+// the YuNet check's later looks, docs/liveness.md).
+func keepTurningMotion(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, tx, ty float64) {
+	sh := synth.NewShake(rng.Int63(), 0.6+rng.Float64(), 0.2+0.3*rng.Float64())
+	sign := 1.0
+	if rng.Intn(2) == 0 {
+		sign = -1
+	}
+	start := time.Duration(150+rng.Intn(300)) * time.Millisecond
+	slide := dir.sign() * 40 * rng.Float64()
+	pitch := (rng.Float64() - 0.5) * 0.3
+	return func(i int) (float64, float64, float64, float64, float64) {
+		sh.Step()
+		at := time.Duration(i) * time.Second / attackFPS
+		k := ramp(at, start, 2300*time.Millisecond-start, 1)
+		return sign * 45 * math.Pi / 180 * k, pitch * k, sh.Rot * math.Pi / 180, 320 + slide*k + sh.X, 240 + sh.Y
+	}
+}
+
 var attackKinds = []attackKind{
 	{"print, flat, moved/turned in 3-D", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := handMotion(rng, dir)
@@ -220,6 +241,26 @@ var attackKinds = []attackKind{
 	}},
 	{"print, bent (cylinder), turned", 0.05, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := handMotion(rng, dir)
+		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
+		if rng.Intn(2) == 0 {
+			radius = -radius
+		}
+		return func(i int, dst *gocv.Mat) {
+			yaw, _, _, tx, ty := move(i)
+			synth.Bent(pic, bg, dst, radius, yaw, 1, tx, ty, 640)
+		}
+	}},
+	{"print, flat, turned on through the window", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := keepTurningMotion(rng, dir)
+		return func(i int, dst *gocv.Mat) {
+			yaw, pitch, roll, tx, ty := move(i)
+			m := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
+			defer m.Close()
+			synth.OverBackground(pic, bg, dst, m)
+		}
+	}},
+	{"print, bent (cylinder), turned on through the window", 0.05, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := keepTurningMotion(rng, dir)
 		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
 		if rng.Intn(2) == 0 {
 			radius = -radius
