@@ -229,47 +229,43 @@ func keepTurningMotion(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, r
 	}
 }
 
+// motion is how the attacker moves the picture (handMotion, keepTurningMotion).
+type motion func(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, tx, ty float64)
+
+// flatPrint renders a flat print moved by m.
+func flatPrint(m motion) func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := m(rng, dir)
+		return func(i int, dst *gocv.Mat) {
+			yaw, pitch, roll, tx, ty := move(i)
+			pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
+			defer pose.Close()
+			synth.OverBackground(pic, bg, dst, pose)
+		}
+	}
+}
+
+// bentPrint renders a print bent around a cylinder (radius 0.4–1.2 print
+// widths, either way) moved by m.
+func bentPrint(m motion) func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := m(rng, dir)
+		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
+		if rng.Intn(2) == 0 {
+			radius = -radius
+		}
+		return func(i int, dst *gocv.Mat) {
+			yaw, _, _, tx, ty := move(i)
+			synth.Bent(pic, bg, dst, radius, yaw, 1, tx, ty, 640)
+		}
+	}
+}
+
 var attackKinds = []attackKind{
-	{"print, flat, moved/turned in 3-D", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
-		move := handMotion(rng, dir)
-		return func(i int, dst *gocv.Mat) {
-			yaw, pitch, roll, tx, ty := move(i)
-			m := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
-			defer m.Close()
-			synth.OverBackground(pic, bg, dst, m)
-		}
-	}},
-	{"print, bent (cylinder), turned", 0.05, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
-		move := handMotion(rng, dir)
-		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
-		if rng.Intn(2) == 0 {
-			radius = -radius
-		}
-		return func(i int, dst *gocv.Mat) {
-			yaw, _, _, tx, ty := move(i)
-			synth.Bent(pic, bg, dst, radius, yaw, 1, tx, ty, 640)
-		}
-	}},
-	{"print, flat, turned on through the window", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
-		move := keepTurningMotion(rng, dir)
-		return func(i int, dst *gocv.Mat) {
-			yaw, pitch, roll, tx, ty := move(i)
-			m := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
-			defer m.Close()
-			synth.OverBackground(pic, bg, dst, m)
-		}
-	}},
-	{"print, bent (cylinder), turned on through the window", 0.05, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
-		move := keepTurningMotion(rng, dir)
-		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
-		if rng.Intn(2) == 0 {
-			radius = -radius
-		}
-		return func(i int, dst *gocv.Mat) {
-			yaw, _, _, tx, ty := move(i)
-			synth.Bent(pic, bg, dst, radius, yaw, 1, tx, ty, 640)
-		}
-	}},
+	{"print, flat, moved/turned in 3-D", 0, flatPrint(handMotion)},
+	{"print, bent (cylinder), turned", 0.05, bentPrint(handMotion)},
+	{"print, flat, turned on through the window", 0, flatPrint(keepTurningMotion)},
+	{"print, bent (cylinder), turned on through the window", 0.05, bentPrint(keepTurningMotion)},
 	{"screen still (bezel, moire, glare)", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := handMotion(rng, dir)
 		scr := gocv.NewMat()
