@@ -475,12 +475,19 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 // that the check is done too: authenticate judged the age when the API
 // answered, but the gate opens only after the slower of the two.
 func (k *Kiosk) stillFresh(s *session, o outcome) outcome {
-	if o.decision != record.DecisionGranted || k.now().Sub(s.face.CapturedAt) <= s.policy.MaxAge {
+	if o.decision != record.DecisionGranted || !k.stale(s, k.now()) {
 		return o
 	}
 	d := denied(ReasonStaleApproval)
 	d.auth, d.err = o.auth, o.err
 	return d
+}
+
+// stale reports whether the session's frame is older than policy.max_age
+// at now: the one freshness rule, judged when the API answers, when the
+// liveness check ends and just before the relay moves.
+func (k *Kiosk) stale(s *session, now time.Time) bool {
+	return !(now.Sub(s.face.CapturedAt) <= s.policy.MaxAge)
 }
 
 // livenessTimeout bounds one check: its window is 2.5 s of frames

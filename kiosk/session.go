@@ -245,7 +245,7 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 	var reasons []string
 	reasons = append(reasons, scoreChecks(p.MinScores, res.Scores)...)
 	now := k.now()
-	if age := now.Sub(s.face.CapturedAt); !(age <= p.MaxAge) {
+	if k.stale(s, now) {
 		reasons = append(reasons, ReasonStaleApproval)
 	}
 	// A muster check-in opens nothing: the broker and anti-passback rules

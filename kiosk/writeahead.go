@@ -69,9 +69,9 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 	// Writing the record can take its time (a slow or failing card): the
 	// approval must still be fresh when the relay moves. A remote open has
 	// no picture to age.
-	if s.face != nil && !(k.now().Sub(s.face.CapturedAt) <= s.policy.MaxAge) {
+	if now := k.now(); s.face != nil && k.stale(s, now) {
 		k.log.Warn("grant not opened: its approval went stale while the decision was recorded", "event_id", ev.EventID,
-			"age", k.now().Sub(s.face.CapturedAt), "max_age", s.policy.MaxAge)
+			"age", now.Sub(s.face.CapturedAt), "max_age", s.policy.MaxAge)
 		k.notOpened(s, &ev, o, ReasonStaleApproval)
 		return
 	}

@@ -161,8 +161,13 @@ func (r *ClipRecorder) stop() {
 	r.queue = nil
 }
 
-// Abort drops the clip (the check it was for did not finish).
+// errAborted stops the encoder from writing frames still queued.
+var errAborted = errors.New("record clip: aborted")
+
+// Abort drops the clip (the check it was for did not finish); frames still
+// queued are closed, not encoded.
 func (r *ClipRecorder) Abort() {
+	r.fail(errAborted)
 	r.stop()
 	os.Remove(r.part())
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -265,7 +266,7 @@ type auditLine struct {
 // lines, other kinds of line, decisions outside the window, repeated
 // event ids).
 func (r *livenessReport) add(line []byte) string {
-	line = []byte(strings.TrimSpace(string(line)))
+	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
 		return ""
 	}
