@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"image"
 	"math"
 	"sort"
 	"time"
@@ -92,13 +93,14 @@ func (c *Checker) Result() (Result, error) {
 	if k == 0 {
 		k = len(frames) - 1
 	}
-	var pars, inl, nds, leads []float64
+	var pars, inl, nds, leads, directs []float64
 	for _, j := range []int{k - 1, k, k + 1} {
 		if j < 1 || j >= len(frames) {
 			continue
 		}
-		if p, in, nd, lead, ok := c.planarity(frames[j]); ok {
-			pars, inl, nds, leads = append(pars, p), append(inl, in), append(nds, nd), append(leads, lead)
+		if f, ok := c.planarity(frames[j]); ok {
+			pars, inl, nds = append(pars, f.parallax), append(inl, f.inliers), append(nds, f.nonDev)
+			leads, directs = append(leads, f.noseLead), append(directs, f.direct)
 		}
 	}
 	if len(pars) == 0 {
@@ -109,9 +111,11 @@ func (c *Checker) Result() (Result, error) {
 	cues.InlierRatio = round4(median(inl))
 	cues.NonDevelopable = round4(median(nds) / c.faceW)
 	cues.NoseLead = round4(median(leads) * s / c.faceW)
+	cues.DirectParallax = round4(math.Min(1, nanZero(median(directs))/c.faceW)) // unknown: planar
 
+	parallax := math.Min(cues.Parallax, cues.DirectParallax)
 	res.Score = math.Min(clamp01(0.5*cues.Yaw/a),
-		math.Min(clamp01(0.5*cues.Parallax/c.cfg.MinParallax), clamp01(0.5*cues.NonDevelopable/c.cfg.MinNonDevelopable)))
+		math.Min(clamp01(0.5*parallax/c.cfg.MinParallax), clamp01(0.5*cues.NonDevelopable/c.cfg.MinNonDevelopable)))
 	switch {
 	case tNeg >= 0 && (tPos < 0 || tNeg < tPos):
 		res.Reasons = append(res.Reasons, ReasonWrongDirection)
@@ -215,7 +219,8 @@ func (c *Checker) geometryConfig() Config {
 // head, else planar_motion or developable_motion.
 func geometryReason(cfg Config, cues Cues) Reason {
 	switch {
-	case cues.Parallax < cfg.MinParallax, cues.NoseLead < cfg.MinParallax/4:
+	case cues.Parallax < cfg.MinParallax, cues.NoseLead < cfg.MinParallax/4,
+		cues.DirectParallax < cfg.MinParallax:
 		// A head's parallax is its nose leading the turn; a reflection or a
 		// stray track that breaks the plane elsewhere is not. Tried and not
 		// kept: with landmarks, letting the nose column sit at noise (the
@@ -372,11 +377,20 @@ func (c *Checker) yawOf(frames []frameObs, useLM bool) []float64 {
 	return out
 }
 
-// planarity fits one homography (RANSAC) from the first frame to f and
-// returns, in tracking pixels, the 90th percentile residual, the inlier
-// share, the RMS parallax left by the best bent-sheet model, and how far
-// the nose column moved right beyond the homography (median).
-func (c *Checker) planarity(f frameObs) (parallax, inliers, nonDev, noseLead float64, ok bool) {
+// planeFit is what one homography from the first frame to a later one
+// leaves unexplained, in tracking pixels.
+type planeFit struct {
+	parallax float64 // the 90th percentile residual
+	inliers  float64 // the share of points within the RANSAC threshold
+	nonDev   float64 // the RMS parallax left by the best bent-sheet model
+	noseLead float64 // how far the nose column moved right beyond the rest of the face's plane (median)
+	// direct is parallax measured on points found again in one step from
+	// the first frame (retrack), NaN without the frames' images.
+	direct float64
+}
+
+// planarity fits one homography (RANSAC) from the first frame to f.
+func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 	p0 := c.frames[0].pos
 	var src, dst []pt
 	var central []bool
@@ -387,20 +401,20 @@ func (c *Checker) planarity(f frameObs) (parallax, inliers, nonDev, noseLead flo
 		}
 	}
 	if len(src) < c.cfg.MinPoints {
-		return 0, 0, 0, 0, false
-	}
-	h, ok := findHomography(src, dst, math.Max(1, 0.012*c.faceW))
-	if !ok {
-		return 0, 0, 0, 0, false
+		return planeFit{}, false
 	}
 	thr := math.Max(1, 0.012*c.faceW)
+	h, ok := findHomography(src, dst, thr)
+	if !ok {
+		return planeFit{}, false
+	}
 	res := make([]pt, len(src))
 	norms := make([]float64, len(src))
 	n := 0
 	for i, p := range src {
 		w := h[6]*p.X + h[7]*p.Y + h[8]
 		if w == 0 {
-			return 0, 0, 0, 0, false
+			return planeFit{}, false
 		}
 		res[i] = pt{(h[0]*p.X+h[1]*p.Y+h[2])/w - dst[i].X, (h[3]*p.X+h[4]*p.Y+h[5])/w - dst[i].Y}
 		norms[i] = math.Hypot(res[i].X, res[i].Y)
@@ -408,9 +422,12 @@ func (c *Checker) planarity(f frameObs) (parallax, inliers, nonDev, noseLead flo
 			n++
 		}
 	}
-	parallax = percentile(norms, 0.9)
-	inliers = float64(n) / float64(len(src))
-	nonDev = c.nonDevelopable(src, res)
+	fit := planeFit{
+		parallax: percentile(norms, 0.9),
+		inliers:  float64(n) / float64(len(src)),
+		nonDev:   c.nonDevelopable(src, res),
+		direct:   c.directParallax(f, h, src, dst),
+	}
 	// The nose's lead is measured against the plane of the rest of the face.
 	var osrc, odst []pt
 	for i := range src {
@@ -418,11 +435,11 @@ func (c *Checker) planarity(f frameObs) (parallax, inliers, nonDev, noseLead flo
 			osrc, odst = append(osrc, src[i]), append(odst, dst[i])
 		}
 	}
-	var lead []float64
 	// Counted first: OpenCV asserts (a crash through cgo) on too few points.
 	if len(osrc) < 8 {
-		return parallax, inliers, nonDev, 0, true
+		return fit, true
 	}
+	var lead []float64
 	if ho, ok := findHomographyBy(osrc, odst, thr, noseLeadFit); ok {
 		for i, p := range src {
 			if !central[i] {
@@ -433,7 +450,116 @@ func (c *Checker) planarity(f frameObs) (parallax, inliers, nonDev, noseLead flo
 			}
 		}
 	}
-	return parallax, inliers, nonDev, median(lead), true
+	fit.noseLead = median(lead)
+	return fit, true
+}
+
+// retracked is where a point of the first frame is in a later one,
+// tracked in one step (ok: it was found both ways).
+type retracked struct {
+	p  pt
+	ok bool
+}
+
+// retrack finds src (points of the first frame) in f in one step: the
+// first frame is warped by h (the homography of the chained tracks) onto
+// f, and each point's patch there is found in f again, starting from
+// where the chained tracks put it (near), forwards and back. The
+// positions keep the motion h does not explain (a nose's lead) without
+// the drift of chained tracks. ok is false without the frames' images
+// (tests).
+func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) ([]retracked, bool) {
+	first := c.frames[0].img
+	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
+		return nil, false
+	}
+	hm := gocv.NewMatWithSize(3, 3, gocv.MatTypeCV64F)
+	defer hm.Close()
+	for i, v := range h {
+		hm.SetDoubleAt(i/3, i%3, v)
+	}
+	warped := gocv.NewMat()
+	defer warped.Close()
+	gocv.WarpPerspective(first, &warped, hm, image.Pt(f.img.Cols(), f.img.Rows()))
+	from := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
+	to := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
+	back := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
+	st, bst, errs := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer func() {
+		for _, m := range []*gocv.Mat{&from, &to, &back, &st, &bst, &errs} {
+			m.Close()
+		}
+	}()
+	fv, _ := from.DataPtrFloat32()
+	tv, _ := to.DataPtrFloat32()
+	bv, _ := back.DataPtrFloat32()
+	start := make([]pt, len(src))
+	for i, p := range src {
+		w := h[6]*p.X + h[7]*p.Y + h[8]
+		if w == 0 {
+			return nil, false
+		}
+		start[i] = pt{(h[0]*p.X + h[1]*p.Y + h[2]) / w, (h[3]*p.X + h[4]*p.Y + h[5]) / w}
+		fv[2*i], fv[2*i+1] = float32(start[i].X), float32(start[i].Y)
+		tv[2*i], tv[2*i+1] = float32(near[i].X), float32(near[i].Y)
+		bv[2*i], bv[2*i+1] = fv[2*i], fv[2*i+1]
+	}
+	gocv.CalcOpticalFlowPyrLKWithParams(warped, f.img, from, to, &st, &errs, image.Pt(15, 15), 3, lkCriteria, lkInitialFlow, 1e-4)
+	gocv.CalcOpticalFlowPyrLKWithParams(f.img, warped, to, back, &bst, &errs, image.Pt(15, 15), 3, lkCriteria, lkInitialFlow, 1e-4)
+	tv, _ = to.DataPtrFloat32()
+	bv, _ = back.DataPtrFloat32()
+	sv, _ := st.DataPtrUint8()
+	bs, _ := bst.DataPtrUint8()
+	if len(tv) < 2*len(src) || len(bv) < 2*len(src) || len(sv) < len(src) || len(bs) < len(src) {
+		return nil, false
+	}
+	out := make([]retracked, len(src))
+	for i := range src {
+		fb := math.Hypot(float64(bv[2*i])-start[i].X, float64(bv[2*i+1])-start[i].Y)
+		out[i] = retracked{pt{float64(tv[2*i]), float64(tv[2*i+1])}, sv[i] == 1 && bs[i] == 1 && fb < fbMaxError}
+	}
+	return out, true
+}
+
+// lkInitialFlow is OpenCV's OPTFLOW_USE_INITIAL_FLOW: the search starts
+// from the positions already in nextPts.
+const lkInitialFlow = 4
+
+// directParallax is the 90th percentile residual of one homography fitted
+// to the points retrack found, a point it lost counting as a whole face
+// width (a warp that loses points did not explain the picture). Tracks
+// chained over dozens of frames drift, most on a picture turned far away,
+// and on a plane that drift looked like a head's parallax; found again in
+// one step, a plane's points sit on its homography (docs/liveness.md).
+// NaN without the frames' images (tests).
+func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) float64 {
+	found, ok := c.retrack(f, h, src, near)
+	if !ok {
+		return math.NaN()
+	}
+	var s2, d2 []pt
+	for i, r := range found {
+		if r.ok {
+			s2, d2 = append(s2, src[i]), append(d2, r.p)
+		}
+	}
+	lost := len(src) - len(s2)
+	h2, ok := findHomography(s2, d2, math.Max(1, 0.012*c.faceW))
+	if !ok {
+		return c.faceW
+	}
+	norms := make([]float64, 0, len(src))
+	for i, p := range s2 {
+		w := h2[6]*p.X + h2[7]*p.Y + h2[8]
+		if w == 0 {
+			return c.faceW
+		}
+		norms = append(norms, math.Hypot((h2[0]*p.X+h2[1]*p.Y+h2[2])/w-d2[i].X, (h2[3]*p.X+h2[4]*p.Y+h2[5])/w-d2[i].Y))
+	}
+	for range lost {
+		norms = append(norms, c.faceW)
+	}
+	return percentile(norms, 0.9)
 }
 
 // isCentral reports whether seed i lies in the nose column.

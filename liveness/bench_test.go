@@ -35,6 +35,9 @@ func BenchmarkAddFrame(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if len(c.frames) > 40 { // a challenge is ~40 frames; keep memory flat
+			for _, f := range c.frames[1:] {
+				f.img.Close()
+			}
 			c.frames = c.frames[:1]
 		}
 		if err := c.Add(frames[i%2], nil, time.Duration(i+1)*time.Millisecond); err != nil {

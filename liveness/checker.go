@@ -27,6 +27,9 @@ type frameObs struct {
 	pos   []pt
 	alive []bool
 	yawLM float64 // landmark yaw proxy minus the first frame's; NaN without landmarks
+	// img is the frame, grey at tracking scale: the 3-D structure is
+	// measured on it directly (retrack), not only on the chained tracks.
+	img gocv.Mat
 }
 
 // lkCriteria is shared: gocv has no Close for a TermCriteria, so one per
@@ -82,10 +85,19 @@ func NewChecker(cfg Config, mode Mode, dir Direction) (*Checker, error) {
 
 // Close releases the OpenCV memory.
 func (c *Checker) Close() error {
+	c.dropFrames()
 	for _, m := range []*gocv.Mat{&c.prev, &c.cur, &c.work, &c.region, &c.prevPts, &c.nextPts, &c.backPts, &c.status, &c.backStatus, &c.errs} {
 		m.Close()
 	}
 	return nil
+}
+
+// dropFrames closes the frames' images and forgets the frames.
+func (c *Checker) dropFrames() {
+	for i := range c.frames {
+		c.frames[i].img.Close()
+	}
+	c.frames = c.frames[:0]
 }
 
 // prepare cuts the region of interest out of frame, in grey at tracking scale, into dst.
@@ -162,7 +174,8 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	for i := range alive {
 		alive[i] = true
 	}
-	c.frames = append(c.frames[:0], frameObs{at: at, pos: seeds, alive: alive, yawLM: 0})
+	c.dropFrames()
+	c.frames = append(c.frames, frameObs{at: at, pos: seeds, alive: alive, yawLM: 0, img: c.prev.Clone()})
 	c.geomAt, c.refusedEarly = 0, false
 	if lm == nil {
 		c.frames[0].yawLM = math.NaN()
@@ -224,6 +237,7 @@ func (c *Checker) Add(frame gocv.Mat, lm *Landmarks, at time.Duration) error {
 			}
 		}
 	}
+	obs.img = c.cur.Clone()
 	c.frames = append(c.frames, obs)
 	c.prev, c.cur = c.cur, c.prev
 	return nil

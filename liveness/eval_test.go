@@ -3,6 +3,8 @@ package liveness
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"maps"
@@ -14,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +75,7 @@ type tally struct {
 }
 
 func (t *tally) add(r Result) {
+	dumpCheck(t.name, t.attack, r)
 	if t.reasons == nil {
 		t.reasons = map[Reason]int{}
 	}
@@ -111,6 +115,35 @@ func (t *tally) String() string {
 	sort.Strings(rs)
 	return fmt.Sprintf("%-34s %s  no_face:%d  check median %.0f ms  reasons %s", t.name, metric, t.noFace, median(t.durations), strings.Join(rs, " "))
 }
+
+// dumpCheck appends one check's verdict and cues to the JSON-lines file
+// FACEGATE_EVAL_DUMP names (make eval-liveness EVAL_DUMP=F), to study a
+// cue's distribution over every presentation before choosing a rule.
+func dumpCheck(name string, attack bool, r Result) {
+	path := os.Getenv("FACEGATE_EVAL_DUMP")
+	if path == "" {
+		return
+	}
+	b, err := json.Marshal(struct {
+		Name   string `json:"name"`
+		Attack bool   `json:"attack"`
+		Result
+	}{name, attack, r})
+	if err == nil {
+		dumpMu.Lock()
+		defer dumpMu.Unlock()
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, err = f.Write(append(b, '\n'))
+			err = errors.Join(err, f.Close())
+		}
+	}
+	if err != nil {
+		panic(fmt.Sprintf("FACEGATE_EVAL_DUMP=%s: %v", path, err))
+	}
+}
+
+var dumpMu sync.Mutex
 
 // photo is one picture of a face from expected.csv.
 type photo struct {

@@ -41,8 +41,8 @@ func TestPlanarityAllPointsCentral(t *testing.T) {
 			t.Fatalf("point %d at %v is not central: the test needs them all in the nose column", i, p0[i])
 		}
 	}
-	_, _, _, lead, ok := c.planarity(frameObs{pos: p1, alive: alive})
-	if ok && (lead != 0 || math.IsNaN(lead)) {
+	f, ok := c.planarity(frameObs{pos: p1, alive: alive})
+	if lead := f.noseLead; ok && (lead != 0 || math.IsNaN(lead)) {
 		t.Errorf("nose lead %v with no point outside the nose column, want 0", lead)
 	}
 }

@@ -184,6 +184,10 @@ type Cues struct {
 	// NoseLead is how far the nose column moved beyond the homography in
 	// the asked direction (face widths): the parallax of a turning head.
 	NoseLead float64 `json:"nose_lead"`
+	// DirectParallax is Parallax measured again on the points found in
+	// one step from the first frame warped by that homography (a point not
+	// found counts as a face width), free of the drift of chained tracks.
+	DirectParallax float64 `json:"direct_parallax"`
 	// Landmarks: YuNet landmarks drove the yaw proxy.
 	Landmarks bool `json:"landmarks"`
 }
