@@ -33,7 +33,7 @@ vet: ## go vet and gofmt
 
 test: deps vet ## install what is needed, vet, run every test (fuzz seed corpora included)
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -tags matprofile -run MatProfile ./capture/...
+	$(GO) test -count=1 -tags matprofile -run MatProfile ./capture/... ./liveness/
 	$(MAKE) --no-print-directory test-telegraf
 
 test-telegraf: ## the documented Telegraf config through Telegraf's own json_v2 parser (module test/telegraf)
