@@ -93,14 +93,14 @@ func (c *Checker) Result() (Result, error) {
 	if k == 0 {
 		k = len(frames) - 1
 	}
-	var pars, inl, nds, leads, directs []float64
+	var pars, inl, nds, leads, directs, dnds []float64
 	for _, j := range []int{k - 1, k, k + 1} {
 		if j < 1 || j >= len(frames) {
 			continue
 		}
 		if f, ok := c.planarity(frames[j]); ok {
 			pars, inl, nds = append(pars, f.parallax), append(inl, f.inliers), append(nds, f.nonDev)
-			leads, directs = append(leads, f.noseLead), append(directs, f.direct)
+			leads, directs, dnds = append(leads, f.noseLead), append(directs, f.direct), append(dnds, f.directNonDev)
 		}
 	}
 	if len(pars) == 0 {
@@ -112,10 +112,12 @@ func (c *Checker) Result() (Result, error) {
 	cues.NonDevelopable = round4(median(nds) / c.faceW)
 	cues.NoseLead = round4(median(leads) * s / c.faceW)
 	cues.DirectParallax = round4(math.Min(1, nanZero(median(directs))/c.faceW)) // unknown: planar
+	cues.DirectNonDevelopable = round4(math.Min(1, nanZero(median(dnds))/c.faceW))
 
 	parallax := math.Min(cues.Parallax, cues.DirectParallax)
+	nonDev := math.Min(cues.NonDevelopable, cues.DirectNonDevelopable)
 	res.Score = math.Min(clamp01(0.5*cues.Yaw/a),
-		math.Min(clamp01(0.5*parallax/c.cfg.MinParallax), clamp01(0.5*cues.NonDevelopable/c.cfg.MinNonDevelopable)))
+		math.Min(clamp01(0.5*parallax/c.cfg.MinParallax), clamp01(0.5*nonDev/c.cfg.MinNonDevelopable)))
 	switch {
 	case tNeg >= 0 && (tPos < 0 || tNeg < tPos):
 		res.Reasons = append(res.Reasons, ReasonWrongDirection)
@@ -227,7 +229,7 @@ func geometryReason(cfg Config, cues Cues) Reason {
 		// landmark turn is itself the nose leading) accepted rendered
 		// screens the rule was not chosen on (docs/liveness.md).
 		return ReasonPlanar
-	case cues.NonDevelopable < cfg.MinNonDevelopable:
+	case cues.NonDevelopable < cfg.MinNonDevelopable, cues.DirectNonDevelopable < cfg.MinNonDevelopable:
 		return ReasonDevelopable
 	}
 	return ""
@@ -384,9 +386,11 @@ type planeFit struct {
 	inliers  float64 // the share of points within the RANSAC threshold
 	nonDev   float64 // the RMS parallax left by the best bent-sheet model
 	noseLead float64 // how far the nose column moved right beyond the rest of the face's plane (median)
-	// direct is parallax measured on points found again in one step from
-	// the first frame (retrack), NaN without the frames' images.
-	direct float64
+	// direct and directNonDev are parallax and nonDev measured on points
+	// found again in one step from the first frame (retrack), NaN without
+	// the frames' images.
+	direct       float64
+	directNonDev float64
 }
 
 // planarity fits one homography (RANSAC) from the first frame to f.
@@ -426,8 +430,8 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 		parallax: percentile(norms, 0.9),
 		inliers:  float64(n) / float64(len(src)),
 		nonDev:   c.nonDevelopable(src, res),
-		direct:   c.directParallax(f, h, src, dst),
 	}
+	fit.direct, fit.directNonDev = c.directParallax(f, h, src, dst)
 	// The nose's lead is measured against the plane of the rest of the face.
 	var osrc, odst []pt
 	for i := range src {
@@ -527,15 +531,17 @@ const lkInitialFlow = 4
 
 // directParallax is the 90th percentile residual of one homography fitted
 // to the points retrack found, a point it lost counting as a whole face
-// width (a warp that loses points did not explain the picture). Tracks
-// chained over dozens of frames drift, most on a picture turned far away,
-// and on a plane that drift looked like a head's parallax; found again in
-// one step, a plane's points sit on its homography (docs/liveness.md).
-// NaN without the frames' images (tests).
-func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) float64 {
+// width (a warp that loses points did not explain the picture), and the
+// bent-sheet residual of those points (a face width when more than the 5 %
+// that fit trims were lost). Tracks chained over dozens of frames drift,
+// most on a picture turned far away, and on a plane or a bent sheet that
+// drift looked like a head's parallax; found again in one step, their
+// points sit on the sheet (docs/liveness.md). NaN without the frames'
+// images (tests).
+func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev float64) {
 	found, ok := c.retrack(f, h, src, near)
 	if !ok {
-		return math.NaN()
+		return math.NaN(), math.NaN()
 	}
 	var s2, d2 []pt
 	for i, r := range found {
@@ -546,20 +552,26 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) float
 	lost := len(src) - len(s2)
 	h2, ok := findHomography(s2, d2, math.Max(1, 0.012*c.faceW))
 	if !ok {
-		return c.faceW
+		return c.faceW, c.faceW
 	}
 	norms := make([]float64, 0, len(src))
+	res := make([]pt, 0, len(src))
 	for i, p := range s2 {
 		w := h2[6]*p.X + h2[7]*p.Y + h2[8]
 		if w == 0 {
-			return c.faceW
+			return c.faceW, c.faceW
 		}
-		norms = append(norms, math.Hypot((h2[0]*p.X+h2[1]*p.Y+h2[2])/w-d2[i].X, (h2[3]*p.X+h2[4]*p.Y+h2[5])/w-d2[i].Y))
+		r := pt{(h2[0]*p.X+h2[1]*p.Y+h2[2])/w - d2[i].X, (h2[3]*p.X+h2[4]*p.Y+h2[5])/w - d2[i].Y}
+		res, norms = append(res, r), append(norms, math.Hypot(r.X, r.Y))
 	}
 	for range lost {
 		norms = append(norms, c.faceW)
 	}
-	return percentile(norms, 0.9)
+	nonDev = c.faceW
+	if lost*20 <= len(src) { // the bent-sheet fit trims the worst 5 %
+		nonDev = c.nonDevelopable(s2, res)
+	}
+	return percentile(norms, 0.9), nonDev
 }
 
 // isCentral reports whether seed i lies in the nose column.

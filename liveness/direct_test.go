@@ -14,7 +14,7 @@ import (
 // TestDirectParallaxSeesThroughDrift: a picture turned far away, whose
 // chained tracks drifted (the nose column most), looks like a head to the
 // chained-track cues; found again in one step from the first frame, its
-// points sit on one homography (a flat print turned on through the
+// points sit on one homography and leave no bent-sheet residual (a flat print turned on through the
 // window got through YuNet's check that way, docs/liveness.md).
 func TestDirectParallaxSeesThroughDrift(t *testing.T) {
 	img, face := synth.Face(1, 640, 480)
@@ -66,17 +66,21 @@ func TestDirectParallaxSeesThroughDrift(t *testing.T) {
 	if !ok {
 		t.Fatal("planarity: no fit")
 	}
-	chained := Cues{Parallax: fit.parallax / c.faceW, NoseLead: fit.noseLead / c.faceW, NonDevelopable: fit.nonDev / c.faceW, DirectParallax: math.NaN()}
+	chained := Cues{Parallax: fit.parallax / c.faceW, NoseLead: fit.noseLead / c.faceW, NonDevelopable: fit.nonDev / c.faceW,
+		DirectParallax: math.NaN(), DirectNonDevelopable: math.NaN()}
 	if r := geometryReason(c.cfg, chained); r != "" {
 		t.Fatalf("the drift does not fake a head on the chained tracks (%s, %+v): the test shows nothing", r, chained)
 	}
-	direct := fit.direct / c.faceW
-	t.Logf("chained %+v, direct parallax %.4f", chained, direct)
+	direct, directNonDev := fit.direct/c.faceW, fit.directNonDev/c.faceW
+	t.Logf("chained %+v, direct parallax %.4f, non-developable %.4f", chained, direct, directNonDev)
 	if direct >= c.cfg.MinParallax/2 {
 		t.Errorf("direct parallax %.4f face widths on a plane, want well below %.3f", direct, c.cfg.MinParallax)
 	}
-	chained.DirectParallax = direct
+	if directNonDev >= c.cfg.MinNonDevelopable/2 {
+		t.Errorf("direct non-developable residual %.4f face widths on a plane, want well below %.3f", directNonDev, c.cfg.MinNonDevelopable)
+	}
+	chained.DirectParallax, chained.DirectNonDevelopable = direct, directNonDev
 	if r := geometryReason(c.cfg, chained); r != ReasonPlanar {
-		t.Errorf("geometryReason = %q with the direct parallax, want %s", r, ReasonPlanar)
+		t.Errorf("geometryReason = %q with the direct measures, want %s", r, ReasonPlanar)
 	}
 }

@@ -188,6 +188,9 @@ type Cues struct {
 	// one step from the first frame warped by that homography (a point not
 	// found counts as a face width), free of the drift of chained tracks.
 	DirectParallax float64 `json:"direct_parallax"`
+	// DirectNonDevelopable is NonDevelopable on those points (a face width
+	// when more than 5 % were not found).
+	DirectNonDevelopable float64 `json:"direct_non_developable"`
 	// Landmarks: YuNet landmarks drove the yaw proxy.
 	Landmarks bool `json:"landmarks"`
 }
