@@ -468,10 +468,10 @@ type retracked struct {
 // retrack finds src (points of the first frame) in f in one step: the
 // first frame is warped by h (the homography of the chained tracks) onto
 // f, and each point's patch there is found in f again, starting from
-// where the chained tracks put it (near), forwards and back. The
-// positions keep the motion h does not explain (a nose's lead) without
-// the drift of chained tracks. ok is false without the frames' images
-// (tests).
+// where the chained tracks put it (near; nil: where h puts it), forwards
+// and back. The positions keep the motion h does not explain (a nose's
+// lead) without the drift of chained tracks. ok is false without the
+// frames' images (tests).
 func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) ([]retracked, bool) {
 	first := c.frames[0].img
 	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
@@ -498,6 +498,7 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) ([]retracked
 	tv, _ := to.DataPtrFloat32()
 	bv, _ := back.DataPtrFloat32()
 	start := make([]pt, len(src))
+	var box image.Rectangle
 	for i, p := range src {
 		w := h[6]*p.X + h[7]*p.Y + h[8]
 		if w == 0 {
@@ -505,11 +506,17 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) ([]retracked
 		}
 		start[i] = pt{(h[0]*p.X + h[1]*p.Y + h[2]) / w, (h[3]*p.X + h[4]*p.Y + h[5]) / w}
 		fv[2*i], fv[2*i+1] = float32(start[i].X), float32(start[i].Y)
-		tv[2*i], tv[2*i+1] = float32(near[i].X), float32(near[i].Y)
-		bv[2*i], bv[2*i+1] = fv[2*i], fv[2*i+1]
+		if near != nil {
+			tv[2*i], tv[2*i+1] = float32(near[i].X), float32(near[i].Y)
+		} else {
+			tv[2*i], tv[2*i+1] = fv[2*i], fv[2*i+1]
+		}
+		box = box.Union(image.Rect(int(start[i].X), int(start[i].Y), int(start[i].X)+1, int(start[i].Y)+1))
 	}
+	matchBrightness(&warped, f.img, box)
 	gocv.CalcOpticalFlowPyrLKWithParams(warped, f.img, from, to, &st, &errs, image.Pt(15, 15), 3, lkCriteria, lkInitialFlow, 1e-4)
-	gocv.CalcOpticalFlowPyrLKWithParams(f.img, warped, to, back, &bst, &errs, image.Pt(15, 15), 3, lkCriteria, lkInitialFlow, 1e-4)
+	// Backwards as Add does: from where the point landed, no hint.
+	gocv.CalcOpticalFlowPyrLKWithParams(f.img, warped, to, back, &bst, &errs, image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
 	tv, _ = to.DataPtrFloat32()
 	bv, _ = back.DataPtrFloat32()
 	sv, _ := st.DataPtrUint8()
@@ -523,6 +530,35 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) ([]retracked
 		out[i] = retracked{pt{float64(tv[2*i]), float64(tv[2*i+1])}, sv[i] == 1 && bs[i] == 1 && fb < fbMaxError}
 	}
 	return out, true
+}
+
+// matchBrightness scales and shifts img's grey levels so that their mean
+// and spread over box match ref's. The chained tracks follow a slow change
+// of light (a print tilted towards a lamp, a camera's exposure) frame by
+// frame; one step from the first frame sees all of it, and LK, which
+// compares grey levels, lost the points.
+func matchBrightness(img *gocv.Mat, ref gocv.Mat, box image.Rectangle) {
+	box = box.Intersect(image.Rect(0, 0, ref.Cols(), ref.Rows())).Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	if box.Dx() < 2 || box.Dy() < 2 {
+		return
+	}
+	m1, s1 := meanStd(*img, box)
+	m2, s2 := meanStd(ref, box)
+	if s1 < 1 || s2 < 1 { // a flat region: nothing to match
+		return
+	}
+	img.ConvertToWithParams(img, gocv.MatTypeCV8U, float32(s2/s1), float32(m2-m1*s2/s1))
+}
+
+// meanStd is the mean and standard deviation of a grey image's levels in box.
+func meanStd(img gocv.Mat, box image.Rectangle) (mean, std float64) {
+	sub := img.Region(box)
+	defer sub.Close()
+	m, sd := gocv.NewMat(), gocv.NewMat()
+	defer m.Close()
+	defer sd.Close()
+	gocv.MeanStdDev(sub, &m, &sd)
+	return m.GetDoubleAt(0, 0), sd.GetDoubleAt(0, 0)
 }
 
 // lkInitialFlow is OpenCV's OPTFLOW_USE_INITIAL_FLOW: the search starts
@@ -539,21 +575,29 @@ const lkInitialFlow = 4
 // points sit on the sheet (docs/liveness.md). NaN without the frames'
 // images (tests).
 func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev float64) {
-	found, ok := c.retrack(f, h, src, near)
-	if !ok {
-		return math.NaN(), math.NaN()
-	}
+	thr := math.Max(1, 0.012*c.faceW)
 	var s2, d2 []pt
-	for i, r := range found {
-		if r.ok {
-			s2, d2 = append(s2, src[i]), append(d2, r.p)
+	var h2 [9]float64
+	// Twice: chained tracks that drifted far (a print tilted into shadow)
+	// give a poor first warp; the homography of the points found then
+	// gives a better one, from which every point is sought again.
+	for pass := 0; pass < 2; pass++ {
+		found, ok := c.retrack(f, h, src, near)
+		if !ok {
+			return math.NaN(), math.NaN()
 		}
+		s2, d2 = s2[:0], d2[:0]
+		for i, r := range found {
+			if r.ok {
+				s2, d2 = append(s2, src[i]), append(d2, r.p)
+			}
+		}
+		if h2, ok = findHomography(s2, d2, thr); !ok {
+			return c.faceW, c.faceW
+		}
+		h, near = h2, nil
 	}
 	lost := len(src) - len(s2)
-	h2, ok := findHomography(s2, d2, math.Max(1, 0.012*c.faceW))
-	if !ok {
-		return c.faceW, c.faceW
-	}
 	norms := make([]float64, 0, len(src))
 	res := make([]pt, 0, len(src))
 	for i, p := range s2 {

@@ -48,39 +48,56 @@ func TestDirectParallaxSeesThroughDrift(t *testing.T) {
 	for i, v := range h {
 		hm.SetDoubleAt(i/3, i%3, v)
 	}
-	later := frameObs{img: gocv.NewMat(), alive: first.alive}
-	defer later.img.Close()
-	gocv.WarpPerspective(first.img, &later.img, hm, image.Pt(first.img.Cols(), first.img.Rows()))
-
-	rng := rand.New(rand.NewSource(7))
-	for i, p := range first.pos {
-		q := turn(p)
-		q.X += rng.NormFloat64() * 0.02 * c.faceW
-		q.Y += rng.NormFloat64() * 0.02 * c.faceW
-		if c.isCentral(i) {
-			q.X += 0.03 * c.faceW // the drift that fakes a nose leading a left turn
-		}
-		later.pos = append(later.pos, q)
-	}
-	fit, ok := c.planarity(later)
-	if !ok {
-		t.Fatal("planarity: no fit")
-	}
-	chained := Cues{Parallax: fit.parallax / c.faceW, NoseLead: fit.noseLead / c.faceW, NonDevelopable: fit.nonDev / c.faceW,
-		DirectParallax: math.NaN(), DirectNonDevelopable: math.NaN()}
-	if r := geometryReason(c.cfg, chained); r != "" {
-		t.Fatalf("the drift does not fake a head on the chained tracks (%s, %+v): the test shows nothing", r, chained)
-	}
-	direct, directNonDev := fit.direct/c.faceW, fit.directNonDev/c.faceW
-	t.Logf("chained %+v, direct parallax %.4f, non-developable %.4f", chained, direct, directNonDev)
-	if direct >= c.cfg.MinParallax/2 {
-		t.Errorf("direct parallax %.4f face widths on a plane, want well below %.3f", direct, c.cfg.MinParallax)
-	}
-	if directNonDev >= c.cfg.MinNonDevelopable/2 {
-		t.Errorf("direct non-developable residual %.4f face widths on a plane, want well below %.3f", directNonDev, c.cfg.MinNonDevelopable)
-	}
-	chained.DirectParallax, chained.DirectNonDevelopable = direct, directNonDev
-	if r := geometryReason(c.cfg, chained); r != ReasonPlanar {
-		t.Errorf("geometryReason = %q with the direct measures, want %s", r, ReasonPlanar)
+	for _, light := range []struct {
+		name        string
+		gain, shift float32
+		drift       float64 // face widths, random per point
+	}{
+		{"same light", 1, 0, 0.02},
+		// Over the window, as a print tilts away from a lamp or a camera
+		// changes its exposure: one step from the first frame sees it all.
+		{"darker", 0.6, 20, 0.02},
+		{"brighter", 1.4, -20, 0.02},
+		// Chained tracks that drifted far (a red team's print darkening
+		// as it turned): the first warp is poor, the second is not.
+		{"darker, far drift", 0.7, 0, 0.06},
+	} {
+		t.Run(light.name, func(t *testing.T) {
+			later := frameObs{img: gocv.NewMat(), alive: first.alive}
+			defer later.img.Close()
+			gocv.WarpPerspective(first.img, &later.img, hm, image.Pt(first.img.Cols(), first.img.Rows()))
+			later.img.ConvertToWithParams(&later.img, later.img.Type(), light.gain, light.shift)
+			rng := rand.New(rand.NewSource(7))
+			for i, p := range first.pos {
+				q := turn(p)
+				q.X += rng.NormFloat64() * light.drift * c.faceW
+				q.Y += rng.NormFloat64() * light.drift * c.faceW
+				if c.isCentral(i) {
+					q.X += 0.03 * c.faceW // the drift that fakes a nose leading a left turn
+				}
+				later.pos = append(later.pos, q)
+			}
+			fit, ok := c.planarity(later)
+			if !ok {
+				t.Fatal("planarity: no fit")
+			}
+			chained := Cues{Parallax: fit.parallax / c.faceW, NoseLead: fit.noseLead / c.faceW, NonDevelopable: fit.nonDev / c.faceW,
+				DirectParallax: math.NaN(), DirectNonDevelopable: math.NaN()}
+			if r := geometryReason(c.cfg, chained); r != "" {
+				t.Fatalf("the drift does not fake a head on the chained tracks (%s, %+v): the test shows nothing", r, chained)
+			}
+			direct, directNonDev := fit.direct/c.faceW, fit.directNonDev/c.faceW
+			t.Logf("chained %+v, direct parallax %.4f, non-developable %.4f", chained, direct, directNonDev)
+			if direct >= c.cfg.MinParallax/2 {
+				t.Errorf("direct parallax %.4f face widths on a plane, want well below %.3f", direct, c.cfg.MinParallax)
+			}
+			if directNonDev >= c.cfg.MinNonDevelopable/2 {
+				t.Errorf("direct non-developable residual %.4f face widths on a plane, want well below %.3f", directNonDev, c.cfg.MinNonDevelopable)
+			}
+			chained.DirectParallax, chained.DirectNonDevelopable = direct, directNonDev
+			if r := geometryReason(c.cfg, chained); r != ReasonPlanar {
+				t.Errorf("geometryReason = %q with the direct measures, want %s", r, ReasonPlanar)
+			}
+		})
 	}
 }

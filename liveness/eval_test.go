@@ -265,22 +265,38 @@ func keepTurningMotion(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, r
 // motion is how the attacker moves the picture (handMotion, keepTurningMotion).
 type motion func(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, tx, ty float64)
 
+// render draws one attack presentation: frame i into dst.
+type render func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat)
+
 // flatPrint renders a flat print moved by m.
-func flatPrint(m motion) func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+func flatPrint(m motion) render { return planarPrint(m, false) }
+
+// bentPrint renders a print bent around a cylinder (radius 0.4–1.2 print
+// widths, either way) moved by m.
+func bentPrint(m motion) render { return cylinderPrint(m, false) }
+
+// litFlatPrint and litBentPrint are those prints in a lamp's light from
+// the camera's side: they darken as cos(yaw)·cos(pitch) when they turn
+// away (a red team's attack: the one-step match of the 3-D measures
+// compares grey levels).
+func litFlatPrint(m motion) render { return planarPrint(m, true) }
+func litBentPrint(m motion) render { return cylinderPrint(m, true) }
+
+func planarPrint(m motion, shade bool) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
 		return func(i int, dst *gocv.Mat) {
 			yaw, pitch, roll, tx, ty := move(i)
+			shaded := lit(pic, yaw, pitch, shade)
+			defer shaded.Close()
 			pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
 			defer pose.Close()
-			synth.OverBackground(pic, bg, dst, pose)
+			synth.OverBackground(shaded, bg, dst, pose)
 		}
 	}
 }
 
-// bentPrint renders a print bent around a cylinder (radius 0.4–1.2 print
-// widths, either way) moved by m.
-func bentPrint(m motion) func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+func cylinderPrint(m motion, shade bool) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
 		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
@@ -289,9 +305,22 @@ func bentPrint(m motion) func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) f
 		}
 		return func(i int, dst *gocv.Mat) {
 			yaw, _, _, tx, ty := move(i)
-			synth.Bent(pic, bg, dst, radius, yaw, 1, tx, ty, 640)
+			shaded := lit(pic, yaw, 0, shade)
+			defer shaded.Close()
+			synth.Bent(shaded, bg, dst, radius, yaw, 1, tx, ty, 640)
 		}
 	}
+}
+
+// lit is pic darkened by cos(yaw)·cos(pitch) when shade is set, else a copy.
+func lit(pic gocv.Mat, yaw, pitch float64, shade bool) gocv.Mat {
+	m := gocv.NewMat()
+	gain := 1.0
+	if shade {
+		gain = math.Cos(yaw) * math.Cos(pitch)
+	}
+	pic.ConvertToWithParams(&m, pic.Type(), float32(gain), 0)
+	return m
 }
 
 var attackKinds = []attackKind{
@@ -299,6 +328,8 @@ var attackKinds = []attackKind{
 	{"print, bent (cylinder), turned", 0.05, bentPrint(handMotion)},
 	{"print, flat, turned on through the window", 0, flatPrint(keepTurningMotion)},
 	{"print, bent (cylinder), turned on through the window", 0.05, bentPrint(keepTurningMotion)},
+	{"print, flat, turned on through the window, lamp-lit", 0, litFlatPrint(keepTurningMotion)},
+	{"print, bent, turned on through the window, lamp-lit", 0.05, litBentPrint(keepTurningMotion)},
 	{"screen still (bezel, moire, glare)", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := handMotion(rng, dir)
 		scr := gocv.NewMat()
