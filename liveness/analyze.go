@@ -412,17 +412,13 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 	if !ok {
 		return planeFit{}, false
 	}
-	res := make([]pt, len(src))
-	norms := make([]float64, len(src))
+	res, norms, ok := residuals(h, src, dst)
+	if !ok {
+		return planeFit{}, false
+	}
 	n := 0
-	for i, p := range src {
-		w := h[6]*p.X + h[7]*p.Y + h[8]
-		if w == 0 {
-			return planeFit{}, false
-		}
-		res[i] = pt{(h[0]*p.X+h[1]*p.Y+h[2])/w - dst[i].X, (h[3]*p.X+h[4]*p.Y+h[5])/w - dst[i].Y}
-		norms[i] = math.Hypot(res[i].X, res[i].Y)
-		if norms[i] < thr {
+	for _, d := range norms {
+		if d < thr {
 			n++
 		}
 	}
@@ -449,20 +445,13 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 			if !central[i] {
 				continue
 			}
-			if w := ho[6]*p.X + ho[7]*p.Y + ho[8]; w != 0 {
-				lead = append(lead, dst[i].X-(ho[0]*p.X+ho[1]*p.Y+ho[2])/w)
+			if q, ok := project(ho, p); ok {
+				lead = append(lead, dst[i].X-q.X)
 			}
 		}
 	}
 	fit.noseLead = median(lead)
 	return fit, true
-}
-
-// retracked is where a point of the first frame is in a later one,
-// tracked in one step (ok: it was found both ways).
-type retracked struct {
-	p  pt
-	ok bool
 }
 
 // retrack finds src (points of the first frame) in f in one step: the
@@ -472,64 +461,64 @@ type retracked struct {
 // and back. The positions keep the motion h does not explain (a nose's
 // lead) without the drift of chained tracks. ok is false without the
 // frames' images (tests).
-func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) ([]retracked, bool) {
+func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) (to []pt, found []bool, ok bool) {
 	first := c.frames[0].img
 	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
-		return nil, false
+		return nil, nil, false
 	}
-	hm := gocv.NewMatWithSize(3, 3, gocv.MatTypeCV64F)
-	defer hm.Close()
-	for i, v := range h {
-		hm.SetDoubleAt(i/3, i%3, v)
-	}
-	warped := gocv.NewMat()
-	defer warped.Close()
-	gocv.WarpPerspective(first, &warped, hm, image.Pt(f.img.Cols(), f.img.Rows()))
-	from := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
-	to := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
-	back := gocv.NewMatWithSize(len(src), 1, gocv.MatTypeCV32FC2)
-	st, bst, errs := gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
-	defer func() {
-		for _, m := range []*gocv.Mat{&from, &to, &back, &st, &bst, &errs} {
-			m.Close()
-		}
-	}()
-	fv, _ := from.DataPtrFloat32()
-	tv, _ := to.DataPtrFloat32()
-	bv, _ := back.DataPtrFloat32()
 	start := make([]pt, len(src))
 	var box image.Rectangle
 	for i, p := range src {
-		w := h[6]*p.X + h[7]*p.Y + h[8]
-		if w == 0 {
-			return nil, false
+		if start[i], ok = project(h, p); !ok {
+			return nil, nil, false
 		}
-		start[i] = pt{(h[0]*p.X + h[1]*p.Y + h[2]) / w, (h[3]*p.X + h[4]*p.Y + h[5]) / w}
-		fv[2*i], fv[2*i+1] = float32(start[i].X), float32(start[i].Y)
-		if near != nil {
-			tv[2*i], tv[2*i+1] = float32(near[i].X), float32(near[i].Y)
-		} else {
-			tv[2*i], tv[2*i+1] = fv[2*i], fv[2*i+1]
-		}
-		box = box.Union(image.Rect(int(start[i].X), int(start[i].Y), int(start[i].X)+1, int(start[i].Y)+1))
+		x, y := int(start[i].X), int(start[i].Y)
+		box = box.Union(image.Rect(x, y, x+1, y+1))
 	}
+	hm := homographyMat(h)
+	defer hm.Close()
+	warped := gocv.NewMat()
+	defer warped.Close()
+	gocv.WarpPerspective(first, &warped, hm, image.Pt(f.img.Cols(), f.img.Rows()))
 	matchBrightness(&warped, f.img, box)
-	gocv.CalcOpticalFlowPyrLKWithParams(warped, f.img, from, to, &st, &errs, image.Pt(15, 15), 3, lkCriteria, lkInitialFlow, 1e-4)
-	// Backwards as Add does: from where the point landed, no hint.
-	gocv.CalcOpticalFlowPyrLKWithParams(f.img, warped, to, back, &bst, &errs, image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
-	tv, _ = to.DataPtrFloat32()
-	bv, _ = back.DataPtrFloat32()
-	sv, _ := st.DataPtrUint8()
-	bs, _ := bst.DataPtrUint8()
-	if len(tv) < 2*len(src) || len(bv) < 2*len(src) || len(sv) < len(src) || len(bs) < len(src) {
-		return nil, false
+	if near == nil {
+		near = start
 	}
-	out := make([]retracked, len(src))
-	for i := range src {
-		fb := math.Hypot(float64(bv[2*i])-start[i].X, float64(bv[2*i+1])-start[i].Y)
-		out[i] = retracked{pt{float64(tv[2*i]), float64(tv[2*i+1])}, sv[i] == 1 && bs[i] == 1 && fb < fbMaxError}
+	to, found = c.trackBothWays(warped, f.img, start, near)
+	return to, found, true
+}
+
+// residuals are h(src) - dst and their lengths; false when h sends a
+// point to infinity.
+func residuals(h [9]float64, src, dst []pt) (res []pt, norms []float64, ok bool) {
+	res, norms = make([]pt, len(src)), make([]float64, len(src))
+	for i, p := range src {
+		q, ok := project(h, p)
+		if !ok {
+			return nil, nil, false
+		}
+		res[i] = pt{q.X - dst[i].X, q.Y - dst[i].Y}
+		norms[i] = math.Hypot(res[i].X, res[i].Y)
 	}
-	return out, true
+	return res, norms, true
+}
+
+// project applies the homography h (row by row) to p; false at infinity.
+func project(h [9]float64, p pt) (pt, bool) {
+	w := h[6]*p.X + h[7]*p.Y + h[8]
+	if w == 0 {
+		return pt{}, false
+	}
+	return pt{(h[0]*p.X + h[1]*p.Y + h[2]) / w, (h[3]*p.X + h[4]*p.Y + h[5]) / w}, true
+}
+
+// homographyMat is h as a 3x3 CV_64F matrix (the caller closes it).
+func homographyMat(h [9]float64) gocv.Mat {
+	m := gocv.NewMatWithSize(3, 3, gocv.MatTypeCV64F)
+	for i, v := range h {
+		m.SetDoubleAt(i/3, i%3, v)
+	}
+	return m
 }
 
 // matchBrightness scales and shifts img's grey levels so that their mean
@@ -561,10 +550,6 @@ func meanStd(img gocv.Mat, box image.Rectangle) (mean, std float64) {
 	return m.GetDoubleAt(0, 0), sd.GetDoubleAt(0, 0)
 }
 
-// lkInitialFlow is OpenCV's OPTFLOW_USE_INITIAL_FLOW: the search starts
-// from the positions already in nextPts.
-const lkInitialFlow = 4
-
 // directParallax is the 90th percentile residual of one homography fitted
 // to the points retrack found, a point it lost counting as a whole face
 // width (a warp that loses points did not explain the picture), and the
@@ -582,14 +567,14 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (para
 	// give a poor first warp; the homography of the points found then
 	// gives a better one, from which every point is sought again.
 	for pass := 0; pass < 2; pass++ {
-		found, ok := c.retrack(f, h, src, near)
+		to, found, ok := c.retrack(f, h, src, near)
 		if !ok {
 			return math.NaN(), math.NaN()
 		}
 		s2, d2 = s2[:0], d2[:0]
-		for i, r := range found {
-			if r.ok {
-				s2, d2 = append(s2, src[i]), append(d2, r.p)
+		for i := range found {
+			if found[i] {
+				s2, d2 = append(s2, src[i]), append(d2, to[i])
 			}
 		}
 		if h2, ok = findHomography(s2, d2, thr); !ok {
@@ -597,17 +582,11 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (para
 		}
 		h, near = h2, nil
 	}
-	lost := len(src) - len(s2)
-	norms := make([]float64, 0, len(src))
-	res := make([]pt, 0, len(src))
-	for i, p := range s2 {
-		w := h2[6]*p.X + h2[7]*p.Y + h2[8]
-		if w == 0 {
-			return c.faceW, c.faceW
-		}
-		r := pt{(h2[0]*p.X+h2[1]*p.Y+h2[2])/w - d2[i].X, (h2[3]*p.X+h2[4]*p.Y+h2[5])/w - d2[i].Y}
-		res, norms = append(res, r), append(norms, math.Hypot(r.X, r.Y))
+	res, norms, ok := residuals(h2, s2, d2)
+	if !ok {
+		return c.faceW, c.faceW
 	}
+	lost := len(src) - len(s2)
 	for range lost {
 		norms = append(norms, c.faceW)
 	}

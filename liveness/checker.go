@@ -209,32 +209,17 @@ func (c *Checker) Add(frame gocv.Mat, lm *Landmarks, at time.Duration) error {
 	if lm != nil && !math.IsNaN(c.lm0Yaw) {
 		obs.yawLM = landmarkYaw(lm, int(c.faceW/c.scale)) - c.lm0Yaw
 	}
-	idx := make([]int, 0, len(last.pos))
+	var idx []int
+	var from []pt
 	for i, a := range last.alive {
 		if a {
-			idx = append(idx, i)
+			idx, from = append(idx, i), append(from, last.pos[i])
 		}
 	}
-	if len(idx) > 0 {
-		c.setPoints(&c.prevPts, last.pos, idx)
-		gocv.CalcOpticalFlowPyrLKWithParams(c.prev, c.cur, c.prevPts, c.nextPts, &c.status, &c.errs,
-			image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
-		// Backwards from where they landed: a point that does not come home is unreliable.
-		gocv.CalcOpticalFlowPyrLKWithParams(c.cur, c.prev, c.nextPts, c.backPts, &c.backStatus, &c.errs,
-			image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
-		next, _ := c.nextPts.DataPtrFloat32()
-		back, _ := c.backPts.DataPtrFloat32()
-		st, _ := c.status.DataPtrUint8()
-		bst, _ := c.backStatus.DataPtrUint8()
-		if len(next) >= 2*len(idx) && len(back) >= 2*len(idx) && len(st) >= len(idx) && len(bst) >= len(idx) {
-			for k, i := range idx {
-				p := last.pos[i]
-				fb := math.Hypot(float64(back[2*k])-p.X, float64(back[2*k+1])-p.Y)
-				if st[k] == 1 && bst[k] == 1 && fb < fbMaxError {
-					obs.pos[i] = pt{float64(next[2*k]), float64(next[2*k+1])}
-					obs.alive[i] = true
-				}
-			}
+	to, found := c.trackBothWays(c.prev, c.cur, from, nil)
+	for k, i := range idx {
+		if found[k] {
+			obs.pos[i], obs.alive[i] = to[k], true
 		}
 	}
 	obs.img = c.cur.Clone()
@@ -243,14 +228,56 @@ func (c *Checker) Add(frame gocv.Mat, lm *Landmarks, at time.Duration) error {
 	return nil
 }
 
-// setPoints writes the chosen points into m as an Nx1 CV_32FC2 matrix.
-func (c *Checker) setPoints(m *gocv.Mat, pos []pt, idx []int) {
-	if m.Rows() != len(idx) || m.Type() != gocv.MatTypeCV32FC2 {
+// trackBothWays tracks the points from (in image a) into image b with
+// pyramidal LK, starting from hint when given (else from where they
+// are), and back again: a point that does not come home within
+// fbMaxError, or that either pass lost, is not found. The checker's point
+// buffers are reused (not safe for concurrent use, like the Checker).
+func (c *Checker) trackBothWays(a, b gocv.Mat, from, hint []pt) (to []pt, found []bool) {
+	n := len(from)
+	to, found = make([]pt, n), make([]bool, n)
+	if n == 0 {
+		return to, found
+	}
+	setPoints(&c.prevPts, from)
+	flags := 0
+	if hint != nil {
+		setPoints(&c.nextPts, hint)
+		flags = lkInitialFlow
+	}
+	gocv.CalcOpticalFlowPyrLKWithParams(a, b, c.prevPts, c.nextPts, &c.status, &c.errs,
+		image.Pt(15, 15), 3, lkCriteria, flags, 1e-4)
+	// Backwards from where they landed, no hint: a point that does not
+	// come home is unreliable.
+	gocv.CalcOpticalFlowPyrLKWithParams(b, a, c.nextPts, c.backPts, &c.backStatus, &c.errs,
+		image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
+	next, _ := c.nextPts.DataPtrFloat32()
+	back, _ := c.backPts.DataPtrFloat32()
+	st, _ := c.status.DataPtrUint8()
+	bst, _ := c.backStatus.DataPtrUint8()
+	if len(next) < 2*n || len(back) < 2*n || len(st) < n || len(bst) < n {
+		return to, found
+	}
+	for k, p := range from {
+		fb := math.Hypot(float64(back[2*k])-p.X, float64(back[2*k+1])-p.Y)
+		to[k] = pt{float64(next[2*k]), float64(next[2*k+1])}
+		found[k] = st[k] == 1 && bst[k] == 1 && fb < fbMaxError
+	}
+	return to, found
+}
+
+// lkInitialFlow is OpenCV's OPTFLOW_USE_INITIAL_FLOW: the search starts
+// from the positions already in nextPts.
+const lkInitialFlow = 4
+
+// setPoints writes pos into m as an Nx1 CV_32FC2 matrix.
+func setPoints(m *gocv.Mat, pos []pt) {
+	if m.Rows() != len(pos) || m.Type() != gocv.MatTypeCV32FC2 {
 		m.Close()
-		*m = gocv.NewMatWithSize(len(idx), 1, gocv.MatTypeCV32FC2)
+		*m = gocv.NewMatWithSize(len(pos), 1, gocv.MatTypeCV32FC2)
 	}
 	v, _ := m.DataPtrFloat32()
-	for k, i := range idx {
-		v[2*k], v[2*k+1] = float32(pos[i].X), float32(pos[i].Y)
+	for k, p := range pos {
+		v[2*k], v[2*k+1] = float32(p.X), float32(p.Y)
 	}
 }

@@ -43,11 +43,8 @@ func TestDirectParallaxSeesThroughDrift(t *testing.T) {
 	if !ok {
 		t.Fatal("no homography for the turn")
 	}
-	hm := gocv.NewMatWithSize(3, 3, gocv.MatTypeCV64F)
+	hm := homographyMat(h)
 	defer hm.Close()
-	for i, v := range h {
-		hm.SetDoubleAt(i/3, i%3, v)
-	}
 	for _, light := range []struct {
 		name        string
 		gain, shift float32
