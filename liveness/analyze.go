@@ -93,7 +93,7 @@ func (c *Checker) Result() (Result, error) {
 	if k == 0 {
 		k = len(frames) - 1
 	}
-	var pars, inl, nds, leads, directs, dnds []float64
+	var pars, inl, nds, leads, directs, dnds, founds, fnds, shares, washed []float64
 	for _, j := range []int{k - 1, k, k + 1} {
 		if j < 1 || j >= len(frames) {
 			continue
@@ -101,6 +101,8 @@ func (c *Checker) Result() (Result, error) {
 		if f, ok := c.planarity(frames[j]); ok {
 			pars, inl, nds = append(pars, f.parallax), append(inl, f.inliers), append(nds, f.nonDev)
 			leads, directs, dnds = append(leads, f.noseLead), append(directs, f.direct), append(dnds, f.directNonDev)
+			founds, fnds, shares = append(founds, f.found), append(fnds, f.foundNonDev), append(shares, f.foundShare)
+			washed = append(washed, f.washedShare)
 		}
 	}
 	if len(pars) == 0 {
@@ -113,9 +115,13 @@ func (c *Checker) Result() (Result, error) {
 	cues.NoseLead = round4(median(leads) * s / c.faceW)
 	cues.DirectParallax = round4(math.Min(1, nanZero(median(directs))/c.faceW)) // unknown: planar
 	cues.DirectNonDevelopable = round4(math.Min(1, nanZero(median(dnds))/c.faceW))
+	cues.FoundParallax = round4(math.Min(1, nanZero(median(founds))/c.faceW))     // unknown: planar
+	cues.FoundNonDevelopable = round4(math.Min(1, nanZero(median(fnds))/c.faceW)) // unknown: developable
+	cues.FoundShare = round4(nanZero(median(shares)))
+	cues.WashedShare = round4(nanZero(median(washed)))
 
-	parallax := math.Min(cues.Parallax, cues.DirectParallax)
-	nonDev := math.Min(cues.NonDevelopable, cues.DirectNonDevelopable)
+	parallax := math.Min(math.Min(cues.Parallax, cues.DirectParallax), cues.FoundParallax/foundPart)
+	nonDev := math.Min(math.Min(cues.NonDevelopable, cues.DirectNonDevelopable), cues.FoundNonDevelopable/foundPart)
 	res.Score = math.Min(clamp01(0.5*cues.Yaw/a),
 		math.Min(clamp01(0.5*parallax/c.cfg.MinParallax), clamp01(0.5*nonDev/c.cfg.MinNonDevelopable)))
 	switch {
@@ -218,22 +224,44 @@ func (c *Checker) geometryConfig() Config {
 }
 
 // geometryReason judges the 3-D structure measured at the turn: "" for a
-// head, else planar_motion or developable_motion.
+// head, else planar_motion or developable_motion, or face_lost when a
+// glare left too little of the face to measure.
 func geometryReason(cfg Config, cues Cues) Reason {
 	switch {
+	case cues.WashedShare > maxWashedShare:
+		// Too little of the face left to measure, and the chained tracks
+		// a glare dragged are no evidence: the check cannot run.
+		return ReasonFaceLost
 	case cues.Parallax < cfg.MinParallax, cues.NoseLead < cfg.MinParallax/4,
-		cues.DirectParallax < cfg.MinParallax:
+		cues.DirectParallax < cfg.MinParallax, cues.FoundParallax < cfg.MinParallax*foundPart:
 		// A head's parallax is its nose leading the turn; a reflection or a
 		// stray track that breaks the plane elsewhere is not. Tried and not
 		// kept: with landmarks, letting the nose column sit at noise (the
 		// landmark turn is itself the nose leading) accepted rendered
 		// screens the rule was not chosen on (docs/liveness.md).
 		return ReasonPlanar
-	case cues.NonDevelopable < cfg.MinNonDevelopable, cues.DirectNonDevelopable < cfg.MinNonDevelopable:
+	case cues.NonDevelopable < cfg.MinNonDevelopable, cues.DirectNonDevelopable < cfg.MinNonDevelopable,
+		cues.FoundNonDevelopable < cfg.MinNonDevelopable*foundPart:
 		return ReasonDevelopable
 	}
 	return ""
 }
+
+// foundPart is the part of MinParallax and MinNonDevelopable the points
+// found again on locally normalised images must reach (FoundParallax,
+// FoundNonDevelopable): the points lost there are those that moved least
+// like the first frame, a head's most, so a head leaves less. On the real
+// turns the check accepts: parallax 0.0098 face widths at least, bent-sheet
+// residual 0.0030; on prints under a sliding glare 0.0011-0.0043 flat and
+// 0.0006-0.0025 bent (docs/liveness.md).
+const foundPart = 0.5
+
+// maxWashedShare is the largest share of the points whose patches a glare
+// may clip or wash out (glareMask) before the check cannot run: a red
+// team's glare over most of a print's face left fewer than MinPoints
+// points to judge in one step, and YuNet's landmarks, pulled by the glare,
+// read a turn (docs/liveness.md).
+const maxWashedShare = 0.5
 
 // geomEvery is how often (frames) Done tries the verdict while landmarks
 // hold a turn: on the real recording this cut YuNet's median check from
@@ -391,6 +419,16 @@ type planeFit struct {
 	// the frames' images.
 	direct       float64
 	directNonDev float64
+	// found is the 90th percentile residual of the points found again in
+	// one step on locally normalised images, the lost ones left out (a
+	// face width when fewer than MinPoints were found; NaN without
+	// images); foundNonDev their bent-sheet residual; foundShare the
+	// share of points found; washedShare the share whose patch a glare
+	// clipped or washed out where the warp puts them.
+	found       float64
+	foundNonDev float64
+	foundShare  float64
+	washedShare float64
 }
 
 // planarity fits one homography (RANSAC) from the first frame to f.
@@ -428,6 +466,7 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 		nonDev:   c.nonDevelopable(src, res),
 	}
 	fit.direct, fit.directNonDev = c.directParallax(f, h, src, dst)
+	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare = c.foundParallax(f, h, src, dst)
 	// The nose's lead is measured against the plane of the rest of the face.
 	var osrc, odst []pt
 	for i := range src {
@@ -459,18 +498,19 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 // f, and each point's patch there is found in f again, starting from
 // where the chained tracks put it (near; nil: where h puts it), forwards
 // and back. The positions keep the motion h does not explain (a nose's
-// lead) without the drift of chained tracks. ok is false without the
-// frames' images (tests).
-func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) (to []pt, found []bool, ok bool) {
+// lead) without the drift of chained tracks. The grey levels are matched
+// over the face, or with local, both images are normalised locally
+// (localContrast). ok is false without the frames' images (tests).
+func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) (to []pt, found []bool, washed int, ok bool) {
 	first := c.frames[0].img
 	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
-		return nil, nil, false
+		return nil, nil, 0, false
 	}
 	start := make([]pt, len(src))
 	var box image.Rectangle
 	for i, p := range src {
 		if start[i], ok = project(h, p); !ok {
-			return nil, nil, false
+			return nil, nil, 0, false
 		}
 		x, y := int(start[i].X), int(start[i].Y)
 		box = box.Union(image.Rect(x, y, x+1, y+1))
@@ -480,13 +520,117 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt) (to []pt, fo
 	warped := gocv.NewMat()
 	defer warped.Close()
 	gocv.WarpPerspective(first, &warped, hm, image.Pt(f.img.Cols(), f.img.Rows()))
-	matchBrightness(&warped, f.img, box)
 	if near == nil {
 		near = start
 	}
+	if local {
+		a, sdA := localContrast(warped)
+		b, sdB := localContrast(f.img)
+		g := newGlareMask(f.img, sdA, sdB)
+		defer closeMats(&a, &sdA, &b, &sdB, &g.clipped)
+		to, found = c.trackBothWays(a, b, start, near)
+		for i := range start {
+			if g.unreadable(start[i], start[i]) {
+				washed++
+			}
+			found[i] = found[i] && !g.unreadable(start[i], to[i])
+		}
+		return to, found, washed, true
+	}
+	matchBrightness(&warped, f.img, box)
 	to, found = c.trackBothWays(warped, f.img, start, near)
-	return to, found, true
+	return to, found, 0, true
 }
+
+// localContrast is img with its local mean removed and its local contrast
+// scaled to one (Gaussian windows of localContrastSigma pixels), as 8-bit.
+// A glare or a shadow adds light and scales the contrast over a region
+// much larger than a tracked patch: normalised, the patch looks as it did
+// without it, so LK finds the point where it is rather than where the
+// glare dragged it. sd is the local contrast (standard deviation plus
+// localContrastFloor, CV_32F). The caller closes both.
+func localContrast(img gocv.Mat) (norm, sd gocv.Mat) {
+	f, mean, dev, sq := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	sd = gocv.NewMat()
+	defer closeMats(&f, &mean, &dev, &sq)
+	img.ConvertTo(&f, gocv.MatTypeCV32F)
+	gocv.GaussianBlur(f, &mean, image.Pt(0, 0), localContrastSigma, localContrastSigma, gocv.BorderReflect)
+	gocv.Subtract(f, mean, &dev)
+	gocv.Multiply(dev, dev, &sq)
+	gocv.GaussianBlur(sq, &sd, image.Pt(0, 0), localContrastSigma, localContrastSigma, gocv.BorderReflect)
+	gocv.Pow(sd, 0.5, &sd)
+	sd.AddFloat(localContrastFloor)
+	gocv.Divide(dev, sd, &sq)
+	norm = gocv.NewMat()
+	sq.ConvertToWithParams(&norm, gocv.MatTypeCV8U, 50, 128)
+	return norm, sd
+}
+
+// closeMats closes Mats.
+func closeMats(ms ...*gocv.Mat) {
+	for _, m := range ms {
+		m.Close()
+	}
+}
+
+// glareMask tells where a glare left nothing to match in the later frame:
+// a patch holding a clipped pixel (normalising the contrast cannot bring a
+// saturated texture back, and LK put the points at the clipped core's
+// edge, off the sheet: a glossy print got through that way), or one whose
+// local contrast fell below washedOutRatio of the first frame's (a glare
+// short of clipping).
+type glareMask struct {
+	clipped      gocv.Mat // clipped pixels grown by the LK patch; empty without any
+	sdFrom, sdTo gocv.Mat // local contrast of the warped first frame and of the later one
+}
+
+func newGlareMask(img, sdFrom, sdTo gocv.Mat) glareMask {
+	g := glareMask{clipped: gocv.NewMat(), sdFrom: sdFrom, sdTo: sdTo}
+	gocv.Threshold(img, &g.clipped, saturatedLevel-1, 255, gocv.ThresholdBinary)
+	if gocv.CountNonZero(g.clipped) == 0 {
+		g.clipped.Close()
+		g.clipped = gocv.NewMat()
+		return g
+	}
+	kernel := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(lkWindow, lkWindow))
+	defer kernel.Close()
+	gocv.Dilate(g.clipped, &g.clipped, kernel)
+	return g
+}
+
+// unreadable reports whether a point's patch, at from in the warped first
+// frame and at to in the later frame, is clipped or washed out there.
+func (g glareMask) unreadable(from, to pt) bool {
+	x, y := int(math.Round(to.X)), int(math.Round(to.Y))
+	if x < 0 || y < 0 || x >= g.sdTo.Cols() || y >= g.sdTo.Rows() {
+		return false
+	}
+	if !g.clipped.Empty() && g.clipped.GetUCharAt(y, x) != 0 {
+		return true
+	}
+	fx, fy := int(math.Round(from.X)), int(math.Round(from.Y))
+	if fx < 0 || fy < 0 || fx >= g.sdFrom.Cols() || fy >= g.sdFrom.Rows() {
+		return false
+	}
+	return float64(g.sdTo.GetFloatAt(y, x)) < washedOutRatio*float64(g.sdFrom.GetFloatAt(fy, fx))
+}
+
+// washedOutRatio: see glareMask. A print turned from a lamp to 45° keeps
+// 0.7 of its contrast, a hand's shadow about half.
+const washedOutRatio = 1.0 / 3
+
+// saturatedLevel is the grey level taken as clipped.
+const saturatedLevel = 250
+
+// localContrastSigma is the window of localContrast in tracking pixels
+// (the face is trackWidth wide), about 3 % of a face: far smaller than a
+// glare or a shadow, and about a quarter of an LK patch. localContrastFloor
+// keeps flat regions (a saturated glare, skin without texture) from
+// amplifying noise.
+const (
+	localContrastSigma = 4
+	localContrastFloor = 4
+)
 
 // residuals are h(src) - dst and their lengths; false when h sends a
 // point to infinity.
@@ -560,27 +704,12 @@ func meanStd(img gocv.Mat, box image.Rectangle) (mean, std float64) {
 // points sit on the sheet (docs/liveness.md). NaN without the frames'
 // images (tests).
 func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev float64) {
-	thr := math.Max(1, 0.012*c.faceW)
-	var s2, d2 []pt
-	var h2 [9]float64
-	// Twice: chained tracks that drifted far (a print tilted into shadow)
-	// give a poor first warp; the homography of the points found then
-	// gives a better one, from which every point is sought again.
-	for pass := 0; pass < 2; pass++ {
-		to, found, ok := c.retrack(f, h, src, near)
-		if !ok {
-			return math.NaN(), math.NaN()
-		}
-		s2, d2 = s2[:0], d2[:0]
-		for i := range found {
-			if found[i] {
-				s2, d2 = append(s2, src[i]), append(d2, to[i])
-			}
-		}
-		if h2, ok = findHomography(s2, d2, thr); !ok {
-			return c.faceW, c.faceW
-		}
-		h, near = h2, nil
+	s2, d2, h2, _, ok, fitted := c.oneStep(f, h, src, near, false)
+	if !ok {
+		return math.NaN(), math.NaN()
+	}
+	if !fitted {
+		return c.faceW, c.faceW
 	}
 	res, norms, ok := residuals(h2, s2, d2)
 	if !ok {
@@ -595,6 +724,60 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (para
 		nonDev = c.nonDevelopable(s2, res)
 	}
 	return percentile(norms, 0.9), nonDev
+}
+
+// oneStep finds src again in f with retrack, twice: chained tracks that
+// drifted far (a print tilted into shadow) give a poor first warp; the
+// homography of the points found then gives a better one, from which every
+// point is sought again. It returns the points found (s2 in the first
+// frame, d2 in f) and the homography fitted to them (fitted false when
+// none could be). ok is false without the frames' images.
+func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) (s2, d2 []pt, h2 [9]float64, washed int, ok, fitted bool) {
+	thr := math.Max(1, 0.012*c.faceW)
+	for pass := 0; pass < 2; pass++ {
+		var to []pt
+		var found []bool
+		if to, found, washed, ok = c.retrack(f, h, src, near, local); !ok {
+			return nil, nil, h2, 0, false, false
+		}
+		s2, d2 = s2[:0], d2[:0]
+		for i := range found {
+			if found[i] {
+				s2, d2 = append(s2, src[i]), append(d2, to[i])
+			}
+		}
+		if h2, ok = findHomography(s2, d2, thr); !ok {
+			return s2, d2, h2, washed, true, false
+		}
+		h, near = h2, nil
+	}
+	return s2, d2, h2, washed, true, true
+}
+
+// foundParallax is the 90th percentile residual of one homography fitted
+// to the points found again in one step on locally normalised images, the
+// points not found left out, and the share found. directParallax counts a
+// lost point as a face width, so anything that loses points switches it
+// off; a glare sliding over a print did (its core saturates, and LK on
+// grey levels followed the glare): Haar accepted half the prints under
+// such a glare, YuNet a third (docs/liveness.md). The points found on a
+// picture sit on its sheet, however many were lost; on a head the nose
+// and the outline stay off one homography. A face width when fewer than
+// MinPoints were found (nothing to judge); NaN without images.
+func (c *Checker) foundParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev, share, washedShare float64) {
+	s2, d2, h2, washed, ok, fitted := c.oneStep(f, h, src, near, true)
+	if !ok {
+		return math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	}
+	share, washedShare = float64(len(s2))/float64(len(src)), float64(washed)/float64(len(src))
+	if !fitted || len(s2) < c.cfg.MinPoints {
+		return c.faceW, c.faceW, share, washedShare
+	}
+	res, norms, ok := residuals(h2, s2, d2)
+	if !ok {
+		return c.faceW, c.faceW, share, washedShare
+	}
+	return percentile(norms, 0.9), c.nonDevelopable(s2, res), share, washedShare
 }
 
 // isCentral reports whether seed i lies in the nose column.

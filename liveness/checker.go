@@ -14,6 +14,7 @@ const (
 	roiMargin   = 0.6  // the tracked region is the face box grown by this many face widths on each side
 	maxCorners  = 80   // goodFeaturesToTrack
 	fbMaxError  = 0.7  // pixels (tracking scale): forward-backward disagreement that drops a point
+	lkWindow    = 15   // pixels (tracking scale): the Lucas-Kanade patch
 	centralHalf = 0.16 // |x - centre| < this many face widths: the nose column
 	outerHalf   = 0.24 // |x - centre| > this: the outline
 )
@@ -246,11 +247,11 @@ func (c *Checker) trackBothWays(a, b gocv.Mat, from, hint []pt) (to []pt, found 
 		flags = lkInitialFlow
 	}
 	gocv.CalcOpticalFlowPyrLKWithParams(a, b, c.prevPts, c.nextPts, &c.status, &c.errs,
-		image.Pt(15, 15), 3, lkCriteria, flags, 1e-4)
+		image.Pt(lkWindow, lkWindow), 3, lkCriteria, flags, 1e-4)
 	// Backwards from where they landed, no hint: a point that does not
 	// come home is unreliable.
 	gocv.CalcOpticalFlowPyrLKWithParams(b, a, c.nextPts, c.backPts, &c.backStatus, &c.errs,
-		image.Pt(15, 15), 3, lkCriteria, 0, 1e-4)
+		image.Pt(lkWindow, lkWindow), 3, lkCriteria, 0, 1e-4)
 	next, _ := c.nextPts.DataPtrFloat32()
 	back, _ := c.backPts.DataPtrFloat32()
 	st, _ := c.status.DataPtrUint8()

@@ -339,7 +339,7 @@ func TestGeometryReason(t *testing.T) {
 		cues Cues
 		want Reason
 	}{
-		{"head, nose leading", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 0.3, DirectNonDevelopable: 0.02}, ""},
+		{"head, nose leading", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 0.3, DirectNonDevelopable: 0.02, FoundParallax: 0.02, FoundNonDevelopable: 0.01}, ""},
 		// make eval-liveness EVAL_SEEDS=15: frontal_webcam_gocv, 170 px, left, YuNet.
 		{"flat print turned on to 45°, chained tracks drifted", Cues{Landmarks: true, Parallax: 0.0136, NoseLead: 0.0031, NonDevelopable: 0.0044, DirectParallax: 0.0009}, ReasonPlanar},
 		{"small real turn, landmarks, nose column at noise", Cues{Landmarks: true, Parallax: 0.0214, NoseLead: -0.0029, NonDevelopable: 0.0081}, ReasonPlanar},
@@ -349,9 +349,15 @@ func TestGeometryReason(t *testing.T) {
 		{"small real turn, landmarks, little parallax", Cues{Landmarks: true, Parallax: 0.0142, NoseLead: 0.0016, NonDevelopable: 0.0051}, ReasonPlanar},
 		{"screen, landmarks, parallax from moire and glare", Cues{Landmarks: true, Parallax: 0.0127, NoseLead: 0.0023, NonDevelopable: 0.0055}, ReasonPlanar},
 		{"screen, landmarks, nose column at noise, large parallax", Cues{Landmarks: true, Parallax: 0.0235, NoseLead: 0.0007, NonDevelopable: 0.0071}, ReasonPlanar},
-		{"bent print, parallax but developable", Cues{Parallax: 0.0154, NoseLead: 0.0056, NonDevelopable: 0.0019, DirectParallax: 0.02, DirectNonDevelopable: 0.02}, ReasonDevelopable},
+		{"bent print, parallax but developable", Cues{Parallax: 0.0154, NoseLead: 0.0056, NonDevelopable: 0.0019, DirectParallax: 0.02, DirectNonDevelopable: 0.02, FoundParallax: 0.02, FoundNonDevelopable: 0.01}, ReasonDevelopable},
 		// make eval-liveness EVAL_SEEDS=4: frontal_webcam_gocv, 170 px, right, Haar.
-		{"bent print, chained tracks drifted off the sheet", Cues{Parallax: 0.0194, NoseLead: 0.0071, NonDevelopable: 0.0042, DirectParallax: 0.017, DirectNonDevelopable: 0.001}, ReasonDevelopable},
+		{"bent print, chained tracks drifted off the sheet", Cues{Parallax: 0.0194, NoseLead: 0.0071, NonDevelopable: 0.0042, DirectParallax: 0.017, DirectNonDevelopable: 0.001, FoundParallax: 0.017, FoundNonDevelopable: 0.01}, ReasonDevelopable},
+		// A red team's bent print under a glare sliding the asked way (seed 3, frontal_webcam_gocv, 130 px, right, Haar):
+		// the glare dragged the chained tracks and lost points in the one-step match.
+		{"head under a glare over most of the face", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
+			FoundParallax: 1, FoundNonDevelopable: 1, FoundShare: 0.1, WashedShare: 0.7}, ReasonFaceLost},
+		{"bent print under a sliding glare", Cues{Parallax: 0.0656, NoseLead: 0.0037, NonDevelopable: 0.0222, DirectParallax: 1, DirectNonDevelopable: 1,
+			FoundParallax: 0.0074, FoundNonDevelopable: 0.0015}, ReasonDevelopable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := geometryReason(cfg, tc.cues); got != tc.want {
@@ -511,7 +517,8 @@ func TestLaterLooksNeedAMargin(t *testing.T) {
 	k := (1 + laterLookMargin) / 2 // between the plain threshold and the margin
 	cues := Cues{Parallax: k * DefaultConfig.MinParallax, NoseLead: k * DefaultConfig.MinParallax / 4,
 		NonDevelopable: k * DefaultConfig.MinNonDevelopable, DirectParallax: k * DefaultConfig.MinParallax,
-		DirectNonDevelopable: k * DefaultConfig.MinNonDevelopable}
+		DirectNonDevelopable: k * DefaultConfig.MinNonDevelopable, FoundParallax: k * DefaultConfig.MinParallax * foundPart,
+		FoundNonDevelopable: k * DefaultConfig.MinNonDevelopable * foundPart}
 	if r := geometryReason(c.geometryConfig(), cues); r != "" {
 		t.Fatalf("first look: %s, want a head", r)
 	}
@@ -521,6 +528,7 @@ func TestLaterLooksNeedAMargin(t *testing.T) {
 	}
 	cues.Parallax, cues.NoseLead, cues.NonDevelopable = 2*cues.Parallax, 2*cues.NoseLead, 2*cues.NonDevelopable
 	cues.DirectParallax, cues.DirectNonDevelopable = 2*cues.DirectParallax, 2*cues.DirectNonDevelopable
+	cues.FoundParallax, cues.FoundNonDevelopable = 2*cues.FoundParallax, 2*cues.FoundNonDevelopable
 	if r := geometryReason(c.geometryConfig(), cues); r != "" {
 		t.Fatalf("a later look refused cues past the margin: %s", r)
 	}

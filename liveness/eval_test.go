@@ -269,25 +269,23 @@ type motion func(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, t
 type render func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat)
 
 // flatPrint renders a flat print moved by m.
-func flatPrint(m motion) render { return planarPrint(m, false) }
+func flatPrint(m motion) render { return planarPrint(m, matte) }
 
 // bentPrint renders a print bent around a cylinder (radius 0.4–1.2 print
 // widths, either way) moved by m.
-func bentPrint(m motion) render { return cylinderPrint(m, false) }
+func bentPrint(m motion) render { return cylinderPrint(m, matte) }
 
-// litFlatPrint and litBentPrint are those prints in a lamp's light from
-// the camera's side: they darken as cos(yaw)·cos(pitch) when they turn
-// away (a red team's attack: the one-step match of the 3-D measures
-// compares grey levels).
-func litFlatPrint(m motion) render { return planarPrint(m, true) }
-func litBentPrint(m motion) render { return cylinderPrint(m, true) }
+// printFinish is how a print looks in the room's light as it turns: a new
+// picture (the caller closes it).
+type printFinish func(pic gocv.Mat, dir Direction, yaw, pitch float64) gocv.Mat
 
-func planarPrint(m motion, shade bool) render {
+// planarPrint renders a flat print with finish fin, moved by m.
+func planarPrint(m motion, fin printFinish) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
 		return func(i int, dst *gocv.Mat) {
 			yaw, pitch, roll, tx, ty := move(i)
-			shaded := lit(pic, yaw, pitch, shade)
+			shaded := fin(pic, dir, yaw, pitch)
 			defer shaded.Close()
 			pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
 			defer pose.Close()
@@ -296,7 +294,8 @@ func planarPrint(m motion, shade bool) render {
 	}
 }
 
-func cylinderPrint(m motion, shade bool) render {
+// cylinderPrint renders a bent print (bentPrint) with finish fin, moved by m.
+func cylinderPrint(m motion, fin printFinish) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
 		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
@@ -305,21 +304,53 @@ func cylinderPrint(m motion, shade bool) render {
 		}
 		return func(i int, dst *gocv.Mat) {
 			yaw, _, _, tx, ty := move(i)
-			shaded := lit(pic, yaw, 0, shade)
+			shaded := fin(pic, dir, yaw, 0)
 			defer shaded.Close()
 			synth.Bent(shaded, bg, dst, radius, yaw, 1, tx, ty, 640)
 		}
 	}
 }
 
-// lit is pic darkened by cos(yaw)·cos(pitch) when shade is set, else a copy.
-func lit(pic gocv.Mat, yaw, pitch float64, shade bool) gocv.Mat {
+// matte is the print as printed.
+func matte(pic gocv.Mat, _ Direction, _, _ float64) gocv.Mat { return pic.Clone() }
+
+// lampLit is the print in a lamp's light from the camera's side: it
+// darkens as cos(yaw)·cos(pitch) when it turns away (a red team's attack:
+// the one-step match of the 3-D measures compares grey levels).
+func lampLit(pic gocv.Mat, _ Direction, yaw, pitch float64) gocv.Mat {
 	m := gocv.NewMat()
-	gain := 1.0
-	if shade {
-		gain = math.Cos(yaw) * math.Cos(pitch)
+	pic.ConvertToWithParams(&m, pic.Type(), float32(math.Cos(yaw)*math.Cos(pitch)), 0)
+	return m
+}
+
+// glossy is a glossy print with a lamp's reflection on it: a glare whose
+// core saturates (no texture left), about three quarters of a face wide,
+// that comes in from beside the face and sweeps across it the asked way as
+// the print turns to 45° (the attacker moves the lamp; a red team's
+// attack: a sliding glare dragged the tracked points and lost them in the
+// one-step match, so the 3-D measures saw a head). The print is about
+// three face widths wide, the face at its centre.
+func glossy(pic gocv.Mat, dir Direction, yaw, _ float64) gocv.Mat {
+	m := pic.Clone()
+	w, h := float64(pic.Cols()), float64(pic.Rows())
+	k := math.Min(1, math.Abs(yaw)/(math.Pi/4))
+	cx, cy := w/2+dir.sign()*(0.6*k-0.3)*w, 0.45*h
+	r := w / 8
+	px, err := m.DataPtrUint8()
+	if err != nil {
+		panic(err)
 	}
-	pic.ConvertToWithParams(&m, pic.Type(), float32(gain), 0)
+	ch := m.Channels()
+	for y := max(0, int(cy-2*r)); y < min(m.Rows(), int(cy+2*r)); y++ {
+		for x := max(0, int(cx-2*r)); x < min(m.Cols(), int(cx+2*r)); x++ {
+			d2 := ((float64(x)-cx)*(float64(x)-cx) + (float64(y)-cy)*(float64(y)-cy)) / (r * r)
+			a := math.Min(1, 1.6*math.Exp(-d2))
+			for c := 0; c < ch; c++ {
+				i := (y*m.Cols()+x)*ch + c
+				px[i] = uint8(float64(px[i]) + (255-float64(px[i]))*a)
+			}
+		}
+	}
 	return m
 }
 
@@ -328,8 +359,10 @@ var attackKinds = []attackKind{
 	{"print, bent (cylinder), turned", 0.05, bentPrint(handMotion)},
 	{"print, flat, turned on through the window", 0, flatPrint(keepTurningMotion)},
 	{"print, bent (cylinder), turned on through the window", 0.05, bentPrint(keepTurningMotion)},
-	{"print, flat, turned on through the window, lamp-lit", 0, litFlatPrint(keepTurningMotion)},
-	{"print, bent, turned on through the window, lamp-lit", 0.05, litBentPrint(keepTurningMotion)},
+	{"print, flat, turned on through the window, lamp-lit", 0, planarPrint(keepTurningMotion, lampLit)},
+	{"print, bent, turned on through the window, lamp-lit", 0.05, cylinderPrint(keepTurningMotion, lampLit)},
+	{"print, flat, turned on through the window, glossy", 0, planarPrint(keepTurningMotion, glossy)},
+	{"print, bent, turned on through the window, glossy", 0.05, cylinderPrint(keepTurningMotion, glossy)},
 	{"screen still (bezel, moire, glare)", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := handMotion(rng, dir)
 		scr := gocv.NewMat()

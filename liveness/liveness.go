@@ -191,6 +191,18 @@ type Cues struct {
 	// DirectNonDevelopable is NonDevelopable on those points (a face width
 	// when more than 5 % were not found).
 	DirectNonDevelopable float64 `json:"direct_non_developable"`
+	// FoundParallax is the 90th percentile residual of one homography
+	// fitted to the points found again in one step on locally normalised
+	// images (a glare or a shadow does not move them), the points not found
+	// left out (a face width when too few were found); FoundShare is the
+	// share found.
+	FoundParallax float64 `json:"found_parallax"`
+	// FoundNonDevelopable is NonDevelopable on those points.
+	FoundNonDevelopable float64 `json:"found_non_developable"`
+	FoundShare          float64 `json:"found_share"`
+	// WashedShare is the share of points whose patch a glare clipped or
+	// washed out; above half the check cannot run (face_lost).
+	WashedShare float64 `json:"washed_share"`
 	// Landmarks: YuNet landmarks drove the yaw proxy.
 	Landmarks bool `json:"landmarks"`
 }
