@@ -115,8 +115,11 @@ func (c *Checker) Result() (Result, error) {
 	cues.NoseLead = round4(median(leads) * s / c.faceW)
 	cues.DirectParallax = round4(math.Min(1, nanZero(median(directs))/c.faceW)) // unknown: planar
 	cues.DirectNonDevelopable = round4(math.Min(1, nanZero(median(dnds))/c.faceW))
-	cues.FoundParallax = round4(math.Min(1, nanZero(median(founds))/c.faceW))     // unknown: planar
-	cues.FoundNonDevelopable = round4(math.Min(1, nanZero(median(fnds))/c.faceW)) // unknown: developable
+	// Without the frames' images (tests) the found measures are unknown
+	// and refuse; with too few points found they read a face width and
+	// leave the decision to the other measures.
+	cues.FoundParallax = round4(math.Min(1, nanZero(median(founds))/c.faceW))
+	cues.FoundNonDevelopable = round4(math.Min(1, nanZero(median(fnds))/c.faceW))
 	cues.FoundShare = round4(nanZero(median(shares)))
 	cues.WashedShare = round4(nanZero(median(washed)))
 
@@ -228,10 +231,6 @@ func (c *Checker) geometryConfig() Config {
 // glare left too little of the face to measure.
 func geometryReason(cfg Config, cues Cues) Reason {
 	switch {
-	case cues.WashedShare > maxWashedShare:
-		// Too little of the face left to measure, and the chained tracks
-		// a glare dragged are no evidence: the check cannot run.
-		return ReasonFaceLost
 	case cues.Parallax < cfg.MinParallax, cues.NoseLead < cfg.MinParallax/4,
 		cues.DirectParallax < cfg.MinParallax, cues.FoundParallax < cfg.MinParallax*foundPart:
 		// A head's parallax is its nose leading the turn; a reflection or a
@@ -243,6 +242,12 @@ func geometryReason(cfg Config, cues Cues) Reason {
 	case cues.NonDevelopable < cfg.MinNonDevelopable, cues.DirectNonDevelopable < cfg.MinNonDevelopable,
 		cues.FoundNonDevelopable < cfg.MinNonDevelopable*foundPart:
 		return ReasonDevelopable
+	case cues.WashedShare > maxWashedShare:
+		// Too little of the face left to measure, and the chained tracks
+		// a glare dragged are no evidence: the check cannot run. Last, so
+		// that a refusal the geometry gives (which counts towards the
+		// lockout) is not turned into one that does not.
+		return ReasonFaceLost
 	}
 	return ""
 }

@@ -352,10 +352,10 @@ func TestGeometryReason(t *testing.T) {
 		{"bent print, parallax but developable", Cues{Parallax: 0.0154, NoseLead: 0.0056, NonDevelopable: 0.0019, DirectParallax: 0.02, DirectNonDevelopable: 0.02, FoundParallax: 0.02, FoundNonDevelopable: 0.01}, ReasonDevelopable},
 		// make eval-liveness EVAL_SEEDS=4: frontal_webcam_gocv, 170 px, right, Haar.
 		{"bent print, chained tracks drifted off the sheet", Cues{Parallax: 0.0194, NoseLead: 0.0071, NonDevelopable: 0.0042, DirectParallax: 0.017, DirectNonDevelopable: 0.001, FoundParallax: 0.017, FoundNonDevelopable: 0.01}, ReasonDevelopable},
-		// A red team's bent print under a glare sliding the asked way (seed 3, frontal_webcam_gocv, 130 px, right, Haar):
-		// the glare dragged the chained tracks and lost points in the one-step match.
 		{"head under a glare over most of the face", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
 			FoundParallax: 1, FoundNonDevelopable: 1, FoundShare: 0.1, WashedShare: 0.7}, ReasonFaceLost},
+		// A red team's bent print under a glare sliding the asked way (seed 3, frontal_webcam_gocv, 130 px, right, Haar):
+		// the glare dragged the chained tracks and lost points in the one-step match.
 		{"bent print under a sliding glare", Cues{Parallax: 0.0656, NoseLead: 0.0037, NonDevelopable: 0.0222, DirectParallax: 1, DirectNonDevelopable: 1,
 			FoundParallax: 0.0074, FoundNonDevelopable: 0.0015}, ReasonDevelopable},
 	} {

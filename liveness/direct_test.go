@@ -182,3 +182,49 @@ func glareOver(img gocv.Mat, at pt, r, strength float64) {
 		}
 	}
 }
+
+// TestGlareMask: a point whose patch holds a clipped pixel, or whose local
+// contrast fell below washedOutRatio of the first frame's, cannot be
+// matched; elsewhere it can, darker or not.
+func TestGlareMask(t *testing.T) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	grey, faceImg := gocv.NewMat(), img.Region(face)
+	defer closeMats(&grey, &faceImg)
+	gocv.CvtColor(faceImg, &grey, gocv.ColorBGRToGray)
+	w, h := float64(grey.Cols()), float64(grey.Rows())
+	later := grey.Clone()
+	defer later.Close()
+	clippedAt, washedAt, darkAt := pt{0.25 * w, 0.3 * h}, pt{0.75 * w, 0.3 * h}, pt{0.5 * w, 0.75 * h}
+	glareOver(later, clippedAt, 0.06*w, 3) // a small clipped core
+	region := func(p pt, r float64) image.Rectangle {
+		return image.Rect(int(p.X-r), int(p.Y-r), int(p.X+r), int(p.Y+r))
+	}
+	washed := later.Region(region(washedAt, 0.08*w))
+	washed.ConvertToWithParams(&washed, washed.Type(), 0.15, 200) // contrast to 15 %, no clipping
+	washed.Close()
+	dark := later.Region(region(darkAt, 0.08*w))
+	dark.ConvertToWithParams(&dark, dark.Type(), 0.6, 0) // in shadow: 60 % of the contrast
+	dark.Close()
+	normFrom, sdFrom := localContrast(grey)
+	normTo, sdTo := localContrast(later)
+	g := newGlareMask(later, sdFrom, sdTo)
+	defer closeMats(&normFrom, &sdFrom, &normTo, &sdTo, &g.clipped)
+	for _, tc := range []struct {
+		name string
+		at   pt
+		want bool
+	}{
+		{"in the clipped core", clippedAt, true},
+		{"beside the clipped core, within a patch", pt{clippedAt.X + 0.06*w + lkWindow/2 - 1, clippedAt.Y}, true},
+		{"washed out", washedAt, true},
+		{"in shadow", darkAt, false},
+		{"untouched", pt{0.5 * w, 0.45 * h}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := g.unreadable(tc.at, tc.at); got != tc.want {
+				t.Errorf("unreadable(%v) = %v, want %v", tc.at, got, tc.want)
+			}
+		})
+	}
+}
