@@ -735,8 +735,10 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (para
 // drifted far (a print tilted into shadow) give a poor first warp; the
 // homography of the points found then gives a better one, from which every
 // point is sought again. It returns the points found (s2 in the first
-// frame, d2 in f) and the homography fitted to them (fitted false when
-// none could be). ok is false without the frames' images.
+// frame, d2 in f), the homography fitted to them (fitted false when
+// none could be) and, with local, how many points sit where a glare
+// clipped or washed out the later frame (glareMask). ok is false without
+// the frames' images.
 func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) (s2, d2 []pt, h2 [9]float64, washed int, ok, fitted bool) {
 	thr := math.Max(1, 0.012*c.faceW)
 	for pass := 0; pass < 2; pass++ {
