@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/motionblur"
 )
 
 // Result analyses the frames added so far. It can be called more than once.
@@ -93,7 +95,8 @@ func (c *Checker) Result() (Result, error) {
 	if k == 0 {
 		k = len(frames) - 1
 	}
-	var pars, inl, nds, leads, directs, dnds, founds, fnds, shares, washed []float64
+	var pars, inl, nds, leads, directs, dnds, shares, washed []float64
+	var fits []planeFit
 	for _, j := range []int{k - 1, k, k + 1} {
 		if j < 1 || j >= len(frames) {
 			continue
@@ -101,8 +104,8 @@ func (c *Checker) Result() (Result, error) {
 		if f, ok := c.planarity(frames[j]); ok {
 			pars, inl, nds = append(pars, f.parallax), append(inl, f.inliers), append(nds, f.nonDev)
 			leads, directs, dnds = append(leads, f.noseLead), append(directs, f.direct), append(dnds, f.directNonDev)
-			founds, fnds, shares = append(founds, f.found), append(fnds, f.foundNonDev), append(shares, f.foundShare)
-			washed = append(washed, f.washedShare)
+			shares, washed = append(shares, f.foundShare), append(washed, f.washedShare)
+			fits = append(fits, f)
 		}
 	}
 	if len(pars) == 0 {
@@ -116,10 +119,10 @@ func (c *Checker) Result() (Result, error) {
 	cues.DirectParallax = round4(math.Min(1, nanZero(median(directs))/c.faceW)) // unknown: planar
 	cues.DirectNonDevelopable = round4(math.Min(1, nanZero(median(dnds))/c.faceW))
 	// Without the frames' images (tests) the found measures are unknown
-	// and refuse; with too few points found they read a face width and
-	// leave the decision to the other measures.
-	cues.FoundParallax = round4(math.Min(1, nanZero(median(founds))/c.faceW))
-	cues.FoundNonDevelopable = round4(math.Min(1, nanZero(median(fnds))/c.faceW))
+	// and refuse.
+	found, foundNonDev := foundMeasures(fits)
+	cues.FoundParallax = round4(math.Min(1, nanZero(found)/c.faceW))
+	cues.FoundNonDevelopable = round4(math.Min(1, nanZero(foundNonDev)/c.faceW))
 	cues.FoundShare = round4(nanZero(median(shares)))
 	cues.WashedShare = round4(nanZero(median(washed)))
 
@@ -426,14 +429,16 @@ type planeFit struct {
 	directNonDev float64
 	// found is the 90th percentile residual of the points found again in
 	// one step on locally normalised images, the lost ones left out (a
-	// face width when fewer than MinPoints were found; NaN without
+	// face width when fewer than minFoundPoints were found; NaN without
 	// images); foundNonDev their bent-sheet residual; foundShare the
 	// share of points found; washedShare the share whose patch a glare
-	// clipped or washed out where the warp puts them.
+	// clipped or washed out where the warp puts them. foundJudged is false
+	// when too few points were found to judge (found reads a face width).
 	found       float64
 	foundNonDev float64
 	foundShare  float64
 	washedShare float64
+	foundJudged bool
 }
 
 // planarity fits one homography (RANSAC) from the first frame to f.
@@ -471,7 +476,7 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 		nonDev:   c.nonDevelopable(src, res),
 	}
 	fit.direct, fit.directNonDev = c.directParallax(f, h, src, dst)
-	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare = c.foundParallax(f, h, src, dst)
+	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare, fit.foundJudged = c.foundParallax(f, h, src, dst)
 	// The nose's lead is measured against the plane of the rest of the face.
 	var osrc, odst []pt
 	for i := range src {
@@ -525,12 +530,15 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) 
 	warped := gocv.NewMat()
 	defer warped.Close()
 	gocv.WarpPerspective(first, &warped, hm, image.Pt(f.img.Cols(), f.img.Rows()))
+	later := f.img.Clone()
+	defer later.Close()
+	matchSmear(&warped, &later, box, c.firstStep(h), f.step)
 	if near == nil {
 		near = start
 	}
 	if local {
 		a, sdA := localContrast(warped)
-		b, sdB := localContrast(f.img)
+		b, sdB := localContrast(later)
 		g := newGlareMask(f.img, sdA, sdB)
 		defer closeMats(&a, &sdA, &b, &sdB, &g.clipped)
 		to, found = c.trackBothWays(a, b, start, near)
@@ -542,9 +550,101 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) 
 		}
 		return to, found, washed, true
 	}
-	matchBrightness(&warped, f.img, box)
-	to, found = c.trackBothWays(warped, f.img, start, near)
+	matchBrightness(&warped, later, box)
+	to, found = c.trackBothWays(warped, later, start, near)
 	return to, found, 0, true
+}
+
+// firstStep is the smear of the first frame carried onto a later one by h:
+// the points' motion from the first frame to the second, taken as the
+// motion during the first frame's exposure (a picture already moving when
+// the challenge starts), through h at the face centre.
+func (c *Checker) firstStep(h [9]float64) pt {
+	if len(c.frames) < 2 {
+		return pt{}
+	}
+	v := c.frames[1].step
+	a, okA := project(h, pt{c.cx - v.X/2, c.cy - v.Y/2})
+	b, okB := project(h, pt{c.cx + v.X/2, c.cy + v.Y/2})
+	if !okA || !okB {
+		return pt{}
+	}
+	return pt{b.X - a.X, b.Y - a.Y}
+}
+
+// matchSmear smears the first frame warped onto a later one (first) and
+// that later frame (later), each by the other's smear, so that both carry
+// the same: a frame exposed while the face or the picture moved is
+// smeared along that motion, and LK, which compares patches, matches a
+// sharp patch against a smeared one a little off its place; on a picture
+// moved fast that offset looked like a head's parallax (docs/liveness.md).
+// A frame's smear is a share of its motion since the frame before
+// (laterStep; for the first frame, firstStep, the motion to the second,
+// unless the picture only started moving after it): the exposure's share
+// of the frame time, unknown but one camera's for both, is taken from
+// smearShares (or none), with the first frame smeared or sharp, as the
+// guess whose fine texture correlates best over box.
+func matchSmear(first, later *gocv.Mat, box image.Rectangle, firstStep, laterStep pt) {
+	box = box.Inset(-lkWindow / 2).Intersect(image.Rect(0, 0, later.Cols(), later.Rows())).Intersect(image.Rect(0, 0, first.Cols(), first.Rows()))
+	if math.Max(math.Hypot(firstStep.X, firstStep.Y), math.Hypot(laterStep.X, laterStep.Y)) < minSmear || box.Dx() < lkWindow || box.Dy() < lkWindow {
+		return
+	}
+	firstMoving := []bool{false}
+	if math.Hypot(firstStep.X, firstStep.Y) >= minSmear {
+		firstMoving = append(firstMoving, true)
+	}
+	bestShare, bestMoving, bestScore := 0.0, false, correlation(texture(*first, box), texture(*later, box))
+	for _, share := range smearShares {
+		for _, moving := range firstMoving {
+			a, b := first.Clone(), later.Clone()
+			motionblur.Apply(&a, share*laterStep.X, share*laterStep.Y)
+			if moving {
+				motionblur.Apply(&b, share*firstStep.X, share*firstStep.Y)
+			}
+			s := correlation(texture(a, box), texture(b, box))
+			closeMats(&a, &b)
+			if s > bestScore {
+				bestShare, bestMoving, bestScore = share, moving, s
+			}
+		}
+	}
+	motionblur.Apply(first, bestShare*laterStep.X, bestShare*laterStep.Y)
+	if bestMoving {
+		motionblur.Apply(later, bestShare*firstStep.X, bestShare*firstStep.Y)
+	}
+}
+
+// smearShares are the shares of a frame's motion matchSmear tries as the
+// exposure's: a camera exposes for up to the frame time, less in bright light.
+var smearShares = []float64{0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1}
+
+// minSmear is the smallest motion in a frame's exposure matchSmear
+// considers (tracking px): below it, a smear is within LK's precision.
+const minSmear = 2
+
+// texture is img over box with its local mean removed (CV_32F; the
+// caller closes it): a smear changes the fine texture, and a glare or a
+// shadow, which change the light over a larger region, should not weigh
+// in choosing it.
+func texture(img gocv.Mat, box image.Rectangle) gocv.Mat {
+	sub := img.Region(box)
+	defer sub.Close()
+	f, mean := gocv.NewMat(), gocv.NewMat()
+	defer mean.Close()
+	sub.ConvertTo(&f, gocv.MatTypeCV32F)
+	gocv.GaussianBlur(f, &mean, image.Pt(0, 0), localContrastSigma, localContrastSigma, gocv.BorderReflect)
+	gocv.Subtract(f, mean, &f)
+	return f
+}
+
+// correlation is the normalised cross-correlation of two images of one
+// size; it closes both.
+func correlation(a, b gocv.Mat) float64 {
+	defer closeMats(&a, &b)
+	out, mask := gocv.NewMat(), gocv.NewMat()
+	defer closeMats(&out, &mask)
+	gocv.MatchTemplate(a, b, &out, gocv.TmCcorrNormed, mask)
+	return float64(out.GetFloatAt(0, 0))
 }
 
 // localContrast is img with its local mean removed and its local contrast
@@ -761,6 +861,35 @@ func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) 
 	return s2, d2, h2, washed, true, true
 }
 
+// minFoundPoints is the fewest points found again that judge the found
+// measures: a homography needs four, and with eight its 90th percentile
+// residual is that of the worst point but one. Fewer than MinPoints (12)
+// once left them unjudged, and a shaken, glossy bent print whose chained
+// tracks had dwindled got through (docs/liveness.md, eighth round).
+const minFoundPoints = 8
+
+// foundMeasures are the found parallax and bent-sheet residual of the
+// frames around the turn: the median over the frames that judged them. A
+// frame with too few points found is no evidence either way; counted in
+// a median of two, its face width had lifted a plane's 0.001 to half a
+// face width (a glossy print shaken as it turned got through that way).
+// Judged by no frame, they are the unjudged reading, a face width, which
+// leaves the decision to the other measures.
+func foundMeasures(fits []planeFit) (parallax, nonDev float64) {
+	var found, nonDevs, unjudged []float64
+	for _, f := range fits {
+		if f.foundJudged {
+			found, nonDevs = append(found, f.found), append(nonDevs, f.foundNonDev)
+		} else {
+			unjudged = append(unjudged, f.found)
+		}
+	}
+	if len(found) == 0 {
+		return median(unjudged), median(unjudged)
+	}
+	return median(found), median(nonDevs)
+}
+
 // foundParallax is the 90th percentile residual of one homography fitted
 // to the points found again in one step on locally normalised images, the
 // points not found left out, and the share found. directParallax counts a
@@ -769,22 +898,22 @@ func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) 
 // grey levels followed the glare): Haar accepted half the prints under
 // such a glare, YuNet a third (docs/liveness.md). The points found on a
 // picture sit on its sheet, however many were lost; on a head the nose
-// and the outline stay off one homography. A face width when fewer than
-// MinPoints were found (nothing to judge); NaN without images.
-func (c *Checker) foundParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev, share, washedShare float64) {
+// and the outline stay off one homography. Not judged (a face width) when
+// fewer than minFoundPoints were found; NaN without images.
+func (c *Checker) foundParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev, share, washedShare float64, judged bool) {
 	s2, d2, h2, washed, ok, fitted := c.oneStep(f, h, src, near, true)
 	if !ok {
-		return math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		return math.NaN(), math.NaN(), math.NaN(), math.NaN(), false
 	}
 	share, washedShare = float64(len(s2))/float64(len(src)), float64(washed)/float64(len(src))
-	if !fitted || len(s2) < c.cfg.MinPoints {
-		return c.faceW, c.faceW, share, washedShare
+	if !fitted || len(s2) < minFoundPoints {
+		return c.faceW, c.faceW, share, washedShare, false
 	}
 	res, norms, ok := residuals(h2, s2, d2)
 	if !ok {
-		return c.faceW, c.faceW, share, washedShare
+		return c.faceW, c.faceW, share, washedShare, false
 	}
-	return percentile(norms, 0.9), c.nonDevelopable(s2, res), share, washedShare
+	return percentile(norms, 0.9), c.nonDevelopable(s2, res), share, washedShare, true
 }
 
 // isCentral reports whether seed i lies in the nose column.

@@ -28,6 +28,9 @@ type frameObs struct {
 	pos   []pt
 	alive []bool
 	yawLM float64 // landmark yaw proxy minus the first frame's; NaN without landmarks
+	// step is the points' median motion since the frame before (tracking
+	// px): the smear of a frame exposed while the face or picture moved.
+	step pt
 	// img is the frame, grey at tracking scale: the 3-D structure is
 	// measured on it directly (retrack), not only on the chained tracks.
 	img gocv.Mat
@@ -218,11 +221,14 @@ func (c *Checker) Add(frame gocv.Mat, lm *Landmarks, at time.Duration) error {
 		}
 	}
 	to, found := c.trackBothWays(c.prev, c.cur, from, nil)
+	var dx, dy []float64
 	for k, i := range idx {
 		if found[k] {
 			obs.pos[i], obs.alive[i] = to[k], true
+			dx, dy = append(dx, to[k].X-from[k].X), append(dy, to[k].Y-from[k].Y)
 		}
 	}
+	obs.step = pt{median(dx), median(dy)}
 	obs.img = c.cur.Clone()
 	c.frames = append(c.frames, obs)
 	c.prev, c.cur = c.cur, c.prev

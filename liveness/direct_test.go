@@ -228,3 +228,82 @@ func TestGlareMask(t *testing.T) {
 		})
 	}
 }
+
+// TestFoundMeasuresLeaveOutFramesThatCouldNotJudge: the found measures are
+// the median over the frames around the turn that found enough points. A
+// frame that found too few reads a face width; in a median of two it had
+// lifted a plane's 0.001 to half a face width, and a glossy print shaken
+// as it turned got through (docs/liveness.md).
+func TestFoundMeasuresLeaveOutFramesThatCouldNotJudge(t *testing.T) {
+	const faceW = 100
+	judged := func(par, nonDev float64) planeFit {
+		return planeFit{found: par, foundNonDev: nonDev, foundJudged: true}
+	}
+	unjudged := planeFit{found: faceW, foundNonDev: faceW}
+	noImages := planeFit{found: math.NaN(), foundNonDev: math.NaN()}
+	for _, tc := range []struct {
+		name             string
+		fits             []planeFit
+		parallax, nonDev float64
+	}{
+		{"a plane judged once, not judged once", []planeFit{judged(0.1, 0.05), unjudged}, 0.1, 0.05},
+		{"a plane judged once, not judged twice", []planeFit{unjudged, judged(0.1, 0.05), unjudged}, 0.1, 0.05},
+		{"judged by every frame", []planeFit{judged(3, 1), judged(1, 0.2), judged(2, 0.5)}, 2, 0.5},
+		{"judged by two frames", []planeFit{judged(1, 0.2), unjudged, judged(3, 0.4)}, 2, 0.3},
+		{"judged by none", []planeFit{unjudged, unjudged}, faceW, faceW},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			par, nonDev := foundMeasures(tc.fits)
+			if math.Abs(par-tc.parallax) > 1e-9 || math.Abs(nonDev-tc.nonDev) > 1e-9 {
+				t.Errorf("foundMeasures = %v, %v; want %v, %v", par, nonDev, tc.parallax, tc.nonDev)
+			}
+		})
+	}
+	if par, nonDev := foundMeasures([]planeFit{noImages, noImages}); !math.IsNaN(par) || !math.IsNaN(nonDev) {
+		t.Errorf("without images foundMeasures = %v, %v; want NaN (unknown, refuses)", par, nonDev)
+	}
+}
+
+// TestFoundMeasuresJudgeOnEightPoints: a picture whose chained tracks
+// dwindled to a dozen and whose glare hid a few of them leaves fewer
+// than MinPoints found; the found measures still judge it on eight or
+// more (left unjudged, a shaken glossy bent print got through,
+// docs/liveness.md).
+func TestFoundMeasuresJudgeOnEightPoints(t *testing.T) {
+	c, turn, hm := turnedPlane(t)
+	first := c.frames[0]
+	at := pt{c.cx + 0.2*c.faceW, c.cy - 0.1*c.faceW}
+	later := frameObs{img: gocv.NewMat(), alive: make([]bool, len(first.pos))}
+	defer later.img.Close()
+	gocv.WarpPerspective(first.img, &later.img, hm, image.Pt(first.img.Cols(), first.img.Rows()))
+	glareOver(later.img, at, 0.12*c.faceW, 3) // clipped: the points under it are unreadable
+	var under, clear int
+	for i, p := range first.pos {
+		q := turn(p)
+		later.pos = append(later.pos, q)
+		switch d := math.Hypot(q.X-at.X, q.Y-at.Y); {
+		case d < 0.1*c.faceW && under < 4:
+			later.alive[i], under = true, under+1
+		case d > 0.4*c.faceW && clear < 10:
+			later.alive[i], clear = true, clear+1
+		}
+	}
+	if under < 3 || clear < 10 {
+		t.Fatalf("%d points under the glare, %d clear of it: the rendered face has too few", under, clear)
+	}
+	fit, ok := c.planarity(later)
+	if !ok {
+		t.Fatal("planarity: no fit")
+	}
+	found := int(math.Round(fit.foundShare * float64(under+clear)))
+	t.Logf("%d of %d points found, found parallax %.4f", found, under+clear, fit.found/c.faceW)
+	if found >= c.cfg.MinPoints || found < minFoundPoints {
+		t.Fatalf("%d points found: want between %d and %d for this test", found, minFoundPoints, c.cfg.MinPoints-1)
+	}
+	if !fit.foundJudged {
+		t.Fatalf("the found measures did not judge %d points found", found)
+	}
+	if got := fit.found / c.faceW; got >= c.cfg.MinParallax*foundPart/2 {
+		t.Errorf("found parallax %.4f face widths on a plane, want well below %.4f", got, c.cfg.MinParallax*foundPart)
+	}
+}

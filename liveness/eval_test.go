@@ -23,6 +23,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/internal/motionblur"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -219,6 +220,11 @@ type attackKind struct {
 	// target is the APCER target for this attack type.
 	target float64
 	render func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(i int, dst *gocv.Mat)
+	// open marks an attack known to get through above its target, not
+	// closed yet (docs/liveness.md): make eval-liveness measures it and
+	// fails on it; the quick evaluation in make test leaves it out, so
+	// that it checks what is closed.
+	open bool
 }
 
 // handMotion is how an attacker moves a picture to fake the turn: towards
@@ -280,33 +286,72 @@ func bentPrint(m motion) render { return cylinderPrint(m, matte) }
 type printFinish func(pic gocv.Mat, dir Direction, yaw, pitch float64) gocv.Mat
 
 // planarPrint renders a flat print with finish fin, moved by m.
-func planarPrint(m motion, fin printFinish) render {
+func planarPrint(m motion, fin printFinish) render { return sheetPrint(m, fin, false, false) }
+
+// cylinderPrint renders a bent print (bentPrint) with finish fin, moved by m.
+func cylinderPrint(m motion, fin printFinish) render { return sheetPrint(m, fin, true, false) }
+
+// sheetPrint renders a print, bent or flat, with finish fin, moved by m;
+// with smeared, each frame is blurred along the picture's motion since
+// the frame before (a 15 fps camera exposing for the whole frame time, as
+// in a dim room), from the first frame on.
+func sheetPrint(m motion, fin printFinish, bent, smeared bool) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
+		var radius float64
+		if bent {
+			radius = float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
+			if rng.Intn(2) == 0 {
+				radius = -radius
+			}
+		}
+		var lastX, lastY float64
+		if smeared { // already moving when the challenge starts
+			_, _, _, lastX, lastY = move(-1)
+		}
 		return func(i int, dst *gocv.Mat) {
 			yaw, pitch, roll, tx, ty := move(i)
+			if bent {
+				pitch = 0
+			}
 			shaded := fin(pic, dir, yaw, pitch)
 			defer shaded.Close()
-			pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
-			defer pose.Close()
-			synth.OverBackground(shaded, bg, dst, pose)
+			if bent {
+				synth.Bent(shaded, bg, dst, radius, yaw, 1, tx, ty, 640)
+			} else {
+				pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
+				defer pose.Close()
+				synth.OverBackground(shaded, bg, dst, pose)
+			}
+			if smeared {
+				motionblur.Apply(dst, tx-lastX, ty-lastY)
+			}
+			lastX, lastY = tx, ty
 		}
 	}
 }
 
-// cylinderPrint renders a bent print (bentPrint) with finish fin, moved by m.
-func cylinderPrint(m motion, fin printFinish) render {
-	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+// shaken is m with a fast shake of the hand on top: side to side and a
+// little up and down, 8–16 px at 2–3 Hz, up to 13 px per frame at 15 fps
+// (with sheetPrint's smeared, the frames the check measures are blurred:
+// a review found that blur lifts the one-step residuals of a plane,
+// docs/liveness.md). The shake starts a reaction time after the prompt
+// (0.2–0.5 s; before it the picture is held still, as the capture's
+// sharpness check asks of the frame it chose), or with throughout the
+// picture is already shaking when the challenge starts.
+func shaken(m motion, throughout bool) motion {
+	return func(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, tx, ty float64) {
 		move := m(rng, dir)
-		radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
-		if rng.Intn(2) == 0 {
-			radius = -radius
-		}
-		return func(i int, dst *gocv.Mat) {
-			yaw, _, _, tx, ty := move(i)
-			shaded := fin(pic, dir, yaw, 0)
-			defer shaded.Close()
-			synth.Bent(shaded, bg, dst, radius, yaw, 1, tx, ty, 640)
+		amp, hz, phase := 8+8*rng.Float64(), 2+rng.Float64(), 2*math.Pi*rng.Float64()
+		start := time.Duration(200+rng.Intn(300)) * time.Millisecond
+		return func(i int) (float64, float64, float64, float64, float64) {
+			yaw, pitch, roll, tx, ty := move(i)
+			k := 1.0
+			if !throughout {
+				k = ramp(time.Duration(i)*time.Second/attackFPS, start, 300*time.Millisecond, 1)
+			}
+			a := 2*math.Pi*hz*float64(i)/attackFPS + phase
+			return yaw, pitch, roll, tx + k*amp*math.Sin(a), ty + k*0.3*amp*math.Sin(2*a)
 		}
 	}
 }
@@ -355,15 +400,20 @@ func glossy(pic gocv.Mat, dir Direction, yaw, _ float64) gocv.Mat {
 }
 
 var attackKinds = []attackKind{
-	{"print, flat, moved/turned in 3-D", 0, flatPrint(handMotion)},
-	{"print, bent (cylinder), turned", 0.05, bentPrint(handMotion)},
-	{"print, flat, turned on through the window", 0, flatPrint(keepTurningMotion)},
-	{"print, bent (cylinder), turned on through the window", 0.05, bentPrint(keepTurningMotion)},
-	{"print, flat, turned on through the window, lamp-lit", 0, planarPrint(keepTurningMotion, lampLit)},
-	{"print, bent, turned on through the window, lamp-lit", 0.05, cylinderPrint(keepTurningMotion, lampLit)},
-	{"print, flat, turned on through the window, glossy", 0, planarPrint(keepTurningMotion, glossy)},
-	{"print, bent, turned on through the window, glossy", 0.05, cylinderPrint(keepTurningMotion, glossy)},
-	{"screen still (bezel, moire, glare)", 0, func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+	{name: "print, flat, moved/turned in 3-D", target: 0, render: flatPrint(handMotion)},
+	{name: "print, bent (cylinder), turned", target: 0.05, render: bentPrint(handMotion)},
+	{name: "print, flat, turned on through the window", target: 0, render: flatPrint(keepTurningMotion)},
+	{name: "print, bent (cylinder), turned on through the window", target: 0.05, render: bentPrint(keepTurningMotion)},
+	{name: "print, flat, turned on through the window, lamp-lit", target: 0, render: planarPrint(keepTurningMotion, lampLit)},
+	{name: "print, bent, turned on through the window, lamp-lit", target: 0.05, render: cylinderPrint(keepTurningMotion, lampLit)},
+	{name: "print, flat, turned on through the window, glossy", target: 0, render: planarPrint(keepTurningMotion, glossy)},
+	{name: "print, bent, turned on through the window, glossy", target: 0.05, render: cylinderPrint(keepTurningMotion, glossy)},
+	{name: "print, flat, turned on through the window, shaken (motion blur)", target: 0, render: sheetPrint(shaken(keepTurningMotion, false), matte, false, true)},
+	{name: "print, flat, turned on through the window, glossy, shaken", target: 0, render: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
+	{name: "print, bent, turned on through the window, glossy, shaken", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
+	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true},
+	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true},
+	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := handMotion(rng, dir)
 		scr := gocv.NewMat()
 		synth.Screen(pic, &scr, 12+rng.Intn(14), 3+2*rng.Float64(), 0.1+0.15*rng.Float64())
@@ -424,6 +474,13 @@ func evaluateAttacks(t *testing.T, det string) {
 	defer bg.Close()
 	n := int(DefaultConfig.Window.Seconds()*attackFPS) + 1
 	for _, kind := range attackKinds {
+		if only := os.Getenv("FACEGATE_EVAL_KINDS"); only != "" && !strings.Contains(kind.name, only) {
+			continue
+		}
+		if kind.open && !fullEval() {
+			t.Logf("%s: an open attack, measured by make eval-liveness only (docs/liveness.md)", kind.name)
+			continue
+		}
 		tl := &tally{name: kind.name + " (" + det + ")", attack: true}
 		for _, p := range photos {
 			for _, faceW := range sizes {

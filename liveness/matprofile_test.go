@@ -4,12 +4,14 @@ package liveness
 
 import (
 	"context"
+	"image"
 	"math"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/internal/motionblur"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -20,17 +22,30 @@ import (
 func TestMatProfileCheck(t *testing.T) {
 	start := gocv.MatProfile.Count()
 	img, face := synth.Face(1, 640, 480)
-	var mats []gocv.Mat
+	var mats, shaken []gocv.Mat
 	for i := 0; i < 38; i++ {
 		f := gocv.NewMat()
 		synth.Turn(img, &f, face, ramp(time.Duration(i)*time.Second/testFPS, 300*time.Millisecond, 500*time.Millisecond, 20*math.Pi/180))
 		mats = append(mats, f)
+		// The same frames shaken sideways and smeared by it, so that the
+		// smears are matched (matchSmear).
+		dx, last := 8*math.Sin(1.3*float64(i)), 8*math.Sin(1.3*float64(i-1))
+		m := gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+		m.SetDoubleAt(0, 0, 1)
+		m.SetDoubleAt(1, 1, 1)
+		m.SetDoubleAt(0, 2, dx)
+		s := gocv.NewMat()
+		gocv.WarpAffine(f, &s, m, image.Pt(f.Cols(), f.Rows()))
+		m.Close()
+		motionblur.Apply(&s, dx-last, 0)
+		shaken = append(shaken, s)
 	}
-	for _, mode := range []Mode{ModeChallenge, ModePassive} {
-		for _, dir := range []Direction{Left, Right} {
-			frames := &MatFrames{Mats: mats, FPS: testFPS}
-			if _, err := Check(context.Background(), Config{}, mode, dir, boxFinder(face), frames); err != nil {
-				t.Fatal(err)
+	for _, frames := range [][]gocv.Mat{mats, shaken} {
+		for _, mode := range []Mode{ModeChallenge, ModePassive} {
+			for _, dir := range []Direction{Left, Right} {
+				if _, err := Check(context.Background(), Config{}, mode, dir, boxFinder(face), &MatFrames{Mats: frames, FPS: testFPS}); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
@@ -52,9 +67,8 @@ func TestMatProfileCheck(t *testing.T) {
 		}
 	}
 	c.Close()
-	for _, f := range mats {
-		f.Close()
-	}
+	closeAll(mats)
+	closeAll(shaken)
 	img.Close()
 	if n := gocv.MatProfile.Count() - start; n != 0 {
 		var b []byte
