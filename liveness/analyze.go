@@ -585,25 +585,35 @@ func (c *Checker) firstStep(h [9]float64) pt {
 // smearShares (or none), with the first frame smeared or sharp, as the
 // guess whose fine texture correlates best over box.
 func matchSmear(first, later *gocv.Mat, box image.Rectangle, firstStep, laterStep pt) {
-	box = box.Inset(-lkWindow / 2).Intersect(image.Rect(0, 0, later.Cols(), later.Rows())).Intersect(image.Rect(0, 0, first.Cols(), first.Rows()))
-	if math.Max(math.Hypot(firstStep.X, firstStep.Y), math.Hypot(laterStep.X, laterStep.Y)) < minSmear || box.Dx() < lkWindow || box.Dy() < lkWindow {
+	bounds := image.Rect(0, 0, later.Cols(), later.Rows()).Intersect(image.Rect(0, 0, first.Cols(), first.Rows()))
+	box = box.Inset(-lkWindow / 2).Intersect(bounds)
+	longest := math.Max(math.Hypot(firstStep.X, firstStep.Y), math.Hypot(laterStep.X, laterStep.Y))
+	if longest < minSmear || longest > maxSmear || box.Dx() < lkWindow || box.Dy() < lkWindow {
 		return
+	}
+	// The guesses are compared on a crop around box with room for the
+	// longest smear, which blurs there as the whole frame would.
+	crop := box.Inset(-(int(math.Ceil(longest/2)) + 2)).Intersect(bounds)
+	inner := box.Sub(crop.Min)
+	firstCrop, laterCrop := first.Region(crop), later.Region(crop)
+	defer closeMats(&firstCrop, &laterCrop)
+	score := func(share float64, firstMoving bool) float64 {
+		a, b := firstCrop.Clone(), laterCrop.Clone()
+		defer closeMats(&a, &b)
+		motionblur.Apply(&a, share*laterStep.X, share*laterStep.Y)
+		if firstMoving {
+			motionblur.Apply(&b, share*firstStep.X, share*firstStep.Y)
+		}
+		return correlation(texture(a, inner), texture(b, inner))
 	}
 	firstMoving := []bool{false}
 	if math.Hypot(firstStep.X, firstStep.Y) >= minSmear {
 		firstMoving = append(firstMoving, true)
 	}
-	bestShare, bestMoving, bestScore := 0.0, false, correlation(texture(*first, box), texture(*later, box))
+	bestShare, bestMoving, bestScore := 0.0, false, score(0, false)
 	for _, share := range smearShares {
 		for _, moving := range firstMoving {
-			a, b := first.Clone(), later.Clone()
-			motionblur.Apply(&a, share*laterStep.X, share*laterStep.Y)
-			if moving {
-				motionblur.Apply(&b, share*firstStep.X, share*firstStep.Y)
-			}
-			s := correlation(texture(a, box), texture(b, box))
-			closeMats(&a, &b)
-			if s > bestScore {
+			if s := score(share, moving); s > bestScore {
 				bestShare, bestMoving, bestScore = share, moving, s
 			}
 		}
@@ -620,7 +630,12 @@ var smearShares = []float64{0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1}
 
 // minSmear is the smallest motion in a frame's exposure matchSmear
 // considers (tracking px): below it, a smear is within LK's precision.
-const minSmear = 2
+// maxSmear is the largest: half a face in one frame is beyond tracking,
+// and a longer kernel would only cost time.
+const (
+	minSmear = 2
+	maxSmear = trackWidth / 2
+)
 
 // texture is img over box with its local mean removed (CV_32F; the
 // caller closes it): a smear changes the fine texture, and a glare or a
@@ -862,10 +877,11 @@ func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) 
 }
 
 // minFoundPoints is the fewest points found again that judge the found
-// measures: a homography needs four, and with eight its 90th percentile
-// residual is that of the worst point but one. Fewer than MinPoints (12)
-// once left them unjudged, and a shaken, glossy bent print whose chained
-// tracks had dwindled got through (docs/liveness.md, eighth round).
+// measures (or Config.MinPoints, if fewer): a homography needs four, and
+// with eight the 90th percentile residual lies between those of the two
+// worst points. Fewer than MinPoints (12) once left them unjudged, and a
+// shaken, glossy bent print whose chained tracks had dwindled got through
+// (docs/liveness.md, eighth round).
 const minFoundPoints = 8
 
 // foundMeasures are the found parallax and bent-sheet residual of the
@@ -876,16 +892,20 @@ const minFoundPoints = 8
 // Judged by no frame, they are the unjudged reading, a face width, which
 // leaves the decision to the other measures.
 func foundMeasures(fits []planeFit) (parallax, nonDev float64) {
-	var found, nonDevs, unjudged []float64
+	var judged, unjudged []planeFit
 	for _, f := range fits {
 		if f.foundJudged {
-			found, nonDevs = append(found, f.found), append(nonDevs, f.foundNonDev)
+			judged = append(judged, f)
 		} else {
-			unjudged = append(unjudged, f.found)
+			unjudged = append(unjudged, f)
 		}
 	}
-	if len(found) == 0 {
-		return median(unjudged), median(unjudged)
+	if len(judged) == 0 {
+		judged = unjudged
+	}
+	var found, nonDevs []float64
+	for _, f := range judged {
+		found, nonDevs = append(found, f.found), append(nonDevs, f.foundNonDev)
 	}
 	return median(found), median(nonDevs)
 }
@@ -906,7 +926,7 @@ func (c *Checker) foundParallax(f frameObs, h [9]float64, src, near []pt) (paral
 		return math.NaN(), math.NaN(), math.NaN(), math.NaN(), false
 	}
 	share, washedShare = float64(len(s2))/float64(len(src)), float64(washed)/float64(len(src))
-	if !fitted || len(s2) < minFoundPoints {
+	if !fitted || len(s2) < min(minFoundPoints, c.cfg.MinPoints) {
 		return c.faceW, c.faceW, share, washedShare, false
 	}
 	res, norms, ok := residuals(h2, s2, d2)

@@ -13,10 +13,10 @@ import (
 
 // Apply smears img, in place, along a motion of (dx, dy) pixels during the
 // exposure: each pixel becomes the mean of the scene along that segment,
-// centred on it. Under a pixel it does nothing.
+// centred on it. Under a pixel, or beyond MaxLength, it does nothing.
 func Apply(img *gocv.Mat, dx, dy float64) {
 	length := math.Hypot(dx, dy)
-	if length < 1 {
+	if !(length >= 1 && length <= MaxLength) { // NaN too
 		return
 	}
 	k := kernel(dx, dy, length)
@@ -26,6 +26,10 @@ func Apply(img *gocv.Mat, dx, dy float64) {
 	gocv.Filter2D(*img, &out, -1, k, image.Pt(-1, -1), 0, gocv.BorderReflect)
 	out.CopyTo(img)
 }
+
+// MaxLength is the longest smear Apply draws (pixels): its kernel is a
+// square of that side.
+const MaxLength = 512
 
 // kernel is the segment from -(dx, dy)/2 to (dx, dy)/2 drawn with bilinear
 // weights that sum to one, as a square CV_32F kernel (the caller closes it).

@@ -1,6 +1,7 @@
 package motionblur
 
 import (
+	"math"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -38,5 +39,17 @@ func TestMotionBlurSpreadsAPointAlongTheMotion(t *testing.T) {
 	Apply(&still, 0.5, 0.5)
 	if got := still.GetUCharAt(2, 2); got != 200 {
 		t.Errorf("a motion under a pixel changed the point to %d", got)
+	}
+}
+
+func TestMotionBlurLeavesImpossibleMotionsAlone(t *testing.T) {
+	img := gocv.NewMatWithSize(9, 9, gocv.MatTypeCV8U)
+	defer img.Close()
+	img.SetUCharAt(4, 4, 200)
+	for _, d := range [][2]float64{{math.NaN(), 0}, {math.Inf(1), 0}, {0, -math.Inf(1)}, {MaxLength + 1, 0}} {
+		Apply(&img, d[0], d[1])
+		if got := img.GetUCharAt(4, 4); got != 200 {
+			t.Fatalf("a motion of %v changed the image (point now %d)", d, got)
+		}
 	}
 }
