@@ -596,15 +596,21 @@ func matchSmear(first, later *gocv.Mat, box image.Rectangle, firstStep, laterSte
 	crop := box.Inset(-(int(math.Ceil(longest/2)) + 2)).Intersect(bounds)
 	inner := box.Sub(crop.Min)
 	firstCrop, laterCrop := first.Region(crop), later.Region(crop)
-	defer closeMats(&firstCrop, &laterCrop)
+	sharpLater := texture(laterCrop, inner) // the later frame as it is, for every guess that leaves it so
+	defer closeMats(&firstCrop, &laterCrop, &sharpLater)
 	score := func(share float64, firstMoving bool) float64 {
-		a, b := firstCrop.Clone(), laterCrop.Clone()
-		defer closeMats(&a, &b)
+		a := firstCrop.Clone()
+		defer a.Close()
 		motionblur.Apply(&a, share*laterStep.X, share*laterStep.Y)
-		if firstMoving {
-			motionblur.Apply(&b, share*firstStep.X, share*firstStep.Y)
+		if !firstMoving {
+			return correlation(texture(a, inner), sharpLater)
 		}
-		return correlation(texture(a, inner), texture(b, inner))
+		b := laterCrop.Clone()
+		defer b.Close()
+		motionblur.Apply(&b, share*firstStep.X, share*firstStep.Y)
+		smearedLater := texture(b, inner)
+		defer smearedLater.Close()
+		return correlation(texture(a, inner), smearedLater)
 	}
 	firstMoving := []bool{false}
 	if math.Hypot(firstStep.X, firstStep.Y) >= minSmear {
@@ -613,6 +619,9 @@ func matchSmear(first, later *gocv.Mat, box image.Rectangle, firstStep, laterSte
 	bestShare, bestMoving, bestScore := 0.0, false, score(0, false)
 	for _, share := range smearShares {
 		for _, moving := range firstMoving {
+			if !moving && share*math.Hypot(laterStep.X, laterStep.Y) < 1 {
+				continue // motionblur.Apply draws nothing: the unsmeared guess again
+			}
 			if s := score(share, moving); s > bestScore {
 				bestShare, bestMoving, bestScore = share, moving, s
 			}
@@ -653,9 +662,9 @@ func texture(img gocv.Mat, box image.Rectangle) gocv.Mat {
 }
 
 // correlation is the normalised cross-correlation of two images of one
-// size; it closes both.
+// size; it closes a.
 func correlation(a, b gocv.Mat) float64 {
-	defer closeMats(&a, &b)
+	defer a.Close()
 	out, mask := gocv.NewMat(), gocv.NewMat()
 	defer closeMats(&out, &mask)
 	gocv.MatchTemplate(a, b, &out, gocv.TmCcorrNormed, mask)
