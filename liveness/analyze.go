@@ -95,7 +95,7 @@ func (c *Checker) Result() (Result, error) {
 	if k == 0 {
 		k = len(frames) - 1
 	}
-	var pars, inl, nds, leads, directs, dnds, shares, washed []float64
+	var pars, inl, nds, leads, directs, dnds, shares, washed, blurs []float64
 	var fits []planeFit
 	for _, j := range []int{k - 1, k, k + 1} {
 		if j < 1 || j >= len(frames) {
@@ -105,6 +105,9 @@ func (c *Checker) Result() (Result, error) {
 			pars, inl, nds = append(pars, f.parallax), append(inl, f.inliers), append(nds, f.nonDev)
 			leads, directs, dnds = append(leads, f.noseLead), append(directs, f.direct), append(dnds, f.directNonDev)
 			shares, washed = append(shares, f.foundShare), append(washed, f.washedShare)
+			if !math.IsNaN(f.blur) {
+				blurs = append(blurs, f.blur)
+			}
 			fits = append(fits, f)
 		}
 	}
@@ -125,6 +128,7 @@ func (c *Checker) Result() (Result, error) {
 	cues.FoundNonDevelopable = round4(math.Min(1, nanZero(foundNonDev)/c.faceW))
 	cues.FoundShare = round4(nanZero(median(shares)))
 	cues.WashedShare = round4(nanZero(median(washed)))
+	cues.BlurMismatch = round4(nanZero(median(blurs)))
 
 	parallax := math.Min(math.Min(cues.Parallax, cues.DirectParallax), cues.FoundParallax/foundPart)
 	nonDev := math.Min(math.Min(cues.NonDevelopable, cues.DirectNonDevelopable), cues.FoundNonDevelopable/foundPart)
@@ -245,6 +249,12 @@ func geometryReason(cfg Config, cues Cues) Reason {
 	case cues.NonDevelopable < cfg.MinNonDevelopable, cues.DirectNonDevelopable < cfg.MinNonDevelopable,
 		cues.FoundNonDevelopable < cfg.MinNonDevelopable*foundPart:
 		return ReasonDevelopable
+	case cues.BlurMismatch > maxBlurMismatch:
+		// Blurred beyond what the tracked motion explains: the one-step
+		// measures, matching sharp patches against smeared ones, are no
+		// evidence. A failure, not "cannot run": an attacker shaking a
+		// picture chooses it.
+		return ReasonBlur
 	case cues.WashedShare > maxWashedShare:
 		// Too little of the face left to measure, and the chained tracks
 		// a glare dragged are no evidence: the check cannot run. Last, so
@@ -439,6 +449,10 @@ type planeFit struct {
 	foundShare  float64
 	washedShare float64
 	foundJudged bool
+	// blur is how much the first frame warped onto this one and this one
+	// still differ in sharpness once their smears are matched
+	// (sharpnessMismatch; NaN without images or texture).
+	blur float64
 }
 
 // planarity fits one homography (RANSAC) from the first frame to f.
@@ -476,7 +490,7 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 		nonDev:   c.nonDevelopable(src, res),
 	}
 	fit.direct, fit.directNonDev = c.directParallax(f, h, src, dst)
-	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare, fit.foundJudged = c.foundParallax(f, h, src, dst)
+	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare, fit.blur, fit.foundJudged = c.foundParallax(f, h, src, dst)
 	// The nose's lead is measured against the plane of the rest of the face.
 	var osrc, odst []pt
 	for i := range src {
@@ -510,17 +524,19 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 // and back. The positions keep the motion h does not explain (a nose's
 // lead) without the drift of chained tracks. The grey levels are matched
 // over the face, or with local, both images are normalised locally
-// (localContrast). ok is false without the frames' images (tests).
-func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) (to []pt, found []bool, washed int, ok bool) {
+// (localContrast), and blur is how much the two still differ in sharpness
+// once their smears are matched (sharpnessMismatch). ok is false without
+// the frames' images (tests).
+func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) (to []pt, found []bool, washed int, blur float64, ok bool) {
 	first := c.frames[0].img
 	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
-		return nil, nil, 0, false
+		return nil, nil, 0, 0, false
 	}
 	start := make([]pt, len(src))
 	var box image.Rectangle
 	for i, p := range src {
 		if start[i], ok = project(h, p); !ok {
-			return nil, nil, 0, false
+			return nil, nil, 0, 0, false
 		}
 		x, y := int(start[i].X), int(start[i].Y)
 		box = box.Union(image.Rect(x, y, x+1, y+1))
@@ -541,6 +557,7 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) 
 		b, sdB := localContrast(later)
 		g := newGlareMask(f.img, sdA, sdB)
 		defer closeMats(&a, &sdA, &b, &sdB, &g.clipped)
+		blur = blurMismatch(warped, later, g.clipped, box.Inset(-lkWindow/2))
 		to, found = c.trackBothWays(a, b, start, near)
 		for i := range start {
 			if g.unreadable(start[i], start[i]) {
@@ -548,11 +565,11 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) 
 			}
 			found[i] = found[i] && !g.unreadable(start[i], to[i])
 		}
-		return to, found, washed, true
+		return to, found, washed, blur, true
 	}
 	matchBrightness(&warped, later, box)
 	to, found = c.trackBothWays(warped, later, start, near)
-	return to, found, 0, true
+	return to, found, 0, 0, true
 }
 
 // firstStep is the smear of the first frame carried onto a later one by h:
@@ -714,17 +731,22 @@ type glareMask struct {
 }
 
 func newGlareMask(img, sdFrom, sdTo gocv.Mat) glareMask {
-	g := glareMask{clipped: gocv.NewMat(), sdFrom: sdFrom, sdTo: sdTo}
-	gocv.Threshold(img, &g.clipped, saturatedLevel-1, 255, gocv.ThresholdBinary)
-	if gocv.CountNonZero(g.clipped) == 0 {
-		g.clipped.Close()
-		g.clipped = gocv.NewMat()
-		return g
+	return glareMask{clipped: clippedPatches(img), sdFrom: sdFrom, sdTo: sdTo}
+}
+
+// clippedPatches is img's clipped pixels grown by the LK patch (255), or an
+// empty Mat without any; the caller closes it.
+func clippedPatches(img gocv.Mat) gocv.Mat {
+	m := gocv.NewMat()
+	gocv.Threshold(img, &m, saturatedLevel-1, 255, gocv.ThresholdBinary)
+	if gocv.CountNonZero(m) == 0 {
+		m.Close()
+		return gocv.NewMat()
 	}
 	kernel := gocv.GetStructuringElement(gocv.MorphRect, image.Pt(lkWindow, lkWindow))
 	defer kernel.Close()
-	gocv.Dilate(g.clipped, &g.clipped, kernel)
-	return g
+	gocv.Dilate(m, &m, kernel)
+	return m
 }
 
 // unreadable reports whether a point's patch, at from in the warped first
@@ -833,14 +855,15 @@ func meanStd(img gocv.Mat, box image.Rectangle) (mean, std float64) {
 // points sit on the sheet (docs/liveness.md). NaN without the frames'
 // images (tests).
 func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev float64) {
-	s2, d2, h2, _, ok, fitted := c.oneStep(f, h, src, near, false)
+	m, ok := c.oneStep(f, h, src, near, false)
 	if !ok {
 		return math.NaN(), math.NaN()
 	}
-	if !fitted {
+	if !m.fitted {
 		return c.faceW, c.faceW
 	}
-	res, norms, ok := residuals(h2, s2, d2)
+	s2 := m.src
+	res, norms, ok := residuals(m.h, s2, m.dst)
 	if !ok {
 		return c.faceW, c.faceW
 	}
@@ -858,31 +881,39 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (para
 // oneStep finds src again in f with retrack, twice: chained tracks that
 // drifted far (a print tilted into shadow) give a poor first warp; the
 // homography of the points found then gives a better one, from which every
-// point is sought again. It returns the points found (s2 in the first
-// frame, d2 in f), the homography fitted to them (fitted false when
-// none could be) and, with local, how many points sit where a glare
-// clipped or washed out the later frame (glareMask). ok is false without
-// the frames' images.
-func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) (s2, d2 []pt, h2 [9]float64, washed int, ok, fitted bool) {
+// point is sought again. ok is false without the frames' images.
+func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) (m oneStepMatch, ok bool) {
 	thr := math.Max(1, 0.012*c.faceW)
 	for pass := 0; pass < 2; pass++ {
-		var to []pt
-		var found []bool
-		if to, found, washed, ok = c.retrack(f, h, src, near, local); !ok {
-			return nil, nil, h2, 0, false, false
+		to, found, washed, blur, ok := c.retrack(f, h, src, near, local)
+		if !ok {
+			return oneStepMatch{}, false
 		}
-		s2, d2 = s2[:0], d2[:0]
+		m = oneStepMatch{washed: washed, blur: blur}
 		for i := range found {
 			if found[i] {
-				s2, d2 = append(s2, src[i]), append(d2, to[i])
+				m.src, m.dst = append(m.src, src[i]), append(m.dst, to[i])
 			}
 		}
-		if h2, ok = findHomography(s2, d2, thr); !ok {
-			return s2, d2, h2, washed, true, false
+		if m.h, m.fitted = findHomography(m.src, m.dst, thr); !m.fitted {
+			return m, true
 		}
-		h, near = h2, nil
+		h, near = m.h, nil
 	}
-	return s2, d2, h2, washed, true, true
+	return m, true
+}
+
+// oneStepMatch is what oneStep found: the points (src in the first frame,
+// dst in the later one), the homography fitted to them (fitted false when
+// none could be) and, with local, how many points sit where a glare
+// clipped or washed out the later frame (glareMask) and how much the two
+// frames still differ in sharpness (sharpnessMismatch).
+type oneStepMatch struct {
+	src, dst []pt
+	h        [9]float64
+	fitted   bool
+	washed   int
+	blur     float64
 }
 
 // minFoundPoints is the fewest points found again that judge the found
@@ -929,20 +960,20 @@ func foundMeasures(fits []planeFit) (parallax, nonDev float64) {
 // picture sit on its sheet, however many were lost; on a head the nose
 // and the outline stay off one homography. Not judged (a face width) when
 // fewer than minFoundPoints were found; NaN without images.
-func (c *Checker) foundParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev, share, washedShare float64, judged bool) {
-	s2, d2, h2, washed, ok, fitted := c.oneStep(f, h, src, near, true)
+func (c *Checker) foundParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev, share, washedShare, blur float64, judged bool) {
+	m, ok := c.oneStep(f, h, src, near, true)
 	if !ok {
-		return math.NaN(), math.NaN(), math.NaN(), math.NaN(), false
+		return math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN(), false
 	}
-	share, washedShare = float64(len(s2))/float64(len(src)), float64(washed)/float64(len(src))
-	if !fitted || len(s2) < min(minFoundPoints, c.cfg.MinPoints) {
-		return c.faceW, c.faceW, share, washedShare, false
+	share, washedShare, blur = float64(len(m.src))/float64(len(src)), float64(m.washed)/float64(len(src)), m.blur
+	if !m.fitted || len(m.src) < min(minFoundPoints, c.cfg.MinPoints) {
+		return c.faceW, c.faceW, share, washedShare, blur, false
 	}
-	res, norms, ok := residuals(h2, s2, d2)
+	res, norms, ok := residuals(m.h, m.src, m.dst)
 	if !ok {
-		return c.faceW, c.faceW, share, washedShare, false
+		return c.faceW, c.faceW, share, washedShare, blur, false
 	}
-	return percentile(norms, 0.9), c.nonDevelopable(s2, res), share, washedShare, true
+	return percentile(norms, 0.9), c.nonDevelopable(m.src, res), share, washedShare, blur, true
 }
 
 // isCentral reports whether seed i lies in the nose column.

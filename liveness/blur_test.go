@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"image"
+	"math"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -68,16 +69,80 @@ func TestOneStepMeasuresSeeThroughMotionBlur(t *testing.T) {
 				t.Fatalf("without the smears matched, found parallax %.4f on a smeared plane is below %.4f: the test shows nothing", unmatched.found/c.faceW, limit)
 			}
 			fit := measure(tc.firstStep, tc.step)
-			t.Logf("found parallax %.4f -> %.4f, direct %.4f -> %.4f", unmatched.found/c.faceW, fit.found/c.faceW, unmatched.direct/c.faceW, fit.direct/c.faceW)
+			t.Logf("found parallax %.4f -> %.4f, direct %.4f -> %.4f, blur mismatch %.3f", unmatched.found/c.faceW, fit.found/c.faceW, unmatched.direct/c.faceW, fit.direct/c.faceW, fit.blur)
 			if got := fit.found / c.faceW; got >= limit/2 {
 				t.Errorf("found parallax %.4f face widths on a smeared plane, want well below %.4f", got, limit)
 			}
 			if got := fit.foundNonDev / c.faceW; got >= c.cfg.MinNonDevelopable*foundPart {
 				t.Errorf("found non-developable residual %.4f face widths on a smeared plane, want below %.4f", got, c.cfg.MinNonDevelopable*foundPart)
 			}
+			if fit.blur > maxBlurMismatch {
+				t.Errorf("blur mismatch %.3f once the smears are matched, want at most %.2f (unmatched_blur would refuse a head moved the same way)", fit.blur, maxBlurMismatch)
+			}
 			if got := fit.direct / c.faceW; tc.glare == 0 && got >= c.cfg.MinParallax/2 {
 				t.Errorf("direct parallax %.4f face widths on a smeared plane, want well below %.3f", got, c.cfg.MinParallax)
 			}
 		})
 	}
+}
+
+// TestUnmatchedBlurIsRefused: a picture vibrated or twisted during the
+// exposure, or smeared across its tracked motion, is blurred as no share of
+// its motion between frames explains, so matchSmear cannot match it, and
+// the one-step measures see a head (a review got glossy prints through
+// that way, docs/liveness.md, ninth round). The later frame reads blurrier
+// than the first: unmatched_blur.
+func TestUnmatchedBlurIsRefused(t *testing.T) {
+	c, turn, hm := turnedPlane(t)
+	first := c.frames[0]
+	var h [9]float64
+	for i := range h {
+		h[i] = hm.GetDoubleAt(i/3, i%3)
+	}
+	for _, tc := range []struct {
+		name  string
+		pose  func(s float64) [9]float64 // during the later frame's exposure, before the turn
+		smear pt
+		step  pt // as tracked since the frame before
+	}{
+		{name: "vibrated 4 px, no net motion", pose: func(s float64) [9]float64 { return shiftBy(4*math.Sin(2*math.Pi*s), 0) }},
+		{name: "vibrated 4 px while moving 4 px", pose: func(s float64) [9]float64 { return shiftBy(4*math.Sin(2*math.Pi*s), 0) }, step: pt{4, 0}},
+		{name: "twisted 10° during the exposure", pose: func(s float64) [9]float64 { return rotateAbout(10*s, c.cx, c.cy) }},
+		{name: "smeared 7 px across its tracked motion", smear: pt{0, 7}, step: pt{7, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.frames = append(c.frames[:1], frameObs{})
+			defer func() { c.frames = c.frames[:1] }()
+			later := frameObs{img: first.img.Clone(), alive: first.alive, step: tc.step}
+			defer later.img.Close()
+			if tc.pose != nil {
+				exposeOver(&later.img, tc.pose)
+			}
+			warped := gocv.NewMat()
+			defer warped.Close()
+			gocv.WarpPerspective(later.img, &warped, hm, image.Pt(later.img.Cols(), later.img.Rows()))
+			warped.CopyTo(&later.img)
+			motionblur.Apply(&later.img, tc.smear.X, tc.smear.Y)
+			for _, p := range first.pos {
+				later.pos = append(later.pos, turn(p))
+			}
+			fit, ok := c.planarity(later)
+			if !ok {
+				t.Fatal("planarity: no fit")
+			}
+			t.Logf("found parallax %.4f, direct %.4f, blur mismatch %.3f", fit.found/c.faceW, fit.direct/c.faceW, fit.blur)
+			if fit.found/c.faceW < c.cfg.MinParallax*foundPart && fit.direct/c.faceW < c.cfg.MinParallax {
+				t.Fatalf("the one-step measures see the plane (found %.4f, direct %.4f): the test shows nothing", fit.found/c.faceW, fit.direct/c.faceW)
+			}
+			if fit.blur <= maxBlurMismatch {
+				t.Errorf("blur mismatch %.3f, want above %.2f", fit.blur, maxBlurMismatch)
+			}
+			cues := Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
+				FoundParallax: fit.found / c.faceW, FoundNonDevelopable: 0.01, BlurMismatch: fit.blur}
+			if r := geometryReason(c.cfg, cues); r != ReasonBlur {
+				t.Errorf("geometryReason = %q, want %s", r, ReasonBlur)
+			}
+		})
+	}
+	_ = h
 }

@@ -358,6 +358,14 @@ func TestGeometryReason(t *testing.T) {
 		// the glare dragged the chained tracks and lost points in the one-step match.
 		{"bent print under a sliding glare", Cues{Parallax: 0.0656, NoseLead: 0.0037, NonDevelopable: 0.0222, DirectParallax: 1, DirectNonDevelopable: 1,
 			FoundParallax: 0.0074, FoundNonDevelopable: 0.0015}, ReasonDevelopable},
+		// A glossy print twisted back and forth in its own plane during the exposures
+		// (make eval-liveness, ninth round, seed 0, Haar): blurred as its tracked motion
+		// does not explain, so the one-step match saw a head.
+		{"glossy print twisted during the exposures", Cues{Parallax: 0.1427, NoseLead: 0.0614, NonDevelopable: 0.0342, DirectParallax: 1, DirectNonDevelopable: 1,
+			FoundParallax: 0.0077, FoundNonDevelopable: 0.0047, FoundShare: 0.475, WashedShare: 0.2596, BlurMismatch: 0.8645}, ReasonBlur},
+		{"head, a frame at the turn a little blurrier", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
+			FoundParallax: 0.0176, FoundNonDevelopable: 0.0071, BlurMismatch: 0.21}, ""},
+		{"flat print, blurred too: the plane refuses first", Cues{Parallax: 0.0026, NoseLead: -0.0005, NonDevelopable: 0.0012, BlurMismatch: 0.9}, ReasonPlanar},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := geometryReason(cfg, tc.cues); got != tc.want {

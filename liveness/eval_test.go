@@ -331,6 +331,86 @@ func sheetPrint(m motion, fin printFinish, bent, smeared bool) render {
 	}
 }
 
+// wobbledPrint renders a print, bent or flat, with finish fin, moved by m,
+// that also moves within each exposure by w from a reaction time after the
+// prompt (0.2–0.5 s; held still before it): each frame is the mean of
+// wobbleSamples poses over the exposure. The picture is smeared, not the
+// room behind it. A review found such blur, which does not follow the
+// picture's motion between frames, got glossy prints through the one-step
+// measures (docs/liveness.md, ninth round).
+func wobbledPrint(m motion, fin printFinish, bent bool, w wobble) render {
+	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move, within := m(rng, dir), w(rng)
+		start := time.Duration(200+rng.Intn(300)) * time.Millisecond
+		var radius float64
+		if bent {
+			radius = float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
+			if rng.Intn(2) == 0 {
+				radius = -radius
+			}
+		}
+		return func(i int, dst *gocv.Mat) {
+			yaw, pitch, roll, tx, ty := move(i)
+			if bent {
+				pitch = 0
+			}
+			k := ramp(time.Duration(i)*time.Second/attackFPS, start, 300*time.Millisecond, 1)
+			shaded := fin(pic, dir, yaw, pitch)
+			defer shaded.Close()
+			sum := gocv.NewMatWithSize(bg.Rows(), bg.Cols(), gocv.MatTypeCV32FC3)
+			sub, subF := gocv.NewMat(), gocv.NewMat()
+			defer closeMats(&sum, &sub, &subF)
+			for j := range wobbleSamples {
+				dRoll, dx, dy := within(i, float64(j)/(wobbleSamples-1)-0.5)
+				if bent {
+					synth.Bent(shaded, bg, &sub, radius, yaw, 1, tx+k*dx, ty+k*dy, 640)
+				} else {
+					pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll+k*dRoll, 1, tx+k*dx, ty+k*dy, 640)
+					synth.OverBackground(shaded, bg, &sub, pose)
+					pose.Close()
+				}
+				sub.ConvertTo(&subF, gocv.MatTypeCV32FC3)
+				gocv.AddWeighted(sum, 1, subF, 1.0/wobbleSamples, 0, &sum)
+			}
+			sum.ConvertTo(dst, gocv.MatTypeCV8UC3)
+		}
+	}
+}
+
+// wobbleSamples is how many poses wobbledPrint averages over an exposure.
+const wobbleSamples = 9
+
+// wobble is a picture's motion within frame i's exposure, s from -0.5 to
+// 0.5 across it: a roll (radians) and a shift (camera px).
+type wobble func(rng *rand.Rand) func(i int, s float64) (roll, dx, dy float64)
+
+// vibrated: a vibration (a phone's motor or a toothbrush taped to the
+// print) of 3–6 px along a random direction, 1–3 cycles per exposure,
+// exposing 50–100 % of the frame time: blur along the vibration, and
+// little net motion between frames.
+func vibrated(rng *rand.Rand) func(int, float64) (float64, float64, float64) {
+	amp, cycles, phase := 3+3*rng.Float64(), 1+2*rng.Float64(), 2*math.Pi*rng.Float64()
+	angle, exposure := math.Pi*rng.Float64(), 0.5+0.5*rng.Float64()
+	return func(i int, s float64) (float64, float64, float64) {
+		a := amp * math.Sin(2*math.Pi*cycles*(float64(i)+exposure*s)+phase)
+		return 0, a * math.Cos(angle), a * math.Sin(angle)
+	}
+}
+
+// twisted: the wrist twists the print in its own plane back and forth,
+// 8–16° per exposure, one way in one frame and back in the next, so that
+// the points' median motion between frames stays small (a red team's
+// attack on matchSmear, which smears along that motion).
+func twisted(rng *rand.Rand) func(int, float64) (float64, float64, float64) {
+	sweep := (8 + 8*rng.Float64()) * math.Pi / 180
+	return func(i int, s float64) (float64, float64, float64) {
+		if i%2 == 1 {
+			s = -s
+		}
+		return sweep * s, 0, 0
+	}
+}
+
 // shaken is m with a fast shake of the hand on top: side to side and a
 // little up and down, 8–16 px at 2–3 Hz, up to 13 px per frame at 15 fps
 // (with sheetPrint's smeared, the frames the check measures are blurred:
@@ -411,6 +491,9 @@ var attackKinds = []attackKind{
 	{name: "print, flat, turned on through the window, shaken (motion blur)", target: 0, render: sheetPrint(shaken(keepTurningMotion, false), matte, false, true)},
 	{name: "print, flat, turned on through the window, glossy, shaken", target: 0, render: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
 	{name: "print, bent, turned on through the window, glossy, shaken", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
+	{name: "print, flat, turned on through the window, glossy, vibrated", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, vibrated), open: true},
+	{name: "print, flat, turned on through the window, glossy, twisted in its plane", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, twisted), open: true},
+	{name: "print, bent, turned on through the window, glossy, vibrated", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, vibrated)},
 	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true},
 	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {

@@ -55,6 +55,7 @@ const (
 	ReasonLate           Reason = "late_response"      // started after the deadline
 	ReasonNoResponse     Reason = "no_response"        // never turned far enough
 	ReasonNoMotion       Reason = "no_motion"          // not even hand shake: a still picture
+	ReasonBlur           Reason = "unmatched_blur"     // blurred as the face's motion does not explain: a picture shaken or twisted
 	ReasonTooFewFrames   Reason = "too_few_frames"     // cannot run: not enough frames
 	ReasonTooFewPoints   Reason = "too_few_points"     // cannot run: nothing to track on the face
 	ReasonFaceLost       Reason = "face_lost"          // cannot run: the tracked points were lost
@@ -203,6 +204,11 @@ type Cues struct {
 	// WashedShare is the share of points whose patch a glare clipped or
 	// washed out; above half the check cannot run (face_lost).
 	WashedShare float64 `json:"washed_share"`
+	// BlurMismatch is how much blurrier the frames at the turn are than
+	// the first frame once the smears their tracked motion explains are
+	// matched: the ln of the ratio of their sharpness along the direction
+	// where they differ most (0 or less: no blurrier; median of the frames).
+	BlurMismatch float64 `json:"blur_mismatch"`
 	// Landmarks: YuNet landmarks drove the yaw proxy.
 	Landmarks bool `json:"landmarks"`
 }

@@ -40,7 +40,21 @@ func TestMatProfileCheck(t *testing.T) {
 		motionblur.Apply(&s, dx-last, 0)
 		shaken = append(shaken, s)
 	}
-	for _, frames := range [][]gocv.Mat{mats, shaken} {
+	// Glared: clipped patches in the first frame and every other one, or
+	// in the later frames only (blurMismatch leaves them out).
+	var glared, glaredLater []gocv.Mat
+	for i, f := range shaken {
+		a, b := f.Clone(), f.Clone()
+		at := pt{float64(face.Min.X+face.Max.X) / 2, float64(face.Min.Y) + float64(face.Dy())/6}
+		if i%2 == 0 {
+			glareOver(a, at, float64(face.Dx())/8, 1.6)
+		}
+		if i > 0 {
+			glareOver(b, at, float64(face.Dx())/8, 1.6)
+		}
+		glared, glaredLater = append(glared, a), append(glaredLater, b)
+	}
+	for _, frames := range [][]gocv.Mat{mats, shaken, glared, glaredLater} {
 		for _, mode := range []Mode{ModeChallenge, ModePassive} {
 			for _, dir := range []Direction{Left, Right} {
 				if _, err := Check(context.Background(), Config{}, mode, dir, boxFinder(face), &MatFrames{Mats: frames, FPS: testFPS}); err != nil {
@@ -69,6 +83,8 @@ func TestMatProfileCheck(t *testing.T) {
 	c.Close()
 	closeAll(mats)
 	closeAll(shaken)
+	closeAll(glared)
+	closeAll(glaredLater)
 	img.Close()
 	if n := gocv.MatProfile.Count() - start; n != 0 {
 		var b []byte

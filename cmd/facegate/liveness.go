@@ -102,8 +102,8 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 		why = " (" + strings.Join(reasons, ", ") + ")"
 	}
 	c := res.Cues
-	fmt.Fprintf(a.stdout, "%s%s: score %.2f; %d frames, %d points, yaw %.3f (against %.3f), onset %d ms, parallax %.4f (direct %.4f; %.0f %% found again: %.4f), nose lead %.4f, non-developable %.4f (direct %.4f)\n",
-		verdict, why, res.Score, c.Frames, c.Points, c.Yaw, c.YawAgainst, c.OnsetMS, c.Parallax, c.DirectParallax, 100*c.FoundShare, c.FoundParallax, c.NoseLead, c.NonDevelopable, c.DirectNonDevelopable)
+	fmt.Fprintf(a.stdout, "%s%s: score %.2f; %d frames, %d points, yaw %.3f (against %.3f), onset %d ms, parallax %.4f (direct %.4f; %.0f %% found again: %.4f), nose lead %.4f, non-developable %.4f (direct %.4f), blur mismatch %.2f\n",
+		verdict, why, res.Score, c.Frames, c.Points, c.Yaw, c.YawAgainst, c.OnsetMS, c.Parallax, c.DirectParallax, 100*c.FoundShare, c.FoundParallax, c.NoseLead, c.NonDevelopable, c.DirectNonDevelopable, c.BlurMismatch)
 	return code
 }
 

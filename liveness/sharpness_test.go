@@ -1,0 +1,102 @@
+package liveness
+
+import (
+	"image"
+	"math"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/motionblur"
+)
+
+// TestSharpnessMismatchSeesTheLaterFrameBlurrier: blur along any
+// direction, and a picture twisted during the exposure, read as the later
+// frame blurrier than the first; the same picture under a glare that
+// scales its contrast, or sharper than the first, does not.
+func TestSharpnessMismatchSeesTheLaterFrameBlurrier(t *testing.T) {
+	c, _, _ := turnedPlane(t)
+	first := c.frames[0].img
+	box := pointsBox(c.frames[0].pos).Inset(-lkWindow / 2)
+	for _, tc := range []struct {
+		name     string
+		later    func(dst *gocv.Mat) // from the first frame
+		blurrier bool
+	}{
+		{"the same frame", func(*gocv.Mat) {}, false},
+		{"half the contrast, lifted (a glare short of clipping)", func(m *gocv.Mat) { m.ConvertToWithParams(m, m.Type(), 0.5, 100) }, false},
+		{"the first frame blurrier", nil, false},
+		{"smeared 6 px across", func(m *gocv.Mat) { motionblur.Apply(m, 6, 0) }, true},
+		{"smeared 6 px upwards", func(m *gocv.Mat) { motionblur.Apply(m, 0, 6) }, true},
+		{"smeared 6 px diagonally", func(m *gocv.Mat) { motionblur.Apply(m, 4.2, -4.2) }, true},
+		{"vibrated 4 px, no net motion", func(m *gocv.Mat) {
+			exposeOver(m, func(s float64) [9]float64 { return shiftBy(4*math.Sin(2*math.Pi*s), 0) })
+		}, true},
+		{"twisted 10° during the exposure", func(m *gocv.Mat) { exposeOver(m, func(s float64) [9]float64 { return rotateAbout(10*s, c.cx, c.cy) }) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := first.Clone(), first.Clone()
+			defer closeMats(&a, &b)
+			if tc.later == nil {
+				motionblur.Apply(&a, 0, 6)
+			} else {
+				tc.later(&b)
+			}
+			got := sharpnessMismatch(a, b, gocv.NewMat(), box)
+			t.Logf("mismatch %.3f", got)
+			switch {
+			case math.IsNaN(got):
+				t.Fatal("mismatch NaN on a textured face")
+			case tc.blurrier && got <= maxBlurMismatch:
+				t.Errorf("mismatch %.3f, want above %.2f", got, maxBlurMismatch)
+			case !tc.blurrier && got > maxBlurMismatch/4:
+				t.Errorf("mismatch %.3f, want at most %.3f", got, maxBlurMismatch/4)
+			}
+		})
+	}
+	if got := sharpnessMismatch(first, first, gocv.NewMat(), image.Rect(0, 0, lkWindow-1, 40)); !math.IsNaN(got) {
+		t.Errorf("mismatch over a box narrower than a patch = %v, want NaN", got)
+	}
+	blank := gocv.NewMatWithSize(first.Rows(), first.Cols(), first.Type())
+	defer blank.Close()
+	if got := sharpnessMismatch(blank, first, gocv.NewMat(), box); !math.IsNaN(got) {
+		t.Errorf("mismatch against a blank frame = %v, want NaN", got)
+	}
+}
+
+// pointsBox is the bounding box of ps (whole pixels).
+func pointsBox(ps []pt) image.Rectangle {
+	var r image.Rectangle
+	for _, p := range ps {
+		r = r.Union(image.Rect(int(p.X), int(p.Y), int(p.X)+1, int(p.Y)+1))
+	}
+	return r
+}
+
+// exposeOver replaces m by the mean of m warped by pose(s) for s across
+// the exposure (-0.5 to 0.5): a picture moving while the camera exposes.
+func exposeOver(m *gocv.Mat, pose func(s float64) [9]float64) {
+	const n = 21
+	src := m.Clone()
+	sum := gocv.NewMatWithSize(m.Rows(), m.Cols(), gocv.MatTypeCV32F)
+	w, wf := gocv.NewMat(), gocv.NewMat()
+	defer closeMats(&src, &sum, &w, &wf)
+	for i := range n {
+		h := homographyMat(pose(float64(i)/(n-1) - 0.5))
+		gocv.WarpPerspective(src, &w, h, image.Pt(src.Cols(), src.Rows()))
+		h.Close()
+		w.ConvertTo(&wf, gocv.MatTypeCV32F)
+		gocv.AddWeighted(sum, 1, wf, 1.0/n, 0, &sum)
+	}
+	sum.ConvertTo(m, src.Type())
+}
+
+// shiftBy and rotateAbout are homographies of a shift and of a rotation
+// (degrees) about (cx, cy).
+func shiftBy(dx, dy float64) [9]float64 { return [9]float64{1, 0, dx, 0, 1, dy, 0, 0, 1} }
+
+func rotateAbout(deg, cx, cy float64) [9]float64 {
+	a := deg * math.Pi / 180
+	cs, sn := math.Cos(a), math.Sin(a)
+	return [9]float64{cs, -sn, cx - cs*cx + sn*cy, sn, cs, cy - sn*cx - cs*cy, 0, 0, 1}
+}
