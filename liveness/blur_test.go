@@ -54,14 +54,7 @@ func TestOneStepMeasuresSeeThroughMotionBlur(t *testing.T) {
 					glareOver(later.img, pt{c.cx + 0.15*c.faceW, c.cy}, 0.3*c.faceW, tc.glare)
 				}
 				motionblur.Apply(&later.img, tc.smear.X, tc.smear.Y)
-				for _, p := range first.pos {
-					later.pos = append(later.pos, turn(p))
-				}
-				fit, ok := c.planarity(later)
-				if !ok {
-					t.Fatal("planarity: no fit")
-				}
-				return fit
+				return fitTurned(t, c, turn, later)
 			}
 			limit := c.cfg.MinParallax * foundPart
 			unmatched := measure(pt{}, pt{})
@@ -95,10 +88,6 @@ func TestOneStepMeasuresSeeThroughMotionBlur(t *testing.T) {
 func TestUnmatchedBlurIsRefused(t *testing.T) {
 	c, turn, hm := turnedPlane(t)
 	first := c.frames[0]
-	var h [9]float64
-	for i := range h {
-		h[i] = hm.GetDoubleAt(i/3, i%3)
-	}
 	for _, tc := range []struct {
 		name  string
 		pose  func(s float64) [9]float64 // during the later frame's exposure, before the turn
@@ -123,13 +112,7 @@ func TestUnmatchedBlurIsRefused(t *testing.T) {
 			gocv.WarpPerspective(later.img, &warped, hm, image.Pt(later.img.Cols(), later.img.Rows()))
 			warped.CopyTo(&later.img)
 			motionblur.Apply(&later.img, tc.smear.X, tc.smear.Y)
-			for _, p := range first.pos {
-				later.pos = append(later.pos, turn(p))
-			}
-			fit, ok := c.planarity(later)
-			if !ok {
-				t.Fatal("planarity: no fit")
-			}
+			fit := fitTurned(t, c, turn, later)
 			t.Logf("found parallax %.4f, direct %.4f, blur mismatch %.3f", fit.found/c.faceW, fit.direct/c.faceW, fit.blur)
 			if fit.found/c.faceW < c.cfg.MinParallax*foundPart && fit.direct/c.faceW < c.cfg.MinParallax {
 				t.Fatalf("the one-step measures see the plane (found %.4f, direct %.4f): the test shows nothing", fit.found/c.faceW, fit.direct/c.faceW)
@@ -144,5 +127,18 @@ func TestUnmatchedBlurIsRefused(t *testing.T) {
 			}
 		})
 	}
-	_ = h
+}
+
+// fitTurned is the plane fit of later, a frame of the plane turned by turn
+// (turnedPlane): its points are the first frame's, turned.
+func fitTurned(t *testing.T, c *Checker, turn func(pt) pt, later frameObs) planeFit {
+	t.Helper()
+	for _, p := range c.frames[0].pos {
+		later.pos = append(later.pos, turn(p))
+	}
+	fit, ok := c.planarity(later)
+	if !ok {
+		t.Fatal("planarity: no fit")
+	}
+	return fit
 }
