@@ -524,10 +524,10 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 // and back. The positions keep the motion h does not explain (a nose's
 // lead) without the drift of chained tracks. The grey levels are matched
 // over the face, or with local, both images are normalised locally
-// (localContrast), and with blurToo, blur is how much blurrier the later
-// frame is once their smears are matched (blurMismatch; else NaN). ok is
-// false without the frames' images (tests).
-func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local, blurToo bool) (to []pt, found []bool, washed int, blur float64, ok bool) {
+// (localContrast), and blur is how much the two still differ in sharpness
+// once their smears are matched (sharpnessMismatch). ok is false without
+// the frames' images (tests).
+func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) (to []pt, found []bool, washed int, blur float64, ok bool) {
 	first := c.frames[0].img
 	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
 		return nil, nil, 0, 0, false
@@ -557,10 +557,7 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local, blurT
 		b, sdB := localContrast(later)
 		g := newGlareMask(f.img, sdA, sdB)
 		defer closeMats(&a, &sdA, &b, &sdB, &g.clipped)
-		blur = math.NaN()
-		if blurToo {
-			blur = blurMismatch(warped, later, g.clipped, box.Inset(-lkWindow/2))
-		}
+		blur = blurMismatch(warped, later, g.clipped, box.Inset(-lkWindow/2))
 		to, found = c.trackBothWays(a, b, start, near)
 		for i := range start {
 			if g.unreadable(start[i], start[i]) {
@@ -884,14 +881,11 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (para
 // oneStep finds src again in f with retrack, twice: chained tracks that
 // drifted far (a print tilted into shadow) give a poor first warp; the
 // homography of the points found then gives a better one, from which every
-// point is sought again; with local, the blur is compared on that second
-// warp (NaN when there is none). ok is false without the frames' images.
+// point is sought again. ok is false without the frames' images.
 func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) (m oneStepMatch, ok bool) {
 	thr := math.Max(1, 0.012*c.faceW)
 	for pass := 0; pass < 2; pass++ {
-		// The blur is compared once, on the better warp (it costs
-		// about as much as the match).
-		to, found, washed, blur, ok := c.retrack(f, h, src, near, local, local && pass == 1)
+		to, found, washed, blur, ok := c.retrack(f, h, src, near, local)
 		if !ok {
 			return oneStepMatch{}, false
 		}
