@@ -333,12 +333,14 @@ func sheetPrint(m motion, fin printFinish, bent, smeared bool) render {
 
 // wobbledPrint renders a print, bent or flat, with finish fin, moved by m,
 // that also moves within each exposure by w from a reaction time after the
-// prompt (0.2–0.5 s; held still before it): each frame is the mean of
-// wobbleSamples poses over the exposure. The picture is smeared, not the
+// prompt (0.2–0.5 s; held still before it), or with untilPrompt, from the
+// start until then (the first frame blurred, the later ones sharp: a
+// review's attack on the one-sided sharpness rule): each frame is the mean
+// of wobbleSamples poses over the exposure. The picture is smeared, not the
 // room behind it. A review found such blur, which does not follow the
 // picture's motion between frames, got glossy prints through the one-step
 // measures (docs/liveness.md, ninth round).
-func wobbledPrint(m motion, fin printFinish, bent bool, w wobble) render {
+func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move, within := m(rng, dir), w(rng)
 		start := time.Duration(200+rng.Intn(300)) * time.Millisecond
@@ -355,6 +357,9 @@ func wobbledPrint(m motion, fin printFinish, bent bool, w wobble) render {
 				pitch = 0
 			}
 			k := ramp(time.Duration(i)*time.Second/attackFPS, start, 300*time.Millisecond, 1)
+			if untilPrompt {
+				k = 1 - k
+			}
 			shaded := fin(pic, dir, yaw, pitch)
 			defer shaded.Close()
 			sum := gocv.NewMatWithSize(bg.Rows(), bg.Cols(), gocv.MatTypeCV32FC3)
@@ -491,9 +496,12 @@ var attackKinds = []attackKind{
 	{name: "print, flat, turned on through the window, shaken (motion blur)", target: 0, render: sheetPrint(shaken(keepTurningMotion, false), matte, false, true)},
 	{name: "print, flat, turned on through the window, glossy, shaken", target: 0, render: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
 	{name: "print, bent, turned on through the window, glossy, shaken", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
-	{name: "print, flat, turned on through the window, glossy, vibrated", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, vibrated), open: true},
-	{name: "print, flat, turned on through the window, glossy, twisted in its plane", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, twisted), open: true},
-	{name: "print, bent, turned on through the window, glossy, vibrated", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, vibrated)},
+	{name: "print, flat, turned on through the window, glossy, vibrated", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, false, vibrated), open: true},
+	{name: "print, flat, turned on through the window, glossy, twisted in its plane", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, false, twisted), open: true},
+	{name: "print, bent, turned on through the window, glossy, vibrated", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, false, vibrated)},
+	{name: "print, flat, turned on through the window, glossy, vibrated until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, vibrated), open: true},
+	{name: "print, flat, turned on through the window, glossy, twisted until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, twisted), open: true},
+	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, true, vibrated), open: true},
 	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true},
 	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
