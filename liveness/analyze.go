@@ -449,9 +449,9 @@ type planeFit struct {
 	foundShare  float64
 	washedShare float64
 	foundJudged bool
-	// blur is how much the first frame warped onto this one and this one
-	// still differ in sharpness once their smears are matched
-	// (sharpnessMismatch; NaN without images or texture).
+	// blur is how much blurrier this frame is than the first frame warped
+	// onto it once their smears are matched (blurMismatch; NaN without
+	// images or texture to compare).
 	blur float64
 }
 
@@ -524,9 +524,9 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 // and back. The positions keep the motion h does not explain (a nose's
 // lead) without the drift of chained tracks. The grey levels are matched
 // over the face, or with local, both images are normalised locally
-// (localContrast), and blur is how much the two still differ in sharpness
-// once their smears are matched (sharpnessMismatch). ok is false without
-// the frames' images (tests).
+// (localContrast), and blur is how much blurrier f is once their smears
+// are matched (blurMismatch; 0 without local). ok is false without the
+// frames' images (tests).
 func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) (to []pt, found []bool, washed int, blur float64, ok bool) {
 	first := c.frames[0].img
 	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
@@ -906,8 +906,8 @@ func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) 
 // oneStepMatch is what oneStep found: the points (src in the first frame,
 // dst in the later one), the homography fitted to them (fitted false when
 // none could be) and, with local, how many points sit where a glare
-// clipped or washed out the later frame (glareMask) and how much the two
-// frames still differ in sharpness (sharpnessMismatch).
+// clipped or washed out the later frame (glareMask) and how much blurrier
+// the later frame is (blurMismatch).
 type oneStepMatch struct {
 	src, dst []pt
 	h        [9]float64
