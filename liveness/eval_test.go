@@ -298,13 +298,7 @@ func cylinderPrint(m motion, fin printFinish) render { return sheetPrint(m, fin,
 func sheetPrint(m motion, fin printFinish, bent, smeared bool) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
-		var radius float64
-		if bent {
-			radius = float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
-			if rng.Intn(2) == 0 {
-				radius = -radius
-			}
-		}
+		radius := bendRadius(rng, pic, bent)
 		var lastX, lastY float64
 		if smeared { // already moving when the challenge starts
 			_, _, _, lastX, lastY = move(-1)
@@ -316,19 +310,38 @@ func sheetPrint(m motion, fin printFinish, bent, smeared bool) render {
 			}
 			shaded := fin(pic, dir, yaw, pitch)
 			defer shaded.Close()
-			if bent {
-				synth.Bent(shaded, bg, dst, radius, yaw, 1, tx, ty, 640)
-			} else {
-				pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
-				defer pose.Close()
-				synth.OverBackground(shaded, bg, dst, pose)
-			}
+			drawSheet(shaded, bg, dst, radius, yaw, pitch, roll, tx, ty)
 			if smeared {
 				motionblur.Apply(dst, tx-lastX, ty-lastY)
 			}
 			lastX, lastY = tx, ty
 		}
 	}
+}
+
+// bendRadius is a bent print's radius (0.4–1.2 print widths, either way),
+// or 0 for a flat one.
+func bendRadius(rng *rand.Rand, pic gocv.Mat, bent bool) float64 {
+	if !bent {
+		return 0
+	}
+	radius := float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
+	if rng.Intn(2) == 0 {
+		radius = -radius
+	}
+	return radius
+}
+
+// drawSheet draws the print shaded over bg into dst at a pose: bent around
+// a cylinder of radius (it neither pitches nor rolls), or flat (radius 0).
+func drawSheet(shaded, bg gocv.Mat, dst *gocv.Mat, radius, yaw, pitch, roll, tx, ty float64) {
+	if radius != 0 {
+		synth.Bent(shaded, bg, dst, radius, yaw, 1, tx, ty, 640)
+		return
+	}
+	pose := synth.PlanePose(image.Pt(shaded.Cols(), shaded.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
+	defer pose.Close()
+	synth.OverBackground(shaded, bg, dst, pose)
 }
 
 // wobbledPrint renders a print, bent or flat, with finish fin, moved by m,
@@ -344,13 +357,7 @@ func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) r
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move, within := m(rng, dir), w(rng)
 		start := time.Duration(200+rng.Intn(300)) * time.Millisecond
-		var radius float64
-		if bent {
-			radius = float64(pic.Cols()) * (0.4 + 0.8*rng.Float64())
-			if rng.Intn(2) == 0 {
-				radius = -radius
-			}
-		}
+		radius := bendRadius(rng, pic, bent)
 		return func(i int, dst *gocv.Mat) {
 			yaw, pitch, roll, tx, ty := move(i)
 			if bent {
@@ -367,13 +374,7 @@ func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) r
 			defer closeMats(&sum, &sub, &subF)
 			for j := range wobbleSamples {
 				dRoll, dx, dy := within(i, float64(j)/(wobbleSamples-1)-0.5)
-				if bent {
-					synth.Bent(shaded, bg, &sub, radius, yaw, 1, tx+k*dx, ty+k*dy, 640)
-				} else {
-					pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll+k*dRoll, 1, tx+k*dx, ty+k*dy, 640)
-					synth.OverBackground(shaded, bg, &sub, pose)
-					pose.Close()
-				}
+				drawSheet(shaded, bg, &sub, radius, yaw, pitch, roll+k*dRoll, tx+k*dx, ty+k*dy)
 				sub.ConvertTo(&subF, gocv.MatTypeCV32FC3)
 				gocv.AddWeighted(sum, 1, subF, 1.0/wobbleSamples, 0, &sum)
 			}
