@@ -385,11 +385,10 @@ func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) r
 
 // withCameraNoise is r with a camera's sensor noise on every frame: grey
 // noise of a standard deviation drawn per presentation (2–6 levels, a
-// webcam in good to dim light), the same on the three channels. The
-// other renders are noise-free, and the sharpness unmatched_blur compares
-// sits in the finest pixel differences, where noise lives: a review got
-// vibrated prints through with noise that the noise-free renders had not
-// (docs/liveness.md, tenth round).
+// webcam in good to dim light), the same on the three channels. Noise hid
+// the blur unmatched_blur looks for (docs/liveness.md, tenth round). r
+// must take its random draws when it is set up, not per frame, so that
+// the noisy kinds show the noise-free kinds' scenes.
 func withCameraNoise(r render) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		draw := r(rng, pic, bg, dir)
@@ -578,13 +577,17 @@ func evalSeeds(t *testing.T) []int {
 // EVAL_KINDS=...) chooses the attack kind name: empty chooses all, else
 // any of its |-separated texts the name holds, or ends with if the text
 // ends with $ ("glossy, vibrated$" leaves out the kinds vibrated until the
-// prompt or with camera noise).
+// prompt or with camera noise). Empty texts choose nothing: a stray | must
+// not start the whole evaluation.
 func kindChosen(name, only string) bool {
 	if only == "" {
 		return true
 	}
 	for _, text := range strings.Split(only, "|") {
-		if end, ok := strings.CutSuffix(text, "$"); ok && strings.HasSuffix(name, end) || !ok && strings.Contains(name, text) {
+		end, anchored := strings.CutSuffix(text, "$")
+		switch {
+		case end == "":
+		case anchored && strings.HasSuffix(name, end), !anchored && strings.Contains(name, text):
 			return true
 		}
 	}
@@ -604,10 +607,17 @@ func evaluateAttacks(t *testing.T, det string) {
 	bg := background(t)
 	defer bg.Close()
 	n := int(DefaultConfig.Window.Seconds()*attackFPS) + 1
+	chosen := 0
+	defer func() {
+		if chosen == 0 {
+			t.Errorf("FACEGATE_EVAL_KINDS=%q chooses no attack kind", os.Getenv("FACEGATE_EVAL_KINDS"))
+		}
+	}()
 	for _, kind := range attackKinds {
 		if !kindChosen(kind.name, os.Getenv("FACEGATE_EVAL_KINDS")) {
 			continue
 		}
+		chosen++
 		if kind.open && !fullEval() {
 			t.Logf("%s: an open attack, measured by make eval-liveness only (docs/liveness.md)", kind.name)
 			continue
@@ -1089,6 +1099,9 @@ func TestKindChosen(t *testing.T) {
 		{vib + " until the prompt", "glossy, vibrated$", false},
 		{vib + ", camera noise", "glossy, vibrated$|twisted", false},
 		{vib + ", camera noise", "glossy, vibrated$|camera noise", true},
+		{vib, "twisted|", false},
+		{vib, "twisted||shaken", false},
+		{vib, "$", false},
 	} {
 		if got := kindChosen(tc.name, tc.only); got != tc.want {
 			t.Errorf("kindChosen(%q, %q) = %v, want %v", tc.name, tc.only, got, tc.want)
