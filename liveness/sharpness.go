@@ -111,15 +111,10 @@ func directionalSharpness(img gocv.Mat, box image.Rectangle, w gocv.Mat) (s [4]f
 }
 
 // sharpnessFineSigma is the Gaussian the frames are smoothed with before
-// their pixel differences are taken (tracking px). A camera's noise sits
-// at the finest scale, the same in a sharp frame and a blurred one: with
-// noise of 2–6 grey levels on the renders, the unsmoothed comparison let
-// 10–13 in 64 wobbled prints through Haar's check, against 1–7 without
-// noise; and the bilinear warp of the first frame smooths that scale too
-// (half a pixel read 0.54 of blur). Smoothed by 0.7, noise of 6 levels
-// lowers a blur's reading by a fifth at most and half a pixel reads 0.20;
-// smoothed more, a twist (whose smear is short near the face's centre)
-// reads too little (docs/liveness.md, tenth round).
+// their pixel differences are taken (tracking px): a camera's noise and
+// the bilinear warp of the first frame both sit at the finest scale and
+// hid the blur; smoothed more, a twist (short smears near the face's
+// centre) reads too little (docs/liveness.md, tenth round).
 const sharpnessFineSigma = 0.7
 
 // sharpnessCoarseSigma is the finer Gaussian of the band sharpness is
@@ -146,10 +141,7 @@ func weightedMeanSquare(m, w gocv.Mat) float64 {
 
 // maxBlurMismatch is the most the frames at the turn may be blurrier than
 // the first frame (BlurMismatch) for the check to trust its one-step
-// measures: e^0.3, 1.35 times less sharp along one direction. Set in the
-// tenth round, with the frames smoothed (sharpnessFineSigma), from the
-// real recordings and the wobbled renders of seeds 0–3 measured with the
-// rule switched off: from 0.3 to 0.4 it refuses the same real turns as the
-// ninth round's 0.35 unsmoothed (0.25 one more), and 0.3 lets through the
-// fewest renders of those (docs/liveness.md, tenth round).
+// measures: e^0.3, 1.35 times less sharp along one direction; set with the
+// rule switched off on the real recordings and the wobbled renders
+// (docs/liveness.md, tenth round).
 const maxBlurMismatch = 0.3

@@ -17,10 +17,9 @@ import (
 // scales its contrast, or sharper than the first, or resampled half a
 // pixel off, does not; a blurred frame still reads blurrier when the
 // first frame is resampled half a pixel off (it is warped onto the later
-// one, which smooths its finest scale). A
-// camera's noise, different in each frame, changes the reading little: it
-// sits at the finest scale, where it hid the blur (docs/liveness.md, tenth
-// round).
+// one, which smooths its finest scale). A camera's noise, different in
+// each frame, changes the reading little: it sits at the finest scale,
+// where it hid the blur (docs/liveness.md, tenth round).
 func TestSharpnessMismatchSeesTheLaterFrameBlurrier(t *testing.T) {
 	c, _, _ := turnedPlane(t)
 	first := c.frames[0].img
@@ -32,6 +31,7 @@ func TestSharpnessMismatchSeesTheLaterFrameBlurrier(t *testing.T) {
 	vibrated := func(m *gocv.Mat) {
 		exposeOver(m, func(s float64) [9]float64 { return shiftBy(4*math.Sin(2*math.Pi*s), 0) })
 	}
+	twisted := func(m *gocv.Mat) { exposeOver(m, func(s float64) [9]float64 { return rotateAbout(10*s, c.cx, c.cy) }) }
 	for _, tc := range []struct {
 		name     string
 		later    func(dst *gocv.Mat) // from the first frame
@@ -47,8 +47,8 @@ func TestSharpnessMismatchSeesTheLaterFrameBlurrier(t *testing.T) {
 		{name: "smeared 6 px diagonally", later: func(m *gocv.Mat) { motionblur.Apply(m, 4.2, -4.2) }, blurrier: true},
 		{name: "vibrated 4 px, no net motion", later: vibrated, blurrier: true},
 		{name: "vibrated 4 px, the first frame resampled half a pixel off", later: vibrated, blurrier: true, first: halfPixel},
-		{name: "twisted 10° during the exposure", later: func(m *gocv.Mat) { exposeOver(m, func(s float64) [9]float64 { return rotateAbout(10*s, c.cx, c.cy) }) }, blurrier: true},
-		{name: "twisted 10°, the first frame resampled half a pixel off", later: func(m *gocv.Mat) { exposeOver(m, func(s float64) [9]float64 { return rotateAbout(10*s, c.cx, c.cy) }) }, blurrier: true, first: halfPixel},
+		{name: "twisted 10° during the exposure", later: twisted, blurrier: true},
+		{name: "twisted 10°, the first frame resampled half a pixel off", later: twisted, blurrier: true, first: halfPixel},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := first.Clone(), first.Clone()
