@@ -600,13 +600,14 @@ func (c *Checker) firstStep(h [9]float64) pt {
 // unless the picture only started moving after it): the exposure's share
 // of the frame time, unknown but one camera's for both, is taken from
 // smearShares (or none), with the first frame smeared or sharp, as the
-// guess whose fine texture correlates best over box.
-func matchSmear(first, later *gocv.Mat, box image.Rectangle, firstStep, laterStep pt) {
+// guess whose fine texture correlates best over box. It returns the guess
+// it applied (none when the motion is too short or too long to smear).
+func matchSmear(first, later *gocv.Mat, box image.Rectangle, firstStep, laterStep pt) smearGuess {
 	bounds := image.Rect(0, 0, later.Cols(), later.Rows()).Intersect(image.Rect(0, 0, first.Cols(), first.Rows()))
 	box = box.Inset(-lkWindow / 2).Intersect(bounds)
 	longest := math.Max(math.Hypot(firstStep.X, firstStep.Y), math.Hypot(laterStep.X, laterStep.Y))
 	if longest < minSmear || longest > maxSmear || box.Dx() < lkWindow || box.Dy() < lkWindow {
-		return
+		return smearGuess{}
 	}
 	// The guesses are compared on a crop around box with room for the
 	// longest smear, which blurs there as the whole frame would.
@@ -648,6 +649,14 @@ func matchSmear(first, later *gocv.Mat, box image.Rectangle, firstStep, laterSte
 	if bestMoving {
 		motionblur.Apply(later, bestShare*firstStep.X, bestShare*firstStep.Y)
 	}
+	return smearGuess{share: bestShare, firstMoving: bestMoving}
+}
+
+// smearGuess is the smear matchSmear chose: the exposure's share of the
+// frame time, and whether the first frame was taken as smeared too.
+type smearGuess struct {
+	share       float64
+	firstMoving bool
 }
 
 // smearShares are the shares of a frame's motion matchSmear tries as the
@@ -663,10 +672,10 @@ const (
 	maxSmear = trackWidth / 2
 )
 
-// texture is img over box with its local mean removed (CV_32F; the
-// caller closes it): a smear changes the fine texture, and a glare or a
-// shadow, which change the light over a larger region, should not weigh
-// in choosing it.
+// texture is img over box smoothed by textureFineSigma, with its local
+// mean removed (CV_32F; the caller closes it): a smear changes the fine
+// texture, and a glare or a shadow, which change the light over a larger
+// region, should not weigh in choosing it.
 func texture(img gocv.Mat, box image.Rectangle) gocv.Mat {
 	sub := img.Region(box)
 	defer sub.Close()
@@ -674,9 +683,19 @@ func texture(img gocv.Mat, box image.Rectangle) gocv.Mat {
 	defer mean.Close()
 	sub.ConvertTo(&f, gocv.MatTypeCV32F)
 	gocv.GaussianBlur(f, &mean, image.Pt(0, 0), localContrastSigma, localContrastSigma, gocv.BorderReflect)
+	gocv.GaussianBlur(f, &f, image.Pt(0, 0), textureFineSigma, textureFineSigma, gocv.BorderReflect)
 	gocv.Subtract(f, mean, &f)
 	return f
 }
+
+// textureFineSigma is the Gaussian texture smooths by (tracking px). A
+// camera's noise, different in each frame, lowers the correlation of every
+// guess matchSmear compares, and the less the more the guess smears both
+// frames: unsmoothed, noise of 3–6 grey levels made it smear a head held
+// still and then moving twice, and unmatched_blur refused it
+// (docs/liveness.md, eleventh round). The noise sits at the finest scale,
+// a smear at a coarser one.
+const textureFineSigma = 0.7
 
 // correlation is the normalised cross-correlation of two images of one
 // size; it closes a.
