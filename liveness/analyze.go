@@ -692,9 +692,10 @@ func texture(img gocv.Mat, box image.Rectangle) gocv.Mat {
 // camera's noise, different in each frame, lowers the correlation of every
 // guess matchSmear compares, and the less the more the guess smears both
 // frames: unsmoothed, noise of 3–6 grey levels made it smear a head held
-// still and then moving twice, and unmatched_blur refused it
-// (docs/liveness.md, eleventh round). The noise sits at the finest scale,
-// a smear at a coarser one.
+// still and then moving twice, and unmatched_blur refused it. The noise
+// sits at the finest scale, a smear at a coarser one; smoothed, the bias
+// is smaller, not gone (it is back at 8 levels; docs/liveness.md,
+// eleventh round).
 const textureFineSigma = 0.7
 
 // correlation is the normalised cross-correlation of two images of one

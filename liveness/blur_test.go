@@ -159,8 +159,10 @@ func fitTurned(t *testing.T, c *Checker, turn func(pt) pt, later frameObs) plane
 // matchSmear compares, the less the more a guess smears; unsmoothed, it
 // chose to smear both frames of a head held still and then moving, and
 // the later frame, smeared twice, read blurrier (unmatched_blur refused
-// it). With noise of 3 and 6 grey levels it chooses the smear it chooses
-// without, and the frames it leaves do not read blurrier.
+// it). With noise of 3 to 6 grey levels it chooses the smear it chooses
+// without, and the frames it leaves do not read blurrier. Not covered,
+// open (docs/liveness.md, eleventh round): noise of 8 levels, where the
+// bias, smaller, is back.
 func TestMatchSmearChoosesTheSmearUnderCameraNoise(t *testing.T) {
 	c, _, _ := turnedPlane(t)
 	sharp := c.frames[0].img
@@ -180,7 +182,7 @@ func TestMatchSmearChoosesTheSmearUnderCameraNoise(t *testing.T) {
 		{name: "the first frame smeared across the later one", firstSmear: pt{0, 7}, firstStep: pt{0, 7}, smear: pt{7, 0}, step: pt{7, 0}, want: smearGuess{share: 1, firstMoving: true}},
 		{name: "only the first frame smeared, exposed 60 %", firstSmear: pt{0, 6}, firstStep: pt{0, 10}, want: smearGuess{share: 0.625, firstMoving: true}},
 	} {
-		for _, noise := range []float64{0, 3, 6} {
+		for _, noise := range []float64{0, 3, 4, 6} {
 			t.Run(fmt.Sprintf("%s, noise %g", tc.name, noise), func(t *testing.T) {
 				first, later := sharp.Clone(), sharp.Clone()
 				defer closeMats(&first, &later)

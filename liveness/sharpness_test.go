@@ -137,7 +137,8 @@ func rotateAbout(deg, cx, cy float64) [9]float64 {
 
 // addCameraNoise adds grey noise of standard deviation sigma to m (8-bit),
 // the same on each channel of a pixel. A channel at 255 stays: it is
-// clipped, and a sensor clips after its noise (a glare's core is flat).
+// clipped, and a sensor clips after its noise (a glare's core is flat);
+// one at 0 does get noise (a sensor's black level has an offset).
 func addCameraNoise(m *gocv.Mat, sigma float64, rng *rand.Rand) {
 	px, err := m.DataPtrUint8()
 	if err != nil {
