@@ -533,13 +533,16 @@ func (c *Client) publishSiteState() int {
 // differs from the last one set: an unchanged view is not published again
 // with a new ts. It returns the bytes set.
 func (s *siteLink) setIfChanged(r *retainedStore, topic string, key []byte, final func() []byte) int {
+	// One critical section: a caller that finds the payload unchanged
+	// must find it in the store too (the site loop and a direct call both
+	// publish; the second returned before the first had stored it).
 	s.mu.Lock()
-	same := bytes.Equal(s.last[topic], key)
-	if !same {
-		s.last[topic] = key
+	defer s.mu.Unlock()
+	if bytes.Equal(s.last[topic], key) {
+		return 0
 	}
-	s.mu.Unlock()
-	if same || key == nil {
+	s.last[topic] = key
+	if key == nil {
 		return 0
 	}
 	if final != nil {

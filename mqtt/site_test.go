@@ -459,3 +459,29 @@ func TestDiscoveryOccupancyOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("two zones whose names sanitise alike must stay two sensors: %v", ids)
 	}
 }
+
+// TestSetIfChangedStoresBeforeOthersSeeItUnchanged: the site loop and a
+// direct call publish the same views; the one that finds a view unchanged
+// must find it stored too. Before, the first marked it set, then stored
+// it; the second returned in between and read nothing (the golden test
+// failed that way on the arm64 emulator).
+func TestSetIfChangedStoresBeforeOthersSeeItUnchanged(t *testing.T) {
+	s := newSiteLink(SiteOptions{Topic: "facegate/site"}, "facegate/gate-1")
+	r := newRetainedStore()
+	const topic = "facegate/site/occupancy"
+	stored := make(chan struct{})
+	go func() {
+		s.setIfChanged(r, topic, []byte(`{"zones":{}}`), func() []byte {
+			close(stored)
+			time.Sleep(50 * time.Millisecond) // a slow encoding widens the window
+			return []byte(`{"zones":{},"ts":"2026-11-22T07:52:00.000Z"}`)
+		})
+	}()
+	<-stored
+	if n := s.setIfChanged(r, topic, []byte(`{"zones":{}}`), nil); n != 0 {
+		t.Fatalf("the same view set again (%d bytes)", n)
+	}
+	if got := r.get(topic); got == nil {
+		t.Fatal("the view was found unchanged but is not in the retained store yet")
+	}
+}
