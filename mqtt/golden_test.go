@@ -164,6 +164,9 @@ func TestGoldenPayloads(t *testing.T) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if len(got[name]) == 0 {
+			t.Fatalf("%s: the code emitted no payload", name)
+		}
 		pretty := indentJSON(t, got[name])
 		golden := filepath.Join("testdata", "payloads", name+".json")
 		if *update {
