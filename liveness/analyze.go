@@ -95,13 +95,15 @@ func (c *Checker) Result() (Result, error) {
 	if k == 0 {
 		k = len(frames) - 1
 	}
+	ref := c.sharpReference(frames, yaw, a, k)
+	cues.ReferenceMS = (frames[ref].at - frames[0].at).Milliseconds()
 	var pars, inl, nds, leads, directs, dnds, shares, washed, blurs []float64
 	var fits []planeFit
 	for _, j := range []int{k - 1, k, k + 1} {
-		if j < 1 || j >= len(frames) {
+		if j <= ref || j >= len(frames) {
 			continue
 		}
-		if f, ok := c.planarity(frames[j]); ok {
+		if f, ok := c.planarity(ref, frames[j]); ok {
 			pars, inl, nds = append(pars, f.parallax), append(inl, f.inliers), append(nds, f.nonDev)
 			leads, directs, dnds = append(leads, f.noseLead), append(directs, f.direct), append(dnds, f.directNonDev)
 			shares, washed = append(shares, f.foundShare), append(washed, f.washedShare)
@@ -331,6 +333,22 @@ func aliveCount(f frameObs) int {
 	return n
 }
 
+// centre is the face centre in f: the first frame's moved by the points'
+// median motion since (tracking px).
+func (c *Checker) centre(f frameObs) pt {
+	var dx, dy []float64
+	p0 := c.frames[0].pos
+	for i, a := range f.alive {
+		if a {
+			dx, dy = append(dx, f.pos[i].X-p0[i].X), append(dy, f.pos[i].Y-p0[i].Y)
+		}
+	}
+	if len(dx) == 0 {
+		return pt{c.cx, c.cy}
+	}
+	return pt{c.cx + median(dx), c.cy + median(dy)}
+}
+
 func (c *Checker) medianDisplacement(f frameObs) float64 {
 	var d []float64
 	p0 := c.frames[0].pos
@@ -455,9 +473,10 @@ type planeFit struct {
 	blur float64
 }
 
-// planarity fits one homography (RANSAC) from the first frame to f.
-func (c *Checker) planarity(f frameObs) (planeFit, bool) {
-	p0 := c.frames[0].pos
+// planarity fits one homography (RANSAC) from the reference frame (ref,
+// sharpReference) to f.
+func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
+	p0 := c.frames[ref].pos
 	var src, dst []pt
 	var central []bool
 	for i, a := range f.alive {
@@ -489,8 +508,8 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 		inliers:  float64(n) / float64(len(src)),
 		nonDev:   c.nonDevelopable(src, res),
 	}
-	fit.direct, fit.directNonDev = c.directParallax(f, h, src, dst)
-	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare, fit.blur, fit.foundJudged = c.foundParallax(f, h, src, dst)
+	fit.direct, fit.directNonDev = c.directParallax(ref, f, h, src, dst)
+	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare, fit.blur, fit.foundJudged = c.foundParallax(ref, f, h, src, dst)
 	// The nose's lead is measured against the plane of the rest of the face.
 	var osrc, odst []pt
 	for i := range src {
@@ -517,8 +536,8 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 	return fit, true
 }
 
-// retrack finds src (points of the first frame) in f in one step: the
-// first frame is warped by h (the homography of the chained tracks) onto
+// retrack finds src (points of the reference frame ref; "the first
+// frame" below) in f in one step: the first frame is warped by h (the homography of the chained tracks) onto
 // f, and each point's patch there is found in f again, starting from
 // where the chained tracks put it (near; nil: where h puts it), forwards
 // and back. The positions keep the motion h does not explain (a nose's
@@ -527,8 +546,8 @@ func (c *Checker) planarity(f frameObs) (planeFit, bool) {
 // (localContrast), and blur is how much blurrier f is once their smears
 // are matched (blurMismatch; 0 without local). ok is false without the
 // frames' images (tests).
-func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) (to []pt, found []bool, washed int, blur float64, ok bool) {
-	first := c.frames[0].img
+func (c *Checker) retrack(ref int, f frameObs, h [9]float64, src, near []pt, local bool) (to []pt, found []bool, washed int, blur float64, ok bool) {
+	first := c.frames[ref].img
 	if first.Ptr() == nil || f.img.Ptr() == nil || first.Empty() || f.img.Empty() {
 		return nil, nil, 0, 0, false
 	}
@@ -548,7 +567,7 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) 
 	gocv.WarpPerspective(first, &warped, hm, image.Pt(f.img.Cols(), f.img.Rows()))
 	later := f.img.Clone()
 	defer later.Close()
-	matchSmear(&warped, &later, box, c.firstStep(h), f.step)
+	matchSmear(&warped, &later, box, c.firstStep(ref, h), f.step)
 	if near == nil {
 		near = start
 	}
@@ -572,17 +591,18 @@ func (c *Checker) retrack(f frameObs, h [9]float64, src, near []pt, local bool) 
 	return to, found, 0, 0, true
 }
 
-// firstStep is the smear of the first frame carried onto a later one by h:
-// the points' motion from the first frame to the second, taken as the
-// motion during the first frame's exposure (a picture already moving when
-// the challenge starts), through h at the face centre.
-func (c *Checker) firstStep(h [9]float64) pt {
-	if len(c.frames) < 2 {
+// firstStep is the smear of the reference frame ref carried onto a later
+// one by h: the points' motion from it to the next frame, taken as the
+// motion during its exposure (a picture already moving when the challenge
+// starts), through h at the face centre.
+func (c *Checker) firstStep(ref int, h [9]float64) pt {
+	if len(c.frames) < ref+2 {
 		return pt{}
 	}
-	v := c.frames[1].step
-	a, okA := project(h, pt{c.cx - v.X/2, c.cy - v.Y/2})
-	b, okB := project(h, pt{c.cx + v.X/2, c.cy + v.Y/2})
+	v := c.frames[ref+1].step
+	ctr := c.centre(c.frames[ref])
+	a, okA := project(h, pt{ctr.X - v.X/2, ctr.Y - v.Y/2})
+	b, okB := project(h, pt{ctr.X + v.X/2, ctr.Y + v.Y/2})
 	if !okA || !okB {
 		return pt{}
 	}
@@ -874,8 +894,8 @@ func meanStd(img gocv.Mat, box image.Rectangle) (mean, std float64) {
 // drift looked like a head's parallax; found again in one step, their
 // points sit on the sheet (docs/liveness.md). NaN without the frames'
 // images (tests).
-func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev float64) {
-	m, ok := c.oneStep(f, h, src, near, false)
+func (c *Checker) directParallax(ref int, f frameObs, h [9]float64, src, near []pt) (parallax, nonDev float64) {
+	m, ok := c.oneStep(ref, f, h, src, near, false)
 	if !ok {
 		return math.NaN(), math.NaN()
 	}
@@ -902,10 +922,10 @@ func (c *Checker) directParallax(f frameObs, h [9]float64, src, near []pt) (para
 // drifted far (a print tilted into shadow) give a poor first warp; the
 // homography of the points found then gives a better one, from which every
 // point is sought again. ok is false without the frames' images.
-func (c *Checker) oneStep(f frameObs, h [9]float64, src, near []pt, local bool) (m oneStepMatch, ok bool) {
+func (c *Checker) oneStep(ref int, f frameObs, h [9]float64, src, near []pt, local bool) (m oneStepMatch, ok bool) {
 	thr := math.Max(1, 0.012*c.faceW)
 	for pass := 0; pass < 2; pass++ {
-		to, found, washed, blur, ok := c.retrack(f, h, src, near, local)
+		to, found, washed, blur, ok := c.retrack(ref, f, h, src, near, local)
 		if !ok {
 			return oneStepMatch{}, false
 		}
@@ -980,8 +1000,8 @@ func foundMeasures(fits []planeFit) (parallax, nonDev float64) {
 // picture sit on its sheet, however many were lost; on a head the nose
 // and the outline stay off one homography. Not judged (a face width) when
 // fewer than minFoundPoints were found; NaN without images.
-func (c *Checker) foundParallax(f frameObs, h [9]float64, src, near []pt) (parallax, nonDev, share, washedShare, blur float64, judged bool) {
-	m, ok := c.oneStep(f, h, src, near, true)
+func (c *Checker) foundParallax(ref int, f frameObs, h [9]float64, src, near []pt) (parallax, nonDev, share, washedShare, blur float64, judged bool) {
+	m, ok := c.oneStep(ref, f, h, src, near, true)
 	if !ok {
 		return math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN(), false
 	}

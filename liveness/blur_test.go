@@ -147,7 +147,7 @@ func fitTurned(t *testing.T, c *Checker, turn func(pt) pt, later frameObs) plane
 	for _, p := range c.frames[0].pos {
 		later.pos = append(later.pos, turn(p))
 	}
-	fit, ok := c.planarity(later)
+	fit, ok := c.planarity(0, later)
 	if !ok {
 		t.Fatal("planarity: no fit")
 	}

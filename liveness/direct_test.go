@@ -48,7 +48,7 @@ func TestDirectParallaxSeesThroughDrift(t *testing.T) {
 				}
 				later.pos = append(later.pos, q)
 			}
-			fit, ok := c.planarity(later)
+			fit, ok := c.planarity(0, later)
 			if !ok {
 				t.Fatal("planarity: no fit")
 			}
@@ -142,7 +142,7 @@ func TestFoundParallaxSeesThroughGlare(t *testing.T) {
 				}
 				later.pos = append(later.pos, q)
 			}
-			fit, ok := c.planarity(later)
+			fit, ok := c.planarity(0, later)
 			if !ok {
 				t.Fatal("planarity: no fit")
 			}
@@ -291,7 +291,7 @@ func TestFoundMeasuresJudgeOnEightPoints(t *testing.T) {
 	if under < 3 || clear < 10 {
 		t.Fatalf("%d points under the glare, %d clear of it: the rendered face has too few", under, clear)
 	}
-	fit, ok := c.planarity(later)
+	fit, ok := c.planarity(0, later)
 	if !ok {
 		t.Fatal("planarity: no fit")
 	}

@@ -41,7 +41,7 @@ func TestPlanarityAllPointsCentral(t *testing.T) {
 			t.Fatalf("point %d at %v is not central: the test needs them all in the nose column", i, p0[i])
 		}
 	}
-	f, ok := c.planarity(frameObs{pos: p1, alive: alive})
+	f, ok := c.planarity(0, frameObs{pos: p1, alive: alive})
 	if lead := f.noseLead; ok && (lead != 0 || math.IsNaN(lead)) {
 		t.Errorf("nose lead %v with no point outside the nose column, want 0", lead)
 	}

@@ -209,6 +209,10 @@ type Cues struct {
 	// matched: the ln of the ratio of their sharpness along the direction
 	// where they differ most (0 or less: no blurrier; median of the frames).
 	BlurMismatch float64 `json:"blur_mismatch"`
+	// ReferenceMS is the time of the frame the measures at the turn
+	// compare with (ms after the challenge): 0, the first frame, unless a
+	// frame before the turn was much sharper than it.
+	ReferenceMS int64 `json:"reference_ms"`
 	// Landmarks: YuNet landmarks drove the yaw proxy.
 	Landmarks bool `json:"landmarks"`
 }

@@ -145,3 +145,68 @@ func weightedMeanSquare(m, w gocv.Mat) float64 {
 // rule switched off on the real recordings and the wobbled renders
 // (docs/liveness.md, tenth round).
 const maxBlurMismatch = 0.3
+
+// sharpReference is the frame the 3-D structure is measured from: the
+// first, or a later frame before the turn that is much sharper than it
+// (more than e^minReferenceGain times along some direction and nowhere
+// that much blurrier; the one that gains most). Before the turn: its yaw
+// is within half the amplitude a, and it is at least two frames before
+// k, the frame the verdict is measured at. A print wobbled until just
+// after the prompt and then turned had a blurred first frame, and LK
+// matching its smeared patches against the sharp ones at the turn landed
+// off their place, which on a plane read as a head's parallax; the
+// unmatched-blur rule only looks the other way (docs/liveness.md, twelfth
+// round). At a gate the worker has just held still for the capture, so
+// the first frame is as sharp as any before the turn and stays the
+// reference.
+func (c *Checker) sharpReference(frames []frameObs, yaw []float64, a float64, k int) int {
+	first := frames[0].img
+	if first.Ptr() == nil || first.Empty() {
+		return 0
+	}
+	half := 0.4 * c.faceW
+	faceAt := func(f frameObs) (image.Rectangle, bool) {
+		ctr := c.centre(f)
+		b := image.Rect(int(math.Round(ctr.X-half)), int(math.Round(ctr.Y-half)), int(math.Round(ctr.X+half)), int(math.Round(ctr.Y+half)))
+		return b, f.img.Ptr() != nil && !f.img.Empty() && b.In(image.Rect(0, 0, f.img.Cols(), f.img.Rows()))
+	}
+	everywhere := gocv.NewMat()
+	defer everywhere.Close()
+	box, ok := faceAt(frames[0])
+	if !ok {
+		return 0
+	}
+	s0, ok := directionalSharpness(first, box, everywhere)
+	if !ok {
+		return 0
+	}
+	ref, best := 0, minReferenceGain
+	for j := 1; j <= k-2 && j < len(frames); j++ {
+		if math.IsNaN(yaw[j]) || math.Abs(yaw[j]) >= a/2 {
+			continue
+		}
+		box, ok := faceAt(frames[j])
+		if !ok {
+			continue
+		}
+		s, ok := directionalSharpness(frames[j].img, box, everywhere)
+		if !ok {
+			continue
+		}
+		gain, loss := math.Inf(-1), math.Inf(1)
+		for d := range s {
+			r := math.Log(s[d] / s0[d])
+			gain, loss = math.Max(gain, r), math.Min(loss, r)
+		}
+		if gain > best && loss > -minReferenceGain {
+			ref, best = j, gain
+		}
+	}
+	return ref
+}
+
+// minReferenceGain is how much sharper than the first frame (ln of the
+// ratio along one direction) a frame before the turn must be to become
+// the reference: the most maxBlurMismatch lets the later frames be
+// blurrier, the same margin the other way (set before any evaluation).
+const minReferenceGain = maxBlurMismatch

@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"fmt"
 	"image"
 	"math"
 	"math/rand"
@@ -177,5 +178,68 @@ func TestAddCameraNoiseLeavesClippedPixels(t *testing.T) {
 	}
 	if moved < len(px)/3/2 {
 		t.Errorf("noise of 6 grey levels moved %d of %d unclipped channels, want most", moved, len(px)/3)
+	}
+}
+
+// TestSharpReferenceSkipsABlurredFirstFrame: the structure is measured
+// from a frame before the turn that is much sharper than the first (a
+// print wobbled until just after the prompt, then turned), never from one
+// already half way into the turn or within two frames of the verdict's,
+// and the first frame stays the reference when nothing before the turn is
+// sharper than it (a head held still for the capture), with or without a
+// camera's noise (docs/liveness.md, twelfth round).
+func TestSharpReferenceSkipsABlurredFirstFrame(t *testing.T) {
+	c, _, _ := turnedPlane(t)
+	sharp := func(*gocv.Mat) {}
+	vibrated := func(m *gocv.Mat) {
+		exposeOver(m, func(s float64) [9]float64 { return shiftBy(0, 4*math.Sin(2*math.Pi*s)) })
+	}
+	twisted := func(m *gocv.Mat) { exposeOver(m, func(s float64) [9]float64 { return rotateAbout(10*s, c.cx, c.cy) }) }
+	across := func(m *gocv.Mat) { motionblur.Apply(m, 6, 0) }
+	a := c.amplitude(false)
+	const n = 7 // the verdict at the last frame: frames 1-4 may be the reference
+	for _, tc := range []struct {
+		name   string
+		frames []func(*gocv.Mat) // frame i's change from the first frame's image; the last repeats
+		yaw    []float64         // frame i's yaw; the last repeats
+		want   int               // or, with noise, any sharp frame from it to n-3
+	}{
+		{name: "all sharp", frames: []func(*gocv.Mat){sharp}, yaw: []float64{0}, want: 0},
+		{name: "the first vibrated", frames: []func(*gocv.Mat){vibrated, sharp}, yaw: []float64{0}, want: 1},
+		{name: "the first two vibrated", frames: []func(*gocv.Mat){vibrated, vibrated, sharp}, yaw: []float64{0}, want: 2},
+		{name: "the first twisted", frames: []func(*gocv.Mat){twisted, sharp}, yaw: []float64{0}, want: 1},
+		{name: "the first vibrated, the others smeared across", frames: []func(*gocv.Mat){vibrated, across}, yaw: []float64{0}, want: 0},
+		{name: "the later ones vibrated", frames: []func(*gocv.Mat){sharp, vibrated}, yaw: []float64{0}, want: 0},
+		{name: "the first vibrated, sharp only half way into the turn",
+			frames: []func(*gocv.Mat){vibrated, vibrated, vibrated, sharp}, yaw: []float64{0, 0.2 * a, 0.4 * a, 0.5 * a}, want: 0},
+		{name: "the first vibrated, sharp only at the verdict",
+			frames: []func(*gocv.Mat){vibrated, vibrated, vibrated, vibrated, vibrated, sharp}, yaw: []float64{0}, want: 0},
+	} {
+		for _, noise := range []float64{0, 6} {
+			t.Run(fmt.Sprintf("%s, noise %.0f", tc.name, noise), func(t *testing.T) {
+				rng := rand.New(rand.NewSource(1))
+				frames := make([]frameObs, n)
+				yaw := make([]float64, n)
+				for i := range frames {
+					img := c.frames[0].img.Clone()
+					t.Cleanup(func() { img.Close() })
+					tc.frames[min(i, len(tc.frames)-1)](&img)
+					if noise > 0 {
+						addCameraNoise(&img, noise, rng)
+					}
+					frames[i] = frameObs{img: img, pos: c.frames[0].pos, alive: c.frames[0].alive}
+					yaw[i] = tc.yaw[min(i, len(tc.yaw)-1)]
+				}
+				got := c.sharpReference(frames, yaw, a, n-1)
+				switch {
+				case tc.want == 0 && got != 0:
+					t.Errorf("reference frame %d, want the first", got)
+				case tc.want > 0 && noise == 0 && got != tc.want:
+					t.Errorf("reference frame %d, want %d", got, tc.want)
+				case tc.want > 0 && (got < tc.want || got > n-3):
+					t.Errorf("reference frame %d, want one of %d-%d", got, tc.want, n-3)
+				}
+			})
+		}
 	}
 }
