@@ -95,7 +95,7 @@ func (c *Checker) Result() (Result, error) {
 	if k == 0 {
 		k = len(frames) - 1
 	}
-	ref := c.sharpReference(frames, yaw, a, k)
+	ref := c.sharpReference(yaw, a, k)
 	cues.ReferenceMS = (frames[ref].at - frames[0].at).Milliseconds()
 	var pars, inl, nds, leads, directs, dnds, shares, washed, blurs []float64
 	var fits []planeFit
@@ -536,11 +536,11 @@ func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
 	return fit, true
 }
 
-// retrack finds src (points of the reference frame ref; "the first
-// frame" below) in f in one step: the first frame is warped by h (the homography of the chained tracks) onto
-// f, and each point's patch there is found in f again, starting from
-// where the chained tracks put it (near; nil: where h puts it), forwards
-// and back. The positions keep the motion h does not explain (a nose's
+// retrack finds src (points of the reference frame ref, "the first
+// frame" below) in f in one step: the first frame is warped by h (the
+// homography of the chained tracks) onto f, and each point's patch there
+// is found in f again, starting from where the chained tracks put it
+// (near; nil: where h puts it), forwards and back. The positions keep the motion h does not explain (a nose's
 // lead) without the drift of chained tracks. The grey levels are matched
 // over the face, or with local, both images are normalised locally
 // (localContrast), and blur is how much blurrier f is once their smears

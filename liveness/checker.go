@@ -34,6 +34,10 @@ type frameObs struct {
 	// img is the frame, grey at tracking scale: the 3-D structure is
 	// measured on it directly (retrack), not only on the chained tracks.
 	img gocv.Mat
+	// sharp is the face's sharpness once read (faceSharpness): sharpOK
+	// whether it could be, sharpRead whether it was tried.
+	sharp              [4]float64
+	sharpOK, sharpRead bool
 }
 
 // lkCriteria is shared: gocv has no Close for a TermCriteria, so one per

@@ -156,40 +156,20 @@ const maxBlurMismatch = 0.3
 // matching its smeared patches against the sharp ones at the turn landed
 // off their place, which on a plane read as a head's parallax; the
 // unmatched-blur rule only looks the other way (docs/liveness.md, twelfth
-// round). At a gate the worker has just held still for the capture, so
-// the first frame is as sharp as any before the turn and stays the
-// reference.
-func (c *Checker) sharpReference(frames []frameObs, yaw []float64, a float64, k int) int {
-	first := frames[0].img
-	if first.Ptr() == nil || first.Empty() {
-		return 0
-	}
-	half := 0.4 * c.faceW
-	faceAt := func(f frameObs) (image.Rectangle, bool) {
-		ctr := c.centre(f)
-		b := image.Rect(int(math.Round(ctr.X-half)), int(math.Round(ctr.Y-half)), int(math.Round(ctr.X+half)), int(math.Round(ctr.Y+half)))
-		return b, f.img.Ptr() != nil && !f.img.Empty() && b.In(image.Rect(0, 0, f.img.Cols(), f.img.Rows()))
-	}
-	everywhere := gocv.NewMat()
-	defer everywhere.Close()
-	box, ok := faceAt(frames[0])
-	if !ok {
-		return 0
-	}
-	s0, ok := directionalSharpness(first, box, everywhere)
+// round). At a gate the worker has usually just held still for the
+// capture, so the first frame is as sharp as any before the turn and
+// stays the reference.
+func (c *Checker) sharpReference(yaw []float64, a float64, k int) int {
+	s0, ok := c.faceSharpness(0)
 	if !ok {
 		return 0
 	}
 	ref, best := 0, minReferenceGain
-	for j := 1; j <= k-2 && j < len(frames); j++ {
+	for j := 1; j <= k-2 && j < len(yaw); j++ {
 		if math.IsNaN(yaw[j]) || math.Abs(yaw[j]) >= a/2 {
 			continue
 		}
-		box, ok := faceAt(frames[j])
-		if !ok {
-			continue
-		}
-		s, ok := directionalSharpness(frames[j].img, box, everywhere)
+		s, ok := c.faceSharpness(j)
 		if !ok {
 			continue
 		}
@@ -203,6 +183,30 @@ func (c *Checker) sharpReference(frames []frameObs, yaw []float64, a float64, k 
 		}
 	}
 	return ref
+}
+
+// faceSharpness is directionalSharpness over the middle of the face in
+// frame j (0.8 face widths square about its centre), read once per frame:
+// with YuNet the verdict is tried every few frames. ok is false without
+// the frame's image, with the box outside it, or with no texture.
+func (c *Checker) faceSharpness(j int) ([4]float64, bool) {
+	f := &c.frames[j]
+	if f.sharpRead {
+		return f.sharp, f.sharpOK
+	}
+	f.sharpRead = true
+	if f.img.Ptr() == nil || f.img.Empty() {
+		return f.sharp, false
+	}
+	ctr, half := c.centre(*f), 0.4*c.faceW
+	box := image.Rect(int(math.Round(ctr.X-half)), int(math.Round(ctr.Y-half)), int(math.Round(ctr.X+half)), int(math.Round(ctr.Y+half)))
+	if !box.In(image.Rect(0, 0, f.img.Cols(), f.img.Rows())) {
+		return f.sharp, false
+	}
+	everywhere := gocv.NewMat()
+	defer everywhere.Close()
+	f.sharp, f.sharpOK = directionalSharpness(f.img, box, everywhere)
+	return f.sharp, f.sharpOK
 }
 
 // minReferenceGain is how much sharper than the first frame (ln of the

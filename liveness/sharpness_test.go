@@ -230,7 +230,10 @@ func TestSharpReferenceSkipsABlurredFirstFrame(t *testing.T) {
 					frames[i] = frameObs{img: img, pos: c.frames[0].pos, alive: c.frames[0].alive}
 					yaw[i] = tc.yaw[min(i, len(tc.yaw)-1)]
 				}
-				got := c.sharpReference(frames, yaw, a, n-1)
+				own := c.frames
+				c.frames = frames
+				got := c.sharpReference(yaw, a, n-1)
+				c.frames = own
 				switch {
 				case tc.want == 0 && got != 0:
 					t.Errorf("reference frame %d, want the first", got)
