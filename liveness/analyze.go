@@ -443,15 +443,15 @@ func (c *Checker) yawOf(frames []frameObs, useLM bool) []float64 {
 	return out
 }
 
-// planeFit is what one homography from the first frame to a later one
-// leaves unexplained, in tracking pixels.
+// planeFit is what one homography from the reference frame
+// (sharpReference) to a later one leaves unexplained, in tracking pixels.
 type planeFit struct {
 	parallax float64 // the 90th percentile residual
 	inliers  float64 // the share of points within the RANSAC threshold
 	nonDev   float64 // the RMS parallax left by the best bent-sheet model
 	noseLead float64 // how far the nose column moved right beyond the rest of the face's plane (median)
 	// direct and directNonDev are parallax and nonDev measured on points
-	// found again in one step from the first frame (retrack), NaN without
+	// found again in one step from the reference frame (retrack), NaN without
 	// the frames' images.
 	direct       float64
 	directNonDev float64
@@ -467,8 +467,8 @@ type planeFit struct {
 	foundShare  float64
 	washedShare float64
 	foundJudged bool
-	// blur is how much blurrier this frame is than the first frame warped
-	// onto it once their smears are matched (blurMismatch; NaN without
+	// blur is how much blurrier this frame is than the reference frame
+	// warped onto it once their smears are matched (blurMismatch; NaN without
 	// images or texture to compare).
 	blur float64
 }

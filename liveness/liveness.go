@@ -186,7 +186,8 @@ type Cues struct {
 	// the asked direction (face widths): the parallax of a turning head.
 	NoseLead float64 `json:"nose_lead"`
 	// DirectParallax is Parallax measured again on the points found in
-	// one step from the first frame warped by that homography (a point not
+	// one step from the reference frame (ReferenceMS; the first, unless a
+	// frame before the turn was much sharper) warped by that homography (a point not
 	// found counts as a face width), free of the drift of chained tracks.
 	DirectParallax float64 `json:"direct_parallax"`
 	// DirectNonDevelopable is NonDevelopable on those points (a face width
@@ -205,7 +206,7 @@ type Cues struct {
 	// washed out; above half the check cannot run (face_lost).
 	WashedShare float64 `json:"washed_share"`
 	// BlurMismatch is how much blurrier the frames at the turn are than
-	// the first frame once the smears their tracked motion explains are
+	// the reference frame once the smears their tracked motion explains are
 	// matched: the ln of the ratio of their sharpness along the direction
 	// where they differ most (0 or less: no blurrier; median of the frames).
 	BlurMismatch float64 `json:"blur_mismatch"`

@@ -231,9 +231,9 @@ func TestSharpReferenceSkipsABlurredFirstFrame(t *testing.T) {
 					yaw[i] = tc.yaw[min(i, len(tc.yaw)-1)]
 				}
 				own := c.frames
+				defer func() { c.frames = own }() // Close closes the checker's own frames, not these
 				c.frames = frames
 				got := c.sharpReference(yaw, a, n-1)
-				c.frames = own
 				switch {
 				case tc.want == 0 && got != 0:
 					t.Errorf("reference frame %d, want the first", got)
@@ -244,5 +244,40 @@ func TestSharpReferenceSkipsABlurredFirstFrame(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPlanarityMeasuresFromTheReference: the one-step measures warp the
+// reference frame's image onto the later frame, not the first frame's:
+// with a first frame that shows nothing, the turned plane measured from
+// the second frame (the same picture, sharp) sits on its homography,
+// and measured from the first it finds no point again.
+func TestPlanarityMeasuresFromTheReference(t *testing.T) {
+	c, turn, hm := turnedPlane(t)
+	sharp := c.frames[0]
+	blank := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 0, 0, 0), sharp.img.Rows(), sharp.img.Cols(), sharp.img.Type())
+	later := frameObs{img: gocv.NewMat(), alive: sharp.alive}
+	defer closeMats(&blank, &later.img)
+	gocv.WarpPerspective(sharp.img, &later.img, hm, image.Pt(sharp.img.Cols(), sharp.img.Rows()))
+	for _, p := range sharp.pos {
+		later.pos = append(later.pos, turn(p))
+	}
+	own := c.frames
+	defer func() { c.frames = own }() // Close closes the checker's own frames
+	c.frames = []frameObs{{img: blank, pos: sharp.pos, alive: sharp.alive}, {img: sharp.img, pos: sharp.pos, alive: sharp.alive}, later}
+	fromRef, ok := c.planarity(1, later)
+	if !ok {
+		t.Fatal("planarity from the reference: no fit")
+	}
+	fromFirst, ok := c.planarity(0, later)
+	if !ok {
+		t.Fatal("planarity from the first frame: no fit")
+	}
+	t.Logf("direct parallax from the reference %.4f, from the blank first frame %.4f face widths", fromRef.direct/c.faceW, fromFirst.direct/c.faceW)
+	if d := fromRef.direct / c.faceW; d >= c.cfg.MinParallax/2 {
+		t.Errorf("direct parallax from the sharp reference %.4f face widths, want well below %.3f (its image was not the one warped)", d, c.cfg.MinParallax)
+	}
+	if d := fromFirst.direct / c.faceW; d < c.cfg.MinParallax {
+		t.Errorf("direct parallax from a blank first frame %.4f face widths, want a lost match (the reference's image was warped instead)", d)
 	}
 }
