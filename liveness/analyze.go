@@ -451,8 +451,8 @@ type planeFit struct {
 	nonDev   float64 // the RMS parallax left by the best bent-sheet model
 	noseLead float64 // how far the nose column moved right beyond the rest of the face's plane (median)
 	// direct and directNonDev are parallax and nonDev measured on points
-	// found again in one step from the reference frame (retrack), NaN without
-	// the frames' images.
+	// found again in one step from the reference frame (retrack), NaN
+	// without the frames' images.
 	direct       float64
 	directNonDev float64
 	// found is the 90th percentile residual of the points found again in
@@ -468,8 +468,8 @@ type planeFit struct {
 	washedShare float64
 	foundJudged bool
 	// blur is how much blurrier this frame is than the reference frame
-	// warped onto it once their smears are matched (blurMismatch; NaN without
-	// images or texture to compare).
+	// warped onto it once their smears are matched (blurMismatch; NaN
+	// without images or texture to compare).
 	blur float64
 }
 
@@ -540,9 +540,10 @@ func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
 // frame" below) in f in one step: the first frame is warped by h (the
 // homography of the chained tracks) onto f, and each point's patch there
 // is found in f again, starting from where the chained tracks put it
-// (near; nil: where h puts it), forwards and back. The positions keep the motion h does not explain (a nose's
-// lead) without the drift of chained tracks. The grey levels are matched
-// over the face, or with local, both images are normalised locally
+// (near; nil: where h puts it), forwards and back. The positions keep
+// the motion h does not explain (a nose's lead) without the drift of
+// chained tracks. The grey levels are matched over the face, or with
+// local, both images are normalised locally
 // (localContrast), and blur is how much blurrier f is once their smears
 // are matched (blurMismatch; 0 without local). ok is false without the
 // frames' images (tests).

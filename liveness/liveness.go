@@ -187,8 +187,9 @@ type Cues struct {
 	NoseLead float64 `json:"nose_lead"`
 	// DirectParallax is Parallax measured again on the points found in
 	// one step from the reference frame (ReferenceMS; the first, unless a
-	// frame before the turn was much sharper) warped by that homography (a point not
-	// found counts as a face width), free of the drift of chained tracks.
+	// frame before the turn was much sharper) warped by that homography
+	// (a point not found counts as a face width), free of the drift of
+	// chained tracks.
 	DirectParallax float64 `json:"direct_parallax"`
 	// DirectNonDevelopable is NonDevelopable on those points (a face width
 	// when more than 5 % were not found).
@@ -206,9 +207,10 @@ type Cues struct {
 	// washed out; above half the check cannot run (face_lost).
 	WashedShare float64 `json:"washed_share"`
 	// BlurMismatch is how much blurrier the frames at the turn are than
-	// the reference frame once the smears their tracked motion explains are
-	// matched: the ln of the ratio of their sharpness along the direction
-	// where they differ most (0 or less: no blurrier; median of the frames).
+	// the reference frame once the smears their tracked motion explains
+	// are matched: the ln of the ratio of their sharpness along the
+	// direction where they differ most (0 or less: no blurrier; median of
+	// the frames).
 	BlurMismatch float64 `json:"blur_mismatch"`
 	// ReferenceMS is the time of the frame the measures at the turn
 	// compare with (ms after the challenge): 0, the first frame, unless a
