@@ -223,21 +223,8 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, eyes eyeCheck, re
 	dx, dy := (cx-float64(fr.Dx())/2)/(float64(fr.Dx())/2), (cy-float64(fr.Dy())/2)/(float64(fr.Dy())/2)
 	q.Centred = round3(math.Max(0, 1-math.Hypot(dx, dy)/math.Sqrt2))
 
-	roi := frame.Region(b)
-	nh := max(1, b.Dy()*faceNormWidth/b.Dx())
-	gocv.Resize(roi, &a.faceBGR, image.Pt(faceNormWidth, nh), 0, 0, gocv.InterpolationArea)
-	roi.Close()
-	gocv.CvtColor(a.faceBGR, &a.faceGrey, gocv.ColorBGRToGray)
-
-	// Exposure and sharpness on the inner face (less hair and background).
-	inner := image.Rect(faceNormWidth/5, nh/6, faceNormWidth*4/5, nh*5/6)
-	in := a.faceGrey.Region(inner)
-	q.Brightness = round3(in.Mean().Val1)
-	gocv.Laplacian(in, &a.lap, gocv.MatTypeCV16S, 3, 1, 0, gocv.BorderDefault)
-	in.Close()
-	gocv.MeanStdDev(a.lap, &a.mean, &a.stddev)
-	sd := a.stddev.GetDoubleAt(0, 0)
-	q.Sharpness = round3(sd * sd)
+	nh := normaliseFace(frame, b, &a.faceBGR, &a.faceGrey)
+	q.Brightness, q.Sharpness = innerFace(a.faceGrey, &a.lap, &a.mean, &a.stddev)
 
 	// One eye in each half of the upper face (Haar), or around YuNet's eye
 	// landmarks: on a YuNet face that has not moved since a recent search,
@@ -476,3 +463,62 @@ func centre(r image.Rectangle) point {
 }
 func toPoint(p image.Point) point { return point{float64(p.X), float64(p.Y)} }
 func round3(v float64) float64    { return math.Round(v*1000) / 1000 }
+
+// normaliseFace scales frame's box b (inside the frame, at least 4 px) to
+// faceNormWidth wide into bgr, and its grey levels into grey; it returns
+// the scaled height.
+func normaliseFace(frame gocv.Mat, b image.Rectangle, bgr, grey *gocv.Mat) int {
+	roi := frame.Region(b)
+	nh := max(1, b.Dy()*faceNormWidth/b.Dx())
+	gocv.Resize(roi, bgr, image.Pt(faceNormWidth, nh), 0, 0, gocv.InterpolationArea)
+	roi.Close()
+	gocv.CvtColor(*bgr, grey, gocv.ColorBGRToGray)
+	return nh
+}
+
+// innerFace is the exposure (mean grey level) and sharpness (variance of
+// the Laplacian) of a normalised face's inner part: less hair and
+// background. lap, mean and stddev are scratch.
+func innerFace(grey gocv.Mat, lap, mean, stddev *gocv.Mat) (brightness, sharpness float64) {
+	inner := image.Rect(faceNormWidth/5, grey.Rows()/6, faceNormWidth*4/5, grey.Rows()*5/6)
+	in := grey.Region(inner)
+	defer in.Close()
+	brightness = round3(in.Mean().Val1)
+	gocv.Laplacian(in, lap, gocv.MatTypeCV16S, 3, 1, 0, gocv.BorderDefault)
+	gocv.MeanStdDev(*lap, mean, stddev)
+	sd := stddev.GetDoubleAt(0, 0)
+	return brightness, round3(sd * sd)
+}
+
+// FaceSharpness is Quality.Sharpness of the face in box of a frame (BGR;
+// grey and BGRA are read as the same grey levels): the variance of the
+// Laplacian of the inner face scaled to 160 px wide, the measure the
+// selection chose its face by. NaN when box is not a face inside the
+// frame. The liveness check compares the face a challenge starts on with
+// the chosen one.
+func FaceSharpness(frame gocv.Mat, box image.Rectangle) float64 {
+	if !box.In(image.Rect(0, 0, frame.Cols(), frame.Rows())) || box.Dx() < 4 || box.Dy() < 4 {
+		return math.NaN()
+	}
+	asBGR, bgr, grey, lap, mean, stddev := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer func() {
+		for _, m := range []*gocv.Mat{&asBGR, &bgr, &grey, &lap, &mean, &stddev} {
+			m.Close()
+		}
+	}()
+	switch frame.Channels() {
+	case 3:
+	case 1, 4:
+		code := gocv.ColorGrayToBGR
+		if frame.Channels() == 4 {
+			code = gocv.ColorBGRAToBGR
+		}
+		gocv.CvtColor(frame, &asBGR, code)
+		frame = asBGR
+	default:
+		return math.NaN()
+	}
+	normaliseFace(frame, box, &bgr, &grey)
+	_, sharp := innerFace(grey, &lap, &mean, &stddev)
+	return sharp
+}

@@ -26,6 +26,10 @@ type Face struct {
 	Frame image.Point
 	// Score is the selector's quality score (0..1), for the audit log.
 	Score float64
+	// Sharpness is the selector's sharpness of the chosen face
+	// (capture.Quality.Sharpness), 0 when unknown: the liveness challenge
+	// must start on a face about as sharp.
+	Sharpness float64
 }
 
 // Progress is what a FaceSelector reports while it looks for a face.

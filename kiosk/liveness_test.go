@@ -117,7 +117,8 @@ func TestLivenessDecisions(t *testing.T) {
 				if ev.Liveness == nil || ev.Liveness.Method != "challenge" || ev.Liveness.Live != wantLive {
 					t.Fatalf("event liveness %+v", ev.Liveness)
 				}
-				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() {
+				// The check judges its start against the chosen face's sharpness.
+				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() || lc.reqs[0].Sharpness != fakeSharpness {
 					t.Errorf("requests %+v", lc.reqs)
 				}
 			})

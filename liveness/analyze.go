@@ -28,7 +28,10 @@ func (c *Checker) Result() (Result, error) {
 		end--
 	}
 	cues.Points = aliveCount(c.frames[len(c.frames)-1])
+	cues.StartSharpness = round4(c.startSharpness)
 	switch {
+	case c.blurredStart():
+		res.Reasons = append(res.Reasons, ReasonBlurredStart)
 	case seeds-c.landmarkSeeds() < c.cfg.MinPoints:
 		res.Reasons = append(res.Reasons, ReasonTooFewPoints)
 	case len(c.frames) < c.cfg.MinFrames:
@@ -157,12 +160,15 @@ func (c *Checker) Result() (Result, error) {
 }
 
 // Done reports whether the frames so far already decide a challenge, so
-// that the caller can stop early: the head has turned at least the
-// amplitude the asked way for three frames (the geometry is measured at
-// that turn; with landmarks, only once the verdict so far is live), or it
-// has turned the wrong way. Cheap without landmarks (no homography). With
+// that the caller can stop early: the start was blurred (blurredStart),
+// the head has turned at least the amplitude the asked way for three
+// frames (the geometry is measured at that turn; with landmarks, only
+// once the verdict so far is live), or it has turned the wrong way. Cheap without landmarks (no homography). With
 // landmarks it may make later verdicts stricter (geometryConfig).
 func (c *Checker) Done() bool {
+	if c.started && c.blurredStart() {
+		return true // cannot run: no need to read on
+	}
 	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {
 		return false
 	}

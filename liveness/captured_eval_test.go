@@ -369,16 +369,21 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 		if to > 0 && start > to {
 			break
 		}
-		mats := reader.window(t, start, win)
-		if len(mats) < win {
-			closeAll(mats)
+		l := min(leadFrames(fps, start), start-from) // only where the attack is the face
+		all := reader.window(t, start-l, l+win)
+		if len(all) < l+win {
+			closeAll(all)
 			break
 		}
+		lead, mats := all[:l], all[l:]
 		windows++
 		accepted := acceptedAtStart(t, an, mats[0])
+		// The capture chose its face in the frames before (0: none it
+		// accepts, the start is not judged).
+		cfg := Config{StartSharpness: chosenSharpness(t, an, lead)}
 		for _, dir := range []Direction{Left, Right} {
 			an.Reset()
-			r, err := Check(context.Background(), Config{}, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
+			r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -388,7 +393,7 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 				t.Logf("%s accepted captured %s %s at %.1f s (asked %s, %s): %+v", det, c.kind, c.name, float64(start)/fps, dir, answer, r.Cues)
 			}
 		}
-		closeAll(mats)
+		closeAll(all)
 	}
 	if windows == 0 {
 		t.Errorf("captured %s %s: no window of %.1f s starts within its seconds (%d frames at %.1f fps)", c.kind, c.name, DefaultConfig.Window.Seconds(), win, fps)

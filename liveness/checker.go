@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
 )
 
 const (
@@ -65,6 +67,9 @@ type Checker struct {
 	// refusedEarly: the verdict when the tracked points confirmed the turn
 	// was a refusal; later verdicts need laterLookMargin (landmarks only).
 	refusedEarly bool
+	// startSharpness is the first frame's face sharpness over the chosen
+	// face's (Cues.StartSharpness), 0 when unknown.
+	startSharpness float64
 
 	prev, cur, region, work   gocv.Mat
 	prevPts, nextPts, backPts gocv.Mat
@@ -138,6 +143,10 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	if frame.Empty() || face.Empty() || !face.In(fb) {
 		return fmt.Errorf("%w: face %v in frame %v", ErrBadFrame, face, fb.Size())
 	}
+	c.startSharpness = 0
+	if c.judgesStart() {
+		c.startSharpness = nanZero(capture.FaceSharpness(frame, face) / c.cfg.StartSharpness)
+	}
 	m := int(roiMargin * float64(face.Dx()))
 	c.roi = image.Rect(face.Min.X-m, face.Min.Y-m, face.Max.X+m, face.Max.Y+m).Intersect(fb)
 	c.scale = math.Min(1, trackWidth/float64(face.Dx()))
@@ -191,6 +200,30 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	c.started = true
 	return nil
 }
+
+// blurredStart: the face in the first frame kept less than
+// minStartSharpness of the chosen face's sharpness. At a gate the capture
+// has just chosen a sharp face, and the worker, who has not seen the arrow
+// yet, still holds it still; a picture shaken, vibrated or twisted from
+// just before the prompt is blurred there, and the measures at the turn
+// then compare smeared patches with sharp ones, which on a print read as
+// a head's parallax (docs/liveness.md, thirteenth round).
+func (c *Checker) blurredStart() bool {
+	return c.judgesStart() && c.startSharpness < minStartSharpness
+}
+
+// judgesStart: a challenge that knows the chosen face's sharpness.
+func (c *Checker) judgesStart() bool {
+	return c.mode == ModeChallenge && c.cfg.StartSharpness > 0 && !math.IsInf(c.cfg.StartSharpness, 1)
+}
+
+// minStartSharpness is the least share of the chosen face's sharpness
+// (variance of the Laplacian) the first frame's face must keep: half, a
+// round number taken after measuring the share at every moment of the
+// real recordings (below half in 0.1-2 % of the talking ones' frames)
+// and in the first frames of the renders of seeds 0-1 (0.10-0.56), before
+// any evaluation ran with it (docs/liveness.md, thirteenth round).
+const minStartSharpness = 0.5
 
 // landmarkYaw is the nose's horizontal offset from the mean of the eyes and
 // mouth corners, in face widths (positive: towards the image's right).

@@ -22,7 +22,7 @@ import (
 // (audit.save_liveness_clips): <dir>/<left|right>_<UTC time>.avi, an MJPG
 // clip that `facegate liveness` and `facegate liveness eval` read back as
 // the camera of that challenge, and beside it the check's verdict and the
-// frames' real times in a .json of the same name (ClipTimes reads them).
+// frames' real times in a .json of the same name (ReadSavedClip reads them).
 // Prefixing a clip's name with what it showed (bonafide_, print_, …)
 // labels it for the evaluation.
 
@@ -44,6 +44,10 @@ type ClipRecorder struct {
 	fps       float64
 	challenge Direction
 	name      string
+	// StartSharpness is the chosen face's sharpness the check was given
+	// (Config.StartSharpness), kept in the .json so that a rerun judges
+	// the start the same way; 0 unknown. Set it before Finish.
+	StartSharpness float64
 
 	queue   chan gocv.Mat // nil until the first frame
 	encoded chan error    // the encoder's result, once queue is closed
@@ -179,10 +183,12 @@ type clipInfo struct {
 	Detector  string    `json:"detector"`
 	FPS       float64   `json:"fps"`
 	FrameMS   []float64 `json:"frame_ms"` // each frame's real time after the challenge
-	Live      bool      `json:"live"`
-	Score     float64   `json:"score"`
-	Reasons   []Reason  `json:"reasons"`
-	Cues      Cues      `json:"cues"`
+	// StartSharpness is Config.StartSharpness of the check (0 unknown).
+	StartSharpness float64  `json:"start_sharpness,omitempty"`
+	Live           bool     `json:"live"`
+	Score          float64  `json:"score"`
+	Reasons        []Reason `json:"reasons"`
+	Cues           Cues     `json:"cues"`
 }
 
 // Finish waits for the encoder and, when every frame was written and reads
@@ -230,7 +236,7 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 		return fmt.Errorf("record clip %s: %w", r.part(), err)
 	}
 	info := clipInfo{Challenge: r.challenge, Method: res.Method, Detector: detector, FPS: r.fps,
-		Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
+		StartSharpness: r.StartSharpness, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
 	for _, at := range r.at {
 		info.FrameMS = append(info.FrameMS, float64(at.Microseconds())/1000)
 	}
@@ -275,11 +281,24 @@ func verifyClip(path string, frames int) error {
 	return nil
 }
 
-// ClipTimes reads the real frame times saved beside a clip the daemon
-// named <left|right>_<time>: the .json of the same name, or, for a clip
-// labelled by a KIND_ prefix, of the name without it. ok is false when
-// there is none (any other clip plays at its nominal rate).
+// ClipTimes reads the real frame times saved beside a clip (SavedClip).
 func ClipTimes(clip string) (times []time.Duration, ok bool, err error) {
+	info, ok, err := ReadSavedClip(clip)
+	return info.Times, ok && len(info.Times) > 0, err
+}
+
+// SavedClip is what the daemon saved beside a clip for a rerun.
+type SavedClip struct {
+	Times []time.Duration // each frame's real time after the challenge
+	// StartSharpness is Config.StartSharpness of the check (0 unknown).
+	StartSharpness float64
+}
+
+// ReadSavedClip reads the .json saved beside a clip the daemon named
+// <left|right>_<time>: the .json of the same name, or, for a clip labelled
+// by a KIND_ prefix, of the name without it. ok is false when there is
+// none (any other clip plays at its nominal rate, its start unjudged).
+func ReadSavedClip(clip string) (saved SavedClip, ok bool, err error) {
 	dir, base := filepath.Split(clip)
 	stem := strings.TrimSuffix(base, filepath.Ext(base))
 	for _, name := range []string{stem, stem[strings.Index(stem, "_")+1:]} {
@@ -291,22 +310,26 @@ func ClipTimes(clip string) (times []time.Duration, ok bool, err error) {
 			continue
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("frame times of %s: %w", clip, err)
+			return SavedClip{}, false, fmt.Errorf("frame times of %s: %w", clip, err)
 		}
 		var info clipInfo
 		if err := json.Unmarshal(b, &info); err != nil {
-			return nil, false, fmt.Errorf("frame times of %s: %s.json: %w", clip, name, err)
+			return SavedClip{}, false, fmt.Errorf("frame times of %s: %s.json: %w", clip, name, err)
 		}
 		for i, ms := range info.FrameMS {
 			t := time.Duration(ms * float64(time.Millisecond))
-			if !(ms >= 0 && ms < 3.6e6) || (i > 0 && t < times[i-1]) {
-				return nil, false, fmt.Errorf("frame times of %s: %s.json: frame_ms[%d] = %v is not a time after the previous one", clip, name, i, ms)
+			if !(ms >= 0 && ms < 3.6e6) || (i > 0 && t < saved.Times[i-1]) {
+				return SavedClip{}, false, fmt.Errorf("frame times of %s: %s.json: frame_ms[%d] = %v is not a time after the previous one", clip, name, i, ms)
 			}
-			times = append(times, t)
+			saved.Times = append(saved.Times, t)
 		}
-		return times, len(times) > 0, nil
+		if !(info.StartSharpness >= 0 && info.StartSharpness < 1e9) {
+			return SavedClip{}, false, fmt.Errorf("%s: %s.json: start_sharpness = %v is not a sharpness", clip, name, info.StartSharpness)
+		}
+		saved.StartSharpness = info.StartSharpness
+		return saved, true, nil
 	}
-	return nil, false, nil
+	return SavedClip{}, false, nil
 }
 
 // PruneClips deletes the recorded clips (and their .json) in dir older than

@@ -220,6 +220,8 @@ func TestClipTimesRefusesBadTimes(t *testing.T) {
 		{`{"frame_ms": [0, 66.7, 50]}`, "frame_ms[2] = 50"},
 		{`{"frame_ms": [-1]}`, "frame_ms[0] = -1"},
 		{`{"frame_ms": "soon"}`, "left_x.json"},
+		{`{"frame_ms": [0], "start_sharpness": -3}`, "start_sharpness = -3"},
+		{`{"frame_ms": [0], "start_sharpness": 1e300}`, "start_sharpness = 1e+300"},
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "left_x.json"), []byte(tc.json), 0o640))
 		_, _, err := ClipTimes(clip)
@@ -318,4 +320,27 @@ func TestVerifyClip(t *testing.T) {
 	assert.ErrorContains(t, err, "frames readable", "a clip cut short is not published")
 	entries, _ := os.ReadDir(dir)
 	assert.Empty(t, entries)
+}
+
+// FuzzReadSavedClip: the .json beside a clip is a file anyone may have
+// edited; whatever it holds, reading it never panics, and what it gives
+// is usable: frame times from 0 that never go back, a sharpness from 0.
+func FuzzReadSavedClip(f *testing.F) {
+	for _, s := range []string{`{"frame_ms": [0, 66.7, 133.3], "start_sharpness": 412.5}`, `{"frame_ms": []}`, `{}`, `null`, `{"start_sharpness": "x"}`, `[`} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	clip := filepath.Join(dir, "right_x.avi")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "right_x.json"), b, 0o640))
+		saved, ok, err := ReadSavedClip(clip)
+		if err != nil {
+			return
+		}
+		require.True(t, ok)
+		require.True(t, saved.StartSharpness >= 0 && !math.IsInf(saved.StartSharpness, 0), "start sharpness %v", saved.StartSharpness)
+		for i, at := range saved.Times {
+			require.True(t, at >= 0 && (i == 0 || at >= saved.Times[i-1]), "times %v", saved.Times)
+		}
+	})
 }

@@ -60,12 +60,13 @@ const (
 	ReasonTooFewPoints   Reason = "too_few_points"     // cannot run: nothing to track on the face
 	ReasonFaceLost       Reason = "face_lost"          // cannot run: the tracked points were lost
 	ReasonNoFace         Reason = "no_face"            // cannot run: no face where the challenge began
+	ReasonBlurredStart   Reason = "blurred_start"      // cannot run: the face was much blurrier when the challenge began than when it was chosen
 )
 
 // Unavailable reports whether the reason means the check could not run
 // (as opposed to having run and seen an attack). Both deny.
 func (r Reason) Unavailable() bool {
-	return r == ReasonTooFewFrames || r == ReasonTooFewPoints || r == ReasonFaceLost || r == ReasonNoFace
+	return r == ReasonTooFewFrames || r == ReasonTooFewPoints || r == ReasonFaceLost || r == ReasonNoFace || r == ReasonBlurredStart
 }
 
 // Mode is what a check looks at.
@@ -105,6 +106,12 @@ type Config struct {
 	MinFrames int
 	// MinPoints is the fewest tracked points on the face.
 	MinPoints int
+	// StartSharpness is the sharpness of the face the capture chose just
+	// before the challenge (capture.Quality.Sharpness), 0 when unknown (a
+	// clip without it): a challenge whose first frame keeps less than
+	// minStartSharpness of it cannot run (blurred_start). Not a default:
+	// each check's own.
+	StartSharpness float64
 }
 
 // DefaultConfig was set on synthetic renders (liveness/synth) and physics
@@ -153,6 +160,7 @@ func (c Config) withDefaults() Config {
 	if c.MinPoints > 0 {
 		d.MinPoints = c.MinPoints
 	}
+	d.StartSharpness = c.StartSharpness
 	return d
 }
 
@@ -218,6 +226,10 @@ type Cues struct {
 	ReferenceMS int64 `json:"reference_ms"`
 	// Landmarks: YuNet landmarks drove the yaw proxy.
 	Landmarks bool `json:"landmarks"`
+	// StartSharpness is the face's sharpness in the first frame over that
+	// of the face the capture chose (Config.StartSharpness); 0 when that
+	// is unknown.
+	StartSharpness float64 `json:"start_sharpness"`
 }
 
 // Result is the verdict of one check.

@@ -69,6 +69,9 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 			if err := c.Start(frame, box, lm, at); err != nil {
 				return Result{}, err
 			}
+			if c.Done() {
+				break // the start alone decides (blurred_start)
+			}
 			continue
 		}
 		if at-c.frames[0].at > c.cfg.Window {

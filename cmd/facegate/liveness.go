@@ -136,10 +136,11 @@ func livenessDetector(fs *flag.FlagSet, detector, model string) (string, string)
 
 // checkClip runs one challenge over a clip whose first frame is where the
 // challenge was issued; a clip the daemon saved plays at its frames' real
-// times (audit.save_liveness_clips).
+// times and judges its start against the face the capture chose
+// (audit.save_liveness_clips).
 func checkClip(ctx context.Context, an *capture.Analyzer, det, path string, dir liveness.Direction) (liveness.Result, error) {
 	an.Reset()
-	times, timed, err := liveness.ClipTimes(path)
+	saved, timed, err := liveness.ReadSavedClip(path)
 	if err != nil {
 		return liveness.Result{}, err
 	}
@@ -148,10 +149,11 @@ func checkClip(ctx context.Context, an *capture.Analyzer, det, path string, dir 
 		return liveness.Result{}, err
 	}
 	defer v.Close()
-	if timed {
-		v.SetTimes(times)
+	if timed && len(saved.Times) > 0 {
+		v.SetTimes(saved.Times)
 	}
-	return liveness.Check(ctx, liveness.Config{}, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
+	cfg := liveness.Config{StartSharpness: saved.StartSharpness}
+	return liveness.Check(ctx, cfg, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
 }
 
 // flagSet reports whether the flag was given on the command line.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/liveness"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -146,6 +148,49 @@ func TestLivenessClipsOnlyOfFinishedChallenges(t *testing.T) {
 			require.NoError(t, l.Close())
 			entries, _ := os.ReadDir(dir)
 			assert.Empty(t, entries)
+		})
+	}
+}
+
+// TestDaemonCheckJudgesItsStart: the daemon's check compares the face at
+// the challenge's start with the face the capture chose (the request's
+// sharpness). Started as sharp as it, the turning head is live; had the
+// chosen face been four times sharper, the start was blurred and the
+// check cannot run. Either way the saved clip keeps that sharpness, and
+// `facegate liveness` on the clip judges its start the same way.
+func TestDaemonCheckJudgesItsStart(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		chosen  float64 // times the first frame's face sharpness
+		live    bool
+		cliCode int
+	}{{"as sharp as the chosen face", 1, true, exitOK}, {"four times blurrier than the chosen face", 4, false, exitNegative}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam, req := newTurningCamera(t)
+			req.Sharpness = tc.chosen * capture.FaceSharpness(cam.frames[0], req.Box)
+			require.Greater(t, req.Sharpness, 0.0)
+			dir := filepath.Join(t.TempDir(), "liveness-clips")
+			l := clipChecker(t, cam, dir, io.Discard)
+			defer l.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := l.CheckLiveness(ctx, req)
+			require.NoError(t, err)
+			assert.Equal(t, tc.live, res.Live, "daemon check: %+v", res)
+			if !tc.live {
+				assert.True(t, res.Unavailable)
+				assert.Equal(t, []string{"blurred_start"}, res.Reasons)
+			}
+			l.clips.finishes.Wait()
+			name := "left_" + clipTime.Format("20060102T150405.000Z")
+			saved, ok, err := liveness.ReadSavedClip(filepath.Join(dir, name+".avi"))
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, req.Sharpness, saved.StartSharpness)
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), []string{"liveness", "--json", "--video", filepath.Join(dir, name+".avi"), "--challenge", "left"}, nil, nil, &out, &errOut)
+			assert.Equal(t, tc.cliCode, code, "replayed clip: %s %s", out.String(), errOut.String())
+			assert.Equal(t, !tc.live, strings.Contains(out.String(), `"blurred_start"`), out.String())
 		})
 	}
 }

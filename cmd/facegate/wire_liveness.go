@@ -89,8 +89,9 @@ func (c *clipSaver) close() {
 // record wraps src for one check; done finishes the clip with the check's
 // verdict (err: the check failed, the clip is dropped). Finishing reads
 // the clip back, so it runs after the verdict has gone to the kiosk.
-func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string) (liveness.Frames, func(liveness.Result, error)) {
+func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, startSharpness float64) (liveness.Frames, func(liveness.Result, error)) {
 	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
+	rec.StartSharpness = startSharpness
 	return rec, func(res liveness.Result, err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -153,11 +154,13 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 	var src liveness.Frames = &cameraFrames{src: l.frames}
 	if l.clips != nil && mode == liveness.ModeChallenge {
 		var done func(liveness.Result, error)
-		src, done = l.clips.record(src, dir, l.an.Detector())
+		src, done = l.clips.record(src, dir, l.an.Detector(), req.Sharpness)
 		defer func() { done(res, err) }()
 	}
 	finder := startFinder(l.an, l.yunet, req.Box)
-	res, err = liveness.Check(ctx, l.cfg, mode, dir, finder, src)
+	cfg := l.cfg
+	cfg.StartSharpness = req.Sharpness
+	res, err = liveness.Check(ctx, cfg, mode, dir, finder, src)
 	if err != nil {
 		return kiosk.LivenessResult{}, err
 	}
