@@ -49,8 +49,11 @@ const (
 	msgIdentified = "Look at the camera"
 	msgCapturing  = "Hold still"
 	msgChecking   = "Checking…"
-	msgCooldown   = "Please wait"
-	msgStopped    = "Gate closed — out of service"
+	// msgHoldStill: the challenge began on a face much blurrier than the
+	// one chosen (liveness reason blurred_start): the worker moved early.
+	msgHoldStill = "Hold still, then turn your head as shown"
+	msgCooldown  = "Please wait"
+	msgStopped   = "Gate closed — out of service"
 )
 
 // captureCoaching is the capture section of coaching: one message for each

@@ -446,6 +446,9 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	switch verdict {
 	case livenessUnavailable:
 		o = denied(ReasonLivenessUnavailable)
+		if slices.Contains(ev.Reasons, "blurred_start") {
+			o.message = msgHoldStill
+		}
 	case livenessFailed:
 		o = denied(ReasonLivenessFailed)
 		if pad.r.NoTurn {

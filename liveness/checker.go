@@ -145,7 +145,7 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	}
 	c.startSharpness = 0
 	if c.judgesStart() {
-		c.startSharpness = nanZero(capture.FaceSharpness(frame, face) / c.cfg.StartSharpness)
+		c.startSharpness = math.Min(nanZero(capture.FaceSharpness(frame, face)/c.cfg.StartSharpness), maxStartShare)
 	}
 	m := int(roiMargin * float64(face.Dx()))
 	c.roi = image.Rect(face.Min.X-m, face.Min.Y-m, face.Max.X+m, face.Max.Y+m).Intersect(fb)
@@ -212,10 +212,16 @@ func (c *Checker) blurredStart() bool {
 	return c.judgesStart() && c.startSharpness < minStartSharpness
 }
 
-// judgesStart: a challenge that knows the chosen face's sharpness.
+// judgesStart: a challenge that knows the chosen face's sharpness (a
+// variance of the Laplacian below 1 is no face's: unknown).
 func (c *Checker) judgesStart() bool {
-	return c.mode == ModeChallenge && c.cfg.StartSharpness > 0 && !math.IsInf(c.cfg.StartSharpness, 1)
+	return c.mode == ModeChallenge && c.cfg.StartSharpness >= 1 && !math.IsInf(c.cfg.StartSharpness, 1)
 }
+
+// maxStartShare caps Cues.StartSharpness: a first frame far sharper than
+// the chosen face says nothing more, and the cue must stay a number in
+// JSON.
+const maxStartShare = 100.0
 
 // minStartSharpness is the least share of the chosen face's sharpness
 // (variance of the Laplacian) the first frame's face must keep: half, a

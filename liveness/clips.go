@@ -44,10 +44,10 @@ type ClipRecorder struct {
 	fps       float64
 	challenge Direction
 	name      string
-	// StartSharpness is the chosen face's sharpness the check was given
+	// ChosenSharpness is the chosen face's sharpness the check was given
 	// (Config.StartSharpness), kept in the .json so that a rerun judges
 	// the start the same way; 0 unknown. Set it before Finish.
-	StartSharpness float64
+	ChosenSharpness float64
 
 	queue   chan gocv.Mat // nil until the first frame
 	encoded chan error    // the encoder's result, once queue is closed
@@ -183,12 +183,13 @@ type clipInfo struct {
 	Detector  string    `json:"detector"`
 	FPS       float64   `json:"fps"`
 	FrameMS   []float64 `json:"frame_ms"` // each frame's real time after the challenge
-	// StartSharpness is Config.StartSharpness of the check (0 unknown).
-	StartSharpness float64  `json:"start_sharpness,omitempty"`
-	Live           bool     `json:"live"`
-	Score          float64  `json:"score"`
-	Reasons        []Reason `json:"reasons"`
-	Cues           Cues     `json:"cues"`
+	// ChosenSharpness is Config.StartSharpness of the check (0 unknown);
+	// cues.start_sharpness is the first frame's share of it.
+	ChosenSharpness float64  `json:"chosen_sharpness,omitempty"`
+	Live            bool     `json:"live"`
+	Score           float64  `json:"score"`
+	Reasons         []Reason `json:"reasons"`
+	Cues            Cues     `json:"cues"`
 }
 
 // Finish waits for the encoder and, when every frame was written and reads
@@ -236,7 +237,7 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 		return fmt.Errorf("record clip %s: %w", r.part(), err)
 	}
 	info := clipInfo{Challenge: r.challenge, Method: res.Method, Detector: detector, FPS: r.fps,
-		StartSharpness: r.StartSharpness, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
+		ChosenSharpness: r.ChosenSharpness, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
 	for _, at := range r.at {
 		info.FrameMS = append(info.FrameMS, float64(at.Microseconds())/1000)
 	}
@@ -290,8 +291,8 @@ func ClipTimes(clip string) (times []time.Duration, ok bool, err error) {
 // SavedClip is what the daemon saved beside a clip for a rerun.
 type SavedClip struct {
 	Times []time.Duration // each frame's real time after the challenge
-	// StartSharpness is Config.StartSharpness of the check (0 unknown).
-	StartSharpness float64
+	// ChosenSharpness is Config.StartSharpness of the check (0 unknown).
+	ChosenSharpness float64
 }
 
 // ReadSavedClip reads the .json saved beside a clip the daemon named
@@ -323,10 +324,10 @@ func ReadSavedClip(clip string) (saved SavedClip, ok bool, err error) {
 			}
 			saved.Times = append(saved.Times, t)
 		}
-		if !(info.StartSharpness >= 0 && info.StartSharpness < 1e9) {
-			return SavedClip{}, false, fmt.Errorf("%s: %s.json: start_sharpness = %v is not a sharpness", clip, name, info.StartSharpness)
+		if v := info.ChosenSharpness; v != 0 && !(v >= 1 && v < 1e9) {
+			return SavedClip{}, false, fmt.Errorf("%s: %s.json: chosen_sharpness = %v is not a face's sharpness (0 unknown, else 1 to 1e9)", clip, name, v)
 		}
-		saved.StartSharpness = info.StartSharpness
+		saved.ChosenSharpness = info.ChosenSharpness
 		return saved, true, nil
 	}
 	return SavedClip{}, false, nil

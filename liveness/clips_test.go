@@ -220,8 +220,9 @@ func TestClipTimesRefusesBadTimes(t *testing.T) {
 		{`{"frame_ms": [0, 66.7, 50]}`, "frame_ms[2] = 50"},
 		{`{"frame_ms": [-1]}`, "frame_ms[0] = -1"},
 		{`{"frame_ms": "soon"}`, "left_x.json"},
-		{`{"frame_ms": [0], "start_sharpness": -3}`, "start_sharpness = -3"},
-		{`{"frame_ms": [0], "start_sharpness": 1e300}`, "start_sharpness = 1e+300"},
+		{`{"frame_ms": [0], "chosen_sharpness": -3}`, "chosen_sharpness = -3"},
+		{`{"frame_ms": [0], "chosen_sharpness": 1e300}`, "chosen_sharpness = 1e+300"},
+		{`{"frame_ms": [0], "chosen_sharpness": 5e-324}`, "chosen_sharpness = 5e-324"},
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "left_x.json"), []byte(tc.json), 0o640))
 		_, _, err := ClipTimes(clip)
@@ -324,9 +325,10 @@ func TestVerifyClip(t *testing.T) {
 
 // FuzzReadSavedClip: the .json beside a clip is a file anyone may have
 // edited; whatever it holds, reading it never panics, and what it gives
-// is usable: frame times from 0 that never go back, a sharpness from 0.
+// is usable: frame times from 0 that never go back, a face's sharpness
+// or 0 (unknown).
 func FuzzReadSavedClip(f *testing.F) {
-	for _, s := range []string{`{"frame_ms": [0, 66.7, 133.3], "start_sharpness": 412.5}`, `{"frame_ms": []}`, `{}`, `null`, `{"start_sharpness": "x"}`, `[`} {
+	for _, s := range []string{`{"frame_ms": [0, 66.7, 133.3], "chosen_sharpness": 412.5}`, `{"frame_ms": []}`, `{}`, `null`, `{"chosen_sharpness": "x"}`, `[`} {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
@@ -338,7 +340,7 @@ func FuzzReadSavedClip(f *testing.F) {
 			return
 		}
 		require.True(t, ok)
-		require.True(t, saved.StartSharpness >= 0 && !math.IsInf(saved.StartSharpness, 0), "start sharpness %v", saved.StartSharpness)
+		require.True(t, saved.ChosenSharpness == 0 || (saved.ChosenSharpness >= 1 && saved.ChosenSharpness < 1e9), "chosen sharpness %v", saved.ChosenSharpness)
 		for i, at := range saved.Times {
 			require.True(t, at >= 0 && (i == 0 || at >= saved.Times[i-1]), "times %v", saved.Times)
 		}

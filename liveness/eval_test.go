@@ -228,7 +228,9 @@ type attackKind struct {
 	// held renders, from the same draws, the picture as the attacker held
 	// it still for the capture, for kinds already moving at the prompt:
 	// frame 0 is the face the capture chose (Config.StartSharpness). Nil:
-	// the picture is still at frame 0, which is then that face.
+	// the picture is still at frame 0, which is then that face. An
+	// attacker who keeps it moving through the capture too is not
+	// rendered (docs/liveness.md, thirteenth round): those kinds stay open.
 	held render
 }
 
@@ -527,10 +529,10 @@ var attackKinds = []attackKind{
 	{name: "print, flat, turned on through the window, glossy, twisted in its plane, camera noise", target: 0, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, twisted)), open: true},
 	{name: "print, bent, turned on through the window, glossy, vibrated, camera noise", target: 0.05, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, false, vibrated)), open: true},
 	{name: "print, flat, turned on through the window, glossy, vibrated until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, vibrated), held: wobbledPrint(keepTurningMotion, glossy, false, false, vibrated)},
-	{name: "print, flat, turned on through the window, glossy, twisted until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, twisted), held: wobbledPrint(keepTurningMotion, glossy, false, false, twisted)},
+	{name: "print, flat, turned on through the window, glossy, twisted until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, twisted), open: true, held: wobbledPrint(keepTurningMotion, glossy, false, false, twisted)},
 	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, true, vibrated), held: wobbledPrint(keepTurningMotion, glossy, true, false, vibrated)},
-	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), held: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
-	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), held: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
+	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
+	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
 	{name: "print, flat, turned on through the window, glossy, shaken, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)), open: true},
 	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {

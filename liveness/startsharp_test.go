@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"context"
+	"encoding/json"
 	"image"
 	"math"
 	"slices"
@@ -84,4 +85,22 @@ func TestFaceSharpnessIsTheSelectionsMeasure(t *testing.T) {
 		m.Close()
 	}
 	assert.True(t, math.IsNaN(capture.FaceSharpness(bgr, face.Add(image.Pt(bgr.Cols(), 0)))))
+}
+
+// TestStartShareStaysANumber: a chosen sharpness no face has (below 1, an
+// edited clip's .json) is unknown, and a first frame far sharper than the
+// chosen face caps the cue, so that the result is always valid JSON.
+func TestStartShareStaysANumber(t *testing.T) {
+	for _, chosen := range []float64{5e-324, 0.5, 1, math.Inf(1), math.NaN(), -3} {
+		frames, face := turnFrames(t, 20*math.Pi/180)
+		r, err := Check(context.Background(), Config{StartSharpness: chosen}, ModeChallenge, Left, boxFinder(face), frames)
+		require.NoError(t, err)
+		_, err = json.Marshal(r)
+		require.NoError(t, err, "chosen %v: cues %+v", chosen, r.Cues)
+		assert.LessOrEqual(t, r.Cues.StartSharpness, maxStartShare)
+		assert.True(t, r.Live, "chosen %v: %v", chosen, r.Reasons)
+		if chosen < 1 || math.IsNaN(chosen) || math.IsInf(chosen, 1) {
+			assert.Zero(t, r.Cues.StartSharpness, "chosen %v is unknown", chosen)
+		}
+	}
 }

@@ -186,7 +186,7 @@ func TestDaemonCheckJudgesItsStart(t *testing.T) {
 			saved, ok, err := liveness.ReadSavedClip(filepath.Join(dir, name+".avi"))
 			require.NoError(t, err)
 			require.True(t, ok)
-			assert.Equal(t, req.Sharpness, saved.StartSharpness)
+			assert.Equal(t, req.Sharpness, saved.ChosenSharpness)
 			var out, errOut bytes.Buffer
 			code := run(context.Background(), []string{"liveness", "--json", "--video", filepath.Join(dir, name+".avi"), "--challenge", "left"}, nil, nil, &out, &errOut)
 			assert.Equal(t, tc.cliCode, code, "replayed clip: %s %s", out.String(), errOut.String())

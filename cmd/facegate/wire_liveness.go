@@ -91,7 +91,7 @@ func (c *clipSaver) close() {
 // the clip back, so it runs after the verdict has gone to the kiosk.
 func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, startSharpness float64) (liveness.Frames, func(liveness.Result, error)) {
 	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
-	rec.StartSharpness = startSharpness
+	rec.ChosenSharpness = startSharpness
 	return rec, func(res liveness.Result, err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
