@@ -163,8 +163,9 @@ func (c *Checker) Result() (Result, error) {
 // that the caller can stop early: the start was blurred (blurredStart),
 // the head has turned at least the amplitude the asked way for three
 // frames (the geometry is measured at that turn; with landmarks, only
-// once the verdict so far is live), or it has turned the wrong way. Cheap without landmarks (no homography). With
-// landmarks it may make later verdicts stricter (geometryConfig).
+// once the verdict so far is live), or it has turned the wrong way.
+// Cheap without landmarks (no homography). With landmarks it may make
+// later verdicts stricter (geometryConfig).
 func (c *Checker) Done() bool {
 	if c.started && c.blurredStart() {
 		return true // cannot run: no need to read on

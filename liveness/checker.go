@@ -203,11 +203,13 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 
 // blurredStart: the face in the first frame kept less than
 // minStartSharpness of the chosen face's sharpness. At a gate the capture
-// has just chosen a sharp face, and the worker, who has not seen the arrow
-// yet, still holds it still; a picture shaken, vibrated or twisted from
-// just before the prompt is blurred there, and the measures at the turn
-// then compare smeared patches with sharp ones, which on a print read as
-// a head's parallax (docs/liveness.md, thirteenth round).
+// chose its face a moment before, and the worker, who has not seen the
+// arrow yet, still stands as then; a picture held still for the capture
+// and shaken, vibrated or twisted from just before the prompt is blurred
+// there, and the measures at the turn would compare smeared patches with
+// sharp ones, which on a print read as a head's parallax. A picture kept
+// moving through the capture is not caught: the chosen face is as
+// blurred (docs/liveness.md, thirteenth round).
 func (c *Checker) blurredStart() bool {
 	return c.judgesStart() && c.startSharpness < minStartSharpness
 }

@@ -311,21 +311,21 @@ func ReadSavedClip(clip string) (saved SavedClip, ok bool, err error) {
 			continue
 		}
 		if err != nil {
-			return SavedClip{}, false, fmt.Errorf("frame times of %s: %w", clip, err)
+			return SavedClip{}, false, fmt.Errorf("saved clip %s: %w", clip, err)
 		}
 		var info clipInfo
 		if err := json.Unmarshal(b, &info); err != nil {
-			return SavedClip{}, false, fmt.Errorf("frame times of %s: %s.json: %w", clip, name, err)
+			return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: %w", clip, name, err)
 		}
 		for i, ms := range info.FrameMS {
 			t := time.Duration(ms * float64(time.Millisecond))
 			if !(ms >= 0 && ms < 3.6e6) || (i > 0 && t < saved.Times[i-1]) {
-				return SavedClip{}, false, fmt.Errorf("frame times of %s: %s.json: frame_ms[%d] = %v is not a time after the previous one", clip, name, i, ms)
+				return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: frame_ms[%d] = %v is not a time after the previous one", clip, name, i, ms)
 			}
 			saved.Times = append(saved.Times, t)
 		}
 		if v := info.ChosenSharpness; v != 0 && !(v >= 1 && v < 1e9) {
-			return SavedClip{}, false, fmt.Errorf("%s: %s.json: chosen_sharpness = %v is not a face's sharpness (0 unknown, else 1 to 1e9)", clip, name, v)
+			return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: chosen_sharpness = %v is not a face's sharpness (0 unknown, else 1 to 1e9)", clip, name, v)
 		}
 		saved.ChosenSharpness = info.ChosenSharpness
 		return saved, true, nil

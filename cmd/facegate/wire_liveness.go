@@ -89,9 +89,9 @@ func (c *clipSaver) close() {
 // record wraps src for one check; done finishes the clip with the check's
 // verdict (err: the check failed, the clip is dropped). Finishing reads
 // the clip back, so it runs after the verdict has gone to the kiosk.
-func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, startSharpness float64) (liveness.Frames, func(liveness.Result, error)) {
+func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, chosenSharpness float64) (liveness.Frames, func(liveness.Result, error)) {
 	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
-	rec.ChosenSharpness = startSharpness
+	rec.ChosenSharpness = chosenSharpness
 	return rec, func(res liveness.Result, err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
