@@ -465,14 +465,21 @@ func toPoint(p image.Point) point { return point{float64(p.X), float64(p.Y)} }
 func round3(v float64) float64    { return math.Round(v*1000) / 1000 }
 
 // normaliseFace scales frame's box b (inside the frame, at least 4 px) to
-// faceNormWidth wide into bgr, and its grey levels into grey; it returns
-// the scaled height.
-func normaliseFace(frame gocv.Mat, b image.Rectangle, bgr, grey *gocv.Mat) int {
+// faceNormWidth wide into scaled, and its grey levels into grey (BGR, or
+// grey or BGRA); it returns the scaled height.
+func normaliseFace(frame gocv.Mat, b image.Rectangle, scaled, grey *gocv.Mat) int {
 	roi := frame.Region(b)
 	nh := max(1, b.Dy()*faceNormWidth/b.Dx())
-	gocv.Resize(roi, bgr, image.Pt(faceNormWidth, nh), 0, 0, gocv.InterpolationArea)
+	gocv.Resize(roi, scaled, image.Pt(faceNormWidth, nh), 0, 0, gocv.InterpolationArea)
 	roi.Close()
-	gocv.CvtColor(*bgr, grey, gocv.ColorBGRToGray)
+	switch scaled.Channels() {
+	case 1:
+		scaled.CopyTo(grey)
+	case 4:
+		gocv.CvtColor(*scaled, grey, gocv.ColorBGRAToGray)
+	default:
+		gocv.CvtColor(*scaled, grey, gocv.ColorBGRToGray)
+	}
 	return nh
 }
 
@@ -490,35 +497,28 @@ func innerFace(grey gocv.Mat, lap, mean, stddev *gocv.Mat) (brightness, sharpnes
 	return brightness, round3(sd * sd)
 }
 
-// FaceSharpness is Quality.Sharpness of the face in box of a frame (BGR;
-// grey and BGRA are read as the same grey levels): the variance of the
+// FaceSharpness is Quality.Sharpness of the face in box of an 8-bit frame
+// (BGR; grey and BGRA give the same grey levels): the variance of the
 // Laplacian of the inner face scaled to 160 px wide, the measure the
 // selection chose its face by. NaN when box is not a face inside the
-// frame. The liveness check compares the face a challenge starts on with
-// the chosen one.
+// frame, or the frame is not 8-bit grey, BGR or BGRA. The liveness check
+// compares the face a challenge starts on with the chosen one.
 func FaceSharpness(frame gocv.Mat, box image.Rectangle) float64 {
-	if !box.In(image.Rect(0, 0, frame.Cols(), frame.Rows())) || box.Dx() < 4 || box.Dy() < 4 {
-		return math.NaN()
-	}
-	asBGR, bgr, grey, lap, mean, stddev := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
-	defer func() {
-		for _, m := range []*gocv.Mat{&asBGR, &bgr, &grey, &lap, &mean, &stddev} {
-			m.Close()
-		}
-	}()
-	switch frame.Channels() {
-	case 3:
-	case 1, 4:
-		code := gocv.ColorGrayToBGR
-		if frame.Channels() == 4 {
-			code = gocv.ColorBGRAToBGR
-		}
-		gocv.CvtColor(frame, &asBGR, code)
-		frame = asBGR
+	switch frame.Type() {
+	case gocv.MatTypeCV8UC1, gocv.MatTypeCV8UC3, gocv.MatTypeCV8UC4:
 	default:
 		return math.NaN()
 	}
-	normaliseFace(frame, box, &bgr, &grey)
+	if !box.In(image.Rect(0, 0, frame.Cols(), frame.Rows())) || box.Dx() < 4 || box.Dy() < 4 {
+		return math.NaN()
+	}
+	scaled, grey, lap, mean, stddev := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer func() {
+		for _, m := range []*gocv.Mat{&scaled, &grey, &lap, &mean, &stddev} {
+			m.Close()
+		}
+	}()
+	normaliseFace(frame, box, &scaled, &grey)
 	_, sharp := innerFace(grey, &lap, &mean, &stddev)
 	return sharp
 }

@@ -282,12 +282,6 @@ func verifyClip(path string, frames int) error {
 	return nil
 }
 
-// ClipTimes reads the real frame times saved beside a clip (SavedClip).
-func ClipTimes(clip string) (times []time.Duration, ok bool, err error) {
-	info, ok, err := ReadSavedClip(clip)
-	return info.Times, ok && len(info.Times) > 0, err
-}
-
 // SavedClip is what the daemon saved beside a clip for a rerun.
 type SavedClip struct {
 	Times []time.Duration // each frame's real time after the challenge

@@ -200,10 +200,11 @@ func TestSavedClipPlaysAtItsRealTimes(t *testing.T) {
 		require.NoError(t, err)
 		defer v.Close()
 		if timed {
-			times, ok, err := ClipTimes(labelled)
+			saved, ok, err := ReadSavedClip(labelled)
 			require.NoError(t, err)
 			require.True(t, ok, "the .json beside the clip, found through its label")
-			v.SetTimes(times)
+			require.NotEmpty(t, saved.Times)
+			v.SetTimes(saved.Times)
 		}
 		r, err := Check(context.Background(), Config{}, ModeChallenge, Left, boxFinder(face), v)
 		require.NoError(t, err)
@@ -213,7 +214,7 @@ func TestSavedClipPlaysAtItsRealTimes(t *testing.T) {
 	assert.Equal(t, daemon.Reasons, replay(true).Reasons)
 }
 
-func TestClipTimesRefusesBadTimes(t *testing.T) {
+func TestReadSavedClipRefusesBadValues(t *testing.T) {
 	dir := t.TempDir()
 	clip := filepath.Join(dir, "left_x.avi")
 	for _, tc := range []struct{ json, err string }{
@@ -225,17 +226,17 @@ func TestClipTimesRefusesBadTimes(t *testing.T) {
 		{`{"frame_ms": [0], "chosen_sharpness": 5e-324}`, "chosen_sharpness = 5e-324"},
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "left_x.json"), []byte(tc.json), 0o640))
-		_, _, err := ClipTimes(clip)
+		_, _, err := ReadSavedClip(clip)
 		assert.ErrorContains(t, err, tc.err, tc.json)
 	}
-	_, ok, err := ClipTimes(filepath.Join(dir, "right_y.avi"))
+	_, ok, err := ReadSavedClip(filepath.Join(dir, "right_y.avi"))
 	assert.NoError(t, err)
 	assert.False(t, ok, "no .json: the nominal rate")
 	// A clip the daemon did not name is never paired with a .json that
 	// happens to sit beside it.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "clip.json"), []byte("not json"), 0o640))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "my_clip.json"), []byte("not json"), 0o640))
-	_, ok, err = ClipTimes(filepath.Join(dir, "my_clip.mp4"))
+	_, ok, err = ReadSavedClip(filepath.Join(dir, "my_clip.mp4"))
 	assert.NoError(t, err)
 	assert.False(t, ok)
 }

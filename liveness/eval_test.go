@@ -679,10 +679,10 @@ func evaluateAttacks(t *testing.T, det string) {
 // heldSharpness is the sharpness of the face in frame 0 of draw, the
 // picture held still for the capture: the face a check would start from
 // there (the capture's best, else the largest), 0 with none. Taken even
-// where the capture would not accept that face (Haar finds no eyes on
-// some rendered prints): the attacker holds still for the capture, which
-// is what is emulated, and a picture the capture refuses never reaches
-// the challenge at a gate anyway.
+// where the capture would not accept that face (some rendered prints):
+// the attacker holds still for the capture, which is what is emulated,
+// and a picture the capture refuses never reaches the challenge at a
+// gate anyway.
 func heldSharpness(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
 	t.Helper()
 	m := gocv.NewMat()
@@ -890,13 +890,8 @@ func readWindow(t *testing.T, v *VideoFrames, start, n int) []gocv.Mat {
 	return mats
 }
 
-// onScreen shows recorded frames on a hand-held phone (bezel, moiré,
-// glare, tremor) in a 640x480 camera frame: a replay attack.
-func onScreen(rng *rand.Rand, src []gocv.Mat, bg gocv.Mat) []gocv.Mat {
-	return newPhone(rng).show(src, bg)
-}
-
-// phone is a hand-held phone replaying a recording (onScreen).
+// phone is a hand-held phone replaying a recording (bezel, moiré, glare,
+// tremor) in a 640x480 camera frame: a replay attack.
 type phone struct {
 	shake                   int64
 	bezel                   int
@@ -915,18 +910,17 @@ func newPhone(rng *rand.Rand) phone {
 // show renders src on the phone, the hand's tremor starting afresh.
 func (p phone) show(src []gocv.Mat, bg gocv.Mat) []gocv.Mat {
 	sh := synth.NewShake(p.shake, 0.8, 0.3)
-	bezel, period, strength, scale, gx, gy := p.bezel, p.period, p.strength, p.scale, p.glareX, p.glareY
 	out := make([]gocv.Mat, len(src))
 	scr := gocv.NewMat()
 	defer scr.Close()
 	for i, f := range src {
 		sh.Step()
-		synth.Screen(f, &scr, bezel, period, strength)
-		m := synth.PlanePose(image.Pt(scr.Cols(), scr.Rows()), 0, 0, sh.Rot*math.Pi/180, scale, 320+sh.X, 240+sh.Y, 640)
+		synth.Screen(f, &scr, p.bezel, p.period, p.strength)
+		m := synth.PlanePose(image.Pt(scr.Cols(), scr.Rows()), 0, 0, sh.Rot*math.Pi/180, p.scale, 320+sh.X, 240+sh.Y, 640)
 		out[i] = gocv.NewMat()
 		synth.OverBackground(scr, bg, &out[i], m)
 		m.Close()
-		synth.Glare(&out[i], image.Pt(int(gx+3*sh.X), int(gy)), 35, 0.5)
+		synth.Glare(&out[i], image.Pt(int(p.glareX+3*sh.X), int(p.glareY)), 35, 0.5)
 	}
 	return out
 }

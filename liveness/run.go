@@ -201,7 +201,7 @@ type VideoFrames struct {
 }
 
 // SetTimes gives each frame's real time after the challenge (a saved
-// clip's, ClipTimes): a clip plays at its nominal rate where the camera's
+// clip's, ReadSavedClip): a clip plays at its nominal rate where the camera's
 // frames came when they came.
 func (v *VideoFrames) SetTimes(t []time.Duration) { v.times = t }
 

@@ -17,8 +17,9 @@ import (
 )
 
 // TestBlurredStartCannotRun: at a gate the challenge starts right after
-// the capture chose a sharp face. A first frame much blurrier than that
-// face (a picture shaken, vibrated or twisted from before the prompt)
+// the capture chose its face. A first frame much blurrier than that face
+// (a picture held still for the capture, then shaken, vibrated or
+// twisted from before the prompt)
 // cannot run (blurred_start, which denies without counting towards the
 // lockout); without the chosen face's sharpness (a clip) the start is
 // not judged, and the passive cue never judges it.
@@ -70,10 +71,10 @@ func TestBlurredStartCannotRun(t *testing.T) {
 	}
 }
 
-// TestFaceSharpnessIsTheSelectionsMeasure: the start is compared with the
-// chosen face by the measure the selection chose it by, on BGR, grey and
-// BGRA frames alike; a box outside the frame has none.
-func TestFaceSharpnessIsTheSelectionsMeasure(t *testing.T) {
+// TestFaceSharpnessOfAnyFrame: the start's sharpness reads the same on
+// BGR, grey and BGRA frames; a box outside the frame, or a frame that is
+// not 8-bit, has none.
+func TestFaceSharpnessOfAnyFrame(t *testing.T) {
 	frames, face := turnFrames(t, 0)
 	bgr := frames.Mats[0]
 	want := capture.FaceSharpness(bgr, face)
@@ -85,6 +86,10 @@ func TestFaceSharpnessIsTheSelectionsMeasure(t *testing.T) {
 		m.Close()
 	}
 	assert.True(t, math.IsNaN(capture.FaceSharpness(bgr, face.Add(image.Pt(bgr.Cols(), 0)))))
+	wide := gocv.NewMat()
+	defer wide.Close()
+	bgr.ConvertTo(&wide, gocv.MatTypeCV32FC3)
+	assert.True(t, math.IsNaN(capture.FaceSharpness(wide, face)), "a float frame")
 }
 
 // TestStartShareStaysANumber: a chosen sharpness no face has (below 1, an
