@@ -487,38 +487,11 @@ func normaliseFace(frame gocv.Mat, b image.Rectangle, scaled, grey *gocv.Mat) in
 // the Laplacian) of a normalised face's inner part: less hair and
 // background. lap, mean and stddev are scratch.
 func innerFace(grey gocv.Mat, lap, mean, stddev *gocv.Mat) (brightness, sharpness float64) {
-	inner := image.Rect(faceNormWidth/5, grey.Rows()/6, faceNormWidth*4/5, grey.Rows()*5/6)
-	in := grey.Region(inner)
+	in := grey.Region(innerRect(faceNormWidth, grey.Rows()))
 	defer in.Close()
 	brightness = round3(in.Mean().Val1)
 	gocv.Laplacian(in, lap, gocv.MatTypeCV16S, 3, 1, 0, gocv.BorderDefault)
 	gocv.MeanStdDev(*lap, mean, stddev)
 	sd := stddev.GetDoubleAt(0, 0)
 	return brightness, round3(sd * sd)
-}
-
-// FaceSharpness is Quality.Sharpness of the face in box of an 8-bit frame
-// (BGR; grey and BGRA give the same grey levels): the variance of the
-// Laplacian of the inner face scaled to 160 px wide, the measure the
-// selection chose its face by. NaN when box is not a face inside the
-// frame, or the frame is not 8-bit grey, BGR or BGRA. The liveness check
-// compares the face a challenge starts on with the chosen one.
-func FaceSharpness(frame gocv.Mat, box image.Rectangle) float64 {
-	switch frame.Type() {
-	case gocv.MatTypeCV8UC1, gocv.MatTypeCV8UC3, gocv.MatTypeCV8UC4:
-	default:
-		return math.NaN()
-	}
-	if !box.In(image.Rect(0, 0, frame.Cols(), frame.Rows())) || box.Dx() < 4 || box.Dy() < 4 {
-		return math.NaN()
-	}
-	scaled, grey, lap, mean, stddev := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
-	defer func() {
-		for _, m := range []*gocv.Mat{&scaled, &grey, &lap, &mean, &stddev} {
-			m.Close()
-		}
-	}()
-	normaliseFace(frame, box, &scaled, &grey)
-	_, sharp := innerFace(grey, &lap, &mean, &stddev)
-	return sharp
 }

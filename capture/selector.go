@@ -28,13 +28,17 @@ type SelectorConfig struct {
 
 // Selection is the face chosen for one session. It holds no OpenCV memory.
 type Selection struct {
-	JPEG       []byte          // 960x720 JPEG of Crop
-	Face       image.Rectangle // the face, source pixels
-	Crop       image.Rectangle // the 4:3 source box that was scaled to 960x720
-	Frame      image.Point     // size of the source frame
-	Score      float64         // 0..1
-	Quality    Quality         // measured values of the chosen face
-	CapturedAt time.Time       // when the chosen frame was read from the camera
+	JPEG    []byte          // 960x720 JPEG of Crop
+	Face    image.Rectangle // the face, source pixels
+	Crop    image.Rectangle // the 4:3 source box that was scaled to 960x720
+	Frame   image.Point     // size of the source frame
+	Score   float64         // 0..1
+	Quality Quality         // measured values of the chosen face
+	// Detail is the chosen face's FaceDetail (0 when it cannot be
+	// measured): a liveness challenge must start on a face about as
+	// detailed.
+	Detail     float64
+	CapturedAt time.Time // when the chosen frame was read from the camera
 	// Faces is the most faces seen in one frame during the selection (a
 	// tailgating guard for the caller).
 	Faces int
@@ -326,6 +330,9 @@ func (s *Selector) finish(sel Selection, faces, frames int) (Selection, error) {
 		return Selection{}, err
 	}
 	sel.JPEG, sel.Crop, sel.Faces, sel.Frames = jpeg, box, faces, frames
+	if d := FaceDetail(s.best, sel.Face.Intersect(image.Rect(0, 0, s.best.Cols(), s.best.Rows()))); d > 0 {
+		sel.Detail = d // not NaN
+	}
 	return sel, nil
 }
 

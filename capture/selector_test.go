@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image"
 	"image/jpeg"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,11 @@ func TestSelectFaceKeepsBestOverWindow(t *testing.T) {
 	}
 	if sel.Faces != 1 || sel.Score <= 0 || !sel.Face.In(sel.Crop) || sel.Frame != image.Pt(640, 360) {
 		t.Fatalf("selection %+v", sel)
+	}
+	// The liveness challenge compares its start with the chosen face.
+	chosen := src.frames[int(math.Round(sel.CapturedAt.Sub(src.start).Seconds()*15))]
+	if want := FaceDetail(chosen, sel.Face); !(want > 0) || sel.Detail != want {
+		t.Fatalf("detail %v, want the chosen face's %v", sel.Detail, want)
 	}
 	if len(s.Boxes()) != 1 {
 		t.Fatalf("preview boxes %v", s.Boxes())

@@ -26,10 +26,10 @@ type Face struct {
 	Frame image.Point
 	// Score is the selector's quality score (0..1), for the audit log.
 	Score float64
-	// Sharpness is the selector's sharpness of the chosen face
-	// (capture.Quality.Sharpness), 0 when unknown: the liveness challenge
-	// must start on a face about as sharp.
-	Sharpness float64
+	// Detail is the chosen face's fine detail (capture.Selection.Detail),
+	// 0 when unknown: the liveness challenge must start on a face about
+	// as sharp.
+	Detail float64
 }
 
 // Progress is what a FaceSelector reports while it looks for a face.

@@ -41,8 +41,8 @@ type LivenessRequest struct {
 	// Box is the chosen face in frame coordinates; Frame the frame size.
 	Box   image.Rectangle
 	Frame image.Point
-	// Sharpness is the chosen face's (Face.Sharpness), 0 when unknown.
-	Sharpness float64
+	// Detail is the chosen face's (Face.Detail), 0 when unknown.
+	Detail float64
 }
 
 // LivenessResult is a check's verdict.
@@ -365,7 +365,7 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 		k.metrics.liveness.WithLabelValues(livenessLocked).Inc()
 		return denied(ReasonLivenessLocked)
 	}
-	req := LivenessRequest{Mode: method, Box: s.face.Box, Frame: s.face.Frame, Sharpness: s.face.Sharpness}
+	req := LivenessRequest{Mode: method, Box: s.face.Box, Frame: s.face.Frame, Detail: s.face.Detail}
 	if method == LivenessChallenge {
 		req.Challenge = k.pad.challenge()
 		k.pad.showing.Store(true)

@@ -120,7 +120,7 @@ func TestLivenessDecisions(t *testing.T) {
 					t.Fatalf("event liveness %+v", ev.Liveness)
 				}
 				// The check judges its start against the chosen face's sharpness.
-				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() || lc.reqs[0].Sharpness != fakeSharpness {
+				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() || lc.reqs[0].Detail != fakeDetail {
 					t.Errorf("requests %+v", lc.reqs)
 				}
 			})

@@ -67,7 +67,7 @@ type Checker struct {
 	// refusedEarly: the verdict when the tracked points confirmed the turn
 	// was a refusal; later verdicts need laterLookMargin (landmarks only).
 	refusedEarly bool
-	// startSharpness is the first frame's face sharpness over the chosen
+	// startSharpness is the first frame's face detail over the chosen
 	// face's (Cues.StartSharpness), 0 when unknown.
 	startSharpness float64
 
@@ -145,7 +145,7 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	}
 	c.startSharpness = 0
 	if c.judgesStart() {
-		c.startSharpness = math.Min(nanZero(capture.FaceSharpness(frame, face)/c.cfg.StartSharpness), maxStartShare)
+		c.startSharpness = math.Min(nanZero(capture.FaceDetail(frame, face)/c.cfg.StartDetail), maxStartShare)
 	}
 	m := int(roiMargin * float64(face.Dx()))
 	c.roi = image.Rect(face.Min.X-m, face.Min.Y-m, face.Max.X+m, face.Max.Y+m).Intersect(fb)
@@ -202,35 +202,44 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 }
 
 // blurredStart: the face in the first frame kept less than
-// minStartSharpness of the chosen face's sharpness. At a gate the capture
+// minStartSharpness of the chosen face's detail. At a gate the capture
 // chose its face a moment before, and the worker, who has not seen the
 // arrow yet, still stands as then; a picture held still for the capture
 // and shaken, vibrated or twisted from just before the prompt is blurred
 // there, and the measures at the turn would compare smeared patches with
 // sharp ones, which on a print read as a head's parallax. A picture kept
 // moving through the capture is not caught: the chosen face is as
-// blurred (docs/liveness.md, thirteenth round).
+// blurred (docs/liveness.md, thirteenth and fourteenth rounds).
 func (c *Checker) blurredStart() bool {
 	return c.judgesStart() && c.startSharpness < minStartSharpness
 }
 
-// judgesStart: a challenge that knows the chosen face's sharpness (a
-// variance of the Laplacian below 1 is no face's: unknown).
+// judgesStart: a challenge that knows the chosen face's detail.
 func (c *Checker) judgesStart() bool {
-	return c.mode == ModeChallenge && c.cfg.StartSharpness >= 1 && !math.IsInf(c.cfg.StartSharpness, 1)
+	return c.mode == ModeChallenge && KnownDetail(c.cfg.StartDetail)
 }
+
+// KnownDetail: v is a face's capture.FaceDetail. Faces read about
+// 0.01-1; a value outside minDetail-maxDetail (an edited clip's .json,
+// a face with no shading at all) is no face's, and unknown.
+func KnownDetail(v float64) bool { return v >= minDetail && v <= maxDetail }
+
+const (
+	minDetail = 1e-6
+	maxDetail = 1e4
+)
 
 // maxStartShare caps Cues.StartSharpness: a first frame far sharper than
 // the chosen face says nothing more, and the cue must stay a number in
 // JSON.
 const maxStartShare = 100.0
 
-// minStartSharpness is the least share of the chosen face's sharpness
-// (variance of the Laplacian) the first frame's face must keep: half, a
-// round number taken after measuring the share at every moment of the
-// real recordings (below half in 0.1-2 % of the talking ones' frames)
-// and in the first frames of the renders of seeds 0-1 (0.10-0.56), before
-// any evaluation ran with it (docs/liveness.md, thirteenth round).
+// minStartSharpness is the least share of the chosen face's fine detail
+// (capture.FaceDetail) the first frame's face must keep: half, a round
+// number taken in the thirteenth round after measuring the share at every
+// moment of the real recordings and in the first frames of the renders
+// of seeds 0-1, before any evaluation ran with it; kept when the
+// fourteenth round changed the measure (docs/liveness.md).
 const minStartSharpness = 0.5
 
 // landmarkYaw is the nose's horizontal offset from the mean of the eyes and

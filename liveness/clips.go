@@ -44,10 +44,10 @@ type ClipRecorder struct {
 	fps       float64
 	challenge Direction
 	name      string
-	// ChosenSharpness is the chosen face's sharpness the check was given
-	// (Config.StartSharpness), kept in the .json so that a rerun judges
-	// the start the same way; 0 unknown. Set it before Finish.
-	ChosenSharpness float64
+	// ChosenDetail is the chosen face's detail the check was given
+	// (Config.StartDetail), kept in the .json so that a rerun judges the
+	// start the same way; 0 unknown. Set it before Finish.
+	ChosenDetail float64
 
 	queue   chan gocv.Mat // nil until the first frame
 	encoded chan error    // the encoder's result, once queue is closed
@@ -183,13 +183,15 @@ type clipInfo struct {
 	Detector  string    `json:"detector"`
 	FPS       float64   `json:"fps"`
 	FrameMS   []float64 `json:"frame_ms"` // each frame's real time after the challenge
-	// ChosenSharpness is Config.StartSharpness of the check (0 unknown);
-	// cues.start_sharpness is the first frame's share of it.
-	ChosenSharpness float64  `json:"chosen_sharpness,omitempty"`
-	Live            bool     `json:"live"`
-	Score           float64  `json:"score"`
-	Reasons         []Reason `json:"reasons"`
-	Cues            Cues     `json:"cues"`
+	// ChosenDetail is Config.StartDetail of the check (0 unknown);
+	// cues.start_sharpness is the first frame's share of it. Clips saved
+	// by the thirteenth round's daemon have chosen_sharpness instead, a
+	// measure no longer used: their start is not judged.
+	ChosenDetail float64  `json:"chosen_detail,omitempty"`
+	Live         bool     `json:"live"`
+	Score        float64  `json:"score"`
+	Reasons      []Reason `json:"reasons"`
+	Cues         Cues     `json:"cues"`
 }
 
 // Finish waits for the encoder and, when every frame was written and reads
@@ -237,7 +239,7 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 		return fmt.Errorf("record clip %s: %w", r.part(), err)
 	}
 	info := clipInfo{Challenge: r.challenge, Method: res.Method, Detector: detector, FPS: r.fps,
-		ChosenSharpness: r.ChosenSharpness, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
+		ChosenDetail: r.ChosenDetail, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
 	for _, at := range r.at {
 		info.FrameMS = append(info.FrameMS, float64(at.Microseconds())/1000)
 	}
@@ -285,8 +287,8 @@ func verifyClip(path string, frames int) error {
 // SavedClip is what the daemon saved beside a clip for a rerun.
 type SavedClip struct {
 	Times []time.Duration // each frame's real time after the challenge
-	// ChosenSharpness is Config.StartSharpness of the check (0 unknown).
-	ChosenSharpness float64
+	// ChosenDetail is Config.StartDetail of the check (0 unknown).
+	ChosenDetail float64
 }
 
 // ReadSavedClip reads the .json saved beside a clip the daemon named
@@ -318,10 +320,10 @@ func ReadSavedClip(clip string) (saved SavedClip, ok bool, err error) {
 			}
 			saved.Times = append(saved.Times, t)
 		}
-		if v := info.ChosenSharpness; v != 0 && !(v >= 1 && v < 1e9) {
-			return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: chosen_sharpness = %v is not a face's sharpness (0 unknown, else 1 to 1e9)", clip, name, v)
+		if v := info.ChosenDetail; v != 0 && !KnownDetail(v) {
+			return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: chosen_detail = %v is not a face's detail (0 unknown, else %g to %g)", clip, name, v, minDetail, maxDetail)
 		}
-		saved.ChosenSharpness = info.ChosenSharpness
+		saved.ChosenDetail = info.ChosenDetail
 		return saved, true, nil
 	}
 	return SavedClip{}, false, nil

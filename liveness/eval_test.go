@@ -227,7 +227,7 @@ type attackKind struct {
 	open bool
 	// held renders, from the same draws, the picture as the attacker held
 	// it still for the capture, for kinds already moving at the prompt:
-	// frame 0 is the face the capture chose (Config.StartSharpness). Nil:
+	// frame 0 is the face the capture chose (Config.StartDetail). Nil:
 	// the picture is still at frame 0, which is then that face. An
 	// attacker who keeps it moving through the capture too is not
 	// rendered (docs/liveness.md, thirteenth round): those kinds stay open.
@@ -396,11 +396,18 @@ func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) r
 // the blur unmatched_blur looks for (docs/liveness.md, tenth round). r
 // must take its random draws when it is set up, not per frame, so that
 // the noisy kinds show the noise-free kinds' scenes.
-func withCameraNoise(r render) render {
+func withCameraNoise(r render) render { return cameraNoise(r, 0) }
+
+// withHeldCameraNoise is withCameraNoise for a kind's held render: the
+// same camera (the same deviation), other noise than the challenge's own
+// first frame.
+func withHeldCameraNoise(r render) render { return cameraNoise(r, 1) }
+
+func cameraNoise(r render, stream int64) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		draw := r(rng, pic, bg, dir)
 		sigma := 2 + 4*rng.Float64()
-		noise := rand.New(rand.NewSource(rng.Int63()))
+		noise := rand.New(rand.NewSource(rng.Int63() + stream))
 		return func(i int, dst *gocv.Mat) {
 			draw(i, dst)
 			addCameraNoise(dst, sigma, noise)
@@ -533,6 +540,11 @@ var attackKinds = []attackKind{
 	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, true, vibrated), held: wobbledPrint(keepTurningMotion, glossy, true, false, vibrated)},
 	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
 	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
+	{name: "print, flat, turned on through the window, glossy, vibrated until the prompt, camera noise", target: 0, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, vibrated)), held: withHeldCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, vibrated))},
+	{name: "print, flat, turned on through the window, glossy, twisted until the prompt, camera noise", target: 0, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, twisted)), open: true, held: withHeldCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, twisted))},
+	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt, camera noise", target: 0.05, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, true, vibrated)), held: withHeldCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, false, vibrated))},
+	{name: "print, flat, turned on through the window, glossy, shaken throughout, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, false, true)), open: true, held: withHeldCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true))},
+	{name: "print, bent, turned on through the window, glossy, shaken throughout, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, true, true)), open: true, held: withHeldCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true))},
 	{name: "print, flat, turned on through the window, glossy, shaken, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)), open: true},
 	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
@@ -640,7 +652,7 @@ func evaluateAttacks(t *testing.T, det string) {
 						seed := int64(s*1000 + faceW + len(p.file))
 						cfg := Config{}
 						if kind.held != nil {
-							cfg.StartSharpness = heldSharpness(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, bg, dir))
+							cfg.StartDetail = heldDetail(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, bg, dir))
 						}
 						rng := rand.New(rand.NewSource(seed))
 						render := kind.render(rng, pic, bg, dir)
@@ -676,14 +688,14 @@ func evaluateAttacks(t *testing.T, det string) {
 	}
 }
 
-// heldSharpness is the sharpness of the face in frame 0 of draw, the
-// picture held still for the capture: the face a check would start from
+// heldDetail is the detail (capture.FaceDetail) of the face in frame 0
+// of draw, the picture held still for the capture: the face a check would start from
 // there (the capture's best, else the largest), 0 with none. Taken even
 // where the capture would not accept that face (some rendered prints):
 // the attacker holds still for the capture, which is what is emulated,
 // and a picture the capture refuses never reaches the challenge at a
 // gate anyway.
-func heldSharpness(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
+func heldDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
 	t.Helper()
 	m := gocv.NewMat()
 	defer m.Close()
@@ -698,7 +710,7 @@ func heldSharpness(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float
 	if !ok {
 		return 0
 	}
-	return nanZero(capture.FaceSharpness(m, box))
+	return nanZero(capture.FaceDetail(m, box))
 }
 
 // captureLead is how far before a window's first frame the evaluation
@@ -712,25 +724,29 @@ func leadFrames(fps float64, start int) int {
 	return min(start, int(math.Round(captureLead.Seconds()*fps)))
 }
 
-// chosenSharpness is the sharpness of the face the capture would choose
-// among frames, the acceptable face of the best score: Config.StartSharpness
-// of the challenge that follows them; 0 when none is acceptable (the gate
-// would not have started a challenge there, and the start is not judged).
-func chosenSharpness(t *testing.T, an *capture.Analyzer, frames []gocv.Mat) float64 {
+// chosenDetail is the detail (capture.FaceDetail) of the face the
+// capture would choose among frames, the acceptable face of the best
+// score, as capture.Selection.Detail: Config.StartDetail of the challenge
+// that follows them; 0 when none is acceptable (the gate would not have
+// started a challenge there, and the start is not judged).
+func chosenDetail(t *testing.T, an *capture.Analyzer, frames []gocv.Mat) float64 {
 	t.Helper()
 	an.Reset()
 	defer an.Reset()
-	best, sharp := -1.0, 0.0
-	for _, f := range frames {
+	best, at, box := -1.0, -1, image.Rectangle{}
+	for i, f := range frames {
 		a, err := an.Analyze(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if a.Best >= 0 && a.Candidates[a.Best].Score > best {
-			best, sharp = a.Candidates[a.Best].Score, a.Candidates[a.Best].Quality.Sharpness
+			best, at, box = a.Candidates[a.Best].Score, i, a.Candidates[a.Best].Face.Box
 		}
 	}
-	return sharp
+	if at < 0 {
+		return 0
+	}
+	return nanZero(capture.FaceDetail(frames[at], box.Intersect(image.Rect(0, 0, frames[at].Cols(), frames[at].Rows()))))
 }
 
 // turnEvent is a stretch of the real recording where the man turns his
@@ -1111,8 +1127,8 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 		// check runs a challenge over mats that follow the frames lead,
 		// where the capture chose its face.
 		check := func(lead, mats []gocv.Mat, dir Direction) Result {
-			cfg := Config{StartSharpness: chosenSharpness(t, an, lead)}
-			if cfg.StartSharpness == 0 {
+			cfg := Config{StartDetail: chosenDetail(t, an, lead)}
+			if cfg.StartDetail == 0 {
 				unchosen[det]++
 			}
 			r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})

@@ -106,12 +106,12 @@ type Config struct {
 	MinFrames int
 	// MinPoints is the fewest tracked points on the face.
 	MinPoints int
-	// StartSharpness is the sharpness of the face the capture chose just
-	// before the challenge (capture.Quality.Sharpness), 0 when unknown (a
-	// clip without it): a challenge whose first frame keeps less than
-	// minStartSharpness of it cannot run (blurred_start). Not a default:
-	// each check's own.
-	StartSharpness float64
+	// StartDetail is the fine detail of the face the capture chose just
+	// before the challenge (capture.Selection.Detail, capture.FaceDetail),
+	// 0 when unknown (a clip without it): a challenge whose first frame
+	// keeps less than minStartSharpness of it cannot run (blurred_start).
+	// Not a default: each check's own.
+	StartDetail float64
 }
 
 // DefaultConfig was set on synthetic renders (liveness/synth) and physics
@@ -160,7 +160,7 @@ func (c Config) withDefaults() Config {
 	if c.MinPoints > 0 {
 		d.MinPoints = c.MinPoints
 	}
-	d.StartSharpness = c.StartSharpness
+	d.StartDetail = c.StartDetail
 	return d
 }
 
@@ -226,9 +226,10 @@ type Cues struct {
 	ReferenceMS int64 `json:"reference_ms"`
 	// Landmarks: YuNet landmarks drove the yaw proxy.
 	Landmarks bool `json:"landmarks"`
-	// StartSharpness is the face's sharpness in the first frame over that
-	// of the face the capture chose (Config.StartSharpness); 0 when that
-	// is unknown.
+	// StartSharpness is the fine detail of the face in the first frame
+	// over that of the face the capture chose (capture.FaceDetail,
+	// Config.StartDetail): how much of its sharpness the start kept; 0
+	// when that is unknown.
 	StartSharpness float64 `json:"start_sharpness"`
 }
 

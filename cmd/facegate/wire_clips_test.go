@@ -161,14 +161,14 @@ func TestLivenessClipsOnlyOfFinishedChallenges(t *testing.T) {
 func TestDaemonCheckJudgesItsStart(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		chosen  float64 // times the first frame's face sharpness
+		chosen  float64 // times the first frame's face detail
 		live    bool
 		cliCode int
 	}{{"as sharp as the chosen face", 1, true, exitOK}, {"four times blurrier than the chosen face", 4, false, exitNegative}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cam, req := newTurningCamera(t)
-			req.Sharpness = tc.chosen * capture.FaceSharpness(cam.frames[0], req.Box)
-			require.Greater(t, req.Sharpness, 0.0)
+			req.Detail = tc.chosen * capture.FaceDetail(cam.frames[0], req.Box)
+			require.True(t, liveness.KnownDetail(req.Detail), "detail %v", req.Detail)
 			dir := filepath.Join(t.TempDir(), "liveness-clips")
 			l := clipChecker(t, cam, dir, io.Discard)
 			defer l.Close()
@@ -186,7 +186,7 @@ func TestDaemonCheckJudgesItsStart(t *testing.T) {
 			saved, ok, err := liveness.ReadSavedClip(filepath.Join(dir, name+".avi"))
 			require.NoError(t, err)
 			require.True(t, ok)
-			assert.Equal(t, req.Sharpness, saved.ChosenSharpness)
+			assert.Equal(t, req.Detail, saved.ChosenDetail)
 			var out, errOut bytes.Buffer
 			code := run(context.Background(), []string{"liveness", "--json", "--video", filepath.Join(dir, name+".avi"), "--challenge", "left"}, nil, nil, &out, &errOut)
 			assert.Equal(t, tc.cliCode, code, "replayed clip: %s %s", out.String(), errOut.String())

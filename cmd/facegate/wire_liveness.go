@@ -89,9 +89,9 @@ func (c *clipSaver) close() {
 // record wraps src for one check; done finishes the clip with the check's
 // verdict (err: the check failed, the clip is dropped). Finishing reads
 // the clip back, so it runs after the verdict has gone to the kiosk.
-func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, chosenSharpness float64) (liveness.Frames, func(liveness.Result, error)) {
+func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, chosenDetail float64) (liveness.Frames, func(liveness.Result, error)) {
 	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
-	rec.ChosenSharpness = chosenSharpness
+	rec.ChosenDetail = chosenDetail
 	return rec, func(res liveness.Result, err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -154,12 +154,12 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 	var src liveness.Frames = &cameraFrames{src: l.frames}
 	if l.clips != nil && mode == liveness.ModeChallenge {
 		var done func(liveness.Result, error)
-		src, done = l.clips.record(src, dir, l.an.Detector(), req.Sharpness)
+		src, done = l.clips.record(src, dir, l.an.Detector(), req.Detail)
 		defer func() { done(res, err) }()
 	}
 	finder := startFinder(l.an, l.yunet, req.Box)
 	cfg := l.cfg
-	cfg.StartSharpness = req.Sharpness
+	cfg.StartDetail = req.Detail
 	res, err = liveness.Check(ctx, cfg, mode, dir, finder, src)
 	if err != nil {
 		return kiosk.LivenessResult{}, err

@@ -1,0 +1,129 @@
+package capture
+
+import (
+	"image"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/motionblur"
+)
+
+// TestFaceDetailComparesAFaceWithItself: the share of the chosen face's
+// detail a later frame keeps stays near one when only the exposure or
+// the camera's noise changed, and falls below half when the face is
+// smeared by motion, noise or not. The selection's own sharpness
+// (Quality.Sharpness) reads a contrast of 0.7 as half the face and lets
+// noise hide a smear: why the liveness check's start is not judged by it.
+func TestFaceDetailComparesAFaceWithItself(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		contrast, noise  float64 // the later frame's; noise on both frames
+		smear            float64 // px of horizontal motion blur
+		lo, hi           float64 // FaceDetail's share
+		sharpLo, sharpHi float64 // Quality.Sharpness's share, for comparison
+	}{
+		{"the same frame", 1, 0, 0, 0.99, 1.01, 0.99, 1.01},
+		{"contrast 0.7 (exposure settling)", 0.7, 0, 0, 0.9, 1.1, 0, 0.55},
+		{"contrast 1.3", 1.3, 0, 0, 0.9, 1.1, 1.5, 2},
+		{"camera noise 3", 1, 3, 0, 0.85, 1.15, 0.9, 1.5},
+		{"camera noise 6", 1, 6, 0, 0.85, 1.15, 0.9, 2},
+		{"contrast 0.7 under noise 4", 0.7, 4, 0, 0.85, 1.15, 0, 0.75},
+		{"smeared 8 px", 1, 0, 8, 0, 0.5, 0, 0.5},
+		{"smeared 8 px under noise 4", 1, 4, 8, 0, 0.5, 0.25, 1},
+		{"smeared 8 px under noise 6", 1, 6, 8, 0, 0.5, 0.3, 1},
+		{"smeared 8 px at contrast 0.7 under noise 4", 0.7, 4, 8, 0, 0.5, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chosen := faceFrame(t, 640, 480, 400, image.Pt(120, 40))
+			defer chosen.Close()
+			face := faceIn(400, image.Pt(120, 40))
+			later := chosen.Clone()
+			defer later.Close()
+			motionblur.Apply(&later, tc.smear, 0)
+			if tc.contrast != 1 {
+				later.ConvertToWithParams(&later, gocv.MatTypeCV8UC3, float32(tc.contrast), float32(128*(1-tc.contrast)))
+			}
+			rng := rand.New(rand.NewPCG(7, 8))
+			addNoise(&chosen, tc.noise, rng)
+			addNoise(&later, tc.noise, rng)
+
+			share := FaceDetail(later, face) / FaceDetail(chosen, face)
+			sharp := measuredSharpness(t, later, face) / measuredSharpness(t, chosen, face)
+			t.Logf("detail share %.3f, sharpness share %.3f", share, sharp)
+			assert.GreaterOrEqual(t, share, tc.lo)
+			assert.LessOrEqual(t, share, tc.hi)
+			assert.GreaterOrEqual(t, sharp, tc.sharpLo, "the selection's sharpness")
+			assert.LessOrEqual(t, sharp, tc.sharpHi, "the selection's sharpness")
+		})
+	}
+}
+
+// TestFaceDetailOfAnyFrame: the same on grey, BGR and BGRA frames; a box
+// outside the frame, too small a box or a frame that is not 8-bit has
+// none (NaN).
+func TestFaceDetailOfAnyFrame(t *testing.T) {
+	bgr := faceFrame(t, 640, 480, 400, image.Pt(120, 40))
+	defer bgr.Close()
+	face := faceIn(400, image.Pt(120, 40))
+	want := FaceDetail(bgr, face)
+	require.Greater(t, want, 0.0)
+	for _, code := range []gocv.ColorConversionCode{gocv.ColorBGRToGray, gocv.ColorBGRToBGRA} {
+		m := gocv.NewMat()
+		gocv.CvtColor(bgr, &m, code)
+		assert.InDelta(t, want, FaceDetail(m, face), 0.03*want, "channels %d", m.Channels())
+		m.Close()
+	}
+	for _, box := range []image.Rectangle{face.Add(image.Pt(640, 0)), image.Rect(10, 10, 16, 16), {}} {
+		assert.True(t, math.IsNaN(FaceDetail(bgr, box)), "box %v", box)
+	}
+	wide := gocv.NewMat()
+	defer wide.Close()
+	bgr.ConvertTo(&wide, gocv.MatTypeCV32FC3)
+	assert.True(t, math.IsNaN(FaceDetail(wide, face)), "a float frame")
+}
+
+// measuredSharpness is the selection's Quality.Sharpness of box.
+func measuredSharpness(t *testing.T, frame gocv.Mat, box image.Rectangle) float64 {
+	t.Helper()
+	scaled, grey, lap, mean, stddev := gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat(), gocv.NewMat()
+	defer func() {
+		for _, m := range []*gocv.Mat{&scaled, &grey, &lap, &mean, &stddev} {
+			m.Close()
+		}
+	}()
+	normaliseFace(frame, box, &scaled, &grey)
+	_, sharp := innerFace(grey, &lap, &mean, &stddev)
+	return sharp
+}
+
+// addNoise adds a webcam's grey noise of deviation sigma to an 8-bit frame.
+func addNoise(m *gocv.Mat, sigma float64, rng *rand.Rand) {
+	if sigma == 0 {
+		return
+	}
+	px, err := m.DataPtrUint8()
+	if err != nil {
+		panic(err)
+	}
+	ch := m.Channels()
+	for j := 0; j+ch <= len(px); j += ch {
+		n := sigma * rng.NormFloat64()
+		for c := range ch {
+			px[j+c] = uint8(max(0, min(255, math.Round(float64(px[j+c])+n))))
+		}
+	}
+}
+
+func BenchmarkFaceDetail(b *testing.B) {
+	frame := faceFrame(b, 640, 480, 400, image.Pt(120, 40))
+	defer frame.Close()
+	face := faceIn(400, image.Pt(120, 40))
+	for b.Loop() {
+		FaceDetail(frame, face)
+	}
+}
