@@ -396,14 +396,24 @@ func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) r
 // the blur unmatched_blur looks for (docs/liveness.md, tenth round). r
 // must take its random draws when it is set up, not per frame, so that
 // the noisy kinds show the noise-free kinds' scenes.
-func withCameraNoise(r render) render { return cameraNoise(r, 0) }
+func withCameraNoise(r render) render { return cameraNoise(r, 0, 0) }
 
-// withHeldCameraNoise is withCameraNoise for a kind's held render: the
-// same camera (the same deviation), other noise than the challenge's own
-// first frame.
-func withHeldCameraNoise(r render) render { return cameraNoise(r, 1) }
+// withMJPEGCameraNoise is withCameraNoise and the camera's MJPEG stream
+// at quality 80 (the daemon's cameras send MJPEG): the compression keeps
+// less of the noise at the finest scale than at the scale blur is seen
+// (a review, fourteenth round).
+func withMJPEGCameraNoise(r render) render { return cameraNoise(r, 0, mjpegQuality) }
 
-func cameraNoise(r render, stream int64) render {
+// withHeldMJPEGCameraNoise is withMJPEGCameraNoise for a kind's held
+// render: the same camera (the same deviation), other noise than the
+// challenge's own first frame.
+func withHeldMJPEGCameraNoise(r render) render { return cameraNoise(r, 1, mjpegQuality) }
+
+const mjpegQuality = 80
+
+// cameraNoise adds the noise (stream offsets its seed) and, with quality
+// above 0, a JPEG of that quality.
+func cameraNoise(r render, stream int64, quality int) render {
 	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		draw := r(rng, pic, bg, dir)
 		sigma := 2 + 4*rng.Float64()
@@ -411,8 +421,26 @@ func cameraNoise(r render, stream int64) render {
 		return func(i int, dst *gocv.Mat) {
 			draw(i, dst)
 			addCameraNoise(dst, sigma, noise)
+			if quality > 0 {
+				jpegRoundTrip(dst, quality)
+			}
 		}
 	}
+}
+
+// jpegRoundTrip passes m through a JPEG of the given quality.
+func jpegRoundTrip(m *gocv.Mat, quality int) {
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, *m, []int{gocv.IMWriteJpegQuality, quality})
+	if err != nil {
+		panic(err)
+	}
+	defer buf.Close()
+	out, err := gocv.IMDecode(buf.GetBytes(), gocv.IMReadColor)
+	if err != nil {
+		panic(err)
+	}
+	defer out.Close()
+	out.CopyTo(m)
 }
 
 // wobbleSamples is how many poses wobbledPrint averages over an exposure.
@@ -540,11 +568,11 @@ var attackKinds = []attackKind{
 	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, true, vibrated), held: wobbledPrint(keepTurningMotion, glossy, true, false, vibrated)},
 	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
 	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
-	{name: "print, flat, turned on through the window, glossy, vibrated until the prompt, camera noise", target: 0, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, vibrated)), held: withHeldCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, vibrated))},
-	{name: "print, flat, turned on through the window, glossy, twisted until the prompt, camera noise", target: 0, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, twisted)), open: true, held: withHeldCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, twisted))},
-	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt, camera noise", target: 0.05, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, true, vibrated)), held: withHeldCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, false, vibrated))},
-	{name: "print, flat, turned on through the window, glossy, shaken throughout, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, false, true)), open: true, held: withHeldCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true))},
-	{name: "print, bent, turned on through the window, glossy, shaken throughout, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, true, true)), open: true, held: withHeldCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true))},
+	{name: "print, flat, turned on through the window, glossy, vibrated until the prompt, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, vibrated)), held: withHeldMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, vibrated))},
+	{name: "print, flat, turned on through the window, glossy, twisted until the prompt, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, twisted)), open: true, held: withHeldMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, twisted))},
+	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt, camera noise, MJPEG", target: 0.05, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, true, vibrated)), held: withHeldMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, false, vibrated))},
+	{name: "print, flat, turned on through the window, glossy, shaken throughout, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, false, true)), open: true, held: withHeldMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true))},
+	{name: "print, bent, turned on through the window, glossy, shaken throughout, camera noise, MJPEG", target: 0.05, render: withMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, true, true)), open: true, held: withHeldMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true))},
 	{name: "print, flat, turned on through the window, glossy, shaken, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)), open: true},
 	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {

@@ -3,13 +3,21 @@ package main
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/gate/gatetest"
 	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/liveness"
 )
 
 func TestGateRelayRefusesACancelledContext(t *testing.T) {
@@ -74,4 +82,40 @@ func TestGateRelayReportsThroughOneRoute(t *testing.T) {
 			t.Fatalf("stuck %v: shown %v, want %v", stuck, got, want)
 		}
 	}
+}
+
+// stillCamera shows one frame over and over at 15 fps of frame time.
+type stillCamera struct {
+	frame gocv.Mat
+	start time.Time
+}
+
+func (c *stillCamera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (capture.FrameInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return capture.FrameInfo{}, err
+	}
+	c.frame.CopyTo(dst)
+	return capture.FrameInfo{Seq: after + 1, At: c.start.Add(time.Duration(after) * time.Second / 15)}, nil
+}
+
+// TestFaceSelectorPassesTheChosenFacesDetail: the kiosk's face carries
+// the selection's detail of the chosen face, which the liveness
+// challenge's start is compared with (blurred_start).
+func TestFaceSelectorPassesTheChosenFacesDetail(t *testing.T) {
+	photo := gocv.IMRead(filepath.Join(gocvImagesDir(t), "face.jpg"), gocv.IMReadColor)
+	require.False(t, photo.Empty(), "gocv's face.jpg")
+	cam := &stillCamera{frame: photo, start: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
+	defer photo.Close()
+	an, err := capture.NewAnalyzer(capture.AnalyzerConfig{})
+	require.NoError(t, err)
+	defer an.Close()
+	sel := capture.NewSelector(cam, an, capture.SelectorConfig{Window: 200 * time.Millisecond})
+	defer sel.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	face, err := (&faceSelector{sel: sel}).SelectFace(ctx, func(kiosk.Progress) {})
+	require.NoError(t, err)
+	want := capture.FaceDetail(photo, face.Box)
+	require.True(t, liveness.KnownDetail(want), "detail %v of %v", want, face.Box)
+	assert.Equal(t, want, face.Detail)
 }
