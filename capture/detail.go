@@ -3,6 +3,7 @@ package capture
 import (
 	"image"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	"gocv.io/x/gocv"
@@ -11,27 +12,26 @@ import (
 // FaceDetail is how much fine detail the face in box of an 8-bit frame
 // (grey, BGR or BGRA) shows, for comparing a face with itself a moment
 // later: the liveness challenge's first frame against the face the
-// selection chose (Selection.Detail). The inner face is scaled to 160 px
-// wide; its fine detail is the variance of its Laplacian after a
-// Gaussian of detailSigma, less the variance of the band's bulk (the
-// median absolute response, as a standard deviation), and that is
-// divided by the variance of its shading (a Gaussian of
-// detailCoarseSigma):
+// selection chose (Selection.Detail). It is the variance of the Laplacian
+// of the inner face scaled to 160 px wide and smoothed by a Gaussian of
+// detailSigma, over the variance of its shading smoothed by
+// detailCoarseSigma, after taking out what the frame's noise adds to
+// each:
 //   - motion blur of a few pixels takes the fine detail away and leaves
 //     the shading nearly as it was;
 //   - a change of contrast (exposure settling, the kiosk's screen lighting
 //     the face) scales both and leaves the ratio;
-//   - a webcam's noise fills the band's bulk everywhere, most visibly on
-//     a blurred face, while a face's detail is its edges, which are few:
-//     taking the bulk out removes the noise whatever the camera's
-//     compression and demosaicing left of it, which a model of white
-//     noise at the frame's own pixels did not (a review, fourteenth
-//     round: MJPEG at quality 85 or less hid most of it).
+//   - a webcam's noise adds fine detail, most to a blurred face; it is
+//     estimated from the frame (Immerkær's mask, robust to the face's
+//     edges) and removed.
 //
 // Quality.Sharpness, the selection's own measure, does none of this: a
 // contrast of 0.7 reads as half its sharpness, and noise hides blur.
-// NaN when box is not a face inside the frame, is too small or too
-// narrow to measure, or the frame is not 8-bit.
+// An MJPEG stream keeps little of a camera's noise at the finest pixels,
+// where it is estimated, and more at the scale the measure sees, so
+// there the noise still hides part of a blur (docs/liveness.md,
+// fourteenth round). NaN when box is not a face inside the frame, is too
+// small or too narrow to measure, or the frame is not 8-bit.
 func FaceDetail(frame gocv.Mat, box image.Rectangle) float64 {
 	switch frame.Type() {
 	case gocv.MatTypeCV8UC1, gocv.MatTypeCV8UC3, gocv.MatTypeCV8UC4:
@@ -44,27 +44,36 @@ func FaceDetail(frame gocv.Mat, box image.Rectangle) float64 {
 	}
 	d := newDetailMats()
 	defer d.close()
-	fine, bulk, coarse := d.bands(frame, box)
-	fine = math.Max(fine-bulk, minDetailKept*fine)
+	fine, coarse := d.bands(frame, box)
+	if n := d.noiseVariance(frame, box); n > 0 {
+		gainFine, gainCoarse := d.noiseGains(box.Size())
+		fine = math.Max(fine-n*gainFine, minDetailKept*fine)
+		coarse -= n * gainCoarse
+	}
 	return fine / math.Max(coarse, minShadingVariance)
 }
 
 const (
 	// detailSigma (px at 160 px wide) leaves out the finest scale, where
 	// a camera's noise is strongest, and keeps the scale a smear of a few
-	// pixels takes away. It and the shading's detailCoarseSigma were
-	// chosen on the evaluation's renders of seeds 0–1 and the real
-	// recordings (docs/liveness.md, fourteenth round).
+	// pixels takes away. It, the shading's detailCoarseSigma and the noise
+	// removal were chosen on the evaluation's renders of seeds 0–1 and the
+	// real recordings (docs/liveness.md, fourteenth round).
 	detailSigma       = 0.6
 	detailCoarseSigma = 3.0
 	// minShadingVariance: a face with less shading than 5 grey levels is
 	// too flat to measure; it is read as having that much.
 	minShadingVariance = 25.0
-	// minDetailKept: taking out the bulk never leaves less than 5 % of
-	// the fine detail (a face of pure noise reads as that little).
+	// minDetailKept: removing the noise never takes more than 95 % of the
+	// fine detail (an estimate above the truth would read any face as
+	// having none).
 	minDetailKept = 0.05
+	// noiseProbeLevel is the standard deviation of the synthetic noise
+	// that measures the pipeline's gain.
+	noiseProbeLevel = 20.0
 	// minDetailHeight is the least height (px at 160 px wide) of a face
-	// FaceDetail measures: its inner part must hold a few rows.
+	// FaceDetail measures: its inner part must hold a few rows (a box far
+	// wider than tall left none, and OpenCV aborted the process).
 	minDetailHeight = 24
 )
 
@@ -83,10 +92,9 @@ func (d *detailMats) close() {
 	}
 }
 
-// bands is the variance of the fine detail and of its bulk, and the
-// variance of the shading, of the inner face in box (normalised as the
-// selection measures faces).
-func (d *detailMats) bands(frame gocv.Mat, box image.Rectangle) (fine, bulk, coarse float64) {
+// bands is the variance of the fine detail and of the shading of the
+// inner face in box (normalised as the selection measures faces).
+func (d *detailMats) bands(frame gocv.Mat, box image.Rectangle) (fine, coarse float64) {
 	normaliseFace(frame, box, &d.scaled, &d.grey)
 	in := d.grey.Region(innerRect(d.grey.Cols(), d.grey.Rows()))
 	in.ConvertTo(&d.float, gocv.MatTypeCV32F)
@@ -94,9 +102,8 @@ func (d *detailMats) bands(frame gocv.Mat, box image.Rectangle) (fine, bulk, coa
 	gocv.GaussianBlur(d.float, &d.smooth, image.Pt(0, 0), detailSigma, detailSigma, gocv.BorderReflect101)
 	gocv.Laplacian(d.smooth, &d.lap, gocv.MatTypeCV32F, 1, 1, 0, gocv.BorderReflect101)
 	fine = d.variance(d.lap)
-	bulk = robustVariance(d.lap)
 	gocv.GaussianBlur(d.float, &d.coarse, image.Pt(0, 0), detailCoarseSigma, detailCoarseSigma, gocv.BorderReflect101)
-	return fine, bulk, d.variance(d.coarse)
+	return fine, d.variance(d.coarse)
 }
 
 func (d *detailMats) variance(m gocv.Mat) float64 {
@@ -105,26 +112,79 @@ func (d *detailMats) variance(m gocv.Mat) float64 {
 	return sd * sd
 }
 
-// robustVariance is the variance a normal distribution with m's median
-// absolute value would have (m: CV_32F, continuous, its mean about 0):
-// the bulk of a band-pass response, blind to the few large values of
-// edges.
-func robustVariance(m gocv.Mat) float64 {
-	v, err := m.DataPtrFloat32()
+// innerRect is the part of a w×h normalised face that innerFace measures:
+// less hair and background.
+func innerRect(w, h int) image.Rectangle {
+	return image.Rect(w/5, h/6, w*4/5, h*5/6)
+}
+
+// noiseVariance estimates the variance of the frame's white noise on the
+// inner face at the frame's own pixels: the median absolute response of
+// Immerkær's mask (which cancels shading that is locally a plane or a
+// ramp), scaled to a standard deviation. The median ignores the face's
+// edges, which are few.
+func (d *detailMats) noiseVariance(frame gocv.Mat, box image.Rectangle) float64 {
+	r := innerRect(box.Dx(), box.Dy()).Add(box.Min)
+	if r.Dx() < 3 || r.Dy() < 3 {
+		return 0
+	}
+	roi := frame.Region(r)
+	defer roi.Close()
+	switch roi.Channels() {
+	case 1:
+		roi.ConvertTo(&d.float, gocv.MatTypeCV32F)
+	default:
+		code := gocv.ColorBGRToGray
+		if roi.Channels() == 4 {
+			code = gocv.ColorBGRAToGray
+		}
+		gocv.CvtColor(roi, &d.grey, code)
+		d.grey.ConvertTo(&d.float, gocv.MatTypeCV32F)
+	}
+	k := gocv.NewMatWithSize(3, 3, gocv.MatTypeCV32F)
+	defer k.Close()
+	for i, v := range [9]float32{1, -2, 1, -2, 4, -2, 1, -2, 1} {
+		k.SetFloatAt(i/3, i%3, v)
+	}
+	resp := gocv.NewMat()
+	defer resp.Close()
+	// The mask's centre rows and columns only: the border's reflection is
+	// not noise.
+	gocv.Filter2D(d.float, &resp, -1, k, image.Pt(-1, -1), 0, gocv.BorderReflect101)
+	inside := resp.Region(image.Rect(1, 1, resp.Cols()-1, resp.Rows()-1))
+	defer inside.Close()
+	abs := gocv.NewMat()
+	defer abs.Close()
+	inside.CopyTo(&abs) // continuous, for the data pointer
+	v, err := abs.DataPtrFloat32()
 	if err != nil || len(v) == 0 {
 		return 0
 	}
-	abs := make([]float32, len(v))
-	for i, x := range v {
-		abs[i] = float32(math.Abs(float64(x)))
+	for i := range v {
+		v[i] = float32(math.Abs(float64(v[i])))
 	}
-	slices.Sort(abs)
-	s := float64(abs[len(abs)/2]) / 0.6745
+	slices.Sort(v)
+	// The mask's response to white noise of deviation s has deviation 6s;
+	// the median of |N(0, 6s)| is 0.6745 × 6s.
+	s := float64(v[len(v)/2]) / (0.6745 * 6)
 	return s * s
 }
 
-// innerRect is the part of a w×h normalised face that is measured: less
-// hair and background.
-func innerRect(w, h int) image.Rectangle {
-	return image.Rect(w/5, h/6, w*4/5, h*5/6)
+// noiseGains is how much white noise of variance 1 at a box of this size
+// adds to the fine and the coarse variance of bands: measured by passing
+// a fixed synthetic noise through the same steps.
+func (d *detailMats) noiseGains(size image.Point) (fine, coarse float64) {
+	probe := gocv.NewMatWithSize(size.Y, size.X, gocv.MatTypeCV8UC1)
+	defer probe.Close()
+	px, err := probe.DataPtrUint8()
+	if err != nil {
+		return 0, 0
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range px {
+		px[i] = uint8(max(0, min(255, math.Round(128+noiseProbeLevel*rng.NormFloat64()))))
+	}
+	fine, coarse = d.bands(probe, image.Rect(0, 0, size.X, size.Y))
+	const v = noiseProbeLevel * noiseProbeLevel
+	return fine / v, coarse / v
 }
