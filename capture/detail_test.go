@@ -115,6 +115,7 @@ func TestFaceDetailOfAnyFrame(t *testing.T) {
 	}
 	for _, box := range []image.Rectangle{face.Add(image.Pt(640, 0)), image.Rect(10, 10, 16, 16), {},
 		image.Rect(0, 100, 640, 108), // far wider than tall: no inner face to measure
+		image.Rect(100, 0, 108, 480), // far taller than wide: thousands of rows at 160 px wide
 	} {
 		assert.True(t, math.IsNaN(FaceDetail(bgr, box)), "box %v", box)
 	}
