@@ -11,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/internal/motionblur"
+	"github.com/facegate/facegate/internal/sensornoise"
 )
 
 // TestFaceDetailComparesAFaceWithItself: the share of the chosen face's
@@ -64,8 +65,8 @@ func TestFaceDetailComparesAFaceWithItself(t *testing.T) {
 			if laterNoise == 0 {
 				laterNoise = tc.noise
 			}
-			addNoise(&chosen, tc.noise, rng)
-			addNoise(&later, laterNoise, rng)
+			sensornoise.Add(&chosen, tc.noise, rng.NormFloat64)
+			sensornoise.Add(&later, laterNoise, rng.NormFloat64)
 			mjpeg(t, &chosen, tc.jpeg)
 			mjpeg(t, &later, tc.jpeg)
 
@@ -137,24 +138,6 @@ func measuredSharpness(t *testing.T, frame gocv.Mat, box image.Rectangle) float6
 	normaliseFace(frame, box, &scaled, &grey)
 	_, sharp := innerFace(grey, &lap, &mean, &stddev)
 	return sharp
-}
-
-// addNoise adds a webcam's grey noise of deviation sigma to an 8-bit frame.
-func addNoise(m *gocv.Mat, sigma float64, rng *rand.Rand) {
-	if sigma == 0 {
-		return
-	}
-	px, err := m.DataPtrUint8()
-	if err != nil {
-		panic(err)
-	}
-	ch := m.Channels()
-	for j := 0; j+ch <= len(px); j += ch {
-		n := sigma * rng.NormFloat64()
-		for c := range ch {
-			px[j+c] = uint8(max(0, min(255, math.Round(float64(px[j+c])+n))))
-		}
-	}
 }
 
 func BenchmarkFaceDetail(b *testing.B) {

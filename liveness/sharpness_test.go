@@ -10,6 +10,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/internal/motionblur"
+	"github.com/facegate/facegate/internal/sensornoise"
 )
 
 // TestSharpnessMismatchSeesTheLaterFrameBlurrier: blur along any
@@ -136,49 +137,10 @@ func rotateAbout(deg, cx, cy float64) [9]float64 {
 	return [9]float64{cs, -sn, cx - cs*cx + sn*cy, sn, cs, cy - sn*cx - cs*cy, 0, 0, 1}
 }
 
-// addCameraNoise adds grey noise of standard deviation sigma to m (8-bit),
-// the same on each channel of a pixel. A channel at 255 stays: it is
-// clipped, and a sensor clips after its noise (a glare's core is flat);
-// one at 0 does get noise (a sensor's black level has an offset).
+// addCameraNoise adds a camera's grey noise of deviation sigma to m
+// (sensornoise.Add: a clipped channel stays clipped).
 func addCameraNoise(m *gocv.Mat, sigma float64, rng *rand.Rand) {
-	px, err := m.DataPtrUint8()
-	if err != nil {
-		panic(err)
-	}
-	ch := m.Channels()
-	for j := 0; j+ch <= len(px); j += ch {
-		n := sigma * rng.NormFloat64()
-		for c := range ch {
-			if px[j+c] < 255 {
-				px[j+c] = uint8(max(0, min(255, math.Round(float64(px[j+c])+n))))
-			}
-		}
-	}
-}
-
-// TestAddCameraNoiseLeavesClippedPixels: the renders' noise leaves a
-// clipped pixel clipped (a glare's core stays flat, as a sensor's does)
-// and moves the others.
-func TestAddCameraNoiseLeavesClippedPixels(t *testing.T) {
-	m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 100, 255, 0), 16, 16, gocv.MatTypeCV8UC3)
-	defer m.Close()
-	addCameraNoise(&m, 6, rand.New(rand.NewSource(1)))
-	px, err := m.DataPtrUint8()
-	if err != nil {
-		t.Fatal(err)
-	}
-	moved := 0
-	for j := 0; j < len(px); j += 3 {
-		if px[j] != 255 || px[j+2] != 255 {
-			t.Fatalf("pixel %d: clipped channels became %d and %d, want 255", j/3, px[j], px[j+2])
-		}
-		if px[j+1] != 100 {
-			moved++
-		}
-	}
-	if moved < len(px)/3/2 {
-		t.Errorf("noise of 6 grey levels moved %d of %d unclipped channels, want most", moved, len(px)/3)
-	}
+	sensornoise.Add(m, sigma, rng.NormFloat64)
 }
 
 // TestSharpReferenceSkipsABlurredFirstFrame: the structure is measured
