@@ -134,17 +134,8 @@ func (d *detailMats) noiseVariance(frame gocv.Mat, box image.Rectangle) float64 
 	}
 	roi := frame.Region(r)
 	defer roi.Close()
-	switch roi.Channels() {
-	case 1:
-		roi.ConvertTo(&d.float, gocv.MatTypeCV32F)
-	default:
-		code := gocv.ColorBGRToGray
-		if roi.Channels() == 4 {
-			code = gocv.ColorBGRAToGray
-		}
-		gocv.CvtColor(roi, &d.grey, code)
-		d.grey.ConvertTo(&d.float, gocv.MatTypeCV32F)
-	}
+	toGrey(roi, &d.grey)
+	d.grey.ConvertTo(&d.float, gocv.MatTypeCV32F)
 	k := gocv.NewMatWithSize(3, 3, gocv.MatTypeCV32F)
 	defer k.Close()
 	for i, v := range [9]float32{1, -2, 1, -2, 4, -2, 1, -2, 1} {
@@ -157,10 +148,10 @@ func (d *detailMats) noiseVariance(frame gocv.Mat, box image.Rectangle) float64 
 	gocv.Filter2D(d.float, &resp, -1, k, image.Pt(-1, -1), 0, gocv.BorderReflect101)
 	inside := resp.Region(image.Rect(1, 1, resp.Cols()-1, resp.Rows()-1))
 	defer inside.Close()
-	abs := gocv.NewMat()
-	defer abs.Close()
-	inside.CopyTo(&abs) // continuous, for the data pointer
-	v, err := abs.DataPtrFloat32()
+	values := gocv.NewMat()
+	defer values.Close()
+	inside.CopyTo(&values) // continuous, for the data pointer
+	v, err := values.DataPtrFloat32()
 	if err != nil || len(v) == 0 {
 		return 0
 	}

@@ -472,15 +472,21 @@ func normaliseFace(frame gocv.Mat, b image.Rectangle, scaled, grey *gocv.Mat) in
 	nh := max(1, b.Dy()*faceNormWidth/b.Dx())
 	gocv.Resize(roi, scaled, image.Pt(faceNormWidth, nh), 0, 0, gocv.InterpolationArea)
 	roi.Close()
-	switch scaled.Channels() {
-	case 1:
-		scaled.CopyTo(grey)
-	case 4:
-		gocv.CvtColor(*scaled, grey, gocv.ColorBGRAToGray)
-	default:
-		gocv.CvtColor(*scaled, grey, gocv.ColorBGRToGray)
-	}
+	toGrey(*scaled, grey)
 	return nh
+}
+
+// toGrey puts src's grey levels into dst: a copy of a grey image, or
+// BGRA's or BGR's (any other channel count is read as BGR).
+func toGrey(src gocv.Mat, dst *gocv.Mat) {
+	switch src.Channels() {
+	case 1:
+		src.CopyTo(dst)
+	case 4:
+		gocv.CvtColor(src, dst, gocv.ColorBGRAToGray)
+	default:
+		gocv.CvtColor(src, dst, gocv.ColorBGRToGray)
+	}
 }
 
 // innerFace is the exposure (mean grey level) and sharpness (variance of

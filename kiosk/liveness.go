@@ -59,6 +59,10 @@ type LivenessResult struct {
 	// NoTurn: the head did not turn the asked way in time (no response,
 	// late, wrong direction) and nothing flat was seen.
 	NoTurn bool
+	// MovedEarly: the check could not run because the challenge began on
+	// a face much blurrier than the chosen one (the worker moved before
+	// the prompt).
+	MovedEarly bool
 }
 
 // Liveness modes (policy.liveness).
@@ -446,7 +450,7 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	switch verdict {
 	case livenessUnavailable:
 		o = denied(ReasonLivenessUnavailable)
-		if slices.Contains(ev.Reasons, "blurred_start") {
+		if pad.r.MovedEarly {
 			o.message = msgHoldStill
 		}
 	case livenessFailed:

@@ -86,7 +86,7 @@ func TestLivenessDecisions(t *testing.T) {
 			"denied", ReasonLivenessNoTurn, "Please turn your head as shown", 0},
 		{"check that cannot run denies", LivenessResult{Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true}, nil, approved(),
 			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
-		{"a blurred start asks the worker to hold still", LivenessResult{Method: "challenge", Reasons: []string{"blurred_start"}, Unavailable: true}, nil, approved(),
+		{"a blurred start asks the worker to hold still", LivenessResult{Method: "challenge", Reasons: []string{"blurred_start"}, Unavailable: true, MovedEarly: true}, nil, approved(),
 			"denied", ReasonLivenessUnavailable, "Hold still, then turn your head as shown", 0},
 		{"checker error denies", LivenessResult{}, errLivenessUnavailable, approved(), "denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
 		{"live but rejected by the API stays rejected", livePass, nil, rejected(faceauth.FailFaceCompare), "denied", "", "", 0},

@@ -180,6 +180,7 @@ func TestDaemonCheckJudgesItsStart(t *testing.T) {
 			if !tc.live {
 				assert.True(t, res.Unavailable)
 				assert.Equal(t, []string{"blurred_start"}, res.Reasons)
+				assert.True(t, res.MovedEarly, "the kiosk asks the worker to hold still")
 			}
 			l.clips.finishes.Wait()
 			name := "left_" + clipTime.Format("20060102T150405.000Z")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -175,6 +176,7 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 		}
 	}
 	out.NoTurn = noTurn
+	out.MovedEarly = slices.Contains(res.Reasons, liveness.ReasonBlurredStart)
 	return out, nil
 }
 
