@@ -69,6 +69,7 @@ type tally struct {
 	total     int
 	accepted  int // attack: APCER numerator; bona fide: accepted
 	noFace    int // the face finder found nothing (not a PAD decision)
+	noCapture int // the capture would choose no face: no challenge at a gate
 	reasons   map[Reason]int
 	scoreSum  float64
 	onsetsMS  []int64
@@ -114,6 +115,9 @@ func (t *tally) String() string {
 		rs = append(rs, fmt.Sprintf("%s:%d", r, n))
 	}
 	sort.Strings(rs)
+	if t.noCapture > 0 {
+		metric += fmt.Sprintf("  no_capture:%d", t.noCapture)
+	}
 	return fmt.Sprintf("%-34s %s  no_face:%d  check median %.0f ms  reasons %s", t.name, metric, t.noFace, median(t.durations), strings.Join(rs, " "))
 }
 
@@ -229,9 +233,15 @@ type attackKind struct {
 	// it still for the capture, for kinds already moving at the prompt:
 	// frame 0 is the face the capture chose (Config.StartDetail). Nil:
 	// the picture is still at frame 0, which is then that face. An
-	// attacker who keeps it moving through the capture too is not
-	// rendered (docs/liveness.md, thirteenth round): those kinds stay open.
+	// attacker who keeps it moving through the capture is throughCapture.
 	held render
+	// throughCapture: the picture is already moving as render moves it
+	// while the capture chooses its face: the evaluation renders the
+	// captureLead before frame 0 from the same draws (frames -9 to -1 at
+	// 15 fps) and starts the challenge from the face the capture would
+	// choose among them (chosenDetail). Where it would choose none the
+	// gate starts no challenge (tally.noCapture).
+	throughCapture bool
 }
 
 // handMotion is how an attacker moves a picture to fake the turn: towards
@@ -307,10 +317,12 @@ func sheetPrint(m motion, fin printFinish, bent, smeared bool) render {
 		move := m(rng, dir)
 		radius := bendRadius(rng, pic, bent)
 		var lastX, lastY float64
-		if smeared { // already moving when the challenge starts
-			_, _, _, lastX, lastY = move(-1)
-		}
+		first := true
 		return func(i int, dst *gocv.Mat) {
+			if smeared && first { // already moving at the first frame drawn
+				_, _, _, lastX, lastY = move(i - 1)
+			}
+			first = false
 			yaw, pitch, roll, tx, ty := move(i)
 			if bent {
 				pitch = 0
@@ -470,7 +482,7 @@ func vibrated(rng *rand.Rand) func(int, float64) (float64, float64, float64) {
 func twisted(rng *rand.Rand) func(int, float64) (float64, float64, float64) {
 	sweep := (8 + 8*rng.Float64()) * math.Pi / 180
 	return func(i int, s float64) (float64, float64, float64) {
-		if i%2 == 1 {
+		if i&1 == 1 { // odd frames, negative ones too (the capture's, throughCapture)
 			s = -s
 		}
 		return sweep * s, 0, 0
@@ -564,15 +576,20 @@ var attackKinds = []attackKind{
 	{name: "print, flat, turned on through the window, glossy, twisted in its plane, camera noise", target: 0, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, twisted)), open: true},
 	{name: "print, bent, turned on through the window, glossy, vibrated, camera noise", target: 0.05, render: withCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, false, vibrated)), open: true},
 	{name: "print, flat, turned on through the window, glossy, vibrated until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, vibrated), held: wobbledPrint(keepTurningMotion, glossy, false, false, vibrated)},
-	{name: "print, flat, turned on through the window, glossy, twisted until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, twisted), open: true, held: wobbledPrint(keepTurningMotion, glossy, false, false, twisted)},
+	{name: "print, flat, turned on through the window, glossy, twisted until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, twisted), held: wobbledPrint(keepTurningMotion, glossy, false, false, twisted)},
 	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, true, vibrated), held: wobbledPrint(keepTurningMotion, glossy, true, false, vibrated)},
-	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
-	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true, held: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
+	{name: "print, flat, turned on through the window, glossy, shaken throughout", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), held: sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)},
+	{name: "print, bent, turned on through the window, glossy, shaken throughout", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), held: sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)},
 	{name: "print, flat, turned on through the window, glossy, vibrated until the prompt, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, vibrated)), open: true, held: withHeldMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, vibrated))},
 	{name: "print, flat, turned on through the window, glossy, twisted until the prompt, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, twisted)), open: true, held: withHeldMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, false, twisted))},
 	{name: "print, bent, turned on through the window, glossy, vibrated until the prompt, camera noise, MJPEG", target: 0.05, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, true, vibrated)), held: withHeldMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, false, vibrated))},
 	{name: "print, flat, turned on through the window, glossy, shaken throughout, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, false, true)), open: true, held: withHeldMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true))},
 	{name: "print, bent, turned on through the window, glossy, shaken throughout, camera noise, MJPEG", target: 0.05, render: withMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, true, true)), open: true, held: withHeldMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true))},
+	{name: "print, flat, turned on through the window, glossy, vibrated through the capture until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, vibrated), open: true, throughCapture: true},
+	{name: "print, flat, turned on through the window, glossy, twisted through the capture until the prompt", target: 0, render: wobbledPrint(keepTurningMotion, glossy, false, true, twisted), throughCapture: true},
+	{name: "print, bent, turned on through the window, glossy, vibrated through the capture until the prompt", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, true, vibrated), throughCapture: true},
+	{name: "print, flat, turned on through the window, glossy, shaken through the capture", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true, throughCapture: true},
+	{name: "print, bent, turned on through the window, glossy, shaken through the capture", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true, throughCapture: true},
 	{name: "print, flat, turned on through the window, glossy, shaken, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)), open: true},
 	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
@@ -684,6 +701,13 @@ func evaluateAttacks(t *testing.T, det string) {
 						}
 						rng := rand.New(rand.NewSource(seed))
 						render := kind.render(rng, pic, bg, dir)
+						if kind.throughCapture {
+							cfg.StartDetail = renderedCaptureDetail(t, finder, render)
+							if cfg.StartDetail == 0 {
+								tl.noCapture++
+								continue
+							}
+						}
 						mats := make([]gocv.Mat, n)
 						for i := range mats {
 							mats[i] = gocv.NewMat()
@@ -739,6 +763,25 @@ func heldDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 
 		return 0
 	}
 	return nanZero(capture.FaceDetail(m, box))
+}
+
+// renderedCaptureDetail draws the captureLead before frame 0 (frames
+// -9 to -1 at attackFPS) and returns the detail of the face the capture
+// would choose among them (chosenDetail), 0 for none. draw goes on from
+// there: frame 0 is the next it draws.
+func renderedCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
+	t.Helper()
+	lead := make([]gocv.Mat, int(math.Round(captureLead.Seconds()*attackFPS)))
+	defer func() {
+		for i := range lead {
+			lead[i].Close()
+		}
+	}()
+	for i := range lead {
+		lead[i] = gocv.NewMat()
+		draw(i-len(lead), &lead[i])
+	}
+	return chosenDetail(t, finder.(AnalyzerFinder).An, lead)
 }
 
 // captureLead is how far before a window's first frame the evaluation
@@ -1258,6 +1301,37 @@ func TestKindChosen(t *testing.T) {
 	} {
 		if got := kindChosen(tc.name, tc.only); got != tc.want {
 			t.Errorf("kindChosen(%q, %q) = %v, want %v", tc.name, tc.only, got, tc.want)
+		}
+	}
+}
+
+// TestThroughCaptureDrawsTheCaptureFirst: a kind moving through the
+// capture draws the capture's frames (-9 to -1 at 15 fps) before the
+// challenge's, from one draw, so that the motion goes on across the
+// prompt; and the twist alternates on the capture's frames too.
+func TestThroughCaptureDrawsTheCaptureFirst(t *testing.T) {
+	finder, done := newFinder(t, capture.DetectorHaar)
+	defer done()
+	var drawn []int
+	blank := func(i int, dst *gocv.Mat) {
+		drawn = append(drawn, i)
+		m := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
+		defer m.Close()
+		m.CopyTo(dst)
+	}
+	if d := renderedCaptureDetail(t, finder, blank); d != 0 {
+		t.Errorf("detail of a capture with no face = %v, want 0 (no challenge)", d)
+	}
+	want := []int{-9, -8, -7, -6, -5, -4, -3, -2, -1}
+	if !slices.Equal(drawn, want) {
+		t.Errorf("capture drew frames %v, want %v", drawn, want)
+	}
+	twist := twisted(rand.New(rand.NewSource(1)))
+	for _, i := range []int{-3, -2, -1, 0, 1} {
+		a, _, _ := twist(i, 0.5)
+		b, _, _ := twist(i+1, 0.5)
+		if a == 0 || a != -b {
+			t.Errorf("twist at frames %d and %d: %v and %v, want opposite sweeps", i, i+1, a, b)
 		}
 	}
 }
