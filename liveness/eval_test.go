@@ -69,7 +69,7 @@ type tally struct {
 	total     int
 	accepted  int // attack: APCER numerator; bona fide: accepted
 	noFace    int // the face finder found nothing (not a PAD decision)
-	noCapture int // the capture would choose no face: no challenge at a gate
+	noCapture int // the capture would choose no face in the rendered 600 ms (throughCapture): not checked
 	reasons   map[Reason]int
 	scoreSum  float64
 	onsetsMS  []int64
@@ -239,8 +239,11 @@ type attackKind struct {
 	// while the capture chooses its face: the evaluation renders the
 	// captureLead before frame 0 from the same draws (frames -9 to -1 at
 	// 15 fps) and starts the challenge from the face the capture would
-	// choose among them (chosenDetail). Where it would choose none the
-	// gate starts no challenge (tally.noCapture).
+	// choose among them (chosenDetail). Where it would choose none, a
+	// gate would go on looking (up to identity.capture_timeout, 5 s) and
+	// take a later frame that just passes its limit: not rendered, and
+	// counted apart (tally.noCapture), so these kinds' APCER is of the
+	// presentations the capture took in those 600 ms (docs/liveness.md).
 	throughCapture bool
 }
 
