@@ -64,17 +64,17 @@ func newFinder(t testing.TB, det string) (Finder, func()) {
 
 // tally counts decisions of one presentation type.
 type tally struct {
-	name      string
-	attack    bool
-	total     int
-	accepted  int // attack: APCER numerator; bona fide: accepted
-	noFace    int // the face finder found nothing (not a PAD decision)
+	name        string
+	attack      bool
+	total       int
+	accepted    int // attack: APCER numerator; bona fide: accepted
+	noFace      int // the face finder found nothing (not a PAD decision)
 	noCapture   int // throughCapture: the capture took no face before its timeout, no challenge
 	lateCapture int // throughCapture: the capture took its face before the 600 ms before the prompt
-	reasons   map[Reason]int
-	scoreSum  float64
-	onsetsMS  []int64
-	durations []float64 // ms from the challenge to the decision's last frame
+	reasons     map[Reason]int
+	scoreSum    float64
+	onsetsMS    []int64
+	durations   []float64 // ms from the challenge to the decision's last frame
 }
 
 func (t *tally) add(r Result) {
