@@ -799,8 +799,8 @@ func renderedCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat
 // capture's analyser), and returns the detail of the face it took, 0
 // for none. The picture moves before the prompt as it does from frame
 // -9 on (its shake or wobble does not depend on the time), so the face
-// taken is one of the same motion; only its distance from the prompt
-// differs.
+// taken is one of the same motion, further from the prompt (and past
+// the hand tremor's first frames).
 func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
 	t.Helper()
 	an := finder.(AnalyzerFinder).An
@@ -832,7 +832,9 @@ func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) 
 // frame; the window closes before frame -9, where the first look was.
 // It returns a copy of the frame of the best face in the window (the
 // caller closes it), that face's box and the frame's number; ok is
-// false when the capture timed out.
+// false when the capture timed out. Unlike capture.Selector it does not
+// stop early on an excellent face, and its window is 9 frames where the
+// selector's usually holds 10 (docs/liveness.md, fifteenth round).
 func laterCapture(draw func(int, *gocv.Mat), best func(gocv.Mat) (float64, image.Rectangle, bool)) (taken gocv.Mat, box image.Rectangle, at int, ok bool) {
 	window := int(math.Round(captureLead.Seconds() * attackFPS))
 	timeout := int(math.Round(faceTimeout.Seconds() * attackFPS))
