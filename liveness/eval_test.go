@@ -806,7 +806,18 @@ func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) 
 	an := finder.(AnalyzerFinder).An
 	an.Reset()
 	defer an.Reset()
-	best := func(m gocv.Mat) (float64, image.Rectangle, bool) {
+	taken, box, _, ok := laterCapture(draw, captureBest(t, an))
+	defer taken.Close()
+	if !ok {
+		return 0
+	}
+	return takenDetail(taken, box)
+}
+
+// captureBest reads a frame as the capture does: the score and box of
+// its best acceptable face, ok false for none.
+func captureBest(t *testing.T, an *capture.Analyzer) func(gocv.Mat) (score float64, box image.Rectangle, ok bool) {
+	return func(m gocv.Mat) (float64, image.Rectangle, bool) {
 		a, err := an.Analyze(m)
 		if err != nil {
 			t.Fatal(err)
@@ -817,12 +828,12 @@ func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) 
 		c := a.Candidates[a.Best]
 		return c.Score, c.Face.Box, true
 	}
-	taken, box, _, ok := laterCapture(draw, best)
-	defer taken.Close()
-	if !ok {
-		return 0
-	}
-	return nanZero(capture.FaceDetail(taken, box.Intersect(image.Rect(0, 0, taken.Cols(), taken.Rows()))))
+}
+
+// takenDetail is the detail of the face the capture took, as
+// capture.Selection.Detail: its box within the frame, 0 for NaN.
+func takenDetail(frame gocv.Mat, box image.Rectangle) float64 {
+	return nanZero(capture.FaceDetail(frame, box.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))))
 }
 
 // laterCapture draws (a fresh closure of a kind's draws) from
@@ -891,20 +902,17 @@ func chosenDetail(t *testing.T, an *capture.Analyzer, frames []gocv.Mat) float64
 	t.Helper()
 	an.Reset()
 	defer an.Reset()
-	best, at, box := -1.0, -1, image.Rectangle{}
+	read := captureBest(t, an)
+	top, at, box := -1.0, -1, image.Rectangle{}
 	for i, f := range frames {
-		a, err := an.Analyze(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Best >= 0 && a.Candidates[a.Best].Score > best {
-			best, at, box = a.Candidates[a.Best].Score, i, a.Candidates[a.Best].Face.Box
+		if score, b, ok := read(f); ok && score > top {
+			top, at, box = score, i, b
 		}
 	}
 	if at < 0 {
 		return 0
 	}
-	return nanZero(capture.FaceDetail(frames[at], box.Intersect(image.Rect(0, 0, frames[at].Cols(), frames[at].Rows()))))
+	return takenDetail(frames[at], box)
 }
 
 // turnEvent is a stretch of the real recording where the man turns his
