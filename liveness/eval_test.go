@@ -70,7 +70,7 @@ type tally struct {
 	accepted    int // attack: APCER numerator; bona fide: accepted
 	noFace      int // the face finder found nothing (not a PAD decision)
 	noCapture   int // throughCapture: the capture took no face before its timeout, no challenge
-	lateCapture int // throughCapture: the capture took its face before the 600 ms before the prompt
+	lateCapture int // throughCapture: the capture took its face before the selection window before the prompt
 	reasons     map[Reason]int
 	scoreSum    float64
 	onsetsMS    []int64
@@ -238,14 +238,14 @@ type attackKind struct {
 	held render
 	// throughCapture: the picture is already moving as render moves it
 	// while the capture chooses its face: the evaluation renders the
-	// captureLead before frame 0 from the same draws (frames -9 to -1 at
-	// 15 fps) and starts the challenge from the face the capture would
-	// choose among them (chosenDetail). Where it would choose none, a
-	// gate goes on looking, up to identity.timeout (10 s): the same
-	// draws are rendered again from 11.2 s before the prompt and the
-	// selection emulated on them (laterCaptureDetail, tally.lateCapture);
-	// a presentation the capture never takes is counted apart
-	// (tally.noCapture).
+	// frames of a selection's window before frame 0 from the same draws
+	// (frames -10 to -1 at 15 fps), runs the gate's selection over them
+	// and starts the challenge from the face it takes
+	// (renderedCaptureDetail). Where it takes none, a gate goes on
+	// looking, up to identity.timeout (10 s): the same draws are
+	// rendered again from 11.3 s before the prompt and the selection run
+	// on them (laterCaptureDetail, tally.lateCapture); a presentation the
+	// capture never takes is counted apart (tally.noCapture).
 	throughCapture bool
 }
 
@@ -595,6 +595,11 @@ var attackKinds = []attackKind{
 	{name: "print, bent, turned on through the window, glossy, vibrated through the capture until the prompt", target: 0.05, render: wobbledPrint(keepTurningMotion, glossy, true, true, vibrated), throughCapture: true},
 	{name: "print, flat, turned on through the window, glossy, shaken through the capture", target: 0, render: sheetPrint(shaken(keepTurningMotion, true), glossy, false, true), open: true, throughCapture: true},
 	{name: "print, bent, turned on through the window, glossy, shaken through the capture", target: 0.05, render: sheetPrint(shaken(keepTurningMotion, true), glossy, true, true), open: true, throughCapture: true},
+	{name: "print, flat, turned on through the window, glossy, vibrated through the capture until the prompt, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, vibrated)), open: true, throughCapture: true},
+	{name: "print, flat, turned on through the window, glossy, twisted through the capture until the prompt, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, false, true, twisted)), open: true, throughCapture: true},
+	{name: "print, bent, turned on through the window, glossy, vibrated through the capture until the prompt, camera noise, MJPEG", target: 0.05, render: withMJPEGCameraNoise(wobbledPrint(keepTurningMotion, glossy, true, true, vibrated)), open: true, throughCapture: true},
+	{name: "print, flat, turned on through the window, glossy, shaken through the capture, camera noise, MJPEG", target: 0, render: withMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, false, true)), open: true, throughCapture: true},
+	{name: "print, bent, turned on through the window, glossy, shaken through the capture, camera noise, MJPEG", target: 0.05, render: withMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, true, true)), open: true, throughCapture: true},
 	{name: "print, flat, turned on through the window, glossy, shaken, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)), open: true},
 	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
@@ -773,146 +778,6 @@ func heldDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 
 		return 0
 	}
 	return nanZero(capture.FaceDetail(m, box))
-}
-
-// renderedCaptureDetail draws the captureLead before frame 0 (frames
-// -9 to -1 at attackFPS) and returns the detail of the face the capture
-// would choose among them (chosenDetail), 0 for none. draw goes on from
-// there: frame 0 is the next it draws.
-func renderedCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
-	t.Helper()
-	lead := make([]gocv.Mat, int(math.Round(captureLead.Seconds()*attackFPS)))
-	defer func() {
-		for i := range lead {
-			lead[i].Close()
-		}
-	}()
-	for i := range lead {
-		lead[i] = gocv.NewMat()
-		draw(i-len(lead), &lead[i])
-	}
-	return chosenDetail(t, finder.(AnalyzerFinder).An, lead)
-}
-
-// laterCaptureDetail emulates a gate that found no face to take in the
-// 600 ms before the prompt and went on looking (laterCapture, with the
-// capture's analyser), and returns the detail of the face it took, 0
-// for none. The picture moves before the prompt as it does from frame
-// -9 on (its shake or wobble does not depend on the time), so the face
-// taken is one of the same motion, further from the prompt (and past
-// the hand tremor's first frames).
-func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
-	t.Helper()
-	an := finder.(AnalyzerFinder).An
-	an.Reset()
-	defer an.Reset()
-	taken, box, _, ok := laterCapture(draw, captureBest(t, an))
-	defer taken.Close()
-	if !ok {
-		return 0
-	}
-	return takenDetail(taken, box)
-}
-
-// captureBest reads a frame as the capture does: the score and box of
-// its best acceptable face, ok false for none.
-func captureBest(t *testing.T, an *capture.Analyzer) func(gocv.Mat) (score float64, box image.Rectangle, ok bool) {
-	return func(m gocv.Mat) (float64, image.Rectangle, bool) {
-		a, err := an.Analyze(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Best < 0 {
-			return 0, image.Rectangle{}, false
-		}
-		c := a.Candidates[a.Best]
-		return c.Score, c.Face.Box, true
-	}
-}
-
-// takenDetail is the detail of the face the capture took, as
-// capture.Selection.Detail: its box within the frame, 0 for NaN.
-func takenDetail(frame gocv.Mat, box image.Rectangle) float64 {
-	return nanZero(capture.FaceDetail(frame, box.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))))
-}
-
-// laterCapture draws (a fresh closure of a kind's draws) from
-// faceTimeout and twice captureLead before the prompt, as the gate's
-// selection sees them: its window opens at the first frame best accepts
-// and lasts captureLead, and it gives up faceTimeout after the first
-// frame; the window closes before frame -9, where the first look was.
-// It returns a copy of the frame of the best face in the window (the
-// caller closes it), that face's box and the frame's number; ok is
-// false when the capture timed out. Unlike capture.Selector it does not
-// stop early on an excellent face, and its window is 9 frames where the
-// selector's usually holds 10 (docs/liveness.md, fifteenth round).
-func laterCapture(draw func(int, *gocv.Mat), best func(gocv.Mat) (float64, image.Rectangle, bool)) (taken gocv.Mat, box image.Rectangle, at int, ok bool) {
-	window := int(math.Round(captureLead.Seconds() * attackFPS))
-	timeout := int(math.Round(faceTimeout.Seconds() * attackFPS))
-	from := -window - timeout - window
-	m := gocv.NewMat()
-	defer m.Close()
-	taken = gocv.NewMat()
-	opened, top := 0, -1.0
-	for i := from; i < -window; i++ {
-		if top < 0 && i > from+timeout {
-			break // timed out
-		}
-		if top >= 0 && i-opened >= window {
-			break // the window closed
-		}
-		draw(i, &m)
-		score, b, found := best(m)
-		if !found {
-			continue
-		}
-		if top < 0 {
-			opened = i
-		}
-		if score > top {
-			top, box, at = score, b, i
-			m.CopyTo(&taken)
-		}
-	}
-	return taken, box, at, top >= 0
-}
-
-// faceTimeout is how long a gate goes on looking for a first face its
-// capture accepts (identity.timeout's default; identity.capture_timeout
-// bounds the selection's window after it, which is far shorter).
-const faceTimeout = 10 * time.Second
-
-// captureLead is how far before a window's first frame the evaluation
-// looks for the face the capture would have chosen: the selection's
-// window (capture.SelectorConfig.Window, 600 ms by default).
-const captureLead = 600 * time.Millisecond
-
-// leadFrames is how many frames of captureLead there are before frame
-// start (fewer at a recording's beginning).
-func leadFrames(fps float64, start int) int {
-	return min(start, int(math.Round(captureLead.Seconds()*fps)))
-}
-
-// chosenDetail is the detail (capture.FaceDetail) of the face the
-// capture would choose among frames, the acceptable face of the best
-// score, as capture.Selection.Detail: Config.StartDetail of the challenge
-// that follows them; 0 when none is acceptable (the gate would not have
-// started a challenge there, and the start is not judged).
-func chosenDetail(t *testing.T, an *capture.Analyzer, frames []gocv.Mat) float64 {
-	t.Helper()
-	an.Reset()
-	defer an.Reset()
-	read := captureBest(t, an)
-	top, at, box := -1.0, -1, image.Rectangle{}
-	for i, f := range frames {
-		if score, b, ok := read(f); ok && score > top {
-			top, at, box = score, i, b
-		}
-	}
-	if at < 0 {
-		return 0
-	}
-	return takenDetail(frames[at], box)
 }
 
 // turnEvent is a stretch of the real recording where the man turns his
@@ -1293,7 +1158,7 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 		// check runs a challenge over mats that follow the frames lead,
 		// where the capture chose its face.
 		check := func(lead, mats []gocv.Mat, dir Direction) Result {
-			cfg := Config{StartDetail: chosenDetail(t, an, lead)}
+			cfg := Config{StartDetail: chosenDetail(t, an, lead, fps)}
 			if cfg.StartDetail == 0 {
 				unchosen[det]++
 			}
@@ -1401,7 +1266,7 @@ func TestKindChosen(t *testing.T) {
 }
 
 // TestThroughCaptureDrawsTheCaptureFirst: a kind moving through the
-// capture draws the capture's frames (-9 to -1 at 15 fps) before the
+// capture draws the capture's frames (-10 to -1 at 15 fps) before the
 // challenge's, from one draw, so that the motion goes on across the
 // prompt; and the twist alternates on the capture's frames too.
 func TestThroughCaptureDrawsTheCaptureFirst(t *testing.T) {
@@ -1417,7 +1282,7 @@ func TestThroughCaptureDrawsTheCaptureFirst(t *testing.T) {
 	if d := renderedCaptureDetail(t, finder, blank); d != 0 {
 		t.Errorf("detail of a capture with no face = %v, want 0 (no challenge)", d)
 	}
-	want := []int{-9, -8, -7, -6, -5, -4, -3, -2, -1}
+	want := []int{-10, -9, -8, -7, -6, -5, -4, -3, -2, -1}
 	if !slices.Equal(drawn, want) {
 		t.Errorf("capture drew frames %v, want %v", drawn, want)
 	}
@@ -1428,55 +1293,5 @@ func TestThroughCaptureDrawsTheCaptureFirst(t *testing.T) {
 		if a == 0 || a != -b {
 			t.Errorf("twist at frames %d and %d: %v and %v, want opposite sweeps", i, i+1, a, b)
 		}
-	}
-}
-
-// TestLaterCaptureTakesTheBestOfTheFirstWindow: a gate that found no
-// face to take in the 600 ms before the prompt goes on looking from
-// 11.2 s before it; its window opens at the first face the capture
-// accepts and lasts 9 frames, it takes the best face in it, and it gives
-// up after 10 s. The fake capture accepts a frame that is not black and
-// scores it by its grey level.
-func TestLaterCaptureTakesTheBestOfTheFirstWindow(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		faceFrom  int // the first frame showing a face
-		wantDrawn [2]int
-		wantAt    int // the frame taken; 0: none
-	}{
-		{"a face from 2.7 s before the prompt", -40, [2]int{-168, -32}, -36},
-		{"a face from the first frame", -168, [2]int{-168, -160}, -164},
-		{"the last frame that opens a window in time", -18, [2]int{-168, -10}, -14},
-		{"a face only after the timeout", -17, [2]int{-168, -18}, 0},
-		{"no face", 0, [2]int{-168, -18}, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var drawn []int
-			draw := func(i int, dst *gocv.Mat) {
-				drawn = append(drawn, i)
-				grey := 0.0
-				if i >= tc.faceFrom { // brightest 4 frames after the first
-					grey = 100 - 10*math.Abs(float64(i-tc.faceFrom-4))
-				}
-				m := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(grey, grey, grey, 0), 48, 64, gocv.MatTypeCV8UC3)
-				defer m.Close()
-				m.CopyTo(dst)
-			}
-			best := func(m gocv.Mat) (float64, image.Rectangle, bool) {
-				v := m.Mean().Val1
-				return v, image.Rect(0, 0, 64, 48), v > 0
-			}
-			taken, _, at, ok := laterCapture(draw, best)
-			defer taken.Close()
-			if got := [2]int{drawn[0], drawn[len(drawn)-1]}; got != tc.wantDrawn || len(drawn) != got[1]-got[0]+1 {
-				t.Errorf("drew frames %d to %d (%d), want %d to %d in order", got[0], got[1], len(drawn), tc.wantDrawn[0], tc.wantDrawn[1])
-			}
-			if ok != (tc.wantAt != 0) || (ok && at != tc.wantAt) {
-				t.Errorf("took frame %d (%v), want %d", at, ok, tc.wantAt)
-			}
-			if ok && taken.Mean().Val1 != 100 {
-				t.Errorf("the copy of the frame taken has grey %v, want 100", taken.Mean().Val1)
-			}
-		})
 	}
 }

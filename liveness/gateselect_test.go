@@ -1,0 +1,268 @@
+package liveness
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/internal/demoscene"
+)
+
+// The evaluation starts a challenge from the face the gate's selection
+// would have taken (Config.StartDetail): it runs capture.Selector itself
+// over the frames before the prompt, with its window, its early stop on
+// an excellent face and its detail measure, rather than an emulation of
+// them (docs/liveness.md, sixteenth round).
+
+// faceTimeout is how long a gate goes on looking for a first face its
+// capture accepts (identity.timeout's default; identity.capture_timeout
+// bounds the selection's window after it, which is far shorter).
+const faceTimeout = 10 * time.Second
+
+// captureLead is the selection's window (capture.SelectorConfig.Window,
+// 600 ms by default): a challenge starts after it.
+const captureLead = 600 * time.Millisecond
+
+// leadFrames is how many frames a selection whose first frame shows an
+// acceptable face reads at fps (the window's first frame and those
+// within captureLead after it), fewer when only start frames come before
+// frame start.
+func leadFrames(fps float64, start int) int {
+	return min(start, int(math.Ceil(captureLead.Seconds()*fps-1e-9))+1)
+}
+
+// gateSelection runs capture.Selector with an over the frames draw draws
+// from frame from on, at fps, as a gate's selection reads its camera.
+// Frames up to to-1 exist; when they run out, an open window closes
+// there and a selection without a face ends with none. With timeout ≥ 0
+// the gate also gives up when no face was accepted by frame
+// from+timeout (identity.timeout). It returns the selection (ok false:
+// none), the number of the frame the selection took and the first frame
+// it did not draw (it stops early on an excellent face).
+func gateSelection(t *testing.T, an *capture.Analyzer, draw func(int, *gocv.Mat), from, to, timeout int, fps float64) (sel capture.Selection, taken, next int, ok bool) {
+	t.Helper()
+	an.Reset()
+	defer an.Reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &drawnFrames{draw: draw, from: from, to: to, timeout: timeout, next: from,
+		frameTime: frameTime(fps), clock: newFrameClock(), giveUp: cancel}
+	s := capture.NewSelector(src, an, capture.SelectorConfig{Window: captureLead, Clock: src.clock})
+	defer s.Close()
+	sel, err := s.SelectFace(ctx, func(p capture.Progress) { src.noteAccepted(p.Reason == capture.ReasonNone) })
+	var noFace *capture.NoFaceError
+	switch {
+	case errors.As(err, &noFace):
+		return capture.Selection{}, 0, src.next, false
+	case err != nil:
+		t.Fatalf("selection over frames %d to %d: %v", from, to-1, err)
+	}
+	return sel, src.frameAt(sel.CapturedAt), src.next, true
+}
+
+// drawnFrames is a capture.FrameSource of rendered or recorded frames
+// numbered from from, frameTime apart; Next is called from SelectFace's
+// goroutine only.
+type drawnFrames struct {
+	draw              func(int, *gocv.Mat)
+	from, to, timeout int
+	next              int
+	frameTime         time.Duration
+	clock             *frameClock
+	giveUp            context.CancelFunc
+	accepted          bool // a face was accepted (the window is open)
+}
+
+// frameTime is the time between frames at fps, rounded up to the
+// nanosecond, so that a window of captureLead holds leadFrames frames.
+func frameTime(fps float64) time.Duration {
+	return time.Duration(math.Ceil(float64(time.Second) / fps))
+}
+
+// frameEpoch is the time of frame 0.
+var frameEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (d *drawnFrames) at(i int) time.Time { return frameEpoch.Add(time.Duration(i) * d.frameTime) }
+
+func (d *drawnFrames) frameAt(at time.Time) int {
+	return int(math.Round(float64(at.Sub(frameEpoch)) / float64(d.frameTime)))
+}
+
+func (d *drawnFrames) noteAccepted(ok bool) { d.accepted = d.accepted || ok }
+
+func (d *drawnFrames) Next(ctx context.Context, _ uint64, dst *gocv.Mat) (capture.FrameInfo, error) {
+	timedOut := !d.accepted && d.timeout >= 0 && d.next > d.from+d.timeout
+	if d.next >= d.to || timedOut {
+		if d.accepted {
+			d.clock.fire() // the window's timer: the selection finishes
+		} else {
+			d.giveUp() // the gate's timeout: no face
+		}
+		<-ctx.Done()
+		return capture.FrameInfo{}, ctx.Err()
+	}
+	d.draw(d.next, dst)
+	info := capture.FrameInfo{Seq: uint64(d.next - d.from + 1), At: d.at(d.next)}
+	d.clock.set(info.At)
+	d.next++
+	return info, nil
+}
+
+// frameClock is the selection's clock: the time of the latest frame, and
+// a window timer that fires only when the frames run out (the selector
+// otherwise closes its window on the frames' times).
+type frameClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	timer chan time.Time
+	once  sync.Once
+}
+
+func newFrameClock() *frameClock { return &frameClock{timer: make(chan time.Time)} }
+
+func (c *frameClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *frameClock) set(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = at
+}
+
+func (c *frameClock) After(time.Duration) <-chan time.Time { return c.timer }
+
+func (c *frameClock) fire() { c.once.Do(func() { close(c.timer) }) }
+
+// renderedCaptureDetail is the detail of the face a gate's selection
+// takes when the picture is presented from the captureLead before the
+// prompt (frames -10 to -1 at attackFPS; a face accepted only late in
+// them gets a window cut at the prompt), 0 for none. It draws every one
+// of those frames, as the camera goes on sending them after the
+// selection: draw goes on from there, frame 0 is the next it draws.
+func renderedCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
+	t.Helper()
+	lead := leadFrames(attackFPS, math.MaxInt)
+	sel, _, next, ok := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead, 0, -1, attackFPS)
+	skipped := gocv.NewMat()
+	defer skipped.Close()
+	for i := next; i < 0; i++ {
+		draw(i, &skipped)
+	}
+	if !ok {
+		return 0
+	}
+	return sel.Detail
+}
+
+// laterCaptureDetail is the detail of the face taken by a gate that found
+// none in the captureLead before the prompt and went on looking, up to
+// faceTimeout for a first face, 0 for none. draw is a fresh closure of
+// the kind's draws; the selection reads it from frame -170 (11.3 s
+// before the prompt at attackFPS), so that its window closes before the
+// first look's frames. The picture moves before the prompt as it does
+// from frame -10 on (its shake or wobble does not depend on the time),
+// so the face taken is one of the same motion, further from the prompt
+// (and past the hand tremor's first frames).
+func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
+	t.Helper()
+	lead := leadFrames(attackFPS, math.MaxInt)
+	timeout := int(math.Round(faceTimeout.Seconds() * attackFPS))
+	sel, _, _, ok := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead-timeout-lead, -lead, timeout, attackFPS)
+	if !ok {
+		return 0
+	}
+	return sel.Detail
+}
+
+// chosenDetail is the detail of the face a gate's selection takes from
+// frames (at fps, the frames just before a challenge), as
+// capture.Selection.Detail: Config.StartDetail of the challenge that
+// follows them; 0 when none is acceptable (the gate would not have
+// started a challenge there, and the start is not judged).
+func chosenDetail(t *testing.T, an *capture.Analyzer, frames []gocv.Mat, fps float64) float64 {
+	t.Helper()
+	draw := func(i int, dst *gocv.Mat) { frames[i].CopyTo(dst) }
+	sel, _, _, ok := gateSelection(t, an, draw, 0, len(frames), -1, fps)
+	if !ok {
+		return 0
+	}
+	return sel.Detail
+}
+
+// TestGateSelectionReadsFramesAsAGate: the evaluation's gate selection
+// is capture.Selector reading the frames in order at their times: it
+// takes a face of the 10 frames (600 ms at 15 fps) from the first it
+// accepts, or stops at once on an excellent face; a gate that has
+// accepted no face by its timeout takes none; a window still open when
+// the frames run out (the first look, at the prompt) is cut there. The
+// face taken comes with its frame's detail.
+func TestGateSelectionReadsFramesAsAGate(t *testing.T) {
+	dir, err := demoscene.ImagesDir(os.Getenv)
+	require.NoError(t, err)
+	img := gocv.IMRead(filepath.Join(dir, demoscene.WorkerPhoto), gocv.IMReadColor) // a frontal man, 640x480
+	defer img.Close()
+	require.False(t, img.Empty(), "read %s", demoscene.WorkerPhoto)
+	blank := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
+	defer blank.Close()
+	const never = 1.01 // no face is excellent: the window runs its course
+	for _, tc := range []struct {
+		name               string
+		faceFrom           int // the first frame showing the face
+		from, to, timeout  int
+		excellent          float64 // the analyser's Excellent score
+		takenFrom, takenTo int     // the frame taken is in this range; takenTo < takenFrom: none
+		next               int
+	}{
+		{"a face from the first frame", -170, -170, -10, 150, never, -170, -161, -160},
+		{"a face from 2.7 s before the prompt", -40, -170, -10, 150, never, -40, -31, -30},
+		{"the last frame that opens a window in time", -20, -170, -10, 150, never, -20, -11, -10},
+		{"a face only after the timeout", -19, -170, -10, 150, never, 0, -1, -19},
+		{"no face", 0, -170, -10, 150, never, 0, -1, -19},
+		{"a face late in the first look: the window cut at the prompt", -3, -10, 0, -1, never, -3, -1, 0},
+		{"no face in the first look", 0, -10, 0, -1, never, 0, -1, 0},
+		{"an excellent face ends the window at once", -40, -170, -10, 150, 0.01, -40, -40, -39},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			an, err := capture.NewAnalyzer(capture.AnalyzerConfig{Detector: capture.DetectorHaar, AllowMultiple: true,
+				Thresholds: capture.Thresholds{Excellent: tc.excellent}})
+			require.NoError(t, err)
+			defer an.Close()
+			var drawn []int
+			draw := func(i int, dst *gocv.Mat) {
+				drawn = append(drawn, i)
+				if i >= tc.faceFrom && tc.faceFrom != 0 {
+					img.CopyTo(dst)
+				} else {
+					blank.CopyTo(dst)
+				}
+			}
+			sel, taken, next, ok := gateSelection(t, an, draw, tc.from, tc.to, tc.timeout, attackFPS)
+			assert.Equal(t, tc.next, next, "first frame not drawn")
+			require.NotEmpty(t, drawn)
+			assert.Equal(t, tc.from, drawn[0], "first frame drawn")
+			assert.Len(t, drawn, next-tc.from, "frames drawn once each, in order")
+			if tc.takenTo < tc.takenFrom {
+				assert.False(t, ok, "took frame %d", taken)
+				return
+			}
+			require.True(t, ok, "took no face")
+			assert.GreaterOrEqual(t, taken, tc.takenFrom, "frame taken")
+			assert.LessOrEqual(t, taken, tc.takenTo, "frame taken")
+			assert.InDelta(t, capture.FaceDetail(img, sel.Face), sel.Detail, 1e-9, "the taken face's detail")
+			assert.Greater(t, sel.Detail, 0.0)
+		})
+	}
+}
