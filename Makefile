@@ -89,7 +89,7 @@ eval-data: ## fetch the real recordings the liveness evaluation adds to ../share
 captured-clips: ## fetch the real camera clips of liveness/testdata/captured.tsv from GitHub into EVAL_CAPTURED (needs github.com; never committed; docs/liveness.md)
 	EVAL_CAPTURED=$(abspath $(EVAL_CAPTURED)) sh scripts/captured-clips.sh
 
-eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces, the eval-data recordings and the captured clips present: APCER per attack type, BPCER (~23 min; EVAL_SEEDS=a-b renders other attacks, EVAL_ONLY=Attacks|Recording|Captured runs one part, EVAL_RECORDINGS=a,b some recordings, EVAL_KINDS=text the attack kinds whose name holds it, text|text either, text$ ending it; docs/liveness.md)
+eval-liveness: deps eval-data ## the full liveness (PAD) evaluation on ../shared/testdata/faces, the eval-data recordings and the captured clips present: APCER per attack type, BPCER (~50 min; EVAL_SEEDS=a-b renders other attacks, EVAL_ONLY=Attacks|Recording|Captured runs one part, EVAL_RECORDINGS=a,b some recordings, EVAL_KINDS=text the attack kinds whose name holds it, text|text either, text$ ending it; docs/liveness.md)
 	set -o pipefail; FACEGATE_EVAL=full FACEGATE_EVAL_DATA=$(EVAL_DATA) FACEGATE_EVAL_SEEDS=$(EVAL_SEEDS) FACEGATE_EVAL_CAPTURED=$(abspath $(EVAL_CAPTURED)) FACEGATE_EVAL_RECORDINGS=$(EVAL_RECORDINGS) FACEGATE_EVAL_KINDS='$(value EVAL_KINDS)' FACEGATE_EVAL_DUMP=$(abspath $(EVAL_DUMP)) $(GO) test -count=1 -p 1 -timeout 120m -v -run 'TestEvaluation$(EVAL_ONLY)' ./liveness/ 2>&1 | grep -v '^=== RUN\|libpng'
 
 bench-daemon: ## the daemon's measurements only: face-to-relay time (loopback, and TLS through the simulated site links), idle CPU, RSS growth (~3 min)
