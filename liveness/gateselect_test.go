@@ -50,7 +50,8 @@ func leadFrames(fps float64, start int) int {
 // the gate also gives up when no face was accepted before frame
 // from+timeout (identity.timeout). It returns the selection (ok false:
 // none), the number of the frame the selection took and the first frame
-// it did not draw (it stops early on an excellent face).
+// it did not draw (it stops early on an excellent face). With no face
+// the selection is the zero Selection (Detail 0).
 func gateSelection(t *testing.T, an *capture.Analyzer, draw func(int, *gocv.Mat), from, to, timeout int, fps float64) (sel capture.Selection, taken, next int, ok bool) {
 	t.Helper()
 	an.Reset()
@@ -162,16 +163,13 @@ func (c *frameClock) fire() { c.once.Do(func() { close(c.timer) }) }
 func renderedCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
 	t.Helper()
 	lead := leadFrames(attackFPS, math.MaxInt)
-	sel, _, next, ok := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead, 0, -1, attackFPS)
+	sel, _, next, _ := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead, 0, -1, attackFPS)
 	skipped := gocv.NewMat()
 	defer skipped.Close()
 	for i := next; i < 0; i++ {
 		draw(i, &skipped)
 	}
-	if !ok {
-		return 0
-	}
-	return sel.Detail
+	return sel.Detail // 0 when it took none
 }
 
 // laterCaptureDetail is the detail of the face taken by a gate that found
@@ -187,11 +185,8 @@ func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) 
 	t.Helper()
 	lead := leadFrames(attackFPS, math.MaxInt)
 	timeout := int(math.Round(faceTimeout.Seconds() * attackFPS))
-	sel, _, _, ok := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead-timeout-lead, -lead, timeout, attackFPS)
-	if !ok {
-		return 0
-	}
-	return sel.Detail
+	sel, _, _, _ := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead-timeout-lead, -lead, timeout, attackFPS)
+	return sel.Detail // 0 when it took none
 }
 
 // chosenDetail is the detail of the face a gate's selection takes from
@@ -202,11 +197,8 @@ func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) 
 func chosenDetail(t *testing.T, an *capture.Analyzer, frames []gocv.Mat, fps float64) float64 {
 	t.Helper()
 	draw := func(i int, dst *gocv.Mat) { frames[i].CopyTo(dst) }
-	sel, _, _, ok := gateSelection(t, an, draw, 0, len(frames), -1, fps)
-	if !ok {
-		return 0
-	}
-	return sel.Detail
+	sel, _, _, _ := gateSelection(t, an, draw, 0, len(frames), -1, fps)
+	return sel.Detail // 0 when it took none
 }
 
 // TestGateSelectionReadsFramesAsAGate: the evaluation's gate selection
