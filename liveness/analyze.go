@@ -29,6 +29,9 @@ func (c *Checker) Result() (Result, error) {
 	}
 	cues.Points = aliveCount(c.frames[len(c.frames)-1])
 	cues.StartSharpness = round4(c.startSharpness)
+	if c.judgesStart() {
+		cues.ChosenDetail = c.cfg.StartDetail // not rounded: faces read 0.001-1
+	}
 	switch {
 	case c.blurredStart():
 		res.Reasons = append(res.Reasons, ReasonBlurredStart)

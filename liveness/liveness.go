@@ -231,6 +231,10 @@ type Cues struct {
 	// Config.StartDetail): how much of its sharpness the start kept; 0
 	// when that is unknown.
 	StartSharpness float64 `json:"start_sharpness"`
+	// ChosenDetail is the fine detail of the face the capture chose
+	// (capture.FaceDetail, Config.StartDetail) that StartSharpness is a
+	// share of; 0 when unknown.
+	ChosenDetail float64 `json:"chosen_detail"`
 }
 
 // Result is the verdict of one check.

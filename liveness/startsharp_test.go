@@ -70,6 +70,11 @@ func TestBlurredStartCannotRun(t *testing.T) {
 			r, err := Check(context.Background(), cfg, tc.mode, Left, boxFinder(face), frames)
 			require.NoError(t, err)
 			t.Logf("reasons %v, start_sharpness %.3f, frames %d", r.Reasons, r.Cues.StartSharpness, r.Cues.Frames)
+			if tc.known && tc.mode == ModeChallenge {
+				assert.Equal(t, cfg.StartDetail, r.Cues.ChosenDetail, "the detail the start is a share of")
+			} else {
+				assert.Zero(t, r.Cues.ChosenDetail, "not judged, not reported")
+			}
 			assert.Equal(t, tc.blurred, slices.Contains(r.Reasons, ReasonBlurredStart))
 			if tc.blurred {
 				assert.False(t, r.Live)
@@ -104,12 +109,15 @@ func TestStartShareStaysANumber(t *testing.T) {
 		switch {
 		case !KnownDetail(chosen):
 			assert.Zero(t, r.Cues.StartSharpness, "chosen %v is unknown", chosen)
+			assert.Zero(t, r.Cues.ChosenDetail, "chosen %v is unknown", chosen)
 			assert.True(t, r.Live, "chosen %v: %v", chosen, r.Reasons)
 		case chosen == minDetail:
 			assert.Equal(t, maxStartShare, r.Cues.StartSharpness, "capped")
 			assert.True(t, r.Live, "chosen %v: %v", chosen, r.Reasons)
+			assert.Equal(t, chosen, r.Cues.ChosenDetail)
 		default: // the most detail a face may have: this start has little of it
 			assert.Equal(t, []Reason{ReasonBlurredStart}, r.Reasons)
+			assert.Equal(t, chosen, r.Cues.ChosenDetail)
 		}
 	}
 }
