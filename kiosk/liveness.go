@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -63,6 +64,11 @@ type LivenessResult struct {
 	// a face much blurrier than the chosen one (the worker moved before
 	// the prompt).
 	MovedEarly bool
+	// Yaw is the peak turn the asked way (face widths, the check's cue)
+	// when a challenge ran, nil otherwise; Landmarks: YuNet's landmarks
+	// measured it.
+	Yaw       *float64
+	Landmarks bool
 }
 
 // Liveness modes (policy.liveness).
@@ -415,6 +421,9 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 // combineLiveness decides from the API's outcome and the check's verdict.
 func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDone) outcome {
 	ev := &record.Liveness{Method: pad.r.Method, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
+	if y := pad.r.Yaw; y != nil && pad.err == nil && !math.IsNaN(*y) && !math.IsInf(*y, 0) {
+		ev.Yaw, ev.Landmarks = y, pad.r.Landmarks
+	}
 	if ev.Reasons == nil {
 		ev.Reasons = []string{}
 	}

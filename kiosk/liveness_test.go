@@ -4,13 +4,16 @@ package kiosk
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/faceauth"
@@ -123,6 +126,47 @@ func TestLivenessDecisions(t *testing.T) {
 				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() || lc.reqs[0].Detail != fakeDetail {
 					t.Errorf("requests %+v", lc.reqs)
 				}
+			})
+		})
+	}
+}
+
+// TestLivenessEventCarriesTheTurn: the event records how far the head
+// turned the asked way when a challenge measured it, so that a shadow
+// trial's report can say how far the site's workers turn when asked; a
+// turn that is not a number, or a check that failed as software, records
+// none.
+func TestLivenessEventCarriesTheTurn(t *testing.T) {
+	yaw := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name      string
+		res       LivenessResult
+		err       error
+		want      *float64
+		landmarks bool
+	}{
+		{"a turn measured by landmarks", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}, Yaw: yaw(0.081), Landmarks: true}, nil, yaw(0.081), true},
+		{"a small turn by tracked points", LivenessResult{Score: 0.3, Method: "challenge", Reasons: []string{"no_response"}, NoTurn: true, Yaw: yaw(0.012)}, nil, yaw(0.012), false},
+		{"no turn measured", LivenessResult{Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true}, nil, nil, false},
+		{"a turn that is no number", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}, Yaw: yaw(math.NaN())}, nil, nil, false},
+		{"a checker error", LivenessResult{Yaw: yaw(0.05)}, errLivenessUnavailable, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lc := &fakeLiveness{res: tc.res, err: tc.err, delay: 1200 * time.Millisecond}
+				r := livenessRig(t, nil, lc)
+				r.auth.res = approved()
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				stop()
+				l := r.events()[0].Liveness
+				require.NotNil(t, l)
+				assert.Equal(t, tc.want, l.Yaw)
+				assert.Equal(t, tc.landmarks, l.Landmarks)
+				b, err := json.Marshal(l)
+				require.NoError(t, err)
+				assert.Equal(t, tc.want != nil, strings.Contains(string(b), `"yaw":`), "%s", b)
 			})
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -199,12 +200,78 @@ type livenessTally struct {
 	// refused every day weigh more than a rate over sessions shows.
 	Identities int `json:"identities"`
 	Often      int `json:"refused_often"`
+	// Turns: how far the heads turned the asked way, by what measured
+	// them ("landmarks": YuNet's; "tracked": Haar's tracked points);
+	// absent before the events carried the turn.
+	Turns map[string]*turnSummary `json:"turns,omitempty"`
 
 	by map[string][2]int // identity -> sessions, denied
 }
 
+// turnSummary is the spread of the turns one measure saw (face widths,
+// the check's cue yaw): the share of real people whose turn is near what
+// the check needs is what a shadow trial adds to the lab's data, where
+// every real person refused had turned less than 0.07 face widths
+// (docs/liveness.md).
+type turnSummary struct {
+	Checks int `json:"checks"`
+	// Needed is the least turn the check accepts with this measure.
+	Needed float64 `json:"needed"`
+	// P10, P25 and Median: a tenth, a quarter and half of the turns were
+	// at most these (nearest rank).
+	P10    float64 `json:"p10"`
+	P25    float64 `json:"p25"`
+	Median float64 `json:"median"`
+	// BelowNeeded: turns smaller than Needed (no_response, when nothing
+	// else refused first); BelowTwice: smaller than twice Needed, a turn
+	// a little less deliberate would not have passed.
+	BelowNeeded int `json:"below_needed"`
+	BelowTwice  int `json:"below_twice_needed"`
+
+	yaws []float64
+}
+
+// turnMeasures names the measures of a turn and what the check needs of each.
+var turnMeasures = map[bool]struct {
+	name   string
+	needed float64
+}{
+	true:  {"landmarks", liveness.DefaultConfig.MinAmplitude},
+	false: {"tracked", liveness.DefaultConfig.MinAmplitudeTracked},
+}
+
+func (t *livenessTally) addTurn(l *record.Liveness) {
+	if l.Yaw == nil || math.IsNaN(*l.Yaw) || math.IsInf(*l.Yaw, 0) {
+		return
+	}
+	m := turnMeasures[l.Landmarks]
+	s := t.Turns[m.name]
+	if s == nil {
+		s = &turnSummary{Needed: m.needed}
+		t.Turns[m.name] = s
+	}
+	s.yaws = append(s.yaws, *l.Yaw)
+}
+
+func (s *turnSummary) finish() {
+	slices.Sort(s.yaws)
+	s.Checks = len(s.yaws)
+	rank := func(q float64) float64 { // nearest rank
+		return s.yaws[max(0, int(math.Ceil(q*float64(len(s.yaws))))-1)]
+	}
+	s.P10, s.P25, s.Median = rank(0.10), rank(0.25), rank(0.50)
+	for _, y := range s.yaws {
+		if y < s.Needed {
+			s.BelowNeeded++
+		}
+		if y < 2*s.Needed {
+			s.BelowTwice++
+		}
+	}
+}
+
 func newTally() *livenessTally {
-	return &livenessTally{Reasons: map[string]int{}, by: map[string][2]int{}}
+	return &livenessTally{Reasons: map[string]int{}, Turns: map[string]*turnSummary{}, by: map[string][2]int{}}
 }
 
 func newLivenessReport(src string, win reportWindow) *livenessReport {
@@ -348,6 +415,9 @@ func (t *livenessTally) add(identity string, l *record.Liveness) {
 			t.Reasons[c]++
 		}
 	}
+	if !slices.Contains(l.Reasons, "error") {
+		t.addTurn(l)
+	}
 	if identity != "" && !slices.Contains(l.Reasons, "error") {
 		c := t.by[identity]
 		c[0]++
@@ -363,6 +433,9 @@ func (t *livenessTally) finish() {
 		denied := t.Refused + t.Unavailable
 		t.DeniedRate = float64(denied) / float64(n)
 		t.Upper95 = upper95(denied, n)
+	}
+	for _, s := range t.Turns {
+		s.finish()
 	}
 	t.Identities = len(t.by)
 	for _, c := range t.by {
@@ -409,6 +482,7 @@ func (r *livenessReport) print(w io.Writer) {
 			fmt.Fprintf(w, "  %d identities; %d of them refused in at least half of their sessions (two or more)\n", t.Identities, t.Often)
 		}
 		printReasons(w, t.Reasons)
+		printTurns(w, t.Turns)
 	}
 	if t := r.ShadowOther; t.Checks > 0 {
 		fmt.Fprintf(w, "\nshadow trial, sessions denied or in error for another reason: %d\n", t.Checks)
@@ -428,6 +502,7 @@ func (r *livenessReport) print(w io.Writer) {
 			t.Live, t.Refused, t.Unavailable, 100*t.DeniedRate)
 		printErrors(w, *t)
 		printReasons(w, t.Reasons)
+		printTurns(w, t.Turns)
 	}
 	if r.Locked > 0 {
 		fmt.Fprintf(w, "\nlockout: %d session(s) denied without a check (not in the rates above)\n", r.Locked)
@@ -437,6 +512,19 @@ func (r *livenessReport) print(w io.Writer) {
 func printErrors(w io.Writer, t livenessTally) {
 	if t.Errors > 0 {
 		fmt.Fprintf(w, "  check errors %d (no checker, camera or software faults: fix them; left out of the rate)\n", t.Errors)
+	}
+}
+
+// printTurns prints how far the heads turned, one line per measure.
+func printTurns(w io.Writer, turns map[string]*turnSummary) {
+	for _, name := range []string{"landmarks", "tracked"} {
+		s := turns[name]
+		if s == nil {
+			continue
+		}
+		by := map[string]string{"landmarks": "YuNet's landmarks", "tracked": "Haar's tracked points"}[name]
+		fmt.Fprintf(w, "  turns the asked way, by %s (face widths; the check needs %.3g): %d; a tenth at most %.3f, a quarter at most %.3f, half at most %.3f; %d below what the check needs, %d below twice that\n",
+			by, s.Needed, s.Checks, s.P10, s.P25, s.Median, s.BelowNeeded, s.BelowTwice)
 	}
 }
 

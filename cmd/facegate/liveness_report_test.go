@@ -163,6 +163,54 @@ func TestLivenessReport(t *testing.T) {
 	assert.Empty(t, got.Enforced)
 }
 
+// TestLivenessReportTurns: of the checks that measured a turn, the
+// report gives the spread by measure (YuNet's landmarks or Haar's tracked
+// points, which read smaller turns) and how many were below what the
+// check needs and below twice that; a check error's turn and an event
+// without one (recorded before the events carried it) are left out.
+func TestLivenessReportTurns(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	ts := func(i int) string { return fmt.Sprintf("2026-11-25T08:%02d:00.000Z", i) }
+	check := func(yaw float64, landmarks bool, reasons ...string) *record.Liveness {
+		l := shadowCheck(len(reasons) == 0, reasons...)
+		l.Yaw, l.Landmarks = &yaw, landmarks
+		return l
+	}
+	// Ten turns measured by landmarks, 0.01 to 0.10 face widths.
+	for i := 1; i <= 10; i++ {
+		var reasons []string
+		if i <= 3 {
+			reasons = []string{"no_response"}
+		}
+		b.WriteString(auditEvent(t, fmt.Sprintf("l%d", i), ts(i), record.DecisionGranted, check(float64(i)/100, true, reasons...)))
+	}
+	b.WriteString(auditEvent(t, "t1", ts(20), record.DecisionGranted, check(0.015, false, "no_response")))
+	b.WriteString(auditEvent(t, "t2", ts(21), record.DecisionGranted, check(0.05, false)))
+	b.WriteString(auditEvent(t, "e1", ts(22), record.DecisionGranted, check(0.2, true, "error")))
+	b.WriteString(auditEvent(t, "o1", ts(23), record.DecisionGranted, shadowCheck(true)))
+	enforced := check(0.06, true)
+	enforced.Shadow = false
+	b.WriteString(auditEvent(t, "c1", ts(24), record.DecisionGranted, enforced))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "audit.jsonl"), []byte(b.String()), 0o640))
+
+	code, out, errOut := runCmd(t, nil, "liveness", "report", "--audit", dir, "--json")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	var got livenessReport
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	turns := got.ShadowGranted.Turns
+	require.Len(t, turns, 2)
+	assert.Equal(t, turnSummary{Checks: 10, Needed: 0.035, P10: 0.01, P25: 0.03, Median: 0.05, BelowNeeded: 3, BelowTwice: 6}, *turns["landmarks"])
+	assert.Equal(t, turnSummary{Checks: 2, Needed: 0.02, P10: 0.015, P25: 0.015, Median: 0.015, BelowNeeded: 1, BelowTwice: 1}, *turns["tracked"])
+	require.NotNil(t, got.Enforced["challenge"])
+	assert.Equal(t, 1, got.Enforced["challenge"].Turns["landmarks"].Checks, "enforced checks have their own")
+
+	code, out, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir)
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (face widths; the check needs 0.035): 10; a tenth at most 0.010, a quarter at most 0.030, half at most 0.050; 3 below what the check needs, 6 below twice that")
+	assert.Contains(t, out, "turns the asked way, by Haar's tracked points (face widths; the check needs 0.02): 2;")
+}
+
 // A file of a listed folder rotated away between the listing and the read
 // (a running daemon) is skipped; a file named on the command line is not.
 func TestLivenessReportRotationWhileReading(t *testing.T) {
@@ -236,6 +284,7 @@ func FuzzLivenessReportLine(f *testing.F) {
 	f.Add([]byte(`{"event_id":"c","decision":"granted","liveness":{"reasons":["error","face_lost"]}}`))
 	f.Add([]byte(`[1,2]`))
 	f.Add([]byte("\x00"))
+	f.Add([]byte(`{"event_id":"d","decision":"granted","liveness":{"method":"challenge","live":true,"reasons":[],"shadow":true,"yaw":-0.5,"landmarks":true}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		r := newLivenessReport("x", reportWindow{})
 		r.add(line)
@@ -251,6 +300,11 @@ func FuzzLivenessReportLine(f *testing.F) {
 		for _, tl := range tallies {
 			if tl.Live+tl.Refused+tl.Unavailable+tl.Errors != tl.Checks || tl.Checks > 1 || tl.DeniedRate < 0 || tl.DeniedRate > 1 || tl.Often > tl.Identities {
 				t.Fatalf("inconsistent tally %+v", tl)
+			}
+			for _, s := range tl.Turns {
+				if s.Checks != 1 || s.BelowNeeded > s.BelowTwice || s.BelowTwice > s.Checks || s.P10 > s.Median {
+					t.Fatalf("inconsistent turns %+v", s)
+				}
 			}
 		}
 	})

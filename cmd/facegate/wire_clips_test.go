@@ -181,6 +181,10 @@ func TestDaemonCheckJudgesItsStart(t *testing.T) {
 				assert.True(t, res.Unavailable)
 				assert.Equal(t, []string{"blurred_start"}, res.Reasons)
 				assert.True(t, res.MovedEarly, "the kiosk asks the worker to hold still")
+				assert.Nil(t, res.Yaw, "a check that could not run measured no turn")
+			} else if assert.NotNil(t, res.Yaw, "the turn, for the event") {
+				assert.Greater(t, *res.Yaw, 0.035, "the turning head's turn the asked way")
+				assert.False(t, res.Landmarks, "Haar: tracked points")
 			}
 			l.clips.finishes.Wait()
 			name := "left_" + clipTime.Format("20060102T150405.000Z")

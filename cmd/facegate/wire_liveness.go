@@ -177,6 +177,10 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 	}
 	out.NoTurn = noTurn
 	out.MovedEarly = slices.Contains(res.Reasons, liveness.ReasonBlurredStart)
+	if res.Method == liveness.ModeChallenge && !res.Unavailable() {
+		yaw := res.Cues.Yaw
+		out.Yaw, out.Landmarks = &yaw, res.Cues.Landmarks
+	}
 	return out, nil
 }
 
