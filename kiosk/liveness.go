@@ -71,6 +71,12 @@ type LivenessResult struct {
 	Landmarks bool
 }
 
+// The measures of a challenge's turn (facegate_liveness_turn_face_widths).
+const (
+	turnLandmarks = "landmarks"
+	turnTracked   = "tracked"
+)
+
 // Liveness modes (policy.liveness).
 const (
 	LivenessOff       = "off"
@@ -423,6 +429,11 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	ev := &record.Liveness{Method: pad.r.Method, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
 	if y := pad.r.Yaw; y != nil && pad.err == nil && !math.IsNaN(*y) && !math.IsInf(*y, 0) {
 		ev.Yaw, ev.Landmarks = y, pad.r.Landmarks
+		measure := turnTracked
+		if ev.Landmarks {
+			measure = turnLandmarks
+		}
+		k.metrics.livenessTurn.WithLabelValues(measure, mode).Observe(*y)
 	}
 	if ev.Reasons == nil {
 		ev.Reasons = []string{}

@@ -5,6 +5,7 @@ package kiosk
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -133,9 +134,10 @@ func TestLivenessDecisions(t *testing.T) {
 
 // TestLivenessEventCarriesTheTurn: the event records how far the head
 // turned the asked way when a challenge measured it, so that a shadow
-// trial's report can say how far the site's workers turn when asked; a
-// turn that is not a number, or a check that failed as software, records
-// none.
+// trial's report can say how far the site's workers turn when asked, and
+// Prometheus observes it by measure and mode; a turn that is not a
+// number, or a check that failed as software, records none. The same
+// under challenge and shadow.
 func TestLivenessEventCarriesTheTurn(t *testing.T) {
 	yaw := func(v float64) *float64 { return &v }
 	tests := []struct {
@@ -152,23 +154,43 @@ func TestLivenessEventCarriesTheTurn(t *testing.T) {
 		{"a checker error", LivenessResult{Yaw: yaw(0.05)}, errLivenessUnavailable, nil, false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				lc := &fakeLiveness{res: tc.res, err: tc.err, delay: 1200 * time.Millisecond}
-				r := livenessRig(t, nil, lc)
-				r.auth.res = approved()
-				stop := r.start(t)
-				r.identify(t, worker, 1)
-				stop()
-				l := r.events()[0].Liveness
-				require.NotNil(t, l)
-				assert.Equal(t, tc.want, l.Yaw)
-				assert.Equal(t, tc.landmarks, l.Landmarks)
-				b, err := json.Marshal(l)
-				require.NoError(t, err)
-				assert.Equal(t, tc.want != nil, strings.Contains(string(b), `"yaw":`), "%s", b)
+		for _, mode := range []string{LivenessChallenge, LivenessShadow} {
+			t.Run(tc.name+", "+mode, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					lc := &fakeLiveness{res: tc.res, err: tc.err, delay: 1200 * time.Millisecond}
+					var cfg *Options
+					if mode == LivenessShadow {
+						cfg = shadowConfig(t)
+					}
+					r := livenessRig(t, cfg, lc)
+					r.auth.res = approved()
+					stop := r.start(t)
+					r.identify(t, worker, 1)
+					stop()
+					l := r.events()[0].Liveness
+					require.NotNil(t, l)
+					assert.Equal(t, tc.want, l.Yaw)
+					assert.Equal(t, tc.landmarks, l.Landmarks)
+					b, err := json.Marshal(l)
+					require.NoError(t, err)
+					assert.Equal(t, tc.want != nil, strings.Contains(string(b), `"yaw":`), "%s", b)
+					// Prometheus: one observation of the recorded turn, by measure and mode.
+					m := scrape(t, r.k)
+					for _, measure := range []string{"landmarks", "tracked"} {
+						for _, m2 := range []string{LivenessChallenge, LivenessShadow} {
+							n := 0
+							if tc.want != nil && tc.landmarks == (measure == "landmarks") && m2 == mode {
+								n = 1
+							}
+							assert.Contains(t, m, fmt.Sprintf(`facegate_liveness_turn_face_widths_count{measure=%q,mode=%q} %d`, measure, m2, n))
+						}
+					}
+					if tc.want != nil {
+						assert.Contains(t, m, fmt.Sprintf(`facegate_liveness_turn_face_widths_sum{measure=%q,mode=%q} %g`, map[bool]string{true: "landmarks", false: "tracked"}[tc.landmarks], mode, *tc.want))
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
