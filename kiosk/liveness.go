@@ -64,9 +64,9 @@ type LivenessResult struct {
 	// a face much blurrier than the chosen one (the worker moved before
 	// the prompt).
 	MovedEarly bool
-	// Yaw is the peak turn the asked way (face widths, the check's cue)
-	// when a challenge ran, nil otherwise; Landmarks: YuNet's landmarks
-	// measured it.
+	// Yaw is the largest turn the asked way before the check decided
+	// (face widths, the check's cue) when a challenge ran and measured
+	// one, nil otherwise; Landmarks: YuNet's landmarks measured it.
 	Yaw       *float64
 	Landmarks bool
 }
@@ -424,17 +424,25 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 	return k.combineLiveness(s, mode, api, pad)
 }
 
+// recordTurn puts the challenge's turn in the event and the histogram,
+// when a challenge that ran measured one.
+func (k *Kiosk) recordTurn(ev *record.Liveness, pad padDone, mode string) {
+	y := pad.r.Yaw
+	if y == nil || math.IsNaN(*y) || math.IsInf(*y, 0) || pad.err != nil || pad.r.Unavailable ||
+		pad.r.Method != LivenessChallenge || slices.Contains(ev.Reasons, "error") {
+		return
+	}
+	ev.Yaw, ev.Landmarks = y, pad.r.Landmarks
+	measure := turnTracked
+	if ev.Landmarks {
+		measure = turnLandmarks
+	}
+	k.metrics.livenessTurn.WithLabelValues(measure, mode).Observe(*y)
+}
+
 // combineLiveness decides from the API's outcome and the check's verdict.
 func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDone) outcome {
 	ev := &record.Liveness{Method: pad.r.Method, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
-	if y := pad.r.Yaw; y != nil && pad.err == nil && !math.IsNaN(*y) && !math.IsInf(*y, 0) {
-		ev.Yaw, ev.Landmarks = y, pad.r.Landmarks
-		measure := turnTracked
-		if ev.Landmarks {
-			measure = turnLandmarks
-		}
-		k.metrics.livenessTurn.WithLabelValues(measure, mode).Observe(*y)
-	}
 	if ev.Reasons == nil {
 		ev.Reasons = []string{}
 	}
@@ -454,6 +462,7 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	case !pad.r.Live:
 		verdict = livenessFailed
 	}
+	k.recordTurn(ev, pad, mode)
 	if mode == LivenessShadow {
 		// Recorded, never enforced: no denial, no lockout, no alert.
 		ev.Shadow = true

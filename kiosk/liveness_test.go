@@ -149,8 +149,12 @@ func TestLivenessEventCarriesTheTurn(t *testing.T) {
 	}{
 		{"a turn measured by landmarks", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}, Yaw: yaw(0.081), Landmarks: true}, nil, yaw(0.081), true},
 		{"a small turn by tracked points", LivenessResult{Score: 0.3, Method: "challenge", Reasons: []string{"no_response"}, NoTurn: true, Yaw: yaw(0.012)}, nil, yaw(0.012), false},
+		{"no turn at all, measured", LivenessResult{Score: 0.3, Method: "challenge", Reasons: []string{"no_response"}, NoTurn: true, Yaw: yaw(0)}, nil, yaw(0), false},
 		{"no turn measured", LivenessResult{Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true}, nil, nil, false},
+		{"a check that could not run", LivenessResult{Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true, Yaw: yaw(0.05)}, nil, nil, false},
 		{"a turn that is no number", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}, Yaw: yaw(math.NaN())}, nil, nil, false},
+		{"a score that is no number (recorded as an error)", LivenessResult{Live: true, Score: math.NaN(), Method: "challenge", Reasons: []string{}, Yaw: yaw(0.05)}, nil, nil, false},
+		{"a passive check", LivenessResult{Live: true, Score: 0.9, Method: "passive", Reasons: []string{}, Yaw: yaw(0.05)}, nil, nil, false},
 		{"a checker error", LivenessResult{Yaw: yaw(0.05)}, errLivenessUnavailable, nil, false},
 	}
 	for _, tc := range tests {

@@ -101,7 +101,7 @@ func newMetrics(k *Kiosk) *metrics {
 		}, []string{"outcome", "decision"}),
 		livenessTurn: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "facegate_liveness_turn_face_widths",
-			Help: "How far the head turned the asked way in a liveness challenge (face widths, the event's liveness.yaw), by measure (landmarks: YuNet's, needs 0.035; tracked: Haar's tracked points, needs 0.02) and policy mode (challenge, shadow).",
+			Help: "How far the head had turned the asked way when a liveness challenge decided (face widths, the event's liveness.yaw; a passing check stops once the turn has held), by measure (landmarks: YuNet's, needs 0.035; tracked: tracked points, needs 0.02) and policy mode (challenge, shadow).",
 			// Around what the check needs (0.02, 0.035) and the lab's
 			// refused real turns (below 0.07).
 			Buckets: []float64{0.01, 0.02, 0.035, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3},

@@ -30,7 +30,7 @@ func (c *Checker) Result() (Result, error) {
 	cues.Points = aliveCount(c.frames[len(c.frames)-1])
 	cues.StartSharpness = round4(c.startSharpness)
 	if c.judgesStart() {
-		cues.ChosenDetail = c.cfg.StartDetail // not rounded: faces read 0.001-1
+		cues.ChosenDetail = c.cfg.StartDetail // not rounded: faces read about 0.01-1, some less
 	}
 	switch {
 	case c.blurredStart():
@@ -69,6 +69,9 @@ func (c *Checker) Result() (Result, error) {
 	for i, y := range yaw {
 		if math.IsNaN(y) {
 			continue
+		}
+		if i > 0 {
+			cues.YawFrames++
 		}
 		if y*s > yaw[peak]*s || math.IsNaN(yaw[peak]) {
 			peak = i

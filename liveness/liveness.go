@@ -181,6 +181,10 @@ type Cues struct {
 	// widths, positive = the asked way); YawAgainst the peak the other way.
 	Yaw        float64 `json:"yaw"`
 	YawAgainst float64 `json:"yaw_against"`
+	// YawFrames is how many frames after the first had a measurable yaw
+	// (0: Yaw is no measurement, the points or landmarks it needs were
+	// missing).
+	YawFrames int `json:"yaw_frames"`
 	// OnsetMS is when the turn started (ms after the challenge), -1 never.
 	OnsetMS int64 `json:"onset_ms"`
 	// Parallax is the 90th percentile residual of one homography (RANSAC)

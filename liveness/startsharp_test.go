@@ -115,6 +115,7 @@ func TestStartShareStaysANumber(t *testing.T) {
 			assert.Equal(t, maxStartShare, r.Cues.StartSharpness, "capped")
 			assert.True(t, r.Live, "chosen %v: %v", chosen, r.Reasons)
 			assert.Equal(t, chosen, r.Cues.ChosenDetail)
+			assert.Equal(t, r.Cues.Frames-1, r.Cues.YawFrames, "every frame of a turning head measured")
 		default: // the most detail a face may have: this start has little of it
 			assert.Equal(t, []Reason{ReasonBlurredStart}, r.Reasons)
 			assert.Equal(t, chosen, r.Cues.ChosenDetail)

@@ -92,11 +92,13 @@ type Liveness struct {
 	// Shadow: policy.liveness is shadow, so this verdict was recorded and
 	// did not take part in the decision.
 	Shadow bool `json:"shadow,omitempty"`
-	// Yaw is how far the head turned the asked way at its peak, in face
-	// widths as the challenge measured it (its cue yaw), when a challenge
-	// ran; Landmarks says YuNet's landmarks measured it (else Haar's
-	// tracked points, which read smaller turns). A shadow trial's report
-	// reads them: how far the site's workers turn when asked.
+	// Yaw is the largest turn the asked way before the check decided, in
+	// face widths as the challenge measured it (its cue yaw), when a
+	// challenge ran and measured one; a check that passes stops once the
+	// turn has held, so then it is not the peak. Landmarks says YuNet's
+	// landmarks measured it (else tracked points, which read smaller
+	// turns). A shadow trial's report reads them: how many of the site's
+	// workers turn too little when asked.
 	Yaw       *float64 `json:"yaw,omitempty"`
 	Landmarks bool     `json:"landmarks,omitempty"`
 }

@@ -163,11 +163,13 @@ func TestLivenessReport(t *testing.T) {
 	assert.Empty(t, got.Enforced)
 }
 
-// TestLivenessReportTurns: of the checks that measured a turn, the
-// report gives the spread by measure (YuNet's landmarks or Haar's tracked
-// points, which read smaller turns) and how many were below what the
-// check needs and below twice that; a check error's turn and an event
-// without one (recorded before the events carried it) are left out.
+// TestLivenessReportTurns: of the challenges that measured a turn, the
+// report gives by measure (YuNet's landmarks, or tracked points, which
+// read smaller turns) how many fell short of what the check needs and
+// how close they came; the turn of a check error, of a check that could
+// not run, of a passive check and of a shadow session denied for another
+// reason, and an event without one (recorded before the events carried
+// it) are left out.
 func TestLivenessReportTurns(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
@@ -187,7 +189,12 @@ func TestLivenessReportTurns(t *testing.T) {
 	}
 	b.WriteString(auditEvent(t, "t1", ts(20), record.DecisionGranted, check(0.015, false, "no_response")))
 	b.WriteString(auditEvent(t, "t2", ts(21), record.DecisionGranted, check(0.05, false)))
-	b.WriteString(auditEvent(t, "e1", ts(22), record.DecisionGranted, check(0.2, true, "error")))
+	b.WriteString(auditEvent(t, "e1", ts(22), record.DecisionGranted, check(0.01, true, "error")))
+	b.WriteString(auditEvent(t, "u1", ts(25), record.DecisionGranted, check(0.01, true, "face_lost")))
+	passive := check(0.01, true)
+	passive.Method = "passive"
+	b.WriteString(auditEvent(t, "p1", ts(26), record.DecisionGranted, passive))
+	b.WriteString(auditEvent(t, "d1", ts(27), record.DecisionDenied, check(0.01, true, "no_response"), "face_compare_underscore"))
 	b.WriteString(auditEvent(t, "o1", ts(23), record.DecisionGranted, shadowCheck(true)))
 	enforced := check(0.06, true)
 	enforced.Shadow = false
@@ -200,15 +207,18 @@ func TestLivenessReportTurns(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 	turns := got.ShadowGranted.Turns
 	require.Len(t, turns, 2)
-	assert.Equal(t, turnSummary{Checks: 10, Needed: 0.035, P10: 0.01, P25: 0.03, Median: 0.05, BelowNeeded: 3, BelowTwice: 6}, *turns["landmarks"])
-	assert.Equal(t, turnSummary{Checks: 2, Needed: 0.02, P10: 0.015, P25: 0.015, Median: 0.015, BelowNeeded: 1, BelowTwice: 1}, *turns["tracked"])
+	assert.Equal(t, turnSummary{Checks: 10, Needed: 0.035, BelowNeeded: 3, BelowNeededMedian: 0.02}, *turns["landmarks"])
+	assert.Equal(t, turnSummary{Checks: 2, Needed: 0.02, BelowNeeded: 1, BelowNeededMedian: 0.015}, *turns["tracked"])
+	assert.Nil(t, got.ShadowOther.Turns, "not the workers' turns")
 	require.NotNil(t, got.Enforced["challenge"])
 	assert.Equal(t, 1, got.Enforced["challenge"].Turns["landmarks"].Checks, "enforced checks have their own")
 
 	code, out, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir)
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
-	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (face widths; the check needs 0.035): 10; a tenth at most 0.010, a quarter at most 0.030, half at most 0.050; 3 below what the check needs, 6 below twice that")
-	assert.Contains(t, out, "turns the asked way, by Haar's tracked points (face widths; the check needs 0.02): 2;")
+	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 10 measured, 3 short of it (half of those at most 0.02)\n")
+	assert.Contains(t, out, "turns the asked way, by tracked points (the check needs 0.02 face widths): 2 measured, 1 short of it (half of those at most 0.015)\n")
+	assert.Contains(t, out, "enforced checks (challenge): 1\n")
+	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 1 measured, 0 short of it\n")
 }
 
 // A file of a listed folder rotated away between the listing and the read
@@ -302,7 +312,7 @@ func FuzzLivenessReportLine(f *testing.F) {
 				t.Fatalf("inconsistent tally %+v", tl)
 			}
 			for _, s := range tl.Turns {
-				if s.Checks != 1 || s.BelowNeeded > s.BelowTwice || s.BelowTwice > s.Checks || s.P10 > s.Median {
+				if s.Checks != 1 || s.BelowNeeded > s.Checks || s.BelowNeeded != len(s.short) || s.BelowNeededMedian >= s.Needed {
 					t.Fatalf("inconsistent turns %+v", s)
 				}
 			}

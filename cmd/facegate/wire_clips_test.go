@@ -139,11 +139,12 @@ func TestLivenessClipsOnlyOfFinishedChallenges(t *testing.T) {
 				ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
 			}
 			defer cancel()
-			_, err := l.CheckLiveness(ctx, req)
+			res, err := l.CheckLiveness(ctx, req)
 			if tc.cancel {
 				require.ErrorIs(t, err, context.DeadlineExceeded)
 			} else {
 				require.NoError(t, err)
+				assert.Nil(t, res.Yaw, "a passive check measures no turn")
 			}
 			require.NoError(t, l.Close())
 			entries, _ := os.ReadDir(dir)
