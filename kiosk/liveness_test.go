@@ -133,11 +133,12 @@ func TestLivenessDecisions(t *testing.T) {
 }
 
 // TestLivenessEventCarriesTheTurn: the event records how far the head
-// turned the asked way when a challenge measured it, so that a shadow
-// trial's report can say how far the site's workers turn when asked, and
-// Prometheus observes it by measure and mode; a turn that is not a
-// number, or a check that failed as software, records none. The same
-// under challenge and shadow.
+// had turned the asked way when a challenge that ran decided (a turn of
+// 0 too), so that a shadow trial's report can count the workers who turn
+// too little, and Prometheus observes it by measure and mode; a turn
+// that is not a number, a check that could not run or failed as
+// software, and a passive check record none. The same under challenge
+// and shadow.
 func TestLivenessEventCarriesTheTurn(t *testing.T) {
 	yaw := func(v float64) *float64 { return &v }
 	tests := []struct {
