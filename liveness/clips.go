@@ -186,7 +186,9 @@ type clipInfo struct {
 	// ChosenDetail is Config.StartDetail of the check (0 unknown);
 	// cues.start_sharpness is the first frame's share of it. Clips saved
 	// by the thirteenth round's daemon have chosen_sharpness instead, a
-	// measure no longer used: their start is not judged.
+	// measure no longer used: their start is not judged. A rerun reads
+	// this one; cues.chosen_detail (seventeenth round) is the verdict's
+	// copy, equal when the check judged its start, 0 when it did not.
 	ChosenDetail float64  `json:"chosen_detail,omitempty"`
 	Live         bool     `json:"live"`
 	Score        float64  `json:"score"`
