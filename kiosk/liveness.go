@@ -425,10 +425,11 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 }
 
 // recordTurn puts the challenge's turn in the event and the histogram,
-// when a challenge that ran measured one.
+// when a challenge that ran measured one (a checker error is the event's
+// "error" reason).
 func (k *Kiosk) recordTurn(ev *record.Liveness, pad padDone, mode string) {
 	y := pad.r.Yaw
-	if y == nil || math.IsNaN(*y) || math.IsInf(*y, 0) || pad.err != nil || pad.r.Unavailable ||
+	if y == nil || math.IsNaN(*y) || math.IsInf(*y, 0) || pad.r.Unavailable ||
 		pad.r.Method != LivenessChallenge || slices.Contains(ev.Reasons, "error") {
 		return
 	}

@@ -230,14 +230,18 @@ type turnSummary struct {
 	short []float64
 }
 
-// turnMeasures names the measures of a turn and what the check needs of each.
-var turnMeasures = map[bool]struct {
-	name   string
-	needed float64
-}{
-	true:  {"landmarks", liveness.DefaultConfig.MinAmplitude},
-	false: {"tracked", liveness.DefaultConfig.MinAmplitudeTracked},
+// turnMeasure is one measure of a turn: its key in Turns, its name in
+// the text report and what the check needs of it.
+type turnMeasure struct {
+	key, label string
+	needed     float64
 }
+
+// Landmarks first, in the text report.
+var (
+	landmarksTurn = turnMeasure{"landmarks", "YuNet's landmarks", liveness.DefaultConfig.MinAmplitude}
+	trackedTurn   = turnMeasure{"tracked", "tracked points", liveness.DefaultConfig.MinAmplitudeTracked}
+)
 
 // addTurn counts the turn of a challenge that ran (the kiosk records one
 // only then; an audit line from elsewhere is held to the same).
@@ -246,11 +250,14 @@ func (t *livenessTally) addTurn(l *record.Liveness) {
 		slices.ContainsFunc(l.Reasons, func(c string) bool { return c == "error" || liveness.Reason(c).Unavailable() }) {
 		return
 	}
-	m := turnMeasures[l.Landmarks]
-	s := t.Turns[m.name]
+	m := trackedTurn
+	if l.Landmarks {
+		m = landmarksTurn
+	}
+	s := t.Turns[m.key]
 	if s == nil {
 		s = &turnSummary{Needed: m.needed}
-		t.Turns[m.name] = s
+		t.Turns[m.key] = s
 	}
 	s.Checks++
 	if *l.Yaw < s.Needed {
@@ -514,13 +521,12 @@ func printErrors(w io.Writer, t livenessTally) {
 
 // printTurns prints how far the heads turned, one line per measure.
 func printTurns(w io.Writer, turns map[string]*turnSummary) {
-	for _, name := range []string{"landmarks", "tracked"} {
-		s := turns[name]
+	for _, m := range []turnMeasure{landmarksTurn, trackedTurn} {
+		s := turns[m.key]
 		if s == nil {
 			continue
 		}
-		by := map[string]string{"landmarks": "YuNet's landmarks", "tracked": "tracked points"}[name]
-		line := fmt.Sprintf("  turns the asked way, by %s (the check needs %.3g face widths): %d measured, %d short of it", by, s.Needed, s.Checks, s.BelowNeeded)
+		line := fmt.Sprintf("  turns the asked way, by %s (the check needs %.3g face widths): %d measured, %d short of it", m.label, s.Needed, s.Checks, s.BelowNeeded)
 		if s.BelowNeeded > 0 {
 			line += fmt.Sprintf(" (half of those at most %.3g)", s.BelowNeededMedian)
 		}
