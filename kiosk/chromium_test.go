@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,6 +206,14 @@ const layoutProbe = `JSON.stringify((function () {
     }
     out.els.push(e);
   }
+  const turn = $("turn");
+  if (turn && !turn.hidden && turn.getClientRects().length > 0) {
+    const a = turn.getBoundingClientRect(), f = $("turn-fill").getBoundingClientRect();
+    const bw = parseFloat(getComputedStyle(turn).borderLeftWidth);
+    const hit = document.elementFromPoint(a.left + a.width / 2, a.top + a.height / 2);
+    out.turn = { l: a.left, t: a.top, r: a.right, b: a.bottom, bw: bw, fl: f.left, fr: f.right, fw: f.width,
+      full: "full" in turn.dataset, now: turn.getAttribute("aria-valuenow"), covered: !(hit && (hit === turn || turn.contains(hit))) };
+  }
   const box = $("box"), img = $("preview");
   if (!box.hidden && img) {
     const a = box.getBoundingClientRect(), p = img.getBoundingClientRect();
@@ -237,6 +246,19 @@ type layout struct {
 	HealthClass string          `json:"healthClass"`
 	Els         []layoutElement `json:"els"`
 	BoxInside   *bool           `json:"boxInside"`
+	Turn        *turnMeterBox   `json:"turn"`
+}
+
+// turnMeterBox is where the turn meter and its fill are on the screen.
+type turnMeterBox struct {
+	L, T, R, B float64
+	BW         float64 `json:"bw"`
+	FL         float64 `json:"fl"`
+	FR         float64 `json:"fr"`
+	FW         float64 `json:"fw"`
+	Full       bool    `json:"full"`
+	Now        string  `json:"now"`
+	Covered    bool    `json:"covered"`
 }
 
 // TestPageFitsEveryScreen renders the page at each screen size in each
@@ -297,6 +319,11 @@ func TestPageFitsEveryScreen(t *testing.T) {
 	left.Challenge = "left"
 	right := st("challenge", "Turn your head a little to the right")
 	right.Challenge = "right"
+	share := func(v float64) *float64 { return &v }
+	halfLeft := left
+	halfLeft.Turn = share(0.35)
+	fullRight := right
+	fullRight.Turn = share(1)
 	granted := st(StateGranted, "Welcome")
 	granted.Decision, granted.Name = record.DecisionGranted, "Ana Díaz"
 	denied := st(StateDenied, "Your badge is not registered — see the site office")
@@ -316,6 +343,8 @@ func TestPageFitsEveryScreen(t *testing.T) {
 		{"authenticating", st(StateAuthenticating, msgChecking), false, msgChecking, "health: ok"},
 		{"challenge-left", left, false, left.Message, "health: ok"},
 		{"challenge-right", right, false, right.Message, "health: ok"},
+		{"challenge-left-turning", halfLeft, false, left.Message, "health: ok"},
+		{"challenge-right-turned", fullRight, false, right.Message, "health: ok"},
 		{"granted", granted, false, "Welcome", "health: ok"},
 		{"denied", denied, false, denied.Message, "health: ok"},
 		{"error", failed, false, failed.Message, "health: ok"},
@@ -449,6 +478,7 @@ func checkLayout(t *testing.T, name string, l layout, want, health string, s pag
 	} else if arrow {
 		t.Errorf("%s: an arrow outside the challenge", name)
 	}
+	checkTurnMeter(t, name, l, s)
 	if s.Box != nil && (l.BoxInside == nil || !*l.BoxInside) {
 		t.Errorf("%s: the face box is not over the preview (%v)", name, l.BoxInside)
 	}
@@ -473,4 +503,46 @@ func testJPEG(t *testing.T, w, h int) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// checkTurnMeter: in the challenge the meter is on screen, uncovered, at
+// least 3 % of the screen high, filled by the status's share from the
+// side away from the arrow towards it, and green (data-full) only when
+// full; outside the challenge it is not shown.
+func checkTurnMeter(t *testing.T, name string, l layout, s pageStatusJSON) {
+	t.Helper()
+	m := l.Turn
+	if s.Challenge == "" {
+		if m != nil {
+			t.Errorf("%s: a turn meter outside the challenge", name)
+		}
+		return
+	}
+	if m == nil {
+		t.Errorf("%s: no turn meter in the challenge", name)
+		return
+	}
+	share := 0.0
+	if s.Turn != nil {
+		share = *s.Turn
+	}
+	inner := m.R - m.L - 2*m.BW
+	switch {
+	case m.L < -0.5 || m.T < -0.5 || m.R > l.W+0.5 || m.B > l.H+0.5:
+		t.Errorf("%s: the turn meter [%.0f,%.0f]-[%.0f,%.0f] extends beyond the %vx%v screen", name, m.L, m.T, m.R, m.B, l.W, l.H)
+	case m.Covered:
+		t.Errorf("%s: the turn meter is covered", name)
+	case m.B-m.T < 0.03*l.H:
+		t.Errorf("%s: the turn meter is %.0fpx high, below 3%% of the screen", name, m.B-m.T)
+	case math.Abs(m.FW-share*inner) > 1.5:
+		t.Errorf("%s: the meter is filled %.0f of %.0fpx, want %.0f%%", name, m.FW, inner, 100*share)
+	case share > 0 && s.Challenge == "left" && math.Abs(m.FR-(m.R-m.BW)) > 1.5:
+		t.Errorf("%s: the fill [%.0f,%.0f] does not grow from the right towards the arrow on the left (meter [%.0f,%.0f])", name, m.FL, m.FR, m.L, m.R)
+	case share > 0 && s.Challenge == "right" && math.Abs(m.FL-(m.L+m.BW)) > 1.5:
+		t.Errorf("%s: the fill [%.0f,%.0f] does not grow from the left towards the arrow on the right (meter [%.0f,%.0f])", name, m.FL, m.FR, m.L, m.R)
+	case m.Full != (share >= 1):
+		t.Errorf("%s: the meter shows full=%v at %.2f", name, m.Full, share)
+	case m.Now != fmt.Sprint(math.Round(100*share)):
+		t.Errorf("%s: aria-valuenow %q at %.2f", name, m.Now, share)
+	}
 }

@@ -59,6 +59,11 @@ type Kiosk struct {
 	mjpegClients atomic.Int32
 	openLimit    rateWindow // POST /api/open
 
+	// sendMu keeps each status change and its message to the page
+	// together, so the page gets them in the order they were made (a
+	// health or door update racing a change of state could otherwise
+	// resend the state before it). Taken before mu.
+	sendMu    sync.Mutex
 	mu        sync.Mutex
 	status    Status
 	accepting bool
@@ -500,7 +505,7 @@ func (k *Kiosk) Health() Health {
 // outside the end states and cooldown, and the name when idle.
 func (k *Kiosk) setState(st State, msg string, mut func(*Status)) {
 	k.updateStatus(func(s *Status) {
-		s.State, s.Message, s.Box, s.Since, s.Challenge = st, msg, nil, k.now().UTC(), ""
+		s.State, s.Message, s.Box, s.Since, s.Challenge, s.Turn = st, msg, nil, k.now().UTC(), "", nil
 		switch st {
 		case StateGranted, StateDenied, StateError, StateCooldown:
 		case StateIdle, StateStopped:
@@ -517,13 +522,25 @@ func (k *Kiosk) setState(st State, msg string, mut func(*Status)) {
 // updateStatus applies mut and sends the new status to the page; a change
 // of state (not of message or box) is also published.
 func (k *Kiosk) updateStatus(mut func(*Status)) {
+	k.updateStatusIf(func(s *Status) bool { mut(s); return true })
+}
+
+// updateStatusIf is updateStatus for a change mut may decline (false:
+// nothing changed, nothing is sent).
+func (k *Kiosk) updateStatusIf(mut func(*Status) bool) {
+	k.sendMu.Lock()
 	k.mu.Lock()
 	before := k.status.State
-	mut(&k.status)
+	if !mut(&k.status) {
+		k.mu.Unlock()
+		k.sendMu.Unlock()
+		return
+	}
 	s := k.status
 	s.Reason = append([]string(nil), s.Reason...)
 	k.mu.Unlock()
 	k.hub.send("state", k.pageStatus(s))
+	k.sendMu.Unlock()
 	if s.State != before {
 		k.metrics.state(s.State)
 		k.indicate(s.State)

@@ -3,6 +3,7 @@
 package kiosk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/record"
 )
 
 // fakeLiveness answers every check with res (or err) after delay and
@@ -334,5 +336,105 @@ func TestLivenessOnWithoutACheckerDenies(t *testing.T) {
 		if ev.Decision != "denied" || !slices.Equal(ev.Reason, []string{ReasonLivenessUnavailable}) || r.relay.count() != 0 {
 			t.Fatalf("%s %v, %d pulses: want denied liveness_unavailable", ev.Decision, ev.Reason, r.relay.count())
 		}
+	})
+}
+
+// meterLiveness is a checker that reports a scripted turn to the kiosk's
+// meter, then passes; after it has returned it reports once more (a call
+// the kiosk must ignore).
+type meterLiveness struct {
+	script []meterStep
+	late   chan struct{}
+}
+
+type meterStep struct {
+	after     time.Duration // since the previous step
+	yaw, need float64
+}
+
+func (m *meterLiveness) CheckLiveness(ctx context.Context, req LivenessRequest) (LivenessResult, error) {
+	for _, s := range m.script {
+		if err := sleepCtx(ctx, s.after); err != nil {
+			return LivenessResult{}, err
+		}
+		req.OnTurn(s.yaw, s.need)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		req.OnTurn(0.07, 0.035) // the session has moved on
+		close(m.late)
+	}()
+	return livePass, nil
+}
+
+// TestChallengeMeterFollowsTheTurn: while the challenge is on the screen
+// the page gets how far the head has turned the asked way, as a share of
+// the meter (full at twice the check's need, in twentieths), at most every
+// 100 ms but at once when full; a turn the other way reads 0, a turn that
+// is no number is not shown, and nothing is shown once the check has
+// returned.
+func TestChallengeMeterFollowsTheTurn(t *testing.T) {
+	ms := time.Millisecond
+	script := []meterStep{
+		{0, 0, 0.035},                 // the start: 0
+		{33 * ms, 0.001, 0.035},       // still 0: not sent again
+		{33 * ms, 0.01, 0.035},        // 0.15, 66 ms after the last: held back
+		{67 * ms, 0.014, 0.035},       // 0.2
+		{33 * ms, -0.02, 0.035},       // the other way reads 0: held back
+		{100 * ms, -0.02, 0.035},      // 0
+		{34 * ms, math.NaN(), 0.035},  // no number: not shown
+		{100 * ms, 0.0525, 0.035},     // 0.75
+		{50 * ms, 0.08, 0.035},        // full: at once
+		{50 * ms, 0.05, 0.035},        // 0.7: held back
+		{100 * ms, 0.0525, 0.035},     // 0.75
+		{100 * ms, 0.01, 0},           // no need: not shown
+		{100 * ms, 0.01, math.Inf(1)}, // not shown
+		{100 * ms, 0.02, 0.02},        // tracked points: 0.5
+		{1000 * ms, 0.0525, 0.035},    // 0.75 once more
+	}
+	want := []float64{0, 0.2, 0, 0.75, 1, 0.75, 0.5, 0.75}
+	synctest.Test(t, func(t *testing.T) {
+		lc := &meterLiveness{script: script, late: make(chan struct{})}
+		cfg := testConfig(t)
+		cfg.Policy.Liveness = LivenessChallenge
+		r := &rig{cfg: cfg, sel: &fakeSelector{window: 600 * time.Millisecond}, auth: &fakeAuth{res: approved(), delay: 800 * time.Millisecond},
+			relay: &fakeRelay{}, pub: &fakePublisher{}, brk: &fakeBroker{connected: true}}
+		k, err := New(*cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: r.relay, Publisher: r.pub, Broker: r.brk,
+			Liveness: lc, Logger: quietLogger()})
+		require.NoError(t, err)
+		r.k = k
+		page := k.hub.subscribe()
+		require.NotNil(t, page)
+		var got []Status
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			for msg := range page {
+				_, data, ok := bytes.Cut(msg, []byte("\ndata: "))
+				require.True(t, ok, "%s", msg)
+				var s Status
+				require.NoError(t, json.Unmarshal(bytes.TrimSpace(data), &s))
+				got = append(got, s)
+			}
+		}()
+		stop := r.start(t)
+		r.identify(t, worker, 1)
+		<-lc.late
+		require.NoError(t, stop())
+		k.hub.close()
+		<-read
+		// What the meter showed: other updates (health, the door) resend
+		// the status as it is.
+		var turns []float64
+		for _, s := range got {
+			if s.Turn != nil {
+				require.Equal(t, StateChallenge, s.State, "a turn shown outside the challenge")
+				if len(turns) == 0 || turns[len(turns)-1] != *s.Turn {
+					turns = append(turns, *s.Turn)
+				}
+			}
+		}
+		assert.Equal(t, want, turns)
+		assert.Equal(t, record.DecisionGranted, r.events()[0].Decision)
 	})
 }

@@ -2,8 +2,10 @@ package kiosk
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -11,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,5 +373,55 @@ func TestStatusEndpoint(t *testing.T) {
 	var s Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil || s.Door != "open" || s.Relay != "closed" || s.State != StateStopped {
 		t.Errorf("status %+v %v", s, err)
+	}
+}
+
+// TestPageGetsTheLastStatusLast: status updates from several goroutines
+// (the session, the door, the health check, the turn meter) reach the
+// page in the order they were made, so the last message is the status
+// as it is: a health update racing a change of state must not resend the
+// state before it.
+func TestPageGetsTheLastStatusLast(t *testing.T) {
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 300 {
+		page := k.hub.subscribe()
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 15 { // 60 messages: within the page's buffer
+					switch g {
+					case 0:
+						k.setState([]State{StateIdentified, StateCapturing, StateChallenge}[i%3], "", nil)
+					case 1:
+						k.updateStatus(func(s *Status) { s.Door = openClosed(i%2 == 0) })
+					case 2:
+						k.updateStatus(func(s *Status) { s.Health = []string{HealthOK, HealthDegraded}[i%2] })
+					default:
+						k.updateStatus(func(s *Status) { s.LastEventID = fmt.Sprint(round, i) })
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		var last Status
+		for len(page) > 0 {
+			msg := <-page
+			_, data, _ := bytes.Cut(msg, []byte("\ndata: "))
+			last = Status{}
+			if err := json.Unmarshal(bytes.TrimSpace(data), &last); err != nil {
+				t.Fatal(err)
+			}
+		}
+		k.hub.unsubscribe(page)
+		now := k.Status()
+		if last.State != now.State || last.Door != now.Door || last.Health != now.Health || last.LastEventID != now.LastEventID {
+			t.Fatalf("round %d: the page's last status is %s/%s/%s/%s, the kiosk's %s/%s/%s/%s", round,
+				last.State, last.Door, last.Health, last.LastEventID, now.State, now.Door, now.Health, now.LastEventID)
+		}
 	}
 }

@@ -31,6 +31,10 @@ type Finder interface {
 // that cannot run (no face, too few frames) is a Result with an
 // Unavailable reason, not an error.
 func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Finder, frames Frames) (Result, error) {
+	return check(ctx, cfg, mode, dir, finder, frames, nil)
+}
+
+func check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Finder, frames Frames, watch func(Turn)) (Result, error) {
 	c, err := NewChecker(cfg, mode, dir)
 	if err != nil {
 		return Result{}, err
@@ -39,6 +43,14 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 	frame := gocv.NewMat()
 	defer frame.Close()
 	var box image.Rectangle
+	show := func() {
+		if watch == nil {
+			return
+		}
+		if t, ok := c.Turn(); ok {
+			watch(t)
+		}
+	}
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -72,6 +84,7 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 			if c.Done() {
 				break // the start alone decides (blurred_start)
 			}
+			show()
 			continue
 		}
 		if at-c.frames[0].at > c.cfg.Window {
@@ -84,6 +97,7 @@ func Check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 		if err := c.Add(frame, lm, at); err != nil {
 			return Result{}, err
 		}
+		show()
 		if c.Done() {
 			break
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/liveness"
 	"github.com/facegate/facegate/record"
 )
@@ -226,6 +227,11 @@ type turnSummary struct {
 	// workers turn a little too little, near 0 they do not turn.
 	BelowNeeded       int     `json:"below_needed"`
 	BelowNeededMedian float64 `json:"below_needed_median"`
+	// RefusedPastMeter: checks refused (not unavailable) after a turn of
+	// at least kiosk.TurnMeterFull times Needed, the turn that fills the
+	// kiosk's meter: workers who turned as the screen asked, refused all
+	// the same (the check's own mistakes, or attacks).
+	RefusedPastMeter int `json:"refused_past_meter"`
 
 	short []float64
 }
@@ -262,6 +268,9 @@ func (t *livenessTally) addTurn(l *record.Liveness) {
 	s.Checks++
 	if *l.Yaw < s.Needed {
 		s.short = append(s.short, *l.Yaw)
+	}
+	if !l.Live && *l.Yaw >= kiosk.TurnMeterFull*s.Needed {
+		s.RefusedPastMeter++
 	}
 }
 
@@ -530,6 +539,7 @@ func printTurns(w io.Writer, turns map[string]*turnSummary) {
 		if s.BelowNeeded > 0 {
 			line += fmt.Sprintf(" (half of those at most %.3g)", s.BelowNeededMedian)
 		}
+		line += fmt.Sprintf("; %d refused though the kiosk's meter was full (a turn of %.3g or more)", s.RefusedPastMeter, kiosk.TurnMeterFull*s.Needed)
 		fmt.Fprintln(w, line)
 	}
 }

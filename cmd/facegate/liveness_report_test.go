@@ -189,6 +189,11 @@ func TestLivenessReportTurns(t *testing.T) {
 	}
 	b.WriteString(auditEvent(t, "t1", ts(20), record.DecisionGranted, check(0.015, false, "no_response")))
 	b.WriteString(auditEvent(t, "t2", ts(21), record.DecisionGranted, check(0.05, false)))
+	// Refused after filling the meter (twice the need): 0.07 and more by
+	// landmarks, 0.04 and more by tracked points.
+	b.WriteString(auditEvent(t, "r1", ts(28), record.DecisionGranted, check(0.07, true, "planar_motion")))
+	b.WriteString(auditEvent(t, "r2", ts(29), record.DecisionGranted, check(0.069, true, "planar_motion")))
+	b.WriteString(auditEvent(t, "r3", ts(30), record.DecisionGranted, check(0.04, false, "unmatched_blur")))
 	b.WriteString(auditEvent(t, "e1", ts(22), record.DecisionGranted, check(0.01, true, "error")))
 	b.WriteString(auditEvent(t, "u1", ts(25), record.DecisionGranted, check(0.01, true, "face_lost")))
 	passive := check(0.01, true)
@@ -207,18 +212,18 @@ func TestLivenessReportTurns(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 	turns := got.ShadowGranted.Turns
 	require.Len(t, turns, 2)
-	assert.Equal(t, turnSummary{Checks: 10, Needed: 0.035, BelowNeeded: 3, BelowNeededMedian: 0.02}, *turns["landmarks"])
-	assert.Equal(t, turnSummary{Checks: 2, Needed: 0.02, BelowNeeded: 1, BelowNeededMedian: 0.015}, *turns["tracked"])
+	assert.Equal(t, turnSummary{Checks: 12, Needed: 0.035, BelowNeeded: 3, BelowNeededMedian: 0.02, RefusedPastMeter: 1}, *turns["landmarks"])
+	assert.Equal(t, turnSummary{Checks: 3, Needed: 0.02, BelowNeeded: 1, BelowNeededMedian: 0.015, RefusedPastMeter: 1}, *turns["tracked"])
 	assert.Nil(t, got.ShadowOther.Turns, "not the workers' turns")
 	require.NotNil(t, got.Enforced["challenge"])
 	assert.Equal(t, 1, got.Enforced["challenge"].Turns["landmarks"].Checks, "enforced checks have their own")
 
 	code, out, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir)
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
-	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 10 measured, 3 short of it (half of those at most 0.02)\n")
-	assert.Contains(t, out, "turns the asked way, by tracked points (the check needs 0.02 face widths): 2 measured, 1 short of it (half of those at most 0.015)\n")
+	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 12 measured, 3 short of it (half of those at most 0.02); 1 refused though the kiosk's meter was full (a turn of 0.07 or more)\n")
+	assert.Contains(t, out, "turns the asked way, by tracked points (the check needs 0.02 face widths): 3 measured, 1 short of it (half of those at most 0.015); 1 refused though the kiosk's meter was full (a turn of 0.04 or more)\n")
 	assert.Contains(t, out, "enforced checks (challenge): 1\n")
-	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 1 measured, 0 short of it\n")
+	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 1 measured, 0 short of it; 0 refused though the kiosk's meter was full (a turn of 0.07 or more)\n")
 }
 
 // A file of a listed folder rotated away between the listing and the read
@@ -295,6 +300,7 @@ func FuzzLivenessReportLine(f *testing.F) {
 	f.Add([]byte(`[1,2]`))
 	f.Add([]byte("\x00"))
 	f.Add([]byte(`{"event_id":"d","decision":"granted","liveness":{"method":"challenge","live":true,"reasons":[],"shadow":true,"yaw":-0.5,"landmarks":true}}`))
+	f.Add([]byte(`{"event_id":"e","decision":"granted","liveness":{"method":"challenge","live":false,"reasons":["planar_motion"],"shadow":true,"yaw":0.08,"landmarks":true}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		r := newLivenessReport("x", reportWindow{})
 		r.add(line)
@@ -312,7 +318,8 @@ func FuzzLivenessReportLine(f *testing.F) {
 				t.Fatalf("inconsistent tally %+v", tl)
 			}
 			for _, s := range tl.Turns {
-				if s.Checks != 1 || s.BelowNeeded > s.Checks || s.BelowNeeded != len(s.short) || s.BelowNeededMedian >= s.Needed {
+				if s.Checks != 1 || s.BelowNeeded > s.Checks || s.BelowNeeded != len(s.short) || s.BelowNeededMedian >= s.Needed ||
+					s.RefusedPastMeter+s.BelowNeeded > s.Checks {
 					t.Fatalf("inconsistent turns %+v", s)
 				}
 			}

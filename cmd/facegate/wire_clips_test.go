@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,9 +176,18 @@ func TestDaemonCheckJudgesItsStart(t *testing.T) {
 			defer l.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			var turns, needs []float64
+			req.OnTurn = func(yaw, need float64) { turns, needs = append(turns, yaw), append(needs, need) }
 			res, err := l.CheckLiveness(ctx, req)
 			require.NoError(t, err)
 			assert.Equal(t, tc.live, res.Live, "daemon check: %+v", res)
+			if tc.live && assert.NotEmpty(t, turns, "the kiosk's meter is fed") {
+				assert.Equal(t, 0.0, turns[0], "the first frame is the start")
+				assert.InDelta(t, *res.Yaw, slices.Max(turns), 0.002, "the meter shows the turn the check measures")
+				assert.Equal(t, 0.02, needs[0], "Haar: the tracked points' need")
+			} else if !tc.live {
+				assert.Empty(t, turns, "a check that could not run shows no turn")
+			}
 			if !tc.live {
 				assert.True(t, res.Unavailable)
 				assert.Equal(t, []string{"blurred_start"}, res.Reasons)

@@ -161,7 +161,11 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 	finder := startFinder(l.an, l.yunet, req.Box)
 	cfg := l.cfg
 	cfg.StartDetail = req.Detail
-	res, err = liveness.Check(ctx, cfg, mode, dir, finder, src)
+	var watch func(liveness.Turn)
+	if req.OnTurn != nil {
+		watch = func(t liveness.Turn) { req.OnTurn(t.Yaw, t.Need) }
+	}
+	res, err = liveness.CheckWatching(ctx, cfg, mode, dir, finder, src, watch)
 	if err != nil {
 		return kiosk.LivenessResult{}, err
 	}

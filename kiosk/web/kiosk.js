@@ -29,11 +29,24 @@
     // "challenge": the worker turns their head to their own left or right;
     // facing the screen, their left is the screen's left.
     const arrow = $("arrow");
+    const turn = $("turn");
     if (s.state === "challenge" && (s.challenge === "left" || s.challenge === "right")) {
       arrow.dataset.dir = s.challenge;
       arrow.hidden = false;
+      // The meter: how far the head has turned the asked way (0..1).
+      const share = typeof s.turn === "number" && isFinite(s.turn) ? Math.max(0, Math.min(1, s.turn)) : 0;
+      turn.dataset.dir = s.challenge;
+      $("turn-fill").style.width = (share * 100) + "%";
+      turn.setAttribute("aria-valuenow", String(Math.round(share * 100)));
+      if (share >= 1) {
+        turn.dataset.full = "";
+      } else {
+        delete turn.dataset.full;
+      }
+      turn.hidden = false;
     } else {
       arrow.hidden = true;
+      turn.hidden = true;
     }
     const box = $("box");
     const img = $("preview");
@@ -71,6 +84,7 @@
     $("result").hidden = true;
     $("box").hidden = true;
     $("arrow").hidden = true;
+    $("turn").hidden = true;
     setHealth("down", "offline");
     last = null;
   }

@@ -1,0 +1,99 @@
+package liveness
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/liveness/synth"
+)
+
+// TestCheckWatchingFollowsTheTurn: the watcher sees the turn as the check
+// measures it, frame by frame, signed by the asked way, with the need the
+// verdict uses; the verdict is Check's.
+func TestCheckWatchingFollowsTheTurn(t *testing.T) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	const peak = 20 * math.Pi / 180
+	render := func(yaw float64) []gocv.Mat {
+		var ms []gocv.Mat
+		for i := range 30 {
+			at := time.Duration(i) * time.Second / testFPS
+			m := gocv.NewMat()
+			synth.Turn(img, &m, face, ramp(at, 300*time.Millisecond, 600*time.Millisecond, yaw))
+			ms = append(ms, m)
+		}
+		return ms
+	}
+	closeAll := func(ms []gocv.Mat) {
+		for _, m := range ms {
+			m.Close()
+		}
+	}
+	left, right := render(peak), render(-peak)
+	defer closeAll(left)
+	defer closeAll(right)
+	tests := []struct {
+		name   string
+		frames []gocv.Mat
+		dir    Direction
+		mode   Mode
+		live   bool
+		// sign of the largest turn seen: 1 the asked way, -1 the other
+		sign float64
+	}{
+		{"a head turning the asked way", left, Left, ModeChallenge, true, 1},
+		{"the same to the right", right, Right, ModeChallenge, true, 1},
+		{"a head turning the other way", right, Left, ModeChallenge, false, -1},
+		{"passive: no turn to show", left, "", ModePassive, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seen []Turn
+			watch := func(tr Turn) { seen = append(seen, tr) }
+			r, err := CheckWatching(context.Background(), Config{}, tc.mode, tc.dir, boxFinder(face), &MatFrames{Mats: tc.frames, FPS: testFPS}, watch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Check(context.Background(), Config{}, tc.mode, tc.dir, boxFinder(face), &MatFrames{Mats: tc.frames, FPS: testFPS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Live != tc.live || r.Live != want.Live || r.Score != want.Score || r.Cues.Frames != want.Cues.Frames {
+				t.Fatalf("CheckWatching: live %v score %v frames %d; Check: live %v score %v frames %d; want live %v",
+					r.Live, r.Score, r.Cues.Frames, want.Live, want.Score, want.Cues.Frames, tc.live)
+			}
+			if tc.mode == ModePassive {
+				if len(seen) != 0 {
+					t.Fatalf("passive check showed %d turns, want none", len(seen))
+				}
+				return
+			}
+			if len(seen) != r.Cues.Frames {
+				t.Fatalf("%d turns shown for %d frames analysed", len(seen), r.Cues.Frames)
+			}
+			if seen[0].Yaw != 0 {
+				t.Errorf("first frame's turn %v, want 0 (the start)", seen[0].Yaw)
+			}
+			need := (Config{}).withDefaults().MinAmplitudeTracked
+			most := 0.0
+			for _, tr := range seen {
+				if tr.Need != need || tr.Landmarks {
+					t.Fatalf("turn %+v: want the tracked points' need", tr)
+				}
+				if math.Abs(tr.Yaw) > math.Abs(most) {
+					most = tr.Yaw
+				}
+			}
+			if most*tc.sign < seen[0].Need {
+				t.Errorf("largest turn shown %.4f, want at least %.3f the %s", most, seen[0].Need, map[float64]string{1: "asked way", -1: "other way"}[tc.sign])
+			}
+			if tc.live && math.Abs(most-r.Cues.Yaw) > 0.002 {
+				t.Errorf("largest turn shown %.4f, the verdict's cue says %.4f", most, r.Cues.Yaw)
+			}
+		})
+	}
+}
