@@ -182,17 +182,21 @@ type pageState struct {
 	State   string `json:"state"`
 	Message string `json:"message"`
 	Result  string `json:"result"` // the decision shown, "" when hidden
+	// Turn is the turn meter's reading (0-100) while it is shown, else -1.
+	Turn int `json:"turn"`
 }
 
 const pageProbe = `JSON.stringify({
   state: document.body ? (document.body.dataset.state || "") : "",
   message: (document.getElementById("message") || {}).textContent || "",
-  result: (function () { const r = document.getElementById("result"); return r && !r.hidden ? r.className : ""; })()
+  result: (function () { const r = document.getElementById("result"); return r && !r.hidden ? r.className : ""; })(),
+  turn: (function () { const m = document.getElementById("turn"); return m && !m.hidden ? Number(m.getAttribute("aria-valuenow")) : -1; })()
 })`
 
 // watchKioskPage opens the page in headless Chromium and waits until it
-// has shown the states of a session and a granted result; it saves the
-// screenshot of the granted screen.
+// has shown the states of a session, the turn meter moving during a
+// challenge (the real check's turn, through the kiosk) and a granted
+// result; it saves the screenshot of the granted screen.
 func watchKioskPage(t *testing.T, ctx context.Context, url string) {
 	b := startBrowser(t, ctx)
 	if err := b.navigate(ctx, url); err != nil {
@@ -200,6 +204,7 @@ func watchKioskPage(t *testing.T, ctx context.Context, url string) {
 	}
 	seen := map[string]bool{}
 	var order []string
+	meter := 0 // the largest reading of the turn meter seen
 	for {
 		var raw string
 		var ps pageState
@@ -208,14 +213,18 @@ func watchKioskPage(t *testing.T, ctx context.Context, url string) {
 				seen[ps.State] = true
 				order = append(order, ps.State)
 			}
+			if ps.Turn >= 0 && ps.State != "challenge" {
+				t.Errorf("the turn meter is shown in state %q", ps.State)
+			}
+			meter = max(meter, ps.Turn)
 			// A granted result counts once the page has also shown the
 			// session leading to it (Chromium may start mid-session).
-			if ps.Result == "granted" && (seen["identified"] || seen["capturing"] || seen["authenticating"]) {
+			if ps.Result == "granted" && meter > 0 && (seen["identified"] || seen["capturing"] || seen["authenticating"]) {
 				path := filepath.Join(repoRoot(t), "test", "artifacts", "kiosk-granted.png")
 				if err := b.screenshot(ctx, path); err != nil {
 					t.Fatalf("screenshot: %v", err)
 				}
-				t.Logf("page states seen: %s; granted screen saved to %s (message %q)", strings.Join(order, " → "), path, ps.Message)
+				t.Logf("page states seen: %s; the turn meter reached %d %%; granted screen saved to %s (message %q)", strings.Join(order, " → "), meter, path, ps.Message)
 				if !seen["granted"] && !seen["cooldown"] {
 					t.Errorf("the page shows a granted result outside the granted and cooldown states (seen %v)", order)
 				}
@@ -224,7 +233,7 @@ func watchKioskPage(t *testing.T, ctx context.Context, url string) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no granted result on the page (states seen: %v)", order)
+			t.Fatalf("no granted result after a turn on the meter on the page (states seen: %v; the meter reached %d %%)", order, meter)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
