@@ -203,3 +203,35 @@ func BenchmarkClipRecorder(b *testing.B) {
 	}
 	rec.Abort()
 }
+
+// BenchmarkTurn is the cost of the turn a kiosk's meter shows after each
+// frame (CheckWatching), at the end of a 38-frame challenge: the most
+// frames it reads.
+func BenchmarkTurn(b *testing.B) {
+	img, face := synth.Face(1, 640, 480)
+	defer img.Close()
+	c, err := NewChecker(Config{}, ModeChallenge, Left)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	for i := 0; i < 38; i++ {
+		synth.Turn(img, &frame, face, ramp(time.Duration(i)*time.Second/15, 300*time.Millisecond, 600*time.Millisecond, 0.3))
+		if i == 0 {
+			err = c.Start(frame, face, nil, 0)
+		} else {
+			err = c.Add(frame, nil, time.Duration(i)*time.Second/15)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ok := c.Turn(); !ok {
+			b.Fatal("no turn")
+		}
+	}
+}
