@@ -47,13 +47,26 @@ func BenchmarkAddFrame(b *testing.B) {
 }
 
 func BenchmarkResult(b *testing.B) {
+	c := turnedChecker(b)
+	defer c.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Result(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// turnedChecker is a checker fed a 38-frame synthetic turn at 15 fps (the
+// frames of a challenge that ran its whole window).
+func turnedChecker(b *testing.B) *Checker {
+	b.Helper()
 	img, face := synth.Face(1, 640, 480)
 	defer img.Close()
 	c, err := NewChecker(Config{}, ModeChallenge, Left)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
 	frame := gocv.NewMat()
 	defer frame.Close()
 	for i := 0; i < 38; i++ {
@@ -65,15 +78,11 @@ func BenchmarkResult(b *testing.B) {
 			err = c.Add(frame, nil, at)
 		}
 		if err != nil {
+			c.Close()
 			b.Fatal(err)
 		}
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Result(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return c
 }
 
 // BenchmarkFinderLandmarks is what the check adds per frame with YuNet:
@@ -208,26 +217,8 @@ func BenchmarkClipRecorder(b *testing.B) {
 // frame (CheckWatching), at the end of a 38-frame challenge: the most
 // frames it reads.
 func BenchmarkTurn(b *testing.B) {
-	img, face := synth.Face(1, 640, 480)
-	defer img.Close()
-	c, err := NewChecker(Config{}, ModeChallenge, Left)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := turnedChecker(b)
 	defer c.Close()
-	frame := gocv.NewMat()
-	defer frame.Close()
-	for i := 0; i < 38; i++ {
-		synth.Turn(img, &frame, face, ramp(time.Duration(i)*time.Second/15, 300*time.Millisecond, 600*time.Millisecond, 0.3))
-		if i == 0 {
-			err = c.Start(frame, face, nil, 0)
-		} else {
-			err = c.Add(frame, nil, time.Duration(i)*time.Second/15)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, ok := c.Turn(); !ok {
