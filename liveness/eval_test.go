@@ -24,6 +24,7 @@ import (
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/internal/motionblur"
+	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -72,9 +73,12 @@ type tally struct {
 	noCapture   int // throughCapture: the capture took no face before its timeout, no challenge
 	lateCapture int // throughCapture: the capture took its face before the selection window before the prompt
 	reasons     map[Reason]int
-	scoreSum    float64
-	onsetsMS    []int64
-	durations   []float64 // ms from the challenge to the decision's last frame
+	// pastMeter (bona fide): refused, not unavailable, after a turn that
+	// fills the kiosk's meter (kiosk.TurnMeterFull times the need).
+	pastMeter int
+	scoreSum  float64
+	onsetsMS  []int64
+	durations []float64 // ms from the challenge to the decision's last frame
 }
 
 func (t *tally) add(r Result) {
@@ -93,6 +97,13 @@ func (t *tally) add(r Result) {
 		t.onsetsMS = append(t.onsetsMS, r.Cues.OnsetMS)
 	}
 	t.durations = append(t.durations, float64(r.Cues.DurationMS))
+	need := DefaultConfig.MinAmplitudeTracked
+	if r.Cues.Landmarks {
+		need = DefaultConfig.MinAmplitude
+	}
+	if !r.Live && !r.Unavailable() && r.Cues.Yaw >= kiosk.TurnMeterFull*need {
+		t.pastMeter++
+	}
 	for _, x := range r.Reasons {
 		t.reasons[x]++
 	}
@@ -106,7 +117,7 @@ func (t *tally) String() string {
 	metric := fmt.Sprintf("APCER %5.1f %% (%d/%d accepted)", rate, t.accepted, t.total)
 	if !t.attack {
 		rej := t.total - t.accepted
-		metric = fmt.Sprintf("BPCER %5.1f %% (%d/%d rejected)", 100-rate, rej, t.total)
+		metric = fmt.Sprintf("BPCER %5.1f %% (%d/%d rejected; %d after filling the kiosk's meter)", 100-rate, rej, t.total, t.pastMeter)
 		if t.total == 0 {
 			metric = "BPCER   n/a (0 presentations)"
 		}

@@ -3,6 +3,7 @@ package liveness
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,28 @@ func TestCheckWatchingFollowsTheTurn(t *testing.T) {
 				t.Errorf("largest turn shown %.4f, the verdict's cue says %.4f", most, r.Cues.Yaw)
 			}
 		})
+	}
+}
+
+// TestTallyCountsRefusalsPastTheMeter: the evaluation's bona fide line
+// counts the real turns refused after a turn that fills the kiosk's
+// meter (twice the need of the measure that read it): the check's own
+// refusals of a worker who did what the screen asked.
+func TestTallyCountsRefusalsPastTheMeter(t *testing.T) {
+	tl := &tally{name: "bona fide (test)"}
+	for _, r := range []Result{
+		{Reasons: []Reason{ReasonPlanar}, Cues: Cues{Yaw: 0.07, Landmarks: true}},            // counted
+		{Reasons: []Reason{ReasonPlanar}, Cues: Cues{Yaw: 0.069, Landmarks: true}},           // short of the meter
+		{Reasons: []Reason{ReasonBlur}, Cues: Cues{Yaw: 0.04}},                               // tracked points: counted
+		{Reasons: []Reason{ReasonFaceLost}, Cues: Cues{Yaw: 0.2, Landmarks: true}},           // could not run
+		{Live: true, Score: 0.8, Reasons: []Reason{}, Cues: Cues{Yaw: 0.2, Landmarks: true}}, // passed
+	} {
+		tl.add(r)
+	}
+	if tl.pastMeter != 2 {
+		t.Fatalf("pastMeter %d, want 2", tl.pastMeter)
+	}
+	if s := tl.String(); !strings.Contains(s, "(4/5 rejected; 2 after filling the kiosk's meter)") {
+		t.Fatalf("tally line %q", s)
 	}
 }
