@@ -324,12 +324,22 @@ func TestPageFitsEveryScreen(t *testing.T) {
 	halfLeft.Turn = share(0.35)
 	fullRight := right
 	fullRight.Turn = share(1)
+	namedLeft := halfLeft
+	namedLeft.Name = "Ana Díaz"
 	granted := st(StateGranted, "Welcome")
 	granted.Decision, granted.Name = record.DecisionGranted, "Ana Díaz"
 	denied := st(StateDenied, "Your badge is not registered — see the site office")
 	denied.Decision = record.DecisionDenied
 	failed := st(StateCooldown, "Camera unavailable — see the site office")
 	failed.Decision = record.DecisionError
+	// The longest display name a roster takes (maxNameLen, 64 characters).
+	const longestName = "Maria Fernanda Rodríguez de la Concepción Villalobos Santamaría."
+	longName := fullRight
+	longName.Name = longestName
+	namedLong := named
+	namedLong.Name = longestName
+	grantedLong := granted
+	grantedLong.Name = longestName
 	cases := []struct {
 		name   string
 		status pageStatusJSON
@@ -345,6 +355,10 @@ func TestPageFitsEveryScreen(t *testing.T) {
 		{"challenge-right", right, false, right.Message, "health: ok"},
 		{"challenge-left-turning", halfLeft, false, left.Message, "health: ok"},
 		{"challenge-right-turned", fullRight, false, right.Message, "health: ok"},
+		{"challenge-named", namedLeft, false, left.Message, "health: ok"},
+		{"challenge-long-name", longName, false, right.Message, "health: ok"},
+		{"identified-long-name", namedLong, false, msgIdentified, "health: ok"},
+		{"granted-long-name", grantedLong, false, "Welcome", "health: ok"},
 		{"granted", granted, false, "Welcome", "health: ok"},
 		{"denied", denied, false, denied.Message, "health: ok"},
 		{"error", failed, false, failed.Message, "health: ok"},

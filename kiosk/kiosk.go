@@ -63,14 +63,18 @@ type Kiosk struct {
 	// together, so the page gets them in the order they were made (a
 	// health or door update racing a change of state could otherwise
 	// resend the state before it). Taken before mu.
-	sendMu    sync.Mutex
-	mu        sync.Mutex
-	status    Status
-	accepting bool
-	inSession bool // from claim to the return to idle
-	pending   *Identity
-	wake      chan struct{}
-	reloaded  chan struct{} // a Reload happened (the fixed identity may have changed)
+	sendMu sync.Mutex
+	// snapshotTaken, a test hook (nil otherwise), runs between a status
+	// change and its message to the page: a test widens the window in
+	// which another change could overtake it.
+	snapshotTaken func()
+	mu            sync.Mutex
+	status        Status
+	accepting     bool
+	inSession     bool // from claim to the return to idle
+	pending       *Identity
+	wake          chan struct{}
+	reloaded      chan struct{} // a Reload happened (the fixed identity may have changed)
 	// draining: Drain was called; no session starts any more. drainCh is
 	// closed by it (once) to wake the idle loop.
 	draining    bool
@@ -539,6 +543,9 @@ func (k *Kiosk) updateStatusIf(mut func(*Status) bool) {
 	s := k.status
 	s.Reason = append([]string(nil), s.Reason...)
 	k.mu.Unlock()
+	if k.snapshotTaken != nil {
+		k.snapshotTaken()
+	}
 	k.hub.send("state", k.pageStatus(s))
 	k.sendMu.Unlock()
 	if s.State != before {

@@ -118,23 +118,23 @@ const (
 	// "The turn meter"): the meter asks for the turn the check seldom
 	// refuses, while the check itself still stops at its own need.
 	TurnMeterFull = 2.0
-	// turnMeterSteps: the share is rounded to 1/20 so that landmark
-	// jitter does not send a message per frame.
+	// turnMeterSteps: the share is rounded down to 1/20 (full only at
+	// TurnMeterFull times the need) so that landmark jitter does not
+	// send a message per frame.
 	turnMeterSteps = 20
-	// turnMeterEvery: at most one meter update per this, but for the one
-	// that fills it.
+	// turnMeterEvery: at most one meter update per this.
 	turnMeterEvery = 100 * time.Millisecond
 )
 
 // turnShare is the meter's reading for a turn: yaw over TurnMeterFull
-// times need, within 0..1, in 1/turnMeterSteps; false for a turn or a
-// need that is no number.
+// times need, within 0..1, rounded down to 1/turnMeterSteps; false for a
+// turn or a need that is no number.
 func turnShare(yaw, need float64) (float64, bool) {
 	if math.IsNaN(yaw) || math.IsInf(yaw, 0) || !(need > 0) || math.IsInf(need, 0) {
 		return 0, false
 	}
 	s := math.Max(0, math.Min(1, yaw/(TurnMeterFull*need)))
-	return math.Round(s*turnMeterSteps) / turnMeterSteps, true
+	return math.Floor(s*turnMeterSteps) / turnMeterSteps, true
 }
 
 // turnMeter feeds one challenge's meter to the page.
@@ -156,7 +156,7 @@ func (m *turnMeter) show(yaw, need float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.k.now()
-	if m.done || (m.shown && (share == m.last || (share < 1 && now.Sub(m.lastAt) < turnMeterEvery))) {
+	if m.done || (m.shown && (share == m.last || now.Sub(m.lastAt) < turnMeterEvery)) {
 		return
 	}
 	m.k.updateStatusIf(func(st *Status) bool {
@@ -458,7 +458,6 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 	var meter *turnMeter
 	if method == LivenessChallenge {
 		meter = &turnMeter{k: k}
-		defer meter.stop()
 		req.OnTurn = meter.show
 		req.Challenge = k.pad.challenge()
 		k.pad.showing.Store(true)
@@ -473,6 +472,9 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 	padCh := make(chan padDone, 1)
 	go func() {
 		r, err := lc.CheckLiveness(padCtx, req)
+		if meter != nil {
+			meter.stop() // its calls from now on are ignored
+		}
 		padCh <- padDone{r, err}
 	}()
 	apiCh := make(chan outcome, 1)
@@ -486,9 +488,6 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 			apiCh = nil
 		case pad = <-padCh:
 			padCh = nil
-			if meter != nil {
-				meter.stop() // the challenge leaves the screen
-			}
 			if k.pad.showing.Swap(false) && apiCh != nil {
 				k.setState(StateAuthenticating, msgChecking, nil)
 			}

@@ -340,11 +340,13 @@ func TestLivenessOnWithoutACheckerDenies(t *testing.T) {
 }
 
 // meterLiveness is a checker that reports a scripted turn to the kiosk's
-// meter, then passes; after it has returned it reports once more (a call
-// the kiosk must ignore).
+// meter, one script per check, then passes. From the second check on it
+// first reports to the previous check's meter (a checker that calls
+// OnTurn after its check returned: the kiosk must ignore it).
 type meterLiveness struct {
-	script []meterStep
-	late   chan struct{}
+	scripts [][]meterStep
+	calls   int
+	prev    func(yaw, need float64)
 }
 
 type meterStep struct {
@@ -353,48 +355,50 @@ type meterStep struct {
 }
 
 func (m *meterLiveness) CheckLiveness(ctx context.Context, req LivenessRequest) (LivenessResult, error) {
-	for _, s := range m.script {
+	if m.prev != nil {
+		m.prev(0.06, 0.035) // 0.85 of the meter, on the screen of another check
+	}
+	m.prev = req.OnTurn
+	script := m.scripts[m.calls]
+	m.calls++
+	for _, s := range script {
 		if err := sleepCtx(ctx, s.after); err != nil {
 			return LivenessResult{}, err
 		}
 		req.OnTurn(s.yaw, s.need)
 	}
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		req.OnTurn(0.07, 0.035) // the session has moved on
-		close(m.late)
-	}()
 	return livePass, nil
 }
 
 // TestChallengeMeterFollowsTheTurn: while the challenge is on the screen
 // the page gets how far the head has turned the asked way, as a share of
-// the meter (full at twice the check's need, in twentieths), at most every
-// 100 ms but at once when full; a turn the other way reads 0, a turn that
-// is no number is not shown, and nothing is shown once the check has
-// returned.
+// the meter (full at twice the check's need, rounded down to twentieths),
+// at most every 100 ms; a turn the other way reads 0, a turn or a need
+// that is no number is not shown, and a call for an earlier check is
+// ignored.
 func TestChallengeMeterFollowsTheTurn(t *testing.T) {
 	ms := time.Millisecond
-	script := []meterStep{
+	first := []meterStep{
 		{0, 0, 0.035},                 // the start: 0
 		{33 * ms, 0.001, 0.035},       // still 0: not sent again
-		{33 * ms, 0.01, 0.035},        // 0.15, 66 ms after the last: held back
-		{67 * ms, 0.014, 0.035},       // 0.2
+		{33 * ms, 0.01, 0.035},        // 0.1, 66 ms after the last: held back
+		{67 * ms, 0.0133, 0.035},      // 0.19 of the meter: 0.15
 		{33 * ms, -0.02, 0.035},       // the other way reads 0: held back
 		{100 * ms, -0.02, 0.035},      // 0
 		{34 * ms, math.NaN(), 0.035},  // no number: not shown
-		{100 * ms, 0.0525, 0.035},     // 0.75
-		{50 * ms, 0.08, 0.035},        // full: at once
-		{50 * ms, 0.05, 0.035},        // 0.7: held back
-		{100 * ms, 0.0525, 0.035},     // 0.75
+		{100 * ms, 0.0532, 0.035},     // 0.75
+		{50 * ms, 0.08, 0.035},        // full, but 50 ms after the last: held back
+		{60 * ms, 0.08, 0.035},        // 1
+		{100 * ms, 0.069, 0.035},      // just short of full: 0.95
 		{100 * ms, 0.01, 0},           // no need: not shown
 		{100 * ms, 0.01, math.Inf(1)}, // not shown
 		{100 * ms, 0.02, 0.02},        // tracked points: 0.5
-		{1000 * ms, 0.0525, 0.035},    // 0.75 once more
+		{1000 * ms, 0.0532, 0.035},    // 0.75 once more
 	}
-	want := []float64{0, 0.2, 0, 0.75, 1, 0.75, 0.5, 0.75}
+	second := []meterStep{{100 * ms, 0.02, 0.02}} // 0.5
+	want := [][]float64{{0, 0.15, 0, 0.75, 1, 0.95, 0.5, 0.75}, {0.5}}
 	synctest.Test(t, func(t *testing.T) {
-		lc := &meterLiveness{script: script, late: make(chan struct{})}
+		lc := &meterLiveness{scripts: [][]meterStep{first, second}}
 		cfg := testConfig(t)
 		cfg.Policy.Liveness = LivenessChallenge
 		r := &rig{cfg: cfg, sel: &fakeSelector{window: 600 * time.Millisecond}, auth: &fakeAuth{res: approved(), delay: 800 * time.Millisecond},
@@ -419,22 +423,48 @@ func TestChallengeMeterFollowsTheTurn(t *testing.T) {
 		}()
 		stop := r.start(t)
 		r.identify(t, worker, 1)
-		<-lc.late
+		time.Sleep(5 * time.Second) // past the cooldown
+		r.identify(t, worker, 2)
 		require.NoError(t, stop())
 		k.hub.close()
 		<-read
-		// What the meter showed: other updates (health, the door) resend
-		// the status as it is.
-		var turns []float64
+		// What the meter showed in each challenge: other updates (health,
+		// the door) resend the status as it is.
+		var turns [][]float64
+		var since time.Time
 		for _, s := range got {
-			if s.Turn != nil {
-				require.Equal(t, StateChallenge, s.State, "a turn shown outside the challenge")
-				if len(turns) == 0 || turns[len(turns)-1] != *s.Turn {
-					turns = append(turns, *s.Turn)
-				}
+			if s.Turn == nil {
+				continue
+			}
+			require.Equal(t, StateChallenge, s.State, "a turn shown outside the challenge")
+			if !s.Since.Equal(since) {
+				since = s.Since
+				turns = append(turns, nil)
+			}
+			if c := turns[len(turns)-1]; len(c) == 0 || c[len(c)-1] != *s.Turn {
+				turns[len(turns)-1] = append(c, *s.Turn)
 			}
 		}
 		assert.Equal(t, want, turns)
-		assert.Equal(t, record.DecisionGranted, r.events()[0].Decision)
+		for _, ev := range r.events() {
+			assert.Equal(t, record.DecisionGranted, ev.Decision)
+		}
 	})
+}
+
+// TestTurnMeterShowsOnlyInTheChallenge: a meter reading that arrives when
+// the challenge is not on the screen changes nothing.
+func TestTurnMeterShowsOnlyInTheChallenge(t *testing.T) {
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{}, Logger: quietLogger()})
+	require.NoError(t, err)
+	for _, st := range []State{StateIdle, StateCapturing, StateAuthenticating, StateGranted} {
+		k.setState(st, "", nil)
+		(&turnMeter{k: k}).show(0.05, 0.035)
+		assert.Nil(t, k.Status().Turn, "state %s", st)
+	}
+	k.setState(StateChallenge, challengeMessage["left"], nil)
+	(&turnMeter{k: k}).show(0.05, 0.035)
+	if assert.NotNil(t, k.Status().Turn) {
+		assert.Equal(t, 0.7, *k.Status().Turn)
+	}
 }

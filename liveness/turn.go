@@ -8,9 +8,10 @@ import (
 // Turn is how far the head has turned so far, for a live display: a
 // kiosk's meter that shows the worker how far to turn.
 type Turn struct {
-	// Yaw is the latest frame's turn the asked way, in face widths (the
-	// check's yaw proxy, smoothed over the frames around it; negative: the
-	// other way).
+	// Yaw is the turn the asked way, in face widths (negative: the other
+	// way): the check's yaw proxy as its verdict reads it, smoothed over
+	// a frame and its neighbours, so one frame late (the newest frame's
+	// window is not complete yet).
 	Yaw float64
 	// Need is the turn the check needs: MinAmplitude with landmarks,
 	// MinAmplitudeTracked with tracked points.
@@ -19,14 +20,17 @@ type Turn struct {
 	Landmarks bool
 }
 
-// Turn is the challenge's turn at the latest frame; false before Start, in
-// the passive mode and when that frame's turn cannot be measured.
+// Turn is the challenge's turn at the frame before the latest (the first
+// frame's, 0, until there is one); false before Start, in the passive
+// mode and when that frame's turn cannot be measured. The newest frame's
+// smoothing has no later frame yet, and one frame that jumps (landmark
+// jitter) would show a turn the verdict never sees.
 func (c *Checker) Turn() (Turn, bool) {
 	if !c.started || c.mode != ModeChallenge || len(c.frames) == 0 {
 		return Turn{}, false
 	}
 	yaw, lm := c.yawSeries(c.frames)
-	y := yaw[len(yaw)-1]
+	y := yaw[max(0, len(yaw)-2)]
 	if math.IsNaN(y) || math.IsInf(y, 0) {
 		return Turn{}, false
 	}
