@@ -127,10 +127,11 @@ type Status struct {
 	// turns the head to, the person's own side (the page draws the arrow).
 	Challenge string `json:"challenge,omitempty"`
 	// Turn is how far the worker has turned the head the asked way in
-	// StateChallenge, 0..1 of the kiosk's meter (full at TurnMeterFull
-	// times the turn the check needs; docs/liveness.md), in steps of 0.05; nil before the
-	// first frame measured and in every other state. For the page (the
-	// MQTT state topic carries the state alone).
+	// StateChallenge: 0..1 of the kiosk's meter, full at TurnMeterFull
+	// times the turn the check needs (docs/liveness.md), rounded down to
+	// steps of 0.05; nil before the first frame measured and in every
+	// other state. For the page (the MQTT state topic carries the state
+	// alone).
 	Turn *float64 `json:"turn,omitempty"`
 	// Box is the face the selector sees, while identified or capturing.
 	Box *Box `json:"box,omitempty"`
