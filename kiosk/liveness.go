@@ -156,7 +156,11 @@ func (m *turnMeter) show(yaw, need float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.k.now()
-	if m.done || (m.shown && (share == m.last || now.Sub(m.lastAt) < turnMeterEvery)) {
+	// A clock stepped back (Deps.Now without a monotonic reading) must not
+	// freeze the meter: only a time since the last update in [0, every)
+	// holds one back.
+	since := now.Sub(m.lastAt)
+	if m.done || (m.shown && (share == m.last || (since >= 0 && since < turnMeterEvery))) {
 		return
 	}
 	m.k.updateStatusIf(func(st *Status) bool {

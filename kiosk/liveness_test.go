@@ -468,3 +468,22 @@ func TestTurnMeterShowsOnlyInTheChallenge(t *testing.T) {
 		assert.Equal(t, 0.7, *k.Status().Turn)
 	}
 }
+
+// TestTurnMeterSurvivesAClockStep: a clock stepped back an hour between
+// two readings does not hold the meter back for that hour.
+func TestTurnMeterSurvivesAClockStep(t *testing.T) {
+	at := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC) // no monotonic reading
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+		Logger: quietLogger(), Now: func() time.Time { return at }})
+	require.NoError(t, err)
+	k.setState(StateChallenge, challengeMessage["left"], nil)
+	m := &turnMeter{k: k}
+	m.show(0.035, 0.035)
+	require.NotNil(t, k.Status().Turn)
+	assert.Equal(t, 0.5, *k.Status().Turn)
+	at = at.Add(-time.Hour)
+	m.show(0.07, 0.035)
+	if assert.NotNil(t, k.Status().Turn) {
+		assert.Equal(t, 1.0, *k.Status().Turn, "the meter froze after the clock stepped back")
+	}
+}
