@@ -64,10 +64,11 @@ type Kiosk struct {
 	// health or door update racing a change of state could otherwise
 	// resend the state before it). Taken before mu.
 	sendMu sync.Mutex
-	// snapshotTaken, a test hook (nil otherwise), runs between a status
-	// change and its message to the page: a test widens the window in
-	// which another change could overtake it.
-	snapshotTaken func()
+	// snapshotTaken and subscribed, test hooks (nil otherwise), run
+	// between a status change and its message to the page, and between a
+	// page's subscription and the status it is sent first: a test widens
+	// the window in which another change could overtake them.
+	snapshotTaken, subscribed func()
 	mu            sync.Mutex
 	status        Status
 	accepting     bool

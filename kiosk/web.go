@@ -270,7 +270,16 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	// Subscribed and given the current status as one step (sendMu): a
+	// change made in between would otherwise be queued before a newer
+	// status was sent first, and the page would go back to it.
+	k.sendMu.Lock()
 	c := k.hub.subscribe()
+	if c != nil && k.subscribed != nil {
+		k.subscribed()
+	}
+	first := k.pageStatus(k.Status())
+	k.sendMu.Unlock()
 	if c == nil {
 		http.Error(w, "too many event streams, or the kiosk is stopped", http.StatusServiceUnavailable)
 		return
@@ -286,7 +295,7 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.WriteString(w, "retry: 2000\n\n"); err != nil {
 		return
 	}
-	if _, err := w.Write(sseMessage("state", k.pageStatus(k.Status()))); err != nil {
+	if _, err := w.Write(sseMessage("state", first)); err != nil {
 		return
 	}
 	fl.Flush()

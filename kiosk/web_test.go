@@ -427,3 +427,61 @@ func TestPageGetsTheLastStatusLast(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsStreamStartsWithTheLatestStatus: a page that connects while
+// the status changes gets the current status first and then only newer
+// ones: the changes made while it subscribed are not replayed after it.
+func TestEventsStreamStartsWithTheLatestStatus(t *testing.T) {
+	k := webRig(t, nil, nil)
+	// While the page subscribes, two changes try to happen. They wait for
+	// the subscription to finish (at most 200 ms; without the lock they
+	// are made at once, and queued for the page before its first status).
+	done := make(chan struct{})
+	k.subscribed = func() {
+		go func() {
+			k.setState(StateIdentified, msgIdentified, nil)
+			k.setState(StateCapturing, msgCapturing, nil)
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	srv := httptest.NewServer(k.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	k.subscribed = nil
+	<-done
+	k.setState(StateAuthenticating, msgChecking, nil) // the last change: read up to it
+	rd := bufio.NewReader(resp.Body)
+	order := map[State]int{StateStopped: 0, StateIdentified: 1, StateCapturing: 2, StateAuthenticating: 3}
+	last := -1
+	var seen []State
+	for len(seen) == 0 || seen[len(seen)-1] != StateAuthenticating {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v (states %v)", err, seen)
+		}
+		data, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "data: ")
+		if !ok {
+			continue
+		}
+		var s Status
+		if err := json.Unmarshal([]byte(data), &s); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, s.State)
+		if order[s.State] < last {
+			t.Fatalf("the page went back to %s: states %v", s.State, seen)
+		}
+		last = order[s.State]
+	}
+}
