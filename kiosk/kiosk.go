@@ -69,13 +69,13 @@ type Kiosk struct {
 	// page's subscription and the status it is sent first: a test widens
 	// the window in which another change could overtake them.
 	snapshotTaken, subscribed func()
-	mu            sync.Mutex
-	status        Status
-	accepting     bool
-	inSession     bool // from claim to the return to idle
-	pending       *Identity
-	wake          chan struct{}
-	reloaded      chan struct{} // a Reload happened (the fixed identity may have changed)
+	mu                        sync.Mutex
+	status                    Status
+	accepting                 bool
+	inSession                 bool // from claim to the return to idle
+	pending                   *Identity
+	wake                      chan struct{}
+	reloaded                  chan struct{} // a Reload happened (the fixed identity may have changed)
 	// draining: Drain was called; no session starts any more. drainCh is
 	// closed by it (once) to wake the idle loop.
 	draining    bool
