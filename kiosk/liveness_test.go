@@ -487,3 +487,35 @@ func TestTurnMeterSurvivesAClockStep(t *testing.T) {
 		assert.Equal(t, 1.0, *k.Status().Turn, "the meter froze after the clock stepped back")
 	}
 }
+
+// TestTurnMeterSendsOnlyChanges counts the page's messages: a reading
+// that has not changed is not sent again, and a full one waits for the
+// 100 ms limit like any other.
+func TestTurnMeterSendsOnlyChanges(t *testing.T) {
+	at := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+		Logger: quietLogger(), Now: func() time.Time { return at }})
+	require.NoError(t, err)
+	k.setState(StateChallenge, challengeMessage["left"], nil)
+	page := k.hub.subscribe()
+	require.NotNil(t, page)
+	m := &turnMeter{k: k}
+	for _, step := range []struct {
+		after time.Duration
+		yaw   float64
+		sent  bool
+	}{
+		{0, 0.0532, true},                     // 0.75
+		{50 * time.Millisecond, 0.08, false},  // full, 50 ms after: held back
+		{60 * time.Millisecond, 0.08, true},   // full
+		{200 * time.Millisecond, 0.08, false}, // unchanged: not sent again
+		{200 * time.Millisecond, 0.09, false}, // still full
+	} {
+		at = at.Add(step.after)
+		m.show(step.yaw, 0.035)
+		assert.Equal(t, step.sent, len(page) == 1, "%+v: %d messages", step, len(page))
+		for len(page) > 0 {
+			<-page
+		}
+	}
+}

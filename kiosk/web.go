@@ -275,10 +275,13 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 	// status was sent first, and the page would go back to it.
 	k.sendMu.Lock()
 	c := k.hub.subscribe()
-	if c != nil && k.subscribed != nil {
-		k.subscribed()
+	var first Status
+	if c != nil {
+		if k.subscribed != nil {
+			k.subscribed()
+		}
+		first = k.pageStatus(k.Status())
 	}
-	first := k.pageStatus(k.Status())
 	k.sendMu.Unlock()
 	if c == nil {
 		http.Error(w, "too many event streams, or the kiosk is stopped", http.StatusServiceUnavailable)

@@ -117,7 +117,7 @@ func (t *tally) String() string {
 	metric := fmt.Sprintf("APCER %5.1f %% (%d/%d accepted)", rate, t.accepted, t.total)
 	if !t.attack {
 		rej := t.total - t.accepted
-		metric = fmt.Sprintf("BPCER %5.1f %% (%d/%d rejected; %d after filling the kiosk's meter)", 100-rate, rej, t.total, t.pastMeter)
+		metric = fmt.Sprintf("BPCER %5.1f %% (%d/%d rejected; %d after a turn that fills the kiosk's meter)", 100-rate, rej, t.total, t.pastMeter)
 		if t.total == 0 {
 			metric = "BPCER   n/a (0 presentations)"
 		}

@@ -119,7 +119,7 @@ func TestTallyCountsRefusalsPastTheMeter(t *testing.T) {
 	if tl.pastMeter != 2 {
 		t.Fatalf("pastMeter %d, want 2", tl.pastMeter)
 	}
-	if s := tl.String(); !strings.Contains(s, "(4/5 rejected; 2 after filling the kiosk's meter)") {
+	if s := tl.String(); !strings.Contains(s, "(4/5 rejected; 2 after a turn that fills the kiosk's meter)") {
 		t.Fatalf("tally line %q", s)
 	}
 }

@@ -230,7 +230,10 @@ type turnSummary struct {
 	// RefusedPastMeter: checks refused (not unavailable) after a turn of
 	// at least kiosk.TurnMeterFull times Needed, the turn that fills the
 	// kiosk's meter: workers who turned as the screen asked, refused all
-	// the same (the check's own mistakes, or attacks).
+	// the same (the check's own mistakes, or attacks). The yaw is the
+	// check's cue, which also reads its last frame; the meter shows the
+	// turn a frame late, so a turn that got there only in that frame was
+	// not shown full.
 	RefusedPastMeter int `json:"refused_past_meter"`
 
 	short []float64
@@ -539,7 +542,7 @@ func printTurns(w io.Writer, turns map[string]*turnSummary) {
 		if s.BelowNeeded > 0 {
 			line += fmt.Sprintf(" (half of those at most %.3g)", s.BelowNeededMedian)
 		}
-		line += fmt.Sprintf("; %d refused though the kiosk's meter was full (a turn of %.3g or more)", s.RefusedPastMeter, kiosk.TurnMeterFull*s.Needed)
+		line += fmt.Sprintf("; %d refused after a turn that fills the kiosk's meter (%.3g or more)", s.RefusedPastMeter, kiosk.TurnMeterFull*s.Needed)
 		fmt.Fprintln(w, line)
 	}
 }

@@ -220,10 +220,10 @@ func TestLivenessReportTurns(t *testing.T) {
 
 	code, out, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir)
 	require.Equal(t, exitOK, code, "stderr: %s", errOut)
-	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 12 measured, 3 short of it (half of those at most 0.02); 1 refused though the kiosk's meter was full (a turn of 0.07 or more)\n")
-	assert.Contains(t, out, "turns the asked way, by tracked points (the check needs 0.02 face widths): 3 measured, 1 short of it (half of those at most 0.015); 1 refused though the kiosk's meter was full (a turn of 0.04 or more)\n")
+	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 12 measured, 3 short of it (half of those at most 0.02); 1 refused after a turn that fills the kiosk's meter (0.07 or more)\n")
+	assert.Contains(t, out, "turns the asked way, by tracked points (the check needs 0.02 face widths): 3 measured, 1 short of it (half of those at most 0.015); 1 refused after a turn that fills the kiosk's meter (0.04 or more)\n")
 	assert.Contains(t, out, "enforced checks (challenge): 1\n")
-	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 1 measured, 0 short of it; 0 refused though the kiosk's meter was full (a turn of 0.07 or more)\n")
+	assert.Contains(t, out, "turns the asked way, by YuNet's landmarks (the check needs 0.035 face widths): 1 measured, 0 short of it; 0 refused after a turn that fills the kiosk's meter (0.07 or more)\n")
 }
 
 // A file of a listed folder rotated away between the listing and the read
