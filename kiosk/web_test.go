@@ -169,16 +169,7 @@ func TestPageIsSelfContained(t *testing.T) {
 
 func TestEventsStream(t *testing.T) {
 	k := webRig(t, func(c *Options) { c.Page.ShowName = true }, nil)
-	srv := httptest.NewServer(k.Handler())
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openEvents(t, k.Handler())
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
@@ -448,16 +439,7 @@ func TestEventsStreamStartsWithTheLatestStatus(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	srv := httptest.NewServer(k.Handler())
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openEvents(t, k.Handler())
 	k.subscribed = nil
 	<-done
 	k.setState(StateAuthenticating, msgChecking, nil) // the last change: read up to it
@@ -484,4 +466,24 @@ func TestEventsStreamStartsWithTheLatestStatus(t *testing.T) {
 		}
 		last = order[s.State]
 	}
+}
+
+// openEvents serves h and opens its event stream (closed when the test
+// ends).
+func openEvents(t *testing.T, h http.Handler) *http.Response {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		srv.Close()
+		t.Fatal(err)
+	}
+	// Cleanups run last first: the body, then the context, then the server.
+	t.Cleanup(srv.Close)
+	t.Cleanup(cancel)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
