@@ -179,7 +179,7 @@ func (c *Checker) Done() bool {
 	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {
 		return false
 	}
-	yaw, lm := c.yawSeries(c.frames)
+	yaw, lm := c.currentSeries()
 	s, a := c.dir.sign(), c.amplitude(lm)
 	n := len(yaw)
 	// Landmarks jitter from frame to frame: with them, stop only when the
@@ -385,6 +385,15 @@ func (c *Checker) yawSeries(frames []frameObs) ([]float64, bool) {
 	}
 	useLM := withLM*5 >= len(frames)*4 // landmarks in at least 80 % of the frames
 	return c.yawOf(frames, useLM), useLM
+}
+
+// currentSeries is yawSeries of every frame so far, computed once per
+// frame (the slice is shared: read it only).
+func (c *Checker) currentSeries() ([]float64, bool) {
+	if c.series == nil {
+		c.series, c.seriesLM = c.yawSeries(c.frames)
+	}
+	return c.series, c.seriesLM
 }
 
 // minOutlineSide is the least number of tracked outline points on each side

@@ -213,16 +213,24 @@ func BenchmarkClipRecorder(b *testing.B) {
 	rec.Abort()
 }
 
-// BenchmarkTurn is the cost of the turn a kiosk's meter shows after each
-// frame (CheckWatching), at the end of a 38-frame challenge: the most
-// frames it reads.
+// BenchmarkTurn is the turn a kiosk's meter shows after each frame
+// (CheckWatching), at the end of a 38-frame challenge (the most frames it
+// reads): "series" computes the frame's yaw series, as the first of Turn
+// and the stop rule (Done) to ask for it does; "shared" is the other,
+// which reads it.
 func BenchmarkTurn(b *testing.B) {
 	c := turnedChecker(b)
 	defer c.Close()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, ok := c.Turn(); !ok {
-			b.Fatal("no turn")
-		}
+	for _, fresh := range []bool{true, false} {
+		b.Run(map[bool]string{true: "series", false: "shared"}[fresh], func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if fresh {
+					c.series = nil // a new frame
+				}
+				if _, ok := c.Turn(); !ok {
+					b.Fatal("no turn")
+				}
+			}
+		})
 	}
 }

@@ -70,6 +70,10 @@ type Checker struct {
 	// startSharpness is the first frame's face detail over the chosen
 	// face's (Cues.StartSharpness), 0 when unknown.
 	startSharpness float64
+	// series caches yawSeries(frames) until the next frame: the stop
+	// rule (Done) and a watcher's Turn both read it after each frame.
+	series   []float64
+	seriesLM bool
 
 	prev, cur, region, work   gocv.Mat
 	prevPts, nextPts, backPts gocv.Mat
@@ -193,6 +197,7 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	}
 	c.dropFrames()
 	c.frames = append(c.frames, frameObs{at: at, pos: seeds, alive: alive, yawLM: 0, img: c.prev.Clone()})
+	c.series = nil
 	c.geomAt, c.refusedEarly = 0, false
 	if lm == nil {
 		c.frames[0].yawLM = math.NaN()
@@ -285,6 +290,7 @@ func (c *Checker) Add(frame gocv.Mat, lm *Landmarks, at time.Duration) error {
 	obs.step = pt{median(dx), median(dy)}
 	obs.img = c.cur.Clone()
 	c.frames = append(c.frames, obs)
+	c.series = nil
 	c.prev, c.cur = c.cur, c.prev
 	return nil
 }

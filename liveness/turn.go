@@ -29,7 +29,7 @@ func (c *Checker) Turn() (Turn, bool) {
 	if !c.started || c.mode != ModeChallenge || len(c.frames) == 0 {
 		return Turn{}, false
 	}
-	yaw, lm := c.yawSeries(c.frames)
+	yaw, lm := c.currentSeries()
 	y := yaw[max(0, len(yaw)-2)]
 	if math.IsNaN(y) || math.IsInf(y, 0) {
 		return Turn{}, false
