@@ -28,6 +28,9 @@ func (c *Checker) Result() (Result, error) {
 		end--
 	}
 	cues.Points = aliveCount(c.frames[len(c.frames)-1])
+	if seeds > 0 {
+		cues.KeptShare = round4(float64(cues.Points) / float64(seeds))
+	}
 	cues.StartSharpness = round4(c.startSharpness)
 	if c.judgesStart() {
 		cues.ChosenDetail = c.cfg.StartDetail // not rounded: faces read about 0.01-1, some less
@@ -157,6 +160,11 @@ func (c *Checker) Result() (Result, error) {
 	if tPos >= 0 || tNeg >= 0 {
 		if r := geometryReason(c.geometryConfig(), *cues); r != "" {
 			res.Reasons = append(res.Reasons, r)
+		} else if cues.KeptShare < minKeptShare {
+			// After the geometry, so that a refusal it gives (which
+			// counts towards the lockout) is not turned into one that
+			// does not.
+			res.Reasons = append(res.Reasons, ReasonFaceLost)
 		}
 	}
 	if cues.Motion < c.cfg.MinMotion {
@@ -279,6 +287,13 @@ func geometryReason(cfg Config, cues Cues) Reason {
 	}
 	return ""
 }
+
+// minKeptShare is the least share of the points seeded on the face that
+// must still be tracked when the check ends (KeptShare), or it cannot
+// judge (face_lost): a picture kept moving through the capture under a
+// webcam's noise and MJPEG loses most of its tracks, and what is left
+// read as a head (docs/liveness.md, nineteenth round).
+const minKeptShare = 0.25
 
 // foundPart is the part of MinParallax and MinNonDevelopable the points
 // found again on locally normalised images must reach (FoundParallax,

@@ -175,6 +175,9 @@ type Cues struct {
 	// the check adds to a session where nothing runs beside it.
 	DurationMS int64 `json:"duration_ms"`
 	Points     int   `json:"points"` // points tracked to the end
+	// KeptShare is Points over the points seeded on the face in the first
+	// frame: how many of its tracks the response kept.
+	KeptShare float64 `json:"kept_share"`
 	// Motion is the largest median point displacement, in face widths.
 	Motion float64 `json:"motion"`
 	// Yaw is the signed yaw proxy at its peak in the asked direction (face
