@@ -160,15 +160,16 @@ func (c *Checker) Result() (Result, error) {
 	if tPos >= 0 || tNeg >= 0 {
 		if r := geometryReason(c.geometryConfig(), *cues); r != "" {
 			res.Reasons = append(res.Reasons, r)
-		} else if cues.KeptShare < minKeptShare {
-			// After the geometry, so that a refusal it gives (which
-			// counts towards the lockout) is not turned into one that
-			// does not.
-			res.Reasons = append(res.Reasons, ReasonFaceLost)
 		}
 	}
 	if cues.Motion < c.cfg.MinMotion {
 		res.Reasons = append(res.Reasons, ReasonNoMotion)
+	}
+	// Only when nothing else refused: a reason that counts towards the
+	// lockout (a late or wrong-way turn, seen while the tracks held) must
+	// not come with one that makes the whole check "cannot run".
+	if len(res.Reasons) == 0 && cues.KeptShare < minKeptShare {
+		res.Reasons = append(res.Reasons, ReasonFaceLost)
 	}
 	return finish(res), nil
 }
@@ -288,11 +289,12 @@ func geometryReason(cfg Config, cues Cues) Reason {
 	return ""
 }
 
-// minKeptShare is the least share of the points seeded on the face that
-// must still be tracked when the check ends (KeptShare), or it cannot
-// judge (face_lost): a picture kept moving through the capture under a
-// webcam's noise and MJPEG loses most of its tracks, and what is left
-// read as a head (docs/liveness.md, nineteenth round).
+// minKeptShare is the least share of the points seeded on the face (with
+// YuNet its five landmarks among them) that must still be tracked when a
+// check that saw a head ends (KeptShare), or it cannot judge (face_lost):
+// a picture kept moving through the capture under a webcam's noise and
+// MJPEG loses most of its tracks, and what is left read as a head
+// (docs/liveness.md, nineteenth round).
 const minKeptShare = 0.25
 
 // foundPart is the part of MinParallax and MinNonDevelopable the points
