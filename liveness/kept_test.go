@@ -13,9 +13,10 @@ import (
 
 // TestTracksLostBeforeTheEndCannotJudge: a check that ends with fewer than
 // minKeptShare of the points it seeded still tracked cannot judge
-// (face_lost, which denies), however the frames before looked. Rendered
-// prints kept moving through the capture under a webcam's noise and MJPEG
-// lost most of their tracks, and the few left read as a head.
+// (face_lost, which denies) when no other rule refused, however the
+// frames before looked. Rendered prints kept moving through the capture
+// under a webcam's noise and MJPEG lost most of their tracks, and the few
+// left read as a head.
 func TestTracksLostBeforeTheEndCannotJudge(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -48,10 +49,10 @@ func TestTracksLostBeforeTheEndCannotJudge(t *testing.T) {
 				if alive := aliveCount(last); alive <= keep {
 					t.Fatalf("the head kept %d of %d tracks, not more than the %d the case keeps", alive, seeds, keep)
 				}
-				for i, n := range last.alive {
-					if n && keep == 0 {
+				for i, alive := range last.alive {
+					if alive && keep == 0 {
 						last.alive[i] = false
-					} else if n {
+					} else if alive {
 						keep--
 					}
 				}
