@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"os"
@@ -42,11 +43,17 @@ type capturedClip struct {
 	kind   string
 	sha256 string
 	source string // github.com/owner/repo@commit:path
-	// from, to: the seconds of an attack clip where a challenge may start,
-	// as the attack is the only face the finder can take there (the whole
-	// clip when to is 0).
-	from, to float64
+	// spans: the seconds of an attack clip where a challenge may start, as
+	// the attack is the only face the finder can take there (the whole clip
+	// when there are none).
+	spans []span
+	// crop: the camera's picture within each frame, where the clip is a
+	// screen recording of an app showing it (empty: the whole frame).
+	crop image.Rectangle
 }
+
+// span is a stretch of a clip, in seconds.
+type span struct{ from, to float64 }
 
 // file is the clip's name in the captured folder: its name and the
 // source's extension.
@@ -57,7 +64,9 @@ func (c capturedClip) file() string {
 var sourcePattern = regexp.MustCompile(`^github\.com/[^/@:]+/[^/@:]+@[0-9a-f]{40}:[^\t]+\.[A-Za-z0-9]+$`)
 
 // parseCaptured reads the manifest: name, kind, sha256, source and, for
-// attacks, the seconds a-b where a challenge may start ("-" for all).
+// attacks, the seconds a-b where a challenge may start ("-" for all; a-b,c-d
+// for several stretches, in order and apart) and, optionally, the camera's
+// picture x,y,w,h within a screen recording.
 func parseCaptured(text string) ([]capturedClip, error) {
 	var out []capturedClip
 	seen := map[string]bool{}
@@ -66,8 +75,8 @@ func parseCaptured(text string) ([]capturedClip, error) {
 			continue
 		}
 		f := strings.Split(line, "\t")
-		if len(f) != 5 {
-			return nil, fmt.Errorf("testdata/captured.tsv:%d: want 5 tab-separated fields (name, kind, sha256, source, seconds), got %d", i+1, len(f))
+		if len(f) != 5 && len(f) != 6 {
+			return nil, fmt.Errorf("testdata/captured.tsv:%d: want 5 or 6 tab-separated fields (name, kind, sha256, source, seconds[, crop]), got %d", i+1, len(f))
 		}
 		c := capturedClip{name: f[0], kind: f[1], sha256: f[2], source: f[3]}
 		switch {
@@ -81,16 +90,40 @@ func parseCaptured(text string) ([]capturedClip, error) {
 			return nil, fmt.Errorf("testdata/captured.tsv:%d: source %q: want github.com/owner/repo@commit:path (a 40-digit commit, a path with an extension)", i+1, c.source)
 		}
 		if f[4] != "-" {
-			a, b, ok := strings.Cut(f[4], "-")
-			from, err1 := strconv.ParseFloat(a, 64)
-			to, err2 := strconv.ParseFloat(b, 64)
-			if !ok || err1 != nil || err2 != nil || math.IsNaN(from) || math.IsInf(to, 0) || from < 0 || !(to > from) {
-				return nil, fmt.Errorf("testdata/captured.tsv:%d: seconds %q: want a-b with 0 <= a < b, or -", i+1, f[4])
+			spans, err := parseSpans(f[4])
+			if err != nil {
+				return nil, fmt.Errorf("testdata/captured.tsv:%d: seconds %q: %w", i+1, f[4], err)
 			}
-			c.from, c.to = from, to
+			c.spans = spans
+		}
+		if len(f) == 6 {
+			var x, y, w, h int
+			var rest string
+			if n, _ := fmt.Sscanf(f[5]+" end", "%d,%d,%d,%d %s", &x, &y, &w, &h, &rest); n != 5 || rest != "end" || x < 0 || y < 0 || w <= 0 || h <= 0 {
+				return nil, fmt.Errorf("testdata/captured.tsv:%d: crop %q: want x,y,w,h in pixels (x, y >= 0; w, h > 0)", i+1, f[5])
+			}
+			c.crop = image.Rect(x, y, x+w, y+h)
 		}
 		seen[c.name] = true
 		out = append(out, c)
+	}
+	return out, nil
+}
+
+// parseSpans reads a-b[,c-d...]: stretches with 0 <= a < b < c < d.
+func parseSpans(text string) ([]span, error) {
+	var out []span
+	for _, part := range strings.Split(text, ",") {
+		a, b, ok := strings.Cut(part, "-")
+		from, err1 := strconv.ParseFloat(a, 64)
+		to, err2 := strconv.ParseFloat(b, 64)
+		switch {
+		case !ok || err1 != nil || err2 != nil || math.IsNaN(from) || math.IsInf(to, 0) || from < 0 || !(to > from):
+			return nil, fmt.Errorf("want a-b with 0 <= a < b, several separated by commas, or -")
+		case len(out) > 0 && !(from > out[len(out)-1].to):
+			return nil, fmt.Errorf("%s starts before the stretch ahead of it ends: want them in order and apart", part)
+		}
+		out = append(out, span{from, to})
 	}
 	return out, nil
 }
@@ -156,11 +189,24 @@ func TestParseCaptured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 2 || cs[0].file() != "zubair.mov" || cs[1].from != 2.5 || cs[1].to != 10.5 || cs[0].to != 0 {
+	if len(cs) != 2 || cs[0].file() != "zubair.mov" || !slices.Equal(cs[1].spans, []span{{2.5, 10.5}}) || cs[0].spans != nil {
 		t.Fatalf("parsed %+v", cs)
 	}
+	several, err := parseCaptured("a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t1-2.5,4-6")
+	if err != nil || !slices.Equal(several[0].spans, []span{{1, 2.5}, {4, 6}}) || !several[0].crop.Empty() {
+		t.Fatalf("several stretches: %+v, %v", several, err)
+	}
+	inApp, err := parseCaptured("a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\t760,314,388,386")
+	if err != nil || inApp[0].crop != image.Rect(760, 314, 1148, 700) {
+		t.Fatalf("crop: %+v, %v", inApp, err)
+	}
 	for _, tc := range []struct{ line, want string }{
-		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4", "want 5 tab-separated fields"},
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4", "want 5 or 6 tab-separated fields"},
+		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\t1,2,3,4\tx", "want 5 or 6 tab-separated fields"},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\t1,2,3", `crop "1,2,3"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\t1,2,0,4", `crop "1,2,0,4"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\t-1,2,3,4", `crop "-1,2,3,4"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\t1,2,3,4,5", `crop "1,2,3,4,5"`},
 		{"a/b\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-", `name "a/b"`},
 		{"a\tmask\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-", `kind "mask"`},
 		{"a\tturns\tABC\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-", `sha256 "ABC"`},
@@ -170,6 +216,9 @@ func TestParseCaptured(t *testing.T) {
 		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t5-2", `seconds "5-2"`},
 		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\tNaN-2", `seconds "NaN-2"`},
 		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t0-Inf", `seconds "0-Inf"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t1-2,", `seconds "1-2,"`},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t4-6,1-2", "1-2 starts before the stretch ahead of it ends"},
+		{"a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t1-3,3-4", "3-4 starts before"},
 		{"a\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t-\na\tturns\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:q.mp4\t-", "captured.tsv:2: name \"a\""},
 	} {
 		if _, err := parseCaptured(tc.line); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -183,6 +232,7 @@ func TestParseCaptured(t *testing.T) {
 // rate; fps is then 15, the rate VideoFrames assumes).
 type clipReader struct {
 	path string
+	crop image.Rectangle // the part of each frame to return (empty: all of it)
 	v    *VideoFrames
 	next int // index of the frame the next read returns
 }
@@ -220,9 +270,31 @@ func (r *clipReader) window(t *testing.T, start, n int) []gocv.Mat {
 			break
 		}
 		r.next++
+		m, err := cropped(m, r.crop)
+		if err != nil {
+			m.Close()
+			closeAll(out)
+			t.Fatalf("%s: %v", r.path, err)
+		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// cropped returns a copy of crop of m and closes m, or m itself when crop
+// is empty or not within it (the error says which; the caller closes m).
+func cropped(m gocv.Mat, crop image.Rectangle) (gocv.Mat, error) {
+	if crop.Empty() {
+		return m, nil
+	}
+	if !crop.In(image.Rect(0, 0, m.Cols(), m.Rows())) {
+		return m, fmt.Errorf("crop %v is not within the %dx%d frame", crop, m.Cols(), m.Rows())
+	}
+	region := m.Region(crop)
+	out := region.Clone()
+	region.Close()
+	m.Close()
+	return out, nil
 }
 
 // capturedStep is how often a challenge window starts in a captured attack
@@ -256,7 +328,7 @@ func TestEvaluationCaptured(t *testing.T) {
 	targets := map[string]float64{clipStill: 0, clipPrint: 0, clipReplay + ", " + answerNot: 0.05}
 	labels := map[string][]float64{}
 	for _, c := range attacks {
-		labels[c.name], _ = labelYaws(t, filepath.Join(os.Getenv("FACEGATE_EVAL_CAPTURED"), c.file()), math.MaxInt)
+		labels[c.name], _ = labelYawsIn(t, filepath.Join(os.Getenv("FACEGATE_EVAL_CAPTURED"), c.file()), c.crop, math.MaxInt)
 	}
 	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
 		finder, done := newFinder(t, det)
@@ -291,6 +363,24 @@ func TestEvaluationCaptured(t *testing.T) {
 				t.Errorf("%s: %d of %d attacks accepted, above the target APCER %.0f %%", name, tl.accepted, tl.total, 100*target)
 			}
 		}
+	}
+}
+
+func TestCropped(t *testing.T) {
+	m := gocv.NewMatWithSize(100, 200, gocv.MatTypeCV8UC3)
+	m.SetUCharAt(20, 3*30, 7) // blue at (30, 20)
+	out, err := cropped(m, image.Rect(30, 20, 90, 60))
+	defer out.Close()
+	if err != nil || out.Cols() != 60 || out.Rows() != 40 || out.GetUCharAt(0, 0) != 7 {
+		t.Fatalf("cropped: %dx%d, first pixel %d, %v", out.Cols(), out.Rows(), out.GetUCharAt(0, 0), err)
+	}
+	whole := gocv.NewMatWithSize(100, 200, gocv.MatTypeCV8UC3)
+	defer whole.Close()
+	if same, err := cropped(whole, image.Rectangle{}); err != nil || same.Ptr() != whole.Ptr() {
+		t.Errorf("no crop: got another Mat or %v", err)
+	}
+	if same, err := cropped(whole, image.Rect(150, 0, 250, 50)); err == nil || same.Ptr() != whole.Ptr() || !strings.Contains(err.Error(), "not within the 200x100 frame") {
+		t.Errorf("a crop out of the frame: %v", err)
 	}
 }
 
@@ -358,47 +448,53 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 	}
 	fps := v.FPS()
 	v.Close()
-	reader := &clipReader{path: p}
+	reader := &clipReader{path: p, crop: c.crop}
 	defer reader.close()
 	win := int(DefaultConfig.Window.Seconds()*fps) + 1
-	from, to := int(math.Round(c.from*fps)), int(math.Round(c.to*fps))
 	an := finder.(AnalyzerFinder).An
+	spans := c.spans
+	if len(spans) == 0 {
+		spans = []span{{0, 0}} // the whole clip
+	}
 	windows := 0
-	for k := 0; ; k++ {
-		start := from + int(math.Round(float64(k)*capturedStep*fps))
-		if to > 0 && start > to {
-			break
-		}
-		l := min(leadFrames(fps, start), start-from) // only where the attack is the face
-		all := reader.window(t, start-l, l+win)
-		if len(all) < l+win {
+	for _, sp := range spans {
+		from, to := int(math.Round(sp.from*fps)), int(math.Round(sp.to*fps))
+		for k := 0; ; k++ {
+			start := from + int(math.Round(float64(k)*capturedStep*fps))
+			if to > 0 && start > to {
+				break
+			}
+			l := min(leadFrames(fps, start), start-from) // only where the attack is the face
+			all := reader.window(t, start-l, l+win)
+			if len(all) < l+win {
+				closeAll(all)
+				break
+			}
+			lead, mats := all[:l], all[l:]
+			windows++
+			accepted := acceptedAtStart(t, an, mats[0])
+			// The capture chose its face in the frames before (0: none it
+			// accepts, the start is not judged).
+			cfg := Config{StartDetail: chosenDetail(t, an, lead, fps)}
+			for _, dir := range []Direction{Left, Right} {
+				an.Reset()
+				r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
+				if err != nil {
+					t.Fatal(err)
+				}
+				answer := replayAnswer(label[min(start, len(label)):min(start+win, len(label))], dir, int(DefaultConfig.Deadline.Seconds()*fps))
+				add(answer, accepted, r)
+				if r.Live {
+					t.Logf("%s accepted captured %s %s at %.1f s (asked %s, %s): %+v", det, c.kind, c.name, float64(start)/fps, dir, answer, r.Cues)
+				}
+			}
 			closeAll(all)
-			break
 		}
-		lead, mats := all[:l], all[l:]
-		windows++
-		accepted := acceptedAtStart(t, an, mats[0])
-		// The capture chose its face in the frames before (0: none it
-		// accepts, the start is not judged).
-		cfg := Config{StartDetail: chosenDetail(t, an, lead, fps)}
-		for _, dir := range []Direction{Left, Right} {
-			an.Reset()
-			r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
-			if err != nil {
-				t.Fatal(err)
-			}
-			answer := replayAnswer(label[min(start, len(label)):min(start+win, len(label))], dir, int(DefaultConfig.Deadline.Seconds()*fps))
-			add(answer, accepted, r)
-			if r.Live {
-				t.Logf("%s accepted captured %s %s at %.1f s (asked %s, %s): %+v", det, c.kind, c.name, float64(start)/fps, dir, answer, r.Cues)
-			}
-		}
-		closeAll(all)
 	}
 	if windows == 0 {
 		t.Errorf("captured %s %s: no window of %.1f s starts within its seconds (%d frames at %.1f fps)", c.kind, c.name, DefaultConfig.Window.Seconds(), win, fps)
 	}
-	t.Logf("captured %s %s: %d windows of %.1f s, one every %.1f s, from %.1f s", c.kind, c.name, windows, DefaultConfig.Window.Seconds(), capturedStep, float64(from)/fps)
+	t.Logf("captured %s %s: %d windows of %.1f s, one every %.1f s, starting within %v s", c.kind, c.name, windows, DefaultConfig.Window.Seconds(), capturedStep, spans)
 }
 
 func TestReplayAnswer(t *testing.T) {

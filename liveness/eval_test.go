@@ -817,6 +817,11 @@ func franckYaw(t *testing.T, maxFrames int) ([]float64, float64) {
 // labelYaws is the YuNet landmark yaw of every frame of a recording (NaN
 // without a face), and its frame rate.
 func labelYaws(t *testing.T, path string, maxFrames int) ([]float64, float64) {
+	return labelYawsIn(t, path, image.Rectangle{}, maxFrames)
+}
+
+// labelYawsIn is labelYaws on the crop of each frame (empty: all of it).
+func labelYawsIn(t *testing.T, path string, crop image.Rectangle, maxFrames int) ([]float64, float64) {
 	finder, done := newFinder(t, capture.DetectorYuNet)
 	defer done()
 	v, err := OpenVideo(path)
@@ -831,7 +836,13 @@ func labelYaws(t *testing.T, path string, maxFrames int) ([]float64, float64) {
 		if _, err := v.Next(context.Background(), &frame); err != nil {
 			break
 		}
-		box, lm, ok, err := finder.Face(frame)
+		part, err := cropped(frame.Clone(), crop)
+		if err != nil {
+			part.Close()
+			t.Fatalf("%s: %v", path, err)
+		}
+		box, lm, ok, err := finder.Face(part)
+		part.Close()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,7 +53,8 @@ func TestCapturedClips(t *testing.T) {
 
 	sum := sha256.Sum256(clip)
 	manifest := filepath.Join(dir, "captured.tsv")
-	line := "someone\tturns\t" + hex.EncodeToString(sum[:]) + "\tgithub.com/someone/clips@" + commit + ":videos/Real.MOV\t-\n"
+	// Seconds in two stretches and a crop: fields the script passes over.
+	line := "someone\tprint\t" + hex.EncodeToString(sum[:]) + "\tgithub.com/someone/clips@" + commit + ":videos/Real.MOV\t1-2,3-4\t10,20,30,40\n"
 	if err := os.WriteFile(manifest, []byte("# header\n"+line), 0o644); err != nil {
 		t.Fatal(err)
 	}
