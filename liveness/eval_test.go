@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"maps"
 	"math"
 	"math/rand"
@@ -379,6 +380,34 @@ func drawSheet(shaded, bg gocv.Mat, dst *gocv.Mat, radius, yaw, pitch, roll, tx,
 	synth.OverBackground(shaded, bg, dst, pose)
 }
 
+// cutoutPrint renders a flat print cut along an ellipse around the face
+// (semi-axes ax and ay of the face's width and height in the picture),
+// moved by m: the room shows inside the face box around the cut and stays
+// still, a second plane that reads as a head's parallax (docs/liveness.md,
+// twenty-first round).
+func cutoutPrint(m motion, ax, ay float64) render {
+	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		move := m(rng, dir)
+		// printOf leaves a face width on each side and two thirds of one
+		// above and below.
+		faceW := float64(pic.Cols()) / 3
+		faceH := float64(pic.Rows()) - 4*faceW/3
+		return func(i int, dst *gocv.Mat) {
+			yaw, pitch, roll, tx, ty := move(i)
+			pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
+			cut := gocv.NewMatWithSize(pic.Rows(), pic.Cols(), pic.Type())
+			warped, mask := gocv.NewMat(), gocv.NewMat()
+			defer closeMats(&pose, &cut, &warped, &mask)
+			gocv.Ellipse(&cut, image.Pt(pic.Cols()/2, pic.Rows()/2), image.Pt(int(ax*faceW), int(ay*faceH)), 0, 0, 360, color.RGBA{255, 255, 255, 0}, -1)
+			sz := image.Pt(bg.Cols(), bg.Rows())
+			gocv.WarpPerspectiveWithParams(pic, &warped, pose, sz, gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
+			gocv.WarpPerspectiveWithParams(cut, &mask, pose, sz, gocv.InterpolationNearestNeighbor, gocv.BorderConstant, color.RGBA{})
+			bg.CopyTo(dst)
+			warped.CopyToWithMask(dst, mask)
+		}
+	}
+}
+
 // wobbledPrint renders a print, bent or flat, with finish fin, moved by m,
 // that also moves within each exposure by w from a reaction time after the
 // prompt (0.2–0.5 s; held still before it), or with untilPrompt, from the
@@ -577,6 +606,9 @@ var attackKinds = []attackKind{
 	{name: "print, flat, moved/turned in 3-D", target: 0, render: flatPrint(handMotion)},
 	{name: "print, bent (cylinder), turned", target: 0.05, render: bentPrint(handMotion)},
 	{name: "print, flat, turned on through the window", target: 0, render: flatPrint(keepTurningMotion)},
+	{name: "print, flat, cut loosely around the head, moved/turned in 3-D", target: 0, render: cutoutPrint(handMotion, 0.6, 0.75), open: true},
+	{name: "print, flat, cut along the face, moved/turned in 3-D", target: 0, render: cutoutPrint(handMotion, 0.5, 0.6), open: true},
+	{name: "print, flat, cut along the face, turned on through the window", target: 0, render: cutoutPrint(keepTurningMotion, 0.5, 0.6), open: true},
 	{name: "print, bent (cylinder), turned on through the window", target: 0.05, render: bentPrint(keepTurningMotion)},
 	{name: "print, flat, turned on through the window, lamp-lit", target: 0, render: planarPrint(keepTurningMotion, lampLit)},
 	{name: "print, bent, turned on through the window, lamp-lit", target: 0.05, render: cylinderPrint(keepTurningMotion, lampLit)},
