@@ -97,12 +97,11 @@ func parseCaptured(text string) ([]capturedClip, error) {
 			c.spans = spans
 		}
 		if len(f) == 6 {
-			var x, y, w, h int
-			var rest string
-			if n, _ := fmt.Sscanf(f[5]+" end", "%d,%d,%d,%d %s", &x, &y, &w, &h, &rest); n != 5 || rest != "end" || x < 0 || y < 0 || w <= 0 || h <= 0 {
+			crop, ok := parseCrop(f[5])
+			if !ok {
 				return nil, fmt.Errorf("testdata/captured.tsv:%d: crop %q: want x,y,w,h in pixels (x, y >= 0; w, h > 0)", i+1, f[5])
 			}
-			c.crop = image.Rect(x, y, x+w, y+h)
+			c.crop = crop
 		}
 		seen[c.name] = true
 		out = append(out, c)
@@ -126,6 +125,23 @@ func parseSpans(text string) ([]span, error) {
 		out = append(out, span{from, to})
 	}
 	return out, nil
+}
+
+// parseCrop reads x,y,w,h (pixels; x, y >= 0, w, h > 0).
+func parseCrop(text string) (image.Rectangle, bool) {
+	f := strings.Split(text, ",")
+	if len(f) != 4 {
+		return image.Rectangle{}, false
+	}
+	var v [4]int
+	for i, s := range f {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || (i >= 2 && n == 0) {
+			return image.Rectangle{}, false
+		}
+		v[i] = n
+	}
+	return image.Rect(v[0], v[1], v[0]+v[2], v[1]+v[3]), true
 }
 
 // readCaptured parses the committed manifest.

@@ -868,13 +868,19 @@ func labelYawsIn(t *testing.T, path string, crop image.Rectangle, maxFrames int)
 		if _, err := v.Next(context.Background(), &frame); err != nil {
 			break
 		}
-		part, err := cropped(frame.Clone(), crop)
-		if err != nil {
-			part.Close()
-			t.Fatalf("%s: %v", path, err)
+		face := frame
+		if !crop.Empty() { // a copy only where there is a crop: the recordings are read whole
+			part, err := cropped(frame.Clone(), crop)
+			if err != nil {
+				part.Close()
+				t.Fatalf("%s: %v", path, err)
+			}
+			face = part
 		}
-		box, lm, ok, err := finder.Face(part)
-		part.Close()
+		box, lm, ok, err := finder.Face(face)
+		if !crop.Empty() {
+			face.Close()
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
