@@ -242,7 +242,7 @@ func TestDoneOnceTheAmplitudeIsHeld(t *testing.T) {
 
 // smallTurn (radians) turns synth.Face's tracked yaw proxy past
 // MinAmplitudeTracked but not past 1.5 times it.
-const smallTurn = 0.1
+const smallTurn = 0.13
 
 // TestDoneWhenLandmarksLeadTheTrackedPoints: with YuNet, a small real turn
 // moves the nose landmark past the amplitude while the tracked points stay
@@ -284,7 +284,7 @@ func TestDoneWhenLandmarksLeadTheTrackedPoints(t *testing.T) {
 
 // landmarkLedTurn (radians) turns synth.Face's head less than the tracked
 // amplitude needs, yet with parallax a head shows.
-const landmarkLedTurn = 0.06
+const landmarkLedTurn = 0.1
 
 // runUntilDone feeds a checker up to n frames at testFPS from render, which
 // draws the frame and returns its landmarks (nil without), and returns the

@@ -15,7 +15,7 @@ import (
 	"github.com/facegate/facegate/liveness/synth"
 )
 
-// writeTurnClip renders a head (synthetic face photo with a depth map)
+// writeTurnClip renders a head (synthetic face photo turned by synth.Turn)
 // turning by peak radians (positive: nose towards the image's right) and
 // writes it as an MJPG AVI at 15 fps.
 func writeTurnClip(t *testing.T, peak float64) string {

@@ -16,8 +16,8 @@ import (
 )
 
 // How the demo's people answer "turn your head a little to the left": after
-// a reaction time the worker turns the head (synth.Turn: a depth map, so
-// that the nose moves more than the outline) and holds it until the
+// a reaction time the worker turns the head (synth.Turn: an ellipsoid head
+// with a nose, so that the nose moves more than the cheeks) and holds it until the
 // challenge leaves the screen; the attacker turns the print (a plane) the
 // same way. Values of a person answering promptly, not measurements.
 const (
@@ -114,9 +114,10 @@ func NewLive(s Scene, faceCascade string, now func() time.Time) (*Live, error) {
 			l.sheets[i] = paperSheet(r.layers[i])
 			continue
 		}
-		// Turn moves only the pixels of the face box: only that region is
-		// turned and kept (a full layer per yaw step was ~190 MB).
-		box := face.Intersect(image.Rect(0, 0, r.layers[i].Cols(), r.layers[i].Rows()))
+		// Turn moves only the pixels of the head around the face box: only
+		// that region is turned and kept (a full layer per yaw step was
+		// ~190 MB).
+		box := synth.HeadBox(face).Intersect(image.Rect(0, 0, r.layers[i].Cols(), r.layers[i].Rows()))
 		l.faces[i] = box
 		region := r.layers[i].Region(box)
 		for side, sign := range []float64{1, -1} {

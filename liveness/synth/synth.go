@@ -1,6 +1,6 @@
 // Package synth renders what the liveness checks are tested on: a head
-// turning (a depth map over a face photo, so that the nose moves more than
-// the outline), and presentation attacks made from a photo (a print moved
+// turning (an ellipsoid head with a nose over a face photo, so that the
+// nose moves more than the cheeks and the outline moves over the room), and presentation attacks made from a photo (a print moved
 // in 3-D, a bent print, a screen with bezel, moiré and glare). It is used
 // by the liveness tests and evaluation and by the demo's synthetic worker;
 // a render is not evidence of how real people or real prints behave.
@@ -11,16 +11,42 @@ import (
 	"image/color"
 	"math"
 	"math/rand"
+	"sort"
 
 	"gocv.io/x/gocv"
 )
 
-// Turn renders src turned by yaw radians about a vertical axis behind the
-// face (positive yaw: the nose moves towards the image's right, the
-// person's own left). face is the face box in src; pixels outside the face
-// ellipse stay where they are. The depth is a half-ellipsoid head with a
-// nose bump, in face widths, so that nose, cheeks and outline move by
-// different amounts (parallax). dst is allocated by Turn.
+// The head Turn renders around a face box: an ellipsoid a little wider
+// than the box and reaching above it (hair), its chin a little below the
+// box, so that the box's lower corners show the room behind the jaw as a
+// real face box's do. Sizes are of the face box's width (w) or height (h).
+const (
+	headHalfWidth  = 0.62 // w
+	headHalfHeight = 0.72 // h
+	headRaise      = 0.12 // h: the head's centre above the box's
+	headDepth      = 0.62 // w: the half-depth (round seen from above)
+	neckBehind     = 0.15 // w: the turning axis behind the head's centre
+	noseHeight     = 0.13 // w: the nose's rise over the head's surface
+)
+
+// HeadBox is the part of a frame Turn may change for the face box face:
+// the head's bounding box, widened by how far its outline can move.
+func HeadBox(face image.Rectangle) image.Rectangle {
+	hd := newHead(face)
+	a := math.Max(hd.a, hd.c) + hd.d + 2
+	return image.Rect(int(math.Floor(hd.cx-a)), int(math.Floor(hd.hy-hd.b-1)),
+		int(math.Ceil(hd.cx+a)), int(math.Ceil(hd.hy+hd.b+1)))
+}
+
+// Turn renders src with the head around the face box face turned by yaw
+// radians about a vertical axis through the neck (positive yaw: the nose
+// moves towards the image's right, the person's own left), seen from far
+// enough to ignore perspective. The head is an ellipsoid with a nose, so
+// that nose, cheeks and outline move by different amounts (parallax), and
+// its outline moves over the room: where the head leaves the room shows
+// (mirrored from beside the head, the room behind it not being in the
+// picture), and the side of the head coming into view is its outline
+// mirrored. Pixels outside HeadBox do not move. dst is allocated by Turn.
 func Turn(src gocv.Mat, dst *gocv.Mat, face image.Rectangle, yaw float64) {
 	w, h := src.Cols(), src.Rows()
 	mapX := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32F)
@@ -29,43 +55,106 @@ func Turn(src gocv.Mat, dst *gocv.Mat, face image.Rectangle, yaw float64) {
 	defer mapY.Close()
 	mx, _ := mapX.DataPtrFloat32()
 	my, _ := mapY.DataPtrFloat32()
-	fw := float64(face.Dx())
-	cx := float64(face.Min.X+face.Max.X) / 2
-	cy := float64(face.Min.Y+face.Max.Y) / 2
-	rx, ry := float64(face.Dx())/2, float64(face.Dy())/2
-	sn, cs := math.Sin(yaw), math.Cos(yaw)
-	// disp is how far the pixel at (x, y) of the unturned face moves right.
-	disp := func(x, y float64) float64 {
-		u, v := (x-cx)/rx, (y-cy)/ry
-		r2 := u*u + v*v
-		if r2 >= 1 {
-			return 0
-		}
-		z := 0.3*math.Sqrt(1-r2) + 0.13*math.Exp(-(u*u)/(2*0.13*0.13)-((v-0.12)*(v-0.12))/(2*0.22*0.22))
-		// Fade the rotation out at the outline so that the face stays attached.
-		fade := math.Sqrt(1 - r2)
-		return fade * ((x-cx)*(cs-1) + (z+0.25)*fw*sn)
-	}
-	// The iteration starts at x, where disp is 0 outside the ellipse: only
-	// pixels of its bounding box can move, the rest is an identity map (a
-	// 1280x720 frame renders in a fraction of the time; the demo prerenders
-	// its head turns at start).
-	x0, x1 := max(0, int(cx-rx)), min(w, int(math.Ceil(cx+rx))+1)
-	y0, y1 := max(0, int(cy-ry)), min(h, int(math.Ceil(cy+ry))+1)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			sx := float64(x)
-			if y >= y0 && y < y1 && x >= x0 && x < x1 {
-				// Invert x' = x + disp(x) by fixed-point iteration (small displacements).
-				for it := 0; it < 4; it++ {
-					sx = float64(x) - disp(sx, float64(y))
-				}
-			}
-			mx[y*w+x] = float32(sx)
-			my[y*w+x] = float32(y)
+			mx[y*w+x], my[y*w+x] = float32(x), float32(y)
 		}
 	}
+	hd := newHead(face)
+	for y := 0; y < h; y++ {
+		hd.turnRow(mx[y*w:(y+1)*w], float64(y), yaw)
+	}
 	gocv.Remap(src, dst, &mapX, &mapY, gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+}
+
+// head is Turn's ellipsoid in pixels.
+type head struct {
+	cx, hy        float64 // the head's centre
+	a, b, c       float64 // half-width, half-height, half-depth
+	d             float64 // the axis behind the centre
+	fw            float64 // the face box's width
+	fcy, frx, fry float64 // the face box's centre row and half-sizes (the nose's place)
+}
+
+func newHead(face image.Rectangle) head {
+	fw, fh := float64(face.Dx()), float64(face.Dy())
+	fcy := float64(face.Min.Y+face.Max.Y) / 2
+	return head{
+		cx: float64(face.Min.X+face.Max.X) / 2, hy: fcy - headRaise*fh,
+		a: headHalfWidth * fw, b: headHalfHeight * fh, c: headDepth * fw, d: neckBehind * fw,
+		fw: fw, fcy: fcy, frx: fw / 2, fry: fh / 2,
+	}
+}
+
+// depth is how far the surface at x (from the head's centre) in row y
+// stands in front of the centre: the ellipsoid and the nose on it. It is
+// the same at -x (the nose is centred), which lets a turn to the right be
+// rendered as the mirror image of a turn to the left.
+func (hd head) depth(x, y float64) float64 {
+	u, v := x/hd.a, (y-hd.hy)/hd.b
+	z := hd.c * math.Sqrt(math.Max(0, 1-u*u-v*v))
+	nu, nv := x/hd.frx, (y-hd.fcy)/hd.fry
+	return z + noseHeight*hd.fw*math.Exp(-(nu*nu)/(2*0.13*0.13)-((nv-0.12)*(nv-0.12))/(2*0.22*0.22))
+}
+
+// turnRow sets row (the source x of each output pixel of image row y) for
+// the head turned by yaw; rows the head does not reach are left alone. The
+// row's surface is sampled finely and each sample moved; samples that land
+// behind one already visible (behind the nose, round the far side) are
+// hidden, and the visible ones, in order, are inverted by interpolation.
+func (hd head) turnRow(row []float32, y, yaw float64) {
+	v := (y - hd.hy) / hd.b
+	if v*v >= 1 || yaw == 0 {
+		return
+	}
+	half := hd.a * math.Sqrt(1-v*v)
+	// A turn to the right is the mirror image of one to the left: work in
+	// mirrored coordinates (sign -1) and mirror the result back.
+	sign := 1.0
+	if yaw < 0 {
+		sign = -1
+	}
+	sn, cs := math.Abs(math.Sin(yaw)), math.Cos(yaw)
+	n := int(math.Ceil(4*half)) + 2
+	var fx, sx []float64 // visible samples: where they land, where they come from
+	for i := 0; i <= n; i++ {
+		x := -half + 2*half*float64(i)/float64(n)
+		m := x*cs + (hd.depth(x, y)+hd.d)*sn
+		if len(fx) > 0 && m <= fx[len(fx)-1] {
+			continue
+		}
+		fx, sx = append(fx, m), append(sx, x)
+	}
+	// The turned outline: the row's ellipse turned about the axis.
+	cr := hd.c / hd.a * half
+	e := math.Sqrt(half*half*cs*cs + cr*cr*sn*sn)
+	left, right := hd.d*sn-e, math.Max(hd.d*sn+e, fx[len(fx)-1])
+	lo, hi := math.Min(-half, left), math.Max(half, right)
+	for x := range row {
+		o := sign * (float64(x) - hd.cx)
+		if o < lo || o > hi {
+			continue
+		}
+		var src float64
+		switch {
+		case o < left: // the room the head left, mirrored from beside it
+			src = -2*half - o
+		case o > right:
+			src = 2*half - o
+		case o < fx[0]: // the side coming into view: its outline mirrored
+			src = math.Min(half, sx[0]+(fx[0]-o))
+		case o >= fx[len(fx)-1]:
+			src = sx[len(sx)-1]
+		default:
+			k := sort.SearchFloat64s(fx, o)
+			if k == 0 {
+				k = 1
+			}
+			t := (o - fx[k-1]) / (fx[k] - fx[k-1])
+			src = sx[k-1] + t*(sx[k]-sx[k-1])
+		}
+		row[x] = float32(hd.cx + sign*src)
+	}
 }
 
 // PlanePose is the homography of a flat picture of size sz turned by yaw,
