@@ -524,10 +524,11 @@ func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
 			central = append(central, c.isCentral(i))
 		}
 	}
+	thr := math.Max(1, 0.012*c.faceW)
+	src, dst, central = withoutTheRoom(src, dst, central, thr)
 	if len(src) < c.cfg.MinPoints {
 		return planeFit{}, false
 	}
-	thr := math.Max(1, 0.012*c.faceW)
 	h, ok := findHomography(src, dst, thr)
 	if !ok {
 		return planeFit{}, false
@@ -574,6 +575,42 @@ func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
 	fit.noseLead = median(lead)
 	return fit, true
 }
+
+// withoutTheRoom leaves out of src and dst (and central) the points that
+// stayed still while the face moved: the room showing in the face box's
+// corners, behind a real jaw or around a print cut along the face's
+// outline. Left in, a print moving before a still room reads as a head's
+// parallax: two planes (docs/liveness.md, twenty-second round). Every
+// point of a turning head moves (its far outline by at least a quarter
+// of the median, synth.Turn), the room not at all; a face that moved less
+// than the plane fit's threshold keeps every point.
+func withoutTheRoom(src, dst []pt, central []bool, thr float64) ([]pt, []pt, []bool) {
+	moved := make([]float64, len(src))
+	for i := range src {
+		moved[i] = math.Hypot(dst[i].X-src[i].X, dst[i].Y-src[i].Y)
+	}
+	med := median(moved)
+	if !(med >= thr) {
+		return src, dst, central
+	}
+	still := math.Max(roomShare*med, roomFloor*thr)
+	var s, d []pt
+	var c []bool
+	for i, m := range moved {
+		if m >= still {
+			s, d, c = append(s, src[i]), append(d, dst[i]), append(c, central[i])
+		}
+	}
+	return s, d, c
+}
+
+// A point moved less than roomShare of the face's median motion, or less
+// than roomFloor of the plane fit's threshold (tracking noise), is the
+// room (withoutTheRoom).
+const (
+	roomShare = 0.1
+	roomFloor = 0.2
+)
 
 // retrack finds src (points of the reference frame ref, "the first
 // frame" below) in f in one step: the first frame is warped by h (the

@@ -128,10 +128,10 @@ func TestEdgeCueMeasurement(t *testing.T) {
 	n := int(DefaultConfig.Window.Seconds()*attackFPS) + 1
 	for _, kind := range attackKinds {
 		for _, p := range readPhotos(t) {
-			pic := printOf(t, p, 150)
+			pic, face := printOf(t, p, 150)
 			for _, dir := range []Direction{Left, Right} {
 				rng := rand.New(rand.NewSource(int64(150 + len(p.file))))
-				render := kind.render(rng, pic, bg, dir)
+				render := kind.render(rng, pic, face, bg, dir)
 				mats := make([]gocv.Mat, n)
 				for i := range mats {
 					mats[i] = gocv.NewMat()

@@ -201,8 +201,11 @@ func readPhotos(t *testing.T) []photo {
 }
 
 // printOf cuts a head-and-shoulders picture around the face and scales it
-// so that the face is faceW pixels wide: what an attacker prints or shows.
-func printOf(t *testing.T, p photo, faceW int) gocv.Mat {
+// so that the face is faceW pixels wide: what an attacker prints or shows,
+// and the face's box in it (a face width on each side and two thirds of
+// one above and below, unless the photo ends sooner: then the face is off
+// the picture's centre).
+func printOf(t *testing.T, p photo, faceW int) (gocv.Mat, image.Rectangle) {
 	img := gocv.IMRead(filepath.Join(sharedFaces, p.file), gocv.IMReadColor)
 	defer img.Close()
 	if img.Empty() {
@@ -215,7 +218,10 @@ func printOf(t *testing.T, p photo, faceW int) gocv.Mat {
 	out := gocv.NewMat()
 	s := float64(faceW) / float64(g)
 	gocv.Resize(sub, &out, image.Pt(int(float64(r.Dx())*s), int(float64(r.Dy())*s)), 0, 0, gocv.InterpolationArea)
-	return out
+	at := func(x, y int) image.Point {
+		return image.Pt(int(math.Round(float64(x-r.Min.X)*s)), int(math.Round(float64(y-r.Min.Y)*s)))
+	}
+	return out, image.Rectangle{at(p.face.Min.X, p.face.Min.Y), at(p.face.Max.X, p.face.Max.Y)}
 }
 
 func background(t *testing.T) gocv.Mat {
@@ -236,7 +242,7 @@ type attackKind struct {
 	name string
 	// target is the APCER target for this attack type.
 	target float64
-	render func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(i int, dst *gocv.Mat)
+	render render
 	// open marks an attack known to get through above its target, not
 	// closed yet (docs/liveness.md): make eval-liveness measures it and
 	// fails on it; the quick evaluation in make test leaves it out, so
@@ -305,8 +311,9 @@ func keepTurningMotion(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, r
 // motion is how the attacker moves the picture (handMotion, keepTurningMotion).
 type motion func(rng *rand.Rand, dir Direction) func(i int) (yaw, pitch, roll, tx, ty float64)
 
-// render draws one attack presentation: frame i into dst.
-type render func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat)
+// render draws one attack presentation of the picture pic (printOf; face
+// is its face box) over the room bg: frame i into dst.
+type render func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat)
 
 // flatPrint renders a flat print moved by m.
 func flatPrint(m motion) render { return planarPrint(m, matte) }
@@ -330,7 +337,7 @@ func cylinderPrint(m motion, fin printFinish) render { return sheetPrint(m, fin,
 // the frame before (a 15 fps camera exposing for the whole frame time, as
 // in a dim room), from the first frame on.
 func sheetPrint(m motion, fin printFinish, bent, smeared bool) render {
-	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
 		radius := bendRadius(rng, pic, bent)
 		var lastX, lastY float64
@@ -386,19 +393,15 @@ func drawSheet(shaded, bg gocv.Mat, dst *gocv.Mat, radius, yaw, pitch, roll, tx,
 // still, a second plane that reads as a head's parallax (docs/liveness.md,
 // twenty-first round).
 func cutoutPrint(m motion, ax, ay float64) render {
-	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := m(rng, dir)
-		// printOf leaves a face width on each side and two thirds of one
-		// above and below.
-		faceW := float64(pic.Cols()) / 3
-		faceH := float64(pic.Rows()) - 4*faceW/3
 		return func(i int, dst *gocv.Mat) {
 			yaw, pitch, roll, tx, ty := move(i)
 			pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
 			cut := gocv.NewMatWithSize(pic.Rows(), pic.Cols(), pic.Type())
 			warped, mask := gocv.NewMat(), gocv.NewMat()
 			defer closeMats(&pose, &cut, &warped, &mask)
-			gocv.Ellipse(&cut, image.Pt(pic.Cols()/2, pic.Rows()/2), image.Pt(int(ax*faceW), int(ay*faceH)), 0, 0, 360, color.RGBA{255, 255, 255, 0}, -1)
+			drawCut(&cut, face, ax, ay)
 			sz := image.Pt(bg.Cols(), bg.Rows())
 			gocv.WarpPerspectiveWithParams(pic, &warped, pose, sz, gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
 			gocv.WarpPerspectiveWithParams(cut, &mask, pose, sz, gocv.InterpolationNearestNeighbor, gocv.BorderConstant, color.RGBA{})
@@ -407,6 +410,60 @@ func cutoutPrint(m motion, ax, ay float64) render {
 		}
 	}
 }
+
+// paperMask renders a print cut along the face (semi-axes ax and ay of
+// the face's width and height) worn as a mask by an attacker who turns
+// the head the asked way: the head behind it is synth.Turn's, from the
+// same picture (the hair, ears and neck around the cut move as a head's
+// do), and the cut-out is a plane at the nose's depth turning with it, a
+// little loose on the face (tremor). The room shows nowhere in the face
+// box: the head fills it (docs/liveness.md, twenty-second round).
+func paperMask(ax, ay float64) render {
+	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		sh := synth.NewShake(rng.Int63(), 0.3+0.5*rng.Float64(), 0.1+0.2*rng.Float64())
+		peak := dir.sign() * (12 + 13*rng.Float64()) * math.Pi / 180
+		start := time.Duration(200+rng.Intn(400)) * time.Millisecond
+		faceW := float64(face.Dx())
+		sz := image.Pt(pic.Cols(), pic.Rows())
+		// The picture is centred in the frame: its face box there.
+		inFrame := face.Add(image.Pt(320-pic.Cols()/2, 240-pic.Rows()/2))
+		return func(i int, dst *gocv.Mat) {
+			sh.Step()
+			k := ramp(time.Duration(i)*time.Second/attackFPS, start, 600*time.Millisecond, 1)
+			yaw := peak * k
+			centred := synth.PlanePose(sz, 0, 0, 0, 1, 320, 240, 640)
+			// A plane turned by -yaw turns its face the way synth.Turn's
+			// yaw turns the head's.
+			worn := synth.PlanePose(sz, -yaw, 0, sh.Rot*math.Pi/180, 1, 320+maskDepth*faceW*math.Sin(yaw)+sh.X, 240+sh.Y, 640)
+			still, head := gocv.NewMat(), gocv.NewMat()
+			cut := gocv.NewMatWithSize(pic.Rows(), pic.Cols(), pic.Type())
+			warped, mask := gocv.NewMat(), gocv.NewMat()
+			defer closeMats(&centred, &worn, &still, &head, &cut, &warped, &mask)
+			synth.OverBackground(pic, bg, &still, centred)
+			synth.Turn(still, &head, inFrame, yaw)
+			drawCut(&cut, face, ax, ay)
+			out := image.Pt(bg.Cols(), bg.Rows())
+			gocv.WarpPerspectiveWithParams(pic, &warped, worn, out, gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
+			gocv.WarpPerspectiveWithParams(cut, &mask, worn, out, gocv.InterpolationNearestNeighbor, gocv.BorderConstant, color.RGBA{})
+			head.CopyTo(dst)
+			warped.CopyToWithMask(dst, mask)
+		}
+	}
+}
+
+// drawCut fills in white, in cut, the ellipse around the face box face
+// whose semi-axes are ax and ay of its width and height: where a print is
+// cut.
+func drawCut(cut *gocv.Mat, face image.Rectangle, ax, ay float64) {
+	ctr := image.Pt((face.Min.X+face.Max.X)/2, (face.Min.Y+face.Max.Y)/2)
+	axes := image.Pt(int(ax*float64(face.Dx())), int(ay*float64(face.Dy())))
+	gocv.Ellipse(cut, ctr, axes, 0, 0, 360, color.RGBA{255, 255, 255, 0}, -1)
+}
+
+// maskDepth is how far in front of the neck's axis a worn mask sits, in
+// face widths: synth.Turn's head's centre moves 0.77 of a face width
+// times the sine of the turn, its nose 0.9.
+const maskDepth = 0.85
 
 // wobbledPrint renders a print, bent or flat, with finish fin, moved by m,
 // that also moves within each exposure by w from a reaction time after the
@@ -418,7 +475,7 @@ func cutoutPrint(m motion, ax, ay float64) render {
 // picture's motion between frames, got glossy prints through the one-step
 // measures (docs/liveness.md, ninth round).
 func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) render {
-	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move, within := m(rng, dir), w(rng)
 		start := time.Duration(200+rng.Intn(300)) * time.Millisecond
 		radius := bendRadius(rng, pic, bent)
@@ -471,8 +528,8 @@ const mjpegQuality = 80
 // cameraNoise adds the noise (stream offsets its seed) and, with quality
 // above 0, a JPEG of that quality.
 func cameraNoise(r render, stream int64, quality int) render {
-	return func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
-		draw := r(rng, pic, bg, dir)
+	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+		draw := r(rng, pic, face, bg, dir)
 		sigma := 2 + 4*rng.Float64()
 		noise := rand.New(rand.NewSource(rng.Int63() + stream))
 		return func(i int, dst *gocv.Mat) {
@@ -606,9 +663,10 @@ var attackKinds = []attackKind{
 	{name: "print, flat, moved/turned in 3-D", target: 0, render: flatPrint(handMotion)},
 	{name: "print, bent (cylinder), turned", target: 0.05, render: bentPrint(handMotion)},
 	{name: "print, flat, turned on through the window", target: 0, render: flatPrint(keepTurningMotion)},
-	{name: "print, flat, cut loosely around the head, moved/turned in 3-D", target: 0, render: cutoutPrint(handMotion, 0.6, 0.75), open: true},
+	{name: "print, flat, cut loosely around the head, moved/turned in 3-D", target: 0, render: cutoutPrint(handMotion, 0.6, 0.75)},
 	{name: "print, flat, cut along the face, moved/turned in 3-D", target: 0, render: cutoutPrint(handMotion, 0.5, 0.6), open: true},
 	{name: "print, flat, cut along the face, turned on through the window", target: 0, render: cutoutPrint(keepTurningMotion, 0.5, 0.6), open: true},
+	{name: "print, flat, cut along the face, worn as a mask by an attacker turning the head", target: 0, render: paperMask(0.5, 0.6), open: true},
 	{name: "print, bent (cylinder), turned on through the window", target: 0.05, render: bentPrint(keepTurningMotion)},
 	{name: "print, flat, turned on through the window, lamp-lit", target: 0, render: planarPrint(keepTurningMotion, lampLit)},
 	{name: "print, bent, turned on through the window, lamp-lit", target: 0.05, render: cylinderPrint(keepTurningMotion, lampLit)},
@@ -645,7 +703,7 @@ var attackKinds = []attackKind{
 	{name: "print, bent, turned on through the window, glossy, shaken through the capture, camera noise, MJPEG", target: 0.05, render: withMJPEGCameraNoise(sheetPrint(shaken(keepTurningMotion, true), glossy, true, true)), open: true, throughCapture: true},
 	{name: "print, flat, turned on through the window, glossy, shaken, camera noise", target: 0, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, false, true)), open: true},
 	{name: "print, bent, turned on through the window, glossy, shaken, camera noise", target: 0.05, render: withCameraNoise(sheetPrint(shaken(keepTurningMotion, false), glossy, true, true)), open: true},
-	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
+	{name: "screen still (bezel, moire, glare)", target: 0, render: func(rng *rand.Rand, pic gocv.Mat, _ image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move := handMotion(rng, dir)
 		scr := gocv.NewMat()
 		synth.Screen(pic, &scr, 12+rng.Intn(14), 3+2*rng.Float64(), 0.1+0.15*rng.Float64())
@@ -744,20 +802,20 @@ func evaluateAttacks(t *testing.T, det string) {
 		tl := &tally{name: kind.name + " (" + det + ")", attack: true}
 		for _, p := range photos {
 			for _, faceW := range sizes {
-				pic := printOf(t, p, faceW)
+				pic, face := printOf(t, p, faceW)
 				for _, s := range seeds {
 					for _, dir := range []Direction{Left, Right} {
 						seed := int64(s*1000 + faceW + len(p.file))
 						cfg := Config{}
 						if kind.held != nil {
-							cfg.StartDetail = heldDetail(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, bg, dir))
+							cfg.StartDetail = heldDetail(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, face, bg, dir))
 						}
 						rng := rand.New(rand.NewSource(seed))
-						render := kind.render(rng, pic, bg, dir)
+						render := kind.render(rng, pic, face, bg, dir)
 						if kind.throughCapture {
 							cfg.StartDetail = renderedCaptureDetail(t, finder, render)
 							if cfg.StartDetail == 0 {
-								again := kind.render(rand.New(rand.NewSource(seed)), pic, bg, dir)
+								again := kind.render(rand.New(rand.NewSource(seed)), pic, face, bg, dir)
 								cfg.StartDetail = laterCaptureDetail(t, finder, again)
 								if cfg.StartDetail == 0 {
 									tl.noCapture++
