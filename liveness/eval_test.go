@@ -398,15 +398,8 @@ func cutoutPrint(m motion, ax, ay float64) render {
 		return func(i int, dst *gocv.Mat) {
 			yaw, pitch, roll, tx, ty := move(i)
 			pose := synth.PlanePose(image.Pt(pic.Cols(), pic.Rows()), yaw, pitch, roll, 1, tx, ty, 640)
-			cut := gocv.NewMatWithSize(pic.Rows(), pic.Cols(), pic.Type())
-			warped, mask := gocv.NewMat(), gocv.NewMat()
-			defer closeMats(&pose, &cut, &warped, &mask)
-			drawCut(&cut, face, ax, ay)
-			sz := image.Pt(bg.Cols(), bg.Rows())
-			gocv.WarpPerspectiveWithParams(pic, &warped, pose, sz, gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
-			gocv.WarpPerspectiveWithParams(cut, &mask, pose, sz, gocv.InterpolationNearestNeighbor, gocv.BorderConstant, color.RGBA{})
-			bg.CopyTo(dst)
-			warped.CopyToWithMask(dst, mask)
+			defer pose.Close()
+			pasteCut(pic, face, ax, ay, pose, bg, dst)
 		}
 	}
 }
@@ -436,28 +429,29 @@ func paperMask(ax, ay float64) render {
 			// yaw turns the head's.
 			worn := synth.PlanePose(sz, -yaw, 0, sh.Rot*math.Pi/180, 1, 320+maskDepth*faceW*math.Sin(yaw)+sh.X, 240+sh.Y, 640)
 			still, head := gocv.NewMat(), gocv.NewMat()
-			cut := gocv.NewMatWithSize(pic.Rows(), pic.Cols(), pic.Type())
-			warped, mask := gocv.NewMat(), gocv.NewMat()
-			defer closeMats(&centred, &worn, &still, &head, &cut, &warped, &mask)
+			defer closeMats(&centred, &worn, &still, &head)
 			synth.OverBackground(pic, bg, &still, centred)
 			synth.Turn(still, &head, inFrame, yaw)
-			drawCut(&cut, face, ax, ay)
-			out := image.Pt(bg.Cols(), bg.Rows())
-			gocv.WarpPerspectiveWithParams(pic, &warped, worn, out, gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
-			gocv.WarpPerspectiveWithParams(cut, &mask, worn, out, gocv.InterpolationNearestNeighbor, gocv.BorderConstant, color.RGBA{})
-			head.CopyTo(dst)
-			warped.CopyToWithMask(dst, mask)
+			pasteCut(pic, face, ax, ay, worn, head, dst)
 		}
 	}
 }
 
-// drawCut fills in white, in cut, the ellipse around the face box face
-// whose semi-axes are ax and ay of its width and height: where a print is
-// cut.
-func drawCut(cut *gocv.Mat, face image.Rectangle, ax, ay float64) {
+// pasteCut draws into dst the picture pic cut along the ellipse round its
+// face box face (semi-axes ax and ay of the box's width and height), put
+// in the frame by the homography pose, over under (dst gets its size).
+func pasteCut(pic gocv.Mat, face image.Rectangle, ax, ay float64, pose, under gocv.Mat, dst *gocv.Mat) {
+	cut := gocv.NewMatWithSize(pic.Rows(), pic.Cols(), pic.Type())
+	warped, mask := gocv.NewMat(), gocv.NewMat()
+	defer closeMats(&cut, &warped, &mask)
 	ctr := image.Pt((face.Min.X+face.Max.X)/2, (face.Min.Y+face.Max.Y)/2)
 	axes := image.Pt(int(ax*float64(face.Dx())), int(ay*float64(face.Dy())))
-	gocv.Ellipse(cut, ctr, axes, 0, 0, 360, color.RGBA{255, 255, 255, 0}, -1)
+	gocv.Ellipse(&cut, ctr, axes, 0, 0, 360, color.RGBA{255, 255, 255, 0}, -1)
+	sz := image.Pt(under.Cols(), under.Rows())
+	gocv.WarpPerspectiveWithParams(pic, &warped, pose, sz, gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
+	gocv.WarpPerspectiveWithParams(cut, &mask, pose, sz, gocv.InterpolationNearestNeighbor, gocv.BorderConstant, color.RGBA{})
+	under.CopyTo(dst)
+	warped.CopyToWithMask(dst, mask)
 }
 
 // maskDepth is how far in front of the neck's axis a worn mask sits, in

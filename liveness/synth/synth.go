@@ -1,7 +1,8 @@
 // Package synth renders what the liveness checks are tested on: a head
 // turning (an ellipsoid head with a nose over a face photo, so that the
-// nose moves more than the cheeks and the outline moves over the room), and presentation attacks made from a photo (a print moved
-// in 3-D, a bent print, a screen with bezel, moiré and glare). It is used
+// nose moves more than the cheeks and the outline moves over the room),
+// and presentation attacks made from a photo (a print moved in 3-D, a
+// bent print, a screen with bezel, moiré and glare). It is used
 // by the liveness tests and evaluation and by the demo's synthetic worker;
 // a render is not evidence of how real people or real prints behave.
 package synth
@@ -46,8 +47,13 @@ func HeadBox(face image.Rectangle) image.Rectangle {
 // its outline moves over the room: where the head leaves the room shows
 // (mirrored from beside the head, the room behind it not being in the
 // picture), and the side of the head coming into view is its outline
-// mirrored. Pixels outside HeadBox do not move. dst is allocated by Turn.
+// mirrored. Pixels outside HeadBox do not move; with no face box nothing
+// does. dst is allocated by Turn.
 func Turn(src gocv.Mat, dst *gocv.Mat, face image.Rectangle, yaw float64) {
+	if face.Empty() {
+		src.CopyTo(dst)
+		return
+	}
 	w, h := src.Cols(), src.Rows()
 	mapX := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32F)
 	mapY := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32F)

@@ -31,7 +31,8 @@ func dotAt(t *testing.T, img gocv.Mat, p image.Point, r int) (float64, float64) 
 // box's top corner, the room at the box's lower corner (behind the jaw)
 // and the room beside the head, turned either way: the nose moves most,
 // the cheek less, both the way of the turn; the room does not move;
-// nothing outside HeadBox changes; no turn changes nothing.
+// nothing outside HeadBox changes; no turn, or no face box, changes
+// nothing.
 func TestTurnMovesAHead(t *testing.T) {
 	const w, h = 640, 480
 	face := image.Rect(240, 130, 400, 338) // 160 x 208, synth.Face's shape
@@ -59,6 +60,10 @@ func TestTurnMovesAHead(t *testing.T) {
 	Turn(img, &out, face, 0)
 	if !equal(img, out) {
 		t.Fatal("a turn of 0 changed the picture")
+	}
+	Turn(img, &out, image.Rectangle{}, 0.3)
+	if !equal(img, out) {
+		t.Fatal("a turn without a face box changed the picture")
 	}
 	for _, yaw := range []float64{0.3, -0.3} {
 		move := map[string]float64{}
