@@ -55,6 +55,19 @@ type capturedClip struct {
 // span is a stretch of a clip, in seconds.
 type span struct{ from, to float64 }
 
+// spansText is how the evaluation's log names the stretches: as the
+// manifest writes them, or the whole clip.
+func spansText(spans []span) string {
+	if len(spans) == 0 {
+		return "the whole clip"
+	}
+	var parts []string
+	for _, sp := range spans {
+		parts = append(parts, fmt.Sprintf("%g-%g s", sp.from, sp.to))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // file is the clip's name in the captured folder: its name and the
 // source's extension.
 func (c capturedClip) file() string {
@@ -207,6 +220,12 @@ func TestParseCaptured(t *testing.T) {
 	}
 	if len(cs) != 2 || cs[0].file() != "zubair.mov" || !slices.Equal(cs[1].spans, []span{{2.5, 10.5}}) || cs[0].spans != nil {
 		t.Fatalf("parsed %+v", cs)
+	}
+	if got := spansText(cs[1].spans); got != "2.5-10.5 s" {
+		t.Errorf("spansText = %q", got)
+	}
+	if got := spansText(nil); got != "the whole clip" {
+		t.Errorf("spansText(nil) = %q", got)
 	}
 	several, err := parseCaptured("a\tprint\t" + sum + "\tgithub.com/a/b@08f1212b8e5bd16cb69ec23c79e001f528fb20ac:p.mp4\t1-2.5,4-6")
 	if err != nil || !slices.Equal(several[0].spans, []span{{1, 2.5}, {4, 6}}) || !several[0].crop.Empty() {
@@ -470,7 +489,7 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 	an := finder.(AnalyzerFinder).An
 	spans := c.spans
 	if len(spans) == 0 {
-		spans = []span{{0, 0}} // the whole clip
+		spans = []span{{0, 0}} // to 0: the whole clip
 	}
 	windows := 0
 	for _, sp := range spans {
@@ -510,7 +529,7 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 	if windows == 0 {
 		t.Errorf("captured %s %s: no window of %.1f s starts within its seconds (%d frames at %.1f fps)", c.kind, c.name, DefaultConfig.Window.Seconds(), win, fps)
 	}
-	t.Logf("captured %s %s: %d windows of %.1f s, one every %.1f s, starting within %v s", c.kind, c.name, windows, DefaultConfig.Window.Seconds(), capturedStep, spans)
+	t.Logf("captured %s %s: %d windows of %.1f s, one every %.1f s, starting within %s", c.kind, c.name, windows, DefaultConfig.Window.Seconds(), capturedStep, spansText(c.spans))
 }
 
 func TestReplayAnswer(t *testing.T) {
