@@ -533,6 +533,22 @@ func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
 	if !ok {
 		return planeFit{}, false
 	}
+	fit := planeFit{}
+	// The one-step measures find each point again from the reference
+	// frame, starting from this plane, and judge the blur over their
+	// region: they keep every point. The chained tracks leave out those
+	// on a still edge, which slid along an outline (withoutStillEdges).
+	fit.direct, fit.directNonDev = c.directParallax(ref, f, h, src, dst)
+	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare, fit.blur, fit.foundJudged = c.foundParallax(ref, f, h, src, dst)
+	if es, ed, ec := withoutStillEdges(c.frames[ref].img, f.img, src, dst, central, thr); len(es) < len(src) {
+		src, dst, central = es, ed, ec
+		if len(src) < c.cfg.MinPoints {
+			return planeFit{}, false
+		}
+		if h, ok = findHomography(src, dst, thr); !ok {
+			return planeFit{}, false
+		}
+	}
 	res, norms, ok := residuals(h, src, dst)
 	if !ok {
 		return planeFit{}, false
@@ -543,13 +559,7 @@ func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
 			n++
 		}
 	}
-	fit := planeFit{
-		parallax: percentile(norms, 0.9),
-		inliers:  float64(n) / float64(len(src)),
-		nonDev:   c.nonDevelopable(src, res),
-	}
-	fit.direct, fit.directNonDev = c.directParallax(ref, f, h, src, dst)
-	fit.found, fit.foundNonDev, fit.foundShare, fit.washedShare, fit.blur, fit.foundJudged = c.foundParallax(ref, f, h, src, dst)
+	fit.parallax, fit.inliers, fit.nonDev = percentile(norms, 0.9), float64(n)/float64(len(src)), c.nonDevelopable(src, res)
 	// The nose's lead is measured against the plane of the rest of the face.
 	var osrc, odst []pt
 	for i := range src {

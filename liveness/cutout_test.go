@@ -46,15 +46,7 @@ func TestPlanarityLeavesTheRoomOut(t *testing.T) {
 	if share := float64(room) / float64(len(p0)); share < 0.15 {
 		t.Fatalf("the room is %.2f of the points: the test needs more in the corners", share)
 	}
-	thr := math.Max(1, 0.012*faceW)
-	h, ok := findHomography(p0, p1, thr)
-	if !ok {
-		t.Fatal("no homography for every point")
-	}
-	_, norms, _ := residuals(h, p0, p1)
-	if all := percentile(norms, 0.9) / faceW; all < DefaultConfig.MinParallax {
-		t.Fatalf("every point together leaves parallax %.4f, under the threshold %.4f: the test shows nothing", all, DefaultConfig.MinParallax)
-	}
+	requireHeadLikeTogether(t, p0, p1, faceW)
 	f, ok := c.planarity(0, frameObs{pos: p1, alive: alive})
 	if !ok {
 		t.Fatal("no fit")
@@ -64,6 +56,21 @@ func TestPlanarityLeavesTheRoomOut(t *testing.T) {
 	}
 	if got := f.nonDev / faceW; got >= DefaultConfig.MinNonDevelopable/4 {
 		t.Errorf("bent-sheet residual %.4f, want a plane's (< %.4f)", got, DefaultConfig.MinNonDevelopable/4)
+	}
+}
+
+// requireHeadLikeTogether fails the test unless every point of p0 moved to
+// p1 leaves, together, a head's parallax: what the rule under test must
+// take away, or the test shows nothing.
+func requireHeadLikeTogether(t *testing.T, p0, p1 []pt, faceW float64) {
+	t.Helper()
+	h, ok := findHomography(p0, p1, math.Max(1, 0.012*faceW))
+	if !ok {
+		t.Fatal("no homography for every point")
+	}
+	_, norms, _ := residuals(h, p0, p1)
+	if all := percentile(norms, 0.9) / faceW; all < DefaultConfig.MinParallax {
+		t.Fatalf("every point together leaves parallax %.4f, under the threshold %.4f: the test shows nothing", all, DefaultConfig.MinParallax)
 	}
 }
 
