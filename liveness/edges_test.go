@@ -128,6 +128,8 @@ func TestStillShare(t *testing.T) {
 		{"across the cut's top, where it was tracked to", scene, pt{88, 80 - 48}, true, 0.25, 0.8},
 		{"no texture: nothing tells", blank, pt{80, 80 - 48}, false, 0, 0},
 		{"at the image's corner", scene, pt{0, 0}, false, 0.9, 1},
+		{"off the image", scene, pt{-500, 900}, false, 0, 0},
+		{"a lost point (NaN)", scene, pt{math.NaN(), 80}, true, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.g.stillShare(tc.p, m, tc.later); got < tc.min || got > tc.max {
@@ -137,5 +139,51 @@ func TestStillShare(t *testing.T) {
 	}
 	if got := scene.stillShare(pt{80, 80 - 48}, pt{}, false); got != 0 {
 		t.Errorf("a point that did not move: stillShare = %.2f, want 0 (still and moved cannot be told apart)", got)
+	}
+	for _, m := range []pt{{math.NaN(), 0}, {math.Inf(1), 0}, {1e9, -1e9}} {
+		if got := scene.stillShare(pt{80, 80 - 48}, m, true); got != 0 {
+			t.Errorf("motion %v: stillShare = %.2f, want 0", m, got)
+		}
+	}
+}
+
+// TestWithoutStillEdgesKeepsEveryPoint: without both frames' images, with
+// images that do not match, or when the face moved less than the plane
+// fit's threshold, the rule cannot tell and leaves every point in.
+func TestWithoutStillEdgesKeepsEveryPoint(t *testing.T) {
+	room, print := blocks(1, 160, 160), blocks(2, 160, 160)
+	ref := cutScene(room, print, image.Pt(80, 80), 40, 48, image.Point{})
+	later := cutScene(room, print, image.Pt(80, 80), 40, 48, image.Pt(8, 0))
+	small := gocv.NewMatWithSize(80, 80, gocv.MatTypeCV8UC1)
+	colour := gocv.NewMatWithSize(160, 160, gocv.MatTypeCV8UC3)
+	defer closeMats(&room, &print, &ref, &later, &small, &colour)
+	// Points round the cut, moved with the print: the scene's own points
+	// on the still edge.
+	var src, moved, still []pt
+	var central []bool
+	for k := 0; k < 16; k++ {
+		th := 2 * math.Pi * float64(k) / 16
+		p := pt{80 + 40*math.Cos(th), 80 + 48*math.Sin(th)}
+		src, moved, still = append(src, p), append(moved, pt{p.X + 8, p.Y}), append(still, pt{p.X + 0.5, p.Y})
+		central = append(central, false)
+	}
+	if s, _, _ := withoutStillEdges(ref, later, src, moved, central, 1.2); len(s) == len(src) {
+		t.Fatal("no point round the cut left out: the cases below show nothing")
+	}
+	for _, tc := range []struct {
+		name     string
+		ref, cur gocv.Mat
+		dst      []pt
+	}{
+		{"no images", gocv.Mat{}, gocv.Mat{}, moved},
+		{"frames of different sizes", ref, small, moved},
+		{"a colour frame", ref, colour, moved},
+		{"the face moved less than the threshold", ref, later, still},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if s, d, c := withoutStillEdges(tc.ref, tc.cur, src, tc.dst, central, 1.2); len(s) != len(src) || len(d) != len(src) || len(c) != len(src) {
+				t.Errorf("kept %d of %d points", len(s), len(src))
+			}
+		})
 	}
 }
