@@ -12,8 +12,9 @@ import (
 // would have changed had they moved with the point, and did not. Such a
 // patch straddles an outline, the face's or a cut-out print's, and
 // Lucas-Kanade follows neither side: on a print cut along the face it
-// slides along the cut and reads as parallax. A face that moved less than
-// the plane fit's threshold, or frames without images, keep every point.
+// slides along the cut and reads as parallax. A face whose median motion
+// (along each axis; withoutTheRoom takes the median length) is under the
+// plane fit's threshold, or frames without images, keep every point.
 // Only the chained tracks' measures leave them out (planarity).
 func withoutStillEdges(ref, cur gocv.Mat, src, dst []pt, central []bool, thr float64) ([]pt, []pt, []bool) {
 	if ref.Ptr() == nil || cur.Ptr() == nil || ref.Empty() || cur.Empty() ||
