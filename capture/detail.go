@@ -29,7 +29,7 @@ import (
 // contrast of 0.7 reads as half its sharpness, and noise hides blur.
 // An MJPEG stream keeps little of a camera's noise at the finest pixels,
 // where it is estimated, and more at the scale the measure sees, so
-// there the noise still hides part of a blur (docs/liveness.md,
+// there the noise still hides part of a blur (docs/liveness-rounds.md,
 // fourteenth round). NaN when box is not a face inside the frame, is too
 // small or too narrow to measure, or the frame is not 8-bit.
 func FaceDetail(frame gocv.Mat, box image.Rectangle) float64 {
@@ -58,7 +58,7 @@ const (
 	// a camera's noise is strongest, and keeps the scale a smear of a few
 	// pixels takes away. It, the shading's detailCoarseSigma and the noise
 	// removal were chosen on the evaluation's renders of seeds 0–1 and the
-	// real recordings (docs/liveness.md, fourteenth round).
+	// real recordings (docs/liveness-rounds.md, fourteenth round).
 	detailSigma       = 0.6
 	detailCoarseSigma = 3.0
 	// minShadingVariance: a face with less shading than 5 grey levels is

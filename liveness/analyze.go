@@ -294,7 +294,7 @@ func geometryReason(cfg Config, cues Cues) Reason {
 // check that saw a head ends (KeptShare), or it cannot judge (face_lost):
 // a picture kept moving through the capture under a webcam's noise and
 // MJPEG loses most of its tracks, and what is left read as a head
-// (docs/liveness.md, nineteenth round).
+// (docs/liveness-rounds.md, nineteenth round).
 const minKeptShare = 0.25
 
 // foundPart is the part of MinParallax and MinNonDevelopable the points
@@ -590,7 +590,7 @@ func (c *Checker) planarity(ref int, f frameObs) (planeFit, bool) {
 // stayed still while the face moved: the room showing in the face box's
 // corners, behind a real jaw or around a print cut along the face's
 // outline. Left in, a print moving before a still room reads as a head's
-// parallax: two planes (docs/liveness.md, twenty-second round). Every
+// parallax: two planes (docs/liveness-rounds.md, twenty-second round). Every
 // point of a turning head moves (its far outline by at least a quarter
 // of the median, synth.Turn), the room not at all; a face that moved less
 // than the plane fit's threshold keeps every point.
@@ -801,7 +801,7 @@ func texture(img gocv.Mat, box image.Rectangle) gocv.Mat {
 // frames: unsmoothed, noise of 3–6 grey levels made it smear a head held
 // still and then moving twice, and unmatched_blur refused it. The noise
 // sits at the finest scale, a smear at a coarser one; smoothed, the bias
-// is smaller, not gone (it is back at 8 levels; docs/liveness.md,
+// is smaller, not gone (it is back at 8 levels; docs/liveness-rounds.md,
 // eleventh round).
 const textureFineSigma = 0.7
 
@@ -1048,7 +1048,7 @@ type oneStepMatch struct {
 // with eight the 90th percentile residual lies between those of the two
 // worst points. Fewer than MinPoints (12) once left them unjudged, and a
 // shaken, glossy bent print whose chained tracks had dwindled got through
-// (docs/liveness.md, eighth round).
+// (docs/liveness-rounds.md, eighth round).
 const minFoundPoints = 8
 
 // foundMeasures are the found parallax and bent-sheet residual of the

@@ -85,7 +85,7 @@ func TestOneStepMeasuresSeeThroughMotionBlur(t *testing.T) {
 // exposure, or smeared across its tracked motion, is blurred as no share of
 // its motion between frames explains, so matchSmear cannot match it, and
 // the one-step measures see a head (a review got glossy prints through
-// that way, docs/liveness.md, ninth round). The later frame reads blurrier
+// that way, docs/liveness-rounds.md, ninth round). The later frame reads blurrier
 // than the first: unmatched_blur.
 func TestUnmatchedBlurIsRefused(t *testing.T) {
 	c, turn, hm := turnedPlane(t)
@@ -161,7 +161,7 @@ func fitTurned(t *testing.T, c *Checker, turn func(pt) pt, later frameObs) plane
 // the later frame, smeared twice, read blurrier (unmatched_blur refused
 // it). With noise of 3 to 6 grey levels it chooses the smear it chooses
 // without, and the frames it leaves do not read blurrier. Not covered,
-// open (docs/liveness.md, eleventh round): noise of 8 levels, where the
+// open (docs/liveness-rounds.md, eleventh round): noise of 8 levels, where the
 // bias, smaller, is back.
 func TestMatchSmearChoosesTheSmearUnderCameraNoise(t *testing.T) {
 	c, _, _ := turnedPlane(t)

@@ -214,7 +214,7 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 // there, and the measures at the turn would compare smeared patches with
 // sharp ones, which on a print read as a head's parallax. A picture kept
 // moving through the capture is not caught: the chosen face is as
-// blurred (docs/liveness.md, thirteenth and fourteenth rounds).
+// blurred (docs/liveness-rounds.md, thirteenth and fourteenth rounds).
 func (c *Checker) blurredStart() bool {
 	return c.judgesStart() && c.startSharpness < minStartSharpness
 }
@@ -244,7 +244,7 @@ const maxStartShare = 100.0
 // number taken in the thirteenth round after measuring the share at every
 // moment of the real recordings and in the first frames of the renders
 // of seeds 0-1, before any evaluation ran with it; kept when the
-// fourteenth round changed the measure (docs/liveness.md).
+// fourteenth round changed the measure (docs/liveness-rounds.md).
 const minStartSharpness = 0.5
 
 // landmarkYaw is the nose's horizontal offset from the mean of the eyes and

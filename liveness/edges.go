@@ -118,7 +118,7 @@ func finite(p pt) bool { return !math.IsNaN(p.X+p.Y) && !math.IsInf(p.X+p.Y, 0) 
 // Haar's check in seeds 1-3: at 0.2 the chained parallax alone refuses
 // each. Points inside a smeared print under camera noise and MJPEG read
 // up to 0.28, which is why the one-step measures keep every point
-// (planarity; docs/liveness.md, twenty-third round).
+// (planarity; docs/liveness-rounds.md, twenty-third round).
 const (
 	edgeStillShare = 0.2
 	edgeChange     = 12.0

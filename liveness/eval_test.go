@@ -390,7 +390,7 @@ func drawSheet(shaded, bg gocv.Mat, dst *gocv.Mat, radius, yaw, pitch, roll, tx,
 // cutoutPrint renders a flat print cut along an ellipse around the face
 // (semi-axes ax and ay of the face's width and height in the picture),
 // moved by m: the room shows inside the face box around the cut and stays
-// still, a second plane that reads as a head's parallax (docs/liveness.md,
+// still, a second plane that reads as a head's parallax (docs/liveness-rounds.md,
 // twenty-first round).
 func cutoutPrint(m motion, ax, ay float64) render {
 	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
@@ -410,7 +410,7 @@ func cutoutPrint(m motion, ax, ay float64) render {
 // same picture (the hair, ears and neck around the cut move as a head's
 // do), and the cut-out is a plane at the nose's depth turning with it, a
 // little loose on the face (tremor). The room shows nowhere in the face
-// box: the head fills it (docs/liveness.md, twenty-second round).
+// box: the head fills it (docs/liveness-rounds.md, twenty-second round).
 func paperMask(ax, ay float64) render {
 	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		sh := synth.NewShake(rng.Int63(), 0.3+0.5*rng.Float64(), 0.1+0.2*rng.Float64())
@@ -467,7 +467,7 @@ const maskDepth = 0.85
 // of wobbleSamples poses over the exposure. The picture is smeared, not the
 // room behind it. A review found such blur, which does not follow the
 // picture's motion between frames, got glossy prints through the one-step
-// measures (docs/liveness.md, ninth round).
+// measures (docs/liveness-rounds.md, ninth round).
 func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) render {
 	return func(rng *rand.Rand, pic gocv.Mat, face image.Rectangle, bg gocv.Mat, dir Direction) func(int, *gocv.Mat) {
 		move, within := m(rng, dir), w(rng)
@@ -501,7 +501,7 @@ func wobbledPrint(m motion, fin printFinish, bent, untilPrompt bool, w wobble) r
 // withCameraNoise is r with a camera's sensor noise on every frame: grey
 // noise of a standard deviation drawn per presentation (2–6 levels, a
 // webcam in good to dim light), the same on the three channels. Noise hid
-// the blur unmatched_blur looks for (docs/liveness.md, tenth round). r
+// the blur unmatched_blur looks for (docs/liveness-rounds.md, tenth round). r
 // must take its random draws when it is set up, not per frame, so that
 // the noisy kinds show the noise-free kinds' scenes.
 func withCameraNoise(r render) render { return cameraNoise(r, 0, 0) }

@@ -22,7 +22,7 @@ import (
 // would have taken (Config.StartDetail): it runs capture.Selector itself
 // over the frames before the prompt, with its window, its early stop on
 // an excellent face and its detail measure, rather than an emulation of
-// them (docs/liveness.md, sixteenth round).
+// them (docs/liveness-rounds.md, sixteenth round).
 
 // faceTimeout is how long a gate goes on looking for a first face its
 // capture accepts (identity.timeout's default; identity.capture_timeout

@@ -45,7 +45,7 @@ func blurMismatch(warpedFirst, later, clippedLater gocv.Mat, box image.Rectangle
 // points' net motion between frames stays small) leaves the later frame
 // blurrier, and LK matching its patches against sharp ones lands off
 // their place: on a plane that read as a head's parallax
-// (docs/liveness.md, ninth round). Sharpness along a direction is the
+// (docs/liveness-rounds.md, ninth round). Sharpness along a direction is the
 // energy of the pixel differences along it over that of the texture at a
 // coarser scale, so that a shadow or a glare scaling the contrast does not
 // count, the frames smoothed a little first (sharpnessFineSigma). NaN when
@@ -114,7 +114,7 @@ func directionalSharpness(img gocv.Mat, box image.Rectangle, w gocv.Mat) (s [4]f
 // their pixel differences are taken (tracking px): a camera's noise and
 // the bilinear warp of the first frame both sit at the finest scale and
 // hid the blur; smoothed more, a twist (short smears near the face's
-// centre) reads too little (docs/liveness.md, tenth round).
+// centre) reads too little (docs/liveness-rounds.md, tenth round).
 const sharpnessFineSigma = 0.7
 
 // sharpnessCoarseSigma is the finer Gaussian of the band sharpness is
@@ -143,7 +143,7 @@ func weightedMeanSquare(m, w gocv.Mat) float64 {
 // the first frame (BlurMismatch) for the check to trust its one-step
 // measures: e^0.3, 1.35 times less sharp along one direction; set with the
 // rule switched off on the real recordings and the wobbled renders
-// (docs/liveness.md, tenth round).
+// (docs/liveness-rounds.md, tenth round).
 const maxBlurMismatch = 0.3
 
 // sharpReference is the frame the 3-D structure is measured from: the

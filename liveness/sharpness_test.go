@@ -21,7 +21,7 @@ import (
 // first frame is resampled half a pixel off (it is warped onto the later
 // one, which smooths its finest scale). A camera's noise, different in
 // each frame, changes the reading little: it sits at the finest scale,
-// where it hid the blur (docs/liveness.md, tenth round).
+// where it hid the blur (docs/liveness-rounds.md, tenth round).
 func TestSharpnessMismatchSeesTheLaterFrameBlurrier(t *testing.T) {
 	c, _, _ := turnedPlane(t)
 	first := c.frames[0].img
@@ -149,7 +149,7 @@ func addCameraNoise(m *gocv.Mat, sigma float64, rng *rand.Rand) {
 // already half way into the turn or within two frames of the verdict's,
 // and the first frame stays the reference when nothing before the turn is
 // sharper than it (a head held still for the capture), with or without a
-// camera's noise (docs/liveness.md, twelfth round).
+// camera's noise (docs/liveness-rounds.md, twelfth round).
 func TestSharpReferenceSkipsABlurredFirstFrame(t *testing.T) {
 	c, _, _ := turnedPlane(t)
 	sharp := func(*gocv.Mat) {}
