@@ -126,7 +126,7 @@ func TestUnmatchedBlurIsRefused(t *testing.T) {
 			}
 			// The chained measures of such prints see a head (their tracks
 			// drift with the blur); the one-step ones are this fit's.
-			cues := Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013,
+			cues := Cues{KeptShare: 1, Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013,
 				DirectParallax: math.Min(1, fit.direct/c.faceW), DirectNonDevelopable: math.Min(1, fit.directNonDev/c.faceW),
 				FoundParallax: fit.found / c.faceW, FoundNonDevelopable: fit.foundNonDev / c.faceW, FoundShare: fit.foundShare, WashedShare: fit.washedShare}
 			if r := geometryReason(c.cfg, cues); r != "" {

@@ -339,33 +339,41 @@ func TestGeometryReason(t *testing.T) {
 		cues Cues
 		want Reason
 	}{
-		{"head, nose leading", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 0.3, DirectNonDevelopable: 0.02, FoundParallax: 0.02, FoundNonDevelopable: 0.01}, ""},
+		{"head, nose leading", Cues{KeptShare: 1, Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 0.3, DirectNonDevelopable: 0.02, FoundParallax: 0.02, FoundNonDevelopable: 0.01}, ""},
 		// make eval-liveness EVAL_SEEDS=15: frontal_webcam_gocv, 170 px, left, YuNet.
-		{"flat print turned on to 45°, chained tracks drifted", Cues{Landmarks: true, Parallax: 0.0136, NoseLead: 0.0031, NonDevelopable: 0.0044, DirectParallax: 0.0009}, ReasonPlanar},
-		{"small real turn, landmarks, nose column at noise", Cues{Landmarks: true, Parallax: 0.0214, NoseLead: -0.0029, NonDevelopable: 0.0081}, ReasonPlanar},
-		{"screen, glare sliding against the turn, landmarks", Cues{Landmarks: true, Parallax: 0.0321, NoseLead: -0.022, NonDevelopable: 0.0173}, ReasonPlanar},
-		{"flat print, landmarks", Cues{Landmarks: true, Parallax: 0.0026, NoseLead: -0.0005, NonDevelopable: 0.0012}, ReasonPlanar},
-		{"bent print, landmarks", Cues{Landmarks: true, Parallax: 0.0114, NoseLead: 0.0034, NonDevelopable: 0.0021}, ReasonPlanar},
-		{"small real turn, landmarks, little parallax", Cues{Landmarks: true, Parallax: 0.0142, NoseLead: 0.0016, NonDevelopable: 0.0051}, ReasonPlanar},
-		{"screen, landmarks, parallax from moire and glare", Cues{Landmarks: true, Parallax: 0.0127, NoseLead: 0.0023, NonDevelopable: 0.0055}, ReasonPlanar},
-		{"screen, landmarks, nose column at noise, large parallax", Cues{Landmarks: true, Parallax: 0.0235, NoseLead: 0.0007, NonDevelopable: 0.0071}, ReasonPlanar},
-		{"bent print, parallax but developable", Cues{Parallax: 0.0154, NoseLead: 0.0056, NonDevelopable: 0.0019, DirectParallax: 0.02, DirectNonDevelopable: 0.02, FoundParallax: 0.02, FoundNonDevelopable: 0.01}, ReasonDevelopable},
+		{"flat print turned on to 45°, chained tracks drifted", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0136, NoseLead: 0.0031, NonDevelopable: 0.0044, DirectParallax: 0.0009}, ReasonPlanar},
+		{"small real turn, landmarks, nose column at noise", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0214, NoseLead: -0.0029, NonDevelopable: 0.0081}, ReasonPlanar},
+		{"screen, glare sliding against the turn, landmarks", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0321, NoseLead: -0.022, NonDevelopable: 0.0173}, ReasonPlanar},
+		{"flat print, landmarks", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0026, NoseLead: -0.0005, NonDevelopable: 0.0012}, ReasonPlanar},
+		{"bent print, landmarks", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0114, NoseLead: 0.0034, NonDevelopable: 0.0021}, ReasonPlanar},
+		{"small real turn, landmarks, little parallax", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0142, NoseLead: 0.0016, NonDevelopable: 0.0051}, ReasonPlanar},
+		{"screen, landmarks, parallax from moire and glare", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0127, NoseLead: 0.0023, NonDevelopable: 0.0055}, ReasonPlanar},
+		{"screen, landmarks, nose column at noise, large parallax", Cues{KeptShare: 1, Landmarks: true, Parallax: 0.0235, NoseLead: 0.0007, NonDevelopable: 0.0071}, ReasonPlanar},
+		{"bent print, parallax but developable", Cues{KeptShare: 1, Parallax: 0.0154, NoseLead: 0.0056, NonDevelopable: 0.0019, DirectParallax: 0.02, DirectNonDevelopable: 0.02, FoundParallax: 0.02, FoundNonDevelopable: 0.01}, ReasonDevelopable},
 		// make eval-liveness EVAL_SEEDS=4: frontal_webcam_gocv, 170 px, right, Haar.
-		{"bent print, chained tracks drifted off the sheet", Cues{Parallax: 0.0194, NoseLead: 0.0071, NonDevelopable: 0.0042, DirectParallax: 0.017, DirectNonDevelopable: 0.001, FoundParallax: 0.017, FoundNonDevelopable: 0.01}, ReasonDevelopable},
-		{"head under a glare over most of the face", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
+		{"bent print, chained tracks drifted off the sheet", Cues{KeptShare: 1, Parallax: 0.0194, NoseLead: 0.0071, NonDevelopable: 0.0042, DirectParallax: 0.017, DirectNonDevelopable: 0.001, FoundParallax: 0.017, FoundNonDevelopable: 0.01}, ReasonDevelopable},
+		{"head under a glare over most of the face", Cues{KeptShare: 1, Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
 			FoundParallax: 1, FoundNonDevelopable: 1, FoundShare: 0.1, WashedShare: 0.7}, ReasonFaceLost},
 		// A red team's bent print under a glare sliding the asked way (seed 3, frontal_webcam_gocv, 130 px, right, Haar):
 		// the glare dragged the chained tracks and lost points in the one-step match.
-		{"bent print under a sliding glare", Cues{Parallax: 0.0656, NoseLead: 0.0037, NonDevelopable: 0.0222, DirectParallax: 1, DirectNonDevelopable: 1,
+		{"bent print under a sliding glare", Cues{KeptShare: 1, Parallax: 0.0656, NoseLead: 0.0037, NonDevelopable: 0.0222, DirectParallax: 1, DirectNonDevelopable: 1,
 			FoundParallax: 0.0074, FoundNonDevelopable: 0.0015}, ReasonDevelopable},
 		// A glossy print twisted back and forth in its own plane during the exposures
 		// (make eval-liveness, ninth round, seed 0, Haar): blurred as its tracked motion
 		// does not explain, so the one-step match saw a head.
-		{"glossy print twisted during the exposures", Cues{Parallax: 0.1427, NoseLead: 0.0614, NonDevelopable: 0.0342, DirectParallax: 1, DirectNonDevelopable: 1,
+		{"glossy print twisted during the exposures", Cues{KeptShare: 1, Parallax: 0.1427, NoseLead: 0.0614, NonDevelopable: 0.0342, DirectParallax: 1, DirectNonDevelopable: 1,
 			FoundParallax: 0.0077, FoundNonDevelopable: 0.0047, FoundShare: 0.475, WashedShare: 0.2596, BlurMismatch: 0.8645}, ReasonBlur},
-		{"head, a frame at the turn a little blurrier", Cues{Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
+		{"head, a frame at the turn a little blurrier", Cues{KeptShare: 1, Parallax: 0.06, NoseLead: 0.018, NonDevelopable: 0.013, DirectParallax: 1, DirectNonDevelopable: 1,
 			FoundParallax: 0.0176, FoundNonDevelopable: 0.0071, BlurMismatch: 0.21}, ""},
-		{"flat print, blurred too: the plane refuses first", Cues{Parallax: 0.0026, NoseLead: -0.0005, NonDevelopable: 0.0012, BlurMismatch: 0.9}, ReasonPlanar},
+		{"flat print, blurred too: the plane refuses first", Cues{KeptShare: 1, Parallax: 0.0026, NoseLead: -0.0005, NonDevelopable: 0.0012, BlurMismatch: 0.9}, ReasonPlanar},
+		// make eval-liveness, twenty-fifth round: a print twisted in its plane that kept 44 %
+		// of its points (Haar), and a real fast turn to the side that kept 40 % (krzysiek at 1.4 s, Haar).
+		{"print twisted in its plane, most tracks lost", Cues{KeptShare: 0.443, Parallax: 0.1402, NoseLead: 0.0211, NonDevelopable: 0.0336,
+			DirectParallax: 1, DirectNonDevelopable: 1, FoundParallax: 0.018, FoundNonDevelopable: 0.0069, BlurMismatch: 0.2366}, ReasonPlanar},
+		{"the same print's cues, most tracks kept", Cues{KeptShare: 0.9, Parallax: 0.1402, NoseLead: 0.0211, NonDevelopable: 0.0336,
+			DirectParallax: 1, DirectNonDevelopable: 1, FoundParallax: 0.018, FoundNonDevelopable: 0.0069, BlurMismatch: 0.2366}, ""},
+		{"fast real turn, most tracks lost", Cues{KeptShare: 0.4, Parallax: 0.1254, NoseLead: 0.0199, NonDevelopable: 0.0197,
+			DirectParallax: 1, DirectNonDevelopable: 1, FoundParallax: 0.0579, FoundNonDevelopable: 0.0211, BlurMismatch: -0.3545}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := geometryReason(cfg, tc.cues); got != tc.want {
@@ -523,7 +531,7 @@ func TestDoneWaitsOutAnEarlyRefusalWithLandmarks(t *testing.T) {
 func TestLaterLooksNeedAMargin(t *testing.T) {
 	c := &Checker{cfg: DefaultConfig}
 	k := (1 + laterLookMargin) / 2 // between the plain threshold and the margin
-	cues := Cues{Parallax: k * DefaultConfig.MinParallax, NoseLead: k * DefaultConfig.MinParallax / 4,
+	cues := Cues{KeptShare: 1, Parallax: k * DefaultConfig.MinParallax, NoseLead: k * DefaultConfig.MinParallax / 4,
 		NonDevelopable: k * DefaultConfig.MinNonDevelopable, DirectParallax: k * DefaultConfig.MinParallax,
 		DirectNonDevelopable: k * DefaultConfig.MinNonDevelopable, FoundParallax: k * DefaultConfig.MinParallax * foundPart,
 		FoundNonDevelopable: k * DefaultConfig.MinNonDevelopable * foundPart}

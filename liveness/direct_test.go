@@ -60,7 +60,7 @@ func TestDirectParallaxSeesThroughDrift(t *testing.T) {
 			if !ok {
 				t.Fatal("planarity of the tracks alone: no fit")
 			}
-			chained := Cues{Parallax: tracks.parallax / c.faceW, NoseLead: tracks.noseLead / c.faceW, NonDevelopable: tracks.nonDev / c.faceW,
+			chained := Cues{KeptShare: 1, Parallax: tracks.parallax / c.faceW, NoseLead: tracks.noseLead / c.faceW, NonDevelopable: tracks.nonDev / c.faceW,
 				DirectParallax: math.NaN(), DirectNonDevelopable: math.NaN(), FoundParallax: math.NaN(), FoundNonDevelopable: math.NaN()}
 			if r := geometryReason(c.cfg, chained); r != "" {
 				t.Fatalf("the drift does not fake a head on the chained tracks (%s, %+v): the test shows nothing", r, chained)
@@ -154,7 +154,7 @@ func TestFoundParallaxSeesThroughGlare(t *testing.T) {
 			if !ok {
 				t.Fatal("planarity: no fit")
 			}
-			cues := Cues{Parallax: fit.parallax / c.faceW, NoseLead: fit.noseLead / c.faceW, NonDevelopable: fit.nonDev / c.faceW,
+			cues := Cues{KeptShare: 1, Parallax: fit.parallax / c.faceW, NoseLead: fit.noseLead / c.faceW, NonDevelopable: fit.nonDev / c.faceW,
 				DirectParallax: fit.direct / c.faceW, DirectNonDevelopable: fit.directNonDev / c.faceW, FoundParallax: math.NaN(), FoundNonDevelopable: math.NaN()}
 			t.Logf("%+v, found %.4f on %.0f %% of the points, %.0f %% washed out", cues, fit.found/c.faceW, 100*fit.foundShare, 100*fit.washedShare)
 			if r := geometryReason(c.cfg, cues); r != "" {

@@ -48,8 +48,9 @@ func blocks(seed int64, w, h int) gocv.Mat {
 // sideways before a still textured room. Its points inside move as one
 // plane; those on the cut, whose patches hold both the print and the room,
 // slid along the cut as Lucas-Kanade does there (the evaluation's last
-// accepted cut-outs, docs/liveness.md). Together they read as a head's
-// parallax; with the edge's points left out the print is flat.
+// accepted cut-outs, docs/liveness-rounds.md, twenty-third round).
+// Together they read as a head's parallax; with the edge's points left
+// out the print is flat.
 func TestPlanarityLeavesTheCutsEdgeOut(t *testing.T) {
 	const size, faceW = 160, 80.0
 	room, print := blocks(1, size, size), blocks(2, size, size)
