@@ -54,6 +54,9 @@ type LivenessRequest struct {
 
 // LivenessResult is a check's verdict.
 type LivenessResult struct {
+	// Live is a pass only with no Reasons, a Score of at least 0.5, not
+	// NoTurn or MovedEarly, and Method the mode asked for: the kiosk
+	// counts any other live verdict as the checker's error (denied).
 	Live bool
 	// Score is 0..1, higher = more likely a live person.
 	Score float64
@@ -261,8 +264,8 @@ func parseLockout(b []byte) (map[string][]time.Time, error) {
 	return out, nil
 }
 
-// open loads path into the memory, keeping the failures younger than per
-// and at most maxLockoutIdentities. A missing file is an empty memory; a
+// open loads path into the memory, keeping the failures younger than
+// lockoutHorizon and at most maxLockoutIdentities. A missing file is an empty memory; a
 // corrupt or unreadable one is moved aside (<path>.corrupt-<time>) and the
 // memory starts empty: the returned error says so, for the operator.
 func (p *padState) open(path string, now time.Time, per time.Duration) error {
@@ -286,7 +289,7 @@ func (p *padState) open(path string, now time.Time, per time.Duration) error {
 	}
 	p.fails = fails
 	for k := range p.fails {
-		p.recent(k, now, per)
+		p.recent(k, now, lockoutHorizon(per))
 	}
 	p.bound()
 	return nil
@@ -302,15 +305,35 @@ func (p *padState) challenge() string {
 	return "right"
 }
 
-// locked reports whether id has max failures within per of now.
+// locked reports whether id is locked out at now: a failure less than
+// per ago was the max-th within per. A lockout lasts per from the failure
+// that made it, not per from the first of the max (which would unlock an
+// identity seconds after its alert).
 func (p *padState) locked(id string, now time.Time, max int, per time.Duration) bool {
 	if max <= 0 || id == "" {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.recent(lockoutKey(id), now, per)) >= max
+	ts := slices.Clone(p.recent(lockoutKey(id), now, lockoutHorizon(per)))
+	for i, t := range ts {
+		if t.After(now) { // a clock stepped back: the failure counts as now
+			ts[i] = now
+		}
+	}
+	slices.SortFunc(ts, time.Time.Compare)
+	for j := len(ts) - 1; j >= max-1 && now.Sub(ts[j]) < per; j-- {
+		if ts[j].Sub(ts[j-max+1]) < per {
+			return true
+		}
+	}
+	return false
 }
+
+// lockoutHorizon is how long failures are remembered: a lockout made by
+// max failures within per lasts per after the last of them, so the first
+// matters until twice per.
+func lockoutHorizon(per time.Duration) time.Duration { return 2 * per }
 
 // fail records a failure and reports whether it makes max. With a path
 // the memory is saved before fail returns; a save error is returned but
@@ -325,18 +348,24 @@ func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (l
 		p.fails = map[string][]time.Time{}
 	}
 	key := lockoutKey(id)
-	ts := append(p.recent(key, now, per), now)
+	ts := append(p.recent(key, now, lockoutHorizon(per)), now)
 	if len(ts) > maxLockoutTimes {
 		ts = ts[len(ts)-maxLockoutTimes:]
 	}
 	p.fails[key] = ts
 	if len(p.fails) > maxLockoutIdentities {
 		for k := range p.fails {
-			p.recent(k, now, per)
+			p.recent(k, now, lockoutHorizon(per))
 		}
 		p.bound()
 	}
-	return len(ts) >= max, p.save()
+	within := 0
+	for _, t := range ts {
+		if now.Sub(t) < per {
+			within++
+		}
+	}
+	return within >= max, p.save()
 }
 
 // bound forgets the identities whose newest failure is oldest until at
@@ -375,11 +404,11 @@ func (p *padState) save() error {
 	return nil
 }
 
-// recent prunes key's failures older than per (called with mu held).
-func (p *padState) recent(key string, now time.Time, per time.Duration) []time.Time {
+// recent prunes key's failures older than horizon (called with mu held).
+func (p *padState) recent(key string, now time.Time, horizon time.Duration) []time.Time {
 	var keep []time.Time
 	for _, t := range p.fails[key] {
-		if now.Sub(t) < per {
+		if now.Sub(t) < horizon {
 			keep = append(keep, t)
 		}
 	}
@@ -534,6 +563,18 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 		pad.r.Unavailable, ev.Score = true, 0
 		ev.Reasons = append(ev.Reasons, "error")
 	}
+	asked := mode
+	if mode == LivenessShadow {
+		asked = LivenessChallenge
+	}
+	if pad.err == nil && !pad.r.Unavailable && pad.r.Live && !consistentPass(pad.r, asked) {
+		// Only the checker's bug says live beside a refusal: the gate
+		// must not open on the flag alone.
+		k.log.Error("liveness checker said live with a refusal, a failing score or another method: counted as an error",
+			"reasons", pad.r.Reasons, "score", pad.r.Score, "no_turn", pad.r.NoTurn, "method", pad.r.Method, "asked", asked)
+		pad.r.Unavailable = true
+		ev.Reasons = append(ev.Reasons, "error")
+	}
 	verdict := livenessLive
 	switch {
 	case pad.err != nil || pad.r.Unavailable:
@@ -591,6 +632,13 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	}
 	o.liveness = ev
 	return o
+}
+
+// consistentPass reports whether a result that says live says nothing
+// else against it: no reason, not NoTurn or MovedEarly, a score of at
+// least 0.5 (the liveness package's pass mark) and the method asked.
+func consistentPass(r LivenessResult, asked string) bool {
+	return len(r.Reasons) == 0 && !r.NoTurn && !r.MovedEarly && r.Score >= 0.5 && r.Method == asked
 }
 
 // stillFresh denies a grant whose frame is older than policy.max_age now

@@ -101,6 +101,16 @@ func TestLivenessDecisions(t *testing.T) {
 			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
 		{"live with a score above 1 denies", LivenessResult{Live: true, Score: 1.5, Method: "challenge"}, nil, approved(),
 			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		// A live flag beside anything that refuses is the checker's bug:
+		// the gate does not open on the flag alone.
+		{"live with a refusal reason denies", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{"planar_motion"}}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		{"live with a failing score denies", LivenessResult{Live: true, Score: 0.1, Method: "challenge", Reasons: []string{}}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		{"live with no turn denies", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}, NoTurn: true}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		{"a passive pass for a challenge denies", LivenessResult{Live: true, Score: 0.9, Method: "passive", Reasons: []string{}}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,8 +131,8 @@ func TestLivenessDecisions(t *testing.T) {
 				if got := r.relay.count(); got != tc.relay {
 					t.Errorf("relay pulses %d, want %d", got, tc.relay)
 				}
-				wantLive := tc.err == nil && tc.res.Live && tc.res.Score >= 0 && tc.res.Score <= 1
-				if ev.Liveness == nil || ev.Liveness.Method != "challenge" || ev.Liveness.Live != wantLive {
+				wantLive := tc.relay == 1 || (tc.err == nil && tc.res.Live && tc.reason == "")
+				if ev.Liveness == nil || ev.Liveness.Live != wantLive || (ev.Liveness.Method != "challenge" && ev.Liveness.Method != tc.res.Method) {
 					t.Fatalf("event liveness %+v", ev.Liveness)
 				}
 				// The check judges its start against the chosen face's sharpness.

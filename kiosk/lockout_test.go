@@ -97,15 +97,16 @@ func TestLivenessLockoutSurvivesARestart(t *testing.T) {
 }
 
 // TestPadStateOpenDropsExpired: at start only the failures younger than
-// per are kept; a file of only old ones is an empty memory.
+// twice per are kept (a lockout lasts per after the last of its
+// failures); a file of only old ones is an empty memory.
 func TestPadStateOpenDropsExpired(t *testing.T) {
 	now := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
 	per := 10 * time.Minute
 	a, b := lockoutKey("a"), lockoutKey("b")
 	path := filepath.Join(t.TempDir(), lockoutFileName)
 	f := lockoutFile{Format: lockoutFormat, Version: 1, Failures: map[string][]time.Time{
-		a: {now.Add(-11 * time.Minute), now.Add(-9 * time.Minute), now.Add(-time.Minute)},
-		b: {now.Add(-time.Hour), now.Add(-10 * time.Minute)},
+		a: {now.Add(-21 * time.Minute), now.Add(-9 * time.Minute), now.Add(-time.Minute)},
+		b: {now.Add(-time.Hour), now.Add(-20 * time.Minute)},
 	}}
 	data, _ := json.Marshal(f)
 	os.WriteFile(path, data, 0o600)
@@ -115,7 +116,7 @@ func TestPadStateOpenDropsExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := p.fails[a]; len(got) != 2 || !got[0].Equal(now.Add(-9*time.Minute)) {
-		t.Errorf("a: %v, want the two failures within 10m", got)
+		t.Errorf("a: %v, want the two failures within 20m", got)
 	}
 	if _, ok := p.fails[b]; ok {
 		t.Errorf("b kept with only expired failures: %v", p.fails[b])
@@ -131,6 +132,77 @@ func TestPadStateOpenDropsExpired(t *testing.T) {
 	if _, ok := m[b]; ok || len(m[a]) != 2 || len(m[lockoutKey("c")]) != 1 {
 		t.Errorf("saved %v", m)
 	}
+}
+
+// TestLockoutLastsPerAfterTheLockingFailure: a lockout lasts per from
+// the failure that made it, not per from the first of its failures
+// (which unlocked an identity 31 s after its alert); a clock stepped
+// back, which stores failures out of order, changes nothing.
+func TestLockoutLastsPerAfterTheLockingFailure(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	const max, per = 3, 10 * time.Minute
+	at := func(d ...time.Duration) []time.Time {
+		var ts []time.Time
+		for _, x := range d {
+			ts = append(ts, t0.Add(x))
+		}
+		return ts
+	}
+	tests := []struct {
+		name   string
+		fails  []time.Time
+		now    time.Duration
+		locked bool
+	}{
+		{"right after the third failure", at(0, 9*time.Minute, 9*time.Minute+30*time.Second), 9*time.Minute + 31*time.Second, true},
+		{"per after the first, 31 s after the third", at(0, 9*time.Minute, 9*time.Minute+30*time.Second), 10*time.Minute + time.Second, true},
+		{"just before per after the third", at(0, 9*time.Minute, 9*time.Minute+30*time.Second), 19*time.Minute + 29*time.Second, true},
+		{"per after the third", at(0, 9*time.Minute, 9*time.Minute+30*time.Second), 19*time.Minute + 30*time.Second, false},
+		{"three failures spread over more than per never lock", at(0, 6*time.Minute, 11*time.Minute), 11 * time.Minute, false},
+		{"two failures", at(0, time.Minute), 2 * time.Minute, false},
+		{"out of order (a clock stepped back)", at(9*time.Minute+30*time.Second, 0, 9*time.Minute), 15 * time.Minute, true},
+		{"a failure ahead of the clock still counts", at(0, time.Minute, 20*time.Minute), 2 * time.Minute, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := padState{fails: map[string][]time.Time{lockoutKey("sub-1"): tc.fails}}
+			require.Equal(t, tc.locked, p.locked("sub-1", t0.Add(tc.now), max, per))
+		})
+	}
+	// fail reports the lockout (and so its alert) on the failure that makes it.
+	var p padState
+	for i, d := range []time.Duration{0, 9 * time.Minute, 9*time.Minute + 30*time.Second} {
+		lockedOut, err := p.fail("sub-2", t0.Add(d), max, per)
+		require.NoError(t, err)
+		require.Equal(t, i == 2, lockedOut, "failure %d", i+1)
+	}
+	require.True(t, p.locked("sub-2", t0.Add(19*time.Minute), max, per))
+}
+
+// TestLivenessLockoutLastsPerEndToEnd: three photo failures within per,
+// the last 9.5 min after the first; a try 31 s later is refused without
+// a check (liveness_locked), and one per after the last runs a check.
+func TestLivenessLockoutLastsPerEndToEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lc := &fakeLiveness{res: padFail, delay: time.Second}
+		r := livenessRig(t, lockoutConfig(t), lc)
+		stop := r.start(t)
+		defer stop()
+		idle := func() {
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+		}
+		for i, wait := range []time.Duration{0, 9 * time.Minute, 30 * time.Second, 31 * time.Second, 10 * time.Minute} {
+			time.Sleep(wait)
+			idle()
+			r.identify(t, worker, i+1)
+		}
+		var got [][]string
+		for _, ev := range r.events() {
+			got = append(got, ev.Reason)
+		}
+		require.Equal(t, [][]string{{ReasonLivenessFailed}, {ReasonLivenessFailed}, {ReasonLivenessFailed}, {ReasonLivenessLocked}, {ReasonLivenessFailed}}, got)
+		require.Len(t, lc.reqs, 4, "no check while locked")
+	})
 }
 
 // TestPadStateBound: past maxLockoutIdentities the identity whose newest
