@@ -315,13 +315,20 @@ func (p *padState) locked(id string, now time.Time, max int, per time.Duration) 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ts := slices.Clone(p.recent(lockoutKey(id), now, lockoutHorizon(per)))
+	return lockedBy(p.recent(lockoutKey(id), now, lockoutHorizon(per)), now, max, per)
+}
+
+// lockedBy is locked's rule on one identity's failure times (left
+// as they are): some failure less than per before now was the max-th within
+// per. A time ahead of now (a clock stepped back) counts as now.
+func lockedBy(fails []time.Time, now time.Time, max int, per time.Duration) bool {
+	ts := slices.Clone(fails)
 	for i, t := range ts {
-		if t.After(now) { // a clock stepped back: the failure counts as now
+		if t.After(now) {
 			ts[i] = now
 		}
 	}
-	slices.SortFunc(ts, time.Time.Compare)
+	slices.SortFunc(ts, time.Time.Compare) // a clock stepped back appends out of order
 	for j := len(ts) - 1; j >= max-1 && now.Sub(ts[j]) < per; j-- {
 		if ts[j].Sub(ts[j-max+1]) < per {
 			return true
@@ -335,7 +342,8 @@ func (p *padState) locked(id string, now time.Time, max int, per time.Duration) 
 // matters until twice per.
 func lockoutHorizon(per time.Duration) time.Duration { return 2 * per }
 
-// fail records a failure and reports whether it makes max. With a path
+// fail records a failure and reports whether the identity is locked
+// out with it (locked's rule at now: this failure made the count). With a path
 // the memory is saved before fail returns; a save error is returned but
 // the failure counts in memory all the same (the denial stands).
 func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (lockedOut bool, err error) {
@@ -359,13 +367,7 @@ func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (l
 		}
 		p.bound()
 	}
-	within := 0
-	for _, t := range ts {
-		if now.Sub(t) < per {
-			within++
-		}
-	}
-	return within >= max, p.save()
+	return lockedBy(ts, now, max, per), p.save()
 }
 
 // bound forgets the identities whose newest failure is oldest until at
