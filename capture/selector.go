@@ -37,7 +37,10 @@ type Selection struct {
 	// Detail is the chosen face's FaceDetail (0 when it cannot be
 	// measured): a liveness challenge must start on a face about as
 	// detailed.
-	Detail     float64
+	Detail float64
+	// Signature is the chosen face's FaceSignature (nil when it cannot be
+	// measured): a liveness challenge must start on the same face.
+	Signature  Signature
 	CapturedAt time.Time // when the chosen frame was read from the camera
 	// Faces is the most faces seen in one frame during the selection (a
 	// tailgating guard for the caller).
@@ -330,9 +333,11 @@ func (s *Selector) finish(sel Selection, faces, frames int) (Selection, error) {
 		return Selection{}, err
 	}
 	sel.JPEG, sel.Crop, sel.Faces, sel.Frames = jpeg, box, faces, frames
-	if d := FaceDetail(s.best, sel.Face.Intersect(image.Rect(0, 0, s.best.Cols(), s.best.Rows()))); d > 0 {
+	in := sel.Face.Intersect(image.Rect(0, 0, s.best.Cols(), s.best.Rows()))
+	if d := FaceDetail(s.best, in); d > 0 {
 		sel.Detail = d // not NaN
 	}
+	sel.Signature = FaceSignature(s.best, in)
 	return sel, nil
 }
 

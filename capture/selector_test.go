@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/jpeg"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +119,9 @@ func TestSelectFaceKeepsBestOverWindow(t *testing.T) {
 	chosen := src.frames[int(math.Round(sel.CapturedAt.Sub(src.start).Seconds()*15))]
 	if want := FaceDetail(chosen, sel.Face); !(want > 0) || sel.Detail != want {
 		t.Fatalf("detail %v, want the chosen face's %v", sel.Detail, want)
+	}
+	if want := FaceSignature(chosen, sel.Face); want.Valid() != nil || !slices.Equal(sel.Signature, want) {
+		t.Fatalf("signature of %d values, want the chosen face's", len(sel.Signature))
 	}
 	if len(s.Boxes()) != 1 {
 		t.Fatalf("preview boxes %v", s.Boxes())

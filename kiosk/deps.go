@@ -30,6 +30,9 @@ type Face struct {
 	// 0 when unknown: the liveness challenge must start on a face about
 	// as sharp.
 	Detail float64
+	// Signature is the chosen face's texture (capture.Selection.Signature),
+	// nil when unknown: the liveness challenge must start on the same face.
+	Signature []float32
 }
 
 // Progress is what a FaceSelector reports while it looks for a face.

@@ -63,11 +63,14 @@ func (f *fakeSelector) SelectFace(ctx context.Context, progress func(Progress)) 
 		faces = 1
 	}
 	return Face{JPEG: []byte("\xff\xd8jpeg\xff\xd9"), CapturedAt: start.Add(window / 2), Faces: faces,
-		Box: image.Rect(500, 200, 780, 480), Frame: frame, Score: 0.9, Detail: fakeDetail}, nil
+		Box: image.Rect(500, 200, 780, 480), Frame: frame, Score: 0.9, Detail: fakeDetail, Signature: fakeSignature}, nil
 }
 
-// fakeDetail is the chosen face's detail the fake selector reports.
+// fakeDetail and fakeSignature are the chosen face's detail and texture
+// the fake selector reports.
 const fakeDetail = 0.0825
+
+var fakeSignature = []float32{0.25, 0.5, 0.25}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -44,6 +44,8 @@ type LivenessRequest struct {
 	Frame image.Point
 	// Detail is the chosen face's (Face.Detail), 0 when unknown.
 	Detail float64
+	// Signature is the chosen face's (Face.Signature), nil when unknown.
+	Signature []float32
 	// OnTurn, set for a challenge, shows the worker how far the head has
 	// turned: the checker calls it after each frame it measures, with the
 	// turn the asked way (face widths, negative the other way) and the
@@ -489,7 +491,7 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 		k.metrics.liveness.WithLabelValues(livenessLocked).Inc()
 		return denied(ReasonLivenessLocked)
 	}
-	req := LivenessRequest{Mode: method, Box: s.face.Box, Frame: s.face.Frame, Detail: s.face.Detail}
+	req := LivenessRequest{Mode: method, Box: s.face.Box, Frame: s.face.Frame, Detail: s.face.Detail, Signature: s.face.Signature}
 	var meter *turnMeter
 	if method == LivenessChallenge {
 		meter = &turnMeter{k: k}

@@ -88,6 +88,8 @@ func TestLivenessDecisions(t *testing.T) {
 		{"live and approved opens", livePass, nil, approved(), "granted", ReasonApproved, "Welcome", 1},
 		{"photo denied though the API approved", LivenessResult{Score: 0.2, Method: "challenge", Reasons: []string{"planar_motion"}}, nil, approved(),
 			"denied", ReasonLivenessFailed, "Photo or screen detected", 0},
+		{"a challenge begun on another face than the chosen one is an attack", LivenessResult{Method: "challenge", Reasons: []string{"face_changed"}}, nil, approved(),
+			"denied", ReasonLivenessFailed, "Photo or screen detected", 0},
 		{"no turn denied", LivenessResult{Score: 0.3, Method: "challenge", Reasons: []string{"wrong_direction"}, NoTurn: true}, nil, approved(),
 			"denied", ReasonLivenessNoTurn, "Please turn your head as shown", 0},
 		{"check that cannot run denies", LivenessResult{Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true}, nil, approved(),
@@ -135,8 +137,10 @@ func TestLivenessDecisions(t *testing.T) {
 				if ev.Liveness == nil || ev.Liveness.Live != wantLive || (ev.Liveness.Method != "challenge" && ev.Liveness.Method != tc.res.Method) {
 					t.Fatalf("event liveness %+v", ev.Liveness)
 				}
-				// The check judges its start against the chosen face's sharpness.
-				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() || lc.reqs[0].Detail != fakeDetail {
+				// The check judges its start against the chosen face's
+				// sharpness and texture.
+				if len(lc.reqs) != 1 || lc.reqs[0].Challenge != "left" || lc.reqs[0].Mode != LivenessChallenge || lc.reqs[0].Box.Empty() ||
+					lc.reqs[0].Detail != fakeDetail || !slices.Equal(lc.reqs[0].Signature, fakeSignature) {
 					t.Errorf("requests %+v", lc.reqs)
 				}
 			})

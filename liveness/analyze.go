@@ -35,7 +35,10 @@ func (c *Checker) Result() (Result, error) {
 	if c.judgesStart() {
 		cues.ChosenDetail = c.cfg.StartDetail // not rounded: faces read about 0.01-1, some less
 	}
+	cues.StartFaceDistance = round4(c.startFaceDistance)
 	switch {
+	case c.changedFace():
+		res.Reasons = append(res.Reasons, ReasonFaceChanged)
 	case c.blurredStart():
 		res.Reasons = append(res.Reasons, ReasonBlurredStart)
 	case seeds-c.landmarkSeeds() < c.cfg.MinPoints:
@@ -182,7 +185,7 @@ func (c *Checker) Result() (Result, error) {
 // Cheap without landmarks (no homography). With landmarks it may make
 // later verdicts stricter (geometryConfig).
 func (c *Checker) Done() bool {
-	if c.started && c.blurredStart() {
+	if c.started && (c.changedFace() || c.blurredStart()) {
 		return true // cannot run: no need to read on
 	}
 	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {

@@ -234,3 +234,14 @@ func BenchmarkTurn(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStartFaceDistance: once per challenge, on its first frame (27
+// signatures of a 300 px face in a 1280×720 frame).
+func BenchmarkStartFaceDistance(b *testing.B) {
+	img, face := synth.Face(1, 1280, 720)
+	defer img.Close()
+	chosen := capture.FaceSignature(img, face)
+	for b.Loop() {
+		startFaceDistance(img, face, chosen)
+	}
+}

@@ -510,7 +510,7 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 			accepted := acceptedAtStart(t, an, mats[0])
 			// The capture chose its face in the frames before (0: none it
 			// accepts, the start is not judged).
-			cfg := Config{StartDetail: chosenDetail(t, an, lead, fps)}
+			cfg := chosenStart(t, an, lead, fps)
 			for _, dir := range []Direction{Left, Right} {
 				an.Reset()
 				r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})

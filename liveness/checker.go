@@ -70,6 +70,9 @@ type Checker struct {
 	// startSharpness is the first frame's face detail over the chosen
 	// face's (Cues.StartSharpness), 0 when unknown.
 	startSharpness float64
+	// startFaceDistance is the first frame's face texture against the
+	// chosen face's (Cues.StartFaceDistance), 0 when unknown.
+	startFaceDistance float64
 	// series caches yawSeries(frames) until the next frame: the stop
 	// rule (Done) and a watcher's Turn both read it after each frame.
 	series   []float64
@@ -151,6 +154,10 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	if c.judgesStart() {
 		c.startSharpness = math.Min(nanZero(capture.FaceDetail(frame, face)/c.cfg.StartDetail), maxStartShare)
 	}
+	c.startFaceDistance = 0
+	if c.judgesFace() {
+		c.startFaceDistance = startFaceDistance(frame, face, c.cfg.StartFace)
+	}
 	m := int(roiMargin * float64(face.Dx()))
 	c.roi = image.Rect(face.Min.X-m, face.Min.Y-m, face.Max.X+m, face.Max.Y+m).Intersect(fb)
 	c.scale = math.Min(1, trackWidth/float64(face.Dx()))
@@ -219,6 +226,50 @@ func (c *Checker) blurredStart() bool {
 	return c.judgesStart() && c.startSharpness < minStartSharpness
 }
 
+// changedFace: the face in the first frame reads as another face than
+// the one the capture chose. A picture of the worker held in front of the
+// attacker's face while the capture chooses it, and taken away before
+// the prompt so that his own head answers, starts the challenge on his
+// face (docs/liveness.md, "Threat model").
+func (c *Checker) changedFace() bool {
+	return c.judgesFace() && c.startFaceDistance > maxStartFaceDistance
+}
+
+// startFaceDistance is how far the face in box reads from the chosen
+// face's texture: the least distance over the box and the boxes shifted
+// by startFaceShift of its size each way and scaled by 1±startFaceShift,
+// since a detector's box a moment later is not where it was on the same
+// face (Haar's jumps by a tenth of a face), and a misplaced box reads a
+// face as another. 0 when no box can be read (too small a face).
+func startFaceDistance(frame gocv.Mat, box image.Rectangle, chosen capture.Signature) float64 {
+	w, h := float64(box.Dx()), float64(box.Dy())
+	cx, cy := float64(box.Min.X)+w/2, float64(box.Min.Y)+h/2
+	best := math.Inf(1)
+	for _, scale := range []float64{1 - startFaceShift, 1, 1 + startFaceShift} {
+		for _, dx := range []float64{-startFaceShift, 0, startFaceShift} {
+			for _, dy := range []float64{-startFaceShift, 0, startFaceShift} {
+				x0, y0 := cx+dx*w-scale*w/2, cy+dy*h-scale*h/2
+				b := image.Rect(int(math.Round(x0)), int(math.Round(y0)), int(math.Round(x0+scale*w)), int(math.Round(y0+scale*h)))
+				if d, err := chosen.Distance(capture.FaceSignature(frame, b)); err == nil {
+					best = math.Min(best, d) // a box out of the frame has none
+				}
+			}
+		}
+	}
+	if math.IsInf(best, 1) {
+		return 0
+	}
+	return best
+}
+
+// startFaceShift is the step of startFaceDistance's boxes, in face sizes.
+const startFaceShift = 0.08
+
+// judgesFace: a challenge that knows the chosen face's texture.
+func (c *Checker) judgesFace() bool {
+	return c.mode == ModeChallenge && c.cfg.StartFace.Valid() == nil
+}
+
 // judgesStart: a challenge that knows the chosen face's detail.
 func (c *Checker) judgesStart() bool {
 	return c.mode == ModeChallenge && KnownDetail(c.cfg.StartDetail)
@@ -246,6 +297,14 @@ const maxStartShare = 100.0
 // of seeds 0-1, before any evaluation ran with it; kept when the
 // fourteenth round changed the measure (docs/liveness-rounds.md).
 const minStartSharpness = 0.5
+
+// maxStartFaceDistance is the most the first frame's face may read from
+// the chosen face's texture (startFaceDistance): the real recordings'
+// windows read 0.9-7.5 from the face a gate's selection chose in the
+// 600 ms before them, a print of another face held over the worker's for
+// the selection 6.9-13 (3 % of them 7.75 or less); set above every real
+// window (docs/liveness-rounds.md, twenty-seventh round).
+const maxStartFaceDistance = 7.75
 
 // landmarkYaw is the nose's horizontal offset from the mean of the eyes and
 // mouth corners, in face widths (positive: towards the image's right).

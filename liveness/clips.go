@@ -15,6 +15,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/internal/atomicfile"
 )
 
@@ -48,6 +49,10 @@ type ClipRecorder struct {
 	// (Config.StartDetail), kept in the .json so that a rerun judges the
 	// start the same way; 0 unknown. Set it before Finish.
 	ChosenDetail float64
+	// ChosenFace is the chosen face's texture the check was given
+	// (Config.StartFace), kept so that a rerun judges the start's face the
+	// same way; nil unknown. Set it before Finish.
+	ChosenFace capture.Signature
 
 	queue   chan gocv.Mat // nil until the first frame
 	encoded chan error    // the encoder's result, once queue is closed
@@ -189,11 +194,15 @@ type clipInfo struct {
 	// measure no longer used: their start is not judged. A rerun reads
 	// this one; cues.chosen_detail (seventeenth round) is the verdict's
 	// copy, equal when the check judged its start, 0 when it did not.
-	ChosenDetail float64  `json:"chosen_detail,omitempty"`
-	Live         bool     `json:"live"`
-	Score        float64  `json:"score"`
-	Reasons      []Reason `json:"reasons"`
-	Cues         Cues     `json:"cues"`
+	ChosenDetail float64 `json:"chosen_detail,omitempty"`
+	// ChosenFace is Config.StartFace of the check (absent unknown; clips
+	// saved before the twenty-seventh round have none, and their start's
+	// face is not judged).
+	ChosenFace capture.Signature `json:"chosen_face,omitempty"`
+	Live       bool              `json:"live"`
+	Score      float64           `json:"score"`
+	Reasons    []Reason          `json:"reasons"`
+	Cues       Cues              `json:"cues"`
 }
 
 // Finish waits for the encoder and, when every frame was written and reads
@@ -241,7 +250,7 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 		return fmt.Errorf("record clip %s: %w", r.part(), err)
 	}
 	info := clipInfo{Challenge: r.challenge, Method: res.Method, Detector: detector, FPS: r.fps,
-		ChosenDetail: r.ChosenDetail, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
+		ChosenDetail: r.ChosenDetail, ChosenFace: r.ChosenFace, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
 	for _, at := range r.at {
 		info.FrameMS = append(info.FrameMS, float64(at.Microseconds())/1000)
 	}
@@ -291,6 +300,8 @@ type SavedClip struct {
 	Times []time.Duration // each frame's real time after the challenge
 	// ChosenDetail is Config.StartDetail of the check (0 unknown).
 	ChosenDetail float64
+	// ChosenFace is Config.StartFace of the check (nil unknown).
+	ChosenFace capture.Signature
 }
 
 // ReadSavedClip reads the .json saved beside a clip the daemon named
@@ -325,7 +336,12 @@ func ReadSavedClip(clip string) (saved SavedClip, ok bool, err error) {
 		if v := info.ChosenDetail; v != 0 && !KnownDetail(v) {
 			return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: chosen_detail = %v is not a face's detail (0 unknown, else %g to %g)", clip, name, v, minDetail, maxDetail)
 		}
-		saved.ChosenDetail = info.ChosenDetail
+		if info.ChosenFace != nil {
+			if err := info.ChosenFace.Valid(); err != nil {
+				return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: chosen_face: %w", clip, name, err)
+			}
+		}
+		saved.ChosenDetail, saved.ChosenFace = info.ChosenDetail, info.ChosenFace
 		return saved, true, nil
 	}
 	return SavedClip{}, false, nil

@@ -3,10 +3,12 @@ package liveness
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
 
+	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/internal/smalldisk"
 	"github.com/facegate/facegate/liveness/synth"
 )
@@ -224,6 +227,10 @@ func TestReadSavedClipRefusesBadValues(t *testing.T) {
 		{`{"frame_ms": [0], "chosen_detail": -3}`, "chosen_detail = -3"},
 		{`{"frame_ms": [0], "chosen_detail": 1e300}`, "chosen_detail = 1e+300"},
 		{`{"frame_ms": [0], "chosen_detail": 5e-324}`, "chosen_detail = 5e-324"},
+		{`{"frame_ms": [0], "chosen_face": [0.5, 0.5]}`, "chosen_face: face signature: 2 values"},
+		{`{"frame_ms": [0], "chosen_face": []}`, "chosen_face: face signature: 0 values"},
+		{`{"frame_ms": [0], "chosen_face": [` + strings.Repeat("0.1, ", capture.SignatureLen-1) + `-0.1]}`, fmt.Sprintf("chosen_face: face signature: value %d is -0.1", capture.SignatureLen-1)},
+		{`{"frame_ms": [0], "chosen_face": "x"}`, "left_x.json"},
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "left_x.json"), []byte(tc.json), 0o640))
 		_, _, err := ReadSavedClip(clip)
@@ -336,7 +343,7 @@ func TestVerifyClip(t *testing.T) {
 // is usable: frame times from 0 that never go back, a face's detail or 0
 // (unknown).
 func FuzzReadSavedClip(f *testing.F) {
-	for _, s := range []string{`{"frame_ms": [0, 66.7, 133.3], "chosen_detail": 0.0825}`, `{"frame_ms": []}`, `{}`, `null`, `{"chosen_detail": "x"}`, `[`} {
+	for _, s := range []string{`{"frame_ms": [0, 66.7, 133.3], "chosen_detail": 0.0825}`, `{"chosen_face": [0.5, 0.5]}`, `{"frame_ms": []}`, `{}`, `null`, `{"chosen_detail": "x"}`, `[`} {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
@@ -349,6 +356,7 @@ func FuzzReadSavedClip(f *testing.F) {
 		}
 		require.True(t, ok)
 		require.True(t, saved.ChosenDetail == 0 || KnownDetail(saved.ChosenDetail), "chosen detail %v", saved.ChosenDetail)
+		require.True(t, saved.ChosenFace == nil || saved.ChosenFace.Valid() == nil, "chosen face %v", saved.ChosenFace)
 		for i, at := range saved.Times {
 			require.True(t, at >= 0 && (i == 0 || at >= saved.Times[i-1]), "times %v", saved.Times)
 		}

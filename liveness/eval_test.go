@@ -259,10 +259,10 @@ type attackKind struct {
 	// frames of a selection's window before frame 0 from the same draws
 	// (frames -10 to -1 at 15 fps), runs the gate's selection over them
 	// and starts the challenge from the face it takes
-	// (renderedCaptureDetail). Where it takes none, a gate goes on
+	// (renderedCaptureStart). Where it takes none, a gate goes on
 	// looking, up to identity.timeout (10 s): the same draws are
 	// rendered again from 11.3 s before the prompt and the selection run
-	// on them (laterCaptureDetail, tally.lateCapture); a presentation the
+	// on them (laterCaptureStart, tally.lateCapture); a presentation the
 	// capture never takes is counted apart (tally.noCapture).
 	throughCapture bool
 }
@@ -802,15 +802,15 @@ func evaluateAttacks(t *testing.T, det string) {
 						seed := int64(s*1000 + faceW + len(p.file))
 						cfg := Config{}
 						if kind.held != nil {
-							cfg.StartDetail = heldDetail(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, face, bg, dir))
+							cfg = heldStart(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, face, bg, dir))
 						}
 						rng := rand.New(rand.NewSource(seed))
 						render := kind.render(rng, pic, face, bg, dir)
 						if kind.throughCapture {
-							cfg.StartDetail = renderedCaptureDetail(t, finder, render)
+							cfg = renderedCaptureStart(t, finder, render)
 							if cfg.StartDetail == 0 {
 								again := kind.render(rand.New(rand.NewSource(seed)), pic, face, bg, dir)
-								cfg.StartDetail = laterCaptureDetail(t, finder, again)
+								cfg = laterCaptureStart(t, finder, again)
 								if cfg.StartDetail == 0 {
 									tl.noCapture++
 									continue
@@ -850,14 +850,16 @@ func evaluateAttacks(t *testing.T, det string) {
 	}
 }
 
-// heldDetail is the detail (capture.FaceDetail) of the face in frame 0
-// of draw, the picture held still for the capture: the face a check would start from
-// there (the capture's best, else the largest), 0 with none. Taken even
+// heldStart is the configuration of a check that starts on the face in
+// frame 0 of draw, the picture held still for the capture: its detail
+// (capture.FaceDetail) and texture (capture.FaceSignature), of the face a
+// check would start from there (the capture's best, else the largest);
+// none with no face. Taken even
 // where the capture would not accept that face (some rendered prints):
 // the attacker holds still for the capture, which is what is emulated,
 // and a picture the capture refuses never reaches the challenge at a
 // gate anyway.
-func heldDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
+func heldStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) Config {
 	t.Helper()
 	m := gocv.NewMat()
 	defer m.Close()
@@ -870,9 +872,41 @@ func heldDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 
 		t.Fatal(err)
 	}
 	if !ok {
-		return 0
+		return Config{}
 	}
-	return nanZero(capture.FaceDetail(m, box))
+	return Config{StartDetail: nanZero(capture.FaceDetail(m, box)), StartFace: capture.FaceSignature(m, box)}
+}
+
+// swapLead is lead, the frames before a challenge, with a print of the
+// photo p held over the face a gate's selection would choose from them:
+// the swap of docs/liveness.md's threat model (the attacker shows the
+// worker's picture while the capture chooses, then answers the challenge
+// with his own head). The print is cut as printOf cuts it, its face as
+// wide as the chosen one and over it, in every frame (held still). Nil
+// when the selection takes no face from lead.
+func swapLead(t *testing.T, an *capture.Analyzer, lead []gocv.Mat, fps float64, p photo) []gocv.Mat {
+	t.Helper()
+	draw := func(i int, dst *gocv.Mat) { lead[i].CopyTo(dst) }
+	sel, _, _, ok := gateSelection(t, an, draw, 0, len(lead), -1, fps)
+	if !ok {
+		return nil
+	}
+	pic, face := printOf(t, p, sel.Face.Dx())
+	defer pic.Close()
+	off := sel.Face.Min.Sub(face.Min)
+	out := make([]gocv.Mat, len(lead))
+	for i, m := range lead {
+		out[i] = m.Clone()
+		r := image.Rect(0, 0, pic.Cols(), pic.Rows()).Add(off).Intersect(image.Rect(0, 0, m.Cols(), m.Rows()))
+		if r.Empty() {
+			continue
+		}
+		src, dst := pic.Region(r.Sub(off)), out[i].Region(r)
+		src.CopyTo(&dst)
+		src.Close()
+		dst.Close()
+	}
+	return out
 }
 
 // turnEvent is a stretch of the real recording where the man turns his
@@ -1162,9 +1196,15 @@ func TestEvaluationRecording(t *testing.T) {
 	bg := background(t)
 	defer bg.Close()
 	tallies := map[string]*tally{}
+	// add tallies a check; a zero Result is an attack the capture took no
+	// face of, so that no challenge began (tally.noCapture).
 	add := func(name string, attack bool, r Result) {
 		if tallies[name] == nil {
 			tallies[name] = &tally{name: name, attack: attack}
+		}
+		if r.Method == "" {
+			tallies[name].noCapture++
+			return
 		}
 		tallies[name].add(r)
 	}
@@ -1194,6 +1234,12 @@ func TestEvaluationRecording(t *testing.T) {
 		}
 	}
 	logTallies(t, tallies)
+	// A swap is a print for the capture: its target is a flat print's, 0.
+	for name, tl := range tallies {
+		if strings.HasPrefix(name, "swap") && tl.accepted > 0 {
+			t.Errorf("%s: %d of %d accepted, above the target APCER 0 %%", name, tl.accepted, tl.total)
+		}
+	}
 }
 
 // logTallies logs the tallies by name.
@@ -1257,6 +1303,7 @@ func readTurnAudit(t *testing.T) map[string]*auditEntry {
 func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps float64, bg gocv.Mat, audit map[string]*auditEntry, add func(string, bool, Result)) {
 	window, closeWindows := recordingWindows(t, rec)
 	defer closeWindows()
+	photos := readPhotos(t)
 	win := int(DefaultConfig.Window.Seconds()*fps) + 1
 	// unchosen counts the checks with no face the capture would accept
 	// before them: their start is not judged (blurred_start).
@@ -1270,7 +1317,7 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 		// check runs a challenge over mats that follow the frames lead,
 		// where the capture chose its face.
 		check := func(lead, mats []gocv.Mat, dir Direction) Result {
-			cfg := Config{StartDetail: chosenDetail(t, an, lead, fps)}
+			cfg := chosenStart(t, an, lead, fps)
 			if cfg.StartDetail == 0 {
 				unchosen[det]++
 			}
@@ -1335,6 +1382,33 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 				closeAll(replay)
 				closeAll(replayLead)
 			}
+			if fullEval() || k < 4 {
+				// The swap: the worker's picture held over the attacker's
+				// face for the capture, his own head for the challenge,
+				// which it answers the asked way.
+				p := photos[k%len(photos)]
+				name := "swap, a print for the capture and the head for the challenge (" + det + ")"
+				if swapped := swapLead(t, an, lead, fps, p); swapped == nil {
+					add(name, true, Result{}) // no capture
+				} else {
+					cfg := chosenStart(t, an, swapped, fps)
+					closeAll(swapped)
+					if cfg.StartDetail == 0 {
+						add(name, true, Result{}) // no capture
+					} else {
+						an.Reset()
+						rs, err := Check(context.Background(), cfg, ModeChallenge, e.dir, finder, &MatFrames{Mats: mats, FPS: fps})
+						if err != nil {
+							t.Fatal(err)
+						}
+						add(name, true, rs)
+						if rs.Live || !slices.Contains(rs.Reasons, ReasonFaceChanged) {
+							t.Logf("%s swap at %s %.1f s (%s over the face) not refused as face_changed: live %v %v, start face distance %.2f",
+								det, rec.name, float64(e.start)/fps, p.file, rs.Live, rs.Reasons, rs.Cues.StartFaceDistance)
+						}
+					}
+				}
+			}
 			closeAll(mats)
 			closeAll(lead)
 			if e.late >= 0 && (fullEval() || k < 4) {
@@ -1391,7 +1465,7 @@ func TestThroughCaptureDrawsTheCaptureFirst(t *testing.T) {
 		defer m.Close()
 		m.CopyTo(dst)
 	}
-	if d := renderedCaptureDetail(t, finder, blank); d != 0 {
+	if d := renderedCaptureStart(t, finder, blank).StartDetail; d != 0 {
 		t.Errorf("detail of a capture with no face = %v, want 0 (no challenge)", d)
 	}
 	want := []int{-10, -9, -8, -7, -6, -5, -4, -3, -2, -1}

@@ -151,16 +151,17 @@ func (c *frameClock) After(time.Duration) <-chan time.Time { return c.timer }
 
 func (c *frameClock) fire() { c.once.Do(func() { close(c.timer) }) }
 
-// renderedCaptureDetail is the detail of the face a gate's selection
-// takes when the picture is presented from the captureLead before the
-// prompt (frames -10 to -1 at attackFPS; a face accepted only late in
-// them gets a window cut at the prompt), 0 for none. It draws every one
+// renderedCaptureStart is the configuration (chosenConfig) of the face a
+// gate's selection takes when the picture is presented from the
+// captureLead before the prompt (frames -10 to -1 at attackFPS; a face
+// accepted only late in them gets a window cut at the prompt); none for
+// none. It draws every one
 // of those frames, even after a selection that stopped early on an
 // excellent face, since a render's motion is drawn frame after frame:
 // draw goes on from there, frame 0 is the next it draws. The challenge
 // still starts at frame 0, where at a gate the prompt would follow the
 // frame that stopped the selection (up to 9 frames earlier).
-func renderedCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
+func renderedCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) Config {
 	t.Helper()
 	lead := leadFrames(attackFPS, math.MaxInt)
 	sel, _, next, _ := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead, 0, -1, attackFPS)
@@ -169,36 +170,43 @@ func renderedCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat
 	for i := next; i < 0; i++ {
 		draw(i, &skipped)
 	}
-	return sel.Detail // 0 when it took none
+	return chosenConfig(sel)
 }
 
-// laterCaptureDetail is the detail of the face taken by a gate that found
-// none in the captureLead before the prompt and went on looking, up to
-// faceTimeout for a first face, 0 for none. draw is a fresh closure of
+// laterCaptureStart is the configuration (chosenConfig) of the face
+// taken by a gate that found none in the captureLead before the prompt
+// and went on looking, up to faceTimeout for a first face; none for none. draw is a fresh closure of
 // the kind's draws; the selection reads it from frame -170 (11.3 s
 // before the prompt at attackFPS), so that its window closes before the
 // first look's frames. The picture moves before the prompt as it does
 // from frame -10 on (its shake or wobble does not depend on the time),
 // so the face taken is one of the same motion, further from the prompt
 // (and past the hand tremor's first frames).
-func laterCaptureDetail(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) float64 {
+func laterCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) Config {
 	t.Helper()
 	lead := leadFrames(attackFPS, math.MaxInt)
 	timeout := int(math.Round(faceTimeout.Seconds() * attackFPS))
 	sel, _, _, _ := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead-timeout-lead, -lead, timeout, attackFPS)
-	return sel.Detail // 0 when it took none
+	return chosenConfig(sel)
 }
 
-// chosenDetail is the detail of the face a gate's selection takes from
-// frames (at fps, the frames just before a challenge), as
-// capture.Selection.Detail: Config.StartDetail of the challenge that
-// follows them; 0 when none is acceptable (the gate would not have
-// started a challenge there, and the start is not judged).
-func chosenDetail(t *testing.T, an *capture.Analyzer, frames []gocv.Mat, fps float64) float64 {
+// chosenStart is the configuration of the challenge that follows frames
+// (at fps, the frames just before it) at a gate: the detail and texture
+// of the face a gate's selection takes from them (chosenConfig); none
+// when no face is acceptable (the gate would not have started a challenge
+// there, and the start is not judged).
+func chosenStart(t *testing.T, an *capture.Analyzer, frames []gocv.Mat, fps float64) Config {
 	t.Helper()
 	draw := func(i int, dst *gocv.Mat) { frames[i].CopyTo(dst) }
 	sel, _, _, _ := gateSelection(t, an, draw, 0, len(frames), -1, fps)
-	return sel.Detail // 0 when it took none
+	return chosenConfig(sel)
+}
+
+// chosenConfig is what the daemon gives the check of the face the
+// selection chose: its detail (Config.StartDetail, 0 when it took none)
+// and its texture (Config.StartFace, nil when none).
+func chosenConfig(sel capture.Selection) Config {
+	return Config{StartDetail: sel.Detail, StartFace: sel.Signature}
 }
 
 // TestGateSelectionReadsFramesAsAGate: the evaluation's gate selection
@@ -291,7 +299,9 @@ func TestThroughCaptureDrawsTheFramesTheSelectorSkipped(t *testing.T) {
 		drawn = append(drawn, i)
 		img.CopyTo(dst)
 	}
-	assert.Greater(t, renderedCaptureDetail(t, AnalyzerFinder{An: an}, draw), 0.0, "detail of the face taken")
+	start := renderedCaptureStart(t, AnalyzerFinder{An: an}, draw)
+	assert.Greater(t, start.StartDetail, 0.0, "detail of the face taken")
+	assert.NoError(t, start.StartFace.Valid(), "texture of the face taken")
 	assert.Equal(t, []int{-10, -9, -8, -7, -6, -5, -4, -3, -2, -1}, drawn)
 }
 

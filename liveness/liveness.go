@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"time"
+
+	"github.com/facegate/facegate/capture"
 )
 
 // Errors. Callers use errors.Is.
@@ -61,6 +63,7 @@ const (
 	ReasonFaceLost       Reason = "face_lost"          // cannot run: the tracked points were lost
 	ReasonNoFace         Reason = "no_face"            // cannot run: no face where the challenge began
 	ReasonBlurredStart   Reason = "blurred_start"      // cannot run: the face was much blurrier when the challenge began than when it was chosen
+	ReasonFaceChanged    Reason = "face_changed"       // the challenge began on another face than the capture chose: a picture held up for the capture
 )
 
 // Unavailable reports whether the reason means the check could not run
@@ -112,6 +115,12 @@ type Config struct {
 	// keeps less than minStartSharpness of it cannot run (blurred_start).
 	// Not a default: each check's own.
 	StartDetail float64
+	// StartFace is the texture of the face the capture chose
+	// (capture.Selection.Signature), nil when unknown: a challenge whose
+	// first face reads more than maxStartFaceDistance from it did not
+	// start on the face FaceAuth is asked about (face_changed). Not a
+	// default: each check's own.
+	StartFace capture.Signature
 }
 
 // DefaultConfig was set on synthetic renders (liveness/synth) and physics
@@ -161,6 +170,7 @@ func (c Config) withDefaults() Config {
 		d.MinPoints = c.MinPoints
 	}
 	d.StartDetail = c.StartDetail
+	d.StartFace = c.StartFace
 	return d
 }
 
@@ -242,6 +252,10 @@ type Cues struct {
 	// (capture.FaceDetail, Config.StartDetail) that StartSharpness is a
 	// share of; 0 when unknown.
 	ChosenDetail float64 `json:"chosen_detail"`
+	// StartFaceDistance is how far the texture of the face in the first
+	// frame reads from that of the face the capture chose
+	// (capture.Signature.Distance, Config.StartFace); 0 when unknown.
+	StartFaceDistance float64 `json:"start_face_distance"`
 }
 
 // Result is the verdict of one check.

@@ -152,7 +152,7 @@ func checkClip(ctx context.Context, an *capture.Analyzer, det, path string, dir 
 	if timed && len(saved.Times) > 0 {
 		v.SetTimes(saved.Times)
 	}
-	cfg := liveness.Config{StartDetail: saved.ChosenDetail}
+	cfg := liveness.Config{StartDetail: saved.ChosenDetail, StartFace: saved.ChosenFace}
 	return liveness.Check(ctx, cfg, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
 }
 

@@ -30,7 +30,7 @@ func (f *faceSelector) SelectFace(ctx context.Context, progress func(kiosk.Progr
 	switch {
 	case err == nil:
 		return kiosk.Face{JPEG: s.JPEG, CapturedAt: s.CapturedAt, Faces: s.Faces, Box: s.Face,
-			Frame: s.Frame, Score: s.Score, Detail: s.Detail}, nil
+			Frame: s.Frame, Score: s.Score, Detail: s.Detail, Signature: s.Signature}, nil
 	case ctx.Err() != nil:
 		// *capture.NoFaceError also matches ctx's error.
 		return kiosk.Face{}, fmt.Errorf("face selection ended: %w", err)

@@ -99,8 +99,9 @@ func (c *stillCamera) Next(ctx context.Context, after uint64, dst *gocv.Mat) (ca
 }
 
 // TestFaceSelectorPassesTheChosenFacesDetail: the kiosk's face carries
-// the selection's detail of the chosen face, which the liveness
-// challenge's start is compared with (blurred_start).
+// the selection's detail and texture of the chosen face, which the
+// liveness challenge's start is compared with (blurred_start,
+// face_changed).
 func TestFaceSelectorPassesTheChosenFacesDetail(t *testing.T) {
 	photo := gocv.IMRead(filepath.Join(gocvImagesDir(t), "face.jpg"), gocv.IMReadColor)
 	require.False(t, photo.Empty(), "gocv's face.jpg")
@@ -118,4 +119,7 @@ func TestFaceSelectorPassesTheChosenFacesDetail(t *testing.T) {
 	want := capture.FaceDetail(photo, face.Box)
 	require.True(t, liveness.KnownDetail(want), "detail %v of %v", want, face.Box)
 	assert.Equal(t, want, face.Detail)
+	sig := capture.FaceSignature(photo, face.Box)
+	require.NoError(t, sig.Valid())
+	assert.Equal(t, []float32(sig), face.Signature)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/liveness"
 	"github.com/facegate/facegate/liveness/synth"
@@ -152,6 +153,69 @@ func TestLivenessClipsOnlyOfFinishedChallenges(t *testing.T) {
 			assert.Empty(t, entries)
 		})
 	}
+}
+
+// TestDaemonCheckJudgesItsStartFace: the daemon's check compares the face
+// at the challenge's start with the texture of the face the capture chose
+// (the request's signature). The turning head that was chosen is live;
+// another face chosen (a picture held up for the capture) is refused as
+// face_changed, an attack, not a check that could not run. The saved clip
+// keeps the texture, and `facegate liveness` on the clip judges its start
+// the same way.
+func TestDaemonCheckJudgesItsStartFace(t *testing.T) {
+	other, otherFace := demoWorkerFace(t)
+	defer other.Close()
+	for _, tc := range []struct {
+		name    string
+		other   bool
+		live    bool
+		cliCode int
+	}{{"the chosen face turns", false, true, exitOK}, {"another face was chosen", true, false, exitNegative}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam, req := newTurningCamera(t)
+			req.Detail = capture.FaceDetail(cam.frames[0], req.Box)
+			req.Signature = capture.FaceSignature(cam.frames[0], req.Box)
+			if tc.other {
+				req.Signature = capture.FaceSignature(other, otherFace)
+			}
+			require.NoError(t, capture.Signature(req.Signature).Valid())
+			dir := filepath.Join(t.TempDir(), "liveness-clips")
+			l := clipChecker(t, cam, dir, io.Discard)
+			defer l.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := l.CheckLiveness(ctx, req)
+			require.NoError(t, err)
+			assert.Equal(t, tc.live, res.Live, "daemon check: %+v", res)
+			if !tc.live {
+				assert.Equal(t, []string{"face_changed"}, res.Reasons)
+				assert.False(t, res.Unavailable, "an attack seen")
+				assert.False(t, res.MovedEarly || res.NoTurn, "not coached as a turn")
+			}
+			l.clips.finishes.Wait()
+			name := "left_" + clipTime.Format("20060102T150405.000Z")
+			saved, ok, err := liveness.ReadSavedClip(filepath.Join(dir, name+".avi"))
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, capture.Signature(req.Signature), saved.ChosenFace)
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), []string{"liveness", "--json", "--video", filepath.Join(dir, name+".avi"), "--challenge", "left"}, nil, nil, &out, &errOut)
+			assert.Equal(t, tc.cliCode, code, "replayed clip: %s %s", out.String(), errOut.String())
+			assert.Equal(t, !tc.live, strings.Contains(out.String(), `"face_changed"`), out.String())
+		})
+	}
+}
+
+// demoWorkerFace is gocv's face.jpg, the demo's worker (a real man's face,
+// not the cartoon faces of liveness/synth, which share their texture), and
+// its face box.
+func demoWorkerFace(t *testing.T) (gocv.Mat, image.Rectangle) {
+	t.Helper()
+	dir, err := demoscene.ImagesDir(os.Getenv)
+	require.NoError(t, err)
+	img := gocv.IMRead(filepath.Join(dir, demoscene.WorkerPhoto), gocv.IMReadColor)
+	require.False(t, img.Empty(), "read %s", demoscene.WorkerPhoto)
+	return img, image.Rect(229, 149, 469, 389)
 }
 
 // TestDaemonCheckJudgesItsStart: the daemon's check compares the face at

@@ -90,9 +90,9 @@ func (c *clipSaver) close() {
 // record wraps src for one check; done finishes the clip with the check's
 // verdict (err: the check failed, the clip is dropped). Finishing reads
 // the clip back, so it runs after the verdict has gone to the kiosk.
-func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, chosenDetail float64) (liveness.Frames, func(liveness.Result, error)) {
+func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, cfg liveness.Config) (liveness.Frames, func(liveness.Result, error)) {
 	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
-	rec.ChosenDetail = chosenDetail
+	rec.ChosenDetail, rec.ChosenFace = cfg.StartDetail, cfg.StartFace
 	return rec, func(res liveness.Result, err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -151,16 +151,16 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 		defer ef.DemandEveryFrame()()
 	}
 	l.an.Reset()
+	cfg := l.cfg
+	cfg.StartDetail, cfg.StartFace = req.Detail, req.Signature
 	var res liveness.Result
 	var src liveness.Frames = &cameraFrames{src: l.frames}
 	if l.clips != nil && mode == liveness.ModeChallenge {
 		var done func(liveness.Result, error)
-		src, done = l.clips.record(src, dir, l.an.Detector(), req.Detail)
+		src, done = l.clips.record(src, dir, l.an.Detector(), cfg)
 		defer func() { done(res, err) }()
 	}
 	finder := startFinder(l.an, l.yunet, req.Box)
-	cfg := l.cfg
-	cfg.StartDetail = req.Detail
 	var watch func(liveness.Turn)
 	if req.OnTurn != nil {
 		watch = func(t liveness.Turn) { req.OnTurn(t.Yaw, t.Need) }
