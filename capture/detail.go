@@ -33,9 +33,7 @@ import (
 // fourteenth round). NaN when box is not a face inside the frame, is too
 // small or too narrow to measure, or the frame is not 8-bit.
 func FaceDetail(frame gocv.Mat, box image.Rectangle) float64 {
-	switch frame.Type() {
-	case gocv.MatTypeCV8UC1, gocv.MatTypeCV8UC3, gocv.MatTypeCV8UC4:
-	default:
+	if !eightBit(frame) {
 		return math.NaN()
 	}
 	if !box.In(image.Rect(0, 0, frame.Cols(), frame.Rows())) || box.Dx() < 8 || box.Dy() < 8 ||
@@ -51,6 +49,16 @@ func FaceDetail(frame gocv.Mat, box image.Rectangle) float64 {
 		coarse -= n * gainCoarse
 	}
 	return fine / math.Max(coarse, minShadingVariance)
+}
+
+// eightBit: a grey, BGR or BGRA frame of 8-bit pixels, the frames the
+// face measures read.
+func eightBit(frame gocv.Mat) bool {
+	switch frame.Type() {
+	case gocv.MatTypeCV8UC1, gocv.MatTypeCV8UC3, gocv.MatTypeCV8UC4:
+		return true
+	}
+	return false
 }
 
 const (

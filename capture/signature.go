@@ -21,9 +21,7 @@ import (
 // (it compares grey levels, it does not read them). Nil when box is not a
 // face inside the frame or the frame is not 8-bit.
 func FaceSignature(frame gocv.Mat, box image.Rectangle) Signature {
-	switch frame.Type() {
-	case gocv.MatTypeCV8UC1, gocv.MatTypeCV8UC3, gocv.MatTypeCV8UC4:
-	default:
+	if !eightBit(frame) {
 		return nil
 	}
 	if !box.In(image.Rect(0, 0, frame.Cols(), frame.Rows())) || box.Dx() < minSignatureSide || box.Dy() < minSignatureSide ||

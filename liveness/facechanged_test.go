@@ -48,13 +48,7 @@ func TestChangedFaceRefused(t *testing.T) {
 			frames, face := turnFrames(t, 20*math.Pi/180)
 			cfg := Config{StartFace: tc.chosen(frames.Mats[0], face)}
 			rng := rand.New(rand.NewSource(5))
-			for i := range frames.Mats {
-				m := &frames.Mats[i]
-				if tc.contrast > 0 {
-					m.ConvertToWithParams(m, gocv.MatTypeCV8UC3, float32(tc.contrast), float32(128*(1-tc.contrast)))
-				}
-				addCameraNoise(m, tc.noise, rng)
-			}
+			asLater(frames, tc.contrast, tc.noise, rng)
 			r, err := Check(context.Background(), cfg, tc.mode, Left, boxFinder(face), frames)
 			require.NoError(t, err)
 			t.Logf("reasons %v, start_face_distance %.2f, frames %d", r.Reasons, r.Cues.StartFaceDistance, r.Cues.Frames)

@@ -60,13 +60,7 @@ func TestBlurredStartCannotRun(t *testing.T) {
 			if tc.smear > 0 {
 				motionblur.Apply(&frames.Mats[0], tc.smear, 0)
 			}
-			for i := range frames.Mats {
-				m := &frames.Mats[i]
-				if tc.contrast > 0 {
-					m.ConvertToWithParams(m, gocv.MatTypeCV8UC3, float32(tc.contrast), float32(128*(1-tc.contrast)))
-				}
-				addCameraNoise(m, tc.noise, rng)
-			}
+			asLater(frames, tc.contrast, tc.noise, rng)
 			r, err := Check(context.Background(), cfg, tc.mode, Left, boxFinder(face), frames)
 			require.NoError(t, err)
 			t.Logf("reasons %v, start_sharpness %.3f, frames %d", r.Reasons, r.Cues.StartSharpness, r.Cues.Frames)
@@ -92,6 +86,19 @@ func TestBlurredStartCannotRun(t *testing.T) {
 				assert.True(t, r.Live, "a head turning the asked way from a sharp start")
 			}
 		})
+	}
+}
+
+// asLater changes every frame of a challenge as the camera may have since
+// the capture chose its face: the contrast (0: as it was) and the
+// camera's noise (grey levels).
+func asLater(frames *MatFrames, contrast, noise float64, rng *rand.Rand) {
+	for i := range frames.Mats {
+		m := &frames.Mats[i]
+		if contrast > 0 {
+			m.ConvertToWithParams(m, gocv.MatTypeCV8UC3, float32(contrast), float32(128*(1-contrast)))
+		}
+		addCameraNoise(m, noise, rng)
 	}
 }
 
