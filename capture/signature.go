@@ -62,7 +62,7 @@ const (
 	SignatureLen = signatureCells * signatureCells * uniformPatterns
 	// signatureMargin (grey levels): a camera's noise flips the patterns
 	// of smooth skin, where neighbours differ by less; with the margin
-	// they read as smooth. Chosen with the size and cells among 15 variants
+	// they read as smooth. Chosen with the size and cells among 32 variants
 	// on the real recordings' windows and a print of another face held
 	// over them (docs/liveness-rounds.md, twenty-seventh round).
 	signatureMargin = 4
