@@ -36,11 +36,16 @@ func (c *Checker) Result() (Result, error) {
 		cues.ChosenDetail = c.cfg.StartDetail // not rounded: faces read about 0.01-1, some less
 	}
 	cues.StartFaceDistance = round4(c.startFaceDistance)
+	// A blurred start comes first: a worker who moved before the prompt
+	// also reads as another face, and should hold still and try again
+	// without a lockout count; an attacker gains no pass by it.
 	switch {
-	case c.changedFace():
-		res.Reasons = append(res.Reasons, ReasonFaceChanged)
 	case c.blurredStart():
 		res.Reasons = append(res.Reasons, ReasonBlurredStart)
+	case c.unreadFace():
+		res.Reasons = append(res.Reasons, ReasonNoFace)
+	case c.changedFace():
+		res.Reasons = append(res.Reasons, ReasonFaceChanged)
 	case seeds-c.landmarkSeeds() < c.cfg.MinPoints:
 		res.Reasons = append(res.Reasons, ReasonTooFewPoints)
 	case len(c.frames) < c.cfg.MinFrames:
@@ -185,7 +190,7 @@ func (c *Checker) Result() (Result, error) {
 // Cheap without landmarks (no homography). With landmarks it may make
 // later verdicts stricter (geometryConfig).
 func (c *Checker) Done() bool {
-	if c.started && (c.changedFace() || c.blurredStart()) {
+	if c.started && (c.blurredStart() || c.unreadFace() || c.changedFace()) {
 		return true // cannot run: no need to read on
 	}
 	if !c.started || c.mode != ModeChallenge || len(c.frames) < c.cfg.MinFrames {

@@ -71,8 +71,10 @@ type Checker struct {
 	// face's (Cues.StartSharpness), 0 when unknown.
 	startSharpness float64
 	// startFaceDistance is the first frame's face texture against the
-	// chosen face's (Cues.StartFaceDistance), 0 when unknown.
+	// chosen face's (Cues.StartFaceDistance), 0 when unknown;
+	// startFaceUnread: known, but no box there could be read.
 	startFaceDistance float64
+	startFaceUnread   bool
 	// series caches yawSeries(frames) until the next frame: the stop
 	// rule (Done) and a watcher's Turn both read it after each frame.
 	series   []float64
@@ -154,9 +156,11 @@ func (c *Checker) Start(frame gocv.Mat, face image.Rectangle, lm *Landmarks, at 
 	if c.judgesStart() {
 		c.startSharpness = math.Min(nanZero(capture.FaceDetail(frame, face)/c.cfg.StartDetail), maxStartShare)
 	}
-	c.startFaceDistance = 0
+	c.startFaceDistance, c.startFaceUnread = 0, false
 	if c.judgesFace() {
-		c.startFaceDistance = startFaceDistance(frame, face, c.cfg.StartFace)
+		var ok bool
+		c.startFaceDistance, ok = startFaceDistance(frame, face, c.cfg.StartFace)
+		c.startFaceUnread = !ok
 	}
 	m := int(roiMargin * float64(face.Dx()))
 	c.roi = image.Rect(face.Min.X-m, face.Min.Y-m, face.Max.X+m, face.Max.Y+m).Intersect(fb)
@@ -232,7 +236,14 @@ func (c *Checker) blurredStart() bool {
 // the prompt so that his own head answers, starts the challenge on his
 // face (docs/liveness.md, "Threat model").
 func (c *Checker) changedFace() bool {
-	return c.judgesFace() && c.startFaceDistance > maxStartFaceDistance
+	return c.judgesFace() && !c.startFaceUnread && c.startFaceDistance > maxStartFaceDistance
+}
+
+// unreadFace: the chosen face's texture is known and the first frame's
+// face cannot be read to compare it (too small or too narrow a box): the
+// check cannot run (no_face) rather than take it for the same face.
+func (c *Checker) unreadFace() bool {
+	return c.judgesFace() && c.startFaceUnread
 }
 
 // startFaceDistance is how far the face in box reads from the chosen
@@ -240,8 +251,8 @@ func (c *Checker) changedFace() bool {
 // by startFaceShift of its size each way and scaled by 1±startFaceShift,
 // since a detector's box a moment later is not where it was on the same
 // face (Haar's jumps by a tenth of a face), and a misplaced box reads a
-// face as another. 0 when no box can be read (too small a face).
-func startFaceDistance(frame gocv.Mat, box image.Rectangle, chosen capture.Signature) float64 {
+// face as another. ok is false when no box can be read (too small a face).
+func startFaceDistance(frame gocv.Mat, box image.Rectangle, chosen capture.Signature) (d float64, ok bool) {
 	w, h := float64(box.Dx()), float64(box.Dy())
 	cx, cy := float64(box.Min.X)+w/2, float64(box.Min.Y)+h/2
 	best := math.Inf(1)
@@ -257,9 +268,9 @@ func startFaceDistance(frame gocv.Mat, box image.Rectangle, chosen capture.Signa
 		}
 	}
 	if math.IsInf(best, 1) {
-		return 0
+		return 0, false
 	}
-	return best
+	return best, true
 }
 
 // startFaceShift is the step of startFaceDistance's boxes, in face sizes.

@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/internal/motionblur"
 )
 
 // TestChangedFaceRefused: a challenge must start on the face the capture
@@ -40,6 +41,9 @@ func TestChangedFaceRefused(t *testing.T) {
 		{"the same face under a camera's noise", ModeChallenge, capture.FaceSignature, 0, 4, false},
 		{"another face chosen", ModeChallenge, func(gocv.Mat, image.Rectangle) capture.Signature { return otherSig }, 0, 0, true},
 		{"another face chosen, the challenge under noise", ModeChallenge, func(gocv.Mat, image.Rectangle) capture.Signature { return otherSig }, 0, 4, true},
+		{"the chosen box a tenth of a face to the side (a detector's jump)", ModeChallenge, func(first gocv.Mat, face image.Rectangle) capture.Signature {
+			return capture.FaceSignature(first, face.Add(image.Pt(face.Dx()/10, 0)))
+		}, 0, 0, false},
 		{"the chosen face unknown", ModeChallenge, func(gocv.Mat, image.Rectangle) capture.Signature { return nil }, 0, 0, false},
 		{"the chosen face no signature (a .json edited)", ModeChallenge, func(gocv.Mat, image.Rectangle) capture.Signature { return otherSig[1:] }, 0, 0, false},
 		{"another face chosen, passive", ModePassive, func(gocv.Mat, image.Rectangle) capture.Signature { return otherSig }, 0, 0, false},
@@ -72,4 +76,32 @@ func TestChangedFaceRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChangedFaceAfterABlurredStart: a start both blurred and unlike the
+// chosen face is blurred_start (a worker who moved before the prompt
+// holds still and tries again, without a lockout count); one whose face
+// cannot be read (too small a box) cannot run (no_face), never taken for
+// the same face.
+func TestChangedFaceAfterABlurredStart(t *testing.T) {
+	other := workerPhoto(t)
+	defer other.Close()
+	otherSig := capture.FaceSignature(other, image.Rect(229, 149, 469, 389))
+
+	frames, face := turnFrames(t, 20*math.Pi/180)
+	cfg := Config{StartDetail: capture.FaceDetail(frames.Mats[0], face), StartFace: otherSig}
+	motionblur.Apply(&frames.Mats[0], 16, 0)
+	r, err := Check(context.Background(), cfg, ModeChallenge, Left, boxFinder(face), frames)
+	require.NoError(t, err)
+	assert.Equal(t, []Reason{ReasonBlurredStart}, r.Reasons)
+	assert.True(t, r.Unavailable())
+	assert.Greater(t, r.Cues.StartFaceDistance, maxStartFaceDistance, "measured and reported all the same")
+
+	frames, face = turnFrames(t, 20*math.Pi/180)
+	tiny := image.Rectangle{Min: face.Min, Max: face.Min.Add(image.Pt(12, 12))}
+	r, err = Check(context.Background(), Config{StartFace: otherSig}, ModeChallenge, Left, boxFinder(tiny), frames)
+	require.NoError(t, err)
+	assert.Equal(t, []Reason{ReasonNoFace}, r.Reasons)
+	assert.True(t, r.Unavailable())
+	assert.LessOrEqual(t, r.Cues.Frames, 1, "decided at once")
 }
