@@ -36,12 +36,7 @@ func FaceSignature(frame gocv.Mat, box image.Rectangle) Signature {
 	grey := gocv.NewMat()
 	defer grey.Close()
 	gocv.Resize(full, &grey, image.Pt(signatureSize, signatureSize), 0, 0, gocv.InterpolationArea)
-	if !grey.IsContinuous() {
-		c := grey.Clone()
-		grey.Close()
-		grey = c
-	}
-	px, err := grey.DataPtrUint8()
+	px, err := grey.DataPtrUint8() // a new Mat: continuous
 	if err != nil || len(px) != signatureSize*signatureSize {
 		return nil
 	}
@@ -63,8 +58,9 @@ const (
 	// signatureMargin (grey levels): a camera's noise flips the patterns
 	// of smooth skin, where neighbours differ by less; with the margin
 	// they read as smooth. Chosen with the size and cells among 32 variants
-	// on the real recordings' windows and a print of another face held
-	// over them (docs/liveness-rounds.md, twenty-seventh round).
+	// on the real recordings' windows and a print of another face (photos
+	// from other cameras) held over them (docs/liveness-rounds.md,
+	// twenty-seventh round).
 	signatureMargin = 4
 	// minSignatureSide: a box smaller than this holds too few pixels for
 	// a 64 px face (a face the selection takes is far larger).

@@ -312,9 +312,11 @@ const minStartSharpness = 0.5
 // maxStartFaceDistance is the most the first frame's face may read from
 // the chosen face's texture (startFaceDistance): 100 real windows of the
 // recordings and clips read 1.4-7.5 from the face a gate's selection
-// chose in the 600 ms before them, a print of another face held over the
-// worker's for the selection 6.9-14.4 (9 of 303 at 7.75 or less); set
-// above every real window (docs/liveness-rounds.md, twenty-seventh round).
+// chose in the 600 ms before them, a print of another face (photos from
+// other cameras) held over the worker's for the selection 6.9-14.4 (9 of
+// 303 at 7.75 or less); set above every real window. Two people in one
+// photo read 4.8-5.4: it tells pictures apart more than people
+// (docs/liveness-rounds.md, twenty-seventh round).
 const maxStartFaceDistance = 7.75
 
 // landmarkYaw is the nose's horizontal offset from the mean of the eyes and
