@@ -158,3 +158,114 @@ func BenchmarkFaceSignature(b *testing.B) {
 		FaceSignature(frame, face)
 	}
 }
+
+// TestAreaAverageIsOpenCVs: the face scaled down from the integral image
+// is OpenCV's INTER_AREA within a grey level's rounding, for whole and
+// fractional scales, so signatures read either way are the same measure
+// (the one its limits were chosen with, twenty-seventh round), and
+// FaceSignatures of many boxes is FaceSignature of each.
+func TestAreaAverageIsOpenCVs(t *testing.T) {
+	frame := faceFrame(t, 1280, 720, 1000, image.Pt(100, -100))
+	defer frame.Close()
+	sensornoise.Add(&frame, 4, rand.New(rand.NewPCG(3, 4)).NormFloat64)
+	grey := gocv.NewMat()
+	defer grey.Close()
+	toGrey(frame, &grey)
+	px, err := grey.DataPtrUint8()
+	require.NoError(t, err)
+	sums := newIntegral(px, grey.Cols(), grey.Rows())
+	var boxes []image.Rectangle
+	for _, size := range []image.Point{{64, 64}, {65, 71}, {128, 128}, {240, 240}, {384, 498}, {199, 233}, {640, 640}, {1280, 720}} {
+		boxes = append(boxes, image.Rectangle{Max: size}.Add(image.Pt((1280-size.X)/2+1, (720-size.Y)/2)).Intersect(image.Rect(0, 0, 1280, 720)))
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 40 {
+		w, h := 64+r.IntN(600), 64+r.IntN(600)
+		boxes = append(boxes, image.Rect(0, 0, w, h).Add(image.Pt(r.IntN(1280-w), r.IntN(720-h))))
+	}
+	for _, box := range boxes {
+		roi := grey.Region(box)
+		want := gocv.NewMat()
+		gocv.Resize(roi, &want, image.Pt(signatureSize, signatureSize), 0, 0, gocv.InterpolationArea)
+		roi.Close()
+		wantPx, err := want.DataPtrUint8()
+		require.NoError(t, err)
+		got := sums.areaAverage(box, signatureSize)
+		off := 0
+		for i, g := range got {
+			diff := int(g) - int(wantPx[i])
+			assert.LessOrEqual(t, diff*diff, 1, "%v: pixel %d reads %d, OpenCV %d", box, i, g, wantPx[i])
+			if diff != 0 {
+				off++
+			}
+		}
+		assert.LessOrEqual(t, off, len(got)/1000, "%v: %d pixels a grey level off", box, off)
+		d, err := lbpSignature(got).Distance(lbpSignature(wantPx))
+		want.Close()
+		require.NoError(t, err)
+		if off > 0 {
+			t.Logf("%v: %d of %d pixels a grey level off, signatures %.4f apart", box, off, len(got), d)
+		}
+		assert.Less(t, d, 0.01, "%v", box)
+	}
+	boxes = append(boxes, image.Rect(10, 10, 40, 60), image.Rect(-1, 0, 100, 100), image.Rect(0, 0, 100, 10))
+	many := FaceSignatures(frame, boxes)
+	require.Len(t, many, len(boxes))
+	for i, box := range boxes {
+		assert.Equal(t, FaceSignature(frame, box), many[i], "%v", box)
+	}
+	assert.Nil(t, many[len(many)-1], "not a face's shape")
+	assert.Nil(t, many[len(many)-2], "outside the frame")
+	assert.NoError(t, many[len(many)-3].Valid(), "a small face, scaled up")
+}
+
+// TestLBPSignatureIsTheReference: the unrolled patterns are the ones read
+// neighbour by neighbour around the circle, on noise and on a face.
+func TestLBPSignatureIsTheReference(t *testing.T) {
+	reference := func(px []uint8) Signature {
+		const n, cell = signatureSize, signatureSize / signatureCells
+		sig := make(Signature, SignatureLen)
+		around := [8][2]int{{-1, -1}, {-1, 0}, {-1, 1}, {0, 1}, {1, 1}, {1, 0}, {1, -1}, {0, -1}}
+		for y := 1; y < n-1; y++ {
+			for x := 1; x < n-1; x++ {
+				var p uint8
+				for i, d := range around {
+					if int(px[(y+d[0])*n+x+d[1]]) >= int(px[y*n+x])+signatureMargin {
+						p |= 1 << i
+					}
+				}
+				sig[((y/cell)*signatureCells+x/cell)*uniformPatterns+int(uniformBin[p])]++
+			}
+		}
+		for k := range signatureCells * signatureCells {
+			rows, cols := cell-boolInt(k/signatureCells == 0)-boolInt(k/signatureCells == signatureCells-1), cell-boolInt(k%signatureCells == 0)-boolInt(k%signatureCells == signatureCells-1)
+			for b := range uniformPatterns {
+				sig[k*uniformPatterns+b] /= float32(rows * cols)
+			}
+		}
+		return sig
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	noise := make([]uint8, signatureSize*signatureSize)
+	for i := range noise {
+		noise[i] = uint8(r.IntN(256))
+	}
+	frame := faceFrame(t, 640, 480, 400, image.Pt(120, 40))
+	defer frame.Close()
+	grey := gocv.NewMat()
+	defer grey.Close()
+	toGrey(frame, &grey)
+	px, err := grey.DataPtrUint8()
+	require.NoError(t, err)
+	face := newIntegral(px, grey.Cols(), grey.Rows()).areaAverage(faceIn(400, image.Pt(120, 40)), signatureSize)
+	for name, px := range map[string][]uint8{"noise": noise, "a face": face} {
+		assert.InDeltaSlice(t, reference(px), lbpSignature(px), 1e-6, name)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -255,16 +255,19 @@ func (c *Checker) unreadFace() bool {
 func startFaceDistance(frame gocv.Mat, box image.Rectangle, chosen capture.Signature) (d float64, ok bool) {
 	w, h := float64(box.Dx()), float64(box.Dy())
 	cx, cy := float64(box.Min.X)+w/2, float64(box.Min.Y)+h/2
-	best := math.Inf(1)
+	boxes := make([]image.Rectangle, 0, 27)
 	for _, scale := range []float64{1 - startFaceShift, 1, 1 + startFaceShift} {
 		for _, dx := range []float64{-startFaceShift, 0, startFaceShift} {
 			for _, dy := range []float64{-startFaceShift, 0, startFaceShift} {
 				x0, y0 := cx+dx*w-scale*w/2, cy+dy*h-scale*h/2
-				b := image.Rect(int(math.Round(x0)), int(math.Round(y0)), int(math.Round(x0+scale*w)), int(math.Round(y0+scale*h)))
-				if d, err := chosen.Distance(capture.FaceSignature(frame, b)); err == nil {
-					best = math.Min(best, d) // a box out of the frame has none
-				}
+				boxes = append(boxes, image.Rect(int(math.Round(x0)), int(math.Round(y0)), int(math.Round(x0+scale*w)), int(math.Round(y0+scale*h))))
 			}
+		}
+	}
+	best := math.Inf(1)
+	for _, sig := range capture.FaceSignatures(frame, boxes) {
+		if d, err := chosen.Distance(sig); err == nil {
+			best = math.Min(best, d) // a box out of the frame has none
 		}
 	}
 	if math.IsInf(best, 1) {
