@@ -169,6 +169,57 @@ func BenchmarkCheckRecording(b *testing.B) {
 	}
 }
 
+// BenchmarkFirstFrame is the check's work on its first frame at a gate,
+// where it also compares the face with the chosen one (its detail and
+// its texture, 27 boxes): the face finder, NewChecker and Start, on a
+// franck frame scaled into 1280×720 (skips without ../shared).
+func BenchmarkFirstFrame(b *testing.B) {
+	if _, err := os.Stat(filepath.Join(sharedFaces, "franck_talking_head.mp4")); err != nil {
+		b.Skipf("no recording: %v", err)
+	}
+	v, err := OpenVideo(filepath.Join(sharedFaces, "franck_talking_head.mp4"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	v.Seek(int(9.5 * v.FPS()))
+	m := gocv.NewMat()
+	defer m.Close()
+	if _, err := v.Next(context.Background(), &m); err != nil {
+		b.Fatal(err)
+	}
+	frame := asCameraFrame(m)
+	defer frame.Close()
+	for _, det := range []string{capture.DetectorHaar, capture.DetectorYuNet} {
+		b.Run(det, func(b *testing.B) {
+			finder, done := newFinder(b, det)
+			defer done()
+			box, _, ok, err := finder.Face(frame)
+			if err != nil || !ok {
+				b.Fatalf("no face: %v", err)
+			}
+			cfg := Config{StartDetail: capture.FaceDetail(frame, box), StartFace: capture.FaceSignature(frame, box)}
+			for b.Loop() {
+				box, lm, ok, err := finder.Face(frame)
+				if err != nil || !ok {
+					b.Fatalf("no face: %v", err)
+				}
+				c, err := NewChecker(cfg, ModeChallenge, Left)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Start(frame, box, lm, 0); err != nil {
+					b.Fatal(err)
+				}
+				if c.startFaceDistance > maxStartFaceDistance || c.startSharpness < minStartSharpness {
+					b.Fatalf("the same face judged changed: distance %.2f, sharpness %.2f", c.startFaceDistance, c.startSharpness)
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
 // asCameraFrame scales a 360x288 recording frame by 2.5 into the middle of
 // a 1280x720 frame, the size the daemon's camera delivers.
 func asCameraFrame(m gocv.Mat) gocv.Mat {
