@@ -462,6 +462,54 @@ func TestStartFace(t *testing.T) {
 	}
 }
 
+// fixedFinder answers Face with fixed values.
+type fixedFinder struct {
+	box image.Rectangle
+	ok  bool
+	err error
+}
+
+func (f fixedFinder) Face(gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
+	return f.box, nil, f.ok, f.err
+}
+func (fixedFinder) Landmarks(gocv.Mat, image.Rectangle) (*Landmarks, error) { return nil, nil }
+
+// TestGateFinder: a gate's check starts on the face the detector finds
+// near the chosen one, else on the chosen box, unless the chosen face is
+// cut by the frame's edge or the box is out of the frame.
+func TestGateFinder(t *testing.T) {
+	frame := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	chosen, found := image.Rect(100, 100, 300, 320), image.Rect(110, 104, 306, 330)
+	for _, tc := range []struct {
+		name   string
+		inner  fixedFinder
+		chosen image.Rectangle
+		want   image.Rectangle
+		ok     bool
+		err    error
+	}{
+		{"the detector finds the chosen face", fixedFinder{box: found, ok: true}, chosen, found, true, nil},
+		{"the detector finds nothing near it: the chosen box", fixedFinder{}, chosen, chosen, true, nil},
+		{"the chosen box is out of the frame", fixedFinder{}, image.Rect(500, 300, 700, 520), image.Rectangle{}, false, nil},
+		{"no chosen box", fixedFinder{}, image.Rectangle{}, image.Rectangle{}, false, nil},
+		{"the chosen face is cut by the edge: no fallback", fixedFinder{err: ErrFaceCut}, chosen, image.Rectangle{}, false, ErrFaceCut},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, ok, err := chosenFinder{inner: tc.inner, chosen: tc.chosen}.Face(frame)
+			assert.ErrorIs(t, err, tc.err)
+			assert.Equal(t, tc.ok, ok)
+			if tc.ok {
+				assert.Equal(t, tc.want, got)
+			}
+		})
+	}
+	// With an analyser: the face near the chosen one, not the best one.
+	f := GateFinder(nil, true, chosen).(chosenFinder)
+	assert.Equal(t, AnalyzerFinder{YuNet: true, Near: chosen}, f.inner)
+	assert.Equal(t, chosen, f.chosen)
+}
+
 // cutFinder finds only a face cut by the frame's edge.
 type cutFinder struct{}
 

@@ -140,6 +140,34 @@ func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool,
 	return face.Box, landmarksOf(face), true, nil
 }
 
+// GateFinder is the finder of a check at a gate: it starts on the face
+// the capture chose (chosen, the one the FaceAuth call is about), never
+// on another person or a picture beside it (AnalyzerFinder with Near),
+// and on the chosen box itself when the detector finds no face near it
+// (the face was chosen a moment before). A face found but cut by the
+// frame's edge (ErrFaceCut) is not replaced by the old box: the check is
+// unavailable. The daemon and the evaluation start their checks with it.
+func GateFinder(an *capture.Analyzer, yunet bool, chosen image.Rectangle) Finder {
+	return chosenFinder{inner: AnalyzerFinder{An: an, YuNet: yunet, Near: chosen}, chosen: chosen}
+}
+
+type chosenFinder struct {
+	inner  Finder
+	chosen image.Rectangle
+}
+
+func (f chosenFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
+	b, lm, ok, err := f.inner.Face(frame)
+	if err != nil || ok {
+		return b, lm, ok, err
+	}
+	return f.chosen, nil, inside(f.chosen, image.Rect(0, 0, frame.Cols(), frame.Rows())), nil
+}
+
+func (f chosenFinder) Landmarks(frame gocv.Mat, near image.Rectangle) (*Landmarks, error) {
+	return f.inner.Landmarks(frame, near)
+}
+
 // minNearOverlap is the least intersection over union with Near for a face
 // to be the chosen one (it moved a little since the choice).
 const minNearOverlap = 0.3

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"image"
 	"log/slog"
 	"slices"
 	"sync"
@@ -160,7 +159,7 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 		src, done = l.clips.record(src, dir, l.an.Detector(), cfg)
 		defer func() { done(res, err) }()
 	}
-	finder := startFinder(l.an, l.yunet, req.Box)
+	finder := liveness.GateFinder(l.an, l.yunet, req.Box)
 	var watch func(liveness.Turn)
 	if req.OnTurn != nil {
 		watch = func(t liveness.Turn) { req.OnTurn(t.Yaw, t.Need) }
@@ -205,33 +204,4 @@ func (c *cameraFrames) Next(ctx context.Context, dst *gocv.Mat) (d time.Duration
 	}
 	c.after = info.Seq
 	return info.At.Sub(c.first.At), nil
-}
-
-// startFinder starts the check on the face the capture chose (box: the
-// face the FaceAuth call is about), never on another person or a picture
-// beside it.
-func startFinder(an *capture.Analyzer, yunet bool, box image.Rectangle) fallbackFinder {
-	return fallbackFinder{inner: liveness.AnalyzerFinder{An: an, YuNet: yunet, Near: box}, box: box}
-}
-
-// fallbackFinder uses the selection's face box when the detector finds no
-// face near it at the start of the check (the face was chosen a moment
-// before). A face found but cut by the frame's edge (liveness.ErrFaceCut)
-// is not replaced by the old box: the check is unavailable.
-type fallbackFinder struct {
-	inner liveness.Finder
-	box   image.Rectangle
-}
-
-func (f fallbackFinder) Face(frame gocv.Mat) (image.Rectangle, *liveness.Landmarks, bool, error) {
-	b, lm, ok, err := f.inner.Face(frame)
-	if err != nil || ok {
-		return b, lm, ok, err
-	}
-	in := image.Rect(0, 0, frame.Cols(), frame.Rows())
-	return f.box, nil, !f.box.Empty() && f.box.In(in), nil
-}
-
-func (f fallbackFinder) Landmarks(frame gocv.Mat, near image.Rectangle) (*liveness.Landmarks, error) {
-	return f.inner.Landmarks(frame, near)
 }
