@@ -8,6 +8,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,6 +54,10 @@ type ClipRecorder struct {
 	// (Config.StartFace), kept so that a rerun judges the start's face the
 	// same way; nil unknown. Set it before Finish.
 	ChosenFace capture.Signature
+	// ChosenBox is the chosen face's box the check started from
+	// (GateFinder), kept so that a rerun starts on the same face; empty
+	// unknown. Set it before Finish.
+	ChosenBox image.Rectangle
 
 	queue   chan gocv.Mat // nil until the first frame
 	encoded chan error    // the encoder's result, once queue is closed
@@ -199,10 +204,14 @@ type clipInfo struct {
 	// saved before the twenty-seventh round have none, and their start's
 	// face is not judged).
 	ChosenFace capture.Signature `json:"chosen_face,omitempty"`
-	Live       bool              `json:"live"`
-	Score      float64           `json:"score"`
-	Reasons    []Reason          `json:"reasons"`
-	Cues       Cues              `json:"cues"`
+	// ChosenBox is the chosen face's box, x0, y0, x1, y1 in the frame's
+	// pixels (absent unknown, as in clips saved before the twenty-eighth
+	// round: a rerun starts on the first frame's best face).
+	ChosenBox []int    `json:"chosen_box,omitempty"`
+	Live      bool     `json:"live"`
+	Score     float64  `json:"score"`
+	Reasons   []Reason `json:"reasons"`
+	Cues      Cues     `json:"cues"`
 }
 
 // Finish waits for the encoder and, when every frame was written and reads
@@ -251,6 +260,9 @@ func (r *ClipRecorder) publish(res Result, detector string) error {
 	}
 	info := clipInfo{Challenge: r.challenge, Method: res.Method, Detector: detector, FPS: r.fps,
 		ChosenDetail: r.ChosenDetail, ChosenFace: r.ChosenFace, Live: res.Live, Score: res.Score, Reasons: res.Reasons, Cues: res.Cues}
+	if b := r.ChosenBox; !b.Empty() {
+		info.ChosenBox = []int{b.Min.X, b.Min.Y, b.Max.X, b.Max.Y}
+	}
 	for _, at := range r.at {
 		info.FrameMS = append(info.FrameMS, float64(at.Microseconds())/1000)
 	}
@@ -302,6 +314,9 @@ type SavedClip struct {
 	ChosenDetail float64
 	// ChosenFace is Config.StartFace of the check (nil unknown).
 	ChosenFace capture.Signature
+	// ChosenBox is the face the check started from (GateFinder; empty
+	// unknown).
+	ChosenBox image.Rectangle
 }
 
 // ReadSavedClip reads the .json saved beside a clip the daemon named
@@ -341,11 +356,21 @@ func ReadSavedClip(clip string) (saved SavedClip, ok bool, err error) {
 				return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: chosen_face: %w", clip, name, err)
 			}
 		}
+		if b := info.ChosenBox; b != nil {
+			if len(b) != 4 || b[0] >= b[2] || b[1] >= b[3] || slices.ContainsFunc(b, func(v int) bool { return v < -maxClipSide || v > maxClipSide }) {
+				return SavedClip{}, false, fmt.Errorf("saved clip %s: %s.json: chosen_box = %v is not a box (x0, y0, x1, y1 with x0 < x1 and y0 < y1, within ±%d px)", clip, name, b, maxClipSide)
+			}
+			saved.ChosenBox = image.Rect(b[0], b[1], b[2], b[3])
+		}
 		saved.ChosenDetail, saved.ChosenFace = info.ChosenDetail, info.ChosenFace
 		return saved, true, nil
 	}
 	return SavedClip{}, false, nil
 }
+
+// maxClipSide bounds a saved box's coordinates: no camera's frame is
+// larger.
+const maxClipSide = 1 << 16
 
 // PruneClips deletes the recorded clips (and their .json) in dir older than
 // keep or dated more than a day ahead of now (a clock that was wrong),

@@ -193,6 +193,7 @@ func TestSavedClipPlaysAtItsRealTimes(t *testing.T) {
 	daemon, err := Check(context.Background(), Config{}, ModeChallenge, Left, boxFinder(face), rec)
 	require.NoError(t, err)
 	require.Equal(t, []Reason{ReasonLate}, daemon.Reasons, "%+v", daemon.Cues)
+	rec.ChosenBox = face
 	path, err := rec.Finish(daemon, "haar")
 	require.NoError(t, err)
 	labelled := filepath.Join(dir, "bonafide_"+filepath.Base(path))
@@ -207,6 +208,7 @@ func TestSavedClipPlaysAtItsRealTimes(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, ok, "the .json beside the clip, found through its label")
 			require.NotEmpty(t, saved.Times)
+			assert.Equal(t, face, saved.ChosenBox, "the face the check started from")
 			v.SetTimes(saved.Times)
 		}
 		r, err := Check(context.Background(), Config{}, ModeChallenge, Left, boxFinder(face), v)
@@ -231,6 +233,12 @@ func TestReadSavedClipRefusesBadValues(t *testing.T) {
 		{`{"frame_ms": [0], "chosen_face": []}`, "chosen_face: face signature: 0 values"},
 		{`{"frame_ms": [0], "chosen_face": [` + strings.Repeat("0.1, ", capture.SignatureLen-1) + `-0.1]}`, fmt.Sprintf("chosen_face: face signature: value %d is -0.1", capture.SignatureLen-1)},
 		{`{"frame_ms": [0], "chosen_face": "x"}`, "left_x.json"},
+		{`{"frame_ms": [0], "chosen_box": [10, 20, 5, 40]}`, "chosen_box = [10 20 5 40] is not a box"},
+		{`{"frame_ms": [0], "chosen_box": [10, 20, 30, 20]}`, "chosen_box = [10 20 30 20] is not a box"},
+		{`{"frame_ms": [0], "chosen_box": [10, 20, 30]}`, "chosen_box = [10 20 30] is not a box"},
+		{`{"frame_ms": [0], "chosen_box": [10, 20, 30, 40, 50]}`, "chosen_box = [10 20 30 40 50] is not a box"},
+		{`{"frame_ms": [0], "chosen_box": [10, 20, 30, 99999999]}`, "chosen_box = [10 20 30 99999999] is not a box"},
+		{`{"frame_ms": [0], "chosen_box": [0.5, 1, 2, 3]}`, "left_x.json"},
 	} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "left_x.json"), []byte(tc.json), 0o640))
 		_, _, err := ReadSavedClip(clip)
@@ -343,7 +351,7 @@ func TestVerifyClip(t *testing.T) {
 // is usable: frame times from 0 that never go back, a face's detail or 0
 // (unknown).
 func FuzzReadSavedClip(f *testing.F) {
-	for _, s := range []string{`{"frame_ms": [0, 66.7, 133.3], "chosen_detail": 0.0825}`, `{"chosen_face": [0.5, 0.5]}`, `{"frame_ms": []}`, `{}`, `null`, `{"chosen_detail": "x"}`, `[`} {
+	for _, s := range []string{`{"frame_ms": [0, 66.7, 133.3], "chosen_detail": 0.0825}`, `{"chosen_face": [0.5, 0.5]}`, `{"chosen_box": [1, 2, 3, 4]}`, `{"frame_ms": []}`, `{}`, `null`, `{"chosen_detail": "x"}`, `[`} {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
@@ -357,6 +365,8 @@ func FuzzReadSavedClip(f *testing.F) {
 		require.True(t, ok)
 		require.True(t, saved.ChosenDetail == 0 || KnownDetail(saved.ChosenDetail), "chosen detail %v", saved.ChosenDetail)
 		require.True(t, saved.ChosenFace == nil || saved.ChosenFace.Valid() == nil, "chosen face %v", saved.ChosenFace)
+		box := saved.ChosenBox
+		require.True(t, box == image.Rectangle{} || (box.Dx() > 0 && box.Dy() > 0 && box.In(image.Rect(-maxClipSide, -maxClipSide, maxClipSide+1, maxClipSide+1))), "chosen box %v", box)
 		for i, at := range saved.Times {
 			require.True(t, at >= 0 && (i == 0 || at >= saved.Times[i-1]), "times %v", saved.Times)
 		}

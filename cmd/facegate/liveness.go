@@ -136,8 +136,8 @@ func livenessDetector(fs *flag.FlagSet, detector, model string) (string, string)
 
 // checkClip runs one challenge over a clip whose first frame is where the
 // challenge was issued; a clip the daemon saved plays at its frames' real
-// times and judges its start against the face the capture chose
-// (audit.save_liveness_clips).
+// times, starts on the face the capture chose and judges its start against
+// it (audit.save_liveness_clips).
 func checkClip(ctx context.Context, an *capture.Analyzer, det, path string, dir liveness.Direction) (liveness.Result, error) {
 	an.Reset()
 	saved, timed, err := liveness.ReadSavedClip(path)
@@ -153,7 +153,12 @@ func checkClip(ctx context.Context, an *capture.Analyzer, det, path string, dir 
 		v.SetTimes(saved.Times)
 	}
 	cfg := liveness.Config{StartDetail: saved.ChosenDetail, StartFace: saved.ChosenFace}
-	return liveness.Check(ctx, cfg, liveness.ModeChallenge, dir, liveness.AnalyzerFinder{An: an, YuNet: det == capture.DetectorYuNet}, v)
+	yunet := det == capture.DetectorYuNet
+	var finder liveness.Finder = liveness.AnalyzerFinder{An: an, YuNet: yunet}
+	if !saved.ChosenBox.Empty() {
+		finder = liveness.GateFinder(an, yunet, saved.ChosenBox)
+	}
+	return liveness.Check(ctx, cfg, liveness.ModeChallenge, dir, finder, v)
 }
 
 // flagSet reports whether the flag was given on the command line.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -82,7 +83,8 @@ var clipTime = time.Now().UTC().Truncate(time.Second)
 
 // TestLivenessClipsAreSavedAndReplay: with audit.save_liveness_clips the
 // daemon's check leaves a clip and its verdict, and `facegate liveness`
-// on that clip gives the daemon's verdict again. A clip that cannot be
+// on that clip gives the daemon's verdict again, starting on the face the
+// daemon started from (the .json's chosen_box). A clip that cannot be
 // saved changes nothing in the verdict and is logged.
 func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
 	for _, tc := range []struct {
@@ -116,6 +118,21 @@ func TestLivenessClipsAreSavedAndReplay(t *testing.T) {
 			var out, errOut bytes.Buffer
 			code := run(context.Background(), []string{"liveness", "--video", clip, "--challenge", "left"}, nil, nil, &out, &errOut)
 			assert.Equal(t, exitOK, code, "replayed clip: %s %s", out.String(), errOut.String())
+			saved, ok, err := liveness.ReadSavedClip(clip)
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, req.Box, saved.ChosenBox, "the face the daemon's check started from")
+			// Had the capture chosen a corner with no face, the rerun
+			// starts there too, and finds no turn.
+			js := filepath.Join(dir, name+".json")
+			b, err := os.ReadFile(js)
+			require.NoError(t, err)
+			corner := regexp.MustCompile(`"chosen_box": \[[^]]*\]`).ReplaceAll(b, []byte(`"chosen_box": [0, 0, 60, 60]`))
+			require.NotEqual(t, b, corner)
+			require.NoError(t, os.WriteFile(js, corner, 0o640))
+			out.Reset()
+			code = run(context.Background(), []string{"liveness", "--json", "--video", clip, "--challenge", "left"}, nil, nil, &out, &errOut)
+			assert.Equal(t, exitNegative, code, "replayed from the corner: %s %s", out.String(), errOut.String())
 		})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
 	"log/slog"
 	"slices"
 	"sync"
@@ -89,9 +90,9 @@ func (c *clipSaver) close() {
 // record wraps src for one check; done finishes the clip with the check's
 // verdict (err: the check failed, the clip is dropped). Finishing reads
 // the clip back, so it runs after the verdict has gone to the kiosk.
-func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, cfg liveness.Config) (liveness.Frames, func(liveness.Result, error)) {
+func (c *clipSaver) record(src liveness.Frames, dir liveness.Direction, detector string, cfg liveness.Config, chosen image.Rectangle) (liveness.Frames, func(liveness.Result, error)) {
 	rec := liveness.NewClipRecorder(src, c.dir, c.fps, dir, c.now())
-	rec.ChosenDetail, rec.ChosenFace = cfg.StartDetail, cfg.StartFace
+	rec.ChosenDetail, rec.ChosenFace, rec.ChosenBox = cfg.StartDetail, cfg.StartFace, chosen
 	return rec, func(res liveness.Result, err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -156,7 +157,7 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 	var src liveness.Frames = &cameraFrames{src: l.frames}
 	if l.clips != nil && mode == liveness.ModeChallenge {
 		var done func(liveness.Result, error)
-		src, done = l.clips.record(src, dir, l.an.Detector(), cfg)
+		src, done = l.clips.record(src, dir, l.an.Detector(), cfg, req.Box)
 		defer func() { done(res, err) }()
 	}
 	finder := liveness.GateFinder(l.an, l.yunet, req.Box)
