@@ -448,8 +448,9 @@ func TestStartFace(t *testing.T) {
 		{"an empty box", capture.Analysis{Candidates: cand(image.Rectangle{}, small), Best: 0}, none, 1, nil},
 		{"near: the chosen face, not the best", capture.Analysis{Candidates: cand(inside, small), Best: 0}, small.Add(image.Pt(10, 5)), 1, nil},
 		{"near: the chosen face is cut, another is inside", capture.Analysis{Candidates: cand(cut, small), Best: 1}, image.Rect(60, 0, 500, 470), -1, ErrFaceCut},
-		{"near: nothing overlaps the chosen face", capture.Analysis{Candidates: cand(small), Best: 0}, inside, -1, nil},
-		{"near: a face barely overlapping is another", capture.Analysis{Candidates: cand(inside), Best: 0}, image.Rect(250, 250, 450, 470), -1, nil},
+		{"near: nothing overlaps the chosen face", capture.Analysis{Candidates: cand(small), Best: 0}, inside, -1, ErrFaceMoved},
+		{"near: a face barely overlapping is another", capture.Analysis{Candidates: cand(inside), Best: 0}, image.Rect(250, 250, 450, 470), -1, ErrFaceMoved},
+		{"near: no face at all", capture.Analysis{Best: -1}, inside, -1, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := startFace(tc.a, frame, tc.near)
@@ -475,8 +476,9 @@ func (f fixedFinder) Face(gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
 func (fixedFinder) Landmarks(gocv.Mat, image.Rectangle) (*Landmarks, error) { return nil, nil }
 
 // TestGateFinder: a gate's check starts on the face the detector finds
-// near the chosen one, else on the chosen box, unless the chosen face is
-// cut by the frame's edge or the box is out of the frame.
+// near the chosen one, else, when it finds none at all, on the chosen
+// box; not when the chosen face is cut by the frame's edge, faces are
+// found elsewhere only, or the box is out of the frame.
 func TestGateFinder(t *testing.T) {
 	frame := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
 	defer frame.Close()
@@ -494,6 +496,7 @@ func TestGateFinder(t *testing.T) {
 		{"the chosen box is out of the frame", fixedFinder{}, image.Rect(500, 300, 700, 520), image.Rectangle{}, false, nil},
 		{"no chosen box", fixedFinder{}, image.Rectangle{}, image.Rectangle{}, false, nil},
 		{"the chosen face is cut by the edge: no fallback", fixedFinder{err: ErrFaceCut}, chosen, image.Rectangle{}, false, ErrFaceCut},
+		{"faces found, none near it: no fallback", fixedFinder{err: ErrFaceMoved}, chosen, image.Rectangle{}, false, ErrFaceMoved},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, _, ok, err := chosenFinder{inner: tc.inner, chosen: tc.chosen}.Face(frame)
@@ -521,12 +524,14 @@ func (cutFinder) Landmarks(gocv.Mat, image.Rectangle) (*Landmarks, error) { retu
 func TestCheckOnACutFaceIsUnavailable(t *testing.T) {
 	frame := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
 	defer frame.Close()
-	r, err := Check(context.Background(), Config{}, ModeChallenge, Left, cutFinder{}, &MatFrames{Mats: []gocv.Mat{frame}, FPS: testFPS})
-	if err != nil {
-		t.Fatalf("a cut face is an unavailable check, not an error: %v", err)
-	}
-	if r.Live || !r.Unavailable() || !slices.Contains(r.Reasons, ReasonNoFace) {
-		t.Fatalf("result %+v, want no_face (unavailable)", r)
+	for name, finder := range map[string]Finder{"cut by the edge": cutFinder{}, "moved away": fixedFinder{err: ErrFaceMoved}} {
+		r, err := Check(context.Background(), Config{}, ModeChallenge, Left, finder, &MatFrames{Mats: []gocv.Mat{frame}, FPS: testFPS})
+		if err != nil {
+			t.Fatalf("%s: an unavailable check, not an error: %v", name, err)
+		}
+		if r.Live || !r.Unavailable() || !slices.Contains(r.Reasons, ReasonNoFace) {
+			t.Fatalf("%s: result %+v, want no_face (unavailable)", name, r)
+		}
 	}
 }
 

@@ -69,7 +69,7 @@ func check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 			var lm *Landmarks
 			var ok bool
 			box, lm, ok, err = finder.Face(frame)
-			if errors.Is(err, ErrFaceCut) {
+			if errors.Is(err, ErrFaceCut) || errors.Is(err, ErrFaceMoved) {
 				return Result{Method: mode, Reasons: []Reason{ReasonNoFace}, Cues: Cues{Frames: 1, OnsetMS: -1}}, nil
 			}
 			if err != nil {
@@ -112,8 +112,9 @@ func check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 // The face the check starts from: with Near set (the daemon sets the face
 // the capture chose, the one the FaceAuth call is about), the face found
 // overlapping Near most, so that the check never measures another person or
-// a picture beside the worker; none overlapping is no face, and one that is
-// cut by the frame's edge is ErrFaceCut. Without Near (a clip given to
+// a picture beside the worker; none found is no face, faces found but none
+// overlapping is ErrFaceMoved, and one that is cut by the frame's edge is
+// ErrFaceCut. Without Near (a clip given to
 // `facegate liveness`), the best acceptable face, else the largest, inside
 // the frame.
 type AnalyzerFinder struct {
@@ -125,6 +126,13 @@ type AnalyzerFinder struct {
 // ErrFaceCut: the chosen face reaches out of the frame, so the check cannot
 // run on it (Check reports it as no_face, an unavailable check).
 var ErrFaceCut = errors.New("liveness: the face is cut by the frame's edge")
+
+// ErrFaceMoved: faces are found, none where the chosen one was (the
+// person moved away between the choice and the challenge, or another
+// face is in view). Check reports it as no_face, an unavailable check:
+// starting on the chosen box would read whatever is there now as a
+// changed face, an attack counted towards the lockout.
+var ErrFaceMoved = errors.New("liveness: no face where the chosen one was")
 
 // Face implements Finder.
 func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
@@ -143,10 +151,12 @@ func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool,
 // GateFinder is the finder of a check at a gate: it starts on the face
 // the capture chose (chosen, the one the FaceAuth call is about), never
 // on another person or a picture beside it (AnalyzerFinder with Near),
-// and on the chosen box itself when the detector finds no face near it
+// and on the chosen box itself when the detector finds no face at all
 // (the face was chosen a moment before). A face found but cut by the
-// frame's edge (ErrFaceCut) is not replaced by the old box: the check is
-// unavailable. The daemon and the evaluation start their checks with it.
+// frame's edge (ErrFaceCut), or faces found none of which is near the
+// chosen one (ErrFaceMoved), are not replaced by the old box: the check
+// is unavailable. The daemon and the evaluation start their checks with
+// it.
 func GateFinder(an *capture.Analyzer, yunet bool, chosen image.Rectangle) Finder {
 	return chosenFinder{inner: AnalyzerFinder{An: an, YuNet: yunet, Near: chosen}, chosen: chosen}
 }
@@ -185,6 +195,9 @@ func startFace(a capture.Analysis, frame, near image.Rectangle) (int, error) {
 		}
 		if best >= 0 && !inside(a.Candidates[best].Face.Box, frame) {
 			return -1, ErrFaceCut
+		}
+		if best < 0 && len(a.Candidates) > 0 {
+			return -1, ErrFaceMoved
 		}
 		return best, nil
 	}
