@@ -508,12 +508,13 @@ func evaluateCapturedAttack(t *testing.T, c capturedClip, det string, finder Fin
 			lead, mats := all[:l], all[l:]
 			windows++
 			accepted := acceptedAtStart(t, an, mats[0])
-			// The capture chose its face in the frames before (0: none it
-			// accepts, the start is not judged).
-			cfg := chosenStart(t, an, lead, fps)
+			// The capture chose its face in the frames before, and the
+			// check starts on it as a gate's does (none: it accepts none,
+			// and the check starts on the best face, its start not judged).
+			chosen := chosenStart(t, an, lead, fps)
 			for _, dir := range []Direction{Left, Right} {
 				an.Reset()
-				r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
+				r, err := Check(context.Background(), chosen.cfg, ModeChallenge, dir, chosen.finder(finder), &MatFrames{Mats: mats, FPS: fps})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -800,18 +800,18 @@ func evaluateAttacks(t *testing.T, det string) {
 				for _, s := range seeds {
 					for _, dir := range []Direction{Left, Right} {
 						seed := int64(s*1000 + faceW + len(p.file))
-						cfg := Config{}
+						var start gateStart
 						if kind.held != nil {
-							cfg = heldStart(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, face, bg, dir))
+							start = heldStart(t, finder, kind.held(rand.New(rand.NewSource(seed)), pic, face, bg, dir))
 						}
 						rng := rand.New(rand.NewSource(seed))
 						render := kind.render(rng, pic, face, bg, dir)
 						if kind.throughCapture {
-							cfg = renderedCaptureStart(t, finder, render)
-							if cfg.StartDetail == 0 {
+							start = renderedCaptureStart(t, finder, render)
+							if start.none() {
 								again := kind.render(rand.New(rand.NewSource(seed)), pic, face, bg, dir)
-								cfg = laterCaptureStart(t, finder, again)
-								if cfg.StartDetail == 0 {
+								start = laterCaptureStart(t, finder, again)
+								if start.none() {
 									tl.noCapture++
 									continue
 								}
@@ -824,7 +824,7 @@ func evaluateAttacks(t *testing.T, det string) {
 							render(i, &mats[i])
 						}
 						finder.(AnalyzerFinder).An.Reset()
-						r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: attackFPS})
+						r, err := Check(context.Background(), start.cfg, ModeChallenge, dir, start.finder(finder), &MatFrames{Mats: mats, FPS: attackFPS})
 						for i := range mats {
 							mats[i].Close()
 						}
@@ -850,8 +850,8 @@ func evaluateAttacks(t *testing.T, det string) {
 	}
 }
 
-// heldStart is the configuration of a check that starts on the face in
-// frame 0 of draw, the picture held still for the capture: its detail
+// heldStart is the start (gateStart) of a check on the face in frame 0
+// of draw, the picture held still for the capture: its box, detail
 // (capture.FaceDetail) and texture (capture.FaceSignature), of the face a
 // check would start from there (the capture's best, else the largest);
 // none with no face. Taken even
@@ -859,7 +859,7 @@ func evaluateAttacks(t *testing.T, det string) {
 // the attacker holds still for the capture, which is what is emulated,
 // and a picture the capture refuses never reaches the challenge at a
 // gate anyway.
-func heldStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) Config {
+func heldStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) gateStart {
 	t.Helper()
 	m := gocv.NewMat()
 	defer m.Close()
@@ -872,9 +872,9 @@ func heldStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) Config {
 		t.Fatal(err)
 	}
 	if !ok {
-		return Config{}
+		return gateStart{}
 	}
-	return Config{StartDetail: nanZero(capture.FaceDetail(m, box)), StartFace: capture.FaceSignature(m, box)}
+	return gateStart{cfg: Config{StartDetail: nanZero(capture.FaceDetail(m, box)), StartFace: capture.FaceSignature(m, box)}, box: box}
 }
 
 // swapLead is lead, the frames before a challenge, with a print of the
@@ -1317,11 +1317,11 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 		// check runs a challenge over mats that follow the frames lead,
 		// where the capture chose its face.
 		check := func(lead, mats []gocv.Mat, dir Direction) Result {
-			cfg := chosenStart(t, an, lead, fps)
-			if cfg.StartDetail == 0 {
+			start := chosenStart(t, an, lead, fps)
+			if start.none() {
 				unchosen[det]++
 			}
-			r, err := Check(context.Background(), cfg, ModeChallenge, dir, finder, &MatFrames{Mats: mats, FPS: fps})
+			r, err := Check(context.Background(), start.cfg, ModeChallenge, dir, start.finder(finder), &MatFrames{Mats: mats, FPS: fps})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1391,13 +1391,13 @@ func evaluateRecording(t *testing.T, rec recording, events []turnEvent, fps floa
 				if swapped := swapLead(t, an, lead, fps, p); swapped == nil {
 					add(name, true, Result{}) // no capture
 				} else {
-					cfg := chosenStart(t, an, swapped, fps)
+					start := chosenStart(t, an, swapped, fps)
 					closeAll(swapped)
-					if cfg.StartDetail == 0 {
+					if start.none() {
 						add(name, true, Result{}) // no capture
 					} else {
 						an.Reset()
-						rs, err := Check(context.Background(), cfg, ModeChallenge, e.dir, finder, &MatFrames{Mats: mats, FPS: fps})
+						rs, err := Check(context.Background(), start.cfg, ModeChallenge, e.dir, start.finder(finder), &MatFrames{Mats: mats, FPS: fps})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -1465,7 +1465,7 @@ func TestThroughCaptureDrawsTheCaptureFirst(t *testing.T) {
 		defer m.Close()
 		m.CopyTo(dst)
 	}
-	if d := renderedCaptureStart(t, finder, blank).StartDetail; d != 0 {
+	if d := renderedCaptureStart(t, finder, blank).cfg.StartDetail; d != 0 {
 		t.Errorf("detail of a capture with no face = %v, want 0 (no challenge)", d)
 	}
 	want := []int{-10, -9, -8, -7, -6, -5, -4, -3, -2, -1}

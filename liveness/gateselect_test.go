@@ -3,6 +3,7 @@ package liveness
 import (
 	"context"
 	"errors"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -151,7 +152,7 @@ func (c *frameClock) After(time.Duration) <-chan time.Time { return c.timer }
 
 func (c *frameClock) fire() { c.once.Do(func() { close(c.timer) }) }
 
-// renderedCaptureStart is the configuration (chosenConfig) of the face a
+// renderedCaptureStart is the start (gateStart) after the face a
 // gate's selection takes when the picture is presented from the
 // captureLead before the prompt (frames -10 to -1 at attackFPS; a face
 // accepted only late in them gets a window cut at the prompt); none for
@@ -161,7 +162,7 @@ func (c *frameClock) fire() { c.once.Do(func() { close(c.timer) }) }
 // draw goes on from there, frame 0 is the next it draws. The challenge
 // still starts at frame 0, where at a gate the prompt would follow the
 // frame that stopped the selection (up to 9 frames earlier).
-func renderedCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) Config {
+func renderedCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) gateStart {
 	t.Helper()
 	lead := leadFrames(attackFPS, math.MaxInt)
 	sel, _, next, _ := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead, 0, -1, attackFPS)
@@ -170,10 +171,10 @@ func renderedCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)
 	for i := next; i < 0; i++ {
 		draw(i, &skipped)
 	}
-	return chosenConfig(sel)
+	return chosenAt(sel)
 }
 
-// laterCaptureStart is the configuration (chosenConfig) of the face
+// laterCaptureStart is the start (gateStart) after the face
 // taken by a gate that found none in the captureLead before the prompt
 // and went on looking, up to faceTimeout for a first face; none for none. draw is a fresh closure of
 // the kind's draws; the selection reads it from frame -170 (11.3 s
@@ -182,31 +183,55 @@ func renderedCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)
 // from frame -10 on (its shake or wobble does not depend on the time),
 // so the face taken is one of the same motion, further from the prompt
 // (and past the hand tremor's first frames).
-func laterCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) Config {
+func laterCaptureStart(t *testing.T, finder Finder, draw func(int, *gocv.Mat)) gateStart {
 	t.Helper()
 	lead := leadFrames(attackFPS, math.MaxInt)
 	timeout := int(math.Round(faceTimeout.Seconds() * attackFPS))
 	sel, _, _, _ := gateSelection(t, finder.(AnalyzerFinder).An, draw, -lead-timeout-lead, -lead, timeout, attackFPS)
-	return chosenConfig(sel)
+	return chosenAt(sel)
 }
 
-// chosenStart is the configuration of the challenge that follows frames
-// (at fps, the frames just before it) at a gate: the detail and texture
-// of the face a gate's selection takes from them (chosenConfig); none
+// chosenStart is the start (gateStart) of the challenge that follows
+// frames (at fps, the frames just before it) at a gate: after the face a
+// gate's selection takes from them; none
 // when no face is acceptable (the gate would not have started a challenge
 // there, and the start is not judged).
-func chosenStart(t *testing.T, an *capture.Analyzer, frames []gocv.Mat, fps float64) Config {
+func chosenStart(t *testing.T, an *capture.Analyzer, frames []gocv.Mat, fps float64) gateStart {
 	t.Helper()
 	draw := func(i int, dst *gocv.Mat) { frames[i].CopyTo(dst) }
 	sel, _, _, _ := gateSelection(t, an, draw, 0, len(frames), -1, fps)
-	return chosenConfig(sel)
+	return chosenAt(sel)
 }
 
-// chosenConfig is what the daemon gives the check of the face the
-// selection chose: its detail (Config.StartDetail, 0 when it took none)
-// and its texture (Config.StartFace, nil when none).
-func chosenConfig(sel capture.Selection) Config {
-	return Config{StartDetail: sel.Detail, StartFace: sel.Signature}
+// gateStart is how a gate starts the challenge that follows its
+// selection: the configuration the daemon gives the check of the chosen
+// face (its detail, Config.StartDetail, and texture, Config.StartFace)
+// and the chosen box the check starts from (GateFinder). Zero when the
+// selection took none: a gate would not start a challenge there; the
+// evaluation starts one on the best face of the first frame, and the
+// start is not judged.
+type gateStart struct {
+	cfg Config
+	box image.Rectangle
+}
+
+// chosenAt is the start after the selection sel.
+func chosenAt(sel capture.Selection) gateStart {
+	return gateStart{cfg: Config{StartDetail: sel.Detail, StartFace: sel.Signature}, box: sel.Face}
+}
+
+// none: no face was chosen.
+func (g gateStart) none() bool { return g.cfg.StartDetail == 0 }
+
+// finder is what the check starts with: finder (an AnalyzerFinder)
+// looking for the chosen face as the daemon does, or finder itself when
+// none was chosen.
+func (g gateStart) finder(finder Finder) Finder {
+	if g.box.Empty() {
+		return finder
+	}
+	af := finder.(AnalyzerFinder)
+	return GateFinder(af.An, af.YuNet, g.box)
 }
 
 // TestGateSelectionReadsFramesAsAGate: the evaluation's gate selection
@@ -300,8 +325,9 @@ func TestThroughCaptureDrawsTheFramesTheSelectorSkipped(t *testing.T) {
 		img.CopyTo(dst)
 	}
 	start := renderedCaptureStart(t, AnalyzerFinder{An: an}, draw)
-	assert.Greater(t, start.StartDetail, 0.0, "detail of the face taken")
-	assert.NoError(t, start.StartFace.Valid(), "texture of the face taken")
+	assert.Greater(t, start.cfg.StartDetail, 0.0, "detail of the face taken")
+	assert.NoError(t, start.cfg.StartFace.Valid(), "texture of the face taken")
+	assert.False(t, start.box.Empty(), "the box of the face taken")
 	assert.Equal(t, []int{-10, -9, -8, -7, -6, -5, -4, -3, -2, -1}, drawn)
 }
 
