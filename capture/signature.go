@@ -138,7 +138,7 @@ func (s *integral) areaAverage(box image.Rectangle, n int) []uint8 {
 			corner[i*(n+1)+j] = left + fx[j]*(right-left)
 		}
 	}
-	round := areaRounding(box.Dx()%n == 0 && box.Dy()%n == 0, sx*sy)
+	round := areaRounding(box.Dx()%n == 0 && box.Dy()%n == 0, sx, sy)
 	out := make([]uint8, n*n)
 	for i := range n {
 		for j := range n {
@@ -149,14 +149,15 @@ func (s *integral) areaAverage(box image.Rectangle, n int) []uint8 {
 	return out
 }
 
-// areaRounding turns a pixel's sum over area source pixels into their
-// rounded mean as OpenCV 4.6 does: a whole scale of 2 half up, another
-// whole scale as a float32 product rounded half to even, a fractional
-// scale (float weights, no exact halves) to the nearest.
-func areaRounding(whole bool, area float64) func(sum float64) uint8 {
+// areaRounding turns a pixel's sum over its sx×sy source pixels into
+// their rounded mean as OpenCV 4.6 does: a whole scale of 2 both ways
+// half up, another whole scale as a float32 product rounded half to even,
+// a fractional scale (float weights, no exact halves) to the nearest.
+func areaRounding(whole bool, sx, sy float64) func(sum float64) uint8 {
 	clamp := func(v float64) uint8 { return uint8(min(max(v, 0), 255)) }
+	area := sx * sy
 	switch {
-	case whole && area == 4:
+	case whole && sx == 2 && sy == 2:
 		return func(sum float64) uint8 { return clamp(math.Floor((math.Round(sum) + 2) / 4)) }
 	case whole:
 		inv := float32(1 / area)

@@ -175,7 +175,7 @@ func TestAreaAverageIsOpenCVs(t *testing.T) {
 	require.NoError(t, err)
 	sums := newIntegral(px, grey.Cols(), grey.Rows())
 	var boxes []image.Rectangle
-	for _, size := range []image.Point{{64, 64}, {65, 71}, {128, 128}, {240, 240}, {384, 498}, {199, 233}, {640, 640}, {1280, 720}} {
+	for _, size := range []image.Point{{64, 64}, {65, 71}, {64, 256}, {128, 128}, {240, 240}, {384, 498}, {199, 233}, {640, 640}, {1280, 720}} {
 		boxes = append(boxes, image.Rectangle{Max: size}.Add(image.Pt((1280-size.X)/2+1, (720-size.Y)/2)).Intersect(image.Rect(0, 0, 1280, 720)))
 	}
 	r := rand.New(rand.NewPCG(5, 6))
