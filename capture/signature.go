@@ -29,7 +29,7 @@ func FaceSignature(frame gocv.Mat, box image.Rectangle) Signature {
 // around its first face. A face at least signatureSize px a side is
 // scaled down by its area average read from the union's integral image,
 // the same average OpenCV's INTER_AREA takes (within a grey level's
-// rounding, TestAreaAverageIsOpenCVs) at a fifth of the cost; a smaller
+// rounding, TestAreaAverageIsOpenCVs) at a third of the cost; a smaller
 // one is scaled up by OpenCV, as INTER_AREA does it.
 func FaceSignatures(frame gocv.Mat, boxes []image.Rectangle) []Signature {
 	sigs := make([]Signature, len(boxes))
