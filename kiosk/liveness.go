@@ -358,7 +358,14 @@ func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (l
 		p.fails = map[string][]time.Time{}
 	}
 	key := lockoutKey(id)
-	ts := append(p.recent(key, now, lockoutHorizon(per)), now)
+	ts := p.store(key, append(p.recent(key, now, lockoutHorizon(per)), now), now, per)
+	return lockedBy(ts, now, max, per), p.save()
+}
+
+// store keeps ts (oldest first) as key's failures, trimmed to the newest
+// maxLockoutTimes, and bounds the memory; it returns what it kept (called
+// with mu held).
+func (p *padState) store(key string, ts []time.Time, now time.Time, per time.Duration) []time.Time {
 	if len(ts) > maxLockoutTimes {
 		ts = ts[len(ts)-maxLockoutTimes:]
 	}
@@ -369,7 +376,7 @@ func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (l
 		}
 		p.bound()
 	}
-	return lockedBy(ts, now, max, per), p.save()
+	return ts
 }
 
 // bound forgets the identities whose newest failure is oldest until at

@@ -125,6 +125,10 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 		// Fail safe: no relay held for a remote evacuation; local ones still.
 		w.log.Error("trusted evacuations not read: only evacuations started from now on hold the relay", "path", w.trustPath, "err", err)
 	}
+	if cfg.MQTT.SubmissionID == string(record.PrivacyOmit) && cfg.Policy.Liveness != "off" {
+		w.log.Warn("this gate's liveness failures count towards no other gate's lockout: its events carry no submission id",
+			"key", "mqtt.submission_id", "value", cfg.MQTT.SubmissionID)
+	}
 	p.Subscribe(w.onChange)
 	return w, nil
 }
@@ -656,9 +660,14 @@ func (w *siteWire) publishEvacuation(e mqtt.Evacuation) {
 }
 
 // SiteEvent implements mqtt.SiteHandler.
+// A peer's liveness failure also counts towards this gate's lockout (the
+// lockout is site-wide).
 func (w *siteWire) SiteEvent(ev record.Event) {
 	if _, err := w.presence.ApplyEvent(ev); err != nil {
 		w.log.Warn("site event not applied", "gate", ev.Gate, "event_id", ev.EventID, "err", err)
+	}
+	if k := w.kiosk(); k != nil {
+		k.PeerEvent(ev)
 	}
 }
 

@@ -1,0 +1,109 @@
+package kiosk
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/facegate/facegate/record"
+)
+
+// The site-wide lockout: with zones on, every gate hears every gate's
+// decision events (cmd/facegate forwards them here), and a liveness failure
+// at another gate counts towards this gate's lockout of the same identity.
+// An attacker then gets policy.liveness_lockout.max tries at the site, not
+// that many at each of its gates.
+
+// maxPeerFailureAhead is how far ahead of this gate's clock a peer's
+// failure may be stamped and still count (the site's MaxFuture): a
+// failure stamped further ahead would lock its identity until that time.
+const maxPeerFailureAhead = 5 * time.Minute
+
+// PeerEvent takes a decision event of another gate of the site and counts
+// it towards the lockout when it is a liveness failure that gate counted
+// (liveness_failed or liveness_no_turn, not in shadow mode) of an
+// identity it published (plain or hashed; mqtt.submission_id: omit
+// publishes none). It reports whether the failure was added: this gate's
+// own events, other events, a failure already counted (QoS 1 delivers at
+// least once) and one older than the memory's horizon add nothing. An
+// added failure is saved before PeerEvent returns; a save error is logged
+// and alerted as state_dir, as for this gate's own failures.
+//
+// A failure that brings an identity to the lockout here raises no alert:
+// the gate where the failure happened raises it when its own memory
+// locks the identity.
+func (k *Kiosk) PeerEvent(ev record.Event) bool {
+	if ev.Gate == k.gate && ev.Site == k.site {
+		return false // counted when it was decided
+	}
+	key, ok := peerFailureKey(ev)
+	if !ok {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339Nano, ev.TS)
+	now := k.now()
+	if err != nil {
+		return false
+	}
+	if at.Sub(now) > maxPeerFailureAhead {
+		k.log.Warn("liveness failure of another gate stamped ahead of this gate's clock: not counted towards the lockout",
+			"gate", ev.Gate, "event_id", ev.EventID, "ts", ev.TS, "ahead", at.Sub(now).Round(time.Second))
+		return false
+	}
+	p := k.settings().policy.LivenessLockout
+	added, lockedOut, err := k.pad.peer(key, at, now, p.Max, p.Per)
+	if err != nil {
+		k.log.Error("liveness lockout memory not saved", "err", err)
+		k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
+	}
+	if added {
+		k.log.Info("liveness failure at another gate counted towards the lockout",
+			"gate", ev.Gate, "event_id", ev.EventID, "user_id", ev.UserID, "locked_out", lockedOut)
+	}
+	return added
+}
+
+// peerFailureKey is the lockout key of a peer's event when the event is a
+// counted liveness failure with an identity.
+func peerFailureKey(ev record.Event) (string, bool) {
+	l := ev.Liveness
+	if ev.Decision != record.DecisionDenied || l == nil || l.Shadow || l.Live ||
+		!slices.ContainsFunc(ev.Reason, func(r string) bool { return r == ReasonLivenessFailed || r == ReasonLivenessNoTurn }) {
+		return "", false
+	}
+	id := ev.SubmissionID
+	if h, hashed := strings.CutPrefix(id, "sha256:"); hashed {
+		// privacy: hash publishes the very hash lockoutKey makes.
+		h = strings.ToLower(h)
+		return h, validPassbackKey(h)
+	}
+	if id == "" {
+		return "", false
+	}
+	return lockoutKey(id), true
+}
+
+// peer adds a failure another gate counted at at, unless it is already
+// there (the same time: a delivery again) or older than the memory's
+// horizon, and reports whether it was added and whether the identity is
+// locked out at now with it. An added failure is saved.
+func (p *padState) peer(key string, at, now time.Time, max int, per time.Duration) (added, lockedOut bool, err error) {
+	if max <= 0 {
+		return false, false, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fails == nil {
+		p.fails = map[string][]time.Time{}
+	}
+	horizon := lockoutHorizon(per)
+	ts := p.recent(key, now, horizon)
+	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) {
+		return false, lockedBy(ts, now, max, per), nil
+	}
+	ts = append(ts, at)
+	// Peers' failures arrive in any order; store keeps the newest.
+	slices.SortFunc(ts, time.Time.Compare)
+	ts = p.store(key, ts, now, per)
+	return true, lockedBy(ts, now, max, per), p.save()
+}

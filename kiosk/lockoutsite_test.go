@@ -1,0 +1,173 @@
+//go:build go1.25
+
+package kiosk
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/facegate/facegate/record"
+)
+
+// peerFailures runs n photo failures of id at a gate named gate that
+// publishes submission ids as privacy says, and returns its events.
+func peerFailures(t *testing.T, gate string, privacy record.Privacy, id Identity, n int) []record.Event {
+	t.Helper()
+	cfg := lockoutConfig(t)
+	cfg.Gate, cfg.Privacy = gate, privacy
+	cfg.Policy.LivenessLockout.Max = 100 // this gate alone never locks
+	r := livenessRig(t, cfg, &fakeLiveness{res: padFail, delay: time.Second})
+	stop := r.start(t)
+	defer stop()
+	for i := 1; i <= n; i++ {
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+		r.identify(t, id, i)
+	}
+	return r.events()
+}
+
+// TestLivenessLockoutIsSiteWide: two photo failures at another gate (its
+// events, as the site's MQTT brings them, once of them twice) and one at
+// this gate lock the identity out here: this gate raises the lockout
+// alert on its own failure, and the next try is refused without a check.
+// Each gate alone saw fewer than max.
+func TestLivenessLockoutIsSiteWide(t *testing.T) {
+	for _, privacy := range []record.Privacy{record.PrivacyPlain, record.PrivacyHash} {
+		t.Run(string(privacy), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				east := peerFailures(t, "east", privacy, worker, 2)
+				require.Len(t, east, 2)
+				for _, ev := range east {
+					require.Equal(t, []string{ReasonLivenessFailed}, ev.Reason)
+				}
+
+				cfg := lockoutConfig(t)
+				lc := &fakeLiveness{res: padFail, delay: time.Second}
+				r := livenessRig(t, cfg, lc)
+				stop := r.start(t)
+				defer stop()
+				require.True(t, r.k.PeerEvent(east[0]), "east's first failure")
+				require.False(t, r.k.PeerEvent(east[0]), "the same event delivered again")
+				m := readLockout(t, lockoutPath(cfg))
+				require.Len(t, m[lockoutKey(worker.SubmissionID)], 1, "the peer's failure is saved at once: %v", m)
+				require.True(t, r.k.PeerEvent(east[1]), "east's second failure")
+
+				r.identify(t, worker, 1)
+				require.Equal(t, []string{ReasonLivenessFailed}, r.events()[0].Reason)
+				require.Equal(t, 1, countAlerts(r, AlertLivenessLockout), "this gate's failure made the count")
+				require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+				r.identify(t, worker, 2)
+				require.Equal(t, []string{ReasonLivenessLocked}, r.events()[1].Reason)
+				require.Len(t, lc.reqs, 1, "a locked identity is refused without a check")
+				require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 3)
+			})
+		})
+	}
+}
+
+// TestPeerEventCountsOnlyPeersFailures: what a peer's event adds to the
+// lockout, one change at a time from a real failure event of gate east.
+func TestPeerEventCountsOnlyPeersFailures(t *testing.T) {
+	// In a synctest bubble the clock starts at the same instant each time.
+	ts := func(d time.Duration) string { return time.Now().Add(d).UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+	tests := []struct {
+		name   string
+		change func(ev *record.Event)
+		counts bool
+	}{
+		{"a failure of another gate", func(*record.Event) {}, true},
+		{"a wrong answer (no turn)", func(ev *record.Event) { ev.Reason = []string{ReasonLivenessNoTurn} }, true},
+		{"a plain id", func(ev *record.Event) { ev.SubmissionID = worker.SubmissionID }, true},
+		{"a hash in capitals", func(ev *record.Event) { ev.SubmissionID = "sha256:" + strings.ToUpper(lockoutKey(worker.SubmissionID)) }, true},
+		{"stamped 4 min ahead", func(ev *record.Event) { ev.TS = ts(4 * time.Minute) }, true},
+		{"stamped 19 min ago (twice per is remembered)", func(ev *record.Event) { ev.TS = ts(-19 * time.Minute) }, true},
+		{"this gate's own event", func(ev *record.Event) { ev.Gate = "gate"; ev.Site = "site" }, false},
+		{"a gate of the same name at another site", func(ev *record.Event) { ev.Gate = "gate"; ev.Site = "other" }, true},
+		{"no id (mqtt.submission_id: omit)", func(ev *record.Event) { ev.SubmissionID = "" }, false},
+		{"a hash that is not one", func(ev *record.Event) { ev.SubmissionID = "sha256:beef" }, false},
+		{"the check could not run", func(ev *record.Event) { ev.Reason = []string{ReasonLivenessUnavailable} }, false},
+		{"already locked (no check ran)", func(ev *record.Event) { ev.Reason = []string{ReasonLivenessLocked}; ev.Liveness = nil }, false},
+		{"a shadow trial's refusal", func(ev *record.Event) { ev.Liveness.Shadow = true }, false},
+		{"live", func(ev *record.Event) { ev.Liveness.Live = true }, false},
+		{"granted", func(ev *record.Event) { ev.Decision = record.DecisionGranted }, false},
+		{"no liveness", func(ev *record.Event) { ev.Liveness = nil }, false},
+		{"a bad timestamp", func(ev *record.Event) { ev.TS = "yesterday" }, false},
+		{"stamped 6 min ahead", func(ev *record.Event) { ev.TS = ts(6 * time.Minute) }, false},
+		{"stamped 20 min ago", func(ev *record.Event) { ev.TS = ts(-20 * time.Minute) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ev := peerFailures(t, "east", record.PrivacyHash, worker, 1)[0]
+				require.True(t, strings.HasPrefix(ev.SubmissionID, "sha256:"))
+				tc.change(&ev)
+				r := livenessRig(t, lockoutConfig(t), &fakeLiveness{res: padFail})
+				require.Equal(t, tc.counts, r.k.PeerEvent(ev))
+				want := 0
+				if tc.counts {
+					want = 1
+				}
+				require.Len(t, r.k.pad.fails[lockoutKey(worker.SubmissionID)], want)
+			})
+		})
+	}
+}
+
+// TestPadStatePeerKeepsTheNewest: peers' failures arrive in any order;
+// the memory stays sorted and, past maxLockoutTimes, keeps the newest.
+func TestPadStatePeerKeepsTheNewest(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	const per = 10 * time.Minute
+	var p padState
+	key := lockoutKey("sub-1")
+	for i := maxLockoutTimes; i >= 0; i-- { // newest first
+		added, _, err := p.peer(key, t0.Add(time.Duration(i)*time.Second), t0.Add(5*time.Minute), 3, per)
+		require.NoError(t, err)
+		require.True(t, added)
+	}
+	got := p.fails[key]
+	require.Len(t, got, maxLockoutTimes)
+	require.True(t, slices.IsSortedFunc(got, time.Time.Compare))
+	require.True(t, got[0].Equal(t0.Add(time.Second)), "the oldest was dropped, got %v first", got[0])
+	added, _, _ := p.peer(key, t0, t0.Add(5*time.Minute), 0, per)
+	require.False(t, added, "max 0 (the lockout off) counts nothing")
+}
+
+// FuzzPeerFailureKey: whatever a peer's event holds, a counted failure has
+// a lowercase sha256 key, the one this gate's own failure of the same id
+// makes, and its time counts once.
+func FuzzPeerFailureKey(f *testing.F) {
+	f.Add("sub-1", ReasonLivenessFailed, "2026-12-06T08:00:00.000Z")
+	f.Add("sha256:"+strings.ToUpper(lockoutKey("sub-1")), ReasonLivenessNoTurn, "2026-12-06T07:55:00Z")
+	f.Add("sha256:", ReasonLivenessFailed, "2026-12-06T08:04:59.999+00:00")
+	f.Fuzz(func(t *testing.T, id, reason, ts string) {
+		ev := record.Event{Decision: record.DecisionDenied, Reason: []string{reason}, SubmissionID: id, TS: ts,
+			Liveness: &record.Liveness{Method: LivenessChallenge}}
+		key, ok := peerFailureKey(ev)
+		if !ok {
+			return
+		}
+		if !validPassbackKey(key) || key != strings.ToLower(key) {
+			t.Fatalf("id %q: key %q", id, key)
+		}
+		if !strings.HasPrefix(id, "sha256:") && key != lockoutKey(id) {
+			t.Fatalf("id %q: key %q, this gate's own failure would be %q", id, key, lockoutKey(id))
+		}
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			return
+		}
+		var p padState
+		now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+		first, _, _ := p.peer(key, at, now, 3, 10*time.Minute)
+		again, _, _ := p.peer(key, at, now, 3, 10*time.Minute)
+		if again || len(p.fails[key]) > 1 || first != (len(p.fails[key]) == 1) {
+			t.Fatalf("ts %q: first %v again %v, kept %v", ts, first, again, p.fails[key])
+		}
+	})
+}
