@@ -330,6 +330,9 @@ func TestPageFitsEveryScreen(t *testing.T) {
 	granted.Decision, granted.Name = record.DecisionGranted, "Ana Díaz"
 	denied := st(StateDenied, "Your badge is not registered — see the site office")
 	denied.Decision = record.DecisionDenied
+	// The longest coaching message (57 characters).
+	stayInView := st(StateDenied, msgStayInView)
+	stayInView.Decision = record.DecisionDenied
 	failed := st(StateCooldown, "Camera unavailable — see the site office")
 	failed.Decision = record.DecisionError
 	// The longest display name a roster takes (maxNameLen, 64 characters).
@@ -361,6 +364,7 @@ func TestPageFitsEveryScreen(t *testing.T) {
 		{"granted-long-name", grantedLong, false, "Welcome", "health: ok"},
 		{"granted", granted, false, "Welcome", "health: ok"},
 		{"denied", denied, false, denied.Message, "health: ok"},
+		{"denied-longest", stayInView, false, msgStayInView, "health: ok"},
 		{"error", failed, false, failed.Message, "health: ok"},
 		{"stopped", st(StateStopped, msgStopped), false, msgStopped, "out of service"},
 		{"offline", st(StateIdle, msgIdle), true, "Gate offline", "offline"},

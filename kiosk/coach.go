@@ -52,8 +52,11 @@ const (
 	// msgHoldStill: the challenge began on a face much blurrier than the
 	// one chosen (liveness reason blurred_start): the worker moved early.
 	msgHoldStill = "Hold still, then turn your head as shown"
-	msgCooldown  = "Please wait"
-	msgStopped   = "Gate closed — out of service"
+	// msgStayInView: the chosen face was not where the challenge began
+	// (liveness reason no_face): the worker stepped aside early.
+	msgStayInView = "Stay in front of the camera, then turn your head as shown"
+	msgCooldown   = "Please wait"
+	msgStopped    = "Gate closed — out of service"
 )
 
 // captureCoaching is the capture section of coaching: one message for each

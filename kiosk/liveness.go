@@ -57,7 +57,7 @@ type LivenessRequest struct {
 // LivenessResult is a check's verdict.
 type LivenessResult struct {
 	// Live is a pass only with no Reasons, a Score of at least 0.5, not
-	// NoTurn or MovedEarly, and Method the mode asked for: the kiosk
+	// NoTurn, MovedEarly or FaceAway, and Method the mode asked for: the kiosk
 	// counts any other live verdict as the checker's error (denied).
 	Live bool
 	// Score is 0..1, higher = more likely a live person.
@@ -75,6 +75,10 @@ type LivenessResult struct {
 	// a face much blurrier than the chosen one (the worker moved before
 	// the prompt).
 	MovedEarly bool
+	// FaceAway: the check could not run because the chosen face was not
+	// where the challenge began (the worker stepped aside, or out of the
+	// picture, before the prompt).
+	FaceAway bool
 	// Yaw is the largest turn the asked way before the check decided
 	// (face widths, the check's cue) when a challenge ran and measured
 	// one, nil otherwise; Landmarks: YuNet's landmarks measured it.
@@ -615,8 +619,11 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	switch verdict {
 	case livenessUnavailable:
 		o = denied(ReasonLivenessUnavailable)
-		if pad.r.MovedEarly {
+		switch {
+		case pad.r.MovedEarly:
 			o.message = msgHoldStill
+		case pad.r.FaceAway:
+			o.message = msgStayInView
 		}
 	case livenessFailed:
 		o = denied(ReasonLivenessFailed)
@@ -646,10 +653,11 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 }
 
 // consistentPass reports whether a result that says live says nothing
-// else against it: no reason, not NoTurn or MovedEarly, a score of at
-// least 0.5 (the liveness package's pass mark) and the method asked.
+// else against it: no reason, not NoTurn, MovedEarly or FaceAway, a
+// score of at least 0.5 (the liveness package's pass mark) and the method
+// asked.
 func consistentPass(r LivenessResult, asked string) bool {
-	return len(r.Reasons) == 0 && !r.NoTurn && !r.MovedEarly && r.Score >= 0.5 && r.Method == asked
+	return len(r.Reasons) == 0 && !r.NoTurn && !r.MovedEarly && !r.FaceAway && r.Score >= 0.5 && r.Method == asked
 }
 
 // stillFresh denies a grant whose frame is older than policy.max_age now

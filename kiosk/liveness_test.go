@@ -96,6 +96,8 @@ func TestLivenessDecisions(t *testing.T) {
 			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
 		{"a blurred start asks the worker to hold still", LivenessResult{Method: "challenge", Reasons: []string{"blurred_start"}, Unavailable: true, MovedEarly: true}, nil, approved(),
 			"denied", ReasonLivenessUnavailable, "Hold still, then turn your head as shown", 0},
+		{"a face gone from where it was chosen asks the worker to stay in view", LivenessResult{Method: "challenge", Reasons: []string{"no_face"}, Unavailable: true, FaceAway: true}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Stay in front of the camera, then turn your head as shown", 0},
 		{"checker error denies", LivenessResult{}, errLivenessUnavailable, approved(), "denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
 		{"live but rejected by the API stays rejected", livePass, nil, rejected(faceauth.FailFaceCompare), "denied", "", "", 0},
 		// An unknown score is no pass (and NaN could not be recorded).
@@ -111,6 +113,8 @@ func TestLivenessDecisions(t *testing.T) {
 			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
 		{"live with no turn denies", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}, NoTurn: true}, nil, approved(),
 			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
+		{"live with the face away denies", LivenessResult{Live: true, Score: 0.9, Method: "challenge", Reasons: []string{}, FaceAway: true}, nil, approved(),
+			"denied", ReasonLivenessUnavailable, "Stay in front of the camera, then turn your head as shown", 0},
 		{"a passive pass for a challenge denies", LivenessResult{Live: true, Score: 0.9, Method: "passive", Reasons: []string{}}, nil, approved(),
 			"denied", ReasonLivenessUnavailable, "Please turn your head as shown", 0},
 	}

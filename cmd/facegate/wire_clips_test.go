@@ -292,3 +292,36 @@ func TestDaemonCheckJudgesItsStart(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonCheckOnAFaceThatMovedCoaches: the capture chose a face where
+// the camera now shows none, and a face elsewhere (the worker stepped aside
+// before the prompt): the check cannot run (no_face), is not counted as an
+// attack, and the kiosk asks the worker to stay in front of the camera.
+func TestDaemonCheckOnAFaceThatMovedCoaches(t *testing.T) {
+	img, face := demoWorkerFace(t)
+	defer img.Close()
+	cam := &turningCamera{start: time.Now()}
+	for range 20 {
+		cam.frames = append(cam.frames, img.Clone())
+	}
+	t.Cleanup(func() {
+		for _, f := range cam.frames {
+			f.Close()
+		}
+	})
+	// The chosen box: an empty corner, clear of the face the detector finds.
+	box := image.Rect(0, 0, 80, 80)
+	require.False(t, box.Overlaps(face))
+	req := kiosk.LivenessRequest{Mode: "challenge", Challenge: "left", Box: box, Frame: image.Pt(img.Cols(), img.Rows())}
+	l := clipChecker(t, cam, t.TempDir(), io.Discard)
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := l.CheckLiveness(ctx, req)
+	require.NoError(t, err)
+	assert.False(t, res.Live)
+	assert.True(t, res.Unavailable, "a check that could not run, not an attack")
+	assert.Equal(t, []string{"no_face"}, res.Reasons)
+	assert.True(t, res.FaceAway, "the kiosk asks the worker to stay in view")
+	assert.False(t, res.MovedEarly || res.NoTurn)
+}

@@ -181,6 +181,7 @@ func (l *livenessChecker) CheckLiveness(ctx context.Context, req kiosk.LivenessR
 	}
 	out.NoTurn = noTurn
 	out.MovedEarly = slices.Contains(res.Reasons, liveness.ReasonBlurredStart)
+	out.FaceAway = slices.Contains(res.Reasons, liveness.ReasonNoFace)
 	if res.Method == liveness.ModeChallenge && !res.Unavailable() && res.Cues.YawFrames > 0 {
 		yaw := res.Cues.Yaw
 		out.Yaw, out.Landmarks = &yaw, res.Cues.Landmarks
