@@ -57,6 +57,7 @@ func (k *Kiosk) PeerEvent(ev record.Event) bool {
 		k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
 	}
 	if added {
+		k.metrics.livenessPeers.Inc()
 		k.log.Info("liveness failure at another gate counted towards the lockout",
 			"gate", ev.Gate, "event_id", ev.EventID, "user_id", ev.UserID, "locked_out", lockedOut)
 	}

@@ -65,6 +65,7 @@ func TestLivenessLockoutIsSiteWide(t *testing.T) {
 				require.Equal(t, []string{ReasonLivenessLocked}, r.events()[1].Reason)
 				require.Len(t, lc.reqs, 1, "a locked identity is refused without a check")
 				require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 3)
+				require.Contains(t, scrape(t, r.k), "facegate_liveness_site_failures_total 2\n")
 			})
 		})
 	}

@@ -27,6 +27,7 @@ type metrics struct {
 	liveness        *prometheus.CounterVec
 	livenessShadow  *prometheus.CounterVec
 	livenessTurn    *prometheus.HistogramVec
+	livenessPeers   prometheus.Counter
 	relayPulses     prometheus.Counter
 	relayFailures   prometheus.Counter
 	auditFailures   prometheus.Counter
@@ -106,6 +107,10 @@ func newMetrics(k *Kiosk) *metrics {
 			// refused real turns (below 0.07).
 			Buckets: []float64{0.01, 0.02, 0.035, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3},
 		}, []string{"measure", "mode"}),
+		livenessPeers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "facegate_liveness_site_failures_total",
+			Help: "Liveness failures at other gates of the site counted towards this gate's lockout (zones on).",
+		}),
 		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
 		}),
@@ -142,7 +147,7 @@ func newMetrics(k *Kiosk) *metrics {
 	}
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.decisions, m.reasons, m.failCodes, m.apiErrors, m.identifications, m.alerts,
-		m.timeToDecision, m.apiLatency, m.liveness, m.livenessShadow, m.livenessTurn, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
+		m.timeToDecision, m.apiLatency, m.liveness, m.livenessShadow, m.livenessTurn, m.livenessPeers, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
 		m.stateGauge, m.checks, m.healthy, m.detection, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {
