@@ -1,17 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/mosquittotest"
 	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/mqtt"
 	"github.com/facegate/facegate/record"
 )
 
@@ -46,15 +53,7 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 			Liveness: &record.Liveness{Method: "challenge", Score: 0.1, Reasons: []string{"planar_motion"}},
 		})
 	}
-	lockoutFile := filepath.Join(filepath.Dir(r.cfgPath), "state", "kiosk", "liveness-lockout.json")
-	saved := func() int {
-		var f struct{ Failures map[string][]time.Time }
-		b, err := os.ReadFile(lockoutFile)
-		if err != nil || json.Unmarshal(b, &f) != nil {
-			return 0
-		}
-		return len(f.Failures[strings.TrimPrefix(record.PrivacyHash.Apply("sub-worker-1"), "sha256:")])
-	}
+	saved := func() int { return savedFailures(filepath.Join(filepath.Dir(r.cfgPath), "state"), "sub-worker-1") }
 	// Published until the daemon has them: MQTT keeps nothing for a
 	// subscription not yet made, and a failure delivered again counts once.
 	require.Eventually(t, func() bool {
@@ -107,4 +106,77 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	if !strings.Contains(r.logs.String(), "liveness failure at another gate counted towards the lockout") {
 		t.Errorf("the daemon's log does not say it counted door2's failures:\n%s", r.logs.String())
 	}
+}
+
+// lockoutGate is a site gate with a kiosk (that runs no session) and a
+// broker client: enough for the site-wide lockout.
+type lockoutGate struct {
+	w   *siteWire
+	b   *mqtt.Client
+	k   *kiosk.Kiosk
+	cfg *config.Config
+}
+
+func startLockoutGate(t *testing.T, url, gate string) lockoutGate {
+	t.Helper()
+	yml := strings.Replace(entranceYAML, "gate: north", "gate: "+gate, 1) +
+		"policy:\n  liveness: challenge\n  liveness_lockout: {max: 3, per: 10m}\nmqtt:\n  enabled: true\n  urls: [\"" + url + "\"]\n"
+	cfg := siteTestConfig(t, yml)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, nil)
+	require.NoError(t, err)
+	mo, err := mqttOptions(cfg, "test", log)
+	require.NoError(t, err)
+	w.mqttOptions(&mo)
+	mo.ReconnectMin, mo.ReconnectMax = 50*time.Millisecond, 200*time.Millisecond
+	b, err := mqtt.New(mo)
+	require.NoError(t, err)
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{},
+		Publisher: &alertLog{}, Site: w, SiteBoard: w, Logger: log})
+	require.NoError(t, err)
+	require.NoError(t, w.start(k, b))
+	ctx, cancel := context.WithCancel(context.Background())
+	go b.Run(ctx)
+	t.Cleanup(func() { cancel(); b.Close(context.Background()) })
+	return lockoutGate{w: w, b: b, k: k, cfg: cfg}
+}
+
+// savedFailures is how many failures of submission id the lockout file in
+// stateDir holds (0 without a readable file).
+func savedFailures(stateDir, id string) int {
+	var f struct{ Failures map[string][]time.Time }
+	b, err := os.ReadFile(filepath.Join(stateDir, "kiosk", "liveness-lockout.json"))
+	if err != nil || json.Unmarshal(b, &f) != nil {
+		return 0
+	}
+	return len(f.Failures[strings.TrimPrefix(record.PrivacyHash.Apply(id), "sha256:")])
+}
+
+// TestSiteLockoutCatchesUpAfterAnOutage: on mosquitto, a gate cut off
+// from the broker while another gate counts two liveness failures gets
+// them when it is back (its persistent session) and counts them.
+func TestSiteLockoutCatchesUpAfterAnOutage(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	cut := newCutProxy(t, mq.Addr())
+	north := startLockoutGate(t, mq.URL(), "north")
+	east := startLockoutGate(t, cut.url(), "east")
+	require.Eventually(t, func() bool { return north.b.Connected() && east.b.Connected() }, 10*time.Second, 10*time.Millisecond, "connected")
+
+	failure := func(seq int, at time.Time) record.Event {
+		return record.Event{EventID: "north-fail-" + strconv.Itoa(seq), Seq: uint64(seq), TS: record.Timestamp(at), Site: "plant", Gate: "north",
+			Decision: record.DecisionDenied, Reason: []string{kiosk.ReasonLivenessFailed}, SubmissionID: record.PrivacyHash.Apply("sub-x"),
+			UserID: "u-x", Liveness: &record.Liveness{Method: "challenge", Score: 0.1, Reasons: []string{"planar_motion"}}}
+	}
+	require.NoError(t, north.b.PublishEvent(failure(1, time.Now().Add(-time.Minute))))
+	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 1 }, 10*time.Second, 10*time.Millisecond, "east counts north's failure")
+
+	cut.setCut(true)
+	require.Eventually(t, func() bool { return !east.b.Connected() }, 10*time.Second, 10*time.Millisecond, "east notices the outage")
+	require.NoError(t, north.b.PublishEvent(failure(2, time.Now())))
+	require.Eventually(t, func() bool { return north.b.OutboxDepth() == 0 }, 10*time.Second, 10*time.Millisecond, "north's event on the broker")
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, 1, savedFailures(east.cfg.StateDir, "sub-x"), "east is cut off: the test does not cut it off")
+	cut.setCut(false)
+	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 2 }, 15*time.Second, 10*time.Millisecond,
+		"east, back, counts the failure north published while it was away")
 }
