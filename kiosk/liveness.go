@@ -205,6 +205,10 @@ type padState struct {
 	// fails holds failure times keyed by lockoutKey(submission id): the
 	// raw id is never stored, in memory or on disk.
 	fails map[string][]time.Time
+	// own is, per key, the newest failure this gate counted itself since
+	// it started (not saved): a peer's failure that locks an identity
+	// alerts here only when this gate's failure is the newest of them.
+	own map[string]time.Time
 	// path is the lockout file; "" keeps the memory in RAM only.
 	path string
 	// write saves the file; nil uses atomicfile.Write (tests inject a
@@ -363,6 +367,10 @@ func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (l
 	}
 	key := lockoutKey(id)
 	ts := p.store(key, append(p.recent(key, now, lockoutHorizon(per)), now), now, per)
+	if p.own == nil {
+		p.own = map[string]time.Time{}
+	}
+	p.own[key] = now
 	return lockedBy(ts, now, max, per), p.save()
 }
 
@@ -397,6 +405,7 @@ func (p *padState) bound() {
 	slices.SortFunc(keys, func(a, b string) int { return newest(a).Compare(newest(b)) })
 	for _, k := range keys[:len(keys)-maxLockoutIdentities] {
 		delete(p.fails, k)
+		delete(p.own, k)
 	}
 }
 
@@ -429,6 +438,7 @@ func (p *padState) recent(key string, now time.Time, horizon time.Duration) []ti
 	}
 	if len(keep) == 0 {
 		delete(p.fails, key)
+		delete(p.own, key)
 	} else {
 		p.fails[key] = keep
 	}

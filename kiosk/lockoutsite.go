@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,9 +30,11 @@ const maxPeerFailureAhead = 5 * time.Minute
 // added failure is saved before PeerEvent returns; a save error is logged
 // and alerted as state_dir, as for this gate's own failures.
 //
-// A failure that brings an identity to the lockout here raises no alert:
-// the gate where the failure happened raises it when its own memory
-// locks the identity.
+// A peer's failure that locks the identity here raises the lockout alert
+// only when this gate's own failure is the newest of its failures: the
+// gate of the newest failure alerts, once, whether its own failure or a
+// peer's older one that reached it later made the count (two gates'
+// failures crossing in flight). Elsewhere the peer raised it.
 func (k *Kiosk) PeerEvent(ev record.Event) bool {
 	if ev.Gate == k.gate && ev.Site == k.site {
 		return false // counted when it was decided
@@ -51,10 +54,14 @@ func (k *Kiosk) PeerEvent(ev record.Event) bool {
 		return false
 	}
 	p := k.settings().policy.LivenessLockout
-	added, lockedOut, err := k.pad.peer(key, at, now, p.Max, p.Per)
+	added, lockedOut, alert, err := k.pad.peer(key, at, now, p.Max, p.Per)
 	if err != nil {
 		k.log.Error("liveness lockout memory not saved", "err", err)
 		k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
+	}
+	if alert {
+		k.alert(AlertLivenessLockout, "identity locked out after "+strconv.Itoa(p.Max)+" liveness failures within "+p.Per.String()+
+			" at the site, the newest at this gate (user "+clip(ev.UserID)+")", "")
 	}
 	if added {
 		k.metrics.livenessPeers.Inc()
@@ -86,11 +93,13 @@ func peerFailureKey(ev record.Event) (string, bool) {
 
 // peer adds a failure another gate counted at at, unless it is already
 // there (the same time: a delivery again) or older than the memory's
-// horizon, and reports whether it was added and whether the identity is
-// locked out at now with it. An added failure is saved.
-func (p *padState) peer(key string, at, now time.Time, max int, per time.Duration) (added, lockedOut bool, err error) {
+// horizon, and reports whether it was added, whether the identity is
+// locked out at now with it, and whether this gate alerts: the failure
+// locked it and the newest failure is this gate's own. An added failure
+// is saved.
+func (p *padState) peer(key string, at, now time.Time, max int, per time.Duration) (added, lockedOut, alert bool, err error) {
 	if max <= 0 {
-		return false, false, nil
+		return false, false, false, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -99,12 +108,16 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 	}
 	horizon := lockoutHorizon(per)
 	ts := p.recent(key, now, horizon)
+	was := lockedBy(ts, now, max, per)
 	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) {
-		return false, lockedBy(ts, now, max, per), nil
+		return false, was, false, nil
 	}
-	ts = append(ts, at)
+	ts = append(slices.Clone(ts), at)
 	// Peers' failures arrive in any order; store keeps the newest.
 	slices.SortFunc(ts, time.Time.Compare)
 	ts = p.store(key, ts, now, per)
-	return true, lockedBy(ts, now, max, per), p.save()
+	lockedOut = lockedBy(ts, now, max, per)
+	own, ok := p.own[key]
+	alert = lockedOut && !was && ok && own.Equal(ts[len(ts)-1])
+	return true, lockedOut, alert, p.save()
 }

@@ -119,6 +119,42 @@ func TestPeerEventCountsOnlyPeersFailures(t *testing.T) {
 	}
 }
 
+// TestLivenessLockoutAlertWhenFailuresCross: east refuses the worker
+// twice, then this gate once before it hears of east's (max 3). Once
+// the events arrive both are locked, and each alerts exactly when its own
+// failure is the newest of the ones that locked it; a peer's failure that
+// is the newest raises nothing here (its gate alerts).
+func TestLivenessLockoutAlertWhenFailuresCross(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		east := peerFailures(t, "east", record.PrivacyPlain, worker, 2) // at about 0 and 3 s
+		time.Sleep(time.Minute)
+		cfg := lockoutConfig(t)
+		r := livenessRig(t, cfg, &fakeLiveness{res: padFail, delay: time.Second})
+		stop := r.start(t)
+		defer stop()
+		r.identify(t, worker, 1)
+		require.Zero(t, countAlerts(r, AlertLivenessLockout))
+		require.True(t, r.k.PeerEvent(east[0]))
+		require.Zero(t, countAlerts(r, AlertLivenessLockout), "two failures")
+		require.True(t, r.k.PeerEvent(east[1]))
+		require.Equal(t, 1, countAlerts(r, AlertLivenessLockout), "east's older failure locks the worker; north's is the newest")
+		require.False(t, r.k.PeerEvent(east[0]))
+		require.Equal(t, 1, countAlerts(r, AlertLivenessLockout), "already locked: one alert")
+
+		// A gate whose own failure is not the newest does not alert.
+		r2 := livenessRig(t, lockoutConfig(t), &fakeLiveness{res: padFail, delay: time.Second})
+		stop2 := r2.start(t)
+		defer stop2()
+		r2.identify(t, worker, 1)
+		time.Sleep(time.Minute)
+		later := peerFailures(t, "west", record.PrivacyPlain, worker, 2)
+		require.True(t, r2.k.PeerEvent(later[0]))
+		require.True(t, r2.k.PeerEvent(later[1]))
+		require.True(t, r2.k.pad.locked(worker.SubmissionID, time.Now(), 3, 10*time.Minute))
+		require.Zero(t, countAlerts(r2, AlertLivenessLockout), "west's failure is the newest: west alerts, not this gate")
+	})
+}
+
 // TestPadStatePeerKeepsTheNewest: peers' failures arrive in any order;
 // the memory stays sorted and, past maxLockoutTimes, keeps the newest.
 func TestPadStatePeerKeepsTheNewest(t *testing.T) {
@@ -127,7 +163,7 @@ func TestPadStatePeerKeepsTheNewest(t *testing.T) {
 	var p padState
 	key := lockoutKey("sub-1")
 	for i := maxLockoutTimes; i >= 0; i-- { // newest first
-		added, _, err := p.peer(key, t0.Add(time.Duration(i)*time.Second), t0.Add(5*time.Minute), 3, per)
+		added, _, _, err := p.peer(key, t0.Add(time.Duration(i)*time.Second), t0.Add(5*time.Minute), 3, per)
 		require.NoError(t, err)
 		require.True(t, added)
 	}
@@ -135,7 +171,7 @@ func TestPadStatePeerKeepsTheNewest(t *testing.T) {
 	require.Len(t, got, maxLockoutTimes)
 	require.True(t, slices.IsSortedFunc(got, time.Time.Compare))
 	require.True(t, got[0].Equal(t0.Add(time.Second)), "the oldest was dropped, got %v first", got[0])
-	added, _, _ := p.peer(key, t0, t0.Add(5*time.Minute), 0, per)
+	added, _, _, _ := p.peer(key, t0, t0.Add(5*time.Minute), 0, per)
 	require.False(t, added, "max 0 (the lockout off) counts nothing")
 }
 
@@ -165,8 +201,8 @@ func FuzzPeerFailureKey(f *testing.F) {
 		}
 		var p padState
 		now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
-		first, _, _ := p.peer(key, at, now, 3, 10*time.Minute)
-		again, _, _ := p.peer(key, at, now, 3, 10*time.Minute)
+		first, _, _, _ := p.peer(key, at, now, 3, 10*time.Minute)
+		again, _, _, _ := p.peer(key, at, now, 3, 10*time.Minute)
 		if again || len(p.fails[key]) > 1 || first != (len(p.fails[key]) == 1) {
 			t.Fatalf("ts %q: first %v again %v, kept %v", ts, first, again, p.fails[key])
 		}
