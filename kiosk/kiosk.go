@@ -142,7 +142,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	if k.passback, err = openPassback(filepath.Join(kdir, "passback.json")); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}
-	if err := k.pad.open(filepath.Join(kdir, lockoutFileName), k.now(), o.Policy.LivenessLockout.Per); err != nil {
+	if err := k.pad.open(filepath.Join(kdir, lockoutFileName), k.now(), o.Policy.LivenessLockout.Max, o.Policy.LivenessLockout.Per); err != nil {
 		k.log.Error("liveness lockout memory unreadable, set aside", "err", err)
 		k.padProblem = err
 	}

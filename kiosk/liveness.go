@@ -275,10 +275,11 @@ func parseLockout(b []byte) (map[string][]time.Time, error) {
 }
 
 // open loads path into the memory, keeping the failures younger than
-// lockoutHorizon and at most maxLockoutIdentities. A missing file is an empty memory; a
+// lockoutHorizon and at most maxLockoutIdentities (bound, by the lockout
+// max within per). A missing file is an empty memory; a
 // corrupt or unreadable one is moved aside (<path>.corrupt-<time>) and the
 // memory starts empty: the returned error says so, for the operator.
-func (p *padState) open(path string, now time.Time, per time.Duration) error {
+func (p *padState) open(path string, now time.Time, max int, per time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.path, p.fails = path, map[string][]time.Time{}
@@ -301,7 +302,7 @@ func (p *padState) open(path string, now time.Time, per time.Duration) error {
 	for k := range p.fails {
 		p.recent(k, now, lockoutHorizon(per))
 	}
-	p.bound()
+	p.bound(now, max, per)
 	return nil
 }
 
@@ -353,7 +354,9 @@ func lockedBy(fails []time.Time, now time.Time, max int, per time.Duration) bool
 func lockoutHorizon(per time.Duration) time.Duration { return 2 * per }
 
 // fail records a failure and reports whether the identity is locked
-// out with it (locked's rule at now: this failure made the count). With a path
+// out by it (locked's rule at now: this failure made the count, and the
+// identity was not locked before it — a peer's failure may have locked it
+// while this gate's check ran, and that peer alerted). With a path
 // the memory is saved before fail returns; a save error is returned but
 // the failure counts in memory all the same (the denial stands).
 func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (lockedOut bool, err error) {
@@ -366,18 +369,22 @@ func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (l
 		p.fails = map[string][]time.Time{}
 	}
 	key := lockoutKey(id)
-	ts := p.store(key, append(p.recent(key, now, lockoutHorizon(per)), now), now, per)
+	before := p.recent(key, now, lockoutHorizon(per))
+	was := lockedBy(before, now, max, per)
+	ts := p.store(key, append(slices.Clone(before), now), now, max, per)
 	if p.own == nil {
 		p.own = map[string]time.Time{}
 	}
 	p.own[key] = now
-	return lockedBy(ts, now, max, per), p.save()
+	return lockedBy(ts, now, max, per) && !was, p.save()
 }
 
-// store keeps ts (oldest first) as key's failures, trimmed to the newest
-// maxLockoutTimes, and bounds the memory; it returns what it kept (called
-// with mu held).
-func (p *padState) store(key string, ts []time.Time, now time.Time, per time.Duration) []time.Time {
+// store keeps ts as key's failures, sorted (a peer's failure may be
+// stamped ahead of this gate's clock) and trimmed to the newest
+// maxLockoutTimes, and bounds the memory; it returns what it kept
+// (called with mu held).
+func (p *padState) store(key string, ts []time.Time, now time.Time, max int, per time.Duration) []time.Time {
+	slices.SortFunc(ts, time.Time.Compare)
 	if len(ts) > maxLockoutTimes {
 		ts = ts[len(ts)-maxLockoutTimes:]
 	}
@@ -386,26 +393,42 @@ func (p *padState) store(key string, ts []time.Time, now time.Time, per time.Dur
 		for k := range p.fails {
 			p.recent(k, now, lockoutHorizon(per))
 		}
-		p.bound()
+		p.bound(now, max, per)
 	}
 	return ts
 }
 
-// bound forgets the identities whose newest failure is oldest until at
-// most maxLockoutIdentities are left (called with mu held).
-func (p *padState) bound() {
+// bound forgets identities until at most maxLockoutIdentities are left:
+// first those not locked out at now, whose newest failure is oldest, and
+// only past them the locked ones, whose lockout ends first: a flood of
+// made-up failures (any client that may publish the site's events) must
+// not unlock a real lockout before it evicts every unlocked identity
+// (called with mu held).
+func (p *padState) bound(now time.Time, max int, per time.Duration) {
 	if len(p.fails) <= maxLockoutIdentities {
 		return
 	}
-	keys := make([]string, 0, len(p.fails))
-	for k := range p.fails {
-		keys = append(keys, k)
+	type entry struct {
+		key    string
+		locked bool
+		newest time.Time
 	}
-	newest := func(k string) time.Time { ts := p.fails[k]; return ts[len(ts)-1] }
-	slices.SortFunc(keys, func(a, b string) int { return newest(a).Compare(newest(b)) })
-	for _, k := range keys[:len(keys)-maxLockoutIdentities] {
-		delete(p.fails, k)
-		delete(p.own, k)
+	es := make([]entry, 0, len(p.fails))
+	for k, ts := range p.fails {
+		es = append(es, entry{k, lockedBy(ts, now, max, per), slices.MaxFunc(ts, time.Time.Compare)})
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		if a.locked != b.locked {
+			if a.locked {
+				return 1
+			}
+			return -1
+		}
+		return a.newest.Compare(b.newest)
+	})
+	for _, e := range es[:len(es)-maxLockoutIdentities] {
+		delete(p.fails, e.key)
+		delete(p.own, e.key)
 	}
 }
 

@@ -35,7 +35,7 @@ func TestPadStateOnARealFullDisk(t *testing.T) {
 	now := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
 	path := filepath.Join(dir, lockoutFileName)
 	var p padState
-	if err := p.open(path, now, time.Hour); err != nil {
+	if err := p.open(path, now, 3, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.fail("a", now, 2, time.Hour); err != nil {

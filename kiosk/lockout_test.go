@@ -112,7 +112,7 @@ func TestPadStateOpenDropsExpired(t *testing.T) {
 	os.WriteFile(path, data, 0o600)
 
 	var p padState
-	if err := p.open(path, now, per); err != nil {
+	if err := p.open(path, now, 3, per); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.fails[a]; len(got) != 2 || !got[0].Equal(now.Add(-9*time.Minute)) {
@@ -212,7 +212,7 @@ func TestPadStateBound(t *testing.T) {
 	per := time.Hour
 	path := filepath.Join(t.TempDir(), lockoutFileName)
 	var p padState
-	if err := p.open(path, now, per); err != nil {
+	if err := p.open(path, now, 3, per); err != nil {
 		t.Fatal(err)
 	}
 	for i := range maxLockoutIdentities {

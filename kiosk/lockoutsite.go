@@ -16,9 +16,16 @@ import (
 // that many at each of its gates.
 
 // maxPeerFailureAhead is how far ahead of this gate's clock a peer's
-// failure may be stamped and still count (the site's MaxFuture): a
-// failure stamped further ahead would lock its identity until that time.
-const maxPeerFailureAhead = 5 * time.Minute
+// failure may be stamped and still count: it counts as now until its time
+// passes, so it locks its identity for per plus up to this much.
+const maxPeerFailureAhead = time.Minute
+
+// peerAlertSlack: a peer's failure that locks an identity alerts here
+// when this gate's own newest failure is at most this much older than the
+// newest of them. An event is stamped after its failure was saved (up to
+// tens of ms later), so two gates failing the same identity within it
+// both alert rather than neither.
+const peerAlertSlack = time.Second
 
 // PeerEvent takes a decision event of another gate of the site and counts
 // it towards the lockout when it is a liveness failure that gate counted
@@ -31,10 +38,10 @@ const maxPeerFailureAhead = 5 * time.Minute
 // and alerted as state_dir, as for this gate's own failures.
 //
 // A peer's failure that locks the identity here raises the lockout alert
-// only when this gate's own failure is the newest of its failures: the
-// gate of the newest failure alerts, once, whether its own failure or a
-// peer's older one that reached it later made the count (two gates'
-// failures crossing in flight). Elsewhere the peer raised it.
+// only when this gate's own newest failure is within peerAlertSlack of the
+// newest of them: the gate of the newest failure alerts, whether its own
+// failure or a peer's older one that reached it later made the count (two
+// gates' failures crossing in flight). Elsewhere the peer raised it.
 func (k *Kiosk) PeerEvent(ev record.Event) bool {
 	if ev.Gate == k.gate && ev.Site == k.site {
 		return false // counted when it was decided
@@ -112,12 +119,9 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) {
 		return false, was, false, nil
 	}
-	ts = append(slices.Clone(ts), at)
-	// Peers' failures arrive in any order; store keeps the newest.
-	slices.SortFunc(ts, time.Time.Compare)
-	ts = p.store(key, ts, now, per)
+	ts = p.store(key, append(slices.Clone(ts), at), now, max, per)
 	lockedOut = lockedBy(ts, now, max, per)
 	own, ok := p.own[key]
-	alert = lockedOut && !was && ok && own.Equal(ts[len(ts)-1])
+	alert = lockedOut && !was && ok && !own.Before(ts[len(ts)-1].Add(-peerAlertSlack))
 	return true, lockedOut, alert, p.save()
 }

@@ -3,6 +3,7 @@
 package kiosk
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func TestPeerEventCountsOnlyPeersFailures(t *testing.T) {
 		{"a wrong answer (no turn)", func(ev *record.Event) { ev.Reason = []string{ReasonLivenessNoTurn} }, true},
 		{"a plain id", func(ev *record.Event) { ev.SubmissionID = worker.SubmissionID }, true},
 		{"a hash in capitals", func(ev *record.Event) { ev.SubmissionID = "sha256:" + strings.ToUpper(lockoutKey(worker.SubmissionID)) }, true},
-		{"stamped 4 min ahead", func(ev *record.Event) { ev.TS = ts(4 * time.Minute) }, true},
+		{"stamped 50 s ahead", func(ev *record.Event) { ev.TS = ts(50 * time.Second) }, true},
 		{"stamped 19 min ago (twice per is remembered)", func(ev *record.Event) { ev.TS = ts(-19 * time.Minute) }, true},
 		{"this gate's own event", func(ev *record.Event) { ev.Gate = "gate"; ev.Site = "site" }, false},
 		{"a gate of the same name at another site", func(ev *record.Event) { ev.Gate = "gate"; ev.Site = "other" }, true},
@@ -98,7 +99,7 @@ func TestPeerEventCountsOnlyPeersFailures(t *testing.T) {
 		{"granted", func(ev *record.Event) { ev.Decision = record.DecisionGranted }, false},
 		{"no liveness", func(ev *record.Event) { ev.Liveness = nil }, false},
 		{"a bad timestamp", func(ev *record.Event) { ev.TS = "yesterday" }, false},
-		{"stamped 6 min ahead", func(ev *record.Event) { ev.TS = ts(6 * time.Minute) }, false},
+		{"stamped 70 s ahead", func(ev *record.Event) { ev.TS = ts(70 * time.Second) }, false},
 		{"stamped 20 min ago", func(ev *record.Event) { ev.TS = ts(-20 * time.Minute) }, false},
 	}
 	for _, tc := range tests {
@@ -207,4 +208,90 @@ func FuzzPeerFailureKey(f *testing.F) {
 			t.Fatalf("ts %q: first %v again %v, kept %v", ts, first, again, p.fails[key])
 		}
 	})
+}
+
+// The red-team review of 2026-12-06 (site-wide lockout), one test per
+// finding that was fixed.
+var (
+	rtT0  = time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	rtPer = 10 * time.Minute
+)
+
+// A flood of made-up peer failures (10,000 identities, one failure each,
+// stamped ahead) does not evict an identity that is locked out: the
+// unlocked ones go first.
+func TestPadStateFloodKeepsALockout(t *testing.T) {
+	var p padState
+	for i := range 3 {
+		_, err := p.fail("sub-1", rtT0.Add(time.Duration(i)*time.Second), 3, rtPer)
+		require.NoError(t, err)
+	}
+	now := rtT0.Add(3 * time.Second)
+	for i := range maxLockoutIdentities {
+		_, _, _, err := p.peer(lockoutKey(fmt.Sprint("fake-", i)), now.Add(50*time.Second), now, 3, rtPer)
+		require.NoError(t, err)
+	}
+	require.Len(t, p.fails, maxLockoutIdentities)
+	require.True(t, p.locked("sub-1", now.Add(time.Second), 3, rtPer), "the lockout survives the flood")
+}
+
+// Two gates fail the identity 2 ms apart, each event stamped after its
+// save (5 ms later, to the millisecond): both lock once each hears the
+// other, and at least one alerts.
+func TestPadStateCrossingFailuresAlert(t *testing.T) {
+	key := lockoutKey("sub-1")
+	const save = 5 * time.Millisecond
+	tA := rtT0.Add(400 * time.Microsecond)
+	tB := tA.Add(2 * time.Millisecond)
+	var a, b padState
+	_, err := a.fail("sub-1", tA, 2, rtPer)
+	require.NoError(t, err)
+	_, err = b.fail("sub-1", tB, 2, rtPer)
+	require.NoError(t, err)
+	now := tB.Add(50 * time.Millisecond)
+	_, lockedA, alertA, _ := a.peer(key, tB.Add(save).Truncate(time.Millisecond), now, 2, rtPer)
+	_, lockedB, alertB, _ := b.peer(key, tA.Add(save).Truncate(time.Millisecond), now, 2, rtPer)
+	require.True(t, lockedA && lockedB)
+	require.True(t, alertA || alertB, "no lockout alert anywhere")
+}
+
+// A peer's failure locks the identity while this gate's check runs (the
+// peer alerts); this gate's failure then reports no new lockout, so no
+// second alert.
+func TestPadStateFailOnALockedIdentity(t *testing.T) {
+	key := lockoutKey("sub-1")
+	var p padState
+	for i := range 3 {
+		at := rtT0.Add(time.Duration(i) * time.Second)
+		_, _, alert, err := p.peer(key, at, at, 3, rtPer)
+		require.NoError(t, err)
+		require.False(t, alert, "the peers' failures: their gate alerts")
+	}
+	lockedOut, err := p.fail("sub-1", rtT0.Add(4*time.Second), 3, rtPer)
+	require.NoError(t, err)
+	require.False(t, lockedOut, "already locked: no second alert")
+}
+
+// A peer's failure stamped ahead of this gate's clock (within the minute
+// allowed) locks for at most per and that minute.
+func TestPadStateAheadLocksAtMostAMinuteLonger(t *testing.T) {
+	key := lockoutKey("sub-1")
+	var p padState
+	for _, d := range []time.Duration{-2 * time.Second, -time.Second, maxPeerFailureAhead} {
+		_, _, _, err := p.peer(key, rtT0.Add(d), rtT0, 3, rtPer)
+		require.NoError(t, err)
+	}
+	require.True(t, p.locked("sub-1", rtT0, 3, rtPer))
+	require.False(t, p.locked("sub-1", rtT0.Add(rtPer+maxPeerFailureAhead), 3, rtPer))
+}
+
+// This gate's failure after a peer's stamped ahead keeps the memory
+// sorted (trimming and eviction read the newest last).
+func TestPadStateFailAfterAPeerAheadStaysSorted(t *testing.T) {
+	var p padState
+	_, _, _, err := p.peer(lockoutKey("sub-1"), rtT0.Add(50*time.Second), rtT0, 100, rtPer)
+	require.NoError(t, err)
+	_, err = p.fail("sub-1", rtT0.Add(time.Second), 100, rtPer)
+	require.NoError(t, err)
+	require.True(t, slices.IsSortedFunc(p.fails[lockoutKey("sub-1")], time.Time.Compare))
 }
