@@ -146,6 +146,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 		k.log.Error("liveness lockout memory unreadable, set aside", "err", err)
 		k.padProblem = err
 	}
+	k.pad.onSaveError = k.lockoutNotSaved
 	if k.audit, err = openAudit(filepath.Join(o.StateDir, "audit"), int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}
@@ -278,6 +279,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		k.runSession(ctx, *pending, nil)
 	}
 	k.setState(StateStopped, msgStopped, nil)
+	k.pad.flush() // peers' failures waiting for their save
 	hcancel()
 	<-healthDone
 	badgesStopped()

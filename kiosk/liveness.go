@@ -216,6 +216,12 @@ type padState struct {
 	write func(path string, data []byte, perm fs.FileMode) error
 	// pick chooses the challenge; nil uses math/rand/v2 (tests set it).
 	pick func() string
+	// lastSave is when the file was last written; pendingSave a deferred
+	// save of peers' failures (savePeer), whose error goes to
+	// onSaveError.
+	lastSave    time.Time
+	pendingSave *time.Timer
+	onSaveError func(error)
 }
 
 // Lockout file: <state_dir>/kiosk/liveness-lockout.json.
@@ -445,10 +451,53 @@ func (p *padState) save() error {
 	if write == nil {
 		write = atomicfile.Write
 	}
+	if p.pendingSave != nil { // this save holds what it waited for
+		p.pendingSave.Stop()
+		p.pendingSave = nil
+	}
+	p.lastSave = time.Now()
 	if err := write(p.path, b, 0o600); err != nil {
 		return fmt.Errorf("save liveness lockout memory: %w", err)
 	}
 	return nil
+}
+
+// peerSaveEvery: a peer's failure is saved at once, unless the file was
+// written less than this ago; then at most this long after that write. A
+// flood of peers' failures (made up, or a backlog after an outage) then
+// writes the file a few times a second, not once per failure, and does
+// not hold the site's other messages behind its fsyncs.
+const peerSaveEvery = 200 * time.Millisecond
+
+// savePeer saves after a peer's failure was added: at once, or deferred
+// (called with mu held).
+func (p *padState) savePeer() error {
+	if p.path == "" {
+		return nil
+	}
+	wait := peerSaveEvery - time.Since(p.lastSave)
+	if p.lastSave.IsZero() || wait <= 0 {
+		return p.save()
+	}
+	if p.pendingSave == nil {
+		p.pendingSave = time.AfterFunc(wait, p.flush)
+	}
+	return nil
+}
+
+// flush writes a deferred save now (at its time, and when the kiosk
+// stops); a save error goes to onSaveError.
+func (p *padState) flush() {
+	p.mu.Lock()
+	var err error
+	if p.pendingSave != nil {
+		err = p.save()
+	}
+	report := p.onSaveError
+	p.mu.Unlock()
+	if err != nil && report != nil {
+		report(err)
+	}
 }
 
 // recent prunes key's failures older than horizon (called with mu held).
@@ -668,8 +717,7 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 		if err != nil {
 			// The failure still counts in memory: only a restart before
 			// the next successful save would forget it.
-			k.log.Error("liveness lockout memory not saved", "err", err)
-			k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
+			k.lockoutNotSaved(err)
 		}
 		if lockedOut {
 			o.alert = AlertLivenessLockout

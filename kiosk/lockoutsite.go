@@ -34,8 +34,9 @@ const peerAlertSlack = time.Second
 // publishes none). It reports whether the failure was added: this gate's
 // own events, other events, a failure already counted (QoS 1 delivers at
 // least once) and one older than the memory's horizon add nothing. An
-// added failure is saved before PeerEvent returns; a save error is logged
-// and alerted as state_dir, as for this gate's own failures.
+// added failure is saved before PeerEvent returns, or at most
+// peerSaveEvery later when the file was just written; a save error is
+// logged and alerted as state_dir, as for this gate's own failures.
 //
 // A peer's failure that locks the identity here raises the lockout alert
 // only when this gate's own newest failure is within peerAlertSlack of the
@@ -63,8 +64,7 @@ func (k *Kiosk) PeerEvent(ev record.Event) bool {
 	p := k.settings().policy.LivenessLockout
 	added, lockedOut, alert, err := k.pad.peer(key, at, now, p.Max, p.Per)
 	if err != nil {
-		k.log.Error("liveness lockout memory not saved", "err", err)
-		k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
+		k.lockoutNotSaved(err)
 	}
 	if alert {
 		k.alert(AlertLivenessLockout, "identity locked out after "+strconv.Itoa(p.Max)+" liveness failures within "+p.Per.String()+
@@ -76,6 +76,12 @@ func (k *Kiosk) PeerEvent(ev record.Event) bool {
 			"gate", ev.Gate, "event_id", ev.EventID, "user_id", ev.UserID, "locked_out", lockedOut)
 	}
 	return added
+}
+
+// lockoutNotSaved logs and alerts a failed save of the lockout memory.
+func (k *Kiosk) lockoutNotSaved(err error) {
+	k.log.Error("liveness lockout memory not saved", "err", err)
+	k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
 }
 
 // peerFailureKey is the lockout key of a peer's event when the event is a
@@ -103,7 +109,7 @@ func peerFailureKey(ev record.Event) (string, bool) {
 // horizon, and reports whether it was added, whether the identity is
 // locked out at now with it, and whether this gate alerts: the failure
 // locked it and the newest failure is this gate's own. An added failure
-// is saved.
+// is saved (savePeer).
 func (p *padState) peer(key string, at, now time.Time, max int, per time.Duration) (added, lockedOut, alert bool, err error) {
 	if max <= 0 {
 		return false, false, false, nil
@@ -123,5 +129,5 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 	lockedOut = lockedBy(ts, now, max, per)
 	own, ok := p.own[key]
 	alert = lockedOut && !was && ok && !own.Before(ts[len(ts)-1].Add(-peerAlertSlack))
-	return true, lockedOut, alert, p.save()
+	return true, lockedOut, alert, p.savePeer()
 }

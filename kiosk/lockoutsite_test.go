@@ -4,8 +4,12 @@ package kiosk
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -294,4 +298,59 @@ func TestPadStateFailAfterAPeerAheadStaysSorted(t *testing.T) {
 	_, err = p.fail("sub-1", rtT0.Add(time.Second), 100, rtPer)
 	require.NoError(t, err)
 	require.True(t, slices.IsSortedFunc(p.fails[lockoutKey("sub-1")], time.Time.Compare))
+}
+
+// A flood of peers' failures (500 at once) writes the file twice, not
+// 500 times: the first at once, the rest together peerSaveEvery later,
+// all of them on disk then; this gate's own failure is saved at once
+// whatever came before.
+func TestPadStatePeerSavesCoalesce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), lockoutFileName)
+		var n atomic.Int32 // the deferred save writes from a timer's goroutine
+		writes := func() int { return int(n.Load()) }
+		p := padState{write: func(path string, data []byte, perm fs.FileMode) error {
+			n.Add(1)
+			return os.WriteFile(path, data, perm)
+		}}
+		require.NoError(t, p.open(path, time.Now(), 3, rtPer))
+		now := time.Now()
+		for i := range 500 {
+			_, _, _, err := p.peer(lockoutKey(fmt.Sprint("sub-", i)), now.Add(-time.Second), now, 3, rtPer)
+			require.NoError(t, err)
+		}
+		require.Equal(t, 1, writes(), "the first at once, the rest deferred")
+		time.Sleep(peerSaveEvery)
+		synctest.Wait()
+		require.Equal(t, 2, writes())
+		require.Len(t, readLockout(t, path), 500)
+
+		_, _, _, err := p.peer(lockoutKey("late"), now, time.Now(), 3, rtPer)
+		require.NoError(t, err)
+		require.Equal(t, 2, writes(), "deferred again")
+		_, err = p.fail("own", time.Now(), 3, rtPer)
+		require.NoError(t, err)
+		require.Equal(t, 3, writes(), "this gate's own failure: at once, with the peer's")
+		m := readLockout(t, path)
+		require.Contains(t, m, lockoutKey("late"))
+		time.Sleep(peerSaveEvery)
+		synctest.Wait()
+		require.Equal(t, 3, writes(), "nothing left to save")
+	})
+}
+
+// A peer's failure waiting for its deferred save is written when the
+// kiosk stops.
+func TestPeerFailureSavedAtStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		east := peerFailures(t, "east", record.PrivacyHash, worker, 2)
+		cfg := lockoutConfig(t)
+		r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+		stop := r.start(t)
+		require.True(t, r.k.PeerEvent(east[0]))
+		require.True(t, r.k.PeerEvent(east[1]))
+		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 1, "the second is deferred")
+		require.NoError(t, stop())
+		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 2, "saved when the kiosk stopped")
+	})
 }
