@@ -207,7 +207,8 @@ type padState struct {
 	fails map[string][]time.Time
 	// own is, per key, the newest failure this gate counted itself since
 	// it started (not saved): a peer's failure that locks an identity
-	// alerts here only when this gate's failure is the newest of them.
+	// alerts here only when this gate's failure is about the newest of
+	// them (peerAlertSlack).
 	own map[string]time.Time
 	// path is the lockout file; "" keeps the memory in RAM only.
 	path string
@@ -406,7 +407,7 @@ func (p *padState) store(key string, ts []time.Time, now time.Time, max int, per
 
 // bound forgets identities until at most maxLockoutIdentities are left:
 // first those not locked out at now, whose newest failure is oldest, and
-// only past them the locked ones, whose lockout ends first: a flood of
+// only past them the locked ones, likewise: a flood of
 // made-up failures (any client that may publish the site's events) must
 // not unlock a real lockout before it evicts every unlocked identity
 // (called with mu held).

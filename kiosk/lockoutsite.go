@@ -52,10 +52,10 @@ func (k *Kiosk) PeerEvent(ev record.Event) bool {
 		return false
 	}
 	at, err := time.Parse(time.RFC3339Nano, ev.TS)
-	now := k.now()
 	if err != nil {
 		return false
 	}
+	now := k.now()
 	if at.Sub(now) > maxPeerFailureAhead {
 		k.log.Warn("liveness failure of another gate stamped ahead of this gate's clock: not counted towards the lockout",
 			"gate", ev.Gate, "event_id", ev.EventID, "ts", ev.TS, "ahead", at.Sub(now).Round(time.Second))
@@ -108,8 +108,8 @@ func peerFailureKey(ev record.Event) (string, bool) {
 // there (the same time: a delivery again) or older than the memory's
 // horizon, and reports whether it was added, whether the identity is
 // locked out at now with it, and whether this gate alerts: the failure
-// locked it and the newest failure is this gate's own. An added failure
-// is saved (savePeer).
+// locked it and this gate's own newest failure is within peerAlertSlack of
+// the newest. An added failure is saved (savePeer).
 func (p *padState) peer(key string, at, now time.Time, max int, per time.Duration) (added, lockedOut, alert bool, err error) {
 	if max <= 0 {
 		return false, false, false, nil
