@@ -104,7 +104,7 @@ func TestPeerEventCountsOnlyPeersFailures(t *testing.T) {
 		{"no liveness", func(ev *record.Event) { ev.Liveness = nil }, false},
 		{"a bad timestamp", func(ev *record.Event) { ev.TS = "yesterday" }, false},
 		{"stamped 70 s ahead", func(ev *record.Event) { ev.TS = ts(70 * time.Second) }, false},
-		{"stamped 20 min ago", func(ev *record.Event) { ev.TS = ts(-20 * time.Minute) }, false},
+		{"stamped 20 min 1 s ago", func(ev *record.Event) { ev.TS = ts(-20*time.Minute - time.Second) }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,5 +352,20 @@ func TestPeerFailureSavedAtStop(t *testing.T) {
 		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 1, "the second is deferred")
 		require.NoError(t, stop())
 		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 2, "saved when the kiosk stopped")
+	})
+}
+
+// Two gates' failures of one identity stamped in the same millisecond
+// count twice; each delivered again counts no more.
+func TestPeerFailuresInOneMillisecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		east := peerFailures(t, "east", record.PrivacyPlain, worker, 1)[0]
+		west := east
+		west.Gate, west.EventID = "west", "west-1"
+		r := livenessRig(t, lockoutConfig(t), &fakeLiveness{res: padFail})
+		for _, ev := range []record.Event{east, west, east, west} {
+			r.k.PeerEvent(ev)
+		}
+		require.Len(t, r.k.pad.fails[lockoutKey(worker.SubmissionID)], 2)
 	})
 }
