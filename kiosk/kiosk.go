@@ -279,7 +279,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		k.runSession(ctx, *pending, nil)
 	}
 	k.setState(StateStopped, msgStopped, nil)
-	k.pad.flush() // peers' failures waiting for their save
+	k.pad.stop() // peers' failures waiting for their save, and from now on at once
 	hcancel()
 	<-healthDone
 	badgesStopped()

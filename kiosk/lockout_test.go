@@ -31,7 +31,7 @@ func readLockout(t *testing.T, path string) map[string][]time.Time {
 	if err != nil {
 		t.Fatalf("lockout file: %v", err)
 	}
-	m, err := parseLockout(b)
+	m, _, err := parseLockout(b)
 	if err != nil {
 		t.Fatalf("lockout file %s does not parse: %v", b, err)
 	}
@@ -319,11 +319,13 @@ func FuzzParseLockout(f *testing.F) {
 		lockoutKey("a"): {time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}})
 	for _, s := range []string{string(good), "", "{}", "null", `{"format":"facegate-liveness-lockout","version":1,"failures":null}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{"` + lockoutKey("a") + `":[]}}`,
-		string(good) + "{}", `{"format":"facegate-liveness-lockout","version":1,"failures":{},"x":1}`} {
+		string(good) + "{}", `{"format":"facegate-liveness-lockout","version":1,"failures":{},"x":1}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{"` + lockoutKey("a") + `":["2026-01-01T00:00:00Z"]},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseLockout(b)
+		m, own, err := parseLockout(b)
 		if err != nil {
 			return
 		}
@@ -333,10 +335,15 @@ func FuzzParseLockout(f *testing.F) {
 			}
 		}
 		// What was accepted survives a save and a load.
-		again, _ := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: m})
-		m2, err := parseLockout(again)
-		if err != nil || len(m2) != len(m) {
-			t.Fatalf("round trip: %v, %d of %d keys", err, len(m2), len(m))
+		for k := range own {
+			if _, ok := m[k]; !ok {
+				t.Fatalf("accepted an own failure of key %q without failures", k)
+			}
+		}
+		again, _ := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: m, Own: own})
+		m2, own2, err := parseLockout(again)
+		if err != nil || len(m2) != len(m) || len(own2) != len(own) {
+			t.Fatalf("round trip: %v, %d of %d keys, %d of %d own", err, len(m2), len(m), len(own2), len(own))
 		}
 	})
 }

@@ -128,7 +128,7 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fails == nil {
-		p.fails = map[string][]time.Time{}
+		p.fails, p.own = map[string][]time.Time{}, map[string]time.Time{}
 	}
 	horizon := lockoutHorizon(per)
 	ts := p.recent(key, now, horizon)
@@ -137,6 +137,11 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 		return false, was, false, nil
 	}
 	ts = p.store(key, append(slices.Clone(ts), at), now, max, per)
+	if !slices.ContainsFunc(ts, at.Equal) {
+		// Older than the failures kept, or its identity forgotten at once
+		// (bound): the memory is as it was.
+		return false, was, false, nil
+	}
 	lockedOut = lockedBy(ts, now, max, per)
 	own, ok := p.own[key]
 	alert = lockedOut && !was && ok && !own.Before(ts[len(ts)-1].Add(-peerAlertSlack))

@@ -1,0 +1,417 @@
+package kiosk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/facegate/facegate/internal/atomicfile"
+)
+
+// padState is the kiosk's liveness memory: whether the challenge is on
+// the screen, and recent failures per identity. The failures are also kept
+// in path (rewritten atomically at each failure, before the denial is
+// returned) so that a restart does not give an attacker fresh tries.
+type padState struct {
+	showing atomic.Bool
+	mu      sync.Mutex
+	// fails holds failure times keyed by lockoutKey(submission id): the
+	// raw id is never stored, in memory or on disk.
+	fails map[string][]time.Time
+	// own is, per key, the newest failure this gate counted itself (saved
+	// with the failures): a peer's failure that locks an identity alerts
+	// here only when this gate's failure is about the newest of them
+	// (peerAlertSlack), and only identities without one are forgotten for
+	// peers' failures (bound).
+	own map[string]time.Time
+	// path is the lockout file; "" keeps the memory in RAM only.
+	path string
+	// write saves the file; nil uses atomicfile.Write (tests inject a
+	// full disk).
+	write func(path string, data []byte, perm fs.FileMode) error
+	// pick chooses the challenge; nil uses math/rand/v2 (tests set it).
+	pick func() string
+	// lastSave is when the file was last written; pendingSave a deferred
+	// save of peers' failures (savePeer), whose error goes to
+	// onSaveError.
+	lastSave    time.Time
+	pendingSave *time.Timer
+	onSaveError func(error)
+	// stopped: the kiosk stopped, so a peer's failure is saved at once
+	// (nothing flushes a deferred save any more).
+	stopped bool
+}
+
+// Lockout file: <state_dir>/kiosk/liveness-lockout.json.
+const (
+	lockoutFileName = "liveness-lockout.json"
+	lockoutFormat   = "facegate-liveness-lockout"
+	// maxLockoutIdentities bounds the file (and memory): past it
+	// identities are forgotten (bound).
+	maxLockoutIdentities = 10000
+	// maxLockoutTimes is the most failures kept per identity
+	// (policy.liveness_lockout.max is at most 100; keptTimes).
+	maxLockoutTimes = 100
+)
+
+// lockoutFile is the on-disk form: hashed ids only, never raw ones. Own
+// (since 2026-12-06, omitted when empty) is the newest failure this gate
+// counted itself, of the identities that have one.
+type lockoutFile struct {
+	Format   string                 `json:"format"`
+	Version  int                    `json:"version"`
+	Failures map[string][]time.Time `json:"failures"`
+	Own      map[string]time.Time   `json:"own,omitempty"`
+}
+
+// lockoutKey is the SHA-256 hex of a submission id, the hash the audit
+// log's privacy: hash writes after its "sha256:" prefix.
+func lockoutKey(submissionID string) string { return passbackKey(submissionID) }
+
+// parseLockout decodes a lockout file: the failures and this gate's own
+// newest ones. Anything that is not exactly what save writes is an error:
+// the caller sets the file aside.
+func parseLockout(b []byte) (fails map[string][]time.Time, own map[string]time.Time, err error) {
+	var f lockoutFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, nil, fmt.Errorf("decode: %w", err)
+	}
+	if dec.More() {
+		return nil, nil, errors.New("data after the object")
+	}
+	if f.Format != lockoutFormat || f.Version != 1 {
+		return nil, nil, fmt.Errorf("format %q version %d, want %q version 1", clip(f.Format), f.Version, lockoutFormat)
+	}
+	out := make(map[string][]time.Time, len(f.Failures))
+	for k, ts := range f.Failures {
+		if !validPassbackKey(k) {
+			return nil, nil, fmt.Errorf("key %q is not a sha256", clip(k))
+		}
+		if len(ts) == 0 || len(ts) > maxLockoutTimes {
+			return nil, nil, fmt.Errorf("key %s: %d failure times, want 1..%d", k[:8], len(ts), maxLockoutTimes)
+		}
+		for _, t := range ts {
+			if t.IsZero() {
+				return nil, nil, fmt.Errorf("key %s: zero failure time", k[:8])
+			}
+		}
+		out[k] = ts
+	}
+	for k, t := range f.Own {
+		if _, ok := out[k]; !ok || t.IsZero() {
+			return nil, nil, fmt.Errorf("own failure of key %q: not a key with failures, or a zero time", clip(k))
+		}
+	}
+	return out, f.Own, nil
+}
+
+// open loads path into the memory, keeping the failures younger than
+// lockoutHorizon and at most maxLockoutIdentities (bound, by the lockout
+// max within per). A missing file is an empty memory; a
+// corrupt or unreadable one is moved aside (<path>.corrupt-<time>) and the
+// memory starts empty: the returned error says so, for the operator.
+func (p *padState) open(path string, now time.Time, max int, per time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.path, p.fails, p.own = path, map[string][]time.Time{}, map[string]time.Time{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var fails map[string][]time.Time
+	var own map[string]time.Time
+	if err == nil {
+		fails, own, err = parseLockout(b)
+	}
+	if err != nil {
+		aside, rerr := atomicfile.SetAside(path, now)
+		if rerr != nil {
+			return fmt.Errorf("liveness lockout memory %s: %w; moving it aside failed: %v; started empty", path, err, rerr)
+		}
+		return fmt.Errorf("liveness lockout memory %s: %w; kept as %s, started empty", path, err, aside)
+	}
+	p.fails = fails
+	if own != nil {
+		p.own = own
+	}
+	for k, ts := range p.fails {
+		// Files before 2026-12-06 kept a clock step's order.
+		slices.SortFunc(ts, time.Time.Compare)
+		p.recent(k, now, lockoutHorizon(per))
+	}
+	p.bound(now, max, per)
+	return nil
+}
+
+func (p *padState) challenge() string {
+	if p.pick != nil {
+		return p.pick()
+	}
+	if rand.IntN(2) == 0 {
+		return "left"
+	}
+	return "right"
+}
+
+// locked reports whether id is locked out at now: a failure less than
+// per ago was the max-th within per. A lockout lasts per from the failure
+// that made it, not per from the first of the max (which would unlock an
+// identity seconds after its alert).
+func (p *padState) locked(id string, now time.Time, max int, per time.Duration) bool {
+	if max <= 0 || id == "" {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return lockedBy(p.recent(lockoutKey(id), now, lockoutHorizon(per)), now, max, per)
+}
+
+// lockedBy is locked's rule on one identity's failure times (left
+// as they are): some failure less than per before now was the max-th within
+// per. A time ahead of now (a clock stepped back) counts as now.
+func lockedBy(fails []time.Time, now time.Time, max int, per time.Duration) bool {
+	ts := slices.Clone(fails)
+	for i, t := range ts {
+		if t.After(now) {
+			ts[i] = now
+		}
+	}
+	slices.SortFunc(ts, time.Time.Compare) // a clock stepped back appends out of order
+	for j := len(ts) - 1; j >= max-1 && now.Sub(ts[j]) < per; j-- {
+		if ts[j].Sub(ts[j-max+1]) < per {
+			return true
+		}
+	}
+	return false
+}
+
+// lockoutHorizon is how long failures are remembered: a lockout made by
+// max failures within per lasts per after the last of them, so the first
+// matters until twice per.
+func lockoutHorizon(per time.Duration) time.Duration { return 2 * per }
+
+// fail records a failure and reports whether the identity is locked
+// out by it (locked's rule at now: this failure made the count, and the
+// identity was not locked before it — a peer's failure may have locked it
+// while this gate's check ran, and that peer alerted). With a path
+// the memory is saved before fail returns; a save error is returned but
+// the failure counts in memory all the same (the denial stands).
+func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (lockedOut bool, err error) {
+	if max <= 0 || id == "" {
+		return false, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fails == nil {
+		p.fails, p.own = map[string][]time.Time{}, map[string]time.Time{}
+	}
+	key := lockoutKey(id)
+	before := p.recent(key, now, lockoutHorizon(per))
+	was := lockedBy(before, now, max, per)
+	p.own[key] = now // before store: bound keeps identities this gate saw fail
+	ts := p.store(key, append(slices.Clone(before), now), now, max, per)
+	return lockedBy(ts, now, max, per) && !was, p.save()
+}
+
+// keptTimes is how many of an identity's newest failures decide locked's
+// rule for max: when max of them fall within per of now the newest max
+// do, else the at most max-1 that do and the max-1 before them.
+func keptTimes(max int) int {
+	if max <= 0 || 2*max > maxLockoutTimes {
+		return maxLockoutTimes
+	}
+	return 2 * max
+}
+
+// store keeps ts as key's failures, sorted (a peer's failure may be
+// stamped ahead of this gate's clock) and trimmed to the newest
+// keptTimes(max), and bounds the memory; it returns what it kept, nil
+// when bound forgot key itself (called with mu held).
+func (p *padState) store(key string, ts []time.Time, now time.Time, max int, per time.Duration) []time.Time {
+	slices.SortFunc(ts, time.Time.Compare)
+	if n := keptTimes(max); len(ts) > n {
+		ts = ts[len(ts)-n:]
+	}
+	p.fails[key] = ts
+	if len(p.fails) > maxLockoutIdentities {
+		for k := range p.fails {
+			p.recent(k, now, lockoutHorizon(per))
+		}
+		p.bound(now, max, per)
+	}
+	return p.fails[key]
+}
+
+// bound forgets identities until at most maxLockoutIdentities are left.
+// Those only peers saw fail go first, the one whose newest failure is
+// oldest (a time ahead of now counting as now) each time: a flood of
+// made-up failures from the site's events can then crowd out other
+// peers' failures, never one this gate counted itself. Only when every
+// identity has a failure of this gate's are those forgotten, the ones
+// not locked out first (called with mu held).
+func (p *padState) bound(now time.Time, max int, per time.Duration) {
+	for len(p.fails) > maxLockoutIdentities {
+		victim, ok := p.oldestPeerOnly(now)
+		if !ok {
+			p.boundOwn(now, max, per)
+			return
+		}
+		p.forget(victim)
+	}
+}
+
+// oldestPeerOnly is the identity without a failure of this gate's whose
+// newest failure is oldest (ties: the smaller key).
+func (p *padState) oldestPeerOnly(now time.Time) (string, bool) {
+	var victim string
+	var oldest time.Time
+	found := false
+	for k, ts := range p.fails {
+		if _, own := p.own[k]; own {
+			continue
+		}
+		newest := ts[len(ts)-1]
+		if newest.After(now) {
+			newest = now
+		}
+		if c := newest.Compare(oldest); !found || c < 0 || (c == 0 && k < victim) {
+			victim, oldest, found = k, newest, true
+		}
+	}
+	return victim, found
+}
+
+// boundOwn forgets identities, all with failures of this gate's, the ones
+// not locked out at now first, each group oldest newest failure first.
+func (p *padState) boundOwn(now time.Time, max int, per time.Duration) {
+	type entry struct {
+		key    string
+		locked bool
+		newest time.Time
+	}
+	es := make([]entry, 0, len(p.fails))
+	for k, ts := range p.fails {
+		es = append(es, entry{k, lockedBy(ts, now, max, per), ts[len(ts)-1]})
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		if a.locked != b.locked {
+			if a.locked {
+				return 1
+			}
+			return -1
+		}
+		return a.newest.Compare(b.newest)
+	})
+	for _, e := range es[:len(es)-maxLockoutIdentities] {
+		p.forget(e.key)
+	}
+}
+
+func (p *padState) forget(key string) {
+	delete(p.fails, key)
+	delete(p.own, key)
+}
+
+// save writes the memory to path (called with mu held).
+func (p *padState) save() error {
+	if p.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own})
+	if err != nil {
+		return fmt.Errorf("encode liveness lockout memory: %w", err)
+	}
+	write := p.write
+	if write == nil {
+		write = atomicfile.Write
+	}
+	if p.pendingSave != nil { // this save holds what it waited for
+		p.pendingSave.Stop()
+		p.pendingSave = nil
+	}
+	err = write(p.path, b, 0o600)
+	// After the write: a slow disk must not turn the coalescing off.
+	p.lastSave = time.Now()
+	if err != nil {
+		return fmt.Errorf("save liveness lockout memory: %w", err)
+	}
+	return nil
+}
+
+// peerSaveEvery: a peer's failure is saved at once, unless the file was
+// written less than this ago; then at most this long after that write. A
+// flood of peers' failures (made up, or a backlog after an outage) then
+// writes the file a few times a second, not once per failure, and does
+// not hold the site's other messages behind its fsyncs.
+const peerSaveEvery = 200 * time.Millisecond
+
+// savePeer saves after a peer's failure was added: at once, or deferred
+// (called with mu held).
+func (p *padState) savePeer() error {
+	if p.path == "" {
+		return nil
+	}
+	wait := peerSaveEvery - time.Since(p.lastSave)
+	if p.stopped || p.lastSave.IsZero() || wait <= 0 {
+		return p.save()
+	}
+	if p.pendingSave == nil {
+		p.pendingSave = time.AfterFunc(wait, p.flush)
+	}
+	return nil
+}
+
+// flush writes a deferred save now (at its time); a save error goes to
+// onSaveError.
+func (p *padState) flush() {
+	p.mu.Lock()
+	var err error
+	if p.pendingSave != nil {
+		err = p.save()
+	}
+	report := p.onSaveError
+	p.mu.Unlock()
+	if err != nil && report != nil {
+		report(err)
+	}
+}
+
+// stop writes a deferred save now and every later peer's failure at once:
+// the kiosk stopped, but the site's events may still arrive.
+func (p *padState) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.flush()
+}
+
+// recent prunes key's failures older than horizon, and its own newest
+// failure with them (called with mu held).
+func (p *padState) recent(key string, now time.Time, horizon time.Duration) []time.Time {
+	ts := p.fails[key]
+	// Sorted: the expired ones lead.
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= horizon {
+		i++
+	}
+	keep := ts[i:]
+	if len(keep) == 0 {
+		p.forget(key)
+		return nil
+	}
+	p.fails[key] = keep
+	if t, ok := p.own[key]; ok && now.Sub(t) >= horizon {
+		delete(p.own, key) // only peers' failures are left
+	}
+	return keep
+}
