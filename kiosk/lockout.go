@@ -213,7 +213,10 @@ func (p *padState) fail(id string, now time.Time, max int, per time.Duration) (l
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fails == nil {
-		p.fails, p.own = map[string][]time.Time{}, map[string]time.Time{}
+		p.fails = map[string][]time.Time{}
+	}
+	if p.own == nil {
+		p.own = map[string]time.Time{}
 	}
 	key := lockoutKey(id)
 	before := p.recent(key, now, lockoutHorizon(per))
