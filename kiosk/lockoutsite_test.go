@@ -333,21 +333,6 @@ func TestPadStatePeerSavesCoalesceOnASlowDisk(t *testing.T) {
 	})
 }
 
-// After the kiosk stopped (the broker may still deliver the site's
-// events) a peer's failure is written at once.
-func TestPeerFailureAfterStopSavedAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		east := peerFailures(t, "east", record.PrivacyHash, worker, 2)
-		cfg := lockoutConfig(t)
-		r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
-		stop := r.start(t)
-		require.NoError(t, stop())
-		require.True(t, r.k.PeerEvent(east[0]))
-		require.True(t, r.k.PeerEvent(east[1]))
-		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 2)
-	})
-}
-
 // Two gates fail the identity 2 ms apart, each event stamped after its
 // save (5 ms later, to the millisecond): both lock once each hears the
 // other, and at least one alerts.
@@ -449,18 +434,22 @@ func TestPadStatePeerSavesCoalesce(t *testing.T) {
 }
 
 // A peer's failure waiting for its deferred save is written when the
-// kiosk stops.
-func TestPeerFailureSavedAtStop(t *testing.T) {
+// kiosk stops, and one that arrives after it (the broker may still
+// deliver the site's events) at once.
+func TestPeerFailuresSavedWhenTheKioskStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		east := peerFailures(t, "east", record.PrivacyHash, worker, 2)
+		east := peerFailures(t, "east", record.PrivacyHash, worker, 3)
 		cfg := lockoutConfig(t)
 		r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
 		stop := r.start(t)
+		saved := func() int { return len(readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)]) }
 		require.True(t, r.k.PeerEvent(east[0]))
 		require.True(t, r.k.PeerEvent(east[1]))
-		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 1, "the second is deferred")
+		require.Equal(t, 1, saved(), "the second is deferred")
 		require.NoError(t, stop())
-		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 2, "saved when the kiosk stopped")
+		require.Equal(t, 2, saved(), "saved when the kiosk stopped")
+		require.True(t, r.k.PeerEvent(east[2]))
+		require.Equal(t, 3, saved(), "after the stop: at once")
 	})
 }
 
