@@ -6,7 +6,6 @@ import (
 	"image"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -391,7 +390,7 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 		}
 		if lockedOut {
 			o.alert = AlertLivenessLockout
-			o.alertMsg = "identity locked out after " + strconv.Itoa(max) + " liveness failures within " + per.String() + " (user " + clip(s.id.UserID) + ")"
+			o.alertMsg = lockoutAlertMessage(max, per, s.id.UserID, "")
 		}
 	default:
 		o = k.stillFresh(s, api)

@@ -68,8 +68,7 @@ func (k *Kiosk) PeerEvent(ev record.Event) bool {
 		k.lockoutNotSaved(err)
 	}
 	if alert {
-		k.alert(AlertLivenessLockout, "identity locked out after "+strconv.Itoa(p.Max)+" liveness failures within "+p.Per.String()+
-			" at the site, the newest at this gate (user "+clip(ev.UserID)+")", "")
+		k.alert(AlertLivenessLockout, lockoutAlertMessage(p.Max, p.Per, ev.UserID, " at the site, the newest at this gate"), "")
 	}
 	if added {
 		k.metrics.livenessPeers.Inc()
@@ -87,6 +86,12 @@ func gateOffset(gate string) time.Duration {
 	h := fnv.New32a()
 	h.Write([]byte(gate))
 	return time.Duration(h.Sum32()%uint32(time.Millisecond/time.Nanosecond)) * time.Nanosecond
+}
+
+// lockoutAlertMessage is the liveness_lockout alert's text; where says
+// where the failures were ("" for this gate).
+func lockoutAlertMessage(max int, per time.Duration, user, where string) string {
+	return "identity locked out after " + strconv.Itoa(max) + " liveness failures within " + per.String() + where + " (user " + clip(user) + ")"
 }
 
 // lockoutNotSaved logs and alerts a failed save of the lockout memory.

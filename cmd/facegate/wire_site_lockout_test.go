@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -122,22 +121,16 @@ func startLockoutGate(t *testing.T, url, gate string) lockoutGate {
 	yml := strings.Replace(entranceYAML, "gate: north", "gate: "+gate, 1) +
 		"policy:\n  liveness: challenge\n  liveness_lockout: {max: 3, per: 10m}\nmqtt:\n  enabled: true\n  urls: [\"" + url + "\"]\n"
 	cfg := siteTestConfig(t, yml)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := newSiteWire(cfg, log, nil)
-	require.NoError(t, err)
-	mo, err := mqttOptions(cfg, "test", log)
-	require.NoError(t, err)
-	w.mqttOptions(&mo)
-	mo.ReconnectMin, mo.ReconnectMax = 50*time.Millisecond, 200*time.Millisecond
-	b, err := mqtt.New(mo)
-	require.NoError(t, err)
-	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{},
-		Publisher: &alertLog{}, Site: w, SiteBoard: w, Logger: log})
-	require.NoError(t, err)
-	require.NoError(t, w.start(k, b))
-	ctx, cancel := context.WithCancel(context.Background())
-	go b.Run(ctx)
-	t.Cleanup(func() { cancel(); b.Close(context.Background()) })
+	var k *kiosk.Kiosk
+	w, b := runSiteWire(t, cfg, func(mo *mqtt.Options) {
+		mo.ReconnectMin, mo.ReconnectMax = 50*time.Millisecond, 200*time.Millisecond
+	}, func(w *siteWire, b *mqtt.Client) {
+		var err error
+		k, err = kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{},
+			Publisher: &alertLog{}, Site: w, SiteBoard: w, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		require.NoError(t, err)
+		require.NoError(t, w.start(k, b))
+	})
 	return lockoutGate{w: w, b: b, k: k, cfg: cfg}
 }
 

@@ -440,7 +440,18 @@ func startSiteBrokerGate(t *testing.T, url, gate, secret string) siteBrokerGate 
 	t.Helper()
 	yml := strings.Replace(entranceYAML, "gate: north", "gate: "+gate, 1) +
 		"mqtt:\n  enabled: true\n  urls: [\"" + url + "\"]\n  commands:\n    open:\n      secret: \"" + secret + "\"\n"
-	cfg := siteTestConfig(t, yml)
+	w, b := runSiteWire(t, siteTestConfig(t, yml), func(mo *mqtt.Options) {
+		// Snapshots only just after connect: what arrives later came as a command.
+		mo.Zones.SnapshotWindow = 50 * time.Millisecond
+	}, func(w *siteWire, b *mqtt.Client) { w.brokerP.Store(b) })
+	return siteBrokerGate{w: w, b: b}
+}
+
+// runSiteWire builds cfg's site wire and broker client (tune adjusts the
+// client's options), hands both to ready, then runs the client until the
+// test ends.
+func runSiteWire(t *testing.T, cfg *config.Config, tune func(*mqtt.Options), ready func(*siteWire, *mqtt.Client)) (*siteWire, *mqtt.Client) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w, err := newSiteWire(cfg, log, nil)
 	if err != nil {
@@ -451,17 +462,16 @@ func startSiteBrokerGate(t *testing.T, url, gate, secret string) siteBrokerGate 
 		t.Fatal(err)
 	}
 	w.mqttOptions(&mo)
-	// Snapshots only just after connect: what arrives later came as a command.
-	mo.Zones.SnapshotWindow = 50 * time.Millisecond
+	tune(&mo)
 	b, err := mqtt.New(mo)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ready(w, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	go b.Run(ctx)
 	t.Cleanup(func() { cancel(); b.Close(context.Background()) })
-	w.brokerP.Store(b)
-	return siteBrokerGate{w: w, b: b}
+	return w, b
 }
 
 // inZone is when the person was put in zone by the presence (zero: not
