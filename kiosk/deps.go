@@ -176,6 +176,9 @@ type Deps struct {
 	// (kiosk/website.go); nil: those answer 404.
 	Site      SiteGuard
 	SiteBoard SiteBoard
+	// LockoutSite sends an operator's liveness unlock to the other gates
+	// (kiosk/unlock.go); nil: it clears this gate's memory only.
+	LockoutSite LockoutSite
 	// Liveness is the presentation-attack check (kiosk/liveness.go); nil
 	// means none, whatever policy.liveness says (a warning at start).
 	Liveness LivenessChecker

@@ -32,6 +32,11 @@ type padState struct {
 	// (peerAlertSlack), and only identities without one are forgotten for
 	// peers' failures (bound).
 	own map[string]time.Time
+	// unlocked is, per key, the end of the newest unlock's second (an
+	// operator cleared the failures up to it, here or at another gate): a
+	// peer's failure stamped before it that arrives later does not count
+	// again. Kept until the failures it cleared are past the horizon.
+	unlocked map[string]time.Time
 	// path is the lockout file; "" keeps the memory in RAM only.
 	path string
 	// write saves the file; nil uses atomicfile.Write (tests inject a
@@ -64,55 +69,67 @@ const (
 
 // lockoutFile is the on-disk form: hashed ids only, never raw ones. Own
 // (since 2026-12-06, omitted when empty) is the newest failure this gate
-// counted itself, of the identities that have one.
+// counted itself, of the identities that have one; Unlocked (since
+// 2026-12-06, omitted when empty) the end of each identity's newest
+// unlock.
 type lockoutFile struct {
 	Format   string                 `json:"format"`
 	Version  int                    `json:"version"`
 	Failures map[string][]time.Time `json:"failures"`
 	Own      map[string]time.Time   `json:"own,omitempty"`
+	Unlocked map[string]time.Time   `json:"unlocked,omitempty"`
 }
 
 // lockoutKey is the SHA-256 hex of a submission id, the hash the audit
 // log's privacy: hash writes after its "sha256:" prefix.
 func lockoutKey(submissionID string) string { return passbackKey(submissionID) }
 
-// parseLockout decodes a lockout file: the failures and this gate's own
-// newest ones. Anything that is not exactly what save writes is an error:
-// the caller sets the file aside.
-func parseLockout(b []byte) (fails map[string][]time.Time, own map[string]time.Time, err error) {
+// parseLockout decodes a lockout file: the failures, this gate's own
+// newest ones and the unlocks. Anything that is not exactly what save
+// writes is an error: the caller sets the file aside.
+func parseLockout(b []byte) (lockoutFile, error) {
 	var f lockoutFile
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, nil, fmt.Errorf("decode: %w", err)
+		return lockoutFile{}, fmt.Errorf("decode: %w", err)
 	}
 	if dec.More() {
-		return nil, nil, errors.New("data after the object")
+		return lockoutFile{}, errors.New("data after the object")
 	}
 	if f.Format != lockoutFormat || f.Version != 1 {
-		return nil, nil, fmt.Errorf("format %q version %d, want %q version 1", clip(f.Format), f.Version, lockoutFormat)
+		return lockoutFile{}, fmt.Errorf("format %q version %d, want %q version 1", clip(f.Format), f.Version, lockoutFormat)
 	}
-	out := make(map[string][]time.Time, len(f.Failures))
+	if f.Failures == nil {
+		f.Failures = map[string][]time.Time{}
+	}
 	for k, ts := range f.Failures {
 		if !validPassbackKey(k) {
-			return nil, nil, fmt.Errorf("key %q is not a sha256", clip(k))
+			return lockoutFile{}, fmt.Errorf("key %q is not a sha256", clip(k))
 		}
 		if len(ts) == 0 || len(ts) > maxLockoutTimes {
-			return nil, nil, fmt.Errorf("key %s: %d failure times, want 1..%d", k[:8], len(ts), maxLockoutTimes)
+			return lockoutFile{}, fmt.Errorf("key %s: %d failure times, want 1..%d", k[:8], len(ts), maxLockoutTimes)
 		}
 		for _, t := range ts {
 			if t.IsZero() {
-				return nil, nil, fmt.Errorf("key %s: zero failure time", k[:8])
+				return lockoutFile{}, fmt.Errorf("key %s: zero failure time", k[:8])
 			}
 		}
-		out[k] = ts
 	}
 	for k, t := range f.Own {
-		if _, ok := out[k]; !ok || t.IsZero() {
-			return nil, nil, fmt.Errorf("own failure of key %q: not a key with failures, or a zero time", clip(k))
+		if _, ok := f.Failures[k]; !ok || t.IsZero() {
+			return lockoutFile{}, fmt.Errorf("own failure of key %q: not a key with failures, or a zero time", clip(k))
 		}
 	}
-	return out, f.Own, nil
+	if len(f.Unlocked) > maxLockoutIdentities {
+		return lockoutFile{}, fmt.Errorf("%d unlocks, want at most %d", len(f.Unlocked), maxLockoutIdentities)
+	}
+	for k, t := range f.Unlocked {
+		if !validPassbackKey(k) || t.IsZero() {
+			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, or a zero time", clip(k))
+		}
+	}
+	return f, nil
 }
 
 // open loads path into the memory, keeping the failures younger than
@@ -123,15 +140,14 @@ func parseLockout(b []byte) (fails map[string][]time.Time, own map[string]time.T
 func (p *padState) open(path string, now time.Time, max int, per time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.path, p.fails, p.own = path, map[string][]time.Time{}, map[string]time.Time{}
+	p.path, p.fails, p.own, p.unlocked = path, map[string][]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	var fails map[string][]time.Time
-	var own map[string]time.Time
+	var f lockoutFile
 	if err == nil {
-		fails, own, err = parseLockout(b)
+		f, err = parseLockout(b)
 	}
 	if err != nil {
 		aside, rerr := atomicfile.SetAside(path, now)
@@ -140,10 +156,14 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 		}
 		return fmt.Errorf("liveness lockout memory %s: %w; kept as %s, started empty", path, err, aside)
 	}
-	p.fails = fails
-	if own != nil {
-		p.own = own
+	p.fails = f.Failures
+	if f.Own != nil {
+		p.own = f.Own
 	}
+	if f.Unlocked != nil {
+		p.unlocked = f.Unlocked
+	}
+	p.pruneUnlocked(now, lockoutHorizon(per))
 	for k, ts := range p.fails {
 		// Files before 2026-12-06 kept a clock step's order.
 		slices.SortFunc(ts, time.Time.Compare)
@@ -330,7 +350,7 @@ func (p *padState) save() error {
 	if p.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own})
+	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked})
 	if err != nil {
 		return fmt.Errorf("encode liveness lockout memory: %w", err)
 	}
@@ -417,4 +437,74 @@ func (p *padState) recent(key string, now time.Time, horizon time.Duration) []ti
 		delete(p.own, key) // only peers' failures are left
 	}
 	return keep
+}
+
+// unlockEnd is the end of the second of an unlock issued at issued: every
+// gate clears the failures up to it. The signed cmd/unlock carries its
+// time in whole seconds, and the gate that sends it clears the same span.
+func unlockEnd(issued time.Time) time.Time {
+	return time.Unix(issued.Unix(), 0).Add(time.Second - time.Nanosecond)
+}
+
+// unlock clears key's failures up to upTo (an operator checked the
+// person) and remembers upTo, so that a peer's failure stamped before it
+// and delivered later does not count again. It reports how many failures
+// were cleared and whether the identity was locked out at now. The memory
+// is saved before unlock returns; a save error is returned, the memory is
+// changed all the same.
+func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Duration) (cleared int, wasLocked bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fails == nil {
+		p.fails, p.own = map[string][]time.Time{}, map[string]time.Time{}
+	}
+	if p.unlocked == nil {
+		p.unlocked = map[string]time.Time{}
+	}
+	horizon := lockoutHorizon(per)
+	ts := p.recent(key, now, horizon)
+	wasLocked = max > 0 && lockedBy(ts, now, max, per)
+	keep := slices.DeleteFunc(slices.Clone(ts), func(t time.Time) bool { return !t.After(upTo) })
+	cleared = len(ts) - len(keep)
+	if len(keep) == 0 {
+		p.forget(key)
+	} else {
+		p.fails[key] = keep
+		if t, ok := p.own[key]; ok && !t.After(upTo) {
+			delete(p.own, key)
+		}
+	}
+	if prev, ok := p.unlocked[key]; !ok || upTo.After(prev) {
+		p.unlocked[key] = upTo
+	}
+	p.pruneUnlocked(now, horizon)
+	return cleared, wasLocked, p.save()
+}
+
+// unlockedBefore reports whether a failure at at was cleared by an unlock
+// of key (called with mu held).
+func (p *padState) unlockedBefore(key string, at time.Time) bool {
+	t, ok := p.unlocked[key]
+	return ok && !at.After(t)
+}
+
+// pruneUnlocked forgets the unlocks whose cleared failures are all past
+// horizon (a peer's failure that old is not counted anyway), and the
+// oldest past maxLockoutIdentities (called with mu held).
+func (p *padState) pruneUnlocked(now time.Time, horizon time.Duration) {
+	for k, t := range p.unlocked {
+		if now.Sub(t) >= horizon {
+			delete(p.unlocked, k)
+		}
+	}
+	for len(p.unlocked) > maxLockoutIdentities {
+		var oldest string
+		var at time.Time
+		for k, t := range p.unlocked {
+			if oldest == "" || t.Before(at) || (t.Equal(at) && k < oldest) {
+				oldest, at = k, t
+			}
+		}
+		delete(p.unlocked, oldest)
+	}
 }

@@ -31,11 +31,11 @@ func readLockout(t *testing.T, path string) map[string][]time.Time {
 	if err != nil {
 		t.Fatalf("lockout file: %v", err)
 	}
-	m, _, err := parseLockout(b)
+	f, err := parseLockout(b)
 	if err != nil {
 		t.Fatalf("lockout file %s does not parse: %v", b, err)
 	}
-	return m
+	return f.Failures
 }
 
 func countAlerts(r *rig, code string) int {
@@ -321,13 +321,21 @@ func FuzzParseLockout(f *testing.F) {
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{"` + lockoutKey("a") + `":[]}}`,
 		string(good) + "{}", `{"format":"facegate-liveness-lockout","version":1,"failures":{},"x":1}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{"` + lockoutKey("a") + `":["2026-01-01T00:00:00Z"]},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`,
-		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`} {
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00.999999999Z"}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":"0001-01-01T00:00:00Z"}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, own, err := parseLockout(b)
+		f, err := parseLockout(b)
 		if err != nil {
 			return
+		}
+		m, own := f.Failures, f.Own
+		for k, t0 := range f.Unlocked {
+			if !validPassbackKey(k) || t0.IsZero() {
+				t.Fatalf("accepted an unlock of key %q at %v", k, t0)
+			}
 		}
 		for k, ts := range m {
 			if !validPassbackKey(k) || len(ts) == 0 || len(ts) > maxLockoutTimes {
@@ -340,10 +348,10 @@ func FuzzParseLockout(f *testing.F) {
 				t.Fatalf("accepted an own failure of key %q without failures", k)
 			}
 		}
-		again, _ := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: m, Own: own})
-		m2, own2, err := parseLockout(again)
-		if err != nil || len(m2) != len(m) || len(own2) != len(own) {
-			t.Fatalf("round trip: %v, %d of %d keys, %d of %d own", err, len(m2), len(m), len(own2), len(own))
+		again, _ := json.Marshal(f)
+		f2, err := parseLockout(again)
+		if err != nil || len(f2.Failures) != len(m) || len(f2.Own) != len(own) || len(f2.Unlocked) != len(f.Unlocked) {
+			t.Fatalf("round trip: %v, %d of %d keys, %d of %d own, %d of %d unlocks", err, len(f2.Failures), len(m), len(f2.Own), len(own), len(f2.Unlocked), len(f.Unlocked))
 		}
 	})
 }

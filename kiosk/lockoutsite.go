@@ -121,8 +121,8 @@ func peerFailureKey(ev record.Event) (string, bool) {
 }
 
 // peer adds a failure another gate counted at at, unless it is already
-// there (the same time: a delivery again) or older than the memory's
-// horizon, and reports whether it was added, whether the identity is
+// there (the same time: a delivery again), older than the memory's
+// horizon or cleared by an unlock, and reports whether it was added, whether the identity is
 // locked out at now with it, and whether this gate alerts: the failure
 // locked it and this gate's own newest failure is within peerAlertSlack of
 // the newest. An added failure is saved (savePeer).
@@ -138,7 +138,7 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 	horizon := lockoutHorizon(per)
 	ts := p.recent(key, now, horizon)
 	was := lockedBy(ts, now, max, per)
-	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) {
+	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) || p.unlockedBefore(key, at) {
 		return false, was, false, nil
 	}
 	ts = p.store(key, append(slices.Clone(ts), at), now, max, per)

@@ -28,6 +28,7 @@ type metrics struct {
 	livenessShadow  *prometheus.CounterVec
 	livenessTurn    *prometheus.HistogramVec
 	livenessPeers   prometheus.Counter
+	livenessUnlocks *prometheus.CounterVec
 	relayPulses     prometheus.Counter
 	relayFailures   prometheus.Counter
 	auditFailures   prometheus.Counter
@@ -111,6 +112,10 @@ func newMetrics(k *Kiosk) *metrics {
 			Name: "facegate_liveness_site_failures_total",
 			Help: "Liveness failures at other gates of the site counted towards this gate's lockout (zones on).",
 		}),
+		livenessUnlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_liveness_unlocks_total",
+			Help: "Identities whose liveness failures an operator cleared, by source (http: this gate's POST /api/liveness/unlock; site: another gate's signed cmd/unlock).",
+		}, []string{"source"}),
 		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
 		}),
@@ -147,7 +152,7 @@ func newMetrics(k *Kiosk) *metrics {
 	}
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.decisions, m.reasons, m.failCodes, m.apiErrors, m.identifications, m.alerts,
-		m.timeToDecision, m.apiLatency, m.liveness, m.livenessShadow, m.livenessTurn, m.livenessPeers, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
+		m.timeToDecision, m.apiLatency, m.liveness, m.livenessShadow, m.livenessTurn, m.livenessPeers, m.livenessUnlocks, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
 		m.stateGauge, m.checks, m.healthy, m.detection, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {

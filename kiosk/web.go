@@ -105,6 +105,7 @@ func (k *Kiosk) Handler() http.Handler {
 	mux.HandleFunc("GET /api/status", k.serveStatus)
 	mux.HandleFunc("POST /api/identify", k.serveIdentify)
 	mux.HandleFunc("POST /api/open", k.serveOpen)
+	mux.HandleFunc("POST /api/liveness/unlock", k.serveUnlock)
 	mux.Handle("GET /metrics", k.metricsHandler())
 	mux.HandleFunc("GET /healthz", k.serveHealthz)
 	k.siteHandlers(mux) // /site, /site.json, /site/muster.csv, /api/site/… (kiosk/website.go)

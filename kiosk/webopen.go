@@ -50,31 +50,8 @@ func ParseOpenRequest(body []byte) (OpenRequest, error) {
 // connections from this machine — a TLS reverse proxy on the Pi, or a
 // client on it — whatever kiosk.listen is.
 func (k *Kiosk) serveOpen(w http.ResponseWriter, r *http.Request) {
-	set := k.settings()
-	if !set.kiosk.Open.Enabled {
-		writeJSON(w, http.StatusNotFound, apiAnswer{Error: "remote open over HTTP is disabled (kiosk.open.enabled)"})
-		return
-	}
-	if !fromLoopback(r) {
-		k.log.Warn("remote open refused: not from this machine", "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusForbidden, apiAnswer{Error: "POST /api/open is accepted from this machine only: put a TLS reverse proxy on the gate in front of it (docs/kiosk.md)"})
-		return
-	}
-	if wait := k.openLimit.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: "too many open requests; try again later (kiosk.open.per_minute)"})
-		return
-	}
-	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token) {
-		k.metrics.identify(SourceHTTP, "unauthorized")
-		k.log.Warn("remote open refused: missing or wrong token", "remote", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
-		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOpenBody))
-	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, apiAnswer{Error: "body larger than 1024 bytes"})
+	body, ok := k.openGuard(w, r, "remote open")
+	if !ok {
 		return
 	}
 	req, err := ParseOpenRequest(body)
@@ -82,6 +59,40 @@ func (k *Kiosk) serveOpen(w http.ResponseWriter, r *http.Request) {
 		err = k.RemoteOpen(RemoteOpen{Source: SourceHTTP, By: req.By, Reason: req.Reason})
 	}
 	k.answerSession(w, err, apiAnswer{Status: "accepted"})
+}
+
+// openGuard admits a request to the endpoints kiosk.open guards (POST
+// /api/open and POST /api/liveness/unlock: one rate, one token) and reads
+// its body; false when it answered the request itself.
+func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, what string) ([]byte, bool) {
+	set := k.settings()
+	if !set.kiosk.Open.Enabled {
+		writeJSON(w, http.StatusNotFound, apiAnswer{Error: r.URL.Path + " is disabled (kiosk.open.enabled)"})
+		return nil, false
+	}
+	if !fromLoopback(r) {
+		k.log.Warn(what+" refused: not from this machine", "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusForbidden, apiAnswer{Error: r.URL.Path + " is accepted from this machine only: put a TLS reverse proxy on the gate in front of it (docs/kiosk.md)"})
+		return nil, false
+	}
+	if wait := k.openLimit.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: "too many requests; try again later (kiosk.open.per_minute)"})
+		return nil, false
+	}
+	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token) {
+		k.metrics.identify(SourceHTTP, "unauthorized")
+		k.log.Warn(what+" refused: missing or wrong token", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
+		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOpenBody))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiAnswer{Error: "body larger than 1024 bytes"})
+		return nil, false
+	}
+	return body, true
 }
 
 // rateWindow admits at most n requests in any minute (a sliding window).

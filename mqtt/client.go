@@ -134,6 +134,7 @@ func New(opts Options) (*Client, error) {
 		if c.site != nil && opts.Zones.Commands {
 			c.verifier.AddSiteTopic(c.site.topics.CmdEvacuate, opts.Zones.Secret)
 			c.verifier.AddSiteTopic(c.site.topics.CmdCorrect, opts.Zones.Secret)
+			c.verifier.AddSiteTopic(c.site.topics.CmdUnlock, opts.Zones.Secret)
 		}
 		if err := c.verifier.Problem(); err != nil {
 			c.replayMemoryAlert(err)

@@ -185,7 +185,7 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 	if s := c.site; s != nil {
 		for topic, on := range map[string]bool{
 			s.topics.Events: true, s.topics.Relays: true, s.topics.Evacuation: true,
-			s.topics.CmdEvacuate: s.opts.Commands, s.topics.CmdCorrect: s.opts.Commands,
+			s.topics.CmdEvacuate: s.opts.Commands, s.topics.CmdCorrect: s.opts.Commands, s.topics.CmdUnlock: s.opts.Commands,
 		} {
 			if on {
 				subs[topic] = 1

@@ -86,7 +86,7 @@ type SiteHandler interface {
 	SiteSnapshot(gate string, snapshot []byte)
 	// SiteEvacuation is the retained evacuation state as the broker holds it.
 	SiteEvacuation(e Evacuation)
-	// SiteCommand is a verified Evacuate or Correct.
+	// SiteCommand is a verified Evacuate, Correct or Unlock.
 	SiteCommand(cmd Command)
 }
 
@@ -313,8 +313,8 @@ type siteTopics struct {
 	Snapshots string
 	// Evacuation is the site's retained evacuation state.
 	Evacuation string
-	// CmdEvacuate and CmdCorrect are the signed site commands.
-	CmdEvacuate, CmdCorrect string
+	// CmdEvacuate, CmdCorrect and CmdUnlock are the signed site commands.
+	CmdEvacuate, CmdCorrect, CmdUnlock string
 	// Snapshot, Occupancy, Presence and Muster are this gate's retained topics.
 	Snapshot, Occupancy, Presence, Muster string
 }
@@ -323,7 +323,8 @@ func newSiteTopics(site, prefix string) siteTopics {
 	return siteTopics{
 		Events: site + "/+/event", Relays: site + "/+/event/relay", Snapshots: site + "/+/site/snapshot",
 		Evacuation: site + "/evacuation", CmdEvacuate: site + "/" + siteCmdEvacuate, CmdCorrect: site + "/" + siteCmdCorrect,
-		Snapshot: prefix + "/site/snapshot", Occupancy: prefix + "/site/occupancy",
+		CmdUnlock: site + "/" + siteCmdUnlock,
+		Snapshot:  prefix + "/site/snapshot", Occupancy: prefix + "/site/occupancy",
 		Presence: prefix + "/site/presence", Muster: prefix + "/site/muster",
 	}
 }
@@ -372,7 +373,7 @@ func newSiteLink(o SiteOptions, prefix string) *siteLink {
 // owns reports whether an inbound topic is site traffic.
 func (s *siteLink) owns(topic string) bool {
 	switch topic {
-	case s.topics.Evacuation, s.topics.CmdEvacuate, s.topics.CmdCorrect:
+	case s.topics.Evacuation, s.topics.CmdEvacuate, s.topics.CmdCorrect, s.topics.CmdUnlock:
 		return true
 	}
 	site := s.opts.Topic
@@ -600,7 +601,7 @@ func (c *Client) handleSite(m inbound) {
 			return
 		}
 		h.SiteEvacuation(e)
-	case m.topic == s.topics.CmdEvacuate || m.topic == s.topics.CmdCorrect:
+	case m.topic == s.topics.CmdEvacuate || m.topic == s.topics.CmdCorrect || m.topic == s.topics.CmdUnlock:
 		var cmd Command
 		var err error
 		if m.retained {
@@ -625,6 +626,8 @@ func (c *Client) handleSite(m inbound) {
 			c.log.Info("mqtt site evacuate command accepted", "action", v.Action, "id", v.ID, "by", v.By, "nonce", v.Nonce)
 		case Correct:
 			c.log.Info("mqtt site correct command accepted", "user_id", v.UserID, "zone", v.Zone, "by", v.By, "nonce", v.Nonce)
+		case Unlock:
+			c.log.Info("mqtt site unlock command accepted", "key", v.Key[:12], "by", v.By, "nonce", v.Nonce)
 		}
 		h.SiteCommand(cmd)
 	default:

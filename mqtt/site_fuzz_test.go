@@ -75,10 +75,12 @@ func FuzzVerifySite(f *testing.F) {
 	f.Add(ev, good)
 	f.Add("facegate/plant-a/cmd/correct", []byte(`{"body":{"ts":1,"user_id":"w"},"sig":"00"}`))
 	f.Add(ev, []byte(`{"body":null,"sig":null}`))
+	f.Add("facegate/plant-a/cmd/unlock", []byte(`{"body":{"ts":1,"submission_id":"sha256:00"},"sig":"00"}`))
 	f.Fuzz(func(t *testing.T, topic string, p []byte) {
 		v, _, _ := newFuzzVerifier(t)
 		v.AddSiteTopic(ev, testSecret)
 		v.AddSiteTopic("facegate/plant-a/cmd/correct", testSecret)
+		v.AddSiteTopic("facegate/plant-a/cmd/unlock", testSecret)
 		if _, err := v.VerifySite(topic, p); err == nil {
 			t.Fatalf("accepted a payload the fuzzer made without the secret: %s %q", topic, p)
 		}
@@ -93,6 +95,7 @@ func FuzzHandleSite(f *testing.F) {
 	f.Add("facegate/plant-a/exit/site/snapshot", []byte(`{"v":1}`), true)
 	f.Add("facegate/plant-a/evacuation", []byte(`{"active":true,"id":"e","since":"2026-11-22T07:45:12Z","ts":"2026-11-22T07:45:12Z"}`), true)
 	f.Add("facegate/plant-a/cmd/correct", []byte(`{"body":{},"sig":"00"}`), false)
+	f.Add("facegate/plant-a/cmd/unlock", []byte(`{"body":{},"sig":"00"}`), false)
 	f.Fuzz(func(t *testing.T, topic string, p []byte, retained bool) {
 		h := &siteRecorder{}
 		s := newSiteLink(SiteOptions{Enabled: true, Topic: "facegate/plant-a", Handler: h, Commands: true, Queue: 1}, "facegate/plant-a/entrance")
@@ -100,6 +103,7 @@ func FuzzHandleSite(f *testing.F) {
 		c.verifier, _, _ = newFuzzVerifier(t)
 		c.verifier.AddSiteTopic(s.topics.CmdEvacuate, testSecret)
 		c.verifier.AddSiteTopic(s.topics.CmdCorrect, testSecret)
+		c.verifier.AddSiteTopic(s.topics.CmdUnlock, testSecret)
 		if !s.owns(topic) {
 			return
 		}

@@ -340,6 +340,60 @@ func TestSiteMosquittoPublishCorrect(t *testing.T) {
 	}
 }
 
+// An unlock this gate sends reaches every connected gate at once as a
+// signed cmd/unlock carrying the hashed id only; the sender does not get
+// it back, a replay is refused, and without the site commands or a
+// connection nothing is sent.
+func TestSiteMosquittoPublishUnlock(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	withCmds := func(o *Options) {
+		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
+		o.Zones.Commands = true
+	}
+	a := newSiteGate(t, mq.URL(), "entrance", withCmds)
+	b := newSiteGate(t, mq.URL(), "exit", withCmds)
+	off := newSiteGate(t, mq.URL(), "zone-b-door", nil)
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() && off.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	key := strings.Repeat("0f", 32)
+	if _, err := off.c.PublishUnlock(t.Context(), Unlock{Key: key}); !errors.Is(err, ErrSiteCommandsOff) {
+		t.Fatalf("without site commands: %v", err)
+	}
+	// The replay memory refuses commands older than its first start.
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := a.c.PublishUnlock(t.Context(), Unlock{Key: "not-a-hash"}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a key that is not a sha256: %v", err)
+	}
+	at := time.Now().Add(-300 * time.Millisecond)
+	sent, err := a.c.PublishUnlock(t.Context(), Unlock{Key: key, By: "site-office", Reason: "checked in person", Issued: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sent.Issued.Equal(time.Unix(at.Unix(), 0)) {
+		t.Fatalf("sent %+v: issued must be the signed ts %d", sent, at.Unix())
+	}
+	require.Eventually(t, func() bool { return len(b.h.commands()) == 1 }, 5*time.Second, 5*time.Millisecond, "the peer got the unlock")
+	got, ok := b.h.commands()[0].(Unlock)
+	if !ok || got.Key != key || got.By != "site-office" || got.Reason != "checked in person" || got.Nonce != sent.Nonce || !got.Issued.Equal(sent.Issued) {
+		t.Fatalf("peer got %+v, sent %+v", b.h.commands()[0], sent)
+	}
+	require.Eventually(t, func() bool { a.c.site.mu.Lock(); defer a.c.site.mu.Unlock(); return len(a.c.site.sent) == 0 }, 5*time.Second, 5*time.Millisecond, "the sender saw its command back")
+	if n := len(a.h.commands()); n != 0 {
+		t.Fatalf("the sender got its own command back: %+v", a.h.commands())
+	}
+	again, err := SignSiteCommand(testSecret, SiteCommandBody{TS: sent.Issued.Unix(), Nonce: sent.Nonce, Topic: testSite + "/cmd/unlock",
+		SubmissionID: "sha256:" + key, By: sent.By, Reason: sent.Reason})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.c.verifier.VerifySite(testSite+"/cmd/unlock", again); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("a replay at the peer: %v", err)
+	}
+	a.c.Close(t.Context())
+	if _, err := a.c.PublishUnlock(t.Context(), Unlock{Key: key}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
 // mustSign signs cr again as its sender did (same ts and nonce).
 func mustSign(t *testing.T, cr Correct) []byte {
 	t.Helper()

@@ -392,9 +392,11 @@ func TestParseEvacuation(t *testing.T) {
 func TestVerifySiteFields(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1763796600, 0)}
 	v := newOpenVerifier(testSecret, testTopic, 30*time.Second, clk, filepath.Join(t.TempDir(), "replay.json"), writeNoSync)
-	ev, co := testSite+"/cmd/evacuate", testSite+"/cmd/correct"
+	ev, co, un := testSite+"/cmd/evacuate", testSite+"/cmd/correct", testSite+"/cmd/unlock"
 	v.AddSiteTopic(ev, testSecret)
 	v.AddSiteTopic(co, testSecret)
+	v.AddSiteTopic(un, testSecret)
+	hash := "sha256:" + strings.Repeat("ab", 32)
 	clk.Add(time.Minute)
 	ts := clk.Now().Unix()
 	n := 0
@@ -417,6 +419,15 @@ func TestVerifySiteFields(t *testing.T) {
 		{"unknown field", co, `{"ts":%d,"nonce":"%s","topic":"` + co + `","user_id":"w-1","zone":"site","x":1}`, ErrMalformed},
 		{"wrong topic", co, `{"ts":%d,"nonce":"%s","topic":"` + testSite + `/other/cmd/correct","user_id":"w-1","zone":"site"}`, ErrWrongTopic},
 		{"stale", co, `{"ts":%d,"nonce":"%s","topic":"` + co + `","user_id":"w-1","zone":"site"}`, ErrStale},
+		{"unlock", un, `{"ts":%d,"nonce":"%s","topic":"` + un + `","submission_id":"` + hash + `","by":"site-office","reason":"checked in person"}`, nil},
+		{"unlock of a plain id", un, `{"ts":%d,"nonce":"%s","topic":"` + un + `","submission_id":"sub-1"}`, ErrMalformed},
+		{"unlock upper case", un, `{"ts":%d,"nonce":"%s","topic":"` + un + `","submission_id":"` + strings.ToUpper(hash) + `"}`, ErrMalformed},
+		{"unlock short hash", un, `{"ts":%d,"nonce":"%s","topic":"` + un + `","submission_id":"` + hash[:70] + `"}`, ErrMalformed},
+		{"unlock without id", un, `{"ts":%d,"nonce":"%s","topic":"` + un + `"}`, ErrMalformed},
+		{"user on unlock", un, `{"ts":%d,"nonce":"%s","topic":"` + un + `","submission_id":"` + hash + `","user_id":"w-1"}`, ErrMalformed},
+		{"submission on correct", co, `{"ts":%d,"nonce":"%s","topic":"` + co + `","user_id":"w-1","zone":"site","submission_id":"` + hash + `"}`, ErrMalformed},
+		{"submission on evacuate", ev, `{"ts":%d,"nonce":"%s","topic":"` + ev + `","action":"start","submission_id":"` + hash + `"}`, ErrMalformed},
+		{"unlock signed for correct", un, `{"ts":%d,"nonce":"%s","topic":"` + co + `","submission_id":"` + hash + `"}`, ErrWrongTopic},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			at := ts
@@ -431,6 +442,9 @@ func TestVerifySiteFields(t *testing.T) {
 			}
 			if tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("got %v (%+v), want %v", err, cmd, tc.want)
+			}
+			if u, ok := cmd.(Unlock); ok && (u.Key != hash[len("sha256:"):] || u.By != "site-office" || !u.Issued.Equal(time.Unix(at, 0))) {
+				t.Fatalf("unlock read as %+v", u)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 const (
 	siteCmdEvacuate = "cmd/evacuate"
 	siteCmdCorrect  = "cmd/correct"
+	siteCmdUnlock   = "cmd/unlock"
 )
 
 // Actions of <site_topic>/cmd/evacuate.
@@ -51,8 +52,25 @@ type Correct struct {
 	Received time.Time
 }
 
+// Unlock is a verified <site_topic>/cmd/unlock: an operator checked the
+// person and clears the identity's liveness failures at every gate, up to
+// the end of the second Issued.
+type Unlock struct {
+	// Key is the lockout key: the SHA-256 hex of the submission id (the
+	// signed "submission_id" is "sha256:<Key>"; the raw id never crosses
+	// the broker).
+	Key    string
+	By     string
+	Reason string
+	Nonce  string
+	// Issued is the signed timestamp; Received is when this gate got it.
+	Issued   time.Time
+	Received time.Time
+}
+
 func (Evacuate) isCommand() {}
 func (Correct) isCommand()  {}
+func (Unlock) isCommand()   {}
 
 // SiteCommandBody is the signed body of a site command. On the wire, as
 // for cmd/open:
@@ -61,18 +79,20 @@ func (Correct) isCommand()  {}
 //	 "sig": "<hex HMAC-SHA256 of the exact bytes of the body value>"}
 //
 // cmd/evacuate takes action (start|end), id, by and reason; cmd/correct
-// takes user_id, zone, by and reason. Topic binds the command to the
-// topic it is published on.
+// takes user_id, zone, by and reason; cmd/unlock takes submission_id
+// ("sha256:<64 lower-case hex digits>"), by and reason. Topic binds the
+// command to the topic it is published on.
 type SiteCommandBody struct {
-	TS     int64  `json:"ts"` // Unix seconds
-	Nonce  string `json:"nonce"`
-	Topic  string `json:"topic"`
-	Action string `json:"action,omitempty"`
-	ID     string `json:"id,omitempty"`
-	UserID string `json:"user_id,omitempty"`
-	Zone   string `json:"zone,omitempty"`
-	By     string `json:"by,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	TS           int64  `json:"ts"` // Unix seconds
+	Nonce        string `json:"nonce"`
+	Topic        string `json:"topic"`
+	Action       string `json:"action,omitempty"`
+	ID           string `json:"id,omitempty"`
+	UserID       string `json:"user_id,omitempty"`
+	Zone         string `json:"zone,omitempty"`
+	SubmissionID string `json:"submission_id,omitempty"`
+	By           string `json:"by,omitempty"`
+	Reason       string `json:"reason,omitempty"`
 }
 
 // SignSiteCommand builds a signed site command payload (the reference
@@ -86,7 +106,7 @@ func SignSiteCommand(secret []byte, body SiteCommandBody) ([]byte, error) {
 }
 
 // AddSiteTopic makes v accept the signed site command published on topic
-// (<site_topic>/cmd/evacuate or <site_topic>/cmd/correct) with secret. Call
+// (<site_topic>/cmd/evacuate, cmd/correct or cmd/unlock) with secret. Call
 // it before the verifier is used.
 func (v *OpenVerifier) AddSiteTopic(topic string, secret []byte) {
 	v.mu.Lock()
@@ -100,7 +120,7 @@ func (v *OpenVerifier) AddSiteTopic(topic string, secret []byte) {
 // VerifySite checks a site command that arrived on topic, in the order of
 // Verify: size and shape, signature, every field, topic, time window,
 // replay memory (shared with cmd/open: a nonce is used once across all
-// signed commands). It returns an Evacuate or a Correct.
+// signed commands). It returns an Evacuate, a Correct or an Unlock.
 func (v *OpenVerifier) VerifySite(topic string, payload []byte) (Command, error) {
 	v.mu.Lock()
 	secret, ok := v.siteKeys[topic]
@@ -109,8 +129,11 @@ func (v *OpenVerifier) VerifySite(topic string, payload []byte) (Command, error)
 		return nil, fmt.Errorf("%w: no site command is accepted on %q", ErrWrongTopic, topic)
 	}
 	kind := siteCmdEvacuate
-	if strings.HasSuffix(topic, "/"+siteCmdCorrect) {
+	switch {
+	case strings.HasSuffix(topic, "/"+siteCmdCorrect):
 		kind = siteCmdCorrect
+	case strings.HasSuffix(topic, "/"+siteCmdUnlock):
+		kind = siteCmdUnlock
 	}
 	raw, err := openEnvelope(kind, payload, secret)
 	if err != nil {
@@ -126,6 +149,9 @@ func (v *OpenVerifier) VerifySite(topic string, payload []byte) (Command, error)
 	now, issued, err := v.admit(body.TS, body.Nonce)
 	if err != nil {
 		return nil, err
+	}
+	if kind == siteCmdUnlock {
+		return Unlock{Key: strings.TrimPrefix(body.SubmissionID, "sha256:"), By: body.By, Reason: body.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
 	}
 	if kind == siteCmdCorrect {
 		return Correct{UserID: body.UserID, Zone: body.Zone, By: body.By, Reason: body.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
@@ -148,6 +174,7 @@ func parseSiteBody(kind string, raw []byte) (SiteCommandBody, error) {
 		ID     *string `json:"id"`
 		UserID *string `json:"user_id"`
 		Zone   *string `json:"zone"`
+		Sub    *string `json:"submission_id"`
 		By     string  `json:"by"`
 		Reason string  `json:"reason"`
 	}
@@ -179,7 +206,18 @@ func parseSiteBody(kind string, raw []byte) (SiteCommandBody, error) {
 		}
 		return *p
 	}
+	if kind != siteCmdUnlock && b.Sub != nil {
+		return bad("submission_id belongs to cmd/unlock")
+	}
 	switch kind {
+	case siteCmdUnlock:
+		if b.Action != nil || b.ID != nil || b.UserID != nil || b.Zone != nil {
+			return bad("action, id, user_id and zone do not belong to cmd/unlock")
+		}
+		out.SubmissionID = str(b.Sub)
+		if !validSubmissionHash(out.SubmissionID) {
+			return bad("submission_id must be sha256:<64 lower-case hex digits>")
+		}
 	case siteCmdEvacuate:
 		if b.UserID != nil || b.Zone != nil {
 			return bad("user_id and zone belong to cmd/correct")
@@ -206,4 +244,19 @@ func parseSiteBody(kind string, raw []byte) (SiteCommandBody, error) {
 		}
 	}
 	return out, nil
+}
+
+// validSubmissionHash: "sha256:" and 64 lower-case hex digits, the form
+// events carry with mqtt.submission_id: hash.
+func validSubmissionHash(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

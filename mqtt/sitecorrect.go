@@ -53,6 +53,32 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 	return Correct{UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
 }
 
+// PublishUnlock sends an unlock to every gate of the site at once: the
+// signed <site_topic>/cmd/unlock of an operator, with submission_id
+// "sha256:<u.Key>", a fresh nonce and ts = u.Issued (the clock when zero),
+// in whole seconds. Like PublishCorrect it needs a live connection
+// (ErrNotConnected; an unlock is not queued: sent later it could be older
+// than max_skew on arrival) and drops its own copy coming back.
+func (c *Client) PublishUnlock(ctx context.Context, u Unlock) (Unlock, error) {
+	if !c.SiteCommands() {
+		return Unlock{}, ErrSiteCommandsOff
+	}
+	if c.isClosed() {
+		return Unlock{}, ErrClosed
+	}
+	if u.Issued.IsZero() {
+		u.Issued = c.clock.Now()
+	}
+	body := SiteCommandBody{TS: u.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdUnlock,
+		SubmissionID: "sha256:" + u.Key, By: u.By, Reason: u.Reason}
+	now, issued, err := c.publishSiteCommand(ctx, siteCmdUnlock, body)
+	if err != nil {
+		return Unlock{}, fmt.Errorf("mqtt: unlock: %w", err)
+	}
+	c.log.Info("mqtt site unlock command sent", "key", u.Key[:min(12, len(u.Key))], "by", u.By, "nonce", body.Nonce)
+	return Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
+}
+
 // publishSiteCommand checks, signs and publishes one site command of this
 // gate over the live connection (ErrNotConnected without one).
 func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, err error) {

@@ -194,7 +194,7 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		deps.Liveness = p.liveness
 	}
 	if p.site != nil {
-		deps.Site, deps.SiteBoard = p.site, p.site
+		deps.Site, deps.SiteBoard, deps.LockoutSite = p.site, p.site, p.site
 	}
 	p.kiosk, err = kiosk.New(kioskOptions(cfg), deps)
 	if err != nil {

@@ -220,7 +220,7 @@ func (w *siteWire) kiosk() *kiosk.Kiosk  { return w.kioskP.Load() }
 func (w *siteWire) broker() *mqtt.Client { return w.brokerP.Load() }
 
 // mqttOptions turns on the broker's site transport. The signed site
-// commands (cmd/evacuate, cmd/correct) use mqtt.commands.open.secret and
+// commands (cmd/evacuate, cmd/correct, cmd/unlock) use mqtt.commands.open.secret and
 // are on whenever it is set.
 func (w *siteWire) mqttOptions(mo *mqtt.Options) {
 	mo.Zones = mqtt.SiteOptions{Enabled: true, Topic: w.cfg.Zones.SiteTopicFor(w.cfg.Site), Handler: w, Source: w,
@@ -552,6 +552,19 @@ func (w *siteWire) Correct(c kiosk.SiteCorrection) (kiosk.SiteCorrected, error) 
 	return kiosk.SiteCorrected{Broadcast: true}, nil
 }
 
+// ShareUnlock implements kiosk.LockoutSite: the signed cmd/unlock, sent
+// at once over the live connection (it is not queued).
+func (w *siteWire) ShareUnlock(key string, issued time.Time, by, reason string) error {
+	b := w.broker()
+	if b == nil || !b.SiteCommands() {
+		return errors.New("site commands are off (no mqtt.commands.open.secret)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), siteCorrectTimeout)
+	defer cancel()
+	_, err := b.PublishUnlock(ctx, mqtt.Unlock{Key: key, By: by, Reason: reason, Issued: issued})
+	return err
+}
+
 func (w *siteWire) correct(c site.Correction) error {
 	_, err := w.presence.Correct(c)
 	if errors.Is(err, site.ErrFact) {
@@ -750,6 +763,15 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 		if _, err := w.presence.Correct(site.Correction{Person: c.UserID, Zone: c.Zone, At: c.Issued, Gate: cmdGate, By: c.By, Reason: c.Reason}); err != nil {
 			w.log.Warn("correct command not applied", "user_id", c.UserID, "err", err)
 		}
+	case mqtt.Unlock:
+		k := w.kiosk()
+		if k == nil {
+			// The kiosk is built before the broker connects: only a
+			// command during shutdown can find none.
+			w.log.Warn("unlock command not applied: the kiosk is not running", "key", c.Key[:12])
+			return
+		}
+		k.SiteUnlock(c.Key, c.Issued, c.By, c.Reason)
 	default:
 		w.log.Warn("unknown site command", "command", fmt.Sprintf("%T", cmd))
 	}

@@ -1,0 +1,187 @@
+package kiosk
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Giving a locked-out worker back their tries: an operator who checked the
+// person clears the identity's liveness failures (POST /api/liveness/unlock),
+// at this gate and, with the site commands on, at every gate of the site
+// (the signed <site_topic>/cmd/unlock). Every gate clears the failures
+// stamped up to the end of the unlock's second (unlockEnd) and does not
+// count a peer's failure stamped before it that arrives later.
+
+// LockoutSite sends an unlock to the other gates of the site (zones on;
+// cmd/facegate's site wire). Nil: this gate's memory only.
+type LockoutSite interface {
+	// ShareUnlock sends the signed cmd/unlock of the lockout key, issued
+	// at issued (whole seconds); an error says why it was not sent.
+	ShareUnlock(key string, issued time.Time, by, reason string) error
+}
+
+// UnlockRequest is POST /api/liveness/unlock's body: the identity by
+// submission_id (plain, or "sha256:<hex>" as events carry it with
+// mqtt.submission_id: hash) or by badge_id (through the roster), and who
+// asked and why (the log).
+type UnlockRequest struct {
+	SubmissionID string `json:"submission_id,omitempty"`
+	BadgeID      string `json:"badge_id,omitempty"`
+	By           string `json:"by"`
+	Reason       string `json:"reason"`
+}
+
+// Unlocked is what an unlock did.
+type Unlocked struct {
+	// WasLocked: the identity was locked out before the unlock.
+	WasLocked bool `json:"was_locked"`
+	// Cleared counts the failures this gate forgot.
+	Cleared int `json:"failures_cleared"`
+	// Broadcast: sent to the other gates of the site (cmd/unlock).
+	Broadcast bool `json:"broadcast"`
+	// Detail says what was not done (not sent to the site, not saved).
+	Detail string `json:"detail,omitempty"`
+}
+
+// Sources of an unlock (the metric's label and the log).
+const (
+	unlockHTTP = "http"
+	unlockSite = "site"
+)
+
+// maxUnlockReason is the signed cmd/unlock's limit on reason, in bytes.
+const maxUnlockReason = 128
+
+// ParseUnlockRequest decodes an unlock body: exactly one of submission_id
+// and badge_id; by and reason printable text. Errors match
+// ErrInvalidIdentity.
+func ParseUnlockRequest(body []byte) (UnlockRequest, error) {
+	const src = "unlock body"
+	var r UnlockRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "not a JSON object with submission_id or badge_id, by and reason: %v", err)
+	}
+	if dec.More() {
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "more than one JSON value")
+	}
+	switch {
+	case (r.SubmissionID == "") == (r.BadgeID == ""):
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "give submission_id or badge_id, exactly one")
+	case r.SubmissionID != "":
+		if _, ok := unlockKey(r.SubmissionID); !ok {
+			return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "submission_id",
+				"must be 1-%d characters of letters, digits, '.', '_' or '-', or sha256:<64 hex digits>", maxIDLen)
+		}
+	case !validToken(r.BadgeID, maxBadgeLen):
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "badge_id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxBadgeLen)
+	}
+	switch {
+	case !validName(r.By):
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "by", "must be printable text of at most %d characters", maxNameLen)
+	case !validName(r.Reason) || len(r.Reason) > maxUnlockReason:
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "reason", "must be printable text of at most %d characters and %d bytes", maxNameLen, maxUnlockReason)
+	}
+	return r, nil
+}
+
+// unlockKey is the lockout key of a submission id as an operator gives
+// it: plain, or hashed as events publish it.
+func unlockKey(id string) (string, bool) {
+	if h, hashed := strings.CutPrefix(id, "sha256:"); hashed {
+		h = strings.ToLower(h)
+		return h, validPassbackKey(h)
+	}
+	if !ValidID(id) {
+		return "", false
+	}
+	return lockoutKey(id), true
+}
+
+// Unlock clears the liveness failures of the request's identity at this
+// gate, up to the end of the current second, and sends the unlock to the
+// site when the gate has one. Errors match ErrInvalidIdentity (a bad body)
+// or ErrUnknownBadge.
+func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
+	key, ok := unlockKey(req.SubmissionID)
+	if req.BadgeID != "" {
+		e, found := k.settings().roster.Lookup(req.BadgeID)
+		if !found {
+			return Unlocked{}, fmt.Errorf("%w: badge %q is not in the roster", ErrUnknownBadge, req.BadgeID)
+		}
+		key, ok = lockoutKey(e.SubmissionID), true
+	}
+	if !ok {
+		return Unlocked{}, inputErr(ErrInvalidIdentity, "unlock body", "submission_id", "is not a submission id")
+	}
+	now := k.now()
+	issued := time.Unix(now.Unix(), 0)
+	u := k.clearLockout(key, issued, unlockHTTP, req.By, req.Reason)
+	if s := k.deps.LockoutSite; s != nil {
+		if err := s.ShareUnlock(key, issued, req.By, req.Reason); err != nil {
+			k.log.Warn("liveness unlock not sent to the other gates", "key", key[:12], "err", err)
+			u.Detail = joinDetail(u.Detail, "not sent to the other gates ("+err.Error()+"): unlock at each gate that counted a failure")
+		} else {
+			u.Broadcast = true
+		}
+	}
+	return u, nil
+}
+
+// SiteUnlock applies another gate's verified cmd/unlock (cmd/facegate's
+// site wire calls it).
+func (k *Kiosk) SiteUnlock(key string, issued time.Time, by, reason string) Unlocked {
+	return k.clearLockout(key, issued, unlockSite, by, reason)
+}
+
+// clearLockout forgets key's failures up to unlockEnd(issued), logs and
+// counts it.
+func (k *Kiosk) clearLockout(key string, issued time.Time, source, by, reason string) Unlocked {
+	p := k.settings().policy.LivenessLockout
+	cleared, was, err := k.pad.unlock(key, unlockEnd(issued), k.now(), p.Max, p.Per)
+	u := Unlocked{WasLocked: was, Cleared: cleared}
+	if err != nil {
+		k.log.Error("liveness lockout memory not saved after an unlock", "err", err)
+		k.alert("state_dir", "liveness lockout memory could not be saved after an unlock (a restart would count the cleared failures again): "+err.Error(), "")
+		u.Detail = "cleared in memory but not saved (" + err.Error() + "): a restart would lock the identity again"
+	}
+	k.metrics.livenessUnlocks.WithLabelValues(source).Inc()
+	k.log.Warn("liveness lockout cleared by an operator", "source", source, "key", key[:12], "by", by, "reason", clip(reason),
+		"was_locked", was, "failures_cleared", cleared)
+	return u
+}
+
+func joinDetail(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// serveUnlock is POST /api/liveness/unlock, guarded as POST /api/open is
+// (kiosk.open: this machine only, its rate and its token): whoever may open
+// the gate may give a worker back their tries.
+func (k *Kiosk) serveUnlock(w http.ResponseWriter, r *http.Request) {
+	body, ok := k.openGuard(w, r, "liveness unlock")
+	if !ok {
+		return
+	}
+	req, err := ParseUnlockRequest(body)
+	var u Unlocked
+	if err == nil {
+		u, err = k.Unlock(req)
+	}
+	if err != nil {
+		k.answerSession(w, err, apiAnswer{})
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+		Unlocked
+	}{"unlocked", u})
+}
