@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net/http/httptest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -116,10 +117,11 @@ type lockoutGate struct {
 	cfg *config.Config
 }
 
-func startLockoutGate(t *testing.T, url, gate string) lockoutGate {
+func startLockoutGate(t *testing.T, url, gate string, extraYAML ...string) lockoutGate {
 	t.Helper()
 	yml := strings.Replace(entranceYAML, "gate: north", "gate: "+gate, 1) +
-		"policy:\n  liveness: challenge\n  liveness_lockout: {max: 3, per: 10m}\nmqtt:\n  enabled: true\n  urls: [\"" + url + "\"]\n"
+		"policy:\n  liveness: challenge\n  liveness_lockout: {max: 3, per: 10m}\nmqtt:\n  enabled: true\n  urls: [\"" + url + "\"]\n" +
+		strings.Join(extraYAML, "")
 	cfg := siteTestConfig(t, yml)
 	var k *kiosk.Kiosk
 	w, b := runSiteWire(t, cfg, func(mo *mqtt.Options) {
@@ -127,7 +129,7 @@ func startLockoutGate(t *testing.T, url, gate string) lockoutGate {
 	}, func(w *siteWire, b *mqtt.Client) {
 		var err error
 		k, err = kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{},
-			Publisher: &alertLog{}, Site: w, SiteBoard: w, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			Publisher: &alertLog{}, Site: w, SiteBoard: w, LockoutSite: w, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		require.NoError(t, err)
 		require.NoError(t, w.start(k, b))
 	})
@@ -172,4 +174,49 @@ func TestSiteLockoutCatchesUpAfterAnOutage(t *testing.T) {
 	cut.setCut(false)
 	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 2 }, 15*time.Second, 10*time.Millisecond,
 		"east, back, counts the failure north published while it was away")
+}
+
+// TestSiteUnlockReachesEveryGate: on mosquitto, an operator's unlock at
+// one gate (POST /api/liveness/unlock) clears the identity's failures at
+// that gate and, through the signed cmd/unlock, at the other; a failure
+// from before the unlock that reaches the other gate late is not counted
+// again, a later one is.
+func TestSiteUnlockReachesEveryGate(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const token = "unlock-token-0123456789abcdef"
+	extra := []string{"  commands:\n    open:\n      secret: site-secret-0123456789\n", "kiosk:\n  open:\n    enabled: true\n    token: " + token + "\n"}
+	north := startLockoutGate(t, mq.URL(), "north", extra...)
+	east := startLockoutGate(t, mq.URL(), "east", extra...)
+	require.Eventually(t, func() bool { return north.b.Connected() && east.b.Connected() }, 10*time.Second, 10*time.Millisecond, "connected")
+	require.True(t, north.b.SiteCommands() && east.b.SiteCommands())
+
+	failure := func(seq int, at time.Time) record.Event {
+		return record.Event{EventID: "north-fail-" + strconv.Itoa(seq), Seq: uint64(seq), TS: record.Timestamp(at), Site: "plant", Gate: "north",
+			Decision: record.DecisionDenied, Reason: []string{kiosk.ReasonLivenessFailed}, SubmissionID: record.PrivacyHash.Apply("sub-x"),
+			UserID: "u-x", Liveness: &record.Liveness{Method: "challenge", Score: 0.1, Reasons: []string{"planar_motion"}}}
+	}
+	before := time.Now().Add(-2 * time.Minute)
+	for i := range 3 {
+		require.NoError(t, north.b.PublishEvent(failure(i+1, before.Add(time.Duration(i)*time.Second))))
+	}
+	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 3 }, 10*time.Second, 10*time.Millisecond, "east counts north's failures")
+	// The replay memory refuses commands signed before its first start.
+	time.Sleep(1100 * time.Millisecond)
+
+	req := httptest.NewRequest("POST", "/api/liveness/unlock", strings.NewReader(`{"submission_id":"sub-x","by":"site-office","reason":"checked in person"}`))
+	req.RemoteAddr, req.Host = "127.0.0.1:4000", "127.0.0.1"
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	north.k.Handler().ServeHTTP(rec, req)
+	require.Equal(t, 200, rec.Code, "%s", rec.Body)
+	require.JSONEq(t, `{"status":"unlocked","was_locked":false,"failures_cleared":0,"broadcast":true}`, rec.Body.String(),
+		"north's own memory never held its own events")
+	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 0 }, 10*time.Second, 10*time.Millisecond,
+		"east cleared the failures on north's unlock")
+
+	require.NoError(t, north.b.PublishEvent(failure(9, before.Add(10*time.Second))))
+	require.NoError(t, north.b.PublishEvent(failure(10, time.Now().Add(2*time.Second))))
+	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 1 }, 10*time.Second, 10*time.Millisecond, "the failure after the unlock counts")
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, 1, savedFailures(east.cfg.StateDir, "sub-x"), "the one from before the unlock does not")
 }
