@@ -42,7 +42,7 @@ type Kiosk struct {
 	// other than this machine (off: loopback only, whatever kiosk.listen).
 	RemotePreview bool `yaml:"remote_preview"`
 	// Open is POST /api/open, the remote unlock over HTTP (Home
-	// Assistant's rest_command).
+	// Assistant's rest_command); it also guards POST /api/liveness/unlock.
 	Open HTTPOpen `yaml:"open"`
 }
 

@@ -474,7 +474,7 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 			delete(p.own, key)
 		}
 	}
-	if prev, ok := p.unlocked[key]; !ok || upTo.After(prev) {
+	if prev, ok := p.unlocked[key]; !ok || upTo.After(prev) || prev.Sub(now) > maxPeerFailureAhead {
 		p.unlocked[key] = upTo
 	}
 	p.pruneUnlocked(now, horizon)
@@ -482,9 +482,15 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 }
 
 // unlockedBefore reports whether a failure at at was cleared by an unlock
-// of key (called with mu held).
-func (p *padState) unlockedBefore(key string, at time.Time) bool {
+// of key. An unlock more than maxPeerFailureAhead ahead of now was made
+// before the clock stepped back: it is forgotten, else it would hide the
+// peers' failures for as long as the step (called with mu held).
+func (p *padState) unlockedBefore(key string, at, now time.Time) bool {
 	t, ok := p.unlocked[key]
+	if ok && t.Sub(now) > maxPeerFailureAhead {
+		delete(p.unlocked, key)
+		return false
+	}
 	return ok && !at.After(t)
 }
 

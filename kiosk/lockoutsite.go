@@ -138,7 +138,7 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 	horizon := lockoutHorizon(per)
 	ts := p.recent(key, now, horizon)
 	was := lockedBy(ts, now, max, per)
-	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) || p.unlockedBefore(key, at) {
+	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) || p.unlockedBefore(key, at, now) {
 		return false, was, false, nil
 	}
 	ts = p.store(key, append(slices.Clone(ts), at), now, max, per)

@@ -70,7 +70,7 @@ type PageOptions struct {
 	AllowedHosts []string
 	// RemotePreview serves /stream.mjpg to clients other than this machine.
 	RemotePreview bool
-	// Open is POST /api/open.
+	// Open is POST /api/open; it also guards POST /api/liveness/unlock.
 	Open HTTPOpenOptions
 }
 

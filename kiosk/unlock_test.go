@@ -221,6 +221,14 @@ func TestPadStateUnlockForgetsWithTheHorizon(t *testing.T) {
 	require.False(t, added, "cleared by the unlock")
 	added, _, _, _ = p.peer(key, t0.Add(time.Millisecond), t0.Add(time.Minute), 3, per)
 	require.True(t, added, "after the unlock")
+	// A clock stepped back by an hour: the unlock is an hour ahead and
+	// would hide the peers' failures for that hour.
+	_, _, err = p.unlock(key, t0.Add(time.Hour), t0.Add(time.Hour), 3, per)
+	require.NoError(t, err)
+	added, _, _, _ = p.peer(key, t0.Add(2*time.Minute), t0.Add(2*time.Minute), 3, per)
+	require.True(t, added, "an unlock more than a minute ahead is forgotten")
+	_, _, err = p.unlock(key, t0, t0, 3, per)
+	require.NoError(t, err)
 	p.pruneUnlocked(t0.Add(2*per-time.Second), lockoutHorizon(per))
 	require.Len(t, p.unlocked, 1)
 	p.pruneUnlocked(t0.Add(2*per), lockoutHorizon(per))

@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net/http/httptest"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
