@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -173,6 +174,28 @@ func (r *Roster) Lookup(badgeID string) (RosterEntry, bool) {
 	}
 	e, ok := r.byBadge[badgeID]
 	return e, ok
+}
+
+// SubmissionsOf is the distinct submission ids of the roster's badges of
+// user id user, in badge order.
+func (r *Roster) SubmissionsOf(user string) []string {
+	if r == nil || user == "" {
+		return nil
+	}
+	badges := make([]string, 0, 2)
+	for b, e := range r.byBadge {
+		if e.UserID == user {
+			badges = append(badges, b)
+		}
+	}
+	slices.Sort(badges)
+	var subs []string
+	for _, b := range badges {
+		if s := r.byBadge[b].SubmissionID; !slices.Contains(subs, s) {
+			subs = append(subs, s)
+		}
+	}
+	return subs
 }
 
 // rosterHeader is the required first record.

@@ -26,11 +26,12 @@ type LockoutSite interface {
 
 // UnlockRequest is POST /api/liveness/unlock's body: the identity by
 // submission_id (plain, or "sha256:<hex>" as events carry it with
-// mqtt.submission_id: hash) or by badge_id (through the roster), and who
-// asked and why (the log).
+// mqtt.submission_id: hash), by badge_id or by user_id (both through the
+// roster; a user's every submission id), and who asked and why (the log).
 type UnlockRequest struct {
 	SubmissionID string `json:"submission_id,omitempty"`
 	BadgeID      string `json:"badge_id,omitempty"`
+	UserID       string `json:"user_id,omitempty"`
 	By           string `json:"by"`
 	Reason       string `json:"reason"`
 }
@@ -56,30 +57,38 @@ const (
 // maxUnlockReason is the signed cmd/unlock's limit on reason, in bytes.
 const maxUnlockReason = 128
 
-// ParseUnlockRequest decodes an unlock body: exactly one of submission_id
-// and badge_id; by and reason printable text. Errors match
-// ErrInvalidIdentity.
+// ParseUnlockRequest decodes an unlock body: exactly one of
+// submission_id, badge_id and user_id; by and reason printable text.
+// Errors match ErrInvalidIdentity.
 func ParseUnlockRequest(body []byte) (UnlockRequest, error) {
 	const src = "unlock body"
 	var r UnlockRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "not a JSON object with submission_id or badge_id, by and reason: %v", err)
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "not a JSON object with submission_id, badge_id or user_id, by and reason: %v", err)
 	}
 	if dec.More() {
 		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "more than one JSON value")
 	}
+	given := 0
+	for _, v := range []string{r.SubmissionID, r.BadgeID, r.UserID} {
+		if v != "" {
+			given++
+		}
+	}
 	switch {
-	case (r.SubmissionID == "") == (r.BadgeID == ""):
-		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "give submission_id or badge_id, exactly one")
+	case given != 1:
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "give submission_id, badge_id or user_id, exactly one")
 	case r.SubmissionID != "":
 		if _, ok := unlockKey(r.SubmissionID); !ok {
 			return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "submission_id",
 				"must be 1-%d characters of letters, digits, '.', '_' or '-', or sha256:<64 hex digits>", maxIDLen)
 		}
-	case !validToken(r.BadgeID, maxBadgeLen):
+	case r.BadgeID != "" && !validToken(r.BadgeID, maxBadgeLen):
 		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "badge_id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxBadgeLen)
+	case r.UserID != "" && !ValidID(r.UserID):
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "user_id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxIDLen)
 	}
 	switch {
 	case !validName(r.By):
@@ -106,31 +115,65 @@ func unlockKey(id string) (string, bool) {
 // Unlock clears the liveness failures of the request's identity at this
 // gate, up to the end of the current second, and sends the unlock to the
 // site when the gate has one. Errors match ErrInvalidIdentity (a bad body)
-// or ErrUnknownBadge.
+// or ErrUnknownBadge (a badge or user not in the roster).
 func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
-	key, ok := unlockKey(req.SubmissionID)
-	if req.BadgeID != "" {
-		e, found := k.settings().roster.Lookup(req.BadgeID)
-		if !found {
-			return Unlocked{}, fmt.Errorf("%w: badge %q is not in the roster", ErrUnknownBadge, req.BadgeID)
-		}
-		key, ok = lockoutKey(e.SubmissionID), true
-	}
-	if !ok {
-		return Unlocked{}, inputErr(ErrInvalidIdentity, "unlock body", "submission_id", "is not a submission id")
+	keys, err := k.unlockKeys(req)
+	if err != nil {
+		return Unlocked{}, err
 	}
 	now := k.now()
 	issued := time.Unix(now.Unix(), 0)
-	u := k.clearLockout(key, issued, unlockHTTP, req.By, req.Reason)
-	if s := k.deps.LockoutSite; s != nil {
+	var u Unlocked
+	sent := 0
+	for _, key := range keys {
+		one := k.clearLockout(key, issued, unlockHTTP, req.By, req.Reason)
+		u.WasLocked = u.WasLocked || one.WasLocked
+		u.Cleared += one.Cleared
+		if u.Detail == "" {
+			u.Detail = one.Detail
+		}
+		s := k.deps.LockoutSite
+		if s == nil {
+			continue
+		}
 		if err := s.ShareUnlock(key, issued, req.By, req.Reason); err != nil {
 			k.log.Warn("liveness unlock not sent to the other gates", "key", key[:12], "err", err)
 			u.Detail = joinDetail(u.Detail, "not sent to the other gates ("+err.Error()+"): unlock at each gate that counted a failure")
-		} else {
-			u.Broadcast = true
+			continue
 		}
+		sent++
 	}
+	u.Broadcast = sent > 0 && sent == len(keys)
 	return u, nil
+}
+
+// unlockKeys is the lockout keys the request names: one, or with user_id
+// one per distinct submission id of the user's badges.
+func (k *Kiosk) unlockKeys(req UnlockRequest) ([]string, error) {
+	roster := k.settings().roster
+	switch {
+	case req.BadgeID != "":
+		e, found := roster.Lookup(req.BadgeID)
+		if !found {
+			return nil, fmt.Errorf("%w: badge %q is not in the roster", ErrUnknownBadge, req.BadgeID)
+		}
+		return []string{lockoutKey(e.SubmissionID)}, nil
+	case req.UserID != "":
+		subs := roster.SubmissionsOf(req.UserID)
+		if len(subs) == 0 {
+			return nil, fmt.Errorf("%w: no badge of user %q in the roster (give submission_id)", ErrUnknownBadge, req.UserID)
+		}
+		keys := make([]string, len(subs))
+		for i, s := range subs {
+			keys[i] = lockoutKey(s)
+		}
+		return keys, nil
+	}
+	key, ok := unlockKey(req.SubmissionID)
+	if !ok {
+		return nil, inputErr(ErrInvalidIdentity, "unlock body", "submission_id", "is not a submission id")
+	}
+	return []string{key}, nil
 }
 
 // SiteUnlock applies another gate's verified cmd/unlock (cmd/facegate's

@@ -22,7 +22,7 @@ func unlockConfig(t *testing.T) *Options {
 	cfg := lockoutConfig(t)
 	cfg.Page.Open.Enabled, cfg.Page.Open.Token, cfg.Page.Open.PerMinute = true, openToken, 30
 	roster := filepath.Join(t.TempDir(), "roster.csv")
-	require.NoError(t, os.WriteFile(roster, []byte("badge_id,submission_id,user_id,display_name\nB1,"+worker.SubmissionID+",u-1,Ana Silva\n"), 0o600))
+	require.NoError(t, os.WriteFile(roster, []byte("badge_id,submission_id,user_id,display_name\nB1,"+worker.SubmissionID+",u-1,Ana Silva\nB2,sub-ana-2,u-1,Ana Silva\nB3,"+worker.SubmissionID+",u-1,Ana Silva\n"), 0o600))
 	cfg.Identity.RosterFile = roster
 	return cfg
 }
@@ -115,13 +115,17 @@ func TestUnlockRequests(t *testing.T) {
 		{"both ids", local, auth, `{"submission_id":"sub-123","badge_id":"B1"}`, http.StatusBadRequest, "exactly one"},
 		{"a bad id", local, auth, `{"submission_id":"sub 123"}`, http.StatusBadRequest, "submission_id"},
 		{"a short hash", local, auth, `{"submission_id":"sha256:beef"}`, http.StatusBadRequest, "submission_id"},
-		{"an unknown field", local, auth, `{"submission_id":"sub-123","user_id":"u-1"}`, http.StatusBadRequest, "unknown field"},
+		{"an unknown field", local, auth, `{"submission_id":"sub-123","zone":"site"}`, http.StatusBadRequest, "unknown field"},
+		{"an id and a user", local, auth, `{"submission_id":"sub-123","user_id":"u-1"}`, http.StatusBadRequest, "exactly one"},
+		{"a bad user id", local, auth, `{"user_id":"u 1"}`, http.StatusBadRequest, "user_id"},
+		{"a user not in the roster", local, auth, `{"user_id":"u-9"}`, http.StatusUnprocessableEntity, "u-9"},
 		{"a reason too long", local, auth, `{"submission_id":"sub-123","reason":"` + strings.Repeat("é", 65) + `"}`, http.StatusBadRequest, "reason"},
 		{"a badge not in the roster", local, auth, `{"badge_id":"B9"}`, http.StatusUnprocessableEntity, "B9"},
 		{"a plain id", local, auth, `{"submission_id":"sub-123"}`, http.StatusOK, ""},
 		{"a hashed id", local, auth, `{"submission_id":"` + hashed + `"}`, http.StatusOK, ""},
 		{"a hashed id in capitals", local, auth, `{"submission_id":"sha256:` + strings.ToUpper(hashed[7:]) + `"}`, http.StatusOK, ""},
 		{"a badge", local, auth, `{"badge_id":"B1","by":"ops"}`, http.StatusOK, ""},
+		{"a user (every submission id of the user's badges)", local, auth, `{"user_id":"u-1","by":"ops"}`, http.StatusOK, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := unlockConfig(t)
@@ -182,6 +186,11 @@ func TestUnlockIsSentToTheSite(t *testing.T) {
 		require.Equal(t, Unlocked{Cleared: 1, Broadcast: true}, a.Unlocked)
 		require.Equal(t, []string{key + " ops seen"}, site.sent)
 		require.Equal(t, time.Unix(time.Now().Unix(), 0), site.at[0])
+
+		// A user's every submission id, each once (B1 and B3 share one).
+		a = readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"user_id":"u-1"}`))
+		require.True(t, a.Broadcast)
+		require.Equal(t, []string{key + " ops seen", key + "  ", lockoutKey("sub-ana-2") + "  "}, site.sent)
 
 		site.err = errors.New("not connected")
 		a = readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
@@ -257,8 +266,17 @@ func FuzzParseUnlockRequest(f *testing.F) {
 			}
 			return
 		}
-		if (r.SubmissionID == "") == (r.BadgeID == "") {
+		given := 0
+		for _, v := range []string{r.SubmissionID, r.BadgeID, r.UserID} {
+			if v != "" {
+				given++
+			}
+		}
+		if given != 1 {
 			t.Fatalf("accepted %+v: not exactly one id", r)
+		}
+		if r.UserID != "" && !ValidID(r.UserID) {
+			t.Fatalf("accepted user id %q", r.UserID)
 		}
 		if r.SubmissionID != "" {
 			if key, ok := unlockKey(r.SubmissionID); !ok || !validPassbackKey(key) {
