@@ -447,8 +447,10 @@ func unlockEnd(issued time.Time) time.Time {
 }
 
 // unlock clears key's failures up to upTo (an operator checked the
-// person) and remembers upTo, so that a peer's failure stamped before it
-// and delivered later does not count again. It reports how many failures
+// person), and those stamped ahead of now (a peer with a fast clock: they
+// are known, so they came before the unlock), and remembers upTo, so that
+// a peer's failure stamped before it and delivered later does not count
+// again. It reports how many failures
 // were cleared and whether the identity was locked out at now. The memory
 // is saved before unlock returns; a save error is returned, the memory is
 // changed all the same.
@@ -464,7 +466,7 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 	horizon := lockoutHorizon(per)
 	ts := p.recent(key, now, horizon)
 	wasLocked = max > 0 && lockedBy(ts, now, max, per)
-	keep := slices.DeleteFunc(slices.Clone(ts), func(t time.Time) bool { return !t.After(upTo) })
+	keep := slices.DeleteFunc(slices.Clone(ts), func(t time.Time) bool { return !t.After(upTo) || t.After(now) })
 	cleared = len(ts) - len(keep)
 	if len(keep) == 0 {
 		p.forget(key)

@@ -240,6 +240,16 @@ func TestPadStateUnlockForgetsWithTheHorizon(t *testing.T) {
 	require.NoError(t, err)
 	p.pruneUnlocked(t0.Add(2*per-time.Second), lockoutHorizon(per))
 	require.Len(t, p.unlocked, 1)
+
+	// A failure a peer with a fast clock stamped 30 s ahead is known, so
+	// it came before the unlock: cleared too.
+	now := t0.Add(3 * time.Minute)
+	added, _, _, _ = p.peer(key, now.Add(30*time.Second), now, 3, per)
+	require.True(t, added)
+	cleared, _, err := p.unlock(key, now, now, 3, per)
+	require.NoError(t, err)
+	require.Equal(t, 1, cleared, "the failure stamped ahead")
+	require.Empty(t, p.fails[key])
 	p.pruneUnlocked(t0.Add(2*per), lockoutHorizon(per))
 	require.Empty(t, p.unlocked)
 
