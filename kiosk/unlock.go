@@ -90,11 +90,13 @@ func ParseUnlockRequest(body []byte) (UnlockRequest, error) {
 	case r.UserID != "" && !ValidID(r.UserID):
 		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "user_id", "must be 1-%d characters of letters, digits, '.', '_' or '-'", maxIDLen)
 	}
+	// The signed cmd/unlock refuses surrounding spaces: refused here, the
+	// unlock would reach this gate only.
 	switch {
-	case !validName(r.By):
-		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "by", "must be printable text of at most %d characters", maxNameLen)
-	case !validName(r.Reason) || len(r.Reason) > maxUnlockReason:
-		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "reason", "must be printable text of at most %d characters and %d bytes", maxNameLen, maxUnlockReason)
+	case !validName(r.By) || strings.TrimSpace(r.By) != r.By:
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "by", "must be printable text of at most %d characters, without surrounding spaces", maxNameLen)
+	case !validName(r.Reason) || len(r.Reason) > maxUnlockReason || strings.TrimSpace(r.Reason) != r.Reason:
+		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "reason", "must be printable text of at most %d characters and %d bytes, without surrounding spaces", maxNameLen, maxUnlockReason)
 	}
 	return r, nil
 }
@@ -176,9 +178,16 @@ func (k *Kiosk) unlockKeys(req UnlockRequest) ([]string, error) {
 	return []string{key}, nil
 }
 
-// SiteUnlock applies another gate's verified cmd/unlock (cmd/facegate's
-// site wire calls it).
-func (k *Kiosk) SiteUnlock(key string, issued time.Time, by, reason string) Unlocked {
+// SiteUnlock applies another gate's verified cmd/unlock, issued at
+// issued by the sender's clock and received at received by this gate's
+// (cmd/facegate's site wire calls it). It clears up to the end of the
+// earlier of the two seconds: a sender whose clock is fast (max_skew
+// lets a command be up to 30 s ahead) must not hide the failures this
+// gate hears after the unlock.
+func (k *Kiosk) SiteUnlock(key string, issued, received time.Time, by, reason string) Unlocked {
+	if received.Before(issued) {
+		issued = received
+	}
 	return k.clearLockout(key, issued, unlockSite, by, reason)
 }
 
@@ -210,7 +219,7 @@ func joinDetail(a, b string) string {
 // (kiosk.open: this machine only, its rate and its token): whoever may open
 // the gate may give a worker back their tries.
 func (k *Kiosk) serveUnlock(w http.ResponseWriter, r *http.Request) {
-	body, ok := k.openGuard(w, r, "liveness unlock")
+	body, ok := k.openGuard(w, r, unlockGuard)
 	if !ok {
 		return
 	}

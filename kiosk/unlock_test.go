@@ -119,6 +119,7 @@ func TestUnlockRequests(t *testing.T) {
 		{"an id and a user", local, auth, `{"submission_id":"sub-123","user_id":"u-1"}`, http.StatusBadRequest, "exactly one"},
 		{"a bad user id", local, auth, `{"user_id":"u 1"}`, http.StatusBadRequest, "user_id"},
 		{"a user not in the roster", local, auth, `{"user_id":"u-9"}`, http.StatusUnprocessableEntity, "u-9"},
+		{"by with a trailing space (the signed command refuses it)", local, auth, `{"submission_id":"sub-123","by":"site office "}`, http.StatusBadRequest, "by"},
 		{"a reason too long", local, auth, `{"submission_id":"sub-123","reason":"` + strings.Repeat("é", 65) + `"}`, http.StatusBadRequest, "reason"},
 		{"a badge not in the roster", local, auth, `{"badge_id":"B9"}`, http.StatusUnprocessableEntity, "B9"},
 		{"a plain id", local, auth, `{"submission_id":"sub-123"}`, http.StatusOK, ""},
@@ -210,11 +211,19 @@ func TestUnlockIsSentToTheSite(t *testing.T) {
 			require.NoError(t, err)
 		}
 		time.Sleep(1500 * time.Millisecond) // none of them ahead of the clock
-		u := r.k.SiteUnlock(key, t0, "site-office", "")
+		u := r.k.SiteUnlock(key, t0, time.Now(), "site-office", "")
 		require.Equal(t, 2, u.Cleared)
 		left := readLockout(t, lockoutPath(cfg))[key]
 		require.True(t, len(left) == 1 && left[0].Equal(t0.Add(1100*time.Millisecond)), "left %v", left)
 		require.Contains(t, scrape(t, r.k), `facegate_liveness_unlocks_total{source="site"} 1`)
+
+		// A sender whose clock is 25 s fast: this gate clears up to its
+		// own second of arrival, so a failure heard 5 s later counts.
+		r.k.SiteUnlock(key, time.Now().Add(25*time.Second), time.Now(), "site-office", "")
+		time.Sleep(5 * time.Second)
+		added, _, _, err = r.k.pad.peer(key, time.Now(), time.Now(), 3, 10*time.Minute)
+		require.NoError(t, err)
+		require.True(t, added, "a failure after the unlock of a gate with a fast clock")
 	})
 }
 

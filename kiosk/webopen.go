@@ -50,7 +50,7 @@ func ParseOpenRequest(body []byte) (OpenRequest, error) {
 // connections from this machine — a TLS reverse proxy on the Pi, or a
 // client on it — whatever kiosk.listen is.
 func (k *Kiosk) serveOpen(w http.ResponseWriter, r *http.Request) {
-	body, ok := k.openGuard(w, r, "remote open")
+	body, ok := k.openGuard(w, r, openGuardTexts)
 	if !ok {
 		return
 	}
@@ -61,28 +61,51 @@ func (k *Kiosk) serveOpen(w http.ResponseWriter, r *http.Request) {
 	k.answerSession(w, err, apiAnswer{Status: "accepted"})
 }
 
+// guardTexts are what openGuard says of one endpoint.
+type guardTexts struct {
+	// what names the request in the log.
+	what                   string
+	disabled, local, limit string
+	// identify: a wrong token counts in facegate_identifications_total
+	// (source http, result unauthorized), as it always did for opens.
+	identify bool
+}
+
+var (
+	openGuardTexts = guardTexts{what: "remote open",
+		disabled: "remote open over HTTP is disabled (kiosk.open.enabled)",
+		local:    "POST /api/open is accepted from this machine only: put a TLS reverse proxy on the gate in front of it (docs/kiosk.md)",
+		limit:    "too many open requests; try again later (kiosk.open.per_minute)", identify: true}
+	unlockGuard = guardTexts{what: "liveness unlock",
+		disabled: "liveness unlock over HTTP is disabled (kiosk.open.enabled)",
+		local:    "POST /api/liveness/unlock is accepted from this machine only (docs/kiosk.md)",
+		limit:    "too many open and unlock requests; try again later (kiosk.open.per_minute)"}
+)
+
 // openGuard admits a request to the endpoints kiosk.open guards (POST
 // /api/open and POST /api/liveness/unlock: one rate, one token) and reads
 // its body; false when it answered the request itself.
-func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, what string) ([]byte, bool) {
+func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) ([]byte, bool) {
 	set := k.settings()
 	if !set.kiosk.Open.Enabled {
-		writeJSON(w, http.StatusNotFound, apiAnswer{Error: r.URL.Path + " is disabled (kiosk.open.enabled)"})
+		writeJSON(w, http.StatusNotFound, apiAnswer{Error: t.disabled})
 		return nil, false
 	}
 	if !fromLoopback(r) {
-		k.log.Warn(what+" refused: not from this machine", "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusForbidden, apiAnswer{Error: r.URL.Path + " is accepted from this machine only: put a TLS reverse proxy on the gate in front of it (docs/kiosk.md)"})
+		k.log.Warn(t.what+" refused: not from this machine", "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusForbidden, apiAnswer{Error: t.local})
 		return nil, false
 	}
 	if wait := k.openLimit.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: "too many requests; try again later (kiosk.open.per_minute)"})
+		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: t.limit})
 		return nil, false
 	}
 	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token) {
-		k.metrics.identify(SourceHTTP, "unauthorized")
-		k.log.Warn(what+" refused: missing or wrong token", "remote", r.RemoteAddr)
+		if t.identify {
+			k.metrics.identify(SourceHTTP, "unauthorized")
+		}
+		k.log.Warn(t.what+" refused: missing or wrong token", "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
 		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
 		return nil, false

@@ -34,14 +34,9 @@ func (c *Client) SiteCommands() bool {
 // could be older than max_skew on arrival, and the snapshot carries it
 // anyway. ErrSiteCommandsOff when the site commands are off.
 func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error) {
-	if !c.SiteCommands() {
-		return Correct{}, ErrSiteCommandsOff
-	}
-	if c.isClosed() {
-		return Correct{}, ErrClosed
-	}
-	if cr.Issued.IsZero() {
-		cr.Issued = c.clock.Now()
+	var err error
+	if cr.Issued, err = c.siteCommandTime(cr.Issued); err != nil {
+		return Correct{}, err
 	}
 	body := SiteCommandBody{TS: cr.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdCorrect,
 		UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason}
@@ -60,14 +55,9 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 // (ErrNotConnected; an unlock is not queued: sent later it could be older
 // than max_skew on arrival) and drops its own copy coming back.
 func (c *Client) PublishUnlock(ctx context.Context, u Unlock) (Unlock, error) {
-	if !c.SiteCommands() {
-		return Unlock{}, ErrSiteCommandsOff
-	}
-	if c.isClosed() {
-		return Unlock{}, ErrClosed
-	}
-	if u.Issued.IsZero() {
-		u.Issued = c.clock.Now()
+	var err error
+	if u.Issued, err = c.siteCommandTime(u.Issued); err != nil {
+		return Unlock{}, err
 	}
 	body := SiteCommandBody{TS: u.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdUnlock,
 		SubmissionID: "sha256:" + u.Key, By: u.By, Reason: u.Reason}
@@ -77,6 +67,21 @@ func (c *Client) PublishUnlock(ctx context.Context, u Unlock) (Unlock, error) {
 	}
 	c.log.Info("mqtt site unlock command sent", "key", u.Key[:min(12, len(u.Key))], "by", u.By, "nonce", body.Nonce)
 	return Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
+}
+
+// siteCommandTime is the time a command of this gate is issued at
+// (issued, or the clock when zero), or why no site command can be sent.
+func (c *Client) siteCommandTime(issued time.Time) (time.Time, error) {
+	if !c.SiteCommands() {
+		return time.Time{}, ErrSiteCommandsOff
+	}
+	if c.isClosed() {
+		return time.Time{}, ErrClosed
+	}
+	if issued.IsZero() {
+		issued = c.clock.Now()
+	}
+	return issued, nil
 }
 
 // publishSiteCommand checks, signs and publishes one site command of this

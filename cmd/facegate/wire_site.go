@@ -771,7 +771,7 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 			w.log.Warn("unlock command not applied: the kiosk is not running", "key", c.Key[:12])
 			return
 		}
-		k.SiteUnlock(c.Key, c.Issued, c.By, c.Reason)
+		k.SiteUnlock(c.Key, c.Issued, c.Received, c.By, c.Reason)
 	default:
 		w.log.Warn("unknown site command", "command", fmt.Sprintf("%T", cmd))
 	}
