@@ -292,15 +292,7 @@ func TestSiteMosquittoCommands(t *testing.T) {
 // refuses nor gets back its own command, and a replay of it is refused
 // everywhere. Without the site commands there is nothing to send.
 func TestSiteMosquittoPublishCorrect(t *testing.T) {
-	mq := mosquittotest.Start(t, mosquittotest.Config{})
-	withCmds := func(o *Options) {
-		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
-		o.Zones.Commands = true
-	}
-	a := newSiteGate(t, mq.URL(), "entrance", withCmds)
-	b := newSiteGate(t, mq.URL(), "exit", withCmds)
-	off := newSiteGate(t, mq.URL(), "zone-b-door", nil)
-	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() && off.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	a, b, off := startCommandGates(t)
 	if _, err := off.c.PublishCorrect(t.Context(), Correct{UserID: "w-1", Zone: "outside"}); !errors.Is(err, ErrSiteCommandsOff) {
 		t.Fatalf("without site commands: %v", err)
 	}
@@ -345,15 +337,7 @@ func TestSiteMosquittoPublishCorrect(t *testing.T) {
 // it back, a replay is refused, and without the site commands or a
 // connection nothing is sent.
 func TestSiteMosquittoPublishUnlock(t *testing.T) {
-	mq := mosquittotest.Start(t, mosquittotest.Config{})
-	withCmds := func(o *Options) {
-		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
-		o.Zones.Commands = true
-	}
-	a := newSiteGate(t, mq.URL(), "entrance", withCmds)
-	b := newSiteGate(t, mq.URL(), "exit", withCmds)
-	off := newSiteGate(t, mq.URL(), "zone-b-door", nil)
-	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() && off.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	a, b, off := startCommandGates(t)
 	key := strings.Repeat("0f", 32)
 	if _, err := off.c.PublishUnlock(t.Context(), Unlock{Key: key}); !errors.Is(err, ErrSiteCommandsOff) {
 		t.Fatalf("without site commands: %v", err)
@@ -392,6 +376,23 @@ func TestSiteMosquittoPublishUnlock(t *testing.T) {
 	if _, err := a.c.PublishUnlock(t.Context(), Unlock{Key: key}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
+}
+
+// startCommandGates starts, on a mosquitto of their own, two site gates
+// with the site commands on and one without, and waits until all three
+// are connected.
+func startCommandGates(t *testing.T) (a, b, off *siteGate) {
+	t.Helper()
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	withCmds := func(o *Options) {
+		o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
+		o.Zones.Commands = true
+	}
+	a = newSiteGate(t, mq.URL(), "entrance", withCmds)
+	b = newSiteGate(t, mq.URL(), "exit", withCmds)
+	off = newSiteGate(t, mq.URL(), "zone-b-door", nil)
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() && off.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	return a, b, off
 }
 
 // mustSign signs cr again as its sender did (same ts and nonce).
