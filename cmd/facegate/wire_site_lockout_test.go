@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -27,12 +28,17 @@ import (
 // towards its own lockout. Two photo failures at door2 and one here (a
 // still clip cannot turn its head) lock worker-1 out at this gate, which
 // raises the alert on its own failure and refuses the next try without a
-// check.
+// check. An operator's unlock over the daemon's HTTP, with the id copied
+// from the event, gives the worker a checked try again.
 func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	r := newRig(t, 0)
+	const token = "unlock-open-token-0123456789"
+	r.env["FACEGATE_OPEN_TOKEN"] = token
 	yml := strings.Replace(r.cfgYAML, "  liveness: off # a still test clip cannot turn its head\n",
 		"  liveness: challenge\n  liveness_lockout: {max: 3, per: 10m}\n", 1)
 	require.NotEqual(t, r.cfgYAML, yml)
+	yml = strings.Replace(yml, "kiosk:\n  listen: 127.0.0.1:0\n", "kiosk:\n  listen: 127.0.0.1:0\n  open:\n    enabled: true\n", 1)
+	require.Contains(t, yml, "  open:\n    enabled: true\n")
 	r.writeConfig(yml + `zones:
   enabled: true
   list: [{name: site}]
@@ -99,6 +105,35 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	require.Eventually(t, func() bool { return len(events()) == 2 }, 30*time.Second, 20*time.Millisecond, "the second decision")
 	if ev := events()[1]; !slices.Equal(ev.Reason, []string{kiosk.ReasonLivenessLocked}) || ev.Liveness != nil {
 		t.Fatalf("the next try: %s %v liveness %+v, want liveness_locked without a check", ev.Decision, ev.Reason, ev.Liveness)
+	}
+
+	// The unlock, by the id copied from the event (sha256:<hex>, the
+	// default mqtt.submission_id: hash).
+	require.True(t, strings.HasPrefix(events()[1].SubmissionID, "sha256:"), events()[1].SubmissionID)
+	body := `{"submission_id":"` + events()[1].SubmissionID + `","by":"site-office","reason":"checked in person"}`
+	req, err := http.NewRequest("POST", "http://"+r.d.addrString()+"/api/liveness/unlock", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", answer)
+	var u struct {
+		WasLocked bool   `json:"was_locked"`
+		Cleared   int    `json:"failures_cleared"`
+		Broadcast bool   `json:"broadcast"`
+		Detail    string `json:"detail"`
+	}
+	require.NoError(t, json.Unmarshal(answer, &u))
+	require.True(t, u.WasLocked && u.Cleared == 3 && !u.Broadcast, "%s", answer)
+	require.Contains(t, u.Detail, "site commands are off", "zones on, no command secret: this gate only")
+	require.Equal(t, 0, saved())
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle again")
+	r.identify()
+	require.Eventually(t, func() bool { return len(events()) == 3 }, 30*time.Second, 20*time.Millisecond, "the third decision")
+	if ev := events()[2]; slices.Contains(ev.Reason, kiosk.ReasonLivenessLocked) || ev.Liveness == nil {
+		t.Fatalf("after the unlock: %s %v liveness %+v, want a checked try", ev.Decision, ev.Reason, ev.Liveness)
 	}
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())
