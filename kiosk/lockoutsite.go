@@ -91,7 +91,8 @@ func gateOffset(gate string) time.Duration {
 // lockoutAlertMessage is the liveness_lockout alert's text; where says
 // where the failures were ("" for this gate).
 func lockoutAlertMessage(max int, per time.Duration, user, where string) string {
-	return "identity locked out after " + strconv.Itoa(max) + " liveness failures within " + per.String() + where + " (user " + clip(user) + ")"
+	return "identity locked out after " + strconv.Itoa(max) + " liveness failures within " + per.String() + where + " (user " + clip(user) +
+		"); after checking the person, lift it with POST /api/liveness/unlock"
 }
 
 // lockoutNotSaved logs and alerts a failed save of the lockout memory.

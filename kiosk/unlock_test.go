@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -72,6 +73,10 @@ func TestLivenessUnlockGivesTheTriesBack(t *testing.T) {
 		}
 		require.Equal(t, []string{ReasonLivenessLocked}, r.events()[3].Reason)
 		require.Len(t, lc.reqs, 3)
+		_, _, alerts := r.pub.snapshot()
+		require.True(t, slices.ContainsFunc(alerts, func(a Alert) bool {
+			return a.Code == AlertLivenessLockout && strings.HasSuffix(a.Message, "(user u-1); after checking the person, lift it with POST /api/liveness/unlock")
+		}), "the alert says how to lift the lockout: %+v", alerts)
 
 		rec := postUnlock(t, r.k, "127.0.0.1:5000", "Bearer "+openToken, `{"submission_id":"`+worker.SubmissionID+`","by":"site-office","reason":"checked her badge photo in person"}`)
 		require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
