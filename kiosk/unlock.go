@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/facegate/facegate/record"
 )
 
 // Giving a locked-out worker back their tries: an operator who checked the
@@ -48,11 +50,33 @@ type Unlocked struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Sources of an unlock (the metric's label and the log).
+// Sources of an unlock (the metric's label, the log and the audit line).
 const (
 	unlockHTTP = "http"
 	unlockSite = "site"
 )
+
+// unlockKind is the "kind" of an audit line of an unlock.
+const unlockKind = "liveness_unlock"
+
+// unlockRecord is the audit line of an unlock: who gave whom their tries
+// back. Its field names stay clear of the decision event's (the liveness
+// report reads every line as an event first), so the reason is "note".
+type unlockRecord struct {
+	Kind string `json:"kind"` // unlockKind
+	TS   string `json:"ts"`
+	Site string `json:"site"`
+	Gate string `json:"gate"`
+	// SubmissionID is "sha256:<key>" (the raw id is not always known:
+	// another gate's unlock carries the hash only), "" with privacy omit.
+	SubmissionID string `json:"submission_id,omitempty"`
+	UserID       string `json:"user_id,omitempty"`
+	Source       string `json:"source"`
+	By           string `json:"by,omitempty"`
+	Note         string `json:"note,omitempty"`
+	WasLocked    bool   `json:"was_locked"`
+	Cleared      int    `json:"failures_cleared"`
+}
 
 // maxUnlockReason is the signed cmd/unlock's limit on reason, in bytes.
 const maxUnlockReason = 128
@@ -119,7 +143,7 @@ func unlockKey(id string) (string, bool) {
 // site when the gate has one. Errors match ErrInvalidIdentity (a bad body)
 // or ErrUnknownBadge (a badge or user not in the roster).
 func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
-	keys, err := k.unlockKeys(req)
+	keys, user, err := k.unlockKeys(req)
 	if err != nil {
 		return Unlocked{}, err
 	}
@@ -128,7 +152,7 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 	var u Unlocked
 	sent := 0
 	for _, key := range keys {
-		one := k.clearLockout(key, issued, unlockHTTP, req.By, req.Reason)
+		one := k.clearLockout(key, user, issued, unlockHTTP, req.By, req.Reason)
 		u.WasLocked = u.WasLocked || one.WasLocked
 		u.Cleared += one.Cleared
 		if u.Detail == "" {
@@ -150,32 +174,33 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 }
 
 // unlockKeys is the lockout keys the request names: one, or with user_id
-// one per distinct submission id of the user's badges.
-func (k *Kiosk) unlockKeys(req UnlockRequest) ([]string, error) {
+// one per distinct submission id of the user's badges; and the user id
+// when the roster or the request gives one (the audit line).
+func (k *Kiosk) unlockKeys(req UnlockRequest) (keys []string, user string, err error) {
 	roster := k.settings().roster
 	switch {
 	case req.BadgeID != "":
 		e, found := roster.Lookup(req.BadgeID)
 		if !found {
-			return nil, fmt.Errorf("%w: badge %q is not in the roster", ErrUnknownBadge, req.BadgeID)
+			return nil, "", fmt.Errorf("%w: badge %q is not in the roster", ErrUnknownBadge, req.BadgeID)
 		}
-		return []string{lockoutKey(e.SubmissionID)}, nil
+		return []string{lockoutKey(e.SubmissionID)}, e.UserID, nil
 	case req.UserID != "":
 		subs := roster.SubmissionsOf(req.UserID)
 		if len(subs) == 0 {
-			return nil, fmt.Errorf("%w: no badge of user %q in the roster (give submission_id)", ErrUnknownBadge, req.UserID)
+			return nil, "", fmt.Errorf("%w: no badge of user %q in the roster (give submission_id)", ErrUnknownBadge, req.UserID)
 		}
 		keys := make([]string, len(subs))
 		for i, s := range subs {
 			keys[i] = lockoutKey(s)
 		}
-		return keys, nil
+		return keys, req.UserID, nil
 	}
 	key, ok := unlockKey(req.SubmissionID)
 	if !ok {
-		return nil, inputErr(ErrInvalidIdentity, "unlock body", "submission_id", "is not a submission id")
+		return nil, "", inputErr(ErrInvalidIdentity, "unlock body", "submission_id", "is not a submission id")
 	}
-	return []string{key}, nil
+	return []string{key}, "", nil
 }
 
 // SiteUnlock applies another gate's verified cmd/unlock, issued at
@@ -188,19 +213,30 @@ func (k *Kiosk) SiteUnlock(key string, issued, received time.Time, by, reason st
 	if received.Before(issued) {
 		issued = received
 	}
-	return k.clearLockout(key, issued, unlockSite, by, reason)
+	return k.clearLockout(key, "", issued, unlockSite, by, reason)
 }
 
-// clearLockout forgets key's failures up to unlockEnd(issued), logs and
-// counts it.
-func (k *Kiosk) clearLockout(key string, issued time.Time, source, by, reason string) Unlocked {
+// clearLockout forgets key's failures up to unlockEnd(issued), writes the
+// audit line, logs and counts it.
+func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, reason string) Unlocked {
 	p := k.settings().policy.LivenessLockout
-	cleared, was, err := k.pad.unlock(key, unlockEnd(issued), k.now(), p.Max, p.Per)
+	now := k.now()
+	cleared, was, err := k.pad.unlock(key, unlockEnd(issued), now, p.Max, p.Per)
 	u := Unlocked{WasLocked: was, Cleared: cleared}
+	rec := unlockRecord{Kind: unlockKind, TS: record.Timestamp(now), Site: k.site, Gate: k.gate, SubmissionID: "sha256:" + key,
+		UserID: user, Source: source, By: by, Note: reason, WasLocked: was, Cleared: cleared}
+	if k.privacy == record.PrivacyOmit {
+		rec.SubmissionID = ""
+	}
+	if aerr := k.audit.write(rec); aerr != nil {
+		k.metrics.auditFailures.Inc()
+		k.log.Error("audit log write failed", "unlock", key[:12], "err", aerr)
+		u.Detail = joinDetail(u.Detail, "not written to the audit log ("+aerr.Error()+")")
+	}
 	if err != nil {
 		k.log.Error("liveness lockout memory not saved after an unlock", "err", err)
 		k.alert("state_dir", "liveness lockout memory could not be saved after an unlock (a restart would count the cleared failures again): "+err.Error(), "")
-		u.Detail = "cleared in memory but not saved (" + err.Error() + "): a restart would lock the identity again"
+		u.Detail = joinDetail(u.Detail, "cleared in memory but not saved ("+err.Error()+"): a restart would lock the identity again")
 	}
 	k.metrics.livenessUnlocks.WithLabelValues(source).Inc()
 	k.log.Warn("liveness lockout cleared by an operator", "source", source, "key", key[:12], "by", by, "reason", clip(reason),

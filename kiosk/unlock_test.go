@@ -83,6 +83,12 @@ func TestLivenessUnlockGivesTheTriesBack(t *testing.T) {
 		a := readUnlock(t, rec)
 		require.Equal(t, unlockAnswer{Status: "unlocked", Unlocked: Unlocked{WasLocked: true, Cleared: 3}}, a)
 		require.Empty(t, readLockout(t, lockoutPath(cfg)), "the cleared failures are gone from the file")
+		audit, err := os.ReadFile(filepath.Join(cfg.StateDir, "audit", auditName))
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(string(audit)), "\n")
+		require.JSONEq(t, `{"kind":"liveness_unlock","ts":"`+record.Timestamp(time.Now())+`","site":"`+cfg.Site+`","gate":"`+cfg.Gate+
+			`","submission_id":"sha256:`+lockoutKey(worker.SubmissionID)+`","source":"http","by":"site-office","note":"checked her badge photo in person","was_locked":true,"failures_cleared":3}`,
+			lines[len(lines)-1], "the unlock is in the audit log")
 		require.Contains(t, scrape(t, r.k), `facegate_liveness_unlocks_total{source="http"} 1`)
 
 		time.Sleep(2 * time.Second)

@@ -274,7 +274,9 @@ func (k *Kiosk) recoverInterrupted() {
 		var r struct {
 			Kind string `json:"kind"`
 		}
-		return json.Unmarshal(l, &r) == nil && r.Kind != inputKind // an input record may follow a grant
+		// A gate input or an unlock may follow a grant: only decisions
+		// and relay results tell whether it ended.
+		return json.Unmarshal(l, &r) == nil && (r.Kind == "" || r.Kind == record.PulseKind)
 	})
 	if err != nil {
 		k.log.Warn("audit log tail not readable: an interrupted grant would go unnoticed", "err", err)

@@ -98,9 +98,11 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 		}
 		// A torn tail is no record, whether left as it is or terminated by
 		// the audit log's repair; a gate input recorded during the pulse
-		// (the door forced by the crash's cause?) does not hide the grant.
+		// (the door forced by the crash's cause?) or an operator's unlock
+		// made meanwhile does not hide the grant.
 		for _, tail := range []string{`{"kind":"relay","event_id":"`, "{\"kind\":\"rel\n",
-			`{"kind":"input","input":"tamper-alarm","ts":"2026-01-01T00:00:00.000Z","site":"s","gate":"g"}` + "\n"} {
+			`{"kind":"input","input":"tamper-alarm","ts":"2026-01-01T00:00:00.000Z","site":"s","gate":"g"}` + "\n",
+			`{"kind":"liveness_unlock","ts":"2026-01-01T00:00:00.000Z","site":"s","gate":"g","source":"http","was_locked":true,"failures_cleared":3}` + "\n"} {
 			if err := os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-1], "")+tail), 0o640); err != nil {
 				t.Fatal(err)
 			}

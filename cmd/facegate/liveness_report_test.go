@@ -78,6 +78,8 @@ func writeAudit(t *testing.T) string {
 	cur.WriteString(auditEvent(t, "s12", day(27, 6), record.DecisionGranted, nil)) // no check (liveness off again)
 	cur.WriteString(auditEvent(t, "s13", "yesterday", record.DecisionGranted, shadowCheck(true)))
 	line(&cur, map[string]string{"kind": "input", "input": "door_forced", "ts": day(27, 7), "site": "s", "gate": "g"})
+	line(&cur, map[string]any{"kind": "liveness_unlock", "ts": day(27, 7), "site": "s", "gate": "g", "submission_id": "sha256:00",
+		"source": "http", "by": "ops", "note": "checked", "was_locked": true, "failures_cleared": 3})
 	// A line of another kind that looks like a decision is still not one.
 	line(&cur, map[string]any{"kind": "future", "event_id": "k1", "decision": "granted", "ts": day(27, 8),
 		"liveness": map[string]any{"method": "challenge", "live": false, "reasons": []string{"planar_motion"}, "shadow": true}})
@@ -137,8 +139,8 @@ func TestLivenessReport(t *testing.T) {
 	} {
 		assert.Contains(t, out, want)
 	}
-	assert.Contains(t, errOut, "2 line(s) skipped; first: audit.jsonl:18: not an audit record: json: cannot unmarshal")
-	assert.Contains(t, errOut, "audit.jsonl:19: not JSON (a line torn by a crash is expected)")
+	assert.Contains(t, errOut, "2 line(s) skipped; first: audit.jsonl:19: not an audit record: json: cannot unmarshal")
+	assert.Contains(t, errOut, "audit.jsonl:20: not JSON (a line torn by a crash is expected)")
 	assert.NotContains(t, errOut, "without a readable ts") // no window: counted
 
 	// The window: the trial's last two days only; the undated decision is
