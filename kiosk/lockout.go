@@ -32,11 +32,11 @@ type padState struct {
 	// (peerAlertSlack), and only identities without one are forgotten for
 	// peers' failures (bound).
 	own map[string]time.Time
-	// unlocked is, per key, the end of the newest unlock's second (an
-	// operator cleared the failures up to it, here or at another gate): a
-	// peer's failure stamped before it that arrives later does not count
-	// again. Kept until the failures it cleared are past the horizon.
-	unlocked map[string]time.Time
+	// unlocked is, per key, what the newest unlock cleared (an operator
+	// cleared the failures, here or at another gate): a peer's failure it
+	// cleared that arrives again or late does not count again. Kept until
+	// those failures are past the horizon.
+	unlocked map[string]unlockMark
 	// path is the lockout file; "" keeps the memory in RAM only.
 	path string
 	// write saves the file; nil uses atomicfile.Write (tests inject a
@@ -77,7 +77,31 @@ type lockoutFile struct {
 	Version  int                    `json:"version"`
 	Failures map[string][]time.Time `json:"failures"`
 	Own      map[string]time.Time   `json:"own,omitempty"`
-	Unlocked map[string]time.Time   `json:"unlocked,omitempty"`
+	Unlocked map[string]unlockMark  `json:"unlocked,omitempty"`
+}
+
+// unlockMark is what an unlock cleared: every failure stamped up to
+// Until, and the ones stamped ahead of the clock then (a peer with a fast
+// clock: known, so before the unlock, however late their stamps).
+type unlockMark struct {
+	Until time.Time   `json:"until"`
+	Ahead []time.Time `json:"ahead,omitempty"`
+}
+
+// clears reports whether a failure at at is one the unlock cleared.
+func (m unlockMark) clears(at time.Time) bool {
+	return !at.After(m.Until) || slices.ContainsFunc(m.Ahead, at.Equal)
+}
+
+// newest is the newest failure time the mark holds.
+func (m unlockMark) newest() time.Time {
+	t := m.Until
+	for _, a := range m.Ahead {
+		if a.After(t) {
+			t = a
+		}
+	}
+	return t
 }
 
 // lockoutKey is the SHA-256 hex of a submission id, the hash the audit
@@ -124,9 +148,9 @@ func parseLockout(b []byte) (lockoutFile, error) {
 	if len(f.Unlocked) > maxLockoutIdentities {
 		return lockoutFile{}, fmt.Errorf("%d unlocks, want at most %d", len(f.Unlocked), maxLockoutIdentities)
 	}
-	for k, t := range f.Unlocked {
-		if !validPassbackKey(k) || t.IsZero() {
-			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, or a zero time", clip(k))
+	for k, m := range f.Unlocked {
+		if !validPassbackKey(k) || m.Until.IsZero() || len(m.Ahead) > maxLockoutTimes || slices.ContainsFunc(m.Ahead, time.Time.IsZero) {
+			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, a zero time or more than %d times", clip(k), maxLockoutTimes)
 		}
 	}
 	return f, nil
@@ -140,7 +164,7 @@ func parseLockout(b []byte) (lockoutFile, error) {
 func (p *padState) open(path string, now time.Time, max int, per time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.path, p.fails, p.own, p.unlocked = path, map[string][]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
+	p.path, p.fails, p.own, p.unlocked = path, map[string][]time.Time{}, map[string]time.Time{}, map[string]unlockMark{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -448,8 +472,8 @@ func unlockEnd(issued time.Time) time.Time {
 
 // unlock clears key's failures up to upTo (an operator checked the
 // person), and those stamped ahead of now (a peer with a fast clock: they
-// are known, so they came before the unlock), and remembers upTo, so that
-// a peer's failure stamped before it and delivered later does not count
+// are known, so they came before the unlock), and remembers both, so that
+// a peer's failure it cleared, delivered again or late, does not count
 // again. It reports how many failures
 // were cleared and whether the identity was locked out at now. The memory
 // is saved before unlock returns; a save error is returned, the memory is
@@ -461,12 +485,19 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 		p.fails, p.own = map[string][]time.Time{}, map[string]time.Time{}
 	}
 	if p.unlocked == nil {
-		p.unlocked = map[string]time.Time{}
+		p.unlocked = map[string]unlockMark{}
 	}
 	horizon := lockoutHorizon(per)
 	ts := p.recent(key, now, horizon)
 	wasLocked = max > 0 && lockedBy(ts, now, max, per)
-	keep := slices.DeleteFunc(slices.Clone(ts), func(t time.Time) bool { return !t.After(upTo) || t.After(now) })
+	var ahead []time.Time
+	keep := slices.DeleteFunc(slices.Clone(ts), func(t time.Time) bool {
+		if t.After(upTo) && t.After(now) {
+			ahead = append(ahead, t)
+			return true
+		}
+		return !t.After(upTo)
+	})
 	cleared = len(ts) - len(keep)
 	if len(keep) == 0 {
 		p.forget(key)
@@ -476,9 +507,20 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 			delete(p.own, key)
 		}
 	}
-	if prev, ok := p.unlocked[key]; !ok || upTo.After(prev) || prev.Sub(now) > maxPeerFailureAhead {
-		p.unlocked[key] = upTo
+	m := unlockMark{Until: upTo, Ahead: ahead}
+	if prev, ok := p.unlocked[key]; ok && !prev.Until.After(now.Add(maxPeerFailureAhead)) {
+		// An earlier unlock's marks still hold (it was not made before a
+		// clock step back).
+		if prev.Until.After(m.Until) {
+			m.Until = prev.Until
+		}
+		for _, a := range prev.Ahead {
+			if a.After(m.Until) && !slices.ContainsFunc(m.Ahead, a.Equal) && len(m.Ahead) < maxLockoutTimes {
+				m.Ahead = append(m.Ahead, a)
+			}
+		}
 	}
+	p.unlocked[key] = m
 	p.pruneUnlocked(now, horizon)
 	return cleared, wasLocked, p.save()
 }
@@ -488,28 +530,28 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 // before the clock stepped back: it is forgotten, else it would hide the
 // peers' failures for as long as the step (called with mu held).
 func (p *padState) unlockedBefore(key string, at, now time.Time) bool {
-	t, ok := p.unlocked[key]
-	if ok && t.Sub(now) > maxPeerFailureAhead {
+	m, ok := p.unlocked[key]
+	if ok && m.Until.Sub(now) > maxPeerFailureAhead {
 		delete(p.unlocked, key)
 		return false
 	}
-	return ok && !at.After(t)
+	return ok && m.clears(at)
 }
 
 // pruneUnlocked forgets the unlocks whose cleared failures are all past
 // horizon (a peer's failure that old is not counted anyway), and the
 // oldest past maxLockoutIdentities (called with mu held).
 func (p *padState) pruneUnlocked(now time.Time, horizon time.Duration) {
-	for k, t := range p.unlocked {
-		if now.Sub(t) >= horizon {
+	for k, m := range p.unlocked {
+		if now.Sub(m.newest()) >= horizon {
 			delete(p.unlocked, k)
 		}
 	}
 	for len(p.unlocked) > maxLockoutIdentities {
 		var oldest string
 		var at time.Time
-		for k, t := range p.unlocked {
-			if oldest == "" || t.Before(at) || (t.Equal(at) && k < oldest) {
+		for k, m := range p.unlocked {
+			if t := m.newest(); oldest == "" || t.Before(at) || (t.Equal(at) && k < oldest) {
 				oldest, at = k, t
 			}
 		}

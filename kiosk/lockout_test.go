@@ -322,8 +322,8 @@ func FuzzParseLockout(f *testing.F) {
 		string(good) + "{}", `{"format":"facegate-liveness-lockout","version":1,"failures":{},"x":1}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{"` + lockoutKey("a") + `":["2026-01-01T00:00:00Z"]},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`,
-		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00.999999999Z"}}`,
-		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":"0001-01-01T00:00:00Z"}}`} {
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":{"until":"2026-01-01T00:00:00.999999999Z","ahead":["2026-01-01T00:00:30Z"]}}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":{"until":"0001-01-01T00:00:00Z"}}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -332,9 +332,9 @@ func FuzzParseLockout(f *testing.F) {
 			return
 		}
 		m, own := f.Failures, f.Own
-		for k, t0 := range f.Unlocked {
-			if !validPassbackKey(k) || t0.IsZero() {
-				t.Fatalf("accepted an unlock of key %q at %v", k, t0)
+		for k, u := range f.Unlocked {
+			if !validPassbackKey(k) || u.Until.IsZero() || len(u.Ahead) > maxLockoutTimes || slices.ContainsFunc(u.Ahead, time.Time.IsZero) {
+				t.Fatalf("accepted an unlock of key %q: %+v", k, u)
 			}
 		}
 		for k, ts := range m {

@@ -166,6 +166,19 @@ func (a *attempts) allow(key string, now time.Time, max int, per time.Duration) 
 	return true
 }
 
+// forgetLockoutKey forgets the attempts of the submission ids whose
+// lockout key is key (an operator's unlock: the worker's next try must
+// not be refused for the tries the lockout made them spend).
+func (a *attempts) forgetLockoutKey(key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id := range a.seen {
+		if lockoutKey(id) == key {
+			delete(a.seen, id)
+		}
+	}
+}
+
 // wait is how long until key may make another attempt (0: now).
 func (a *attempts) wait(key string, now time.Time, max int, per time.Duration) time.Duration {
 	if max <= 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,9 +156,7 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 		one := k.clearLockout(key, user, issued, unlockHTTP, req.By, req.Reason)
 		u.WasLocked = u.WasLocked || one.WasLocked
 		u.Cleared += one.Cleared
-		if u.Detail == "" {
-			u.Detail = one.Detail
-		}
+		u.Detail = joinDetail(u.Detail, one.Detail)
 		s := k.deps.LockoutSite
 		if s == nil {
 			continue
@@ -222,6 +221,7 @@ func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, rea
 	p := k.settings().policy.LivenessLockout
 	now := k.now()
 	cleared, was, err := k.pad.unlock(key, unlockEnd(issued), now, p.Max, p.Per)
+	k.attempts.forgetLockoutKey(key)
 	u := Unlocked{WasLocked: was, Cleared: cleared}
 	rec := unlockRecord{Kind: unlockKind, TS: record.Timestamp(now), Site: k.site, Gate: k.gate, SubmissionID: "sha256:" + key,
 		UserID: user, Source: source, By: by, Note: reason, WasLocked: was, Cleared: cleared}
@@ -244,8 +244,12 @@ func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, rea
 	return u
 }
 
+// joinDetail adds b to the details a, once.
 func joinDetail(a, b string) string {
-	if a == "" {
+	switch {
+	case b == "" || slices.Contains(strings.Split(a, "; "), b):
+		return a
+	case a == "":
 		return b
 	}
 	return a + "; " + b

@@ -3,6 +3,7 @@ package kiosk
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -257,12 +258,14 @@ func TestPadStateUnlockForgetsWithTheHorizon(t *testing.T) {
 	require.NoError(t, err)
 	added, _, _, _ = p.peer(key, t0.Add(2*time.Minute), t0.Add(2*time.Minute), 3, per)
 	require.True(t, added, "an unlock more than a minute ahead is forgotten")
-	_, _, err = p.unlock(key, t0, t0, 3, per)
+	// Back at t0, the failure of t0+2 min is ahead of the clock: the
+	// unlock clears it and keeps it until it passes the horizon.
+	cleared, _, err := p.unlock(key, t0, t0, 3, per)
 	require.NoError(t, err)
-	p.pruneUnlocked(t0.Add(2*per-time.Second), lockoutHorizon(per))
+	require.Equal(t, 1, cleared)
+	p.pruneUnlocked(t0.Add(2*time.Minute+2*per-time.Second), lockoutHorizon(per))
 	require.Len(t, p.unlocked, 1)
-
-	p.pruneUnlocked(t0.Add(2*per), lockoutHorizon(per))
+	p.pruneUnlocked(t0.Add(2*time.Minute+2*per), lockoutHorizon(per))
 	require.Empty(t, p.unlocked)
 
 	// A failure a peer with a fast clock stamped 30 s ahead is known, so
@@ -270,19 +273,21 @@ func TestPadStateUnlockForgetsWithTheHorizon(t *testing.T) {
 	now := t0.Add(3 * time.Minute)
 	added, _, _, _ = p.peer(key, now.Add(30*time.Second), now, 3, per)
 	require.True(t, added)
-	cleared, _, err := p.unlock(key, now, now, 3, per)
+	cleared, _, err = p.unlock(key, now, now, 3, per)
 	require.NoError(t, err)
 	require.Equal(t, 1, cleared, "the failure stamped ahead")
+	added, _, _, _ = p.peer(key, now.Add(30*time.Second), now.Add(time.Second), 3, per)
+	require.False(t, added, "the same failure delivered again")
 	require.Empty(t, p.fails[key])
 	p.pruneUnlocked(now.Add(2*per), lockoutHorizon(per))
 
 	for i := range maxLockoutIdentities + 5 {
-		p.unlocked[lockoutKey(strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String())] = t0.Add(time.Duration(i) * time.Millisecond)
+		p.unlocked[lockoutKey(strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String())] = unlockMark{Until: t0.Add(time.Duration(i) * time.Millisecond)}
 	}
 	p.pruneUnlocked(t0, lockoutHorizon(per))
 	require.Len(t, p.unlocked, maxLockoutIdentities)
-	for _, at := range p.unlocked {
-		require.False(t, at.Before(t0.Add(5*time.Millisecond)), "the oldest go first")
+	for _, m := range p.unlocked {
+		require.False(t, m.Until.Before(t0.Add(5*time.Millisecond)), "the oldest go first")
 	}
 }
 
@@ -320,4 +325,51 @@ func FuzzParseUnlockRequest(f *testing.F) {
 			t.Fatalf("accepted by %q reason %q", r.By, r.Reason)
 		}
 	})
+}
+
+// TestUnlockForgetsTheAttempts: with the default attempts limit (5 in
+// 5 min), three failures and two locked tries spend the worker's
+// attempts; the unlock gives those back too, or the next try would be
+// refused rate_limited without a check.
+func TestUnlockForgetsTheAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := unlockConfig(t)
+		cfg.Policy.Attempts.Max, cfg.Policy.Attempts.Per = 5, 5*time.Minute
+		lc := &fakeLiveness{res: padFail, delay: time.Second}
+		r := livenessRig(t, cfg, lc)
+		stop := r.start(t)
+		defer stop()
+		idle := func() {
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+		}
+		for i := 1; i <= 5; i++ {
+			idle()
+			r.identify(t, worker, i)
+		}
+		require.Equal(t, []string{ReasonLivenessLocked}, r.events()[4].Reason)
+		rec := postUnlock(t, r.k, "127.0.0.1:5000", "Bearer "+openToken, `{"badge_id":"B1","by":"ops","reason":"checked"}`)
+		require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+		time.Sleep(2 * time.Second)
+		idle()
+		r.identify(t, worker, 6)
+		require.Equal(t, []string{ReasonLivenessFailed}, r.events()[5].Reason, "the next try is checked again")
+	})
+}
+
+// TestUnlockDetailSaysEverything: with user_id (two submission ids), each
+// problem is said once, a save that failed for the second id included.
+func TestUnlockDetailSaysEverything(t *testing.T) {
+	r := livenessRig(t, unlockConfig(t), &fakeLiveness{res: padFail})
+	r.k.deps.LockoutSite = &fakeLockoutSite{err: errors.New("not connected")}
+	n := 0
+	r.k.pad.write = func(path string, data []byte, perm fs.FileMode) error {
+		n++
+		if n == 2 {
+			return errors.New("no space left on device")
+		}
+		return os.WriteFile(path, data, perm)
+	}
+	a := readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"user_id":"u-1"}`))
+	require.Equal(t, 1, strings.Count(a.Detail, "not sent to the other gates (not connected)"), a.Detail)
+	require.Contains(t, a.Detail, "not saved (save liveness lockout memory: no space left on device)")
 }

@@ -270,14 +270,21 @@ func (k *Kiosk) recordPulse(res record.PulseResult) {
 // may not have opened. Sessions run one at a time, so only the newest
 // audit record can be such a grant.
 func (k *Kiosk) recoverInterrupted() {
-	line, err := lastAuditLine(filepath.Join(k.audit.dir, auditName), func(l []byte) bool {
+	decisive := func(l []byte) bool {
 		var r struct {
 			Kind string `json:"kind"`
 		}
 		// A gate input or an unlock may follow a grant: only decisions
 		// and relay results tell whether it ended.
 		return json.Unmarshal(l, &r) == nil && (r.Kind == "" || r.Kind == record.PulseKind)
-	})
+	}
+	path := filepath.Join(k.audit.dir, auditName)
+	line, err := lastAuditLine(path, decisive)
+	if err == nil && line == nil {
+		// Such a line written during the pulse may have rotated the log:
+		// the grant is then the last decisive line of the one before.
+		line, err = lastAuditLine(path+".1", decisive)
+	}
 	if err != nil {
 		k.log.Warn("audit log tail not readable: an interrupted grant would go unnoticed", "err", err)
 		return

@@ -117,6 +117,18 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 				t.Fatalf("tail %q: alerts %v", tail, codes)
 			}
 		}
+
+		// The unlock's line rotated the log: the grant is the last line
+		// of audit.jsonl.1.
+		unlock := `{"kind":"liveness_unlock","ts":"2026-01-01T00:00:00.000Z","site":"s","gate":"g","source":"site","was_locked":true,"failures_cleared":3}` + "\n"
+		require.NoError(t, os.WriteFile(path+".1", []byte(strings.Join(lines[:len(lines)-1], "")), 0o640))
+		require.NoError(t, os.WriteFile(path, []byte(unlock), 0o640))
+		r4 := newRig(t, cfg)
+		stop = r4.start(t)
+		stop()
+		if res := r4.pub.relayResults(); len(res) != 1 || res[0].EventID != grant.EventID || res[0].Relay != record.RelayInterrupted {
+			t.Fatalf("after a rotation: relay results %+v, want interrupted for %s", res, grant.EventID)
+		}
 	})
 }
 
