@@ -166,6 +166,9 @@ func newMetrics(k *Kiosk) *metrics {
 			m.livenessShadow.WithLabelValues(o, string(d))
 		}
 	}
+	for _, src := range []string{unlockHTTP, unlockSite} {
+		m.livenessUnlocks.WithLabelValues(src)
+	}
 	for _, measure := range []string{turnLandmarks, turnTracked} {
 		for _, mode := range []string{LivenessChallenge, LivenessShadow} {
 			m.livenessTurn.WithLabelValues(measure, mode)

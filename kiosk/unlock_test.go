@@ -64,6 +64,8 @@ func TestLivenessUnlockGivesTheTriesBack(t *testing.T) {
 		cfg := unlockConfig(t)
 		lc := &fakeLiveness{res: padFail, delay: time.Second}
 		r := livenessRig(t, cfg, lc)
+		require.Contains(t, scrape(t, r.k), `facegate_liveness_unlocks_total{source="http"} 0`, "the series start at 0")
+		require.Contains(t, scrape(t, r.k), `facegate_liveness_unlocks_total{source="site"} 0`)
 		stop := r.start(t)
 		idle := func() {
 			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
