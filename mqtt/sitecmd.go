@@ -54,7 +54,8 @@ type Correct struct {
 
 // Unlock is a verified <site_topic>/cmd/unlock: an operator checked the
 // person and clears the identity's liveness failures at every gate, up to
-// the end of the second Issued.
+// the end of the second Issued, or of Received when that is earlier (a
+// sender with a fast clock; kiosk.SiteUnlock).
 type Unlock struct {
 	// Key is the lockout key: the SHA-256 hex of the submission id (the
 	// signed "submission_id" is "sha256:<Key>"; the raw id never crosses
