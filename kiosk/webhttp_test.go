@@ -278,6 +278,7 @@ func TestMetricsScrapePassesPromtool(t *testing.T) {
 		`facegate_api_errors_total{class="config"} 0`,
 		`facegate_operator_alerts_total{code="relay_fault"} 0`,
 		`facegate_operator_alerts_total{code="api_config"} 0`,
+		`facegate_operator_alerts_total{code="liveness_lockout"} 0`,
 		`facegate_identifications_total{result="busy",source="qr"} 0`,
 		`facegate_identifications_total{result="accepted",source="http"} 1`,
 		`facegate_build_info{goversion="go`,
