@@ -166,12 +166,24 @@ type livenessReport struct {
 	Enforced map[string]*livenessTally `json:"enforced"`
 	// Locked: sessions denied by the lockout without a check.
 	Locked int `json:"locked"`
+	// Unlocks: operators' unlocks of a lockout (kiosk's liveness_unlock
+	// audit lines), by source.
+	Unlocks reportUnlocks `json:"unlocks"`
 
 	win      reportWindow
 	seen     map[string]bool
 	firstBad []string
 	first    time.Time
 	last     time.Time
+}
+
+// reportUnlocks counts the liveness_unlock audit lines: made at this gate
+// (HTTP, and of them those of an identity locked out then) and applied
+// from another gate's cmd/unlock.
+type reportUnlocks struct {
+	HTTP       int `json:"http"`
+	HTTPLocked int `json:"http_locked"`
+	Site       int `json:"site"`
 }
 
 // livenessTally counts checks by what they said.
@@ -361,6 +373,10 @@ func (r *livenessReport) add(line []byte) string {
 		}
 		return "not an audit record: " + err.Error()
 	}
+	if ev.Kind == "liveness_unlock" {
+		r.addUnlock(line)
+		return ""
+	}
 	if ev.Kind != "" || ev.EventID == "" || ev.Decision == "" || r.seen[ev.EventID] {
 		return ""
 	}
@@ -485,7 +501,7 @@ func (r *livenessReport) print(w io.Writer) {
 	for _, t := range r.Enforced {
 		enforced += t.Checks
 	}
-	if r.ShadowGranted.Checks+r.ShadowOther.Checks+enforced+r.Locked == 0 {
+	if r.ShadowGranted.Checks+r.ShadowOther.Checks+enforced+r.Locked+r.Unlocks.HTTP+r.Unlocks.Site == 0 {
 		fmt.Fprintln(w, "no liveness check recorded (policy.liveness was off, or these decisions are older than it)")
 		return
 	}
@@ -522,6 +538,36 @@ func (r *livenessReport) print(w io.Writer) {
 	}
 	if r.Locked > 0 {
 		fmt.Fprintf(w, "\nlockout: %d session(s) denied without a check (not in the rates above)\n", r.Locked)
+	}
+	if u := r.Unlocks; u.HTTP+u.Site > 0 {
+		fmt.Fprintf(w, "unlocks by an operator: %d at this gate (%d of a locked-out identity), %d sent by other gates\n", u.HTTP, u.HTTPLocked, u.Site)
+	}
+}
+
+// addUnlock counts one liveness_unlock line in the window (one without a
+// readable ts only when no window is set).
+func (r *livenessReport) addUnlock(line []byte) {
+	var u struct {
+		TS        string `json:"ts"`
+		Source    string `json:"source"`
+		WasLocked bool   `json:"was_locked"`
+	}
+	if json.Unmarshal(line, &u) != nil {
+		return
+	}
+	ts, err := time.Parse(time.RFC3339Nano, u.TS)
+	windowed := !r.win.from.IsZero() || !r.win.to.IsZero()
+	if err != nil && windowed || err == nil && (!r.win.from.IsZero() && ts.Before(r.win.from) || !r.win.to.IsZero() && !ts.Before(r.win.to)) {
+		return
+	}
+	switch u.Source {
+	case "http":
+		r.Unlocks.HTTP++
+		if u.WasLocked {
+			r.Unlocks.HTTPLocked++
+		}
+	case "site":
+		r.Unlocks.Site++
 	}
 }
 

@@ -80,6 +80,8 @@ func writeAudit(t *testing.T) string {
 	line(&cur, map[string]string{"kind": "input", "input": "door_forced", "ts": day(27, 7), "site": "s", "gate": "g"})
 	line(&cur, map[string]any{"kind": "liveness_unlock", "ts": day(27, 7), "site": "s", "gate": "g", "submission_id": "sha256:00",
 		"source": "http", "by": "ops", "note": "checked", "was_locked": true, "failures_cleared": 3})
+	line(&cur, map[string]any{"kind": "liveness_unlock", "ts": day(21, 7), "site": "s", "gate": "g", "submission_id": "sha256:00",
+		"source": "site", "was_locked": false, "failures_cleared": 1})
 	// A line of another kind that looks like a decision is still not one.
 	line(&cur, map[string]any{"kind": "future", "event_id": "k1", "decision": "granted", "ts": day(27, 8),
 		"liveness": map[string]any{"method": "challenge", "live": false, "reasons": []string{"planar_motion"}, "shadow": true}})
@@ -110,6 +112,7 @@ func TestLivenessReport(t *testing.T) {
 	assert.Equal(t, "2026-11-20T08:01:00.000Z", got.First)
 	assert.Equal(t, "2026-11-27T08:06:00.000Z", got.Last)
 	assert.Equal(t, 1, got.Locked)
+	assert.Equal(t, reportUnlocks{HTTP: 1, HTTPLocked: 1, Site: 1}, got.Unlocks)
 	sg := got.ShadowGranted
 	assert.Equal(t, [4]int{12, 8, 2, 1}, tally4(&sg)) // s13 (undated) counts without a window
 	assert.Equal(t, 1, sg.Errors)
@@ -136,11 +139,12 @@ func TestLivenessReport(t *testing.T) {
 		"enforced checks (challenge): 2",
 		"enforced checks (passive): 1",
 		"lockout: 1 session(s) denied without a check",
+		"unlocks by an operator: 1 at this gate (1 of a locked-out identity), 1 sent by other gates",
 	} {
 		assert.Contains(t, out, want)
 	}
-	assert.Contains(t, errOut, "2 line(s) skipped; first: audit.jsonl:19: not an audit record: json: cannot unmarshal")
-	assert.Contains(t, errOut, "audit.jsonl:20: not JSON (a line torn by a crash is expected)")
+	assert.Contains(t, errOut, "2 line(s) skipped; first: audit.jsonl:20: not an audit record: json: cannot unmarshal")
+	assert.Contains(t, errOut, "audit.jsonl:21: not JSON (a line torn by a crash is expected)")
 	assert.NotContains(t, errOut, "without a readable ts") // no window: counted
 
 	// The window: the trial's last two days only; the undated decision is
@@ -151,6 +155,7 @@ func TestLivenessReport(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 	assert.Equal(t, 6, got.Decisions)
 	assert.Equal(t, [4]int{4, 0, 2, 1}, tally4(&got.ShadowGranted))
+	assert.Equal(t, reportUnlocks{HTTP: 1, HTTPLocked: 1}, got.Unlocks, "the other gate's unlock is before the window")
 	assert.Empty(t, got.Enforced)
 	code, _, errOut = runCmd(t, nil, "liveness", "report", "--audit", dir, "--since", "2026-11-26")
 	require.Equal(t, exitOK, code)
