@@ -259,7 +259,7 @@ func joinDetail(a, b string) string {
 // (kiosk.open: this machine only, its rate and its token): whoever may open
 // the gate may give a worker back their tries.
 func (k *Kiosk) serveUnlock(w http.ResponseWriter, r *http.Request) {
-	body, ok := k.openGuard(w, r, unlockGuard)
+	body, ok := k.openGuard(w, r, unlockGuardTexts)
 	if !ok {
 		return
 	}

@@ -76,7 +76,7 @@ var (
 		disabled: "remote open over HTTP is disabled (kiosk.open.enabled)",
 		local:    "POST /api/open is accepted from this machine only: put a TLS reverse proxy on the gate in front of it (docs/kiosk.md)",
 		limit:    "too many open requests; try again later (kiosk.open.per_minute)", identify: true}
-	unlockGuard = guardTexts{what: "liveness unlock",
+	unlockGuardTexts = guardTexts{what: "liveness unlock",
 		disabled: "liveness unlock over HTTP is disabled (kiosk.open.enabled)",
 		local:    "POST /api/liveness/unlock is accepted from this machine only (docs/kiosk.md)",
 		limit:    "too many open and unlock requests; try again later (kiosk.open.per_minute)"}
