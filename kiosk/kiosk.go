@@ -146,7 +146,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 		k.log.Error("liveness lockout memory unreadable, set aside", "err", err)
 		k.padProblem = err
 	}
-	k.pad.onSaveError = k.lockoutNotSaved
+	k.pad.onSaveError = func(err error) { k.lockoutNotSaved(err, "forget the failures other gates reported") }
 	if k.audit, err = openAudit(filepath.Join(o.StateDir, "audit"), int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}

@@ -386,7 +386,7 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 		if err != nil {
 			// The failure still counts in memory: only a restart before
 			// the next successful save would forget it.
-			k.lockoutNotSaved(err)
+			k.lockoutNotSaved(err, "forget this failure")
 		}
 		if lockedOut {
 			o.alert = AlertLivenessLockout

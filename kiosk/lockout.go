@@ -70,8 +70,8 @@ const (
 // lockoutFile is the on-disk form: hashed ids only, never raw ones. Own
 // (since 2026-12-06, omitted when empty) is the newest failure this gate
 // counted itself, of the identities that have one; Unlocked (since
-// 2026-12-06, omitted when empty) the end of each identity's newest
-// unlock.
+// 2026-12-06, omitted when empty) what the unlocks of each identity
+// cleared (unlockMark).
 type lockoutFile struct {
 	Format   string                 `json:"format"`
 	Version  int                    `json:"version"`
@@ -474,8 +474,8 @@ func unlockEnd(issued time.Time) time.Time {
 // person), and those stamped ahead of now (a peer with a fast clock: they
 // are known, so they came before the unlock), and remembers both, so that
 // a peer's failure it cleared, delivered again or late, does not count
-// again. It reports how many failures
-// were cleared and whether the identity was locked out at now. The memory
+// again. It reports how many failures were cleared and whether the
+// identity was locked out at now. The memory
 // is saved before unlock returns; a save error is returned, the memory is
 // changed all the same.
 func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Duration) (cleared int, wasLocked bool, err error) {
@@ -503,8 +503,8 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 		p.forget(key)
 	} else {
 		p.fails[key] = keep
-		if t, ok := p.own[key]; ok && !t.After(upTo) {
-			delete(p.own, key)
+		if t, ok := p.own[key]; ok && !slices.ContainsFunc(keep, t.Equal) {
+			delete(p.own, key) // this gate's newest failure was cleared
 		}
 	}
 	m := unlockMark{Until: upTo, Ahead: ahead}

@@ -65,7 +65,7 @@ func (k *Kiosk) PeerEvent(ev record.Event) bool {
 	p := k.settings().policy.LivenessLockout
 	added, lockedOut, alert, err := k.pad.peer(key, at.Add(gateOffset(ev.Gate)), now, p.Max, p.Per)
 	if err != nil {
-		k.lockoutNotSaved(err)
+		k.lockoutNotSaved(err, "forget this failure")
 	}
 	if alert {
 		k.alert(AlertLivenessLockout, lockoutAlertMessage(p.Max, p.Per, ev.UserID, " at the site, the newest at this gate"), "")
@@ -95,10 +95,11 @@ func lockoutAlertMessage(max int, per time.Duration, user, where string) string 
 		"); after checking the person, lift it with POST /api/liveness/unlock"
 }
 
-// lockoutNotSaved logs and alerts a failed save of the lockout memory.
-func (k *Kiosk) lockoutNotSaved(err error) {
-	k.log.Error("liveness lockout memory not saved", "err", err)
-	k.alert("state_dir", "liveness lockout memory could not be saved (a restart would forget this failure): "+err.Error(), "")
+// lockoutNotSaved logs and alerts a failed save of the lockout memory;
+// lost says what a restart would then undo.
+func (k *Kiosk) lockoutNotSaved(err error, lost string) {
+	k.log.Error("liveness lockout memory not saved", "err", err, "lost_on_restart", lost)
+	k.alert("state_dir", "liveness lockout memory could not be saved (a restart would "+lost+"): "+err.Error(), "")
 }
 
 // peerFailureKey is the lockout key of a peer's event when the event is a
@@ -109,9 +110,15 @@ func peerFailureKey(ev record.Event) (string, bool) {
 		!slices.ContainsFunc(ev.Reason, func(r string) bool { return r == ReasonLivenessFailed || r == ReasonLivenessNoTurn }) {
 		return "", false
 	}
-	id := ev.SubmissionID
+	return submissionKey(ev.SubmissionID)
+}
+
+// submissionKey is the lockout key of a submission id as events carry it
+// and operators copy it: plain, or "sha256:<hex>" in either case
+// (privacy: hash publishes the very hash lockoutKey makes); false for ""
+// and a malformed hash.
+func submissionKey(id string) (string, bool) {
 	if h, hashed := strings.CutPrefix(id, "sha256:"); hashed {
-		// privacy: hash publishes the very hash lockoutKey makes.
 		h = strings.ToLower(h)
 		return h, validPassbackKey(h)
 	}

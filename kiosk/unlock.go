@@ -57,14 +57,14 @@ const (
 	unlockSite = "site"
 )
 
-// unlockKind is the "kind" of an audit line of an unlock.
-const unlockKind = "liveness_unlock"
+// AuditKindUnlock is the "kind" of an audit line of an unlock.
+const AuditKindUnlock = "liveness_unlock"
 
 // unlockRecord is the audit line of an unlock: who gave whom their tries
 // back. Its field names stay clear of the decision event's (the liveness
 // report reads every line as an event first), so the reason is "note".
 type unlockRecord struct {
-	Kind string `json:"kind"` // unlockKind
+	Kind string `json:"kind"` // AuditKindUnlock
 	TS   string `json:"ts"`
 	Site string `json:"site"`
 	Gate string `json:"gate"`
@@ -127,16 +127,12 @@ func ParseUnlockRequest(body []byte) (UnlockRequest, error) {
 }
 
 // unlockKey is the lockout key of a submission id as an operator gives
-// it: plain, or hashed as events publish it.
+// it (submissionKey), a plain one being a valid id.
 func unlockKey(id string) (string, bool) {
-	if h, hashed := strings.CutPrefix(id, "sha256:"); hashed {
-		h = strings.ToLower(h)
-		return h, validPassbackKey(h)
-	}
-	if !ValidID(id) {
+	if !strings.HasPrefix(id, "sha256:") && !ValidID(id) {
 		return "", false
 	}
-	return lockoutKey(id), true
+	return submissionKey(id)
 }
 
 // Unlock clears the liveness failures of the request's identity at this
@@ -152,16 +148,16 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 	issued := time.Unix(now.Unix(), 0)
 	var u Unlocked
 	sent := 0
+	site := k.deps.LockoutSite
 	for _, key := range keys {
 		one := k.clearLockout(key, user, issued, unlockHTTP, req.By, req.Reason)
 		u.WasLocked = u.WasLocked || one.WasLocked
 		u.Cleared += one.Cleared
 		u.Detail = joinDetail(u.Detail, one.Detail)
-		s := k.deps.LockoutSite
-		if s == nil {
+		if site == nil {
 			continue
 		}
-		if err := s.ShareUnlock(key, issued, req.By, req.Reason); err != nil {
+		if err := site.ShareUnlock(key, issued, req.By, req.Reason); err != nil {
 			k.log.Warn("liveness unlock not sent to the other gates", "key", key[:12], "err", err)
 			u.Detail = joinDetail(u.Detail, "not sent to the other gates ("+err.Error()+"): unlock at each gate that counted a failure")
 			continue
@@ -223,7 +219,7 @@ func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, rea
 	cleared, was, err := k.pad.unlock(key, unlockEnd(issued), now, p.Max, p.Per)
 	k.attempts.forgetLockoutKey(key)
 	u := Unlocked{WasLocked: was, Cleared: cleared}
-	rec := unlockRecord{Kind: unlockKind, TS: record.Timestamp(now), Site: k.site, Gate: k.gate, SubmissionID: "sha256:" + key,
+	rec := unlockRecord{Kind: AuditKindUnlock, TS: record.Timestamp(now), Site: k.site, Gate: k.gate, SubmissionID: "sha256:" + key,
 		UserID: user, Source: source, By: by, Note: reason, WasLocked: was, Cleared: cleared}
 	if k.privacy == record.PrivacyOmit {
 		rec.SubmissionID = ""
@@ -234,8 +230,7 @@ func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, rea
 		u.Detail = joinDetail(u.Detail, "not written to the audit log ("+aerr.Error()+")")
 	}
 	if err != nil {
-		k.log.Error("liveness lockout memory not saved after an unlock", "err", err)
-		k.alert("state_dir", "liveness lockout memory could not be saved after an unlock (a restart would count the cleared failures again): "+err.Error(), "")
+		k.lockoutNotSaved(err, "count the failures this unlock cleared again")
 		u.Detail = joinDetail(u.Detail, "cleared in memory but not saved ("+err.Error()+"): a restart would lock the identity again")
 	}
 	k.metrics.livenessUnlocks.WithLabelValues(source).Inc()

@@ -113,6 +113,14 @@ func runLivenessReport(_ context.Context, a *app, args []string) int {
 // reportWindow is [from, to) in UTC; a zero end is open.
 type reportWindow struct{ from, to time.Time }
 
+// set reports whether the window has an end.
+func (w reportWindow) set() bool { return !w.from.IsZero() || !w.to.IsZero() }
+
+// holds reports whether t is in the window.
+func (w reportWindow) holds(t time.Time) bool {
+	return (w.from.IsZero() || !t.Before(w.from)) && (w.to.IsZero() || t.Before(w.to))
+}
+
 // auditRotation matches the kiosk's audit.jsonl and audit.jsonl.N.
 var auditRotation = regexp.MustCompile(`^audit\.jsonl(\.[0-9]+)?$`)
 
@@ -373,7 +381,7 @@ func (r *livenessReport) add(line []byte) string {
 		}
 		return "not an audit record: " + err.Error()
 	}
-	if ev.Kind == "liveness_unlock" {
+	if ev.Kind == kiosk.AuditKindUnlock {
 		r.addUnlock(line)
 		return ""
 	}
@@ -382,13 +390,13 @@ func (r *livenessReport) add(line []byte) string {
 	}
 	ts, err := time.Parse(time.RFC3339Nano, ev.TS)
 	switch {
-	case err != nil && (!r.win.from.IsZero() || !r.win.to.IsZero()):
+	case err != nil && r.win.set():
 		r.Undated++
 		return ""
 	case err != nil:
 		r.Undated++
 	default:
-		if !r.win.from.IsZero() && ts.Before(r.win.from) || !r.win.to.IsZero() && !ts.Before(r.win.to) {
+		if !r.win.holds(ts) {
 			return ""
 		}
 		if r.first.IsZero() || ts.Before(r.first) {
@@ -556,8 +564,7 @@ func (r *livenessReport) addUnlock(line []byte) {
 		return
 	}
 	ts, err := time.Parse(time.RFC3339Nano, u.TS)
-	windowed := !r.win.from.IsZero() || !r.win.to.IsZero()
-	if err != nil && windowed || err == nil && (!r.win.from.IsZero() && ts.Before(r.win.from) || !r.win.to.IsZero() && !ts.Before(r.win.to)) {
+	if err != nil && r.win.set() || err == nil && !r.win.holds(ts) {
 		return
 	}
 	switch u.Source {
