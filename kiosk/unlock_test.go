@@ -375,3 +375,25 @@ func TestUnlockDetailSaysEverything(t *testing.T) {
 	require.Equal(t, 1, strings.Count(a.Detail, "not sent to the other gates (not connected)"), a.Detail)
 	require.Contains(t, a.Detail, "not saved (save liveness lockout memory: no space left on device)")
 }
+
+// TestPadStateUnlockDropsAClearedOwnFailure: this gate's own newest
+// failure, stamped ahead of a clock stepped back, is cleared by another
+// gate's unlock while a later peer's failure stays; the memory no longer
+// names the cleared one as this gate's (it would keep the identity among
+// those this gate saw fail, and steer the alert).
+func TestPadStateUnlockDropsAClearedOwnFailure(t *testing.T) {
+	var p padState
+	per := 10 * time.Minute
+	t0 := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	key := lockoutKey("sub-1")
+	_, err := p.fail("sub-1", t0.Add(time.Minute), 3, per) // before the clock stepped back
+	require.NoError(t, err)
+	_, _, _, err = p.peer(key, t0.Add(5*time.Second), t0.Add(6*time.Second), 3, per)
+	require.NoError(t, err)
+	cleared, _, err := p.unlock(key, t0, t0.Add(10*time.Second), 3, per)
+	require.NoError(t, err)
+	require.Equal(t, 1, cleared, "the own failure ahead of the clock")
+	require.Len(t, p.fails[key], 1, "the peer's failure after the unlock stays")
+	_, own := p.own[key]
+	require.False(t, own, "the cleared failure is no longer this gate's newest")
+}
