@@ -37,6 +37,11 @@ type padState struct {
 	// cleared that arrives again or late does not count again. Kept until
 	// those failures are past the horizon.
 	unlocked map[string]unlockMark
+	// stamped is, per key, this gate's counted failures as its decision
+	// events stamped them (record.Timestamp): the list it publishes for
+	// the gates that missed those events (PeerFailures). Saved with the
+	// failures; cleared by unlocks like them.
+	stamped map[string][]time.Time
 	// path is the lockout file; "" keeps the memory in RAM only.
 	path string
 	// write saves the file; nil uses atomicfile.Write (tests inject a
@@ -49,6 +54,8 @@ type padState struct {
 	// onSaveError.
 	lastSave    time.Time
 	pendingSave *time.Timer
+	// saveFailed: the last save failed (and was reported).
+	saveFailed  bool
 	onSaveError func(error)
 	// stopped: the kiosk stopped, so a peer's failure is saved at once
 	// (nothing flushes a deferred save any more).
@@ -71,13 +78,15 @@ const (
 // (since 2026-12-06, omitted when empty) is the newest failure this gate
 // counted itself, of the identities that have one; Unlocked (since
 // 2026-12-06, omitted when empty) what the unlocks of each identity
-// cleared (unlockMark).
+// cleared (unlockMark); Stamped (since 2026-12-06, omitted when empty)
+// this gate's failures as its events stamped them (padState.stamped).
 type lockoutFile struct {
 	Format   string                 `json:"format"`
 	Version  int                    `json:"version"`
 	Failures map[string][]time.Time `json:"failures"`
 	Own      map[string]time.Time   `json:"own,omitempty"`
 	Unlocked map[string]unlockMark  `json:"unlocked,omitempty"`
+	Stamped  map[string][]time.Time `json:"stamped,omitempty"`
 }
 
 // unlockMark is what an unlock cleared: every failure stamped up to
@@ -153,6 +162,14 @@ func parseLockout(b []byte) (lockoutFile, error) {
 			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, a zero time or more than %d times", clip(k), maxLockoutTimes)
 		}
 	}
+	if len(f.Stamped) > maxLockoutIdentities {
+		return lockoutFile{}, fmt.Errorf("%d identities stamped, want at most %d", len(f.Stamped), maxLockoutIdentities)
+	}
+	for k, ts := range f.Stamped {
+		if !validPassbackKey(k) || len(ts) == 0 || len(ts) > maxLockoutTimes || slices.ContainsFunc(ts, time.Time.IsZero) {
+			return lockoutFile{}, fmt.Errorf("stamped failures of key %q: not a sha256, or not 1..%d non-zero times", clip(k), maxLockoutTimes)
+		}
+	}
 	return f, nil
 }
 
@@ -164,7 +181,7 @@ func parseLockout(b []byte) (lockoutFile, error) {
 func (p *padState) open(path string, now time.Time, max int, per time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.path, p.fails, p.own, p.unlocked = path, map[string][]time.Time{}, map[string]time.Time{}, map[string]unlockMark{}
+	p.path, p.fails, p.own, p.unlocked, p.stamped = path, map[string][]time.Time{}, map[string]time.Time{}, map[string]unlockMark{}, map[string][]time.Time{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -186,6 +203,13 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 	}
 	if f.Unlocked != nil {
 		p.unlocked = f.Unlocked
+	}
+	if f.Stamped != nil {
+		p.stamped = f.Stamped
+		for k, ts := range p.stamped {
+			slices.SortFunc(ts, time.Time.Compare)
+			p.stampsWithin(k, now, lockoutHorizon(per))
+		}
 	}
 	p.pruneUnlocked(now, lockoutHorizon(per))
 	for k, ts := range p.fails {
@@ -367,6 +391,7 @@ func (p *padState) boundOwn(now time.Time, max int, per time.Duration) {
 func (p *padState) forget(key string) {
 	delete(p.fails, key)
 	delete(p.own, key)
+	delete(p.stamped, key)
 }
 
 // save writes the memory to path (called with mu held).
@@ -374,7 +399,7 @@ func (p *padState) save() error {
 	if p.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked})
+	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked, Stamped: p.stamped})
 	if err != nil {
 		return fmt.Errorf("encode liveness lockout memory: %w", err)
 	}
@@ -388,7 +413,7 @@ func (p *padState) save() error {
 	}
 	err = write(p.path, b, 0o600)
 	// After the write: a slow disk must not turn the coalescing off.
-	p.lastSave = time.Now()
+	p.lastSave, p.saveFailed = time.Now(), err != nil
 	if err != nil {
 		return fmt.Errorf("save liveness lockout memory: %w", err)
 	}
@@ -487,6 +512,9 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 	if p.unlocked == nil {
 		p.unlocked = map[string]unlockMark{}
 	}
+	if p.stamped == nil {
+		p.stamped = map[string][]time.Time{}
+	}
 	horizon := lockoutHorizon(per)
 	ts := p.recent(key, now, horizon)
 	wasLocked = max > 0 && lockedBy(ts, now, max, per)
@@ -499,6 +527,11 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 		return !t.After(upTo)
 	})
 	cleared = len(ts) - len(keep)
+	if st := slices.DeleteFunc(p.stamped[key], func(t time.Time) bool { return !t.After(upTo) || t.After(now) }); len(st) > 0 {
+		p.stamped[key] = st
+	} else {
+		delete(p.stamped, key)
+	}
 	if len(keep) == 0 {
 		p.forget(key)
 	} else {
@@ -557,4 +590,74 @@ func (p *padState) pruneUnlocked(now time.Time, horizon time.Duration) {
 		}
 		delete(p.unlocked, oldest)
 	}
+}
+
+// stamp remembers at, the time this gate's decision event stamped a
+// failure it counted of key, for the list it publishes (stamped). The
+// failure itself was saved by fail; the stamp is saved as a peer's
+// failure is (savePeer), so a crash within peerSaveEvery leaves it out
+// of the list, not out of the lockout. After a failed save (reported
+// with the failure) the stamp waits for the next save.
+func (p *padState) stamp(key string, at, now time.Time, max int, per time.Duration) error {
+	if max <= 0 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stamped == nil {
+		p.stamped = map[string][]time.Time{}
+	}
+	ts := p.stampsWithin(key, now, lockoutHorizon(per))
+	if slices.ContainsFunc(ts, at.Equal) {
+		return nil
+	}
+	ts = append(slices.Clone(ts), at)
+	slices.SortFunc(ts, time.Time.Compare)
+	if n := keptTimes(max); len(ts) > n {
+		ts = ts[len(ts)-n:]
+	}
+	p.stamped[key] = ts
+	for len(p.stamped) > maxLockoutIdentities {
+		var oldest string
+		for k, kt := range p.stamped {
+			if oldest == "" || kt[len(kt)-1].Before(p.stamped[oldest][len(p.stamped[oldest])-1]) {
+				oldest = k
+			}
+		}
+		delete(p.stamped, oldest)
+	}
+	if p.saveFailed {
+		return nil
+	}
+	return p.savePeer()
+}
+
+// stampsWithin prunes key's stamps older than horizon (called with mu
+// held).
+func (p *padState) stampsWithin(key string, now time.Time, horizon time.Duration) []time.Time {
+	ts := p.stamped[key]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= horizon {
+		i++
+	}
+	if i == len(ts) {
+		delete(p.stamped, key)
+		return nil
+	}
+	p.stamped[key] = ts[i:]
+	return ts[i:]
+}
+
+// stampedList is this gate's failures as its events stamped them,
+// younger than the horizon, by key (a copy).
+func (p *padState) stampedList(now time.Time, per time.Duration) map[string][]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string][]time.Time{}
+	for k := range p.stamped {
+		if ts := p.stampsWithin(k, now, lockoutHorizon(per)); len(ts) > 0 {
+			out[k] = slices.Clone(ts)
+		}
+	}
+	return out
 }

@@ -323,7 +323,10 @@ func FuzzParseLockout(f *testing.F) {
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{"` + lockoutKey("a") + `":["2026-01-01T00:00:00Z"]},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"own":{"` + lockoutKey("a") + `":"2026-01-01T00:00:00Z"}}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":{"until":"2026-01-01T00:00:00.999999999Z","ahead":["2026-01-01T00:00:30Z"]}}}`,
-		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":{"until":"0001-01-01T00:00:00Z"}}}`} {
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":{"until":"0001-01-01T00:00:00Z"}}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"stamped":{"` + lockoutKey("a") + `":["2026-01-01T00:00:00.123Z"]}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"stamped":{"` + lockoutKey("a") + `":[]}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"stamped":{"beef":["2026-01-01T00:00:00Z"]}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -332,6 +335,11 @@ func FuzzParseLockout(f *testing.F) {
 			return
 		}
 		m, own := f.Failures, f.Own
+		for k, ts := range f.Stamped {
+			if !validPassbackKey(k) || len(ts) == 0 || len(ts) > maxLockoutTimes || slices.ContainsFunc(ts, time.Time.IsZero) {
+				t.Fatalf("accepted stamps of key %q: %v", k, ts)
+			}
+		}
 		for k, u := range f.Unlocked {
 			if !validPassbackKey(k) || u.Until.IsZero() || len(u.Ahead) > maxLockoutTimes || slices.ContainsFunc(u.Ahead, time.Time.IsZero) {
 				t.Fatalf("accepted an unlock of key %q: %+v", k, u)
@@ -350,8 +358,8 @@ func FuzzParseLockout(f *testing.F) {
 		}
 		again, _ := json.Marshal(f)
 		f2, err := parseLockout(again)
-		if err != nil || len(f2.Failures) != len(m) || len(f2.Own) != len(own) || len(f2.Unlocked) != len(f.Unlocked) {
-			t.Fatalf("round trip: %v, %d of %d keys, %d of %d own, %d of %d unlocks", err, len(f2.Failures), len(m), len(f2.Own), len(own), len(f2.Unlocked), len(f.Unlocked))
+		if err != nil || len(f2.Failures) != len(m) || len(f2.Own) != len(own) || len(f2.Unlocked) != len(f.Unlocked) || len(f2.Stamped) != len(f.Stamped) {
+			t.Fatalf("round trip: %v, %d of %d keys, %d of %d own, %d of %d unlocks, %d of %d stamped", err, len(f2.Failures), len(m), len(f2.Own), len(own), len(f2.Unlocked), len(f.Unlocked), len(f2.Stamped), len(f.Stamped))
 		}
 	})
 }

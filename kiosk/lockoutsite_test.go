@@ -25,6 +25,14 @@ import (
 // publishes submission ids as privacy says, and returns its events.
 func peerFailures(t *testing.T, gate string, privacy record.Privacy, id Identity, n int) []record.Event {
 	t.Helper()
+	evs, _ := peerFailuresAndList(t, gate, privacy, id, n)
+	return evs
+}
+
+// peerFailuresAndList is peerFailures, with the gate's failure list
+// (LockoutList) after them.
+func peerFailuresAndList(t *testing.T, gate string, privacy record.Privacy, id Identity, n int) ([]record.Event, []byte) {
+	t.Helper()
 	cfg := lockoutConfig(t)
 	cfg.Gate, cfg.Privacy = gate, privacy
 	cfg.Policy.LivenessLockout.Max = 100 // this gate alone never locks
@@ -35,7 +43,7 @@ func peerFailures(t *testing.T, gate string, privacy record.Privacy, id Identity
 		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 		r.identify(t, id, i)
 	}
-	return r.events()
+	return r.events(), r.k.LockoutList()
 }
 
 // TestLivenessLockoutIsSiteWide: two photo failures at another gate (its

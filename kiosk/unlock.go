@@ -25,6 +25,9 @@ type LockoutSite interface {
 	// ShareUnlock sends the signed cmd/unlock of the lockout key, issued
 	// at issued (whole seconds); an error says why it was not sent.
 	ShareUnlock(key string, issued time.Time, by, reason string) error
+	// LockoutChanged says this gate's failure list (LockoutList) changed:
+	// publish it again. It must not block.
+	LockoutChanged()
 }
 
 // UnlockRequest is POST /api/liveness/unlock's body: the identity by
@@ -233,6 +236,7 @@ func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, rea
 		k.lockoutNotSaved(err, "count the failures this unlock cleared again")
 		u.Detail = joinDetail(u.Detail, "cleared in memory but not saved ("+err.Error()+"): a restart would lock the identity again")
 	}
+	k.lockoutChanged()
 	k.metrics.livenessUnlocks.WithLabelValues(source).Inc()
 	k.log.Warn("liveness lockout cleared by an operator", "source", source, "key", key[:12], "by", by, "reason", clip(reason),
 		"was_locked", was, "failures_cleared", cleared)

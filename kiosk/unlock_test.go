@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -169,10 +170,13 @@ func TestUnlockRequests(t *testing.T) {
 
 // fakeLockoutSite records the unlocks sent to the site.
 type fakeLockoutSite struct {
-	err  error
-	sent []string
-	at   []time.Time
+	err     error
+	sent    []string
+	at      []time.Time
+	changed atomic.Int32 // LockoutChanged calls
 }
+
+func (f *fakeLockoutSite) LockoutChanged() { f.changed.Add(1) }
 
 func (f *fakeLockoutSite) ShareUnlock(key string, issued time.Time, by, reason string) error {
 	if f.err != nil {

@@ -207,6 +207,7 @@ func (k *Kiosk) record(s *session, ev *record.Event, o outcome) error {
 	if g := k.deps.Site; g != nil {
 		g.Record(*ev) // this gate's view at once, not when the broker echoes it
 	}
+	k.stampFailure(*ev)
 	k.hub.send("decision", ev)
 	k.updateStatus(func(x *Status) { x.LastEventID = ev.EventID })
 	k.metrics.decision(ev, s)

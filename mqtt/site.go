@@ -84,6 +84,10 @@ type SiteHandler interface {
 	// undecoded: the site package decodes and merges it. This gate's own
 	// snapshot comes back too.
 	SiteSnapshot(gate string, snapshot []byte)
+	// SiteLockout is a gate's retained liveness failure list
+	// (<site_topic>/<gate>/site/lockout), undecoded: the kiosk decodes and
+	// counts it. This gate's own list comes back too.
+	SiteLockout(gate string, list []byte)
 	// SiteEvacuation is the retained evacuation state as the broker holds it.
 	SiteEvacuation(e Evacuation)
 	// SiteCommand is a verified Evacuate, Correct or Unlock.
@@ -95,6 +99,10 @@ type SiteHandler interface {
 type SiteSource interface {
 	// Snapshot encodes the gate's presence for <prefix>/site/snapshot.
 	Snapshot() []byte
+	// Lockout encodes the liveness failures the gate counted for
+	// <prefix>/site/lockout (nil: none published). Not published with
+	// submission_id omit: the list carries hashed ids.
+	Lockout() []byte
 	// Views are the per-gate retained views.
 	Views() SiteViews
 	// EvacuationEnded reports whether evacuation id is known to be over
@@ -309,22 +317,25 @@ func decodeObject(payload []byte, v any) error {
 type siteTopics struct {
 	// Events and Relays are the subscriptions to every gate's records.
 	Events, Relays string
-	// Snapshots is the (transient) subscription to the peers' snapshots.
-	Snapshots string
+	// Snapshots and Lockouts are the (transient) subscriptions to the
+	// peers' snapshots and failure lists.
+	Snapshots, Lockouts string
 	// Evacuation is the site's retained evacuation state.
 	Evacuation string
 	// CmdEvacuate, CmdCorrect and CmdUnlock are the signed site commands.
 	CmdEvacuate, CmdCorrect, CmdUnlock string
-	// Snapshot, Occupancy, Presence and Muster are this gate's retained topics.
-	Snapshot, Occupancy, Presence, Muster string
+	// Snapshot, Lockout, Occupancy, Presence and Muster are this gate's
+	// retained topics.
+	Snapshot, Lockout, Occupancy, Presence, Muster string
 }
 
 func newSiteTopics(site, prefix string) siteTopics {
 	return siteTopics{
 		Events: site + "/+/event", Relays: site + "/+/event/relay", Snapshots: site + "/+/site/snapshot",
+		Lockouts:   site + "/+/site/lockout",
 		Evacuation: site + "/evacuation", CmdEvacuate: site + "/" + siteCmdEvacuate, CmdCorrect: site + "/" + siteCmdCorrect,
 		CmdUnlock: site + "/" + siteCmdUnlock,
-		Snapshot:  prefix + "/site/snapshot", Occupancy: prefix + "/site/occupancy",
+		Snapshot:  prefix + "/site/snapshot", Lockout: prefix + "/site/lockout", Occupancy: prefix + "/site/occupancy",
 		Presence: prefix + "/site/presence", Muster: prefix + "/site/muster",
 	}
 }
@@ -378,7 +389,7 @@ func (s *siteLink) owns(topic string) bool {
 	}
 	site := s.opts.Topic
 	return siteGateOf(site, topic, "event") != "" || siteGateOf(site, topic, "event/relay") != "" ||
-		siteGateOf(site, topic, "site/snapshot") != ""
+		siteGateOf(site, topic, "site/snapshot") != "" || siteGateOf(site, topic, "site/lockout") != ""
 }
 
 func signal(ch chan struct{}) {
@@ -502,6 +513,9 @@ func (c *Client) publishSiteState() int {
 		return 0
 	}
 	n := s.setIfChanged(c.retained, s.topics.Snapshot, s.opts.Source.Snapshot(), nil)
+	if c.opts.SubmissionID != record.PrivacyOmit {
+		n += s.setIfChanged(c.retained, s.topics.Lockout, s.opts.Source.Lockout(), nil)
+	}
 	v := s.opts.Source.Views()
 	ts := record.Timestamp(c.clock.Now())
 	occ := v.Occupancy
@@ -663,11 +677,15 @@ func (c *Client) handleSite(m inbound) {
 		}
 		if gate := siteGateOf(site, m.topic, "site/snapshot"); gate != "" && len(m.payload) > 0 {
 			h.SiteSnapshot(gate, m.payload)
+			return
+		}
+		if gate := siteGateOf(site, m.topic, "site/lockout"); gate != "" && len(m.payload) > 0 {
+			h.SiteLockout(gate, m.payload)
 		}
 	}
 }
 
-// siteSync listens to the peers' retained snapshots for SnapshotWindow
+// siteSync listens to the peers' retained snapshots (and failure lists) for SnapshotWindow
 // after each connect, after an inbound overflow and every Resync: a
 // permanent subscription would send every gate every other gate's
 // snapshot each SnapshotInterval (n² snapshots), while the events keep
@@ -684,7 +702,8 @@ func (c *Client) siteSync(ctx context.Context, cli paho.Client) {
 		// QoS 0: an offline session does not queue snapshots. A failed
 		// (un)subscription is tried again after a window: returning would
 		// end the resyncs for the rest of the connection.
-		if err := waitToken(ctx, cli.Subscribe(s.topics.Snapshots, 0, c.onMessage), c.opts.ConnectTimeout); err != nil {
+		subs := map[string]byte{s.topics.Snapshots: 0, s.topics.Lockouts: 0}
+		if err := waitToken(ctx, cli.SubscribeMultiple(subs, c.onMessage), c.opts.ConnectTimeout); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -697,7 +716,7 @@ func (c *Client) siteSync(ctx context.Context, cli paho.Client) {
 		if !sleep(ctx, s.opts.SnapshotWindow) {
 			return
 		}
-		if err := waitToken(ctx, cli.Unsubscribe(s.topics.Snapshots), c.opts.ConnectTimeout); err != nil {
+		if err := waitToken(ctx, cli.Unsubscribe(s.topics.Snapshots, s.topics.Lockouts), c.opts.ConnectTimeout); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

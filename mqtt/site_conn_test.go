@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,8 +54,11 @@ func (f *fakePaho) Publish(topic string, _ byte, _ bool, _ any) paho.Token {
 func (f *fakePaho) Subscribe(topic string, _ byte, _ paho.MessageHandler) paho.Token {
 	return f.do("subscribe " + topic)
 }
+func (f *fakePaho) SubscribeMultiple(filters map[string]byte, _ paho.MessageHandler) paho.Token {
+	return f.do("subscribe " + strings.Join(slices.Sorted(maps.Keys(filters)), ","))
+}
 func (f *fakePaho) Unsubscribe(topics ...string) paho.Token {
-	return f.do("unsubscribe " + strings.Join(topics, ","))
+	return f.do("unsubscribe " + strings.Join(slices.Sorted(slices.Values(topics)), ","))
 }
 
 func (f *fakePaho) count(call string) int {
@@ -100,13 +105,13 @@ func TestEvacuationPublishFailureKeepsTheSignal(t *testing.T) {
 	}
 }
 
-// A failed snapshot (un)subscription is tried again after a window; it
+// A failed snapshot and failure list (un)subscription is tried again after a window; it
 // used to end the resyncs for the rest of the connection.
 func TestSiteSyncRetriesFailedSubscriptions(t *testing.T) {
 	for _, op := range []string{"subscribe", "unsubscribe"} {
 		t.Run(op, func(t *testing.T) {
 			c := siteClient(t, &siteRecorder{})
-			call := op + " " + c.site.topics.Snapshots
+			call := op + " " + c.site.topics.Lockouts + "," + c.site.topics.Snapshots
 			f := &fakePaho{fail: func(c string, n int) error {
 				if c == call && n == 0 {
 					return fmt.Errorf("%s refused", op)

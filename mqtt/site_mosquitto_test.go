@@ -102,6 +102,35 @@ func TestSiteMosquittoEventsSnapshotsViews(t *testing.T) {
 	}
 }
 
+// A gate that starts later gets its peers' retained failure lists (and
+// the newer one a peer publishes while it listens); a gate that omits
+// submission ids from its events publishes none.
+func TestSiteMosquittoLockoutListsReachALateGate(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	a := newSiteGate(t, mq.URL(), "entrance", nil)
+	b := newSiteGate(t, mq.URL(), "exit", func(o *Options) { o.SubmissionID = record.PrivacyOmit })
+	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	a.src.mu.Lock()
+	a.src.lockout = []byte(`{"gate":"entrance","n":1}`)
+	a.src.mu.Unlock()
+	b.src.mu.Lock()
+	b.src.lockout = []byte(`{"gate":"exit","n":1}`)
+	b.src.mu.Unlock()
+	a.c.SiteChanged()
+	b.c.SiteChanged()
+	require.Eventually(t, func() bool { return a.c.retained.get(a.c.site.topics.Lockout) != nil }, 5*time.Second, 5*time.Millisecond, "a's list published")
+
+	c := newSiteGate(t, mq.URL(), "zone-b-door", func(o *Options) { o.Zones.SnapshotWindow = 5 * time.Second })
+	require.Eventually(t, func() bool { return c.h.lockout("entrance") == `{"gate":"entrance","n":1}` }, 5*time.Second, 5*time.Millisecond, "c has a's list")
+	a.src.mu.Lock()
+	a.src.lockout = []byte(`{"gate":"entrance","n":2}`)
+	a.src.mu.Unlock()
+	a.c.SiteChanged()
+	require.Eventually(t, func() bool { return c.h.lockout("entrance") == `{"gate":"entrance","n":2}` }, 5*time.Second, 5*time.Millisecond, "and its newer one")
+	require.Empty(t, c.h.lockout("exit"), "a gate with submission_id omit publishes no list")
+	require.Nil(t, b.c.retained.get(b.c.site.topics.Lockout))
+}
+
 // A gate cut off from the broker gets, once back, the events published
 // while it was away (its persistent session) and the peers' snapshots.
 func TestSiteMosquittoCutOffGateCatchesUp(t *testing.T) {

@@ -24,6 +24,7 @@ type siteRecorder struct {
 	events    []record.Event
 	relays    []record.PulseResult
 	snapshots map[string][]byte
+	lockouts  map[string][]byte
 	evacs     []Evacuation
 	cmds      []Command
 }
@@ -45,6 +46,14 @@ func (r *siteRecorder) SiteSnapshot(gate string, b []byte) {
 		r.snapshots = map[string][]byte{}
 	}
 	r.snapshots[gate] = append([]byte(nil), b...)
+}
+func (r *siteRecorder) SiteLockout(gate string, b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lockouts == nil {
+		r.lockouts = map[string][]byte{}
+	}
+	r.lockouts[gate] = append([]byte(nil), b...)
 }
 func (r *siteRecorder) SiteEvacuation(e Evacuation) {
 	r.mu.Lock()
@@ -69,6 +78,12 @@ func (r *siteRecorder) snapshot(gate string) string {
 	return string(r.snapshots[gate])
 }
 
+func (r *siteRecorder) lockout(gate string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return string(r.lockouts[gate])
+}
+
 func (r *siteRecorder) commands() []Command {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -85,6 +100,7 @@ func (r *siteRecorder) evacuations() []Evacuation {
 type fakeSource struct {
 	mu       sync.Mutex
 	snapshot []byte
+	lockout  []byte
 	views    SiteViews
 	reads    int
 	ended    map[string]bool // EvacuationEnded
@@ -103,6 +119,12 @@ func (f *fakeSource) endEvacuation(id string) {
 		f.ended = map[string]bool{}
 	}
 	f.ended[id] = true
+}
+
+func (f *fakeSource) Lockout() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lockout
 }
 
 func (f *fakeSource) Snapshot() []byte {
@@ -265,20 +287,24 @@ func TestSiteTopicRouting(t *testing.T) {
 		{topic: testSite + "/exit/site/snapshot", payload: nil, retained: true}, // a cleared retained snapshot
 		{topic: testSite + "/exit/site/snapshot", payload: []byte(`{"v":2}`)},   // live, while the window is open
 		{topic: testSite + "/a/b/event", payload: good},                         // not one level
+		{topic: testSite + "/exit/site/lockout", payload: []byte(`{"l":1}`), retained: true},
+		{topic: testSite + "/exit/site/lockout", payload: nil, retained: true}, // a cleared retained list
+		{topic: testSite + "/a/b/site/lockout", payload: []byte(`{"l":2}`)},    // not one level
 	} {
 		c.onMessage(nil, m)
 	}
 	require.Eventually(t, func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		return len(h.events) == 1 && len(h.relays) == 1 && len(h.snapshots) == 1
+		return len(h.events) == 1 && len(h.relays) == 1 && len(h.snapshots) == 1 && len(h.lockouts) == 1
 	}, 2*time.Second, 5*time.Millisecond, "delivered")
 
 	time.Sleep(50 * time.Millisecond)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.events) != 1 || h.events[0].EventID != ev.EventID || len(h.relays) != 1 || string(h.snapshots["exit"]) != `{"v":2}` {
-		t.Fatalf("events %+v relays %+v snapshots %q", h.events, h.relays, h.snapshots)
+	if len(h.events) != 1 || h.events[0].EventID != ev.EventID || len(h.relays) != 1 || string(h.snapshots["exit"]) != `{"v":2}` ||
+		len(h.lockouts) != 1 || string(h.lockouts["exit"]) != `{"l":1}` {
+		t.Fatalf("events %+v relays %+v snapshots %q lockouts %q", h.events, h.relays, h.snapshots, h.lockouts)
 	}
 	// The gate's own commands still go to the kiosk.
 	c.onMessage(nil, fakeMessage{topic: testSite + "/entrance/cmd/identify", payload: []byte(`{"submission_id":"s-1"}`)})

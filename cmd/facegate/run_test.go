@@ -94,6 +94,8 @@ type brokerLog struct {
 	// relayAtOffline is the relay's state when "offline" arrived.
 	relayAtOffline gate.RelayState
 	relay          func() gate.RelayState
+	// lockout is the newest <prefix>/site/lockout payload.
+	lockout []byte
 }
 
 func (b *brokerLog) granted() int {
@@ -223,6 +225,8 @@ func (r *rig) record(topic string, payload []byte, _ bool) {
 		if json.Unmarshal(payload, &a) == nil {
 			r.bl.alerts = append(r.bl.alerts, a)
 		}
+	case "site/lockout":
+		r.bl.lockout = append([]byte(nil), payload...)
 	case "status":
 		r.bl.status = append(r.bl.status, string(payload))
 		if string(payload) == "offline" && r.bl.relay != nil {

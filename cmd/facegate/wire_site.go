@@ -565,6 +565,14 @@ func (w *siteWire) ShareUnlock(key string, issued time.Time, by, reason string) 
 	return err
 }
 
+// LockoutChanged implements kiosk.LockoutSite: the gate's failure list
+// is published again (with the snapshot, at most once per interval).
+func (w *siteWire) LockoutChanged() {
+	if b := w.broker(); b != nil {
+		b.SiteChanged()
+	}
+}
+
 func (w *siteWire) correct(c site.Correction) error {
 	_, err := w.presence.Correct(c)
 	if errors.Is(err, site.ErrFact) {
@@ -698,6 +706,18 @@ func (w *siteWire) SiteSnapshot(gate string, snapshot []byte) {
 	}
 }
 
+// SiteLockout implements mqtt.SiteHandler: another gate's failure list
+// counts towards this gate's lockout (a gate that missed the events).
+func (w *siteWire) SiteLockout(gate string, list []byte) {
+	k := w.kiosk()
+	if k == nil {
+		return
+	}
+	if _, err := k.PeerFailures(gate, list); err != nil {
+		w.log.Warn("site liveness failure list not counted", "from_gate", gate, "err", err)
+	}
+}
+
 // SiteEvacuation implements mqtt.SiteHandler: the retained state joins the
 // presence (a start, or the end of that evacuation).
 func (w *siteWire) SiteEvacuation(e mqtt.Evacuation) {
@@ -782,6 +802,14 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 // union of every gate's holds the whole site, and this gate's changes only
 // when it decides.
 func (w *siteWire) Snapshot() []byte { return w.presence.SnapshotOf(w.cfg.Gate) }
+
+// Lockout implements mqtt.SiteSource: the kiosk's failure list.
+func (w *siteWire) Lockout() []byte {
+	if k := w.kiosk(); k != nil {
+		return k.LockoutList()
+	}
+	return nil
+}
 
 // EvacuationEnded implements mqtt.SiteSource: a queued cmd/evacuate start
 // of an evacuation over by the time it can be sent is not sent.

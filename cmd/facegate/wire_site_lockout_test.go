@@ -100,6 +100,14 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 		"this gate's failure, the third at the site, raises the lockout alert")
 	require.Equal(t, 3, saved())
 
+	// A gate that joins the site now missed the events; it learns this
+	// gate's own failure from its retained failure list (door2's events
+	// were published by hand, so no list of door2's holds them).
+	late := startLockoutGateAt(t, r.broker.URL(), "test", "late")
+	lateSaved := func() int { return savedFailures(late.cfg.StateDir, "sub-worker-1") }
+	require.Eventually(t, func() bool { return lateSaved() == 1 }, 10*time.Second, 20*time.Millisecond,
+		"the late gate learns door1's failure from its list")
+
 	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle again")
 	r.identify()
 	require.Eventually(t, func() bool { return len(events()) == 2 }, 30*time.Second, 20*time.Millisecond, "the second decision")
@@ -129,6 +137,17 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	require.True(t, u.WasLocked && u.Cleared == 3 && !u.Broadcast, "%s", answer)
 	require.Contains(t, u.Detail, "site commands are off", "zones on, no command secret: this gate only")
 	require.Equal(t, 0, saved())
+	// The list is published again without the failure: a gate that joins
+	// after the unlock does not count it.
+	require.Eventually(t, func() bool {
+		var l struct{ Failures map[string][]string }
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return json.Unmarshal(r.bl.lockout, &l) == nil && l.Failures != nil && len(l.Failures) == 0
+	}, 10*time.Second, 20*time.Millisecond, "door1's list emptied by the unlock")
+	later := startLockoutGateAt(t, r.broker.URL(), "test", "later")
+	time.Sleep(time.Second)
+	require.Zero(t, savedFailures(later.cfg.StateDir, "sub-worker-1"), "a gate that joined after the unlock")
 	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle again")
 	r.identify()
 	require.Eventually(t, func() bool { return len(events()) == 3 }, 30*time.Second, 20*time.Millisecond, "the third decision")
@@ -154,7 +173,13 @@ type lockoutGate struct {
 
 func startLockoutGate(t *testing.T, url, gate string, extraYAML ...string) lockoutGate {
 	t.Helper()
-	yml := strings.Replace(entranceYAML, "gate: north", "gate: "+gate, 1) +
+	return startLockoutGateAt(t, url, "plant", gate, extraYAML...)
+}
+
+// startLockoutGateAt is startLockoutGate at site.
+func startLockoutGateAt(t *testing.T, url, site, gate string, extraYAML ...string) lockoutGate {
+	t.Helper()
+	yml := strings.Replace(strings.Replace(entranceYAML, "gate: north", "gate: "+gate, 1), "site: plant", "site: "+site, 1) +
 		"policy:\n  liveness: challenge\n  liveness_lockout: {max: 3, per: 10m}\nmqtt:\n  enabled: true\n  urls: [\"" + url + "\"]\n" +
 		strings.Join(extraYAML, "")
 	cfg := siteTestConfig(t, yml)

@@ -116,6 +116,7 @@ func (h handler) SiteSnapshot(gate string, b []byte) {
 		panic(fmt.Sprintf("%s: merge %s: %v", h.g.name, gate, err))
 	}
 }
+func (h handler) SiteLockout(string, []byte)     {}
 func (h handler) SiteEvacuation(mqtt.Evacuation) {}
 func (h handler) SiteCommand(mqtt.Command)       {}
 
@@ -127,6 +128,7 @@ type source struct {
 }
 
 func (s source) Snapshot() []byte               { return s.p.SnapshotOf(s.gate) }
+func (s source) Lockout() []byte                { return nil }
 func (s source) EvacuationEnded(id string) bool { return s.p.EvacuationEnded(id) }
 func (s source) Views() mqtt.SiteViews {
 	v := mqtt.SiteViews{Occupancy: mqtt.OccupancyView{Zones: map[string]mqtt.ZoneCount{}},

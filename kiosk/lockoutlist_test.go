@@ -1,0 +1,240 @@
+//go:build go1.25
+
+package kiosk
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/facegate/facegate/record"
+)
+
+// listOf decodes a failure list for a test.
+func listOf(t *testing.T, b []byte) failureList {
+	t.Helper()
+	l, _, err := parseFailureList(b)
+	require.NoError(t, err, "%s", b)
+	return l
+}
+
+// TestFailureListCarriesTheEventsStamps: a gate's list holds the failures
+// it counted, hashed and stamped exactly as its decision events were, is
+// published again after each, and an unlock takes them out of it.
+func TestFailureListCarriesTheEventsStamps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := unlockConfig(t)
+		cfg.Policy.LivenessLockout.Max = 100
+		r := livenessRig(t, cfg, &fakeLiveness{res: padFail, delay: time.Second})
+		site := &fakeLockoutSite{}
+		r.k.deps.LockoutSite = site
+		stop := r.start(t)
+		defer stop()
+		for i := 1; i <= 2; i++ {
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+			r.identify(t, worker, i)
+		}
+		evs := r.events()
+		require.Len(t, evs, 2)
+		key := lockoutKey(worker.SubmissionID)
+		l := listOf(t, r.k.LockoutList())
+		require.Equal(t, failureList{Format: failureListFormat, Version: 1, Site: "site", Gate: "gate",
+			Failures: map[string][]string{key: {evs[0].TS, evs[1].TS}}}, l)
+		require.NotContains(t, string(r.k.LockoutList()), worker.SubmissionID, "hashed ids only")
+		require.EqualValues(t, 2, site.changed.Load(), "published again after each failure")
+
+		// Kept across a restart (the file), and the same bytes each time.
+		time.Sleep(peerSaveEvery) // the stamp's deferred save
+		synctest.Wait()
+		before := r.k.LockoutList()
+		var p padState
+		require.NoError(t, p.open(lockoutPath(cfg), time.Now(), 100, cfg.Policy.LivenessLockout.Per))
+		require.Equal(t, map[string][]time.Time{key: p.stamped[key]}, p.stampedList(time.Now(), cfg.Policy.LivenessLockout.Per))
+		require.Len(t, p.stamped[key], 2)
+		require.Equal(t, before, r.k.LockoutList())
+
+		// Another gate's unlock made between the two failures (by its
+		// second) takes the first out.
+		first, err := time.Parse(time.RFC3339Nano, evs[0].TS)
+		require.NoError(t, err)
+		require.Equal(t, 1, r.k.SiteUnlock(key, first, time.Now(), "ops", "").Cleared)
+		require.Equal(t, []string{evs[1].TS}, listOf(t, r.k.LockoutList()).Failures[key])
+		a := readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
+		require.Equal(t, 1, a.Cleared)
+		require.Empty(t, listOf(t, r.k.LockoutList()).Failures, "an unlock takes the failures out of the list")
+		require.EqualValues(t, 4, site.changed.Load(), "and after each unlock")
+
+		// Past the horizon a failure leaves the list.
+		require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+		r.identify(t, worker, 3)
+		require.Len(t, listOf(t, r.k.LockoutList()).Failures[key], 1)
+		time.Sleep(2 * cfg.Policy.LivenessLockout.Per)
+		require.Empty(t, listOf(t, r.k.LockoutList()).Failures)
+
+		cfg.Policy.LivenessLockout.Max = 0
+		off := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+		require.Nil(t, off.k.LockoutList(), "no list while the lockout is off")
+	})
+}
+
+// TestPeerFailuresLearnTheMissedFailures: a gate that missed east's
+// events learns its failures from east's list, once, as the events
+// would have counted them: the identity is locked out here, and the
+// events delivered afterwards add nothing.
+func TestPeerFailuresLearnTheMissedFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		east, list := peerFailuresAndList(t, "east", record.PrivacyHash, worker, 3)
+		require.Len(t, east, 3)
+		cfg := lockoutConfig(t)
+		lc := &fakeLiveness{res: padFail}
+		r := livenessRig(t, cfg, lc)
+		stop := r.start(t)
+		defer stop()
+		n, err := r.k.PeerFailures("east", list)
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		n, err = r.k.PeerFailures("east", list)
+		require.NoError(t, err)
+		require.Zero(t, n, "a list delivered again adds nothing")
+		for _, ev := range east {
+			require.False(t, r.k.PeerEvent(ev), "the event of a failure learnt from the list")
+		}
+		time.Sleep(peerSaveEvery) // the deferred save
+		synctest.Wait()
+		require.Len(t, readLockout(t, lockoutPath(cfg))[lockoutKey(worker.SubmissionID)], 3, "saved")
+		require.Contains(t, scrape(t, r.k), "facegate_liveness_site_failures_total 3\n")
+
+		r.identify(t, worker, 1)
+		require.Equal(t, []string{ReasonLivenessLocked}, r.events()[0].Reason)
+		require.Empty(t, lc.reqs, "locked out without a check")
+		n, err = r.k.PeerFailures("gate", list)
+		require.NoError(t, err)
+		require.Zero(t, n, "this gate's own list")
+	})
+}
+
+// TestPeerFailuresRefused: what a list adds, one change at a time from a
+// real list of gate east with two failures.
+func TestPeerFailuresRefused(t *testing.T) {
+	ts := func(d time.Duration) string { return record.Timestamp(time.Now().Add(d)) }
+	key := lockoutKey(worker.SubmissionID)
+	tests := []struct {
+		name   string
+		gate   string
+		change func(l *failureList)
+		added  int
+		err    string
+	}{
+		{"east's list", "east", func(*failureList) {}, 2, ""},
+		{"on another gate's topic", "west", func(*failureList) {}, 0, `of site "site" gate "east"`},
+		{"of another site", "east", func(l *failureList) { l.Site = "other" }, 0, `of site "other"`},
+		{"a stamp 50 s ahead", "east", func(l *failureList) { l.Failures[key] = []string{ts(50 * time.Second)} }, 1, ""},
+		{"a stamp 70 s ahead", "east", func(l *failureList) { l.Failures[key] = []string{ts(70 * time.Second)} }, 0, ""},
+		{"a stamp 20 min 1 s ago", "east", func(l *failureList) { l.Failures[key] = []string{ts(-20*time.Minute - time.Second)} }, 0, ""},
+		{"a stamp 19 min ago", "east", func(l *failureList) { l.Failures[key] = []string{ts(-19 * time.Minute)} }, 1, ""},
+		{"a key that is not a hash", "east", func(l *failureList) { l.Failures["beef"] = []string{ts(0)} }, 0, `key "beef" is not a sha256`},
+		{"a bad stamp", "east", func(l *failureList) { l.Failures[key] = []string{"yesterday"} }, 0, `stamp "yesterday"`},
+		{"no stamps", "east", func(l *failureList) { l.Failures[key] = []string{} }, 0, "want 1 or more"},
+		{"another format", "east", func(l *failureList) { l.Format = "facegate-liveness-lockout" }, 0, "want \"facegate-liveness-failures\" version 1"},
+		{"version 2", "east", func(l *failureList) { l.Version = 2 }, 0, "version 2"},
+		{"no gate", "east", func(l *failureList) { l.Gate = "" }, 0, "no site or gate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				_, list := peerFailuresAndList(t, "east", record.PrivacyHash, worker, 2)
+				l := listOf(t, list)
+				tc.change(&l)
+				b, err := json.Marshal(l)
+				require.NoError(t, err)
+				r := livenessRig(t, lockoutConfig(t), &fakeLiveness{res: padFail})
+				n, err := r.k.PeerFailures(tc.gate, b)
+				if tc.err != "" {
+					require.ErrorContains(t, err, tc.err)
+					require.ErrorContains(t, err, `gate "`+tc.gate+`"`, "the error names the topic's gate")
+				} else {
+					require.NoError(t, err)
+				}
+				require.Equal(t, tc.added, n)
+			})
+		})
+	}
+	t.Run("too many stamps", func(t *testing.T) {
+		l := failureList{Format: failureListFormat, Version: 1, Site: "site", Gate: "east", Failures: map[string][]string{}}
+		for i := range maxFailureListTimes/maxLockoutTimes + 1 {
+			k := lockoutKey(strings.Repeat("x", i+1))
+			for range maxLockoutTimes {
+				l.Failures[k] = append(l.Failures[k], record.Timestamp(time.Now()))
+			}
+		}
+		b, err := json.Marshal(l)
+		require.NoError(t, err)
+		_, _, err = parseFailureList(b)
+		require.ErrorContains(t, err, "at most 10000 in all")
+	})
+	t.Run("trailing data and unknown fields", func(t *testing.T) {
+		for _, b := range []string{
+			`{"format":"facegate-liveness-failures","version":1,"site":"s","gate":"g","failures":{}} {}`,
+			`{"format":"facegate-liveness-failures","version":1,"site":"s","gate":"g","failures":{},"extra":1}`,
+		} {
+			_, _, err := parseFailureList([]byte(b))
+			require.Error(t, err, b)
+		}
+	})
+}
+
+// TestPeerFailuresAfterAnUnlock: failures an unlock here cleared do not
+// come back from a list that still holds them (a gate that missed the
+// unlock); a failure after it does count.
+func TestPeerFailuresAfterAnUnlock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, list := peerFailuresAndList(t, "east", record.PrivacyHash, worker, 3)
+		cfg := unlockConfig(t)
+		r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+		n, err := r.k.PeerFailures("east", list)
+		require.NoError(t, err)
+		require.Equal(t, 3, n)
+		time.Sleep(time.Second)
+		a := readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
+		require.True(t, a.WasLocked)
+		n, err = r.k.PeerFailures("east", list)
+		require.NoError(t, err)
+		require.Zero(t, n, "cleared by the unlock")
+		time.Sleep(2 * time.Second)
+		l := listOf(t, list)
+		key := lockoutKey(worker.SubmissionID)
+		l.Failures[key] = append(l.Failures[key], record.Timestamp(time.Now()))
+		b, err := json.Marshal(l)
+		require.NoError(t, err)
+		n, err = r.k.PeerFailures("east", b)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "a failure after the unlock")
+	})
+}
+
+func FuzzParseFailureList(f *testing.F) {
+	f.Add([]byte(`{"format":"facegate-liveness-failures","version":1,"site":"s","gate":"g","failures":{}}`))
+	f.Add([]byte(`{"format":"facegate-liveness-failures","version":1,"site":"s","gate":"g","failures":{"` +
+		strings.Repeat("ab", 32) + `":["2026-12-06T20:00:00.123Z","2026-12-06T20:01:00Z"]}}`))
+	f.Add([]byte(`{"format":"facegate-liveness-failures","version":1,"site":"s","gate":"g","failures":{"beef":["x"]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, times, err := parseFailureList(b)
+		if err != nil {
+			return
+		}
+		n := 0
+		for k, ss := range l.Failures {
+			if !validPassbackKey(k) || len(ss) == 0 || len(times[k]) != len(ss) {
+				t.Fatalf("accepted a bad entry %q: %q", k, ss)
+			}
+			n += len(ss)
+		}
+		if n > maxFailureListTimes || l.Site == "" || l.Gate == "" {
+			t.Fatalf("accepted %d stamps, site %q gate %q", n, l.Site, l.Gate)
+		}
+	})
+}
