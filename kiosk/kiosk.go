@@ -146,7 +146,9 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 		k.log.Error("liveness lockout memory unreadable, set aside", "err", err)
 		k.padProblem = err
 	}
-	k.pad.onSaveError = func(err error) { k.lockoutNotSaved(err, "forget the failures other gates reported") }
+	k.pad.onSaveError = func(err error) {
+		k.lockoutNotSaved(err, "forget the failures other gates reported, or leave this gate's newest out of its failure list")
+	}
 	if k.audit, err = openAudit(filepath.Join(o.StateDir, "audit"), int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -331,6 +332,10 @@ func (p *padState) store(key string, ts []time.Time, now time.Time, max int, per
 // identity has a failure of this gate's are those forgotten, the ones
 // not locked out first (called with mu held).
 func (p *padState) bound(now time.Time, max int, per time.Duration) {
+	if excess := len(p.fails) - maxLockoutIdentities; excess > boundOneByOne {
+		// Many at once (a peer's list): sorted once, not searched for each.
+		p.forgetOldestPeerOnly(now, excess)
+	}
 	for len(p.fails) > maxLockoutIdentities {
 		victim, ok := p.oldestPeerOnly(now)
 		if !ok {
@@ -338,6 +343,39 @@ func (p *padState) bound(now time.Time, max int, per time.Duration) {
 			return
 		}
 		p.forget(victim)
+	}
+}
+
+// boundOneByOne: up to this many identities over the bound are searched
+// for one at a time (an event: one); more are sorted.
+const boundOneByOne = 16
+
+// forgetOldestPeerOnly forgets up to n identities without a failure of
+// this gate's, in oldestPeerOnly's order (called with mu held).
+func (p *padState) forgetOldestPeerOnly(now time.Time, n int) {
+	type entry struct {
+		key    string
+		newest time.Time
+	}
+	es := make([]entry, 0, len(p.fails))
+	for k, ts := range p.fails {
+		if _, own := p.own[k]; own {
+			continue
+		}
+		newest := ts[len(ts)-1]
+		if newest.After(now) {
+			newest = now
+		}
+		es = append(es, entry{k, newest})
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		if c := a.newest.Compare(b.newest); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	for _, e := range es[:min(n, len(es))] {
+		p.forget(e.key)
 	}
 }
 
@@ -445,10 +483,13 @@ func (p *padState) savePeer() error {
 
 // flush writes a deferred save now (at its time); a save error goes to
 // onSaveError.
-func (p *padState) flush() {
+func (p *padState) flush() { p.flushOr(false) }
+
+// flushOr is flush, saving also when retry says so.
+func (p *padState) flushOr(retry bool) {
 	p.mu.Lock()
 	var err error
-	if p.pendingSave != nil {
+	if p.pendingSave != nil || retry {
 		err = p.save()
 	}
 	report := p.onSaveError
@@ -458,13 +499,15 @@ func (p *padState) flush() {
 	}
 }
 
-// stop writes a deferred save now and every later peer's failure at once:
-// the kiosk stopped, but the site's events may still arrive.
+// stop writes a deferred save now, or tries once more a save that
+// failed, and every later peer's failure at once: the kiosk stopped, but
+// the site's events may still arrive.
 func (p *padState) stop() {
 	p.mu.Lock()
 	p.stopped = true
+	retry := p.saveFailed
 	p.mu.Unlock()
-	p.flush()
+	p.flushOr(retry)
 }
 
 // recent prunes key's failures older than horizon, and its own newest
@@ -608,7 +651,8 @@ func (p *padState) stamp(key string, at, now time.Time, max int, per time.Durati
 		p.stamped = map[string][]time.Time{}
 	}
 	ts := p.stampsWithin(key, now, lockoutHorizon(per))
-	if slices.ContainsFunc(ts, at.Equal) {
+	if slices.ContainsFunc(ts, at.Equal) || p.unlockedBefore(key, at, now) {
+		// An unlock between the failure and its event cleared it.
 		return nil
 	}
 	ts = append(slices.Clone(ts), at)

@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/facegate/facegate/internal/atomicfile"
 )
 
 var padFail = LivenessResult{Score: 0.1, Method: "challenge", Reasons: []string{"planar_motion"}}
@@ -280,6 +283,34 @@ func TestLivenessLockoutCorruptFile(t *testing.T) {
 	}
 }
 
+// TestLockoutSavedAtStopAfterAFailedSave: a memory whose last save failed
+// (disk full) is saved at the stop when the disk has room again, with
+// the stamp taken meanwhile.
+func TestLockoutSavedAtStopAfterAFailedSave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), lockoutFileName)
+	per := 10 * time.Minute
+	var full atomic.Bool
+	full.Store(true)
+	p := &padState{write: func(path string, b []byte, m fs.FileMode) error {
+		if full.Load() {
+			return &fs.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+		}
+		return atomicfile.Write(path, b, m)
+	}}
+	now := time.Now()
+	require.NoError(t, p.open(path, now, 3, per))
+	_, err := p.fail(worker.SubmissionID, now, 3, per)
+	require.Error(t, err)
+	key := lockoutKey(worker.SubmissionID)
+	require.NoError(t, p.stamp(key, now.Add(time.Millisecond), now, 3, per), "reported with the failure")
+	full.Store(false)
+	p.stop()
+	var again padState
+	require.NoError(t, again.open(path, now, 3, per))
+	require.Len(t, again.fails[key], 1)
+	require.Len(t, again.stamped[key], 1)
+}
+
 // TestLivenessLockoutSaveFails: a failure that cannot be saved (disk full)
 // still denies, is alerted, and still counts towards the lockout in RAM.
 func TestLivenessLockoutSaveFails(t *testing.T) {
@@ -305,8 +336,8 @@ func TestLivenessLockoutSaveFails(t *testing.T) {
 		if r.relay.count() != 0 {
 			t.Errorf("%d pulses", r.relay.count())
 		}
-		if n := countAlerts(r, "state_dir"); n != 3 {
-			t.Errorf("%d state_dir alerts, want one per unsaved failure (3)", n)
+		if n := countAlerts(r, "state_dir"); n != 4 {
+			t.Errorf("%d state_dir alerts, want one per unsaved failure and one for the last try at the stop (4)", n)
 		}
 		if n := countAlerts(r, AlertLivenessLockout); n != 1 {
 			t.Errorf("%d lockout alerts, want 1", n)

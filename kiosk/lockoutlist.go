@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/facegate/facegate/record"
@@ -25,6 +26,11 @@ const (
 	// maxFailureListTimes bounds a list (a gate publishes its newest
 	// failures up to it; a longer list is refused).
 	maxFailureListTimes = maxLockoutIdentities
+	// maxFailureListBytes refuses a larger payload before decoding it:
+	// 10,000 identities with one stamp each are about 1 MB.
+	maxFailureListBytes = 2 << 20
+	// maxFailureListName bounds the site and gate names a list carries.
+	maxFailureListName = 128
 )
 
 // failureList is the payload of <site_topic>/<gate>/site/lockout: lockout
@@ -38,10 +44,15 @@ type failureList struct {
 	Failures map[string][]string `json:"failures"`
 }
 
-// parseFailureList decodes a peer's list strictly: the format, version 1,
-// a site and gate, valid keys and at most maxFailureListTimes stamps in
-// all, each an RFC 3339 time. It returns the stamps parsed, by key.
+// parseFailureList decodes a peer's list strictly: at most
+// maxFailureListBytes, the format, version 1, a site and gate, keys in
+// lower-case hex and at most maxFailureListTimes stamps in all, each
+// exactly as record.Timestamp writes it, oldest first, none twice. It
+// returns the stamps parsed, by key.
 func parseFailureList(b []byte) (failureList, map[string][]time.Time, error) {
+	if len(b) > maxFailureListBytes {
+		return failureList{}, nil, fmt.Errorf("%d bytes, want at most %d", len(b), maxFailureListBytes)
+	}
 	var l failureList
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -54,14 +65,17 @@ func parseFailureList(b []byte) (failureList, map[string][]time.Time, error) {
 	if l.Format != failureListFormat || l.Version != 1 {
 		return failureList{}, nil, fmt.Errorf("format %q version %d, want %q version 1", clip(l.Format), l.Version, failureListFormat)
 	}
-	if l.Site == "" || l.Gate == "" {
-		return failureList{}, nil, errors.New("no site or gate")
+	if l.Site == "" || l.Gate == "" || len(l.Site) > maxFailureListName || len(l.Gate) > maxFailureListName {
+		return failureList{}, nil, fmt.Errorf("site and gate must be 1..%d bytes", maxFailureListName)
+	}
+	if l.Failures == nil {
+		return failureList{}, nil, errors.New("no failures object")
 	}
 	times := make(map[string][]time.Time, len(l.Failures))
 	n := 0
 	for k, ss := range l.Failures {
-		if !validPassbackKey(k) {
-			return failureList{}, nil, fmt.Errorf("key %q is not a sha256", clip(k))
+		if !validPassbackKey(k) || strings.ToLower(k) != k {
+			return failureList{}, nil, fmt.Errorf("key %q is not a sha256 in lower-case hex", clip(k))
 		}
 		if n += len(ss); len(ss) == 0 || n > maxFailureListTimes {
 			return failureList{}, nil, fmt.Errorf("key %s: %d stamps (%d so far), want 1 or more and at most %d in all", k[:8], len(ss), n, maxFailureListTimes)
@@ -69,8 +83,11 @@ func parseFailureList(b []byte) (failureList, map[string][]time.Time, error) {
 		ts := make([]time.Time, len(ss))
 		for i, s := range ss {
 			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return failureList{}, nil, fmt.Errorf("key %s: stamp %q: %w", k[:8], clip(s), err)
+			if err != nil || record.Timestamp(t) != s {
+				return failureList{}, nil, fmt.Errorf("key %s: stamp %q is not a UTC time to the millisecond (2006-01-02T15:04:05.000Z)", k[:8], clip(s))
+			}
+			if i > 0 && !t.After(ts[i-1]) {
+				return failureList{}, nil, fmt.Errorf("key %s: stamp %s is not after the one before it", k[:8], s)
 			}
 			ts[i] = t
 		}
@@ -137,31 +154,23 @@ func (k *Kiosk) PeerFailures(gate string, payload []byte) (int, error) {
 	}
 	p := k.settings().policy.LivenessLockout
 	now := k.now()
-	added, locked, ahead := 0, 0, 0
-	var saveErr error
+	ahead := 0
+	var fs []peerFailure
 	for _, key := range slices.Sorted(maps.Keys(times)) {
 		for _, at := range times[key] {
 			if at.Sub(now) > maxPeerFailureAhead {
 				ahead++
 				continue
 			}
-			ok, lockedOut, alert, err := k.pad.peer(key, at.Add(gateOffset(gate)), now, p.Max, p.Per)
-			if err != nil {
-				saveErr = err
-			}
-			if alert {
-				k.alert(AlertLivenessLockout, lockoutAlertMessage(p.Max, p.Per, "sha256:"+key[:12], " at the site, the newest at this gate"), "")
-			}
-			if ok {
-				added++
-				if lockedOut {
-					locked++
-				}
-			}
+			fs = append(fs, peerFailure{key, at.Add(gateOffset(gate))})
 		}
 	}
-	if saveErr != nil {
-		k.lockoutNotSaved(saveErr, "forget the failures learnt from another gate's list")
+	added, locked, alerts, err := k.pad.peers(fs, now, p.Max, p.Per)
+	if err != nil {
+		k.lockoutNotSaved(err, "forget the failures learnt from another gate's list")
+	}
+	for _, key := range alerts {
+		k.alert(AlertLivenessLockout, lockoutAlertMessage(p.Max, p.Per, "sha256:"+key[:12], " at the site, the newest at this gate"), "")
 	}
 	if ahead > 0 {
 		k.log.Warn("liveness failures of another gate stamped ahead of this gate's clock: not counted towards the lockout",
@@ -170,7 +179,7 @@ func (k *Kiosk) PeerFailures(gate string, payload []byte) (int, error) {
 	if added > 0 {
 		k.metrics.livenessPeers.Add(float64(added))
 		k.log.Info("liveness failures of another gate learnt from its list and counted towards the lockout",
-			"gate", gate, "failures", added, "locking_out", locked)
+			"gate", gate, "failures", added, "identities_locked_out", len(locked))
 	}
 	return added, nil
 }

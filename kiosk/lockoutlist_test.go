@@ -4,6 +4,9 @@ package kiosk
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -141,7 +144,21 @@ func TestPeerFailuresRefused(t *testing.T) {
 		{"no stamps", "east", func(l *failureList) { l.Failures[key] = []string{} }, 0, "want 1 or more"},
 		{"another format", "east", func(l *failureList) { l.Format = "facegate-liveness-lockout" }, 0, "want \"facegate-liveness-failures\" version 1"},
 		{"version 2", "east", func(l *failureList) { l.Version = 2 }, 0, "version 2"},
-		{"no gate", "east", func(l *failureList) { l.Gate = "" }, 0, "no site or gate"},
+		{"no gate", "east", func(l *failureList) { l.Gate = "" }, 0, "site and gate must be 1..128 bytes"},
+		{"a key in capitals", "east", func(l *failureList) {
+			l.Failures[strings.ToUpper(key)] = l.Failures[key]
+			delete(l.Failures, key)
+		}, 0, "lower-case hex"},
+		{"a stamp in another zone", "east", func(l *failureList) {
+			at, _ := time.Parse(time.RFC3339Nano, l.Failures[key][0])
+			l.Failures[key][0] = at.In(time.FixedZone("", 3600)).Format("2006-01-02T15:04:05.000Z07:00")
+		}, 0, "is not a UTC time to the millisecond"},
+		{"a stamp finer than the millisecond", "east", func(l *failureList) {
+			l.Failures[key][0] = strings.Replace(l.Failures[key][0], "Z", "001Z", 1)
+		}, 0, "is not a UTC time to the millisecond"},
+		{"stamps out of order", "east", func(l *failureList) { slices.Reverse(l.Failures[key]) }, 0, "is not after the one before it"},
+		{"a stamp twice", "east", func(l *failureList) { l.Failures[key][1] = l.Failures[key][0] }, 0, "is not after the one before it"},
+		{"no failures object", "east", func(l *failureList) { l.Failures = nil }, 0, "no failures object"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,14 +184,19 @@ func TestPeerFailuresRefused(t *testing.T) {
 		l := failureList{Format: failureListFormat, Version: 1, Site: "site", Gate: "east", Failures: map[string][]string{}}
 		for i := range maxFailureListTimes/maxLockoutTimes + 1 {
 			k := lockoutKey(strings.Repeat("x", i+1))
-			for range maxLockoutTimes {
-				l.Failures[k] = append(l.Failures[k], record.Timestamp(time.Now()))
+			for j := range maxLockoutTimes {
+				l.Failures[k] = append(l.Failures[k], record.Timestamp(time.Now().Add(time.Duration(j)*time.Second)))
 			}
 		}
 		b, err := json.Marshal(l)
 		require.NoError(t, err)
 		_, _, err = parseFailureList(b)
 		require.ErrorContains(t, err, "at most 10000 in all")
+	})
+	t.Run("too many bytes", func(t *testing.T) {
+		b := []byte(`{"format":"facegate-liveness-failures","version":1,"site":"site","gate":"` + strings.Repeat("g", maxFailureListBytes) + `","failures":{}}`)
+		_, _, err := parseFailureList(b)
+		require.ErrorContains(t, err, "want at most 2097152")
 	})
 	t.Run("trailing data and unknown fields", func(t *testing.T) {
 		for _, b := range []string{
@@ -237,4 +259,102 @@ func FuzzParseFailureList(f *testing.F) {
 			t.Fatalf("accepted %d stamps, site %q gate %q", n, l.Site, l.Gate)
 		}
 	})
+}
+
+// fullMemory is a padState holding maxLockoutIdentities identities only
+// peers reported, with the 6 failures max 3 keeps, the newest at now.
+func fullMemory(now time.Time) *padState {
+	var p padState
+	var fs []peerFailure
+	for i := range maxLockoutIdentities {
+		for j := range 6 {
+			fs = append(fs, peerFailure{lockoutKey(fmt.Sprint("west-", i)), now.Add(-time.Duration(i+j+1) * time.Millisecond)})
+		}
+	}
+	_, _, _, _ = p.peers(fs, now, 3, rtPer)
+	return &p
+}
+
+// BenchmarkPeerFailuresFullList: a peer's list of maxFailureListTimes
+// failures of new identities taken into a full memory (each crowds out
+// one), and the same list delivered again (the next resync). Both were
+// about 9 s before the list was added under one lock.
+func BenchmarkPeerFailuresFullList(b *testing.B) {
+	now := rtT0.Add(time.Hour)
+	var fs []peerFailure
+	for i := range maxFailureListTimes {
+		fs = append(fs, peerFailure{lockoutKey(fmt.Sprint("east-", i)), now})
+	}
+	b.Run("new", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			p := fullMemory(now)
+			b.StartTimer()
+			n, _, _, _ := p.peers(fs, now, 3, rtPer)
+			if n != len(fs) {
+				b.Fatalf("%d added", n)
+			}
+		}
+	})
+	b.Run("again", func(b *testing.B) {
+		p := fullMemory(now)
+		_, _, _, _ = p.peers(fs, now, 3, rtPer)
+		for b.Loop() {
+			if n, _, _, _ := p.peers(fs, now, 3, rtPer); n != 0 {
+				b.Fatalf("%d added again", n)
+			}
+		}
+	})
+}
+
+// TestBoundManyForgetsAsOneByOne: forgetting many identities at once
+// (a peer's list) forgets the same ones as forgetting them one at a time
+// (an event each): the peers' oldest first, this gate's never while there
+// are others.
+func TestBoundManyForgetsAsOneByOne(t *testing.T) {
+	now := rtT0.Add(time.Hour)
+	build := func() *padState {
+		p := fullMemory(now)
+		for i := range 50 {
+			k := lockoutKey(fmt.Sprint("own-", i))
+			p.fails[k] = []time.Time{now.Add(-time.Duration(100000+i) * time.Millisecond)} // older than every peer's
+			p.own[k] = p.fails[k][0]
+		}
+		for i := range 30 {
+			k := lockoutKey(fmt.Sprint("tie-", i))
+			p.fails[k] = []time.Time{now.Add(-time.Duration(5000) * time.Millisecond)} // ties: by key
+		}
+		p.fails[lockoutKey("ahead")] = []time.Time{now.Add(time.Minute)} // counts as now
+		return p
+	}
+	many, oneByOne := build(), build()
+	many.bound(now, 3, rtPer)
+	for len(oneByOne.fails) > maxLockoutIdentities {
+		victim, ok := oneByOne.oldestPeerOnly(now)
+		require.True(t, ok)
+		oneByOne.forget(victim)
+	}
+	require.Len(t, many.fails, maxLockoutIdentities)
+	require.Equal(t, slices.Sorted(maps.Keys(oneByOne.fails)), slices.Sorted(maps.Keys(many.fails)))
+	require.Len(t, many.own, 50, "this gate's own failures are kept")
+}
+
+// TestStampAfterAnUnlock: an unlock that lands between a failure and its
+// event (the event stamped within the unlocked second) leaves that
+// failure out of the list: a gate that joins later does not lock the
+// unlocked identity again.
+func TestStampAfterAnUnlock(t *testing.T) {
+	per := 10 * time.Minute
+	var p padState
+	key := lockoutKey(worker.SubmissionID)
+	now := time.Now().Truncate(time.Second).Add(100 * time.Millisecond)
+	_, err := p.fail(worker.SubmissionID, now, 1, per)
+	require.NoError(t, err)
+	_, was, err := p.unlock(key, unlockEnd(now), now.Add(time.Millisecond), 1, per)
+	require.NoError(t, err)
+	require.True(t, was)
+	require.NoError(t, p.stamp(key, now.Add(2*time.Millisecond), now.Add(2*time.Millisecond), 1, per))
+	require.Empty(t, p.stampedList(now.Add(3*time.Millisecond), per), "the cleared failure is not in the list")
+	require.NoError(t, p.stamp(key, now.Add(time.Second), now.Add(time.Second), 1, per))
+	require.Len(t, p.stampedList(now.Add(time.Second), per)[key], 1, "a failure after the unlock is")
 }

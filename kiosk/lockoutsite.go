@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,8 +136,24 @@ func submissionKey(id string) (string, bool) {
 // locked it and this gate's own newest failure is within peerAlertSlack of
 // the newest. An added failure is saved (savePeer).
 func (p *padState) peer(key string, at, now time.Time, max int, per time.Duration) (added, lockedOut, alert bool, err error) {
-	if max <= 0 {
-		return false, false, false, nil
+	n, locked, alerts, err := p.peers([]peerFailure{{key, at}}, now, max, per)
+	return n == 1, len(locked) == 1, len(alerts) == 1, err
+}
+
+// peerFailure is a failure another gate counted: its lockout key and its
+// time (the event's stamp plus the gate's offset).
+type peerFailure struct {
+	key string
+	at  time.Time
+}
+
+// peers adds failures as peer adds each, under one lock, bounding the
+// memory once at the end (a peer's list may hold thousands). It returns
+// how many were added and kept, and of the identities they name those
+// locked out at now and those this gate alerts for (peer's rule), sorted.
+func (p *padState) peers(fs []peerFailure, now time.Time, max int, per time.Duration) (added int, locked, alerts []string, err error) {
+	if max <= 0 || len(fs) == 0 {
+		return 0, nil, nil, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -144,19 +161,49 @@ func (p *padState) peer(key string, at, now time.Time, max int, per time.Duratio
 		p.fails, p.own = map[string][]time.Time{}, map[string]time.Time{}
 	}
 	horizon := lockoutHorizon(per)
-	ts := p.recent(key, now, horizon)
-	was := lockedBy(ts, now, max, per)
-	if now.Sub(at) >= horizon || slices.ContainsFunc(ts, at.Equal) || p.unlockedBefore(key, at, now) {
-		return false, was, false, nil
+	was := map[string]bool{}          // locked out before, by identity named
+	tried := map[string][]time.Time{} // the failures added, by identity
+	for _, f := range fs {
+		ts := p.recent(f.key, now, horizon)
+		if _, seen := was[f.key]; !seen {
+			was[f.key] = lockedBy(ts, now, max, per)
+		}
+		if now.Sub(f.at) >= horizon || slices.ContainsFunc(ts, f.at.Equal) || p.unlockedBefore(f.key, f.at, now) {
+			continue
+		}
+		ts = append(slices.Clone(ts), f.at)
+		slices.SortFunc(ts, time.Time.Compare)
+		if n := keptTimes(max); len(ts) > n {
+			ts = ts[len(ts)-n:]
+		}
+		p.fails[f.key] = ts
+		tried[f.key] = append(tried[f.key], f.at)
 	}
-	ts = p.store(key, append(slices.Clone(ts), at), now, max, per)
-	if !slices.ContainsFunc(ts, at.Equal) {
-		// Older than the failures kept, or its identity forgotten at once
-		// (bound): the memory is as it was.
-		return false, was, false, nil
+	if len(p.fails) > maxLockoutIdentities {
+		for k := range p.fails {
+			p.recent(k, now, horizon)
+		}
+		p.bound(now, max, per)
 	}
-	lockedOut = lockedBy(ts, now, max, per)
-	own, ok := p.own[key]
-	alert = lockedOut && !was && ok && !own.Before(ts[len(ts)-1].Add(-peerAlertSlack))
-	return true, lockedOut, alert, p.savePeer()
+	for _, key := range slices.Sorted(maps.Keys(was)) {
+		ts := p.fails[key]
+		for _, at := range tried[key] {
+			// Older than the failures kept, or its identity forgotten
+			// (bound): not added.
+			if slices.ContainsFunc(ts, at.Equal) {
+				added++
+			}
+		}
+		if !lockedBy(ts, now, max, per) {
+			continue
+		}
+		locked = append(locked, key)
+		if own, ok := p.own[key]; !was[key] && ok && !own.Before(ts[len(ts)-1].Add(-peerAlertSlack)) {
+			alerts = append(alerts, key)
+		}
+	}
+	if added > 0 {
+		err = p.savePeer()
+	}
+	return added, locked, alerts, err
 }

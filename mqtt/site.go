@@ -100,7 +100,8 @@ type SiteSource interface {
 	// Snapshot encodes the gate's presence for <prefix>/site/snapshot.
 	Snapshot() []byte
 	// Lockout encodes the liveness failures the gate counted for
-	// <prefix>/site/lockout (nil: none published). Not published with
+	// <prefix>/site/lockout (nil: none; an empty retained payload then
+	// deletes the one published before). Not published with
 	// submission_id omit: the list carries hashed ids.
 	Lockout() []byte
 	// Views are the per-gate retained views.
@@ -513,8 +514,12 @@ func (c *Client) publishSiteState() int {
 		return 0
 	}
 	n := s.setIfChanged(c.retained, s.topics.Snapshot, s.opts.Source.Snapshot(), nil)
-	if c.opts.SubmissionID != record.PrivacyOmit {
-		n += s.setIfChanged(c.retained, s.topics.Lockout, s.opts.Source.Lockout(), nil)
+	if list := s.opts.Source.Lockout(); list != nil && c.opts.SubmissionID != record.PrivacyOmit {
+		n += s.setIfChanged(c.retained, s.topics.Lockout, list, nil)
+	} else {
+		// An empty retained payload deletes a list this gate published
+		// before (the lockout turned off, or ids now omitted).
+		s.setIfChanged(c.retained, s.topics.Lockout, noLockoutList, func() []byte { return []byte{} })
 	}
 	v := s.opts.Source.Views()
 	ts := record.Timestamp(c.clock.Now())
@@ -543,6 +548,9 @@ func (c *Client) publishSiteState() int {
 	}
 	return n
 }
+
+// noLockoutList is the key of the empty retained <prefix>/site/lockout.
+var noLockoutList = []byte("no list")
 
 // setIfChanged sets topic to final() (or key when final is nil) when key
 // differs from the last one set: an unchanged view is not published again

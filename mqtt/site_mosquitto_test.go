@@ -128,7 +128,19 @@ func TestSiteMosquittoLockoutListsReachALateGate(t *testing.T) {
 	a.c.SiteChanged()
 	require.Eventually(t, func() bool { return c.h.lockout("entrance") == `{"gate":"entrance","n":2}` }, 5*time.Second, 5*time.Millisecond, "and its newer one")
 	require.Empty(t, c.h.lockout("exit"), "a gate with submission_id omit publishes no list")
-	require.Nil(t, b.c.retained.get(b.c.site.topics.Lockout))
+	require.Equal(t, []byte{}, b.c.retained.get(b.c.site.topics.Lockout), "it deletes the one it may have published before")
+
+	// A list the lockout no longer gives (turned off) is deleted at the
+	// broker: a gate that starts later gets none.
+	a.src.mu.Lock()
+	a.src.lockout = nil
+	a.src.mu.Unlock()
+	a.c.SiteChanged()
+	require.Eventually(t, func() bool { return len(a.c.retained.get(a.c.site.topics.Lockout)) == 0 }, 5*time.Second, 5*time.Millisecond, "a's list emptied")
+	rec := newRecorder()
+	observe(t, mq.URL(), testSite+"/+/site/lockout", rec)
+	time.Sleep(300 * time.Millisecond)
+	require.Empty(t, rec.get(testSite+"/entrance/site/lockout"), "no retained list left at the broker")
 }
 
 // A gate cut off from the broker gets, once back, the events published
