@@ -205,6 +205,9 @@ func (k *Kiosk) Reload(o Options) error {
 	if s.policy.Liveness != was.Liveness || s.policy.MaxAge != was.MaxAge {
 		k.warnMaxAge(s.policy)
 	}
+	if s.policy.LivenessLockout != was.LivenessLockout {
+		k.lockoutChanged() // the failure list: gone with max 0, longer or shorter with per
+	}
 	select {
 	case k.reloaded <- struct{}{}:
 	default:

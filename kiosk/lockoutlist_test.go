@@ -358,3 +358,20 @@ func TestStampAfterAnUnlock(t *testing.T) {
 	require.NoError(t, p.stamp(key, now.Add(time.Second), now.Add(time.Second), 1, per))
 	require.Len(t, p.stampedList(now.Add(time.Second), per)[key], 1, "a failure after the unlock is")
 }
+
+// TestReloadRepublishesTheFailureList: a reload that changes the lockout
+// (max 0 turns the list off) has the list published again; one that does
+// not change it does not.
+func TestReloadRepublishesTheFailureList(t *testing.T) {
+	cfg := lockoutConfig(t)
+	r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+	site := &fakeLockoutSite{}
+	r.k.deps.LockoutSite = site
+	require.NoError(t, r.k.Reload(*cfg))
+	require.Zero(t, site.changed.Load(), "the same lockout")
+	off := *cfg
+	off.Policy.LivenessLockout.Max = 0
+	require.NoError(t, r.k.Reload(off))
+	require.EqualValues(t, 1, site.changed.Load())
+	require.Nil(t, r.k.LockoutList())
+}
