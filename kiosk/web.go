@@ -106,6 +106,7 @@ func (k *Kiosk) Handler() http.Handler {
 	mux.HandleFunc("POST /api/identify", k.serveIdentify)
 	mux.HandleFunc("POST /api/open", k.serveOpen)
 	mux.HandleFunc("POST /api/liveness/unlock", k.serveUnlock)
+	mux.HandleFunc("GET /api/liveness/lockouts", k.serveLockouts)
 	mux.Handle("GET /metrics", k.metricsHandler())
 	mux.HandleFunc("GET /healthz", k.serveHealthz)
 	k.siteHandlers(mux) // /site, /site.json, /site/muster.csv, /api/site/… (kiosk/website.go)

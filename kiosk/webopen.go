@@ -79,7 +79,7 @@ var (
 	unlockGuardTexts = guardTexts{what: "liveness unlock",
 		disabled: "liveness unlock over HTTP is disabled (kiosk.open.enabled)",
 		local:    "POST /api/liveness/unlock is accepted from this machine only (docs/kiosk.md)",
-		limit:    "too many open and unlock requests; try again later (kiosk.open.per_minute)"}
+		limit:    "too many open, unlock and lockout requests; try again later (kiosk.open.per_minute)"}
 )
 
 // openGuard admits a request to the endpoints kiosk.open guards (POST

@@ -118,6 +118,21 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	// The unlock, by the id copied from the event (sha256:<hex>, the
 	// default mqtt.submission_id: hash).
 	require.True(t, strings.HasPrefix(events()[1].SubmissionID, "sha256:"), events()[1].SubmissionID)
+	// Who is locked out, over the daemon's HTTP.
+	lreq, err := http.NewRequest("GET", "http://"+r.d.addrString()+"/api/liveness/lockouts", nil)
+	require.NoError(t, err)
+	lreq.Header.Set("Authorization", "Bearer "+token)
+	lresp, err := http.DefaultClient.Do(lreq)
+	require.NoError(t, err)
+	listed, _ := io.ReadAll(lresp.Body)
+	lresp.Body.Close()
+	require.Equal(t, http.StatusOK, lresp.StatusCode, "%s", listed)
+	var lockouts struct{ Lockouts []kiosk.LockedOut }
+	require.NoError(t, json.Unmarshal(listed, &lockouts))
+	require.Len(t, lockouts.Lockouts, 1, "%s", listed)
+	require.Equal(t, events()[1].SubmissionID, lockouts.Lockouts[0].SubmissionID)
+	require.Equal(t, 3, lockouts.Lockouts[0].Failures)
+
 	body := `{"submission_id":"` + events()[1].SubmissionID + `","by":"site-office","reason":"checked in person"}`
 	req, err := http.NewRequest("POST", "http://"+r.d.addrString()+"/api/liveness/unlock", strings.NewReader(body))
 	require.NoError(t, err)
