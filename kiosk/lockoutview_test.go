@@ -60,6 +60,7 @@ func TestLockoutsListed(t *testing.T) {
 		}
 		_, err := r.k.pad.fail("sub-other", time.Now(), 3, per) // one failure: not locked
 		require.NoError(t, err)
+		require.Contains(t, scrape(t, r.k), "facegate_liveness_locked_identities 1\n")
 		a = readLockouts(t, getLockouts(t, r.k, "Bearer "+openToken))
 		require.Equal(t, []LockedOut{{SubmissionID: record.PrivacyHash.Apply(worker.SubmissionID), UserIDs: []string{"u-1"}, Failures: 3,
 			LastFailure: record.Timestamp(last), LockedUntil: record.Timestamp(last.Add(per))}}, a.Lockouts)
@@ -73,6 +74,7 @@ func TestLockoutsListed(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, getLockouts(t, r.k, "Bearer wrong").Code)
 		readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
 		require.Empty(t, readLockouts(t, getLockouts(t, r.k, "Bearer "+openToken)).Lockouts, "unlocked")
+		require.Contains(t, scrape(t, r.k), "facegate_liveness_locked_identities 0\n")
 
 		cfg.Page.Open.Enabled = false
 		require.NoError(t, r.k.Reload(*cfg))

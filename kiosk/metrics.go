@@ -188,6 +188,13 @@ func newMetrics(k *Kiosk) *metrics {
 			m.identifications.WithLabelValues(src, res)
 		}
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "facegate_liveness_locked_identities",
+		Help: "Identities the liveness lockout refuses now (GET /api/liveness/lockouts lists them).",
+	}, func() float64 {
+		p := k.settings().policy.LivenessLockout
+		return float64(len(k.pad.lockouts(k.now(), p.Max, p.Per)))
+	}))
 	if cam := k.deps.Camera; cam != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "facegate_camera_fps", Help: "Frames read from the camera per second.",
