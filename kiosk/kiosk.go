@@ -54,10 +54,11 @@ type Kiosk struct {
 	hub        *hub
 	badges     *badgeLoop // nil without Deps.Badges
 
-	running      atomic.Bool
-	relayFault   atomic.Bool // a pulse left the relay line stuck
-	mjpegClients atomic.Int32
-	openLimit    rateWindow // POST /api/open
+	running       atomic.Bool
+	relayFault    atomic.Bool // a pulse left the relay line stuck
+	mjpegClients  atomic.Int32
+	openLimit     rateWindow // POST /api/open and /api/liveness/unlock
+	lockoutsLimit rateWindow // GET /api/liveness/lockouts
 
 	// sendMu keeps each status change and its message to the page
 	// together, so the page gets them in the order they were made (a

@@ -169,8 +169,11 @@ func (k *Kiosk) PeerFailures(gate string, payload []byte) (int, error) {
 	if err != nil {
 		k.lockoutNotSaved(err, "forget the failures learnt from another gate's list")
 	}
-	for _, key := range alerts {
-		k.alert(AlertLivenessLockout, lockoutAlertMessage(p.Max, p.Per, "sha256:"+key[:12], " at the site, the newest at this gate"), "")
+	if len(alerts) > 0 {
+		users := k.settings().roster.usersByKey()
+		for _, key := range alerts {
+			k.alert(AlertLivenessLockout, lockoutAlertMessage(p.Max, p.Per, k.nameOfKey(key, users), " at the site, the newest at this gate"), "")
+		}
 	}
 	if ahead > 0 {
 		k.log.Warn("liveness failures of another gate stamped ahead of this gate's clock: not counted towards the lockout",
@@ -179,9 +182,22 @@ func (k *Kiosk) PeerFailures(gate string, payload []byte) (int, error) {
 	if added > 0 {
 		k.metrics.livenessPeers.Add(float64(added))
 		k.log.Info("liveness failures of another gate learnt from its list and counted towards the lockout",
-			"gate", gate, "failures", added, "identities_locked_out", len(locked))
+			"gate", gate, "failures", added, "identities_of_the_list_locked_out", len(locked))
 	}
 	return added, nil
+}
+
+// nameOfKey names an identity a list gives by its key alone: the
+// roster's users of it, else its hash's first 12 digits (nothing with
+// privacy omit).
+func (k *Kiosk) nameOfKey(key string, users map[string][]string) string {
+	switch {
+	case len(users[key]) > 0:
+		return strings.Join(users[key], ", ")
+	case k.privacy == record.PrivacyOmit:
+		return "not in the roster"
+	}
+	return "sha256:" + key[:12] + "…"
 }
 
 // stampFailure remembers the stamp of this gate's decision event that

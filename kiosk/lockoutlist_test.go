@@ -375,3 +375,45 @@ func TestReloadRepublishesTheFailureList(t *testing.T) {
 	require.EqualValues(t, 1, site.changed.Load())
 	require.Nil(t, r.k.LockoutList())
 }
+
+// TestPeerFailuresAlertNamesTheUser: a list whose failures, older than
+// this gate's own newest, lock the identity here alerts here, naming the
+// roster's user (a list carries no user id); without a roster entry the
+// hash's first digits, and nothing of it with privacy omit.
+func TestPeerFailuresAlertNamesTheUser(t *testing.T) {
+	for _, tc := range []struct {
+		name, id string
+		privacy  record.Privacy
+		want     string
+	}{
+		{"in the roster", worker.SubmissionID, record.PrivacyHash, "(user u-1)"},
+		{"not in it", "sub-stranger", record.PrivacyHash, "(user sha256:" + lockoutKey("sub-stranger")[:12] + "…)"},
+		{"not in it, privacy omit", "sub-stranger", record.PrivacyOmit, "(user not in the roster)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := unlockConfig(t)
+				cfg.Privacy = tc.privacy
+				r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+				key := lockoutKey(tc.id)
+				b, err := json.Marshal(failureList{Format: failureListFormat, Version: 1, Site: "site", Gate: "east",
+					Failures: map[string][]string{key: {record.Timestamp(time.Now().Add(-2 * time.Second)), record.Timestamp(time.Now().Add(-time.Second))}}})
+				require.NoError(t, err)
+				_, err = r.k.pad.fail(tc.id, time.Now(), 3, cfg.Policy.LivenessLockout.Per)
+				require.NoError(t, err)
+				n, err := r.k.PeerFailures("east", b)
+				require.NoError(t, err)
+				require.Equal(t, 2, n)
+				require.Equal(t, 1, countAlerts(r, AlertLivenessLockout))
+				var msg string
+				_, _, alerts := r.pub.snapshot()
+				for _, a := range alerts {
+					if a.Code == AlertLivenessLockout {
+						msg = a.Message
+					}
+				}
+				require.Contains(t, msg, tc.want)
+			})
+		})
+	}
+}

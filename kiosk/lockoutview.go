@@ -32,25 +32,52 @@ type lockedOut struct {
 	last, lockedUntil time.Time
 }
 
-// lockedUntil is when locked's rule stops holding for fails (as
-// lockedBy reads them, a time ahead of now counting as now): per after
-// the newest failure that was the max-th within per. Locked at now when
-// it is after now. With a failure ahead of now it is the least end: once
-// its time passes it counts at its own time.
+// lockedUntil is when locked's rule, as lockedBy reads it, stops holding
+// for fails unless another failure comes (the zero time when it does not
+// hold at now). From now on the rule holds for one stretch and then no
+// more: each window of max failures holds until per after its newest,
+// and one with a failure ahead of now (counted as now until its time)
+// until per after its oldest or until that time, whichever it fails at.
+// So the end is the first of those instants at which the rule no longer
+// holds.
 func lockedUntil(fails []time.Time, now time.Time, max int, per time.Duration) time.Time {
-	ts := slices.Clone(fails)
-	for i, t := range ts {
+	if max <= 0 || !lockedBy(fails, now, max, per) {
+		return time.Time{}
+	}
+	cs := make([]time.Time, 0, 2*len(fails))
+	for _, t := range fails {
+		cs = append(cs, t.Add(per))
 		if t.After(now) {
-			ts[i] = now
+			cs = append(cs, t)
 		}
 	}
-	slices.SortFunc(ts, time.Time.Compare)
-	for j := len(ts) - 1; max > 0 && j >= max-1; j-- {
-		if ts[j].Sub(ts[j-max+1]) < per {
-			return ts[j].Add(per) // the newest such: the latest end
+	slices.SortFunc(cs, time.Time.Compare)
+	for _, c := range cs {
+		if c.After(now) && !lockedBy(fails, c, max, per) {
+			return c
 		}
 	}
-	return time.Time{}
+	return time.Time{} // not reached: per after the newest failure ends every window
+}
+
+// mayBeLocked is a cheap test before lockedBy: fewer than max failures,
+// or the newest (sorted) older than per, cannot lock.
+func mayBeLocked(ts []time.Time, now time.Time, max int, per time.Duration) bool {
+	return max > 0 && len(ts) >= max && now.Sub(ts[len(ts)-1]) < per
+}
+
+// lockedCount is how many identities are locked out at now (the gauge;
+// read-only, no sorting).
+func (p *padState) lockedCount(now time.Time, max int, per time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, ts := range p.fails {
+		if mayBeLocked(ts, now, max, per) && lockedBy(ts, now, max, per) {
+			n++
+		}
+	}
+	return n
 }
 
 // lockouts is every identity locked out at now, the latest end first
@@ -62,8 +89,10 @@ func (p *padState) lockouts(now time.Time, max int, per time.Duration) []lockedO
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []lockedOut
-	for key := range p.fails {
-		ts := p.recent(key, now, lockoutHorizon(per))
+	for key, ts := range p.fails {
+		if !mayBeLocked(ts, now, max, per) {
+			continue
+		}
 		until := lockedUntil(ts, now, max, per)
 		if !until.After(now) {
 			continue
@@ -88,9 +117,13 @@ func (p *padState) lockouts(now time.Time, max int, per time.Duration) []lockedO
 // Lockouts is every identity locked out at this gate now, with the
 // roster's users of each (its latest end first).
 func (k *Kiosk) Lockouts() []LockedOut {
-	p := k.settings().policy.LivenessLockout
+	return k.lockoutsUnder(k.settings())
+}
+
+func (k *Kiosk) lockoutsUnder(set settings) []LockedOut {
+	p := set.policy.LivenessLockout
 	ls := k.pad.lockouts(k.now(), p.Max, p.Per)
-	users := k.settings().roster.usersByKey()
+	users := set.roster.usersByKey()
 	out := make([]LockedOut, 0, len(ls))
 	for _, l := range ls {
 		v := LockedOut{SubmissionID: "sha256:" + l.key, UserIDs: users[l.key], Failures: l.failures,
@@ -128,7 +161,7 @@ func (r *Roster) usersByKey() map[string][]string {
 var lockoutsGuardTexts = guardTexts{what: "liveness lockouts list",
 	disabled: "the liveness lockouts list over HTTP is disabled (kiosk.open.enabled)",
 	local:    "GET /api/liveness/lockouts is accepted from this machine only (docs/kiosk.md)",
-	limit:    unlockGuardTexts.limit}
+	limit:    "too many lockout list requests; try again later (kiosk.open.per_minute)", ownRate: true}
 
 // serveLockouts is GET /api/liveness/lockouts, guarded as POST
 // /api/liveness/unlock is: who is locked out, for how long, and who they
@@ -137,10 +170,11 @@ func (k *Kiosk) serveLockouts(w http.ResponseWriter, r *http.Request) {
 	if _, ok := k.openGuard(w, r, lockoutsGuardTexts); !ok {
 		return
 	}
-	p := k.settings().policy.LivenessLockout
+	set := k.settings()
+	p := set.policy.LivenessLockout
 	writeJSON(w, http.StatusOK, struct {
 		Max      int         `json:"max"`
 		Per      string      `json:"per"`
 		Lockouts []LockedOut `json:"lockouts"`
-	}{p.Max, p.Per.String(), k.Lockouts()})
+	}{p.Max, p.Per.String(), k.lockoutsUnder(set)})
 }

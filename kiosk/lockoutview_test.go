@@ -2,8 +2,10 @@ package kiosk
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -76,6 +78,14 @@ func TestLockoutsListed(t *testing.T) {
 		require.Empty(t, readLockouts(t, getLockouts(t, r.k, "Bearer "+openToken)).Lockouts, "unlocked")
 		require.Contains(t, scrape(t, r.k), "facegate_liveness_locked_identities 0\n")
 
+		// The list has a rate of its own: polling it does not use up the
+		// opens' and unlocks'.
+		for range 40 {
+			getLockouts(t, r.k, "Bearer "+openToken)
+		}
+		require.Equal(t, http.StatusTooManyRequests, getLockouts(t, r.k, "Bearer "+openToken).Code)
+		require.Equal(t, http.StatusOK, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`).Code)
+
 		cfg.Page.Open.Enabled = false
 		require.NoError(t, r.k.Reload(*cfg))
 		require.Equal(t, http.StatusNotFound, getLockouts(t, r.k, "Bearer "+openToken).Code)
@@ -104,21 +114,48 @@ func TestLockedUntil(t *testing.T) {
 		{"a fourth later extends it", at(0, time.Minute, 2*time.Minute, 8*time.Minute), t0.Add(9 * time.Minute), t0.Add(18 * time.Minute)},
 		{"spread wider than per", at(0, 6*time.Minute, 12*time.Minute), t0.Add(13 * time.Minute), time.Time{}},
 		{"two", at(0, time.Minute), t0.Add(2 * time.Minute), time.Time{}},
-		{"one ahead of the clock counts as now", at(0, time.Minute, 5*time.Minute), t0.Add(2 * time.Minute), t0.Add(12 * time.Minute)},
-		{"over", at(0, time.Minute, 2*time.Minute), t0.Add(13 * time.Minute), t0.Add(12 * time.Minute)},
+		{"one ahead of the clock counts as now, then at its time", at(0, time.Minute, 5*time.Minute), t0.Add(2 * time.Minute), t0.Add(15 * time.Minute)},
+		{"one ahead that is too late for the window ends it at its time", at(0, time.Minute, 11*time.Minute), t0.Add(2 * time.Minute), t0.Add(10 * time.Minute)},
+		{"over", at(0, time.Minute, 2*time.Minute), t0.Add(13 * time.Minute), time.Time{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := lockedUntil(tc.fails, tc.now, 3, per)
 			require.Equal(t, tc.want, got)
 			require.Equal(t, got.After(tc.now), lockedBy(tc.fails, tc.now, 3, per), "agrees with lockedBy now")
-			if ahead := tc.fails[len(tc.fails)-1].After(tc.now); !ahead && got.After(tc.now) {
-				// (With a failure ahead of the clock the end is a least:
-				// once its time passes, it counts at its own time.)
+			if got.After(tc.now) {
 				require.True(t, lockedBy(tc.fails, got.Add(-time.Second), 3, per), "locked a second before the end")
 				require.False(t, lockedBy(tc.fails, got, 3, per), "not at the end")
 			}
 		})
 	}
 	require.True(t, lockedUntil(at(0), t0, 0, per).IsZero(), "max 0")
+}
+
+// TestLockedUntilAgreesWithLockedBy: on random failures, some ahead of the
+// clock (up to the 60 s a peer's may be), the end is where lockedBy,
+// stepped a second at a time, first stops holding.
+func TestLockedUntilAgreesWithLockedBy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	per := 2 * time.Minute
+	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	for i := range 2000 {
+		max := 1 + rng.IntN(3)
+		var fails []time.Time
+		for range 1 + rng.IntN(5) {
+			fails = append(fails, now.Add(time.Duration(rng.IntN(200)-140)*time.Second))
+		}
+		slices.SortFunc(fails, time.Time.Compare)
+		got := lockedUntil(fails, now, max, per)
+		want := time.Time{}
+		if lockedBy(fails, now, max, per) {
+			for s := time.Second; ; s += time.Second {
+				if !lockedBy(fails, now.Add(s), max, per) {
+					want = now.Add(s)
+					break
+				}
+			}
+		}
+		require.Equal(t, want, got, "case %d: max %d fails %v", i, max, fails)
+	}
 }

@@ -193,7 +193,7 @@ func newMetrics(k *Kiosk) *metrics {
 		Help: "Identities the liveness lockout refuses now (GET /api/liveness/lockouts lists them).",
 	}, func() float64 {
 		p := k.settings().policy.LivenessLockout
-		return float64(len(k.pad.lockouts(k.now(), p.Max, p.Per)))
+		return float64(k.pad.lockedCount(k.now(), p.Max, p.Per))
 	}))
 	if cam := k.deps.Camera; cam != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -69,6 +69,9 @@ type guardTexts struct {
 	// identify: a wrong token counts in facegate_identifications_total
 	// (source http, result unauthorized), as it always did for opens.
 	identify bool
+	// ownRate: the endpoint has its own per_minute window (a read-only
+	// list must not use up the opens' and unlocks').
+	ownRate bool
 }
 
 var (
@@ -79,12 +82,13 @@ var (
 	unlockGuardTexts = guardTexts{what: "liveness unlock",
 		disabled: "liveness unlock over HTTP is disabled (kiosk.open.enabled)",
 		local:    "POST /api/liveness/unlock is accepted from this machine only (docs/kiosk.md)",
-		limit:    "too many open, unlock and lockout requests; try again later (kiosk.open.per_minute)"}
+		limit:    "too many open and unlock requests; try again later (kiosk.open.per_minute)"}
 )
 
 // openGuard admits a request to the endpoints kiosk.open guards (POST
-// /api/open and POST /api/liveness/unlock: one rate, one token) and reads
-// its body; false when it answered the request itself.
+// /api/open and POST /api/liveness/unlock: one rate, one token; GET
+// /api/liveness/lockouts: the token, a rate of its own) and reads its
+// body; false when it answered the request itself.
 func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) ([]byte, bool) {
 	set := k.settings()
 	if !set.kiosk.Open.Enabled {
@@ -96,7 +100,11 @@ func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) 
 		writeJSON(w, http.StatusForbidden, apiAnswer{Error: t.local})
 		return nil, false
 	}
-	if wait := k.openLimit.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
+	limit := &k.openLimit
+	if t.ownRate {
+		limit = &k.lockoutsLimit
+	}
+	if wait := limit.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
 		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: t.limit})
 		return nil, false

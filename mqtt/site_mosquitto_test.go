@@ -60,7 +60,9 @@ func TestSiteMosquittoEventsSnapshotsViews(t *testing.T) {
 	a := newSiteGate(t, mq.URL(), "entrance", nil)
 	b := newSiteGate(t, mq.URL(), "exit", nil)
 	require.Eventually(t, func() bool { return a.c.Connected() && b.c.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	a.src.mu.Lock()
 	a.src.views = SiteViews{Occupancy: OccupancyView{Zones: map[string]ZoneCount{"site": {Count: 1}}}}
+	a.src.mu.Unlock()
 	a.src.set(`{"gate":"entrance","n":1}`)
 	a.c.SiteChanged()
 	for i := range 5 {
