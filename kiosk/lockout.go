@@ -359,14 +359,9 @@ func (p *padState) forgetOldestPeerOnly(now time.Time, n int) {
 	}
 	es := make([]entry, 0, len(p.fails))
 	for k, ts := range p.fails {
-		if _, own := p.own[k]; own {
-			continue
+		if newest, ok := p.peerOnlyNewest(k, ts, now); ok {
+			es = append(es, entry{k, newest})
 		}
-		newest := ts[len(ts)-1]
-		if newest.After(now) {
-			newest = now
-		}
-		es = append(es, entry{k, newest})
 	}
 	slices.SortFunc(es, func(a, b entry) int {
 		if c := a.newest.Compare(b.newest); c != 0 {
@@ -379,6 +374,19 @@ func (p *padState) forgetOldestPeerOnly(now time.Time, n int) {
 	}
 }
 
+// peerOnlyNewest is the newest of an identity's failures ts (a time
+// ahead of now counting as now), false when this gate counted one of
+// them itself (called with mu held).
+func (p *padState) peerOnlyNewest(key string, ts []time.Time, now time.Time) (time.Time, bool) {
+	if _, own := p.own[key]; own {
+		return time.Time{}, false
+	}
+	if newest := ts[len(ts)-1]; newest.Before(now) {
+		return newest, true
+	}
+	return now, true
+}
+
 // oldestPeerOnly is the identity without a failure of this gate's whose
 // newest failure is oldest (ties: the smaller key).
 func (p *padState) oldestPeerOnly(now time.Time) (string, bool) {
@@ -386,12 +394,9 @@ func (p *padState) oldestPeerOnly(now time.Time) (string, bool) {
 	var oldest time.Time
 	found := false
 	for k, ts := range p.fails {
-		if _, own := p.own[k]; own {
+		newest, ok := p.peerOnlyNewest(k, ts, now)
+		if !ok {
 			continue
-		}
-		newest := ts[len(ts)-1]
-		if newest.After(now) {
-			newest = now
 		}
 		if c := newest.Compare(oldest); !found || c < 0 || (c == 0 && k < victim) {
 			victim, oldest, found = k, newest, true

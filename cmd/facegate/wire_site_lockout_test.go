@@ -119,14 +119,7 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	// default mqtt.submission_id: hash).
 	require.True(t, strings.HasPrefix(events()[1].SubmissionID, "sha256:"), events()[1].SubmissionID)
 	// Who is locked out, over the daemon's HTTP.
-	lreq, err := http.NewRequest("GET", "http://"+r.d.addrString()+"/api/liveness/lockouts", nil)
-	require.NoError(t, err)
-	lreq.Header.Set("Authorization", "Bearer "+token)
-	lresp, err := http.DefaultClient.Do(lreq)
-	require.NoError(t, err)
-	listed, _ := io.ReadAll(lresp.Body)
-	lresp.Body.Close()
-	require.Equal(t, http.StatusOK, lresp.StatusCode, "%s", listed)
+	listed := callDaemon(t, r, "GET", "/api/liveness/lockouts", token, "")
 	var lockouts struct{ Lockouts []kiosk.LockedOut }
 	require.NoError(t, json.Unmarshal(listed, &lockouts))
 	require.Len(t, lockouts.Lockouts, 1, "%s", listed)
@@ -134,14 +127,7 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	require.Equal(t, 3, lockouts.Lockouts[0].Failures)
 
 	body := `{"submission_id":"` + events()[1].SubmissionID + `","by":"site-office","reason":"checked in person"}`
-	req, err := http.NewRequest("POST", "http://"+r.d.addrString()+"/api/liveness/unlock", strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", answer)
+	answer := callDaemon(t, r, "POST", "/api/liveness/unlock", token, body)
 	var u struct {
 		WasLocked bool   `json:"was_locked"`
 		Cleared   int    `json:"failures_cleared"`
@@ -175,6 +161,21 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 	if !strings.Contains(r.logs.String(), "liveness failure at another gate counted towards the lockout") {
 		t.Errorf("the daemon's log does not say it counted door2's failures:\n%s", r.logs.String())
 	}
+}
+
+// callDaemon sends a request with the bearer token to the daemon's HTTP
+// listener and returns the body of its 200 answer.
+func callDaemon(t *testing.T, r *rig, method, path, token, body string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+r.d.addrString()+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", method, path, answer)
+	return answer
 }
 
 // lockoutGate is a site gate with a kiosk (that runs no session) and a
