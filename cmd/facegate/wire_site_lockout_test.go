@@ -147,7 +147,8 @@ func TestRunSiteGateSharesTheLivenessLockout(t *testing.T) {
 		return json.Unmarshal(r.bl.lockout, &l) == nil && l.Failures != nil && len(l.Failures) == 0
 	}, 10*time.Second, 20*time.Millisecond, "door1's list emptied by the unlock")
 	later := startLockoutGateAt(t, r.broker.URL(), "test", "later")
-	time.Sleep(time.Second)
+	require.Eventually(t, later.b.Connected, 10*time.Second, 10*time.Millisecond, "the later gate connected")
+	time.Sleep(time.Second) // its window on the retained lists
 	require.Zero(t, savedFailures(later.cfg.StateDir, "sub-worker-1"), "a gate that joined after the unlock")
 	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle again")
 	r.identify()
