@@ -118,18 +118,27 @@ func (m unlockMark) newest() time.Time {
 // log's privacy: hash writes after its "sha256:" prefix.
 func lockoutKey(submissionID string) string { return passbackKey(submissionID) }
 
+// decodeOne decodes exactly one JSON value into v, refusing unknown
+// fields (the lockout file, a peer's failure list).
+func decodeOne(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if dec.More() {
+		return errors.New("data after the object")
+	}
+	return nil
+}
+
 // parseLockout decodes a lockout file: the failures, this gate's own
 // newest ones and the unlocks. Anything that is not exactly what save
 // writes is an error: the caller sets the file aside.
 func parseLockout(b []byte) (lockoutFile, error) {
 	var f lockoutFile
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return lockoutFile{}, fmt.Errorf("decode: %w", err)
-	}
-	if dec.More() {
-		return lockoutFile{}, errors.New("data after the object")
+	if err := decodeOne(b, &f); err != nil {
+		return lockoutFile{}, err
 	}
 	if f.Format != lockoutFormat || f.Version != 1 {
 		return lockoutFile{}, fmt.Errorf("format %q version %d, want %q version 1", clip(f.Format), f.Version, lockoutFormat)

@@ -1,7 +1,6 @@
 package kiosk
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,13 +53,8 @@ func parseFailureList(b []byte) (failureList, map[string][]time.Time, error) {
 		return failureList{}, nil, fmt.Errorf("%d bytes, want at most %d", len(b), maxFailureListBytes)
 	}
 	var l failureList
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
-		return failureList{}, nil, fmt.Errorf("decode: %w", err)
-	}
-	if dec.More() {
-		return failureList{}, nil, errors.New("data after the object")
+	if err := decodeOne(b, &l); err != nil {
+		return failureList{}, nil, err
 	}
 	if l.Format != failureListFormat || l.Version != 1 {
 		return failureList{}, nil, fmt.Errorf("format %q version %d, want %q version 1", clip(l.Format), l.Version, failureListFormat)
@@ -116,12 +110,11 @@ func (k *Kiosk) LockoutList() []byte {
 			all = append(all, entry{key, t})
 		}
 	}
+	slices.SortFunc(all, func(a, b entry) int { return a.at.Compare(b.at) })
 	if len(all) > maxFailureListTimes {
-		slices.SortFunc(all, func(a, b entry) int { return b.at.Compare(a.at) })
-		all = all[:maxFailureListTimes]
+		all = all[len(all)-maxFailureListTimes:] // the newest
 	}
 	l := failureList{Format: failureListFormat, Version: 1, Site: k.site, Gate: k.gate, Failures: map[string][]string{}}
-	slices.SortFunc(all, func(a, b entry) int { return a.at.Compare(b.at) })
 	for _, e := range all {
 		l.Failures[e.key] = append(l.Failures[e.key], record.Timestamp(e.at))
 	}

@@ -417,3 +417,20 @@ func TestPeerFailuresAlertNamesTheUser(t *testing.T) {
 		})
 	}
 }
+
+// TestFailureListKeepsTheNewest: a gate with more stamps than a list
+// may hold publishes the newest maxFailureListTimes.
+func TestFailureListKeepsTheNewest(t *testing.T) {
+	r := livenessRig(t, lockoutConfig(t), &fakeLiveness{res: padFail})
+	now := time.Now()
+	r.k.pad.mu.Lock()
+	r.k.pad.stamped = map[string][]time.Time{}
+	for i := range maxFailureListTimes + 1 {
+		r.k.pad.stamped[lockoutKey(fmt.Sprint("sub-", i))] = []time.Time{now.Add(-time.Duration(i) * time.Millisecond)}
+	}
+	r.k.pad.mu.Unlock()
+	l := listOf(t, r.k.LockoutList())
+	require.Len(t, l.Failures, maxFailureListTimes)
+	require.NotContains(t, l.Failures, lockoutKey(fmt.Sprint("sub-", maxFailureListTimes)), "the oldest is left out")
+	require.Contains(t, l.Failures, lockoutKey("sub-0"))
+}

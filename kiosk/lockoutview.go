@@ -114,13 +114,9 @@ func (p *padState) lockouts(now time.Time, max int, per time.Duration) []lockedO
 	return out
 }
 
-// Lockouts is every identity locked out at this gate now, with the
-// roster's users of each (its latest end first).
-func (k *Kiosk) Lockouts() []LockedOut {
-	return k.lockoutsUnder(k.settings())
-}
-
-func (k *Kiosk) lockoutsUnder(set settings) []LockedOut {
+// lockoutViews is every identity locked out at this gate now under set,
+// with the roster's users of each (its latest end first).
+func (k *Kiosk) lockoutViews(set settings) []LockedOut {
 	p := set.policy.LivenessLockout
 	ls := k.pad.lockouts(k.now(), p.Max, p.Per)
 	users := set.roster.usersByKey()
@@ -176,5 +172,5 @@ func (k *Kiosk) serveLockouts(w http.ResponseWriter, r *http.Request) {
 		Max      int         `json:"max"`
 		Per      string      `json:"per"`
 		Lockouts []LockedOut `json:"lockouts"`
-	}{p.Max, p.Per.String(), k.lockoutsUnder(set)})
+	}{p.Max, p.Per.String(), k.lockoutViews(set)})
 }
