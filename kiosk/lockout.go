@@ -43,6 +43,10 @@ type padState struct {
 	// the gates that missed those events (PeerFailures). Saved with the
 	// failures; cleared by unlocks like them.
 	stamped map[string][]time.Time
+	// shared is, per key, the signed cmd/unlock this gate issued last
+	// (its unlock list, for the gates that miss the command). Saved with
+	// the failures; kept for per.
+	shared map[string]sharedUnlock
 	// path is the lockout file; "" keeps the memory in RAM only.
 	path string
 	// write saves the file; nil uses atomicfile.Write (tests inject a
@@ -80,23 +84,36 @@ const (
 // counted itself, of the identities that have one; Unlocked (since
 // 2026-12-06, omitted when empty) what the unlocks of each identity
 // cleared (unlockMark); Stamped (since 2026-12-06, omitted when empty)
-// this gate's failures as its events stamped them (padState.stamped).
+// this gate's failures as its events stamped them (padState.stamped);
+// Shared (since 2026-12-07, omitted when empty) the signed unlocks this
+// gate issued (padState.shared).
 type lockoutFile struct {
-	Format   string                 `json:"format"`
-	Version  int                    `json:"version"`
-	Failures map[string][]time.Time `json:"failures"`
-	Own      map[string]time.Time   `json:"own,omitempty"`
-	Unlocked map[string]unlockMark  `json:"unlocked,omitempty"`
-	Stamped  map[string][]time.Time `json:"stamped,omitempty"`
+	Format   string                  `json:"format"`
+	Version  int                     `json:"version"`
+	Failures map[string][]time.Time  `json:"failures"`
+	Own      map[string]time.Time    `json:"own,omitempty"`
+	Unlocked map[string]unlockMark   `json:"unlocked,omitempty"`
+	Stamped  map[string][]time.Time  `json:"stamped,omitempty"`
+	Shared   map[string]sharedUnlock `json:"shared,omitempty"`
 }
 
 // unlockMark is what an unlock cleared: every failure stamped up to
 // Until, and the ones stamped ahead of the clock then (a peer with a fast
-// clock: known, so before the unlock, however late their stamps).
+// clock: known, so before the unlock, however late their stamps). Nonces
+// (since 2026-12-07) are the site unlocks applied (the newest
+// maxMarkNonces): one that comes again, live or in a gate's unlock list,
+// is not applied twice.
 type unlockMark struct {
-	Until time.Time   `json:"until"`
-	Ahead []time.Time `json:"ahead,omitempty"`
+	Until  time.Time   `json:"until"`
+	Ahead  []time.Time `json:"ahead,omitempty"`
+	Nonces []string    `json:"nonces,omitempty"`
 }
+
+// maxMarkNonces bounds unlockMark.Nonces; maxMarkNonce a nonce's bytes.
+const (
+	maxMarkNonces = 16
+	maxMarkNonce  = 64
+)
 
 // clears reports whether a failure at at is one the unlock cleared.
 func (m unlockMark) clears(at time.Time) bool {
@@ -171,6 +188,12 @@ func parseLockout(b []byte) (lockoutFile, error) {
 		if !validPassbackKey(k) || m.Until.IsZero() || len(m.Ahead) > maxLockoutTimes || slices.ContainsFunc(m.Ahead, time.Time.IsZero) {
 			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, a zero time or more than %d times", clip(k), maxLockoutTimes)
 		}
+		if len(m.Nonces) > maxMarkNonces || slices.ContainsFunc(m.Nonces, func(n string) bool { return n == "" || len(n) > maxMarkNonce }) {
+			return lockoutFile{}, fmt.Errorf("unlock of key %q: more than %d nonces, or one empty or over %d bytes", clip(k), maxMarkNonces, maxMarkNonce)
+		}
+	}
+	if err := checkShared(f.Shared); err != nil {
+		return lockoutFile{}, err
 	}
 	if len(f.Stamped) > maxLockoutIdentities {
 		return lockoutFile{}, fmt.Errorf("%d identities stamped, want at most %d", len(f.Stamped), maxLockoutIdentities)
@@ -192,6 +215,7 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.path, p.fails, p.own, p.unlocked, p.stamped = path, map[string][]time.Time{}, map[string]time.Time{}, map[string]unlockMark{}, map[string][]time.Time{}
+	p.shared = map[string]sharedUnlock{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -220,6 +244,9 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 			slices.SortFunc(ts, time.Time.Compare)
 			p.stampsWithin(k, now, lockoutHorizon(per))
 		}
+	}
+	if f.Shared != nil {
+		p.shared = f.Shared
 	}
 	p.pruneUnlocked(now, lockoutHorizon(per))
 	for k, ts := range p.fails {
@@ -451,7 +478,7 @@ func (p *padState) save() error {
 	if p.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked, Stamped: p.stamped})
+	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked, Stamped: p.stamped, Shared: p.shared})
 	if err != nil {
 		return fmt.Errorf("encode liveness lockout memory: %w", err)
 	}
@@ -561,8 +588,32 @@ func unlockEnd(issued time.Time) time.Time {
 // is saved before unlock returns; a save error is returned, the memory is
 // changed all the same.
 func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Duration) (cleared int, wasLocked bool, err error) {
+	cleared, wasLocked, _, err = p.unlockWith(unlockArgs{key: key, upTo: upTo}, now, max, per)
+	return cleared, wasLocked, err
+}
+
+// unlockArgs is what unlockWith clears.
+type unlockArgs struct {
+	key  string
+	upTo time.Time
+	// nonce names a site unlock: one this memory applied already is not
+	// applied again.
+	nonce string
+	// keepAhead leaves the failures stamped ahead of the clock: a listed
+	// unlock arrives late, and a failure stamped after its second may be
+	// after it.
+	keepAhead bool
+}
+
+// unlockWith is unlock with a.nonce and a.keepAhead; applied is false
+// when the nonce was applied before (then nothing changes).
+func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Duration) (cleared int, wasLocked, applied bool, err error) {
+	key, upTo := a.key, a.upTo
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if m, ok := p.unlocked[key]; ok && a.nonce != "" && slices.Contains(m.Nonces, a.nonce) {
+		return 0, false, false, nil
+	}
 	if p.fails == nil {
 		p.fails, p.own = map[string][]time.Time{}, map[string]time.Time{}
 	}
@@ -577,14 +628,14 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 	wasLocked = max > 0 && lockedBy(ts, now, max, per)
 	var ahead []time.Time
 	keep := slices.DeleteFunc(slices.Clone(ts), func(t time.Time) bool {
-		if t.After(upTo) && t.After(now) {
+		if t.After(upTo) && t.After(now) && !a.keepAhead {
 			ahead = append(ahead, t)
 			return true
 		}
 		return !t.After(upTo)
 	})
 	cleared = len(ts) - len(keep)
-	if st := slices.DeleteFunc(p.stamped[key], func(t time.Time) bool { return !t.After(upTo) || t.After(now) }); len(st) > 0 {
+	if st := slices.DeleteFunc(p.stamped[key], func(t time.Time) bool { return !t.After(upTo) || (t.After(now) && !a.keepAhead) }); len(st) > 0 {
 		p.stamped[key] = st
 	} else {
 		delete(p.stamped, key)
@@ -609,10 +660,17 @@ func (p *padState) unlock(key string, upTo, now time.Time, max int, per time.Dur
 				m.Ahead = append(m.Ahead, a)
 			}
 		}
+		m.Nonces = prev.Nonces
+	}
+	if a.nonce != "" && len(a.nonce) <= maxMarkNonce {
+		m.Nonces = append(slices.Clone(m.Nonces), a.nonce)
+		if len(m.Nonces) > maxMarkNonces {
+			m.Nonces = m.Nonces[len(m.Nonces)-maxMarkNonces:]
+		}
 	}
 	p.unlocked[key] = m
 	p.pruneUnlocked(now, horizon)
-	return cleared, wasLocked, p.save()
+	return cleared, wasLocked, true, p.save()
 }
 
 // unlockedBefore reports whether a failure at at was cleared by an unlock

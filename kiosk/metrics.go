@@ -114,7 +114,7 @@ func newMetrics(k *Kiosk) *metrics {
 		}),
 		livenessUnlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "facegate_liveness_unlocks_total",
-			Help: "Identities whose liveness failures an operator cleared, by source (http: this gate's POST /api/liveness/unlock; site: another gate's signed cmd/unlock).",
+			Help: "Identities whose liveness failures an operator cleared, by source (http: this gate's POST /api/liveness/unlock; site: another gate's signed cmd/unlock; site_list: one this gate missed, from that gate's unlock list).",
 		}, []string{"source"}),
 		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
@@ -166,7 +166,7 @@ func newMetrics(k *Kiosk) *metrics {
 			m.livenessShadow.WithLabelValues(o, string(d))
 		}
 	}
-	for _, src := range []string{unlockHTTP, unlockSite} {
+	for _, src := range []string{unlockHTTP, unlockSite, unlockSiteList} {
 		m.livenessUnlocks.WithLabelValues(src)
 	}
 	for _, measure := range []string{turnLandmarks, turnTracked} {

@@ -17,14 +17,18 @@ import (
 // at this gate and, with the site commands on, at every gate of the site
 // (the signed <site_topic>/cmd/unlock). Every gate clears the failures
 // stamped up to the end of the unlock's second (unlockEnd) and does not
-// count a peer's failure stamped before it that arrives later.
+// count a peer's failure stamped before it that arrives later. A gate that
+// missed the command gets it from the sender's unlock list (unlocklist.go).
 
 // LockoutSite sends an unlock to the other gates of the site (zones on;
 // cmd/facegate's site wire). Nil: this gate's memory only.
 type LockoutSite interface {
 	// ShareUnlock sends the signed cmd/unlock of the lockout key, issued
-	// at issued (whole seconds); an error says why it was not sent.
-	ShareUnlock(key string, issued time.Time, by, reason string) error
+	// at issued (whole seconds); an error says why it was not sent. signed
+	// is the signed command, for this gate's unlock list (SharedUnlocks),
+	// also when it could not be sent now (not connected); nil when it
+	// could not be signed.
+	ShareUnlock(key string, issued time.Time, by, reason string) (signed []byte, err error)
 	// LockoutChanged says this gate's failure list (LockoutList) changed:
 	// publish it again. It must not block.
 	LockoutChanged()
@@ -50,6 +54,9 @@ type Unlocked struct {
 	Cleared int `json:"failures_cleared"`
 	// Broadcast: sent to the other gates of the site (cmd/unlock).
 	Broadcast bool `json:"broadcast"`
+	// Listed: kept in this gate's unlock list, from which the gates that
+	// miss the command (or all of them, when it was not sent) learn it.
+	Listed bool `json:"listed"`
 	// Detail says what was not done (not sent to the site, not saved).
 	Detail string `json:"detail,omitempty"`
 }
@@ -58,6 +65,8 @@ type Unlocked struct {
 const (
 	unlockHTTP = "http"
 	unlockSite = "site"
+	// unlockSiteList: another gate's unlock, from its unlock list.
+	unlockSiteList = "site_list"
 )
 
 // AuditKindUnlock is the "kind" of an audit line of an unlock.
@@ -150,25 +159,57 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 	now := k.now()
 	issued := time.Unix(now.Unix(), 0)
 	var u Unlocked
-	sent := 0
+	sent, listed := 0, 0
 	site := k.deps.LockoutSite
 	for _, key := range keys {
-		one := k.clearLockout(key, user, issued, unlockHTTP, req.By, req.Reason)
+		one := k.clearLockout(unlockArgs{key: key, upTo: unlockEnd(issued)}, user, unlockHTTP, req.By, req.Reason)
 		u.WasLocked = u.WasLocked || one.WasLocked
 		u.Cleared += one.Cleared
 		u.Detail = joinDetail(u.Detail, one.Detail)
 		if site == nil {
 			continue
 		}
-		if err := site.ShareUnlock(key, issued, req.By, req.Reason); err != nil {
+		signed, err := site.ShareUnlock(key, issued, req.By, req.Reason)
+		if err == nil {
+			sent++
+		}
+		inList := k.listUnlock(key, issued, signed)
+		if inList {
+			listed++
+		}
+		switch {
+		case err != nil && inList:
+			k.log.Warn("liveness unlock not sent to the other gates now: they learn it from this gate's unlock list", "key", key[:12], "err", err)
+			u.Detail = joinDetail(u.Detail, "not sent to the other gates now ("+err.Error()+"): they learn it from this gate's unlock list once it is connected, at their next resync")
+		case err != nil:
 			k.log.Warn("liveness unlock not sent to the other gates", "key", key[:12], "err", err)
 			u.Detail = joinDetail(u.Detail, "not sent to the other gates ("+err.Error()+"): unlock at each gate that counted a failure")
-			continue
 		}
-		sent++
 	}
 	u.Broadcast = sent > 0 && sent == len(keys)
+	u.Listed = listed > 0 && listed == len(keys)
 	return u, nil
+}
+
+// listUnlock keeps key's signed unlock for this gate's unlock list and has
+// the list published; it reports whether the list holds it (the lockout
+// on, ids not omitted, a command signed and saved).
+func (k *Kiosk) listUnlock(key string, issued time.Time, signed []byte) bool {
+	p := k.settings().policy.LivenessLockout
+	if signed == nil || p.Max <= 0 || k.privacy == record.PrivacyOmit {
+		return false
+	}
+	if len(signed) > maxSharedUnlockBytes {
+		k.log.Error("liveness unlock not kept for the unlock list: the signed command is too long", "key", key[:12], "bytes", len(signed))
+		return false
+	}
+	err := k.pad.share(key, issued, signed, k.now(), p.Per)
+	k.lockoutChanged()
+	if err != nil {
+		// In memory it is listed all the same; a restart forgets it.
+		k.lockoutNotSaved(err, "leave this unlock out of the unlock list")
+	}
+	return true
 }
 
 // unlockKeys is the lockout keys the request names: one, or with user_id
@@ -201,25 +242,67 @@ func (k *Kiosk) unlockKeys(req UnlockRequest) (keys []string, user string, err e
 	return []string{key}, "", nil
 }
 
-// SiteUnlock applies another gate's verified cmd/unlock, issued at
-// issued by the sender's clock and received at received by this gate's
-// (cmd/facegate's site wire calls it). It clears up to the end of the
-// earlier of the two seconds: a sender whose clock is fast (max_skew
-// lets a command be up to 30 s ahead) must not hide the failures this
-// gate hears after the unlock.
-func (k *Kiosk) SiteUnlock(key string, issued, received time.Time, by, reason string) Unlocked {
-	if received.Before(issued) {
-		issued = received
-	}
-	return k.clearLockout(key, "", issued, unlockSite, by, reason)
+// SiteUnlock is another gate's verified cmd/unlock (mqtt.Unlock).
+type SiteUnlock struct {
+	// Key is the lockout key; Nonce the command's, applied once.
+	Key, Nonce, By, Reason string
+	// Issued is the signed time; Received when this gate got it.
+	Issued, Received time.Time
+	// Listed: from the sender's unlock list, maybe long after it was sent.
+	Listed bool
 }
 
-// clearLockout forgets key's failures up to unlockEnd(issued), writes the
-// audit line, logs and counts it.
-func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, reason string) Unlocked {
+// SiteUnlock applies another gate's verified cmd/unlock (cmd/facegate's
+// site wire calls it), once per nonce. It clears up to the end of the
+// earlier of the second it was issued by the sender's clock and the
+// second this gate received it: a sender whose clock is fast (max_skew
+// lets a command be up to 30 s ahead) must not hide the failures this
+// gate hears after the unlock. A listed unlock (u.Listed) leaves the
+// failures stamped ahead of this gate's clock (they may be after it), and
+// one issued per or longer ago, or more than maxPeerFailureAhead ahead of
+// the clock, is not applied: every failure it could clear no longer
+// counts, or its time cannot be trusted. It reports whether the unlock
+// was applied.
+func (k *Kiosk) SiteUnlock(u SiteUnlock) (Unlocked, bool) {
+	issued := u.Issued
+	if u.Received.Before(issued) {
+		issued = u.Received
+	}
+	source := unlockSite
+	if u.Listed {
+		source = unlockSiteList
+		now, per := k.now(), k.settings().policy.LivenessLockout.Per
+		if now.Sub(u.Issued) >= per {
+			return Unlocked{}, false
+		}
+		if u.Issued.Sub(now) > maxPeerFailureAhead {
+			k.log.Warn("listed liveness unlock of another gate issued ahead of this gate's clock: not applied",
+				"key", u.Key[:min(12, len(u.Key))], "issued", u.Issued, "ahead", u.Issued.Sub(now).Round(time.Second))
+			return Unlocked{}, false
+		}
+	}
+	out, applied := k.clearLockoutOnce(unlockArgs{key: u.Key, upTo: unlockEnd(issued), nonce: u.Nonce, keepAhead: u.Listed}, "", source, u.By, u.Reason)
+	return out, applied
+}
+
+// clearLockout forgets a.key's failures up to a.upTo, writes the audit
+// line, logs and counts it.
+func (k *Kiosk) clearLockout(a unlockArgs, user, source, by, reason string) Unlocked {
+	u, _ := k.clearLockoutOnce(a, user, source, by, reason)
+	return u
+}
+
+// clearLockoutOnce is clearLockout, doing nothing when a.nonce was
+// applied before (applied false).
+func (k *Kiosk) clearLockoutOnce(a unlockArgs, user, source, by, reason string) (Unlocked, bool) {
+	key := a.key
 	p := k.settings().policy.LivenessLockout
 	now := k.now()
-	cleared, was, err := k.pad.unlock(key, unlockEnd(issued), now, p.Max, p.Per)
+	cleared, was, applied, err := k.pad.unlockWith(a, now, p.Max, p.Per)
+	if !applied {
+		k.log.Debug("liveness unlock of another gate applied before", "source", source, "key", key[:12], "nonce", a.nonce)
+		return Unlocked{}, false
+	}
 	k.attempts.forgetLockoutKey(key)
 	u := Unlocked{WasLocked: was, Cleared: cleared}
 	rec := unlockRecord{Kind: AuditKindUnlock, TS: record.Timestamp(now), Site: k.site, Gate: k.gate, SubmissionID: "sha256:" + key,
@@ -240,7 +323,7 @@ func (k *Kiosk) clearLockout(key, user string, issued time.Time, source, by, rea
 	k.metrics.livenessUnlocks.WithLabelValues(source).Inc()
 	k.log.Warn("liveness lockout cleared by an operator", "source", source, "key", key[:12], "by", by, "reason", clip(reason),
 		"was_locked", was, "failures_cleared", cleared)
-	return u
+	return u, true
 }
 
 // joinDetail adds b to the details a, once.

@@ -3,6 +3,7 @@ package kiosk
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -168,23 +169,30 @@ func TestUnlockRequests(t *testing.T) {
 	})
 }
 
-// fakeLockoutSite records the unlocks sent to the site.
+// fakeLockoutSite records the unlocks sent to the site. Its signed
+// commands are "signed <key> <issued unix>"; with err set none is sent,
+// and one is signed when signWhenFailing is.
 type fakeLockoutSite struct {
-	err     error
-	sent    []string
-	at      []time.Time
-	changed atomic.Int32 // LockoutChanged calls
+	err             error
+	signWhenFailing bool
+	sent            []string
+	at              []time.Time
+	changed         atomic.Int32 // LockoutChanged calls
 }
 
 func (f *fakeLockoutSite) LockoutChanged() { f.changed.Add(1) }
 
-func (f *fakeLockoutSite) ShareUnlock(key string, issued time.Time, by, reason string) error {
+func (f *fakeLockoutSite) ShareUnlock(key string, issued time.Time, by, reason string) ([]byte, error) {
+	signed := fmt.Appendf(nil, "signed %s %d", key, issued.Unix())
 	if f.err != nil {
-		return f.err
+		if f.signWhenFailing {
+			return signed, f.err
+		}
+		return nil, f.err
 	}
 	f.sent = append(f.sent, key+" "+by+" "+reason)
 	f.at = append(f.at, issued)
-	return nil
+	return signed, nil
 }
 
 // TestUnlockIsSentToTheSite: with zones on, the unlock goes to the other
@@ -202,7 +210,7 @@ func TestUnlockIsSentToTheSite(t *testing.T) {
 		_, err := r.k.pad.fail(worker.SubmissionID, time.Now(), 3, 10*time.Minute)
 		require.NoError(t, err)
 		a := readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1","by":"ops","reason":"seen"}`))
-		require.Equal(t, Unlocked{Cleared: 1, Broadcast: true}, a.Unlocked)
+		require.Equal(t, Unlocked{Cleared: 1, Broadcast: true, Listed: true}, a.Unlocked)
 		require.Equal(t, []string{key + " ops seen"}, site.sent)
 		require.Equal(t, time.Unix(time.Now().Unix(), 0), site.at[0])
 
@@ -229,7 +237,7 @@ func TestUnlockIsSentToTheSite(t *testing.T) {
 			require.NoError(t, err)
 		}
 		time.Sleep(1500 * time.Millisecond) // none of them ahead of the clock
-		u := r.k.SiteUnlock(key, t0, time.Now(), "site-office", "")
+		u, _ := r.k.SiteUnlock(SiteUnlock{Key: key, Issued: t0, Received: time.Now(), By: "site-office"})
 		require.Equal(t, 2, u.Cleared)
 		left := readLockout(t, lockoutPath(cfg))[key]
 		require.True(t, len(left) == 1 && left[0].Equal(t0.Add(1100*time.Millisecond)), "left %v", left)
@@ -237,7 +245,7 @@ func TestUnlockIsSentToTheSite(t *testing.T) {
 
 		// A sender whose clock is 25 s fast: this gate clears up to its
 		// own second of arrival, so a failure heard 5 s later counts.
-		r.k.SiteUnlock(key, time.Now().Add(25*time.Second), time.Now(), "site-office", "")
+		r.k.SiteUnlock(SiteUnlock{Key: key, Issued: time.Now().Add(25 * time.Second), Received: time.Now(), By: "site-office"})
 		time.Sleep(5 * time.Second)
 		added, _, _, err = r.k.pad.peer(key, time.Now(), time.Now(), 3, 10*time.Minute)
 		require.NoError(t, err)

@@ -104,6 +104,12 @@ type SiteSource interface {
 	// deletes the one published before). Not published with
 	// submission_id omit: the list carries hashed ids.
 	Lockout() []byte
+	// Unlocks are the signed cmd/unlock payloads this gate issued that
+	// may still clear a failure (Unlock.Signed), oldest first, for
+	// <prefix>/site/unlocks (none: an empty retained payload deletes the
+	// list published before). Not published with submission_id omit nor
+	// without the site commands.
+	Unlocks() [][]byte
 	// Views are the per-gate retained views.
 	Views() SiteViews
 	// EvacuationEnded reports whether evacuation id is known to be over
@@ -318,26 +324,28 @@ func decodeObject(payload []byte, v any) error {
 type siteTopics struct {
 	// Events and Relays are the subscriptions to every gate's records.
 	Events, Relays string
-	// Snapshots and Lockouts are the (transient) subscriptions to the
-	// peers' snapshots and failure lists.
-	Snapshots, Lockouts string
+	// Snapshots, Lockouts and UnlockLists are the (transient)
+	// subscriptions to the peers' snapshots, failure lists and unlock
+	// lists.
+	Snapshots, Lockouts, UnlockLists string
 	// Evacuation is the site's retained evacuation state.
 	Evacuation string
 	// CmdEvacuate, CmdCorrect and CmdUnlock are the signed site commands.
 	CmdEvacuate, CmdCorrect, CmdUnlock string
-	// Snapshot, Lockout, Occupancy, Presence and Muster are this gate's
-	// retained topics.
-	Snapshot, Lockout, Occupancy, Presence, Muster string
+	// Snapshot, Lockout, UnlockList, Occupancy, Presence and Muster are
+	// this gate's retained topics.
+	Snapshot, Lockout, UnlockList, Occupancy, Presence, Muster string
 }
 
 func newSiteTopics(site, prefix string) siteTopics {
 	return siteTopics{
 		Events: site + "/+/event", Relays: site + "/+/event/relay", Snapshots: site + "/+/site/snapshot",
-		Lockouts:   site + "/+/site/lockout",
+		Lockouts: site + "/+/site/lockout", UnlockLists: site + "/+/site/unlocks",
 		Evacuation: site + "/evacuation", CmdEvacuate: site + "/" + siteCmdEvacuate, CmdCorrect: site + "/" + siteCmdCorrect,
 		CmdUnlock: site + "/" + siteCmdUnlock,
-		Snapshot:  prefix + "/site/snapshot", Lockout: prefix + "/site/lockout", Occupancy: prefix + "/site/occupancy",
-		Presence: prefix + "/site/presence", Muster: prefix + "/site/muster",
+		Snapshot:  prefix + "/site/snapshot", Lockout: prefix + "/site/lockout", UnlockList: prefix + "/site/unlocks",
+		Occupancy: prefix + "/site/occupancy",
+		Presence:  prefix + "/site/presence", Muster: prefix + "/site/muster",
 	}
 }
 
@@ -359,7 +367,9 @@ func siteGateOf(site, topic, suffix string) string {
 type siteLink struct {
 	opts   SiteOptions
 	topics siteTopics
-	inbox  chan inbound
+	// gate is this gate's level under the site topic.
+	gate  string
+	inbox chan inbound
 	// dirty: SiteChanged was called; resync: fetch the peers' snapshots
 	// again; evacOut: publish evac.
 	dirty, resync, evacOut chan struct{}
@@ -376,7 +386,7 @@ type siteLink struct {
 
 func newSiteLink(o SiteOptions, prefix string) *siteLink {
 	return &siteLink{
-		opts: o, topics: newSiteTopics(o.Topic, prefix), inbox: make(chan inbound, o.Queue),
+		opts: o, topics: newSiteTopics(o.Topic, prefix), gate: strings.TrimPrefix(prefix, o.Topic+"/"), inbox: make(chan inbound, o.Queue),
 		dirty: make(chan struct{}, 1), resync: make(chan struct{}, 1), evacOut: make(chan struct{}, 1),
 		last: map[string][]byte{},
 	}
@@ -390,7 +400,8 @@ func (s *siteLink) owns(topic string) bool {
 	}
 	site := s.opts.Topic
 	return siteGateOf(site, topic, "event") != "" || siteGateOf(site, topic, "event/relay") != "" ||
-		siteGateOf(site, topic, "site/snapshot") != "" || siteGateOf(site, topic, "site/lockout") != ""
+		siteGateOf(site, topic, "site/snapshot") != "" || siteGateOf(site, topic, "site/lockout") != "" ||
+		siteGateOf(site, topic, "site/unlocks") != ""
 }
 
 func signal(ch chan struct{}) {
@@ -521,6 +532,11 @@ func (c *Client) publishSiteState() int {
 		// before (the lockout turned off, or ids now omitted).
 		s.setIfChanged(c.retained, s.topics.Lockout, noLockoutList, func() []byte { return []byte{} })
 	}
+	if u := s.opts.Source.Unlocks(); len(u) > 0 && c.SiteCommands() && c.opts.SubmissionID != record.PrivacyOmit {
+		n += s.setIfChanged(c.retained, s.topics.UnlockList, encodeUnlockList(c.opts.Site, s.gate, u), nil)
+	} else {
+		s.setIfChanged(c.retained, s.topics.UnlockList, noLockoutList, func() []byte { return []byte{} })
+	}
 	v := s.opts.Source.Views()
 	ts := record.Timestamp(c.clock.Now())
 	occ := v.Occupancy
@@ -549,7 +565,8 @@ func (c *Client) publishSiteState() int {
 	return n
 }
 
-// noLockoutList is the key of the empty retained <prefix>/site/lockout.
+// noLockoutList is the key of the empty retained <prefix>/site/lockout
+// and <prefix>/site/unlocks.
 var noLockoutList = []byte("no list")
 
 // setIfChanged sets topic to final() (or key when final is nil) when key
@@ -689,6 +706,10 @@ func (c *Client) handleSite(m inbound) {
 		}
 		if gate := siteGateOf(site, m.topic, "site/lockout"); gate != "" && len(m.payload) > 0 {
 			h.SiteLockout(gate, m.payload)
+			return
+		}
+		if gate := siteGateOf(site, m.topic, "site/unlocks"); gate != "" && len(m.payload) > 0 {
+			c.handleUnlockList(gate, m)
 		}
 	}
 }
@@ -710,7 +731,7 @@ func (c *Client) siteSync(ctx context.Context, cli paho.Client) {
 		// QoS 0: an offline session does not queue snapshots. A failed
 		// (un)subscription is tried again after a window: returning would
 		// end the resyncs for the rest of the connection.
-		subs := map[string]byte{s.topics.Snapshots: 0, s.topics.Lockouts: 0}
+		subs := map[string]byte{s.topics.Snapshots: 0, s.topics.Lockouts: 0, s.topics.UnlockLists: 0}
 		if err := waitToken(ctx, cli.SubscribeMultiple(subs, c.onMessage), c.opts.ConnectTimeout); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -724,7 +745,7 @@ func (c *Client) siteSync(ctx context.Context, cli paho.Client) {
 		if !sleep(ctx, s.opts.SnapshotWindow) {
 			return
 		}
-		if err := waitToken(ctx, cli.Unsubscribe(s.topics.Snapshots, s.topics.Lockouts), c.opts.ConnectTimeout); err != nil {
+		if err := waitToken(ctx, cli.Unsubscribe(s.topics.Snapshots, s.topics.Lockouts, s.topics.UnlockLists), c.opts.ConnectTimeout); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

@@ -105,13 +105,13 @@ func TestEvacuationPublishFailureKeepsTheSignal(t *testing.T) {
 	}
 }
 
-// A failed snapshot and failure list (un)subscription is tried again after a window; it
+// A failed snapshot, failure list and unlock list (un)subscription is tried again after a window; it
 // used to end the resyncs for the rest of the connection.
 func TestSiteSyncRetriesFailedSubscriptions(t *testing.T) {
 	for _, op := range []string{"subscribe", "unsubscribe"} {
 		t.Run(op, func(t *testing.T) {
 			c := siteClient(t, &siteRecorder{})
-			call := op + " " + c.site.topics.Lockouts + "," + c.site.topics.Snapshots
+			call := op + " " + c.site.topics.Lockouts + "," + c.site.topics.Snapshots + "," + c.site.topics.UnlockLists
 			f := &fakePaho{fail: func(c string, n int) error {
 				if c == call && n == 0 {
 					return fmt.Errorf("%s refused", op)

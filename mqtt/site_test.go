@@ -101,6 +101,7 @@ type fakeSource struct {
 	mu       sync.Mutex
 	snapshot []byte
 	lockout  []byte
+	unlocks  [][]byte
 	views    SiteViews
 	reads    int
 	ended    map[string]bool // EvacuationEnded
@@ -125,6 +126,18 @@ func (f *fakeSource) Lockout() []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lockout
+}
+
+func (f *fakeSource) Unlocks() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unlocks
+}
+
+func (f *fakeSource) setUnlocks(u ...[]byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unlocks = u
 }
 
 func (f *fakeSource) Snapshot() []byte {

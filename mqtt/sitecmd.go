@@ -67,6 +67,15 @@ type Unlock struct {
 	// Issued is the signed timestamp; Received is when this gate got it.
 	Issued   time.Time
 	Received time.Time
+	// Listed: it came in another gate's retained unlock list
+	// (<site_topic>/<gate>/site/unlocks), verified without the time window
+	// and the replay memory, to a gate that missed the command. It may be
+	// old and may come again: the kiosk clears only up to its own second,
+	// once per nonce.
+	Listed bool
+	// Signed is the exact payload of an unlock this gate signed
+	// (PublishUnlock, SignUnlock), for its unlock list.
+	Signed []byte
 }
 
 func (Evacuate) isCommand() {}
@@ -162,6 +171,35 @@ func (v *OpenVerifier) VerifySite(topic string, payload []byte) (Command, error)
 		id = "evac-" + issued.UTC().Format("20060102T150405Z") + "-" + body.Nonce[:8]
 	}
 	return Evacuate{Action: body.Action, ID: id, By: body.By, Reason: body.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
+}
+
+// VerifyListedUnlock checks a cmd/unlock that came in another gate's
+// retained unlock list: size and shape, signature, every field and the
+// topic, as VerifySite, but not the time window nor the replay memory (a
+// gate that was away reads it minutes later, and at every resync). It is
+// safe to accept again: an unlock clears only the failures up to its own
+// signed second, which its sender meant every gate to clear. topic is the
+// site's cmd/unlock topic the command was signed for.
+func (v *OpenVerifier) VerifyListedUnlock(topic string, payload []byte) (Unlock, error) {
+	v.mu.Lock()
+	secret, ok := v.siteKeys[topic]
+	v.mu.Unlock()
+	if !ok || !strings.HasSuffix(topic, "/"+siteCmdUnlock) {
+		return Unlock{}, fmt.Errorf("%w: no unlock is accepted on %q", ErrWrongTopic, topic)
+	}
+	raw, err := openEnvelope(siteCmdUnlock, payload, secret)
+	if err != nil {
+		return Unlock{}, err
+	}
+	body, err := parseSiteBody(siteCmdUnlock, raw)
+	if err != nil {
+		return Unlock{}, err
+	}
+	if body.Topic != topic {
+		return Unlock{}, fmt.Errorf("%w: signed for %q", ErrWrongTopic, body.Topic)
+	}
+	return Unlock{Key: strings.TrimPrefix(body.SubmissionID, "sha256:"), By: body.By, Reason: body.Reason, Nonce: body.Nonce,
+		Issued: time.Unix(body.TS, 0), Received: v.clock.Now(), Listed: true}, nil
 }
 
 // parseSiteBody decodes a site command body strictly and checks every

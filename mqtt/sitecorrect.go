@@ -40,7 +40,7 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 	}
 	body := SiteCommandBody{TS: cr.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdCorrect,
 		UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason}
-	now, issued, err := c.publishSiteCommand(ctx, siteCmdCorrect, body)
+	now, issued, _, err := c.publishSiteCommand(ctx, siteCmdCorrect, body)
 	if err != nil {
 		return Correct{}, fmt.Errorf("mqtt: correct: %w", err)
 	}
@@ -53,20 +53,46 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 // "sha256:<u.Key>", a fresh nonce and ts = u.Issued (the clock when zero),
 // in whole seconds. Like PublishCorrect it needs a live connection
 // (ErrNotConnected; an unlock is not queued: sent later it could be older
-// than max_skew on arrival) and drops its own copy coming back.
+// than max_skew on arrival) and drops its own copy coming back. The
+// returned Unlock's Signed is the payload sent, for the gate's retained
+// unlock list (SiteSource.Unlocks), which reaches the gates that missed
+// it.
 func (c *Client) PublishUnlock(ctx context.Context, u Unlock) (Unlock, error) {
 	var err error
 	if u.Issued, err = c.siteCommandTime(u.Issued); err != nil {
 		return Unlock{}, err
 	}
-	body := SiteCommandBody{TS: u.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdUnlock,
-		SubmissionID: "sha256:" + u.Key, By: u.By, Reason: u.Reason}
-	now, issued, err := c.publishSiteCommand(ctx, siteCmdUnlock, body)
+	body := c.unlockBody(u)
+	now, issued, payload, err := c.publishSiteCommand(ctx, siteCmdUnlock, body)
 	if err != nil {
 		return Unlock{}, fmt.Errorf("mqtt: unlock: %w", err)
 	}
 	c.log.Info("mqtt site unlock command sent", "key", u.Key[:min(12, len(u.Key))], "by", u.By, "nonce", body.Nonce)
-	return Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: issued, Received: now}, nil
+	return Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: issued, Received: now, Signed: payload}, nil
+}
+
+// SignUnlock signs an unlock without sending it (no connection needed):
+// for the gate's retained unlock list only, which the other gates read
+// after this gate reconnects. Its nonce is fresh and never sent as a
+// command. ErrSiteCommandsOff when the site commands are off.
+func (c *Client) SignUnlock(u Unlock) (Unlock, error) {
+	var err error
+	if u.Issued, err = c.siteCommandTime(u.Issued); err != nil {
+		return Unlock{}, err
+	}
+	body := c.unlockBody(u)
+	payload, err := signChecked(siteCmdUnlock, body, c.site.opts.Secret)
+	if err != nil {
+		return Unlock{}, fmt.Errorf("mqtt: unlock: %w", err)
+	}
+	c.log.Info("mqtt site unlock command signed for the unlock list", "key", u.Key[:min(12, len(u.Key))], "by", u.By, "nonce", body.Nonce)
+	return Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: time.Unix(body.TS, 0), Signed: payload}, nil
+}
+
+// unlockBody is the signed body of u, with a fresh nonce.
+func (c *Client) unlockBody(u Unlock) SiteCommandBody {
+	return SiteCommandBody{TS: u.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdUnlock,
+		SubmissionID: "sha256:" + u.Key, By: u.By, Reason: u.Reason}
 }
 
 // siteCommandTime is the time a command of this gate is issued at
@@ -86,41 +112,46 @@ func (c *Client) siteCommandTime(issued time.Time) (time.Time, error) {
 
 // publishSiteCommand checks, signs and publishes one site command of this
 // gate over the live connection (ErrNotConnected without one).
-func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
+func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, payload []byte, err error) {
 	cli := c.live.Load()
 	if cli == nil || !c.Connected() {
-		return now, issued, ErrNotConnected
+		return now, issued, nil, ErrNotConnected
 	}
 	return c.sendSigned(ctx, *cli, kind, body)
 }
 
 // sendSigned checks, signs and publishes one site command of this gate on
 // cli and waits for its PUBACK; its nonce enters the replay memory first
-// and its echo is dropped.
-func (c *Client) sendSigned(ctx context.Context, cli paho.Client, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
+// and its echo is dropped. It returns the payload sent.
+func (c *Client) sendSigned(ctx context.Context, cli paho.Client, kind string, body SiteCommandBody) (now, issued time.Time, payload []byte, err error) {
 	s := c.site
-	raw, err := json.Marshal(body)
+	payload, err = signChecked(kind, body, s.opts.Secret)
 	if err != nil {
-		return now, issued, err
-	}
-	// Refused here rather than by every peer.
-	if _, err := parseSiteBody(kind, raw); err != nil {
-		return now, issued, err
-	}
-	payload, err := SignSiteCommand(s.opts.Secret, body)
-	if err != nil {
-		return now, issued, err
+		return now, issued, nil, err
 	}
 	now, issued, err = c.verifier.admit(body.TS, body.Nonce)
 	if err != nil {
-		return now, issued, err
+		return now, issued, nil, err
 	}
 	s.addSent(payload)
 	if err := waitToken(ctx, cli.Publish(body.Topic, 1, false, payload), c.opts.AckTimeout); err != nil {
 		s.takeSent(payload)
-		return now, issued, fmt.Errorf("publish %s: %w", body.Topic, err)
+		return now, issued, nil, fmt.Errorf("publish %s: %w", body.Topic, err)
 	}
-	return now, issued, nil
+	return now, issued, payload, nil
+}
+
+// signChecked checks body as every peer will (refused here rather than
+// by them) and signs it.
+func signChecked(kind string, body SiteCommandBody, secret []byte) ([]byte, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parseSiteBody(kind, raw); err != nil {
+		return nil, err
+	}
+	return SignSiteCommand(secret, body)
 }
 
 // addSent remembers a command payload this gate published.

@@ -554,15 +554,26 @@ func (w *siteWire) Correct(c kiosk.SiteCorrection) (kiosk.SiteCorrected, error) 
 
 // ShareUnlock implements kiosk.LockoutSite: the signed cmd/unlock, sent
 // at once over the live connection (it is not queued).
-func (w *siteWire) ShareUnlock(key string, issued time.Time, by, reason string) error {
+func (w *siteWire) ShareUnlock(key string, issued time.Time, by, reason string) ([]byte, error) {
 	b := w.broker()
 	if b == nil || !b.SiteCommands() {
-		return errors.New("site commands are off (no mqtt.commands.open.secret)")
+		return nil, errors.New("site commands are off (no mqtt.commands.open.secret)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), siteCorrectTimeout)
 	defer cancel()
-	_, err := b.PublishUnlock(ctx, mqtt.Unlock{Key: key, By: by, Reason: reason, Issued: issued})
-	return err
+	u := mqtt.Unlock{Key: key, By: by, Reason: reason, Issued: issued}
+	sent, err := b.PublishUnlock(ctx, u)
+	if err == nil {
+		return sent.Signed, nil
+	}
+	// Not sent now (the broker away, or it did not take it): signed
+	// anyway for the unlock list, which the gates read once this one is
+	// connected again.
+	signed, serr := b.SignUnlock(u)
+	if serr != nil {
+		return nil, err
+	}
+	return signed.Signed, err
 }
 
 // LockoutChanged implements kiosk.LockoutSite: the gate's failure list
@@ -791,7 +802,7 @@ func (w *siteWire) SiteCommand(cmd mqtt.Command) {
 			w.log.Warn("unlock command not applied: the kiosk is not running", "key", c.Key[:12])
 			return
 		}
-		k.SiteUnlock(c.Key, c.Issued, c.Received, c.By, c.Reason)
+		k.SiteUnlock(kiosk.SiteUnlock{Key: c.Key, Nonce: c.Nonce, By: c.By, Reason: c.Reason, Issued: c.Issued, Received: c.Received, Listed: c.Listed})
 	default:
 		w.log.Warn("unknown site command", "command", fmt.Sprintf("%T", cmd))
 	}
@@ -807,6 +818,14 @@ func (w *siteWire) Snapshot() []byte { return w.presence.SnapshotOf(w.cfg.Gate) 
 func (w *siteWire) Lockout() []byte {
 	if k := w.kiosk(); k != nil {
 		return k.LockoutList()
+	}
+	return nil
+}
+
+// Unlocks implements mqtt.SiteSource: the kiosk's signed unlocks.
+func (w *siteWire) Unlocks() [][]byte {
+	if k := w.kiosk(); k != nil {
+		return k.SharedUnlocks()
 	}
 	return nil
 }

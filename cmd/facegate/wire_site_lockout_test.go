@@ -286,7 +286,7 @@ func TestSiteUnlockReachesEveryGate(t *testing.T) {
 	rec := httptest.NewRecorder()
 	north.k.Handler().ServeHTTP(rec, req)
 	require.Equal(t, 200, rec.Code, "%s", rec.Body)
-	require.JSONEq(t, `{"status":"unlocked","was_locked":false,"failures_cleared":0,"broadcast":true}`, rec.Body.String(),
+	require.JSONEq(t, `{"status":"unlocked","was_locked":false,"failures_cleared":0,"broadcast":true,"listed":true}`, rec.Body.String(),
 		"north's own memory never held its own events")
 	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 0 }, 10*time.Second, 10*time.Millisecond,
 		"east cleared the failures on north's unlock")
@@ -296,4 +296,82 @@ func TestSiteUnlockReachesEveryGate(t *testing.T) {
 	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 1 }, 10*time.Second, 10*time.Millisecond, "the failure after the unlock counts")
 	time.Sleep(300 * time.Millisecond)
 	require.Equal(t, 1, savedFailures(east.cfg.StateDir, "sub-x"), "the one from before the unlock does not")
+}
+
+// unlockAt posts an unlock of submission id sub to gate g's kiosk and
+// returns its answer.
+func unlockAt(t *testing.T, g lockoutGate, token, sub string) kiosk.Unlocked {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/api/liveness/unlock", strings.NewReader(`{"submission_id":"`+sub+`","by":"site-office","reason":"checked in person"}`))
+	req.RemoteAddr, req.Host = "127.0.0.1:4000", "127.0.0.1"
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	g.k.Handler().ServeHTTP(rec, req)
+	require.Equal(t, 200, rec.Code, "%s", rec.Body)
+	var u kiosk.Unlocked
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &u))
+	return u
+}
+
+// TestSiteUnlockReachesAGateThatWasAway: on mosquitto, a gate away from
+// the broker for longer than max_skew while another gate unlocked an
+// identity refuses the command its session kept (stale), and clears the
+// failures all the same from that gate's retained unlock list once back;
+// an unlock made while the unlocking gate itself was away reaches the
+// others from its list once it is back.
+func TestSiteUnlockReachesAGateThatWasAway(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const token = "unlock-token-0123456789abcdef"
+	extra := []string{"  commands:\n    open:\n      secret: site-secret-0123456789\n      max_skew: 1s\n", "kiosk:\n  open:\n    enabled: true\n    token: " + token + "\n"}
+	northCut, eastCut := newCutProxy(t, mq.Addr()), newCutProxy(t, mq.Addr())
+	north := startLockoutGate(t, northCut.url(), "north", extra...)
+	east := startLockoutGate(t, eastCut.url(), "east", extra...)
+	require.Eventually(t, func() bool { return north.b.Connected() && east.b.Connected() }, 10*time.Second, 10*time.Millisecond, "connected")
+
+	failure := func(seq int, sub string, at time.Time) record.Event {
+		return record.Event{EventID: "north-fail-" + strconv.Itoa(seq), Seq: uint64(seq), TS: record.Timestamp(at), Site: "plant", Gate: "north",
+			Decision: record.DecisionDenied, Reason: []string{kiosk.ReasonLivenessFailed}, SubmissionID: record.PrivacyHash.Apply(sub),
+			UserID: "u-" + sub, Liveness: &record.Liveness{Method: "challenge", Score: 0.1, Reasons: []string{"planar_motion"}}}
+	}
+	before := time.Now().Add(-2 * time.Minute)
+	for i := range 6 {
+		sub := []string{"sub-x", "sub-y"}[i%2]
+		require.NoError(t, north.b.PublishEvent(failure(i+1, sub, before.Add(time.Duration(i)*time.Second))))
+	}
+	require.Eventually(t, func() bool {
+		return savedFailures(east.cfg.StateDir, "sub-x") == 3 && savedFailures(east.cfg.StateDir, "sub-y") == 3
+	}, 10*time.Second, 10*time.Millisecond, "east counts north's failures")
+	time.Sleep(1100 * time.Millisecond) // the replay memory refuses commands signed before its first start
+
+	// East away for longer than max_skew while north unlocks sub-x.
+	eastCut.setCut(true)
+	require.Eventually(t, func() bool { return !east.b.Connected() }, 10*time.Second, 10*time.Millisecond, "east notices the outage")
+	u := unlockAt(t, north, token, "sub-x")
+	require.True(t, u.Broadcast && u.Listed, "%+v", u)
+	time.Sleep(2500 * time.Millisecond)
+	eastCut.setCut(false)
+	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 0 }, 15*time.Second, 10*time.Millisecond,
+		"east, back, clears sub-x from north's unlock list")
+	require.Equal(t, 3, savedFailures(east.cfg.StateDir, "sub-y"))
+
+	// North away while it unlocks sub-y: signed for its list only.
+	northCut.setCut(true)
+	require.Eventually(t, func() bool { return !north.b.Connected() }, 10*time.Second, 10*time.Millisecond, "north notices the outage")
+	u = unlockAt(t, north, token, "sub-y")
+	require.True(t, !u.Broadcast && u.Listed, "%+v", u)
+	require.Contains(t, u.Detail, "they learn it from this gate's unlock list")
+	northCut.setCut(false)
+	require.Eventually(t, north.b.Connected, 10*time.Second, 10*time.Millisecond, "north back")
+	time.Sleep(500 * time.Millisecond) // its list published on connect
+	// East reads the lists for a window after each connect, and at each
+	// resync: a reconnect makes sure it reads them.
+	eastCut.setCut(true)
+	require.Eventually(t, func() bool { return !east.b.Connected() }, 10*time.Second, 10*time.Millisecond, "east reconnects")
+	eastCut.setCut(false)
+	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-y") == 0 }, 15*time.Second, 10*time.Millisecond,
+		"east clears sub-y from north's unlock list")
+
+	rec := httptest.NewRecorder()
+	east.k.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	require.Contains(t, rec.Body.String(), `facegate_liveness_unlocks_total{source="site_list"} 2`, "each applied once, however often read")
 }

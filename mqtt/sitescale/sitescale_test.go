@@ -129,6 +129,7 @@ type source struct {
 
 func (s source) Snapshot() []byte               { return s.p.SnapshotOf(s.gate) }
 func (s source) Lockout() []byte                { return nil }
+func (s source) Unlocks() [][]byte              { return nil }
 func (s source) EvacuationEnded(id string) bool { return s.p.EvacuationEnded(id) }
 func (s source) Views() mqtt.SiteViews {
 	v := mqtt.SiteViews{Occupancy: mqtt.OccupancyView{Zones: map[string]mqtt.ZoneCount{}},
