@@ -599,13 +599,15 @@ type unlockArgs struct {
 	// nonce names a site unlock: one this memory applied already is not
 	// applied again.
 	nonce string
-	// keepAhead leaves the failures stamped ahead of the clock: a listed
-	// unlock arrives late, and a failure stamped after its second may be
-	// after it.
-	keepAhead bool
+	// listed: an unlock from another gate's unlock list. It arrives late,
+	// so the failures stamped ahead of the clock stay (they may be after
+	// it); it is saved as a peer's failure is (savePeer: a full list of
+	// them costs one write, not one each; a crash before the write
+	// applies it again from the list).
+	listed bool
 }
 
-// unlockWith is unlock with a.nonce and a.keepAhead; applied is false
+// unlockWith is unlock with a.nonce and a.listed; applied is false
 // when the nonce was applied before (then nothing changes).
 func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Duration) (cleared int, wasLocked, applied bool, err error) {
 	key, upTo := a.key, a.upTo
@@ -628,14 +630,14 @@ func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Dur
 	wasLocked = max > 0 && lockedBy(ts, now, max, per)
 	var ahead []time.Time
 	keep := slices.DeleteFunc(slices.Clone(ts), func(t time.Time) bool {
-		if t.After(upTo) && t.After(now) && !a.keepAhead {
+		if t.After(upTo) && t.After(now) && !a.listed {
 			ahead = append(ahead, t)
 			return true
 		}
 		return !t.After(upTo)
 	})
 	cleared = len(ts) - len(keep)
-	if st := slices.DeleteFunc(p.stamped[key], func(t time.Time) bool { return !t.After(upTo) || (t.After(now) && !a.keepAhead) }); len(st) > 0 {
+	if st := slices.DeleteFunc(p.stamped[key], func(t time.Time) bool { return !t.After(upTo) || (t.After(now) && !a.listed) }); len(st) > 0 {
 		p.stamped[key] = st
 	} else {
 		delete(p.stamped, key)
@@ -670,6 +672,9 @@ func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Dur
 	}
 	p.unlocked[key] = m
 	p.pruneUnlocked(now, horizon)
+	if a.listed {
+		return cleared, wasLocked, true, p.savePeer()
+	}
 	return cleared, wasLocked, true, p.save()
 }
 

@@ -281,7 +281,7 @@ func (k *Kiosk) SiteUnlock(u SiteUnlock) (Unlocked, bool) {
 			return Unlocked{}, false
 		}
 	}
-	out, applied := k.clearLockoutOnce(unlockArgs{key: u.Key, upTo: unlockEnd(issued), nonce: u.Nonce, keepAhead: u.Listed}, "", source, u.By, u.Reason)
+	out, applied := k.clearLockoutOnce(unlockArgs{key: u.Key, upTo: unlockEnd(issued), nonce: u.Nonce, listed: u.Listed}, "", source, u.By, u.Reason)
 	return out, applied
 }
 

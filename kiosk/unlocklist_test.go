@@ -3,6 +3,7 @@ package kiosk
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,6 +63,8 @@ func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 		u, applied := r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-listed-000001", By: "ops", Reason: "seen", Issued: issued, Received: time.Now(), Listed: true})
 		require.True(t, applied)
 		require.Equal(t, Unlocked{WasLocked: true, Cleared: 2}, u)
+		time.Sleep(peerSaveEvery) // saved as a peer's failure is
+		synctest.Wait()
 		left := readLockout(t, lockoutPath(cfg))[key]
 		require.Len(t, left, 2, "the failure after the unlock's second and the one ahead stay: %v", left)
 		require.True(t, r.k.pad.locked(worker.SubmissionID, time.Now(), 2, per))
@@ -78,7 +81,7 @@ func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 		require.False(t, applied, "the same unlock again")
 		var p padState
 		require.NoError(t, p.open(lockoutPath(cfg), time.Now(), 3, per))
-		_, _, applied, err = p.unlockWith(unlockArgs{key: key, upTo: unlockEnd(issued), nonce: "nonce-listed-000001", keepAhead: true}, time.Now(), 3, per)
+		_, _, applied, err = p.unlockWith(unlockArgs{key: key, upTo: unlockEnd(issued), nonce: "nonce-listed-000001", listed: true}, time.Now(), 3, per)
 		require.NoError(t, err)
 		require.False(t, applied, "after a restart")
 		require.Len(t, unlockAuditLines(t, cfg), 1)
@@ -182,3 +185,23 @@ func TestUnlockListKeepsTheSignedUnlock(t *testing.T) {
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// BenchmarkListedUnlocksFirstRead: a peer's full unlock list (256 new
+// unlocks) applied to a full memory kept in a file, as a gate reads it
+// after an outage: the cost is the file's saves.
+func BenchmarkListedUnlocksFirstRead(b *testing.B) {
+	now := rtT0.Add(time.Hour)
+	p := fullMemory(now)
+	p.path = filepath.Join(b.TempDir(), lockoutFileName)
+	n := 0
+	for b.Loop() {
+		for i := range maxSharedUnlocks {
+			n++
+			_, _, applied, err := p.unlockWith(unlockArgs{key: lockoutKey(fmt.Sprint("west-", i)), upTo: now, nonce: fmt.Sprintf("nonce-%016d", n), listed: true}, now, 3, rtPer)
+			if err != nil || !applied {
+				b.Fatal(applied, err)
+			}
+		}
+		p.flush()
+	}
+}

@@ -96,6 +96,7 @@ func FuzzHandleSite(f *testing.F) {
 	f.Add("facegate/plant-a/evacuation", []byte(`{"active":true,"id":"e","since":"2026-11-22T07:45:12Z","ts":"2026-11-22T07:45:12Z"}`), true)
 	f.Add("facegate/plant-a/cmd/correct", []byte(`{"body":{},"sig":"00"}`), false)
 	f.Add("facegate/plant-a/cmd/unlock", []byte(`{"body":{},"sig":"00"}`), false)
+	f.Add("facegate/plant-a/exit/site/unlocks", []byte(validUnlockList(2)), true)
 	f.Fuzz(func(t *testing.T, topic string, p []byte, retained bool) {
 		h := &siteRecorder{}
 		s := newSiteLink(SiteOptions{Enabled: true, Topic: "facegate/plant-a", Handler: h, Commands: true, Queue: 1}, "facegate/plant-a/entrance")

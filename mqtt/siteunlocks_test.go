@@ -216,3 +216,30 @@ func TestSiteMosquittoUnlockListReachesALateGate(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	require.Empty(t, listedUnlocks(late.h), "no list left at the broker")
 }
+
+// BenchmarkUnlockListResync: what one peer's full unlock list (256 signed
+// commands) costs a gate at each resync, verified and handed on.
+func BenchmarkUnlockListResync(b *testing.B) {
+	h := &siteRecorder{}
+	s := newSiteLink(SiteOptions{Enabled: true, Topic: testSite, Handler: h, Commands: true, Queue: 1}, testSite+"/entrance")
+	c := &Client{opts: Options{Site: "plant-a"}, log: quietLogger(), clock: SystemClock{}, site: s, done: make(chan struct{})}
+	c.verifier, _, _ = newFuzzVerifier(b)
+	c.verifier.AddSiteTopic(s.topics.CmdUnlock, testSecret)
+	var unlocks [][]byte
+	for i := range MaxListedUnlocks {
+		p, err := SignSiteCommand(testSecret, SiteCommandBody{TS: time.Now().Unix(), Nonce: fmt.Sprintf("nonce-%016d", i), Topic: s.topics.CmdUnlock,
+			SubmissionID: "sha256:" + fmt.Sprintf("%064x", i), By: "site-office", Reason: strings.Repeat("r", MaxOpenReasonBytes)})
+		require.NoError(b, err)
+		unlocks = append(unlocks, p)
+	}
+	list := inbound{topic: testSite + "/exit/site/unlocks", payload: encodeUnlockList("plant-a", "exit", unlocks), retained: true}
+	b.SetBytes(int64(len(list.payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		h.mu.Lock()
+		h.cmds = h.cmds[:0]
+		h.mu.Unlock()
+		c.handleSite(list)
+	}
+	require.Len(b, h.commands(), MaxListedUnlocks)
+}
