@@ -45,8 +45,15 @@ type padState struct {
 	stamped map[string][]time.Time
 	// shared is, per key, the signed cmd/unlock this gate issued last
 	// (its unlock list, for the gates that miss the command). Saved with
-	// the failures; kept for per.
+	// the failures; kept for the horizon.
 	shared map[string]sharedUnlock
+	// applied are the nonces of the site unlocks applied here (and of
+	// this gate's own), oldest first, at most maxAppliedNonces, with
+	// appliedSet their index: a command that comes again, live or in a
+	// gate's unlock list, is not applied twice. Bounded by count, not by
+	// time: a clock step must not forget them.
+	applied    []string
+	appliedSet map[string]bool
 	// path is the lockout file; "" keeps the memory in RAM only.
 	path string
 	// write saves the file; nil uses atomicfile.Write (tests inject a
@@ -85,8 +92,9 @@ const (
 // 2026-12-06, omitted when empty) what the unlocks of each identity
 // cleared (unlockMark); Stamped (since 2026-12-06, omitted when empty)
 // this gate's failures as its events stamped them (padState.stamped);
-// Shared (since 2026-12-07, omitted when empty) the signed unlocks this
-// gate issued (padState.shared).
+// Shared and Applied (since 2026-12-07, omitted when empty) the signed
+// unlocks this gate issued (padState.shared) and the nonces of the site
+// unlocks applied (padState.applied).
 type lockoutFile struct {
 	Format   string                  `json:"format"`
 	Version  int                     `json:"version"`
@@ -95,24 +103,21 @@ type lockoutFile struct {
 	Unlocked map[string]unlockMark   `json:"unlocked,omitempty"`
 	Stamped  map[string][]time.Time  `json:"stamped,omitempty"`
 	Shared   map[string]sharedUnlock `json:"shared,omitempty"`
+	Applied  []string                `json:"applied,omitempty"`
 }
 
 // unlockMark is what an unlock cleared: every failure stamped up to
 // Until, and the ones stamped ahead of the clock then (a peer with a fast
-// clock: known, so before the unlock, however late their stamps). Nonces
-// (since 2026-12-07) are the site unlocks applied (the newest
-// maxMarkNonces): one that comes again, live or in a gate's unlock list,
-// is not applied twice.
+// clock: known, so before the unlock, however late their stamps).
 type unlockMark struct {
-	Until  time.Time   `json:"until"`
-	Ahead  []time.Time `json:"ahead,omitempty"`
-	Nonces []string    `json:"nonces,omitempty"`
+	Until time.Time   `json:"until"`
+	Ahead []time.Time `json:"ahead,omitempty"`
 }
 
-// maxMarkNonces bounds unlockMark.Nonces; maxMarkNonce a nonce's bytes.
+// maxAppliedNonces bounds padState.applied; maxNonceBytes a nonce.
 const (
-	maxMarkNonces = 16
-	maxMarkNonce  = 64
+	maxAppliedNonces = 4096
+	maxNonceBytes    = 64
 )
 
 // clears reports whether a failure at at is one the unlock cleared.
@@ -188,9 +193,9 @@ func parseLockout(b []byte) (lockoutFile, error) {
 		if !validPassbackKey(k) || m.Until.IsZero() || len(m.Ahead) > maxLockoutTimes || slices.ContainsFunc(m.Ahead, time.Time.IsZero) {
 			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, a zero time or more than %d times", clip(k), maxLockoutTimes)
 		}
-		if len(m.Nonces) > maxMarkNonces || slices.ContainsFunc(m.Nonces, func(n string) bool { return n == "" || len(n) > maxMarkNonce }) {
-			return lockoutFile{}, fmt.Errorf("unlock of key %q: more than %d nonces, or one empty or over %d bytes", clip(k), maxMarkNonces, maxMarkNonce)
-		}
+	}
+	if len(f.Applied) > maxAppliedNonces || slices.ContainsFunc(f.Applied, func(n string) bool { return n == "" || len(n) > maxNonceBytes }) {
+		return lockoutFile{}, fmt.Errorf("applied unlocks: more than %d nonces, or one empty or over %d bytes", maxAppliedNonces, maxNonceBytes)
 	}
 	if err := checkShared(f.Shared); err != nil {
 		return lockoutFile{}, err
@@ -215,7 +220,7 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.path, p.fails, p.own, p.unlocked, p.stamped = path, map[string][]time.Time{}, map[string]time.Time{}, map[string]unlockMark{}, map[string][]time.Time{}
-	p.shared = map[string]sharedUnlock{}
+	p.shared, p.applied, p.appliedSet = map[string]sharedUnlock{}, nil, map[string]bool{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -247,6 +252,9 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 	}
 	if f.Shared != nil {
 		p.shared = f.Shared
+	}
+	for _, n := range f.Applied {
+		p.addApplied(n)
 	}
 	p.pruneUnlocked(now, lockoutHorizon(per))
 	for k, ts := range p.fails {
@@ -478,7 +486,7 @@ func (p *padState) save() error {
 	if p.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked, Stamped: p.stamped, Shared: p.shared})
+	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked, Stamped: p.stamped, Shared: p.shared, Applied: p.applied})
 	if err != nil {
 		return fmt.Errorf("encode liveness lockout memory: %w", err)
 	}
@@ -613,7 +621,7 @@ func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Dur
 	key, upTo := a.key, a.upTo
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if m, ok := p.unlocked[key]; ok && a.nonce != "" && slices.Contains(m.Nonces, a.nonce) {
+	if a.nonce != "" && p.appliedSet[a.nonce] {
 		return 0, false, false, nil
 	}
 	if p.fails == nil {
@@ -662,20 +670,31 @@ func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Dur
 				m.Ahead = append(m.Ahead, a)
 			}
 		}
-		m.Nonces = prev.Nonces
 	}
-	if a.nonce != "" && len(a.nonce) <= maxMarkNonce {
-		m.Nonces = append(slices.Clone(m.Nonces), a.nonce)
-		if len(m.Nonces) > maxMarkNonces {
-			m.Nonces = m.Nonces[len(m.Nonces)-maxMarkNonces:]
-		}
-	}
+	p.addApplied(a.nonce)
 	p.unlocked[key] = m
 	p.pruneUnlocked(now, horizon)
 	if a.listed {
 		return cleared, wasLocked, true, p.savePeer()
 	}
 	return cleared, wasLocked, true, p.save()
+}
+
+// addApplied remembers nonce as applied, forgetting the oldest past
+// maxAppliedNonces (called with mu held; "" and repeats add nothing).
+func (p *padState) addApplied(nonce string) {
+	if nonce == "" || len(nonce) > maxNonceBytes || p.appliedSet[nonce] {
+		return
+	}
+	if p.appliedSet == nil {
+		p.appliedSet = map[string]bool{}
+	}
+	p.applied = append(p.applied, nonce)
+	p.appliedSet[nonce] = true
+	if len(p.applied) > maxAppliedNonces {
+		delete(p.appliedSet, p.applied[0])
+		p.applied = slices.Delete(p.applied, 0, 1)
+	}
 }
 
 // unlockedBefore reports whether a failure at at was cleared by an unlock

@@ -358,8 +358,8 @@ func FuzzParseLockout(f *testing.F) {
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"stamped":{"` + lockoutKey("a") + `":["2026-01-01T00:00:00.123Z"]}}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"stamped":{"` + lockoutKey("a") + `":[]}}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"stamped":{"beef":["2026-01-01T00:00:00Z"]}}`,
-		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":{"until":"2026-01-01T00:00:00.999999999Z","nonces":["nonce-0000000000001"]}}}`,
-		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"unlocked":{"` + lockoutKey("a") + `":{"until":"2026-01-01T00:00:00.999999999Z","nonces":[""]}}}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"applied":["nonce-0000000000001","nonce-0000000000002"]}`,
+		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"applied":[""]}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"shared":{"` + lockoutKey("a") + `":{"issued":"2026-01-01T00:00:00Z","cmd":"{\"body\":{}}"}}}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"shared":{"` + lockoutKey("a") + `":{"issued":"2026-01-01T00:00:00Z","cmd":""}}}`,
 		`{"format":"facegate-liveness-lockout","version":1,"failures":{},"shared":{"beef":{"issued":"2026-01-01T00:00:00Z","cmd":"x"}}}`} {
@@ -377,10 +377,12 @@ func FuzzParseLockout(f *testing.F) {
 			}
 		}
 		for k, u := range f.Unlocked {
-			if !validPassbackKey(k) || u.Until.IsZero() || len(u.Ahead) > maxLockoutTimes || slices.ContainsFunc(u.Ahead, time.Time.IsZero) ||
-				len(u.Nonces) > maxMarkNonces || slices.Contains(u.Nonces, "") {
+			if !validPassbackKey(k) || u.Until.IsZero() || len(u.Ahead) > maxLockoutTimes || slices.ContainsFunc(u.Ahead, time.Time.IsZero) {
 				t.Fatalf("accepted an unlock of key %q: %+v", k, u)
 			}
+		}
+		if len(f.Applied) > maxAppliedNonces || slices.ContainsFunc(f.Applied, func(n string) bool { return n == "" || len(n) > maxNonceBytes }) {
+			t.Fatalf("accepted applied nonces %q", f.Applied)
 		}
 		for k, u := range f.Shared {
 			if !validPassbackKey(k) || u.Issued.IsZero() || u.Cmd == "" || len(u.Cmd) > maxSharedUnlockBytes || len(f.Shared) > maxSharedUnlocks {
@@ -400,7 +402,7 @@ func FuzzParseLockout(f *testing.F) {
 		}
 		again, _ := json.Marshal(f)
 		f2, err := parseLockout(again)
-		if err != nil || len(f2.Failures) != len(m) || len(f2.Own) != len(own) || len(f2.Unlocked) != len(f.Unlocked) || len(f2.Stamped) != len(f.Stamped) || len(f2.Shared) != len(f.Shared) {
+		if err != nil || len(f2.Failures) != len(m) || len(f2.Own) != len(own) || len(f2.Unlocked) != len(f.Unlocked) || len(f2.Stamped) != len(f.Stamped) || len(f2.Shared) != len(f.Shared) || len(f2.Applied) != len(f.Applied) {
 			t.Fatalf("round trip: %v, %d of %d keys, %d of %d own, %d of %d unlocks, %d of %d stamped", err, len(f2.Failures), len(m), len(f2.Own), len(own), len(f2.Unlocked), len(f.Unlocked), len(f2.Stamped), len(f.Stamped))
 		}
 	})

@@ -25,10 +25,11 @@ import (
 type LockoutSite interface {
 	// ShareUnlock sends the signed cmd/unlock of the lockout key, issued
 	// at issued (whole seconds); an error says why it was not sent. signed
-	// is the signed command, for this gate's unlock list (SharedUnlocks),
-	// also when it could not be sent now (not connected); nil when it
-	// could not be signed.
-	ShareUnlock(key string, issued time.Time, by, reason string) (signed []byte, err error)
+	// is the command as signed, for this gate's unlock list
+	// (SharedUnlocks), also when it could not be sent (not connected, or
+	// its acknowledgement lost: the same nonce then); empty when it was
+	// not signed.
+	ShareUnlock(key string, issued time.Time, by, reason string) (signed SignedUnlock, err error)
 	// LockoutChanged says this gate's failure list (LockoutList) changed:
 	// publish it again. It must not block.
 	LockoutChanged()
@@ -173,10 +174,11 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 		if err == nil {
 			sent++
 		}
-		inList := k.listUnlock(key, issued, signed)
+		inList, detail := k.listUnlock(key, issued, signed)
 		if inList {
 			listed++
 		}
+		u.Detail = joinDetail(u.Detail, detail)
 		switch {
 		case err != nil && inList:
 			k.log.Warn("liveness unlock not sent to the other gates now: they learn it from this gate's unlock list", "key", key[:12], "err", err)
@@ -191,25 +193,34 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 	return u, nil
 }
 
-// listUnlock keeps key's signed unlock for this gate's unlock list and has
-// the list published; it reports whether the list holds it (the lockout
-// on, ids not omitted, a command signed and saved).
-func (k *Kiosk) listUnlock(key string, issued time.Time, signed []byte) bool {
+// listUnlock remembers the nonce of key's signed unlock (a copy of it
+// coming back is not applied here) and keeps the command for this gate's
+// unlock list, which it has published. It reports whether the list holds
+// it (the lockout on, ids not omitted, a command signed) and what was not
+// done.
+func (k *Kiosk) listUnlock(key string, issued time.Time, signed SignedUnlock) (bool, string) {
+	if signed.Nonce == "" || len(signed.Cmd) == 0 {
+		return false, ""
+	}
 	p := k.settings().policy.LivenessLockout
-	if signed == nil || p.Max <= 0 || k.privacy == record.PrivacyOmit {
-		return false
+	list := p.Max > 0 && k.privacy != record.PrivacyOmit
+	if len(signed.Cmd) > maxSharedUnlockBytes {
+		k.log.Error("liveness unlock not kept for the unlock list: the signed command is too long", "key", key[:12], "bytes", len(signed.Cmd))
+		list = false
 	}
-	if len(signed) > maxSharedUnlockBytes {
-		k.log.Error("liveness unlock not kept for the unlock list: the signed command is too long", "key", key[:12], "bytes", len(signed))
-		return false
+	listed, err := k.pad.share(key, issued, signed, list, k.now(), p.Per)
+	if listed {
+		k.lockoutChanged()
 	}
-	err := k.pad.share(key, issued, signed, k.now(), p.Per)
-	k.lockoutChanged()
 	if err != nil {
 		// In memory it is listed all the same; a restart forgets it.
 		k.lockoutNotSaved(err, "leave this unlock out of the unlock list")
+		return listed, "kept in the unlock list but not saved (" + err.Error() + "): a restart drops it from the list"
 	}
-	return true
+	if list && !listed {
+		return false, "not in the unlock list: it holds a later unlock of this identity (the clock stepped back)"
+	}
+	return listed, ""
 }
 
 // unlockKeys is the lockout keys the request names: one, or with user_id
@@ -257,31 +268,34 @@ type SiteUnlock struct {
 // earlier of the second it was issued by the sender's clock and the
 // second this gate received it: a sender whose clock is fast (max_skew
 // lets a command be up to 30 s ahead) must not hide the failures this
-// gate hears after the unlock. A listed unlock (u.Listed) leaves the
-// failures stamped ahead of this gate's clock (they may be after it), and
-// one issued per or longer ago, or more than maxPeerFailureAhead ahead of
-// the clock, is not applied: every failure it could clear no longer
-// counts, or its time cannot be trusted. It reports whether the unlock
-// was applied.
+// gate hears after the unlock. A listed unlock (u.Listed) has no arrival:
+// it clears up to listedUnlockMargin before the earlier of its second and
+// this gate's clock, and leaves the failures stamped ahead of the clock
+// (they may be after it); one issued the horizon or longer ago, or more
+// than maxPeerFailureAhead ahead of the clock, is not applied: every
+// failure it could clear is past the horizon, or its time cannot be
+// trusted. It reports whether the unlock was applied.
 func (k *Kiosk) SiteUnlock(u SiteUnlock) (Unlocked, bool) {
 	issued := u.Issued
 	if u.Received.Before(issued) {
 		issued = u.Received
 	}
-	source := unlockSite
+	source, upTo := unlockSite, unlockEnd(issued)
 	if u.Listed {
 		source = unlockSiteList
 		now, per := k.now(), k.settings().policy.LivenessLockout.Per
-		if now.Sub(u.Issued) >= per {
+		if now.Sub(u.Issued) >= lockoutHorizon(per) {
 			return Unlocked{}, false
 		}
 		if u.Issued.Sub(now) > maxPeerFailureAhead {
-			k.log.Warn("listed liveness unlock of another gate issued ahead of this gate's clock: not applied",
+			// Read again at every resync: logged at Debug only.
+			k.log.Debug("listed liveness unlock of another gate issued ahead of this gate's clock: not applied",
 				"key", u.Key[:min(12, len(u.Key))], "issued", u.Issued, "ahead", u.Issued.Sub(now).Round(time.Second))
 			return Unlocked{}, false
 		}
+		upTo = unlockEnd(minTime(u.Issued, now)).Add(-listedUnlockMargin)
 	}
-	out, applied := k.clearLockoutOnce(unlockArgs{key: u.Key, upTo: unlockEnd(issued), nonce: u.Nonce, listed: u.Listed}, "", source, u.By, u.Reason)
+	out, applied := k.clearLockoutOnce(unlockArgs{key: u.Key, upTo: upTo, nonce: u.Nonce, listed: u.Listed}, "", source, u.By, u.Reason)
 	return out, applied
 }
 

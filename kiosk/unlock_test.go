@@ -170,8 +170,8 @@ func TestUnlockRequests(t *testing.T) {
 }
 
 // fakeLockoutSite records the unlocks sent to the site. Its signed
-// commands are "signed <key> <issued unix>"; with err set none is sent,
-// and one is signed when signWhenFailing is.
+// commands are "signed <key> <issued unix>", nonce fakeNonce; with err
+// set none is sent, and one is signed when signWhenFailing is.
 type fakeLockoutSite struct {
 	err             error
 	signWhenFailing bool
@@ -182,17 +182,22 @@ type fakeLockoutSite struct {
 
 func (f *fakeLockoutSite) LockoutChanged() { f.changed.Add(1) }
 
-func (f *fakeLockoutSite) ShareUnlock(key string, issued time.Time, by, reason string) ([]byte, error) {
-	signed := fmt.Appendf(nil, "signed %s %d", key, issued.Unix())
+func (f *fakeLockoutSite) ShareUnlock(key string, issued time.Time, by, reason string) (SignedUnlock, error) {
+	signed := SignedUnlock{Nonce: fakeNonce(key, issued), Cmd: fmt.Appendf(nil, "signed %s %d", key, issued.Unix())}
 	if f.err != nil {
 		if f.signWhenFailing {
 			return signed, f.err
 		}
-		return nil, f.err
+		return SignedUnlock{}, f.err
 	}
 	f.sent = append(f.sent, key+" "+by+" "+reason)
 	f.at = append(f.at, issued)
 	return signed, nil
+}
+
+// fakeNonce is the nonce fakeLockoutSite signs an unlock with.
+func fakeNonce(key string, issued time.Time) string {
+	return fmt.Sprintf("nonce-%s-%d", key[:8], issued.Unix())
 }
 
 // TestUnlockIsSentToTheSite: with zones on, the unlock goes to the other

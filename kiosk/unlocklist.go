@@ -8,13 +8,31 @@ import (
 )
 
 // The unlock list: a gate that issues an unlock keeps the signed
-// cmd/unlock (LockoutSite.ShareUnlock gives it) for per, and the site
-// transport publishes those it holds retained (SharedUnlocks). A gate that
-// missed the command (away from the broker for longer than max_skew, its
-// session lost, or the sender could only sign it) gets it from that list
-// when it reads the peers' lists, and applies it once (its nonce is kept
-// in the unlock's mark) up to the unlock's own second, leaving the
-// failures stamped ahead of its clock: they may have come after it.
+// cmd/unlock (LockoutSite.ShareUnlock gives it) for the lockout's horizon,
+// and the site transport publishes those it holds retained
+// (SharedUnlocks). A gate that missed the command (away from the broker
+// for longer than max_skew, its session lost, or the sender could not send
+// it) gets it from that list when it reads the peers' lists, and applies
+// it once (padState.applied keeps the nonces), up to listedUnlockMargin
+// before the unlock's second, leaving the failures stamped ahead of its
+// clock: they may have come after it.
+
+// listedUnlockMargin: a listed unlock clears the failures stamped up to
+// this long before its signed second (or before the reading gate's clock,
+// when that is earlier). The live command clears up to its arrival, which
+// bounds what a fast sender clock (or a slow reader's) can hide; a list
+// read minutes later has no arrival, so the margin stands for it: with
+// clocks up to this far apart, no failure counted after the unlock is
+// cleared. The failures of the last 30 s before the unlock stay at a gate
+// that learns it from the list.
+const listedUnlockMargin = 30 * time.Second
+
+// SignedUnlock is a cmd/unlock as this gate signed it: its nonce and the
+// exact payload.
+type SignedUnlock struct {
+	Nonce string
+	Cmd   []byte
+}
 
 const (
 	// maxSharedUnlocks bounds the unlocks a gate keeps for its list (the
@@ -45,29 +63,34 @@ func checkShared(shared map[string]sharedUnlock) error {
 	return nil
 }
 
-// share keeps cmd, the signed unlock of key issued at issued, for the
-// unlock list (replacing an older one of key: the newer clears more), and
-// saves the memory.
-func (p *padState) share(key string, issued time.Time, cmd []byte, now time.Time, per time.Duration) error {
+// share remembers s, this gate's signed unlock of key issued at issued:
+// its nonce as applied (a copy of it must not apply here again), and
+// with list the command for the unlock list, replacing an older one of
+// key (the newer clears more). It saves the memory and reports whether
+// the list holds s (not when an unlock of key issued later is there: the
+// clock stepped back).
+func (p *padState) share(key string, issued time.Time, s SignedUnlock, list bool, now time.Time, per time.Duration) (listed bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.addApplied(s.Nonce)
 	if p.shared == nil {
 		p.shared = map[string]sharedUnlock{}
 	}
-	if old, ok := p.shared[key]; ok && old.Issued.After(issued) {
-		return nil
+	if old, ok := p.shared[key]; list && (!ok || !old.Issued.After(issued)) {
+		p.shared[key] = sharedUnlock{Issued: issued, Cmd: string(s.Cmd)}
+		listed = true
 	}
-	p.shared[key] = sharedUnlock{Issued: issued, Cmd: string(cmd)}
 	p.pruneShared(now, per)
-	return p.save()
+	return listed && p.shared[key].Cmd == string(s.Cmd), p.save()
 }
 
-// pruneShared forgets the shared unlocks issued per or longer ago (a
-// failure they clear no longer counts), and the oldest past
-// maxSharedUnlocks (called with mu held).
+// pruneShared forgets the shared unlocks issued the lockout's horizon or
+// longer ago (every failure they clear is past it: it counts no more, nor
+// does a peer's), and the oldest past maxSharedUnlocks (called with mu
+// held).
 func (p *padState) pruneShared(now time.Time, per time.Duration) {
 	for k, u := range p.shared {
-		if now.Sub(u.Issued) >= per {
+		if now.Sub(u.Issued) >= lockoutHorizon(per) {
 			delete(p.shared, k)
 		}
 	}
@@ -82,8 +105,8 @@ func (p *padState) pruneShared(now time.Time, per time.Duration) {
 	}
 }
 
-// sharedList is the shared unlocks younger than per, oldest first (by
-// issue, then key): the same memory gives the same list.
+// sharedList is the shared unlocks younger than the horizon, oldest
+// first (by issue, then key): the same memory gives the same list.
 func (p *padState) sharedList(now time.Time, per time.Duration) [][]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -106,12 +129,20 @@ func (p *padState) sharedList(now time.Time, per time.Duration) [][]byte {
 }
 
 // SharedUnlocks are the signed unlocks this gate issued within the
-// lockout's per, oldest first, for its retained unlock list (nil when
-// the lockout is off or none).
+// lockout's horizon (twice per), oldest first, for its retained unlock
+// list (nil when the lockout is off or none).
 func (k *Kiosk) SharedUnlocks() [][]byte {
 	p := k.settings().policy.LivenessLockout
 	if p.Max <= 0 {
 		return nil
 	}
 	return k.pad.sharedList(k.now(), p.Per)
+}
+
+// minTime is the earlier of a and b.
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -35,11 +35,26 @@ func unlockAuditLines(t *testing.T, cfg *Options) []unlockRecord {
 	return out
 }
 
+// failHere counts n failures of worker at this gate, a second apart, by
+// the kiosk's clock (as a session does: the failure, then its event's
+// stamp).
+func failHere(t *testing.T, r *rig, n int) {
+	t.Helper()
+	per := r.cfg.Policy.LivenessLockout.Per
+	for range n {
+		now := r.k.now()
+		_, err := r.k.pad.fail(worker.SubmissionID, now, 3, per)
+		require.NoError(t, err)
+		require.NoError(t, r.k.pad.stamp(lockoutKey(worker.SubmissionID), now, now, 3, per))
+		time.Sleep(time.Second)
+	}
+}
+
 // TestListedUnlockClearsWhatItsSenderCleared: a gate that missed another
-// gate's unlock applies it from that gate's list, up to its second, and
-// leaves the failures stamped after it and ahead of the clock; once per
-// nonce, whichever way it came first, across a restart; not when issued
-// per or longer ago, nor far ahead of the clock.
+// gate's unlock applies it from that gate's list, up to 30 s before its
+// second, and leaves the failures stamped after that and ahead of the
+// clock; once per nonce, whichever way it came first, across a restart;
+// not when issued twice per or longer ago, nor far ahead of the clock.
 func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // not on a whole second
@@ -59,15 +74,14 @@ func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 		peer(t0.Add(-30 * time.Second))
 		peer(t0.Add(30 * time.Second)) // a peer with a fast clock
 		require.True(t, r.k.pad.locked(worker.SubmissionID, time.Now(), 3, per))
-		issued := time.Unix(t0.Add(-45*time.Second).Unix(), 0)
+		issued := time.Unix(t0.Add(-15*time.Second).Unix(), 0)
 		u, applied := r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-listed-000001", By: "ops", Reason: "seen", Issued: issued, Received: time.Now(), Listed: true})
 		require.True(t, applied)
-		require.Equal(t, Unlocked{WasLocked: true, Cleared: 2}, u)
+		require.Equal(t, Unlocked{WasLocked: true, Cleared: 2}, u, "up to 30 s before its second")
 		time.Sleep(peerSaveEvery) // saved as a peer's failure is
 		synctest.Wait()
 		left := readLockout(t, lockoutPath(cfg))[key]
-		require.Len(t, left, 2, "the failure after the unlock's second and the one ahead stay: %v", left)
-		require.True(t, r.k.pad.locked(worker.SubmissionID, time.Now(), 2, per))
+		require.Len(t, left, 2, "the failure of its last 30 s and the one ahead stay: %v", left)
 		lines := unlockAuditLines(t, cfg)
 		require.Len(t, lines, 1)
 		require.Equal(t, unlockSiteList, lines[0].Source)
@@ -76,7 +90,7 @@ func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 		// Again at the next resync, and after a restart: nothing.
 		added, _, _, err := r.k.pad.peer(key, t0.Add(-50*time.Second), time.Now(), 3, per)
 		require.NoError(t, err)
-		require.False(t, added, "a failure before the unlock's second, late")
+		require.False(t, added, "a failure it cleared, late")
 		_, applied = r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-listed-000001", Issued: issued, Received: time.Now(), Listed: true})
 		require.False(t, applied, "the same unlock again")
 		var p padState
@@ -107,20 +121,115 @@ func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 		_, applied = r.k.SiteUnlock(SiteUnlock{Key: key2, Nonce: "nonce-both-0000001", Issued: time.Now(), Received: time.Now()})
 		require.False(t, applied)
 
-		// Issued per ago: every failure it clears counts no more.
+		// Issued the horizon ago: every failure it clears is past it.
 		peer(time.Now().Add(-time.Second))
-		_, applied = r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-listed-000002", Issued: time.Now().Add(-per), Received: time.Now(), Listed: true})
-		require.False(t, applied, "issued per ago")
+		_, applied = r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-listed-000002", Issued: time.Now().Add(-lockoutHorizon(per)), Received: time.Now(), Listed: true})
+		require.False(t, applied, "issued twice per ago")
 		_, applied = r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-listed-000003", Issued: time.Now().Add(2 * time.Minute), Received: time.Now(), Listed: true})
 		require.False(t, applied, "issued two minutes ahead of the clock")
 		require.Len(t, unlockAuditLines(t, cfg), 3)
 	})
 }
 
+// TestListedUnlockKeepsTheFailuresAfterIt: the failures this gate counted
+// after the operator's unlock stay, whatever its copy's way here: read
+// late by a gate whose clock is 20 s behind the sender's; applied again
+// after a clock step back (its nonce is kept by count, not time); this
+// gate's own unlock coming back in a list (its nonce is kept too).
+func TestListedUnlockKeepsTheFailuresAfterIt(t *testing.T) {
+	t.Run("a reader 20 s behind", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			time.Sleep(300 * time.Millisecond)
+			cfg := unlockConfig(t)
+			per := cfg.Policy.LivenessLockout.Per
+			r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+			r.k.now = func() time.Time { return time.Now().Add(-20 * time.Second) }
+			signed := time.Unix(time.Now().Unix(), 0) // the sender's clock, right
+			failHere(t, r, 3)                         // after the unlock, which this gate missed
+			time.Sleep(20 * time.Second)              // the next resync
+			_, applied := r.k.SiteUnlock(SiteUnlock{Key: lockoutKey(worker.SubmissionID), Nonce: "nonce-r1-0000001", Issued: signed, Received: r.k.now(), Listed: true})
+			require.True(t, applied)
+			require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per), "failures after the unlock were cleared")
+		})
+	})
+	t.Run("a clock stepped back", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			time.Sleep(300 * time.Millisecond)
+			cfg := unlockConfig(t)
+			per := cfg.Policy.LivenessLockout.Per
+			r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+			key := lockoutKey(worker.SubmissionID)
+			t0 := time.Now()
+			signed := time.Unix(t0.Unix(), 0)
+			_, applied := r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-r2-0000001", Issued: signed, Received: t0})
+			require.True(t, applied, "live")
+			r.k.now = func() time.Time { return time.Now().Add(-5 * time.Minute) }
+			time.Sleep(time.Second)
+			failHere(t, r, 3) // forgets the unlock's mark, five minutes ahead
+			time.Sleep(4*time.Minute + 10*time.Second)
+			_, applied = r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: "nonce-r2-0000001", Issued: signed, Received: r.k.now(), Listed: true})
+			require.False(t, applied, "applied live already")
+			require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per))
+		})
+	})
+	t.Run("its own unlock", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			time.Sleep(300 * time.Millisecond)
+			cfg := unlockConfig(t)
+			per := cfg.Policy.LivenessLockout.Per
+			r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+			r.k.deps.LockoutSite = &fakeLockoutSite{}
+			key := lockoutKey(worker.SubmissionID)
+			issued := time.Unix(time.Now().Unix(), 0)
+			require.True(t, readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1","by":"ops"}`)).Listed)
+			r.k.now = func() time.Time { return time.Now().Add(-40 * time.Second) }
+			time.Sleep(time.Second)
+			failHere(t, r, 3)
+			// Its own list, copied to another gate's topic.
+			_, applied := r.k.SiteUnlock(SiteUnlock{Key: key, Nonce: fakeNonce(key, issued), Issued: issued, Received: r.k.now(), Listed: true})
+			require.False(t, applied)
+			require.Len(t, unlockAuditLines(t, cfg), 1)
+			require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per))
+		})
+	})
+	t.Run("the nonces by count", func(t *testing.T) {
+		var p padState
+		for i := range maxAppliedNonces + 2 {
+			p.addApplied(fmt.Sprintf("nonce-%016d", i))
+		}
+		require.Len(t, p.applied, maxAppliedNonces)
+		require.False(t, p.appliedSet["nonce-0000000000000001"], "the oldest go")
+		require.True(t, p.appliedSet[fmt.Sprintf("nonce-%016d", maxAppliedNonces+1)])
+	})
+}
+
+// TestListedUnlockWithinTheHorizon: a failure counts towards a lockout
+// until twice per, so an unlock issued more than per ago still lifts one.
+func TestListedUnlockWithinTheHorizon(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(300 * time.Millisecond)
+		cfg := unlockConfig(t) // max 3, per 10m
+		per := cfg.Policy.LivenessLockout.Per
+		r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+		failHere(t, r, 2) // t0, t0+1s
+		time.Sleep(30 * time.Second)
+		signed := time.Unix(time.Now().Unix(), 0) // t0+32s: the unlock elsewhere, missed here
+		time.Sleep(9*time.Minute + 18*time.Second)
+		failHere(t, r, 1) // t0+9m50s: 3 within per, locked until t0+19m50s
+		require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per))
+		time.Sleep(43 * time.Second) // t0+10m34s: the unlock is more than per old
+		_, applied := r.k.SiteUnlock(SiteUnlock{Key: lockoutKey(worker.SubmissionID), Nonce: "nonce-r4-0000001", Issued: signed, Received: r.k.now(), Listed: true})
+		require.True(t, applied)
+		require.False(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per), "the sender does not lock the worker out; nor does this gate")
+	})
+}
+
 // TestUnlockListKeepsTheSignedUnlock: an HTTP unlock keeps the signed
 // command for the unlock list (the newer of a key), also when it could
-// not be sent, across a restart, for per; none with the lockout off, ids
-// omitted, or nothing signed; at most maxSharedUnlocks, the newest.
+// not be sent, across a restart, for twice per; none with the lockout
+// off, ids omitted, or nothing signed; one per key of a user; at most
+// maxSharedUnlocks, the newest; and says when a later one of the key is
+// there (the clock stepped back).
 func TestUnlockListKeepsTheSignedUnlock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := unlockConfig(t)
@@ -151,21 +260,40 @@ func TestUnlockListKeepsTheSignedUnlock(t *testing.T) {
 		require.Contains(t, a.Detail, "unlock at each gate that counted a failure")
 		require.Len(t, r.k.SharedUnlocks(), 1)
 
+		site.err = nil
+		a = readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"user_id":"u-1"}`))
+		require.True(t, a.Broadcast && a.Listed)
+		require.Len(t, r.k.SharedUnlocks(), 2, "one per submission id of the user")
+
+		// The clock stepped back 30 s: the list keeps the later unlock.
+		r.k.now = func() time.Time { return time.Now().Add(-30 * time.Second) }
+		time.Sleep(time.Second)
+		a = readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
+		require.False(t, a.Listed)
+		require.Contains(t, a.Detail, "it holds a later unlock of this identity")
+		r.k.now = time.Now
+
 		var p padState
 		require.NoError(t, p.open(lockoutPath(cfg), time.Now(), 3, per))
-		require.Equal(t, [][]byte{[]byte(second)}, p.sharedList(time.Now(), per), "kept across a restart")
+		require.Len(t, p.sharedList(time.Now(), per), 2, "kept across a restart")
 		time.Sleep(per)
-		require.Empty(t, r.k.SharedUnlocks(), "gone after per")
+		require.Len(t, r.k.SharedUnlocks(), 2, "kept for twice per")
+		time.Sleep(per)
+		require.Empty(t, r.k.SharedUnlocks(), "gone after twice per")
 
 		// Bounded: the newest.
 		for i := range maxSharedUnlocks + 10 {
-			require.NoError(t, p.share(lockoutKey("sub-"+itoa(int64(i))), time.Now().Add(time.Duration(i)*time.Millisecond), []byte("c"+itoa(int64(i))), time.Now(), per))
+			listed, err := p.share(lockoutKey("sub-"+itoa(int64(i))), time.Now().Add(time.Duration(i)*time.Millisecond), SignedUnlock{Nonce: "n" + itoa(int64(i)), Cmd: []byte("c" + itoa(int64(i)))}, true, time.Now(), per)
+			require.NoError(t, err)
+			require.True(t, listed)
 		}
 		l := p.sharedList(time.Now(), per)
 		require.Len(t, l, maxSharedUnlocks)
 		require.Equal(t, "c10", string(l[0]))
-		require.NoError(t, p.share(lockoutKey("sub-300"), time.Now().Add(-time.Second), []byte("older"), time.Now(), per))
-		require.NotContains(t, p.sharedList(time.Now(), per), []byte("older"), "the oldest is not kept over newer ones")
+		listed, err := p.share(lockoutKey("sub-300"), time.Now().Add(-time.Second), SignedUnlock{Nonce: "older", Cmd: []byte("older")}, true, time.Now(), per)
+		require.NoError(t, err)
+		require.False(t, listed, "the oldest is not kept over newer ones")
+		require.NotContains(t, p.sharedList(time.Now(), per), []byte("older"))
 	})
 	for name, tune := range map[string]func(*Options){
 		"lockout off": func(o *Options) { o.Policy.LivenessLockout.Max = 0 },
@@ -179,12 +307,11 @@ func TestUnlockListKeepsTheSignedUnlock(t *testing.T) {
 			a := readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
 			require.True(t, a.Broadcast)
 			require.False(t, a.Listed)
+			require.Empty(t, a.Detail)
 			require.Empty(t, r.k.SharedUnlocks())
 		})
 	}
 }
-
-func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 // BenchmarkListedUnlocksFirstRead: a peer's full unlock list (256 new
 // unlocks) applied to a full memory kept in a file, as a gate reads it
@@ -205,3 +332,5 @@ func BenchmarkListedUnlocksFirstRead(b *testing.B) {
 		p.flush()
 	}
 }
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

@@ -74,7 +74,7 @@ type Unlock struct {
 	// once per nonce.
 	Listed bool
 	// Signed is the exact payload of an unlock this gate signed
-	// (PublishUnlock, SignUnlock), for its unlock list.
+	// (PublishUnlock), for its unlock list.
 	Signed []byte
 }
 

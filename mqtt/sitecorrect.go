@@ -53,46 +53,38 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 // "sha256:<u.Key>", a fresh nonce and ts = u.Issued (the clock when zero),
 // in whole seconds. Like PublishCorrect it needs a live connection
 // (ErrNotConnected; an unlock is not queued: sent later it could be older
-// than max_skew on arrival) and drops its own copy coming back. The
-// returned Unlock's Signed is the payload sent, for the gate's retained
-// unlock list (SiteSource.Unlocks), which reaches the gates that missed
-// it.
+// than max_skew on arrival) and drops its own copy coming back.
+//
+// The command is signed before it is sent, and the returned Unlock has
+// its Nonce and Signed payload also when sending failed (not connected,
+// the PUBACK not received in time): the gate lists that same command in
+// its retained unlock list (SiteSource.Unlocks), which reaches the gates
+// that missed it, and a command whose PUBACK was lost but which was
+// delivered all the same is applied once, by its nonce. The returned
+// error says why it was not sent; Signed is nil when it was not signed.
 func (c *Client) PublishUnlock(ctx context.Context, u Unlock) (Unlock, error) {
 	var err error
 	if u.Issued, err = c.siteCommandTime(u.Issued); err != nil {
 		return Unlock{}, err
 	}
-	body := c.unlockBody(u)
-	now, issued, payload, err := c.publishSiteCommand(ctx, siteCmdUnlock, body)
-	if err != nil {
-		return Unlock{}, fmt.Errorf("mqtt: unlock: %w", err)
-	}
-	c.log.Info("mqtt site unlock command sent", "key", u.Key[:min(12, len(u.Key))], "by", u.By, "nonce", body.Nonce)
-	return Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: issued, Received: now, Signed: payload}, nil
-}
-
-// SignUnlock signs an unlock without sending it (no connection needed):
-// for the gate's retained unlock list only, which the other gates read
-// after this gate reconnects. Its nonce is fresh and never sent as a
-// command. ErrSiteCommandsOff when the site commands are off.
-func (c *Client) SignUnlock(u Unlock) (Unlock, error) {
-	var err error
-	if u.Issued, err = c.siteCommandTime(u.Issued); err != nil {
-		return Unlock{}, err
-	}
-	body := c.unlockBody(u)
+	body := SiteCommandBody{TS: u.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdUnlock,
+		SubmissionID: "sha256:" + u.Key, By: u.By, Reason: u.Reason}
 	payload, err := signChecked(siteCmdUnlock, body, c.site.opts.Secret)
 	if err != nil {
 		return Unlock{}, fmt.Errorf("mqtt: unlock: %w", err)
 	}
-	c.log.Info("mqtt site unlock command signed for the unlock list", "key", u.Key[:min(12, len(u.Key))], "by", u.By, "nonce", body.Nonce)
-	return Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: time.Unix(body.TS, 0), Signed: payload}, nil
-}
-
-// unlockBody is the signed body of u, with a fresh nonce.
-func (c *Client) unlockBody(u Unlock) SiteCommandBody {
-	return SiteCommandBody{TS: u.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdUnlock,
-		SubmissionID: "sha256:" + u.Key, By: u.By, Reason: u.Reason}
+	out := Unlock{Key: u.Key, By: u.By, Reason: u.Reason, Nonce: body.Nonce, Issued: time.Unix(body.TS, 0), Signed: payload}
+	cli := c.live.Load()
+	if cli == nil || !c.Connected() {
+		return out, fmt.Errorf("mqtt: unlock: %w", ErrNotConnected)
+	}
+	now, issued, err := c.sendPayload(ctx, *cli, body, payload)
+	if err != nil {
+		return out, fmt.Errorf("mqtt: unlock: %w", err)
+	}
+	c.log.Info("mqtt site unlock command sent", "key", u.Key[:min(12, len(u.Key))], "by", u.By, "nonce", body.Nonce)
+	out.Issued, out.Received = issued, now
+	return out, nil
 }
 
 // siteCommandTime is the time a command of this gate is issued at
@@ -124,21 +116,32 @@ func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteC
 // cli and waits for its PUBACK; its nonce enters the replay memory first
 // and its echo is dropped. It returns the payload sent.
 func (c *Client) sendSigned(ctx context.Context, cli paho.Client, kind string, body SiteCommandBody) (now, issued time.Time, payload []byte, err error) {
-	s := c.site
-	payload, err = signChecked(kind, body, s.opts.Secret)
+	payload, err = signChecked(kind, body, c.site.opts.Secret)
 	if err != nil {
 		return now, issued, nil, err
 	}
-	now, issued, err = c.verifier.admit(body.TS, body.Nonce)
+	now, issued, err = c.sendPayload(ctx, cli, body, payload)
 	if err != nil {
 		return now, issued, nil, err
+	}
+	return now, issued, payload, nil
+}
+
+// sendPayload publishes payload, body signed, on cli and waits for its
+// PUBACK; the nonce enters the replay memory first and the echo is
+// dropped.
+func (c *Client) sendPayload(ctx context.Context, cli paho.Client, body SiteCommandBody, payload []byte) (now, issued time.Time, err error) {
+	s := c.site
+	now, issued, err = c.verifier.admit(body.TS, body.Nonce)
+	if err != nil {
+		return now, issued, err
 	}
 	s.addSent(payload)
 	if err := waitToken(ctx, cli.Publish(body.Topic, 1, false, payload), c.opts.AckTimeout); err != nil {
 		s.takeSent(payload)
-		return now, issued, nil, fmt.Errorf("publish %s: %w", body.Topic, err)
+		return now, issued, fmt.Errorf("publish %s: %w", body.Topic, err)
 	}
-	return now, issued, payload, nil
+	return now, issued, nil
 }
 
 // signChecked checks body as every peer will (refused here rather than

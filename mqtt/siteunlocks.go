@@ -94,13 +94,21 @@ func (c *Client) handleUnlockList(gate string, m inbound) {
 		c.log.Warn("mqtt site unlock list refused", "topic", m.topic, "err", err)
 		return
 	}
-	for i, p := range l.Unlocks {
+	refused, first := 0, error(nil)
+	for _, p := range l.Unlocks {
 		u, err := c.verifier.VerifyListedUnlock(s.topics.CmdUnlock, []byte(p))
 		if err != nil {
-			c.log.Warn("mqtt site unlock list: unlock refused", "topic", m.topic, "unlock", i, "reason", refusalReason(err), "err", err)
+			if refused++; first == nil {
+				first = err
+			}
 			continue
 		}
 		c.log.Debug("mqtt site unlock from a gate's list", "gate", gate, "key", u.Key[:12], "nonce", u.Nonce)
 		s.opts.Handler.SiteCommand(u)
+	}
+	if refused > 0 {
+		// One line a list: a forged list must not flood the log.
+		c.log.Warn("mqtt site unlock list: unlocks refused", "topic", m.topic, "refused", refused, "of", len(l.Unlocks),
+			"reason", refusalReason(first), "first_err", first)
 	}
 }

@@ -168,9 +168,12 @@ func TestSiteMosquittoUnlockListReachesALateGate(t *testing.T) {
 	live, err := a.c.PublishUnlock(t.Context(), Unlock{Key: key1, By: "ops", Reason: "seen"})
 	require.NoError(t, err)
 	require.NotEmpty(t, live.Signed)
+	// An unlock a gate signed while the broker was away (15 minutes ago).
+	away := newSiteGate(t, "tcp://127.0.0.1:1", "zone-e-door", withCmds)
 	old := time.Now().Add(-15 * time.Minute)
-	signedOnly, err := a.c.SignUnlock(Unlock{Key: key2, By: "ops", Issued: old})
-	require.NoError(t, err)
+	signedOnly, err := away.c.PublishUnlock(t.Context(), Unlock{Key: key2, By: "ops", Issued: old})
+	require.ErrorIs(t, err, ErrNotConnected)
+	require.NotEmpty(t, signedOnly.Signed, "signed all the same, for the list")
 	require.Equal(t, time.Unix(old.Unix(), 0), signedOnly.Issued)
 	// A forged copy: the signature of the first, another key.
 	var env struct {
@@ -194,13 +197,17 @@ func TestSiteMosquittoUnlockListReachesALateGate(t *testing.T) {
 	require.Eventually(t, func() bool { return off.h.snapshot("entrance") != "" }, 5*time.Second, 5*time.Millisecond, "off read the site state")
 	time.Sleep(100 * time.Millisecond)
 	require.Empty(t, off.h.commands(), "a gate without the site commands cannot verify them")
+	off.src.setUnlocks(live.Signed)
+	off.c.SiteChanged()
+	time.Sleep(300 * time.Millisecond) // six snapshot intervals: it would have published by now
+	require.Equal(t, []byte{}, off.c.retained.get(off.c.site.topics.UnlockList), "nor publishes any")
 	require.Empty(t, listedUnlocks(a.h), "the sender ignores its own list")
 
 	// A gate with ids omitted publishes none, and deletes one it had.
 	o := newSiteGate(t, mq.URL(), "zone-c-door", func(o *Options) { withCmds(o); o.SubmissionID = record.PrivacyOmit })
 	o.src.setUnlocks(live.Signed)
 	o.c.SiteChanged()
-	require.Eventually(t, func() bool { return o.c.retained.get(o.c.site.topics.UnlockList) != nil }, 5*time.Second, 5*time.Millisecond, "o set its list")
+	time.Sleep(300 * time.Millisecond) // six snapshot intervals: it would have published by now
 	require.Equal(t, []byte{}, o.c.retained.get(o.c.site.topics.UnlockList))
 
 	// No unlock left: the list is deleted at the broker.
@@ -217,22 +224,62 @@ func TestSiteMosquittoUnlockListReachesALateGate(t *testing.T) {
 	require.Empty(t, listedUnlocks(late.h), "no list left at the broker")
 }
 
-// BenchmarkUnlockListResync: what one peer's full unlock list (256 signed
-// commands) costs a gate at each resync, verified and handed on.
-func BenchmarkUnlockListResync(b *testing.B) {
+// unlockListGate is gate entrance of plant-a with the site commands on,
+// without a broker, and its handler.
+func unlockListGate(tb testing.TB) (*Client, *siteRecorder) {
 	h := &siteRecorder{}
 	s := newSiteLink(SiteOptions{Enabled: true, Topic: testSite, Handler: h, Commands: true, Queue: 1}, testSite+"/entrance")
 	c := &Client{opts: Options{Site: "plant-a"}, log: quietLogger(), clock: SystemClock{}, site: s, done: make(chan struct{})}
-	c.verifier, _, _ = newFuzzVerifier(b)
+	c.verifier, _, _ = newFuzzVerifier(tb)
 	c.verifier.AddSiteTopic(s.topics.CmdUnlock, testSecret)
+	return c, h
+}
+
+// signedUnlocks are n unlocks signed for plant-a, each of its own key.
+func signedUnlocks(tb testing.TB, n int) [][]byte {
 	var unlocks [][]byte
-	for i := range MaxListedUnlocks {
-		p, err := SignSiteCommand(testSecret, SiteCommandBody{TS: time.Now().Unix(), Nonce: fmt.Sprintf("nonce-%016d", i), Topic: s.topics.CmdUnlock,
+	for i := range n {
+		p, err := SignSiteCommand(testSecret, SiteCommandBody{TS: time.Now().Unix(), Nonce: fmt.Sprintf("nonce-%016d", i), Topic: testSite + "/cmd/unlock",
 			SubmissionID: "sha256:" + fmt.Sprintf("%064x", i), By: "site-office", Reason: strings.Repeat("r", MaxOpenReasonBytes)})
-		require.NoError(b, err)
+		require.NoError(tb, err)
 		unlocks = append(unlocks, p)
 	}
-	list := inbound{topic: testSite + "/exit/site/unlocks", payload: encodeUnlockList("plant-a", "exit", unlocks), retained: true}
+	return unlocks
+}
+
+// TestUnlockListRouting: a list is taken from a peer's topic only when it
+// names that gate and this site; its own list and a forged command are
+// not handed on; encoding keeps the newest MaxListedUnlocks.
+func TestUnlockListRouting(t *testing.T) {
+	c, h := unlockListGate(t)
+	two := signedUnlocks(t, 2)
+	forged := append([]byte(nil), two[1]...)
+	forged[len(forged)-3] ^= 1 // the signature's last hex digits
+	for _, m := range []inbound{
+		{topic: testSite + "/exit/site/unlocks", payload: encodeUnlockList("plant-a", "other", two), retained: true}, // another gate's
+		{topic: testSite + "/exit/site/unlocks", payload: encodeUnlockList("plant-b", "exit", two), retained: true},  // another site's
+		{topic: testSite + "/entrance/site/unlocks", payload: encodeUnlockList("plant-a", "entrance", two), retained: true},
+		{topic: testSite + "/a/b/site/unlocks", payload: encodeUnlockList("plant-a", "b", two), retained: true}, // not one level
+		{topic: testSite + "/exit/site/unlocks", payload: nil, retained: true},                                  // a deleted list
+	} {
+		c.handleSite(m)
+	}
+	require.Empty(t, h.commands())
+	c.handleSite(inbound{topic: testSite + "/exit/site/unlocks", payload: encodeUnlockList("plant-a", "exit", [][]byte{two[0], forged}), retained: true})
+	require.Len(t, h.commands(), 1, "the forged one alone is refused")
+
+	many := signedUnlocks(t, MaxListedUnlocks+3)
+	l, err := parseUnlockList(encodeUnlockList("plant-a", "exit", many))
+	require.NoError(t, err)
+	require.Len(t, l.Unlocks, MaxListedUnlocks)
+	require.Equal(t, string(many[3]), l.Unlocks[0], "the newest are kept")
+}
+
+// BenchmarkUnlockListResync: what one peer's full unlock list (256 signed
+// commands) costs a gate at each resync, verified and handed on.
+func BenchmarkUnlockListResync(b *testing.B) {
+	c, h := unlockListGate(b)
+	list := inbound{topic: testSite + "/exit/site/unlocks", payload: encodeUnlockList("plant-a", "exit", signedUnlocks(b, MaxListedUnlocks)), retained: true}
 	b.SetBytes(int64(len(list.payload)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -554,26 +554,17 @@ func (w *siteWire) Correct(c kiosk.SiteCorrection) (kiosk.SiteCorrected, error) 
 
 // ShareUnlock implements kiosk.LockoutSite: the signed cmd/unlock, sent
 // at once over the live connection (it is not queued).
-func (w *siteWire) ShareUnlock(key string, issued time.Time, by, reason string) ([]byte, error) {
+func (w *siteWire) ShareUnlock(key string, issued time.Time, by, reason string) (kiosk.SignedUnlock, error) {
 	b := w.broker()
 	if b == nil || !b.SiteCommands() {
-		return nil, errors.New("site commands are off (no mqtt.commands.open.secret)")
+		return kiosk.SignedUnlock{}, errors.New("site commands are off (no mqtt.commands.open.secret)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), siteCorrectTimeout)
 	defer cancel()
-	u := mqtt.Unlock{Key: key, By: by, Reason: reason, Issued: issued}
-	sent, err := b.PublishUnlock(ctx, u)
-	if err == nil {
-		return sent.Signed, nil
-	}
-	// Not sent now (the broker away, or it did not take it): signed
-	// anyway for the unlock list, which the gates read once this one is
-	// connected again.
-	signed, serr := b.SignUnlock(u)
-	if serr != nil {
-		return nil, err
-	}
-	return signed.Signed, err
+	// Signed once: when it is not sent (the broker away, its PUBACK
+	// lost), the unlock list carries this same command.
+	u, err := b.PublishUnlock(ctx, mqtt.Unlock{Key: key, By: by, Reason: reason, Issued: issued})
+	return kiosk.SignedUnlock{Nonce: u.Nonce, Cmd: u.Signed}, err
 }
 
 // LockoutChanged implements kiosk.LockoutSite: the gate's failure list

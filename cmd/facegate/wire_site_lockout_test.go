@@ -362,14 +362,24 @@ func TestSiteUnlockReachesAGateThatWasAway(t *testing.T) {
 	require.Contains(t, u.Detail, "they learn it from this gate's unlock list")
 	northCut.setCut(false)
 	require.Eventually(t, north.b.Connected, 10*time.Second, 10*time.Millisecond, "north back")
-	time.Sleep(500 * time.Millisecond) // its list published on connect
 	// East reads the lists for a window after each connect, and at each
-	// resync: a reconnect makes sure it reads them.
-	eastCut.setCut(true)
-	require.Eventually(t, func() bool { return !east.b.Connected() }, 10*time.Second, 10*time.Millisecond, "east reconnects")
-	eastCut.setCut(false)
-	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-y") == 0 }, 15*time.Second, 10*time.Millisecond,
-		"east clears sub-y from north's unlock list")
+	// resync: reconnected until it has read north's list as published on
+	// north's connect.
+	require.Eventually(t, func() bool {
+		if savedFailures(east.cfg.StateDir, "sub-y") == 0 {
+			return true
+		}
+		eastCut.setCut(true)
+		for end := time.Now().Add(5 * time.Second); east.b.Connected() && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		eastCut.setCut(false)
+		for end := time.Now().Add(5 * time.Second); !east.b.Connected() && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		return savedFailures(east.cfg.StateDir, "sub-y") == 0
+	}, 30*time.Second, 10*time.Millisecond, "east clears sub-y from north's unlock list")
 
 	rec := httptest.NewRecorder()
 	east.k.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
