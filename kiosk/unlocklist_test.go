@@ -131,6 +131,14 @@ func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 	})
 }
 
+// listedRig is a kiosk with the lockout and kiosk.open on, started off a
+// whole second.
+func listedRig(t *testing.T) (*rig, *Options, time.Duration) {
+	time.Sleep(300 * time.Millisecond)
+	cfg := unlockConfig(t)
+	return livenessRig(t, cfg, &fakeLiveness{res: padFail}), cfg, cfg.Policy.LivenessLockout.Per
+}
+
 // TestListedUnlockKeepsTheFailuresAfterIt: the failures this gate counted
 // after the operator's unlock stay, whatever its copy's way here: read
 // late by a gate whose clock is 20 s behind the sender's; applied again
@@ -139,10 +147,7 @@ func TestListedUnlockClearsWhatItsSenderCleared(t *testing.T) {
 func TestListedUnlockKeepsTheFailuresAfterIt(t *testing.T) {
 	t.Run("a reader 20 s behind", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			time.Sleep(300 * time.Millisecond)
-			cfg := unlockConfig(t)
-			per := cfg.Policy.LivenessLockout.Per
-			r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+			r, _, per := listedRig(t)
 			r.k.now = func() time.Time { return time.Now().Add(-20 * time.Second) }
 			signed := time.Unix(time.Now().Unix(), 0) // the sender's clock, right
 			failHere(t, r, 3)                         // after the unlock, which this gate missed
@@ -154,10 +159,7 @@ func TestListedUnlockKeepsTheFailuresAfterIt(t *testing.T) {
 	})
 	t.Run("a clock stepped back", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			time.Sleep(300 * time.Millisecond)
-			cfg := unlockConfig(t)
-			per := cfg.Policy.LivenessLockout.Per
-			r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+			r, _, per := listedRig(t)
 			key := lockoutKey(worker.SubmissionID)
 			t0 := time.Now()
 			signed := time.Unix(t0.Unix(), 0)
@@ -174,10 +176,7 @@ func TestListedUnlockKeepsTheFailuresAfterIt(t *testing.T) {
 	})
 	t.Run("its own unlock", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			time.Sleep(300 * time.Millisecond)
-			cfg := unlockConfig(t)
-			per := cfg.Policy.LivenessLockout.Per
-			r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+			r, cfg, per := listedRig(t)
 			r.k.deps.LockoutSite = &fakeLockoutSite{}
 			key := lockoutKey(worker.SubmissionID)
 			issued := time.Unix(time.Now().Unix(), 0)

@@ -280,12 +280,7 @@ func TestSiteUnlockReachesEveryGate(t *testing.T) {
 	// The replay memory refuses commands signed before its first start.
 	time.Sleep(1100 * time.Millisecond)
 
-	req := httptest.NewRequest("POST", "/api/liveness/unlock", strings.NewReader(`{"submission_id":"sub-x","by":"site-office","reason":"checked in person"}`))
-	req.RemoteAddr, req.Host = "127.0.0.1:4000", "127.0.0.1"
-	req.Header.Set("Authorization", "Bearer "+token)
-	rec := httptest.NewRecorder()
-	north.k.Handler().ServeHTTP(rec, req)
-	require.Equal(t, 200, rec.Code, "%s", rec.Body)
+	rec := postUnlockAt(t, north, token, "sub-x")
 	require.JSONEq(t, `{"status":"unlocked","was_locked":false,"failures_cleared":0,"broadcast":true,"listed":true}`, rec.Body.String(),
 		"north's own memory never held its own events")
 	require.Eventually(t, func() bool { return savedFailures(east.cfg.StateDir, "sub-x") == 0 }, 10*time.Second, 10*time.Millisecond,
@@ -298,9 +293,9 @@ func TestSiteUnlockReachesEveryGate(t *testing.T) {
 	require.Equal(t, 1, savedFailures(east.cfg.StateDir, "sub-x"), "the one from before the unlock does not")
 }
 
-// unlockAt posts an unlock of submission id sub to gate g's kiosk and
-// returns its answer.
-func unlockAt(t *testing.T, g lockoutGate, token, sub string) kiosk.Unlocked {
+// postUnlockAt posts an unlock of submission id sub to gate g's kiosk
+// and returns its 200 answer.
+func postUnlockAt(t *testing.T, g lockoutGate, token, sub string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest("POST", "/api/liveness/unlock", strings.NewReader(`{"submission_id":"`+sub+`","by":"site-office","reason":"checked in person"}`))
 	req.RemoteAddr, req.Host = "127.0.0.1:4000", "127.0.0.1"
@@ -308,6 +303,13 @@ func unlockAt(t *testing.T, g lockoutGate, token, sub string) kiosk.Unlocked {
 	rec := httptest.NewRecorder()
 	g.k.Handler().ServeHTTP(rec, req)
 	require.Equal(t, 200, rec.Code, "%s", rec.Body)
+	return rec
+}
+
+// unlockAt is postUnlockAt's answer, decoded.
+func unlockAt(t *testing.T, g lockoutGate, token, sub string) kiosk.Unlocked {
+	t.Helper()
+	rec := postUnlockAt(t, g, token, sub)
 	var u kiosk.Unlocked
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &u))
 	return u
