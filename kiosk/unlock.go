@@ -182,7 +182,7 @@ func (k *Kiosk) Unlock(req UnlockRequest) (Unlocked, error) {
 		switch {
 		case err != nil && inList:
 			k.log.Warn("liveness unlock not sent to the other gates now: they learn it from this gate's unlock list", "key", key[:12], "err", err)
-			u.Detail = joinDetail(u.Detail, "not sent to the other gates now ("+err.Error()+"): they learn it from this gate's unlock list once it is connected, at their next resync")
+			u.Detail = joinDetail(u.Detail, "not sent to the other gates now ("+err.Error()+"): they learn it from this gate's unlock list at their next connect or resync once this gate is connected")
 		case err != nil:
 			k.log.Warn("liveness unlock not sent to the other gates", "key", key[:12], "err", err)
 			u.Detail = joinDetail(u.Detail, "not sent to the other gates ("+err.Error()+"): unlock at each gate that counted a failure")
@@ -213,12 +213,14 @@ func (k *Kiosk) listUnlock(key string, issued time.Time, signed SignedUnlock) (b
 		k.lockoutChanged()
 	}
 	if err != nil {
-		// In memory it is listed all the same; a restart forgets it.
 		k.lockoutNotSaved(err, "leave this unlock out of the unlock list")
-		return listed, "kept in the unlock list but not saved (" + err.Error() + "): a restart drops it from the list"
+		if listed {
+			// In memory it is listed all the same; a restart forgets it.
+			return true, "kept in the unlock list but not saved (" + err.Error() + "): a restart drops it from the list"
+		}
 	}
 	if list && !listed {
-		return false, "not in the unlock list: it holds a later unlock of this identity (the clock stepped back)"
+		return false, "not in the unlock list: it holds later unlocks (this identity's, issued after this one: the clock stepped back; or 256 others)"
 	}
 	return listed, ""
 }
@@ -271,10 +273,10 @@ type SiteUnlock struct {
 // gate hears after the unlock. A listed unlock (u.Listed) has no arrival:
 // it clears up to listedUnlockMargin before the earlier of its second and
 // this gate's clock, and leaves the failures stamped ahead of the clock
-// (they may be after it); one issued the horizon or longer ago, or more
-// than maxPeerFailureAhead ahead of the clock, is not applied: every
-// failure it could clear is past the horizon, or its time cannot be
-// trusted. It reports whether the unlock was applied.
+// (they may be after it); one issued the horizon or longer ago is not
+// applied (every failure it could clear is past the horizon), nor ever
+// one issued more than the margin ahead of the clock (when it was made is
+// unknown here). It reports whether the unlock was applied.
 func (k *Kiosk) SiteUnlock(u SiteUnlock) (Unlocked, bool) {
 	issued := u.Issued
 	if u.Received.Before(issued) {
@@ -287,10 +289,19 @@ func (k *Kiosk) SiteUnlock(u SiteUnlock) (Unlocked, bool) {
 		if now.Sub(u.Issued) >= lockoutHorizon(per) {
 			return Unlocked{}, false
 		}
-		if u.Issued.Sub(now) > maxPeerFailureAhead {
-			// Read again at every resync: logged at Debug only.
-			k.log.Debug("listed liveness unlock of another gate issued ahead of this gate's clock: not applied",
-				"key", u.Key[:min(12, len(u.Key))], "issued", u.Issued, "ahead", u.Issued.Sub(now).Round(time.Second))
+		if ahead := u.Issued.Sub(now); ahead > listedUnlockMargin {
+			// The clocks are further apart than the margin allows for:
+			// when the unlock was made is unknown here, so it is never
+			// applied (its nonce is kept: a later read, once this
+			// clock has passed its second, does not apply it either).
+			first, err := k.pad.refuse(u.Nonce)
+			if err != nil {
+				k.lockoutNotSaved(err, "read this refused unlock again after a restart, and refuse it again")
+			}
+			if first {
+				k.log.Warn("listed liveness unlock of another gate issued ahead of this gate's clock: not applied; unlock at this gate",
+					"key", u.Key[:min(12, len(u.Key))], "issued", u.Issued, "ahead", ahead.Round(time.Second))
+			}
 			return Unlocked{}, false
 		}
 		upTo = unlockEnd(minTime(u.Issued, now)).Add(-listedUnlockMargin)

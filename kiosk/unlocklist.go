@@ -86,11 +86,13 @@ func (p *padState) share(key string, issued time.Time, s SignedUnlock, list bool
 
 // pruneShared forgets the shared unlocks issued the lockout's horizon or
 // longer ago (every failure they clear is past it: it counts no more, nor
-// does a peer's), and the oldest past maxSharedUnlocks (called with mu
-// held).
+// does a peer's), those issued more than listedUnlockMargin ahead (signed
+// before this clock stepped back: their time was wrong, and a reader whose
+// clock reaches it would clear what came after them), and the oldest past
+// maxSharedUnlocks (called with mu held).
 func (p *padState) pruneShared(now time.Time, per time.Duration) {
 	for k, u := range p.shared {
-		if now.Sub(u.Issued) >= lockoutHorizon(per) {
+		if now.Sub(u.Issued) >= lockoutHorizon(per) || u.Issued.Sub(now) > listedUnlockMargin {
 			delete(p.shared, k)
 		}
 	}
@@ -137,6 +139,18 @@ func (k *Kiosk) SharedUnlocks() [][]byte {
 		return nil
 	}
 	return k.pad.sharedList(k.now(), p.Per)
+}
+
+// refuse remembers a listed unlock's nonce as handled without applying
+// it, saved as a peer's failure is; it reports whether it was new.
+func (p *padState) refuse(nonce string) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if nonce == "" || p.appliedSet[nonce] {
+		return false, nil
+	}
+	p.addApplied(nonce)
+	return true, p.savePeer()
 }
 
 // minTime is the earlier of a and b.

@@ -191,6 +191,69 @@ func TestListedUnlockKeepsTheFailuresAfterIt(t *testing.T) {
 			require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per))
 		})
 	})
+	t.Run("a reader 45 s behind, reading 17 s after", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r, _, per := listedRig(t)
+			r.k.now = func() time.Time { return time.Now().Add(-45 * time.Second) }
+			signed := time.Unix(time.Now().Unix(), 0)
+			failHere(t, r, 3)
+			time.Sleep(14 * time.Second)
+			_, applied := r.k.SiteUnlock(SiteUnlock{Key: lockoutKey(worker.SubmissionID), Nonce: "nonce-r7-0000001", Issued: signed, Received: r.k.now(), Listed: true})
+			require.True(t, applied, "28 s ahead: within the margin")
+			require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per), "cleared up to 30 s before its clock, not before the unlock's second")
+		})
+	})
+	t.Run("an unlock far ahead, never", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r, cfg, per := listedRig(t)
+			u := SiteUnlock{Key: lockoutKey(worker.SubmissionID), Nonce: "nonce-ahead-000001",
+				Issued: time.Unix(time.Now().Add(5*time.Minute).Unix(), 0), Received: time.Now(), Listed: true}
+			_, applied := r.k.SiteUnlock(u)
+			require.False(t, applied)
+			time.Sleep(time.Minute)
+			for range 3 {
+				failHere(t, r, 1)
+				time.Sleep(time.Minute)
+			}
+			require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per))
+			time.Sleep(70 * time.Second) // a later resync, past the unlock's second
+			u.Received = time.Now()
+			_, applied = r.k.SiteUnlock(u)
+			require.False(t, applied, "refused for good")
+			require.True(t, r.k.pad.locked(worker.SubmissionID, r.k.now(), 3, per), "failures counted after the first read were cleared")
+			require.Empty(t, unlockAuditLines(t, cfg))
+		})
+	})
+	t.Run("its own stamps ahead stay", func(t *testing.T) {
+		var p padState
+		now := rtT0.Add(time.Hour)
+		key := lockoutKey(worker.SubmissionID)
+		_, err := p.fail(worker.SubmissionID, now.Add(2*time.Minute), 3, rtPer) // before a clock step back
+		require.NoError(t, err)
+		require.NoError(t, p.stamp(key, now.Add(2*time.Minute), now.Add(2*time.Minute), 3, rtPer))
+		_, _, applied, err := p.unlockWith(unlockArgs{key: key, upTo: now, nonce: "nonce-stamp-00001", listed: true}, now, 3, rtPer)
+		require.NoError(t, err)
+		require.True(t, applied)
+		require.Len(t, p.stamped[key], 1, "a listed unlock leaves the stamps ahead of the clock")
+		_, _, _, err = p.unlockWith(unlockArgs{key: key, upTo: now, nonce: "nonce-stamp-00002"}, now, 3, rtPer)
+		require.NoError(t, err)
+		require.Empty(t, p.stamped[key], "a live one clears them, as the failures")
+	})
+	t.Run("saved as a peer's failure is", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var p padState
+			p.path = filepath.Join(t.TempDir(), lockoutFileName)
+			writes := 0
+			p.write = func(string, []byte, os.FileMode) error { writes++; return nil }
+			for i := range 50 {
+				_, _, _, err := p.unlockWith(unlockArgs{key: lockoutKey(itoa(int64(i))), upTo: time.Now(), nonce: fmt.Sprintf("nonce-%016d", i), listed: true}, time.Now(), 3, rtPer)
+				require.NoError(t, err)
+			}
+			time.Sleep(peerSaveEvery)
+			synctest.Wait()
+			require.LessOrEqual(t, writes, 2, "one write for the lot, not one each")
+		})
+	})
 	t.Run("the nonces by count", func(t *testing.T) {
 		var p padState
 		for i := range maxAppliedNonces + 2 {
@@ -269,12 +332,16 @@ func TestUnlockListKeepsTheSignedUnlock(t *testing.T) {
 		time.Sleep(time.Second)
 		a = readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
 		require.False(t, a.Listed)
-		require.Contains(t, a.Detail, "it holds a later unlock of this identity")
+		require.Contains(t, a.Detail, "it holds later unlocks (this identity's, issued after this one")
 		r.k.now = time.Now
 
 		var p padState
 		require.NoError(t, p.open(lockoutPath(cfg), time.Now(), 3, per))
 		require.Len(t, p.sharedList(time.Now(), per), 2, "kept across a restart")
+		// Signed before a clock step back: dropped from the list.
+		require.Len(t, p.sharedList(time.Now().Add(-25*time.Second), per), 2)
+		require.Empty(t, p.sharedList(time.Now().Add(-45*time.Second), per), "unlocks more than 30 s ahead of the clock")
+		require.NoError(t, p.open(lockoutPath(cfg), time.Now(), 3, per))
 		time.Sleep(per)
 		require.Len(t, r.k.SharedUnlocks(), 2, "kept for twice per")
 		time.Sleep(per)
@@ -293,6 +360,34 @@ func TestUnlockListKeepsTheSignedUnlock(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, listed, "the oldest is not kept over newer ones")
 		require.NotContains(t, p.sharedList(time.Now(), per), []byte("older"))
+	})
+	t.Run("a failed save", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			for _, omit := range []bool{false, true} {
+				cfg := unlockConfig(t)
+				if omit {
+					cfg.Privacy = record.PrivacyOmit
+				}
+				r := livenessRig(t, cfg, &fakeLiveness{res: padFail})
+				r.k.deps.LockoutSite = &fakeLockoutSite{}
+				writes := 0
+				r.k.pad.mu.Lock()
+				r.k.pad.write = func(path string, b []byte, m os.FileMode) error {
+					if writes++; writes == 2 { // the unlock list's
+						return errors.New("disk full")
+					}
+					return os.WriteFile(path, b, m)
+				}
+				r.k.pad.mu.Unlock()
+				a := readUnlock(t, postUnlock(t, r.k, "127.0.0.1:1", "Bearer "+openToken, `{"badge_id":"B1"}`))
+				require.Equal(t, !omit, a.Listed)
+				if omit {
+					require.NotContains(t, a.Detail, "unlock list", "nothing was listed")
+				} else {
+					require.Contains(t, a.Detail, "kept in the unlock list but not saved (")
+				}
+			}
+		})
 	})
 	for name, tune := range map[string]func(*Options){
 		"lockout off": func(o *Options) { o.Policy.LivenessLockout.Max = 0 },

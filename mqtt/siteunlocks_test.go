@@ -1,13 +1,17 @@
 package mqtt
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
@@ -289,4 +293,73 @@ func BenchmarkUnlockListResync(b *testing.B) {
 		c.handleSite(list)
 	}
 	require.Len(b, h.commands(), MaxListedUnlocks)
+}
+
+// pendingToken never completes: the PUBACK is lost.
+type pendingToken struct{ doneToken }
+
+func (pendingToken) Done() <-chan struct{} { return make(chan struct{}) }
+
+// lostAckPaho takes every publish and never acknowledges it.
+type lostAckPaho struct{ fakePaho }
+
+func (f *lostAckPaho) Publish(topic string, _ byte, _ bool, _ any) paho.Token {
+	f.do("publish " + topic)
+	return pendingToken{}
+}
+
+// TestPublishUnlockLostAck: a publish whose PUBACK is lost (the broker may
+// deliver it all the same) returns the command it sent, signed once: the
+// list carries the same nonce, so no gate applies the unlock twice.
+func TestPublishUnlockLostAck(t *testing.T) {
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Prefix, o.Site, o.Gate = testSite+"/entrance", "plant-a", "entrance"
+	o.AckTimeout = 50 * time.Millisecond
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: &siteRecorder{}, Commands: true, Secret: []byte(strings.Repeat("k", 32))}
+	c := newClient(t, o)
+	f := &lostAckPaho{fakePaho{fail: func(string, int) error { return nil }}}
+	var cli paho.Client = f
+	c.live.Store(&cli)
+	c.connected.Store(true)
+	u, err := c.PublishUnlock(t.Context(), Unlock{Key: strings.Repeat("ab", 32), By: "ops"})
+	require.Error(t, err)
+	require.Equal(t, 1, f.count("publish "+testSite+"/cmd/unlock"))
+	require.NotEmpty(t, u.Signed, "the command sent, for the list")
+	l, err := c.verifier.VerifyListedUnlock(testSite+"/cmd/unlock", u.Signed)
+	require.NoError(t, err)
+	require.Equal(t, u.Nonce, l.Nonce)
+}
+
+// countingHandler counts the log records at or above Warn.
+type countingHandler struct {
+	mu    sync.Mutex
+	warns int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.mu.Lock()
+		h.warns++
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestForgedUnlockListLogsOnce: a list of forged commands is one warning,
+// not one a command.
+func TestForgedUnlockListLogsOnce(t *testing.T) {
+	c, h := unlockListGate(t)
+	logs := &countingHandler{}
+	c.log = slog.New(logs)
+	forged := signedUnlocks(t, 50)
+	for i := range forged {
+		forged[i] = append([]byte(nil), forged[i]...)
+		forged[i][len(forged[i])-3] ^= 1
+	}
+	c.handleSite(inbound{topic: testSite + "/exit/site/unlocks", payload: encodeUnlockList("plant-a", "exit", forged), retained: true})
+	require.Empty(t, h.commands())
+	require.Equal(t, 1, logs.warns)
 }
