@@ -40,7 +40,7 @@ func (c *Client) PublishCorrect(ctx context.Context, cr Correct) (Correct, error
 	}
 	body := SiteCommandBody{TS: cr.Issued.Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdCorrect,
 		UserID: cr.UserID, Zone: cr.Zone, By: cr.By, Reason: cr.Reason}
-	now, issued, _, err := c.publishSiteCommand(ctx, siteCmdCorrect, body)
+	now, issued, err := c.publishSiteCommand(ctx, siteCmdCorrect, body)
 	if err != nil {
 		return Correct{}, fmt.Errorf("mqtt: correct: %w", err)
 	}
@@ -104,27 +104,23 @@ func (c *Client) siteCommandTime(issued time.Time) (time.Time, error) {
 
 // publishSiteCommand checks, signs and publishes one site command of this
 // gate over the live connection (ErrNotConnected without one).
-func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, payload []byte, err error) {
+func (c *Client) publishSiteCommand(ctx context.Context, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
 	cli := c.live.Load()
 	if cli == nil || !c.Connected() {
-		return now, issued, nil, ErrNotConnected
+		return now, issued, ErrNotConnected
 	}
 	return c.sendSigned(ctx, *cli, kind, body)
 }
 
 // sendSigned checks, signs and publishes one site command of this gate on
 // cli and waits for its PUBACK; its nonce enters the replay memory first
-// and its echo is dropped. It returns the payload sent.
-func (c *Client) sendSigned(ctx context.Context, cli paho.Client, kind string, body SiteCommandBody) (now, issued time.Time, payload []byte, err error) {
-	payload, err = signChecked(kind, body, c.site.opts.Secret)
+// and its echo is dropped.
+func (c *Client) sendSigned(ctx context.Context, cli paho.Client, kind string, body SiteCommandBody) (now, issued time.Time, err error) {
+	payload, err := signChecked(kind, body, c.site.opts.Secret)
 	if err != nil {
-		return now, issued, nil, err
+		return now, issued, err
 	}
-	now, issued, err = c.sendPayload(ctx, cli, body, payload)
-	if err != nil {
-		return now, issued, nil, err
-	}
-	return now, issued, payload, nil
+	return c.sendPayload(ctx, cli, body, payload)
 }
 
 // sendPayload publishes payload, body signed, on cli and waits for its

@@ -161,7 +161,7 @@ func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Recor
 	}
 	body := SiteCommandBody{TS: c.clock.Now().Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdEvacuate,
 		Action: q.Action, ID: q.ID, By: q.By, Reason: q.Reason}
-	now, _, _, err := c.sendSigned(ctx, cli, siteCmdEvacuate, body)
+	now, _, err := c.sendSigned(ctx, cli, siteCmdEvacuate, body)
 	if errors.Is(err, ErrMalformed) {
 		c.log.Error("mqtt queued site command malformed: dropped", "id", q.ID, "action", q.Action, "decided", decided.UTC(), "err", err)
 		c.commandDropped(q.Action, q.ID, err)
