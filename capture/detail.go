@@ -4,7 +4,7 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
-	"slices"
+	"sync"
 
 	"gocv.io/x/gocv"
 )
@@ -166,10 +166,9 @@ func (d *detailMats) noiseVariance(frame gocv.Mat, box image.Rectangle) float64 
 	for i := range v {
 		v[i] = float32(math.Abs(float64(v[i])))
 	}
-	slices.Sort(v)
 	// The mask's response to white noise of deviation s has deviation 6s;
 	// the median of |N(0, 6s)| is 0.6745 × 6s.
-	s := float64(v[len(v)/2]) / (0.6745 * 6)
+	s := float64(nthSmallest(v, len(v)/2)) / (0.6745 * 6)
 	return s * s
 }
 
@@ -183,11 +182,87 @@ func (d *detailMats) noiseGains(size image.Point) (fine, coarse float64) {
 	if err != nil {
 		return 0, 0
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range px {
-		px[i] = uint8(max(0, min(255, math.Round(128+noiseProbeLevel*rng.NormFloat64()))))
-	}
+	noiseProbe(px)
 	fine, coarse = d.bands(probe, image.Rect(0, 0, size.X, size.Y))
 	const v = noiseProbeLevel * noiseProbeLevel
 	return fine / v, coarse / v
+}
+
+// noiseProbe fills px with the synthetic noise noiseGains measures with:
+// the same fixed sequence for every size, so its first values are kept
+// (up to maxKeptProbe) instead of drawn again at each call (a third of
+// the liveness check's first frame, BenchmarkFirstFrame).
+func noiseProbe(px []uint8) {
+	keptProbe.Lock()
+	defer keptProbe.Unlock()
+	if len(px) > maxKeptProbe {
+		drawProbe(rand.New(rand.NewPCG(1, 2)), px)
+		return
+	}
+	if keptProbe.rng == nil {
+		keptProbe.rng = rand.New(rand.NewPCG(1, 2))
+	}
+	if k := len(keptProbe.px); k < len(px) {
+		keptProbe.px = append(keptProbe.px, make([]uint8, len(px)-k)...)
+		drawProbe(keptProbe.rng, keptProbe.px[k:])
+	}
+	copy(px, keptProbe.px)
+}
+
+// maxKeptProbe bounds the noise kept: a box of 1,448×1,448 px (2 MiB).
+const maxKeptProbe = 2 << 20
+
+var keptProbe struct {
+	sync.Mutex
+	rng *rand.Rand // where px ends in the sequence
+	px  []uint8
+}
+
+func drawProbe(rng *rand.Rand, px []uint8) {
+	for i := range px {
+		px[i] = uint8(max(0, min(255, math.Round(128+noiseProbeLevel*rng.NormFloat64()))))
+	}
+}
+
+// nthSmallest is v[n] of v sorted (v is reordered): a quickselect, a
+// fifth of the cost of sorting the noise readings of a face.
+func nthSmallest(v []float32, n int) float32 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		// Median of three as the pivot; Hoare's partition.
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		pivot := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < pivot {
+				i++
+			}
+			for v[j] > pivot {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case n <= j:
+			hi = j
+		case n >= i:
+			lo = i
+		default:
+			return v[n]
+		}
+	}
+	return v[n]
 }

@@ -4,6 +4,7 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -146,5 +147,43 @@ func BenchmarkFaceDetail(b *testing.B) {
 	face := faceIn(400, image.Pt(120, 40))
 	for b.Loop() {
 		FaceDetail(frame, face)
+	}
+}
+
+// TestNoiseProbeIsOneSequence: the kept noise is the fixed sequence
+// noiseGains measured with when it drew it at each call, whatever order
+// the sizes come in, beyond what is kept too.
+func TestNoiseProbeIsOneSequence(t *testing.T) {
+	draw := func(n int) []uint8 {
+		px := make([]uint8, n)
+		drawProbe(rand.New(rand.NewPCG(1, 2)), px)
+		return px
+	}
+	for _, n := range []int{5, 300, 17, 40_000, 299, maxKeptProbe + 3, 40_001, 1} {
+		got := make([]uint8, n)
+		noiseProbe(got)
+		require.Equal(t, draw(n), got, "%d values", n)
+	}
+}
+
+// TestNthSmallest: the median noiseVariance reads is the one a sort gives,
+// with ties, runs and one value.
+func TestNthSmallest(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	cases := [][]float32{{3}, {2, 1}, {1, 1, 1, 1}, {5, 4, 3, 2, 1}, {1, 2, 3, 4, 5, 6}}
+	for range 200 {
+		v := make([]float32, 1+r.IntN(500))
+		levels := 1 + r.IntN(20) // few levels: many ties, as the mask's integer responses
+		for i := range v {
+			v[i] = float32(r.IntN(levels))
+		}
+		cases = append(cases, v)
+	}
+	for _, v := range cases {
+		sorted := slices.Clone(v)
+		slices.Sort(sorted)
+		for _, n := range []int{0, len(v) / 2, len(v) - 1} {
+			require.Equal(t, sorted[n], nthSmallest(slices.Clone(v), n), "%d of %v", n, v)
+		}
 	}
 }

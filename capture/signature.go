@@ -5,6 +5,7 @@ import (
 	"image"
 	"math"
 	"math/bits"
+	"sync"
 
 	"gocv.io/x/gocv"
 )
@@ -66,6 +67,7 @@ func FaceSignatures(frame gocv.Mat, boxes []image.Rectangle) []Signature {
 				return sigs
 			}
 			sums = newIntegral(px, union.Dx(), union.Dy())
+			defer sums.release()
 		}
 		sigs[i] = lbpSignature(sums.areaAverage(at, signatureSize))
 	}
@@ -96,13 +98,31 @@ func scaledUpSignature(grey gocv.Mat, box image.Rectangle) Signature {
 // integral is a grey image's integral: sum[y*(w+1)+x] is the sum of the
 // pixels above and left of (x, y).
 type integral struct {
-	w, h int
-	sum  []int64
+	w, h   int
+	sum    []int64
+	corner []float64 // areaAverage's scratch
 }
 
 func newIntegral(px []uint8, w, h int) *integral {
-	sum := make([]int64, (w+1)*(h+1))
+	var kept []int64
+	if p, _ := integralBuffers.Get().(*[]int64); p != nil {
+		kept = *p
+	}
+	return integralIn(kept, px, w, h)
+}
+
+// integralIn is the integral of px built in buf when it is large enough
+// (whatever it holds), else in new memory.
+func integralIn(buf []int64, px []uint8, w, h int) *integral {
+	var sum []int64
+	if cap(buf) >= (w+1)*(h+1) {
+		sum = buf[:(w+1)*(h+1)]
+		clear(sum[:w+1])
+	} else {
+		sum = make([]int64, (w+1)*(h+1))
+	}
 	for y := range h {
+		sum[(y+1)*(w+1)] = 0
 		row, above, next := px[y*w:(y+1)*w], sum[y*(w+1):(y+1)*(w+1)], sum[(y+1)*(w+1):(y+2)*(w+1)]
 		var run int64
 		for x, v := range row {
@@ -110,7 +130,19 @@ func newIntegral(px []uint8, w, h int) *integral {
 			next[x+1] = above[x+1] + run
 		}
 	}
-	return &integral{w, h, sum}
+	return &integral{w: w, h: h, sum: sum}
+}
+
+// integralBuffers keeps an integral's sums for the next: allocating them
+// (2.4 MB for the liveness check's 27 boxes at 720p) cost more than
+// filling them.
+var integralBuffers sync.Pool
+
+// release hands s's sums on to the next integral; s is not used after.
+func (s *integral) release() {
+	sum := s.sum
+	s.sum = nil
+	integralBuffers.Put(&sum)
 }
 
 // areaAverage is box scaled down to n×n px: each pixel the mean of the
@@ -126,7 +158,10 @@ func (s *integral) areaAverage(box image.Rectangle, n int) []uint8 {
 		ix[j] = min(int(x), s.w-1)
 		fx[j] = x - float64(ix[j])
 	}
-	corner := make([]float64, (n+1)*(n+1))
+	if cap(s.corner) < (n+1)*(n+1) {
+		s.corner = make([]float64, (n+1)*(n+1))
+	}
+	corner := s.corner[:(n+1)*(n+1)]
 	for i := range n + 1 {
 		y := float64(box.Min.Y) + float64(i)*sy
 		iy := min(int(y), s.h-1)

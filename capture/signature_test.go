@@ -262,3 +262,27 @@ func TestLBPSignatureIsTheReference(t *testing.T) {
 		assert.InDeltaSlice(t, reference(px), lbpSignature(px), 1e-6, name)
 	}
 }
+
+// TestIntegralOnAKeptBuffer: an integral built on the sums another, larger
+// one left is the integral built on fresh memory.
+func TestIntegralOnAKeptBuffer(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 11))
+	px := make([]uint8, 120*90)
+	for i := range px {
+		px[i] = uint8(r.IntN(256))
+	}
+	dirty := make([]int64, 301*201)
+	for i := range dirty {
+		dirty[i] = -1
+	}
+	got := integralIn(dirty, px, 120, 90)
+	require.Same(t, &dirty[0], &got.sum[0], "the buffer was not used")
+	require.Equal(t, integralIn(nil, px, 120, 90).sum, got.sum)
+	fresh := make([]int64, 121*91)
+	for y := range 90 {
+		for x := range 120 {
+			fresh[(y+1)*121+x+1] = fresh[y*121+x+1] + fresh[(y+1)*121+x] - fresh[y*121+x] + int64(px[y*120+x])
+		}
+	}
+	require.Equal(t, fresh, got.sum)
+}
