@@ -114,7 +114,6 @@ type Analyzer struct {
 	trackEyes            []eyeCheck        // their eye searches (YuNet)
 	lookMat              gocv.Mat
 	framesSinceFullScan  int
-	searchChosen         bool // the tracked face was chosen, not tracked (FindChosen)
 	detectNanos          atomic.Int64
 	detector             string // DetectorHaar or DetectorYuNet
 }
@@ -275,9 +274,11 @@ func (a *Analyzer) forgetFaces() {
 	a.framesSinceDetect, a.framesSinceFullScan = 0, 0
 }
 
-// toDetectGrey puts frame scaled to detectWidth at most, in grey, into
-// a.grey; the scale is returned.
-func (a *Analyzer) toDetectGrey(frame gocv.Mat) float64 {
+// Analyze detects and measures the faces of one BGR frame.
+func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
+	if frame.Empty() || frame.Channels() != 3 {
+		return Analysis{}, fmt.Errorf("%w: frame is empty or not 3-channel BGR", ErrBadImage)
+	}
 	fw, fh := frame.Cols(), frame.Rows()
 	scale := math.Min(1, float64(detectWidth)/float64(fw))
 	sw, sh := max(1, int(math.Round(float64(fw)*scale))), max(1, int(math.Round(float64(fh)*scale)))
@@ -287,78 +288,6 @@ func (a *Analyzer) toDetectGrey(frame gocv.Mat) float64 {
 		src = a.small
 	}
 	gocv.CvtColor(src, &a.grey, gocv.ColorBGRToGray)
-	return scale
-}
-
-// detect finds the faces of frame (a.grey holds it at scale for Haar).
-func (a *Analyzer) detect(frame gocv.Mat, scale float64) ([]Face, error) {
-	fw := frame.Cols()
-	if a.haar {
-		return a.detectHaar(scale, fw, frame.Rows()), nil
-	}
-	// A face seen big in the previous frame is searched for in the
-	// coarse input; if it is not there big enough, the fine input
-	// decides (landmarks of small faces in the coarse input are too
-	// rough for the eye search).
-	k := float64(a.model.inW) / float64(fw)
-	var faces []Face
-	var err error
-	coarse := a.bigFace
-	if coarse {
-		faces, err = a.model.detect(frame)
-		coarse = err == nil && len(faces) > 0 && narrowest(faces)*k >= yunetFinePx
-	}
-	if !coarse && err == nil {
-		faces, err = a.fine.detect(frame)
-	}
-	a.bigFace = err == nil && len(faces) > 0 && narrowest(faces)*k >= yunetBigPx
-	return faces, err
-}
-
-// FindChosen is the first part of Analyze, for the frame after a capture
-// chose the face at box (the liveness check's first frame): the faces
-// Analyze would measure (the maxCandidates largest, largest first),
-// unmeasured. Haar searches around box first, from half to twice its
-// size, as Analyze searches around a face it tracks, and the whole frame
-// when nothing is there: a fifth of a full scan's cost. Unlike Analyze's
-// candidates, a Haar box here may be no face (IsFace tells).
-func (a *Analyzer) FindChosen(frame gocv.Mat, box image.Rectangle) ([]Face, error) {
-	if frame.Empty() || frame.Channels() != 3 {
-		return nil, fmt.Errorf("%w: frame is empty or not 3-channel BGR", ErrBadImage)
-	}
-	scale := a.toDetectGrey(frame)
-	if a.haar && !box.Empty() {
-		a.track, a.trackEyes, a.framesSinceFullScan = append(a.track[:0], box), a.trackEyes[:0], 0
-	}
-	a.searchChosen = true
-	faces, err := a.detect(frame, scale)
-	a.searchChosen = false
-	if err != nil {
-		return nil, err
-	}
-	faces = largestFaces(faces)
-	a.track, a.trackEyes = a.track[:0], a.trackEyes[:0]
-	for _, f := range faces {
-		a.track = append(a.track, f.Box)
-	}
-	a.haveThumb, a.lastEmpty = false, len(faces) == 0
-	return faces, nil
-}
-
-// IsFace: Analyze would keep f, found in frame, as a candidate (not a
-// Haar false positive: an eye is found in it, or it is too small for
-// eyes).
-func (a *Analyzer) IsFace(frame gocv.Mat, f Face) bool {
-	_, _, real := a.measure(frame, f)
-	return real || f.Box.Dx() < a.thresholds.MinFaceWidth
-}
-
-// Analyze detects and measures the faces of one BGR frame.
-func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
-	if frame.Empty() || frame.Channels() != 3 {
-		return Analysis{}, fmt.Errorf("%w: frame is empty or not 3-channel BGR", ErrBadImage)
-	}
-	scale := a.toDetectGrey(frame)
 
 	// Empty scene: an unchanged thumbnail after a detection that found
 	// nobody costs only the resize above.
@@ -386,9 +315,28 @@ func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
 			a.cfg.OnDetect(d)
 		}
 	}()
-	faces, err := a.detect(frame, scale)
-	if err != nil {
-		return Analysis{}, err
+	var faces []Face
+	var err error
+	if a.haar {
+		faces = a.detectHaar(scale, fw, fh)
+	} else {
+		// A face seen big in the previous frame is searched for in the
+		// coarse input; if it is not there big enough, the fine input
+		// decides (landmarks of small faces in the coarse input are too
+		// rough for the eye search).
+		k := float64(a.model.inW) / float64(fw)
+		coarse := a.bigFace
+		if coarse {
+			faces, err = a.model.detect(frame)
+			coarse = err == nil && len(faces) > 0 && narrowest(faces)*k >= yunetFinePx
+		}
+		if !coarse && err == nil {
+			faces, err = a.fine.detect(frame)
+		}
+		a.bigFace = err == nil && len(faces) > 0 && narrowest(faces)*k >= yunetBigPx
+		if err != nil {
+			return Analysis{}, err
+		}
 	}
 	an := a.evaluate(frame, faces)
 	a.lastEmpty = len(an.Candidates) == 0

@@ -65,8 +65,17 @@ func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 	var rects []image.Rectangle
 	tracked := false
 	if len(a.track) > 0 && a.framesSinceFullScan < trackFullEvery {
-		roi, minT, maxT := a.searchAround(scale, minFace)
+		var roi image.Rectangle
+		lo, hi := math.MaxInt, 0
+		for _, t := range a.track {
+			s := scaleRect(t, scale)
+			d := max(s.Dx(), s.Dy())
+			lo, hi = min(lo, d), max(hi, d)
+			roi = roi.Union(s.Inset(-d / 2))
+		}
 		roi = roi.Intersect(full)
+		minT := max(minFace, lo*3/4)
+		maxT := hi * 4 / 3
 		if roi.Dx() >= minT && roi.Dy() >= minT {
 			sub := a.eq.Region(roi)
 			rects = a.haarScan(sub, minT, maxT)
@@ -116,30 +125,6 @@ func (a *Analyzer) detectHaar(scale float64, fw, fh int) []Face {
 		faces = append(faces, Face{Box: b, Confidence: 1})
 	}
 	return faces
-}
-
-// searchAround is where, and at which sizes, Haar looks for the tracked
-// faces (detection pixels): around each by half its size, from 3/4 to
-// 4/3 of it. Around a face chosen a moment before (FindChosen): by its
-// size, from half to twice it, which keeps the boxes of the chosen face
-// nearly those a full scan finds (the liveness check compares its first
-// face with the chosen one; docs/liveness-rounds.md, thirty-third round).
-func (a *Analyzer) searchAround(scale float64, minFace int) (roi image.Rectangle, minT, maxT int) {
-	lo, hi := math.MaxInt, 0
-	for _, t := range a.track {
-		s := scaleRect(t, scale)
-		d := max(s.Dx(), s.Dy())
-		lo, hi = min(lo, d), max(hi, d)
-		if a.searchChosen {
-			roi = roi.Union(s.Inset(-d))
-		} else {
-			roi = roi.Union(s.Inset(-d / 2))
-		}
-	}
-	if a.searchChosen {
-		return roi, max(minFace, lo/2), hi * 2
-	}
-	return roi, max(minFace, lo*3/4), hi * 4 / 3
 }
 
 // The learnt empty scene: Haar's full scans search only where the frame

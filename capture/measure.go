@@ -90,7 +90,11 @@ type eyeCheck struct {
 
 // evaluate measures every face, applies the thresholds and picks the best.
 func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
-	faces = largestFaces(faces)
+	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Box.Dx() > faces[j].Box.Dx() })
+	const maxCandidates = 4
+	if len(faces) > maxCandidates {
+		faces = faces[:maxCandidates]
+	}
 	an := Analysis{Best: -1, Reason: ReasonNoFace}
 	frameRect := image.Rect(0, 0, frame.Cols(), frame.Rows())
 	for _, f := range faces {
@@ -142,19 +146,6 @@ func (a *Analyzer) evaluate(frame gocv.Mat, faces []Face) Analysis {
 		an.Reason = an.Candidates[0].Reasons[0]
 	}
 	return an
-}
-
-// maxCandidates is how many faces of a frame are measured, the largest.
-const maxCandidates = 4
-
-// largestFaces is the maxCandidates widest of faces (reordered), widest
-// first.
-func largestFaces(faces []Face) []Face {
-	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Box.Dx() > faces[j].Box.Dx() })
-	if len(faces) > maxCandidates {
-		faces = faces[:maxCandidates]
-	}
-	return faces
 }
 
 // failedThresholds lists the failed thresholds of one face, most basic first.

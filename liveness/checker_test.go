@@ -431,74 +431,34 @@ func TestStartFace(t *testing.T) {
 	}
 	cut := image.Rect(44, -10, 522, 502) // YuNet's box of a face larger than the frame
 	inside, small := image.Rect(100, 100, 300, 320), image.Rect(400, 50, 480, 140)
+	none := image.Rectangle{}
 	for _, tc := range []struct {
 		name string
 		a    capture.Analysis
+		near image.Rectangle
 		want int
+		err  error
 	}{
-		{"the best acceptable face", capture.Analysis{Candidates: cand(inside, small), Best: 1}, 1},
-		{"no acceptable face: the largest", capture.Analysis{Candidates: cand(inside, small), Best: -1}, 0},
-		{"the best is cut by the edge: the largest inside", capture.Analysis{Candidates: cand(cut, small), Best: 0}, 1},
-		{"the largest is cut by the edge", capture.Analysis{Candidates: cand(cut, small), Best: -1}, 1},
-		{"only a face cut by the edge", capture.Analysis{Candidates: cand(cut), Best: -1}, -1},
-		{"no face", capture.Analysis{Best: -1}, -1},
-		{"an empty box", capture.Analysis{Candidates: cand(image.Rectangle{}, small), Best: 0}, 1},
+		{"the best acceptable face", capture.Analysis{Candidates: cand(inside, small), Best: 1}, none, 1, nil},
+		{"no acceptable face: the largest", capture.Analysis{Candidates: cand(inside, small), Best: -1}, none, 0, nil},
+		{"the best is cut by the edge: the largest inside", capture.Analysis{Candidates: cand(cut, small), Best: 0}, none, 1, nil},
+		{"the largest is cut by the edge", capture.Analysis{Candidates: cand(cut, small), Best: -1}, none, 1, nil},
+		{"only a face cut by the edge", capture.Analysis{Candidates: cand(cut), Best: -1}, none, -1, nil},
+		{"no face", capture.Analysis{Best: -1}, none, -1, nil},
+		{"an empty box", capture.Analysis{Candidates: cand(image.Rectangle{}, small), Best: 0}, none, 1, nil},
+		{"near: the chosen face, not the best", capture.Analysis{Candidates: cand(inside, small), Best: 0}, small.Add(image.Pt(10, 5)), 1, nil},
+		{"near: the chosen face is cut, another is inside", capture.Analysis{Candidates: cand(cut, small), Best: 1}, image.Rect(60, 0, 500, 470), -1, ErrFaceCut},
+		{"near: nothing overlaps the chosen face", capture.Analysis{Candidates: cand(small), Best: 0}, inside, -1, ErrFaceMoved},
+		{"near: a face barely overlapping is another", capture.Analysis{Candidates: cand(inside), Best: 0}, image.Rect(250, 250, 450, 470), -1, ErrFaceMoved},
+		{"near: no face at all", capture.Analysis{Best: -1}, inside, -1, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, startFace(tc.a, frame))
-		})
-	}
-}
-
-// TestNearFace: a gate's check starts on the face overlapping the chosen
-// one most, of the faces the eye search accepts, or that overlap it by
-// half and need none; never on another one.
-func TestNearFace(t *testing.T) {
-	frame := image.Rect(0, 0, 640, 480)
-	cut := image.Rect(44, -10, 522, 502) // YuNet's box of a face larger than the frame
-	chosen, small := image.Rect(100, 100, 300, 320), image.Rect(400, 50, 480, 140)
-	shifted := chosen.Add(image.Pt(10, 5))  // IoU 0.87
-	third := chosen.Add(image.Pt(80, 0))    // IoU 0.43
-	quarter := chosen.Add(image.Pt(100, 0)) // IoU 0.33
-	apart := chosen.Add(image.Pt(150, 0))   // IoU 0.14
-	for _, tc := range []struct {
-		name    string
-		faces   []image.Rectangle
-		near    image.Rectangle
-		noFaces []image.Rectangle // what the eye search refuses
-		want    int
-		err     error
-		asked   []image.Rectangle // the boxes the eye search may be asked about
-	}{
-		{"the chosen face, not the largest", []image.Rectangle{chosen, small}, small.Add(image.Pt(10, 5)), nil, 1, nil, nil},
-		{"overlapping by half: no eye search", []image.Rectangle{shifted}, chosen, []image.Rectangle{shifted}, 0, nil, nil},
-		{"the most overlapping of two", []image.Rectangle{third, shifted}, chosen, nil, 1, nil, nil},
-		{"of two equal, the later", []image.Rectangle{shifted, shifted}, chosen, nil, 1, nil, nil},
-		{"overlapping less than half: the eye search decides", []image.Rectangle{third}, chosen, nil, 0, nil, []image.Rectangle{third}},
-		{"a false positive overlapping less than half, then a face", []image.Rectangle{third, quarter}, chosen, []image.Rectangle{third}, 1, nil, []image.Rectangle{third, quarter}},
-		{"only false positives: no face", []image.Rectangle{third, apart}, chosen, []image.Rectangle{third, apart}, -1, nil, []image.Rectangle{third, apart}},
-		{"the chosen face is cut by the edge", []image.Rectangle{cut, small}, image.Rect(60, 0, 500, 470), nil, -1, ErrFaceCut, nil},
-		{"nothing overlaps the chosen face, a face elsewhere", []image.Rectangle{small}, chosen, nil, -1, ErrFaceMoved, []image.Rectangle{small}},
-		{"a face barely overlapping is another", []image.Rectangle{apart}, chosen, nil, -1, ErrFaceMoved, []image.Rectangle{apart}},
-		{"nothing overlaps, and no face elsewhere", []image.Rectangle{small}, chosen, []image.Rectangle{small}, -1, nil, []image.Rectangle{small}},
-		{"no face at all", nil, chosen, nil, -1, nil, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var faces []capture.Face
-			for _, b := range tc.faces {
-				faces = append(faces, capture.Face{Box: b})
-			}
-			var asked []image.Rectangle
-			got, err := nearFace(faces, frame, tc.near, func(f capture.Face) bool {
-				asked = append(asked, f.Box)
-				return !slices.Contains(tc.noFaces, f.Box)
-			})
+			got, err := startFace(tc.a, frame, tc.near)
 			assert.Equal(t, tc.want, got)
 			assert.ErrorIs(t, err, tc.err)
 			if tc.err == nil {
 				assert.NoError(t, err)
 			}
-			assert.Equal(t, tc.asked, asked, "the boxes the eye search was asked about")
 		})
 	}
 }

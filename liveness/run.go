@@ -1,13 +1,11 @@
 package liveness
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"io"
-	"slices"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -116,8 +114,7 @@ func check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 // overlapping Near most, so that the check never measures another person or
 // a picture beside the worker; none found is no face, faces found but none
 // overlapping is ErrFaceMoved, and one that is cut by the frame's edge is
-// ErrFaceCut. Haar searches around Near first and, in a box overlapping
-// it by sameFaceOverlap, does not search for the eyes again (nearFace). Without Near (a clip given to
+// ErrFaceCut. Without Near (a clip given to
 // `facegate liveness`), the best acceptable face, else the largest, inside
 // the frame.
 type AnalyzerFinder struct {
@@ -139,16 +136,13 @@ var ErrFaceMoved = errors.New("liveness: no face where the chosen one was")
 
 // Face implements Finder.
 func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
-	if !f.Near.Empty() {
-		return f.faceNear(frame)
-	}
 	a, err := f.An.Analyze(frame)
 	if err != nil {
 		return image.Rectangle{}, nil, false, err
 	}
-	best := startFace(a, image.Rect(0, 0, frame.Cols(), frame.Rows()))
-	if best < 0 {
-		return image.Rectangle{}, nil, false, nil
+	best, err := startFace(a, image.Rect(0, 0, frame.Cols(), frame.Rows()), f.Near)
+	if err != nil || best < 0 {
+		return image.Rectangle{}, nil, false, err
 	}
 	face := a.Candidates[best].Face
 	return face.Box, landmarksOf(face), true, nil
@@ -188,84 +182,34 @@ func (f chosenFinder) Landmarks(frame gocv.Mat, near image.Rectangle) (*Landmark
 // to be the chosen one (it moved a little since the choice).
 const minNearOverlap = 0.3
 
-// sameFaceOverlap: a face overlapping Near at least this much is the
-// chosen one without the eye search that tells a Haar face from a false
-// positive (the capture found its eyes a moment before); 9 of the 45 ms
-// of Haar's first frame (BenchmarkFirstFrame).
-const sameFaceOverlap = 0.5
-
-// faceNear is Face with Near: the face Analyze's candidates would give,
-// found with capture.Analyzer.FindChosen (Haar searches around Near
-// first) and measured only as far as nearFace needs.
-func (f AnalyzerFinder) faceNear(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
-	faces, err := f.An.FindChosen(frame, f.Near)
-	if err != nil {
-		return image.Rectangle{}, nil, false, err
-	}
-	i, err := nearFace(faces, image.Rect(0, 0, frame.Cols(), frame.Rows()), f.Near, func(face capture.Face) bool {
-		return f.An.IsFace(frame, face)
-	})
-	if err != nil || i < 0 {
-		return image.Rectangle{}, nil, false, err
-	}
-	return faces[i].Box, landmarksOf(faces[i]), true, nil
-}
-
-// nearFace is the face of faces (found in frame, not yet told from false
-// positives) a check starts from near the chosen box (-1 none): the face
-// overlapping near most, at least minNearOverlap, of those isFace accepts
-// or overlapping sameFaceOverlap; ErrFaceCut when it reaches out of the
-// frame; ErrFaceMoved when none overlaps but another is a face.
-func nearFace(faces []capture.Face, frame, near image.Rectangle, isFace func(capture.Face) bool) (int, error) {
-	// The most overlapping first; of equal ones the later, as the
-	// candidates of an analysis were taken before.
-	order := make([]int, len(faces))
-	iou := make([]float64, len(faces))
-	for i := range faces {
-		order[i], iou[i] = i, capture.IoU(faces[i].Box, near)
-	}
-	slices.SortStableFunc(order, func(i, j int) int {
-		if c := cmp.Compare(iou[j], iou[i]); c != 0 {
-			return c
+// startFace is the candidate a check starts from (-1 none); see
+// AnalyzerFinder. A box reaching out of the frame (YuNet's, for a face cut
+// by the edge) cannot start a check: Checker.Start refuses it.
+func startFace(a capture.Analysis, frame, near image.Rectangle) (int, error) {
+	if !near.Empty() {
+		best, bestIoU := -1, minNearOverlap
+		for i, c := range a.Candidates {
+			if v := capture.IoU(c.Face.Box, near); v >= bestIoU {
+				best, bestIoU = i, v
+			}
 		}
-		return cmp.Compare(j, i)
-	})
-	notFace := make([]bool, len(faces))
-	for _, i := range order {
-		if iou[i] < minNearOverlap {
-			break
-		}
-		if iou[i] < sameFaceOverlap && !isFace(faces[i]) {
-			notFace[i] = true
-			continue
-		}
-		if !inside(faces[i].Box, frame) {
+		if best >= 0 && !inside(a.Candidates[best].Face.Box, frame) {
 			return -1, ErrFaceCut
 		}
-		return i, nil
-	}
-	for i := range faces {
-		if iou[i] < minNearOverlap && isFace(faces[i]) {
+		if best < 0 && len(a.Candidates) > 0 {
 			return -1, ErrFaceMoved
 		}
+		return best, nil
 	}
-	return -1, nil
-}
-
-// startFace is the candidate a check starts from without a chosen face
-// (-1 none); see AnalyzerFinder. A box reaching out of the frame (YuNet's,
-// for a face cut by the edge) cannot start a check: Checker.Start refuses
-// it.
-func startFace(a capture.Analysis, frame image.Rectangle) int {
 	if a.Best >= 0 && inside(a.Candidates[a.Best].Face.Box, frame) {
-		return a.Best
+		return a.Best, nil
 	}
 	for i, c := range a.Candidates { // largest first
 		if inside(c.Face.Box, frame) {
-			return i
+			return i, nil
 		}
 	}
-	return -1
+	return -1, nil
 }
 
 // inside: a box to start from (Rectangle.In holds for an empty one too).
