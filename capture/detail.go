@@ -190,8 +190,8 @@ func (d *detailMats) noiseGains(size image.Point) (fine, coarse float64) {
 
 // noiseProbe fills px with the synthetic noise noiseGains measures with:
 // the same fixed sequence for every size, so its first values are kept
-// (up to maxKeptProbe) instead of drawn again at each call (a third of
-// the liveness check's first frame, BenchmarkFirstFrame).
+// (up to maxKeptProbe) instead of drawn again at each call (about 2 ms
+// of a 720p face, twice a session).
 func noiseProbe(px []uint8) {
 	keptProbe.Lock()
 	defer keptProbe.Unlock()
@@ -224,8 +224,8 @@ func drawProbe(rng *rand.Rand, px []uint8) {
 	}
 }
 
-// nthSmallest is v[n] of v sorted (v is reordered): a quickselect, a
-// fifth of the cost of sorting the noise readings of a face.
+// nthSmallest is v[n] of v sorted (v is reordered): a quickselect, not
+// a sort of the tens of thousands of noise readings of a face.
 func nthSmallest(v []float32, n int) float32 {
 	lo, hi := 0, len(v)-1
 	for lo < hi {
