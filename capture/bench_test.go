@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/cputime"
 )
 
 // TestMain runs the package's tests and benchmarks with OpenCV's threads
@@ -272,21 +274,13 @@ func itoa(n int) string {
 // a shared machine says little.
 type cpuTimer struct{ start time.Duration }
 
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func startCPU(b *testing.B) *cpuTimer {
 	b.ResetTimer()
-	return &cpuTimer{start: cpuNow()}
+	return &cpuTimer{start: cputime.Process(b)}
 }
 
 func (c *cpuTimer) stop(b *testing.B) {
-	used := cpuNow() - c.start
+	used := cputime.Process(b) - c.start
 	b.ReportMetric(float64(used)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 

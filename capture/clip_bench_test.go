@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/cputime"
 )
 
 // BenchmarkWholeClip picks the best face from the shared 1280x720 clip (120
@@ -29,7 +31,7 @@ func BenchmarkWholeClip(b *testing.B) {
 			b.Fatalf("%v %+v", err, res)
 		}
 	}
-	goCPU := (cpuNow() - ct.start) / time.Duration(b.N)
+	goCPU := (cputime.Process(b) - ct.start) / time.Duration(b.N)
 	ct.stop(b)
 	b.StopTimer()
 	py := pythonCPU(b, clip)
@@ -154,7 +156,7 @@ func BenchmarkClipKinds(b *testing.B) {
 				}
 				frame = res.Frame
 			}
-			goCPU := (cpuNow() - ct.start) / time.Duration(b.N)
+			goCPU := (cputime.Process(b) - ct.start) / time.Duration(b.N)
 			ct.stop(b)
 			b.StopTimer()
 			b.ReportMetric(float64(frame), "frame")

@@ -5,13 +5,13 @@ import (
 	"image"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/internal/cputime"
 	"github.com/facegate/facegate/liveness/synth"
 )
 
@@ -35,7 +35,7 @@ func BenchmarkAddFrame(b *testing.B) {
 	}
 	frames := []gocv.Mat{turned, img}
 	b.ResetTimer()
-	cpu := startCPU()
+	cpu := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		if len(c.frames) > 40 { // a challenge is ~40 frames; keep memory flat
 			for _, f := range c.frames[1:] {
@@ -47,7 +47,7 @@ func BenchmarkAddFrame(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cpu.report(b)
+	cpu.report()
 }
 
 func BenchmarkResult(b *testing.B) {
@@ -55,13 +55,13 @@ func BenchmarkResult(b *testing.B) {
 	c := turnedChecker(b)
 	defer c.Close()
 	b.ResetTimer()
-	cpu := startCPU()
+	cpu := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		if _, err := c.Result(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu.report(b)
+	cpu.report()
 }
 
 // turnedChecker is a checker fed a 38-frame synthetic turn at 15 fps (the
@@ -163,7 +163,7 @@ func BenchmarkCheckRecording(b *testing.B) {
 			an := finder.(AnalyzerFinder).An
 			frames := 0
 			b.ResetTimer()
-			cpu := startCPU()
+			cpu := startCPU(b)
 			for i := 0; i < b.N; i++ {
 				k := i % len(windows)
 				an.Reset()
@@ -215,7 +215,7 @@ func BenchmarkFirstFrame(b *testing.B) {
 			}
 			cfg := Config{StartDetail: capture.FaceDetail(frame, chosen), StartFace: capture.FaceSignature(frame, chosen)}
 			an := finder.(AnalyzerFinder).An
-			cpu := startCPU()
+			cpu := startCPU(b)
 			for b.Loop() {
 				an.Reset() // as the daemon does before each check
 				box, lm, ok, err := GateFinder(an, det == capture.DetectorYuNet, chosen).Face(frame)
@@ -234,7 +234,7 @@ func BenchmarkFirstFrame(b *testing.B) {
 				}
 				c.Close()
 			}
-			cpu.report(b)
+			cpu.report()
 		})
 	}
 }
@@ -252,24 +252,21 @@ func daemonThreads(b *testing.B) {
 // thread: OpenCV's and the runtime's too) over a benchmark's loop: the
 // budget is CPU per frame, which on a loaded machine the wall time per op
 // overstates and with OpenCV's threads may understate.
-type processCPU struct{ start time.Duration }
+type processCPU struct {
+	b     *testing.B
+	start time.Duration
+}
 
-func startCPU() processCPU { return processCPU{cpuTime()} }
+func startCPU(b *testing.B) processCPU { return processCPU{b, cputime.Process(b)} }
 
 // report adds cpu-ms/op to b's results.
-func (p processCPU) report(b *testing.B) {
-	b.ReportMetric(p.ms()/float64(b.N), "cpu-ms/op")
+func (p processCPU) report() {
+	p.b.ReportMetric(p.ms()/float64(p.b.N), "cpu-ms/op")
 }
 
 // ms is the CPU time since p started, in milliseconds.
-func (p processCPU) ms() float64 { return float64(cpuTime()-p.start) / float64(time.Millisecond) }
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+func (p processCPU) ms() float64 {
+	return float64(cputime.Process(p.b)-p.start) / float64(time.Millisecond)
 }
 
 // asCameraFrame scales a 360x288 recording frame by 2.5 into the middle of

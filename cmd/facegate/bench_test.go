@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/faceauth/emulator"
+	"github.com/facegate/facegate/internal/cputime"
 	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt/broker"
@@ -297,14 +297,6 @@ func BenchmarkTimeToRelay(b *testing.B) {
 	}
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkRunCPUEmptyScene: the daemon's CPU on an empty scene at
 // 1280x720/15 fps over 150 frames (10 s), without and with the kiosk page
 // open (its preview stream). Target: ≤ 5% of a core.
@@ -326,9 +318,9 @@ func BenchmarkRunCPUEmptyScene(b *testing.B) {
 			b.ResetTimer()
 			var busy, wall time.Duration
 			for i := 0; i < b.N; i++ {
-				c0, t0 := cpuTime(), time.Now()
+				c0, t0 := cputime.Process(b), time.Now()
 				time.Sleep(150 * time.Second / 15)
-				busy += cpuTime() - c0
+				busy += cputime.Process(b) - c0
 				wall += time.Since(t0)
 			}
 			b.StopTimer()
