@@ -63,6 +63,7 @@ func WithSubscription(filter string, fn Handler) Option {
 // Broker is a running broker.
 type Broker struct {
 	srv    *mochi.Server
+	conns  *connTracker // nil for WebSocket, whose listener mochi owns
 	url    string
 	once   sync.Once
 	closed chan struct{}
@@ -92,6 +93,7 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("broker: auth hook: %w", hookErr)
 	}
 	var l listeners.Listener
+	var conns *connTracker
 	scheme := "tcp"
 	if cfg.ws {
 		// The websocket listener binds in Serve and cannot report a port
@@ -103,12 +105,24 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 		l = listeners.NewWebsocket(listeners.Config{Type: listeners.TypeWS, ID: "ws", Address: addr, TLSConfig: cfg.tls})
 		scheme = "ws"
 	} else {
-		l = listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr, TLSConfig: cfg.tls})
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+		}
+		conns = &connTracker{Listener: ln, open: map[net.Conn]struct{}{}}
+		var served net.Listener = conns
+		if cfg.tls != nil {
+			served = tls.NewListener(conns, cfg.tls)
+		}
+		l = listeners.NewNet("tcp", served)
 	}
 	if err := srv.AddListener(l); err != nil {
+		if conns != nil {
+			conns.Close()
+		}
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
-	b := &Broker{srv: srv, closed: make(chan struct{})}
+	b := &Broker{srv: srv, conns: conns, closed: make(chan struct{})}
 	for _, s := range cfg.subs {
 		if err := b.Subscribe(s.filter, s.fn); err != nil {
 			srv.Close()
@@ -176,12 +190,80 @@ func (b *Broker) Close() error {
 	var err error
 	b.once.Do(func() {
 		close(b.closed)
-		err = b.srv.Close()
+		if b.conns == nil {
+			err = b.srv.Close()
+			return
+		}
+		// mochi stops accepting only after it has disconnected its
+		// registered clients, and then waits for every connection,
+		// including one that never sent CONNECT. Stop accepting first, let
+		// mochi say goodbye to its clients, then drop what is left.
+		b.conns.Close()
+		stopped := make(chan error, 1)
+		go func() { stopped <- b.srv.Close() }()
+		select {
+		case err = <-stopped:
+		case <-time.After(closeGrace):
+			b.conns.dropAll()
+			err = <-stopped
+		}
 	})
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("broker: close: %w", err)
 	}
 	return nil
+}
+
+// closeGrace is how long Close lets mochi disconnect its clients before it
+// drops the connections still open.
+const closeGrace = time.Second
+
+// connTracker is the broker's listening socket, remembering every
+// connection it accepted until that connection is closed.
+type connTracker struct {
+	net.Listener
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
+}
+
+func (t *connTracker) Accept() (net.Conn, error) {
+	c, err := t.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, tracker: t}
+	t.mu.Lock()
+	t.open[tc] = struct{}{}
+	t.mu.Unlock()
+	return tc, nil
+}
+
+// dropAll closes every connection still open.
+func (t *connTracker) dropAll() {
+	t.mu.Lock()
+	open := make([]net.Conn, 0, len(t.open))
+	for c := range t.open {
+		open = append(open, c)
+	}
+	t.mu.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	tracker *connTracker
+	once    sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.tracker.mu.Lock()
+		delete(c.tracker.open, c)
+		c.tracker.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 func cutScheme(u string) (string, string, bool) {
