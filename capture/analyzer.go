@@ -114,6 +114,7 @@ type Analyzer struct {
 	trackEyes            []eyeCheck        // their eye searches (YuNet)
 	lookMat              gocv.Mat
 	framesSinceFullScan  int
+	locateOnly           bool // the next Analyze only locates its faces (ExpectFace)
 	detectNanos          atomic.Int64
 	detector             string // DetectorHaar or DetectorYuNet
 }
@@ -274,8 +275,30 @@ func (a *Analyzer) forgetFaces() {
 	a.framesSinceDetect, a.framesSinceFullScan = 0, 0
 }
 
+// ExpectFace tells an analyzer just reset that the next frame holds a
+// face about the size of box (one another analyzer chose a moment
+// before), and that only where the faces are matters (the liveness
+// check's first frame). Haar's search of that frame, still over the whole
+// frame, skips the faces under half box's width, as the periodic full
+// scan does while a face is tracked: those are most of a scan's cost, and
+// none of them can be that face. Its eye search stops at the first eye,
+// which tells a face from a false detection: the faces' Eyes, Frontal
+// and Roll, and the Score, Reasons and Best they feed, are not measured
+// in full. YuNet's analysis is unchanged. It reports whether Haar's was
+// narrowed (box not empty).
+func (a *Analyzer) ExpectFace(box image.Rectangle) bool {
+	if !a.haar || box.Empty() {
+		return false
+	}
+	a.track, a.trackEyes = append(a.track[:0], box), a.trackEyes[:0]
+	a.framesSinceFullScan = trackFullEvery
+	a.locateOnly = true
+	return true
+}
+
 // Analyze detects and measures the faces of one BGR frame.
 func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
+	defer func() { a.locateOnly = false }()
 	if frame.Empty() || frame.Channels() != 3 {
 		return Analysis{}, fmt.Errorf("%w: frame is empty or not 3-channel BGR", ErrBadImage)
 	}

@@ -254,6 +254,9 @@ func (a *Analyzer) measure(frame gocv.Mat, f Face) (q Quality, eyes eyeCheck, re
 		}
 		if e, ok := a.findEye(r, f.HasLandmarks); ok {
 			found = append(found, e)
+			if a.locateOnly {
+				break // one eye tells a face from a false detection
+			}
 		}
 	}
 	n, eyeFrontal, eyeRoll := frontalFromEyes(found, faceNormWidth)

@@ -157,3 +157,54 @@ func TestPersonInTheLearntSceneIsFound(t *testing.T) {
 	}
 	t.Fatalf("person hidden in the learnt scene not found in %d frames", bgFullEvery)
 }
+
+// TestExpectFaceSkipsSmallerFaces: told to expect a face (the one the
+// capture chose), a reset analyzer's next search still covers the whole
+// frame and finds that face with the very box a search of every size
+// finds, but not a face under half its width, and stops its eye search
+// at the first eye; the frame after is analysed in full.
+func TestExpectFaceSkipsSmallerFaces(t *testing.T) {
+	a := newHaar(t, AnalyzerConfig{AllowMultiple: true})
+	scene := benchScene(t, 1280, 720)
+	defer scene.Close()
+	person := readTestImage(t, gocvImage(t, "face.jpg"))
+	defer person.Close()
+	one := composeOn(scene, person, 800, image.Pt(0, 60))
+	defer one.Close()
+	two := composeOn(one, person, 320, image.Pt(880, 300)) // a face of 120 px beside one of 300
+	defer two.Close()
+
+	all, err := a.Analyze(two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Candidates) != 2 {
+		t.Fatalf("a search of every size found %d faces, want the two: %+v", len(all.Candidates), all.Candidates)
+	}
+	big := all.Candidates[0].Face.Box // largest first
+	a.Reset()
+	if !a.ExpectFace(big) {
+		t.Fatal("Haar did not narrow its search")
+	}
+	got, err := a.Analyze(two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Candidates) != 1 || got.Candidates[0].Face.Box != big {
+		t.Fatalf("expecting %v, found %+v; want that box alone", big, got.Candidates)
+	}
+	if all.Candidates[0].Quality.Eyes != 2 || got.Candidates[0].Quality.Eyes != 1 {
+		t.Fatalf("eyes found: %d searching every size, %d expecting the face; want 2 and 1 (the search stops at the first)",
+			all.Candidates[0].Quality.Eyes, got.Candidates[0].Quality.Eyes)
+	}
+	if next, err := a.Analyze(two); err != nil || len(next.Candidates) == 0 || next.Candidates[0].Quality.Eyes != 2 {
+		t.Fatalf("the frame after: %+v, %v; want the face measured in full again", next.Candidates, err)
+	}
+	a.Reset()
+	if a.ExpectFace(image.Rectangle{}) { // nothing expected: every size again
+		t.Fatal("an empty box narrowed the search")
+	}
+	if again, err := a.Analyze(two); err != nil || len(again.Candidates) != 2 {
+		t.Fatalf("after an empty expectation: %d faces, %v", len(again.Candidates), err)
+	}
+}

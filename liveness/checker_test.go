@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
@@ -511,6 +512,44 @@ func TestGateFinder(t *testing.T) {
 	f := GateFinder(nil, true, chosen).(chosenFinder)
 	assert.Equal(t, AnalyzerFinder{YuNet: true, Near: chosen}, f.inner)
 	assert.Equal(t, chosen, f.chosen)
+}
+
+// TestGateFinderWithHaar: Haar's first search skips faces under half the
+// chosen one's width; when it finds nothing, the search of every size
+// still tells a face elsewhere (ErrFaceMoved) from none, and the chosen
+// face is found where it is.
+func TestGateFinderWithHaar(t *testing.T) {
+	an, err := capture.NewAnalyzer(capture.AnalyzerConfig{Detector: capture.DetectorHaar, AllowMultiple: true})
+	require.NoError(t, err)
+	defer an.Close()
+	photo := workerPhoto(t)
+	defer photo.Close()
+	// The photo's face covers x 229-469, y 149-389 of its 640x480.
+	place := func(frame *gocv.Mat, photoW int, at image.Point) image.Rectangle {
+		scaled := gocv.NewMat()
+		defer scaled.Close()
+		gocv.Resize(photo, &scaled, image.Pt(photoW, photoW*3/4), 0, 0, gocv.InterpolationArea)
+		region := frame.Region(image.Rect(at.X, at.Y, at.X+photoW, at.Y+photoW*3/4))
+		defer region.Close()
+		scaled.CopyTo(&region)
+		k := float64(photoW) / 640
+		return image.Rect(at.X+int(229*k), at.Y+int(149*k), at.X+int(469*k), at.Y+int(389*k))
+	}
+	frame := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(120, 125, 130, 0), 720, 1280, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	small := place(&frame, 240, image.Pt(900, 300)) // a face of 90 px
+	chosen := image.Rect(100, 120, 400, 420)        // where a face of 300 px was chosen
+
+	an.Reset()
+	_, _, _, err = GateFinder(an, false, chosen).Face(frame)
+	require.ErrorIs(t, err, ErrFaceMoved, "only a small face elsewhere")
+
+	big := place(&frame, 800, image.Pt(10, 10)) // the chosen face, there
+	an.Reset()
+	got, _, ok, err := GateFinder(an, false, big).Face(frame)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Greater(t, capture.IoU(got, big), 0.5, "found %v, the face is at %v (the small one at %v)", got, big, small)
 }
 
 // cutFinder finds only a face cut by the frame's edge.

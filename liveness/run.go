@@ -116,7 +116,9 @@ func check(ctx context.Context, cfg Config, mode Mode, dir Direction, finder Fin
 // overlapping is ErrFaceMoved, and one that is cut by the frame's edge is
 // ErrFaceCut. Without Near (a clip given to
 // `facegate liveness`), the best acceptable face, else the largest, inside
-// the frame.
+// the frame. With Near, Face is for the first frame of a check on an
+// analyzer reset before it, as the daemon's is: the search knows the
+// chosen face's size (capture.Analyzer.ExpectFace).
 type AnalyzerFinder struct {
 	An    *capture.Analyzer
 	YuNet bool
@@ -136,7 +138,15 @@ var ErrFaceMoved = errors.New("liveness: no face where the chosen one was")
 
 // Face implements Finder.
 func (f AnalyzerFinder) Face(frame gocv.Mat) (image.Rectangle, *Landmarks, bool, error) {
+	// Knowing the chosen face's size saves Haar most of its first search;
+	// when that finds no face at all, the search of every size tells a
+	// face elsewhere (ErrFaceMoved) from none.
+	narrowed := f.An.ExpectFace(f.Near)
 	a, err := f.An.Analyze(frame)
+	if err == nil && narrowed && len(a.Candidates) == 0 {
+		f.An.Reset()
+		a, err = f.An.Analyze(frame)
+	}
 	if err != nil {
 		return image.Rectangle{}, nil, false, err
 	}
