@@ -186,6 +186,10 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 }
 
 // Close stops the broker and drops every connection. Safe to call twice.
+// Over TCP it stops accepting first and drops after closeGrace the
+// connections that never sent CONNECT; over WebSocket (WithWebsocket)
+// mochi's listener owns the connections, and Close waits, as mochi does,
+// for one that is open but silent.
 func (b *Broker) Close() error {
 	var err error
 	b.once.Do(func() {
