@@ -63,7 +63,7 @@ func WithSubscription(filter string, fn Handler) Option {
 // Broker is a running broker.
 type Broker struct {
 	srv    *mochi.Server
-	conns  *connTracker // nil for WebSocket, whose listener mochi owns
+	conns  *connTracker
 	url    string
 	once   sync.Once
 	closed chan struct{}
@@ -92,34 +92,22 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 	if hookErr != nil {
 		return nil, fmt.Errorf("broker: auth hook: %w", hookErr)
 	}
-	var l listeners.Listener
-	var conns *connTracker
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
+	}
+	conns := &connTracker{Listener: ln, open: map[net.Conn]struct{}{}}
+	var served net.Listener = conns
+	if cfg.tls != nil {
+		served = tls.NewListener(conns, cfg.tls)
+	}
+	var l listeners.Listener = listeners.NewNet("tcp", served)
 	scheme := "tcp"
 	if cfg.ws {
-		// The websocket listener binds in Serve and cannot report a port
-		// chosen by the kernel: choose one now.
-		var err error
-		if addr, err = resolvePort(addr); err != nil {
-			return nil, err
-		}
-		l = listeners.NewWebsocket(listeners.Config{Type: listeners.TypeWS, ID: "ws", Address: addr, TLSConfig: cfg.tls})
-		scheme = "ws"
-	} else {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
-		}
-		conns = &connTracker{Listener: ln, open: map[net.Conn]struct{}{}}
-		var served net.Listener = conns
-		if cfg.tls != nil {
-			served = tls.NewListener(conns, cfg.tls)
-		}
-		l = listeners.NewNet("tcp", served)
+		l, scheme = newWebsocketListener("ws", served), "ws"
 	}
 	if err := srv.AddListener(l); err != nil {
-		if conns != nil {
-			conns.Close()
-		}
+		conns.Close()
 		return nil, fmt.Errorf("broker: listen on %s: %w", addr, err)
 	}
 	b := &Broker{srv: srv, conns: conns, closed: make(chan struct{})}
@@ -136,12 +124,6 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 	if err := srv.Serve(); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("broker: serve: %w", err)
-	}
-	if cfg.ws {
-		if err := waitListening(l.Address()); err != nil {
-			srv.Close()
-			return nil, err
-		}
 	}
 	go func() {
 		select {
@@ -186,18 +168,13 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 }
 
 // Close stops the broker and drops every connection. Safe to call twice.
-// Over TCP it stops accepting first and drops after closeGrace the
-// connections that never sent CONNECT; over WebSocket (WithWebsocket)
-// mochi's listener owns the connections, and Close waits, as mochi does,
-// for one that is open but silent.
+// It stops accepting first, lets mochi disconnect its clients, and drops
+// after closeGrace the connections still open (one that never sent
+// CONNECT, which mochi would wait for).
 func (b *Broker) Close() error {
 	var err error
 	b.once.Do(func() {
 		close(b.closed)
-		if b.conns == nil {
-			err = b.srv.Close()
-			return
-		}
 		// mochi stops accepting only after it has disconnected its
 		// registered clients, and then waits for every connection,
 		// including one that never sent CONNECT. Stop accepting first, let
@@ -277,36 +254,4 @@ func cutScheme(u string) (string, string, bool) {
 		}
 	}
 	return "", u, false
-}
-
-// resolvePort replaces a zero port by a free one.
-func resolvePort(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("broker: address %q: %w", addr, err)
-	}
-	if port != "0" {
-		return addr, nil
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", fmt.Errorf("broker: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func waitListening(addr string) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("broker: websocket listener on %s: %w", addr, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
