@@ -300,6 +300,11 @@ func (a *Analyzer) ExpectFace(box image.Rectangle) bool {
 func (a *Analyzer) Analyze(frame gocv.Mat) (Analysis, error) {
 	defer func() { a.locateOnly = false }()
 	if frame.Empty() || frame.Channels() != 3 {
+		if a.locateOnly {
+			// ExpectFace was for this frame only: the next one is searched
+			// as by an analyzer just reset.
+			a.track, a.trackEyes, a.framesSinceFullScan = a.track[:0], a.trackEyes[:0], 0
+		}
 		return Analysis{}, fmt.Errorf("%w: frame is empty or not 3-channel BGR", ErrBadImage)
 	}
 	fw, fh := frame.Cols(), frame.Rows()

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"image"
 	"testing"
 
@@ -206,5 +207,16 @@ func TestExpectFaceSkipsSmallerFaces(t *testing.T) {
 	}
 	if again, err := a.Analyze(two); err != nil || len(again.Candidates) != 2 {
 		t.Fatalf("after an empty expectation: %d faces, %v", len(again.Candidates), err)
+	}
+	// An expectation ends with the frame it was for, even one refused.
+	a.Reset()
+	a.ExpectFace(big)
+	bad := gocv.NewMat()
+	defer bad.Close()
+	if _, err := a.Analyze(bad); !errors.Is(err, ErrBadImage) {
+		t.Fatalf("an empty frame: %v, want ErrBadImage", err)
+	}
+	if after, err := a.Analyze(two); err != nil || len(after.Candidates) != 2 {
+		t.Fatalf("after a refused frame: %d faces, %v; want both, as a reset analyzer finds", len(after.Candidates), err)
 	}
 }
