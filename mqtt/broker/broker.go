@@ -78,7 +78,11 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: cfg.log})
+	caps := mochi.NewDefaultServerCapabilities()
+	// mochi's default is no limit: five bytes announcing a 256 MiB packet,
+	// before any CONNECT, made it allocate that much.
+	caps.MaximumPacketSize = maxPacketSize
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: cfg.log, Capabilities: caps})
 	var hookErr error
 	if cfg.users != nil {
 		var rules auth.AuthRules
@@ -104,7 +108,11 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 	var l listeners.Listener = listeners.NewNet("tcp", served)
 	scheme := "tcp"
 	if cfg.ws {
-		l, scheme = newWebsocketListener("ws", served), "ws"
+		scheme = "ws"
+		if cfg.tls != nil {
+			scheme = "wss"
+		}
+		l = newWebsocketListener(scheme, served)
 	}
 	if err := srv.AddListener(l); err != nil {
 		conns.Close()
@@ -117,8 +125,8 @@ func Start(ctx context.Context, addr string, opts ...Option) (*Broker, error) {
 			return nil, err
 		}
 	}
-	if cfg.tls != nil {
-		scheme = map[string]string{"tcp": "ssl", "ws": "wss"}[scheme]
+	if cfg.tls != nil && scheme == "tcp" {
+		scheme = "ssl"
 	}
 	b.url = scheme + "://" + l.Address()
 	if err := srv.Serve(); err != nil {
@@ -188,6 +196,11 @@ func (b *Broker) Close() error {
 			b.conns.dropAll()
 			err = <-stopped
 		}
+		// mochi counts a connection only once its goroutine runs, after
+		// Accept returned it: one accepted just before the listener
+		// closed was not waited for, and would be served by a closed
+		// broker. Drop it, and any Accept still returns.
+		b.conns.shutDown()
 	})
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("broker: close: %w", err)
@@ -199,12 +212,17 @@ func (b *Broker) Close() error {
 // drops the connections still open.
 const closeGrace = time.Second
 
+// maxPacketSize bounds an MQTT packet, fixed header included: far above
+// the largest the daemon publishes (a site's failure list, at most 2 MiB).
+const maxPacketSize = 16 << 20
+
 // connTracker is the broker's listening socket, remembering every
 // connection it accepted until that connection is closed.
 type connTracker struct {
 	net.Listener
 	mu   sync.Mutex
 	open map[net.Conn]struct{}
+	shut bool // the broker is closed: a connection accepted now is closed at once
 }
 
 func (t *connTracker) Accept() (net.Conn, error) {
@@ -214,9 +232,22 @@ func (t *connTracker) Accept() (net.Conn, error) {
 	}
 	tc := &trackedConn{Conn: c, tracker: t}
 	t.mu.Lock()
+	if t.shut {
+		t.mu.Unlock()
+		c.Close()
+		return nil, net.ErrClosed
+	}
 	t.open[tc] = struct{}{}
 	t.mu.Unlock()
 	return tc, nil
+}
+
+// shutDown closes every connection still open and any accepted later.
+func (t *connTracker) shutDown() {
+	t.mu.Lock()
+	t.shut = true
+	t.mu.Unlock()
+	t.dropAll()
 }
 
 // dropAll closes every connection still open.

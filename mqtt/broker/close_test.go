@@ -124,3 +124,61 @@ func (s wsStream) recv() ([]byte, error) {
 	_, p, err := s.ReadMessage()
 	return p, err
 }
+
+// TestCloseDropsAConnectionMochiHasNotCounted: mochi counts a connection
+// only once its goroutine runs, after Accept returned it; Close must drop
+// one accepted just before the listener closed, which mochi did not wait
+// for (a closed broker answered its CONNECT and kept it open).
+func TestCloseDropsAConnectionMochiHasNotCounted(t *testing.T) {
+	b, err := Start(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, peer := net.Pipe()
+	defer peer.Close()
+	b.conns.mu.Lock()
+	b.conns.open[&trackedConn{Conn: ours, tracker: b.conns}] = struct{}{}
+	b.conns.mu.Unlock()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := peer.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("the accepted connection after Close: %v, want it closed", err)
+	}
+}
+
+// TestOversizedPacketIsRefused: a fixed header announcing more than
+// maxPacketSize ends the connection at once (mochi allocated the 256 MiB
+// announced before any CONNECT and waited for them).
+func TestOversizedPacketIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		dial func(t *testing.T, addr string) stream
+	}{
+		{"tcp", nil, dialTCP},
+		{"websocket", []Option{WithWebsocket()}, dialWebsocket},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Start(context.Background(), "127.0.0.1:0", append(tc.opts, WithUsers(map[string]string{"u": "p"}))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			s := tc.dial(t, b.Addr())
+			defer s.Close()
+			if err := s.send([]byte{0x10, 0xff, 0xff, 0xff, 0x7f}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.recv()
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the broker waits for a 256 MiB packet")
+			}
+			if err == nil {
+				t.Fatalf("the broker answered % x, want the connection closed", got)
+			}
+		})
+	}
+}

@@ -23,19 +23,25 @@ type wsListener struct {
 	srv *http.Server
 }
 
-func newWebsocketListener(id string, ln net.Listener) *wsListener {
-	return &wsListener{id: id, ln: ln}
+// newWebsocketListener serves on ln; scheme is "ws" or "wss" (ln then
+// speaks TLS), which is also the listener's id.
+func newWebsocketListener(scheme string, ln net.Listener) *wsListener {
+	return &wsListener{id: scheme, ln: ln}
 }
 
 func (l *wsListener) ID() string       { return l.id }
 func (l *wsListener) Address() string  { return l.ln.Addr().String() }
-func (l *wsListener) Protocol() string { return "ws" }
+func (l *wsListener) Protocol() string { return l.id }
 
 // Init prepares the HTTP server; mochi calls it before Serve, and Close
 // may come before Serve has started.
 func (l *wsListener) Init(log *slog.Logger) error {
 	l.log = log
-	l.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	// A connection that is not upgraded (a plain request, then nothing)
+	// is dropped after wsIdleTimeout, as a silent MQTT client is by
+	// mochi's keep-alive; an upgraded one is the WebSocket's, without
+	// the server's deadlines.
+	l.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: wsIdleTimeout}
 	return nil
 }
 
@@ -53,17 +59,25 @@ func (l *wsListener) Serve(establish listeners.EstablishFn) {
 			l.log.Warn("websocket client", "error", err)
 		}
 	})
-	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// Broker.Close closes the listening socket before mochi closes this
+	// listener: either way the server stopped because the broker closed.
+	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		l.log.Error("websocket listener stopped", "error", err, "listener", l.id)
 	}
 }
 
-// Close disconnects mochi's clients and stops the HTTP server; upgraded
-// connections are no longer the server's (Broker.Close drops them).
+// Close disconnects mochi's clients, stops the HTTP server and closes
+// the listening socket, which the server holds only once Serve has run
+// (a Start that fails before Serve). Upgraded connections are no longer
+// the server's (Broker.Close drops them).
 func (l *wsListener) Close(closeClients listeners.CloseFn) {
 	closeClients(l.id)
 	_ = l.srv.Close()
+	_ = l.ln.Close() // already closed by the server or Broker.Close: nothing to report
 }
+
+// wsIdleTimeout: see Init.
+var wsIdleTimeout = 30 * time.Second
 
 // wsConn is one WebSocket as the byte stream mochi reads: binary messages
 // back to back.
