@@ -211,6 +211,9 @@ func (s *SiteOptions) setDefaults(o *Options) error {
 	if s.Resync == 0 {
 		s.Resync = 10 * time.Minute
 	}
+	if s.Refresh == 0 {
+		s.Refresh = time.Minute
+	}
 	if s.Queue <= 0 {
 		s.Queue = 4096
 	}

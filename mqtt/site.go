@@ -59,6 +59,11 @@ type SiteOptions struct {
 	// Resync fetches the peers' snapshots again this often while connected
 	// (10m; negative: only on connect and after an inbound overflow).
 	Resync time.Duration
+	// Refresh reads the published state again this often without a
+	// SiteChanged (1m; negative: never) and publishes what changed: the
+	// failure and unlock lists drop their stamps as they age out, with
+	// nothing happening at the gate.
+	Refresh time.Duration
 	// Queue is how many inbound site messages wait for the Handler (4096);
 	// when full, messages are dropped and the peers' snapshots fetched again.
 	Queue int
@@ -480,17 +485,24 @@ func (s *siteLink) evacuationPayload() []byte {
 }
 
 // siteLoop publishes the snapshot and views after SiteChanged, at most
-// once per SnapshotInterval.
+// once per SnapshotInterval, and what changed on its own every Refresh.
 func (c *Client) siteLoop() {
 	defer c.wg.Done()
 	s := c.site
 	var last time.Time
 	gap := s.opts.SnapshotInterval
+	var refresh <-chan time.Time
+	if s.opts.Refresh > 0 {
+		t := time.NewTicker(s.opts.Refresh)
+		defer t.Stop()
+		refresh = t.C
+	}
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-s.dirty:
+		case <-refresh:
 		}
 		if !last.IsZero() {
 			if wait := gap - time.Since(last); wait > 0 {

@@ -227,6 +227,45 @@ func TestSiteChangedDebounces(t *testing.T) {
 	})
 }
 
+// TestSiteListsAgeOutWithoutAChange: a quiet gate's failure and unlock
+// lists lose their old stamps within Refresh, with no SiteChanged (the
+// broker kept a list of hashed ids a gate published once for as long as
+// nothing else happened there).
+func TestSiteListsAgeOutWithoutAChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{snapshot: []byte(`{"n":0}`), lockout: []byte(`{"failures":"old"}`), unlocks: [][]byte{[]byte(`{"body":{},"sig":""}`)}}
+		o := testOptions(t, "tcp://127.0.0.1:1")
+		o.Prefix = testSite + "/entrance"
+		o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: &siteRecorder{}, Source: src, Commands: true, Secret: []byte(strings.Repeat("s", 32))}
+		c := newClient(t, o)
+		defer c.Close(context.Background())
+		synctest.Wait()
+		topics := c.site.topics
+		if got := string(c.retained.get(topics.Lockout)); got != `{"failures":"old"}` {
+			t.Fatalf("failure list at start %q", got)
+		}
+		if len(c.retained.get(topics.UnlockList)) == 0 {
+			t.Fatal("no unlock list at start")
+		}
+		src.mu.Lock()
+		src.lockout, src.unlocks = []byte(`{"failures":{}}`), nil
+		src.mu.Unlock()
+		time.Sleep(59 * time.Second)
+		synctest.Wait()
+		if got := string(c.retained.get(topics.Lockout)); got != `{"failures":"old"}` {
+			t.Fatalf("failure list republished before a minute: %q", got)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := string(c.retained.get(topics.Lockout)); got != `{"failures":{}}` {
+			t.Fatalf("failure list after a minute %q, want the aged-out one", got)
+		}
+		if got := c.retained.get(topics.UnlockList); got == nil || len(got) != 0 {
+			t.Fatalf("unlock list after a minute %q, want the empty payload that deletes it", got)
+		}
+	})
+}
+
 // A full site queue drops messages and asks for the peers' snapshots.
 func TestSiteQueueOverflowResyncs(t *testing.T) {
 	block := make(chan struct{})
