@@ -123,7 +123,7 @@ func (c *Checker) Result() (Result, error) {
 		if j <= ref || j >= len(frames) {
 			continue
 		}
-		if f, ok := c.planarity(ref, frames[j]); ok {
+		if f, ok := c.cachedPlanarity(ref, j); ok {
 			pars, inl, nds = append(pars, f.parallax), append(inl, f.inliers), append(nds, f.nonDev)
 			leads, directs, dnds = append(leads, f.noseLead), append(directs, f.direct), append(dnds, f.directNonDev)
 			shares, washed = append(shares, f.foundShare), append(washed, f.washedShare)
@@ -540,6 +540,26 @@ type planeFit struct {
 	// warped onto it once their smears are matched (blurMismatch; NaN
 	// without images or texture to compare).
 	blur float64
+}
+
+// cachedFit is one planarity result (Checker.fits).
+type cachedFit struct {
+	fit planeFit
+	ok  bool
+}
+
+// cachedPlanarity is planarity(ref, c.frames[j]), measured once per pair.
+func (c *Checker) cachedPlanarity(ref, j int) (planeFit, bool) {
+	key := [2]int{ref, j}
+	if r, ok := c.fits[key]; ok {
+		return r.fit, r.ok
+	}
+	fit, ok := c.planarity(ref, c.frames[j])
+	if c.fits == nil {
+		c.fits = make(map[[2]int]cachedFit)
+	}
+	c.fits[key] = cachedFit{fit, ok}
+	return fit, ok
 }
 
 // planarity fits one homography (RANSAC) from the reference frame (ref,

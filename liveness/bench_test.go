@@ -57,6 +57,7 @@ func BenchmarkResult(b *testing.B) {
 	b.ResetTimer()
 	cpu := startCPU(b)
 	for i := 0; i < b.N; i++ {
+		c.fits = nil // a verdict measured afresh, as the first one of a check
 		if _, err := c.Result(); err != nil {
 			b.Fatal(err)
 		}

@@ -79,6 +79,11 @@ type Checker struct {
 	// rule (Done) and a watcher's Turn both read it after each frame.
 	series   []float64
 	seriesLM bool
+	// fits caches planarity by (reference, later frame) until Start: a
+	// fit reads only those frames, which never change once added, and
+	// with landmarks Done's verdicts and the final one measure the same
+	// frames again.
+	fits map[[2]int]cachedFit
 
 	prev, cur, region, work   gocv.Mat
 	prevPts, nextPts, backPts gocv.Mat
@@ -120,6 +125,7 @@ func (c *Checker) dropFrames() {
 		c.frames[i].img.Close()
 	}
 	c.frames = c.frames[:0]
+	c.fits = nil
 }
 
 // prepare cuts the region of interest out of frame, in grey at tracking scale, into dst.
