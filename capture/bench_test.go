@@ -84,14 +84,14 @@ func benchAnalyze(b *testing.B, det string, w, h int) {
 	if err != nil || an.Best < 0 {
 		b.Fatalf("benchmark frame has no acceptable face: %v %+v", err, an)
 	}
-	ct := startCPU(b)
+	ct := cputime.Start(b)
 	for i := 0; i < b.N; i++ {
 		a.Reset()
 		if _, err := a.Analyze(frame); err != nil {
 			b.Fatal(err)
 		}
 	}
-	ct.stop(b)
+	ct.ReportPerOp()
 }
 
 // BenchmarkAnalyzeFrame is one analysed frame (detection, confirmation,
@@ -136,14 +136,14 @@ func learnScene(b testing.TB, a *Analyzer, scene gocv.Mat) {
 func BenchmarkArrivalFrame(b *testing.B) {
 	perDetector(b, func(b *testing.B, a *Analyzer, scene, person gocv.Mat) {
 		learnScene(b, a, scene)
-		ct := startCPU(b)
+		ct := cputime.Start(b)
 		for i := 0; i < b.N; i++ {
 			a.forgetFaces()
 			if an, err := a.Analyze(person); err != nil || an.Best < 0 {
 				b.Fatalf("no acceptable face: %v %+v", err, an)
 			}
 		}
-		ct.stop(b)
+		ct.ReportPerOp()
 	})
 }
 
@@ -152,13 +152,13 @@ func BenchmarkArrivalFrame(b *testing.B) {
 // second person amortised in); with YuNet, the coarse network input.
 func BenchmarkTrackedFrame(b *testing.B) {
 	perDetector(b, func(b *testing.B, a *Analyzer, _, person gocv.Mat) {
-		ct := startCPU(b)
+		ct := cputime.Start(b)
 		for i := 0; i < b.N; i++ {
 			if _, err := a.Analyze(person); err != nil {
 				b.Fatal(err)
 			}
 		}
-		ct.stop(b)
+		ct.ReportPerOp()
 	})
 }
 
@@ -221,7 +221,7 @@ func BenchmarkEmptySceneFrame(b *testing.B) {
 	if an, err := a.Analyze(frame); err != nil || len(an.Candidates) > 0 {
 		b.Fatalf("scene is not empty: %v %+v", err, an)
 	}
-	ct := startCPU(b)
+	ct := cputime.Start(b)
 	skipped := 0
 	for i := 0; i < b.N; i++ {
 		an, err := a.Analyze(frame)
@@ -232,7 +232,7 @@ func BenchmarkEmptySceneFrame(b *testing.B) {
 			skipped++
 		}
 	}
-	ct.stop(b)
+	ct.ReportPerOp()
 	b.ReportMetric(float64(skipped)/float64(b.N), "skipped/frame")
 }
 
@@ -246,13 +246,13 @@ func BenchmarkCropEncode(b *testing.B) {
 			face := faceIn(sz.X/2, image.Pt(sz.X/4, sz.Y/8))
 			c := newCropper(DefaultJPEGQuality)
 			defer c.close()
-			ct := startCPU(b)
+			ct := cputime.Start(b)
 			for i := 0; i < b.N; i++ {
 				if _, _, err := c.crop(frame, face); err != nil {
 					b.Fatal(err)
 				}
 			}
-			ct.stop(b)
+			ct.ReportPerOp()
 		})
 	}
 }
@@ -267,21 +267,6 @@ func itoa(n int) string {
 		b = append([]byte{digits[n%10]}, b...)
 	}
 	return string(b)
-}
-
-// cpuTimer reports CPU time (user+system, all threads, OpenCV's included)
-// per operation as "cpu-ms/op": the budgets are CPU time, and wall time on
-// a shared machine says little.
-type cpuTimer struct{ start time.Duration }
-
-func startCPU(b *testing.B) *cpuTimer {
-	b.ResetTimer()
-	return &cpuTimer{start: cputime.Process(b)}
-}
-
-func (c *cpuTimer) stop(b *testing.B) {
-	used := cputime.Process(b) - c.start
-	b.ReportMetric(float64(used)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkBadgeSessionFrames is one person's selection started by a badge

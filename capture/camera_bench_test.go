@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/cputime"
 )
 
 // rawVideoReader stands in for a V4L2 MJPG camera: FFmpeg's raw mode hands
@@ -160,11 +162,11 @@ func BenchmarkCameraCPU(b *testing.B) {
 				go consume(every)
 			}
 			time.Sleep(time.Second) // warm up: opened, first frames
-			ct := startCPU(b)
+			ct := cputime.Start(b)
 			for i := 0; i < b.N; i++ {
 				time.Sleep(time.Second) // one second of camera time
 			}
-			ct.stop(b)
+			ct.ReportPerOp()
 			h := cam.Health()
 			b.ReportMetric(h.FPS, "grab-fps")
 			b.ReportMetric(h.DecodedFPS, "decoded-fps")

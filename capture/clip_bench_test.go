@@ -24,15 +24,15 @@ import (
 func BenchmarkWholeClip(b *testing.B) {
 	clip := filepath.Join(sharedDir(b, "testdata/faces"), syntheticClip)
 	a := newHaar(b, AnalyzerConfig{})
-	ct := startCPU(b)
+	ct := cputime.Start(b)
 	for i := 0; i < b.N; i++ {
 		res, err := BestFaceInFile(context.Background(), VideoFile(clip), a, 90)
 		if err != nil || !res.Found {
 			b.Fatalf("%v %+v", err, res)
 		}
 	}
-	goCPU := (cputime.Process(b) - ct.start) / time.Duration(b.N)
-	ct.stop(b)
+	goCPU := ct.Used() / time.Duration(b.N)
+	ct.ReportPerOp()
 	b.StopTimer()
 	py := pythonCPU(b, clip)
 	if py > 0 {
@@ -147,7 +147,7 @@ func BenchmarkClipKinds(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			clip := writeKindClip(b, 90, k.from, k.to, k.textured)
 			a := newHaar(b, AnalyzerConfig{})
-			ct := startCPU(b)
+			ct := cputime.Start(b)
 			var frame int
 			for i := 0; i < b.N; i++ {
 				res, err := BestFaceInFile(context.Background(), VideoFile(clip), a, 90)
@@ -156,8 +156,8 @@ func BenchmarkClipKinds(b *testing.B) {
 				}
 				frame = res.Frame
 			}
-			goCPU := (cputime.Process(b) - ct.start) / time.Duration(b.N)
-			ct.stop(b)
+			goCPU := ct.Used() / time.Duration(b.N)
+			ct.ReportPerOp()
 			b.StopTimer()
 			b.ReportMetric(float64(frame), "frame")
 			if py := pythonCPU(b, clip); py > 0 {

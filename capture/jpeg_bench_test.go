@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/cputime"
 )
 
 // jpegSetting is one way of encoding the 960x720 crop.
@@ -124,13 +126,13 @@ func BenchmarkCropJPEGSettings(b *testing.B) {
 				minSSIM = math.Min(minSSIM, ssimGrey(refs[i], g, s.face))
 				g.Close()
 			}
-			ct := startCPU(b)
+			ct := cputime.Start(b)
 			for i := 0; i < b.N; i++ {
 				if _, err := encodeJPEGParams(stills[i%len(stills)].crop, set.params); err != nil {
 					b.Fatal(err)
 				}
 			}
-			ct.stop(b)
+			ct.ReportPerOp()
 			b.ReportMetric(float64(bytes)/float64(len(stills)), "bytes")
 			b.ReportMetric(minSSIM, "min-face-ssim")
 		})

@@ -35,7 +35,7 @@ func BenchmarkAddFrame(b *testing.B) {
 	}
 	frames := []gocv.Mat{turned, img}
 	b.ResetTimer()
-	cpu := startCPU(b)
+	cpu := cputime.Start(b)
 	for i := 0; i < b.N; i++ {
 		if len(c.frames) > 40 { // a challenge is ~40 frames; keep memory flat
 			for _, f := range c.frames[1:] {
@@ -47,7 +47,7 @@ func BenchmarkAddFrame(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cpu.report()
+	cpu.ReportPerOp()
 }
 
 func BenchmarkResult(b *testing.B) {
@@ -55,14 +55,14 @@ func BenchmarkResult(b *testing.B) {
 	c := turnedChecker(b)
 	defer c.Close()
 	b.ResetTimer()
-	cpu := startCPU(b)
+	cpu := cputime.Start(b)
 	for i := 0; i < b.N; i++ {
 		c.fits = nil // a verdict measured afresh, as the first one of a check
 		if _, err := c.Result(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu.report()
+	cpu.ReportPerOp()
 }
 
 // turnedChecker is a checker fed a 38-frame synthetic turn at 15 fps (the
@@ -164,7 +164,7 @@ func BenchmarkCheckRecording(b *testing.B) {
 			an := finder.(AnalyzerFinder).An
 			frames := 0
 			b.ResetTimer()
-			cpu := startCPU(b)
+			cpu := cputime.Start(b)
 			for i := 0; i < b.N; i++ {
 				k := i % len(windows)
 				an.Reset()
@@ -176,7 +176,7 @@ func BenchmarkCheckRecording(b *testing.B) {
 				frames += r.Cues.Frames
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(frames), "ms/frame")
-			b.ReportMetric(cpu.ms()/float64(frames), "cpu-ms/frame")
+			b.ReportMetric(cpu.Milliseconds()/float64(frames), "cpu-ms/frame")
 		})
 	}
 }
@@ -216,7 +216,7 @@ func BenchmarkFirstFrame(b *testing.B) {
 			}
 			cfg := Config{StartDetail: capture.FaceDetail(frame, chosen), StartFace: capture.FaceSignature(frame, chosen)}
 			an := finder.(AnalyzerFinder).An
-			cpu := startCPU(b)
+			cpu := cputime.Start(b)
 			for b.Loop() {
 				an.Reset() // as the daemon does before each check
 				box, lm, ok, err := GateFinder(an, det == capture.DetectorYuNet, chosen).Face(frame)
@@ -235,7 +235,7 @@ func BenchmarkFirstFrame(b *testing.B) {
 				}
 				c.Close()
 			}
-			cpu.report()
+			cpu.ReportPerOp()
 		})
 	}
 }
@@ -247,27 +247,6 @@ func daemonThreads(b *testing.B) {
 	prev := capture.OpenCVThreads()
 	capture.SetOpenCVThreads(capture.DefaultOpenCVThreads)
 	b.Cleanup(func() { capture.SetOpenCVThreads(prev) })
-}
-
-// processCPU measures this process's CPU time (user and system, every
-// thread: OpenCV's and the runtime's too) over a benchmark's loop: the
-// budget is CPU per frame, which on a loaded machine the wall time per op
-// overstates and with OpenCV's threads may understate.
-type processCPU struct {
-	b     *testing.B
-	start time.Duration
-}
-
-func startCPU(b *testing.B) processCPU { return processCPU{b, cputime.Process(b)} }
-
-// report adds cpu-ms/op to b's results.
-func (p processCPU) report() {
-	p.b.ReportMetric(p.ms()/float64(p.b.N), "cpu-ms/op")
-}
-
-// ms is the CPU time since p started, in milliseconds.
-func (p processCPU) ms() float64 {
-	return float64(cputime.Process(p.b)-p.start) / float64(time.Millisecond)
 }
 
 // asCameraFrame scales a 360x288 recording frame by 2.5 into the middle of

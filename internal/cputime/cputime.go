@@ -20,3 +20,28 @@ func Process(tb testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// Timer is the process's CPU time over a benchmark's loop.
+type Timer struct {
+	b     *testing.B
+	start time.Duration
+}
+
+// Start resets b's timer (the setup before it is not timed) and starts
+// counting the process's CPU time.
+func Start(b *testing.B) *Timer {
+	b.Helper()
+	b.ResetTimer()
+	return &Timer{b: b, start: Process(b)}
+}
+
+// Used is the CPU time since Start.
+func (t *Timer) Used() time.Duration { return Process(t.b) - t.start }
+
+// Milliseconds is Used in milliseconds.
+func (t *Timer) Milliseconds() float64 { return float64(t.Used()) / float64(time.Millisecond) }
+
+// ReportPerOp adds the CPU time per operation to b's results, as cpu-ms/op.
+func (t *Timer) ReportPerOp() {
+	t.b.ReportMetric(t.Milliseconds()/float64(t.b.N), "cpu-ms/op")
+}

@@ -23,3 +23,23 @@ func TestProcessCountsBusyWork(t *testing.T) {
 		last = now
 	}
 }
+
+// TestTimerReportsCPUPerOp: a benchmark that spins 2 ms of CPU an op
+// reports about that as cpu-ms/op.
+func TestTimerReportsCPUPerOp(t *testing.T) {
+	spin := func(d time.Duration) {
+		for start := Process(t); Process(t)-start < d; {
+		}
+	}
+	r := testing.Benchmark(func(b *testing.B) {
+		cpu := Start(b)
+		for i := 0; i < b.N; i++ {
+			spin(2 * time.Millisecond)
+		}
+		cpu.ReportPerOp()
+	})
+	got := r.Extra["cpu-ms/op"]
+	if got < 1 || got > 20 {
+		t.Fatalf("%.2f cpu-ms/op for 2 ms of spinning an op, want 1 to 20", got)
+	}
+}
