@@ -241,7 +241,7 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 		// Asked for (a reload turned it on) but no checker was built: a
 		// check that cannot run denies, it is never skipped.
 		k.log.Error("policy.liveness is on but the daemon started without a liveness checker: restart it", "liveness", mode)
-		noCheck := padDone{r: LivenessResult{Method: method}, err: errLivenessUnavailable}
+		noCheck := k.judgePad(s, mode, padDone{r: LivenessResult{Method: method}, err: errLivenessUnavailable})
 		if shadow {
 			return k.combineLiveness(s, mode, k.authenticate(ctx, s), noCheck)
 		}
@@ -280,26 +280,30 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 	go func() { apiCh <- k.authenticate(ctx, s) }()
 
 	var api outcome
-	var pad padDone
+	var judged padJudged
 	for got := 0; got < 2; got++ {
 		select {
 		case api = <-apiCh:
 			apiCh = nil
-		case pad = <-padCh:
+		case pad := <-padCh:
 			padCh = nil
 			if k.pad.showing.Swap(false) && apiCh != nil {
 				k.setState(StateAuthenticating, msgChecking, nil)
 			}
+			if pad.r.Method == "" {
+				pad.r.Method = method
+			}
+			// A failure counts (and is saved) now, not after the API's
+			// answer: a session ended meanwhile (a stop, kill -9, a power
+			// cut) would have given the attempt for free.
+			judged = k.judgePad(s, mode, pad)
 		}
 	}
 	k.pad.showing.Store(false)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && judged.verdict != livenessFailed {
 		return failed(ReasonShutdown)
 	}
-	if pad.r.Method == "" {
-		pad.r.Method = method
-	}
-	return k.combineLiveness(s, mode, api, pad)
+	return k.combineLiveness(s, mode, api, judged)
 }
 
 // recordTurn puts the challenge's turn in the event and the histogram,
@@ -319,8 +323,19 @@ func (k *Kiosk) recordTurn(ev *record.Liveness, pad padDone, mode string) {
 	k.metrics.livenessTurn.WithLabelValues(measure, mode).Observe(*y)
 }
 
-// combineLiveness decides from the API's outcome and the check's verdict.
-func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDone) outcome {
+// padJudged is the check's result as the gate takes it (judgePad).
+type padJudged struct {
+	pad     padDone
+	ev      *record.Liveness // for the event
+	verdict string           // livenessLive, livenessFailed or livenessUnavailable
+	// lockedOut: counting this failure locked the identity out.
+	lockedOut bool
+}
+
+// judgePad judges the check's result for the session: a result that is
+// not a clean pass or a clean refusal could not run. Outside shadow mode
+// a failure is counted towards the lockout here, once.
+func (k *Kiosk) judgePad(s *session, mode string, pad padDone) padJudged {
 	ev := &record.Liveness{Method: pad.r.Method, Score: pad.r.Score, Live: pad.r.Live, Reasons: pad.r.Reasons}
 	if ev.Reasons == nil {
 		ev.Reasons = []string{}
@@ -353,6 +368,23 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 	case !pad.r.Live:
 		verdict = livenessFailed
 	}
+	j := padJudged{pad: pad, ev: ev, verdict: verdict}
+	if verdict == livenessFailed && mode != LivenessShadow {
+		max, per := s.policy.LivenessLockout.Max, s.policy.LivenessLockout.Per
+		var err error
+		j.lockedOut, err = k.pad.fail(s.id.SubmissionID, k.now(), max, per)
+		if err != nil {
+			// The failure still counts in memory: only a restart before
+			// the next successful save would forget it.
+			k.lockoutNotSaved(err, "forget this failure")
+		}
+	}
+	return j
+}
+
+// combineLiveness decides from the API's outcome and the check's verdict.
+func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, j padJudged) outcome {
+	pad, ev, verdict := j.pad, j.ev, j.verdict
 	k.recordTurn(ev, pad, mode)
 	if mode == LivenessShadow {
 		// Recorded, never enforced: no denial, no lockout, no alert.
@@ -381,14 +413,8 @@ func (k *Kiosk) combineLiveness(s *session, mode string, api outcome, pad padDon
 		if pad.r.NoTurn {
 			o = denied(ReasonLivenessNoTurn)
 		}
-		max, per := s.policy.LivenessLockout.Max, s.policy.LivenessLockout.Per
-		lockedOut, err := k.pad.fail(s.id.SubmissionID, k.now(), max, per)
-		if err != nil {
-			// The failure still counts in memory: only a restart before
-			// the next successful save would forget it.
-			k.lockoutNotSaved(err, "forget this failure")
-		}
-		if lockedOut {
+		if j.lockedOut {
+			max, per := s.policy.LivenessLockout.Max, s.policy.LivenessLockout.Per
 			o.alert = AlertLivenessLockout
 			o.alertMsg = lockoutAlertMessage(max, per, s.id.UserID, "")
 		}

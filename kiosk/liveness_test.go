@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -243,6 +245,35 @@ func TestLivenessOverlapsTheAPICall(t *testing.T) {
 		if ev.Liveness == nil || !ev.Liveness.Live || ev.Liveness.Score != 0.9 {
 			t.Errorf("event liveness %+v", ev.Liveness)
 		}
+	})
+}
+
+// TestLivenessFailureCountsBeforeTheAPIAnswers: a failed check is counted
+// and saved when its verdict arrives, not after the API's answer; a
+// session ended in between (a stop here; kill -9 or a power cut at a
+// site) still records the failure, and its event says why it was denied
+// (the attempt was free, and the event said only "shutdown").
+func TestLivenessFailureCountsBeforeTheAPIAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lc := &fakeLiveness{res: LivenessResult{Score: 0.2, Method: "challenge", Reasons: []string{"planar_motion"}}, delay: 1200 * time.Millisecond}
+		r := livenessRig(t, nil, lc)
+		r.auth.block = true // the API has not answered when the session ends
+		stop := r.start(t)
+		r.k.Identify(worker)
+		time.Sleep(600*time.Millisecond + 1500*time.Millisecond) // the selection, then the check's verdict
+		synctest.Wait()
+		saved, err := os.ReadFile(filepath.Join(r.cfg.StateDir, "kiosk", lockoutFileName))
+		require.NoError(t, err, "the failure is saved while the API call runs")
+		f, err := parseLockout(saved)
+		require.NoError(t, err)
+		require.Len(t, f.Failures[lockoutKey(worker.SubmissionID)], 1)
+		stop()
+		evs := r.events()
+		require.Len(t, evs, 1)
+		require.Equal(t, []string{ReasonLivenessFailed}, evs[0].Reason)
+		require.NotNil(t, evs[0].Liveness)
+		require.Equal(t, []string{"planar_motion"}, evs[0].Liveness.Reasons)
+		require.Zero(t, r.relay.count())
 	})
 }
 
