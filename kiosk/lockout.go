@@ -291,8 +291,12 @@ func (p *padState) locked(id string, now time.Time, max int, per time.Duration) 
 
 // lockedBy is locked's rule on one identity's failure times (left
 // as they are): some failure less than per before now was the max-th within
-// per. A time ahead of now (a clock stepped back) counts as now.
+// per. A time ahead of now (a clock stepped back) counts as now. With the
+// lockout off (max 0) nothing is locked.
 func lockedBy(fails []time.Time, now time.Time, max int, per time.Duration) bool {
+	if max <= 0 {
+		return false
+	}
 	ts := slices.Clone(fails)
 	for i, t := range ts {
 		if t.After(now) {

@@ -238,6 +238,36 @@ func TestPadStateBound(t *testing.T) {
 	}
 }
 
+// TestPadStateBoundWithTheLockoutOff: a file over the bound, all of this
+// gate's own identities, opened with the lockout off (max 0), is bounded
+// (the lockout rule read out of its slice, and the daemon stopped at start).
+func TestPadStateBoundWithTheLockoutOff(t *testing.T) {
+	now := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	f := lockoutFile{Format: lockoutFormat, Version: 1, Failures: map[string][]time.Time{}, Own: map[string]time.Time{}}
+	for i := range maxLockoutIdentities + 2 {
+		k, at := lockoutKey(fmt.Sprint("id-", i)), now.Add(-time.Minute).Add(time.Duration(i)*time.Millisecond)
+		f.Failures[k], f.Own[k] = []time.Time{at}, at
+	}
+	data, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), lockoutFileName)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var p padState
+	if err := p.open(path, now, 0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.fails) != maxLockoutIdentities {
+		t.Fatalf("%d identities kept, want %d", len(p.fails), maxLockoutIdentities)
+	}
+	if p.locked("id-1", now, 0, time.Hour) {
+		t.Error("an identity locked with the lockout off")
+	}
+}
+
 // TestLivenessLockoutCorruptFile: a damaged file is set aside, alerted as
 // state_dir, and the kiosk starts with an empty memory that it saves anew.
 func TestLivenessLockoutCorruptFile(t *testing.T) {
