@@ -258,7 +258,7 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 	if method == LivenessChallenge {
 		meter = &turnMeter{k: k}
 		req.OnTurn = meter.show
-		req.Challenge = k.pad.challenge()
+		req.Challenge = k.pad.challengeFor(id, k.now(), undecidedKeep(per))
 		k.pad.showing.Store(true)
 		k.setState(StateChallenge, challengeMessage[req.Challenge], func(st *Status) {
 			st.Challenge, st.Name = req.Challenge, s.id.DisplayName
@@ -297,6 +297,9 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 			// answer: a session ended meanwhile (a stop, kill -9, a power
 			// cut) would have given the attempt for free.
 			judged = k.judgePad(s, mode, pad)
+			if judged.verdict != livenessUnavailable {
+				k.pad.undecided.decided(id)
+			}
 		}
 	}
 	k.pad.showing.Store(false)
@@ -321,6 +324,15 @@ func (k *Kiosk) recordTurn(ev *record.Liveness, pad padDone, mode string) {
 		measure = turnLandmarks
 	}
 	k.metrics.livenessTurn.WithLabelValues(measure, mode).Observe(*y)
+}
+
+// undecidedKeep is how long a challenge that could not decide is asked
+// again the same way: the lockout's per (10 minutes without one).
+func undecidedKeep(per time.Duration) time.Duration {
+	if per <= 0 {
+		return 10 * time.Minute
+	}
+	return per
 }
 
 // padJudged is the check's result as the gate takes it (judgePad).

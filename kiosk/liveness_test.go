@@ -277,6 +277,43 @@ func TestLivenessFailureCountsBeforeTheAPIAnswers(t *testing.T) {
 	})
 }
 
+// TestUndecidedChallengeAsksTheSameWay: a check that could not run (the
+// face taken away: not counted towards the lockout) leaves the next
+// challenge of that identity asking the same way; a check that decided
+// lets it be drawn anew. A replay that turns one way, pulled away
+// whenever the arrow asked the other, was tried again until it matched.
+func TestUndecidedChallengeAsksTheSameWay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Policy.Attempts.Max = 0
+		cfg.Policy.Liveness = LivenessChallenge
+		lost := LivenessResult{Score: 0, Method: "challenge", Reasons: []string{"face_lost"}, Unavailable: true, FaceAway: true}
+		lc := &fakeLiveness{res: lost, delay: time.Second}
+		r := livenessRig(t, cfg, lc)
+		r.k.pad.pick = alternate()
+		stop := r.start(t)
+		session := func(i int, res LivenessResult) {
+			lc.mu.Lock()
+			lc.res = res
+			lc.mu.Unlock()
+			require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
+			r.identify(t, worker, i)
+		}
+		session(1, lost)
+		session(2, lost)
+		session(3, LivenessResult{Score: 0.1, Method: "challenge", Reasons: []string{"wrong_direction"}})
+		session(4, lost)
+		stop()
+		var asked []string
+		for _, q := range lc.reqs {
+			asked = append(asked, q.Challenge)
+		}
+		require.Equal(t, []string{"left", "left", "left", "right"}, asked,
+			"the same way after each face_lost, drawn anew after the counted failure")
+		require.Equal(t, []string{ReasonLivenessUnavailable}, r.events()[1].Reason)
+	})
+}
+
 // TestLivenessLockout: the third failure within the window alerts; the
 // fourth session is denied without a check; after the window it runs again.
 func TestLivenessLockout(t *testing.T) {

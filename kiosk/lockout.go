@@ -61,6 +61,9 @@ type padState struct {
 	write func(path string, data []byte, perm fs.FileMode) error
 	// pick chooses the challenge; nil uses math/rand/v2 (tests set it).
 	pick func() string
+	// undecided: the direction of a challenge that could not decide is
+	// asked again (challengeFor).
+	undecided challengeMemory
 	// lastSave is when the file was last written; pendingSave a deferred
 	// save of peers' failures (savePeer), whose error goes to
 	// onSaveError.
@@ -264,6 +267,13 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 	}
 	p.bound(now, max, per)
 	return nil
+}
+
+// challengeFor is the direction of id's challenge at now: the one asked
+// last, when its check could not decide and it was shown less than keep
+// ago (challengeMemory), else a new one at random.
+func (p *padState) challengeFor(id string, now time.Time, keep time.Duration) string {
+	return p.undecided.next(id, now, keep, p.challenge)
 }
 
 func (p *padState) challenge() string {
