@@ -29,19 +29,15 @@ func ramp(t, start, rise time.Duration, peak float64) float64 {
 	return peak * (1 - math.Cos(math.Pi*x)) / 2
 }
 
-// sequence renders n frames at testFPS with render(t, dst) and runs one check.
-func sequence(t *testing.T, dir Direction, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat)) Result {
+// feed runs n frames rendered by render through c (Start, then Add).
+func feed(t *testing.T, c *Checker, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat)) {
 	t.Helper()
-	c, err := NewChecker(Config{}, ModeChallenge, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	frame := gocv.NewMat()
 	defer frame.Close()
 	for i := 0; i < n; i++ {
 		at := time.Duration(i) * time.Second / testFPS
 		render(at, &frame)
+		var err error
 		if i == 0 {
 			err = c.Start(frame, face, nil, at)
 		} else {
@@ -51,6 +47,17 @@ func sequence(t *testing.T, dir Direction, face image.Rectangle, n int, render f
 			t.Fatal(err)
 		}
 	}
+}
+
+// sequence renders n frames at testFPS with render(t, dst) and runs one check.
+func sequence(t *testing.T, dir Direction, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat)) Result {
+	t.Helper()
+	c, err := NewChecker(Config{}, ModeChallenge, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	feed(t, c, face, n, render)
 	r, err := c.Result()
 	if err != nil {
 		t.Fatal(err)

@@ -12,26 +12,6 @@ import (
 	"github.com/facegate/facegate/liveness/synth"
 )
 
-// feed runs n frames rendered by render through c (Start, then Add).
-func feed(t *testing.T, c *Checker, face image.Rectangle, n int, render func(at time.Duration, dst *gocv.Mat)) {
-	t.Helper()
-	frame := gocv.NewMat()
-	defer frame.Close()
-	for i := 0; i < n; i++ {
-		at := time.Duration(i) * time.Second / testFPS
-		render(at, &frame)
-		var err error
-		if i == 0 {
-			err = c.Start(frame, face, nil, at)
-		} else {
-			err = c.Add(frame, nil, at)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestFitsAreMeasuredOncePerCheck: a verdict read again reuses the
 // plane fits of the frames it measured, and a checker started again
 // measures its new frames (the cache of the check before would give the

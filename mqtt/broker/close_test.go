@@ -28,14 +28,7 @@ var connectPacket = []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 3
 // the clients it has registered, a client registers after its CONNECT is
 // read, and mochi waits for every connection).
 func TestCloseDropsConnectionsMidHandshake(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts []Option
-		dial func(t *testing.T, addr string) stream
-	}{
-		{"tcp", nil, dialTCP},
-		{"websocket", []Option{WithWebsocket()}, dialWebsocket},
-	} {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Start(context.Background(), "127.0.0.1:0", tc.opts...)
 			if err != nil {
@@ -75,6 +68,16 @@ func TestCloseDropsConnectionsMidHandshake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// transports are the broker's two ways in, each with how a test dials it.
+var transports = []struct {
+	name string
+	opts []Option
+	dial func(t *testing.T, addr string) stream
+}{
+	{"tcp", nil, dialTCP},
+	{"websocket", []Option{WithWebsocket()}, dialWebsocket},
 }
 
 // stream is one client connection to the broker, below MQTT.
@@ -152,14 +155,7 @@ func TestCloseDropsAConnectionMochiHasNotCounted(t *testing.T) {
 // maxPacketSize ends the connection at once (mochi allocated the 256 MiB
 // announced before any CONNECT and waited for them).
 func TestOversizedPacketIsRefused(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts []Option
-		dial func(t *testing.T, addr string) stream
-	}{
-		{"tcp", nil, dialTCP},
-		{"websocket", []Option{WithWebsocket()}, dialWebsocket},
-	} {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Start(context.Background(), "127.0.0.1:0", append(tc.opts, WithUsers(map[string]string{"u": "p"}))...)
 			if err != nil {
