@@ -68,3 +68,18 @@ func (k *Kiosk) GateInput(input, detail string, when time.Time) {
 	}
 	k.alert(a.code, msg, "")
 }
+
+// InputExitPressed is the audit record of an exit button press: the gate
+// pulsed the relay itself (egress never waits for a disk), and the kiosk
+// records that opening as it happens. No alert: it is an ordinary exit.
+const InputExitPressed = "exit-pressed"
+
+// ExitPressed records an opening by the exit button at when: an audit
+// line. Safe from any goroutine; it may block for one audit write.
+func (k *Kiosk) ExitPressed(when time.Time) {
+	rec := inputRecord{Kind: inputKind, Input: InputExitPressed, TS: record.Timestamp(when), Site: k.site, Gate: k.gate}
+	if err := k.audit.write(rec); err != nil {
+		k.metrics.auditFailures.Inc()
+		k.log.Error("audit log write failed: an exit button opening is not recorded", "err", err)
+	}
+}

@@ -494,7 +494,8 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 
 // gateEvents reports the door to the screen and the broker, and hands the
 // inputs that need a person (door forced or held open, tamper, input fault)
-// to the kiosk: an audit record and an operator alert each.
+// to the kiosk: an audit record and an operator alert each. An exit button
+// opening is an audit record too.
 func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event) {
 	log := d.log.With("component", "gate-inputs")
 	for {
@@ -523,6 +524,9 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event) {
 				continue
 			}
 			log.Info("door", "event", ev.Kind.String())
+		case gate.ExitPressed:
+			log.Info("exit button: the relay pulsed locally", "at", ev.Time)
+			d.p.kiosk.ExitPressed(ev.Time)
 		case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen:
 			log.Warn("gate input", "event", ev.String())
 			input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +16,7 @@ import (
 
 // TestRunPublishesExitButtonPulse: a local exit-button pulse shows on the
 // retained <prefix>/relay and the screen like a grant's pulse, open then
-// closed.
+// closed, and is recorded in the audit log.
 func TestRunPublishesExitButtonPulse(t *testing.T) {
 	r := newRig(t, 0)
 	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  exit_button: {line: GPIO6, pulse: 300ms}\n  leds:\n", 1))
@@ -43,4 +46,19 @@ func TestRunPublishesExitButtonPulse(t *testing.T) {
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit code %d\n%s", code, r.logs.String())
 	}
+	// The opening is in the audit log (it was only a log line).
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl"))
+	require.NoError(t, err)
+	var exits int
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct{ Kind, Input, TS string }
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		if rec.Kind == "input" && rec.Input == kiosk.InputExitPressed {
+			exits++
+			ts, err := time.Parse(time.RFC3339Nano, rec.TS)
+			require.NoError(t, err)
+			require.WithinDuration(t, sim.Pulses()[0].Start, ts, time.Second, "stamped when the button was pressed")
+		}
+	}
+	require.Equal(t, 1, exits, "one audit record of the exit opening:\n%s", b)
 }
