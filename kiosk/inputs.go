@@ -83,3 +83,29 @@ func (k *Kiosk) ExitPressed(when time.Time) {
 		k.log.Error("audit log write failed: an exit button opening is not recorded", "err", err)
 	}
 }
+
+// relayHoldKind is the "kind" of the audit record of the relay held open
+// for an evacuation, or released after it.
+const relayHoldKind = "relay_hold"
+
+// relayHoldRecord is that audit line.
+type relayHoldRecord struct {
+	Kind         string `json:"kind"` // relayHoldKind
+	Held         bool   `json:"held"`
+	EvacuationID string `json:"evacuation_id"`
+	TS           string `json:"ts"`
+	Site         string `json:"site"`
+	Gate         string `json:"gate"`
+}
+
+// RelayHeld records that the relay was just held open (held) for
+// evacuation id, or released after it: an audit line. The hold itself does not
+// wait for the disk. Safe from any goroutine; it may block for one audit
+// write.
+func (k *Kiosk) RelayHeld(held bool, evacuationID string) {
+	rec := relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clip(evacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate}
+	if err := k.audit.write(rec); err != nil {
+		k.metrics.auditFailures.Inc()
+		k.log.Error("audit log write failed: the relay held or released for an evacuation is not recorded", "held", held, "err", err)
+	}
+}

@@ -390,6 +390,7 @@ func (w *siteWire) evacuationChanged() {
 		}
 		w.held = true
 		w.log.Warn("relay held open for the evacuation", "evacuation_id", id)
+		w.kiosk().RelayHeld(true, id)
 	case id == "" && w.held:
 		if err := w.relay.Release(); err != nil {
 			w.log.Error("relay not released after the evacuation: retrying", "err", err)
@@ -401,6 +402,7 @@ func (w *siteWire) evacuationChanged() {
 		}
 		w.held, w.releaseFailed = false, false
 		w.log.Info("relay released: the evacuation ended", "evacuation_id", e.ID)
+		w.kiosk().RelayHeld(false, e.ID)
 	case id != "" && w.held:
 		w.releaseFailed = false // held again before the release went through
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -147,8 +149,46 @@ func TestSiteWireEvacuationTrustHoldsRelay(t *testing.T) {
 			if r.isHeld() != tt.hold || w.held != tt.hold {
 				t.Fatalf("relay held %v (wire %v), want %v", r.isHeld(), w.held, tt.hold)
 			}
+			holds := relayHolds(t, w)
+			if tt.hold != (len(holds) == 1 && holds[0]) {
+				t.Fatalf("audit records of the hold %v, want one held: %v", holds, tt.hold)
+			}
 		})
 	}
+}
+
+// relayHolds are the audit log's relay_hold records of w's kiosk, their
+// held flags in order (the relay held open for an evacuation, released).
+func relayHolds(t *testing.T, w *siteWire) []bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.cfg.StateDir, "audit", "audit.jsonl"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []bool
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec struct {
+			Kind         string `json:"kind"`
+			Held         bool   `json:"held"`
+			EvacuationID string `json:"evacuation_id"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if rec.Kind == "relay_hold" {
+			if rec.EvacuationID == "" {
+				t.Errorf("relay_hold without its evacuation: %s", line)
+			}
+			held = append(held, rec.Held)
+		}
+	}
+	return held
 }
 
 // A restart mid-evacuation holds the relay again for a trusted evacuation
@@ -201,6 +241,9 @@ func TestSiteWireReleaseRetried(t *testing.T) {
 	}
 	if got := pub.codes(); !slices.Contains(got, kiosk.ReasonRelayFailed) {
 		t.Fatalf("alerts %v: want relay_failed", got)
+	}
+	if got := relayHolds(t, w); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("audit records of the hold %v, want held then released (the failed release not)", got)
 	}
 }
 
