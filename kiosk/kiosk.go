@@ -153,6 +153,9 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	if k.audit, err = openAudit(filepath.Join(o.StateDir, "audit"), int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)
 	}
+	if err := k.seqAfterAudit(); err != nil {
+		k.log.Warn("audit log tail not readable: the event sequence goes on from its file alone", "err", err)
+	}
 	if o.Audit.SaveCrops {
 		k.crops = &cropStore{dir: filepath.Join(o.StateDir, "crops"), keep: time.Duration(o.Audit.CropDays) * 24 * time.Hour}
 	}

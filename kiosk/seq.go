@@ -50,6 +50,14 @@ func (s *sequencer) next(now time.Time) (uint64, string, error) {
 	return s.seq, newUUIDv7(now), err
 }
 
+// atLeast makes the next number follow n (a number the audit log holds
+// that the file missed).
+func (s *sequencer) atLeast(n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq = max(s.seq, n)
+}
+
 func writeFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {

@@ -265,6 +265,34 @@ func (k *Kiosk) recordPulse(res record.PulseResult) {
 	}
 }
 
+// seqAfterAudit makes the event sequence go on after the newest decision
+// in the audit log: a number used when the sequence file could not be
+// saved (the grant still went out, with an alert) is not used again after
+// a restart.
+func (k *Kiosk) seqAfterAudit() error {
+	decision := func(l []byte) bool {
+		var r struct {
+			Kind string `json:"kind"`
+			Seq  uint64 `json:"seq"`
+		}
+		return json.Unmarshal(l, &r) == nil && r.Kind == "" && r.Seq > 0
+	}
+	path := filepath.Join(k.audit.dir, auditName)
+	line, err := lastAuditLine(path, decision)
+	if err == nil && line == nil {
+		line, err = lastAuditLine(path+".1", decision)
+	}
+	if err != nil || line == nil {
+		return err
+	}
+	var ev record.Event
+	if err := json.Unmarshal(line, &ev); err != nil {
+		return err
+	}
+	k.seq.atLeast(ev.Seq)
+	return nil
+}
+
 // recoverInterrupted finds a grant whose pulse result was never written
 // (the daemon died between recording it and the end of its pulse: kill -9,
 // power loss) and records it as interrupted, with an alert: the gate may or
@@ -301,6 +329,16 @@ func (k *Kiosk) recoverInterrupted() {
 	}
 	if json.Unmarshal(line, &rec) != nil || rec.Kind != "" || rec.Decision != record.DecisionGranted || rec.Relay != record.RelayPending {
 		return
+	}
+	// The daemon may have died after the audit write and before the
+	// outbox's: queue the grant again before its result (at least once:
+	// consumers drop a duplicate by event_id).
+	var ev record.Event
+	if p := k.deps.Publisher; p != nil && json.Unmarshal(line, &ev) == nil {
+		if err := p.PublishEvent(ev); err != nil {
+			k.metrics.publishFailures.Inc()
+			k.log.Error("interrupted grant not queued again", "event_id", ev.EventID, "err", err)
+		}
 	}
 	k.recordPulse(record.PulseResult{EventID: rec.EventID, Relay: record.RelayInterrupted})
 	k.alert(AlertRelayInterrupted, "facegate stopped during grant "+rec.EventID+" (crash or power loss): whether the gate opened is unknown", rec.EventID)

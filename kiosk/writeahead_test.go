@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -116,6 +117,11 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 			if codes := r3.alertCodes(); !slices.Equal(codes, []string{AlertRelayInterrupted}) {
 				t.Fatalf("tail %q: alerts %v", tail, codes)
 			}
+			// The grant itself is queued again, before its result: the
+			// daemon may have died before the outbox had it.
+			if evs := r3.events(); len(evs) != 1 || !reflect.DeepEqual(evs[0], grant) {
+				t.Fatalf("tail %q: events queued %+v, want the grant again %+v", tail, evs, grant)
+			}
 		}
 
 		// The unlock's line rotated the log: the grant is the last line
@@ -129,6 +135,32 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 		if res := r4.pub.relayResults(); len(res) != 1 || res[0].EventID != grant.EventID || res[0].Relay != record.RelayInterrupted {
 			t.Fatalf("after a rotation: relay results %+v, want interrupted for %s", res, grant.EventID)
 		}
+	})
+}
+
+// TestSeqGoesOnAfterTheAudit: a sequence number used while the sequence
+// file could not be saved (the grant still went out, with an alert) is
+// not used again after a restart: the audit log holds it.
+func TestSeqGoesOnAfterTheAudit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Policy.Cooldown = 0
+		r := newRig(t, cfg)
+		stop := r.start(t)
+		r.identify(t, worker, 1)
+		r.k.seq.mu.Lock()
+		r.k.seq.path = filepath.Join(cfg.StateDir, "no-such-dir", "seq") // every save fails
+		r.k.seq.mu.Unlock()
+		time.Sleep(time.Second)
+		r.identify(t, worker, 2)
+		stop()
+		require.Contains(t, r.alertCodes(), "state_dir", "the failed save is an alert")
+		r2 := newRig(t, cfg)
+		stop = r2.start(t)
+		r2.identify(t, worker, 1)
+		stop()
+		before, after := r.events()[1], r2.events()[0]
+		require.Equal(t, before.Seq+1, after.Seq, "the number after the newest in the audit log (%s had %d)", before.EventID, before.Seq)
 	})
 }
 
