@@ -68,10 +68,16 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 	}
 	// Writing the record can take its time (a slow or failing card): the
 	// approval must still be fresh when the relay moves. A remote open has
-	// no picture to age.
-	if now := k.now(); s.face != nil && k.stale(s, now) {
+	// no picture to age: its session's start (the command's own time was
+	// checked when it arrived) must be as fresh, so that an operator's
+	// open does not fire minutes later at whoever stands there then.
+	from := s.start
+	if s.face != nil {
+		from = s.face.CapturedAt
+	}
+	if now := k.now(); !(now.Sub(from) <= s.policy.MaxAge) {
 		k.log.Warn("grant not opened: its approval went stale while the decision was recorded", "event_id", ev.EventID,
-			"age", now.Sub(s.face.CapturedAt), "max_age", s.policy.MaxAge)
+			"age", now.Sub(from), "max_age", s.policy.MaxAge)
 		k.notOpened(s, &ev, o, ReasonStaleApproval)
 		return
 	}
