@@ -253,7 +253,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	if k.padProblem != nil {
 		k.alert("state_dir", k.padProblem.Error(), "")
 	}
-	k.recoverInterrupted()
+	k.recoverInterrupted(k.markRunning())
 	k.mu.Lock()
 	k.accepting = true
 	k.mu.Unlock()
@@ -296,6 +296,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	if err := k.audit.close(); err != nil {
 		k.log.Error("audit log close failed", "err", err)
 	}
+	k.markStopped()
 	k.log.Info("kiosk stopped")
 	return nil
 }

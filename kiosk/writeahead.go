@@ -299,12 +299,38 @@ func (k *Kiosk) seqAfterAudit() error {
 	return nil
 }
 
+// runningName marks a running kiosk (<state_dir>/kiosk/running), removed
+// when Run returns: found at start, the run before did not end cleanly.
+const runningName = "running"
+
+// markRunning writes the running mark and reports whether the run before
+// left its own (it died: kill -9, a power cut). A mark that cannot be
+// written only makes the next start think this run ended cleanly.
+func (k *Kiosk) markRunning() (died bool) {
+	path := filepath.Join(filepath.Dir(k.seq.path), runningName)
+	_, err := os.Stat(path)
+	died = err == nil
+	if err := writeFileAtomic(path, []byte(record.Timestamp(k.now())+"\n")); err != nil {
+		k.log.Warn("running mark not written: a crash of this run will not be told from a clean stop", "err", err)
+	}
+	return died
+}
+
+// markStopped removes the running mark (Run returned).
+func (k *Kiosk) markStopped() {
+	if err := os.Remove(filepath.Join(filepath.Dir(k.seq.path), runningName)); err != nil && !os.IsNotExist(err) {
+		k.log.Warn("running mark not removed: the next start will take this stop for a crash", "err", err)
+	}
+}
+
 // recoverInterrupted finds a grant whose pulse result was never written
 // (the daemon died between recording it and the end of its pulse: kill -9,
 // power loss) and records it as interrupted, with an alert: the gate may or
 // may not have opened. Sessions run one at a time, so only the newest
-// audit record can be such a grant.
-func (k *Kiosk) recoverInterrupted() {
+// audit record can be such a grant. When the run before died (died) and
+// the newest record is a relay result, that result is queued again: the
+// daemon may have died between its audit write and the outbox's.
+func (k *Kiosk) recoverInterrupted(died bool) {
 	decisive := func(l []byte) bool {
 		var r struct {
 			Kind string `json:"kind"`
@@ -333,7 +359,20 @@ func (k *Kiosk) recoverInterrupted() {
 		Decision record.Decision `json:"decision"`
 		Relay    string          `json:"relay"`
 	}
-	if json.Unmarshal(line, &rec) != nil || rec.Kind != "" || rec.Decision != record.DecisionGranted || rec.Relay != record.RelayPending {
+	if json.Unmarshal(line, &rec) != nil {
+		return
+	}
+	if rec.Kind == record.PulseKind {
+		var res record.PulseResult
+		if p := k.deps.Publisher; died && p != nil && json.Unmarshal(line, &res) == nil {
+			if err := p.PublishPulse(res); err != nil {
+				k.metrics.publishFailures.Inc()
+				k.log.Error("relay result not queued again after a crash", "event_id", res.EventID, "err", err)
+			}
+		}
+		return
+	}
+	if rec.Kind != "" || rec.Decision != record.DecisionGranted || rec.Relay != record.RelayPending {
 		return
 	}
 	// The daemon may have died after the audit write and before the

@@ -84,6 +84,22 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 		if res, _, alerts := r2.pub.relayResults(), 0, r2.alertCodes(); len(res) != 0 || len(alerts) != 0 {
 			t.Fatalf("after a clean stop: relay results %+v alerts %v", res, alerts)
 		}
+		// A run that died after writing the relay result to the audit log
+		// (its running mark left behind) may not have queued it: the
+		// result is queued again, once.
+		mark := filepath.Join(cfg.StateDir, "kiosk", runningName)
+		require.NoFileExists(t, mark, "a clean stop removes the running mark")
+		require.NoError(t, os.WriteFile(mark, []byte("x\n"), 0o640))
+		r2b := newRig(t, cfg)
+		stop = r2b.start(t)
+		stop()
+		first := r.pub.relayResults()[0]
+		if res := r2b.pub.relayResults(); len(res) != 1 || res[0] != first {
+			t.Fatalf("after a crash: relay results %+v, want %+v again", res, first)
+		}
+		if codes := r2b.alertCodes(); len(codes) != 0 {
+			t.Fatalf("after a crash with the result recorded: alerts %v", codes)
+		}
 
 		// Simulate kill -9 during the pulse: the grant's relay result never
 		// reached the audit log.
