@@ -228,8 +228,9 @@ func (v *OpenVerifier) Problem() error {
 
 // Verify checks, in order: size and shape, signature (constant time),
 // every field (ts, nonce, by, reason, topic), time window, replay memory.
-// Nothing is remembered before all of these pass, so a refused command
-// never uses up its nonce and unsigned traffic cannot fill the memory.
+// Nothing is remembered before the signature and fields pass, so unsigned
+// traffic cannot fill the memory; a signed command outside the time
+// window is remembered as refused, so that it is never accepted later.
 // An accepted command is on disk (fsynced) when Verify returns it; if it
 // cannot be written, the command is refused with ErrReplayMemory.
 func (v *OpenVerifier) Verify(payload []byte) (Open, error) {
@@ -300,7 +301,12 @@ func (v *OpenVerifier) admit(ts int64, nonce string) (now, issued time.Time, err
 	}
 	issued = time.Unix(ts, 0)
 	if d := ref.Sub(issued); d > v.skew || d < -v.skew {
-		return now, issued, fmt.Errorf("%w: issued %s, %s from the gate's clock or its newest accepted command (max ±%s)", ErrStale, issued.UTC().Format(time.RFC3339), d.Round(time.Second), v.skew)
+		// Remembered, so that it is not accepted later either: when a
+		// clock that was behind reaches its ts, or a clock set back on a
+		// reboot comes near it again, anyone who saw it could replay it.
+		// A write error shows in Problem, as an accepted command's does.
+		_ = v.mem.refuse(ts, nonce, ref)
+		return now, issued, fmt.Errorf("%w: issued %s, %s from the gate's clock or its newest accepted command (max ±%s); a command refused so is never accepted later: send a new one", ErrStale, issued.UTC().Format(time.RFC3339), d.Round(time.Second), v.skew)
 	}
 	if err := v.mem.check(ts, nonce); err != nil {
 		return now, issued, err

@@ -51,7 +51,17 @@ type replayState struct {
 	Floor   int64            `json:"floor"`  // Unix seconds: ts below are refused
 	Last    int64            `json:"last"`   // Unix seconds: newest accepted ts (0: none yet)
 	Nonces  map[string]int64 `json:"nonces"` // accepted nonce → its ts, all >= Floor
+	// Refused holds the nonces of signed commands refused as stale, with
+	// their ts (>= Floor; at most maxRefused): such a command must not
+	// be accepted later, when a clock that was behind reaches its ts or a
+	// clock set back on a reboot comes near it again.
+	Refused map[string]int64 `json:"refused,omitempty"`
 }
+
+// maxRefused bounds the stale refusals remembered; past it the one
+// furthest from the gate's reference time goes first (the last one the
+// clock could reach).
+const maxRefused = 1024
 
 // ReplayFileName is the name of the remote open's replay memory
 // (OpenOptions.ReplayPath) in the state directory.
@@ -119,6 +129,9 @@ func (m *replayMemory) check(ts int64, nonce string) error {
 	if _, ok := m.st.Nonces[nonce]; ok {
 		return fmt.Errorf("%w: nonce %s", ErrReplayed, nonce)
 	}
+	if _, ok := m.st.Refused[nonce]; ok {
+		return fmt.Errorf("%w: nonce %s was refused before as stale (a command is never accepted later)", ErrReplayed, nonce)
+	}
 	if len(m.st.Nonces) >= maxNonces && ts <= m.oldest() {
 		// accept makes room by refusing the oldest ts from now on, which
 		// would refuse this one too.
@@ -154,11 +167,56 @@ func (m *replayMemory) accept(ts int64, nonce string, skew time.Duration) error 
 			delete(m.st.Nonces, n)
 		}
 	}
+	m.pruneRefused()
 	m.failed = m.save()
 	if m.failed != nil {
 		return fmt.Errorf("%w: %w", ErrReplayMemory, m.failed)
 	}
 	return nil
+}
+
+// refuse remembers a signed command refused as stale (its ts outside the
+// window around ref, the gate's reference time) and saves the file. One
+// older than Floor needs no memory: it is refused by age forever. The
+// write error is returned for the log; the command is refused anyway.
+func (m *replayMemory) refuse(ts int64, nonce string, ref time.Time) error {
+	if m.broken != nil || ts < m.st.Floor {
+		return nil
+	}
+	if _, ok := m.st.Nonces[nonce]; ok {
+		return nil
+	}
+	if _, ok := m.st.Refused[nonce]; ok {
+		return nil
+	}
+	if m.st.Refused == nil {
+		m.st.Refused = map[string]int64{}
+	}
+	m.st.Refused[nonce] = ts
+	if len(m.st.Refused) > maxRefused {
+		far, farDist := "", int64(-1)
+		for n, t := range m.st.Refused {
+			d := t - ref.Unix()
+			if d < 0 {
+				d = -d
+			}
+			if d > farDist || (d == farDist && n < far) {
+				far, farDist = n, d
+			}
+		}
+		delete(m.st.Refused, far)
+	}
+	m.failed = m.save()
+	return m.failed
+}
+
+// pruneRefused forgets the stale refusals older than Floor: refused by age.
+func (m *replayMemory) pruneRefused() {
+	for n, t := range m.st.Refused {
+		if t < m.st.Floor {
+			delete(m.st.Refused, n)
+		}
+	}
 }
 
 // last is the newest accepted ts (zero time when none).
@@ -211,6 +269,14 @@ func decodeReplayState(b []byte) (replayState, error) {
 	for n, ts := range st.Nonces {
 		if !validNonce(n) || ts < st.Floor || ts > st.Last {
 			return st, fmt.Errorf("nonce %q with ts %d outside %d..%d", n, ts, st.Floor, st.Last)
+		}
+	}
+	if len(st.Refused) > maxRefused {
+		return st, fmt.Errorf("%d stale refusals, more than %d", len(st.Refused), maxRefused)
+	}
+	for n, ts := range st.Refused {
+		if !validNonce(n) || ts < 0 || ts > maxTS {
+			return st, fmt.Errorf("refused nonce %q with ts %d out of range", n, ts)
 		}
 	}
 	return st, nil

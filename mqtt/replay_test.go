@@ -134,6 +134,62 @@ func TestOpenWindowFollowsTheNewestAcceptedCommand(t *testing.T) {
 	}
 }
 
+// TestStaleRefusalIsNeverAcceptedLater: a signed command refused as
+// stale is remembered: a gate whose clock was behind refuses it again
+// when its clock reaches the command's time, and so does one rebooted on
+// a saved time that comes near it again (anyone who saw the refused
+// command could open the gate with it then).
+func TestStaleRefusalIsNeverAcceptedLater(t *testing.T) {
+	t.Run("a slow clock catches up", func(t *testing.T) {
+		v, clk, _ := newTestVerifier(t)
+		p := signed(t, testSecret, OpenBody{TS: clk.Now().Add(5 * time.Minute).Unix(), Nonce: nonceN(3), Topic: testTopic, By: "ops"})
+		if _, err := v.Verify(p); !errors.Is(err, ErrStale) {
+			t.Fatalf("an open 5 min ahead of the gate: %v, want ErrStale", err)
+		}
+		clk.Add(5 * time.Minute)
+		if _, err := v.Verify(p); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("the same open once the clock reached it: %v, want ErrReplayed", err)
+		}
+		// A new command from the same sender is accepted.
+		accept(t, v, signed(t, testSecret, OpenBody{TS: clk.Now().Unix(), Nonce: nonceN(4), Topic: testTopic, By: "ops"}))
+	})
+	t.Run("a reboot on a saved time", func(t *testing.T) {
+		v, clk, path := newTestVerifier(t)
+		t0 := clk.Now()
+		accept(t, v, signed(t, testSecret, OpenBody{TS: t0.Unix(), Nonce: nonceN(1), Topic: testTopic}))
+		p := signed(t, testSecret, OpenBody{TS: t0.Add(10 * time.Minute).Unix(), Nonce: nonceN(2), Topic: testTopic, By: "ops"})
+		clk.Set(t0.Add(12 * time.Minute)) // delivered 2 min late
+		if _, err := v.Verify(p); !errors.Is(err, ErrStale) {
+			t.Fatalf("late copy: %v, want ErrStale", err)
+		}
+		clk.Set(t0.Add(5 * time.Second)) // the saved time, NTP not answering yet
+		v2 := restart(t, clk, path)
+		clk.Set(t0.Add(10 * time.Minute))
+		if _, err := v2.Verify(p); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("after the reboot, at the command's time: %v, want ErrReplayed", err)
+		}
+	})
+	t.Run("bounded, the furthest from the clock forgotten first", func(t *testing.T) {
+		v, clk, _ := newTestVerifier(t)
+		now := clk.Now()
+		for i := range maxRefused + 1 {
+			ts := now.Add(time.Hour + time.Duration(i)*time.Second).Unix()
+			if _, err := v.Verify(signed(t, testSecret, OpenBody{TS: ts, Nonce: nonceN(100 + i), Topic: testTopic})); !errors.Is(err, ErrStale) {
+				t.Fatal(err)
+			}
+		}
+		if n := len(v.mem.st.Refused); n != maxRefused {
+			t.Fatalf("%d stale refusals kept, want %d", n, maxRefused)
+		}
+		if _, ok := v.mem.st.Refused[nonceN(100+maxRefused)]; ok {
+			t.Error("the furthest ahead kept")
+		}
+		if _, ok := v.mem.st.Refused[nonceN(100)]; !ok {
+			t.Error("the nearest forgotten")
+		}
+	})
+}
+
 // The command is on disk, fsynced, before Verify hands it over.
 func TestOpenIsRecordedBeforeItIsAccepted(t *testing.T) {
 	v, clk, path := newTestVerifier(t)
