@@ -263,7 +263,7 @@ func (c *Config) resolveSecrets(env Env) error {
 	if err := c.Zones.AdminToken.resolve("zones.admin_token", "FACEGATE_SITE_ADMIN_TOKEN", "facegate-site-admin-token", env); err != nil {
 		return err
 	}
-	if err := c.Zones.validateSecrets(c.Identity.HTTP.Token, c.Kiosk.Open.Token); err != nil {
+	if err := c.Zones.validateSecrets(c.Kiosk.Open.Token, c.Identity.HTTP.Token); err != nil {
 		return err
 	}
 	if err := c.MQTT.validateSecrets(c.Zones.Enabled); err != nil {

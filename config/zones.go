@@ -244,8 +244,9 @@ func zoneError(err error) error {
 // changes the record and starts evacuations.
 const siteTokenMinLen = 24
 
-// validateSecrets runs after secrets are resolved.
-func (z *Zones) validateSecrets(others ...Secret) error {
+// validateSecrets runs after secrets are resolved; open is
+// kiosk.open.token, others the rest.
+func (z *Zones) validateSecrets(open Secret, others ...Secret) error {
 	for _, t := range []struct {
 		key string
 		s   Secret
@@ -254,8 +255,11 @@ func (z *Zones) validateSecrets(others ...Secret) error {
 			return fieldError(t.key, "must be at least %d characters", siteTokenMinLen)
 		}
 	}
+	if z.PageToken.IsSet() && open.IsSet() && open.Value() == z.PageToken.Value() {
+		return fieldError("zones.page_token", "must differ from kiosk.open.token (the page token is given to screens that show who is on site; with the same value they could open the gate)")
+	}
 	if z.AdminToken.IsSet() {
-		for _, o := range append(others, z.PageToken) {
+		for _, o := range append(others, open, z.PageToken) {
 			if o.IsSet() && o.Value() == z.AdminToken.Value() {
 				return fieldError("zones.admin_token", "must differ from every other token (whoever may read or identify must not be able to change the record)")
 			}

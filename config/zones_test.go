@@ -113,6 +113,10 @@ func TestZonesErrors(t *testing.T) {
 			`f.yaml:5: mqtt.commands.open.secret: with zones on it signs the site commands: at least 16 bytes, or unset to turn the site commands off`},
 		{"zones:\n  page_token: same-token-for-both-0123456\n  admin_token: same-token-for-both-0123456\n",
 			`f.yaml:3: zones.admin_token: must differ from every other token (whoever may read or identify must not be able to change the record)`},
+		{"kiosk:\n  open:\n    enabled: true\n    token: same-token-for-both-0123456\nzones:\n  page_token: same-token-for-both-0123456\n",
+			`f.yaml:6: zones.page_token: must differ from kiosk.open.token (the page token is given to screens that show who is on site; with the same value they could open the gate)`},
+		{"kiosk:\n  open:\n    enabled: true\n    token: same-token-for-both-0123456\nzones:\n  admin_token: same-token-for-both-0123456\n",
+			`f.yaml:6: zones.admin_token: must differ from every other token (whoever may read or identify must not be able to change the record)`},
 	}
 	for _, tt := range tests {
 		_, err := Parse("f.yaml", []byte(tt.yml), nil)
