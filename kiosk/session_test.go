@@ -459,35 +459,6 @@ func TestRemoteOpen(t *testing.T) {
 	})
 }
 
-// TestSlowRecordCannotOpenOnAStaleRemoteOpen: a remote open whose record
-// took longer than max_age (a slow or failing card) does not fire minutes
-// after the operator asked, at whoever stands there then.
-func TestSlowRecordCannotOpenOnAStaleRemoteOpen(t *testing.T) {
-	for _, tc := range []struct {
-		delay  time.Duration
-		pulses int
-	}{{time.Second, 1}, {6 * time.Second, 0}} {
-		t.Run(tc.delay.String(), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				cfg := testConfig(t)
-				cfg.Policy.MaxAge = 5 * time.Second
-				r := newRig(t, cfg)
-				r.pub.eventDelay = tc.delay
-				stop := r.start(t)
-				require.NoError(t, r.k.RemoteOpen(RemoteOpen{Source: SourceMQTT, By: "ops"}))
-				require.Eventually(t, func() bool { return len(r.pub.relayResults()) == 1 }, time.Minute, 100*time.Millisecond)
-				stop()
-				require.Equal(t, tc.pulses, r.relay.count())
-				res := r.pub.relayResults()[0]
-				if tc.pulses == 0 {
-					require.Equal(t, record.RelayNotEnergised, res.Relay)
-					require.Equal(t, ReasonStaleApproval, res.Reason)
-				}
-			})
-		})
-	}
-}
-
 func TestSeqPersistsAcrossRestarts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -246,28 +247,33 @@ func TestGateInputIsAuditedAndAlerted(t *testing.T) {
 // TestSlowRecordCannotOpenOnAStaleApproval: the grant is written to the
 // audit log and the outbox before the relay moves; when that takes so long
 // (a slow or failing card) that the approval is older than max_age, the
-// relay stays put and the pulse result says why. A quick record opens.
+// relay stays put and the pulse result says why. A quick record opens. A
+// remote open is held to the same age from its session's start: it fired
+// minutes after the operator asked, at whoever stood there then.
 func TestSlowRecordCannotOpenOnAStaleApproval(t *testing.T) {
 	for _, tc := range []struct {
+		remote bool
 		delay  time.Duration
 		pulses int
 	}{
-		{time.Second, 1},
-		{6 * time.Second, 0}, // 600 ms selection + 800 ms API + 6 s > 5 s
+		{false, time.Second, 1},
+		{false, 6 * time.Second, 0}, // 600 ms selection + 800 ms API + 6 s > 5 s
+		{true, time.Second, 1},
+		{true, 6 * time.Second, 0},
 	} {
-		t.Run(tc.delay.String(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("remote=%v/%v", tc.remote, tc.delay), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := testConfig(t)
 				cfg.Policy.MaxAge = 5 * time.Second
 				r := newRig(t, cfg)
 				r.pub.eventDelay = tc.delay
 				stop := r.start(t)
-				r.identify(t, worker, 1)
-				require.Eventually(t, func() bool {
-					r.pub.mu.Lock()
-					defer r.pub.mu.Unlock()
-					return len(r.pub.pulses) == 1
-				}, time.Minute, 100*time.Millisecond)
+				if tc.remote {
+					require.NoError(t, r.k.RemoteOpen(RemoteOpen{Source: SourceMQTT, By: "ops"}))
+				} else {
+					r.identify(t, worker, 1)
+				}
+				require.Eventually(t, func() bool { return len(r.pub.relayResults()) == 1 }, time.Minute, 100*time.Millisecond)
 				stop()
 				if ev := r.events()[0]; ev.Decision != "granted" {
 					t.Fatalf("%s %v: the API approved a fresh frame", ev.Decision, ev.Reason)
@@ -275,9 +281,7 @@ func TestSlowRecordCannotOpenOnAStaleApproval(t *testing.T) {
 				if r.relay.count() != tc.pulses {
 					t.Fatalf("%d pulses, want %d", r.relay.count(), tc.pulses)
 				}
-				r.pub.mu.Lock()
-				res := r.pub.pulses[0]
-				r.pub.mu.Unlock()
+				res := r.pub.relayResults()[0]
 				if tc.pulses == 0 && (res.Relay != record.RelayNotEnergised || res.Reason != ReasonStaleApproval) {
 					t.Errorf("pulse result %+v, want not_energised stale_approval", res)
 				}
