@@ -41,6 +41,7 @@ type Kiosk struct {
 	set   settings
 
 	seq      *sequencer
+	kdir     string // <state_dir>/kiosk
 	audit    *auditLog
 	crops    *cropStore // nil when audit.save_crops is off
 	passback *passback
@@ -134,6 +135,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	}
 	k.set = set
 	kdir := filepath.Join(o.StateDir, "kiosk")
+	k.kdir = kdir
 	if err := os.MkdirAll(kdir, 0o750); err != nil {
 		return nil, fmt.Errorf("kiosk: create state directory: %w", err)
 	}

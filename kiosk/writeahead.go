@@ -307,7 +307,7 @@ const runningName = "running"
 // left its own (it died: kill -9, a power cut). A mark that cannot be
 // written only makes the next start think this run ended cleanly.
 func (k *Kiosk) markRunning() (died bool) {
-	path := filepath.Join(filepath.Dir(k.seq.path), runningName)
+	path := filepath.Join(k.kdir, runningName)
 	_, err := os.Stat(path)
 	died = err == nil
 	if err := writeFileAtomic(path, []byte(record.Timestamp(k.now())+"\n")); err != nil {
@@ -318,7 +318,7 @@ func (k *Kiosk) markRunning() (died bool) {
 
 // markStopped removes the running mark (Run returned).
 func (k *Kiosk) markStopped() {
-	if err := os.Remove(filepath.Join(filepath.Dir(k.seq.path), runningName)); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(filepath.Join(k.kdir, runningName)); err != nil && !os.IsNotExist(err) {
 		k.log.Warn("running mark not removed: the next start will take this stop for a crash", "err", err)
 	}
 }
@@ -405,23 +405,31 @@ func lastAuditLine(path string, keep func([]byte) bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	const tail = 256 << 10 // an audit line is a few KB at most
-	off := max(0, st.Size()-tail)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return nil, err
-	}
-	end := bytes.LastIndexByte(b, '\n')
-	if end < 0 {
-		return nil, nil
-	}
-	lines := bytes.Split(b[:end], []byte("\n"))
-	for i := len(lines) - 1; i >= 0; i-- {
-		if l := bytes.TrimSpace(lines[i]); json.Valid(l) && keep(l) {
-			return l, nil
+	// The newest lines first: a window from the end, grown until a line
+	// matches or the file is read whole (lines that do not match, a gate's
+	// exit presses, may fill any window).
+	for tail := int64(256 << 10); ; tail *= 4 {
+		off := max(0, st.Size()-tail)
+		b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
+		if err != nil {
+			return nil, err
+		}
+		if end := bytes.LastIndexByte(b, '\n'); end >= 0 {
+			lines := bytes.Split(b[:end], []byte("\n"))
+			first := 0
+			if off > 0 {
+				first = 1 // cut by the window
+			}
+			for i := len(lines) - 1; i >= first; i-- {
+				if l := bytes.TrimSpace(lines[i]); json.Valid(l) && keep(l) {
+					return l, nil
+				}
+			}
+		}
+		if off == 0 {
+			return nil, nil
 		}
 	}
-	return nil, nil
 }
 
 func (k *Kiosk) alert(code, msg, eventID string) {

@@ -141,6 +141,21 @@ func TestInterruptedGrantRecoveredAtStart(t *testing.T) {
 			}
 		}
 
+		// Thousands of exit presses (300 KB, more than one read of the
+		// log's end) after the grant's result, which a rotation put at the
+		// start of the new file: the result is still found, nothing is
+		// recovered.
+		result := lines[len(lines)-1]
+		presses := strings.Repeat(`{"kind":"input","input":"exit-pressed","ts":"2026-01-01T00:00:00.000Z","site":"s","gate":"g"}`+"\n", 3000)
+		require.NoError(t, os.WriteFile(path+".1", []byte(strings.Join(lines[:len(lines)-1], "")), 0o640))
+		require.NoError(t, os.WriteFile(path, []byte(result+"\n"+presses), 0o640)) // the last of lines has no newline
+		rp := newRig(t, cfg)
+		stop = rp.start(t)
+		stop()
+		if res, codes := rp.pub.relayResults(), rp.alertCodes(); len(res) != 0 || len(codes) != 0 {
+			t.Fatalf("a finished grant behind 3,000 exit presses: relay results %+v, alerts %v; want none", res, codes)
+		}
+
 		// The unlock's line rotated the log: the grant is the last line
 		// of audit.jsonl.1.
 		unlock := `{"kind":"liveness_unlock","ts":"2026-01-01T00:00:00.000Z","site":"s","gate":"g","source":"site","was_locked":true,"failures_cleared":3}` + "\n"

@@ -195,10 +195,13 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		b := p.broker
 		d.goBG(func() { d.commands(partsCtx, b.Commands()) })
 	}
+	side := newSideRecords(d.log.With("component", "audit"))
+	d.goBG(func() { side.run(partsCtx) })
 	if ev := p.gate.Events(); ev != nil {
-		d.goBG(func() { d.gateEvents(partsCtx, ev) })
+		d.goBG(func() { d.gateEvents(partsCtx, ev, side) })
 	}
 	if p.site != nil {
+		p.site.sideRecord = side.add
 		d.goBG(func() { p.site.run(partsCtx) }) // wire_site.go
 	}
 
@@ -496,7 +499,7 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 // inputs that need a person (door forced or held open, tamper, input fault)
 // to the kiosk: an audit record and an operator alert each. An exit button
 // opening is an audit record too.
-func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event) {
+func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side *sideRecords) {
 	log := d.log.With("component", "gate-inputs")
 	for {
 		var ev gate.Event
@@ -526,7 +529,8 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event) {
 			log.Info("door", "event", ev.Kind.String())
 		case gate.ExitPressed:
 			log.Info("exit button: the relay pulsed locally", "at", ev.Time)
-			d.p.kiosk.ExitPressed(ev.Time)
+			at := ev.Time
+			side.add("exit-pressed", func() { d.p.kiosk.ExitPressed(at) })
 		case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen:
 			log.Warn("gate input", "event", ev.String())
 			input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,

@@ -75,6 +75,10 @@ type siteWire struct {
 	brokerP atomic.Pointer[mqtt.Client] // nil without MQTT
 	kioskP  atomic.Pointer[kiosk.Kiosk]
 	alarm   *gate.Alarm // set by start before run
+	// sideRecord writes an audit record off this wire's goroutine (set by
+	// the daemon before run; nil writes it at once, as in tests): a hung
+	// disk must not hold the end of an evacuation.
+	sideRecord func(what string, write func())
 
 	// work carries the presence's notifications to run's goroutine (the
 	// presence calls its subscribers from whichever goroutine changed it).
@@ -390,7 +394,7 @@ func (w *siteWire) evacuationChanged() {
 		}
 		w.held = true
 		w.log.Warn("relay held open for the evacuation", "evacuation_id", id)
-		w.kiosk().RelayHeld(true, id)
+		w.recordHold(true, id)
 	case id == "" && w.held:
 		if err := w.relay.Release(); err != nil {
 			w.log.Error("relay not released after the evacuation: retrying", "err", err)
@@ -402,10 +406,22 @@ func (w *siteWire) evacuationChanged() {
 		}
 		w.held, w.releaseFailed = false, false
 		w.log.Info("relay released: the evacuation ended", "evacuation_id", e.ID)
-		w.kiosk().RelayHeld(false, e.ID)
+		w.recordHold(false, e.ID)
 	case id != "" && w.held:
 		w.releaseFailed = false // held again before the release went through
 	}
+}
+
+// recordHold has the kiosk record the relay held or released for
+// evacuation id, off this goroutine when the daemon set sideRecord.
+func (w *siteWire) recordHold(held bool, id string) {
+	k := w.kiosk()
+	write := func() { k.RelayHeld(held, id) }
+	if w.sideRecord == nil {
+		write()
+		return
+	}
+	w.sideRecord("relay_hold", write)
 }
 
 // fireAlarm starts an evacuation when the input goes active; only an

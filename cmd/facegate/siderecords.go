@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+)
+
+// sideRecords writes, in order and on its own goroutine, the audit
+// records of openings the gate made outside a session: the exit button's
+// pulse and an evacuation's hold. The loops that drive the relay (the gate
+// monitor's, whose events also carry the next exit press, and the site
+// wire's) must not wait for a disk: a hung card held egress.
+type sideRecords struct {
+	ch  chan func()
+	log *slog.Logger
+}
+
+// sideRecordsQueued bounds the records waiting for the disk; past it a
+// record is dropped, with an error in the log.
+const sideRecordsQueued = 256
+
+func newSideRecords(log *slog.Logger) *sideRecords {
+	return &sideRecords{ch: make(chan func(), sideRecordsQueued), log: log}
+}
+
+// add queues write; it never blocks.
+func (q *sideRecords) add(what string, write func()) {
+	select {
+	case q.ch <- write:
+	default:
+		q.log.Error("audit record not written: the audit log is not keeping up", "record", what)
+	}
+}
+
+// run writes the queued records until ctx is done, then those still
+// queued.
+func (q *sideRecords) run(ctx context.Context) {
+	for {
+		select {
+		case w := <-q.ch:
+			w()
+		case <-ctx.Done():
+			for {
+				select {
+				case w := <-q.ch:
+					w()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
