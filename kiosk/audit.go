@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/facegate/facegate/internal/atomicfile"
 )
 
 // auditLog appends one JSON line per decision to <dir>/audit.jsonl,
@@ -60,6 +62,10 @@ type auditOps struct {
 	sync     func(f *os.File) error
 	truncate func(f *os.File, size int64) error
 	rename   func(from, to string) error
+	// syncDir syncs the log's folder, so that a file created or renamed
+	// there survives a power cut (a grant fsynced into a new file whose
+	// name was lost would be lost with it).
+	syncDir func(dir string) error
 	// freeSpace is the space an unprivileged user may still write on the
 	// file system of dir, in bytes.
 	freeSpace func(dir string) (uint64, error)
@@ -73,6 +79,7 @@ var osAuditOps = auditOps{
 	sync:      func(f *os.File) error { return f.Sync() },
 	truncate:  func(f *os.File, size int64) error { return f.Truncate(size) },
 	rename:    os.Rename,
+	syncDir:   atomicfile.SyncDir,
 	freeSpace: freeSpace,
 }
 
@@ -119,6 +126,9 @@ func (a *auditLog) open() error {
 	return nil
 }
 
+// openFile opens name for appending; an empty one (new, or left by a
+// rotation) has its folder synced first, so that its name, and the
+// renames before it, survive a power cut.
 func (a *auditLog) openFile(name string) (*os.File, int64, error) {
 	f, err := a.ops.open(name)
 	if err != nil {
@@ -128,6 +138,12 @@ func (a *auditLog) openFile(name string) (*os.File, int64, error) {
 	if err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("stat audit log: %w", err)
+	}
+	if st.Size() == 0 {
+		if err := a.ops.syncDir(filepath.Dir(name)); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("sync audit folder: %w", err)
+		}
 	}
 	return f, st.Size(), nil
 }
@@ -225,8 +241,13 @@ func (a *auditLog) rotate() error {
 			os.Remove(tmp)
 			return fmt.Errorf("rotate audit log: %w", err)
 		}
+		// The old file is gone from the folder: write to the new one even
+		// if its name is not synced yet (the error is reported).
 		a.f.Close()
 		a.f, a.size, a.torn = f, 0, false
+		if err := a.ops.syncDir(a.dir); err != nil {
+			return fmt.Errorf("rotate audit log: sync folder: %w", err)
+		}
 		return nil
 	}
 	os.Remove(base + "." + strconv.Itoa(a.maxFiles-1))

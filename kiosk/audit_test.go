@@ -23,6 +23,8 @@ type faultyDisk struct {
 	noTruncate bool // the cut after a failed write fails too
 	noRename   bool // renames fail with ENOSPC
 	noOpen     bool // opening a file fails with ENOSPC
+	noDirSync  bool // syncing the folder fails with EIO
+	dirSyncs   int  // folder syncs asked for
 	free       uint64
 }
 
@@ -58,6 +60,13 @@ func (d *faultyDisk) ops() auditOps {
 			return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.ENOSPC}
 		}
 		return os.Rename(from, to)
+	}
+	ops.syncDir = func(dir string) error {
+		d.dirSyncs++
+		if d.noDirSync {
+			return &os.PathError{Op: "sync", Path: dir, Err: syscall.EIO}
+		}
+		return osAuditOps.syncDir(dir)
 	}
 	ops.freeSpace = func(string) (uint64, error) { return d.free, nil }
 	return ops
@@ -216,6 +225,8 @@ func TestAuditRotationFailureIsRetried(t *testing.T) {
 		{"rename fails, one file", 1, func(d *faultyDisk, on bool) { d.noRename = on }},
 		{"new file cannot be opened", 3, func(d *faultyDisk, on bool) { d.noOpen = on }},
 		{"new file cannot be opened, one file", 1, func(d *faultyDisk, on bool) { d.noOpen = on }},
+		{"folder cannot be synced", 3, func(d *faultyDisk, on bool) { d.noDirSync = on }},
+		{"folder cannot be synced, one file", 1, func(d *faultyDisk, on bool) { d.noDirSync = on }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -254,6 +265,41 @@ func TestAuditRotationFailureIsRetried(t *testing.T) {
 			}
 			wantSeqs(t, auditSeqs(t, dir, tc.maxFiles), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 		})
+	}
+}
+
+// TestAuditSyncsItsFolder: a new audit file, and each rotation, has its
+// folder synced before lines go into it, so that a power cut cannot take
+// the file's name, with every grant fsynced into it, away.
+func TestAuditSyncsItsFolder(t *testing.T) {
+	dir := t.TempDir()
+	disk := &faultyDisk{}
+	a, err := openAuditWith(dir, 300, 3, disk.ops())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	if disk.dirSyncs != 1 {
+		t.Fatalf("%d folder syncs creating the log, want 1", disk.dirSyncs)
+	}
+	for seq := 1; seq <= 2; seq++ {
+		if err := a.write(auditEvent(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, auditName+".1")); err == nil {
+		t.Fatal("rotated already: the test needs shorter lines")
+	}
+	if disk.dirSyncs != 1 {
+		t.Fatalf("%d folder syncs after lines into the same file, want still 1", disk.dirSyncs)
+	}
+	for seq := 3; seq <= 8; seq++ { // past 300 bytes: rotated
+		if err := a.write(auditEvent(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, auditName+".1")); err != nil || disk.dirSyncs < 2 {
+		t.Fatalf("after a rotation (%v): %d folder syncs, want another", err, disk.dirSyncs)
 	}
 }
 

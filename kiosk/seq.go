@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/facegate/facegate/internal/atomicfile"
 )
 
 // sequencer numbers events: Seq persisted in the state directory (written
@@ -58,27 +60,10 @@ func (s *sequencer) atLeast(n uint64) {
 	s.seq = max(s.seq, n)
 }
 
+// writeFileAtomic replaces a small state file durably (atomicfile.Write:
+// synced, renamed, its folder synced).
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o640)
 }
 
 // newUUIDv7 is RFC 9562's version 7: 48 bits of Unix milliseconds, then
