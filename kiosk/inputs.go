@@ -58,10 +58,7 @@ func (k *Kiosk) GateInput(input, detail string, when time.Time) {
 		return
 	}
 	rec := inputRecord{Kind: inputKind, Input: input, Detail: clip(detail), TS: record.Timestamp(when), Site: k.site, Gate: k.gate}
-	if err := k.audit.write(rec); err != nil {
-		k.metrics.auditFailures.Inc()
-		k.log.Error("audit log write failed", "input", input, "err", err)
-	}
+	k.writeAudit(rec, "input "+input)
 	msg := a.msg
 	if rec.Detail != "" {
 		msg += ": " + rec.Detail
@@ -77,11 +74,8 @@ const InputExitPressed = "exit-pressed"
 // ExitPressed records an opening by the exit button at when: an audit
 // line. Safe from any goroutine; it may block for one audit write.
 func (k *Kiosk) ExitPressed(when time.Time) {
-	rec := inputRecord{Kind: inputKind, Input: InputExitPressed, TS: record.Timestamp(when), Site: k.site, Gate: k.gate}
-	if err := k.audit.write(rec); err != nil {
-		k.metrics.auditFailures.Inc()
-		k.log.Error("audit log write failed: an exit button opening is not recorded", "err", err)
-	}
+	k.writeAudit(inputRecord{Kind: inputKind, Input: InputExitPressed, TS: record.Timestamp(when), Site: k.site, Gate: k.gate},
+		"an exit button opening")
 }
 
 // relayHoldKind is the "kind" of the audit record of the relay held open
@@ -103,9 +97,15 @@ type relayHoldRecord struct {
 // wait for the disk. Safe from any goroutine; it may block for one audit
 // write.
 func (k *Kiosk) RelayHeld(held bool, evacuationID string) {
-	rec := relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clip(evacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate}
+	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clip(evacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
+		"the relay held or released for an evacuation")
+}
+
+// writeAudit writes a record that is not a decision (nothing waits on it)
+// to the audit log; a failure is counted and logged with what was lost.
+func (k *Kiosk) writeAudit(rec any, what string) {
 	if err := k.audit.write(rec); err != nil {
 		k.metrics.auditFailures.Inc()
-		k.log.Error("audit log write failed: the relay held or released for an evacuation is not recorded", "held", held, "err", err)
+		k.log.Error("audit log write failed", "record", what, "err", err)
 	}
 }

@@ -460,11 +460,21 @@ func (k *Kiosk) stillFresh(s *session, o outcome) outcome {
 	return d
 }
 
-// stale reports whether the session's frame is older than policy.max_age
-// at now: the one freshness rule, judged when the API answers, when the
-// liveness check ends and just before the relay moves.
+// stale reports whether the session's approval is older than
+// policy.max_age at now: the one freshness rule, judged when the API
+// answers, when the liveness check ends and just before the relay moves.
 func (k *Kiosk) stale(s *session, now time.Time) bool {
-	return !(now.Sub(s.face.CapturedAt) <= s.policy.MaxAge)
+	return !(approvalAge(s, now) <= s.policy.MaxAge)
+}
+
+// approvalAge is how old the session's approval is at now: from its
+// frame's capture, or for a remote open, which has no picture, from its
+// session's start (the command's own time was checked when it arrived).
+func approvalAge(s *session, now time.Time) time.Duration {
+	if s.face == nil {
+		return now.Sub(s.start)
+	}
+	return now.Sub(s.face.CapturedAt)
 }
 
 // livenessTimeout bounds one check: its window is 2.5 s of frames

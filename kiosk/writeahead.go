@@ -67,17 +67,11 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		k.log.Warn("opening without a durable record (policy.on_record_failure: open)", "event_id", ev.EventID)
 	}
 	// Writing the record can take its time (a slow or failing card): the
-	// approval must still be fresh when the relay moves. A remote open has
-	// no picture to age: its session's start (the command's own time was
-	// checked when it arrived) must be as fresh, so that an operator's
-	// open does not fire minutes later at whoever stands there then.
-	from := s.start
-	if s.face != nil {
-		from = s.face.CapturedAt
-	}
-	if now := k.now(); !(now.Sub(from) <= s.policy.MaxAge) {
+	// approval must still be fresh when the relay moves, a remote open's
+	// too, so that it does not fire minutes later at whoever stands there.
+	if now := k.now(); k.stale(s, now) {
 		k.log.Warn("grant not opened: its approval went stale while the decision was recorded", "event_id", ev.EventID,
-			"age", now.Sub(from), "max_age", s.policy.MaxAge)
+			"age", approvalAge(s, now), "max_age", s.policy.MaxAge)
 		k.notOpened(s, &ev, o, ReasonStaleApproval)
 		return
 	}
@@ -283,11 +277,7 @@ func (k *Kiosk) seqAfterAudit() error {
 		}
 		return json.Unmarshal(l, &r) == nil && r.Kind == "" && r.Seq > 0
 	}
-	path := filepath.Join(k.audit.dir, auditName)
-	line, err := lastAuditLine(path, decision)
-	if err == nil && line == nil {
-		line, err = lastAuditLine(path+".1", decision)
-	}
+	line, err := k.lastAuditRecord(decision)
 	if err != nil || line == nil {
 		return err
 	}
@@ -339,13 +329,7 @@ func (k *Kiosk) recoverInterrupted(died bool) {
 		// and relay results tell whether it ended.
 		return json.Unmarshal(l, &r) == nil && (r.Kind == "" || r.Kind == record.PulseKind)
 	}
-	path := filepath.Join(k.audit.dir, auditName)
-	line, err := lastAuditLine(path, decisive)
-	if err == nil && line == nil {
-		// Such a line written during the pulse may have rotated the log:
-		// the grant is then the last decisive line of the one before.
-		line, err = lastAuditLine(path+".1", decisive)
-	}
+	line, err := k.lastAuditRecord(decisive)
 	if err != nil {
 		k.log.Warn("audit log tail not readable: an interrupted grant would go unnoticed", "err", err)
 		return
@@ -387,6 +371,18 @@ func (k *Kiosk) recoverInterrupted(died bool) {
 	}
 	k.recordPulse(record.PulseResult{EventID: rec.EventID, Relay: record.RelayInterrupted})
 	k.alert(AlertRelayInterrupted, "facegate stopped during grant "+rec.EventID+" (crash or power loss): whether the gate opened is unknown", rec.EventID)
+}
+
+// lastAuditRecord is lastAuditLine of the audit log, or of the file before
+// it when the current one has none: a line that matches nothing (a gate
+// input, an unlock) may have rotated the log right after the one sought.
+func (k *Kiosk) lastAuditRecord(keep func([]byte) bool) ([]byte, error) {
+	path := filepath.Join(k.audit.dir, auditName)
+	line, err := lastAuditLine(path, keep)
+	if err == nil && line == nil {
+		line, err = lastAuditLine(path+".1", keep)
+	}
+	return line, err
 }
 
 // lastAuditLine returns the newest whole record of the audit log that

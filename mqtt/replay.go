@@ -177,8 +177,9 @@ func (m *replayMemory) accept(ts int64, nonce string, skew time.Duration) error 
 
 // refuse remembers a signed command refused as stale (its ts outside the
 // window around ref, the gate's reference time) and saves the file. One
-// older than Floor needs no memory: it is refused by age forever. The
-// write error is returned for the log; the command is refused anyway.
+// older than Floor needs no memory: it is refused by age forever. A
+// write error is returned and kept for problem, as an accepted command's;
+// the command is refused anyway.
 func (m *replayMemory) refuse(ts int64, nonce string, ref time.Time) error {
 	if m.broken != nil || ts < m.st.Floor {
 		return nil
