@@ -37,9 +37,17 @@ func openSequencer(dir string) (*sequencer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event sequence file %s is corrupt (%q): fix or delete it: %w", s.path, clip(string(b)), err)
 	}
+	if n >= maxSeq {
+		return nil, fmt.Errorf("event sequence file %s holds %d, beyond %d: fix or delete it", s.path, n, maxSeq-1)
+	}
 	s.seq = n
 	return s, nil
 }
+
+// maxSeq bounds sequence numbers: an event's seq is a JSON number, exact in
+// JavaScript and other float64 readers only below 2^53. No gate makes that
+// many events; a file or an audit line beyond it is damaged.
+const maxSeq = 1<<53 - 1
 
 // next returns the next sequence number and a new event id. The number is
 // written (fsynced, atomically renamed) first; on a write error the number
@@ -53,11 +61,15 @@ func (s *sequencer) next(now time.Time) (uint64, string, error) {
 }
 
 // atLeast makes the next number follow n (a number the audit log holds
-// that the file missed).
-func (s *sequencer) atLeast(n uint64) {
+// that the file missed); n at or beyond maxSeq is refused.
+func (s *sequencer) atLeast(n uint64) error {
+	if n >= maxSeq {
+		return fmt.Errorf("sequence number %d beyond %d", n, maxSeq-1)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq = max(s.seq, n)
+	return nil
 }
 
 // writeFileAtomic replaces a small state file durably (atomicfile.Write:

@@ -285,7 +285,9 @@ func (k *Kiosk) seqAfterAudit() error {
 	if err := json.Unmarshal(line, &ev); err != nil {
 		return err
 	}
-	k.seq.atLeast(ev.Seq)
+	if err := k.seq.atLeast(ev.Seq); err != nil {
+		return fmt.Errorf("the audit log's newest decision: %w", err)
+	}
 	return nil
 }
 
@@ -389,6 +391,12 @@ func (k *Kiosk) lastAuditRecord(keep func([]byte) bool) ([]byte, error) {
 // matches keep (nil when there is none): a torn tail (no final newline), or
 // a torn line that a repair terminated, is not a record and is skipped.
 func lastAuditLine(path string, keep func([]byte) bool) ([]byte, error) {
+	return lastAuditLineFrom(path, keep, 256<<10)
+}
+
+// lastAuditLineFrom is lastAuditLine reading a first window of window
+// bytes from the end.
+func lastAuditLineFrom(path string, keep func([]byte) bool, window int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -404,7 +412,7 @@ func lastAuditLine(path string, keep func([]byte) bool) ([]byte, error) {
 	// The newest lines first: a window from the end, grown until a line
 	// matches or the file is read whole (lines that do not match, a gate's
 	// exit presses, may fill any window).
-	for tail := int64(256 << 10); ; tail *= 4 {
+	for tail := window; ; tail *= 4 {
 		off := max(0, st.Size()-tail)
 		b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
 		if err != nil {

@@ -196,6 +196,34 @@ func TestSeqGoesOnAfterTheAudit(t *testing.T) {
 	})
 }
 
+// A damaged audit line whose seq is beyond what consumers read exactly
+// (or would wrap the counter) does not move the sequence: it goes on from
+// its file.
+func TestSeqIgnoresADamagedAuditNumber(t *testing.T) {
+	for _, seq := range []string{"18446744073709551615", "9007199254740991"} {
+		t.Run(seq, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.Policy.Cooldown = 0
+				r := newRig(t, cfg)
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				stop()
+				f, err := os.OpenFile(filepath.Join(cfg.StateDir, "audit", auditName), os.O_APPEND|os.O_WRONLY, 0)
+				require.NoError(t, err)
+				_, err = f.WriteString(`{"seq":` + seq + `,"decision":"denied"}` + "\n")
+				require.NoError(t, err)
+				require.NoError(t, f.Close())
+				r2 := newRig(t, cfg)
+				stop = r2.start(t)
+				r2.identify(t, worker, 1)
+				stop()
+				require.Equal(t, r.events()[0].Seq+1, r2.events()[0].Seq)
+			})
+		})
+	}
+}
+
 func (r *rig) alertCodes() []string {
 	_, _, alerts := r.pub.snapshot()
 	var codes []string

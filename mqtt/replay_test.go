@@ -3,10 +3,14 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -353,4 +357,56 @@ func TestOpenReplayMemoryRemovesLeftoverTemporaryFiles(t *testing.T) {
 	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("leftover %s: %v", tmp, err)
 	}
+}
+
+// FuzzDecodeReplayState feeds the replay memory's reader damaged files,
+// each also with its checksum made right (so the JSON behind it is
+// reached): it never panics, and a state it accepts keeps the invariants
+// the memory relies on and is written back to the same state.
+func FuzzDecodeReplayState(f *testing.F) {
+	for _, s := range []string{
+		`{"version":1,"floor":100,"last":200,"nonces":{"nonce-0000000001":150}}`,
+		`{"version":1,"floor":100,"last":0,"nonces":{},"refused":{"nonce-0000000002":5}}`,
+		`{"version":1,"floor":1,"last":1,"nonces":null}`,
+		`{"version":1,"floor":100,"last":200,"nonces":{"a":150,"a":99}}`,
+		`{"version":1,"floor":100,"last":200} {}`,
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sum := sha256.Sum256(body)
+		for _, file := range [][]byte{body, append(append(slices.Clone(body), "\nsha256:"...), hex.EncodeToString(sum[:])+"\n"...)} {
+			st, err := decodeReplayState(file)
+			if err != nil {
+				continue
+			}
+			if st.Version != replayVersion || st.Floor <= 0 || st.Floor > maxTS || st.Last < 0 || st.Last > maxTS ||
+				st.Nonces == nil || len(st.Nonces) > maxNonces || len(st.Refused) > maxRefused {
+				t.Fatalf("accepted a state out of bounds: %+v", st)
+			}
+			for n, ts := range st.Nonces {
+				if !validNonce(n) || ts < st.Floor || ts > st.Last {
+					t.Fatalf("accepted nonce %q at %d outside %d..%d", n, ts, st.Floor, st.Last)
+				}
+			}
+			for n, ts := range st.Refused {
+				if !validNonce(n) || ts < 0 || ts > maxTS {
+					t.Fatalf("accepted refused nonce %q at %d", n, ts)
+				}
+			}
+			var again []byte
+			m := &replayMemory{st: st, write: func(_ string, b []byte) error { again = b; return nil }}
+			if err := m.save(); err != nil {
+				t.Fatal(err)
+			}
+			st2, err := decodeReplayState(again)
+			if err != nil {
+				t.Fatalf("a state it accepted, written back, is refused: %v", err)
+			}
+			if st2.Floor != st.Floor || st2.Last != st.Last || !maps.Equal(st2.Nonces, st.Nonces) || !maps.Equal(st2.Refused, st.Refused) {
+				t.Fatalf("written back as %+v, read %+v", st2, st)
+			}
+		}
+	})
 }
