@@ -48,7 +48,8 @@ func (m *challengeMemory) next(id string, now time.Time, keep time.Duration, pic
 	return p.dir
 }
 
-// decided forgets id's pending direction: its check passed or failed.
+// decided forgets id's pending direction: its check failed, or passed for
+// a face the API approved.
 func (m *challengeMemory) decided(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -297,12 +297,16 @@ func (k *Kiosk) authenticateLive(ctx context.Context, s *session) outcome {
 			// answer: a session ended meanwhile (a stop, kill -9, a power
 			// cut) would have given the attempt for free.
 			judged = k.judgePad(s, mode, pad)
-			if judged.verdict != livenessUnavailable {
-				k.pad.undecided.decided(id)
-			}
 		}
 	}
 	k.pad.showing.Store(false)
+	// The arrow is drawn anew only after a check that decided for this
+	// identity's worker: a counted failure, or a pass of a face the API
+	// approved. A pass of someone the API rejected (an attacker's own
+	// head, between two tries of a one-way replay) must not redraw it.
+	if judged.verdict == livenessFailed || (judged.verdict == livenessLive && api.decision == record.DecisionGranted) {
+		k.pad.undecided.decided(id)
+	}
 	if ctx.Err() != nil && judged.verdict != livenessFailed {
 		return failed(ReasonShutdown)
 	}
