@@ -149,6 +149,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 		k.log.Error("liveness lockout memory unreadable, set aside", "err", err)
 		k.padProblem = err
 	}
+	k.pad.clock = deps.Now
 	k.pad.onSaveError = func(err error) {
 		k.lockoutNotSaved(err, "forget the failures other gates reported, or leave this gate's newest out of its failure list")
 	}

@@ -59,6 +59,8 @@ type padState struct {
 	// write saves the file; nil uses atomicfile.Write (tests inject a
 	// full disk).
 	write func(path string, data []byte, perm fs.FileMode) error
+	// clock is Deps.Now, read by save (onWallNow); nil uses time.Now.
+	clock func() time.Time
 	// pick chooses the challenge; nil uses math/rand/v2 (tests set it).
 	pick func() string
 	// undecided: the direction of a challenge that could not decide is
@@ -500,7 +502,27 @@ func (p *padState) save() error {
 	if p.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: p.fails, Own: p.own, Unlocked: p.unlocked, Stamped: p.stamped, Shared: p.shared, Applied: p.applied})
+	// This gate's own failures carry the monotonic reading of when they
+	// were counted: saved on the wall clock as it reads now (onWallNow),
+	// so a clock step since then (NTP setting a Pi that booted on its
+	// saved time) does not make them older or younger after a restart.
+	now := time.Now()
+	if p.clock != nil {
+		now = p.clock()
+	}
+	fails := make(map[string][]time.Time, len(p.fails))
+	for k, ts := range p.fails {
+		w := make([]time.Time, len(ts))
+		for i, t := range ts {
+			w[i] = onWallNow(t, now)
+		}
+		fails[k] = w
+	}
+	own := make(map[string]time.Time, len(p.own))
+	for k, t := range p.own {
+		own[k] = onWallNow(t, now)
+	}
+	b, err := json.Marshal(lockoutFile{Format: lockoutFormat, Version: 1, Failures: fails, Own: own, Unlocked: p.unlocked, Stamped: p.stamped, Shared: p.shared, Applied: p.applied})
 	if err != nil {
 		return fmt.Errorf("encode liveness lockout memory: %w", err)
 	}
@@ -632,7 +654,14 @@ type unlockArgs struct {
 // unlockWith is unlock with a.nonce and a.listed; applied is false
 // when the nonce was applied before (then nothing changes).
 func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Duration) (cleared int, wasLocked, applied bool, err error) {
-	key, upTo := a.key, a.upTo
+	key := a.key
+	// upTo is a wall-clock time (the unlock's second); this gate's own
+	// failures carry the process's monotonic reading. Taken from now, upTo
+	// gets one too, so that after a clock step the failures counted before
+	// the unlock are still before it (a step back would otherwise leave
+	// them "after" it by the wall clock, and keep the worker locked out).
+	// The mark keeps the wall-clock time.
+	upTo := now.Add(a.upTo.Sub(now))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if a.nonce != "" && p.appliedSet[a.nonce] {
@@ -672,7 +701,7 @@ func (p *padState) unlockWith(a unlockArgs, now time.Time, max int, per time.Dur
 			delete(p.own, key) // this gate's newest failure was cleared
 		}
 	}
-	m := unlockMark{Until: upTo, Ahead: ahead}
+	m := unlockMark{Until: a.upTo, Ahead: ahead} // the wall clock: what peers' stamps are compared with
 	if prev, ok := p.unlocked[key]; ok && !prev.Until.After(now.Add(maxPeerFailureAhead)) {
 		// An earlier unlock's marks still hold (it was not made before a
 		// clock step back).

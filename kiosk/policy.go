@@ -120,7 +120,11 @@ func (p *passback) grant(submissionID string, now time.Time, window time.Duratio
 	}
 	f := passbackFile{Granted: make(map[string]time.Time, len(p.last))}
 	for k, t := range p.last {
-		f.Granted[k] = t.Round(0).UTC() // wall clock only: it must mean the same after a restart
+		// Wall clock only: it must mean the same after a restart. Taken
+		// through now, so a grant made before a clock step is saved at
+		// the time it was made by the clock as it is now (a Pi booted on
+		// its saved time, then set by NTP).
+		f.Granted[k] = onWallNow(t, now)
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
@@ -196,4 +200,13 @@ func (a *attempts) wait(key string, now time.Time, max int, per time.Duration) t
 		return 0
 	}
 	return recent[len(recent)-max].Add(per).Sub(now)
+}
+
+// onWallNow is t on the wall clock as it reads at now, without a monotonic
+// reading: for a t read in this process (time.Now, with a monotonic
+// reading) its distance from now by the monotonic clock, so that a clock
+// step between t and now does not move it; a t without one (read from a
+// file or an event) is left as it is.
+func onWallNow(t, now time.Time) time.Time {
+	return now.Add(t.Sub(now)).Round(0).UTC()
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -59,10 +60,20 @@ func write(f *os.File, data []byte, perm fs.FileMode) error {
 }
 
 // SetAside renames a state file that cannot be used to
-// <path>.corrupt-<UTC time of now> and returns that name: kept for a person
+// <path>.corrupt-<UTC time of now>[-N] and returns that name: kept for a person
 // to look at, out of the way of the fresh file that replaces it.
 func SetAside(path string, now time.Time) (string, error) {
-	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	// A clock without a battery repeats its times (a Pi booting on the
+	// same saved time): an earlier copy of that name is kept, not
+	// replaced (the daemon holds its state directory's lock).
+	aside := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(aside); err != nil {
+			break // free, or unreadable: Rename says which
+		}
+		aside = base + "-" + strconv.Itoa(i)
+	}
 	if err := os.Rename(path, aside); err != nil {
 		return "", fmt.Errorf("set %s aside: %w", path, err)
 	}
