@@ -13,6 +13,14 @@ import (
 	"unicode/utf8"
 )
 
+// Bounds of the API's text in a Result: it goes into every event, and an
+// event must stay within what the outbox and the site's peers accept.
+const (
+	maxResultID    = 128 // authentication_id
+	maxResultText  = 64  // auth_status, each fail code
+	maxResultItems = 16  // fail codes, comments (each comment clipped to 200 bytes)
+)
+
 // parseResult decodes a 200 answer to POST /faceauth.
 func parseResult(body []byte) (*Result, error) {
 	var w struct {
@@ -33,18 +41,44 @@ func parseResult(body []byte) (*Result, error) {
 	if code := firstString(w.ErrorCode, w.ErrorCode2); code != "" {
 		return nil, fmt.Errorf("answer carries error_code %q", clip(code))
 	}
+	for _, raw := range []json.RawMessage{w.ErrorCode, w.ErrorCode2} {
+		if _, isStr := rawString(raw); !isNull(raw) && !isStr {
+			return nil, fmt.Errorf("answer carries an error_code that is not a string: %s", clip(string(raw)))
+		}
+	}
 	status, ok := rawString(w.AuthStatus)
 	if !ok || strings.TrimSpace(status) == "" {
 		return nil, fmt.Errorf("auth_status is missing or not a string")
 	}
+	if len(status) > maxResultText {
+		return nil, fmt.Errorf("auth_status is %d bytes long", len(status))
+	}
 	id, _ := rawString(w.AuthenticationID)
+	if len(id) > maxResultID {
+		return nil, fmt.Errorf("authentication_id is %d bytes long (max %d)", len(id), maxResultID)
+	}
+	fcs, ok := strictStrings(w.FailCode)
+	if !ok {
+		return nil, fmt.Errorf("fail_code is not a string or a list of strings: %s", clip(string(w.FailCode)))
+	}
+	if len(fcs) > maxResultItems {
+		return nil, fmt.Errorf("fail_code has %d entries (max %d)", len(fcs), maxResultItems)
+	}
 	r := &Result{
 		AuthenticationID: id,
 		Status:           normaliseStatus(status),
 		CreateTime:       rawTime(w.CreateTime),
-		Comments:         rawStrings(w.RejectedComment),
 	}
-	for _, fc := range rawStrings(w.FailCode) {
+	for i, c := range rawStrings(w.RejectedComment) {
+		if i == maxResultItems {
+			break
+		}
+		r.Comments = append(r.Comments, clip(c))
+	}
+	for _, fc := range fcs {
+		if len(fc) > maxResultText {
+			fc = clip(fc[:maxResultText])
+		}
 		r.FailCodes = append(r.FailCodes, ParseFailCode(fc))
 	}
 	var errs []error
@@ -267,10 +301,86 @@ func decodeObject(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("body is not valid JSON: %w", err)
 	}
-	if dec.More() {
+	// dec.More is false before a '}' or ']': look at the rest itself.
+	if len(bytes.TrimSpace(trimmed[dec.InputOffset():])) > 0 {
 		return fmt.Errorf("body has data after the JSON object")
 	}
+	if k, ok := repeatedKey(trimmed); ok {
+		return fmt.Errorf("body gives key %q more than once", clip(k))
+	}
 	return nil
+}
+
+// repeatedKey finds a key given twice in one object of body (compared
+// case-insensitively, as encoding/json matches them): encoding/json keeps
+// the last, other readers may keep the first, so such an answer says two
+// things. body is valid JSON.
+func repeatedKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		obj    bool
+		keyNow bool // in an object, the next token is a key
+		seen   map[string]bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok && d == '}' {
+			stack = stack[:len(stack)-1]
+		} else if key, ok := tok.(string); ok && top != nil && top.obj && top.keyNow {
+			k := strings.ToLower(key)
+			if top.seen[k] {
+				return key, true
+			}
+			top.seen[k] = true
+			top.keyNow = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{obj: true, keyNow: true, seen: map[string]bool{}})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].obj {
+			stack[len(stack)-1].keyNow = true
+		}
+	}
+}
+
+// strictStrings is rawStrings that reports (ok false) anything but null,
+// a string, or an array of strings.
+func strictStrings(raw json.RawMessage) ([]string, bool) {
+	if isNull(raw) {
+		return nil, true
+	}
+	if s, ok := rawString(raw); ok {
+		return []string{s}, true
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil, false
+	}
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		s, ok := rawString(it)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
 }
 
 func normaliseStatus(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -157,8 +157,10 @@ func scoreList(s faceauth.Scores) []namedScore {
 }
 
 func printResult(w io.Writer, r *faceauth.Result) {
-	fmt.Fprintf(w, "%s\n", strings.ToUpper(r.Status))
-	fmt.Fprintf(w, "  authentication_id      %s\n", r.AuthenticationID)
+	// The API's strings are printed on one line each (as history's table):
+	// a newline or a terminal escape in them must not print a verdict.
+	fmt.Fprintf(w, "%s\n", oneLine(strings.ToUpper(r.Status)))
+	fmt.Fprintf(w, "  authentication_id      %s\n", oneLine(r.AuthenticationID))
 	if !r.CreateTime.IsZero() {
 		fmt.Fprintf(w, "  create_time            %s\n", r.CreateTime.UTC().Format(time.RFC3339Nano))
 	}
@@ -170,6 +172,6 @@ func printResult(w io.Writer, r *faceauth.Result) {
 		if i < len(r.Comments) {
 			comment = " (" + r.Comments[i] + ")"
 		}
-		fmt.Fprintf(w, "  fail_code              %s%s\n", f, comment)
+		fmt.Fprintf(w, "  fail_code              %s\n", oneLine(string(f)+comment))
 	}
 }
