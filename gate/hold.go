@@ -67,11 +67,14 @@ func (r *PulseRelay) Release() error {
 	if !r.held {
 		return nil
 	}
-	r.held = false
-	r.endHoldGrant()
+	// The hold ends only once the line is inactive: a release that fails
+	// keeps the relay held (and its grant), so that the next Release tries
+	// the line again instead of reporting a release that never happened.
 	if err := r.inactive(); err != nil {
 		return fmt.Errorf("release relay: %w", err)
 	}
+	r.held = false
+	r.endHoldGrant()
 	r.state = RelayIdle
 	r.changes.add(false)
 	r.log.Info("relay hold released")

@@ -332,3 +332,34 @@ func TestAlarmClosesUnread(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A release that fails to drive the line inactive (a transient GPIO error)
+// must be retryable: the evacuation wiring tries Release again every 5 s
+// (cmd/facegate/wire_site.go relayRetryEvery). The retry, once the line can
+// be driven again, must drive it inactive — not report success while the
+// line is still energised and the gate unlocked.
+func TestReleaseRetriedAfterAFailureDrivesTheLine(t *testing.T) {
+	h := newHoldRig(t)
+	if err := h.g.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	h.next(t, true)
+
+	h.g.Sim().FailOutput("relay", errors.New("EIO"))
+	if err := h.g.Release(); err == nil {
+		t.Fatal("release on a failing line reported success")
+	}
+	if !h.g.Sim().Level("relay") {
+		t.Fatal("test premise: the line should still be energised after the failed release")
+	}
+
+	h.g.Sim().FailOutput("relay", nil) // the line can be driven again
+	err := h.g.Release()               // what the site wire's retry does
+	if err == nil && h.g.Sim().Level("relay") {
+		t.Fatalf("retried Release returned nil but the relay line is still energised (state %v, held %v): "+
+			"the retry believes the gate is locked again while it stays unlocked", h.g.Relay.State(), h.g.Relay.Held())
+	}
+	if h.g.Sim().Level("relay") {
+		t.Fatalf("relay line still energised after the retried release: %v", err)
+	}
+}

@@ -523,7 +523,10 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side 
 			}
 			if ev.Kind == gate.DoorForced {
 				log.Warn("door forced open", "at", ev.Time)
-				d.p.kiosk.GateInput(kiosk.InputDoorForced, "", ev.Time)
+				at := ev.Time
+				// Off this loop, like an exit press: a hung card must not
+				// stop the events that carry the next exit press.
+				side.add(kiosk.InputDoorForced, func() { d.p.kiosk.GateInput(kiosk.InputDoorForced, "", at) })
 				continue
 			}
 			log.Info("door", "event", ev.Kind.String())
@@ -539,7 +542,8 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side 
 			if ev.Err != nil {
 				detail = ev.Err.Error()
 			}
-			d.p.kiosk.GateInput(input, detail, ev.Time)
+			at := ev.Time
+			side.add(input, func() { d.p.kiosk.GateInput(input, detail, at) })
 		default:
 			log.Info("gate input", "event", ev.Kind.String())
 		}

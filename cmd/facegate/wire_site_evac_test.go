@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/gate/gatetest"
 	"github.com/facegate/facegate/internal/mosquittotest"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
@@ -586,5 +588,43 @@ func notTrustedOnDisk(t *testing.T, w *siteWire, id string) {
 	}
 	if strings.Contains(string(raw), id) {
 		t.Fatalf("trust file still holds the ended evacuation %s: %s", id, raw)
+	}
+}
+
+// With the real relay (not fakeRelay, which keeps itself held after a
+// failed release), the site wire's release retry after an evacuation must
+// leave the line inactive before it records the relay released. Today the
+// first failed Release clears the relay's hold, so the retry's Release is a
+// no-op that returns nil: the wire stops retrying, the audit log says
+// held:false, and the line stays energised (gate unlocked) until restart.
+func TestSiteWireReleaseRetriedWithTheRealRelay(t *testing.T) {
+	w, _, _ := relayWire(t, siteTestConfig(t, releaseYAML), nil)
+	out := &gatetest.Output{}
+	relay := gate.NewRelay(out, gate.RelayOptions{Clock: gatetest.NewClock()})
+	w.relay = relay
+
+	if _, err := w.Evacuate(true, "marshal", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	w.handle()
+	if !w.held || !out.Active() {
+		t.Fatalf("test premise: held %v, line %v", w.held, out.Active())
+	}
+	out.SetErr(errors.New("EIO")) // a transient GPIO error at the release
+	if _, err := w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	w.handle()
+	if !w.releaseFailed {
+		t.Fatal("test premise: the release should have failed")
+	}
+	out.SetErr(nil) // the line can be driven again
+	w.handle()      // the retry (run's 5 s ticker calls the same)
+	if out.Active() {
+		t.Fatalf("after the release retry the relay line is still energised (wire held %v, retry pending %v, relay state %v, audit holds %v): "+
+			"the gate stays unlocked, and no retry is left", w.held, w.releaseFailed, relay.State(), relayHolds(t, w))
+	}
+	if got := relayHolds(t, w); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("audit relay_hold records %v", got)
 	}
 }
