@@ -47,7 +47,7 @@ func (r *PulseRelay) Hold() error {
 			err = fmt.Errorf("hold relay: %w", err)
 			r.withdrawHold()
 			if err2 := r.out.Set(false); err2 != nil {
-				r.state = RelayFault
+				r.fault()
 				return fmt.Errorf("%w; %w: %w", err, ErrRelayFault, err2)
 			}
 			return err

@@ -11,7 +11,8 @@ import (
 )
 
 // ErrRelayFault: the relay line could not be driven inactive. The relay
-// refuses pulses until a Halt succeeds in driving it inactive.
+// refuses pulses and tries the line again every faultRetryEvery until it
+// goes inactive (or a Halt drives it so).
 var ErrRelayFault = errors.New("relay line could not be driven inactive")
 
 // RelayOptions tune NewRelay; zero values take the defaults.
@@ -65,7 +66,17 @@ type PulseRelay struct {
 	cur    *pulse // nil when idle
 	closed bool
 	held   bool // Hold: energised until Release (hold.go)
+	// In RelayFault: the timer trying the line again, and the state to
+	// go back to once it is inactive (RelayIdle, or RelayHalted after a
+	// Halt that failed).
+	faultRetry Timer
+	recoverTo  RelayState
 }
+
+// faultRetryEvery is how often a line that could not be driven inactive
+// is tried again: stuck energised, the door stays unlocked, and a
+// transient driver error must not leave it so until a restart.
+const faultRetryEvery = time.Second
 
 // pulse is one energised period, however often extended.
 type pulse struct {
@@ -165,7 +176,7 @@ func (r *PulseRelay) pulse(ctx context.Context, d time.Duration, onActive func()
 		if err := r.out.Set(true); err != nil {
 			err = fmt.Errorf("energise relay: %w", err)
 			if err2 := r.out.Set(false); err2 != nil {
-				r.state = RelayFault
+				r.fault()
 				err = errors.Join(err, fmt.Errorf("%w: %w", ErrRelayFault, err2))
 			}
 			if r.onPulse != nil && r.onFail != nil {
@@ -254,11 +265,48 @@ func (r *PulseRelay) inactive() error {
 		err = r.out.Set(false)
 	}
 	if err != nil {
-		r.state = RelayFault
-		r.log.Error("relay line could not be driven inactive", "err", err)
+		r.fault()
+		r.log.Error("relay line could not be driven inactive: trying again", "err", err, "every", faultRetryEvery)
 		return fmt.Errorf("%w: %w", ErrRelayFault, err)
 	}
 	return nil
+}
+
+// fault puts the relay in RelayFault (the line may be energised) and
+// tries the line again until it is inactive. r.mu is held.
+func (r *PulseRelay) fault() {
+	if r.state != RelayFault {
+		r.recoverTo = RelayIdle
+		if r.state == RelayHalted {
+			r.recoverTo = RelayHalted
+		}
+	}
+	r.state = RelayFault
+	if r.faultRetry == nil {
+		r.faultRetry = r.clock.AfterFunc(faultRetryEvery, r.retryInactive)
+	}
+}
+
+// retryInactive tries once more to drive a faulty line inactive; once it
+// is, a hold is over and the relay is back to its state before the fault.
+func (r *PulseRelay) retryInactive() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.faultRetry = nil
+	if r.state != RelayFault || r.closed {
+		return
+	}
+	if err := r.out.Set(false); err != nil {
+		r.faultRetry = r.clock.AfterFunc(faultRetryEvery, r.retryInactive)
+		return
+	}
+	if r.held {
+		r.held = false
+		r.endHoldGrant()
+	}
+	r.state = r.recoverTo
+	r.changes.add(false)
+	r.log.Warn("relay line driven inactive after a fault", "state", r.state.String())
 }
 
 // Halt implements Relay: it drives the line inactive even when idle.

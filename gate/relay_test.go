@@ -304,3 +304,85 @@ func TestEnergiseFailureWithdrawsTheAnnouncedGrant(t *testing.T) {
 		t.Fatalf("told %v, withdrawn %v, want both %v", told, withdrawn, want)
 	}
 }
+
+// A pulse whose end fails to drive the line inactive twice in a row (a
+// transient error) leaves the relay in RelayFault. The relay tries the
+// line again (faultRetryEvery): before, nothing did until shutdown, and the
+// gate stayed unlocked after the line could be driven again.
+func TestStuckPulseIsDrivenInactiveAgain(t *testing.T) {
+	f := newFixture(gate.RelayOptions{})
+	done := f.pulsing(t, context.Background(), time.Second)
+	f.out.SetErr(errors.New("EIO"))
+	f.clk.Advance(time.Second)
+	if err := wait(t, done); !errors.Is(err, gate.ErrRelayFault) {
+		t.Fatalf("Pulse = %v, want ErrRelayFault", err)
+	}
+	if !f.out.Active() {
+		t.Fatal("test premise: the line should still be energised")
+	}
+	f.out.SetErr(nil) // the transient error is over
+	// Give the relay a generous time to try again (the site wire retries a
+	// failed release every 5 s; a minute is far beyond any pulse).
+	for i := 0; i < 60; i++ {
+		f.clk.Advance(time.Second)
+	}
+	time.Sleep(20 * time.Millisecond) // let timer goroutines run
+	if f.out.Active() {
+		t.Fatalf("relay line still energised a minute after a 1 s pulse, with the line drivable again (state %v): "+
+			"the gate stays unlocked until someone restarts the daemon", f.r.State())
+	}
+}
+
+// Once a faulty line is driven inactive again, the relay goes back to
+// where it was: idle (it pulses again, and says the line is inactive), or
+// halted when a Halt was what failed.
+func TestFaultyLineRecovers(t *testing.T) {
+	t.Run("after a pulse", func(t *testing.T) {
+		var changes []bool
+		var mu sync.Mutex
+		f := newFixture(gate.RelayOptions{OnChange: func(on bool) { mu.Lock(); changes = append(changes, on); mu.Unlock() }})
+		done := f.pulsing(t, context.Background(), time.Second)
+		f.out.SetErr(errors.New("EIO"))
+		f.clk.Advance(time.Second)
+		if err := wait(t, done); !errors.Is(err, gate.ErrRelayFault) {
+			t.Fatalf("Pulse = %v, want ErrRelayFault", err)
+		}
+		f.clk.Advance(3 * time.Second) // retries that fail too
+		if f.r.State() != gate.RelayFault || !f.out.Active() {
+			t.Fatalf("state %v, line %v while the line cannot be driven", f.r.State(), f.out.Active())
+		}
+		f.out.SetErr(nil)
+		f.clk.Advance(time.Second)
+		if f.r.State() != gate.RelayIdle || f.out.Active() {
+			t.Fatalf("state %v, line %v once the line could be driven", f.r.State(), f.out.Active())
+		}
+		done = f.pulsing(t, context.Background(), time.Second)
+		f.clk.Advance(time.Second)
+		if err := wait(t, done); err != nil {
+			t.Fatalf("a pulse after the fault: %v", err)
+		}
+		f.r.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(changes, []bool{true, false, true, false}) {
+			t.Fatalf("line changes %v", changes)
+		}
+	})
+	t.Run("after a halt", func(t *testing.T) {
+		f := newFixture(gate.RelayOptions{})
+		done := f.pulsing(t, context.Background(), time.Minute)
+		f.out.SetErr(errors.New("EIO"))
+		if err := f.r.Halt(); !errors.Is(err, gate.ErrRelayFault) {
+			t.Fatalf("Halt = %v, want ErrRelayFault", err)
+		}
+		wait(t, done)
+		f.out.SetErr(nil)
+		f.clk.Advance(time.Second)
+		if f.r.State() != gate.RelayHalted || f.out.Active() {
+			t.Fatalf("state %v, line %v, want halted and inactive", f.r.State(), f.out.Active())
+		}
+		if err := f.r.Pulse(context.Background(), time.Second); !errors.Is(err, gate.ErrHalted) {
+			t.Fatalf("Pulse after the halt = %v, want ErrHalted", err)
+		}
+	})
+}

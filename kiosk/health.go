@@ -147,13 +147,14 @@ func (k *Kiosk) setHealth(h Health) {
 	}
 }
 
-// relayCheck is down once a pulse left the line stuck (until restart: the
-// line needs a person) or while the Relay, when it is a RelayMonitor,
-// reports a fault.
+// relayCheck is down while the Relay, when it is a RelayMonitor, reports
+// a fault (the daemon's relay tries a stuck line again and says when it is
+// inactive), or, for a Relay that cannot tell, once a pulse left the line
+// stuck (until restart).
 func (k *Kiosk) relayCheck() Check {
 	fault := k.relayFault.Load()
-	if m, ok := k.deps.Relay.(RelayMonitor); ok && m.RelayFault() {
-		fault = true
+	if m, ok := k.deps.Relay.(RelayMonitor); ok {
+		fault = m.RelayFault()
 	}
 	if fault {
 		return Check{Status: HealthDown, Detail: "relay line could not be driven inactive: check the wiring"}

@@ -808,6 +808,22 @@ func TestSelfTestRelayFault(t *testing.T) {
 			}
 		})
 	})
+	t.Run("stuck after a pulse, then driven inactive by the relay", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t, nil)
+			rel := &monitoredRelay{fault: true}
+			rel.after = fmt.Errorf("gpio: %w", ErrRelayFault)
+			k, err := New(*r.cfg, Deps{Selector: r.sel, Authenticator: r.auth, Relay: rel, Publisher: r.pub, Broker: r.brk, Logger: quietLogger()})
+			require.NoError(t, err)
+			r.k = k
+			stop := r.start(t)
+			r.identify(t, worker, 1)
+			require.NoError(t, stop())
+			require.Equal(t, HealthDown, k.selfTest(context.Background()).Checks["relay"].Status, "while the line is stuck")
+			rel.fault = false // gate.PulseRelay tried the line again, and it went inactive
+			require.Equal(t, HealthOK, k.selfTest(context.Background()).Checks["relay"].Status, "once the relay says its line is inactive")
+		})
+	})
 	for _, fault := range []bool{false, true} {
 		t.Run(fmt.Sprintf("monitor says fault %v", fault), func(t *testing.T) {
 			rel := &monitoredRelay{fault: fault}
