@@ -6,9 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/kiosk"
+	"github.com/facegate/facegate/record"
 )
 
 const relayUsage = `usage:
@@ -92,8 +97,25 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate relay pulse: --duration %s is above max_pulse %s: pulsing %s\n", d, max, max)
 		d = max
 	}
+	// An opening by hand is recorded like any other: in the audit log of
+	// the configuration's state_dir, before the line moves.
+	audit, err := openManualAudit(cfg, a.getenv)
+	if err == nil {
+		if err = audit.Start(d); err != nil {
+			audit.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "facegate relay pulse: %v: the relay was not energised (run it as the daemon's user or root, or give --config with a state_dir you can write)\n", err)
+		return exitError
+	}
+	defer audit.Close()
 	pulseErr := relay.Pulse(ctx, d)
 	closeErr := relay.Close() // Halt, then release: the line is inactive before it is let go
+	endErr := audit.End(manualResult(pulseErr, closeErr), errors.Join(pulseErr, closeErr))
+	if endErr != nil {
+		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", endErr)
+	}
 	switch {
 	case closeErr != nil:
 		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", closeErr)
@@ -104,9 +126,41 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 	case pulseErr != nil:
 		fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", pulseErr)
 		return exitError
+	case endErr != nil:
+		return exitError
 	}
 	fmt.Fprintf(a.stdout, "pulsed %s, line inactive\n", d)
 	return exitOK
+}
+
+// openManualAudit opens the audit log of cfg's state_dir for a pulse by
+// hand, made by the user the environment names.
+func openManualAudit(cfg *config.Config, getenv func(string) string) (*kiosk.ManualAudit, error) {
+	by := getenv("SUDO_USER")
+	if by == "" {
+		by = getenv("USER")
+	}
+	if by == "" {
+		by = "uid " + strconv.Itoa(os.Getuid())
+	}
+	m, err := kiosk.OpenManualAudit(kioskOptions(cfg), by, nil)
+	if err != nil {
+		return nil, fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
+	}
+	return m, nil
+}
+
+// manualResult is how a pulse by hand went, as a relay result of an event.
+func manualResult(pulseErr, closeErr error) string {
+	switch {
+	case errors.Is(pulseErr, gate.ErrRelayFault), errors.Is(closeErr, gate.ErrRelayFault):
+		return record.RelayFault
+	case pulseErr == nil:
+		return record.RelayPulsed
+	case errors.Is(pulseErr, context.Canceled), errors.Is(pulseErr, context.DeadlineExceeded):
+		return record.RelayCut
+	}
+	return record.RelayNotEnergised
 }
 
 func runRelayWatch(ctx context.Context, a *app, args []string) int {
