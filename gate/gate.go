@@ -140,13 +140,14 @@ const (
 	InputFault                            // an input stopped reporting; Err says why
 	FireAlarm                             // the fire panel's contact active
 	FireAlarmCleared                      // the fire panel's contact back to normal
+	ExitPulseFailed                       // the exit button's pulse failed (nobody let out); Err says why
 )
 
 var kindNames = map[EventKind]string{
 	DoorOpened: "door-opened", DoorForced: "door-forced", DoorClosed: "door-closed",
 	DoorHeldOpen: "door-held-open", ExitPressed: "exit-pressed",
 	TamperAlarm: "tamper-alarm", TamperCleared: "tamper-cleared", InputFault: "input-fault",
-	FireAlarm: "fire-alarm", FireAlarmCleared: "fire-alarm-cleared",
+	FireAlarm: "fire-alarm", FireAlarmCleared: "fire-alarm-cleared", ExitPulseFailed: "exit-pulse-failed",
 }
 
 func (k EventKind) String() string {

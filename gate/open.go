@@ -169,10 +169,16 @@ func Open(cfg IO, o Options) (g *Gate, err error) {
 	exitPulse := cfg.ExitButton.Pulse
 	relay := g.Relay
 	g.monitor, err = openMonitor(drv, cfg, o, func() {
+		at := o.Clock.Now()
 		go func() {
 			err := relay.Pulse(ctx, exitPulse)
 			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrHalted) {
 				o.Logger.Error("exit button pulse failed", "err", err)
+				// An event like the press's: with a fail-secure strike
+				// nobody was let out, and a person must hear of it.
+				if m := mon.Load(); m != nil {
+					m.emit(Event{Time: at, Kind: ExitPulseFailed, Err: err})
+				}
 			}
 		}()
 	})

@@ -291,3 +291,26 @@ func TestOpenSimReportsEveryRelayChange(t *testing.T) {
 	}
 	<-done
 }
+
+// An exit press whose pulse fails is an event of its own, after the
+// press's, with the error: the daemon records it and raises an alert.
+func TestExitPulseFailureIsAnEvent(t *testing.T) {
+	g, err := gate.Open(simConfig(), gate.Options{Clock: gatetest.NewClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.Sim().FailOutput("relay", errors.New("line lost"))
+	g.Sim().SetInput("exit_button", true)
+	if e := <-g.Events(); e.Kind != gate.ExitPressed {
+		t.Fatalf("%v", e)
+	}
+	select {
+	case e := <-g.Events():
+		if e.Kind != gate.ExitPulseFailed || e.Err == nil || !strings.Contains(e.Err.Error(), "line lost") {
+			t.Fatalf("%v (%v), want exit-pulse-failed with the error", e, e.Err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for the failed exit pulse")
+	}
+}

@@ -17,13 +17,17 @@ const (
 	InputDoorHeldOpen = "door-held-open"
 	InputTamperAlarm  = "tamper-alarm"
 	InputFault        = "input-fault"
+	// InputExitPulseFailed: the relay could not be pulsed for an exit
+	// press (nobody was let out with a fail-secure strike).
+	InputExitPulseFailed = "exit-pulse-failed"
 )
 
 var inputAlerts = map[string]struct{ code, msg string }{
-	InputDoorForced:   {"door_forced", "the door was opened without a grant"},
-	InputDoorHeldOpen: {"door_held_open", "the door has been held open too long"},
-	InputTamperAlarm:  {"tamper_alarm", "the tamper switch is active (enclosure opened?)"},
-	InputFault:        {"input_fault", "a gate input could not be read"},
+	InputDoorForced:      {"door_forced", "the door was opened without a grant"},
+	InputDoorHeldOpen:    {"door_held_open", "the door has been held open too long"},
+	InputTamperAlarm:     {"tamper_alarm", "the tamper switch is active (enclosure opened?)"},
+	InputFault:           {"input_fault", "a gate input could not be read"},
+	InputExitPulseFailed: {ReasonRelayFailed, "the relay could not be pulsed for the exit button: nobody was let out"},
 }
 
 // inputAlertCodes are the alert codes of the gate inputs, sorted (their
@@ -35,7 +39,7 @@ func inputAlertCodes() []string {
 		codes = append(codes, a.code)
 	}
 	slices.Sort(codes)
-	return codes
+	return slices.Compact(codes)
 }
 
 // inputRecord is an audit line of a gate input.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,5 +124,43 @@ func TestHungDiskAndADoorForcedDoNotStopTheExitButton(t *testing.T) {
 	release() // let the daemon stop
 	if got == before {
 		t.Fatalf("exit button pressed with the audit disk hung after a door-forced: the relay did not pulse (%d pulses before, %d after)", before, got)
+	}
+}
+
+// An exit press whose relay pulse fails (the line cannot be energised):
+// with a fail-secure strike the person is not let out. It is an operator
+// alert (relay_failed) and an audit record after the press's; until
+// 2026-12-07 it was only a log line.
+func TestExitPulseFailureIsRecorded(t *testing.T) {
+	r := newRig(t, 0)
+	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  exit_button: {line: GPIO6, pulse: 50ms}\n  leds:\n", 1))
+	r.start()
+	require.Eventually(t, func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
+	}, 10*time.Second, 20*time.Millisecond, "online")
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
+	sim := r.d.p.gate.Sim()
+	sim.FailOutput("relay", errors.New("line lost"))
+	require.NoError(t, sim.SetInput("exit_button", true))
+	require.Eventually(t, func() bool { return strings.Contains(r.logs.String(), "exit button pulse failed") }, 5*time.Second, 20*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // let an alert reach the broker
+	r.bl.mu.Lock()
+	alerts := append([]string(nil), func() []string {
+		var c []string
+		for _, a := range r.bl.alerts {
+			c = append(c, a.Code)
+		}
+		return c
+	}()...)
+	r.bl.mu.Unlock()
+	r.stop()
+	b, _ := os.ReadFile(filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl"))
+	if len(sim.Pulses()) != 0 {
+		t.Fatalf("test premise: the relay energised: %+v", sim.Pulses())
+	}
+	if !slices.Contains(alerts, "relay_failed") || !strings.Contains(string(b), `"input":"exit-pulse-failed"`) {
+		t.Fatalf("the exit button's pulse failed (nobody let out): alerts %v, audit log:\n%s", alerts, b)
 	}
 }

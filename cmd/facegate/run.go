@@ -534,10 +534,10 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side 
 			log.Info("exit button: the relay pulsed locally", "at", ev.Time)
 			at := ev.Time
 			side.add("exit-pressed", func() { d.p.kiosk.ExitPressed(at) })
-		case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen:
+		case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen, gate.ExitPulseFailed:
 			log.Warn("gate input", "event", ev.String())
 			input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,
-				gate.DoorHeldOpen: kiosk.InputDoorHeldOpen}[ev.Kind]
+				gate.DoorHeldOpen: kiosk.InputDoorHeldOpen, gate.ExitPulseFailed: kiosk.InputExitPulseFailed}[ev.Kind]
 			detail := ""
 			if ev.Err != nil {
 				detail = ev.Err.Error()
