@@ -122,8 +122,13 @@ type daemon struct {
 	kioskDone   chan error
 	srvDone     chan error // each web server's Serve result (kiosk, metrics)
 	partsCancel context.CancelFunc
-	bg          sync.WaitGroup
-	stopOnce    sync.Once
+	side        *sideRecords // the audit records of openings outside sessions
+	// eventsStop ends gateEvents (after the events already emitted);
+	// eventsDone is closed once it returned.
+	eventsStop context.CancelFunc
+	eventsDone chan struct{}
+	bg         sync.WaitGroup
+	stopOnce   sync.Once
 }
 
 // startDaemon builds the parts and starts them: broker connection,
@@ -196,9 +201,17 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		d.goBG(func() { d.commands(partsCtx, b.Commands()) })
 	}
 	side := newSideRecords(d.log.With("component", "audit"))
+	d.side = side
 	d.goBG(func() { side.run(partsCtx) })
+	evCtx, evStop := context.WithCancel(partsCtx)
+	d.eventsStop, d.eventsDone = evStop, make(chan struct{})
 	if ev := p.gate.Events(); ev != nil {
-		d.goBG(func() { d.gateEvents(partsCtx, ev, side) })
+		d.goBG(func() {
+			defer close(d.eventsDone)
+			d.gateEvents(evCtx, ev, side)
+		})
+	} else {
+		close(d.eventsDone)
 	}
 	if p.site != nil {
 		p.site.sideRecord = side.add
@@ -324,6 +337,20 @@ func (d *daemon) shutdown(code int) int {
 			d.log.Warn("session still in flight at the drain limit; ending it", "limit", limit, "err", err)
 		}
 		dcancel()
+		// 3. Relay inert for good; then the gate's events already
+		// emitted are handled and the records of openings outside
+		// sessions (exit presses, holds) written, before the kiosk closes
+		// its audit log: until 2026-12-07 an exit press after that
+		// pulsed with its record refused (audit log closed).
+		if err := d.p.gate.Relay.Halt(); err != nil {
+			d.log.Error("relay halt failed", "err", err)
+			code = exitError
+		}
+		d.eventsStop()
+		<-d.eventsDone
+		if !d.side.flush(sideFlushLimit) {
+			d.log.Error("audit records of exit presses or holds still queued at shutdown", "limit", sideFlushLimit)
+		}
 		d.kioskCancel()
 		select {
 		case err := <-d.kioskDone:
@@ -332,11 +359,6 @@ func (d *daemon) shutdown(code int) int {
 			}
 		case <-time.After(10 * time.Second):
 			d.log.Error("kiosk did not stop within 10s")
-		}
-		// 3. Relay inert for good.
-		if err := d.p.gate.Relay.Halt(); err != nil {
-			d.log.Error("relay halt failed", "err", err)
-			code = exitError
 		}
 		// 4–5. Publish offline and disconnect (the outbox keeps what is
 		// not yet delivered for the next start).
@@ -498,54 +520,69 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 // gateEvents reports the door to the screen and the broker, and hands the
 // inputs that need a person (door forced or held open, tamper, input fault)
 // to the kiosk: an audit record and an operator alert each. An exit button
-// opening is an audit record too.
+// opening is an audit record too. Once ctx is done it handles the events
+// already emitted (a press whose pulse began before the relay was halted
+// still gets its record) and returns.
 func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side *sideRecords) {
 	log := d.log.With("component", "gate-inputs")
 	for {
-		var ev gate.Event
-		var ok bool
 		select {
 		case <-ctx.Done():
-			return
-		case ev, ok = <-events:
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						return
+					}
+					d.gateEvent(ev, side, log)
+				default:
+					return
+				}
+			}
+		case ev, ok := <-events:
 			if !ok {
 				return
 			}
+			d.gateEvent(ev, side, log)
 		}
-		switch ev.Kind {
-		case gate.DoorOpened, gate.DoorForced, gate.DoorClosed:
-			open := ev.Kind != gate.DoorClosed
-			d.p.kiosk.SetDoor(open)
-			if d.p.broker != nil {
-				if err := d.p.broker.PublishDoor(open); err != nil && !errors.Is(err, mqtt.ErrClosed) {
-					log.Warn("door state not published", "err", err)
-				}
+	}
+}
+
+// gateEvent handles one gate event (gateEvents).
+func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger) {
+	switch ev.Kind {
+	case gate.DoorOpened, gate.DoorForced, gate.DoorClosed:
+		open := ev.Kind != gate.DoorClosed
+		d.p.kiosk.SetDoor(open)
+		if d.p.broker != nil {
+			if err := d.p.broker.PublishDoor(open); err != nil && !errors.Is(err, mqtt.ErrClosed) {
+				log.Warn("door state not published", "err", err)
 			}
-			if ev.Kind == gate.DoorForced {
-				log.Warn("door forced open", "at", ev.Time)
-				at := ev.Time
-				// Off this loop, like an exit press: a hung card must not
-				// stop the events that carry the next exit press.
-				side.add(kiosk.InputDoorForced, func() { d.p.kiosk.GateInput(kiosk.InputDoorForced, "", at) })
-				continue
-			}
-			log.Info("door", "event", ev.Kind.String())
-		case gate.ExitPressed:
-			log.Info("exit button: the relay pulsed locally", "at", ev.Time)
-			at := ev.Time
-			side.add("exit-pressed", func() { d.p.kiosk.ExitPressed(at) })
-		case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen, gate.ExitPulseFailed:
-			log.Warn("gate input", "event", ev.String())
-			input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,
-				gate.DoorHeldOpen: kiosk.InputDoorHeldOpen, gate.ExitPulseFailed: kiosk.InputExitPulseFailed}[ev.Kind]
-			detail := ""
-			if ev.Err != nil {
-				detail = ev.Err.Error()
-			}
-			at := ev.Time
-			side.add(input, func() { d.p.kiosk.GateInput(input, detail, at) })
-		default:
-			log.Info("gate input", "event", ev.Kind.String())
 		}
+		if ev.Kind == gate.DoorForced {
+			log.Warn("door forced open", "at", ev.Time)
+			at := ev.Time
+			// Off this loop, like an exit press: a hung card must not
+			// stop the events that carry the next exit press.
+			side.add(kiosk.InputDoorForced, func() { d.p.kiosk.GateInput(kiosk.InputDoorForced, "", at) })
+			return
+		}
+		log.Info("door", "event", ev.Kind.String())
+	case gate.ExitPressed:
+		log.Info("exit button: the relay pulsed locally", "at", ev.Time)
+		at := ev.Time
+		side.add("exit-pressed", func() { d.p.kiosk.ExitPressed(at) })
+	case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen, gate.ExitPulseFailed:
+		log.Warn("gate input", "event", ev.String())
+		input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,
+			gate.DoorHeldOpen: kiosk.InputDoorHeldOpen, gate.ExitPulseFailed: kiosk.InputExitPulseFailed}[ev.Kind]
+		detail := ""
+		if ev.Err != nil {
+			detail = ev.Err.Error()
+		}
+		at := ev.Time
+		side.add(input, func() { d.p.kiosk.GateInput(input, detail, at) })
+	default:
+		log.Info("gate input", "event", ev.Kind.String())
 	}
 }

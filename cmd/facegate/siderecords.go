@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // sideRecords writes, in order and on its own goroutine, the audit
@@ -29,6 +30,28 @@ func (q *sideRecords) add(what string, write func()) {
 	case q.ch <- write:
 	default:
 		q.log.Error("audit record not written: the audit log is not keeping up", "record", what)
+	}
+}
+
+// sideFlushLimit bounds how long shutdown waits for the queued records.
+const sideFlushLimit = 5 * time.Second
+
+// flush waits until the records queued before it are written (true), or
+// until limit passes (false). run must be running.
+func (q *sideRecords) flush(limit time.Duration) bool {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	done := make(chan struct{})
+	select {
+	case q.ch <- func() { close(done) }:
+	case <-timer.C:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
 	}
 }
 
