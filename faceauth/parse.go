@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/facegate/facegate/internal/jsonobj"
 )
 
 // Bounds of the API's text in a Result: it goes into every event, and an
@@ -288,75 +290,26 @@ func parseRecord(m map[string]json.RawMessage, project string) (Record, error) {
 	return r, nil
 }
 
-// decodeObject requires body to be exactly one JSON object.
+// decodeObject requires body to be exactly one JSON object: no data after
+// it, no key given twice (also in another letter case, also in the score
+// map) in any of its objects: encoding/json keeps the last, other readers
+// may keep the first, so such an answer says two things.
 func decodeObject(body []byte, v any) error {
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
+	err := jsonobj.Decode(body, v, jsonobj.FoldAllKeys())
+	var rk *jsonobj.RepeatedKeyError
+	switch {
+	case err == nil:
+		return nil
+	case len(bytes.TrimSpace(body)) == 0:
 		return fmt.Errorf("empty body")
-	}
-	if trimmed[0] != '{' {
+	case errors.Is(err, jsonobj.ErrNotObject):
 		return fmt.Errorf("body is not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("body is not valid JSON: %w", err)
-	}
-	// dec.More is false before a '}' or ']': look at the rest itself.
-	if len(bytes.TrimSpace(trimmed[dec.InputOffset():])) > 0 {
+	case errors.Is(err, jsonobj.ErrTrailingData):
 		return fmt.Errorf("body has data after the JSON object")
+	case errors.As(err, &rk):
+		return fmt.Errorf("body gives key %q more than once", clip(rk.Key))
 	}
-	if k, ok := repeatedKey(trimmed); ok {
-		return fmt.Errorf("body gives key %q more than once", clip(k))
-	}
-	return nil
-}
-
-// repeatedKey finds a key given twice in one object of body (compared
-// case-insensitively, as encoding/json matches them): encoding/json keeps
-// the last, other readers may keep the first, so such an answer says two
-// things. body is valid JSON.
-func repeatedKey(body []byte) (string, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	type frame struct {
-		obj    bool
-		keyNow bool // in an object, the next token is a key
-		seen   map[string]bool
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", false
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if d, ok := tok.(json.Delim); ok && d == '}' {
-			stack = stack[:len(stack)-1]
-		} else if key, ok := tok.(string); ok && top != nil && top.obj && top.keyNow {
-			k := strings.ToLower(key)
-			if top.seen[k] {
-				return key, true
-			}
-			top.seen[k] = true
-			top.keyNow = false
-			continue
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{obj: true, keyNow: true, seen: map[string]bool{}})
-			continue
-		case json.Delim('['):
-			stack = append(stack, &frame{})
-			continue
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		if len(stack) > 0 && stack[len(stack)-1].obj {
-			stack[len(stack)-1].keyNow = true
-		}
-	}
+	return fmt.Errorf("body is not valid JSON: %w", err)
 }
 
 // strictStrings is rawStrings that reports (ok false) anything but null,

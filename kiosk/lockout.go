@@ -1,7 +1,6 @@
 package kiosk
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/internal/atomicfile"
+	"github.com/facegate/facegate/internal/jsonobj"
 )
 
 // padState is the kiosk's liveness memory: whether the challenge is on
@@ -145,16 +145,11 @@ func (m unlockMark) newest() time.Time {
 // log's privacy: hash writes after its "sha256:" prefix.
 func lockoutKey(submissionID string) string { return passbackKey(submissionID) }
 
-// decodeOne decodes exactly one JSON value into v, refusing unknown
-// fields (the lockout file, a peer's failure list).
+// decodeOne decodes exactly one JSON object into v, refusing unknown
+// fields (the lockout file, a peer's failure list; jsonobj.Decode).
 func decodeOne(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonobj.Decode(b, v, jsonobj.DisallowUnknownFields()); err != nil {
 		return fmt.Errorf("decode: %w", err)
-	}
-	if dec.More() {
-		return errors.New("data after the object")
 	}
 	return nil
 }

@@ -1,14 +1,13 @@
 package kiosk
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/facegate/facegate/internal/jsonobj"
 	"github.com/facegate/facegate/record"
 )
 
@@ -101,13 +100,8 @@ const maxUnlockReason = 128
 func ParseUnlockRequest(body []byte) (UnlockRequest, error) {
 	const src = "unlock body"
 	var r UnlockRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+	if err := jsonobj.Decode(body, &r, jsonobj.DisallowUnknownFields()); err != nil {
 		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "not a JSON object with submission_id, badge_id or user_id, by and reason: %v", err)
-	}
-	if dec.More() {
-		return UnlockRequest{}, inputErr(ErrInvalidIdentity, src, "", "more than one JSON value")
 	}
 	given := 0
 	for _, v := range []string{r.SubmissionID, r.BadgeID, r.UserID} {

@@ -2,12 +2,13 @@ package kiosk
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/facegate/facegate/internal/jsonobj"
 )
 
 // maxOpenBody bounds POST /api/open's body.
@@ -29,13 +30,8 @@ func ParseOpenRequest(body []byte) (OpenRequest, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return r, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+	if err := jsonobj.Decode(body, &r, jsonobj.DisallowUnknownFields()); err != nil {
 		return OpenRequest{}, inputErr(ErrInvalidIdentity, "open body", "", "not a JSON object with by and reason: %v", err)
-	}
-	if dec.More() {
-		return OpenRequest{}, inputErr(ErrInvalidIdentity, "open body", "", "more than one JSON value")
 	}
 	return r, nil
 }

@@ -3,7 +3,6 @@ package kiosk
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/facegate/facegate/internal/jsonobj"
 	"github.com/facegate/facegate/internal/zonerules"
 	"github.com/facegate/facegate/site"
 )
@@ -394,14 +394,11 @@ func ParseSiteEvacuation(body []byte) (SiteEvacuationRequest, error) {
 	return e, nil
 }
 
+// decodeStrict decodes a site request: one JSON object of the documented
+// fields (jsonobj.Decode).
 func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonobj.Decode(body, v, jsonobj.DisallowUnknownFields()); err != nil {
 		return siteErr("", "not a JSON object of the documented fields: %v", err)
-	}
-	if dec.More() {
-		return siteErr("", "more than one JSON value")
 	}
 	return nil
 }

@@ -1,19 +1,19 @@
 package mqtt
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/facegate/facegate/internal/jsonobj"
 )
 
 // Command is a validated command from the broker: Identify or Open.
@@ -102,21 +102,10 @@ func ParseIdentify(payload []byte) (Identify, error) {
 	return id, nil
 }
 
-// decodeStrict decodes exactly one JSON object with only known fields.
+// decodeStrict decodes exactly one JSON object with only known fields
+// (jsonobj.Decode: nothing after it, no key given twice).
 func decodeStrict(payload []byte, v any) error {
-	p := bytes.TrimSpace(payload)
-	if len(p) == 0 || p[0] != '{' {
-		return fmt.Errorf("not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("data after the JSON object")
-	}
-	return nil
+	return jsonobj.Decode(payload, v, jsonobj.DisallowUnknownFields())
 }
 
 // checkText refuses control characters, invalid UTF-8, surrounding spaces

@@ -3,7 +3,6 @@ package mqtt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/facegate/facegate/internal/jsonobj"
 	"github.com/facegate/facegate/record"
 )
 
@@ -236,7 +236,7 @@ func ParseEvacuation(payload []byte) (Evacuation, error) {
 	if len(payload) > MaxEvacuationPayload {
 		return e, fmt.Errorf("%w: evacuation payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxEvacuationPayload)
 	}
-	if err := decodeObject(payload, &e); err != nil {
+	if err := jsonobj.Decode(payload, &e); err != nil {
 		return e, fmt.Errorf("%w: evacuation: %v", ErrMalformed, err)
 	}
 	if err := e.validate(); err != nil {
@@ -257,7 +257,7 @@ func ParseSiteEvent(payload []byte) (record.Event, error) {
 	if len(payload) > MaxSiteEventPayload {
 		return ev, fmt.Errorf("%w: event payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxSiteEventPayload)
 	}
-	if err := decodeObject(payload, &ev); err != nil {
+	if err := jsonobj.Decode(payload, &ev); err != nil {
 		return ev, fmt.Errorf("%w: event: %v", ErrMalformed, err)
 	}
 	if err := validEvent(ev); err != nil {
@@ -279,7 +279,7 @@ func ParseSitePulse(payload []byte) (record.PulseResult, error) {
 	if len(payload) > MaxSiteEventPayload {
 		return p, fmt.Errorf("%w: relay result payload is %d bytes (max %d)", ErrMalformed, len(payload), MaxSiteEventPayload)
 	}
-	if err := decodeObject(payload, &p); err != nil {
+	if err := jsonobj.Decode(payload, &p); err != nil {
 		return p, fmt.Errorf("%w: relay result: %v", ErrMalformed, err)
 	}
 	if p.Kind != record.PulseKind {
@@ -304,23 +304,6 @@ func validPeer(site, gate, ts string) error {
 	}
 	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
 		return fmt.Errorf("ts %q is not an RFC 3339 time", ts)
-	}
-	return nil
-}
-
-// decodeObject decodes one JSON object (unknown fields allowed, nothing
-// after it).
-func decodeObject(payload []byte, v any) error {
-	p := bytes.TrimSpace(payload)
-	if len(p) == 0 || p[0] != '{' {
-		return fmt.Errorf("not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("data after the JSON object")
 	}
 	return nil
 }

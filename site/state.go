@@ -1,7 +1,6 @@
 package site
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/internal/atomicfile"
+	"github.com/facegate/facegate/internal/jsonobj"
 )
 
 // StateFormat heads the state file: the snapshot with its checksum.
@@ -38,12 +38,8 @@ func encodeState(snap []byte) []byte {
 // decodeState checks a state file and decodes its snapshot.
 func decodeState(b []byte) (*decoded, error) {
 	var s stateFile
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&s); err != nil {
+	if err := jsonobj.Decode(b, &s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorruptState, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the state", ErrCorruptState)
 	}
 	if s.Format != StateFormat || s.Version != 1 {
 		return nil, fmt.Errorf("%w: format %q version %d, want %q version 1", ErrCorruptState, s.Format, s.Version, StateFormat)
