@@ -134,6 +134,11 @@ func TestUnlockRequests(t *testing.T) {
 		{"an unknown field", local, auth, `{"submission_id":"sub-123","zone":"site"}`, http.StatusBadRequest, "unknown field"},
 		{"an id and a user", local, auth, `{"submission_id":"sub-123","user_id":"u-1"}`, http.StatusBadRequest, "exactly one"},
 		{"a bad user id", local, auth, `{"user_id":"u 1"}`, http.StatusBadRequest, "user_id"},
+		// encoding/json keeps the last of repeated keys, matched case-insensitively:
+		// these unlocked u-1 while naming u-9 (or a second request) to any other reader.
+		{"a key given twice in another case", local, auth, `{"user_id":"u-9","USER_ID":"u-1","by":"ops"}`, http.StatusBadRequest, `key "USER_ID" given twice`},
+		{"a key given twice", local, auth, `{"user_id":"u-9","by":"ops","user_id":"u-1"}`, http.StatusBadRequest, `key "user_id" given twice`},
+		{"data after a ]", local, auth, `{"user_id":"u-1","by":"ops"}]`, http.StatusBadRequest, "data after the JSON object"},
 		{"a user not in the roster", local, auth, `{"user_id":"u-9"}`, http.StatusUnprocessableEntity, "u-9"},
 		{"by with a trailing space (the signed command refuses it)", local, auth, `{"submission_id":"sub-123","by":"site office "}`, http.StatusBadRequest, "by"},
 		{"a reason too long", local, auth, `{"submission_id":"sub-123","reason":"` + strings.Repeat("é", 65) + `"}`, http.StatusBadRequest, "reason"},

@@ -442,6 +442,13 @@ func TestParseSiteEvent(t *testing.T) {
 		strings.Replace(ok, `"decision":"granted"`, `"decision":"maybe"`, 1),
 		ok + `{}`,
 		`{"event_id":"` + strings.Repeat("x", MaxSiteEventPayload) + `"}`,
+		// Refused since jsonobj: dec.More missed a trailing ']' or '}', and
+		// encoding/json keeps the last of repeated keys (also in another case)
+		// where a peer's other readers may keep the first.
+		ok + `]`,
+		ok + "}\n",
+		strings.Replace(ok, `"gate":"entrance"`, `"gate":"entrance","GATE":"exit"`, 1),
+		strings.Replace(ok, `"decision":"granted"`, `"decision":"denied","decision":"granted"`, 1),
 	} {
 		if _, err := ParseSiteEvent([]byte(bad)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("accepted or wrong error (%v): %.80s", err, bad)

@@ -1,6 +1,7 @@
 package site
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -175,6 +176,38 @@ func TestRunSavesAndResets(t *testing.T) {
 			t.Fatal("the last Save on cancel did not keep w2 / the reset")
 		}
 	})
+}
+
+// TestStateFileAmbiguous: a state file with data after its object or a key
+// given twice (in any letter case; the snapshot's checksum does not cover
+// the outer keys) is corrupt, as encoding/json would keep the last key.
+func TestStateFileAmbiguous(t *testing.T) {
+	good := encodeState(fullState(t).Snapshot())
+	p, _ := newP(t, Options{})
+	if err := p.loadBytes(good); err != nil {
+		t.Fatalf("the state file itself: %v", err)
+	}
+	obj := bytes.TrimSuffix(good, []byte("\n"))
+	for name, b := range map[string][]byte{
+		"data after a ]":         append(bytes.Clone(obj), "]\n"...),
+		"data after a }":         append(bytes.Clone(obj), '}'),
+		"version given twice":    bytes.Replace(obj, []byte(`"version":1,`), []byte(`"version":2,"version":1,`), 1),
+		"format in another case": bytes.Replace(obj, []byte(`"version":1,`), []byte(`"version":1,"FORMAT":"`+StateFormat+`",`), 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if bytes.Equal(b, obj) {
+				t.Fatal("the test's replacement did not apply")
+			}
+			p, _ := newP(t, Options{})
+			err := p.loadBytes(b)
+			if !errors.Is(err, ErrCorruptState) {
+				t.Fatalf("loadBytes(%.120s…) = %v, want ErrCorruptState", b, err)
+			}
+			if p.Len() != 0 {
+				t.Fatal("a refused state file changed the presence")
+			}
+		})
+	}
 }
 
 // FuzzStateFile: the state file is read at start; whatever is in it, New
