@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/internal/jsonobj"
 )
 
 // scoreChecks lists the local score minimums in reason-code order.
@@ -70,7 +71,7 @@ func openPassback(path string) (*passback, error) {
 		return nil, fmt.Errorf("read anti-passback memory: %w", err)
 	}
 	var f passbackFile
-	if err := json.Unmarshal(b, &f); err != nil {
+	if err := jsonobj.Decode(b, &f); err != nil {
 		return nil, fmt.Errorf("anti-passback memory %s is corrupt: fix or delete it: %w", path, err)
 	}
 	for k, t := range f.Granted {

@@ -52,6 +52,7 @@ func FuzzOpenPassback(f *testing.F) {
 		`{"granted":{"` + key + `":"0000-01-01T00:00:00+01:00"}}`,
 		`{"granted":{"` + key + `":"9999-12-31T23:59:59-01:00"}}`,
 		`{"granted":null}`, `{}`, `[]`, ``, `{"granted":{"ab":"2026-12-07T10:00:00Z"}}`,
+		`{"granted":{"` + key + `":"2026-12-07T10:00:00Z"},"GRANTED":{}}`, `{"granted":{}}]`,
 	} {
 		f.Add([]byte(s))
 	}

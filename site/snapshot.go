@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/facegate/facegate/internal/jsonobj"
 	"github.com/facegate/facegate/record"
 )
 
@@ -184,7 +185,7 @@ func decodeSnapshot(b []byte) (*decoded, error) {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrSnapshot, len(b), maxSnapshotBytes)
 	}
 	var s snapshot
-	if err := json.Unmarshal(b, &s); err != nil { // also refuses data after the value
+	if err := jsonobj.Decode(b, &s); err != nil { // one object: no repeated key, nothing after it
 		return nil, fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
 	if s.Format != SnapshotFormat {

@@ -78,6 +78,8 @@ func TestMergeRefuses(t *testing.T) {
 	}{
 		{"not json", "{", ErrSnapshot},
 		{"trailing data", good + "{}", ErrSnapshot},
+		{"trailing bracket", good + "]", ErrSnapshot},
+		{"site given twice", strings.Replace(good, `"site":"plant"`, `"site":"depot","SITE":"plant"`, 1), ErrSnapshot},
 		{"format", strings.Replace(good, SnapshotFormat, "other", 1), ErrSnapshot},
 		{"newer version", strings.Replace(good, `"version":1`, `"version":2`, 1), ErrSnapshotVersion},
 		{"version 0", strings.Replace(good, `"version":1`, `"version":0`, 1), ErrSnapshot},
