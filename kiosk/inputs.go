@@ -1,6 +1,7 @@
 package kiosk
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -103,6 +104,34 @@ type relayHoldRecord struct {
 func (k *Kiosk) RelayHeld(held bool, evacuationID string) {
 	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clip(evacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
 		"the relay held or released for an evacuation")
+}
+
+// recordsLostKind is the "kind" of the audit record that counts records
+// of openings outside sessions (exit presses, holds, gate inputs) dropped
+// while the audit log hung: the count survives what the queue could not.
+const recordsLostKind = "records_lost"
+
+// recordsLostRecord is that audit line.
+type recordsLostRecord struct {
+	Kind  string         `json:"kind"` // recordsLostKind
+	Lost  map[string]int `json:"lost"` // what → how many
+	Since string         `json:"since"`
+	TS    string         `json:"ts"`
+	Site  string         `json:"site"`
+	Gate  string         `json:"gate"`
+}
+
+// RecordsLost records that the records counted in lost (by what they
+// were: "exit-pressed", "relay_hold", a gate input) could not be queued
+// for the audit log since since: an audit line and an audit_log alert.
+func (k *Kiosk) RecordsLost(lost map[string]int, since time.Time) {
+	n := 0
+	for _, c := range lost {
+		n += c
+	}
+	k.writeAudit(recordsLostRecord{Kind: recordsLostKind, Lost: lost, Since: record.Timestamp(since), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
+		"the count of records lost")
+	k.alert(AlertAuditLog, fmt.Sprintf("%d audit records of exit presses, holds or gate inputs were lost while the audit log did not keep up (since %s)", n, record.Timestamp(since)), "")
 }
 
 // writeAudit writes a record that is not a decision (nothing waits on it)

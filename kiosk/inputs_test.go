@@ -1,9 +1,14 @@
 package kiosk
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,5 +50,27 @@ func TestGateInputAlertsAreCounted(t *testing.T) {
 		if !strings.Contains(after, want) {
 			t.Errorf("scrape lacks %s", want)
 		}
+	}
+}
+
+// Records of openings that could not be queued while the audit log hung
+// are counted in an audit line of their own, with an audit_log alert.
+func TestRecordsLostAreRecorded(t *testing.T) {
+	r := newRig(t, nil)
+	since := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	r.k.RecordsLost(map[string]int{InputExitPressed: 12, "relay_hold": 1}, since)
+	b, err := os.ReadFile(filepath.Join(r.cfg.StateDir, "audit", auditName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recordsLostRecord
+	if err := json.Unmarshal(bytes.TrimSpace(b), &rec); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if rec.Kind != "records_lost" || rec.Lost[InputExitPressed] != 12 || rec.Lost["relay_hold"] != 1 || rec.Since != "2026-12-07T09:00:00.000Z" {
+		t.Fatalf("record %+v", rec)
+	}
+	if codes := r.alertCodes(); !slices.Contains(codes, AlertAuditLog) {
+		t.Fatalf("alerts %v, want %s", codes, AlertAuditLog)
 	}
 }

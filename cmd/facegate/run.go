@@ -201,6 +201,7 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		d.goBG(func() { d.commands(partsCtx, b.Commands()) })
 	}
 	side := newSideRecords(d.log.With("component", "audit"))
+	side.lost = p.kiosk.RecordsLost
 	d.side = side
 	d.goBG(func() { side.run(partsCtx) })
 	evCtx, evStop := context.WithCancel(partsCtx)

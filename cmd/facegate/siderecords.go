@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -14,6 +15,13 @@ import (
 type sideRecords struct {
 	ch  chan func()
 	log *slog.Logger
+	// lost is told, from run's goroutine once a record went through again,
+	// how many records were dropped (by what) since when; nil: only logged.
+	lost func(counts map[string]int, since time.Time)
+
+	mu        sync.Mutex
+	dropped   map[string]int
+	droppedAt time.Time
 }
 
 // sideRecordsQueued bounds the records waiting for the disk; past it a
@@ -24,12 +32,30 @@ func newSideRecords(log *slog.Logger) *sideRecords {
 	return &sideRecords{ch: make(chan func(), sideRecordsQueued), log: log}
 }
 
-// add queues write; it never blocks.
+// add queues write; it never blocks. A record past the bound is dropped
+// and counted: the count is recorded once the queue moves again.
 func (q *sideRecords) add(what string, write func()) {
 	select {
 	case q.ch <- write:
 	default:
 		q.log.Error("audit record not written: the audit log is not keeping up", "record", what)
+		q.mu.Lock()
+		if q.dropped == nil {
+			q.dropped, q.droppedAt = map[string]int{}, time.Now()
+		}
+		q.dropped[what]++
+		q.mu.Unlock()
+	}
+}
+
+// reportDropped hands the records dropped so far to lost.
+func (q *sideRecords) reportDropped() {
+	q.mu.Lock()
+	counts, since := q.dropped, q.droppedAt
+	q.dropped = nil
+	q.mu.Unlock()
+	if counts != nil && q.lost != nil {
+		q.lost(counts, since)
 	}
 }
 
@@ -62,12 +88,14 @@ func (q *sideRecords) run(ctx context.Context) {
 		select {
 		case w := <-q.ch:
 			w()
+			q.reportDropped()
 		case <-ctx.Done():
 			for {
 				select {
 				case w := <-q.ch:
 					w()
 				default:
+					q.reportDropped()
 					return
 				}
 			}

@@ -13,9 +13,11 @@ import (
 
 // TestSideRecordsNeverBlock: while a write hangs (a stuck card), adding
 // records returns at once, past the queue's bound too (dropped, with an
-// error in the log); the queued ones are written in order once the disk
-// answers, and those still queued when the context ends are written too.
+// error in the log, and counted for a records_lost record); the queued
+// ones are written in order once the disk answers, and those still queued
+// when the context ends are written too.
 func TestSideRecordsNeverBlock(t *testing.T) {
+	var mu sync.Mutex
 	var logBuf bytes.Buffer
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
@@ -24,12 +26,22 @@ func TestSideRecordsNeverBlock(t *testing.T) {
 		return logBuf.Write(p)
 	}), nil))
 	q := newSideRecords(log)
+	var lost map[string]int
+	q.lost = func(counts map[string]int, since time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if lost == nil {
+			lost = map[string]int{}
+		}
+		for k, n := range counts {
+			lost[k] += n
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { q.run(ctx); close(done) }()
 
 	hung := make(chan struct{})
-	var mu sync.Mutex
 	var written []int
 	q.add("first", func() { <-hung })
 	added := make(chan struct{})
@@ -60,6 +72,10 @@ func TestSideRecordsNeverBlock(t *testing.T) {
 	defer mu.Unlock()
 	if len(written) < sideRecordsQueued-1 || !slices.IsSorted(written) {
 		t.Fatalf("%d records written after the disk answered (want the %d queued, in order): %v", len(written), sideRecordsQueued-1, written)
+	}
+	// What could not be queued is counted, and the count recorded.
+	if want := sideRecordsQueued + 10 - len(written); lost["exit-pressed"] != want {
+		t.Fatalf("lost %v, want %d exit-pressed (%d written of %d)", lost, want, len(written), sideRecordsQueued+10)
 	}
 }
 
