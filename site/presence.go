@@ -422,6 +422,13 @@ func (p *Presence) count(zone string, d int) {
 	if zone == Outside {
 		return
 	}
+	if _, declared := p.topo.zones[zone]; !declared {
+		// An undeclared zone (a peer's, configurations out of step)
+		// counts for no declared zone's occupancy: kept out of the counts
+		// that occupancy() scans, or a snapshot of many such zones makes
+		// every event and check scan them all.
+		return
+	}
 	if p.direct[zone] += d; p.direct[zone] == 0 {
 		delete(p.direct, zone)
 	}
