@@ -550,23 +550,38 @@ func (p *Presence) ApplyRelay(r record.PulseResult) (Change, error) {
 }
 
 func (t *tx) voidEvent(event string, ms int64) {
+	t.voidEvents(map[string]int64{event: ms})
+}
+
+// voidEvents joins many voids with one pass over the registers: a
+// snapshot's voids each scanning every register made a 64 KiB snapshot
+// cost seconds under the lock.
+func (t *tx) voidEvents(voids map[string]int64) {
 	p := t.p
-	if old, ok := p.voided[event]; ok && old >= ms {
-		return
+	fresh := map[string]bool{}
+	for event, ms := range voids {
+		if old, ok := p.voided[event]; ok && old >= ms {
+			continue
+		}
+		_, had := p.voided[event]
+		p.voided[event] = ms
+		p.dirty = true
+		if !had {
+			fresh[event] = true
+		}
 	}
-	_, had := p.voided[event]
-	p.voided[event] = ms
-	p.dirty = true
-	if had {
+	if len(fresh) == 0 {
 		return
 	}
 	for id, r := range p.regs {
-		if r.cur.event == event || r.prev.event == event {
-			t.touch(id)
-			r.void(event)
-			if r.n == 0 {
-				delete(p.regs, id)
+		for _, event := range []string{r.cur.event, r.prev.event}[:r.n] {
+			if event != "" && fresh[event] {
+				t.touch(id)
+				r.void(event)
 			}
+		}
+		if r.n == 0 {
+			delete(p.regs, id)
 		}
 	}
 }

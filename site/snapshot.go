@@ -331,9 +331,7 @@ func (t *tx) join(d *decoded) {
 	} else {
 		t.applyReset(d.reset)
 	}
-	for _, ev := range slices.Sorted(maps.Keys(d.voided)) {
-		t.voidEvent(ev, d.voided[ev])
-	}
+	t.voidEvents(d.voided)
 	future := ""
 	var ahead int64
 	for _, df := range d.persons {
