@@ -445,6 +445,16 @@ func (c *Client) evacOut() <-chan struct{} {
 
 // onMessage runs on paho's goroutine: copy and hand over, never block.
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
+	if s := c.site; s != nil && s.owns(m.Topic()) {
+		if limit := s.maxPayload(m.Topic()); len(m.Payload()) > limit {
+			// Refused when its turn came anyway: not copied nor queued,
+			// or a flood of them holds the queue's 4096 copies.
+			if n := s.dropped.Add(1); n == 1 || n%1000 == 0 {
+				c.log.Warn("mqtt site message over its size limit dropped", "topic", m.Topic(), "bytes", len(m.Payload()), "limit", limit, "dropped_total", n)
+			}
+			return
+		}
+	}
 	in := inbound{topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()}
 	if s := c.site; s != nil && s.owns(in.topic) {
 		select {

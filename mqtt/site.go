@@ -392,6 +392,28 @@ func (s *siteLink) owns(topic string) bool {
 		siteGateOf(site, topic, "site/unlocks") != ""
 }
 
+// maxSiteSnapshotPayload is site's snapshot limit (64 MB), the largest
+// site message.
+const maxSiteSnapshotPayload = 64 << 20
+
+// maxPayload is the largest payload a site topic's decoder accepts.
+func (s *siteLink) maxPayload(topic string) int {
+	site := s.opts.Topic
+	switch {
+	case topic == s.topics.Evacuation:
+		return MaxEvacuationPayload
+	case topic == s.topics.CmdEvacuate || topic == s.topics.CmdCorrect || topic == s.topics.CmdUnlock:
+		return MaxOpenPayload
+	case siteGateOf(site, topic, "event") != "" || siteGateOf(site, topic, "event/relay") != "":
+		return MaxSiteEventPayload
+	case siteGateOf(site, topic, "site/unlocks") != "":
+		return maxUnlockListBytes
+	case siteGateOf(site, topic, "site/lockout") != "":
+		return 2 << 20 // kiosk's maxFailureListBytes
+	}
+	return maxSiteSnapshotPayload
+}
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
