@@ -191,6 +191,11 @@ type Evacuation struct {
 // MaxEvacuationPayload bounds <site_topic>/evacuation.
 const MaxEvacuationPayload = 2048
 
+// MaxEvacuationAhead is how far ahead of this gate's clock a retained
+// evacuation state may be stamped and still be adopted (site.DefaultMaxFuture,
+// the bound on a peer's facts).
+const MaxEvacuationAhead = 5 * time.Minute
+
 // Newer reports whether e replaces o: the later ts, then an end over a
 // start, then the larger id, then the larger gate name; so every gate
 // picks the same one of two states.
@@ -634,6 +639,19 @@ func (c *Client) handleSite(m inbound) {
 		e, err := ParseEvacuation(m.payload)
 		if err != nil {
 			c.log.Warn("mqtt site evacuation state refused", "topic", m.topic, "err", err)
+			return
+		}
+		if at, err := time.Parse(time.RFC3339Nano, e.TS); err == nil && at.Sub(c.clock.Now()) > MaxEvacuationAhead {
+			// Newer than every real state until its time comes: adopted,
+			// it made every gate refuse to publish a real one (an unsigned
+			// retained message stamped in 2099 silenced fire alarms).
+			c.log.Warn("mqtt site evacuation state from the future refused: check NTP on the gates", "id", e.ID, "ts", e.TS, "gate", e.Gate)
+			s.mu.Lock()
+			mine := s.hasEvac
+			s.mu.Unlock()
+			if mine {
+				signal(s.evacOut) // the broker's copy is replaced with what this gate knows
+			}
 			return
 		}
 		s.mu.Lock()

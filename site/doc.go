@@ -81,8 +81,9 @@ const (
 	// NoticeOccupancyBelow: a zone's occupancy fell below its maximum.
 	NoticeOccupancyBelow = "occupancy_below"
 	// NoticeClockSkew: a fact's timestamp lies more than
-	// Options.MaxFuture ahead of this gate's clock; it was applied (a
-	// peer's daily reset that far ahead is not).
+	// Options.MaxFuture ahead of this gate's clock; it was not applied
+	// (since 2026-12-07; a later snapshot brings it once it is no longer
+	// ahead), nor is a peer's daily reset that far ahead.
 	NoticeClockSkew = "clock_skew"
 	// NoticeEvacuationStarted and NoticeEvacuationEnded: the set of active
 	// evacuations changed.

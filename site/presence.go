@@ -472,14 +472,21 @@ func (t *tx) addFact(id string, f fact) bool {
 	return true
 }
 
-// checkFuture flags a fact far ahead of this gate's clock.
-func (t *tx) checkFuture(ms int64, gate string) {
-	now := t.p.now()
-	if ahead := time.Duration(ms-now.UnixMilli()) * time.Millisecond; ahead > t.p.maxFuture {
-		t.p.log.Warn("site fact from the future", "gate", gate, "ahead", ahead.Round(time.Millisecond))
-		t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeClockSkew,
-			Message: fmt.Sprintf("a fact of gate %s is %v ahead of this gate's clock: check NTP", gate, ahead.Round(time.Second))})
+// fromTheFuture reports, and flags (clock_skew), a fact stamped more than
+// maxFuture ahead of this gate's clock: it is not applied. Applied, it
+// outranked every correction, passage and daily reset until its time came
+// (a forged event stamped in 2099 kept a worker inside for good, and
+// spread in every gate's snapshot). A peer whose clock runs ahead has its
+// facts taken once they are no longer ahead (the next snapshot).
+func (t *tx) fromTheFuture(ms int64, gate string) bool {
+	ahead := time.Duration(ms-t.p.now().UnixMilli()) * time.Millisecond
+	if ahead <= t.p.maxFuture {
+		return false
 	}
+	t.p.log.Warn("site fact from the future not applied", "gate", gate, "ahead", ahead.Round(time.Millisecond))
+	t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeClockSkew,
+		Message: fmt.Sprintf("a fact of gate %s is %v ahead of this gate's clock, not applied: check NTP", gate, ahead.Round(time.Second))})
+	return true
 }
 
 func parseTS(s string) (int64, error) {
@@ -518,8 +525,9 @@ func (p *Presence) ApplyEvent(e record.Event) (Change, error) {
 	}
 	p.mu.Lock()
 	t := p.begin()
-	t.checkFuture(ms, e.Gate)
-	t.addFact(e.UserID, fact{ms: ms, gate: e.Gate, seq: e.Seq, zone: e.ZoneTo, event: e.EventID})
+	if !t.fromTheFuture(ms, e.Gate) {
+		t.addFact(e.UserID, fact{ms: ms, gate: e.Gate, seq: e.Seq, zone: e.ZoneTo, event: e.EventID})
+	}
 	ch := t.commit()
 	p.mu.Unlock()
 	return p.publish(ch), nil
@@ -619,8 +627,9 @@ func (p *Presence) Correct(c Correction) (Change, error) {
 	p.log.Info("site presence corrected", "user_id", c.Person, "zone", c.Zone, "by", c.By, "reason", c.Reason)
 	p.mu.Lock()
 	t := p.begin()
-	t.checkFuture(c.At.UnixMilli(), gate)
-	t.addFact(c.Person, fact{ms: c.At.UnixMilli(), gate: gate, seq: c.Seq, zone: c.Zone})
+	if !t.fromTheFuture(c.At.UnixMilli(), gate) {
+		t.addFact(c.Person, fact{ms: c.At.UnixMilli(), gate: gate, seq: c.Seq, zone: c.Zone})
+	}
 	ch := t.commit()
 	p.mu.Unlock()
 	return p.publish(ch), nil

@@ -334,15 +334,18 @@ func (t *tx) join(d *decoded) {
 	t.voidEvents(d.voided)
 	future := ""
 	var ahead int64
+	limit := t.p.now().UnixMilli() + t.p.maxFuture.Milliseconds()
 	for _, df := range d.persons {
-		// Only facts new here count: a peer's old fact from the future,
-		// merged again with each snapshot, was flagged once already.
-		if t.addFact(df.person, df.f) && df.f.ms > ahead {
-			ahead, future = df.f.ms, df.f.gate
+		if df.f.ms > limit { // not applied (fromTheFuture): one notice for the snapshot
+			if df.f.ms > ahead {
+				ahead, future = df.f.ms, df.f.gate
+			}
+			continue
 		}
+		t.addFact(df.person, df.f)
 	}
 	if ahead != 0 {
-		t.checkFuture(ahead, future)
+		t.fromTheFuture(ahead, future)
 	}
 	for _, e := range d.evacs {
 		// The end first, as in StartEvacuation.

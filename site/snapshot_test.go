@@ -163,19 +163,26 @@ func TestResetFromTheFutureIsNotAdopted(t *testing.T) {
 	}
 }
 
-// A peer's fact from the future is flagged when it is merged, not again at
-// each later merge of the same snapshot.
-func TestClockSkewNoticeOncePerFact(t *testing.T) {
-	peer, _ := newP(t, Options{Gate: "B"})
+// A peer's fact from the future is flagged and left out at each merge
+// while it is ahead, and joined by the first merge after real time came
+// near it.
+func TestClockSkewFactWaitsForItsTime(t *testing.T) {
+	peer, pc := newP(t, Options{Gate: "B"})
+	pc.t = t0.Add(time.Hour)
 	mustApply(t, peer, ev("B", 1, time.Hour, "w1", "site"))
-	p, _ := newP(t, Options{MaxFuture: 2 * time.Minute})
-	for i, want := range []int{1, 0} {
+	p, c := newP(t, Options{MaxFuture: 2 * time.Minute})
+	for i, tc := range []struct {
+		at      time.Duration
+		notices int
+		zone    string
+	}{{0, 1, Outside}, {30 * time.Minute, 1, Outside}, {59 * time.Minute, 0, "site"}, {time.Hour, 0, "site"}} {
+		c.t = t0.Add(tc.at)
 		ch, err := p.Merge(peer.Snapshot())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ch.Notices) != want {
-			t.Fatalf("merge %d: notices %+v, want %d", i+1, ch.Notices, want)
+		if len(ch.Notices) != tc.notices || zoneOf(p, "w1") != tc.zone {
+			t.Fatalf("merge %d at %v: notices %+v, w1 in %s; want %d notices, %s", i+1, tc.at, ch.Notices, zoneOf(p, "w1"), tc.notices, tc.zone)
 		}
 	}
 }

@@ -163,7 +163,9 @@ func TestRunSavesAndResets(t *testing.T) {
 		if z := zoneOf(p, "w1"); z != Outside {
 			t.Fatalf("after 00:30: w1 in %s, want outside", z)
 		}
-		mustApply(t, p, ev("A", 2, 0, "w2", "site")) // t0 is 2026: later than the reset
+		e2 := ev("A", 2, 0, "w2", "site")
+		e2.TS = "2000-01-01T00:31:00.000Z" // after the reset, not ahead of the clock
+		mustApply(t, p, e2)
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)

@@ -1,0 +1,66 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/facegate/facegate/record"
+)
+
+// A client with the broker password but not the signing secret sets the
+// unsigned retained <site_topic>/evacuation to an ended evacuation of an
+// id of its own, stamped in 2099. Until 2026-12-07 every gate took it as
+// the newest state (Evacuation.Newer: the later ts wins), so every real
+// state a gate published afterwards (a fire alarm's start, an operator's
+// end) was refused as "older than the site's". A state stamped more than
+// MaxEvacuationAhead ahead is refused now.
+func TestFutureEvacuationStateDoesNotSilenceRealOnes(t *testing.T) {
+	h := &siteRecorder{}
+	c := siteClient(t, h)
+	forged := Evacuation{Active: false, ID: "x", Since: "2099-01-01T00:00:00.000Z", TS: "2099-01-01T00:00:00.000Z", Gate: "x"}
+	b, err := json.Marshal(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.handleSite(inbound{topic: testSite + "/evacuation", payload: b, retained: true})
+
+	now := record.Timestamp(time.Now())
+	real := Evacuation{Active: true, ID: "evac-fire", Since: now, TS: now, By: "fire-alarm@entrance", Reason: "fire alarm input"}
+	if err := c.PublishEvacuation(real); err != nil {
+		t.Fatalf("a real fire alarm's evacuation state is not published: %v", err)
+	}
+	var got Evacuation
+	if err := json.Unmarshal(c.site.evacuationPayload(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != real.ID {
+		t.Fatalf("the retained evacuation state this gate publishes is %+v, want the real one %q", got, real.ID)
+	}
+}
+
+// Oversize site messages are copied and queued before anything checks
+// their size: while the handler is busy (merging a snapshot takes
+// seconds on a large site), whoever may publish on the site's event
+// topics fills the 4096-message queue with payloads that ParseSiteEvent
+// refuses at once when their turn comes (anything over 64 KiB), e.g.
+// 4096 x 1 MiB = 4 GiB on a Pi.
+func TestOversizeSiteMessagesAreNotQueued(t *testing.T) {
+	block := make(chan struct{})
+	h := &blockingHandler{siteRecorder: &siteRecorder{}, block: block}
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Prefix = testSite + "/entrance"
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: h}
+	c := newClient(t, o)
+	defer close(block)
+	payload, _ := json.Marshal(func() record.Event { e := siteEvent("exit", 1); e.Site, e.Gate = "site", "exit"; return e }())
+	c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: payload}) // the handler is now busy
+	huge := make([]byte, 1<<20)
+	for range 64 {
+		c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: huge})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(c.site.inbox); n > 0 {
+		t.Fatalf("%d oversize events (1 MiB each, %d MiB) wait in the site queue; every one will be refused as over %d bytes", n, n, MaxSiteEventPayload)
+	}
+}
