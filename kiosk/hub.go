@@ -12,27 +12,51 @@ import (
 // client holds up the session.
 type hub struct {
 	mu      sync.Mutex
-	clients map[chan []byte]struct{}
+	clients map[chan []byte]string // → the remote host, "" for this machine
 	closed  bool
 }
 
+// Streams from other machines (kiosk.allow_remote) take at most
+// maxRemoteSSE of the maxSSEClients slots, and maxSSEPerHost each: a host
+// on the network holding every slot shut the kiosk page's own stream out
+// (the screen said "Gate offline": no arrow, no result).
 const (
 	sseBuffer     = 64
 	maxSSEClients = 32
+	maxRemoteSSE  = 16
+	maxSSEPerHost = 4
 )
 
-func newHub() *hub { return &hub{clients: map[chan []byte]struct{}{}} }
+func newHub() *hub { return &hub{clients: map[chan []byte]string{}} }
 
-// subscribe returns a channel of formatted SSE messages, or nil when the
-// hub is full or closed. The channel is closed when the client is dropped.
-func (h *hub) subscribe() chan []byte {
+// subscribe is subscribeFrom this machine.
+func (h *hub) subscribe() chan []byte { return h.subscribeFrom("") }
+
+// subscribeFrom returns a channel of formatted SSE messages for a client
+// on host ("" for this machine), or nil when the hub is full for it or
+// closed. The channel is closed when the client is dropped.
+func (h *hub) subscribeFrom(host string) chan []byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || len(h.clients) >= maxSSEClients {
 		return nil
 	}
+	if host != "" {
+		remote, same := 0, 0
+		for _, hc := range h.clients {
+			if hc != "" {
+				remote++
+			}
+			if hc == host {
+				same++
+			}
+		}
+		if remote >= maxRemoteSSE || same >= maxSSEPerHost {
+			return nil
+		}
+	}
 	c := make(chan []byte, sseBuffer)
-	h.clients[c] = struct{}{}
+	h.clients[c] = host
 	return c
 }
 

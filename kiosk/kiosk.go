@@ -58,7 +58,8 @@ type Kiosk struct {
 	running       atomic.Bool
 	relayFault    atomic.Bool // a pulse left the relay line stuck
 	mjpegClients  atomic.Int32
-	openLimit     rateWindow // POST /api/open and /api/liveness/unlock
+	openLimit     rateWindow // POST /api/open and /api/liveness/unlock with the token
+	openGuesses   rateWindow // requests to them (and the lockout list) without it
 	lockoutsLimit rateWindow // GET /api/liveness/lockouts
 
 	// sendMu keeps each status change and its message to the page

@@ -144,7 +144,8 @@ type siteState struct {
 	// pageToken and adminToken guard the site page and admin API
 	// (kiosk/website.go); read at start.
 	pageToken, adminToken string
-	adminLimit            rateWindow
+	adminLimit            rateWindow // requests with the admin token
+	adminGuesses          rateWindow // requests without it
 }
 
 // initSite takes the site options and registers the site metrics (called

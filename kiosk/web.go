@@ -275,8 +275,16 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 	// Subscribed and given the current status as one step (sendMu): a
 	// change made in between would otherwise be queued before a newer
 	// status was sent first, and the page would go back to it.
+	host := ""
+	if !fromLoopback(r) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			host = ap.Addr().Unmap().String()
+		} else {
+			host = r.RemoteAddr
+		}
+	}
 	k.sendMu.Lock()
-	c := k.hub.subscribe()
+	c := k.hub.subscribeFrom(host)
 	var first Status
 	if c != nil {
 		if k.subscribed != nil {

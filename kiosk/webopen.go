@@ -96,22 +96,28 @@ func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) 
 		writeJSON(w, http.StatusForbidden, apiAnswer{Error: t.local})
 		return nil, false
 	}
+	// The token first: requests without it have a window of their own,
+	// so that they cannot use up the operator's (six token-less posts a
+	// minute from this machine refused every real open and unlock).
+	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token) {
+		if t.identify {
+			k.metrics.identify(SourceHTTP, "unauthorized")
+		}
+		if wait := k.openGuesses.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
+			tooMany(w, wait, "too many requests with a missing or wrong token; try again later")
+			return nil, false
+		}
+		k.log.Warn(t.what+" refused: missing or wrong token", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
+		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
+		return nil, false
+	}
 	limit := &k.openLimit
 	if t.ownRate {
 		limit = &k.lockoutsLimit
 	}
 	if wait := limit.take(k.now(), set.kiosk.Open.PerMinute); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-		writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: t.limit})
-		return nil, false
-	}
-	if !tokenOK(r.Header.Get("Authorization"), set.kiosk.Open.Token) {
-		if t.identify {
-			k.metrics.identify(SourceHTTP, "unauthorized")
-		}
-		k.log.Warn(t.what+" refused: missing or wrong token", "remote", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
-		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
+		tooMany(w, wait, t.limit)
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOpenBody))
@@ -120,6 +126,12 @@ func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) 
 		return nil, false
 	}
 	return body, true
+}
+
+// tooMany answers 429 with when to try again.
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+	writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: msg})
 }
 
 // rateWindow admits at most n requests in any minute (a sliding window).

@@ -55,8 +55,9 @@ func TestOpenEndpoint(t *testing.T) {
 	if n := len(r.events()); n != 0 {
 		t.Fatalf("refused opens produced %d events", n)
 	}
-	// Five requests so far count against the six a minute (the LAN one is
-	// refused before the limiter); the sixth opens.
+	// The two with the token so far count against the six a minute (those
+	// without it against a window of their own, the LAN one is refused
+	// before either); the third opens.
 	rec := post(local, "Bearer "+openToken, `{"by":"home-assistant","reason":"opened from Home Assistant"}`)
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("open: %d %s", rec.Code, rec.Body)
@@ -67,7 +68,12 @@ func TestOpenEndpoint(t *testing.T) {
 		len(ev.Reason) != 1 || ev.Reason[0] != ReasonRemoteOpen || r.relay.count() != 1 {
 		t.Errorf("event %+v, relay pulses %d", ev, r.relay.count())
 	}
-	// The seventh within the minute is refused whatever the token.
+	// Three more with the token; the seventh within the minute is refused.
+	for range 3 {
+		if rec := post(local, "Bearer "+openToken, `{"door":"all"}`); rec.Code != http.StatusBadRequest {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
 	rec = post(local, "Bearer "+openToken, "")
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("over the limit: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))

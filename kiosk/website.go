@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/facegate/facegate/internal/jsonobj"
@@ -325,15 +324,20 @@ func (k *Kiosk) siteAdmin(next func(http.ResponseWriter, *http.Request, SiteBoar
 			writeJSON(w, http.StatusForbidden, apiAnswer{Error: "the site admin API is accepted from this machine only (docs/site.md)"})
 			return
 		}
-		if wait := k.sitest.adminLimit.take(k.now(), siteAdminPerMinute); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-			writeJSON(w, http.StatusTooManyRequests, apiAnswer{Error: "too many site admin requests; try again later"})
-			return
-		}
+		// The token first, as openGuard: requests without it must not
+		// use up the marshal's window (an evacuation started over HTTP).
 		if !tokenOK(r.Header.Get("Authorization"), k.sitest.adminToken) {
+			if wait := k.sitest.adminGuesses.take(k.now(), siteAdminPerMinute); wait > 0 {
+				tooMany(w, wait, "too many site admin requests with a missing or wrong token; try again later")
+				return
+			}
 			k.log.Warn("site admin request refused: missing or wrong token", "remote", r.RemoteAddr, "path", r.URL.Path)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="facegate-site"`)
 			writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
+			return
+		}
+		if wait := k.sitest.adminLimit.take(k.now(), siteAdminPerMinute); wait > 0 {
+			tooMany(w, wait, "too many site admin requests; try again later")
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSiteBody))

@@ -208,7 +208,7 @@ func (k *Kiosk) record(s *session, ev *record.Event, o outcome) error {
 		g.Record(*ev) // this gate's view at once, not when the broker echoes it
 	}
 	k.stampFailure(*ev)
-	k.hub.send("decision", ev)
+	k.hub.send("decision", pageDecision{EventID: ev.EventID, Seq: ev.Seq, Decision: ev.Decision})
 	k.updateStatus(func(x *Status) { x.LastEventID = ev.EventID })
 	k.metrics.decision(ev, s)
 	if k.crops != nil && s.face != nil {
@@ -446,4 +446,13 @@ func (k *Kiosk) alert(code, msg, eventID string) {
 			k.log.Warn("alert publish failed", "code", code, "err", err)
 		}
 	}
+}
+
+// pageDecision is a decision as /events sends it: what the page shows
+// (kiosk.js reads seq and decision), not who it was. /events needs no
+// token; the identity, zones and scores go to the audit log and MQTT.
+type pageDecision struct {
+	EventID  string          `json:"event_id"`
+	Seq      uint64          `json:"seq"`
+	Decision record.Decision `json:"decision"`
 }

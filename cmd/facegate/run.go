@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/internal/redact"
@@ -173,6 +175,11 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		}
 	}
 	d.addr = ln.Addr()
+	// Bounded like the metrics listener below: connections held to the
+	// page's port (any user on this machine, or the network with
+	// kiosk.allow_remote) took every file descriptor, and the watchdog
+	// ping, a reload, the audit log and the outbox failed with EMFILE.
+	ln = netutil.LimitListener(ln, maxKioskConns)
 	var mln net.Listener
 	if cfg.Metrics.Listen != "" {
 		if mln = o.metricsListener; mln == nil {
@@ -186,6 +193,11 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 			}
 		}
 		d.metricsAddr = mln.Addr()
+		// A host on the network reaches this port: bound its connections
+		// so that it cannot take the file descriptors the gate needs
+		// (LimitNOFILE is shared with the audit log, the outbox, the
+		// API and the kiosk page). Those beyond wait in the backlog.
+		mln = netutil.LimitListener(mln, maxMetricsConns)
 	}
 
 	// Between people the selector keeps the scene learnt and finds who
@@ -587,3 +599,11 @@ func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger) {
 		log.Info("gate input", "event", ev.Kind.String())
 	}
 }
+
+// maxMetricsConns bounds the metrics listener's open connections (a
+// Prometheus needs one or two); maxKioskConns the kiosk page's (its
+// event streams, previews and API calls: well under LimitNOFILE=4096).
+const (
+	maxMetricsConns = 16
+	maxKioskConns   = 256
+)
