@@ -27,7 +27,7 @@ const (
 	maxFailureListTimes = maxLockoutIdentities
 	// maxFailureListBytes refuses a larger payload before decoding it:
 	// 10,000 identities with one stamp each are about 1 MB.
-	maxFailureListBytes = 2 << 20
+	maxFailureListBytes = record.MaxFailureListBytes
 	// maxFailureListName bounds the site and gate names a list carries.
 	maxFailureListName = 128
 )

@@ -367,6 +367,7 @@ type siteLink struct {
 	// again; evacOut: publish evac.
 	dirty, resync, evacOut chan struct{}
 	dropped                atomic.Uint64
+	oversize               atomic.Bool // this gate's snapshot is over record.MaxSnapshotBytes (logged once)
 
 	mu      sync.Mutex // guards the fields below
 	evac    Evacuation // the newest evacuation state known
@@ -397,10 +398,6 @@ func (s *siteLink) owns(topic string) bool {
 		siteGateOf(site, topic, "site/unlocks") != ""
 }
 
-// maxSiteSnapshotPayload is site's snapshot limit (64 MB), the largest
-// site message.
-const maxSiteSnapshotPayload = 64 << 20
-
 // maxPayload is the largest payload a site topic's decoder accepts.
 func (s *siteLink) maxPayload(topic string) int {
 	site := s.opts.Topic
@@ -414,9 +411,9 @@ func (s *siteLink) maxPayload(topic string) int {
 	case siteGateOf(site, topic, "site/unlocks") != "":
 		return maxUnlockListBytes
 	case siteGateOf(site, topic, "site/lockout") != "":
-		return 2 << 20 // kiosk's maxFailureListBytes
+		return record.MaxFailureListBytes
 	}
-	return maxSiteSnapshotPayload
+	return record.MaxSnapshotBytes
 }
 
 func signal(ch chan struct{}) {
@@ -546,7 +543,16 @@ func (c *Client) publishSiteState() int {
 	if s.opts.Source == nil {
 		return 0
 	}
-	n := s.setIfChanged(c.retained, s.topics.Snapshot, s.opts.Source.Snapshot(), nil)
+	snap := s.opts.Source.Snapshot()
+	if len(snap) > record.MaxSnapshotBytes {
+		if s.oversize.CompareAndSwap(false, true) {
+			c.log.Error("site snapshot larger than peers accept: they will not join it (the site follows more persons than a snapshot holds)",
+				"bytes", len(snap), "limit", record.MaxSnapshotBytes)
+		}
+	} else {
+		s.oversize.Store(false)
+	}
+	n := s.setIfChanged(c.retained, s.topics.Snapshot, snap, nil)
 	if list := s.opts.Source.Lockout(); list != nil && c.opts.SubmissionID != record.PrivacyOmit {
 		n += s.setIfChanged(c.retained, s.topics.Lockout, list, nil)
 	} else {

@@ -2,9 +2,12 @@ package site
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/facegate/facegate/record"
 )
 
 // A client with the broker password but not the signing secret publishes
@@ -153,5 +156,23 @@ func BenchmarkEventAfterHostileZones(b *testing.B) {
 		i++
 		mustApply(b, p, ev("exit", uint64(i), 0, fmt.Sprintf("w-%d", 100+i%1000), "site"))
 		p.Check("w-1", c.t, ViewSite)
+	}
+}
+
+// A snapshot over record.MaxSnapshotBytes is refused before it is decoded:
+// the bound was 64 MB, and one such snapshot (863,000 persons) took 2 GB
+// of memory to merge, more than many a Raspberry Pi has.
+func TestMergeRefusesASnapshotOverTheBound(t *testing.T) {
+	n := 0
+	var big []byte
+	for n = 60_000; len(big) <= record.MaxSnapshotBytes; n += 20_000 {
+		big = hostileSnapshot(n, func(int) string { return "site" })
+	}
+	p, _ := newP(t, Options{})
+	if _, err := p.Merge(big); !errors.Is(err, ErrSnapshot) {
+		t.Fatalf("a %d-byte snapshot of %d persons: %v, want ErrSnapshot", len(big), n, err)
+	}
+	if zoneOf(p, "u1") != Outside {
+		t.Fatal("a refused snapshot was merged")
 	}
 }

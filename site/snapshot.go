@@ -20,9 +20,9 @@ const (
 )
 
 // Snapshot limits: a decoder refuses more (a peer's snapshot is outside
-// input). Far above a real site: 10,000 persons encode to about 2 MB.
+// input; record.MaxSnapshotBytes says why that size).
 const (
-	maxSnapshotBytes = 64 << 20
+	maxSnapshotBytes = record.MaxSnapshotBytes
 	maxNameLen       = 256
 )
 
