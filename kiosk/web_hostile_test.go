@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -24,17 +23,7 @@ import (
 // Home Assistant's opens and the site office's unlock of a locked-out
 // worker are then refused, and the attacker needs no secret at all.
 func TestWrongTokensDoNotLockOutTheOperator(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Policy.Cooldown = 0
-	cfg.Page.Open.Enabled = true
-	cfg.Page.Open.Token = openToken
-	cfg.Page.Open.PerMinute = 6
-	r := newRig(t, cfg)
-	var mu sync.Mutex
-	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	r.k.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	stop := r.start(t)
-	defer stop()
+	r, advance := openRig(t)
 	h := r.k.Handler()
 	post := func(path, auth, body string) *httptest.ResponseRecorder {
 		req := localRequest("POST", path, strings.NewReader(body))
@@ -48,7 +37,7 @@ func TestWrongTokensDoNotLockOutTheOperator(t *testing.T) {
 		return rec
 	}
 	// The hostile page: no token, six times a minute.
-	for i := range cfg.Page.Open.PerMinute {
+	for i := range r.cfg.Page.Open.PerMinute {
 		if rec := post("/api/open", "", "x"); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("attacker request %d: %d %s", i, rec.Code, rec.Body)
 		}
@@ -57,9 +46,7 @@ func TestWrongTokensDoNotLockOutTheOperator(t *testing.T) {
 		t.Fatalf("the attacker's requests opened: %d events", n)
 	}
 	// The operator, with the right token, a second later.
-	mu.Lock()
-	now = now.Add(time.Second)
-	mu.Unlock()
+	advance(time.Second)
 	rec := post("/api/liveness/unlock", "Bearer "+openToken, `{"badge_id":"B0001","by":"site-office","reason":"checked in person"}`)
 	if rec.Code == http.StatusTooManyRequests {
 		t.Errorf("the operator's unlock is refused (429) because of requests without the token: %s", rec.Body)

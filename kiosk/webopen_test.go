@@ -13,18 +13,26 @@ import (
 
 const openToken = "open-token-0123456789abcdef"
 
-func TestOpenEndpoint(t *testing.T) {
+// openRig is a running kiosk with POST /api/open on (token openToken, 6 a
+// minute) on a clock of its own, which advance moves.
+func openRig(t *testing.T) (r *rig, advance func(time.Duration)) {
+	t.Helper()
 	cfg := testConfig(t)
 	cfg.Policy.Cooldown = 0
 	cfg.Page.Open.Enabled = true
 	cfg.Page.Open.Token = openToken
 	cfg.Page.Open.PerMinute = 6
-	r := newRig(t, cfg)
+	r = newRig(t, cfg)
 	var mu sync.Mutex
 	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	r.k.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	stop := r.start(t)
-	defer stop()
+	t.Cleanup(func() { _ = stop() })
+	return r, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+func TestOpenEndpoint(t *testing.T) {
+	r, advance := openRig(t)
 	h := r.k.Handler()
 	post := func(remote, auth, body string) *httptest.ResponseRecorder {
 		req := localRequest("POST", "/api/open", strings.NewReader(body))
@@ -78,9 +86,7 @@ func TestOpenEndpoint(t *testing.T) {
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("over the limit: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	mu.Lock()
-	now = now.Add(time.Minute)
-	mu.Unlock()
+	advance(time.Minute)
 	require.Eventually(t, func() bool { return r.k.Status().State == StateIdle }, time.Minute, 100*time.Millisecond)
 	if rec := post(local, "Bearer "+openToken, ""); rec.Code != http.StatusAccepted {
 		t.Errorf("a minute later: %d %s", rec.Code, rec.Body)

@@ -293,6 +293,18 @@ func (r *rig) start() {
 	})
 }
 
+// waitOnlineAndIdle waits for the gate's online status on the broker and
+// the kiosk's idle state.
+func (r *rig) waitOnlineAndIdle(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
+	}, 10*time.Second, 20*time.Millisecond, "online")
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
+}
+
 func (r *rig) stop() int {
 	r.t.Helper()
 	r.cancel()
@@ -336,12 +348,7 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	r := newRig(t, 0)
 	r.start()
 	require.Eventually(t, func() bool { return r.notify.index(systemd.Ready, 0) >= 0 }, 10*time.Second, 20*time.Millisecond, "READY=1")
-	require.Eventually(t, func() bool {
-		r.bl.mu.Lock()
-		defer r.bl.mu.Unlock()
-		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
-	}, 10*time.Second, 20*time.Millisecond, "online")
-	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
+	r.waitOnlineAndIdle(t)
 
 	r.identify()
 	require.Eventually(t, func() bool { return r.d.p.gate.Sim().Level("leds.green") }, 30*time.Second, 20*time.Millisecond, "the green lamp")
@@ -493,27 +500,36 @@ func TestRestartNeeded(t *testing.T) {
 	}
 }
 
+// processFixture builds the binary into a new folder and writes a
+// camera's frames of the demo worker beside it: what a test that runs the
+// daemon as a process needs.
+func processFixture(t *testing.T) (dir, bin, frames string) {
+	t.Helper()
+	images, err := demoscene.ImagesDir(os.Getenv)
+	if err != nil {
+		t.Skipf("gocv sample images unavailable: %v", err)
+	}
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "facegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	frames = filepath.Join(dir, "frames")
+	scene := demoscene.Scene{Width: 640, Height: 480, FPS: 10, Phases: []demoscene.Phase{
+		{Kind: demoscene.Face, Image: filepath.Join(images, demoscene.WorkerPhoto), Duration: 100 * time.Millisecond}}}
+	if err := scene.WriteFrames(frames); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin, frames
+}
+
 // TestRunAsProcess runs the built binary under real signals: READY=1 on the
 // notify socket, SIGHUP reloads, SIGTERM stops in order with exit code 0.
 func TestRunAsProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	images, err := demoscene.ImagesDir(os.Getenv)
-	if err != nil {
-		t.Skipf("gocv sample images unavailable: %v", err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "facegate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	frames := filepath.Join(dir, "frames")
-	scene := demoscene.Scene{Width: 640, Height: 480, FPS: 10, Phases: []demoscene.Phase{
-		{Kind: demoscene.Face, Image: filepath.Join(images, demoscene.WorkerPhoto), Duration: 100 * time.Millisecond}}}
-	if err := scene.WriteFrames(frames); err != nil {
-		t.Fatal(err)
-	}
+	dir, bin, frames := processFixture(t)
 	cfgPath := filepath.Join(dir, "facegate.yaml")
 	cfg := fmt.Sprintf(`site: proc
 gate: g

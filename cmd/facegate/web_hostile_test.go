@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/facegate/facegate/internal/demoscene"
 	"github.com/facegate/facegate/systemd"
 )
 
@@ -67,23 +66,9 @@ func starveDaemon(t *testing.T, viaMetrics bool) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
 		t.Skip("prlimit (util-linux) not installed")
 	}
-	images, err := demoscene.ImagesDir(os.Getenv)
-	if err != nil {
-		t.Skipf("gocv sample images unavailable: %v", err)
-	}
 	const unitLimit = 4096 // systemd/facegate.service LimitNOFILE
 	const attackConns = unitLimit + 200
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "facegate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	frames := filepath.Join(dir, "frames")
-	scene := demoscene.Scene{Width: 640, Height: 480, FPS: 10, Phases: []demoscene.Phase{
-		{Kind: demoscene.Face, Image: filepath.Join(images, demoscene.WorkerPhoto), Duration: 100 * time.Millisecond}}}
-	if err := scene.WriteFrames(frames); err != nil {
-		t.Fatal(err)
-	}
+	dir, bin, frames := processFixture(t)
 	kioskAddr, metricsAddr := freePort(t), freePort(t)
 	cfgPath := filepath.Join(dir, "facegate.yaml")
 	cfg := fmt.Sprintf(`site: proc

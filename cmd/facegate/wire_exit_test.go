@@ -21,12 +21,7 @@ func TestRunPublishesExitButtonPulse(t *testing.T) {
 	r := newRig(t, 0)
 	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  exit_button: {line: GPIO6, pulse: 300ms}\n  leds:\n", 1))
 	r.start()
-	require.Eventually(t, func() bool {
-		r.bl.mu.Lock()
-		defer r.bl.mu.Unlock()
-		return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
-	}, 10*time.Second, 20*time.Millisecond, "online")
-	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
+	r.waitOnlineAndIdle(t)
 
 	sim := r.d.p.gate.Sim()
 	if err := sim.SetInput("exit_button", true); err != nil {
