@@ -87,9 +87,11 @@ type siteWire struct {
 	changed bool
 	wake    chan struct{}
 	held    bool // the relay is held for an evacuation (run's goroutine only)
-	// releaseFailed: the evacuation ended but the relay is still held
-	// (run's goroutine only): tried again on the next handle and timer.
-	releaseFailed bool
+	// releaseFailed: the evacuation ended but the relay is still held;
+	// holdFailed: a trusted evacuation is on but the relay could not be
+	// held (a relay fault the relay may clear). Run's goroutine only: tried
+	// again on the next handle and timer.
+	releaseFailed, holdFailed bool
 	// localAlerted: site_unreachable was raised for the current outage.
 	localAlerted atomic.Bool
 	// listedForEnd, when set (tests), runs between an operator's end
@@ -308,7 +310,7 @@ func (w *siteWire) run(ctx context.Context) {
 		case <-w.wake:
 			w.handle()
 		case <-retry.C:
-			if w.releaseFailed {
+			if w.releaseFailed || w.holdFailed {
 				w.evacuationChanged()
 			}
 		case e, ok := <-alarm:
@@ -369,7 +371,7 @@ func (w *siteWire) handle() {
 			evac = true
 		}
 	}
-	if evac || w.releaseFailed {
+	if evac || w.releaseFailed || w.holdFailed {
 		w.evacuationChanged()
 	}
 }
@@ -388,11 +390,14 @@ func (w *siteWire) evacuationChanged() {
 	switch {
 	case id != "" && !w.held:
 		if err := w.relay.Hold(); err != nil {
-			w.log.Error("relay not held open for the evacuation", "err", err)
-			w.kiosk().RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be held open for the evacuation: "+err.Error())
+			if !w.holdFailed {
+				w.log.Error("relay not held open for the evacuation: retrying", "err", err)
+				w.kiosk().RaiseAlert(kiosk.ReasonRelayFailed, "the relay could not be held open for the evacuation: "+err.Error())
+			}
+			w.holdFailed = true
 			return
 		}
-		w.held = true
+		w.held, w.holdFailed = true, false
 		w.log.Warn("relay held open for the evacuation", "evacuation_id", id)
 		w.recordHold(true, id)
 	case id == "" && w.held:
@@ -409,6 +414,8 @@ func (w *siteWire) evacuationChanged() {
 		w.recordHold(false, e.ID)
 	case id != "" && w.held:
 		w.releaseFailed = false // held again before the release went through
+	case id == "" && !w.held:
+		w.holdFailed = false // ended before a hold went through
 	}
 }
 

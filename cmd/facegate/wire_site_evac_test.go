@@ -29,17 +29,22 @@ import (
 
 const releaseYAML = entranceYAML + "  evacuation: {release_relay: true}\n"
 
-// fakeRelay counts holds and releases; failRelease makes releases fail.
+// fakeRelay counts holds and releases; failRelease and failHold make that
+// many fail.
 type fakeRelay struct {
-	mu           sync.Mutex
-	holds, frees int
-	held         bool
-	failRelease  int
+	mu                    sync.Mutex
+	holds, frees          int
+	held                  bool
+	failRelease, failHold int
 }
 
 func (f *fakeRelay) Hold() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failHold > 0 {
+		f.failHold--
+		return errors.New("relay line could not be driven inactive")
+	}
 	f.holds++
 	f.held = true
 	return nil
@@ -246,6 +251,31 @@ func TestSiteWireReleaseRetried(t *testing.T) {
 	}
 	if got := relayHolds(t, w); !slices.Equal(got, []bool{true, false}) {
 		t.Fatalf("audit records of the hold %v, want held then released (the failed release not)", got)
+	}
+}
+
+// A hold that fails (a relay fault, which the relay clears once its line
+// can be driven) is tried again, as a release is: until 2026-12-07 the
+// doors stayed locked for the rest of the evacuation.
+func TestSiteWireHoldRetried(t *testing.T) {
+	w, r, pub := relayWire(t, siteTestConfig(t, releaseYAML), nil)
+	r.failHold = 1
+	if _, err := w.Evacuate(true, "marshal", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	w.handle()
+	if w.held || !w.holdFailed || r.isHeld() {
+		t.Fatalf("after a failed hold: wire held %v, retry %v, relay held %v", w.held, w.holdFailed, r.isHeld())
+	}
+	w.handle() // the next pass (or run's timer) tries again
+	if !w.held || w.holdFailed || !r.isHeld() || r.holds != 1 {
+		t.Fatalf("after the retry: wire held %v, retry %v, relay held %v, holds %d", w.held, w.holdFailed, r.isHeld(), r.holds)
+	}
+	if got := pub.codes(); !slices.Contains(got, kiosk.ReasonRelayFailed) {
+		t.Fatalf("alerts %v: want relay_failed", got)
+	}
+	if got := relayHolds(t, w); !slices.Equal(got, []bool{true}) {
+		t.Fatalf("audit records of the hold %v, want one held (the failed hold not)", got)
 	}
 }
 
