@@ -45,14 +45,15 @@ type MonitorOptions struct {
 // is read again every ReadRetry until it reads (a line stuck active sends no
 // edge, so only a read can tell).
 type Monitor struct {
-	in     Inputs
-	opt    MonitorOptions
-	log    *slog.Logger
-	events chan Event
-	held   chan int     // generation of the held-open timer that fired
-	retry  chan reading // an input read again
-	quit   chan struct{}
-	done   chan struct{}
+	in      Inputs
+	opt     MonitorOptions
+	log     *slog.Logger
+	events  chan Event
+	held    chan int     // generation of the held-open timer that fired
+	retry   chan reading // an input read again
+	outside chan Event   // an event found on another goroutine (report)
+	quit    chan struct{}
+	done    chan struct{}
 
 	mu         sync.Mutex
 	grantUntil time.Time // the door may open until then (+ GrantGrace)
@@ -118,7 +119,7 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 		o.Clock = SystemClock{}
 	}
 	m := &Monitor{in: in, opt: o, log: o.Logger, events: make(chan Event, 64),
-		held: make(chan int), retry: make(chan reading), quit: make(chan struct{}), done: make(chan struct{}),
+		held: make(chan int), retry: make(chan reading), outside: make(chan Event), quit: make(chan struct{}), done: make(chan struct{}),
 		door:   watchedInput{role: "door", in: in.Door},
 		tamper: watchedInput{role: "tamper", in: in.Tamper, on: TamperAlarm, off: TamperCleared},
 		fire:   watchedInput{role: "fire_alarm", in: in.FireAlarm, on: FireAlarm, off: FireAlarmCleared}}
@@ -299,7 +300,20 @@ func (m *Monitor) run(start []Event, started time.Time) {
 			m.alarmEdge(&m.fire, e)
 		case r := <-m.retry:
 			m.reread(r)
+		case e := <-m.outside:
+			m.emit(e)
 		}
+	}
+}
+
+// report emits e, an event found outside run's goroutine (an exit pulse
+// that failed), through run: after the event run is emitting now (the
+// press's), and never on Events once they are closed; after Close it is
+// dropped. Safe from any goroutine; it waits for run.
+func (m *Monitor) report(e Event) {
+	select {
+	case m.outside <- e:
+	case <-m.quit:
 	}
 }
 

@@ -177,7 +177,7 @@ func Open(cfg IO, o Options) (g *Gate, err error) {
 				// An event like the press's: with a fail-secure strike
 				// nobody was let out, and a person must hear of it.
 				if m := mon.Load(); m != nil {
-					m.emit(Event{Time: at, Kind: ExitPulseFailed, Err: err})
+					m.report(Event{Time: at, Kind: ExitPulseFailed, Err: err})
 				}
 			}
 		}()
