@@ -386,3 +386,31 @@ func TestFaultyLineRecovers(t *testing.T) {
 		}
 	})
 }
+
+// A Halt (Close at shutdown) that drives a faulty line inactive before the
+// fault retry did must say so like the retry does: OnChange false, or
+// <prefix>/relay and the screen keep saying "open" (retained) for a line
+// that is inactive.
+func TestHaltOfAFaultyLineReportsItInactive(t *testing.T) {
+	var changes []bool
+	var mu sync.Mutex
+	f := newFixture(gate.RelayOptions{OnChange: func(on bool) { mu.Lock(); changes = append(changes, on); mu.Unlock() }})
+	done := f.pulsing(t, context.Background(), time.Second)
+	f.out.SetErr(errors.New("EIO"))
+	f.clk.Advance(time.Second)
+	if err := wait(t, done); !errors.Is(err, gate.ErrRelayFault) {
+		t.Fatalf("Pulse = %v, want ErrRelayFault", err)
+	}
+	f.out.SetErr(nil)
+	if err := f.r.Close(); err != nil { // Halt, before the retry's second
+		t.Fatal(err)
+	}
+	if f.out.Active() {
+		t.Fatal("line still active after Close")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(changes, []bool{true, false}) {
+		t.Fatalf("line changes %v, want [true false]: the halt drove the line inactive without saying so", changes)
+	}
+}
