@@ -321,17 +321,22 @@ func (r *PulseRelay) Halt() error {
 		}
 		return nil
 	}
+	// A faulty line may be energised (its last change said so): once
+	// inactive, say it, as the fault's retry would have.
+	wasFault := r.state == RelayFault
 	r.state = RelayHalted
 	if r.held { // hold.go: the line was energised; say it no longer is
 		r.held = false
 		r.endHoldGrant()
-		if err := r.inactive(); err != nil {
-			return err
-		}
-		r.changes.add(false)
-		return nil
+		wasFault = true
 	}
-	return r.inactive()
+	if err := r.inactive(); err != nil {
+		return err
+	}
+	if wasFault {
+		r.changes.add(false)
+	}
+	return nil
 }
 
 // State implements Relay.
