@@ -140,16 +140,19 @@ func TestExitPulseFailureIsRecorded(t *testing.T) {
 	sim.FailOutput("relay", errors.New("line lost"))
 	require.NoError(t, sim.SetInput("exit_button", true))
 	require.Eventually(t, func() bool { return strings.Contains(r.logs.String(), "exit button pulse failed") }, 5*time.Second, 20*time.Millisecond)
-	time.Sleep(500 * time.Millisecond) // let an alert reach the broker
-	r.bl.mu.Lock()
-	alerts := append([]string(nil), func() []string {
+	alertCodes := func() []string {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
 		var c []string
 		for _, a := range r.bl.alerts {
 			c = append(c, a.Code)
 		}
 		return c
-	}()...)
-	r.bl.mu.Unlock()
+	}
+	// Waited for, not slept on: a loaded runner takes longer than any
+	// fixed pause to bring the alert to the broker.
+	require.Eventually(t, func() bool { return slices.Contains(alertCodes(), "relay_failed") }, 10*time.Second, 20*time.Millisecond, "the relay_failed alert on the broker")
+	alerts := alertCodes()
 	r.stop()
 	b, _ := os.ReadFile(filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl"))
 	if len(sim.Pulses()) != 0 {
