@@ -78,8 +78,9 @@ type Options struct {
 	// once it is energised, false once it is inactive again, whatever pulse
 	// moved it (a grant's, the exit button's, one cut by Halt or Close). No
 	// false when the line could not be driven inactive (it may still be
-	// energised). Calls come in order from a goroutine of the relay's,
-	// possibly before Open returns, and never with a lock held (see
+	// energised) until the relay's retry or a Halt drives it so. Calls
+	// come in order from a goroutine of the relay's, possibly before Open
+	// returns, and never with a lock held (see
 	// RelayOptions.OnChange); it must not call the Gate's Close.
 	OnRelay func(energised bool)
 }

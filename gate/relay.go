@@ -40,7 +40,8 @@ type RelayOptions struct {
 	// does: true once it is energised (by any pulse: a grant's, the exit
 	// button's), false once it is inactive again. A pulse that extends a
 	// running one reports nothing; a line that could not be driven inactive
-	// reports no false (it may still be energised). Calls come in order from
+	// reports no false (it may still be energised) until the fault's retry
+	// or a Halt drives it inactive. Calls come in order from
 	// one goroutine of the relay's, never with its lock held; a slow
 	// OnChange delays later calls, never the line. Close returns after the
 	// last call.

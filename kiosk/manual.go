@@ -31,9 +31,11 @@ type manualRelayRecord struct {
 }
 
 // ManualAudit writes the audit records of a relay pulsed by hand to the
-// audit log of a state directory the daemon is not using (the caller
-// holds its lock). Each record is fsynced before its method returns: the
-// line moves only after Start succeeded.
+// audit log of a state directory. It does not take the state directory's
+// lock: `facegate relay pulse` runs while the daemon holds its relay line
+// only with another line or driver, and then both append to the file.
+// Each record is fsynced before its method returns: the line moves only
+// after Start succeeded.
 type ManualAudit struct {
 	log              *auditLog
 	state            string

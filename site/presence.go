@@ -70,7 +70,7 @@ type Options struct {
 	// keeps the presence in memory only.
 	StatePath string
 	// MaxFuture is how far ahead of this gate's clock a fact may be before
-	// it is flagged (NoticeClockSkew); it is applied anyway. 0 means
+	// it is flagged (NoticeClockSkew) and not applied. 0 means
 	// DefaultMaxFuture.
 	MaxFuture time.Duration
 	Now       func() time.Time // nil: time.Now
