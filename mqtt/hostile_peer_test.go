@@ -64,3 +64,52 @@ func TestOversizeSiteMessagesAreNotQueued(t *testing.T) {
 		t.Fatalf("%d oversize events (1 MiB each, %d MiB) wait in the site queue; every one will be refused as over %d bytes", n, n, MaxSiteEventPayload)
 	}
 }
+
+// Two gates, one with its clock 10 minutes fast. The fast one starts an
+// evacuation (a fire alarm on its input); the other knows an older state
+// (yesterday's ended evacuation). The other refuses the new state as from
+// the future and publishes its own over it; the fast gate finds that older
+// than its own and publishes its own again; and so on, at the broker's
+// speed, until the fast gate's stamp is no longer 5 minutes ahead: a
+// retained-publish storm on every gate of the site, for up to the skew.
+// A gate should publish over a given future state once, not each time it
+// comes back.
+func TestFutureEvacuationStateDoesNotPingPong(t *testing.T) {
+	now := time.Now()
+	fastClk, slowClk := &fakeClock{t: now.Add(10 * time.Minute)}, &fakeClock{t: now}
+	mk := func(gate string, clk Clock) *Client {
+		o := testOptions(t, "tcp://127.0.0.1:1")
+		o.Prefix, o.Site, o.Gate = testSite+"/"+gate, "plant-a", gate
+		o.Clock = clk
+		o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: &siteRecorder{}, SnapshotWindow: time.Millisecond}
+		return newClient(t, o)
+	}
+	fast, slow := mk("exit", fastClk), mk("entrance", slowClk)
+
+	yesterday := record.Timestamp(now.Add(-24 * time.Hour))
+	if err := slow.PublishEvacuation(Evacuation{Active: false, ID: "old", Since: yesterday, TS: yesterday, Gate: "entrance", By: "op"}); err != nil {
+		t.Fatal(err)
+	}
+	<-slow.site.evacOut
+	at := record.Timestamp(fastClk.Now())
+	if err := fast.PublishEvacuation(Evacuation{Active: true, ID: "fire", Since: at, TS: at, Gate: "exit", By: "fire-alarm@exit"}); err != nil {
+		t.Fatal(err)
+	}
+	<-fast.site.evacOut
+
+	// The broker: what one publishes, the other receives (retained).
+	from, to := fast, slow
+	publishes := 0
+	for range 20 {
+		to.handleSite(inbound{topic: testSite + "/evacuation", payload: from.site.evacuationPayload(), retained: true})
+		select {
+		case <-to.site.evacOut:
+			publishes++
+			from, to = to, from
+		default:
+		}
+	}
+	if publishes > 2 {
+		t.Fatalf("%d retained evacuation publishes between two gates for one fire alarm (and counting): the two gates publish over each other", publishes)
+	}
+}

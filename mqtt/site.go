@@ -369,10 +369,12 @@ type siteLink struct {
 	dropped                atomic.Uint64
 	oversize               atomic.Bool // this gate's snapshot is over record.MaxSnapshotBytes (logged once)
 
-	mu      sync.Mutex // guards the fields below
-	evac    Evacuation // the newest evacuation state known
-	hasEvac bool
-	last    map[string][]byte // the last payload set per retained topic, ts cleared
+	mu   sync.Mutex // guards the fields below
+	evac Evacuation // the newest evacuation state known
+	// refusedFuture is the last state refused as from the future.
+	refusedFuture Evacuation
+	hasEvac       bool
+	last          map[string][]byte // the last payload set per retained topic, ts cleared
 	// sent are the site commands this gate published (exact payloads,
 	// oldest first, at most maxOwnCommands) until they come back.
 	sent [][]byte
@@ -653,10 +655,16 @@ func (c *Client) handleSite(m inbound) {
 			// retained message stamped in 2099 silenced fire alarms).
 			c.log.Warn("mqtt site evacuation state from the future refused: check NTP on the gates", "id", e.ID, "ts", e.TS, "gate", e.Gate)
 			s.mu.Lock()
-			mine := s.hasEvac
+			// The broker's copy is replaced with what this gate knows,
+			// once per refused state: the fast gate publishes its own
+			// again, and answering each time made the two publish over
+			// each other at the broker's speed. (Its evacuation still
+			// reaches this gate in its snapshot.)
+			answer := s.hasEvac && s.refusedFuture != e
+			s.refusedFuture = e
 			s.mu.Unlock()
-			if mine {
-				signal(s.evacOut) // the broker's copy is replaced with what this gate knows
+			if answer {
+				signal(s.evacOut)
 			}
 			return
 		}
