@@ -102,6 +102,11 @@ type RelayMonitor interface {
 // inactive (see Relay.Pulse).
 var ErrRelayFault = errors.New("kiosk: relay line stuck")
 
+// ErrRelayStopping is what a Relay wraps when it refuses a pulse because
+// the daemon is stopping (the relay was made inert before the kiosk's last
+// session ended): reason shutdown, not relay_failed.
+var ErrRelayStopping = errors.New("kiosk: relay inert: the daemon is stopping")
+
 // Publisher carries the kiosk's output to MQTT. Every method is called from
 // the kiosk's goroutines and must not block for long (queue, do not wait
 // for the broker).

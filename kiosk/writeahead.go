@@ -136,7 +136,7 @@ func (k *Kiosk) openGate(ctx context.Context, s *session, ev *record.Event, o ou
 	})
 	if energisedAt.IsZero() {
 		reason := ReasonRelayFailed
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrRelayStopping) {
 			reason = ReasonShutdown
 		} else {
 			k.log.Error("relay pulse failed", "err", err)

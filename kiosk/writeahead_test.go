@@ -335,3 +335,21 @@ func TestSlowRecordCannotOpenOnAStaleApproval(t *testing.T) {
 		})
 	}
 }
+
+// A grant whose pulse the relay refuses because the daemon is stopping (it
+// halts the relay before the kiosk's last session ends) is not_energised
+// for shutdown, not a relay failure: no relay_failed alert.
+func TestHaltedRelayAtShutdownIsNotARelayFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		r.relay.err = fmt.Errorf("%w: relay halted", ErrRelayStopping)
+		stop := r.start(t)
+		r.identify(t, worker, 1)
+		require.NoError(t, stop())
+		res := r.pub.relayResults()
+		require.Len(t, res, 1)
+		require.Equal(t, record.RelayNotEnergised, res[0].Relay)
+		require.Equal(t, ReasonShutdown, res[0].Reason)
+		require.NotContains(t, r.alertCodes(), ReasonRelayFailed)
+	})
+}

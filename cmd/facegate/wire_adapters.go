@@ -62,8 +62,13 @@ func (r gateRelay) Pulse(ctx context.Context, d time.Duration, energised func())
 		return errors.New("relay not pulsed: the daemon is stopping")
 	}
 	err := r.relay.PulseNotify(ctx, d, energised)
-	if errors.Is(err, gate.ErrRelayFault) {
+	switch {
+	case errors.Is(err, gate.ErrRelayFault):
 		return fmt.Errorf("%w: %w", kiosk.ErrRelayFault, err)
+	case errors.Is(err, gate.ErrHalted):
+		// Shutdown halts the relay before it ends the kiosk's last
+		// session: that session did not fail to open, the daemon stopped.
+		return fmt.Errorf("%w: %w", kiosk.ErrRelayStopping, err)
 	}
 	return err
 }

@@ -123,3 +123,17 @@ func TestFaceSelectorPassesTheChosenFacesDetail(t *testing.T) {
 	require.NoError(t, sig.Valid())
 	assert.Equal(t, []float32(sig), face.Signature)
 }
+
+// A pulse the halted relay refuses (shutdown halts it before the kiosk's
+// last session ends) is kiosk.ErrRelayStopping: reason shutdown, not a
+// relay failure.
+func TestGateRelayHaltedIsStopping(t *testing.T) {
+	relay := gate.NewRelay(&gatetest.Output{}, gate.RelayOptions{})
+	if err := relay.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	err := gateRelay{relay: relay}.Pulse(context.Background(), 0, func() { t.Fatal("energised while halted") })
+	if !errors.Is(err, kiosk.ErrRelayStopping) {
+		t.Fatalf("Pulse on a halted relay: %v, want kiosk.ErrRelayStopping", err)
+	}
+}
