@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/internal/redact"
@@ -175,11 +173,11 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		}
 	}
 	d.addr = ln.Addr()
-	// Bounded like the metrics listener below: connections held to the
-	// page's port (any user on this machine, or the network with
-	// kiosk.allow_remote) took every file descriptor, and the watchdog
-	// ping, a reload, the audit log and the outbox failed with EMFILE.
-	ln = netutil.LimitListener(ln, maxKioskConns)
+	// Bounded (limitedListener): connections held to the page's port
+	// (any user on this machine, or the network with kiosk.allow_remote)
+	// took every file descriptor, and the watchdog ping, a reload, the
+	// audit log and the outbox failed with EMFILE.
+	ln = limitListener(ln, maxKioskConns, maxRemoteConns, maxConnsPerHost)
 	var mln net.Listener
 	if cfg.Metrics.Listen != "" {
 		if mln = o.metricsListener; mln == nil {
@@ -196,8 +194,8 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		// A host on the network reaches this port: bound its connections
 		// so that it cannot take the file descriptors the gate needs
 		// (LimitNOFILE is shared with the audit log, the outbox, the
-		// API and the kiosk page). Those beyond wait in the backlog.
-		mln = netutil.LimitListener(mln, maxMetricsConns)
+		// API and the kiosk page).
+		mln = limitListener(mln, maxMetricsConns, maxMetricsConns, maxConnsPerHost)
 	}
 
 	// Between people the selector keeps the scene learnt and finds who
@@ -600,10 +598,14 @@ func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger) {
 	}
 }
 
-// maxMetricsConns bounds the metrics listener's open connections (a
-// Prometheus needs one or two); maxKioskConns the kiosk page's (its
-// event streams, previews and API calls: well under LimitNOFILE=4096).
+// The listeners' bounds (limitedListener), well under LimitNOFILE=4096:
+// the kiosk page's connections from this machine (its event streams,
+// previews and API calls) and from others (kiosk.allow_remote), the
+// metrics listener's from each (a Prometheus needs one or two), and any
+// one other host's.
 const (
-	maxMetricsConns = 16
 	maxKioskConns   = 256
+	maxRemoteConns  = 64
+	maxMetricsConns = 16
+	maxConnsPerHost = 8
 )
