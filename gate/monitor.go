@@ -433,8 +433,15 @@ func (m *Monitor) setDoor(open bool) {
 	m.mu.Unlock()
 }
 
-// emit waits for room in Events rather than lose an event; Close unblocks it.
+// emit waits for room in Events rather than lose an event; Close unblocks
+// it. With room, the event goes in even once Close began: an exit press
+// handled just before (its pulse may have started) keeps its event.
 func (m *Monitor) emit(e Event) {
+	select {
+	case m.events <- e:
+		return
+	default:
+	}
 	select {
 	case m.events <- e:
 	case <-m.quit:

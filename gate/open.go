@@ -240,6 +240,17 @@ func (g *Gate) Granted(until time.Time) {
 // Sim is the simulator behind a gate opened with driver sim, else nil.
 func (g *Gate) Sim() *Sim { return g.sim }
 
+// StopInputs stops watching the inputs (the relay and the indicators stay):
+// Events is closed once the events already seen are in it. Close does it
+// too; shutdown calls it first, after halting the relay, so that every
+// exit press that pulsed is read before the audit log closes.
+func (g *Gate) StopInputs() error {
+	if g.monitor == nil {
+		return nil
+	}
+	return g.monitor.Close()
+}
+
 // Close halts and releases the relay first, then the inputs and indicators.
 func (g *Gate) Close() error {
 	g.cancel()

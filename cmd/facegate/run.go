@@ -357,8 +357,15 @@ func (d *daemon) shutdown(code int) int {
 			d.log.Error("relay halt failed", "err", err)
 			code = exitError
 		}
-		d.eventsStop()
-		<-d.eventsDone
+		if err := d.p.gate.StopInputs(); err != nil {
+			d.log.Warn("gate inputs not released", "err", err)
+		}
+		select {
+		case <-d.eventsDone: // every event read: Events is closed
+		case <-time.After(sideFlushLimit):
+			d.eventsStop()
+			<-d.eventsDone
+		}
 		if !d.side.flush(sideFlushLimit) {
 			d.log.Error("audit records of exit presses or holds still queued at shutdown", "limit", sideFlushLimit)
 		}
@@ -531,9 +538,10 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 // gateEvents reports the door to the screen and the broker, and hands the
 // inputs that need a person (door forced or held open, tamper, input fault)
 // to the kiosk: an audit record and an operator alert each. An exit button
-// opening is an audit record too. Once ctx is done it handles the events
-// already emitted (a press whose pulse began before the relay was halted
-// still gets its record) and returns.
+// opening is an audit record too. It returns once Events is closed
+// (shutdown stops the inputs after halting the relay, so a press whose
+// pulse began before the halt still gets its record), or once ctx is done
+// and the events already in Events are handled.
 func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side *sideRecords) {
 	log := d.log.With("component", "gate-inputs")
 	for {
