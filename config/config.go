@@ -176,6 +176,22 @@ func Load(path string, env Env) (*Config, error) {
 	return Parse(path, data, env)
 }
 
+// LoadSettings is Load for a file that must set something: one that is
+// empty or holds only comments (an editor saving in place, caught half
+// way) is an error instead of the built-in defaults. The daemon's reload
+// uses it.
+func LoadSettings(path string, env Env) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil && (len(root.Content) == 0 || root.Content[0].Kind == yaml.ScalarNode && root.Content[0].Tag == "!!null") {
+		return nil, &Error{File: path, Msg: "sets nothing (empty, or comments only): a file still being written? It is not read as the defaults"}
+	}
+	return Parse(path, data, env)
+}
+
 // Parse is Load on bytes already read; name is used in messages.
 func Parse(name string, data []byte, env Env) (*Config, error) {
 	if env == nil {
@@ -187,14 +203,14 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 	if len(bytes.TrimSpace(data)) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-			return nil, yamlError(name, err)
+			return nil, yamlError(name, data, err)
 		}
 		// A second document would be ignored silently by the struct decoder.
 		var extra yaml.Node
 		if err := dec.Decode(&extra); err == nil {
 			return nil, &Error{File: name, Line: extra.Line, Msg: "only one YAML document is allowed"}
 		} else if !errors.Is(err, io.EOF) {
-			return nil, yamlError(name, err)
+			return nil, yamlError(name, data, err)
 		}
 		// Before the strict decoder, whose message for this ("cannot
 		// unmarshal !!int `30` into time.Duration") names neither the key
@@ -210,7 +226,7 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 			if errors.As(err, &le) {
 				return nil, &Error{File: name, Line: le.Line, Field: pathAt(&root, le.Line, le.Column), Msg: le.Msg}
 			}
-			return nil, yamlError(name, err)
+			return nil, yamlError(name, data, err)
 		}
 	}
 	c.applyEnv(env)
@@ -328,7 +344,7 @@ func (c *Config) Redacted() ([]byte, error) {
 
 // yamlError turns yaml.v3's messages ("yaml: line 3: ...", or a list of
 // "line 5: field x not found in type config.API") into "file:line: ...".
-func yamlError(name string, err error) error {
+func yamlError(name string, data []byte, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg := te.Errors[0]
@@ -344,7 +360,29 @@ func yamlError(name string, err error) error {
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 	}
+	if line == 0 {
+		line = lineOfYAMLError(msg, data)
+	}
 	return &Error{File: name, Line: line, Msg: msg}
+}
+
+// lineOfYAMLError finds the line of the errors yaml.v3 reports without one
+// (an unknown alias, a control character), or 0: every refused file must
+// name its line.
+func lineOfYAMLError(msg string, data []byte) int {
+	at := -1
+	var anchor string
+	if _, err := fmt.Sscanf(msg, "unknown anchor %s referenced", &anchor); err == nil {
+		at = bytes.Index(data, []byte("*"+strings.Trim(anchor, "'")))
+	} else if strings.Contains(msg, "control characters") {
+		at = bytes.IndexFunc(data, func(r rune) bool {
+			return r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r == 0x7f)
+		})
+	}
+	if at < 0 {
+		return 0
+	}
+	return bytes.Count(data[:at], []byte("\n")) + 1
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

@@ -16,18 +16,22 @@ const (
 	ReasonAntiPassbackSoft = "anti_passback_soft" // granted, flagged
 	ReasonAntiPassback     = "anti_passback"
 	ReasonStaleApproval    = "stale_approval"
-	ReasonTailgating       = "tailgating"
-	ReasonRateLimited      = "rate_limited"
-	ReasonTimeout          = "timeout"
-	ReasonCaptureTimeout   = "capture_timeout"
-	ReasonNoFace           = "no_usable_face"
-	ReasonCameraError      = "camera_error"
-	ReasonShutdown         = "shutdown"
-	ReasonRelayFailed      = "relay_failed"
-	ReasonRecordFailed     = "record_failed" // the grant could not be recorded, so the gate did not open
-	ReasonBrokerDown       = "broker_down"
-	ReasonRejected         = "rejected"       // rejected without a fail code
-	ReasonInvalidResult    = "invalid_result" // a 200 that is neither approved nor rejected
+	// ReasonIdentityRevoked: a reload took the session's identity away
+	// while it ran (its badge out of the roster or given to someone else,
+	// the fixed identity changed, its source turned off).
+	ReasonIdentityRevoked = "identity_revoked"
+	ReasonTailgating      = "tailgating"
+	ReasonRateLimited     = "rate_limited"
+	ReasonTimeout         = "timeout"
+	ReasonCaptureTimeout  = "capture_timeout"
+	ReasonNoFace          = "no_usable_face"
+	ReasonCameraError     = "camera_error"
+	ReasonShutdown        = "shutdown"
+	ReasonRelayFailed     = "relay_failed"
+	ReasonRecordFailed    = "record_failed" // the grant could not be recorded, so the gate did not open
+	ReasonBrokerDown      = "broker_down"
+	ReasonRejected        = "rejected"       // rejected without a fail code
+	ReasonInvalidResult   = "invalid_result" // a 200 that is neither approved nor rejected
 	// Liveness (kiosk/liveness.go): every one is a hard failure.
 	ReasonLivenessFailed      = "liveness_failed"      // a photo or a screen: the face moved as a flat or bent sheet, or not at all
 	ReasonLivenessNoTurn      = "liveness_no_turn"     // the head did not turn the asked way in time
@@ -115,6 +119,7 @@ var coaching = withSite(withCapture(map[string]string{
 	ReasonAntiPassbackSoft:                 "Welcome",
 	ReasonAntiPassback:                     "Already entered — see the site office",
 	ReasonStaleApproval:                    "Too slow — try again",
+	ReasonIdentityRevoked:                  "Badge no longer valid — see the site office",
 	ReasonTailgating:                       "One person at a time",
 	ReasonRateLimited:                      "Too many attempts — wait a few minutes",
 	ReasonTimeout:                          "No face seen — scan your badge again",

@@ -196,6 +196,14 @@ func (k *Kiosk) Reload(o Options) error {
 	if err := o.check(); err != nil {
 		return err
 	}
+	// The site tokens in force are those of the start (zones needs a
+	// restart); config compared the file's own, which may differ.
+	if t := o.Page.Open.Token; t != "" && (t == k.sitest.pageToken || t == k.sitest.adminToken) {
+		return errors.New("kiosk: kiosk.open.token equals a site token in force (zones.page_token or zones.admin_token, applied at the last start): choose another")
+	}
+	if t := o.Identity.HTTP.Token; t != "" && t == k.sitest.adminToken {
+		return errors.New("kiosk: identity.http.token equals the zones.admin_token in force (applied at the last start): choose another")
+	}
 	s, err := loadSettings(o)
 	if err != nil {
 		return err
@@ -484,7 +492,7 @@ func (k *Kiosk) identifyBadge(set settings, source, badge string) error {
 		}
 		return ErrUnknownBadge
 	}
-	return k.Identify(Identity{SubmissionID: e.SubmissionID, UserID: e.UserID, DisplayName: e.DisplayName, Source: SourceRoster})
+	return k.Identify(Identity{SubmissionID: e.SubmissionID, UserID: e.UserID, DisplayName: e.DisplayName, Source: SourceRoster, badge: badge})
 }
 
 // SetDoor reports the door sensor (open or closed) for the screen.

@@ -87,6 +87,10 @@ func (k *Kiosk) runSession(ctx context.Context, id Identity, sel *selection) {
 			k.finish(ctx, s, o)
 			return
 		}
+		if k.revoked(s) { // a reload while the worker came to the camera: nothing goes to the API
+			k.finish(ctx, s, denied(ReasonIdentityRevoked))
+			return
+		}
 		o = k.authenticateLive(ctx, s) // liveness: k.authenticate overlapped with the challenge (kiosk/liveness.go)
 		if attempt > 1 || !slices.Equal(o.reasons, []string{ReasonAPIPrefix + string(faceauth.ClassRecapture)}) || ctx.Err() != nil {
 			k.finish(ctx, s, o)
@@ -111,6 +115,29 @@ func (k *Kiosk) remoteOpen(ctx context.Context, s *session) {
 	}
 	k.log.Info("remote open", "source", s.id.Source, "by", s.id.UserID, "reason", clip(s.id.remote.Reason))
 	k.finish(ctx, s, outcome{decision: record.DecisionGranted, reasons: []string{ReasonRemoteOpen}, message: coaching[ReasonRemoteOpen]})
+}
+
+// revoked reports whether the session's identity no longer holds under
+// the settings of now: a reload took its badge out of the roster (or gave
+// it to someone else), changed the fixed identity, or turned its source
+// off. A session keeps the policy it started with, but not a credential
+// the operator revoked while it ran.
+func (k *Kiosk) revoked(s *session) bool {
+	id, was, now := s.id, s.identity, k.settings().identity
+	switch {
+	case id.remote != nil:
+		return false // a verified command, not an identity
+	case id.badge != "":
+		e, ok := k.settings().roster.Lookup(id.badge)
+		return !ok || e.SubmissionID != id.SubmissionID
+	case id.Source == SourceFixed:
+		return now.Fixed.SubmissionID != id.SubmissionID
+	case id.Source == SourceQR:
+		return was.QR.Enabled && was.QR.AllowSubmission && !(now.QR.Enabled && now.QR.AllowSubmission)
+	case id.Source == SourceHTTP:
+		return was.HTTP.Enabled && !now.HTTP.Enabled
+	}
+	return false
 }
 
 // awaitFace waits for the selection under the identity and capture
@@ -247,6 +274,9 @@ func (k *Kiosk) authenticate(ctx context.Context, s *session) outcome {
 	now := k.now()
 	if k.stale(s, now) {
 		reasons = append(reasons, ReasonStaleApproval)
+	}
+	if k.revoked(s) {
+		reasons = append(reasons, ReasonIdentityRevoked)
 	}
 	// A muster check-in opens nothing: the broker and anti-passback rules
 	// guard a door, and must never block a check-in at the assembly point

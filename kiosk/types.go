@@ -93,6 +93,7 @@ type Identity struct {
 	Source string
 
 	remote *RemoteOpen // set for a remote unlock instead of a face check
+	badge  string      // the roster badge it came from ("" for none): see revoked
 }
 
 // RemoteOpen is a verified remote unlock (mqtt cmd/open): no face check,

@@ -412,6 +412,14 @@ func (k *Kiosk) serveIdentify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, apiAnswer{Error: "body larger than 4096 bytes"})
 		return
 	}
+	// The body may arrive after a reload that rotated the token or turned
+	// identify over HTTP off.
+	if now := k.settings(); !now.identity.HTTP.Enabled || !tokenOK(r.Header.Get("Authorization"), now.identity.HTTP.Token) {
+		k.metrics.identify(SourceHTTP, "unauthorized")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
+		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
+		return
+	}
 	err = k.IdentifyJSON(SourceHTTP, body)
 	k.answerSession(w, err, apiAnswer{Status: "accepted", State: string(StateIdentified)})
 }

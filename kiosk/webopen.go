@@ -125,6 +125,14 @@ func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) 
 		writeJSON(w, http.StatusRequestEntityTooLarge, apiAnswer{Error: "body larger than 1024 bytes"})
 		return nil, false
 	}
+	// A slow body may arrive after a reload that turned kiosk.open off or
+	// rotated its token: the request is acted on under the settings of now.
+	if now := k.settings(); !now.kiosk.Open.Enabled || !tokenOK(r.Header.Get("Authorization"), now.kiosk.Open.Token) {
+		k.log.Warn(t.what+" refused: token no longer valid after a reload", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
+		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
+		return nil, false
+	}
 	return body, true
 }
 

@@ -75,6 +75,11 @@ func (k *Kiosk) finish(ctx context.Context, s *session, o outcome) {
 		k.notOpened(s, &ev, o, ReasonStaleApproval)
 		return
 	}
+	if k.revoked(s) {
+		k.log.Warn("grant not opened: a reload revoked its identity while the decision was recorded", "event_id", ev.EventID)
+		k.notOpened(s, &ev, o, ReasonIdentityRevoked)
+		return
+	}
 	k.openGate(ctx, s, &ev, o)
 }
 

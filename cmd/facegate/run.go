@@ -117,7 +117,11 @@ type daemon struct {
 	metricsAddr net.Addr
 	started     time.Time
 
-	lastHealth  atomic.Int64 // unix nanoseconds of the last self-test
+	lastHealth atomic.Int64 // unix nanoseconds of the last self-test
+	// health is kiosk.health_interval as last loaded, for the watchdog (a
+	// reload changes the self-test's period).
+	healthMu    sync.Mutex
+	health      healthPeriod
 	kioskCancel context.CancelFunc
 	kioskDone   chan error
 	srvDone     chan error // each web server's Serve result (kiosk, metrics)
@@ -417,7 +421,7 @@ func (d *daemon) reload() {
 		d.log.Warn("reload ignored: no configuration file")
 		return
 	}
-	cfg, err := config.Load(d.opts.configPath, d.opts.getenv)
+	cfg, err := config.LoadSettings(d.opts.configPath, d.opts.getenv)
 	if err != nil {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 		return
@@ -426,6 +430,13 @@ func (d *daemon) reload() {
 		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
 		return
 	}
+	was := d.healthEvery()
+	d.healthMu.Lock()
+	if last := time.Unix(0, d.lastHealth.Load()); !d.health.reloaded.IsZero() && last.Before(d.health.reloaded) {
+		was = max(was, d.health.before) // no self-test since the reload before
+	}
+	d.health = healthPeriod{every: cfg.Kiosk.HealthInterval, before: was, reloaded: time.Now()}
+	d.healthMu.Unlock()
 	if d.opts.level != nil {
 		d.opts.level.Set(logLevel(cfg.LogLevel))
 	}
@@ -489,11 +500,37 @@ func (d *daemon) watchdog(ctx context.Context, every time.Duration) {
 	}
 }
 
+// healthPeriod is kiosk.health_interval after a reload (every, zero before
+// the first), the longest period in force before it (before), and when.
+type healthPeriod struct {
+	every, before time.Duration
+	reloaded      time.Time
+}
+
+// healthEvery is the self-test's period now.
+func (d *daemon) healthEvery() time.Duration {
+	d.healthMu.Lock()
+	defer d.healthMu.Unlock()
+	if d.health.every > 0 {
+		return d.health.every
+	}
+	return d.cfg.Kiosk.HealthInterval
+}
+
 // unsound says why the daemon should not be considered alive, or "".
 func (d *daemon) unsound() string {
 	// A self-test takes at most the API ping's 10 s beyond its interval.
-	stale := 2*d.cfg.Kiosk.HealthInterval + 15*time.Second
-	if age := time.Since(time.Unix(0, d.lastHealth.Load())); age > stale {
+	last := time.Unix(0, d.lastHealth.Load())
+	every := d.healthEvery()
+	d.healthMu.Lock()
+	if !d.health.reloaded.IsZero() && last.Before(d.health.reloaded) {
+		// No self-test since the reload: the kiosk's timer armed with
+		// the previous period may still be running.
+		every = max(every, d.health.before)
+	}
+	d.healthMu.Unlock()
+	stale := 2*every + 15*time.Second
+	if age := time.Since(last); age > stale {
 		return fmt.Sprintf("no self-test for %s", age.Round(time.Second))
 	}
 	answered := make(chan struct{})
