@@ -338,15 +338,7 @@ func TestStuckPulseIsDrivenInactiveAgain(t *testing.T) {
 // halted when a Halt was what failed.
 func TestFaultyLineRecovers(t *testing.T) {
 	t.Run("after a pulse", func(t *testing.T) {
-		var changes []bool
-		var mu sync.Mutex
-		f := newFixture(gate.RelayOptions{OnChange: func(on bool) { mu.Lock(); changes = append(changes, on); mu.Unlock() }})
-		done := f.pulsing(t, context.Background(), time.Second)
-		f.out.SetErr(errors.New("EIO"))
-		f.clk.Advance(time.Second)
-		if err := wait(t, done); !errors.Is(err, gate.ErrRelayFault) {
-			t.Fatalf("Pulse = %v, want ErrRelayFault", err)
-		}
+		f, changes := faultyPulse(t)
 		f.clk.Advance(3 * time.Second) // retries that fail too
 		if f.r.State() != gate.RelayFault || !f.out.Active() {
 			t.Fatalf("state %v, line %v while the line cannot be driven", f.r.State(), f.out.Active())
@@ -356,16 +348,14 @@ func TestFaultyLineRecovers(t *testing.T) {
 		if f.r.State() != gate.RelayIdle || f.out.Active() {
 			t.Fatalf("state %v, line %v once the line could be driven", f.r.State(), f.out.Active())
 		}
-		done = f.pulsing(t, context.Background(), time.Second)
+		done := f.pulsing(t, context.Background(), time.Second)
 		f.clk.Advance(time.Second)
 		if err := wait(t, done); err != nil {
 			t.Fatalf("a pulse after the fault: %v", err)
 		}
 		f.r.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.Equal(changes, []bool{true, false, true, false}) {
-			t.Fatalf("line changes %v", changes)
+		if got := changes(); !slices.Equal(got, []bool{true, false, true, false}) {
+			t.Fatalf("line changes %v", got)
 		}
 	})
 	t.Run("after a halt", func(t *testing.T) {
@@ -392,6 +382,24 @@ func TestFaultyLineRecovers(t *testing.T) {
 // <prefix>/relay and the screen keep saying "open" (retained) for a line
 // that is inactive.
 func TestHaltOfAFaultyLineReportsItInactive(t *testing.T) {
+	f, changes := faultyPulse(t)
+	f.out.SetErr(nil)
+	if err := f.r.Close(); err != nil { // Halt, before the retry's second
+		t.Fatal(err)
+	}
+	if f.out.Active() {
+		t.Fatal("line still active after Close")
+	}
+	if got := changes(); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("line changes %v, want [true false]: the halt drove the line inactive without saying so", got)
+	}
+}
+
+// faultyPulse is a fixture whose 1 s pulse could not drive its line
+// inactive (the output fails with EIO until the test clears it), and the
+// line changes the relay reported so far.
+func faultyPulse(t *testing.T) (*fixture, func() []bool) {
+	t.Helper()
 	var changes []bool
 	var mu sync.Mutex
 	f := newFixture(gate.RelayOptions{OnChange: func(on bool) { mu.Lock(); changes = append(changes, on); mu.Unlock() }})
@@ -401,16 +409,5 @@ func TestHaltOfAFaultyLineReportsItInactive(t *testing.T) {
 	if err := wait(t, done); !errors.Is(err, gate.ErrRelayFault) {
 		t.Fatalf("Pulse = %v, want ErrRelayFault", err)
 	}
-	f.out.SetErr(nil)
-	if err := f.r.Close(); err != nil { // Halt, before the retry's second
-		t.Fatal(err)
-	}
-	if f.out.Active() {
-		t.Fatal("line still active after Close")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(changes, []bool{true, false}) {
-		t.Fatalf("line changes %v, want [true false]: the halt drove the line inactive without saying so", changes)
-	}
+	return f, func() []bool { mu.Lock(); defer mu.Unlock(); return slices.Clone(changes) }
 }
