@@ -169,6 +169,9 @@ const (
 	AlertDiskLow = "disk_low"
 	// AlertAuditLog: the audit log cannot be written or rotated.
 	AlertAuditLog = "audit_log"
+	// AlertConfigReload: a reload (SIGHUP) was refused; the gate runs on
+	// the configuration it had. Raised by the daemon with RaiseAlert.
+	AlertConfigReload = "config_reload"
 	// AlertOutboxCorrupt: the MQTT outbox held damaged records at start
 	// (outbox.Recovery.Damaged); raised by the daemon with RaiseAlert.
 	AlertOutboxCorrupt = "outbox_corrupt"

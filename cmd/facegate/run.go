@@ -416,18 +416,26 @@ func (d *daemon) shutdown(code int) int {
 // the log level. Parts built from other sections need a restart (logged).
 func (d *daemon) reload() {
 	_ = d.opts.notifier.Notify(systemd.Reloading())
-	defer func() { _ = d.opts.notifier.Notify(systemd.Ready, systemd.Status("serving on "+d.addrString())) }()
+	status := "serving on " + d.addrString()
+	defer func() { _ = d.opts.notifier.Notify(systemd.Ready, systemd.Status(status)) }()
 	if d.opts.configPath == "" {
 		d.log.Warn("reload ignored: no configuration file")
 		return
 	}
+	// A refused file is an operator alert and the unit's status too, not
+	// only a journal line: `systemctl reload` succeeds either way.
+	failed := func(err error) {
+		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
+		d.p.kiosk.RaiseAlert(kiosk.AlertConfigReload, "configuration reload failed; the gate runs on the configuration it had: "+err.Error())
+		status = "serving on " + d.addrString() + "; the last reload failed: " + err.Error()
+	}
 	cfg, err := config.LoadSettings(d.opts.configPath, d.opts.getenv)
 	if err != nil {
-		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
+		failed(err)
 		return
 	}
 	if err := d.p.kiosk.Reload(kioskOptions(cfg)); err != nil {
-		d.log.Error("configuration reload failed; keeping the running configuration", "err", err)
+		failed(err)
 		return
 	}
 	was := d.healthEvery()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -395,6 +396,20 @@ func TestRunServesSessionsReloadsAndStopsInOrder(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(r.logs.String(), "configuration reload failed")
 	}, 10*time.Second, 20*time.Millisecond, "the failed reload log")
+	// Not only in the journal: an operator alert, and the unit's status
+	// (systemctl reload succeeds either way).
+	require.Eventually(t, func() bool {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return slices.ContainsFunc(r.bl.alerts, func(a mqtt.Alert) bool { return a.Code == kiosk.AlertConfigReload })
+	}, 10*time.Second, 20*time.Millisecond, "the config_reload alert")
+	require.Eventually(t, func() bool {
+		r.notify.mu.Lock()
+		defer r.notify.mu.Unlock()
+		return slices.ContainsFunc(r.notify.msgs, func(m string) bool {
+			return strings.Contains(m, "the last reload failed: ") && strings.Contains(m, "unknown_key")
+		})
+	}, 10*time.Second, 20*time.Millisecond, "STATUS= saying the reload failed")
 	// A changed camera needs a restart: said so.
 	r.writeConfig(strings.Replace(r.cfgYAML, "fps: 10", "fps: 5", 1))
 	r.reload <- os.Interrupt
