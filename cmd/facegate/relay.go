@@ -109,7 +109,12 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate relay pulse: %v: the relay was not energised (run it as the daemon's user or root, or give --config with a state_dir you can write)\n", err)
 		return exitError
 	}
-	defer audit.Close()
+	defer func() {
+		// A failed close may leave root's files the daemon cannot append to.
+		if err := audit.Close(); err != nil {
+			fmt.Fprintf(a.stderr, "facegate relay pulse: audit log: %v\n", err)
+		}
+	}()
 	pulseErr := relay.Pulse(ctx, d)
 	closeErr := relay.Close() // Halt, then release: the line is inactive before it is let go
 	endErr := audit.End(manualResult(pulseErr, closeErr), errors.Join(pulseErr, closeErr))
