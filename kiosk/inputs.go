@@ -92,9 +92,12 @@ type relayHoldRecord struct {
 	Kind         string `json:"kind"` // relayHoldKind
 	Held         bool   `json:"held"`
 	EvacuationID string `json:"evacuation_id"`
-	TS           string `json:"ts"`
-	Site         string `json:"site"`
-	Gate         string `json:"gate"`
+	// Reason says why a hold ended before its evacuation did
+	// ("shutdown": the daemon stopping drove the line inactive).
+	Reason string `json:"reason,omitempty"`
+	TS     string `json:"ts"`
+	Site   string `json:"site"`
+	Gate   string `json:"gate"`
 }
 
 // RelayHeld records that the relay was just held open (held) for
@@ -104,6 +107,14 @@ type relayHoldRecord struct {
 func (k *Kiosk) RelayHeld(held bool, evacuationID string) {
 	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clip(evacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
 		"the relay held or released for an evacuation")
+}
+
+// HoldEndedByShutdown records that the daemon stopping released the relay
+// held for evacuation id, which is still on: the audit log must not end
+// on a hold the door no longer keeps.
+func (k *Kiosk) HoldEndedByShutdown(evacuationID string) {
+	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: false, EvacuationID: clip(evacuationID), Reason: ReasonShutdown, TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
+		"the relay released at shutdown during an evacuation")
 }
 
 // recordsLostKind is the "kind" of the audit record that counts records

@@ -360,6 +360,8 @@ func (d *daemon) shutdown(code int) int {
 		if err := d.p.gate.Relay.Halt(); err != nil {
 			d.log.Error("relay halt failed", "err", err)
 			code = exitError
+		} else if d.p.site != nil {
+			d.p.site.relayHalted() // a hold it ended is recorded
 		}
 		if err := d.p.gate.StopInputs(); err != nil {
 			d.log.Warn("gate inputs not released", "err", err)

@@ -86,11 +86,16 @@ type siteWire struct {
 	pending []site.Notice
 	changed bool
 	wake    chan struct{}
-	held    bool // the relay is held for an evacuation (run's goroutine only)
+	// hmu guards the hold's state: run's goroutine changes it, and
+	// shutdown ends it (relayHalted) once the relay is halted.
+	hmu    sync.Mutex
+	held   bool   // the relay is held for an evacuation
+	heldID string // the evacuation it is held for
+	halted bool   // shutdown halted the relay: no more holds or releases
 	// releaseFailed: the evacuation ended but the relay is still held;
 	// holdFailed: a trusted evacuation is on but the relay could not be
-	// held (a relay fault the relay may clear). Run's goroutine only: tried
-	// again on the next handle and timer.
+	// held (a relay fault the relay may clear). Tried again on the next
+	// handle and timer.
 	releaseFailed, holdFailed bool
 	// localAlerted: site_unreachable was raised for the current outage.
 	localAlerted atomic.Bool
@@ -387,6 +392,11 @@ func (w *siteWire) evacuationChanged() {
 		return
 	}
 	id := w.trustedActive()
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	if w.halted {
+		return
+	}
 	switch {
 	case id != "" && !w.held:
 		if err := w.relay.Hold(); err != nil {
@@ -397,7 +407,7 @@ func (w *siteWire) evacuationChanged() {
 			w.holdFailed = true
 			return
 		}
-		w.held, w.holdFailed = true, false
+		w.held, w.heldID, w.holdFailed = true, id, false
 		w.log.Warn("relay held open for the evacuation", "evacuation_id", id)
 		w.recordHold(true, id)
 	case id == "" && w.held:
@@ -409,7 +419,7 @@ func (w *siteWire) evacuationChanged() {
 			w.releaseFailed = true
 			return
 		}
-		w.held, w.releaseFailed = false, false
+		w.held, w.heldID, w.releaseFailed = false, "", false
 		w.log.Info("relay released: the evacuation ended", "evacuation_id", e.ID)
 		w.recordHold(false, e.ID)
 	case id != "" && w.held:
@@ -417,6 +427,27 @@ func (w *siteWire) evacuationChanged() {
 	case id == "" && !w.held:
 		w.holdFailed = false // ended before a hold went through
 	}
+}
+
+// relayHalted is called by shutdown once the relay is halted (its line
+// inactive): a hold it ended is recorded as released with reason
+// "shutdown", and no hold or release follows.
+func (w *siteWire) relayHalted() {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	w.halted = true
+	if !w.held {
+		return
+	}
+	w.held = false
+	id, k := w.heldID, w.kiosk()
+	w.log.Warn("relay released at shutdown: the evacuation is still on", "evacuation_id", id)
+	write := func() { k.HoldEndedByShutdown(id) }
+	if w.sideRecord == nil {
+		write()
+		return
+	}
+	w.sideRecord("relay_hold", write)
 }
 
 // recordHold has the kiosk record the relay held or released for

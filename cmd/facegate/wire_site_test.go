@@ -287,6 +287,42 @@ func TestRunSiteGate(t *testing.T) {
 	}
 }
 
+// TestShutdownDuringAnEvacuationRecordsTheRelease stops the daemon while
+// its relay is held for an evacuation: halting drives the line inactive,
+// and the audit log must say so (until 2026-12-07 its last relay_hold
+// said held:true while the door was locked again).
+func TestShutdownDuringAnEvacuationRecordsTheRelease(t *testing.T) {
+	r := newRig(t, 0)
+	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  fire_alarm: {line: GPIO9}\n  leds:\n", 1) + `zones:
+  enabled: true
+  list: [{name: site}]
+  door: {from: outside, to: site, direction: entry}
+  evacuation: {release_relay: true}
+`)
+	r.start()
+	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
+	require.NoError(t, r.d.p.gate.Sim().SetInput("fire_alarm", true))
+	require.Eventually(t, func() bool { return r.d.p.gate.Relay.Held() && r.d.p.gate.Sim().Level("relay") }, 10*time.Second, 20*time.Millisecond, "the relay held open")
+	require.Equal(t, exitOK, r.stop(), r.logs.String())
+	require.False(t, r.d.p.gate.Sim().Level("relay"), "the relay line is inactive after shutdown")
+
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl"))
+	require.NoError(t, err)
+	var holds []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		if rec["kind"] == "relay_hold" {
+			holds = append(holds, rec)
+		}
+	}
+	require.Len(t, holds, 2, "a hold and its release: %s", b)
+	require.Equal(t, true, holds[0]["held"])
+	require.Equal(t, false, holds[1]["held"])
+	require.Equal(t, kiosk.ReasonShutdown, holds[1]["reason"])
+	require.Equal(t, holds[0]["evacuation_id"], holds[1]["evacuation_id"])
+}
+
 // The zones and the mode are read at start: a reload says they wait.
 func TestRestartNeededForZones(t *testing.T) {
 	a, b := config.Default(), config.Default()
