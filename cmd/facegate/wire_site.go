@@ -467,7 +467,15 @@ func (w *siteWire) recordHold(held bool, id string) {
 func (w *siteWire) fireAlarm(e gate.Event) {
 	switch e.Kind {
 	case gate.InputFault:
-		w.kiosk().GateInput(kiosk.InputFault, e.Err.Error(), e.Time)
+		// Off this loop, like the holds: a hung card must not hold up
+		// the evacuation that follows.
+		k, detail, at := w.kiosk(), e.Err.Error(), e.Time
+		write := func() { k.GateInput(kiosk.InputFault, detail, at) }
+		if w.sideRecord == nil {
+			write()
+			return
+		}
+		w.sideRecord(kiosk.InputFault, write)
 	case gate.FireAlarm:
 		w.log.Warn("fire alarm input active: evacuating the site")
 		if _, err := w.Evacuate(true, "fire-alarm@"+w.cfg.Gate, "fire alarm input"); err != nil {
