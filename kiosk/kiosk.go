@@ -492,7 +492,7 @@ func (k *Kiosk) identifyBadge(set settings, source, badge string) error {
 		}
 		return ErrUnknownBadge
 	}
-	return k.Identify(Identity{SubmissionID: e.SubmissionID, UserID: e.UserID, DisplayName: e.DisplayName, Source: SourceRoster, badge: badge})
+	return k.Identify(Identity{SubmissionID: e.SubmissionID, UserID: e.UserID, DisplayName: e.DisplayName, Source: SourceRoster, badge: badge, via: source})
 }
 
 // SetDoor reports the door sensor (open or closed) for the screen.

@@ -124,6 +124,57 @@ func TestRevokedBadgeDoesNotOpenMidSession(t *testing.T) {
 	})
 }
 
+// TestBadgeSessionEndsWithItsSourceTurnedOff: a badge sent over
+// POST /api/identify (or shown as a QR code) while the operator turns that
+// source off (a leaked identify token) must not open; a submission id over
+// the same source already did not. Until 2026-12-07 a badge's session knew
+// only that it came from the roster.
+func TestBadgeSessionEndsWithItsSourceTurnedOff(t *testing.T) {
+	for _, src := range []string{SourceHTTP, SourceQR} {
+		t.Run(src, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				roster := filepath.Join(t.TempDir(), "roster.csv")
+				if err := os.WriteFile(roster, []byte("badge_id,submission_id,user_id,display_name\nB-ANA,kyc-ana,w-ana,Ana\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				cfg.Identity.RosterFile = roster
+				cfg.Identity.HTTP = HTTPIdentifyOptions{Enabled: true, Token: "0123456789abcdef0123"}
+				r := newRig(t, cfg)
+				r.sel.reasons = slices.Repeat([]string{"no_face"}, 30) // 3 s before the face is in view
+				stop := r.start(t)
+				next := *cfg
+				var err error
+				if src == SourceHTTP {
+					err = r.k.IdentifyJSON(SourceHTTP, []byte(`{"badge_id":"B-ANA"}`))
+					next.Identity.HTTP = HTTPIdentifyOptions{}
+				} else {
+					err = r.k.IdentifyQR("FG1:B:B-ANA")
+					next.Identity.QR = QROptions{}
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second) // waiting for the face
+				if err := r.k.Reload(next); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Minute)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				evs := r.events()
+				if len(evs) != 1 || evs[0].Decision == record.DecisionGranted || !slices.Contains(evs[0].Reason, ReasonIdentityRevoked) {
+					t.Errorf("identify over %s turned off mid-session: events %+v, want one denial %s", src, evs, ReasonIdentityRevoked)
+				}
+				if n := r.relay.count(); n != 0 {
+					t.Errorf("%d relay pulses for a badge whose source was turned off", n)
+				}
+			})
+		})
+	}
+}
+
 // TestRevokedFixedIdentityDoesNotOpenMidSession: the single-user kiosk's
 // fixed identity is removed by a reload while its session's API call is in
 // flight (a capture already made). TestReloadRevokesFixedIdentity covers

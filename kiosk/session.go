@@ -128,13 +128,24 @@ func (k *Kiosk) revoked(s *session) bool {
 	case id.remote != nil:
 		return false // a verified command, not an identity
 	case id.badge != "":
+		// The badge's own source too: until 2026-12-07 a badge that came
+		// over identify or a QR code outlived that source turned off.
 		e, ok := k.settings().roster.Lookup(id.badge)
-		return !ok || e.SubmissionID != id.SubmissionID
+		return !ok || e.SubmissionID != id.SubmissionID || sourceTurnedOff(id.via, false, was, now)
 	case id.Source == SourceFixed:
 		return now.Fixed.SubmissionID != id.SubmissionID
-	case id.Source == SourceQR:
-		return was.QR.Enabled && was.QR.AllowSubmission && !(now.QR.Enabled && now.QR.AllowSubmission)
-	case id.Source == SourceHTTP:
+	}
+	return sourceTurnedOff(id.Source, true, was, now)
+}
+
+// sourceTurnedOff reports whether a reload turned off what let an identity
+// in from source (for a submission id, QR codes also need allow_submission).
+func sourceTurnedOff(source string, submission bool, was, now IdentityOptions) bool {
+	switch source {
+	case SourceQR:
+		on := func(o QROptions) bool { return o.Enabled && (!submission || o.AllowSubmission) }
+		return on(was.QR) && !on(now.QR)
+	case SourceHTTP:
 		return was.HTTP.Enabled && !now.HTTP.Enabled
 	}
 	return false

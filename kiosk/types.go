@@ -94,6 +94,7 @@ type Identity struct {
 
 	remote *RemoteOpen // set for a remote unlock instead of a face check
 	badge  string      // the roster badge it came from ("" for none): see revoked
+	via    string      // the source the badge came in on (Source says roster)
 }
 
 // RemoteOpen is a verified remote unlock (mqtt cmd/open): no face check,
