@@ -147,3 +147,65 @@ func TestPassbackSaveFailureAlerts(t *testing.T) {
 		}
 	})
 }
+
+// A grant interrupted by kill -9 or a power cut during its pulse (after
+// the relay energised, before the anti-passback memory's save reached the
+// disk) is recovered at the next start as "interrupted: whether the gate
+// opened is unknown". It counts as an entry: until 2026-12-07 the same
+// worker was let in again at once under hard anti-passback.
+func TestInterruptedGrantCountsForAntiPassback(t *testing.T) {
+	for _, privacy := range []record.Privacy{record.PrivacyPlain, record.PrivacyHash} {
+		t.Run(string(privacy), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t)
+				cfg.Privacy = privacy
+				cfg.Policy.AntiPassback = AntiPassback{Mode: "hard", Window: time.Hour}
+				r := newRig(t, cfg)
+				stop := r.start(t)
+				r.identify(t, worker, 1)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+
+				// What a kill during the pulse leaves: the pending grant is
+				// the audit log's last line, the passback file never saved,
+				// the running mark still there.
+				path := filepath.Join(cfg.StateDir, "audit", auditName)
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+				if !strings.Contains(lines[len(lines)-2], `"relay":"pending"`) {
+					t.Fatalf("no pending grant before the result: %s", b)
+				}
+				must := func(err error) {
+					t.Helper()
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				must(os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-1], "")), 0o640))
+				must(os.Remove(filepath.Join(cfg.StateDir, "kiosk", "passback.json")))
+				must(os.WriteFile(filepath.Join(cfg.StateDir, "kiosk", runningName), []byte("x\n"), 0o640))
+
+				time.Sleep(time.Minute)
+				again := newRig(t, cfg)
+				stop = again.start(t)
+				again.identify(t, worker, 2) // the grant queued again, then this session
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				if res := again.pub.relayResults(); len(res) == 0 || res[0].Relay != record.RelayInterrupted {
+					t.Fatalf("relay results %+v, want the interrupted grant's first", res)
+				}
+				evs := again.events()
+				ev := evs[len(evs)-1]
+				if ev.Decision != record.DecisionDenied || !slices.Contains(ev.Reason, ReasonAntiPassback) {
+					t.Fatalf("a minute after an interrupted grant the same worker got %s %v (%d pulses): want denied %s",
+						ev.Decision, ev.Reason, again.relay.count(), ReasonAntiPassback)
+				}
+			})
+		})
+	}
+}

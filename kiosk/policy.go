@@ -105,6 +105,12 @@ func (p *passback) check(submissionID string, now time.Time, window time.Duratio
 // grant records a grant, forgets entries outside window and saves the
 // rest; an error means only the copy on disk is stale.
 func (p *passback) grant(submissionID string, now time.Time, window time.Duration) error {
+	return p.grantKey(passbackKey(submissionID), now, now, window)
+}
+
+// grantKey is grant of a key already hashed (passbackKey's form) made at
+// at, which may be earlier than now (a grant recovered at start).
+func (p *passback) grantKey(key string, at, now time.Time, window time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.last == nil {
@@ -115,7 +121,9 @@ func (p *passback) grant(submissionID string, now time.Time, window time.Duratio
 			delete(p.last, k)
 		}
 	}
-	p.last[passbackKey(submissionID)] = now
+	if t, ok := p.last[key]; !ok || at.After(t) {
+		p.last[key] = at
+	}
 	if p.path == "" {
 		return nil
 	}

@@ -370,14 +370,41 @@ func (k *Kiosk) recoverInterrupted(died bool) {
 	// outbox's: queue the grant again before its result (at least once:
 	// consumers drop a duplicate by event_id).
 	var ev record.Event
-	if p := k.deps.Publisher; p != nil && json.Unmarshal(line, &ev) == nil {
+	decoded := json.Unmarshal(line, &ev) == nil
+	if p := k.deps.Publisher; p != nil && decoded {
 		if err := p.PublishEvent(ev); err != nil {
 			k.metrics.publishFailures.Inc()
 			k.log.Error("interrupted grant not queued again", "event_id", ev.EventID, "err", err)
 		}
 	}
+	if decoded {
+		k.passbackInterrupted(ev)
+	}
 	k.recordPulse(record.PulseResult{EventID: rec.EventID, Relay: record.RelayInterrupted})
 	k.alert(AlertRelayInterrupted, "facegate stopped during grant "+rec.EventID+" (crash or power loss): whether the gate opened is unknown", rec.EventID)
+}
+
+// passbackInterrupted counts an interrupted grant as an entry for
+// anti-passback: the gate may have opened, and the save in the pulse's
+// energised callback may not have reached the disk (until 2026-12-07 the
+// same worker was let in again at once). The audit line's submission id is
+// plain or its sha256 (privacy: hash), both the memory's key; with
+// privacy: omit there is nothing to count.
+func (k *Kiosk) passbackInterrupted(ev record.Event) {
+	ap := k.settings().policy.AntiPassback
+	if ap.Mode == "off" {
+		return
+	}
+	key, ok := submissionKey(ev.SubmissionID)
+	at, err := time.Parse(time.RFC3339Nano, ev.TS)
+	if !ok || err != nil {
+		k.log.Warn("interrupted grant not counted for anti-passback: its audit line carries no submission id or time", "event_id", ev.EventID)
+		return
+	}
+	if err := k.passback.grantKey(key, at, k.now(), ap.Window); err != nil {
+		k.log.Error("anti-passback memory not saved", "err", err)
+		k.alert("state_dir", "anti-passback memory could not be saved (a restart would forget an interrupted grant): "+err.Error(), "")
+	}
 }
 
 // lastAuditRecord is lastAuditLine of the audit log, or of the file before
