@@ -31,7 +31,9 @@ func lockStateDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("state_dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, stateLockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	// O_NOFOLLOW: state_dir is the daemon user's; a root run must not
+	// truncate whatever a symlink named facegate.lock points at.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("state_dir %s: lock: %w", dir, err)
 	}
