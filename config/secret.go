@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 )
@@ -116,7 +118,7 @@ func (s *Secret) resolve(field, envKey, credential string, env Env) error {
 		return nil
 	}
 	if s.File != "" {
-		b, err := os.ReadFile(s.File)
+		b, err := readSecretFile(s.File)
 		if err != nil {
 			return fieldError(field+".file", "cannot read secret file: %v", err)
 		}
@@ -124,16 +126,21 @@ func (s *Secret) resolve(field, envKey, credential string, env Env) error {
 		if v == "" {
 			return fieldError(field+".file", "secret file %s is empty", s.File)
 		}
+		if strings.ContainsRune(v, 0) {
+			return fieldError(field+".file", "secret file %s holds NUL bytes (damaged?)", s.File)
+		}
 		s.value, s.Source = v, "file "+s.File
 		return nil
 	}
 	if dir := env("CREDENTIALS_DIRECTORY"); dir != "" {
 		p := filepath.Join(dir, credential)
-		b, err := os.ReadFile(p)
+		b, err := readSecretFile(p)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fieldError(field, "cannot read systemd credential %s: %v", credential, err)
 		}
-		if v := strings.TrimSpace(string(b)); v != "" {
+		if v := strings.TrimSpace(string(b)); strings.ContainsRune(v, 0) {
+			return fieldError(field, "systemd credential %s holds NUL bytes (damaged?)", credential)
+		} else if v != "" {
 			s.value, s.Source = v, "systemd credential "+credential
 			return nil
 		}
@@ -142,4 +149,39 @@ func (s *Secret) resolve(field, envKey, credential string, env Env) error {
 		s.value, s.Source = s.Inline, "config file"
 	}
 	return nil
+}
+
+// maxSecretFile bounds a secret file: no key or token is near it.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads a regular file of at most maxSecretFile bytes. It
+// opens without blocking, so that a FIFO (or another special file) is
+// refused instead of waited on, or read without end (/dev/zero).
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, &os.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if st.Size() > maxSecretFile {
+		return nil, fmt.Errorf("%s is %d bytes, more than any secret (at most %d)", path, st.Size(), maxSecretFile)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecretFile {
+		return nil, fmt.Errorf("%s grew past %d bytes while read", path, maxSecretFile)
+	}
+	return b, nil
 }
