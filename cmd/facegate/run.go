@@ -44,7 +44,12 @@ func runDaemon(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate run: %v\n", err)
 		return exitError
 	}
-	// Before anything writes in state_dir: one daemon per directory.
+	// Before anything writes in state_dir: its owner's, one daemon per
+	// directory.
+	if err := refuseRootOnOthersState(cfg.StateDir); err != nil {
+		fmt.Fprintf(a.stderr, "facegate run: %v\n", err)
+		return exitError
+	}
 	lock, err := lockStateDir(cfg.StateDir)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate run: %v\n", err)

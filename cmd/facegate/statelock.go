@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,6 +53,31 @@ func lockStateDir(dir string) (*os.File, error) {
 		_, _ = f.WriteAt(pid, 0)
 	}
 	return f, nil
+}
+
+// refuseRootOnOthersState refuses a daemon run as root on a state
+// directory another user owns (the service's, StateDirectory= of
+// User=facegate): every file it created would be root's, and the service
+// could then no longer read its event sequence or append to its audit log.
+func refuseRootOnOthersState(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil // missing: created as root's; anything else, lockStateDir says
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	who := strconv.FormatUint(uint64(st.Uid), 10)
+	sudo := "'#" + who + "'"
+	if u, err := user.LookupId(who); err == nil {
+		who, sudo = u.Username, u.Username
+	}
+	return fmt.Errorf("state_dir %s belongs to %s: run facegate as that user (the service does; by hand: sudo -u %s facegate run), not as root, whose files that user could not use",
+		dir, who, sudo)
 }
 
 // lockHolder names the process that wrote its PID in the lock file.
