@@ -13,7 +13,7 @@ import (
 // daemons never append to one queue. The kernel drops it when the process
 // dies, so kill -9 leaves no stale lock.
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: lock: %w", err)
 	}
