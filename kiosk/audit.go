@@ -72,15 +72,20 @@ type auditOps struct {
 }
 
 var osAuditOps = auditOps{
-	open: func(name string) (*os.File, error) {
-		return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
-	},
+	open:      openAuditFile,
 	write:     func(f *os.File, b []byte) (int, error) { return f.Write(b) },
 	sync:      func(f *os.File) error { return f.Sync() },
 	truncate:  func(f *os.File, size int64) error { return f.Truncate(size) },
 	rename:    os.Rename,
 	syncDir:   atomicfile.SyncDir,
 	freeSpace: freeSpace,
+}
+
+// openAuditFile opens name for appending. Never through a symlink: the
+// folder is the daemon user's, and `sudo facegate relay pulse` writes
+// there as root.
+func openAuditFile(name string) (*os.File, error) {
+	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND|noFollow, 0o640)
 }
 
 // openAudit opens the log in dir. A full disk does not fail it: the log

@@ -39,6 +39,7 @@ type manualRelayRecord struct {
 type ManualAudit struct {
 	log              *auditLog
 	state            string
+	dirDone          func() error // closes openOwnDir's folder
 	site, gate, by   string
 	now              func() time.Time
 	duration         time.Duration
@@ -54,11 +55,16 @@ func OpenManualAudit(o Options, by string, now func() time.Time) (*ManualAudit, 
 	if now == nil {
 		now = time.Now
 	}
-	log, err := openAudit(filepath.Join(o.StateDir, "audit"), int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles)
+	// Run as root, in a folder the daemon's user may have made a symlink.
+	dir, dirDone, err := openOwnDir(filepath.Join(o.StateDir, "audit"))
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return &ManualAudit{log: log, state: o.StateDir, site: o.Site, gate: o.Gate, by: clip(by), now: now}, nil
+	log, err := openAudit(dir, int64(o.Audit.MaxSizeMB)<<20, o.Audit.MaxFiles)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("audit log: %w", err), dirDone())
+	}
+	return &ManualAudit{log: log, state: o.StateDir, dirDone: dirDone, site: o.Site, gate: o.Gate, by: clip(by), now: now}, nil
 }
 
 // Start records the pulse of d about to begin.
@@ -93,5 +99,5 @@ func (m *ManualAudit) End(relay string, err error) error {
 // Close closes the audit log and, run as root, gives the files it may
 // have created the state directory's owner (the daemon's user).
 func (m *ManualAudit) Close() error {
-	return errors.Join(m.log.close(), matchOwner(m.state, m.log.dir))
+	return errors.Join(m.log.close(), matchOwner(m.state, m.log.dir), m.dirDone())
 }
