@@ -275,6 +275,18 @@ func (a *Analyzer) forgetFaces() {
 	a.framesSinceDetect, a.framesSinceFullScan = 0, 0
 }
 
+// scanFullNext makes the next Haar detection a full scan (it still skips
+// faces under half the tracked ones' width, which cannot make
+// multiple_faces), keeping the tracked faces.
+func (a *Analyzer) scanFullNext() {
+	a.framesSinceFullScan = max(a.framesSinceFullScan, trackFullEvery)
+}
+
+// searchedWhole reports whether the last Analyze searched the whole frame
+// for faces (YuNet always does; Haar unless it searched near tracked
+// faces only).
+func (a *Analyzer) searchedWhole() bool { return !a.haar || a.framesSinceFullScan == 0 }
+
 // ExpectFace tells an analyzer just reset that the next frame holds a
 // face about the size of box (one another analyzer chose a moment
 // before), and that only where the faces are matters (the liveness

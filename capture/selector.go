@@ -226,7 +226,8 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 	// scene between people, and an arrival is then searched where it is) —
 	// unless Watch has just analysed the scene: its tracked face is the
 	// person in front of the camera now.
-	if s.watchedAt.IsZero() || s.clock.Now().Sub(s.watchedAt) > watchFresh {
+	started := s.clock.Now()
+	if s.watchedAt.IsZero() || started.Sub(s.watchedAt) > watchFresh {
 		s.an.forgetFaces()
 	}
 	if d, ok := s.src.(everyFrameDemander); ok {
@@ -246,6 +247,12 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 		lastR     Reason = ReasonNoFace
 		noFace           = &NoFaceError{Counts: map[Reason]int{}}
 		faces, nf int
+		// wholeSeen: a frame of this selection was searched whole. A
+		// tracked Haar frame looks only near the tracked face, so a
+		// second person who stepped in since the last full scan (a
+		// tailgater) is not seen there: the window does not end before
+		// one whole search.
+		wholeSeen bool
 	)
 	for {
 		fctx, cancel := context.WithTimeout(wctx, s.cfg.FrameTimeout)
@@ -283,10 +290,17 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 			}
 		}
 		seq = info.Seq
+		if info.At.Before(started) {
+			// Read before this selection began (the newest frame of a
+			// camera that stalled since): it shows whoever stood there
+			// then, not the person identified now.
+			continue
+		}
 		an, err := s.an.Analyze(s.frame)
 		if err != nil {
 			return Selection{}, err
 		}
+		wholeSeen = wholeSeen || s.an.searchedWhole()
 		nf++
 		faces = max(faces, len(an.Candidates))
 		s.publishBoxes(an)
@@ -321,6 +335,10 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 			}(s.cfg.Window)
 		}
 		if sel.Score >= s.an.thresholds.Excellent || !info.At.Before(deadline) {
+			if !wholeSeen {
+				s.an.scanFullNext()
+				continue
+			}
 			return s.finish(sel, faces, nf)
 		}
 	}
