@@ -1,0 +1,44 @@
+package kiosk
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Red-team (outputs): an exit button opening whose audit line cannot be
+// written (one ENOSPC/EIO) leaves no trace an operator sees: no audit
+// line, no MQTT event (exit presses are not published), no alert. The
+// failure is only a journal line and facegate_audit_write_failures_total
+// (whose help says "Decisions"). A decision whose write fails raises
+// record_failed; a gate input raises its own alert; records dropped from
+// the side queue raise audit_log. When the next write works before the
+// self-test runs, the audit check never turns degraded either, so the
+// opening is unrecorded with nobody told.
+func TestRTExitPressWhoseAuditWriteFailsIsAlerted(t *testing.T) {
+	r := newRig(t, nil)
+	disk := &faultyDisk{free: 1 << 30}
+	r.k.audit.ops = disk.ops()
+
+	disk.full = true
+	r.k.ExitPressed(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)) // the relay already pulsed (egress)
+	disk.full = false
+	r.k.ExitPressed(time.Date(2026, 12, 7, 9, 0, 5, 0, time.UTC)) // the next one is written
+
+	// The periodic self-test after both.
+	r.k.setHealth(r.k.selfTest(context.Background()))
+
+	b, err := os.ReadFile(filepath.Join(r.cfg.StateDir, "audit", auditName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"input":"exit-pressed"`); n != 1 {
+		t.Fatalf("audit holds %d exit presses, want 1 (the setup: the first write failed): %s", n, b)
+	}
+	if codes := r.alertCodes(); len(codes) == 0 {
+		t.Fatalf("an exit opening whose audit record failed raised no alert (alerts %v): the opening is recorded nowhere and nobody is told", codes)
+	}
+}
