@@ -151,5 +151,8 @@ func (k *Kiosk) writeAudit(rec any, what string) {
 	if err := k.audit.write(rec); err != nil {
 		k.metrics.auditFailures.Inc()
 		k.log.Error("audit log write failed", "record", what, "err", err)
+		// Nothing else holds it (no event is published for these): an
+		// operator must hear of it even when the next write works.
+		k.alert(AlertRecordFailed, "the audit record of "+what+" could not be written: "+clip(err.Error()), "")
 	}
 }
