@@ -87,6 +87,11 @@ func (k *Kiosk) ExitPressed(when time.Time) {
 // for an evacuation, or released after it.
 const relayHoldKind = "relay_hold"
 
+// maxRecordedEvacuationID bounds the evacuation id of a relay_hold record:
+// the site's own bound (mqtt's maxEvacuationID), so that a real id is kept
+// whole and the record joins its evacuation.
+const maxRecordedEvacuationID = 128
+
 // relayHoldRecord is that audit line.
 type relayHoldRecord struct {
 	Kind         string `json:"kind"` // relayHoldKind
@@ -105,7 +110,7 @@ type relayHoldRecord struct {
 // wait for the disk. Safe from any goroutine; it may block for one audit
 // write.
 func (k *Kiosk) RelayHeld(held bool, evacuationID string) {
-	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clip(evacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
+	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clipTo(evacuationID, maxRecordedEvacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
 		"the relay held or released for an evacuation")
 }
 
