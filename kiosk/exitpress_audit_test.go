@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Red-team (outputs): an exit button opening whose audit line cannot be
+// An exit button opening whose audit line cannot be
 // written (one ENOSPC/EIO) leaves no trace an operator sees: no audit
 // line, no MQTT event (exit presses are not published), no alert. The
 // failure is only a journal line and facegate_audit_write_failures_total
@@ -18,7 +18,7 @@ import (
 // the side queue raise audit_log. When the next write works before the
 // self-test runs, the audit check never turns degraded either, so the
 // opening is unrecorded with nobody told.
-func TestRTExitPressWhoseAuditWriteFailsIsAlerted(t *testing.T) {
+func TestExitPressWhoseAuditWriteFailsIsAlerted(t *testing.T) {
 	r := newRig(t, nil)
 	disk := &faultyDisk{free: 1 << 30}
 	r.k.audit.ops = disk.ops()

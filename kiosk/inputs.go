@@ -118,7 +118,7 @@ func (k *Kiosk) RelayHeld(held bool, evacuationID string) {
 // held for evacuation id, which is still on: the audit log must not end
 // on a hold the door no longer keeps.
 func (k *Kiosk) HoldEndedByShutdown(evacuationID string) {
-	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: false, EvacuationID: clip(evacuationID), Reason: ReasonShutdown, TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
+	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: false, EvacuationID: clipTo(evacuationID, maxRecordedEvacuationID), Reason: ReasonShutdown, TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
 		"the relay released at shutdown during an evacuation")
 }
 

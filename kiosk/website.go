@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/facegate/facegate/internal/csvcell"
 	"github.com/facegate/facegate/internal/jsonobj"
 	"github.com/facegate/facegate/internal/zonerules"
 	"github.com/facegate/facegate/site"
@@ -281,7 +282,7 @@ func (k *Kiosk) serveMusterCSV(w http.ResponseWriter, r *http.Request, rep SiteR
 	cw := csv.NewWriter(&buf)
 	_ = cw.Write([]string{"user_id", "name", "zone", "since", "mustered_at"})
 	for _, p := range people {
-		_ = cw.Write([]string{p.UserID, csvSafe(p.Name), p.Zone, rfc3339(p.Since), rfc3339(p.MusteredAt)})
+		_ = cw.Write([]string{p.UserID, csvcell.Safe(p.Name), p.Zone, rfc3339(p.Since), rfc3339(p.MusteredAt)})
 	}
 	cw.Flush()
 	name := "muster.csv"
@@ -293,14 +294,6 @@ func (k *Kiosk) serveMusterCSV(w http.ResponseWriter, r *http.Request, rep SiteR
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(buf.Bytes())
-}
-
-// csvSafe keeps a spreadsheet from reading a name as a formula.
-func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
-		return "'" + s
-	}
-	return s
 }
 
 func rfc3339(t time.Time) string {

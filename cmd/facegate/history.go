@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
+	"github.com/facegate/facegate/internal/csvcell"
 	"github.com/facegate/facegate/record"
 )
 
@@ -159,9 +160,13 @@ func writeHistoryCSV(w io.Writer, recs []faceauth.Record) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"create_time", "auth_id", "auth_status", "kyc_submission_id", "face_similarity", "fail_code", "reject_comment", "submit_type", "delete_check", "faceAuth_projectId"})
 	for _, r := range recs {
-		_ = cw.Write([]string{fmtTime(r.CreateTime), r.AuthID, r.Status, r.KYCSubmissionID, similarityText(r),
+		row := []string{fmtTime(r.CreateTime), r.AuthID, r.Status, r.KYCSubmissionID, similarityText(r),
 			strings.Join(failStrings(r.FailCodes), ";"), strings.Join(r.Comments, "; "), r.SubmitType,
-			strconv.FormatBool(r.Deleted), r.ProjectID})
+			strconv.FormatBool(r.Deleted), r.ProjectID}
+		for i := range row { // the API's text: never a formula to a spreadsheet
+			row[i] = csvcell.Safe(row[i])
+		}
+		_ = cw.Write(row)
 	}
 	cw.Flush()
 }

