@@ -157,6 +157,33 @@ type RosterEntry struct {
 // Roster maps badge ids to workers. The zero value is an empty roster.
 type Roster struct {
 	byBadge map[string]RosterEntry
+	// usersBySub and subsByUser bind user ids to submission ids, both
+	// ways, for the identities that name both (see Roster.Binds).
+	usersBySub, subsByUser map[string][]string
+}
+
+// Binds reports whether the roster lets an identity that names submission
+// id sub claim user id user, and the user id it should carry: the roster's
+// when it lists sub (user must be one of them, or empty, which takes the
+// roster's when it has exactly one); otherwise user, unless the roster
+// lists user under other submissions. The FaceAuth API checks the face
+// against the submission only, and the site tracks people by user id: a
+// claimed one must not move another person (passback, muster).
+func (r *Roster) Binds(sub, user string) (string, bool) {
+	if r == nil {
+		return user, true
+	}
+	if users, listed := r.usersBySub[sub]; listed {
+		switch {
+		case user != "":
+			return user, slices.Contains(users, user)
+		case len(users) == 1:
+			return users[0], true
+		}
+		return "", true
+	}
+	_, taken := r.subsByUser[user]
+	return user, user == "" || !taken
 }
 
 // Len is the number of workers.
@@ -233,7 +260,7 @@ func ParseRoster(name string, data []byte) (*Roster, error) {
 	cr.Comment = '#'
 	cr.FieldsPerRecord = len(rosterHeader)
 	cr.ReuseRecord = true
-	r := &Roster{byBadge: map[string]RosterEntry{}}
+	r := &Roster{byBadge: map[string]RosterEntry{}, usersBySub: map[string][]string{}, subsByUser: map[string][]string{}}
 	first := true
 	for {
 		rec, err := cr.Read()
@@ -284,6 +311,12 @@ func ParseRoster(name string, data []byte) (*Roster, error) {
 			return nil, fail("badge_id", "%q appears twice", ent.BadgeID)
 		}
 		r.byBadge[ent.BadgeID] = ent
+		users := r.usersBySub[ent.SubmissionID]
+		if ent.UserID != "" && !slices.Contains(users, ent.UserID) {
+			users = append(users, ent.UserID)
+			r.subsByUser[ent.UserID] = append(r.subsByUser[ent.UserID], ent.SubmissionID)
+		}
+		r.usersBySub[ent.SubmissionID] = users
 	}
 	if first {
 		return nil, inputErr(ErrRoster, name, "header", "missing: the file is empty (want %s)", strings.Join(rosterHeader, ","))

@@ -371,6 +371,15 @@ func (k *Kiosk) Identify(id Identity) error {
 		k.metrics.identify(id.Source, "invalid")
 		return err
 	}
+	switch id.Source {
+	case SourceQR, SourceHTTP, SourceMQTT: // names its own user id
+		user, ok := k.settings().roster.Binds(id.SubmissionID, id.UserID)
+		if !ok {
+			k.metrics.identify(id.Source, "invalid")
+			return inputErr(ErrInvalidIdentity, "identity", "user id", "%q is not the roster's user of that submission id (identity.roster.file)", clip(id.UserID))
+		}
+		id.UserID = user
+	}
 	return k.enqueue(id)
 }
 

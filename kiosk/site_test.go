@@ -2,6 +2,8 @@ package kiosk
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -458,5 +460,72 @@ func TestSiteAlertCountersStartAtZero(t *testing.T) {
 	}
 	if got := scrape(t, newRig(t, testConfig(t)).k); strings.Contains(got, `code="`+AlertEvacuation+`"`) {
 		t.Errorf("without a site, an %s series", AlertEvacuation)
+	}
+}
+
+// A submission-id identity (a QR code FG1:S:<submission>:<user>, identify
+// over HTTP or MQTT) names its own user id, and the FaceAuth API checks the
+// face against the submission only; the site tracks people by user id.
+// Until 2026-12-07 Ana, whose face matches kyc-ana, could show
+// FG1:S:kyc-ana:w-bob: the site checked and recorded w-bob (a fresh id each
+// entry dodged passback_same_zone; at a muster kiosk it checked Bob off the
+// missing list). The roster binds the two both ways (found by a red-team
+// pass).
+func TestClaimedUserIDIsBoundByTheRoster(t *testing.T) {
+	const roster = "badge_id,submission_id,user_id,display_name\n" +
+		"B-ANA,kyc-ana,w-ana,Ana\n" +
+		"B-BOB,kyc-bob,w-bob,Bob\n" +
+		"B-TMP,kyc-tmp,,Visitor\n"
+	tests := []struct {
+		payload string
+		refused bool
+		person  string // the user id the site is asked about and the event carries
+	}{
+		{payload: "FG1:S:kyc-ana:w-bob", refused: true},
+		{payload: "FG1:S:kyc-ana", person: "w-ana"},
+		{payload: "FG1:S:kyc-ana:w-ana", person: "w-ana"},
+		{payload: "FG1:S:kyc-eve:w-bob", refused: true}, // Bob is listed under kyc-bob
+		{payload: "FG1:S:kyc-eve:w-eve", person: "w-eve"},
+		{payload: "FG1:S:kyc-tmp:w-bob", refused: true}, // listed without a user id
+	}
+	for _, mode := range []string{modeGate, modeMuster} {
+		for _, tt := range tests {
+			t.Run(mode+" "+tt.payload, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					cfg := siteConfig(t, mode)
+					path := filepath.Join(t.TempDir(), "roster.csv")
+					if err := os.WriteFile(path, []byte(roster), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					cfg.Identity.RosterFile = path
+					site := newFakeSite()
+					if mode == modeMuster {
+						site.evac = SiteEvacuation{Active: true, ID: "evac-1"}
+					}
+					r := newSiteRig(t, cfg, site)
+					stop := r.start(t)
+					err := r.k.IdentifyQR(tt.payload)
+					time.Sleep(time.Minute)
+					if err := stop(); err != nil {
+						t.Fatal(err)
+					}
+					if tt.refused && !errors.Is(err, ErrInvalidIdentity) || !tt.refused && err != nil {
+						t.Errorf("IdentifyQR(%s) = %v, want refused %v", tt.payload, err, tt.refused)
+					}
+					evs := r.events()
+					_, _, checked := site.recorded()
+					if tt.refused {
+						if len(evs) != 0 || len(checked) != 0 {
+							t.Fatalf("a refused identity made events %+v, site checks %v", evs, checked)
+						}
+						return
+					}
+					// A muster kiosk asks nothing: its event's user id is the check-in.
+					if len(evs) != 1 || evs[0].UserID != tt.person || (mode == modeGate && !slices.Contains(checked, tt.person)) {
+						t.Fatalf("events %+v, site checks %v: want one event and check for %s", evs, checked, tt.person)
+					}
+				})
+			})
+		}
 	}
 }
