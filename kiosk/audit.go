@@ -167,6 +167,20 @@ func (a *auditLog) endTornLine() error {
 // append writes b and fsyncs; on failure it cuts the file back so that
 // nothing of b stays behind, or, if it cannot, marks the tail torn.
 func (a *auditLog) append(b []byte) error {
+	// `facegate relay pulse` appends to the same file from its own
+	// process: hold the file for the write, and cut back (on a failure)
+	// only to its size as it is now, not as this process last left it
+	// (until 2026-12-07 a failed write erased the other's fsynced lines).
+	defer lockAppend(a.f)()
+	if st, err := a.f.Stat(); err == nil && st.Size() != a.size {
+		a.size = st.Size()
+		last := make([]byte, 1)
+		if a.size > 0 && b[0] != '\n' {
+			if _, err := a.f.ReadAt(last, a.size-1); err != nil || last[0] != '\n' {
+				b = append([]byte{'\n'}, b...) // the other's torn tail
+			}
+		}
+	}
 	n, err := a.ops.write(a.f, b)
 	if err != nil {
 		err = fmt.Errorf("write audit log: %w", err)

@@ -33,7 +33,9 @@ type manualRelayRecord struct {
 // ManualAudit writes the audit records of a relay pulsed by hand to the
 // audit log of a state directory. It does not take the state directory's
 // lock: `facegate relay pulse` runs while the daemon holds its relay line
-// only with another line or driver, and then both append to the file.
+// only with another line or driver, and then both append to the file
+// (each line under an flock, so a failed write cuts back only its own
+// bytes and a torn tail of the other's gets its newline).
 // Each record is fsynced before its method returns: the line moves only
 // after Start succeeded.
 type ManualAudit struct {

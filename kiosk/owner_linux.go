@@ -13,6 +13,16 @@ import (
 // noFollow makes an open refuse a symlink as the last part of the path.
 const noFollow = syscall.O_NOFOLLOW
 
+// lockAppend holds f exclusively (flock) until the returned func is
+// called: the daemon and `facegate relay pulse` append to one audit log.
+// A lock that cannot be taken is not waited for.
+func lockAppend(f *os.File) (unlock func()) {
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX) != nil {
+		return func() {}
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
+}
+
 // openOwnDir opens dir (created if missing) for a root process writing in
 // a state directory another user owns: that user may make dir a symlink
 // (to /etc) at any time. dir must be a directory of its own; the returned

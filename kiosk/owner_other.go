@@ -2,8 +2,13 @@
 
 package kiosk
 
+import "os"
+
 // noFollow is no flag off Linux.
 const noFollow = 0
+
+// lockAppend does nothing off Linux.
+func lockAppend(*os.File) func() { return func() {} }
 
 // openOwnDir is dir off Linux (the daemon runs on Linux).
 func openOwnDir(dir string) (string, func() error, error) {
