@@ -151,6 +151,7 @@ func New(opts Options) (*Client, error) {
 			zones: c.occupancySensors(), occupancyTopic: opts.Prefix + "/site/occupancy",
 		})
 	}
+	c.retained.keepEvery(c.topics.Alert) // each alert is news
 	c.mu.Lock()
 	c.setStateLocked()
 	c.mu.Unlock()

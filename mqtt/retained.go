@@ -16,6 +16,9 @@ type retainedStore struct {
 	overflow []string        // topics with a change the queue could not take, in order
 	resync   chan struct{}   // a topic was added to overflow
 	marked   map[string]bool // the topics in overflow
+	// every names the topics each of whose values is news (the alert):
+	// on connect their queued values go out in order, not only the newest.
+	every map[string]bool
 }
 
 type retainedMsg struct {
@@ -28,7 +31,14 @@ const retainedQueue = 256
 
 func newRetainedStore() *retainedStore {
 	return &retainedStore{latest: map[string][]byte{}, updates: make(chan retainedMsg, retainedQueue),
-		resync: make(chan struct{}, 1), marked: map[string]bool{}}
+		resync: make(chan struct{}, 1), marked: map[string]bool{}, every: map[string]bool{}}
+}
+
+// keepEvery makes topic one whose every value is news (see every).
+func (r *retainedStore) keepEvery(topic string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.every[topic] = true
 }
 
 func (r *retainedStore) set(topic string, payload []byte) {
@@ -71,12 +81,19 @@ func (r *retainedStore) catchUp() []retainedMsg {
 }
 
 // snapshot drops queued changes and returns the newest values; queued
-// changes made after it are newer and are published after it.
+// changes made after it are newer and are published after it. A topic of
+// every gets its queued values in order (ending with the newest): an alert
+// raised during an outage is not lost to the next one (until 2026-12-07
+// only the newest went out).
 func (r *retainedStore) snapshot() []retainedMsg {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	queued := map[string][][]byte{}
 	for len(r.updates) > 0 {
-		<-r.updates
+		m := <-r.updates
+		if r.every[m.topic] {
+			queued[m.topic] = append(queued[m.topic], m.payload)
+		}
 	}
 	for _, t := range r.overflow {
 		delete(r.marked, t)
@@ -84,6 +101,13 @@ func (r *retainedStore) snapshot() []retainedMsg {
 	r.overflow = r.overflow[:0]
 	out := make([]retainedMsg, 0, len(r.order))
 	for _, t := range r.order {
+		q := queued[t]
+		if n := len(q); n > 0 && string(q[n-1]) == string(r.latest[t]) {
+			q = q[:n-1]
+		}
+		for _, p := range q {
+			out = append(out, retainedMsg{t, p})
+		}
 		out = append(out, retainedMsg{t, r.latest[t]})
 	}
 	return out
