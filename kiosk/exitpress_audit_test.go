@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,5 +41,21 @@ func TestExitPressWhoseAuditWriteFailsIsAlerted(t *testing.T) {
 	}
 	if codes := r.alertCodes(); len(codes) == 0 {
 		t.Fatalf("an exit opening whose audit record failed raised no alert (alerts %v): the opening is recorded nowhere and nobody is told", codes)
+	}
+}
+
+// Another gate's liveness unlock applied here whose audit line cannot be
+// written: the HTTP caller of an unlock reads it in the answer's detail,
+// but nobody reads a peer's; it raises record_failed.
+func TestSiteUnlockWhoseAuditWriteFailsIsAlerted(t *testing.T) {
+	r := newRig(t, nil)
+	disk := &faultyDisk{free: 1 << 30, full: true}
+	r.k.audit.ops = disk.ops()
+	u, applied := r.k.SiteUnlock(SiteUnlock{Key: lockoutKey("sub-1"), Nonce: "nonce-0123456789abcdef", Issued: time.Now(), Received: time.Now(), By: "site-office"})
+	if !applied || !strings.Contains(u.Detail, "not written to the audit log") {
+		t.Fatalf("unlock %+v applied %v: want applied, its audit line failed", u, applied)
+	}
+	if codes := r.alertCodes(); !slices.Contains(codes, AlertRecordFailed) {
+		t.Fatalf("alerts %v: a peer's unlock that the audit log lost must raise %s", codes, AlertRecordFailed)
 	}
 }

@@ -333,6 +333,8 @@ func (k *Kiosk) clearLockoutOnce(a unlockArgs, user, source, by, reason string) 
 		k.metrics.auditFailures.Inc()
 		k.log.Error("audit log write failed", "unlock", key[:12], "err", aerr)
 		u.Detail = joinDetail(u.Detail, "not written to the audit log ("+aerr.Error()+")")
+		// Another gate's unlock has no one to read its detail.
+		k.alert(AlertRecordFailed, "the audit record of a liveness unlock ("+source+") could not be written: "+clip(aerr.Error()), "")
 	}
 	if err != nil {
 		k.lockoutNotSaved(err, "count the failures this unlock cleared again")
