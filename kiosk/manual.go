@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/facegate/facegate/internal/owndir"
 	"github.com/facegate/facegate/record"
 )
 
@@ -41,7 +42,7 @@ type manualRelayRecord struct {
 type ManualAudit struct {
 	log              *auditLog
 	state            string
-	dirDone          func() error // closes openOwnDir's folder
+	dirDone          func() error // closes owndir.Open's folder
 	site, gate, by   string
 	now              func() time.Time
 	duration         time.Duration
@@ -58,7 +59,7 @@ func OpenManualAudit(o Options, by string, now func() time.Time) (*ManualAudit, 
 		now = time.Now
 	}
 	// Run as root, in a folder the daemon's user may have made a symlink.
-	dir, dirDone, err := openOwnDir(filepath.Join(o.StateDir, "audit"))
+	dir, dirDone, err := owndir.Open(filepath.Join(o.StateDir, "audit"))
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}

@@ -1,12 +1,9 @@
 package kiosk
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 )
 
@@ -23,33 +20,10 @@ func lockAppend(f *os.File) (unlock func()) {
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
 }
 
-// openOwnDir opens dir (created if missing) for a root process writing in
-// a state directory another user owns: that user may make dir a symlink
-// (to /etc) at any time. dir must be a directory of its own; the returned
-// path names the directory opened, through /proc/self/fd, whatever dir's
-// name comes to point at later. Not root: dir as it is.
-func openOwnDir(dir string) (path string, done func() error, err error) {
-	if os.Geteuid() != 0 {
-		return dir, func() error { return nil }, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o750); err != nil {
-		return "", nil, fmt.Errorf("create %s: %w", filepath.Dir(dir), err)
-	}
-	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", nil, fmt.Errorf("create %s: %w", dir, err)
-	}
-	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s is not a directory of its own (a symlink?): refused as root: %w", dir, err)
-	}
-	f := os.NewFile(uintptr(fd), dir)
-	return "/proc/self/fd/" + strconv.Itoa(fd), f.Close, nil
-}
-
 // matchOwner gives the entries of dir (and dir itself) that root created
 // the owner of state, the state directory: `sudo facegate relay pulse`
 // must not leave an audit file the daemon's user cannot append to.
-// Nothing is changed unless this process is root; dir is openOwnDir's
+// Nothing is changed unless this process is root; dir is owndir.Open's
 // path, so following it is safe, and an entry is never followed (nor
 // changed when it has other names: a hard link to a file of root's).
 func matchOwner(state, dir string) error {

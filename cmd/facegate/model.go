@@ -17,6 +17,7 @@ import (
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/config"
+	"github.com/facegate/facegate/internal/owndir"
 )
 
 // modelSpec is a model `facegate model install` knows: where it comes from
@@ -129,8 +130,19 @@ func (in installer) install(ctx context.Context, url, stateDir, dest string, spe
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("models folder: %w", err)
 	}
+	if in.euid == 0 {
+		// The folder is in the daemon user's directory: never through a
+		// symlink that user made (root would write where it points).
+		opened, done, err := owndir.Open(dir)
+		if err != nil {
+			return fmt.Errorf("models folder: %w", err)
+		}
+		defer done()
+		dir, dest = opened, filepath.Join(opened, filepath.Base(dest))
+	}
 	if uid >= 0 {
-		if err := in.chown(dir, uid, gid); err != nil {
+		// dir names the folder opened: following it is safe.
+		if err := os.Chown(dir, uid, gid); err != nil {
 			return fmt.Errorf("models folder: %w", err)
 		}
 	}

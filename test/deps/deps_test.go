@@ -61,6 +61,8 @@ var rules = []rule{
 		why: "the durable file write is shared by site and mqtt: standard library only"},
 	{pkg: "internal/jsonobj", notLink: []string{module + "/...", "github.com/...", "gocv.io/...", "gopkg.in/...", "golang.org/..."},
 		why: "the strict JSON object decoder is shared by every reader of outside input, faceauth's included: standard library only"},
+	{pkg: "internal/owndir", notLink: []string{module + "/...", "github.com/...", "gocv.io/...", "gopkg.in/...", "golang.org/..."},
+		why: "opening a folder safely as root is shared by the audit log and the model installer: standard library only"},
 	{pkg: "internal/csvcell", notLink: []string{module + "/...", "github.com/...", "gocv.io/...", "gopkg.in/...", "golang.org/..."},
 		why: "the CSV cell guard is shared by the site's and the history's exports: standard library only"},
 	{pkg: "mqtt/outbox", notLink: []string{module + "/...", "github.com/..."},
