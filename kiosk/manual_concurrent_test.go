@@ -88,3 +88,28 @@ func TestDaemonLineAfterAnotherProcesssTornTail(t *testing.T) {
 	require.Contains(t, lines[2], `"event_id":"e2"`)
 	require.True(t, strings.HasPrefix(lines[2], "{"), "the daemon's line was glued to the torn tail: %q", lines[2])
 }
+
+// A `relay pulse` stopped (Ctrl-Z) while it holds the audit log's lock
+// must not stop the gate's records: the daemon waits for the lock a
+// bounded time, then writes its line.
+func TestDaemonDoesNotWaitForeverForTheAuditLock(t *testing.T) {
+	o := *testConfig(t)
+	dir := filepath.Join(o.StateDir, "audit")
+	daemon, err := openAudit(dir, 10<<20, 5)
+	require.NoError(t, err)
+	defer daemon.close()
+	require.NoError(t, daemon.write(auditEvent(1)))
+	other, err := os.OpenFile(filepath.Join(dir, auditName), os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	defer other.Close()
+	unlock := lockAppend(other) // another open file: another process's lock
+	defer unlock()
+	done := make(chan error, 1)
+	go func() { done <- daemon.write(auditEvent(2)) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(appendLockWait + 5*time.Second):
+		t.Fatal("the daemon's audit write waited for a lock another process never gave back")
+	}
+}

@@ -1,10 +1,12 @@
 package kiosk
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // noFollow makes an open refuse a symlink as the last part of the path.
@@ -12,13 +14,25 @@ const noFollow = syscall.O_NOFOLLOW
 
 // lockAppend holds f exclusively (flock) until the returned func is
 // called: the daemon and `facegate relay pulse` append to one audit log.
-// A lock that cannot be taken is not waited for.
+// The other holds it for one line's write and fsync; it is waited for at
+// most appendLockWait (a `relay pulse` stopped with Ctrl-Z mid-line must
+// not stop the gate's records), then the line is written without it.
 func lockAppend(f *os.File) (unlock func()) {
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX) != nil {
-		return func() {}
+	fd := int(f.Fd())
+	for deadline := time.Now().Add(appendLockWait); ; {
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(fd, syscall.LOCK_UN) }
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return func() {}
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
 }
+
+// appendLockWait bounds the wait for the audit log's lock.
+const appendLockWait = time.Second
 
 // matchOwner gives the entries of dir (and dir itself) that root created
 // the owner of state, the state directory: `sudo facegate relay pulse`
