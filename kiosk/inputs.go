@@ -79,9 +79,16 @@ const InputExitPressed = "exit-pressed"
 // ExitPressed records an opening by the exit button at when: an audit
 // line. Safe from any goroutine; it may block for one audit write.
 func (k *Kiosk) ExitPressed(when time.Time) {
+	k.metrics.otherOpenings.WithLabelValues(openingExitButton).Inc()
 	k.writeAudit(inputRecord{Kind: inputKind, Input: InputExitPressed, TS: record.Timestamp(when), Site: k.site, Gate: k.gate},
 		"an exit button opening")
 }
+
+// The causes of facegate_other_openings_total.
+const (
+	openingExitButton     = "exit_button"
+	openingEvacuationHold = "evacuation_hold"
+)
 
 // relayHoldKind is the "kind" of the audit record of the relay held open
 // for an evacuation, or released after it.
@@ -110,6 +117,9 @@ type relayHoldRecord struct {
 // wait for the disk. Safe from any goroutine; it may block for one audit
 // write.
 func (k *Kiosk) RelayHeld(held bool, evacuationID string) {
+	if held {
+		k.metrics.otherOpenings.WithLabelValues(openingEvacuationHold).Inc()
+	}
 	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: held, EvacuationID: clipTo(evacuationID, maxRecordedEvacuationID), TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate},
 		"the relay held or released for an evacuation")
 }

@@ -53,6 +53,29 @@ func TestGateInputAlertsAreCounted(t *testing.T) {
 	}
 }
 
+// Openings outside sessions are counted by cause from 0: two exit presses
+// and one evacuation hold (its release is no opening).
+func TestOtherOpeningsAreCounted(t *testing.T) {
+	r := newRig(t, nil)
+	before := scrape(t, r.k)
+	for _, want := range []string{`facegate_other_openings_total{cause="exit_button"} 0`, `facegate_other_openings_total{cause="evacuation_hold"} 0`} {
+		if !strings.Contains(before, want) {
+			t.Errorf("before any opening the scrape lacks %s", want)
+		}
+	}
+	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	r.k.ExitPressed(at)
+	r.k.ExitPressed(at.Add(time.Second))
+	r.k.RelayHeld(true, "evac-1")
+	r.k.RelayHeld(false, "evac-1")
+	after := scrape(t, r.k)
+	for _, want := range []string{`facegate_other_openings_total{cause="exit_button"} 2`, `facegate_other_openings_total{cause="evacuation_hold"} 1`} {
+		if !strings.Contains(after, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}
+
 // Records of openings that could not be queued while the audit log hung
 // are counted in an audit line of their own, with an audit_log alert.
 func TestRecordsLostAreRecorded(t *testing.T) {

@@ -30,6 +30,7 @@ type metrics struct {
 	livenessPeers   prometheus.Counter
 	livenessUnlocks *prometheus.CounterVec
 	relayPulses     prometheus.Counter
+	otherOpenings   *prometheus.CounterVec
 	relayFailures   prometheus.Counter
 	auditFailures   prometheus.Counter
 	publishFailures prometheus.Counter
@@ -117,8 +118,12 @@ func newMetrics(k *Kiosk) *metrics {
 			Help: "Identities whose liveness failures an operator cleared, by source (http: this gate's POST /api/liveness/unlock; site: another gate's signed cmd/unlock; site_list: one this gate missed, from that gate's unlock list).",
 		}, []string{"source"}),
 		relayPulses: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "facegate_relay_pulses_total", Help: "Relay pulses (gate openings).",
+			Name: "facegate_relay_pulses_total", Help: "Relay pulses of sessions (gate openings for a grant or a remote open).",
 		}),
+		otherOpenings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facegate_other_openings_total",
+			Help: "Gate openings outside sessions, by cause (exit_button: a press of the exit button; evacuation_hold: the relay held open for an evacuation).",
+		}, []string{"cause"}),
 		relayFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "facegate_relay_failures_total", Help: "Relay pulses that failed.",
 		}),
@@ -152,7 +157,7 @@ func newMetrics(k *Kiosk) *metrics {
 	}
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.decisions, m.reasons, m.failCodes, m.apiErrors, m.identifications, m.alerts,
-		m.timeToDecision, m.apiLatency, m.liveness, m.livenessShadow, m.livenessTurn, m.livenessPeers, m.livenessUnlocks, m.relayPulses, m.relayFailures, m.auditFailures, m.publishFailures,
+		m.timeToDecision, m.apiLatency, m.liveness, m.livenessShadow, m.livenessTurn, m.livenessPeers, m.livenessUnlocks, m.relayPulses, m.otherOpenings, m.relayFailures, m.auditFailures, m.publishFailures,
 		m.stateGauge, m.checks, m.healthy, m.detection, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {
@@ -165,6 +170,9 @@ func newMetrics(k *Kiosk) *metrics {
 		for _, d := range []record.Decision{record.DecisionGranted, record.DecisionDenied, record.DecisionError} {
 			m.livenessShadow.WithLabelValues(o, string(d))
 		}
+	}
+	for _, c := range []string{openingExitButton, openingEvacuationHold} {
+		m.otherOpenings.WithLabelValues(c)
 	}
 	for _, src := range []string{unlockHTTP, unlockSite, unlockSiteList} {
 		m.livenessUnlocks.WithLabelValues(src)
