@@ -77,3 +77,61 @@ func TestOutOfRangeTimesDoNotPoisonTheSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// Red-team (time): reset_at is read in each gate's time.Local (TZ, or
+// /etc/localtime: wire_site.go passes no Location and the configuration
+// has no time zone key), and a peer's reset is adopted by Merge as the
+// site's floor. So one gate whose machine is on another time zone (a Pi
+// left on the image's default, Etc/UTC or Europe/London) resets the whole
+// site at its own 04:00: here at 05:00 in Berlin, one hour into the early
+// shift, everyone who came in after the real reset is "outside" at every
+// gate (a second entry passes hard anti-passback; the muster list of an
+// evacuation no longer lists them as missing). docs/site.md: "Since every
+// gate computes the same reset time from reset_at, the floor is the same
+// everywhere"; nothing checks that they do.
+func TestAPeerOnAnotherTimeZoneDoesNotResetTheSiteAtItsOwnHour(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	utc, err := time.LoadLocation("Etc/UTC")
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	start := time.Date(2026, 12, 8, 3, 50, 0, 0, berlin) // a winter morning, before the 04:00 reset
+	ca, cb := &clock{t: start}, &clock{t: start}
+	a, err := New(Options{Site: "plant", Gate: "entrance", Zones: siteZones(),
+		Door:     Door{From: Outside, To: "site", Direction: Entry},
+		Passback: PassbackOptions{Mode: PassbackHard}, ResetAt: "04:00", Location: berlin, Now: ca.now, Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{Site: "plant", Gate: "exit", Zones: siteZones(),
+		Door:    Door{From: "site", To: Outside, Direction: Exit},
+		ResetAt: "04:00", Location: utc, Now: cb.now, Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 04:30 in Berlin, after the site's reset: w-1 comes in for the early shift.
+	ca.t, cb.t = time.Date(2026, 12, 8, 4, 30, 0, 0, berlin), time.Date(2026, 12, 8, 4, 30, 0, 0, berlin)
+	a.Tick(ca.t)
+	b.Tick(cb.t)
+	in := record.Event{EventID: "entrance-1", Seq: 1, TS: record.Timestamp(ca.t), Site: "plant", Gate: "entrance",
+		Decision: record.DecisionGranted, Reason: []string{"approved"}, UserID: "w-1", ZoneTo: "site", Relay: record.RelayPending}
+	mustApply(t, a, in)
+	mustApply(t, b, in)
+
+	// 05:01 in Berlin: 04:01 on the exit gate's UTC clock. Its snapshot reaches the entrance.
+	ca.t, cb.t = time.Date(2026, 12, 8, 5, 1, 0, 0, berlin), time.Date(2026, 12, 8, 5, 1, 0, 0, berlin)
+	a.Tick(ca.t)
+	b.Tick(cb.t)
+	if _, err := a.Merge(b.SnapshotOf("exit")); err != nil {
+		t.Fatal(err)
+	}
+	if z := zoneOf(a, "w-1"); z != "site" {
+		t.Errorf("at 05:01 Berlin time the entrance (reset_at 04:00 Europe/Berlin) has w-1, who came in at 04:30, in %q: the exit gate on UTC reset the site at its own 04:00", z)
+	}
+	if v := a.Check("w-1", ca.t, ViewSite); v.Allowed {
+		t.Errorf("w-1, inside since 04:30, is let in again at the entrance (hard anti-passback): %+v", v)
+	}
+}
