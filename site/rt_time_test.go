@@ -26,12 +26,12 @@ func TestOutOfRangeTimesDoNotPoisonTheSnapshot(t *testing.T) {
 		{"check-in of an active evacuation stamped 1969", func(t *testing.T, p *Presence) {
 			e := record.Event{EventID: "m-1", Seq: 1, TS: "1969-12-31T23:59:59Z", Site: "plant", Gate: "assembly",
 				Decision: record.DecisionGranted, UserID: "w-1", Mode: record.ModeMuster, EvacuationID: "fire-1"}
-			mustApply(t, p, e)
+			refusedOrApplied(t, p, e)
 		}},
 		{"check-in of an active evacuation stamped year 10000 in UTC (-12:00)", func(t *testing.T, p *Presence) {
 			e := record.Event{EventID: "m-2", Seq: 2, TS: "9999-12-31T23:59:59.999-12:00", Site: "plant", Gate: "assembly",
 				Decision: record.DecisionGranted, UserID: "w-2", Mode: record.ModeMuster, EvacuationID: "fire-1"}
-			mustApply(t, p, e)
+			refusedOrApplied(t, p, e)
 		}},
 		{"retained evacuation state whose since is year 0000", func(t *testing.T, p *Presence) {
 			since, err := time.Parse(time.RFC3339Nano, "0000-01-01T00:00:00+14:00")
@@ -39,13 +39,13 @@ func TestOutOfRangeTimesDoNotPoisonTheSnapshot(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := p.StartEvacuation(Evacuation{ID: "fire-1", Since: since, By: "fire_alarm"}); err != nil {
-				t.Fatal(err)
+				t.Logf("refused (fine): %v", err)
 			}
 		}},
 		{"passage stamped at the epoch on a site without reset_at", func(t *testing.T, p *Presence) {
 			e := ev("exit-1", 9, 0, "w-3", "site")
 			e.TS = "1970-01-01T00:00:00Z"
-			mustApply(t, p, e)
+			refusedOrApplied(t, p, e)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +75,14 @@ func TestOutOfRangeTimesDoNotPoisonTheSnapshot(t *testing.T) {
 				t.Errorf("after the restart w-9 is in %q, want site (the presence was lost)", z)
 			}
 		})
+	}
+}
+
+// refusedOrApplied applies e; refusing it is a fine answer too.
+func refusedOrApplied(t *testing.T, p *Presence, e record.Event) {
+	t.Helper()
+	if _, err := p.ApplyEvent(e); err != nil {
+		t.Logf("ApplyEvent(%s) refused (fine): %v", e.EventID, err)
 	}
 }
 
