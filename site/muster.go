@@ -62,6 +62,14 @@ func (p *Presence) StartEvacuation(e Evacuation) (Change, error) {
 	if e.ID == "" || e.Since.IsZero() {
 		return Change{}, fmt.Errorf("%w: evacuation needs an id and a start time", ErrFact)
 	}
+	if err := inRange(e.Since); err != nil {
+		return Change{}, err
+	}
+	if !e.Ended.IsZero() {
+		if err := inRange(e.Ended); err != nil {
+			return Change{}, err
+		}
+	}
 	p.mu.Lock()
 	t := p.begin()
 	// The end first, so that a start and its end given together never
@@ -109,6 +117,9 @@ func (p *Presence) EndEvacuation(id string, at time.Time, by string) (Change, er
 	if at.IsZero() {
 		return Change{}, fmt.Errorf("%w: ending an evacuation needs a time", ErrFact)
 	}
+	if err := inRange(at); err != nil {
+		return Change{}, err
+	}
 	p.mu.Lock()
 	t := p.begin()
 	if id == "" {
@@ -147,6 +158,9 @@ func (t *tx) endEvac(id string, at int64, by string) {
 func (p *Presence) Muster(person, id string, at time.Time) (Change, error) {
 	if person == "" || at.IsZero() {
 		return Change{}, fmt.Errorf("%w: a muster check-in needs a person and a time", ErrFact)
+	}
+	if err := inRange(at); err != nil {
+		return Change{}, err
 	}
 	p.mu.Lock()
 	if id == "" {

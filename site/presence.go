@@ -494,7 +494,26 @@ func parseTS(s string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: timestamp %q: %v", ErrFact, s, err)
 	}
+	if err := inRange(t); err != nil {
+		return 0, err
+	}
 	return t.UnixMilli(), nil
+}
+
+// maxFactMS is the last millisecond a snapshot can write and read back
+// (record.Timestamp has a four-digit year).
+var maxFactMS = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC).UnixMilli()
+
+// inRange refuses a time the snapshot (and so the state file and every
+// peer's Merge) cannot hold: at or before 1970 (0 means "none" in the
+// model), or past year 9999 in UTC. time.Parse takes both (years
+// 0000-9999 with any offset): taken in, one made this gate's state file
+// unreadable and its snapshot refused by every peer.
+func inRange(t time.Time) error {
+	if ms := t.UnixMilli(); ms <= 0 || ms > maxFactMS {
+		return fmt.Errorf("%w: time %s is out of range (after 1970, up to year 9999 in UTC)", ErrFact, t.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // ApplyEvent applies any gate's decision event, this gate's included;
@@ -510,6 +529,9 @@ func (p *Presence) ApplyEvent(e record.Event) (Change, error) {
 		at, err := time.Parse(time.RFC3339Nano, e.TS)
 		if err != nil {
 			return Change{}, fmt.Errorf("%w: event %s: timestamp %q: %v", ErrFact, e.EventID, e.TS, err)
+		}
+		if err := inRange(at); err != nil {
+			return Change{}, fmt.Errorf("event %s: %w", e.EventID, err)
 		}
 		return p.Muster(e.UserID, e.EvacuationID, at)
 	}
@@ -622,6 +644,9 @@ func (p *Presence) Correct(c Correction) (Change, error) {
 	}
 	if c.At.IsZero() {
 		return Change{}, fmt.Errorf("%w: correction of %s without a time", ErrFact, c.Person)
+	}
+	if err := inRange(c.At); err != nil {
+		return Change{}, err
 	}
 	gate := cmp.Or(c.Gate, p.opts.Gate)
 	p.log.Info("site presence corrected", "user_id", c.Person, "zone", c.Zone, "by", c.By, "reason", c.Reason)
