@@ -56,6 +56,10 @@ type Zones struct {
 	// recorded outside again (a forgotten exit does not lock anyone out
 	// the next day); "" never resets.
 	ResetAt string `yaml:"reset_at"`
+	// TimeZone is the IANA zone reset_at is read in ("Europe/Berlin"); ""
+	// is the machine's own (TZ, /etc/localtime). Every gate of a site must
+	// reset at the same instant: set it on all of them.
+	TimeZone string `yaml:"time_zone"`
 	// Evacuation is what this gate does while the site is evacuated.
 	Evacuation Evacuation `yaml:"evacuation"`
 	// PageToken lets other machines read /site, /site.json and
@@ -164,6 +168,9 @@ func (c *Config) validateZones() error {
 			return fieldError("zones.reset_at", "%q is not a time of day as HH:MM (e.g. 04:00), or \"\" for no reset", z.ResetAt)
 		}
 	}
+	if _, err := z.Location(); err != nil {
+		return fieldError("zones.time_zone", "%q is not a time zone of this machine's tz database (an IANA name such as Europe/Berlin), or \"\" for the machine's own: %v", z.TimeZone, err)
+	}
 	ap := z.AntiPassback
 	if err := enum("zones.anti_passback.mode", ap.Mode, "off", "soft", "hard"); err != nil {
 		return err
@@ -266,4 +273,16 @@ func (z *Zones) validateSecrets(open Secret, others ...Secret) error {
 		}
 	}
 	return nil
+}
+
+// Location is the zone reset_at is read in: TimeZone, or the machine's
+// own when it is "".
+func (z Zones) Location() (*time.Location, error) {
+	if z.TimeZone == "" {
+		return time.Local, nil
+	}
+	if z.TimeZone == "Local" {
+		return nil, errors.New(`"Local" is not an IANA name`)
+	}
+	return time.LoadLocation(z.TimeZone)
 }

@@ -85,6 +85,9 @@ const (
 	// (since 2026-12-07; a later snapshot brings it once it is no longer
 	// ahead), nor is a peer's daily reset that far ahead.
 	NoticeClockSkew = "clock_skew"
+	// NoticeResetMismatch: a peer's daily reset is not one of this gate's
+	// own (another time zone or reset_at): not applied (since 2026-12-07).
+	NoticeResetMismatch = "reset_mismatch"
 	// NoticeEvacuationStarted and NoticeEvacuationEnded: the set of active
 	// evacuations changed.
 	NoticeEvacuationStarted = "evacuation_started"

@@ -670,16 +670,31 @@ func (p *Presence) Tick(now time.Time) Change {
 		p.mu.Unlock()
 		return Change{}
 	}
+	t := p.begin()
+	t.applyReset(p.resetBefore(now).UnixMilli())
+	ch := t.commit()
+	p.mu.Unlock()
+	return p.publish(ch)
+}
+
+// resetBefore is the latest daily reset not after now (ResetAt set).
+func (p *Presence) resetBefore(now time.Time) time.Time {
 	l := now.In(p.opts.Location)
 	at := time.Date(l.Year(), l.Month(), l.Day(), p.resetHour, p.resetMin, 0, 0, p.opts.Location)
 	if at.After(now) {
 		at = time.Date(l.Year(), l.Month(), l.Day()-1, p.resetHour, p.resetMin, 0, 0, p.opts.Location)
 	}
-	t := p.begin()
-	t.applyReset(at.UnixMilli())
-	ch := t.commit()
-	p.mu.Unlock()
-	return p.publish(ch)
+	return at
+}
+
+// ownReset reports whether a peer's reset at ms is one of this gate's own
+// daily resets (always, without ResetAt): a gate on another time zone, or
+// with another reset_at, must not empty the site at its own hour.
+func (p *Presence) ownReset(ms int64) bool {
+	if p.resetHour < 0 || ms <= 0 {
+		return true
+	}
+	return p.resetBefore(time.UnixMilli(ms)).UnixMilli() == ms
 }
 
 // applyReset raises the reset floor to ms (a max: a CRDT of its own).

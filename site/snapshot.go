@@ -328,6 +328,13 @@ func (t *tx) join(d *decoded) {
 		t.p.log.Warn("site reset from the future ignored", "reset", ts(d.reset), "ahead", ahead.Round(time.Millisecond))
 		t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeClockSkew,
 			Message: fmt.Sprintf("a peer's daily reset is %v ahead of this gate's clock: check NTP", ahead.Round(time.Second))})
+	} else if d.reset > t.p.reset && !t.p.ownReset(d.reset) {
+		// Not on this gate's schedule: a peer on another time zone (or
+		// reset_at) would empty the site at its own hour. This gate's
+		// own Tick resets when its reset is due.
+		t.p.log.Warn("a peer's daily reset is not on this gate's schedule: ignored (check zones.reset_at and zones.time_zone on every gate)", "reset", ts(d.reset))
+		t.ch.Notices = append(t.ch.Notices, Notice{Kind: NoticeResetMismatch,
+			Message: fmt.Sprintf("a peer reset the site at %s, not at this gate's reset_at: check zones.reset_at and zones.time_zone on every gate", ts(d.reset))})
 	} else {
 		t.applyReset(d.reset)
 	}

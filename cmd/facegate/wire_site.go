@@ -104,14 +104,23 @@ type siteWire struct {
 	listedForEnd func()
 }
 
-// newSiteWire builds the presence from the zones section; the state file
-// is <state_dir>/site-presence.json.
-func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire, error) {
+// presenceOptions are the presence's options from the zones section; the
+// state file is <state_dir>/site-presence.json.
+func presenceOptions(cfg *config.Config, log *slog.Logger) (site.Options, error) {
 	z := cfg.Zones
+	loc, err := z.Location()
+	if err != nil {
+		return site.Options{}, fmt.Errorf("zones.time_zone: %w", err)
+	}
+	if z.ResetAt != "" && z.TimeZone == "" {
+		log.Warn("zones.reset_at is read in this machine's time zone: set zones.time_zone alike on every gate, so that they reset at the same instant",
+			"reset_at", z.ResetAt, "time_zone", loc.String())
+	}
 	o := site.Options{
 		Site: cfg.Site, Gate: cfg.Gate,
 		Passback:  site.PassbackOptions{Mode: z.AntiPassback.Mode, Window: z.AntiPassback.Window, RequirePath: z.AntiPassback.RequirePath},
 		ResetAt:   z.ResetAt,
+		Location:  loc,
 		StatePath: filepath.Join(cfg.StateDir, "site-presence.json"),
 		Log:       log.With("component", "site"),
 	}
@@ -121,6 +130,15 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 	}
 	if cfg.Mode != config.ModeMuster {
 		o.Door = site.Door{From: z.Door.From, To: z.Door.To, Direction: z.Door.Direction}
+	}
+	return o, nil
+}
+
+// newSiteWire builds the presence from the zones section.
+func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire, error) {
+	o, err := presenceOptions(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	p, err := site.New(o)
 	if err != nil {

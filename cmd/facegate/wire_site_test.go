@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -598,4 +599,22 @@ func TestSiteWireOccupancyAlerts(t *testing.T) {
 	if !slices.Contains(mqtt.AlertCodes, kiosk.AlertOccupancyBelow) {
 		t.Fatal("occupancy_below is not in mqtt.AlertCodes (Home Assistant's alert event types)")
 	}
+}
+
+// zones.time_zone is the zone reset_at is read in; without it the
+// machine's own (a gate left on another zone than its peers would reset
+// at its own hour: their merges now ignore such a reset, site/snapshot.go).
+func TestPresenceOptionsTimeZone(t *testing.T) {
+	cfg := siteTestConfig(t, entranceYAML+"  reset_at: \"04:00\"\n  time_zone: Pacific/Kiritimati\n")
+	o, err := presenceOptions(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	require.Equal(t, "Pacific/Kiritimati", o.Location.String())
+	require.Equal(t, "04:00", o.ResetAt)
+
+	var logs bytes.Buffer
+	cfg = siteTestConfig(t, entranceYAML+"  reset_at: \"04:00\"\n")
+	o, err = presenceOptions(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	require.NoError(t, err)
+	require.Equal(t, time.Local, o.Location)
+	require.Contains(t, logs.String(), "set zones.time_zone alike on every gate")
 }

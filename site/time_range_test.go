@@ -8,7 +8,7 @@ import (
 	"github.com/facegate/facegate/record"
 )
 
-// Red-team (time): every timestamp the site takes in is parsed with
+// Every timestamp the site takes in is parsed with
 // time.Parse(RFC3339Nano), which takes any year 0000-9999 and any offset,
 // so before 1970 (a negative UnixMilli) and, through an offset, year 10000
 // or year -1 in UTC. The snapshot (and so the state file and every peer's
@@ -86,7 +86,7 @@ func refusedOrApplied(t *testing.T, p *Presence, e record.Event) {
 	}
 }
 
-// Red-team (time): reset_at is read in each gate's time.Local (TZ, or
+// reset_at is read in each gate's time.Local (TZ, or
 // /etc/localtime: wire_site.go passes no Location and the configuration
 // has no time zone key), and a peer's reset is adopted by Merge as the
 // site's floor. So one gate whose machine is on another time zone (a Pi
