@@ -1,0 +1,75 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTokenThatOpensIsNotAlsoAReadersToken: the configuration refuses a
+// page token equal to kiosk.open.token ("with the same value they could
+// open the gate") and an identify token equal to it ("whoever may identify
+// must not be able to open"). mqtt.commands.open.secret opens the gate as
+// well (a signed cmd/open), and with zones on it signs every gate's site
+// commands: the same value as a token handed to screens (page_token, also
+// sent as ?token= and kept in a cookie over plain HTTP), to badge readers
+// (identity.http.token, in clear with kiosk.allow_remote) lets their
+// holder sign cmd/open, or a site evacuation (which releases the relays of
+// every gate with zones.evacuation.release_relay), for every gate.
+func TestTokenThatOpensIsNotAlsoAReadersToken(t *testing.T) {
+	const same = "same-value-for-both-0123456789"
+	mq := "mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n  commands:\n    open: {enabled: true, secret: " + same + "}\n"
+	zones := "zones:\n  enabled: true\n  list: [{name: site}]\n"
+	tests := []struct{ name, yml, key string }{
+		{"page token", mq + zones + "  page_token: " + same + "\n", "zones.page_token"},
+		{"identify token", mq + "identity:\n  http: {enabled: true, token: " + same + "}\n", "identity.http.token"},
+		{"site commands only (open off)", strings.Replace(mq, "enabled: true, secret", "enabled: false, secret", 1) + zones + "  page_token: " + same + "\n", "zones.page_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.yml), nil)
+			if err == nil {
+				t.Fatalf("accepted: %s equals mqtt.commands.open.secret, so its holder can sign cmd/open", tt.key)
+			}
+			if !strings.Contains(err.Error(), tt.key) && !strings.Contains(err.Error(), "mqtt.commands.open.secret") {
+				t.Fatalf("refused without naming the key: %v", err)
+			}
+			if strings.Contains(err.Error(), same) {
+				t.Fatalf("the message shows the secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestHomeAssistantLinkCarriesNoCredential: mqtt.home_assistant.
+// configuration_url is published retained in the discovery config (every
+// client of the broker reads it) and printed as is by `config check`,
+// whereas docs/mqtt.md promises that a login or token inside a URL is
+// masked there. The kiosk's own way to log a browser in to /site is
+// ?token=<zones.page_token>, the natural link to give Home Assistant.
+// A link with a credential must be refused (naming the key, without
+// quoting the credential).
+func TestHomeAssistantLinkCarriesNoCredential(t *testing.T) {
+	const pw = "hunter2-pass-0123456789abc"
+	base := "mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n  home_assistant:\n    enabled: true\n    configuration_url: "
+	for _, u := range []string{
+		"http://gate.lan:8080/site?token=" + pw,
+		"https://admin:" + pw + "@gate.lan/",
+		"ftp://admin:" + pw + "@gate.lan/", // refused already, but the message quoted it
+	} {
+		t.Run(u, func(t *testing.T) {
+			c, err := Parse("f.yaml", []byte(base+"\""+u+"\"\n"), nil)
+			if err != nil {
+				if strings.Contains(err.Error(), pw) {
+					t.Fatalf("the refusal quotes the credential: %v", err)
+				}
+				if !strings.Contains(err.Error(), "mqtt.home_assistant.configuration_url") {
+					t.Fatalf("refused without naming the key: %v", err)
+				}
+				return
+			}
+			out, _ := c.Redacted()
+			t.Fatalf("accepted: the credential goes retained to every broker client (config check shows it too: %v)",
+				strings.Contains(string(out), pw))
+		})
+	}
+}
