@@ -24,7 +24,7 @@ const Mask = "xxxxx"
 func URL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Opaque != "" || u.Host == "" || strings.ContainsAny(s, " \t\r\n") {
-		return Text(s)
+		return loose(s)
 	}
 	if u.User != nil {
 		u.User = url.User(Mask)
@@ -43,6 +43,26 @@ func URL(s string) string {
 	}
 	return head + Text(rest)
 }
+
+// loose masks a string that is not one well-formed absolute URL. A
+// GStreamer pipeline (it holds '!') is text. Anything else is one URL
+// mistyped (the URLs refused by validation are the ones quoted in error
+// messages): when it starts like a URL ("scheme:", "scheme://", "//") and
+// holds an '@', everything between that start and the last '@' goes,
+// spaces and quotes included.
+func loose(s string) string {
+	if !strings.Contains(s, "!") {
+		if at := strings.LastIndex(s, "@"); at >= 0 {
+			if head := looseStart.FindString(s[:at]); head != "" {
+				return head + Mask + Text(s[at:])
+			}
+		}
+	}
+	return Text(s)
+}
+
+// looseStart is how a URL, even a mistyped one, begins.
+var looseStart = regexp.MustCompile(`^\s*(//|[A-Za-z][A-Za-z0-9+.-]*:/{0,2})`)
 
 // URLs is URL over a list.
 func URLs(list []string) []string {
@@ -78,6 +98,9 @@ var (
 	// userInfo is "scheme://" then anything up to the last '@' before a
 	// space, quote or the end: passwords may hold '/', ':', '?' or '@'.
 	userInfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^\s"']*@`)
+	// quotedUserInfo is the same inside a quoted value (a pipeline's
+	// location="rtsp://…"): there the user info may hold spaces.
+	quotedUserInfo = regexp.MustCompile(`"([A-Za-z][A-Za-z0-9+.-]*://)[^"]*@|'([A-Za-z][A-Za-z0-9+.-]*://)[^']*@`)
 	// pair is name=value (a query parameter or a GStreamer property such as
 	// rtspsrc's user-pw=…); the value ends at '&', a space or a quote.
 	pair = regexp.MustCompile(`([A-Za-z0-9_.-]+)=("[^"]*"|'[^']*'|[^\s&"'#;]*)`)
@@ -86,6 +109,11 @@ var (
 // Text masks the secrets of every URL inside free text (a pipeline, an
 // unparsable URL, an error message).
 func Text(s string) string {
+	s = quotedUserInfo.ReplaceAllStringFunc(s, func(m string) string {
+		q := m[:1]
+		scheme := m[1 : strings.Index(m, "://")+3]
+		return q + scheme + Mask + "@"
+	})
 	s = userInfo.ReplaceAllString(s, "${1}"+Mask+"@")
 	return pair.ReplaceAllStringFunc(s, func(m string) string {
 		name, _, _ := strings.Cut(m, "=")
