@@ -191,7 +191,12 @@ func (m *MQTT) validate() error {
 	if u := m.HomeAssistant.ConfigurationURL; u != "" {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fieldError("mqtt.home_assistant.configuration_url", "%q is not an http:// or https:// URL", u)
+			return fieldError("mqtt.home_assistant.configuration_url", "%q is not an http:// or https:// URL", redact.URL(u))
+		}
+		// Published retained in the discovery config: every client of
+		// the broker reads it.
+		if shown := redact.URL(u); shown != u {
+			return fieldError("mqtt.home_assistant.configuration_url", "%q carries a login or a token, and the link is published (retained) to every client of the broker: give Home Assistant a link without it", shown)
 		}
 	}
 	return nil
