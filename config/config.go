@@ -285,6 +285,19 @@ func (c *Config) resolveSecrets(env Env) error {
 	if err := c.MQTT.validateSecrets(c.Zones.Enabled); err != nil {
 		return err
 	}
+	// The command secret signs cmd/open and, with zones on, the site's
+	// evacuation (which releases the relays): no token handed to screens
+	// or badge readers may be it.
+	if sec := c.MQTT.Commands.Open.Secret; c.MQTT.Enabled && sec.IsSet() && (c.MQTT.Commands.Open.Enabled || c.Zones.Enabled) {
+		for _, o := range []struct {
+			key string
+			s   Secret
+		}{{"identity.http.token", c.Identity.HTTP.Token}, {"zones.page_token", c.Zones.PageToken}} {
+			if o.s.IsSet() && o.s.Value() == sec.Value() {
+				return fieldError(o.key, "must differ from mqtt.commands.open.secret (whoever holds it could sign an open or an evacuation)")
+			}
+		}
+	}
 	if err := c.Kiosk.validateSecrets(c.Identity.HTTP.Token); err != nil {
 		return err
 	}
