@@ -112,6 +112,9 @@ func (k *Kiosk) validateSecrets(identify Secret) error {
 	if len(k.Open.Token.Value()) < httpOpenTokenMinLen {
 		return fieldError("kiosk.open.token", "kiosk.open is enabled: a token of at least %d characters is required (FACEGATE_OPEN_TOKEN, token.file or the systemd credential facegate-open-token)", httpOpenTokenMinLen)
 	}
+	if why := guessable(k.Open.Token.Value()); why != "" {
+		return fieldError("kiosk.open.token", "is guessable: it %s; use a random one (openssl rand -hex 16)", why)
+	}
 	if identify.IsSet() && identify.Value() == k.Open.Token.Value() {
 		return fieldError("kiosk.open.token", "must differ from identity.http.token (whoever may identify must not be able to open)")
 	}
@@ -226,6 +229,9 @@ const httpTokenMinLen = 16
 func (i *Identity) validateSecrets() error {
 	if i.HTTP.Enabled && len(i.HTTP.Token.Value()) < httpTokenMinLen {
 		return fieldError("identity.http.token", "identity.http is enabled: a token of at least %d characters is required (FACEGATE_HTTP_TOKEN, token.file or the systemd credential facegate-http-token)", httpTokenMinLen)
+	}
+	if why := guessable(i.HTTP.Token.Value()); i.HTTP.Enabled && why != "" {
+		return fieldError("identity.http.token", "is guessable: it %s; use a random one (openssl rand -hex 16)", why)
 	}
 	return nil
 }

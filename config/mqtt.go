@@ -228,5 +228,8 @@ func (m *MQTT) validateSecrets(zones bool) error {
 	if m.Enabled && zones && n > 0 && n < mqttrules.MinOpenSecret {
 		return fieldError("mqtt.commands.open.secret", "with zones on it signs the site commands: at least %d bytes, or unset to turn the site commands off", mqttrules.MinOpenSecret)
 	}
+	if why := guessable(m.Commands.Open.Secret.Value()); m.Enabled && n > 0 && (m.Commands.Open.Enabled || zones) && why != "" {
+		return fieldError("mqtt.commands.open.secret", "is guessable: it %s; use a random one (openssl rand -hex 32)", why)
+	}
 	return nil
 }

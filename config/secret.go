@@ -185,3 +185,25 @@ func readSecretFile(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// guessable says why a token or signing secret v is one a guess list
+// holds ("" when it is not): the minimum lengths alone let 24 times the
+// same letter, or a word typed three times, open the gate.
+func guessable(v string) string {
+	distinct := map[byte]bool{}
+	for i := 0; i < len(v); i++ {
+		distinct[v[i]] = true
+	}
+	if len(distinct) < minDistinct {
+		return fmt.Sprintf("uses only %d different characters (at least %d)", len(distinct), minDistinct)
+	}
+	for p := 1; p <= len(v)/2; p++ {
+		if v[p:] == v[:len(v)-p] {
+			return fmt.Sprintf("repeats its first %d characters", p)
+		}
+	}
+	return ""
+}
+
+// minDistinct is the fewest different characters a token may use.
+const minDistinct = 6

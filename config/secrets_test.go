@@ -101,3 +101,41 @@ func TestConfigCheckMasksAQuotedPipelinePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestGuessableSecretsAreRefused: the minimum lengths alone let 24 times
+// the same letter open the gate over HTTP, and sixteen zeros sign MQTT
+// opens. A token a guess list holds is refused with its key named.
+func TestGuessableSecretsAreRefused(t *testing.T) {
+	tests := []struct{ name, yml, key string }{
+		{"open token of one letter", "kiosk:\n  open: {enabled: true, token: aaaaaaaaaaaaaaaaaaaaaaaa}\n", "kiosk.open.token"},
+		{"open token counting", "kiosk:\n  open: {enabled: true, token: \"123456789012345678901234\"}\n", "kiosk.open.token"},
+		{"identify token of one digit", "identity:\n  http: {enabled: true, token: \"0000000000000000\"}\n", "identity.http.token"},
+		{"mqtt open secret of zeros", "mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n  commands:\n    open: {enabled: true, secret: \"0000000000000000\"}\n", "mqtt.commands.open.secret"},
+		{"page token repeated word", "zones:\n  page_token: passwordpasswordpassword\n", "zones.page_token"},
+		{"admin token of one letter", "zones:\n  admin_token: xxxxxxxxxxxxxxxxxxxxxxxx\n", "zones.admin_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.yml), nil)
+			if err == nil {
+				t.Fatalf("accepted a guessable %s", tt.key)
+			}
+			if !strings.Contains(err.Error(), tt.key) || !strings.Contains(err.Error(), "guessable") {
+				t.Fatalf("refused without naming %s as guessable: %v", tt.key, err)
+			}
+		})
+	}
+}
+
+func TestGuessable(t *testing.T) {
+	for _, v := range []string{"9f86d081884c7d659a2feaa0c55ad015", "0123456789abcdef0123", "site-admin-token-0123456789", "Kx7#pQ2m!Lr9vT4w"} {
+		if why := guessable(v); why != "" {
+			t.Errorf("guessable(%q) = %q, want a random-looking token accepted", v, why)
+		}
+	}
+	for _, v := range []string{"aaaaaaaaaaaaaaaa", "abababababababab", "abcabcabcabcabcabc", "passwordpasswordpassword", "1234512345123451"} {
+		if guessable(v) == "" {
+			t.Errorf("guessable(%q) accepted", v)
+		}
+	}
+}

@@ -261,6 +261,9 @@ func (z *Zones) validateSecrets(open Secret, others ...Secret) error {
 		if t.s.IsSet() && len(t.s.Value()) < siteTokenMinLen {
 			return fieldError(t.key, "must be at least %d characters", siteTokenMinLen)
 		}
+		if why := guessable(t.s.Value()); t.s.IsSet() && why != "" {
+			return fieldError(t.key, "is guessable: it %s; use a random one (openssl rand -hex 16)", why)
+		}
 	}
 	if z.PageToken.IsSet() && open.IsSet() && open.Value() == z.PageToken.Value() {
 		return fieldError("zones.page_token", "must differ from kiosk.open.token (the page token is given to screens that show who is on site; with the same value they could open the gate)")
