@@ -253,6 +253,9 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 		// tailgater) is not seen there: the window does not end before
 		// one whole search.
 		wholeSeen bool
+		// windowOver: the window ended on the clock before a whole
+		// search; the next frame searched whole ends the selection.
+		windowOver bool
 	)
 	for {
 		fctx, cancel := context.WithTimeout(wctx, s.cfg.FrameTimeout)
@@ -262,6 +265,13 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 		if err != nil {
 			switch {
 			case found && wctx.Err() != nil && ctx.Err() == nil:
+				if !wholeSeen {
+					// The window ended on the clock before one frame was
+					// searched whole: one more frame, searched whole.
+					s.an.scanFullNext()
+					wctx, windowOver = ctx, true
+					continue
+				}
 				return s.finish(sel, faces, nf) // window over
 			case frameTimedOut:
 				return Selection{}, fmt.Errorf("%w: no frame for %s", ErrCameraDown, s.cfg.FrameTimeout)
@@ -310,6 +320,9 @@ func (s *Selector) SelectFace(ctx context.Context, progress func(Progress)) (Sel
 				p.Box = an.Candidates[0].Face.Box
 			}
 			progress(p)
+		}
+		if windowOver && wholeSeen {
+			return s.finish(sel, faces, nf)
 		}
 		if an.Best < 0 {
 			noFace.Counts[an.Reason]++
