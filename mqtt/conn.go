@@ -271,8 +271,12 @@ func (c *Client) publishDiscovery(ctx context.Context, cli paho.Client) error {
 // publishRetained publishes the newest retained values, then every change
 // in order, and the discovery configs again when Home Assistant restarts.
 func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
-	for _, m := range c.retained.snapshot() {
+	snap := c.retained.snapshot()
+	for i, m := range snap {
 		if err := c.publishRetainedMsg(ctx, cli, m); err != nil {
+			for _, m := range snap[i:] {
+				c.retained.failed(m) // the alerts not out yet go again
+			}
 			return err
 		}
 	}
@@ -288,6 +292,7 @@ func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
 			}
 		case m := <-c.retained.updates:
 			if err := c.publishRetainedMsg(ctx, cli, m); err != nil {
+				c.retained.failed(m)
 				return err
 			}
 			if err := c.publishCatchUp(ctx, cli); err != nil {

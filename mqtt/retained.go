@@ -19,6 +19,9 @@ type retainedStore struct {
 	// every names the topics each of whose values is news (the alert):
 	// on connect their queued values go out in order, not only the newest.
 	every map[string]bool
+	// unsent: values of every topics taken from the queue whose publish
+	// failed (the connection died under them), oldest first.
+	unsent []retainedMsg
 }
 
 type retainedMsg struct {
@@ -39,6 +42,17 @@ func (r *retainedStore) keepEvery(topic string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.every[topic] = true
+}
+
+// failed takes back m, taken from updates, whose publish failed: a value
+// of an every topic goes out again at the next snapshot, before what was
+// queued after it.
+func (r *retainedStore) failed(m retainedMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.every[m.topic] {
+		r.unsent = append(r.unsent, m)
+	}
 }
 
 func (r *retainedStore) set(topic string, payload []byte) {
@@ -89,6 +103,10 @@ func (r *retainedStore) snapshot() []retainedMsg {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	queued := map[string][][]byte{}
+	for _, m := range r.unsent {
+		queued[m.topic] = append(queued[m.topic], m.payload)
+	}
+	r.unsent = nil
 	for len(r.updates) > 0 {
 		m := <-r.updates
 		if r.every[m.topic] {
