@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
@@ -230,11 +231,18 @@ var rosterHeader = []string{"badge_id", "submission_id", "user_id", "display_nam
 
 // LoadRoster reads a roster CSV file (see ParseRoster).
 func LoadRoster(path string) (*Roster, error) {
-	f, err := os.Open(path)
+	// Without blocking: a FIFO (or another special file) is refused, not
+	// waited on (a reload runs on the goroutine that handles SIGTERM).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRoster, err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRoster, err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrRoster, path, st.Mode().Type())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxRosterSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: read %s: %w", ErrRoster, path, err)
