@@ -165,16 +165,16 @@ type Roster struct {
 
 // Binds reports whether the roster lets an identity that names submission
 // id sub claim user id user, and the user id it should carry: the roster's
-// when it lists sub (user must be one of them, or empty, which takes the
-// roster's when it has exactly one); otherwise user, unless the roster
-// lists user under other submissions. The FaceAuth API checks the face
+// when it lists sub with user ids (user must be one of them, or empty,
+// which takes the roster's when it has exactly one); otherwise user,
+// unless the roster lists user under other submissions. The FaceAuth API checks the face
 // against the submission only, and the site tracks people by user id: a
 // claimed one must not move another person (passback, muster).
 func (r *Roster) Binds(sub, user string) (string, bool) {
 	if r == nil {
 		return user, true
 	}
-	if users, listed := r.usersBySub[sub]; listed {
+	if users := r.usersBySub[sub]; len(users) > 0 {
 		switch {
 		case user != "":
 			return user, slices.Contains(users, user)
@@ -183,6 +183,8 @@ func (r *Roster) Binds(sub, user string) (string, bool) {
 		}
 		return "", true
 	}
+	// Listed without a user id, or not at all: any user id the roster does
+	// not give to other submissions.
 	_, taken := r.subsByUser[user]
 	return user, user == "" || !taken
 }

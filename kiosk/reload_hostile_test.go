@@ -175,6 +175,43 @@ func TestBadgeSessionEndsWithItsSourceTurnedOff(t *testing.T) {
 	}
 }
 
+// TestReloadThatGivesTheClaimedUserIDAwayEndsTheSession: a QR code naming
+// a user id the roster listed nowhere is taken as it comes; a reload that
+// gives that user id to another submission revokes the session under way
+// (the roster binds user ids, kiosk.md).
+func TestReloadThatGivesTheClaimedUserIDAwayEndsTheSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		roster := filepath.Join(t.TempDir(), "roster.csv")
+		const hdr = "badge_id,submission_id,user_id,display_name\n"
+		if err := os.WriteFile(roster, []byte(hdr+"B-BOB,kyc-bob,w-bob,Bob\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Identity.RosterFile = roster
+		r := newRig(t, cfg)
+		r.sel.reasons = slices.Repeat([]string{"no_face"}, 30) // 3 s before the face is in view
+		stop := r.start(t)
+		if err := r.k.IdentifyQR("FG1:S:kyc-eve:w-ana"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if err := os.WriteFile(roster, []byte(hdr+"B-BOB,kyc-bob,w-bob,Bob\nB-ANA,kyc-ana,w-ana,Ana\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.k.Reload(*cfg); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		evs := r.events()
+		if len(evs) != 1 || evs[0].Decision == record.DecisionGranted || !slices.Contains(evs[0].Reason, ReasonIdentityRevoked) {
+			t.Errorf("events %+v: want one denial %s", evs, ReasonIdentityRevoked)
+		}
+	})
+}
+
 // TestRevokedFixedIdentityDoesNotOpenMidSession: the single-user kiosk's
 // fixed identity is removed by a reload while its session's API call is in
 // flight (a capture already made). TestReloadRevokesFixedIdentity covers

@@ -135,6 +135,9 @@ func (k *Kiosk) revoked(s *session) bool {
 	case id.Source == SourceFixed:
 		return now.Fixed.SubmissionID != id.SubmissionID
 	}
+	if _, ok := k.settings().roster.Binds(id.SubmissionID, id.UserID); !ok {
+		return true // a reload gave the claimed user id to another submission
+	}
 	return sourceTurnedOff(id.Source, true, was, now)
 }
 
