@@ -22,6 +22,7 @@ func TestPostinstRestrictsTheConfiguration(t *testing.T) {
 	tests := []struct {
 		name          string
 		overridden    string // a path dpkg-statoverride lists
+		noGroup       bool   // a facegate user made by hand, without its group
 		before        os.FileMode
 		dir, conf     os.FileMode
 		chgrpOf, want string
@@ -30,6 +31,7 @@ func TestPostinstRestrictsTheConfiguration(t *testing.T) {
 			chgrpOf: "facegate /etc/facegate\nfacegate /etc/facegate/facegate.yaml\n"},
 		{name: "tightened by the admin", before: 0o600, dir: 0o750, conf: 0o600,
 			chgrpOf: "facegate /etc/facegate\nfacegate /etc/facegate/facegate.yaml\n"},
+		{name: "no facegate group", noGroup: true, before: 0o644, dir: 0o750, conf: 0o640, chgrpOf: ""},
 		{name: "statoverride", overridden: "/etc/facegate/facegate.yaml", before: 0o644, dir: 0o750, conf: 0o644,
 			chgrpOf: "facegate /etc/facegate\n"},
 	}
@@ -55,7 +57,11 @@ func TestPostinstRestrictsTheConfiguration(t *testing.T) {
 			for _, name := range []string{"adduser", "addgroup", "deb-systemd-helper", "deb-systemd-invoke", "systemctl"} {
 				stub(name, "exit 0")
 			}
-			stub("getent", "exit 0") // the groups and the user exist
+			if tt.noGroup {
+				stub("getent", `[ "$1 $2" = "group facegate" ] && exit 2; exit 0`)
+			} else {
+				stub("getent", "exit 0") // the groups and the user exist
+			}
 			stub("chgrp", `echo "$1 ${2#"$DPKG_ROOT"}" >>`+log)
 			stub("dpkg-statoverride", `[ "$1" = --list ] && [ "$2" = "`+tt.overridden+`" ] && echo "root root 0644 $2"`)
 			cmd := exec.Command("/bin/sh", script, "configure", "1.0-1")
