@@ -1,0 +1,48 @@
+package site
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A site the docs say one Pi follows ("tens of thousands of people",
+// 300 bytes per tracked person) saves a state file that its own next start
+// refuses as corrupt: Save writes the whole site with no bound, load
+// refuses a snapshot over record.MaxSnapshotBytes (8 MB). Without reset_at
+// every person ever seen keeps a register, so a site reaches it over
+// months by distinct identities alone. The restart then forgets the whole
+// presence (passback, occupancy, the muster list) and sets the file aside
+// (one more copy of it on the card per restart).
+func TestLargeSitesStateFileLoadsAgain(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "site-presence.json")
+	now := func() time.Time { return t0.Add(time.Hour) }
+	o := Options{StatePath: path, Now: now, Door: Door{From: Outside, To: "site", Direction: Entry}}
+	p, _ := newP(t, o)
+	const persons = 40_000
+	for i := range persons { // each came in and went out again
+		mustApply(t, p, benchEvent(2*i, i, "site"), benchEvent(2*i+1, i, Outside))
+	}
+	if err := p.Save(); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	fi, _ := os.Stat(path)
+	t.Logf("%d persons tracked, state file %d bytes", p.Len(), fi.Size())
+
+	q, _ := newP(t, o)
+	if err := q.StateProblem(); err != nil {
+		t.Errorf("restart refused its own state file: %v", err)
+	}
+	if got := q.Len(); got != p.Len() {
+		t.Errorf("after restart %d persons tracked, want %d", got, p.Len())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("state dir holds %v", names)
+	}
+}
