@@ -1,8 +1,10 @@
 package site
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -44,5 +46,35 @@ func TestLargeSitesStateFileLoadsAgain(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("state dir holds %v", names)
+	}
+}
+
+// Zone and gate names are interned for the life of the process and never
+// forgotten, though a register keeps at most two facts. A peer's events
+// name any zone (an undeclared one is tracked as given) and any gate:
+// over months of events (or a flood from any client allowed on the site
+// topic) the intern table holds every name ever seen, while the presence
+// tracks one person.
+func TestInternedNamesDoNotOutliveTheirFacts(t *testing.T) {
+	p, _ := newP(t, Options{Now: func() time.Time { return t0.Add(time.Hour) }})
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	const n = 100_000
+	for i := range n {
+		e := ev(fmt.Sprintf("gate-%06d", i), uint64(i+1), time.Duration(i)*time.Millisecond, "worker-1", fmt.Sprintf("zone-%06d", i))
+		mustApply(t, p, e)
+	}
+	grew := int64(heap()) - int64(before)
+	p.mu.Lock()
+	interned := len(p.strs)
+	p.mu.Unlock()
+	t.Logf("%d persons tracked, %d names interned, heap +%d KiB", p.Len(), interned, grew/1024)
+	if interned > 16 {
+		t.Errorf("%d names interned for 1 person's 2 facts: the table only grows", interned)
 	}
 }
