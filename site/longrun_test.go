@@ -78,3 +78,47 @@ func TestInternedNamesDoNotOutliveTheirFacts(t *testing.T) {
 		t.Errorf("%d names interned for 1 person's 2 facts: the table only grows", interned)
 	}
 }
+
+// What follows from TestLargeSitesStateFileLoadsAgain at every restart: the
+// gate starts empty, converges again from its peers' snapshots (each under
+// the limit: SnapshotOf their own facts), saves the whole site again, and
+// the next start sets another copy aside. Nothing ever deletes the copies:
+// each restart (a daily one, a watchdog, a crash loop) leaves one more file
+// of the site's size on the card.
+func TestRestartsDoNotPileUpStateFileCopies(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "site-presence.json")
+	now := func() time.Time { return t0.Add(time.Hour) }
+	o := Options{StatePath: path, Now: now, Door: Door{From: Outside, To: "site", Direction: Entry}}
+	peers, _ := newP(t, Options{Now: now}) // the site as the peers know it
+	const persons = 40_000
+	for i := range persons {
+		mustApply(t, peers, benchEvent(2*i, i, "site"), benchEvent(2*i+1, i, Outside))
+	}
+	var snaps [][]byte
+	for g := range 8 {
+		snaps = append(snaps, peers.SnapshotOf(fmt.Sprintf("gate-%d", g)))
+	}
+	for restart := range 4 {
+		p, _ := newP(t, o)
+		for _, s := range snaps { // the catch-up after its connect
+			if _, err := p.Merge(s); err != nil {
+				t.Fatalf("restart %d: merge: %v", restart, err)
+			}
+		}
+		if err := p.Save(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	var size int64
+	for _, e := range ents {
+		fi, _ := e.Info()
+		names = append(names, e.Name())
+		size += fi.Size()
+	}
+	if len(ents) != 1 {
+		t.Errorf("after 4 starts the state dir holds %d files, %d MB: %v", len(ents), size>>20, names)
+	}
+}
