@@ -1,0 +1,62 @@
+package kiosk
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A crop saved while the clock was ahead (set wrong by hand, a bad NTP
+// answer, an RTC that drifted) carries a modification time in the
+// future: prune only deletes what is older than keep, so it stays until
+// the clock reaches its date plus audit.crop_days, a year later for a
+// clock a year ahead. Liveness clips dated more than a day ahead are
+// deleted (docs/kiosk.md); crops, the same biometric data, are not.
+func TestCropsDatedAheadOfTheClockArePruned(t *testing.T) {
+	dir := t.TempDir()
+	c := &cropStore{dir: dir, keep: 7 * 24 * time.Hour}
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	ahead := now.Add(365 * 24 * time.Hour)
+	if err := c.save(ahead, "saved-while-the-clock-was-ahead", []byte("jpeg")); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, ahead.UTC().Format("20060102T150405.000Z")+"_saved-while-the-clock-was-ahead.jpg")
+	if err := os.Chtimes(name, ahead, ahead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.prune(now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(name); err == nil {
+		t.Errorf("a crop dated a year ahead of the clock is kept until a year and %s from now", c.keep)
+	}
+}
+
+// Turning audit.save_crops off again after a debugging session leaves every
+// crop saved during it in <state_dir>/crops for good: nothing prunes the
+// folder once the setting is off (k.crops is nil). These are photos of
+// faces; liveness clips are pruned "also after the trial, with the setting
+// turned off again" (docs/kiosk.md), crops are not.
+func TestCropsPrunedAfterSaveCropsIsTurnedOff(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Audit.SaveCrops = false
+	dir := filepath.Join(cfg.StateDir, "crops")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "20250101T000000.000Z_019a-old.jpg")
+	if err := os.WriteFile(old, []byte("jpeg"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	month := time.Now().Add(-30 * 24 * time.Hour)
+	if err := os.Chtimes(old, month, month); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, cfg)
+	stop := r.start(t)
+	defer stop()
+	if _, err := os.Stat(old); err == nil {
+		t.Errorf("a crop 30 days old (audit.crop_days %d) is kept after save_crops was turned off", cfg.Audit.CropDays)
+	}
+}
