@@ -3,8 +3,10 @@ package site
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,5 +122,90 @@ func TestRestartsDoNotPileUpStateFileCopies(t *testing.T) {
 	}
 	if len(ents) != 1 {
 		t.Errorf("after 4 starts the state dir holds %d files, %d MB: %v", len(ents), size>>20, names)
+	}
+}
+
+// Save replaces the state file through a temporary file beside it
+// (atomicfile.Write: ".site-presence.json.tmp<random>"). A power cut or a
+// kill -9 during the write (seconds for a large site on an SD card, once a
+// minute while the site is busy) leaves that file behind, and nothing ever
+// removes it: the next start neither, so each such crash leaves one more
+// copy of the site's size in the state directory. (mqtt's replay memory
+// removes its own leftovers at start; nothing else does.)
+func TestStartRemovesATornSaveLeftBehind(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "site-presence.json")
+	o := Options{StatePath: path, Door: Door{From: Outside, To: "site", Direction: Entry}}
+	p, _ := newP(t, o)
+	mustApply(t, p, ev("A", 1, time.Minute, "worker-1", "site"))
+	if err := p.Save(); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(dir, ".site-presence.json.tmp2718281828")
+	if err := os.WriteFile(leftover, make([]byte, 4<<20), 0o600); err != nil { // cut off mid-write
+		t.Fatal(err)
+	}
+	q, _ := newP(t, o) // the restart after the crash
+	if err := q.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); err == nil {
+		t.Errorf("the torn temporary file of a crashed save is still in the state directory after a restart and a save")
+	}
+}
+
+// The leftover of TestStartRemovesATornSaveLeftBehind, made for real: a
+// process saving a large site is killed with SIGKILL mid-save a few times.
+func TestKilledSavesLeaveNoTemporaryFiles(t *testing.T) {
+	if dir := os.Getenv("FACEGATE_SAVE_LOOP_DIR"); dir != "" {
+		o := Options{StatePath: filepath.Join(dir, "site-presence.json"), Now: func() time.Time { return t0.Add(time.Hour) },
+			Door: Door{From: Outside, To: "site", Direction: Entry}}
+		p, _ := newP(t, o)
+		for i := range 20_000 {
+			mustApply(t, p, benchEvent(i, i, "site"))
+		}
+		os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600)
+		for {
+			if err := p.Save(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir := t.TempDir()
+	for kill := range 25 {
+		os.Remove(filepath.Join(dir, "ready"))
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKilledSavesLeaveNoTemporaryFiles$")
+		cmd.Env = append(os.Environ(), "FACEGATE_SAVE_LOOP_DIR="+dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for range 600 {
+			if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(100+53*(kill%7)) * time.Millisecond) // somewhere in a save
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	// A start after the last kill, as the daemon would.
+	p, _ := newP(t, Options{StatePath: filepath.Join(dir, "site-presence.json"), Now: func() time.Time { return t0.Add(time.Hour) },
+		Door: Door{From: Outside, To: "site", Direction: Entry}})
+	if err := p.Save(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var tmps []string
+	var size int64
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp") {
+			fi, _ := e.Info()
+			tmps = append(tmps, e.Name())
+			size += fi.Size()
+		}
+	}
+	if len(tmps) > 0 {
+		t.Errorf("after 25 kills mid-save and a restart, %d temporary files (%d KiB) are left: %v", len(tmps), size>>10, tmps)
 	}
 }
