@@ -60,3 +60,34 @@ func TestCropsPrunedAfterSaveCropsIsTurnedOff(t *testing.T) {
 		t.Errorf("a crop 30 days old (audit.crop_days %d) is kept after save_crops was turned off", cfg.Audit.CropDays)
 	}
 }
+
+// The kiosk's state files are replaced through temporary files beside
+// them (atomicfile.Write: ".<name>.tmp<random>"): the event sequence at
+// every event, the anti-passback memory at every grant, the lockout memory
+// at every liveness failure, the running mark at every start. A power cut
+// or kill -9 during one of those writes leaves its temporary file, and no
+// start removes it: one more file in <state_dir>/kiosk per such crash, for
+// the life of the card.
+func TestKioskStartRemovesTornStateWrites(t *testing.T) {
+	cfg := testConfig(t)
+	kdir := filepath.Join(cfg.StateDir, "kiosk")
+	if err := os.MkdirAll(kdir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	var leftovers []string
+	for _, name := range []string{".seq.tmp1234567", ".passback.json.tmp7654321", ".liveness-lockout.json.tmp1111111", ".running.tmp2222222"} {
+		p := filepath.Join(kdir, name)
+		if err := os.WriteFile(p, []byte("{\"gran"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		leftovers = append(leftovers, p)
+	}
+	r := newRig(t, cfg)
+	stop := r.start(t)
+	defer stop()
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s, left by a write cut off by a crash, is still there after the next start", filepath.Base(p))
+		}
+	}
+}
