@@ -180,9 +180,13 @@ type decodedEvac struct {
 	mustered   map[string]int64
 }
 
-func decodeSnapshot(b []byte) (*decoded, error) {
-	if len(b) > maxSnapshotBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrSnapshot, len(b), maxSnapshotBytes)
+func decodeSnapshot(b []byte) (*decoded, error) { return decodeSnapshotMax(b, maxSnapshotBytes) }
+
+// decodeSnapshotMax is decodeSnapshot with its own size limit (the state
+// file's: this gate's whole site, not a peer's share of it).
+func decodeSnapshotMax(b []byte, limit int) (*decoded, error) {
+	if len(b) > limit {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrSnapshot, len(b), limit)
 	}
 	var s snapshot
 	if err := jsonobj.Decode(b, &s); err != nil { // one object: no repeated key, nothing after it

@@ -35,6 +35,13 @@ func encodeState(snap []byte) []byte {
 	return append(b, '\n')
 }
 
+// maxStateBytes bounds the state file's snapshot. It is this gate's own
+// whole site (every person tracked, written by Save, checksummed), not a
+// peer's share: a peer's limit (maxSnapshotBytes, about 29,000 persons of
+// two facts) made a large site's own file refused at the next start, which
+// then began empty and set the file aside at every restart.
+const maxStateBytes = 512 << 20
+
 // decodeState checks a state file and decodes its snapshot.
 func decodeState(b []byte) (*decoded, error) {
 	var s stateFile
@@ -48,7 +55,7 @@ func decodeState(b []byte) (*decoded, error) {
 	if hex.EncodeToString(sum[:]) != s.SHA256 {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorruptState)
 	}
-	d, err := decodeSnapshot(s.Snapshot)
+	d, err := decodeSnapshotMax(s.Snapshot, maxStateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorruptState, err)
 	}
