@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/facegate/facegate/internal/atomicfile"
 	"github.com/facegate/facegate/record"
 )
 
@@ -139,6 +140,15 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	k.kdir = kdir
 	if err := os.MkdirAll(kdir, 0o750); err != nil {
 		return nil, fmt.Errorf("kiosk: create state directory: %w", err)
+	}
+	// The temporary files of state writes a crash cut short (the daemon
+	// holds the state directory's lock: none is being written).
+	for _, name := range []string{"seq", "passback.json", lockoutFileName, runningName} {
+		if n, err := atomicfile.RemoveTemps(filepath.Join(kdir, name)); err != nil {
+			k.log.Warn("leftover temporary state file not removed", "file", name, "err", err)
+		} else if n > 0 {
+			k.log.Info("leftover temporary state files removed", "file", name, "count", n)
+		}
 	}
 	if k.seq, err = openSequencer(kdir); err != nil {
 		return nil, fmt.Errorf("kiosk: %w", err)

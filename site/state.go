@@ -66,6 +66,13 @@ func decodeState(b []byte) (*decoded, error) {
 // one is moved aside (StateProblem). Only an unreadable file fails.
 func (p *Presence) load() error {
 	path := p.opts.StatePath
+	// A Save a crash cut short left its temporary file (the daemon holds
+	// the state directory's lock: no Save is running).
+	if n, err := atomicfile.RemoveTemps(path); err != nil {
+		p.log.Warn("leftover temporary site state file not removed", "err", err)
+	} else if n > 0 {
+		p.log.Info("leftover temporary site state files removed", "count", n)
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -38,6 +38,27 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
+// RemoveTemps removes the temporary files of Writes to path that a crash
+// (a power cut, kill -9) cut short: nothing else ever would, and each such
+// crash left one more. Call it only while nothing writes path (at start,
+// under the state directory's lock). It returns how many it removed.
+func RemoveTemps(path string) (int, error) {
+	tmps, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var first error
+	for _, t := range tmps {
+		if err := os.Remove(t); err == nil {
+			n++
+		} else if first == nil {
+			first = err
+		}
+	}
+	return n, first
+}
+
 // SyncDir syncs a folder, so that the names created or renamed in it
 // survive a power cut.
 func SyncDir(dir string) error {
