@@ -345,8 +345,12 @@ func (c *cropStore) save(now time.Time, eventID string, jpeg []byte) error {
 	return nil
 }
 
-// prune deletes saved crops older than keep; it goes by the file's
-// modification time, so renamed or foreign .jpg files are pruned as well.
+// cropFuture: a crop dated further ahead of the clock than this is pruned.
+const cropFuture = 24 * time.Hour
+
+// prune deletes saved crops older than keep, or dated more than cropFuture
+// ahead of now; it goes by the file's modification time, so renamed or
+// foreign .jpg files are pruned as well.
 func (c *cropStore) prune(now time.Time) (int, error) {
 	entries, err := os.ReadDir(c.dir)
 	if os.IsNotExist(err) {
@@ -364,7 +368,9 @@ func (c *cropStore) prune(now time.Time) (int, error) {
 		if err != nil {
 			continue
 		}
-		if now.Sub(info.ModTime()) > c.keep {
+		// Dated more than a day ahead: saved while the clock was wrong
+		// (as liveness clips); kept, it would stay until the clock got there.
+		if age := now.Sub(info.ModTime()); age > c.keep || age < -cropFuture {
 			if err := os.Remove(filepath.Join(c.dir, e.Name())); err == nil {
 				n++
 			}

@@ -41,13 +41,15 @@ type Kiosk struct {
 	setMu sync.RWMutex
 	set   settings
 
-	seq      *sequencer
-	kdir     string // <state_dir>/kiosk
-	audit    *auditLog
-	crops    *cropStore // nil when audit.save_crops is off
-	passback *passback
-	attempts attempts
-	pad      padState // liveness (kiosk/liveness.go)
+	seq   *sequencer
+	kdir  string // <state_dir>/kiosk
+	audit *auditLog
+	crops *cropStore // nil when audit.save_crops is off
+	// cropsKept prunes <state_dir>/crops whether or not crops are saved.
+	cropsKept *cropStore
+	passback  *passback
+	attempts  attempts
+	pad       padState // liveness (kiosk/liveness.go)
 	// padProblem: the liveness lockout file was corrupt or unreadable at
 	// start (set aside); Run raises it as the alert state_dir.
 	padProblem error
@@ -170,8 +172,11 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	if err := k.seqAfterAudit(); err != nil {
 		k.log.Warn("audit log tail not readable: the event sequence goes on from its file alone", "err", err)
 	}
+	// Pruned at start even with audit.save_crops off: the crops of a
+	// debugging session must not stay for good once it is turned off.
+	k.cropsKept = &cropStore{dir: filepath.Join(o.StateDir, "crops"), keep: time.Duration(max(o.Audit.CropDays, 1)) * 24 * time.Hour}
 	if o.Audit.SaveCrops {
-		k.crops = &cropStore{dir: filepath.Join(o.StateDir, "crops"), keep: time.Duration(o.Audit.CropDays) * 24 * time.Hour}
+		k.crops = k.cropsKept
 	}
 	k.metrics = newMetrics(k)
 	if deps.Badges != nil {
@@ -265,8 +270,8 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		k.healthLoop(hctx)
 	}()
 	badgesStopped := k.runBadges(hctx)
-	if k.crops != nil {
-		if n, err := k.crops.prune(k.now()); err != nil {
+	if k.cropsKept != nil {
+		if n, err := k.cropsKept.prune(k.now()); err != nil {
 			k.log.Warn("crop pruning failed", "err", err)
 		} else if n > 0 {
 			k.log.Info("old crops deleted", "count", n)
