@@ -202,14 +202,16 @@ type Presence struct {
 	resetMin  int
 	limited   []string // the zones with a MaxOccupancy, sorted
 
-	saveMu  sync.Mutex // one Save at a time, so the newest state lands last
-	mu      sync.Mutex
-	regs    map[string]*register
-	reset   int64            // ms of the latest reset fact; 0: none
-	voided  map[string]int64 // event id -> ms of the relay result
-	evacs   map[string]*evacuation
-	direct  map[string]int // effective zone -> persons in it (not nested)
-	strs    map[string]string
+	saveMu sync.Mutex // one Save at a time, so the newest state lands last
+	mu     sync.Mutex
+	regs   map[string]*register
+	reset  int64            // ms of the latest reset fact; 0: none
+	voided map[string]int64 // event id -> ms of the relay result
+	evacs  map[string]*evacuation
+	direct map[string]int // effective zone -> persons in it (not nested)
+	strs   map[string]string
+	// strsCap: at this size strs is rebuilt from the registers.
+	strsCap int
 	dirty   bool
 	problem error
 	subs    map[int]func(Change)
@@ -324,8 +326,28 @@ func (p *Presence) intern(s string) string {
 	if v, ok := p.strs[s]; ok {
 		return v
 	}
+	if len(p.strs) >= max(p.strsCap, minInterned) {
+		p.reintern()
+	}
 	p.strs[s] = s
 	return s
+}
+
+// minInterned is the size below which the intern table is never rebuilt.
+const minInterned = 1024
+
+// reintern rebuilds the intern table from the names the registers hold:
+// a name no fact holds any more is forgotten (a peer's events may name any
+// zone and any gate; the table kept every name ever seen, for good). The
+// next rebuild waits until the table has doubled, so the cost is amortised.
+func (p *Presence) reintern() {
+	p.strs = make(map[string]string, 2*len(p.direct)+16)
+	for _, r := range p.regs {
+		for _, f := range []fact{r.cur, r.prev}[:r.n] {
+			p.strs[f.gate], p.strs[f.zone] = f.gate, f.zone
+		}
+	}
+	p.strsCap = 2 * len(p.strs)
 }
 
 // effective is the person's presence given the reset; the caller holds mu.
