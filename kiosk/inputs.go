@@ -48,9 +48,13 @@ type inputRecord struct {
 	Kind   string `json:"kind"` // inputKind
 	Input  string `json:"input"`
 	Detail string `json:"detail,omitempty"`
-	TS     string `json:"ts"`
-	Site   string `json:"site"`
-	Gate   string `json:"gate"`
+	// Repeated counts the same input's repeats from Since to TS (one
+	// line for a window of inputQuiet, inputdamp.go); 0 for one input.
+	Repeated int    `json:"repeated,omitempty"`
+	Since    string `json:"since,omitempty"`
+	TS       string `json:"ts"`
+	Site     string `json:"site"`
+	Gate     string `json:"gate"`
 }
 
 // GateInput records a gate input that needs a person (one of the Input
@@ -60,6 +64,11 @@ type inputRecord struct {
 func (k *Kiosk) GateInput(input, detail string, when time.Time) {
 	a, ok := inputAlerts[input]
 	if !ok {
+		return
+	}
+	if !k.inputs.admit(input, detail, when, k.inputRepeats) {
+		// Counted: written, and alerted, with the window's count.
+		k.metrics.alerts.WithLabelValues(a.code).Inc()
 		return
 	}
 	rec := inputRecord{Kind: inputKind, Input: input, Detail: clip(detail), TS: record.Timestamp(when), Site: k.site, Gate: k.gate}

@@ -11,7 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/facegate/facegate/record"
 )
 
 func scrape(t *testing.T, k *Kiosk) string {
@@ -96,4 +99,46 @@ func TestRecordsLostAreRecorded(t *testing.T) {
 	if codes := r.alertCodes(); !slices.Contains(codes, AlertAuditLog) {
 		t.Fatalf("alerts %v, want %s", codes, AlertAuditLog)
 	}
+}
+
+// Repeats of a gate input within inputQuiet are one audit line with their
+// count (and one alert) at the window's end; the counter counts each.
+func TestRepeatedGateInputsAreCountedInOneLine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil)
+		start := time.Now()
+		for i := range 50 {
+			r.k.GateInput(InputDoorForced, "", start.Add(time.Duration(i)*100*time.Millisecond))
+		}
+		// The count goes out at the window's end, and a window follows in
+		// case the chatter goes on; once a window passes without any, the
+		// next input is written at once.
+		time.Sleep(2*inputQuiet + time.Second)
+		r.k.GateInput(InputDoorForced, "", time.Now())
+
+		b, err := os.ReadFile(filepath.Join(r.cfg.StateDir, "audit", auditName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []inputRecord
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec inputRecord
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, rec)
+		}
+		if len(lines) != 3 || lines[0].Repeated != 0 || lines[1].Repeated != 49 || lines[2].Repeated != 0 {
+			t.Fatalf("audit lines %+v: want the first, then 49 repeats, then the next window's first", lines)
+		}
+		if lines[1].Since != record.Timestamp(start.Add(100*time.Millisecond)) || lines[1].TS != record.Timestamp(start.Add(4900*time.Millisecond)) {
+			t.Fatalf("repeats from %s to %s", lines[1].Since, lines[1].TS)
+		}
+		if codes := r.alertCodes(); len(codes) != 3 {
+			t.Fatalf("alerts %v: want one per line", codes)
+		}
+		if got := scrape(t, r.k); !strings.Contains(got, `facegate_operator_alerts_total{code="door_forced"} 51`) {
+			t.Fatal("the counter does not count every door forced open")
+		}
+	})
 }

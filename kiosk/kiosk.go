@@ -31,6 +31,8 @@ type Kiosk struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	inputs inputDamper // repeats of a gate input, counted (inputdamp.go)
+
 	site, gate  string
 	listenHost  string // host of kiosk.listen, always an allowed Host
 	pulse       time.Duration
@@ -320,6 +322,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	<-healthDone
 	badgesStopped()
 	k.hub.close()
+	k.inputs.close(k.inputRepeats) // the repeats counted so far
 	if err := k.audit.close(); err != nil {
 		k.log.Error("audit log close failed", "err", err)
 	}

@@ -3,6 +3,7 @@ package kiosk
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,5 +90,42 @@ func TestKioskStartRemovesTornStateWrites(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s, left by a write cut off by a crash, is still there after the next start", filepath.Base(p))
 		}
+	}
+}
+
+// A door contact that chatters (a loose magnet, a door ajar in the wind)
+// is a forced opening at every bounce that holds the debounce (50 ms):
+// each is an audit line, none is coalesced. The log is bounded by size
+// (audit.max_size_mb × audit.max_files), so within hours the flood rotates
+// every decision record out of it (about 100 bytes a line) — the grants and their relay results
+// included — and nothing records or alerts that history was dropped. Here
+// 1 MB × 2 files and 30,000 bounces (100 minutes at 5 a second; with the
+// defaults, 10 MB × 5, about a day).
+func TestChatteringDoorContactDoesNotRotateGrantsOutOfTheAuditLog(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Audit.MaxSizeMB, cfg.Audit.MaxFiles = 1, 2
+	r := newRig(t, cfg)
+	stop := r.start(t)
+	defer stop()
+	r.identify(t, worker, 1)
+	grant := r.events()[0]
+	if grant.Decision != "granted" {
+		t.Fatalf("first session: %s %v", grant.Decision, grant.Reason)
+	}
+	at := time.Now()
+	for i := range 30_000 {
+		r.k.GateInput(InputDoorForced, "", at.Add(time.Duration(i)*200*time.Millisecond))
+	}
+	dir := filepath.Join(cfg.StateDir, "audit")
+	ents, _ := os.ReadDir(dir)
+	found := false
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		if strings.Contains(string(b), grant.EventID) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("grant %s is no longer in the audit log (%d files) after 30,000 door-forced lines from one faulty contact", grant.EventID, len(ents))
 	}
 }

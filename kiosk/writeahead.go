@@ -469,10 +469,16 @@ func lastAuditLineFrom(path string, keep func([]byte) bool, window int64) ([]byt
 }
 
 func (k *Kiosk) alert(code, msg, eventID string) {
+	k.metrics.alerts.WithLabelValues(code).Inc()
+	k.sendAlert(code, msg, eventID)
+}
+
+// sendAlert is alert without its count (inputRepeats: the repeats were
+// counted as they came).
+func (k *Kiosk) sendAlert(code, msg, eventID string) {
 	// An error quoted in full can be long: the alert must still go out.
 	msg = clipTo(msg, maxAlertMessage-len("…"))
 	k.log.Error("operator alert", "code", code, "message", msg, "event_id", eventID)
-	k.metrics.alerts.WithLabelValues(code).Inc()
 	if p := k.deps.Publisher; p != nil {
 		if err := p.PublishAlert(Alert{Code: code, Message: msg, At: k.now().UTC(), EventID: eventID}); err != nil {
 			k.log.Warn("alert publish failed", "code", code, "err", err)

@@ -1,0 +1,101 @@
+package kiosk
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/facegate/facegate/record"
+)
+
+// inputQuiet is how long after a record of a gate input more of the same
+// input are counted rather than written one by one. A chattering contact
+// (a loose door magnet) made one audit line and one alert per bounce:
+// within a day the size-bounded audit log rotated every grant out of it.
+const inputQuiet = time.Minute
+
+// inputDamper counts the repeats of each gate input within its quiet
+// window; at the window's end one line says how many there were (and the
+// window starts again while they go on).
+type inputDamper struct {
+	mu      sync.Mutex
+	windows map[string]*inputWindow
+	closed  bool
+}
+
+// inputWindow is one input's quiet window.
+type inputWindow struct {
+	n           int
+	first, last time.Time // the repeats' own times
+	detail      string    // the last repeat's
+	timer       *time.Timer
+}
+
+// admit reports whether input at when is to be written (the first of its
+// window) or was counted; flush writes a window's count when it ends.
+func (d *inputDamper) admit(input, detail string, when time.Time, flush func(input string, w inputWindow)) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.windows == nil {
+		d.windows = map[string]*inputWindow{}
+	}
+	if w := d.windows[input]; w != nil {
+		if w.n == 0 {
+			w.first = when
+		}
+		w.n++
+		w.last, w.detail = when, detail
+		return false
+	}
+	if d.closed {
+		return true
+	}
+	d.open(input, flush)
+	return true
+}
+
+// open starts input's window; d.mu is held.
+func (d *inputDamper) open(input string, flush func(string, inputWindow)) {
+	w := &inputWindow{}
+	d.windows[input] = w
+	w.timer = time.AfterFunc(inputQuiet, func() {
+		d.mu.Lock()
+		if d.windows[input] != w {
+			d.mu.Unlock()
+			return
+		}
+		delete(d.windows, input)
+		done := *w
+		if done.n > 0 && !d.closed {
+			d.open(input, flush) // still chattering: keep counting
+		}
+		d.mu.Unlock()
+		if done.n > 0 {
+			flush(input, done)
+		}
+	})
+}
+
+// close ends every window now, writing their counts.
+func (d *inputDamper) close(flush func(string, inputWindow)) {
+	d.mu.Lock()
+	d.closed = true
+	windows := d.windows
+	d.windows = nil
+	d.mu.Unlock()
+	for input, w := range windows {
+		if w.timer.Stop() && w.n > 0 {
+			flush(input, *w)
+		}
+	}
+}
+
+// inputRepeats writes the count of a window's repeats: an audit line and
+// the input's alert, once.
+func (k *Kiosk) inputRepeats(input string, w inputWindow) {
+	a := inputAlerts[input]
+	rec := inputRecord{Kind: inputKind, Input: input, Detail: clip(w.detail), Repeated: w.n, Since: record.Timestamp(w.first),
+		TS: record.Timestamp(w.last), Site: k.site, Gate: k.gate}
+	k.writeAudit(rec, "input "+input+" repeated")
+	k.sendAlert(a.code, fmt.Sprintf("%s: %d more times within %v (a faulty contact?)", a.msg, w.n, inputQuiet), "")
+}
