@@ -438,3 +438,48 @@ func TestRaiseAlert(t *testing.T) {
 		t.Errorf("alerts %+v", alerts)
 	}
 }
+
+// A broker away long fills the MQTT outbox, and a full one refuses every
+// new decision's record (a grant then does not open): at 80 % of its
+// bound the outbox check turns degraded and raises outbox_filling, once
+// per crossing.
+func TestOutboxFillingIsAlerted(t *testing.T) {
+	pub := &fakePublisher{}
+	brk := &fakeBroker{}
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Broker: brk, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for i, s := range []struct {
+		depth  int
+		status string
+		alerts []string
+	}{
+		{depth: 1000, status: HealthOK},
+		{depth: 79_999, status: HealthOK},
+		{depth: 80_000, status: HealthDegraded, alerts: []string{AlertOutboxFilling}},
+		{depth: 95_000, status: HealthDegraded},
+		{depth: 10, status: HealthOK},
+		{depth: 90_000, status: HealthDegraded, alerts: []string{AlertOutboxFilling}},
+	} {
+		brk.setDepth(s.depth)
+		h := k.selfTest(context.Background())
+		k.setHealth(h)
+		if c := h.Checks["outbox"]; c.Status != s.status {
+			t.Errorf("step %d: outbox check %+v, want %s", i, c, s.status)
+		}
+		_, _, alerts := pub.snapshot()
+		var codes []string
+		for _, a := range alerts[seen:] {
+			codes = append(codes, a.Code)
+			if a.Code == AlertOutboxFilling && !strings.Contains(a.Message, "mqtt.outbox.max_events") {
+				t.Errorf("step %d: alert %q does not name the bound", i, a.Message)
+			}
+		}
+		seen = len(alerts)
+		if fmt.Sprint(codes) != fmt.Sprint(s.alerts) {
+			t.Errorf("step %d: alerts %v, want %v", i, codes, s.alerts)
+		}
+	}
+}

@@ -154,6 +154,9 @@ type BrokerMonitor interface {
 	Connected() bool
 	// OutboxDepth is the number of events queued on disk, not yet delivered.
 	OutboxDepth() int
+	// OutboxCapacity is how many it holds (mqtt.outbox.max_events): at
+	// that depth new decisions cannot be recorded.
+	OutboxCapacity() int
 }
 
 // PreviewSource gives the preview frames for /stream.mjpg.

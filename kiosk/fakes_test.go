@@ -230,6 +230,12 @@ type fakeBroker struct {
 	depth     int
 }
 
+func (f *fakeBroker) setDepth(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.depth = n
+}
+
 func (f *fakeBroker) Connected() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -241,6 +247,11 @@ func (f *fakeBroker) OutboxDepth() int {
 	defer f.mu.Unlock()
 	return f.depth
 }
+
+func (f *fakeBroker) OutboxCapacity() int { return fakeOutboxCapacity }
+
+// fakeOutboxCapacity is the fake broker's outbox bound.
+const fakeOutboxCapacity = 100_000
 
 // fakeCamera is a CameraMonitor.
 type fakeCamera struct {

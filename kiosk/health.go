@@ -84,6 +84,7 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		} else {
 			checks["broker"] = Check{Status: HealthDegraded, Detail: fmt.Sprintf("disconnected, outbox %d", n)}.measured(float64(n), "events")
 		}
+		checks["outbox"] = outboxCheck(n, b.OutboxCapacity())
 	} else {
 		checks["broker"] = Check{Status: "absent"}
 	}
@@ -175,6 +176,10 @@ const (
 	// AlertOutboxCorrupt: the MQTT outbox held damaged records at start
 	// (outbox.Recovery.Damaged); raised by the daemon with RaiseAlert.
 	AlertOutboxCorrupt = "outbox_corrupt"
+	// AlertOutboxFilling: the MQTT outbox holds 80 % of its bound
+	// undelivered (the broker has been away long); when full, decisions
+	// cannot be recorded.
+	AlertOutboxFilling = "outbox_filling"
 )
 
 // RaiseAlert raises an operator alert that the daemon found outside the
@@ -183,7 +188,21 @@ const (
 // from any goroutine; it may block as long as Publisher.PublishAlert does.
 func (k *Kiosk) RaiseAlert(code, msg string) { k.alert(code, msg, "") }
 
-var checkAlerts = map[string]string{"disk": AlertDiskLow, "audit": AlertAuditLog}
+var checkAlerts = map[string]string{"disk": AlertDiskLow, "audit": AlertAuditLog, "outbox": AlertOutboxFilling}
+
+// outboxFilling is the share of the outbox's bound at which its check
+// turns degraded: a long broker outage fills it, and a full one refuses
+// every new decision's record (a grant then does not open).
+const outboxFilling = 0.8
+
+// outboxCheck is degraded once n events fill outboxFilling of capacity.
+func outboxCheck(n, capacity int) Check {
+	c := Check{Status: HealthOK, Detail: fmt.Sprintf("%d of %d events", n, capacity)}
+	if capacity > 0 && float64(n) >= outboxFilling*float64(capacity) {
+		c = Check{Status: HealthDegraded, Detail: fmt.Sprintf("%d of %d events undelivered: at %d new decisions cannot be recorded (mqtt.outbox.max_events); bring the broker back", n, capacity, capacity)}
+	}
+	return c.measured(float64(n), "events")
+}
 
 // diskCheck is degraded while the state directory's file system has less
 // than kiosk.min_free_mb free (or cannot be measured): the audit log and

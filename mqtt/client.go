@@ -178,6 +178,9 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 // OutboxDepth is the number of events not yet acknowledged by the broker.
 func (c *Client) OutboxDepth() int { return c.box.Len() }
 
+// OutboxCapacity is the most events the outbox holds (Options.OutboxMaxEvents).
+func (c *Client) OutboxCapacity() int { return c.opts.OutboxMaxEvents }
+
 // OutboxRecovery is what opening the outbox found: damaged records skipped
 // (and saved aside), a torn tail cut.
 func (c *Client) OutboxRecovery() outbox.Recovery { return c.box.Recovery() }
