@@ -486,7 +486,7 @@ func TestClaimedUserIDIsBoundByTheRoster(t *testing.T) {
 		{payload: "FG1:S:kyc-ana:w-ana", person: "w-ana"},
 		{payload: "FG1:S:kyc-eve:w-bob", refused: true}, // Bob is listed under kyc-bob
 		{payload: "FG1:S:kyc-eve:w-eve", person: "w-eve"},
-		{payload: "FG1:S:kyc-tmp:w-bob", refused: true}, // listed without a user id, w-bob under kyc-bob
+		{payload: "FG1:S:kyc-tmp:w-bob", refused: true},   // listed without a user id, w-bob under kyc-bob
 		{payload: "FG1:S:kyc-tmp:w-tmp", person: "w-tmp"}, // a user id listed nowhere
 	}
 	for _, mode := range []string{modeGate, modeMuster} {
