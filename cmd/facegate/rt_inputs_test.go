@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -59,4 +61,60 @@ func TestExitPulseLeftStuckEnergisedRaisesRelayFault(t *testing.T) {
 		}
 	}
 	require.Equal(t, exitOK, r.stop(), r.logs.String())
+}
+
+// A tamper switch that flaps (a worn micro-switch on a vibrating
+// enclosure, or one somebody toggles on purpose) writes one audit record
+// and raises one alert per alarm, without bound: the size rotation of the
+// audit log then deletes the oldest files, and with them the grants made
+// before the flapping, silently (no record says what rotation dropped).
+// With the defaults (10 MB x 5 files, ~100 bytes a record, 50 ms
+// debounce: up to 10 alarms a second) a day of flapping erases the gate's
+// whole audit history. Here 1 MB x 2 files, so that the test is short.
+func TestFlappingTamperDoesNotRotateGrantsOutOfTheAuditLog(t *testing.T) {
+	r := newRig(t, 0)
+	cfg := strings.Replace(r.cfgYAML, "  leds:\n", "  tamper: {line: GPIO8}\n  leds:\n", 1)
+	cfg += "audit:\n  max_size_mb: 1\n  max_files: 2\n"
+	r.writeConfig(cfg)
+	r.start()
+	r.waitOnlineAndIdle(t)
+	r.identify()
+	require.Eventually(t, func() bool { return r.bl.granted() == 1 }, 30*time.Second, 20*time.Millisecond, "a grant")
+	r.bl.mu.Lock()
+	grantID := r.bl.events[0].EventID
+	r.bl.mu.Unlock()
+	auditDir := filepath.Join(filepath.Dir(r.cfgPath), "state", "audit")
+	inAudit := func() bool {
+		for _, name := range []string{"audit.jsonl", "audit.jsonl.1"} {
+			b, _ := os.ReadFile(filepath.Join(auditDir, name))
+			if strings.Contains(string(b), `"event_id":"`+grantID+`"`) {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, inAudit(), "the grant %s in the audit log", grantID)
+
+	sim := r.d.p.gate.Sim()
+	flaps := 0
+	for ; flaps < 40000; flaps++ {
+		// Each level held long enough for the monitor to take it (the sim
+		// keeps only the newest 64 edges, like a driver's buffer).
+		require.NoError(t, sim.SetInput("tamper", true))
+		time.Sleep(200 * time.Microsecond)
+		require.NoError(t, sim.SetInput("tamper", false))
+		time.Sleep(200 * time.Microsecond)
+		// At the pace the audit log takes them (the side queue must not
+		// drop them: what it drops is counted and recorded).
+		for len(r.d.side.ch) > 64 {
+			time.Sleep(time.Millisecond)
+		}
+		if flaps%1000 == 999 && !inAudit() {
+			break
+		}
+	}
+	if !inAudit() {
+		t.Errorf("after %d tamper flaps the grant %s is no longer in the audit log (rotated out); nothing records that it was dropped", flaps+1, grantID)
+	}
+	require.Equal(t, exitOK, r.stop(), "stop")
 }
