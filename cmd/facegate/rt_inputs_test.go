@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
 )
@@ -117,4 +121,46 @@ func TestFlappingTamperDoesNotRotateGrantsOutOfTheAuditLog(t *testing.T) {
 		t.Errorf("after %d tamper flaps the grant %s is no longer in the audit log (rotated out); nothing records that it was dropped", flaps+1, grantID)
 	}
 	require.Equal(t, exitOK, r.stop(), "stop")
+}
+
+// The fire alarm starts the evacuation on the site wire's loop, and that
+// loop also holds the relay open for it (release_relay). Before it gets to
+// the hold, the start is saved to disk three times on the same loop (the
+// trusted ids, the presence, the site command queue when MQTT is on), each
+// fsync'd. A hung card (the reason exit presses and hold records are
+// written off the loops that drive the relay) then keeps every door of the
+// evacuation locked for as long as it hangs: a fail-secure strike lets
+// nobody out during a fire.
+func TestFireAlarmHoldsTheRelayWhileTheStateDiskHangs(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML+"io:\n  relay: {driver: sim}\n  fire_alarm: {line: GPIO9}\n")
+	g, err := gate.Open(gateIO(cfg.IO), gate.Options{})
+	require.NoError(t, err)
+	defer g.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, g)
+	require.NoError(t, err)
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: &alertLog{},
+		Site: w, SiteBoard: w, Logger: log})
+	require.NoError(t, err)
+	require.NoError(t, w.start(k, nil))
+	side := newSideRecords(log)
+	w.sideRecord = side.add
+	ctx, cancel := context.WithCancel(context.Background())
+	go side.run(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx) }()
+	hang, release := hangDir(t, cfg.StateDir)
+	defer func() { release(); cancel(); <-done }()
+
+	hang() // the card hangs
+	require.NoError(t, g.Sim().SetInput("fire_alarm", true))
+	held := false
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && !held; time.Sleep(10 * time.Millisecond) {
+		held = g.Relay.Held()
+	}
+	release()
+	if !held {
+		t.Error("fire alarm active for 3 s with the state disk hung: the relay was not held open for the evacuation (doors stay locked)")
+	}
+	require.Eventually(t, g.Relay.Held, 10*time.Second, 10*time.Millisecond, "held once the disk moves")
 }
