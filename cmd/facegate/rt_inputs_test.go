@@ -164,3 +164,50 @@ func TestFireAlarmHoldsTheRelayWhileTheStateDiskHangs(t *testing.T) {
 	}
 	require.Eventually(t, g.Relay.Held, 10*time.Second, 10*time.Millisecond, "held once the disk moves")
 }
+
+// The other way: an operator ends the evacuation while the state disk
+// hangs. The end is in the presence at once, but the site wire's loop
+// first forgets the ended evacuation's trust on disk (forgetEnded, an
+// fsync'd file) and only then releases the relay: every door stays
+// unlocked, held open, for as long as the card hangs after the operator
+// ended the evacuation.
+func TestEvacuationEndReleasesTheRelayWhileTheStateDiskHangs(t *testing.T) {
+	cfg := siteTestConfig(t, releaseYAML+"io:\n  relay: {driver: sim}\n  fire_alarm: {line: GPIO9}\n")
+	g, err := gate.Open(gateIO(cfg.IO), gate.Options{})
+	require.NoError(t, err)
+	defer g.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, g)
+	require.NoError(t, err)
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: &alertLog{},
+		Site: w, SiteBoard: w, Logger: log})
+	require.NoError(t, err)
+	require.NoError(t, w.start(k, nil))
+	side := newSideRecords(log)
+	w.sideRecord = side.add
+	ctx, cancel := context.WithCancel(context.Background())
+	go side.run(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx) }()
+	hang, release := hangDir(t, cfg.StateDir)
+	defer func() { release(); cancel(); <-done }()
+
+	require.NoError(t, g.Sim().SetInput("fire_alarm", true))
+	require.Eventually(t, g.Relay.Held, 10*time.Second, 10*time.Millisecond, "held for the evacuation")
+	require.NoError(t, g.Sim().SetInput("fire_alarm", false))
+
+	hang() // the card hangs
+	ended := make(chan struct{})
+	go func() { defer close(ended); _, _ = w.Evacuate(false, "marshal", "all clear") }()
+	require.Eventually(t, func() bool { return !w.Evacuation().Active }, 5*time.Second, 10*time.Millisecond, "the end in the presence")
+	held := true
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && held; time.Sleep(10 * time.Millisecond) {
+		held = g.Relay.Held()
+	}
+	release()
+	<-ended
+	if held {
+		t.Error("evacuation ended by the operator 3 s ago with the state disk hung: the relay is still held (every door unlocked)")
+	}
+	require.Eventually(t, func() bool { return !g.Relay.Held() }, 10*time.Second, 10*time.Millisecond, "released once the disk moves")
+}
