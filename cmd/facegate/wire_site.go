@@ -86,8 +86,10 @@ type siteWire struct {
 	pending []site.Notice
 	changed bool
 	wake    chan struct{}
-	// hmu guards the hold's state: run's goroutine changes it, and
-	// shutdown ends it (relayHalted) once the relay is halted.
+	// hmu guards the hold's state: evacuationChanged changes it (on run's
+	// goroutine, and on Evacuate's, which moves the relay before it saves
+	// anything), and shutdown ends it (relayHalted) once the relay is
+	// halted.
 	hmu    sync.Mutex
 	held   bool   // the relay is held for an evacuation
 	heldID string // the evacuation it is held for
@@ -185,15 +187,29 @@ func (w *siteWire) loadTrust() error {
 
 // trust marks an evacuation as one this gate holds its relay for, durably.
 func (w *siteWire) trust(id string) {
+	if w.trustInMemory(id) {
+		w.saveTrust(id)
+	}
+}
+
+// trustInMemory is trust without the save; it reports whether id was new.
+func (w *siteWire) trustInMemory(id string) bool {
 	w.tmu.Lock()
 	defer w.tmu.Unlock()
 	if slices.Contains(w.trusted, id) {
-		return
+		return false
 	}
 	w.trusted = append(w.trusted, id)
 	if len(w.trusted) > maxTrusted {
 		w.trusted = w.trusted[len(w.trusted)-maxTrusted:]
 	}
+	return true
+}
+
+// saveTrust saves the trusted evacuations (id the one just trusted).
+func (w *siteWire) saveTrust(id string) {
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
 	if err := w.saveTrustLocked(); err != nil {
 		w.log.Error("trusted evacuation not saved: a restart would not hold the relay for it", "id", id, "err", err)
 	}
@@ -333,7 +349,7 @@ func (w *siteWire) run(ctx context.Context) {
 		case <-w.wake:
 			w.handle()
 		case <-retry.C:
-			if w.releaseFailed || w.holdFailed {
+			if w.relayRetryDue() {
 				w.evacuationChanged()
 			}
 		case e, ok := <-alarm:
@@ -375,12 +391,6 @@ func (w *siteWire) handle() {
 		// A new outage raises site_unreachable again.
 		w.localAlerted.Store(false)
 	}
-	if changed {
-		w.forgetEnded()
-		if w.broker() != nil {
-			w.broker().SiteChanged()
-		}
-	}
 	evac := false
 	for _, n := range notices {
 		switch n.Kind {
@@ -394,9 +404,25 @@ func (w *siteWire) handle() {
 			evac = true
 		}
 	}
-	if evac || w.releaseFailed || w.holdFailed {
+	if evac || w.relayRetryDue() {
 		w.evacuationChanged()
 	}
+	// After the relay: forgetting an ended evacuation saves the trust
+	// file, and a hung card must not keep every door unlocked.
+	if changed {
+		w.forgetEnded()
+		if w.broker() != nil {
+			w.broker().SiteChanged()
+		}
+	}
+}
+
+// relayRetryDue reports whether a hold or a release failed and is to be
+// tried again.
+func (w *siteWire) relayRetryDue() bool {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	return w.releaseFailed || w.holdFailed
 }
 
 // evacuationChanged holds or releases the relay and tells the kiosk
@@ -404,6 +430,9 @@ func (w *siteWire) handle() {
 // sessions and drives the muster list; only a trusted one (trust) holds
 // the relay: an unsigned retained message must not open every door.
 func (w *siteWire) evacuationChanged() {
+	if w.kiosk() == nil {
+		return // not started: start's first handle does it
+	}
 	e := w.Evacuation()
 	w.kiosk().SetEvacuation(e)
 	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.relay == nil || w.kiosk().Muster() {
@@ -687,11 +716,16 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 		// Milliseconds and a random suffix: two gates (or two quick
 		// requests) never name two evacuations alike.
 		id := "evac-" + now.Format("20060102T150405.000Z") + "-" + rand.Text()[:6] + "-" + w.cfg.Gate
-		// Trusted before it starts, so the notice finds it trusted.
-		w.trust(id)
+		// Trusted before it starts, so the notice finds it trusted. The
+		// relay is held before anything is saved: a hung card must not
+		// keep the doors locked in a fire (the fire alarm calls this on
+		// the site wire's loop).
+		w.trustInMemory(id)
 		if _, err := w.presence.StartEvacuation(site.Evacuation{ID: id, Since: now, By: by, Reason: reason}); err != nil {
 			return kiosk.SiteEvacuation{}, err
 		}
+		w.evacuationChanged()
+		w.saveTrust(id)
 		w.savePresence()
 		w.publishEvacuation(mqtt.Evacuation{Active: true, ID: id, Since: record.Timestamp(now), By: by, Reason: reason, TS: record.Timestamp(now)})
 		w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: id, By: by, Reason: reason, Issued: now})
@@ -720,6 +754,7 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 			return kiosk.SiteEvacuation{}, err
 		}
 	}
+	w.evacuationChanged() // the relay released before anything is saved
 	w.savePresence()
 	for _, e := range ended {
 		w.publishEvacuation(mqtt.Evacuation{Active: false, ID: e.ID, Since: record.Timestamp(e.Since), By: by, Reason: reason, TS: record.Timestamp(now)})

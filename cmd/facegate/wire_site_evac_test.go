@@ -238,7 +238,7 @@ func TestSiteWireReleaseRetried(t *testing.T) {
 	if _, err := w.Evacuate(false, "marshal", "all clear"); err != nil {
 		t.Fatal(err)
 	}
-	w.handle()
+	// Evacuate releases at once (before it saves anything).
 	if !w.held || !w.releaseFailed || !r.isHeld() {
 		t.Fatalf("after a failed release: wire held %v, retry %v, relay held %v", w.held, w.releaseFailed, r.isHeld())
 	}
@@ -263,7 +263,7 @@ func TestSiteWireHoldRetried(t *testing.T) {
 	if _, err := w.Evacuate(true, "marshal", "drill"); err != nil {
 		t.Fatal(err)
 	}
-	w.handle()
+	// Evacuate holds at once (before it saves anything).
 	if w.held || !w.holdFailed || r.isHeld() {
 		t.Fatalf("after a failed hold: wire held %v, retry %v, relay held %v", w.held, w.holdFailed, r.isHeld())
 	}

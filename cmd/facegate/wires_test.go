@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -68,59 +69,46 @@ func TestExitPulseLeftStuckEnergisedRaisesRelayFault(t *testing.T) {
 }
 
 // A tamper switch that flaps (a worn micro-switch on a vibrating
-// enclosure, or one somebody toggles on purpose) writes one audit record
-// and raises one alert per alarm, without bound: the size rotation of the
-// audit log then deletes the oldest files, and with them the grants made
-// before the flapping, silently (no record says what rotation dropped).
-// With the defaults (10 MB x 5 files, ~100 bytes a record, 50 ms
-// debounce: up to 10 alarms a second) a day of flapping erases the gate's
-// whole audit history. Here 1 MB x 2 files, so that the test is short.
-func TestFlappingTamperDoesNotRotateGrantsOutOfTheAuditLog(t *testing.T) {
+// enclosure, or one somebody toggles on purpose) wrote one audit record
+// and raised one alert per alarm, without bound: the size rotation of the
+// audit log then deleted the oldest files, and with them the grants made
+// before the flapping (with the defaults, 10 MB x 5 files and up to 10
+// alarms a second, within a day). The daemon's records of it are now the
+// first alarm and, at the end of each minute (or at the stop), one line
+// with the count of the others (kiosk's TestChatteringDoorContact... shows
+// the grants kept).
+func TestFlappingTamperIsRecordedOnce(t *testing.T) {
 	r := newRig(t, 0)
-	cfg := strings.Replace(r.cfgYAML, "  leds:\n", "  tamper: {line: GPIO8}\n  leds:\n", 1)
-	cfg += "audit:\n  max_size_mb: 1\n  max_files: 2\n"
-	r.writeConfig(cfg)
+	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  tamper: {line: GPIO8}\n  leds:\n", 1))
 	r.start()
 	r.waitOnlineAndIdle(t)
-	r.identify()
-	require.Eventually(t, func() bool { return r.bl.granted() == 1 }, 30*time.Second, 20*time.Millisecond, "a grant")
-	r.bl.mu.Lock()
-	grantID := r.bl.events[0].EventID
-	r.bl.mu.Unlock()
-	auditDir := filepath.Join(filepath.Dir(r.cfgPath), "state", "audit")
-	inAudit := func() bool {
-		for _, name := range []string{"audit.jsonl", "audit.jsonl.1"} {
-			b, _ := os.ReadFile(filepath.Join(auditDir, name))
-			if strings.Contains(string(b), `"event_id":"`+grantID+`"`) {
-				return true
-			}
-		}
-		return false
-	}
-	require.True(t, inAudit(), "the grant %s in the audit log", grantID)
-
 	sim := r.d.p.gate.Sim()
-	flaps := 0
-	for ; flaps < 40000; flaps++ {
+	const flaps = 300
+	for range flaps {
 		// Each level held long enough for the monitor to take it (the sim
 		// keeps only the newest 64 edges, like a driver's buffer).
 		require.NoError(t, sim.SetInput("tamper", true))
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(300 * time.Microsecond)
 		require.NoError(t, sim.SetInput("tamper", false))
-		time.Sleep(200 * time.Microsecond)
-		// At the pace the audit log takes them (the side queue must not
-		// drop them: what it drops is counted and recorded).
-		for len(r.d.side.ch) > 64 {
-			time.Sleep(time.Millisecond)
-		}
-		if flaps%1000 == 999 && !inAudit() {
-			break
-		}
-	}
-	if !inAudit() {
-		t.Errorf("after %d tamper flaps the grant %s is no longer in the audit log (rotated out); nothing records that it was dropped", flaps+1, grantID)
+		time.Sleep(300 * time.Microsecond)
 	}
 	require.Equal(t, exitOK, r.stop(), "stop")
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl"))
+	require.NoError(t, err)
+	var lines, counted int
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct {
+			Input    string
+			Repeated int
+		}
+		require.NoError(t, json.Unmarshal([]byte(l), &rec))
+		if rec.Input == "tamper-alarm" {
+			lines++
+			counted += 1 + rec.Repeated
+		}
+	}
+	require.LessOrEqual(t, lines, 2, "tamper alarm lines in the audit log: want the first and one count")
+	require.Greater(t, counted, 1, "the flaps are counted")
 }
 
 // The fire alarm starts the evacuation on the site wire's loop, and that
