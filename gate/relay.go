@@ -15,6 +15,11 @@ import (
 // goes inactive (or a Halt drives it so).
 var ErrRelayFault = errors.New("relay line could not be driven inactive")
 
+// ErrNotEnergised: a pulse could not energise the relay line (wrapped
+// with the driver's error, and with ErrRelayFault when driving it
+// inactive again failed too: its level is then unknown).
+var ErrNotEnergised = errors.New("energise relay")
+
 // RelayOptions tune NewRelay; zero values take the defaults.
 type RelayOptions struct {
 	Pulse    time.Duration // used when Pulse is asked for d <= 0; DefaultPulse
@@ -175,7 +180,7 @@ func (r *PulseRelay) pulse(ctx context.Context, d time.Duration, onActive func()
 	switch {
 	case p == nil:
 		if err := r.out.Set(true); err != nil {
-			err = fmt.Errorf("energise relay: %w", err)
+			err = fmt.Errorf("%w: %w", ErrNotEnergised, err)
 			if err2 := r.out.Set(false); err2 != nil {
 				r.fault()
 				err = errors.Join(err, fmt.Errorf("%w: %w", ErrRelayFault, err2))

@@ -21,6 +21,10 @@ const (
 	// InputExitPulseFailed: the relay could not be pulsed for an exit
 	// press (nobody was let out with a fail-secure strike).
 	InputExitPulseFailed = "exit-pulse-failed"
+	// InputExitPulseStuck: the exit button's pulse energised the relay and
+	// its line could not be driven inactive again (the door may stay
+	// unlocked).
+	InputExitPulseStuck = "exit-pulse-stuck"
 )
 
 var inputAlerts = map[string]struct{ code, msg string }{
@@ -29,6 +33,7 @@ var inputAlerts = map[string]struct{ code, msg string }{
 	InputTamperAlarm:     {"tamper_alarm", "the tamper switch is active (enclosure opened?)"},
 	InputFault:           {"input_fault", "a gate input could not be read"},
 	InputExitPulseFailed: {ReasonRelayFailed, "the relay could not be pulsed for the exit button: nobody was let out"},
+	InputExitPulseStuck:  {AlertRelayFault, "the relay line is stuck energised after the exit button's pulse (it could not be driven inactive): the door may stay unlocked"},
 }
 
 // inputAlertCodes are the alert codes of the gate inputs, sorted (their

@@ -647,6 +647,9 @@ func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger) {
 		log.Warn("gate input", "event", ev.String())
 		input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,
 			gate.DoorHeldOpen: kiosk.InputDoorHeldOpen, gate.ExitPulseFailed: kiosk.InputExitPulseFailed}[ev.Kind]
+		if ev.Kind == gate.ExitPulseFailed && errors.Is(ev.Err, gate.ErrRelayFault) && !errors.Is(ev.Err, gate.ErrNotEnergised) {
+			input = kiosk.InputExitPulseStuck // energised (or stuck before), not "nobody let out"
+		}
 		detail := ""
 		if ev.Err != nil {
 			detail = ev.Err.Error()
