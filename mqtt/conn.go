@@ -271,6 +271,7 @@ func (c *Client) publishDiscovery(ctx context.Context, cli paho.Client) error {
 // publishRetained publishes the newest retained values, then every change
 // in order, and the discovery configs again when Home Assistant restarts.
 func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
+	defer c.retained.offline()
 	snap := c.retained.snapshot()
 	for i, m := range snap {
 		if err := c.publishRetainedMsg(ctx, cli, m); err != nil {

@@ -19,6 +19,11 @@ type retainedStore struct {
 	// every names the topics each of whose values is news (the alert):
 	// on connect their queued values go out in order, not only the newest.
 	every map[string]bool
+	// live: a connection publishes the queue (from its snapshot to its
+	// end). While none does, a change of another topic is not queued: the
+	// next snapshot sends its newest value anyway, and a flapping door
+	// filled the queue until the alerts after it were lost.
+	live bool
 	// unsent: values of every topics taken from the queue whose publish
 	// failed (the connection died under them), oldest first.
 	unsent []retainedMsg
@@ -62,6 +67,9 @@ func (r *retainedStore) set(topic string, payload []byte) {
 		r.order = append(r.order, topic)
 	}
 	r.latest[topic] = payload
+	if !r.live && !r.every[topic] {
+		return
+	}
 	select {
 	case r.updates <- retainedMsg{topic, payload}:
 	default:
@@ -102,6 +110,7 @@ func (r *retainedStore) catchUp() []retainedMsg {
 func (r *retainedStore) snapshot() []retainedMsg {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.live = true
 	queued := map[string][][]byte{}
 	for _, m := range r.unsent {
 		queued[m.topic] = append(queued[m.topic], m.payload)
@@ -129,6 +138,13 @@ func (r *retainedStore) snapshot() []retainedMsg {
 		out = append(out, retainedMsg{t, r.latest[t]})
 	}
 	return out
+}
+
+// offline says that no connection publishes the queue any more (see live).
+func (r *retainedStore) offline() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.live = false
 }
 
 // unpublished drops the queued changes and returns the newest value of

@@ -10,6 +10,7 @@ import (
 // still ends with the newest value of every topic, never an older one.
 func TestRetainedOverflowPublishesTheNewestValue(t *testing.T) {
 	r := newRetainedStore()
+	r.live = true // a connection publishes the queue
 	const n = 3 * retainedQueue
 	for i := 0; i < n; i++ {
 		r.set("gate/state", []byte(strconv.Itoa(i)))

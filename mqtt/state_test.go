@@ -45,6 +45,7 @@ func TestStatePairsResultWithItsDecision(t *testing.T) {
 	}{{"state then event", false}, {"event then state", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClient(t, testOptions(t, "tcp://127.0.0.1:1"))
+			c.retained.live = true // as while a connection publishes the queue
 			session := func(state string, ev record.Event) {
 				for _, s := range []string{"identified", "capturing", "authenticating"} {
 					if err := c.PublishState(s); err != nil {
