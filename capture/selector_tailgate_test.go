@@ -67,48 +67,60 @@ func TestSelectionAfterWatchSeesTheSecondPerson(t *testing.T) {
 			s := newTestSelector(t, src, SelectorConfig{Clock: clock, FrameTimeout: time.Minute}, Thresholds{})
 			if tc.watch {
 				// The worker walks up alone; Watch looks every 250 ms.
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan struct{})
-				go func() { defer close(done); _ = s.Watch(ctx, 250*time.Millisecond) }()
-				for i := 0; i < 3; i++ {
-					clock.WaitForWaiter(t)
-					clock.Advance(250 * time.Millisecond)
-				}
-				clock.WaitForWaiter(t) // the last look is done
-				cancel()
-				<-done
-				if s.watchedAt.IsZero() {
-					t.Fatal("Watch analysed nothing")
-				}
+				watchWorkerWalkUp(t, s, clock)
 			}
 			// A second person steps in beside the worker; the badge is read.
 			src.set(both)
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			var reasons []Reason
-			res := make(chan error, 1)
-			var sel Selection
-			go func() {
-				var err error
-				sel, err = s.SelectFace(ctx, func(p Progress) { reasons = append(reasons, p.Reason) })
-				res <- err
-			}()
 			// Let the window close on the clock if no frame ends it.
-			var err error
-		wait:
-			for {
-				select {
-				case err = <-res:
-					break wait
-				case <-time.After(20 * time.Millisecond):
-					clock.Advance(100 * time.Millisecond)
-				}
-			}
+			sel, reasons, err := selectOnTheClock(s, clock, 3*time.Second, 20*time.Millisecond)
 			t.Logf("%s: err %v, faces %d, frames %d, score %.3f, reasons %q", tc.name, err, sel.Faces, sel.Frames, sel.Score, reasons[:min(len(reasons), 12)])
 			if err == nil && sel.Faces < 2 {
 				t.Fatalf("%s: the selection handed over a face with Faces=%d from frames showing two people side by side (reasons %v): the tailgating guard does not fire",
 					tc.name, sel.Faces, reasons)
 			}
 		})
+	}
+}
+
+// watchWorkerWalkUp runs s.Watch for three looks 250 ms apart on clock
+// (the worker walking up alone), then stops it.
+func watchWorkerWalkUp(t *testing.T, s *Selector, clock *fakeClock) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Watch(ctx, 250*time.Millisecond) }()
+	for i := 0; i < 3; i++ {
+		clock.WaitForWaiter(t)
+		clock.Advance(250 * time.Millisecond)
+	}
+	clock.WaitForWaiter(t) // the last look is done
+	cancel()
+	<-done
+	if s.watchedAt.IsZero() {
+		t.Fatal("Watch analysed nothing")
+	}
+}
+
+// selectOnTheClock runs s.SelectFace within timeout, moving clock 100 ms
+// on every tick of real time until it returns (so that a window no frame
+// ends closes on the clock).
+func selectOnTheClock(s *Selector, clock *fakeClock, timeout, tick time.Duration) (Selection, []Reason, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var reasons []Reason
+	res := make(chan error, 1)
+	var sel Selection
+	go func() {
+		var err error
+		sel, err = s.SelectFace(ctx, func(p Progress) { reasons = append(reasons, p.Reason) })
+		res <- err
+	}()
+	for {
+		select {
+		case err := <-res:
+			return sel, reasons, err
+		case <-time.After(tick):
+			clock.Advance(100 * time.Millisecond)
+		}
 	}
 }

@@ -71,42 +71,11 @@ func TestSelectionEndingOnTheClockSearchedAWholeFrame(t *testing.T) {
 	s := newTestSelector(t, src, SelectorConfig{Clock: clock, FrameTimeout: time.Minute}, Thresholds{Excellent: 0.99})
 
 	// The worker walks up alone; Watch looks every 250 ms.
-	wctx, wcancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Watch(wctx, 250*time.Millisecond) }()
-	for i := 0; i < 3; i++ {
-		clock.WaitForWaiter(t)
-		clock.Advance(250 * time.Millisecond)
-	}
-	clock.WaitForWaiter(t)
-	wcancel()
-	<-done
-	if s.watchedAt.IsZero() {
-		t.Fatal("Watch analysed nothing")
-	}
+	watchWorkerWalkUp(t, s, clock)
 
 	// A second person steps in beside the worker; the badge is read.
 	src.set(both)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var reasons []Reason
-	res := make(chan error, 1)
-	var sel Selection
-	go func() {
-		var err error
-		sel, err = s.SelectFace(ctx, func(p Progress) { reasons = append(reasons, p.Reason) })
-		res <- err
-	}()
-	var err error
-wait:
-	for {
-		select {
-		case err = <-res:
-			break wait
-		case <-time.After(60 * time.Millisecond):
-			clock.Advance(100 * time.Millisecond)
-		}
-	}
+	sel, reasons, err := selectOnTheClock(s, clock, 20*time.Second, 60*time.Millisecond)
 	t.Logf("err %v, faces %d, frames %d, score %.3f, reasons %q", err, sel.Faces, sel.Frames, sel.Score, reasons)
 	if err == nil && sel.Faces < 2 {
 		t.Fatalf("the window ended on its timer and handed over a face with Faces=%d from %d frames showing two people side by side, "+

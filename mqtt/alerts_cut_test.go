@@ -51,14 +51,7 @@ func TestAlertWhosePublishMetTheOutageIsPublishedAfterIt(t *testing.T) {
 		return false
 	}, 10*time.Second, 5*time.Millisecond, "the newest alert published after the outage")
 	time.Sleep(300 * time.Millisecond)
-	var got []string
-	for _, s := range h.of(prefix + "/alert") {
-		var a Alert
-		if err := json.Unmarshal([]byte(s), &a); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, a.Code)
-	}
+	got := publishedAlertCodes(t, h)
 	if !slices.Contains(got, "door_forced") {
 		t.Fatalf("published alerts %v: door_forced, raised as the link died, never reached MQTT", got)
 	}

@@ -120,25 +120,7 @@ func TestFlappingTamperIsRecordedOnce(t *testing.T) {
 // evacuation locked for as long as it hangs: a fail-secure strike lets
 // nobody out during a fire.
 func TestFireAlarmHoldsTheRelayWhileTheStateDiskHangs(t *testing.T) {
-	cfg := siteTestConfig(t, releaseYAML+"io:\n  relay: {driver: sim}\n  fire_alarm: {line: GPIO9}\n")
-	g, err := gate.Open(gateIO(cfg.IO), gate.Options{})
-	require.NoError(t, err)
-	defer g.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := newSiteWire(cfg, log, g)
-	require.NoError(t, err)
-	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: &alertLog{},
-		Site: w, SiteBoard: w, Logger: log})
-	require.NoError(t, err)
-	require.NoError(t, w.start(k, nil))
-	side := newSideRecords(log)
-	w.sideRecord = side.add
-	ctx, cancel := context.WithCancel(context.Background())
-	go side.run(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.run(ctx) }()
-	hang, release := hangDir(t, cfg.StateDir)
-	defer func() { release(); cancel(); <-done }()
+	_, g, hang, release := fireAlarmSiteWire(t)
 
 	hang() // the card hangs
 	require.NoError(t, g.Sim().SetInput("fire_alarm", true))
@@ -160,25 +142,7 @@ func TestFireAlarmHoldsTheRelayWhileTheStateDiskHangs(t *testing.T) {
 // unlocked, held open, for as long as the card hangs after the operator
 // ended the evacuation.
 func TestEvacuationEndReleasesTheRelayWhileTheStateDiskHangs(t *testing.T) {
-	cfg := siteTestConfig(t, releaseYAML+"io:\n  relay: {driver: sim}\n  fire_alarm: {line: GPIO9}\n")
-	g, err := gate.Open(gateIO(cfg.IO), gate.Options{})
-	require.NoError(t, err)
-	defer g.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := newSiteWire(cfg, log, g)
-	require.NoError(t, err)
-	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: &alertLog{},
-		Site: w, SiteBoard: w, Logger: log})
-	require.NoError(t, err)
-	require.NoError(t, w.start(k, nil))
-	side := newSideRecords(log)
-	w.sideRecord = side.add
-	ctx, cancel := context.WithCancel(context.Background())
-	go side.run(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.run(ctx) }()
-	hang, release := hangDir(t, cfg.StateDir)
-	defer func() { release(); cancel(); <-done }()
+	w, g, hang, release := fireAlarmSiteWire(t)
 
 	require.NoError(t, g.Sim().SetInput("fire_alarm", true))
 	require.Eventually(t, g.Relay.Held, 10*time.Second, 10*time.Millisecond, "held for the evacuation")
@@ -198,4 +162,30 @@ func TestEvacuationEndReleasesTheRelayWhileTheStateDiskHangs(t *testing.T) {
 		t.Error("evacuation ended by the operator 3 s ago with the state disk hung: the relay is still held (every door unlocked)")
 	}
 	require.Eventually(t, func() bool { return !g.Relay.Held() }, 10*time.Second, 10*time.Millisecond, "released once the disk moves")
+}
+
+// fireAlarmSiteWire runs a site wire with a sim gate whose fire alarm
+// evacuates (release_relay), its side records and a kiosk; hang makes its
+// state_dir hang (hangDir), release lets it go. Cleanup stops it all.
+func fireAlarmSiteWire(t *testing.T) (w *siteWire, g *gate.Gate, hang, release func()) {
+	t.Helper()
+	cfg := siteTestConfig(t, releaseYAML+"io:\n  relay: {driver: sim}\n  fire_alarm: {line: GPIO9}\n")
+	g, err := gate.Open(gateIO(cfg.IO), gate.Options{})
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err = newSiteWire(cfg, log, g)
+	require.NoError(t, err)
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: &alertLog{},
+		Site: w, SiteBoard: w, Logger: log})
+	require.NoError(t, err)
+	require.NoError(t, w.start(k, nil))
+	side := newSideRecords(log)
+	w.sideRecord = side.add
+	ctx, cancel := context.WithCancel(context.Background())
+	go side.run(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx) }()
+	hang, release = hangDir(t, cfg.StateDir)
+	t.Cleanup(func() { release(); cancel(); <-done; g.Close() })
+	return w, g, hang, release
 }
