@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,33 +16,47 @@ import (
 	"github.com/facegate/facegate/systemd"
 )
 
-// A reload (SIGHUP) whose configuration names a secret file that is a FIFO
-// blocks the daemon's one control goroutine in os.ReadFile: SIGTERM is
-// then never handled (systemctl stop waits TimeoutStopSec and SIGKILLs the
-// gate mid-session, without the ordered shutdown), and no later reload is
-// read. The reload must give up on such a file (an error and the
-// config_reload alert) and the daemon must still stop.
-func TestReloadOfAFIFOSecretDoesNotBlockShutdown(t *testing.T) {
-	r := newRig(t, 0)
-	r.start()
-	require.Eventually(t, func() bool { return r.notify.index(systemd.Ready, 0) >= 0 }, 10*time.Second, 20*time.Millisecond, "READY=1")
-	r.waitOnlineAndIdle(t)
+// A reload (SIGHUP) whose configuration names a file that is a FIFO (a
+// secret file, the roster: a secret manager's pipe, an HR export piped
+// in, a mistake) blocked the daemon's one control goroutine in its read:
+// SIGTERM was then never handled (systemctl stop waits TimeoutStopSec and
+// SIGKILLs the gate mid-session, without the ordered shutdown), and no
+// later reload was read. The reload must give up on such a file (an error
+// and the config_reload alert) and the daemon must still stop.
+func TestReloadOfAFIFODoesNotBlockShutdown(t *testing.T) {
+	for _, tc := range []struct{ name, anchor, key string }{
+		{"secret file", "  urls: [", "  password: {file: %s}\n"},
+		{"roster", "identity:\n  timeout: 10s\n", "  roster: {file: %s}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 0)
+			r.start()
+			require.Eventually(t, func() bool { return r.notify.index(systemd.Ready, 0) >= 0 }, 10*time.Second, 20*time.Millisecond, "READY=1")
+			r.waitOnlineAndIdle(t)
 
-	fifo := filepath.Join(t.TempDir(), "mqtt-password")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	t.Cleanup(func() { // let a reader still blocked go
-		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
-	r.writeConfig(strings.Replace(r.cfgYAML, "  urls: [", "  password: {file: "+fifo+"}\n  urls: [", 1))
-	r.reload <- syscall.SIGHUP
-	time.Sleep(500 * time.Millisecond) // the reload is under way
-	r.cancel()                         // SIGTERM
-	select {
-	case <-r.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("the daemon did not stop within 15 s of SIGTERM after a reload naming a FIFO as a secret file\n%s", r.logs.String())
+			fifo := filepath.Join(t.TempDir(), "pipe")
+			require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+			t.Cleanup(func() { // let a reader still blocked go
+				if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					f.Close()
+				}
+			})
+			at := strings.Index(r.cfgYAML, tc.anchor)
+			require.GreaterOrEqual(t, at, 0, "the rig's configuration has %q", tc.anchor)
+			at += len(tc.anchor)
+			if tc.anchor == "  urls: [" {
+				at -= len(tc.anchor) // the key goes before the anchor's line
+			}
+			r.writeConfig(r.cfgYAML[:at] + fmt.Sprintf(tc.key, fifo) + r.cfgYAML[at:])
+			r.reload <- syscall.SIGHUP
+			time.Sleep(500 * time.Millisecond) // the reload is under way
+			r.cancel()                         // SIGTERM
+			select {
+			case <-r.done:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("the daemon did not stop within 15 s of SIGTERM after a reload naming a FIFO (%s)\n%s", tc.name, r.logs.String())
+			}
+		})
 	}
 }
 
