@@ -2,6 +2,7 @@ package kiosk
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -101,6 +102,15 @@ func TestRaceStressSessionsWithEverythingElse(t *testing.T) {
 			if resp, err := http.Get(srv.URL + p); err == nil {
 				resp.Body.Close()
 			}
+		}
+	})
+	loop(func(i int) { // the page's event stream, opened and dropped
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
 	})
 	loop(func(i int) {
