@@ -21,6 +21,9 @@ type inputDamper struct {
 	mu      sync.Mutex
 	windows map[string]*inputWindow
 	closed  bool
+	// flushing counts the windows whose timer took them and is writing
+	// their count: close waits for them (the audit log closes after it).
+	flushing sync.WaitGroup
 }
 
 // inputWindow is one input's quiet window.
@@ -69,14 +72,21 @@ func (d *inputDamper) open(input string, flush func(string, inputWindow)) {
 		if done.n > 0 && !d.closed {
 			d.open(input, flush) // still chattering: keep counting
 		}
+		if done.n > 0 {
+			d.flushing.Add(1)
+		}
 		d.mu.Unlock()
 		if done.n > 0 {
+			defer d.flushing.Done()
 			flush(input, done)
 		}
 	})
 }
 
-// close ends every window now, writing their counts.
+// close ends every window now, writing their counts, and waits for the
+// counts a timer is writing. A window still in d.windows is close's to
+// write even when its timer has just fired: that callback finds
+// d.windows nil and writes nothing.
 func (d *inputDamper) close(flush func(string, inputWindow)) {
 	d.mu.Lock()
 	d.closed = true
@@ -84,10 +94,12 @@ func (d *inputDamper) close(flush func(string, inputWindow)) {
 	d.windows = nil
 	d.mu.Unlock()
 	for input, w := range windows {
-		if w.timer.Stop() && w.n > 0 {
+		w.timer.Stop()
+		if w.n > 0 {
 			flush(input, *w)
 		}
 	}
+	d.flushing.Wait()
 }
 
 // inputRepeats writes the count of a window's repeats: an audit line and
