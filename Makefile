@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libopencv-dev opencv-data mosquitto chromium pkg-config python3-jinja2 prometheus
 FUZZTIME ?= 30s
 
-.PHONY: help deps build test test-telegraf vet demo demo-site fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness eval-data captured-clips
+.PHONY: help deps build test test-telegraf test-race test-race-short vet demo demo-site fuzz bench bench-deps bench-daemon bench-site clean deps-hil test-hil kill-matrix eval-liveness eval-data captured-clips
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,13 @@ test: deps vet ## install what is needed, vet, run every test (fuzz seed corpora
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -tags matprofile -run MatProfile ./capture/... ./liveness/
 	$(MAKE) --no-print-directory test-telegraf
+	$(MAKE) --no-print-directory test-race-short
+
+test-race-short: ## the race detector over the packages that decide and record: kiosk, gate, site (~3 min; make test runs it)
+	$(GO) test -race -count=1 -timeout 30m ./kiosk/ ./gate/... ./site/
+
+test-race: deps ## the race detector over every package but liveness, one at a time (~13 min on 2 cores)
+	$(GO) test -race -count=1 -p 1 -timeout 60m $$($(GO) list ./... | grep -v '/liveness$$')
 
 test-telegraf: ## the documented Telegraf config through Telegraf's own json_v2 parser (module test/telegraf)
 	cd test/telegraf && $(GO) test -count=1 ./...

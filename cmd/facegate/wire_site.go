@@ -94,6 +94,8 @@ type siteWire struct {
 	held   bool   // the relay is held for an evacuation
 	heldID string // the evacuation it is held for
 	halted bool   // shutdown halted the relay: no more holds or releases
+	// announced is the evacuation last told to the kiosk (SetEvacuation).
+	announced kiosk.SiteEvacuation
 	// releaseFailed: the evacuation ended but the relay is still held;
 	// holdFailed: a trusted evacuation is on but the relay could not be
 	// held (a relay fault the relay may clear). Tried again on the next
@@ -434,7 +436,15 @@ func (w *siteWire) evacuationChanged() {
 		return // not started: start's first handle does it
 	}
 	e := w.Evacuation()
-	w.kiosk().SetEvacuation(e)
+	w.hmu.Lock()
+	news := e.ID != w.announced.ID || e.Active != w.announced.Active
+	if news {
+		w.announced = e
+	}
+	w.hmu.Unlock()
+	if news { // the screen and the alert once per change, not per retry or caller
+		w.kiosk().SetEvacuation(e)
+	}
 	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.relay == nil || w.kiosk().Muster() {
 		return
 	}

@@ -658,3 +658,30 @@ func TestSiteWireReleaseRetriedWithTheRealRelay(t *testing.T) {
 		t.Fatalf("audit relay_hold records %v", got)
 	}
 }
+
+// The evacuation alert (and the screen) is told once per start and once
+// per end: not again at each retry of a hold that fails, nor by both the
+// operator's Evacuate and the presence's notice of it.
+func TestEvacuationAlertOncePerChange(t *testing.T) {
+	w, r, pub := relayWire(t, siteTestConfig(t, releaseYAML), nil)
+	r.failHold = 2
+	if _, err := w.Evacuate(true, "marshal", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		w.handle()
+	}
+	if _, err := w.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	w.handle()
+	n := 0
+	for _, c := range pub.codes() {
+		if c == kiosk.AlertEvacuation {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("evacuation alerts %d (%v), want one at the start and one at the end", n, pub.codes())
+	}
+}
