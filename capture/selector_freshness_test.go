@@ -32,7 +32,7 @@ func (r *stallReader) read(dst *gocv.Mat) error {
 func (r *stallReader) nominalFPS() float64 { return 15 }
 func (r *stallReader) close()              {}
 
-// TestSelectFaceTakesNoFrameFromBeforeItStarted (red team, capture): the
+// TestSelectFaceTakesNoFrameFromBeforeItStarted: the
 // face a selection hands over must have been captured after the selection
 // started. Here worker A stood in view, the camera stalled, and 1.5 s
 // later a session (another person holding A's badge id, sent by a card

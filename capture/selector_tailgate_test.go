@@ -36,7 +36,7 @@ func (s *phaseSource) Next(ctx context.Context, after uint64, dst *gocv.Mat) (Fr
 	return FrameInfo{Seq: s.seq, At: s.start.Add(time.Duration(s.seq) * time.Second / 15)}, nil
 }
 
-// TestSelectionAfterWatchSeesTheSecondPerson (red team, capture): the
+// TestSelectionAfterWatchSeesTheSecondPerson: the
 // tailgating guard (policy.max_faces: 1, and capture.one_person's
 // multiple_faces) relies on Selection.Faces, the most faces seen in one
 // analysed frame. Watch keeps a worker's face tracked between sessions; a

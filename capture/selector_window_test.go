@@ -45,7 +45,7 @@ func (s *clockedSource) Next(ctx context.Context, after uint64, dst *gocv.Mat) (
 	}
 }
 
-// TestSelectionEndingOnTheClockSearchedAWholeFrame (review of 38f0abf):
+// TestSelectionEndingOnTheClockSearchedAWholeFrame:
 // the fix makes a selection that ends on an excellent face, or on a frame
 // past the deadline, search one frame whole first (scanFullNext; continue).
 // But the window also ends on its timer (cancelWindow), and the frame read

@@ -11,7 +11,7 @@ import (
 	"github.com/facegate/facegate/mqtt/broker"
 )
 
-// TestAlertWhosePublishMetTheOutageIsPublishedAfterIt (review of d57853c):
+// TestAlertWhosePublishMetTheOutageIsPublishedAfterIt:
 // the fix publishes on connect every alert still queued. But the first
 // alert raised after the link died is usually the one that finds out: the
 // publisher takes it from the queue, its PUBACK never comes, the
