@@ -448,12 +448,15 @@ func (w *siteWire) evacuationChanged() {
 	if !w.cfg.Zones.Evacuation.ReleaseRelay || w.relay == nil || w.kiosk().Muster() {
 		return
 	}
-	id := w.trustedActive()
 	w.hmu.Lock()
 	defer w.hmu.Unlock()
 	if w.halted {
 		return
 	}
+	// Read under hmu: Evacuate calls this from any goroutine, and a
+	// caller that read an evacuation on before another ended it (and
+	// found nothing to release) must not hold the relay after it.
+	id := w.trustedActive()
 	switch {
 	case id != "" && !w.held:
 		if err := w.relay.Hold(); err != nil {
