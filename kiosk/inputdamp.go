@@ -26,8 +26,10 @@ type inputDamper struct {
 	flushing sync.WaitGroup
 }
 
-// inputWindow is one input's quiet window.
+// inputWindow is one input's quiet window (one per input and detail: the
+// faults of two lines are not one line's repeats).
 type inputWindow struct {
+	input       string
 	n           int
 	first, last time.Time // the repeats' own times
 	detail      string    // the last repeat's
@@ -42,7 +44,8 @@ func (d *inputDamper) admit(input, detail string, when time.Time, flush func(inp
 	if d.windows == nil {
 		d.windows = map[string]*inputWindow{}
 	}
-	if w := d.windows[input]; w != nil {
+	key := input + "\x00" + detail
+	if w := d.windows[key]; w != nil {
 		if w.n == 0 {
 			w.first = when
 		}
@@ -53,24 +56,24 @@ func (d *inputDamper) admit(input, detail string, when time.Time, flush func(inp
 	if d.closed {
 		return true
 	}
-	d.open(input, flush)
+	d.open(key, input, flush)
 	return true
 }
 
 // open starts input's window; d.mu is held.
-func (d *inputDamper) open(input string, flush func(string, inputWindow)) {
-	w := &inputWindow{}
-	d.windows[input] = w
+func (d *inputDamper) open(key, input string, flush func(string, inputWindow)) {
+	w := &inputWindow{input: input}
+	d.windows[key] = w
 	w.timer = time.AfterFunc(inputQuiet, func() {
 		d.mu.Lock()
-		if d.windows[input] != w {
+		if d.windows[key] != w {
 			d.mu.Unlock()
 			return
 		}
-		delete(d.windows, input)
+		delete(d.windows, key)
 		done := *w
 		if done.n > 0 && !d.closed {
-			d.open(input, flush) // still chattering: keep counting
+			d.open(key, input, flush) // still chattering: keep counting
 		}
 		if done.n > 0 {
 			d.flushing.Add(1)
@@ -93,10 +96,10 @@ func (d *inputDamper) close(flush func(string, inputWindow)) {
 	windows := d.windows
 	d.windows = nil
 	d.mu.Unlock()
-	for input, w := range windows {
+	for _, w := range windows {
 		w.timer.Stop()
 		if w.n > 0 {
-			flush(input, *w)
+			flush(w.input, *w)
 		}
 	}
 	d.flushing.Wait()

@@ -22,7 +22,7 @@ func TestRepeatsWhoseWindowEndsDuringCloseAreWritten(t *testing.T) {
 	r.k.GateInput(InputDoorForced, "", start.Add(time.Second)) // counted: one repeat
 	d := &r.k.inputs
 	d.mu.Lock()
-	w := d.windows[InputDoorForced]
+	w := d.windows[InputDoorForced+"\x00"]
 	closed := make(chan struct{})
 	go func() { d.close(r.k.inputRepeats); close(closed) }() // Run's stop: waits for d.mu
 	time.Sleep(50 * time.Millisecond)
