@@ -717,11 +717,10 @@ func (w *siteWire) Evacuate(start bool, by, reason string) (kiosk.SiteEvacuation
 			// alarm or operator confirms it, though it may have been learnt
 			// unsigned: trusted from now on, here and (signed) at the peers.
 			if !w.isTrusted(cur.ID) {
-				w.trust(cur.ID)
-				w.mu.Lock()
-				w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: cur.ID})
-				w.mu.Unlock()
-				signalChan(w.wake)
+				// Held before anything is saved, as a new start is.
+				w.trustInMemory(cur.ID)
+				w.evacuationChanged()
+				w.saveTrust(cur.ID)
 				w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: cur.ID, By: by, Reason: reason, Issued: now})
 			}
 			return cur, nil
