@@ -178,8 +178,18 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 // OutboxDepth is the number of events not yet acknowledged by the broker.
 func (c *Client) OutboxDepth() int { return c.box.Len() }
 
-// OutboxCapacity is the most events the outbox holds (Options.OutboxMaxEvents).
-func (c *Client) OutboxCapacity() int { return c.opts.OutboxMaxEvents }
+// OutboxCapacity is the most events the outbox holds: Options.OutboxMaxEvents,
+// or fewer when Options.OutboxMaxBytes binds first (estimated from the
+// records queued now).
+func (c *Client) OutboxCapacity() int {
+	capacity := c.opts.OutboxMaxEvents
+	if n, size := c.box.Len(), c.box.LiveBytes(); n > 0 && size > 0 {
+		if byBytes := int64(n) * c.opts.OutboxMaxBytes / size; byBytes < int64(capacity) {
+			capacity = int(byBytes)
+		}
+	}
+	return capacity
+}
 
 // OutboxRecovery is what opening the outbox found: damaged records skipped
 // (and saved aside), a torn tail cut.

@@ -829,6 +829,14 @@ func (o *Outbox) Len() int {
 	return o.live
 }
 
+// LiveBytes is the payload bytes of the undelivered records (what
+// MaxBytes bounds).
+func (o *Outbox) LiveBytes() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.liveSize
+}
+
 // FileSize is the current size of the queue file in bytes.
 func (o *Outbox) FileSize() int64 {
 	o.mu.Lock()
