@@ -1,6 +1,9 @@
 package mqtt
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // retainedStore holds the newest value of each retained topic and a queue
 // of changes, so that every change is published in order while connected
@@ -57,6 +60,9 @@ func (r *retainedStore) failed(m retainedMsg) {
 	defer r.mu.Unlock()
 	if r.every[m.topic] {
 		r.unsent = append(r.unsent, m)
+		if n := len(r.unsent); n > retainedQueue { // bounded like the queue: the oldest go
+			r.unsent = slices.Delete(r.unsent, 0, n-retainedQueue)
+		}
 	}
 }
 

@@ -69,3 +69,18 @@ func TestRetainedSnapshotClearsOverflow(t *testing.T) {
 		t.Fatalf("catch-up after snapshot: %v", got)
 	}
 }
+
+// The alerts taken back after failed publishes are bounded like the queue.
+func TestUnsentAlertsAreBounded(t *testing.T) {
+	r := newRetainedStore()
+	r.keepEvery("gate/alert")
+	for i := range 3 * retainedQueue {
+		r.failed(retainedMsg{"gate/alert", []byte(strconv.Itoa(i))})
+	}
+	if n := len(r.unsent); n != retainedQueue {
+		t.Fatalf("%d alerts kept, want at most %d", n, retainedQueue)
+	}
+	if got := string(r.unsent[len(r.unsent)-1].payload); got != strconv.Itoa(3*retainedQueue-1) {
+		t.Fatalf("newest kept %s", got)
+	}
+}

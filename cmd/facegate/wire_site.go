@@ -66,9 +66,10 @@ type siteWire struct {
 	// the presence lost, a stale retained start) it refuses sessions but
 	// never holds the relay. Kept in trustPath so a restart mid-evacuation
 	// holds again.
-	tmu       sync.Mutex
+	tmu       sync.Mutex // guards trusted; never held across a disk write
 	trusted   []string
 	trustPath string
+	fmu       sync.Mutex // orders the writes of trustPath
 
 	// Set once by start; the broker's goroutines may read them before
 	// (Views, on the first publication): nil until then.
@@ -210,9 +211,7 @@ func (w *siteWire) trustInMemory(id string) bool {
 
 // saveTrust saves the trusted evacuations (id the one just trusted).
 func (w *siteWire) saveTrust(id string) {
-	w.tmu.Lock()
-	defer w.tmu.Unlock()
-	if err := w.saveTrustLocked(); err != nil {
+	if err := w.saveTrustFile(); err != nil {
 		w.log.Error("trusted evacuation not saved: a restart would not hold the relay for it", "id", id, "err", err)
 	}
 }
@@ -224,20 +223,28 @@ func (w *siteWire) saveTrust(id string) {
 // sweep.
 func (w *siteWire) forgetEnded() {
 	w.tmu.Lock()
-	defer w.tmu.Unlock()
 	n := len(w.trusted)
 	w.trusted = slices.DeleteFunc(w.trusted, w.presence.EvacuationEnded)
-	if len(w.trusted) == n {
+	changed := len(w.trusted) != n
+	w.tmu.Unlock()
+	if !changed {
 		return
 	}
-	if err := w.saveTrustLocked(); err != nil {
+	if err := w.saveTrustFile(); err != nil {
 		w.log.Error("ended evacuation still trusted on disk: a restart would hold the relay if it came back", "err", err)
 	}
 }
 
-// saveTrustLocked writes trusted to trustPath; the caller holds tmu.
-func (w *siteWire) saveTrustLocked() error {
+// saveTrustFile writes trusted to trustPath. tmu is held only to copy
+// the list: a hung card must not block trustedActive, which every hold
+// and release asks (found by a review, 2026-12-07). fmu keeps the writes
+// in order, each of the list as it was when its turn came.
+func (w *siteWire) saveTrustFile() error {
+	w.fmu.Lock()
+	defer w.fmu.Unlock()
+	w.tmu.Lock()
 	raw, err := json.Marshal(w.trusted)
+	w.tmu.Unlock()
 	if err == nil {
 		err = atomicfile.Write(w.trustPath, raw, 0o600)
 	}

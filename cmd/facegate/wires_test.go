@@ -189,3 +189,25 @@ func fireAlarmSiteWire(t *testing.T) (w *siteWire, g *gate.Gate, hang, release f
 	t.Cleanup(func() { release(); cancel(); <-done; g.Close() })
 	return w, g, hang, release
 }
+
+// A save of the trusted evacuations hung on the card must not block the
+// question every hold and release asks (which evacuation this gate
+// trusts): the list's lock was held across the fsync.
+func TestHungTrustSaveDoesNotBlockTheRelay(t *testing.T) {
+	w, _, hang, release := fireAlarmSiteWire(t)
+	hang() // the card hangs
+	saving := make(chan struct{})
+	go func() { defer close(saving); w.trust("evac-hung") }()
+	time.Sleep(200 * time.Millisecond) // the save is under way, hung
+	asked := make(chan struct{})
+	go func() { defer close(asked); _ = w.trustedActive(); _ = w.isTrusted("evac-hung") }()
+	select {
+	case <-asked:
+	case <-time.After(3 * time.Second):
+		release()
+		<-asked
+		t.Fatal("which evacuation is trusted waited for a trust save hung on the card")
+	}
+	release()
+	<-saving
+}

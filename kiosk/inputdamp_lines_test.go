@@ -16,7 +16,7 @@ import (
 // missing chip) fold into the first line's count with only the last
 // detail kept: the fire alarm line that cannot be read (no evacuation
 // will start) is in no audit line and no alert.
-func TestRvbInputFaultOfAnotherLineIsNotLostInRepeats(t *testing.T) {
+func TestInputFaultOfAnotherLineIsNotLostInRepeats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, nil)
 		start := time.Now()

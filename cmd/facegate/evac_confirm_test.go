@@ -33,7 +33,7 @@ func (s *savedFirstRelay) Hold() error {
 // saves the trust file (fsync) and queues the signed command (fsync)
 // first, and leaves the hold to the loop's next handle. A hung card stops
 // the loop in that save: this gate's door stays locked in the fire.
-func TestRvbFireAlarmConfirmingAKnownEvacuationHoldsBeforeSaving(t *testing.T) {
+func TestFireAlarmConfirmingAKnownEvacuationHoldsBeforeSaving(t *testing.T) {
 	w, _, _ := relayWire(t, siteTestConfig(t, releaseYAML), nil)
 	r := &savedFirstRelay{path: w.trustPath}
 	w.relay = r

@@ -16,7 +16,7 @@ import (
 // is full, every decision's record refused (a grant does not open), with
 // the depth at a few per cent of the capacity the check measures, so
 // outbox_filling is never raised.
-func TestRvbOutboxCapacityIsWhereDecisionsAreRefused(t *testing.T) {
+func TestOutboxCapacityIsWhereDecisionsAreRefused(t *testing.T) {
 	o := testOptions(t, "tcp://127.0.0.1:1") // never connected
 	o.OutboxMaxBytes = 1 << 20
 	c, err := New(o)

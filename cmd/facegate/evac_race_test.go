@@ -31,7 +31,7 @@ func (h *hookPub) PublishAlert(a kiosk.Alert) error {
 // of the trust file on an SD card) holds the relay after the operator's
 // end (and the loop's handling of it) found nothing to release. The relay
 // stays held, no evacuation on, no retry due: every door unlocked.
-func TestRvbEvacuateHoldAfterEndLeavesRelayHeld(t *testing.T) {
+func TestEvacuateRacingAnEndDoesNotLeaveTheRelayHeld(t *testing.T) {
 	cfg := siteTestConfig(t, releaseYAML)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w, err := newSiteWire(cfg, log, nil)
