@@ -195,7 +195,9 @@ func (m *MQTT) validate() error {
 		}
 		// Published retained in the discovery config: every client of
 		// the broker reads it.
-		if shown := redact.URL(u); shown != u {
+		// (Compared with the URL as Go writes it: a path redact merely
+		// escapes again is no credential.)
+		if shown := redact.URL(u); p.User != nil || shown != p.String() {
 			return fieldError("mqtt.home_assistant.configuration_url", "%q carries a login or a token, and the link is published (retained) to every client of the broker: give Home Assistant a link without it", shown)
 		}
 	}

@@ -139,3 +139,14 @@ func TestGuessable(t *testing.T) {
 		}
 	}
 }
+
+// A link redact only escapes again (a path with ü) carries no credential
+// and is accepted.
+func TestHomeAssistantLinkWithoutCredentialIsAccepted(t *testing.T) {
+	base := "mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n  home_assistant:\n    enabled: true\n    configuration_url: "
+	for _, u := range []string{"http://gate.lan:8080/", "http://gate.lan/tür", "https://gate.lan/site?view=zones"} {
+		if _, err := Parse("f.yaml", []byte(base+"\""+u+"\"\n"), nil); err != nil {
+			t.Errorf("%s refused: %v", u, err)
+		}
+	}
+}
