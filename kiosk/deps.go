@@ -154,8 +154,9 @@ type BrokerMonitor interface {
 	Connected() bool
 	// OutboxDepth is the number of events queued on disk, not yet delivered.
 	OutboxDepth() int
-	// OutboxCapacity is how many it holds (mqtt.outbox.max_events): at
-	// that depth new decisions cannot be recorded.
+	// OutboxCapacity is how many it holds (mqtt.outbox.max_events, or
+	// fewer where max_bytes binds first): at that depth new decisions
+	// cannot be recorded.
 	OutboxCapacity() int
 }
 

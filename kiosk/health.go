@@ -199,7 +199,7 @@ const outboxFilling = 0.8
 func outboxCheck(n, capacity int) Check {
 	c := Check{Status: HealthOK, Detail: fmt.Sprintf("%d of %d events", n, capacity)}
 	if capacity > 0 && float64(n) >= outboxFilling*float64(capacity) {
-		c = Check{Status: HealthDegraded, Detail: fmt.Sprintf("%d of %d events undelivered: at %d new decisions cannot be recorded (mqtt.outbox.max_events); bring the broker back", n, capacity, capacity)}
+		c = Check{Status: HealthDegraded, Detail: fmt.Sprintf("%d of %d events undelivered: at %d new decisions cannot be recorded (mqtt.outbox.max_events, or max_bytes); bring the broker back", n, capacity, capacity)}
 	}
 	return c.measured(float64(n), "events")
 }

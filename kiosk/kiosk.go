@@ -272,12 +272,10 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		k.healthLoop(hctx)
 	}()
 	badgesStopped := k.runBadges(hctx)
-	if k.cropsKept != nil {
-		if n, err := k.cropsKept.prune(k.now()); err != nil {
-			k.log.Warn("crop pruning failed", "err", err)
-		} else if n > 0 {
-			k.log.Info("old crops deleted", "count", n)
-		}
+	if n, err := k.cropsKept.prune(k.now()); err != nil {
+		k.log.Warn("crop pruning failed", "err", err)
+	} else if n > 0 {
+		k.log.Info("old crops deleted", "count", n)
 	}
 	if k.padProblem != nil {
 		k.alert("state_dir", k.padProblem.Error(), "")

@@ -509,24 +509,24 @@ func (w *siteWire) relayHalted() {
 	w.held = false
 	id, k := w.heldID, w.kiosk()
 	w.log.Warn("relay released at shutdown: the evacuation is still on", "evacuation_id", id)
-	write := func() { k.HoldEndedByShutdown(id) }
-	if w.sideRecord == nil {
-		write()
-		return
-	}
-	w.sideRecord("relay_hold", write)
+	w.record("relay_hold", func() { k.HoldEndedByShutdown(id) })
 }
 
 // recordHold has the kiosk record the relay held or released for
 // evacuation id, off this goroutine when the daemon set sideRecord.
 func (w *siteWire) recordHold(held bool, id string) {
 	k := w.kiosk()
-	write := func() { k.RelayHeld(held, id) }
+	w.record("relay_hold", func() { k.RelayHeld(held, id) })
+}
+
+// record writes an audit record off the site wire's loop when the daemon
+// set sideRecord (a hung card must not hold up the relay), else at once.
+func (w *siteWire) record(what string, write func()) {
 	if w.sideRecord == nil {
 		write()
 		return
 	}
-	w.sideRecord("relay_hold", write)
+	w.sideRecord(what, write)
 }
 
 // fireAlarm starts an evacuation when the input goes active; only an
@@ -537,12 +537,7 @@ func (w *siteWire) fireAlarm(e gate.Event) {
 		// Off this loop, like the holds: a hung card must not hold up
 		// the evacuation that follows.
 		k, detail, at := w.kiosk(), e.Err.Error(), e.Time
-		write := func() { k.GateInput(kiosk.InputFault, detail, at) }
-		if w.sideRecord == nil {
-			write()
-			return
-		}
-		w.sideRecord(kiosk.InputFault, write)
+		w.record(kiosk.InputFault, func() { k.GateInput(kiosk.InputFault, detail, at) })
 	case gate.FireAlarm:
 		w.log.Warn("fire alarm input active: evacuating the site")
 		if _, err := w.Evacuate(true, "fire-alarm@"+w.cfg.Gate, "fire alarm input"); err != nil {
