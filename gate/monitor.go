@@ -33,8 +33,9 @@ type MonitorOptions struct {
 	Logger    *slog.Logger
 	// OnExit is called when the exit button is pressed, from the monitor's
 	// goroutine; it must not block (Open starts a relay pulse in a new
-	// goroutine there).
-	OnExit func()
+	// goroutine there). It reports whether the press opened: one that did
+	// not (Options.HoldExitButton) is no ExitPressed event.
+	OnExit func() bool
 }
 
 // Monitor turns input edges into Events: door opened (granted or forced),
@@ -281,10 +282,10 @@ func (m *Monitor) run(start []Event, started time.Time) {
 			if !e.Active {
 				continue
 			}
-			m.log.Info("exit button pressed: local pulse")
-			if m.opt.OnExit != nil {
-				m.opt.OnExit()
+			if m.opt.OnExit != nil && !m.opt.OnExit() {
+				continue
 			}
+			m.log.Info("exit button pressed: local pulse")
 			m.emit(Event{Time: e.Time, Kind: ExitPressed})
 		case e, ok := <-tamper:
 			if !ok {

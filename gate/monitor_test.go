@@ -126,7 +126,7 @@ func TestExitButtonAndTamper(t *testing.T) {
 	tamper := gatetest.NewInput(true)
 	pressed := 0
 	m := gate.NewMonitor(gate.Inputs{Exit: exit, Tamper: tamper},
-		gate.MonitorOptions{Clock: clk, OnExit: func() { pressed++ }})
+		gate.MonitorOptions{Clock: clk, OnExit: func() bool { pressed++; return true }})
 
 	if e := nextEvent(t, m); e.Kind != gate.TamperAlarm {
 		t.Fatalf("tamper active at start: %v", e)

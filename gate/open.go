@@ -83,6 +83,11 @@ type Options struct {
 	// returns, and never with a lock held (see
 	// RelayOptions.OnChange); it must not call the Gate's Close.
 	OnRelay func(energised bool)
+	// HoldExitButton: the exit button pulses the relay only once
+	// Gate.ArmExitButton was called. A press before that is logged and
+	// dropped, not an event: a caller still starting (or failing to) has
+	// nothing that would record the opening.
+	HoldExitButton bool
 }
 
 func (o *Options) defaults() {
@@ -113,6 +118,7 @@ type Gate struct {
 	clock        Clock
 	log          *slog.Logger
 	alarms       []*Alarm
+	exitArmed    atomic.Bool
 }
 
 // Open requests every line configured in cfg: the relay first, inactive, then
@@ -169,7 +175,12 @@ func Open(cfg IO, o Options) (g *Gate, err error) {
 
 	exitPulse := cfg.ExitButton.Pulse
 	relay := g.Relay
-	g.monitor, err = openMonitor(drv, cfg, o, func() {
+	g.exitArmed.Store(!o.HoldExitButton)
+	g.monitor, err = openMonitor(drv, cfg, o, func() bool {
+		if !g.exitArmed.Load() {
+			o.Logger.Warn("exit button pressed before the gate was ready: not pulsed")
+			return false
+		}
 		at := o.Clock.Now()
 		go func() {
 			err := relay.Pulse(ctx, exitPulse)
@@ -182,6 +193,7 @@ func Open(cfg IO, o Options) (g *Gate, err error) {
 				}
 			}
 		}()
+		return true
 	})
 	if err != nil {
 		return g, err
@@ -236,6 +248,10 @@ func (g *Gate) Granted(until time.Time) {
 		g.monitor.Granted(until)
 	}
 }
+
+// ArmExitButton lets the exit button pulse the relay (Options.HoldExitButton):
+// call it once something reads Events, so that every opening is recorded.
+func (g *Gate) ArmExitButton() { g.exitArmed.Store(true) }
 
 // Sim is the simulator behind a gate opened with driver sim, else nil.
 func (g *Gate) Sim() *Sim { return g.sim }
@@ -299,7 +315,7 @@ func openRelay(drv driver, cfg RelayLine, o Options, onPulse, onFail func(time.T
 }
 
 // openMonitor opens the configured inputs; nil Monitor when there are none.
-func openMonitor(drv driver, cfg IO, o Options, onExit func()) (*Monitor, error) {
+func openMonitor(drv driver, cfg IO, o Options, onExit func() bool) (*Monitor, error) {
 	var in Inputs
 	var opened []Input
 	for _, ic := range []struct {

@@ -314,3 +314,35 @@ func TestExitPulseFailureIsAnEvent(t *testing.T) {
 		t.Fatal("no event for the failed exit pulse")
 	}
 }
+
+// With HoldExitButton, a press before ArmExitButton neither pulses nor is
+// an event (the daemon arms the button once it records events); after it,
+// the button works as always.
+func TestHeldExitButtonPulsesOnlyOnceArmed(t *testing.T) {
+	clk := gatetest.NewClock()
+	g, err := gate.Open(simConfig(), gate.Options{Clock: clk, HoldExitButton: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	sim := g.Sim()
+	sim.SetInput("exit_button", true)
+	sim.SetInput("exit_button", false)
+	sim.SetInput("door", true) // an event after the press: the press was handled by then
+	if e := <-g.Events(); e.Kind != gate.DoorForced {
+		t.Fatalf("%v, want only the door's event (forced: nothing let anyone through) before the button is armed", e)
+	}
+	if sim.Level("relay") || len(sim.Pulses()) != 0 {
+		t.Fatalf("the relay pulsed before the exit button was armed: %+v", sim.Pulses())
+	}
+	sim.SetInput("door", false)
+	<-g.Events()
+	g.ArmExitButton()
+	sim.SetInput("exit_button", true)
+	if e := <-g.Events(); e.Kind != gate.ExitPressed {
+		t.Fatalf("%v, want exit-pressed once armed", e)
+	}
+	if !clk.WaitPending(1) || !sim.Level("relay") {
+		t.Fatal("the armed exit button did not pulse the relay")
+	}
+}

@@ -233,6 +233,9 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	} else {
 		close(d.eventsDone)
 	}
+	// Every press from now on is read and recorded (the shutdown reads
+	// the last ones before the audit log closes).
+	p.gate.ArmExitButton()
 	if p.site != nil {
 		p.site.sideRecord = side.add
 		d.goBG(func() { p.site.run(partsCtx) }) // wire_site.go

@@ -34,6 +34,9 @@ type wireOptions struct {
 	onRelay func(energised bool)
 	// onHealth is told each self-test result (the watchdog feeds on it).
 	onHealth func(kiosk.Health)
+	// gateOpened is told the gate as soon as its lines are requested
+	// (tests: an input during the rest of the start).
+	gateOpened func(*gate.Gate)
 }
 
 // parts is everything `facegate run` drives, built from one configuration.
@@ -109,14 +112,20 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	// button's) goes to the screen and the broker once the kiosk exists (one
 	// before that is not shown).
 	var relayRoute atomic.Pointer[func(bool)]
+	// The exit button opens only once the daemon reads the gate's events
+	// (startDaemon arms it): a press during the rest of the start, which
+	// may still fail, would pulse with nothing to record it.
 	p.gate, err = gate.Open(gateIO(cfg.IO), gate.Options{Logger: o.log.With("component", "gate"),
 		OnRelay: func(on bool) {
 			if f := relayRoute.Load(); f != nil {
 				(*f)(on)
 			}
-		}})
+		}, HoldExitButton: true})
 	if err != nil {
 		return p, fmt.Errorf("io: %w", err)
+	}
+	if o.gateOpened != nil {
+		o.gateOpened(p.gate)
 	}
 
 	if cfg.Zones.Enabled {
