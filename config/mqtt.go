@@ -235,3 +235,24 @@ func (m *MQTT) validateSecrets(zones bool) error {
 	}
 	return nil
 }
+
+// PasswordInClear lists the broker URLs (redacted) that carry a password
+// in clear: mqtt.password, or one in the URL itself, over plain tcp:// or
+// ws:// to a host other than this machine. Anyone on the path reads it.
+// A warning, not an error: sites on a closed network run so.
+func (m *MQTT) PasswordInClear() []string {
+	if !m.Enabled {
+		return nil
+	}
+	var out []string
+	for _, s := range m.URLs {
+		u, isTLS, err := mqttrules.BrokerURL(s)
+		if err != nil || isTLS || loopbackHost(u.Hostname()) {
+			continue
+		}
+		if _, inURL := u.User.Password(); m.Password.IsSet() || inURL {
+			out = append(out, redact.URL(s))
+		}
+	}
+	return out
+}

@@ -49,6 +49,9 @@ func runConfig(_ context.Context, a *app, args []string) int {
 	if cfg.Kiosk.Remote() {
 		fmt.Fprintf(a.stderr, "facegate config check: warning: kiosk.listen %s is reachable from other machines over plain HTTP (kiosk.allow_remote: true): firewall the port or put a TLS proxy in front\n", cfg.Kiosk.Listen)
 	}
+	for _, u := range cfg.MQTT.PasswordInClear() {
+		fmt.Fprintf(a.stderr, "facegate config check: warning: mqtt.urls %s sends the broker password in clear: use ssl:// or wss://\n", u)
+	}
 	if !cfg.API.Key.IsSet() {
 		fmt.Fprintln(a.stderr, "facegate config check: warning: no API key (set FACEGATE_API_KEY, api.key.file or the facegate-api-key credential)")
 	}

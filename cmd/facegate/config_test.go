@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,66 @@ func TestRunWarnsAboutARemoteKiosk(t *testing.T) {
 	r.start()
 	if !strings.Contains(r.logs.String(), `level=WARN msg="kiosk reachable from other machines over plain http" listen=0.0.0.0:0`) {
 		t.Fatalf("no warning at start:\n%s", r.logs.String())
+	}
+	if code := r.stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// TestConfigCheckWarnsAboutAPasswordInClear: a broker password over plain
+// tcp:// or ws:// to another machine is readable on the path; config check
+// and the start say so (a warning: closed site networks run so).
+func TestConfigCheckWarnsAboutAPasswordInClear(t *testing.T) {
+	dir := t.TempDir()
+	for i, c := range []struct {
+		urls, password string
+		warned         []string
+	}{
+		{"[tcp://broker.example.com:1883]", "pw-not-shown-1", []string{"tcp://broker.example.com:1883"}},
+		{"[ws://10.0.0.5:9001/mqtt]", "pw-not-shown-2", []string{"ws://10.0.0.5:9001/mqtt"}},
+		{"[tcp://gate:pw-not-shown-3@broker.example.com:1883]", "", []string{"tcp://xxxxx@broker.example.com:1883"}},
+		{"[ssl://broker.example.com:8883, tcp://backup.example.com:1883]", "pw-not-shown-4", []string{"tcp://backup.example.com:1883"}},
+		{"[ssl://broker.example.com:8883]", "pw-not-shown-5", nil},
+		{"[tcp://127.0.0.1:1883]", "pw-not-shown-6", nil},
+		{"[tcp://broker.example.com:1883]", "", nil},
+	} {
+		yml := "mqtt:\n  enabled: true\n  urls: " + c.urls + "\n"
+		if c.password != "" {
+			yml += "  password: " + c.password + "\n"
+		}
+		p := filepath.Join(dir, fmt.Sprintf("c%d.yaml", i))
+		if err := os.WriteFile(p, []byte(yml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runCmd(t, nil, "config", "check", "--config", p)
+		if code != exitOK || strings.Contains(stderr, "pw-not-shown") {
+			t.Fatalf("%s: exit %d: %s", c.urls, code, stderr)
+		}
+		if got := strings.Count(stderr, "sends the broker password in clear"); got != len(c.warned) {
+			t.Errorf("%s: %d warnings, want %d:\n%s", c.urls, got, len(c.warned), stderr)
+		}
+		for _, u := range c.warned {
+			if !strings.Contains(stderr, "warning: mqtt.urls "+u+" sends the broker password in clear: use ssl:// or wss://") {
+				t.Errorf("%s: no warning naming %s:\n%s", c.urls, u, stderr)
+			}
+		}
+	}
+}
+
+// TestRunWarnsAboutAPasswordInClear: the start says it too, naming the URL
+// and not the password.
+func TestRunWarnsAboutAPasswordInClear(t *testing.T) {
+	r := newRig(t, 0)
+	// 192.0.2.1 (TEST-NET-1) is never reached: only the warning matters.
+	clear := strings.Replace(r.cfgYAML, "  urls: [", "  password: pw-not-shown-7\n  urls: [tcp://192.0.2.1:1883, ", 1)
+	if clear == r.cfgYAML {
+		t.Fatal("the rig's config has no mqtt urls line to change")
+	}
+	r.writeConfig(clear)
+	r.start()
+	logs := r.logs.String()
+	if !strings.Contains(logs, `level=WARN msg="mqtt broker password sent in clear" url=tcp://192.0.2.1:1883`) || strings.Contains(logs, "pw-not-shown") {
+		t.Fatalf("no warning at start, or the password shown:\n%s", logs)
 	}
 	if code := r.stop(); code != 0 {
 		t.Fatalf("exit code %d", code)

@@ -284,6 +284,9 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		d.log.Warn("kiosk reachable from other machines over plain http", "listen", cfg.Kiosk.Listen,
 			"addr", d.addrString(), "hint", "the identify token and the preview cross the network in clear: firewall the port or put a TLS proxy in front")
 	}
+	for _, u := range cfg.MQTT.PasswordInClear() {
+		d.log.Warn("mqtt broker password sent in clear", "url", u, "hint", "anyone on the network path reads it: use ssl:// or wss://")
+	}
 	d.log.Info("facegate running", "version", version, "site", cfg.Site, "gate", cfg.Gate,
 		"kiosk", "http://"+d.addrString()+"/", "camera", redact.URL(cfg.Camera.Source), "relay", cfg.IO.Relay.Driver,
 		"mqtt", cfg.MQTT.Enabled)
