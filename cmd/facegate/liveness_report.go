@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -149,7 +150,19 @@ func auditFiles(path string) (files []string, listed bool, err error) {
 	if len(files) == 0 {
 		return nil, false, fmt.Errorf("audit log %s: no audit.jsonl file in it", path)
 	}
+	// Newest first, by rotation number (ReadDir's name order put .10
+	// before .2): a rotation during the read shifts the files not read yet
+	// onto the next number, which is read next, so nothing is skipped
+	// (what is read twice counts once, by event id).
+	slices.SortFunc(files, func(a, b string) int { return rotationNumber(a) - rotationNumber(b) })
 	return files, true, nil
+}
+
+// rotationNumber is N of audit.jsonl.N, 0 for audit.jsonl.
+func rotationNumber(file string) int {
+	_, n, _ := strings.Cut(filepath.Base(file), ".jsonl.")
+	i, _ := strconv.Atoi(n)
+	return i
 }
 
 // livenessReport is the report (its JSON is the --json output).

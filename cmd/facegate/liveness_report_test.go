@@ -250,6 +250,24 @@ func TestLivenessReportRotationWhileReading(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
+// The rotations are read newest first by number (name order read .10
+// before .2): a rotation during the read then shifts every file not yet
+// read onto the next number, read next, and no file's lines are skipped.
+func TestLivenessReportReadsRotationsByNumber(t *testing.T) {
+	dir := t.TempDir()
+	want := []string{filepath.Join(dir, "audit.jsonl")}
+	for i := 1; i <= 11; i++ {
+		want = append(want, filepath.Join(dir, fmt.Sprintf("audit.jsonl.%d", i)))
+	}
+	for _, f := range want {
+		require.NoError(t, os.WriteFile(f, nil, 0o600))
+	}
+	files, listed, err := auditFiles(dir)
+	require.NoError(t, err)
+	require.True(t, listed)
+	assert.Equal(t, want, files)
+}
+
 // The state_dir of --config leads to its audit folder.
 func TestLivenessReportFromConfig(t *testing.T) {
 	state := t.TempDir()
