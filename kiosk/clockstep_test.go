@@ -1,6 +1,8 @@
 package kiosk
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -166,4 +168,96 @@ func TestLockoutSurvivesARestartAfterAForwardStep(t *testing.T) {
 	set(now().Add(30 * time.Second).Round(0)) // the next process, a minute after the lockout
 	k2 := newKiosk()
 	require.True(t, k2.pad.locked("sub-a", now(), max, per), "lockout forgotten after the restart: fresh tries for the attacker")
+}
+
+// TestLockoutSurvivesAStepThenARestart: as above, but nothing else is
+// saved between the step and the restart. The gate stops (a restart), or
+// its self-test runs and then it is killed: either way the failures are
+// saved again on the wall clock as it reads after the step. Until
+// 2026-12-07 the file kept the stale stamps, an hour old after the
+// restart, and the lockout was gone.
+func TestLockoutSurvivesAStepThenARestart(t *testing.T) {
+	for _, how := range []string{"stopped", "killed after a self-test"} {
+		t.Run(how, func(t *testing.T) {
+			cfg := lockoutConfig(t)
+			cfg.Page.HealthInterval = time.Hour
+			max, per := cfg.Policy.LivenessLockout.Max, cfg.Policy.LivenessLockout.Per
+			var mu sync.Mutex
+			clock := time.Now() // an hour behind
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+			newKiosk := func() *Kiosk {
+				k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+					Publisher: &fakePublisher{}, Broker: &fakeBroker{connected: true}, Logger: quietLogger(), Now: now})
+				require.NoError(t, err)
+				return k
+			}
+			cfg.Policy.AntiPassback = AntiPassback{Mode: "hard", Window: 5 * time.Minute}
+			k := newKiosk()
+			boot := now()
+			for i := range max {
+				set(boot.Add(time.Duration(i) * time.Second))
+				_, err := k.pad.fail("sub-a", now(), max, per)
+				require.NoError(t, err)
+			}
+			require.NoError(t, k.passback.grant("sub-b", now(), cfg.Policy.AntiPassback.Window))
+			set(stepWall(t, boot.Add(30*time.Second), time.Hour)) // NTP steps the clock forward
+			files := []string{filepath.Join(cfg.StateDir, "kiosk", lockoutFileName), filepath.Join(cfg.StateDir, "kiosk", "passback.json")}
+			var before []string
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				require.NoError(t, err)
+				before = append(before, string(b))
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- k.Run(ctx) }()
+			if how == "stopped" {
+				require.Eventually(t, func() bool { return k.Status().State == StateIdle }, 5*time.Second, 5*time.Millisecond)
+				cancel()
+				require.NoError(t, <-done)
+			} else {
+				// The first self-test runs at once; then the process dies.
+				require.Eventually(t, func() bool {
+					for i, f := range files {
+						if b, err := os.ReadFile(f); err != nil || string(b) == before[i] {
+							return false
+						}
+					}
+					return true
+				}, 5*time.Second, 5*time.Millisecond, "the self-test did not save the memories again after the step")
+				defer func() { cancel(); <-done }()
+			}
+
+			set(now().Add(30 * time.Second).Round(0)) // the next process, a minute after the lockout
+			k2 := newKiosk()
+			require.True(t, k2.pad.locked("sub-a", now(), max, per), "lockout forgotten after the restart: fresh tries for the attacker")
+			require.True(t, k2.passback.check("sub-b", now(), cfg.Policy.AntiPassback.Window), "anti-passback forgotten after the restart")
+		})
+	}
+}
+
+// TestPassbackSurvivesAStepThenARestart: the anti-passback memory the same
+// way, with no grant between the step and the restart.
+func TestPassbackSurvivesAStepThenARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "passback.json")
+	const window = 5 * time.Minute
+	p, err := openPassback(path)
+	require.NoError(t, err)
+	boot := time.Now() // its wall clock an hour behind the real time
+	require.NoError(t, p.grant("sub-a", boot, window))
+	synced := stepWall(t, boot.Add(10*time.Second), time.Hour) // NTP steps the clock forward
+	require.NoError(t, p.resaveAfterStep(synced))              // the self-test, or the stop
+
+	restarted, err := openPassback(path)
+	require.NoError(t, err)
+	after := synced.Add(10 * time.Second).Round(0)
+	require.True(t, restarted.check("sub-a", after, window), "sub-a granted 20 s ago is not refused after the restart")
+
+	// Without a step, nothing is written.
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, p.resaveAfterStep(synced.Add(time.Minute)))
+	_, err = os.Stat(path)
+	require.True(t, os.IsNotExist(err), "saved again without a step")
 }

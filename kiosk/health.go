@@ -21,6 +21,7 @@ func (k *Kiosk) healthLoop(ctx context.Context) {
 			return
 		}
 		k.setHealth(h)
+		k.resaveAfterStep()
 		t := time.NewTimer(k.settings().kiosk.HealthInterval)
 		select {
 		case <-ctx.Done():

@@ -315,6 +315,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		k.runSession(ctx, *pending, nil)
 	}
 	k.setState(StateStopped, msgStopped, nil)
+	k.resaveAfterStep()
 	k.pad.stop() // peers' failures waiting for their save, and from now on at once
 	hcancel()
 	<-healthDone
@@ -607,5 +608,18 @@ func (k *Kiosk) updateStatusIf(mut func(*Status) bool) {
 				k.log.Warn("state publish failed", "state", s.State, "err", err)
 			}
 		}
+	}
+}
+
+// resaveAfterStep saves the liveness lockout and anti-passback memories
+// again when the wall clock stepped since their last save: the files hold
+// times on the wall clock as it read then, and a restart before the next
+// save would move them by the step (a forward one gives an attacker fresh
+// tries, or lets a passed-back badge in).
+func (k *Kiosk) resaveAfterStep() {
+	now := k.now()
+	k.pad.resaveAfterStep(now)
+	if err := k.passback.resaveAfterStep(now); err != nil {
+		k.log.Error("anti-passback memory not saved", "err", err)
 	}
 }

@@ -70,6 +70,9 @@ type padState struct {
 	// save of peers' failures (savePeer), whose error goes to
 	// onSaveError.
 	lastSave    time.Time
+	// savedOn is the clock reading the last save put the failures on the
+	// wall clock with (onWallNow); resaveAfterStep compares it with now.
+	savedOn time.Time
 	pendingSave *time.Timer
 	// saveFailed: the last save failed (and was reported).
 	saveFailed  bool
@@ -532,6 +535,9 @@ func (p *padState) save() error {
 	err = write(p.path, b, 0o600)
 	// After the write: a slow disk must not turn the coalescing off.
 	p.lastSave, p.saveFailed = time.Now(), err != nil
+	if err == nil {
+		p.savedOn = now
+	}
 	if err != nil {
 		return fmt.Errorf("save liveness lockout memory: %w", err)
 	}
@@ -588,6 +594,28 @@ func (p *padState) stop() {
 	retry := p.saveFailed
 	p.mu.Unlock()
 	p.flushOr(retry)
+}
+
+// resaveAfterStep saves the memory again when the wall clock stepped
+// since the last save (now, a clock reading with its monotonic part): the
+// file holds this gate's failures on the wall clock as it read then, and
+// a restart before any other save would read them as older (a forward
+// step: fresh tries) or younger than they are. The kiosk calls it at every
+// self-test and at its stop; a save error goes to onSaveError.
+func (p *padState) resaveAfterStep(now time.Time) {
+	p.mu.Lock()
+	var err error
+	if p.path != "" && !p.savedOn.IsZero() && len(p.fails)+len(p.own) > 0 {
+		// Both readings of the same interval: they differ by the step.
+		if step := now.Round(0).Sub(p.savedOn.Round(0)) - now.Sub(p.savedOn); step > time.Second || step < -time.Second {
+			err = p.save()
+		}
+	}
+	report := p.onSaveError
+	p.mu.Unlock()
+	if err != nil && report != nil {
+		report(err)
+	}
 }
 
 // recent prunes key's failures older than horizon, and its own newest

@@ -47,6 +47,9 @@ type passback struct {
 	mu   sync.Mutex
 	path string // "" keeps it in memory only
 	last map[string]time.Time
+	// savedOn is the clock reading the last save put the grants on the
+	// wall clock with (onWallNow; resaveAfterStep).
+	savedOn time.Time
 }
 
 // passbackFile is the on-disk form: hashed ids only, never raw ones.
@@ -124,6 +127,27 @@ func (p *passback) grantKey(key string, at, now time.Time, window time.Duration)
 	if t, ok := p.last[key]; !ok || at.After(t) {
 		p.last[key] = at
 	}
+	return p.save(now)
+}
+
+// resaveAfterStep saves the memory again when the wall clock stepped since
+// the last save (now, a clock reading with its monotonic part): a restart
+// before the next grant would read the grants as older (a forward step:
+// the window let a passed-back badge in) or younger than they are.
+func (p *passback) resaveAfterStep(now time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.savedOn.IsZero() || len(p.last) == 0 {
+		return nil
+	}
+	if step := now.Round(0).Sub(p.savedOn.Round(0)) - now.Sub(p.savedOn); step > time.Second || step < -time.Second {
+		return p.save(now)
+	}
+	return nil
+}
+
+// save writes the memory (called with mu held).
+func (p *passback) save(now time.Time) error {
 	if p.path == "" {
 		return nil
 	}
@@ -139,7 +163,11 @@ func (p *passback) grantKey(key string, at, now time.Time, window time.Duration)
 	if err != nil {
 		return fmt.Errorf("encode anti-passback memory: %w", err)
 	}
-	return writeFileAtomic(p.path, append(b, '\n'))
+	if err := writeFileAtomic(p.path, append(b, '\n')); err != nil {
+		return err
+	}
+	p.savedOn = now
+	return nil
 }
 
 // attempts is a sliding-window counter of sessions per worker.
