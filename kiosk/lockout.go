@@ -69,10 +69,10 @@ type padState struct {
 	// lastSave is when the file was last written; pendingSave a deferred
 	// save of peers' failures (savePeer), whose error goes to
 	// onSaveError.
-	lastSave    time.Time
+	lastSave time.Time
 	// savedOn is the clock reading the last save put the failures on the
 	// wall clock with (onWallNow); resaveAfterStep compares it with now.
-	savedOn time.Time
+	savedOn     time.Time
 	pendingSave *time.Timer
 	// saveFailed: the last save failed (and was reported).
 	saveFailed  bool
