@@ -120,6 +120,9 @@ type lockoutFile struct {
 type unlockMark struct {
 	Until time.Time   `json:"until"`
 	Ahead []time.Time `json:"ahead,omitempty"`
+	// Nonces is only read: the files of 203628c..ac1084a kept the site
+	// unlocks applied here; open moves them to padState.applied.
+	Nonces []string `json:"nonces,omitempty"`
 }
 
 // maxAppliedNonces bounds padState.applied; maxNonceBytes a nonce.
@@ -193,7 +196,7 @@ func parseLockout(b []byte) (lockoutFile, error) {
 		return lockoutFile{}, fmt.Errorf("%d unlocks, want at most %d", len(f.Unlocked), maxLockoutIdentities)
 	}
 	for k, m := range f.Unlocked {
-		if !validPassbackKey(k) || m.Until.IsZero() || len(m.Ahead) > maxLockoutTimes || slices.ContainsFunc(m.Ahead, time.Time.IsZero) {
+		if !validPassbackKey(k) || m.Until.IsZero() || len(m.Ahead) > maxLockoutTimes || len(m.Nonces) > 16 || slices.ContainsFunc(m.Ahead, time.Time.IsZero) {
 			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, a zero time or more than %d times", clip(k), maxLockoutTimes)
 		}
 	}
@@ -245,6 +248,13 @@ func (p *padState) open(path string, now time.Time, max int, per time.Duration) 
 	}
 	if f.Unlocked != nil {
 		p.unlocked = f.Unlocked
+		for k, m := range p.unlocked {
+			for _, n := range m.Nonces {
+				p.addApplied(n)
+			}
+			m.Nonces = nil
+			p.unlocked[k] = m
+		}
 	}
 	if f.Stamped != nil {
 		p.stamped = f.Stamped
