@@ -51,6 +51,9 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 	activeLow := fs.Bool("active-low", false, "the relay is energised by a low level")
 	cfgPath := fs.String("config", "", configFlagUsage)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitError
 	}
 	if fs.NArg() > 0 {
@@ -173,6 +176,9 @@ func runRelayWatch(ctx context.Context, a *app, args []string) int {
 	fs.SetOutput(a.stderr)
 	cfgPath := fs.String("config", "", configFlagUsage)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitError
 	}
 	if fs.NArg() > 0 {
