@@ -401,7 +401,8 @@ func lineOfYAMLError(msg string, data []byte) int {
 var durationType = reflect.TypeOf(time.Duration(0))
 
 // unitlessDuration finds a duration written as a bare number ("cooldown:
-// 30": seconds? milliseconds?). 0 needs no unit.
+// 30": seconds? milliseconds?; 0 needs no unit), and a count written with
+// a fraction ("max_faces: 0.5"), which yaml.v3 would truncate.
 func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -410,6 +411,12 @@ func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
 	case t == durationType:
 		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") && strings.Trim(n.Value, "0.+-") != "" {
 			return &Error{Line: n.Line, Field: path, Msg: fmt.Sprintf("%s has no unit: write a duration such as %ss or %sms", n.Value, n.Value, n.Value)}
+		}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		// yaml.v3 truncates a float into an int field: "max_faces: 0.5"
+		// would read as 0 (the guard off) without a word.
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!float" {
+			return &Error{Line: n.Line, Field: path, Msg: fmt.Sprintf("%s is not a whole number", n.Value)}
 		}
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		fields := map[string]reflect.Type{}
