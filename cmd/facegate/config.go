@@ -33,8 +33,9 @@ func runConfig(_ context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate config check: unexpected argument %q\n", fs.Arg(0))
 		return exitError
 	}
-	// The daemon never runs on guesses: a missing file is an error here too.
-	cfg, err := config.Load(*path, a.getenv)
+	// The daemon never runs on guesses: a missing file is an error here
+	// too, and so is one that sets nothing (as `run` and a reload say).
+	cfg, err := config.LoadSettings(*path, a.getenv)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate config check: %v\n", err)
 		return exitError

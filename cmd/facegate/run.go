@@ -39,7 +39,10 @@ func runDaemon(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "facegate run: unexpected argument %q\n", fs.Arg(0))
 		return exitError
 	}
-	cfg, err := config.Load(*path, a.getenv)
+	// A file that sets nothing (empty, comments only: cut short by a full
+	// disk or caught being edited) is refused as a reload refuses it, not
+	// run as the built-in defaults.
+	cfg, err := config.LoadSettings(*path, a.getenv)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "facegate run: %v\n", err)
 		return exitError
