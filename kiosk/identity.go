@@ -3,7 +3,6 @@ package kiosk
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/facegate/facegate/internal/jsonobj"
 )
 
 // Limits of identity fields (docs/kiosk.md).
@@ -122,13 +123,12 @@ func ParseIdentifyJSON(body []byte) (IdentifyRequest, error) {
 	if len(body) > maxIdentifyBody {
 		return r, inputErr(ErrInvalidIdentity, src, "", "%d bytes is longer than %d", len(body), maxIdentifyBody)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return IdentifyRequest{}, inputErr(ErrInvalidIdentity, src, "", "not a JSON object with submission_id, user_id or badge_id: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	// jsonobj, as every other outside JSON: a key given twice would be
+	// the last to us and the first to other readers.
+	if err := jsonobj.Decode(body, &r, jsonobj.DisallowUnknownFields()); errors.Is(err, jsonobj.ErrTrailingData) {
 		return IdentifyRequest{}, inputErr(ErrInvalidIdentity, src, "", "trailing data after the JSON object")
+	} else if err != nil {
+		return IdentifyRequest{}, inputErr(ErrInvalidIdentity, src, "", "not a JSON object with submission_id, user_id or badge_id: %v", err)
 	}
 	switch {
 	case r.SubmissionID != "" && r.BadgeID != "":
