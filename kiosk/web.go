@@ -436,6 +436,9 @@ func (k *Kiosk) answerSession(w http.ResponseWriter, err error, accepted apiAnsw
 		writeJSON(w, http.StatusUnprocessableEntity, apiAnswer{Error: err.Error()})
 	case errors.Is(err, ErrBusy):
 		writeJSON(w, http.StatusConflict, apiAnswer{Error: "a session is in progress; try again when the gate is idle", State: string(k.Status().State)})
+	case errors.Is(err, ErrSourceDisabled):
+		// An assembly-point kiosk asked to open: refused by design.
+		writeJSON(w, http.StatusForbidden, apiAnswer{Error: err.Error()})
 	case errors.Is(err, ErrNotRunning):
 		writeJSON(w, http.StatusServiceUnavailable, apiAnswer{Error: "the kiosk is not running"})
 	default:
