@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -226,7 +227,7 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 			if errors.As(err, &le) {
 				return nil, &Error{File: name, Line: le.Line, Field: pathAt(&root, le.Line, le.Column), Msg: le.Msg}
 			}
-			return nil, yamlError(name, data, err)
+			return nil, namedKey(yamlError(name, data, err), &root)
 		}
 	}
 	c.applyEnv(env)
@@ -377,6 +378,110 @@ func yamlError(name string, data []byte, err error) error {
 		line = lineOfYAMLError(msg, data)
 	}
 	return &Error{File: name, Line: line, Msg: msg}
+}
+
+// namedKey gives a decoder's error (err, an *Error with a line) the key
+// it is about, in the operator's words: a value of the wrong type names
+// its key and what it should be ("policy.max_faces: `two` is not a whole
+// number"), an unknown key the section it is in ("policy.anti_passback:
+// field mdoe is not a known key"), instead of yaml.v3's Go types.
+func namedKey(err error, root *yaml.Node) error {
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Line == 0 || fe.Field != "" {
+		return err
+	}
+	path := keyOnLine(root, fe.Line, "")
+	if path == "" {
+		return err
+	}
+	if rest, ok := strings.CutPrefix(fe.Msg, "field "); ok {
+		if key, of, ok := strings.Cut(rest, " is not a known key of "); ok {
+			fe.Field, _ = cutLast(path)
+			fe.Msg = "field " + key + " is not a known key"
+			if strings.HasPrefix(of, "a ") { // a secret (value, file): says what is known
+				fe.Msg += " of " + of
+			}
+		}
+		return err
+	}
+	if m := cannotUnmarshal.FindStringSubmatch(fe.Msg); m != nil {
+		fe.Field = path
+		if m[2] != "" {
+			fe.Msg = m[2] + " is not " + plainType(m[3])
+		} else {
+			fe.Msg = "a " + strings.TrimPrefix(m[1], "!!") + " is not " + plainType(m[3])
+		}
+		return err
+	}
+	if strings.HasPrefix(fe.Msg, "a secret ") {
+		fe.Field = path
+	}
+	return err
+}
+
+// cannotUnmarshal is yaml.v3's message for a value of the wrong type:
+// its tag, the value for a scalar, and the Go type.
+var cannotUnmarshal = regexp.MustCompile("^cannot unmarshal (!![a-z]+)(?: (`.*`))? into (.+)$")
+
+// plainType says a Go type of the configuration as an operator writes it.
+func plainType(goType string) string {
+	switch {
+	case goType == "time.Duration":
+		return "a duration (such as 30s or 500ms)"
+	case goType == "bool":
+		return "true or false (unquoted)"
+	case goType == "string":
+		return "text"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list (- item lines, or [a, b])"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping (key: value lines)"
+	default:
+		return "a section (key: value lines)"
+	}
+}
+
+// keyOnLine is the dotted path of the key written on line (under prefix),
+// or "".
+func keyOnLine(n *yaml.Node, line int, prefix string) string {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if prefix != "" {
+				p = prefix + "." + k.Value
+			}
+			if k.Line == line {
+				return p
+			}
+			if q := keyOnLine(v, line, p); q != "" {
+				return q
+			}
+		}
+	case yaml.SequenceNode:
+		for i, e := range n.Content {
+			if q := keyOnLine(e, line, fmt.Sprintf("%s[%d]", prefix, i)); q != "" {
+				return q
+			}
+		}
+	}
+	return ""
+}
+
+// cutLast splits "a.b.c" into "a.b" and "c" ("" and "a" for "a").
+func cutLast(path string) (string, string) {
+	if i := strings.LastIndex(path, "."); i >= 0 {
+		return path[:i], path[i+1:]
+	}
+	return "", path
 }
 
 // lineOfYAMLError finds the line of the errors yaml.v3 reports without one

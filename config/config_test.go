@@ -15,10 +15,10 @@ func envOf(m map[string]string) Env { return func(k string) string { return m[k]
 // message a user reads.
 func TestInvalidExamples(t *testing.T) {
 	tests := []struct{ file, want string }{
-		{"unknown_key.yaml", "testdata/unknown_key.yaml:5: field colour is not a known key of config.API"},
-		{"unknown_secret_key.yaml", "testdata/unknown_secret_key.yaml:6: field path is not a known key of a secret (value, file)"},
+		{"unknown_key.yaml", "testdata/unknown_key.yaml:5: api: field colour is not a known key"},
+		{"unknown_secret_key.yaml", "testdata/unknown_secret_key.yaml:6: api.key: field path is not a known key of a secret (value, file)"},
 		{"bad_syntax.yaml", "testdata/bad_syntax.yaml:2: did not find expected ',' or ']'"},
-		{"bad_duration.yaml", "testdata/bad_duration.yaml:3: cannot unmarshal !!str `forever` into time.Duration"},
+		{"bad_duration.yaml", "testdata/bad_duration.yaml:3: api.timeout: `forever` is not a duration (such as 30s or 500ms)"},
 		{"timeout_too_long.yaml", "testdata/timeout_too_long.yaml:4: api.timeout: 10m0s must be between 1ms and 5m"},
 		{"bad_scheme.yaml", `testdata/bad_scheme.yaml:2: api.url: "ftp://files.example.com/v3" is not an http(s) URL with a host`},
 		{"remote_http.yaml", "testdata/remote_http.yaml:2: api.url: plain http to api.example.com is refused: use https, or set api.allow_insecure_http: true"},
@@ -29,7 +29,7 @@ func TestInvalidExamples(t *testing.T) {
 		{"two_documents.yaml", "testdata/two_documents.yaml:2: only one YAML document is allowed"},
 		{"duplicate_key.yaml", `testdata/duplicate_key.yaml:2: mapping key "site" already defined at line 1`},
 		{"not_a_mapping.yaml", "testdata/not_a_mapping.yaml:1: cannot unmarshal !!seq into config.Config"},
-		{"secret_list.yaml", "testdata/secret_list.yaml:2: a secret is a string or {value: …, file: …}"},
+		{"secret_list.yaml", "testdata/secret_list.yaml:2: api.key: a secret is a string or {value: …, file: …}"},
 		{"secret_file_list.yaml", "testdata/secret_file_list.yaml:3: api.key.file: must be a string, not a list"},
 		{"secret_value_map.yaml", "testdata/secret_value_map.yaml:2: api.key.value: must be a string, not a mapping"},
 		{"listen_bad_port.yaml", "testdata/listen_bad_port.yaml:2: kiosk.listen: \"localhost:99999\": port \"99999\" is not a number from 0 to 65535"},

@@ -57,7 +57,7 @@ func TestGateIOErrors(t *testing.T) {
 		{"io:\n  relay: {driver: none}\n  buzzer: {line: \"5\"}\n",
 			`f.yaml:3: io.buzzer: needs io.relay.driver gpiocdev or sim (it is none)`},
 		{"io:\n  door:\n    line: GPIO27\n    pull: up\n",
-			`f.yaml:4: field pull is not a known key of config.Door`},
+			`f.yaml:4: io.door: field pull is not a known key`},
 	}
 	for _, tt := range tests {
 		_, err := Parse("f.yaml", []byte(tt.yml), nil)

@@ -51,7 +51,7 @@ func TestKioskSectionsValidation(t *testing.T) {
 		{"audit:\n  crop_days: 365\n", nil, "f.yaml:2: audit.crop_days: 365 must be between 1 and 90"},
 		{"audit:\n  save_liveness_clips: true\n  liveness_clip_days: 0\n", nil, "f.yaml:3: audit.liveness_clip_days: 0 must be between 1 and 90"},
 		{"audit:\n  liveness_clip_max_mb: 5\n", nil, "f.yaml:2: audit.liveness_clip_max_mb: 5 must be between 10 and 1048576"},
-		{"audit:\n  rotate: true\n", nil, "f.yaml:2: field rotate is not a known key"},
+		{"audit:\n  rotate: true\n", nil, "f.yaml:2: audit: field rotate is not a known key"},
 		{"kiosk:\n  allowed_hosts: [gate1.local, \"evil.example:80\"]\n", nil, `f.yaml:2: kiosk.allowed_hosts: "evil.example:80" is not a host name`},
 		{"kiosk:\n  open:\n    enabled: true\n", nil, "f.yaml:2: kiosk.open.token: kiosk.open is enabled: a token of at least 24 characters is required"},
 		{"kiosk:\n  open:\n    enabled: true\n    token: short\n", nil, "kiosk.open.token: kiosk.open is enabled"},

@@ -56,7 +56,7 @@ func TestMQTTErrors(t *testing.T) {
 		{on + "  commands:\n    open: {max_skew: 1h}\n", `f.yaml:5: mqtt.commands.open.max_skew: 1h0m0s must be between 1s and 5m`},
 		{on + "  home_assistant: {enabled: true, discovery_prefix: \"ha/+\"}\n", `f.yaml:4: mqtt.home_assistant.discovery_prefix: "ha/+" must be a topic without wildcards or empty levels`},
 		{on + "  home_assistant: {configuration_url: \"gate.lan:8080\"}\n", `f.yaml:4: mqtt.home_assistant.configuration_url: "gate.lan:8080" is not an http:// or https:// URL`},
-		{on + "  qos: 2\n", `f.yaml:4: field qos is not a known key of config.MQTT`},
+		{on + "  qos: 2\n", `f.yaml:4: mqtt: field qos is not a known key`},
 		{on + "  commands:\n    open: {enabled: true}\n", `f.yaml:5: mqtt.commands.open.secret: required when open is enabled, at least 16 bytes (FACEGATE_OPEN_SECRET, secret.file or the systemd credential facegate-open-secret)`},
 		{on + "  commands:\n    open: {enabled: true, secret: short}\n", `f.yaml:5: mqtt.commands.open.secret: required when open is enabled, at least 16 bytes (FACEGATE_OPEN_SECRET, secret.file or the systemd credential facegate-open-secret)`},
 	}

@@ -107,7 +107,7 @@ func TestZonesErrors(t *testing.T) {
 			`f.yaml:4: mqtt.prefix: with zones on, the mqtt prefix must be <site_topic>/<gate> = "facegate/site/gate" (it is "gates/north")`},
 		{"mqtt:\n  enabled: true\n  urls: [\"tcp://b:1883\"]\n" + on + "  site_topic: plant\n  list: [{name: site}]\n",
 			`f.yaml:6: zones.site_topic: with zones on, the mqtt prefix must be <site_topic>/<gate> = "plant/gate" (it is "facegate/site/gate")`},
-		{"zones:\n  evacuation:\n    fire_alarm: GPIO4\n", `f.yaml:3: field fire_alarm is not a known key of config.Evacuation`},
+		{"zones:\n  evacuation:\n    fire_alarm: GPIO4\n", `f.yaml:3: zones.evacuation: field fire_alarm is not a known key`},
 		{"zones: {enabled: true, list: [{name: site}]}\nio:\n  fire_alarm:\n    line: GPIO17\n", `f.yaml:4: io.fire_alarm.line: chip "gpiochip0" line "GPIO17" is already used by io.relay`},
 		{"io:\n  fire_alarm:\n    line: GPIO26\n", `f.yaml:3: io.fire_alarm.line: the fire alarm starts an evacuation of the site: it needs zones.enabled: true`},
 		{"io:\n  fire_alarm:\n    debounce: 3s\n", `f.yaml:3: io.fire_alarm.debounce: 3s must be between 0 and 1s`},
