@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,10 +49,7 @@ func runAuth(ctx context.Context, a *app, args []string) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitError
+		return flagMistake(a, err, argsAsk(args, "json", "true"))
 	}
 	fail := func(code, class, msg string) int {
 		return printError(a, *asJSON, "auth", &faceauth.APIError{Code: code, Class: faceauth.Class(class), Message: msg})

@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/facegate/facegate/config"
@@ -79,4 +81,34 @@ func writeJSONLine(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// flagMistake answers fs.Parse's error: exit 0 for -h; else exitError,
+// and with JSON output asked for, also the usage error as one JSON object
+// on stdout (the flag package has printed it on stderr), as the command's
+// other usage errors: a script reading stdout gets the argument's name.
+func flagMistake(a *app, err error, asJSON bool) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if asJSON {
+		writeJSONLine(a.stdout, errorJSON{Error: errorBody{Code: "usage", Class: "client", Message: err.Error()}})
+	}
+	return exitError
+}
+
+// argsAsk reports whether the command line (before "--") sets flag name
+// to value: -name value, --name=value; for a bool flag (value "true")
+// also -name alone. Read before parsing, which may fail before it.
+func argsAsk(args []string, name, value string) bool {
+	for i, arg := range args {
+		if arg == "--" {
+			return false
+		}
+		f := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+		if f == name+"="+value || (f == name && (value == "true" || i+1 < len(args) && args[i+1] == value)) {
+			return true
+		}
+	}
+	return false
 }

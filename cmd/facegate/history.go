@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,10 +50,7 @@ func runHistory(ctx context.Context, a *app, args []string) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitError
+		return flagMistake(a, err, argsAsk(args, "format", "json"))
 	}
 	asJSON := *format == "json"
 	fail := func(code, class, msg string) int {

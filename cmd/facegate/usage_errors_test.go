@@ -42,6 +42,8 @@ func TestAuthJSONFlagMistakeIsOneJSONObject(t *testing.T) {
 	for name, args := range map[string][]string{
 		"timeout without unit": {"auth", "--json", "--submission-id", "ok", "--image", "face.jpg", "--timeout", "5"},
 		"unknown flag":         {"auth", "--json", "--submission-id", "ok", "--image", "face.jpg", "--submision-id", "x"},
+		"history, json asked":  {"history", "--format", "json", "--count", "many"},
+		"json set last":        {"auth", "--timeout", "5", "-json=true"},
 	} {
 		code, stdout, stderr := runCmd(t, map[string]string{"FACEGATE_API_KEY": apiTestKey}, args...)
 		var out struct {
@@ -72,6 +74,27 @@ func TestDocumentedExitStatusOfRefusedStart(t *testing.T) {
 	for _, m := range regexp.MustCompile(`exits at once with status (\d)`).FindAllStringSubmatch(text, -1) {
 		if m[1] != "2" {
 			t.Errorf("docs/operations.md: %q, but runDaemon returns exitError (2) for it", m[0])
+		}
+	}
+}
+
+func TestArgsAsk(t *testing.T) {
+	for _, c := range []struct {
+		args        []string
+		name, value string
+		want        bool
+	}{
+		{[]string{"--json"}, "json", "true", true},
+		{[]string{"-json=true"}, "json", "true", true},
+		{[]string{"-json=false"}, "json", "true", false},
+		{[]string{"--", "--json"}, "json", "true", false},
+		{[]string{"--format", "json"}, "format", "json", true},
+		{[]string{"--format=json"}, "format", "json", true},
+		{[]string{"--format", "csv", "--auth-id", "json"}, "format", "json", false},
+		{[]string{"--format"}, "format", "json", false},
+	} {
+		if got := argsAsk(c.args, c.name, c.value); got != c.want {
+			t.Errorf("argsAsk(%q, %s, %s) = %v, want %v", c.args, c.name, c.value, got, c.want)
 		}
 	}
 }
