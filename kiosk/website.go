@@ -282,7 +282,8 @@ func (k *Kiosk) serveMusterCSV(w http.ResponseWriter, r *http.Request, rep SiteR
 	cw := csv.NewWriter(&buf)
 	_ = cw.Write([]string{"user_id", "name", "zone", "since", "mustered_at"})
 	for _, p := range people {
-		_ = cw.Write([]string{p.UserID, csvcell.Safe(p.Name), p.Zone, rfc3339(p.Since), rfc3339(p.MusteredAt)})
+		// Every text cell: user ids and zones come from peers' events too.
+		_ = cw.Write([]string{csvcell.Safe(p.UserID), csvcell.Safe(p.Name), csvcell.Safe(p.Zone), rfc3339(p.Since), rfc3339(p.MusteredAt)})
 	}
 	cw.Flush()
 	name := "muster.csv"
