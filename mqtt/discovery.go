@@ -71,7 +71,7 @@ type discoveryConfig struct {
 // entity knows; any other code arrives there as "other" (its code is an
 // attribute).
 var AlertCodes = []string{"api_config", "api_client", "api_invalid_response", "relay_failed", "relay_fault",
-	"relay_interrupted", "record_failed", "state_dir", "disk_low", "audit_log", "outbox_corrupt", "outbox_filling", "open_replay_memory",
+	"relay_interrupted", "record_failed", "state_dir", "config_reload", "disk_low", "audit_log", "outbox_corrupt", "outbox_filling", "open_replay_memory",
 	"door_forced", "door_held_open", "tamper_alarm", "input_fault", "liveness_lockout",
 	"passback_soft", "occupancy_reached", "occupancy_below", "evacuation", "site_state", "site_unreachable"}
 
