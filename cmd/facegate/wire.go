@@ -227,6 +227,11 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 		}
 	}
 	relayRoute.Store(&relayChanged)
+	// The line as it is now, whatever is retained: a daemon killed while
+	// the line was energised (a pulse, an evacuation hold) left "open" on
+	// the broker, and a hold taken before the route existed was not shown.
+	st := p.gate.Relay.State()
+	relayChanged(st == gate.RelayActive || st == gate.RelayFault)
 	observe := p.kiosk.ObserveDetection
 	onDetect.Store(&observe)
 	return p, nil

@@ -30,7 +30,8 @@ func TestRunPublishesExitButtonPulse(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
-		return slices.Equal(r.bl.relayTopic, []string{"open", "closed"})
+		// "closed" at start (the line as it is), then the pulse.
+		return slices.Equal(r.bl.relayTopic, []string{"closed", "open", "closed"})
 	}, 10*time.Second, 20*time.Millisecond, "the relay topic to show the exit pulse")
 	if p := sim.Pulses(); len(p) != 1 || p[0].End.Sub(p[0].Start) < 300*time.Millisecond {
 		t.Fatalf("sim pulses %+v, want one of io.exit_button.pulse (300ms)", p)
