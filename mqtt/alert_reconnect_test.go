@@ -11,7 +11,7 @@ import (
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
 )
 
-// TestRtIntegReconnectDoesNotRefireTheOldAlertInHomeAssistant: Home
+// TestReconnectDoesNotRefireTheOldAlertInHomeAssistant: Home
 // Assistant's MQTT event entity ignores a message only when its retain flag
 // is set (homeassistant/components/mqtt/event.py, _event_received: "if
 // msg.retain: ... Ignoring event trigger from replayed retained payload").
@@ -23,7 +23,7 @@ import (
 // alert" event again — a door_forced of hours ago notifies the guards again
 // (docs/mqtt.md promises the event fires "for each alert raised while Home
 // Assistant listens").
-func TestRtIntegReconnectDoesNotRefireTheOldAlertInHomeAssistant(t *testing.T) {
+func TestReconnectDoesNotRefireTheOldAlertInHomeAssistant(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	var mu sync.Mutex
 	var live []string // alert payloads Home Assistant would fire on (retain 0)

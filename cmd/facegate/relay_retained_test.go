@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// TestRtIntegStartClearsAStaleRetainedRelayOpen: <prefix>/relay is
+// TestStartClearsAStaleRetainedRelayOpen: <prefix>/relay is
 // retained and published only on a change of the line (parts.relayChanged,
 // the relay's OnChange). A daemon killed (kill -9, power loss, watchdog)
 // while the line was energised — a grant's 4 s pulse, or an evacuation
@@ -14,7 +14,7 @@ import (
 // pulse. Home Assistant's Relay binary_sensor (device_class lock, on =
 // unlocked) then shows "Unlocked", available (status online), for hours
 // while the gate is locked; a Node-RED dashboard the same.
-func TestRtIntegStartClearsAStaleRetainedRelayOpen(t *testing.T) {
+func TestStartClearsAStaleRetainedRelayOpen(t *testing.T) {
 	r := newRig(t, 0)
 	// What the killed predecessor left retained.
 	if err := r.broker.Publish(r.prefix+"/relay", []byte("open"), true); err != nil {

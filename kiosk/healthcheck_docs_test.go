@@ -13,13 +13,13 @@ import (
 	"time"
 )
 
-// TestRtIntegHealthCheckLabelsAreDocumented: docs/kiosk.md's metrics table
+// TestHealthCheckLabelsAreDocumented: docs/kiosk.md's metrics table
 // gives facegate_health_check's label as `check` = camera, detector, api,
 // broker, relay, disk, audit. With a broker the self-test also exports
 // check="outbox" (the outbox_filling check), which an operator's alert rule
 // written from the table (one rule per documented check) misses: the
 // check whose failure refuses every decision's record.
-func TestRtIntegHealthCheckLabelsAreDocumented(t *testing.T) {
+func TestHealthCheckLabelsAreDocumented(t *testing.T) {
 	k := webRig(t, nil, func(d *Deps) {
 		d.Camera = &fakeCamera{h: CameraHealth{FPS: 15, Frames: 1, DetectorTime: 40 * time.Millisecond, LastChange: time.Now()}}
 		d.Broker = &fakeBroker{connected: true}

@@ -9,13 +9,13 @@ import (
 	"github.com/facegate/facegate/site"
 )
 
-// TestRtIntegEveryRaisedAlertCodeIsAHomeAssistantEventType: Home
+// TestEveryRaisedAlertCodeIsAHomeAssistantEventType: Home
 // Assistant's "Operator alert" event entity knows the codes of
 // mqtt.AlertCodes (its event_types) and shows any other as "other";
 // docs/mqtt.md says "mqtt.AlertCodes lists every code" and documents each.
 // An automation on event_type (the HA UI offers only the declared types)
 // never fires for a code missing from the list.
-func TestRtIntegEveryRaisedAlertCodeIsAHomeAssistantEventType(t *testing.T) {
+func TestEveryRaisedAlertCodeIsAHomeAssistantEventType(t *testing.T) {
 	raised := []string{
 		// kiosk
 		kiosk.ReasonAPIPrefix + "config", kiosk.ReasonAPIPrefix + "client", kiosk.AlertAPIInvalidResponse,
