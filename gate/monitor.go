@@ -62,6 +62,7 @@ type Monitor struct {
 	// given twice): what Withdraw of grantUntil restores.
 	grantBefore time.Time
 	doorOpen    bool
+	doorKnown   bool // the door's level was read (doorOpen is it)
 	closeOnce   sync.Once
 
 	// The watched inputs and the held-open timer (run's goroutine only,
@@ -141,6 +142,7 @@ func NewMonitor(in Inputs, o MonitorOptions) *Monitor {
 		on, err := a.in.Active()
 		if err == nil {
 			a.level.set(on)
+			m.doorKnown = m.doorKnown || a == &m.door
 		}
 		switch {
 		case err != nil:
@@ -194,6 +196,14 @@ func (m *Monitor) DoorOpen() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.doorOpen
+}
+
+// Door is the door's level as last read: known is false without a door
+// input, or while it has not been read yet (unreadable at start).
+func (m *Monitor) Door() (open, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.doorOpen, m.doorKnown
 }
 
 // Close stops the monitor, closes the inputs, then Events.
@@ -430,7 +440,7 @@ func (m *Monitor) forced(t time.Time) bool {
 
 func (m *Monitor) setDoor(open bool) {
 	m.mu.Lock()
-	m.doorOpen = open
+	m.doorOpen, m.doorKnown = open, true
 	m.mu.Unlock()
 }
 

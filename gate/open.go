@@ -249,6 +249,15 @@ func (g *Gate) Granted(until time.Time) {
 	}
 }
 
+// Door is the door contact's level as last read (Monitor.Door); known is
+// false without a door input.
+func (g *Gate) Door() (open, known bool) {
+	if g.monitor == nil {
+		return false, false
+	}
+	return g.monitor.Door()
+}
+
 // ArmExitButton lets the exit button pulse the relay (Options.HoldExitButton):
 // call it once something reads Events, so that every opening is recorded.
 func (g *Gate) ArmExitButton() { g.exitArmed.Store(true) }

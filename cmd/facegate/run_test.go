@@ -92,6 +92,7 @@ type brokerLog struct {
 	alerts     []mqtt.Alert
 	status     []string
 	relayTopic []string // <prefix>/relay payloads
+	doorTopic  []string // <prefix>/door payloads
 	// relayAtOffline is the relay's state when "offline" arrived.
 	relayAtOffline gate.RelayState
 	relay          func() gate.RelayState
@@ -221,6 +222,8 @@ func (r *rig) record(topic string, payload []byte, _ bool) {
 		}
 	case "relay":
 		r.bl.relayTopic = append(r.bl.relayTopic, string(payload))
+	case "door":
+		r.bl.doorTopic = append(r.bl.doorTopic, string(payload))
 	case "alert":
 		var a mqtt.Alert
 		if json.Unmarshal(payload, &a) == nil {

@@ -232,6 +232,16 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	// the broker, and a hold taken before the route existed was not shown.
 	st := p.gate.Relay.State()
 	relayChanged(st == gate.RelayActive || st == gate.RelayFault)
+	// The door the same (a door that closed while the daemon was down
+	// stayed "open" retained); its changes from now on come as events.
+	if open, known := p.gate.Door(); known {
+		p.kiosk.SetDoor(open)
+		if p.broker != nil {
+			if err := p.broker.PublishDoor(open); err != nil {
+				o.log.Warn("door state not published", "err", err)
+			}
+		}
+	}
 	observe := p.kiosk.ObserveDetection
 	onDetect.Store(&observe)
 	return p, nil
