@@ -118,7 +118,22 @@ func (c *Capture) validate() error {
 	if !(c.MaxBrightness >= 0 && c.MaxBrightness <= 255) {
 		return fieldError("capture.max_brightness", "%g must be 0..255", c.MaxBrightness)
 	}
-	if c.MaxBrightness > 0 && c.MinBrightness >= c.MaxBrightness {
+	// Against the limit in force: 0 stands for the built-in one, and a
+	// minimum above the built-in maximum (or the reverse) refuses every face.
+	minB, maxB := c.MinBrightness, c.MaxBrightness
+	if minB == 0 {
+		minB = DefaultMinBrightness
+	}
+	if maxB == 0 {
+		maxB = DefaultMaxBrightness
+	}
+	switch {
+	case minB < maxB:
+	case c.MinBrightness == 0:
+		return fieldError("capture.max_brightness", "%g must be above min_brightness, the built-in %g (0): every face would be refused", c.MaxBrightness, minB)
+	case c.MaxBrightness == 0:
+		return fieldError("capture.min_brightness", "%g must be below max_brightness, the built-in %g (0): every face would be refused", c.MinBrightness, maxB)
+	default:
 		return fieldError("capture.min_brightness", "%g must be below max_brightness %g", c.MinBrightness, c.MaxBrightness)
 	}
 	if !(c.MaxRoll >= 0 && c.MaxRoll <= 90) {
@@ -129,6 +144,13 @@ func (c *Capture) validate() error {
 	}
 	return nil
 }
+
+// The built-in face brightness limits that 0 stands for
+// (capture.DefaultThresholds; a test in cmd/facegate keeps them equal).
+const (
+	DefaultMinBrightness = 55
+	DefaultMaxBrightness = 215
+)
 
 // YuNetModelFile is the file `facegate model install yunet` writes in
 // <state_dir>/models (capture.YuNetModelFile, without importing gocv here).

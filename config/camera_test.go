@@ -55,6 +55,9 @@ func TestCameraCaptureErrors(t *testing.T) {
 		{"capture:\n  jpeg_quality: 0\n", `f.yaml:2: capture.jpeg_quality: 0 must be 1..100`},
 		{"capture:\n  min_face_width: -1\n", `f.yaml:2: capture.min_face_width: -1 must be 0..2000 pixels`},
 		{"capture:\n  min_brightness: 200\n  max_brightness: 100\n", `f.yaml:2: capture.min_brightness: 200 must be below max_brightness 100`},
+		// Against the built-in limit that 0 stands for: every face refused.
+		{"capture:\n  min_brightness: 220\n", `f.yaml:2: capture.min_brightness: 220 must be below max_brightness, the built-in 215 (0): every face would be refused`},
+		{"capture:\n  max_brightness: 50\n", `f.yaml:2: capture.max_brightness: 50 must be above min_brightness, the built-in 55 (0): every face would be refused`},
 		{"capture:\n  max_roll: 120\n", `f.yaml:2: capture.max_roll: 120 must be 0..90 degrees`},
 		{"capture:\n  opencv_threads: -1\n", `f.yaml:2: capture.opencv_threads: -1 must be 0..64 (0: every core)`},
 	}

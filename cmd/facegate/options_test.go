@@ -184,3 +184,12 @@ func TestBuildPartsNamesThePartOnce(t *testing.T) {
 		})
 	}
 }
+
+// The config package checks the brightness limits against the built-in
+// ones that 0 stands for; they are the capture package's.
+func TestConfigKnowsTheBuiltInBrightnessLimits(t *testing.T) {
+	if config.DefaultMinBrightness != capture.DefaultThresholds.MinBrightness || config.DefaultMaxBrightness != capture.DefaultThresholds.MaxBrightness {
+		t.Fatalf("config's built-in brightness %v..%v, capture's %v..%v", config.DefaultMinBrightness, config.DefaultMaxBrightness,
+			capture.DefaultThresholds.MinBrightness, capture.DefaultThresholds.MaxBrightness)
+	}
+}
