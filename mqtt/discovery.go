@@ -75,11 +75,14 @@ var AlertCodes = []string{"api_config", "api_client", "api_invalid_response", "r
 	"door_forced", "door_held_open", "tamper_alarm", "input_fault", "liveness_lockout",
 	"passback_soft", "occupancy_reached", "occupancy_below", "evacuation", "site_state", "site_unreachable"}
 
+// pulseOutcomes are the relay results the Gate opening event entity knows.
+var pulseOutcomes = []string{record.RelayPulsed, record.RelayCut, record.RelayFault, record.RelayNotEnergised, record.RelayInterrupted}
+
 // discoveryMessages builds the configs for the gate's entities: last
 // decision, similarity score, session state, relay, door (when wired),
-// camera status and problem, health problem, and two event entities (each
-// decision, each operator alert); all unavailable when <prefix>/status is
-// offline.
+// camera status and problem, health problem, and three event entities
+// (each decision, each granted decision's opening, each operator alert);
+// all unavailable when <prefix>/status is offline.
 func discoveryMessages(dc discoveryConfig) []discoveryMessage {
 	t := dc.topics
 	node := haNodeID(dc.nodeID)
@@ -122,6 +125,16 @@ func discoveryMessages(dc discoveryConfig) []discoveryMessage {
 				"'user_id': value_json.user_id | default(none), 'message': value_json.message | default(none), " +
 				"'identity_source': value_json.identity_source | default(none), " +
 				"'face_similarity_score': (value_json.auth.score.face_similarity_score | default(none)) if value_json.auth is defined else none} | tojson }}",
+		}},
+		{"event", "opening", haEntity{
+			// How each granted decision's pulse went (<prefix>/event/relay):
+			// a grant whose relay never energised is "granted" on Decision
+			// and not_energised here.
+			Name: "Gate opening", StateTopic: t.Event + "/relay", Icon: "mdi:door-open",
+			EventTypes: append(append([]string(nil), pulseOutcomes...), "other"),
+			ValueTemplate: "{{ {'event_type': value_json.relay if value_json.relay in " + pyList(pulseOutcomes) + " else 'other', " +
+				"'relay': value_json.relay, 'reason': value_json.reason | default(none), 'event_id': value_json.event_id, " +
+				"'ts': value_json.ts, 'duration_ms': value_json.duration_ms} | tojson }}",
 		}},
 		{"binary_sensor", "relay", haEntity{
 			Name: "Relay", StateTopic: t.Relay, PayloadOn: "open", PayloadOff: "closed", DeviceClass: "lock",

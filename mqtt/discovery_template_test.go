@@ -47,7 +47,10 @@ func TestDiscoveryTemplatesRender(t *testing.T) {
 	}
 	const p = "facegate/plant-a/north-turnstile/"
 	samples := map[string][]string{
-		p + "event":          {golden("event-granted"), golden("event-denied"), golden("event-error")},
+		p + "event": {golden("event-granted"), golden("event-denied"), golden("event-error")},
+		p + "event/relay": {golden("event-relay"),
+			`{"kind":"relay","event_id":"e-2","ts":"2026-11-22T07:00:00.000Z","site":"plant-a","gate":"north-turnstile","relay":"not_energised","reason":"relay_failed","duration_ms":0}`,
+			`{"kind":"relay","event_id":"e-3","ts":"2026-11-22T07:00:00.000Z","site":"plant-a","gate":"north-turnstile","relay":"something_new","duration_ms":0}`},
 		p + "state":          {golden("state"), `{"state":"idle","ts":"2026-11-22T07:00:00.000Z","since":"2026-11-22T07:00:00.000Z"}`},
 		p + "camera":         {golden("camera"), `{"status":"ok","fps":15,"last_frame_age_ms":40,"ts":"2026-11-22T07:00:00.000Z"}`},
 		p + "health":         {golden("health")},

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/facegate/facegate/record"
 )
 
 // haSchema is testdata/ha/schema.json: the keys and value types Home
@@ -271,4 +273,25 @@ func TestSchemaCatchesMistakes(t *testing.T) {
 			t.Errorf("%s %s accepted", tc.component, tc.payload)
 		}
 	}
+}
+
+// TestHomeAssistantSeesAGrantThatNeverOpened: the Decision event entity
+// reads "granted" for a grant whose relay never energised (the outcome
+// comes after, on <prefix>/event/relay); the Gate opening event entity
+// fires on that topic with the outcome as its event type.
+func TestHomeAssistantSeesAGrantThatNeverOpened(t *testing.T) {
+	const relayTopic = "facegate/plant-a/north-turnstile/event/relay"
+	for _, m := range testDiscovery(true) {
+		var e haEntity
+		must(t, json.Unmarshal(m.Payload, &e))
+		if strings.Split(m.Topic, "/")[1] == "event" && e.StateTopic == relayTopic {
+			for _, want := range []string{record.RelayPulsed, record.RelayNotEnergised, record.RelayInterrupted, record.RelayFault} {
+				if !slices.Contains(e.EventTypes, want) {
+					t.Errorf("%s: event types %v lack %s", m.Topic, e.EventTypes, want)
+				}
+			}
+			return
+		}
+	}
+	t.Fatalf("no Home Assistant event entity on %s", relayTopic)
 }
