@@ -75,6 +75,10 @@ type Options struct {
 	MaxFuture time.Duration
 	Now       func() time.Time // nil: time.Now
 	Log       *slog.Logger     // nil: slog.Default()
+	// SaveFailed, when not nil, is told the first failed periodic save of
+	// a run of them (a full or worn-out card): Run retries each interval,
+	// and a person must hear of it once, not every ten seconds.
+	SaveFailed func(error)
 }
 
 // Person is one person's presence.

@@ -149,13 +149,15 @@ func writeAtomic(path string, b []byte) error {
 
 // Run does the periodic work until ctx ends: every interval (a minute when
 // 0) Tick (daily reset, tombstones) and Save when dirty; a last Save when
-// ctx ends, whose error it returns. Save errors on the way are logged.
+// ctx ends, whose error it returns. Save errors on the way are logged, and
+// the first of a run goes to Options.SaveFailed.
 func (p *Presence) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		every = time.Minute
 	}
 	tk := time.NewTicker(every)
 	defer tk.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -166,9 +168,14 @@ func (p *Presence) Run(ctx context.Context, every time.Duration) error {
 		case <-tk.C:
 			p.Tick(p.now())
 			if p.Dirty() {
-				if err := p.Save(); err != nil {
+				err := p.Save()
+				if err != nil {
 					p.log.Error("site state not saved", "err", err)
+					if !failing && p.opts.SaveFailed != nil {
+						p.opts.SaveFailed(err)
+					}
 				}
+				failing = err != nil
 			}
 		}
 	}

@@ -240,3 +240,48 @@ func FuzzStateFile(f *testing.F) {
 		}
 	})
 }
+
+// TestRunTellsTheFirstFailedSaveOfARun: a card that cannot take the state
+// file (full, worn out) is told to SaveFailed once per run of failures,
+// not at every retry, and again after a save worked in between. Until
+// 2026-12-07 a failed periodic save was only a log line.
+func TestRunTellsTheFirstFailedSaveOfARun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "state")
+		path := filepath.Join(dir, "site-presence.json") // dir missing: saves fail
+		var told []error
+		p, err := New(Options{Zones: siteZones(), StatePath: path, Log: quiet(), SaveFailed: func(err error) { told = append(told, err) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx, time.Minute) }()
+		e := ev("A", 1, 0, "w1", "site")
+		e.TS = "2000-01-01T00:00:10.000Z"
+		mustApply(t, p, e)
+		time.Sleep(5*time.Minute + time.Second) // five failed saves
+		synctest.Wait()
+		if len(told) != 1 {
+			t.Fatalf("SaveFailed told %d times over five failed saves, want once", len(told))
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute) // saved
+		synctest.Wait()
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		e2 := ev("A", 2, 0, "w2", "site")
+		e2.TS = "2000-01-01T00:06:10.000Z"
+		mustApply(t, p, e2)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(told) != 2 {
+			t.Fatalf("SaveFailed told %d times, want again after a save worked in between", len(told))
+		}
+		cancel()
+		<-done
+	})
+}

@@ -145,11 +145,13 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 	if err != nil {
 		return nil, err
 	}
+	var w *siteWire
+	o.SaveFailed = func(err error) { w.saveFailed(err) } // Run starts after w is made
 	p, err := site.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("zones: %w", err)
 	}
-	w := &siteWire{cfg: cfg, log: log.With("component", "site"), presence: p, gate: g, now: time.Now, wake: make(chan struct{}, 1),
+	w = &siteWire{cfg: cfg, log: log.With("component", "site"), presence: p, gate: g, now: time.Now, wake: make(chan struct{}, 1),
 		trustPath: filepath.Join(cfg.StateDir, "site-evacuation-trust.json")}
 	if g != nil {
 		w.relay = g
@@ -165,6 +167,15 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 	}
 	p.Subscribe(w.onChange)
 	return w, nil
+}
+
+// saveFailed raises the state_dir alert for a periodic save of the site
+// state that failed (the first of a run of them: site.Options.SaveFailed).
+func (w *siteWire) saveFailed(err error) {
+	if k := w.kiosk(); k != nil {
+		k.RaiseAlert("state_dir", "site state could not be saved (a restart would forget who is where since the last save; retried every "+
+			siteSaveEvery.String()+"): "+err.Error())
+	}
 }
 
 // maxTrusted bounds the trusted ids kept (the oldest go first).

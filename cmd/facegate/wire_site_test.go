@@ -618,3 +618,12 @@ func TestPresenceOptionsTimeZone(t *testing.T) {
 	require.Equal(t, time.Local, o.Location)
 	require.Contains(t, logs.String(), "set zones.time_zone alike on every gate")
 }
+
+// A failed periodic save of the site state raises state_dir (site.Options
+// SaveFailed): until 2026-12-07 it was only a log line.
+func TestSiteStateSaveFailureIsAlerted(t *testing.T) {
+	w, _, pub := relayWire(t, siteTestConfig(t, entranceYAML), nil)
+	w.saveFailed(errors.New("no space left on device"))
+	require.Eventually(t, func() bool { return slices.Contains(pub.codes(), "state_dir") }, 5*time.Second, 10*time.Millisecond,
+		"no state_dir alert: %v", pub.codes())
+}
