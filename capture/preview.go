@@ -27,6 +27,9 @@ type Preview struct {
 	cfg PreviewConfig
 	gap time.Duration
 
+	// turn lets one viewer at a time into Next (a one-slot semaphore):
+	// unlike a mutex, a viewer who leaves stops waiting for it.
+	turn   chan struct{}
 	mu     sync.Mutex
 	frame  gocv.Mat
 	small  gocv.Mat
@@ -53,13 +56,19 @@ func NewPreview(src FrameSource, cfg PreviewConfig) *Preview {
 		cfg.Clock = SystemClock
 	}
 	return &Preview{src: src, cfg: cfg, gap: time.Duration(float64(time.Second) / cfg.MaxFPS),
-		frame: gocv.NewMat(), small: gocv.NewMat()}
+		turn: make(chan struct{}, 1), frame: gocv.NewMat(), small: gocv.NewMat()}
 }
 
 // Next returns a JPEG newer than after (the seq of the last JPEG the caller
 // got; 0 at first), waiting for the rate limit and for a new frame. The
 // bytes are shared: do not modify them.
 func (p *Preview) Next(ctx context.Context, after uint64) ([]byte, uint64, error) {
+	select {
+	case p.turn <- struct{}{}:
+		defer func() { <-p.turn }()
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

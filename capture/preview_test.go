@@ -8,6 +8,8 @@ import (
 	"image/jpeg"
 	"testing"
 	"time"
+
+	"gocv.io/x/gocv"
 )
 
 func TestPreview(t *testing.T) {
@@ -53,5 +55,41 @@ func TestPreview(t *testing.T) {
 	p.Close()
 	if _, _, err := p.Next(ctx, 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// silentSource is a camera that sends no frame (unplugged) until ctx ends.
+type silentSource struct{}
+
+func (silentSource) Next(ctx context.Context, _ uint64, _ *gocv.Mat) (FrameInfo, error) {
+	<-ctx.Done()
+	return FrameInfo{}, ctx.Err()
+}
+
+// A viewer who leaves while the camera sends nothing is let go at once,
+// though another viewer is waiting for a frame: each /stream.mjpg viewer
+// holds one of the kiosk's few preview slots until Next returns. Until
+// 2026-12-07 the others waited on the first one's lock, whatever their
+// context said, and stayed counted until a frame came.
+func TestPreviewViewerLeavingWhileTheCameraIsDownIsLetGo(t *testing.T) {
+	p := NewPreview(silentSource{}, PreviewConfig{})
+	defer p.Close()
+	first, stopFirst := context.WithCancel(context.Background())
+	defer stopFirst()
+	go func() { _, _, _ = p.Next(first, 0) }()
+	time.Sleep(50 * time.Millisecond) // the first viewer waits for a frame
+
+	second, leave := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, _, err := p.Next(second, 0); done <- err }()
+	time.Sleep(50 * time.Millisecond)
+	leave()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next of a viewer who left: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a viewer who left is still waiting behind the first one")
 	}
 }
