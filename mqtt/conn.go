@@ -21,6 +21,10 @@ import (
 // backoff to start again from its minimum.
 const stableConnection = 30 * time.Second
 
+// sameClientIDHint is how many connections in a row must drop before
+// stableConnection for the log to suspect a second client with this id.
+const sameClientIDHint = 5
+
 // Run connects and keeps the Client connected until ctx is done or Close
 // is called, reconnecting with backoff. Each connection is a fresh paho
 // client on the same persistent session (clean session off): the outbox,
@@ -52,6 +56,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	backoff := c.opts.ReconnectMin
 	everConnected := false
+	dropped := 0 // connections in a row that dropped within stableConnection
 	for {
 		cli, lost := c.newPaho()
 		err := c.connect(ctx, cli)
@@ -85,7 +90,12 @@ func (c *Client) Run(ctx context.Context) error {
 		// A connection that drops at once (e.g. another gate with the same
 		// client id taking the session over) keeps backing off.
 		if time.Since(since) > stableConnection {
-			backoff = c.opts.ReconnectMin
+			backoff, dropped = c.opts.ReconnectMin, 0
+		} else if dropped++; dropped == sameClientIDHint {
+			// Two clients with one id take the session from each other
+			// for ever; only the log can say so (the broker does not).
+			c.log.Error("mqtt connection dropped soon after connecting, again and again: does another client use this client id? (mqtt.client_id; the default facegate-<site>-<gate> is the same for site plant-a gate north and site plant gate a-north)",
+				"client_id", c.opts.ClientID, "drops", dropped)
 		}
 		c.log.Warn("mqtt connection lost", "err", err, "outbox", c.box.Len(), "retry_in", backoff)
 		if !c.waitRetry(ctx, jitter(backoff)) {
