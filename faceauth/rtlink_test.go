@@ -1,0 +1,295 @@
+package faceauth
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Red-team pass on the site link (proxies, middleboxes, TLS, NAT).
+
+// natRelay forwards TCP to target. forget() makes every connection open
+// so far silently stop forwarding in both directions (a 4G router or NAT
+// that dropped its mapping: no RST, no FIN), while new connections work.
+type natRelay struct {
+	l     net.Listener
+	mu    sync.Mutex
+	lost  []*atomic.Bool
+	conns atomic.Int32
+}
+
+func newNATRelay(t *testing.T, target string) *natRelay {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &natRelay{l: l}
+	var open sync.WaitGroup
+	var sockets []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.conns.Add(1)
+			lost := new(atomic.Bool)
+			r.mu.Lock()
+			r.lost = append(r.lost, lost)
+			sockets = append(sockets, c, u)
+			r.mu.Unlock()
+			pipe := func(dst, src net.Conn) {
+				defer open.Done()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					if err != nil {
+						if !lost.Load() {
+							dst.Close()
+						}
+						return
+					}
+					if !lost.Load() {
+						dst.Write(buf[:n])
+					}
+				}
+			}
+			open.Add(2)
+			go pipe(u, c)
+			go pipe(c, u)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		r.mu.Lock()
+		for _, s := range sockets {
+			s.Close()
+		}
+		r.mu.Unlock()
+		open.Wait()
+	})
+	return r
+}
+
+func (r *natRelay) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lost {
+		l.Store(true)
+	}
+}
+
+// TestRtLinkDeadHTTP2ConnectionIsDroppedAfterATimeout: the API is reached
+// over HTTP/2 (a TLS server that offers h2, as API gateways do and as
+// BenchmarkLinkTimeToRelay's emulator does). The site's router forgets the
+// connection silently (4G re-attach, NAT timeout, a router reboot): the next
+// call times out after api.timeout, which is documented. But the dead
+// connection stays in the pool and every following call (the next worker's
+// POST, the self-test's Ping) is sent on it and times out too, until the
+// kernel gives the socket up (~15 min of retransmissions): the gate refuses
+// everybody meanwhile and does not come back by itself. With HTTP/1.1 the
+// next call dials a new connection.
+func TestRtLinkDeadHTTP2ConnectionIsDroppedAfterATimeout(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			io.WriteString(w, `[]`)
+			return
+		}
+		io.WriteString(w, `{"auth_status":"approved","authentication_id":"a-1"}`)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = discardLog()
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	relay := newNATRelay(t, srv.Listener.Addr().String())
+	_, port, _ := net.SplitHostPort(relay.l.Addr().String())
+	c, _ := newTestClient(t, "https://127.0.0.1:"+port+"/v3", func(o *Options) { o.CAFile = ca; o.Timeout = time.Second })
+	defer c.CloseIdleConnections()
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	relay.forget()
+	// The first call after the loss may time out (it went out on the dead
+	// connection; a POST that may have been processed is not sent again).
+	if _, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg}); err == nil {
+		t.Fatal("the relay did not drop the connection")
+	}
+	// The next ones must not: a new connection works.
+	for i := range 2 {
+		start := time.Now()
+		_, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+		if err != nil {
+			t.Fatalf("call %d after the timeout: %v after %s (%d TCP connections made): the dead HTTP/2 connection is still used",
+				i+2, err, time.Since(start).Round(time.Millisecond), relay.conns.Load())
+		}
+	}
+}
+
+// connectProxy answers every CONNECT with status and an HTML body (a
+// corporate proxy that wants credentials, or cannot reach the API).
+func connectProxy(t *testing.T, status int, connects *atomic.Int32) *url.URL {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				connects.Add(1)
+				body := "<html><body>Access denied</body></html>"
+				fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nProxy-Authenticate: Basic realm=\"corp\"\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s",
+					status, http.StatusText(status), len(body), body)
+			}()
+		}
+	}()
+	return &url.URL{Scheme: "http", Host: l.Addr().String()}
+}
+
+// TestRtLinkProxyAuthenticationRequiredIsAConfigError: the site's HTTPS
+// proxy (HTTPS_PROXY, honoured through the default transport's
+// ProxyFromEnvironment) answers the CONNECT with 407: the gate has no or
+// wrong proxy credentials, which only an operator can fix. The client
+// reports a transient network_error "send request: Proxy Authentication
+// Required": the kiosk raises no alert (only config and client classes
+// do), `facegate auth` says "temporary; try again", and every worker is
+// refused as if the link were flaky.
+func TestRtLinkProxyAuthenticationRequiredIsAConfigError(t *testing.T) {
+	var connects atomic.Int32
+	proxy := connectProxy(t, http.StatusProxyAuthRequired, &connects)
+	c, _ := newTestClient(t, "https://api.example.test/v3", nil)
+	// As HTTPS_PROXY=http://127.0.0.1:port would (ProxyFromEnvironment
+	// reads the environment once per process, so it is set directly).
+	c.http.Transport.(*http.Transport).Proxy = http.ProxyURL(proxy)
+	_, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+	ae := asAPIError(t, err)
+	if connects.Load() == 0 {
+		t.Fatalf("the proxy was not used: %v", ae)
+	}
+	if ae.Class != ClassConfig || !strings.Contains(strings.ToLower(ae.Message), "proxy") {
+		t.Fatalf("a proxy's 407 is %s/%s %q: want class config naming the proxy", ae.Class, ae.Code, ae.Message)
+	}
+}
+
+// TestRtLinkCertificateNotYetValidBlamesTheClock: a Pi has no RTC; after a
+// power cut it boots with the time of its last shutdown (fake-hwclock) or
+// 1970 until NTP answers. Every certificate then looks "not yet valid".
+// The operator is told "TLS certificate not trusted; see api.ca_file" (the
+// kiosk's alert api_config, the self-test's api check, `facegate auth`'s
+// hint "check api.url and the API key"): the hint sends them to the CA
+// file and the key, not to the clock, which is the only thing to fix (and
+// which fixes itself once NTP answers).
+func TestRtLinkCertificateNotYetValidBlamesTheClock(t *testing.T) {
+	cert, caFile := linkCert(t, "127.0.0.1", time.Now().Add(24*time.Hour), time.Now().Add(48*time.Hour))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"auth_status":"approved","authentication_id":"a-1"}`)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Config.ErrorLog = discardLog()
+	srv.StartTLS()
+	defer srv.Close()
+	c, _ := newTestClient(t, srv.URL, func(o *Options) { o.CAFile = caFile })
+	_, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+	ae := asAPIError(t, err)
+	msg := strings.ToLower(ae.Message)
+	if !strings.Contains(msg, "clock") || strings.Contains(msg, "see api.ca_file") {
+		t.Fatalf("certificate not yet valid (the gate's clock is behind): %q; want a message that points at the system clock (NTP), not at api.ca_file", ae.Message)
+	}
+}
+
+// TestRtLinkApprovalNeedsAnAuthenticationID: every 200 of POST /faceauth
+// carries the authentication_id of the authentication it created (the
+// contract and every vendor sample). A 200 {"auth_status":"approved"} with
+// nothing else is not the API's answer (a stub or middlebox on the path, a
+// wrong api.url pointing at some other service, a truncated object rebuilt
+// by a proxy): it is taken as an approval, the gate opens and the event
+// records a grant that cannot be found in FaceAuth's history.
+func TestRtLinkApprovalNeedsAnAuthenticationID(t *testing.T) {
+	for _, body := range []string{
+		`{"auth_status":"approved"}`,
+		`{"auth_status":"approved","authentication_id":""}`,
+		`{"auth_status":"approved","authentication_id":null,"score":{}}`,
+	} {
+		if r, err := parseResult([]byte(body)); err == nil {
+			t.Errorf("%s: taken as %s (id %q); want invalid_response", body, r.Status, r.AuthenticationID)
+		}
+	}
+}
+
+// linkCert makes a CA (valid now) and a leaf for host valid in [nb, na];
+// the CA goes to a PEM file for Options.CAFile.
+func linkCert(t *testing.T, host string, nb, na time.Time) (tls.Certificate, string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rt-link CA"},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(72 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caT, caT, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	lt := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host},
+		NotBefore: nb, NotAfter: na, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if ip := net.ParseIP(host); ip != nil {
+		lt.IPAddresses = []net.IP{ip}
+	} else {
+		lt.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, lt, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile
+}
+
+// discardLog silences the test servers' handshake errors.
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
