@@ -145,6 +145,10 @@ func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 func newTransport(caFile string) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	// An HTTP/2 connection that received nothing for 15 s is pinged and
+	// closed when the ping is not answered within 5 s: a connection a
+	// router forgot silently is found before the next worker's POST.
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -320,7 +324,22 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var wrote atomic.Bool // set from the transport's goroutine
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}
+	var conn atomic.Pointer[net.Conn]
+	trace := &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+		GotConn:      func(i httptrace.GotConnInfo) { conn.Store(&i.Conn) },
+	}
+	// A timeout may mean that the connection is dead without the kernel
+	// knowing (a router that forgot it silently): HTTP/2 would multiplex
+	// every later request onto it, each timing out in turn. Close it, so
+	// that the next request dials.
+	defer func() {
+		if aerr != nil && aerr.Code == CodeTimeout {
+			if p := conn.Load(); p != nil && *p != nil {
+				(*p).Close()
+			}
+		}
+	}()
 	req, err := newReq(httptrace.WithClientTrace(actx, trace))
 	if err != nil {
 		return 0, nil, false, &APIError{Code: CodeInvalidRequest, Class: ClassClient, Message: clip(err.Error()), Err: ErrInvalidRequest}
