@@ -163,7 +163,25 @@ func newTransport(caFile string) (*http.Transport, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
+	// A proxy (HTTPS_PROXY) that refuses the CONNECT is named as such, so
+	// that its 407 reads as the configuration problem it is.
+	tr.OnProxyConnectResponse = func(_ context.Context, proxy *url.URL, _ *http.Request, res *http.Response) error {
+		if res.StatusCode == http.StatusOK {
+			return nil
+		}
+		return &proxyError{host: proxy.Host, status: res.StatusCode}
+	}
 	return tr, nil
+}
+
+// proxyError is a proxy's answer other than 200 to a CONNECT.
+type proxyError struct {
+	host   string // never the proxy URL: it may carry credentials
+	status int
+}
+
+func (e *proxyError) Error() string {
+	return fmt.Sprintf("proxy %s answered the CONNECT with %d %s", e.host, e.status, http.StatusText(e.status))
 }
 
 // Authenticate sends one face (POST {base}/faceauth). A rejection is a
@@ -377,6 +395,24 @@ func (c *Client) transportError(ctx, actx context.Context, err error, what strin
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return &APIError{Code: CodeTimeout, Class: ClassTransient, Message: msg, Err: errors.Join(ErrTimeout, err)}
+	}
+	var pe *proxyError
+	if errors.As(err, &pe) {
+		switch pe.status {
+		case http.StatusProxyAuthRequired, http.StatusForbidden:
+			return &APIError{Code: CodeNetwork, Class: ClassConfig, Message: msg + " (check the proxy's credentials and rules: HTTPS_PROXY in the service's environment)", Err: errors.Join(ErrNetwork, err)}
+		}
+		return &APIError{Code: CodeNetwork, Class: ClassTransient, Message: msg, Err: errors.Join(ErrNetwork, err)}
+	}
+	var ie x509.CertificateInvalidError
+	if errors.As(err, &ie) && ie.Reason == x509.Expired && ie.Cert != nil {
+		now := time.Now()
+		hint := fmt.Sprintf(" (the API's certificate expired on %s, or this machine's clock is ahead)", ie.Cert.NotAfter.UTC().Format(time.RFC3339))
+		if now.Before(ie.Cert.NotBefore) {
+			hint = fmt.Sprintf(" (this machine's clock, %s, is behind: the certificate is valid from %s; is NTP synchronised? no restart is needed once it is)",
+				now.UTC().Format(time.RFC3339), ie.Cert.NotBefore.UTC().Format(time.RFC3339))
+		}
+		return &APIError{Code: CodeNetwork, Class: ClassConfig, Message: what + ": TLS certificate not valid at this time" + hint, Err: errors.Join(ErrNetwork, err)}
 	}
 	var ce *tls.CertificateVerificationError
 	var ue x509.UnknownAuthorityError
