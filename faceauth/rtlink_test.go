@@ -293,3 +293,27 @@ func linkCert(t *testing.T, host string, nb, na time.Time) (tls.Certificate, str
 
 // discardLog silences the test servers' handshake errors.
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// TestRtLinkProxyIsDocumented: the client honours HTTPS_PROXY, HTTP_PROXY
+// and NO_PROXY (the default transport's ProxyFromEnvironment), but nothing
+// tells an operator so, nor how to give them to the service: systemd does
+// not pass a login shell's environment, so a site behind a corporate proxy
+// needs a drop-in (`systemctl edit facegate`, Environment=HTTPS_PROXY=…).
+// Without it the gate reports DNS failures for the API host and an
+// installer has no page to turn to.
+func TestRtLinkProxyIsDocumented(t *testing.T) {
+	var all strings.Builder
+	for _, f := range []string{"faceauth.md", "operations.md", "install-pi.md"} {
+		b, err := os.ReadFile(filepath.Join("..", "docs", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	doc := all.String()
+	for _, want := range []string{"HTTPS_PROXY", "NO_PROXY", "Environment=HTTPS_PROXY"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/faceauth.md, operations.md and install-pi.md never mention %s", want)
+		}
+	}
+}
