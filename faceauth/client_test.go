@@ -206,7 +206,7 @@ func TestRetryThenSuccess(t *testing.T) {
 			io.WriteString(w, `{"error_code":"detection_server_error","message":"m"}`)
 			return
 		}
-		io.WriteString(w, `{"auth_status":"approved"}`)
+		io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`)
 	})
 	defer srv.Close()
 	c, waits := newTestClient(t, srv.URL, nil)
@@ -242,7 +242,7 @@ func closedAddr(t *testing.T) string {
 }
 
 func TestConnectionRefusedBeforeSendIsRetried(t *testing.T) {
-	srv, n := counting(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"auth_status":"approved"}`) })
+	srv, n := counting(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`) })
 	defer srv.Close()
 	d := &refusingFirst{closed: closedAddr(t)}
 	c, _ := newTestClient(t, srv.URL, func(o *Options) {
@@ -382,7 +382,7 @@ func TestTimeouts(t *testing.T) {
 
 func TestHugeBody(t *testing.T) {
 	srv, _ := counting(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"auth_status":"approved","rejected_comment":["`)
+		io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved","rejected_comment":["`)
 		io.WriteString(w, strings.Repeat("x", MaxBodyBytes))
 		io.WriteString(w, `"]}`)
 	})
@@ -437,7 +437,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 		if r.Header.Get("x-api-key") != "" {
 			leaked.Store(true)
 		}
-		io.WriteString(w, `{"auth_status":"approved"}`)
+		io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`)
 	}))
 	defer other.Close()
 	srv, _ := counting(func(w http.ResponseWriter, r *http.Request) {
@@ -495,7 +495,7 @@ func TestNewOptions(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"auth_status":"approved"}`)
+		io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`)
 	}))
 	defer srv.Close()
 	c, _ := newTestClient(t, srv.URL, nil)
@@ -660,10 +660,10 @@ func TestMalformedApprovalsAreErrors(t *testing.T) {
 		class            Class
 		inMessage        string
 	}{
-		{"error code wins", `{"auth_status":"approved","error_code":"Invalid_submissionId","message":"m"}`, CodeInvalidSubmissionID, ClassIdentity, "m"},
-		{"NaN score", `{"auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, CodeInvalidResponse, ClassTransient, `face_similarity_score is "NaN"`},
-		{"Infinity score", `{"auth_status":"approved","score":{"occluded_score":"Infinity"}}`, CodeInvalidResponse, ClassTransient, "occluded_score"},
-		{"fail code", `{"auth_status":"approved","fail_code":["Head_cover_fail"],"note":"KEY"}`, CodeInvalidResponse, ClassTransient, "Head_cover_fail"},
+		{"error code wins", `{"authentication_id":"a-1","auth_status":"approved","error_code":"Invalid_submissionId","message":"m"}`, CodeInvalidSubmissionID, ClassIdentity, "m"},
+		{"NaN score", `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, CodeInvalidResponse, ClassTransient, `face_similarity_score is "NaN"`},
+		{"Infinity score", `{"authentication_id":"a-1","auth_status":"approved","score":{"occluded_score":"Infinity"}}`, CodeInvalidResponse, ClassTransient, "occluded_score"},
+		{"fail code", `{"authentication_id":"a-1","auth_status":"approved","fail_code":["Head_cover_fail"],"note":"KEY"}`, CodeInvalidResponse, ClassTransient, "Head_cover_fail"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

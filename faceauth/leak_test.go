@@ -45,7 +45,7 @@ func faultyAPI(t *testing.T) *httptest.Server {
 				io.WriteString(w, `[{"faceAuth_projectId":"p","data":[{"auth_id":"id-1","auth_status":"approved","create_time":"2025-01-01T00:00:00.000Z"}]}]`)
 				return
 			}
-			io.WriteString(w, `{"auth_status":"approved","authenticationId":"a-1"}`)
+			io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`)
 		default:
 			http.Error(w, "unknown mode", http.StatusBadRequest)
 		}

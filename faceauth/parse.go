@@ -123,6 +123,12 @@ func (r *Result) Consistent() error {
 			return fmt.Errorf("score %s is %v: not a finite number in 0..100", s.name, *s.v)
 		}
 	}
+	// Every answer of the API carries its id (FACEAUTH-API.md); an
+	// approval without one is not the API's (a stub or middlebox on the
+	// path, api.url pointing elsewhere) and could never be traced.
+	if r.Status == StatusApproved && strings.TrimSpace(r.AuthenticationID) == "" {
+		return errors.New("auth_status approved without an authentication_id")
+	}
 	if r.Status == StatusApproved && len(r.FailCodes) > 0 {
 		return fmt.Errorf("auth_status approved together with fail_code %q", clip(strings.Join(fcStrings(r.FailCodes), ",")))
 	}

@@ -36,42 +36,42 @@ func TestParseResult(t *testing.T) {
 			"fail_code": ["Face_Occluded_fail"], "rejected_comment": ["face is occluded and the confidence is higher than threshold."]}`,
 			status: "rejected", scores: Scores{FaceSimilarity: f64(83.6), Occluded: f64(40), FaceCover: f64(93.3), HeadCover: f64(87)},
 			fails: []FailCode{FailOccluded}, comments: 1, created: time.Date(2023, 8, 8, 7, 4, 48, 633e6, time.UTC)},
-		{name: "canonical cover keys win over misspelt", body: `{"auth_status":"approved","score":{"face_cover_score":1,"face_cover_socre":2,"head_cover_score":3}}`,
+		{name: "canonical cover keys win over misspelt", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_cover_score":1,"face_cover_socre":2,"head_cover_score":3}}`,
 			status: "approved", approved: true, scores: Scores{FaceCover: f64(1), HeadCover: f64(3)}},
 		{name: "every fail code, any case, unknown kept", body: `{"auth_status":"rejected","fail_code":["FACE_COMPARE_UNDERSCORE","face_occluded_fail"," Face_Cover_Fail ","head_cover_FAIL","Liveness_fail"]}`,
 			status: "rejected", fails: []FailCode{FailFaceCompare, FailOccluded, FailFaceCover, FailHeadCover, "Liveness_fail"}},
 		{name: "single fail code as a string", body: `{"auth_status":"rejected","fail_code":"Head_cover_fail","rejected_comment":"no hat"}`,
 			status: "rejected", fails: []FailCode{FailHeadCover}, comments: 1},
-		{name: "status normalised", body: `{"auth_status":"  APPROVED "}`, status: "approved", approved: true},
+		{name: "status normalised", body: `{"authentication_id":"a-1","auth_status":"  APPROVED "}`, status: "approved", approved: true},
 		{name: "other status is not approved", body: `{"auth_status":"pending"}`, status: "pending"},
-		{name: "approvedish is not approved", body: `{"auth_status":"approved_pending"}`, status: "approved_pending"},
-		{name: "numeric strings and nulls in score", body: `{"auth_status":"approved","score":{"face_similarity_score":"97.5","occluded_score":null}}`,
+		{name: "approvedish is not approved", body: `{"authentication_id":"a-1","auth_status":"approved_pending"}`, status: "approved_pending"},
+		{name: "numeric strings and nulls in score", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":"97.5","occluded_score":null}}`,
 			status: "approved", approved: true, scores: Scores{FaceSimilarity: f64(97.5)}},
-		{name: "score bounds are valid", body: `{"auth_status":"approved","score":{"face_similarity_score":100,"occluded_score":"0"}}`,
+		{name: "score bounds are valid", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":100,"occluded_score":"0"}}`,
 			status: "approved", approved: true, scores: Scores{FaceSimilarity: f64(100), Occluded: f64(0)}},
 		// Malformed scores are errors, never "absent" and never a pass.
-		{name: "NaN string score", body: `{"auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, wantErr: "face_similarity_score"},
-		{name: "Infinity string score", body: `{"auth_status":"approved","score":{"face_similarity_score":"Infinity"}}`, wantErr: "not a finite number"},
-		{name: "-Inf string score", body: `{"auth_status":"approved","score":{"occluded_score":"-inf"}}`, wantErr: "occluded_score"},
-		{name: "number overflowing to infinity", body: `{"auth_status":"approved","score":{"face_similarity_score":1e999}}`, wantErr: "not a finite number"},
-		{name: "score above 100", body: `{"auth_status":"approved","score":{"face_similarity_score":100.5}}`, wantErr: "0..100"},
-		{name: "negative score", body: `{"auth_status":"approved","score":{"head_cover_socre":-1}}`, wantErr: "head_cover_socre"},
-		{name: "score not a number", body: `{"auth_status":"approved","score":{"head_cover_score":"x"}}`, wantErr: "head_cover_score"},
-		{name: "score a boolean", body: `{"auth_status":"approved","score":{"face_cover_score":true}}`, wantErr: "face_cover_score"},
+		{name: "NaN string score", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, wantErr: "face_similarity_score"},
+		{name: "Infinity string score", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":"Infinity"}}`, wantErr: "not a finite number"},
+		{name: "-Inf string score", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"occluded_score":"-inf"}}`, wantErr: "occluded_score"},
+		{name: "number overflowing to infinity", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":1e999}}`, wantErr: "not a finite number"},
+		{name: "score above 100", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":100.5}}`, wantErr: "0..100"},
+		{name: "negative score", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"head_cover_socre":-1}}`, wantErr: "head_cover_socre"},
+		{name: "score not a number", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"head_cover_score":"x"}}`, wantErr: "head_cover_score"},
+		{name: "score a boolean", body: `{"authentication_id":"a-1","auth_status":"approved","score":{"face_cover_score":true}}`, wantErr: "face_cover_score"},
 		{name: "malformed score in a rejection too", body: `{"auth_status":"rejected","fail_code":["face_compare_underscore"],"score":{"face_similarity_score":"NaN"}}`, wantErr: "not a finite number"},
 		// Contradictions are errors.
-		{name: "approved with a fail code", body: `{"auth_status":"approved","fail_code":["Face_cover_fail"]}`, wantErr: "approved together with fail_code"},
-		{name: "approved with a single fail code string", body: `{"auth_status":"approved","fail_code":"x"}`, wantErr: "fail_code"},
-		{name: "approved with error_code", body: `{"auth_status":"approved","error_code":"Invalid_submissionId"}`, wantErr: "error_code"},
-		{name: "approved with errorCode", body: `{"auth_status":"approved","errorCode":"no_face"}`, wantErr: "error_code"},
-		{name: "empty fail_code list is no contradiction", body: `{"auth_status":"approved","fail_code":[],"error_code":""}`, status: "approved", approved: true},
-		{name: "bad create_time is zero", body: `{"auth_status":"approved","create_time":"yesterday"}`, status: "approved", approved: true},
+		{name: "approved with a fail code", body: `{"authentication_id":"a-1","auth_status":"approved","fail_code":["Face_cover_fail"]}`, wantErr: "approved together with fail_code"},
+		{name: "approved with a single fail code string", body: `{"authentication_id":"a-1","auth_status":"approved","fail_code":"x"}`, wantErr: "fail_code"},
+		{name: "approved with error_code", body: `{"authentication_id":"a-1","auth_status":"approved","error_code":"Invalid_submissionId"}`, wantErr: "error_code"},
+		{name: "approved with errorCode", body: `{"authentication_id":"a-1","auth_status":"approved","errorCode":"no_face"}`, wantErr: "error_code"},
+		{name: "empty fail_code list is no contradiction", body: `{"authentication_id":"a-1","auth_status":"approved","fail_code":[],"error_code":""}`, status: "approved", approved: true},
+		{name: "bad create_time is zero", body: `{"authentication_id":"a-1","auth_status":"approved","create_time":"yesterday"}`, status: "approved", approved: true},
 		{name: "missing status", body: `{"authentication_id":"x"}`, wantErr: "auth_status"},
 		{name: "status not a string", body: `{"auth_status":true}`, wantErr: "auth_status"},
 		{name: "empty", body: ``, wantErr: "empty body"},
-		{name: "array", body: `[{"auth_status":"approved"}]`, wantErr: "not a JSON object"},
-		{name: "truncated", body: `{"auth_status":"approved","score":{`, wantErr: "not valid JSON"},
-		{name: "trailing data", body: `{"auth_status":"approved"} {"auth_status":"rejected"}`, wantErr: "after the JSON object"},
+		{name: "array", body: `[{"authentication_id":"a-1","auth_status":"approved"}]`, wantErr: "not a JSON object"},
+		{name: "truncated", body: `{"authentication_id":"a-1","auth_status":"approved","score":{`, wantErr: "not valid JSON"},
+		{name: "trailing data", body: `{"authentication_id":"a-1","auth_status":"approved"} {"auth_status":"rejected"}`, wantErr: "after the JSON object"},
 		{name: "html", body: `<html>502</html>`, wantErr: "not a JSON object"},
 	}
 	for _, tc := range tests {
@@ -272,7 +272,7 @@ func TestParseHistoryPage(t *testing.T) {
 			t.Errorf("%s: %d recs, next %v, err %v", body, len(recs), next, err)
 		}
 	}
-	for _, bad := range []string{``, `null`, `{`, `[1]`, `[null]`, `[{"data":{}}]`, `[{"data":[1]}]`, `[{"data":[{"auth_status":"approved"}]}]`,
+	for _, bad := range []string{``, `null`, `{`, `[1]`, `[null]`, `[{"data":{}}]`, `[{"data":[1]}]`, `[{"data":[{"authentication_id":"a-1","auth_status":"approved"}]}]`,
 		`[{"auth_id":5}]`, `[{"data":[{"auth_id":"x","policy":[]}]}]`, `[{"data":[],"nextPage_key":"k"}]`, `<html></html>`} {
 		if _, _, err := parseHistoryPage([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
@@ -284,7 +284,7 @@ func FuzzParseResult(f *testing.F) {
 	for _, s := range []string{
 		`{"authentication_id":"a","auth_status":"approved","create_time":"2023-08-08T07:04:48.633Z","score":{"face_similarity_score":99.5}}`,
 		`{"auth_status":"rejected","score":{"face_cover_socre":93.3,"head_cover_socre":87},"fail_code":["Face_Occluded_fail"],"rejected_comment":["x"]}`,
-		`{"auth_status":"APPROVED","fail_code":"x","score":{"occluded_score":"1e400"}}`, `{"auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, `{"auth_status":"approved","error_code":"no_face"}`, ``, `[]`, `{"auth_status":`, `<html>`,
+		`{"auth_status":"APPROVED","fail_code":"x","score":{"occluded_score":"1e400"}}`, `{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":"NaN"}}`, `{"authentication_id":"a-1","auth_status":"approved","error_code":"no_face"}`, ``, `[]`, `{"auth_status":`, `<html>`,
 	} {
 		f.Add([]byte(s))
 	}

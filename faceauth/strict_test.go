@@ -55,9 +55,9 @@ func TestAmbiguousKeysAreNotAnApproval(t *testing.T) {
 // when the next byte is '}' or ']', so anything after such a byte passes.
 func TestTrailingDataIsRefused(t *testing.T) {
 	for _, body := range []string{
-		`{"auth_status":"approved"}}`,
-		`{"auth_status":"approved"}]`,
-		`{"auth_status":"approved"}],{"auth_status":"rejected","fail_code":["face_compare_underscore"]}`,
+		`{"authentication_id":"a-1","auth_status":"approved"}}`,
+		`{"authentication_id":"a-1","auth_status":"approved"}]`,
+		`{"authentication_id":"a-1","auth_status":"approved"}],{"auth_status":"rejected","fail_code":["face_compare_underscore"]}`,
 	} {
 		res, err := authenticateBody(t, body)
 		if err == nil {
@@ -73,12 +73,12 @@ func TestTrailingDataIsRefused(t *testing.T) {
 // become clean approvals.
 func TestGarbledFailOrErrorCodeIsNotAnApproval(t *testing.T) {
 	for _, body := range []string{
-		`{"auth_status":"approved","fail_code":{"code":"Head_cover_fail"}}`,
-		`{"auth_status":"approved","fail_code":[["Head_cover_fail"]]}`,
-		`{"auth_status":"approved","fail_code":[{"code":"Face_cover_fail"}]}`,
-		`{"auth_status":"approved","fail_code":3}`,
-		`{"auth_status":"approved","error_code":400}`,
-		`{"auth_status":"approved","error_code":["Invalid_submissionId"]}`,
+		`{"authentication_id":"a-1","auth_status":"approved","fail_code":{"code":"Head_cover_fail"}}`,
+		`{"authentication_id":"a-1","auth_status":"approved","fail_code":[["Head_cover_fail"]]}`,
+		`{"authentication_id":"a-1","auth_status":"approved","fail_code":[{"code":"Face_cover_fail"}]}`,
+		`{"authentication_id":"a-1","auth_status":"approved","fail_code":3}`,
+		`{"authentication_id":"a-1","auth_status":"approved","error_code":400}`,
+		`{"authentication_id":"a-1","auth_status":"approved","error_code":["Invalid_submissionId"]}`,
 	} {
 		res, err := authenticateBody(t, body)
 		if err == nil {
@@ -167,12 +167,12 @@ func skipValue(dec *json.Decoder, score bool, walk func(int, bool) bool) bool {
 // under the peers' 64 KiB). FuzzParseResult checks none of these.
 func FuzzApprovalIsUnambiguous(f *testing.F) {
 	for _, s := range []string{
-		`{"auth_status":"approved","score":{"face_similarity_score":99}}`,
+		`{"authentication_id":"a-1","auth_status":"approved","score":{"face_similarity_score":99}}`,
 		`{"auth_status":"rejected","AUTH_STATUS":"approved"}`,
-		`{"auth_status":"approved","score":{"head_cover_score":3,"head_cover_score":99}}`,
-		`{"auth_status":"approved"}]`,
-		`{"auth_status":"approved","fail_code":{"c":"x"}}`,
-		`{"auth_status":"approved","error_code":400}`,
+		`{"authentication_id":"a-1","auth_status":"approved","score":{"head_cover_score":3,"head_cover_score":99}}`,
+		`{"authentication_id":"a-1","auth_status":"approved"}]`,
+		`{"authentication_id":"a-1","auth_status":"approved","fail_code":{"c":"x"}}`,
+		`{"authentication_id":"a-1","auth_status":"approved","error_code":400}`,
 		`{"auth_status":"approved","authentication_id":"` + strings.Repeat("a", 70<<10) + `"}`,
 	} {
 		f.Add([]byte(s))

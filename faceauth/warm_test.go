@@ -33,7 +33,7 @@ func TestWarmKeepsTheConnectionForAuthenticate(t *testing.T) {
 			io.WriteString(w, `{"message":"Method Not Allowed"}`)
 			return
 		}
-		io.WriteString(w, `{"auth_status":"approved"}`)
+		io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`)
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {

@@ -106,7 +106,7 @@ func (r *natRelay) forget() {
 	}
 }
 
-// TestRtLinkDeadHTTP2ConnectionIsDroppedAfterATimeout: the API is reached
+// TestLinkDeadHTTP2ConnectionIsDroppedAfterATimeout: the API is reached
 // over HTTP/2 (a TLS server that offers h2, as API gateways do and as
 // BenchmarkLinkTimeToRelay's emulator does). The site's router forgets the
 // connection silently (4G re-attach, NAT timeout, a router reboot): the next
@@ -116,7 +116,7 @@ func (r *natRelay) forget() {
 // kernel gives the socket up (~15 min of retransmissions): the gate refuses
 // everybody meanwhile and does not come back by itself. With HTTP/1.1 the
 // next call dials a new connection.
-func TestRtLinkDeadHTTP2ConnectionIsDroppedAfterATimeout(t *testing.T) {
+func TestLinkDeadHTTP2ConnectionIsDroppedAfterATimeout(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			io.WriteString(w, `[]`)
@@ -186,7 +186,7 @@ func connectProxy(t *testing.T, status int, connects *atomic.Int32) *url.URL {
 	return &url.URL{Scheme: "http", Host: l.Addr().String()}
 }
 
-// TestRtLinkProxyAuthenticationRequiredIsAConfigError: the site's HTTPS
+// TestLinkProxyAuthenticationRequiredIsAConfigError: the site's HTTPS
 // proxy (HTTPS_PROXY, honoured through the default transport's
 // ProxyFromEnvironment) answers the CONNECT with 407: the gate has no or
 // wrong proxy credentials, which only an operator can fix. The client
@@ -194,7 +194,7 @@ func connectProxy(t *testing.T, status int, connects *atomic.Int32) *url.URL {
 // Required": the kiosk raises no alert (only config and client classes
 // do), `facegate auth` says "temporary; try again", and every worker is
 // refused as if the link were flaky.
-func TestRtLinkProxyAuthenticationRequiredIsAConfigError(t *testing.T) {
+func TestLinkProxyAuthenticationRequiredIsAConfigError(t *testing.T) {
 	var connects atomic.Int32
 	proxy := connectProxy(t, http.StatusProxyAuthRequired, &connects)
 	c, _ := newTestClient(t, "https://api.example.test/v3", nil)
@@ -211,7 +211,7 @@ func TestRtLinkProxyAuthenticationRequiredIsAConfigError(t *testing.T) {
 	}
 }
 
-// TestRtLinkCertificateNotYetValidBlamesTheClock: a Pi has no RTC; after a
+// TestLinkCertificateNotYetValidBlamesTheClock: a Pi has no RTC; after a
 // power cut it boots with the time of its last shutdown (fake-hwclock) or
 // 1970 until NTP answers. Every certificate then looks "not yet valid".
 // The operator is told "TLS certificate not trusted; see api.ca_file" (the
@@ -219,7 +219,7 @@ func TestRtLinkProxyAuthenticationRequiredIsAConfigError(t *testing.T) {
 // hint "check api.url and the API key"): the hint sends them to the CA
 // file and the key, not to the clock, which is the only thing to fix (and
 // which fixes itself once NTP answers).
-func TestRtLinkCertificateNotYetValidBlamesTheClock(t *testing.T) {
+func TestLinkCertificateNotYetValidBlamesTheClock(t *testing.T) {
 	cert, caFile := linkCert(t, "127.0.0.1", time.Now().Add(24*time.Hour), time.Now().Add(48*time.Hour))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"auth_status":"approved","authentication_id":"a-1"}`)
@@ -237,14 +237,14 @@ func TestRtLinkCertificateNotYetValidBlamesTheClock(t *testing.T) {
 	}
 }
 
-// TestRtLinkApprovalNeedsAnAuthenticationID: every 200 of POST /faceauth
+// TestLinkApprovalNeedsAnAuthenticationID: every 200 of POST /faceauth
 // carries the authentication_id of the authentication it created (the
 // contract and every vendor sample). A 200 {"auth_status":"approved"} with
 // nothing else is not the API's answer (a stub or middlebox on the path, a
 // wrong api.url pointing at some other service, a truncated object rebuilt
 // by a proxy): it is taken as an approval, the gate opens and the event
 // records a grant that cannot be found in FaceAuth's history.
-func TestRtLinkApprovalNeedsAnAuthenticationID(t *testing.T) {
+func TestLinkApprovalNeedsAnAuthenticationID(t *testing.T) {
 	for _, body := range []string{
 		`{"auth_status":"approved"}`,
 		`{"auth_status":"approved","authentication_id":""}`,
@@ -294,14 +294,14 @@ func linkCert(t *testing.T, host string, nb, na time.Time) (tls.Certificate, str
 // discardLog silences the test servers' handshake errors.
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
-// TestRtLinkProxyIsDocumented: the client honours HTTPS_PROXY, HTTP_PROXY
+// TestLinkProxyIsDocumented: the client honours HTTPS_PROXY, HTTP_PROXY
 // and NO_PROXY (the default transport's ProxyFromEnvironment), but nothing
 // tells an operator so, nor how to give them to the service: systemd does
 // not pass a login shell's environment, so a site behind a corporate proxy
 // needs a drop-in (`systemctl edit facegate`, Environment=HTTPS_PROXY=…).
 // Without it the gate reports DNS failures for the API host and an
 // installer has no page to turn to.
-func TestRtLinkProxyIsDocumented(t *testing.T) {
+func TestLinkProxyIsDocumented(t *testing.T) {
 	var all strings.Builder
 	for _, f := range []string{"faceauth.md", "operations.md", "install-pi.md"} {
 		b, err := os.ReadFile(filepath.Join("..", "docs", f))

@@ -19,7 +19,7 @@ var (
 	lte4g600 = linksim.Profile{Name: "4g-600ms-1pct", RTT: 600 * time.Millisecond, Up: 2e6, Down: 8e6, Loss: 0.01, Seed: 1}
 )
 
-func BenchmarkRtLinkRTT(b *testing.B) {
+func BenchmarkLinkRTT(b *testing.B) {
 	for _, v := range []struct {
 		p         linksim.Profile
 		keepAlive bool
