@@ -157,6 +157,12 @@ func (c *Client) connect(ctx context.Context, cli paho.Client) error {
 		}
 		return fmt.Errorf("mqtt: connect: %w", err)
 	}
+	if ct, ok := tok.(*paho.ConnectToken); ok && !ct.SessionPresent() {
+		// A broker without the gate's session (restarted without
+		// persistence, lost its disk, another of the urls) has none of
+		// its retained values either: the acknowledged alert goes again.
+		c.retained.forgetAcked()
+	}
 	return nil
 }
 

@@ -81,6 +81,14 @@ func (r *retainedStore) delivered(m retainedMsg) {
 	}
 }
 
+// forgetAcked is called when the broker has no session of the gate: it
+// lost its retained values too, and the acknowledged alert is sent again.
+func (r *retainedStore) forgetAcked() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.acked)
+}
+
 func (r *retainedStore) set(topic string, payload []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
