@@ -390,12 +390,12 @@ func namedKey(err error, root *yaml.Node) error {
 	if !errors.As(err, &fe) || fe.Line == 0 || fe.Field != "" {
 		return err
 	}
-	path := keyOnLine(root, fe.Line, "")
-	if path == "" {
-		return err
-	}
 	if rest, ok := strings.CutPrefix(fe.Msg, "field "); ok {
 		if key, of, ok := strings.Cut(rest, " is not a known key of "); ok {
+			path := keyOnLine(root, fe.Line, func(k, _ *yaml.Node) bool { return k.Value == key })
+			if path == "" {
+				return err
+			}
 			fe.Field, _ = cutLast(path)
 			fe.Msg = "field " + key + " is not a known key"
 			if strings.HasPrefix(of, "a ") { // a secret (value, file): says what is known
@@ -405,6 +405,15 @@ func namedKey(err error, root *yaml.Node) error {
 		return err
 	}
 	if m := cannotUnmarshal.FindStringSubmatch(fe.Msg); m != nil {
+		path := keyOnLine(root, fe.Line, func(_, v *yaml.Node) bool {
+			if m[2] != "" {
+				return v.Kind == yaml.ScalarNode && "`"+v.Value+"`" == m[2]
+			}
+			return v.Tag == m[1] || v.ShortTag() == m[1]
+		})
+		if path == "" {
+			return err
+		}
 		fe.Field = path
 		if m[2] != "" {
 			fe.Msg = m[2] + " is not " + plainType(m[3])
@@ -414,7 +423,9 @@ func namedKey(err error, root *yaml.Node) error {
 		return err
 	}
 	if strings.HasPrefix(fe.Msg, "a secret ") {
-		fe.Field = path
+		fe.Field = keyOnLine(root, fe.Line, func(_, v *yaml.Node) bool {
+			return v.Kind == yaml.SequenceNode || v.Kind == yaml.AliasNode
+		})
 	}
 	return err
 }
@@ -445,35 +456,92 @@ func plainType(goType string) string {
 	}
 }
 
-// keyOnLine is the dotted path of the key written on line (under prefix),
-// or "".
-func keyOnLine(n *yaml.Node, line int, prefix string) string {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
+// keyOnLine is the dotted path of the key written on line, or "". Of
+// several keys on the line (a flow mapping: `policy: {max_faces: two}`)
+// it is the one pick accepts (its key and value nodes), else the deepest.
+// A line inside a node an alias points to is named by no key: the mistake
+// may be at the alias (another section) as well as at the anchor.
+func keyOnLine(root *yaml.Node, line int, pick func(k, v *yaml.Node) bool) string {
+	if aliasedLine(root, line, map[*yaml.Node]bool{}) {
+		return ""
 	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if prefix != "" {
-				p = prefix + "." + k.Value
+	type cand struct {
+		path string
+		k, v *yaml.Node
+	}
+	var all []cand
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
 			}
-			if k.Line == line {
-				return p
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if prefix != "" {
+					p = prefix + "." + k.Value
+				}
+				if k.Line == line {
+					all = append(all, cand{p, k, v})
+				}
+				walk(v, p)
 			}
-			if q := keyOnLine(v, line, p); q != "" {
-				return q
+		case yaml.SequenceNode:
+			for i, e := range n.Content {
+				walk(e, fmt.Sprintf("%s[%d]", prefix, i))
 			}
 		}
-	case yaml.SequenceNode:
-		for i, e := range n.Content {
-			if q := keyOnLine(e, line, fmt.Sprintf("%s[%d]", prefix, i)); q != "" {
-				return q
-			}
+	}
+	walk(root, "")
+	if len(all) == 0 {
+		return ""
+	}
+	for _, c := range all {
+		if pick != nil && pick(c.k, c.v) {
+			return c.path
 		}
 	}
-	return ""
+	if len(all) > 1 {
+		return "" // several keys, none known to be the one
+	}
+	return all[0].path
+}
+
+// aliasedLine reports whether an alias of the document points to a node
+// that spans line.
+func aliasedLine(n *yaml.Node, line int, seen map[*yaml.Node]bool) bool {
+	if n == nil || seen[n] {
+		return false
+	}
+	seen[n] = true
+	if n.Kind == yaml.AliasNode && n.Alias != nil && spans(n.Alias, line, map[*yaml.Node]bool{}) {
+		return true
+	}
+	for _, c := range n.Content {
+		if aliasedLine(c, line, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+func spans(n *yaml.Node, line int, seen map[*yaml.Node]bool) bool {
+	if n == nil || seen[n] {
+		return false
+	}
+	seen[n] = true
+	if n.Line == line {
+		return true
+	}
+	for _, c := range n.Content {
+		if spans(c, line, seen) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutLast splits "a.b.c" into "a.b" and "c" ("" and "a" for "a").
