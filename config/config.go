@@ -462,7 +462,7 @@ func plainType(goType string) string {
 // A line inside a node an alias points to is named by no key: the mistake
 // may be at the alias (another section) as well as at the anchor.
 func keyOnLine(root *yaml.Node, line int, pick func(k, v *yaml.Node) bool) string {
-	if aliasedLine(root, line, map[*yaml.Node]bool{}) {
+	if aliasedLine(root, line) {
 		return ""
 	}
 	type cand struct {
@@ -511,33 +511,43 @@ func keyOnLine(root *yaml.Node, line int, pick func(k, v *yaml.Node) bool) strin
 }
 
 // aliasedLine reports whether an alias of the document points to a node
-// that spans line.
-func aliasedLine(n *yaml.Node, line int, seen map[*yaml.Node]bool) bool {
-	if n == nil || seen[n] {
-		return false
-	}
-	seen[n] = true
-	if n.Kind == yaml.AliasNode && n.Alias != nil && spans(n.Alias, line, map[*yaml.Node]bool{}) {
-		return true
-	}
-	for _, c := range n.Content {
-		if aliasedLine(c, line, seen) {
-			return true
+// that spans line (each node visited once, however many aliases).
+func aliasedLine(root *yaml.Node, line int) bool {
+	var targets []*yaml.Node
+	seen := map[*yaml.Node]bool{}
+	var find func(n *yaml.Node)
+	find = func(n *yaml.Node) {
+		if n == nil || seen[n] {
+			return
+		}
+		seen[n] = true
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			targets = append(targets, n.Alias)
+		}
+		for _, c := range n.Content {
+			find(c)
 		}
 	}
-	return false
-}
-
-func spans(n *yaml.Node, line int, seen map[*yaml.Node]bool) bool {
-	if n == nil || seen[n] {
+	find(root)
+	clear(seen)
+	var spans func(n *yaml.Node) bool
+	spans = func(n *yaml.Node) bool {
+		if n == nil || seen[n] {
+			return false
+		}
+		seen[n] = true
+		if n.Line == line {
+			return true
+		}
+		for _, c := range n.Content {
+			if spans(c) {
+				return true
+			}
+		}
 		return false
 	}
-	seen[n] = true
-	if n.Line == line {
-		return true
-	}
-	for _, c := range n.Content {
-		if spans(c, line, seen) {
+	for _, t := range targets {
+		if spans(t) {
 			return true
 		}
 	}
