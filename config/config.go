@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -590,6 +591,9 @@ func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil { // "max_faces: *half": the anchored value
+		n = n.Alias
+	}
 	switch {
 	case t == durationType:
 		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") && strings.Trim(n.Value, "0.+-") != "" {
@@ -598,8 +602,11 @@ func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		// yaml.v3 truncates a float into an int field: "max_faces: 0.5"
 		// would read as 0 (the guard off) without a word.
+		// A whole number written as one ("max_faces: 1.0") reads as it says.
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!float" {
-			return &Error{Line: n.Line, Field: path, Msg: fmt.Sprintf("%s is not a whole number", n.Value)}
+			if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err != nil || f != math.Trunc(f) || math.IsInf(f, 0) {
+				return &Error{Line: n.Line, Field: path, Msg: fmt.Sprintf("%s is not a whole number", n.Value)}
+			}
 		}
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		fields := map[string]reflect.Type{}

@@ -21,6 +21,8 @@ func TestFractionalNumberForACountIsRefused(t *testing.T) {
 		{"site: a\npolicy:\n  attempts:\n    max: 2.9\n", "policy.attempts.max", 4},
 		{"site: a\npolicy:\n  liveness_lockout:\n    max: 0.5\n", "policy.liveness_lockout.max", 4},
 		{"site: a\nkiosk:\n  min_free_mb: 0.9\n", "kiosk.min_free_mb", 3},
+		// Through an alias, the anchored value's line.
+		{"site: a\ncapture:\n  min_brightness: &b 60.5\npolicy:\n  max_faces: *b\n", "policy.max_faces", 3},
 	} {
 		c, err := Parse("f.yaml", []byte(tc.yaml), nil)
 		var fe *Error
@@ -56,6 +58,20 @@ func TestTypeMistakesNameTheKey(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s: %q does not name %s", tc.name, err, tc.key)
+		}
+	}
+}
+
+// A whole number written as a float reads as it says ("max_faces: 1.0" is
+// 1): refusing it would stop a gate whose file worked before.
+func TestWholeNumberWrittenAsAFloatIsACount(t *testing.T) {
+	for yml, want := range map[string]int{
+		"site: a\npolicy:\n  max_faces: 1.0\n": 1,
+		"site: a\npolicy:\n  max_faces: 2e0\n": 2,
+	} {
+		c, err := Parse("f.yaml", []byte(yml), nil)
+		if err != nil || c.Policy.MaxFaces != want {
+			t.Errorf("%q: max_faces %v, %v; want %d", yml, c, err, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,7 +107,20 @@ func argsAsk(args []string, name, value string) bool {
 			return false
 		}
 		f := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
-		if f == name+"="+value || (f == name && (value == "true" || i+1 < len(args) && args[i+1] == value)) {
+		k, v, hasValue := strings.Cut(f, "=")
+		if k != name {
+			continue
+		}
+		switch {
+		case value == "true" && hasValue: // a bool flag: -json=1, --json=t as the flag package reads them
+			if b, err := strconv.ParseBool(v); err == nil && b {
+				return true
+			}
+		case hasValue:
+			if v == value {
+				return true
+			}
+		case value == "true" || i+1 < len(args) && args[i+1] == value:
 			return true
 		}
 	}

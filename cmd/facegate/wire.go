@@ -230,8 +230,16 @@ func buildParts(ctx context.Context, cfg *config.Config, o wireOptions) (p *part
 	// The line as it is now, whatever is retained: a daemon killed while
 	// the line was energised (a pulse, an evacuation hold) left "open" on
 	// the broker, and a hold taken before the route existed was not shown.
-	st := p.gate.Relay.State()
-	relayChanged(st == gate.RelayActive || st == gate.RelayFault)
+	// Read again after: a change between the read and the publish (a hold
+	// taken at start ending) went out by the route already, and this
+	// stale value after it; the loop ends on the line as it is.
+	for {
+		st := p.gate.Relay.State()
+		relayChanged(st == gate.RelayActive || st == gate.RelayFault)
+		if p.gate.Relay.State() == st {
+			break
+		}
+	}
 	// The door the same (a door that closed while the daemon was down
 	// stayed "open" retained); its changes from now on come as events.
 	if open, known := p.gate.Door(); known {

@@ -14,7 +14,7 @@ import (
 // a known key" for a mistake in kiosk). A wrong key is worse than none:
 // the operator edits the wrong line. Each case must name the right key or
 // none.
-func TestRvcNamedKeyIsTheKeyInError(t *testing.T) {
+func TestNamedKeyIsTheKeyInError(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml string
 		ok         []string // acceptable Field values

@@ -49,7 +49,7 @@ func retainedAt(t *testing.T, url, topic string, wait time.Duration) string {
 // no retained alert, and a subscriber that (re)subscribes (an alerting
 // service whose session the broker lost with the rest) never learns of the
 // relay_fault or api_config the gate is still failing closed on.
-func TestRvcAlertRetainedAgainAfterABrokerLostIt(t *testing.T) {
+func TestAlertRetainedAgainAfterABrokerLostIt(t *testing.T) {
 	mq := mosquittotest.Start(t, mosquittotest.Config{})
 	c := newClient(t, testOptions(t, mq.URL()))
 	runClient(t, c)
