@@ -242,7 +242,9 @@ func closedAddr(t *testing.T) string {
 }
 
 func TestConnectionRefusedBeforeSendIsRetried(t *testing.T) {
-	srv, n := counting(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`) })
+	srv, n := counting(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"authentication_id":"a-1","auth_status":"approved"}`)
+	})
 	defer srv.Close()
 	d := &refusingFirst{closed: closedAddr(t)}
 	c, _ := newTestClient(t, srv.URL, func(o *Options) {
