@@ -91,10 +91,19 @@ func median(x []time.Duration) time.Duration {
 // 30 s) keeps it when the server's idle timeout is longer. Target: median
 // ≤ server + 1 RTT + upload time of the JPEG + 250 ms.
 func BenchmarkLinkTimeToRelay(b *testing.B) {
-	for _, v := range []struct {
-		p         linksim.Profile
-		keepAlive bool
-	}{{linksim.GoodLTE, false}, {linksim.GoodLTE, true}, {linksim.PoorSite, false}, {linksim.PoorSite, true}} {
+	benchLinks(b, []linkCase{{linksim.GoodLTE, false}, {linksim.GoodLTE, true}, {linksim.PoorSite, false}, {linksim.PoorSite, true}})
+}
+
+// linkCase is one link of benchLinks, with the connection kept alive
+// between sessions or closed.
+type linkCase struct {
+	p         linksim.Profile
+	keepAlive bool
+}
+
+// benchLinks runs BenchmarkLinkTimeToRelay's measure on each link.
+func benchLinks(b *testing.B, cases []linkCase) {
+	for _, v := range cases {
 		p := v.p
 		b.Run(p.Name+map[bool]string{false: "/idle-closed", true: "/kept-alive"}[v.keepAlive], func(b *testing.B) {
 			cam := newSyntheticCamera(b, 15)
