@@ -27,7 +27,7 @@ import (
 	"time"
 )
 
-// Red-team pass on the site link (proxies, middleboxes, TLS, NAT).
+// The FaceAuth link as sites have it: proxies, middleboxes, TLS, NAT.
 
 // natRelay forwards TCP to target. forget() makes every connection open
 // so far silently stop forwarding in both directions (a 4G router or NAT
