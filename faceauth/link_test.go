@@ -264,7 +264,7 @@ func linkCert(t *testing.T, host string, nb, na time.Time) (tls.Certificate, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rt-link CA"},
+	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "link test CA"},
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(72 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
 	caDER, err := x509.CreateCertificate(rand.Reader, caT, caT, &caKey.PublicKey, caKey)
