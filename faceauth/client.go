@@ -404,6 +404,14 @@ func (c *Client) transportError(ctx, actx context.Context, err error, what strin
 		}
 		return &APIError{Code: CodeNetwork, Class: ClassTransient, Message: msg, Err: errors.Join(ErrNetwork, err)}
 	}
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound {
+		// The name server says the name does not exist: a mistyped
+		// api.url, or the site's DNS not knowing it. Trying again will
+		// not help; an operator must look (a DNS outage is a timeout or a
+		// server failure, not this).
+		return &APIError{Code: CodeNetwork, Class: ClassConfig, Message: msg + " (the API's host name does not resolve: check api.url, or this machine's DNS)", Err: errors.Join(ErrNetwork, err)}
+	}
 	var ie x509.CertificateInvalidError
 	if errors.As(err, &ie) && ie.Reason == x509.Expired && ie.Cert != nil {
 		now := time.Now()

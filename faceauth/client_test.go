@@ -259,6 +259,36 @@ func TestConnectionRefusedBeforeSendIsRetried(t *testing.T) {
 	}
 }
 
+// A host name that does not exist (NXDOMAIN: a mistyped api.url) is a
+// configuration error for an operator, not a transient one tried again
+// and again; a name server that does not answer stays transient.
+func TestHostNameThatDoesNotResolveIsAConfigError(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		err   *net.DNSError
+		class Class
+	}{
+		{"no such host", &net.DNSError{Err: "no such host", Name: "api.exmaple.com", IsNotFound: true}, ClassConfig},
+		{"name server timeout", &net.DNSError{Err: "i/o timeout", Name: "api.example.com", IsTimeout: true}, ClassTransient},
+		{"server misbehaving", &net.DNSError{Err: "server misbehaving", Name: "api.example.com", IsTemporary: true}, ClassTransient},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl, _ := newTestClient(t, "http://api.example.com/v3", func(o *Options) {
+				o.AllowInsecureHTTP = true
+				o.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return nil, c.err }}}
+			})
+			_, err := cl.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+			ae := asAPIError(t, err)
+			if ae.Class != c.class || c.class == ClassConfig && !errors.Is(err, ErrNetwork) {
+				t.Fatalf("%+v, want class %s", ae, c.class)
+			}
+			if c.class == ClassConfig && !strings.Contains(ae.Message, "check api.url") {
+				t.Fatalf("message %q does not point at api.url", ae.Message)
+			}
+		})
+	}
+}
+
 func TestConnectionRefusedEveryTime(t *testing.T) {
 	c, waits := newTestClient(t, "http://"+closedAddr(t)+"/v3", nil)
 	_, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
