@@ -68,7 +68,10 @@ type Client struct {
 	live    atomic.Pointer[paho.Client]
 	running atomic.Bool
 	dropped atomic.Uint64 // inbound messages dropped because nobody read Commands
-	runDone chan struct{}
+	// acksNotWritten counts outbox acks a full disk refused (logged at the
+	// first and every 100th).
+	acksNotWritten atomic.Uint64
+	runDone        chan struct{}
 
 	healthDirty chan struct{} // the retained health's broker check changed
 

@@ -15,6 +15,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/facegate/facegate/internal/redact"
+	"github.com/facegate/facegate/mqtt/outbox"
 )
 
 // stableConnection is how long a connection must last for the reconnect
@@ -450,7 +451,15 @@ func (c *Client) ack(ids []uint64) error {
 		return nil
 	}
 	if err := c.box.Ack(ids...); err != nil {
-		// Not acknowledged on disk: delivered again after a restart.
+		if errors.Is(err, outbox.ErrAckNotWritten) {
+			// Delivered, and marked so in memory: only a restart sends it
+			// again. The link stays up (dropping it resent the whole
+			// window at every reconnect while the disk was full).
+			if n := c.acksNotWritten.Add(1); n == 1 || n%100 == 0 {
+				c.log.Error("mqtt outbox ack not written: delivered events go again after a restart", "err", err, "times", n)
+			}
+			return nil
+		}
 		c.log.Error("mqtt outbox ack failed", "err", err)
 		return fmt.Errorf("mqtt: outbox ack: %w", err)
 	}

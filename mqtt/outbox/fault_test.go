@@ -263,3 +263,40 @@ func TestCompactionFailureIsNotAnAckFailure(t *testing.T) {
 		})
 	}
 }
+
+// An ack the disk refuses (full) still marks its record delivered: the
+// broker has it, and Ack's caller keeps the link up instead of sending
+// the queue again at every reconnect. The record stays in the file, so
+// it goes again after a restart; the error says so.
+func TestAckNotWrittenStillMarksDelivered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q")
+	b, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for i := 0; i < 3; i++ {
+		id, err := b.Append([]byte(fmt.Sprintf("event %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	fail := true
+	b.ops = faulty("write", &fail)
+	if err := b.Ack(ids[0]); !errors.Is(err, ErrAckNotWritten) || !errors.Is(err, errInjected) {
+		t.Fatalf("Ack on a full disk: %v, want ErrAckNotWritten wrapping the write error", err)
+	}
+	if recs, _ := b.Next(0, 10); len(recs) != 2 || recs[0].ID != ids[1] {
+		t.Fatalf("pending after the ack %v, want the two others", recs)
+	}
+	b.Close()
+	again, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Len() != 3 {
+		t.Fatalf("after a restart %d records, want 3 (the unwritten ack's record goes again)", again.Len())
+	}
+}

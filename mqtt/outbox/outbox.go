@@ -649,22 +649,28 @@ func (o *Outbox) Next(after uint64, n int) ([]Record, error) {
 }
 
 // Ack marks records delivered. Unknown or already acked ids are ignored.
-// It fails only when an ack cannot be written; a failed compaction is kept
-// for CompactError and retried after the file has grown.
+// A record is marked delivered even when its ack cannot be written (a full
+// disk): the broker has it, and sending it again at once (the caller used
+// to drop the link for it, and resent the queue at every reconnect) helps
+// nobody; the file still holds it, so it goes again only after a restart.
+// The first such write error is returned, wrapping ErrAckNotWritten. A
+// failed compaction is kept for CompactError and retried after the file
+// has grown.
 func (o *Outbox) Ack(ids ...uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return ErrClosed
 	}
+	var ackErr error
 	for _, id := range ids {
 		i := o.head + sort.Search(len(o.entries)-o.head, func(i int) bool { return o.entries[o.head+i].id >= id })
 		if i >= len(o.entries) || o.entries[i].id != id || o.entries[i].acked {
 			continue
 		}
-		if o.live > 1 { // the last ack is replaced by truncation below
+		if o.live > 1 && ackErr == nil { // the last ack is replaced by truncation below
 			if err := o.write(kindAck, id, nil); err != nil {
-				return err
+				ackErr = fmt.Errorf("%w: %w", ErrAckNotWritten, err)
 			}
 		}
 		o.entries[i].acked = true
@@ -673,8 +679,12 @@ func (o *Outbox) Ack(ids ...uint64) error {
 	}
 	o.advanceHead()
 	o.maybeCompact()
-	return nil
+	return ackErr
 }
+
+// ErrAckNotWritten: a delivered record's ack could not be written (Ack);
+// it is delivered again after a restart.
+var ErrAckNotWritten = errors.New("outbox: ack not written (the record goes again after a restart)")
 
 // CompactError returns the error of the last failed compaction since the
 // previous call, or nil. The queue stays usable; only the file is larger.
