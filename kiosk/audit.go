@@ -69,16 +69,21 @@ type auditOps struct {
 	// freeSpace is the space an unprivileged user may still write on the
 	// file system of dir, in bytes.
 	freeSpace func(dir string) (uint64, error)
+	// freeInodes is how many more files the file system of dir can hold,
+	// and how many it holds at most (ok false where it does not count
+	// them).
+	freeInodes func(dir string) (free, total uint64, ok bool)
 }
 
 var osAuditOps = auditOps{
-	open:      openAuditFile,
-	write:     func(f *os.File, b []byte) (int, error) { return f.Write(b) },
-	sync:      func(f *os.File) error { return f.Sync() },
-	truncate:  func(f *os.File, size int64) error { return f.Truncate(size) },
-	rename:    os.Rename,
-	syncDir:   atomicfile.SyncDir,
-	freeSpace: freeSpace,
+	open:       openAuditFile,
+	write:      func(f *os.File, b []byte) (int, error) { return f.Write(b) },
+	sync:       func(f *os.File) error { return f.Sync() },
+	truncate:   func(f *os.File, size int64) error { return f.Truncate(size) },
+	rename:     os.Rename,
+	syncDir:    atomicfile.SyncDir,
+	freeSpace:  freeSpace,
+	freeInodes: freeInodes,
 }
 
 // openAuditFile opens name for appending. Never through a symlink: the

@@ -393,6 +393,36 @@ func TestDiskAndAuditChecks(t *testing.T) {
 	}
 }
 
+// Out of inodes with room left, the disk check is degraded: no state file
+// can be replaced (they are written through a new file). Until 2026-12-07
+// it said "ok" with megabytes free.
+func TestDiskCheckCountsInodes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Page.MinFreeMB = 1
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: &fakePublisher{}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := &faultyDisk{free: 500 << 20}
+	k.audit.ops = disk.ops()
+	for _, c := range []struct {
+		free, total uint64
+		ok          bool
+		want        string
+	}{
+		{0, 64, true, HealthDegraded},
+		{100, 1 << 20, true, HealthDegraded},  // under 128
+		{5000, 1 << 20, true, HealthDegraded}, // under 1 %
+		{50000, 1 << 20, true, HealthOK},
+		{0, 0, false, HealthOK}, // not counted (btrfs)
+	} {
+		k.audit.ops.freeInodes = func(string) (uint64, uint64, bool) { return c.free, c.total, c.ok }
+		if got := k.diskCheck(); got.Status != c.want || c.want == HealthDegraded && !strings.Contains(got.Detail, "inodes free") {
+			t.Errorf("%d of %d inodes free: %+v, want %s", c.free, c.total, got, c.want)
+		}
+	}
+}
+
 // The real statfs of a directory: some space, and an error for a missing one.
 func TestFreeSpace(t *testing.T) {
 	free, err := freeSpace(t.TempDir())

@@ -21,6 +21,17 @@ func freeSpace(dir string) (uint64, error) {
 	return uint64(st.Bavail) * bs, nil
 }
 
+// freeInodes is how many more files an unprivileged user may create on the
+// file system of dir, and its total; ok is false where it does not count
+// them (btrfs says 0 of 0) or cannot be read.
+func freeInodes(dir string) (free, total uint64, ok bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil || st.Files == 0 {
+		return 0, 0, false
+	}
+	return st.Ffree, st.Files, true
+}
+
 // diskFull reports whether err is the file system being out of space (or
 // of the user's quota): a condition that passes by itself.
 func diskFull(err error) bool {

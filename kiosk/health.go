@@ -220,8 +220,20 @@ func (k *Kiosk) diskCheck() Check {
 	case minMB > 0 && free < uint64(minMB)<<20:
 		return Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s: %s free, below kiosk.min_free_mb (%d MiB)", dir, mib(free), minMB)}
 	}
+	// Out of inodes, a file system with room refuses every new file: the
+	// state files are replaced through one (sequence, anti-passback,
+	// lockout), and the audit log rotates into one.
+	if fi := k.audit.ops.freeInodes; fi != nil {
+		if n, total, ok := fi(dir); ok && (n < minFreeInodes || n < total/100) {
+			return Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s: %d of %d inodes free: state files cannot be replaced (remove old files: crops, clips, logs)", dir, n, total)}
+		}
+	}
 	return Check{Status: HealthOK, Detail: mib(free) + " free"}
 }
+
+// minFreeInodes: fewer free inodes than this (or than 1 % of them) make
+// the disk check degraded.
+const minFreeInodes = 128
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
