@@ -513,3 +513,32 @@ func TestOutboxFillingIsAlerted(t *testing.T) {
 		}
 	}
 }
+
+// An outbox that refuses records (its own file system full) makes the
+// outbox check degraded until a record is written again: every decision is
+// record_failed meanwhile. Until 2026-12-07 the check counted queued
+// events only and said ok.
+func TestOutboxRefusingRecordsIsInTheHealth(t *testing.T) {
+	pub := &fakePublisher{}
+	brk := &fakeBroker{connected: true}
+	k, err := New(*testConfig(t), Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Broker: brk, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := record.Event{Decision: record.DecisionDenied, Reason: []string{"x"}}
+	pub.mu.Lock()
+	pub.eventErr = syscall.ENOSPC
+	pub.mu.Unlock()
+	_ = k.record(&session{}, &ev, outcome{})
+	if c := k.selfTest(context.Background()).Checks["outbox"]; c.Status != HealthDegraded || !strings.Contains(c.Detail, "no space left") {
+		t.Fatalf("outbox check while records are refused: %+v", c)
+	}
+	pub.mu.Lock()
+	pub.eventErr = nil
+	pub.mu.Unlock()
+	ev = record.Event{Decision: record.DecisionDenied, Reason: []string{"x"}}
+	_ = k.record(&session{}, &ev, outcome{})
+	if c := k.selfTest(context.Background()).Checks["outbox"]; c.Status != HealthOK {
+		t.Fatalf("outbox check once a record is written again: %+v", c)
+	}
+}

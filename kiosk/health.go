@@ -86,6 +86,9 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 			checks["broker"] = Check{Status: HealthDegraded, Detail: fmt.Sprintf("disconnected, outbox %d", n)}.measured(float64(n), "events")
 		}
 		checks["outbox"] = outboxCheck(n, b.OutboxCapacity())
+		if e := k.outboxErr.Load(); e != nil {
+			checks["outbox"] = Check{Status: HealthDegraded, Detail: "records refused: " + clip((*e).Error()) + " (no decision can be recorded: free space where mqtt.outbox.path is)"}.measured(float64(n), "events")
+		}
 	} else {
 		checks["broker"] = Check{Status: "absent"}
 	}

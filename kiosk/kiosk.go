@@ -43,10 +43,15 @@ type Kiosk struct {
 	setMu sync.RWMutex
 	set   settings
 
-	seq   *sequencer
-	kdir  string // <state_dir>/kiosk
-	audit *auditLog
-	crops *cropStore // nil when audit.save_crops is off
+	seq  *sequencer
+	kdir string // <state_dir>/kiosk
+	// outboxErr is the last record the outbox refused (nil once one is
+	// written again): the outbox check is degraded meanwhile (an outbox on
+	// a file system of its own can be full while the state directory is
+	// not).
+	outboxErr atomic.Pointer[error]
+	audit     *auditLog
+	crops     *cropStore // nil when audit.save_crops is off
 	// cropsKept prunes <state_dir>/crops whether or not crops are saved.
 	cropsKept *cropStore
 	passback  *passback
@@ -621,5 +626,14 @@ func (k *Kiosk) resaveAfterStep() {
 	k.pad.resaveAfterStep(now)
 	if err := k.passback.resaveAfterStep(now); err != nil {
 		k.log.Error("anti-passback memory not saved", "err", err)
+	}
+}
+
+// outboxWritten notes how a record's outbox write went (outboxErr).
+func (k *Kiosk) outboxWritten(err error) {
+	if err == nil {
+		k.outboxErr.Store(nil)
+	} else {
+		k.outboxErr.Store(&err)
 	}
 }

@@ -203,7 +203,9 @@ func (k *Kiosk) record(s *session, ev *record.Event, o outcome) error {
 		errs = append(errs, fmt.Errorf("audit log: %w", err))
 	}
 	if p := k.deps.Publisher; p != nil {
-		if err := p.PublishEvent(*ev); err != nil {
+		err := p.PublishEvent(*ev)
+		k.outboxWritten(err)
+		if err != nil {
 			k.log.Error("event publish failed", "event_id", ev.EventID, "err", err)
 			k.metrics.publishFailures.Inc()
 			errs = append(errs, fmt.Errorf("outbox: %w", err))
@@ -255,7 +257,9 @@ func (k *Kiosk) recordPulse(res record.PulseResult) {
 		errs = append(errs, fmt.Errorf("audit log: %w", err))
 	}
 	if p := k.deps.Publisher; p != nil {
-		if err := p.PublishPulse(res); err != nil {
+		err := p.PublishPulse(res)
+		k.outboxWritten(err)
+		if err != nil {
 			k.metrics.publishFailures.Inc()
 			errs = append(errs, fmt.Errorf("outbox: %w", err))
 		}
