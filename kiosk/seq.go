@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,8 +57,36 @@ func (s *sequencer) next(now time.Time) (uint64, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	err := writeFileAtomic(s.path, []byte(strconv.FormatUint(s.seq, 10)+"\n"))
+	data := []byte(strconv.FormatUint(s.seq, 10) + "\n")
+	err := writeFileAtomic(s.path, data)
+	if err != nil && diskFull(err) {
+		// A full file system (or one out of inodes) cannot take the new
+		// file the atomic replace needs, but the file's own block can take
+		// the number: without it, a number used now (the decision goes
+		// out on MQTT from an outbox elsewhere) would be used again after
+		// a restart.
+		if werr := overwriteInPlace(s.path, data); werr == nil {
+			err = nil
+		} else {
+			err = errors.Join(err, werr)
+		}
+	}
 	return s.seq, newUUIDv7(now), err
+}
+
+// overwriteInPlace writes data over the start of the existing file at
+// path and syncs it: no new file and no new block (a number only grows,
+// and its few bytes stay in the block the file has).
+func overwriteInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|noFollow, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // atLeast makes the next number follow n (a number the audit log holds

@@ -2,7 +2,7 @@
 
 package main
 
-// Red-team pass on real file systems: the daemon's state_dir (and its
+// The daemon on real file systems: its state_dir (and its
 // outbox) on a small tmpfs that fills up, runs out of inodes, or comes back.
 // Every test skips when it may not mount (not root, no CAP_SYS_ADMIN).
 
@@ -30,9 +30,9 @@ import (
 	"github.com/facegate/facegate/record"
 )
 
-// rtMount mounts a tmpfs with opts ("size=2m", "size=4m,nr_inodes=64") on
+// realDiskMount mounts a tmpfs with opts ("size=2m", "size=4m,nr_inodes=64") on
 // dir (created), unmounted at the test's end, or skips.
-func rtMount(t *testing.T, dir, opts string) {
+func realDiskMount(t *testing.T, dir, opts string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
@@ -51,10 +51,10 @@ func rtMount(t *testing.T, dir, opts string) {
 	})
 }
 
-// rtFill fills the file system of dir with a file "filler" (every block
+// realDiskFill fills the file system of dir with a file "filler" (every block
 // taken; the slack in the last page of existing files stays) and returns
 // the function that frees it again.
-func rtFill(t *testing.T, dir string) (free func()) {
+func realDiskFill(t *testing.T, dir string) (free func()) {
 	t.Helper()
 	path := filepath.Join(dir, "filler")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -80,9 +80,9 @@ func rtFill(t *testing.T, dir string) (free func()) {
 	}
 }
 
-// rtFillInodes creates empty files in dir until the file system has no
+// realDiskFillInodes creates empty files in dir until the file system has no
 // inode left, and returns the function that removes them.
-func rtFillInodes(t *testing.T, dir string) (free func()) {
+func realDiskFillInodes(t *testing.T, dir string) (free func()) {
 	t.Helper()
 	sub := filepath.Join(dir, "inodes")
 	if err := os.Mkdir(sub, 0o700); err != nil {
@@ -105,7 +105,7 @@ func rtFillInodes(t *testing.T, dir string) (free func()) {
 	}
 }
 
-func rtStacks() string {
+func realDiskStacks() string {
 	b := make([]byte, 1<<20)
 	return string(b[:runtime.Stack(b, true)])
 }
@@ -115,17 +115,17 @@ func itoa(i int) string {
 	return string(b)
 }
 
-// rtAudit is what the audit log of stateDir holds, every file, oldest
+// realDiskAudit is what the audit log of stateDir holds, every file, oldest
 // first: the decisions by event id and the relay results by event id.
-type rtAudit struct {
+type realDiskAudit struct {
 	decisions map[string]record.Event
 	results   map[string][]record.PulseResult
 	lines     []string
 }
 
-func rtReadAudit(t *testing.T, stateDir string) rtAudit {
+func realDiskReadAudit(t *testing.T, stateDir string) realDiskAudit {
 	t.Helper()
-	a := rtAudit{decisions: map[string]record.Event{}, results: map[string][]record.PulseResult{}}
+	a := realDiskAudit{decisions: map[string]record.Event{}, results: map[string][]record.PulseResult{}}
 	dir := filepath.Join(stateDir, "audit")
 	names, _ := filepath.Glob(filepath.Join(dir, "audit.jsonl*"))
 	slices.Sort(names)
@@ -169,7 +169,7 @@ func rtReadAudit(t *testing.T, stateDir string) rtAudit {
 
 // energisedGrants are the audit's grants whose result says the relay
 // energised.
-func (a rtAudit) energisedGrants() []string {
+func (a realDiskAudit) energisedGrants() []string {
 	var ids []string
 	for id, ev := range a.decisions {
 		if ev.Decision != record.DecisionGranted {
@@ -245,42 +245,42 @@ func (r *rig) session(t *testing.T) kiosk.Status {
 	case <-time.After(30 * time.Second):
 		close(watch)
 		<-done
-		t.Fatalf("no session end in 30s (left idle: %v)\n%s\nstatus %+v\n%s", left, r.logs.String(), r.d.p.kiosk.Status(), rtStacks())
+		t.Fatalf("no session end in 30s (left idle: %v)\n%s\nstatus %+v\n%s", left, r.logs.String(), r.d.p.kiosk.Status(), realDiskStacks())
 	}
 	return end
 }
 
-// rtCheckRelayAgainstAudit: every energise of the sim relay has a grant in
+// realDiskRelayAgainstAudit: every energise of the sim relay has a grant in
 // the audit log whose result says it energised.
-func rtCheckRelayAgainstAudit(t *testing.T, r *rig) {
+func realDiskRelayAgainstAudit(t *testing.T, r *rig) {
 	t.Helper()
-	a := rtReadAudit(t, r.d.cfg.StateDir)
+	a := realDiskReadAudit(t, r.d.cfg.StateDir)
 	pulses := len(r.d.p.gate.Sim().Pulses())
 	if got := len(a.energisedGrants()); got != pulses {
 		t.Errorf("%d relay pulses but %d energised grants in the audit log\n%s", pulses, got, strings.Join(a.lines, "\n"))
 	}
 }
 
-// rtRig is the rig with its state_dir on a tmpfs of opts, health every
+// realDiskRig is the rig with its state_dir on a tmpfs of opts, health every
 // 200ms and kiosk.min_free_mb 1.
-func rtRig(t *testing.T, opts string, extra string) (*rig, string) {
+func realDiskRig(t *testing.T, opts string, extra string) (*rig, string) {
 	t.Helper()
 	r := newRig(t, 0)
 	state := filepath.Join(filepath.Dir(r.cfgPath), "state")
-	rtMount(t, state, opts)
+	realDiskMount(t, state, opts)
 	r.cfgYAML = strings.Replace(r.cfgYAML, "  health_interval: 1s\n", "  health_interval: 1s\n  min_free_mb: 1\n", 1) + extra
 	r.writeConfig(r.cfgYAML)
 	return r, state
 }
 
-// TestRtDiskFullAtStartRefusesThenRecoversByItself: a state_dir full
+// TestRealDiskFullAtStartRefusesThenRecoversByItself: a state_dir full
 // before the daemon starts: it starts, a grant is refused (record_failed
 // on the screen and in an alert, the relay never moves), the health says
 // why; once space is back, with no restart, the next grant opens with its
 // record on disk and the disk and audit checks clear.
-func TestRtDiskFullAtStartRefusesThenRecoversByItself(t *testing.T) {
-	r, state := rtRig(t, "size=4m", "")
-	free := rtFill(t, state)
+func TestRealDiskFullAtStartRefusesThenRecoversByItself(t *testing.T) {
+	r, state := realDiskRig(t, "size=4m", "")
+	free := realDiskFill(t, state)
 	r.start()
 	r.waitOnlineAndIdle(t)
 
@@ -314,7 +314,7 @@ func TestRtDiskFullAtStartRefusesThenRecoversByItself(t *testing.T) {
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	rtCheckRelayAgainstAudit(t, r)
+	realDiskRelayAgainstAudit(t, r)
 	t.Logf("alerts: %v", r.alertCodes())
 }
 
@@ -334,22 +334,22 @@ func (r *rig) healthSays(want string) (bool, string) {
 	return found, strings.Join(all, "\n")
 }
 
-// TestRtDiskOutboxOnItsOwnFullDiskIsInTheHealth: mqtt.outbox.path on a file
+// TestRealDiskOutboxOnItsOwnFullDiskIsInTheHealth: mqtt.outbox.path on a file
 // system of its own (a second card, a bigger partition) that fills up:
 // every grant is refused (record_failed), yet the self-test, the health
 // topic and /healthz go on saying the gate is fine: the disk check
 // measures the state directory only, and no check looks at the outbox's
 // writes. The operator sees a gate that refuses everyone with a healthy
 // status.
-func TestRtDiskOutboxOnItsOwnFullDiskIsInTheHealth(t *testing.T) {
-	r, _ := rtRig(t, "size=8m", "")
+func TestRealDiskOutboxOnItsOwnFullDiskIsInTheHealth(t *testing.T) {
+	r, _ := realDiskRig(t, "size=8m", "")
 	box := filepath.Join(filepath.Dir(r.cfgPath), "outbox")
-	rtMount(t, box, "size=1m")
+	realDiskMount(t, box, "size=1m")
 	r.cfgYAML = strings.Replace(r.cfgYAML, "  urls: [", "  outbox:\n    path: "+filepath.Join(box, "mqtt-outbox.log")+"\n  urls: [", 1)
 	r.writeConfig(r.cfgYAML)
 	r.start()
 	r.waitOnlineAndIdle(t)
-	rtFill(t, box)
+	realDiskFill(t, box)
 
 	end := r.session(t)
 	if end.Decision == record.DecisionGranted || !slices.Contains(end.Reason, kiosk.ReasonRecordFailed) {
@@ -367,21 +367,21 @@ func TestRtDiskOutboxOnItsOwnFullDiskIsInTheHealth(t *testing.T) {
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	rtCheckRelayAgainstAudit(t, r)
+	realDiskRelayAgainstAudit(t, r)
 }
 
-// TestRtDiskInodesExhaustedIsInTheHealth: a state_dir file system with
+// TestRealDiskInodesExhaustedIsInTheHealth: a state_dir file system with
 // free blocks but no free inode (a tmpfs with nr_inodes=64; on an SD card,
 // millions of small files from another program) cannot create a file:
 // every atomic state-file replacement (the event sequence, the
 // anti-passback and liveness lockout memories, the running mark), the
 // audit log's rotation and a new audit file fail with ENOSPC. The disk
 // check measures blocks only and stays ok.
-func TestRtDiskInodesExhaustedIsInTheHealth(t *testing.T) {
-	r, state := rtRig(t, "size=8m,nr_inodes=64", "")
+func TestRealDiskInodesExhaustedIsInTheHealth(t *testing.T) {
+	r, state := realDiskRig(t, "size=8m,nr_inodes=64", "")
 	r.start()
 	r.waitOnlineAndIdle(t)
-	rtFillInodes(t, state)
+	realDiskFillInodes(t, state)
 
 	end := r.session(t)
 	t.Logf("session with no inode left: %s %v", end.Decision, end.Reason)
@@ -393,10 +393,10 @@ func TestRtDiskInodesExhaustedIsInTheHealth(t *testing.T) {
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	rtCheckRelayAgainstAudit(t, r)
+	realDiskRelayAgainstAudit(t, r)
 }
 
-// TestRtDiskFullDiskDoesNotRepublishTheQueueForEver: events queued while
+// TestRealDiskFullDiskDoesNotRepublishTheQueueForEver: events queued while
 // the broker was away (left by the run before), the disk full, then the
 // broker comes back. Each queued event must reach the broker once (a lost
 // ack may repeat it after a restart, not while the daemon runs), and the
@@ -405,8 +405,8 @@ func TestRtDiskInodesExhaustedIsInTheHealth(t *testing.T) {
 // sendEvents returns an error, the connection is dropped and, at every
 // reconnect, the whole queue is published again, for as long as the disk
 // stays full.
-func TestRtDiskFullDiskDoesNotRepublishTheQueueForEver(t *testing.T) {
-	r, state := rtRig(t, "size=4m", "")
+func TestRealDiskFullDiskDoesNotRepublishTheQueueForEver(t *testing.T) {
+	r, state := realDiskRig(t, "size=4m", "")
 	// 20 events queued by the run before, the file ending on a page
 	// boundary (no slack left for an ack once the disk is full).
 	const n = 20
@@ -436,7 +436,7 @@ func TestRtDiskFullDiskDoesNotRepublishTheQueueForEver(t *testing.T) {
 	r.broker.Close()
 	r.start()
 	require.Eventually(t, func() bool { return r.d.p.kiosk.Status().State == kiosk.StateIdle }, 10*time.Second, 20*time.Millisecond, "idle")
-	free := rtFill(t, state)
+	free := realDiskFill(t, state)
 	r.restartBrokerAt(addr)
 	time.Sleep(8 * time.Second)
 
@@ -455,7 +455,7 @@ func TestRtDiskFullDiskDoesNotRepublishTheQueueForEver(t *testing.T) {
 	free()
 	if most > 1 || !connected {
 		t.Errorf("disk full for 8 s after the broker came back: %d distinct queued events, each published up to %d times; link up at the end: %v; %d connections dropped\n%s",
-			len(seen), most, connected, lost, rtGrep(r.logs.String(), "mqtt connection lost"))
+			len(seen), most, connected, lost, realDiskGrep(r.logs.String(), "mqtt connection lost"))
 	}
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
@@ -473,8 +473,8 @@ func (r *rig) restartBrokerAt(addr string) {
 	r.t.Cleanup(func() { b.Close() })
 }
 
-// rtGrep is the lines of s containing sub (at most 5).
-func rtGrep(s, sub string) string {
+// realDiskGrep is the lines of s containing sub (at most 5).
+func realDiskGrep(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
 		if strings.Contains(l, sub) && len(out) < 5 {
@@ -484,12 +484,12 @@ func rtGrep(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// rtWearingCard mounts on dir an ext4 file system on a loop device whose
-// backing file lives on a small tmpfs (back): once back is full (rtFill),
+// realDiskWearingCard mounts on dir an ext4 file system on a loop device whose
+// backing file lives on a small tmpfs (back): once back is full (realDiskFill),
 // the card's writes fail with EIO, as a worn SD card's do (the journal
 // aborts and ext4 turns read-only). It skips without losetup, mkfs.ext4 or
 // the right to mount; everything is undone at the test's end.
-func rtWearingCard(t *testing.T, dir string) (back string) {
+func realDiskWearingCard(t *testing.T, dir string) (back string) {
 	t.Helper()
 	for _, tool := range []string{"losetup", "mkfs.ext4", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -497,7 +497,7 @@ func rtWearingCard(t *testing.T, dir string) (back string) {
 		}
 	}
 	back = filepath.Join(t.TempDir(), "back")
-	rtMount(t, back, "size=6m")
+	realDiskMount(t, back, "size=6m")
 	img := filepath.Join(back, "card.img")
 	run := func(name string, args ...string) string {
 		out, err := exec.Command(name, args...).CombinedOutput()
@@ -528,13 +528,13 @@ func rtWearingCard(t *testing.T, dir string) (back string) {
 	return back
 }
 
-// TestRtDiskWornCardRefusesAndSaysSo: the state_dir's card starts failing
+// TestRealDiskWornCardRefusesAndSaysSo: the state_dir's card starts failing
 // (EIO, then read-only): a grant is refused with record_failed, nothing is
 // energised, the audit check says why, and the daemon does not hang.
-func TestRtDiskWornCardRefusesAndSaysSo(t *testing.T) {
+func TestRealDiskWornCardRefusesAndSaysSo(t *testing.T) {
 	r := newRig(t, 0)
 	state := filepath.Join(filepath.Dir(r.cfgPath), "state")
-	back := rtWearingCard(t, state)
+	back := realDiskWearingCard(t, state)
 	r.cfgYAML = strings.Replace(r.cfgYAML, "  health_interval: 1s\n", "  health_interval: 1s\n  min_free_mb: 1\n", 1)
 	r.writeConfig(r.cfgYAML)
 	r.start()
@@ -543,7 +543,7 @@ func TestRtDiskWornCardRefusesAndSaysSo(t *testing.T) {
 		t.Fatalf("first session on a good card: %+v", end)
 	}
 	require.Eventually(t, func() bool { return len(r.d.p.gate.Sim().Pulses()) == 1 }, 5*time.Second, 20*time.Millisecond, "the pulse")
-	rtFill(t, back) // the card wears out: its writes fail from now on
+	realDiskFill(t, back) // the card wears out: its writes fail from now on
 	for i := 0; i < 2; i++ {
 		end := r.session(t)
 		if end.Decision == record.DecisionGranted || !slices.Contains(end.Reason, kiosk.ReasonRecordFailed) {
@@ -560,38 +560,50 @@ func TestRtDiskWornCardRefusesAndSaysSo(t *testing.T) {
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	rtCheckRelayAgainstAudit(t, r)
+	realDiskRelayAgainstAudit(t, r)
 	t.Logf("alerts: %v", r.alertCodes())
 }
 
-// TestRtDiskSeqNotReusedAfterAFullStateDir: the state_dir full (the event
-// sequence file and the audit log cannot be written), the outbox on a file
-// system of its own with room: the decisions of that run go out on MQTT
-// with their seq, refused as record_failed. After a restart with space
-// back, the numbering must go on after them: consumers drop duplicates
-// "by event_id (or seq)" (docs/mqtt.md), so a seq handed out twice drops a
-// real decision. The start only looks at the seq file and the audit log's
-// newest decision, neither of which has them.
-func TestRtDiskSeqNotReusedAfterAFullStateDir(t *testing.T) {
-	r, state := rtRig(t, "size=4m", "")
+// TestRealDiskSeqNotReusedAfterAFullStateDir: a gate that ran before, its
+// state_dir then full, the outbox on a file system of its own with room:
+// the decisions of that run go out on MQTT with their seq. After a restart
+// with space back, the numbering must go on after them: consumers drop
+// duplicates "by event_id (or seq)" (docs/mqtt.md), so a seq handed out
+// twice drops a real decision. The sequence file is written over in place
+// on a full disk (kiosk TestSequenceIsSavedOnAFullDisk); here the audit
+// log's last block also takes the decisions, so this run would pass
+// without that: it checks the whole daemon does not reuse a number.
+func TestRealDiskSeqNotReusedAfterAFullStateDir(t *testing.T) {
+	r, state := realDiskRig(t, "size=4m", "")
 	box := filepath.Join(filepath.Dir(r.cfgPath), "outbox")
 	if err := os.MkdirAll(box, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	r.cfgYAML = strings.Replace(r.cfgYAML, "  urls: [", "  outbox:\n    path: "+filepath.Join(box, "mqtt-outbox.log")+"\n  urls: [", 1)
 	r.writeConfig(r.cfgYAML)
-	free := rtFill(t, state)
+	// A gate that ran before: its sequence file exists (a new gate whose
+	// very first decisions meet a full state_dir is not covered: there is
+	// no file to write the number over).
 	r.start()
 	r.waitOnlineAndIdle(t)
+	if end := r.session(t); end.Decision != record.DecisionGranted {
+		t.Fatalf("before the disk filled: %+v", end)
+	}
+	if code := r.stop(); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	free := realDiskFill(t, state)
+	r.start()
+	r.waitOnlineAndIdle(t)
+	// Granted (the audit log's last block has room) or refused (it has
+	// not): either way the number must not come again.
 	for i := 0; i < 2; i++ {
-		if end := r.session(t); end.Decision == record.DecisionGranted {
-			t.Fatalf("granted with a full state_dir: %+v", end)
-		}
+		r.session(t)
 	}
 	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
-		return len(r.bl.events) == 2
+		return len(r.bl.events) == 3
 	}, 10*time.Second, 20*time.Millisecond, "the two refused decisions on MQTT")
 	if code := r.stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
@@ -605,7 +617,7 @@ func TestRtDiskSeqNotReusedAfterAFullStateDir(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r.bl.mu.Lock()
 		defer r.bl.mu.Unlock()
-		return len(r.bl.events) == 3
+		return len(r.bl.events) == 4
 	}, 10*time.Second, 20*time.Millisecond, "the grant on MQTT")
 	r.bl.mu.Lock()
 	bySeq := map[uint64][]string{}
