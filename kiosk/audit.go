@@ -344,7 +344,9 @@ func (c *cropStore) save(now time.Time, eventID string, jpeg []byte) error {
 		return fmt.Errorf("create crop directory: %w", err)
 	}
 	name := now.UTC().Format("20060102T150405.000Z") + "_" + eventID + ".jpg"
-	if err := os.WriteFile(filepath.Join(c.dir, name), jpeg, 0o640); err != nil {
+	path := filepath.Join(c.dir, name)
+	if err := os.WriteFile(path, jpeg, 0o640); err != nil {
+		os.Remove(path) // a truncated JPEG (a full disk) is no evidence and takes room
 		return fmt.Errorf("save crop: %w", err)
 	}
 	return nil

@@ -47,3 +47,20 @@ func TestSequenceIsSavedOnAFullDisk(t *testing.T) {
 		t.Fatalf("after a restart the next number is %d, want 124", n)
 	}
 }
+
+// A crop the full disk cut short is removed, not left as a broken JPEG.
+func TestCropCutShortByAFullDiskIsRemoved(t *testing.T) {
+	dir := smalldisk.Mount(t, "64k")
+	c := &cropStore{dir: filepath.Join(dir, "crops"), keep: time.Hour}
+	if err := os.MkdirAll(c.dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	fillDisk(t, dir)
+	if err := c.save(time.Now(), "e1", make([]byte, 256<<10)); err == nil {
+		t.Fatal("a 256 KiB crop saved on a full 64 KiB disk")
+	}
+	entries, _ := os.ReadDir(c.dir)
+	if len(entries) != 0 {
+		t.Fatalf("left in the crops folder: %v", entries)
+	}
+}
