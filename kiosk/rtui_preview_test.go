@@ -34,7 +34,8 @@ func TestRtUIPreviewComesBackAfterADaemonRestart(t *testing.T) {
 	feed.set(pageStatusJSON{Status: Status{State: StateIdle, Message: msgIdle, Health: HealthOK}}, false)
 	h := k.Handler()
 	mux := http.NewServeMux()
-	mux.Handle("GET /events", feed)
+	var streams atomic.Int32
+	mux.Handle("GET /events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { streams.Add(1); feed.ServeHTTP(w, r) }))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/stream.mjpg" {
 			previews.Add(1)
@@ -57,7 +58,9 @@ func TestRtUIPreviewComesBackAfterADaemonRestart(t *testing.T) {
 	for {
 		var w float64
 		_ = b.Eval(ctx, `(document.getElementById("preview") || {}).naturalWidth || 0`, &w)
-		if w > 0 && previews.Load() == 1 {
+		var c string
+		_ = b.Eval(ctx, `document.getElementById("conn").textContent`, &c)
+		if w > 0 && previews.Load() == 1 && c == "connected" && streams.Load() == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -75,6 +78,6 @@ func TestRtUIPreviewComesBackAfterADaemonRestart(t *testing.T) {
 	var conn string
 	_ = b.Eval(ctx, `document.getElementById("conn").textContent`, &conn)
 	if n := previews.Load(); n < 2 {
-		t.Fatalf("15 s after the daemon restarted the page has not asked for the preview again (%d request in all; the event stream says %q): the camera picture on the screen is frozen (%s)", n, conn, shot)
+		t.Fatalf("15 s after the daemon restarted the page has not asked for the preview again (%d request in all; the event stream says %q, %d event streams): the camera picture on the screen is frozen (%s)", n, conn, streams.Load(), shot)
 	}
 }
