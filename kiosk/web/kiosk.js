@@ -93,12 +93,23 @@
   // when the screen changes size (or turns).
   window.addEventListener("resize", () => { if (last) { render(last); } });
 
+  // The preview: an MJPEG stream that ends (the daemon restarted or
+  // stopped) leaves the last frame on screen without an error event, so it
+  // is asked for again whenever the event stream comes back.
+  const img = $("preview");
+  function reloadPreview() {
+    if (img) { img.src = "/stream.mjpg?" + Date.now(); }
+  }
+  let connectedBefore = false;
+
   function connect() {
     const es = new EventSource("/events");
     es.addEventListener("open", () => {
       $("conn").textContent = "connected";
       clearTimeout(offlineTimer);
       offlineTimer = null;
+      if (connectedBefore) { reloadPreview(); }
+      connectedBefore = true;
     });
     es.addEventListener("state", (e) => {
       try { render(JSON.parse(e.data)); } catch (err) { console.error(err); }
@@ -122,10 +133,9 @@
     });
   }
 
-  const img = $("preview");
   if (img) {
-    // The MJPEG stream ends when the daemon restarts: reload it.
-    img.addEventListener("error", () => setTimeout(() => { img.src = "/stream.mjpg?" + Date.now(); }, 2000));
+    // A refused or failed preview request: ask again.
+    img.addEventListener("error", () => setTimeout(reloadPreview, 2000));
   }
   setInterval(() => { $("clock").textContent = new Date().toLocaleTimeString(); }, 1000);
   connect();
