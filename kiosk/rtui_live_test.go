@@ -1,8 +1,12 @@
 package kiosk
 
 import (
+	"context"
+	"github.com/facegate/facegate/internal/cdp"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,8 +17,9 @@ import (
 // of a grant is on screen (SIGSTOP, a frozen cgroup, a session stuck on a
 // stuck card: systemd's watchdog takes 16-31 s to notice a hung process
 // and up to 70 s more to kill it, docs/operations.md). Its event stream
-// stays open and carries, as the real /events does, only ": keepalive"
-// comments, which the page's script never sees. The page must not go on
+// stays open and carries at most the ": keepalive" comments the real
+// /events sends, which the page's script never sees; a new stream is
+// accepted by the kernel and never answered. The page must not go on
 // showing the green "Welcome" and "health: ok" for ever: once two
 // heartbeats (sseHeartbeat, 15 s) have passed without a word from the
 // daemon it should say the gate is offline, as after a broken stream.
@@ -24,7 +29,17 @@ func TestRtUIHungDaemonDoesNotKeepGranted(t *testing.T) {
 	granted := pageStatusJSON{Status: Status{State: StateGranted, Message: "Welcome", Decision: record.DecisionGranted,
 		Name: "Ana Díaz", Health: HealthOK, Since: time.Now().UTC()}}
 	hung := make(chan struct{})
+	var streams atomic.Int32
 	events := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if streams.Add(1) > 1 {
+			// A new stream to a hung daemon: the kernel takes the
+			// connection, nobody answers.
+			select {
+			case <-hung:
+			case <-r.Context().Done():
+			}
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = io.WriteString(w, "retry: 2000\n\n")
 		_, _ = w.Write(sseMessage("state", granted))
@@ -70,5 +85,54 @@ func TestRtUIHungDaemonDoesNotKeepGranted(t *testing.T) {
 	}
 	if l.Health == "health: ok" {
 		t.Errorf("the header still says %q about a daemon that has not answered for %s", l.Health, limit)
+	}
+}
+
+// TestRtUIIdlePageStaysConnected: a real kiosk idle for longer than the
+// page's silence limit (35 s) is not taken for a hung daemon: its
+// heartbeat is an event the page sees.
+func TestRtUIIdlePageStaysConnected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the headless browser")
+	}
+	cdp.ChromiumPath(t)
+	cfg := testConfig(t)
+	cfg.Page.HealthInterval = 10 * time.Minute // no status change while idle
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(rctx) }()
+	t.Cleanup(func() { rcancel(); <-done })
+	var streams2 atomic.Int32
+	h := k.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" {
+			streams2.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b := cdp.Start(t, ctx)
+	if err := b.SetViewport(ctx, 800, 480); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Navigate(ctx, srv.URL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for time.Since(start) < 50*time.Second {
+		time.Sleep(time.Second)
+		l := probeLayout(t, ctx, b)
+		if time.Since(start) > 10*time.Second && l.Message != msgIdle {
+			t.Fatalf("after %s idle the page shows %q (header %q)", time.Since(start).Round(time.Second), l.Message, l.Health)
+		}
+	}
+	if n := streams2.Load(); n != 1 {
+		t.Errorf("the page opened %d event streams in 50 s idle: it took the idle daemon for a hung one (and blinked \"Gate offline\")", n)
 	}
 }
