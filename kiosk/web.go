@@ -34,7 +34,9 @@ var webFS embed.FS
 
 var pageTemplate = template.Must(template.ParseFS(webFS, "web/index.html"))
 
-// sseHeartbeat keeps proxies and the browser from timing the stream out.
+// sseHeartbeat keeps proxies and the browser from timing the stream out,
+// and tells the page the daemon is alive (an "event: ping"; the page takes
+// 35 s without a word as a hung daemon).
 const sseHeartbeat = 15 * time.Second
 
 // maxMJPEGClients bounds the preview streams (each costs a JPEG copy per
@@ -329,7 +331,9 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		case <-tick.C:
 			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+			// A named event, not a comment: the page's script sees it and
+			// takes a stream silent for longer as a hung daemon.
+			if _, err := io.WriteString(w, "event: ping\ndata: {}\n\n"); err != nil {
 				return
 			}
 			fl.Flush()

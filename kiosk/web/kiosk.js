@@ -102,25 +102,50 @@
   }
   let connectedBefore = false;
 
+  // A daemon that hangs (stopped, frozen) keeps its stream open and says
+  // nothing: the daemon sends "ping" every 15 s, so a stream silent for
+  // 35 s is given up, the screen says "Gate offline" (not the last grant)
+  // and a new stream is started.
+  const silenceLimit = 35000;
+  let silenceTimer = null;
+
   function connect() {
     const es = new EventSource("/events");
+    const heard = () => {
+      clearTimeout(silenceTimer);
+      silenceTimer = setTimeout(() => {
+        silenceTimer = null;
+        es.close();
+        clearTimeout(offlineTimer);
+        offlineTimer = null;
+        offline();
+        $("conn").textContent = "reconnecting…";
+        connect();
+      }, silenceLimit);
+    };
     es.addEventListener("open", () => {
       $("conn").textContent = "connected";
       clearTimeout(offlineTimer);
       offlineTimer = null;
+      heard();
       if (connectedBefore) { reloadPreview(); }
       connectedBefore = true;
     });
+    es.addEventListener("ping", heard);
     es.addEventListener("state", (e) => {
+      heard();
       try { render(JSON.parse(e.data)); } catch (err) { console.error(err); }
     });
     es.addEventListener("decision", (e) => {
+      heard();
       try {
         const ev = JSON.parse(e.data);
         $("conn").textContent = "last decision #" + ev.seq + " " + ev.decision;
       } catch (err) { console.error(err); }
     });
     es.addEventListener("error", () => {
+      clearTimeout(silenceTimer);
+      silenceTimer = null;
       $("conn").textContent = "reconnecting…";
       if (offlineTimer === null) {
         offlineTimer = setTimeout(offline, 5000);
