@@ -1,6 +1,7 @@
 package kiosk
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,31 @@ func TestRtUIScreenShowsTheRelayAndTheDoor(t *testing.T) {
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// TestRtUIGuardLabelsReadable: what a guard reads at a glance on the
+// Pi's 800x480 (the state label under the instruction, the health in the
+// header: "health: down", "offline", "out of service") is smaller than a
+// readable 18 px: the state label is 3.2vh (15.4 px, grey #888 on #111),
+// the header 3.6vh (17.3 px).
+func TestRtUIGuardLabelsReadable(t *testing.T) {
+	cfg := testConfig(t)
+	ctx, b, feed, _, _ := rtuiPage(t, cfg)
+	s := pageStatusJSON{Status: Status{State: StateIdle, Message: msgIdle, Health: HealthDown, Since: time.Now().UTC()}}
+	rtuiShow(t, ctx, b, feed, s)
+	shot := rtuiShot(t, ctx, b, "guard-labels-small")
+	var sizes map[string]float64
+	var raw string
+	if err := b.Eval(ctx, `JSON.stringify({state: parseFloat(getComputedStyle(document.getElementById("state")).fontSize),
+		health: parseFloat(getComputedStyle(document.getElementById("health")).fontSize)})`, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(raw), &sizes); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"state", "health"} {
+		if sizes[id] < 18 {
+			t.Errorf("#%s is %.1f px at 800x480, below 18 px (%s)", id, sizes[id], shot)
+		}
+	}
 }
