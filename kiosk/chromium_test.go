@@ -341,6 +341,9 @@ func TestPageFitsEveryScreen(t *testing.T) {
 	longName.Name = longestName
 	namedLong := named
 	namedLong.Name = longestName
+	// The relay and the door open (the header's UNLOCKED · DOOR OPEN) in
+	// the states with the longest texts.
+	granted.Relay, granted.Door = "open", "open"
 	grantedLong := granted
 	grantedLong.Name = longestName
 	cases := []struct {

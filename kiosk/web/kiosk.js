@@ -14,10 +14,24 @@
     h.textContent = text;
   }
 
+  // The gate's lines in the header: the relay energised (unlocked) and
+  // the door open; nothing while both are closed or unknown.
+  function setGateIO(relay, door) {
+    const io = $("gate-io");
+    const parts = [];
+    if (relay === "open") { parts.push("UNLOCKED"); }
+    if (door === "open") { parts.push("DOOR OPEN"); }
+    body.dataset.relay = relay || "";
+    body.dataset.door = door || "";
+    io.textContent = parts.join(" · ");
+    io.hidden = parts.length === 0;
+  }
+
   let last = null;
   function render(s) {
     last = s;
     body.dataset.state = s.state;
+    setGateIO(s.relay, s.door);
     $("message").textContent = s.message || "";
     $("state").textContent = s.state;
     $("name").textContent = s.name || "";
@@ -86,6 +100,7 @@
     $("arrow").hidden = true;
     $("turn").hidden = true;
     setHealth("down", "offline");
+    setGateIO("", "");
     last = null;
   }
 

@@ -12,30 +12,36 @@ import (
 	"github.com/facegate/facegate/internal/cdp"
 )
 
-// rtuiShots is where the red-team UI tests keep their screenshots.
-func rtuiShots(t *testing.T) string {
+// pageShots is where the live page tests keep their screenshots
+// ($FACEGATE_ARTIFACTS, or test/artifacts, under kiosk-page).
+func pageShots(t *testing.T) string {
 	dir := os.Getenv("FACEGATE_ARTIFACTS")
 	if dir == "" {
-		dir = "/tmp/rt-ui"
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(wd, "..", "test", "artifacts")
 	}
+	dir = filepath.Join(dir, "kiosk-page")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
-// rtuiPage serves the kiosk page of a kiosk built from cfg with a stand-in
+// livePage serves the kiosk page of a kiosk built from cfg with a stand-in
 // event stream and opens it in headless Chromium at 800x480 (the Pi's
 // touchscreen, device scale 1).
-func rtuiPage(t *testing.T, cfg *Options) (context.Context, *cdp.Browser, *stateFeed, *Kiosk, *httptest.Server) {
+func livePage(t *testing.T, cfg *Options) (context.Context, *cdp.Browser, *stateFeed, *Kiosk, *httptest.Server) {
 	t.Helper()
 	feed := &stateFeed{changed: make(chan struct{})}
-	ctx, b, k, srv := rtuiPageWith(t, cfg, feed)
+	ctx, b, k, srv := livePageWith(t, cfg, feed)
 	return ctx, b, feed, k, srv
 }
 
-// rtuiPageWith is rtuiPage with events serving /events.
-func rtuiPageWith(t *testing.T, cfg *Options, events http.Handler) (context.Context, *cdp.Browser, *Kiosk, *httptest.Server) {
+// livePageWith is livePage with events serving /events.
+func livePageWith(t *testing.T, cfg *Options, events http.Handler) (context.Context, *cdp.Browser, *Kiosk, *httptest.Server) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: skipping the headless browser")
@@ -63,8 +69,8 @@ func rtuiPageWith(t *testing.T, cfg *Options, events http.Handler) (context.Cont
 	return ctx, b, k, srv
 }
 
-// rtuiShow sets s on the stand-in stream and waits for the page to show it.
-func rtuiShow(t *testing.T, ctx context.Context, b *cdp.Browser, feed *stateFeed, s pageStatusJSON) layout {
+// showStatus sets s on the stand-in stream and waits for the page to show it.
+func showStatus(t *testing.T, ctx context.Context, b *cdp.Browser, feed *stateFeed, s pageStatusJSON) layout {
 	t.Helper()
 	feed.set(s, false)
 	var l layout
@@ -82,9 +88,9 @@ func rtuiShow(t *testing.T, ctx context.Context, b *cdp.Browser, feed *stateFeed
 	}
 }
 
-func rtuiShot(t *testing.T, ctx context.Context, b *cdp.Browser, name string) string {
+func pageShot(t *testing.T, ctx context.Context, b *cdp.Browser, name string) string {
 	t.Helper()
-	p := filepath.Join(rtuiShots(t), name+".png")
+	p := filepath.Join(pageShots(t), name+".png")
 	if err := b.Screenshot(ctx, p); err != nil {
 		t.Fatal(err)
 	}

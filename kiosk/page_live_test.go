@@ -13,7 +13,7 @@ import (
 	"github.com/facegate/facegate/record"
 )
 
-// TestRtUIHungDaemonDoesNotKeepGranted: the daemon hangs while the result
+// TestPageHungDaemonDoesNotKeepGranted: the daemon hangs while the result
 // of a grant is on screen (SIGSTOP, a frozen cgroup, a session stuck on a
 // stuck card: systemd's watchdog takes 16-31 s to notice a hung process
 // and up to 70 s more to kill it, docs/operations.md). Its event stream
@@ -23,7 +23,7 @@ import (
 // showing the green "Welcome" and "health: ok" for ever: once two
 // heartbeats (sseHeartbeat, 15 s) have passed without a word from the
 // daemon it should say the gate is offline, as after a broken stream.
-func TestRtUIHungDaemonDoesNotKeepGranted(t *testing.T) {
+func TestPageHungDaemonDoesNotKeepGranted(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Page.ShowName = true
 	granted := pageStatusJSON{Status: Status{State: StateGranted, Message: "Welcome", Decision: record.DecisionGranted,
@@ -58,7 +58,7 @@ func TestRtUIHungDaemonDoesNotKeepGranted(t *testing.T) {
 			}
 		}
 	})
-	ctx, b, _, _ := rtuiPageWith(t, cfg, events)
+	ctx, b, _, _ := livePageWith(t, cfg, events)
 	t.Cleanup(func() { close(hung) })
 	start := time.Now()
 	var l layout
@@ -78,7 +78,7 @@ func TestRtUIHungDaemonDoesNotKeepGranted(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	l = probeLayout(t, ctx, b)
-	shot := rtuiShot(t, ctx, b, "hung-daemon-still-granted")
+	shot := pageShot(t, ctx, b, "hung-daemon-still-granted")
 	if l.Result && resultText(l) == "Welcome" {
 		t.Errorf("%s after the daemon stopped answering the page still shows the green %q (header %q, state %q; %s)",
 			limit, resultText(l), l.Health, l.State, shot)
@@ -88,10 +88,10 @@ func TestRtUIHungDaemonDoesNotKeepGranted(t *testing.T) {
 	}
 }
 
-// TestRtUIIdlePageStaysConnected: a real kiosk idle for longer than the
+// TestPageIdlePageStaysConnected: a real kiosk idle for longer than the
 // page's silence limit (35 s) is not taken for a hung daemon: its
 // heartbeat is an event the page sees.
-func TestRtUIIdlePageStaysConnected(t *testing.T) {
+func TestPageIdlePageStaysConnected(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the headless browser")
 	}

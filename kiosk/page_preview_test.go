@@ -11,13 +11,13 @@ import (
 	"github.com/facegate/facegate/internal/cdp"
 )
 
-// TestRtUIPreviewComesBackAfterADaemonRestart: the daemon restarts under
+// TestPagePreviewComesBackAfterADaemonRestart: the daemon restarts under
 // the page (every connection is cut, as kill -9 or a stop does, and the
 // same address answers again at once). The event stream comes back by
 // itself; the preview must too ("the preview reloads after an error",
 // docs/kiosk.md), not stay frozen on the last camera frame from before
 // the restart while the face box moves over it.
-func TestRtUIPreviewComesBackAfterADaemonRestart(t *testing.T) {
+func TestPagePreviewComesBackAfterADaemonRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the headless browser")
 	}
@@ -74,7 +74,7 @@ func TestRtUIPreviewComesBackAfterADaemonRestart(t *testing.T) {
 	for previews.Load() < 2 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	shot := rtuiShot(t, ctx, b, "preview-frozen-after-restart")
+	shot := pageShot(t, ctx, b, "preview-frozen-after-restart")
 	var conn string
 	_ = b.Eval(ctx, `document.getElementById("conn").textContent`, &conn)
 	if n := previews.Load(); n < 2 {
