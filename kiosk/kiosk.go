@@ -234,6 +234,7 @@ func (k *Kiosk) Reload(o Options) error {
 	was := k.set.policy
 	k.set = s
 	k.setMu.Unlock()
+	k.hub.send("page", k.pageInfo()) // the title, on the screens open now
 	if now := s.policy.Liveness; now != was.Liveness {
 		if enforced(was.Liveness) && !enforced(now) {
 			k.log.Warn("liveness no longer enforced after the reload", "from", was.Liveness, "to", now)

@@ -2,7 +2,6 @@ package kiosk
 
 import (
 	"context"
-	"github.com/facegate/facegate/internal/cdp"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facegate/facegate/internal/cdp"
 	"github.com/facegate/facegate/record"
 )
 
@@ -134,5 +134,110 @@ func TestPageIdlePageStaysConnected(t *testing.T) {
 	}
 	if n := streams2.Load(); n != 1 {
 		t.Errorf("the page opened %d event streams in 50 s idle: it took the idle daemon for a hung one (and blinked \"Gate offline\")", n)
+	}
+}
+
+// TestPageReloadsAfterAnUpgrade: a kiosk browser runs for months, and the
+// page's script and style are those it loaded. When the daemon comes back
+// as another version (an upgrade), the page reloads itself; a title
+// changed by a reload is shown at once. Until 2026-12-07 the old page ran
+// on until Chromium was restarted.
+func TestPageReloadsAfterAnUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the headless browser")
+	}
+	cdp.ChromiumPath(t)
+	cfg := testConfig(t)
+	deps := func(version string) *Kiosk {
+		k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+			Logger: quietLogger(), Version: version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	before, after := deps("1.0.0"), deps("1.1.0")
+	var upgraded atomic.Bool
+	flip, retitle := make(chan struct{}), make(chan struct{})
+	idle := pageStatusJSON{Status: Status{State: StateIdle, Message: msgIdle, Health: HealthOK, Since: time.Now().UTC()}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		version := "1.0.0"
+		if upgraded.Load() {
+			version = "1.1.0"
+		}
+		_, _ = io.WriteString(w, "retry: 500\n\n")
+		_, _ = w.Write(sseMessage("state", idle))
+		_, _ = w.Write(sseMessage("page", pageInfo{Version: version, Title: "Face check"}))
+		w.(http.Flusher).Flush()
+		if version == "1.0.0" {
+			select {
+			case <-flip: // the daemon stops; it comes back upgraded
+			case <-r.Context().Done():
+			}
+			return
+		}
+		select {
+		case <-retitle: // kiosk.title changed by a reload
+			_, _ = w.Write(sseMessage("page", pageInfo{Version: version, Title: "North turnstile"}))
+			w.(http.Flusher).Flush()
+		case <-r.Context().Done():
+			return
+		}
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if upgraded.Load() {
+			after.Handler().ServeHTTP(w, r)
+		} else {
+			before.Handler().ServeHTTP(w, r)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	b := cdp.Start(t, ctx)
+	if err := b.Navigate(ctx, srv.URL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	eval := func(expr string) string {
+		var s string
+		if err := b.Eval(ctx, expr, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	waitFor := func(what, expr, want string) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var got string
+			err := b.Eval(ctx, expr, &got) // fails while the page is (re)loading
+			if err == nil && got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s is %q (%v), want %q", what, expr, got, err, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("loaded", `document.getElementById("conn").textContent`, "connected")
+	eval(`(window.loadedBefore = "yes", "")`)
+	upgraded.Store(true)
+	close(flip)
+	waitFor("after the upgrade", `document.body.dataset.version`, "1.1.0")
+	if got := eval(`String(window.loadedBefore)`); got != "undefined" {
+		t.Fatalf("the page was not loaded again (marker %q)", got)
+	}
+	waitFor("connected again", `document.getElementById("conn").textContent`, "connected")
+
+	// A new title (a reload of kiosk.title) is shown without a new page.
+	eval(`(window.loadedBefore = "yes", "")`)
+	close(retitle)
+	waitFor("new title", `document.getElementById("title").textContent`, "North turnstile")
+	if got := eval(`String(window.loadedBefore)`); got != "yes" {
+		t.Fatal("a page event of the same version reloaded the page")
 	}
 }

@@ -256,12 +256,25 @@ func (k *Kiosk) servePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	set := k.settings()
 	data := struct {
-		Title, Site, Gate string
-		Preview           bool
-	}{set.kiosk.Title, k.site, k.gate, k.deps.Preview != nil && (set.kiosk.RemotePreview || fromLoopback(r))}
+		Title, Site, Gate, Version string
+		Preview                    bool
+	}{set.kiosk.Title, k.site, k.gate, k.deps.Version, k.deps.Preview != nil && (set.kiosk.RemotePreview || fromLoopback(r))}
 	if err := pageTemplate.Execute(w, data); err != nil {
 		k.log.Warn("kiosk page render failed", "err", err)
 	}
+}
+
+// pageInfo is the "page" event: what the page was rendered with that can
+// change under it. A kiosk browser runs for months: after an upgrade
+// (another version) the page reloads itself, so that its script and style
+// are the daemon's; a title changed by a reload is shown at once.
+type pageInfo struct {
+	Version string `json:"version"`
+	Title   string `json:"title"`
+}
+
+func (k *Kiosk) pageInfo() pageInfo {
+	return pageInfo{Version: k.deps.Version, Title: k.settings().kiosk.Title}
 }
 
 func (k *Kiosk) serveStatus(w http.ResponseWriter, r *http.Request) {
@@ -311,6 +324,9 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := w.Write(sseMessage("state", first)); err != nil {
+		return
+	}
+	if _, err := w.Write(sseMessage("page", k.pageInfo())); err != nil {
 		return
 	}
 	fl.Flush()

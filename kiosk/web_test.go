@@ -198,6 +198,10 @@ func TestEventsStream(t *testing.T) {
 	if ev != "state" || json.Unmarshal([]byte(data), &s) != nil || s.State != StateStopped {
 		t.Fatalf("first event %s %s", ev, data)
 	}
+	// Then what the page was rendered with (version, title).
+	if ev, data = next(); ev != "page" || !strings.Contains(data, `"version":"v-test"`) || !strings.Contains(data, `"title":"Face check"`) {
+		t.Fatalf("page event %s %s", ev, data)
+	}
 	k.setState(StateIdentified, msgIdentified, func(s *Status) { s.Name = "Ana" })
 	ev, data = next()
 	if ev != "state" || !strings.Contains(data, `"state":"identified"`) || !strings.Contains(data, `"name":"Ana"`) {

@@ -138,6 +138,24 @@
         connect();
       }, silenceLimit);
     };
+    // What the page was rendered with: another version (the daemon was
+    // upgraded under a browser that runs for months) reloads the page, so
+    // that its script and style are the new ones; a new title is shown.
+    es.addEventListener("page", (e) => {
+      heard();
+      let p;
+      try { p = JSON.parse(e.data); } catch (err) { return; }
+      if (p.version && body.dataset.version && p.version !== body.dataset.version) {
+        es.close();
+        location.reload();
+        return;
+      }
+      if (typeof p.title === "string" && p.title !== "") {
+        $("title").textContent = p.title;
+        const at = document.title.indexOf(" — ");
+        document.title = p.title + (at >= 0 ? document.title.slice(at) : "");
+      }
+    });
     es.addEventListener("open", () => {
       $("conn").textContent = "connected";
       clearTimeout(offlineTimer);
