@@ -613,6 +613,22 @@ func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
 		yamlFields(t, fields)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
+			if key == "<<" && n.Content[i].Tag == "!!merge" { // merged in: its keys are this struct's
+				v := n.Content[i+1]
+				if v.Kind == yaml.AliasNode && v.Alias != nil {
+					v = v.Alias
+				}
+				merged := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode {
+					merged = v.Content
+				}
+				for _, m := range merged {
+					if fe := unitlessDuration(m, t, path); fe != nil {
+						return fe
+					}
+				}
+				continue
+			}
 			if ft, ok := fields[key]; ok {
 				p := key
 				if path != "" {
