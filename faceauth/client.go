@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -72,6 +73,27 @@ type Client struct {
 	log         *slog.Logger
 	// sleep waits between attempts; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
+	// inUse counts the attempts on each connection (HTTP/2 multiplexes
+	// them): a timed-out attempt closes its connection only when alone on
+	// it, never under another caller's request that is being answered.
+	connMu sync.Mutex
+	inUse  map[net.Conn]int
+}
+
+// useConn adds d to the attempts on conn and returns how many remain.
+func (c *Client) useConn(conn net.Conn, d int) int {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.inUse == nil {
+		c.inUse = map[net.Conn]int{}
+	}
+	n := c.inUse[conn] + d
+	if n <= 0 {
+		delete(c.inUse, conn)
+		return 0
+	}
+	c.inUse[conn] = n
+	return n
 }
 
 // New checks opts and builds a Client. Errors wrap ErrInvalidOptions and
@@ -345,17 +367,29 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 	var conn atomic.Pointer[net.Conn]
 	trace := &httptrace.ClientTrace{
 		WroteHeaders: func() { wrote.Store(true) },
-		GotConn:      func(i httptrace.GotConnInfo) { conn.Store(&i.Conn) },
+		GotConn: func(i httptrace.GotConnInfo) {
+			if i.Conn == nil {
+				return
+			}
+			c.useConn(i.Conn, 1)
+			if old := conn.Swap(&i.Conn); old != nil { // the transport retried on another
+				c.useConn(*old, -1)
+			}
+		},
 	}
 	// A timeout may mean that the connection is dead without the kernel
 	// knowing (a router that forgot it silently): HTTP/2 would multiplex
 	// every later request onto it, each timing out in turn. Close it, so
 	// that the next request dials.
+	// Only when no other attempt shares it (HTTP/2): theirs may be
+	// answered, and a dead one is found by the HTTP/2 ping anyway.
 	defer func() {
-		if aerr != nil && aerr.Code == CodeTimeout {
-			if p := conn.Load(); p != nil && *p != nil {
-				(*p).Close()
-			}
+		p := conn.Load()
+		if p == nil {
+			return
+		}
+		if others := c.useConn(*p, -1); others == 0 && aerr != nil && aerr.Code == CodeTimeout {
+			(*p).Close()
 		}
 	}()
 	req, err := newReq(httptrace.WithClientTrace(actx, trace))
