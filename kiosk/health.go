@@ -87,7 +87,7 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		}
 		checks["outbox"] = outboxCheck(n, b.OutboxCapacity())
 		if e := k.outboxErr.Load(); e != nil {
-			checks["outbox"] = Check{Status: HealthDegraded, Detail: "records refused: " + clip((*e).Error()) + " (no decision can be recorded: free space where mqtt.outbox.path is)"}.measured(float64(n), "events")
+			checks["outbox"] = Check{Status: HealthDegraded, Detail: "records refused: " + clip((*e).Error()) + " (no decision can be recorded until the outbox takes records again: free space where mqtt.outbox.path is, or bring the broker back if it is full)"}.measured(float64(n), "events")
 		}
 	} else {
 		checks["broker"] = Check{Status: "absent"}

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// TestRvdTimedOutPingDoesNotKillAWorkersAuthentication: the kiosk's
+// TestTimedOutPingDoesNotKillAWorkersAuthentication: the kiosk's
 // self-test pings the API (GET history) on the same client, so on the same
 // HTTP/2 connection, as the sessions' POSTs. When the ping times out (a
 // slow history query: the connection itself is alive and answering), the
@@ -20,7 +20,7 @@ import (
 // stream multiplexed on it: a worker's POST in flight fails with a network
 // error after it was sent, is not sent again (a POST), and the worker at
 // the gate is refused though the API was about to approve them.
-func TestRvdTimedOutPingDoesNotKillAWorkersAuthentication(t *testing.T) {
+func TestTimedOutPingDoesNotKillAWorkersAuthentication(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			select { // a slow history query
