@@ -291,18 +291,7 @@ func TestPageFitsEveryScreen(t *testing.T) {
 	// the server waits for its streams.
 	t.Cleanup(srv.Close)
 
-	dir := os.Getenv("FACEGATE_ARTIFACTS")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(wd, "..", "test", "artifacts")
-	}
-	dir = filepath.Join(dir, "kiosk-sizes")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := artifactsDir(t, "kiosk-sizes")
 	t.Logf("screenshots: %s", dir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

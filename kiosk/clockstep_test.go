@@ -143,16 +143,7 @@ func TestPassbackSurvivesARestartAfterAForwardStep(t *testing.T) {
 func TestLockoutSurvivesARestartAfterAForwardStep(t *testing.T) {
 	cfg := lockoutConfig(t)
 	max, per := cfg.Policy.LivenessLockout.Max, cfg.Policy.LivenessLockout.Per
-	var mu sync.Mutex
-	clock := time.Now() // an hour behind
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
-	newKiosk := func() *Kiosk {
-		k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
-			Publisher: &fakePublisher{}, Broker: &fakeBroker{connected: true}, Logger: quietLogger(), Now: now})
-		require.NoError(t, err)
-		return k
-	}
+	now, set, newKiosk := steppedKiosks(t, cfg)
 	k := newKiosk()
 	boot := now()
 	for i := range max { // what the failed sessions record
@@ -182,16 +173,7 @@ func TestLockoutSurvivesAStepThenARestart(t *testing.T) {
 			cfg := lockoutConfig(t)
 			cfg.Page.HealthInterval = time.Hour
 			max, per := cfg.Policy.LivenessLockout.Max, cfg.Policy.LivenessLockout.Per
-			var mu sync.Mutex
-			clock := time.Now() // an hour behind
-			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-			set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
-			newKiosk := func() *Kiosk {
-				k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
-					Publisher: &fakePublisher{}, Broker: &fakeBroker{connected: true}, Logger: quietLogger(), Now: now})
-				require.NoError(t, err)
-				return k
-			}
+			now, set, newKiosk := steppedKiosks(t, cfg)
 			cfg.Policy.AntiPassback = AntiPassback{Mode: "hard", Window: 5 * time.Minute}
 			k := newKiosk()
 			boot := now()
@@ -260,4 +242,21 @@ func TestPassbackSurvivesAStepThenARestart(t *testing.T) {
 	require.NoError(t, p.resaveAfterStep(synced.Add(time.Minute)))
 	_, err = os.Stat(path)
 	require.True(t, os.IsNotExist(err), "saved again without a step")
+}
+
+// steppedKiosks is a clock the test sets (starting at time.Now, with its
+// monotonic reading, as the daemon's times are) and a maker of kiosks on
+// cfg that read it: each one a restart on the same state directory.
+func steppedKiosks(t *testing.T, cfg *Options) (now func() time.Time, set func(time.Time), newKiosk func() *Kiosk) {
+	var mu sync.Mutex
+	clock := time.Now()
+	now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	set = func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	newKiosk = func() *Kiosk {
+		k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{res: approved()}, Relay: &fakeRelay{},
+			Publisher: &fakePublisher{}, Broker: &fakeBroker{connected: true}, Logger: quietLogger(), Now: now})
+		require.NoError(t, err)
+		return k
+	}
+	return now, set, newKiosk
 }

@@ -12,9 +12,13 @@ import (
 	"github.com/facegate/facegate/internal/cdp"
 )
 
-// pageShots is where the live page tests keep their screenshots
-// ($FACEGATE_ARTIFACTS, or test/artifacts, under kiosk-page).
-func pageShots(t *testing.T) string {
+// pageShots is where the live page tests keep their screenshots.
+func pageShots(t *testing.T) string { return artifactsDir(t, "kiosk-page") }
+
+// artifactsDir is sub of $FACEGATE_ARTIFACTS, else of test/artifacts,
+// made.
+func artifactsDir(t *testing.T, sub string) string {
+	t.Helper()
 	dir := os.Getenv("FACEGATE_ARTIFACTS")
 	if dir == "" {
 		wd, err := os.Getwd()
@@ -23,7 +27,7 @@ func pageShots(t *testing.T) string {
 		}
 		dir = filepath.Join(wd, "..", "test", "artifacts")
 	}
-	dir = filepath.Join(dir, "kiosk-page")
+	dir = filepath.Join(dir, sub)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
