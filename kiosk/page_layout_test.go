@@ -114,3 +114,36 @@ func TestPageGuardLabelsReadable(t *testing.T) {
 		}
 	}
 }
+
+// TestPageRightToLeftNamesAndAnOfflinePicture: a name in Arabic or Hebrew
+// is laid out right to left (it sat on the left, its words in the wrong
+// order around Latin initials); offline, the preview's last frame is
+// dimmed, so that nobody takes it for the camera.
+func TestPageRightToLeftNamesAndAnOfflinePicture(t *testing.T) {
+	cfg := testConfig(t)
+	ctx, b, feed, _, _ := livePage(t, cfg)
+	s := pageStatusJSON{Status: Status{State: StateIdentified, Message: msgIdentified, Health: HealthOK, Since: time.Now().UTC(), Name: "مريم الحسيني"}}
+	showStatus(t, ctx, b, feed, s)
+	var dir string
+	if err := b.Eval(ctx, `getComputedStyle(document.getElementById("name")).direction`, &dir); err != nil {
+		t.Fatal(err)
+	}
+	if dir != "rtl" {
+		t.Errorf("an Arabic name is laid out %q, want rtl", dir)
+	}
+	feed.set(s, true) // the daemon away
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var opacity string
+		if err := b.Eval(ctx, `getComputedStyle(document.getElementById("preview")).opacity`, &opacity); err != nil {
+			t.Fatal(err)
+		}
+		if opacity != "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offline, the preview's last frame is shown as live (opacity %s)", opacity)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
