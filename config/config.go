@@ -217,7 +217,7 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 		// Before the strict decoder, whose message for this ("cannot
 		// unmarshal !!int `30` into time.Duration") names neither the key
 		// nor the fix.
-		if fe := unitlessDuration(&root, reflect.TypeOf(*c), ""); fe != nil {
+		if fe := bareNumberMistake(&root, reflect.TypeOf(*c), ""); fe != nil {
 			fe.File = name
 			return nil, fe
 		}
@@ -584,10 +584,10 @@ func lineOfYAMLError(msg string, data []byte) int {
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-// unitlessDuration finds a duration written as a bare number ("cooldown:
+// bareNumberMistake finds a duration written as a bare number ("cooldown:
 // 30": seconds? milliseconds?; 0 needs no unit), and a count written with
 // a fraction ("max_faces: 0.5"), which yaml.v3 would truncate.
-func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
+func bareNumberMistake(n *yaml.Node, t reflect.Type, path string) *Error {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
@@ -623,7 +623,7 @@ func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
 					merged = v.Content
 				}
 				for _, m := range merged {
-					if fe := unitlessDuration(m, t, path); fe != nil {
+					if fe := bareNumberMistake(m, t, path); fe != nil {
 						return fe
 					}
 				}
@@ -634,14 +634,14 @@ func unitlessDuration(n *yaml.Node, t reflect.Type, path string) *Error {
 				if path != "" {
 					p = path + "." + key
 				}
-				if fe := unitlessDuration(n.Content[i+1], ft, p); fe != nil {
+				if fe := bareNumberMistake(n.Content[i+1], ft, p); fe != nil {
 					return fe
 				}
 			}
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for _, e := range n.Content {
-			if fe := unitlessDuration(e, t.Elem(), path); fe != nil {
+			if fe := bareNumberMistake(e, t.Elem(), path); fe != nil {
 				return fe
 			}
 		}

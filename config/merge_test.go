@@ -3,7 +3,7 @@ package config
 import "testing"
 
 // TestFractionThroughAMergeKeyIsRefused: yaml.v3 applies merge keys
-// ("<<") when decoding, but unitlessDuration walks only the keys the
+// ("<<") when decoding, but bareNumberMistake walks only the keys the
 // struct knows, so a fraction merged into a count is truncated as before
 // the whole-number check: "max_faces: 0.5" merged in reads as 0, the
 // tailgating guard off, with no word (the alias row of the same check is

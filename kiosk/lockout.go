@@ -125,6 +125,10 @@ type unlockMark struct {
 	Nonces []string `json:"nonces,omitempty"`
 }
 
+// maxMarkNonces bounds the nonces an older release kept in one unlock
+// mark (unlockMark.Nonces, its own limit).
+const maxMarkNonces = 16
+
 // maxAppliedNonces bounds padState.applied; maxNonceBytes a nonce.
 const (
 	maxAppliedNonces = 4096
@@ -196,8 +200,8 @@ func parseLockout(b []byte) (lockoutFile, error) {
 		return lockoutFile{}, fmt.Errorf("%d unlocks, want at most %d", len(f.Unlocked), maxLockoutIdentities)
 	}
 	for k, m := range f.Unlocked {
-		if !validPassbackKey(k) || m.Until.IsZero() || len(m.Ahead) > maxLockoutTimes || len(m.Nonces) > 16 || slices.ContainsFunc(m.Ahead, time.Time.IsZero) {
-			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, a zero time or more than %d times", clip(k), maxLockoutTimes)
+		if !validPassbackKey(k) || m.Until.IsZero() || len(m.Ahead) > maxLockoutTimes || len(m.Nonces) > maxMarkNonces || slices.ContainsFunc(m.Ahead, time.Time.IsZero) {
+			return lockoutFile{}, fmt.Errorf("unlock of key %q: not a sha256, a zero time, more than %d times or more than %d nonces", clip(k), maxLockoutTimes, maxMarkNonces)
 		}
 	}
 	if len(f.Applied) > maxAppliedNonces || slices.ContainsFunc(f.Applied, func(n string) bool { return n == "" || len(n) > maxNonceBytes }) {
@@ -616,8 +620,7 @@ func (p *padState) resaveAfterStep(now time.Time) {
 	p.mu.Lock()
 	var err error
 	if p.path != "" && !p.savedOn.IsZero() && len(p.fails)+len(p.own) > 0 {
-		// Both readings of the same interval: they differ by the step.
-		if step := now.Round(0).Sub(p.savedOn.Round(0)) - now.Sub(p.savedOn); step > time.Second || step < -time.Second {
+		if clockStepped(p.savedOn, now) {
 			err = p.save()
 		}
 	}

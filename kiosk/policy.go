@@ -140,7 +140,7 @@ func (p *passback) resaveAfterStep(now time.Time) error {
 	if p.savedOn.IsZero() || len(p.last) == 0 {
 		return nil
 	}
-	if step := now.Round(0).Sub(p.savedOn.Round(0)) - now.Sub(p.savedOn); step > time.Second || step < -time.Second {
+	if clockStepped(p.savedOn, now) {
 		return p.save(now)
 	}
 	return nil
@@ -246,4 +246,12 @@ func (a *attempts) wait(key string, now time.Time, max int, per time.Duration) t
 // file or an event) is left as it is.
 func onWallNow(t, now time.Time) time.Time {
 	return now.Add(t.Sub(now)).Round(0).UTC()
+}
+
+// clockStepped reports whether the wall clock stepped by more than a
+// second between since and now, two time.Now readings: the wall and the
+// monotonic readings of the same interval differ by the step.
+func clockStepped(since, now time.Time) bool {
+	step := now.Round(0).Sub(since.Round(0)) - now.Sub(since)
+	return step > time.Second || step < -time.Second
 }

@@ -39,6 +39,9 @@ var pageTemplate = template.Must(template.ParseFS(webFS, "web/index.html"))
 // 35 s without a word as a hung daemon).
 const sseHeartbeat = 15 * time.Second
 
+// pingMessage is the heartbeat's event.
+var pingMessage = sseMessage("ping", struct{}{})
+
 // maxMJPEGClients bounds the preview streams (each costs a JPEG copy per
 // frame on the network).
 const maxMJPEGClients = 4
@@ -349,7 +352,7 @@ func (k *Kiosk) serveEvents(w http.ResponseWriter, r *http.Request) {
 			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			// A named event, not a comment: the page's script sees it and
 			// takes a stream silent for longer as a hung daemon.
-			if _, err := io.WriteString(w, "event: ping\ndata: {}\n\n"); err != nil {
+			if _, err := w.Write(pingMessage); err != nil {
 				return
 			}
 			fl.Flush()
