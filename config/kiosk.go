@@ -28,7 +28,8 @@ type Kiosk struct {
 	// MaxDetectorTime: a slower face detection makes the health "degraded".
 	MaxDetectorTime time.Duration `yaml:"max_detector_time"`
 	// MinFreeMB: less free space (MiB) than this on the state directory's
-	// file system makes the health "degraded" and alerts; 0 turns it off.
+	// file system (or the MQTT outbox's, when another) makes the health
+	// "degraded" and alerts; 0 turns it off.
 	MinFreeMB int `yaml:"min_free_mb"`
 	// ShowName shows the worker's roster display name on the screen (the
 	// greeting and the result). Off by default: anyone passing sees it.

@@ -73,6 +73,9 @@ type auditOps struct {
 	// and how many it holds at most (ok false where it does not count
 	// them).
 	freeInodes func(dir string) (free, total uint64, ok bool)
+	// sameFileSystem reports whether two folders share a file system (the
+	// disk check measures one of them then).
+	sameFileSystem func(a, b string) bool
 }
 
 var osAuditOps = auditOps{
@@ -84,6 +87,8 @@ var osAuditOps = auditOps{
 	syncDir:    atomicfile.SyncDir,
 	freeSpace:  freeSpace,
 	freeInodes: freeInodes,
+
+	sameFileSystem: sameFileSystem,
 }
 
 // openAuditFile opens name for appending. Never through a symlink: the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -420,6 +421,72 @@ func TestDiskCheckCountsInodes(t *testing.T) {
 		if got := k.diskCheck(); got.Status != c.want || c.want == HealthDegraded && !strings.Contains(got.Detail, "inodes free") {
 			t.Errorf("%d of %d inodes free: %+v, want %s", c.free, c.total, got, c.want)
 		}
+	}
+}
+
+// The MQTT outbox on a file system of its own (mqtt.outbox.path on another
+// card) is measured too: until 2026-12-08 the disk check read the state
+// directory only, and a filling outbox disk was first seen when it
+// refused every grant.
+func TestDiskCheckMeasuresTheOutboxFileSystem(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Page.MinFreeMB = 10
+	cfg.OutboxDir = t.TempDir()
+	k, err := New(*cfg, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: &fakePublisher{}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name                 string
+		same                 bool
+		stateFree, boxFree   uint64
+		boxInodes            uint64
+		want, detailContains string
+	}{
+		{"outbox disk low", false, 500 << 20, 5 << 20, 1 << 20, HealthDegraded, "the MQTT outbox's " + cfg.OutboxDir + ": 5.0 MiB free"},
+		{"outbox disk out of inodes", false, 500 << 20, 500 << 20, 3, HealthDegraded, "the MQTT outbox's " + cfg.OutboxDir + ": 3 of"},
+		{"state disk low first", false, 5 << 20, 5 << 20, 1 << 20, HealthDegraded, cfg.StateDir + ": 5.0 MiB free"},
+		{"both fine", false, 500 << 20, 200 << 20, 1 << 20, HealthOK, "500.0 MiB free; outbox 200.0 MiB free"},
+		{"one file system: measured once", true, 500 << 20, 5 << 20, 1 << 20, HealthOK, "500.0 MiB free"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ops := k.audit.ops
+			ops.freeSpace = func(dir string) (uint64, error) {
+				if dir == cfg.OutboxDir {
+					return c.boxFree, nil
+				}
+				return c.stateFree, nil
+			}
+			ops.freeInodes = func(dir string) (uint64, uint64, bool) {
+				if dir == cfg.OutboxDir {
+					return c.boxInodes, 1 << 20, true
+				}
+				return 1 << 20, 1 << 20, true
+			}
+			ops.sameFileSystem = func(string, string) bool { return c.same }
+			k.audit.ops = ops
+			got := k.diskCheck()
+			if got.Status != c.want || !strings.Contains(got.Detail, c.detailContains) {
+				t.Errorf("%+v, want %s with %q", got, c.want, c.detailContains)
+			}
+		})
+	}
+}
+
+// Two folders of one file system are told apart from two file systems.
+func TestSameFileSystem(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("file systems are told apart on Linux only")
+	}
+	a, b := t.TempDir(), t.TempDir()
+	if !sameFileSystem(a, b) {
+		t.Errorf("%s and %s: not one file system", a, b)
+	}
+	if sameFileSystem(a, "/proc") {
+		t.Errorf("%s and /proc: one file system", a)
+	}
+	if sameFileSystem(a, filepath.Join(a, "missing")) {
+		t.Error("a missing folder is on the same file system (it should be measured)")
 	}
 }
 

@@ -37,3 +37,13 @@ func freeInodes(dir string) (free, total uint64, ok bool) {
 func diskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
+
+// sameFileSystem reports whether a and b are on one file system; false
+// when either cannot be read (both are then measured).
+func sameFileSystem(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	if syscall.Stat(a, &sa) != nil || syscall.Stat(b, &sb) != nil {
+		return false
+	}
+	return sa.Dev == sb.Dev
+}

@@ -209,26 +209,49 @@ func outboxCheck(n, capacity int) Check {
 }
 
 // diskCheck is degraded while the state directory's file system has less
-// than kiosk.min_free_mb free (or cannot be measured): the audit log and
-// the outbox need room to record decisions.
+// than kiosk.min_free_mb free (or cannot be measured), or runs out of
+// inodes; and so is it for the MQTT outbox's file system when that is
+// another: the audit log and the outbox need room to record decisions,
+// and a full outbox refuses every grant.
 func (k *Kiosk) diskCheck() Check {
-	dir := k.audit.stateDir()
+	state := k.dirCheck(k.audit.stateDir(), "")
+	box := k.outboxDir
+	if box == "" || state.Status == "absent" || k.audit.ops.sameFileSystem(k.audit.stateDir(), box) {
+		return state
+	}
+	outbox := k.dirCheck(box, "the MQTT outbox's ")
+	switch {
+	case state.Status != HealthOK:
+		return state
+	case outbox.Status != HealthOK:
+		return outbox
+	}
+	return Check{Status: HealthOK, Detail: state.Detail + "; outbox " + outbox.Detail}
+}
+
+// dirCheck is diskCheck for the file system of one directory; whose
+// starts the detail of a problem ("the MQTT outbox's ").
+func (k *Kiosk) dirCheck(dir, whose string) Check {
 	free, err := k.audit.ops.freeSpace(dir)
 	minMB := k.settings().kiosk.MinFreeMB
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		return Check{Status: "absent"}
 	case err != nil:
-		return Check{Status: HealthDegraded, Detail: "free space unknown: " + clip(err.Error())}
+		return Check{Status: HealthDegraded, Detail: whose + "free space unknown: " + clip(err.Error())}
 	case minMB > 0 && free < uint64(minMB)<<20:
-		return Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s: %s free, below kiosk.min_free_mb (%d MiB)", dir, mib(free), minMB)}
+		return Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s%s: %s free, below kiosk.min_free_mb (%d MiB)", whose, dir, mib(free), minMB)}
 	}
 	// Out of inodes, a file system with room refuses every new file: the
 	// state files are replaced through one (sequence, anti-passback,
 	// lockout), and the audit log rotates into one.
 	if fi := k.audit.ops.freeInodes; fi != nil {
 		if n, total, ok := fi(dir); ok && (n < minFreeInodes || n < total/100) {
-			return Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s: %d of %d inodes free: state files cannot be replaced (remove old files: crops, clips, logs)", dir, n, total)}
+			hurt := "state files cannot be replaced"
+			if whose != "" {
+				hurt = "the outbox cannot be compacted"
+			}
+			return Check{Status: HealthDegraded, Detail: fmt.Sprintf("%s%s: %d of %d inodes free: %s (remove old files: crops, clips, logs)", whose, dir, n, total, hurt)}
 		}
 	}
 	return Check{Status: HealthOK, Detail: mib(free) + " free"}

@@ -50,6 +50,7 @@ type Kiosk struct {
 	// a file system of its own can be full while the state directory is
 	// not).
 	outboxErr atomic.Pointer[error]
+	outboxDir string // Options.OutboxDir
 	audit     *auditLog
 	crops     *cropStore // nil when audit.save_crops is off
 	// cropsKept prunes <state_dir>/crops whether or not crops are saved.
@@ -147,6 +148,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	k.set = set
 	kdir := filepath.Join(o.StateDir, "kiosk")
 	k.kdir = kdir
+	k.outboxDir = o.OutboxDir
 	if err := os.MkdirAll(kdir, 0o750); err != nil {
 		return nil, fmt.Errorf("kiosk: create state directory: %w", err)
 	}

@@ -20,6 +20,9 @@ type Options struct {
 	// StateDir holds the event sequence, the anti-passback memory, audit/
 	// and crops/; required.
 	StateDir string
+	// OutboxDir is the MQTT outbox's directory ("" without MQTT): when it
+	// is on another file system, the disk check measures that one too.
+	OutboxDir string
 	// RelayPulse is how long a grant's pulse lasts (io.relay.pulse).
 	RelayPulse time.Duration
 	// APITimeout bounds one FaceAuth call (api.timeout).
@@ -62,7 +65,8 @@ type PageOptions struct {
 	// MaxDetectorTime: a slower face detection makes the health degraded.
 	MaxDetectorTime time.Duration
 	// MinFreeMB: less free space (MiB) on the state directory's file
-	// system makes the health degraded; 0 turns the check off.
+	// system (or OutboxDir's) makes the health degraded; 0 turns the
+	// check off.
 	MinFreeMB int
 	// ShowName shows the worker's roster display name on the screen.
 	ShowName bool

@@ -168,10 +168,15 @@ func mqttOptions(c *config.Config, version string, log *slog.Logger) (mqtt.Optio
 // few values of others the kiosk needs (New and Reload take the same).
 func kioskOptions(c *config.Config) kiosk.Options {
 	p := &c.Policy
+	var outboxDir string
+	if c.MQTT.Enabled {
+		outboxDir = filepath.Dir(c.MQTT.OutboxPathFor(c.StateDir))
+	}
 	return kiosk.Options{
 		Site:        c.Site,
 		Gate:        c.Gate,
 		StateDir:    c.StateDir,
+		OutboxDir:   outboxDir,
 		RelayPulse:  c.IO.Relay.Pulse,
 		APITimeout:  c.API.Timeout,
 		FrozenAfter: c.Camera.FrozenAfter,

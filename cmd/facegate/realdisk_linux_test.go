@@ -370,6 +370,52 @@ func TestRealDiskOutboxOnItsOwnFullDiskIsInTheHealth(t *testing.T) {
 	realDiskRelayAgainstAudit(t, r)
 }
 
+// TestRealDiskOutboxDiskFillingIsInTheHealthBeforeItRefuses: the outbox on
+// a file system of its own that fills up is in the disk check while it
+// still takes records, as the state directory's is: the operator has
+// time to free space before grants are refused. Until 2026-12-08 the
+// check measured the state directory only.
+func TestRealDiskOutboxDiskFillingIsInTheHealthBeforeItRefuses(t *testing.T) {
+	r, _ := realDiskRig(t, "size=8m", "")
+	box := filepath.Join(filepath.Dir(r.cfgPath), "outbox")
+	realDiskMount(t, box, "size=4m")
+	r.cfgYAML = strings.Replace(r.cfgYAML, "  urls: [", "  outbox:\n    path: "+filepath.Join(box, "mqtt-outbox.log")+"\n  urls: [", 1)
+	r.writeConfig(r.cfgYAML)
+	r.start()
+	r.waitOnlineAndIdle(t)
+	realDiskFillLeaving(t, box, 512<<10) // under kiosk.min_free_mb (1 MiB)
+
+	require.Eventually(t, func() bool { ok, _ := r.healthSays("the MQTT outbox's " + box); return ok }, 5*time.Second, 20*time.Millisecond, "the disk check names the outbox's file system")
+	if ok, checks := r.healthSays(box); !ok {
+		t.Fatalf("the outbox's file system is below kiosk.min_free_mb, but no check says so:\n%s", checks)
+	}
+	require.Eventually(t, func() bool { return r.hasAlert(kiosk.AlertDiskLow, box) }, 5*time.Second, 20*time.Millisecond, "the disk_low alert names the outbox's folder")
+	if end := r.session(t); end.Decision != record.DecisionGranted {
+		t.Fatalf("with room left on the outbox's disk: %+v, want granted", end)
+	}
+	if code := r.stop(); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	realDiskRelayAgainstAudit(t, r)
+}
+
+// realDiskFillLeaving fills the file system of dir until about leave bytes
+// are free.
+func realDiskFillLeaving(t *testing.T, dir string, leave int64) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if free <= leave {
+		t.Fatalf("%s: %d bytes free, fewer than the %d to leave", dir, free, leave)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, free-leave), 0o600); err != nil {
+		t.Fatalf("fill: %v", err)
+	}
+}
+
 // TestRealDiskInodesExhaustedIsInTheHealth: a state_dir file system with
 // free blocks but no free inode (a tmpfs with nr_inodes=64; on an SD card,
 // millions of small files from another program) cannot create a file:
