@@ -84,6 +84,31 @@ func TestPageScreenShowsTheRelayAndTheDoor(t *testing.T) {
 	}
 }
 
+// TestPageEvacuationLabel: during an evacuation the state label under
+// the instruction read IDLE; it says EVACUATION, and IDLE again after.
+func TestPageEvacuationLabel(t *testing.T) {
+	cfg := testConfig(t)
+	ctx, b, feed, _, _ := livePage(t, cfg)
+	label := func() string {
+		var got string
+		if err := b.Eval(ctx, `document.getElementById("state").innerText`, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	evac := pageStatusJSON{Status: Status{State: StateIdle, Message: msgEvacuation, Health: HealthOK, Since: time.Now().UTC(), Evacuation: true}}
+	showStatus(t, ctx, b, feed, evac)
+	if got := label(); got != "EVACUATION" {
+		t.Errorf("during an evacuation the state label reads %q (%s)", got, pageShot(t, ctx, b, "evacuation-label"))
+	}
+	after := evac
+	after.Message, after.Evacuation = msgIdle, false
+	showStatus(t, ctx, b, feed, after)
+	if got := label(); got != "IDLE" {
+		t.Errorf("after the evacuation the state label reads %q", got)
+	}
+}
+
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }

@@ -353,16 +353,18 @@ func (k *Kiosk) SetEvacuation(e SiteEvacuation) {
 	k.mu.Lock()
 	idle := k.status.State == StateIdle
 	k.mu.Unlock()
+	// The message asks the guard: computed before k.mu is taken, so the
+	// guard is never called under the kiosk's lock.
+	msg := ""
 	if idle {
-		// The message asks the guard: computed before k.mu is taken, so the
-		// guard is never called under the kiosk's lock.
-		msg := k.idleMessage()
-		k.updateStatus(func(s *Status) {
-			if s.State == StateIdle {
-				s.Message = msg
-			}
-		})
+		msg = k.idleMessage()
 	}
+	k.updateStatus(func(s *Status) {
+		s.Evacuation = e.Active
+		if idle && s.State == StateIdle {
+			s.Message = msg
+		}
+	})
 }
 
 func orUnknown(s string) string {

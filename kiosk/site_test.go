@@ -342,6 +342,32 @@ func TestEvacuationIdleScreenAndAlert(t *testing.T) {
 	})
 }
 
+// The screen's status says an evacuation is in progress, so that the page
+// labels it "evacuation", not "idle" (until 2026-12-08 only the idle
+// message changed), and says so no longer once it ended.
+func TestEvacuationIsInTheScreensStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		site := newFakeSite()
+		r := newSiteRig(t, siteConfig(t, modeGate), site)
+		stop := r.start(t)
+		defer stop()
+		if r.k.Status().Evacuation {
+			t.Fatal("an evacuation on the screen before any")
+		}
+		e := SiteEvacuation{Active: true, ID: "e1", By: "fire-panel"}
+		site.setEvacuation(e)
+		r.k.SetEvacuation(e)
+		if s := r.k.Status(); !s.Evacuation || s.State != StateIdle {
+			t.Errorf("during an evacuation the screen's status is %+v, want evacuation", s)
+		}
+		site.setEvacuation(SiteEvacuation{})
+		r.k.SetEvacuation(SiteEvacuation{ID: "e1", By: "marshal"})
+		if s := r.k.Status(); s.Evacuation {
+			t.Errorf("after the evacuation the screen's status is %+v", s)
+		}
+	})
+}
+
 func TestSiteCoachingCoversItsCodes(t *testing.T) {
 	for _, code := range []string{ReasonPassbackSameZone, ReasonPassbackNoPath, ReasonOccupancyFull, ReasonEvacuation, ReasonMustered, ReasonNoEvacuation, ReasonSiteUnknown} {
 		if m, ok := Coach(code); !ok || m == "" {

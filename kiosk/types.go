@@ -146,6 +146,9 @@ type Status struct {
 	Relay string `json:"relay,omitempty"`
 	// LastEventID is the id of the last decision event.
 	LastEventID string `json:"last_event_id,omitempty"`
+	// Evacuation: the site's evacuation is in progress (zones on); the
+	// screen says so whatever the session's state.
+	Evacuation bool `json:"evacuation,omitempty"`
 }
 
 // Health values, from best to worst.

@@ -33,7 +33,13 @@
     body.dataset.state = s.state;
     setGateIO(s.relay, s.door);
     $("message").textContent = s.message || "";
-    $("state").textContent = s.state;
+    // During an evacuation the label says so, not "idle".
+    if (s.evacuation) {
+      body.dataset.evacuation = "";
+    } else {
+      delete body.dataset.evacuation;
+    }
+    $("state").textContent = s.evacuation ? "evacuation" : s.state;
     $("name").textContent = s.name || "";
     if (s.state === "stopped") {
       setHealth("down", "out of service");
@@ -92,6 +98,7 @@
   let offlineTimer = null;
   function offline() {
     body.dataset.state = "stopped";
+    delete body.dataset.evacuation;
     $("message").textContent = "Gate offline";
     $("state").textContent = "offline";
     $("name").textContent = "";
