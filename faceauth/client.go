@@ -345,7 +345,9 @@ func (c *Client) retryable(e *APIError, status int, sent, idempotent bool) bool 
 	case CodeCanceled, CodeInvalidRequest:
 		return false
 	case CodeNetwork, CodeTimeout:
-		return !sent || idempotent
+		// A name that does not resolve, a certificate not trusted, a
+		// proxy's refusal: the same answer again, after the backoff.
+		return e.Class != ClassConfig && (!sent || idempotent)
 	}
 	if retryableCode(e.Code) {
 		return true

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -286,6 +287,60 @@ func TestHostNameThatDoesNotResolveIsAConfigError(t *testing.T) {
 				t.Fatalf("message %q does not point at api.url", ae.Message)
 			}
 		})
+	}
+}
+
+// A network error that is the configuration's (a name that does not
+// resolve, a certificate not trusted) is not tried again: the answer is
+// the same, and a worker waited 0.6 s of backoff for it, the self-test's
+// ping three handshakes (until 2026-12-08).
+func TestConfigNetworkErrorsAreNotRetried(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"auth_status":"approved","authentication_id":"a-1"}`)
+	}))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	defer tlsSrv.Close()
+	for _, c := range []struct {
+		name string
+		make func(t *testing.T) *Client
+	}{
+		{"host name does not resolve", func(t *testing.T) *Client {
+			cl, _ := newTestClient(t, "http://api.exmaple.com/v3", func(o *Options) {
+				o.AllowInsecureHTTP = true
+				o.HTTPClient = &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+					return nil, &net.DNSError{Err: "no such host", Name: "api.exmaple.com", IsNotFound: true}
+				}}}
+			})
+			return cl
+		}},
+		{"certificate not trusted", func(t *testing.T) *Client {
+			cl, _ := newTestClient(t, tlsSrv.URL+"/v3", nil)
+			return cl
+		}},
+	} {
+		for _, call := range []struct {
+			name string
+			do   func(*Client) error
+		}{
+			{"authenticate", func(cl *Client) error {
+				_, err := cl.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+				return err
+			}},
+			{"ping", func(cl *Client) error { return cl.Ping(context.Background()) }},
+		} {
+			t.Run(c.name+"/"+call.name, func(t *testing.T) {
+				cl := c.make(t)
+				var waits []time.Duration
+				cl.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+				ae := asAPIError(t, call.do(cl))
+				if ae.Class != ClassConfig {
+					t.Fatalf("%+v, want class config", ae)
+				}
+				if len(waits) != 0 {
+					t.Errorf("a configuration error was tried again (waits %v)", waits)
+				}
+			})
+		}
 	}
 }
 
