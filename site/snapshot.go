@@ -297,10 +297,10 @@ func snapTS(who, s string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s: time %q", ErrSnapshot, who, s)
 	}
-	if ms := t.UnixMilli(); ms > 0 {
+	if ms := t.UnixMilli(); ms > 0 && ms <= maxFactMS {
 		return ms, nil
 	}
-	return 0, fmt.Errorf("%w: %s: time %q before 1970", ErrSnapshot, who, s)
+	return 0, fmt.Errorf("%w: %s: time %q out of range (after 1970, up to year 9999 in UTC)", ErrSnapshot, who, s)
 }
 
 // Merge joins a peer's snapshot into this presence (the CRDT join: facts,
