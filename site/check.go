@@ -38,7 +38,9 @@ func (p *Presence) Destination(person string) (from, to string) {
 
 func (p *Presence) destination(zone string) (from, to string) {
 	d := p.opts.Door
-	if d.Direction == Both && zone == d.To {
+	// Recorded in To or in a zone nested in it: the way out (a worker in
+	// a lab inside zone-b leaving through zone-b's two-way door).
+	if d.Direction == Both && (zone == d.To || d.To != Outside && zone != Outside && p.topo.within(zone, d.To)) {
 		return d.To, d.From
 	}
 	return d.From, d.To
