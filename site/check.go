@@ -38,12 +38,26 @@ func (p *Presence) Destination(person string) (from, to string) {
 
 func (p *Presence) destination(zone string) (from, to string) {
 	d := p.opts.Door
-	// Recorded in To or in a zone nested in it: the way out (a worker in
-	// a lab inside zone-b leaving through zone-b's two-way door).
-	if d.Direction == Both && (zone == d.To || d.To != Outside && zone != Outside && p.topo.within(zone, d.To)) {
+	if d.Direction == Both && p.onToSide(zone, d.From, d.To) {
 		return d.To, d.From
 	}
 	return d.From, d.To
+}
+
+// onToSide reports whether a person recorded in zone stands on the to
+// side of a two-way door between from and to: in to, or in a zone nested
+// in it (a worker in a lab inside zone-b, leaving through zone-b's door;
+// until 2026-12-08 taken as entering zone-b, and refused by hard
+// anti-passback and during an evacuation), unless from is nested in to
+// and holds the person (a door from a lab out into the zone round it).
+func (p *Presence) onToSide(zone, from, to string) bool {
+	if zone == to {
+		return true
+	}
+	if zone == Outside || to == Outside || !p.topo.within(zone, to) {
+		return false
+	}
+	return from == Outside || !p.topo.within(zone, from) || !p.topo.within(from, to)
 }
 
 // Check decides whether the person may pass this gate's door at now by the
