@@ -7,15 +7,13 @@ import (
 	"time"
 )
 
-// Red team (rt-site): the 2026-12-07 fix refuses a time past year 9999 in
-// UTC in events, relay results, corrections and the evacuation API, but a
-// peer's snapshot goes through snapTS, which only refuses <= 1970. A
-// snapshot with one void, evacuation time or check-in stamped
-// "9999-12-31T23:59:59.999-12:00" (year 10000 in UTC) is merged; from then
-// on this gate's own snapshot is refused by every peer and its state file
-// does not load at the next start (presence set aside, started empty).
-// Every gate that merges the hostile snapshot is poisoned alike.
-func TestRTPeerSnapshotWithAYear10000TimeDoesNotPoisonThisGate(t *testing.T) {
+// A peer's snapshot with a time past year 9999 in UTC is refused whole.
+// Until 2026-12-08 snapTS refused only times up to 1970: one void,
+// evacuation time or check-in stamped "9999-12-31T23:59:59.999-12:00"
+// (year 10000 in UTC) was merged, and from then on this gate's own
+// snapshot was refused by every peer and its state file did not load at
+// the next start (the presence set aside, started empty).
+func TestPeerSnapshotWithAYear10000TimeDoesNotPoisonThisGate(t *testing.T) {
 	const y10k = "9999-12-31T23:59:59.999-12:00"
 	base := func(extra string) []byte {
 		return []byte(fmt.Sprintf(`{"format":"facegate-site-presence","version":1,"site":"plant","gate":"rogue","persons":[]%s}`, extra))
