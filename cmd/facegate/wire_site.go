@@ -33,8 +33,12 @@ import (
 
 // siteSaveEvery is how often the presence is saved when it changed (and
 // the daily reset checked): a crash loses at most this much of the local
-// copy, which the outboxes' replay and the peers' snapshots restore.
+// copy, which the peers' snapshots and outboxes restore, and this gate's
+// audit log its own passages (replayOwnRecords).
 const siteSaveEvery = 10 * time.Second
+
+// siteStateName is the presence's state file in the state directory.
+const siteStateName = "site-presence.json"
 
 // relayRetryEvery is how often a relay that could not be released after an
 // evacuation is tried again.
@@ -126,7 +130,7 @@ func presenceOptions(cfg *config.Config, log *slog.Logger) (site.Options, error)
 		Passback:  site.PassbackOptions{Mode: z.AntiPassback.Mode, Window: z.AntiPassback.Window, RequirePath: z.AntiPassback.RequirePath},
 		ResetAt:   z.ResetAt,
 		Location:  loc,
-		StatePath: filepath.Join(cfg.StateDir, "site-presence.json"),
+		StatePath: filepath.Join(cfg.StateDir, siteStateName),
 		Log:       log.With("component", "site"),
 	}
 	for _, zn := range z.List {
@@ -165,6 +169,7 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 		w.log.Warn("this gate's liveness failures count towards no other gate's lockout: its events carry no submission id",
 			"key", "mqtt.submission_id", "value", cfg.MQTT.SubmissionID)
 	}
+	w.replayOwnRecords()
 	p.Subscribe(w.onChange)
 	return w, nil
 }
