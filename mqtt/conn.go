@@ -481,28 +481,10 @@ func (c *Client) evacOut() <-chan struct{} {
 // onMessage runs on paho's goroutine: copy and hand over, never block.
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	if s := c.site; s != nil && s.owns(m.Topic()) {
-		if limit := s.maxPayload(m.Topic()); len(m.Payload()) > limit {
-			// Refused when its turn came anyway: not copied nor queued,
-			// or a flood of them holds the queue's 4096 copies.
-			if n := s.dropped.Add(1); n == 1 || n%1000 == 0 {
-				c.log.Warn("mqtt site message over its size limit dropped", "topic", m.Topic(), "bytes", len(m.Payload()), "limit", limit, "dropped_total", n)
-			}
-			return
-		}
-	}
-	in := inbound{topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()}
-	if s := c.site; s != nil && s.owns(in.topic) {
-		select {
-		case s.inbox <- in:
-		default:
-			// The peers' snapshots carry what was dropped.
-			if n := s.dropped.Add(1); n == 1 || n%1000 == 0 {
-				c.log.Warn("mqtt site queue full: messages dropped, peers' snapshots fetched again", "topic", in.topic, "dropped_total", n)
-			}
-			signal(s.resync)
-		}
+		c.onSiteMessage(s, m)
 		return
 	}
+	in := inbound{topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()}
 	select {
 	case c.inbox <- in:
 	default:
@@ -510,6 +492,49 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 		if n := c.dropped.Add(1); n == 1 || n%100 == 0 {
 			c.log.Warn("mqtt inbound queue full: messages dropped", "topic", in.topic, "dropped_total", n)
 		}
+	}
+}
+
+// onSiteMessage queues a site message for siteDispatch, within the
+// queue's bounds: 4096 messages (SiteOptions.Queue) and, for the peers'
+// snapshots and lists (isBulk), siteQueueBytes.
+func (c *Client) onSiteMessage(s *siteLink, m paho.Message) {
+	n := int64(len(m.Payload()))
+	if limit := s.maxPayload(m.Topic()); n > int64(limit) {
+		// Refused when its turn came anyway: not copied nor queued,
+		// or a flood of them holds the queue's 4096 copies.
+		if d := s.dropped.Add(1); d == 1 || d%1000 == 0 {
+			c.log.Warn("mqtt site message over its size limit dropped", "topic", m.Topic(), "bytes", n, "limit", limit, "dropped_total", d)
+		}
+		return
+	}
+	if s.isBulk(m.Topic()) {
+		if s.queued.Add(n) > siteQueueBytes {
+			s.queued.Add(-n)
+			// Not copied. A retained message comes back at the next
+			// resync; fetching them again now would take the same
+			// flood again, so only a live message asks for it.
+			if d := s.dropped.Add(1); d == 1 || d%1000 == 0 {
+				c.log.Warn("mqtt site queue over its byte bound: messages dropped", "topic", m.Topic(), "bytes", n, "bound", siteQueueBytes, "dropped_total", d)
+			}
+			if !m.Retained() {
+				signal(s.resync)
+			}
+			return
+		}
+	} else {
+		n = 0 // not counted in queued
+	}
+	in := inbound{topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), retained: m.Retained()}
+	select {
+	case s.inbox <- in:
+	default:
+		s.queued.Add(-n)
+		// The peers' snapshots carry what was dropped.
+		if d := s.dropped.Add(1); d == 1 || d%1000 == 0 {
+			c.log.Warn("mqtt site queue full: messages dropped, peers' snapshots fetched again", "topic", in.topic, "dropped_total", d)
+		}
+		signal(s.resync)
 	}
 }
 

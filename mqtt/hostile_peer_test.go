@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,5 +112,54 @@ func TestFutureEvacuationStateDoesNotPingPong(t *testing.T) {
 	}
 	if publishes > 2 {
 		t.Fatalf("%d retained evacuation publishes between two gates for one fire alarm (and counting): the two gates publish over each other", publishes)
+	}
+}
+
+// The site queue holds at most siteQueueBytes of peers' snapshots and
+// lists, not 4096 of them: a client with the broker's password that
+// leaves retained 8 MiB snapshots on made-up gate names
+// (<site>/ghost-N/site/snapshot) sent every gate up to 32 GiB to copy at
+// each connect and resync (32 of them already held 256 MiB; found by a
+// red-team pass). Meanwhile the evacuation and the peers' live events are
+// still queued, and a retained snapshot dropped does not ask for a resync
+// (which would fetch the same flood again).
+func TestSiteQueueIsBoundedInBytes(t *testing.T) {
+	block := make(chan struct{})
+	h := &blockingHandler{siteRecorder: &siteRecorder{}, block: block}
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Prefix = testSite + "/entrance"
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: h}
+	c := newClient(t, o)
+	defer close(block)
+	payload, _ := json.Marshal(func() record.Event { e := siteEvent("exit", 1); e.Site, e.Gate = "site", "exit"; return e }())
+	c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: payload}) // the handler is now busy
+	time.Sleep(20 * time.Millisecond)
+	snap := make([]byte, record.MaxSnapshotBytes) // at the limit: accepted
+	for i := range 32 {
+		c.onMessage(nil, fakeMessage{topic: fmt.Sprintf("%s/ghost-%d/site/snapshot", testSite, i), payload: snap, retained: true})
+	}
+	select {
+	case <-c.site.resync:
+		t.Error("retained snapshots dropped over the byte bound asked for a resync: it would fetch the same flood again")
+	default:
+	}
+	c.onMessage(nil, fakeMessage{topic: c.site.topics.Evacuation, payload: []byte(`{}`), retained: true})
+	c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: payload})
+	queued, evac, events := 0, 0, 0
+	for range len(c.site.inbox) {
+		m := <-c.site.inbox
+		queued += len(m.payload)
+		switch m.topic {
+		case c.site.topics.Evacuation:
+			evac++
+		case testSite + "/exit/event":
+			events++
+		}
+	}
+	if queued > siteQueueBytes+(1<<20) {
+		t.Errorf("%d MiB of retained snapshots of made-up gates wait in the site queue (bounded by 4096 messages, not bytes; 4096 x 8 MiB = 32 GiB)", queued>>20)
+	}
+	if evac != 1 || events != 1 {
+		t.Errorf("behind the snapshots the evacuation was queued %d times and a live event %d times, want once each", evac, events)
 	}
 }

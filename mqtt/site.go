@@ -356,6 +356,15 @@ func siteGateOf(site, topic, suffix string) string {
 	return gate
 }
 
+// siteQueueBytes bounds the payload bytes waiting in the site queue: its
+// 4096 messages may each be a snapshot of up to 8 MiB (record.
+// MaxSnapshotBytes), and a client with the broker's password can leave
+// retained snapshots on made-up gate names that every gate receives at
+// each connect and resync (32 GiB copied: the OOM killer). A real site's
+// snapshots together hold about its state file's size (each carries its
+// own gate's facts).
+const siteQueueBytes = 64 << 20
+
 // siteLink is the Client's site transport state (nil when zones are off).
 type siteLink struct {
 	opts   SiteOptions
@@ -367,7 +376,10 @@ type siteLink struct {
 	// again; evacOut: publish evac.
 	dirty, resync, evacOut chan struct{}
 	dropped                atomic.Uint64
-	oversize               atomic.Bool // this gate's snapshot is over record.MaxSnapshotBytes (logged once)
+	// queued is the bytes of the payloads in inbox (siteQueueBytes bounds
+	// them).
+	queued   atomic.Int64
+	oversize atomic.Bool // this gate's snapshot is over record.MaxSnapshotBytes (logged once)
 
 	mu   sync.Mutex // guards the fields below
 	evac Evacuation // the newest evacuation state known
@@ -388,6 +400,16 @@ func newSiteLink(o SiteOptions, prefix string) *siteLink {
 	}
 }
 
+// isBulk reports whether topic is a peer's snapshot, failure list or
+// unlock list: the large retained messages held to siteQueueBytes. The
+// evacuation, the commands and the live events are small and never wait
+// for room behind a flood of them (the 4096 messages bound them).
+func (s *siteLink) isBulk(topic string) bool {
+	site := s.opts.Topic
+	return siteGateOf(site, topic, "site/snapshot") != "" || siteGateOf(site, topic, "site/lockout") != "" ||
+		siteGateOf(site, topic, "site/unlocks") != ""
+}
+
 // owns reports whether an inbound topic is site traffic.
 func (s *siteLink) owns(topic string) bool {
 	switch topic {
@@ -395,9 +417,7 @@ func (s *siteLink) owns(topic string) bool {
 		return true
 	}
 	site := s.opts.Topic
-	return siteGateOf(site, topic, "event") != "" || siteGateOf(site, topic, "event/relay") != "" ||
-		siteGateOf(site, topic, "site/snapshot") != "" || siteGateOf(site, topic, "site/lockout") != "" ||
-		siteGateOf(site, topic, "site/unlocks") != ""
+	return siteGateOf(site, topic, "event") != "" || siteGateOf(site, topic, "event/relay") != "" || s.isBulk(topic)
 }
 
 // maxPayload is the largest payload a site topic's decoder accepts.
@@ -630,6 +650,9 @@ func (c *Client) siteDispatch() {
 		case <-c.done:
 			return
 		case m := <-c.site.inbox:
+			if c.site.isBulk(m.topic) {
+				c.site.queued.Add(-int64(len(m.payload)))
+			}
 			c.handleSite(m)
 		}
 	}
