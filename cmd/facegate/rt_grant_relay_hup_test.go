@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rtGrantHelperEnv names the config of the helper process below.
+const rtGrantHelperEnv = "FACEGATE_RT_GRANT_RELAY_CONFIG"
+
+// TestRtGrantRelayPulseHelperProcess is `facegate relay pulse` as the
+// binary runs it: main's own signal handling (only SIGINT and SIGTERM end
+// the command's context), then os.Exit. Run only by the test below.
+func TestRtGrantRelayPulseHelperProcess(t *testing.T) {
+	cfg := os.Getenv(rtGrantHelperEnv)
+	if cfg == "" {
+		t.Skip("helper process")
+	}
+	os.Args = []string{"facegate", "relay", "pulse", "--config", cfg, "--duration", "10s"}
+	main()
+}
+
+// A pulse by hand whose terminal goes away (an SSH session that drops, a
+// closed terminal window: SIGHUP) must end like an interrupted one: the
+// line driven inactive by facegate and the end recorded (relay "cut").
+// docs/gate.md: "every pulse ends inactive ... on SIGTERM" and "one [audit
+// record] once it is inactive again". SIGHUP is not caught by `relay
+// pulse`, so Go's default action kills the process: no Halt, no "end"
+// record; the audit log keeps a relay_manual "start" that never ends and
+// nothing at the daemon's next start says so.
+func TestRtGrantRelayPulseEndsAndIsRecordedOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a helper process")
+	}
+	cfg, state := relayConfig(t, "{driver: sim, max_pulse: 10s}")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRtGrantRelayPulseHelperProcess$")
+	cmd.Env = append(os.Environ(), rtGrantHelperEnv+"="+cfg, "SUDO_USER=installer")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	// The start record is written before the line moves.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(state + "/audit/audit.jsonl"); err == nil && strings.Contains(string(b), `"phase":"start"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no start record\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // mid-pulse
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("relay pulse did not end after SIGHUP")
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		t.Errorf("relay pulse was killed by %v mid-pulse (exit %v): the line was never driven inactive by facegate", ws.Signal(), err)
+	}
+	got := manualRecords(t, state)
+	if len(got) != 2 || got[1].Phase != "end" || got[1].Relay != "cut" {
+		t.Fatalf("audit records %+v after SIGHUP mid-pulse, want start and a cut end\noutput:\n%s", got, out.String())
+	}
+}
