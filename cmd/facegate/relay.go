@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
@@ -118,6 +120,11 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 			fmt.Fprintf(a.stderr, "facegate relay pulse: audit log: %v\n", err)
 		}
 	}()
+	// A terminal that goes away (SSH dropped: SIGHUP) interrupts the pulse
+	// like SIGINT: the line is driven inactive and the end recorded, not
+	// the process killed mid-pulse by the signal's default action.
+	ctx, stopHUP := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stopHUP()
 	pulseErr := relay.Pulse(ctx, d)
 	closeErr := relay.Close() // Halt, then release: the line is inactive before it is let go
 	endErr := audit.End(manualResult(pulseErr, closeErr), errors.Join(pulseErr, closeErr))
