@@ -332,6 +332,9 @@ func (k *Kiosk) markStopped() {
 // the newest record is a relay result, that result is queued again: the
 // daemon may have died between its audit write and the outbox's.
 func (k *Kiosk) recoverInterrupted(died bool) {
+	if died {
+		k.recoverInterruptedHold()
+	}
 	decisive := func(l []byte) bool {
 		var r struct {
 			Kind string `json:"kind"`
@@ -386,6 +389,27 @@ func (k *Kiosk) recoverInterrupted(died bool) {
 	}
 	k.recordPulse(record.PulseResult{EventID: rec.EventID, Relay: record.RelayInterrupted})
 	k.alert(AlertRelayInterrupted, "facegate stopped during grant "+rec.EventID+" (crash or power loss): whether the gate opened is unknown", rec.EventID)
+}
+
+// recoverInterruptedHold records the end of an evacuation hold that the
+// run before left held when it died: its line stopped being driven then.
+func (k *Kiosk) recoverInterruptedHold() {
+	line, err := k.lastAuditRecord(func(l []byte) bool {
+		var r struct {
+			Kind string `json:"kind"`
+		}
+		return json.Unmarshal(l, &r) == nil && r.Kind == relayHoldKind
+	})
+	if err != nil || line == nil {
+		return
+	}
+	var rec relayHoldRecord
+	if json.Unmarshal(line, &rec) != nil || !rec.Held {
+		return
+	}
+	k.writeAudit(relayHoldRecord{Kind: relayHoldKind, Held: false, EvacuationID: rec.EvacuationID, Reason: record.RelayInterrupted,
+		TS: record.Timestamp(k.now()), Site: k.site, Gate: k.gate}, "the end of an evacuation hold a crash interrupted")
+	k.alert(AlertRelayInterrupted, "facegate stopped during the evacuation hold of "+clip(rec.EvacuationID)+" (crash or power loss): the relay was released then", "")
 }
 
 // passbackInterrupted counts an interrupted grant as an entry for
