@@ -196,6 +196,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	k.health = Health{Status: "unknown", Checks: map[string]Check{}}
 	k.warnLiveness(o.Policy.Liveness)
 	k.warnMaxAge(o.Policy)
+	k.recoverInterruptedHold()
 	return k, nil
 }
 

@@ -332,9 +332,6 @@ func (k *Kiosk) markStopped() {
 // the newest record is a relay result, that result is queued again: the
 // daemon may have died between its audit write and the outbox's.
 func (k *Kiosk) recoverInterrupted(died bool) {
-	if died {
-		k.recoverInterruptedHold()
-	}
 	decisive := func(l []byte) bool {
 		var r struct {
 			Kind string `json:"kind"`
@@ -392,8 +389,14 @@ func (k *Kiosk) recoverInterrupted(died bool) {
 }
 
 // recoverInterruptedHold records the end of an evacuation hold that the
-// run before left held when it died: its line stopped being driven then.
+// run before left held when it died (its running mark is still there):
+// its line stopped being driven then. New calls it, before the site can
+// hold the relay again for an evacuation still on, whose new hold it
+// would take for the old one.
 func (k *Kiosk) recoverInterruptedHold() {
+	if _, err := os.Stat(filepath.Join(k.kdir, runningName)); err != nil {
+		return
+	}
 	line, err := k.lastAuditRecord(func(l []byte) bool {
 		var r struct {
 			Kind string `json:"kind"`

@@ -120,10 +120,11 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 			fmt.Fprintf(a.stderr, "facegate relay pulse: audit log: %v\n", err)
 		}
 	}()
-	// A terminal that goes away (SSH dropped: SIGHUP) interrupts the pulse
-	// like SIGINT: the line is driven inactive and the end recorded, not
-	// the process killed mid-pulse by the signal's default action.
-	ctx, stopHUP := signal.NotifyContext(ctx, syscall.SIGHUP)
+	// A terminal that goes away (SSH dropped: SIGHUP) or Ctrl-\ (SIGQUIT)
+	// interrupts the pulse like SIGINT: the line is driven inactive and the
+	// end recorded, not the process killed mid-pulse by the signal's
+	// default action.
+	ctx, stopHUP := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stopHUP()
 	pulseErr := relay.Pulse(ctx, d)
 	closeErr := relay.Close() // Halt, then release: the line is inactive before it is let go

@@ -9,14 +9,14 @@ import (
 	"time"
 )
 
-// rtGrantHelperEnv names the config of the helper process below.
-const rtGrantHelperEnv = "FACEGATE_RT_GRANT_RELAY_CONFIG"
+// relayPulseHelperEnv names the config of the helper process below.
+const relayPulseHelperEnv = "FACEGATE_TEST_RELAY_PULSE_CONFIG"
 
-// TestRtGrantRelayPulseHelperProcess is `facegate relay pulse` as the
+// TestRelayPulseHelperProcess is `facegate relay pulse` as the
 // binary runs it: main's own signal handling (only SIGINT and SIGTERM end
 // the command's context), then os.Exit. Run only by the test below.
-func TestRtGrantRelayPulseHelperProcess(t *testing.T) {
-	cfg := os.Getenv(rtGrantHelperEnv)
+func TestRelayPulseHelperProcess(t *testing.T) {
+	cfg := os.Getenv(relayPulseHelperEnv)
 	if cfg == "" {
 		t.Skip("helper process")
 	}
@@ -28,17 +28,17 @@ func TestRtGrantRelayPulseHelperProcess(t *testing.T) {
 // closed terminal window: SIGHUP) must end like an interrupted one: the
 // line driven inactive by facegate and the end recorded (relay "cut").
 // docs/gate.md: "every pulse ends inactive ... on SIGTERM" and "one [audit
-// record] once it is inactive again". SIGHUP is not caught by `relay
-// pulse`, so Go's default action kills the process: no Halt, no "end"
-// record; the audit log keeps a relay_manual "start" that never ends and
-// nothing at the daemon's next start says so.
-func TestRtGrantRelayPulseEndsAndIsRecordedOnSIGHUP(t *testing.T) {
+// record] once it is inactive again". Until 2026-12-08 `relay pulse` did
+// not catch SIGHUP, and Go's default action killed the process: no Halt,
+// no "end" record; the audit log kept a relay_manual "start" that never
+// ended (found by a red-team pass).
+func TestRelayPulseEndsAndIsRecordedOnSIGHUP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a helper process")
 	}
 	cfg, state := relayConfig(t, "{driver: sim, max_pulse: 10s}")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRtGrantRelayPulseHelperProcess$")
-	cmd.Env = append(os.Environ(), rtGrantHelperEnv+"="+cfg, "SUDO_USER=installer")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRelayPulseHelperProcess$")
+	cmd.Env = append(os.Environ(), relayPulseHelperEnv+"="+cfg, "SUDO_USER=installer")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,90 @@
+package kiosk
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/synctest"
+)
+
+// A daemon killed during an evacuation hold (kill -9, a power cut, the
+// watchdog's SIGABRT) ends the hold as surely as a stop (the line is no
+// longer driven): the next start records that end (relay_hold held:false,
+// reason interrupted) with a relay_interrupted alert. Until 2026-12-08
+// nothing did, and the audit log's last word on the hold stayed held:true
+// (for good when the evacuation ended while the gate was down; found by a
+// red-team pass).
+func TestHoldInterruptedByACrashIsRecordedAsEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		r := newRig(t, cfg)
+		stop := r.start(t)
+		r.k.RelayHeld(true, "evac-1") // the site wire holds the relay and records it
+		stop()
+		// kill -9 during the hold: the running mark stays behind.
+		mark := filepath.Join(cfg.StateDir, "kiosk", runningName)
+		if err := os.WriteFile(mark, []byte("x\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+
+		r2 := newRig(t, cfg)
+		stop = r2.start(t)
+		stop()
+
+		b, err := os.ReadFile(filepath.Join(cfg.StateDir, "audit", auditName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last *relayHoldRecord
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec relayHoldRecord
+			if json.Unmarshal([]byte(l), &rec) == nil && rec.Kind == relayHoldKind {
+				last = &rec
+			}
+		}
+		if last == nil || last.Held || last.EvacuationID != "evac-1" {
+			t.Fatalf("after a crash during the hold of evac-1 the audit log's last relay_hold is %+v: the hold's end is never recorded\n%s", last, b)
+		}
+	})
+}
+
+// The site holds the relay again at a restart during a trusted evacuation
+// still on, as soon as its wire runs, which is before the kiosk runs: the
+// end of the interrupted hold is recorded when the kiosk is made, before
+// that, never over the new hold (which the red-team fix, at Run, took for
+// the old one).
+func TestInterruptedHoldEndedBeforeTheNewHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		r := newRig(t, cfg)
+		stop := r.start(t)
+		r.k.RelayHeld(true, "evac-1")
+		stop()
+		mark := filepath.Join(cfg.StateDir, "kiosk", runningName)
+		if err := os.WriteFile(mark, []byte("x\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+
+		r2 := newRig(t, cfg)
+		r2.k.RelayHeld(true, "evac-1") // the site wire, before the kiosk runs
+		stop = r2.start(t)
+		defer stop()
+
+		b, err := os.ReadFile(filepath.Join(cfg.StateDir, "audit", auditName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var holds []relayHoldRecord
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec relayHoldRecord
+			if json.Unmarshal([]byte(l), &rec) == nil && rec.Kind == relayHoldKind {
+				holds = append(holds, rec)
+			}
+		}
+		if len(holds) != 3 || !holds[0].Held || holds[1].Held || holds[1].Reason != "interrupted" || !holds[2].Held {
+			t.Fatalf("holds %+v: want the old hold, its interrupted end, then the new hold\n%s", holds, b)
+		}
+	})
+}
