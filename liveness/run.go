@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -271,7 +274,26 @@ type VideoFrames struct {
 func (v *VideoFrames) SetTimes(t []time.Duration) { v.times = t }
 
 // OpenVideo opens a video file for Check. Close it.
+// Only a regular file is opened: OpenCV's open of a named pipe blocks in C
+// (no signal ends it), of a device opens a camera, and a name with a '%'
+// is a printf pattern it expands into other files (img%03d.png reads
+// img000.png, img001.png, …).
 func OpenVideo(path string) (*VideoFrames, error) {
+	if strings.Contains(path, "%") {
+		return nil, fmt.Errorf("liveness: open %s: a name with %%, which OpenCV would read as a pattern of other files' names", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO without writer must not block
+	if err != nil {
+		return nil, fmt.Errorf("liveness: open %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("liveness: open %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("liveness: open %s: not a regular file (%v)", path, st.Mode().Type())
+	}
 	vc, err := gocv.VideoCaptureFile(path)
 	if err != nil {
 		if vc != nil {
