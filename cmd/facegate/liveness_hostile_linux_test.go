@@ -90,3 +90,29 @@ func TestLivenessVideoNameIsNotAPattern(t *testing.T) {
 		t.Fatalf("a zero-byte --video judged: exit %d, stdout %s stderr %q; want exit 2", code, out, errOut)
 	}
 }
+
+// The .json a saved clip has beside it (ReadSavedClip) is read whole and
+// before the clip, with no check of what it is: a FIFO (or a symlink to
+// one, or to /dev/zero) under a saved clip's name hangs the command (and
+// `liveness eval`, which checks that its clips are regular files but not
+// their .json) before any frame is read. It must be refused, not waited on.
+func TestLivenessSavedClipSidecarThatIsAPipeDoesNotHang(t *testing.T) {
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "left_20261207T120000.000Z.avi")
+	if err := os.Rename(writeTurnClip(t, 20*math.Pi/180), clip); err != nil {
+		t.Fatal(err)
+	}
+	sidecar := filepath.Join(dir, "left_20261207T120000.000Z.json")
+	if err := syscall.Mkfifo(sidecar, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(sidecar, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	code, out, errOut := runLivenessBounded(t, 10*time.Second, "--video", clip, "--challenge", "left", "--json")
+	if code != exitError || out != "" || !strings.Contains(errOut, ".json") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 naming the .json", code, out, errOut)
+	}
+}
