@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -330,7 +332,7 @@ func ReadSavedClip(clip string) (saved SavedClip, ok bool, err error) {
 		if !strings.HasPrefix(name, string(Left)+"_") && !strings.HasPrefix(name, string(Right)+"_") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name+".json"))
+		b, err := readSidecar(filepath.Join(dir, name+".json"))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -432,4 +434,30 @@ func PruneClips(dir string, now time.Time, keep time.Duration, maxBytes int64) (
 		}
 	}
 	return n, nil
+}
+
+// maxSidecar bounds a saved clip's .json (a window's frame times and a
+// face signature take a few kB).
+const maxSidecar = 4 << 20
+
+// readSidecar reads a saved clip's .json: a regular file of at most
+// maxSidecar bytes, opened without blocking (a FIFO under that name would
+// hang the read, /dev/zero behind a symlink would never end).
+func readSidecar(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%v)", path, st.Mode().Type())
+	}
+	if st.Size() > maxSidecar {
+		return nil, fmt.Errorf("%s: %d bytes, more than a saved clip's .json (%d)", path, st.Size(), maxSidecar)
+	}
+	return io.ReadAll(io.LimitReader(f, maxSidecar+1))
 }
