@@ -148,7 +148,7 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 			jr.Reasons = append(jr.Reasons, string(r))
 		}
 		if *asJSON {
-			return printJSON(a, jr, exitNegative)
+			return printJSON(a, "crop", jr, exitNegative)
 		}
 		fmt.Fprintf(a.stdout, "no acceptable face in %d frame(s): %s\n", res.Frames, reasonText(res.Reasons))
 		return exitNegative
@@ -168,7 +168,7 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 		jr.Frame = &res.Frame
 	}
 	if *asJSON {
-		return printJSON(a, jr, exitOK)
+		return printJSON(a, "crop", jr, exitOK)
 	}
 	where := ""
 	if *videoPath != "" {
@@ -180,10 +180,12 @@ func runCrop(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-func printJSON(a *app, v any, code int) int {
+// printJSON prints v as one line of JSON and returns code; cmd names the
+// command in an error ("crop", "liveness eval").
+func printJSON(a *app, cmd string, v any, code int) int {
 	b, err := json.Marshal(v)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "facegate crop: %v\n", err)
+		fmt.Fprintf(a.stderr, "facegate %s: %v\n", cmd, err)
 		return exitError
 	}
 	fmt.Fprintln(a.stdout, string(b))

@@ -86,7 +86,7 @@ func runLiveness(ctx context.Context, a *app, args []string) int {
 		code = exitNegative
 	}
 	if *asJSON {
-		return printJSON(a, livenessResult{Live: res.Live, Score: res.Score, Reasons: res.Reasons,
+		return printJSON(a, "liveness", livenessResult{Live: res.Live, Score: res.Score, Reasons: res.Reasons,
 			Method: res.Method, Challenge: dir, Detector: det, Cues: res.Cues}, code)
 	}
 	verdict := "live"
@@ -124,6 +124,9 @@ func livenessDetector(fs *flag.FlagSet, detector, model string) (string, string)
 	}
 	switch det {
 	case capture.DetectorHaar:
+		if model != "" {
+			return "", "--model is YuNet's model: with --detector haar it would be ignored (drop --detector haar, or --model)"
+		}
 	case capture.DetectorYuNet:
 		if model == "" {
 			return "", "--detector yunet needs --model (the YuNet ONNX file, see docs/capture.md)"

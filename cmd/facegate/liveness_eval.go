@@ -155,7 +155,7 @@ func runLivenessEval(ctx context.Context, a *app, args []string) int {
 		code = exitError
 	}
 	if *asJSON {
-		return printJSON(a, struct {
+		return printJSON(a, "liveness eval", struct {
 			Detector string      `json:"detector"`
 			Clips    []evalClip  `json:"clips"`
 			Kinds    []evalTally `json:"kinds"`

@@ -99,7 +99,7 @@ func runLivenessReport(_ context.Context, a *app, args []string) int {
 	}
 	rep.finish()
 	if *asJSON {
-		return printJSON(a, rep, exitOK)
+		return printJSON(a, "liveness report", rep, exitOK)
 	}
 	rep.print(a.stdout)
 	if rep.Unreadable > 0 {

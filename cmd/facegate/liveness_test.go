@@ -58,6 +58,8 @@ func TestLivenessCommand(t *testing.T) {
 		{"missing file", []string{"--video", filepath.Join(t.TempDir(), "none.avi"), "--challenge", "left"}, exitError, false, "cannot read"},
 		{"yunet without model", []string{"--video", left, "--challenge", "left", "--detector", "yunet"}, exitError, false, "needs --model"},
 		{"unknown detector", []string{"--video", left, "--challenge", "left", "--detector", "dnn"}, exitError, false, "not haar or yunet"},
+		// Until 2026-12-08 the model was ignored without a word.
+		{"haar with a model", []string{"--video", left, "--challenge", "left", "--detector", "haar", "--model", "yunet.onnx"}, exitError, false, "--model is YuNet's"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
