@@ -53,6 +53,9 @@ func runConfig(_ context.Context, a *app, args []string) int {
 	for _, u := range cfg.MQTT.PasswordInClear() {
 		fmt.Fprintf(a.stderr, "facegate config check: warning: mqtt.urls %s sends the broker password in clear: use ssl:// or wss://\n", u)
 	}
+	for _, u := range cfg.UnusedSettings() {
+		fmt.Fprintf(a.stderr, "facegate config check: warning: %s\n", u)
+	}
 	if !cfg.API.Key.IsSet() {
 		fmt.Fprintln(a.stderr, "facegate config check: warning: no API key (set FACEGATE_API_KEY, api.key.file or the facegate-api-key credential)")
 	}

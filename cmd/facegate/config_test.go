@@ -135,6 +135,20 @@ func TestConfigCheckWarnsAboutAPasswordInClear(t *testing.T) {
 	}
 }
 
+// `config check` names a setting an assembly-point kiosk never uses
+// (until 2026-12-08 accepted without a word).
+func TestConfigCheckWarnsAboutUnusedSettings(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "muster.yaml")
+	yml := "mode: muster\nzones: {enabled: true, list: [{name: site}]}\nkiosk:\n  open: {enabled: true, token: 8c3f0a9e2b7d4e61a5c8f3b2d9e0a7c4}\n"
+	if err := os.WriteFile(p, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, nil, "config", "check", "--config", p)
+	if code != exitOK || !strings.Contains(stderr, "warning: kiosk.open.enabled: an assembly-point kiosk (mode: muster) opens nothing") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
 // TestRunWarnsAboutAPasswordInClear: the start says it too, naming the URL
 // and not the password.
 func TestRunWarnsAboutAPasswordInClear(t *testing.T) {

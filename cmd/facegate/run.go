@@ -290,6 +290,9 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 	for _, u := range cfg.MQTT.PasswordInClear() {
 		d.log.Warn("mqtt broker password sent in clear", "url", u, "hint", "anyone on the network path reads it: use ssl:// or wss://")
 	}
+	for _, u := range cfg.UnusedSettings() {
+		d.log.Warn("setting not used", "detail", u)
+	}
 	d.log.Info("facegate running", "version", version, "site", cfg.Site, "gate", cfg.Gate,
 		"kiosk", "http://"+d.addrString()+"/", "camera", redact.URL(cfg.Camera.Source), "relay", cfg.IO.Relay.Driver,
 		"mqtt", cfg.MQTT.Enabled)
