@@ -13,6 +13,11 @@ func TestSafe(t *testing.T) {
 		{"\t=1", "'\t=1"},
 		{"\r=1", "'\r=1"},
 		{"a=1", "a=1"},
+		// Leading spaces (since 2026-12-08): a spreadsheet may skip them.
+		{"  =HYPERLINK(\"x\")", "'  =HYPERLINK(\"x\")"},
+		{"\u00a0+1", "'\u00a0+1"},
+		{" Ana", " Ana"},
+		{"   ", "   "},
 	}
 	for _, tt := range tests {
 		if got := Safe(tt.in); got != tt.want {
