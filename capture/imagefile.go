@@ -11,9 +11,10 @@ import (
 	_ "image/png"
 	"io"
 	"os"
-	"syscall"
 
 	"gocv.io/x/gocv"
+
+	"github.com/facegate/facegate/internal/regularfile"
 )
 
 // DefaultMaxPixels bounds the decoded size of an image file or a video
@@ -29,36 +30,11 @@ const maxImageFileBytes = 256 << 20
 // would block open or read forever, out of reach of a signal) and refuses
 // anything but a regular file, checked on the opened file itself.
 func openRegular(path string) (*os.File, os.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, fi, err := regularfile.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrOpen, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("%w: %w", ErrOpen, err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrOpen, path, fileKind(fi.Mode()))
 	}
 	return f, fi, nil
-}
-
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a block device"
-	}
-	return "mode " + m.String()
 }
 
 // checkPixels refuses w x h above maxPixels (0: DefaultMaxPixels).

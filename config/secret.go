@@ -3,13 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/facegate/facegate/internal/regularfile"
 )
 
 // Secret is a credential. It is never printed: String and YAML encoding give
@@ -158,32 +159,15 @@ const maxSecretFile = 64 << 10
 // opens without blocking, so that a FIFO (or another special file) is
 // refused instead of waited on, or read without end (/dev/zero).
 func readSecretFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
+	b, err := regularfile.Read(path, maxSecretFile)
+	var big *regularfile.TooLargeError
+	switch {
+	case errors.Is(err, syscall.EISDIR):
 		return nil, &os.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
+	case errors.As(err, &big):
+		return nil, fmt.Errorf("%s is %d bytes, more than any secret (at most %d)", path, big.Size, maxSecretFile)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
-	}
-	if st.Size() > maxSecretFile {
-		return nil, fmt.Errorf("%s is %d bytes, more than any secret (at most %d)", path, st.Size(), maxSecretFile)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxSecretFile {
-		return nil, fmt.Errorf("%s grew past %d bytes while read", path, maxSecretFile)
-	}
-	return b, nil
+	return b, err
 }
 
 // guessable says why a token or signing secret v is one a guess list

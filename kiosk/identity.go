@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/facegate/facegate/internal/jsonobj"
+	"github.com/facegate/facegate/internal/regularfile"
 )
 
 // Limits of identity fields (docs/kiosk.md).
@@ -235,16 +234,11 @@ var rosterHeader = []string{"badge_id", "submission_id", "user_id", "display_nam
 func LoadRoster(path string) (*Roster, error) {
 	// Without blocking: a FIFO (or another special file) is refused, not
 	// waited on (a reload runs on the goroutine that handles SIGTERM).
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, _, err := regularfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRoster, err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRoster, err)
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrRoster, path, st.Mode().Type())
-	}
 	data, err := io.ReadAll(io.LimitReader(f, maxRosterSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: read %s: %w", ErrRoster, path, err)

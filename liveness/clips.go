@@ -6,20 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
 	"github.com/facegate/facegate/internal/atomicfile"
+	"github.com/facegate/facegate/internal/regularfile"
 )
 
 // A site measuring the check at its own gate keeps each challenge's frames
@@ -444,20 +443,5 @@ const maxSidecar = 4 << 20
 // maxSidecar bytes, opened without blocking (a FIFO under that name would
 // hang the read, /dev/zero behind a symlink would never end).
 func readSidecar(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%v)", path, st.Mode().Type())
-	}
-	if st.Size() > maxSidecar {
-		return nil, fmt.Errorf("%s: %d bytes, more than a saved clip's .json (%d)", path, st.Size(), maxSidecar)
-	}
-	return io.ReadAll(io.LimitReader(f, maxSidecar+1))
+	return regularfile.Read(path, maxSidecar)
 }

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
 
 	"github.com/facegate/facegate/capture"
+	"github.com/facegate/facegate/internal/regularfile"
 )
 
 // Frames is where a check reads its frames: Next fills dst and returns the
@@ -282,18 +281,11 @@ func OpenVideo(path string) (*VideoFrames, error) {
 	if strings.Contains(path, "%") {
 		return nil, fmt.Errorf("liveness: open %s: a name with %%, which OpenCV would read as a pattern of other files' names", path)
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO without writer must not block
+	f, _, err := regularfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("liveness: open %s: %w", path, err)
 	}
-	st, err := f.Stat()
 	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("liveness: open %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("liveness: open %s: not a regular file (%v)", path, st.Mode().Type())
-	}
 	vc, err := gocv.VideoCaptureFile(path)
 	if err != nil {
 		if vc != nil {
