@@ -40,6 +40,23 @@ func TestFutureEvacuationStateDoesNotSilenceRealOnes(t *testing.T) {
 	}
 }
 
+// busySiteClient is a client with zones on whose site handler is busy
+// with a peer's event (payload) until the test ends: what arrives next
+// waits in the site queue.
+func busySiteClient(t *testing.T) (*Client, []byte) {
+	t.Helper()
+	block := make(chan struct{})
+	h := &blockingHandler{siteRecorder: &siteRecorder{}, block: block}
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Prefix = testSite + "/entrance"
+	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: h}
+	c := newClient(t, o)
+	t.Cleanup(func() { close(block) })
+	payload, _ := json.Marshal(func() record.Event { e := siteEvent("exit", 1); e.Site, e.Gate = "site", "exit"; return e }())
+	c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: payload})
+	return c, payload
+}
+
 // Oversize site messages are copied and queued before anything checks
 // their size: while the handler is busy (merging a snapshot takes
 // seconds on a large site), whoever may publish on the site's event
@@ -47,15 +64,7 @@ func TestFutureEvacuationStateDoesNotSilenceRealOnes(t *testing.T) {
 // refuses at once when their turn comes (anything over 64 KiB), e.g.
 // 4096 x 1 MiB = 4 GiB on a Pi.
 func TestOversizeSiteMessagesAreNotQueued(t *testing.T) {
-	block := make(chan struct{})
-	h := &blockingHandler{siteRecorder: &siteRecorder{}, block: block}
-	o := testOptions(t, "tcp://127.0.0.1:1")
-	o.Prefix = testSite + "/entrance"
-	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: h}
-	c := newClient(t, o)
-	defer close(block)
-	payload, _ := json.Marshal(func() record.Event { e := siteEvent("exit", 1); e.Site, e.Gate = "site", "exit"; return e }())
-	c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: payload}) // the handler is now busy
+	c, _ := busySiteClient(t)
 	huge := make([]byte, 1<<20)
 	for range 64 {
 		c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: huge})
@@ -124,15 +133,7 @@ func TestFutureEvacuationStateDoesNotPingPong(t *testing.T) {
 // still queued, and a retained snapshot dropped does not ask for a resync
 // (which would fetch the same flood again).
 func TestSiteQueueIsBoundedInBytes(t *testing.T) {
-	block := make(chan struct{})
-	h := &blockingHandler{siteRecorder: &siteRecorder{}, block: block}
-	o := testOptions(t, "tcp://127.0.0.1:1")
-	o.Prefix = testSite + "/entrance"
-	o.Zones = SiteOptions{Enabled: true, Topic: testSite, Handler: h}
-	c := newClient(t, o)
-	defer close(block)
-	payload, _ := json.Marshal(func() record.Event { e := siteEvent("exit", 1); e.Site, e.Gate = "site", "exit"; return e }())
-	c.onMessage(nil, fakeMessage{topic: testSite + "/exit/event", payload: payload}) // the handler is now busy
+	c, payload := busySiteClient(t)
 	time.Sleep(20 * time.Millisecond)
 	snap := make([]byte, record.MaxSnapshotBytes) // at the limit: accepted
 	for i := range 32 {
