@@ -2,12 +2,15 @@ package kiosk
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // rtWarnCounter counts the log records at warn level or above.
@@ -116,4 +119,50 @@ func TestRtLogsSiteAdminFromTheLANIsNotALineEach(t *testing.T) {
 	if w, first := logs.count(); w > rtHostileBudget {
 		t.Fatalf("%d refused LAN admin requests made %d warn lines (want at most %d), e.g. %q", n, w, rtHostileBudget, first)
 	}
+}
+
+// TestRtLogsCameraDownOnASingleUserKioskIsNotALineEachRetry: a
+// single-user kiosk (identity.fixed) watches for a face while idle. With
+// the camera unplugged for a weekend, each watch ends with the
+// selector's camera-down error after its frame timeout (3 s) and is tried
+// again 2 s later, each time with a warn line ("camera failed while
+// waiting for a face"): ~720 lines an hour, for a fault the camera health
+// check already reports once (self-test check failing + alert).
+func TestRtLogsCameraDownOnASingleUserKioskIsNotALineEachRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Identity.Fixed = FixedIdentity{SubmissionID: "sub-single", UserID: "u-single"}
+		r := newRig(t, cfg)
+		sel := &rtDownSelector{}
+		r.k.deps.Selector = sel
+		logs := &rtWarnCounter{}
+		r.k.log = slog.New(logs)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.k.Run(ctx) }()
+		time.Sleep(time.Hour)
+		cancel()
+		<-done
+		synctest.Wait()
+		if w, first := logs.count(); w > rtHostileBudget {
+			t.Fatalf("an hour of a camera down made %d warn lines on a single-user kiosk (want at most %d), e.g. %q", w, rtHostileBudget, first)
+		}
+	})
+}
+
+// rtDownSelector is capture's selector with the camera unplugged: no
+// frame, so no progress, then its camera-down error after FrameTimeout.
+type rtDownSelector struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (s *rtDownSelector) SelectFace(ctx context.Context, _ func(Progress)) (Face, error) {
+	s.mu.Lock()
+	s.calls++
+	s.mu.Unlock()
+	if err := sleepCtx(ctx, 3*time.Second); err != nil {
+		return Face{}, err
+	}
+	return Face{}, errors.New("capture: camera down: no frame for 3s")
 }
