@@ -3,7 +3,10 @@ package mqtt
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -71,4 +74,27 @@ func TestRtLogsGarbagePeerEventsAreNotALineEach(t *testing.T) {
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
 	require.LessOrEqual(t, logs.warns, rtLogBudget, "%d garbage peer messages made %d warn lines", 3*n, logs.warns)
+}
+
+// TestRtLogsReplayMemoryAlertIsOncePerFault: with the replay memory
+// unreadable (corrupt at start) every signed cmd/open is refused, as
+// documented, and raised as the alert open_replay_memory. But it is
+// raised again for every command: a Home Assistant automation or an
+// operator retrying an open sends an alert (and an error line) per try,
+// and during a broker outage those alerts fill the 256-entry alert queue
+// and push out the door_forced or relay_fault raised in it. The fault is
+// one occurrence (the file is still corrupt): one alert, and its
+// recovery.
+func TestRtLogsReplayMemoryAlertIsOncePerFault(t *testing.T) {
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
+	require.NoError(t, os.WriteFile(o.Open.ReplayPath, []byte("torn"), 0o640))
+	c := newClient(t, o)
+	before := len(c.retained.updates)
+	const n = 100
+	for i := range n {
+		c.handle(inbound{topic: c.topics.CmdOpen, payload: signed(t, testSecret, OpenBody{TS: time.Now().Unix(), Nonce: nonceN(i + 1), Topic: c.topics.CmdOpen})})
+	}
+	raised := len(c.retained.updates) - before
+	require.LessOrEqual(t, raised, 1, "%d signed opens refused for one unreadable replay memory raised %d more open_replay_memory alerts", n, raised)
 }
