@@ -166,3 +166,33 @@ func (s *rtDownSelector) SelectFace(ctx context.Context, _ func(Progress)) (Face
 	}
 	return Face{}, errors.New("capture: camera down: no frame for 3s")
 }
+
+// TestRtLogsBrokerDownForAnHourIsNotALineEachSelfTest: the broker is
+// unreachable (a week's outage). The self-test's broker check is
+// degraded, and setHealth writes "self-test check failing" at warn level
+// at every self-test (kiosk.health_interval, 30 s by default), for every
+// check that fails, for as long as the fault lasts: 120 lines an hour
+// per failing check (the camera, the API and the broker down together
+// are 360), on top of mqtt's own "connect failed" at each retry. A
+// change of health is already logged once ("health changed"); the rest
+// is repetition.
+func TestRtLogsBrokerDownForAnHourIsNotALineEachSelfTest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, nil) // health_interval 30s, the default
+		r.brk.mu.Lock()
+		r.brk.connected = false
+		r.brk.mu.Unlock()
+		logs := &rtWarnCounter{}
+		r.k.log = slog.New(logs)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.k.Run(ctx) }()
+		time.Sleep(time.Hour)
+		cancel()
+		<-done
+		synctest.Wait()
+		if w, first := logs.count(); w > rtHostileBudget {
+			t.Fatalf("an hour of the broker down made %d warn lines (want at most %d), e.g. %q", w, rtHostileBudget, first)
+		}
+	})
+}
