@@ -1,10 +1,12 @@
 package mqtt
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +99,55 @@ func TestRtLogsReplayMemoryAlertIsOncePerFault(t *testing.T) {
 	}
 	raised := len(c.retained.updates) - before
 	require.LessOrEqual(t, raised, 1, "%d signed opens refused for one unreadable replay memory raised %d more open_replay_memory alerts", n, raised)
+}
+
+// rtLineCounter counts every record at info level or above (the journal
+// with the default log_level: info).
+type rtLineCounter struct {
+	mu    sync.Mutex
+	lines int
+}
+
+func (h *rtLineCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *rtLineCounter) Handle(context.Context, slog.Record) error {
+	h.mu.Lock()
+	h.lines++
+	h.mu.Unlock()
+	return nil
+}
+func (h *rtLineCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *rtLineCounter) WithGroup(string) slog.Handler      { return h }
+
+// TestRtLogsStuckBadgeReaderIsNotALineEachRead: a badge reader stuck
+// sending the same valid badge on cmd/identify (a jammed key, a firmware
+// loop) at 10 a second: every read is "mqtt identify command accepted"
+// at info level (and the daemon adds "command refused" for each one the
+// busy kiosk refuses, cmd/facegate/run.go): 36,000+ lines an hour.
+func TestRtLogsStuckBadgeReaderIsNotALineEachRead(t *testing.T) {
+	o := testOptions(t, "tcp://127.0.0.1:1")
+	o.Identify = true
+	logs := &rtLineCounter{}
+	o.Logger = slog.New(logs)
+	c := newClient(t, o)
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case <-c.Commands():
+			case <-stop:
+				return
+			}
+		}
+	}()
+	const n = 2000
+	for range n {
+		c.handle(inbound{topic: c.topics.CmdIdentify, payload: []byte(`{"submission_id":"kyc-7f3e2a","user_id":"w-10442"}`)})
+	}
+	close(stop)
+	<-drained
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	require.LessOrEqual(t, logs.lines, rtLogBudget, "%d identical cmd/identify made %d journal lines", n, logs.lines)
 }
