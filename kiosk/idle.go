@@ -22,6 +22,9 @@ func (k *Kiosk) waitForIdentity(ctx context.Context) (*Identity, *selection) {
 // watchForIdentity is waitForIdentity; nil also when Drain was called.
 func (k *Kiosk) watchForIdentity(ctx context.Context) (*Identity, *selection) {
 	retry, waited := time.Duration(0), false
+	// camDown: the camera failure of this run of them was logged; the
+	// next ones (every 5 s while it lasts) are at debug level.
+	camDown := false
 	for {
 		fixed := k.settings().identity.Fixed
 		if fixed.SubmissionID == "" {
@@ -117,6 +120,10 @@ func (k *Kiosk) watchForIdentity(ctx context.Context) (*Identity, *selection) {
 					watching = false
 				}
 			case <-sel.notify:
+				if camDown { // frames again
+					k.log.Info("camera works again while waiting for a face")
+					camDown = false
+				}
 				p, capturing, _ := sel.progress()
 				if capturing {
 					if id, sel, ok := take(); ok {
@@ -140,10 +147,19 @@ func (k *Kiosk) watchForIdentity(ctx context.Context) (*Identity, *selection) {
 					continue
 				}
 				if !errors.Is(sel.err, ErrNoFace) {
-					k.log.Warn("camera failed while waiting for a face", "err", sel.err)
+					if !camDown {
+						k.log.Warn("camera failed while waiting for a face (logged again once it has worked)", "err", sel.err)
+					} else {
+						k.log.Debug("camera failed while waiting for a face", "err", sel.err)
+					}
+					camDown = true
 					k.setState(StateIdle, coaching[ReasonCameraError], nil)
 					retry = 2 * time.Second
 				} else {
+					if camDown {
+						k.log.Info("camera works again while waiting for a face")
+					}
+					camDown = false
 					retry = 200 * time.Millisecond // no spinning on a selector that gives up at once
 				}
 				watching = false
