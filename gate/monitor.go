@@ -276,7 +276,7 @@ func (m *Monitor) run(start []Event, started time.Time) {
 			kind := DoorOpened
 			if m.forced(e.Time) {
 				kind = DoorForced
-				m.log.Warn("door forced open")
+				m.log.Debug("door forced open") // the daemon logs it, a line a minute at most
 			}
 			m.emit(Event{Time: e.Time, Kind: kind})
 		case gen := <-m.held:

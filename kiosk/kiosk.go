@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/facegate/facegate/internal/atomicfile"
+	"github.com/facegate/facegate/internal/lograte"
 	"github.com/facegate/facegate/record"
 )
 
@@ -66,11 +67,14 @@ type Kiosk struct {
 	hub        *hub
 	badges     *badgeLoop // nil without Deps.Badges
 
-	running       atomic.Bool
-	relayFault    atomic.Bool // a pulse left the relay line stuck
-	mjpegClients  atomic.Int32
-	openLimit     rateWindow // POST /api/open and /api/liveness/unlock with the token
-	openGuesses   rateWindow // requests to them (and the lockout list) without it
+	running      atomic.Bool
+	relayFault   atomic.Bool // a pulse left the relay line stuck
+	mjpegClients atomic.Int32
+	openLimit    rateWindow // POST /api/open and /api/liveness/unlock with the token
+	openGuesses  rateWindow // requests to them (and the lockout list) without it
+	// refusals limits the log lines of refused HTTP requests: a client
+	// hammering the API from the LAN is a line a minute per kind.
+	refusals      *lograte.Limiter
 	lockoutsLimit rateWindow // GET /api/liveness/lockouts
 
 	// sendMu keeps each status change and its message to the page
@@ -149,6 +153,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	kdir := filepath.Join(o.StateDir, "kiosk")
 	k.kdir = kdir
 	k.outboxDir = o.OutboxDir
+	k.refusals = lograte.New(time.Minute, k.now)
 	if err := os.MkdirAll(kdir, 0o750); err != nil {
 		return nil, fmt.Errorf("kiosk: create state directory: %w", err)
 	}

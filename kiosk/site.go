@@ -146,6 +146,7 @@ type siteState struct {
 	pageToken, adminToken string
 	adminLimit            rateWindow // requests with the admin token
 	adminGuesses          rateWindow // requests without it
+	pageGuesses           rateWindow // wrong page tokens
 }
 
 // initSite takes the site options and registers the site metrics (called

@@ -3,6 +3,7 @@ package kiosk
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -92,7 +93,7 @@ func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) 
 		return nil, false
 	}
 	if !fromLoopback(r) {
-		k.log.Warn(t.what+" refused: not from this machine", "remote", r.RemoteAddr)
+		k.refusals.Log(k.log, slog.LevelWarn, t.what+"|remote", t.what+" refused: not from this machine", "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusForbidden, apiAnswer{Error: t.local})
 		return nil, false
 	}
@@ -107,7 +108,7 @@ func (k *Kiosk) openGuard(w http.ResponseWriter, r *http.Request, t guardTexts) 
 			tooMany(w, wait, "too many requests with a missing or wrong token; try again later")
 			return nil, false
 		}
-		k.log.Warn(t.what+" refused: missing or wrong token", "remote", r.RemoteAddr)
+		k.refusals.Log(k.log, slog.LevelWarn, t.what+"|token", t.what+" refused: missing or wrong token", "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="facegate"`)
 		writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
 		return nil, false

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -145,7 +146,11 @@ func (k *Kiosk) siteRead(next func(http.ResponseWriter, *http.Request, SiteRepor
 		token := k.sitest.pageToken
 		if q := r.URL.Query().Get("token"); q != "" && r.URL.Path == "/site" {
 			if !tokenOK("Bearer "+q, token) {
-				k.log.Warn("site page refused: wrong token", "remote", r.RemoteAddr)
+				if wait := k.sitest.pageGuesses.take(k.now(), sitePageGuessesPerMinute); wait > 0 {
+					tooMany(w, wait, "too many wrong site page tokens; try again later")
+					return
+				}
+				k.refusals.Log(k.log, slog.LevelWarn, "site page|token", "site page refused: wrong token", "remote", r.RemoteAddr)
 				http.Error(w, "wrong token", http.StatusUnauthorized)
 				return
 			}
@@ -157,6 +162,13 @@ func (k *Kiosk) siteRead(next func(http.ResponseWriter, *http.Request, SiteRepor
 		if !fromLoopback(r) {
 			c, _ := r.Cookie(siteCookie)
 			ok := tokenOK(r.Header.Get("Authorization"), token) || (c != nil && tokenOK("Bearer "+c.Value, token))
+			if !ok && (r.Header.Get("Authorization") != "" || c != nil) {
+				// A token was offered and is wrong: a guess.
+				if wait := k.sitest.pageGuesses.take(k.now(), sitePageGuessesPerMinute); wait > 0 {
+					tooMany(w, wait, "too many wrong site page tokens; try again later")
+					return
+				}
+			}
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="facegate-site"`)
 				msg := "the site page is served to other machines with zones.page_token only"
@@ -314,7 +326,7 @@ func (k *Kiosk) siteAdmin(next func(http.ResponseWriter, *http.Request, SiteBoar
 			return
 		}
 		if !fromLoopback(r) {
-			k.log.Warn("site admin request refused: not from this machine", "remote", r.RemoteAddr, "path", r.URL.Path)
+			k.refusals.Log(k.log, slog.LevelWarn, "site admin|remote", "site admin request refused: not from this machine", "remote", r.RemoteAddr, "path", r.URL.Path)
 			writeJSON(w, http.StatusForbidden, apiAnswer{Error: "the site admin API is accepted from this machine only (docs/site.md)"})
 			return
 		}
@@ -325,7 +337,7 @@ func (k *Kiosk) siteAdmin(next func(http.ResponseWriter, *http.Request, SiteBoar
 				tooMany(w, wait, "too many site admin requests with a missing or wrong token; try again later")
 				return
 			}
-			k.log.Warn("site admin request refused: missing or wrong token", "remote", r.RemoteAddr, "path", r.URL.Path)
+			k.refusals.Log(k.log, slog.LevelWarn, "site admin|token", "site admin request refused: missing or wrong token", "remote", r.RemoteAddr, "path", r.URL.Path)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="facegate-site"`)
 			writeJSON(w, http.StatusUnauthorized, apiAnswer{Error: "missing or wrong bearer token"})
 			return
@@ -345,6 +357,12 @@ func (k *Kiosk) siteAdmin(next func(http.ResponseWriter, *http.Request, SiteBoar
 
 // siteAdminPerMinute bounds the admin API (right or wrong token).
 const siteAdminPerMinute = 30
+
+// sitePageGuessesPerMinute bounds the wrong site page tokens (?token=, a
+// bearer or the cookie) a minute, from every machine together: past it,
+// 429 (the page token, unlike the others, was open to guessing at the
+// network's speed until 2026-12-08).
+const sitePageGuessesPerMinute = 30
 
 // ParseSiteCorrection decodes a correction: user_id and zone required,
 // reason and by free text. Errors wrap ErrSiteRequest.

@@ -10,6 +10,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/facegate/facegate/internal/lograte"
 	"github.com/facegate/facegate/mqtt/outbox"
 )
 
@@ -72,6 +73,13 @@ type Client struct {
 	// first and every 100th).
 	acksNotWritten atomic.Uint64
 	runDone        chan struct{}
+	// refusals logs the refused inbound messages (commands, peers'
+	// messages): a flood of them is a line a minute per kind, not a line
+	// each (found by a red-team pass on months of faults).
+	refusals *lograte.Limiter
+	// replayAlerted: open_replay_memory was raised and the replay memory
+	// has not worked since (raised once per fault, not per command).
+	replayAlerted atomic.Bool
 
 	healthDirty chan struct{} // the retained health's broker check changed
 
@@ -117,6 +125,7 @@ func New(opts Options) (*Client, error) {
 		state:       "idle",
 		stateSince:  opts.Clock.Now(),
 		probeAddrs:  probeAddrs(opts.URLs),
+		refusals:    lograte.New(time.Minute, opts.Clock.Now),
 	}
 	if opts.Zones.Enabled {
 		c.site = newSiteLink(opts.Zones, opts.Prefix)

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -63,7 +64,8 @@ func (c *Client) handle(m inbound) {
 		return
 	}
 	if err != nil {
-		c.log.Warn("mqtt command refused", "topic", m.topic, "reason", refusalReason(err), "err", err)
+		reason := refusalReason(err)
+		c.refusals.Log(c.log, slog.LevelWarn, m.topic+"|"+reason, "mqtt command refused", "topic", m.topic, "reason", reason, "err", err)
 		if errors.Is(err, ErrReplayMemory) {
 			c.replayMemoryAlert(err)
 		}
@@ -71,8 +73,11 @@ func (c *Client) handle(m inbound) {
 	}
 	switch v := cmd.(type) {
 	case Identify:
-		c.log.Info("mqtt identify command accepted", "user_id", v.UserID)
+		// The session it starts is logged by the kiosk: a reader stuck
+		// sending one badge is not a line a read.
+		c.log.Debug("mqtt identify command accepted", "user_id", v.UserID)
 	case Open:
+		c.replayMemoryWorks()
 		c.log.Info("mqtt open command accepted", "by", v.By, "reason", v.Reason, "nonce", v.Nonce)
 	}
 	// Never wait for the reader: a verified open handed over late would
@@ -81,13 +86,18 @@ func (c *Client) handle(m inbound) {
 	case c.commands <- cmd:
 	case <-c.done:
 	default:
-		c.log.Warn("mqtt command dropped: the gate is not reading commands", "topic", m.topic)
+		c.refusals.Log(c.log, slog.LevelWarn, m.topic+"|dropped", "mqtt command dropped: the gate is not reading commands", "topic", m.topic)
 	}
 }
 
 // replayMemoryAlert tells the operator that remote opens are refused
-// because the replay memory cannot be read or written.
+// because the replay memory cannot be read or written: once per fault
+// (until a signed command is accepted again), not once per command, which
+// filled the alert queue with it while the broker was away.
 func (c *Client) replayMemoryAlert(err error) {
+	if c.replayAlerted.Swap(true) {
+		return
+	}
 	c.log.Error("mqtt remote open refused until the replay memory is repaired", "err", err)
 	msg := "remote open (cmd/open) refused: " + err.Error()
 	if len(msg) > 1024 {
@@ -95,5 +105,13 @@ func (c *Client) replayMemoryAlert(err error) {
 	}
 	if aerr := c.PublishAlert(Alert{Code: "open_replay_memory", Message: msg}); aerr != nil && !errors.Is(aerr, ErrClosed) {
 		c.log.Warn("mqtt alert not published", "err", aerr)
+	}
+}
+
+// replayMemoryWorks notes a signed command accepted: the replay memory
+// read and saved it, and a later fault is alerted again.
+func (c *Client) replayMemoryWorks() {
+	if c.replayAlerted.Swap(false) {
+		c.log.Info("mqtt replay memory works again: signed commands are accepted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -669,14 +670,14 @@ func (c *Client) handleSite(m inbound) {
 		}
 		e, err := ParseEvacuation(m.payload)
 		if err != nil {
-			c.log.Warn("mqtt site evacuation state refused", "topic", m.topic, "err", err)
+			c.refusals.Log(c.log, slog.LevelWarn, "evacuation|malformed", "mqtt site evacuation state refused", "topic", m.topic, "err", err)
 			return
 		}
 		if at, err := time.Parse(time.RFC3339Nano, e.TS); err == nil && at.Sub(c.clock.Now()) > MaxEvacuationAhead {
 			// Newer than every real state until its time comes: adopted,
 			// it made every gate refuse to publish a real one (an unsigned
 			// retained message stamped in 2099 silenced fire alarms).
-			c.log.Warn("mqtt site evacuation state from the future refused: check NTP on the gates", "id", e.ID, "ts", e.TS, "gate", e.Gate)
+			c.refusals.Log(c.log, slog.LevelWarn, "evacuation|future|"+e.Gate, "mqtt site evacuation state from the future refused: check NTP on the gates", "id", e.ID, "ts", e.TS, "gate", e.Gate)
 			s.mu.Lock()
 			// The broker's copy is replaced with what this gate knows,
 			// once per refused state: the fast gate publishes its own
@@ -726,12 +727,14 @@ func (c *Client) handleSite(m inbound) {
 			cmd, err = c.verifier.VerifySite(m.topic, m.payload)
 		}
 		if err != nil {
-			c.log.Warn("mqtt command refused", "topic", m.topic, "reason", refusalReason(err), "err", err)
+			reason := refusalReason(err)
+			c.refusals.Log(c.log, slog.LevelWarn, m.topic+"|"+reason, "mqtt command refused", "topic", m.topic, "reason", reason, "err", err)
 			if errors.Is(err, ErrReplayMemory) {
 				c.replayMemoryAlert(err)
 			}
 			return
 		}
+		c.replayMemoryWorks()
 		switch v := cmd.(type) {
 		case Evacuate:
 			c.log.Info("mqtt site evacuate command accepted", "action", v.Action, "id", v.ID, "by", v.By, "nonce", v.Nonce)
@@ -751,7 +754,7 @@ func (c *Client) handleSite(m inbound) {
 				err = fmt.Errorf("%w: relay result of site %q", ErrMalformed, p.Site)
 			}
 			if err != nil {
-				c.log.Warn("mqtt site relay result refused", "topic", m.topic, "err", err)
+				c.refusals.Log(c.log, slog.LevelWarn, "relay|"+gate, "mqtt site relay result refused", "topic", m.topic, "err", err)
 				return
 			}
 			h.SiteRelay(p)
@@ -766,7 +769,7 @@ func (c *Client) handleSite(m inbound) {
 				err = fmt.Errorf("%w: event of site %q", ErrMalformed, ev.Site)
 			}
 			if err != nil {
-				c.log.Warn("mqtt site event refused", "topic", m.topic, "err", err)
+				c.refusals.Log(c.log, slog.LevelWarn, "event|"+gate, "mqtt site event refused", "topic", m.topic, "err", err)
 				return
 			}
 			h.SiteEvent(ev)

@@ -14,6 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
 
+	"github.com/facegate/facegate/internal/lograte"
 	"github.com/facegate/facegate/mqtt/internal/mosquittotest"
 	"github.com/facegate/facegate/record"
 )
@@ -233,7 +234,7 @@ func TestSiteMosquittoUnlockListReachesALateGate(t *testing.T) {
 func unlockListGate(tb testing.TB) (*Client, *siteRecorder) {
 	h := &siteRecorder{}
 	s := newSiteLink(SiteOptions{Enabled: true, Topic: testSite, Handler: h, Commands: true, Queue: 1}, testSite+"/entrance")
-	c := &Client{opts: Options{Site: "plant-a"}, log: quietLogger(), clock: SystemClock{}, site: s, done: make(chan struct{})}
+	c := &Client{opts: Options{Site: "plant-a"}, log: quietLogger(), clock: SystemClock{}, site: s, done: make(chan struct{}), refusals: lograte.New(time.Minute, nil)}
 	c.verifier, _, _ = newFuzzVerifier(tb)
 	c.verifier.AddSiteTopic(s.topics.CmdUnlock, testSecret)
 	return c, h

@@ -18,6 +18,7 @@ import (
 
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
+	"github.com/facegate/facegate/internal/lograte"
 	"github.com/facegate/facegate/internal/redact"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
@@ -573,10 +574,24 @@ func (d *daemon) unsound() string {
 	}
 }
 
+// refusalKind is the kiosk's sentinel err matches, or its text: the kind
+// of a refused command, for the log's limiter.
+func refusalKind(err error) string {
+	for _, e := range []error{kiosk.ErrBusy, kiosk.ErrNotRunning, kiosk.ErrSourceDisabled} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return err.Error()
+}
+
 // commands hands MQTT commands to the kiosk (which refuses them with
 // ErrNotRunning once it drains).
 func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 	log := d.log.With("component", "mqtt-commands")
+	// A reader stuck on one badge is refused (busy) at every read: a line
+	// a minute per kind of refusal, not one a read.
+	lim := lograte.New(time.Minute, nil)
 	for {
 		var cmd mqtt.Command
 		select {
@@ -594,7 +609,8 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 			err = fmt.Errorf("unknown command %T", cmd)
 		}
 		if err != nil {
-			log.Info("command refused", "command", fmt.Sprintf("%T", cmd), "err", err)
+			kind := fmt.Sprintf("%T", cmd)
+			lim.Log(log, slog.LevelInfo, kind+"|"+refusalKind(err), "command refused", "command", kind, "err", err)
 		}
 	}
 }
@@ -608,6 +624,9 @@ func (d *daemon) commands(ctx context.Context, cmds <-chan mqtt.Command) {
 // and the events already in Events are handled.
 func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side *sideRecords) {
 	log := d.log.With("component", "gate-inputs")
+	// A chattering contact or a flapping tamper switch is a line a minute
+	// per kind in the journal (the kiosk folds them in the audit log).
+	lim := lograte.New(time.Minute, nil)
 	for {
 		select {
 		case <-ctx.Done():
@@ -617,7 +636,7 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side 
 					if !ok {
 						return
 					}
-					d.gateEvent(ev, side, log)
+					d.gateEvent(ev, side, log, lim)
 				default:
 					return
 				}
@@ -626,13 +645,13 @@ func (d *daemon) gateEvents(ctx context.Context, events <-chan gate.Event, side 
 			if !ok {
 				return
 			}
-			d.gateEvent(ev, side, log)
+			d.gateEvent(ev, side, log, lim)
 		}
 	}
 }
 
 // gateEvent handles one gate event (gateEvents).
-func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger) {
+func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger, lim *lograte.Limiter) {
 	switch ev.Kind {
 	case gate.DoorOpened, gate.DoorForced, gate.DoorClosed:
 		open := ev.Kind != gate.DoorClosed
@@ -643,20 +662,20 @@ func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger) {
 			}
 		}
 		if ev.Kind == gate.DoorForced {
-			log.Warn("door forced open", "at", ev.Time)
+			lim.Log(log, slog.LevelWarn, "door-forced", "door forced open", "at", ev.Time)
 			at := ev.Time
 			// Off this loop, like an exit press: a hung card must not
 			// stop the events that carry the next exit press.
 			side.add(kiosk.InputDoorForced, func() { d.p.kiosk.GateInput(kiosk.InputDoorForced, "", at) })
 			return
 		}
-		log.Info("door", "event", ev.Kind.String())
+		lim.Log(log, slog.LevelInfo, ev.Kind.String(), "door", "event", ev.Kind.String())
 	case gate.ExitPressed:
-		log.Info("exit button: the relay pulsed locally", "at", ev.Time)
+		lim.Log(log, slog.LevelInfo, "exit-pressed", "exit button: the relay pulsed locally", "at", ev.Time)
 		at := ev.Time
 		side.add("exit-pressed", func() { d.p.kiosk.ExitPressed(at) })
 	case gate.InputFault, gate.TamperAlarm, gate.DoorHeldOpen, gate.ExitPulseFailed:
-		log.Warn("gate input", "event", ev.String())
+		lim.Log(log, slog.LevelWarn, ev.Kind.String(), "gate input", "event", ev.String())
 		input := map[gate.EventKind]string{gate.InputFault: kiosk.InputFault, gate.TamperAlarm: kiosk.InputTamperAlarm,
 			gate.DoorHeldOpen: kiosk.InputDoorHeldOpen, gate.ExitPulseFailed: kiosk.InputExitPulseFailed}[ev.Kind]
 		if ev.Kind == gate.ExitPulseFailed && errors.Is(ev.Err, gate.ErrRelayFault) && !errors.Is(ev.Err, gate.ErrNotEnergised) {
@@ -669,7 +688,7 @@ func (d *daemon) gateEvent(ev gate.Event, side *sideRecords, log *slog.Logger) {
 		at := ev.Time
 		side.add(input, func() { d.p.kiosk.GateInput(input, detail, at) })
 	default:
-		log.Info("gate input", "event", ev.Kind.String())
+		lim.Log(log, slog.LevelInfo, ev.Kind.String(), "gate input", "event", ev.Kind.String())
 	}
 }
 

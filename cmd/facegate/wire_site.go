@@ -24,6 +24,7 @@ import (
 	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/gate"
 	"github.com/facegate/facegate/internal/atomicfile"
+	"github.com/facegate/facegate/internal/lograte"
 	"github.com/facegate/facegate/internal/mqttrules"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
@@ -108,6 +109,9 @@ type siteWire struct {
 	releaseFailed, holdFailed bool
 	// localAlerted: site_unreachable was raised for the current outage.
 	localAlerted atomic.Bool
+	// peerLog limits the lines of the peers' messages refused: a broken
+	// peer is a line a minute, not one a message, on every gate.
+	peerLog *lograte.Limiter
 	// listedForEnd, when set (tests), runs between an operator's end
 	// listing the active evacuations and ending them.
 	listedForEnd func()
@@ -156,6 +160,7 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 		return nil, fmt.Errorf("zones: %w", err)
 	}
 	w = &siteWire{cfg: cfg, log: log.With("component", "site"), presence: p, gate: g, now: time.Now, wake: make(chan struct{}, 1),
+		peerLog:   lograte.New(time.Minute, nil),
 		trustPath: filepath.Join(cfg.StateDir, "site-evacuation-trust.json")}
 	if g != nil {
 		w.relay = g
@@ -834,7 +839,7 @@ func (w *siteWire) publishEvacuation(e mqtt.Evacuation) {
 // lockout is site-wide).
 func (w *siteWire) SiteEvent(ev record.Event) {
 	if _, err := w.presence.ApplyEvent(ev); err != nil {
-		w.log.Warn("site event not applied", "gate", ev.Gate, "event_id", ev.EventID, "err", err)
+		w.peerLog.Log(w.log, slog.LevelWarn, "event|"+ev.Gate, "site event not applied", "gate", ev.Gate, "event_id", ev.EventID, "err", err)
 	}
 	if k := w.kiosk(); k != nil {
 		k.PeerEvent(ev)
@@ -844,14 +849,14 @@ func (w *siteWire) SiteEvent(ev record.Event) {
 // SiteRelay implements mqtt.SiteHandler.
 func (w *siteWire) SiteRelay(r record.PulseResult) {
 	if _, err := w.presence.ApplyRelay(r); err != nil {
-		w.log.Warn("site relay result not applied", "gate", r.Gate, "event_id", r.EventID, "err", err)
+		w.peerLog.Log(w.log, slog.LevelWarn, "relay|"+r.Gate, "site relay result not applied", "gate", r.Gate, "event_id", r.EventID, "err", err)
 	}
 }
 
 // SiteSnapshot implements mqtt.SiteHandler.
 func (w *siteWire) SiteSnapshot(gate string, snapshot []byte) {
 	if _, err := w.presence.Merge(snapshot); err != nil {
-		w.log.Warn("site snapshot not merged", "from_gate", gate, "err", err)
+		w.peerLog.Log(w.log, slog.LevelWarn, "snapshot|"+gate, "site snapshot not merged", "from_gate", gate, "err", err)
 	}
 }
 
@@ -863,7 +868,7 @@ func (w *siteWire) SiteLockout(gate string, list []byte) {
 		return
 	}
 	if _, err := k.PeerFailures(gate, list); err != nil {
-		w.log.Warn("site liveness failure list not counted", "from_gate", gate, "err", err)
+		w.peerLog.Log(w.log, slog.LevelWarn, "lockout|"+gate, "site liveness failure list not counted", "from_gate", gate, "err", err)
 	}
 }
 

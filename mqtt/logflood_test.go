@@ -13,20 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rtLogBudget is what a steady flood of one kind of hostile or broken
+// logBudget is what a steady flood of one kind of hostile or broken
 // message may cost the journal: the first occurrence and a few periodic
 // summaries, not a line per message (TestForgedUnlockListLogsOnce holds
 // the unlock lists to one warning a list already).
-const rtLogBudget = 20
+const logBudget = 20
 
-// TestRtLogsForgedOpenCommandsAreNotALineEach: any client of the broker
+// TestLogForgedOpenCommandsAreNotALineEach: any client of the broker
 // that may publish on <prefix>/cmd/open (an ACL mistake, a compromised
 // Home Assistant, a script in a loop) sends unsigned or badly signed
 // commands as fast as the broker passes them. Each is refused, as it
 // must be, but each costs a warn line: at 100 a second that is 360,000
 // lines an hour on the SD card's journal, rotating away the lines an
 // operator needs, for a fault nobody is alerted to.
-func TestRtLogsForgedOpenCommandsAreNotALineEach(t *testing.T) {
+// So it was until 2026-12-08 (a red-team pass on months of faults).
+func TestLogForgedOpenCommandsAreNotALineEach(t *testing.T) {
 	o := testOptions(t, "tcp://127.0.0.1:1")
 	o.Open = OpenOptions{Enabled: true, Secret: testSecret}
 	logs := &countingHandler{}
@@ -38,13 +39,14 @@ func TestRtLogsForgedOpenCommandsAreNotALineEach(t *testing.T) {
 	}
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
-	require.LessOrEqual(t, logs.warns, rtLogBudget, "%d forged cmd/open made %d warn lines", n, logs.warns)
+	require.LessOrEqual(t, logs.warns, logBudget, "%d forged cmd/open made %d warn lines", n, logs.warns)
 }
 
-// TestRtLogsMalformedIdentifyFloodIsNotALineEach: a badge reader whose
+// TestLogMalformedIdentifyFloodIsNotALineEach: a badge reader whose
 // firmware sends a malformed body (or a stuck one sending it again and
 // again) on cmd/identify: a warn line per message.
-func TestRtLogsMalformedIdentifyFloodIsNotALineEach(t *testing.T) {
+// So it was until 2026-12-08 (a red-team pass on months of faults).
+func TestLogMalformedIdentifyFloodIsNotALineEach(t *testing.T) {
 	o := testOptions(t, "tcp://127.0.0.1:1")
 	o.Identify = true
 	logs := &countingHandler{}
@@ -56,14 +58,15 @@ func TestRtLogsMalformedIdentifyFloodIsNotALineEach(t *testing.T) {
 	}
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
-	require.LessOrEqual(t, logs.warns, rtLogBudget, "%d malformed cmd/identify made %d warn lines", n, logs.warns)
+	require.LessOrEqual(t, logs.warns, logBudget, "%d malformed cmd/identify made %d warn lines", n, logs.warns)
 }
 
-// TestRtLogsGarbagePeerEventsAreNotALineEach: a peer gate of an older or
+// TestLogGarbagePeerEventsAreNotALineEach: a peer gate of an older or
 // broken version publishing events every other gate refuses (a site
 // mismatch here) writes a warn line per event on every gate of the site,
 // for as long as it runs.
-func TestRtLogsGarbagePeerEventsAreNotALineEach(t *testing.T) {
+// So it was until 2026-12-08 (a red-team pass on months of faults).
+func TestLogGarbagePeerEventsAreNotALineEach(t *testing.T) {
 	c, _ := unlockListGate(t)
 	logs := &countingHandler{}
 	c.log = slog.New(logs)
@@ -75,10 +78,10 @@ func TestRtLogsGarbagePeerEventsAreNotALineEach(t *testing.T) {
 	}
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
-	require.LessOrEqual(t, logs.warns, rtLogBudget, "%d garbage peer messages made %d warn lines", 3*n, logs.warns)
+	require.LessOrEqual(t, logs.warns, logBudget, "%d garbage peer messages made %d warn lines", 3*n, logs.warns)
 }
 
-// TestRtLogsReplayMemoryAlertIsOncePerFault: with the replay memory
+// TestLogReplayMemoryAlertIsOncePerFault: with the replay memory
 // unreadable (corrupt at start) every signed cmd/open is refused, as
 // documented, and raised as the alert open_replay_memory. But it is
 // raised again for every command: a Home Assistant automation or an
@@ -87,7 +90,8 @@ func TestRtLogsGarbagePeerEventsAreNotALineEach(t *testing.T) {
 // and push out the door_forced or relay_fault raised in it. The fault is
 // one occurrence (the file is still corrupt): one alert, and its
 // recovery.
-func TestRtLogsReplayMemoryAlertIsOncePerFault(t *testing.T) {
+// So it was until 2026-12-08 (a red-team pass on months of faults).
+func TestLogReplayMemoryAlertIsOncePerFault(t *testing.T) {
 	o := testOptions(t, "tcp://127.0.0.1:1")
 	o.Open = OpenOptions{Enabled: true, Secret: testSecret, ReplayPath: filepath.Join(t.TempDir(), "replay.json")}
 	require.NoError(t, os.WriteFile(o.Open.ReplayPath, []byte("torn"), 0o640))
@@ -101,32 +105,33 @@ func TestRtLogsReplayMemoryAlertIsOncePerFault(t *testing.T) {
 	require.LessOrEqual(t, raised, 1, "%d signed opens refused for one unreadable replay memory raised %d more open_replay_memory alerts", n, raised)
 }
 
-// rtLineCounter counts every record at info level or above (the journal
+// lineCounter counts every record at info level or above (the journal
 // with the default log_level: info).
-type rtLineCounter struct {
+type lineCounter struct {
 	mu    sync.Mutex
 	lines int
 }
 
-func (h *rtLineCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-func (h *rtLineCounter) Handle(context.Context, slog.Record) error {
+func (h *lineCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *lineCounter) Handle(context.Context, slog.Record) error {
 	h.mu.Lock()
 	h.lines++
 	h.mu.Unlock()
 	return nil
 }
-func (h *rtLineCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *rtLineCounter) WithGroup(string) slog.Handler      { return h }
+func (h *lineCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *lineCounter) WithGroup(string) slog.Handler      { return h }
 
-// TestRtLogsStuckBadgeReaderIsNotALineEachRead: a badge reader stuck
+// TestLogStuckBadgeReaderIsNotALineEachRead: a badge reader stuck
 // sending the same valid badge on cmd/identify (a jammed key, a firmware
 // loop) at 10 a second: every read is "mqtt identify command accepted"
 // at info level (and the daemon adds "command refused" for each one the
 // busy kiosk refuses, cmd/facegate/run.go): 36,000+ lines an hour.
-func TestRtLogsStuckBadgeReaderIsNotALineEachRead(t *testing.T) {
+// So it was until 2026-12-08 (a red-team pass on months of faults).
+func TestLogStuckBadgeReaderIsNotALineEachRead(t *testing.T) {
 	o := testOptions(t, "tcp://127.0.0.1:1")
 	o.Identify = true
-	logs := &rtLineCounter{}
+	logs := &lineCounter{}
 	o.Logger = slog.New(logs)
 	c := newClient(t, o)
 	stop := make(chan struct{})
@@ -149,5 +154,5 @@ func TestRtLogsStuckBadgeReaderIsNotALineEachRead(t *testing.T) {
 	<-drained
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
-	require.LessOrEqual(t, logs.lines, rtLogBudget, "%d identical cmd/identify made %d journal lines", n, logs.lines)
+	require.LessOrEqual(t, logs.lines, logBudget, "%d identical cmd/identify made %d journal lines", n, logs.lines)
 }

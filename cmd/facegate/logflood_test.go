@@ -22,7 +22,7 @@ func journalLines(logs string, substr string) []string {
 	return out
 }
 
-// TestRtLogsChatteringDoorContactIsNotALineEachBounce: a door contact
+// TestLogChatteringDoorContactIsNotALineEachBounce: a door contact
 // whose magnet came loose chatters (wind, a vibrating frame) for days.
 // The kiosk already counts the repeats into one audit line and one alert
 // a minute (79523ed), but the daemon's journal still gets a line per edge
@@ -31,7 +31,8 @@ func journalLines(logs string, substr string) []string {
 // second that is ~10,000 lines an hour, ~250,000 a day, and the
 // journal's size cap rotates away every line that matters (the grants'
 // decision lines, the relay's faults) within days.
-func TestRtLogsChatteringDoorContactIsNotALineEachBounce(t *testing.T) {
+// So it was until 2026-12-08 (a red-team pass on months of faults).
+func TestLogChatteringDoorContactIsNotALineEachBounce(t *testing.T) {
 	r := newRig(t, 0)
 	r.writeConfig(strings.Replace(r.cfgYAML, "  leds:\n", "  door: {line: GPIO7}\n  leds:\n", 1))
 	r.start()
