@@ -60,6 +60,20 @@ func (p *Presence) onToSide(zone, from, to string) bool {
 	return from == Outside || !p.topo.within(zone, from) || !p.topo.within(from, to)
 }
 
+// outward reports whether a two-way door's passage from -> to leaves a
+// zone: into a zone round the one left (outside included). Between two
+// zones neither of which holds the other, the way to the door's From is
+// the way out, as before.
+func (p *Presence) outward(from, to, doorFrom string) bool {
+	switch {
+	case p.topo.within(from, to):
+		return true
+	case p.topo.within(to, from):
+		return false
+	}
+	return to == doorFrom
+}
+
 // Check decides whether the person may pass this gate's door at now by the
 // site's rules: anti-passback (entering a zone the person is recorded in;
 // entering without being recorded in the door's From zone, for the zones
@@ -76,7 +90,7 @@ func (p *Presence) Check(person string, now time.Time, view View) Verdict {
 	}
 	cur := p.effective(person, p.regs[person])
 	v.From, v.To = p.destination(cur.Zone)
-	v.Exit = d.Direction == Exit || d.Direction == Both && v.To == d.From
+	v.Exit = d.Direction == Exit || d.Direction == Both && p.outward(v.From, v.To, d.From)
 
 	type hit struct {
 		code, msg string
