@@ -32,8 +32,12 @@ func (w *siteWire) replayOwnRecords() {
 	var since time.Time
 	st, err := os.Stat(filepath.Join(w.cfg.StateDir, siteStateName))
 	switch {
-	case err == nil:
+	case err == nil && !st.ModTime().After(time.Now()):
 		since = st.ModTime().Add(-siteReplayMargin)
+	case err == nil:
+		// Saved at a clock ahead of this one (stepped back since): the
+		// grants since are stamped before the save. Read them all.
+		w.log.Warn("site state file saved later than now (the clock stepped back): the audit files are read whole", "mtime", st.ModTime().UTC().Format(time.RFC3339))
 	case !errors.Is(err, os.ErrNotExist):
 		w.log.Error("site state file not read for its time: the passages since its last save are not read again from the audit log", "err", err)
 		return
@@ -74,6 +78,7 @@ func (w *siteWire) replayAuditFile(path string, since time.Time) (applied int, f
 			Kind string `json:"kind"`
 			TS   string `json:"ts"`
 			Gate string `json:"gate"`
+			Site string `json:"site"`
 		}
 		line := sc.Bytes()
 		if json.Unmarshal(line, &head) != nil || (head.Kind != "" && head.Kind != record.PulseKind) {
@@ -86,7 +91,7 @@ func (w *siteWire) replayAuditFile(path string, since time.Time) (applied int, f
 		if first.IsZero() || at.Before(first) {
 			first = at
 		}
-		if at.Before(since) || head.Gate != w.cfg.Gate {
+		if at.Before(since) || head.Gate != w.cfg.Gate || head.Site != w.cfg.Site {
 			continue
 		}
 		if head.Kind == record.PulseKind {
