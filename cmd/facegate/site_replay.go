@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,14 +44,13 @@ func (w *siteWire) replayOwnRecords() {
 		return
 	}
 	dir := filepath.Join(w.cfg.StateDir, "audit")
-	applied := 0
-	// The current file, and the one before when the current one starts
-	// after since (rotated since the save).
-	cur, first, err := w.replayAuditFile(filepath.Join(dir, "audit.jsonl"), since)
-	applied += cur
-	if err == nil && (first.IsZero() || !first.Before(since)) {
-		n, _, err2 := w.replayAuditFile(filepath.Join(dir, "audit.jsonl.1"), since)
-		applied += n
+	// The current file, and the one before when the current one was read
+	// from its start and starts after since (rotated since the save).
+	cur, err := w.replayAuditFile(filepath.Join(dir, "audit.jsonl"), since, siteReplayBudget)
+	applied := cur.applied
+	if err == nil && cur.whole && (cur.first.IsZero() || !cur.first.Before(since)) && cur.read < siteReplayBudget {
+		prev, err2 := w.replayAuditFile(filepath.Join(dir, "audit.jsonl.1"), since, siteReplayBudget-cur.read)
+		applied += prev.applied
 		err = err2
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -61,52 +61,134 @@ func (w *siteWire) replayOwnRecords() {
 	}
 }
 
+// siteReplayBudget bounds the audit bytes replayOwnRecords reads at a
+// start: audit.max_size_mb may be up to 1024, and two such files read
+// whole (no state file, or a clock stepped back) would hold the start
+// past systemd's start timeout on a Pi. Only a crash before the first
+// save of a gate with a long audit history loses passages to it.
+const siteReplayBudget = 64 << 20
+
+// replayRead is what replayAuditFile read: the records applied, the
+// earliest time read (zero when none), the bytes read, and whether the
+// file was read from its start.
+type replayRead struct {
+	applied int
+	first   time.Time
+	read    int64
+	whole   bool
+}
+
 // replayAuditFile applies path's decisions and relay results of this
-// gate at or after since; first is the earliest time of a record read
-// (zero when none). A line that is not a record (torn by a crash) is
-// skipped.
-func (w *siteWire) replayAuditFile(path string, since time.Time) (applied int, first time.Time, err error) {
+// gate and site at or after since, reading at most budget bytes from the
+// file's end (from a line before since when since is set). A line that
+// is not a record (torn by a crash) is skipped.
+func (w *siteWire) replayAuditFile(path string, since time.Time, budget int64) (replayRead, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, time.Time{}, err
+		return replayRead{}, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	st, err := f.Stat()
+	if err != nil {
+		return replayRead{}, err
+	}
+	off := replayStart(f, st.Size(), since, budget)
+	r := replayRead{read: st.Size() - off, whole: off == 0}
+	sc := bufio.NewScanner(io.NewSectionReader(f, off, st.Size()-off))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if off > 0 {
+		sc.Scan() // the rest of a line cut by the window
+	}
 	for sc.Scan() {
-		var head struct {
-			Kind string `json:"kind"`
-			TS   string `json:"ts"`
-			Gate string `json:"gate"`
-			Site string `json:"site"`
-		}
 		line := sc.Bytes()
-		if json.Unmarshal(line, &head) != nil || (head.Kind != "" && head.Kind != record.PulseKind) {
+		at, ok := w.ownRecordTime(line)
+		if at.IsZero() {
 			continue
 		}
-		at, perr := time.Parse(time.RFC3339Nano, head.TS)
-		if perr != nil {
+		if r.first.IsZero() || at.Before(r.first) {
+			r.first = at
+		}
+		if !ok || at.Before(since) {
 			continue
 		}
-		if first.IsZero() || at.Before(first) {
-			first = at
-		}
-		if at.Before(since) || head.Gate != w.cfg.Gate || head.Site != w.cfg.Site {
-			continue
-		}
-		if head.Kind == record.PulseKind {
-			var r record.PulseResult
-			if json.Unmarshal(line, &r) == nil {
-				w.RecordRelay(r)
-				applied++
-			}
-			continue
-		}
-		var ev record.Event
-		if json.Unmarshal(line, &ev) == nil && ev.Decision == record.DecisionGranted {
-			w.Record(ev)
-			applied++
+		if w.applyOwnRecord(line) {
+			r.applied++
 		}
 	}
-	return applied, first, sc.Err()
+	return r, sc.Err()
+}
+
+// replayStart is the offset replayAuditFile reads from: a window from
+// the end, grown until its first record is older than since, or the
+// budget (or the file) is used up.
+func replayStart(f *os.File, size int64, since time.Time, budget int64) int64 {
+	limit := min(size, budget)
+	if since.IsZero() {
+		return size - limit
+	}
+	for win := min(int64(256<<10), limit); ; win = min(win*4, limit) {
+		off := size - win
+		if off == 0 || win == limit {
+			return off
+		}
+		if at, ok := firstRecordTime(f, off); ok && at.Before(since) {
+			return off
+		}
+	}
+}
+
+// firstRecordTime is the time of the first whole audit line after off.
+func firstRecordTime(f *os.File, off int64) (time.Time, bool) {
+	sc := bufio.NewScanner(io.NewSectionReader(f, off, 1<<20))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Scan() // cut by off
+	for sc.Scan() {
+		var head struct {
+			TS string `json:"ts"`
+		}
+		if json.Unmarshal(sc.Bytes(), &head) != nil {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339Nano, head.TS); err == nil {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// ownRecordTime is the time of an audit line that is a decision or a
+// relay result (zero otherwise), and whether it is this gate's and
+// site's.
+func (w *siteWire) ownRecordTime(line []byte) (time.Time, bool) {
+	var head struct {
+		Kind string `json:"kind"`
+		TS   string `json:"ts"`
+		Gate string `json:"gate"`
+		Site string `json:"site"`
+	}
+	if json.Unmarshal(line, &head) != nil || (head.Kind != "" && head.Kind != record.PulseKind) {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, head.TS)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return at, head.Gate == w.cfg.Gate && head.Site == w.cfg.Site
+}
+
+// applyOwnRecord applies a decision or relay result line to the presence
+// as the kiosk did (Record, RecordRelay); false when it is neither a
+// grant nor a relay result.
+func (w *siteWire) applyOwnRecord(line []byte) bool {
+	var r record.PulseResult
+	if json.Unmarshal(line, &r) == nil && r.Kind == record.PulseKind {
+		w.RecordRelay(r)
+		return true
+	}
+	var ev record.Event
+	if json.Unmarshal(line, &ev) == nil && ev.Decision == record.DecisionGranted {
+		w.Record(ev)
+		return true
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -104,5 +105,56 @@ func TestOwnGrantRememberedAfterACrashWithinTheSaveInterval(t *testing.T) {
 				t.Errorf("u2's grant never opened (not_energised in the audit log), yet u2 is refused: %+v", v)
 			}
 		})
+	}
+}
+
+// The audit log is read from its end, at most siteReplayBudget bytes, and
+// from a line before the state file's save: a 1 GiB audit file
+// (audit.max_size_mb up to 1024) read whole held the start past
+// systemd's start timeout (found by a review, 4.9 s for 100 MB here).
+func TestReplayReadsTheAuditLogFromItsEnd(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	north := siteTestConfig(t, entranceYAML)
+	w, err := newSiteWire(north, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var recs []any
+	for i := range 5000 { // a day of other decisions, long before
+		recs = append(recs, grantAt("north", uint64(i+1), fmt.Sprintf("old-%d", i), "outside", "site", now.Add(-24*time.Hour+time.Duration(i)*time.Second)))
+	}
+	recent := grantAt("north", 6000, "u1", "outside", "site", now)
+	recs = append(recs, recent)
+	siteReplayAudit(t, north.StateDir, recs...)
+	path := filepath.Join(north.StateDir, "audit", "audit.jsonl")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name        string
+		since       time.Time
+		budget      int64
+		mostApplied int
+	}{
+		{"since the last save", now.Add(-time.Minute), siteReplayBudget, 1},
+		{"no state file, a small budget", time.Time{}, 4 << 10, 20}, // the records in 4 KiB
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := w.replayAuditFile(path, c.since, c.budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.applied < 1 || r.applied > c.mostApplied || r.whole {
+				t.Errorf("%+v: want at most %d records applied (the recent grant among them), the file not read whole", r, c.mostApplied)
+			}
+			if r.read > min(c.budget, 4*(256<<10)) || r.read >= st.Size() {
+				t.Errorf("read %d of %d bytes", r.read, st.Size())
+			}
+		})
+	}
+	if _, v := w.Check("u1", now.Add(time.Second)); v.Allowed {
+		t.Errorf("u1's recent grant not replayed: %+v", v)
 	}
 }
