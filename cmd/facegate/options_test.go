@@ -106,6 +106,7 @@ func TestMappingFillsEveryOption(t *testing.T) {
 	c.Policy.AntiPassback = config.AntiPassback{Mode: "hard", Window: time.Minute}
 	c.Policy.RequireBroker = true
 	c.Audit.SaveCrops = true
+	c.MQTT.Enabled = true // the outbox's folder (OutboxDir)
 	c.Mode = config.ModeMuster
 	c.Zones.PageToken = config.NewSecret("site-page-token-0123456789", "test")
 	c.Zones.AdminToken = config.NewSecret("site-admin-token-0123456789", "test")
