@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/facegate/facegate/internal/regularfile"
 	"github.com/facegate/facegate/record"
 )
 
@@ -45,8 +46,13 @@ func (w *siteWire) replayOwnRecords() {
 	}
 	dir := filepath.Join(w.cfg.StateDir, "audit")
 	// The current file, and the one before when the current one was read
-	// from its start and starts after since (rotated since the save).
+	// from its start and starts after since (rotated since the save), or
+	// is missing: a kill inside a rotation leaves audit.jsonl renamed to
+	// .1 and no new one yet (found by a red-team pass).
 	cur, err := w.replayAuditFile(filepath.Join(dir, "audit.jsonl"), since, siteReplayBudget)
+	if errors.Is(err, os.ErrNotExist) {
+		cur, err = replayRead{whole: true}, nil
+	}
 	applied := cur.applied
 	if err == nil && cur.whole && (cur.first.IsZero() || !cur.first.Before(since)) && cur.read < siteReplayBudget {
 		prev, err2 := w.replayAuditFile(filepath.Join(dir, "audit.jsonl.1"), since, siteReplayBudget-cur.read)
@@ -83,15 +89,13 @@ type replayRead struct {
 // file's end (from a line before since when since is set). A line that
 // is not a record (torn by a crash) is skipped.
 func (w *siteWire) replayAuditFile(path string, since time.Time, budget int64) (replayRead, error) {
-	f, err := os.Open(path)
+	// Without blocking, a regular file only: a FIFO in its place hung the
+	// start here (found by a red-team pass).
+	f, st, err := regularfile.Open(path)
 	if err != nil {
 		return replayRead{}, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return replayRead{}, err
-	}
 	off := replayStart(f, st.Size(), since, budget)
 	r := replayRead{read: st.Size() - off, whole: off == 0}
 	sc := bufio.NewScanner(io.NewSectionReader(f, off, st.Size()-off))
