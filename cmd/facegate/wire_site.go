@@ -345,12 +345,23 @@ func (w *siteWire) start(k *kiosk.Kiosk, b *mqtt.Client) error {
 	// An evacuation that was running when the daemon stopped still runs.
 	w.mu.Lock()
 	w.changed = true
+	var again []site.Evacuation
 	for _, e := range w.presence.Evacuations() {
 		if e.Active() {
 			w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: e.ID})
+			again = append(again, e)
 		}
 	}
 	w.mu.Unlock()
+	// Its signed start is queued again: the run before may have died
+	// after saving it and before queueing its command (peers drop nothing
+	// by a second start of an evacuation they trust already).
+	for _, e := range again {
+		if !w.isTrusted(e.ID) {
+			continue
+		}
+		w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateStart, ID: e.ID, By: e.By, Reason: e.Reason, Issued: w.now().UTC()})
+	}
 	signalChan(w.wake)
 	return nil
 }
