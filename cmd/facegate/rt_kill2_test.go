@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/facegate/facegate/config"
 	"github.com/facegate/facegate/internal/mosquittotest"
 	"github.com/facegate/facegate/kiosk"
 	"github.com/facegate/facegate/mqtt"
@@ -116,4 +120,121 @@ func TestOwnEvacuationReachesPeersAfterAKillBeforeItsCommandWasQueued(t *testing
 	if !east.w.isTrusted(e.ID) {
 		t.Fatalf("east never trusts north's fire-alarm evacuation %s (active there: %v): its relay stays locked in the fire", e.ID, east.w.Evacuation().Active)
 	}
+}
+
+// relayBrokerGate is a started site wire with a kiosk, a fake relay and a
+// running broker client on cfg's state directory; kill stops the client
+// without its clean close (nothing flushed, no offline state).
+func relayBrokerGate(t *testing.T, cfg *config.Config) (w *siteWire, relay *fakeRelay, b *mqtt.Client, kill func()) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := newSiteWire(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay = &fakeRelay{}
+	w.relay = relay
+	mo, err := mqttOptions(cfg, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mqttOptions(&mo)
+	mo.Zones.SnapshotWindow = 50 * time.Millisecond
+	b, err = mqtt.New(mo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: &alertLog{},
+		Site: w, SiteBoard: w, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(k, b); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wctx, wcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go b.Run(ctx)
+	go func() { defer close(done); w.run(wctx) }()
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			cancel()
+			dead, c := context.WithCancel(context.Background())
+			c()
+			_ = b.Close(dead)
+			wcancel()
+			<-done
+		})
+	}
+	t.Cleanup(kill)
+	return w, relay, b, kill
+}
+
+// relayHolds reads the relay_hold records of cfg's audit log.
+func auditHolds(t *testing.T, stateDir string) []map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(stateDir, "audit", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["kind"] == "relay_hold" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Two gates on one broker, a signed evacuation held at both. North dies
+// (kill -9) during the hold; the operator ends the evacuation at east
+// while north is down; north restarts. Its relay must end released, and
+// its audit log tell: held, interrupted end, and (it cannot know the end
+// before the broker tells it) at most a hold again followed by its release.
+func TestHoldKilledThenEvacuationEndedWhileTheGateWasDown(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const secret = "site-secret-0123456789"
+	gateYAML := func(gate string) string {
+		return strings.Replace(releaseYAML, "gate: north", "gate: "+gate, 1) +
+			"mqtt:\n  enabled: true\n  urls: [\"" + mq.URL() + "\"]\n  commands:\n    open:\n      secret: \"" + secret + "\"\n"
+	}
+	ncfg, ecfg := siteTestConfig(t, gateYAML("north")), siteTestConfig(t, gateYAML("east"))
+	north, nrelay, nb, kill := relayBrokerGate(t, ncfg)
+	east, erelay, eb, _ := relayBrokerGate(t, ecfg)
+	require.Eventually(t, func() bool { return nb.Connected() && eb.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	time.Sleep(1100 * time.Millisecond)
+	e, err := north.Evacuate(true, "fire-alarm@north", "fire alarm input")
+	if err != nil {
+		t.Fatal(err)
+	}
+	require.Eventually(t, func() bool { return nrelay.isHeld() && erelay.isHeld() }, 5*time.Second, 5*time.Millisecond, "both hold")
+	kill()
+	// The running mark a kill -9 leaves (the rig never ran the kiosk).
+	if err := os.WriteFile(filepath.Join(ncfg.StateDir, "kiosk", "running"), []byte("x\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := east.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	require.Eventually(t, func() bool { return !erelay.isHeld() }, 5*time.Second, 5*time.Millisecond, "east releases")
+	time.Sleep(500 * time.Millisecond)
+
+	north2, nrelay2, nb2, _ := relayBrokerGate(t, ncfg)
+	require.Eventually(t, func() bool { return nb2.Connected() }, 5*time.Second, 5*time.Millisecond, "north back")
+	require.Eventually(t, func() bool { return !north2.Evacuation().Active }, 5*time.Second, 5*time.Millisecond, "north learns the end")
+	require.Eventually(t, func() bool { return !nrelay2.isHeld() }, 5*time.Second, 5*time.Millisecond, "north releases")
+	time.Sleep(300 * time.Millisecond)
+	holds := auditHolds(t, ncfg.StateDir)
+	t.Logf("north's relay_hold records: %v (relay holds after restart %d)", holds, nrelay2.holds)
+	if len(holds) < 2 || holds[0]["held"] != true || holds[1]["held"] != false || holds[1]["reason"] != "interrupted" {
+		t.Fatalf("north's relay_hold records %v: want held, then its interrupted end", holds)
+	}
+	rest := holds[2:]
+	if nrelay2.holds == 0 && len(rest) != 0 || nrelay2.holds > 0 && (len(rest) != 2 || rest[0]["held"] != true || rest[1]["held"] != false) {
+		t.Fatalf("after the restart the relay was held %d times; records %v", nrelay2.holds, rest)
+	}
+	_ = e
 }
