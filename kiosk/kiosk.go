@@ -67,7 +67,10 @@ type Kiosk struct {
 	hub        *hub
 	badges     *badgeLoop // nil without Deps.Badges
 
-	running      atomic.Bool
+	running atomic.Bool
+	// died: the run before left its running mark (it died). New writes
+	// the mark: the site may hold the relay before Run.
+	died         bool
 	relayFault   atomic.Bool // a pulse left the relay line stuck
 	mjpegClients atomic.Int32
 	openLimit    rateWindow // POST /api/open and /api/liveness/unlock with the token
@@ -202,6 +205,10 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	k.warnLiveness(o.Policy.Liveness)
 	k.warnMaxAge(o.Policy)
 	k.recoverInterruptedHold()
+	// Marked running from here, not from Run: the site wire holds the
+	// relay for an evacuation still on before Run, and a crash then must
+	// have its hold recorded as ended at the next start.
+	k.died = k.markRunning()
 	return k, nil
 }
 
@@ -294,7 +301,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	if k.padProblem != nil {
 		k.alert("state_dir", k.padProblem.Error(), "")
 	}
-	k.recoverInterrupted(k.markRunning())
+	k.recoverInterrupted(k.died)
 	k.mu.Lock()
 	k.accepting = true
 	k.mu.Unlock()
@@ -342,6 +349,21 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	k.markStopped()
 	k.log.Info("kiosk stopped")
 	return nil
+}
+
+// Abandon ends a kiosk whose Run never ran (a start that failed after
+// New): its audit log is closed and its running mark removed, as the end
+// of Run does, so that the next start does not take the failed one for a
+// crash. It does nothing once Run has started, and Run refuses to start
+// after it.
+func (k *Kiosk) Abandon() {
+	if !k.running.CompareAndSwap(false, true) {
+		return
+	}
+	if err := k.audit.close(); err != nil {
+		k.log.Error("audit log close failed", "err", err)
+	}
+	k.markStopped()
 }
 
 // Drain stops new sessions, the fixed identity's included (Identify and

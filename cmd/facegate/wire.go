@@ -275,6 +275,9 @@ func (p *parts) close() {
 	if p.stopClipPruning != nil {
 		p.stopClipPruning()
 	}
+	if p.kiosk != nil {
+		p.kiosk.Abandon() // a start that failed after the kiosk was made
+	}
 	if p.gate != nil {
 		if err := p.gate.Close(); err != nil {
 			p.log.Error("gate close failed", "err", err)
