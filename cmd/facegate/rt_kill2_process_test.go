@@ -1,0 +1,265 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/facegate/facegate/record"
+)
+
+// The built daemon, as a process, with zones on (entry door, hard
+// anti-passback), the emulator, the sim relay and the embedded broker: a
+// worker is granted, the daemon is killed with SIGKILL at once (inside
+// the presence's 10 s save interval, the pulse in progress), restarted.
+// The restarted gate must still count the worker on site (/site.json) and
+// refuse the same badge through hard anti-passback.
+func TestRealKillRightAfterAGrantKeepsTheWorkerOnSite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	r := newRig(t, 0)
+	bin := filepath.Join(t.TempDir(), "facegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yml := strings.Replace(r.cfgYAML, "listen: 127.0.0.1:0", "listen: "+addr, 1) + `zones:
+  enabled: true
+  list: [{name: site}]
+  door: {from: outside, to: site, direction: entry}
+  anti_passback: {mode: hard}
+`
+	r.writeConfig(yml)
+	logs := &syncBuffer{}
+	start := func() (*exec.Cmd, chan struct{}) {
+		cmd := exec.Command(bin, "run", "--config", r.cfgPath)
+		cmd.Env = append(os.Environ(), "FACEGATE_API_KEY=test-key-123")
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+		return cmd, done
+	}
+	online := func() {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			r.bl.mu.Lock()
+			defer r.bl.mu.Unlock()
+			return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
+		}, 30*time.Second, 20*time.Millisecond, "online")
+		require.Eventually(t, func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return true
+		}, 30*time.Second, 20*time.Millisecond, "http up")
+		time.Sleep(500 * time.Millisecond) // the command subscriptions
+	}
+	identify := func() {
+		t.Helper()
+		if err := r.broker.Publish(r.prefix+"/cmd/identify", []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decisions := func() []record.Event {
+		r.bl.mu.Lock()
+		defer r.bl.mu.Unlock()
+		return append([]record.Event(nil), r.bl.events...)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("daemon output:\n%s", logs.String())
+		}
+	}()
+
+	cmd, done := start()
+	online()
+	identify()
+	require.Eventually(t, func() bool { return r.bl.granted() == 1 }, 30*time.Second, 5*time.Millisecond, "a grant")
+	_ = cmd.Process.Signal(syscall.SIGKILL) // kill -9 right after the grant went out
+	<-done
+	audit, _ := os.ReadFile(filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl"))
+	t.Logf("audit log at the kill:\n%s", audit)
+
+	r.bl.mu.Lock()
+	r.bl.status = nil
+	r.bl.mu.Unlock()
+	start()
+	online()
+	resp, err := http.Get("http://" + addr + "/site.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"worker-1"`) {
+		t.Errorf("after the kill the restarted gate does not count worker-1 on site: /site.json %s", body)
+	}
+	n := len(decisions())
+	identify()
+	require.Eventually(t, func() bool { return len(decisions()) > n }, 30*time.Second, 5*time.Millisecond, "a second decision")
+	ev := decisions()[n]
+	if ev.Decision == record.DecisionGranted {
+		t.Errorf("after the kill the same badge is let in again through hard anti-passback: %+v", ev)
+	}
+	t.Logf("second decision: %s %v", ev.Decision, ev.Reason)
+}
+
+// The same with a two-way door, killed at random points around each
+// pass (before the grant, during the pulse, after it): after each restart
+// the gate counts the worker on site exactly when the newest grant of the
+// audit log whose relay was not proven idle (not_energised) took the
+// worker in. FACEGATE_RT_KILLS sets the number of kills (default 8).
+func TestRealKillMatrixTwoWayDoorPresence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	kills := 8
+	if s := os.Getenv("FACEGATE_RT_KILLS"); s != "" {
+		fmt.Sscan(s, &kills)
+	}
+	r := newRig(t, 0)
+	bin := filepath.Join(t.TempDir(), "facegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r.writeConfig(strings.Replace(r.cfgYAML, "listen: 127.0.0.1:0", "listen: "+addr, 1) + `zones:
+  enabled: true
+  list: [{name: site}]
+  door: {from: outside, to: site, direction: both}
+  anti_passback: {mode: hard}
+`)
+	stateDir := filepath.Join(filepath.Dir(r.cfgPath), "state")
+	logs := &syncBuffer{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("daemon output:\n%s", logs.String())
+		}
+	}()
+	start := func() (*exec.Cmd, chan struct{}) {
+		cmd := exec.Command(bin, "run", "--config", r.cfgPath)
+		cmd.Env = append(os.Environ(), "FACEGATE_API_KEY=test-key-123")
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+		return cmd, done
+	}
+	online := func() {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			r.bl.mu.Lock()
+			defer r.bl.mu.Unlock()
+			return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
+		}, 30*time.Second, 20*time.Millisecond, "online")
+		require.Eventually(t, func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return true
+		}, 30*time.Second, 20*time.Millisecond, "http up")
+		time.Sleep(500 * time.Millisecond)
+	}
+	onSite := func() bool {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/site.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), `"worker-1"`)
+	}
+	// expected reads the audit log: is the worker's newest grant that may
+	// have opened an entry?
+	expected := func() (bool, int) {
+		var lines []string
+		for _, name := range []string{"audit.jsonl.1", "audit.jsonl"} {
+			b, _ := os.ReadFile(filepath.Join(stateDir, "audit", name))
+			lines = append(lines, strings.Split(string(b), "\n")...)
+		}
+		idle := map[string]bool{}
+		var grants []record.Event
+		for _, l := range lines {
+			var ev record.Event
+			if json.Unmarshal([]byte(l), &ev) != nil {
+				continue
+			}
+			var res record.PulseResult
+			if json.Unmarshal([]byte(l), &res) == nil && res.Kind == record.PulseKind {
+				if res.Relay == record.RelayNotEnergised {
+					idle[res.EventID] = true
+				}
+				continue
+			}
+			if ev.Decision == record.DecisionGranted && ev.UserID == "worker-1" {
+				grants = append(grants, ev)
+			}
+		}
+		for i := len(grants) - 1; i >= 0; i-- {
+			if !idle[grants[i].EventID] {
+				return grants[i].ZoneTo == "site", len(grants)
+			}
+		}
+		return false, len(grants)
+	}
+	rng := time.Now().UnixNano()
+	for i := 0; i < kills; i++ {
+		cmd, done := start()
+		online()
+		if want, n := expected(); onSite() != want {
+			t.Fatalf("after kill %d: /site.json has worker-1 %v, the audit log (%d grants) says %v", i, !want, n, want)
+		}
+		if err := r.broker.Publish(r.prefix+"/cmd/identify", []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`), false); err != nil {
+			t.Fatal(err)
+		}
+		rng = rng*6364136223846793005 + 1442695040888963407
+		delay := time.Duration(uint64(rng)>>33%700) * time.Millisecond
+		time.Sleep(200*time.Millisecond + delay)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		r.bl.mu.Lock()
+		r.bl.status = nil
+		r.bl.mu.Unlock()
+	}
+	start()
+	online()
+	want, n := expected()
+	if onSite() != want {
+		t.Fatalf("after the last kill: /site.json has worker-1 %v, the audit log (%d grants) says %v", !want, n, want)
+	}
+	t.Logf("%d kills, %d grants, on site at the end: %v", kills, n, want)
+}
