@@ -263,3 +263,98 @@ func TestRealKillMatrixTwoWayDoorPresence(t *testing.T) {
 	}
 	t.Logf("%d kills, %d grants, on site at the end: %v", kills, n, want)
 }
+
+// The built daemon holds the relay for an evacuation started through its
+// admin API, is killed with SIGKILL during the hold and restarted with
+// the evacuation still on: the audit log reads held, its interrupted end,
+// held again; then the operator's end releases it.
+func TestRealKillDuringAnEvacuationHold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	r := newRig(t, 0)
+	bin := filepath.Join(t.TempDir(), "facegate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r.writeConfig(strings.Replace(r.cfgYAML, "listen: 127.0.0.1:0", "listen: "+addr, 1) + `zones:
+  enabled: true
+  list: [{name: site}]
+  door: {from: outside, to: site, direction: entry}
+  anti_passback: {mode: hard}
+  evacuation: {release_relay: true}
+`)
+	const token = "rt-kill2-admin-token-0123456789"
+	stateDir := filepath.Join(filepath.Dir(r.cfgPath), "state")
+	logs := &syncBuffer{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("daemon output:\n%s", logs.String())
+		}
+	}()
+	start := func() (*exec.Cmd, chan struct{}) {
+		cmd := exec.Command(bin, "run", "--config", r.cfgPath)
+		cmd.Env = append(os.Environ(), "FACEGATE_API_KEY=test-key-123", "FACEGATE_SITE_ADMIN_TOKEN="+token)
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+		return cmd, done
+	}
+	up := func() {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return true
+		}, 30*time.Second, 20*time.Millisecond, "http up")
+	}
+	evacuation := func(action string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+addr+"/api/site/evacuation", strings.NewReader(`{"action":"`+action+`","by":"marshal","reason":"rt"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("evacuation %s: %d %s", action, resp.StatusCode, b)
+		}
+	}
+	holds := func() []map[string]any { return auditHolds(t, stateDir) }
+
+	cmd, done := start()
+	up()
+	evacuation("start")
+	require.Eventually(t, func() bool { return len(holds()) == 1 }, 10*time.Second, 10*time.Millisecond, "held")
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+
+	cmd, done = start()
+	up()
+	require.Eventually(t, func() bool { return len(holds()) >= 3 }, 10*time.Second, 10*time.Millisecond, "held again")
+	evacuation("end")
+	require.Eventually(t, func() bool { return len(holds()) >= 4 }, 10*time.Second, 10*time.Millisecond, "released")
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	<-done
+	h := holds()
+	t.Logf("relay_hold records: %v", h)
+	if len(h) != 4 || h[0]["held"] != true || h[1]["held"] != false || h[1]["reason"] != "interrupted" ||
+		h[2]["held"] != true || h[3]["held"] != false || h[3]["reason"] != nil {
+		t.Fatalf("relay_hold records %v: want held, interrupted end, held, released", h)
+	}
+}
