@@ -140,6 +140,9 @@ func relayBrokerGate(t *testing.T, cfg *config.Config) (w *siteWire, relay *fake
 	}
 	w.mqttOptions(&mo)
 	mo.Zones.SnapshotWindow = 50 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("RT_KILL2_RESYNC")); err == nil {
+		mo.Zones.Resync = d
+	}
 	b, err = mqtt.New(mo)
 	if err != nil {
 		t.Fatal(err)
@@ -237,4 +240,41 @@ func TestHoldKilledThenEvacuationEndedWhileTheGateWasDown(t *testing.T) {
 		t.Fatalf("after the restart the relay was held %d times; records %v", nrelay2.holds, rest)
 	}
 	_ = e
+}
+
+// The end's sibling of the kill before the command was queued: the
+// operator's end is saved (savePresence) and the daemon dies before its
+// cmd/evacuate end is queued. The peers still hold their relays for it;
+// north's snapshot after its restart carries the end (unsigned ends are
+// the safe direction), so they must release.
+func TestOwnEvacuationEndReachesPeersAfterAKillBeforeItsCommandWasQueued(t *testing.T) {
+	mq := mosquittotest.Start(t, mosquittotest.Config{})
+	const secret = "site-secret-0123456789"
+	gateYAML := func(gate string) string {
+		return strings.Replace(releaseYAML, "gate: north", "gate: "+gate, 1) +
+			"mqtt:\n  enabled: true\n  urls: [\"" + mq.URL() + "\"]\n  commands:\n    open:\n      secret: \"" + secret + "\"\n"
+	}
+	ncfg, ecfg := siteTestConfig(t, gateYAML("north")), siteTestConfig(t, gateYAML("east"))
+	north, _, nb, kill := relayBrokerGate(t, ncfg)
+	_, erelay, eb, _ := relayBrokerGate(t, ecfg)
+	require.Eventually(t, func() bool { return nb.Connected() && eb.Connected() }, 5*time.Second, 5*time.Millisecond, "connected")
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := north.Evacuate(true, "marshal", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	require.Eventually(t, func() bool { return erelay.isHeld() }, 5*time.Second, 5*time.Millisecond, "east holds")
+	kill()
+	// The end, saved, its command never queued (no client), then dead.
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w2, err := newSiteWire(ncfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.Evacuate(false, "marshal", "all clear"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, nb3, _ := relayBrokerGate(t, ncfg)
+	require.Eventually(t, func() bool { return nb3.Connected() }, 5*time.Second, 5*time.Millisecond, "north back")
+	require.Eventually(t, func() bool { return !erelay.isHeld() }, 10*time.Second, 5*time.Millisecond,
+		"east releases its relay for the evacuation north ended before its kill")
 }
