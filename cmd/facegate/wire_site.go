@@ -323,6 +323,10 @@ func (w *siteWire) commandDropped(action, id string, err error) {
 	k.RaiseAlert(kiosk.AlertOutboxCorrupt, "site command queue "+mqtt.SiteCommandsFileName+": "+what+" dropped unsent: "+err.Error())
 }
 
+// evacuationEndRequeue is how long after its end an evacuation's end
+// command is queued again at start (start).
+const evacuationEndRequeue = time.Hour
+
 // start connects the built parts; called once, before traffic flows.
 func (w *siteWire) start(k *kiosk.Kiosk, b *mqtt.Client) error {
 	w.kioskP.Store(k)
@@ -345,14 +349,23 @@ func (w *siteWire) start(k *kiosk.Kiosk, b *mqtt.Client) error {
 	// An evacuation that was running when the daemon stopped still runs.
 	w.mu.Lock()
 	w.changed = true
-	var again []site.Evacuation
+	var again, ended []site.Evacuation
 	for _, e := range w.presence.Evacuations() {
 		if e.Active() {
 			w.pending = append(w.pending, site.Notice{Kind: site.NoticeEvacuationStarted, EvacuationID: e.ID})
 			again = append(again, e)
+		} else if w.now().Sub(e.Ended) < evacuationEndRequeue {
+			ended = append(ended, e)
 		}
 	}
 	w.mu.Unlock()
+	// So is the end of one that ended lately: the run before may have
+	// died after saving the end and before queueing it, and the peers
+	// would hold their relays until their next resync. An end ends only
+	// its own id, and a peer that has it ended already changes nothing.
+	for _, e := range ended {
+		w.publishEvacuate(mqtt.Evacuate{Action: mqtt.EvacuateEnd, ID: e.ID, By: e.EndedBy, Reason: "queued again at a restart", Issued: w.now().UTC()})
+	}
 	// Its signed start is queued again: the run before may have died
 	// after saving it and before queueing its command (peers drop nothing
 	// by a second start of an evacuation they trust already).
