@@ -230,6 +230,9 @@ func TestHoldKilledThenEvacuationEndedWhileTheGateWasDown(t *testing.T) {
 	require.Eventually(t, func() bool { return !north2.Evacuation().Active }, 5*time.Second, 5*time.Millisecond, "north learns the end")
 	require.Eventually(t, func() bool { return !nrelay2.isHeld() }, 5*time.Second, 5*time.Millisecond, "north releases")
 	time.Sleep(300 * time.Millisecond)
+	if erelay.isHeld() || east.trustedActive() != "" {
+		t.Fatalf("east holds its relay again for the evacuation it ended (north's restart re-sent its start?)")
+	}
 	holds := auditHolds(t, ncfg.StateDir)
 	t.Logf("north's relay_hold records: %v (relay holds after restart %d)", holds, nrelay2.holds)
 	if len(holds) < 2 || holds[0]["held"] != true || holds[1]["held"] != false || holds[1]["reason"] != "interrupted" {
