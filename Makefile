@@ -46,8 +46,9 @@ test-race: deps ## the race detector over every package but liveness, one at a t
 test-telegraf: ## the documented Telegraf config through Telegraf's own json_v2 parser (module test/telegraf)
 	cd test/telegraf && $(GO) test -count=1 ./...
 
-kill-matrix: deps ## SIGKILL a kiosk 300 times at random points and check every energise has a durable record (FACEGATE_KILLS=N)
+kill-matrix: deps ## SIGKILL a kiosk 300 times at random points and check every energise has a durable record (FACEGATE_KILLS=N); then the built daemon at a two-way door 100 times, its presence against its audit log (FACEGATE_SITE_KILLS=N)
 	FACEGATE_KILLS=$${FACEGATE_KILLS:-300} $(GO) test -count=1 -run '^TestKillMatrix$$' -v -timeout 30m ./kiosk/
+	FACEGATE_SITE_KILLS=$${FACEGATE_SITE_KILLS:-100} $(GO) test -count=1 -run '^TestRealKillMatrixTwoWayDoorPresence$$' -v -timeout 30m ./cmd/facegate/
 
 deps-hil: ## install qemu and build the HIL VM kit (Debian's kernel, gpio-sim, v4l2loopback) in /var/cache/facegate-hil
 	test/hil/kit.sh

@@ -88,3 +88,28 @@ func TestInterruptedHoldEndedBeforeTheNewHold(t *testing.T) {
 		}
 	})
 }
+
+// A start that fails after the kiosk was made (its port taken, the model
+// missing) is not a crash: Abandon removes the running mark New wrote, and
+// the next start does not take it for one (it would queue the newest
+// relay result again and look for an interrupted hold).
+func TestAbandonedStartIsNotACrash(t *testing.T) {
+	cfg := testConfig(t)
+	r := newRig(t, cfg)
+	mark := filepath.Join(cfg.StateDir, "kiosk", runningName)
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("New wrote no running mark: %v", err)
+	}
+	r.k.Abandon()
+	if _, err := os.Stat(mark); !os.IsNotExist(err) {
+		t.Fatalf("the running mark of an abandoned start stays: %v", err)
+	}
+	if err := r.k.Run(t.Context()); err == nil {
+		t.Error("Run after Abandon started")
+	}
+	r2 := newRig(t, cfg)
+	if r2.k.died {
+		t.Error("the start after an abandoned one takes it for a crash")
+	}
+	r2.k.Abandon()
+}

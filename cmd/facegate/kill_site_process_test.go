@@ -131,13 +131,13 @@ func TestRealKillRightAfterAGrantKeepsTheWorkerOnSite(t *testing.T) {
 // pass (before the grant, during the pulse, after it): after each restart
 // the gate counts the worker on site exactly when the newest grant of the
 // audit log whose relay was not proven idle (not_energised) took the
-// worker in. FACEGATE_RT_KILLS sets the number of kills (default 8).
+// worker in. FACEGATE_SITE_KILLS sets the number of kills (default 8).
 func TestRealKillMatrixTwoWayDoorPresence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	kills := 8
-	if s := os.Getenv("FACEGATE_RT_KILLS"); s != "" {
+	if s := os.Getenv("FACEGATE_SITE_KILLS"); s != "" {
 		fmt.Sscan(s, &kills)
 	}
 	r := newRig(t, 0)
@@ -290,7 +290,7 @@ func TestRealKillDuringAnEvacuationHold(t *testing.T) {
   anti_passback: {mode: hard}
   evacuation: {release_relay: true}
 `)
-	const token = "rt-kill2-admin-token-0123456789"
+	const token = "kill-test-admin-token-0123456789"
 	stateDir := filepath.Join(filepath.Dir(r.cfgPath), "state")
 	logs := &syncBuffer{}
 	defer func() {

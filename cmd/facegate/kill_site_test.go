@@ -140,7 +140,7 @@ func relayBrokerGate(t *testing.T, cfg *config.Config) (w *siteWire, relay *fake
 	}
 	w.mqttOptions(&mo)
 	mo.Zones.SnapshotWindow = 50 * time.Millisecond
-	if d, err := time.ParseDuration(os.Getenv("RT_KILL2_RESYNC")); err == nil {
+	if d, err := time.ParseDuration(os.Getenv("FACEGATE_TEST_SITE_RESYNC")); err == nil {
 		mo.Zones.Resync = d
 	}
 	b, err = mqtt.New(mo)
