@@ -33,16 +33,10 @@ func TestHoldInterruptedByACrashIsRecordedAsEnded(t *testing.T) {
 		stop = r2.start(t)
 		stop()
 
-		b, err := os.ReadFile(filepath.Join(cfg.StateDir, "audit", auditName))
-		if err != nil {
-			t.Fatal(err)
-		}
+		holds, b := auditHoldRecords(t, cfg.StateDir)
 		var last *relayHoldRecord
-		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			var rec relayHoldRecord
-			if json.Unmarshal([]byte(l), &rec) == nil && rec.Kind == relayHoldKind {
-				last = &rec
-			}
+		if len(holds) > 0 {
+			last = &holds[len(holds)-1]
 		}
 		if last == nil || last.Held || last.EvacuationID != "evac-1" {
 			t.Fatalf("after a crash during the hold of evac-1 the audit log's last relay_hold is %+v: the hold's end is never recorded\n%s", last, b)
@@ -72,17 +66,7 @@ func TestInterruptedHoldEndedBeforeTheNewHold(t *testing.T) {
 		stop = r2.start(t)
 		defer stop()
 
-		b, err := os.ReadFile(filepath.Join(cfg.StateDir, "audit", auditName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var holds []relayHoldRecord
-		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			var rec relayHoldRecord
-			if json.Unmarshal([]byte(l), &rec) == nil && rec.Kind == relayHoldKind {
-				holds = append(holds, rec)
-			}
-		}
+		holds, b := auditHoldRecords(t, cfg.StateDir)
 		if len(holds) != 3 || !holds[0].Held || holds[1].Held || holds[1].Reason != "interrupted" || !holds[2].Held {
 			t.Fatalf("holds %+v: want the old hold, its interrupted end, then the new hold\n%s", holds, b)
 		}
@@ -112,4 +96,63 @@ func TestAbandonedStartIsNotACrash(t *testing.T) {
 		t.Error("the start after an abandoned one takes it for a crash")
 	}
 	r2.k.Abandon()
+}
+
+// The site wire holds the relay for a trusted evacuation still on as soon
+// as its loop runs, which is before the kiosk's Run writes the running
+// mark (cmd/facegate/run.go starts p.site.run, then the HTTP servers, then
+// kiosk.Run, whose markRunning comes after the crop pruning). A daemon
+// killed in between (kill -9, a power cut, a panic at start in a crash
+// loop) left a hold and no running mark when the run before it had
+// stopped cleanly: the next start (recoverInterruptedHold sees no mark)
+// never records its end, and the audit log reads held, held: a hold the
+// door no longer kept between the two, never ended.
+func TestHoldBeforeTheRunningMarkInterruptedByACrashIsRecordedAsEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		// Run 1 during an evacuation: held, then a clean stop.
+		r := newRig(t, cfg)
+		stop := r.start(t)
+		r.k.RelayHeld(true, "evac-1")
+		r.k.HoldEndedByShutdown("evac-1")
+		stop()
+		if _, err := os.Stat(filepath.Join(cfg.StateDir, "kiosk", runningName)); err == nil {
+			t.Fatal("running mark left by a clean stop")
+		}
+		// Run 2: the kiosk is made, the site wire holds again for evac-1
+		// still on, and the daemon dies before kiosk.Run.
+		r2 := newRig(t, cfg)
+		r2.k.RelayHeld(true, "evac-1")
+		// kill -9 here: Run never ran.
+
+		// Run 3.
+		r3 := newRig(t, cfg)
+		r3.k.RelayHeld(true, "evac-1")
+		stop = r3.start(t)
+		defer stop()
+
+		holds, b := auditHoldRecords(t, cfg.StateDir)
+		// held, shutdown end, held (run 2), its interrupted end, held (run 3)
+		if len(holds) != 5 || holds[2].Held != true || holds[3].Held || holds[3].Reason != "interrupted" || !holds[4].Held {
+			t.Fatalf("relay_hold records %+v: the hold of the run killed before its running mark is never recorded as ended\n%s", holds, b)
+		}
+	})
+}
+
+// auditHoldRecords are the relay_hold records of stateDir's audit log, in
+// order, and the log itself (for a failure's message).
+func auditHoldRecords(t *testing.T, stateDir string) ([]relayHoldRecord, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(stateDir, "audit", auditName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holds []relayHoldRecord
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec relayHoldRecord
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Kind == relayHoldKind {
+			holds = append(holds, rec)
+		}
+	}
+	return holds, b
 }

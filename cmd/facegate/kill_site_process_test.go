@@ -19,6 +19,112 @@ import (
 	"github.com/facegate/facegate/record"
 )
 
+// processGate is the built daemon run as a process against a test rig
+// (the embedded broker, the FaceAuth emulator, the sim relay) with the
+// zones section given, to be killed with SIGKILL and started again.
+type processGate struct {
+	t        *testing.T
+	r        *rig
+	bin      string
+	addr     string
+	stateDir string
+	env      []string
+	logs     *syncBuffer
+}
+
+// newProcessGate builds the binary and writes the rig's configuration
+// with zones and a fixed kiosk address; the daemon's output is logged
+// when the test fails.
+func newProcessGate(t *testing.T, zones string, env ...string) *processGate {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	g := &processGate{t: t, r: newRig(t, 0), bin: filepath.Join(t.TempDir(), "facegate"), logs: &syncBuffer{},
+		env: append([]string{"FACEGATE_API_KEY=test-key-123"}, env...)}
+	if out, err := exec.Command("go", "build", "-o", g.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.addr = ln.Addr().String()
+	ln.Close()
+	g.r.writeConfig(strings.Replace(g.r.cfgYAML, "listen: 127.0.0.1:0", "listen: "+g.addr, 1) + zones)
+	g.stateDir = filepath.Join(filepath.Dir(g.r.cfgPath), "state")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon output:\n%s", g.logs.String())
+		}
+	})
+	return g
+}
+
+// start runs the daemon; done is closed once it exited.
+func (g *processGate) start() (cmd *exec.Cmd, done chan struct{}) {
+	g.t.Helper()
+	g.r.bl.mu.Lock()
+	g.r.bl.status = nil
+	g.r.bl.mu.Unlock()
+	cmd = exec.Command(g.bin, "run", "--config", g.r.cfgPath)
+	cmd.Env = append(os.Environ(), g.env...)
+	cmd.Stdout, cmd.Stderr = g.logs, g.logs
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	done = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	g.t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	return cmd, done
+}
+
+// up waits for the kiosk's HTTP server.
+func (g *processGate) up() {
+	g.t.Helper()
+	require.Eventually(g.t, func() bool {
+		resp, err := http.Get("http://" + g.addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	}, 30*time.Second, 20*time.Millisecond, "http up")
+}
+
+// online waits for the broker to see the gate online and its HTTP up,
+// and for its command subscriptions.
+func (g *processGate) online() {
+	g.t.Helper()
+	require.Eventually(g.t, func() bool {
+		g.r.bl.mu.Lock()
+		defer g.r.bl.mu.Unlock()
+		return len(g.r.bl.status) > 0 && g.r.bl.status[len(g.r.bl.status)-1] == "online"
+	}, 30*time.Second, 20*time.Millisecond, "online")
+	g.up()
+	time.Sleep(500 * time.Millisecond) // the command subscriptions
+}
+
+// identify shows worker-1's badge over MQTT.
+func (g *processGate) identify() {
+	g.t.Helper()
+	if err := g.r.broker.Publish(g.r.prefix+"/cmd/identify", []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`), false); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// onSite reports whether /site.json counts worker-1 on site.
+func (g *processGate) onSite() bool {
+	g.t.Helper()
+	resp, err := http.Get("http://" + g.addr + "/site.json")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return strings.Contains(string(body), `"worker-1"`)
+}
+
 // The built daemon, as a process, with zones on (entry door, hard
 // anti-passback), the emulator, the sim relay and the embedded broker: a
 // worker is granted, the daemon is killed with SIGKILL at once (inside
@@ -26,99 +132,33 @@ import (
 // The restarted gate must still count the worker on site (/site.json) and
 // refuse the same badge through hard anti-passback.
 func TestRealKillRightAfterAGrantKeepsTheWorkerOnSite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	r := newRig(t, 0)
-	bin := filepath.Join(t.TempDir(), "facegate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	yml := strings.Replace(r.cfgYAML, "listen: 127.0.0.1:0", "listen: "+addr, 1) + `zones:
+	g := newProcessGate(t, `zones:
   enabled: true
   list: [{name: site}]
   door: {from: outside, to: site, direction: entry}
   anti_passback: {mode: hard}
-`
-	r.writeConfig(yml)
-	logs := &syncBuffer{}
-	start := func() (*exec.Cmd, chan struct{}) {
-		cmd := exec.Command(bin, "run", "--config", r.cfgPath)
-		cmd.Env = append(os.Environ(), "FACEGATE_API_KEY=test-key-123")
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-		return cmd, done
-	}
-	online := func() {
-		t.Helper()
-		require.Eventually(t, func() bool {
-			r.bl.mu.Lock()
-			defer r.bl.mu.Unlock()
-			return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
-		}, 30*time.Second, 20*time.Millisecond, "online")
-		require.Eventually(t, func() bool {
-			resp, err := http.Get("http://" + addr + "/healthz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return true
-		}, 30*time.Second, 20*time.Millisecond, "http up")
-		time.Sleep(500 * time.Millisecond) // the command subscriptions
-	}
-	identify := func() {
-		t.Helper()
-		if err := r.broker.Publish(r.prefix+"/cmd/identify", []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`), false); err != nil {
-			t.Fatal(err)
-		}
-	}
+`)
 	decisions := func() []record.Event {
-		r.bl.mu.Lock()
-		defer r.bl.mu.Unlock()
-		return append([]record.Event(nil), r.bl.events...)
+		g.r.bl.mu.Lock()
+		defer g.r.bl.mu.Unlock()
+		return append([]record.Event(nil), g.r.bl.events...)
 	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", logs.String())
-		}
-	}()
-
-	cmd, done := start()
-	online()
-	identify()
-	require.Eventually(t, func() bool { return r.bl.granted() == 1 }, 30*time.Second, 5*time.Millisecond, "a grant")
+	cmd, done := g.start()
+	g.online()
+	g.identify()
+	require.Eventually(t, func() bool { return g.r.bl.granted() == 1 }, 30*time.Second, 5*time.Millisecond, "a grant")
 	_ = cmd.Process.Signal(syscall.SIGKILL) // kill -9 right after the grant went out
 	<-done
-	audit, _ := os.ReadFile(filepath.Join(filepath.Dir(r.cfgPath), "state", "audit", "audit.jsonl"))
+	audit, _ := os.ReadFile(filepath.Join(g.stateDir, "audit", "audit.jsonl"))
 	t.Logf("audit log at the kill:\n%s", audit)
 
-	r.bl.mu.Lock()
-	r.bl.status = nil
-	r.bl.mu.Unlock()
-	start()
-	online()
-	resp, err := http.Get("http://" + addr + "/site.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `"worker-1"`) {
-		t.Errorf("after the kill the restarted gate does not count worker-1 on site: /site.json %s", body)
+	g.start()
+	g.online()
+	if !g.onSite() {
+		t.Errorf("after the kill the restarted gate does not count worker-1 on site")
 	}
 	n := len(decisions())
-	identify()
+	g.identify()
 	require.Eventually(t, func() bool { return len(decisions()) > n }, 30*time.Second, 5*time.Millisecond, "a second decision")
 	ev := decisions()[n]
 	if ev.Decision == record.DecisionGranted {
@@ -133,76 +173,17 @@ func TestRealKillRightAfterAGrantKeepsTheWorkerOnSite(t *testing.T) {
 // audit log whose relay was not proven idle (not_energised) took the
 // worker in. FACEGATE_SITE_KILLS sets the number of kills (default 8).
 func TestRealKillMatrixTwoWayDoorPresence(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	kills := 8
-	if s := os.Getenv("FACEGATE_SITE_KILLS"); s != "" {
-		fmt.Sscan(s, &kills)
-	}
-	r := newRig(t, 0)
-	bin := filepath.Join(t.TempDir(), "facegate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r.writeConfig(strings.Replace(r.cfgYAML, "listen: 127.0.0.1:0", "listen: "+addr, 1) + `zones:
+	g := newProcessGate(t, `zones:
   enabled: true
   list: [{name: site}]
   door: {from: outside, to: site, direction: both}
   anti_passback: {mode: hard}
 `)
-	stateDir := filepath.Join(filepath.Dir(r.cfgPath), "state")
-	logs := &syncBuffer{}
-	defer func() {
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", logs.String())
-		}
-	}()
-	start := func() (*exec.Cmd, chan struct{}) {
-		cmd := exec.Command(bin, "run", "--config", r.cfgPath)
-		cmd.Env = append(os.Environ(), "FACEGATE_API_KEY=test-key-123")
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-		return cmd, done
+	kills := 8
+	if s := os.Getenv("FACEGATE_SITE_KILLS"); s != "" {
+		fmt.Sscan(s, &kills)
 	}
-	online := func() {
-		t.Helper()
-		require.Eventually(t, func() bool {
-			r.bl.mu.Lock()
-			defer r.bl.mu.Unlock()
-			return len(r.bl.status) > 0 && r.bl.status[len(r.bl.status)-1] == "online"
-		}, 30*time.Second, 20*time.Millisecond, "online")
-		require.Eventually(t, func() bool {
-			resp, err := http.Get("http://" + addr + "/healthz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return true
-		}, 30*time.Second, 20*time.Millisecond, "http up")
-		time.Sleep(500 * time.Millisecond)
-	}
-	onSite := func() bool {
-		t.Helper()
-		resp, err := http.Get("http://" + addr + "/site.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return strings.Contains(string(body), `"worker-1"`)
-	}
+	stateDir := g.stateDir
 	// expected reads the audit log: is the worker's newest grant that may
 	// have opened an entry?
 	expected := func() (bool, int) {
@@ -238,27 +219,22 @@ func TestRealKillMatrixTwoWayDoorPresence(t *testing.T) {
 	}
 	rng := time.Now().UnixNano()
 	for i := 0; i < kills; i++ {
-		cmd, done := start()
-		online()
-		if want, n := expected(); onSite() != want {
+		cmd, done := g.start()
+		g.online()
+		if want, n := expected(); g.onSite() != want {
 			t.Fatalf("after kill %d: /site.json has worker-1 %v, the audit log (%d grants) says %v", i, !want, n, want)
 		}
-		if err := r.broker.Publish(r.prefix+"/cmd/identify", []byte(`{"submission_id":"sub-worker-1","user_id":"worker-1"}`), false); err != nil {
-			t.Fatal(err)
-		}
+		g.identify()
 		rng = rng*6364136223846793005 + 1442695040888963407
 		delay := time.Duration(uint64(rng)>>33%700) * time.Millisecond
 		time.Sleep(200*time.Millisecond + delay)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-done
-		r.bl.mu.Lock()
-		r.bl.status = nil
-		r.bl.mu.Unlock()
 	}
-	start()
-	online()
+	g.start()
+	g.online()
 	want, n := expected()
-	if onSite() != want {
+	if g.onSite() != want {
 		t.Fatalf("after the last kill: /site.json has worker-1 %v, the audit log (%d grants) says %v", !want, n, want)
 	}
 	t.Logf("%d kills, %d grants, on site at the end: %v", kills, n, want)
@@ -269,58 +245,15 @@ func TestRealKillMatrixTwoWayDoorPresence(t *testing.T) {
 // the evacuation still on: the audit log reads held, its interrupted end,
 // held again; then the operator's end releases it.
 func TestRealKillDuringAnEvacuationHold(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	r := newRig(t, 0)
-	bin := filepath.Join(t.TempDir(), "facegate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r.writeConfig(strings.Replace(r.cfgYAML, "listen: 127.0.0.1:0", "listen: "+addr, 1) + `zones:
+	const token = "kill-test-admin-token-0123456789"
+	g := newProcessGate(t, `zones:
   enabled: true
   list: [{name: site}]
   door: {from: outside, to: site, direction: entry}
   anti_passback: {mode: hard}
   evacuation: {release_relay: true}
-`)
-	const token = "kill-test-admin-token-0123456789"
-	stateDir := filepath.Join(filepath.Dir(r.cfgPath), "state")
-	logs := &syncBuffer{}
-	defer func() {
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", logs.String())
-		}
-	}()
-	start := func() (*exec.Cmd, chan struct{}) {
-		cmd := exec.Command(bin, "run", "--config", r.cfgPath)
-		cmd.Env = append(os.Environ(), "FACEGATE_API_KEY=test-key-123", "FACEGATE_SITE_ADMIN_TOKEN="+token)
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-		return cmd, done
-	}
-	up := func() {
-		t.Helper()
-		require.Eventually(t, func() bool {
-			resp, err := http.Get("http://" + addr + "/healthz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return true
-		}, 30*time.Second, 20*time.Millisecond, "http up")
-	}
+`, "FACEGATE_SITE_ADMIN_TOKEN="+token)
+	addr, stateDir := g.addr, g.stateDir
 	evacuation := func(action string) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", "http://"+addr+"/api/site/evacuation", strings.NewReader(`{"action":"`+action+`","by":"marshal","reason":"rt"}`))
@@ -337,15 +270,15 @@ func TestRealKillDuringAnEvacuationHold(t *testing.T) {
 	}
 	holds := func() []map[string]any { return auditHolds(t, stateDir) }
 
-	cmd, done := start()
-	up()
+	cmd, done := g.start()
+	g.up()
 	evacuation("start")
 	require.Eventually(t, func() bool { return len(holds()) == 1 }, 10*time.Second, 10*time.Millisecond, "held")
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 
-	cmd, done = start()
-	up()
+	cmd, done = g.start()
+	g.up()
 	require.Eventually(t, func() bool { return len(holds()) >= 3 }, 10*time.Second, 10*time.Millisecond, "held again")
 	evacuation("end")
 	require.Eventually(t, func() bool { return len(holds()) >= 4 }, 10*time.Second, 10*time.Millisecond, "released")
