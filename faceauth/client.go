@@ -20,6 +20,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,22 +79,54 @@ type Client struct {
 	// it, never under another caller's request that is being answered.
 	connMu sync.Mutex
 	inUse  map[net.Conn]int
+	// killed are the connections a timed-out attempt closed (the newest
+	// few): HTTP/2's pool may hand one out again before its reader sees
+	// the close, and a request that got one was never sent.
+	killed []net.Conn
 }
 
-// useConn adds d to the attempts on conn and returns how many remain.
-func (c *Client) useConn(conn net.Conn, d int) int {
+// maxKilled bounds Client.killed.
+const maxKilled = 16
+
+// takeConn counts an attempt on conn; dead reports that a timed-out
+// attempt had closed it already (this attempt's request cannot reach the
+// server on it).
+func (c *Client) takeConn(conn net.Conn) (dead bool) {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
 	if c.inUse == nil {
 		c.inUse = map[net.Conn]int{}
 	}
-	n := c.inUse[conn] + d
-	if n <= 0 {
-		delete(c.inUse, conn)
-		return 0
+	c.inUse[conn]++
+	return slices.Contains(c.killed, conn)
+}
+
+// releaseConn ends an attempt on conn. With kill (the attempt timed out)
+// and no other attempt on it, the connection is made to fail at once,
+// under the lock so that no attempt takes it in between and sends on it,
+// and closed.
+func (c *Client) releaseConn(conn net.Conn, kill bool) {
+	c.connMu.Lock()
+	n := c.inUse[conn] - 1
+	if n > 0 {
+		c.inUse[conn] = n
+		c.connMu.Unlock()
+		return
 	}
-	c.inUse[conn] = n
-	return n
+	delete(c.inUse, conn)
+	if !kill {
+		c.connMu.Unlock()
+		return
+	}
+	_ = conn.SetDeadline(time.Unix(1, 0)) // every read and write fails from now on
+	if !slices.Contains(c.killed, conn) {
+		c.killed = append(c.killed, conn)
+		if len(c.killed) > maxKilled {
+			c.killed = c.killed[1:]
+		}
+	}
+	c.connMu.Unlock()
+	conn.Close() // may wait to send TLS's close_notify: not under the lock
 }
 
 // New checks opts and builds a Client. Errors wrap ErrInvalidOptions and
@@ -367,15 +400,19 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 	defer cancel()
 	var wrote atomic.Bool // set from the transport's goroutine
 	var conn atomic.Pointer[net.Conn]
+	// onKilled: the connection this attempt got had been closed by a
+	// timed-out one (found by CI under emulation: HTTP/2 handed it out
+	// again before its reader saw the close).
+	var onKilled atomic.Bool
 	trace := &httptrace.ClientTrace{
 		WroteHeaders: func() { wrote.Store(true) },
 		GotConn: func(i httptrace.GotConnInfo) {
 			if i.Conn == nil {
 				return
 			}
-			c.useConn(i.Conn, 1)
+			onKilled.Store(c.takeConn(i.Conn))
 			if old := conn.Swap(&i.Conn); old != nil { // the transport retried on another
-				c.useConn(*old, -1)
+				c.releaseConn(*old, false)
 			}
 		},
 	}
@@ -386,12 +423,8 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 	// Only when no other attempt shares it (HTTP/2): theirs may be
 	// answered, and a dead one is found by the HTTP/2 ping anyway.
 	defer func() {
-		p := conn.Load()
-		if p == nil {
-			return
-		}
-		if others := c.useConn(*p, -1); others == 0 && aerr != nil && aerr.Code == CodeTimeout {
-			(*p).Close()
+		if p := conn.Load(); p != nil {
+			c.releaseConn(*p, aerr != nil && aerr.Code == CodeTimeout)
 		}
 	}()
 	req, err := newReq(httptrace.WithClientTrace(actx, trace))
@@ -403,7 +436,9 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, wrote.Load(), c.transportError(ctx, actx, err, "send request")
+		// On a connection closed before this attempt took it, nothing
+		// reached the server: the request may go again, a POST too.
+		return 0, nil, wrote.Load() && !onKilled.Load(), c.transportError(ctx, actx, err, "send request")
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -315,5 +316,57 @@ func TestLinkProxyIsDocumented(t *testing.T) {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/faceauth.md, operations.md and install-pi.md never mention %s", want)
 		}
+	}
+}
+
+// killedConnTransport stands for HTTP/2's pool handing out a connection a
+// timed-out attempt has just closed, before the pool's reader saw the
+// close (what CI saw under qemu: TestLinkDeadHTTP2ConnectionIsDropped-
+// AfterATimeout's second call failed on "use of closed network
+// connection" after 2 ms): the first request times out on conn, the
+// second gets conn again and fails at once, the third gets a new
+// connection and is answered.
+type killedConnTransport struct {
+	conn  net.Conn
+	calls atomic.Int32
+}
+
+func (k *killedConnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tr := httptrace.ContextClientTrace(req.Context())
+	switch k.calls.Add(1) {
+	case 1:
+		tr.GotConn(httptrace.GotConnInfo{Conn: k.conn, Reused: true})
+		tr.WroteHeaders()
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	case 2:
+		tr.GotConn(httptrace.GotConnInfo{Conn: k.conn, Reused: true})
+		tr.WroteHeaders()
+		return nil, &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
+	}
+	other, _ := net.Pipe()
+	tr.GotConn(httptrace.GotConnInfo{Conn: other})
+	tr.WroteHeaders()
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(`{"auth_status":"approved","authentication_id":"a-1"}`)), Request: req}, nil
+}
+
+// A request that got a connection a timed-out attempt had closed never
+// reached the server: it is sent again on a new one, a POST too, and
+// the worker is not refused for the pool's lag.
+func TestRequestOnAClosedConnectionIsSentAgain(t *testing.T) {
+	conn, peer := net.Pipe()
+	defer peer.Close()
+	rt := &killedConnTransport{conn: conn}
+	c, _ := newTestClient(t, "https://api.example.test/v3", func(o *Options) {
+		o.Timeout = 100 * time.Millisecond
+		o.HTTPClient = &http.Client{Transport: rt}
+	})
+	if _, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg}); err == nil {
+		t.Fatal("the first call did not time out")
+	}
+	res, err := c.Authenticate(context.Background(), Request{SubmissionID: "s", Image: jpeg})
+	if err != nil || !res.Approved() {
+		t.Fatalf("the call after the timeout, handed the closed connection first: %+v, %v (%d round trips)", res, err, rt.calls.Load())
 	}
 }
