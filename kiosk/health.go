@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/facegate/facegate/faceauth"
@@ -44,7 +46,7 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		ch := cam.CameraHealth()
 		switch {
 		case ch.Err != nil:
-			checks["camera"] = Check{Status: HealthDown, Detail: clip(ch.Err.Error())}
+			checks["camera"] = Check{Status: HealthDown, Detail: clip(ch.Err.Error()), cause: ch.Err.Error()}
 		case ch.LastChange.IsZero():
 			checks["camera"] = Check{Status: HealthDown, Detail: "no frame yet"}
 		case now.Sub(ch.LastChange) > k.frozenAfter:
@@ -71,9 +73,9 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		case err == nil:
 			checks["api"] = Check{Status: HealthOK}
 		case faceauth.ClassOf(err) == faceauth.ClassConfig:
-			checks["api"] = Check{Status: HealthDown, Detail: "configuration: " + clip(err.Error())}
+			checks["api"] = Check{Status: HealthDown, Detail: "configuration: " + clip(err.Error()), cause: "configuration: " + err.Error()}
 		default:
-			checks["api"] = Check{Status: HealthDown, Detail: clip(err.Error())}
+			checks["api"] = Check{Status: HealthDown, Detail: clip(err.Error()), cause: err.Error()}
 		}
 	} else {
 		checks["api"] = Check{Status: "absent"}
@@ -112,7 +114,17 @@ func (k *Kiosk) setHealth(h Health) {
 	prev := k.health.Status
 	prevChecks := k.health.Checks
 	k.health = h
+	at := k.now() // with its monotonic reading: h.At has none, and NTP's first step at boot is not an outage
+	long := k.longOutages(h, at)
 	k.mu.Unlock()
+	for _, o := range long {
+		c := h.Checks[o.name]
+		why := c.cause
+		if why == "" {
+			why = c.Detail
+		}
+		k.alert(downAlerts[o.name], fmt.Sprintf("%s: down for %s: %s", o.name, at.Sub(o.since).Round(time.Second), why), "")
+	}
 	// Alert once when a check that needs a person turns degraded.
 	for name, code := range checkAlerts {
 		c := h.Checks[name]
@@ -196,6 +208,60 @@ const (
 // facegate_operator_alerts_total and published like the kiosk's own. Safe
 // from any goroutine; it may block as long as Publisher.PublishAlert does.
 func (k *Kiosk) RaiseAlert(code, msg string) { k.alert(code, msg, "") }
+
+// Operator alerts raised when the check of that name has been down for
+// downAlertAfter without a break.
+const (
+	// AlertCameraDown: the camera gives no frames, or the same frame, and
+	// every worker is refused until someone plugs it back or frees it.
+	AlertCameraDown = "camera_down"
+	// AlertAPIDown: the FaceAuth API cannot be reached, or refuses the
+	// gate's key; every worker is refused.
+	AlertAPIDown = "api_down"
+)
+
+// downAlerts are the checks that alert after a long outage. Their health
+// status alone is a dashboard state that nobody is paged for (until
+// 2026-12-08 an unplugged camera showed nowhere else), and a blip (a USB
+// reset, a router's reboot) shorter than downAlertAfter alerts nothing.
+var downAlerts = map[string]string{"camera": AlertCameraDown, "api": AlertAPIDown}
+
+// downAlertAfter is how long a check of downAlerts is down before it alerts.
+const downAlertAfter = 2 * time.Minute
+
+// outage is a check of downAlerts that is down.
+type outage struct {
+	name    string
+	since   time.Time
+	alerted bool
+}
+
+// longOutages updates k.outages from h, taken at now, and returns the
+// checks whose alert is due (once per outage). A clock stepped back starts
+// the outage again rather than make it look long. Callers hold k.mu.
+func (k *Kiosk) longOutages(h Health, now time.Time) []outage {
+	if k.outages == nil {
+		k.outages = map[string]outage{}
+	}
+	var due []outage
+	for name := range downAlerts {
+		if h.Checks[name].Status != HealthDown {
+			delete(k.outages, name)
+			continue
+		}
+		o, ok := k.outages[name]
+		if !ok || now.Before(o.since) {
+			o = outage{name: name, since: now}
+		}
+		if !o.alerted && now.Sub(o.since) >= downAlertAfter {
+			o.alerted = true
+			due = append(due, o)
+		}
+		k.outages[name] = o
+	}
+	slices.SortFunc(due, func(a, b outage) int { return strings.Compare(a.name, b.name) })
+	return due
+}
 
 var checkAlerts = map[string]string{"disk": AlertDiskLow, "audit": AlertAuditLog, "outbox": AlertOutboxFilling}
 

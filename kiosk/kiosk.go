@@ -103,6 +103,9 @@ type Kiosk struct {
 	drainCh     chan struct{}
 	sessionDone chan struct{} // closed when the claimed session has emitted its event
 	health      Health
+	// outages: since when each check of downAlerts has been down, and
+	// whether its alert went out (setHealth's, under mu).
+	outages map[string]outage
 }
 
 // New checks o and deps, opens the state directory (o.StateDir: the event

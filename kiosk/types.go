@@ -174,6 +174,9 @@ type Check struct {
 	// events; nil when the check has none.
 	Value *float64 `json:"value,omitempty"`
 	Unit  string   `json:"unit,omitempty"`
+	// cause is the whole error Detail clips, for the alert of a long
+	// outage (downAlerts).
+	cause string
 }
 
 // measured returns c with its number.
