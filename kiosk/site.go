@@ -96,6 +96,13 @@ const (
 	// AlertSiteUnreachable: the gate checks the site on its own copy (the
 	// wiring raises it once per broker outage).
 	AlertSiteUnreachable = "site_unreachable"
+	// AlertClockSkew: a peer's facts or daily reset are stamped too far
+	// ahead of this gate's clock and were not applied (check NTP); the
+	// wiring raises it at most once an hour.
+	AlertClockSkew = "clock_skew"
+	// AlertResetMismatch: a peer reset the site off this gate's schedule
+	// (zones.reset_at or zones.time_zone differ); at most once an hour.
+	AlertResetMismatch = "reset_mismatch"
 )
 
 // Screen texts of the site.
@@ -162,7 +169,7 @@ func (k *Kiosk) initSite(o SiteOptions) {
 		// The site's alert series start at 0 like the input ones: an alert
 		// rule on them works before the first evacuation.
 		for _, a := range []string{AlertEvacuation, AlertPassbackSoft, AlertOccupancyReached, AlertOccupancyBelow,
-			AlertSiteUnreachable, site.AlertSiteState} {
+			AlertSiteUnreachable, site.AlertSiteState, AlertClockSkew, AlertResetMismatch} {
 			k.metrics.alerts.WithLabelValues(a)
 		}
 		for _, c := range []string{"allowed", ReasonPassbackSameZone, ReasonPassbackNoPath, ReasonOccupancyFull} {

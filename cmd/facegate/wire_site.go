@@ -112,6 +112,10 @@ type siteWire struct {
 	// peerLog limits the lines of the peers' messages refused: a broken
 	// peer is a line a minute, not one a message, on every gate.
 	peerLog *lograte.Limiter
+	// noticeAlerts limits the alerts of the site's clock_skew and
+	// reset_mismatch notices to one an hour per kind: every peer snapshot
+	// carries them again while the fault lasts.
+	noticeAlerts *lograte.Limiter
 	// listedForEnd, when set (tests), runs between an operator's end
 	// listing the active evacuations and ending them.
 	listedForEnd func()
@@ -162,6 +166,7 @@ func newSiteWire(cfg *config.Config, log *slog.Logger, g *gate.Gate) (*siteWire,
 	w = &siteWire{cfg: cfg, log: log.With("component", "site"), presence: p, gate: g, now: time.Now, wake: make(chan struct{}, 1),
 		peerLog:   lograte.New(time.Minute, nil),
 		trustPath: filepath.Join(cfg.StateDir, "site-evacuation-trust.json")}
+	w.noticeAlerts = lograte.New(time.Hour, func() time.Time { return w.now() })
 	if g != nil {
 		w.relay = g
 	}
@@ -454,6 +459,9 @@ func (w *siteWire) handle() {
 			w.kiosk().RaiseAlert(kiosk.AlertOccupancyBelow, fmt.Sprintf("zone %s is below its maximum again: %d of %d", n.Zone, n.Count, n.Max))
 		case site.NoticeClockSkew:
 			w.log.Warn("site fact from the future: check NTP on the gates", "detail", n.Message)
+			w.noticeAlert(kiosk.AlertClockSkew, "a peer's clock is ahead of this gate's, its facts are not applied: check NTP on the gates: "+n.Message)
+		case site.NoticeResetMismatch:
+			w.noticeAlert(kiosk.AlertResetMismatch, n.Message)
 		case site.NoticeEvacuationStarted, site.NoticeEvacuationEnded:
 			evac = true
 		}
@@ -469,6 +477,19 @@ func (w *siteWire) handle() {
 			w.broker().SiteChanged()
 		}
 	}
+}
+
+// noticeAlert raises an alert of a site notice at most once an hour per
+// code, saying how many were held back.
+func (w *siteWire) noticeAlert(code, msg string) {
+	ok, held := w.noticeAlerts.Allow(code)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		msg += fmt.Sprintf(" (%d more in the last hour)", held)
+	}
+	w.kiosk().RaiseAlert(code, msg)
 }
 
 // relayRetryDue reports whether a hold or a release failed and is to be
