@@ -24,6 +24,7 @@ func (k *Kiosk) healthLoop(ctx context.Context) {
 		}
 		k.setHealth(h)
 		k.resaveAfterStep()
+		k.recoverManualPulses() // one killed while the daemon runs
 		t := time.NewTimer(k.settings().kiosk.HealthInterval)
 		select {
 		case <-ctx.Done():

@@ -208,6 +208,7 @@ func New(o Options, deps Deps) (*Kiosk, error) {
 	k.warnLiveness(o.Policy.Liveness)
 	k.warnMaxAge(o.Policy)
 	k.recoverInterruptedHold()
+	k.recoverManualPulses()
 	// Marked running from here, not from Run: the site wire holds the
 	// relay for an evacuation still on before Run, and a crash then must
 	// have its hold recorded as ended at the next start.

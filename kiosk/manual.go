@@ -1,8 +1,10 @@
 package kiosk
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -18,15 +20,20 @@ const manualRelayKind = "relay_manual"
 // manualRelayRecord is that audit line: one before the line moves
 // (Phase "start"), one once it is inactive again or failed ("end").
 type manualRelayRecord struct {
-	Kind       string `json:"kind"`  // manualRelayKind
-	Phase      string `json:"phase"` // "start" or "end"
+	Kind  string `json:"kind"`  // manualRelayKind
+	Phase string `json:"phase"` // "start" or "end"
+	// ID pairs a pulse's start and end (since 2026-12-08).
+	ID         string `json:"id,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
 	// Relay is how the pulse went (record.RelayPulsed, RelayCut,
 	// RelayNotEnergised, RelayFault); on "end" only.
 	Relay string `json:"relay,omitempty"`
 	Error string `json:"error,omitempty"`
 	By    string `json:"by"` // the operating system's user who ran it
-	TS    string `json:"ts"`
+	// Started is the start's ts, on an end written for a pulse whose
+	// process died (Relay "interrupted") by whichever ran next.
+	Started string `json:"started,omitempty"`
+	TS      string `json:"ts"`
 	Site  string `json:"site"`
 	Gate  string `json:"gate"`
 }
@@ -41,6 +48,9 @@ type manualRelayRecord struct {
 // after Start succeeded.
 type ManualAudit struct {
 	log              *auditLog
+	id               string
+	mark             *os.File // locked while the pulse runs (manualmark.go)
+	markName         string
 	state            string
 	dirDone          func() error // closes owndir.Open's folder
 	site, gate, by   string
@@ -67,18 +77,68 @@ func OpenManualAudit(o Options, by string, now func() time.Time) (*ManualAudit, 
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("audit log: %w", err), dirDone())
 	}
-	return &ManualAudit{log: log, state: o.StateDir, dirDone: dirDone, site: o.Site, gate: o.Gate, by: clip(by), now: now}, nil
+	return &ManualAudit{log: log, state: o.StateDir, dirDone: dirDone, site: o.Site, gate: o.Gate, by: clip(by), now: now,
+		id: rand.Text()[:16]}, nil
 }
 
-// Start records the pulse of d about to begin.
+// manualMark is the content of a pulse's mark (manualmark.go): what the
+// end record written for it repeats.
+type manualMark struct {
+	ID         string `json:"id"`
+	DurationMS int64  `json:"duration_ms"`
+	By         string `json:"by"`
+	TS         string `json:"ts"` // the pulse's start
+}
+
+// Interrupted records the end of the pulses by hand whose process died
+// without writing it (kill -9, a power cut) and returns them, for the
+// command to say so. Call it before Start.
+func (m *ManualAudit) Interrupted() ([]ManualPulse, error) {
+	recs, err := recordDeadManualPulses(m.log, m.now(), m.site, m.gate)
+	return manualPulses(recs), err
+}
+
+// ManualPulse is a pulse by hand whose end was recorded as interrupted.
+type ManualPulse struct {
+	By, Started string
+}
+
+func manualPulses(recs []manualRelayRecord) []ManualPulse {
+	var out []ManualPulse
+	for _, r := range recs {
+		out = append(out, ManualPulse{By: r.By, Started: r.Started})
+	}
+	return out
+}
+
+// Start records the pulse of d about to begin. Its mark, locked while
+// this process lives, is written first: a kill after the record leaves
+// the mark for the next start to end the pulse.
 func (m *ManualAudit) Start(d time.Duration) error {
 	m.duration = d
-	if err := m.log.write(manualRelayRecord{Kind: manualRelayKind, Phase: "start", DurationMS: d.Milliseconds(),
-		By: m.by, TS: record.Timestamp(m.now()), Site: m.site, Gate: m.gate}); err != nil {
+	ts := record.Timestamp(m.now())
+	f, name, err := writeManualMark(m.log.dir, manualMark{ID: m.id, DurationMS: d.Milliseconds(), By: m.by, TS: ts}, m.log.ops.syncDir)
+	if err != nil {
+		return fmt.Errorf("record the pulse before it starts: %w", err)
+	}
+	m.mark, m.markName = f, name
+	if err := m.log.write(manualRelayRecord{Kind: manualRelayKind, Phase: "start", ID: m.id, DurationMS: d.Milliseconds(),
+		By: m.by, TS: ts, Site: m.site, Gate: m.gate}); err != nil {
+		m.dropMark()
 		return fmt.Errorf("record the pulse before it starts: %w", err)
 	}
 	m.started = true
 	return nil
+}
+
+// dropMark removes the pulse's mark and lets its lock go.
+func (m *ManualAudit) dropMark() {
+	if m.mark == nil {
+		return
+	}
+	os.Remove(m.markName)
+	m.mark.Close()
+	m.mark = nil
 }
 
 // End records how the pulse went: relay is a record.Relay* value, err
@@ -88,19 +148,39 @@ func (m *ManualAudit) End(relay string, err error) error {
 		return nil
 	}
 	m.stopped = true
-	rec := manualRelayRecord{Kind: manualRelayKind, Phase: "end", DurationMS: m.duration.Milliseconds(), Relay: relay,
+	rec := manualRelayRecord{Kind: manualRelayKind, Phase: "end", ID: m.id, DurationMS: m.duration.Milliseconds(), Relay: relay,
 		By: m.by, TS: record.Timestamp(m.now()), Site: m.site, Gate: m.gate}
 	if err != nil {
 		rec.Error = clip(err.Error())
 	}
 	if werr := m.log.write(rec); werr != nil {
+		// The mark stays: once this process is gone, the next start
+		// records the end as interrupted.
 		return fmt.Errorf("record the end of the pulse: %w", werr)
 	}
+	m.dropMark()
 	return nil
 }
 
 // Close closes the audit log and, run as root, gives the files it may
 // have created the state directory's owner (the daemon's user).
 func (m *ManualAudit) Close() error {
-	return errors.Join(m.log.close(), matchOwner(m.state, m.log.dir), m.dirDone())
+	err := errors.Join(m.log.close(), matchOwner(m.state, m.log.dir), m.dirDone())
+	if m.mark != nil {
+		m.mark.Close() // kept, unlocked: the end was not recorded
+	}
+	return err
+}
+
+// recoverManualPulses records the end of each pulse by hand whose process
+// died without writing it, and alerts: New calls it, and the self-test
+// (a pulse killed while the daemon runs beside it).
+func (k *Kiosk) recoverManualPulses() {
+	recs, err := recordDeadManualPulses(k.audit, k.now(), k.site, k.gate)
+	if err != nil {
+		k.log.Error("the end of an interrupted pulse by hand not recorded: trying again at the next self-test", "err", err)
+	}
+	for _, r := range recs {
+		k.alert(AlertRelayInterrupted, fmt.Sprintf("a relay pulse by hand (by %s, started %s) ended without recording its end (killed, or a power cut): recorded as interrupted; its line was released when its process died", r.By, r.Started), "")
+	}
 }

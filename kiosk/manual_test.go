@@ -30,9 +30,13 @@ func TestManualAuditRecords(t *testing.T) {
 	var start, end manualRelayRecord
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &start))
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &end))
-	require.Equal(t, manualRelayRecord{Kind: "relay_manual", Phase: "start", DurationMS: 1500, By: "installer", TS: "2026-12-07T09:00:00.000Z", Site: o.Site, Gate: o.Gate}, start)
+	require.NotEmpty(t, start.ID)
+	require.Equal(t, manualRelayRecord{Kind: "relay_manual", Phase: "start", ID: start.ID, DurationMS: 1500, By: "installer", TS: "2026-12-07T09:00:00.000Z", Site: o.Site, Gate: o.Gate}, start)
 	require.Equal(t, "end", end.Phase)
 	require.Equal(t, "pulsed", end.Relay)
+	require.Equal(t, start.ID, end.ID, "the end names its start")
+	marks, _ := filepath.Glob(filepath.Join(o.StateDir, "audit", manualMarkPrefix+"*"))
+	require.Empty(t, marks, "a pulse whose end is recorded leaves no mark")
 }
 
 // Run as root (sudo facegate relay pulse), the audit files it creates go
@@ -55,4 +59,53 @@ func TestManualAuditGivesRootsFilesToTheStateOwner(t *testing.T) {
 		st := fi.Sys().(*syscall.Stat_t)
 		require.Equal(t, [2]uint32{12345, 23456}, [2]uint32{st.Uid, st.Gid}, p)
 	}
+}
+
+// A pulse by hand whose process died (kill -9, a power cut) without
+// writing its end is ended as interrupted by the daemon's next start,
+// with the alert relay_interrupted; one still running is left alone.
+// Until 2026-12-08 its start stayed without an end for good.
+func TestManualPulseKilledIsEndedAtTheDaemonsStart(t *testing.T) {
+	o := *testConfig(t)
+	m, err := OpenManualAudit(o, "installer", nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Start(5*time.Second))
+
+	start := func() *fakePublisher {
+		pub := &fakePublisher{}
+		_, err := New(o, Deps{Selector: &fakeSelector{}, Authenticator: &fakeAuth{}, Relay: &fakeRelay{}, Publisher: pub, Logger: quietLogger()})
+		require.NoError(t, err)
+		return pub
+	}
+	ends := func() []manualRelayRecord {
+		b, err := os.ReadFile(filepath.Join(o.StateDir, "audit", auditName))
+		require.NoError(t, err)
+		var out []manualRelayRecord
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var r manualRelayRecord
+			if json.Unmarshal([]byte(l), &r) == nil && r.Kind == manualRelayKind && r.Phase == "end" {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	_, _, alerts := start().snapshot()
+	require.Empty(t, ends(), "a running pulse was ended")
+	require.Empty(t, alerts)
+
+	m.mark.Close() // the process dies: the kernel lets its lock go
+	_, _, alerts = start().snapshot()
+	got := ends()
+	require.Len(t, got, 1)
+	require.Equal(t, "interrupted", got[0].Relay)
+	require.Equal(t, m.id, got[0].ID)
+	require.Equal(t, "installer", got[0].By)
+	require.NotEmpty(t, got[0].Started)
+	require.Len(t, alerts, 1)
+	require.Equal(t, AlertRelayInterrupted, alerts[0].Code)
+	require.Contains(t, alerts[0].Message, "by installer")
+
+	_, _, alerts = start().snapshot()
+	require.Len(t, ends(), 1, "ended twice")
+	require.Empty(t, alerts)
 }

@@ -106,6 +106,13 @@ func runRelayPulse(ctx context.Context, a *app, args []string) int {
 	// the configuration's state_dir, before the line moves.
 	audit, err := openManualAudit(cfg, a.getenv)
 	if err == nil {
+		gone, ierr := audit.Interrupted()
+		for _, p := range gone {
+			fmt.Fprintf(a.stderr, "facegate relay pulse: an earlier pulse by hand (by %s, started %s) ended without recording its end (killed, or a power cut): its end is recorded as interrupted\n", p.By, p.Started)
+		}
+		if ierr != nil {
+			fmt.Fprintf(a.stderr, "facegate relay pulse: %v\n", ierr)
+		}
 		if err = audit.Start(d); err != nil {
 			audit.Close()
 		}

@@ -78,6 +78,8 @@ func TestRelayPulseInterrupted(t *testing.T) {
 type manualRecord struct {
 	Kind       string `json:"kind"`
 	Phase      string `json:"phase"`
+	ID         string `json:"id"`
+	Started    string `json:"started"`
 	DurationMS int64  `json:"duration_ms"`
 	Relay      string `json:"relay"`
 	By         string `json:"by"`
