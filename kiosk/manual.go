@@ -34,8 +34,8 @@ type manualRelayRecord struct {
 	// process died (Relay "interrupted") by whichever ran next.
 	Started string `json:"started,omitempty"`
 	TS      string `json:"ts"`
-	Site  string `json:"site"`
-	Gate  string `json:"gate"`
+	Site    string `json:"site"`
+	Gate    string `json:"gate"`
 }
 
 // ManualAudit writes the audit records of a relay pulsed by hand to the
