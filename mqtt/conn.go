@@ -163,6 +163,11 @@ func (c *Client) connect(ctx context.Context, cli paho.Client) error {
 		// persistence, lost its disk, another of the urls) has none of
 		// its retained values either: the acknowledged alert goes again.
 		c.retained.forgetAcked()
+		// Nor the site's evacuation state: the newest this gate knows
+		// goes again (nothing when it knows none).
+		if c.site != nil {
+			signal(c.site.evacOut)
+		}
 	}
 	return nil
 }
