@@ -718,6 +718,11 @@ func (c *Client) handleSite(m inbound) {
 		var err error
 		if m.retained {
 			err = ErrRetained
+		} else if !s.opts.Commands || c.verifier == nil {
+			// Site commands off: a command the persistent session still
+			// held from an older configuration (delivered before the
+			// unsubscription) is refused, not verified without a verifier.
+			err = ErrSiteCommandsOff
 		} else if s.takeSent(m.payload) {
 			// This gate's own command, back from the broker: its nonce is
 			// already in the replay memory and the wire applied it.
