@@ -58,10 +58,10 @@ func TestQueuedSiteCommandAfterCommandsTurnedOffDoesNotCrash(t *testing.T) {
 	}
 }
 
-// rtCmdOffChild is the daemon of TestQueuedSiteCommandCrashLoops: the
+// TestSiteCmdOffHelperProcess is the daemon of TestQueuedSiteCommandCrashLoops: the
 // gate with the site commands off, for two seconds.
-func TestRTCmdOffChild(t *testing.T) {
-	url := os.Getenv("RTW_CHILD_URL")
+func TestSiteCmdOffHelperProcess(t *testing.T) {
+	url := os.Getenv("FACEGATE_TEST_CMDOFF_URL")
 	if url == "" {
 		t.Skip("helper of TestQueuedSiteCommandCrashLoops")
 	}
@@ -100,8 +100,8 @@ func TestQueuedSiteCommandCrashLoops(t *testing.T) {
 	crashes := 0
 	for range 3 {
 		out, err := func() *exec.Cmd {
-			c := exec.Command(os.Args[0], "-test.run=^TestRTCmdOffChild$", "-test.count=1")
-			c.Env = append(os.Environ(), "RTW_CHILD_URL="+mq.URL())
+			c := exec.Command(os.Args[0], "-test.run=^TestSiteCmdOffHelperProcess$", "-test.count=1")
+			c.Env = append(os.Environ(), "FACEGATE_TEST_CMDOFF_URL="+mq.URL())
 			return c
 		}().CombinedOutput()
 		if err != nil && strings.Contains(string(out), "nil pointer dereference") {
