@@ -34,7 +34,9 @@ func TestEvacuationStateRetainedAgainAfterABrokerLostIt(t *testing.T) {
 	mq.Forget()
 	mq.Restart()
 	require.Eventually(t, a.c.Connected, 15*time.Second, 5*time.Millisecond, "reconnected")
-	require.Eventually(t, func() bool { return retainedAt(t, mq.URL(), testSite+"/entrance/site/snapshot", 200*time.Millisecond) != "" },
+	require.Eventually(t, func() bool {
+		return retainedAt(t, mq.URL(), testSite+"/entrance/site/snapshot", 200*time.Millisecond) != ""
+	},
 		5*time.Second, 10*time.Millisecond, "the snapshot is republished")
 	time.Sleep(500 * time.Millisecond)
 	if p := retainedAt(t, mq.URL(), testSite+"/evacuation", time.Second); p == "" {
