@@ -57,6 +57,7 @@ type Client struct {
 	disc       []discoveryMessage
 
 	retained   *retainedStore
+	refused    refusedTopics // retained values the broker drops the connection at
 	inbox      chan inbound
 	commands   chan Command
 	haAnnounce chan struct{}

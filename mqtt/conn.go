@@ -290,6 +290,11 @@ func (c *Client) publishDiscovery(ctx context.Context, cli paho.Client) error {
 	return nil
 }
 
+// slowUplink is the slowest link, in bytes a second, that a retained
+// publish is given time for beyond AckTimeout (a 4G router at the edge of
+// its cell; the site's snapshots are paced at 32 KiB/s).
+const slowUplink = 32 << 10
+
 // publishRetained publishes the newest retained values, then every change
 // in order, and the discovery configs again when Home Assistant restarts.
 func (c *Client) publishRetained(ctx context.Context, cli paho.Client) error {
@@ -361,16 +366,30 @@ func (c *Client) publishRetainedMsg(ctx context.Context, cli paho.Client, m reta
 			m.payload = p
 		}
 	}
+	now := c.clock.Now()
+	if c.refused.skip(m.topic, len(m.payload), now) {
+		return nil
+	}
 	if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
+		if c.refused.fail(m.topic, len(m.payload), now) {
+			c.log.Error("mqtt broker drops the connection at this retained message: held back while it is this large (check the broker's packet size limit: mosquitto max_packet_size, message_size_limit)",
+				"topic", m.topic, "bytes", len(m.payload), "retry_after", refusedHold)
+		}
 		return err
 	}
+	c.refused.ok(m.topic)
 	c.retained.delivered(m)
 	return nil
 }
 
-// publishWait publishes a retained QoS 1 message and waits for its PUBACK.
+// publishWait publishes a retained QoS 1 message and waits for its
+// PUBACK: AckTimeout, and the time a large value (a site snapshot) takes
+// on a slow uplink at slowUplink bytes a second. With AckTimeout alone a
+// 600 KB snapshot on a 100 KB/s link timed out, the connection was
+// dropped, and every connect tried it again.
 func (c *Client) publishWait(ctx context.Context, cli paho.Client, topic string, payload []byte) error {
-	if err := waitToken(ctx, cli.Publish(topic, 1, true, payload), c.opts.AckTimeout); err != nil {
+	wait := c.opts.AckTimeout + time.Duration(len(payload))*time.Second/slowUplink
+	if err := waitToken(ctx, cli.Publish(topic, 1, true, payload), wait); err != nil {
 		return fmt.Errorf("mqtt: publish %s: %w", topic, err)
 	}
 	return nil

@@ -170,6 +170,9 @@ func (c *Client) healthPayload() []byte {
 	n := c.box.Len()
 	v := float64(n)
 	checks["broker"] = CheckInfo{Status: "ok", Detail: fmt.Sprintf("connected, outbox %d", n), Value: &v, Unit: "events"}
+	for t, size := range c.refused.heldTopics(c.clock.Now()) {
+		checks["broker"] = CheckInfo{Status: "degraded", Detail: fmt.Sprintf("connected, outbox %d; the broker drops the connection at %s (%d bytes): check its packet size limit", n, t, size), Value: &v, Unit: "events"}
+	}
 	h.Checks = checks
 	h.Status = worstStatus(checks)
 	return mustJSON(h)

@@ -156,7 +156,7 @@ func (r *retainedStore) snapshot() []retainedMsg {
 	}
 	r.overflow = r.overflow[:0]
 	out := make([]retainedMsg, 0, len(r.order))
-	for _, t := range r.order {
+	for _, t := range smallestFirst(r.order, r.latest) {
 		q := queued[t]
 		fresh := len(q) > 0 // values not yet sent
 		if n := len(q); n > 0 && string(q[n-1]) == string(r.latest[t]) {
@@ -170,6 +170,18 @@ func (r *retainedStore) snapshot() []retainedMsg {
 		}
 		out = append(out, retainedMsg{t, r.latest[t]})
 	}
+	return out
+}
+
+// smallestFirst is topics ordered by the size of their newest value,
+// ties in their order: an alert or the health must not wait behind a
+// site snapshot of megabytes that a slow uplink takes a minute to send,
+// or that a broker's packet limit refuses by dropping the connection
+// (until 2026-12-08 they went in the order first set, the snapshot
+// before the alerts, and door_forced never got out).
+func smallestFirst(topics []string, latest map[string][]byte) []string {
+	out := slices.Clone(topics)
+	slices.SortStableFunc(out, func(a, b string) int { return len(latest[a]) - len(latest[b]) })
 	return out
 }
 
