@@ -59,7 +59,9 @@ func TestOversizeSnapshotDoesNotSilenceAlerts(t *testing.T) {
 	}
 	// After refusedAfter drops at the snapshot it is held back, said once,
 	// and the connection stays up (it reconnected five times a second).
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "mqtt broker drops the connection at this retained message") },
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "mqtt broker drops the connection at this retained message")
+	},
 		10*time.Second, 20*time.Millisecond, "the snapshot the broker refuses is not named:\n%s", tail(logs.String(), 6))
 	lost := strings.Count(logs.String(), "connection lost")
 	time.Sleep(2 * time.Second)
