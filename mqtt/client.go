@@ -99,6 +99,9 @@ type Client struct {
 	pendingSince time.Time
 	selfTest     *SelfTest // newest PublishSelfTest, nil before
 	lastErr      error
+	// refusedSubs are the subscriptions the broker refused at the last
+	// connect (SUBACK 0x80), sorted.
+	refusedSubs []string
 }
 
 // New validates opts and opens the outbox. It does not connect: call Run.

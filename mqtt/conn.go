@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -226,11 +228,14 @@ func (c *Client) serve(ctx context.Context, cli paho.Client, lost <-chan struct{
 		if err := waitToken(ctx, tok, c.opts.ConnectTimeout); err != nil {
 			return fmt.Errorf("mqtt: subscribe: %w", err)
 		}
+		var refused []string
 		for topic, code := range tok.(*paho.SubscribeToken).Result() {
 			if code >= 0x80 {
 				c.log.Error("mqtt broker refused a subscription", "topic", topic)
+				refused = append(refused, topic)
 			}
 		}
+		c.subscriptionsRefused(refused)
 	}
 	if err := c.publishDiscovery(ctx, cli); err != nil {
 		return err
@@ -289,6 +294,48 @@ func (c *Client) publishDiscovery(ctx context.Context, cli paho.Client) error {
 	}
 	return nil
 }
+
+// subscriptionsRefused records the subscriptions the broker refused at
+// this connect. A refused cmd/evacuate is a gate that never learns a
+// peer's fire alarm: until 2026-12-08 it was one log line a connect and a
+// healthy broker check. Now the MQTT health's broker check is degraded
+// while any is refused, and a new set raises subscription_refused.
+func (c *Client) subscriptionsRefused(topics []string) {
+	slices.Sort(topics)
+	c.mu.Lock()
+	news := len(topics) > 0 && !slices.Equal(topics, c.refusedSubs)
+	changed := !slices.Equal(topics, c.refusedSubs)
+	c.refusedSubs = topics
+	c.mu.Unlock()
+	if changed {
+		select {
+		case c.healthDirty <- struct{}{}:
+		default:
+		}
+	}
+	if news {
+		msg := "the broker refused this gate's subscription to " + strings.Join(topics, ", ") +
+			": nothing sent there reaches this gate (a peer's evacuation, a remote command, a peer's passages): check the broker's ACL for this gate's user"
+		if err := c.PublishAlert(Alert{Code: AlertSubscriptionRefused, Message: clipBytes(msg, 1000)}); err != nil {
+			c.log.Warn("alert not queued", "code", AlertSubscriptionRefused, "err", err)
+		}
+	}
+}
+
+// clipBytes is s cut to at most n bytes, on a UTF-8 boundary.
+func clipBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// AlertSubscriptionRefused is raised by the client when the broker refuses
+// a subscription of the gate.
+const AlertSubscriptionRefused = "subscription_refused"
 
 // slowUplink is the slowest link, in bytes a second, that a retained
 // publish is given time for beyond AckTimeout (a 4G router at the edge of

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/facegate/facegate/record"
+	"strings"
 )
 
 // PublishEvent queues one decision: it returns once the event is written
@@ -170,6 +171,9 @@ func (c *Client) healthPayload() []byte {
 	n := c.box.Len()
 	v := float64(n)
 	checks["broker"] = CheckInfo{Status: "ok", Detail: fmt.Sprintf("connected, outbox %d", n), Value: &v, Unit: "events"}
+	if len(c.refusedSubs) > 0 {
+		checks["broker"] = CheckInfo{Status: "degraded", Detail: fmt.Sprintf("connected, outbox %d; the broker refused the subscription to %s: check its ACL", n, strings.Join(c.refusedSubs, ", ")), Value: &v, Unit: "events"}
+	}
 	for t, size := range c.refused.heldTopics(c.clock.Now()) {
 		checks["broker"] = CheckInfo{Status: "degraded", Detail: fmt.Sprintf("connected, outbox %d; the broker drops the connection at %s (%d bytes): check its packet size limit", n, t, size), Value: &v, Unit: "events"}
 	}
