@@ -169,7 +169,7 @@ func (k *Kiosk) initSite(o SiteOptions) {
 		// The site's alert series start at 0 like the input ones: an alert
 		// rule on them works before the first evacuation.
 		for _, a := range []string{AlertEvacuation, AlertPassbackSoft, AlertOccupancyReached, AlertOccupancyBelow,
-			AlertSiteUnreachable, site.AlertSiteState, AlertClockSkew, AlertResetMismatch} {
+			AlertSiteUnreachable, site.AlertSiteState, AlertClockSkew, AlertResetMismatch, "broker_dropped"} {
 			k.metrics.alerts.WithLabelValues(a)
 		}
 		for _, c := range []string{"allowed", ReasonPassbackSameZone, ReasonPassbackNoPath, ReasonOccupancyFull} {

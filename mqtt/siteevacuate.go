@@ -161,7 +161,11 @@ func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Recor
 	}
 	body := SiteCommandBody{TS: c.clock.Now().Unix(), Nonce: rand.Text(), Topic: c.site.topics.CmdEvacuate,
 		Action: q.Action, ID: q.ID, By: q.By, Reason: q.Reason}
-	now, _, err := c.sendSigned(ctx, cli, siteCmdEvacuate, body)
+	payload, err := signChecked(siteCmdEvacuate, body, c.site.opts.Secret)
+	var now time.Time
+	if err == nil {
+		now, _, err = c.sendPayload(ctx, cli, body, payload)
+	}
 	if errors.Is(err, ErrMalformed) {
 		c.log.Error("mqtt queued site command malformed: dropped", "id", q.ID, "action", q.Action, "decided", decided.UTC(), "err", err)
 		c.commandDropped(q.Action, q.ID, err)
@@ -172,7 +176,41 @@ func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Recor
 	}
 	c.log.Info("mqtt site evacuate command sent", "action", q.Action, "id", q.ID, "by", q.By, "nonce", body.Nonce,
 		"late", now.Sub(decided).Round(time.Second))
+	go c.watchEcho(ctx, payload, q.Action, q.ID)
 	return nil
+}
+
+// ErrNotDelivered: the broker acknowledged a command of this gate but
+// never delivered it back (watchEcho).
+var ErrNotDelivered = errors.New("mqtt: not delivered by the broker")
+
+// AlertBrokerDropped is the operator alert the daemon raises for
+// ErrNotDelivered.
+const AlertBrokerDropped = "broker_dropped"
+
+// watchEcho says so when this gate's own cmd/evacuate has not come back
+// from the broker within AckTimeout of its PUBACK. With MQTT 3.1.1 a
+// broker acknowledges a publish its ACL denies, then drops it: a site
+// whose ACL let only its console write cmd/# lost every gate's fire alarm
+// command, taken as sent (found by a red-team pass). The command is not
+// sent again (a gate that may not read the topic gets no echo either, and
+// its queue must not stall before an end): its loss is logged as an error
+// and told to SiteOptions.CommandDropped (the daemon's operator alert). A
+// connection lost meanwhile says nothing: the echo may be lost with it.
+func (c *Client) watchEcho(ctx context.Context, payload []byte, action, id string) {
+	t := time.NewTimer(c.opts.AckTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	if ctx.Err() != nil || !c.site.takeSent(payload) {
+		return // back, or the connection went
+	}
+	err := fmt.Errorf("%w: the broker acknowledged it but did not deliver it back within %s: its ACL may deny this gate publishing (or reading) %s; MQTT 3.1.1 cannot say which", ErrNotDelivered, c.opts.AckTimeout, c.site.topics.CmdEvacuate)
+	c.log.Error("mqtt site evacuate command not delivered by the broker", "action", action, "id", id, "err", err)
+	c.commandDropped(action, id, err)
 }
 
 // endQueuedAfter reports whether the command outbox holds, after record

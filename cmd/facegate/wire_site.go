@@ -325,6 +325,10 @@ func (w *siteWire) commandDropped(action, id string, err error) {
 	if action != "" {
 		what = "evacuate " + action + " " + id
 	}
+	if errors.Is(err, mqtt.ErrNotDelivered) {
+		k.RaiseAlert(mqtt.AlertBrokerDropped, what+": "+err.Error())
+		return
+	}
 	k.RaiseAlert(kiosk.AlertOutboxCorrupt, "site command queue "+mqtt.SiteCommandsFileName+": "+what+" dropped unsent: "+err.Error())
 }
 
