@@ -3,10 +3,13 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/facegate/facegate/internal/syncbuf"
 )
 
 // relayPulseHelperEnv names the config of the helper process below.
@@ -37,27 +40,7 @@ func TestRelayPulseEndsAndIsRecordedOnSIGHUP(t *testing.T) {
 		t.Skip("runs a helper process")
 	}
 	cfg, state := relayConfig(t, "{driver: sim, max_pulse: 10s}")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRelayPulseHelperProcess$")
-	cmd.Env = append(os.Environ(), relayPulseHelperEnv+"="+cfg, "SUDO_USER=installer")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer cmd.Process.Kill()
-	// The start record is written before the line moves.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if b, err := os.ReadFile(state + "/audit/audit.jsonl"); err == nil && strings.Contains(string(b), `"phase":"start"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no start record\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, exited, out := startRelayPulseProcess(t, cfg, state)
 	time.Sleep(100 * time.Millisecond) // mid-pulse
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -74,5 +57,33 @@ func TestRelayPulseEndsAndIsRecordedOnSIGHUP(t *testing.T) {
 	got := manualRecords(t, state)
 	if len(got) != 2 || got[1].Phase != "end" || got[1].Relay != "cut" {
 		t.Fatalf("audit records %+v after SIGHUP mid-pulse, want start and a cut end\noutput:\n%s", got, out.String())
+	}
+}
+
+// startRelayPulseProcess runs `facegate relay pulse --duration 10s` with
+// cfg as a process of its own and returns once its start record is in
+// state's audit log (the record is written before the line moves), with
+// the channel its exit comes on and its output.
+func startRelayPulseProcess(t *testing.T, cfg, state string) (*exec.Cmd, <-chan error, *syncbuf.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRelayPulseHelperProcess$")
+	cmd.Env = append(os.Environ(), relayPulseHelperEnv+"="+cfg, "SUDO_USER=installer")
+	out := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(state, "audit", "audit.jsonl")); err == nil && strings.Contains(string(b), `"phase":"start"`) {
+			return cmd, exited, out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no start record\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -2,38 +2,9 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// startRelayPulseProcess runs `facegate relay pulse --duration 10s` with
-// cfg as a process of its own and returns once its start record is in
-// state's audit log.
-func startRelayPulseProcess(t *testing.T, cfg, state string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRelayPulseHelperProcess$")
-	cmd.Env = append(os.Environ(), relayPulseHelperEnv+"="+cfg, "SUDO_USER=installer")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(state, "audit", "audit.jsonl")); err == nil && strings.Contains(string(b), `"phase":"start"`) {
-			return cmd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no start record\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // A pulse by hand killed with SIGKILL (or cut by a power loss) left its
 // start in the audit log with no end, for good (found by a red-team pass;
@@ -44,7 +15,7 @@ func TestRelayPulseKilledIsEndedByTheNextPulse(t *testing.T) {
 		t.Skip("runs a helper process")
 	}
 	cfg, state := relayConfig(t, "{driver: sim, max_pulse: 10s, pulse: 20ms}")
-	first := startRelayPulseProcess(t, cfg, state)
+	first, exited, _ := startRelayPulseProcess(t, cfg, state)
 
 	// Still running: a second pulse (another line, say) ends nothing.
 	code, _, errs := runRelayCmd(context.Background(), "pulse", "--config", cfg)
@@ -58,7 +29,7 @@ func TestRelayPulseKilledIsEndedByTheNextPulse(t *testing.T) {
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	first.Wait()
+	<-exited
 	code, _, errs = runRelayCmd(context.Background(), "pulse", "--config", cfg)
 	if code != exitOK || !strings.Contains(errs, "an earlier pulse by hand (by installer") {
 		t.Fatalf("pulse after a killed one: exit %d\n%s", code, errs)

@@ -29,14 +29,7 @@ func TestSiteClockSkewAndResetMismatchAreAlerted(t *testing.T) {
 	at := time.Now()
 	w.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
 	pub := &alertLog{}
-	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: pub,
-		Site: w, SiteBoard: w, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.start(k, nil); err != nil {
-		t.Fatal(err)
-	}
+	startSiteKiosk(t, cfg, w, pub, log)
 	// A peer stamped its passage a day ahead: not applied, clock_skew.
 	w.SiteEvent(grantAt("east", 1, "u1", "site", "zone-b", time.Now().Add(24*time.Hour)))
 	w.handle()

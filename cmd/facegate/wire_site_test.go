@@ -570,6 +570,21 @@ func TestSiteWireCorrectionReachesPeersAtOnce(t *testing.T) {
 	}
 }
 
+// startSiteKiosk makes the kiosk of cfg on w with pub and starts w on
+// it, without a broker.
+func startSiteKiosk(t *testing.T, cfg *config.Config, w *siteWire, pub kiosk.Publisher, log *slog.Logger) *kiosk.Kiosk {
+	t.Helper()
+	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: pub,
+		Site: w, SiteBoard: w, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(k, nil); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // A zone at its maximum raises occupancy_reached and, when it falls below
 // again, occupancy_below.
 func TestSiteWireOccupancyAlerts(t *testing.T) {
@@ -580,14 +595,7 @@ func TestSiteWireOccupancyAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := &alertLog{}
-	k, err := kiosk.New(kioskOptions(cfg), kiosk.Deps{Selector: nopSelector{}, Authenticator: nopAuth{}, Relay: nopRelay{}, Publisher: pub,
-		Site: w, SiteBoard: w, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.start(k, nil); err != nil {
-		t.Fatal(err)
-	}
+	startSiteKiosk(t, cfg, w, pub, log)
 	now := time.Now()
 	w.SiteEvent(grantAt("east", 1, "u1", "site", "zone-b", now.Add(-2*time.Minute))) // zone-b: 1 of 1
 	w.handle()
