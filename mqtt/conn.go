@@ -419,6 +419,10 @@ func (c *Client) publishRetainedMsg(ctx context.Context, cli paho.Client, m reta
 	}
 	if err := c.publishWait(ctx, cli, m.topic, m.payload); err != nil {
 		if c.refused.fail(m.topic, len(m.payload), now) {
+			select { // the next connect's health says so
+			case c.healthDirty <- struct{}{}:
+			default:
+			}
 			c.log.Error("mqtt broker drops the connection at this retained message: held back while it is this large (check the broker's packet size limit: mosquitto max_packet_size, message_size_limit)",
 				"topic", m.topic, "bytes", len(m.payload), "retry_after", refusedHold)
 		}

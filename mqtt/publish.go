@@ -3,8 +3,9 @@ package mqtt
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/facegate/facegate/record"
 	"strings"
+
+	"github.com/facegate/facegate/record"
 )
 
 // PublishEvent queues one decision: it returns once the event is written
