@@ -182,6 +182,9 @@ func (k *Kiosk) relayCheck() Check {
 	if fault {
 		return Check{Status: HealthDown, Detail: "relay line could not be driven inactive: check the wiring"}
 	}
+	if why := k.relayFailed.Load(); why != nil {
+		return Check{Status: HealthDown, Detail: "the last grant's pulse could not energise the relay: " + clip(*why), cause: *why}
+	}
 	return Check{Status: HealthOK}
 }
 

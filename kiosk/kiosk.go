@@ -71,7 +71,8 @@ type Kiosk struct {
 	// died: the run before left its running mark (it died). New writes
 	// the mark: the site may hold the relay before Run.
 	died         bool
-	relayFault   atomic.Bool // a pulse left the relay line stuck
+	relayFault   atomic.Bool            // a pulse left the relay line stuck
+	relayFailed  atomic.Pointer[string] // the last grant's pulse could not energise the relay: the driver's error
 	mjpegClients atomic.Int32
 	openLimit    rateWindow // POST /api/open and /api/liveness/unlock with the token
 	openGuesses  rateWindow // requests to them (and the lockout list) without it

@@ -146,10 +146,16 @@ func (k *Kiosk) openGate(ctx context.Context, s *session, ev *record.Event, o ou
 		} else {
 			k.log.Error("relay pulse failed", "err", err)
 			k.metrics.relayFailures.Inc()
+			why := "relay driver error"
+			if err != nil {
+				why = err.Error()
+			}
+			k.relayFailed.Store(&why)
 		}
 		k.notOpened(s, ev, o, reason)
 		return
 	}
+	k.relayFailed.Store(nil)
 	k.metrics.relayPulses.Inc()
 	res := record.PulseResult{EventID: ev.EventID, Relay: record.RelayPulsed,
 		EnergisedAt: record.Timestamp(energisedAt), DurationMS: k.now().Sub(energisedAt).Milliseconds()}
@@ -175,7 +181,11 @@ func (k *Kiosk) notOpened(s *session, ev *record.Event, granted outcome, reason 
 	f := failed(reason)
 	f.auth = granted.auth
 	if reason == ReasonRelayFailed {
-		k.alert(ReasonRelayFailed, "the relay could not be energised for a grant", ev.EventID)
+		msg := "the relay could not be energised for a grant"
+		if why := k.relayFailed.Load(); why != nil {
+			msg += ": " + clipTo(*why, 200)
+		}
+		k.alert(ReasonRelayFailed, msg, ev.EventID)
 	}
 	k.showEnd(s, f)
 }
