@@ -86,7 +86,16 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 		if b.Connected() {
 			checks["broker"] = Check{Status: HealthOK, Detail: fmt.Sprintf("outbox %d", n)}.measured(float64(n), "events")
 		} else {
-			checks["broker"] = Check{Status: HealthDegraded, Detail: fmt.Sprintf("disconnected, outbox %d", n)}.measured(float64(n), "events")
+			c := Check{Status: HealthDegraded, Detail: fmt.Sprintf("disconnected, outbox %d", n)}
+			// Why, when the client keeps it (*mqtt.Client): refused
+			// credentials do not fix themselves, a rebooting broker does.
+			if le, ok := b.(interface{ LastError() error }); ok {
+				if err := le.LastError(); err != nil {
+					c.Detail = fmt.Sprintf("disconnected, outbox %d: %s", n, clipTo(err.Error(), 160))
+					c.cause = err.Error()
+				}
+			}
+			checks["broker"] = c.measured(float64(n), "events")
 		}
 		checks["outbox"] = outboxCheck(n, b.OutboxCapacity())
 		if e := k.outboxErr.Load(); e != nil {
