@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -138,7 +139,46 @@ func (b *badgeLoop) found(payload string) {
 		// The payload may carry a submission id: never at info level.
 		b.log.Info("badge refused", "err", err)
 		b.log.Debug("badge payload", "payload", payload)
+		// A facegate badge refused: say so. Other QR codes in view (a
+		// poster) are not badges and change nothing on the screen.
+		if strings.HasPrefix(payload, "FG1:") && (errors.Is(err, ErrUnknownBadge) || errors.Is(err, ErrInvalidIdentity) || errors.Is(err, ErrSourceDisabled)) {
+			b.k.showBadgeRefused()
+		}
 	}
+}
+
+// msgBadgeRefused is shown for a while when a badge QR code was read and
+// refused (not in the roster, a user id the roster does not bind, a
+// submission-id badge with allow_submission off, a malformed payload).
+const msgBadgeRefused = "Badge not recognised — see the site office"
+
+// badgeRefusedFor is how long msgBadgeRefused stays on the idle screen.
+const badgeRefusedFor = 4 * time.Second
+
+// showBadgeRefused puts msgBadgeRefused on the idle screen, and the idle
+// message back after badgeRefusedFor unless something else changed it.
+func (k *Kiosk) showBadgeRefused() {
+	shown := false
+	k.updateStatusIf(func(s *Status) bool {
+		if s.State != StateIdle || s.Message == msgBadgeRefused {
+			return false
+		}
+		s.Message, shown = msgBadgeRefused, true
+		return true
+	})
+	if !shown {
+		return
+	}
+	time.AfterFunc(badgeRefusedFor, func() {
+		idle := k.idleMessage()
+		k.updateStatusIf(func(s *Status) bool {
+			if s.State != StateIdle || s.Message != msgBadgeRefused {
+				return false
+			}
+			s.Message = idle
+			return true
+		})
+	})
 }
 
 // runBadges starts the badge loop (when there is a scanner) until ctx
