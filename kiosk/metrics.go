@@ -46,7 +46,8 @@ var (
 	knownAPIClasses = []faceauth.Class{faceauth.ClassIdentity, faceauth.ClassConfig, faceauth.ClassRecapture,
 		faceauth.ClassTransient, faceauth.ClassClient}
 	knownAlerts = append([]string{ReasonAPIPrefix + string(faceauth.ClassConfig), ReasonAPIPrefix + string(faceauth.ClassClient),
-		AlertRelayFault, ReasonRelayFailed, "state_dir", AlertLivenessLockout, AlertConfigReload, AlertCameraDown, AlertAPIDown}, inputAlertCodes()...)
+		AlertRelayFault, ReasonRelayFailed, "state_dir", AlertLivenessLockout, AlertConfigReload, AlertCameraDown, AlertAPIDown,
+		AlertRecordFailed, AlertRelayInterrupted, AlertAPIInvalidResponse, AlertDiskLow, AlertAuditLog, AlertOutboxFilling, AlertOutboxCorrupt}, inputAlertCodes()...)
 	knownSources = []string{SourceQR, SourceMQTT, SourceHTTP, SourceRoster, SourceFixed}
 	// knownResults are the identify results (metrics.identify callers).
 	knownResults = []string{"accepted", "busy", "invalid", "unknown_badge", "disabled", "not_running", "unauthorized"}
