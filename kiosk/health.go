@@ -141,6 +141,11 @@ func (k *Kiosk) setHealth(h Health) {
 		was := prevChecks[name].Status == HealthDegraded
 		switch {
 		case c.Status == HealthDegraded && !was:
+			if name == "outbox" && k.outboxErr.Load() != nil {
+				// Refusing records (a full card) is not filling up: the
+				// operator is sent to the disk, not the broker.
+				code = AlertRecordFailed
+			}
 			k.alert(code, name+": "+c.Detail, "")
 		case c.Status == HealthOK && was:
 			k.log.Info("self-test check recovered", "check", name, "detail", c.Detail)
@@ -232,6 +237,10 @@ const (
 	// gate's key; every worker is refused.
 	AlertAPIDown = "api_down"
 )
+
+// AlertMQTTStopped: the MQTT client stopped for good (the broker refused
+// the credentials at the first connect); raised by the daemon.
+const AlertMQTTStopped = "mqtt_stopped"
 
 // downAlerts are the checks that alert after a long outage. Their health
 // status alone is a dashboard state that nobody is paged for (until

@@ -47,7 +47,7 @@ var (
 		faceauth.ClassTransient, faceauth.ClassClient}
 	knownAlerts = append([]string{ReasonAPIPrefix + string(faceauth.ClassConfig), ReasonAPIPrefix + string(faceauth.ClassClient),
 		AlertRelayFault, ReasonRelayFailed, "state_dir", AlertLivenessLockout, AlertConfigReload, AlertCameraDown, AlertAPIDown,
-		AlertRecordFailed, AlertRelayInterrupted, AlertAPIInvalidResponse, AlertDiskLow, AlertAuditLog, AlertOutboxFilling, AlertOutboxCorrupt}, inputAlertCodes()...)
+		AlertRecordFailed, AlertRelayInterrupted, AlertAPIInvalidResponse, AlertDiskLow, AlertAuditLog, AlertOutboxFilling, AlertOutboxCorrupt, AlertMQTTStopped}, inputAlertCodes()...)
 	knownSources = []string{SourceQR, SourceMQTT, SourceHTTP, SourceRoster, SourceFixed}
 	// knownResults are the identify results (metrics.identify callers).
 	knownResults = []string{"accepted", "busy", "invalid", "unknown_badge", "disabled", "not_running", "unauthorized"}

@@ -218,6 +218,9 @@ func startDaemon(ctx context.Context, cfg *config.Config, o daemonOptions) (*dae
 		d.goBG(func() {
 			if err := p.broker.Run(partsCtx); err != nil && !errors.Is(err, mqtt.ErrClosed) && partsCtx.Err() == nil {
 				d.log.Error("mqtt stopped", "err", err)
+				// Nothing more goes to the broker until a restart: the
+				// alert is counted and logged (it cannot be published).
+				p.kiosk.RaiseAlert(kiosk.AlertMQTTStopped, "MQTT stopped for good until facegate restarts (fix the broker's credentials or mqtt settings, then restart): "+err.Error())
 			}
 		})
 		b := p.broker

@@ -16,7 +16,7 @@ type brokerWithErr struct {
 
 func (b *brokerWithErr) LastError() error { return b.err }
 
-// rt-ops: the broker refuses the gate's MQTT credentials (a password
+// Found by a red-team pass: the broker refuses the gate's MQTT credentials (a password
 // rotated on the broker, an ACL user removed). mqtt.Client.Run gives up for
 // good (docs/mqtt.md: "a configuration mistake does not fix itself") and
 // logs it; no alert is counted, and the health's broker check reads
@@ -24,7 +24,7 @@ func (b *brokerWithErr) LastError() error { return b.err }
 // minute. The operator on /healthz, Prometheus or the kiosk cannot tell a
 // blip from a gate that will never publish again until someone fixes the
 // password and restarts it; the cause is in the journal only.
-func TestOpsBrokerCheckSaysWhyDisconnected(t *testing.T) {
+func TestBrokerCheckSaysWhyDisconnected(t *testing.T) {
 	r := newRig(t, nil)
 	b := &brokerWithErr{err: errors.New(`mqtt: broker refused the credentials (user "gate-north"): not Authorized`)}
 	r.k.deps.Broker = b

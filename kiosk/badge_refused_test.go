@@ -10,13 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rt-ops: a worker holds up a badge the roster does not list (lost,
+// Found by a red-team pass: a worker holds up a badge the roster does not list (lost,
 // withdrawn, a typo on the card). The kiosk refuses it (metrics count
 // identifications{result=unknown_badge}), but the screen keeps saying
 // "Scan your badge": the worker scans again and again and is never told
 // why nothing happens, and there is no audit line of the attempt. The
 // screen must say why not (in words), as it does for every other refusal.
-func TestOpsUnknownBadgeSaysWhyOnScreen(t *testing.T) {
+func TestUnknownBadgeSaysWhyOnScreen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
 		roster := filepath.Join(t.TempDir(), "roster.csv")

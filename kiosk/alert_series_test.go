@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// rt-ops: Prometheus sees a counter's first increment only when its series
+// Found by a red-team pass: Prometheus sees a counter's first increment only when its series
 // existed before it (increase()/rate() over a series that first appears
 // at 1 is 0). The kiosk starts some operator alert series at 0, not these
 // ones, which need a person as much as any: record_failed (a grant not
@@ -15,7 +15,7 @@ import (
 // api_invalid_response, disk_low, audit_log, outbox_filling and
 // outbox_corrupt. A site alerting from Prometheus misses the first (and
 // after every restart, the first again) of each.
-func TestOpsEveryKioskAlertSeriesStartsAtZero(t *testing.T) {
+func TestEveryKioskAlertSeriesStartsAtZero(t *testing.T) {
 	r := newRig(t, nil)
 	got := scrape(t, r.k)
 	for _, code := range []string{AlertRecordFailed, AlertRelayInterrupted, AlertAPIInvalidResponse,

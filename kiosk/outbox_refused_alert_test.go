@@ -9,7 +9,7 @@ import (
 	"github.com/facegate/facegate/record"
 )
 
-// rt-ops: the outbox's file system is full (or the file read-only): the
+// Found by a red-team pass: the outbox's file system is full (or the file read-only): the
 // outbox refuses records while it holds 1 event of 100,000. The outbox
 // check turns degraded and the alert raised for it is outbox_filling,
 // which docs/mqtt.md and docs/operations.md define as "80 % of the bound
@@ -17,7 +17,7 @@ import (
 // A Home Assistant automation or a pager rule keyed on the code sends the
 // operator to the broker, which is fine; the card is what is full. The
 // code must name what happened (the message does, the code does not).
-func TestOpsOutboxRefusingRecordsIsNotOutboxFilling(t *testing.T) {
+func TestOutboxRefusingRecordsIsNotOutboxFilling(t *testing.T) {
 	pub := &fakePublisher{}
 	brk := &fakeBroker{connected: true}
 	brk.setDepth(1)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rt-ops: the relay driver refuses the pulse (the GPIO chip gone, the line
+// Found by a red-team pass: the relay driver refuses the pulse (the GPIO chip gone, the line
 // taken by another process: "device or resource busy"). Every grant ends
 // "Gate did not open" and raises relay_failed, but
 //   - the alert says only "the relay could not be energised for a grant":
@@ -19,7 +19,7 @@ import (
 //   - the self-test's relay check stays ok: /healthz, <prefix>/health and
 //     facegate_health_check{check="relay"} say the relay is fine while it
 //     cannot open the gate at all.
-func TestOpsRelayDriverErrorReachesOperator(t *testing.T) {
+func TestRelayDriverErrorReachesOperator(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, nil)
 		r.relay.err = errors.New("gpiochip0 line 17: device or resource busy")
