@@ -217,7 +217,7 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 		// Before the strict decoder, whose message for this ("cannot
 		// unmarshal !!int `30` into time.Duration") names neither the key
 		// nor the fix.
-		if fe := bareNumberMistake(&root, reflect.TypeOf(*c), ""); fe != nil {
+		if fe := bareNumberMistake(&root, reflect.TypeOf(*c), "", map[numberVisit]bool{}); fe != nil {
 			fe.File = name
 			return nil, fe
 		}
@@ -587,13 +587,22 @@ var durationType = reflect.TypeOf(time.Duration(0))
 // bareNumberMistake finds a duration written as a bare number ("cooldown:
 // 30": seconds? milliseconds?; 0 needs no unit), and a count written with
 // a fraction ("max_faces: 0.5"), which yaml.v3 would truncate.
-func bareNumberMistake(n *yaml.Node, t reflect.Type, path string) *Error {
+//
+// Each node is checked once for each type: a node merged or aliased many
+// times (nested merge keys, 10^n mappings once expanded from a few
+// hundred bytes) is not walked again (found by a red-team pass: 48 s for a
+// 418-byte file).
+func bareNumberMistake(n *yaml.Node, t reflect.Type, path string, seen map[numberVisit]bool) *Error {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil { // "max_faces: *half": the anchored value
 		n = n.Alias
 	}
+	if v := (numberVisit{n, t}); seen[v] {
+		return nil
+	}
+	seen[numberVisit{n, t}] = true
 	switch {
 	case t == durationType:
 		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") && strings.Trim(n.Value, "0.+-") != "" {
@@ -623,7 +632,7 @@ func bareNumberMistake(n *yaml.Node, t reflect.Type, path string) *Error {
 					merged = v.Content
 				}
 				for _, m := range merged {
-					if fe := bareNumberMistake(m, t, path); fe != nil {
+					if fe := bareNumberMistake(m, t, path, seen); fe != nil {
 						return fe
 					}
 				}
@@ -634,19 +643,25 @@ func bareNumberMistake(n *yaml.Node, t reflect.Type, path string) *Error {
 				if path != "" {
 					p = path + "." + key
 				}
-				if fe := bareNumberMistake(n.Content[i+1], ft, p); fe != nil {
+				if fe := bareNumberMistake(n.Content[i+1], ft, p, seen); fe != nil {
 					return fe
 				}
 			}
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for _, e := range n.Content {
-			if fe := bareNumberMistake(e, t.Elem(), path); fe != nil {
+			if fe := bareNumberMistake(e, t.Elem(), path, seen); fe != nil {
 				return fe
 			}
 		}
 	}
 	return nil
+}
+
+// numberVisit is a node checked by bareNumberMistake as a type.
+type numberVisit struct {
+	n *yaml.Node
+	t reflect.Type
 }
 
 // yamlFields maps the YAML keys of struct t (inline structs included) to
