@@ -61,12 +61,32 @@ func CheckZones(list string, zones []Zone) error {
 			}
 		}
 	}
+	// A walk to outside that comes back to a zone of its own path is a
+	// cycle. It stops at a zone already known to reach outside: linear,
+	// where walking from every zone was quadratic (a chain of 20000 zones
+	// took seconds; found by a red-team pass).
+	const (
+		onPath  = 1
+		reaches = 2
+	)
+	state := make([]uint8, len(zones))
+	var path []int
 	for i, z := range zones {
-		// A chain longer than the list is a cycle.
-		for at, steps := parent(z), 0; at != Outside; at = parent(zones[index[at]]) {
-			if steps++; steps > len(zones) {
+		path = path[:0]
+		for j := i; state[j] != reaches; {
+			if state[j] == onPath {
 				return &Error{fmt.Sprintf("%s[%d].inside", list, i), fmt.Sprintf("zone %q lies inside itself (a cycle of inside:)", z.Name)}
 			}
+			state[j] = onPath
+			path = append(path, j)
+			p := parent(zones[j])
+			if p == Outside {
+				break
+			}
+			j = index[p]
+		}
+		for _, j := range path {
+			state[j] = reaches
 		}
 	}
 	return nil
