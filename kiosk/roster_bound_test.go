@@ -1,0 +1,52 @@
+package kiosk
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRosterOfOneSubmissionParsesQuickly (red-team, rt-fuzz): a roster
+// whose badges all name one submission id, each with its own user id, is
+// parsed in time quadratic in its rows (each row looks its user id up in
+// the list of the submission's user ids so far): 60000 rows (1 MB) took
+// 4.7 s, the 8 MiB a roster may be minutes, at every start and every
+// SIGHUP reload (run on the goroutine that also handles SIGTERM).
+// Bounded input must parse in bounded time.
+func TestRosterOfOneSubmissionParsesQuickly(t *testing.T) {
+	const n = 120000 // about 2 MB, a quarter of maxRosterSize
+	var b strings.Builder
+	b.WriteString("badge_id,submission_id,user_id,display_name\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "b%d,S,u%d,\n", i, i)
+	}
+	data := []byte(b.String())
+	done := make(chan error, 1)
+	start := time.Now()
+	var r *Roster
+	go func() {
+		var err error
+		r, err = ParseRoster("roster.csv", data)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d rows parsed in %v", r.Len(), time.Since(start))
+	case <-time.After(3 * time.Second):
+		t.Fatalf("ParseRoster of %d rows (%d bytes) naming one submission still running after 3s", n, len(data))
+	}
+	// What the roster binds is unchanged.
+	if u, ok := r.Binds("S", "u7"); !ok || u != "u7" {
+		t.Fatalf("Binds(S, u7) = %q, %v", u, ok)
+	}
+	if _, ok := r.Binds("S", "x"); ok {
+		t.Fatal("Binds(S, x) accepted a user id the roster does not list")
+	}
+	if _, ok := r.Binds("T", "u7"); ok {
+		t.Fatal("Binds(T, u7) accepted a user id the roster gives to S")
+	}
+}
