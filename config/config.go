@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/facegate/facegate/internal/redact"
+	"github.com/facegate/facegate/internal/regularfile"
 	"github.com/facegate/facegate/internal/zonerules"
 )
 
@@ -171,11 +171,23 @@ func Default() *Config {
 // A missing file at DefaultPath is an error too: the daemon never runs on
 // guesses. Errors are *Error (or wrap one) with file and line.
 func Load(path string, env Env) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	return Parse(path, data, env)
+}
+
+// maxConfigFile bounds the configuration file: the documented one with
+// every key is about 30 KB.
+const maxConfigFile = 4 << 20
+
+// readConfigFile reads the configuration without blocking: a FIFO or a
+// device at its path is refused, not waited on (a reload runs on the
+// goroutine that also handles SIGTERM; found by a red-team pass), and a
+// file over maxConfigFile is refused.
+func readConfigFile(path string) ([]byte, error) {
+	return regularfile.Read(path, maxConfigFile)
 }
 
 // LoadSettings is Load for a file that must set something: one that is
@@ -183,7 +195,7 @@ func Load(path string, env Env) (*Config, error) {
 // way) is an error instead of the built-in defaults. The daemon's reload
 // uses it.
 func LoadSettings(path string, env Env) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
