@@ -50,3 +50,35 @@ func TestRosterOfOneSubmissionParsesQuickly(t *testing.T) {
 		t.Fatal("Binds(T, u7) accepted a user id the roster gives to S")
 	}
 }
+
+// TestRosterUsersByKeyQuickly (red-team, rt-fuzz): the user ids of each
+// lockout key, which the lockouts list (GET /api/liveness/lockouts) and
+// every alert a peer's failure list raises compute from the roster, had
+// the same quadratic lookup as ParseRoster: a roster of one submission id
+// and 60000 user ids took seconds on each call.
+func TestRosterUsersByKeyQuickly(t *testing.T) {
+	const n = 60000
+	var b strings.Builder
+	b.WriteString("badge_id,submission_id,user_id,display_name\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "b%d,S,u%d,\n", i, i)
+	}
+	fmt.Fprintf(&b, "c1,T,u1,\nc2,T,v,\nc3,T,v,\n")
+	r, err := ParseRoster("roster.csv", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan map[string][]string, 1)
+	go func() { done <- r.usersByKey() }()
+	select {
+	case m := <-done:
+		if got := m[lockoutKey("S")]; len(got) != n || got[0] != "u0" {
+			t.Fatalf("users of S: %d, first %q", len(got), got[0])
+		}
+		if got := m[lockoutKey("T")]; strings.Join(got, ",") != "u1,v" {
+			t.Fatalf("users of T: %q", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("usersByKey of a roster of one submission and 60000 user ids still running after 2s")
+	}
+}
