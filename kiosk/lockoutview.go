@@ -142,14 +142,13 @@ func (r *Roster) usersByKey() map[string][]string {
 	if r == nil {
 		return m
 	}
-	for _, e := range r.byBadge {
-		key := lockoutKey(e.SubmissionID)
-		if e.UserID != "" && !slices.Contains(m[key], e.UserID) {
-			m[key] = append(m[key], e.UserID)
+	// usersBySub holds each submission's user ids once (ParseRoster):
+	// looking each badge's user id up in its key's list was quadratic in
+	// the badges of one submission (found by a red-team pass).
+	for sub, users := range r.usersBySub {
+		if len(users) > 0 {
+			m[lockoutKey(sub)] = slices.Sorted(slices.Values(users))
 		}
-	}
-	for _, us := range m {
-		slices.Sort(us)
 	}
 	return m
 }
