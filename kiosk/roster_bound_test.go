@@ -82,3 +82,32 @@ func TestRosterUsersByKeyQuickly(t *testing.T) {
 		t.Fatal("usersByKey of a roster of one submission and 60000 user ids still running after 2s")
 	}
 }
+
+// TestRosterSubmissionsOfQuickly (red-team, rt-fuzz): an unlock by user
+// id (POST /api/liveness/unlock) looks up the user's submissions with
+// SubmissionsOf, which looked each badge's submission up in the list so
+// far: quadratic in the user's badges (a roster giving one user id 60000
+// submissions: seconds per request).
+func TestRosterSubmissionsOfQuickly(t *testing.T) {
+	const n = 60000
+	var b strings.Builder
+	b.WriteString("badge_id,submission_id,user_id,display_name\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "b%d,S%d,u,\n", i, i)
+	}
+	b.WriteString("c1,S7,u,\n")
+	r, err := ParseRoster("roster.csv", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []string, 1)
+	go func() { done <- r.SubmissionsOf("u") }()
+	select {
+	case subs := <-done:
+		if len(subs) != n || subs[0] != "S0" {
+			t.Fatalf("%d submissions, first %q", len(subs), subs[0])
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("SubmissionsOf a user with 60000 submissions still running after 2s")
+	}
+}
