@@ -219,8 +219,10 @@ func (r *Roster) SubmissionsOf(user string) []string {
 	}
 	slices.Sort(badges)
 	var subs []string
+	seen := map[string]bool{} // not slices.Contains: quadratic in the user's badges
 	for _, b := range badges {
-		if s := r.byBadge[b].SubmissionID; !slices.Contains(subs, s) {
+		if s := r.byBadge[b].SubmissionID; !seen[s] {
+			seen[s] = true
 			subs = append(subs, s)
 		}
 	}
