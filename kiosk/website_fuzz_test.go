@@ -2,6 +2,8 @@ package kiosk
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -69,6 +71,58 @@ func FuzzSitePageAuth(f *testing.F) {
 				if c.Name == siteCookie && !right(c.Value) {
 					t.Fatalf("cookie %q set for query %q: not the page token", c.Value, query)
 				}
+			}
+		}
+	})
+}
+
+// FuzzSiteAdminAuth (red-team, rt-fuzz): the site admin API (siteAdmin)
+// parses the remote address, the Authorization header and a JSON body. A
+// correction or an evacuation (start: relays released) reaches the site
+// only from this machine with zones.admin_token as the bearer, and with a
+// body that names exactly what it reached the site with.
+func FuzzSiteAdminAuth(f *testing.F) {
+	f.Add(true, "127.0.0.1:5000", "Bearer "+siteAdminToken, `{"action":"start","by":"marshal","reason":"drill"}`)
+	f.Add(false, "127.0.0.1:5000", "Bearer "+siteAdminToken, `{"user_id":"u-1","zone":"outside"}`)
+	f.Add(true, "10.0.0.9:5000", "Bearer "+siteAdminToken, `{"action":"start"}`)
+	f.Add(false, "[::1]:5000", "Bearer "+sitePageToken, `{"user_id":"u-1","zone":"site"}`)
+	f.Add(true, "[::ffff:127.0.0.1]:1", "bearer "+siteAdminToken+" ", `{"action":"end"}`)
+	f.Fuzz(func(t *testing.T, evac bool, remote, auth, body string) {
+		k, site := siteWebRig(t)
+		path := "/api/site/correct"
+		if evac {
+			path = "/api/site/evacuation"
+		}
+		req := localRequest("POST", path, strings.NewReader(body))
+		req.RemoteAddr = remote
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		k.Handler().ServeHTTP(rec, req)
+		site.mu.Lock()
+		reached := len(site.fixes) + len(site.evacs)
+		site.mu.Unlock()
+		if reached == 0 {
+			if rec.Code == http.StatusOK {
+				t.Fatalf("200 without reaching the site: %s", rec.Body)
+			}
+			return
+		}
+		ap, err := netip.ParseAddrPort(remote)
+		bearer, isBearer := strings.CutPrefix(auth, "Bearer ")
+		if err != nil || !ap.Addr().Unmap().IsLoopback() || !isBearer || strings.TrimSpace(bearer) != siteAdminToken {
+			t.Fatalf("%s reached the site from %q with %q", path, remote, auth)
+		}
+		if evac {
+			e, err := ParseSiteEvacuation([]byte(body))
+			if err != nil || len(site.evacs) != 1 || site.evacs[0] != (e.Action == "start") {
+				t.Fatalf("evacuation %v from body %q (%v)", site.evacs, body, err)
+			}
+		} else {
+			c, err := ParseSiteCorrection([]byte(body))
+			if err != nil || len(site.fixes) != 1 || site.fixes[0] != c {
+				t.Fatalf("correction %+v from body %q (%v)", site.fixes, body, err)
 			}
 		}
 	})
