@@ -22,7 +22,7 @@ func mergeBomb(levels int) []byte {
 	return []byte(b.String())
 }
 
-// TestMergeBombIsRefusedQuickly (red-team, rt-fuzz): a config file of a
+// TestMergeBombIsRefusedQuickly (found by a red-team pass): a config file of a
 // few hundred bytes with nested merge keys must be refused in bounded
 // time. bareNumberMistake walks every merge of every merged mapping again,
 // so 7 levels (418 bytes) took 48 s on a dev machine, 8 levels minutes:

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestLoadRefusesAFIFO (red-team, rt-fuzz): the configuration is read
+// TestLoadRefusesAFIFO (found by a red-team pass): the configuration is read
 // with os.ReadFile, which blocks on a FIFO until a writer comes. The
 // daemon's reload (SIGHUP) reads it on the goroutine that also handles
 // SIGTERM, so a FIFO (or a device) put at the config path hangs the

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// FuzzSecretFile (red-team, rt-fuzz): a secret read from a file
+// FuzzSecretFile (found by a red-team pass): a secret read from a file
 // (<key>.file) is the file's content trimmed, or the file is refused with
 // a *config.Error naming the key; no message, of whatever is refused,
 // ever holds the secret (a refusal goes to the journal, `config check`'s

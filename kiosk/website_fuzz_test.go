@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// FuzzSitePageAuth (red-team, rt-fuzz): the site page's guard (siteRead)
+// FuzzSitePageAuth (found by a red-team pass): the site page's guard (siteRead)
 // parses a query string, an Authorization header and a cookie from any
 // machine. From another machine, whatever the three hold, the page, its
 // JSON and the muster list are served (200) or a cookie set (303) only
@@ -76,7 +76,7 @@ func FuzzSitePageAuth(f *testing.F) {
 	})
 }
 
-// FuzzSiteAdminAuth (red-team, rt-fuzz): the site admin API (siteAdmin)
+// FuzzSiteAdminAuth (found by a red-team pass): the site admin API (siteAdmin)
 // parses the remote address, the Authorization header and a JSON body. A
 // correction or an evacuation (start: relays released) reaches the site
 // only from this machine with zones.admin_token as the bearer, and with a

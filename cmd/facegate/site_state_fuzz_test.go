@@ -9,7 +9,7 @@ import (
 	"github.com/facegate/facegate/mqtt"
 )
 
-// FuzzPeerTrafficSurvivesTheStateFile (red-team, rt-fuzz): whatever peer
+// FuzzPeerTrafficSurvivesTheStateFile (found by a red-team pass): whatever peer
 // traffic the MQTT parsers accept (a peer's event, relay result, the
 // retained evacuation state, a peer's snapshot) and the site wire applies,
 // the presence saves a state file that the next start loads whole, to the

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestDeepZoneChainChecksQuickly (red-team, rt-fuzz): the zone tree check
+// TestDeepZoneChainChecksQuickly (found by a red-team pass): the zone tree check
 // walks from every zone to outside, so a chain of n zones (each inside the
 // one before) costs n²/2 steps: 20000 zones, about 500 KB of config, took
 // 7.7 s on a dev machine (`facegate config check`, every start, every
