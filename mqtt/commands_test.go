@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -420,6 +421,21 @@ func FuzzVerifyOpenBody(f *testing.F) {
 				t.Fatalf("error outside the vocabulary: %v", err)
 			}
 			after, _ := os.ReadFile(path)
+			if errors.Is(err, ErrStale) {
+				// Remembered on purpose (the replay memory keeps stale
+				// refusals): never accepted later, not even by a gate
+				// restarted once its clock reaches the command's time.
+				var b struct {
+					TS int64 `json:"ts"`
+				}
+				if json.Unmarshal(body, &b) == nil {
+					later := &fakeClock{t: time.Unix(b.TS, 0)}
+					if _, err := newOpenVerifier(testSecret, testTopic, 30*time.Second, later, path, writeNoSync).Verify(p); err == nil {
+						t.Fatalf("refused as stale, then accepted after a restart at its time: %q", body)
+					}
+				}
+				return
+			}
 			if v.Remembered() != 0 || !bytes.Equal(before, after) {
 				t.Fatalf("refused (%v) but the replay memory changed", err)
 			}
