@@ -122,6 +122,10 @@ func (m *ManualAudit) Start(d time.Duration) error {
 		return fmt.Errorf("record the pulse before it starts: %w", err)
 	}
 	m.mark, m.markName = f, name
+	// Run as root, the mark goes to the state directory's owner now, not
+	// at Close: the daemon (its own user) must be able to take its lock
+	// once this process is killed. A failure here is reported by Close.
+	_ = matchOwner(m.state, m.log.dir)
 	if err := m.log.write(manualRelayRecord{Kind: manualRelayKind, Phase: "start", ID: m.id, DurationMS: d.Milliseconds(),
 		By: m.by, TS: ts, Site: m.site, Gate: m.gate}); err != nil {
 		m.dropMark()

@@ -109,3 +109,41 @@ func TestManualPulseKilledIsEndedAtTheDaemonsStart(t *testing.T) {
 	require.Len(t, ends(), 1, "ended twice")
 	require.Empty(t, alerts)
 }
+
+// Run as root, a pulse's mark is the state directory owner's from its
+// start: the daemon (its own user) must take its lock once the pulse is
+// killed. Until 2026-12-08 it was handed over only at Close, which a
+// killed pulse never reaches, so only a later pulse run as root ended it.
+func TestManualPulseMarkIsTheStateOwnersWhileItRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create files for another user (make test runs as root in CI)")
+	}
+	o := *testConfig(t)
+	require.NoError(t, os.MkdirAll(o.StateDir, 0o750))
+	require.NoError(t, os.Chown(o.StateDir, 12345, 23456))
+	m, err := OpenManualAudit(o, "root", nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Start(time.Second))
+	defer m.Close()
+	fi, err := os.Stat(filepath.Join(o.StateDir, "audit", manualMarkPrefix+m.id+manualMarkSuffix))
+	require.NoError(t, err)
+	st := fi.Sys().(*syscall.Stat_t)
+	require.Equal(t, [2]uint32{12345, 23456}, [2]uint32{st.Uid, st.Gid})
+}
+
+// A mark still being written (its temporary name) is left alone: its lock
+// may not be taken yet, and removing it refused a pulse that was starting.
+// One left by a process killed while writing it is removed once old.
+func TestManualPulseTemporaryMarkRemovedOnlyOnceOld(t *testing.T) {
+	dir := t.TempDir()
+	young := filepath.Join(dir, manualMarkPrefix+"YOUNG"+manualMarkSuffix+manualMarkTemp)
+	old := filepath.Join(dir, manualMarkPrefix+"OLD"+manualMarkSuffix+manualMarkTemp)
+	for _, p := range []string{young, old} {
+		require.NoError(t, os.WriteFile(p, nil, 0o600))
+	}
+	long := time.Now().Add(-2 * time.Minute)
+	require.NoError(t, os.Chtimes(old, long, long))
+	require.Empty(t, deadManualMarks(dir), "a temporary mark is no pulse to end")
+	require.FileExists(t, young)
+	require.NoFileExists(t, old)
+}

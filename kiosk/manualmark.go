@@ -78,6 +78,12 @@ type deadManualMark struct {
 	f    *os.File // holds the lock
 }
 
+// youngerThan reports whether e was modified less than d ago.
+func youngerThan(e os.DirEntry, d time.Duration) bool {
+	fi, err := e.Info()
+	return err == nil && time.Since(fi.ModTime()) < d
+}
+
 // done removes the mark, then lets its lock go.
 func (d deadManualMark) done() { os.Remove(d.path); d.f.Close() }
 
@@ -98,6 +104,9 @@ func deadManualMarks(dir string) []deadManualMark {
 		temp := strings.HasSuffix(n, manualMarkSuffix+manualMarkTemp)
 		if !temp && !strings.HasSuffix(n, manualMarkSuffix) {
 			continue
+		}
+		if temp && youngerThan(e, time.Minute) {
+			continue // being written: its lock may not be taken yet
 		}
 		path := filepath.Join(dir, n)
 		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
