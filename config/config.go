@@ -611,10 +611,11 @@ func bareNumberMistake(n *yaml.Node, t reflect.Type, path string, seen map[numbe
 	if n.Kind == yaml.AliasNode && n.Alias != nil { // "max_faces: *half": the anchored value
 		n = n.Alias
 	}
-	if v := (numberVisit{n, t}); seen[v] {
+	v := numberVisit{n, t}
+	if seen[v] {
 		return nil
 	}
-	seen[numberVisit{n, t}] = true
+	seen[v] = true
 	switch {
 	case t == durationType:
 		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") && strings.Trim(n.Value, "0.+-") != "" {

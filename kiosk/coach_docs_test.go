@@ -13,19 +13,7 @@ import (
 // messages" section, and the whole document.
 func coachingSection(t *testing.T) (rows [][2]string, doc string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "docs", "kiosk.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc = string(b)
-	i := strings.Index(doc, "## Coaching messages")
-	if i < 0 {
-		t.Fatal("docs/kiosk.md has no section Coaching messages")
-	}
-	sec := doc[i+3:]
-	if j := strings.Index(sec, "\n## "); j >= 0 {
-		sec = sec[:j]
-	}
+	sec, doc := kioskDocSection(t, "Coaching messages")
 	for _, l := range strings.Split(sec, "\n") {
 		cells := strings.Split(strings.Trim(l, " |"), " | ")
 		if !strings.HasPrefix(l, "|") || len(cells) != 2 || strings.HasPrefix(cells[0], "---") || cells[0] == "code" {
@@ -34,6 +22,26 @@ func coachingSection(t *testing.T) (rows [][2]string, doc string) {
 		rows = append(rows, [2]string{cells[0], cells[1]})
 	}
 	return rows, doc
+}
+
+// kioskDocSection returns the section of docs/kiosk.md under the level-2
+// heading named, up to the next one, and the whole document.
+func kioskDocSection(t *testing.T, heading string) (sec, doc string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "kiosk.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = string(b)
+	i := strings.Index(doc, "\n## "+heading)
+	if i < 0 {
+		t.Fatalf("docs/kiosk.md has no section %s", heading)
+	}
+	sec = doc[i+4:]
+	if j := strings.Index(sec, "\n## "); j >= 0 {
+		sec = sec[:j]
+	}
+	return sec, doc
 }
 
 var backticked = regexp.MustCompile("`([A-Za-z_*]+)`")

@@ -92,7 +92,6 @@ func (k *Kiosk) selfTest(ctx context.Context) Health {
 			if le, ok := b.(interface{ LastError() error }); ok {
 				if err := le.LastError(); err != nil {
 					c.Detail = fmt.Sprintf("disconnected, outbox %d: %s", n, clipTo(err.Error(), 160))
-					c.cause = err.Error()
 				}
 			}
 			checks["broker"] = c.measured(float64(n), "events")

@@ -14,19 +14,7 @@ import (
 // Metrics section, and every facegate_ name that section gives exists: a
 // dashboard or an alert rule is written from that table.
 func TestMetricsAreDocumented(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "docs", "kiosk.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i := strings.Index(doc, "\n## Metrics")
-	if i < 0 {
-		t.Fatal("docs/kiosk.md has no section Metrics")
-	}
-	sec := doc[i+4:]
-	if j := strings.Index(sec, "\n## "); j >= 0 {
-		sec = sec[:j]
-	}
+	sec, _ := kioskDocSection(t, "Metrics")
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

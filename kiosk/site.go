@@ -103,6 +103,10 @@ const (
 	// AlertResetMismatch: a peer reset the site off this gate's schedule
 	// (zones.reset_at or zones.time_zone differ); at most once an hour.
 	AlertResetMismatch = "reset_mismatch"
+	// AlertBrokerDropped: the broker acknowledged this gate's cmd/evacuate
+	// but never delivered it back (mqtt.ErrNotDelivered: an ACL denying
+	// it); the wiring raises it.
+	AlertBrokerDropped = "broker_dropped"
 )
 
 // Screen texts of the site.
@@ -169,7 +173,7 @@ func (k *Kiosk) initSite(o SiteOptions) {
 		// The site's alert series start at 0 like the input ones: an alert
 		// rule on them works before the first evacuation.
 		for _, a := range []string{AlertEvacuation, AlertPassbackSoft, AlertOccupancyReached, AlertOccupancyBelow,
-			AlertSiteUnreachable, site.AlertSiteState, AlertClockSkew, AlertResetMismatch, "broker_dropped"} {
+			AlertSiteUnreachable, site.AlertSiteState, AlertClockSkew, AlertResetMismatch, AlertBrokerDropped} {
 			k.metrics.alerts.WithLabelValues(a)
 		}
 		for _, c := range []string{"allowed", ReasonPassbackSameZone, ReasonPassbackNoPath, ReasonOccupancyFull} {

@@ -74,7 +74,7 @@ var AlertCodes = []string{"api_config", "api_client", "api_invalid_response", "r
 	"relay_interrupted", "record_failed", "state_dir", "config_reload", "disk_low", "audit_log", "outbox_corrupt", "outbox_filling", "open_replay_memory",
 	"door_forced", "door_held_open", "tamper_alarm", "input_fault", "liveness_lockout",
 	"passback_soft", "occupancy_reached", "occupancy_below", "evacuation", "site_state", "site_unreachable",
-	"camera_down", "api_down", "clock_skew", "reset_mismatch", AlertSubscriptionRefused, AlertBrokerDropped, "mqtt_stopped"}
+	"camera_down", "api_down", "clock_skew", "reset_mismatch", AlertSubscriptionRefused, "broker_dropped", "mqtt_stopped"}
 
 // pulseOutcomes are the relay results the Gate opening event entity knows.
 var pulseOutcomes = []string{record.RelayPulsed, record.RelayCut, record.RelayFault, record.RelayNotEnergised, record.RelayInterrupted}

@@ -181,12 +181,8 @@ func (c *Client) sendQueued(ctx context.Context, cli paho.Client, r outbox.Recor
 }
 
 // ErrNotDelivered: the broker acknowledged a command of this gate but
-// never delivered it back (watchEcho).
+// never delivered it back (watchEcho); the daemon alerts broker_dropped.
 var ErrNotDelivered = errors.New("mqtt: not delivered by the broker")
-
-// AlertBrokerDropped is the operator alert the daemon raises for
-// ErrNotDelivered.
-const AlertBrokerDropped = "broker_dropped"
 
 // watchEcho says so when this gate's own cmd/evacuate has not come back
 // from the broker within AckTimeout of its PUBACK. With MQTT 3.1.1 a

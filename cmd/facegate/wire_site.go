@@ -326,7 +326,7 @@ func (w *siteWire) commandDropped(action, id string, err error) {
 		what = "evacuate " + action + " " + id
 	}
 	if errors.Is(err, mqtt.ErrNotDelivered) {
-		k.RaiseAlert(mqtt.AlertBrokerDropped, what+": "+err.Error())
+		k.RaiseAlert(kiosk.AlertBrokerDropped, what+": "+err.Error())
 		return
 	}
 	k.RaiseAlert(kiosk.AlertOutboxCorrupt, "site command queue "+mqtt.SiteCommandsFileName+": "+what+" dropped unsent: "+err.Error())
